@@ -1,0 +1,82 @@
+using System.Net;
+using Samsa.Net;
+
+namespace Samsa.Keeper.Server;
+
+/// <summary>A running Keeper: the server plus its client listener (and optional admin HTTP server).
+/// Start one in-process with <see cref="StartAsync"/>; dispose to stop.</summary>
+public sealed class KeeperHost : IAsyncDisposable
+{
+    private readonly FrameListener _listener;
+    private KeeperHost(KeeperServer server, FrameListener listener)
+    {
+        Server = server;
+        _listener = listener;
+    }
+
+    public KeeperServer Server { get; }
+    public IPEndPoint LocalEndPoint => _listener.LocalEndPoint;
+
+    /// <summary>Recovers dataDir, binds clientPortAddress:clientPort (0 = a free port) and starts
+    /// serving. An empty dataDir keeps everything in memory (tests).</summary>
+    public static Task<KeeperHost> StartAsync(KeeperConfig config)
+    {
+        var server = new KeeperServer(config);
+        server.Start();
+        var handler = new KeeperFrameHandler(server);
+        var addr = IPAddress.Parse(config.ClientPortAddress);
+        // upstream reads frames up to jute.maxbuffer plus its extra allowance for headers
+        var listener = new FrameListener(new IPEndPoint(addr, config.ClientPort), handler, new ListenerOptions { MaxFrameBytes = config.JuteMaxBuffer + 1024 });
+        listener.Start();
+        handler.Listener = listener;
+        return Task.FromResult(new KeeperHost(server, listener));
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _listener.DisposeAsync();
+        await Server.DisposeAsync();
+    }
+}
+
+/// <summary>Bridges Samsa.Net to the Keeper: the first four bytes may be a four-letter word;
+/// otherwise every frame goes to the server loop in arrival order.</summary>
+internal sealed class KeeperFrameHandler : IFrameHandler
+{
+    private readonly KeeperServer _server;
+    public FrameListener? Listener;
+
+    public KeeperFrameHandler(KeeperServer server) { _server = server; }
+
+    public ValueTask OnConnectedAsync(Connection connection)
+    {
+        var sc = new ServerConnection(_server, connection.Id, connection.RemoteEndPoint, connection.SendFrameAsync, connection.Close);
+        connection.State = sc;
+        _server.RegisterConnection(sc);
+        return ValueTask.CompletedTask;
+    }
+
+    public async ValueTask<bool> OnFirstWordAsync(Connection connection, int firstWord)
+    {
+        string? cmd = FourLetterWords.Decode(firstWord);
+        if (cmd is null) return false;
+        string answer = _server.Config.IsFourLetterWordAllowed(cmd)
+            ? await FourLetterWords.RunAsync(_server, cmd, connection.LocalEndPoint)
+            : cmd + " is not executed because it is not in the whitelist.\n";
+        await connection.SendRawAsync(System.Text.Encoding.UTF8.GetBytes(answer));
+        connection.Close();
+        return true;
+    }
+
+    public ValueTask OnFrameAsync(Connection connection, ReadOnlyMemory<byte> frame)
+    {
+        if (connection.State is ServerConnection sc) _server.Enqueue(sc, frame.ToArray());
+        return ValueTask.CompletedTask;
+    }
+
+    public ValueTask OnClosedAsync(Connection connection)
+    {
+        if (connection.State is ServerConnection sc) _server.ConnectionClosed(sc);
+        return ValueTask.CompletedTask;
+    }
+}
