@@ -48,8 +48,9 @@ public sealed partial class KeeperServer : IAsyncDisposable
         Config = config;
         Tree.ExtendedTypesEnabled = config.ExtendedTypesEnabled;
         _auth = new Auth { SuperDigest = config.SuperDigest, SkipAcl = config.SkipAcl };
-        // Upstream SessionTrackerImpl.initializeNextSessionId with server id 0.
-        _nextSessionId = (long)((ulong)(DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() << 24) >> 8);
+        // Upstream SessionTrackerImpl.initializeNextSessionId; a standalone ZooKeeperServer uses
+        // server id 1 (createSessionTrackerServerId), so ids start 0x01.
+        _nextSessionId = (long)((ulong)(DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() << 24) >> 8) | (1L << 56);
     }
 
     public long LastProcessedZxid => Tree.LastProcessedZxid;
