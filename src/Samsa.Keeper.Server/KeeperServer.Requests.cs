@@ -43,9 +43,14 @@ public sealed partial class KeeperServer
                     HandleAuth(conn, h, body);
                     return;
                 case OpCode.Sasl:
-                    // no SASL server is configured: upstream answers an unusable SASL exchange with AuthFailed
-                    Reply(conn, h.Xid, 0, ErrorCode.AuthFailed, null, "SASL", received);
-                    QueueClose(conn);
+                    // No SASL server is configured: upstream 3.8 answers with an OK header (zxid 0)
+                    // and a SetSASLResponse carrying a null token, and keeps the connection.
+                    Reply(conn, h.Xid, 0, 0, new SetSASLResponse { Token = null }, "SASL", received);
+                    return;
+                case OpCode.CreateSession:
+                    // A createSession opcode on an established session has no CreateSessionTxn body
+                    // to read: upstream answers MarshallingError.
+                    Reply(conn, h.Xid, Tree.LastProcessedZxid, ErrorCode.MarshallingError, null, "NA", received);
                     return;
                 case OpCode.CloseSession:
                     lastOp = "CLOS";
@@ -56,7 +61,7 @@ public sealed partial class KeeperServer
                     QueueClose(conn);
                     return;
             }
-            if (!OpCode.IsValidClientRequest(h.Type) || h.Type == OpCode.CreateSession || h.Type == OpCode.DeleteContainer)
+            if (!OpCode.IsValidClientRequest(h.Type))
             {
                 // Upstream UnimplementedRequestProcessor: Unimplemented, then the connection is closed.
                 Reply(conn, h.Xid, -1, ErrorCode.Unimplemented, null, "NA", received);
@@ -138,7 +143,7 @@ public sealed partial class KeeperServer
         string lastOp = h.Type switch
         {
             OpCode.Create or OpCode.Create2 or OpCode.CreateContainer or OpCode.CreateTTL => "CREA",
-            OpCode.Delete => "DELE",
+            OpCode.Delete or OpCode.DeleteContainer => "DELE",
             OpCode.SetData => "SETD",
             OpCode.SetACL => "SETA",
             OpCode.Check => "CHEC",
@@ -206,6 +211,19 @@ public sealed partial class KeeperServer
                 var node = Tree.GetNode(path) ?? throw new KeeperException(ErrorCode.NoNode, path);
                 CheckAndIncVersion(node.Version, req.Version, path);
                 if (node.Children.Count > 0) throw new KeeperException(ErrorCode.NotEmpty, path);
+                return new DeleteTxn { Path = path };
+            }
+            case OpCode.DeleteContainer:
+            {
+                // body is a single path (upstream DeleteContainerRequest); only containers and
+                // TTL nodes qualify, a plain node answers BadVersion as upstream does
+                string path = r.ReadUString() ?? "";
+                string parentPath = ParentForDelete(path);
+                var node = Tree.GetNode(path) ?? throw new KeeperException(ErrorCode.NoNode, path);
+                if (node.Children.Count > 0) throw new KeeperException(ErrorCode.NotEmpty, path);
+                if (!EphemeralOwner.IsContainer(node.EphemeralOwner) && !EphemeralOwner.IsTtl(node.EphemeralOwner, Config.ExtendedTypesEnabled))
+                    throw new KeeperException(ErrorCode.BadVersion, path);
+                _ = Tree.GetNode(parentPath) ?? throw new KeeperException(ErrorCode.NoNode, parentPath);
                 return new DeleteTxn { Path = path };
             }
             case OpCode.SetData:
@@ -477,7 +495,8 @@ public sealed partial class KeeperServer
                 {
                     0 => WatchMode.Persistent,
                     1 => WatchMode.PersistentRecursive,
-                    _ => throw new KeeperException(ErrorCode.BadArguments, path),
+                    // upstream's AddWatchMode.fromZooDef throws, which surfaces as MarshallingError
+                    _ => throw new KeeperException(ErrorCode.MarshallingError, path),
                 };
                 Tree.DataWatches.Add(path, conn, mode);
                 Tree.ChildWatches.Add(path, conn, mode);
