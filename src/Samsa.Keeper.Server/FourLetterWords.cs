@@ -28,7 +28,7 @@ public static class FourLetterWords
     {
         var st = s.Stats;
         var sb = new StringBuilder();
-        sb.Append($"Latency min/avg/max: {(st.MinLatency == long.MaxValue ? 0 : st.MinLatency)}/{st.AvgLatency}.0/{st.MaxLatency}\n");
+        sb.Append($"Latency min/avg/max: {(st.MinLatency == long.MaxValue ? 0 : st.MinLatency)}/{AvgLatency(st)}/{st.MaxLatency}\n");
         sb.Append($"Received: {st.PacketsReceived}\n");
         sb.Append($"Sent: {st.PacketsSent}\n");
         sb.Append($"Connections: {s.Connections.Count}\n");
@@ -39,12 +39,16 @@ public static class FourLetterWords
         return sb.ToString();
     }
 
+    private static string AvgLatency(ServerStats st) =>
+        (st.Requests == 0 ? 0.0 : (double)st.TotalLatency / st.Requests).ToString("0.0###", System.Globalization.CultureInfo.InvariantCulture);
+
     private static string ConnLine(ServerConnection c, bool full)
     {
         var sb = new StringBuilder();
         string remote = c.RemoteEndPoint is IPEndPoint ip ? $"/{Auth.RemoteIp(ip)}:{ip.Port}" : "/unknown";
         sb.Append($" {remote}[{(c.Handshaken ? 1 : 0)}](queued={Math.Max(0, c.OutstandingRequests)},recved={c.PacketsReceived},sent={c.PacketsSent}");
-        if (full)
+        // connections without a session yet get the short form, as upstream prints them
+        if (full && c.Handshaken)
         {
             sb.Append($",sid={Hex(c.SessionId)},lop={c.LastOp},est={c.EstablishedAt.ToUnixTimeMilliseconds()},to={c.SessionTimeout}");
             if (c.LastCxid >= 0) sb.Append($",lcxid={Hex(c.LastCxid)}");
@@ -115,7 +119,14 @@ public static class FourLetterWords
                     sb.Append($"{Hex(id)}:\n");
                     foreach (var p in paths.OrderBy(p => p, StringComparer.Ordinal)) sb.Append($"\t{p}\n");
                 }
-                sb.Append("Connections dump:\nConnections Sets (0)/(0):\n");
+                var conns = s.Connections.ToList();
+                sb.Append($"Connections dump:\nConnections Sets ({(conns.Count == 0 ? 0 : 1)})/({conns.Count}):\n");
+                if (conns.Count > 0)
+                {
+                    sb.Append($"{conns.Count} expire at {DateTimeOffset.UtcNow.AddMilliseconds(cfg.TickTime):ddd MMM dd HH:mm:ss 'UTC' yyyy}:\n");
+                    foreach (var c in conns)
+                        sb.Append($"\tip: /{Auth.RemoteIp(c.RemoteEndPoint)}:{(c.RemoteEndPoint as IPEndPoint)?.Port} sessionId: {Hex(c.SessionId)}\n");
+                }
                 return sb.ToString();
             }
             case "wchs":
@@ -123,8 +134,8 @@ public static class FourLetterWords
                 var watchers = new HashSet<IWatcher>(ReferenceEqualityComparer.Instance);
                 var paths = new HashSet<string>(StringComparer.Ordinal);
                 int total = 0;
-                foreach (var m in new[] { s.Tree.DataWatches, s.Tree.ChildWatches })
-                    foreach (var (p, ws) in m.ByPath) { paths.Add(p); foreach (var w in ws) { watchers.Add(w); total++; } }
+                // upstream's DataTree.getWatchesSummary covers the data-watch table only
+                foreach (var (p, ws) in s.Tree.DataWatches.ByPath) { paths.Add(p); foreach (var w in ws) { watchers.Add(w); total++; } }
                 return $"{watchers.Count} connections watching {paths.Count} paths\nTotal watches:{total}\n";
             }
             case "wchc":
@@ -132,28 +143,29 @@ public static class FourLetterWords
                 var sb = new StringBuilder();
                 foreach (var c in s.Connections)
                 {
-                    var paths = s.Tree.DataWatches.PathsOf(c).Concat(s.Tree.ChildWatches.PathsOf(c)).Distinct().ToList();
+                    var paths = s.Tree.DataWatches.PathsOf(c).ToList();
                     if (paths.Count == 0) continue;
                     sb.Append($"{Hex(c.SessionId)}\n");
                     foreach (var p in paths) sb.Append($"\t{p}\n");
                 }
+                sb.Append('\n');
                 return sb.ToString();
             }
             case "wchp":
             {
                 var byPath = new SortedDictionary<string, HashSet<long>>(StringComparer.Ordinal);
-                foreach (var m in new[] { s.Tree.DataWatches, s.Tree.ChildWatches })
-                    foreach (var (p, ws) in m.ByPath)
-                    {
-                        if (!byPath.TryGetValue(p, out var set)) byPath[p] = set = new HashSet<long>();
-                        foreach (var w in ws) if (w is ServerConnection c) set.Add(c.SessionId);
-                    }
+                foreach (var (p, ws) in s.Tree.DataWatches.ByPath)
+                {
+                    if (!byPath.TryGetValue(p, out var set)) byPath[p] = set = new HashSet<long>();
+                    foreach (var w in ws) if (w is ServerConnection c) set.Add(c.SessionId);
+                }
                 var sb = new StringBuilder();
                 foreach (var (p, ids) in byPath)
                 {
                     sb.Append($"{p}\n");
                     foreach (var id in ids) sb.Append($"\t{Hex(id)}\n");
                 }
+                sb.Append('\n');
                 return sb.ToString();
             }
             case "mntr":
@@ -163,7 +175,8 @@ public static class FourLetterWords
                 void Kv(string k, object v) => sb.Append(k).Append('\t').Append(v).Append('\n');
                 Kv("zk_version", Version);
                 Kv("zk_server_state", "standalone");
-                Kv("zk_avg_latency", st.AvgLatency);
+                Kv("zk_avg_latency", AvgLatency(st));
+                Kv("zk_uptime", (long)(DateTimeOffset.UtcNow - s.StartedAt).TotalMilliseconds);
                 Kv("zk_max_latency", st.MaxLatency);
                 Kv("zk_min_latency", st.MinLatency == long.MaxValue ? 0 : st.MinLatency);
                 Kv("zk_packets_received", st.PacketsReceived);

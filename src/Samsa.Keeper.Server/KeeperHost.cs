@@ -48,8 +48,21 @@ internal sealed class KeeperFrameHandler : IFrameHandler
 
     public KeeperFrameHandler(KeeperServer server) { _server = server; }
 
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, int> _perIp = new();
+
     public ValueTask OnConnectedAsync(Connection connection)
     {
+        // Upstream maxClientCnxns: more live connections than this from one address are refused
+        // by closing the new one (0 = no limit).
+        string ip = Auth.RemoteIp(connection.RemoteEndPoint);
+        int n = _perIp.AddOrUpdate(ip, 1, (_, v) => v + 1);
+        int max = _server.Config.MaxClientCnxns;
+        if (max > 0 && n > max)
+        {
+            _perIp.AddOrUpdate(ip, 0, (_, v) => v - 1);
+            connection.Close();
+            return ValueTask.CompletedTask;
+        }
         var sc = new ServerConnection(_server, connection.Id, connection.RemoteEndPoint, connection.SendFrameAsync, connection.Close);
         connection.State = sc;
         _server.RegisterConnection(sc);
@@ -76,7 +89,11 @@ internal sealed class KeeperFrameHandler : IFrameHandler
 
     public ValueTask OnClosedAsync(Connection connection)
     {
-        if (connection.State is ServerConnection sc) _server.ConnectionClosed(sc);
+        if (connection.State is ServerConnection sc)
+        {
+            _perIp.AddOrUpdate(Auth.RemoteIp(connection.RemoteEndPoint), 0, (_, v) => v - 1);
+            _server.ConnectionClosed(sc);
+        }
         return ValueTask.CompletedTask;
     }
 }

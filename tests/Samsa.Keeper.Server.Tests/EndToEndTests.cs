@@ -157,3 +157,32 @@ other.stop(); zk.stop()
         Assert.Equal(0, n);
     }
 }
+
+public sealed class ConnectionLimitTests
+{
+    [Fact]
+    public async Task Connections_beyond_maxClientCnxns_from_one_address_are_closed()
+    {
+        await using var host = await KeeperHost.StartAsync(new KeeperConfig { ClientPort = 0, ClientPortAddress = "127.0.0.1", MaxClientCnxns = 2 });
+        var socks = new List<TcpClient>();
+        try
+        {
+            for (int i = 0; i < 3; i++)
+            {
+                var c = new TcpClient();
+                await c.ConnectAsync(IPAddress.Loopback, host.LocalEndPoint.Port);
+                socks.Add(c);
+                await Task.Delay(100);
+            }
+            var buf = new byte[1];
+            int n = await socks[2].GetStream().ReadAsync(buf).AsTask().WaitAsync(TimeSpan.FromSeconds(10));
+            Assert.Equal(0, n); // the third is closed
+            socks[1].GetStream().ReadTimeout = 300;
+            Assert.Throws<IOException>(() => socks[1].GetStream().Read(buf)); // the second stays open (read times out)
+        }
+        finally
+        {
+            foreach (var s in socks) s.Dispose();
+        }
+    }
+}
