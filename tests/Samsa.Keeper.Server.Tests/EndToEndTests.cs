@@ -107,6 +107,50 @@ other.stop(); zk.stop()
         Assert.Contains("from-kazoo", o2 + e2);
     }
 
+    [Fact]
+    public void Node_zookeeper_client_creates_watches_and_runs_transactions()
+    {
+        string dir = ExternalTools.RequireNodeZookeeperClient();
+        string script = Path.Combine(dir, "keeper-e2e-" + Guid.NewGuid().ToString("N") + ".js");
+        File.WriteAllText(script, """
+const zookeeper = require('node-zookeeper-client');
+const client = zookeeper.createClient(process.argv[2], { sessionTimeout: 10000 });
+const out = [];
+function done() { console.log(out.join('\n')); client.close(); }
+client.once('connected', () => {
+  client.create('/nz', Buffer.from('d'), (err, path) => {
+    out.push('create ' + (err ? err.name : path));
+    client.create('/nz/s-', Buffer.from(''), zookeeper.CreateMode.EPHEMERAL_SEQUENTIAL, (err, p) => {
+      out.push('seq ' + (err ? err.name : p));
+      client.getData('/nz', (ev) => { out.push('watch ' + ev.getName() + ' ' + ev.getPath()); }, (err, data, stat) => {
+        out.push('get ' + data.toString() + ' v' + stat.version + ' numChildren=' + stat.numChildren);
+        client.setData('/nz', Buffer.from('e'), -1, (err, stat) => {
+          out.push('set v' + stat.version);
+          client.transaction().create('/nz/t').check('/nz', 42).commit((err, results) => {
+            out.push('txn ' + (err ? err.name : 'ok') + ' ' + JSON.stringify(results));
+            client.exists('/nope', (err, stat) => { out.push('exists ' + stat); setTimeout(done, 300); });
+          });
+        });
+      });
+    });
+  });
+});
+client.connect();
+""");
+        try
+        {
+            var (code, o, e) = ExternalTools.Run(ExternalTools.Which("node")!, new[] { script, Address }, TimeSpan.FromSeconds(60));
+            Assert.True(code == 0, o + e);
+            // the same lines upstream ZooKeeper 3.8 produces for this script
+            Assert.Equal(new[]
+            {
+                "create /nz", "seq /nz/s-0000000000", "get d v0 numChildren=1", "watch NODE_DATA_CHANGED /nz", "set v1",
+                "txn BAD_VERSION [{\"type\":-1,\"err\":0},{\"type\":-1,\"err\":-103}]", "exists null",
+            }, o.Trim().Split('\n'));
+        }
+        finally { File.Delete(script); }
+    }
+
     private async Task<string> FourLetterAsync(string word)
     {
         using var sock = new TcpClient();
