@@ -53,12 +53,14 @@ public static class KeeperCommand
         return host;
     }
 
-    /// <summary>The Keeper `samsa dev` runs: dataDir under the dev data directory, all 4lw allowed.</summary>
+    /// <summary>The Keeper `samsa dev` runs: dataDir under the dev data directory, all 4lw allowed,
+    /// no admin HTTP server (dev prints only the Kafka and ZooKeeper ports).</summary>
     public static KeeperConfig DevConfig(string dataDir, string host, int port) => new()
     {
         DataDir = dataDir,
         ClientPort = port,
         ClientPortAddress = host,
         FourLetterWhitelist = new HashSet<string> { "*" },
+        AdminEnableServer = false,
     };
 }

@@ -121,10 +121,15 @@ public sealed partial class KeeperServer : IAsyncDisposable
         // sessions that exist are given a fresh timeout and expire if their client does not return.
     }
 
+    public long LastSnapshotZxid { get; private set; } = -1;
+    public long LastSnapshotTime { get; private set; }
+
     private void TakeSnapshot()
     {
         if (_log is null) return;
         _log.Roll();
+        LastSnapshotZxid = Tree.LastProcessedZxid;
+        LastSnapshotTime = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
         var sessions = _sessions.Values.Where(s => !s.Closing).ToDictionary(s => s.Id, s => s.Timeout);
         SnapshotFile.Write(Path.Combine(Config.SnapDir, ZkFiles.SnapName(Tree.LastProcessedZxid)), Tree, sessions, Config.ForceSync);
         _txnsSinceSnapshot = 0;

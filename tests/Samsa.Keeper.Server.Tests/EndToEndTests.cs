@@ -18,6 +18,7 @@ public sealed class EndToEndTests : IAsyncLifetime
         _host = await KeeperHost.StartAsync(new KeeperConfig
         {
             DataDir = _dir, ClientPort = 0, ClientPortAddress = "127.0.0.1", TickTime = 500,
+            AdminServerAddress = "127.0.0.1", AdminServerPort = 0,
             FourLetterWhitelist = new HashSet<string> { "ruok", "srvr", "stat", "mntr", "conf", "cons", "wchs", "dump", "envi", "dirs", "isro", "wchc", "wchp", "crst", "srst" },
         });
     }
@@ -176,10 +177,37 @@ client.connect();
         Assert.Contains("0 connections watching 0 paths", await FourLetterAsync("wchs"));
     }
 
+    private async Task<(int Status, System.Text.Json.JsonElement Json)> AdminGetAsync(string path)
+    {
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
+        var rsp = await http.GetAsync($"http://127.0.0.1:{_host.AdminEndPoint!.Port}{path}");
+        var doc = System.Text.Json.JsonDocument.Parse(await rsp.Content.ReadAsStringAsync());
+        return ((int)rsp.StatusCode, doc.RootElement.Clone());
+    }
+
+    [Fact]
+    public async Task Admin_server_answers_commands_as_json()
+    {
+        var (status, ruok) = await AdminGetAsync("/commands/ruok");
+        Assert.Equal(200, status);
+        Assert.Equal("ruok", ruok.GetProperty("command").GetString());
+        Assert.Equal(System.Text.Json.JsonValueKind.Null, ruok.GetProperty("error").ValueKind);
+        var (_, mntr) = await AdminGetAsync("/commands/mntr");
+        Assert.Equal("monitor", mntr.GetProperty("command").GetString());
+        Assert.Equal("standalone", mntr.GetProperty("server_state").GetString());
+        Assert.Equal(4, mntr.GetProperty("znode_count").GetInt64());
+        var (_, conf) = await AdminGetAsync("/commands/configuration");
+        Assert.Equal(500, conf.GetProperty("tick_time").GetInt32());
+        var (_, list) = await AdminGetAsync("/commands");
+        Assert.Contains(list.GetProperty("commands").EnumerateArray(), e => e.GetString() == "/commands/watch_summary");
+        var (missing, _) = await AdminGetAsync("/commands/nope");
+        Assert.Equal(404, missing);
+    }
+
     [Fact]
     public async Task Four_letter_words_outside_the_whitelist_are_refused()
     {
-        await using var host = await KeeperHost.StartAsync(new KeeperConfig { ClientPort = 0, ClientPortAddress = "127.0.0.1" });
+        await using var host = await KeeperHost.StartAsync(new KeeperConfig { ClientPort = 0, ClientPortAddress = "127.0.0.1", AdminEnableServer = false });
         using var sock = new TcpClient();
         await sock.ConnectAsync(IPAddress.Loopback, host.LocalEndPoint.Port);
         var s = sock.GetStream();
@@ -207,7 +235,7 @@ public sealed class ConnectionLimitTests
     [Fact]
     public async Task Connections_beyond_maxClientCnxns_from_one_address_are_closed()
     {
-        await using var host = await KeeperHost.StartAsync(new KeeperConfig { ClientPort = 0, ClientPortAddress = "127.0.0.1", MaxClientCnxns = 2 });
+        await using var host = await KeeperHost.StartAsync(new KeeperConfig { ClientPort = 0, ClientPortAddress = "127.0.0.1", MaxClientCnxns = 2, AdminEnableServer = false });
         var socks = new List<TcpClient>();
         try
         {
