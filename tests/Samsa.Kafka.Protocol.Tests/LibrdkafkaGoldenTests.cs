@@ -36,7 +36,7 @@ public class LibrdkafkaGoldenTests
         ["SyncGroupRequest", ApiKey.SyncGroup, (short)3, "0004677270310000000100086d656d6265722d31ffff0000000100086d656d6265722d3100000015000000000001000174000000010000000000000000"],
     ];
 
-    private static IKafkaMessage Decode(ApiKey key, short version, string hex, out byte[] bytes)
+    internal static IKafkaMessage Decode(ApiKey key, short version, string hex, out byte[] bytes)
     {
         bytes = Convert.FromHexString(hex);
         var reader = new KafkaReader(bytes);
@@ -45,7 +45,7 @@ public class LibrdkafkaGoldenTests
         return message;
     }
 
-    private static byte[] Encode(IKafkaMessage message, short version)
+    internal static byte[] Encode(IKafkaMessage message, short version)
     {
         var buffer = new byte[message.Size(version)];
         var writer = new KafkaWriter(buffer);
