@@ -99,6 +99,9 @@ public sealed class KafkaMessageGenerator : IIncrementalGenerator
             byName[msg.Name] = msg;
             messages.Add(msg);
         }
+        // A project with no Kafka schemas (e.g. Samsa.Keeper.Protocol, which shares this generator
+        // assembly for its .jute files) gets no Kafka lookups: they would reference types it lacks.
+        if (messages.Count == 0) return;
         spc.AddSource("Kafka.ApiMessages.g.cs", SourceText.From(ApiMessagesEmitter.Emit(messages, spc.ReportDiagnostic), Encoding.UTF8));
     }
 }
