@@ -54,7 +54,8 @@ public sealed class RecordBatchBuilder : IDisposable
     public void Append(long timestamp, byte[]? key, byte[]? value, IReadOnlyList<RecordHeaderData>? headers = null) =>
         Append(NextOffsetDelta, timestamp, key, value, headers);
 
-    public void Append(int offsetDelta, long timestamp, ReadOnlyMemory<byte>? key, ReadOnlyMemory<byte>? value,
+    /// <summary>Appends with an explicit offset delta (greater than the previous one). Null arrays are null keys/values.</summary>
+    public void Append(int offsetDelta, long timestamp, byte[]? key, byte[]? value,
         IReadOnlyList<RecordHeaderData>? headers = null, sbyte attributes = 0)
     {
         int headersSize = 0;
@@ -80,8 +81,7 @@ public sealed class RecordBatchBuilder : IDisposable
                 p += WriteNullable(encodedHeaders[p..], header.Value is null ? default : header.Value, header.Value is null);
             }
         }
-        AppendCore(offsetDelta, timestamp, key is null ? default : key.Value.Span, key is null,
-            value is null ? default : value.Value.Span, value is null, headerCount, encodedHeaders, attributes);
+        AppendCore(offsetDelta, timestamp, key, key is null, value, value is null, headerCount, encodedHeaders, attributes);
     }
 
     /// <summary>Appends a copy of a record read from another batch, keeping its offset delta, timestamp, attributes and headers.</summary>
