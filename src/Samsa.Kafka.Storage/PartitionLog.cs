@@ -596,11 +596,13 @@ public sealed class PartitionLog : IDisposable
             FileRange? range = segment.Read(fetchOffset, maxBytes, maxPosition, minOneBatch, out bool tooLarge);
             if (range is FileRange r)
             {
-                if (r.Length == 0 && !tooLarge)
+                // A first batch larger than the limit (only without minOneBatch) returns nothing, as
+                // upstream ReplicaManager does for an incomplete first entry.
+                if (r.Length == 0 || tooLarge)
                 {
-                    return new FetchDataInfo(fetchOffset, null, false, hw, logStart, logEnd);
+                    return new FetchDataInfo(fetchOffset, null, tooLarge, hw, logStart, logEnd);
                 }
-                return new FetchDataInfo(fetchOffset, r.Length > 0 ? r : null, tooLarge, hw, logStart, logEnd);
+                return new FetchDataInfo(fetchOffset, r, false, hw, logStart, logEnd);
             }
         }
         return new FetchDataInfo(fetchOffset, null, false, hw, logStart, logEnd);
