@@ -83,6 +83,8 @@ public sealed class KafkaMessageGenerator : IIncrementalGenerator
 
     private static void EmitApiMessages(SourceProductionContext spc, ImmutableArray<(string Path, string Text)> files)
     {
+        // A project without Kafka schemas (the Keeper's) gets no Kafka lookup tables.
+        if (files.IsDefaultOrEmpty) return;
         var messages = new List<MessageSpec>();
         var byName = new Dictionary<string, MessageSpec>(StringComparer.Ordinal);
         foreach (var (path, text) in files.OrderBy(f => f.Path, StringComparer.Ordinal))
