@@ -78,6 +78,15 @@ public class GeneratorTests
     }
 
     [Fact]
+    public void TheSameMessageInTwoFilesIsADiagnosticNotACrash()
+    {
+        const string spec = "{ \"type\": \"data\", \"name\": \"Twice\", \"validVersions\": \"0\", \"fields\": [] }";
+        var (result, _) = Run(("/a/Twice.json", spec), ("/b/Twice.json", spec));
+        Assert.All(result.Results, r => Assert.Null(r.Exception));
+        Assert.Equal("SAMSA002", Assert.Single(result.Diagnostics).Id);
+    }
+
+    [Fact]
     public void OnlyJsonFilesAreRead()
     {
         var (result, output) = Run(("/specs/zookeeper.jute", "module org.apache.zookeeper.data { class Id { ustring scheme; } }"));
