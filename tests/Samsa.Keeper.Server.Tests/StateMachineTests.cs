@@ -514,6 +514,24 @@ public sealed class StateMachineTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Hard_quotas_are_enforced_when_enforceQuota_is_on()
+    {
+        await using var server = new KeeperServer(new KeeperConfig { EnforceQuota = true });
+        server.Start();
+        var c = new TestClient(server);
+        await c.ConnectAsync();
+        await c.CreateAsync("/lim");
+        await c.CreateAsync("/zookeeper/quota/lim");
+        // the form zkCli's "setquota -N 2 -B 10" writes
+        await c.CreateAsync("/zookeeper/quota/lim/zookeeper_limits", "count=-1,bytes=-1=;byteHardLimit=10;countHardLimit=2"u8.ToArray());
+        await c.CreateAsync("/zookeeper/quota/lim/zookeeper_stats", "count=0,bytes=0"u8.ToArray());
+        Assert.Equal(0, (await c.CreateAsync("/lim/a", new byte[4])).Err);
+        Assert.Equal(ErrorCode.QuotaExceeded, (await c.CreateAsync("/lim/b")).Err);          // 3 nodes > 2
+        Assert.Equal(ErrorCode.QuotaExceeded, (await c.SetDataAsync("/lim/a", new byte[11])).Err); // 11 bytes > 10
+        Assert.Equal(0, (await c.SetDataAsync("/lim/a", new byte[10])).Err);
+    }
+
+    [Fact]
     public async Task Config_node_and_all_children_number()
     {
         var c = await Client();
