@@ -400,6 +400,49 @@ public sealed class StateMachineTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task SetWatches2_restores_persistent_and_recursive_watches()
+    {
+        var writer = await Client();
+        var c = await Client();
+        var (h, _) = await c.CallAsync(OpCode.SetWatches2, new SetWatches2
+        {
+            RelativeZxid = _server.LastProcessedZxid,
+            DataWatches = new(), ExistWatches = new(), ChildWatches = new(),
+            PersistentWatches = new List<string> { "/p2" },
+            PersistentRecursiveWatches = new List<string> { "/r2" },
+        }, Xid.SetWatches);
+        Assert.Equal(0, h.Err);
+        Assert.Empty(c.Events); // persistent watches never fire on re-registration
+        await writer.CreateAsync("/p2");
+        await writer.CreateAsync("/p2/x");
+        await writer.CreateAsync("/r2");
+        await writer.CreateAsync("/r2/y");
+        await c.DrainAsync();
+        Assert.Equal(new[] { (EventType.NodeCreated, "/p2"), (EventType.NodeChildrenChanged, "/p2"), (EventType.NodeCreated, "/r2"), (EventType.NodeCreated, "/r2/y") },
+            c.Events.Select(e => (e.Type, e.Path!)).ToArray());
+    }
+
+    [Fact]
+    public async Task RemoveWatches_by_type_removes_only_that_kind()
+    {
+        var c = await Client();
+        var writer = await Client();
+        await writer.CreateAsync("/rm");
+        await c.GetDataAsync("/rm", watch: true);
+        await c.GetChildrenAsync("/rm", watch: true);
+        var (h1, _) = await c.CallAsync(OpCode.RemoveWatches, new RemoveWatchesRequest { Path = "/rm", Type = WatcherType.Data });
+        Assert.Equal(0, h1.Err);
+        var (h2, _) = await c.CallAsync(OpCode.RemoveWatches, new RemoveWatchesRequest { Path = "/rm", Type = WatcherType.Data });
+        Assert.Equal(ErrorCode.NoWatcher, h2.Err);
+        var (h3, _) = await c.CallAsync(OpCode.CheckWatches, new CheckWatchesRequest { Path = "/rm", Type = WatcherType.Children });
+        Assert.Equal(0, h3.Err);
+        await writer.SetDataAsync("/rm", new byte[] { 1 });
+        await writer.CreateAsync("/rm/k");
+        await c.DrainAsync();
+        Assert.Equal(new[] { (EventType.NodeChildrenChanged, "/rm") }, c.Events.Select(e => (e.Type, e.Path!)).ToArray());
+    }
+
+    [Fact]
     public async Task Session_timeout_is_negotiated_into_two_to_twenty_ticks()
     {
         var a = new TestClient(_server);
