@@ -496,6 +496,14 @@ public sealed class StateMachineTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_client_that_has_seen_a_newer_zxid_is_refused()
+    {
+        var c = new TestClient(_server);
+        await Assert.ThrowsAnyAsync<Exception>(() => c.ConnectAsync(lastZxid: _server.LastProcessedZxid + 100));
+        Assert.True(c.IsClosed);
+    }
+
+    [Fact]
     public async Task Unknown_opcodes_get_unimplemented_and_the_connection_closes()
     {
         var c = await Client();
