@@ -28,17 +28,20 @@ public sealed class KeeperHost : IAsyncDisposable
     public static async Task<KeeperHost> StartAsync(KeeperConfig config)
     {
         var server = new KeeperServer(config);
-        server.Start();
         FrameListener? listener = null;
         AdminServer? admin = null;
         try
         {
             var handler = new KeeperFrameHandler(server);
             var addr = IPAddress.Parse(config.ClientPortAddress);
-            // upstream reads frames up to jute.maxbuffer plus its extra allowance for headers
+            // Bind before touching dataDir, as upstream's ZooKeeperServerMain does: a second server
+            // on a busy port must fail before it recovers or snapshots anything. Connections that
+            // arrive meanwhile queue on the loop, which starts after recovery.
+            // Upstream reads frames up to jute.maxbuffer plus its extra allowance for headers.
             listener = new FrameListener(new IPEndPoint(addr, config.ClientPort), handler, new ListenerOptions { MaxFrameBytes = config.JuteMaxBuffer + 1024 });
             listener.Start();
             handler.Listener = listener;
+            server.Start();
             if (config.AdminEnableServer)
             {
                 admin = new AdminServer(server, new IPEndPoint(IPAddress.Parse(config.AdminServerAddress), config.AdminServerPort));

@@ -51,6 +51,8 @@ public sealed partial class KeeperServer : IAsyncDisposable
     private long _lastContainerCheck, _lastPurge;
     private readonly CancellationTokenSource _stop = new();
 
+    private bool _disposed;
+
     public KeeperConfig Config { get; }
     public DataTree Tree { get; } = new();
     public DateTimeOffset StartedAt { get; } = DateTimeOffset.UtcNow;
@@ -458,6 +460,8 @@ public sealed partial class KeeperServer : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        if (_disposed) return;
+        _disposed = true;
         _timer?.Dispose();
         _work.Writer.TryComplete();
         if (_loop is not null) await _loop.ConfigureAwait(false);
