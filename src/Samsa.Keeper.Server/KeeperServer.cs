@@ -52,6 +52,10 @@ public sealed partial class KeeperServer : IAsyncDisposable
     private readonly CancellationTokenSource _stop = new();
 
     private bool _disposed;
+    private long _internalErrors;
+
+    /// <summary>Unexpected exceptions caught by the loop (each closed the offending connection).</summary>
+    public long InternalErrors => Interlocked.Read(ref _internalErrors);
 
     public KeeperConfig Config { get; }
     public DataTree Tree { get; } = new();
@@ -217,6 +221,7 @@ public sealed partial class KeeperServer : IAsyncDisposable
                     try { Handle(item); }
                     catch (Exception e) when (e is not OutOfMemoryException)
                     {
+                        Interlocked.Increment(ref _internalErrors);
                         Console.Error.WriteLine($"keeper: internal error handling {item.GetType().Name}: {e}");
                         if (item is FrameItem fi) QueueClose(fi.Conn);
                     }

@@ -496,6 +496,47 @@ public sealed class StateMachineTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Random_request_bodies_never_break_the_server()
+    {
+        var rnd = new Random(1234);
+        int[] ops = { 1, 2, 3, 4, 5, 6, 7, 8, 9, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 100, 101, 102, 103, 104, 105, 106, 107, -10, -11, 99 };
+        for (int round = 0; round < 40; round++)
+        {
+            var c = await Client();
+            for (int i = 0; i < 25 && !c.IsClosed; i++)
+            {
+                var body = new byte[rnd.Next(0, 64)];
+                rnd.NextBytes(body);
+                // bias some bodies toward plausible lengths so decoding gets past the first field
+                if (body.Length > 8 && rnd.Next(2) == 0) { body[0] = 0; body[1] = 0; body[2] = 0; body[3] = (byte)rnd.Next(0, body.Length); }
+                var hdr = new RequestHeader { Xid = i + 1, Type = ops[rnd.Next(ops.Length)] }.ToBytes();
+                c.SendRaw(hdr.Concat(body).ToArray());
+            }
+            await Task.Delay(5);
+        }
+        // the loop is still serving
+        var fresh = await Client();
+        Assert.Equal(0, (await fresh.CreateAsync("/after-fuzz")).Err);
+        Assert.Equal(0, (await fresh.ExistsAsync("/after-fuzz")).Err);
+        Assert.Equal(0, _server.InternalErrors); // every bad body got a protocol error or a close
+    }
+
+    [Fact]
+    public async Task Null_strings_and_lists_in_well_formed_records_get_protocol_errors()
+    {
+        var c = await Client();
+        Assert.Equal(ErrorCode.BadArguments, (await c.CallAsync(OpCode.Create, new CreateRequest { Path = null, Data = null, Acl = TestClient.OpenAcl })).Header.Err);
+        Assert.Equal(ErrorCode.InvalidACL, (await c.CallAsync(OpCode.Create, new CreateRequest { Path = "/n1", Acl = null })).Header.Err);
+        Assert.Equal(ErrorCode.InvalidACL, (await c.CallAsync(OpCode.Create, new CreateRequest { Path = "/n1", Acl = new List<ACL> { new() { Perms = 31, Id = new Id { Scheme = null, IdValue = null } } } })).Header.Err);
+        Assert.Equal(ErrorCode.BadArguments, (await c.CallAsync(OpCode.SetData, new SetDataRequest { Path = null, Version = -1 })).Header.Err);
+        Assert.Equal(ErrorCode.NoNode, (await c.CallAsync(OpCode.GetData, new GetDataRequest { Path = null })).Header.Err);
+        var (h, _) = await c.CallAsync(OpCode.SetWatches, new SetWatches { RelativeZxid = 0, DataWatches = new List<string> { null! }, ExistWatches = null, ChildWatches = null }, Xid.SetWatches);
+        Assert.Equal(0, h.Err);
+        Assert.Equal(0, (await c.CreateAsync("/n2", data: null)).Err);
+        Assert.Equal(0, _server.InternalErrors);
+    }
+
+    [Fact]
     public async Task A_client_that_has_seen_a_newer_zxid_is_refused()
     {
         var c = new TestClient(_server);
