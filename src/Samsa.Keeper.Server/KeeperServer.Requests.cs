@@ -367,16 +367,14 @@ public sealed partial class KeeperServer
         if (failed)
         {
             Tree.RollbackMulti(triggersBefore);
-            _log?.Append(hdr, multi);
-            _txnsSinceSnapshot++;
             final = Tree.ProcessTxn(hdr, multi); // applies nothing; yields OK / code / RuntimeInconsistency
+            AppendToLog(hdr, multi);
         }
         else
         {
             Tree.CommitMulti();
-            _log?.Append(hdr, multi);
-            _txnsSinceSnapshot++;
             if (hdr.Zxid > Tree.LastProcessedZxid) Tree.LastProcessedZxid = hdr.Zxid;
+            AppendToLog(hdr, multi);
             final = new ProcessTxnResult { Type = OpCode.Multi, MultiResult = results };
         }
         DispatchTriggers();
