@@ -19,8 +19,8 @@ public sealed class Session
 // as a standalone server, on-disk format of 3.8 (version-2 txn logs and snapshots).
 // Known differences from upstream:
 //  - getChildren lists children in ordinal order (upstream: hash-set order; clients must not rely on it).
-//  - Snapshots carry an empty zxid digest (zxid 0) and log entries no TxnDigest, so upstream skips
-//    its digest comparison on load; digests in upstream files are read and ignored.
+//  - Digest mismatches found on recovery are counted and logged (as upstream logs them); neither
+//    side refuses to start over one.
 //  - Four-letter words report a version "3.9.3-samsa-keeper"; mntr lists a subset of upstream's keys;
 //    the admin server answers a subset of upstream's commands and fields.
 //  - No quorum, local sessions, SASL, TLS (secureClientPort), request throttling or read-only mode;
