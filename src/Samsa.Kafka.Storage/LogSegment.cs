@@ -1,3 +1,4 @@
+using Samsa.Kafka.Protocol.Records;
 using System.Buffers;
 using System.Buffers.Binary;
 
@@ -191,21 +192,21 @@ public sealed class LogSegment : IDisposable
     {
         long end = endPosition < 0 ? Size : Math.Min(endPosition, Size);
         long position = startPosition;
-        byte[] header = new byte[BatchHeader.Size];
-        while (position + BatchHeader.LogOverhead <= end)
+        byte[] header = new byte[RecordBatch.HeaderSize];
+        while (position + RecordBatch.LogOverhead <= end)
         {
             int read = RandomAccess.Read(Log.SafeFileHandle, header, position);
-            if (read < BatchHeader.LogOverhead)
+            if (read < RecordBatch.LogOverhead)
             {
                 yield break;
             }
             int batchLength = BinaryPrimitives.ReadInt32BigEndian(header.AsSpan(8));
-            long size = (long)batchLength + BatchHeader.LogOverhead;
-            if (batchLength < BatchHeader.Size - BatchHeader.LogOverhead || position + size > end || read < BatchHeader.Size)
+            long size = (long)batchLength + RecordBatch.LogOverhead;
+            if (batchLength < RecordBatch.HeaderSize - RecordBatch.LogOverhead || position + size > end || read < RecordBatch.HeaderSize)
             {
                 yield break;
             }
-            var h = new BatchHeader(header);
+            var h = new RecordBatch(header);
             yield return new BatchInfo(position, h.BaseOffset, h.LastOffset, (int)size, h.MaxTimestamp, h.PartitionLeaderEpoch, h.Magic, h.Attributes, h.ProducerId, h.ProducerEpoch);
             position += size;
         }
@@ -263,7 +264,7 @@ public sealed class LogSegment : IDisposable
 
     /// <summary>
     /// Rebuilds the indexes and validates batches from the start (upstream LogSegment.recover): stops
-    /// at the first batch that is cut short, has a bad CRC or a non-v2 magic, truncates the rest and
+    /// at the first batch that is cut short, has a bad CRC, an unknown codec or a non-v2 magic, truncates the rest and
     /// returns the number of bytes dropped. <paramref name="onBatch"/> sees each valid batch (leader
     /// epoch cache, producer state).
     /// </summary>
@@ -285,7 +286,7 @@ public sealed class LogSegment : IDisposable
         {
             foreach (BatchInfo batch in Batches(0, fileSize))
             {
-                if (batch.Magic != BatchHeader.CurrentMagic || batch.Position != validBytes || !CanConvertToRelativeOffset(batch.LastOffset) || batch.BaseOffset < BaseOffset)
+                if (batch.Magic != RecordBatch.CurrentMagic || batch.Position != validBytes || !CanConvertToRelativeOffset(batch.LastOffset) || batch.BaseOffset < BaseOffset)
                 {
                     break;
                 }
@@ -295,7 +296,7 @@ public sealed class LogSegment : IDisposable
                     buffer = ArrayPool<byte>.Shared.Rent(batch.Size);
                 }
                 Span<byte> bytes = buffer.AsSpan(0, batch.Size);
-                if (RandomAccess.Read(Log.SafeFileHandle, bytes, batch.Position) != batch.Size || !BatchHeader.IsCrcValid(bytes))
+                if (RandomAccess.Read(Log.SafeFileHandle, bytes, batch.Position) != batch.Size || new RecordBatch(bytes).Validate() != RecordBatchError.None)
                 {
                     break;
                 }

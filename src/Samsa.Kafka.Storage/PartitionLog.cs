@@ -1,3 +1,5 @@
+using Samsa.Kafka.Protocol.Primitives;
+using Samsa.Kafka.Protocol.Records;
 using System.Buffers.Binary;
 
 namespace Samsa.Kafka.Storage;
@@ -254,9 +256,9 @@ public sealed class PartitionLog : IDisposable
         while (position < batches.Length)
         {
             Span<byte> batch = batches[position..];
-            var header = new BatchHeader(batch);
-            BatchHeader.SetBaseOffset(batch, next);
-            BatchHeader.SetPartitionLeaderEpoch(batch, leaderEpoch);
+            var header = new RecordBatch(batch);
+            RecordBatch.SetBaseOffset(batch, next);
+            RecordBatch.SetPartitionLeaderEpoch(batch, leaderEpoch);
             next += (long)header.LastOffsetDelta + 1;
             position += header.SizeInBytes;
         }
@@ -284,8 +286,8 @@ public sealed class PartitionLog : IDisposable
                 while (position < batches.Length)
                 {
                     Span<byte> batch = batches[position..];
-                    BatchHeader.SetLogAppendTime(batch, appendTime);
-                    position += new BatchHeader(batch).SizeInBytes;
+                    RecordBatch.SetLogAppendTime(batch, appendTime);
+                    position += new RecordBatch(batch).SizeInBytes;
                 }
             }
             return AppendLocked(batches, appendTime);
@@ -302,7 +304,7 @@ public sealed class PartitionLog : IDisposable
         lock (_lock)
         {
             ThrowIfClosed();
-            long first = new BatchHeader(batches).BaseOffset;
+            long first = new RecordBatch(batches).BaseOffset;
             if (first < LogEndOffset)
             {
                 throw new InvalidBatchException($"append offset {first} below log end offset {LogEndOffset} of {TopicPartition}");
@@ -322,16 +324,16 @@ public sealed class PartitionLog : IDisposable
         while (position < batches.Length)
         {
             ReadOnlySpan<byte> rest = batches[position..];
-            if (rest.Length < BatchHeader.Size)
+            if (rest.Length < RecordBatch.HeaderSize)
             {
                 throw new InvalidBatchException($"record batch header cut short at byte {position}");
             }
-            var header = new BatchHeader(rest);
-            if (header.Magic != BatchHeader.CurrentMagic)
+            var header = new RecordBatch(rest);
+            if (header.Magic != RecordBatch.CurrentMagic)
             {
                 throw new InvalidBatchException($"record batch magic {header.Magic}; the log stores v2 batches only");
             }
-            if (header.BatchLength < BatchHeader.Size - BatchHeader.LogOverhead || header.SizeInBytes > rest.Length)
+            if (header.BatchLength < RecordBatch.HeaderSize - RecordBatch.LogOverhead || header.SizeInBytes > rest.Length)
             {
                 throw new InvalidBatchException($"record batch length {header.BatchLength} does not fit the {rest.Length} bytes left");
             }
@@ -355,7 +357,7 @@ public sealed class PartitionLog : IDisposable
 
     private LogAppendInfo AppendLocked(ReadOnlySpan<byte> batches, long appendTime)
     {
-        long first = new BatchHeader(batches).BaseOffset;
+        long first = new RecordBatch(batches).BaseOffset;
         long last = first;
         long maxTimestamp = -1;
         long offsetOfMax = first;
@@ -363,7 +365,7 @@ public sealed class PartitionLog : IDisposable
         int position = 0;
         while (position < batches.Length)
         {
-            var header = new BatchHeader(batches[position..]);
+            var header = new RecordBatch(batches[position..]);
             last = header.LastOffset;
             if (header.MaxTimestamp > maxTimestamp)
             {
@@ -379,7 +381,7 @@ public sealed class PartitionLog : IDisposable
         position = 0;
         while (position < batches.Length)
         {
-            var header = new BatchHeader(batches[position..]);
+            var header = new RecordBatch(batches[position..]);
             if (header.PartitionLeaderEpoch > EpochCache.LatestEpoch)
             {
                 EpochCache.Assign(header.PartitionLeaderEpoch, header.BaseOffset);
@@ -630,8 +632,7 @@ public sealed class PartitionLog : IDisposable
     /// <summary>
     /// ListOffsets: -2 earliest (log start), -1 latest (log end), -3 the batch holding the largest
     /// timestamp (KIP-734), otherwise the first offset whose timestamp is &gt;= <paramref name="timestamp"/>
-    /// (null when none). Uncompressed batches are searched record by record; a compressed batch answers
-    /// with its base offset (no record after the answer is older than the target is skipped).
+    /// (null when none), searched record by record (compressed batches are decoded, bounded).
     /// </summary>
     public TimestampAndOffset? FetchOffsetByTimestamp(long timestamp)
     {
@@ -664,7 +665,7 @@ public sealed class PartitionLog : IDisposable
             {
                 return null;
             }
-            long offset = FindRecordByTimestamp(best, b, b.MaxTimestamp, logStart) ?? b.LastOffset;
+            long offset = FindRecord(best, b, b.MaxTimestamp, logStart)?.Offset ?? b.LastOffset;
             return new TimestampAndOffset(b.MaxTimestamp, offset, b.PartitionLeaderEpoch);
         }
         if (timestamp < 0)
@@ -681,10 +682,8 @@ public sealed class PartitionLog : IDisposable
             LogSegment.BatchInfo? found = segment.FindBatchByTimestamp(timestamp, startingOffset);
             while (found is LogSegment.BatchInfo batch)
             {
-                long? offset = FindRecordByTimestamp(segment, batch, timestamp, logStart);
-                if (offset is long o)
+                if (FindRecord(segment, batch, timestamp, logStart) is (long o, long recordTimestamp))
                 {
-                    long recordTimestamp = RecordTimestamp(segment, batch, o) ?? batch.MaxTimestamp;
                     return new TimestampAndOffset(recordTimestamp, o, batch.PartitionLeaderEpoch);
                 }
                 found = segment.FindBatchByTimestamp(timestamp, batch.LastOffset + 1);
@@ -699,36 +698,30 @@ public sealed class PartitionLog : IDisposable
         return i + 1 < segments.Length ? segments[i + 1].BaseOffset : LogEndOffset;
     }
 
-    private static long? FindRecordByTimestamp(LogSegment segment, LogSegment.BatchInfo batch, long timestamp, long minOffset)
+    // The first record of the batch with timestamp >= target and offset >= minOffset, decoding
+    // compressed batches (bounded). LogAppendTime batches: every record carries the batch time.
+    private static (long Offset, long Timestamp)? FindRecord(LogSegment segment, LogSegment.BatchInfo batch, long timestamp, long minOffset)
     {
-        if ((batch.Attributes & 0x7) != 0 || (batch.Attributes & 0x8) != 0)
-        {
-            // Compressed: records are not readable here; LogAppendTime: every record carries the batch time.
-            return batch.MaxTimestamp >= timestamp ? Math.Max(batch.BaseOffset, minOffset) : null;
-        }
         byte[] bytes = segment.ReadBatch(batch.Position, batch.Size);
-        foreach (RecordView record in RecordView.Enumerate(bytes))
+        var view = new RecordBatch(bytes);
+        if (view.TimestampType == TimestampType.LogAppendTime)
         {
-            if (record.Timestamp >= timestamp && record.Offset >= minOffset)
+            return view.MaxTimestamp >= timestamp ? (Math.Max(view.BaseOffset, minOffset), view.MaxTimestamp) : null;
+        }
+        try
+        {
+            foreach (Record record in view.GetRecords())
             {
-                return record.Offset;
+                if (record.Timestamp >= timestamp && record.Offset >= minOffset)
+                {
+                    return (record.Offset, record.Timestamp);
+                }
             }
         }
-        return null;
-    }
-
-    private static long? RecordTimestamp(LogSegment segment, LogSegment.BatchInfo batch, long offset)
-    {
-        if ((batch.Attributes & 0x7) != 0 || (batch.Attributes & 0x8) != 0)
+        catch (KafkaProtocolException)
         {
-            return batch.MaxTimestamp;
-        }
-        foreach (RecordView record in RecordView.Enumerate(segment.ReadBatch(batch.Position, batch.Size)))
-        {
-            if (record.Offset == offset)
-            {
-                return record.Timestamp;
-            }
+            // Undecodable records (already CRC-checked, so only an unsupported codec corner): answer at batch level.
+            return view.MaxTimestamp >= timestamp ? (Math.Max(view.BaseOffset, minOffset), view.MaxTimestamp) : null;
         }
         return null;
     }

@@ -1,3 +1,4 @@
+using Samsa.Kafka.Protocol.Records;
 using static Samsa.Kafka.Storage.Tests.Batches;
 
 namespace Samsa.Kafka.Storage.Tests;
@@ -65,10 +66,35 @@ public class CompactionTests
         // The rewritten batch still announces its original last offset (KIP-98 lastOffsetDelta).
         FetchDataInfo info = log.Read(0, 1 << 20, log.LogEndOffset);
         byte[] bytes = ReadRange(info.Records!.Value);
-        var first = new BatchHeader(bytes);
+        var first = new RecordBatch(bytes);
         Assert.Equal(2, first.LastOffset);
         Assert.Equal(2, first.RecordsCount);
-        Assert.True(BatchHeader.IsCrcValid(bytes.AsSpan(0, first.SizeInBytes)));
+        Assert.True(new RecordBatch(bytes.AsSpan(0, first.SizeInBytes)).Validate() == RecordBatchError.None);
+    }
+
+    [Theory]
+    [InlineData(Samsa.Kafka.Protocol.Compression.CompressionType.Gzip)]
+    [InlineData(Samsa.Kafka.Protocol.Compression.CompressionType.Snappy)]
+    [InlineData(Samsa.Kafka.Protocol.Compression.CompressionType.Lz4)]
+    [InlineData(Samsa.Kafka.Protocol.Compression.CompressionType.Zstd)]
+    public void Compressed_batches_are_compacted_and_keep_their_codec(Samsa.Kafka.Protocol.Compression.CompressionType codec)
+    {
+        using var dir = new TempDir();
+        var time = new ManualTime(1_000_000);
+        using PartitionLog log = OpenCompacted(dir, time);
+        log.AppendAsLeader(Compressed(Build([new Rec("a", "a1", 1_000_000), new Rec("b", "b1", 1_000_001), new Rec("c", "c1", 1_000_002)]), codec), 0);
+        log.AppendAsLeader(Compressed(Build([new Rec("a", "a2", 1_000_003), new Rec("d", "d1", 1_000_004)]), codec), 0);
+        log.Roll();
+        log.UpdateHighWatermark(log.LogEndOffset);
+        CleanResult result = LogCleaner.Clean(log, 0)!.Value;
+        Assert.Equal(1, result.RecordsRemoved);
+        Assert.Equal([(1L, "b1"), (2L, "c1"), (3L, "a2"), (4L, "d1")], ReadAll(log).Select(r => (r.Offset, r.Value!)));
+        byte[] bytes = ReadRange(log.Read(0, 1 << 20, log.LogEndOffset).Records!.Value);
+        var first = new RecordBatch(bytes);
+        Assert.Equal(codec, first.Compression);
+        Assert.Equal(2, first.RecordsCount);
+        Assert.Equal(0, first.BaseOffset);
+        Assert.Equal(2, first.LastOffset);
     }
 
     [Fact]

@@ -1,3 +1,4 @@
+using Samsa.Kafka.Protocol.Records;
 using System.Buffers.Binary;
 using System.Text;
 using Samsa.Kafka.Protocol.Primitives;
@@ -49,6 +50,14 @@ internal static class Batches
         return batch;
     }
 
+    /// <summary>The same batch with its records section encoded by <paramref name="codec"/>.</summary>
+    public static byte[] Compressed(byte[] batch, Samsa.Kafka.Protocol.Compression.CompressionType codec)
+    {
+        using var output = new Samsa.Kafka.Protocol.Compression.PooledBuffer();
+        RecordBatch.Recompress(batch, codec, output);
+        return output.ToArray();
+    }
+
     public static byte[] Values(long timestamp, params string[] values) =>
         Build(values.Select(v => new Rec(null, v, timestamp)).ToList());
 
@@ -78,11 +87,11 @@ internal static class Batches
                 break;
             }
             byte[] batch = bytes.AsSpan(position, size).ToArray();
-            Assert.True(BatchHeader.IsCrcValid(batch), $"bad CRC at {position}");
-            foreach (RecordView r in RecordView.Enumerate(batch))
+            Assert.True(new RecordBatch(batch).Validate() == RecordBatchError.None, $"bad CRC at {position}");
+            foreach (Samsa.Kafka.Protocol.Records.Record r in new RecordBatch(batch).GetRecords())
             {
-                string? key = r.HasKey ? Encoding.UTF8.GetString(batch, r.KeyStart, r.KeyLength) : null;
-                string? value = r.IsTombstone ? null : Encoding.UTF8.GetString(batch, r.ValueStart, r.ValueLength);
+                string? key = r.IsKeyNull ? null : Encoding.UTF8.GetString(r.Key);
+                string? value = r.IsValueNull ? null : Encoding.UTF8.GetString(r.Value);
                 result.Add((r.Offset, r.Timestamp, key, value));
             }
             position += size;
@@ -119,7 +128,7 @@ internal static class Batches
             byte[] bytes = ReadRange(range);
             while (position + 61 <= bytes.Length)
             {
-                var h = new BatchHeader(bytes.AsSpan(position));
+                var h = new RecordBatch(bytes.AsSpan(position));
                 if (position + h.SizeInBytes > bytes.Length) break;
                 next = Math.Max(next, h.NextOffset);
                 position += h.SizeInBytes;
