@@ -75,7 +75,9 @@ public static class LogCleaner
         int cleanableCount = 0;
         for (int i = 0; i < segments.Length - 1; i++)
         {
-            bool belowHighWatermark = segments[i + 1].BaseOffset <= log.HighWatermark;
+            // Upstream firstUncleanableOffset: nothing at or above the last stable offset (open
+            // transactions, data not yet replicated) is cleaned.
+            bool belowHighWatermark = segments[i + 1].BaseOffset <= log.LastStableOffset;
             bool oldEnough = config.MinCompactionLagMs <= 0 || segments[i].MaxTimestampSoFar <= now - config.MinCompactionLagMs;
             if (!belowHighWatermark || !oldEnough)
             {
@@ -157,6 +159,13 @@ public static class LogCleaner
                         }
                         var header = new RecordBatch(kept);
                         cleaned.Append(kept, header.LastOffset, header.MaxTimestamp, header.LastOffset);
+                    }
+                }
+                foreach (LogSegment segment in group)
+                {
+                    foreach (AbortedTxn txn in segment.TxnIndex.Entries)
+                    {
+                        cleaned.TxnIndex.Append(txn);
                     }
                 }
                 cleaned.OnBecomeInactive();

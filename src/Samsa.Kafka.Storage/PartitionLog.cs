@@ -42,6 +42,11 @@ public sealed class PartitionLog : IDisposable
     private long _unflushedMessages;
     private long _lastFlushMs;
     private bool _closed;
+    // Open transactions (KIP-98): producer id → first offset of its current transaction. Upstream
+    // keeps this in ProducerStateManager with snapshots; here it is rebuilt by scanning batch headers
+    // on load and after truncation.
+    private readonly Dictionary<long, long> _ongoingTxns = new();
+    private long _firstUnstableOffset = long.MaxValue;
 
     private PartitionLog(string directory, TopicPartition tp, LogConfig config, TimeProvider time)
     {
@@ -63,6 +68,10 @@ public sealed class PartitionLog : IDisposable
     public long LogEndOffset => Interlocked.Read(ref _logEndOffset);
     public long HighWatermark => Interlocked.Read(ref _highWatermark);
     public long RecoveryPoint => Interlocked.Read(ref _recoveryPoint);
+    /// <summary>First offset of the oldest open transaction, or null when none is open.</summary>
+    public long? FirstUnstableOffset => Interlocked.Read(ref _firstUnstableOffset) is long f && f != long.MaxValue ? f : null;
+    /// <summary>The last stable offset (KIP-98): read_committed consumers read below it — min(high watermark, first unstable offset).</summary>
+    public long LastStableOffset => Math.Min(HighWatermark, Interlocked.Read(ref _firstUnstableOffset));
     public IReadOnlyList<LogSegment> Segments => _segments;
     public LogSegment ActiveSegment => _segments[^1];
     public long Size => _segments.Sum(s => s.Size);
@@ -172,12 +181,14 @@ public sealed class PartitionLog : IDisposable
                 }
             }
         }
+        var recovered = new HashSet<LogSegment>();
         for (int i = 0; i < segments.Count; i++)
         {
             if (i < firstToRecover && !indexMissing.Contains(segments[i].BaseOffset))
             {
                 continue;
             }
+            recovered.Add(segments[i]);
             long truncated = segments[i].Recover(batch => EpochCache.Assign(batch.PartitionLeaderEpoch, batch.BaseOffset));
             RecoveredTruncatedBytes += truncated;
             if (truncated > 0 && i + 1 < segments.Count)
@@ -208,6 +219,121 @@ public sealed class PartitionLog : IDisposable
         EpochCache.TruncateFromEnd(_logEndOffset);
         EpochCache.TruncateFromStart(_logStartOffset);
         TopicId = PartitionMetadataFile.Read(Directory);
+        RebuildTransactionState(recovered);
+    }
+
+    /// <summary>
+    /// Replays batch headers (and the control record of each marker) to find open transactions;
+    /// aborted transactions found in <paramref name="rebuildIndexOf"/> segments are written to their
+    /// transaction index again (their index was reset by recovery).
+    /// </summary>
+    private void RebuildTransactionState(IReadOnlySet<LogSegment> rebuildIndexOf)
+    {
+        _ongoingTxns.Clear();
+        foreach (LogSegment segment in _segments)
+        {
+            bool writeIndex = rebuildIndexOf.Contains(segment);
+            foreach (LogSegment.BatchInfo batch in segment.Batches(0))
+            {
+                if ((batch.Attributes & RecordBatch.TransactionalFlagMask) == 0)
+                {
+                    continue;
+                }
+                if ((batch.Attributes & RecordBatch.ControlFlagMask) == 0)
+                {
+                    _ongoingTxns.TryAdd(batch.ProducerId, batch.BaseOffset);
+                }
+                else
+                {
+                    CompleteTransaction(segment, segment.ReadBatch(batch.Position, batch.Size), writeIndex);
+                }
+            }
+        }
+        UpdateFirstUnstableOffset();
+    }
+
+    private void TrackTransactions(LogSegment segment, ReadOnlySpan<byte> batch)
+    {
+        var view = new RecordBatch(batch);
+        if (!view.IsTransactional)
+        {
+            return;
+        }
+        if (!view.IsControl)
+        {
+            _ongoingTxns.TryAdd(view.ProducerId, view.BaseOffset);
+        }
+        else
+        {
+            CompleteTransaction(segment, batch, writeIndex: true);
+        }
+        UpdateFirstUnstableOffset();
+    }
+
+    // A commit or abort marker ends the producer's transaction; an abort is recorded in the
+    // transaction index with the last stable offset at that point (upstream
+    // ProducerStateManager.lastStableOffset: the next open transaction's first offset, else the
+    // offset after the marker).
+    private void CompleteTransaction(LogSegment segment, ReadOnlySpan<byte> batch, bool writeIndex)
+    {
+        var view = new RecordBatch(batch);
+        ControlRecordType type = ControlRecordType.Unknown;
+        try
+        {
+            foreach (Record record in view.GetRecords())
+            {
+                type = ControlRecords.ParseType(record.Key);
+                break;
+            }
+        }
+        catch (KafkaProtocolException)
+        {
+            return;
+        }
+        if (type is not (ControlRecordType.Abort or ControlRecordType.Commit))
+        {
+            return;
+        }
+        long first = _ongoingTxns.Remove(view.ProducerId, out long f) ? f : view.BaseOffset;
+        if (type == ControlRecordType.Abort && writeIndex)
+        {
+            long lastStable = _ongoingTxns.Count > 0 ? _ongoingTxns.Values.Min() : view.LastOffset + 1;
+            segment.TxnIndex.Append(new AbortedTxn(view.ProducerId, first, view.LastOffset, lastStable));
+        }
+    }
+
+    private void UpdateFirstUnstableOffset()
+    {
+        Interlocked.Exchange(ref _firstUnstableOffset, _ongoingTxns.Count > 0 ? _ongoingTxns.Values.Min() : long.MaxValue);
+    }
+
+    /// <summary>
+    /// The aborted transactions a read_committed Fetch from <paramref name="fetchOffset"/> up to
+    /// <paramref name="upperBoundOffset"/> must report: those whose marker is at or after the fetch
+    /// offset and whose first offset is below the upper bound (upstream collectAbortedTransactions).
+    /// </summary>
+    public List<AbortedTxn> CollectAbortedTransactions(long fetchOffset, long upperBoundOffset)
+    {
+        var result = new List<AbortedTxn>();
+        lock (_lock)
+        {
+            LogSegment[] segments = _segments;
+            for (int i = Math.Max(0, FloorSegmentIndex(segments, fetchOffset)); i < segments.Length; i++)
+            {
+                foreach (AbortedTxn txn in segments[i].TxnIndex.Entries)
+                {
+                    if (txn.LastOffset >= fetchOffset && txn.FirstOffset < upperBoundOffset)
+                    {
+                        result.Add(txn);
+                    }
+                }
+                if (segments[i].BaseOffset >= upperBoundOffset)
+                {
+                    break;
+                }
+            }
+        }
+        return result;
     }
 
     private static long ParseBaseOffset(string fileName)
@@ -219,7 +345,7 @@ public sealed class PartitionLog : IDisposable
     private static void DeleteSegmentFiles(string directory, long baseOffset, string suffix)
     {
         string prefix = Path.Combine(directory, LogSegment.FileNamePrefix(baseOffset));
-        foreach (string s in new[] { LogSegment.LogSuffix, LogSegment.IndexSuffix, LogSegment.TimeIndexSuffix })
+        foreach (string s in new[] { LogSegment.LogSuffix, LogSegment.IndexSuffix, LogSegment.TimeIndexSuffix, LogSegment.TxnIndexSuffix })
         {
             File.Delete(prefix + s + suffix);
         }
@@ -377,6 +503,13 @@ public sealed class PartitionLog : IDisposable
         }
         LogSegment segment = MaybeRoll(batches.Length, maxTimestamp, first, last);
         segment.Append(batches, last, maxTimestamp, offsetOfMax);
+        position = 0;
+        while (position < batches.Length)
+        {
+            int size = new RecordBatch(batches[position..]).SizeInBytes;
+            TrackTransactions(segment, batches.Slice(position, size));
+            position += size;
+        }
         // Leader epochs: record each batch epoch newer than the cache's latest (upstream assigns per batch).
         position = 0;
         while (position < batches.Length)
@@ -771,6 +904,7 @@ public sealed class PartitionLog : IDisposable
             Interlocked.Exchange(ref _recoveryPoint, Math.Min(RecoveryPoint, targetOffset));
             Interlocked.Exchange(ref _logStartOffset, Math.Min(LogStartOffset, targetOffset));
             EpochCache.TruncateFromEnd(targetOffset);
+            RebuildTransactionState(new HashSet<LogSegment>());
             return true;
         }
     }
@@ -800,6 +934,8 @@ public sealed class PartitionLog : IDisposable
         Interlocked.Exchange(ref _highWatermark, newOffset);
         Interlocked.Exchange(ref _recoveryPoint, newOffset);
         EpochCache.Clear();
+        _ongoingTxns.Clear();
+        UpdateFirstUnstableOffset();
     }
 
     // ------------------------------------------------------------------ retention

@@ -129,13 +129,16 @@ public class CompactionTests
         using PartitionLog log = OpenCompacted(dir, time);
         // transactional (bit 4) write of key "t", then a plain newer value of "t".
         log.AppendAsLeader(Build([new Rec("t", "txn", 1_000_000)], attributes: 0x10, producerId: 5), 0);
-        log.AppendAsLeader(Build([new Rec(null, "marker", 1_000_000)], attributes: 0x30, producerId: 5), 0);
+        log.AppendAsLeader(Marker(5, Samsa.Kafka.Protocol.Records.ControlRecordType.Commit, 1_000_000), 0);
         log.AppendAsLeader(Build([new Rec("t", "plain1", 1_000_000)]), 0);
         log.AppendAsLeader(Build([new Rec("t", "plain2", 1_000_000)]), 0);
         log.Roll();
         log.UpdateHighWatermark(log.LogEndOffset);
         LogCleaner.Clean(log, 0);
-        Assert.Equal(["txn", "marker", "plain2"], ReadAll(log).Select(r => r.Value!));
+        // The committed transactional write and its marker stay; only the superseded plain value goes.
+        Assert.Equal([0L, 1L, 3L], ReadAll(log).Select(r => r.Offset));
+        Assert.Equal("txn", ReadAll(log)[0].Value);
+        Assert.Equal("plain2", ReadAll(log)[2].Value);
     }
 
     [Fact]

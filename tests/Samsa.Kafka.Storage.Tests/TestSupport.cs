@@ -10,14 +10,28 @@ internal static class Batches
 {
     public record Rec(string? Key, string? Value, long Timestamp);
 
-    public static byte[] Build(IReadOnlyList<Rec> records, long baseOffset = 0, short attributes = 0, long producerId = -1)
+    public static byte[] Build(IReadOnlyList<Rec> records, long baseOffset = 0, short attributes = 0, long producerId = -1) =>
+        BuildRaw(records.Select(r => (r.Key is null ? null : Encoding.UTF8.GetBytes(r.Key), r.Value is null ? null : Encoding.UTF8.GetBytes(r.Value), r.Timestamp)).ToList(),
+            baseOffset, attributes, producerId);
+
+    /// <summary>A transaction marker batch (control + transactional attributes) for <paramref name="producerId"/>.</summary>
+    public static byte[] Marker(long producerId, ControlRecordType type, long timestamp)
+    {
+        byte[] key = new byte[4];
+        ControlRecords.WriteKey(key, type);
+        byte[] value = new byte[6];
+        ControlRecords.WriteEndTxnMarkerValue(value, 0);
+        return BuildRaw([(key, value, timestamp)], 0, attributes: 0x30, producerId);
+    }
+
+    public static byte[] BuildRaw(IReadOnlyList<(byte[]? Key, byte[]? Value, long Timestamp)> records, long baseOffset = 0, short attributes = 0, long producerId = -1)
     {
         long baseTimestamp = records.Min(r => r.Timestamp);
         var body = new MemoryStream();
         for (int i = 0; i < records.Count; i++)
         {
-            byte[]? key = records[i].Key is null ? null : Encoding.UTF8.GetBytes(records[i].Key!);
-            byte[]? value = records[i].Value is null ? null : Encoding.UTF8.GetBytes(records[i].Value!);
+            byte[]? key = records[i].Key;
+            byte[]? value = records[i].Value;
             var rec = new MemoryStream();
             rec.WriteByte(0);
             WriteVarLong(rec, records[i].Timestamp - baseTimestamp);
