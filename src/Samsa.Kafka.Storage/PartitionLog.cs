@@ -148,7 +148,15 @@ public sealed class PartitionLog : IDisposable
             {
                 indexMissing.Add(baseOffset);
             }
-            segments.Add(LogSegment.Open(Directory, baseOffset, Config.SegmentIndexBytes, Config.IndexIntervalBytes, now));
+            LogSegment opened = LogSegment.Open(Directory, baseOffset, Config.SegmentIndexBytes, Config.IndexIntervalBytes, now);
+            segments.Add(opened);
+            // An index pointing past the end of its log (the log was cut outside our control) is
+            // rebuilt, as upstream does when an index fails its sanity check.
+            OffsetIndex index = opened.OffsetIndex;
+            if (index.Count > 0 && index.PositionAt(index.Count - 1) >= opened.Size)
+            {
+                indexMissing.Add(baseOffset);
+            }
         }
         // Index files without a log file are orphans.
         foreach (string file in System.IO.Directory.EnumerateFiles(Directory))
@@ -768,6 +776,15 @@ public sealed class PartitionLog : IDisposable
     /// (null when none), searched record by record (compressed batches are decoded, bounded).
     /// </summary>
     public TimestampAndOffset? FetchOffsetByTimestamp(long timestamp)
+    {
+        // Under the lock: segments' max-timestamp caches are updated by appends.
+        lock (_lock)
+        {
+            return FetchOffsetByTimestampLocked(timestamp);
+        }
+    }
+
+    private TimestampAndOffset? FetchOffsetByTimestampLocked(long timestamp)
     {
         LogSegment[] segments = _segments;
         long logStart = LogStartOffset;
