@@ -1095,6 +1095,22 @@ public sealed class PartitionLog : IDisposable
         _segments = list.ToArray();
     }
 
+    /// <summary>Takes inactive segments out of the log (under the lock; used by the cleaner).</summary>
+    internal void RemoveSegments(IReadOnlyList<LogSegment> old)
+    {
+        var list = _segments.ToList();
+        foreach (LogSegment s in old)
+        {
+            if (s == ActiveSegment)
+            {
+                throw new InvalidOperationException("the active segment cannot be removed");
+            }
+            list.Remove(s);
+            RetireSegment(s, immediately: false);
+        }
+        _segments = list.ToArray();
+    }
+
     // ------------------------------------------------------------------ lifecycle
 
     private void ThrowIfClosed()

@@ -184,4 +184,57 @@ public class CompactionTests
         Assert.Equal(30, again.CleanerCheckpoint(Tp));
         Assert.Equal(["v27", "v28", "v29"], ReadAll(again.GetLog(Tp)!).Select(r => r.Value!));
     }
+
+    [Fact]
+    public void A_cleaned_swap_left_by_a_crash_replaces_the_old_segments_on_load()
+    {
+        using var dirA = new TempDir();
+        using var dirB = new TempDir();
+        var time = new ManualTime(1_000_000);
+        var config = new LogConfig { CleanupPolicy = "compact", SegmentBytes = 1 << 20, FileDeleteDelayMs = 0, RetentionMs = -1 };
+        PartitionLog OpenIn(TempDir d, bool clean = false) =>
+            PartitionLog.Open(d.Sub("__consumer_offsets-7"), Tp, config, hadCleanShutdown: clean, highWatermark: 40, time: time);
+        void Fill(PartitionLog log)
+        {
+            for (int i = 0; i < 40; i++)
+            {
+                log.AppendAsLeader(Build([new Rec("k" + i % 4, "v" + i, 1_000_000)]), 0);
+                if (i % 10 == 9)
+                {
+                    log.Roll(); // four segments, cleaned as one group
+                }
+            }
+            log.Roll();
+            log.UpdateHighWatermark(log.LogEndOffset);
+        }
+        List<(long, long, string?, string?)> expected;
+        string cleanedDir;
+        using (PartitionLog a = OpenIn(dirA))
+        {
+            Fill(a);
+            LogCleaner.Clean(a, 0);
+            expected = ReadAll(a);
+            Assert.Equal(4, expected.Count);
+            cleanedDir = a.Directory;
+            a.Close();
+        }
+        string bDir;
+        using (PartitionLog b = OpenIn(dirB))
+        {
+            Fill(b);
+            bDir = b.Directory;
+            b.Close();
+        }
+        // The crash happened after the cleaned segment became ".swap" and before the old segments went.
+        foreach (string suffix in new[] { ".log", ".index", ".timeindex" })
+        {
+            File.Copy(Path.Combine(cleanedDir, "00000000000000000000" + suffix), Path.Combine(bDir, "00000000000000000000" + suffix + ".swap"));
+        }
+        File.WriteAllText(Path.Combine(bDir, "00000000000000000007.log.cleaned"), "half-written");
+        using PartitionLog reopened = OpenIn(dirB, clean: true);
+        Assert.Equal(expected, ReadAll(reopened));
+        Assert.Equal(40, reopened.LogEndOffset);
+        Assert.Empty(Directory.GetFiles(bDir, "*.swap"));
+        Assert.Empty(Directory.GetFiles(bDir, "*.cleaned"));
+    }
 }
