@@ -186,7 +186,7 @@ public sealed class LogSegment : IDisposable
     }
 
     /// <summary>Header facts of one batch in the file.</summary>
-    public readonly record struct BatchInfo(long Position, long BaseOffset, long LastOffset, int Size, long MaxTimestamp, int PartitionLeaderEpoch, byte Magic, short Attributes, long ProducerId, short ProducerEpoch);
+    public readonly record struct BatchInfo(long Position, long BaseOffset, long LastOffset, int Size, long MaxTimestamp, int PartitionLeaderEpoch, byte Magic, short Attributes, long ProducerId, short ProducerEpoch, int BaseSequence);
 
     /// <summary>
     /// Walks batch headers from <paramref name="startPosition"/> to the end of the written data,
@@ -211,7 +211,7 @@ public sealed class LogSegment : IDisposable
                 yield break;
             }
             var h = new RecordBatch(header);
-            yield return new BatchInfo(position, h.BaseOffset, h.LastOffset, (int)size, h.MaxTimestamp, h.PartitionLeaderEpoch, h.Magic, h.Attributes, h.ProducerId, h.ProducerEpoch);
+            yield return new BatchInfo(position, h.BaseOffset, h.LastOffset, (int)size, h.MaxTimestamp, h.PartitionLeaderEpoch, h.Magic, h.Attributes, h.ProducerId, h.ProducerEpoch, h.BaseSequence);
             position += size;
         }
     }

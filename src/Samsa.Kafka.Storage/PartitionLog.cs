@@ -5,7 +5,12 @@ using System.Buffers.Binary;
 namespace Samsa.Kafka.Storage;
 
 /// <summary>What an append wrote.</summary>
-public readonly record struct LogAppendInfo(long FirstOffset, long LastOffset, long MaxTimestamp, long OffsetOfMaxTimestamp, int RecordCount, int Bytes, long LogAppendTimeMs);
+/// <remarks>
+/// <see cref="IsDuplicate"/>: the batch was a producer retry of one already in the log (same producer
+/// id, epoch and sequences); nothing was appended and the offsets are those of the original, which
+/// the Produce response reports as success (upstream behaviour).
+/// </remarks>
+public readonly record struct LogAppendInfo(long FirstOffset, long LastOffset, long MaxTimestamp, long OffsetOfMaxTimestamp, int RecordCount, int Bytes, long LogAppendTimeMs, bool IsDuplicate = false);
 
 /// <summary>
 /// The result of a log read: a file range of whole batches (the last one possibly cut short, as
@@ -62,6 +67,8 @@ public sealed class PartitionLog : IDisposable
     public TopicPartition TopicPartition { get; }
     public LogConfig Config { get; set; }
     public LeaderEpochCache EpochCache { get; }
+    /// <summary>Idempotent/transactional producer state (sequence numbers and epochs), rebuilt on open.</summary>
+    public ProducerStateManager ProducerState { get; } = new();
     public Guid? TopicId { get; private set; }
 
     public long LogStartOffset => Interlocked.Read(ref _logStartOffset);
@@ -238,11 +245,17 @@ public sealed class PartitionLog : IDisposable
     private void RebuildTransactionState(IReadOnlySet<LogSegment> rebuildIndexOf)
     {
         _ongoingTxns.Clear();
+        ProducerState.Clear();
         foreach (LogSegment segment in _segments)
         {
             bool writeIndex = rebuildIndexOf.Contains(segment);
             foreach (LogSegment.BatchInfo batch in segment.Batches(0))
             {
+                if (batch.ProducerId >= 0)
+                {
+                    ProducerState.Update(batch.ProducerId, batch.ProducerEpoch, batch.BaseSequence, (int)(batch.LastOffset - batch.BaseOffset),
+                        batch.LastOffset, batch.MaxTimestamp, (batch.Attributes & RecordBatch.ControlFlagMask) != 0, -1);
+                }
                 if ((batch.Attributes & RecordBatch.TransactionalFlagMask) == 0)
                 {
                     continue;
@@ -410,6 +423,21 @@ public sealed class PartitionLog : IDisposable
         lock (_lock)
         {
             ThrowIfClosed();
+            // Idempotence (KIP-98): refuse zombies and sequence gaps; a retried batch gets its first answer.
+            var pending = new Dictionary<long, (short Epoch, int LastSequence)>();
+            int at = 0;
+            while (at < batches.Length)
+            {
+                var view = new RecordBatch(batches[at..]);
+                if (view.HasProducerId && !view.IsControl && view.BaseSequence >= 0)
+                {
+                    if (ProducerState.Check(view.ProducerId, view.ProducerEpoch, view.BaseSequence, view.LastSequence, pending) is BatchMetadata duplicate)
+                    {
+                        return new LogAppendInfo(duplicate.FirstOffset, duplicate.LastOffset, duplicate.Timestamp, duplicate.LastOffset, 0, 0, -1, IsDuplicate: true);
+                    }
+                }
+                at += view.SizeInBytes;
+            }
             long first = LogEndOffset;
             AssignOffsets(batches, first, leaderEpoch);
             long appendTime = -1;
@@ -514,7 +542,12 @@ public sealed class PartitionLog : IDisposable
         position = 0;
         while (position < batches.Length)
         {
-            int size = new RecordBatch(batches[position..]).SizeInBytes;
+            var view = new RecordBatch(batches[position..]);
+            int size = view.SizeInBytes;
+            if (view.HasProducerId)
+            {
+                ProducerState.Update(view.ProducerId, view.ProducerEpoch, view.BaseSequence, view.LastOffsetDelta, view.LastOffset, view.MaxTimestamp, view.IsControl, -1);
+            }
             TrackTransactions(segment, batches.Slice(position, size));
             position += size;
         }
@@ -952,6 +985,7 @@ public sealed class PartitionLog : IDisposable
         Interlocked.Exchange(ref _recoveryPoint, newOffset);
         EpochCache.Clear();
         _ongoingTxns.Clear();
+        ProducerState.Clear();
         UpdateFirstUnstableOffset();
     }
 

@@ -1,0 +1,61 @@
+using static Samsa.Kafka.Storage.Tests.Batches;
+
+namespace Samsa.Kafka.Storage.Tests;
+
+public class ProducerStateTests
+{
+    private static readonly TopicPartition Tp = new("idem", 0);
+
+    private static PartitionLog Open(TempDir dir) => PartitionLog.Open(dir.Sub("idem-0"), Tp, new LogConfig { RetentionMs = -1 });
+
+    [Fact]
+    public void Retried_batch_is_answered_with_its_original_offsets_and_not_appended_twice()
+    {
+        using var dir = new TempDir();
+        using PartitionLog log = Open(dir);
+        log.AppendAsLeader(Values(1, "unrelated"), 0);
+        LogAppendInfo first = log.AppendAsLeader(Idempotent(1000, 0, 0, 3), 0);
+        Assert.Equal((1L, 3L, false), (first.FirstOffset, first.LastOffset, first.IsDuplicate));
+        LogAppendInfo retry = log.AppendAsLeader(Idempotent(1000, 0, 0, 3), 0);
+        Assert.Equal((1L, 3L, true), (retry.FirstOffset, retry.LastOffset, retry.IsDuplicate));
+        Assert.Equal(4, log.LogEndOffset);
+        Assert.Equal(4, log.AppendAsLeader(Idempotent(1000, 0, 3, 1), 0).FirstOffset);
+    }
+
+    [Fact]
+    public void Sequence_gaps_and_zombie_epochs_are_refused()
+    {
+        using var dir = new TempDir();
+        using PartitionLog log = Open(dir);
+        log.AppendAsLeader(Idempotent(7, 0, 0, 2), 0);
+        var gap = Assert.Throws<ProducerStateException>(() => log.AppendAsLeader(Idempotent(7, 0, 5, 1), 0));
+        Assert.Equal(ProducerStateError.OutOfOrderSequence, gap.Error);
+        Assert.Equal(2, log.LogEndOffset);
+
+        log.AppendAsLeader(Idempotent(7, 1, 0, 1), 0); // epoch bump restarts at 0
+        var zombie = Assert.Throws<ProducerStateException>(() => log.AppendAsLeader(Idempotent(7, 0, 2, 1), 0));
+        Assert.Equal(ProducerStateError.InvalidProducerEpoch, zombie.Error);
+        var badStart = Assert.Throws<ProducerStateException>(() => log.AppendAsLeader(Idempotent(7, 2, 3, 1), 0));
+        Assert.Equal(ProducerStateError.OutOfOrderSequence, badStart.Error);
+        Assert.Equal(3, log.LogEndOffset);
+
+        // A producer the log has never seen may start at any sequence (its earlier data may be gone).
+        Assert.Equal(3, log.AppendAsLeader(Idempotent(8, 4, 17, 1), 0).FirstOffset);
+    }
+
+    [Fact]
+    public void Producer_state_is_rebuilt_when_the_log_reopens()
+    {
+        using var dir = new TempDir();
+        using (PartitionLog log = Open(dir))
+        {
+            log.AppendAsLeader(Idempotent(42, 3, 0, 2), 0);
+            log.AppendAsLeader(Idempotent(42, 3, 2, 2), 0);
+        }
+        using PartitionLog reopened = Open(dir);
+        Assert.True(reopened.AppendAsLeader(Idempotent(42, 3, 2, 2), 0).IsDuplicate);
+        Assert.Equal(3, reopened.ProducerState.LastEntry(42)!.LastSequence);
+        Assert.Throws<ProducerStateException>(() => reopened.AppendAsLeader(Idempotent(42, 3, 9, 1), 0));
+        Assert.Equal(4, reopened.AppendAsLeader(Idempotent(42, 3, 4, 1), 0).FirstOffset);
+    }
+}
