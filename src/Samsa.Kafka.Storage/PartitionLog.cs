@@ -235,6 +235,7 @@ public sealed class PartitionLog : IDisposable
         EpochCache.TruncateFromStart(_logStartOffset);
         TopicId = PartitionMetadataFile.Read(Directory);
         RebuildTransactionState(recovered);
+        DeleteStaleProducerSnapshots();
     }
 
     /// <summary>
@@ -604,6 +605,8 @@ public sealed class PartitionLog : IDisposable
         FlushSegmentsUpTo(newBaseOffset);
         var segment = LogSegment.Open(Directory, newBaseOffset, Config.SegmentIndexBytes, Config.IndexIntervalBytes, NowMs);
         _segments = [.. _segments, segment];
+        // Upstream takes a producer snapshot at every roll, named by the new segment's base offset.
+        TakeProducerSnapshot(newBaseOffset);
         return segment;
     }
 
@@ -955,6 +958,7 @@ public sealed class PartitionLog : IDisposable
             Interlocked.Exchange(ref _logStartOffset, Math.Min(LogStartOffset, targetOffset));
             EpochCache.TruncateFromEnd(targetOffset);
             RebuildTransactionState(new HashSet<LogSegment>());
+            DeleteStaleProducerSnapshots();
             return true;
         }
     }
@@ -987,6 +991,7 @@ public sealed class PartitionLog : IDisposable
         _ongoingTxns.Clear();
         ProducerState.Clear();
         UpdateFirstUnstableOffset();
+        DeleteStaleProducerSnapshots();
     }
 
     // ------------------------------------------------------------------ retention
@@ -1066,6 +1071,7 @@ public sealed class PartitionLog : IDisposable
             RetireSegment(segments[i], immediately: false);
         }
         _segments = segments[count..];
+        DeleteStaleProducerSnapshots();
         long newStart = Math.Max(LogStartOffset, _segments[0].BaseOffset);
         if (newStart > LogStartOffset)
         {
@@ -1145,6 +1151,29 @@ public sealed class PartitionLog : IDisposable
         _segments = list.ToArray();
     }
 
+    private void TakeProducerSnapshot(long offset)
+    {
+        if (ProducerState.Producers.Count == 0 && !File.Exists(ProducerSnapshotFile.PathFor(Directory, offset)))
+        {
+            return;
+        }
+        ProducerSnapshotFile.Write(ProducerSnapshotFile.PathFor(Directory, offset), ProducerState.SnapshotEntries(_ongoingTxns));
+    }
+
+    // Snapshots describe a log prefix: those past the log end (after truncation) or below the first
+    // segment (after retention) no longer match any log and go, as upstream truncateAndReload does.
+    private void DeleteStaleProducerSnapshots()
+    {
+        long first = _segments.Length > 0 ? _segments[0].BaseOffset : 0;
+        foreach (long offset in ProducerSnapshotFile.List(Directory))
+        {
+            if (offset > LogEndOffset || offset < first)
+            {
+                File.Delete(ProducerSnapshotFile.PathFor(Directory, offset));
+            }
+        }
+    }
+
     // ------------------------------------------------------------------ lifecycle
 
     private void ThrowIfClosed()
@@ -1165,6 +1194,7 @@ public sealed class PartitionLog : IDisposable
                 return;
             }
             FlushLocked();
+            TakeProducerSnapshot(LogEndOffset);
             _closed = true;
             foreach (LogSegment s in _segments)
             {

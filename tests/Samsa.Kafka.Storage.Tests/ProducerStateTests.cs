@@ -58,4 +58,39 @@ public class ProducerStateTests
         Assert.Throws<ProducerStateException>(() => reopened.AppendAsLeader(Idempotent(42, 3, 9, 1), 0));
         Assert.Equal(4, reopened.AppendAsLeader(Idempotent(42, 3, 4, 1), 0).FirstOffset);
     }
+
+    [Fact]
+    public void Producer_snapshots_are_written_at_roll_and_close_in_upstream_layout()
+    {
+        using var dir = new TempDir();
+        string logDir;
+        using (PartitionLog log = Open(dir))
+        {
+            logDir = log.Directory;
+            log.AppendAsLeader(Idempotent(5, 2, 0, 3), 0);                                           // 0-2
+            log.AppendAsLeader(Build([new Rec(null, "t", 1)], attributes: 0x10, producerId: 6), 0);   // 3, open txn
+            log.Roll();
+            string atRoll = ProducerSnapshotFile.PathFor(logDir, 4);
+            Assert.True(File.Exists(atRoll));
+            // version 1, crc, count 2, 46 bytes per producer
+            Assert.Equal(2 + 4 + 4 + 2 * 46, new FileInfo(atRoll).Length);
+            var entries = ProducerSnapshotFile.Read(atRoll);
+            Assert.Equal(new ProducerSnapshotFile.Entry(5, 2, 2, 2, 2, 1_700_000_000_000, -1, -1), entries[0]);
+            Assert.Equal(6, entries[1].ProducerId);
+            Assert.Equal(3, entries[1].CurrentTxnFirstOffset);
+
+            log.AppendAsLeader(Idempotent(5, 2, 3, 1), 0);                                           // 4
+            log.Roll();
+            Assert.True(File.Exists(ProducerSnapshotFile.PathFor(logDir, 5)));
+            log.TruncateTo(4);
+            Assert.False(File.Exists(ProducerSnapshotFile.PathFor(logDir, 5)));
+            Assert.True(File.Exists(atRoll));
+            log.Close();
+        }
+        Assert.Equal([4L], ProducerSnapshotFile.List(logDir));
+        byte[] corrupt = File.ReadAllBytes(ProducerSnapshotFile.PathFor(logDir, 4));
+        corrupt[^1] ^= 1;
+        File.WriteAllBytes(ProducerSnapshotFile.PathFor(logDir, 4), corrupt);
+        Assert.Throws<InvalidDataException>(() => ProducerSnapshotFile.Read(ProducerSnapshotFile.PathFor(logDir, 4)));
+    }
 }
