@@ -40,7 +40,11 @@ public sealed class PartitionLog : IDisposable
     private readonly object _lock = new();
     private readonly TimeProvider _time;
     private volatile LogSegment[] _segments;
-    private long _logEndOffset;
+    // The log end offset together with the byte position it corresponds to in the active segment,
+    // swapped as one object after each append so a concurrent read never serves bytes beyond the
+    // offset it was bounded by.
+    private sealed record LogEnd(long Offset, LogSegment Segment, long Position);
+    private volatile LogEnd _end = null!;
     private long _logStartOffset;
     private long _highWatermark;
     private long _recoveryPoint;
@@ -72,7 +76,7 @@ public sealed class PartitionLog : IDisposable
     public Guid? TopicId { get; private set; }
 
     public long LogStartOffset => Interlocked.Read(ref _logStartOffset);
-    public long LogEndOffset => Interlocked.Read(ref _logEndOffset);
+    public long LogEndOffset => _end.Offset;
     public long HighWatermark => Interlocked.Read(ref _highWatermark);
     public long RecoveryPoint => Interlocked.Read(ref _recoveryPoint);
     /// <summary>First offset of the oldest open transaction, or null when none is open.</summary>
@@ -224,14 +228,14 @@ public sealed class PartitionLog : IDisposable
         segments[^1].MakeActive();
         _segments = segments.ToArray();
 
-        _logEndOffset = segments[^1].ReadNextOffset();
         // An empty active segment after others: the log ends at its base offset.
-        _logEndOffset = Math.Max(_logEndOffset, segments[^1].BaseOffset);
-        _logStartOffset = Math.Clamp(logStartOffset, segments[0].BaseOffset, _logEndOffset);
-        _recoveryPoint = _logEndOffset;
-        _highWatermark = Math.Clamp(highWatermark, _logStartOffset, _logEndOffset);
+        long logEnd = Math.Max(segments[^1].ReadNextOffset(), segments[^1].BaseOffset);
+        _end = new LogEnd(logEnd, segments[^1], segments[^1].Size);
+        _logStartOffset = Math.Clamp(logStartOffset, segments[0].BaseOffset, logEnd);
+        _recoveryPoint = logEnd;
+        _highWatermark = Math.Clamp(highWatermark, _logStartOffset, logEnd);
         _lastFlushMs = now;
-        EpochCache.TruncateFromEnd(_logEndOffset);
+        EpochCache.TruncateFromEnd(logEnd);
         EpochCache.TruncateFromStart(_logStartOffset);
         TopicId = PartitionMetadataFile.Read(Directory);
         RebuildTransactionState(recovered);
@@ -563,7 +567,7 @@ public sealed class PartitionLog : IDisposable
             }
             position += header.SizeInBytes;
         }
-        Interlocked.Exchange(ref _logEndOffset, last + 1);
+        _end = new LogEnd(last + 1, segment, segment.Size);
         _unflushedMessages += records;
         if (_unflushedMessages >= Config.FlushMessages)
         {
@@ -745,8 +749,9 @@ public sealed class PartitionLog : IDisposable
     /// </summary>
     public FetchDataInfo Read(long fetchOffset, int maxBytes, long maxOffset, bool minOneBatch = true)
     {
+        LogEnd end = _end;
         LogSegment[] segments = _segments;
-        long logEnd = LogEndOffset;
+        long logEnd = end.Offset;
         long logStart = LogStartOffset;
         long hw = HighWatermark;
         if (fetchOffset < logStart || fetchOffset > logEnd)
@@ -766,11 +771,12 @@ public sealed class PartitionLog : IDisposable
             {
                 break;
             }
-            long maxPosition = segment.Size;
+            long maxPosition = segment == end.Segment ? end.Position : segment.Size;
             bool upperInThisSegment = i + 1 >= segments.Length || segments[i + 1].BaseOffset > upper;
-            if (upperInThisSegment)
+            if (upperInThisSegment && upper < logEnd)
             {
-                maxPosition = segment.FindBatchContaining(upper)?.Position ?? segment.Size;
+                // Reading below the log end (high watermark / last stable offset): stop at the batch holding it.
+                maxPosition = Math.Min(maxPosition, segment.FindBatchContaining(upper)?.Position ?? maxPosition);
             }
             FileRange? range = segment.Read(fetchOffset, maxBytes, maxPosition, minOneBatch, out bool tooLarge);
             if (range is FileRange r)
@@ -952,7 +958,7 @@ public sealed class PartitionLog : IDisposable
             LogSegment active = keep[^1];
             active.TruncateTo(targetOffset);
             active.MakeActive();
-            Interlocked.Exchange(ref _logEndOffset, targetOffset);
+            _end = new LogEnd(targetOffset, active, active.Size);
             Interlocked.Exchange(ref _highWatermark, Math.Min(HighWatermark, targetOffset));
             Interlocked.Exchange(ref _recoveryPoint, Math.Min(RecoveryPoint, targetOffset));
             Interlocked.Exchange(ref _logStartOffset, Math.Min(LogStartOffset, targetOffset));
@@ -983,7 +989,7 @@ public sealed class PartitionLog : IDisposable
         }
         var segment = LogSegment.Open(Directory, newOffset, Config.SegmentIndexBytes, Config.IndexIntervalBytes, NowMs);
         _segments = [segment];
-        Interlocked.Exchange(ref _logEndOffset, newOffset);
+        _end = new LogEnd(newOffset, segment, 0);
         Interlocked.Exchange(ref _logStartOffset, newOffset);
         Interlocked.Exchange(ref _highWatermark, newOffset);
         Interlocked.Exchange(ref _recoveryPoint, newOffset);
