@@ -236,9 +236,14 @@ internal sealed class KafkaCodeEmitter
     // ---- version conditions --------------------------------------------------------------
 
     /// <summary>"true", "false" or a condition on <c>version</c>, given that version is within validVersions.</summary>
-    private string Cond(Versions vs)
+    private string Cond(Versions vs) => CondWithin(vs, _msg.ValidVersions);
+
+    /// <summary>Nullability only matters where the field is present, so test it within those versions.</summary>
+    private string NullableCond(FieldSpec f) => CondWithin(f.NullableVersions, f.Versions.Intersect(_msg.ValidVersions));
+
+    /// <summary>"true", "false" or a condition on <c>version</c>, given that version is within <paramref name="valid"/>.</summary>
+    private static string CondWithin(Versions vs, Versions valid)
     {
-        var valid = _msg.ValidVersions;
         var x = vs.Intersect(valid);
         if (x.IsEmpty) return "false";
         bool lo = x.Lowest > valid.Lowest, hi = x.Highest < valid.Highest;
@@ -292,13 +297,13 @@ internal sealed class KafkaCodeEmitter
             string? absentCond = taggedCond == "false" ? "" : taggedCond == "true" ? null : $"!{Paren(taggedCond)}";
             if (cond == "true")
             {
-                EmitReadValue(f, f.Type, $"__result.{f.PropertyName}", "reader", CompactExpr(f, false), Cond(f.NullableVersions), tagged: false);
+                EmitReadValue(f, f.Type, $"__result.{f.PropertyName}", "reader", CompactExpr(f, false), NullableCond(f), tagged: false);
                 continue;
             }
             if (cond != "false")
             {
                 Open($"if ({cond})");
-                EmitReadValue(f, f.Type, $"__result.{f.PropertyName}", "reader", CompactExpr(f, false), Cond(f.NullableVersions), tagged: false);
+                EmitReadValue(f, f.Type, $"__result.{f.PropertyName}", "reader", CompactExpr(f, false), NullableCond(f), tagged: false);
                 Close();
             }
             if (init is not null && absentCond is not null)
@@ -338,7 +343,7 @@ internal sealed class KafkaCodeEmitter
                     Line(cond == "true" ? $"case {f.Tag}:" : $"case {f.Tag} when {cond}:");
                     Open("");
                     Line($"var __sub = reader.ReadSubReader(__size);");
-                    EmitReadValue(f, f.Type, $"__result.{f.PropertyName}", "__sub", CompactExpr(f, true), Cond(f.NullableVersions), tagged: true);
+                    EmitReadValue(f, f.Type, $"__result.{f.PropertyName}", "__sub", CompactExpr(f, true), NullableCond(f), tagged: true);
                     if (seenFlags.Contains(f)) Line($"__seen{f.PropertyName} = true;");
                     Line("break;");
                     Close();
@@ -460,7 +465,7 @@ internal sealed class KafkaCodeEmitter
             if (inline != "false")
             {
                 if (inline != "true") Open($"if ({inline})");
-                EmitWriteValue(f, f.Type, $"this.{f.PropertyName}", CompactExpr(f, false), Cond(f.NullableVersions), tagged: false);
+                EmitWriteValue(f, f.Type, $"this.{f.PropertyName}", CompactExpr(f, false), NullableCond(f), tagged: false);
                 if (inline != "true") Close();
             }
             if (present != "true" && !f.Ignorable)
@@ -491,9 +496,9 @@ internal sealed class KafkaCodeEmitter
                     Open($"if ({TaggedWriteCond(f)})");
                     Line($"writer.WriteUnsignedVarInt({f.Tag}u);");
                     Line("int __size = 0;");
-                    EmitSizeValue(f.Type, $"this.{f.PropertyName}", CompactExpr(f, true), Cond(f.NullableVersions), tagged: true, "__size");
+                    EmitSizeValue(f.Type, $"this.{f.PropertyName}", CompactExpr(f, true), NullableCond(f), tagged: true, "__size");
                     Line("writer.WriteUnsignedVarInt((uint)__size);");
-                    EmitWriteValue(f, f.Type, $"this.{f.PropertyName}", CompactExpr(f, true), Cond(f.NullableVersions), tagged: true);
+                    EmitWriteValue(f, f.Type, $"this.{f.PropertyName}", CompactExpr(f, true), NullableCond(f), tagged: true);
                     Close();
                 }
             }
@@ -594,7 +599,7 @@ internal sealed class KafkaCodeEmitter
             var inline = Cond(f.InlineVersions(_msg.ValidVersions));
             if (inline == "false") continue;
             if (inline != "true") Open($"if ({inline})");
-            EmitSizeValue(f.Type, $"this.{f.PropertyName}", CompactExpr(f, false), Cond(f.NullableVersions), tagged: false, "__total");
+            EmitSizeValue(f.Type, $"this.{f.PropertyName}", CompactExpr(f, false), NullableCond(f), tagged: false, "__total");
             if (inline != "true") Close();
         }
         if (HasFlexible)
@@ -607,7 +612,7 @@ internal sealed class KafkaCodeEmitter
                 Open($"if ({TaggedWriteCond(f)})");
                 Line("__taggedCount++;");
                 Line("int __size = 0;");
-                EmitSizeValue(f.Type, $"this.{f.PropertyName}", CompactExpr(f, true), Cond(f.NullableVersions), tagged: true, "__size");
+                EmitSizeValue(f.Type, $"this.{f.PropertyName}", CompactExpr(f, true), NullableCond(f), tagged: true, "__size");
                 Line($"__total += {Writer}.SizeOfUnsignedVarInt({f.Tag}u) + {Writer}.SizeOfUnsignedVarInt((uint)__size) + __size;");
                 Close();
             }
