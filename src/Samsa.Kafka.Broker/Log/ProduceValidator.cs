@@ -2,6 +2,7 @@ using System.Buffers.Binary;
 using Samsa.Kafka.Protocol.Compression;
 using Samsa.Kafka.Protocol.Records;
 using Samsa.Kafka.Broker.Config;
+using Samsa.Kafka.Protocol;
 
 namespace Samsa.Kafka.Broker.Log;
 
@@ -49,7 +50,7 @@ public static class ProduceValidator
         long nowMs, short produceVersion)
     {
         if (records.Length == 0)
-            return ValidatedRecords.Error(ErrorCode.CORRUPT_MESSAGE, "Produce request has no records");
+            return ValidatedRecords.Error((short)ErrorCode.CorruptMessage, "Produce request has no records");
 
         // Pass 1: framing, magic, CRC, per-batch checks.
         var batches = new List<(int Start, int Length)>();
@@ -57,41 +58,41 @@ public static class ProduceValidator
         while (pos < records.Length)
         {
             if (records.Length - pos < BatchLayout.LogOverhead)
-                return ValidatedRecords.Error(ErrorCode.CORRUPT_MESSAGE, "Truncated record batch at the end of the produce data");
+                return ValidatedRecords.Error((short)ErrorCode.CorruptMessage, "Truncated record batch at the end of the produce data");
             int batchLength = BinaryPrimitives.ReadInt32BigEndian(records[(pos + BatchLayout.BatchLength)..]);
             int size = BatchLayout.LogOverhead + batchLength;
             if (batchLength < BatchLayout.HeaderSize - BatchLayout.LogOverhead || size > records.Length - pos)
-                return ValidatedRecords.Error(ErrorCode.CORRUPT_MESSAGE, $"Record batch length {batchLength} is invalid");
+                return ValidatedRecords.Error((short)ErrorCode.CorruptMessage, $"Record batch length {batchLength} is invalid");
             byte magic = records[pos + BatchLayout.Magic];
             if (magic != 2)
-                return ValidatedRecords.Error(ErrorCode.UNSUPPORTED_FOR_MESSAGE_FORMAT,
+                return ValidatedRecords.Error((short)ErrorCode.UnsupportedForMessageFormat,
                     $"Record batches with magic {magic} need conversion before append");
             var batch = records.Slice(pos, size);
             uint stored = BinaryPrimitives.ReadUInt32BigEndian(batch[BatchLayout.Crc..]);
             uint computed = Crc32C.Compute(batch[BatchLayout.Attributes..]);
             if (stored != computed)
-                return ValidatedRecords.Error(ErrorCode.CORRUPT_MESSAGE,
+                return ValidatedRecords.Error((short)ErrorCode.CorruptMessage,
                     $"Record batch is corrupt (stored crc = {stored}, computed crc = {computed})");
             if (size > config.MaxMessageBytes)
-                return ValidatedRecords.Error(ErrorCode.MESSAGE_TOO_LARGE,
+                return ValidatedRecords.Error((short)ErrorCode.MessageTooLarge,
                     $"The record batch size in the append to a partition is {size} bytes which exceeds the maximum configured value of {config.MaxMessageBytes}.");
             int count = BinaryPrimitives.ReadInt32BigEndian(batch[BatchLayout.RecordCount..]);
             int lastDelta = BinaryPrimitives.ReadInt32BigEndian(batch[BatchLayout.LastOffsetDelta..]);
             if (count <= 0 || lastDelta < 0 || lastDelta + 1 < count)
-                return ValidatedRecords.Error(ErrorCode.INVALID_RECORD, $"Record batch has {count} records and last offset delta {lastDelta}");
+                return ValidatedRecords.Error((short)ErrorCode.InvalidRecord, $"Record batch has {count} records and last offset delta {lastDelta}");
             var codec = (CompressionType)(BinaryPrimitives.ReadInt16BigEndian(batch[BatchLayout.Attributes..]) & BatchLayout.CompressionMask);
             if (codec > CompressionType.Zstd)
-                return ValidatedRecords.Error(ErrorCode.CORRUPT_MESSAGE, $"Unknown compression codec {(int)codec}");
+                return ValidatedRecords.Error((short)ErrorCode.CorruptMessage, $"Unknown compression codec {(int)codec}");
             // KIP-110: zstd needs produce v7+ so older clients cannot write what they cannot read.
             if (codec == CompressionType.Zstd && produceVersion < 7)
-                return ValidatedRecords.Error(ErrorCode.UNSUPPORTED_COMPRESSION_TYPE,
+                return ValidatedRecords.Error((short)ErrorCode.UnsupportedCompressionType,
                     "Produce requests with ZStandard compression need version 7 or later");
             batches.Add((pos, size));
             pos += size;
         }
         // Produce v3+ carries exactly one batch (ProduceRequest.validateRecords).
         if (produceVersion >= 3 && batches.Count != 1)
-            return ValidatedRecords.Error(ErrorCode.INVALID_RECORD,
+            return ValidatedRecords.Error((short)ErrorCode.InvalidRecord,
                 "Produce requests with version 3 and above must contain exactly one record batch");
 
         CompressionType? target = config.CompressionType switch
@@ -153,7 +154,7 @@ public static class ProduceValidator
                 {
                     if (ts < 0) continue; // NO_TIMESTAMP
                     if (nowMs - ts > config.TimestampBeforeMaxMs || ts - nowMs > config.TimestampAfterMaxMs)
-                        return ValidatedRecords.Error(ErrorCode.INVALID_TIMESTAMP,
+                        return ValidatedRecords.Error((short)ErrorCode.InvalidTimestamp,
                             $"Timestamp {ts} of message with offset {offset} is out of range. The timestamp should be within [{SafeSub(nowMs, config.TimestampBeforeMaxMs)}, {SafeAdd(nowMs, config.TimestampAfterMaxMs)}]");
                 }
             }
@@ -209,13 +210,13 @@ public static class ProduceValidator
             BinaryPrimitives.WriteInt16BigEndian(rewritten[BatchLayout.Attributes..], attrs);
             BinaryPrimitives.WriteUInt32BigEndian(rewritten[BatchLayout.Crc..], Crc32C.Compute(rewritten[BatchLayout.Attributes..]));
             if (rewritten.Length > config.MaxMessageBytes)
-                return ValidatedRecords.Error(ErrorCode.MESSAGE_TOO_LARGE,
+                return ValidatedRecords.Error((short)ErrorCode.MessageTooLarge,
                     $"The record batch size in the append to a partition is {rewritten.Length} bytes which exceeds the maximum configured value of {config.MaxMessageBytes}.");
             return null;
         }
         catch (Samsa.Kafka.Protocol.Primitives.KafkaProtocolException e)
         {
-            return ValidatedRecords.Error(ErrorCode.CORRUPT_MESSAGE, $"Record batch could not be decompressed: {e.Message}");
+            return ValidatedRecords.Error((short)ErrorCode.CorruptMessage, $"Record batch could not be decompressed: {e.Message}");
         }
         finally
         {
