@@ -93,6 +93,10 @@ internal sealed class KafkaCodeEmitter
         foreach (var f in fields)
         {
             var init = DefaultInitializer(f);
+            var vs = f.Versions.Intersect(_msg.ValidVersions);
+            var ns = f.NullableVersions.Intersect(vs);
+            var ts = TaggedIn(f);
+            Line($"[global::Samsa.Kafka.Protocol.KafkaField({R(vs)}, {R(ns)}, {R(ts)}, {(f.Tag ?? -1)}, {(f.Ignorable ? "true" : "false")})]");
             Line($"public {PropertyType(f)} {f.PropertyName} {{ get; set; }}{(init is null ? "" : " = " + init + ";")}");
         }
         if (fields.Count > 0) Line();
@@ -104,6 +108,8 @@ internal sealed class KafkaCodeEmitter
         Line();
         EmitIsAllDefault(fields);
     }
+
+    private static string R(Versions v) => v.IsEmpty ? "-1, -1" : $"{v.Lowest}, {v.Highest}";
 
     // ---- types and defaults ------------------------------------------------------------
 
