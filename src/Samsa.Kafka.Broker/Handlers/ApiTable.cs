@@ -48,10 +48,20 @@ public static class ApiTable
 
     private static readonly Dictionary<short, ApiEntry> ByKey = Entries.ToDictionary(e => (short)e.Key);
 
+    /// <summary>The served ranges in the shared protocol table (which also checks every range lies
+    /// inside what the generated schema can decode).</summary>
+    public static readonly SupportedApis Supported = BuildSupported();
+
+    private static SupportedApis BuildSupported()
+    {
+        var supported = new SupportedApis();
+        foreach (var e in Entries) supported.Register(e.Key, e.MinVersion, e.MaxVersion);
+        return supported;
+    }
+
     public static ApiEntry? Find(short apiKey) => ByKey.GetValueOrDefault(apiKey);
 
-    public static bool Serves(short apiKey, short version) =>
-        ByKey.TryGetValue(apiKey, out var e) && version >= e.MinVersion && version <= e.MaxVersion;
+    public static bool Serves(short apiKey, short version) => Supported.IsServed(apiKey, version);
 
     private static ApiEntry Entry<T>(ApiKey key, short min, short max, Func<RequestContext, T, ValueTask<IKafkaMessage?>> handler)
         where T : class, IKafkaMessage =>

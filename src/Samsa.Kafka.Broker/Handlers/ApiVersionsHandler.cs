@@ -32,9 +32,6 @@ public static partial class ApiVersionsHandler
     private static ApiVersionsResponse Build(ErrorCode error) => new()
     {
         ErrorCode = (short)error,
-        ApiKeys = ApiTable.Entries
-            .OrderBy(e => e.Key)
-            .Select(e => new ApiVersionsResponse.ApiVersion { ApiKey = (short)e.Key, MinVersion = e.MinVersion, MaxVersion = e.MaxVersion })
-            .ToList(),
+        ApiKeys = ApiTable.Supported.ToApiVersions(),
     };
 }
