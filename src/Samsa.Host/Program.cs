@@ -91,7 +91,7 @@ public static class Program
             ["transaction.state.log.replication.factor"] = "1",
             ["transaction.state.log.min.isr"] = "1",
         };
-        await using var broker = new KafkaBroker(new BrokerConfig(props));
+        await using var broker = new KafkaBroker(new BrokerConfig(props), log: Console.Error.WriteLine);
         await broker.StartAsync();
         Console.Out.WriteLine($"kafka listening on {FormatEndPoint(broker.BoundEndPoint)}");
         Console.Out.Flush();
@@ -127,7 +127,7 @@ public static class Program
             return 1;
         }
         using var shutdown = new ShutdownSignal();
-        await using var broker = new KafkaBroker(BrokerConfig.Load(configPath, overrides));
+        await using var broker = new KafkaBroker(BrokerConfig.Load(configPath, overrides), log: Console.Error.WriteLine);
         await broker.StartAsync();
         Console.Out.WriteLine($"kafka listening on {FormatEndPoint(broker.BoundEndPoint)}");
         Console.Out.Flush();

@@ -55,7 +55,11 @@ public sealed class KafkaBroker : IAsyncDisposable
         var address = plain.Host.Length == 0 ? IPAddress.Any
             : IPAddress.TryParse(plain.Host, out var ip) ? ip
             : Dns.GetHostAddresses(plain.Host).First();
-        var options = new ListenerOptions { MaxFrameBytes = Config.SocketRequestMaxBytes };
+        var options = new ListenerOptions
+        {
+            MaxFrameBytes = Config.SocketRequestMaxBytes,
+            OnError = (c, e) => Log($"connection {c.RemoteEndPoint} closed by error: {e}"),
+        };
         _listener = new FrameListener(new IPEndPoint(address, plain.Port), new KafkaConnectionHandler(this), options);
         _listener.Start();
         var bound = _listener.LocalEndPoint;

@@ -60,7 +60,7 @@ public static class DescribeConfigsHandler
                     Name = e.Name,
                     Value = e.Value,
                     ReadOnly = e.ReadOnly,
-                    IsDefault = e.Source == ConfigSource.DefaultConfig,
+                    IsDefault = v == 0 && e.Source == ConfigSource.DefaultConfig,
                     ConfigSource = (sbyte)e.Source,
                     IsSensitive = e.Sensitive,
                     Synonyms = e.Synonyms.Select(s => new DescribeConfigsResponse.DescribeConfigsSynonym

@@ -107,7 +107,8 @@ public static class FetchHandler
                 pd.HighWatermark = hw;
                 pd.LastStableOffset = hw;
                 pd.LogStartOffset = logStart;
-                pd.CurrentLeader = new FetchResponse.LeaderIdAndEpoch { LeaderId = broker.BrokerId, LeaderEpoch = partition.LeaderEpoch };
+                // A tagged field of v12+ that is not ignorable: older versions cannot carry it.
+                if (v >= 12) pd.CurrentLeader = new FetchResponse.LeaderIdAndEpoch { LeaderId = broker.BrokerId, LeaderEpoch = partition.LeaderEpoch };
                 if (fp.FetchOffset < logStart || fp.FetchOffset > log.LogEndOffset)
                 {
                     pd.ErrorCode = (short)ErrorCode.OffsetOutOfRange;

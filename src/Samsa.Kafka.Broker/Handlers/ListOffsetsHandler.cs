@@ -87,7 +87,7 @@ public static class ListOffsetsHandler
                 {
                     pr.Offset = offset;
                     pr.Timestamp = timestamp;
-                    pr.LeaderEpoch = epoch;
+                    if (v >= 4) pr.LeaderEpoch = epoch;
                 }
             }
         }

@@ -45,7 +45,11 @@ public sealed class KafkaConnectionHandler(KafkaBroker broker) : IFrameHandler
             {
                 response = await entry.Handler(context, request);
             }
-            catch (Exception e) when (e is not OperationCanceledException)
+            catch (OperationCanceledException) when (connection.Closed.IsCancellationRequested)
+            {
+                return; // the client went away while its request waited (long-poll fetch)
+            }
+            catch (Exception e)
             {
                 // A handler bug must not take the broker down; upstream closes the connection on
                 // unexpected errors it cannot map to a response.
