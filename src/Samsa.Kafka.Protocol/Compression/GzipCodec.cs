@@ -11,6 +11,7 @@ public static class GzipCodec
 {
     public static unsafe void Decompress(ReadOnlySpan<byte> input, PooledBuffer output)
     {
+        if (input.IsEmpty) throw new KafkaProtocolException(ProtocolErrorKind.Compression, "gzip input is empty");
         fixed (byte* p = input)
         {
             using var source = new UnmanagedMemoryStream(p, input.Length);
@@ -37,6 +38,14 @@ public static class GzipCodec
 
     public static void Compress(ReadOnlySpan<byte> input, PooledBuffer output, CompressionLevel level = CompressionLevel.Optimal)
     {
+        if (input.IsEmpty)
+        {
+            // GZipStream writes nothing at all when given no data, which no gzip reader accepts; write
+            // the smallest valid member instead: 10-byte header (deflate, no flags, no mtime, OS
+            // unknown), a final fixed-Huffman block holding only end-of-block, CRC-32 0, size 0.
+            output.Write([0x1F, 0x8B, 0x08, 0, 0, 0, 0, 0, 0, 0xFF, 0x03, 0x00, 0, 0, 0, 0, 0, 0, 0, 0]);
+            return;
+        }
         using var sink = new BufferWriterStream(output);
         using (var gzip = new GZipStream(sink, level, leaveOpen: true))
             gzip.Write(input);

@@ -108,16 +108,14 @@ public static unsafe partial class ZstdCodec
                 output.Advance((int)produced);
                 bool inputDone = inBuffer.Pos == inBuffer.Size;
                 bool outputFull = produced == (nuint)span.Length;
+                // ret == 0: the current frame is complete and flushed; with no input left we are done
+                // (calling again would start looking for another frame header).
+                if (inputDone && ret == 0) return;
                 if (inputDone && !outputFull)
                 {
-                    // ret == 0: the last frame ended and is fully flushed. Otherwise the frame needs
-                    // more input that does not exist.
-                    if (ret != 0)
-                    {
-                        ZSTD_DCtx_reset(dctx, ResetSessionOnly);
-                        throw Corrupt("zstd frame is truncated");
-                    }
-                    return;
+                    // Everything flushed, yet the frame wants more input that does not exist.
+                    ZSTD_DCtx_reset(dctx, ResetSessionOnly);
+                    throw Corrupt("zstd frame is truncated");
                 }
                 if (produced == 0 && inBuffer.Pos == consumedBefore)
                 {
