@@ -5,6 +5,7 @@ using Samsa.Kafka.Broker.Log;
 using Samsa.Kafka.Broker.Network;
 using Samsa.Kafka.Broker.Purgatory;
 using Samsa.Net;
+using LogManager = Samsa.Kafka.Storage.LogManager;
 
 namespace Samsa.Kafka.Broker;
 
@@ -17,19 +18,44 @@ public sealed class KafkaBroker : IAsyncDisposable
     private FrameListener? _listener;
     private readonly TimingWheel _timer = new();
 
-    /// <param name="logFactory">How partition logs are made; null = the default file logs in log.dirs
-    /// (memory logs when <paramref name="inMemory"/>).</param>
-    public KafkaBroker(BrokerConfig config, PartitionLogFactory? logFactory = null, bool inMemory = false, Action<string>? log = null)
+    /// <param name="inMemory">Keep partition logs in memory (tests); otherwise they are segment
+    /// files in log.dirs managed by Samsa.Kafka.Storage.</param>
+    public KafkaBroker(BrokerConfig config, bool inMemory = false, Action<string>? log = null)
     {
         Config = config;
         _log = log;
-        logFactory ??= inMemory ? (tp, id, cfg, dir) => new MemoryPartitionLog(dir) : DefaultLogFactory;
+        PartitionLogFactory logFactory;
+        if (inMemory)
+        {
+            logFactory = (tp, id, cfg, dir) => new MemoryPartitionLog(dir);
+        }
+        else
+        {
+            var logManager = new LogManager(config.LogDirs, StoragePartitionLog.Map(config.LogConfigFor(new Dictionary<string, string>())));
+            _logManager = logManager;
+            logFactory = (tp, id, cfg, dir) => new StoragePartitionLog(logManager, tp, id, cfg);
+            logManager.BackgroundError += e => Log($"log maintenance failed: {e}");
+        }
         Replicas = new ReplicaManager(config, logFactory, persistent: !inMemory);
+        if (_logManager is not null)
+        {
+            // Topic overrides decide segment size, retention and cleaning of each log.
+            _logManager.ConfigFor = tp => Replicas.GetTopic(tp.Topic) is { } t
+                ? StoragePartitionLog.Map(t.LogConfig) : _logManager.DefaultConfig;
+            long flushScheduler = (long)config.Get("log.flush.scheduler.interval.ms")!;
+            _maintenance = _logManager.StartBackgroundTasks(
+                TimeSpan.FromMilliseconds((long)config.Get("log.retention.check.interval.ms")!),
+                TimeSpan.FromMilliseconds(flushScheduler >= int.MaxValue ? 60_000 : Math.Max(10, flushScheduler)),
+                TimeSpan.FromMilliseconds((int)config.Get("log.flush.offset.checkpoint.interval.ms")!),
+                TimeSpan.FromSeconds(15));
+        }
         FetchPurgatory = new DelayedOperationPurgatory<TopicPartition>(_timer);
         Replicas.Appended += tp => FetchPurgatory.CheckAndComplete(tp);
     }
 
     private readonly Action<string>? _log;
+    private readonly LogManager? _logManager;
+    private readonly IDisposable? _maintenance;
 
     public BrokerConfig Config { get; }
     public ReplicaManager Replicas { get; }
@@ -44,9 +70,6 @@ public sealed class KafkaBroker : IAsyncDisposable
     public IPEndPoint BoundEndPoint => _listener?.LocalEndPoint ?? throw new InvalidOperationException("broker not started");
 
     internal void Log(string message) => _log?.Invoke(message);
-
-    /// <summary>The partition log implementation used when no factory is given.</summary>
-    public static PartitionLogFactory DefaultLogFactory { get; set; } = (tp, id, cfg, dir) => new MemoryPartitionLog(dir);
 
     public Task StartAsync()
     {
@@ -81,6 +104,10 @@ public sealed class KafkaBroker : IAsyncDisposable
     {
         if (_listener is not null) await _listener.DisposeAsync();
         _timer.Dispose();
+        _maintenance?.Dispose();
         Replicas.Dispose();
+        // Checkpoints and the clean-shutdown marker, so the next start skips recovery.
+        _logManager?.Shutdown();
+        _logManager?.Dispose();
     }
 }

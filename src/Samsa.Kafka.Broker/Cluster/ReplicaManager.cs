@@ -188,6 +188,7 @@ public sealed class ReplicaManager : IDisposable
             if (validateOnly) return (ErrorCode.None, null);
             topic.Configs = new Dictionary<string, string>(overrides);
             topic.LogConfig = Config.LogConfigFor(overrides);
+            foreach (var p in topic.Partitions) p.Log.UpdateConfig(topic.LogConfig);
             Save();
             return (ErrorCode.None, null);
         }
@@ -197,7 +198,11 @@ public sealed class ReplicaManager : IDisposable
     public void RefreshLogConfigs()
     {
         lock (_gate)
-            foreach (var t in _topics.Values) t.LogConfig = Config.LogConfigFor(t.Configs);
+            foreach (var t in _topics.Values)
+            {
+                t.LogConfig = Config.LogConfigFor(t.Configs);
+                foreach (var p in t.Partitions) p.Log.UpdateConfig(t.LogConfig);
+            }
     }
 
     /// <summary>Validates, stamps and appends produced records to one partition (leader append).</summary>
@@ -286,25 +291,27 @@ public sealed class ReplicaManager : IDisposable
         }
     }
 
-    // meta.properties in upstream's v0 (ZooKeeper mode) form; the cluster id is shared by all dirs.
+    // meta.properties in upstream's v0 (ZooKeeper mode) form; the cluster id is shared by all
+    // dirs. A directory written for another broker.id is refused, as upstream refuses to start.
     private string LoadOrCreateMetaProperties()
     {
         string? clusterId = null;
+        var existing = new Dictionary<string, Dictionary<string, string>>();
         foreach (var dir in LogDirs)
         {
             var path = Path.Combine(dir, "meta.properties");
-            if (File.Exists(path) && JavaProperties.Load(path).TryGetValue("cluster.id", out var id) && id.Length > 0)
-            {
-                clusterId = id;
-                break;
-            }
+            if (!File.Exists(path)) continue;
+            var props = JavaProperties.Load(path);
+            existing[dir] = props;
+            if (props.TryGetValue("broker.id", out var id) && id != Config.BrokerId.ToString(System.Globalization.CultureInfo.InvariantCulture))
+                throw new InvalidOperationException($"log directory {dir} belongs to broker.id {id}, not {Config.BrokerId}");
+            if (clusterId is null && props.TryGetValue("cluster.id", out var cid) && cid.Length > 0) clusterId = cid;
         }
         clusterId ??= KafkaUuid.ToBase64(KafkaUuid.NewTopicId());
         foreach (var dir in LogDirs)
         {
-            var path = Path.Combine(dir, "meta.properties");
-            if (File.Exists(path)) continue;
-            File.WriteAllText(path,
+            if (existing.TryGetValue(dir, out var props) && props.ContainsKey("cluster.id")) continue;
+            File.WriteAllText(Path.Combine(dir, "meta.properties"),
                 $"#\n#{DateTimeOffset.UtcNow:ddd MMM dd HH:mm:ss 'UTC' yyyy}\ncluster.id={clusterId}\nversion=0\nbroker.id={Config.BrokerId}\n");
         }
         return clusterId;

@@ -52,6 +52,9 @@ public interface IPartitionLog : IDisposable
     /// ≤ <paramref name="epoch"/>, or (-1, -1) when unknown.</summary>
     (int Epoch, long EndOffset) EndOffsetForEpoch(int epoch);
 
+    /// <summary>New topic settings (AlterConfigs) for segment rolling, retention, flushing.</summary>
+    void UpdateConfig(Samsa.Kafka.Broker.Config.LogConfig config);
+
     /// <summary>Makes appended data durable (flush.messages / flush.ms / shutdown).</summary>
     void Flush();
 

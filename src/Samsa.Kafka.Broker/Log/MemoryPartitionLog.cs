@@ -115,6 +115,7 @@ public sealed class MemoryPartitionLog : IPartitionLog
         }
     }
 
+    public void UpdateConfig(Samsa.Kafka.Broker.Config.LogConfig config) { }
     public void Flush() { }
     public void Delete() { lock (_gate) { _batches.Clear(); _size = 0; } }
     public void Dispose() { }
