@@ -215,9 +215,8 @@ public sealed partial class KeeperServer
             }
             case OpCode.DeleteContainer:
             {
-                // body is a single path (upstream DeleteContainerRequest); only containers and
-                // TTL nodes qualify, a plain node answers BadVersion as upstream does
-                string path = r.ReadUString() ?? "";
+                // only containers and TTL nodes qualify; a plain node answers BadVersion as upstream does
+                string path = DeleteContainerRequest.Read(ref r).Path ?? "";
                 string parentPath = ParentForDelete(path);
                 var node = Tree.GetNode(path) ?? throw new KeeperException(ErrorCode.NoNode, path);
                 if (node.Children.Count > 0) throw new KeeperException(ErrorCode.NotEmpty, path);

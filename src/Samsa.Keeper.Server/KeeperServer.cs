@@ -178,7 +178,7 @@ public sealed partial class KeeperServer : IAsyncDisposable
         LastSnapshotZxid = Tree.LastProcessedZxid;
         LastSnapshotTime = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
         var sessions = _sessions.Values.Where(s => !s.Closing).ToDictionary(s => s.Id, s => s.Timeout);
-        SnapshotFile.Write(Path.Combine(Config.SnapDir, ZkFiles.SnapName(Tree.LastProcessedZxid)), Tree, sessions, Config.ForceSync);
+        SnapshotFile.Write(Path.Combine(Config.SnapDir, ZkFiles.SnapName(Tree.LastProcessedZxid)), Tree, sessions, Config.ForceSync, Config.DigestEnabled);
         _txnsSinceSnapshot = 0;
         _snapRoll = _random.Next(Math.Max(1, Config.SnapCount / 2));
     }
@@ -381,7 +381,7 @@ public sealed partial class KeeperServer : IAsyncDisposable
 
     private void AppendToLog(TxnHeader hdr, IJuteRecord txn)
     {
-        _log?.Append(hdr, txn, new TxnDigest { Version = DataTree.DigestVersion, TreeDigest = Tree.TreeDigest });
+        _log?.Append(hdr, txn, Config.DigestEnabled ? new TxnDigest { Version = DataTree.DigestVersion, TreeDigest = Tree.TreeDigest } : null);
         _txnsSinceSnapshot++;
     }
 

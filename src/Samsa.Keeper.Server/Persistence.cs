@@ -210,7 +210,7 @@ public sealed class TxnLogWriter : IDisposable
 /// bytes so far, then "/"); the 3.6+ zxid digest record (zxid, version, tree digest); a second seal.</summary>
 public static class SnapshotFile
 {
-    public static void Write(string path, DataTree tree, IReadOnlyDictionary<long, int> sessions, bool fsync)
+    public static void Write(string path, DataTree tree, IReadOnlyDictionary<long, int> sessions, bool fsync, bool digest = true)
     {
         var ms = new MemoryStream();
         void Put(IJuteRecord r) => ms.Write(r.ToBytes());
@@ -259,8 +259,12 @@ public static class SnapshotFile
         Seal();
         // The zxid digest (3.6+): the tree digest at the snapshot's zxid, which upstream compares
         // with the tree it loads.
-        PutLong(tree.LastProcessedZxid); PutInt(DataTree.DigestVersion); PutLong(tree.TreeDigest);
-        Seal();
+        // With digests off, upstream writes neither the record nor its seal.
+        if (digest)
+        {
+            PutLong(tree.LastProcessedZxid); PutInt(DataTree.DigestVersion); PutLong(tree.TreeDigest);
+            Seal();
+        }
 
         string tmp = path + ".tmp";
         using (var fs = new FileStream(tmp, FileMode.Create, FileAccess.Write))
