@@ -180,3 +180,41 @@ public class GoldenBytesTests
         throw new Xunit.Sdk.XunitException("expected a KafkaProtocolException");
     }
 }
+
+public class KafkaHeadersTests
+{
+    [Fact]
+    public void RequestHeaderVersionIsChosenFromThePeekedKeyAndVersion()
+    {
+        // Metadata v9 (flexible): header v2 with a trailing tagged-field byte, then the body.
+        var frame = Convert.FromHexString("0003 0009 00000005 0001 63 00".Replace(" ", "") + "01" + "01" + "00" + "00" + "00");
+        var reader = new KafkaReader(frame);
+        var header = KafkaHeaders.ReadRequestHeader(ref reader, out var headerVersion);
+        Assert.Equal(2, headerVersion);
+        Assert.Equal("c", header.ClientId);
+        Assert.Equal(5, header.CorrelationId);
+        Assert.Equal(12, reader.Position); // 2 + 2 + 4 + (2 + 1) client id + 1 tagged count
+        var body = (MetadataRequest)ApiMessages.ReadRequest((ApiKey)header.RequestApiKey, ref reader, header.RequestApiVersion);
+        Assert.Empty(body.Topics!);
+        Assert.Equal(0, reader.Remaining);
+    }
+
+    [Fact]
+    public void UnknownApiKeyIsRefused()
+    {
+        var e = GoldenBytesTests.CatchRead(() => { var r = new KafkaReader(Convert.FromHexString("7FFF000000000001FFFF")); KafkaHeaders.ReadRequestHeader(ref r, out _); });
+        Assert.Equal(ProtocolErrorKind.UnsupportedVersion, e.Kind);
+    }
+
+    [Fact]
+    public void ResponsesCarryTheRightHeader()
+    {
+        // ApiVersions v3: header v0 (4 bytes) even though the body is flexible.
+        var apiVersions = KafkaHeaders.EncodeResponse(9, 18, 3, new ApiVersionsResponse());
+        Assert.Equal(Convert.FromHexString("00000009" + "0000" + "01" + "00000000" + "00"), apiVersions);
+        // Metadata v9: header v1 adds an empty tagged-field section after the correlation id.
+        var metadata = KafkaHeaders.EncodeResponse(9, 3, 9, new MetadataResponse());
+        Assert.Equal(Convert.FromHexString("00000009" + "00"), metadata.AsSpan(0, 5).ToArray());
+        Assert.Equal(5 + new MetadataResponse().Size(9), metadata.Length);
+    }
+}
