@@ -91,18 +91,22 @@ trap 'exit 130' INT TERM
 # ---------------------------------------------------------------- installing the clients
 need_apt=()
 need_pkg() { # need_pkg PACKAGE: queue a Debian package that is not installed yet
+  case " ${need_apt[*]-} " in *" $1 "*) return ;; esac
   dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed' || need_apt+=("$1")
+}
+need_cmd() { # need_cmd COMMAND PACKAGE: a tool that may come from elsewhere (NodeSource's nodejs bundles npm)
+  command -v "$1" > /dev/null 2>&1 || need_pkg "$2"
 }
 if [ "$INSTALL" = 1 ]; then
   need_pkg zookeeper   # the upstream ZooKeeper server and zkCli.sh
-  need_pkg default-jre-headless
+  need_cmd java default-jre-headless
   for c in $CLIENTS; do
     case "$c" in
       kcat) need_pkg kcat ;;
       kafka-python) need_pkg python3-kafka; need_pkg python3-snappy; need_pkg python3-lz4; need_pkg python3-zstandard ;;
       confluent-kafka-python) need_pkg python3-confluent-kafka ;;
       confluent-kafka-dotnet) need_pkg librdkafka-dev ;;
-      kafkajs|node-zookeeper-client) need_pkg nodejs; need_pkg npm ;;
+      kafkajs|node-zookeeper-client) need_cmd node nodejs; need_cmd npm npm ;;
       zkcli) need_pkg zookeeper ;;
       cli_mt) need_pkg zookeeper-bin ;;
       kazoo) need_pkg python3-kazoo ;;
@@ -231,16 +235,20 @@ record() { # record TARGET CLIENT KIND SCENARIO STATUS SECONDS LOG TRANSCRIPT RE
   printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" "$5" "$6" "$7" "$8" "$reason" >> "$TSV"
 }
 
+# A hanging server must not eat the time budget: after BREAKER scenarios in a row time out
+# in one lane (target x Kafka/ZooKeeper), the rest of that lane is marked failed, not run.
+BREAKER=4
+consecutive=0
 run_client() { # run_client TARGET CLIENT ADDR WHY
-  local target=$1 client=$2 addr=$3 why=$4 kind runner scenarios s logrel logf tr t0 rc line status reason consecutive=0
+  local target=$1 client=$2 addr=$3 why=$4 kind runner scenarios s logrel logf tr t0 rc line status reason
   kind=$(kind_of "$client"); runner=$(runner_of "$client")
   if [ ! -x "$runner" ]; then
     record "$target" "$client" "$kind" "*" FAIL 0 "" "" "no runner at compat/$client/run"; return
   fi
-  if ! scenarios=$("$runner" --list 2> "$RESULTS/logs/$client.list.err"); then
-    record "$target" "$client" "$kind" "*" FAIL 0 "logs/$client.list.err" "" "runner --list failed"; return
+  if ! scenarios=$("$runner" --list 2> "$RESULTS/logs/$target-$client.list.err"); then
+    record "$target" "$client" "$kind" "*" FAIL 0 "logs/$target-$client.list.err" "" "runner --list failed"; return
   fi
-  [ -n "$scenarios" ] || { record "$target" "$client" "$kind" "*" SKIP 0 "" "" "$(head -c 200 "$RESULTS/logs/$client.list.err")"; return; }
+  [ -n "$scenarios" ] || { record "$target" "$client" "$kind" "*" SKIP 0 "" "" "$(head -c 200 "$RESULTS/logs/$target-$client.list.err")"; return; }
   mkdir -p "$RESULTS/logs/$target/$client"
   for s in $scenarios; do
     logrel="logs/$target/$client/$s.log"; logf="$RESULTS/$logrel"
@@ -253,8 +261,8 @@ run_client() { # run_client TARGET CLIENT ADDR WHY
       fi
       continue
     fi
-    if [ "$consecutive" -ge 3 ]; then
-      record "$target" "$client" "$kind" "$s" FAIL 0 "" "" "not run: 3 scenarios in a row timed out against this server"; continue
+    if [ "$consecutive" -ge "$BREAKER" ]; then
+      record "$target" "$client" "$kind" "$s" FAIL 0 "" "" "not run: $BREAKER scenarios in a row timed out against this server"; continue
     fi
     if ! port_open "$addr"; then
       record "$target" "$client" "$kind" "$s" FAIL 0 "" "" "server at $addr no longer accepts connections"; continue
@@ -281,10 +289,11 @@ run_client() { # run_client TARGET CLIENT ADDR WHY
   done
 }
 
-run_target() { # run_target TARGET — every selected client, one after the other
-  local target=$1 c addr why
+run_lane() { # run_lane TARGET KIND — every selected client of that kind, one after the other
+  local target=$1 lane=$2 c addr why
   for c in $CLIENTS; do
-    if [ "$(kind_of "$c")" = kafka ]; then
+    [ "$(kind_of "$c")" = "$lane" ] || continue
+    if [ "$lane" = kafka ]; then
       if [ "$target" = samsa ]; then addr=$SAMSA_KAFKA_ADDR; why=$SAMSA_KAFKA_WHY; else addr=$UPSTREAM_KAFKA_ADDR; why=$UPSTREAM_KAFKA_WHY; fi
     else
       if [ "$target" = samsa ]; then addr=$SAMSA_ZK_ADDR; why=$SAMSA_ZK_WHY; else addr=$UPSTREAM_ZK_ADDR; why=$UPSTREAM_ZK_WHY; fi
@@ -293,12 +302,15 @@ run_target() { # run_target TARGET — every selected client, one after the othe
   done
 }
 
-# The two targets are independent servers: run them side by side to halve the wall time.
+# Four independent lanes (Samsa/upstream x Kafka/ZooKeeper) run side by side; within a
+# lane, clients and scenarios run one at a time so they do not disturb each other.
 jobs_pids=()
 for t in samsa upstream; do
   if [ "$TARGET" = both ] || [ "$TARGET" = "$t" ]; then
-    log "running scenarios against $t"
-    run_target "$t" & jobs_pids+=($!)
+    for k in kafka zk; do
+      log "running $k scenarios against $t"
+      run_lane "$t" "$k" & jobs_pids+=($!)
+    done
   fi
 done
 for p in "${jobs_pids[@]}"; do wait "$p"; done

@@ -84,6 +84,16 @@ def main():
         scenarios[kind][scen] = True
         cells[(client, scen, target)] = Cell(status, secs, log, tr, reason)
     targets = [t for t in TARGETS if a.target in ("both", t)]
+    # Scenario order: the catalogue's (compat/scenarios.md), then anything it lacks.
+    catalogue = []
+    md_path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "scenarios.md")
+    if os.path.exists(md_path):
+        with open(md_path, encoding="utf-8") as f:
+            catalogue = re.findall(r"^\| `([a-z0-9-]+)` \|", f.read(), re.M)
+    for kind in scenarios:
+        names = list(scenarios[kind])
+        names.sort(key=lambda n: (catalogue.index(n) if n in catalogue else len(catalogue), names.index(n)))
+        scenarios[kind] = OrderedDict((n, True) for n in names)
 
     # ZooKeeper differential mode: the same scenario's transcript from both targets,
     # normalised, must be identical.
