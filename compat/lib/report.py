@@ -91,8 +91,8 @@ def main():
         with open(md_path, encoding="utf-8") as f:
             catalogue = re.findall(r"^\| `([a-z0-9-]+)` \|", f.read(), re.M)
     for kind in scenarios:
-        names = list(scenarios[kind])
-        names.sort(key=lambda n: (catalogue.index(n) if n in catalogue else len(catalogue), names.index(n)))
+        first_seen = {n: i for i, n in enumerate(scenarios[kind])}
+        names = sorted(first_seen, key=lambda n: (catalogue.index(n) if n in catalogue else len(catalogue), first_seen[n]))
         scenarios[kind] = OrderedDict((n, True) for n in names)
 
     # ZooKeeper differential mode: the same scenario's transcript from both targets,
