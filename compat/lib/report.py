@@ -109,7 +109,8 @@ def main():
         with open(os.path.join(R, c.transcript), encoding="utf-8", errors="replace") as f:
             st = normalise(f.read())
         if ut != st:
-            c.diff = list(difflib.unified_diff(ut, st, "upstream", "samsa", lineterm="", n=1))
+            c.diff = [l if len(l) <= 400 else l[:400] + " …" for l in
+                      difflib.unified_diff(ut, st, "upstream", "samsa", lineterm="", n=1)]
             with open(os.path.join(R, c.log.replace(".log", ".diff")), "w", encoding="utf-8") as f:
                 f.write("\n".join(c.diff) + "\n")
             if c.status == "PASS":
