@@ -1,0 +1,639 @@
+using System.Buffers;
+using System.Buffers.Binary;
+using System.IO.Pipelines;
+using System.Net;
+using System.Net.Sockets;
+
+namespace Samsa.Net;
+
+/// <summary>
+/// One accepted TCP connection. Shaped like Kestrel's Transport.Sockets connection: a receive loop
+/// fills an input pipe from the socket, a frame loop cuts the pipe into length-prefixed frames
+/// for the handler, and a send loop drains an output pipe into the socket. Both pipes are bounded,
+/// so a client that sends faster than the handler works, or reads slower than it answers, is
+/// pushed back through TCP flow control rather than buffered without limit.
+/// </summary>
+public sealed class Connection
+{
+    private readonly Socket _socket;
+    private readonly IFrameHandler _handler;
+    private readonly ListenerOptions _options;
+    private readonly Pipe _input;
+    private readonly Pipe _output;
+    // Senders take this lock so a frame's bytes are never interleaved with another sender's and
+    // frames reach the socket in the order their senders entered (watch events and responses may
+    // come from different threads).
+    private readonly SemaphoreSlim _sendLock = new(1, 1);
+    private readonly CancellationTokenSource _closedSource = new();
+    private readonly TaskCompletionSource _closeCompleted = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly int _largeFrameThreshold;
+
+    private int _closeStarted;
+    private Task _receiveTask = Task.CompletedTask;
+    private Task _sendTask = Task.CompletedTask;
+
+    // Bytes flushed into the output pipe (written under _sendLock) and bytes the send loop has
+    // handed to the socket; a file-range send waits until both agree so it cannot overtake
+    // bytes still queued in the pipe.
+    private long _bytesQueued;
+    private long _bytesSent;
+    private TaskCompletionSource? _drainWaiter;
+    private long _drainTarget;
+    private SocketAsyncEventArgs? _sendPacketsArgs;
+    private TaskCompletionSource? _sendPacketsCompletion;
+    private long _zeroCopyFileBytes;
+
+    internal Connection(long id, Socket socket, IFrameHandler handler, ListenerOptions options)
+    {
+        Id = id;
+        _socket = socket;
+        _handler = handler;
+        _options = options;
+        RemoteEndPoint = SafeEndPoint(() => socket.RemoteEndPoint);
+        LocalEndPoint = SafeEndPoint(() => socket.LocalEndPoint);
+        long receiveLimit = Math.Max(options.ReceiveBufferBytes, 64 * 1024);
+        _largeFrameThreshold = (int)Math.Min(int.MaxValue, receiveLimit / 2);
+        _input = new Pipe(new PipeOptions(
+            pauseWriterThreshold: receiveLimit,
+            resumeWriterThreshold: receiveLimit / 2,
+            minimumSegmentSize: 8192,
+            useSynchronizationContext: false));
+        long sendLimit = Math.Max(options.SendBufferBytes, 64 * 1024);
+        long sendResume = Math.Clamp(options.SendBufferResumeBytes, 1, sendLimit);
+        _output = new Pipe(new PipeOptions(
+            pauseWriterThreshold: sendLimit,
+            resumeWriterThreshold: sendResume,
+            minimumSegmentSize: 16384,
+            useSynchronizationContext: false));
+    }
+
+    public long Id { get; }
+    public EndPoint? RemoteEndPoint { get; }
+    public EndPoint? LocalEndPoint { get; }
+
+    /// <summary>The handler's per-connection state.</summary>
+    public object? State { get; set; }
+
+    /// <summary>Cancelled when the connection starts closing, from either side.</summary>
+    public CancellationToken Closed => _closedSource.Token;
+
+    /// <summary>File bytes this connection sent with SendPacketsAsync (not copied through user space).</summary>
+    public long ZeroCopyFileBytes => Interlocked.Read(ref _zeroCopyFileBytes);
+
+    public bool IsClosed => Volatile.Read(ref _closeStarted) != 0;
+
+    /// <summary>Completes once the connection is fully closed and <see cref="IFrameHandler.OnClosedAsync"/> ran.</summary>
+    internal Task RunTask { get; private set; } = Task.CompletedTask;
+
+    private static EndPoint? SafeEndPoint(Func<EndPoint?> get)
+    {
+        try { return get(); } catch (SocketException) { return null; } catch (ObjectDisposedException) { return null; }
+    }
+
+    internal void Start(Action<Connection> onFinished)
+    {
+        RunTask = RunAsync(onFinished);
+    }
+
+    private async Task RunAsync(Action<Connection> onFinished)
+    {
+        // Let the constructor's caller register the connection before any handler code runs.
+        await Task.Yield();
+        _receiveTask = ReceiveLoopAsync();
+        _sendTask = SendLoopAsync();
+        try
+        {
+            await _handler.OnConnectedAsync(this);
+            await FrameLoopAsync();
+        }
+        catch (Exception ex)
+        {
+            ReportError(ex);
+        }
+        Close();
+        await _closeCompleted.Task;
+        await _receiveTask;
+        await _sendTask;
+        try
+        {
+            await _handler.OnClosedAsync(this);
+        }
+        catch (Exception ex)
+        {
+            ReportError(ex);
+        }
+        _input.Reader.Complete();
+        _sendPacketsArgs?.Dispose();
+        onFinished(this);
+    }
+
+    private void ReportError(Exception ex)
+    {
+        try { _options.OnError?.Invoke(this, ex); } catch { /* a faulty error callback must not break the connection's shutdown */ }
+    }
+
+    // ---------------------------------------------------------------- receive side
+
+    private async Task ReceiveLoopAsync()
+    {
+        PipeWriter writer = _input.Writer;
+        Exception? error = null;
+        try
+        {
+            while (true)
+            {
+                // Wait for readability with a zero-byte receive before taking a buffer, as Kestrel
+                // does, so idle connections hold no receive memory.
+                await _socket.ReceiveAsync(Memory<byte>.Empty, SocketFlags.None);
+                Memory<byte> memory = writer.GetMemory(8192);
+                int received = await _socket.ReceiveAsync(memory, SocketFlags.None);
+                if (received == 0)
+                {
+                    break; // peer finished sending
+                }
+                writer.Advance(received);
+                FlushResult flush = await writer.FlushAsync();
+                if (flush.IsCompleted || flush.IsCanceled)
+                {
+                    break;
+                }
+            }
+        }
+        catch (SocketException) { /* reset or aborted: the same as end of input for the frame loop */ }
+        catch (ObjectDisposedException) { /* closed by us */ }
+        catch (Exception ex) { error = ex; }
+        if (error is not null)
+        {
+            ReportError(error);
+        }
+        await writer.CompleteAsync();
+    }
+
+    private async Task FrameLoopAsync()
+    {
+        PipeReader reader = _input.Reader;
+        bool firstWordPending = true;
+        while (!IsClosed)
+        {
+            ReadResult result = await reader.ReadAsync();
+            if (result.IsCanceled)
+            {
+                return;
+            }
+            ReadOnlySequence<byte> buffer = result.Buffer;
+            while (buffer.Length >= 4 && !IsClosed)
+            {
+                int length = ReadInt32BigEndian(buffer);
+                if (firstWordPending)
+                {
+                    firstWordPending = false;
+                    if (await _handler.OnFirstWordAsync(this, length))
+                    {
+                        reader.AdvanceTo(buffer.GetPosition(4));
+                        await RawCommandTailAsync(reader);
+                        return;
+                    }
+                }
+                if (length < 0 || length > _options.MaxFrameBytes)
+                {
+                    // Kafka's and ZooKeeper's servers drop a connection announcing an impossible size.
+                    ReportError(new InvalidDataException($"frame length {length} outside 0..{_options.MaxFrameBytes}"));
+                    reader.AdvanceTo(buffer.End);
+                    return;
+                }
+                if (buffer.Length - 4 < length)
+                {
+                    if (length > _largeFrameThreshold)
+                    {
+                        // The frame cannot wait whole in the bounded input pipe; assemble it in a
+                        // pooled buffer while consuming the pipe.
+                        bool complete = await ReadLargeFrameAsync(reader, buffer, length);
+                        if (!complete)
+                        {
+                            return;
+                        }
+                        goto nextRead;
+                    }
+                    break;
+                }
+                ReadOnlySequence<byte> frame = buffer.Slice(4, length);
+                if (frame.IsSingleSegment)
+                {
+                    await _handler.OnFrameAsync(this, frame.First);
+                }
+                else
+                {
+                    byte[] rented = ArrayPool<byte>.Shared.Rent(length);
+                    try
+                    {
+                        frame.CopyTo(rented);
+                        await _handler.OnFrameAsync(this, rented.AsMemory(0, length));
+                    }
+                    finally
+                    {
+                        ArrayPool<byte>.Shared.Return(rented);
+                    }
+                }
+                buffer = buffer.Slice(frame.End);
+            }
+            reader.AdvanceTo(buffer.Start, buffer.End);
+            if (result.IsCompleted)
+            {
+                return;
+            }
+        nextRead:;
+        }
+    }
+
+    private async ValueTask<bool> ReadLargeFrameAsync(PipeReader reader, ReadOnlySequence<byte> buffer, int length)
+    {
+        byte[] rented = ArrayPool<byte>.Shared.Rent(length);
+        try
+        {
+            ReadOnlySequence<byte> available = buffer.Slice(4);
+            available.CopyTo(rented);
+            int filled = (int)available.Length;
+            reader.AdvanceTo(buffer.End);
+            while (filled < length)
+            {
+                ReadResult result = await reader.ReadAsync();
+                if (result.IsCanceled)
+                {
+                    return false;
+                }
+                ReadOnlySequence<byte> more = result.Buffer;
+                int take = (int)Math.Min(more.Length, length - filled);
+                more.Slice(0, take).CopyTo(rented.AsSpan(filled));
+                filled += take;
+                reader.AdvanceTo(more.GetPosition(take));
+                if (filled < length && result.IsCompleted)
+                {
+                    return false; // peer closed mid-frame
+                }
+            }
+            await _handler.OnFrameAsync(this, rented.AsMemory(0, length));
+            return true;
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(rented);
+        }
+    }
+
+    // After a raw command (a ZooKeeper four-letter word) nothing more is parsed: discard input
+    // until the peer finishes, then give the handler a moment to close after its answer.
+    private async Task RawCommandTailAsync(PipeReader reader)
+    {
+        while (!IsClosed)
+        {
+            ReadResult result = await reader.ReadAsync();
+            reader.AdvanceTo(result.Buffer.End);
+            if (result.IsCompleted || result.IsCanceled)
+            {
+                break;
+            }
+        }
+        if (!IsClosed)
+        {
+            try { await _closeCompleted.Task.WaitAsync(_options.CloseTimeout); } catch (TimeoutException) { }
+        }
+    }
+
+    private static int ReadInt32BigEndian(in ReadOnlySequence<byte> buffer)
+    {
+        ReadOnlySpan<byte> first = buffer.FirstSpan;
+        if (first.Length >= 4)
+        {
+            return BinaryPrimitives.ReadInt32BigEndian(first);
+        }
+        Span<byte> four = stackalloc byte[4];
+        buffer.Slice(0, 4).CopyTo(four);
+        return BinaryPrimitives.ReadInt32BigEndian(four);
+    }
+
+    // ---------------------------------------------------------------- send side
+
+    /// <summary>Sends a 4-byte big-endian length followed by <paramref name="payload"/>. Thread-safe; frames keep the order in which senders called.</summary>
+    /// <remarks>Completes when the frame is queued (waiting while the send buffer is over its limit). Sends on a closing connection are dropped.</remarks>
+    public ValueTask SendFrameAsync(ReadOnlyMemory<byte> payload) => SendCoreAsync(payload, prefix: true);
+
+    /// <summary>Sends bytes without a length prefix (answers to four-letter words).</summary>
+    public ValueTask SendRawAsync(ReadOnlyMemory<byte> bytes) => SendCoreAsync(bytes, prefix: false);
+
+    private async ValueTask SendCoreAsync(ReadOnlyMemory<byte> payload, bool prefix)
+    {
+        if (!_sendLock.Wait(0))
+        {
+            await _sendLock.WaitAsync();
+        }
+        try
+        {
+            if (IsClosed)
+            {
+                return;
+            }
+            PipeWriter writer = _output.Writer;
+            if (prefix)
+            {
+                BinaryPrimitives.WriteInt32BigEndian(writer.GetSpan(4), payload.Length);
+                writer.Advance(4);
+            }
+            writer.Write(payload.Span);
+            _bytesQueued += payload.Length + (prefix ? 4 : 0);
+            await writer.FlushAsync();
+        }
+        finally
+        {
+            _sendLock.Release();
+        }
+    }
+
+    /// <summary>
+    /// Sends one frame made of the given parts, the length prefix being their total length. File
+    /// parts (log segment ranges) go out with Socket.SendPacketsAsync — sendfile(2) on Linux — so
+    /// their bytes never pass through user space; bytes queued before this frame are written first.
+    /// </summary>
+    public async ValueTask SendFrameAsync(IReadOnlyList<FramePart> parts)
+    {
+        ArgumentNullException.ThrowIfNull(parts);
+        long total = 0;
+        bool hasFile = false;
+        bool allFilesAsync = true;
+        for (int i = 0; i < parts.Count; i++)
+        {
+            total += parts[i].Length;
+            if (parts[i].IsFile)
+            {
+                hasFile = true;
+                allFilesAsync &= parts[i].File!.IsAsync;
+            }
+        }
+        if (total > int.MaxValue)
+        {
+            throw new ArgumentException("frame longer than 2^31-1 bytes", nameof(parts));
+        }
+        await _sendLock.WaitAsync();
+        try
+        {
+            if (IsClosed)
+            {
+                return;
+            }
+            // SendPacketsElement only takes FileStreams opened with FileOptions.Asynchronous;
+            // other streams are copied, which is slower but sends the same bytes.
+            if (hasFile && allFilesAsync && _options.ZeroCopyFileSend)
+            {
+                await SendPacketsAsync(parts, (int)total);
+                return;
+            }
+            PipeWriter writer = _output.Writer;
+            BinaryPrimitives.WriteInt32BigEndian(writer.GetSpan(4), (int)total);
+            writer.Advance(4);
+            foreach (FramePart part in parts)
+            {
+                if (part.IsFile)
+                {
+                    CopyFileRange(writer, part);
+                }
+                else
+                {
+                    writer.Write(part.Memory.Span);
+                }
+            }
+            _bytesQueued += 4 + total;
+            await writer.FlushAsync();
+        }
+        finally
+        {
+            _sendLock.Release();
+        }
+    }
+
+    private static void CopyFileRange(PipeWriter writer, FramePart part)
+    {
+        long offset = part.FileOffset;
+        int remaining = part.Length;
+        while (remaining > 0)
+        {
+            Span<byte> span = writer.GetSpan(Math.Min(remaining, 65536));
+            if (span.Length > remaining)
+            {
+                span = span[..remaining];
+            }
+            int read = RandomAccess.Read(part.File!.SafeFileHandle, span, offset);
+            if (read <= 0)
+            {
+                throw new IOException($"file range ends early: {remaining} bytes missing at offset {offset}");
+            }
+            writer.Advance(read);
+            offset += read;
+            remaining -= read;
+        }
+    }
+
+    private async ValueTask SendPacketsAsync(IReadOnlyList<FramePart> parts, int total)
+    {
+        await WaitForOutputDrainedAsync();
+        if (IsClosed)
+        {
+            return;
+        }
+        var elements = new List<SendPacketsElement>(parts.Count + 1);
+        long fileBytes = 0;
+        byte[] prefix = new byte[4];
+        BinaryPrimitives.WriteInt32BigEndian(prefix, total);
+        elements.Add(new SendPacketsElement(prefix));
+        foreach (FramePart part in parts)
+        {
+            // A zero count means "the whole file" to SendPacketsElement; skip empty parts instead.
+            if (part.Length == 0)
+            {
+                continue;
+            }
+            elements.Add(part.IsFile
+                ? new SendPacketsElement(part.File!, part.FileOffset, part.Length)
+                : new SendPacketsElement(part.Memory));
+            if (part.IsFile)
+            {
+                fileBytes += part.Length;
+            }
+        }
+        SocketAsyncEventArgs args = _sendPacketsArgs ??= CreateSendPacketsArgs();
+        var completion = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        _sendPacketsCompletion = completion;
+        args.SendPacketsElements = elements.ToArray();
+        bool pending;
+        try
+        {
+            pending = _socket.SendPacketsAsync(args);
+        }
+        catch (ObjectDisposedException)
+        {
+            return;
+        }
+        if (pending)
+        {
+            await completion.Task;
+        }
+        args.SendPacketsElements = null;
+        if (args.SocketError != SocketError.Success)
+        {
+            ReportError(new SocketException((int)args.SocketError));
+            Close();
+            return;
+        }
+        Interlocked.Add(ref _zeroCopyFileBytes, fileBytes);
+    }
+
+    private SocketAsyncEventArgs CreateSendPacketsArgs()
+    {
+        var args = new SocketAsyncEventArgs();
+        args.Completed += (_, _) => _sendPacketsCompletion?.TrySetResult();
+        return args;
+    }
+
+    private Task WaitForOutputDrainedAsync()
+    {
+        // Called under _sendLock, so _bytesQueued cannot move meanwhile.
+        long target = _bytesQueued;
+        if (Volatile.Read(ref _bytesSent) >= target || _sendTask.IsCompleted)
+        {
+            return Task.CompletedTask;
+        }
+        var waiter = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        Volatile.Write(ref _drainTarget, target);
+        Volatile.Write(ref _drainWaiter, waiter);
+        if (Volatile.Read(ref _bytesSent) >= target || _sendTask.IsCompleted)
+        {
+            waiter.TrySetResult();
+        }
+        return waiter.Task.ContinueWith(_ => Volatile.Write(ref _drainWaiter, null), TaskScheduler.Default);
+    }
+
+    private async Task SendLoopAsync()
+    {
+        PipeReader reader = _output.Reader;
+        List<ArraySegment<byte>>? segments = null;
+        Exception? error = null;
+        try
+        {
+            while (true)
+            {
+                ReadResult result = await reader.ReadAsync();
+                ReadOnlySequence<byte> buffer = result.Buffer;
+                if (!buffer.IsEmpty)
+                {
+                    if (buffer.IsSingleSegment)
+                    {
+                        await SendAllAsync(buffer.First);
+                    }
+                    else
+                    {
+                        segments ??= new List<ArraySegment<byte>>();
+                        segments.Clear();
+                        bool allArrays = true;
+                        foreach (ReadOnlyMemory<byte> memory in buffer)
+                        {
+                            if (!System.Runtime.InteropServices.MemoryMarshal.TryGetArray(memory, out ArraySegment<byte> segment))
+                            {
+                                allArrays = false;
+                                break;
+                            }
+                            segments.Add(segment);
+                        }
+                        if (allArrays)
+                        {
+                            // One gathering send instead of one syscall per pipe segment.
+                            await _socket.SendAsync(segments, SocketFlags.None);
+                        }
+                        else
+                        {
+                            foreach (ReadOnlyMemory<byte> memory in buffer)
+                            {
+                                await SendAllAsync(memory);
+                            }
+                        }
+                    }
+                }
+                long length = buffer.Length;
+                reader.AdvanceTo(buffer.End);
+                long sent = Interlocked.Add(ref _bytesSent, length);
+                TaskCompletionSource? waiter = Volatile.Read(ref _drainWaiter);
+                if (waiter is not null && sent >= Volatile.Read(ref _drainTarget))
+                {
+                    waiter.TrySetResult();
+                }
+                if (result.IsCompleted || result.IsCanceled)
+                {
+                    break;
+                }
+            }
+        }
+        catch (SocketException) { }
+        catch (ObjectDisposedException) { }
+        catch (Exception ex) { error = ex; }
+        if (error is not null)
+        {
+            ReportError(error);
+        }
+        // Completing the reader releases any sender blocked on back-pressure: their flush now
+        // returns "completed" and later sends are dropped.
+        await reader.CompleteAsync();
+        Volatile.Read(ref _drainWaiter)?.TrySetResult();
+        if (!IsClosed)
+        {
+            Close();
+        }
+    }
+
+    private async ValueTask SendAllAsync(ReadOnlyMemory<byte> memory)
+    {
+        while (!memory.IsEmpty)
+        {
+            int sent = await _socket.SendAsync(memory, SocketFlags.None);
+            memory = memory[sent..];
+        }
+    }
+
+    // ---------------------------------------------------------------- close
+
+    /// <summary>
+    /// Closes the connection: frames already queued are still written (up to
+    /// <see cref="ListenerOptions.CloseTimeout"/>), later sends are dropped, no further frames are
+    /// read, and <see cref="IFrameHandler.OnClosedAsync"/> follows. Idempotent.
+    /// </summary>
+    public void Close()
+    {
+        if (Interlocked.Exchange(ref _closeStarted, 1) != 0)
+        {
+            return;
+        }
+        try { _closedSource.Cancel(); } catch (AggregateException ex) { ReportError(ex); }
+        _input.Reader.CancelPendingRead();
+        _ = CloseGracefullyAsync();
+    }
+
+    private async Task CloseGracefullyAsync()
+    {
+        try
+        {
+            var deadline = TimeSpan.FromTicks(Math.Max(1, _options.CloseTimeout.Ticks));
+            if (await _sendLock.WaitAsync(deadline))
+            {
+                try { await _output.Writer.CompleteAsync(); } finally { _sendLock.Release(); }
+                try { await _sendTask.WaitAsync(deadline); } catch (TimeoutException) { }
+            }
+            try { _socket.Shutdown(SocketShutdown.Both); } catch (SocketException) { } catch (ObjectDisposedException) { }
+        }
+        catch (Exception ex)
+        {
+            ReportError(ex);
+        }
+        finally
+        {
+            // Disposing the socket ends the receive loop and any send stuck on a peer that stopped reading.
+            _socket.Dispose();
+            _closeCompleted.TrySetResult();
+        }
+    }
+}

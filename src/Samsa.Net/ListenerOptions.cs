@@ -1,0 +1,46 @@
+namespace Samsa.Net;
+
+/// <summary>Settings of a <see cref="FrameListener"/> and of every connection it accepts.</summary>
+public sealed class ListenerOptions
+{
+    /// <summary>
+    /// Largest frame payload accepted. A frame announcing a negative or larger length closes the
+    /// connection. Default 100 MiB, Kafka's socket.request.max.bytes default.
+    /// </summary>
+    public int MaxFrameBytes = 100 * 1024 * 1024;
+
+    /// <summary>
+    /// Bytes the receive loop may read ahead of the frame loop before it stops reading the socket
+    /// (the TCP window then pushes back on the client). Frames larger than half of this are
+    /// assembled incrementally into a pooled buffer instead of waiting in the pipe.
+    /// </summary>
+    public long ReceiveBufferBytes = 1024 * 1024;
+
+    /// <summary>
+    /// Unsent bytes queued for a connection at which senders wait until the send loop has written
+    /// the queue down to <see cref="SendBufferResumeBytes"/> — back-pressure on slow readers.
+    /// </summary>
+    public long SendBufferBytes = 4 * 1024 * 1024;
+
+    /// <summary>Queue level below which waiting senders resume.</summary>
+    public long SendBufferResumeBytes = 2 * 1024 * 1024;
+
+    /// <summary>TCP_NODELAY: requests and responses are whole frames; Nagle only adds latency.</summary>
+    public bool NoDelay = true;
+
+    /// <summary>
+    /// Send file ranges of <see cref="FramePart"/> with Socket.SendPacketsAsync (sendfile on Linux),
+    /// never copying them through user space. When false (or once TLS wraps the stream) file
+    /// ranges are read and copied into the send pipe instead.
+    /// </summary>
+    public bool ZeroCopyFileSend = true;
+
+    /// <summary>Listen backlog.</summary>
+    public int Backlog = 512;
+
+    /// <summary>How long a graceful close waits for queued output to reach the socket before aborting.</summary>
+    public TimeSpan CloseTimeout = TimeSpan.FromSeconds(5);
+
+    /// <summary>Called with errors that closed a connection (handler exceptions, socket errors). Optional.</summary>
+    public Action<Connection, Exception>? OnError;
+}
