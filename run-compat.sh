@@ -12,6 +12,8 @@
 #   --only a,b             run only these clients (names as in compat/, e.g. kazoo,zkcli).
 #   --report-only          always exit 0 once results are written (CI before the broker exists).
 #   --timeout S            per-scenario timeout (default 25 s).
+#   --lane-budget S        wall-time budget of each lane (target x Kafka/ZooKeeper, default 420 s);
+#                          scenarios left when it is spent fail as "not run".
 #   --samsa-bin PATH       run this samsa executable instead of building src/Samsa.Host.
 #
 # Output: compat/results/{matrix.md,matrix.html,junit.xml,results.tsv,logs/}.
@@ -30,13 +32,14 @@ UP_ZK=""
 ONLY=""
 REPORT_ONLY=0
 SCEN_TIMEOUT=25
+LANE_BUDGET=420
 INSTALL=1
 SAMSA_BIN=""
 
 KAFKA_CLIENTS="kcat kafka-python confluent-kafka-python kafkajs confluent-kafka-dotnet"
 ZK_CLIENTS="zkcli cli_mt kazoo node-zookeeper-client samsa-keeper-client"
 
-usage() { sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; }
 
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -46,6 +49,7 @@ while [ $# -gt 0 ]; do
     --only) ONLY="$2"; shift 2 ;;
     --report-only) REPORT_ONLY=1; shift ;;
     --timeout) SCEN_TIMEOUT="$2"; shift 2 ;;
+    --lane-budget) LANE_BUDGET="$2"; shift 2 ;;
     --no-install) INSTALL=0; shift ;;
     --samsa-bin) SAMSA_BIN="$2"; shift 2 ;;
     -h|--help) usage; exit 0 ;;
@@ -239,6 +243,7 @@ record() { # record TARGET CLIENT KIND SCENARIO STATUS SECONDS LOG TRANSCRIPT RE
 # in one lane (target x Kafka/ZooKeeper), the rest of that lane is marked failed, not run.
 BREAKER=4
 consecutive=0
+lane_started=0
 run_client() { # run_client TARGET CLIENT ADDR WHY
   local target=$1 client=$2 addr=$3 why=$4 kind runner scenarios s logrel logf tr t0 rc line status reason
   kind=$(kind_of "$client"); runner=$(runner_of "$client")
@@ -260,6 +265,9 @@ run_client() { # run_client TARGET CLIENT ADDR WHY
         record "$target" "$client" "$kind" "$s" FAIL 0 "" "" "$why"
       fi
       continue
+    fi
+    if [ $(( $(date +%s) - lane_started )) -ge "$LANE_BUDGET" ]; then
+      record "$target" "$client" "$kind" "$s" FAIL 0 "" "" "not run: this lane's ${LANE_BUDGET}s budget was spent"; continue
     fi
     if [ "$consecutive" -ge "$BREAKER" ]; then
       record "$target" "$client" "$kind" "$s" FAIL 0 "" "" "not run: $BREAKER scenarios in a row timed out against this server"; continue
@@ -291,6 +299,7 @@ run_client() { # run_client TARGET CLIENT ADDR WHY
 
 run_lane() { # run_lane TARGET KIND — every selected client of that kind, one after the other
   local target=$1 lane=$2 c addr why
+  lane_started=$(date +%s)
   for c in $CLIENTS; do
     [ "$(kind_of "$c")" = "$lane" ] || continue
     if [ "$lane" = kafka ]; then
