@@ -39,7 +39,7 @@ SAMSA_BIN=""
 KAFKA_CLIENTS="kcat kafka-python confluent-kafka-python kafkajs confluent-kafka-dotnet"
 ZK_CLIENTS="zkcli cli_mt kazoo node-zookeeper-client samsa-keeper-client"
 
-usage() { sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0"; }
 
 while [ $# -gt 0 ]; do
   case "$1" in
