@@ -2,7 +2,8 @@
 // Kafka scenarios through kafkajs 2.2.4 (pure JavaScript, npm, pinned in package-lock.json).
 // kafkajs never uses the flexible encodings. Its core has only the gzip codec (snappy,
 // lz4 and zstd need separate codec packages), and no manual partition assignment, so
-// reading a partition goes through a throw-away consumer group.
+// reading a partition goes through a throw-away consumer group: every kafkajs scenario
+// that consumes needs the broker's group coordinator.
 // Usage: node scenarios.js --list | node scenarios.js NAME...
 
 const { Kafka, logLevel, CompressionTypes, ConfigResourceTypes, AssignerProtocol } = require('kafkajs');
@@ -128,6 +129,7 @@ scenario('partition-ordering', async () => {
   }
   await producer.disconnect();
   const got = await readAll(t, 300);
+  check(got.length === 300, `consumed ${got.length} of 300`);
   check(got.map((m) => m.value.toString()).join() === values.join(), 'records of one partition out of order');
   check(got.every((m, i) => m.offset === String(i)), 'offsets are not 0..299');
 });
@@ -147,6 +149,7 @@ scenario('timestamps', async () => {
   const base = Date.now() - 3600000;
   await produce(t, [0, 1, 2, 3, 4].map((i) => ({ value: `t${i}`, partition: 0, timestamp: String(base + i * 1000) })));
   const got = await readAll(t, 5);
+  check(got.length === 5, `consumed ${got.length} of 5`);
   check(got.map((m) => m.timestamp).join() === [0, 1, 2, 3, 4].map((i) => String(base + i * 1000)).join(), `timestamps ${got.map((m) => m.timestamp)}`);
 });
 
