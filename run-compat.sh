@@ -12,7 +12,7 @@
 #   --only a,b             run only these clients (names as in compat/, e.g. kazoo,zkcli).
 #   --report-only          always exit 0 once results are written (CI before the broker exists).
 #   --timeout S            per-scenario timeout (default 25 s).
-#   --lane-budget S        wall-time budget of each lane (target x Kafka/ZooKeeper, default 420 s);
+#   --lane-budget S        wall-time budget of each lane (target x Kafka/ZooKeeper, default 360 s);
 #                          scenarios left when it is spent fail as "not run".
 #   --samsa-bin PATH       run this samsa executable instead of building src/Samsa.Host.
 #
@@ -32,7 +32,7 @@ UP_ZK=""
 ONLY=""
 REPORT_ONLY=0
 SCEN_TIMEOUT=25
-LANE_BUDGET=420
+LANE_BUDGET=360
 INSTALL=1
 SAMSA_BIN=""
 
