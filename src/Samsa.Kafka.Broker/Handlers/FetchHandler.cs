@@ -117,7 +117,23 @@ public static class FetchHandler
                 }
                 int limit = Math.Min(fp.PartitionMaxBytes, remaining);
                 if (fp.FetchOffset >= hw || (limit <= 0 && !firstData)) continue;
-                var read = log.Read(fp.FetchOffset, Math.Max(0, limit), hw, minOneBatch: firstData);
+                LogReadInfo read;
+                try
+                {
+                    read = log.Read(fp.FetchOffset, Math.Max(0, limit), hw, minOneBatch: firstData);
+                }
+                catch (LogOffsetOutOfRangeException)
+                {
+                    pd.ErrorCode = (short)ErrorCode.OffsetOutOfRange;
+                    anyError = true;
+                    continue;
+                }
+                catch (IOException)
+                {
+                    pd.ErrorCode = (short)ErrorCode.KafkaStorageError;
+                    anyError = true;
+                    continue;
+                }
                 if (read.Records.Length > 0)
                 {
                     pd.Records = read.Records;
