@@ -74,7 +74,10 @@ public static class FetchHandler
         var response = new FetchResponse { SessionId = 0 };
         totalBytes = 0;
         anyError = false;
-        int remaining = request.MaxBytes <= 0 ? 0 : request.MaxBytes;
+        // The broker's fetch.max.bytes caps every response (upstream applies it to v3+; here it
+        // also bounds v0-v2, whose only limit would otherwise be the sum of partition maxima).
+        int cap = broker.Config.FetchMaxBytes;
+        int remaining = v >= 3 ? Math.Min(Math.Max(request.MaxBytes, 0), cap) : cap;
         bool firstData = true;
         foreach (var ft in request.Topics)
         {
