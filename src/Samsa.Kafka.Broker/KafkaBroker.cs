@@ -51,6 +51,7 @@ public sealed class KafkaBroker : IAsyncDisposable
         }
         FetchPurgatory = new DelayedOperationPurgatory<TopicPartition>(_timer);
         Replicas.Appended += tp => FetchPurgatory.CheckAndComplete(tp);
+        Groups = new Groups.GroupCoordinatorService(config, Replicas, log);
     }
 
     private readonly Action<string>? _log;
@@ -61,6 +62,8 @@ public sealed class KafkaBroker : IAsyncDisposable
     public ReplicaManager Replicas { get; }
     public DelayedOperationPurgatory<TopicPartition> FetchPurgatory { get; }
     public TimingWheel Timer => _timer;
+    /// <summary>The group coordinator (consumer groups and committed offsets in __consumer_offsets).</summary>
+    public Groups.GroupCoordinatorService Groups { get; }
     public int BrokerId => Config.BrokerId;
     public string ClusterId => Replicas.ClusterId;
 
@@ -73,6 +76,7 @@ public sealed class KafkaBroker : IAsyncDisposable
 
     public Task StartAsync()
     {
+        Groups.Start();
         var listeners = Config.Listeners;
         var plain = listeners.FirstOrDefault(l => l.ListenerName == "PLAINTEXT") ?? listeners.First();
         var address = plain.Host.Length == 0 ? IPAddress.Any
@@ -104,6 +108,7 @@ public sealed class KafkaBroker : IAsyncDisposable
     {
         if (_listener is not null) await _listener.DisposeAsync();
         _timer.Dispose();
+        Groups.Dispose();
         _maintenance?.Dispose();
         Replicas.Dispose();
         // Checkpoints and the clean-shutdown marker, so the next start skips recovery.
