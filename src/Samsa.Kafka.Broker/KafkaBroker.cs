@@ -52,6 +52,7 @@ public sealed class KafkaBroker : IAsyncDisposable
         FetchPurgatory = new DelayedOperationPurgatory<TopicPartition>(_timer);
         Replicas.Appended += tp => FetchPurgatory.CheckAndComplete(tp);
         Groups = new Groups.GroupCoordinatorService(config, Replicas, log);
+        Transactions = new Transactions.TransactionCoordinatorService(config, Replicas, Groups, persistent: !inMemory, log);
     }
 
     private readonly Action<string>? _log;
@@ -64,6 +65,8 @@ public sealed class KafkaBroker : IAsyncDisposable
     public TimingWheel Timer => _timer;
     /// <summary>The group coordinator (consumer groups and committed offsets in __consumer_offsets).</summary>
     public Groups.GroupCoordinatorService Groups { get; }
+    /// <summary>The transaction coordinator (transactional ids in __transaction_state) and producer ids.</summary>
+    public Transactions.TransactionCoordinatorService Transactions { get; }
     public int BrokerId => Config.BrokerId;
     public string ClusterId => Replicas.ClusterId;
 
@@ -77,6 +80,7 @@ public sealed class KafkaBroker : IAsyncDisposable
     public Task StartAsync()
     {
         Groups.Start();
+        Transactions.Start();
         var listeners = Config.Listeners;
         var plain = listeners.FirstOrDefault(l => l.ListenerName == "PLAINTEXT") ?? listeners.First();
         var address = plain.Host.Length == 0 ? IPAddress.Any
@@ -109,6 +113,7 @@ public sealed class KafkaBroker : IAsyncDisposable
         if (_listener is not null) await _listener.DisposeAsync();
         _timer.Dispose();
         Groups.Dispose();
+        Transactions.Dispose();
         _maintenance?.Dispose();
         Replicas.Dispose();
         // Checkpoints and the clean-shutdown marker, so the next start skips recovery.

@@ -223,9 +223,22 @@ public sealed class ReplicaManager : IDisposable
                     $"Message batch size is {validated.Batches.Length} bytes in append to partition {partition.TopicPartition} which exceeds the maximum configured segment size of {partition.Topic.LogConfig.SegmentBytes}.",
                     default, validated);
             long last = next + validated.LastOffsetDelta;
-            partition.Log.AppendValidated(validated.Batches, last, validated.MaxTimestamp,
-                next + validated.ShallowOffsetOfMaxTimestampDelta, partition.LeaderEpoch);
-            info = new LogAppendInfo(next, last, validated.LogAppendTime, partition.Log.LogStartOffset);
+            AppendedRange range;
+            try
+            {
+                range = partition.Log.AppendValidated(validated.Batches, last, validated.MaxTimestamp,
+                    next + validated.ShallowOffsetOfMaxTimestampDelta, partition.LeaderEpoch);
+            }
+            catch (Samsa.Kafka.Storage.ProducerStateException e)
+            {
+                // Idempotent producer state refused the batch (UnifiedLog.analyzeAndValidateProducerState):
+                // OUT_OF_ORDER_SEQUENCE_NUMBER for a gap, INVALID_PRODUCER_EPOCH for a fenced epoch.
+                return ((ErrorCode)(short)e.Error, e.Message, default, validated);
+            }
+            // A retried batch of an idempotent producer answers with the offsets of its first write.
+            info = new LogAppendInfo(range.FirstOffset, range.LastOffset, range.IsDuplicate ? -1 : validated.LogAppendTime,
+                partition.Log.LogStartOffset);
+            if (range.IsDuplicate) return (ErrorCode.None, null, info, validated);
         }
         Appended?.Invoke(partition.TopicPartition);
         return (ErrorCode.None, null, info, validated);

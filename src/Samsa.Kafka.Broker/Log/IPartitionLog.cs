@@ -9,6 +9,17 @@ public readonly record struct TopicPartition(string Topic, int Partition)
 /// <summary>Where a validated append landed (upstream's LogAppendInfo, the parts Produce reports).</summary>
 public readonly record struct LogAppendInfo(long FirstOffset, long LastOffset, long LogAppendTime, long LogStartOffset);
 
+/// <summary>Where the log put appended batches. <see cref="IsDuplicate"/>: the batch was a retry of one an
+/// idempotent producer already wrote (KIP-98), and the offsets are those of the first write.</summary>
+public readonly record struct AppendedRange(long FirstOffset, long LastOffset, bool IsDuplicate);
+
+/// <summary>An aborted transaction a read_committed Fetch reports: its producer and first offset.</summary>
+public readonly record struct AbortedTransaction(long ProducerId, long FirstOffset);
+
+/// <summary>One producer's state in a partition (DescribeProducers).</summary>
+public readonly record struct ProducerInfo(long ProducerId, int ProducerEpoch, int LastSequence, long LastTimestamp,
+    int CoordinatorEpoch, long CurrentTxnStartOffset);
+
 /// <summary>Bytes read from a log for Fetch: whole batches, possibly empty.</summary>
 public readonly record struct LogReadInfo(ReadOnlyMemory<byte> Records);
 
@@ -31,8 +42,23 @@ public interface IPartitionLog : IDisposable
     string Directory { get; }
 
     /// <summary>Appends v2 batches whose base offsets, leader epoch and (for LogAppendTime) timestamps
-    /// are already stamped, starting at <see cref="LogEndOffset"/>.</summary>
-    void AppendValidated(ReadOnlyMemory<byte> batches, long lastOffset, long maxTimestamp, long offsetOfMaxTimestamp, int leaderEpoch);
+    /// are already stamped, starting at <see cref="LogEndOffset"/>.
+    /// Idempotent and transactional batches are checked against the producer's state first: a retried
+    /// batch is not written again (the result says where it went the first time), and a sequence gap
+    /// or a fenced epoch throws <see cref="Samsa.Kafka.Storage.ProducerStateException"/>.</summary>
+    AppendedRange AppendValidated(ReadOnlyMemory<byte> batches, long lastOffset, long maxTimestamp, long offsetOfMaxTimestamp, int leaderEpoch);
+
+    /// <summary>The last stable offset (KIP-98): the first offset of the oldest open transaction, else
+    /// the high watermark. read_committed consumers read below it. Logs that keep no producer state
+    /// (in-memory logs) have no open transactions, so theirs is the log end.</summary>
+    long LastStableOffset => LogEndOffset;
+
+    /// <summary>The aborted transactions overlapping [<paramref name="fetchOffset"/>, <paramref name="upperBoundOffset"/>)
+    /// that a read_committed Fetch reports.</summary>
+    IReadOnlyList<AbortedTransaction> AbortedTransactions(long fetchOffset, long upperBoundOffset) => [];
+
+    /// <summary>The idempotent/transactional producers this partition knows (DescribeProducers).</summary>
+    IReadOnlyList<ProducerInfo> Producers() => [];
 
     /// <summary>Reads whole batches starting with the one containing <paramref name="offset"/>, stopping
     /// before <paramref name="maxOffsetExclusive"/> and within <paramref name="maxBytes"/> — except that with

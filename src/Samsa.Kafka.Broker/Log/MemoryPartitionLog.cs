@@ -22,10 +22,13 @@ public sealed class MemoryPartitionLog : IPartitionLog
     public long LogEndOffset { get { lock (_gate) return _logEnd; } }
     public long SizeInBytes { get { lock (_gate) return _size; } }
 
-    public void AppendValidated(ReadOnlyMemory<byte> batches, long lastOffset, long maxTimestamp, long offsetOfMaxTimestamp, int leaderEpoch)
+    // Keeps no producer state: sequence numbers are not checked here (a broker needs log.dirs for
+    // idempotence and transactions).
+    public AppendedRange AppendValidated(ReadOnlyMemory<byte> batches, long lastOffset, long maxTimestamp, long offsetOfMaxTimestamp, int leaderEpoch)
     {
         lock (_gate)
         {
+            long first = _logEnd;
             var span = batches.Span;
             int pos = 0;
             while (pos < span.Length)
@@ -42,6 +45,7 @@ public sealed class MemoryPartitionLog : IPartitionLog
                 _logEnd = last + 1;
                 pos += size;
             }
+            return new AppendedRange(first, _logEnd - 1, false);
         }
     }
 

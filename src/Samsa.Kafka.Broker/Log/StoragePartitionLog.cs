@@ -54,14 +54,27 @@ public sealed class StoragePartitionLog : IPartitionLog
 
     public void UpdateConfig(BrokerLogConfig config) => _log.Config = Map(config);
 
-    public void AppendValidated(ReadOnlyMemory<byte> batches, long lastOffset, long maxTimestamp, long offsetOfMaxTimestamp, int leaderEpoch)
+    public AppendedRange AppendValidated(ReadOnlyMemory<byte> batches, long lastOffset, long maxTimestamp, long offsetOfMaxTimestamp, int leaderEpoch)
     {
         // The validator already stamped offsets from the log end; AppendAsLeader stamps the same
-        // offsets again under the log's own lock.
+        // offsets again under the log's own lock, after checking idempotent producer state (a retry
+        // comes back as a duplicate with its first offsets; gaps and zombies throw).
         var copy = batches.ToArray();
-        _log.AppendAsLeader(copy, leaderEpoch);
+        var info = _log.AppendAsLeader(copy, leaderEpoch);
         _log.MaybeIncrementHighWatermark(_log.LogEndOffset);
+        return new AppendedRange(info.FirstOffset, info.LastOffset, info.IsDuplicate);
     }
+
+    public long LastStableOffset => _log.LastStableOffset;
+
+    public IReadOnlyList<AbortedTransaction> AbortedTransactions(long fetchOffset, long upperBoundOffset) =>
+        _log.CollectAbortedTransactions(fetchOffset, upperBoundOffset).Select(a => new AbortedTransaction(a.ProducerId, a.FirstOffset)).ToList();
+
+    public IReadOnlyList<ProducerInfo> Producers() =>
+        _log.ActiveProducers()
+            .Select(p => new ProducerInfo(p.Entry.ProducerId, p.Entry.Epoch, p.Entry.LastSequence, p.Entry.Timestamp,
+                p.Entry.CoordinatorEpoch, p.CurrentTxnStartOffset))
+            .ToList();
 
     public LogReadInfo Read(long offset, int maxBytes, long maxOffsetExclusive, bool minOneBatch)
     {
