@@ -77,6 +77,11 @@ public sealed class KafkaBroker : IAsyncDisposable
 
     internal void Log(string message) => _log?.Invoke(message);
 
+    /// <summary>Fault injection for tests: when it returns true for a request, the request is handled
+    /// but its response is dropped and the connection closed, as if the network lost the answer (the
+    /// client then retries — idempotent producers must not duplicate).</summary>
+    public Func<Samsa.Kafka.Protocol.Messages.RequestHeader, bool>? DropResponseForTests { get; set; }
+
     public Task StartAsync()
     {
         Groups.Start();
