@@ -11,10 +11,11 @@ namespace Samsa.Kafka.Broker.Tests.Transactions;
 /// requests go through the wire encoding of the version under test and then to the handlers.</summary>
 public sealed class StorageHandlerFixture : IAsyncDisposable
 {
-    private readonly string _dir = Path.Combine(Path.GetTempPath(), "samsa-txnh-" + Guid.NewGuid().ToString("N"));
+    private readonly string _dir;
 
-    public StorageHandlerFixture()
+    public StorageHandlerFixture(string? dir = null)
     {
+        _dir = dir ?? Path.Combine(Path.GetTempPath(), "samsa-txnh-" + Guid.NewGuid().ToString("N"));
         Broker = new KafkaBroker(new BrokerConfig(new Dictionary<string, string>
         {
             ["broker.id"] = "1", ["log.dirs"] = _dir,
@@ -73,10 +74,14 @@ public sealed class StorageHandlerFixture : IAsyncDisposable
         return r.Responses[0].Partitions[0];
     }
 
+    public string Directory => _dir;
+    public bool KeepFiles { get; set; }
+
     public async ValueTask DisposeAsync()
     {
         await Broker.DisposeAsync();
-        try { Directory.Delete(_dir, recursive: true); } catch (IOException) { }
+        if (KeepFiles) return;
+        try { System.IO.Directory.Delete(_dir, recursive: true); } catch (IOException) { }
     }
 }
 
@@ -163,6 +168,34 @@ public class TransactionHandlerTests
         var producer = Assert.Single(p0.ActiveProducers);
         Assert.Equal((pid, 1, 0, -1L), (producer.ProducerId, producer.ProducerEpoch, producer.LastSequence, producer.CurrentTxnStartOffset));
         Assert.Equal((short)ErrorCode.UnknownTopicOrPartition, described.Topics[0].Partitions[1].ErrorCode);
+    }
+
+    [Fact]
+    public async Task ProducerStateAndIdsSurviveARestart()
+    {
+        string dir;
+        long pid;
+        await using (var f = new StorageHandlerFixture())
+        {
+            f.KeepFiles = true;
+            dir = f.Directory;
+            f.CreateTopic("t");
+            pid = (await f.Send<InitProducerIdResponse>(new InitProducerIdRequest { TransactionalId = null, TransactionTimeoutMs = 1000 }, 4)).ProducerId;
+            Assert.Equal(0, (await f.Produce("t", StorageHandlerFixture.Batch(pid, 0, 0, false, "a"))).ErrorCode);
+            Assert.Equal(0, (await f.Produce("t", StorageHandlerFixture.Batch(pid, 0, 1, false, "b", "c"))).ErrorCode);
+        }
+        await using (var f = new StorageHandlerFixture(dir))
+        {
+            // The producer state was rebuilt: a retry is still a duplicate, a gap still refused.
+            var retry = await f.Produce("t", StorageHandlerFixture.Batch(pid, 0, 1, false, "b", "c"));
+            Assert.Equal((0, 1L), (retry.ErrorCode, retry.BaseOffset));
+            Assert.Equal(3, f.Broker.Replicas.GetPartition("t", 0)!.Log.LogEndOffset);
+            Assert.Equal((short)ErrorCode.OutOfOrderSequenceNumber, (await f.Produce("t", StorageHandlerFixture.Batch(pid, 0, 9, false, "x"))).ErrorCode);
+            Assert.Equal(0, (await f.Produce("t", StorageHandlerFixture.Batch(pid, 0, 3, false, "d"))).ErrorCode);
+            // A new producer id never repeats one handed out before the restart.
+            var next = await f.Send<InitProducerIdResponse>(new InitProducerIdRequest { TransactionalId = null, TransactionTimeoutMs = 1000 }, 4);
+            Assert.True(next.ProducerId > pid);
+        }
     }
 
     [Fact]
