@@ -223,22 +223,34 @@ public sealed class ReplicaManager : IDisposable
                     $"Message batch size is {validated.Batches.Length} bytes in append to partition {partition.TopicPartition} which exceeds the maximum configured segment size of {partition.Topic.LogConfig.SegmentBytes}.",
                     default, validated);
             long last = next + validated.LastOffsetDelta;
-            AppendedRange range;
+            long first;
+            bool duplicate;
             try
             {
-                range = partition.Log.AppendValidated(validated.Batches, last, validated.MaxTimestamp,
+                (first, duplicate) = partition.Log.AppendValidated(validated.Batches, last, validated.MaxTimestamp,
                     next + validated.ShallowOffsetOfMaxTimestampDelta, partition.LeaderEpoch);
             }
-            catch (Samsa.Kafka.Storage.ProducerStateException e)
+            catch (ProducerFencedOrOutOfOrderException e)
             {
-                // Idempotent producer state refused the batch (UnifiedLog.analyzeAndValidateProducerState):
-                // OUT_OF_ORDER_SEQUENCE_NUMBER for a gap, INVALID_PRODUCER_EPOCH for a fenced epoch.
-                return ((ErrorCode)(short)e.Error, e.Message, default, validated);
+                return (e.Error, e.Message, default, validated);
             }
-            // A retried batch of an idempotent producer answers with the offsets of its first write.
-            info = new LogAppendInfo(range.FirstOffset, range.LastOffset, range.IsDuplicate ? -1 : validated.LogAppendTime,
-                partition.Log.LogStartOffset);
-            if (range.IsDuplicate) return (ErrorCode.None, null, info, validated);
+            catch (Samsa.Kafka.Storage.InvalidBatchException e)
+            {
+                return (ErrorCode.CorruptMessage, e.Message, default, validated);
+            }
+            catch (Samsa.Kafka.Storage.RecordBatchTooLargeException e)
+            {
+                return (ErrorCode.RecordListTooLarge, e.Message, default, validated);
+            }
+            catch (IOException e)
+            {
+                // Upstream marks the log directory offline and answers KAFKA_STORAGE_ERROR.
+                return (ErrorCode.KafkaStorageError, e.Message, default, validated);
+            }
+            // A duplicate (producer retry) answers with the first append's offset (KIP-98).
+            info = new LogAppendInfo(first, duplicate ? first : last, duplicate ? -1 : validated.LogAppendTime, partition.Log.LogStartOffset);
+            if (duplicate)
+                return (ErrorCode.None, null, info, validated);
         }
         Appended?.Invoke(partition.TopicPartition);
         return (ErrorCode.None, null, info, validated);

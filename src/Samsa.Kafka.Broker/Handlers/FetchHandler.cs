@@ -120,7 +120,23 @@ public static class FetchHandler
                 int limit = Math.Min(fp.PartitionMaxBytes, remaining);
                 long upperBound = request.IsolationLevel == 1 ? lastStable : hw;
                 if (fp.FetchOffset >= upperBound || (limit <= 0 && !firstData)) continue;
-                var read = log.Read(fp.FetchOffset, Math.Max(0, limit), upperBound, minOneBatch: firstData);
+                LogReadInfo read;
+                try
+                {
+                    read = log.Read(fp.FetchOffset, Math.Max(0, limit), upperBound, minOneBatch: firstData);
+                }
+                catch (LogOffsetOutOfRangeException)
+                {
+                    pd.ErrorCode = (short)ErrorCode.OffsetOutOfRange;
+                    anyError = true;
+                    continue;
+                }
+                catch (IOException)
+                {
+                    pd.ErrorCode = (short)ErrorCode.KafkaStorageError;
+                    anyError = true;
+                    continue;
+                }
                 if (read.Records.Length > 0)
                 {
                     if (request.IsolationLevel == 1)

@@ -9,14 +9,15 @@
 // connection is closed so the client notices, as upstream does.
 // With one replica, acks=-1 is satisfied as soon as the leader appended, so no request waits in
 // a produce purgatory.
-// Idempotent and transactional batches (KIP-98) are checked against the partition's producer state
-// by the log: a retried batch (one of the producer's last five) answers with the offsets of its first
-// write and is not written again; a sequence gap is OUT_OF_ORDER_SEQUENCE_NUMBER and an epoch older
-// than the producer's (fenced, or aborted by the coordinator) INVALID_PRODUCER_EPOCH.
-// Differences from upstream: message-format v0/v1 data (produce v0-v2 of old clients) is refused
-// with UNSUPPORTED_FOR_MESSAGE_FORMAT instead of being converted; brokers without log.dirs
-// (in-memory logs) keep no producer state; a transactional batch to a partition not added to the
-// transaction is not refused (upstream refuses it only with KIP-890 verification).
+// Message-format v0/v1 data (produce v0-v2 of old clients) is converted to one v2 batch, as
+// upstream's LogValidator does for a v2 log. Idempotent producers' sequences are checked by the
+// log (OUT_OF_ORDER_SEQUENCE_NUMBER, INVALID_PRODUCER_EPOCH; a retried duplicate answers with
+// its first offset).
+// An epoch older than the producer's — fenced by a newer instance, or a transaction the coordinator
+// aborted under a bumped epoch — is INVALID_PRODUCER_EPOCH.
+// Differences from upstream: a transactional batch to a partition not added to the transaction is
+// not refused (upstream refuses it only with KIP-890 verification); brokers without log.dirs
+// (in-memory logs) keep no producer state.
 using Samsa.Kafka.Broker.Cluster;
 using Samsa.Kafka.Protocol;
 using Samsa.Kafka.Protocol.Messages;

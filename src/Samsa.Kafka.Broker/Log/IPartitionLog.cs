@@ -9,10 +9,6 @@ public readonly record struct TopicPartition(string Topic, int Partition)
 /// <summary>Where a validated append landed (upstream's LogAppendInfo, the parts Produce reports).</summary>
 public readonly record struct LogAppendInfo(long FirstOffset, long LastOffset, long LogAppendTime, long LogStartOffset);
 
-/// <summary>Where the log put appended batches. <see cref="IsDuplicate"/>: the batch was a retry of one an
-/// idempotent producer already wrote (KIP-98), and the offsets are those of the first write.</summary>
-public readonly record struct AppendedRange(long FirstOffset, long LastOffset, bool IsDuplicate);
-
 /// <summary>An aborted transaction a read_committed Fetch reports: its producer and first offset.</summary>
 public readonly record struct AbortedTransaction(long ProducerId, long FirstOffset);
 
@@ -42,15 +38,15 @@ public interface IPartitionLog : IDisposable
     string Directory { get; }
 
     /// <summary>Appends v2 batches whose base offsets, leader epoch and (for LogAppendTime) timestamps
-    /// are already stamped, starting at <see cref="LogEndOffset"/>.
-    /// Idempotent and transactional batches are checked against the producer's state first: a retried
-    /// batch is not written again (the result says where it went the first time), and a sequence gap
-    /// or a fenced epoch throws <see cref="Samsa.Kafka.Storage.ProducerStateException"/>.</summary>
-    AppendedRange AppendValidated(ReadOnlyMemory<byte> batches, long lastOffset, long maxTimestamp, long offsetOfMaxTimestamp, int leaderEpoch);
+    /// are already stamped, starting at <see cref="LogEndOffset"/>. Returns the first offset of the
+    /// data: for an idempotent producer's retry of a batch already in the log, the offset that batch
+    /// got the first time (nothing is appended). Throws <see cref="ProducerFencedOrOutOfOrderException"/>
+    /// when the producer's epoch or sequence numbers refuse the append (KIP-98).</summary>
+    (long FirstOffset, bool Duplicate) AppendValidated(ReadOnlyMemory<byte> batches, long lastOffset, long maxTimestamp, long offsetOfMaxTimestamp, int leaderEpoch);
 
     /// <summary>The last stable offset (KIP-98): the first offset of the oldest open transaction, else
     /// the high watermark. read_committed consumers read below it. Logs that keep no producer state
-    /// (in-memory logs) have no open transactions, so theirs is the log end.</summary>
+    /// (in-memory logs) track no open transactions, so theirs is the log end.</summary>
     long LastStableOffset => LogEndOffset;
 
     /// <summary>The aborted transactions overlapping [<paramref name="fetchOffset"/>, <paramref name="upperBoundOffset"/>)
@@ -87,3 +83,12 @@ public interface IPartitionLog : IDisposable
     /// <summary>Closes and removes the log's files (DeleteTopics).</summary>
     void Delete();
 }
+
+/// <summary>An idempotent/transactional producer's batch refused by the log's producer state.</summary>
+public sealed class ProducerFencedOrOutOfOrderException(Samsa.Kafka.Protocol.ErrorCode error, string message) : Exception(message)
+{
+    public Samsa.Kafka.Protocol.ErrorCode Error { get; } = error;
+}
+
+/// <summary>An offset outside [log start, log end] (OFFSET_OUT_OF_RANGE).</summary>
+public sealed class LogOffsetOutOfRangeException(long offset) : Exception($"offset {offset} is out of range");

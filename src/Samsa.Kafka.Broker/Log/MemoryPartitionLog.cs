@@ -22,9 +22,7 @@ public sealed class MemoryPartitionLog : IPartitionLog
     public long LogEndOffset { get { lock (_gate) return _logEnd; } }
     public long SizeInBytes { get { lock (_gate) return _size; } }
 
-    // Keeps no producer state: sequence numbers are not checked here (a broker needs log.dirs for
-    // idempotence and transactions).
-    public AppendedRange AppendValidated(ReadOnlyMemory<byte> batches, long lastOffset, long maxTimestamp, long offsetOfMaxTimestamp, int leaderEpoch)
+    public (long FirstOffset, bool Duplicate) AppendValidated(ReadOnlyMemory<byte> batches, long lastOffset, long maxTimestamp, long offsetOfMaxTimestamp, int leaderEpoch)
     {
         lock (_gate)
         {
@@ -45,7 +43,7 @@ public sealed class MemoryPartitionLog : IPartitionLog
                 _logEnd = last + 1;
                 pos += size;
             }
-            return new AppendedRange(first, _logEnd - 1, false);
+            return (first, false);
         }
     }
 

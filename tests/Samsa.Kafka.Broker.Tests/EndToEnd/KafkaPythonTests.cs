@@ -46,6 +46,11 @@ public class KafkaPythonTests
             found = c.offsets_for_times({tps[1]: t0 + 5})[tps[1]]
             print("bytime", found.offset)
             print("version", c.config["api_version"] >= (2, 0))
+            old = KafkaProducer(bootstrap_servers=bs, api_version=(0, 10, 1))  # produce v2, message format v1
+            old.send("py", value=b"legacy", partition=0).get(timeout=10)
+            old.flush()
+            c.seek(tps[0], 10)
+            print("legacy", [m.value for m in c])
             """, live.Bootstrap);
         Assert.True(code == 0, $"kafka-python failed:\n{stdout}\n{stderr}");
         var lines = stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
@@ -55,6 +60,7 @@ public class KafkaPythonTests
         Assert.Contains("end 10 0", lines);
         Assert.Contains("bytime 2", lines); // partition 1 holds i = 1, 3, 5, ...: timestamp t0+5 is its offset 2
         Assert.Contains("version True", lines);
+        Assert.Contains("legacy [b'legacy']", lines);
         Assert.Equal("100000", live.Broker.Replicas.GetTopic("py")!.Configs["retention.ms"]);
     }
 }
