@@ -271,6 +271,43 @@ public class TransactionHandlerTests
     }
 
     [Fact]
+    public async Task ReadCommittedLongPollWakesWhenTheTransactionCommits()
+    {
+        await using var f = new StorageHandlerFixture();
+        f.CreateTopic("t");
+        var coordinator = f.Broker.Transactions;
+        Assert.Equal(ErrorCode.None, coordinator.EnsureTransactionLog().Error);
+        var init = coordinator.Coordinator.InitProducerId("tx", 10_000);
+        coordinator.Coordinator.AddPartitionsToTxn("tx", init.ProducerId, init.ProducerEpoch, [new Samsa.Kafka.Broker.Log.TopicPartition("t", 0)]);
+        Assert.Equal(0, (await f.Produce("t", StorageHandlerFixture.Batch(init.ProducerId, init.ProducerEpoch, 0, true, "x"))).ErrorCode);
+        var started = System.Diagnostics.Stopwatch.StartNew();
+        var poll = f.Send<FetchResponse>(new FetchRequest
+        {
+            MaxWaitMs = 10_000, MinBytes = 1, MaxBytes = 1 << 20, SessionEpoch = -1, IsolationLevel = 1, ReplicaId = -1,
+            Topics = [new FetchRequest.FetchTopic { Topic = "t", Partitions = [new FetchRequest.FetchPartition { Partition = 0, FetchOffset = 0, PartitionMaxBytes = 1 << 20, CurrentLeaderEpoch = -1, LogStartOffset = -1 }] }],
+        }, 12);
+        await Task.Delay(300);
+        Assert.False(poll.IsCompleted, "read_committed must wait while the only data is uncommitted");
+        Assert.Equal(ErrorCode.None, coordinator.Coordinator.EndTxn("tx", init.ProducerId, init.ProducerEpoch, commit: true));
+        var response = await poll.WaitAsync(TimeSpan.FromSeconds(5));
+        Assert.True(started.ElapsedMilliseconds < 9_000, "the commit marker woke the waiting fetch");
+        var pd = response.Responses[0].Partitions[0];
+        Assert.Equal(2, pd.LastStableOffset);
+        Assert.Equal(["x"], HandlerFixtureValues(pd));
+    }
+
+    private static List<string> HandlerFixtureValues(FetchResponse.PartitionData pd)
+    {
+        var values = new List<string>();
+        foreach (var batch in Samsa.Kafka.Protocol.Records.RecordBatch.Enumerate(pd.Records!.Value.Span, allowTruncatedTail: true))
+        {
+            if (batch.IsControl) continue;
+            foreach (var r in batch.GetRecords()) values.Add(System.Text.Encoding.UTF8.GetString(r.Value));
+        }
+        return values;
+    }
+
+    [Fact]
     public async Task WriteTxnMarkersWritesControlBatchesAndEndsTheTransaction()
     {
         await using var f = new StorageHandlerFixture();
