@@ -110,6 +110,21 @@ public class TransactionHandlerTests
     }
 
     [Fact]
+    public async Task WithoutATransactionLogTheCoordinatorIsNotAvailable()
+    {
+        // Upstream's default transaction.state.log.replication.factor is 3: one broker cannot create the log.
+        await using var f = new Samsa.Kafka.Broker.Tests.Handlers.HandlerFixture();
+        var find = await f.Send<FindCoordinatorResponse>(new FindCoordinatorRequest { Key = "tx", KeyType = 1 }, 3);
+        Assert.Equal((short)ErrorCode.CoordinatorNotAvailable, find!.ErrorCode);
+        var init = await f.Send<InitProducerIdResponse>(new InitProducerIdRequest { TransactionalId = "tx", TransactionTimeoutMs = 1000 }, 4);
+        Assert.Equal((short)ErrorCode.CoordinatorNotAvailable, init!.ErrorCode);
+        // Idempotent producers need no log.
+        var idempotent = await f.Send<InitProducerIdResponse>(new InitProducerIdRequest { TransactionalId = null, TransactionTimeoutMs = 1000 }, 4);
+        Assert.Equal(0, idempotent!.ErrorCode);
+        Assert.Null(f.Broker.Replicas.GetTopic("__transaction_state"));
+    }
+
+    [Fact]
     public async Task EmptyTransactionalIdIsAnInvalidRequest()
     {
         await using var f = new StorageHandlerFixture();
