@@ -9,9 +9,10 @@
 // below v3), and unknown partitions get UNKNOWN_TOPIC_OR_PARTITION. Metadata longer than
 // offset.metadata.max.bytes is OFFSET_METADATA_TOO_LARGE.
 // Differences from upstream: the pending offsets are held by the transaction coordinator rather
-// than written to __consumer_offsets as transactional records; a broker restart before the commit
-// drops them (the transaction itself then times out and aborts, or completes without them when its
-// commit decision was already logged).
+// than written to __consumer_offsets as transactional records. A broker restart loses them, so a
+// transaction that was still open with offsets is aborted (its producer fenced) when the coordinator
+// reloads; one whose commit was already logged completes without them (the crash window between
+// logging the commit and storing the offsets, inside one EndTxn call).
 using Samsa.Kafka.Broker.Groups;
 using Samsa.Kafka.Broker.Log;
 using Samsa.Kafka.Protocol;

@@ -269,6 +269,25 @@ public class TransactionCoordinatorTests
     }
 
     [Fact]
+    public void OngoingTransactionWithOffsetsIsAbortedOnLoad()
+    {
+        var c = NewCoordinator();
+        var init = c.InitProducerId("tx", 60_000);
+        c.AddPartitionsToTxn("tx", init.ProducerId, init.ProducerEpoch, [T0]);
+        c.AddOffsetsToTxn("tx", init.ProducerId, init.ProducerEpoch, "g");
+        c.TxnOffsetCommit("tx", init.ProducerId, init.ProducerEpoch, "g", [new OffsetCommitEntry(T0, 7, -1, null)]);
+
+        var reloaded = new TransactionCoordinator(c.Config, _env, new ProducerIdManager(null), () => _now);
+        reloaded.Activate(4, loading: true);
+        for (int p = 0; p < 4; p++) reloaded.LoadPartition(p, _env.Replay(p));
+        // The offsets were lost with the restart, so the transaction cannot commit: aborted, producer fenced.
+        Assert.Equal(TransactionState.CompleteAbort, reloaded.Describe("tx").Description!.State);
+        Assert.Equal(ErrorCode.ProducerFenced, reloaded.EndTxn("tx", init.ProducerId, init.ProducerEpoch, commit: true));
+        Assert.Equal([(T0, init.ProducerId, (short)(init.ProducerEpoch + 1), false)], _env.Markers);
+        Assert.Empty(_env.CommittedOffsets);
+    }
+
+    [Fact]
     public void FailedStateAppendLeavesStateUnchanged()
     {
         var c = NewCoordinator();
