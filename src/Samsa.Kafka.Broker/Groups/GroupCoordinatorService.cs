@@ -81,7 +81,7 @@ public sealed class GroupCoordinatorService : IDisposable
                     try
                     {
                         var key = record.Key.ToArray();
-                        ReadOnlyMemory<byte>? value = record.IsValueNull ? null : record.Value.ToArray();
+                        byte[]? value = record.IsValueNull ? null : record.Value.ToArray();
                         if (GroupRecords.Decode(key, value) is { } entry) entries.Add(entry);
                     }
                     catch (KafkaProtocolException e)

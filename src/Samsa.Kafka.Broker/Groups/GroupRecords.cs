@@ -72,7 +72,7 @@ public static class GroupRecords
 
     /// <summary>Decodes one record; null for key versions this coordinator does not own (the
     /// KIP-848/932 group types) — replay skips them. Throws KafkaProtocolException when malformed.</summary>
-    public static GroupLogEntry? Decode(ReadOnlyMemory<byte> key, ReadOnlyMemory<byte>? value)
+    public static GroupLogEntry? Decode(ReadOnlyMemory<byte> key, byte[]? value)
     {
         if (key.Length < 2) throw new KafkaProtocolException(ProtocolErrorKind.Truncated, "coordinator record key shorter than its version");
         short keyVersion = BinaryPrimitives.ReadInt16BigEndian(key.Span);
