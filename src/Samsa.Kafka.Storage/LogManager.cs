@@ -1,0 +1,381 @@
+using System.Collections.Concurrent;
+
+namespace Samsa.Kafka.Storage;
+
+/// <summary>
+/// The broker's log directories (upstream LogManager): finds and opens every partition log at
+/// startup, creates and deletes logs, and keeps the broker-level files of each directory —
+/// meta.properties, recovery-point-offset-checkpoint, replication-offset-checkpoint,
+/// log-start-offset-checkpoint, cleaner-offset-checkpoint and the ".kafka_cleanshutdown" marker
+/// (present only between a clean shutdown and the next start, which then skips recovery).
+/// </summary>
+public sealed class LogManager : IDisposable
+{
+    public const string CleanShutdownFileName = ".kafka_cleanshutdown";
+    public const string DeleteDirSuffix = "-delete";
+
+    private readonly ConcurrentDictionary<TopicPartition, PartitionLog> _logs = new();
+    private readonly ConcurrentDictionary<TopicPartition, long> _cleanerCheckpoints = new();
+    private readonly TimeProvider _time;
+    private readonly object _createLock = new();
+    private int _nextDir;
+    private bool _closed;
+
+    /// <summary>Opens every log under <paramref name="logDirs"/> (log.dirs), creating the directories if needed.</summary>
+    public LogManager(IReadOnlyList<string> logDirs, LogConfig defaultConfig, TimeProvider? time = null,
+        Func<TopicPartition, LogConfig>? configFor = null)
+    {
+        if (logDirs.Count == 0)
+        {
+            throw new ArgumentException("at least one log directory is needed", nameof(logDirs));
+        }
+        LogDirs = logDirs.Select(Path.GetFullPath).ToArray();
+        DefaultConfig = defaultConfig;
+        _time = time ?? TimeProvider.System;
+        ConfigFor = configFor;
+        foreach (string dir in LogDirs)
+        {
+            Directory.CreateDirectory(dir);
+            LoadDirectory(dir);
+        }
+    }
+
+    public IReadOnlyList<string> LogDirs { get; }
+    public LogConfig DefaultConfig { get; set; }
+    /// <summary>Per-topic configuration (topic overrides over the defaults); null → defaults.</summary>
+    public Func<TopicPartition, LogConfig>? ConfigFor { get; set; }
+    /// <summary>Whether the previous run stopped cleanly in every directory (no recovery was needed).</summary>
+    public bool HadCleanShutdown { get; private set; } = true;
+
+    public IReadOnlyCollection<PartitionLog> Logs => _logs.Values.ToArray();
+
+    private LogConfig ConfigOf(TopicPartition tp) => ConfigFor?.Invoke(tp) ?? DefaultConfig;
+
+    private void LoadDirectory(string dir)
+    {
+        string cleanShutdownFile = Path.Combine(dir, CleanShutdownFileName);
+        bool cleanShutdown = File.Exists(cleanShutdownFile);
+        HadCleanShutdown &= cleanShutdown;
+        Dictionary<TopicPartition, long> recoveryPoints = ReadCheckpoint(dir, OffsetCheckpointFile.RecoveryPoint);
+        Dictionary<TopicPartition, long> logStarts = ReadCheckpoint(dir, OffsetCheckpointFile.LogStartOffset);
+        Dictionary<TopicPartition, long> highWatermarks = ReadCheckpoint(dir, OffsetCheckpointFile.Replication);
+        foreach ((TopicPartition tp, long offset) in ReadCheckpoint(dir, OffsetCheckpointFile.Cleaner))
+        {
+            _cleanerCheckpoints[tp] = offset;
+        }
+        foreach (string sub in Directory.EnumerateDirectories(dir))
+        {
+            string name = Path.GetFileName(sub);
+            if (name.EndsWith(DeleteDirSuffix, StringComparison.Ordinal))
+            {
+                // A deletion that did not finish before the stop.
+                Directory.Delete(sub, recursive: true);
+                continue;
+            }
+            if (!TopicPartition.TryParseDirectoryName(name, out TopicPartition tp))
+            {
+                continue;
+            }
+            PartitionLog log = PartitionLog.Open(sub, tp, ConfigOf(tp),
+                recoveryPoints.GetValueOrDefault(tp, 0), logStarts.GetValueOrDefault(tp, 0), highWatermarks.GetValueOrDefault(tp, 0),
+                hadCleanShutdown: cleanShutdown && recoveryPoints.ContainsKey(tp), time: _time);
+            if (!_logs.TryAdd(tp, log))
+            {
+                log.Dispose();
+                throw new InvalidOperationException($"partition {tp} found in more than one log directory");
+            }
+        }
+        // The marker only vouches for the stop that wrote it.
+        if (cleanShutdown)
+        {
+            File.Delete(cleanShutdownFile);
+        }
+    }
+
+    private static Dictionary<TopicPartition, long> ReadCheckpoint(string dir, string name)
+    {
+        try
+        {
+            return OffsetCheckpointFile.Read(Path.Combine(dir, name));
+        }
+        catch (InvalidDataException)
+        {
+            // Upstream fails the directory; starting from offset 0 here means full recovery, which is safe.
+            return new Dictionary<TopicPartition, long>();
+        }
+    }
+
+    /// <summary>
+    /// meta.properties of every directory: written when missing; an existing one must carry the same
+    /// broker.id (upstream refuses to start otherwise). Returns the cluster id found on disk, if any.
+    /// </summary>
+    public string? EnsureMetaProperties(int brokerId, string? clusterId)
+    {
+        string? found = null;
+        foreach (string dir in LogDirs)
+        {
+            Dictionary<string, string>? props = MetaProperties.Read(dir);
+            if (props is null)
+            {
+                MetaProperties.Write(dir, brokerId, clusterId);
+                continue;
+            }
+            if (props.TryGetValue("broker.id", out string? id) && id != brokerId.ToString(System.Globalization.CultureInfo.InvariantCulture))
+            {
+                throw new InvalidOperationException($"log directory {dir} belongs to broker.id {id}, not {brokerId}");
+            }
+            if (props.TryGetValue("cluster.id", out string? cid))
+            {
+                found ??= cid;
+            }
+            else if (clusterId is not null)
+            {
+                MetaProperties.Write(dir, brokerId, clusterId);
+            }
+        }
+        return found;
+    }
+
+    public PartitionLog? GetLog(TopicPartition tp) => _logs.GetValueOrDefault(tp);
+
+    /// <summary>Returns the log, creating "&lt;dir&gt;/&lt;topic&gt;-&lt;partition&gt;" in the directory with the fewest logs when new.</summary>
+    public PartitionLog GetOrCreateLog(TopicPartition tp, Guid? topicId = null, LogConfig? config = null)
+    {
+        if (_logs.TryGetValue(tp, out PartitionLog? existing))
+        {
+            if (topicId is Guid id)
+            {
+                existing.SetTopicId(id);
+            }
+            return existing;
+        }
+        lock (_createLock)
+        {
+            ObjectDisposedException.ThrowIf(_closed, this);
+            if (_logs.TryGetValue(tp, out existing))
+            {
+                return existing;
+            }
+            string dir = PickDirectory();
+            PartitionLog log = PartitionLog.Open(Path.Combine(dir, PartitionLog.DirectoryName(tp)), tp, config ?? ConfigOf(tp), time: _time);
+            if (topicId is Guid id)
+            {
+                log.SetTopicId(id);
+            }
+            _logs[tp] = log;
+            return log;
+        }
+    }
+
+    private string PickDirectory()
+    {
+        if (LogDirs.Count == 1)
+        {
+            return LogDirs[0];
+        }
+        var counts = LogDirs.ToDictionary(d => d, _ => 0);
+        foreach (PartitionLog log in _logs.Values)
+        {
+            string parent = Path.GetDirectoryName(log.Directory)!;
+            if (counts.ContainsKey(parent))
+            {
+                counts[parent]++;
+            }
+        }
+        int min = counts.Values.Min();
+        var candidates = LogDirs.Where(d => counts[d] == min).ToArray();
+        return candidates[Interlocked.Increment(ref _nextDir) % candidates.Length];
+    }
+
+    /// <summary>
+    /// Removes a partition's log: the directory is renamed "&lt;topic&gt;-&lt;partition&gt;.&lt;uuid&gt;-delete"
+    /// at once (upstream naming) and then removed.
+    /// </summary>
+    public bool DeleteLog(TopicPartition tp)
+    {
+        if (!_logs.TryRemove(tp, out PartitionLog? log))
+        {
+            return false;
+        }
+        _cleanerCheckpoints.TryRemove(tp, out _);
+        log.Dispose();
+        string parent = Path.GetDirectoryName(log.Directory)!;
+        string renamed = Path.Combine(parent, $"{PartitionLog.DirectoryName(tp)}.{Guid.NewGuid():N}{DeleteDirSuffix}");
+        Directory.Move(log.Directory, renamed);
+        try
+        {
+            Directory.Delete(renamed, recursive: true);
+        }
+        catch (IOException)
+        {
+            // Removed at the next start.
+        }
+        return true;
+    }
+
+    /// <summary>Writes the recovery point, high watermark and log start offset checkpoints of every directory.</summary>
+    public void CheckpointAll()
+    {
+        foreach (string dir in LogDirs)
+        {
+            var logs = _logs.Where(e => Path.GetDirectoryName(e.Value.Directory) == dir).ToList();
+            OffsetCheckpointFile.Write(Path.Combine(dir, OffsetCheckpointFile.RecoveryPoint), logs.Select(e => KeyValuePair.Create(e.Key, e.Value.RecoveryPoint)));
+            OffsetCheckpointFile.Write(Path.Combine(dir, OffsetCheckpointFile.Replication), logs.Select(e => KeyValuePair.Create(e.Key, e.Value.HighWatermark)));
+            // Upstream records only log start offsets above the first segment's base offset.
+            OffsetCheckpointFile.Write(Path.Combine(dir, OffsetCheckpointFile.LogStartOffset),
+                logs.Where(e => e.Value.LogStartOffset > e.Value.Segments[0].BaseOffset).Select(e => KeyValuePair.Create(e.Key, e.Value.LogStartOffset)));
+            OffsetCheckpointFile.Write(Path.Combine(dir, OffsetCheckpointFile.Cleaner),
+                _cleanerCheckpoints.Where(e => _logs.TryGetValue(e.Key, out PartitionLog? l) && Path.GetDirectoryName(l.Directory) == dir));
+        }
+    }
+
+    /// <summary>Retention pass over every log (log.retention.check.interval.ms). Returns segments deleted.</summary>
+    public int RunRetention() => _logs.Values.Sum(l => l.DeleteOldSegments());
+
+    /// <summary>flush.ms pass over every log (log.flush.scheduler.interval.ms). Returns logs flushed.</summary>
+    public int FlushDueLogs() => _logs.Values.Count(l => l.FlushIfDue());
+
+    /// <summary>
+    /// One cleaner pass over compacted logs whose dirty ratio reached min.cleanable.dirty.ratio
+    /// (or all of them with <paramref name="force"/>); the cleaner checkpoint moves past what was cleaned.
+    /// </summary>
+    public List<(TopicPartition Partition, CleanResult Result)> RunCleaner(bool force = false)
+    {
+        var results = new List<(TopicPartition, CleanResult)>();
+        foreach ((TopicPartition tp, PartitionLog log) in _logs)
+        {
+            if (!log.Config.Compact)
+            {
+                continue;
+            }
+            long firstDirty = Math.Max(_cleanerCheckpoints.GetValueOrDefault(tp, 0), log.LogStartOffset);
+            if (!force && LogCleaner.DirtyRatio(log, firstDirty) < log.Config.MinCleanableDirtyRatio)
+            {
+                continue;
+            }
+            if (LogCleaner.Clean(log, firstDirty) is CleanResult result)
+            {
+                _cleanerCheckpoints[tp] = result.NextDirtyOffset;
+                results.Add((tp, result));
+            }
+            if (log.Config.Delete)
+            {
+                log.DeleteOldSegments();
+            }
+        }
+        return results;
+    }
+
+    public long CleanerCheckpoint(TopicPartition tp) => _cleanerCheckpoints.GetValueOrDefault(tp, 0);
+
+    /// <summary>
+    /// Starts the periodic work upstream's scheduler runs: retention, flush.ms, checkpoints and the
+    /// cleaner. Dispose the returned handle (or this manager) to stop it.
+    /// </summary>
+    public IDisposable StartBackgroundTasks(TimeSpan retentionCheckInterval, TimeSpan flushCheckInterval, TimeSpan checkpointInterval, TimeSpan cleanerInterval)
+    {
+        var timers = new List<ITimer>
+        {
+            _time.CreateTimer(_ => Guard(() => RunRetention()), null, retentionCheckInterval, retentionCheckInterval),
+            _time.CreateTimer(_ => Guard(() => FlushDueLogs()), null, flushCheckInterval, flushCheckInterval),
+            _time.CreateTimer(_ => Guard(CheckpointAll), null, checkpointInterval, checkpointInterval),
+            _time.CreateTimer(_ => Guard(() => RunCleaner()), null, cleanerInterval, cleanerInterval),
+        };
+        var handle = new TimerSet(timers);
+        _background.Add(handle);
+        return handle;
+    }
+
+    private readonly List<TimerSet> _background = new();
+
+    /// <summary>Errors raised by background work (the broker may log them).</summary>
+    public event Action<Exception>? BackgroundError;
+
+    private readonly object _backgroundLock = new();
+
+    private void Guard(Action action)
+    {
+        // One background job at a time; the timers may overlap on a slow disk.
+        if (!Monitor.TryEnter(_backgroundLock))
+        {
+            return;
+        }
+        try
+        {
+            if (!_closed)
+            {
+                action();
+            }
+        }
+        catch (Exception ex)
+        {
+            BackgroundError?.Invoke(ex);
+        }
+        finally
+        {
+            Monitor.Exit(_backgroundLock);
+        }
+    }
+
+    private sealed class TimerSet(List<ITimer> timers) : IDisposable
+    {
+        public void Dispose()
+        {
+            foreach (ITimer t in timers)
+            {
+                t.Dispose();
+            }
+        }
+    }
+
+    /// <summary>Clean shutdown: flush and close every log, write the checkpoints and the clean-shutdown marker.</summary>
+    public void Shutdown()
+    {
+        lock (_createLock)
+        {
+            if (_closed)
+            {
+                return;
+            }
+            foreach (TimerSet t in _background)
+            {
+                t.Dispose();
+            }
+            lock (_backgroundLock)
+            {
+                _closed = true;
+                foreach (PartitionLog log in _logs.Values)
+                {
+                    log.Close();
+                }
+                CheckpointAll();
+                foreach (string dir in LogDirs)
+                {
+                    // ZooKeeper-mode brokers wrote an empty marker; newer ones a small JSON with the broker epoch.
+                    CheckpointFile.WriteAtomically(Path.Combine(dir, CleanShutdownFileName), "{\"version\":0,\"brokerEpoch\":-1}"u8);
+                }
+            }
+        }
+    }
+
+    /// <summary>Closes without the clean-shutdown marker (the next start recovers from the recovery points).</summary>
+    public void Dispose()
+    {
+        lock (_createLock)
+        {
+            if (_closed)
+            {
+                return;
+            }
+            _closed = true;
+            foreach (TimerSet t in _background)
+            {
+                t.Dispose();
+            }
+            foreach (PartitionLog log in _logs.Values)
+            {
+                log.Dispose();
+            }
+        }
+    }
+}

@@ -1,0 +1,465 @@
+using System.Buffers;
+using System.Buffers.Binary;
+
+namespace Samsa.Kafka.Storage;
+
+/// <summary>A byte range of a segment file: what a Fetch response sends (zero-copy when possible).</summary>
+public readonly record struct FileRange(FileStream File, long Position, int Length);
+
+/// <summary>
+/// One segment of a partition log: "NNN.log" holding record batches back to back, with its offset
+/// and time indexes, NNN being the 20-digit base offset (upstream LogFileUtils). Not thread-safe on
+/// its own: <see cref="PartitionLog"/> serialises appends, truncation and deletion; reads of
+/// already-written bytes may run concurrently with appends.
+/// </summary>
+public sealed class LogSegment : IDisposable
+{
+    public const string LogSuffix = ".log";
+    public const string IndexSuffix = ".index";
+    public const string TimeIndexSuffix = ".timeindex";
+    public const string DeletedSuffix = ".deleted";
+    public const string CleanedSuffix = ".cleaned";
+    public const string SwapSuffix = ".swap";
+
+    private readonly int _indexIntervalBytes;
+    private int _bytesSinceLastIndexEntry;
+    private long _size;
+    private long _maxTimestampSoFar = -1;
+    private long _offsetOfMaxTimestampSoFar;
+    private long? _rollingBasedTimestamp;
+    private bool _maxTimestampKnown;
+
+    private LogSegment(string directory, long baseOffset, FileStream log, OffsetIndex offsetIndex, TimeIndex timeIndex, int indexIntervalBytes, long createdMs)
+    {
+        Directory = directory;
+        BaseOffset = baseOffset;
+        Log = log;
+        OffsetIndex = offsetIndex;
+        TimeIndex = timeIndex;
+        _indexIntervalBytes = indexIntervalBytes;
+        _size = log.Length;
+        CreatedMs = createdMs;
+    }
+
+    public string Directory { get; }
+    public long BaseOffset { get; }
+    /// <summary>The segment's .log file, opened for asynchronous I/O so that Samsa.Net can sendfile() ranges of it.</summary>
+    public FileStream Log { get; private set; }
+    public OffsetIndex OffsetIndex { get; }
+    public TimeIndex TimeIndex { get; }
+    public long Size => Volatile.Read(ref _size);
+    public long CreatedMs { get; private set; }
+    public string LogPath => Log.Name;
+
+    public static string FileNamePrefix(long offset) => offset.ToString("D20", System.Globalization.CultureInfo.InvariantCulture);
+
+    public static LogSegment Open(string directory, long baseOffset, int maxIndexBytes, int indexIntervalBytes, long nowMs, string suffix = "")
+    {
+        string prefix = System.IO.Path.Combine(directory, FileNamePrefix(baseOffset));
+        var log = new FileStream(prefix + LogSuffix + suffix, FileMode.OpenOrCreate, FileAccess.ReadWrite,
+            FileShare.ReadWrite | FileShare.Delete, bufferSize: 1, FileOptions.Asynchronous);
+        try
+        {
+            var offsetIndex = new OffsetIndex(prefix + IndexSuffix + suffix, baseOffset, maxIndexBytes);
+            var timeIndex = new TimeIndex(prefix + TimeIndexSuffix + suffix, baseOffset, maxIndexBytes);
+            long created = log.Length > 0 ? new DateTimeOffset(File.GetLastWriteTimeUtc(log.Name)).ToUnixTimeMilliseconds() : nowMs;
+            return new LogSegment(directory, baseOffset, log, offsetIndex, timeIndex, indexIntervalBytes, created);
+        }
+        catch
+        {
+            log.Dispose();
+            throw;
+        }
+    }
+
+    public long LastModifiedMs => new DateTimeOffset(File.GetLastWriteTimeUtc(Log.Name)).ToUnixTimeMilliseconds();
+
+    /// <summary>Largest batch max timestamp seen in this segment (-1 when none).</summary>
+    public long MaxTimestampSoFar
+    {
+        get
+        {
+            EnsureMaxTimestamp();
+            return _maxTimestampSoFar;
+        }
+    }
+
+    public long OffsetOfMaxTimestampSoFar
+    {
+        get
+        {
+            EnsureMaxTimestamp();
+            return _offsetOfMaxTimestampSoFar;
+        }
+    }
+
+    private void EnsureMaxTimestamp()
+    {
+        if (_maxTimestampKnown)
+        {
+            return;
+        }
+        // The time index's last entry is the max up to its last entry; scan batches after it.
+        (long ts, long offset) = TimeIndex.LastEntry;
+        _maxTimestampSoFar = ts;
+        _offsetOfMaxTimestampSoFar = offset;
+        int start = OffsetIndex.Lookup(offset).Position;
+        foreach (BatchInfo batch in Batches(start))
+        {
+            if (batch.MaxTimestamp > _maxTimestampSoFar)
+            {
+                _maxTimestampSoFar = batch.MaxTimestamp;
+                _offsetOfMaxTimestampSoFar = batch.LastOffset;
+            }
+        }
+        _maxTimestampKnown = true;
+    }
+
+    public bool CanConvertToRelativeOffset(long offset) => OffsetIndex.CanAppendOffset(offset);
+
+    /// <summary>
+    /// Upstream LogSegment.shouldRoll: the segment is full (size + incoming &gt; segment.bytes), old
+    /// (time since the first batch's timestamp, or since creation, &gt; segment.ms − jitter, for a
+    /// non-empty segment), an index is full, or the incoming offsets do not fit int32 relative offsets.
+    /// </summary>
+    public bool ShouldRoll(int segmentBytes, long segmentMs, long jitterMs, int incomingBytes, long maxTimestampIncoming, long maxOffsetIncoming, long nowMs)
+    {
+        long size = Size;
+        bool reachedRollMs = size > 0 && TimeWaitedForRoll(nowMs, maxTimestampIncoming) > segmentMs - jitterMs;
+        return size > segmentBytes - (long)incomingBytes || reachedRollMs || OffsetIndex.IsFull || TimeIndex.IsFull || !CanConvertToRelativeOffset(maxOffsetIncoming);
+    }
+
+    private long TimeWaitedForRoll(long nowMs, long messageTimestamp)
+    {
+        // Upstream: based on the first batch's timestamp when there is one, else the creation time.
+        if (_rollingBasedTimestamp is null && Size > 0)
+        {
+            foreach (BatchInfo first in Batches(0))
+            {
+                _rollingBasedTimestamp = first.MaxTimestamp;
+                break;
+            }
+        }
+        if (_rollingBasedTimestamp is long basis && basis >= 0)
+        {
+            return messageTimestamp - basis;
+        }
+        return nowMs - CreatedMs;
+    }
+
+    /// <summary>Appends whole batches (already stamped with offsets) and maintains the sparse indexes.</summary>
+    public void Append(ReadOnlySpan<byte> batches, long largestOffset, long largestTimestamp, long offsetOfLargestTimestamp)
+    {
+        if (batches.IsEmpty)
+        {
+            return;
+        }
+        if (!CanConvertToRelativeOffset(largestOffset))
+        {
+            throw new InvalidOperationException($"offset {largestOffset} overflows segment {BaseOffset}");
+        }
+        long position = Size;
+        if (position == 0)
+        {
+            _rollingBasedTimestamp = largestTimestamp;
+        }
+        RandomAccess.Write(Log.SafeFileHandle, batches, position);
+        EnsureMaxTimestamp();
+        if (largestTimestamp > _maxTimestampSoFar)
+        {
+            _maxTimestampSoFar = largestTimestamp;
+            _offsetOfMaxTimestampSoFar = offsetOfLargestTimestamp;
+        }
+        if (_bytesSinceLastIndexEntry > _indexIntervalBytes)
+        {
+            OffsetIndex.Append(largestOffset, (int)position);
+            TimeIndex.MaybeAppend(_maxTimestampSoFar, _offsetOfMaxTimestampSoFar);
+            _bytesSinceLastIndexEntry = 0;
+        }
+        _bytesSinceLastIndexEntry += batches.Length;
+        Volatile.Write(ref _size, position + batches.Length);
+    }
+
+    /// <summary>Header facts of one batch in the file.</summary>
+    public readonly record struct BatchInfo(long Position, long BaseOffset, long LastOffset, int Size, long MaxTimestamp, int PartitionLeaderEpoch, byte Magic, short Attributes, long ProducerId, short ProducerEpoch);
+
+    /// <summary>
+    /// Walks batch headers from <paramref name="startPosition"/> to the end of the written data,
+    /// stopping at a header that is cut short or claims more bytes than the file has.
+    /// </summary>
+    public IEnumerable<BatchInfo> Batches(long startPosition, long endPosition = -1)
+    {
+        long end = endPosition < 0 ? Size : Math.Min(endPosition, Size);
+        long position = startPosition;
+        byte[] header = new byte[BatchHeader.Size];
+        while (position + BatchHeader.LogOverhead <= end)
+        {
+            int read = RandomAccess.Read(Log.SafeFileHandle, header, position);
+            if (read < BatchHeader.LogOverhead)
+            {
+                yield break;
+            }
+            int batchLength = BinaryPrimitives.ReadInt32BigEndian(header.AsSpan(8));
+            long size = (long)batchLength + BatchHeader.LogOverhead;
+            if (batchLength < BatchHeader.Size - BatchHeader.LogOverhead || position + size > end || read < BatchHeader.Size)
+            {
+                yield break;
+            }
+            var h = new BatchHeader(header);
+            yield return new BatchInfo(position, h.BaseOffset, h.LastOffset, (int)size, h.MaxTimestamp, h.PartitionLeaderEpoch, h.Magic, h.Attributes, h.ProducerId, h.ProducerEpoch);
+            position += size;
+        }
+    }
+
+    /// <summary>Reads a whole batch's bytes at <paramref name="position"/>.</summary>
+    public byte[] ReadBatch(long position, int size)
+    {
+        byte[] bytes = new byte[size];
+        int read = RandomAccess.Read(Log.SafeFileHandle, bytes, position);
+        if (read != size)
+        {
+            throw new IOException($"short read in {LogPath} at {position}");
+        }
+        return bytes;
+    }
+
+    /// <summary>
+    /// Upstream translateOffset: the first batch whose last offset is &gt;= <paramref name="offset"/>,
+    /// searching from the index's lower bound; null when the segment holds no such batch.
+    /// </summary>
+    public BatchInfo? FindBatchContaining(long offset, long startingPosition = 0)
+    {
+        int from = Math.Max(OffsetIndex.Lookup(offset).Position, (int)Math.Min(startingPosition, int.MaxValue));
+        foreach (BatchInfo batch in Batches(from))
+        {
+            if (batch.LastOffset >= offset)
+            {
+                return batch;
+            }
+        }
+        return null;
+    }
+
+    /// <summary>
+    /// Reads from the batch containing <paramref name="startOffset"/> up to <paramref name="maxBytes"/>
+    /// (but never past <paramref name="maxPosition"/>). With <paramref name="minOneBatch"/> the limit
+    /// grows to the first batch's size (KIP-74: a fetch always makes progress). Like upstream the range
+    /// may end inside a batch; clients drop a trailing partial batch.
+    /// </summary>
+    public FileRange? Read(long startOffset, int maxBytes, long maxPosition, bool minOneBatch, out bool firstBatchTooLarge)
+    {
+        firstBatchTooLarge = false;
+        BatchInfo? first = FindBatchContaining(startOffset);
+        if (first is not BatchInfo batch)
+        {
+            return null;
+        }
+        int limit = minOneBatch ? Math.Max(maxBytes, batch.Size) : maxBytes;
+        firstBatchTooLarge = limit < batch.Size;
+        long available = Math.Min(maxPosition, Size) - batch.Position;
+        int length = (int)Math.Max(0, Math.Min(available, limit));
+        return new FileRange(Log, batch.Position, length);
+    }
+
+    /// <summary>
+    /// Rebuilds the indexes and validates batches from the start (upstream LogSegment.recover): stops
+    /// at the first batch that is cut short, has a bad CRC or a non-v2 magic, truncates the rest and
+    /// returns the number of bytes dropped. <paramref name="onBatch"/> sees each valid batch (leader
+    /// epoch cache, producer state).
+    /// </summary>
+    public long Recover(Action<BatchInfo>? onBatch = null)
+    {
+        OffsetIndex.Reset();
+        TimeIndex.Reset();
+        OffsetIndex.MakeWritable();
+        TimeIndex.MakeWritable();
+        _maxTimestampSoFar = -1;
+        _offsetOfMaxTimestampSoFar = BaseOffset;
+        _maxTimestampKnown = true;
+        long validBytes = 0;
+        long lastIndexEntry = 0;
+        long fileSize = Log.Length;
+        Volatile.Write(ref _size, fileSize);
+        byte[] buffer = ArrayPool<byte>.Shared.Rent(64 * 1024);
+        try
+        {
+            foreach (BatchInfo batch in Batches(0, fileSize))
+            {
+                if (batch.Magic != BatchHeader.CurrentMagic || batch.Position != validBytes || !CanConvertToRelativeOffset(batch.LastOffset) || batch.BaseOffset < BaseOffset)
+                {
+                    break;
+                }
+                if (buffer.Length < batch.Size)
+                {
+                    ArrayPool<byte>.Shared.Return(buffer);
+                    buffer = ArrayPool<byte>.Shared.Rent(batch.Size);
+                }
+                Span<byte> bytes = buffer.AsSpan(0, batch.Size);
+                if (RandomAccess.Read(Log.SafeFileHandle, bytes, batch.Position) != batch.Size || !BatchHeader.IsCrcValid(bytes))
+                {
+                    break;
+                }
+                if (batch.MaxTimestamp > _maxTimestampSoFar)
+                {
+                    _maxTimestampSoFar = batch.MaxTimestamp;
+                    _offsetOfMaxTimestampSoFar = batch.LastOffset;
+                }
+                if (validBytes - lastIndexEntry > _indexIntervalBytes)
+                {
+                    OffsetIndex.Append(batch.LastOffset, (int)validBytes);
+                    TimeIndex.MaybeAppend(_maxTimestampSoFar, _offsetOfMaxTimestampSoFar);
+                    lastIndexEntry = validBytes;
+                }
+                validBytes += batch.Size;
+                onBatch?.Invoke(batch);
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+        long truncated = fileSize - validBytes;
+        if (truncated > 0)
+        {
+            Log.SetLength(validBytes);
+        }
+        Volatile.Write(ref _size, validBytes);
+        _bytesSinceLastIndexEntry = (int)Math.Min(int.MaxValue, validBytes - lastIndexEntry);
+        _rollingBasedTimestamp = null;
+        TimeIndex.MaybeAppend(_maxTimestampSoFar, _offsetOfMaxTimestampSoFar, skipFullCheck: true);
+        return truncated;
+    }
+
+    /// <summary>Drops every batch whose offsets reach <paramref name="offset"/> and the index entries for them; returns bytes removed.</summary>
+    public long TruncateTo(long offset)
+    {
+        BatchInfo? batch = FindBatchContaining(offset);
+        OffsetIndex.TruncateTo(offset);
+        TimeIndex.TruncateTo(offset);
+        OffsetIndex.MakeWritable();
+        TimeIndex.MakeWritable();
+        long removed = 0;
+        if (batch is BatchInfo b)
+        {
+            removed = Size - b.Position;
+            Log.SetLength(b.Position);
+            Volatile.Write(ref _size, b.Position);
+        }
+        if (Size == 0)
+        {
+            _rollingBasedTimestamp = null;
+        }
+        _bytesSinceLastIndexEntry = 0;
+        _maxTimestampKnown = false;
+        return removed;
+    }
+
+    /// <summary>The offset after the last batch (base offset when empty).</summary>
+    public long ReadNextOffset()
+    {
+        long next = BaseOffset;
+        int from = OffsetIndex.Lookup(OffsetIndex.LastOffset).Position;
+        foreach (BatchInfo batch in Batches(from))
+        {
+            next = batch.LastOffset + 1;
+        }
+        return next;
+    }
+
+    /// <summary>
+    /// Upstream findOffsetByTimestamp at batch granularity: the first batch at or after
+    /// <paramref name="startingOffset"/> whose max timestamp is &gt;= <paramref name="timestamp"/>.
+    /// </summary>
+    public BatchInfo? FindBatchByTimestamp(long timestamp, long startingOffset)
+    {
+        (long _, long indexedOffset) = TimeIndex.Lookup(timestamp);
+        int position = OffsetIndex.Lookup(Math.Max(indexedOffset, startingOffset)).Position;
+        foreach (BatchInfo batch in Batches(position))
+        {
+            if (batch.LastOffset >= startingOffset && batch.MaxTimestamp >= timestamp)
+            {
+                return batch;
+            }
+        }
+        return null;
+    }
+
+    /// <summary>Called when a newer segment takes over appends: final time-index entry, then trim both indexes (upstream onBecomeInactiveSegment).</summary>
+    public void OnBecomeInactive()
+    {
+        TimeIndex.MaybeAppend(MaxTimestampSoFar, OffsetOfMaxTimestampSoFar, skipFullCheck: true);
+        OffsetIndex.TrimToValidSize();
+        TimeIndex.TrimToValidSize();
+    }
+
+    public void MakeActive()
+    {
+        OffsetIndex.MakeWritable();
+        TimeIndex.MakeWritable();
+    }
+
+    public void Flush()
+    {
+        Log.Flush(flushToDisk: true);
+        OffsetIndex.Flush();
+        TimeIndex.Flush();
+    }
+
+    /// <summary>Renames the segment's files (adding or removing a suffix such as ".deleted").</summary>
+    public void ChangeSuffix(string oldSuffix, string newSuffix)
+    {
+        string logPath = Log.Name;
+        string newLog = logPath[..^oldSuffix.Length] + newSuffix;
+        File.Move(logPath, newLog, overwrite: true);
+        // The open handle follows the rename; reopen the FileStream so Name reports the new path.
+        var reopened = new FileStream(newLog, FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite | FileShare.Delete, 1, FileOptions.Asynchronous);
+        FileStream old = Log;
+        Log = reopened;
+        _retired.Add(old);
+        OffsetIndex.RenameTo(OffsetIndex.Path[..^oldSuffix.Length] + newSuffix);
+        TimeIndex.RenameTo(TimeIndex.Path[..^oldSuffix.Length] + newSuffix);
+    }
+
+    // FileStreams replaced by a rename stay open until disposal: a Fetch may still be sending from them.
+    private readonly List<FileStream> _retired = new();
+
+    public void Close()
+    {
+        if (Log.CanWrite)
+        {
+            try
+            {
+                TimeIndex.MaybeAppend(MaxTimestampSoFar, OffsetOfMaxTimestampSoFar, skipFullCheck: true);
+            }
+            catch (InvalidOperationException)
+            {
+                // An index that cannot take the entry is rebuilt by recovery if needed.
+            }
+            OffsetIndex.TrimToValidSize();
+            TimeIndex.TrimToValidSize();
+        }
+        Dispose();
+    }
+
+    /// <summary>Deletes the files (after the segment was closed).</summary>
+    public void DeleteFiles()
+    {
+        Dispose();
+        foreach (string path in new[] { Log.Name, OffsetIndex.Path, TimeIndex.Path })
+        {
+            try { File.Delete(path); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+        }
+    }
+
+    public void Dispose()
+    {
+        OffsetIndex.Dispose();
+        TimeIndex.Dispose();
+        Log.Dispose();
+        foreach (FileStream old in _retired)
+        {
+            old.Dispose();
+        }
+        _retired.Clear();
+    }
+}

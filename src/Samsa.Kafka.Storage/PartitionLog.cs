@@ -1,0 +1,1013 @@
+using System.Buffers.Binary;
+
+namespace Samsa.Kafka.Storage;
+
+/// <summary>What an append wrote.</summary>
+public readonly record struct LogAppendInfo(long FirstOffset, long LastOffset, long MaxTimestamp, long OffsetOfMaxTimestamp, int RecordCount, int Bytes, long LogAppendTimeMs);
+
+/// <summary>
+/// The result of a log read: a file range of whole batches (the last one possibly cut short, as
+/// upstream) starting with the batch that holds the fetch offset, plus the log's offsets at read time.
+/// </summary>
+public sealed record FetchDataInfo(long FetchOffset, FileRange? Records, bool FirstBatchTooLarge, long HighWatermark, long LogStartOffset, long LogEndOffset)
+{
+    public int Bytes => Records?.Length ?? 0;
+}
+
+/// <summary>An offset found by ListOffsets (timestamp lookup).</summary>
+public readonly record struct TimestampAndOffset(long Timestamp, long Offset, int LeaderEpoch);
+
+/// <summary>
+/// A partition's log (upstream UnifiedLog + LocalLog): a directory "&lt;topic&gt;-&lt;partition&gt;" of
+/// segments, the offsets that frame it (log start, high watermark, log end, recovery point), the
+/// leader epoch cache and partition.metadata. Appends, rolls, truncation, retention and cleaning are
+/// serialised by one lock; reads take a snapshot of the segment list and run without it.
+/// </summary>
+public sealed class PartitionLog : IDisposable
+{
+    // ListOffsets special timestamps (upstream ListOffsetsRequest).
+    public const long LatestTimestamp = -1;
+    public const long EarliestTimestamp = -2;
+    public const long MaxTimestamp = -3;
+
+    private readonly object _lock = new();
+    private readonly TimeProvider _time;
+    private volatile LogSegment[] _segments;
+    private long _logEndOffset;
+    private long _logStartOffset;
+    private long _highWatermark;
+    private long _recoveryPoint;
+    private long _unflushedMessages;
+    private long _lastFlushMs;
+    private bool _closed;
+
+    private PartitionLog(string directory, TopicPartition tp, LogConfig config, TimeProvider time)
+    {
+        Directory = directory;
+        TopicPartition = tp;
+        Config = config;
+        _time = time;
+        _segments = [];
+        EpochCache = new LeaderEpochCache(directory);
+    }
+
+    public string Directory { get; }
+    public TopicPartition TopicPartition { get; }
+    public LogConfig Config { get; set; }
+    public LeaderEpochCache EpochCache { get; }
+    public Guid? TopicId { get; private set; }
+
+    public long LogStartOffset => Interlocked.Read(ref _logStartOffset);
+    public long LogEndOffset => Interlocked.Read(ref _logEndOffset);
+    public long HighWatermark => Interlocked.Read(ref _highWatermark);
+    public long RecoveryPoint => Interlocked.Read(ref _recoveryPoint);
+    public IReadOnlyList<LogSegment> Segments => _segments;
+    public LogSegment ActiveSegment => _segments[^1];
+    public long Size => _segments.Sum(s => s.Size);
+    /// <summary>Bytes removed from torn tails when the log was opened.</summary>
+    public long RecoveredTruncatedBytes { get; private set; }
+
+    public static string DirectoryName(TopicPartition tp) => $"{tp.Topic}-{tp.Partition}";
+
+    /// <summary>
+    /// Opens (creating if needed) the log in <paramref name="directory"/>. Without a clean shutdown,
+    /// every segment from the one holding <paramref name="recoveryPoint"/> on is re-validated (upstream
+    /// LogLoader): the first batch with a bad CRC, wrong magic or cut-short length ends the log, later
+    /// bytes and segments are removed, and the indexes are rebuilt.
+    /// </summary>
+    public static PartitionLog Open(string directory, TopicPartition tp, LogConfig config, long recoveryPoint = 0, long logStartOffset = 0,
+        long highWatermark = 0, bool hadCleanShutdown = false, TimeProvider? time = null)
+    {
+        System.IO.Directory.CreateDirectory(directory);
+        var log = new PartitionLog(directory, tp, config, time ?? TimeProvider.System);
+        try
+        {
+            log.Load(recoveryPoint, logStartOffset, highWatermark, hadCleanShutdown);
+        }
+        catch
+        {
+            log.Dispose();
+            throw;
+        }
+        return log;
+    }
+
+    private long NowMs => _time.GetUtcNow().ToUnixTimeMilliseconds();
+
+    private void Load(long recoveryPoint, long logStartOffset, long highWatermark, bool hadCleanShutdown)
+    {
+        long now = NowMs;
+        // Leftovers of interrupted operations: deleted and half-written cleaned files go away; a
+        // ".swap" (a cleaned segment whose replacement did not finish) completes below.
+        foreach (string file in System.IO.Directory.EnumerateFiles(Directory))
+        {
+            if (file.EndsWith(LogSegment.DeletedSuffix, StringComparison.Ordinal) || file.EndsWith(LogSegment.CleanedSuffix, StringComparison.Ordinal) || file.EndsWith(".tmp", StringComparison.Ordinal))
+            {
+                File.Delete(file);
+            }
+        }
+        var swaps = System.IO.Directory.EnumerateFiles(Directory, "*" + LogSegment.LogSuffix + LogSegment.SwapSuffix).ToList();
+        foreach (string swap in swaps)
+        {
+            long swapBase = ParseBaseOffset(Path.GetFileName(swap));
+            using LogSegment swapped = LogSegment.Open(Directory, swapBase, Config.SegmentIndexBytes, Config.IndexIntervalBytes, now, LogSegment.SwapSuffix);
+            long swapEnd = swapped.ReadNextOffset();
+            foreach (string existing in System.IO.Directory.EnumerateFiles(Directory, "*" + LogSegment.LogSuffix))
+            {
+                long b = ParseBaseOffset(Path.GetFileName(existing));
+                if (b >= swapBase && b < swapEnd)
+                {
+                    DeleteSegmentFiles(Directory, b, "");
+                }
+            }
+            swapped.ChangeSuffix(LogSegment.SwapSuffix, "");
+        }
+
+        var segments = new List<LogSegment>();
+        var indexMissing = new HashSet<long>();
+        foreach (string file in System.IO.Directory.EnumerateFiles(Directory, "*" + LogSegment.LogSuffix))
+        {
+            long baseOffset = ParseBaseOffset(Path.GetFileName(file));
+            if (baseOffset < 0)
+            {
+                continue;
+            }
+            string prefix = Path.Combine(Directory, LogSegment.FileNamePrefix(baseOffset));
+            if (!File.Exists(prefix + LogSegment.IndexSuffix) || !File.Exists(prefix + LogSegment.TimeIndexSuffix))
+            {
+                indexMissing.Add(baseOffset);
+            }
+            segments.Add(LogSegment.Open(Directory, baseOffset, Config.SegmentIndexBytes, Config.IndexIntervalBytes, now));
+        }
+        // Index files without a log file are orphans.
+        foreach (string file in System.IO.Directory.EnumerateFiles(Directory))
+        {
+            string name = Path.GetFileName(file);
+            if ((name.EndsWith(LogSegment.IndexSuffix, StringComparison.Ordinal) || name.EndsWith(LogSegment.TimeIndexSuffix, StringComparison.Ordinal))
+                && !File.Exists(Path.Combine(Directory, name[..name.IndexOf('.')] + LogSegment.LogSuffix)))
+            {
+                File.Delete(file);
+            }
+        }
+        segments.Sort((a, b) => a.BaseOffset.CompareTo(b.BaseOffset));
+
+        if (segments.Count == 0)
+        {
+            segments.Add(LogSegment.Open(Directory, Math.Max(0, logStartOffset), Config.SegmentIndexBytes, Config.IndexIntervalBytes, now));
+        }
+
+        // Recovery: from the segment holding the recovery point on (none after a clean shutdown),
+        // plus any segment whose index files are missing.
+        int firstToRecover = segments.Count;
+        if (!hadCleanShutdown)
+        {
+            firstToRecover = 0;
+            for (int i = 0; i < segments.Count; i++)
+            {
+                if (segments[i].BaseOffset <= recoveryPoint)
+                {
+                    firstToRecover = i;
+                }
+            }
+        }
+        for (int i = 0; i < segments.Count; i++)
+        {
+            if (i < firstToRecover && !indexMissing.Contains(segments[i].BaseOffset))
+            {
+                continue;
+            }
+            long truncated = segments[i].Recover(batch => EpochCache.Assign(batch.PartitionLeaderEpoch, batch.BaseOffset));
+            RecoveredTruncatedBytes += truncated;
+            if (truncated > 0 && i + 1 < segments.Count)
+            {
+                // Data after a torn batch cannot be trusted: drop the following segments (upstream LogLoader).
+                for (int j = segments.Count - 1; j > i; j--)
+                {
+                    segments[j].DeleteFiles();
+                    segments.RemoveAt(j);
+                }
+            }
+            segments[i].Flush();
+        }
+        for (int i = 0; i < segments.Count - 1; i++)
+        {
+            segments[i].OnBecomeInactive();
+        }
+        segments[^1].MakeActive();
+        _segments = segments.ToArray();
+
+        _logEndOffset = segments[^1].ReadNextOffset();
+        // An empty active segment after others: the log ends at its base offset.
+        _logEndOffset = Math.Max(_logEndOffset, segments[^1].BaseOffset);
+        _logStartOffset = Math.Clamp(logStartOffset, segments[0].BaseOffset, _logEndOffset);
+        _recoveryPoint = _logEndOffset;
+        _highWatermark = Math.Clamp(highWatermark, _logStartOffset, _logEndOffset);
+        _lastFlushMs = now;
+        EpochCache.TruncateFromEnd(_logEndOffset);
+        EpochCache.TruncateFromStart(_logStartOffset);
+        TopicId = PartitionMetadataFile.Read(Directory);
+    }
+
+    private static long ParseBaseOffset(string fileName)
+    {
+        int dot = fileName.IndexOf('.');
+        return dot == 20 && long.TryParse(fileName.AsSpan(0, 20), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out long b) ? b : -1;
+    }
+
+    private static void DeleteSegmentFiles(string directory, long baseOffset, string suffix)
+    {
+        string prefix = Path.Combine(directory, LogSegment.FileNamePrefix(baseOffset));
+        foreach (string s in new[] { LogSegment.LogSuffix, LogSegment.IndexSuffix, LogSegment.TimeIndexSuffix })
+        {
+            File.Delete(prefix + s + suffix);
+        }
+    }
+
+    /// <summary>Records the topic id in partition.metadata (KIP-516). A different id for the same directory is refused.</summary>
+    public void SetTopicId(Guid topicId)
+    {
+        lock (_lock)
+        {
+            if (TopicId is Guid existing && existing != topicId)
+            {
+                throw new InvalidOperationException($"{TopicPartition} already has topic id {KafkaUuid.ToString(existing)}");
+            }
+            if (TopicId is null)
+            {
+                PartitionMetadataFile.Write(Directory, topicId);
+                TopicId = topicId;
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------ append
+
+    /// <summary>
+    /// Stamps offsets and the leader epoch into v2 batches in place (the leader's side of KIP-98 /
+    /// KIP-101): base offsets run on from <paramref name="firstOffset"/>. The CRC does not cover these
+    /// fields, so it stays valid. Returns the offset after the last batch.
+    /// </summary>
+    public static long AssignOffsets(Span<byte> batches, long firstOffset, int leaderEpoch)
+    {
+        long next = firstOffset;
+        int position = 0;
+        while (position < batches.Length)
+        {
+            Span<byte> batch = batches[position..];
+            var header = new BatchHeader(batch);
+            BatchHeader.SetBaseOffset(batch, next);
+            BatchHeader.SetPartitionLeaderEpoch(batch, leaderEpoch);
+            next += (long)header.LastOffsetDelta + 1;
+            position += header.SizeInBytes;
+        }
+        return next;
+    }
+
+    /// <summary>
+    /// Leader append of validated v2 batches: assigns offsets from the log end offset and stamps
+    /// <paramref name="leaderEpoch"/> in place, applies message.timestamp.type=LogAppendTime, then
+    /// appends. Returns the offsets written (FirstOffset is the Produce response's base offset).
+    /// </summary>
+    public LogAppendInfo AppendAsLeader(Span<byte> batches, int leaderEpoch)
+    {
+        ValidateFraming(batches);
+        lock (_lock)
+        {
+            ThrowIfClosed();
+            long first = LogEndOffset;
+            AssignOffsets(batches, first, leaderEpoch);
+            long appendTime = -1;
+            if (Config.LogAppendTime)
+            {
+                appendTime = NowMs;
+                int position = 0;
+                while (position < batches.Length)
+                {
+                    Span<byte> batch = batches[position..];
+                    BatchHeader.SetLogAppendTime(batch, appendTime);
+                    position += new BatchHeader(batch).SizeInBytes;
+                }
+            }
+            return AppendLocked(batches, appendTime);
+        }
+    }
+
+    /// <summary>
+    /// Follower (or replay) append: the batches carry their offsets already; the first must be at or
+    /// beyond the log end offset.
+    /// </summary>
+    public LogAppendInfo AppendAsFollower(ReadOnlySpan<byte> batches)
+    {
+        ValidateFraming(batches);
+        lock (_lock)
+        {
+            ThrowIfClosed();
+            long first = new BatchHeader(batches).BaseOffset;
+            if (first < LogEndOffset)
+            {
+                throw new InvalidBatchException($"append offset {first} below log end offset {LogEndOffset} of {TopicPartition}");
+            }
+            return AppendLocked(batches, -1);
+        }
+    }
+
+    private void ValidateFraming(ReadOnlySpan<byte> batches)
+    {
+        if (batches.IsEmpty)
+        {
+            throw new InvalidBatchException("no record batches to append");
+        }
+        int position = 0;
+        long previousLast = long.MinValue;
+        while (position < batches.Length)
+        {
+            ReadOnlySpan<byte> rest = batches[position..];
+            if (rest.Length < BatchHeader.Size)
+            {
+                throw new InvalidBatchException($"record batch header cut short at byte {position}");
+            }
+            var header = new BatchHeader(rest);
+            if (header.Magic != BatchHeader.CurrentMagic)
+            {
+                throw new InvalidBatchException($"record batch magic {header.Magic}; the log stores v2 batches only");
+            }
+            if (header.BatchLength < BatchHeader.Size - BatchHeader.LogOverhead || header.SizeInBytes > rest.Length)
+            {
+                throw new InvalidBatchException($"record batch length {header.BatchLength} does not fit the {rest.Length} bytes left");
+            }
+            if (header.LastOffsetDelta < 0)
+            {
+                throw new InvalidBatchException($"negative lastOffsetDelta {header.LastOffsetDelta}");
+            }
+            if (header.SizeInBytes > Config.SegmentBytes)
+            {
+                // Upstream: RecordBatchTooLargeException when a batch cannot fit any segment.
+                throw new RecordBatchTooLargeException($"record batch of {header.SizeInBytes} bytes exceeds segment.bytes {Config.SegmentBytes}");
+            }
+            if (header.BaseOffset <= previousLast && previousLast != long.MinValue)
+            {
+                // Only meaningful for follower appends; leader appends are re-stamped anyway.
+            }
+            previousLast = header.LastOffset;
+            position += header.SizeInBytes;
+        }
+    }
+
+    private LogAppendInfo AppendLocked(ReadOnlySpan<byte> batches, long appendTime)
+    {
+        long first = new BatchHeader(batches).BaseOffset;
+        long last = first;
+        long maxTimestamp = -1;
+        long offsetOfMax = first;
+        int records = 0;
+        int position = 0;
+        while (position < batches.Length)
+        {
+            var header = new BatchHeader(batches[position..]);
+            last = header.LastOffset;
+            if (header.MaxTimestamp > maxTimestamp)
+            {
+                maxTimestamp = header.MaxTimestamp;
+                offsetOfMax = header.LastOffset;
+            }
+            records += header.RecordsCount;
+            position += header.SizeInBytes;
+        }
+        LogSegment segment = MaybeRoll(batches.Length, maxTimestamp, first, last);
+        segment.Append(batches, last, maxTimestamp, offsetOfMax);
+        // Leader epochs: record each batch epoch newer than the cache's latest (upstream assigns per batch).
+        position = 0;
+        while (position < batches.Length)
+        {
+            var header = new BatchHeader(batches[position..]);
+            if (header.PartitionLeaderEpoch > EpochCache.LatestEpoch)
+            {
+                EpochCache.Assign(header.PartitionLeaderEpoch, header.BaseOffset);
+            }
+            position += header.SizeInBytes;
+        }
+        Interlocked.Exchange(ref _logEndOffset, last + 1);
+        _unflushedMessages += records;
+        if (_unflushedMessages >= Config.FlushMessages)
+        {
+            FlushLocked();
+        }
+        return new LogAppendInfo(first, last, maxTimestamp, offsetOfMax, records, batches.Length, appendTime);
+    }
+
+    private LogSegment MaybeRoll(int incomingBytes, long maxTimestamp, long firstOffset, long lastOffset)
+    {
+        LogSegment active = ActiveSegment;
+        if (active.ShouldRoll(Config.SegmentBytes, Config.SegmentMs, Config.SegmentJitterMs, incomingBytes, maxTimestamp, lastOffset, NowMs))
+        {
+            return RollLocked(Math.Max(firstOffset, LogEndOffset));
+        }
+        return active;
+    }
+
+    /// <summary>Starts a new active segment at the log end offset (upstream roll); the old one is fsynced.</summary>
+    public LogSegment Roll()
+    {
+        lock (_lock)
+        {
+            ThrowIfClosed();
+            return RollLocked(LogEndOffset);
+        }
+    }
+
+    private LogSegment RollLocked(long newBaseOffset)
+    {
+        LogSegment active = ActiveSegment;
+        if (active.BaseOffset == newBaseOffset && active.Size == 0)
+        {
+            return active;
+        }
+        active.OnBecomeInactive();
+        // Upstream flushes the old segment when rolling (asynchronously); a rolled segment is complete,
+        // so once it is on disk the recovery point can move to the new segment.
+        FlushSegmentsUpTo(newBaseOffset);
+        var segment = LogSegment.Open(Directory, newBaseOffset, Config.SegmentIndexBytes, Config.IndexIntervalBytes, NowMs);
+        _segments = [.. _segments, segment];
+        return segment;
+    }
+
+    private void FlushSegmentsUpTo(long offset)
+    {
+        foreach (LogSegment s in _segments)
+        {
+            if (s.BaseOffset >= offset)
+            {
+                break;
+            }
+            if (NextBaseOffset(s) > RecoveryPoint)
+            {
+                s.Flush();
+            }
+        }
+        if (offset > RecoveryPoint)
+        {
+            Interlocked.Exchange(ref _recoveryPoint, Math.Min(offset, LogEndOffset));
+        }
+    }
+
+    private long NextBaseOffset(LogSegment segment)
+    {
+        LogSegment[] segments = _segments;
+        int i = Array.IndexOf(segments, segment);
+        return i >= 0 && i + 1 < segments.Length ? segments[i + 1].BaseOffset : LogEndOffset;
+    }
+
+    // ------------------------------------------------------------------ flush
+
+    /// <summary>fsyncs everything up to the log end offset and moves the recovery point there.</summary>
+    public void Flush()
+    {
+        lock (_lock)
+        {
+            if (!_closed)
+            {
+                FlushLocked();
+            }
+        }
+    }
+
+    private void FlushLocked()
+    {
+        long end = LogEndOffset;
+        foreach (LogSegment s in _segments)
+        {
+            if (NextBaseOffset(s) > RecoveryPoint || s == ActiveSegment)
+            {
+                s.Flush();
+            }
+        }
+        Interlocked.Exchange(ref _recoveryPoint, end);
+        _unflushedMessages = 0;
+        _lastFlushMs = NowMs;
+    }
+
+    /// <summary>Applies flush.ms: fsyncs when unflushed data is older than the interval. Returns whether it flushed.</summary>
+    public bool FlushIfDue()
+    {
+        lock (_lock)
+        {
+            if (_closed || _unflushedMessages == 0 || Config.FlushMs == long.MaxValue || NowMs - _lastFlushMs < Config.FlushMs)
+            {
+                return false;
+            }
+            FlushLocked();
+            return true;
+        }
+    }
+
+    public long UnflushedMessages
+    {
+        get { lock (_lock) { return _unflushedMessages; } }
+    }
+
+    // ------------------------------------------------------------------ offsets
+
+    /// <summary>Sets the high watermark, clamped to [log start, log end] (followers take the leader's).</summary>
+    public void UpdateHighWatermark(long highWatermark)
+    {
+        lock (_lock)
+        {
+            Interlocked.Exchange(ref _highWatermark, Math.Clamp(highWatermark, LogStartOffset, LogEndOffset));
+        }
+    }
+
+    /// <summary>Raises the high watermark (leader, once replicas caught up); never lowers it. Returns whether it moved.</summary>
+    public bool MaybeIncrementHighWatermark(long highWatermark)
+    {
+        lock (_lock)
+        {
+            long clamped = Math.Min(highWatermark, LogEndOffset);
+            if (clamped > HighWatermark)
+            {
+                Interlocked.Exchange(ref _highWatermark, clamped);
+                return true;
+            }
+            return false;
+        }
+    }
+
+    /// <summary>
+    /// DeleteRecords (KIP-107): moves the log start offset up to <paramref name="newLogStartOffset"/>,
+    /// which may not pass the high watermark; whole segments below it are deleted.
+    /// </summary>
+    public bool MaybeIncrementLogStartOffset(long newLogStartOffset)
+    {
+        lock (_lock)
+        {
+            ThrowIfClosed();
+            if (newLogStartOffset > HighWatermark)
+            {
+                throw new LogStartOffsetOutOfRangeException($"cannot move log start offset of {TopicPartition} to {newLogStartOffset}, above high watermark {HighWatermark}");
+            }
+            if (newLogStartOffset <= LogStartOffset)
+            {
+                return false;
+            }
+            Interlocked.Exchange(ref _logStartOffset, newLogStartOffset);
+            EpochCache.TruncateFromStart(newLogStartOffset);
+            DeleteSegmentsLocked((segment, next) => next is not null && next.BaseOffset <= LogStartOffset);
+            return true;
+        }
+    }
+
+    // ------------------------------------------------------------------ read
+
+    /// <summary>
+    /// Reads from <paramref name="fetchOffset"/>: at most <paramref name="maxBytes"/> (but with
+    /// <paramref name="minOneBatch"/> at least the first whole batch, KIP-74), never beyond
+    /// <paramref name="maxOffset"/> (exclusive: the high watermark or last stable offset for consumers,
+    /// the log end offset for followers). Throws <see cref="OffsetOutOfRangeException"/> when the fetch
+    /// offset is below the log start or above the log end.
+    /// </summary>
+    public FetchDataInfo Read(long fetchOffset, int maxBytes, long maxOffset, bool minOneBatch = true)
+    {
+        LogSegment[] segments = _segments;
+        long logEnd = LogEndOffset;
+        long logStart = LogStartOffset;
+        long hw = HighWatermark;
+        if (fetchOffset < logStart || fetchOffset > logEnd)
+        {
+            throw new OffsetOutOfRangeException($"offset {fetchOffset} is outside [{logStart}, {logEnd}] of {TopicPartition}");
+        }
+        long upper = Math.Min(maxOffset, logEnd);
+        if (fetchOffset >= upper || maxBytes < 0)
+        {
+            return new FetchDataInfo(fetchOffset, null, false, hw, logStart, logEnd);
+        }
+        int index = FloorSegmentIndex(segments, fetchOffset);
+        for (int i = Math.Max(index, 0); i < segments.Length; i++)
+        {
+            LogSegment segment = segments[i];
+            if (segment.BaseOffset >= upper)
+            {
+                break;
+            }
+            long maxPosition = segment.Size;
+            bool upperInThisSegment = i + 1 >= segments.Length || segments[i + 1].BaseOffset > upper;
+            if (upperInThisSegment)
+            {
+                maxPosition = segment.FindBatchContaining(upper)?.Position ?? segment.Size;
+            }
+            FileRange? range = segment.Read(fetchOffset, maxBytes, maxPosition, minOneBatch, out bool tooLarge);
+            if (range is FileRange r)
+            {
+                // A first batch larger than the limit (only without minOneBatch) returns nothing, as
+                // upstream ReplicaManager does for an incomplete first entry.
+                if (r.Length == 0 || tooLarge)
+                {
+                    return new FetchDataInfo(fetchOffset, null, tooLarge, hw, logStart, logEnd);
+                }
+                return new FetchDataInfo(fetchOffset, r, false, hw, logStart, logEnd);
+            }
+        }
+        return new FetchDataInfo(fetchOffset, null, false, hw, logStart, logEnd);
+    }
+
+    private static int FloorSegmentIndex(LogSegment[] segments, long offset)
+    {
+        int lo = 0, hi = segments.Length - 1, found = -1;
+        while (lo <= hi)
+        {
+            int mid = (lo + hi) / 2;
+            if (segments[mid].BaseOffset <= offset)
+            {
+                found = mid;
+                lo = mid + 1;
+            }
+            else
+            {
+                hi = mid - 1;
+            }
+        }
+        return found;
+    }
+
+    /// <summary>
+    /// ListOffsets: -2 earliest (log start), -1 latest (log end), -3 the batch holding the largest
+    /// timestamp (KIP-734), otherwise the first offset whose timestamp is &gt;= <paramref name="timestamp"/>
+    /// (null when none). Uncompressed batches are searched record by record; a compressed batch answers
+    /// with its base offset (no record after the answer is older than the target is skipped).
+    /// </summary>
+    public TimestampAndOffset? FetchOffsetByTimestamp(long timestamp)
+    {
+        LogSegment[] segments = _segments;
+        long logStart = LogStartOffset;
+        if (timestamp == EarliestTimestamp)
+        {
+            return new TimestampAndOffset(-1, logStart, EpochCache.EpochForOffset(logStart));
+        }
+        if (timestamp == LatestTimestamp)
+        {
+            return new TimestampAndOffset(-1, LogEndOffset, EpochCache.LatestEpoch);
+        }
+        if (timestamp == MaxTimestamp)
+        {
+            LogSegment? best = null;
+            foreach (LogSegment s in segments)
+            {
+                if (best is null || s.MaxTimestampSoFar > best.MaxTimestampSoFar)
+                {
+                    best = s;
+                }
+            }
+            if (best is null || best.MaxTimestampSoFar < 0)
+            {
+                return null;
+            }
+            LogSegment.BatchInfo? batch = best.FindBatchContaining(best.OffsetOfMaxTimestampSoFar);
+            if (batch is not LogSegment.BatchInfo b)
+            {
+                return null;
+            }
+            long offset = FindRecordByTimestamp(best, b, b.MaxTimestamp, logStart) ?? b.LastOffset;
+            return new TimestampAndOffset(b.MaxTimestamp, offset, b.PartitionLeaderEpoch);
+        }
+        if (timestamp < 0)
+        {
+            return null;
+        }
+        foreach (LogSegment segment in segments)
+        {
+            if (segment.MaxTimestampSoFar < timestamp || NextBase(segments, segment) <= logStart)
+            {
+                continue;
+            }
+            long startingOffset = Math.Max(logStart, segment.BaseOffset);
+            LogSegment.BatchInfo? found = segment.FindBatchByTimestamp(timestamp, startingOffset);
+            while (found is LogSegment.BatchInfo batch)
+            {
+                long? offset = FindRecordByTimestamp(segment, batch, timestamp, logStart);
+                if (offset is long o)
+                {
+                    long recordTimestamp = RecordTimestamp(segment, batch, o) ?? batch.MaxTimestamp;
+                    return new TimestampAndOffset(recordTimestamp, o, batch.PartitionLeaderEpoch);
+                }
+                found = segment.FindBatchByTimestamp(timestamp, batch.LastOffset + 1);
+            }
+        }
+        return null;
+    }
+
+    private long NextBase(LogSegment[] segments, LogSegment segment)
+    {
+        int i = Array.IndexOf(segments, segment);
+        return i + 1 < segments.Length ? segments[i + 1].BaseOffset : LogEndOffset;
+    }
+
+    private static long? FindRecordByTimestamp(LogSegment segment, LogSegment.BatchInfo batch, long timestamp, long minOffset)
+    {
+        if ((batch.Attributes & 0x7) != 0 || (batch.Attributes & 0x8) != 0)
+        {
+            // Compressed: records are not readable here; LogAppendTime: every record carries the batch time.
+            return batch.MaxTimestamp >= timestamp ? Math.Max(batch.BaseOffset, minOffset) : null;
+        }
+        byte[] bytes = segment.ReadBatch(batch.Position, batch.Size);
+        foreach (RecordView record in RecordView.Enumerate(bytes))
+        {
+            if (record.Timestamp >= timestamp && record.Offset >= minOffset)
+            {
+                return record.Offset;
+            }
+        }
+        return null;
+    }
+
+    private static long? RecordTimestamp(LogSegment segment, LogSegment.BatchInfo batch, long offset)
+    {
+        if ((batch.Attributes & 0x7) != 0 || (batch.Attributes & 0x8) != 0)
+        {
+            return batch.MaxTimestamp;
+        }
+        foreach (RecordView record in RecordView.Enumerate(segment.ReadBatch(batch.Position, batch.Size)))
+        {
+            if (record.Offset == offset)
+            {
+                return record.Timestamp;
+            }
+        }
+        return null;
+    }
+
+    // ------------------------------------------------------------------ truncation
+
+    /// <summary>
+    /// Removes everything at and after <paramref name="targetOffset"/> (a follower truncating to the
+    /// leader's epoch end offset). Returns false when the log already ends there.
+    /// </summary>
+    public bool TruncateTo(long targetOffset)
+    {
+        lock (_lock)
+        {
+            ThrowIfClosed();
+            if (targetOffset < 0)
+            {
+                throw new ArgumentOutOfRangeException(nameof(targetOffset));
+            }
+            if (targetOffset >= LogEndOffset)
+            {
+                return false;
+            }
+            if (targetOffset < ActiveSegmentsFirstBase())
+            {
+                TruncateFullyAndStartAtLocked(targetOffset);
+                return true;
+            }
+            var keep = new List<LogSegment>();
+            foreach (LogSegment s in _segments)
+            {
+                if (s.BaseOffset > targetOffset)
+                {
+                    RetireSegment(s, immediately: false);
+                }
+                else
+                {
+                    keep.Add(s);
+                }
+            }
+            _segments = keep.ToArray();
+            LogSegment active = keep[^1];
+            active.TruncateTo(targetOffset);
+            active.MakeActive();
+            Interlocked.Exchange(ref _logEndOffset, targetOffset);
+            Interlocked.Exchange(ref _highWatermark, Math.Min(HighWatermark, targetOffset));
+            Interlocked.Exchange(ref _recoveryPoint, Math.Min(RecoveryPoint, targetOffset));
+            Interlocked.Exchange(ref _logStartOffset, Math.Min(LogStartOffset, targetOffset));
+            EpochCache.TruncateFromEnd(targetOffset);
+            return true;
+        }
+    }
+
+    private long ActiveSegmentsFirstBase() => _segments[0].BaseOffset;
+
+    /// <summary>Deletes all data and restarts the log empty at <paramref name="newOffset"/> (follower far behind or ahead of the leader).</summary>
+    public void TruncateFullyAndStartAt(long newOffset)
+    {
+        lock (_lock)
+        {
+            ThrowIfClosed();
+            TruncateFullyAndStartAtLocked(newOffset);
+        }
+    }
+
+    private void TruncateFullyAndStartAtLocked(long newOffset)
+    {
+        foreach (LogSegment s in _segments)
+        {
+            RetireSegment(s, immediately: false);
+        }
+        var segment = LogSegment.Open(Directory, newOffset, Config.SegmentIndexBytes, Config.IndexIntervalBytes, NowMs);
+        _segments = [segment];
+        Interlocked.Exchange(ref _logEndOffset, newOffset);
+        Interlocked.Exchange(ref _logStartOffset, newOffset);
+        Interlocked.Exchange(ref _highWatermark, newOffset);
+        Interlocked.Exchange(ref _recoveryPoint, newOffset);
+        EpochCache.Clear();
+    }
+
+    // ------------------------------------------------------------------ retention
+
+    /// <summary>
+    /// Upstream deleteOldSegments: with cleanup.policy containing "delete", segments whose newest
+    /// timestamp is older than retention.ms, then oldest segments while the log exceeds retention.bytes;
+    /// always segments wholly below the log start offset. Only segments below the high watermark go, and
+    /// the active segment only after a roll. Returns the number of segments deleted.
+    /// </summary>
+    public int DeleteOldSegments()
+    {
+        lock (_lock)
+        {
+            if (_closed)
+            {
+                return 0;
+            }
+            int deleted = 0;
+            if (Config.Delete)
+            {
+                long now = NowMs;
+                if (Config.RetentionMs >= 0)
+                {
+                    deleted += DeleteSegmentsLocked((s, _) => now - (s.MaxTimestampSoFar >= 0 ? s.MaxTimestampSoFar : s.LastModifiedMs) > Config.RetentionMs);
+                }
+                if (Config.RetentionBytes >= 0)
+                {
+                    long excess = Size - Config.RetentionBytes;
+                    deleted += DeleteSegmentsLocked((s, _) =>
+                    {
+                        if (excess - s.Size >= 0)
+                        {
+                            excess -= s.Size;
+                            return true;
+                        }
+                        return false;
+                    });
+                }
+            }
+            deleted += DeleteSegmentsLocked((s, next) => next is not null && next.BaseOffset <= LogStartOffset);
+            return deleted;
+        }
+    }
+
+    private int DeleteSegmentsLocked(Func<LogSegment, LogSegment?, bool> predicate)
+    {
+        LogSegment[] segments = _segments;
+        int count = 0;
+        for (int i = 0; i < segments.Length; i++)
+        {
+            LogSegment segment = segments[i];
+            LogSegment? next = i + 1 < segments.Length ? segments[i + 1] : null;
+            bool lastAndEmpty = next is null && segment.Size == 0;
+            long upperBound = next?.BaseOffset ?? LogEndOffset;
+            if (HighWatermark >= upperBound && !lastAndEmpty && predicate(segment, next))
+            {
+                count++;
+            }
+            else
+            {
+                break;
+            }
+        }
+        if (count == 0)
+        {
+            return 0;
+        }
+        if (count == segments.Length)
+        {
+            // Every segment goes, the active one included: roll first so the log keeps an active segment.
+            RollLocked(LogEndOffset);
+            segments = _segments;
+        }
+        for (int i = 0; i < count; i++)
+        {
+            RetireSegment(segments[i], immediately: false);
+        }
+        _segments = segments[count..];
+        long newStart = Math.Max(LogStartOffset, _segments[0].BaseOffset);
+        if (newStart > LogStartOffset)
+        {
+            Interlocked.Exchange(ref _logStartOffset, newStart);
+            EpochCache.TruncateFromStart(newStart);
+        }
+        return count;
+    }
+
+    /// <summary>
+    /// Takes a segment out of service: its files are renamed "*.deleted" at once and removed after
+    /// file.delete.delay.ms, so a Fetch already sending from it completes (upstream asyncDeleteSegment).
+    /// </summary>
+    private void RetireSegment(LogSegment segment, bool immediately)
+    {
+        try
+        {
+            segment.ChangeSuffix("", LogSegment.DeletedSuffix);
+        }
+        catch (IOException)
+        {
+            // Already gone; nothing to rename.
+        }
+        long delay = immediately ? 0 : Math.Max(0, Config.FileDeleteDelayMs);
+        if (delay == 0)
+        {
+            segment.DeleteFiles();
+        }
+        else
+        {
+            _ = Task.Delay(TimeSpan.FromMilliseconds(Math.Min(delay, int.MaxValue))).ContinueWith(_ => segment.DeleteFiles(), TaskScheduler.Default);
+        }
+    }
+
+    // ------------------------------------------------------------------ compaction support
+
+    internal object SyncRoot => _lock;
+
+    internal LogSegment[] SegmentsSnapshot => _segments;
+
+    internal long NowMsInternal => NowMs;
+
+    /// <summary>Replaces <paramref name="old"/> (consecutive segments) with <paramref name="cleaned"/> (under the lock; used by the cleaner).</summary>
+    internal void ReplaceSegments(IReadOnlyList<LogSegment> old, LogSegment cleaned)
+    {
+        // Crash safety as upstream: cleaned files become ".swap" before the old segments go, and
+        // loading completes a leftover swap.
+        cleaned.ChangeSuffix(LogSegment.CleanedSuffix, LogSegment.SwapSuffix);
+        var list = _segments.ToList();
+        int at = list.IndexOf(old[0]);
+        foreach (LogSegment s in old)
+        {
+            list.Remove(s);
+        }
+        foreach (LogSegment s in old)
+        {
+            RetireSegment(s, immediately: false);
+        }
+        cleaned.ChangeSuffix(LogSegment.SwapSuffix, "");
+        list.Insert(at, cleaned);
+        _segments = list.ToArray();
+    }
+
+    // ------------------------------------------------------------------ lifecycle
+
+    private void ThrowIfClosed()
+    {
+        if (_closed)
+        {
+            throw new ObjectDisposedException(TopicPartition.ToString());
+        }
+    }
+
+    /// <summary>Flushes and closes (indexes trimmed to their entries, as upstream does on close).</summary>
+    public void Close()
+    {
+        lock (_lock)
+        {
+            if (_closed)
+            {
+                return;
+            }
+            FlushLocked();
+            _closed = true;
+            foreach (LogSegment s in _segments)
+            {
+                s.Close();
+            }
+        }
+    }
+
+    /// <summary>Closes and removes the whole partition directory (topic deletion / partition reassignment away).</summary>
+    public void Delete()
+    {
+        lock (_lock)
+        {
+            _closed = true;
+            foreach (LogSegment s in _segments)
+            {
+                s.Dispose();
+            }
+            _segments = [];
+        }
+        System.IO.Directory.Delete(Directory, recursive: true);
+    }
+
+    public void Dispose()
+    {
+        lock (_lock)
+        {
+            if (_closed)
+            {
+                return;
+            }
+            _closed = true;
+            foreach (LogSegment s in _segments)
+            {
+                s.Dispose();
+            }
+        }
+    }
+}
+
+/// <summary>The batch is larger than segment.bytes (Kafka error RECORD_LIST_TOO_LARGE, 18 / MESSAGE_TOO_LARGE, 10).</summary>
+public sealed class RecordBatchTooLargeException(string message) : Exception(message);

@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Runs every test of the project: the .NET test projects (unit, state-machine, end-to-end with
+# real clients) and then the compatibility suite. Installs what the tests need when missing
+# (Debian packages, npm packages). Ends with one line: "N passed, N failed[, N skipped]".
+set -uo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+
+need_pkgs=()
+have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
+for p in zookeeper zookeeper-bin kcat librdkafka-dev python3-kafka python3-confluent-kafka python3-kazoo; do
+  have_pkg "$p" || need_pkgs+=("$p")
+done
+if [ ${#need_pkgs[@]} -gt 0 ]; then
+  echo "== installing: ${need_pkgs[*]}"
+  if [ "$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi
+  $SUDO apt-get update -qq >/dev/null 2>&1 || true
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" >/dev/null 2>&1 \
+    || echo "warning: apt-get install failed for some of: ${need_pkgs[*]}"
+fi
+
+results="$root/tests/.results"
+rm -rf "$results"; mkdir -p "$results"
+
+echo "== build"
+if ! dotnet build Compat.sln -c Release -nologo -v q > "$results/build.log" 2>&1; then
+  grep -E "error|Error" "$results/build.log" | head -40
+  echo "build failed"
+  echo "0 passed, 1 failed"
+  exit 1
+fi
+
+echo "== dotnet test"
+for proj in tests/*/*.Tests.csproj; do
+  name=$(basename "$proj" .csproj)
+  echo "-- $name"
+  timeout 1800 dotnet test "$proj" -c Release --no-build -nologo \
+    --logger "trx;LogFileName=$name.trx" --results-directory "$results" 2>&1 | tail -15
+done
+
+compat_summary=""
+if [ -x ./run-compat.sh ] && [ "${SKIP_COMPAT:-}" != 1 ]; then
+  echo "== compat suite"
+  timeout 900 ./run-compat.sh --target both --report-only 2>&1 | tail -40
+  [ -f compat/results/matrix.md ] && compat_summary="see compat/results/matrix.md"
+fi
+
+python3 - "$results" <<'PY'
+import sys, glob, xml.etree.ElementTree as ET
+passed = failed = skipped = 0
+ns = {"t": "http://microsoft.com/schemas/VisualStudio/TeamTest/2010"}
+files = glob.glob(sys.argv[1] + "/**/*.trx", recursive=True)
+for f in files:
+    c = ET.parse(f).getroot().find("t:ResultSummary/t:Counters", ns)
+    if c is None:
+        failed += 1; continue
+    passed += int(c.get("passed", 0))
+    failed += int(c.get("failed", 0)) + int(c.get("error", 0)) + int(c.get("timeout", 0)) + int(c.get("aborted", 0))
+    skipped += int(c.get("notExecuted", 0))
+line = f"{passed} passed, {failed} failed"
+if skipped: line += f", {skipped} skipped"
+print(line)
+sys.exit(1 if failed or passed == 0 else 0)
+PY
