@@ -361,7 +361,30 @@ public sealed partial class KeeperClient
             IJuteRecord req = othersRemain
                 ? new CheckWatchesRequest { Path = ToServerPath(path), Type = (int)type }
                 : new RemoveWatchesRequest { Path = ToServerPath(path), Type = (int)type };
-            await SubmitAsync(opcode, req, path, static (ref JuteReader _) => true, null, ct).ConfigureAwait(false);
+            try
+            {
+                await SubmitAsync(opcode, req, path, static (ref JuteReader _) => true, null, ct).ConfigureAwait(false);
+            }
+            catch (KeeperException e) when (e.Code == Code.MarshallingError && type is WatcherType.Persistent or WatcherType.PersistentRecursive)
+            {
+                // Servers before 3.9 know only watcher types 1-3 and answer 4/5 with
+                // MarshallingError; there a persistent watch goes with type Any, which is
+                // only safe when the client keeps no other watch on the path.
+                bool othersOnPath;
+                lock (_watches.Gate)
+                {
+                    // a watcher stays unless its table is one being cleared and it is the one named (or all are)
+                    othersOnPath = TablesFor(WatcherType.Any).Any(t =>
+                    {
+                        bool cleared = tables.Any(tt => ReferenceEquals(tt.Table, t.Table));
+                        return t.Table.TryGetValue(path, out var set) && set.Any(x => !cleared || (watcher is not null && x != watcher));
+                    });
+                }
+                IJuteRecord fallback = othersOnPath
+                    ? new CheckWatchesRequest { Path = ToServerPath(path), Type = (int)WatcherType.Any }
+                    : new RemoveWatchesRequest { Path = ToServerPath(path), Type = (int)WatcherType.Any };
+                await SubmitAsync(othersOnPath ? OpCodes.CheckWatches : OpCodes.RemoveWatches, fallback, path, static (ref JuteReader _) => true, null, ct).ConfigureAwait(false);
+            }
         }
 
         foreach (var (table, removedType) in tables)
