@@ -25,6 +25,7 @@ public sealed partial class KeeperClient : IAsyncDisposable
     private readonly CancellationTokenSource _closing = new();
     private readonly object _stateGate = new();
     private readonly Task _eventTask;
+    private readonly SemaphoreSlim _outstanding;
     private Task _loopTask = Task.CompletedTask;
 
     private KeeperState _state = KeeperState.Disconnected;
@@ -48,6 +49,9 @@ public sealed partial class KeeperClient : IAsyncDisposable
         _password = _options.SessionPassword ?? new byte[16];
         _negotiatedTimeoutMs = (int)_options.SessionTimeout.TotalMilliseconds;
         _defaultWatcher = DeliverToDefault;
+        if (_options.MaxOutstandingRequests <= 0) throw new ArgumentOutOfRangeException(nameof(options), "MaxOutstandingRequests must be positive");
+        if (_options.MaxBufferBytes <= 16) throw new ArgumentOutOfRangeException(nameof(options), "MaxBufferBytes is too small for any reply");
+        _outstanding = new SemaphoreSlim(_options.MaxOutstandingRequests);
         _eventTask = Task.Run(EventLoopAsync);
         _loopTask = Task.Run(ConnectLoopAsync);
     }
@@ -130,7 +134,6 @@ public sealed partial class KeeperClient : IAsyncDisposable
     {
         int next = 0;
         int failedInRow = 0;
-        bool everConnected = false;
         while (!_closing.IsCancellationRequested)
         {
             var (host, port) = _servers[next];
@@ -162,7 +165,6 @@ public sealed partial class KeeperClient : IAsyncDisposable
                 break;
             }
             failedInRow = 0;
-            everConnected = true;
             try
             {
                 await PrimeAsync(conn).ConfigureAwait(false);
@@ -197,7 +199,6 @@ public sealed partial class KeeperClient : IAsyncDisposable
             }
             if (announce && !_closing.IsCancellationRequested) QueueStateEvent(KeeperState.Disconnected);
         }
-        _ = everConnected;
     }
 
     private int ConnectTimeoutMs =>
@@ -528,10 +529,14 @@ public sealed partial class KeeperClient : IAsyncDisposable
 
     internal int NextXid()
     {
-        // Upstream wraps xids back to 1 before they reach the negative (special) range.
-        int x = _xid++;
-        if (_xid <= 0) _xid = 1;
-        return x;
+        // Positive xids only: negative ones are the special xids (ping, auth, notification),
+        // so wrap back to 1 instead of overflowing into them.
+        while (true)
+        {
+            int x = Volatile.Read(ref _xid);
+            int next = x == int.MaxValue ? 1 : x + 1;
+            if (Interlocked.CompareExchange(ref _xid, next, x) == x) return x;
+        }
     }
 
     private async Task<Conn> GetConnectionAsync(CancellationToken ct)
@@ -563,10 +568,20 @@ public sealed partial class KeeperClient : IAsyncDisposable
 
     private async Task<T> SubmitAsync<T>(int opCode, IJuteRecord? body, string? path, BodyReader<T> read, Action<int>? onReply, CancellationToken ct)
     {
-        var conn = await GetConnectionAsync(ct).ConfigureAwait(false);
-        var p = new Pending<T>(opCode, path, read, onReply);
-        await conn.SendAsync(p, body, null).ConfigureAwait(false);
-        return await p.Task.WaitAsync(ct).ConfigureAwait(false);
+        // Bounded memory: at most MaxOutstandingRequests requests wait for answers; more callers
+        // wait here rather than queueing without limit.
+        await _outstanding.WaitAsync(ct).ConfigureAwait(false);
+        try
+        {
+            var conn = await GetConnectionAsync(ct).ConfigureAwait(false);
+            var p = new Pending<T>(opCode, path, read, onReply);
+            await conn.SendAsync(p, body, null).ConfigureAwait(false);
+            return await p.Task.WaitAsync(ct).ConfigureAwait(false);
+        }
+        finally
+        {
+            _outstanding.Release();
+        }
     }
 
     public async ValueTask DisposeAsync()

@@ -18,6 +18,10 @@ public sealed class KeeperClientOptions
     /// this is a protocol error and drops the connection (upstream ClientCnxnSocket.readLength).</summary>
     public int MaxBufferBytes { get; set; } = 0xfffff;
 
+    /// <summary>How many requests may wait for their answers at once; further calls wait for a
+    /// slot, so a fast producer of requests cannot grow the client's memory without bound.</summary>
+    public int MaxOutstandingRequests { get; set; } = 10_000;
+
     /// <summary>Time allowed to open a TCP connection to one server and complete the session
     /// handshake. Default: the session timeout divided by the number of servers, as upstream.</summary>
     public TimeSpan? ConnectTimeout { get; set; }

@@ -266,6 +266,11 @@ public abstract class ClientTests : IAsyncLifetime
         var reads = await Task.WhenAll(paths.Select(p => zk.GetDataAsync(p)));
         for (int i = 0; i < reads.Length; i++) Assert.Equal(i.ToString(), S(reads[i].Data));
         Assert.Equal(500, (await zk.GetChildrenAsync(Root)).Count);
+
+        // with a small window of outstanding requests the rest wait their turn, still in order
+        var narrow = await ClientAsync(configure: o => o.MaxOutstandingRequests = 4);
+        var more = await Task.WhenAll(Enumerable.Range(0, 100).Select(i => narrow.CreateAsync(Root + "/n-", null, Open, CreateMode.PersistentSequential)));
+        Assert.Equal(Enumerable.Range(500, 100).Select(i => $"{Root}/n-{i:D10}"), more.OrderBy(x => x, StringComparer.Ordinal));
     }
 
     // ------------------------------------------------------------------ chroot
