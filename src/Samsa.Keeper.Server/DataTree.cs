@@ -527,16 +527,41 @@ public sealed class DataTree
 
     public static (long Count, long Bytes) ParseQuota(byte[]? data)
     {
-        long count = 0, bytes = 0;
-        if (data is null) return (count, bytes);
-        foreach (var part in System.Text.Encoding.UTF8.GetString(data).Split(','))
+        var t = ParseStatsTrack(data);
+        return (t.GetValueOrDefault("count", 0), t.GetValueOrDefault("bytes", 0));
+    }
+
+    /// <summary>Upstream StatsTrack parsing: pairs split on ',' or ';', "key=value"; an empty
+    /// value is -1. Handles the "count=5,bytes=-1=;byteHardLimit=..;countHardLimit=.." form
+    /// that 3.7+ writes so older parsers ignore the hard limits.</summary>
+    public static Dictionary<string, long> ParseStatsTrack(byte[]? data)
+    {
+        var d = new Dictionary<string, long>(StringComparer.Ordinal);
+        if (data is null) return d;
+        foreach (var part in System.Text.Encoding.UTF8.GetString(data).Split(new[] { ',', ';' }, StringSplitOptions.RemoveEmptyEntries))
         {
             var kv = part.Split('=');
-            if (kv.Length != 2) continue;
-            if (kv[0] == "count") long.TryParse(kv[1], out count);
-            else if (kv[0] == "bytes") long.TryParse(kv[1], out bytes);
+            if (kv.Length < 2) continue;
+            d[kv[0]] = kv[1].Length == 0 ? -1 : long.TryParse(kv[1], out long v) ? v : -1;
         }
-        return (count, bytes);
+        return d;
+    }
+
+    /// <summary>Upstream ZooKeeperServer.checkQuota (only with zookeeper.enforceQuota): a write
+    /// that takes the deepest quota root over a hard count/byte limit is QuotaExceeded; soft
+    /// limits are only logged upstream and are not enforced.</summary>
+    public void CheckQuota(string path, long bytesDiff, long countDiff)
+    {
+        string? root = QuotaRootFor(path);
+        if (root is null) return;
+        var limits = ParseStatsTrack(GetNode(QuotaPath + root + "/" + QuotaLimitNode)?.Data);
+        var stats = ParseStatsTrack(GetNode(QuotaPath + root + "/" + QuotaStatNode)?.Data);
+        long countHard = limits.GetValueOrDefault("countHardLimit", -1);
+        long byteHard = limits.GetValueOrDefault("byteHardLimit", -1);
+        if (countDiff != 0 && countHard > -1 && stats.GetValueOrDefault("count", 0) + countDiff > countHard)
+            throw new KeeperException(ErrorCode.QuotaExceeded, root);
+        if (bytesDiff != 0 && byteHard > -1 && stats.GetValueOrDefault("bytes", 0) + bytesDiff > byteHard)
+            throw new KeeperException(ErrorCode.QuotaExceeded, root);
     }
 
     /// <summary>Rebuilds derived state (ephemeral sets, children) after a snapshot load.</summary>

@@ -31,6 +31,8 @@ public sealed class KeeperConfig
     public int AdminServerPort = 8080;
     public string AdminServerAddress = "0.0.0.0";
     public bool ReconfigEnabled;
+    /// <summary>zookeeper.enforceQuota: hard quota limits fail writes with QuotaExceeded.</summary>
+    public bool EnforceQuota;
     public Dictionary<string, string> Raw = new(StringComparer.Ordinal);
 
     public int EffectiveMinSessionTimeout => MinSessionTimeout == -1 ? TickTime * 2 : MinSessionTimeout;
@@ -87,6 +89,7 @@ public sealed class KeeperConfig
             case "admin.serverPort": AdminServerPort = I(); break;
             case "admin.serverAddress": AdminServerAddress = val; break;
             case "reconfigEnabled": ReconfigEnabled = bool.Parse(val); break;
+            case "enforceQuota": case "zookeeper.enforceQuota": EnforceQuota = bool.Parse(val); break;
         }
     }
 

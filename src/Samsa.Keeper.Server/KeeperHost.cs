@@ -8,32 +8,60 @@ namespace Samsa.Keeper.Server;
 public sealed class KeeperHost : IAsyncDisposable
 {
     private readonly FrameListener _listener;
-    private KeeperHost(KeeperServer server, FrameListener listener)
+    private readonly AdminServer? _admin;
+
+    private KeeperHost(KeeperServer server, FrameListener listener, AdminServer? admin)
     {
         Server = server;
         _listener = listener;
+        _admin = admin;
     }
+
+    /// <summary>The admin HTTP server's address, when admin.enableServer is true.</summary>
+    public IPEndPoint? AdminEndPoint => _admin?.LocalEndPoint;
 
     public KeeperServer Server { get; }
     public IPEndPoint LocalEndPoint => _listener.LocalEndPoint;
 
     /// <summary>Recovers dataDir, binds clientPortAddress:clientPort (0 = a free port) and starts
     /// serving. An empty dataDir keeps everything in memory (tests).</summary>
-    public static Task<KeeperHost> StartAsync(KeeperConfig config)
+    public static async Task<KeeperHost> StartAsync(KeeperConfig config)
     {
         var server = new KeeperServer(config);
-        server.Start();
-        var handler = new KeeperFrameHandler(server);
-        var addr = IPAddress.Parse(config.ClientPortAddress);
-        // upstream reads frames up to jute.maxbuffer plus its extra allowance for headers
-        var listener = new FrameListener(new IPEndPoint(addr, config.ClientPort), handler, new ListenerOptions { MaxFrameBytes = config.JuteMaxBuffer + 1024 });
-        listener.Start();
-        handler.Listener = listener;
-        return Task.FromResult(new KeeperHost(server, listener));
+        FrameListener? listener = null;
+        AdminServer? admin = null;
+        try
+        {
+            var handler = new KeeperFrameHandler(server);
+            var addr = IPAddress.Parse(config.ClientPortAddress);
+            // Bind before touching dataDir, as upstream's ZooKeeperServerMain does: a second server
+            // on a busy port must fail before it recovers or snapshots anything. Connections that
+            // arrive meanwhile queue on the loop, which starts after recovery.
+            // Upstream reads frames up to jute.maxbuffer plus its extra allowance for headers.
+            listener = new FrameListener(new IPEndPoint(addr, config.ClientPort), handler, new ListenerOptions { MaxFrameBytes = config.JuteMaxBuffer + 1024 });
+            listener.Start();
+            handler.Listener = listener;
+            server.Start();
+            if (config.AdminEnableServer)
+            {
+                admin = new AdminServer(server, new IPEndPoint(IPAddress.Parse(config.AdminServerAddress), config.AdminServerPort));
+                admin.Start();
+            }
+            return new KeeperHost(server, listener, admin);
+        }
+        catch
+        {
+            // a port in use must not leave the loop and the log open
+            if (admin is not null) await admin.DisposeAsync();
+            if (listener is not null) await listener.DisposeAsync();
+            await server.DisposeAsync();
+            throw;
+        }
     }
 
     public async ValueTask DisposeAsync()
     {
+        if (_admin is not null) await _admin.DisposeAsync();
         await _listener.DisposeAsync();
         await Server.DisposeAsync();
     }
@@ -81,10 +109,16 @@ internal sealed class KeeperFrameHandler : IFrameHandler
         return true;
     }
 
-    public ValueTask OnFrameAsync(Connection connection, ReadOnlyMemory<byte> frame)
+    /// <summary>Requests a connection may have queued before its reads pause (upstream's
+    /// per-connection throttling plays the same role); keeps one client from growing the loop's queue.</summary>
+    private const int MaxOutstandingPerConnection = 1000;
+
+    public async ValueTask OnFrameAsync(Connection connection, ReadOnlyMemory<byte> frame)
     {
-        if (connection.State is ServerConnection sc) _server.Enqueue(sc, frame.ToArray());
-        return ValueTask.CompletedTask;
+        if (connection.State is not ServerConnection sc) return;
+        _server.Enqueue(sc, frame.ToArray());
+        while (Volatile.Read(ref sc.OutstandingRequests) > MaxOutstandingPerConnection && !connection.Closed.IsCancellationRequested)
+            await Task.Delay(1).ConfigureAwait(false);
     }
 
     public ValueTask OnClosedAsync(Connection connection)

@@ -232,6 +232,7 @@ public sealed partial class KeeperServer
                 string path = ValidatePath(req.Path);
                 var node = Tree.GetNode(path) ?? throw new KeeperException(ErrorCode.NoNode, path);
                 _auth.Check(Tree.Acls.Get(node.Acl), Perms.Write, conn.AuthInfo, path);
+                if (Config.EnforceQuota) Tree.CheckQuota(path, (req.Data?.Length ?? 0) - (node.Data?.Length ?? 0), 0);
                 int v = CheckAndIncVersion(node.Version, req.Version, path);
                 return new SetDataTxn { Path = path, Data = req.Data, Version = v };
             }
@@ -285,6 +286,7 @@ public sealed partial class KeeperServer
         if (EphemeralOwner.IsSessionOwner(parent.EphemeralOwner, Config.ExtendedTypesEnabled))
             throw new KeeperException(ErrorCode.NoChildrenForEphemerals, path);
         int newCversion = parent.Cversion + 1;
+        if (Config.EnforceQuota) Tree.CheckQuota(path, data?.Length ?? 0, 1);
         if (type == OpCode.CreateContainer) return new CreateContainerTxn { Path = path, Data = data, Acl = listAcl, ParentCVersion = newCversion };
         if (type == OpCode.CreateTTL) return new CreateTTLTxn { Path = path, Data = data, Acl = listAcl, ParentCVersion = newCversion, Ttl = ttl };
         return new CreateTxn { Path = path, Data = data, Acl = listAcl, Ephemeral = CreateMode.IsEphemeral(flags), ParentCVersion = newCversion };
@@ -596,6 +598,12 @@ public sealed partial class KeeperServer
     private void ApplySetWatches(ServerConnection conn, long relativeZxid, List<string>? data, List<string>? exist, List<string>? child, List<string>? persistent, List<string>? recursive)
     {
         long zxid = Tree.LastProcessedZxid;
+        // a null string inside a jute vector is legal on the wire; there is nothing to watch for it
+        data = data?.Where(p => p is not null).ToList();
+        exist = exist?.Where(p => p is not null).ToList();
+        child = child?.Where(p => p is not null).ToList();
+        persistent = persistent?.Where(p => p is not null).ToList();
+        recursive = recursive?.Where(p => p is not null).ToList();
         foreach (var p in data ?? new())
         {
             var n = Tree.GetNode(p);

@@ -14,6 +14,11 @@ public sealed class ServerConnection : IWatcher
     private readonly Action _close;
     private readonly Channel<byte[]?> _out = Channel.CreateUnbounded<byte[]?>(new UnboundedChannelOptions { SingleReader = true });
     private int _closeQueued;
+    private long _queuedBytes;
+
+    /// <summary>Replies and events waiting for a client that does not read are capped; past this
+    /// the connection is closed rather than letting the queue grow without bound.</summary>
+    public const long MaxQueuedBytes = 64L * 1024 * 1024;
 
     public ServerConnection(KeeperServer server, long id, EndPoint? remote, Func<ReadOnlyMemory<byte>, ValueTask> send, Action close)
     {
@@ -54,6 +59,7 @@ public sealed class ServerConnection : IWatcher
                     _close();
                     return;
                 }
+                Interlocked.Add(ref _queuedBytes, -frame.Length);
                 try { await _send(frame).ConfigureAwait(false); }
                 catch (Exception) { _close(); return; }
             }
@@ -64,6 +70,11 @@ public sealed class ServerConnection : IWatcher
     {
         if (Volatile.Read(ref _closeQueued) != 0) return;
         Interlocked.Increment(ref PacketsSent);
+        if (Interlocked.Add(ref _queuedBytes, frame.Length) > MaxQueuedBytes)
+        {
+            CloseAfterSend();
+            return;
+        }
         _out.Writer.TryWrite(frame);
     }
 

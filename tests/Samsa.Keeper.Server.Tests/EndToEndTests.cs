@@ -18,6 +18,7 @@ public sealed class EndToEndTests : IAsyncLifetime
         _host = await KeeperHost.StartAsync(new KeeperConfig
         {
             DataDir = _dir, ClientPort = 0, ClientPortAddress = "127.0.0.1", TickTime = 500,
+            AdminServerAddress = "127.0.0.1", AdminServerPort = 0,
             FourLetterWhitelist = new HashSet<string> { "ruok", "srvr", "stat", "mntr", "conf", "cons", "wchs", "dump", "envi", "dirs", "isro", "wchc", "wchp", "crst", "srst" },
         });
     }
@@ -107,6 +108,50 @@ other.stop(); zk.stop()
         Assert.Contains("from-kazoo", o2 + e2);
     }
 
+    [Fact]
+    public void Node_zookeeper_client_creates_watches_and_runs_transactions()
+    {
+        string dir = ExternalTools.RequireNodeZookeeperClient();
+        string script = Path.Combine(dir, "keeper-e2e-" + Guid.NewGuid().ToString("N") + ".js");
+        File.WriteAllText(script, """
+const zookeeper = require('node-zookeeper-client');
+const client = zookeeper.createClient(process.argv[2], { sessionTimeout: 10000 });
+const out = [];
+function done() { console.log(out.join('\n')); client.close(); }
+client.once('connected', () => {
+  client.create('/nz', Buffer.from('d'), (err, path) => {
+    out.push('create ' + (err ? err.name : path));
+    client.create('/nz/s-', Buffer.from(''), zookeeper.CreateMode.EPHEMERAL_SEQUENTIAL, (err, p) => {
+      out.push('seq ' + (err ? err.name : p));
+      client.getData('/nz', (ev) => { out.push('watch ' + ev.getName() + ' ' + ev.getPath()); }, (err, data, stat) => {
+        out.push('get ' + data.toString() + ' v' + stat.version + ' numChildren=' + stat.numChildren);
+        client.setData('/nz', Buffer.from('e'), -1, (err, stat) => {
+          out.push('set v' + stat.version);
+          client.transaction().create('/nz/t').check('/nz', 42).commit((err, results) => {
+            out.push('txn ' + (err ? err.name : 'ok') + ' ' + JSON.stringify(results));
+            client.exists('/nope', (err, stat) => { out.push('exists ' + stat); setTimeout(done, 300); });
+          });
+        });
+      });
+    });
+  });
+});
+client.connect();
+""");
+        try
+        {
+            var (code, o, e) = ExternalTools.Run(ExternalTools.Which("node")!, new[] { script, Address }, TimeSpan.FromSeconds(60));
+            Assert.True(code == 0, o + e);
+            // the same lines upstream ZooKeeper 3.8 produces for this script
+            Assert.Equal(new[]
+            {
+                "create /nz", "seq /nz/s-0000000000", "get d v0 numChildren=1", "watch NODE_DATA_CHANGED /nz", "set v1",
+                "txn BAD_VERSION [{\"type\":-1,\"err\":0},{\"type\":-1,\"err\":-103}]", "exists null",
+            }, o.Trim().Split('\n'));
+        }
+        finally { File.Delete(script); }
+    }
+
     private async Task<string> FourLetterAsync(string word)
     {
         using var sock = new TcpClient();
@@ -132,10 +177,37 @@ other.stop(); zk.stop()
         Assert.Contains("0 connections watching 0 paths", await FourLetterAsync("wchs"));
     }
 
+    private async Task<(int Status, System.Text.Json.JsonElement Json)> AdminGetAsync(string path)
+    {
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
+        var rsp = await http.GetAsync($"http://127.0.0.1:{_host.AdminEndPoint!.Port}{path}");
+        var doc = System.Text.Json.JsonDocument.Parse(await rsp.Content.ReadAsStringAsync());
+        return ((int)rsp.StatusCode, doc.RootElement.Clone());
+    }
+
+    [Fact]
+    public async Task Admin_server_answers_commands_as_json()
+    {
+        var (status, ruok) = await AdminGetAsync("/commands/ruok");
+        Assert.Equal(200, status);
+        Assert.Equal("ruok", ruok.GetProperty("command").GetString());
+        Assert.Equal(System.Text.Json.JsonValueKind.Null, ruok.GetProperty("error").ValueKind);
+        var (_, mntr) = await AdminGetAsync("/commands/mntr");
+        Assert.Equal("monitor", mntr.GetProperty("command").GetString());
+        Assert.Equal("standalone", mntr.GetProperty("server_state").GetString());
+        Assert.Equal(4, mntr.GetProperty("znode_count").GetInt64());
+        var (_, conf) = await AdminGetAsync("/commands/configuration");
+        Assert.Equal(500, conf.GetProperty("tick_time").GetInt32());
+        var (_, list) = await AdminGetAsync("/commands");
+        Assert.Contains(list.GetProperty("commands").EnumerateArray(), e => e.GetString() == "/commands/watch_summary");
+        var (missing, _) = await AdminGetAsync("/commands/nope");
+        Assert.Equal(404, missing);
+    }
+
     [Fact]
     public async Task Four_letter_words_outside_the_whitelist_are_refused()
     {
-        await using var host = await KeeperHost.StartAsync(new KeeperConfig { ClientPort = 0, ClientPortAddress = "127.0.0.1" });
+        await using var host = await KeeperHost.StartAsync(new KeeperConfig { ClientPort = 0, ClientPortAddress = "127.0.0.1", AdminEnableServer = false });
         using var sock = new TcpClient();
         await sock.ConnectAsync(IPAddress.Loopback, host.LocalEndPoint.Port);
         var s = sock.GetStream();
@@ -163,7 +235,7 @@ public sealed class ConnectionLimitTests
     [Fact]
     public async Task Connections_beyond_maxClientCnxns_from_one_address_are_closed()
     {
-        await using var host = await KeeperHost.StartAsync(new KeeperConfig { ClientPort = 0, ClientPortAddress = "127.0.0.1", MaxClientCnxns = 2 });
+        await using var host = await KeeperHost.StartAsync(new KeeperConfig { ClientPort = 0, ClientPortAddress = "127.0.0.1", MaxClientCnxns = 2, AdminEnableServer = false });
         var socks = new List<TcpClient>();
         try
         {

@@ -28,6 +28,27 @@ public static class ExternalTools
     public static void RequireZkCli() => Require("zookeeper", () => File.Exists(ZkCli) && File.Exists(ZooKeeperJar));
     public static void RequireCliMt() => Require("zookeeper-bin", () => File.Exists(CliMt));
 
+    /// <summary>node-zookeeper-client 1.1.3 from npm, installed once into a shared temp directory.</summary>
+    public static string RequireNodeZookeeperClient()
+    {
+        Require("nodejs", () => Which("node") is not null);
+        Require("npm", () => Which("npm") is not null);
+        string dir = Path.Combine(Path.GetTempPath(), "samsa-keeper-npm");
+        lock (Gate)
+        {
+            if (!Directory.Exists(Path.Combine(dir, "node_modules", "node-zookeeper-client")))
+            {
+                Directory.CreateDirectory(dir);
+                var (code, o, e) = Run(Which("npm")!, new[] { "install", "--prefix", dir, "node-zookeeper-client@1.1.3" }, TimeSpan.FromMinutes(5));
+                if (code != 0) throw new InvalidOperationException("npm install node-zookeeper-client@1.1.3 failed: " + o + e);
+            }
+        }
+        return dir;
+    }
+
+    public static string? Which(string name) =>
+        (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':').Select(d => Path.Combine(d, name)).FirstOrDefault(File.Exists);
+
     public static (int Code, string Out, string Err) Run(string file, IEnumerable<string> args, TimeSpan timeout, string? stdin = null)
     {
         var psi = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = stdin is not null, UseShellExecute = false };
