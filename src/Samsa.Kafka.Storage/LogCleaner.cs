@@ -1,4 +1,6 @@
+using Samsa.Kafka.Protocol.Records;
 using System.Buffers.Binary;
+using Samsa.Kafka.Protocol.Compression;
 using Samsa.Kafka.Protocol.Primitives;
 
 namespace Samsa.Kafka.Storage;
@@ -18,8 +20,7 @@ public readonly record struct CleanResult(long FirstDirtyOffset, long NextDirtyO
 ///   rather than by the KIP-534 delete horizon stamped into the batch on a first pass;
 /// - control batches and transactional batches are kept whole and their keys are not put in the map
 ///   (so an aborted value never shadows a committed one);
-/// - compressed batches are kept whole and their keys are not put in the map, until the compression
-///   codecs are available to storage;
+/// - compressed batches are decoded (bounded), filtered and re-encoded with the producer's codec;
 /// - a batch whose records are all removed is dropped (upstream keeps an empty batch for the last
 ///   batch of an idempotent producer).
 /// </summary>
@@ -74,7 +75,9 @@ public static class LogCleaner
         int cleanableCount = 0;
         for (int i = 0; i < segments.Length - 1; i++)
         {
-            bool belowHighWatermark = segments[i + 1].BaseOffset <= log.HighWatermark;
+            // Upstream firstUncleanableOffset: nothing at or above the last stable offset (open
+            // transactions, data not yet replicated) is cleaned.
+            bool belowHighWatermark = segments[i + 1].BaseOffset <= log.LastStableOffset;
             bool oldEnough = config.MinCompactionLagMs <= 0 || segments[i].MaxTimestampSoFar <= now - config.MinCompactionLagMs;
             if (!belowHighWatermark || !oldEnough)
             {
@@ -114,15 +117,15 @@ public static class LogCleaner
                     continue;
                 }
                 byte[] bytes = segment.ReadBatch(batch.Position, batch.Size);
-                if (!TryRecords(bytes, out List<RecordView>? records))
+                if (!TryRecords(bytes, out List<RecordCopy> records))
                 {
                     continue;
                 }
-                foreach (RecordView record in records)
+                foreach (RecordCopy record in records)
                 {
-                    if (record.HasKey && record.Offset >= firstDirtyOffset)
+                    if (record.Key is not null && record.Offset >= firstDirtyOffset)
                     {
-                        map[bytes.AsSpan(record.KeyStart, record.KeyLength).ToArray()] = record.Offset;
+                        map[record.Key] = record.Offset;
                     }
                 }
             }
@@ -141,6 +144,7 @@ public static class LogCleaner
         foreach (List<LogSegment> group in GroupBySize(toClean, segments, config))
         {
             LogSegment cleaned = LogSegment.Open(log.Directory, group[0].BaseOffset, config.SegmentIndexBytes, config.IndexIntervalBytes, now, LogSegment.CleanedSuffix);
+            long removedBefore = removed;
             try
             {
                 foreach (LogSegment segment in group)
@@ -154,14 +158,38 @@ public static class LogCleaner
                         {
                             continue;
                         }
-                        var header = new BatchHeader(kept);
+                        var header = new RecordBatch(kept);
                         cleaned.Append(kept, header.LastOffset, header.MaxTimestamp, header.LastOffset);
+                    }
+                }
+                if (removed == removedBefore && group.Count == 1)
+                {
+                    // Nothing to drop and nothing to merge: keep the segment as it is.
+                    cleaned.DeleteFiles();
+                    bytesAfter += group[0].Size;
+                    continue;
+                }
+                foreach (LogSegment segment in group)
+                {
+                    foreach (AbortedTxn txn in segment.TxnIndex.Entries)
+                    {
+                        cleaned.TxnIndex.Append(txn);
                     }
                 }
                 cleaned.OnBecomeInactive();
                 cleaned.Flush();
                 bytesAfter += cleaned.Size;
-                log.ReplaceSegments(group, cleaned);
+                if (cleaned.Size == 0 && cleaned.TxnIndex.Entries.Count == 0)
+                {
+                    // Everything in the group was superseded: drop the segments instead of swapping in an
+                    // empty one (an empty swap file could not say which offsets it replaces). Reads skip gaps.
+                    cleaned.DeleteFiles();
+                    log.RemoveSegments(group);
+                }
+                else
+                {
+                    log.ReplaceSegments(group, cleaned);
+                }
                 cleanedSegments += group.Count;
             }
             catch
@@ -175,18 +203,24 @@ public static class LogCleaner
 
     private static bool IsCompactable(LogSegment.BatchInfo batch)
     {
-        const short compression = 0x7, transactional = 0x10, control = 0x20;
-        return batch.Magic == BatchHeader.CurrentMagic && (batch.Attributes & (compression | transactional | control)) == 0;
+        return batch.Magic == RecordBatch.CurrentMagic && (batch.Attributes & (RecordBatch.TransactionalFlagMask | RecordBatch.ControlFlagMask)) == 0;
     }
 
-    private static bool TryRecords(byte[] batch, out List<RecordView> records)
+    private readonly record struct RecordCopy(long Offset, long Timestamp, byte[]? Key, bool IsTombstone, byte[] Raw);
+
+    // Records of a batch with their raw bytes (decompressed when needed, bounded like any read).
+    private static bool TryRecords(byte[] batch, out List<RecordCopy> records)
     {
+        records = [];
         try
         {
-            records = RecordView.Enumerate(batch).ToList();
+            foreach (Record record in new RecordBatch(batch).GetRecords())
+            {
+                records.Add(new RecordCopy(record.Offset, record.Timestamp, record.IsKeyNull ? null : record.Key.ToArray(), record.IsValueNull, record.RawBytes.ToArray()));
+            }
             return true;
         }
-        catch (Exception ex) when (ex is InvalidDataException or KafkaProtocolException)
+        catch (KafkaProtocolException)
         {
             records = [];
             return false;
@@ -195,14 +229,14 @@ public static class LogCleaner
 
     private static byte[]? FilterBatch(byte[] bytes, LogSegment.BatchInfo batch, Dictionary<byte[], long> map, long tombstoneHorizon, ref long removed)
     {
-        if (!IsCompactable(batch) || !TryRecords(bytes, out List<RecordView> records))
+        if (!IsCompactable(batch) || !TryRecords(bytes, out List<RecordCopy> records))
         {
             return bytes;
         }
-        var retained = new List<RecordView>(records.Count);
-        foreach (RecordView record in records)
+        var retained = new List<RecordCopy>(records.Count);
+        foreach (RecordCopy record in records)
         {
-            bool superseded = record.HasKey && map.TryGetValue(bytes.AsSpan(record.KeyStart, record.KeyLength).ToArray(), out long latest) && latest > record.Offset;
+            bool superseded = record.Key is not null && map.TryGetValue(record.Key, out long latest) && latest > record.Offset;
             bool expiredTombstone = record.IsTombstone && record.Timestamp < tombstoneHorizon;
             if (superseded || expiredTombstone)
             {
@@ -221,25 +255,30 @@ public static class LogCleaner
         {
             return null;
         }
-        int recordBytes = retained.Sum(r => r.Size);
-        byte[] result = new byte[BatchHeader.Size + recordBytes];
-        bytes.AsSpan(0, BatchHeader.Size).CopyTo(result);
-        int position = BatchHeader.Size;
+        var original = new RecordBatch(bytes);
+        byte[] recordsData = new byte[retained.Sum(r => r.Raw.Length)];
+        int position = 0;
         long maxTimestamp = -1;
-        foreach (RecordView record in retained)
+        foreach (RecordCopy record in retained)
         {
-            bytes.AsSpan(record.Start, record.Size).CopyTo(result.AsSpan(position));
-            position += record.Size;
+            record.Raw.CopyTo(recordsData, position);
+            position += record.Raw.Length;
             maxTimestamp = Math.Max(maxTimestamp, record.Timestamp);
         }
-        var original = new BatchHeader(bytes);
-        BinaryPrimitives.WriteInt32BigEndian(result.AsSpan(8), result.Length - BatchHeader.LogOverhead);
-        if (!original.IsLogAppendTime)
+        // The rewritten batch keeps the producer's codec.
+        byte[] payload = original.Compression == CompressionType.None
+            ? recordsData
+            : CompressionCodecs.Compress(original.Compression, recordsData);
+        byte[] result = new byte[RecordBatch.HeaderSize + payload.Length];
+        bytes.AsSpan(0, RecordBatch.HeaderSize).CopyTo(result);
+        payload.CopyTo(result, RecordBatch.HeaderSize);
+        BinaryPrimitives.WriteInt32BigEndian(result.AsSpan(RecordBatch.BatchLengthOffset), result.Length - RecordBatch.LogOverhead);
+        if (original.TimestampType == TimestampType.CreateTime)
         {
-            BinaryPrimitives.WriteInt64BigEndian(result.AsSpan(35), maxTimestamp);
+            BinaryPrimitives.WriteInt64BigEndian(result.AsSpan(RecordBatch.MaxTimestampOffset), maxTimestamp);
         }
-        BinaryPrimitives.WriteInt32BigEndian(result.AsSpan(57), retained.Count);
-        BinaryPrimitives.WriteUInt32BigEndian(result.AsSpan(BatchHeader.CrcOffset), Crc32C.Compute(result.AsSpan(BatchHeader.AttributesOffset)));
+        BinaryPrimitives.WriteInt32BigEndian(result.AsSpan(RecordBatch.RecordsCountOffset), retained.Count);
+        RecordBatch.WriteCrc(result);
         return result;
     }
 

@@ -1,3 +1,4 @@
+using Samsa.Kafka.Protocol.Records;
 using System.Buffers;
 using System.Buffers.Binary;
 
@@ -17,6 +18,7 @@ public sealed class LogSegment : IDisposable
     public const string LogSuffix = ".log";
     public const string IndexSuffix = ".index";
     public const string TimeIndexSuffix = ".timeindex";
+    public const string TxnIndexSuffix = ".txnindex";
     public const string DeletedSuffix = ".deleted";
     public const string CleanedSuffix = ".cleaned";
     public const string SwapSuffix = ".swap";
@@ -29,8 +31,9 @@ public sealed class LogSegment : IDisposable
     private long? _rollingBasedTimestamp;
     private bool _maxTimestampKnown;
 
-    private LogSegment(string directory, long baseOffset, FileStream log, OffsetIndex offsetIndex, TimeIndex timeIndex, int indexIntervalBytes, long createdMs)
+    private LogSegment(string directory, long baseOffset, FileStream log, OffsetIndex offsetIndex, TimeIndex timeIndex, TransactionIndex txnIndex, int indexIntervalBytes, long createdMs)
     {
+        TxnIndex = txnIndex;
         Directory = directory;
         BaseOffset = baseOffset;
         Log = log;
@@ -47,6 +50,7 @@ public sealed class LogSegment : IDisposable
     public FileStream Log { get; private set; }
     public OffsetIndex OffsetIndex { get; }
     public TimeIndex TimeIndex { get; }
+    public TransactionIndex TxnIndex { get; }
     public long Size => Volatile.Read(ref _size);
     public long CreatedMs { get; private set; }
     public string LogPath => Log.Name;
@@ -63,7 +67,8 @@ public sealed class LogSegment : IDisposable
             var offsetIndex = new OffsetIndex(prefix + IndexSuffix + suffix, baseOffset, maxIndexBytes);
             var timeIndex = new TimeIndex(prefix + TimeIndexSuffix + suffix, baseOffset, maxIndexBytes);
             long created = log.Length > 0 ? new DateTimeOffset(File.GetLastWriteTimeUtc(log.Name)).ToUnixTimeMilliseconds() : nowMs;
-            return new LogSegment(directory, baseOffset, log, offsetIndex, timeIndex, indexIntervalBytes, created);
+            var txnIndex = new TransactionIndex(prefix + TxnIndexSuffix + suffix);
+            return new LogSegment(directory, baseOffset, log, offsetIndex, timeIndex, txnIndex, indexIntervalBytes, created);
         }
         catch
         {
@@ -181,7 +186,7 @@ public sealed class LogSegment : IDisposable
     }
 
     /// <summary>Header facts of one batch in the file.</summary>
-    public readonly record struct BatchInfo(long Position, long BaseOffset, long LastOffset, int Size, long MaxTimestamp, int PartitionLeaderEpoch, byte Magic, short Attributes, long ProducerId, short ProducerEpoch);
+    public readonly record struct BatchInfo(long Position, long BaseOffset, long LastOffset, int Size, long MaxTimestamp, int PartitionLeaderEpoch, byte Magic, short Attributes, long ProducerId, short ProducerEpoch, int BaseSequence);
 
     /// <summary>
     /// Walks batch headers from <paramref name="startPosition"/> to the end of the written data,
@@ -191,22 +196,22 @@ public sealed class LogSegment : IDisposable
     {
         long end = endPosition < 0 ? Size : Math.Min(endPosition, Size);
         long position = startPosition;
-        byte[] header = new byte[BatchHeader.Size];
-        while (position + BatchHeader.LogOverhead <= end)
+        byte[] header = new byte[RecordBatch.HeaderSize];
+        while (position + RecordBatch.LogOverhead <= end)
         {
             int read = RandomAccess.Read(Log.SafeFileHandle, header, position);
-            if (read < BatchHeader.LogOverhead)
+            if (read < RecordBatch.LogOverhead)
             {
                 yield break;
             }
             int batchLength = BinaryPrimitives.ReadInt32BigEndian(header.AsSpan(8));
-            long size = (long)batchLength + BatchHeader.LogOverhead;
-            if (batchLength < BatchHeader.Size - BatchHeader.LogOverhead || position + size > end || read < BatchHeader.Size)
+            long size = (long)batchLength + RecordBatch.LogOverhead;
+            if (batchLength < RecordBatch.HeaderSize - RecordBatch.LogOverhead || position + size > end || read < RecordBatch.HeaderSize)
             {
                 yield break;
             }
-            var h = new BatchHeader(header);
-            yield return new BatchInfo(position, h.BaseOffset, h.LastOffset, (int)size, h.MaxTimestamp, h.PartitionLeaderEpoch, h.Magic, h.Attributes, h.ProducerId, h.ProducerEpoch);
+            var h = new RecordBatch(header);
+            yield return new BatchInfo(position, h.BaseOffset, h.LastOffset, (int)size, h.MaxTimestamp, h.PartitionLeaderEpoch, h.Magic, h.Attributes, h.ProducerId, h.ProducerEpoch, h.BaseSequence);
             position += size;
         }
     }
@@ -263,7 +268,7 @@ public sealed class LogSegment : IDisposable
 
     /// <summary>
     /// Rebuilds the indexes and validates batches from the start (upstream LogSegment.recover): stops
-    /// at the first batch that is cut short, has a bad CRC or a non-v2 magic, truncates the rest and
+    /// at the first batch that is cut short, has a bad CRC, an unknown codec or a non-v2 magic, truncates the rest and
     /// returns the number of bytes dropped. <paramref name="onBatch"/> sees each valid batch (leader
     /// epoch cache, producer state).
     /// </summary>
@@ -271,6 +276,7 @@ public sealed class LogSegment : IDisposable
     {
         OffsetIndex.Reset();
         TimeIndex.Reset();
+        TxnIndex.Reset();
         OffsetIndex.MakeWritable();
         TimeIndex.MakeWritable();
         _maxTimestampSoFar = -1;
@@ -285,7 +291,7 @@ public sealed class LogSegment : IDisposable
         {
             foreach (BatchInfo batch in Batches(0, fileSize))
             {
-                if (batch.Magic != BatchHeader.CurrentMagic || batch.Position != validBytes || !CanConvertToRelativeOffset(batch.LastOffset) || batch.BaseOffset < BaseOffset)
+                if (batch.Magic != RecordBatch.CurrentMagic || batch.Position != validBytes || !CanConvertToRelativeOffset(batch.LastOffset) || batch.BaseOffset < BaseOffset)
                 {
                     break;
                 }
@@ -295,7 +301,7 @@ public sealed class LogSegment : IDisposable
                     buffer = ArrayPool<byte>.Shared.Rent(batch.Size);
                 }
                 Span<byte> bytes = buffer.AsSpan(0, batch.Size);
-                if (RandomAccess.Read(Log.SafeFileHandle, bytes, batch.Position) != batch.Size || !BatchHeader.IsCrcValid(bytes))
+                if (RandomAccess.Read(Log.SafeFileHandle, bytes, batch.Position) != batch.Size || new RecordBatch(bytes).Validate() != RecordBatchError.None)
                 {
                     break;
                 }
@@ -336,6 +342,7 @@ public sealed class LogSegment : IDisposable
         BatchInfo? batch = FindBatchContaining(offset);
         OffsetIndex.TruncateTo(offset);
         TimeIndex.TruncateTo(offset);
+        TxnIndex.TruncateTo(offset);
         OffsetIndex.MakeWritable();
         TimeIndex.MakeWritable();
         long removed = 0;
@@ -403,6 +410,7 @@ public sealed class LogSegment : IDisposable
         Log.Flush(flushToDisk: true);
         OffsetIndex.Flush();
         TimeIndex.Flush();
+        TxnIndex.Flush();
     }
 
     /// <summary>Renames the segment's files (adding or removing a suffix such as ".deleted").</summary>
@@ -418,6 +426,7 @@ public sealed class LogSegment : IDisposable
         _retired.Add(old);
         OffsetIndex.RenameTo(OffsetIndex.Path[..^oldSuffix.Length] + newSuffix);
         TimeIndex.RenameTo(TimeIndex.Path[..^oldSuffix.Length] + newSuffix);
+        TxnIndex.RenameTo(TxnIndex.Path[..^oldSuffix.Length] + newSuffix);
     }
 
     // FileStreams replaced by a rename stay open until disposal: a Fetch may still be sending from them.
@@ -445,7 +454,7 @@ public sealed class LogSegment : IDisposable
     public void DeleteFiles()
     {
         Dispose();
-        foreach (string path in new[] { Log.Name, OffsetIndex.Path, TimeIndex.Path })
+        foreach (string path in new[] { Log.Name, OffsetIndex.Path, TimeIndex.Path, TxnIndex.Path })
         {
             try { File.Delete(path); } catch (IOException) { } catch (UnauthorizedAccessException) { }
         }
@@ -455,6 +464,7 @@ public sealed class LogSegment : IDisposable
     {
         OffsetIndex.Dispose();
         TimeIndex.Dispose();
+        TxnIndex.Dispose();
         Log.Dispose();
         foreach (FileStream old in _retired)
         {

@@ -58,3 +58,25 @@ public class AllocationTests
         Assert.Equal(small, large);
     }
 }
+
+public class ReadAllocationTests
+{
+    private static long Allocated(Action action)
+    {
+        action(); // warm up
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        action();
+        return GC.GetAllocatedBytesForCurrentThread() - before;
+    }
+
+    [Fact]
+    public void ReadAllocatesNoThrowAwayDefaults()
+    {
+        // v3 with no entries and no tagged fields: Read must build exactly what the public
+        // constructor builds (the object and its three lists), not replace default lists.
+        var bytes = KafkaMessage.Encode(new Messages.ApiVersionsResponse(), 3);
+        long constructed = Allocated(() => GC.KeepAlive(new Messages.ApiVersionsResponse()));
+        long read = Allocated(() => GC.KeepAlive(KafkaMessage.Decode<Messages.ApiVersionsResponse>(bytes, 3)));
+        Assert.Equal(constructed, read);
+    }
+}

@@ -47,3 +47,17 @@ public class SupportedApisTests
         Assert.Single(apis.Entries);
     }
 }
+
+public class KafkaMessageHelperTests
+{
+    [Fact]
+    public void EncodeAndDecodeWholeBuffers()
+    {
+        var header = new RequestHeader { RequestApiKey = 3, RequestApiVersion = 1, CorrelationId = 77, ClientId = "me" };
+        var bytes = KafkaMessage.Encode(header, 1);
+        Assert.Equal(Convert.FromHexString("0003" + "0001" + "0000004D" + "0002" + "6D65"), bytes);
+        Assert.Equal("me", KafkaMessage.Decode<RequestHeader>(bytes, 1).ClientId);
+        var e = Assert.Throws<KafkaProtocolException>(() => KafkaMessage.Decode<RequestHeader>(bytes.Append((byte)0).ToArray(), 1));
+        Assert.Equal(ProtocolErrorKind.Malformed, e.Kind);
+    }
+}

@@ -1,3 +1,4 @@
+using Samsa.Kafka.Protocol.Records;
 using System.Buffers.Binary;
 using System.Text;
 using static Samsa.Kafka.Storage.Tests.Batches;
@@ -13,9 +14,18 @@ public class PartitionLogTests
         => PartitionLog.Open(dir.Sub("orders-3"), Tp, config ?? new LogConfig(), recoveryPoint, 0, hw, clean, time);
 
     [Fact]
-    public void Crc32C_matches_the_standard_check_value()
+    public void Timestamp_lookup_finds_records_inside_compressed_batches()
     {
-        Assert.Equal(0xE3069283u, Crc32C.Compute("123456789"u8));
+        using var dir = new TempDir();
+        using PartitionLog log = Open(dir);
+        var records = Enumerable.Range(0, 10).Select(i => new Rec(null, "r" + i, T0 + i * 100)).ToList();
+        log.AppendAsLeader(Compressed(Build(records), Samsa.Kafka.Protocol.Compression.CompressionType.Gzip), 0);
+        log.AppendAsLeader(Compressed(Build(records.Select(r => r with { Timestamp = r.Timestamp + 10_000 }).ToList()), Samsa.Kafka.Protocol.Compression.CompressionType.Lz4), 0);
+        TimestampAndOffset found = log.FetchOffsetByTimestamp(T0 + 450)!.Value;
+        Assert.Equal(5, found.Offset);
+        Assert.Equal(T0 + 500, found.Timestamp);
+        Assert.Equal(13, log.FetchOffsetByTimestamp(T0 + 10_201)!.Value.Offset);
+        Assert.Equal(19, log.FetchOffsetByTimestamp(PartitionLog.MaxTimestamp)!.Value.Offset);
     }
 
     [Fact]
@@ -128,13 +138,13 @@ public class PartitionLogTests
         {
             long offset = segment.OffsetIndex.OffsetAt(n);
             int position = segment.OffsetIndex.PositionAt(n);
-            var header = new BatchHeader(segment.ReadBatch(position, 61));
+            var header = new RecordBatch(segment.ReadBatch(position, 61));
             Assert.Equal(offset, header.LastOffset);
         }
         // Lookup gives the last entry at or below the target.
         (long found, int pos) = segment.OffsetIndex.Lookup(101);
         Assert.True(found <= 101);
-        Assert.Equal(found, new BatchHeader(segment.ReadBatch(pos, 61)).LastOffset);
+        Assert.Equal(found, new RecordBatch(segment.ReadBatch(pos, 61)).LastOffset);
         Assert.Equal((0L, 0), segment.OffsetIndex.Lookup(0));
     }
 
@@ -360,11 +370,11 @@ public class PartitionLogTests
         LogAppendInfo info = log.AppendAsLeader(batch, 9);
         Assert.Equal(T0 + 777, info.LogAppendTimeMs);
         byte[] stored = ReadRange(log.Read(0, 1000, 2).Records!.Value);
-        var header = new BatchHeader(stored);
+        var header = new RecordBatch(stored);
         Assert.Equal(9, header.PartitionLeaderEpoch);
-        Assert.True(header.IsLogAppendTime);
+        Assert.True(header.TimestampType == TimestampType.LogAppendTime);
         Assert.Equal(T0 + 777, header.MaxTimestamp);
-        Assert.True(BatchHeader.IsCrcValid(stored));
+        Assert.True(new RecordBatch(stored).Validate() == RecordBatchError.None);
     }
 
     [Fact]
@@ -443,5 +453,38 @@ public class PartitionLogTests
         Assert.Equal(22, text.Split("topic_id: ")[1].Trim().Length);
         using PartitionLog reopened = Open(dir);
         Assert.Equal(id, reopened.TopicId);
+    }
+
+    [Fact]
+    public async Task Reads_racing_appends_never_return_offsets_at_or_beyond_their_bound()
+    {
+        using var dir = new TempDir();
+        using PartitionLog log = Open(dir, new LogConfig { SegmentBytes = 64 * 1024, RetentionMs = -1 });
+        Task writer = Task.Run(() =>
+        {
+            for (int i = 0; i < 3000; i++)
+            {
+                log.AppendAsLeader(Values(T0 + i, "a" + i, "b" + i), 0);
+            }
+        });
+        int checkedReads = 0;
+        while (!writer.IsCompleted || checkedReads == 0)
+        {
+            long bound = log.LogEndOffset;
+            if (bound == 0)
+            {
+                continue;
+            }
+            FetchDataInfo info = log.Read(Math.Max(0, bound - 7), 1 << 20, bound);
+            if (info.Records is FileRange range)
+            {
+                var records = Decode(ReadRange(range));
+                Assert.All(records, r => Assert.True(r.Offset < bound, $"offset {r.Offset} served with bound {bound}"));
+                checkedReads++;
+            }
+        }
+        await writer;
+        Assert.True(checkedReads > 0);
+        Assert.Equal(6000, ReadAll(log).Count);
     }
 }

@@ -1,3 +1,4 @@
+using Samsa.Kafka.Protocol.Records;
 using System.Buffers.Binary;
 using System.Text;
 using Samsa.Kafka.Protocol.Primitives;
@@ -9,14 +10,34 @@ internal static class Batches
 {
     public record Rec(string? Key, string? Value, long Timestamp);
 
-    public static byte[] Build(IReadOnlyList<Rec> records, long baseOffset = 0, short attributes = 0, long producerId = -1)
+    public static byte[] Build(IReadOnlyList<Rec> records, long baseOffset = 0, short attributes = 0, long producerId = -1) =>
+        BuildRaw(records.Select(r => (r.Key is null ? null : Encoding.UTF8.GetBytes(r.Key), r.Value is null ? null : Encoding.UTF8.GetBytes(r.Value), r.Timestamp)).ToList(),
+            baseOffset, attributes, producerId);
+
+    /// <summary>An idempotent producer's batch of <paramref name="count"/> records.</summary>
+    public static byte[] Idempotent(long producerId, short epoch, int baseSequence, int count, long timestamp = 1_700_000_000_000) =>
+        BuildRaw(Enumerable.Range(0, count).Select(i => ((byte[]?)null, (byte[]?)Encoding.UTF8.GetBytes($"p{producerId}-e{epoch}-s{baseSequence + i}"), timestamp)).ToList(),
+            0, 0, producerId, epoch, baseSequence);
+
+    /// <summary>A transaction marker batch (control + transactional attributes) for <paramref name="producerId"/>.</summary>
+    public static byte[] Marker(long producerId, ControlRecordType type, long timestamp)
+    {
+        byte[] key = new byte[4];
+        ControlRecords.WriteKey(key, type);
+        byte[] value = new byte[6];
+        ControlRecords.WriteEndTxnMarkerValue(value, 0);
+        return BuildRaw([(key, value, timestamp)], 0, attributes: 0x30, producerId);
+    }
+
+    public static byte[] BuildRaw(IReadOnlyList<(byte[]? Key, byte[]? Value, long Timestamp)> records, long baseOffset = 0, short attributes = 0, long producerId = -1,
+        short producerEpoch = -1, int baseSequence = -1)
     {
         long baseTimestamp = records.Min(r => r.Timestamp);
         var body = new MemoryStream();
         for (int i = 0; i < records.Count; i++)
         {
-            byte[]? key = records[i].Key is null ? null : Encoding.UTF8.GetBytes(records[i].Key!);
-            byte[]? value = records[i].Value is null ? null : Encoding.UTF8.GetBytes(records[i].Value!);
+            byte[]? key = records[i].Key;
+            byte[]? value = records[i].Value;
             var rec = new MemoryStream();
             rec.WriteByte(0);
             WriteVarLong(rec, records[i].Timestamp - baseTimestamp);
@@ -40,13 +61,21 @@ internal static class Batches
         BinaryPrimitives.WriteInt64BigEndian(batch.AsSpan(27), baseTimestamp);
         BinaryPrimitives.WriteInt64BigEndian(batch.AsSpan(35), records.Max(r => r.Timestamp));
         BinaryPrimitives.WriteInt64BigEndian(batch.AsSpan(43), producerId);
-        BinaryPrimitives.WriteInt16BigEndian(batch.AsSpan(51), -1);
-        BinaryPrimitives.WriteInt32BigEndian(batch.AsSpan(53), -1);
+        BinaryPrimitives.WriteInt16BigEndian(batch.AsSpan(51), producerEpoch);
+        BinaryPrimitives.WriteInt32BigEndian(batch.AsSpan(53), baseSequence);
         BinaryPrimitives.WriteInt32BigEndian(batch.AsSpan(57), records.Count);
         body.Position = 0;
         body.Read(batch, 61, (int)body.Length);
         BinaryPrimitives.WriteUInt32BigEndian(batch.AsSpan(17), Crc32C.Compute(batch.AsSpan(21)));
         return batch;
+    }
+
+    /// <summary>The same batch with its records section encoded by <paramref name="codec"/>.</summary>
+    public static byte[] Compressed(byte[] batch, Samsa.Kafka.Protocol.Compression.CompressionType codec)
+    {
+        using var output = new Samsa.Kafka.Protocol.Compression.PooledBuffer();
+        RecordBatch.Recompress(batch, codec, output);
+        return output.ToArray();
     }
 
     public static byte[] Values(long timestamp, params string[] values) =>
@@ -78,11 +107,11 @@ internal static class Batches
                 break;
             }
             byte[] batch = bytes.AsSpan(position, size).ToArray();
-            Assert.True(BatchHeader.IsCrcValid(batch), $"bad CRC at {position}");
-            foreach (RecordView r in RecordView.Enumerate(batch))
+            Assert.True(new RecordBatch(batch).Validate() == RecordBatchError.None, $"bad CRC at {position}");
+            foreach (Samsa.Kafka.Protocol.Records.Record r in new RecordBatch(batch).GetRecords())
             {
-                string? key = r.HasKey ? Encoding.UTF8.GetString(batch, r.KeyStart, r.KeyLength) : null;
-                string? value = r.IsTombstone ? null : Encoding.UTF8.GetString(batch, r.ValueStart, r.ValueLength);
+                string? key = r.IsKeyNull ? null : Encoding.UTF8.GetString(r.Key);
+                string? value = r.IsValueNull ? null : Encoding.UTF8.GetString(r.Value);
                 result.Add((r.Offset, r.Timestamp, key, value));
             }
             position += size;
@@ -119,7 +148,7 @@ internal static class Batches
             byte[] bytes = ReadRange(range);
             while (position + 61 <= bytes.Length)
             {
-                var h = new BatchHeader(bytes.AsSpan(position));
+                var h = new RecordBatch(bytes.AsSpan(position));
                 if (position + h.SizeInBytes > bytes.Length) break;
                 next = Math.Max(next, h.NextOffset);
                 position += h.SizeInBytes;
