@@ -237,6 +237,67 @@ public sealed class WireTests
     }
 
     [Fact]
+    public async Task Watches_are_re_registered_with_SetWatches_then_SetWatches2_once_persistent_ones_exist()
+    {
+        // The scripted server answers reads, drops the connection when asked to sync, and
+        // reports every SetWatches / SetWatches2 it receives.
+        var setWatches = Channel.CreateUnbounded<(int Type, IJuteRecord Body)>();
+        long zxid = 40;
+        FakeServer? server = null;
+        server = new FakeServer(async (s, _) =>
+        {
+            await server!.HandshakeAsync(s);
+            while (true)
+            {
+                var frame = await FakeServer.ReadFrameAsync(s);
+                var r = new JuteReader(frame);
+                var h = RequestHeader.Read(ref r);
+                var reply = new ReplyHeader { Xid = h.Xid, Zxid = Interlocked.Increment(ref zxid), Err = 0 };
+                switch (h.Type)
+                {
+                    case 9: return; // sync: close the connection
+                    case 101: setWatches.Writer.TryWrite((101, SetWatches.Read(ref r))); reply.Zxid = 0; await FakeServer.WriteFrameAsync(s, reply); break;
+                    case 105: setWatches.Writer.TryWrite((105, SetWatches2.Read(ref r))); reply.Zxid = 0; await FakeServer.WriteFrameAsync(s, reply); break;
+                    case 3: reply.Err = -101; await FakeServer.WriteFrameAsync(s, reply); break;
+                    case 4: await FakeServer.WriteFrameAsync(s, reply, new GetDataResponse { Data = new byte[1], Stat = new Stat() }); break;
+                    case 8: await FakeServer.WriteFrameAsync(s, reply, new GetChildrenResponse { Children = new List<string>() }); break;
+                    default: await FakeServer.WriteFrameAsync(s, reply); break;
+                }
+            }
+        });
+        await using var _ = server;
+        await using var zk = await KeeperClient.ConnectAsync(server.Address + "/root");
+        var w = new Watcher(_ => { });
+        Assert.Null(await zk.ExistsAsync("/a", w));
+        await zk.GetDataAsync("/b", w);
+        await zk.GetChildrenAsync("/c", w);
+        long seen = zk.LastZxid;
+        Assert.Equal(43, seen);
+        await Assert.ThrowsAsync<KeeperException>(() => zk.SyncAsync("/"));
+
+        var (type, body) = await Next(setWatches);
+        Assert.Equal(101, type);  // only one-time watches: the old SetWatches, as upstream's client
+        var sw = Assert.IsType<SetWatches>(body);
+        Assert.Equal(seen, sw.RelativeZxid);
+        Assert.Equal(new[] { "/root/b" }, sw.DataWatches!);
+        Assert.Equal(new[] { "/root/a" }, sw.ExistWatches!);
+        Assert.Equal(new[] { "/root/c" }, sw.ChildWatches!);
+
+        await zk.WaitConnectedAsync();
+        await zk.AddWatchAsync("/d", AddWatchMode.PersistentRecursive, w);
+        await zk.AddWatchAsync("/e", AddWatchMode.Persistent, w);
+        seen = zk.LastZxid;
+        await Assert.ThrowsAsync<KeeperException>(() => zk.SyncAsync("/"));
+        (type, body) = await Next(setWatches);
+        Assert.Equal(105, type);
+        var sw2 = Assert.IsType<SetWatches2>(body);
+        Assert.Equal(seen, sw2.RelativeZxid);
+        Assert.Equal(new[] { "/root/b" }, sw2.DataWatches!);
+        Assert.Equal(new[] { "/root/e" }, sw2.PersistentWatches!);
+        Assert.Equal(new[] { "/root/d" }, sw2.PersistentRecursiveWatches!);
+    }
+
+    [Fact]
     public async Task A_truncated_answer_body_fails_that_request_only()
     {
         FakeServer? server = null;
