@@ -490,8 +490,12 @@ public sealed partial class KeeperClient : IAsyncDisposable
         var e = new WatchedEvent(EventType.None, state, null);
         // Upstream ZKWatchManager delivers state events to every watcher, and forgets them all
         // once the session is gone.
+        // With auto watch reset disabled the server forgets the watches on a disconnect, so
+        // the client does too (upstream ZKWatchManager.materialize's "clear" case).
         var targets = _watches.All();
-        if (state is KeeperState.Expired or KeeperState.Closed or KeeperState.AuthFailed) _watches.Clear();
+        if (state is KeeperState.Expired or KeeperState.Closed or KeeperState.AuthFailed
+            || (_options.DisableAutoWatchReset && state != KeeperState.SyncConnected))
+            _watches.Clear();
         targets.Add(_defaultWatcher);
         _eventQueue.Writer.TryWrite((e, targets.ToArray()));
         if (state is KeeperState.Expired or KeeperState.Closed or KeeperState.AuthFailed) _eventQueue.Writer.TryComplete();

@@ -34,6 +34,8 @@ public sealed class KeeperFixture : IServerFixture, IAsyncLifetime
         {
             DataDir = _dir, ClientPort = 0, ClientPortAddress = "127.0.0.1", TickTime = 500,
             ExtendedTypesEnabled = true, ContainerCheckIntervalMs = 1000, MaxClientCnxns = 0, ForceSync = false, AdminEnableServer = false,
+            // tickTime 500 alone would cap sessions at 10 s; a loaded machine needs more for the ordinary tests
+            MaxSessionTimeout = 60000,
         });
     }
 
@@ -68,7 +70,7 @@ public sealed class ZooKeeperFixture : IServerFixture, IAsyncLifetime
             _port = FreePort();
             Directory.CreateDirectory(_dir);
             _cfg = Path.Combine(_dir, "zoo.cfg");
-            File.WriteAllText(_cfg, $"tickTime=500\ndataDir={_dir}/data\nclientPort={_port}\nclientPortAddress=127.0.0.1\nadmin.enableServer=false\nmaxClientCnxns=0\n4lw.commands.whitelist=*\n");
+            File.WriteAllText(_cfg, $"tickTime=500\ndataDir={_dir}/data\nclientPort={_port}\nclientPortAddress=127.0.0.1\nadmin.enableServer=false\nmaxClientCnxns=0\nmaxSessionTimeout=60000\n4lw.commands.whitelist=*\n");
             SkipReason = await StartProcessAsync();
             if (SkipReason is null) Address = $"127.0.0.1:{_port}";
         }

@@ -14,7 +14,7 @@ public sealed class RestartTests
     {
         var log = new EventLog();
         string root = "/restart-" + Guid.NewGuid().ToString("N")[..8];
-        await using var zk = await KeeperClient.ConnectAsync(address, new KeeperClientOptions { SessionTimeout = TimeSpan.FromSeconds(10), DefaultWatcher = log.Watcher });
+        await using var zk = await KeeperClient.ConnectAsync(address, new KeeperClientOptions { SessionTimeout = TimeSpan.FromSeconds(30), DefaultWatcher = log.Watcher });
         await zk.CreateAsync(root, null, Acls.OpenAclUnsafe);
         await zk.CreateAsync(root + "/e", null, Acls.OpenAclUnsafe, CreateMode.Ephemeral);
         var data = new EventLog();
@@ -43,7 +43,7 @@ public sealed class RestartTests
         KeeperConfig Config() => new()
         {
             DataDir = dir, ClientPort = port, ClientPortAddress = "127.0.0.1", TickTime = 500,
-            MaxClientCnxns = 0, AdminEnableServer = false,
+            MaxClientCnxns = 0, AdminEnableServer = false, MaxSessionTimeout = 60000,
         };
         var host = await KeeperHost.StartAsync(Config());
         try
