@@ -82,7 +82,9 @@ public sealed partial class KeeperClient : IAsyncDisposable
     /// <summary>The server the client is connected to, or null while disconnected.</summary>
     public string? ConnectedServer { get { lock (_stateGate) return _conn is { Dead: false } c ? c.Server : null; } }
 
-    /// <summary>Raised (on the event task) for every state change, before the default watcher.</summary>
+    /// <summary>Raised (on the event task) for every state change after the handler is added,
+    /// before the default watcher. The client starts connecting in its constructor, so to see
+    /// the very first state use <see cref="KeeperClientOptions.DefaultWatcher"/>.</summary>
     public event Action<KeeperState>? StateChanged;
 
     /// <summary>A stream of the events the default watcher sees (state changes and watches set

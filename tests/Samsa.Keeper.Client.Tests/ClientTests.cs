@@ -607,6 +607,8 @@ public abstract class ClientTests : IAsyncLifetime
         var proxy = Proxy();
         var log = new EventLog();
         var zk = await ClientAsync(proxy.Address, sessionTimeoutMs: 1500, watcher: log.Watcher);
+        var changes = new List<KeeperState>();
+        zk.StateChanged += st => { lock (changes) changes.Add(st); };
         Assert.True(zk.SessionTimeout <= TimeSpan.FromMilliseconds(1500), $"negotiated {zk.SessionTimeout}");
         await zk.CreateAsync(Root + "/e", null, Open, CreateMode.Ephemeral);
         var watch = new EventLog();
@@ -622,6 +624,8 @@ public abstract class ClientTests : IAsyncLifetime
         proxy.Resume();
         await log.WaitStateAsync(KeeperState.Expired, 20000);
         Assert.Equal(KeeperState.Expired, zk.State);
+        // (the first SyncConnected may still have been on its way when the handler was added)
+        lock (changes) Assert.Equal(new[] { KeeperState.Disconnected, KeeperState.Expired }, changes.SkipWhile(c => c == KeeperState.SyncConnected));
         // watchers hear of the expiry too
         await watch.WaitStateAsync(KeeperState.Expired, 5000);
         await KeeperError(Code.SessionExpired, () => zk.GetDataAsync(Root));

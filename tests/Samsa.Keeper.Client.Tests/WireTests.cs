@@ -227,8 +227,8 @@ public sealed class WireTests
         server = new FakeServer(async (s, _) => await server!.HandshakeAsync(s, timeout: 0));
         await using var _ = server;
         var states = new List<KeeperState>();
-        var zk = new KeeperClient(server.Address);
-        zk.StateChanged += st => { lock (states) states.Add(st); };
+        // the default watcher is in place before the client starts connecting
+        var zk = new KeeperClient(server.Address, new KeeperClientOptions { DefaultWatcher = e => { lock (states) states.Add(e.State); } });
         var e = await Assert.ThrowsAsync<KeeperException>(() => zk.WaitConnectedAsync(new CancellationTokenSource(10000).Token));
         Assert.Equal(Code.SessionExpired, e.Code);
         Assert.Equal(KeeperState.Expired, zk.State);
