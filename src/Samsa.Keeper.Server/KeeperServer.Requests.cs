@@ -29,8 +29,6 @@ public sealed partial class KeeperServer
         string lastOp = "NA";
         int err = ErrorCode.Ok;
         IJuteRecord? rsp = null;
-        bool closeAfter = false;
-        long zxidForReply;
         try
         {
             switch (h.Type)
@@ -87,9 +85,7 @@ public sealed partial class KeeperServer
             err = ErrorCode.MarshallingError;
             rsp = null;
         }
-        zxidForReply = Tree.LastProcessedZxid;
-        Reply(conn, h.Xid, zxidForReply, err, err == 0 ? rsp : null, lastOp, received);
-        if (closeAfter) QueueClose(conn);
+        Reply(conn, h.Xid, Tree.LastProcessedZxid, err, err == 0 ? rsp : null, lastOp, received);
     }
 
     private void Reply(ServerConnection conn, int xid, long zxid, int err, IJuteRecord? rsp, string lastOp, long received)

@@ -49,7 +49,6 @@ public sealed partial class KeeperServer : IAsyncDisposable
     private int _txnsSinceSnapshot;
     private int _snapRoll;
     private long _lastContainerCheck, _lastPurge;
-    private readonly CancellationTokenSource _stop = new();
 
     private bool _disposed;
     private long _internalErrors;
