@@ -3,7 +3,7 @@ using Confluent.Kafka;
 using Confluent.Kafka.Admin;
 using Samsa.Kafka.Broker.Config;
 
-namespace Samsa.Kafka.Broker.Tests.Groups;
+namespace Samsa.Kafka.Broker.ClientTests;
 
 /// <summary>A real broker on 127.0.0.1 with files in a temporary directory, restartable on the same port.</summary>
 public sealed class LiveBroker : IAsyncDisposable
@@ -70,6 +70,9 @@ public sealed class RunningConsumer : IDisposable
     public bool CommitEach { get; init; }
     public volatile Exception? Failure;
 
+    /// <summary>Consumers whose thread died; a waiting test fails with their error at once.</summary>
+    public static readonly ConcurrentBag<RunningConsumer> Failed = [];
+
     public RunningConsumer(string name, ConsumerConfig config, string topic, bool commitEach = false)
     {
         Name = name;
@@ -100,7 +103,7 @@ public sealed class RunningConsumer : IDisposable
                 }
                 consumer.Close();
             }
-            catch (Exception e) { Failure = e; }
+            catch (Exception e) { Failure = e; Failed.Add(this); }
             finally { consumer.Dispose(); }
         }) { IsBackground = true, Name = name };
         _thread.Start();
@@ -122,6 +125,7 @@ public class ConsumerGroupClientTests
         var deadline = DateTime.UtcNow.AddSeconds(seconds);
         while (!condition())
         {
+            if (RunningConsumer.Failed.FirstOrDefault() is { } dead) Assert.Fail($"consumer {dead.Name} failed: {dead.Failure}");
             if (DateTime.UtcNow > deadline) Assert.Fail($"timed out waiting for {what}");
             await Task.Delay(100);
         }
@@ -182,10 +186,12 @@ public class ConsumerGroupClientTests
             consumers.Add(fourth);
             await WaitUntil(() => Covers(consumers, "six", 6), "four consumers covering six partitions");
 
-            var (listed, described) = await Describe(broker.Bootstrap, "g3");
-            Assert.Contains(listed, g => g.GroupId == "g3" && g.State == ConsumerGroupState.Stable);
+            await WaitUntil(() => Describe(broker.Bootstrap, "g3").State == "Stable", "group g3 Stable");
+            var described = Describe(broker.Bootstrap, "g3");
             Assert.Equal(4, described.Members.Count);
-            Assert.Equal("range", described.PartitionAssignor);
+            Assert.Equal("consumer", described.ProtocolType);
+            Assert.Equal("range", described.Protocol);
+            Assert.All(described.Members, m => Assert.Equal("/127.0.0.1", m.ClientHost));
 
             consumers[0].Dispose(); // Close() sends LeaveGroup
             consumers.RemoveAt(0);
@@ -198,12 +204,11 @@ public class ConsumerGroupClientTests
         }
     }
 
-    private static async Task<(List<ConsumerGroupListing>, ConsumerGroupDescription)> Describe(string bootstrap, string group)
+    /// <summary>ListGroups + DescribeGroups through the admin client.</summary>
+    private static GroupInfo Describe(string bootstrap, string group)
     {
         using var admin = new AdminClientBuilder(new AdminClientConfig { BootstrapServers = bootstrap }).Build();
-        var listed = await admin.ListConsumerGroupsAsync();
-        var described = await admin.DescribeConsumerGroupsAsync([group]);
-        return (listed.Valid, described.ConsumerGroupDescriptions.Single());
+        return admin.ListGroup(group, TimeSpan.FromSeconds(10));
     }
 
     [Fact]
@@ -223,8 +228,7 @@ public class ConsumerGroupClientTests
             // Sticky: the first two kept two of their three partitions each.
             foreach (var name in new[] { "a", "b" })
                 Assert.True(consumers.Single(c => c.Name == name).Assignment.All(tp => before[name].Contains(tp.Partition.Value)));
-            var (_, described) = await Describe(broker.Bootstrap, "gc");
-            Assert.Equal("cooperative-sticky", described.PartitionAssignor);
+            Assert.Equal("cooperative-sticky", Describe(broker.Bootstrap, "gc").Protocol);
         }
         finally
         {
@@ -296,9 +300,8 @@ public class ConsumerGroupClientTests
 
         // And the committed offsets themselves survived: the group's committed positions are the log ends.
         await broker.RestartAsync();
-        using var admin = new AdminClientBuilder(new AdminClientConfig { BootstrapServers = broker.Bootstrap }).Build();
-        var offsets = await admin.ListConsumerGroupOffsetsAsync([new ConsumerGroupTopicPartitions("gd", null)]);
-        var committed = offsets.Single().Partitions.Where(p => p.Topic == "durable").ToList();
+        using var probe = new ConsumerBuilder<Ignore, string>(Config(broker.Bootstrap, "gd")).Build();
+        var committed = probe.Committed(Enumerable.Range(0, 6).Select(p => new Confluent.Kafka.TopicPartition("durable", p)), TimeSpan.FromSeconds(30));
         Assert.Equal(6, committed.Count);
         Assert.All(committed, p => Assert.Equal(100, p.Offset.Value));
     }
