@@ -14,6 +14,8 @@ public sealed class LiveBroker : IAsyncDisposable
     public int Port { get; private set; }
     public string Bootstrap => $"127.0.0.1:{Port}";
 
+    private static readonly object LogGate = new();
+
     private LiveBroker(string dir, Dictionary<string, string> extra) { _dir = dir; _extra = extra; }
 
     public static async Task<LiveBroker> StartAsync(params (string K, string V)[] extra)
@@ -36,7 +38,10 @@ public sealed class LiveBroker : IAsyncDisposable
             ["group.initial.rebalance.delay.ms"] = "0",
         };
         foreach (var (k, v) in _extra) props[k] = v;
-        Broker = new KafkaBroker(new BrokerConfig(props));
+        // SAMSA_TEST_BROKER_LOG=path appends the broker's log there (diagnosing a failed run).
+        var logPath = Environment.GetEnvironmentVariable("SAMSA_TEST_BROKER_LOG");
+        Action<string>? log = logPath is null ? null : line => { lock (LogGate) File.AppendAllText(logPath, $"{DateTime.UtcNow:HH:mm:ss.fff} {line}\n"); };
+        Broker = new KafkaBroker(new BrokerConfig(props), log: log);
         await Broker.StartAsync();
         Port = Broker.BoundEndPoint.Port;
     }
@@ -97,7 +102,7 @@ public sealed class RunningConsumer : IDisposable
                         for (int attempt = 0; ; attempt++)
                         {
                             try { consumer.Commit(r); break; }
-                            catch (KafkaException) when (attempt < 50) { Thread.Sleep(200); }
+                            catch (KafkaException) when (attempt < 150) { Thread.Sleep(200); }
                         }
                     }
                 }
@@ -120,6 +125,8 @@ public sealed class RunningConsumer : IDisposable
 
 public class ConsumerGroupClientTests
 {
+    public ConsumerGroupClientTests() => RunningConsumer.Failed.Clear();
+
     private static async Task WaitUntil(Func<bool> condition, string what, int seconds = 60)
     {
         var deadline = DateTime.UtcNow.AddSeconds(seconds);
@@ -155,7 +162,7 @@ public class ConsumerGroupClientTests
         AutoOffsetReset = AutoOffsetReset.Earliest,
         EnableAutoCommit = autoCommit,
         AutoCommitIntervalMs = 200,
-        SessionTimeoutMs = 6000,
+        SessionTimeoutMs = 15000, // generous: the test machine may be heavily loaded
         HeartbeatIntervalMs = 300,
         PartitionAssignmentStrategy = strategy,
         TopicMetadataRefreshIntervalMs = 1000,
