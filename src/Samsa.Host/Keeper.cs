@@ -1,28 +1,19 @@
 namespace Samsa.Host;
 
-/// <summary>
-/// <c>samsa keeper</c>. The Keeper server is built on its own branch and provides
-/// <c>KeeperCommand</c>; until it is merged this build says so rather than pretending to run.
-/// </summary>
+/// <summary>`samsa keeper`: the standalone Keeper, configured by zoo.cfg.</summary>
 internal static class Keeper
 {
-    public static Task<int> RunAsync(string[] args)
-    {
-        Console.Error.WriteLine("samsa keeper: the Keeper is not part of this build");
-        return Task.FromResult(1);
-    }
+    public static Task<int> RunAsync(string[] args) => KeeperCommand.RunAsync(args);
 }
 
-/// <summary>
-/// The Keeper half of <c>samsa dev</c>. Returns null while the Keeper is not part of this
-/// build; the integration replaces the body with an in-process Keeper start that prints
-/// <c>keeper listening on HOST:PORT</c>.
-/// </summary>
+/// <summary>The Keeper half of `samsa dev`: an in-process Keeper that prints
+/// `keeper listening on HOST:PORT` once it accepts connections.</summary>
 internal static class DevKeeper
 {
-    public static Task<IAsyncDisposable?> StartAsync(string host, int port, string dataDir, CancellationToken stop)
+    public static async Task<IAsyncDisposable?> StartAsync(string host, int port, string dataDir, CancellationToken stop)
     {
-        Console.Error.WriteLine("samsa dev: the Keeper is not part of this build; starting the broker only");
-        return Task.FromResult<IAsyncDisposable?>(null);
+        stop.ThrowIfCancellationRequested();
+        Directory.CreateDirectory(dataDir);
+        return await KeeperCommand.StartAsync(KeeperCommand.DevConfig(dataDir, host, port));
     }
 }

@@ -23,3 +23,26 @@ public interface IKafkaMessage<TSelf> : IKafkaMessage where TSelf : IKafkaMessag
 {
     static abstract TSelf Read(ref KafkaReader reader, short version);
 }
+
+/// <summary>Whole-buffer helpers for generated messages (coordinator records, embedded protocols, tests).</summary>
+public static class KafkaMessage
+{
+    /// <summary>Encodes <paramref name="message"/> at <paramref name="version"/> into a new array of exactly its size.</summary>
+    public static byte[] Encode(IKafkaMessage message, short version)
+    {
+        var buffer = new byte[message.Size(version)];
+        var writer = new KafkaWriter(buffer);
+        message.Write(ref writer, version);
+        return buffer;
+    }
+
+    /// <summary>Decodes a message that must fill <paramref name="bytes"/> exactly; trailing bytes are malformed input.</summary>
+    public static T Decode<T>(ReadOnlyMemory<byte> bytes, short version) where T : IKafkaMessage<T>
+    {
+        var reader = new KafkaReader(bytes);
+        var message = T.Read(ref reader, version);
+        if (reader.Remaining != 0)
+            throw new KafkaProtocolException(ProtocolErrorKind.Malformed, $"{typeof(T).Name} v{version} left {reader.Remaining} trailing bytes");
+        return message;
+    }
+}

@@ -75,7 +75,9 @@ public static class LogCleaner
         int cleanableCount = 0;
         for (int i = 0; i < segments.Length - 1; i++)
         {
-            bool belowHighWatermark = segments[i + 1].BaseOffset <= log.HighWatermark;
+            // Upstream firstUncleanableOffset: nothing at or above the last stable offset (open
+            // transactions, data not yet replicated) is cleaned.
+            bool belowHighWatermark = segments[i + 1].BaseOffset <= log.LastStableOffset;
             bool oldEnough = config.MinCompactionLagMs <= 0 || segments[i].MaxTimestampSoFar <= now - config.MinCompactionLagMs;
             if (!belowHighWatermark || !oldEnough)
             {
@@ -142,6 +144,7 @@ public static class LogCleaner
         foreach (List<LogSegment> group in GroupBySize(toClean, segments, config))
         {
             LogSegment cleaned = LogSegment.Open(log.Directory, group[0].BaseOffset, config.SegmentIndexBytes, config.IndexIntervalBytes, now, LogSegment.CleanedSuffix);
+            long removedBefore = removed;
             try
             {
                 foreach (LogSegment segment in group)
@@ -159,10 +162,34 @@ public static class LogCleaner
                         cleaned.Append(kept, header.LastOffset, header.MaxTimestamp, header.LastOffset);
                     }
                 }
+                if (removed == removedBefore && group.Count == 1)
+                {
+                    // Nothing to drop and nothing to merge: keep the segment as it is.
+                    cleaned.DeleteFiles();
+                    bytesAfter += group[0].Size;
+                    continue;
+                }
+                foreach (LogSegment segment in group)
+                {
+                    foreach (AbortedTxn txn in segment.TxnIndex.Entries)
+                    {
+                        cleaned.TxnIndex.Append(txn);
+                    }
+                }
                 cleaned.OnBecomeInactive();
                 cleaned.Flush();
                 bytesAfter += cleaned.Size;
-                log.ReplaceSegments(group, cleaned);
+                if (cleaned.Size == 0 && cleaned.TxnIndex.Entries.Count == 0)
+                {
+                    // Everything in the group was superseded: drop the segments instead of swapping in an
+                    // empty one (an empty swap file could not say which offsets it replaces). Reads skip gaps.
+                    cleaned.DeleteFiles();
+                    log.RemoveSegments(group);
+                }
+                else
+                {
+                    log.ReplaceSegments(group, cleaned);
+                }
                 cleanedSegments += group.Count;
             }
             catch

@@ -29,7 +29,7 @@ public sealed class LogManager : IDisposable
         {
             throw new ArgumentException("at least one log directory is needed", nameof(logDirs));
         }
-        LogDirs = logDirs.Select(Path.GetFullPath).ToArray();
+        LogDirs = logDirs.Select(d => Path.TrimEndingDirectorySeparator(Path.GetFullPath(d))).Distinct().ToArray();
         DefaultConfig = defaultConfig;
         _time = time ?? TimeProvider.System;
         ConfigFor = configFor;

@@ -18,6 +18,7 @@ public sealed class LogSegment : IDisposable
     public const string LogSuffix = ".log";
     public const string IndexSuffix = ".index";
     public const string TimeIndexSuffix = ".timeindex";
+    public const string TxnIndexSuffix = ".txnindex";
     public const string DeletedSuffix = ".deleted";
     public const string CleanedSuffix = ".cleaned";
     public const string SwapSuffix = ".swap";
@@ -30,8 +31,9 @@ public sealed class LogSegment : IDisposable
     private long? _rollingBasedTimestamp;
     private bool _maxTimestampKnown;
 
-    private LogSegment(string directory, long baseOffset, FileStream log, OffsetIndex offsetIndex, TimeIndex timeIndex, int indexIntervalBytes, long createdMs)
+    private LogSegment(string directory, long baseOffset, FileStream log, OffsetIndex offsetIndex, TimeIndex timeIndex, TransactionIndex txnIndex, int indexIntervalBytes, long createdMs)
     {
+        TxnIndex = txnIndex;
         Directory = directory;
         BaseOffset = baseOffset;
         Log = log;
@@ -48,6 +50,7 @@ public sealed class LogSegment : IDisposable
     public FileStream Log { get; private set; }
     public OffsetIndex OffsetIndex { get; }
     public TimeIndex TimeIndex { get; }
+    public TransactionIndex TxnIndex { get; }
     public long Size => Volatile.Read(ref _size);
     public long CreatedMs { get; private set; }
     public string LogPath => Log.Name;
@@ -64,7 +67,8 @@ public sealed class LogSegment : IDisposable
             var offsetIndex = new OffsetIndex(prefix + IndexSuffix + suffix, baseOffset, maxIndexBytes);
             var timeIndex = new TimeIndex(prefix + TimeIndexSuffix + suffix, baseOffset, maxIndexBytes);
             long created = log.Length > 0 ? new DateTimeOffset(File.GetLastWriteTimeUtc(log.Name)).ToUnixTimeMilliseconds() : nowMs;
-            return new LogSegment(directory, baseOffset, log, offsetIndex, timeIndex, indexIntervalBytes, created);
+            var txnIndex = new TransactionIndex(prefix + TxnIndexSuffix + suffix);
+            return new LogSegment(directory, baseOffset, log, offsetIndex, timeIndex, txnIndex, indexIntervalBytes, created);
         }
         catch
         {
@@ -182,7 +186,7 @@ public sealed class LogSegment : IDisposable
     }
 
     /// <summary>Header facts of one batch in the file.</summary>
-    public readonly record struct BatchInfo(long Position, long BaseOffset, long LastOffset, int Size, long MaxTimestamp, int PartitionLeaderEpoch, byte Magic, short Attributes, long ProducerId, short ProducerEpoch);
+    public readonly record struct BatchInfo(long Position, long BaseOffset, long LastOffset, int Size, long MaxTimestamp, int PartitionLeaderEpoch, byte Magic, short Attributes, long ProducerId, short ProducerEpoch, int BaseSequence);
 
     /// <summary>
     /// Walks batch headers from <paramref name="startPosition"/> to the end of the written data,
@@ -207,7 +211,7 @@ public sealed class LogSegment : IDisposable
                 yield break;
             }
             var h = new RecordBatch(header);
-            yield return new BatchInfo(position, h.BaseOffset, h.LastOffset, (int)size, h.MaxTimestamp, h.PartitionLeaderEpoch, h.Magic, h.Attributes, h.ProducerId, h.ProducerEpoch);
+            yield return new BatchInfo(position, h.BaseOffset, h.LastOffset, (int)size, h.MaxTimestamp, h.PartitionLeaderEpoch, h.Magic, h.Attributes, h.ProducerId, h.ProducerEpoch, h.BaseSequence);
             position += size;
         }
     }
@@ -272,6 +276,7 @@ public sealed class LogSegment : IDisposable
     {
         OffsetIndex.Reset();
         TimeIndex.Reset();
+        TxnIndex.Reset();
         OffsetIndex.MakeWritable();
         TimeIndex.MakeWritable();
         _maxTimestampSoFar = -1;
@@ -337,6 +342,7 @@ public sealed class LogSegment : IDisposable
         BatchInfo? batch = FindBatchContaining(offset);
         OffsetIndex.TruncateTo(offset);
         TimeIndex.TruncateTo(offset);
+        TxnIndex.TruncateTo(offset);
         OffsetIndex.MakeWritable();
         TimeIndex.MakeWritable();
         long removed = 0;
@@ -404,6 +410,7 @@ public sealed class LogSegment : IDisposable
         Log.Flush(flushToDisk: true);
         OffsetIndex.Flush();
         TimeIndex.Flush();
+        TxnIndex.Flush();
     }
 
     /// <summary>Renames the segment's files (adding or removing a suffix such as ".deleted").</summary>
@@ -419,6 +426,7 @@ public sealed class LogSegment : IDisposable
         _retired.Add(old);
         OffsetIndex.RenameTo(OffsetIndex.Path[..^oldSuffix.Length] + newSuffix);
         TimeIndex.RenameTo(TimeIndex.Path[..^oldSuffix.Length] + newSuffix);
+        TxnIndex.RenameTo(TxnIndex.Path[..^oldSuffix.Length] + newSuffix);
     }
 
     // FileStreams replaced by a rename stay open until disposal: a Fetch may still be sending from them.
@@ -446,7 +454,7 @@ public sealed class LogSegment : IDisposable
     public void DeleteFiles()
     {
         Dispose();
-        foreach (string path in new[] { Log.Name, OffsetIndex.Path, TimeIndex.Path })
+        foreach (string path in new[] { Log.Name, OffsetIndex.Path, TimeIndex.Path, TxnIndex.Path })
         {
             try { File.Delete(path); } catch (IOException) { } catch (UnauthorizedAccessException) { }
         }
@@ -456,6 +464,7 @@ public sealed class LogSegment : IDisposable
     {
         OffsetIndex.Dispose();
         TimeIndex.Dispose();
+        TxnIndex.Dispose();
         Log.Dispose();
         foreach (FileStream old in _retired)
         {

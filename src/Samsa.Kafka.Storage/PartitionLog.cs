@@ -5,7 +5,12 @@ using System.Buffers.Binary;
 namespace Samsa.Kafka.Storage;
 
 /// <summary>What an append wrote.</summary>
-public readonly record struct LogAppendInfo(long FirstOffset, long LastOffset, long MaxTimestamp, long OffsetOfMaxTimestamp, int RecordCount, int Bytes, long LogAppendTimeMs);
+/// <remarks>
+/// <see cref="IsDuplicate"/>: the batch was a producer retry of one already in the log (same producer
+/// id, epoch and sequences); nothing was appended and the offsets are those of the original, which
+/// the Produce response reports as success (upstream behaviour).
+/// </remarks>
+public readonly record struct LogAppendInfo(long FirstOffset, long LastOffset, long MaxTimestamp, long OffsetOfMaxTimestamp, int RecordCount, int Bytes, long LogAppendTimeMs, bool IsDuplicate = false);
 
 /// <summary>
 /// The result of a log read: a file range of whole batches (the last one possibly cut short, as
@@ -35,13 +40,22 @@ public sealed class PartitionLog : IDisposable
     private readonly object _lock = new();
     private readonly TimeProvider _time;
     private volatile LogSegment[] _segments;
-    private long _logEndOffset;
+    // The log end offset together with the byte position it corresponds to in the active segment,
+    // swapped as one object after each append so a concurrent read never serves bytes beyond the
+    // offset it was bounded by.
+    private sealed record LogEnd(long Offset, LogSegment Segment, long Position);
+    private volatile LogEnd _end = null!;
     private long _logStartOffset;
     private long _highWatermark;
     private long _recoveryPoint;
     private long _unflushedMessages;
     private long _lastFlushMs;
     private bool _closed;
+    // Open transactions (KIP-98): producer id → first offset of its current transaction. Upstream
+    // keeps this in ProducerStateManager with snapshots; here it is rebuilt by scanning batch headers
+    // on load and after truncation.
+    private readonly Dictionary<long, long> _ongoingTxns = new();
+    private long _firstUnstableOffset = long.MaxValue;
 
     private PartitionLog(string directory, TopicPartition tp, LogConfig config, TimeProvider time)
     {
@@ -57,12 +71,18 @@ public sealed class PartitionLog : IDisposable
     public TopicPartition TopicPartition { get; }
     public LogConfig Config { get; set; }
     public LeaderEpochCache EpochCache { get; }
+    /// <summary>Idempotent/transactional producer state (sequence numbers and epochs), rebuilt on open.</summary>
+    public ProducerStateManager ProducerState { get; } = new();
     public Guid? TopicId { get; private set; }
 
     public long LogStartOffset => Interlocked.Read(ref _logStartOffset);
-    public long LogEndOffset => Interlocked.Read(ref _logEndOffset);
+    public long LogEndOffset => _end.Offset;
     public long HighWatermark => Interlocked.Read(ref _highWatermark);
     public long RecoveryPoint => Interlocked.Read(ref _recoveryPoint);
+    /// <summary>First offset of the oldest open transaction, or null when none is open.</summary>
+    public long? FirstUnstableOffset => Interlocked.Read(ref _firstUnstableOffset) is long f && f != long.MaxValue ? f : null;
+    /// <summary>The last stable offset (KIP-98): read_committed consumers read below it — min(high watermark, first unstable offset).</summary>
+    public long LastStableOffset => Math.Min(HighWatermark, Interlocked.Read(ref _firstUnstableOffset));
     public IReadOnlyList<LogSegment> Segments => _segments;
     public LogSegment ActiveSegment => _segments[^1];
     public long Size => _segments.Sum(s => s.Size);
@@ -139,7 +159,15 @@ public sealed class PartitionLog : IDisposable
             {
                 indexMissing.Add(baseOffset);
             }
-            segments.Add(LogSegment.Open(Directory, baseOffset, Config.SegmentIndexBytes, Config.IndexIntervalBytes, now));
+            LogSegment opened = LogSegment.Open(Directory, baseOffset, Config.SegmentIndexBytes, Config.IndexIntervalBytes, now);
+            segments.Add(opened);
+            // An index pointing past the end of its log (the log was cut outside our control) is
+            // rebuilt, as upstream does when an index fails its sanity check.
+            OffsetIndex index = opened.OffsetIndex;
+            if (index.Count > 0 && index.PositionAt(index.Count - 1) >= opened.Size)
+            {
+                indexMissing.Add(baseOffset);
+            }
         }
         // Index files without a log file are orphans.
         foreach (string file in System.IO.Directory.EnumerateFiles(Directory))
@@ -172,12 +200,14 @@ public sealed class PartitionLog : IDisposable
                 }
             }
         }
+        var recovered = new HashSet<LogSegment>();
         for (int i = 0; i < segments.Count; i++)
         {
             if (i < firstToRecover && !indexMissing.Contains(segments[i].BaseOffset))
             {
                 continue;
             }
+            recovered.Add(segments[i]);
             long truncated = segments[i].Recover(batch => EpochCache.Assign(batch.PartitionLeaderEpoch, batch.BaseOffset));
             RecoveredTruncatedBytes += truncated;
             if (truncated > 0 && i + 1 < segments.Count)
@@ -198,16 +228,138 @@ public sealed class PartitionLog : IDisposable
         segments[^1].MakeActive();
         _segments = segments.ToArray();
 
-        _logEndOffset = segments[^1].ReadNextOffset();
         // An empty active segment after others: the log ends at its base offset.
-        _logEndOffset = Math.Max(_logEndOffset, segments[^1].BaseOffset);
-        _logStartOffset = Math.Clamp(logStartOffset, segments[0].BaseOffset, _logEndOffset);
-        _recoveryPoint = _logEndOffset;
-        _highWatermark = Math.Clamp(highWatermark, _logStartOffset, _logEndOffset);
+        long logEnd = Math.Max(segments[^1].ReadNextOffset(), segments[^1].BaseOffset);
+        _end = new LogEnd(logEnd, segments[^1], segments[^1].Size);
+        _logStartOffset = Math.Clamp(logStartOffset, segments[0].BaseOffset, logEnd);
+        _recoveryPoint = logEnd;
+        _highWatermark = Math.Clamp(highWatermark, _logStartOffset, logEnd);
         _lastFlushMs = now;
-        EpochCache.TruncateFromEnd(_logEndOffset);
+        EpochCache.TruncateFromEnd(logEnd);
         EpochCache.TruncateFromStart(_logStartOffset);
         TopicId = PartitionMetadataFile.Read(Directory);
+        RebuildTransactionState(recovered);
+        DeleteStaleProducerSnapshots();
+    }
+
+    /// <summary>
+    /// Replays batch headers (and the control record of each marker) to find open transactions;
+    /// aborted transactions found in <paramref name="rebuildIndexOf"/> segments are written to their
+    /// transaction index again (their index was reset by recovery).
+    /// </summary>
+    private void RebuildTransactionState(IReadOnlySet<LogSegment> rebuildIndexOf)
+    {
+        _ongoingTxns.Clear();
+        ProducerState.Clear();
+        foreach (LogSegment segment in _segments)
+        {
+            bool writeIndex = rebuildIndexOf.Contains(segment);
+            foreach (LogSegment.BatchInfo batch in segment.Batches(0))
+            {
+                if (batch.ProducerId >= 0)
+                {
+                    ProducerState.Update(batch.ProducerId, batch.ProducerEpoch, batch.BaseSequence, (int)(batch.LastOffset - batch.BaseOffset),
+                        batch.LastOffset, batch.MaxTimestamp, (batch.Attributes & RecordBatch.ControlFlagMask) != 0, -1);
+                }
+                if ((batch.Attributes & RecordBatch.TransactionalFlagMask) == 0)
+                {
+                    continue;
+                }
+                if ((batch.Attributes & RecordBatch.ControlFlagMask) == 0)
+                {
+                    _ongoingTxns.TryAdd(batch.ProducerId, batch.BaseOffset);
+                }
+                else
+                {
+                    CompleteTransaction(segment, segment.ReadBatch(batch.Position, batch.Size), writeIndex);
+                }
+            }
+        }
+        UpdateFirstUnstableOffset();
+    }
+
+    private void TrackTransactions(LogSegment segment, ReadOnlySpan<byte> batch)
+    {
+        var view = new RecordBatch(batch);
+        if (!view.IsTransactional)
+        {
+            return;
+        }
+        if (!view.IsControl)
+        {
+            _ongoingTxns.TryAdd(view.ProducerId, view.BaseOffset);
+        }
+        else
+        {
+            CompleteTransaction(segment, batch, writeIndex: true);
+        }
+        UpdateFirstUnstableOffset();
+    }
+
+    // A commit or abort marker ends the producer's transaction; an abort is recorded in the
+    // transaction index with the last stable offset at that point (upstream
+    // ProducerStateManager.lastStableOffset: the next open transaction's first offset, else the
+    // offset after the marker).
+    private void CompleteTransaction(LogSegment segment, ReadOnlySpan<byte> batch, bool writeIndex)
+    {
+        var view = new RecordBatch(batch);
+        ControlRecordType type = ControlRecordType.Unknown;
+        try
+        {
+            foreach (Record record in view.GetRecords())
+            {
+                type = ControlRecords.ParseType(record.Key);
+                break;
+            }
+        }
+        catch (KafkaProtocolException)
+        {
+            return;
+        }
+        if (type is not (ControlRecordType.Abort or ControlRecordType.Commit))
+        {
+            return;
+        }
+        long first = _ongoingTxns.Remove(view.ProducerId, out long f) ? f : view.BaseOffset;
+        if (type == ControlRecordType.Abort && writeIndex)
+        {
+            long lastStable = _ongoingTxns.Count > 0 ? _ongoingTxns.Values.Min() : view.LastOffset + 1;
+            segment.TxnIndex.Append(new AbortedTxn(view.ProducerId, first, view.LastOffset, lastStable));
+        }
+    }
+
+    private void UpdateFirstUnstableOffset()
+    {
+        Interlocked.Exchange(ref _firstUnstableOffset, _ongoingTxns.Count > 0 ? _ongoingTxns.Values.Min() : long.MaxValue);
+    }
+
+    /// <summary>
+    /// The aborted transactions a read_committed Fetch from <paramref name="fetchOffset"/> up to
+    /// <paramref name="upperBoundOffset"/> must report: those whose marker is at or after the fetch
+    /// offset and whose first offset is below the upper bound (upstream collectAbortedTransactions).
+    /// </summary>
+    public List<AbortedTxn> CollectAbortedTransactions(long fetchOffset, long upperBoundOffset)
+    {
+        var result = new List<AbortedTxn>();
+        lock (_lock)
+        {
+            LogSegment[] segments = _segments;
+            for (int i = Math.Max(0, FloorSegmentIndex(segments, fetchOffset)); i < segments.Length; i++)
+            {
+                foreach (AbortedTxn txn in segments[i].TxnIndex.Entries)
+                {
+                    if (txn.LastOffset >= fetchOffset && txn.FirstOffset < upperBoundOffset)
+                    {
+                        result.Add(txn);
+                    }
+                }
+                if (segments[i].BaseOffset >= upperBoundOffset)
+                {
+                    break;
+                }
+            }
+        }
+        return result;
     }
 
     private static long ParseBaseOffset(string fileName)
@@ -219,7 +371,7 @@ public sealed class PartitionLog : IDisposable
     private static void DeleteSegmentFiles(string directory, long baseOffset, string suffix)
     {
         string prefix = Path.Combine(directory, LogSegment.FileNamePrefix(baseOffset));
-        foreach (string s in new[] { LogSegment.LogSuffix, LogSegment.IndexSuffix, LogSegment.TimeIndexSuffix })
+        foreach (string s in new[] { LogSegment.LogSuffix, LogSegment.IndexSuffix, LogSegment.TimeIndexSuffix, LogSegment.TxnIndexSuffix })
         {
             File.Delete(prefix + s + suffix);
         }
@@ -276,6 +428,21 @@ public sealed class PartitionLog : IDisposable
         lock (_lock)
         {
             ThrowIfClosed();
+            // Idempotence (KIP-98): refuse zombies and sequence gaps; a retried batch gets its first answer.
+            var pending = new Dictionary<long, (short Epoch, int LastSequence)>();
+            int at = 0;
+            while (at < batches.Length)
+            {
+                var view = new RecordBatch(batches[at..]);
+                if (view.HasProducerId && !view.IsControl && view.BaseSequence >= 0)
+                {
+                    if (ProducerState.Check(view.ProducerId, view.ProducerEpoch, view.BaseSequence, view.LastSequence, pending) is BatchMetadata duplicate)
+                    {
+                        return new LogAppendInfo(duplicate.FirstOffset, duplicate.LastOffset, duplicate.Timestamp, duplicate.LastOffset, 0, 0, -1, IsDuplicate: true);
+                    }
+                }
+                at += view.SizeInBytes;
+            }
             long first = LogEndOffset;
             AssignOffsets(batches, first, leaderEpoch);
             long appendTime = -1;
@@ -377,6 +544,18 @@ public sealed class PartitionLog : IDisposable
         }
         LogSegment segment = MaybeRoll(batches.Length, maxTimestamp, first, last);
         segment.Append(batches, last, maxTimestamp, offsetOfMax);
+        position = 0;
+        while (position < batches.Length)
+        {
+            var view = new RecordBatch(batches[position..]);
+            int size = view.SizeInBytes;
+            if (view.HasProducerId)
+            {
+                ProducerState.Update(view.ProducerId, view.ProducerEpoch, view.BaseSequence, view.LastOffsetDelta, view.LastOffset, view.MaxTimestamp, view.IsControl, -1);
+            }
+            TrackTransactions(segment, batches.Slice(position, size));
+            position += size;
+        }
         // Leader epochs: record each batch epoch newer than the cache's latest (upstream assigns per batch).
         position = 0;
         while (position < batches.Length)
@@ -388,7 +567,7 @@ public sealed class PartitionLog : IDisposable
             }
             position += header.SizeInBytes;
         }
-        Interlocked.Exchange(ref _logEndOffset, last + 1);
+        _end = new LogEnd(last + 1, segment, segment.Size);
         _unflushedMessages += records;
         if (_unflushedMessages >= Config.FlushMessages)
         {
@@ -430,6 +609,8 @@ public sealed class PartitionLog : IDisposable
         FlushSegmentsUpTo(newBaseOffset);
         var segment = LogSegment.Open(Directory, newBaseOffset, Config.SegmentIndexBytes, Config.IndexIntervalBytes, NowMs);
         _segments = [.. _segments, segment];
+        // Upstream takes a producer snapshot at every roll, named by the new segment's base offset.
+        TakeProducerSnapshot(newBaseOffset);
         return segment;
     }
 
@@ -568,8 +749,9 @@ public sealed class PartitionLog : IDisposable
     /// </summary>
     public FetchDataInfo Read(long fetchOffset, int maxBytes, long maxOffset, bool minOneBatch = true)
     {
+        LogEnd end = _end;
         LogSegment[] segments = _segments;
-        long logEnd = LogEndOffset;
+        long logEnd = end.Offset;
         long logStart = LogStartOffset;
         long hw = HighWatermark;
         if (fetchOffset < logStart || fetchOffset > logEnd)
@@ -589,11 +771,12 @@ public sealed class PartitionLog : IDisposable
             {
                 break;
             }
-            long maxPosition = segment.Size;
+            long maxPosition = segment == end.Segment ? end.Position : segment.Size;
             bool upperInThisSegment = i + 1 >= segments.Length || segments[i + 1].BaseOffset > upper;
-            if (upperInThisSegment)
+            if (upperInThisSegment && upper < logEnd)
             {
-                maxPosition = segment.FindBatchContaining(upper)?.Position ?? segment.Size;
+                // Reading below the log end (high watermark / last stable offset): stop at the batch holding it.
+                maxPosition = Math.Min(maxPosition, segment.FindBatchContaining(upper)?.Position ?? maxPosition);
             }
             FileRange? range = segment.Read(fetchOffset, maxBytes, maxPosition, minOneBatch, out bool tooLarge);
             if (range is FileRange r)
@@ -635,6 +818,15 @@ public sealed class PartitionLog : IDisposable
     /// (null when none), searched record by record (compressed batches are decoded, bounded).
     /// </summary>
     public TimestampAndOffset? FetchOffsetByTimestamp(long timestamp)
+    {
+        // Under the lock: segments' max-timestamp caches are updated by appends.
+        lock (_lock)
+        {
+            return FetchOffsetByTimestampLocked(timestamp);
+        }
+    }
+
+    private TimestampAndOffset? FetchOffsetByTimestampLocked(long timestamp)
     {
         LogSegment[] segments = _segments;
         long logStart = LogStartOffset;
@@ -766,11 +958,13 @@ public sealed class PartitionLog : IDisposable
             LogSegment active = keep[^1];
             active.TruncateTo(targetOffset);
             active.MakeActive();
-            Interlocked.Exchange(ref _logEndOffset, targetOffset);
+            _end = new LogEnd(targetOffset, active, active.Size);
             Interlocked.Exchange(ref _highWatermark, Math.Min(HighWatermark, targetOffset));
             Interlocked.Exchange(ref _recoveryPoint, Math.Min(RecoveryPoint, targetOffset));
             Interlocked.Exchange(ref _logStartOffset, Math.Min(LogStartOffset, targetOffset));
             EpochCache.TruncateFromEnd(targetOffset);
+            RebuildTransactionState(new HashSet<LogSegment>());
+            DeleteStaleProducerSnapshots();
             return true;
         }
     }
@@ -795,11 +989,15 @@ public sealed class PartitionLog : IDisposable
         }
         var segment = LogSegment.Open(Directory, newOffset, Config.SegmentIndexBytes, Config.IndexIntervalBytes, NowMs);
         _segments = [segment];
-        Interlocked.Exchange(ref _logEndOffset, newOffset);
+        _end = new LogEnd(newOffset, segment, 0);
         Interlocked.Exchange(ref _logStartOffset, newOffset);
         Interlocked.Exchange(ref _highWatermark, newOffset);
         Interlocked.Exchange(ref _recoveryPoint, newOffset);
         EpochCache.Clear();
+        _ongoingTxns.Clear();
+        ProducerState.Clear();
+        UpdateFirstUnstableOffset();
+        DeleteStaleProducerSnapshots();
     }
 
     // ------------------------------------------------------------------ retention
@@ -879,6 +1077,7 @@ public sealed class PartitionLog : IDisposable
             RetireSegment(segments[i], immediately: false);
         }
         _segments = segments[count..];
+        DeleteStaleProducerSnapshots();
         long newStart = Math.Max(LogStartOffset, _segments[0].BaseOffset);
         if (newStart > LogStartOffset)
         {
@@ -942,6 +1141,45 @@ public sealed class PartitionLog : IDisposable
         _segments = list.ToArray();
     }
 
+    /// <summary>Takes inactive segments out of the log (under the lock; used by the cleaner).</summary>
+    internal void RemoveSegments(IReadOnlyList<LogSegment> old)
+    {
+        var list = _segments.ToList();
+        foreach (LogSegment s in old)
+        {
+            if (s == ActiveSegment)
+            {
+                throw new InvalidOperationException("the active segment cannot be removed");
+            }
+            list.Remove(s);
+            RetireSegment(s, immediately: false);
+        }
+        _segments = list.ToArray();
+    }
+
+    private void TakeProducerSnapshot(long offset)
+    {
+        if (ProducerState.Producers.Count == 0 && !File.Exists(ProducerSnapshotFile.PathFor(Directory, offset)))
+        {
+            return;
+        }
+        ProducerSnapshotFile.Write(ProducerSnapshotFile.PathFor(Directory, offset), ProducerState.SnapshotEntries(_ongoingTxns));
+    }
+
+    // Snapshots describe a log prefix: those past the log end (after truncation) or below the first
+    // segment (after retention) no longer match any log and go, as upstream truncateAndReload does.
+    private void DeleteStaleProducerSnapshots()
+    {
+        long first = _segments.Length > 0 ? _segments[0].BaseOffset : 0;
+        foreach (long offset in ProducerSnapshotFile.List(Directory))
+        {
+            if (offset > LogEndOffset || offset < first)
+            {
+                File.Delete(ProducerSnapshotFile.PathFor(Directory, offset));
+            }
+        }
+    }
+
     // ------------------------------------------------------------------ lifecycle
 
     private void ThrowIfClosed()
@@ -962,6 +1200,7 @@ public sealed class PartitionLog : IDisposable
                 return;
             }
             FlushLocked();
+            TakeProducerSnapshot(LogEndOffset);
             _closed = true;
             foreach (LogSegment s in _segments)
             {

@@ -114,7 +114,10 @@ public sealed class FrameListener : IAsyncDisposable
         }
     }
 
-    /// <summary>Stops accepting, closes every connection and waits for their handlers' OnClosedAsync.</summary>
+    /// <summary>
+    /// Stops accepting, closes every connection and waits (at most twice <see cref="ListenerOptions.CloseTimeout"/>)
+    /// for their handlers' OnClosedAsync. Handlers blocked in OnFrameAsync should watch <see cref="Connection.Closed"/>.
+    /// </summary>
     public async ValueTask DisposeAsync()
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0)
@@ -128,6 +131,14 @@ public sealed class FrameListener : IAsyncDisposable
         {
             connection.Close();
         }
-        await Task.WhenAll(open.Select(c => c.RunTask));
+        // A handler stuck in OnFrameAsync (one that ignores Connection.Closed) must not hang shutdown:
+        // wait for the graceful closes a bounded time, then return.
+        try
+        {
+            await Task.WhenAll(open.Select(c => c.RunTask)).WaitAsync(_options.CloseTimeout + _options.CloseTimeout);
+        }
+        catch (TimeoutException)
+        {
+        }
     }
 }

@@ -78,11 +78,28 @@ public sealed class KafkaMessageGenerator : IIncrementalGenerator
             spc.ReportDiagnostic(Diagnostic.Create(MalformedSpec, LocationOf(path, text, e.Line), System.IO.Path.GetFileName(path), e.Message));
             return;
         }
-        spc.AddSource($"Kafka.{msg.Name}.g.cs", SourceText.From(source, Encoding.UTF8));
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            spc.ReportDiagnostic(Diagnostic.Create(InternalError, Location.None, System.IO.Path.GetFileName(path), e.ToString()));
+            return;
+        }
+        // The path hash keeps hint names unique when two files declare the same message
+        // (reported as SAMSA002); AddSource would otherwise throw.
+        spc.AddSource($"Kafka.{msg.Name}.{StableHash(path):x8}.g.cs", SourceText.From(source, Encoding.UTF8));
+    }
+
+    private static uint StableHash(string text)
+    {
+        // FNV-1a: string.GetHashCode is randomized per process.
+        uint hash = 2166136261;
+        foreach (char c in text) hash = (hash ^ c) * 16777619;
+        return hash;
     }
 
     private static void EmitApiMessages(SourceProductionContext spc, ImmutableArray<(string Path, string Text)> files)
     {
+        // A project without Kafka schemas (the Keeper's) gets no Kafka lookup tables.
+        if (files.IsDefaultOrEmpty) return;
         var messages = new List<MessageSpec>();
         var byName = new Dictionary<string, MessageSpec>(StringComparer.Ordinal);
         foreach (var (path, text) in files.OrderBy(f => f.Path, StringComparer.Ordinal))
@@ -99,6 +116,9 @@ public sealed class KafkaMessageGenerator : IIncrementalGenerator
             byName[msg.Name] = msg;
             messages.Add(msg);
         }
+        // A project with no Kafka schemas (e.g. Samsa.Keeper.Protocol, which shares this generator
+        // assembly for its .jute files) gets no Kafka lookups: they would reference types it lacks.
+        if (messages.Count == 0) return;
         spc.AddSource("Kafka.ApiMessages.g.cs", SourceText.From(ApiMessagesEmitter.Emit(messages, spc.ReportDiagnostic), Encoding.UTF8));
     }
 }

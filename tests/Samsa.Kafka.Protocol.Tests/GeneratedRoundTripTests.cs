@@ -84,6 +84,32 @@ public class GeneratedRoundTripTests
 
     [Theory]
     [MemberData(nameof(MessageVersions))]
+    public void CorruptedBytesOnlyEverFailWithProtocolException(string message, short version)
+    {
+        // Flip random bytes of a valid encoding: decoding either succeeds or throws
+        // KafkaProtocolException; IndexOutOfRange, OutOfMemory, Overflow etc. would escape here.
+        var type = TypeOf(message);
+        var rng = new Random(message.Length * 31 + version);
+        var valid = MessageReflection.Write(MessageReflection.Populate(type, version, rng), version);
+        if (valid.Length == 0) return;
+        for (int i = 0; i < 200; i++)
+        {
+            var bytes = (byte[])valid.Clone();
+            int flips = rng.Next(1, 4);
+            for (int f = 0; f < flips; f++)
+                bytes[rng.Next(bytes.Length)] = rng.Next(3) == 0 ? (byte)0xFF : (byte)rng.Next(256);
+            try
+            {
+                MessageReflection.Read(type, bytes, version, out _);
+            }
+            catch (KafkaProtocolException)
+            {
+            }
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(MessageVersions))]
     public void FieldMissingFromVersionIsDroppedOnlyWhenIgnorable(string message, short version)
     {
         var type = TypeOf(message);

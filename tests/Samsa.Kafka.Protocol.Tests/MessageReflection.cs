@@ -15,8 +15,10 @@ internal static class MessageReflection
     public static readonly Assembly ProtocolAssembly = typeof(IKafkaMessage).Assembly;
 
     /// <summary>Every generated top-level message type.</summary>
-    public static IEnumerable<Type> MessageTypes() =>
-        ProtocolAssembly.GetTypes()
+    public static IEnumerable<Type> MessageTypes() => MessageTypes(ProtocolAssembly);
+
+    public static IEnumerable<Type> MessageTypes(Assembly assembly) =>
+        assembly.GetTypes()
             .Where(t => t.Namespace == "Samsa.Kafka.Protocol.Messages" && !t.IsNested && t.IsClass && typeof(IKafkaMessage).IsAssignableFrom(t))
             .OrderBy(t => t.Name, StringComparer.Ordinal);
 

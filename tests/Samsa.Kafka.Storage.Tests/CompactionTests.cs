@@ -129,13 +129,16 @@ public class CompactionTests
         using PartitionLog log = OpenCompacted(dir, time);
         // transactional (bit 4) write of key "t", then a plain newer value of "t".
         log.AppendAsLeader(Build([new Rec("t", "txn", 1_000_000)], attributes: 0x10, producerId: 5), 0);
-        log.AppendAsLeader(Build([new Rec(null, "marker", 1_000_000)], attributes: 0x30, producerId: 5), 0);
+        log.AppendAsLeader(Marker(5, Samsa.Kafka.Protocol.Records.ControlRecordType.Commit, 1_000_000), 0);
         log.AppendAsLeader(Build([new Rec("t", "plain1", 1_000_000)]), 0);
         log.AppendAsLeader(Build([new Rec("t", "plain2", 1_000_000)]), 0);
         log.Roll();
         log.UpdateHighWatermark(log.LogEndOffset);
         LogCleaner.Clean(log, 0);
-        Assert.Equal(["txn", "marker", "plain2"], ReadAll(log).Select(r => r.Value!));
+        // The committed transactional write and its marker stay; only the superseded plain value goes.
+        Assert.Equal([0L, 1L, 3L], ReadAll(log).Select(r => r.Offset));
+        Assert.Equal("txn", ReadAll(log)[0].Value);
+        Assert.Equal("plain2", ReadAll(log)[2].Value);
     }
 
     [Fact]
@@ -180,5 +183,58 @@ public class CompactionTests
         using var again = new LogManager([dir.Path], config, time);
         Assert.Equal(30, again.CleanerCheckpoint(Tp));
         Assert.Equal(["v27", "v28", "v29"], ReadAll(again.GetLog(Tp)!).Select(r => r.Value!));
+    }
+
+    [Fact]
+    public void A_cleaned_swap_left_by_a_crash_replaces_the_old_segments_on_load()
+    {
+        using var dirA = new TempDir();
+        using var dirB = new TempDir();
+        var time = new ManualTime(1_000_000);
+        var config = new LogConfig { CleanupPolicy = "compact", SegmentBytes = 1 << 20, FileDeleteDelayMs = 0, RetentionMs = -1 };
+        PartitionLog OpenIn(TempDir d, bool clean = false) =>
+            PartitionLog.Open(d.Sub("__consumer_offsets-7"), Tp, config, hadCleanShutdown: clean, highWatermark: 40, time: time);
+        void Fill(PartitionLog log)
+        {
+            for (int i = 0; i < 40; i++)
+            {
+                log.AppendAsLeader(Build([new Rec("k" + i % 4, "v" + i, 1_000_000)]), 0);
+                if (i % 10 == 9)
+                {
+                    log.Roll(); // four segments, cleaned as one group
+                }
+            }
+            log.Roll();
+            log.UpdateHighWatermark(log.LogEndOffset);
+        }
+        List<(long, long, string?, string?)> expected;
+        string cleanedDir;
+        using (PartitionLog a = OpenIn(dirA))
+        {
+            Fill(a);
+            LogCleaner.Clean(a, 0);
+            expected = ReadAll(a);
+            Assert.Equal(4, expected.Count);
+            cleanedDir = a.Directory;
+            a.Close();
+        }
+        string bDir;
+        using (PartitionLog b = OpenIn(dirB))
+        {
+            Fill(b);
+            bDir = b.Directory;
+            b.Close();
+        }
+        // The crash happened after the cleaned segment became ".swap" and before the old segments went.
+        foreach (string suffix in new[] { ".log", ".index", ".timeindex" })
+        {
+            File.Copy(Path.Combine(cleanedDir, "00000000000000000000" + suffix), Path.Combine(bDir, "00000000000000000000" + suffix + ".swap"));
+        }
+        File.WriteAllText(Path.Combine(bDir, "00000000000000000007.log.cleaned"), "half-written");
+        using PartitionLog reopened = OpenIn(dirB, clean: true);
+        Assert.Equal(expected, ReadAll(reopened));
+        Assert.Equal(40, reopened.LogEndOffset);
+        Assert.Empty(Directory.GetFiles(bDir, "*.swap"));
+        Assert.Empty(Directory.GetFiles(bDir, "*.cleaned"));
     }
 }

@@ -454,4 +454,37 @@ public class PartitionLogTests
         using PartitionLog reopened = Open(dir);
         Assert.Equal(id, reopened.TopicId);
     }
+
+    [Fact]
+    public async Task Reads_racing_appends_never_return_offsets_at_or_beyond_their_bound()
+    {
+        using var dir = new TempDir();
+        using PartitionLog log = Open(dir, new LogConfig { SegmentBytes = 64 * 1024, RetentionMs = -1 });
+        Task writer = Task.Run(() =>
+        {
+            for (int i = 0; i < 3000; i++)
+            {
+                log.AppendAsLeader(Values(T0 + i, "a" + i, "b" + i), 0);
+            }
+        });
+        int checkedReads = 0;
+        while (!writer.IsCompleted || checkedReads == 0)
+        {
+            long bound = log.LogEndOffset;
+            if (bound == 0)
+            {
+                continue;
+            }
+            FetchDataInfo info = log.Read(Math.Max(0, bound - 7), 1 << 20, bound);
+            if (info.Records is FileRange range)
+            {
+                var records = Decode(ReadRange(range));
+                Assert.All(records, r => Assert.True(r.Offset < bound, $"offset {r.Offset} served with bound {bound}"));
+                checkedReads++;
+            }
+        }
+        await writer;
+        Assert.True(checkedReads > 0);
+        Assert.Equal(6000, ReadAll(log).Count);
+    }
 }

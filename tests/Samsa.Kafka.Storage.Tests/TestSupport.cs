@@ -10,14 +10,34 @@ internal static class Batches
 {
     public record Rec(string? Key, string? Value, long Timestamp);
 
-    public static byte[] Build(IReadOnlyList<Rec> records, long baseOffset = 0, short attributes = 0, long producerId = -1)
+    public static byte[] Build(IReadOnlyList<Rec> records, long baseOffset = 0, short attributes = 0, long producerId = -1) =>
+        BuildRaw(records.Select(r => (r.Key is null ? null : Encoding.UTF8.GetBytes(r.Key), r.Value is null ? null : Encoding.UTF8.GetBytes(r.Value), r.Timestamp)).ToList(),
+            baseOffset, attributes, producerId);
+
+    /// <summary>An idempotent producer's batch of <paramref name="count"/> records.</summary>
+    public static byte[] Idempotent(long producerId, short epoch, int baseSequence, int count, long timestamp = 1_700_000_000_000) =>
+        BuildRaw(Enumerable.Range(0, count).Select(i => ((byte[]?)null, (byte[]?)Encoding.UTF8.GetBytes($"p{producerId}-e{epoch}-s{baseSequence + i}"), timestamp)).ToList(),
+            0, 0, producerId, epoch, baseSequence);
+
+    /// <summary>A transaction marker batch (control + transactional attributes) for <paramref name="producerId"/>.</summary>
+    public static byte[] Marker(long producerId, ControlRecordType type, long timestamp)
+    {
+        byte[] key = new byte[4];
+        ControlRecords.WriteKey(key, type);
+        byte[] value = new byte[6];
+        ControlRecords.WriteEndTxnMarkerValue(value, 0);
+        return BuildRaw([(key, value, timestamp)], 0, attributes: 0x30, producerId);
+    }
+
+    public static byte[] BuildRaw(IReadOnlyList<(byte[]? Key, byte[]? Value, long Timestamp)> records, long baseOffset = 0, short attributes = 0, long producerId = -1,
+        short producerEpoch = -1, int baseSequence = -1)
     {
         long baseTimestamp = records.Min(r => r.Timestamp);
         var body = new MemoryStream();
         for (int i = 0; i < records.Count; i++)
         {
-            byte[]? key = records[i].Key is null ? null : Encoding.UTF8.GetBytes(records[i].Key!);
-            byte[]? value = records[i].Value is null ? null : Encoding.UTF8.GetBytes(records[i].Value!);
+            byte[]? key = records[i].Key;
+            byte[]? value = records[i].Value;
             var rec = new MemoryStream();
             rec.WriteByte(0);
             WriteVarLong(rec, records[i].Timestamp - baseTimestamp);
@@ -41,8 +61,8 @@ internal static class Batches
         BinaryPrimitives.WriteInt64BigEndian(batch.AsSpan(27), baseTimestamp);
         BinaryPrimitives.WriteInt64BigEndian(batch.AsSpan(35), records.Max(r => r.Timestamp));
         BinaryPrimitives.WriteInt64BigEndian(batch.AsSpan(43), producerId);
-        BinaryPrimitives.WriteInt16BigEndian(batch.AsSpan(51), -1);
-        BinaryPrimitives.WriteInt32BigEndian(batch.AsSpan(53), -1);
+        BinaryPrimitives.WriteInt16BigEndian(batch.AsSpan(51), producerEpoch);
+        BinaryPrimitives.WriteInt32BigEndian(batch.AsSpan(53), baseSequence);
         BinaryPrimitives.WriteInt32BigEndian(batch.AsSpan(57), records.Count);
         body.Position = 0;
         body.Read(batch, 61, (int)body.Length);

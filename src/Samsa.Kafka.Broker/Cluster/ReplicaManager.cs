@@ -74,6 +74,12 @@ public sealed class ReplicaManager : IDisposable
         }
     }
 
+    /// <summary>Most partitions one operation may add. Upstream's KRaft controller refuses operations
+    /// producing more than 10000 records (QuorumController.MAX_RECORDS_PER_USER_OP) with
+    /// POLICY_VIOLATION; the same bound keeps one request from creating unbounded files here.</summary>
+    public const int MaxPartitionsPerOperation = 10_000;
+    private const string ExcessivelyLarge = "Unable to perform excessively large batch operation.";
+
     public BrokerConfig Config { get; }
     public IReadOnlyList<string> LogDirs { get; }
     public string ClusterId { get; }
@@ -101,6 +107,7 @@ public sealed class ReplicaManager : IDisposable
     {
         if (TopicName.Validate(name) is { } bad) return (ErrorCode.InvalidTopicException, bad, null);
         if (partitions < 1) return (ErrorCode.InvalidPartitions, "Number of partitions must be larger than 0.", null);
+        if (partitions > MaxPartitionsPerOperation) return (ErrorCode.PolicyViolation, ExcessivelyLarge, null);
         if (replicationFactor < 1) return (ErrorCode.InvalidReplicationFactor, "Replication factor must be larger than 0.", null);
         if (replicationFactor > 1)
             return (ErrorCode.InvalidReplicationFactor, $"Replication factor: {replicationFactor} larger than available brokers: 1.", null);
@@ -153,6 +160,7 @@ public sealed class ReplicaManager : IDisposable
                 return (ErrorCode.InvalidPartitions, $"Topic currently has {current} partitions, which is higher than the requested {newTotal}.");
             if (newTotal == current)
                 return (ErrorCode.InvalidPartitions, $"Topic already has {current} partitions.");
+            if (newTotal - current > MaxPartitionsPerOperation) return (ErrorCode.PolicyViolation, ExcessivelyLarge);
             if (validateOnly) return (ErrorCode.None, null);
             AddPartitions(topic, newTotal);
             Save();
@@ -194,15 +202,19 @@ public sealed class ReplicaManager : IDisposable
         }
     }
 
-    /// <summary>Re-resolves every topic's settings after a dynamic broker default changed.</summary>
+    /// <summary>Re-resolves every topic's settings after a dynamic broker config changed, and keeps
+    /// the dynamic configs for the next start.</summary>
     public void RefreshLogConfigs()
     {
         lock (_gate)
+        {
             foreach (var t in _topics.Values)
             {
                 t.LogConfig = Config.LogConfigFor(t.Configs);
                 foreach (var p in t.Partitions) p.Log.UpdateConfig(t.LogConfig);
             }
+            Save();
+        }
     }
 
     /// <summary>Validates, stamps and appends produced records to one partition (leader append).</summary>
@@ -223,9 +235,34 @@ public sealed class ReplicaManager : IDisposable
                     $"Message batch size is {validated.Batches.Length} bytes in append to partition {partition.TopicPartition} which exceeds the maximum configured segment size of {partition.Topic.LogConfig.SegmentBytes}.",
                     default, validated);
             long last = next + validated.LastOffsetDelta;
-            partition.Log.AppendValidated(validated.Batches, last, validated.MaxTimestamp,
-                next + validated.ShallowOffsetOfMaxTimestampDelta, partition.LeaderEpoch);
-            info = new LogAppendInfo(next, last, validated.LogAppendTime, partition.Log.LogStartOffset);
+            long first;
+            bool duplicate;
+            try
+            {
+                (first, duplicate) = partition.Log.AppendValidated(validated.Batches, last, validated.MaxTimestamp,
+                    next + validated.ShallowOffsetOfMaxTimestampDelta, partition.LeaderEpoch);
+            }
+            catch (ProducerFencedOrOutOfOrderException e)
+            {
+                return (e.Error, e.Message, default, validated);
+            }
+            catch (Samsa.Kafka.Storage.InvalidBatchException e)
+            {
+                return (ErrorCode.CorruptMessage, e.Message, default, validated);
+            }
+            catch (Samsa.Kafka.Storage.RecordBatchTooLargeException e)
+            {
+                return (ErrorCode.RecordListTooLarge, e.Message, default, validated);
+            }
+            catch (IOException e)
+            {
+                // Upstream marks the log directory offline and answers KAFKA_STORAGE_ERROR.
+                return (ErrorCode.KafkaStorageError, e.Message, default, validated);
+            }
+            // A duplicate (producer retry) answers with the first append's offset (KIP-98).
+            info = new LogAppendInfo(first, duplicate ? first : last, duplicate ? -1 : validated.LogAppendTime, partition.Log.LogStartOffset);
+            if (duplicate)
+                return (ErrorCode.None, null, info, validated);
         }
         Appended?.Invoke(partition.TopicPartition);
         return (ErrorCode.None, null, info, validated);
@@ -237,6 +274,10 @@ public sealed class ReplicaManager : IDisposable
     {
         [JsonPropertyName("version")] public int Version { get; set; } = 1;
         [JsonPropertyName("topics")] public List<TopicRecord> Topics { get; set; } = [];
+        // Dynamic broker configs (AlterConfigs on BROKER resources); upstream keeps them in
+        // ZooKeeper under /config/brokers/<id> and /config/brokers/<default>.
+        [JsonPropertyName("brokerConfigs")] public Dictionary<string, string> BrokerConfigs { get; set; } = [];
+        [JsonPropertyName("clusterDefaultConfigs")] public Dictionary<string, string> ClusterDefaultConfigs { get; set; } = [];
     }
 
     private sealed class TopicRecord
@@ -256,7 +297,11 @@ public sealed class ReplicaManager : IDisposable
     private void Save()
     {
         if (_metadataPath is null) return;
-        var file = new MetadataFile();
+        var file = new MetadataFile
+        {
+            BrokerConfigs = new Dictionary<string, string>(Config.DynamicConfigs(perBroker: true)),
+            ClusterDefaultConfigs = new Dictionary<string, string>(Config.DynamicConfigs(perBroker: false)),
+        };
         foreach (var t in _topics.Values.OrderBy(t => t.Name, StringComparer.Ordinal))
         {
             file.Topics.Add(new TopicRecord
@@ -276,6 +321,8 @@ public sealed class ReplicaManager : IDisposable
     {
         if (_metadataPath is null || !File.Exists(_metadataPath)) return;
         var file = JsonSerializer.Deserialize<MetadataFile>(File.ReadAllText(_metadataPath)) ?? new MetadataFile();
+        Config.ApplyDynamic(perBroker: true, file.BrokerConfigs.ToDictionary(kv => kv.Key, kv => (string?)kv.Value), replaceAll: true);
+        Config.ApplyDynamic(perBroker: false, file.ClusterDefaultConfigs.ToDictionary(kv => kv.Key, kv => (string?)kv.Value), replaceAll: true);
         foreach (var rec in file.Topics)
         {
             if (!KafkaUuid.TryParse(rec.Id, out var id)) continue;

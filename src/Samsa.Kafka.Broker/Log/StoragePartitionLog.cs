@@ -54,18 +54,40 @@ public sealed class StoragePartitionLog : IPartitionLog
 
     public void UpdateConfig(BrokerLogConfig config) => _log.Config = Map(config);
 
-    public void AppendValidated(ReadOnlyMemory<byte> batches, long lastOffset, long maxTimestamp, long offsetOfMaxTimestamp, int leaderEpoch)
+    public (long FirstOffset, bool Duplicate) AppendValidated(ReadOnlyMemory<byte> batches, long lastOffset, long maxTimestamp, long offsetOfMaxTimestamp, int leaderEpoch)
     {
         // The validator already stamped offsets from the log end; AppendAsLeader stamps the same
-        // offsets again under the log's own lock.
-        var copy = batches.ToArray();
-        _log.AppendAsLeader(copy, leaderEpoch);
+        // offsets again under the log's own lock and checks producer sequences.
+        // The validator hands over a fresh array it no longer uses: append it in place.
+        byte[] copy = System.Runtime.InteropServices.MemoryMarshal.TryGetArray(batches, out var segment)
+            && segment.Offset == 0 && segment.Count == segment.Array!.Length ? segment.Array : batches.ToArray();
+        Samsa.Kafka.Storage.LogAppendInfo info;
+        try
+        {
+            info = _log.AppendAsLeader(copy, leaderEpoch);
+        }
+        catch (ProducerStateException e)
+        {
+            throw new ProducerFencedOrOutOfOrderException(e.Error == ProducerStateError.InvalidProducerEpoch
+                ? Samsa.Kafka.Protocol.ErrorCode.InvalidProducerEpoch : Samsa.Kafka.Protocol.ErrorCode.OutOfOrderSequenceNumber, e.Message);
+        }
         _log.MaybeIncrementHighWatermark(_log.LogEndOffset);
+        return (info.FirstOffset, info.IsDuplicate);
     }
 
     public LogReadInfo Read(long offset, int maxBytes, long maxOffsetExclusive, bool minOneBatch)
     {
-        var info = _log.Read(offset, maxBytes, maxOffsetExclusive, minOneBatch);
+        FetchDataInfo info;
+        try
+        {
+            info = _log.Read(offset, maxBytes, maxOffsetExclusive, minOneBatch);
+        }
+        catch (Samsa.Kafka.Storage.OffsetOutOfRangeException)
+        {
+            // Retention or DeleteRecords moved the log start between the handler's range check
+            // and the read: report it the same way.
+            throw new LogOffsetOutOfRangeException(offset);
+        }
         if (info.Records is not { } range || range.Length == 0) return new LogReadInfo(ReadOnlyMemory<byte>.Empty);
         var buffer = new byte[range.Length];
         int read = 0;
@@ -85,7 +107,11 @@ public sealed class StoragePartitionLog : IPartitionLog
         _log.LogEndOffset > _log.LogStartOffset && _log.FetchOffsetByTimestamp(PartitionLog.MaxTimestamp) is { } t
             ? new TimestampOffset(t.Timestamp, t.Offset, t.LeaderEpoch) : null;
 
-    public void DeleteRecordsBefore(long offset) => _log.MaybeIncrementLogStartOffset(offset);
+    public void DeleteRecordsBefore(long offset)
+    {
+        try { _log.MaybeIncrementLogStartOffset(offset); }
+        catch (LogStartOffsetOutOfRangeException) { throw new LogOffsetOutOfRangeException(offset); }
+    }
 
     public (int Epoch, long EndOffset) EndOffsetForEpoch(int epoch) => _log.EpochCache.EndOffsetFor(epoch, _log.LogEndOffset);
 

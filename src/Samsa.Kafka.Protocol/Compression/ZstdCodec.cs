@@ -7,8 +7,9 @@ namespace Samsa.Kafka.Protocol.Compression;
 /// Zstandard (KIP-110, codec 4, RecordBatch v2 only) through the system libzstd.
 /// Decoding uses the streaming API so that input holding several concatenated frames, skippable frames
 /// and frames that do not record their content size (as streaming producers write them) all decode;
-/// output goes into a <see cref="PooledBuffer"/> whose limit bounds it. libzstd also caps the window it
-/// will allocate (128 MiB by default), so a forged frame header cannot make it reserve more.
+/// output goes into a <see cref="PooledBuffer"/> whose limit bounds it, and the window libzstd may
+/// allocate is capped from that limit (see <see cref="WindowLogMax"/>), so a forged frame header
+/// cannot make it reserve more.
 /// </summary>
 public static unsafe partial class ZstdCodec
 {
@@ -43,6 +44,9 @@ public static unsafe partial class ZstdCodec
     private static partial nuint ZSTD_DCtx_reset(nint dctx, int directive);
 
     [LibraryImport(LibZstd)]
+    private static partial nuint ZSTD_DCtx_setParameter(nint dctx, int parameter, int value);
+
+    [LibraryImport(LibZstd)]
     private static partial nuint ZSTD_decompressStream(nint dctx, OutBuffer* output, InBuffer* input);
 
     [LibraryImport(LibZstd)]
@@ -58,6 +62,18 @@ public static unsafe partial class ZstdCodec
     private static partial nuint ZSTD_compressBound(nuint srcSize);
 
     private const int ResetSessionOnly = 1;
+    private const int DParamWindowLogMax = 100; // ZSTD_d_windowLogMax
+
+    /// <summary>
+    /// The largest window we let a frame demand: enough for the output limit, but never below 2^23
+    /// (8 MiB: what zstd levels up to 19 use, so normal producers always pass) nor above 2^27
+    /// (libzstd's own default cap). A frame asking for more is refused before libzstd allocates it.
+    /// </summary>
+    private static int WindowLogMax(int maxOutput)
+    {
+        int log = 64 - System.Numerics.BitOperations.LeadingZeroCount((ulong)Math.Max(1, maxOutput - 1));
+        return Math.Clamp(log, 23, 27);
+    }
 
     /// <summary>A decompression context per thread: creating one costs more than a small batch's decode.</summary>
     [ThreadStatic]
@@ -82,6 +98,9 @@ public static unsafe partial class ZstdCodec
         if (ctx.IsInvalid) throw new InvalidOperationException("libzstd could not create a decompression context");
         nint dctx = ctx.Value;
         ZSTD_DCtx_reset(dctx, ResetSessionOnly);
+        nuint set = ZSTD_DCtx_setParameter(dctx, DParamWindowLogMax, WindowLogMax(output.RemainingAllowance));
+        if (ZSTD_isError(set) != 0)
+            throw new InvalidOperationException("libzstd rejected windowLogMax: " + Marshal.PtrToStringAnsi(ZSTD_getErrorName(set)));
         fixed (byte* src = input)
         {
             var inBuffer = new InBuffer { Src = src, Size = (nuint)input.Length, Pos = 0 };

@@ -427,7 +427,7 @@ internal static class SpecParser
                     throw new SpecException($"{where}: bad float64 default \"{d}\"", f.Line);
                 break;
             case TypeKind.String:
-                if (d == "null" && f.NullableVersions.IsEmpty) throw new SpecException($"{where}: default null needs nullableVersions", f.Line);
+                if (d == "null") CheckNullDefault(f, where);
                 break;
             case TypeKind.Uuid:
                 if (d.Length != 0 && ParseUuidDefault(d) is null)
@@ -436,7 +436,7 @@ internal static class SpecParser
             default:
                 if (d == "null")
                 {
-                    if (f.NullableVersions.IsEmpty) throw new SpecException($"{where}: default null needs nullableVersions", f.Line);
+                    CheckNullDefault(f, where);
                 }
                 else if (d.Length != 0)
                 {
@@ -444,6 +444,13 @@ internal static class SpecParser
                 }
                 break;
         }
+    }
+
+    // As upstream's FieldSpec: a null default must be encodable in every version of the field.
+    private static void CheckNullDefault(FieldSpec f, string where)
+    {
+        if (!f.NullableVersions.Contains(f.Versions))
+            throw new SpecException($"{where}: null cannot be the default because not all versions {f.Versions} are nullable ({f.NullableVersions})", f.Line);
     }
 
     public static Guid? ParseUuidDefault(string d)

@@ -37,6 +37,14 @@ public class GoldenCodecTests
     }
 
     [Fact]
+    public void Zstd_frame_demanding_a_huge_window_is_refused_under_a_small_limit()
+    {
+        var e = Assert.Throws<KafkaProtocolException>(() =>
+            CompressionCodecs.Decompress(CompressionType.Zstd, TestData.Golden("bigwindow.zstd"), 1 << 20).Dispose());
+        Assert.Equal(ProtocolErrorKind.Compression, e.Kind);
+    }
+
+    [Fact]
     public void Old_kafka_lz4_header_checksum_is_rejected_for_v2_data()
     {
         Assert.Throws<KafkaProtocolException>(() =>

@@ -52,6 +52,11 @@ def codec_files():
         c = zstandard.ZstdCompressor(level=3, write_content_size=False).compressobj()
         parts.append(c.compress(piece) + c.flush())
     write('payload-multiframe.zstd', b''.join(parts))
+    # A frame whose header asks for a 128 MiB window although it holds 1 KiB: decoders must refuse to
+    # allocate that when the caller's output limit is small.
+    params = zstandard.ZstdCompressionParameters.from_level(3, window_log=27, write_content_size=False)
+    c = zstandard.ZstdCompressor(compression_params=params).compressobj()
+    write('bigwindow.zstd', c.compress(data[:1024]) + c.flush())
 
 
 def records(n, with_headers):

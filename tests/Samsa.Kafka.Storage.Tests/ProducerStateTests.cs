@@ -1,0 +1,96 @@
+using static Samsa.Kafka.Storage.Tests.Batches;
+
+namespace Samsa.Kafka.Storage.Tests;
+
+public class ProducerStateTests
+{
+    private static readonly TopicPartition Tp = new("idem", 0);
+
+    private static PartitionLog Open(TempDir dir) => PartitionLog.Open(dir.Sub("idem-0"), Tp, new LogConfig { RetentionMs = -1 });
+
+    [Fact]
+    public void Retried_batch_is_answered_with_its_original_offsets_and_not_appended_twice()
+    {
+        using var dir = new TempDir();
+        using PartitionLog log = Open(dir);
+        log.AppendAsLeader(Values(1, "unrelated"), 0);
+        LogAppendInfo first = log.AppendAsLeader(Idempotent(1000, 0, 0, 3), 0);
+        Assert.Equal((1L, 3L, false), (first.FirstOffset, first.LastOffset, first.IsDuplicate));
+        LogAppendInfo retry = log.AppendAsLeader(Idempotent(1000, 0, 0, 3), 0);
+        Assert.Equal((1L, 3L, true), (retry.FirstOffset, retry.LastOffset, retry.IsDuplicate));
+        Assert.Equal(4, log.LogEndOffset);
+        Assert.Equal(4, log.AppendAsLeader(Idempotent(1000, 0, 3, 1), 0).FirstOffset);
+    }
+
+    [Fact]
+    public void Sequence_gaps_and_zombie_epochs_are_refused()
+    {
+        using var dir = new TempDir();
+        using PartitionLog log = Open(dir);
+        log.AppendAsLeader(Idempotent(7, 0, 0, 2), 0);
+        var gap = Assert.Throws<ProducerStateException>(() => log.AppendAsLeader(Idempotent(7, 0, 5, 1), 0));
+        Assert.Equal(ProducerStateError.OutOfOrderSequence, gap.Error);
+        Assert.Equal(2, log.LogEndOffset);
+
+        log.AppendAsLeader(Idempotent(7, 1, 0, 1), 0); // epoch bump restarts at 0
+        var zombie = Assert.Throws<ProducerStateException>(() => log.AppendAsLeader(Idempotent(7, 0, 2, 1), 0));
+        Assert.Equal(ProducerStateError.InvalidProducerEpoch, zombie.Error);
+        var badStart = Assert.Throws<ProducerStateException>(() => log.AppendAsLeader(Idempotent(7, 2, 3, 1), 0));
+        Assert.Equal(ProducerStateError.OutOfOrderSequence, badStart.Error);
+        Assert.Equal(3, log.LogEndOffset);
+
+        // A producer the log has never seen may start at any sequence (its earlier data may be gone).
+        Assert.Equal(3, log.AppendAsLeader(Idempotent(8, 4, 17, 1), 0).FirstOffset);
+    }
+
+    [Fact]
+    public void Producer_state_is_rebuilt_when_the_log_reopens()
+    {
+        using var dir = new TempDir();
+        using (PartitionLog log = Open(dir))
+        {
+            log.AppendAsLeader(Idempotent(42, 3, 0, 2), 0);
+            log.AppendAsLeader(Idempotent(42, 3, 2, 2), 0);
+        }
+        using PartitionLog reopened = Open(dir);
+        Assert.True(reopened.AppendAsLeader(Idempotent(42, 3, 2, 2), 0).IsDuplicate);
+        Assert.Equal(3, reopened.ProducerState.LastEntry(42)!.LastSequence);
+        Assert.Throws<ProducerStateException>(() => reopened.AppendAsLeader(Idempotent(42, 3, 9, 1), 0));
+        Assert.Equal(4, reopened.AppendAsLeader(Idempotent(42, 3, 4, 1), 0).FirstOffset);
+    }
+
+    [Fact]
+    public void Producer_snapshots_are_written_at_roll_and_close_in_upstream_layout()
+    {
+        using var dir = new TempDir();
+        string logDir;
+        using (PartitionLog log = Open(dir))
+        {
+            logDir = log.Directory;
+            log.AppendAsLeader(Idempotent(5, 2, 0, 3), 0);                                           // 0-2
+            log.AppendAsLeader(Build([new Rec(null, "t", 1)], attributes: 0x10, producerId: 6), 0);   // 3, open txn
+            log.Roll();
+            string atRoll = ProducerSnapshotFile.PathFor(logDir, 4);
+            Assert.True(File.Exists(atRoll));
+            // version 1, crc, count 2, 46 bytes per producer
+            Assert.Equal(2 + 4 + 4 + 2 * 46, new FileInfo(atRoll).Length);
+            var entries = ProducerSnapshotFile.Read(atRoll);
+            Assert.Equal(new ProducerSnapshotFile.Entry(5, 2, 2, 2, 2, 1_700_000_000_000, -1, -1), entries[0]);
+            Assert.Equal(6, entries[1].ProducerId);
+            Assert.Equal(3, entries[1].CurrentTxnFirstOffset);
+
+            log.AppendAsLeader(Idempotent(5, 2, 3, 1), 0);                                           // 4
+            log.Roll();
+            Assert.True(File.Exists(ProducerSnapshotFile.PathFor(logDir, 5)));
+            log.TruncateTo(4);
+            Assert.False(File.Exists(ProducerSnapshotFile.PathFor(logDir, 5)));
+            Assert.True(File.Exists(atRoll));
+            log.Close();
+        }
+        Assert.Equal([4L], ProducerSnapshotFile.List(logDir));
+        byte[] corrupt = File.ReadAllBytes(ProducerSnapshotFile.PathFor(logDir, 4));
+        corrupt[^1] ^= 1;
+        File.WriteAllBytes(ProducerSnapshotFile.PathFor(logDir, 4), corrupt);
+        Assert.Throws<InvalidDataException>(() => ProducerSnapshotFile.Read(ProducerSnapshotFile.PathFor(logDir, 4)));
+    }
+}
