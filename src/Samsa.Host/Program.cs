@@ -97,8 +97,8 @@ public static class Program
         };
         await using var broker = new KafkaBroker(new BrokerConfig(props), log: Console.Error.WriteLine);
         await broker.StartAsync();
-        await using var keeper = await keeperStart;
         Console.Error.WriteLine("dev settings: offsets.topic.replication.factor=1 group.initial.rebalance.delay.ms=0 (upstream default 3000)");
+        await using var keeper = await keeperStart;
         Console.Out.WriteLine($"kafka listening on {FormatEndPoint(broker.BoundEndPoint)}");
         Console.Out.Flush();
         await shutdown.WaitAsync();

@@ -1033,6 +1033,54 @@ public sealed class GroupCoordinator
         }
     }
 
+    // ---------------------------------------------------------------- transactional offsets (KIP-98, KIP-447)
+
+    /// <summary>TxnOffsetCommit's group check (upstream validateOffsetCommit for transactional commits):
+    /// an unknown group or a generation below 0 with no member id is a "simple" commit; otherwise the
+    /// member (and instance id) must be current and the generation the group's.</summary>
+    public ErrorCode ValidateTxnOffsetCommit(string groupId, string memberId, string? groupInstanceId, int generationId)
+    {
+        lock (_gate)
+        {
+            if (ValidateGroupStatus(groupId, allowEmptyId: true) is { } statusError) return statusError;
+            if (!_groups.TryGetValue(groupId, out var group)) return ErrorCode.None;
+            if (group.Is(GroupState.Dead)) return ErrorCode.CoordinatorNotAvailable;
+            if (generationId < 0 && memberId.Length == 0 && groupInstanceId is null) return ErrorCode.None;
+            if (ValidateCurrentMember(group, memberId, groupInstanceId) is { } memberError) return memberError;
+            return generationId != group.GenerationId ? ErrorCode.IllegalGeneration : ErrorCode.None;
+        }
+    }
+
+    /// <summary>Stores the offsets of a committed transaction as the group's committed offsets (upstream
+    /// completes pending transactional offsets when the COMMIT marker reaches __consumer_offsets). No
+    /// membership check: the commit decision is already durable.</summary>
+    public ErrorCode CommitTransactionalOffsets(string groupId, IReadOnlyList<OffsetCommitEntry> entries)
+    {
+        lock (_gate)
+        {
+            if (ValidateGroupStatus(groupId, allowEmptyId: true) is { } statusError) return statusError;
+            long now = _clock();
+            if (!_groups.TryGetValue(groupId, out var group))
+            {
+                group = new ClassicGroup(groupId, now);
+                _groups[groupId] = group;
+            }
+            var records = new List<CoordinatorRecord>();
+            var accepted = new List<(TopicPartition, CommittedOffset)>();
+            foreach (var e in entries)
+            {
+                var offset = new CommittedOffset(e.Offset, e.LeaderEpoch, e.Metadata ?? "", e.CommitTimestamp >= 0 ? e.CommitTimestamp : now, -1);
+                records.Add(GroupRecords.OffsetCommit(groupId, e.Partition, offset));
+                accepted.Add((e.Partition, offset));
+            }
+            if (records.Count == 0) return ErrorCode.None;
+            var error = MapOffsetAppendError(_log.Append(PartitionFor(groupId, _partitions.Length), records));
+            if (error == ErrorCode.None)
+                foreach (var (tp, offset) in accepted) group.Offsets[tp] = offset;
+            return error;
+        }
+    }
+
     /// <summary>For tests and diagnostics: a snapshot view of a group (null when unknown).</summary>
     public ClassicGroup? GetGroup(string groupId)
     {

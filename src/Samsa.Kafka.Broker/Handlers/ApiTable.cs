@@ -55,6 +55,16 @@ public static class ApiTable
         Entry<ListGroupsRequest>(ApiKey.ListGroups, 0, 5, ListGroupsHandler.HandleAsync),
         Entry<DeleteGroupsRequest>(ApiKey.DeleteGroups, 0, 2, DeleteGroupsHandler.HandleAsync),
         Entry<OffsetDeleteRequest>(ApiKey.OffsetDelete, 0, 0, OffsetDeleteHandler.HandleAsync),
+        // Idempotent and transactional producers: Transactions/TransactionCoordinator.
+        Entry<InitProducerIdRequest>(ApiKey.InitProducerId, 0, 5, InitProducerIdHandler.HandleAsync),
+        Entry<AddPartitionsToTxnRequest>(ApiKey.AddPartitionsToTxn, 0, 3, AddPartitionsToTxnHandler.HandleAsync),
+        Entry<AddOffsetsToTxnRequest>(ApiKey.AddOffsetsToTxn, 0, 4, AddOffsetsToTxnHandler.HandleAsync),
+        Entry<EndTxnRequest>(ApiKey.EndTxn, 0, 4, EndTxnHandler.HandleAsync),
+        Entry<WriteTxnMarkersRequest>(ApiKey.WriteTxnMarkers, 0, 1, WriteTxnMarkersHandler.HandleAsync),
+        Entry<TxnOffsetCommitRequest>(ApiKey.TxnOffsetCommit, 0, 4, TxnOffsetCommitHandler.HandleAsync),
+        Entry<DescribeProducersRequest>(ApiKey.DescribeProducers, 0, 0, DescribeProducersHandler.HandleAsync),
+        Entry<DescribeTransactionsRequest>(ApiKey.DescribeTransactions, 0, 0, DescribeTransactionsHandler.HandleAsync),
+        Entry<ListTransactionsRequest>(ApiKey.ListTransactions, 0, 1, ListTransactionsHandler.HandleAsync),
     ];
 
     private static readonly Dictionary<short, ApiEntry> ByKey = Entries.ToDictionary(e => (short)e.Key);

@@ -5,8 +5,9 @@
 // (offsets.topic.num.partitions, offsets.topic.replication.factor, compacted) and answers
 // COORDINATOR_NOT_AVAILABLE while it cannot be created (replication factor above the one live
 // broker). v4+ (KIP-699) carries a batch of keys answered one by one.
-// Differences from upstream: there is no transaction coordinator yet, so key type 1 (TRANSACTION)
-// is answered like any key type this broker does not serve: INVALID_REQUEST.
+// Key type 1 (TRANSACTION): this broker coordinates every transactional id; the first lookup
+// creates __transaction_state (transaction.state.log.num.partitions / replication.factor),
+// COORDINATOR_NOT_AVAILABLE while it cannot be created. Other key types get INVALID_REQUEST.
 using Samsa.Kafka.Protocol;
 using Samsa.Kafka.Protocol.Messages;
 
@@ -15,6 +16,7 @@ namespace Samsa.Kafka.Broker.Handlers;
 public static class FindCoordinatorHandler
 {
     public const sbyte GroupKeyType = 0;
+    public const sbyte TransactionKeyType = 1;
 
     public static ValueTask<IKafkaMessage?> HandleAsync(RequestContext context, FindCoordinatorRequest request)
     {
@@ -40,13 +42,15 @@ public static class FindCoordinatorHandler
     private static FindCoordinatorResponse.Coordinator Resolve(RequestContext context, sbyte keyType, string key)
     {
         var c = new FindCoordinatorResponse.Coordinator { Key = key, NodeId = -1, Host = "", Port = -1 };
-        if (keyType != GroupKeyType)
+        if (keyType is not (GroupKeyType or TransactionKeyType))
         {
             c.ErrorCode = (short)ErrorCode.InvalidRequest;
             c.ErrorMessage = $"Unsupported coordinator key type {keyType}";
             return c;
         }
-        var (error, message) = context.Broker.Groups.EnsureOffsetsTopic();
+        var (error, message) = keyType == TransactionKeyType
+            ? context.Broker.Transactions.EnsureTransactionLog()
+            : context.Broker.Groups.EnsureOffsetsTopic();
         if (error != ErrorCode.None)
         {
             c.ErrorCode = (short)error;

@@ -75,6 +75,17 @@ public sealed class StoragePartitionLog : IPartitionLog
         return (info.FirstOffset, info.IsDuplicate);
     }
 
+    public long LastStableOffset => _log.LastStableOffset;
+
+    public IReadOnlyList<AbortedTransaction> AbortedTransactions(long fetchOffset, long upperBoundOffset) =>
+        _log.CollectAbortedTransactions(fetchOffset, upperBoundOffset).Select(a => new AbortedTransaction(a.ProducerId, a.FirstOffset)).ToList();
+
+    public IReadOnlyList<ProducerInfo> Producers() =>
+        _log.ActiveProducers()
+            .Select(p => new ProducerInfo(p.Entry.ProducerId, p.Entry.Epoch, p.Entry.LastSequence, p.Entry.Timestamp,
+                p.Entry.CoordinatorEpoch, p.CurrentTxnStartOffset))
+            .ToList();
+
     public LogReadInfo Read(long offset, int maxBytes, long maxOffsetExclusive, bool minOneBatch)
     {
         FetchDataInfo info;
