@@ -24,11 +24,9 @@ public class GroupHandlerTests
         var v4 = await Find(f, 4, 0, "a", "b");
         Assert.Equal(["a", "b"], v4.Coordinators.Select(c => c.Key).ToArray());
         Assert.All(v4.Coordinators, c => Assert.Equal((0, 1), (c.ErrorCode, c.NodeId)));
-        // No transaction coordinator here: the key type is refused, not misdirected.
-        var txn = await Find(f, 3, 1, "tx");
-        Assert.Equal((short)ErrorCode.InvalidRequest, txn.ErrorCode);
-        var txn6 = await Find(f, 6, 1, "tx");
-        Assert.Equal((short)ErrorCode.InvalidRequest, txn6.Coordinators.Single().ErrorCode);
+        // Share groups (key type 2, KIP-932) are not served: refused, not misdirected.
+        var share = await Find(f, 6, 2, "s");
+        Assert.Equal((short)ErrorCode.InvalidRequest, share.Coordinators.Single().ErrorCode);
     }
 
     [Fact]
