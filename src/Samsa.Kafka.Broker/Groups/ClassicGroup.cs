@@ -220,10 +220,14 @@ public sealed class ClassicGroup
         var order = new List<string>();
         foreach (var m in Members.Values)
         {
-            var vote = m.Protocols.First(p => candidates.Contains(p.Name)).Name;
+            var vote = m.Protocols.FirstOrDefault(p => candidates.Contains(p.Name))?.Name;
+            if (vote is null) continue;
             if (!votes.TryAdd(vote, 1)) votes[vote]++; else order.Add(vote);
         }
-        return order.OrderByDescending(p => votes[p]).First();
+        // Joins are only accepted while a common protocol exists, so there is always a vote; the
+        // fallback keeps a corrupted replayed group from failing the coordinator.
+        return order.Count > 0 ? order.OrderByDescending(p => votes[p]).First()
+            : Members.Values.SelectMany(m => m.Protocols).Select(p => p.Name).FirstOrDefault() ?? "";
     }
 
     /// <summary>If the leader did not rejoin, any member that did becomes leader; false when no member

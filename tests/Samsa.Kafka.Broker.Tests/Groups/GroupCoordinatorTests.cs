@@ -53,7 +53,7 @@ public sealed class GroupHarness
         string protocolType = "consumer", params MemberProtocol[] protocols) =>
         Coordinator.JoinGroup(new JoinGroupParams(group, memberId, instanceId, RequireKnownMemberId: instanceId is null, SupportSkippingAssignment: true,
             "client", "/127.0.0.1", rebalance, session, protocolType,
-            protocols.Length > 0 ? protocols : [new MemberProtocol("range", Subscription("t"))]));
+            protocols.Length > 0 ? protocols : [new MemberProtocol("range", Subscription("t"))])).WaitAsync(TimeSpan.FromSeconds(10));
 
     /// <summary>Dynamic member: MEMBER_ID_REQUIRED first, then the real join (parked).</summary>
     public async Task<(string MemberId, Task<JoinGroupResult> Join)> JoinNew(string group, params MemberProtocol[] protocols)
@@ -65,7 +65,7 @@ public sealed class GroupHarness
     }
 
     public Task<SyncGroupResult> Sync(string group, string memberId, int generation, string? instanceId = null, params (string, byte[])[] assignments) =>
-        Coordinator.SyncGroup(group, generation, memberId, instanceId, null, null, assignments);
+        Coordinator.SyncGroup(group, generation, memberId, instanceId, null, null, assignments).WaitAsync(TimeSpan.FromSeconds(10));
 
     /// <summary>A one-member stable group; returns the member id and generation.</summary>
     public async Task<(string MemberId, int Generation)> StableSingle(string group)
@@ -258,7 +258,8 @@ public class GroupCoordinatorTests
         var r1 = await s1;
         await h.Sync("g", r1.MemberId, r1.GenerationId, "i-1", (r1.MemberId, [1]));
         var (b, joinB) = await h.JoinNew("g");
-        h.Advance(30_000);
+        // s1 keeps its session (heartbeats answer REBALANCE_IN_PROGRESS) but does not rejoin.
+        for (int i = 0; i < 6; i++) { h.Advance(5_000); h.Coordinator.Heartbeat("g", r1.MemberId, "i-1", r1.GenerationId); }
         var rb = await joinB;
         // The static member did not rejoin in time but is kept (upstream drops only dynamic ones).
         Assert.Equal(2, h.Coordinator.GetGroup("g")!.Size);
@@ -293,7 +294,8 @@ public class GroupCoordinatorTests
         var sub = GroupHarness.Subscription("t");
         var (a, joinA) = await h.JoinNew("g", new MemberProtocol("range", sub), new MemberProtocol("roundrobin", sub));
         var (b, joinB) = await h.JoinNew("g", new MemberProtocol("roundrobin", sub), new MemberProtocol("sticky", sub));
-        h.Advance(6_000);
+        h.Advance(3_000);
+        h.Advance(3_000); // the second member extended the initial delay once
         var ra = await joinA;
         Assert.Equal("roundrobin", ra.ProtocolName);
         Assert.Equal("roundrobin", (await joinB).ProtocolName);
@@ -386,17 +388,25 @@ public class GroupCoordinatorTests
     public async Task MemberWithoutSyncIsRemovedAfterRebalanceTimeout()
     {
         var h = new GroupHarness();
-        var (a, _) = await h.StableSingle("g");
-        var (b, joinB) = await h.JoinNew("g");
-        var ra = await h.Join("g", a); var rb = await joinB;
-        await h.Sync("g", a, ra.GenerationId, null, (a, [1]), (b, [2]));
-        // b never syncs: after the rebalance timeout it is removed and the group rebalances.
-        h.Advance(29_000);
+        // Rebalance timeout 5 s, session 10 s: the missing SyncGroup is noticed before the session ends.
+        var a0 = await h.Join("g", rebalance: 5_000);
+        var a = a0.MemberId;
+        var joinA = h.Join("g", a, rebalance: 5_000);
+        h.Advance(3_000);
+        var r1 = await joinA;
+        await h.Sync("g", a, r1.GenerationId, null, (a, [1]));
+        var b0 = await h.Join("g", rebalance: 5_000);
+        var joinB = h.Join("g", b0.MemberId, rebalance: 5_000);
+        var ra = await h.Join("g", a, rebalance: 5_000);
+        var rb = await joinB;
+        await h.Sync("g", a, ra.GenerationId, null, (a, [1]), (b0.MemberId, [2]));
+        h.Advance(4_000);
         Assert.Equal(ErrorCode.None, h.Coordinator.Heartbeat("g", a, null, ra.GenerationId));
+        Assert.True(h.Coordinator.GetGroup("g")!.Has(b0.MemberId));
         h.Advance(1_000);
-        Assert.False(h.Coordinator.GetGroup("g")!.Has(b));
+        Assert.False(h.Coordinator.GetGroup("g")!.Has(b0.MemberId));
         Assert.Equal(ErrorCode.RebalanceInProgress, h.Coordinator.Heartbeat("g", a, null, ra.GenerationId));
-        Assert.NotNull(rb);
+        Assert.Equal(ra.GenerationId, rb.GenerationId);
     }
 
     [Fact]

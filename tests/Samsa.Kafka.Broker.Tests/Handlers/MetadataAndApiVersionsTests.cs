@@ -17,7 +17,7 @@ public class MetadataAndApiVersionsTests
         Assert.Equal((0, 16), (byKey[1].MinVersion, byKey[1].MaxVersion));   // Fetch
         Assert.Equal((0, 12), (byKey[3].MinVersion, byKey[3].MaxVersion));   // Metadata
         Assert.Equal((0, 3), (byKey[18].MinVersion, byKey[18].MaxVersion));  // ApiVersions
-        Assert.False(byKey.ContainsKey(11)); // JoinGroup is not served by this broker part
+        Assert.Equal((0, 9), (byKey[11].MinVersion, byKey[11].MaxVersion));  // JoinGroup (group coordinator)
         Assert.Equal(r.ApiKeys.Select(k => k.ApiKey).OrderBy(k => k), r.ApiKeys.Select(k => k.ApiKey));
     }
 

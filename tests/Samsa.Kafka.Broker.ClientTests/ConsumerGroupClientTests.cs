@@ -3,7 +3,7 @@ using Confluent.Kafka;
 using Confluent.Kafka.Admin;
 using Samsa.Kafka.Broker.Config;
 
-namespace Samsa.Kafka.Broker.Tests.Groups;
+namespace Samsa.Kafka.Broker.ClientTests;
 
 /// <summary>A real broker on 127.0.0.1 with files in a temporary directory, restartable on the same port.</summary>
 public sealed class LiveBroker : IAsyncDisposable
@@ -13,6 +13,8 @@ public sealed class LiveBroker : IAsyncDisposable
     public KafkaBroker Broker { get; private set; } = null!;
     public int Port { get; private set; }
     public string Bootstrap => $"127.0.0.1:{Port}";
+
+    private static readonly object LogGate = new();
 
     private LiveBroker(string dir, Dictionary<string, string> extra) { _dir = dir; _extra = extra; }
 
@@ -36,7 +38,10 @@ public sealed class LiveBroker : IAsyncDisposable
             ["group.initial.rebalance.delay.ms"] = "0",
         };
         foreach (var (k, v) in _extra) props[k] = v;
-        Broker = new KafkaBroker(new BrokerConfig(props));
+        // SAMSA_TEST_BROKER_LOG=path appends the broker's log there (diagnosing a failed run).
+        var logPath = Environment.GetEnvironmentVariable("SAMSA_TEST_BROKER_LOG");
+        Action<string>? log = logPath is null ? null : line => { lock (LogGate) File.AppendAllText(logPath, $"{DateTime.UtcNow:HH:mm:ss.fff} {line}\n"); };
+        Broker = new KafkaBroker(new BrokerConfig(props), log: log);
         await Broker.StartAsync();
         Port = Broker.BoundEndPoint.Port;
     }
@@ -70,6 +75,9 @@ public sealed class RunningConsumer : IDisposable
     public bool CommitEach { get; init; }
     public volatile Exception? Failure;
 
+    /// <summary>Consumers whose thread died; a waiting test fails with their error at once.</summary>
+    public static readonly ConcurrentBag<RunningConsumer> Failed = [];
+
     public RunningConsumer(string name, ConsumerConfig config, string topic, bool commitEach = false)
     {
         Name = name;
@@ -94,13 +102,13 @@ public sealed class RunningConsumer : IDisposable
                         for (int attempt = 0; ; attempt++)
                         {
                             try { consumer.Commit(r); break; }
-                            catch (KafkaException) when (attempt < 50) { Thread.Sleep(200); }
+                            catch (KafkaException) when (attempt < 150) { Thread.Sleep(200); }
                         }
                     }
                 }
                 consumer.Close();
             }
-            catch (Exception e) { Failure = e; }
+            catch (Exception e) { Failure = e; Failed.Add(this); }
             finally { consumer.Dispose(); }
         }) { IsBackground = true, Name = name };
         _thread.Start();
@@ -117,11 +125,14 @@ public sealed class RunningConsumer : IDisposable
 
 public class ConsumerGroupClientTests
 {
+    public ConsumerGroupClientTests() => RunningConsumer.Failed.Clear();
+
     private static async Task WaitUntil(Func<bool> condition, string what, int seconds = 60)
     {
         var deadline = DateTime.UtcNow.AddSeconds(seconds);
         while (!condition())
         {
+            if (RunningConsumer.Failed.FirstOrDefault() is { } dead) Assert.Fail($"consumer {dead.Name} failed: {dead.Failure}");
             if (DateTime.UtcNow > deadline) Assert.Fail($"timed out waiting for {what}");
             await Task.Delay(100);
         }
@@ -151,7 +162,7 @@ public class ConsumerGroupClientTests
         AutoOffsetReset = AutoOffsetReset.Earliest,
         EnableAutoCommit = autoCommit,
         AutoCommitIntervalMs = 200,
-        SessionTimeoutMs = 6000,
+        SessionTimeoutMs = 15000, // generous: the test machine may be heavily loaded
         HeartbeatIntervalMs = 300,
         PartitionAssignmentStrategy = strategy,
         TopicMetadataRefreshIntervalMs = 1000,
@@ -182,10 +193,12 @@ public class ConsumerGroupClientTests
             consumers.Add(fourth);
             await WaitUntil(() => Covers(consumers, "six", 6), "four consumers covering six partitions");
 
-            var (listed, described) = await Describe(broker.Bootstrap, "g3");
-            Assert.Contains(listed, g => g.GroupId == "g3" && g.State == ConsumerGroupState.Stable);
+            await WaitUntil(() => Describe(broker.Bootstrap, "g3").State == "Stable", "group g3 Stable");
+            var described = Describe(broker.Bootstrap, "g3");
             Assert.Equal(4, described.Members.Count);
-            Assert.Equal("range", described.PartitionAssignor);
+            Assert.Equal("consumer", described.ProtocolType);
+            Assert.Equal("range", described.Protocol);
+            Assert.All(described.Members, m => Assert.Equal("/127.0.0.1", m.ClientHost));
 
             consumers[0].Dispose(); // Close() sends LeaveGroup
             consumers.RemoveAt(0);
@@ -198,12 +211,11 @@ public class ConsumerGroupClientTests
         }
     }
 
-    private static async Task<(List<ConsumerGroupListing>, ConsumerGroupDescription)> Describe(string bootstrap, string group)
+    /// <summary>ListGroups + DescribeGroups through the admin client.</summary>
+    private static GroupInfo Describe(string bootstrap, string group)
     {
         using var admin = new AdminClientBuilder(new AdminClientConfig { BootstrapServers = bootstrap }).Build();
-        var listed = await admin.ListConsumerGroupsAsync();
-        var described = await admin.DescribeConsumerGroupsAsync([group]);
-        return (listed.Valid, described.ConsumerGroupDescriptions.Single());
+        return admin.ListGroup(group, TimeSpan.FromSeconds(10));
     }
 
     [Fact]
@@ -223,8 +235,7 @@ public class ConsumerGroupClientTests
             // Sticky: the first two kept two of their three partitions each.
             foreach (var name in new[] { "a", "b" })
                 Assert.True(consumers.Single(c => c.Name == name).Assignment.All(tp => before[name].Contains(tp.Partition.Value)));
-            var (_, described) = await Describe(broker.Bootstrap, "gc");
-            Assert.Equal("cooperative-sticky", described.PartitionAssignor);
+            Assert.Equal("cooperative-sticky", Describe(broker.Bootstrap, "gc").Protocol);
         }
         finally
         {
@@ -296,9 +307,8 @@ public class ConsumerGroupClientTests
 
         // And the committed offsets themselves survived: the group's committed positions are the log ends.
         await broker.RestartAsync();
-        using var admin = new AdminClientBuilder(new AdminClientConfig { BootstrapServers = broker.Bootstrap }).Build();
-        var offsets = await admin.ListConsumerGroupOffsetsAsync([new ConsumerGroupTopicPartitions("gd", null)]);
-        var committed = offsets.Single().Partitions.Where(p => p.Topic == "durable").ToList();
+        using var probe = new ConsumerBuilder<Ignore, string>(Config(broker.Bootstrap, "gd")).Build();
+        var committed = probe.Committed(Enumerable.Range(0, 6).Select(p => new Confluent.Kafka.TopicPartition("durable", p)), TimeSpan.FromSeconds(30));
         Assert.Equal(6, committed.Count);
         Assert.All(committed, p => Assert.Equal(100, p.Offset.Value));
     }
