@@ -223,9 +223,21 @@ public sealed class ReplicaManager : IDisposable
                     $"Message batch size is {validated.Batches.Length} bytes in append to partition {partition.TopicPartition} which exceeds the maximum configured segment size of {partition.Topic.LogConfig.SegmentBytes}.",
                     default, validated);
             long last = next + validated.LastOffsetDelta;
-            partition.Log.AppendValidated(validated.Batches, last, validated.MaxTimestamp,
-                next + validated.ShallowOffsetOfMaxTimestampDelta, partition.LeaderEpoch);
-            info = new LogAppendInfo(next, last, validated.LogAppendTime, partition.Log.LogStartOffset);
+            long first;
+            bool duplicate;
+            try
+            {
+                (first, duplicate) = partition.Log.AppendValidated(validated.Batches, last, validated.MaxTimestamp,
+                    next + validated.ShallowOffsetOfMaxTimestampDelta, partition.LeaderEpoch);
+            }
+            catch (ProducerFencedOrOutOfOrderException e)
+            {
+                return (e.Error, e.Message, default, validated);
+            }
+            // A duplicate (producer retry) answers with the first append's offset (KIP-98).
+            info = new LogAppendInfo(first, duplicate ? first : last, duplicate ? -1 : validated.LogAppendTime, partition.Log.LogStartOffset);
+            if (duplicate)
+                return (ErrorCode.None, null, info, validated);
         }
         Appended?.Invoke(partition.TopicPartition);
         return (ErrorCode.None, null, info, validated);

@@ -9,9 +9,12 @@
 // connection is closed so the client notices, as upstream does.
 // With one replica, acks=-1 is satisfied as soon as the leader appended, so no request waits in
 // a produce purgatory.
-// Differences from upstream: message-format v0/v1 data (produce v0-v2 of old clients) is refused
-// with UNSUPPORTED_FOR_MESSAGE_FORMAT instead of being converted; idempotent/transactional
-// producer state (sequence checks) is not kept.
+// Message-format v0/v1 data (produce v0-v2 of old clients) is converted to one v2 batch, as
+// upstream's LogValidator does for a v2 log. Idempotent producers' sequences are checked by the
+// log (OUT_OF_ORDER_SEQUENCE_NUMBER, INVALID_PRODUCER_EPOCH; a retried duplicate answers with
+// its first offset).
+// Differences from upstream: transactional produce is appended without a transaction coordinator
+// check (no coordinator in this broker part).
 using Samsa.Kafka.Broker.Cluster;
 using Samsa.Kafka.Protocol;
 using Samsa.Kafka.Protocol.Messages;

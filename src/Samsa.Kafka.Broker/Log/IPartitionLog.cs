@@ -31,8 +31,11 @@ public interface IPartitionLog : IDisposable
     string Directory { get; }
 
     /// <summary>Appends v2 batches whose base offsets, leader epoch and (for LogAppendTime) timestamps
-    /// are already stamped, starting at <see cref="LogEndOffset"/>.</summary>
-    void AppendValidated(ReadOnlyMemory<byte> batches, long lastOffset, long maxTimestamp, long offsetOfMaxTimestamp, int leaderEpoch);
+    /// are already stamped, starting at <see cref="LogEndOffset"/>. Returns the first offset of the
+    /// data: for an idempotent producer's retry of a batch already in the log, the offset that batch
+    /// got the first time (nothing is appended). Throws <see cref="ProducerFencedOrOutOfOrderException"/>
+    /// when the producer's epoch or sequence numbers refuse the append (KIP-98).</summary>
+    (long FirstOffset, bool Duplicate) AppendValidated(ReadOnlyMemory<byte> batches, long lastOffset, long maxTimestamp, long offsetOfMaxTimestamp, int leaderEpoch);
 
     /// <summary>Reads whole batches starting with the one containing <paramref name="offset"/>, stopping
     /// before <paramref name="maxOffsetExclusive"/> and within <paramref name="maxBytes"/> — except that with
@@ -60,4 +63,10 @@ public interface IPartitionLog : IDisposable
 
     /// <summary>Closes and removes the log's files (DeleteTopics).</summary>
     void Delete();
+}
+
+/// <summary>An idempotent/transactional producer's batch refused by the log's producer state.</summary>
+public sealed class ProducerFencedOrOutOfOrderException(Samsa.Kafka.Protocol.ErrorCode error, string message) : Exception(message)
+{
+    public Samsa.Kafka.Protocol.ErrorCode Error { get; } = error;
 }

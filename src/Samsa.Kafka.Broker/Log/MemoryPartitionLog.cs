@@ -22,10 +22,11 @@ public sealed class MemoryPartitionLog : IPartitionLog
     public long LogEndOffset { get { lock (_gate) return _logEnd; } }
     public long SizeInBytes { get { lock (_gate) return _size; } }
 
-    public void AppendValidated(ReadOnlyMemory<byte> batches, long lastOffset, long maxTimestamp, long offsetOfMaxTimestamp, int leaderEpoch)
+    public (long FirstOffset, bool Duplicate) AppendValidated(ReadOnlyMemory<byte> batches, long lastOffset, long maxTimestamp, long offsetOfMaxTimestamp, int leaderEpoch)
     {
         lock (_gate)
         {
+            long first = _logEnd;
             var span = batches.Span;
             int pos = 0;
             while (pos < span.Length)
@@ -42,6 +43,7 @@ public sealed class MemoryPartitionLog : IPartitionLog
                 _logEnd = last + 1;
                 pos += size;
             }
+            return (first, false);
         }
     }
 

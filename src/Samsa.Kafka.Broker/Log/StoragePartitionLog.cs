@@ -54,13 +54,23 @@ public sealed class StoragePartitionLog : IPartitionLog
 
     public void UpdateConfig(BrokerLogConfig config) => _log.Config = Map(config);
 
-    public void AppendValidated(ReadOnlyMemory<byte> batches, long lastOffset, long maxTimestamp, long offsetOfMaxTimestamp, int leaderEpoch)
+    public (long FirstOffset, bool Duplicate) AppendValidated(ReadOnlyMemory<byte> batches, long lastOffset, long maxTimestamp, long offsetOfMaxTimestamp, int leaderEpoch)
     {
         // The validator already stamped offsets from the log end; AppendAsLeader stamps the same
-        // offsets again under the log's own lock.
+        // offsets again under the log's own lock and checks producer sequences.
         var copy = batches.ToArray();
-        _log.AppendAsLeader(copy, leaderEpoch);
+        Samsa.Kafka.Storage.LogAppendInfo info;
+        try
+        {
+            info = _log.AppendAsLeader(copy, leaderEpoch);
+        }
+        catch (ProducerStateException e)
+        {
+            throw new ProducerFencedOrOutOfOrderException(e.Error == ProducerStateError.InvalidProducerEpoch
+                ? Samsa.Kafka.Protocol.ErrorCode.InvalidProducerEpoch : Samsa.Kafka.Protocol.ErrorCode.OutOfOrderSequenceNumber, e.Message);
+        }
         _log.MaybeIncrementHighWatermark(_log.LogEndOffset);
+        return (info.FirstOffset, info.IsDuplicate);
     }
 
     public LogReadInfo Read(long offset, int maxBytes, long maxOffsetExclusive, bool minOneBatch)
