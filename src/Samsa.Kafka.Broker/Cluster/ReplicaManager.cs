@@ -110,7 +110,7 @@ public sealed class ReplicaManager : IDisposable
     /// <summary>Creates a topic; returns (error code, message). Validation of names, counts and
     /// configs follows upstream's AdminZkClient / ZkAdminManager.createTopics.</summary>
     public (ErrorCode Error, string? Message, TopicState? Topic) CreateTopic(string name, int partitions, short replicationFactor,
-        IReadOnlyDictionary<string, string> configs, bool validateOnly)
+        IReadOnlyDictionary<string, string> configs, bool validateOnly, IReadOnlyDictionary<int, List<int>>? assignment = null)
     {
         if (TopicName.Validate(name) is { } bad) return (ErrorCode.InvalidTopicException, bad, null);
         if (partitions < 1) return (ErrorCode.InvalidPartitions, "Number of partitions must be larger than 0.", null);
@@ -118,7 +118,7 @@ public sealed class ReplicaManager : IDisposable
         if (ClusterStore is { } store)
         {
             if (TopicConfigValidator.Validate(configs, Config) is { } problem) return (ErrorCode.InvalidConfig, problem, null);
-            return store.CreateTopic(name, partitions, replicationFactor, configs, validateOnly);
+            return store.CreateTopic(name, partitions, replicationFactor, configs, validateOnly, assignment);
         }
         if (replicationFactor > 1)
             return (ErrorCode.InvalidReplicationFactor, $"Replication factor: {replicationFactor} larger than available brokers: 1.", null);

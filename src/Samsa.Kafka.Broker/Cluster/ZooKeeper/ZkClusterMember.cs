@@ -12,7 +12,7 @@ namespace Samsa.Kafka.Broker.Cluster.ZooKeeper;
 public interface IClusterTopicStore
 {
     (ErrorCode Error, string? Message, TopicState? Topic) CreateTopic(string name, int partitions, short replicationFactor,
-        IReadOnlyDictionary<string, string> configs, bool validateOnly);
+        IReadOnlyDictionary<string, string> configs, bool validateOnly, IReadOnlyDictionary<int, List<int>>? assignment);
     (ErrorCode Error, string? Message) CreatePartitions(string name, int newTotal, bool validateOnly);
     (ErrorCode Error, string? Message) DeleteTopic(string name);
     (ErrorCode Error, string? Message) SetTopicConfigs(string name, IReadOnlyDictionary<string, string> overrides);
@@ -379,8 +379,8 @@ public sealed class ZkClusterMember : IClusterTopicStore, IAsyncDisposable
     // ---------------------------------------------------------------- admin writes (any broker)
 
     public (ErrorCode Error, string? Message, TopicState? Topic) CreateTopic(string name, int partitions, short replicationFactor,
-        IReadOnlyDictionary<string, string> configs, bool validateOnly) =>
-        RunAdmin(() => CreateTopicAsync(name, partitions, replicationFactor, configs, validateOnly), e => (e.Error, e.Message, null));
+        IReadOnlyDictionary<string, string> configs, bool validateOnly, IReadOnlyDictionary<int, List<int>>? assignment) =>
+        RunAdmin(() => CreateTopicAsync(name, partitions, replicationFactor, configs, validateOnly, assignment), e => (e.Error, e.Message, null));
 
     public (ErrorCode Error, string? Message) CreatePartitions(string name, int newTotal, bool validateOnly) =>
         RunAdmin(() => CreatePartitionsAsync(name, newTotal, validateOnly), e => e);
@@ -403,7 +403,7 @@ public sealed class ZkClusterMember : IClusterTopicStore, IAsyncDisposable
     }
 
     public async Task<(ErrorCode Error, string? Message, TopicState? Topic)> CreateTopicAsync(string name, int partitions, short replicationFactor,
-        IReadOnlyDictionary<string, string> configs, bool validateOnly)
+        IReadOnlyDictionary<string, string> configs, bool validateOnly, IReadOnlyDictionary<int, List<int>>? manual = null)
     {
         var zk = RequireSession();
         var view = _view;
@@ -414,7 +414,8 @@ public sealed class ZkClusterMember : IClusterTopicStore, IAsyncDisposable
         var collision = view.Topics.Keys.FirstOrDefault(t => TopicName.Unify(t) == unified);
         if (collision is not null) return (ErrorCode.InvalidTopicException, $"Topic '{name}' collides with existing topic: {collision}", null);
         SortedDictionary<int, List<int>> assignment;
-        try
+        if (manual is not null) assignment = new SortedDictionary<int, List<int>>(manual.ToDictionary(kv => kv.Key, kv => kv.Value));
+        else try
         {
             assignment = ReplicaAssignment.Assign(view.Brokers.Values.Select(b => (b.Id, b.Rack)).ToList(), partitions, replicationFactor);
         }
