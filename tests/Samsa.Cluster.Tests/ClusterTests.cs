@@ -159,7 +159,7 @@ public abstract class ClusterTests(ICoordinationServer server)
                 Assert.True(now.LeaderEpoch > old.LeaderEpoch);
             }
             else Assert.Equal(old.LeaderId, now.LeaderId);
-            Assert.Equal([controller], now.OfflineReplicas);
+            Assert.Equal(old.ReplicaNodes.Contains(controller) ? [controller] : [], now.OfflineReplicas);
         }
 
         // The cluster keeps serving: every partition takes writes through the survivors.
@@ -247,10 +247,10 @@ public abstract class ClusterTests(ICoordinationServer server)
             Assert.NotNull(await zk.ExistsAsync(path));
 
         // AlterConfigs: the entity znode and a change notification, as AdminZkClient writes them.
-        await admin.IncrementalAlterConfigsAsync(new Dictionary<ConfigResource, List<ConfigEntry>>
+        // (AlterConfigs: Debian's librdkafka 2.0.2 lacks the incremental call.)
+        await admin.AlterConfigsAsync(new Dictionary<ConfigResource, List<ConfigEntry>>
         {
-            [new ConfigResource { Type = ResourceType.Topic, Name = "layout" }] =
-                [new ConfigEntry { Name = "retention.ms", Value = "7200000", IncrementalOperation = AlterConfigOpType.Set }],
+            [new ConfigResource { Type = ResourceType.Topic, Name = "layout" }] = [new ConfigEntry { Name = "retention.ms", Value = "7200000" }],
         });
         Assert.Equal("7200000", (string)(await LocalCluster.ReadJsonAsync(zk, "/config/topics/layout"))["config"]!["retention.ms"]!);
         var changes = await zk.GetChildrenAsync("/config/changes");

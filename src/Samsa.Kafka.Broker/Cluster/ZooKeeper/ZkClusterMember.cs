@@ -417,7 +417,7 @@ public sealed class ZkClusterMember : IClusterTopicStore, IAsyncDisposable
         if (manual is not null) assignment = new SortedDictionary<int, List<int>>(manual.ToDictionary(kv => kv.Key, kv => kv.Value));
         else try
         {
-            assignment = ReplicaAssignment.Assign(view.Brokers.Values.Select(b => (b.Id, b.Rack)).ToList(), partitions, replicationFactor);
+            assignment = ReplicaAssignment.Assign(await LiveBrokersAsync(zk), partitions, replicationFactor);
         }
         catch (ReplicaAssignment.AssignmentException e)
         {
@@ -441,6 +441,19 @@ public sealed class ZkClusterMember : IClusterTopicStore, IAsyncDisposable
             && t.Partitions.Count == partitions && t.Partitions.All(p => p.LeaderId >= 0), AdminWait);
         if (!ready) return (ErrorCode.RequestTimedOut, $"Timed out waiting for the leaders of topic '{name}' to be elected.", null);
         return (ErrorCode.None, null, _broker.Replicas.GetTopic(name));
+    }
+
+    /// <summary>The registered brokers as ZooKeeper has them now (not the last applied view), as
+    /// upstream's AdminZkClient reads them for an assignment: a broker that just registered counts.</summary>
+    private static async Task<List<(int Id, string? Rack)>> LiveBrokersAsync(KeeperClient zk)
+    {
+        var result = new List<(int, string?)>();
+        foreach (var child in await ChildrenOrEmptyAsync(zk, ZkData.BrokerIds))
+        {
+            if (!int.TryParse(child, NumberStyles.Integer, CultureInfo.InvariantCulture, out int id)) continue;
+            if (ZkData.DecodeBroker(id, (await GetOrNullAsync(zk, ZkData.BrokerId(id))).Data) is { } reg) result.Add((id, reg.Rack));
+        }
+        return result;
     }
 
     private static async Task SetOrCreateAsync(KeeperClient zk, string path, byte[] data)
@@ -477,7 +490,7 @@ public sealed class ZkClusterMember : IClusterTopicStore, IAsyncDisposable
             return (ErrorCode.InvalidPartitions, $"Topic currently has {count} partitions, which is higher than the requested {newTotal}.");
         if (newTotal == count) return (ErrorCode.InvalidPartitions, $"Topic already has {count} partitions.");
         var first = current.Partitions[0];
-        var brokers = _view.Brokers.Values.Select(b => (b.Id, b.Rack)).ToList();
+        var brokers = await LiveBrokersAsync(zk);
         var sorted = brokers.Select(b => b.Id).OrderBy(i => i).ToList();
         // Upstream AdminZkClient.addPartitions starts at the broker of partition 0's first replica.
         int startIndex = Math.Max(0, sorted.FindIndex(b => b >= first[0]));
