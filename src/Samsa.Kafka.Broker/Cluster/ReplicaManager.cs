@@ -256,15 +256,19 @@ public sealed class ReplicaManager : IDisposable
         }
     }
 
-    /// <summary>Re-resolves every topic's settings after a dynamic broker default changed.</summary>
+    /// <summary>Re-resolves every topic's settings after a dynamic broker config changed, and keeps
+    /// the dynamic configs for the next start.</summary>
     public void RefreshLogConfigs()
     {
         lock (_gate)
+        {
             foreach (var t in _topics.Values)
             {
                 t.LogConfig = Config.LogConfigFor(t.Configs);
                 foreach (var p in t.Partitions) p.Log.UpdateConfig(t.LogConfig);
             }
+            Save();
+        }
     }
 
     /// <summary>Validates, stamps and appends produced records to one partition (leader append).</summary>
@@ -296,6 +300,19 @@ public sealed class ReplicaManager : IDisposable
             {
                 return (e.Error, e.Message, default, validated);
             }
+            catch (Samsa.Kafka.Storage.InvalidBatchException e)
+            {
+                return (ErrorCode.CorruptMessage, e.Message, default, validated);
+            }
+            catch (Samsa.Kafka.Storage.RecordBatchTooLargeException e)
+            {
+                return (ErrorCode.RecordListTooLarge, e.Message, default, validated);
+            }
+            catch (IOException e)
+            {
+                // Upstream marks the log directory offline and answers KAFKA_STORAGE_ERROR.
+                return (ErrorCode.KafkaStorageError, e.Message, default, validated);
+            }
             // A duplicate (producer retry) answers with the first append's offset (KIP-98).
             info = new LogAppendInfo(first, duplicate ? first : last, duplicate ? -1 : validated.LogAppendTime, partition.Log.LogStartOffset);
             if (duplicate)
@@ -311,6 +328,10 @@ public sealed class ReplicaManager : IDisposable
     {
         [JsonPropertyName("version")] public int Version { get; set; } = 1;
         [JsonPropertyName("topics")] public List<TopicRecord> Topics { get; set; } = [];
+        // Dynamic broker configs (AlterConfigs on BROKER resources); upstream keeps them in
+        // ZooKeeper under /config/brokers/<id> and /config/brokers/<default>.
+        [JsonPropertyName("brokerConfigs")] public Dictionary<string, string> BrokerConfigs { get; set; } = [];
+        [JsonPropertyName("clusterDefaultConfigs")] public Dictionary<string, string> ClusterDefaultConfigs { get; set; } = [];
     }
 
     private sealed class TopicRecord
@@ -330,7 +351,11 @@ public sealed class ReplicaManager : IDisposable
     private void Save()
     {
         if (_metadataPath is null) return;
-        var file = new MetadataFile();
+        var file = new MetadataFile
+        {
+            BrokerConfigs = new Dictionary<string, string>(Config.DynamicConfigs(perBroker: true)),
+            ClusterDefaultConfigs = new Dictionary<string, string>(Config.DynamicConfigs(perBroker: false)),
+        };
         foreach (var t in _topics.Values.OrderBy(t => t.Name, StringComparer.Ordinal))
         {
             file.Topics.Add(new TopicRecord
@@ -350,6 +375,8 @@ public sealed class ReplicaManager : IDisposable
     {
         if (_metadataPath is null || !File.Exists(_metadataPath)) return;
         var file = JsonSerializer.Deserialize<MetadataFile>(File.ReadAllText(_metadataPath)) ?? new MetadataFile();
+        Config.ApplyDynamic(perBroker: true, file.BrokerConfigs.ToDictionary(kv => kv.Key, kv => (string?)kv.Value), replaceAll: true);
+        Config.ApplyDynamic(perBroker: false, file.ClusterDefaultConfigs.ToDictionary(kv => kv.Key, kv => (string?)kv.Value), replaceAll: true);
         foreach (var rec in file.Topics)
         {
             if (!KafkaUuid.TryParse(rec.Id, out var id)) continue;
