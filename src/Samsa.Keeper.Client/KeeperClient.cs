@@ -423,7 +423,12 @@ public sealed partial class KeeperClient : IAsyncDisposable
         }
         var p = conn.Dequeue();
         if (p is null || p.Xid != hdr.Xid)
+        {
+            // Upstream treats this as a broken connection; the request taken off the queue
+            // fails with the rest of them.
+            p?.Fail(new KeeperException(Code.ConnectionLoss, p.Path));
             throw new IOException($"xid out of order: got {hdr.Xid}, expected {(p is null ? "nothing" : p.Xid.ToString())}");
+        }
         if (hdr.Zxid > 0) Interlocked.Exchange(ref _lastZxid, hdr.Zxid);
         p.Complete(hdr.Err, ref r, this);
     }

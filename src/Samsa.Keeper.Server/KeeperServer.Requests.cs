@@ -598,6 +598,12 @@ public sealed partial class KeeperServer
     private void ApplySetWatches(ServerConnection conn, long relativeZxid, List<string>? data, List<string>? exist, List<string>? child, List<string>? persistent, List<string>? recursive)
     {
         long zxid = Tree.LastProcessedZxid;
+        // a null string inside a jute vector is legal on the wire; there is nothing to watch for it
+        data = data?.Where(p => p is not null).ToList();
+        exist = exist?.Where(p => p is not null).ToList();
+        child = child?.Where(p => p is not null).ToList();
+        persistent = persistent?.Where(p => p is not null).ToList();
+        recursive = recursive?.Where(p => p is not null).ToList();
         foreach (var p in data ?? new())
         {
             var n = Tree.GetNode(p);

@@ -15,6 +15,19 @@ public sealed class Session
     public ServerConnection? Owner;
 }
 
+// Serves the client protocol of Apache ZooKeeper 3.9 (every client opcode, see KeeperServer.Requests)
+// as a standalone server, on-disk format of 3.8 (version-2 txn logs and snapshots).
+// Known differences from upstream:
+//  - getChildren lists children in ordinal order (upstream: hash-set order; clients must not rely on it).
+//  - Snapshots carry an empty zxid digest (zxid 0) and log entries no TxnDigest, so upstream skips
+//    its digest comparison on load; digests in upstream files are read and ignored.
+//  - Four-letter words report a version "3.9.3-samsa-keeper"; mntr lists a subset of upstream's keys;
+//    the admin server answers a subset of upstream's commands and fields.
+//  - No quorum, local sessions, SASL, TLS (secureClientPort), request throttling or read-only mode;
+//    reconfig answers ReconfigDisabled as a standalone upstream with reconfigEnabled=false does.
+//  - Session ids use wall-clock milliseconds where upstream uses a monotonic clock (same layout,
+//    server id 1 in the top byte).
+
 /// <summary>The Keeper: a standalone ZooKeeper server. One loop owns all state and handles, in
 /// arrival order, handshakes, requests, session expiry and the container/TTL reaper. Each batch of
 /// work is applied, its txns appended to the log and fsynced (group commit), and only then are
@@ -37,6 +50,12 @@ public sealed partial class KeeperServer : IAsyncDisposable
     private int _snapRoll;
     private long _lastContainerCheck, _lastPurge;
     private readonly CancellationTokenSource _stop = new();
+
+    private bool _disposed;
+    private long _internalErrors;
+
+    /// <summary>Unexpected exceptions caught by the loop (each closed the offending connection).</summary>
+    public long InternalErrors => Interlocked.Read(ref _internalErrors);
 
     public KeeperConfig Config { get; }
     public DataTree Tree { get; } = new();
@@ -202,6 +221,7 @@ public sealed partial class KeeperServer : IAsyncDisposable
                     try { Handle(item); }
                     catch (Exception e) when (e is not OutOfMemoryException)
                     {
+                        Interlocked.Increment(ref _internalErrors);
                         Console.Error.WriteLine($"keeper: internal error handling {item.GetType().Name}: {e}");
                         if (item is FrameItem fi) QueueClose(fi.Conn);
                     }
@@ -445,6 +465,8 @@ public sealed partial class KeeperServer : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        if (_disposed) return;
+        _disposed = true;
         _timer?.Dispose();
         _work.Writer.TryComplete();
         if (_loop is not null) await _loop.ConfigureAwait(false);

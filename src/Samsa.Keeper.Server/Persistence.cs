@@ -132,11 +132,13 @@ public sealed class TxnLogWriter : IDisposable
     public void Dispose() => Roll();
 
     /// <summary>Reads every txn of the logs that may hold zxids above <paramref name="fromZxid"/>,
-    /// in zxid order. A torn or zero-filled tail ends a file; a checksum mismatch is an error
-    /// except at the tail of the newest file (a crash mid-write), as upstream tolerates.</summary>
-    public static IEnumerable<(TxnHeader Hdr, IJuteRecord Txn)> ReadAll(string logDir, long fromZxid)
+    /// in zxid order. A zero length (preallocated space) ends a file. A torn or corrupt entry at
+    /// the tail of the newest file (a crash mid-write) ends the log and is cut off the file, so
+    /// a later restart does not find it in the middle of the history; anywhere else it is an error.</summary>
+    public static List<(TxnHeader Hdr, IJuteRecord Txn)> ReadAll(string logDir, long fromZxid)
     {
-        if (!Directory.Exists(logDir)) yield break;
+        var result = new List<(TxnHeader, IJuteRecord)>();
+        if (!Directory.Exists(logDir)) return result;
         var logs = Directory.GetFiles(logDir, "log.*")
             .Select(f => (File: f, Zxid: ZkFiles.ZxidFromName(Path.GetFileName(f), "log")))
             .Where(x => x.Zxid is not null).OrderBy(x => x.Zxid).ToList();
@@ -146,39 +148,55 @@ public sealed class TxnLogWriter : IDisposable
         for (int i = start; i < logs.Count; i++)
         {
             byte[] bytes = File.ReadAllBytes(logs[i].File);
-            foreach (var t in ReadFile(bytes, logs[i].File, i == logs.Count - 1))
-                if (t.Hdr.Zxid > fromZxid) yield return t;
+            bool newest = i == logs.Count - 1;
+            var (entries, tornAt) = ReadFile(bytes, logs[i].File, newest);
+            foreach (var t in entries)
+                if (t.Hdr.Zxid > fromZxid) result.Add(t);
+            if (tornAt is long cut)
+            {
+                using var fs = new FileStream(logs[i].File, FileMode.Open, FileAccess.Write);
+                fs.SetLength(cut);
+                fs.Flush(true);
+            }
         }
+        return result;
     }
 
-    private static List<(TxnHeader Hdr, IJuteRecord Txn)> ReadFile(byte[] bytes, string name, bool newest)
+    private static (List<(TxnHeader Hdr, IJuteRecord Txn)> Entries, long? TornAt) ReadFile(byte[] bytes, string name, bool newest)
     {
         var list = new List<(TxnHeader Hdr, IJuteRecord Txn)>();
-        if (bytes.Length < 16) return list;
+        if (bytes.Length < 16) return (list, null);
         var r = new JuteReader(bytes, int.MaxValue);
         var fh = FileHeader.Read(ref r);
         if (fh.Magic != ZkFiles.TxnLogMagic) throw new InvalidDataException($"{name}: bad txn log magic {fh.Magic:x}");
         while (r.Remaining >= 12)
         {
+            int entryStart = r.Position;
             long crc = r.ReadLong();
             int len = r.ReadInt();
-            if (len <= 0 || len + 1 > r.Remaining) break; // preallocated zeros or a torn write
-            var entry = r.ReadRaw(len);
-            byte eor = r.ReadRaw(1)[0];
-            var a = Adler32.Create();
-            a.Update(entry);
-            if (a.Value != crc || eor != 0x42)
+            if (len == 0) break; // preallocated zeros: the end of this file's txns
+            bool ok = len > 0 && len + 1 <= r.Remaining;
+            if (ok)
             {
-                if (newest) break;
-                throw new InvalidDataException($"{name}: txn checksum mismatch at offset {r.Position}");
+                var entry = r.ReadRaw(len);
+                byte eor = r.ReadRaw(1)[0];
+                var a = Adler32.Create();
+                a.Update(entry);
+                ok = a.Value == crc && eor == 0x42;
+                if (ok)
+                {
+                    var er = new JuteReader(entry, int.MaxValue);
+                    var hdr = TxnHeader.Read(ref er);
+                    var txn = TxnCodec.ReadTxn(hdr.Type, ref er);
+                    // a TxnDigest may follow (3.6+); the Keeper does not verify it
+                    list.Add((hdr, txn));
+                    continue;
+                }
             }
-            var er = new JuteReader(entry, int.MaxValue);
-            var hdr = TxnHeader.Read(ref er);
-            var txn = TxnCodec.ReadTxn(hdr.Type, ref er);
-            // a TxnDigest may follow (3.6+); the Keeper does not verify it
-            list.Add((hdr, txn));
+            if (newest) return (list, entryStart);
+            throw new InvalidDataException($"{name}: corrupt txn entry at offset {entryStart}");
         }
-        return list;
+        return (list, null);
     }
 }
 

@@ -33,7 +33,7 @@ public sealed class KeeperFixture : IServerFixture, IAsyncLifetime
         _host = await KeeperHost.StartAsync(new KeeperConfig
         {
             DataDir = _dir, ClientPort = 0, ClientPortAddress = "127.0.0.1", TickTime = 500,
-            ExtendedTypesEnabled = true, ContainerCheckIntervalMs = 1000, MaxClientCnxns = 0, ForceSync = false,
+            ExtendedTypesEnabled = true, ContainerCheckIntervalMs = 1000, MaxClientCnxns = 0, ForceSync = false, AdminEnableServer = false,
         });
     }
 

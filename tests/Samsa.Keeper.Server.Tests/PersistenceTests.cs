@@ -122,7 +122,16 @@ public sealed class PersistenceTests : IDisposable
         await c2.ConnectAsync();
         Assert.Equal(0, (await c2.ExistsAsync("/keep")).Err);
         Assert.Equal(ErrorCode.NoNode, (await c2.ExistsAsync("/torn")).Err);
+        await c2.CreateAsync("/later"); // reuses the torn entry's zxid, in a new log file
         await s2.DisposeAsync();
+        // the torn tail was cut, so the older file no longer holds a bad entry mid-history
+        var s3 = NewServer();
+        var c3 = new TestClient(s3);
+        await c3.ConnectAsync();
+        Assert.Equal(0, (await c3.ExistsAsync("/keep")).Err);
+        Assert.Equal(0, (await c3.ExistsAsync("/later")).Err);
+        Assert.Equal(ErrorCode.NoNode, (await c3.ExistsAsync("/torn")).Err);
+        await s3.DisposeAsync();
     }
 
     [Fact]
