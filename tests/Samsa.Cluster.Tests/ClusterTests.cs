@@ -179,6 +179,45 @@ public abstract class ClusterTests(ICoordinationServer server)
     }
 
     [Fact]
+    public async Task WhenTheControllerCrashesItsSessionExpiresAndAnotherBrokerTakesOver()
+    {
+        const int sessionMs = 4000;
+        await using var cluster = await LocalCluster.StartAsync(Server, 3, sessionTimeoutMs: sessionMs, viaProxies: true);
+        using (var admin = new AdminClientBuilder(new AdminClientConfig { BootstrapServers = cluster.Bootstrap(2) }).Build())
+            await admin.CreateTopicsAsync([new TopicSpecification { Name = "crash", NumPartitions = 6, ReplicationFactor = 3 }]);
+        await using var zk = await cluster.ZooKeeperAsync();
+        int controller = (int)(await LocalCluster.ReadJsonAsync(zk, "/controller"))["brokerid"]!;
+        int survivor = new[] { 1, 2, 3 }.First(b => b != controller);
+
+        var clock = Stopwatch.StartNew();
+        await cluster.CrashBrokerAsync(controller);
+        // Its registration outlives the crash until ZooKeeper expires the session.
+        Assert.NotNull(await zk.ExistsAsync($"/brokers/ids/{controller}"));
+        int newController = -1;
+        await LocalCluster.WaitUntilAsync(async () =>
+        {
+            try { newController = (int)(await LocalCluster.ReadJsonAsync(zk, "/controller"))["brokerid"]!; }
+            catch (KeeperException e) when (e.Code == Code.NoNode) { return false; }
+            return newController != controller;
+        }, TimeSpan.FromMilliseconds(sessionMs * 3), "another broker is controller");
+        var elected = clock.Elapsed;
+        // ZooKeeper expires a session between its timeout and one tick (500 ms) later; the new
+        // controller follows within a view round.
+        Assert.True(elected < TimeSpan.FromMilliseconds(sessionMs + 1500), $"new controller after {elected}");
+        Assert.Null(await zk.ExistsAsync($"/brokers/ids/{controller}"));
+
+        await LocalCluster.WaitUntilAsync(async () =>
+        {
+            var md = await cluster.MetadataAsync(survivor, "crash");
+            return md.Brokers.Count == 2 && md.Topics[0].Partitions.All(p => p.LeaderId >= 0 && p.LeaderId != controller);
+        }, TimeSpan.FromSeconds(5), "every partition is led by a live broker");
+        using var producer = new ProducerBuilder<Null, string>(new ProducerConfig { BootstrapServers = cluster.Bootstrap(survivor), Acks = Acks.All }).Build();
+        for (int p = 0; p < 6; p++)
+            Assert.Equal(PersistenceStatus.Persisted,
+                (await producer.ProduceAsync(new Confluent.Kafka.TopicPartition("crash", p), new Message<Null, string> { Value = "still serving" })).Status);
+    }
+
+    [Fact]
     public async Task TheZnodeLayoutIsUpstreams()
     {
         var racks = new Dictionary<int, string> { [1] = "rack-a", [2] = "rack-a", [3] = "rack-b" };

@@ -96,8 +96,9 @@ public sealed class ZkClusterMember : IClusterTopicStore, IAsyncDisposable
             KeeperClient? zk = null;
             try
             {
-                await CreateChrootIfNecessaryAsync();
                 zk = await KeeperClient.ConnectAsync(_connect, new KeeperClientOptions { SessionTimeout = _sessionTimeout }, _stop.Token);
+                // Within a chroot, "/" is the chroot itself: missing means it must be created first.
+                if (await zk.ExistsAsync("/") is null) await CreateChrootIfNecessaryAsync();
                 var lost = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
                 zk.StateChanged += s =>
                 {
