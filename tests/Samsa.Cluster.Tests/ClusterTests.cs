@@ -80,7 +80,7 @@ public abstract class ClusterTests(ICoordinationServer server)
         }
 
         // Each partition's records are on its leader only; the other brokers refuse it.
-        var md = await cluster.MetadataAsync(1, "orders");
+        var md = await cluster.LedMetadataAsync(1, "orders", 6);
         var leaders = md.Topics[0].Partitions.ToDictionary(p => p.PartitionIndex, p => p.LeaderId);
         Assert.Equal(3, leaders.Values.Distinct().Count());
         int p0Leader = leaders[0];
@@ -124,7 +124,7 @@ public abstract class ClusterTests(ICoordinationServer server)
         int controller = (int)(await LocalCluster.ReadJsonAsync(zk, "/controller"))["brokerid"]!;
         int epoch = int.Parse(System.Text.Encoding.UTF8.GetString((await zk.GetDataAsync("/controller_epoch")).Data));
         int survivor = new[] { 1, 2, 3 }.First(b => b != controller);
-        var before = (await cluster.MetadataAsync(survivor, "ha")).Topics[0].Partitions.ToDictionary(p => p.PartitionIndex);
+        var before = (await cluster.LedMetadataAsync(survivor, "ha", 9)).Topics[0].Partitions.ToDictionary(p => p.PartitionIndex);
         Assert.Contains(before.Values, p => p.LeaderId == controller);
 
         var clock = Stopwatch.StartNew();
@@ -252,7 +252,14 @@ public abstract class ClusterTests(ICoordinationServer server)
         int controllerEpoch = int.Parse(System.Text.Encoding.UTF8.GetString((await zk.GetDataAsync("/controller_epoch")).Data));
         Assert.True(controllerEpoch >= 1);
 
-        var md = await cluster.MetadataAsync(2, "layout");
+        // CreateTopics answered once the leaders were elected as seen by the broker that took the
+        // request; the other brokers catch up from their own watch a moment later.
+        MetadataResponse md = null!;
+        await LocalCluster.WaitUntilAsync(async () =>
+        {
+            md = await cluster.MetadataAsync(2, "layout");
+            return md.Topics[0].ErrorCode == 0 && md.Topics[0].Partitions.Count == 6 && md.Topics[0].Partitions.All(p => p.LeaderId >= 0);
+        }, TimeSpan.FromSeconds(5), "broker 2 knows the leaders of topic layout");
         var topic = await LocalCluster.ReadJsonAsync(zk, "/brokers/topics/layout");
         Assert.Equal(3, (int)topic["version"]!);
         Assert.Equal(KafkaUuid.ToBase64(md.Topics[0].TopicId), (string)topic["topic_id"]!);

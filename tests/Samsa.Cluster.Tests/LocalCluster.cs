@@ -126,6 +126,19 @@ public sealed class LocalCluster : IAsyncDisposable
         }, 12))!;
     }
 
+    /// <summary>Metadata from one broker once it shows every partition of the topic with a leader
+    /// (brokers learn of a new topic from their own watch, a moment apart).</summary>
+    public async Task<MetadataResponse> LedMetadataAsync(int brokerId, string topic, int partitions)
+    {
+        MetadataResponse md = null!;
+        await WaitUntilAsync(async () =>
+        {
+            md = await MetadataAsync(brokerId, topic);
+            return md.Topics[0].ErrorCode == 0 && md.Topics[0].Partitions.Count == partitions && md.Topics[0].Partitions.All(p => p.LeaderId >= 0);
+        }, TimeSpan.FromSeconds(10), $"broker {brokerId} knows the leaders of {topic}");
+        return md;
+    }
+
     public string Log() { lock (_log) return string.Join("\n", _log); }
 
     public async ValueTask DisposeAsync()
