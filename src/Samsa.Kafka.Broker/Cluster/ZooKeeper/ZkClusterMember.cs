@@ -415,14 +415,21 @@ public sealed class ZkClusterMember : IClusterTopicStore, IAsyncDisposable
         var collision = view.Topics.Keys.FirstOrDefault(t => TopicName.Unify(t) == unified);
         if (collision is not null) return (ErrorCode.InvalidTopicException, $"Topic '{name}' collides with existing topic: {collision}", null);
         SortedDictionary<int, List<int>> assignment;
-        if (manual is not null) assignment = new SortedDictionary<int, List<int>>(manual.ToDictionary(kv => kv.Key, kv => kv.Value));
-        else try
+        if (manual is not null)
         {
-            assignment = ReplicaAssignment.Assign(await LiveBrokersAsync(zk), partitions, replicationFactor);
+            // CreateTopicsHandler already checked the manual assignment against the live brokers.
+            assignment = new SortedDictionary<int, List<int>>(manual.ToDictionary(kv => kv.Key, kv => kv.Value));
         }
-        catch (ReplicaAssignment.AssignmentException e)
+        else
         {
-            return (ErrorCode.InvalidReplicationFactor, e.Message, null);
+            try
+            {
+                assignment = ReplicaAssignment.Assign(await LiveBrokersAsync(zk), partitions, replicationFactor);
+            }
+            catch (ReplicaAssignment.AssignmentException e)
+            {
+                return (ErrorCode.InvalidReplicationFactor, e.Message, null);
+            }
         }
         if (validateOnly) return (ErrorCode.None, null, null);
         var id = KafkaUuid.NewTopicId();
