@@ -69,13 +69,15 @@ public static class KeeperCommand
     }
 
     /// <summary>The Keeper `samsa dev` runs: dataDir under the dev data directory, all 4lw allowed,
-    /// no admin HTTP server (dev prints only the Kafka and ZooKeeper ports).</summary>
+    /// TTL nodes on (upstream's zookeeper.extendedTypesEnabled=true; off by default in zoo.cfg as
+    /// upstream), no admin HTTP server (dev prints only the Kafka and ZooKeeper ports).</summary>
     public static KeeperConfig DevConfig(string dataDir, string host, int port) => new()
     {
         DataDir = dataDir,
         ClientPort = port,
         ClientPortAddress = host,
         FourLetterWhitelist = new HashSet<string> { "*" },
+        ExtendedTypesEnabled = true,
         AdminEnableServer = false,
     };
 }

@@ -96,9 +96,13 @@ public static class Program
             ["offsets.topic.replication.factor"] = "1",
             ["transaction.state.log.replication.factor"] = "1",
             ["transaction.state.log.min.isr"] = "1",
+            // As upstream's sample config/server.properties for development: no 3 s wait for
+            // more members before a new group's first rebalance.
+            ["group.initial.rebalance.delay.ms"] = "0",
         };
         await using var broker = new KafkaBroker(new BrokerConfig(props), log: Console.Error.WriteLine);
         await broker.StartAsync();
+        Console.Error.WriteLine("dev settings: offsets.topic.replication.factor=1 group.initial.rebalance.delay.ms=0 (upstream default 3000)");
         await using var keeper = await keeperStart;
         Console.Out.WriteLine($"kafka listening on {FormatEndPoint(broker.BoundEndPoint)}");
         Console.Out.Flush();

@@ -40,7 +40,6 @@ public sealed class KeeperHost : IAsyncDisposable
             // Upstream reads frames up to jute.maxbuffer plus its extra allowance for headers.
             listener = new FrameListener(new IPEndPoint(addr, config.ClientPort), handler, new ListenerOptions { MaxFrameBytes = config.JuteMaxBuffer + 1024 });
             listener.Start();
-            handler.Listener = listener;
             server.Start();
             if (config.AdminEnableServer)
             {
@@ -72,7 +71,6 @@ public sealed class KeeperHost : IAsyncDisposable
 internal sealed class KeeperFrameHandler : IFrameHandler
 {
     private readonly KeeperServer _server;
-    public FrameListener? Listener;
 
     public KeeperFrameHandler(KeeperServer server) { _server = server; }
 

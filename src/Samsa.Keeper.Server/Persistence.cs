@@ -71,7 +71,9 @@ public sealed class TxnLogWriter : IDisposable
         Directory.CreateDirectory(_dir);
     }
 
-    public void Append(TxnHeader hdr, IJuteRecord? txn)
+    /// <summary>Appends one txn; <paramref name="digest"/> (the tree digest after it) follows the
+    /// txn inside the entry, as upstream 3.6+ writes it when digests are enabled.</summary>
+    public void Append(TxnHeader hdr, IJuteRecord? txn, TxnDigest? digest = null)
     {
         if (_current is null)
         {
@@ -82,11 +84,12 @@ public sealed class TxnLogWriter : IDisposable
             _current.Write(fh.ToBytes());
             _currentSize = 0;
         }
-        int hl = hdr.Size(), tl = txn?.Size() ?? 0;
-        var entry = new byte[hl + tl];
+        int hl = hdr.Size(), tl = txn?.Size() ?? 0, dl = digest?.Size() ?? 0;
+        var entry = new byte[hl + tl + dl];
         var w = new JuteWriter(entry);
         hdr.Write(ref w);
         txn?.Write(ref w);
+        digest?.Write(ref w);
         var crc = Adler32.Create();
         crc.Update(entry);
         Span<byte> head = stackalloc byte[12];
@@ -135,9 +138,9 @@ public sealed class TxnLogWriter : IDisposable
     /// in zxid order. A zero length (preallocated space) ends a file. A torn or corrupt entry at
     /// the tail of the newest file (a crash mid-write) ends the log and is cut off the file, so
     /// a later restart does not find it in the middle of the history; anywhere else it is an error.</summary>
-    public static List<(TxnHeader Hdr, IJuteRecord Txn)> ReadAll(string logDir, long fromZxid)
+    public static List<(TxnHeader Hdr, IJuteRecord Txn, TxnDigest? Digest)> ReadAll(string logDir, long fromZxid)
     {
-        var result = new List<(TxnHeader, IJuteRecord)>();
+        var result = new List<(TxnHeader, IJuteRecord, TxnDigest?)>();
         if (!Directory.Exists(logDir)) return result;
         var logs = Directory.GetFiles(logDir, "log.*")
             .Select(f => (File: f, Zxid: ZkFiles.ZxidFromName(Path.GetFileName(f), "log")))
@@ -162,9 +165,9 @@ public sealed class TxnLogWriter : IDisposable
         return result;
     }
 
-    private static (List<(TxnHeader Hdr, IJuteRecord Txn)> Entries, long? TornAt) ReadFile(byte[] bytes, string name, bool newest)
+    private static (List<(TxnHeader Hdr, IJuteRecord Txn, TxnDigest? Digest)> Entries, long? TornAt) ReadFile(byte[] bytes, string name, bool newest)
     {
-        var list = new List<(TxnHeader Hdr, IJuteRecord Txn)>();
+        var list = new List<(TxnHeader Hdr, IJuteRecord Txn, TxnDigest? Digest)>();
         if (bytes.Length < 16) return (list, null);
         var r = new JuteReader(bytes, int.MaxValue);
         var fh = FileHeader.Read(ref r);
@@ -188,8 +191,9 @@ public sealed class TxnLogWriter : IDisposable
                     var er = new JuteReader(entry, int.MaxValue);
                     var hdr = TxnHeader.Read(ref er);
                     var txn = TxnCodec.ReadTxn(hdr.Type, ref er);
-                    // a TxnDigest may follow (3.6+); the Keeper does not verify it
-                    list.Add((hdr, txn));
+                    // a TxnDigest follows when the writer had digests enabled (3.6+)
+                    TxnDigest? digest = er.Remaining >= 12 ? TxnDigest.Read(ref er) : null;
+                    list.Add((hdr, txn, digest));
                     continue;
                 }
             }
@@ -203,10 +207,10 @@ public sealed class TxnLogWriter : IDisposable
 /// <summary>Snapshots in upstream FileSnap layout: FileHeader(ZKSN, 2, dbid -1); session count and
 /// (id, timeout) pairs; the ACL cache (count, then id + ACL vector); every node as (path, data,
 /// acl id, StatPersisted) with the root written as ""; the "/" end marker; a seal (Adler-32 of all
-/// bytes so far, then "/"); the 3.6+ zxid digest record (zxid, version, digest); a second seal.</summary>
+/// bytes so far, then "/"); the 3.6+ zxid digest record (zxid, version, tree digest); a second seal.</summary>
 public static class SnapshotFile
 {
-    public static void Write(string path, DataTree tree, IReadOnlyDictionary<long, int> sessions, bool fsync)
+    public static void Write(string path, DataTree tree, IReadOnlyDictionary<long, int> sessions, bool fsync, bool digest = true)
     {
         var ms = new MemoryStream();
         void Put(IJuteRecord r) => ms.Write(r.ToBytes());
@@ -253,9 +257,14 @@ public static class SnapshotFile
         WriteNode("/");
         PutString("/");
         Seal();
-        // An empty zxid digest (zxid 0): upstream then skips its digest comparison on load.
-        PutLong(0); PutInt(2); PutLong(0);
-        Seal();
+        // The zxid digest (3.6+): the tree digest at the snapshot's zxid, which upstream compares
+        // with the tree it loads.
+        // With digests off, upstream writes neither the record nor its seal.
+        if (digest)
+        {
+            PutLong(tree.LastProcessedZxid); PutInt(DataTree.DigestVersion); PutLong(tree.TreeDigest);
+            Seal();
+        }
 
         string tmp = path + ".tmp";
         using (var fs = new FileStream(tmp, FileMode.Create, FileAccess.Write))
@@ -278,8 +287,9 @@ public static class SnapshotFile
         return BinaryPrimitives.ReadInt32BigEndian(b) == 1 && b[4] == (byte)'/';
     }
 
-    /// <summary>Loads a snapshot into <paramref name="tree"/>; returns the sessions it lists.</summary>
-    public static Dictionary<long, int> Read(string path, DataTree tree)
+    /// <summary>Loads a snapshot into <paramref name="tree"/>; returns the sessions it lists and
+    /// its zxid digest (zxid, digest) when it has one.</summary>
+    public static (Dictionary<long, int> Sessions, (long Zxid, long Digest)? ZxidDigest) Read(string path, DataTree tree)
     {
         byte[] bytes = File.ReadAllBytes(path);
         var r = new JuteReader(bytes, int.MaxValue);
@@ -319,6 +329,15 @@ public static class SnapshotFile
         if (r.ReadUString() != "/") throw new InvalidDataException($"{path}: snapshot seal marker missing");
         tree.FinishLoad();
         if (tree.GetNode("/") is null) throw new InvalidDataException($"{path}: snapshot has no root");
-        return sessions;
+        (long, long)? zd = null;
+        if (r.Remaining >= 20)
+        {
+            long zxid = r.ReadLong();
+            int version = r.ReadInt();
+            // digest version < 2 stored the digest as a hex string (upstream ZxidDigest)
+            long digest = version >= 2 ? r.ReadLong() : long.TryParse(r.ReadUString(), System.Globalization.NumberStyles.HexNumber, null, out long d) ? d : 0;
+            if (zxid > 0 && version == DataTree.DigestVersion) zd = (zxid, digest);
+        }
+        return (sessions, zd);
     }
 }

@@ -83,6 +83,12 @@ public sealed class ReplicaManager : IDisposable
         }
     }
 
+    /// <summary>Most partitions one operation may add. Upstream's KRaft controller refuses operations
+    /// producing more than 10000 records (QuorumController.MAX_RECORDS_PER_USER_OP) with
+    /// POLICY_VIOLATION; the same bound keeps one request from creating unbounded files here.</summary>
+    public const int MaxPartitionsPerOperation = 10_000;
+    private const string ExcessivelyLarge = "Unable to perform excessively large batch operation.";
+
     public BrokerConfig Config { get; }
     public IReadOnlyList<string> LogDirs { get; }
     public string ClusterId { get; internal set; }
@@ -114,6 +120,7 @@ public sealed class ReplicaManager : IDisposable
     {
         if (TopicName.Validate(name) is { } bad) return (ErrorCode.InvalidTopicException, bad, null);
         if (partitions < 1) return (ErrorCode.InvalidPartitions, "Number of partitions must be larger than 0.", null);
+        if (partitions > MaxPartitionsPerOperation) return (ErrorCode.PolicyViolation, ExcessivelyLarge, null);
         if (replicationFactor < 1) return (ErrorCode.InvalidReplicationFactor, "Replication factor must be larger than 0.", null);
         if (ClusterStore is { } store)
         {
@@ -195,6 +202,7 @@ public sealed class ReplicaManager : IDisposable
                 return (ErrorCode.InvalidPartitions, $"Topic currently has {current} partitions, which is higher than the requested {newTotal}.");
             if (newTotal == current)
                 return (ErrorCode.InvalidPartitions, $"Topic already has {current} partitions.");
+            if (newTotal - current > MaxPartitionsPerOperation) return (ErrorCode.PolicyViolation, ExcessivelyLarge);
             if (validateOnly) return (ErrorCode.None, null);
             AddPartitions(topic, newTotal);
             Save();
