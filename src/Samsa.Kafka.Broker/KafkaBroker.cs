@@ -1,5 +1,6 @@
 using System.Net;
 using Samsa.Kafka.Broker.Cluster;
+using Samsa.Kafka.Broker.Cluster.ZooKeeper;
 using Samsa.Kafka.Broker.Config;
 using Samsa.Kafka.Broker.Log;
 using Samsa.Kafka.Broker.Network;
@@ -107,7 +108,18 @@ public sealed class KafkaBroker : IAsyncDisposable
             : Dns.GetHostName();
         int port = advertised is { Port: > 0 } ? advertised.Port : bound.Port;
         AdvertisedEndpoint = (host, port);
-        return Task.CompletedTask;
+        return Config.ZookeeperConnect is { Length: > 0 } ? JoinClusterAsync() : Task.CompletedTask;
+    }
+
+    /// <summary>ZooKeeper mode (zookeeper.connect set): the cluster membership; null when single-node.</summary>
+    public ZkClusterMember? Cluster { get; private set; }
+
+    private async Task JoinClusterAsync()
+    {
+        var member = new ZkClusterMember(this);
+        Replicas.ClusterStore = member;
+        Cluster = member;
+        await member.StartAsync();
     }
 
     /// <summary>For tests without a network: pretend to listen at this address.</summary>
@@ -115,6 +127,9 @@ public sealed class KafkaBroker : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        // Closing the ZooKeeper session first removes /brokers/ids/<id> (and /controller) at once,
+        // so the others take over without waiting for the session timeout.
+        if (Cluster is not null) await Cluster.DisposeAsync();
         if (_listener is not null) await _listener.DisposeAsync();
         _timer.Dispose();
         Groups.Dispose();

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using Samsa.Kafka.Broker.Cluster.ZooKeeper;
 using Samsa.Kafka.Broker.Config;
 using Samsa.Kafka.Broker.Log;
 using Samsa.Kafka.Protocol;
@@ -19,8 +20,16 @@ public sealed class Partition
     public TopicState Topic { get; }
     public int Index { get; }
     public IPartitionLog Log { get; }
-    public int LeaderEpoch { get; }
+    public int LeaderEpoch { get; internal set; }
     public TopicPartition TopicPartition => new(Topic.Name, Index);
+
+    // ZooKeeper mode (Cluster/ZooKeeper): the partition's state as the controller last wrote it.
+    // Null in single-broker mode, where this broker is the only replica and the leader.
+    public int? LeaderId { get; internal set; }
+    public IReadOnlyList<int>? ReplicaNodes { get; internal set; }
+    public IReadOnlyList<int>? IsrNodes { get; internal set; }
+    /// <summary>False when another broker leads the partition: clients get NOT_LEADER_OR_FOLLOWER.</summary>
+    public bool IsLeader { get; internal set; } = true;
     /// <summary>With one replica, every appended offset is replicated: the high watermark is the log end.</summary>
     public long HighWatermark => Log.LogEndOffset;
 }
@@ -82,7 +91,11 @@ public sealed class ReplicaManager : IDisposable
 
     public BrokerConfig Config { get; }
     public IReadOnlyList<string> LogDirs { get; }
-    public string ClusterId { get; }
+    public string ClusterId { get; internal set; }
+
+    /// <summary>Set in ZooKeeper mode: topic changes go to ZooKeeper and come back through the
+    /// cluster member's watch, instead of changing the local state directly.</summary>
+    public IClusterTopicStore? ClusterStore { get; set; }
     public int BrokerId => Config.BrokerId;
 
     /// <summary>Raised after records were appended to a partition (wakes long-polling fetches).</summary>
@@ -103,12 +116,17 @@ public sealed class ReplicaManager : IDisposable
     /// <summary>Creates a topic; returns (error code, message). Validation of names, counts and
     /// configs follows upstream's AdminZkClient / ZkAdminManager.createTopics.</summary>
     public (ErrorCode Error, string? Message, TopicState? Topic) CreateTopic(string name, int partitions, short replicationFactor,
-        IReadOnlyDictionary<string, string> configs, bool validateOnly)
+        IReadOnlyDictionary<string, string> configs, bool validateOnly, IReadOnlyDictionary<int, List<int>>? assignment = null)
     {
         if (TopicName.Validate(name) is { } bad) return (ErrorCode.InvalidTopicException, bad, null);
         if (partitions < 1) return (ErrorCode.InvalidPartitions, "Number of partitions must be larger than 0.", null);
         if (partitions > MaxPartitionsPerOperation) return (ErrorCode.PolicyViolation, ExcessivelyLarge, null);
         if (replicationFactor < 1) return (ErrorCode.InvalidReplicationFactor, "Replication factor must be larger than 0.", null);
+        if (ClusterStore is { } store)
+        {
+            if (TopicConfigValidator.Validate(configs, Config) is { } problem) return (ErrorCode.InvalidConfig, problem, null);
+            return store.CreateTopic(name, partitions, replicationFactor, configs, validateOnly, assignment);
+        }
         if (replicationFactor > 1)
             return (ErrorCode.InvalidReplicationFactor, $"Replication factor: {replicationFactor} larger than available brokers: 1.", null);
         if (TopicConfigValidator.Validate(configs, Config) is { } configProblem) return (ErrorCode.InvalidConfig, configProblem, null);
@@ -126,6 +144,29 @@ public sealed class ReplicaManager : IDisposable
             _topicsById[topic.Id] = topic;
             Save();
             return (ErrorCode.None, null, topic);
+        }
+    }
+
+    /// <summary>ZooKeeper mode: materializes a topic the controller created.</summary>
+    internal TopicState CreateTopicLocal(string name, Guid id, int partitions, IReadOnlyDictionary<string, string> configs)
+    {
+        lock (_gate)
+        {
+            var topic = new TopicState(name, id, new Dictionary<string, string>(configs), Config.LogConfigFor(configs));
+            AddPartitions(topic, partitions);
+            _topics[name] = topic;
+            _topicsById[id] = topic;
+            Save();
+            return topic;
+        }
+    }
+
+    internal void AddPartitionsLocal(TopicState topic, int total)
+    {
+        lock (_gate)
+        {
+            AddPartitions(topic, total);
+            Save();
         }
     }
 
@@ -151,6 +192,7 @@ public sealed class ReplicaManager : IDisposable
 
     public (ErrorCode Error, string? Message) CreatePartitions(string name, int newTotal, bool validateOnly)
     {
+        if (ClusterStore is { } store) return store.CreatePartitions(name, newTotal, validateOnly);
         lock (_gate)
         {
             if (!_topics.TryGetValue(name, out var topic))
@@ -168,7 +210,10 @@ public sealed class ReplicaManager : IDisposable
         }
     }
 
-    public (ErrorCode Error, string? Message) DeleteTopic(string name)
+    public (ErrorCode Error, string? Message) DeleteTopic(string name) =>
+        ClusterStore is { } store ? store.DeleteTopic(name) : DeleteTopicLocal(name);
+
+    internal (ErrorCode Error, string? Message) DeleteTopicLocal(string name)
     {
         TopicState? topic;
         lock (_gate)
@@ -194,11 +239,28 @@ public sealed class ReplicaManager : IDisposable
                 return (ErrorCode.UnknownTopicOrPartition, "This server does not host this topic-partition.");
             if (TopicConfigValidator.Validate(overrides, Config) is { } problem) return (ErrorCode.InvalidConfig, problem);
             if (validateOnly) return (ErrorCode.None, null);
+            if (ClusterStore is null)
+            {
+                topic.Configs = new Dictionary<string, string>(overrides);
+                topic.LogConfig = Config.LogConfigFor(overrides);
+                foreach (var p in topic.Partitions) p.Log.UpdateConfig(topic.LogConfig);
+                Save();
+                return (ErrorCode.None, null);
+            }
+        }
+        // Outside the lock: the store waits for ZooKeeper and for the change to come back.
+        return ClusterStore.SetTopicConfigs(name, overrides);
+    }
+
+    /// <summary>ZooKeeper mode: applies topic overrides read from /config/topics.</summary>
+    internal void SetTopicConfigsLocal(TopicState topic, IReadOnlyDictionary<string, string> overrides)
+    {
+        lock (_gate)
+        {
             topic.Configs = new Dictionary<string, string>(overrides);
             topic.LogConfig = Config.LogConfigFor(overrides);
             foreach (var p in topic.Partitions) p.Log.UpdateConfig(topic.LogConfig);
             Save();
-            return (ErrorCode.None, null);
         }
     }
 

@@ -25,6 +25,7 @@ public static class DeleteRecordsHandler
                 tr.Partitions.Add(pr);
                 var partition = broker.Replicas.GetPartition(t.Name, p.PartitionIndex);
                 if (partition is null) { pr.ErrorCode = (short)ErrorCode.UnknownTopicOrPartition; continue; }
+                if (!partition.IsLeader) { pr.ErrorCode = (short)ErrorCode.NotLeaderOrFollower; continue; }
                 long hw = partition.HighWatermark;
                 long target = p.Offset == -1 ? hw : p.Offset;
                 if (target < 0 || target > hw) { pr.ErrorCode = (short)ErrorCode.OffsetOutOfRange; continue; }

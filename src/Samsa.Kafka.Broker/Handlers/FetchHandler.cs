@@ -105,6 +105,13 @@ public static class FetchHandler
                     anyError = true;
                     continue;
                 }
+                if (!partition.IsLeader)
+                {
+                    // ZooKeeper mode: another broker leads this partition.
+                    pd.ErrorCode = (short)ErrorCode.NotLeaderOrFollower;
+                    anyError = true;
+                    continue;
+                }
                 if (fp.CurrentLeaderEpoch >= 0 && fp.CurrentLeaderEpoch != partition.LeaderEpoch)
                 {
                     pd.ErrorCode = (short)(fp.CurrentLeaderEpoch < partition.LeaderEpoch ? ErrorCode.FencedLeaderEpoch : ErrorCode.UnknownLeaderEpoch);

@@ -42,6 +42,7 @@ public static class ListOffsetsHandler
                 if (duplicates.Contains((t.Name, p.PartitionIndex))) { pr.ErrorCode = (short)ErrorCode.InvalidRequest; continue; }
                 var partition = broker.Replicas.GetPartition(t.Name, p.PartitionIndex);
                 if (partition is null) { pr.ErrorCode = (short)ErrorCode.UnknownTopicOrPartition; continue; }
+                if (!partition.IsLeader) { pr.ErrorCode = (short)ErrorCode.NotLeaderOrFollower; continue; }
                 if (v >= 4 && p.CurrentLeaderEpoch >= 0 && p.CurrentLeaderEpoch != partition.LeaderEpoch)
                 {
                     pr.ErrorCode = (short)(p.CurrentLeaderEpoch < partition.LeaderEpoch ? ErrorCode.FencedLeaderEpoch : ErrorCode.UnknownLeaderEpoch);

@@ -47,6 +47,7 @@ public static class ProduceHandler
                 string? message = null;
                 if (!validAcks) error = ErrorCode.InvalidRequiredAcks;
                 else if (partition is null) error = ErrorCode.UnknownTopicOrPartition;
+                else if (!partition.IsLeader) error = ErrorCode.NotLeaderOrFollower;   // ZooKeeper mode: led elsewhere
                 else if (TopicName.IsInternal(topicData.Name)) { error = ErrorCode.InvalidTopicException; message = $"Cannot append to internal topic {topicData.Name}"; }
                 else if (request.Acks == -1 && partition.Topic.LogConfig.MinInSyncReplicas > 1)
                 {
