@@ -200,6 +200,12 @@ public sealed class PartitionLog : IDisposable
                 }
             }
         }
+        // Even after a clean shutdown the active segment's tail is checked: junk or a partial batch
+        // written to it while the broker was down is truncated rather than served.
+        if (firstToRecover == segments.Count && !segments[^1].EndsWithWholeValidBatches())
+        {
+            firstToRecover = segments.Count - 1;
+        }
         var recovered = new HashSet<LogSegment>();
         for (int i = 0; i < segments.Count; i++)
         {
