@@ -75,8 +75,9 @@ public class CliTests
             Assert.True(File.Exists(Path.Combine(data, "kafka", "meta.properties")));
             Assert.True(Directory.Exists(Path.Combine(data, "kafka", "cli-0")));
             Assert.True(File.Exists(Path.Combine(data, "kafka", ".kafka_cleanshutdown")), "clean shutdown marker missing: SIGTERM did not stop the broker cleanly");
-            // Start-up including the dotnet host and JIT; generous for a loaded 2-core machine.
-            Assert.True(startup < TimeSpan.FromSeconds(10), $"samsa dev took {startup.TotalMilliseconds} ms to listen");
+            // Start-up time is a benchmark figure (samsa perf / the README), not a test assertion:
+            // it is printed here for the log only.
+            Console.WriteLine($"samsa dev listened after {startup.TotalMilliseconds:F0} ms");
         }
         finally
         {
