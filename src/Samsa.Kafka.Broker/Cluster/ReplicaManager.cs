@@ -296,6 +296,19 @@ public sealed class ReplicaManager : IDisposable
             {
                 return (e.Error, e.Message, default, validated);
             }
+            catch (Samsa.Kafka.Storage.InvalidBatchException e)
+            {
+                return (ErrorCode.CorruptMessage, e.Message, default, validated);
+            }
+            catch (Samsa.Kafka.Storage.RecordBatchTooLargeException e)
+            {
+                return (ErrorCode.RecordListTooLarge, e.Message, default, validated);
+            }
+            catch (IOException e)
+            {
+                // Upstream marks the log directory offline and answers KAFKA_STORAGE_ERROR.
+                return (ErrorCode.KafkaStorageError, e.Message, default, validated);
+            }
             // A duplicate (producer retry) answers with the first append's offset (KIP-98).
             info = new LogAppendInfo(first, duplicate ? first : last, duplicate ? -1 : validated.LogAppendTime, partition.Log.LogStartOffset);
             if (duplicate)

@@ -22,15 +22,14 @@ public sealed record ApiEntry(ApiKey Key, short MinVersion, short MaxVersion, Ap
 /// <summary>
 /// The one table of served APIs: the dispatcher routes by it and ApiVersions advertises exactly
 /// it, so the broker never advertises what it does not serve. Version ranges match what Apache
-/// Kafka 3.8.0 serves for these APIs (Fetch v4+ only: v0-v3 carry message-format
-/// v0/v1 data that this broker does not down-convert).
+/// Kafka 3.8.0 serves for these APIs.
 /// </summary>
 public static class ApiTable
 {
     public static readonly IReadOnlyList<ApiEntry> Entries =
     [
         Entry<ProduceRequest>(ApiKey.Produce, 0, 11, ProduceHandler.HandleAsync),
-        Entry<FetchRequest>(ApiKey.Fetch, 4, 16, FetchHandler.HandleAsync),
+        Entry<FetchRequest>(ApiKey.Fetch, 0, 16, FetchHandler.HandleAsync),
         Entry<ListOffsetsRequest>(ApiKey.ListOffsets, 0, 8, ListOffsetsHandler.HandleAsync),
         Entry<MetadataRequest>(ApiKey.Metadata, 0, 12, MetadataHandler.HandleAsync),
         Entry<ApiVersionsRequest>(ApiKey.ApiVersions, 0, 3, ApiVersionsHandler.HandleAsync),

@@ -29,7 +29,15 @@ public static class DeleteRecordsHandler
                 long hw = partition.HighWatermark;
                 long target = p.Offset == -1 ? hw : p.Offset;
                 if (target < 0 || target > hw) { pr.ErrorCode = (short)ErrorCode.OffsetOutOfRange; continue; }
-                partition.Log.DeleteRecordsBefore(target);
+                try
+                {
+                    partition.Log.DeleteRecordsBefore(target);
+                }
+                catch (Samsa.Kafka.Broker.Log.LogOffsetOutOfRangeException)
+                {
+                    pr.ErrorCode = (short)ErrorCode.OffsetOutOfRange;
+                    continue;
+                }
                 pr.LowWatermark = partition.Log.LogStartOffset;
             }
         }

@@ -7,9 +7,10 @@
 // start (no tiered storage here); any other value the first offset whose timestamp is at or after
 // it, or offset -1 when there is none. v0 answers in old_style_offsets (max_num_offsets honoured).
 // A partition asked for twice gets INVALID_REQUEST; current_leader_epoch is checked (v4+).
-// Differences from upstream: a timestamp search resolves to the first batch whose max timestamp
-// reaches the target (not the exact record inside it); v0 for a plain timestamp returns that one
-// offset rather than segment base offsets.
+// Timestamp searches are record-exact on file logs (Samsa.Kafka.Storage reads inside batches);
+// the in-memory test log resolves to the first batch whose max timestamp reaches the target.
+// Differences from upstream: v0 for a plain timestamp returns that one offset rather than the
+// base offsets of the segments before it.
 using Samsa.Kafka.Protocol;
 using Samsa.Kafka.Protocol.Messages;
 

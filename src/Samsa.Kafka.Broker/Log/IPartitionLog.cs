@@ -70,3 +70,6 @@ public sealed class ProducerFencedOrOutOfOrderException(Samsa.Kafka.Protocol.Err
 {
     public Samsa.Kafka.Protocol.ErrorCode Error { get; } = error;
 }
+
+/// <summary>An offset outside [log start, log end] (OFFSET_OUT_OF_RANGE).</summary>
+public sealed class LogOffsetOutOfRangeException(long offset) : Exception($"offset {offset} is out of range");

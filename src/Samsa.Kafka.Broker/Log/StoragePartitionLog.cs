@@ -75,7 +75,17 @@ public sealed class StoragePartitionLog : IPartitionLog
 
     public LogReadInfo Read(long offset, int maxBytes, long maxOffsetExclusive, bool minOneBatch)
     {
-        var info = _log.Read(offset, maxBytes, maxOffsetExclusive, minOneBatch);
+        FetchDataInfo info;
+        try
+        {
+            info = _log.Read(offset, maxBytes, maxOffsetExclusive, minOneBatch);
+        }
+        catch (Samsa.Kafka.Storage.OffsetOutOfRangeException)
+        {
+            // Retention or DeleteRecords moved the log start between the handler's range check
+            // and the read: report it the same way.
+            throw new LogOffsetOutOfRangeException(offset);
+        }
         if (info.Records is not { } range || range.Length == 0) return new LogReadInfo(ReadOnlyMemory<byte>.Empty);
         var buffer = new byte[range.Length];
         int read = 0;
@@ -95,7 +105,11 @@ public sealed class StoragePartitionLog : IPartitionLog
         _log.LogEndOffset > _log.LogStartOffset && _log.FetchOffsetByTimestamp(PartitionLog.MaxTimestamp) is { } t
             ? new TimestampOffset(t.Timestamp, t.Offset, t.LeaderEpoch) : null;
 
-    public void DeleteRecordsBefore(long offset) => _log.MaybeIncrementLogStartOffset(offset);
+    public void DeleteRecordsBefore(long offset)
+    {
+        try { _log.MaybeIncrementLogStartOffset(offset); }
+        catch (LogStartOffsetOutOfRangeException) { throw new LogOffsetOutOfRangeException(offset); }
+    }
 
     public (int Epoch, long EndOffset) EndOffsetForEpoch(int epoch) => _log.EpochCache.EndOffsetFor(epoch, _log.LogEndOffset);
 

@@ -51,6 +51,10 @@ public class KafkaPythonTests
             old.flush()
             c.seek(tps[0], 10)
             print("legacy", [m.value for m in c])
+            oc = KafkaConsumer(bootstrap_servers=bs, group_id=None, api_version=(0, 10, 1), consumer_timeout_ms=3000)  # fetch v3, format v1
+            oc.assign([tps[0]])
+            oc.seek(tps[0], 8)
+            print("oldconsumer", [(m.offset, m.value) for m in oc])
             """, live.Bootstrap);
         Assert.True(code == 0, $"kafka-python failed:\n{stdout}\n{stderr}");
         var lines = stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
@@ -61,6 +65,7 @@ public class KafkaPythonTests
         Assert.Contains("bytime 2", lines); // partition 1 holds i = 1, 3, 5, ...: timestamp t0+5 is its offset 2
         Assert.Contains("version True", lines);
         Assert.Contains("legacy [b'legacy']", lines);
+        Assert.Contains("oldconsumer [(8, b'v16'), (9, b'v18'), (10, b'legacy')]", lines);
         Assert.Equal("100000", live.Broker.Replicas.GetTopic("py")!.Configs["retention.ms"]);
     }
 }

@@ -73,3 +73,63 @@ public class LegacyProduceTests
         }
     }
 }
+
+public class LegacyFetchTests
+{
+    private static List<(byte Magic, long Offset, string Value)> Legacy(ReadOnlySpan<byte> data)
+    {
+        var list = new List<(byte, long, string)>();
+        foreach (var m in LegacyMessageSet.Enumerate(data))
+        {
+            if (m.Compression == CompressionType.None)
+            {
+                list.Add((m.Magic, m.Offset, System.Text.Encoding.UTF8.GetString(m.Value)));
+                continue;
+            }
+            using var inner = CompressionCodecs.Decompress(m.Compression, m.Value, 1 << 20, m.Magic);
+            foreach (var im in LegacyMessageSet.Enumerate(inner.WrittenSpan))
+                list.Add((im.Magic, im.Offset, System.Text.Encoding.UTF8.GetString(im.Value)));
+        }
+        return list;
+    }
+
+    [Theory]
+    [InlineData((short)0, (byte)0)]
+    [InlineData((short)1, (byte)0)]
+    [InlineData((short)2, (byte)1)]
+    [InlineData((short)3, (byte)1)]
+    public async Task OldFetchVersionsGetDownConvertedMessages(short version, byte magic)
+    {
+        await using var f = new HandlerFixture();
+        await f.CreateTopic("t");
+        await f.Produce("t", 0, HandlerFixture.Batch("a", "b"));
+        await f.Produce("t", 0, HandlerFixture.Batch("c"));
+        var pd = await f.Fetch("t", 0, 1, version: version);
+        Assert.Equal(0, pd.ErrorCode);
+        Assert.Equal(3, pd.HighWatermark);
+        var messages = Legacy(pd.Records!.Value.Span);
+        Assert.All(messages, m => Assert.Equal(magic, m.Magic));
+        // Whole batches are converted: the batch holding offset 1 starts at offset 0.
+        Assert.Equal([(0L, "a"), (1L, "b"), (2L, "c")], messages.Select(m => (m.Offset, m.Value)));
+    }
+
+    [Fact]
+    public async Task DownConversionCanBeDisabledPerTopic()
+    {
+        await using var f = new HandlerFixture();
+        await f.CreateTopic("t", 1, ("message.downconversion.enable", "false"));
+        await f.Produce("t", 0, HandlerFixture.Batch("a"));
+        Assert.Equal((short)ErrorCode.UnsupportedVersion, (await f.Fetch("t", 0, 0, version: 2)).ErrorCode);
+        Assert.Equal(0, (await f.Fetch("t", 0, 0, version: 4)).ErrorCode);
+    }
+
+    [Fact]
+    public async Task CompressedBatchesBecomeWrapperMessages()
+    {
+        await using var f = new HandlerFixture();
+        await f.CreateTopic("t", 1, ("compression.type", "gzip"));
+        await f.Produce("t", 0, HandlerFixture.Batch("x", "y"));
+        var pd = await f.Fetch("t", 0, 0, version: 3);
+        Assert.Equal([(0L, "x"), (1L, "y")], Legacy(pd.Records!.Value.Span).Select(m => (m.Offset, m.Value)));
+    }
+}
