@@ -6,6 +6,10 @@ namespace Samsa.Kafka.Protocol.Compression;
 /// <summary>
 /// gzip (RFC 1952) through System.IO.Compression. Kafka's Java client writes a single gzip member
 /// with GZIPOutputStream at the default level; concatenated members are decoded too.
+/// GZipStream does not report a stream cut short: it returns the bytes inflated so far. That is
+/// safe here because the batch CRC-32C (or the legacy CRC-32) covers the compressed bytes, so only
+/// a producer that wrote a short stream could get one past validation, and the record-level checks
+/// (declared record count, per-record lengths) then reject the missing data.
 /// </summary>
 public static class GzipCodec
 {

@@ -101,7 +101,7 @@ public sealed class PooledBuffer : IBufferWriter<byte>, IDisposable
         int newSize = (int)Math.Min(Math.Max(needed, doubled), Array.MaxLength);
         byte[] next = ArrayPool<byte>.Shared.Rent(newSize);
         _array.AsSpan(0, _length).CopyTo(next);
-        ArrayPool<byte>.Shared.Return(_array);
+        if (_array.Length > 0) ArrayPool<byte>.Shared.Return(_array); // empty after Dispose
         _array = next;
     }
 

@@ -136,6 +136,36 @@ public class CodecTests
     }
 
     [Fact]
+    public void Truncated_gzip_yields_at_most_a_prefix_and_the_batch_reader_rejects_it()
+    {
+        // GZipStream returns what it inflated before the cut; it never invents bytes.
+        byte[] data = TestData.JsonLike(50_000);
+        byte[] compressed = CompressionCodecs.Compress(CompressionType.Gzip, data);
+        for (int cut = 1; cut < compressed.Length; cut += 97)
+        {
+            try
+            {
+                using PooledBuffer partial = CompressionCodecs.Decompress(CompressionType.Gzip, compressed.AsSpan(0, cut), data.Length);
+                Assert.True(data.AsSpan().StartsWith(partial.WrittenSpan));
+            }
+            catch (KafkaProtocolException)
+            {
+            }
+        }
+        // In a batch, the short records section fails the declared record count.
+        var records = Enumerable.Range(0, 100).Select(i => TestData.JsonLike(300, i)).ToArray();
+        using var builder = new Samsa.Kafka.Protocol.Records.RecordBatchBuilder(CompressionType.None);
+        foreach (byte[] r in records) builder.Append(0, null, r);
+        byte[] plain = builder.Build();
+        byte[] section = plain[Samsa.Kafka.Protocol.Records.RecordBatch.RecordsOffset..];
+        byte[] gz = CompressionCodecs.Compress(CompressionType.Gzip, section);
+        byte[] batch = Samsa.Kafka.Protocol.Tests.Records.RecordModel.WrapRecords(gz.AsSpan(0, gz.Length / 2), 100);
+        BinaryPrimitives.WriteInt16BigEndian(batch.AsSpan(Samsa.Kafka.Protocol.Records.RecordBatch.AttributesOffset), (short)CompressionType.Gzip);
+        Samsa.Kafka.Protocol.Records.RecordBatch.WriteCrc(batch);
+        Assert.Throws<KafkaProtocolException>(() => Samsa.Kafka.Protocol.Tests.Records.RecordModel.Read(batch));
+    }
+
+    [Fact]
     public void Snappy_output_is_xerial_framed_like_the_java_client()
     {
         byte[] data = TestData.JsonLike(100_000);
