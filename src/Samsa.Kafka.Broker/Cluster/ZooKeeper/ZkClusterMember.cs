@@ -64,6 +64,8 @@ public sealed class ZkClusterMember : IClusterTopicStore, IAsyncDisposable
     public int BrokerId => _broker.BrokerId;
     public ClusterView View => _view;
     public int ControllerId => _view.ControllerId;
+    /// <summary>The current ZooKeeper session, or null between sessions (Replication writes ISR changes with it).</summary>
+    internal KeeperClient? Session => _zk;
     /// <summary>True while this broker holds /controller with the epoch it wrote.</summary>
     public bool IsController => _controller.IsActive && _view.ControllerId == BrokerId;
     public int ControllerEpoch => _controller.Epoch;
