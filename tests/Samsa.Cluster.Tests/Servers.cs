@@ -31,7 +31,7 @@ public sealed class KeeperServer : ICoordinationServer, IAsyncLifetime
     {
         _host = await KeeperHost.StartAsync(new KeeperConfig
         {
-            DataDir = _dir, ClientPort = 0, ClientPortAddress = "127.0.0.1", TickTime = 500, MaxClientCnxns = 0, ForceSync = false,
+            DataDir = _dir, ClientPort = 0, ClientPortAddress = "127.0.0.1", TickTime = 500, MaxClientCnxns = 0, ForceSync = false, AdminEnableServer = false,
         });
     }
 
