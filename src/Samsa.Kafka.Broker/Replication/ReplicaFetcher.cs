@@ -110,6 +110,13 @@ internal sealed class ReplicaFetcher : IAsyncDisposable
                 // Leader gone or restarting: retry until the view moves this partition elsewhere.
                 try { await Task.Delay(200, ct); } catch (OperationCanceledException) { }
             }
+            catch (Exception e) when (!ct.IsCancellationRequested)
+            {
+                // A local log refused an append or truncation: the fetcher must outlive it (upstream
+                // marks the partition failed; here every partition is retried after a pause).
+                _manager.Broker.Log($"broker {_manager.BrokerId}: fetcher for leader {LeaderId} failed: {e}");
+                try { await Task.Delay(500, ct); } catch (OperationCanceledException) { }
+            }
             finally
             {
                 if (client is not null) await client.DisposeAsync();
