@@ -128,7 +128,9 @@ public static class FaultRun
     private static async Task<double> ThroughputAsync(FaultHarness h, string topic, short rf, int minIsr, TimeSpan phase)
     {
         await h.CreateTopicAsync(topic, rf, minIsr);
-        int leader = await h.LeaderOfAsync(topic, 0);
+        int leader;
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(20);
+        while ((leader = await h.LeaderOfAsync(topic, 0)) < 0 && DateTime.UtcNow < deadline) await Task.Delay(50);
         await using var client = await KafkaWireClient.ConnectAsync("127.0.0.1", h.Port(leader));
         var records = Enumerable.Range(0, 100).Select(_ => ((byte[]?)null, (byte[]?)new byte[100])).ToList();
         long count = 0;

@@ -13,7 +13,7 @@ public sealed class ReplicationTests(KeeperServer server) : IClassFixture<Keeper
 {
     private const short NotEnoughReplicas = 19;
 
-    private static async Task<short> CreateTopicAsync(LocalCluster cluster, string name, short rf, int minIsr)
+    private static async Task<short> CreateTopicAsync(LocalCluster cluster, string name, short rf, int minIsr, bool? unclean = null)
     {
         // Every broker registered and seen before replicas are assigned.
         await LocalCluster.WaitUntilAsync(async () => (await cluster.MetadataAsync(cluster.LiveIds.First())).Brokers.Count == cluster.LiveIds.Count,
@@ -25,7 +25,10 @@ public sealed class ReplicationTests(KeeperServer server) : IClassFixture<Keeper
             Topics = [new CreateTopicsRequest.CreatableTopic
             {
                 Name = name, NumPartitions = 1, ReplicationFactor = rf,
-                Configs = [new CreateTopicsRequest.CreatableTopicConfig { Name = "min.insync.replicas", Value = minIsr.ToString() }],
+                Configs = unclean is null
+                    ? [new CreateTopicsRequest.CreatableTopicConfig { Name = "min.insync.replicas", Value = minIsr.ToString() }]
+                    : [new CreateTopicsRequest.CreatableTopicConfig { Name = "min.insync.replicas", Value = minIsr.ToString() },
+                       new CreateTopicsRequest.CreatableTopicConfig { Name = "unclean.leader.election.enable", Value = unclean.Value ? "true" : "false" }],
             }],
         }, 5);
         return r!.Topics[0].ErrorCode;
@@ -37,7 +40,17 @@ public sealed class ReplicationTests(KeeperServer server) : IClassFixture<Keeper
         return md.Topics[0].Partitions[0];
     }
 
+    // A broker may answer NOT_LEADER_OR_FOLLOWER for a moment after another broker's metadata
+    // named it leader (each applies the ZooKeeper view on its own); clients retry, so does this.
     private static async Task<short> ProduceAsync(LocalCluster cluster, int leader, string topic, short acks, params string[] values)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(5);
+        short code;
+        while ((code = await ProduceOnceAsync(cluster, leader, topic, acks, values)) == 6 && DateTime.UtcNow < deadline) await Task.Delay(50);
+        return code;
+    }
+
+    private static async Task<short> ProduceOnceAsync(LocalCluster cluster, int leader, string topic, short acks, params string[] values)
     {
         await using var c = await KafkaWireClient.ConnectAsync("127.0.0.1", cluster.Port(leader));
         var batch = RecordBatchBuilder.Build(values.Select(v => ((byte[]?)null, (byte[]?)Encoding.UTF8.GetBytes(v))).ToList(), DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
@@ -123,5 +136,27 @@ public sealed class ReplicationTests(KeeperServer server) : IClassFixture<Keeper
             throw new TimeoutException($"{e.Message}: follower has {string.Join(",", Values(log))}\n{cluster.Log()}");
         }
         Assert.Contains($"broker {follower}: truncated diverge-0 from 5 to 3", cluster.Log());
+    }
+
+    [Fact]
+    public async Task OnlyUncleanLeaderElectionLetsAReplicaOutsideTheIsrLead()
+    {
+        await using var cluster = await LocalCluster.StartAsync(server.Address!, 2);
+        Assert.Equal(0, await CreateTopicAsync(cluster, "clean", 2, 1, unclean: false));
+        Assert.Equal(0, await CreateTopicAsync(cluster, "unclean", 2, 1, unclean: true));
+        foreach (var t in new[] { "clean", "unclean" })
+            await LocalCluster.WaitUntilAsync(async () => (await PartitionAsync(cluster, t)).IsrNodes.Count == 2, TimeSpan.FromSeconds(10), "full ISR of " + t);
+        // Both partitions end up led by broker 1 with ISR [1]; then broker 1 dies too and broker 2
+        // returns alone, outside both ISRs.
+        await cluster.StopBrokerAsync(2);
+        foreach (var t in new[] { "clean", "unclean" })
+            await LocalCluster.WaitUntilAsync(async () => (await PartitionAsync(cluster, t)) is { LeaderId: 1, IsrNodes: [1] }, TimeSpan.FromSeconds(10), t + " led by 1 alone");
+        await cluster.StopBrokerAsync(1);
+        await cluster.StartBrokerAsync(2);
+        await LocalCluster.WaitUntilAsync(async () => (await PartitionAsync(cluster, "unclean")).LeaderId == 2, TimeSpan.FromSeconds(10), "unclean election of broker 2");
+        Assert.Equal([2], (await PartitionAsync(cluster, "unclean")).IsrNodes);
+        var clean = await PartitionAsync(cluster, "clean");
+        Assert.Equal(-1, clean.LeaderId);
+        Assert.Equal([1], clean.IsrNodes);
     }
 }
