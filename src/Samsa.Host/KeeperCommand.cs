@@ -39,7 +39,22 @@ public static class KeeperCommand
         Console.CancelKeyPress += (_, e) => { e.Cancel = true; stop.Cancel(); };
         using var sigterm = System.Runtime.InteropServices.PosixSignalRegistration.Create(
             System.Runtime.InteropServices.PosixSignal.SIGTERM, ctx => { ctx.Cancel = true; stop.Cancel(); });
-        await using var keeper = await StartAsync(config);
+        KeeperHost keeper;
+        try
+        {
+            keeper = await StartAsync(config);
+        }
+        catch (System.Net.Sockets.SocketException e)
+        {
+            Console.Error.WriteLine($"samsa keeper: cannot listen on {config.ClientPortAddress}:{config.ClientPort}: {e.Message}");
+            return 1;
+        }
+        catch (Exception e) when (e is IOException or InvalidDataException or UnauthorizedAccessException or Samsa.Keeper.Protocol.JuteException)
+        {
+            Console.Error.WriteLine($"samsa keeper: cannot open dataDir {config.DataDir}: {e.Message}");
+            return 1;
+        }
+        await using var _ = keeper;
         try { await Task.Delay(Timeout.Infinite, stop.Token); } catch (OperationCanceledException) { }
         return 0;
     }
@@ -54,13 +69,15 @@ public static class KeeperCommand
     }
 
     /// <summary>The Keeper `samsa dev` runs: dataDir under the dev data directory, all 4lw allowed,
-    /// no admin HTTP server (dev prints only the Kafka and ZooKeeper ports).</summary>
+    /// TTL nodes on (upstream's zookeeper.extendedTypesEnabled=true; off by default in zoo.cfg as
+    /// upstream), no admin HTTP server (dev prints only the Kafka and ZooKeeper ports).</summary>
     public static KeeperConfig DevConfig(string dataDir, string host, int port) => new()
     {
         DataDir = dataDir,
         ClientPort = port,
         ClientPortAddress = host,
         FourLetterWhitelist = new HashSet<string> { "*" },
+        ExtendedTypesEnabled = true,
         AdminEnableServer = false,
     };
 }

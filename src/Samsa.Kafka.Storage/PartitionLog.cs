@@ -328,6 +328,16 @@ public sealed class PartitionLog : IDisposable
         }
     }
 
+    /// <summary>The producers this log knows, with the first offset of each one's open transaction
+    /// (-1 when none), copied under the log's lock (DescribeProducers).</summary>
+    public List<(ProducerSnapshotFile.Entry Entry, long CurrentTxnStartOffset)> ActiveProducers()
+    {
+        lock (_lock)
+        {
+            return ProducerState.SnapshotEntries(_ongoingTxns).Select(e => (e, e.CurrentTxnFirstOffset)).ToList();
+        }
+    }
+
     private void UpdateFirstUnstableOffset()
     {
         Interlocked.Exchange(ref _firstUnstableOffset, _ongoingTxns.Count > 0 ? _ongoingTxns.Values.Min() : long.MaxValue);

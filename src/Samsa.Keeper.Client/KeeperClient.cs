@@ -82,7 +82,9 @@ public sealed partial class KeeperClient : IAsyncDisposable
     /// <summary>The server the client is connected to, or null while disconnected.</summary>
     public string? ConnectedServer { get { lock (_stateGate) return _conn is { Dead: false } c ? c.Server : null; } }
 
-    /// <summary>Raised (on the event task) for every state change, before the default watcher.</summary>
+    /// <summary>Raised (on the event task) for every state change after the handler is added,
+    /// before the default watcher. The client starts connecting in its constructor, so to see
+    /// the very first state use <see cref="KeeperClientOptions.DefaultWatcher"/>.</summary>
     public event Action<KeeperState>? StateChanged;
 
     /// <summary>A stream of the events the default watcher sees (state changes and watches set
@@ -423,7 +425,12 @@ public sealed partial class KeeperClient : IAsyncDisposable
         }
         var p = conn.Dequeue();
         if (p is null || p.Xid != hdr.Xid)
+        {
+            // Upstream treats this as a broken connection; the request taken off the queue
+            // fails with the rest of them.
+            p?.Fail(new KeeperException(Code.ConnectionLoss, p.Path));
             throw new IOException($"xid out of order: got {hdr.Xid}, expected {(p is null ? "nothing" : p.Xid.ToString())}");
+        }
         if (hdr.Zxid > 0) Interlocked.Exchange(ref _lastZxid, hdr.Zxid);
         p.Complete(hdr.Err, ref r, this);
     }
@@ -485,8 +492,12 @@ public sealed partial class KeeperClient : IAsyncDisposable
         var e = new WatchedEvent(EventType.None, state, null);
         // Upstream ZKWatchManager delivers state events to every watcher, and forgets them all
         // once the session is gone.
+        // With auto watch reset disabled the server forgets the watches on a disconnect, so
+        // the client does too (upstream ZKWatchManager.materialize's "clear" case).
         var targets = _watches.All();
-        if (state is KeeperState.Expired or KeeperState.Closed or KeeperState.AuthFailed) _watches.Clear();
+        if (state is KeeperState.Expired or KeeperState.Closed or KeeperState.AuthFailed
+            || (_options.DisableAutoWatchReset && state != KeeperState.SyncConnected))
+            _watches.Clear();
         targets.Add(_defaultWatcher);
         _eventQueue.Writer.TryWrite((e, targets.ToArray()));
         if (state is KeeperState.Expired or KeeperState.Closed or KeeperState.AuthFailed) _eventQueue.Writer.TryComplete();

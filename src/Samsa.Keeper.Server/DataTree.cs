@@ -143,6 +143,51 @@ public sealed class DataTree
     public long LastProcessedZxid;
     public bool ExtendedTypesEnabled;
 
+    /// <summary>Upstream's tree digest (3.6+, digest version 2): the wrapping sum over all nodes
+    /// outside /zookeeper/ of CRC-32(path, data, czxid, mzxid, pzxid, ctime, mtime, version,
+    /// cversion, aversion, ephemeralOwner), the root hashed as "". Written after every txn in the
+    /// log and with each snapshot, so upstream can check our files as it checks its own.</summary>
+    public long TreeDigest { get; private set; }
+    public const int DigestVersion = 2;
+
+    public static long NodeDigest(string path, DataNode n)
+    {
+        if (path.StartsWith("/zookeeper/", StringComparison.Ordinal)) return 0;
+        if (path == "/") path = "";
+        Span<byte> b = stackalloc byte[60];
+        System.Buffers.Binary.BinaryPrimitives.WriteInt64BigEndian(b, n.Czxid);
+        System.Buffers.Binary.BinaryPrimitives.WriteInt64BigEndian(b[8..], n.Mzxid);
+        System.Buffers.Binary.BinaryPrimitives.WriteInt64BigEndian(b[16..], n.Pzxid);
+        System.Buffers.Binary.BinaryPrimitives.WriteInt64BigEndian(b[24..], n.Ctime);
+        System.Buffers.Binary.BinaryPrimitives.WriteInt64BigEndian(b[32..], n.Mtime);
+        System.Buffers.Binary.BinaryPrimitives.WriteInt32BigEndian(b[40..], n.Version);
+        System.Buffers.Binary.BinaryPrimitives.WriteInt32BigEndian(b[44..], n.Cversion);
+        System.Buffers.Binary.BinaryPrimitives.WriteInt32BigEndian(b[48..], n.Aversion);
+        System.Buffers.Binary.BinaryPrimitives.WriteInt64BigEndian(b[52..], n.EphemeralOwner);
+        uint crc = Crc32.Update(0, System.Text.Encoding.UTF8.GetBytes(path));
+        if (n.Data is not null) crc = Crc32.Update(crc, n.Data);
+        crc = Crc32.Update(crc, b);
+        return crc;
+    }
+
+    private void AddDigest(string path, DataNode n) => TreeDigest = unchecked(TreeDigest + NodeDigest(path, n));
+    private void RemoveDigest(string path, DataNode n) => TreeDigest = unchecked(TreeDigest - NodeDigest(path, n));
+
+    /// <summary>Applies a change to a node's hashed fields, keeping <see cref="TreeDigest"/> current.</summary>
+    private void Change(string path, DataNode n, Action mutate)
+    {
+        RemoveDigest(path, n);
+        mutate();
+        AddDigest(path, n);
+    }
+
+    public void RecomputeDigest()
+    {
+        long sum = 0;
+        foreach (var (p, n) in _nodes) sum = unchecked(sum + NodeDigest(p, n));
+        TreeDigest = sum;
+    }
+
     public DataTree() { Reset(); }
 
     /// <summary>The tree a fresh server starts with: "/", /zookeeper, /zookeeper/quota and
@@ -162,6 +207,7 @@ public sealed class DataTree
         cfg.Acl = Acls.Convert(new List<ACL> { new() { Perms = Perms.Read, Id = new Id { Scheme = "world", IdValue = "anyone" } } });
         _nodes[ConfigPath] = cfg;
         LastProcessedZxid = 0;
+        RecomputeDigest();
     }
 
     public int NodeCount => _nodes.Count;
@@ -222,8 +268,11 @@ public sealed class DataTree
         long oldPz = parent.Pzxid;
         if (parentCVersion > parent.Cversion)
         {
-            parent.Cversion = parentCVersion;
-            parent.Pzxid = zxid;
+            Change(parentPath, parent, () =>
+            {
+                parent.Cversion = parentCVersion;
+                parent.Pzxid = zxid;
+            });
         }
         var child = new DataNode
         {
@@ -233,13 +282,18 @@ public sealed class DataTree
         string name = PathUtils.ChildName(path);
         parent.Children.Add(name);
         _nodes[path] = child;
+        AddDigest(path, child);
         AddEphemeral(ephemeralOwner, path);
         Undo?.Add(() =>
         {
+            RemoveDigest(path, child);
             _nodes.Remove(path);
             parent.Children.Remove(name);
-            parent.Cversion = oldCv;
-            parent.Pzxid = oldPz;
+            Change(parentPath, parent, () =>
+            {
+                parent.Cversion = oldCv;
+                parent.Pzxid = oldPz;
+            });
             Acls.RemoveUsage(child.Acl);
             RemoveEphemeral(ephemeralOwner, path);
         });
@@ -259,7 +313,8 @@ public sealed class DataTree
         string name = PathUtils.ChildName(path);
         long oldPz = parent.Pzxid;
         parent.Children.Remove(name);
-        if (zxid > parent.Pzxid) parent.Pzxid = zxid;
+        if (zxid > parent.Pzxid) Change(parentPath, parent, () => parent.Pzxid = zxid);
+        RemoveDigest(path, node);
         _nodes.Remove(path);
         RemoveEphemeral(node.EphemeralOwner, path);
         UpdateQuotaOnDelete(path, node.Data);
@@ -271,8 +326,9 @@ public sealed class DataTree
             Undo.Add(() =>
             {
                 _nodes[path] = node;
+                AddDigest(path, node);
                 parent.Children.Add(name);
-                parent.Pzxid = oldPz;
+                Change(parentPath, parent, () => parent.Pzxid = oldPz);
                 AddEphemeral(node.EphemeralOwner, path);
                 UpdateQuotaOnCreate(path, node.Data);
                 _deferredAclRelease.Remove(node.Acl);
@@ -308,8 +364,8 @@ public sealed class DataTree
     {
         var n = GetNode(path) ?? throw new KeeperException(ErrorCode.NoNode, path);
         var (oldData, oldV, oldMz, oldMt) = (n.Data, n.Version, n.Mzxid, n.Mtime);
-        n.Data = data; n.Version = version; n.Mzxid = zxid; n.Mtime = time;
-        Undo?.Add(() => { n.Data = oldData; n.Version = oldV; n.Mzxid = oldMz; n.Mtime = oldMt; });
+        Change(path, n, () => { n.Data = data; n.Version = version; n.Mzxid = zxid; n.Mtime = time; });
+        Undo?.Add(() => Change(path, n, () => { n.Data = oldData; n.Version = oldV; n.Mzxid = oldMz; n.Mtime = oldMt; }));
         UpdateQuotaBytes(path, (data?.Length ?? 0) - (oldData?.Length ?? 0));
         Triggers.Add(new WatchTrigger(false, path, EventType.NodeDataChanged, zxid));
         return n.ToStat(ExtendedTypesEnabled);
@@ -321,13 +377,13 @@ public sealed class DataTree
         long oldAcl = n.Acl;
         int oldAv = n.Aversion;
         n.Acl = Acls.Convert(acl);
-        n.Aversion = version;
+        Change(path, n, () => n.Aversion = version);
         if (Undo is null) Acls.RemoveUsage(oldAcl);
         else
         {
             _deferredAclRelease.Add(oldAcl);
             long newAcl = n.Acl;
-            Undo.Add(() => { Acls.RemoveUsage(newAcl); n.Acl = oldAcl; n.Aversion = oldAv; _deferredAclRelease.Remove(oldAcl); });
+            Undo.Add(() => { Acls.RemoveUsage(newAcl); n.Acl = oldAcl; Change(path, n, () => n.Aversion = oldAv); _deferredAclRelease.Remove(oldAcl); });
         }
         return n.ToStat(ExtendedTypesEnabled);
     }
@@ -589,8 +645,35 @@ public sealed class DataTree
     public void FinishLoad()
     {
         Acls.PurgeUnused();
+        RecomputeDigest();
         // nodes loaded before their stat node was in place: recompute all quota stats
         foreach (var p in _nodes.Keys.Where(p => p.StartsWith(QuotaPath + "/", StringComparison.Ordinal) && p.EndsWith("/" + QuotaStatNode, StringComparison.Ordinal)).ToList())
             RecomputeQuotaStats(PathUtils.Parent(p).Substring(QuotaPath.Length));
+    }
+}
+
+/// <summary>CRC-32 (IEEE 802.3, reflected 0xEDB88320), as java.util.zip.CRC32 computes it.</summary>
+public static class Crc32
+{
+    private static readonly uint[] Table = BuildTable();
+
+    private static uint[] BuildTable()
+    {
+        var t = new uint[256];
+        for (uint i = 0; i < 256; i++)
+        {
+            uint c = i;
+            for (int k = 0; k < 8; k++) c = (c & 1) != 0 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+            t[i] = c;
+        }
+        return t;
+    }
+
+    /// <summary>Continues a CRC (start with 0) over more bytes.</summary>
+    public static uint Update(uint crc, ReadOnlySpan<byte> data)
+    {
+        uint c = ~crc;
+        foreach (var b in data) c = Table[(c ^ b) & 0xff] ^ (c >> 8);
+        return ~c;
     }
 }

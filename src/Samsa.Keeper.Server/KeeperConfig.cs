@@ -33,6 +33,8 @@ public sealed class KeeperConfig
     public bool ReconfigEnabled;
     /// <summary>zookeeper.enforceQuota: hard quota limits fail writes with QuotaExceeded.</summary>
     public bool EnforceQuota;
+    /// <summary>zookeeper.digest.enabled (default true): write tree digests into the log and snapshots.</summary>
+    public bool DigestEnabled = true;
     public Dictionary<string, string> Raw = new(StringComparer.Ordinal);
 
     public int EffectiveMinSessionTimeout => MinSessionTimeout == -1 ? TickTime * 2 : MinSessionTimeout;
@@ -90,6 +92,7 @@ public sealed class KeeperConfig
             case "admin.serverAddress": AdminServerAddress = val; break;
             case "reconfigEnabled": ReconfigEnabled = bool.Parse(val); break;
             case "enforceQuota": case "zookeeper.enforceQuota": EnforceQuota = bool.Parse(val); break;
+            case "digest.enabled": case "zookeeper.digest.enabled": DigestEnabled = bool.Parse(val); break;
         }
     }
 

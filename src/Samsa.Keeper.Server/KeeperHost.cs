@@ -25,23 +25,37 @@ public sealed class KeeperHost : IAsyncDisposable
 
     /// <summary>Recovers dataDir, binds clientPortAddress:clientPort (0 = a free port) and starts
     /// serving. An empty dataDir keeps everything in memory (tests).</summary>
-    public static Task<KeeperHost> StartAsync(KeeperConfig config)
+    public static async Task<KeeperHost> StartAsync(KeeperConfig config)
     {
         var server = new KeeperServer(config);
-        server.Start();
-        var handler = new KeeperFrameHandler(server);
-        var addr = IPAddress.Parse(config.ClientPortAddress);
-        // upstream reads frames up to jute.maxbuffer plus its extra allowance for headers
-        var listener = new FrameListener(new IPEndPoint(addr, config.ClientPort), handler, new ListenerOptions { MaxFrameBytes = config.JuteMaxBuffer + 1024 });
-        listener.Start();
-        handler.Listener = listener;
+        FrameListener? listener = null;
         AdminServer? admin = null;
-        if (config.AdminEnableServer)
+        try
         {
-            admin = new AdminServer(server, new IPEndPoint(IPAddress.Parse(config.AdminServerAddress), config.AdminServerPort));
-            admin.Start();
+            var handler = new KeeperFrameHandler(server);
+            var addr = IPAddress.Parse(config.ClientPortAddress);
+            // Bind before touching dataDir, as upstream's ZooKeeperServerMain does: a second server
+            // on a busy port must fail before it recovers or snapshots anything. Connections that
+            // arrive meanwhile queue on the loop, which starts after recovery.
+            // Upstream reads frames up to jute.maxbuffer plus its extra allowance for headers.
+            listener = new FrameListener(new IPEndPoint(addr, config.ClientPort), handler, new ListenerOptions { MaxFrameBytes = config.JuteMaxBuffer + 1024 });
+            listener.Start();
+            server.Start();
+            if (config.AdminEnableServer)
+            {
+                admin = new AdminServer(server, new IPEndPoint(IPAddress.Parse(config.AdminServerAddress), config.AdminServerPort));
+                admin.Start();
+            }
+            return new KeeperHost(server, listener, admin);
         }
-        return Task.FromResult(new KeeperHost(server, listener, admin));
+        catch
+        {
+            // a port in use must not leave the loop and the log open
+            if (admin is not null) await admin.DisposeAsync();
+            if (listener is not null) await listener.DisposeAsync();
+            await server.DisposeAsync();
+            throw;
+        }
     }
 
     public async ValueTask DisposeAsync()
@@ -57,7 +71,6 @@ public sealed class KeeperHost : IAsyncDisposable
 internal sealed class KeeperFrameHandler : IFrameHandler
 {
     private readonly KeeperServer _server;
-    public FrameListener? Listener;
 
     public KeeperFrameHandler(KeeperServer server) { _server = server; }
 

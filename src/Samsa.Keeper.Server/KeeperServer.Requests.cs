@@ -29,8 +29,6 @@ public sealed partial class KeeperServer
         string lastOp = "NA";
         int err = ErrorCode.Ok;
         IJuteRecord? rsp = null;
-        bool closeAfter = false;
-        long zxidForReply;
         try
         {
             switch (h.Type)
@@ -87,9 +85,7 @@ public sealed partial class KeeperServer
             err = ErrorCode.MarshallingError;
             rsp = null;
         }
-        zxidForReply = Tree.LastProcessedZxid;
-        Reply(conn, h.Xid, zxidForReply, err, err == 0 ? rsp : null, lastOp, received);
-        if (closeAfter) QueueClose(conn);
+        Reply(conn, h.Xid, Tree.LastProcessedZxid, err, err == 0 ? rsp : null, lastOp, received);
     }
 
     private void Reply(ServerConnection conn, int xid, long zxid, int err, IJuteRecord? rsp, string lastOp, long received)
@@ -215,9 +211,8 @@ public sealed partial class KeeperServer
             }
             case OpCode.DeleteContainer:
             {
-                // body is a single path (upstream DeleteContainerRequest); only containers and
-                // TTL nodes qualify, a plain node answers BadVersion as upstream does
-                string path = r.ReadUString() ?? "";
+                // only containers and TTL nodes qualify; a plain node answers BadVersion as upstream does
+                string path = DeleteContainerRequest.Read(ref r).Path ?? "";
                 string parentPath = ParentForDelete(path);
                 var node = Tree.GetNode(path) ?? throw new KeeperException(ErrorCode.NoNode, path);
                 if (node.Children.Count > 0) throw new KeeperException(ErrorCode.NotEmpty, path);
@@ -367,16 +362,14 @@ public sealed partial class KeeperServer
         if (failed)
         {
             Tree.RollbackMulti(triggersBefore);
-            _log?.Append(hdr, multi);
-            _txnsSinceSnapshot++;
             final = Tree.ProcessTxn(hdr, multi); // applies nothing; yields OK / code / RuntimeInconsistency
+            AppendToLog(hdr, multi);
         }
         else
         {
             Tree.CommitMulti();
-            _log?.Append(hdr, multi);
-            _txnsSinceSnapshot++;
             if (hdr.Zxid > Tree.LastProcessedZxid) Tree.LastProcessedZxid = hdr.Zxid;
+            AppendToLog(hdr, multi);
             final = new ProcessTxnResult { Type = OpCode.Multi, MultiResult = results };
         }
         DispatchTriggers();
@@ -598,6 +591,12 @@ public sealed partial class KeeperServer
     private void ApplySetWatches(ServerConnection conn, long relativeZxid, List<string>? data, List<string>? exist, List<string>? child, List<string>? persistent, List<string>? recursive)
     {
         long zxid = Tree.LastProcessedZxid;
+        // a null string inside a jute vector is legal on the wire; there is nothing to watch for it
+        data = data?.Where(p => p is not null).ToList();
+        exist = exist?.Where(p => p is not null).ToList();
+        child = child?.Where(p => p is not null).ToList();
+        persistent = persistent?.Where(p => p is not null).ToList();
+        recursive = recursive?.Where(p => p is not null).ToList();
         foreach (var p in data ?? new())
         {
             var n = Tree.GetNode(p);

@@ -71,7 +71,9 @@ public sealed class TxnLogWriter : IDisposable
         Directory.CreateDirectory(_dir);
     }
 
-    public void Append(TxnHeader hdr, IJuteRecord? txn)
+    /// <summary>Appends one txn; <paramref name="digest"/> (the tree digest after it) follows the
+    /// txn inside the entry, as upstream 3.6+ writes it when digests are enabled.</summary>
+    public void Append(TxnHeader hdr, IJuteRecord? txn, TxnDigest? digest = null)
     {
         if (_current is null)
         {
@@ -82,11 +84,12 @@ public sealed class TxnLogWriter : IDisposable
             _current.Write(fh.ToBytes());
             _currentSize = 0;
         }
-        int hl = hdr.Size(), tl = txn?.Size() ?? 0;
-        var entry = new byte[hl + tl];
+        int hl = hdr.Size(), tl = txn?.Size() ?? 0, dl = digest?.Size() ?? 0;
+        var entry = new byte[hl + tl + dl];
         var w = new JuteWriter(entry);
         hdr.Write(ref w);
         txn?.Write(ref w);
+        digest?.Write(ref w);
         var crc = Adler32.Create();
         crc.Update(entry);
         Span<byte> head = stackalloc byte[12];
@@ -132,11 +135,13 @@ public sealed class TxnLogWriter : IDisposable
     public void Dispose() => Roll();
 
     /// <summary>Reads every txn of the logs that may hold zxids above <paramref name="fromZxid"/>,
-    /// in zxid order. A torn or zero-filled tail ends a file; a checksum mismatch is an error
-    /// except at the tail of the newest file (a crash mid-write), as upstream tolerates.</summary>
-    public static IEnumerable<(TxnHeader Hdr, IJuteRecord Txn)> ReadAll(string logDir, long fromZxid)
+    /// in zxid order. A zero length (preallocated space) ends a file. A torn or corrupt entry at
+    /// the tail of the newest file (a crash mid-write) ends the log and is cut off the file, so
+    /// a later restart does not find it in the middle of the history; anywhere else it is an error.</summary>
+    public static List<(TxnHeader Hdr, IJuteRecord Txn, TxnDigest? Digest)> ReadAll(string logDir, long fromZxid)
     {
-        if (!Directory.Exists(logDir)) yield break;
+        var result = new List<(TxnHeader, IJuteRecord, TxnDigest?)>();
+        if (!Directory.Exists(logDir)) return result;
         var logs = Directory.GetFiles(logDir, "log.*")
             .Select(f => (File: f, Zxid: ZkFiles.ZxidFromName(Path.GetFileName(f), "log")))
             .Where(x => x.Zxid is not null).OrderBy(x => x.Zxid).ToList();
@@ -146,49 +151,66 @@ public sealed class TxnLogWriter : IDisposable
         for (int i = start; i < logs.Count; i++)
         {
             byte[] bytes = File.ReadAllBytes(logs[i].File);
-            foreach (var t in ReadFile(bytes, logs[i].File, i == logs.Count - 1))
-                if (t.Hdr.Zxid > fromZxid) yield return t;
+            bool newest = i == logs.Count - 1;
+            var (entries, tornAt) = ReadFile(bytes, logs[i].File, newest);
+            foreach (var t in entries)
+                if (t.Hdr.Zxid > fromZxid) result.Add(t);
+            if (tornAt is long cut)
+            {
+                using var fs = new FileStream(logs[i].File, FileMode.Open, FileAccess.Write);
+                fs.SetLength(cut);
+                fs.Flush(true);
+            }
         }
+        return result;
     }
 
-    private static List<(TxnHeader Hdr, IJuteRecord Txn)> ReadFile(byte[] bytes, string name, bool newest)
+    private static (List<(TxnHeader Hdr, IJuteRecord Txn, TxnDigest? Digest)> Entries, long? TornAt) ReadFile(byte[] bytes, string name, bool newest)
     {
-        var list = new List<(TxnHeader Hdr, IJuteRecord Txn)>();
-        if (bytes.Length < 16) return list;
+        var list = new List<(TxnHeader Hdr, IJuteRecord Txn, TxnDigest? Digest)>();
+        if (bytes.Length < 16) return (list, null);
         var r = new JuteReader(bytes, int.MaxValue);
         var fh = FileHeader.Read(ref r);
         if (fh.Magic != ZkFiles.TxnLogMagic) throw new InvalidDataException($"{name}: bad txn log magic {fh.Magic:x}");
         while (r.Remaining >= 12)
         {
+            int entryStart = r.Position;
             long crc = r.ReadLong();
             int len = r.ReadInt();
-            if (len <= 0 || len + 1 > r.Remaining) break; // preallocated zeros or a torn write
-            var entry = r.ReadRaw(len);
-            byte eor = r.ReadRaw(1)[0];
-            var a = Adler32.Create();
-            a.Update(entry);
-            if (a.Value != crc || eor != 0x42)
+            if (len == 0) break; // preallocated zeros: the end of this file's txns
+            bool ok = len > 0 && len + 1 <= r.Remaining;
+            if (ok)
             {
-                if (newest) break;
-                throw new InvalidDataException($"{name}: txn checksum mismatch at offset {r.Position}");
+                var entry = r.ReadRaw(len);
+                byte eor = r.ReadRaw(1)[0];
+                var a = Adler32.Create();
+                a.Update(entry);
+                ok = a.Value == crc && eor == 0x42;
+                if (ok)
+                {
+                    var er = new JuteReader(entry, int.MaxValue);
+                    var hdr = TxnHeader.Read(ref er);
+                    var txn = TxnCodec.ReadTxn(hdr.Type, ref er);
+                    // a TxnDigest follows when the writer had digests enabled (3.6+)
+                    TxnDigest? digest = er.Remaining >= 12 ? TxnDigest.Read(ref er) : null;
+                    list.Add((hdr, txn, digest));
+                    continue;
+                }
             }
-            var er = new JuteReader(entry, int.MaxValue);
-            var hdr = TxnHeader.Read(ref er);
-            var txn = TxnCodec.ReadTxn(hdr.Type, ref er);
-            // a TxnDigest may follow (3.6+); the Keeper does not verify it
-            list.Add((hdr, txn));
+            if (newest) return (list, entryStart);
+            throw new InvalidDataException($"{name}: corrupt txn entry at offset {entryStart}");
         }
-        return list;
+        return (list, null);
     }
 }
 
 /// <summary>Snapshots in upstream FileSnap layout: FileHeader(ZKSN, 2, dbid -1); session count and
 /// (id, timeout) pairs; the ACL cache (count, then id + ACL vector); every node as (path, data,
 /// acl id, StatPersisted) with the root written as ""; the "/" end marker; a seal (Adler-32 of all
-/// bytes so far, then "/"); the 3.6+ zxid digest record (zxid, version, digest); a second seal.</summary>
+/// bytes so far, then "/"); the 3.6+ zxid digest record (zxid, version, tree digest); a second seal.</summary>
 public static class SnapshotFile
 {
-    public static void Write(string path, DataTree tree, IReadOnlyDictionary<long, int> sessions, bool fsync)
+    public static void Write(string path, DataTree tree, IReadOnlyDictionary<long, int> sessions, bool fsync, bool digest = true)
     {
         var ms = new MemoryStream();
         void Put(IJuteRecord r) => ms.Write(r.ToBytes());
@@ -235,9 +257,14 @@ public static class SnapshotFile
         WriteNode("/");
         PutString("/");
         Seal();
-        // An empty zxid digest (zxid 0): upstream then skips its digest comparison on load.
-        PutLong(0); PutInt(2); PutLong(0);
-        Seal();
+        // The zxid digest (3.6+): the tree digest at the snapshot's zxid, which upstream compares
+        // with the tree it loads.
+        // With digests off, upstream writes neither the record nor its seal.
+        if (digest)
+        {
+            PutLong(tree.LastProcessedZxid); PutInt(DataTree.DigestVersion); PutLong(tree.TreeDigest);
+            Seal();
+        }
 
         string tmp = path + ".tmp";
         using (var fs = new FileStream(tmp, FileMode.Create, FileAccess.Write))
@@ -260,8 +287,9 @@ public static class SnapshotFile
         return BinaryPrimitives.ReadInt32BigEndian(b) == 1 && b[4] == (byte)'/';
     }
 
-    /// <summary>Loads a snapshot into <paramref name="tree"/>; returns the sessions it lists.</summary>
-    public static Dictionary<long, int> Read(string path, DataTree tree)
+    /// <summary>Loads a snapshot into <paramref name="tree"/>; returns the sessions it lists and
+    /// its zxid digest (zxid, digest) when it has one.</summary>
+    public static (Dictionary<long, int> Sessions, (long Zxid, long Digest)? ZxidDigest) Read(string path, DataTree tree)
     {
         byte[] bytes = File.ReadAllBytes(path);
         var r = new JuteReader(bytes, int.MaxValue);
@@ -301,6 +329,15 @@ public static class SnapshotFile
         if (r.ReadUString() != "/") throw new InvalidDataException($"{path}: snapshot seal marker missing");
         tree.FinishLoad();
         if (tree.GetNode("/") is null) throw new InvalidDataException($"{path}: snapshot has no root");
-        return sessions;
+        (long, long)? zd = null;
+        if (r.Remaining >= 20)
+        {
+            long zxid = r.ReadLong();
+            int version = r.ReadInt();
+            // digest version < 2 stored the digest as a hex string (upstream ZxidDigest)
+            long digest = version >= 2 ? r.ReadLong() : long.TryParse(r.ReadUString(), System.Globalization.NumberStyles.HexNumber, null, out long d) ? d : 0;
+            if (zxid > 0 && version == DataTree.DigestVersion) zd = (zxid, digest);
+        }
+        return (sessions, zd);
     }
 }

@@ -15,6 +15,8 @@ public sealed class LocalCluster : IAsyncDisposable
     private readonly Dictionary<int, int> _ports = [];
     private readonly IReadOnlyDictionary<int, string>? _racks;
     private readonly List<string> _log = [];
+    private readonly Dictionary<int, CuttableProxy> _proxies = [];
+    private bool _viaProxies;
 
     private LocalCluster(string server, string chroot, int sessionTimeoutMs, IReadOnlyDictionary<int, string>? racks)
     {
@@ -28,9 +30,17 @@ public sealed class LocalCluster : IAsyncDisposable
     public IReadOnlyCollection<int> LiveIds => _brokers.Keys;
     public KafkaBroker this[int id] => _brokers[id];
 
-    public static async Task<LocalCluster> StartAsync(string server, int brokers, IReadOnlyDictionary<int, string>? racks = null, int sessionTimeoutMs = 6000)
+    /// <param name="viaProxies">Each broker reaches the server through its own cuttable proxy (crash tests).</param>
+    public static async Task<LocalCluster> StartAsync(string server, int brokers, IReadOnlyDictionary<int, string>? racks = null, int sessionTimeoutMs = 6000,
+        bool viaProxies = false)
     {
-        var cluster = new LocalCluster(server, "/samsa-" + Guid.NewGuid().ToString("N")[..8], sessionTimeoutMs, racks);
+        var cluster = new LocalCluster(server, "/samsa-" + Guid.NewGuid().ToString("N")[..8], sessionTimeoutMs, racks) { _viaProxies = viaProxies };
+        if (viaProxies)
+        {
+            // The chroot exists before any broker connects through a proxy.
+            await using var root = await KeeperClient.ConnectAsync(server);
+            await root.CreateAsync(cluster.Chroot, null, Acls.OpenAclUnsafe);
+        }
         for (int id = 1; id <= brokers; id++) await cluster.StartBrokerAsync(id);
         return cluster;
     }
@@ -42,18 +52,37 @@ public sealed class LocalCluster : IAsyncDisposable
         {
             ["broker.id"] = id.ToString(),
             ["listeners"] = $"PLAINTEXT://127.0.0.1:{port}",
-            ["zookeeper.connect"] = Connect,
+            ["zookeeper.connect"] = (_viaProxies ? NewProxy(id) : Server) + Chroot,
             ["zookeeper.session.timeout.ms"] = SessionTimeoutMs.ToString(),
             ["zookeeper.connection.timeout.ms"] = "20000",
             ["offsets.topic.replication.factor"] = "1",
             ["transaction.state.log.replication.factor"] = "1",
         };
         if (_racks?.GetValueOrDefault(id) is { } rack) props["broker.rack"] = rack;
-        var broker = new KafkaBroker(new BrokerConfig(props), inMemory: true, log: m => { lock (_log) _log.Add(m); });
+        var broker = new KafkaBroker(new BrokerConfig(props), inMemory: true, log: m =>
+        {
+            lock (_log) _log.Add(m);
+            if (Environment.GetEnvironmentVariable("SAMSA_CLUSTER_TEST_LOG") is not null) Console.Error.WriteLine($"[broker {id}] {m}");
+        });
         await broker.StartAsync();
         _brokers[id] = broker;
         _ports[id] = broker.BoundEndPoint.Port;
         return broker;
+    }
+
+    private string NewProxy(int id)
+    {
+        var proxy = new CuttableProxy(Server);
+        _proxies[id] = proxy;
+        return proxy.Address;
+    }
+
+    /// <summary>A crash: the broker's ZooKeeper connection drops without a close-session (so its
+    /// ephemeral znodes stay until the session times out) and the broker stops serving.</summary>
+    public async Task CrashBrokerAsync(int id)
+    {
+        _proxies[id].Cut();
+        await StopBrokerAsync(id);
     }
 
     /// <summary>Stops a broker as a shutdown does: its ZooKeeper session closes and its ephemeral
@@ -97,10 +126,24 @@ public sealed class LocalCluster : IAsyncDisposable
         }, 12))!;
     }
 
+    /// <summary>Metadata from one broker once it shows every partition of the topic with a leader
+    /// (brokers learn of a new topic from their own watch, a moment apart).</summary>
+    public async Task<MetadataResponse> LedMetadataAsync(int brokerId, string topic, int partitions)
+    {
+        MetadataResponse md = null!;
+        await WaitUntilAsync(async () =>
+        {
+            md = await MetadataAsync(brokerId, topic);
+            return md.Topics[0].ErrorCode == 0 && md.Topics[0].Partitions.Count == partitions && md.Topics[0].Partitions.All(p => p.LeaderId >= 0);
+        }, TimeSpan.FromSeconds(10), $"broker {brokerId} knows the leaders of {topic}");
+        return md;
+    }
+
     public string Log() { lock (_log) return string.Join("\n", _log); }
 
     public async ValueTask DisposeAsync()
     {
         foreach (var id in _brokers.Keys.ToList()) await StopBrokerAsync(id);
+        foreach (var p in _proxies.Values) await p.DisposeAsync();
     }
 }

@@ -50,3 +50,27 @@ public class ReplicaAssignmentTests
         Assert.Throws<ReplicaAssignment.AssignmentException>(() => ReplicaAssignment.Assign([(1, "a"), (2, null)], 3, 1));
     }
 }
+
+public class ZkDataTests
+{
+    [Fact]
+    public void BrokerRegistrationRoundTripsEndpointsAndRack()
+    {
+        var data = ZkData.EncodeBroker([new Samsa.Kafka.Broker.Config.ListenerEndpoint("PLAINTEXT", "127.0.0.1", 9093)], "rack-x");
+        var reg = ZkData.DecodeBroker(7, data)!;
+        Assert.Equal(7, reg.Id);
+        Assert.Equal("rack-x", reg.Rack);
+        Assert.Equal(("127.0.0.1", 9093), (reg.Endpoints[0].Host, reg.Endpoints[0].Port));
+    }
+
+    [Fact]
+    public void TwoRacksOfUnequalSizeStillGetOneReplicaEach()
+    {
+        var brokers = new List<(int, string?)> { (1, "a"), (2, "a"), (3, "b") };
+        for (int start = 0; start < 3; start++)
+        {
+            var a = ReplicaAssignment.Assign(brokers, 6, 2, fixedStartIndex: start);
+            Assert.All(a.Values, r => Assert.Contains(3, r));
+        }
+    }
+}

@@ -90,7 +90,7 @@ public abstract class ClientTests : IAsyncLifetime
     protected static string S(byte[] b) => Encoding.UTF8.GetString(b);
     protected static List<ACL> Open => Acls.OpenAclUnsafe;
 
-    protected async Task<KeeperClient> ClientAsync(string? connectString = null, int sessionTimeoutMs = 10000, Watcher? watcher = null, Action<KeeperClientOptions>? configure = null)
+    protected async Task<KeeperClient> ClientAsync(string? connectString = null, int sessionTimeoutMs = 30000, Watcher? watcher = null, Action<KeeperClientOptions>? configure = null)
     {
         var o = new KeeperClientOptions { SessionTimeout = TimeSpan.FromMilliseconds(sessionTimeoutMs), DefaultWatcher = watcher };
         configure?.Invoke(o);
@@ -518,7 +518,7 @@ public abstract class ClientTests : IAsyncLifetime
         var admin = await RootedClientAsync();
         var proxy = Proxy();
         var states = new EventLog();
-        var zk = await ClientAsync(proxy.Address, sessionTimeoutMs: 6000, watcher: states.Watcher);
+        var zk = await ClientAsync(proxy.Address, sessionTimeoutMs: 20000, watcher: states.Watcher);
         long session = zk.SessionId;
         string p = Root + "/r";
         await zk.CreateAsync(p, B("0"), Open);
@@ -564,13 +564,31 @@ public abstract class ClientTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Without_auto_watch_reset_watches_end_at_a_disconnect()
+    {
+        var admin = await RootedClientAsync();
+        var proxy = Proxy();
+        var states = new EventLog();
+        var zk = await ClientAsync(proxy.Address, watcher: states.Watcher, configure: o => o.DisableAutoWatchReset = true);
+        var data = new EventLog();
+        await zk.GetDataAsync(Root, data.Watcher);
+        proxy.KillConnections();
+        await states.WaitStateAsync(KeeperState.SyncConnected);
+        // the watcher heard of the disconnect and is gone: a change now reaches nobody
+        await data.WaitStateAsync(KeeperState.Disconnected, 5000);
+        await admin.SetDataAsync(Root, B("x"));
+        await data.ExpectNoNodeEventAsync();
+        await KeeperError(Code.NoWatcher, () => zk.RemoveAllWatchesAsync(Root, WatcherType.Any, local: true));
+    }
+
+    [Fact]
     public async Task Failover_to_the_next_server_keeps_the_session()
     {
         await RootedClientAsync();
         var a = new TcpProxy(Address);
         var b = Proxy();
         var log = new EventLog();
-        var zk = await ClientAsync($"{a.Address},{b.Address}", sessionTimeoutMs: 6000, watcher: log.Watcher, configure: o => o.ShuffleServers = false);
+        var zk = await ClientAsync($"{a.Address},{b.Address}", sessionTimeoutMs: 20000, watcher: log.Watcher, configure: o => o.ShuffleServers = false);
         Assert.Equal(a.Address, zk.ConnectedServer);
         long session = zk.SessionId;
         await zk.CreateAsync(Root + "/e", null, Open, CreateMode.Ephemeral);
@@ -589,6 +607,8 @@ public abstract class ClientTests : IAsyncLifetime
         var proxy = Proxy();
         var log = new EventLog();
         var zk = await ClientAsync(proxy.Address, sessionTimeoutMs: 1500, watcher: log.Watcher);
+        var changes = new List<KeeperState>();
+        zk.StateChanged += st => { lock (changes) changes.Add(st); };
         Assert.True(zk.SessionTimeout <= TimeSpan.FromMilliseconds(1500), $"negotiated {zk.SessionTimeout}");
         await zk.CreateAsync(Root + "/e", null, Open, CreateMode.Ephemeral);
         var watch = new EventLog();
@@ -604,6 +624,8 @@ public abstract class ClientTests : IAsyncLifetime
         proxy.Resume();
         await log.WaitStateAsync(KeeperState.Expired, 20000);
         Assert.Equal(KeeperState.Expired, zk.State);
+        // (the first SyncConnected may still have been on its way when the handler was added)
+        lock (changes) Assert.Equal(new[] { KeeperState.Disconnected, KeeperState.Expired }, changes.SkipWhile(c => c == KeeperState.SyncConnected));
         // watchers hear of the expiry too
         await watch.WaitStateAsync(KeeperState.Expired, 5000);
         await KeeperError(Code.SessionExpired, () => zk.GetDataAsync(Root));

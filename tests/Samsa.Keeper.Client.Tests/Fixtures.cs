@@ -33,7 +33,9 @@ public sealed class KeeperFixture : IServerFixture, IAsyncLifetime
         _host = await KeeperHost.StartAsync(new KeeperConfig
         {
             DataDir = _dir, ClientPort = 0, ClientPortAddress = "127.0.0.1", TickTime = 500,
-            ExtendedTypesEnabled = true, ContainerCheckIntervalMs = 1000, MaxClientCnxns = 0, ForceSync = false,
+            ExtendedTypesEnabled = true, ContainerCheckIntervalMs = 1000, MaxClientCnxns = 0, ForceSync = false, AdminEnableServer = false,
+            // tickTime 500 alone would cap sessions at 10 s; a loaded machine needs more for the ordinary tests
+            MaxSessionTimeout = 60000,
         });
     }
 
@@ -65,36 +67,58 @@ public sealed class ZooKeeperFixture : IServerFixture, IAsyncLifetime
             if (!File.Exists(Jar)) Install();
             if (!File.Exists(Jar)) { SkipReason = $"Apache ZooKeeper is not installed ({Jar} missing) and apt-get install zookeeper failed"; return; }
             if (!ExistsOnPath("java")) { SkipReason = "no java on PATH to run Apache ZooKeeper"; return; }
-            int port = FreePort();
+            _port = FreePort();
             Directory.CreateDirectory(_dir);
-            string cfg = Path.Combine(_dir, "zoo.cfg");
-            File.WriteAllText(cfg, $"tickTime=500\ndataDir={_dir}/data\nclientPort={port}\nclientPortAddress=127.0.0.1\nadmin.enableServer=false\nmaxClientCnxns=0\n4lw.commands.whitelist=*\n");
-            var psi = new ProcessStartInfo("java") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-            foreach (var a in new[]
-            {
-                "-Xmx256m", "-Dzookeeper.extendedTypesEnabled=true", "-Dznode.container.checkIntervalMs=1000",
-                "-cp", Jar, "org.apache.zookeeper.server.quorum.QuorumPeerMain", cfg,
-            })
-                psi.ArgumentList.Add(a);
-            _process = Process.Start(psi)!;
-            _process.OutputDataReceived += (_, e) => { lock (_log) _log.AppendLine(e.Data); };
-            _process.ErrorDataReceived += (_, e) => { lock (_log) _log.AppendLine(e.Data); };
-            _process.BeginOutputReadLine();
-            _process.BeginErrorReadLine();
-            var deadline = DateTime.UtcNow.AddSeconds(60);
-            while (true)
-            {
-                if (await RuokAsync(port)) break;
-                if (_process.HasExited) { SkipReason = $"Apache ZooKeeper exited with {_process.ExitCode}: {_log}"; return; }
-                if (DateTime.UtcNow > deadline) { SkipReason = "Apache ZooKeeper did not answer ruok within 60 s"; return; }
-                await Task.Delay(200);
-            }
-            Address = $"127.0.0.1:{port}";
+            _cfg = Path.Combine(_dir, "zoo.cfg");
+            File.WriteAllText(_cfg, $"tickTime=500\ndataDir={_dir}/data\nclientPort={_port}\nclientPortAddress=127.0.0.1\nadmin.enableServer=false\nmaxClientCnxns=0\nmaxSessionTimeout=60000\n4lw.commands.whitelist=*\n");
+            SkipReason = await StartProcessAsync();
+            if (SkipReason is null) Address = $"127.0.0.1:{_port}";
         }
         catch (Exception e)
         {
             SkipReason = "Apache ZooKeeper could not be started: " + e.Message;
         }
+    }
+
+    private int _port;
+    private string _cfg = "";
+
+    /// <summary>Starts the server process on the configured port; returns why it failed, or null.</summary>
+    private async Task<string?> StartProcessAsync()
+    {
+        var psi = new ProcessStartInfo("java") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var a in new[]
+        {
+            "-Xmx256m", "-Dzookeeper.extendedTypesEnabled=true", "-Dznode.container.checkIntervalMs=1000",
+            "-cp", Jar, "org.apache.zookeeper.server.quorum.QuorumPeerMain", _cfg,
+        })
+            psi.ArgumentList.Add(a);
+        _process = Process.Start(psi)!;
+        _process.OutputDataReceived += (_, e) => { lock (_log) _log.AppendLine(e.Data); };
+        _process.ErrorDataReceived += (_, e) => { lock (_log) _log.AppendLine(e.Data); };
+        _process.BeginOutputReadLine();
+        _process.BeginErrorReadLine();
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (true)
+        {
+            if (await RuokAsync(_port)) return null;
+            if (_process.HasExited) return $"Apache ZooKeeper exited with {_process.ExitCode}: {_log}";
+            if (DateTime.UtcNow > deadline) return "Apache ZooKeeper did not answer ruok within 60 s";
+            await Task.Delay(200);
+        }
+    }
+
+    /// <summary>Kills the server (no clean shutdown) and starts it again on the same port and data.</summary>
+    public async Task RestartAsync()
+    {
+        if (_process is { HasExited: false })
+        {
+            _process.Kill();
+            await _process.WaitForExitAsync();
+        }
+        _process?.Dispose();
+        string? why = await StartProcessAsync();
+        if (why is not null) throw new InvalidOperationException(why);
     }
 
     private static void Install()

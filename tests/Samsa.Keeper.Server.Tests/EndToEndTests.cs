@@ -75,6 +75,46 @@ other.stop(); zk.stop()
     }
 
     [Fact]
+    public void Kazoo_recipes_lock_counter_children_watch_and_queue_work()
+    {
+        ExternalTools.RequireKazoo();
+        const string script = """
+import sys, threading, time
+from kazoo.client import KazooClient
+h = sys.argv[1]
+a = KazooClient(hosts=h); a.start(timeout=15)
+b = KazooClient(hosts=h); b.start(timeout=15)
+la = a.Lock("/locks/res", "a"); lb = b.Lock("/locks/res", "b")
+la.acquire()
+got = []
+t = threading.Thread(target=lambda: (lb.acquire(timeout=10), got.append(1)))
+t.start(); time.sleep(0.5)
+print("b waiting", len(got) == 0, sorted(la.contenders()))
+a.stop()
+t.join(12)
+print("b acquired after a closed", len(got) == 1)
+lb.release()
+counter = b.Counter("/counter"); counter += 5; counter += 2
+print("counter", counter.value)
+b.ensure_path("/kids"); seen = []
+@b.ChildrenWatch("/kids")
+def kids(children): seen.append(sorted(children))
+b.create("/kids/x"); time.sleep(0.5)
+print("children watch", seen[-1])
+q = b.Queue("/queue"); q.put(b"one"); q.put(b"two")
+print("queue", q.get(), q.get())
+b.stop()
+""";
+        var (code, o, e) = ExternalTools.RunPython(script, Address);
+        Assert.True(code == 0, o + e);
+        Assert.Contains("b waiting True ['a', 'b']", o);
+        Assert.Contains("b acquired after a closed True", o);
+        Assert.Contains("counter 7", o);
+        Assert.Contains("children watch ['x']", o);
+        Assert.Contains("queue b'one' b'two'", o);
+    }
+
+    [Fact]
     public void ZkCli_runs_commands_and_reports_errors()
     {
         ExternalTools.RequireZkCli();

@@ -19,6 +19,18 @@ public sealed class StateMachineTests : IAsyncLifetime
 
     public async Task DisposeAsync() => await _server.DisposeAsync();
 
+    /// <summary>Polls a condition for up to 10 s (the machine may be heavily loaded).</summary>
+    private static async Task<bool> Eventually(Func<bool> condition)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (!condition())
+        {
+            if (DateTime.UtcNow > deadline) return false;
+            await Task.Delay(20);
+        }
+        return true;
+    }
+
     private async Task<TestClient> Client(string ip = "127.0.0.1")
     {
         var c = new TestClient(_server, ip);
@@ -276,8 +288,7 @@ public sealed class StateMachineTests : IAsyncLifetime
         var c = await Client();
         var (h, _) = await c.CallAsync(OpCode.Auth, new AuthPacket { Type = 0, Scheme = "kerberos-ish", Auth = new byte[] { 1 } }, Xid.Auth);
         Assert.Equal(ErrorCode.AuthFailed, h.Err);
-        await Task.Delay(200);
-        Assert.True(c.IsClosed);
+        Assert.True(await Eventually(() => c.IsClosed));
     }
 
     [Fact]
@@ -400,6 +411,49 @@ public sealed class StateMachineTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task SetWatches2_restores_persistent_and_recursive_watches()
+    {
+        var writer = await Client();
+        var c = await Client();
+        var (h, _) = await c.CallAsync(OpCode.SetWatches2, new SetWatches2
+        {
+            RelativeZxid = _server.LastProcessedZxid,
+            DataWatches = new(), ExistWatches = new(), ChildWatches = new(),
+            PersistentWatches = new List<string> { "/p2" },
+            PersistentRecursiveWatches = new List<string> { "/r2" },
+        }, Xid.SetWatches);
+        Assert.Equal(0, h.Err);
+        Assert.Empty(c.Events); // persistent watches never fire on re-registration
+        await writer.CreateAsync("/p2");
+        await writer.CreateAsync("/p2/x");
+        await writer.CreateAsync("/r2");
+        await writer.CreateAsync("/r2/y");
+        await c.DrainAsync();
+        Assert.Equal(new[] { (EventType.NodeCreated, "/p2"), (EventType.NodeChildrenChanged, "/p2"), (EventType.NodeCreated, "/r2"), (EventType.NodeCreated, "/r2/y") },
+            c.Events.Select(e => (e.Type, e.Path!)).ToArray());
+    }
+
+    [Fact]
+    public async Task RemoveWatches_by_type_removes_only_that_kind()
+    {
+        var c = await Client();
+        var writer = await Client();
+        await writer.CreateAsync("/rm");
+        await c.GetDataAsync("/rm", watch: true);
+        await c.GetChildrenAsync("/rm", watch: true);
+        var (h1, _) = await c.CallAsync(OpCode.RemoveWatches, new RemoveWatchesRequest { Path = "/rm", Type = WatcherType.Data });
+        Assert.Equal(0, h1.Err);
+        var (h2, _) = await c.CallAsync(OpCode.RemoveWatches, new RemoveWatchesRequest { Path = "/rm", Type = WatcherType.Data });
+        Assert.Equal(ErrorCode.NoWatcher, h2.Err);
+        var (h3, _) = await c.CallAsync(OpCode.CheckWatches, new CheckWatchesRequest { Path = "/rm", Type = WatcherType.Children });
+        Assert.Equal(0, h3.Err);
+        await writer.SetDataAsync("/rm", new byte[] { 1 });
+        await writer.CreateAsync("/rm/k");
+        await c.DrainAsync();
+        Assert.Equal(new[] { (EventType.NodeChildrenChanged, "/rm") }, c.Events.Select(e => (e.Type, e.Path!)).ToArray());
+    }
+
+    [Fact]
     public async Task Session_timeout_is_negotiated_into_two_to_twenty_ticks()
     {
         var a = new TestClient(_server);
@@ -418,8 +472,7 @@ public sealed class StateMachineTests : IAsyncLifetime
         var b = new TestClient(_server);
         var rsp = await b.ConnectAsync(sessionId: a.SessionId, passwd: a.Passwd);
         Assert.Equal(a.SessionId, rsp.SessionId);
-        await Task.Delay(200);
-        Assert.True(a.IsClosed); // the old connection is dropped
+        Assert.True(await Eventually(() => a.IsClosed)); // the old connection is dropped
         Assert.Equal(0, (await b.ExistsAsync("/mine")).Err);
 
         var bad = new TestClient(_server);
@@ -445,11 +498,59 @@ public sealed class StateMachineTests : IAsyncLifetime
         await x.ConnectAsync(timeout: 200);
         await x.CreateAsync("/e2", flags: CreateMode.Ephemeral);
         // stop pinging: the session expires after its timeout (rounded up to a tick)
-        await Task.Delay(700);
+        Assert.True(await Eventually(() => x.IsClosed));
         Assert.Equal(ErrorCode.NoNode, (await o.ExistsAsync("/e2")).Err);
-        Assert.True(x.IsClosed);
         var again = new TestClient(_server);
         Assert.Equal(0, (await again.ConnectAsync(sessionId: x.SessionId, passwd: x.Passwd)).TimeOut);
+    }
+
+    [Fact]
+    public async Task Random_request_bodies_never_break_the_server()
+    {
+        var rnd = new Random(1234);
+        int[] ops = { 1, 2, 3, 4, 5, 6, 7, 8, 9, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 100, 101, 102, 103, 104, 105, 106, 107, -10, -11, 99 };
+        for (int round = 0; round < 40; round++)
+        {
+            var c = await Client();
+            for (int i = 0; i < 25 && !c.IsClosed; i++)
+            {
+                var body = new byte[rnd.Next(0, 64)];
+                rnd.NextBytes(body);
+                // bias some bodies toward plausible lengths so decoding gets past the first field
+                if (body.Length > 8 && rnd.Next(2) == 0) { body[0] = 0; body[1] = 0; body[2] = 0; body[3] = (byte)rnd.Next(0, body.Length); }
+                var hdr = new RequestHeader { Xid = i + 1, Type = ops[rnd.Next(ops.Length)] }.ToBytes();
+                c.SendRaw(hdr.Concat(body).ToArray());
+            }
+            await Task.Delay(5);
+        }
+        // the loop is still serving
+        var fresh = await Client();
+        Assert.Equal(0, (await fresh.CreateAsync("/after-fuzz")).Err);
+        Assert.Equal(0, (await fresh.ExistsAsync("/after-fuzz")).Err);
+        Assert.Equal(0, _server.InternalErrors); // every bad body got a protocol error or a close
+    }
+
+    [Fact]
+    public async Task Null_strings_and_lists_in_well_formed_records_get_protocol_errors()
+    {
+        var c = await Client();
+        Assert.Equal(ErrorCode.BadArguments, (await c.CallAsync(OpCode.Create, new CreateRequest { Path = null, Data = null, Acl = TestClient.OpenAcl })).Header.Err);
+        Assert.Equal(ErrorCode.InvalidACL, (await c.CallAsync(OpCode.Create, new CreateRequest { Path = "/n1", Acl = null })).Header.Err);
+        Assert.Equal(ErrorCode.InvalidACL, (await c.CallAsync(OpCode.Create, new CreateRequest { Path = "/n1", Acl = new List<ACL> { new() { Perms = 31, Id = new Id { Scheme = null, IdValue = null } } } })).Header.Err);
+        Assert.Equal(ErrorCode.BadArguments, (await c.CallAsync(OpCode.SetData, new SetDataRequest { Path = null, Version = -1 })).Header.Err);
+        Assert.Equal(ErrorCode.NoNode, (await c.CallAsync(OpCode.GetData, new GetDataRequest { Path = null })).Header.Err);
+        var (h, _) = await c.CallAsync(OpCode.SetWatches, new SetWatches { RelativeZxid = 0, DataWatches = new List<string> { null! }, ExistWatches = null, ChildWatches = null }, Xid.SetWatches);
+        Assert.Equal(0, h.Err);
+        Assert.Equal(0, (await c.CreateAsync("/n2", data: null)).Err);
+        Assert.Equal(0, _server.InternalErrors);
+    }
+
+    [Fact]
+    public async Task A_client_that_has_seen_a_newer_zxid_is_refused()
+    {
+        var c = new TestClient(_server);
+        await Assert.ThrowsAnyAsync<Exception>(() => c.ConnectAsync(lastZxid: _server.LastProcessedZxid + 100));
+        Assert.True(c.IsClosed);
     }
 
     [Fact]
@@ -458,8 +559,7 @@ public sealed class StateMachineTests : IAsyncLifetime
         var c = await Client();
         var (h, _) = await c.CallAsync(99, null);
         Assert.Equal(ErrorCode.Unimplemented, h.Err);
-        await Task.Delay(200);
-        Assert.True(c.IsClosed);
+        Assert.True(await Eventually(() => c.IsClosed));
     }
 
     [Fact]
@@ -556,7 +656,6 @@ public sealed class StateMachineTests : IAsyncLifetime
         var (h, _) = await c.CallAsync(OpCode.SetData, new Raw(body), 77);
         Assert.Equal(ErrorCode.MarshallingError, h.Err);
         c.SendRaw(new byte[] { 1, 2 });
-        await Task.Delay(200);
-        Assert.True(c.IsClosed);
+        Assert.True(await Eventually(() => c.IsClosed));
     }
 }

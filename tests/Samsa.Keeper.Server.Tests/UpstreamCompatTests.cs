@@ -11,6 +11,8 @@ public sealed class UpstreamCompatTests : IDisposable
 {
     private readonly string _root = Path.Combine(Path.GetTempPath(), "keeper-compat-" + Guid.NewGuid().ToString("N"));
 
+    private readonly List<string> _upstreamLog = new();
+
     public UpstreamCompatTests() { Directory.CreateDirectory(_root); }
 
     public void Dispose()
@@ -42,10 +44,13 @@ public sealed class UpstreamCompatTests : IDisposable
         string cfg = Path.Combine(_root, $"zoo-{port}.cfg");
         File.WriteAllText(cfg, $"tickTime=2000\ndataDir={dataDir}\nclientPort={port}\nclientPortAddress=127.0.0.1\nadmin.enableServer=false\n4lw.commands.whitelist=*\n");
         var psi = new ProcessStartInfo("java") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var a in new[] { "-Xmx256m", "-cp", ExternalTools.ZooKeeperJar, "org.apache.zookeeper.server.quorum.QuorumPeerMain", cfg }) psi.ArgumentList.Add(a);
+        // log4j on the console, so the test can read what upstream says about our files
+        string log4j = "/etc/zookeeper/conf_example/log4j.properties";
+        string cp = ExternalTools.ZooKeeperJar + ":/usr/share/java/slf4j-log4j12.jar:/usr/share/java/log4j-1.2.jar";
+        foreach (var a in new[] { "-Xmx256m", "-cp", cp, $"-Dlog4j.configuration=file:{log4j}", "-Dzookeeper.root.logger=INFO,CONSOLE", "org.apache.zookeeper.server.quorum.QuorumPeerMain", cfg }) psi.ArgumentList.Add(a);
         using var p = Process.Start(psi)!;
-        p.OutputDataReceived += (_, _) => { };
-        p.ErrorDataReceived += (_, _) => { };
+        p.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (_upstreamLog) _upstreamLog.Add(e.Data); };
+        p.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (_upstreamLog) _upstreamLog.Add(e.Data); };
         p.BeginOutputReadLine();
         p.BeginErrorReadLine();
         try
@@ -103,6 +108,9 @@ zk.stop()
         });
         await using var server = new KeeperServer(new KeeperConfig { DataDir = dir });
         server.Start();
+        // upstream wrote a tree digest after every txn; ours agrees with each of them
+        Assert.True(server.DigestsChecked >= 10, $"only {server.DigestsChecked} digests checked");
+        Assert.Equal(0, server.DigestMismatches);
         var c = new TestClient(server);
         await c.ConnectAsync();
         var (_, data, st) = await c.GetDataAsync("/up/a");
@@ -156,5 +164,10 @@ zk.stop()
             Assert.Contains("sec NoAuthError", o);
             Assert.Contains("sec-auth 0", o);
         });
+        lock (_upstreamLog)
+        {
+            Assert.Contains(_upstreamLog, l => l.Contains("Reading snapshot"));
+            Assert.DoesNotContain(_upstreamLog, l => l.Contains("Digests are not matching") || l.Contains("digest mismatch", StringComparison.OrdinalIgnoreCase) || l.Contains("CRC"));
+        }
     }
 }

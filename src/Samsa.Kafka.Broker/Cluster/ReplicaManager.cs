@@ -86,6 +86,12 @@ public sealed class ReplicaManager : IDisposable
         }
     }
 
+    /// <summary>Most partitions one operation may add. Upstream's KRaft controller refuses operations
+    /// producing more than 10000 records (QuorumController.MAX_RECORDS_PER_USER_OP) with
+    /// POLICY_VIOLATION; the same bound keeps one request from creating unbounded files here.</summary>
+    public const int MaxPartitionsPerOperation = 10_000;
+    private const string ExcessivelyLarge = "Unable to perform excessively large batch operation.";
+
     public BrokerConfig Config { get; }
     public IReadOnlyList<string> LogDirs { get; }
     public string ClusterId { get; internal set; }
@@ -117,6 +123,7 @@ public sealed class ReplicaManager : IDisposable
     {
         if (TopicName.Validate(name) is { } bad) return (ErrorCode.InvalidTopicException, bad, null);
         if (partitions < 1) return (ErrorCode.InvalidPartitions, "Number of partitions must be larger than 0.", null);
+        if (partitions > MaxPartitionsPerOperation) return (ErrorCode.PolicyViolation, ExcessivelyLarge, null);
         if (replicationFactor < 1) return (ErrorCode.InvalidReplicationFactor, "Replication factor must be larger than 0.", null);
         if (ClusterStore is { } store)
         {
@@ -198,6 +205,7 @@ public sealed class ReplicaManager : IDisposable
                 return (ErrorCode.InvalidPartitions, $"Topic currently has {current} partitions, which is higher than the requested {newTotal}.");
             if (newTotal == current)
                 return (ErrorCode.InvalidPartitions, $"Topic already has {current} partitions.");
+            if (newTotal - current > MaxPartitionsPerOperation) return (ErrorCode.PolicyViolation, ExcessivelyLarge);
             if (validateOnly) return (ErrorCode.None, null);
             AddPartitions(topic, newTotal);
             Save();
@@ -259,15 +267,19 @@ public sealed class ReplicaManager : IDisposable
         }
     }
 
-    /// <summary>Re-resolves every topic's settings after a dynamic broker default changed.</summary>
+    /// <summary>Re-resolves every topic's settings after a dynamic broker config changed, and keeps
+    /// the dynamic configs for the next start.</summary>
     public void RefreshLogConfigs()
     {
         lock (_gate)
+        {
             foreach (var t in _topics.Values)
             {
                 t.LogConfig = Config.LogConfigFor(t.Configs);
                 foreach (var p in t.Partitions) p.Log.UpdateConfig(t.LogConfig);
             }
+            Save();
+        }
     }
 
     /// <summary>Validates, stamps and appends produced records to one partition (leader append).</summary>
@@ -329,6 +341,10 @@ public sealed class ReplicaManager : IDisposable
     {
         [JsonPropertyName("version")] public int Version { get; set; } = 1;
         [JsonPropertyName("topics")] public List<TopicRecord> Topics { get; set; } = [];
+        // Dynamic broker configs (AlterConfigs on BROKER resources); upstream keeps them in
+        // ZooKeeper under /config/brokers/<id> and /config/brokers/<default>.
+        [JsonPropertyName("brokerConfigs")] public Dictionary<string, string> BrokerConfigs { get; set; } = [];
+        [JsonPropertyName("clusterDefaultConfigs")] public Dictionary<string, string> ClusterDefaultConfigs { get; set; } = [];
     }
 
     private sealed class TopicRecord
@@ -348,7 +364,11 @@ public sealed class ReplicaManager : IDisposable
     private void Save()
     {
         if (_metadataPath is null) return;
-        var file = new MetadataFile();
+        var file = new MetadataFile
+        {
+            BrokerConfigs = new Dictionary<string, string>(Config.DynamicConfigs(perBroker: true)),
+            ClusterDefaultConfigs = new Dictionary<string, string>(Config.DynamicConfigs(perBroker: false)),
+        };
         foreach (var t in _topics.Values.OrderBy(t => t.Name, StringComparer.Ordinal))
         {
             file.Topics.Add(new TopicRecord
@@ -368,6 +388,8 @@ public sealed class ReplicaManager : IDisposable
     {
         if (_metadataPath is null || !File.Exists(_metadataPath)) return;
         var file = JsonSerializer.Deserialize<MetadataFile>(File.ReadAllText(_metadataPath)) ?? new MetadataFile();
+        Config.ApplyDynamic(perBroker: true, file.BrokerConfigs.ToDictionary(kv => kv.Key, kv => (string?)kv.Value), replaceAll: true);
+        Config.ApplyDynamic(perBroker: false, file.ClusterDefaultConfigs.ToDictionary(kv => kv.Key, kv => (string?)kv.Value), replaceAll: true);
         foreach (var rec in file.Topics)
         {
             if (!KafkaUuid.TryParse(rec.Id, out var id)) continue;

@@ -7,7 +7,8 @@
 // config values are INVALID_REQUEST and bad ones INVALID_CONFIG with upstream's message;
 // illegal names INVALID_TOPIC_EXCEPTION; replication factor above the one broker
 // INVALID_REPLICATION_FACTOR; existing topics TOPIC_ALREADY_EXISTS. validate_only checks
-// without creating. v5+ successful results carry the partition count, replication factor and
+// without creating. More than 10000 partitions in one operation is POLICY_VIOLATION, as
+// upstream's KRaft controller bounds a user operation. v5+ successful results carry the partition count, replication factor and
 // the topic's resulting configs; v7 the topic id.
 using Samsa.Kafka.Broker.Config;
 using Samsa.Kafka.Protocol;

@@ -1,8 +1,10 @@
 // Fetch (key 1), versions 0-16.
 //
-// Behaviour (ReplicaManager.fetchMessages / DelayedFetch): consumers read up to the high
-// watermark (= the log end with one replica; also the last stable offset, as no transaction is
-// ever open). Per partition: UNKNOWN_TOPIC_OR_PARTITION / UNKNOWN_TOPIC_ID (v13+, topics by id),
+// Behaviour (ReplicaManager.fetchMessages / DelayedFetch): read_uncommitted consumers read up to
+// the high watermark (= the log end with one replica); read_committed (isolation_level 1, KIP-98)
+// up to the last stable offset — the first offset of the oldest open transaction — and get the
+// aborted transactions overlapping what they read, so they can drop aborted records.
+// Per partition: UNKNOWN_TOPIC_OR_PARTITION / UNKNOWN_TOPIC_ID (v13+, topics by id),
 // FENCED_LEADER_EPOCH / UNKNOWN_LEADER_EPOCH against current_leader_epoch, OFFSET_OUT_OF_RANGE
 // outside [log start, log end]. Sizes: partition_max_bytes per partition and max_bytes for the
 // response, except that the first batch of the first partition with data is returned whole even
@@ -120,8 +122,9 @@ public static class FetchHandler
                 var log = partition.Log;
                 long hw = partition.HighWatermark;
                 long logStart = log.LogStartOffset;
+                long lastStable = Math.Min(hw, log.LastStableOffset);
                 pd.HighWatermark = hw;
-                pd.LastStableOffset = hw;
+                pd.LastStableOffset = lastStable;
                 pd.LogStartOffset = logStart;
                 // A tagged field of v12+ that is not ignorable: older versions cannot carry it.
                 if (v >= 12) pd.CurrentLeader = new FetchResponse.LeaderIdAndEpoch { LeaderId = broker.BrokerId, LeaderEpoch = partition.LeaderEpoch };
@@ -132,11 +135,12 @@ public static class FetchHandler
                     continue;
                 }
                 int limit = Math.Min(fp.PartitionMaxBytes, remaining);
-                if (fp.FetchOffset >= hw || (limit <= 0 && !firstData)) continue;
+                long upperBound = request.IsolationLevel == 1 ? lastStable : hw;
+                if (fp.FetchOffset >= upperBound || (limit <= 0 && !firstData)) continue;
                 LogReadInfo read;
                 try
                 {
-                    read = log.Read(fp.FetchOffset, Math.Max(0, limit), hw, minOneBatch: firstData && v >= 3);
+                    read = log.Read(fp.FetchOffset, Math.Max(0, limit), upperBound, minOneBatch: firstData && v >= 3);
                 }
                 catch (LogOffsetOutOfRangeException)
                 {
@@ -171,6 +175,12 @@ public static class FetchHandler
                 }
                 if (read.Records.Length > 0)
                 {
+                    if (request.IsolationLevel == 1)
+                    {
+                        pd.AbortedTransactions = log.AbortedTransactions(fp.FetchOffset, upperBound)
+                            .Select(a => new FetchResponse.AbortedTransaction { ProducerId = a.ProducerId, FirstOffset = a.FirstOffset })
+                            .ToList();
+                    }
                     pd.Records = read.Records;
                     totalBytes += read.Records.Length;
                     remaining = Math.Max(0, remaining - read.Records.Length);

@@ -2,7 +2,7 @@
 //
 // Behaviour (KafkaApis.handleListOffsetRequest, Partition.fetchOffsetForTimestamp): timestamp
 // -2 EARLIEST gives the log start offset, -1 LATEST the high watermark (read_uncommitted) or the
-// last stable offset (read_committed; equal here, no open transactions), -3 MAX_TIMESTAMP (v7+,
+// last stable offset (read_committed, v2+: below the oldest open transaction), -3 MAX_TIMESTAMP (v7+,
 // KIP-734) the record with the largest timestamp, -4 EARLIEST_LOCAL (v8+, KIP-405) the local log
 // start (no tiered storage here); any other value the first offset whose timestamp is at or after
 // it, or offset -1 when there is none. v0 answers in old_style_offsets (max_num_offsets honoured).
@@ -55,7 +55,7 @@ public static class ListOffsetsHandler
                 switch (p.Timestamp)
                 {
                     case LatestTimestamp:
-                        offset = partition.HighWatermark;
+                        offset = v >= 2 && request.IsolationLevel == 1 ? Math.Min(partition.HighWatermark, log.LastStableOffset) : partition.HighWatermark;
                         epoch = partition.LeaderEpoch;
                         break;
                     case EarliestTimestamp:

@@ -14,8 +14,11 @@
 // upstream's LogValidator does for a v2 log. Idempotent producers' sequences are checked by the
 // log (OUT_OF_ORDER_SEQUENCE_NUMBER, INVALID_PRODUCER_EPOCH; a retried duplicate answers with
 // its first offset).
-// Differences from upstream: transactional produce is appended without a transaction coordinator
-// check (no coordinator in this broker part).
+// An epoch older than the producer's — fenced by a newer instance, or a transaction the coordinator
+// aborted under a bumped epoch — is INVALID_PRODUCER_EPOCH.
+// Differences from upstream: a transactional batch to a partition not added to the transaction is
+// not refused (upstream refuses it only with KIP-890 verification); brokers without log.dirs
+// (in-memory logs) keep no producer state.
 using Samsa.Kafka.Broker.Cluster;
 using Samsa.Kafka.Protocol;
 using Samsa.Kafka.Protocol.Messages;

@@ -9,6 +9,13 @@ public readonly record struct TopicPartition(string Topic, int Partition)
 /// <summary>Where a validated append landed (upstream's LogAppendInfo, the parts Produce reports).</summary>
 public readonly record struct LogAppendInfo(long FirstOffset, long LastOffset, long LogAppendTime, long LogStartOffset);
 
+/// <summary>An aborted transaction a read_committed Fetch reports: its producer and first offset.</summary>
+public readonly record struct AbortedTransaction(long ProducerId, long FirstOffset);
+
+/// <summary>One producer's state in a partition (DescribeProducers).</summary>
+public readonly record struct ProducerInfo(long ProducerId, int ProducerEpoch, int LastSequence, long LastTimestamp,
+    int CoordinatorEpoch, long CurrentTxnStartOffset);
+
 /// <summary>Bytes read from a log for Fetch: whole batches, possibly empty.</summary>
 public readonly record struct LogReadInfo(ReadOnlyMemory<byte> Records);
 
@@ -36,6 +43,18 @@ public interface IPartitionLog : IDisposable
     /// got the first time (nothing is appended). Throws <see cref="ProducerFencedOrOutOfOrderException"/>
     /// when the producer's epoch or sequence numbers refuse the append (KIP-98).</summary>
     (long FirstOffset, bool Duplicate) AppendValidated(ReadOnlyMemory<byte> batches, long lastOffset, long maxTimestamp, long offsetOfMaxTimestamp, int leaderEpoch);
+
+    /// <summary>The last stable offset (KIP-98): the first offset of the oldest open transaction, else
+    /// the high watermark. read_committed consumers read below it. Logs that keep no producer state
+    /// (in-memory logs) track no open transactions, so theirs is the log end.</summary>
+    long LastStableOffset => LogEndOffset;
+
+    /// <summary>The aborted transactions overlapping [<paramref name="fetchOffset"/>, <paramref name="upperBoundOffset"/>)
+    /// that a read_committed Fetch reports.</summary>
+    IReadOnlyList<AbortedTransaction> AbortedTransactions(long fetchOffset, long upperBoundOffset) => [];
+
+    /// <summary>The idempotent/transactional producers this partition knows (DescribeProducers).</summary>
+    IReadOnlyList<ProducerInfo> Producers() => [];
 
     /// <summary>Reads whole batches starting with the one containing <paramref name="offset"/>, stopping
     /// before <paramref name="maxOffsetExclusive"/> and within <paramref name="maxBytes"/> — except that with

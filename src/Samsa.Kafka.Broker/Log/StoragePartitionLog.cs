@@ -58,7 +58,9 @@ public sealed class StoragePartitionLog : IPartitionLog
     {
         // The validator already stamped offsets from the log end; AppendAsLeader stamps the same
         // offsets again under the log's own lock and checks producer sequences.
-        var copy = batches.ToArray();
+        // The validator hands over a fresh array it no longer uses: append it in place.
+        byte[] copy = System.Runtime.InteropServices.MemoryMarshal.TryGetArray(batches, out var segment)
+            && segment.Offset == 0 && segment.Count == segment.Array!.Length ? segment.Array : batches.ToArray();
         Samsa.Kafka.Storage.LogAppendInfo info;
         try
         {
@@ -73,6 +75,17 @@ public sealed class StoragePartitionLog : IPartitionLog
         // with a single replica, once the ISR has the records otherwise.
         return (info.FirstOffset, info.IsDuplicate);
     }
+
+    public long LastStableOffset => _log.LastStableOffset;
+
+    public IReadOnlyList<AbortedTransaction> AbortedTransactions(long fetchOffset, long upperBoundOffset) =>
+        _log.CollectAbortedTransactions(fetchOffset, upperBoundOffset).Select(a => new AbortedTransaction(a.ProducerId, a.FirstOffset)).ToList();
+
+    public IReadOnlyList<ProducerInfo> Producers() =>
+        _log.ActiveProducers()
+            .Select(p => new ProducerInfo(p.Entry.ProducerId, p.Entry.Epoch, p.Entry.LastSequence, p.Entry.Timestamp,
+                p.Entry.CoordinatorEpoch, p.CurrentTxnStartOffset))
+            .ToList();
 
     public LogReadInfo Read(long offset, int maxBytes, long maxOffsetExclusive, bool minOneBatch)
     {

@@ -103,8 +103,9 @@ public sealed class ZkClusterMember : IClusterTopicStore, IAsyncDisposable
             KeeperClient? zk = null;
             try
             {
-                await CreateChrootIfNecessaryAsync();
                 zk = await KeeperClient.ConnectAsync(_connect, new KeeperClientOptions { SessionTimeout = _sessionTimeout }, _stop.Token);
+                // Within a chroot, "/" is the chroot itself: missing means it must be created first.
+                if (await zk.ExistsAsync("/") is null) await CreateChrootIfNecessaryAsync();
                 var lost = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
                 zk.StateChanged += s =>
                 {
@@ -421,14 +422,21 @@ public sealed class ZkClusterMember : IClusterTopicStore, IAsyncDisposable
         var collision = view.Topics.Keys.FirstOrDefault(t => TopicName.Unify(t) == unified);
         if (collision is not null) return (ErrorCode.InvalidTopicException, $"Topic '{name}' collides with existing topic: {collision}", null);
         SortedDictionary<int, List<int>> assignment;
-        if (manual is not null) assignment = new SortedDictionary<int, List<int>>(manual.ToDictionary(kv => kv.Key, kv => kv.Value));
-        else try
+        if (manual is not null)
         {
-            assignment = ReplicaAssignment.Assign(view.Brokers.Values.Select(b => (b.Id, b.Rack)).ToList(), partitions, replicationFactor);
+            // CreateTopicsHandler already checked the manual assignment against the live brokers.
+            assignment = new SortedDictionary<int, List<int>>(manual.ToDictionary(kv => kv.Key, kv => kv.Value));
         }
-        catch (ReplicaAssignment.AssignmentException e)
+        else
         {
-            return (ErrorCode.InvalidReplicationFactor, e.Message, null);
+            try
+            {
+                assignment = ReplicaAssignment.Assign(await LiveBrokersAsync(zk), partitions, replicationFactor);
+            }
+            catch (ReplicaAssignment.AssignmentException e)
+            {
+                return (ErrorCode.InvalidReplicationFactor, e.Message, null);
+            }
         }
         if (validateOnly) return (ErrorCode.None, null, null);
         var id = KafkaUuid.NewTopicId();
@@ -448,6 +456,19 @@ public sealed class ZkClusterMember : IClusterTopicStore, IAsyncDisposable
             && t.Partitions.Count == partitions && t.Partitions.All(p => p.LeaderId >= 0), AdminWait);
         if (!ready) return (ErrorCode.RequestTimedOut, $"Timed out waiting for the leaders of topic '{name}' to be elected.", null);
         return (ErrorCode.None, null, _broker.Replicas.GetTopic(name));
+    }
+
+    /// <summary>The registered brokers as ZooKeeper has them now (not the last applied view), as
+    /// upstream's AdminZkClient reads them for an assignment: a broker that just registered counts.</summary>
+    private static async Task<List<(int Id, string? Rack)>> LiveBrokersAsync(KeeperClient zk)
+    {
+        var result = new List<(int, string?)>();
+        foreach (var child in await ChildrenOrEmptyAsync(zk, ZkData.BrokerIds))
+        {
+            if (!int.TryParse(child, NumberStyles.Integer, CultureInfo.InvariantCulture, out int id)) continue;
+            if (ZkData.DecodeBroker(id, (await GetOrNullAsync(zk, ZkData.BrokerId(id))).Data) is { } reg) result.Add((id, reg.Rack));
+        }
+        return result;
     }
 
     private static async Task SetOrCreateAsync(KeeperClient zk, string path, byte[] data)
@@ -484,7 +505,7 @@ public sealed class ZkClusterMember : IClusterTopicStore, IAsyncDisposable
             return (ErrorCode.InvalidPartitions, $"Topic currently has {count} partitions, which is higher than the requested {newTotal}.");
         if (newTotal == count) return (ErrorCode.InvalidPartitions, $"Topic already has {count} partitions.");
         var first = current.Partitions[0];
-        var brokers = _view.Brokers.Values.Select(b => (b.Id, b.Rack)).ToList();
+        var brokers = await LiveBrokersAsync(zk);
         var sorted = brokers.Select(b => b.Id).OrderBy(i => i).ToList();
         // Upstream AdminZkClient.addPartitions starts at the broker of partition 0's first replica.
         int startIndex = Math.Max(0, sorted.FindIndex(b => b >= first[0]));

@@ -1,0 +1,482 @@
+// Kafka compat scenarios through Confluent.Kafka 1.9.3 (C#) on Debian's librdkafka 2.0.2
+// (2.15.1 needs librdkafka >= 2.1 entry points; see the csproj).
+// Usage: ConfluentKafkaCompat --list | ConfluentKafkaCompat NAME...  (server in COMPAT_ADDR)
+// Prints `PASS name` / `FAIL name: reason` per scenario, as the harness expects.
+// Only APIs librdkafka 2.0.2 has are called (DescribeClusterAsync, for one, crashes it).
+using System.Diagnostics;
+using System.Text;
+using Confluent.Kafka;
+using Confluent.Kafka.Admin;
+
+namespace Samsa.Compat.ConfluentKafka;
+
+public static class Program
+{
+    static readonly string Addr = Environment.GetEnvironmentVariable("COMPAT_ADDR") ?? "127.0.0.1:9092";
+    static readonly string Prefix = Environment.GetEnvironmentVariable("COMPAT_PREFIX") ?? "compat-confluent-kafka-dotnet";
+    static readonly bool DevMock = Environment.GetEnvironmentVariable("COMPAT_DEV_MOCK") is { Length: > 0 };
+    static readonly TimeSpan Wait = TimeSpan.FromSeconds(10);
+
+    sealed class FailException(string message) : Exception(message);
+
+    static void Check(bool cond, string message)
+    {
+        if (!cond) throw new FailException(message);
+    }
+
+    static string Topic(string name) => $"{Prefix}-{name}";
+
+    static readonly Dictionary<string, Func<Task>> Scenarios = new()
+    {
+        ["produce-consume-none"] = () => ProduceConsume(CompressionType.None),
+        ["produce-consume-gzip"] = () => ProduceConsume(CompressionType.Gzip),
+        ["produce-consume-snappy"] = () => ProduceConsume(CompressionType.Snappy),
+        ["produce-consume-lz4"] = () => ProduceConsume(CompressionType.Lz4),
+        ["produce-consume-zstd"] = () => ProduceConsume(CompressionType.Zstd),
+        ["keyed-partitioning"] = KeyedPartitioning,
+        ["partition-ordering"] = PartitionOrdering,
+        ["record-headers"] = RecordHeaders,
+        ["timestamps"] = Timestamps,
+        ["offset-lookup"] = OffsetLookup,
+        ["consumer-group"] = ConsumerGroup,
+        ["group-rebalance"] = GroupRebalance,
+        ["offset-commit-fetch"] = OffsetCommitFetch,
+        ["admin-create-topic"] = AdminCreateTopic,
+        ["admin-delete-topic"] = AdminDeleteTopic,
+        ["admin-describe-cluster"] = AdminDescribeCluster,
+        ["admin-describe-configs"] = AdminDescribeConfigs,
+        ["admin-alter-configs"] = AdminAlterConfigs,
+        ["admin-create-partitions"] = AdminCreatePartitions,
+        ["idempotence"] = Idempotence,
+        ["transactions-commit"] = () => Transaction(commit: true),
+        ["transactions-abort"] = () => Transaction(commit: false),
+        ["compaction"] = Compaction,
+    };
+
+    public static async Task<int> Main(string[] args)
+    {
+        if (args is ["--list"])
+        {
+            foreach (var name in Scenarios.Keys) Console.WriteLine(name);
+            return 0;
+        }
+        var failed = 0;
+        foreach (var name in args.Length > 0 ? args : Scenarios.Keys.ToArray())
+        {
+            if (!Scenarios.TryGetValue(name, out var run))
+            {
+                Console.WriteLine($"FAIL {name}: unknown scenario for this client");
+                failed++;
+                continue;
+            }
+            var sw = Stopwatch.StartNew();
+            try
+            {
+                await run();
+                Console.WriteLine($"PASS {name}");
+            }
+            catch (FailException e)
+            {
+                failed++;
+                Console.WriteLine($"FAIL {name}: {e.Message}");
+            }
+            catch (Exception e)
+            {
+                failed++;
+                Console.Error.WriteLine(e);
+                Console.WriteLine($"FAIL {name}: {e.GetType().Name}: {Flat(e.Message)}");
+            }
+            Console.WriteLine($"  ({sw.Elapsed.TotalSeconds:F1}s)");
+        }
+        return failed > 0 ? 1 : 0;
+    }
+
+    static string Flat(string s)
+    {
+        var f = s.Replace('\n', ' ').Replace('\r', ' ');
+        return f.Length > 300 ? f[..300] : f;
+    }
+
+    static IAdminClient Admin() => new AdminClientBuilder(new AdminClientConfig { BootstrapServers = Addr, BrokerAddressFamily = BrokerAddressFamily.V4 }).Build();
+
+    static IProducer<byte[]?, byte[]?> Producer(Action<ProducerConfig>? configure = null)
+    {
+        var config = new ProducerConfig
+        {
+            BootstrapServers = Addr,
+            BrokerAddressFamily = BrokerAddressFamily.V4,
+            LingerMs = 5,
+            Partitioner = Partitioner.Murmur2Random,
+            MessageTimeoutMs = 15000,
+        };
+        configure?.Invoke(config);
+        return new ProducerBuilder<byte[]?, byte[]?>(config).Build();
+    }
+
+    static IConsumer<byte[]?, byte[]?> Consumer(string? group = null, Action<ConsumerConfig>? configure = null)
+    {
+        var config = new ConsumerConfig
+        {
+            BootstrapServers = Addr,
+            BrokerAddressFamily = BrokerAddressFamily.V4,
+            GroupId = group ?? $"{Prefix}-read-{Guid.NewGuid():N}",
+            AutoOffsetReset = AutoOffsetReset.Earliest,
+            EnableAutoCommit = false,
+            SessionTimeoutMs = 6000,
+            HeartbeatIntervalMs = 1000,
+        };
+        configure?.Invoke(config);
+        return new ConsumerBuilder<byte[]?, byte[]?>(config).Build();
+    }
+
+    static byte[] B(string s) => Encoding.UTF8.GetBytes(s);
+    static string S(byte[]? b) => b is null ? "<null>" : Encoding.UTF8.GetString(b);
+
+    static async Task<string> CreateTopic(string name, int partitions, Dictionary<string, string>? configs = null)
+    {
+        using var admin = Admin();
+        if (DevMock)
+        {
+            // Developing against librdkafka's mock cluster: no CreateTopics there; metadata
+            // requests auto-create 4-partition topics.
+            using var p = Producer();
+            admin.GetMetadata(name, Wait);
+            return name;
+        }
+        await admin.CreateTopicsAsync([new TopicSpecification { Name = name, NumPartitions = partitions, ReplicationFactor = 1, Configs = configs }],
+            new CreateTopicsOptions { OperationTimeout = Wait, RequestTimeout = TimeSpan.FromSeconds(15) });
+        var deadline = DateTime.UtcNow + Wait;
+        while (DateTime.UtcNow < deadline)
+        {
+            var md = admin.GetMetadata(name, Wait).Topics.FirstOrDefault(t => t.Topic == name);
+            if (md is { Error.IsError: false } && md.Partitions.Count == partitions && md.Partitions.All(p => p.Leader >= 0)) return name;
+            await Task.Delay(200);
+        }
+        throw new FailException($"topic {name} has no leaders for its {partitions} partitions");
+    }
+
+    static async Task<List<DeliveryResult<byte[]?, byte[]?>>> ProduceAll(IProducer<byte[]?, byte[]?> p, string topic,
+        IEnumerable<(byte[]? Key, byte[]? Value, int? Partition, long? Timestamp, Headers? Headers)> records)
+    {
+        var tasks = new List<Task<DeliveryResult<byte[]?, byte[]?>>>();
+        foreach (var r in records)
+        {
+            var msg = new Message<byte[]?, byte[]?> { Key = r.Key, Value = r.Value, Headers = r.Headers ?? [] };
+            if (r.Timestamp is long ts) msg.Timestamp = new Timestamp(ts, TimestampType.CreateTime);
+            tasks.Add(r.Partition is int part
+                ? p.ProduceAsync(new TopicPartition(topic, new Partition(part)), msg)
+                : p.ProduceAsync(topic, msg));
+        }
+        p.Flush(TimeSpan.FromSeconds(15));
+        return [.. await Task.WhenAll(tasks)];
+    }
+
+    static List<ConsumeResult<byte[]?, byte[]?>> ReadPartition(string topic, int partition, int n, Action<ConsumerConfig>? configure = null)
+    {
+        using var c = Consumer(configure: configure);
+        c.Assign(new TopicPartitionOffset(topic, new Partition(partition), Offset.Beginning));
+        var got = new List<ConsumeResult<byte[]?, byte[]?>>();
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(15);
+        while (got.Count < n && DateTime.UtcNow < deadline)
+        {
+            var r = c.Consume(TimeSpan.FromMilliseconds(300));
+            if (r is { IsPartitionEOF: false }) got.Add(r);
+        }
+        c.Close();
+        return got;
+    }
+
+    static async Task ProduceConsume(CompressionType codec)
+    {
+        var name = codec.ToString().ToLowerInvariant();
+        var t = await CreateTopic(Topic($"codec-{name}"), 1);
+        var values = Enumerable.Range(0, 50).Select(i => i == 25 ? $"{name}-{i}-" + new string('x', 20000) : $"{name}-{i}-" + string.Concat(Enumerable.Repeat("abc", i % 7))).ToList();
+        using var p = Producer(c => { c.CompressionType = codec; c.BatchNumMessages = 20; });
+        var dr = await ProduceAll(p, t, values.Select((v, i) => ((byte[]?)B($"k{i}"), (byte[]?)B(v), (int?)0, (long?)null, (Headers?)null)));
+        Check(dr.Select(d => d.Offset.Value).Order().SequenceEqual(Enumerable.Range(0, 50).Select(i => (long)i)), "offsets are not 0..49");
+        var got = ReadPartition(t, 0, 50);
+        Check(got.Count == 50, $"consumed {got.Count} of 50");
+        Check(got.Select(r => S(r.Message.Value)).SequenceEqual(values), "values differ or out of order");
+        Check(got.Select(r => S(r.Message.Key)).SequenceEqual(Enumerable.Range(0, 50).Select(i => $"k{i}")), "keys differ");
+    }
+
+    static async Task KeyedPartitioning()
+    {
+        var t = await CreateTopic(Topic("keyed"), 3);
+        var keys = Enumerable.Range(0, 12).Select(i => $"key-{i}").ToList();
+        using var p = Producer();
+        var records = (from j in Enumerable.Range(0, 5) from k in keys select (k, j)).ToList();
+        var dr = await ProduceAll(p, t, records.Select(r => ((byte[]?)B(r.k), (byte[]?)B($"v{r.j}"), (int?)null, (long?)null, (Headers?)null)));
+        var where = dr.GroupBy(d => S(d.Message.Key)).ToDictionary(g => g.Key, g => g.Select(d => d.Partition.Value).Distinct().ToList());
+        Check(where.Values.All(ps => ps.Count == 1), "a key went to more than one partition");
+        Check(where.Values.Select(ps => ps[0]).Distinct().Count() > 1, "12 keys all landed in one partition");
+        for (var part = 0; part < 3; part++)
+        {
+            var want = dr.Where(d => d.Partition.Value == part).OrderBy(d => d.Offset.Value).Select(d => $"{S(d.Message.Key)}={S(d.Message.Value)}").ToList();
+            var got = ReadPartition(t, part, want.Count).Select(r => $"{S(r.Message.Key)}={S(r.Message.Value)}").ToList();
+            Check(got.SequenceEqual(want), $"partition {part} content differs from what was produced");
+        }
+    }
+
+    static async Task PartitionOrdering()
+    {
+        var t = await CreateTopic(Topic("ordering"), 2);
+        using var p = Producer(c => c.BatchNumMessages = 7);
+        var values = Enumerable.Range(0, 300).Select(i => i.ToString("D5")).ToList();
+        await ProduceAll(p, t, values.Select(v => ((byte[]?)null, (byte[]?)B(v), (int?)1, (long?)null, (Headers?)null)));
+        var got = ReadPartition(t, 1, 300);
+        Check(got.Select(r => S(r.Message.Value)).SequenceEqual(values), "records of one partition came back out of order");
+        Check(got.Select(r => r.Offset.Value).SequenceEqual(Enumerable.Range(0, 300).Select(i => (long)i)), "offsets are not 0..299");
+    }
+
+    static async Task RecordHeaders()
+    {
+        var t = await CreateTopic(Topic("headers"), 1);
+        var headers = new Headers { { "a", B("1") }, { "b", [] }, { "a", B("2") } };
+        using var p = Producer();
+        await ProduceAll(p, t, [(B("k"), B("v"), 0, null, headers), (B("k2"), B("v2"), 0, null, null)]);
+        var got = ReadPartition(t, 0, 2);
+        Check(got.Count == 2, $"consumed {got.Count}");
+        var h = got[0].Message.Headers.Select(x => $"{x.Key}={S(x.GetValueBytes())}");
+        Check(string.Join(",", h) == "a=1,b=,a=2", $"headers {string.Join(",", h)}");
+        Check(got[1].Message.Headers.Count == 0, "record without headers has some");
+    }
+
+    static async Task Timestamps()
+    {
+        var t = await CreateTopic(Topic("timestamps"), 1);
+        var start = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() - 3_600_000;
+        using var p = Producer();
+        await ProduceAll(p, t, Enumerable.Range(0, 5).Select(i => ((byte[]?)null, (byte[]?)B($"t{i}"), (int?)0, (long?)(start + i * 1000), (Headers?)null)));
+        var got = ReadPartition(t, 0, 5);
+        Check(got.Select(r => r.Message.Timestamp.UnixTimestampMs).SequenceEqual(Enumerable.Range(0, 5).Select(i => start + i * 1000)),
+            $"timestamps {string.Join(",", got.Select(r => r.Message.Timestamp.UnixTimestampMs))}");
+        Check(got.All(r => r.Message.Timestamp.Type == TimestampType.CreateTime), "timestamp type is not CreateTime");
+    }
+
+    static async Task OffsetLookup()
+    {
+        var t = await CreateTopic(Topic("offset-lookup"), 1);
+        var start = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() - 3_600_000;
+        using var p = Producer();
+        await ProduceAll(p, t, Enumerable.Range(0, 10).Select(i => ((byte[]?)null, (byte[]?)B($"o{i}"), (int?)0, (long?)(start + i * 1000), (Headers?)null)));
+        using var c = Consumer();
+        var w = c.QueryWatermarkOffsets(new TopicPartition(t, new Partition(0)), Wait);
+        Check(w.Low.Value == 0 && w.High.Value == 10, $"watermarks {w.Low}..{w.High}");
+        var found = c.OffsetsForTimes([new TopicPartitionTimestamp(t, new Partition(0), new Timestamp(start + 4500, TimestampType.CreateTime))], Wait);
+        Check(found[0].Offset.Value == 5, $"offset for time start+4.5s is {found[0].Offset}, want 5");
+    }
+
+    static async Task ConsumerGroup()
+    {
+        var t = await CreateTopic(Topic("group"), 3);
+        using (var p = Producer())
+            await ProduceAll(p, t, Enumerable.Range(0, 30).Select(i => ((byte[]?)B($"k{i}"), (byte[]?)B($"v{i}"), (int?)(i % 3), (long?)null, (Headers?)null)));
+        using var c = Consumer(Topic("group-g"));
+        c.Subscribe(t);
+        var got = 0;
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(20);
+        while (got < 30 && DateTime.UtcNow < deadline)
+            if (c.Consume(TimeSpan.FromMilliseconds(300)) is { IsPartitionEOF: false }) got++;
+        Check(got == 30, $"group member consumed {got} of 30");
+        Check(c.Assignment.Select(tp => tp.Partition.Value).Order().SequenceEqual([0, 1, 2]), $"assignment {string.Join(",", c.Assignment)}");
+        c.Close();
+    }
+
+    static void PollUntil(Func<bool> done, string what, TimeSpan timeout, params IConsumer<byte[]?, byte[]?>[] consumers)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (DateTime.UtcNow < deadline)
+        {
+            foreach (var c in consumers) c.Consume(TimeSpan.FromMilliseconds(100));
+            if (done()) return;
+        }
+        throw new FailException(what);
+    }
+
+    static async Task GroupRebalance()
+    {
+        var t = await CreateTopic(Topic("rebalance"), 4);
+        var g = Topic("rebalance-g");
+        using var a = Consumer(g);
+        using var b = Consumer(g);
+        a.Subscribe(t);
+        PollUntil(() => a.Assignment.Count == 4, "first member did not get 4 partitions", TimeSpan.FromSeconds(8), a);
+        b.Subscribe(t);
+        PollUntil(() =>
+        {
+            var pa = a.Assignment.Select(x => x.Partition.Value).ToHashSet();
+            var pb = b.Assignment.Select(x => x.Partition.Value).ToHashSet();
+            return pa.Count > 0 && pb.Count > 0 && !pa.Overlaps(pb) && pa.Union(pb).Count() == 4;
+        }, "partitions were not split between two members", TimeSpan.FromSeconds(12), a, b);
+        b.Close();
+        PollUntil(() => a.Assignment.Count == 4, "remaining member did not get all partitions back", TimeSpan.FromSeconds(8), a);
+        a.Close();
+    }
+
+    static async Task OffsetCommitFetch()
+    {
+        var t = await CreateTopic(Topic("commit"), 2);
+        var g = Topic("commit-g");
+        var p0 = new TopicPartition(t, new Partition(0));
+        var p1 = new TopicPartition(t, new Partition(1));
+        using (var c = Consumer(g))
+        {
+            c.Commit([new TopicPartitionOffset(p0, new Offset(7)), new TopicPartitionOffset(p1, new Offset(3))]);
+            c.Close();
+        }
+        using var c2 = Consumer(g);
+        var got = c2.Committed([p0, p1], Wait).OrderBy(x => x.Partition.Value).Select(x => x.Offset.Value).ToList();
+        Check(got.SequenceEqual([7L, 3L]), $"a new member of the group sees {string.Join(",", got)}");
+        c2.Close();
+    }
+
+    static async Task<ErrorCode> CreateTopicError(IAdminClient admin, TopicSpecification spec)
+    {
+        try
+        {
+            await admin.CreateTopicsAsync([spec], new CreateTopicsOptions { OperationTimeout = Wait });
+            return ErrorCode.NoError;
+        }
+        catch (CreateTopicsException e)
+        {
+            return e.Results[0].Error.Code;
+        }
+    }
+
+    static async Task AdminCreateTopic()
+    {
+        var t = await CreateTopic(Topic("create"), 5, new() { ["retention.ms"] = "3600000" });
+        using var admin = Admin();
+        var md = admin.GetMetadata(t, Wait).Topics.Single(x => x.Topic == t);
+        Check(md.Partitions.Count == 5, $"{md.Partitions.Count} partitions");
+        var again = await CreateTopicError(admin, new TopicSpecification { Name = t, NumPartitions = 1, ReplicationFactor = 1 });
+        Check(again == ErrorCode.TopicAlreadyExists, $"creating an existing topic: {again}");
+        var badRf = await CreateTopicError(admin, new TopicSpecification { Name = Topic("bad-rf"), NumPartitions = 1, ReplicationFactor = 3 });
+        Check(badRf == ErrorCode.InvalidReplicationFactor, $"replication factor 3 on one broker: {badRf}");
+    }
+
+    static async Task AdminDeleteTopic()
+    {
+        var t = await CreateTopic(Topic("delete"), 1);
+        using var admin = Admin();
+        await admin.DeleteTopicsAsync([t], new DeleteTopicsOptions { OperationTimeout = Wait });
+        var deadline = DateTime.UtcNow + Wait;
+        while (admin.GetMetadata(Wait).Topics.Any(x => x.Topic == t))
+        {
+            Check(DateTime.UtcNow < deadline, "deleted topic still listed");
+            await Task.Delay(200);
+        }
+        try
+        {
+            await admin.DeleteTopicsAsync([Topic("never-existed")], new DeleteTopicsOptions { OperationTimeout = Wait });
+            throw new FailException("deleting a missing topic succeeded");
+        }
+        catch (DeleteTopicsException e)
+        {
+            Check(e.Results[0].Error.Code == ErrorCode.UnknownTopicOrPart, $"deleting a missing topic: {e.Results[0].Error.Code}");
+        }
+    }
+
+    static Task AdminDescribeCluster()
+    {
+        using var admin = Admin();
+        var md = admin.GetMetadata(Wait);
+        Check(md.Brokers.Count >= 1, "no brokers in metadata");
+        Check(md.Brokers.All(b => b.Port > 0 && b.Host.Length > 0), "a broker without host or port");
+        Check(md.OriginatingBrokerId >= 0, $"originating broker {md.OriginatingBrokerId}");
+        return Task.CompletedTask;
+    }
+
+    static async Task AdminDescribeConfigs()
+    {
+        var t = await CreateTopic(Topic("describe-configs"), 1, new() { ["cleanup.policy"] = "compact" });
+        using var admin = Admin();
+        var res = await admin.DescribeConfigsAsync([new ConfigResource { Type = ResourceType.Topic, Name = t }]);
+        var entries = res[0].Entries;
+        Check(entries["cleanup.policy"].Value == "compact", $"cleanup.policy {entries["cleanup.policy"].Value}");
+        Check(entries.TryGetValue("retention.ms", out var r) && r.IsDefault, "retention.ms missing or not marked default");
+    }
+
+    static async Task AdminAlterConfigs()
+    {
+        var t = await CreateTopic(Topic("alter-configs"), 1);
+        using var admin = Admin();
+        var resource = new ConfigResource { Type = ResourceType.Topic, Name = t };
+        // AlterConfigs replaces the whole set of dynamic configs for the resource (KIP-133).
+        await admin.AlterConfigsAsync(new Dictionary<ConfigResource, List<ConfigEntry>>
+        {
+            [resource] = [new ConfigEntry { Name = "retention.ms", Value = "123456" }],
+        });
+        var entries = (await admin.DescribeConfigsAsync([resource]))[0].Entries;
+        Check(entries["retention.ms"].Value == "123456" && !entries["retention.ms"].IsDefault, $"retention.ms {entries["retention.ms"].Value}");
+    }
+
+    static async Task AdminCreatePartitions()
+    {
+        var t = await CreateTopic(Topic("add-partitions"), 2);
+        using var admin = Admin();
+        await admin.CreatePartitionsAsync([new PartitionsSpecification { Topic = t, IncreaseTo = 5 }], new CreatePartitionsOptions { OperationTimeout = Wait });
+        var deadline = DateTime.UtcNow + Wait;
+        while (admin.GetMetadata(t, Wait).Topics.Single(x => x.Topic == t).Partitions.Count != 5)
+        {
+            Check(DateTime.UtcNow < deadline, "topic did not grow to 5 partitions");
+            await Task.Delay(200);
+        }
+        try
+        {
+            await admin.CreatePartitionsAsync([new PartitionsSpecification { Topic = t, IncreaseTo = 3 }]);
+            throw new FailException("shrinking the partition count succeeded");
+        }
+        catch (CreatePartitionsException e)
+        {
+            Check(e.Results[0].Error.Code == ErrorCode.InvalidPartitions, $"shrinking: {e.Results[0].Error.Code}");
+        }
+    }
+
+    static async Task Idempotence()
+    {
+        var t = await CreateTopic(Topic("idempotent"), 1);
+        using var p = Producer(c => { c.EnableIdempotence = true; c.BatchNumMessages = 10; });
+        var values = Enumerable.Range(0, 200).Select(i => $"i{i:D4}").ToList();
+        await ProduceAll(p, t, values.Select(v => ((byte[]?)null, (byte[]?)B(v), (int?)0, (long?)null, (Headers?)null)));
+        var got = ReadPartition(t, 0, 200);
+        Check(got.Select(r => S(r.Message.Value)).SequenceEqual(values), "idempotent records duplicated, lost or reordered");
+    }
+
+    static async Task Transaction(bool commit)
+    {
+        var t = await CreateTopic(Topic(commit ? "txn-commit" : "txn-abort"), 1);
+        using var p = Producer(c => { c.TransactionalId = Topic($"txid-{commit}"); c.TransactionTimeoutMs = 10000; c.MessageTimeoutMs = 10000; });
+        p.InitTransactions(Wait);
+        p.BeginTransaction();
+        await ProduceAll(p, t, Enumerable.Range(0, 5).Select(i => ((byte[]?)null, (byte[]?)B($"in-txn-{i}"), (int?)0, (long?)null, (Headers?)null)));
+        if (commit) p.CommitTransaction(Wait); else p.AbortTransaction(Wait);
+        p.BeginTransaction();
+        await ProduceAll(p, t, [(null, B("after"), 0, null, null)]);
+        p.CommitTransaction(Wait);
+        var want = commit ? Enumerable.Range(0, 5).Select(i => $"in-txn-{i}").Append("after").ToList() : ["after"];
+        var got = ReadPartition(t, 0, want.Count, c => c.IsolationLevel = IsolationLevel.ReadCommitted).Select(r => S(r.Message.Value)).ToList();
+        Check(got.SequenceEqual(want), $"read_committed saw {string.Join(",", got)}");
+        var raw = ReadPartition(t, 0, 6, c => c.IsolationLevel = IsolationLevel.ReadUncommitted);
+        Check(raw.Count == 6, $"read_uncommitted saw {raw.Count} records, want 6");
+    }
+
+    static async Task Compaction()
+    {
+        var t = await CreateTopic(Topic("compacted"), 1, new() { ["cleanup.policy"] = "compact" });
+        using var p = Producer(c => c.MessageSendMaxRetries = 0);
+        await ProduceAll(p, t, [(B("a"), B("1"), 0, null, null), (B("a"), B("2"), 0, null, null), (B("b"), null, 0, null, null)]);
+        try
+        {
+            await ProduceAll(p, t, [(null, B("no key"), 0, null, null)]);
+            throw new FailException("a record without a key was accepted by a compacted topic");
+        }
+        catch (ProduceException<byte[]?, byte[]?> e)
+        {
+            Console.WriteLine($"  keyless record refused: {e.Error.Code}");
+        }
+        var got = ReadPartition(t, 0, 3).Select(r => $"{S(r.Message.Key)}={S(r.Message.Value)}").ToList();
+        Check(got.SequenceEqual(["a=1", "a=2", "b=<null>"]), $"records {string.Join(",", got)}");
+    }
+}

@@ -1,0 +1,402 @@
+"""Kafka scenarios through confluent-kafka-python 1.7.0 (Debian python3-confluent-kafka)
+on Debian's librdkafka 2.0.2. It speaks the flexible (KIP-482) encodings, so it checks
+the broker's compact/tagged-field paths. No list/describe of consumer groups' offsets in
+this version's admin API, so group checks go through the consumer."""
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from scenario import ADDR, Fail, check, eventually, main, note, scenario  # noqa: E402
+from kafka_common import CODECS, now_ms, payloads, topic  # noqa: E402
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition  # noqa: E402
+from confluent_kafka.admin import AdminClient, ConfigResource, NewPartitions, NewTopic  # noqa: E402
+
+BASE = {"bootstrap.servers": ADDR, "socket.timeout.ms": 10000, "api.version.request.timeout.ms": 5000,
+        "broker.address.family": "v4"}
+
+
+def admin():
+    return AdminClient(dict(BASE))
+
+
+def wait_futures(fs, what):
+    for k, f in fs.items():
+        try:
+            f.result(timeout=15)
+        except KafkaException as e:
+            raise Fail(f"{what} {k}: {e.args[0].str() if e.args else e}")
+
+
+def create_topic(name, partitions=3, config=None):
+    a = admin()
+    if os.environ.get("COMPAT_DEV_MOCK"):
+        # Developing the runner against librdkafka's mock cluster, which has no
+        # CreateTopics: it auto-creates topics (4 partitions) on first metadata request.
+        producer().list_topics(topic=name, timeout=5)
+        return name
+    wait_futures(a.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=1, config=config or {})],
+                                 operation_timeout=10), "create topic")
+
+    def ready():
+        md = a.list_topics(topic=name, timeout=5).topics.get(name)
+        return md is not None and md.error is None and len(md.partitions) == partitions and \
+            all(p.leader >= 0 for p in md.partitions.values())
+    eventually(ready, f"topic {name} has no leaders for its {partitions} partitions", timeout=10)
+    return name
+
+
+def producer(**extra):
+    conf = dict(BASE, **{"linger.ms": 5, "partitioner": "murmur2_random"})
+    conf.update(extra)
+    return Producer(conf)
+
+
+def produce_all(p, t, records):
+    """records: list of (key, value, partition|None, timestamp|None, headers|None);
+    returns delivery reports as (partition, offset, key, value)."""
+    reports = []
+    errors = []
+
+    def cb(err, msg):
+        if err is not None:
+            errors.append(err)
+        else:
+            reports.append((msg.partition(), msg.offset(), msg.key(), msg.value()))
+    for key, value, part, ts, headers in records:
+        kw = {"key": key, "value": value, "on_delivery": cb}
+        if part is not None:
+            kw["partition"] = part
+        if ts is not None:
+            kw["timestamp"] = ts
+        if headers is not None:
+            kw["headers"] = headers
+        p.produce(t, **kw)
+        p.poll(0)
+    left = p.flush(15)
+    check(left == 0, f"{left} records not delivered within 15s")
+    check(not errors, f"delivery failed: {errors[0].str() if errors else ''}")
+    return reports
+
+
+def consumer(group=None, **extra):
+    conf = dict(BASE, **{"group.id": group or f"{topic('g')}-{os.urandom(3).hex()}", "auto.offset.reset": "earliest",
+                         "enable.auto.commit": False, "session.timeout.ms": 6000, "heartbeat.interval.ms": 1000})
+    conf.update(extra)
+    return Consumer(conf)
+
+
+def consume_n(c, n, timeout=15.0):
+    out = []
+    deadline = time.monotonic() + timeout
+    while len(out) < n and time.monotonic() < deadline:
+        m = c.poll(0.5)
+        if m is None:
+            continue
+        if m.error():
+            if m.error().code() == KafkaError._PARTITION_EOF:
+                continue
+            raise Fail(f"consume error: {m.error().str()}")
+        out.append(m)
+    return out
+
+
+def read_partition(t, partition, n, **extra):
+    c = consumer(**extra)
+    try:
+        c.assign([TopicPartition(t, partition, 0)])
+        return consume_n(c, n)
+    finally:
+        c.close()
+
+
+def produce_consume(codec):
+    def run():
+        t = create_topic(topic(f"codec-{codec}"), partitions=1)
+        vals = payloads(50, codec)
+        p = producer(**{"compression.type": codec, "batch.num.messages": 20})
+        reports = produce_all(p, t, [(b"k%d" % i, v, 0, None, None) for i, v in enumerate(vals)])
+        check(sorted(r[1] for r in reports) == list(range(50)), f"offsets {sorted(r[1] for r in reports)[:10]}...")
+        got = read_partition(t, 0, 50)
+        check([m.value() for m in got] == vals, f"consumed {len(got)} records, values differ or out of order")
+        check([m.offset() for m in got] == list(range(50)), "offsets not contiguous from 0")
+        check([m.key() for m in got] == [b"k%d" % i for i in range(50)], "keys differ")
+    return run
+
+
+for _codec in CODECS:
+    scenario(f"produce-consume-{_codec}")(produce_consume(_codec))
+
+
+@scenario("keyed-partitioning")
+def keyed_partitioning():
+    t = create_topic(topic("keyed"), partitions=3)
+    keys = [f"key-{i}".encode() for i in range(12)]
+    p = producer()
+    reports = produce_all(p, t, [(k, b"v%d" % j, None, None, None) for j in range(5) for k in keys])
+    where = {}
+    for part, off, k, v in reports:
+        where.setdefault(k, set()).add(part)
+    check(all(len(s) == 1 for s in where.values()), "one key went to more than one partition")
+    check(len({next(iter(s)) for s in where.values()}) > 1, "12 keys all landed in one partition")
+    for part in range(3):
+        want = [(k, v) for (pp, off, k, v) in sorted(reports, key=lambda r: r[1]) if pp == part]
+        got = read_partition(t, part, len(want))
+        check([(m.key(), m.value()) for m in got] == want, f"partition {part} content differs from what was produced")
+
+
+@scenario("partition-ordering")
+def partition_ordering():
+    t = create_topic(topic("ordering"), partitions=2)
+    p = producer(**{"max.in.flight.requests.per.connection": 5, "batch.num.messages": 7})
+    vals = [b"%05d" % i for i in range(300)]
+    produce_all(p, t, [(None, v, 1, None, None) for v in vals])
+    got = read_partition(t, 1, 300)
+    check([m.value() for m in got] == vals, "records of one partition came back out of order")
+    check([m.offset() for m in got] == list(range(300)), "offsets are not 0..299")
+
+
+@scenario("record-headers")
+def record_headers():
+    t = create_topic(topic("headers"), partitions=1)
+    hdrs = [("a", b"1"), ("b", b""), ("a", b"2"), ("utf8-\u00e9", b"\x00\xff")]
+    produce_all(producer(), t, [(b"k", b"v", 0, None, hdrs), (b"k2", b"v2", 0, None, None)])
+    got = read_partition(t, 0, 2)
+    check(len(got) == 2, f"consumed {len(got)}")
+    check(got[0].headers() == hdrs, f"headers {got[0].headers()}")
+    check(not got[1].headers(), f"record without headers has {got[1].headers()}")
+
+
+@scenario("timestamps")
+def timestamps():
+    t = create_topic(topic("timestamps"), partitions=1)
+    base = now_ms() - 3_600_000
+    produce_all(producer(), t, [(None, b"t%d" % i, 0, base + i * 1000, None) for i in range(5)])
+    got = read_partition(t, 0, 5)
+    ts = [m.timestamp() for m in got]
+    check(all(kind == 1 for kind, _ in ts), f"timestamp types {ts} (1 = CreateTime)")
+    check([v for _, v in ts] == [base + i * 1000 for i in range(5)], f"timestamps {ts}")
+
+
+@scenario("offset-lookup")
+def offset_lookup():
+    t = create_topic(topic("offset-lookup"), partitions=1)
+    base = now_ms() - 3_600_000
+    produce_all(producer(), t, [(None, b"o%d" % i, 0, base + i * 1000, None) for i in range(10)])
+    c = consumer()
+    try:
+        lo, hi = c.get_watermark_offsets(TopicPartition(t, 0), timeout=10)
+        check((lo, hi) == (0, 10), f"watermarks {(lo, hi)}")
+        found = c.offsets_for_times([TopicPartition(t, 0, base + 4500)], timeout=10)
+        check(found[0].offset == 5, f"offset for time base+4.5s is {found[0].offset}, want 5")
+        found = c.offsets_for_times([TopicPartition(t, 0, base + 99_000)], timeout=10)
+        check(found[0].offset in (-1, 10), f"offset after the last timestamp is {found[0].offset}, want end")
+    finally:
+        c.close()
+
+
+@scenario("consumer-group")
+def consumer_group():
+    t = create_topic(topic("group"), partitions=3)
+    produce_all(producer(), t, [(b"k%d" % i, b"v%d" % i, i % 3, None, None) for i in range(30)])
+    g = topic("group-g")
+    c = consumer(group=g)
+    try:
+        c.subscribe([t])
+        got = consume_n(c, 30, timeout=20)
+        check(len(got) == 30, f"group member consumed {len(got)} of 30")
+        check(sorted(tp.partition for tp in c.assignment()) == [0, 1, 2], f"assignment {c.assignment()}")
+    finally:
+        c.close()
+    groups = admin().list_groups(timeout=10)
+    check(any(gr.id == g for gr in groups), f"group {g} not listed")
+
+
+@scenario("group-rebalance")
+def group_rebalance():
+    t = create_topic(topic("rebalance"), partitions=4)
+    g = topic("rebalance-g")
+    a = consumer(group=g)
+    b = consumer(group=g)
+    try:
+        a.subscribe([t])
+        eventually(lambda: (a.poll(0.2), len(a.assignment()) == 4)[1], "first member did not get all 4 partitions", timeout=15)
+        b.subscribe([t])
+
+        def split():
+            a.poll(0.1)
+            b.poll(0.1)
+            pa = {tp.partition for tp in a.assignment()}
+            pb = {tp.partition for tp in b.assignment()}
+            return pa and pb and not (pa & pb) and (pa | pb) == {0, 1, 2, 3}
+        eventually(split, "partitions were not split between two members", timeout=15, interval=0)
+        b.close()
+        eventually(lambda: (a.poll(0.2), len(a.assignment()) == 4)[1], "remaining member did not get all partitions back", timeout=15)
+    finally:
+        a.close()
+
+
+@scenario("offset-commit-fetch")
+def offset_commit_fetch():
+    t = create_topic(topic("commit"), partitions=2)
+    g = topic("commit-g")
+    c = consumer(group=g)
+    try:
+        c.commit(offsets=[TopicPartition(t, 0, 7), TopicPartition(t, 1, 3)], asynchronous=False)
+        got = c.committed([TopicPartition(t, 0), TopicPartition(t, 1)], timeout=10)
+        check([(tp.partition, tp.offset) for tp in got] == [(0, 7), (1, 3)], f"committed {got}")
+    finally:
+        c.close()
+    c2 = consumer(group=g)
+    try:
+        got = c2.committed([TopicPartition(t, 0), TopicPartition(t, 1)], timeout=10)
+        check([tp.offset for tp in got] == [7, 3], f"a new member of the group sees {got}")
+    finally:
+        c2.close()
+
+
+@scenario("admin-create-topic")
+def admin_create_topic():
+    t = create_topic(topic("create"), partitions=5, config={"retention.ms": "3600000"})
+    md = admin().list_topics(topic=t, timeout=10).topics[t]
+    check(len(md.partitions) == 5, f"{len(md.partitions)} partitions")
+    a = admin()
+    fs = a.create_topics([NewTopic(t, num_partitions=1, replication_factor=1)])
+    try:
+        fs[t].result(timeout=10)
+        raise Fail("creating an existing topic succeeded")
+    except KafkaException as e:
+        check(e.args[0].code() == KafkaError.TOPIC_ALREADY_EXISTS, f"error {e.args[0].str()}")
+    fs = a.create_topics([NewTopic(topic("bad-rf"), num_partitions=1, replication_factor=3)])
+    try:
+        fs[topic("bad-rf")].result(timeout=10)
+        raise Fail("replication factor 3 on a one-broker cluster succeeded")
+    except KafkaException as e:
+        check(e.args[0].code() == KafkaError.INVALID_REPLICATION_FACTOR, f"error {e.args[0].str()}")
+
+
+@scenario("admin-delete-topic")
+def admin_delete_topic():
+    t = create_topic(topic("delete"), partitions=1)
+    a = admin()
+    wait_futures(a.delete_topics([t], operation_timeout=10), "delete topic")
+    eventually(lambda: t not in a.list_topics(timeout=5).topics, "deleted topic still listed", timeout=10)
+    fs = a.delete_topics([topic("never-existed")], operation_timeout=10)
+    try:
+        fs[topic("never-existed")].result(timeout=10)
+        raise Fail("deleting a missing topic succeeded")
+    except KafkaException as e:
+        check(e.args[0].code() == KafkaError.UNKNOWN_TOPIC_OR_PART, f"error {e.args[0].str()}")
+
+
+@scenario("admin-describe-cluster")
+def admin_describe_cluster():
+    md = admin().list_topics(timeout=10)
+    check(len(md.brokers) >= 1, "no brokers in metadata")
+    check(md.controller_id in md.brokers, f"controller {md.controller_id} not among brokers {list(md.brokers)}")
+    b = next(iter(md.brokers.values()))
+    check(b.host and b.port > 0, f"broker {b}")
+
+
+@scenario("admin-describe-configs")
+def admin_describe_configs():
+    t = create_topic(topic("describe-configs"), partitions=1, config={"cleanup.policy": "compact"})
+    a = admin()  # keep the handle alive while its futures are pending
+    fs = a.describe_configs([ConfigResource("topic", t)])
+    cfg = list(fs.values())[0].result(timeout=10)
+    check(cfg["cleanup.policy"].value == "compact", f"cleanup.policy {cfg['cleanup.policy'].value}")
+    check("retention.ms" in cfg and cfg["retention.ms"].is_default, "retention.ms missing or not marked default")
+    md = a.list_topics(timeout=10)
+    fs = a.describe_configs([ConfigResource("broker", str(next(iter(md.brokers))))])
+    bcfg = list(fs.values())[0].result(timeout=10)
+    check("log.retention.hours" in bcfg or "log.retention.ms" in bcfg, "broker config lacks log retention keys")
+
+
+@scenario("admin-alter-configs")
+def admin_alter_configs():
+    t = create_topic(topic("alter-configs"), partitions=1)
+    a = admin()
+    wait_futures(a.alter_configs([ConfigResource("topic", t, set_config={"retention.ms": "123456", "max.message.bytes": "200000"})]),
+                 "alter configs")
+    cfg = list(a.describe_configs([ConfigResource("topic", t)]).values())[0].result(timeout=10)
+    check(cfg["retention.ms"].value == "123456" and not cfg["retention.ms"].is_default, f"retention.ms {cfg['retention.ms']}")
+    check(cfg["max.message.bytes"].value == "200000", f"max.message.bytes {cfg['max.message.bytes']}")
+    fs = a.alter_configs([ConfigResource("topic", t, set_config={"no.such.config": "1"})])
+    try:
+        list(fs.values())[0].result(timeout=10)
+        raise Fail("altering an unknown config key succeeded")
+    except KafkaException as e:
+        check(e.args[0].code() == KafkaError.INVALID_CONFIG, f"error {e.args[0].str()}")
+
+
+@scenario("admin-create-partitions")
+def admin_create_partitions():
+    t = create_topic(topic("add-partitions"), partitions=2)
+    a = admin()
+    wait_futures(a.create_partitions([NewPartitions(t, 5)], operation_timeout=10), "create partitions")
+    eventually(lambda: len(a.list_topics(topic=t, timeout=5).topics[t].partitions) == 5, "topic did not grow to 5 partitions")
+    fs = a.create_partitions([NewPartitions(t, 3)])
+    try:
+        fs[t].result(timeout=10)
+        raise Fail("shrinking the partition count succeeded")
+    except KafkaException as e:
+        check(e.args[0].code() == KafkaError.INVALID_PARTITIONS, f"error {e.args[0].str()}")
+    produce_all(producer(), t, [(None, b"x", 4, None, None)])
+    check(len(read_partition(t, 4, 1)) == 1, "new partition 4 does not serve records")
+
+
+@scenario("idempotence")
+def idempotence():
+    t = create_topic(topic("idempotent"), partitions=1)
+    p = producer(**{"enable.idempotence": True, "max.in.flight.requests.per.connection": 5, "batch.num.messages": 10})
+    vals = [b"i%04d" % i for i in range(200)]
+    reports = produce_all(p, t, [(None, v, 0, None, None) for v in vals])
+    check(sorted(r[1] for r in reports) == list(range(200)), "offsets not 0..199")
+    got = read_partition(t, 0, 200)
+    check([m.value() for m in got] == vals, "idempotent records duplicated, lost or reordered")
+
+
+def _txn(commit):
+    def run():
+        t = create_topic(topic(f"txn-{'commit' if commit else 'abort'}"), partitions=1)
+        p = producer(**{"transactional.id": topic(f"txid-{commit}"), "transaction.timeout.ms": 10000})
+        p.init_transactions(10)
+        p.begin_transaction()
+        produce_all(p, t, [(None, b"in-txn-%d" % i, 0, None, None) for i in range(5)])
+        if commit:
+            p.commit_transaction(10)
+        else:
+            p.abort_transaction(10)
+        p.begin_transaction()
+        produce_all(p, t, [(None, b"after", 0, None, None)])
+        p.commit_transaction(10)
+        committed = read_partition(t, 0, 6 if commit else 1, **{"isolation.level": "read_committed"})
+        want = [b"in-txn-%d" % i for i in range(5)] + [b"after"] if commit else [b"after"]
+        check([m.value() for m in committed] == want, f"read_committed saw {[m.value() for m in committed]}")
+        raw = read_partition(t, 0, 6, **{"isolation.level": "read_uncommitted"})
+        check(len(raw) == 6, f"read_uncommitted saw {len(raw)} records, want 6 (control records are not returned)")
+    return run
+
+
+scenario("transactions-commit")(_txn(True))
+scenario("transactions-abort")(_txn(False))
+
+
+@scenario("compaction")
+def compaction():
+    t = create_topic(topic("compacted"), partitions=1, config={"cleanup.policy": "compact"})
+    produce_all(producer(), t, [(b"a", b"1", 0, None, None), (b"a", b"2", 0, None, None), (b"b", None, 0, None, None)])
+    got = read_partition(t, 0, 3)
+    check([(m.key(), m.value()) for m in got][:3] == [(b"a", b"1"), (b"a", b"2"), (b"b", None)], "keyed records and tombstone")
+    # A compacted topic refuses records without a key (upstream: CORRUPT_MESSAGE / InvalidRecordException).
+    errors = []
+    p = producer(**{"message.send.max.retries": 0})
+    p.produce(t, value=b"no key", partition=0, on_delivery=lambda err, msg: errors.append(err))
+    p.flush(10)
+    check(errors and errors[0] is not None, "a record without a key was accepted by a compacted topic")
+    note("keyless record error", errors[0].name())
+
+
+if __name__ == "__main__":
+    sys.exit(main())

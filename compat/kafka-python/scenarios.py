@@ -1,0 +1,403 @@
+"""Kafka scenarios through kafka-python 2.0.2 (Debian python3-kafka), a pure-Python
+client that never uses the flexible encodings and picks its protocol versions by
+guessing the broker's release from ApiVersions. It has no idempotent or transactional
+producer and no read_committed consumer, so those scenarios are not listed here."""
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from scenario import ADDR, Fail, check, eventually, expect_error, main, note, scenario  # noqa: E402
+from kafka_common import CODECS, now_ms, payloads, topic  # noqa: E402
+
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition  # noqa: E402
+from kafka import errors as Errors  # noqa: E402
+from kafka.admin import ConfigResource, ConfigResourceType, NewPartitions, NewTopic  # noqa: E402
+from kafka.structs import OffsetAndMetadata  # noqa: E402
+
+COMMON = {"bootstrap_servers": ADDR, "request_timeout_ms": 15000, "api_version_auto_timeout_ms": 8000}
+
+
+def admin():
+    return KafkaAdminClient(**COMMON)
+
+
+def create_topic(name, partitions=3, config=None):
+    if os.environ.get("COMPAT_DEV_MOCK"):
+        # Developing the runner against librdkafka's mock cluster (no CreateTopics; it
+        # auto-creates 4-partition topics when asked for their metadata).
+        p = producer()
+        p.partitions_for(name)
+        p.close()
+        return name
+    a = admin()
+    try:
+        a.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=1, topic_configs=config or {})],
+                        timeout_ms=10000)
+        c = KafkaConsumer(**COMMON)
+        try:
+            eventually(lambda: c.partitions_for_topic(name) == set(range(partitions)) or
+                       (c._client.cluster.request_update() and False),
+                       f"topic {name} does not show {partitions} partitions", timeout=10, interval=0.3)
+        finally:
+            c.close()
+    finally:
+        a.close()
+    return name
+
+
+def producer(**extra):
+    kw = dict(COMMON, linger_ms=5)
+    kw.update(extra)
+    return KafkaProducer(**kw)
+
+
+def send_all(p, t, records):
+    """records: (key, value, partition, timestamp_ms, headers) -> RecordMetadata list."""
+    futures = []
+    for key, value, part, ts, headers in records:
+        futures.append(p.send(t, value=value, key=key, partition=part, timestamp_ms=ts, headers=headers or []))
+    p.flush(15)
+    return [f.get(timeout=15) for f in futures]
+
+
+def consumer(group=None, **extra):
+    kw = dict(COMMON, group_id=group, auto_offset_reset="earliest", enable_auto_commit=False,
+              session_timeout_ms=6000, heartbeat_interval_ms=1000, consumer_timeout_ms=1000)
+    kw.update(extra)
+    return KafkaConsumer(**kw)
+
+
+def read_partition(t, partition, n, timeout=15):
+    c = consumer()
+    try:
+        tp = TopicPartition(t, partition)
+        c.assign([tp])
+        c.seek_to_beginning(tp)
+        out = []
+        deadline = time.monotonic() + timeout
+        while len(out) < n and time.monotonic() < deadline:
+            for recs in c.poll(timeout_ms=500).values():
+                out.extend(recs)
+        return out
+    finally:
+        c.close()
+
+
+def produce_consume(codec):
+    def run():
+        t = create_topic(topic(f"codec-{codec}"), partitions=1)
+        vals = payloads(50, codec)
+        p = producer(compression_type=None if codec == "none" else codec, batch_size=4096)
+        md = send_all(p, t, [(b"k%d" % i, v, 0, None, None) for i, v in enumerate(vals)])
+        p.close()
+        check(sorted(m.offset for m in md) == list(range(50)), "offsets are not 0..49")
+        got = read_partition(t, 0, 50)
+        check([r.value for r in got] == vals, f"consumed {len(got)} records; values differ or out of order")
+        check([r.key for r in got] == [b"k%d" % i for i in range(50)], "keys differ")
+    return run
+
+
+for _codec in CODECS:
+    scenario(f"produce-consume-{_codec}")(produce_consume(_codec))
+
+
+@scenario("keyed-partitioning")
+def keyed_partitioning():
+    t = create_topic(topic("keyed"), partitions=3)
+    keys = [f"key-{i}".encode() for i in range(12)]
+    p = producer()  # kafka-python's default partitioner is murmur2, as Java's
+    records = [(k, b"v%d" % j, None, None, None) for j in range(5) for k in keys]
+    md = send_all(p, t, records)
+    p.close()
+    where = {}
+    for rec, m in zip(records, md):
+        where.setdefault(rec[0], set()).add(m.partition)
+    check(all(len(s) == 1 for s in where.values()), "one key went to more than one partition")
+    check(len({next(iter(s)) for s in where.values()}) > 1, "12 keys all landed in one partition")
+    for part in range(3):
+        want = [k for k in keys if where[k] == {part}]
+        got = read_partition(t, part, 5 * len(want))
+        check(sorted({r.key for r in got}) == sorted(want), f"partition {part} holds keys {sorted({r.key for r in got})}")
+        for k in want:
+            check([r.value for r in got if r.key == k] == [b"v%d" % j for j in range(5)], f"order of key {k}")
+
+
+@scenario("partition-ordering")
+def partition_ordering():
+    t = create_topic(topic("ordering"), partitions=2)
+    p = producer(batch_size=512, max_in_flight_requests_per_connection=1)
+    vals = [b"%05d" % i for i in range(300)]
+    send_all(p, t, [(None, v, 1, None, None) for v in vals])
+    p.close()
+    got = read_partition(t, 1, 300)
+    check([r.value for r in got] == vals, "records of one partition came back out of order")
+    check([r.offset for r in got] == list(range(300)), "offsets are not 0..299")
+
+
+@scenario("record-headers")
+def record_headers():
+    t = create_topic(topic("headers"), partitions=1)
+    hdrs = [("a", b"1"), ("b", b""), ("a", b"2")]
+    p = producer()
+    send_all(p, t, [(b"k", b"v", 0, None, hdrs), (b"k2", b"v2", 0, None, None)])
+    p.close()
+    got = read_partition(t, 0, 2)
+    check(len(got) == 2 and list(got[0].headers) == hdrs, f"headers {[r.headers for r in got]}")
+    check(list(got[1].headers) == [], "record without headers has some")
+
+
+@scenario("timestamps")
+def timestamps():
+    t = create_topic(topic("timestamps"), partitions=1)
+    base = now_ms() - 3_600_000
+    p = producer()
+    md = send_all(p, t, [(None, b"t%d" % i, 0, base + i * 1000, None) for i in range(5)])
+    p.close()
+    got = read_partition(t, 0, 5)
+    check([r.timestamp for r in got] == [base + i * 1000 for i in range(5)], f"timestamps {[r.timestamp for r in got]}")
+    check(all(r.timestamp_type == 0 for r in got), "timestamp type is not CreateTime")
+    check(md[0].timestamp == base, f"produce response timestamp {md[0].timestamp} (CreateTime topics echo the record's)")
+
+
+@scenario("offset-lookup")
+def offset_lookup():
+    t = create_topic(topic("offset-lookup"), partitions=1)
+    base = now_ms() - 3_600_000
+    p = producer()
+    send_all(p, t, [(None, b"o%d" % i, 0, base + i * 1000, None) for i in range(10)])
+    p.close()
+    c = consumer()
+    try:
+        tp = TopicPartition(t, 0)
+        check(c.beginning_offsets([tp])[tp] == 0, "earliest offset")
+        check(c.end_offsets([tp])[tp] == 10, f"latest offset {c.end_offsets([tp])[tp]}")
+        found = c.offsets_for_times({tp: base + 4500})[tp]
+        check(found is not None and found.offset == 5 and found.timestamp == base + 5000, f"offset for time: {found}")
+        check(c.offsets_for_times({tp: base + 99_000})[tp] is None, "a time after the last record found an offset")
+    finally:
+        c.close()
+
+
+@scenario("consumer-group")
+def consumer_group():
+    t = create_topic(topic("group"), partitions=3)
+    p = producer()
+    send_all(p, t, [(b"k%d" % i, b"v%d" % i, i % 3, None, None) for i in range(30)])
+    p.close()
+    g = topic("group-g")
+    c = consumer(group=g, consumer_timeout_ms=15000)
+    try:
+        c.subscribe([t])
+        got = []
+        deadline = time.monotonic() + 20
+        while len(got) < 30 and time.monotonic() < deadline:
+            for recs in c.poll(timeout_ms=500).values():
+                got.extend(recs)
+        check(len(got) == 30, f"group member consumed {len(got)} of 30")
+        check(sorted(tp.partition for tp in c.assignment()) == [0, 1, 2], f"assignment {c.assignment()}")
+        a = admin()
+        try:
+            groups = [gid for gid, _ in a.list_consumer_groups()]
+            check(g in groups, f"group not listed: {groups[:10]}")
+            desc = a.describe_consumer_groups([g])[0]
+            note("group", desc.state, desc.protocol_type, desc.protocol, len(desc.members))
+            check(desc.state == "Stable" and len(desc.members) == 1, f"describe: {desc.state}, {len(desc.members)} members")
+        finally:
+            a.close()
+    finally:
+        c.close()
+
+
+class Poller:
+    """kafka-python joins a group inside poll(), blocking until the join completes, so
+    each member of a rebalancing group needs its own thread to keep polling."""
+    def __init__(self, c):
+        import threading
+        self.c = c
+        self.stop = False
+        self.error = None
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        try:
+            while not self.stop:
+                self.c.poll(timeout_ms=100)
+        except Exception as e:  # noqa: BLE001 - reported by the scenario
+            self.error = e
+
+    def partitions(self):
+        return {tp.partition for tp in self.c.assignment()}
+
+    def close(self):
+        self.stop = True
+        self.thread.join(10)
+        self.c.close()
+
+
+@scenario("group-rebalance")
+def group_rebalance():
+    t = create_topic(topic("rebalance"), partitions=4)
+    g = topic("rebalance-g")
+    a = consumer(group=g)
+    a.subscribe([t])
+    pa = Poller(a)
+    try:
+        eventually(lambda: pa.partitions() == {0, 1, 2, 3}, "first member did not get 4 partitions", timeout=8)
+        b = consumer(group=g)
+        b.subscribe([t])
+        pb = Poller(b)
+
+        def split():
+            x, y = pa.partitions(), pb.partitions()
+            return x and y and not (x & y) and (x | y) == {0, 1, 2, 3}
+        eventually(split, "partitions were not split between the two members", timeout=12)
+        pb.close()
+        eventually(lambda: pa.partitions() == {0, 1, 2, 3}, "remaining member did not get all partitions back", timeout=8)
+        check(pa.error is None and pb.error is None, f"poll failed: {pa.error or pb.error}")
+    finally:
+        pa.close()
+
+
+@scenario("offset-commit-fetch")
+def offset_commit_fetch():
+    t = create_topic(topic("commit"), partitions=2)
+    g = topic("commit-g")
+    c = consumer(group=g)
+    try:
+        t0, t1 = TopicPartition(t, 0), TopicPartition(t, 1)
+        c.commit({t0: OffsetAndMetadata(7, "seven"), t1: OffsetAndMetadata(3, "")})
+        check((c.committed(t0), c.committed(t1)) == (7, 3), f"committed {(c.committed(t0), c.committed(t1))}")
+    finally:
+        c.close()
+    a = admin()
+    try:
+        offs = a.list_consumer_group_offsets(g)
+        check({tp.partition: om.offset for tp, om in offs.items()} == {0: 7, 1: 3}, f"group offsets {offs}")
+        check(offs[TopicPartition(t, 0)].metadata == "seven", f"commit metadata {offs[TopicPartition(t, 0)].metadata!r}")
+    finally:
+        a.close()
+
+
+@scenario("admin-create-topic")
+def admin_create_topic():
+    t = create_topic(topic("create"), partitions=5, config={"retention.ms": "3600000"})
+    a = admin()
+    try:
+        expect_error(Errors.TopicAlreadyExistsError,
+                     lambda: a.create_topics([NewTopic(t, 1, 1)], timeout_ms=10000), "creating an existing topic")
+        expect_error(Errors.InvalidReplicationFactorError,
+                     lambda: a.create_topics([NewTopic(topic("bad-rf"), 1, 3)], timeout_ms=10000), "replication factor 3 on one broker")
+        expect_error(Errors.InvalidTopicError,
+                     lambda: a.create_topics([NewTopic("bad/name", 1, 1)], timeout_ms=10000), "an invalid topic name")
+    finally:
+        a.close()
+
+
+@scenario("admin-delete-topic")
+def admin_delete_topic():
+    t = create_topic(topic("delete"), partitions=1)
+    a = admin()
+    try:
+        a.delete_topics([t], timeout_ms=10000)
+        eventually(lambda: t not in a.list_topics(), "deleted topic still listed", timeout=10)
+        expect_error(Errors.UnknownTopicOrPartitionError, lambda: a.delete_topics([topic("never-existed")], timeout_ms=10000),
+                     "deleting a missing topic")
+    finally:
+        a.close()
+
+
+@scenario("admin-describe-cluster")
+def admin_describe_cluster():
+    a = admin()
+    try:
+        d = a.describe_cluster()
+        note("cluster keys", sorted(d.keys()))
+        check(len(d["brokers"]) >= 1, "no brokers")
+        check(d["controller_id"] in [b["node_id"] for b in d["brokers"]], f"controller {d['controller_id']} not a broker")
+        check(d.get("cluster_id"), "no cluster id")
+    finally:
+        a.close()
+
+
+def _configs(resp):
+    """{name: (value, is_default)} from a DescribeConfigs response's first resource."""
+    res = resp.resources[0]
+    check(res[0] == 0, f"describe configs error {res[0]} {res[1]}")
+    out = {}
+    for entry in res[4]:
+        name, value, _ro = entry[0], entry[1], entry[2]
+        is_default = entry[3] if resp.API_VERSION == 0 else entry[3] == 5  # v1+: config_source 5 = DEFAULT_CONFIG
+        out[name] = (value, is_default)
+    return out
+
+
+@scenario("admin-describe-configs")
+def admin_describe_configs():
+    t = create_topic(topic("describe-configs"), partitions=1, config={"cleanup.policy": "compact"})
+    a = admin()
+    try:
+        cfg = _configs(a.describe_configs([ConfigResource(ConfigResourceType.TOPIC, t)])[0])
+        check(cfg["cleanup.policy"][0] == "compact", f"cleanup.policy {cfg.get('cleanup.policy')}")
+        check("retention.ms" in cfg and cfg["retention.ms"][1], f"retention.ms {cfg.get('retention.ms')} missing or not default")
+        broker = a.describe_cluster()["brokers"][0]["node_id"]
+        bcfg = _configs(a.describe_configs([ConfigResource(ConfigResourceType.BROKER, str(broker))])[0])
+        check("log.retention.hours" in bcfg or "log.retention.ms" in bcfg, "broker configs lack log retention")
+    finally:
+        a.close()
+
+
+@scenario("admin-alter-configs")
+def admin_alter_configs():
+    t = create_topic(topic("alter-configs"), partitions=1)
+    a = admin()
+    try:
+        resp = a.alter_configs([ConfigResource(ConfigResourceType.TOPIC, t, configs={"retention.ms": "123456"})])
+        check(resp.resources[0][0] == 0, f"alter configs error {resp.resources[0]}")
+        cfg = _configs(a.describe_configs([ConfigResource(ConfigResourceType.TOPIC, t)])[0])
+        check(cfg["retention.ms"] == ("123456", False), f"retention.ms after alter {cfg['retention.ms']}")
+        resp = a.alter_configs([ConfigResource(ConfigResourceType.TOPIC, t, configs={"no.such.config": "1"})])
+        check(resp.resources[0][0] == Errors.InvalidConfigurationError.errno, f"unknown key answered {resp.resources[0][:2]}")
+    finally:
+        a.close()
+
+
+@scenario("admin-create-partitions")
+def admin_create_partitions():
+    t = create_topic(topic("add-partitions"), partitions=2)
+    a = admin()
+    try:
+        a.create_partitions({t: NewPartitions(5)}, timeout_ms=10000)
+        expect_error(Errors.InvalidPartitionsError, lambda: a.create_partitions({t: NewPartitions(3)}, timeout_ms=10000),
+                     "shrinking the partition count")
+    finally:
+        a.close()
+    c = consumer()
+    try:
+        eventually(lambda: (c._client.cluster.request_update(), c.partitions_for_topic(t) == set(range(5)))[1],
+                   "topic did not grow to 5 partitions", timeout=10, interval=0.5)
+    finally:
+        c.close()
+
+
+@scenario("compaction")
+def compaction():
+    t = create_topic(topic("compacted"), partitions=1, config={"cleanup.policy": "compact"})
+    p = producer(retries=0)
+    send_all(p, t, [(b"a", b"1", 0, None, None), (b"a", b"2", 0, None, None), (b"b", None, 0, None, None)])
+    fut = p.send(t, value=b"no key", partition=0)
+    try:
+        fut.get(timeout=10)
+        raise Fail("a record without a key was accepted by a compacted topic")
+    except Errors.KafkaError as e:
+        note("keyless record error", type(e).__name__)
+        check(isinstance(e, Errors.CorruptRecordException), f"keyless record refused with {type(e).__name__}, want CorruptRecordException")
+    finally:
+        p.close()
+    got = read_partition(t, 0, 3)
+    check([(r.key, r.value) for r in got][:3] == [(b"a", b"1"), (b"a", b"2"), (b"b", None)], "keyed records and tombstone")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,336 @@
+#!/usr/bin/env bash
+# Samsa compatibility suite: real, independent Kafka and ZooKeeper clients run the same
+# scenarios against Samsa and against upstream servers; a matrix says who passes what.
+#
+#   ./run-compat.sh [--target samsa|upstream|both] [--kafka HOST:PORT] [--zookeeper HOST:PORT]
+#                   [--only CLIENT,...] [--report-only] [--timeout SECONDS] [--no-install]
+#                   [--samsa-bin PATH]
+#
+#   --kafka HOST:PORT      an upstream Apache Kafka to compare with (none is packaged here;
+#                          without it the upstream Kafka column says "no upstream").
+#   --zookeeper HOST:PORT  an upstream ZooKeeper to use instead of starting Debian's.
+#   --only a,b             run only these clients (names as in compat/, e.g. kazoo,zkcli).
+#   --report-only          always exit 0 once results are written (CI before the broker exists).
+#   --timeout S            per-scenario timeout (default 25 s).
+#   --lane-budget S        wall-time budget of each lane (target x Kafka/ZooKeeper, default 360 s);
+#                          scenarios left when it is spent fail as "not run".
+#   --samsa-bin PATH       run this samsa executable instead of building src/Samsa.Host.
+#
+# Output: compat/results/{matrix.md,matrix.html,junit.xml,results.tsv,logs/}.
+# Exit status: 1 when Samsa fails a scenario that upstream passes or that has no upstream
+# to compare with; 0 otherwise (and always 0 with --report-only).
+set -u -o pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+COMPAT="$ROOT/compat"
+RESULTS="$COMPAT/results"
+WORK="$COMPAT/.work"
+
+TARGET=both
+UP_KAFKA=""
+UP_ZK=""
+ONLY=""
+REPORT_ONLY=0
+SCEN_TIMEOUT=25
+LANE_BUDGET=360
+INSTALL=1
+SAMSA_BIN=""
+
+KAFKA_CLIENTS="kcat kafka-python confluent-kafka-python kafkajs confluent-kafka-dotnet"
+ZK_CLIENTS="zkcli cli_mt kazoo node-zookeeper-client samsa-keeper-client"
+
+usage() { awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0"; }
+
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --target) TARGET="$2"; shift 2 ;;
+    --kafka) UP_KAFKA="$2"; shift 2 ;;
+    --zookeeper) UP_ZK="$2"; shift 2 ;;
+    --only) ONLY="$2"; shift 2 ;;
+    --report-only) REPORT_ONLY=1; shift ;;
+    --timeout) SCEN_TIMEOUT="$2"; shift 2 ;;
+    --lane-budget) LANE_BUDGET="$2"; shift 2 ;;
+    --no-install) INSTALL=0; shift ;;
+    --samsa-bin) SAMSA_BIN="$2"; shift 2 ;;
+    -h|--help) usage; exit 0 ;;
+    *) echo "run-compat: unknown argument $1" >&2; usage >&2; exit 2 ;;
+  esac
+done
+case "$TARGET" in samsa|upstream|both) ;; *) echo "run-compat: --target must be samsa, upstream or both" >&2; exit 2 ;; esac
+
+log() { printf '[%s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
+
+selected() { # is client $1 selected by --only?
+  [ -z "$ONLY" ] && return 0
+  case ",$ONLY," in *",$1,"*) return 0 ;; esac
+  return 1
+}
+
+CLIENTS=""
+for c in $KAFKA_CLIENTS $ZK_CLIENTS; do selected "$c" && CLIENTS="$CLIENTS $c"; done
+[ -n "$CLIENTS" ] || { echo "run-compat: --only selects no known client ($KAFKA_CLIENTS $ZK_CLIENTS)" >&2; exit 2; }
+kind_of() { case " $KAFKA_CLIENTS " in *" $1 "*) echo kafka ;; *) echo zk ;; esac; }
+
+START_TS=$(date +%s)
+rm -rf "$RESULTS" "$WORK"
+mkdir -p "$RESULTS/logs" "$WORK"
+RUN_ID="r$(date +%s)"
+TSV="$RESULTS/results.tsv"
+: > "$TSV"
+
+PIDS_TO_STOP=()
+cleanup() {
+  for p in "${PIDS_TO_STOP[@]}"; do
+    kill "$p" 2>/dev/null
+  done
+  for p in "${PIDS_TO_STOP[@]}"; do
+    for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$p" 2>/dev/null || break; sleep 0.3; done
+    kill -9 "$p" 2>/dev/null
+  done
+  return 0
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# ---------------------------------------------------------------- installing the clients
+need_apt=()
+need_pkg() { # need_pkg PACKAGE: queue a Debian package that is not installed yet
+  case " ${need_apt[*]-} " in *" $1 "*) return ;; esac
+  dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed' || need_apt+=("$1")
+}
+need_cmd() { # need_cmd COMMAND PACKAGE: a tool that may come from elsewhere (NodeSource's nodejs bundles npm)
+  command -v "$1" > /dev/null 2>&1 || need_pkg "$2"
+}
+if [ "$INSTALL" = 1 ]; then
+  need_pkg zookeeper   # the upstream ZooKeeper server and zkCli.sh
+  need_cmd java default-jre-headless
+  for c in $CLIENTS; do
+    case "$c" in
+      kcat) need_pkg kcat ;;
+      kafka-python) need_pkg python3-kafka; need_pkg python3-snappy; need_pkg python3-lz4; need_pkg python3-zstandard ;;
+      confluent-kafka-python) need_pkg python3-confluent-kafka ;;
+      confluent-kafka-dotnet) need_pkg librdkafka-dev ;;
+      kafkajs|node-zookeeper-client) need_cmd node nodejs; need_cmd npm npm ;;
+      zkcli) need_pkg zookeeper ;;
+      cli_mt) need_pkg zookeeper-bin ;;
+      kazoo) need_pkg python3-kazoo ;;
+    esac
+  done
+  if [ ${#need_apt[@]} -gt 0 ]; then
+    log "installing Debian packages: ${need_apt[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    { apt-get update -q && apt-get install -y --no-install-recommends "${need_apt[@]}"; } \
+      > "$RESULTS/logs/apt-get.log" 2>&1 || log "apt-get failed (see results/logs/apt-get.log); continuing with what is there"
+  fi
+  for c in kafkajs node-zookeeper-client; do
+    if selected "$c" && [ ! -d "$COMPAT/$c/node_modules" ]; then
+      log "npm ci in compat/$c"
+      (cd "$COMPAT/$c" && npm ci --no-audit --no-fund) > "$RESULTS/logs/npm-$c.log" 2>&1 \
+        || log "npm ci failed in compat/$c (see results/logs/npm-$c.log)"
+    fi
+  done
+fi
+if selected confluent-kafka-dotnet; then
+  log "building compat/confluent-kafka-dotnet"
+  dotnet build "$COMPAT/confluent-kafka-dotnet/ConfluentKafkaCompat.csproj" -c Release -v q -nologo \
+    > "$RESULTS/logs/build-confluent-kafka-dotnet.log" 2>&1 || log "confluent-kafka-dotnet build failed (see results/logs)"
+fi
+
+free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+port_open() { # port_open HOST:PORT — does something accept TCP connections there?
+  timeout 2 bash -c "exec 3<>/dev/tcp/${1%:*}/${1##*:}" 2>/dev/null
+}
+
+need_kafka=0; need_zk=0
+for c in $CLIENTS; do [ "$(kind_of "$c")" = kafka ] && need_kafka=1 || need_zk=1; done
+
+# ---------------------------------------------------------------- upstream servers
+UPSTREAM_ZK_ADDR=""; UPSTREAM_ZK_WHY=""
+UPSTREAM_KAFKA_ADDR=""; UPSTREAM_KAFKA_WHY=""
+if [ "$TARGET" != samsa ]; then
+  if [ "$need_zk" = 1 ]; then
+    if [ -n "$UP_ZK" ]; then
+      if port_open "$UP_ZK"; then UPSTREAM_ZK_ADDR="$UP_ZK"; else UPSTREAM_ZK_WHY="no upstream ZooKeeper answers at $UP_ZK"; fi
+    elif [ -f /usr/share/java/zookeeper.jar ]; then
+      ZKP=$(free_port); ZKDIR="$WORK/upstream-zk"; mkdir -p "$ZKDIR/data"
+      cat > "$ZKDIR/zoo.cfg" <<EOF
+tickTime=2000
+dataDir=$ZKDIR/data
+clientPort=$ZKP
+clientPortAddress=127.0.0.1
+admin.enableServer=false
+4lw.commands.whitelist=*
+EOF
+      # extendedTypesEnabled: TTL nodes are refused without it (ZOOKEEPER-2608); the
+      # create-ttl scenarios need it.
+      java -Xmx256m -Dzookeeper.extendedTypesEnabled=true \
+        -cp /usr/share/java/zookeeper.jar:/usr/share/java/slf4j-log4j12.jar:/usr/share/java/log4j-1.2.jar \
+        -Dlog4j.configuration=file:/etc/zookeeper/conf_example/log4j.properties -Dzookeeper.root.logger=INFO,CONSOLE \
+        org.apache.zookeeper.server.quorum.QuorumPeerMain "$ZKDIR/zoo.cfg" > "$RESULTS/logs/upstream-zookeeper.log" 2>&1 &
+      PIDS_TO_STOP+=($!)
+      for _ in $(seq 1 60); do
+        if [ "$(timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$ZKP; printf ruok >&3; cat <&3" 2>/dev/null)" = imok ]; then
+          UPSTREAM_ZK_ADDR="127.0.0.1:$ZKP"; break
+        fi
+        sleep 0.5
+      done
+      [ -n "$UPSTREAM_ZK_ADDR" ] && log "upstream ZooKeeper 3.8 (Debian) on $UPSTREAM_ZK_ADDR" \
+        || UPSTREAM_ZK_WHY="Debian's ZooKeeper did not answer ruok within 30 s (results/logs/upstream-zookeeper.log)"
+    else
+      UPSTREAM_ZK_WHY="no upstream ZooKeeper: /usr/share/java/zookeeper.jar missing and no --zookeeper given"
+    fi
+  fi
+  if [ "$need_kafka" = 1 ]; then
+    if [ -z "$UP_KAFKA" ]; then UPSTREAM_KAFKA_WHY="no upstream"
+    elif port_open "$UP_KAFKA"; then UPSTREAM_KAFKA_ADDR="$UP_KAFKA"
+    else UPSTREAM_KAFKA_WHY="no upstream (nothing answers at $UP_KAFKA)"; fi
+  fi
+fi
+
+# ---------------------------------------------------------------- Samsa
+SAMSA_KAFKA_ADDR=""; SAMSA_KAFKA_WHY=""
+SAMSA_ZK_ADDR=""; SAMSA_ZK_WHY=""
+if [ "$TARGET" != upstream ]; then
+  SAMSA_LOG="$RESULTS/logs/samsa.log"
+  if [ -z "$SAMSA_BIN" ]; then
+    log "building src/Samsa.Host"
+    if dotnet build "$ROOT/src/Samsa.Host/Samsa.Host.csproj" -c Release -v q -nologo > "$RESULTS/logs/build-samsa.log" 2>&1; then
+      SAMSA_BIN="$ROOT/src/Samsa.Host/bin/Release/net10.0/samsa"
+    else
+      SAMSA_KAFKA_WHY="samsa did not build (logs/build-samsa.log)"; SAMSA_ZK_WHY="$SAMSA_KAFKA_WHY"
+    fi
+  fi
+  if [ -n "$SAMSA_BIN" ]; then
+    if [ ! -x "$SAMSA_BIN" ]; then
+      SAMSA_KAFKA_WHY="samsa executable not found at $SAMSA_BIN"; SAMSA_ZK_WHY="$SAMSA_KAFKA_WHY"
+    else
+      KP=$(free_port); QP=$(free_port)
+      mkdir -p "$WORK/samsa-data"
+      log "starting samsa dev --kafka-port $KP --zk-port $QP"
+      "$SAMSA_BIN" dev --host 127.0.0.1 --kafka-port "$KP" --zk-port "$QP" --data "$WORK/samsa-data" > "$SAMSA_LOG" 2>&1 &
+      SAMSA_PID=$!
+      PIDS_TO_STOP+=("$SAMSA_PID")
+      # Wait for both "... listening on HOST:PORT" lines (the CLI contract), at most 60 s.
+      for _ in $(seq 1 120); do
+        [ -z "$SAMSA_KAFKA_ADDR" ] && SAMSA_KAFKA_ADDR=$(sed -n 's/.*kafka listening on \([0-9.]*:[0-9]*\).*/\1/p' "$SAMSA_LOG" | head -1)
+        [ -z "$SAMSA_ZK_ADDR" ] && SAMSA_ZK_ADDR=$(sed -n 's/.*keeper listening on \([0-9.]*:[0-9]*\).*/\1/p' "$SAMSA_LOG" | head -1)
+        [ -n "$SAMSA_KAFKA_ADDR" ] && [ -n "$SAMSA_ZK_ADDR" ] && break
+        kill -0 "$SAMSA_PID" 2>/dev/null || break
+        sleep 0.5
+      done
+      if ! kill -0 "$SAMSA_PID" 2>/dev/null; then
+        wait "$SAMSA_PID"; rc=$?
+        why="samsa dev exited (status $rc) before listening: $(grep -v '^\s*$' "$SAMSA_LOG" | tail -1 | cut -c1-160)"
+        [ -z "$SAMSA_KAFKA_ADDR" ] && SAMSA_KAFKA_WHY="$why"
+        [ -z "$SAMSA_ZK_ADDR" ] && SAMSA_ZK_WHY="$why"
+      fi
+      [ -z "$SAMSA_KAFKA_ADDR" ] && [ -z "$SAMSA_KAFKA_WHY" ] && SAMSA_KAFKA_WHY="samsa printed no 'kafka listening on' line within 60 s"
+      [ -z "$SAMSA_ZK_ADDR" ] && [ -z "$SAMSA_ZK_WHY" ] && SAMSA_ZK_WHY="samsa printed no 'keeper listening on' line within 60 s"
+      log "samsa: kafka=${SAMSA_KAFKA_ADDR:-($SAMSA_KAFKA_WHY)} keeper=${SAMSA_ZK_ADDR:-($SAMSA_ZK_WHY)}"
+    fi
+  fi
+fi
+
+# ---------------------------------------------------------------- running scenarios
+runner_of() { echo "$COMPAT/$1/run"; }
+
+record() { # record TARGET CLIENT KIND SCENARIO STATUS SECONDS LOG TRANSCRIPT REASON
+  local reason="${9//$'\t'/ }"; reason="${reason//$'\n'/ }"
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" "$5" "$6" "$7" "$8" "$reason" >> "$TSV"
+}
+
+# A hanging server must not eat the time budget: after BREAKER scenarios in a row time out
+# in one lane (target x Kafka/ZooKeeper), the rest of that lane is marked failed, not run.
+BREAKER=4
+consecutive=0
+lane_started=0
+run_client() { # run_client TARGET CLIENT ADDR WHY
+  local target=$1 client=$2 addr=$3 why=$4 kind runner scenarios s logrel logf tr t0 rc line status reason
+  kind=$(kind_of "$client"); runner=$(runner_of "$client")
+  if [ ! -x "$runner" ]; then
+    # samsa-keeper-client's runner arrives with Samsa.Keeper.Client's own branch.
+    record "$target" "$client" "$kind" "*" SKIP 0 "" "" "no runner at compat/$client/run yet"; return
+  fi
+  if ! scenarios=$("$runner" --list 2> "$RESULTS/logs/$target-$client.list.err"); then
+    record "$target" "$client" "$kind" "*" FAIL 0 "logs/$target-$client.list.err" "" "runner --list failed"; return
+  fi
+  [ -n "$scenarios" ] || { record "$target" "$client" "$kind" "*" SKIP 0 "" "" "$(head -c 200 "$RESULTS/logs/$target-$client.list.err")"; return; }
+  mkdir -p "$RESULTS/logs/$target/$client"
+  for s in $scenarios; do
+    logrel="logs/$target/$client/$s.log"; logf="$RESULTS/$logrel"
+    tr="$RESULTS/logs/$target/$client/$s.transcript"
+    if [ -z "$addr" ]; then
+      if [ "$target" = upstream ] && [ "${why#no upstream}" != "$why" ]; then
+        record "$target" "$client" "$kind" "$s" NOUP 0 "" "" "$why"
+      else
+        record "$target" "$client" "$kind" "$s" FAIL 0 "" "" "$why"
+      fi
+      continue
+    fi
+    if [ $(( $(date +%s) - lane_started )) -ge "$LANE_BUDGET" ]; then
+      record "$target" "$client" "$kind" "$s" FAIL 0 "" "" "not run: this lane's ${LANE_BUDGET}s budget was spent"; continue
+    fi
+    if [ "$consecutive" -ge "$BREAKER" ]; then
+      record "$target" "$client" "$kind" "$s" FAIL 0 "" "" "not run: $BREAKER scenarios in a row timed out against this server"; continue
+    fi
+    if ! port_open "$addr"; then
+      record "$target" "$client" "$kind" "$s" FAIL 0 "" "" "server at $addr no longer accepts connections"; continue
+    fi
+    t0=$(date +%s.%N)
+    COMPAT_TARGET="$target" COMPAT_ADDR="$addr" COMPAT_PREFIX="compat-$client-$RUN_ID" COMPAT_RUN_ID="$RUN_ID" \
+      COMPAT_TRANSCRIPT="$tr" COMPAT_TIMEOUT="$SCEN_TIMEOUT" \
+      timeout -k 3 "$SCEN_TIMEOUT" "$runner" "$s" > "$logf" 2>&1 < /dev/null
+    rc=$?
+    local dt; dt=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}')
+    line=$(grep -E "^(PASS|FAIL|SKIP) $s(:|\$)" "$logf" | tail -1)
+    if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
+      status=FAIL; reason="timed out after ${SCEN_TIMEOUT}s"; consecutive=$((consecutive + 1))
+    elif [ -n "$line" ]; then
+      consecutive=0
+      status=${line%% *}; reason=${line#* }; reason=${reason#"$s"}; reason=${reason#: }
+      [ "$status" = PASS ] && [ "$rc" != 0 ] && { status=FAIL; reason="reported PASS but exited with status $rc"; }
+    else
+      consecutive=0; status=FAIL; reason="runner exited with status $rc and no result line: $(grep -v '^\s*$' "$logf" | tail -1 | cut -c1-200)"
+    fi
+    [ -s "$tr" ] || tr=""
+    record "$target" "$client" "$kind" "$s" "$status" "$dt" "$logrel" "${tr:+${tr#"$RESULTS/"}}" "$reason"
+    printf '  %-8s %-22s %-9s %-34s %s\n' "$status" "$client" "$target" "$s" "${reason:0:100}" >&2
+  done
+}
+
+run_lane() { # run_lane TARGET KIND — every selected client of that kind, one after the other
+  local target=$1 lane=$2 c addr why
+  lane_started=$(date +%s)
+  for c in $CLIENTS; do
+    [ "$(kind_of "$c")" = "$lane" ] || continue
+    if [ "$lane" = kafka ]; then
+      if [ "$target" = samsa ]; then addr=$SAMSA_KAFKA_ADDR; why=$SAMSA_KAFKA_WHY; else addr=$UPSTREAM_KAFKA_ADDR; why=$UPSTREAM_KAFKA_WHY; fi
+    else
+      if [ "$target" = samsa ]; then addr=$SAMSA_ZK_ADDR; why=$SAMSA_ZK_WHY; else addr=$UPSTREAM_ZK_ADDR; why=$UPSTREAM_ZK_WHY; fi
+    fi
+    run_client "$target" "$c" "$addr" "$why"
+  done
+}
+
+# Four independent lanes (Samsa/upstream x Kafka/ZooKeeper) run side by side; within a
+# lane, clients and scenarios run one at a time so they do not disturb each other.
+jobs_pids=()
+for t in samsa upstream; do
+  if [ "$TARGET" = both ] || [ "$TARGET" = "$t" ]; then
+    for k in kafka zk; do
+      log "running $k scenarios against $t"
+      run_lane "$t" "$k" & jobs_pids+=($!)
+    done
+  fi
+done
+for p in "${jobs_pids[@]}"; do wait "$p"; done
+
+ELAPSED=$(( $(date +%s) - START_TS ))
+/usr/bin/python3 "$COMPAT/lib/report.py" --results "$RESULTS" --target "$TARGET" --elapsed "$ELAPSED" \
+  --samsa-kafka "${SAMSA_KAFKA_ADDR:-$SAMSA_KAFKA_WHY}" --samsa-zk "${SAMSA_ZK_ADDR:-$SAMSA_ZK_WHY}" \
+  --upstream-kafka "${UPSTREAM_KAFKA_ADDR:-$UPSTREAM_KAFKA_WHY}" --upstream-zk "${UPSTREAM_ZK_ADDR:-$UPSTREAM_ZK_WHY}" \
+  --clients "$CLIENTS"
+rc=$?
+log "results in compat/results/ (matrix.md, matrix.html, junit.xml); ${ELAPSED}s"
+if [ "$REPORT_ONLY" = 1 ]; then exit 0; fi
+exit $rc
