@@ -119,8 +119,13 @@ public sealed class KafkaBroker : IAsyncDisposable
         var member = new ZkClusterMember(this);
         Replicas.ClusterStore = member;
         Cluster = member;
+        Replication = new Replication.ReplicationManager(this);
+        member.ViewApplied += Replication.OnViewApplied;
         await member.StartAsync();
     }
+
+    /// <summary>ZooKeeper mode: followers' fetchers, the leaders' ISR bookkeeping and the acks=all purgatory.</summary>
+    public Replication.ReplicationManager? Replication { get; private set; }
 
     /// <summary>For tests without a network: pretend to listen at this address.</summary>
     public void SetAdvertisedEndpointForTests(string host, int port) => AdvertisedEndpoint = (host, port);
@@ -130,6 +135,7 @@ public sealed class KafkaBroker : IAsyncDisposable
         // Closing the ZooKeeper session first removes /brokers/ids/<id> (and /controller) at once,
         // so the others take over without waiting for the session timeout.
         if (Cluster is not null) await Cluster.DisposeAsync();
+        if (Replication is not null) await Replication.DisposeAsync();
         if (_listener is not null) await _listener.DisposeAsync();
         _timer.Dispose();
         Groups.Dispose();

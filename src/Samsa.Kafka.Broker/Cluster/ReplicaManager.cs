@@ -30,8 +30,11 @@ public sealed class Partition
     public IReadOnlyList<int>? IsrNodes { get; internal set; }
     /// <summary>False when another broker leads the partition: clients get NOT_LEADER_OR_FOLLOWER.</summary>
     public bool IsLeader { get; internal set; } = true;
-    /// <summary>With one replica, every appended offset is replicated: the high watermark is the log end.</summary>
-    public long HighWatermark => Log.LogEndOffset;
+    /// <summary>Consumers read below it. With one replica it follows the log end at every append;
+    /// with more, Replication/ moves it to the smallest log end of the ISR.</summary>
+    public long HighWatermark => Log.HighWatermark;
+    /// <summary>True when only this broker's copy must hold a record for it to be committed.</summary>
+    public bool IsSoleInSyncReplica => IsrNodes is null || IsrNodes.Count <= 1;
 }
 
 public sealed class TopicState
@@ -326,6 +329,8 @@ public sealed class ReplicaManager : IDisposable
             if (duplicate)
                 return (ErrorCode.None, null, info, validated);
         }
+        // Single in-sync replica: committed at once (upstream maybeIncrementLeaderHW with ISR={leader}).
+        if (partition.IsSoleInSyncReplica) partition.Log.MaybeIncrementHighWatermark(partition.Log.LogEndOffset);
         Appended?.Invoke(partition.TopicPartition);
         return (ErrorCode.None, null, info, validated);
     }

@@ -36,6 +36,10 @@ public sealed class ZkController
         _log = log;
     }
 
+    /// <summary>Whether a partition of the topic may elect a leader outside the ISR
+    /// (unclean.leader.election.enable: topic override, else the broker's setting).</summary>
+    public Func<TopicView, bool> UncleanLeaderElection { get; init; } = _ => false;
+
     public bool IsActive { get; private set; }
     public int Epoch { get; private set; } = -1;
     public int EpochZkVersion { get; private set; } = -1;
@@ -132,6 +136,14 @@ public sealed class ZkController
                     int leader = replicas.FirstOrDefault(r => liveIsr.Contains(r), -1);
                     if (leader >= 0)
                         next = new ZkData.PartitionState(leader, s.LeaderEpoch + 1, liveIsr, Epoch);
+                    else if (UncleanLeaderElection(topic) && replicas.FirstOrDefault(live.Contains, -1) is int unclean and >= 0)
+                    {
+                        // unclean.leader.election.enable: a live replica outside the ISR leads and is
+                        // the whole ISR; records only the lost ISR had are gone (upstream
+                        // OfflinePartitionLeaderElectionStrategy with allowUnclean).
+                        next = new ZkData.PartitionState(unclean, s.LeaderEpoch + 1, [unclean], Epoch);
+                        _log($"unclean leader election of {topic.Name}-{p}: broker {unclean}, outside the ISR, leads");
+                    }
                     else if (s.Leader != -1)
                         next = s with { Leader = -1, LeaderEpoch = s.LeaderEpoch + 1, ControllerEpoch = Epoch };
                 }

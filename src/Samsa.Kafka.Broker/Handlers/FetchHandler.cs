@@ -16,7 +16,8 @@
 // v0-v3 answers carry message format v0 (fetch v0-v1) or v1 (v2-v3), down-converted from the
 // stored v2 batches unless the topic sets message.downconversion.enable=false (UNSUPPORTED_VERSION);
 // v0-v2 have a hard byte limit (no whole-first-batch exception).
-// Differences from upstream: follower fetches (replica_id >= 0) are refused as there are no followers; record data is copied
+// Follower fetches (replica_id >= 0) are answered by Replication/FollowerFetch.
+// Differences from upstream: record data is copied
 // into the response rather than sent from the segment file.
 using Samsa.Kafka.Broker.Cluster;
 using Samsa.Kafka.Broker.Log;
@@ -39,7 +40,7 @@ public static class FetchHandler
         if (v >= 7 && request.SessionId != 0)
             return new FetchResponse { ErrorCode = (short)ErrorCode.FetchSessionIdNotFound, SessionId = 0 };
         if (replicaId >= 0)
-            return new FetchResponse { ErrorCode = (short)ErrorCode.NotLeaderOrFollower };
+            return await Replication.FollowerFetch.HandleAsync(broker, request, v, replicaId, context.Cancellation);
 
         var first = Read(broker, request, v, out int bytes, out bool anyError);
         if (request.MaxWaitMs <= 0 || bytes >= Math.Max(1, request.MinBytes) || anyError || first.Responses.Count == 0)

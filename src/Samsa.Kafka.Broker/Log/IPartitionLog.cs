@@ -82,6 +82,23 @@ public interface IPartitionLog : IDisposable
 
     /// <summary>Closes and removes the log's files (DeleteTopics).</summary>
     void Delete();
+
+    // ---- replication (Replication/): high watermark, follower appends, truncation ----
+
+    /// <summary>The offset below which records are committed (replicated to the ISR); consumers read below it.</summary>
+    long HighWatermark { get; }
+    /// <summary>Raises the high watermark (leader), clamped to the log end; never lowers it. Returns whether it moved.</summary>
+    bool MaybeIncrementHighWatermark(long highWatermark);
+    /// <summary>Sets the high watermark, clamped to [log start, log end] (a follower takes the leader's).</summary>
+    void UpdateHighWatermark(long highWatermark);
+    /// <summary>Appends batches that already carry offsets and leader epochs (fetched from the leader).</summary>
+    void AppendAsFollower(ReadOnlyMemory<byte> batches);
+    /// <summary>Removes everything at and after <paramref name="offset"/>; the leader-epoch cache follows.</summary>
+    void TruncateTo(long offset);
+    /// <summary>Empties the log and restarts it at <paramref name="offset"/> (follower below the leader's log start).</summary>
+    void TruncateFullyAndStartAt(long offset);
+    /// <summary>The newest leader epoch in the log's epoch cache, or -1.</summary>
+    int LatestEpoch { get; }
 }
 
 /// <summary>An idempotent/transactional producer's batch refused by the log's producer state.</summary>

@@ -71,7 +71,8 @@ public sealed class StoragePartitionLog : IPartitionLog
             throw new ProducerFencedOrOutOfOrderException(e.Error == ProducerStateError.InvalidProducerEpoch
                 ? Samsa.Kafka.Protocol.ErrorCode.InvalidProducerEpoch : Samsa.Kafka.Protocol.ErrorCode.OutOfOrderSequenceNumber, e.Message);
         }
-        _log.MaybeIncrementHighWatermark(_log.LogEndOffset);
+        // The high watermark is moved by the partition (ReplicaManager / Replication): at once
+        // with a single replica, once the ISR has the records otherwise.
         return (info.FirstOffset, info.IsDuplicate);
     }
 
@@ -125,6 +126,14 @@ public sealed class StoragePartitionLog : IPartitionLog
     }
 
     public (int Epoch, long EndOffset) EndOffsetForEpoch(int epoch) => _log.EpochCache.EndOffsetFor(epoch, _log.LogEndOffset);
+
+    public long HighWatermark => _log.HighWatermark;
+    public bool MaybeIncrementHighWatermark(long highWatermark) => _log.MaybeIncrementHighWatermark(highWatermark);
+    public void UpdateHighWatermark(long highWatermark) => _log.UpdateHighWatermark(highWatermark);
+    public void AppendAsFollower(ReadOnlyMemory<byte> batches) => _log.AppendAsFollower(batches.Span);
+    public void TruncateTo(long offset) => _log.TruncateTo(offset);
+    public void TruncateFullyAndStartAt(long offset) => _log.TruncateFullyAndStartAt(offset);
+    public int LatestEpoch => _log.EpochCache.LatestEpoch;
 
     public void Flush() => _log.Flush();
 

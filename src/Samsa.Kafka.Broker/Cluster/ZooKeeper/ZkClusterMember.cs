@@ -58,12 +58,19 @@ public sealed class ZkClusterMember : IClusterTopicStore, IAsyncDisposable
         _connect = config.ZookeeperConnect ?? throw new InvalidOperationException("zookeeper.connect is not set");
         _sessionTimeout = TimeSpan.FromMilliseconds((int)config.Get("zookeeper.session.timeout.ms")!);
         _connectionTimeout = config.Get("zookeeper.connection.timeout.ms") is int ct ? TimeSpan.FromMilliseconds(ct) : _sessionTimeout;
-        _controller = new ZkController(broker.BrokerId, broker.Log);
+        _controller = new ZkController(broker.BrokerId, broker.Log)
+        {
+            UncleanLeaderElection = topic => topic.Configs.TryGetValue("unclean.leader.election.enable", out var v)
+                ? string.Equals(v, "true", StringComparison.OrdinalIgnoreCase)
+                : broker.Config.Get("unclean.leader.election.enable") is true,
+        };
     }
 
     public int BrokerId => _broker.BrokerId;
     public ClusterView View => _view;
     public int ControllerId => _view.ControllerId;
+    /// <summary>The current ZooKeeper session, or null between sessions (Replication writes ISR changes with it).</summary>
+    internal KeeperClient? Session => _zk;
     /// <summary>True while this broker holds /controller with the epoch it wrote.</summary>
     public bool IsController => _controller.IsActive && _view.ControllerId == BrokerId;
     public int ControllerEpoch => _controller.Epoch;
