@@ -31,7 +31,7 @@ if ! dotnet build Compat.sln -c Release -nologo -v q > "$results/build.log" 2>&1
 fi
 
 echo "== dotnet test"
-for proj in tests/*/*.Tests.csproj; do
+for proj in tests/*/*Tests.csproj; do
   name=$(basename "$proj" .csproj)
   echo "-- $name"
   timeout 1800 dotnet test "$proj" -c Release --no-build -nologo \

@@ -128,19 +128,39 @@ public static class FaultRun
     private static async Task<double> ThroughputAsync(FaultHarness h, string topic, short rf, int minIsr, TimeSpan phase)
     {
         await h.CreateTopicAsync(topic, rf, minIsr);
-        int leader;
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(20);
-        while ((leader = await h.LeaderOfAsync(topic, 0)) < 0 && DateTime.UtcNow < deadline) await Task.Delay(50);
-        await using var client = await KafkaWireClient.ConnectAsync("127.0.0.1", h.Port(leader));
+        // Each broker learns of its new leadership through its own ZooKeeper watch, so the broker
+        // named leader in metadata may answer NOT_LEADER_OR_FOLLOWER (6) or NOT_ENOUGH_REPLICAS (19)
+        // for a moment after creation: re-find the leader and retry, as a client would, within a bound.
+        var settle = DateTime.UtcNow + TimeSpan.FromSeconds(20);
         var records = Enumerable.Range(0, 100).Select(_ => ((byte[]?)null, (byte[]?)new byte[100])).ToList();
-        long count = 0;
-        var sw = Stopwatch.StartNew();
-        while (sw.Elapsed < phase)
+        KafkaWireClient? client = null;
+        try
         {
-            short code = await h.ProduceAsync(client, topic, records, -1, -1);
-            if (code != 0) throw new InvalidOperationException($"throughput produce to {topic}: error {code}");
-            count += records.Count;
+            while (true)
+            {
+                int leader;
+                while ((leader = await h.LeaderOfAsync(topic, 0)) < 0 && DateTime.UtcNow < settle) await Task.Delay(50);
+                if (client is not null) await client.DisposeAsync();
+                client = await KafkaWireClient.ConnectAsync("127.0.0.1", h.Port(leader));
+                short first = await h.ProduceAsync(client, topic, records, -1, -1);
+                if (first == 0) break;
+                if ((first != 6 && first != 19) || DateTime.UtcNow >= settle)
+                    throw new InvalidOperationException($"throughput produce to {topic}: error {first}");
+                await Task.Delay(100);
+            }
+            long count = 0;
+            var sw = Stopwatch.StartNew();
+            while (sw.Elapsed < phase)
+            {
+                short code = await h.ProduceAsync(client, topic, records, -1, -1);
+                if (code != 0) throw new InvalidOperationException($"throughput produce to {topic}: error {code}");
+                count += records.Count;
+            }
+            return count / sw.Elapsed.TotalSeconds;
         }
-        return count / sw.Elapsed.TotalSeconds;
+        finally
+        {
+            if (client is not null) await client.DisposeAsync();
+        }
     }
 }
