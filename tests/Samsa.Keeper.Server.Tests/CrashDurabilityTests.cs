@@ -27,7 +27,7 @@ namespace Samsa.Keeper.Server.Tests;
 public sealed class CrashDurabilityTests : IDisposable
 {
     private const int Sessions = 8;
-    private const int Window = 32;       // requests in flight per session
+    private const int NodesPerSession = 600;
     private const int SetsPerNode = 2;   // each znode: create (version 0), then setData to versions 1..2
     private readonly string _dir = Path.Combine(Path.GetTempPath(), "keeper-crash-" + Guid.NewGuid().ToString("N"));
 
@@ -64,64 +64,63 @@ public sealed class CrashDurabilityTests : IDisposable
 
         // path -> highest version whose reply was received (0 = the create)
         var acked = new ConcurrentDictionary<string, int>();
-        long sent = 0;
+        long sent = 0, answered = 0;
+        var ended = new ConcurrentBag<string>();
         using (var server = await StartKeeperAsync(cfg, deadline.Token))
         {
-            using var stopLoad = new CancellationTokenSource();
+            // Each session writes all its requests at once, so the server, not this (possibly
+            // CPU-starved) test process, sets the pace and a backlog is queued at the server
+            // when the kill lands.
             var loads = Enumerable.Range(0, Sessions).Select(s => Task.Run(async () =>
             {
                 await using var session = await WireSession.ConnectAsync(server.Port, deadline.Token);
-                using var window = new SemaphoreSlim(Window);
-                var inFlight = new List<Task>();
-                try
+                var requests = new List<(int Type, IJuteRecord Body)>();
+                var targets = new List<(string Path, int Version)>();
+                for (int n = 0; n < NodesPerSession; n++)
                 {
-                    for (int n = 0; !stopLoad.IsCancellationRequested; n++)
+                    string path = $"/s{s}-n{n}";
+                    requests.Add((OpCode.Create, new CreateRequest { Path = path, Data = DataFor(path, 0), Acl = TestClient.OpenAcl, Flags = 0 }));
+                    targets.Add((path, 0));
+                    for (int v = 1; v <= SetsPerNode; v++)
                     {
-                        string path = $"/s{s}-n{n}";
-                        for (int v = 0; v <= SetsPerNode; v++)
-                        {
-                            await window.WaitAsync(deadline.Token);
-                            IJuteRecord req = v == 0
-                                ? new CreateRequest { Path = path, Data = DataFor(path, 0), Acl = TestClient.OpenAcl, Flags = 0 }
-                                : new SetDataRequest { Path = path, Data = DataFor(path, v), Version = v - 1 };
-                            var reply = session.Send(v == 0 ? OpCode.Create : OpCode.SetData, req);
-                            Interlocked.Increment(ref sent);
-                            int version = v;
-                            inFlight.Add(reply.ContinueWith(t =>
-                            {
-                                window.Release();
-                                if (t.IsCompletedSuccessfully)
-                                {
-                                    // a reply with an error code would mean the pipeline itself is
-                                    // wrong (NodeExists, BadVersion): fail rather than skip it
-                                    Assert.Equal(0, t.Result.Header.Err);
-                                    acked.AddOrUpdate(path, version, (_, old) => Math.Max(old, version));
-                                }
-                            }, TaskScheduler.Default));
-                        }
+                        requests.Add((OpCode.SetData, new SetDataRequest { Path = path, Data = DataFor(path, v), Version = v - 1 }));
+                        targets.Add((path, v));
                     }
                 }
-                catch (IOException) { }           // the kill cut the connection
-                catch (SocketException) { }
-                catch (ObjectDisposedException) { }
-                // replies that were already received before the kill still count as acknowledged
-                try { await Task.WhenAll(inFlight); } catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException) { }
+                var replies = session.SendAll(requests);
+                Interlocked.Add(ref sent, requests.Count);
+                for (int i = 0; i < replies.Count; i++)
+                {
+                    ReplyHeader hdr;
+                    try { hdr = (await replies[i]).Header; }
+                    catch (IOException e)
+                    {
+                        // the kill cut the connection: the rest of this session's requests are unanswered
+                        ended.Add($"session {s}: {i} of {replies.Count} answered, then {e.Message}");
+                        return;
+                    }
+                    // an error reply (NodeExists, BadVersion) would mean the load itself is wrong
+                    Assert.Equal(0, hdr.Err);
+                    acked.AddOrUpdate(targets[i].Path, targets[i].Version, (_, old) => Math.Max(old, targets[i].Version));
+                    Interlocked.Increment(ref answered);
+                }
+                ended.Add($"session {s}: all {replies.Count} answered");
             })).ToList();
 
-            // let the load run long enough to roll snapshots (snapCount=1000) and build up a log
+            // kill once a third of the writes are answered: by then snapshots have rolled
+            // (snapCount=1000) and the log holds thousands of txns, with the rest still queued
             var sw = Stopwatch.StartNew();
-            while ((acked.Count < 1500 || sw.Elapsed < TimeSpan.FromSeconds(2)) && sw.Elapsed < TimeSpan.FromSeconds(20))
+            while (Interlocked.Read(ref answered) < Sessions * NodesPerSession * (SetsPerNode + 1) / 3 && sw.Elapsed < TimeSpan.FromSeconds(25))
             {
                 if (loads.Any(l => l.IsFaulted)) await Task.WhenAll(loads);
-                await Task.Delay(50, deadline.Token);
+                await Task.Delay(5, deadline.Token);
             }
-            server.Kill(); // SIGKILL while every session still has requests in flight
-            stopLoad.Cancel();
+            server.Kill(); // SIGKILL mid-load
             await Task.WhenAll(loads).WaitAsync(deadline.Token);
         }
         long ackCount = acked.Values.Sum(v => (long)v + 1);
-        Assert.True(acked.Count >= 200, $"only {acked.Count} znodes acknowledged before the kill: the load did not run");
-        Assert.True(sent > ackCount, $"all {sent} requests were answered before the kill: it did not land mid-load");
+        Assert.True(acked.Count >= 500, $"only {acked.Count} znodes acknowledged before the kill: the load did not run");
+        Assert.True(sent > ackCount, $"all {sent} requests ({ackCount} acked) were answered before the kill: it did not land mid-load:\n" + string.Join('\n', ended));
 
         using (var server = await StartKeeperAsync(cfg, deadline.Token))
         {
@@ -243,6 +242,38 @@ public sealed class CrashDurabilityTests : IDisposable
             var r = new JuteReader(rsp);
             Assert.True(ConnectResponse.Read(ref r).TimeOut > 0, "session refused");
             return new WireSession(tcp);
+        }
+
+        /// <summary>Queues every request in one write and returns their replies, in order.</summary>
+        public List<Task<(ReplyHeader Header, byte[] Body)>> SendAll(List<(int Type, IJuteRecord Body)> requests)
+        {
+            var tasks = new List<Task<(ReplyHeader Header, byte[] Body)>>(requests.Count);
+            var buffer = new MemoryStream();
+            lock (_writeGate)
+            {
+                if (_failed is not null) throw _failed;
+                foreach (var (type, body) in requests)
+                {
+                    var tcs = new TaskCompletionSource<(ReplyHeader, byte[])>(TaskCreationOptions.RunContinuationsAsynchronously);
+                    int xid = ++_xid;
+                    var hdr = new RequestHeader { Xid = xid, Type = type };
+                    var frame = new byte[4 + hdr.Size() + body.Size()];
+                    BinaryPrimitives.WriteInt32BigEndian(frame, frame.Length - 4);
+                    var w = new JuteWriter(frame.AsSpan(4));
+                    hdr.Write(ref w);
+                    body.Write(ref w);
+                    buffer.Write(frame);
+                    _pending.Enqueue((xid, tcs));
+                    tasks.Add(tcs.Task);
+                }
+            }
+            // written in the background: the server reads it as fast as it works through it
+            _ = Task.Run(async () =>
+            {
+                try { await _stream.WriteAsync(buffer.GetBuffer().AsMemory(0, (int)buffer.Length)); }
+                catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException) { Fail(e); }
+            });
+            return tasks;
         }
 
         public Task<(ReplyHeader Header, byte[] Body)> Send(int type, IJuteRecord body)

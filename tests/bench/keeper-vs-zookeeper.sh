@@ -105,3 +105,4 @@ done
 row "peak RSS (MiB)" "${R[zookeeper.rss]}" "${R[keeper.rss]}"
 errs="${R[zookeeper.create.err]}/${R[zookeeper.getData.err]}/${R[zookeeper.setData.err]}/${R[zookeeper.delete.err]} vs ${R[keeper.create.err]}/${R[keeper.getData.err]}/${R[keeper.setData.err]}/${R[keeper.delete.err]}"
 echo "errors (create/getData/setData/delete): $errs"
+echo "Keeper/ZK above 1 is better for ops/s, below 1 is better for ms and MiB"
