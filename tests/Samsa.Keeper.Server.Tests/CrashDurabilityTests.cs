@@ -12,22 +12,26 @@ namespace Samsa.Keeper.Server.Tests;
 /// <summary>
 /// Crash durability of a standalone `samsa keeper --config zoo.cfg` process: every write whose
 /// reply a client received must survive a kill -9 of the server and a restart on the same dataDir.
+/// Two crashes: one mid-load (8 sessions with thousands of creates/setData queued, snapshots
+/// rolling with snapCount=1000), one right after a quiet session's last acknowledged create.
 ///
 /// What this can catch: the Keeper appends a batch's txns to version-2/log.* through a buffered
 /// FileStream and must flush (and, with forceSync, fsync) before releasing the batch's replies,
 /// as upstream's SyncRequestProcessor does before FinalRequestProcessor answers. If replies went
 /// out before that flush, acknowledged txns would still sit in the process's buffer when SIGKILL
-/// arrives and be missing after the restart, and this test fails (checked by moving the flush
-/// after the reply loop: acknowledged znodes went missing). It also fails when recovery drops or
-/// misreads a valid log tail, or when a snapshot taken mid-load (snapCount is small here) loses
-/// txns. What it cannot catch: a missing fsync alone. The kernel's page cache survives the death
-/// of a process, so only a power cut or kernel crash would show that; the fsync itself is covered
-/// by reading the code path (TxnLogWriter.Commit → Flush(forceSync)), not by this test.
+/// arrives. Checked by removing the per-batch TxnLogWriter.Commit() from KeeperServer's loop: the
+/// second crash then lost the acknowledged /quiet-* znodes (NoNode after restart) and the test
+/// failed; the mid-load crash alone did not notice, because the replies to the newest txns were
+/// still in socket buffers when the kill reset the connections. It also fails when recovery
+/// drops or misreads a valid log tail, or when a snapshot taken mid-load loses txns.
+/// What it cannot catch: a missing fsync alone. The kernel's page cache survives the death of a
+/// process, so only a power cut or kernel crash would show that; the fsync itself rests on
+/// TxnLogWriter.Commit → FileStream.Flush(forceSync), not on this test.
 /// </summary>
 public sealed class CrashDurabilityTests : IDisposable
 {
     private const int Sessions = 8;
-    private const int NodesPerSession = 600;
+    private const int NodesPerSession = 2000;
     private const int SetsPerNode = 2;   // each znode: create (version 0), then setData to versions 1..2
     private readonly string _dir = Path.Combine(Path.GetTempPath(), "keeper-crash-" + Guid.NewGuid().ToString("N"));
 
@@ -107,10 +111,11 @@ public sealed class CrashDurabilityTests : IDisposable
                 ended.Add($"session {s}: all {replies.Count} answered");
             })).ToList();
 
-            // kill once a third of the writes are answered: by then snapshots have rolled
-            // (snapCount=1000) and the log holds thousands of txns, with the rest still queued
+            // kill once 4000 of the 48000 writes are answered: by then snapshots have rolled
+            // (snapCount=1000) and the log holds thousands of txns, with most still queued (even
+            // a server that skipped fsync entirely could not drain the backlog between two polls)
             var sw = Stopwatch.StartNew();
-            while (Interlocked.Read(ref answered) < Sessions * NodesPerSession * (SetsPerNode + 1) / 3 && sw.Elapsed < TimeSpan.FromSeconds(25))
+            while (Interlocked.Read(ref answered) < 4000 && sw.Elapsed < TimeSpan.FromSeconds(25))
             {
                 if (loads.Any(l => l.IsFaulted)) await Task.WhenAll(loads);
                 await Task.Delay(5, deadline.Token);
@@ -122,26 +127,54 @@ public sealed class CrashDurabilityTests : IDisposable
         Assert.True(acked.Count >= 500, $"only {acked.Count} znodes acknowledged before the kill: the load did not run");
         Assert.True(sent > ackCount, $"all {sent} requests ({ackCount} acked) were answered before the kill: it did not land mid-load:\n" + string.Join('\n', ended));
 
+        var quiet = new ConcurrentDictionary<string, int>();
         using (var server = await StartKeeperAsync(cfg, deadline.Token))
         {
-            await using var check = await WireSession.ConnectAsync(server.Port, deadline.Token);
-            var reads = acked.Select(kv => (Path: kv.Key, Acked: kv.Value, Reply: check.Send(OpCode.GetData, new GetDataRequest { Path = kv.Key, Watch = false }))).ToList();
-            var missing = new List<string>();
-            foreach (var (path, ackedVersion, reply) in reads)
+            await VerifyAsync(server.Port, acked, $"after kill -9 mid-load ({sent} writes sent, {ackCount} acknowledged)", deadline.Token);
+
+            // Second crash, with the server idle: one session writes and waits for each reply,
+            // and the kill comes right after the last one. Under load, the replies to the newest
+            // txns are usually still in socket buffers when the kill resets the connections, so
+            // the load above rarely observes an ack for a txn the server had not yet flushed.
+            // Here nothing else is being written, so a server that answered before flushing
+            // would still hold the last txns in its buffer, and they would be lost.
+            await using (var writer = await WireSession.ConnectAsync(server.Port, deadline.Token))
             {
-                var (hdr, body) = await reply.WaitAsync(deadline.Token);
-                if (hdr.Err != 0) { missing.Add($"{path} (acknowledged version {ackedVersion}): error {hdr.Err}"); continue; }
-                var r = new JuteReader(body);
-                var got = GetDataResponse.Read(ref r);
-                // a later, unacknowledged setData may have been logged before the kill; anything
-                // older than the acknowledged version is a lost write
-                if (got.Stat.Version < ackedVersion)
-                    missing.Add($"{path}: version {got.Stat.Version} after restart, {ackedVersion} acknowledged");
-                else if (!got.Data.AsSpan().SequenceEqual(DataFor(path, got.Stat.Version)))
-                    missing.Add($"{path}: data at version {got.Stat.Version} is not what was written");
+                for (int i = 0; i < 50; i++)
+                {
+                    string path = $"/quiet-{i}";
+                    var (hdr, _) = await writer.Send(OpCode.Create, new CreateRequest { Path = path, Data = DataFor(path, 0), Acl = TestClient.OpenAcl, Flags = 0 }).WaitAsync(deadline.Token);
+                    Assert.Equal(0, hdr.Err);
+                    quiet[path] = 0;
+                }
+                server.Kill();
             }
-            Assert.True(missing.Count == 0, $"{missing.Count} of {acked.Count} acknowledged znodes lost or wrong after kill -9 ({sent} writes sent, {ackCount} acknowledged):\n" + string.Join('\n', missing.Take(20)));
         }
+        using (var server = await StartKeeperAsync(cfg, deadline.Token))
+            await VerifyAsync(server.Port, quiet, "after kill -9 right after the last reply", deadline.Token);
+    }
+
+    /// <summary>Every acknowledged znode exists, at the acknowledged version or a later one, with
+    /// the data written at that version.</summary>
+    private static async Task VerifyAsync(int port, ConcurrentDictionary<string, int> acked, string what, CancellationToken ct)
+    {
+        await using var check = await WireSession.ConnectAsync(port, ct);
+        var reads = acked.Select(kv => (Path: kv.Key, Acked: kv.Value, Reply: check.Send(OpCode.GetData, new GetDataRequest { Path = kv.Key, Watch = false }))).ToList();
+        var missing = new List<string>();
+        foreach (var (path, ackedVersion, reply) in reads)
+        {
+            var (hdr, body) = await reply.WaitAsync(ct);
+            if (hdr.Err != 0) { missing.Add($"{path} (acknowledged version {ackedVersion}): error {hdr.Err}"); continue; }
+            var r = new JuteReader(body);
+            var got = GetDataResponse.Read(ref r);
+            // a later, unacknowledged setData may have been logged before the kill; anything
+            // older than the acknowledged version is a lost write
+            if (got.Stat.Version < ackedVersion)
+                missing.Add($"{path}: version {got.Stat.Version} after restart, {ackedVersion} acknowledged");
+            else if (!got.Data.AsSpan().SequenceEqual(DataFor(path, got.Stat.Version)))
+                missing.Add($"{path}: data at version {got.Stat.Version} is not what was written");
+        }
+        Assert.True(missing.Count == 0, $"{missing.Count} of {acked.Count} acknowledged znodes lost or wrong {what}:\n" + string.Join('\n', missing.Take(20)));
     }
 
     /// <summary>The samsa executable of this build configuration; the test project builds it
