@@ -13,7 +13,7 @@ public static class Program
 {
     private const string Usage =
         "usage:\n" +
-        "  samsa dev [--data DIR] [--host 127.0.0.1] [--kafka-port 9092] [--zk-port 2181]\n" +
+        "  samsa dev [--data DIR] [--host 127.0.0.1] [--kafka-port 9092] [--zk-port 2181] [--brokers 1]\n" +
         "  samsa broker --config server.properties [--override key=value ...]\n" +
         "  samsa keeper --config zoo.cfg\n" +
         "  samsa perf produce|fetch [--records N] [--record-size BYTES] [--partitions N] [--data DIR]\n" +
@@ -63,12 +63,16 @@ public static class Program
     private static async Task<int> DevAsync(string[] args)
     {
         string host = "127.0.0.1";
-        int kafkaPort = 9092, zkPort = 2181;
+        int kafkaPort = 9092, zkPort = 2181, brokers = 1;
         string? data = null;
         for (int i = 0; i < args.Length; i++)
         {
             switch (args[i])
             {
+                case "--brokers":
+                    if (!int.TryParse(Value(args, ref i), NumberStyles.None, CultureInfo.InvariantCulture, out brokers) || brokers is < 1 or > 64)
+                        throw new UsageException("dev: --brokers expects a number from 1 to 64");
+                    break;
                 case "--data": data = Value(args, ref i); break;
                 case "--host": host = Value(args, ref i); break;
                 case "--kafka-port": kafkaPort = Port(args, ref i); break;
@@ -80,7 +84,9 @@ public static class Program
         Directory.CreateDirectory(data);
 
         using var shutdown = new ShutdownSignal();
-        await using var keeper = await DevKeeper.StartAsync(host, zkPort, Path.Combine(data, "keeper"), shutdown.Token);
+        if (brokers > 1) return await DevCluster.RunAsync(host, kafkaPort, zkPort, data, brokers, shutdown, FormatHost);
+        // Keeper and broker start side by side: start-up time is the slower of the two, not the sum.
+        var keeperStart = Task.Run(() => DevKeeper.StartAsync(host, zkPort, Path.Combine(data, "keeper"), shutdown.Token));
 
         var props = new Dictionary<string, string>
         {
@@ -91,9 +97,14 @@ public static class Program
             ["offsets.topic.replication.factor"] = "1",
             ["transaction.state.log.replication.factor"] = "1",
             ["transaction.state.log.min.isr"] = "1",
+            // As upstream's sample config/server.properties for development: no 3 s wait for
+            // more members before a new group's first rebalance.
+            ["group.initial.rebalance.delay.ms"] = "0",
         };
         await using var broker = new KafkaBroker(new BrokerConfig(props), log: Console.Error.WriteLine);
         await broker.StartAsync();
+        Console.Error.WriteLine("dev settings: offsets.topic.replication.factor=1 group.initial.rebalance.delay.ms=0 (upstream default 3000)");
+        await using var keeper = await keeperStart;
         Console.Out.WriteLine($"kafka listening on {FormatEndPoint(broker.BoundEndPoint)}");
         Console.Out.Flush();
         await shutdown.WaitAsync();

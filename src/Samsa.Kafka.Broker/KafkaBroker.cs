@@ -1,5 +1,6 @@
 using System.Net;
 using Samsa.Kafka.Broker.Cluster;
+using Samsa.Kafka.Broker.Cluster.ZooKeeper;
 using Samsa.Kafka.Broker.Config;
 using Samsa.Kafka.Broker.Log;
 using Samsa.Kafka.Broker.Network;
@@ -51,6 +52,8 @@ public sealed class KafkaBroker : IAsyncDisposable
         }
         FetchPurgatory = new DelayedOperationPurgatory<TopicPartition>(_timer);
         Replicas.Appended += tp => FetchPurgatory.CheckAndComplete(tp);
+        Groups = new Groups.GroupCoordinatorService(config, Replicas, log);
+        Transactions = new Transactions.TransactionCoordinatorService(config, Replicas, Groups, persistent: !inMemory, log);
     }
 
     private readonly Action<string>? _log;
@@ -61,6 +64,10 @@ public sealed class KafkaBroker : IAsyncDisposable
     public ReplicaManager Replicas { get; }
     public DelayedOperationPurgatory<TopicPartition> FetchPurgatory { get; }
     public TimingWheel Timer => _timer;
+    /// <summary>The group coordinator (consumer groups and committed offsets in __consumer_offsets).</summary>
+    public Groups.GroupCoordinatorService Groups { get; }
+    /// <summary>The transaction coordinator (transactional ids in __transaction_state) and producer ids.</summary>
+    public Transactions.TransactionCoordinatorService Transactions { get; }
     public int BrokerId => Config.BrokerId;
     public string ClusterId => Replicas.ClusterId;
 
@@ -71,8 +78,15 @@ public sealed class KafkaBroker : IAsyncDisposable
 
     internal void Log(string message) => _log?.Invoke(message);
 
+    /// <summary>Fault injection for tests: when it returns true for a request, the request is handled
+    /// but its response is dropped and the connection closed, as if the network lost the answer (the
+    /// client then retries — idempotent producers must not duplicate).</summary>
+    public Func<Samsa.Kafka.Protocol.Messages.RequestHeader, bool>? DropResponseForTests { get; set; }
+
     public Task StartAsync()
     {
+        Groups.Start();
+        Transactions.Start();
         var listeners = Config.Listeners;
         var plain = listeners.FirstOrDefault(l => l.ListenerName == "PLAINTEXT") ?? listeners.First();
         var address = plain.Host.Length == 0 ? IPAddress.Any
@@ -94,16 +108,38 @@ public sealed class KafkaBroker : IAsyncDisposable
             : Dns.GetHostName();
         int port = advertised is { Port: > 0 } ? advertised.Port : bound.Port;
         AdvertisedEndpoint = (host, port);
-        return Task.CompletedTask;
+        return Config.ZookeeperConnect is { Length: > 0 } ? JoinClusterAsync() : Task.CompletedTask;
     }
+
+    /// <summary>ZooKeeper mode (zookeeper.connect set): the cluster membership; null when single-node.</summary>
+    public ZkClusterMember? Cluster { get; private set; }
+
+    private async Task JoinClusterAsync()
+    {
+        var member = new ZkClusterMember(this);
+        Replicas.ClusterStore = member;
+        Cluster = member;
+        Replication = new Replication.ReplicationManager(this);
+        member.ViewApplied += Replication.OnViewApplied;
+        await member.StartAsync();
+    }
+
+    /// <summary>ZooKeeper mode: followers' fetchers, the leaders' ISR bookkeeping and the acks=all purgatory.</summary>
+    public Replication.ReplicationManager? Replication { get; private set; }
 
     /// <summary>For tests without a network: pretend to listen at this address.</summary>
     public void SetAdvertisedEndpointForTests(string host, int port) => AdvertisedEndpoint = (host, port);
 
     public async ValueTask DisposeAsync()
     {
+        // Closing the ZooKeeper session first removes /brokers/ids/<id> (and /controller) at once,
+        // so the others take over without waiting for the session timeout.
+        if (Cluster is not null) await Cluster.DisposeAsync();
+        if (Replication is not null) await Replication.DisposeAsync();
         if (_listener is not null) await _listener.DisposeAsync();
         _timer.Dispose();
+        Groups.Dispose();
+        Transactions.Dispose();
         _maintenance?.Dispose();
         Replicas.Dispose();
         // Checkpoints and the clean-shutdown marker, so the next start skips recovery.

@@ -361,6 +361,33 @@ public sealed class LogSegment : IDisposable
         return removed;
     }
 
+    /// <summary>
+    /// True when the batches after the last offset-index entry are whole, valid v2 batches that end
+    /// exactly at the end of the file. After a clean shutdown the segment is otherwise trusted, but
+    /// bytes appended after the broker stopped (a copy cut short, a torn write by another tool)
+    /// would be served to consumers and appended after; this cheap check (at most
+    /// index.interval.bytes plus one batch are read) sends such a segment through <see cref="Recover"/>.
+    /// </summary>
+    public bool EndsWithWholeValidBatches()
+    {
+        long position = OffsetIndex.Lookup(OffsetIndex.LastOffset).Position;
+        long size = Size;
+        foreach (BatchInfo batch in Batches(position, size))
+        {
+            if (batch.Magic != RecordBatch.CurrentMagic || batch.Position != position || batch.BaseOffset < BaseOffset)
+            {
+                return false;
+            }
+            byte[] bytes = ReadBatch(batch.Position, batch.Size);
+            if (new RecordBatch(bytes).Validate() != RecordBatchError.None)
+            {
+                return false;
+            }
+            position += batch.Size;
+        }
+        return position == size;
+    }
+
     /// <summary>The offset after the last batch (base offset when empty).</summary>
     public long ReadNextOffset()
     {

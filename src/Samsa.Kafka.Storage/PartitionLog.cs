@@ -200,6 +200,12 @@ public sealed class PartitionLog : IDisposable
                 }
             }
         }
+        // Even after a clean shutdown the active segment's tail is checked: junk or a partial batch
+        // written to it while the broker was down is truncated rather than served.
+        if (firstToRecover == segments.Count && !segments[^1].EndsWithWholeValidBatches())
+        {
+            firstToRecover = segments.Count - 1;
+        }
         var recovered = new HashSet<LogSegment>();
         for (int i = 0; i < segments.Count; i++)
         {
@@ -325,6 +331,16 @@ public sealed class PartitionLog : IDisposable
         {
             long lastStable = _ongoingTxns.Count > 0 ? _ongoingTxns.Values.Min() : view.LastOffset + 1;
             segment.TxnIndex.Append(new AbortedTxn(view.ProducerId, first, view.LastOffset, lastStable));
+        }
+    }
+
+    /// <summary>The producers this log knows, with the first offset of each one's open transaction
+    /// (-1 when none), copied under the log's lock (DescribeProducers).</summary>
+    public List<(ProducerSnapshotFile.Entry Entry, long CurrentTxnStartOffset)> ActiveProducers()
+    {
+        lock (_lock)
+        {
+            return ProducerState.SnapshotEntries(_ongoingTxns).Select(e => (e, e.CurrentTxnFirstOffset)).ToList();
         }
     }
 

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using Samsa.Kafka.Broker.Cluster.ZooKeeper;
 using Samsa.Kafka.Broker.Config;
 using Samsa.Kafka.Broker.Log;
 using Samsa.Kafka.Protocol;
@@ -19,10 +20,21 @@ public sealed class Partition
     public TopicState Topic { get; }
     public int Index { get; }
     public IPartitionLog Log { get; }
-    public int LeaderEpoch { get; }
+    public int LeaderEpoch { get; internal set; }
     public TopicPartition TopicPartition => new(Topic.Name, Index);
-    /// <summary>With one replica, every appended offset is replicated: the high watermark is the log end.</summary>
-    public long HighWatermark => Log.LogEndOffset;
+
+    // ZooKeeper mode (Cluster/ZooKeeper): the partition's state as the controller last wrote it.
+    // Null in single-broker mode, where this broker is the only replica and the leader.
+    public int? LeaderId { get; internal set; }
+    public IReadOnlyList<int>? ReplicaNodes { get; internal set; }
+    public IReadOnlyList<int>? IsrNodes { get; internal set; }
+    /// <summary>False when another broker leads the partition: clients get NOT_LEADER_OR_FOLLOWER.</summary>
+    public bool IsLeader { get; internal set; } = true;
+    /// <summary>Consumers read below it. With one replica it follows the log end at every append;
+    /// with more, Replication/ moves it to the smallest log end of the ISR.</summary>
+    public long HighWatermark => Log.HighWatermark;
+    /// <summary>True when only this broker's copy must hold a record for it to be committed.</summary>
+    public bool IsSoleInSyncReplica => IsrNodes is null || IsrNodes.Count <= 1;
 }
 
 public sealed class TopicState
@@ -74,9 +86,19 @@ public sealed class ReplicaManager : IDisposable
         }
     }
 
+    /// <summary>Most partitions one operation may add. Upstream's KRaft controller refuses operations
+    /// producing more than 10000 records (QuorumController.MAX_RECORDS_PER_USER_OP) with
+    /// POLICY_VIOLATION; the same bound keeps one request from creating unbounded files here.</summary>
+    public const int MaxPartitionsPerOperation = 10_000;
+    private const string ExcessivelyLarge = "Unable to perform excessively large batch operation.";
+
     public BrokerConfig Config { get; }
     public IReadOnlyList<string> LogDirs { get; }
-    public string ClusterId { get; }
+    public string ClusterId { get; internal set; }
+
+    /// <summary>Set in ZooKeeper mode: topic changes go to ZooKeeper and come back through the
+    /// cluster member's watch, instead of changing the local state directly.</summary>
+    public IClusterTopicStore? ClusterStore { get; set; }
     public int BrokerId => Config.BrokerId;
 
     /// <summary>Raised after records were appended to a partition (wakes long-polling fetches).</summary>
@@ -97,11 +119,17 @@ public sealed class ReplicaManager : IDisposable
     /// <summary>Creates a topic; returns (error code, message). Validation of names, counts and
     /// configs follows upstream's AdminZkClient / ZkAdminManager.createTopics.</summary>
     public (ErrorCode Error, string? Message, TopicState? Topic) CreateTopic(string name, int partitions, short replicationFactor,
-        IReadOnlyDictionary<string, string> configs, bool validateOnly)
+        IReadOnlyDictionary<string, string> configs, bool validateOnly, IReadOnlyDictionary<int, List<int>>? assignment = null)
     {
         if (TopicName.Validate(name) is { } bad) return (ErrorCode.InvalidTopicException, bad, null);
         if (partitions < 1) return (ErrorCode.InvalidPartitions, "Number of partitions must be larger than 0.", null);
+        if (partitions > MaxPartitionsPerOperation) return (ErrorCode.PolicyViolation, ExcessivelyLarge, null);
         if (replicationFactor < 1) return (ErrorCode.InvalidReplicationFactor, "Replication factor must be larger than 0.", null);
+        if (ClusterStore is { } store)
+        {
+            if (TopicConfigValidator.Validate(configs, Config) is { } problem) return (ErrorCode.InvalidConfig, problem, null);
+            return store.CreateTopic(name, partitions, replicationFactor, configs, validateOnly, assignment);
+        }
         if (replicationFactor > 1)
             return (ErrorCode.InvalidReplicationFactor, $"Replication factor: {replicationFactor} larger than available brokers: 1.", null);
         if (TopicConfigValidator.Validate(configs, Config) is { } configProblem) return (ErrorCode.InvalidConfig, configProblem, null);
@@ -119,6 +147,29 @@ public sealed class ReplicaManager : IDisposable
             _topicsById[topic.Id] = topic;
             Save();
             return (ErrorCode.None, null, topic);
+        }
+    }
+
+    /// <summary>ZooKeeper mode: materializes a topic the controller created.</summary>
+    internal TopicState CreateTopicLocal(string name, Guid id, int partitions, IReadOnlyDictionary<string, string> configs)
+    {
+        lock (_gate)
+        {
+            var topic = new TopicState(name, id, new Dictionary<string, string>(configs), Config.LogConfigFor(configs));
+            AddPartitions(topic, partitions);
+            _topics[name] = topic;
+            _topicsById[id] = topic;
+            Save();
+            return topic;
+        }
+    }
+
+    internal void AddPartitionsLocal(TopicState topic, int total)
+    {
+        lock (_gate)
+        {
+            AddPartitions(topic, total);
+            Save();
         }
     }
 
@@ -144,6 +195,7 @@ public sealed class ReplicaManager : IDisposable
 
     public (ErrorCode Error, string? Message) CreatePartitions(string name, int newTotal, bool validateOnly)
     {
+        if (ClusterStore is { } store) return store.CreatePartitions(name, newTotal, validateOnly);
         lock (_gate)
         {
             if (!_topics.TryGetValue(name, out var topic))
@@ -153,6 +205,7 @@ public sealed class ReplicaManager : IDisposable
                 return (ErrorCode.InvalidPartitions, $"Topic currently has {current} partitions, which is higher than the requested {newTotal}.");
             if (newTotal == current)
                 return (ErrorCode.InvalidPartitions, $"Topic already has {current} partitions.");
+            if (newTotal - current > MaxPartitionsPerOperation) return (ErrorCode.PolicyViolation, ExcessivelyLarge);
             if (validateOnly) return (ErrorCode.None, null);
             AddPartitions(topic, newTotal);
             Save();
@@ -160,7 +213,10 @@ public sealed class ReplicaManager : IDisposable
         }
     }
 
-    public (ErrorCode Error, string? Message) DeleteTopic(string name)
+    public (ErrorCode Error, string? Message) DeleteTopic(string name) =>
+        ClusterStore is { } store ? store.DeleteTopic(name) : DeleteTopicLocal(name);
+
+    internal (ErrorCode Error, string? Message) DeleteTopicLocal(string name)
     {
         TopicState? topic;
         lock (_gate)
@@ -186,23 +242,44 @@ public sealed class ReplicaManager : IDisposable
                 return (ErrorCode.UnknownTopicOrPartition, "This server does not host this topic-partition.");
             if (TopicConfigValidator.Validate(overrides, Config) is { } problem) return (ErrorCode.InvalidConfig, problem);
             if (validateOnly) return (ErrorCode.None, null);
+            if (ClusterStore is null)
+            {
+                topic.Configs = new Dictionary<string, string>(overrides);
+                topic.LogConfig = Config.LogConfigFor(overrides);
+                foreach (var p in topic.Partitions) p.Log.UpdateConfig(topic.LogConfig);
+                Save();
+                return (ErrorCode.None, null);
+            }
+        }
+        // Outside the lock: the store waits for ZooKeeper and for the change to come back.
+        return ClusterStore.SetTopicConfigs(name, overrides);
+    }
+
+    /// <summary>ZooKeeper mode: applies topic overrides read from /config/topics.</summary>
+    internal void SetTopicConfigsLocal(TopicState topic, IReadOnlyDictionary<string, string> overrides)
+    {
+        lock (_gate)
+        {
             topic.Configs = new Dictionary<string, string>(overrides);
             topic.LogConfig = Config.LogConfigFor(overrides);
             foreach (var p in topic.Partitions) p.Log.UpdateConfig(topic.LogConfig);
             Save();
-            return (ErrorCode.None, null);
         }
     }
 
-    /// <summary>Re-resolves every topic's settings after a dynamic broker default changed.</summary>
+    /// <summary>Re-resolves every topic's settings after a dynamic broker config changed, and keeps
+    /// the dynamic configs for the next start.</summary>
     public void RefreshLogConfigs()
     {
         lock (_gate)
+        {
             foreach (var t in _topics.Values)
             {
                 t.LogConfig = Config.LogConfigFor(t.Configs);
                 foreach (var p in t.Partitions) p.Log.UpdateConfig(t.LogConfig);
             }
+            Save();
+        }
     }
 
     /// <summary>Validates, stamps and appends produced records to one partition (leader append).</summary>
@@ -223,10 +300,37 @@ public sealed class ReplicaManager : IDisposable
                     $"Message batch size is {validated.Batches.Length} bytes in append to partition {partition.TopicPartition} which exceeds the maximum configured segment size of {partition.Topic.LogConfig.SegmentBytes}.",
                     default, validated);
             long last = next + validated.LastOffsetDelta;
-            partition.Log.AppendValidated(validated.Batches, last, validated.MaxTimestamp,
-                next + validated.ShallowOffsetOfMaxTimestampDelta, partition.LeaderEpoch);
-            info = new LogAppendInfo(next, last, validated.LogAppendTime, partition.Log.LogStartOffset);
+            long first;
+            bool duplicate;
+            try
+            {
+                (first, duplicate) = partition.Log.AppendValidated(validated.Batches, last, validated.MaxTimestamp,
+                    next + validated.ShallowOffsetOfMaxTimestampDelta, partition.LeaderEpoch);
+            }
+            catch (ProducerFencedOrOutOfOrderException e)
+            {
+                return (e.Error, e.Message, default, validated);
+            }
+            catch (Samsa.Kafka.Storage.InvalidBatchException e)
+            {
+                return (ErrorCode.CorruptMessage, e.Message, default, validated);
+            }
+            catch (Samsa.Kafka.Storage.RecordBatchTooLargeException e)
+            {
+                return (ErrorCode.RecordListTooLarge, e.Message, default, validated);
+            }
+            catch (IOException e)
+            {
+                // Upstream marks the log directory offline and answers KAFKA_STORAGE_ERROR.
+                return (ErrorCode.KafkaStorageError, e.Message, default, validated);
+            }
+            // A duplicate (producer retry) answers with the first append's offset (KIP-98).
+            info = new LogAppendInfo(first, duplicate ? first : last, duplicate ? -1 : validated.LogAppendTime, partition.Log.LogStartOffset);
+            if (duplicate)
+                return (ErrorCode.None, null, info, validated);
         }
+        // Single in-sync replica: committed at once (upstream maybeIncrementLeaderHW with ISR={leader}).
+        if (partition.IsSoleInSyncReplica) partition.Log.MaybeIncrementHighWatermark(partition.Log.LogEndOffset);
         Appended?.Invoke(partition.TopicPartition);
         return (ErrorCode.None, null, info, validated);
     }
@@ -237,6 +341,10 @@ public sealed class ReplicaManager : IDisposable
     {
         [JsonPropertyName("version")] public int Version { get; set; } = 1;
         [JsonPropertyName("topics")] public List<TopicRecord> Topics { get; set; } = [];
+        // Dynamic broker configs (AlterConfigs on BROKER resources); upstream keeps them in
+        // ZooKeeper under /config/brokers/<id> and /config/brokers/<default>.
+        [JsonPropertyName("brokerConfigs")] public Dictionary<string, string> BrokerConfigs { get; set; } = [];
+        [JsonPropertyName("clusterDefaultConfigs")] public Dictionary<string, string> ClusterDefaultConfigs { get; set; } = [];
     }
 
     private sealed class TopicRecord
@@ -256,7 +364,11 @@ public sealed class ReplicaManager : IDisposable
     private void Save()
     {
         if (_metadataPath is null) return;
-        var file = new MetadataFile();
+        var file = new MetadataFile
+        {
+            BrokerConfigs = new Dictionary<string, string>(Config.DynamicConfigs(perBroker: true)),
+            ClusterDefaultConfigs = new Dictionary<string, string>(Config.DynamicConfigs(perBroker: false)),
+        };
         foreach (var t in _topics.Values.OrderBy(t => t.Name, StringComparer.Ordinal))
         {
             file.Topics.Add(new TopicRecord
@@ -276,6 +388,8 @@ public sealed class ReplicaManager : IDisposable
     {
         if (_metadataPath is null || !File.Exists(_metadataPath)) return;
         var file = JsonSerializer.Deserialize<MetadataFile>(File.ReadAllText(_metadataPath)) ?? new MetadataFile();
+        Config.ApplyDynamic(perBroker: true, file.BrokerConfigs.ToDictionary(kv => kv.Key, kv => (string?)kv.Value), replaceAll: true);
+        Config.ApplyDynamic(perBroker: false, file.ClusterDefaultConfigs.ToDictionary(kv => kv.Key, kv => (string?)kv.Value), replaceAll: true);
         foreach (var rec in file.Topics)
         {
             if (!KafkaUuid.TryParse(rec.Id, out var id)) continue;

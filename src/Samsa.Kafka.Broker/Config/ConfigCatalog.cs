@@ -236,6 +236,8 @@ public static class ConfigCatalog
         new("transaction.state.log.segment.bytes", ConfigType.Int, "104857600", AtLeast(1)),
         new("transactional.id.expiration.ms", ConfigType.Int, "604800000", AtLeast(1)),
         new("transaction.max.timeout.ms", ConfigType.Int, "900000", AtLeast(1)),
+        new("transaction.abort.timed.out.transaction.cleanup.interval.ms", ConfigType.Int, "10000", AtLeast(1)),
+        new("transaction.remove.expired.transaction.cleanup.interval.ms", ConfigType.Int, "3600000", AtLeast(1)),
         new("producer.id.expiration.ms", ConfigType.Int, "86400000", AtLeast(1), dynamic: true),
         new("authorizer.class.name", ConfigType.String, ""),
         new("create.topic.policy.class.name", ConfigType.Class, null),

@@ -22,15 +22,14 @@ public sealed record ApiEntry(ApiKey Key, short MinVersion, short MaxVersion, Ap
 /// <summary>
 /// The one table of served APIs: the dispatcher routes by it and ApiVersions advertises exactly
 /// it, so the broker never advertises what it does not serve. Version ranges match what Apache
-/// Kafka 3.8.0 serves for these APIs (Fetch v4+ only: v0-v3 carry message-format
-/// v0/v1 data that this broker does not down-convert).
+/// Kafka 3.8.0 serves for these APIs.
 /// </summary>
 public static class ApiTable
 {
     public static readonly IReadOnlyList<ApiEntry> Entries =
     [
         Entry<ProduceRequest>(ApiKey.Produce, 0, 11, ProduceHandler.HandleAsync),
-        Entry<FetchRequest>(ApiKey.Fetch, 4, 16, FetchHandler.HandleAsync),
+        Entry<FetchRequest>(ApiKey.Fetch, 0, 16, FetchHandler.HandleAsync),
         Entry<ListOffsetsRequest>(ApiKey.ListOffsets, 0, 8, ListOffsetsHandler.HandleAsync),
         Entry<MetadataRequest>(ApiKey.Metadata, 0, 12, MetadataHandler.HandleAsync),
         Entry<ApiVersionsRequest>(ApiKey.ApiVersions, 0, 3, ApiVersionsHandler.HandleAsync),
@@ -44,6 +43,28 @@ public static class ApiTable
         Entry<CreatePartitionsRequest>(ApiKey.CreatePartitions, 0, 3, CreatePartitionsHandler.HandleAsync),
         Entry<IncrementalAlterConfigsRequest>(ApiKey.IncrementalAlterConfigs, 0, 1, IncrementalAlterConfigsHandler.HandleAsync),
         Entry<DescribeClusterRequest>(ApiKey.DescribeCluster, 0, 1, DescribeClusterHandler.HandleAsync),
+        // Consumer groups (classic protocol) and committed offsets: Groups/GroupCoordinator.
+        Entry<OffsetCommitRequest>(ApiKey.OffsetCommit, 0, 9, OffsetCommitHandler.HandleAsync),
+        Entry<OffsetFetchRequest>(ApiKey.OffsetFetch, 0, 9, OffsetFetchHandler.HandleAsync),
+        Entry<FindCoordinatorRequest>(ApiKey.FindCoordinator, 0, 6, FindCoordinatorHandler.HandleAsync),
+        Entry<JoinGroupRequest>(ApiKey.JoinGroup, 0, 9, JoinGroupHandler.HandleAsync),
+        Entry<HeartbeatRequest>(ApiKey.Heartbeat, 0, 4, HeartbeatHandler.HandleAsync),
+        Entry<LeaveGroupRequest>(ApiKey.LeaveGroup, 0, 5, LeaveGroupHandler.HandleAsync),
+        Entry<SyncGroupRequest>(ApiKey.SyncGroup, 0, 5, SyncGroupHandler.HandleAsync),
+        Entry<DescribeGroupsRequest>(ApiKey.DescribeGroups, 0, 5, DescribeGroupsHandler.HandleAsync),
+        Entry<ListGroupsRequest>(ApiKey.ListGroups, 0, 5, ListGroupsHandler.HandleAsync),
+        Entry<DeleteGroupsRequest>(ApiKey.DeleteGroups, 0, 2, DeleteGroupsHandler.HandleAsync),
+        Entry<OffsetDeleteRequest>(ApiKey.OffsetDelete, 0, 0, OffsetDeleteHandler.HandleAsync),
+        // Idempotent and transactional producers: Transactions/TransactionCoordinator.
+        Entry<InitProducerIdRequest>(ApiKey.InitProducerId, 0, 5, InitProducerIdHandler.HandleAsync),
+        Entry<AddPartitionsToTxnRequest>(ApiKey.AddPartitionsToTxn, 0, 3, AddPartitionsToTxnHandler.HandleAsync),
+        Entry<AddOffsetsToTxnRequest>(ApiKey.AddOffsetsToTxn, 0, 4, AddOffsetsToTxnHandler.HandleAsync),
+        Entry<EndTxnRequest>(ApiKey.EndTxn, 0, 4, EndTxnHandler.HandleAsync),
+        Entry<WriteTxnMarkersRequest>(ApiKey.WriteTxnMarkers, 0, 1, WriteTxnMarkersHandler.HandleAsync),
+        Entry<TxnOffsetCommitRequest>(ApiKey.TxnOffsetCommit, 0, 4, TxnOffsetCommitHandler.HandleAsync),
+        Entry<DescribeProducersRequest>(ApiKey.DescribeProducers, 0, 0, DescribeProducersHandler.HandleAsync),
+        Entry<DescribeTransactionsRequest>(ApiKey.DescribeTransactions, 0, 0, DescribeTransactionsHandler.HandleAsync),
+        Entry<ListTransactionsRequest>(ApiKey.ListTransactions, 0, 1, ListTransactionsHandler.HandleAsync),
     ];
 
     private static readonly Dictionary<short, ApiEntry> ByKey = Entries.ToDictionary(e => (short)e.Key);

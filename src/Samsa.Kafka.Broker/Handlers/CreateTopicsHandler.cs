@@ -7,7 +7,8 @@
 // config values are INVALID_REQUEST and bad ones INVALID_CONFIG with upstream's message;
 // illegal names INVALID_TOPIC_EXCEPTION; replication factor above the one broker
 // INVALID_REPLICATION_FACTOR; existing topics TOPIC_ALREADY_EXISTS. validate_only checks
-// without creating. v5+ successful results carry the partition count, replication factor and
+// without creating. More than 10000 partitions in one operation is POLICY_VIOLATION, as
+// upstream's KRaft controller bounds a user operation. v5+ successful results carry the partition count, replication factor and
 // the topic's resulting configs; v7 the topic id.
 using Samsa.Kafka.Broker.Config;
 using Samsa.Kafka.Protocol;
@@ -62,7 +63,7 @@ public static class CreateTopicsHandler
             {
                 if (a.BrokerIds.Distinct().Count() != a.BrokerIds.Count)
                     return (ErrorCode.InvalidReplicaAssignment, $"Duplicate brokers not allowed in replica assignment: {string.Join(", ", a.BrokerIds)} for partition id {a.PartitionIndex}.");
-                var unknown = a.BrokerIds.Where(b => b != broker.BrokerId).ToList();
+                var unknown = a.BrokerIds.Where(b => !(broker.Cluster?.IsLive(b) ?? b == broker.BrokerId)).ToList();
                 if (unknown.Count > 0)
                     return (ErrorCode.InvalidReplicaAssignment, $"Unknown broker(s) in replica assignment: {string.Join(", ", unknown)}.");
             }
@@ -74,7 +75,8 @@ public static class CreateTopicsHandler
             partitions = t.NumPartitions == -1 ? broker.Config.NumPartitions : t.NumPartitions;
             rf = t.ReplicationFactor == -1 ? broker.Config.DefaultReplicationFactor : t.ReplicationFactor;
         }
-        var (error, message, topic) = broker.Replicas.CreateTopic(t.Name, partitions, rf, configs, validateOnly);
+        var manual = hasAssignment ? t.Assignments.ToDictionary(a => a.PartitionIndex, a => a.BrokerIds.ToList()) : null;
+        var (error, message, topic) = broker.Replicas.CreateTopic(t.Name, partitions, rf, configs, validateOnly, manual);
         if (error != ErrorCode.None) return (error, message);
         result.NumPartitions = partitions;
         result.ReplicationFactor = rf;

@@ -25,10 +25,19 @@ public static class DeleteRecordsHandler
                 tr.Partitions.Add(pr);
                 var partition = broker.Replicas.GetPartition(t.Name, p.PartitionIndex);
                 if (partition is null) { pr.ErrorCode = (short)ErrorCode.UnknownTopicOrPartition; continue; }
+                if (!partition.IsLeader) { pr.ErrorCode = (short)ErrorCode.NotLeaderOrFollower; continue; }
                 long hw = partition.HighWatermark;
                 long target = p.Offset == -1 ? hw : p.Offset;
                 if (target < 0 || target > hw) { pr.ErrorCode = (short)ErrorCode.OffsetOutOfRange; continue; }
-                partition.Log.DeleteRecordsBefore(target);
+                try
+                {
+                    partition.Log.DeleteRecordsBefore(target);
+                }
+                catch (Samsa.Kafka.Broker.Log.LogOffsetOutOfRangeException)
+                {
+                    pr.ErrorCode = (short)ErrorCode.OffsetOutOfRange;
+                    continue;
+                }
                 pr.LowWatermark = partition.Log.LogStartOffset;
             }
         }

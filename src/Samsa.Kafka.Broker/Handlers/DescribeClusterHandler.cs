@@ -26,14 +26,11 @@ public static class DescribeClusterHandler
         return ValueTask.FromResult<IKafkaMessage?>(new DescribeClusterResponse
         {
             ClusterId = broker.ClusterId,
-            ControllerId = broker.BrokerId,
-            Brokers =
-            [
-                new DescribeClusterResponse.DescribeClusterBroker
-                {
-                    BrokerId = broker.BrokerId, Host = broker.AdvertisedEndpoint.Host, Port = broker.AdvertisedEndpoint.Port, Rack = broker.Config.Rack,
-                },
-            ],
+            ControllerId = broker.Cluster?.ControllerId ?? broker.BrokerId,
+            Brokers = MetadataHandler.BrokerEntries(broker).Select(b => new DescribeClusterResponse.DescribeClusterBroker
+            {
+                BrokerId = b.NodeId, Host = b.Host, Port = b.Port, Rack = b.Rack,
+            }).ToList(),
             ClusterAuthorizedOperations = request.IncludeClusterAuthorizedOperations ? MetadataHandler.ClusterOperations : int.MinValue,
         });
     }

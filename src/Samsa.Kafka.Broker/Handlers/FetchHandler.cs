@@ -1,8 +1,10 @@
-// Fetch (key 1), versions 4-16.
+// Fetch (key 1), versions 0-16.
 //
-// Behaviour (ReplicaManager.fetchMessages / DelayedFetch): consumers read up to the high
-// watermark (= the log end with one replica; also the last stable offset, as no transaction is
-// ever open). Per partition: UNKNOWN_TOPIC_OR_PARTITION / UNKNOWN_TOPIC_ID (v13+, topics by id),
+// Behaviour (ReplicaManager.fetchMessages / DelayedFetch): read_uncommitted consumers read up to
+// the high watermark (= the log end with one replica); read_committed (isolation_level 1, KIP-98)
+// up to the last stable offset — the first offset of the oldest open transaction — and get the
+// aborted transactions overlapping what they read, so they can drop aborted records.
+// Per partition: UNKNOWN_TOPIC_OR_PARTITION / UNKNOWN_TOPIC_ID (v13+, topics by id),
 // FENCED_LEADER_EPOCH / UNKNOWN_LEADER_EPOCH against current_leader_epoch, OFFSET_OUT_OF_RANGE
 // outside [log start, log end]. Sizes: partition_max_bytes per partition and max_bytes for the
 // response, except that the first batch of the first partition with data is returned whole even
@@ -11,14 +13,20 @@
 // Fetch sessions (KIP-227): a request for a new session is answered with session id 0, i.e.
 // sessions are declined and every fetch is a full fetch; an unknown session id gets
 // FETCH_SESSION_ID_NOT_FOUND.
-// Differences from upstream: v0-v3 (message format v0/v1 down-conversion) are not served;
-// follower fetches (replica_id >= 0) are refused as there are no followers; record data is copied
+// v0-v3 answers carry message format v0 (fetch v0-v1) or v1 (v2-v3), down-converted from the
+// stored v2 batches unless the topic sets message.downconversion.enable=false (UNSUPPORTED_VERSION);
+// v0-v2 have a hard byte limit (no whole-first-batch exception).
+// Follower fetches (replica_id >= 0) are answered by Replication/FollowerFetch.
+// Differences from upstream: record data is copied
 // into the response rather than sent from the segment file.
 using Samsa.Kafka.Broker.Cluster;
 using Samsa.Kafka.Broker.Log;
 using Samsa.Kafka.Broker.Purgatory;
 using Samsa.Kafka.Protocol;
 using Samsa.Kafka.Protocol.Messages;
+using Samsa.Kafka.Protocol.Compression;
+using Samsa.Kafka.Protocol.Primitives;
+using Samsa.Kafka.Protocol.Records;
 
 namespace Samsa.Kafka.Broker.Handlers;
 
@@ -32,7 +40,7 @@ public static class FetchHandler
         if (v >= 7 && request.SessionId != 0)
             return new FetchResponse { ErrorCode = (short)ErrorCode.FetchSessionIdNotFound, SessionId = 0 };
         if (replicaId >= 0)
-            return new FetchResponse { ErrorCode = (short)ErrorCode.NotLeaderOrFollower };
+            return await Replication.FollowerFetch.HandleAsync(broker, request, v, replicaId, context.Cancellation);
 
         var first = Read(broker, request, v, out int bytes, out bool anyError);
         if (request.MaxWaitMs <= 0 || bytes >= Math.Max(1, request.MinBytes) || anyError || first.Responses.Count == 0)
@@ -69,7 +77,10 @@ public static class FetchHandler
         var response = new FetchResponse { SessionId = 0 };
         totalBytes = 0;
         anyError = false;
-        int remaining = request.MaxBytes <= 0 ? 0 : request.MaxBytes;
+        // The broker's fetch.max.bytes caps every response (upstream applies it to v3+; here it
+        // also bounds v0-v2, whose only limit would otherwise be the sum of partition maxima).
+        int cap = broker.Config.FetchMaxBytes;
+        int remaining = v >= 3 ? Math.Min(Math.Max(request.MaxBytes, 0), cap) : cap;
         bool firstData = true;
         foreach (var ft in request.Topics)
         {
@@ -95,6 +106,13 @@ public static class FetchHandler
                     anyError = true;
                     continue;
                 }
+                if (!partition.IsLeader)
+                {
+                    // ZooKeeper mode: another broker leads this partition.
+                    pd.ErrorCode = (short)ErrorCode.NotLeaderOrFollower;
+                    anyError = true;
+                    continue;
+                }
                 if (fp.CurrentLeaderEpoch >= 0 && fp.CurrentLeaderEpoch != partition.LeaderEpoch)
                 {
                     pd.ErrorCode = (short)(fp.CurrentLeaderEpoch < partition.LeaderEpoch ? ErrorCode.FencedLeaderEpoch : ErrorCode.UnknownLeaderEpoch);
@@ -104,8 +122,9 @@ public static class FetchHandler
                 var log = partition.Log;
                 long hw = partition.HighWatermark;
                 long logStart = log.LogStartOffset;
+                long lastStable = Math.Min(hw, log.LastStableOffset);
                 pd.HighWatermark = hw;
-                pd.LastStableOffset = hw;
+                pd.LastStableOffset = lastStable;
                 pd.LogStartOffset = logStart;
                 // A tagged field of v12+ that is not ignorable: older versions cannot carry it.
                 if (v >= 12) pd.CurrentLeader = new FetchResponse.LeaderIdAndEpoch { LeaderId = broker.BrokerId, LeaderEpoch = partition.LeaderEpoch };
@@ -116,10 +135,52 @@ public static class FetchHandler
                     continue;
                 }
                 int limit = Math.Min(fp.PartitionMaxBytes, remaining);
-                if (fp.FetchOffset >= hw || (limit <= 0 && !firstData)) continue;
-                var read = log.Read(fp.FetchOffset, Math.Max(0, limit), hw, minOneBatch: firstData);
+                long upperBound = request.IsolationLevel == 1 ? lastStable : hw;
+                if (fp.FetchOffset >= upperBound || (limit <= 0 && !firstData)) continue;
+                LogReadInfo read;
+                try
+                {
+                    read = log.Read(fp.FetchOffset, Math.Max(0, limit), upperBound, minOneBatch: firstData && v >= 3);
+                }
+                catch (LogOffsetOutOfRangeException)
+                {
+                    pd.ErrorCode = (short)ErrorCode.OffsetOutOfRange;
+                    anyError = true;
+                    continue;
+                }
+                catch (IOException)
+                {
+                    pd.ErrorCode = (short)ErrorCode.KafkaStorageError;
+                    anyError = true;
+                    continue;
+                }
+                if (read.Records.Length > 0 && v <= 3)
+                {
+                    // Fetch v0-v3 consumers read message format v0 (v0-v1) or v1 (v2-v3): down-convert
+                    // (upstream FetchResponse down-conversion, allowed by message.downconversion.enable).
+                    if (!(bool)partition.Topic.LogConfig.Values["message.downconversion.enable"])
+                    {
+                        pd.ErrorCode = (short)ErrorCode.UnsupportedVersion;
+                        anyError = true;
+                        continue;
+                    }
+                    var converted = DownConvert(read.Records.Span, v <= 1 ? (byte)0 : (byte)1, out var convertError);
+                    if (convertError != ErrorCode.None)
+                    {
+                        pd.ErrorCode = (short)convertError;
+                        anyError = true;
+                        continue;
+                    }
+                    read = new LogReadInfo(converted);
+                }
                 if (read.Records.Length > 0)
                 {
+                    if (request.IsolationLevel == 1)
+                    {
+                        pd.AbortedTransactions = log.AbortedTransactions(fp.FetchOffset, upperBound)
+                            .Select(a => new FetchResponse.AbortedTransaction { ProducerId = a.ProducerId, FirstOffset = a.FirstOffset })
+                            .ToList();
+                    }
                     pd.Records = read.Records;
                     totalBytes += read.Records.Length;
                     remaining = Math.Max(0, remaining - read.Records.Length);
@@ -128,5 +189,28 @@ public static class FetchHandler
             }
         }
         return response;
+    }
+
+    // Whole v2 batches to a legacy message set; a batch cut short at the end of the read is left
+    // out (a legacy consumer would treat it as a partial message anyway). Zstd cannot be expressed
+    // in message format v0/v1: UNSUPPORTED_COMPRESSION_TYPE, as upstream answers old consumers.
+    private static ReadOnlyMemory<byte> DownConvert(ReadOnlySpan<byte> batches, byte magic, out ErrorCode error)
+    {
+        error = ErrorCode.None;
+        using var output = new PooledBuffer(batches.Length + 64);
+        try
+        {
+            foreach (var batch in RecordBatch.Enumerate(batches, allowTruncatedTail: true))
+            {
+                if (batch.Compression == CompressionType.Zstd) { error = ErrorCode.UnsupportedCompressionType; return default; }
+                LegacyMessageSet.ConvertFromRecordBatch(batch.Bytes, magic, output);
+            }
+        }
+        catch (KafkaProtocolException)
+        {
+            error = ErrorCode.CorruptMessage;
+            return default;
+        }
+        return output.ToArray();
     }
 }

@@ -2,14 +2,15 @@
 //
 // Behaviour (KafkaApis.handleListOffsetRequest, Partition.fetchOffsetForTimestamp): timestamp
 // -2 EARLIEST gives the log start offset, -1 LATEST the high watermark (read_uncommitted) or the
-// last stable offset (read_committed; equal here, no open transactions), -3 MAX_TIMESTAMP (v7+,
+// last stable offset (read_committed, v2+: below the oldest open transaction), -3 MAX_TIMESTAMP (v7+,
 // KIP-734) the record with the largest timestamp, -4 EARLIEST_LOCAL (v8+, KIP-405) the local log
 // start (no tiered storage here); any other value the first offset whose timestamp is at or after
 // it, or offset -1 when there is none. v0 answers in old_style_offsets (max_num_offsets honoured).
 // A partition asked for twice gets INVALID_REQUEST; current_leader_epoch is checked (v4+).
-// Differences from upstream: a timestamp search resolves to the first batch whose max timestamp
-// reaches the target (not the exact record inside it); v0 for a plain timestamp returns that one
-// offset rather than segment base offsets.
+// Timestamp searches are record-exact on file logs (Samsa.Kafka.Storage reads inside batches);
+// the in-memory test log resolves to the first batch whose max timestamp reaches the target.
+// Differences from upstream: v0 for a plain timestamp returns that one offset rather than the
+// base offsets of the segments before it.
 using Samsa.Kafka.Protocol;
 using Samsa.Kafka.Protocol.Messages;
 
@@ -41,6 +42,7 @@ public static class ListOffsetsHandler
                 if (duplicates.Contains((t.Name, p.PartitionIndex))) { pr.ErrorCode = (short)ErrorCode.InvalidRequest; continue; }
                 var partition = broker.Replicas.GetPartition(t.Name, p.PartitionIndex);
                 if (partition is null) { pr.ErrorCode = (short)ErrorCode.UnknownTopicOrPartition; continue; }
+                if (!partition.IsLeader) { pr.ErrorCode = (short)ErrorCode.NotLeaderOrFollower; continue; }
                 if (v >= 4 && p.CurrentLeaderEpoch >= 0 && p.CurrentLeaderEpoch != partition.LeaderEpoch)
                 {
                     pr.ErrorCode = (short)(p.CurrentLeaderEpoch < partition.LeaderEpoch ? ErrorCode.FencedLeaderEpoch : ErrorCode.UnknownLeaderEpoch);
@@ -53,7 +55,7 @@ public static class ListOffsetsHandler
                 switch (p.Timestamp)
                 {
                     case LatestTimestamp:
-                        offset = partition.HighWatermark;
+                        offset = v >= 2 && request.IsolationLevel == 1 ? Math.Min(partition.HighWatermark, log.LastStableOffset) : partition.HighWatermark;
                         epoch = partition.LeaderEpoch;
                         break;
                     case EarliestTimestamp:

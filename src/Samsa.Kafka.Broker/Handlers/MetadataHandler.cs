@@ -6,7 +6,9 @@
 // the first answer for it is LEADER_NOT_AVAILABLE with no partitions, as upstream answers while
 // the controller elects leaders. Illegal names get INVALID_TOPIC_EXCEPTION, unknown topics
 // otherwise UNKNOWN_TOPIC_OR_PARTITION; v10+ lookups by topic id that miss get UNKNOWN_TOPIC_ID.
-// Every partition is led by this broker, with itself as the only replica and ISR member.
+// Single-broker mode: every partition is led by this broker, with itself as the only replica and
+// ISR member. ZooKeeper mode (Cluster/ZooKeeper): all registered brokers, the controller from
+// /controller and each partition's leader, epoch and ISR from its state znode.
 // Authorized operations (v8+, when asked) are all operations: no authorizer is configured.
 using Samsa.Kafka.Broker.Cluster;
 using Samsa.Kafka.Protocol;
@@ -27,9 +29,9 @@ public static class MetadataHandler
         short v = context.ApiVersion;
         var response = new MetadataResponse
         {
-            Brokers = [BrokerEntry(broker)],
+            Brokers = BrokerEntries(broker),
             ClusterId = broker.ClusterId,
-            ControllerId = broker.BrokerId,
+            ControllerId = broker.Cluster?.ControllerId ?? broker.BrokerId,
             ClusterAuthorizedOperations = v is >= 8 and <= 10 && request.IncludeClusterAuthorizedOperations ? ClusterOperations : int.MinValue,
         };
         bool includeTopicOps = v >= 8 && request.IncludeTopicAuthorizedOperations;
@@ -85,6 +87,20 @@ public static class MetadataHandler
         return ValueTask.FromResult<IKafkaMessage?>(response);
     }
 
+    /// <summary>ZooKeeper mode: every registered broker (its PLAINTEXT endpoint, else its first).</summary>
+    internal static List<MetadataResponse.MetadataResponseBroker> BrokerEntries(KafkaBroker broker)
+    {
+        if (broker.Cluster is not { } cluster) return [BrokerEntry(broker)];
+        var list = new List<MetadataResponse.MetadataResponseBroker>();
+        foreach (var b in cluster.LiveBrokers)
+        {
+            var ep = b.Endpoints.FirstOrDefault(e => e.ListenerName == "PLAINTEXT") ?? b.Endpoints.FirstOrDefault();
+            if (ep is null) continue;
+            list.Add(new MetadataResponse.MetadataResponseBroker { NodeId = b.Id, Host = ep.Host, Port = ep.Port, Rack = b.Rack });
+        }
+        return list;
+    }
+
     internal static MetadataResponse.MetadataResponseBroker BrokerEntry(KafkaBroker broker) => new()
     {
         NodeId = broker.BrokerId,
@@ -104,6 +120,23 @@ public static class MetadataHandler
         };
         foreach (var p in topic.Partitions.ToArray())
         {
+            if (p.LeaderId is { } leader)
+            {
+                // ZooKeeper mode: the state the controller wrote; a partition without a live
+                // leader answers LEADER_NOT_AVAILABLE, as upstream's metadata cache does.
+                var replicas = p.ReplicaNodes?.ToList() ?? [];
+                entry.Partitions.Add(new MetadataResponse.MetadataResponsePartition
+                {
+                    ErrorCode = (short)(leader < 0 ? ErrorCode.LeaderNotAvailable : ErrorCode.None),
+                    PartitionIndex = p.Index,
+                    LeaderId = leader,
+                    LeaderEpoch = p.LeaderEpoch,
+                    ReplicaNodes = replicas,
+                    IsrNodes = p.IsrNodes?.ToList() ?? [],
+                    OfflineReplicas = replicas.Where(r => broker.Cluster?.IsLive(r) == false).ToList(),
+                });
+                continue;
+            }
             entry.Partitions.Add(new MetadataResponse.MetadataResponsePartition
             {
                 PartitionIndex = p.Index,

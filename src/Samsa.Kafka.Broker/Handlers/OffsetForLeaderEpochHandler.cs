@@ -26,6 +26,7 @@ public static class OffsetForLeaderEpochHandler
                 tr.Partitions.Add(r);
                 var partition = broker.Replicas.GetPartition(t.Topic, p.Partition);
                 if (partition is null) { r.ErrorCode = (short)ErrorCode.UnknownTopicOrPartition; continue; }
+                if (!partition.IsLeader) { r.ErrorCode = (short)ErrorCode.NotLeaderOrFollower; continue; }
                 if (p.CurrentLeaderEpoch >= 0 && p.CurrentLeaderEpoch != partition.LeaderEpoch)
                 {
                     r.ErrorCode = (short)(p.CurrentLeaderEpoch < partition.LeaderEpoch ? ErrorCode.FencedLeaderEpoch : ErrorCode.UnknownLeaderEpoch);

@@ -7,11 +7,18 @@
 // validated and stamped (CRC, size, timestamps, compression.type, LogAppendTime — see
 // ProduceValidator) and appended. acks=0 gets no response, and when any partition failed the
 // connection is closed so the client notices, as upstream does.
-// With one replica, acks=-1 is satisfied as soon as the leader appended, so no request waits in
-// a produce purgatory.
-// Differences from upstream: message-format v0/v1 data (produce v0-v2 of old clients) is refused
-// with UNSUPPORTED_FOR_MESSAGE_FORMAT instead of being converted; idempotent/transactional
-// producer state (sequence checks) is not kept.
+// With one in-sync replica, acks=-1 is satisfied as soon as the leader appended; with more, the
+// request waits in the produce purgatory until the high watermark passes its records
+// (Replication/DelayedProduce: NOT_ENOUGH_REPLICAS_AFTER_APPEND, REQUEST_TIMED_OUT).
+// Message-format v0/v1 data (produce v0-v2 of old clients) is converted to one v2 batch, as
+// upstream's LogValidator does for a v2 log. Idempotent producers' sequences are checked by the
+// log (OUT_OF_ORDER_SEQUENCE_NUMBER, INVALID_PRODUCER_EPOCH; a retried duplicate answers with
+// its first offset).
+// An epoch older than the producer's — fenced by a newer instance, or a transaction the coordinator
+// aborted under a bumped epoch — is INVALID_PRODUCER_EPOCH.
+// Differences from upstream: a transactional batch to a partition not added to the transaction is
+// not refused (upstream refuses it only with KIP-890 verification); brokers without log.dirs
+// (in-memory logs) keep no producer state.
 using Samsa.Kafka.Broker.Cluster;
 using Samsa.Kafka.Protocol;
 using Samsa.Kafka.Protocol.Messages;
@@ -20,8 +27,9 @@ namespace Samsa.Kafka.Broker.Handlers;
 
 public static class ProduceHandler
 {
-    public static ValueTask<IKafkaMessage?> HandleAsync(RequestContext context, ProduceRequest request)
+    public static async ValueTask<IKafkaMessage?> HandleAsync(RequestContext context, ProduceRequest request)
     {
+        List<Replication.PendingAck>? pending = null;
         var broker = context.Broker;
         short v = context.ApiVersion;
         var response = new ProduceResponse();
@@ -41,11 +49,13 @@ public static class ProduceHandler
                 string? message = null;
                 if (!validAcks) error = ErrorCode.InvalidRequiredAcks;
                 else if (partition is null) error = ErrorCode.UnknownTopicOrPartition;
+                else if (!partition.IsLeader) error = ErrorCode.NotLeaderOrFollower;   // ZooKeeper mode: led elsewhere
                 else if (TopicName.IsInternal(topicData.Name)) { error = ErrorCode.InvalidTopicException; message = $"Cannot append to internal topic {topicData.Name}"; }
-                else if (request.Acks == -1 && partition.Topic.LogConfig.MinInSyncReplicas > 1)
+                else if (request.Acks == -1 && (partition.IsrNodes?.Count ?? 1) < partition.Topic.LogConfig.MinInSyncReplicas)
                 {
+                    // Checked before the append (upstream Partition.appendRecordsToLeader).
                     error = ErrorCode.NotEnoughReplicas;
-                    message = $"The size of the current ISR Set(1) is insufficient to satisfy the min.isr requirement of {partition.Topic.LogConfig.MinInSyncReplicas} for partition {partition.TopicPartition}";
+                    message = $"The size of the current ISR {partition.IsrNodes?.Count ?? 1} is insufficient to satisfy the min.isr requirement of {partition.Topic.LogConfig.MinInSyncReplicas} for partition {partition.TopicPartition}";
                 }
                 else if (pd.Records is not { Length: > 0 } records) { error = ErrorCode.CorruptMessage; message = "Produce request has no records"; }
                 else
@@ -58,6 +68,9 @@ public static class ProduceHandler
                         pr.BaseOffset = info.FirstOffset;
                         pr.LogAppendTimeMs = info.LogAppendTime;
                         pr.LogStartOffset = info.LogStartOffset;
+                        // acks=all: answered once the ISR has the records (Replication/DelayedProduce).
+                        if (request.Acks == -1 && broker.Replication is not null && partition.HighWatermark <= info.LastOffset)
+                            (pending ??= []).Add(new Replication.PendingAck(partition, info.LastOffset + 1, pr));
                     }
                 }
                 pr.ErrorCode = (short)error;
@@ -71,8 +84,10 @@ public static class ProduceHandler
         if (request.Acks == 0)
         {
             if (anyError) context.Connection?.Close();
-            return ValueTask.FromResult<IKafkaMessage?>(null);
+            return null;
         }
-        return ValueTask.FromResult<IKafkaMessage?>(response);
+        if (pending is not null)
+            await broker.Replication!.AwaitReplicationAsync(pending, request.TimeoutMs, context.Cancellation);
+        return response;
     }
 }

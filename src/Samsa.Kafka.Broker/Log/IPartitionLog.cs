@@ -9,6 +9,13 @@ public readonly record struct TopicPartition(string Topic, int Partition)
 /// <summary>Where a validated append landed (upstream's LogAppendInfo, the parts Produce reports).</summary>
 public readonly record struct LogAppendInfo(long FirstOffset, long LastOffset, long LogAppendTime, long LogStartOffset);
 
+/// <summary>An aborted transaction a read_committed Fetch reports: its producer and first offset.</summary>
+public readonly record struct AbortedTransaction(long ProducerId, long FirstOffset);
+
+/// <summary>One producer's state in a partition (DescribeProducers).</summary>
+public readonly record struct ProducerInfo(long ProducerId, int ProducerEpoch, int LastSequence, long LastTimestamp,
+    int CoordinatorEpoch, long CurrentTxnStartOffset);
+
 /// <summary>Bytes read from a log for Fetch: whole batches, possibly empty.</summary>
 public readonly record struct LogReadInfo(ReadOnlyMemory<byte> Records);
 
@@ -31,8 +38,23 @@ public interface IPartitionLog : IDisposable
     string Directory { get; }
 
     /// <summary>Appends v2 batches whose base offsets, leader epoch and (for LogAppendTime) timestamps
-    /// are already stamped, starting at <see cref="LogEndOffset"/>.</summary>
-    void AppendValidated(ReadOnlyMemory<byte> batches, long lastOffset, long maxTimestamp, long offsetOfMaxTimestamp, int leaderEpoch);
+    /// are already stamped, starting at <see cref="LogEndOffset"/>. Returns the first offset of the
+    /// data: for an idempotent producer's retry of a batch already in the log, the offset that batch
+    /// got the first time (nothing is appended). Throws <see cref="ProducerFencedOrOutOfOrderException"/>
+    /// when the producer's epoch or sequence numbers refuse the append (KIP-98).</summary>
+    (long FirstOffset, bool Duplicate) AppendValidated(ReadOnlyMemory<byte> batches, long lastOffset, long maxTimestamp, long offsetOfMaxTimestamp, int leaderEpoch);
+
+    /// <summary>The last stable offset (KIP-98): the first offset of the oldest open transaction, else
+    /// the high watermark. read_committed consumers read below it. Logs that keep no producer state
+    /// (in-memory logs) track no open transactions, so theirs is the log end.</summary>
+    long LastStableOffset => LogEndOffset;
+
+    /// <summary>The aborted transactions overlapping [<paramref name="fetchOffset"/>, <paramref name="upperBoundOffset"/>)
+    /// that a read_committed Fetch reports.</summary>
+    IReadOnlyList<AbortedTransaction> AbortedTransactions(long fetchOffset, long upperBoundOffset) => [];
+
+    /// <summary>The idempotent/transactional producers this partition knows (DescribeProducers).</summary>
+    IReadOnlyList<ProducerInfo> Producers() => [];
 
     /// <summary>Reads whole batches starting with the one containing <paramref name="offset"/>, stopping
     /// before <paramref name="maxOffsetExclusive"/> and within <paramref name="maxBytes"/> — except that with
@@ -60,4 +82,30 @@ public interface IPartitionLog : IDisposable
 
     /// <summary>Closes and removes the log's files (DeleteTopics).</summary>
     void Delete();
+
+    // ---- replication (Replication/): high watermark, follower appends, truncation ----
+
+    /// <summary>The offset below which records are committed (replicated to the ISR); consumers read below it.</summary>
+    long HighWatermark { get; }
+    /// <summary>Raises the high watermark (leader), clamped to the log end; never lowers it. Returns whether it moved.</summary>
+    bool MaybeIncrementHighWatermark(long highWatermark);
+    /// <summary>Sets the high watermark, clamped to [log start, log end] (a follower takes the leader's).</summary>
+    void UpdateHighWatermark(long highWatermark);
+    /// <summary>Appends batches that already carry offsets and leader epochs (fetched from the leader).</summary>
+    void AppendAsFollower(ReadOnlyMemory<byte> batches);
+    /// <summary>Removes everything at and after <paramref name="offset"/>; the leader-epoch cache follows.</summary>
+    void TruncateTo(long offset);
+    /// <summary>Empties the log and restarts it at <paramref name="offset"/> (follower below the leader's log start).</summary>
+    void TruncateFullyAndStartAt(long offset);
+    /// <summary>The newest leader epoch in the log's epoch cache, or -1.</summary>
+    int LatestEpoch { get; }
 }
+
+/// <summary>An idempotent/transactional producer's batch refused by the log's producer state.</summary>
+public sealed class ProducerFencedOrOutOfOrderException(Samsa.Kafka.Protocol.ErrorCode error, string message) : Exception(message)
+{
+    public Samsa.Kafka.Protocol.ErrorCode Error { get; } = error;
+}
+
+/// <summary>An offset outside [log start, log end] (OFFSET_OUT_OF_RANGE).</summary>
+public sealed class LogOffsetOutOfRangeException(long offset) : Exception($"offset {offset} is out of range");

@@ -14,6 +14,7 @@ public sealed class MemoryPartitionLog : IPartitionLog
     private long _logStart;
     private long _logEnd;
     private long _size;
+    private long _highWatermark;
 
     public MemoryPartitionLog(string directory = "memory") { Directory = directory; }
 
@@ -22,10 +23,11 @@ public sealed class MemoryPartitionLog : IPartitionLog
     public long LogEndOffset { get { lock (_gate) return _logEnd; } }
     public long SizeInBytes { get { lock (_gate) return _size; } }
 
-    public void AppendValidated(ReadOnlyMemory<byte> batches, long lastOffset, long maxTimestamp, long offsetOfMaxTimestamp, int leaderEpoch)
+    public (long FirstOffset, bool Duplicate) AppendValidated(ReadOnlyMemory<byte> batches, long lastOffset, long maxTimestamp, long offsetOfMaxTimestamp, int leaderEpoch)
     {
         lock (_gate)
         {
+            long first = _logEnd;
             var span = batches.Span;
             int pos = 0;
             while (pos < span.Length)
@@ -42,6 +44,7 @@ public sealed class MemoryPartitionLog : IPartitionLog
                 _logEnd = last + 1;
                 pos += size;
             }
+            return (first, false);
         }
     }
 
@@ -114,6 +117,61 @@ public sealed class MemoryPartitionLog : IPartitionLog
             return (-1, -1);
         }
     }
+
+    public long HighWatermark { get { lock (_gate) return _highWatermark; } }
+
+    public bool MaybeIncrementHighWatermark(long highWatermark)
+    {
+        lock (_gate)
+        {
+            long clamped = Math.Min(highWatermark, _logEnd);
+            if (clamped <= _highWatermark) return false;
+            _highWatermark = clamped;
+            return true;
+        }
+    }
+
+    public void UpdateHighWatermark(long highWatermark)
+    {
+        lock (_gate) _highWatermark = Math.Clamp(highWatermark, _logStart, _logEnd);
+    }
+
+    // Fetched batches carry their offsets and epochs already: stored as the leader stored them.
+    public void AppendAsFollower(ReadOnlyMemory<byte> batches)
+    {
+        lock (_gate)
+        {
+            if (batches.Length >= BatchLayout.LogOverhead && BinaryPrimitives.ReadInt64BigEndian(batches.Span) < _logEnd)
+                throw new InvalidOperationException($"follower append below the log end offset {_logEnd}");
+            AppendValidated(batches, 0, 0, 0, 0);
+        }
+    }
+
+    public void TruncateTo(long offset)
+    {
+        lock (_gate)
+        {
+            if (offset >= _logEnd) return;
+            _batches.RemoveAll(b => { bool drop = b.BaseOffset >= offset; if (drop) _size -= b.Bytes.Length; return drop; });
+            _epochs.RemoveAll(e => e.StartOffset >= offset);
+            _logEnd = offset;
+            _logStart = Math.Min(_logStart, offset);
+            _highWatermark = Math.Min(_highWatermark, offset);
+        }
+    }
+
+    public void TruncateFullyAndStartAt(long offset)
+    {
+        lock (_gate)
+        {
+            _batches.Clear();
+            _epochs.Clear();
+            _size = 0;
+            _logStart = _logEnd = _highWatermark = offset;
+        }
+    }
+
+    public int LatestEpoch { get { lock (_gate) return _epochs.Count == 0 ? -1 : _epochs[^1].Epoch; } }
 
     public void UpdateConfig(Samsa.Kafka.Broker.Config.LogConfig config) { }
     public void Flush() { }

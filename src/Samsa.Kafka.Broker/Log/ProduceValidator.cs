@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using Samsa.Kafka.Protocol.Compression;
 using Samsa.Kafka.Protocol.Records;
+using Samsa.Kafka.Protocol.Primitives;
 using Samsa.Kafka.Broker.Config;
 using Samsa.Kafka.Protocol;
 
@@ -51,6 +52,8 @@ public static class ProduceValidator
     {
         if (records.Length == 0)
             return ValidatedRecords.Error((short)ErrorCode.CorruptMessage, "Produce request has no records");
+        if (records.Length > 16 && records[BatchLayout.Magic] < 2)
+            return ValidateLegacy(records, config, nextOffset, leaderEpoch, nowMs, produceVersion);
 
         // Pass 1: framing, magic, CRC, per-batch checks.
         var batches = new List<(int Start, int Length)>();
@@ -175,6 +178,40 @@ public static class ProduceValidator
             LastOffsetDelta = offset - 1 - nextOffset,
             LogAppendTime = logAppendTime,
         };
+    }
+
+    // Message format v0/v1 (produce v0-v2 from old clients): upstream's LogValidator converts the
+    // message set to one v2 batch when the log is v2 (convertAndAssignOffsetsNonCompressed /
+    // validateMessagesAndAssignOffsetsCompressed). The wrapper's codec is kept unless the topic's
+    // compression.type names another. Every message's CRC-32 is checked on the way.
+    private static ValidatedRecords ValidateLegacy(ReadOnlySpan<byte> records, LogConfig config, long nextOffset, int leaderEpoch,
+        long nowMs, short produceVersion)
+    {
+        var target = config.CompressionType switch
+        {
+            "uncompressed" => CompressionType.None,
+            "gzip" => CompressionType.Gzip,
+            "snappy" => CompressionType.Snappy,
+            "lz4" => CompressionType.Lz4,
+            "zstd" => CompressionType.Zstd,
+            _ => (CompressionType)(records[LegacyMessageSet.AttributesOffset] & LegacyMessageSet.CompressionCodecMask),
+        };
+        using var converted = new PooledBuffer(records.Length + 128);
+        try
+        {
+            int limit = (int)Math.Min(int.MaxValue - 1024, Math.Max(64L * 1024 * 1024, (long)config.MaxMessageBytes * 64));
+            int count = LegacyMessageSet.ConvertToRecordBatch(records, target, converted, limit);
+            if (count == 0)
+                return ValidatedRecords.Error((short)ErrorCode.CorruptMessage, "Message set holds no messages");
+        }
+        catch (KafkaProtocolException e)
+        {
+            // Upstream reports bad legacy messages (CRC, framing, codec) as CORRUPT_MESSAGE.
+            return ValidatedRecords.Error((short)ErrorCode.CorruptMessage, $"Invalid legacy message set ({e.Kind}): {e.Message}");
+        }
+        // The converted batch is validated like a v2 produce (size, timestamps, stamping); produce
+        // v3+ rules about a single batch hold by construction.
+        return Validate(converted.WrittenSpan.ToArray(), config, nextOffset, leaderEpoch, nowMs, Math.Max(produceVersion, (short)7));
     }
 
     private static long SafeSub(long a, long b) => b == long.MaxValue ? long.MinValue : a - b;

@@ -54,18 +54,52 @@ public sealed class StoragePartitionLog : IPartitionLog
 
     public void UpdateConfig(BrokerLogConfig config) => _log.Config = Map(config);
 
-    public void AppendValidated(ReadOnlyMemory<byte> batches, long lastOffset, long maxTimestamp, long offsetOfMaxTimestamp, int leaderEpoch)
+    public (long FirstOffset, bool Duplicate) AppendValidated(ReadOnlyMemory<byte> batches, long lastOffset, long maxTimestamp, long offsetOfMaxTimestamp, int leaderEpoch)
     {
         // The validator already stamped offsets from the log end; AppendAsLeader stamps the same
-        // offsets again under the log's own lock.
-        var copy = batches.ToArray();
-        _log.AppendAsLeader(copy, leaderEpoch);
-        _log.MaybeIncrementHighWatermark(_log.LogEndOffset);
+        // offsets again under the log's own lock and checks producer sequences.
+        // The validator hands over a fresh array it no longer uses: append it in place.
+        byte[] copy = System.Runtime.InteropServices.MemoryMarshal.TryGetArray(batches, out var segment)
+            && segment.Offset == 0 && segment.Count == segment.Array!.Length ? segment.Array : batches.ToArray();
+        Samsa.Kafka.Storage.LogAppendInfo info;
+        try
+        {
+            info = _log.AppendAsLeader(copy, leaderEpoch);
+        }
+        catch (ProducerStateException e)
+        {
+            throw new ProducerFencedOrOutOfOrderException(e.Error == ProducerStateError.InvalidProducerEpoch
+                ? Samsa.Kafka.Protocol.ErrorCode.InvalidProducerEpoch : Samsa.Kafka.Protocol.ErrorCode.OutOfOrderSequenceNumber, e.Message);
+        }
+        // The high watermark is moved by the partition (ReplicaManager / Replication): at once
+        // with a single replica, once the ISR has the records otherwise.
+        return (info.FirstOffset, info.IsDuplicate);
     }
+
+    public long LastStableOffset => _log.LastStableOffset;
+
+    public IReadOnlyList<AbortedTransaction> AbortedTransactions(long fetchOffset, long upperBoundOffset) =>
+        _log.CollectAbortedTransactions(fetchOffset, upperBoundOffset).Select(a => new AbortedTransaction(a.ProducerId, a.FirstOffset)).ToList();
+
+    public IReadOnlyList<ProducerInfo> Producers() =>
+        _log.ActiveProducers()
+            .Select(p => new ProducerInfo(p.Entry.ProducerId, p.Entry.Epoch, p.Entry.LastSequence, p.Entry.Timestamp,
+                p.Entry.CoordinatorEpoch, p.CurrentTxnStartOffset))
+            .ToList();
 
     public LogReadInfo Read(long offset, int maxBytes, long maxOffsetExclusive, bool minOneBatch)
     {
-        var info = _log.Read(offset, maxBytes, maxOffsetExclusive, minOneBatch);
+        FetchDataInfo info;
+        try
+        {
+            info = _log.Read(offset, maxBytes, maxOffsetExclusive, minOneBatch);
+        }
+        catch (Samsa.Kafka.Storage.OffsetOutOfRangeException)
+        {
+            // Retention or DeleteRecords moved the log start between the handler's range check
+            // and the read: report it the same way.
+            throw new LogOffsetOutOfRangeException(offset);
+        }
         if (info.Records is not { } range || range.Length == 0) return new LogReadInfo(ReadOnlyMemory<byte>.Empty);
         var buffer = new byte[range.Length];
         int read = 0;
@@ -85,9 +119,21 @@ public sealed class StoragePartitionLog : IPartitionLog
         _log.LogEndOffset > _log.LogStartOffset && _log.FetchOffsetByTimestamp(PartitionLog.MaxTimestamp) is { } t
             ? new TimestampOffset(t.Timestamp, t.Offset, t.LeaderEpoch) : null;
 
-    public void DeleteRecordsBefore(long offset) => _log.MaybeIncrementLogStartOffset(offset);
+    public void DeleteRecordsBefore(long offset)
+    {
+        try { _log.MaybeIncrementLogStartOffset(offset); }
+        catch (LogStartOffsetOutOfRangeException) { throw new LogOffsetOutOfRangeException(offset); }
+    }
 
     public (int Epoch, long EndOffset) EndOffsetForEpoch(int epoch) => _log.EpochCache.EndOffsetFor(epoch, _log.LogEndOffset);
+
+    public long HighWatermark => _log.HighWatermark;
+    public bool MaybeIncrementHighWatermark(long highWatermark) => _log.MaybeIncrementHighWatermark(highWatermark);
+    public void UpdateHighWatermark(long highWatermark) => _log.UpdateHighWatermark(highWatermark);
+    public void AppendAsFollower(ReadOnlyMemory<byte> batches) => _log.AppendAsFollower(batches.Span);
+    public void TruncateTo(long offset) => _log.TruncateTo(offset);
+    public void TruncateFullyAndStartAt(long offset) => _log.TruncateFullyAndStartAt(offset);
+    public int LatestEpoch => _log.EpochCache.LatestEpoch;
 
     public void Flush() => _log.Flush();
 

@@ -59,6 +59,11 @@ public sealed class KafkaConnectionHandler(KafkaBroker broker) : IFrameHandler
             }
         }
         if (response is null) return;
+        if (broker.DropResponseForTests?.Invoke(header) == true)
+        {
+            connection.Close();
+            return;
+        }
         await SendAsync(connection, header, response, responseVersion);
     }
 

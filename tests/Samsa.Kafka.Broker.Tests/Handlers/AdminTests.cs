@@ -30,6 +30,8 @@ public class AdminTests
         Assert.Equal((short)ErrorCode.TopicAlreadyExists, (await f.Send<CreateTopicsResponse>(Create("t"), 7))!.Topics[0].ErrorCode);
         Assert.Equal((short)ErrorCode.InvalidReplicationFactor, (await f.Send<CreateTopicsResponse>(Create("r", rf: 3), 7))!.Topics[0].ErrorCode);
         Assert.Equal((short)ErrorCode.InvalidPartitions, (await f.Send<CreateTopicsResponse>(Create("p", partitions: 0), 7))!.Topics[0].ErrorCode);
+        var huge = (await f.Send<CreateTopicsResponse>(Create("huge", partitions: int.MaxValue), 7))!.Topics[0];
+        Assert.Equal(((short)ErrorCode.PolicyViolation, "Unable to perform excessively large batch operation."), (huge.ErrorCode, huge.ErrorMessage));
         Assert.Equal((short)ErrorCode.InvalidTopicException, (await f.Send<CreateTopicsResponse>(Create("a b"), 7))!.Topics[0].ErrorCode);
         var badConfig = (await f.Send<CreateTopicsResponse>(Create("c", configs: ("cleanup.policy", "shred")), 7))!.Topics[0];
         Assert.Equal((short)ErrorCode.InvalidConfig, badConfig.ErrorCode);

@@ -14,10 +14,10 @@ public class MetadataAndApiVersionsTests
         Assert.Equal(0, r!.ErrorCode);
         var byKey = r.ApiKeys.ToDictionary(k => k.ApiKey);
         Assert.Equal((0, 11), (byKey[0].MinVersion, byKey[0].MaxVersion));   // Produce
-        Assert.Equal((4, 16), (byKey[1].MinVersion, byKey[1].MaxVersion));   // Fetch
+        Assert.Equal((0, 16), (byKey[1].MinVersion, byKey[1].MaxVersion));   // Fetch
         Assert.Equal((0, 12), (byKey[3].MinVersion, byKey[3].MaxVersion));   // Metadata
         Assert.Equal((0, 3), (byKey[18].MinVersion, byKey[18].MaxVersion));  // ApiVersions
-        Assert.False(byKey.ContainsKey(11)); // JoinGroup is not served by this broker part
+        Assert.Equal((0, 9), (byKey[11].MinVersion, byKey[11].MaxVersion));  // JoinGroup (group coordinator)
         Assert.Equal(r.ApiKeys.Select(k => k.ApiKey).OrderBy(k => k), r.ApiKeys.Select(k => k.ApiKey));
     }
 
@@ -49,7 +49,7 @@ public class MetadataAndApiVersionsTests
     public void UnservedApiOrVersionIsRefused()
     {
         Assert.NotNull(KafkaConnectionHandler.Parse(new byte[] { 0, 11, 0, 0, 0, 0, 0, 1, 0xff, 0xff }).Error); // JoinGroup
-        Assert.NotNull(KafkaConnectionHandler.Parse(new byte[] { 0, 1, 0, 3, 0, 0, 0, 1, 0xff, 0xff }).Error);  // Fetch v3
+        Assert.NotNull(KafkaConnectionHandler.Parse(new byte[] { 0, 1, 0, 17, 0, 0, 0, 1, 0xff, 0xff }).Error); // Fetch v17
         Assert.NotNull(KafkaConnectionHandler.Parse(new byte[] { 0, 3, 0, 1, 0, 0 }).Error);                    // too short
         Assert.NotNull(KafkaConnectionHandler.Parse(new byte[] { 0, 3, 0, 1, 0, 0, 0, 1, 0, 9, 1 }).Error);     // truncated client id
     }

@@ -1,0 +1,573 @@
+using System.Globalization;
+using Samsa.Kafka.Broker.Config;
+using Samsa.Kafka.Broker.Controller;
+using Samsa.Kafka.Protocol;
+using Samsa.Keeper.Client;
+
+namespace Samsa.Kafka.Broker.Cluster.ZooKeeper;
+
+/// <summary>Where a broker in ZooKeeper mode sends topic changes (CreateTopics, DeleteTopics,
+/// CreatePartitions, AlterConfigs): they are written to ZooKeeper, and the answer waits until the
+/// change came back through the watch and is visible in this broker's metadata.</summary>
+public interface IClusterTopicStore
+{
+    (ErrorCode Error, string? Message, TopicState? Topic) CreateTopic(string name, int partitions, short replicationFactor,
+        IReadOnlyDictionary<string, string> configs, bool validateOnly, IReadOnlyDictionary<int, List<int>>? assignment);
+    (ErrorCode Error, string? Message) CreatePartitions(string name, int newTotal, bool validateOnly);
+    (ErrorCode Error, string? Message) DeleteTopic(string name);
+    (ErrorCode Error, string? Message) SetTopicConfigs(string name, IReadOnlyDictionary<string, string> overrides);
+}
+
+/// <summary>
+/// A broker's membership in a ZooKeeper-mode cluster (upstream KafkaServer + KafkaZkClient).
+///
+/// Design: instead of upstream's controller-to-broker UpdateMetadata / LeaderAndIsr requests,
+/// every broker watches ZooKeeper itself. One persistent recursive watch (addWatch, ZooKeeper
+/// 3.6+) on the root of the chroot marks the view dirty; a single loop re-reads the layout
+/// (brokers, controller, topics, partition states, topic configs, pending deletions), applies it
+/// to the local ReplicaManager (which partitions this broker leads, their leader epochs, topic
+/// creation and deletion) and, on the elected controller, runs the controller's reconciliation.
+/// The loop also re-reads once a second, so a missed notification only delays, never loses, a
+/// change. ZooKeeper is the only channel between brokers, which keeps a broker's metadata no
+/// staler than its ZooKeeper session.
+/// </summary>
+public sealed class ZkClusterMember : IClusterTopicStore, IAsyncDisposable
+{
+    private static readonly TimeSpan Periodic = TimeSpan.FromSeconds(1);
+    private static readonly TimeSpan Debounce = TimeSpan.FromMilliseconds(15);
+    private static readonly TimeSpan AdminWait = TimeSpan.FromSeconds(30);
+
+    private readonly KafkaBroker _broker;
+    private readonly string _connect;
+    private readonly TimeSpan _sessionTimeout;
+    private readonly TimeSpan _connectionTimeout;
+    private readonly CancellationTokenSource _stop = new();
+    private readonly SemaphoreSlim _dirty = new(0, 1);
+    private readonly TaskCompletionSource _registered = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly object _appliedGate = new();
+    private TaskCompletionSource _applied = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private volatile ClusterView _view = ClusterView.Empty;
+    private volatile KeeperClient? _zk;
+    private readonly ZkController _controller;
+    private Task _loop = Task.CompletedTask;
+
+    public ZkClusterMember(KafkaBroker broker)
+    {
+        _broker = broker;
+        var config = broker.Config;
+        _connect = config.ZookeeperConnect ?? throw new InvalidOperationException("zookeeper.connect is not set");
+        _sessionTimeout = TimeSpan.FromMilliseconds((int)config.Get("zookeeper.session.timeout.ms")!);
+        _connectionTimeout = config.Get("zookeeper.connection.timeout.ms") is int ct ? TimeSpan.FromMilliseconds(ct) : _sessionTimeout;
+        _controller = new ZkController(broker.BrokerId, broker.Log)
+        {
+            UncleanLeaderElection = topic => topic.Configs.TryGetValue("unclean.leader.election.enable", out var v)
+                ? string.Equals(v, "true", StringComparison.OrdinalIgnoreCase)
+                : broker.Config.Get("unclean.leader.election.enable") is true,
+        };
+    }
+
+    public int BrokerId => _broker.BrokerId;
+    public ClusterView View => _view;
+    public int ControllerId => _view.ControllerId;
+    /// <summary>The current ZooKeeper session, or null between sessions (Replication writes ISR changes with it).</summary>
+    internal KeeperClient? Session => _zk;
+    /// <summary>True while this broker holds /controller with the epoch it wrote.</summary>
+    public bool IsController => _controller.IsActive && _view.ControllerId == BrokerId;
+    public int ControllerEpoch => _controller.Epoch;
+    public IReadOnlyList<ZkData.BrokerRegistration> LiveBrokers => _view.Brokers.Values.ToList();
+    public bool IsLive(int brokerId) => _view.Brokers.ContainsKey(brokerId);
+
+    /// <summary>Raised after each applied view (tests wait on it).</summary>
+    public event Action<ClusterView>? ViewApplied;
+
+    /// <summary>Connects, registers /brokers/ids/&lt;id&gt; and applies the first view; fails when
+    /// ZooKeeper cannot be reached within zookeeper.connection.timeout.ms.</summary>
+    public async Task StartAsync()
+    {
+        _loop = Task.Run(RunAsync);
+        var done = await Task.WhenAny(_registered.Task, Task.Delay(_connectionTimeout));
+        if (done != _registered.Task)
+            throw new TimeoutException($"Timed out waiting for connection to ZooKeeper {_connect} while registering broker {BrokerId}");
+        await _registered.Task;
+    }
+
+    private void Signal()
+    {
+        try { _dirty.Release(); } catch (SemaphoreFullException) { /* already dirty */ }
+    }
+
+    private async Task RunAsync()
+    {
+        while (!_stop.IsCancellationRequested)
+        {
+            KeeperClient? zk = null;
+            try
+            {
+                zk = await KeeperClient.ConnectAsync(_connect, new KeeperClientOptions { SessionTimeout = _sessionTimeout }, _stop.Token);
+                // Within a chroot, "/" is the chroot itself: missing means it must be created first.
+                if (await zk.ExistsAsync("/") is null) await CreateChrootIfNecessaryAsync();
+                var lost = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                zk.StateChanged += s =>
+                {
+                    if (s is KeeperState.Expired or KeeperState.Closed or KeeperState.AuthFailed) lost.TrySetResult();
+                    Signal();
+                };
+                await EnsurePersistentPathsAsync(zk);
+                await RegisterClusterIdAsync(zk);
+                await RegisterBrokerAsync(zk);
+                _zk = zk;
+                _controller.OnNewSession();
+                bool watching;
+                try
+                {
+                    await zk.AddWatchAsync("/", AddWatchMode.PersistentRecursive, _ => Signal());
+                    watching = true;
+                }
+                catch (KeeperException e) when (e.Code is Code.Unimplemented)
+                {
+                    // ZooKeeper before 3.6 has no addWatch: fall back to re-reading often.
+                    watching = false;
+                }
+                _broker.Log($"broker {BrokerId} registered in ZooKeeper (session 0x{zk.SessionId:x})");
+                bool first = true;
+                while (!_stop.IsCancellationRequested && !lost.Task.IsCompleted)
+                {
+                    if (!first)
+                    {
+                        await _dirty.WaitAsync(watching ? Periodic : TimeSpan.FromMilliseconds(200), _stop.Token);
+                        await Task.Delay(Debounce, _stop.Token);
+                    }
+                    try
+                    {
+                        var view = await ReadViewAsync(zk);
+                        if (await _controller.StepAsync(zk, view, _stop.Token))
+                        {
+                            // The controller wrote something: read again before applying.
+                            view = await ReadViewAsync(zk);
+                        }
+                        Apply(view);
+                        if (first) { first = false; _registered.TrySetResult(); }
+                    }
+                    catch (KeeperException e) when (e.Code is Code.ConnectionLoss or Code.OperationTimeout or Code.RequestTimeout)
+                    {
+                        await Task.Delay(100, _stop.Token);
+                    }
+                }
+            }
+            catch (OperationCanceledException) when (_stop.IsCancellationRequested) { }
+            catch (Exception e) when (!_stop.IsCancellationRequested)
+            {
+                _broker.Log($"ZooKeeper session of broker {BrokerId} failed, reconnecting: {e.Message}");
+                try { await Task.Delay(500, _stop.Token); } catch (OperationCanceledException) { }
+            }
+            finally
+            {
+                _controller.OnSessionLost();
+                if (ReferenceEquals(_zk, zk)) _zk = null;
+                if (zk is not null) await zk.DisposeAsync();
+            }
+        }
+    }
+
+    // Upstream KafkaZkClient creates a missing chroot path with a client that has none.
+    private async Task CreateChrootIfNecessaryAsync()
+    {
+        var parsed = ConnectString.Parse(_connect);
+        if (parsed.Chroot is not { Length: > 1 } chroot) return;
+        int slash = _connect.IndexOf('/');
+        await using var root = await KeeperClient.ConnectAsync(_connect[..slash], new KeeperClientOptions { SessionTimeout = _sessionTimeout }, _stop.Token);
+        await CreateRecursiveAsync(root, chroot);
+    }
+
+    private static async Task CreateRecursiveAsync(KeeperClient zk, string path, byte[]? data = null)
+    {
+        int idx = 0;
+        while (idx >= 0)
+        {
+            idx = path.IndexOf('/', idx + 1);
+            var prefix = idx < 0 ? path : path[..idx];
+            try { await zk.CreateAsync(prefix, idx < 0 ? data : null, Acls.OpenAclUnsafe); }
+            catch (KeeperException e) when (e.Code == Code.NodeExists) { }
+        }
+    }
+
+    private static async Task EnsurePersistentPathsAsync(KeeperClient zk)
+    {
+        foreach (var p in ZkData.PersistentPaths)
+            if (await zk.ExistsAsync(p) is null) await CreateRecursiveAsync(zk, p);
+    }
+
+    private async Task RegisterClusterIdAsync(KeeperClient zk)
+    {
+        string? id = null;
+        try { id = ZkData.DecodeClusterId((await zk.GetDataAsync(ZkData.ClusterId)).Data); }
+        catch (KeeperException e) when (e.Code == Code.NoNode)
+        {
+            // Upstream proposes a fresh id; proposing the one in meta.properties keeps a
+            // single broker's existing logs valid when it joins a new ZooKeeper.
+            var proposed = _broker.Replicas.ClusterId;
+            try
+            {
+                await CreateRecursiveAsync(zk, "/cluster");
+                await zk.CreateAsync(ZkData.ClusterId, ZkData.EncodeClusterId(proposed), Acls.OpenAclUnsafe);
+                id = proposed;
+            }
+            catch (KeeperException e2) when (e2.Code == Code.NodeExists)
+            {
+                id = ZkData.DecodeClusterId((await zk.GetDataAsync(ZkData.ClusterId)).Data);
+            }
+        }
+        if (id is null) throw new InvalidOperationException("/cluster/id holds no cluster id");
+        if (id != _broker.Replicas.ClusterId)
+            _broker.Log($"cluster id from ZooKeeper {id} replaces {_broker.Replicas.ClusterId}");
+        _broker.Replicas.ClusterId = id;
+    }
+
+    private async Task RegisterBrokerAsync(KeeperClient zk)
+    {
+        var (host, port) = _broker.AdvertisedEndpoint;
+        var listenerName = _broker.Config.Listeners.FirstOrDefault(l => l.ListenerName == "PLAINTEXT")?.ListenerName
+            ?? _broker.Config.Listeners.First().ListenerName;
+        var data = ZkData.EncodeBroker([new ListenerEndpoint(listenerName, host, port)], _broker.Config.Rack);
+        var path = ZkData.BrokerId(BrokerId);
+        var deadline = DateTime.UtcNow + _sessionTimeout + TimeSpan.FromSeconds(2);
+        while (true)
+        {
+            try
+            {
+                await zk.CreateAsync(path, data, Acls.OpenAclUnsafe, CreateMode.Ephemeral);
+                return;
+            }
+            catch (KeeperException e) when (e.Code == Code.NodeExists)
+            {
+                var stat = await zk.ExistsAsync(path);
+                if (stat is not null && stat.EphemeralOwner == zk.SessionId) return;
+                // The registration of a previous session of this broker lasts until that session
+                // expires; upstream retries likewise before giving up with NodeExists.
+                if (DateTime.UtcNow > deadline)
+                    throw new InvalidOperationException($"broker.id {BrokerId} is already registered in ZooKeeper by another session");
+                await Task.Delay(250, _stop.Token);
+            }
+        }
+    }
+
+    private static async Task<(byte[]? Data, int Version)> GetOrNullAsync(KeeperClient zk, string path)
+    {
+        try
+        {
+            var (data, stat) = await zk.GetDataAsync(path);
+            return (data, stat.Version);
+        }
+        catch (KeeperException e) when (e.Code == Code.NoNode) { return (null, -1); }
+    }
+
+    private static async Task<List<string>> ChildrenOrEmptyAsync(KeeperClient zk, string path)
+    {
+        try { return await zk.GetChildrenAsync(path); }
+        catch (KeeperException e) when (e.Code == Code.NoNode) { return []; }
+    }
+
+    internal static async Task<ClusterView> ReadViewAsync(KeeperClient zk)
+    {
+        var view = new ClusterView();
+        var idsTask = ChildrenOrEmptyAsync(zk, ZkData.BrokerIds);
+        var controllerTask = GetOrNullAsync(zk, ZkData.Controller);
+        var topicsTask = ChildrenOrEmptyAsync(zk, ZkData.Topics);
+        var deletesTask = ChildrenOrEmptyAsync(zk, ZkData.DeleteTopics);
+        var brokerReads = new List<(int Id, Task<(byte[]?, int)> Read)>();
+        foreach (var child in await idsTask)
+            if (int.TryParse(child, NumberStyles.Integer, CultureInfo.InvariantCulture, out int id))
+                brokerReads.Add((id, GetOrNullAsync(zk, ZkData.BrokerId(id))));
+        var topicReads = (await topicsTask).Select(t => (Name: t, Topic: GetOrNullAsync(zk, ZkData.Topic(t)), Config: GetOrNullAsync(zk, ZkData.TopicConfig(t)))).ToList();
+        foreach (var (id, read) in brokerReads)
+            if (ZkData.DecodeBroker(id, (await read).Item1) is { } reg) view.Brokers[id] = reg;
+        view.ControllerId = ZkData.DecodeController((await controllerTask).Data) ?? -1;
+        foreach (var d in await deletesTask) view.PendingDeletes.Add(d);
+        var stateReads = new List<(TopicView Topic, int Partition, Task<(byte[]?, int)> Read)>();
+        foreach (var (name, topicRead, configRead) in topicReads)
+        {
+            var (data, version) = await topicRead;
+            if (ZkData.DecodeTopic(data) is not { } assignment) continue;
+            var topic = new TopicView
+            {
+                Name = name, Id = assignment.TopicId, Assignment = assignment.Partitions, AssignmentZkVersion = version,
+                Configs = ZkData.DecodeConfig((await configRead).Data) ?? [],
+            };
+            view.Topics[name] = topic;
+            foreach (var p in assignment.Partitions.Keys)
+                stateReads.Add((topic, p, GetOrNullAsync(zk, ZkData.PartitionStatePath(name, p))));
+        }
+        foreach (var (topic, p, read) in stateReads)
+        {
+            var (data, version) = await read;
+            if (ZkData.DecodePartitionState(data) is { } state) topic.States[p] = new PartitionStateEntry(state, version);
+        }
+        return view;
+    }
+
+    /// <summary>Makes the local ReplicaManager match the view: topics created, grown, reconfigured
+    /// and deleted; each partition's leader, epoch, replicas and ISR as the controller wrote them.</summary>
+    private void Apply(ClusterView view)
+    {
+        var replicas = _broker.Replicas;
+        foreach (var local in replicas.Topics)
+        {
+            if (!view.Topics.TryGetValue(local.Name, out var remote) || remote.Id is not { } id || id != local.Id)
+            {
+                replicas.DeleteTopicLocal(local.Name);
+                foreach (var p in local.Partitions) _broker.FetchPurgatory.CheckAndComplete(p.TopicPartition);
+            }
+        }
+        foreach (var remote in view.Topics.Values)
+        {
+            if (remote.Id is not { } id) continue;   // the controller assigns a topic id first
+            // Partition numbers must be 0..n-1 to be served (upstream validates the same on create).
+            int count = 0;
+            while (remote.Assignment.ContainsKey(count)) count++;
+            if (count == 0) continue;
+            var local = replicas.GetTopic(remote.Name) ?? replicas.CreateTopicLocal(remote.Name, id, count, remote.Configs);
+            if (local.Partitions.Count < count) replicas.AddPartitionsLocal(local, count);
+            if (!SameConfigs(local.Configs, remote.Configs)) replicas.SetTopicConfigsLocal(local, remote.Configs);
+            foreach (var partition in local.Partitions.ToArray())
+            {
+                if (!remote.Assignment.TryGetValue(partition.Index, out var assigned)) continue;
+                bool wasLeader = partition.IsLeader;
+                int oldEpoch = partition.LeaderEpoch;
+                partition.ReplicaNodes = assigned;
+                if (remote.States.TryGetValue(partition.Index, out var entry))
+                {
+                    partition.LeaderId = entry.State.Leader;
+                    partition.IsrNodes = entry.State.Isr;
+                    partition.LeaderEpoch = entry.State.LeaderEpoch;
+                    partition.IsLeader = entry.State.Leader == BrokerId;
+                }
+                else
+                {
+                    partition.LeaderId = -1;
+                    partition.IsrNodes = [];
+                    partition.IsLeader = false;
+                }
+                if (wasLeader != partition.IsLeader || oldEpoch != partition.LeaderEpoch)
+                    _broker.FetchPurgatory.CheckAndComplete(partition.TopicPartition);
+            }
+        }
+        _view = view;
+        TaskCompletionSource done;
+        lock (_appliedGate)
+        {
+            done = _applied;
+            _applied = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        }
+        done.TrySetResult();
+        ViewApplied?.Invoke(view);
+    }
+
+    private static bool SameConfigs(IReadOnlyDictionary<string, string> a, IReadOnlyDictionary<string, string> b) =>
+        a.Count == b.Count && a.All(kv => b.TryGetValue(kv.Key, out var v) && v == kv.Value);
+
+    /// <summary>Waits until the applied view satisfies the condition, re-checking after each apply.</summary>
+    private async Task<bool> WaitForAsync(Func<bool> condition, TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        Signal();
+        while (true)
+        {
+            Task next;
+            lock (_appliedGate) next = _applied.Task;
+            if (condition()) return true;
+            var left = deadline - DateTime.UtcNow;
+            if (left <= TimeSpan.Zero) return false;
+            await Task.WhenAny(next, Task.Delay(left));
+        }
+    }
+
+    private KeeperClient RequireSession() =>
+        _zk ?? throw new KeeperException(Code.ConnectionLoss);
+
+    // ---------------------------------------------------------------- admin writes (any broker)
+
+    public (ErrorCode Error, string? Message, TopicState? Topic) CreateTopic(string name, int partitions, short replicationFactor,
+        IReadOnlyDictionary<string, string> configs, bool validateOnly, IReadOnlyDictionary<int, List<int>>? assignment) =>
+        RunAdmin(() => CreateTopicAsync(name, partitions, replicationFactor, configs, validateOnly, assignment), e => (e.Error, e.Message, null));
+
+    public (ErrorCode Error, string? Message) CreatePartitions(string name, int newTotal, bool validateOnly) =>
+        RunAdmin(() => CreatePartitionsAsync(name, newTotal, validateOnly), e => e);
+
+    public (ErrorCode Error, string? Message) DeleteTopic(string name) =>
+        RunAdmin(() => DeleteTopicAsync(name), e => e);
+
+    public (ErrorCode Error, string? Message) SetTopicConfigs(string name, IReadOnlyDictionary<string, string> overrides) =>
+        RunAdmin(() => SetTopicConfigsAsync(name, overrides), e => e);
+
+    // The handlers call the ReplicaManager synchronously; these writes are rare admin operations,
+    // so the handler thread waits for ZooKeeper here rather than every handler becoming async.
+    private static T RunAdmin<T>(Func<Task<T>> op, Func<(ErrorCode Error, string Message), T> fail)
+    {
+        try { return Task.Run(op).GetAwaiter().GetResult(); }
+        catch (KeeperException e)
+        {
+            return fail((ErrorCode.RequestTimedOut, $"ZooKeeper operation failed: {e.Code}"));
+        }
+    }
+
+    public async Task<(ErrorCode Error, string? Message, TopicState? Topic)> CreateTopicAsync(string name, int partitions, short replicationFactor,
+        IReadOnlyDictionary<string, string> configs, bool validateOnly, IReadOnlyDictionary<int, List<int>>? manual = null)
+    {
+        var zk = RequireSession();
+        var view = _view;
+        if (view.PendingDeletes.Contains(name)) return (ErrorCode.TopicAlreadyExists, $"Topic '{name}' is marked for deletion.", null);
+        if (view.Topics.ContainsKey(name) || await zk.ExistsAsync(ZkData.Topic(name)) is not null)
+            return (ErrorCode.TopicAlreadyExists, $"Topic '{name}' already exists.", null);
+        var unified = TopicName.Unify(name);
+        var collision = view.Topics.Keys.FirstOrDefault(t => TopicName.Unify(t) == unified);
+        if (collision is not null) return (ErrorCode.InvalidTopicException, $"Topic '{name}' collides with existing topic: {collision}", null);
+        SortedDictionary<int, List<int>> assignment;
+        if (manual is not null)
+        {
+            // CreateTopicsHandler already checked the manual assignment against the live brokers.
+            assignment = new SortedDictionary<int, List<int>>(manual.ToDictionary(kv => kv.Key, kv => kv.Value));
+        }
+        else
+        {
+            try
+            {
+                assignment = ReplicaAssignment.Assign(await LiveBrokersAsync(zk), partitions, replicationFactor);
+            }
+            catch (ReplicaAssignment.AssignmentException e)
+            {
+                return (ErrorCode.InvalidReplicationFactor, e.Message, null);
+            }
+        }
+        if (validateOnly) return (ErrorCode.None, null, null);
+        var id = KafkaUuid.NewTopicId();
+        // Upstream AdminZkClient.createTopicWithAssignment: configs first, then the assignment
+        // znode the controller watches for.
+        await SetOrCreateAsync(zk, ZkData.TopicConfig(name), ZkData.EncodeConfig(configs));
+        try
+        {
+            await zk.CreateAsync(ZkData.Topic(name), ZkData.EncodeTopic(id, assignment), Acls.OpenAclUnsafe);
+        }
+        catch (KeeperException e) when (e.Code == Code.NodeExists)
+        {
+            return (ErrorCode.TopicAlreadyExists, $"Topic '{name}' already exists.", null);
+        }
+        // Like upstream's DelayedCreatePartitions: answer once every partition has a leader here.
+        bool ready = await WaitForAsync(() => _broker.Replicas.GetTopic(name) is { } t && t.Id == id
+            && t.Partitions.Count == partitions && t.Partitions.All(p => p.LeaderId >= 0), AdminWait);
+        if (!ready) return (ErrorCode.RequestTimedOut, $"Timed out waiting for the leaders of topic '{name}' to be elected.", null);
+        return (ErrorCode.None, null, _broker.Replicas.GetTopic(name));
+    }
+
+    /// <summary>The registered brokers as ZooKeeper has them now (not the last applied view), as
+    /// upstream's AdminZkClient reads them for an assignment: a broker that just registered counts.</summary>
+    private static async Task<List<(int Id, string? Rack)>> LiveBrokersAsync(KeeperClient zk)
+    {
+        var result = new List<(int, string?)>();
+        foreach (var child in await ChildrenOrEmptyAsync(zk, ZkData.BrokerIds))
+        {
+            if (!int.TryParse(child, NumberStyles.Integer, CultureInfo.InvariantCulture, out int id)) continue;
+            if (ZkData.DecodeBroker(id, (await GetOrNullAsync(zk, ZkData.BrokerId(id))).Data) is { } reg) result.Add((id, reg.Rack));
+        }
+        return result;
+    }
+
+    private static async Task SetOrCreateAsync(KeeperClient zk, string path, byte[] data)
+    {
+        try { await zk.SetDataAsync(path, data); }
+        catch (KeeperException e) when (e.Code == Code.NoNode)
+        {
+            try { await zk.CreateAsync(path, data, Acls.OpenAclUnsafe); }
+            catch (KeeperException e2) when (e2.Code == Code.NodeExists) { await zk.SetDataAsync(path, data); }
+        }
+    }
+
+    public async Task<(ErrorCode Error, string? Message)> DeleteTopicAsync(string name)
+    {
+        var zk = RequireSession();
+        var topic = _broker.Replicas.GetTopic(name);
+        if (!_view.Topics.ContainsKey(name) && topic is null)
+            return (ErrorCode.UnknownTopicOrPartition, "This server does not host this topic-partition.");
+        // Upstream AdminZkClient.deleteTopic: a marker the controller acts on.
+        try { await zk.CreateAsync(ZkData.DeleteTopic(name), null, Acls.OpenAclUnsafe); }
+        catch (KeeperException e) when (e.Code == Code.NodeExists) { }
+        bool gone = await WaitForAsync(() => !_view.Topics.ContainsKey(name) && _broker.Replicas.GetTopic(name) is null, AdminWait);
+        return gone ? (ErrorCode.None, null) : (ErrorCode.RequestTimedOut, $"Timed out waiting for topic '{name}' to be deleted.");
+    }
+
+    public async Task<(ErrorCode Error, string? Message)> CreatePartitionsAsync(string name, int newTotal, bool validateOnly)
+    {
+        var zk = RequireSession();
+        var (data, version) = await GetOrNullAsync(zk, ZkData.Topic(name));
+        if (ZkData.DecodeTopic(data) is not { } current || _view.PendingDeletes.Contains(name))
+            return (ErrorCode.UnknownTopicOrPartition, "This server does not host this topic-partition.");
+        int count = current.Partitions.Count;
+        if (newTotal < count)
+            return (ErrorCode.InvalidPartitions, $"Topic currently has {count} partitions, which is higher than the requested {newTotal}.");
+        if (newTotal == count) return (ErrorCode.InvalidPartitions, $"Topic already has {count} partitions.");
+        var first = current.Partitions[0];
+        var brokers = await LiveBrokersAsync(zk);
+        var sorted = brokers.Select(b => b.Id).OrderBy(i => i).ToList();
+        // Upstream AdminZkClient.addPartitions starts at the broker of partition 0's first replica.
+        int startIndex = Math.Max(0, sorted.FindIndex(b => b >= first[0]));
+        SortedDictionary<int, List<int>> added;
+        try
+        {
+            added = ReplicaAssignment.Assign(brokers, newTotal - count, first.Count, startIndex, count);
+        }
+        catch (ReplicaAssignment.AssignmentException e)
+        {
+            return (ErrorCode.InvalidReplicationFactor, e.Message);
+        }
+        if (validateOnly) return (ErrorCode.None, null);
+        var all = new SortedDictionary<int, List<int>>(current.Partitions);
+        foreach (var (p, r) in added) all[p] = r;
+        try
+        {
+            await zk.SetDataAsync(ZkData.Topic(name), ZkData.EncodeTopic(current.TopicId ?? KafkaUuid.NewTopicId(), all), version);
+        }
+        catch (KeeperException e) when (e.Code is Code.BadVersion or Code.NoNode)
+        {
+            return (ErrorCode.InvalidPartitions, "The topic changed while partitions were being added; retry.");
+        }
+        bool ready = await WaitForAsync(() => _broker.Replicas.GetTopic(name) is { } t && t.Partitions.Count == newTotal
+            && t.Partitions.All(p => p.LeaderId >= 0), AdminWait);
+        return ready ? (ErrorCode.None, null) : (ErrorCode.RequestTimedOut, $"Timed out waiting for the new partitions of '{name}'.");
+    }
+
+    public async Task<(ErrorCode Error, string? Message)> SetTopicConfigsAsync(string name, IReadOnlyDictionary<string, string> overrides)
+    {
+        var zk = RequireSession();
+        // Upstream AdminZkClient.changeTopicConfig: the entity znode, then a sequential change
+        // notification naming it.
+        await SetOrCreateAsync(zk, ZkData.TopicConfig(name), ZkData.EncodeConfig(overrides));
+        await zk.CreateAsync(ZkData.ConfigChangePrefix, ZkData.EncodeConfigChange("topics/" + name), Acls.OpenAclUnsafe, CreateMode.PersistentSequential);
+        bool applied = await WaitForAsync(() => _broker.Replicas.GetTopic(name) is { } t && SameConfigs(t.Configs, overrides), AdminWait);
+        return applied ? (ErrorCode.None, null) : (ErrorCode.RequestTimedOut, $"Timed out applying the configs of '{name}'.");
+    }
+
+    /// <summary>Claims the next block of producer ids from /latest_producer_id_block (upstream
+    /// ZkProducerIdManager: blocks of 1000, claimed with a conditional setData).</summary>
+    public async Task<(long Start, long End)> AllocateProducerIdBlockAsync(int blockSize = 1000)
+    {
+        var zk = RequireSession();
+        while (true)
+        {
+            var (data, version) = await GetOrNullAsync(zk, ZkData.LatestProducerIdBlock);
+            long start = ZkData.DecodeProducerIdBlock(data) is { } prev ? prev.End + 1 : 0;
+            long end = start + blockSize - 1;
+            try
+            {
+                await zk.SetDataAsync(ZkData.LatestProducerIdBlock, ZkData.EncodeProducerIdBlock(BrokerId, start, end), version);
+                return (start, end);
+            }
+            catch (KeeperException e) when (e.Code == Code.BadVersion) { /* another broker won this block */ }
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        _stop.Cancel();
+        try { await _loop; } catch (OperationCanceledException) { }
+        _stop.Dispose();
+    }
+}

@@ -1,0 +1,1089 @@
+using Samsa.Kafka.Broker.Config;
+using Samsa.Kafka.Broker.Log;
+using Samsa.Kafka.Protocol;
+using Samsa.Kafka.Protocol.Messages;
+
+namespace Samsa.Kafka.Broker.Groups;
+
+/// <summary>The group.* and offsets.* broker keys the coordinator uses (upstream's GroupCoordinatorConfig).</summary>
+public sealed record GroupCoordinatorConfig
+{
+    public int OffsetsTopicPartitions { get; init; } = 50;
+    public short OffsetsTopicReplicationFactor { get; init; } = 3;
+    public int OffsetsTopicSegmentBytes { get; init; } = 104857600;
+    public int GroupMinSessionTimeoutMs { get; init; } = 6000;
+    public int GroupMaxSessionTimeoutMs { get; init; } = 1800000;
+    public int GroupInitialRebalanceDelayMs { get; init; } = 3000;
+    public int GroupMaxSize { get; init; } = int.MaxValue;
+    public int OffsetMetadataMaxBytes { get; init; } = 4096;
+    public long OffsetsRetentionMs { get; init; } = 10080L * 60_000;
+    public long OffsetsRetentionCheckIntervalMs { get; init; } = 600_000;
+
+    public static GroupCoordinatorConfig From(BrokerConfig c) => new()
+    {
+        OffsetsTopicPartitions = (int)c.Get("offsets.topic.num.partitions")!,
+        OffsetsTopicReplicationFactor = Convert.ToInt16(c.Get("offsets.topic.replication.factor")!, System.Globalization.CultureInfo.InvariantCulture),
+        OffsetsTopicSegmentBytes = (int)c.Get("offsets.topic.segment.bytes")!,
+        GroupMinSessionTimeoutMs = (int)c.Get("group.min.session.timeout.ms")!,
+        GroupMaxSessionTimeoutMs = (int)c.Get("group.max.session.timeout.ms")!,
+        GroupInitialRebalanceDelayMs = (int)c.Get("group.initial.rebalance.delay.ms")!,
+        GroupMaxSize = (int)c.Get("group.max.size")!,
+        OffsetMetadataMaxBytes = (int)c.Get("offset.metadata.max.bytes")!,
+        OffsetsRetentionMs = (int)c.Get("offsets.retention.minutes")! * 60_000L,
+        OffsetsRetentionCheckIntervalMs = (long)c.Get("offsets.retention.check.interval.ms")!,
+    };
+}
+
+/// <summary>Where the coordinator writes its records: a partition of <c>__consumer_offsets</c>.</summary>
+public interface IGroupMetadataLog
+{
+    /// <summary>Appends the records durably (as one batch) and returns the broker error of the
+    /// append (None on success).</summary>
+    ErrorCode Append(int partition, IReadOnlyList<CoordinatorRecord> records);
+}
+
+public sealed record JoinGroupParams(
+    string GroupId, string MemberId, string? GroupInstanceId, bool RequireKnownMemberId, bool SupportSkippingAssignment,
+    string ClientId, string ClientHost, int RebalanceTimeoutMs, int SessionTimeoutMs, string ProtocolType,
+    IReadOnlyList<MemberProtocol> Protocols);
+
+public sealed record OffsetCommitEntry(TopicPartition Partition, long Offset, int LeaderEpoch, string? Metadata, long ExpireTimestamp = -1, long CommitTimestamp = -1);
+
+public sealed record MemberLeave(string MemberId, string? GroupInstanceId);
+
+public sealed record GroupSummary(string GroupId, string State, string ProtocolType, string ProtocolData, IReadOnlyList<MemberSummary> Members);
+
+public sealed record MemberSummary(string MemberId, string? GroupInstanceId, string ClientId, string ClientHost, byte[] Metadata, byte[] Assignment);
+
+public sealed record ListedGroup(string GroupId, string ProtocolType, string State);
+
+/// <summary>
+/// The classic group coordinator (upstream's GroupCoordinator.scala and the group-coordinator
+/// module's GroupMetadataManager for classic groups): JoinGroup/SyncGroup/Heartbeat/LeaveGroup,
+/// offset commits and fetches, and the admin operations. A state machine with no sockets: every
+/// operation runs under one lock (one writer), timers are deadlines checked by <see cref="Tick"/>
+/// against an injected clock, and every change of durable state is appended to
+/// <c>__consumer_offsets</c> through <see cref="IGroupMetadataLog"/> before it is acknowledged.
+/// Parked JoinGroup/SyncGroup requests are tasks completed when the rebalance moves on.
+/// </summary>
+public sealed class GroupCoordinator
+{
+    /// <summary>Upstream's NewMemberJoinTimeoutMs: a member that joined but never got a generation is
+    /// dropped after five minutes (its JoinGroup is parked, so it cannot heartbeat).</summary>
+    public const int NewMemberJoinTimeoutMs = 5 * 60 * 1000;
+
+    private enum PartitionStatus { NotOwned, Loading, Owned }
+
+    private readonly object _gate = new();
+    private readonly Dictionary<string, ClassicGroup> _groups = new(StringComparer.Ordinal);
+    private readonly IGroupMetadataLog _log;
+    private readonly Func<long> _clock;
+    private readonly Action<string>? _logger;
+    private PartitionStatus[] _partitions;
+    private long _nextRetentionCheck;
+
+    public GroupCoordinator(GroupCoordinatorConfig config, IGroupMetadataLog log, Func<long> clock, Action<string>? logger = null)
+    {
+        Config = config;
+        _log = log;
+        _clock = clock;
+        _logger = logger;
+        _partitions = new PartitionStatus[config.OffsetsTopicPartitions];
+        _nextRetentionCheck = clock() + config.OffsetsRetentionCheckIntervalMs;
+    }
+
+    public GroupCoordinatorConfig Config { get; }
+
+    public int PartitionCount { get { lock (_gate) return _partitions.Length; } }
+
+    /// <summary>The <c>__consumer_offsets</c> partition of a group: Utils.abs(groupId.hashCode()) %
+    /// partitions, with Java's String.hashCode and Utils.abs (Integer.MIN_VALUE maps to 0).</summary>
+    public int PartitionFor(string groupId)
+    {
+        lock (_gate) return PartitionFor(groupId, _partitions.Length);
+    }
+
+    public static int PartitionFor(string groupId, int partitions)
+    {
+        int h = JavaHashCode(groupId);
+        int abs = h == int.MinValue ? 0 : Math.Abs(h);
+        return abs % partitions;
+    }
+
+    public static int JavaHashCode(string s)
+    {
+        int h = 0;
+        foreach (char c in s) h = unchecked(31 * h + c);
+        return h;
+    }
+
+    // ---------------------------------------------------------------- partition ownership / load
+
+    /// <summary>The offsets topic exists with <paramref name="partitions"/> partitions, all led here.
+    /// With <paramref name="loading"/> each answers COORDINATOR_LOAD_IN_PROGRESS until
+    /// <see cref="LoadPartition"/> replayed it; otherwise (a brand-new topic) they serve at once.</summary>
+    public void Activate(int partitions, bool loading)
+    {
+        lock (_gate)
+        {
+            _partitions = new PartitionStatus[partitions];
+            Array.Fill(_partitions, loading ? PartitionStatus.Loading : PartitionStatus.Owned);
+        }
+    }
+
+    public bool IsActive { get { lock (_gate) return _partitions.Any(p => p != PartitionStatus.NotOwned); } }
+
+    /// <summary>Rebuilds the groups of one partition by replaying its records in offset order (the last
+    /// record of a key wins, a tombstone deletes), then starts serving them (upstream's
+    /// GroupMetadataManager.doLoadGroupsAndOffsets + onGroupLoaded).</summary>
+    public void LoadPartition(int partition, IEnumerable<GroupLogEntry> entries)
+    {
+        var offsets = new Dictionary<string, Dictionary<TopicPartition, CommittedOffset>>(StringComparer.Ordinal);
+        var metadata = new Dictionary<string, GroupMetadataValue?>(StringComparer.Ordinal);
+        foreach (var e in entries)
+        {
+            switch (e)
+            {
+                case GroupLogEntry.Offset o:
+                    if (!offsets.TryGetValue(o.GroupId, out var map)) offsets[o.GroupId] = map = new();
+                    if (o.Value is null) map.Remove(o.Partition); else map[o.Partition] = o.Value;
+                    break;
+                case GroupLogEntry.Group g:
+                    metadata[g.GroupId] = g.Value;
+                    break;
+            }
+        }
+        lock (_gate)
+        {
+            long now = _clock();
+            foreach (var id in offsets.Keys.Concat(metadata.Keys).Distinct(StringComparer.Ordinal))
+            {
+                var value = metadata.GetValueOrDefault(id);
+                var groupOffsets = offsets.GetValueOrDefault(id);
+                if (value is null && (groupOffsets is null || groupOffsets.Count == 0)) continue;
+                var group = new ClassicGroup(id, value?.CurrentStateTimestamp ?? -1);
+                if (value is not null)
+                {
+                    group.GenerationId = value.Generation;
+                    group.ProtocolType = value.ProtocolType.Length > 0 ? value.ProtocolType : null;
+                    group.ProtocolName = value.Protocol;
+                    foreach (var m in value.Members)
+                    {
+                        var member = new GroupMember(m.MemberId, m.GroupInstanceId, m.ClientId, m.ClientHost,
+                            m.RebalanceTimeout >= 0 ? m.RebalanceTimeout : m.SessionTimeout, m.SessionTimeout,
+                            group.ProtocolType ?? "", [new MemberProtocol(value.Protocol ?? "", m.Subscription)])
+                        { Assignment = m.Assignment, HeartbeatDeadline = now + m.SessionTimeout };
+                        group.Add(member);
+                    }
+                    group.LeaderId = value.Leader is { } l && group.Has(l) ? l : group.LeaderId;
+                    group.ProtocolType = value.ProtocolType.Length > 0 ? value.ProtocolType : null;
+                    long ts = value.CurrentStateTimestamp;
+                    group.TransitionTo(group.Size > 0 ? GroupState.Stable : GroupState.Empty, ts);
+                    group.SubscribedTopics = group.ComputeSubscribedTopics();
+                }
+                if (groupOffsets is not null) foreach (var (tp, o) in groupOffsets) group.Offsets[tp] = o;
+                _groups[id] = group;
+                // Upstream's onGroupLoaded: a group over group.max.size rebalances so members can commit.
+                if (group.Size > Config.GroupMaxSize) PrepareRebalance(group, now);
+            }
+            if (partition >= 0 && partition < _partitions.Length) _partitions[partition] = PartitionStatus.Owned;
+        }
+    }
+
+    private ErrorCode? ValidateGroupStatus(string? groupId, bool allowEmptyId)
+    {
+        // Upstream's isValidGroupId: the offset APIs, DescribeGroups and DeleteGroups accept "" for
+        // compatibility; the membership APIs need a non-empty id.
+        if (groupId is null || (!allowEmptyId && groupId.Length == 0)) return ErrorCode.InvalidGroupId;
+        if (_partitions.All(p => p == PartitionStatus.NotOwned)) return ErrorCode.NotCoordinator;
+        return _partitions[PartitionFor(groupId, _partitions.Length)] switch
+        {
+            PartitionStatus.Loading => ErrorCode.CoordinatorLoadInProgress,
+            PartitionStatus.NotOwned => ErrorCode.NotCoordinator,
+            _ => null,
+        };
+    }
+
+    // ---------------------------------------------------------------- JoinGroup
+
+    public Task<JoinGroupResult> JoinGroup(JoinGroupParams r)
+    {
+        var tcs = new TaskCompletionSource<JoinGroupResult>(TaskCreationOptions.RunContinuationsAsynchronously);
+        lock (_gate)
+        {
+            long now = _clock();
+            if (ValidateGroupStatus(r.GroupId, allowEmptyId: false) is { } error)
+                return Task.FromResult(new JoinGroupResult(error, r.MemberId));
+            if (r.SessionTimeoutMs < Config.GroupMinSessionTimeoutMs || r.SessionTimeoutMs > Config.GroupMaxSessionTimeoutMs)
+                return Task.FromResult(new JoinGroupResult(ErrorCode.InvalidSessionTimeout, r.MemberId));
+            bool unknownMember = r.MemberId.Length == 0;
+            bool created = false;
+            if (!_groups.TryGetValue(r.GroupId, out var group))
+            {
+                if (!unknownMember) return Task.FromResult(new JoinGroupResult(ErrorCode.UnknownMemberId, r.MemberId));
+                group = new ClassicGroup(r.GroupId, now);
+                _groups[r.GroupId] = group;
+                created = true;
+            }
+            if (!AcceptJoiningMember(group, r.MemberId))
+            {
+                if (group.Get(r.MemberId) is { } existing) RemoveMemberAndUpdateGroup(group, existing, now);
+                tcs.TrySetResult(new JoinGroupResult(ErrorCode.GroupMaxSizeReached, ""));
+            }
+            else if (unknownMember) DoNewMemberJoinGroup(group, r, tcs, now);
+            else DoCurrentMemberJoinGroup(group, r, tcs, now);
+            if (group.Is(GroupState.PreparingRebalance)) TryCompleteJoin(group, now);
+            // A group created by a join that was refused (bad protocol, size) holds nothing: drop it
+            // rather than keep an empty shell per hostile request.
+            if (created && group.Size == 0 && group.PendingMembers.Count == 0 && group.Offsets.Count == 0 && group.Is(GroupState.Empty))
+                _groups.Remove(r.GroupId);
+        }
+        return tcs.Task;
+    }
+
+    private bool AcceptJoiningMember(ClassicGroup group, string memberId) => group.State switch
+    {
+        GroupState.Empty or GroupState.Dead => true,
+        GroupState.PreparingRebalance =>
+            (group.Get(memberId)?.IsAwaitingJoin ?? false) || group.AllMembers.Count(m => m.IsAwaitingJoin) < Config.GroupMaxSize,
+        _ => group.Has(memberId) || group.Size < Config.GroupMaxSize,
+    };
+
+    private void DoNewMemberJoinGroup(ClassicGroup group, JoinGroupParams r, TaskCompletionSource<JoinGroupResult> tcs, long now)
+    {
+        if (group.Is(GroupState.Dead)) { tcs.TrySetResult(new JoinGroupResult(ErrorCode.CoordinatorNotAvailable, "")); return; }
+        if (!group.SupportsProtocols(r.ProtocolType, r.Protocols)) { tcs.TrySetResult(new JoinGroupResult(ErrorCode.InconsistentGroupProtocol, "")); return; }
+        string newMemberId = (r.GroupInstanceId ?? r.ClientId) + "-" + Guid.NewGuid().ToString();
+        if (r.GroupInstanceId is { } instanceId)
+        {
+            if (group.StaticMemberId(instanceId) is { } oldMemberId)
+                UpdateStaticMemberAndRebalance(group, oldMemberId, newMemberId, r, tcs, now);
+            else
+                AddMemberAndRebalance(group, newMemberId, r, tcs, now);
+        }
+        else if (r.RequireKnownMemberId)
+        {
+            // KIP-394: hand out the id first; the member must rejoin with it, so a client that
+            // disconnects during the join does not leave a ghost member behind.
+            group.PendingMembers[newMemberId] = now + r.SessionTimeoutMs;
+            tcs.TrySetResult(new JoinGroupResult(ErrorCode.MemberIdRequired, newMemberId));
+        }
+        else AddMemberAndRebalance(group, newMemberId, r, tcs, now);
+    }
+
+    private void DoCurrentMemberJoinGroup(ClassicGroup group, JoinGroupParams r, TaskCompletionSource<JoinGroupResult> tcs, long now)
+    {
+        if (group.Is(GroupState.Dead)) { tcs.TrySetResult(new JoinGroupResult(ErrorCode.CoordinatorNotAvailable, r.MemberId)); return; }
+        if (!group.SupportsProtocols(r.ProtocolType, r.Protocols)) { tcs.TrySetResult(new JoinGroupResult(ErrorCode.InconsistentGroupProtocol, r.MemberId)); return; }
+        if (group.PendingMembers.ContainsKey(r.MemberId))
+        {
+            // Pending ids are only handed to dynamic members (upstream throws IllegalStateException).
+            if (r.GroupInstanceId is not null) { tcs.TrySetResult(new JoinGroupResult(ErrorCode.InvalidRequest, r.MemberId)); return; }
+            AddMemberAndRebalance(group, r.MemberId, r, tcs, now);
+            return;
+        }
+        if (ValidateCurrentMember(group, r.MemberId, r.GroupInstanceId) is { } error)
+        {
+            tcs.TrySetResult(new JoinGroupResult(error, r.MemberId));
+            return;
+        }
+        var member = group.Get(r.MemberId)!;
+        switch (group.State)
+        {
+            case GroupState.PreparingRebalance:
+                UpdateMemberAndRebalance(group, member, r, tcs, now);
+                break;
+            case GroupState.CompletingRebalance:
+                // Same metadata: the member probably lost the JoinGroup response; answer it again.
+                if (member.Matches(r.Protocols)) tcs.TrySetResult(CurrentGeneration(group, r.MemberId, includeMembers: group.IsLeader(r.MemberId)));
+                else UpdateMemberAndRebalance(group, member, r, tcs, now);
+                break;
+            case GroupState.Stable:
+                // A rejoining leader forces a rebalance (it may have seen metadata changes the others
+                // have not); followers with unchanged metadata just get the current generation.
+                if (group.IsLeader(r.MemberId) || !member.Matches(r.Protocols)) UpdateMemberAndRebalance(group, member, r, tcs, now);
+                else tcs.TrySetResult(CurrentGeneration(group, r.MemberId, includeMembers: false));
+                break;
+            default:
+                tcs.TrySetResult(new JoinGroupResult(ErrorCode.UnknownMemberId, r.MemberId));
+                break;
+        }
+    }
+
+    private static JoinGroupResult CurrentGeneration(ClassicGroup group, string memberId, bool includeMembers, bool skipAssignment = false, string? leaderId = null) =>
+        new(ErrorCode.None, memberId, group.GenerationId, group.ProtocolType, group.ProtocolName, leaderId ?? group.LeaderId ?? "",
+            skipAssignment, includeMembers ? CurrentMemberMetadata(group) : []);
+
+    private static List<JoinedMember> CurrentMemberMetadata(ClassicGroup group) =>
+        group.AllMembers.Select(m => new JoinedMember(m.MemberId, m.GroupInstanceId, m.MetadataFor(group.ProtocolName ?? "") ?? [])).ToList();
+
+    /// <summary>Null when <paramref name="memberId"/> (and its instance id, if given) is the current
+    /// member; else FENCED_INSTANCE_ID or UNKNOWN_MEMBER_ID (upstream's validateCurrentMember).</summary>
+    private static ErrorCode? ValidateCurrentMember(ClassicGroup group, string memberId, string? instanceId)
+    {
+        if (instanceId is not null)
+        {
+            var current = group.StaticMemberId(instanceId);
+            if (current is null) return ErrorCode.UnknownMemberId;
+            if (current != memberId) return ErrorCode.FencedInstanceId;
+        }
+        return group.Has(memberId) ? null : ErrorCode.UnknownMemberId;
+    }
+
+    private void AddMemberAndRebalance(ClassicGroup group, string memberId, JoinGroupParams r, TaskCompletionSource<JoinGroupResult> tcs, long now)
+    {
+        var member = new GroupMember(memberId, r.GroupInstanceId, r.ClientId, r.ClientHost, r.RebalanceTimeoutMs,
+            r.SessionTimeoutMs, r.ProtocolType, r.Protocols)
+        {
+            IsNew = true,
+            AwaitingJoin = tcs,
+            HeartbeatDeadline = now + NewMemberJoinTimeoutMs,
+        };
+        // During the first rebalance each newcomer extends the initial delay (InitialDelayedJoin).
+        if (group.Is(GroupState.PreparingRebalance) && group.GenerationId == 0) group.NewMemberAdded = true;
+        group.Add(member);
+        MaybePrepareRebalance(group, now);
+    }
+
+    private void UpdateMemberAndRebalance(ClassicGroup group, GroupMember member, JoinGroupParams r, TaskCompletionSource<JoinGroupResult> tcs, long now)
+    {
+        member.Protocols = r.Protocols;
+        member.RebalanceTimeoutMs = r.RebalanceTimeoutMs;
+        member.SessionTimeoutMs = r.SessionTimeoutMs;
+        // A second JoinGroup from the same member (another connection) replaces the first; the first
+        // is told to rejoin rather than left hanging.
+        if (member.AwaitingJoin is { } previous && previous != tcs)
+            previous.TrySetResult(new JoinGroupResult(ErrorCode.RebalanceInProgress, member.MemberId));
+        member.AwaitingJoin = tcs;
+        MaybePrepareRebalance(group, now);
+    }
+
+    /// <summary>A known static member rejoined with an unknown member id (a restart): it takes over the
+    /// instance's membership. In a Stable group whose protocol choice does not change there is no
+    /// rebalance; the member keeps its assignment (KIP-345; KIP-814 for skipAssignment).</summary>
+    private void UpdateStaticMemberAndRebalance(ClassicGroup group, string oldMemberId, string newMemberId, JoinGroupParams r,
+        TaskCompletionSource<JoinGroupResult> tcs, long now)
+    {
+        string instanceId = r.GroupInstanceId!;
+        var currentLeader = group.LeaderId;
+        var member = group.ReplaceStaticMember(instanceId, oldMemberId, newMemberId);
+        member.HeartbeatDeadline = now + r.SessionTimeoutMs;
+        var oldProtocols = member.Protocols;
+        int oldRebalance = member.RebalanceTimeoutMs, oldSession = member.SessionTimeoutMs;
+        member.Protocols = r.Protocols;
+        member.RebalanceTimeoutMs = r.RebalanceTimeoutMs;
+        member.SessionTimeoutMs = r.SessionTimeoutMs;
+        member.AwaitingJoin = tcs;
+        switch (group.State)
+        {
+            case GroupState.Stable:
+                if (group.ProtocolName == group.SelectProtocol())
+                {
+                    member.AwaitingJoin = null;
+                    var assignment = group.AllMembers.ToDictionary(m => m.MemberId, m => m.Assignment);
+                    var error = StoreGroup(group, assignment);
+                    if (error != ErrorCode.None)
+                    {
+                        // Not persisted: the old member id stays the instance's id.
+                        member.Protocols = oldProtocols;
+                        member.RebalanceTimeoutMs = oldRebalance;
+                        member.SessionTimeoutMs = oldSession;
+                        group.ReplaceStaticMember(instanceId, newMemberId, oldMemberId);
+                        tcs.TrySetResult(new JoinGroupResult(error, "", group.GenerationId, group.ProtocolType, group.ProtocolName, currentLeader ?? ""));
+                    }
+                    else if (r.SupportSkippingAssignment)
+                    {
+                        bool isLeader = group.IsLeader(newMemberId);
+                        tcs.TrySetResult(CurrentGeneration(group, newMemberId, includeMembers: isLeader, skipAssignment: isLeader));
+                    }
+                    else
+                    {
+                        // Before JoinGroup v9 the old leader id is returned so a restarted static leader does
+                        // not run a pointless assignment the stable group would ignore.
+                        tcs.TrySetResult(CurrentGeneration(group, newMemberId, includeMembers: false, leaderId: currentLeader));
+                    }
+                }
+                else MaybePrepareRebalance(group, now);
+                break;
+            case GroupState.CompletingRebalance:
+                // The leader may already be assigning with the old member id: start over.
+                PrepareRebalance(group, now);
+                break;
+            case GroupState.PreparingRebalance:
+                break;
+            default:
+                member.AwaitingJoin = null;
+                tcs.TrySetResult(new JoinGroupResult(ErrorCode.UnknownMemberId, r.MemberId));
+                break;
+        }
+    }
+
+    private void MaybePrepareRebalance(ClassicGroup group, long now)
+    {
+        if (group.CanRebalance) PrepareRebalance(group, now);
+    }
+
+    private void PrepareRebalance(ClassicGroup group, long now)
+    {
+        if (group.Is(GroupState.CompletingRebalance)) ResetAndPropagateAssignmentError(group, ErrorCode.RebalanceInProgress, now);
+        group.PendingSyncMembers.Clear();
+        group.SyncDeadline = -1;
+        if (group.Is(GroupState.Empty))
+        {
+            // group.initial.rebalance.delay.ms: the first rebalance of an empty group waits for more
+            // members, extending while new ones arrive, up to the rebalance timeout.
+            int delay = Config.GroupInitialRebalanceDelayMs;
+            group.InitialJoinDelay = true;
+            group.NewMemberAdded = false;
+            group.InitialRemainingMs = Math.Max(group.RebalanceTimeoutMs - (long)delay, 0);
+            group.JoinDeadline = now + delay;
+        }
+        else
+        {
+            group.InitialJoinDelay = false;
+            group.JoinDeadline = now + group.RebalanceTimeoutMs;
+        }
+        group.TransitionTo(GroupState.PreparingRebalance, now);
+        _logger?.Invoke($"Preparing to rebalance group {group.GroupId} with old generation {group.GenerationId}");
+        TryCompleteJoin(group, now);
+    }
+
+    private void TryCompleteJoin(ClassicGroup group, long now)
+    {
+        if (group.Is(GroupState.PreparingRebalance) && !group.InitialJoinDelay && group.HasAllMembersJoined) OnCompleteJoin(group, now);
+    }
+
+    private void OnJoinDeadline(ClassicGroup group, long now)
+    {
+        if (group.InitialJoinDelay && group.NewMemberAdded && group.InitialRemainingMs > 0)
+        {
+            group.NewMemberAdded = false;
+            long delay = Math.Min(Config.GroupInitialRebalanceDelayMs, group.InitialRemainingMs);
+            group.InitialRemainingMs = Math.Max(group.InitialRemainingMs - delay, 0);
+            group.JoinDeadline = now + delay;
+            return;
+        }
+        group.InitialJoinDelay = false;
+        OnCompleteJoin(group, now);
+    }
+
+    private void OnCompleteJoin(ClassicGroup group, long now)
+    {
+        group.JoinDeadline = -1;
+        group.InitialJoinDelay = false;
+        // Dynamic members that did not rejoin in time are dropped; static ones keep their place.
+        foreach (var failed in group.AllMembers.Where(m => !m.IsAwaitingJoin && !m.IsStatic).ToList())
+        {
+            failed.AwaitingSync?.TrySetResult(SyncGroupResult.Failed(ErrorCode.RebalanceInProgress));
+            group.Remove(failed.MemberId);
+        }
+        if (group.Is(GroupState.Dead)) return;
+        if (!group.MaybeElectNewJoinedLeader() && group.Size > 0)
+        {
+            // Nobody rejoined: wait another rebalance timeout for sessions to expire (upstream).
+            group.JoinDeadline = now + group.RebalanceTimeoutMs;
+            return;
+        }
+        InitNextGeneration(group, now);
+        if (group.Is(GroupState.Empty))
+        {
+            var error = StoreGroup(group, new Dictionary<string, byte[]>());
+            if (error != ErrorCode.None) _logger?.Invoke($"failed to write empty metadata for group {group.GroupId}: {error}");
+            return;
+        }
+        _logger?.Invoke($"Stabilized group {group.GroupId} generation {group.GenerationId} with {group.Size} members");
+        var allMembers = CurrentMemberMetadata(group);
+        foreach (var m in group.AllMembers)
+        {
+            if (m.AwaitingJoin is { } join)
+            {
+                join.TrySetResult(new JoinGroupResult(ErrorCode.None, m.MemberId, group.GenerationId, group.ProtocolType, group.ProtocolName,
+                    group.LeaderId ?? "", false, group.IsLeader(m.MemberId) ? allMembers : []));
+                m.AwaitingJoin = null;
+            }
+            m.HeartbeatDeadline = now + m.SessionTimeoutMs;
+            m.IsNew = false;
+            group.PendingSyncMembers.Add(m.MemberId);
+        }
+        // Members that never send SyncGroup are removed after the rebalance timeout (DelayedSync).
+        group.SyncDeadline = now + group.RebalanceTimeoutMs;
+    }
+
+    private void InitNextGeneration(ClassicGroup group, long now)
+    {
+        group.GenerationId++;
+        if (group.Size > 0)
+        {
+            group.ProtocolName = group.SelectProtocol();
+            group.SubscribedTopics = group.ComputeSubscribedTopics();
+            group.TransitionTo(GroupState.CompletingRebalance, now);
+        }
+        else
+        {
+            group.ProtocolName = null;
+            group.SubscribedTopics = null;
+            group.TransitionTo(GroupState.Empty, now);
+        }
+        group.PendingSyncMembers.Clear();
+    }
+
+    private static void ResetAndPropagateAssignmentError(ClassicGroup group, ErrorCode error, long now)
+    {
+        foreach (var m in group.AllMembers) m.Assignment = [];
+        PropagateAssignment(group, error, now);
+    }
+
+    private static void PropagateAssignment(ClassicGroup group, ErrorCode error, long now)
+    {
+        foreach (var m in group.AllMembers)
+        {
+            if (m.AwaitingSync is not { } sync) continue;
+            sync.TrySetResult(error == ErrorCode.None
+                ? new SyncGroupResult(ErrorCode.None, m.Assignment, group.ProtocolType, group.ProtocolName)
+                : SyncGroupResult.Failed(error));
+            m.AwaitingSync = null;
+            // The session restarts once the member has its assignment.
+            m.HeartbeatDeadline = now + m.SessionTimeoutMs;
+        }
+    }
+
+    // ---------------------------------------------------------------- SyncGroup
+
+    public Task<SyncGroupResult> SyncGroup(string groupId, int generationId, string memberId, string? groupInstanceId,
+        string? protocolType, string? protocolName, IReadOnlyList<(string MemberId, byte[] Assignment)> assignments)
+    {
+        lock (_gate)
+        {
+            long now = _clock();
+            if (ValidateGroupStatus(groupId, allowEmptyId: false) is { } status)
+                // A loading coordinator lost the rebalance in flight: REBALANCE_IN_PROGRESS makes the
+                // member rejoin without rediscovering the coordinator (older clients do not know
+                // COORDINATOR_LOAD_IN_PROGRESS here).
+                return Task.FromResult(SyncGroupResult.Failed(status == ErrorCode.CoordinatorLoadInProgress ? ErrorCode.RebalanceInProgress : status));
+            if (!_groups.TryGetValue(groupId, out var group)) return Task.FromResult(SyncGroupResult.Failed(ErrorCode.UnknownMemberId));
+            if (group.Is(GroupState.Dead)) return Task.FromResult(SyncGroupResult.Failed(ErrorCode.CoordinatorNotAvailable));
+            if (ValidateCurrentMember(group, memberId, groupInstanceId) is { } error) return Task.FromResult(SyncGroupResult.Failed(error));
+            if (generationId != group.GenerationId) return Task.FromResult(SyncGroupResult.Failed(ErrorCode.IllegalGeneration));
+            if ((protocolType is not null && protocolType != group.ProtocolType) || (protocolName is not null && protocolName != group.ProtocolName))
+                return Task.FromResult(SyncGroupResult.Failed(ErrorCode.InconsistentGroupProtocol));
+            var member = group.Get(memberId)!;
+            switch (group.State)
+            {
+                case GroupState.Empty:
+                    return Task.FromResult(SyncGroupResult.Failed(ErrorCode.UnknownMemberId));
+                case GroupState.PreparingRebalance:
+                    return Task.FromResult(SyncGroupResult.Failed(ErrorCode.RebalanceInProgress));
+                case GroupState.CompletingRebalance:
+                {
+                    var tcs = new TaskCompletionSource<SyncGroupResult>(TaskCreationOptions.RunContinuationsAsynchronously);
+                    member.AwaitingSync?.TrySetResult(SyncGroupResult.Failed(ErrorCode.RebalanceInProgress));
+                    member.AwaitingSync = tcs;
+                    RemovePendingSyncMember(group, memberId);
+                    if (group.IsLeader(memberId))
+                    {
+                        // Members the leader left out get an empty assignment (upstream).
+                        var full = new Dictionary<string, byte[]>(StringComparer.Ordinal);
+                        foreach (var (id, bytes) in assignments) if (group.Has(id)) full[id] = bytes;
+                        foreach (var m in group.AllMembers) full.TryAdd(m.MemberId, []);
+                        var storeError = StoreGroup(group, full);
+                        if (storeError != ErrorCode.None)
+                        {
+                            ResetAndPropagateAssignmentError(group, storeError, now);
+                            MaybePrepareRebalance(group, now);
+                        }
+                        else
+                        {
+                            foreach (var m in group.AllMembers) m.Assignment = full[m.MemberId];
+                            PropagateAssignment(group, ErrorCode.None, now);
+                            group.TransitionTo(GroupState.Stable, now);
+                        }
+                    }
+                    return tcs.Task;
+                }
+                default: // Stable
+                    RemovePendingSyncMember(group, memberId);
+                    member.HeartbeatDeadline = now + member.SessionTimeoutMs;
+                    return Task.FromResult(new SyncGroupResult(ErrorCode.None, member.Assignment, group.ProtocolType, group.ProtocolName));
+            }
+        }
+    }
+
+    private static void RemovePendingSyncMember(ClassicGroup group, string memberId)
+    {
+        group.PendingSyncMembers.Remove(memberId);
+        if (group.PendingSyncMembers.Count == 0) group.SyncDeadline = -1;
+    }
+
+    // ---------------------------------------------------------------- Heartbeat / LeaveGroup
+
+    public ErrorCode Heartbeat(string groupId, string memberId, string? groupInstanceId, int generationId)
+    {
+        lock (_gate)
+        {
+            long now = _clock();
+            if (ValidateGroupStatus(groupId, allowEmptyId: false) is { } status)
+                // While loading, upstream answers heartbeats with NONE: the member keeps its session.
+                return status == ErrorCode.CoordinatorLoadInProgress ? ErrorCode.None : status;
+            if (!_groups.TryGetValue(groupId, out var group)) return ErrorCode.UnknownMemberId;
+            if (group.Is(GroupState.Dead)) return ErrorCode.CoordinatorNotAvailable;
+            if (ValidateCurrentMember(group, memberId, groupInstanceId) is { } error) return error;
+            if (generationId != group.GenerationId) return ErrorCode.IllegalGeneration;
+            var member = group.Get(memberId)!;
+            switch (group.State)
+            {
+                case GroupState.Empty:
+                    return ErrorCode.UnknownMemberId;
+                case GroupState.PreparingRebalance:
+                    member.HeartbeatDeadline = now + member.SessionTimeoutMs;
+                    return ErrorCode.RebalanceInProgress;
+                default:
+                    member.HeartbeatDeadline = now + member.SessionTimeoutMs;
+                    return ErrorCode.None;
+            }
+        }
+    }
+
+    /// <summary>Removes members (KIP-345 batch form: by member id, or by instance id with an empty
+    /// member id for administrative removal).</summary>
+    public (ErrorCode Error, List<(MemberLeave Member, ErrorCode Error)> Members) LeaveGroup(string groupId, IReadOnlyList<MemberLeave> members)
+    {
+        lock (_gate)
+        {
+            long now = _clock();
+            if (ValidateGroupStatus(groupId, allowEmptyId: false) is { } status) return (status, []);
+            if (!_groups.TryGetValue(groupId, out var group))
+                return (ErrorCode.None, members.Select(m => (m, ErrorCode.UnknownMemberId)).ToList());
+            if (group.Is(GroupState.Dead)) return (ErrorCode.CoordinatorNotAvailable, []);
+            var results = new List<(MemberLeave, ErrorCode)>();
+            foreach (var leaving in members)
+            {
+                if (leaving.MemberId.Length == 0)
+                {
+                    if (group.StaticMemberId(leaving.GroupInstanceId) is { } current)
+                    {
+                        RemoveMemberAndUpdateGroup(group, group.Get(current)!, now);
+                        results.Add((leaving, ErrorCode.None));
+                    }
+                    else results.Add((leaving, ErrorCode.UnknownMemberId));
+                }
+                else if (group.PendingMembers.ContainsKey(leaving.MemberId))
+                {
+                    RemovePendingMemberAndUpdateGroup(group, leaving.MemberId, now);
+                    results.Add((leaving, ErrorCode.None));
+                }
+                else if (ValidateCurrentMember(group, leaving.MemberId, leaving.GroupInstanceId) is { } error)
+                {
+                    results.Add((leaving, error));
+                }
+                else
+                {
+                    RemoveMemberAndUpdateGroup(group, group.Get(leaving.MemberId)!, now);
+                    results.Add((leaving, ErrorCode.None));
+                }
+            }
+            return (ErrorCode.None, results);
+        }
+    }
+
+    private void RemoveMemberAndUpdateGroup(ClassicGroup group, GroupMember member, long now)
+    {
+        // A parked JoinGroup of a removed member is answered so the client retries with a fresh id.
+        member.AwaitingJoin?.TrySetResult(new JoinGroupResult(ErrorCode.UnknownMemberId, ""));
+        member.AwaitingJoin = null;
+        member.AwaitingSync?.TrySetResult(SyncGroupResult.Failed(ErrorCode.UnknownMemberId));
+        member.AwaitingSync = null;
+        group.Remove(member.MemberId);
+        switch (group.State)
+        {
+            case GroupState.Stable or GroupState.CompletingRebalance:
+                MaybePrepareRebalance(group, now);
+                break;
+            case GroupState.PreparingRebalance:
+                TryCompleteJoin(group, now);
+                break;
+        }
+    }
+
+    private void RemovePendingMemberAndUpdateGroup(ClassicGroup group, string memberId, long now)
+    {
+        group.Remove(memberId);
+        if (group.Is(GroupState.PreparingRebalance)) TryCompleteJoin(group, now);
+    }
+
+    // ---------------------------------------------------------------- timers
+
+    /// <summary>Runs every deadline that is due: session expiry, pending-member expiry, join
+    /// completion (rebalance timeout / initial delay), sync expiry and offset retention.</summary>
+    public void Tick()
+    {
+        lock (_gate)
+        {
+            long now = _clock();
+            foreach (var group in _groups.Values.ToList())
+            {
+                foreach (var (pending, deadline) in group.PendingMembers.ToList())
+                    if (deadline <= now) RemovePendingMemberAndUpdateGroup(group, pending, now);
+                foreach (var m in group.AllMembers.ToList())
+                {
+                    if (m.HeartbeatDeadline > now || !group.Has(m.MemberId)) continue;
+                    // Members parked in a rebalance keep their session; new members only get
+                    // NewMemberJoinTimeoutMs (upstream's hasSatisfiedHeartbeat).
+                    if (!m.IsNew && (m.IsAwaitingJoin || m.IsAwaitingSync)) { m.HeartbeatDeadline = now + m.SessionTimeoutMs; continue; }
+                    _logger?.Invoke($"Member {m.MemberId} in group {group.GroupId} has failed, removing it from the group");
+                    RemoveMemberAndUpdateGroup(group, m, now);
+                }
+                if (group.Is(GroupState.PreparingRebalance) && group.JoinDeadline >= 0 && group.JoinDeadline <= now)
+                    OnJoinDeadline(group, now);
+                if (group.SyncDeadline >= 0 && group.SyncDeadline <= now) OnSyncExpired(group, now);
+            }
+            if (now >= _nextRetentionCheck)
+            {
+                _nextRetentionCheck = now + Config.OffsetsRetentionCheckIntervalMs;
+                ExpireOffsets(now);
+            }
+        }
+    }
+
+    private void OnSyncExpired(ClassicGroup group, long now)
+    {
+        group.SyncDeadline = -1;
+        if (!(group.Is(GroupState.CompletingRebalance) || group.Is(GroupState.Stable)) || group.PendingSyncMembers.Count == 0) return;
+        var missing = group.PendingSyncMembers.ToList();
+        foreach (var id in missing) group.Remove(id);
+        _logger?.Invoke($"Group {group.GroupId} removed members who did not send SyncGroup: {string.Join(", ", missing)}");
+        PrepareRebalance(group, now);
+    }
+
+    /// <summary>Drives <see cref="Tick"/> from a timer (the broker's runtime; tests call Tick).</summary>
+    public IDisposable StartTicking(TimeSpan period) =>
+        new Timer(_ =>
+        {
+            try { Tick(); }
+            catch (Exception e) { _logger?.Invoke($"group coordinator tick failed: {e}"); }
+        }, null, period, period);
+
+    // ---------------------------------------------------------------- offsets
+
+    /// <summary>OffsetCommit for a classic group. A commit with generation &lt; 0 is a "simple"
+    /// commit, allowed only while the group has no members; otherwise the member id, instance id and
+    /// generation must be current, so a member of a stale generation cannot overwrite progress.</summary>
+    public (ErrorCode Error, Dictionary<TopicPartition, ErrorCode> Partitions) CommitOffsets(
+        string groupId, string memberId, string? groupInstanceId, int generationId, IReadOnlyList<OffsetCommitEntry> entries)
+    {
+        lock (_gate)
+        {
+            long now = _clock();
+            var groupError = ValidateGroupStatus(groupId, allowEmptyId: true);
+            ClassicGroup? group = null;
+            if (groupError is null)
+            {
+                if (!_groups.TryGetValue(groupId, out group))
+                {
+                    if (generationId < 0)
+                    {
+                        group = new ClassicGroup(groupId, now);
+                        _groups[groupId] = group;
+                    }
+                    else groupError = ErrorCode.IllegalGeneration;
+                }
+                else if (group.Is(GroupState.Dead)) groupError = ErrorCode.CoordinatorNotAvailable;
+                else if (generationId < 0 && group.Is(GroupState.Empty)) { }
+                else if (ValidateCurrentMember(group, memberId, groupInstanceId) is { } e) groupError = e;
+                else if (generationId != group.GenerationId) groupError = ErrorCode.IllegalGeneration;
+                else if (group.Is(GroupState.CompletingRebalance)) groupError = ErrorCode.RebalanceInProgress;
+                else
+                {
+                    var member = group.Get(memberId)!;
+                    member.HeartbeatDeadline = now + member.SessionTimeoutMs;
+                }
+            }
+            var results = new Dictionary<TopicPartition, ErrorCode>();
+            if (groupError is { } ge)
+            {
+                foreach (var e in entries) results[e.Partition] = ge;
+                return (ge, results);
+            }
+            var records = new List<CoordinatorRecord>();
+            var accepted = new List<(TopicPartition, CommittedOffset)>();
+            foreach (var e in entries)
+            {
+                var metadata = e.Metadata ?? "";
+                if (metadata.Length > Config.OffsetMetadataMaxBytes) { results[e.Partition] = ErrorCode.OffsetMetadataTooLarge; continue; }
+                var offset = new CommittedOffset(e.Offset, e.LeaderEpoch, metadata, e.CommitTimestamp >= 0 ? e.CommitTimestamp : now, e.ExpireTimestamp);
+                records.Add(GroupRecords.OffsetCommit(groupId, e.Partition, offset));
+                accepted.Add((e.Partition, offset));
+            }
+            if (records.Count > 0)
+            {
+                var appendError = _log.Append(PartitionFor(groupId, _partitions.Length), records);
+                var mapped = MapOffsetAppendError(appendError);
+                foreach (var (tp, offset) in accepted)
+                {
+                    results[tp] = mapped;
+                    if (mapped == ErrorCode.None) group!.Offsets[tp] = offset;
+                }
+            }
+            // A simple commit that stored nothing leaves no group behind.
+            if (group!.Size == 0 && group.Offsets.Count == 0 && group.ProtocolType is null && group.GenerationId == 0) _groups.Remove(groupId);
+            return (ErrorCode.None, results);
+        }
+    }
+
+    // Upstream's GroupMetadataManager.storeOffsets error mapping.
+    private static ErrorCode MapOffsetAppendError(ErrorCode e) => e switch
+    {
+        ErrorCode.None => ErrorCode.None,
+        ErrorCode.UnknownTopicOrPartition or ErrorCode.NotEnoughReplicas or ErrorCode.NotEnoughReplicasAfterAppend or ErrorCode.RequestTimedOut
+            => ErrorCode.CoordinatorNotAvailable,
+        ErrorCode.NotLeaderOrFollower or ErrorCode.KafkaStorageError => ErrorCode.NotCoordinator,
+        ErrorCode.MessageTooLarge or ErrorCode.RecordListTooLarge or ErrorCode.InvalidFetchSize => ErrorCode.InvalidCommitOffsetSize,
+        _ => e,
+    };
+
+    private static ErrorCode MapGroupAppendError(ErrorCode e) => e switch
+    {
+        ErrorCode.None => ErrorCode.None,
+        ErrorCode.UnknownTopicOrPartition or ErrorCode.NotEnoughReplicas or ErrorCode.NotEnoughReplicasAfterAppend or ErrorCode.RequestTimedOut
+            => ErrorCode.CoordinatorNotAvailable,
+        ErrorCode.NotLeaderOrFollower or ErrorCode.KafkaStorageError => ErrorCode.NotCoordinator,
+        ErrorCode.MessageTooLarge or ErrorCode.RecordListTooLarge or ErrorCode.InvalidFetchSize => ErrorCode.UnknownServerError,
+        _ => e,
+    };
+
+    private ErrorCode StoreGroup(ClassicGroup group, IReadOnlyDictionary<string, byte[]> assignment) =>
+        MapGroupAppendError(_log.Append(PartitionFor(group.GroupId, _partitions.Length), [GroupRecords.GroupMetadata(group, assignment)]));
+
+    /// <summary>OffsetFetch: the committed offsets of the requested partitions (-1 for none), or all of
+    /// the group's when <paramref name="partitions"/> is null.</summary>
+    public (ErrorCode Error, List<(TopicPartition Partition, CommittedOffset? Offset)> Offsets) FetchOffsets(
+        string groupId, IReadOnlyList<TopicPartition>? partitions)
+    {
+        lock (_gate)
+        {
+            if (ValidateGroupStatus(groupId, allowEmptyId: true) is { } error) return (error, []);
+            _groups.TryGetValue(groupId, out var group);
+            if (partitions is null)
+                return (ErrorCode.None, group is null ? [] : group.Offsets.Select(kv => (kv.Key, (CommittedOffset?)kv.Value)).ToList());
+            return (ErrorCode.None, partitions.Select(tp => (tp, group?.Offsets.GetValueOrDefault(tp))).ToList());
+        }
+    }
+
+    /// <summary>offsets.retention.minutes (upstream's removeExpiredOffsets): in an Empty group offsets
+    /// expire that long after the group became empty; in a Stable consumer group only offsets of
+    /// topics no member subscribes to expire, counted from their commit; an explicit expire timestamp
+    /// (OffsetCommit v1-v4) wins. A group left Empty without offsets is deleted.</summary>
+    private void ExpireOffsets(long now)
+    {
+        foreach (var group in _groups.Values.ToList())
+        {
+            if (_partitions[PartitionFor(group.GroupId, _partitions.Length)] != PartitionStatus.Owned) continue;
+            Func<CommittedOffset, long>? baseTimestamp = null;
+            HashSet<string>? keep = null;
+            if (group.ProtocolType is not null && group.Is(GroupState.Empty))
+                baseTimestamp = o => group.CurrentStateTimestamp >= 0 ? group.CurrentStateTimestamp : o.CommitTimestamp;
+            else if (group.IsConsumerGroup && group.SubscribedTopics is not null && group.Is(GroupState.Stable))
+            { baseTimestamp = o => o.CommitTimestamp; keep = group.SubscribedTopics; }
+            else if (group.ProtocolType is null)
+                baseTimestamp = o => o.CommitTimestamp;
+            var expired = new List<TopicPartition>();
+            if (baseTimestamp is not null)
+                foreach (var (tp, o) in group.Offsets)
+                {
+                    if (keep is not null && keep.Contains(tp.Topic)) continue;
+                    bool gone = o.ExpireTimestamp >= 0 ? now >= o.ExpireTimestamp : now - baseTimestamp(o) >= Config.OffsetsRetentionMs;
+                    if (gone) expired.Add(tp);
+                }
+            RemoveOffsetsAndMaybeGroup(group, expired, now);
+        }
+    }
+
+    private int RemoveOffsetsAndMaybeGroup(ClassicGroup group, IReadOnlyCollection<TopicPartition> partitions, long now)
+    {
+        var records = new List<CoordinatorRecord>();
+        foreach (var tp in partitions)
+            if (group.Offsets.ContainsKey(tp)) records.Add(GroupRecords.OffsetTombstone(group.GroupId, tp));
+        bool dies = group.Is(GroupState.Empty) && group.Offsets.Keys.All(partitions.Contains);
+        if (dies) records.Add(GroupRecords.GroupTombstone(group.GroupId));
+        if (records.Count == 0) return 0;
+        var error = _log.Append(PartitionFor(group.GroupId, _partitions.Length), records);
+        if (error != ErrorCode.None)
+        {
+            _logger?.Invoke($"failed to write tombstones for group {group.GroupId}: {error}");
+            return 0;
+        }
+        int removed = 0;
+        foreach (var tp in partitions) if (group.Offsets.Remove(tp)) removed++;
+        if (dies)
+        {
+            group.TransitionTo(GroupState.Dead, now);
+            _groups.Remove(group.GroupId);
+        }
+        return removed;
+    }
+
+    // ---------------------------------------------------------------- admin
+
+    public (ErrorCode Error, List<ListedGroup> Groups) ListGroups(IReadOnlyCollection<string>? states, IReadOnlyCollection<string>? types)
+    {
+        lock (_gate)
+        {
+            if (!IsActiveLocked) return (ErrorCode.CoordinatorNotAvailable, []);
+            bool loading = _partitions.Any(p => p == PartitionStatus.Loading);
+            // Every group here is a classic group (KIP-848 consumer groups are not served).
+            if (types is { Count: > 0 } && !types.Any(t => string.Equals(t, "classic", StringComparison.OrdinalIgnoreCase)))
+                return (loading ? ErrorCode.CoordinatorLoadInProgress : ErrorCode.None, []);
+            var list = _groups.Values
+                .Where(g => !g.Is(GroupState.Dead))
+                .Where(g => states is not { Count: > 0 } || states.Any(s => string.Equals(s, g.State.ToString(), StringComparison.OrdinalIgnoreCase)))
+                .Select(g => new ListedGroup(g.GroupId, g.ProtocolType ?? "", g.State.ToString()))
+                .ToList();
+            return (loading ? ErrorCode.CoordinatorLoadInProgress : ErrorCode.None, list);
+        }
+    }
+
+    private bool IsActiveLocked => _partitions.Any(p => p != PartitionStatus.NotOwned);
+
+    /// <summary>DescribeGroups for one group (upstream's GroupMetadata.summary): member metadata and
+    /// assignments only while Stable; an unknown group is reported Dead.</summary>
+    public (ErrorCode Error, GroupSummary Summary) DescribeGroup(string groupId)
+    {
+        lock (_gate)
+        {
+            if (ValidateGroupStatus(groupId, allowEmptyId: true) is { } error)
+                return (error, new GroupSummary(groupId, "", "", "", []));
+            if (!_groups.TryGetValue(groupId, out var group))
+                return (ErrorCode.None, new GroupSummary(groupId, "Dead", "", "", []));
+            bool stable = group.Is(GroupState.Stable);
+            var members = group.AllMembers.Select(m => new MemberSummary(m.MemberId, m.GroupInstanceId, m.ClientId, m.ClientHost,
+                stable ? m.MetadataFor(group.ProtocolName ?? "") ?? [] : [], stable ? m.Assignment : [])).ToList();
+            return (ErrorCode.None, new GroupSummary(groupId, group.State.ToString(), group.ProtocolType ?? "",
+                stable ? group.ProtocolName ?? "" : "", members));
+        }
+    }
+
+    /// <summary>DeleteGroups: only groups without members; their offsets and metadata are tombstoned.</summary>
+    public Dictionary<string, ErrorCode> DeleteGroups(IReadOnlyList<string> groupIds)
+    {
+        lock (_gate)
+        {
+            long now = _clock();
+            var results = new Dictionary<string, ErrorCode>(StringComparer.Ordinal);
+            foreach (var id in groupIds)
+            {
+                if (ValidateGroupStatus(id, allowEmptyId: true) is { } error) { results[id] = error; continue; }
+                if (!_groups.TryGetValue(id, out var group) || group.Is(GroupState.Dead)) { results[id] = ErrorCode.GroupIdNotFound; continue; }
+                if (!group.Is(GroupState.Empty)) { results[id] = ErrorCode.NonEmptyGroup; continue; }
+                var records = group.Offsets.Keys.Select(tp => GroupRecords.OffsetTombstone(id, tp)).ToList();
+                records.Add(GroupRecords.GroupTombstone(id));
+                var appendError = MapGroupAppendError(_log.Append(PartitionFor(id, _partitions.Length), records));
+                if (appendError != ErrorCode.None) { results[id] = appendError; continue; }
+                group.Offsets.Clear();
+                group.TransitionTo(GroupState.Dead, now);
+                _groups.Remove(id);
+                results[id] = ErrorCode.None;
+            }
+            return results;
+        }
+    }
+
+    /// <summary>OffsetDelete (KIP-496): an active consumer group keeps offsets of topics it subscribes
+    /// to (GROUP_SUBSCRIBED_TO_TOPIC); an active group of another protocol type refuses (NON_EMPTY_GROUP).</summary>
+    public (ErrorCode Error, Dictionary<TopicPartition, ErrorCode> Partitions) DeleteOffsets(string groupId, IReadOnlyList<TopicPartition> partitions)
+    {
+        lock (_gate)
+        {
+            var results = new Dictionary<TopicPartition, ErrorCode>();
+            if (ValidateGroupStatus(groupId, allowEmptyId: false) is { } error) return (error, results);
+            if (!_groups.TryGetValue(groupId, out var group) || group.Is(GroupState.Dead)) return (ErrorCode.GroupIdNotFound, results);
+            List<TopicPartition> eligible;
+            if (group.Is(GroupState.Empty)) eligible = partitions.ToList();
+            else if (group.IsConsumerGroup)
+            {
+                eligible = [];
+                foreach (var tp in partitions)
+                    if (group.IsSubscribedToTopic(tp.Topic)) results[tp] = ErrorCode.GroupSubscribedToTopic; else eligible.Add(tp);
+            }
+            else return (ErrorCode.NonEmptyGroup, results);
+            if (eligible.Count > 0)
+            {
+                var present = eligible.Where(group.Offsets.ContainsKey).ToList();
+                // Deleting offsets never deletes the group itself here (upstream keeps an Empty group
+                // until expiry or DeleteGroups).
+                var records = present.Select(tp => GroupRecords.OffsetTombstone(groupId, tp)).ToList();
+                var appendError = records.Count == 0 ? ErrorCode.None : MapGroupAppendError(_log.Append(PartitionFor(groupId, _partitions.Length), records));
+                if (appendError != ErrorCode.None) return (appendError, []);
+                foreach (var tp in present) group.Offsets.Remove(tp);
+                foreach (var tp in eligible) results[tp] = ErrorCode.None;
+            }
+            return (ErrorCode.None, results);
+        }
+    }
+
+    /// <summary>Offsets of deleted topics are removed from every group (upstream's handleDeletedPartitions).</summary>
+    public void OnTopicDeleted(string topic)
+    {
+        lock (_gate)
+        {
+            long now = _clock();
+            foreach (var group in _groups.Values.ToList())
+            {
+                var gone = group.Offsets.Keys.Where(tp => tp.Topic == topic).ToList();
+                if (gone.Count > 0) RemoveOffsetsAndMaybeGroup(group, gone, now);
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------- transactional offsets (KIP-98, KIP-447)
+
+    /// <summary>TxnOffsetCommit's group check (upstream validateOffsetCommit for transactional commits):
+    /// an unknown group or a generation below 0 with no member id is a "simple" commit; otherwise the
+    /// member (and instance id) must be current and the generation the group's.</summary>
+    public ErrorCode ValidateTxnOffsetCommit(string groupId, string memberId, string? groupInstanceId, int generationId)
+    {
+        lock (_gate)
+        {
+            if (ValidateGroupStatus(groupId, allowEmptyId: true) is { } statusError) return statusError;
+            if (!_groups.TryGetValue(groupId, out var group)) return ErrorCode.None;
+            if (group.Is(GroupState.Dead)) return ErrorCode.CoordinatorNotAvailable;
+            if (generationId < 0 && memberId.Length == 0 && groupInstanceId is null) return ErrorCode.None;
+            if (ValidateCurrentMember(group, memberId, groupInstanceId) is { } memberError) return memberError;
+            return generationId != group.GenerationId ? ErrorCode.IllegalGeneration : ErrorCode.None;
+        }
+    }
+
+    /// <summary>Stores the offsets of a committed transaction as the group's committed offsets (upstream
+    /// completes pending transactional offsets when the COMMIT marker reaches __consumer_offsets). No
+    /// membership check: the commit decision is already durable.</summary>
+    public ErrorCode CommitTransactionalOffsets(string groupId, IReadOnlyList<OffsetCommitEntry> entries)
+    {
+        lock (_gate)
+        {
+            if (ValidateGroupStatus(groupId, allowEmptyId: true) is { } statusError) return statusError;
+            long now = _clock();
+            if (!_groups.TryGetValue(groupId, out var group))
+            {
+                group = new ClassicGroup(groupId, now);
+                _groups[groupId] = group;
+            }
+            var records = new List<CoordinatorRecord>();
+            var accepted = new List<(TopicPartition, CommittedOffset)>();
+            foreach (var e in entries)
+            {
+                var offset = new CommittedOffset(e.Offset, e.LeaderEpoch, e.Metadata ?? "", e.CommitTimestamp >= 0 ? e.CommitTimestamp : now, -1);
+                records.Add(GroupRecords.OffsetCommit(groupId, e.Partition, offset));
+                accepted.Add((e.Partition, offset));
+            }
+            if (records.Count == 0) return ErrorCode.None;
+            var error = MapOffsetAppendError(_log.Append(PartitionFor(groupId, _partitions.Length), records));
+            if (error == ErrorCode.None)
+                foreach (var (tp, offset) in accepted) group.Offsets[tp] = offset;
+            return error;
+        }
+    }
+
+    /// <summary>For tests and diagnostics: a snapshot view of a group (null when unknown).</summary>
+    public ClassicGroup? GetGroup(string groupId)
+    {
+        lock (_gate) return _groups.GetValueOrDefault(groupId);
+    }
+}

@@ -1,0 +1,40 @@
+// AddPartitionsToTxn (key 24), versions 0-3.
+//
+// Behaviour (KafkaApis.handleAddPartitionsToTxnRequest): the producer's open transaction gains the
+// partitions (the first call starts the transaction). Partitions that do not exist get
+// UNKNOWN_TOPIC_OR_PARTITION and the rest OPERATION_NOT_ATTEMPTED; otherwise each gets the
+// coordinator's answer: INVALID_PRODUCER_ID_MAPPING (unknown id or other producer id),
+// PRODUCER_FENCED (older epoch; INVALID_PRODUCER_EPOCH below v2, KIP-588), CONCURRENT_TRANSACTIONS
+// while the previous transaction completes, COORDINATOR_LOAD_IN_PROGRESS while loading.
+// v4+ is the broker-to-broker batched form (KIP-890) and is not served.
+using Samsa.Kafka.Broker.Log;
+using Samsa.Kafka.Protocol;
+using Samsa.Kafka.Protocol.Messages;
+
+namespace Samsa.Kafka.Broker.Handlers;
+
+public static class AddPartitionsToTxnHandler
+{
+    public static ValueTask<IKafkaMessage?> HandleAsync(RequestContext context, AddPartitionsToTxnRequest request)
+    {
+        short v = context.ApiVersion;
+        var partitions = new List<TopicPartition>();
+        foreach (var t in request.V3AndBelowTopics)
+            foreach (var p in t.Partitions) partitions.Add(new TopicPartition(t.Name, p));
+        var results = context.Broker.Transactions.Coordinator.AddPartitionsToTxn(request.V3AndBelowTransactionalId,
+            request.V3AndBelowProducerId, request.V3AndBelowProducerEpoch, partitions.Distinct().ToList());
+        var response = new AddPartitionsToTxnResponse();
+        foreach (var t in request.V3AndBelowTopics)
+        {
+            var tr = new AddPartitionsToTxnResponse.AddPartitionsToTxnTopicResult { Name = t.Name };
+            response.ResultsByTopicV3AndBelow.Add(tr);
+            foreach (var p in t.Partitions.Distinct())
+            {
+                var error = results.GetValueOrDefault(new TopicPartition(t.Name, p), ErrorCode.None);
+                if (error == ErrorCode.ProducerFenced && v < 2) error = ErrorCode.InvalidProducerEpoch;
+                tr.ResultsByPartition.Add(new AddPartitionsToTxnResponse.AddPartitionsToTxnPartitionResult { PartitionIndex = p, PartitionErrorCode = (short)error });
+            }
+        }
+        return ValueTask.FromResult<IKafkaMessage?>(response);
+    }
+}

@@ -1,0 +1,22 @@
+// DeleteGroups (key 42), versions 0-2.
+//
+// Behaviour (GroupCoordinator.handleDeleteGroups): a group without members is deleted with its
+// offsets (tombstones in __consumer_offsets); NON_EMPTY_GROUP while it has members;
+// GROUP_ID_NOT_FOUND when unknown.
+using Samsa.Kafka.Protocol;
+using Samsa.Kafka.Protocol.Messages;
+
+namespace Samsa.Kafka.Broker.Handlers;
+
+public static class DeleteGroupsHandler
+{
+    public static ValueTask<IKafkaMessage?> HandleAsync(RequestContext context, DeleteGroupsRequest request)
+    {
+        var ids = request.GroupsNames.Distinct(StringComparer.Ordinal).ToList();
+        var results = context.Broker.Groups.Coordinator.DeleteGroups(ids);
+        var response = new DeleteGroupsResponse();
+        foreach (var id in ids)
+            response.Results.Add(new DeleteGroupsResponse.DeletableGroupResult { GroupId = id, ErrorCode = (short)results[id] });
+        return ValueTask.FromResult<IKafkaMessage?>(response);
+    }
+}

@@ -1,0 +1,41 @@
+// DescribeGroups (key 15), versions 0-5.
+//
+// Behaviour (GroupCoordinator.handleDescribeGroup / GroupMetadata.summary): state, protocol type,
+// and the chosen protocol with each member's metadata and assignment — the last three only while
+// Stable. An unknown group is described as "Dead" with no error. v3+ may include the authorized
+// operations (no authorizer here: everything a group supports — READ, DELETE, DESCRIBE); v4+
+// members' instance ids.
+using Samsa.Kafka.Protocol;
+using Samsa.Kafka.Protocol.Messages;
+
+namespace Samsa.Kafka.Broker.Handlers;
+
+public static class DescribeGroupsHandler
+{
+    /// <summary>Bit set of AclOperation codes READ(3), DELETE(6), DESCRIBE(8).</summary>
+    public const int GroupOperations = (1 << 3) | (1 << 6) | (1 << 8);
+
+    public static ValueTask<IKafkaMessage?> HandleAsync(RequestContext context, DescribeGroupsRequest request)
+    {
+        short v = context.ApiVersion;
+        var coordinator = context.Broker.Groups.Coordinator;
+        var response = new DescribeGroupsResponse();
+        foreach (var id in request.Groups)
+        {
+            var (error, s) = coordinator.DescribeGroup(id);
+            var g = new DescribeGroupsResponse.DescribedGroup
+            {
+                ErrorCode = (short)error, GroupId = id, GroupState = s.State, ProtocolType = s.ProtocolType, ProtocolData = s.ProtocolData,
+                AuthorizedOperations = v >= 3 && request.IncludeAuthorizedOperations ? GroupOperations : int.MinValue,
+            };
+            foreach (var m in s.Members)
+                g.Members.Add(new DescribeGroupsResponse.DescribedGroupMember
+                {
+                    MemberId = m.MemberId, GroupInstanceId = m.GroupInstanceId, ClientId = m.ClientId, ClientHost = m.ClientHost,
+                    MemberMetadata = m.Metadata, MemberAssignment = m.Assignment,
+                });
+            response.Groups.Add(g);
+        }
+        return ValueTask.FromResult<IKafkaMessage?>(response);
+    }
+}

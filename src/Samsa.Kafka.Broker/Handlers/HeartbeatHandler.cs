@@ -1,0 +1,20 @@
+// Heartbeat (key 12), versions 0-4.
+//
+// Behaviour (GroupCoordinator.handleHeartbeat): keeps the member's session; REBALANCE_IN_PROGRESS
+// tells it to rejoin; ILLEGAL_GENERATION / UNKNOWN_MEMBER_ID / FENCED_INSTANCE_ID (v3+) when it is
+// not the current member of the current generation. While the group's partition loads the answer
+// is NONE, as upstream.
+using Samsa.Kafka.Protocol;
+using Samsa.Kafka.Protocol.Messages;
+
+namespace Samsa.Kafka.Broker.Handlers;
+
+public static class HeartbeatHandler
+{
+    public static ValueTask<IKafkaMessage?> HandleAsync(RequestContext context, HeartbeatRequest request)
+    {
+        var error = context.Broker.Groups.Coordinator.Heartbeat(request.GroupId, request.MemberId,
+            context.ApiVersion >= 3 ? request.GroupInstanceId : null, request.GenerationId);
+        return ValueTask.FromResult<IKafkaMessage?>(new HeartbeatResponse { ErrorCode = (short)error });
+    }
+}

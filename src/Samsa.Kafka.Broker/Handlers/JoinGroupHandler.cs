@@ -1,0 +1,61 @@
+// JoinGroup (key 11), versions 0-9.
+//
+// Behaviour (GroupCoordinator.handleJoinGroup, classic protocol): the request is parked until the
+// rebalance completes (all known members rejoined, or the rebalance timeout / initial delay
+// passed). v0 has no rebalance timeout: the session timeout is used (upstream). v4+ (KIP-394)
+// first answers MEMBER_ID_REQUIRED with an id to rejoin with; v5+ static membership
+// (group.instance.id, KIP-345); v7+ returns the protocol type; v9 (KIP-814) may set
+// skipAssignment for a restarted static leader of a stable group. Session timeouts outside
+// group.min/max.session.timeout.ms get INVALID_SESSION_TIMEOUT.
+// Differences from upstream: a negative rebalance timeout (v1+) is refused with INVALID_REQUEST
+// instead of completing the rebalance at once; a pending (dynamic) member id sent with an
+// instance id gets INVALID_REQUEST where upstream fails with an internal error.
+using System.Net;
+using Samsa.Kafka.Broker.Groups;
+using Samsa.Kafka.Protocol;
+using Samsa.Kafka.Protocol.Messages;
+
+namespace Samsa.Kafka.Broker.Handlers;
+
+public static class JoinGroupHandler
+{
+    public static async ValueTask<IKafkaMessage?> HandleAsync(RequestContext context, JoinGroupRequest request)
+    {
+        short v = context.ApiVersion;
+        int rebalanceTimeout = v >= 1 ? request.RebalanceTimeoutMs : request.SessionTimeoutMs;
+        JoinGroupResult result;
+        if (rebalanceTimeout < 0)
+        {
+            result = new JoinGroupResult(ErrorCode.InvalidRequest, request.MemberId);
+        }
+        else
+        {
+            var protocols = request.Protocols.Select(p => new MemberProtocol(p.Name, p.Metadata)).ToList();
+            var task = context.Broker.Groups.Coordinator.JoinGroup(new JoinGroupParams(
+                request.GroupId, request.MemberId, v >= 5 ? request.GroupInstanceId : null,
+                RequireKnownMemberId: v >= 4 && request.GroupInstanceId is null,
+                SupportSkippingAssignment: v >= 9,
+                context.Header.ClientId ?? "", ClientHost(context), rebalanceTimeout, request.SessionTimeoutMs,
+                request.ProtocolType, protocols));
+            result = await task.WaitAsync(context.Cancellation);
+        }
+        var response = new JoinGroupResponse
+        {
+            ErrorCode = (short)result.Error,
+            GenerationId = result.GenerationId,
+            ProtocolType = result.ProtocolType,
+            // Before v7 the protocol name is not nullable: "" when none.
+            ProtocolName = v >= 7 ? result.ProtocolName : result.ProtocolName ?? "",
+            Leader = result.LeaderId,
+            SkipAssignment = result.SkipAssignment,
+            MemberId = result.MemberId,
+        };
+        foreach (var m in result.MemberList)
+            response.Members.Add(new JoinGroupResponse.JoinGroupResponseMember { MemberId = m.MemberId, GroupInstanceId = m.GroupInstanceId, Metadata = m.Metadata });
+        return response;
+    }
+
+    /// <summary>Upstream reports a member's host as InetAddress.toString(): "/127.0.0.1".</summary>
+    internal static string ClientHost(RequestContext context) =>
+        context.Connection?.RemoteEndPoint is IPEndPoint ip ? "/" + ip.Address : "/127.0.0.1";
+}

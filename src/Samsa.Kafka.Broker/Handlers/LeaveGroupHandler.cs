@@ -1,0 +1,34 @@
+// LeaveGroup (key 13), versions 0-5.
+//
+// Behaviour (GroupCoordinator.handleLeaveGroup): v0-v2 remove one member by id; v3+ (KIP-345)
+// a batch of members by member id and/or instance id (an empty member id with an instance id is
+// an administrative removal of that static member), with an error per member. Removing a member
+// of a Stable group starts a rebalance. v5 carries a reason (logged only by upstream; ignored).
+using Samsa.Kafka.Broker.Groups;
+using Samsa.Kafka.Protocol;
+using Samsa.Kafka.Protocol.Messages;
+
+namespace Samsa.Kafka.Broker.Handlers;
+
+public static class LeaveGroupHandler
+{
+    public static ValueTask<IKafkaMessage?> HandleAsync(RequestContext context, LeaveGroupRequest request)
+    {
+        short v = context.ApiVersion;
+        var leaving = v >= 3
+            ? request.Members.Select(m => new MemberLeave(m.MemberId, m.GroupInstanceId)).ToList()
+            : [new MemberLeave(request.MemberId, null)];
+        var (error, members) = context.Broker.Groups.Coordinator.LeaveGroup(request.GroupId, leaving);
+        var response = new LeaveGroupResponse { ErrorCode = (short)error };
+        if (v >= 3)
+        {
+            foreach (var (m, e) in members)
+                response.Members.Add(new LeaveGroupResponse.MemberResponse { MemberId = m.MemberId, GroupInstanceId = m.GroupInstanceId, ErrorCode = (short)e });
+        }
+        else if (error == ErrorCode.None && members.Count == 1)
+        {
+            response.ErrorCode = (short)members[0].Error;
+        }
+        return ValueTask.FromResult<IKafkaMessage?>(response);
+    }
+}

@@ -1,0 +1,27 @@
+// ListGroups (key 16), versions 0-5.
+//
+// Behaviour (GroupCoordinator.handleListGroups): every group this broker coordinates, with its
+// protocol type; v4+ (KIP-518) its state and an optional states filter (matched ignoring case);
+// v5+ (KIP-848) its type — always "classic" here — and a types filter. COORDINATOR_LOAD_IN_PROGRESS
+// while a partition of __consumer_offsets is still loading (with the groups loaded so far).
+using Samsa.Kafka.Protocol;
+using Samsa.Kafka.Protocol.Messages;
+
+namespace Samsa.Kafka.Broker.Handlers;
+
+public static class ListGroupsHandler
+{
+    public static ValueTask<IKafkaMessage?> HandleAsync(RequestContext context, ListGroupsRequest request)
+    {
+        short v = context.ApiVersion;
+        var coordinator = context.Broker.Groups.Coordinator;
+        var response = new ListGroupsResponse();
+        // A broker that never created __consumer_offsets simply has no groups.
+        if (!coordinator.IsActive) return ValueTask.FromResult<IKafkaMessage?>(response);
+        var (error, groups) = coordinator.ListGroups(v >= 4 ? request.StatesFilter : null, v >= 5 ? request.TypesFilter : null);
+        response.ErrorCode = (short)error;
+        foreach (var g in groups)
+            response.Groups.Add(new ListGroupsResponse.ListedGroup { GroupId = g.GroupId, ProtocolType = g.ProtocolType, GroupState = g.State, GroupType = "classic" });
+        return ValueTask.FromResult<IKafkaMessage?>(response);
+    }
+}

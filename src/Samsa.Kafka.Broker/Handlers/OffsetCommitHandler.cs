@@ -1,0 +1,57 @@
+// OffsetCommit (key 8), versions 0-9.
+//
+// Behaviour (KafkaApis.handleOffsetCommitRequest, GroupCoordinator.handleCommitOffsets): offsets
+// are appended to __consumer_offsets before the answer. Partitions of unknown topics get
+// UNKNOWN_TOPIC_OR_PARTITION; metadata longer than offset.metadata.max.bytes
+// OFFSET_METADATA_TOO_LARGE. A commit with generation -1 is a "simple" commit, allowed while the
+// group has no members; otherwise member id, instance id (v7+) and generation must be current
+// (ILLEGAL_GENERATION for a stale generation, REBALANCE_IN_PROGRESS while the group waits for its
+// leader's assignment). v1 may carry a commit timestamp, v2-v4 a retention time (the offset then
+// expires at commit time + retention); v6+ the committed leader epoch, returned by OffsetFetch.
+// Differences from upstream: v0 commits go to __consumer_offsets (upstream 2.x wrote v0 commits
+// to ZooKeeper).
+using Samsa.Kafka.Broker.Groups;
+using Samsa.Kafka.Broker.Log;
+using Samsa.Kafka.Protocol;
+using Samsa.Kafka.Protocol.Messages;
+
+namespace Samsa.Kafka.Broker.Handlers;
+
+public static class OffsetCommitHandler
+{
+    public static ValueTask<IKafkaMessage?> HandleAsync(RequestContext context, OffsetCommitRequest request)
+    {
+        short v = context.ApiVersion;
+        var broker = context.Broker;
+        long now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        long retention = v is >= 2 and <= 4 ? request.RetentionTimeMs : -1;
+        var entries = new List<OffsetCommitEntry>();
+        var unknown = new HashSet<TopicPartition>();
+        foreach (var t in request.Topics)
+            foreach (var p in t.Partitions)
+            {
+                var tp = new TopicPartition(t.Name, p.PartitionIndex);
+                if (broker.Replicas.GetPartition(t.Name, p.PartitionIndex) is null) { unknown.Add(tp); continue; }
+                long expire = retention >= 0 ? now + retention : -1;
+                long commitTs = v == 1 && p.CommitTimestamp >= 0 ? p.CommitTimestamp : -1;
+                entries.Add(new OffsetCommitEntry(tp, p.CommittedOffset, v >= 6 ? p.CommittedLeaderEpoch : -1, p.CommittedMetadata, expire, commitTs));
+            }
+        var (_, results) = entries.Count > 0 || unknown.Count == 0
+            ? broker.Groups.Coordinator.CommitOffsets(request.GroupId, v >= 1 ? request.MemberId : "",
+                v >= 7 ? request.GroupInstanceId : null, v >= 1 ? request.GenerationIdOrMemberEpoch : -1, entries)
+            : (ErrorCode.None, new Dictionary<TopicPartition, ErrorCode>());
+        var response = new OffsetCommitResponse();
+        foreach (var t in request.Topics)
+        {
+            var rt = new OffsetCommitResponse.OffsetCommitResponseTopic { Name = t.Name };
+            response.Topics.Add(rt);
+            foreach (var p in t.Partitions)
+            {
+                var tp = new TopicPartition(t.Name, p.PartitionIndex);
+                var error = unknown.Contains(tp) ? ErrorCode.UnknownTopicOrPartition : results.GetValueOrDefault(tp, ErrorCode.None);
+                rt.Partitions.Add(new OffsetCommitResponse.OffsetCommitResponsePartition { PartitionIndex = p.PartitionIndex, ErrorCode = (short)error });
+            }
+        }
+        return ValueTask.FromResult<IKafkaMessage?>(response);
+    }
+}

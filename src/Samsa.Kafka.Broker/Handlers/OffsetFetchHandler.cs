@@ -1,0 +1,76 @@
+// OffsetFetch (key 9), versions 0-9.
+//
+// Behaviour (KafkaApis.handleOffsetFetchRequest): the committed offset, leader epoch (v5+) and
+// metadata of each requested partition; offset -1 and metadata "" where nothing is committed.
+// v2+ accept a null topic list meaning every committed partition of the group, and report group
+// errors at the top level (v0/v1 put them on each partition). v8+ (KIP-709) fetch several groups
+// at once. require_stable (v7+) never waits: this broker has no pending transactional offsets.
+// v9's member id / epoch apply to KIP-848 consumer groups, which are not served; they are ignored.
+using Samsa.Kafka.Broker.Groups;
+using Samsa.Kafka.Broker.Log;
+using Samsa.Kafka.Protocol;
+using Samsa.Kafka.Protocol.Messages;
+
+namespace Samsa.Kafka.Broker.Handlers;
+
+public static class OffsetFetchHandler
+{
+    public static ValueTask<IKafkaMessage?> HandleAsync(RequestContext context, OffsetFetchRequest request)
+    {
+        short v = context.ApiVersion;
+        var coordinator = context.Broker.Groups.Coordinator;
+        var response = new OffsetFetchResponse();
+        if (v >= 8)
+        {
+            foreach (var g in request.Groups)
+            {
+                var partitions = g.Topics?.SelectMany(t => t.PartitionIndexes.Select(p => new TopicPartition(t.Name, p))).ToList();
+                var (error, offsets) = coordinator.FetchOffsets(g.GroupId, partitions);
+                var rg = new OffsetFetchResponse.OffsetFetchResponseGroup { GroupId = g.GroupId, ErrorCode = (short)error };
+                response.Groups.Add(rg);
+                if (error != ErrorCode.None) continue;
+                foreach (var byTopic in offsets.GroupBy(o => o.Partition.Topic))
+                {
+                    var rt = new OffsetFetchResponse.OffsetFetchResponseTopics { Name = byTopic.Key };
+                    rg.Topics.Add(rt);
+                    foreach (var (tp, o) in byTopic)
+                        rt.Partitions.Add(new OffsetFetchResponse.OffsetFetchResponsePartitions
+                        {
+                            PartitionIndex = tp.Partition,
+                            CommittedOffset = o?.Offset ?? -1,
+                            CommittedLeaderEpoch = o?.LeaderEpoch ?? -1,
+                            Metadata = o?.Metadata ?? "",
+                        });
+                }
+            }
+            return ValueTask.FromResult<IKafkaMessage?>(response);
+        }
+
+        // v0-v1 have no "all topics" form; a null list there is treated as empty.
+        var requested = request.Topics is null && v >= 2 ? null
+            : (request.Topics ?? []).SelectMany(t => t.PartitionIndexes.Select(p => new TopicPartition(t.Name, p))).ToList();
+        var (groupError, found) = coordinator.FetchOffsets(request.GroupId, requested);
+        if (groupError != ErrorCode.None)
+        {
+            if (v >= 2) response.ErrorCode = (short)groupError;
+            if (requested is null) return ValueTask.FromResult<IKafkaMessage?>(response);
+            found = requested.Select(tp => (tp, (CommittedOffset?)null)).ToList();
+        }
+        short partitionError = v < 2 ? (short)groupError : (short)0;
+        foreach (var byTopic in found.GroupBy(o => o.Partition.Topic))
+        {
+            var rt = new OffsetFetchResponse.OffsetFetchResponseTopic { Name = byTopic.Key };
+            response.Topics.Add(rt);
+            foreach (var (tp, o) in byTopic)
+                rt.Partitions.Add(new OffsetFetchResponse.OffsetFetchResponsePartition
+                {
+                    PartitionIndex = tp.Partition,
+                    CommittedOffset = o?.Offset ?? -1,
+                    CommittedLeaderEpoch = o?.LeaderEpoch ?? -1,
+                    Metadata = o?.Metadata ?? "",
+                    ErrorCode = partitionError,
+                });
+        }
+        return ValueTask.FromResult<IKafkaMessage?>(response);
+    }
+}

@@ -1,0 +1,147 @@
+using Samsa.Kafka.Broker.Cluster;
+using Samsa.Kafka.Broker.Log;
+using Samsa.Kafka.Broker.Purgatory;
+using Samsa.Kafka.Protocol;
+using Samsa.Kafka.Protocol.Messages;
+
+namespace Samsa.Kafka.Broker.Replication;
+
+/// <summary>
+/// The leader's answer to a follower's Fetch (replica_id ≥ 0; upstream ReplicaManager.fetchMessages
+/// with a follower FetchParams): the fetch offset is the follower's log end and is recorded first
+/// (it may move the high watermark or admit the follower to the ISR); data is read up to the log
+/// end rather than the high watermark. A replica not assigned to the partition, or a fetch while
+/// this broker does not lead, gets NOT_LEADER_OR_FOLLOWER; a stale or future current_leader_epoch
+/// FENCED_LEADER_EPOCH / UNKNOWN_LEADER_EPOCH. With nothing new the request waits in the fetch
+/// purgatory up to max_wait_ms.
+/// </summary>
+internal static class FollowerFetch
+{
+    public static async ValueTask<IKafkaMessage?> HandleAsync(KafkaBroker broker, FetchRequest request, short v, int replicaId, CancellationToken ct)
+    {
+        var replication = broker.Replication;
+        if (replication is null)
+            return new FetchResponse { ErrorCode = (short)ErrorCode.NotLeaderOrFollower };
+        var first = Read(broker, replication, request, v, replicaId, record: true, out int bytes, out bool anyError);
+        if (request.MaxWaitMs <= 0 || bytes >= Math.Max(1, request.MinBytes) || anyError || first.Responses.Count == 0)
+            return first;
+        var keys = new List<TopicPartition>();
+        foreach (var t in request.Topics)
+        {
+            var name = v >= 13 ? broker.Replicas.GetTopic(t.TopicId)?.Name : t.Topic;
+            if (name is null) continue;
+            foreach (var p in t.Partitions) keys.Add(new TopicPartition(name, p.Partition));
+        }
+        var delayed = new DelayedFollowerFetch(broker, replication, request, v, replicaId, request.MaxWaitMs);
+        broker.FetchPurgatory.TryCompleteElseWatch(delayed, keys);
+        await delayed.Completion.WaitAsync(ct);
+        return delayed.Response!;
+    }
+
+    private sealed class DelayedFollowerFetch(KafkaBroker broker, ReplicationManager replication, FetchRequest request, short v, int replicaId, long delayMs)
+        : DelayedOperation(delayMs)
+    {
+        public FetchResponse? Response;
+
+        public override bool TryComplete()
+        {
+            Read(broker, replication, request, v, replicaId, record: false, out int bytes, out bool anyError);
+            return (bytes >= Math.Max(1, request.MinBytes) || anyError) && ForceComplete();
+        }
+
+        // The follower's position was recorded by the first read; the answer carries the latest
+        // high watermark so the follower learns what was committed meanwhile.
+        protected override void OnComplete() => Response = Read(broker, replication, request, v, replicaId, record: false, out _, out _);
+    }
+
+    private static FetchResponse Read(KafkaBroker broker, ReplicationManager replication, FetchRequest request, short v, int replicaId, bool record,
+        out int totalBytes, out bool anyError)
+    {
+        var response = new FetchResponse { SessionId = 0 };
+        totalBytes = 0;
+        anyError = false;
+        int remaining = Math.Max(request.MaxBytes, 0);
+        bool firstData = true;
+        foreach (var ft in request.Topics)
+        {
+            TopicState? topic = v >= 13 ? broker.Replicas.GetTopic(ft.TopicId) : broker.Replicas.GetTopic(ft.Topic);
+            var tr = new FetchResponse.FetchableTopicResponse { Topic = v >= 13 ? "" : ft.Topic, TopicId = ft.TopicId };
+            response.Responses.Add(tr);
+            foreach (var fp in ft.Partitions)
+            {
+                var pd = new FetchResponse.PartitionData
+                {
+                    PartitionIndex = fp.Partition, HighWatermark = -1, LastStableOffset = -1, LogStartOffset = -1,
+                    Records = ReadOnlyMemory<byte>.Empty,
+                };
+                tr.Partitions.Add(pd);
+                var partition = topic is null ? null : broker.Replicas.GetPartition(topic.Name, fp.Partition);
+                if (partition is null)
+                {
+                    pd.ErrorCode = (short)(v >= 13 && topic is null ? ErrorCode.UnknownTopicId : ErrorCode.UnknownTopicOrPartition);
+                    anyError = true;
+                    continue;
+                }
+                if (!partition.IsLeader)
+                {
+                    pd.ErrorCode = (short)ErrorCode.NotLeaderOrFollower;
+                    anyError = true;
+                    continue;
+                }
+                if (fp.CurrentLeaderEpoch >= 0 && fp.CurrentLeaderEpoch != partition.LeaderEpoch)
+                {
+                    pd.ErrorCode = (short)(fp.CurrentLeaderEpoch < partition.LeaderEpoch ? ErrorCode.FencedLeaderEpoch : ErrorCode.UnknownLeaderEpoch);
+                    anyError = true;
+                    continue;
+                }
+                var log = partition.Log;
+                long leo = log.LogEndOffset;
+                pd.LogStartOffset = log.LogStartOffset;
+                if (fp.FetchOffset < log.LogStartOffset || fp.FetchOffset > leo)
+                {
+                    pd.HighWatermark = partition.HighWatermark;
+                    pd.ErrorCode = (short)ErrorCode.OffsetOutOfRange;
+                    anyError = true;
+                    continue;
+                }
+                if (record && !replication.OnFollowerFetch(partition, replicaId, fp.FetchOffset))
+                {
+                    pd.ErrorCode = (short)ErrorCode.NotLeaderOrFollower;
+                    anyError = true;
+                    continue;
+                }
+                long hw = partition.HighWatermark;
+                pd.HighWatermark = hw;
+                pd.LastStableOffset = hw;
+                if (v >= 12) pd.CurrentLeader = new FetchResponse.LeaderIdAndEpoch { LeaderId = broker.BrokerId, LeaderEpoch = partition.LeaderEpoch };
+                int limit = Math.Min(fp.PartitionMaxBytes, remaining);
+                if (fp.FetchOffset >= leo || (limit <= 0 && !firstData)) continue;
+                LogReadInfo read;
+                try
+                {
+                    read = log.Read(fp.FetchOffset, Math.Max(0, limit), leo, minOneBatch: firstData);
+                }
+                catch (LogOffsetOutOfRangeException)
+                {
+                    pd.ErrorCode = (short)ErrorCode.OffsetOutOfRange;
+                    anyError = true;
+                    continue;
+                }
+                catch (IOException)
+                {
+                    pd.ErrorCode = (short)ErrorCode.KafkaStorageError;
+                    anyError = true;
+                    continue;
+                }
+                if (read.Records.Length > 0)
+                {
+                    pd.Records = read.Records;
+                    totalBytes += read.Records.Length;
+                    remaining = Math.Max(0, remaining - read.Records.Length);
+                    firstData = false;
+                }
+            }
+        }
+        return response;
+    }
+}

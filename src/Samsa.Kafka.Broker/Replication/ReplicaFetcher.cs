@@ -1,0 +1,271 @@
+using System.Buffers.Binary;
+using System.Net.Sockets;
+using Samsa.Kafka.Broker.Client;
+using Samsa.Kafka.Broker.Cluster;
+using Samsa.Kafka.Broker.Log;
+using Samsa.Kafka.Protocol;
+using Samsa.Kafka.Protocol.Messages;
+using Samsa.Kafka.Protocol.Primitives;
+
+namespace Samsa.Kafka.Broker.Replication;
+
+/// <summary>
+/// Fetches every partition this broker follows from one leader broker (upstream
+/// ReplicaFetcherThread): Fetch with replica_id = this broker, appending what comes back as a
+/// follower and taking the leader's high watermark (bounded by the local log end). A partition
+/// that is new to the fetcher, or whose leader epoch changed, first asks the leader with
+/// OffsetForLeaderEpoch where its latest local epoch ends and truncates the local tail beyond
+/// that (KIP-101, KIP-279); a leader that cannot answer leaves truncation to the high watermark,
+/// upstream's fallback.
+/// </summary>
+internal sealed class ReplicaFetcher : IAsyncDisposable
+{
+    // Fetch v12 is the last version naming topics (v13 uses ids); OffsetForLeaderEpoch v4 carries replica_id.
+    private const short FetchVersion = 12;
+    private const short EpochVersion = 4;
+    private const int MaxWaitMs = 500;           // replica.fetch.wait.max.ms default
+    private const int ResponseMaxBytes = 10 * 1024 * 1024;   // replica.fetch.response.max.bytes default
+
+    private readonly ReplicationManager _manager;
+    private readonly object _gate = new();
+    private readonly Dictionary<TopicPartition, FetchState> _partitions = [];
+    private readonly CancellationTokenSource _stop = new();
+    private readonly Task _loop;
+
+    private sealed class FetchState(Partition partition, int epoch)
+    {
+        public readonly Partition Partition = partition;
+        public readonly int Epoch = epoch;
+        public bool NeedsTruncation = true;
+        public long RetryAfterMs;
+    }
+
+    public ReplicaFetcher(ReplicationManager manager, int leaderId, string host, int port)
+    {
+        _manager = manager;
+        LeaderId = leaderId;
+        Host = host;
+        Port = port;
+        _loop = Task.Run(RunAsync);
+    }
+
+    public int LeaderId { get; }
+    public string Host { get; }
+    public int Port { get; }
+
+    public void SetPartitions(IReadOnlyList<Partition> partitions)
+    {
+        lock (_gate)
+        {
+            var keep = new HashSet<TopicPartition>();
+            foreach (var p in partitions)
+            {
+                var tp = p.TopicPartition;
+                keep.Add(tp);
+                if (_partitions.TryGetValue(tp, out var s) && ReferenceEquals(s.Partition, p) && s.Epoch == p.LeaderEpoch) continue;
+                _partitions[tp] = new FetchState(p, p.LeaderEpoch);
+            }
+            foreach (var tp in _partitions.Keys.ToList())
+                if (!keep.Contains(tp)) _partitions.Remove(tp);
+        }
+    }
+
+    private bool StillFollowing(FetchState s)
+    {
+        lock (_gate)
+            return _partitions.TryGetValue(s.Partition.TopicPartition, out var cur) && ReferenceEquals(cur, s)
+                && !s.Partition.IsLeader && s.Partition.LeaderEpoch == s.Epoch;
+    }
+
+    private async Task RunAsync()
+    {
+        var ct = _stop.Token;
+        while (!ct.IsCancellationRequested)
+        {
+            KafkaWireClient? client = null;
+            try
+            {
+                client = await KafkaWireClient.ConnectAsync(Host, Port, ct);
+                client.ClientId = $"broker-{_manager.BrokerId}-fetcher-{LeaderId}";
+                while (!ct.IsCancellationRequested)
+                {
+                    List<FetchState> all;
+                    lock (_gate) all = _partitions.Values.ToList();
+                    long now = Environment.TickCount64;
+                    all = all.Where(s => s.RetryAfterMs <= now).ToList();
+                    if (all.Count == 0)
+                    {
+                        await Task.Delay(50, ct);
+                        continue;
+                    }
+                    var truncate = all.Where(s => s.NeedsTruncation).ToList();
+                    if (truncate.Count > 0) await TruncateAsync(client, truncate, ct);
+                    var fetch = all.Where(s => !s.NeedsTruncation).ToList();
+                    if (fetch.Count > 0) await FetchAsync(client, fetch, ct);
+                }
+            }
+            catch (OperationCanceledException) when (ct.IsCancellationRequested) { }
+            catch (Exception e) when (e is IOException or SocketException or KafkaProtocolException or ObjectDisposedException)
+            {
+                // Leader gone or restarting: retry until the view moves this partition elsewhere.
+                try { await Task.Delay(200, ct); } catch (OperationCanceledException) { }
+            }
+            catch (Exception e) when (!ct.IsCancellationRequested)
+            {
+                // A local log refused an append or truncation: the fetcher must outlive it (upstream
+                // marks the partition failed; here every partition is retried after a pause).
+                _manager.Broker.Log($"broker {_manager.BrokerId}: fetcher for leader {LeaderId} failed: {e}");
+                try { await Task.Delay(500, ct); } catch (OperationCanceledException) { }
+            }
+            finally
+            {
+                if (client is not null) await client.DisposeAsync();
+            }
+        }
+    }
+
+    private async Task TruncateAsync(KafkaWireClient client, List<FetchState> states, CancellationToken ct)
+    {
+        var request = new OffsetForLeaderEpochRequest { ReplicaId = _manager.BrokerId };
+        foreach (var group in states.GroupBy(s => s.Partition.Topic.Name))
+        {
+            var t = new OffsetForLeaderEpochRequest.OffsetForLeaderTopic { Topic = group.Key };
+            foreach (var s in group)
+                t.Partitions.Add(new OffsetForLeaderEpochRequest.OffsetForLeaderPartition
+                {
+                    Partition = s.Partition.Index, CurrentLeaderEpoch = s.Epoch, LeaderEpoch = s.Partition.Log.LatestEpoch,
+                });
+            request.Topics.Add(t);
+        }
+        var response = await client.SendAsync<OffsetForLeaderEpochResponse>(request, EpochVersion, ct: ct)
+            ?? throw new IOException("no OffsetForLeaderEpoch response");
+        foreach (var tr in response.Topics)
+            foreach (var pr in tr.Partitions)
+            {
+                var s = states.FirstOrDefault(x => x.Partition.Topic.Name == tr.Topic && x.Partition.Index == pr.Partition);
+                if (s is null || !StillFollowing(s)) continue;
+                if (pr.ErrorCode != 0)
+                {
+                    // Typically FENCED/UNKNOWN_LEADER_EPOCH or NOT_LEADER while ZooKeeper news spreads.
+                    s.RetryAfterMs = Environment.TickCount64 + 100;
+                    continue;
+                }
+                var log = s.Partition.Log;
+                long leo = log.LogEndOffset;
+                long target;
+                if (log.LatestEpoch < 0) target = leo;                        // nothing epoch-stamped to diverge
+                else if (pr.EndOffset < 0 || pr.LeaderEpoch < 0) target = log.HighWatermark;   // leader has no answer
+                else
+                {
+                    target = pr.EndOffset;
+                    if (pr.LeaderEpoch != log.LatestEpoch)
+                    {
+                        // The leader knows an older epoch only: our end of that epoch bounds the common prefix.
+                        var (ours, ourEnd) = log.EndOffsetForEpoch(pr.LeaderEpoch);
+                        if (ours == pr.LeaderEpoch && ourEnd >= 0) target = Math.Min(target, ourEnd);
+                    }
+                }
+                target = Math.Min(target, leo);
+                if (target < leo)
+                {
+                    log.TruncateTo(target);
+                    _manager.Broker.Log($"broker {_manager.BrokerId}: truncated {s.Partition.TopicPartition} from {leo} to {target} (leader {LeaderId} epoch {s.Epoch})");
+                }
+                s.NeedsTruncation = false;
+            }
+    }
+
+    private async Task FetchAsync(KafkaWireClient client, List<FetchState> states, CancellationToken ct)
+    {
+        var request = new FetchRequest
+        {
+            ReplicaId = _manager.BrokerId,
+            MaxWaitMs = MaxWaitMs,
+            MinBytes = 1,
+            MaxBytes = ResponseMaxBytes,
+            IsolationLevel = 0,
+            SessionId = 0,
+            SessionEpoch = -1,
+        };
+        foreach (var group in states.GroupBy(s => s.Partition.Topic.Name))
+        {
+            var t = new FetchRequest.FetchTopic { Topic = group.Key };
+            foreach (var s in group)
+                t.Partitions.Add(new FetchRequest.FetchPartition
+                {
+                    Partition = s.Partition.Index,
+                    CurrentLeaderEpoch = s.Epoch,
+                    FetchOffset = s.Partition.Log.LogEndOffset,
+                    LastFetchedEpoch = s.Partition.Log.LatestEpoch,
+                    LogStartOffset = s.Partition.Log.LogStartOffset,
+                    PartitionMaxBytes = _manager.FetchMaxBytes,
+                });
+            request.Topics.Add(t);
+        }
+        var response = await client.SendAsync<FetchResponse>(request, FetchVersion, ct: ct)
+            ?? throw new IOException("no Fetch response");
+        if (response.ErrorCode != 0)
+        {
+            await Task.Delay(100, ct);
+            return;
+        }
+        foreach (var tr in response.Responses)
+            foreach (var pd in tr.Partitions)
+            {
+                var s = states.FirstOrDefault(x => x.Partition.Topic.Name == tr.Topic && x.Partition.Index == pd.PartitionIndex);
+                if (s is null || !StillFollowing(s)) continue;
+                var log = s.Partition.Log;
+                switch ((ErrorCode)pd.ErrorCode)
+                {
+                    case ErrorCode.None:
+                        var whole = SkipAndTrim(pd.Records ?? ReadOnlyMemory<byte>.Empty, log.LogEndOffset);
+                        if (whole.Length > 0) log.AppendAsFollower(whole);
+                        // A follower's high watermark is the leader's, as far as its own log reaches.
+                        log.UpdateHighWatermark(Math.Min(pd.HighWatermark, log.LogEndOffset));
+                        break;
+                    case ErrorCode.OffsetOutOfRange:
+                        if (pd.LogStartOffset > log.LogEndOffset)
+                            log.TruncateFullyAndStartAt(pd.LogStartOffset);   // fell behind the leader's retention
+                        else
+                            s.NeedsTruncation = true;                        // ahead of the leader: find the divergence
+                        break;
+                    default:
+                        // FENCED_LEADER_EPOCH, UNKNOWN_LEADER_EPOCH, NOT_LEADER_OR_FOLLOWER: wait for the view.
+                        s.RetryAfterMs = Environment.TickCount64 + 100;
+                        break;
+                }
+            }
+    }
+
+    // Whole batches only, starting at the log end: a fetch may start inside an earlier batch
+    // (the batch holding the fetch offset) and end with a batch cut short by max bytes.
+    private static ReadOnlyMemory<byte> SkipAndTrim(ReadOnlyMemory<byte> records, long logEnd)
+    {
+        var span = records.Span;
+        int start = -1, pos = 0, end = 0;
+        while (pos + 12 <= span.Length)
+        {
+            long baseOffset = BinaryPrimitives.ReadInt64BigEndian(span[pos..]);
+            int length = BinaryPrimitives.ReadInt32BigEndian(span[(pos + 8)..]);
+            if (length <= 0 || pos + 12L + length > span.Length) break;
+            int lastDelta = BinaryPrimitives.ReadInt32BigEndian(span[(pos + 23)..]);
+            int size = 12 + length;
+            if (start < 0)
+            {
+                if (baseOffset + lastDelta < logEnd) { pos += size; continue; }
+                if (baseOffset != logEnd) break;   // a gap: nothing safe to append
+                start = pos;
+            }
+            pos += size;
+            end = pos;
+        }
+        return start < 0 ? ReadOnlyMemory<byte>.Empty : records[start..end];
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        _stop.Cancel();
+        try { await _loop; } catch (OperationCanceledException) { }
+        _stop.Dispose();
+    }
+}

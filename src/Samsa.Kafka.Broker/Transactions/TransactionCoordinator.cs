@@ -1,0 +1,570 @@
+using Samsa.Kafka.Broker.Groups;
+using Samsa.Kafka.Broker.Log;
+using Samsa.Kafka.Protocol;
+
+namespace Samsa.Kafka.Broker.Transactions;
+
+/// <summary>The coordinator's settings (upstream TransactionConfig / broker keys of the same names).</summary>
+public sealed record TransactionCoordinatorConfig
+{
+    public int TransactionLogPartitions { get; init; } = 50;
+    public short TransactionLogReplicationFactor { get; init; } = 3;
+    public int TransactionLogSegmentBytes { get; init; } = 104857600;
+    public int TransactionMaxTimeoutMs { get; init; } = 900000;
+    public int TransactionalIdExpirationMs { get; init; } = 604800000;
+    public int AbortTimedOutTransactionsIntervalMs { get; init; } = 10000;
+    public int RemoveExpiredTransactionalIdsIntervalMs { get; init; } = 3600000;
+
+    public static TransactionCoordinatorConfig From(Config.BrokerConfig c) => new()
+    {
+        TransactionLogPartitions = (int)c.Get("transaction.state.log.num.partitions")!,
+        TransactionLogReplicationFactor = Convert.ToInt16(c.Get("transaction.state.log.replication.factor")!, System.Globalization.CultureInfo.InvariantCulture),
+        TransactionLogSegmentBytes = (int)c.Get("transaction.state.log.segment.bytes")!,
+        TransactionMaxTimeoutMs = (int)c.Get("transaction.max.timeout.ms")!,
+        TransactionalIdExpirationMs = (int)c.Get("transactional.id.expiration.ms")!,
+        AbortTimedOutTransactionsIntervalMs = (int)c.Get("transaction.abort.timed.out.transaction.cleanup.interval.ms")!,
+        RemoveExpiredTransactionalIdsIntervalMs = (int)c.Get("transaction.remove.expired.transaction.cleanup.interval.ms")!,
+    };
+}
+
+/// <summary>What the coordinator needs from the broker; a fake in state-machine tests.</summary>
+public interface ITransactionEnvironment
+{
+    /// <summary>Appends one record to a partition of <c>__transaction_state</c> durably; the broker error.</summary>
+    ErrorCode AppendState(int partition, byte[] key, byte[]? value);
+    /// <summary>Writes a COMMIT or ABORT control batch for the producer to a data partition (WriteTxnMarkers, done locally).</summary>
+    ErrorCode WriteMarker(TopicPartition partition, long producerId, short producerEpoch, int coordinatorEpoch, bool commit);
+    /// <summary>Makes a committed transaction's offsets the group's committed offsets.</summary>
+    ErrorCode CommitOffsets(string groupId, IReadOnlyList<OffsetCommitEntry> offsets);
+    /// <summary>Whether a data partition exists (AddPartitionsToTxn answers UNKNOWN_TOPIC_OR_PARTITION otherwise).</summary>
+    bool PartitionExists(TopicPartition partition);
+    /// <summary>The __consumer_offsets partition of a group (AddOffsetsToTxn).</summary>
+    TopicPartition? OffsetsPartitionFor(string groupId);
+}
+
+public readonly record struct InitProducerIdResult(ErrorCode Error, long ProducerId, short ProducerEpoch);
+
+/// <summary>A transactional id as DescribeTransactions / ListTransactions show it.</summary>
+public sealed record TransactionDescription(string TransactionalId, TransactionState State, long ProducerId, short ProducerEpoch,
+    int TimeoutMs, long StartTimestamp, IReadOnlyList<TopicPartition> Partitions);
+
+/// <summary>
+/// The transaction coordinator (KIP-98), as upstream's TransactionCoordinator with transaction
+/// version 1 (no KIP-890 part 2): one state machine per transactional id, every transition written
+/// to <c>__transaction_state</c> (partition = hash of the id) before it takes effect, the state
+/// rebuilt by replaying those records. Because this broker leads every partition, the commit/abort
+/// markers are written locally and synchronously inside EndTxn, so a transaction is in
+/// PrepareCommit/PrepareAbort only while that call runs — or after a crash, when loading completes it.
+/// Single-threaded under one lock: the handlers, the timeout ticker and loading all go through it.
+/// </summary>
+public sealed class TransactionCoordinator
+{
+    private enum PartitionStatus : byte { NotOwned, Loading, Active }
+
+    private readonly object _gate = new();
+    private readonly Dictionary<string, TransactionMetadata> _transactions = new(StringComparer.Ordinal);
+    private readonly ITransactionEnvironment _env;
+    private readonly ProducerIdManager _producerIds;
+    private readonly Func<long> _clock;
+    private readonly Action<string>? _logger;
+    private PartitionStatus[] _partitions = [];
+    private long _lastAbortCheck;
+    private long _lastExpirationCheck;
+
+    public TransactionCoordinator(TransactionCoordinatorConfig config, ITransactionEnvironment env, ProducerIdManager producerIds,
+        Func<long> clock, Action<string>? logger = null)
+    {
+        Config = config;
+        _env = env;
+        _producerIds = producerIds;
+        _clock = clock;
+        _logger = logger;
+        _lastAbortCheck = _lastExpirationCheck = clock();
+    }
+
+    public TransactionCoordinatorConfig Config { get; }
+
+    /// <summary>The coordinator epoch written into markers. With one broker leading the transaction log
+    /// forever it stays 0 (upstream uses the log partition's leader epoch).</summary>
+    public const int CoordinatorEpoch = 0;
+
+    public bool IsActive { get { lock (_gate) return _partitions.Length > 0; } }
+
+    public int PartitionFor(string transactionalId)
+    {
+        lock (_gate) return GroupCoordinator.PartitionFor(transactionalId, Math.Max(1, _partitions.Length));
+    }
+
+    /// <summary>The transaction log exists with this many partitions; when loading, each answers
+    /// COORDINATOR_LOAD_IN_PROGRESS until <see cref="LoadPartition"/> ran for it.</summary>
+    public void Activate(int partitions, bool loading)
+    {
+        lock (_gate)
+        {
+            _partitions = new PartitionStatus[partitions];
+            Array.Fill(_partitions, loading ? PartitionStatus.Loading : PartitionStatus.Active);
+        }
+    }
+
+    /// <summary>Replays one partition of the transaction log (records in offset order): the last record
+    /// of each id wins, a tombstone forgets it. Transactions found half-completed (PrepareCommit /
+    /// PrepareAbort) are completed: markers are written again and the Complete state is logged.</summary>
+    public void LoadPartition(int partition, IEnumerable<TransactionLogEntry> entries)
+    {
+        lock (_gate)
+        {
+            foreach (var id in _transactions.Keys.Where(id => PartitionForLocked(id) == partition).ToList()) _transactions.Remove(id);
+            foreach (var e in entries)
+            {
+                if (e.Value is not { } v) { _transactions.Remove(e.TransactionalId); continue; }
+                var m = _transactions.TryGetValue(e.TransactionalId, out var existing) ? existing : new TransactionMetadata(e.TransactionalId);
+                m.ProducerId = v.ProducerId;
+                m.ProducerEpoch = v.ProducerEpoch;
+                m.LastProducerEpoch = -1;
+                m.TxnTimeoutMs = v.TransactionTimeoutMs;
+                m.State = Enum.IsDefined((TransactionState)v.TransactionStatus) ? (TransactionState)v.TransactionStatus : TransactionState.Dead;
+                m.Partitions.Clear();
+                foreach (var tp in TransactionRecords.PartitionsOf(v)) m.Partitions.Add(tp);
+                m.TxnLastUpdateTimestamp = v.TransactionLastUpdateTimestampMs;
+                m.TxnStartTimestamp = v.TransactionStartTimestampMs;
+                m.PendingOffsets.Clear();
+                _transactions[e.TransactionalId] = m;
+            }
+            if (partition >= 0 && partition < _partitions.Length) _partitions[partition] = PartitionStatus.Active;
+            // Upstream's TransactionStateManager hands half-completed transactions to the marker
+            // channel on load; here the markers are written right away.
+            foreach (var m in _transactions.Values.Where(m => PartitionForLocked(m.TransactionalId) == partition).ToList())
+            {
+                if (m.State is TransactionState.PrepareCommit or TransactionState.PrepareAbort)
+                    CompleteTransaction(m, m.State == TransactionState.PrepareCommit, _clock());
+                else if (m.State == TransactionState.Ongoing && m.Partitions.Any(p => p.Topic == Cluster.TopicName.GroupMetadataTopic))
+                {
+                    // Its TxnOffsetCommit offsets were held in memory and are gone: committing it now
+                    // would commit the output without the input offsets (breaking exactly-once), so it
+                    // is aborted under a bumped epoch and the producer, fenced, starts over.
+                    _logger?.Invoke($"aborting transaction {m.TransactionalId} on load: its pending offsets did not survive the restart");
+                    FenceAndAbort(m, _clock());
+                }
+            }
+        }
+    }
+
+    private int PartitionForLocked(string id) => GroupCoordinator.PartitionFor(id, Math.Max(1, _partitions.Length));
+
+    private ErrorCode? CheckOwned(string transactionalId)
+    {
+        if (_partitions.Length == 0) return ErrorCode.CoordinatorNotAvailable;
+        return _partitions[PartitionForLocked(transactionalId)] switch
+        {
+            PartitionStatus.Loading => ErrorCode.CoordinatorLoadInProgress,
+            PartitionStatus.NotOwned => ErrorCode.NotCoordinator,
+            _ => null,
+        };
+    }
+
+    // ------------------------------------------------------------------ InitProducerId
+
+    /// <summary>
+    /// InitProducerId (upstream handleInitProducerId). Without a transactional id: a fresh producer id,
+    /// epoch 0. With one: the id's producer id with its epoch bumped (fencing any older producer of the
+    /// same id); an open transaction is aborted first under a bumped epoch. With an expected producer
+    /// id/epoch (v3+, KIP-360) a producer resumes after an error: a retry of a bump that already
+    /// happened gets the same answer, anything else older is PRODUCER_FENCED.
+    /// </summary>
+    public InitProducerIdResult InitProducerId(string? transactionalId, int transactionTimeoutMs, long expectedProducerId = -1, short expectedProducerEpoch = -1)
+    {
+        if (transactionalId is null)
+            return new InitProducerIdResult(ErrorCode.None, _producerIds.Generate(), 0);
+        if (transactionalId.Length == 0)
+            return new InitProducerIdResult(ErrorCode.InvalidRequest, -1, -1);
+        if (transactionTimeoutMs <= 0 || transactionTimeoutMs > Config.TransactionMaxTimeoutMs)
+            return new InitProducerIdResult(ErrorCode.InvalidTransactionTimeout, -1, -1);
+        bool hasExpected = expectedProducerId >= 0 || expectedProducerEpoch >= 0;
+        lock (_gate)
+        {
+            if (CheckOwned(transactionalId) is { } owned) return new InitProducerIdResult(owned, -1, -1);
+            long now = _clock();
+            if (!_transactions.TryGetValue(transactionalId, out var m))
+            {
+                m = new TransactionMetadata(transactionalId)
+                {
+                    ProducerId = _producerIds.Generate(), ProducerEpoch = -1, TxnTimeoutMs = transactionTimeoutMs,
+                    State = TransactionState.Empty, TxnLastUpdateTimestamp = now,
+                };
+                _transactions[transactionalId] = m;
+            }
+            if (hasExpected && !IsValidProducerId(m, expectedProducerId, expectedProducerEpoch))
+                return new InitProducerIdResult(ErrorCode.ProducerFenced, -1, -1);
+            switch (m.State)
+            {
+                case TransactionState.PrepareCommit or TransactionState.PrepareAbort:
+                    return new InitProducerIdResult(ErrorCode.ConcurrentTransactions, -1, -1);
+                case TransactionState.Dead or TransactionState.PrepareEpochFence:
+                    return new InitProducerIdResult(ErrorCode.ConcurrentTransactions, -1, -1);
+                case TransactionState.Ongoing:
+                    // Fence the current producer: abort its transaction under a bumped epoch, so its
+                    // later writes and EndTxn are refused (upstream prepareFenceProducerEpoch).
+                    var fenceError = FenceAndAbort(m, now);
+                    if (fenceError != ErrorCode.None) return new InitProducerIdResult(fenceError, -1, -1);
+                    break;
+            }
+            // Empty / CompleteCommit / CompleteAbort: bump the epoch, or rotate the producer id once
+            // the epoch is exhausted.
+            var previous = Snapshot(m);
+            if (m.IsEpochExhausted && (!hasExpected || expectedProducerEpoch == m.ProducerEpoch))
+            {
+                m.PreviousProducerId = m.ProducerId;
+                m.ProducerId = _producerIds.Generate();
+                m.LastProducerEpoch = -1;
+                m.ProducerEpoch = 0;
+            }
+            else if (!hasExpected)
+            {
+                m.LastProducerEpoch = -1;
+                m.ProducerEpoch = (short)(m.ProducerEpoch + 1);
+            }
+            else if (m.ProducerEpoch == -1 || expectedProducerEpoch == m.ProducerEpoch)
+            {
+                // The producer continues after an error and nobody else took over: bump.
+                m.LastProducerEpoch = m.ProducerEpoch;
+                m.ProducerEpoch = (short)(m.ProducerEpoch + 1);
+            }
+            else if (expectedProducerEpoch == m.LastProducerEpoch)
+            {
+                // A retry of a bump that already succeeded: answer with the epoch it got.
+                return new InitProducerIdResult(ErrorCode.None, m.ProducerId, m.ProducerEpoch);
+            }
+            else
+            {
+                return new InitProducerIdResult(ErrorCode.ProducerFenced, -1, -1);
+            }
+            m.TxnTimeoutMs = transactionTimeoutMs;
+            m.State = TransactionState.Empty;
+            m.Partitions.Clear();
+            m.PendingOffsets.Clear();
+            m.TxnStartTimestamp = -1;
+            m.TxnLastUpdateTimestamp = now;
+            var error = Persist(m);
+            if (error != ErrorCode.None)
+            {
+                Restore(m, previous);
+                return new InitProducerIdResult(error, -1, -1);
+            }
+            return new InitProducerIdResult(ErrorCode.None, m.ProducerId, m.ProducerEpoch);
+        }
+    }
+
+    // Upstream isValidProducerId: the metadata was just created, the expected id is the current one
+    // (its epoch is checked by the bump), or it is the previous id and its epoch was exhausted (a
+    // retry of the rotation).
+    private static bool IsValidProducerId(TransactionMetadata m, long producerId, short epoch) =>
+        m.ProducerEpoch == -1 || producerId == m.ProducerId ||
+        (producerId == m.PreviousProducerId && TransactionMetadata.IsEpochExhaustedValue(epoch));
+
+    // ------------------------------------------------------------------ AddPartitionsToTxn / AddOffsetsToTxn
+
+    /// <summary>AddPartitionsToTxn (v0-v3 client form): per partition the error. Unknown partitions get
+    /// UNKNOWN_TOPIC_OR_PARTITION and the others OPERATION_NOT_ATTEMPTED, as upstream's KafkaApis does.</summary>
+    public Dictionary<TopicPartition, ErrorCode> AddPartitionsToTxn(string transactionalId, long producerId, short producerEpoch,
+        IReadOnlyCollection<TopicPartition> partitions)
+    {
+        var result = new Dictionary<TopicPartition, ErrorCode>();
+        var unknown = partitions.Where(p => !_env.PartitionExists(p)).ToHashSet();
+        if (unknown.Count > 0)
+        {
+            foreach (var p in partitions) result[p] = unknown.Contains(p) ? ErrorCode.UnknownTopicOrPartition : ErrorCode.OperationNotAttempted;
+            return result;
+        }
+        var error = AddPartitions(transactionalId, producerId, producerEpoch, partitions);
+        foreach (var p in partitions) result[p] = error;
+        return result;
+    }
+
+    /// <summary>AddOffsetsToTxn: adds the group's __consumer_offsets partition to the transaction.</summary>
+    public ErrorCode AddOffsetsToTxn(string transactionalId, long producerId, short producerEpoch, string groupId)
+    {
+        if (_env.OffsetsPartitionFor(groupId) is not { } tp) return ErrorCode.CoordinatorNotAvailable;
+        return AddPartitions(transactionalId, producerId, producerEpoch, [tp]);
+    }
+
+    private ErrorCode AddPartitions(string transactionalId, long producerId, short producerEpoch, IReadOnlyCollection<TopicPartition> partitions)
+    {
+        lock (_gate)
+        {
+            if (CheckOwned(transactionalId) is { } owned) return owned;
+            if (!_transactions.TryGetValue(transactionalId, out var m) || m.ProducerId != producerId) return ErrorCode.InvalidProducerIdMapping;
+            if (m.ProducerEpoch != producerEpoch) return ErrorCode.ProducerFenced;
+            if (m.State is TransactionState.PrepareCommit or TransactionState.PrepareAbort) return ErrorCode.ConcurrentTransactions;
+            if (m.State is TransactionState.Dead or TransactionState.PrepareEpochFence) return ErrorCode.InvalidTxnState;
+            if (m.State == TransactionState.Ongoing && partitions.All(m.Partitions.Contains)) return ErrorCode.None;
+            long now = _clock();
+            var previous = Snapshot(m);
+            if (m.State != TransactionState.Ongoing)
+            {
+                m.TxnStartTimestamp = now;
+                m.Partitions.Clear();
+                m.PendingOffsets.Clear();
+            }
+            m.State = TransactionState.Ongoing;
+            foreach (var p in partitions) m.Partitions.Add(p);
+            m.TxnLastUpdateTimestamp = now;
+            var error = Persist(m);
+            if (error != ErrorCode.None) Restore(m, previous);
+            return error;
+        }
+    }
+
+    // ------------------------------------------------------------------ TxnOffsetCommit
+
+    /// <summary>
+    /// TxnOffsetCommit: offsets that become the group's committed offsets only if the transaction
+    /// commits. The producer must be the id's current one (INVALID_PRODUCER_ID_MAPPING /
+    /// PRODUCER_FENCED otherwise) and the group's offsets partition part of the open transaction
+    /// (AddOffsetsToTxn first; INVALID_TXN_STATE otherwise). Group membership is checked by the caller.
+    /// </summary>
+    public ErrorCode TxnOffsetCommit(string transactionalId, long producerId, short producerEpoch, string groupId, IReadOnlyList<OffsetCommitEntry> offsets)
+    {
+        lock (_gate)
+        {
+            if (CheckOwned(transactionalId) is { } owned) return owned;
+            if (!_transactions.TryGetValue(transactionalId, out var m) || m.ProducerId != producerId) return ErrorCode.InvalidProducerIdMapping;
+            if (m.ProducerEpoch != producerEpoch) return ErrorCode.ProducerFenced;
+            if (m.State != TransactionState.Ongoing || _env.OffsetsPartitionFor(groupId) is not { } tp || !m.Partitions.Contains(tp))
+                return ErrorCode.InvalidTxnState;
+            if (!m.PendingOffsets.TryGetValue(groupId, out var pending)) m.PendingOffsets[groupId] = pending = [];
+            foreach (var o in offsets) pending[o.Partition] = o;
+            return ErrorCode.None;
+        }
+    }
+
+    // ------------------------------------------------------------------ EndTxn
+
+    /// <summary>EndTxn (upstream handleEndTransaction, transaction version 1): commits or aborts the open
+    /// transaction — PrepareX logged, markers written to every partition, offsets applied, CompleteX logged.
+    /// A retry after completion answers NONE; the opposite outcome INVALID_TXN_STATE.</summary>
+    public ErrorCode EndTxn(string transactionalId, long producerId, short producerEpoch, bool commit)
+    {
+        lock (_gate)
+        {
+            if (CheckOwned(transactionalId) is { } owned) return owned;
+            if (!_transactions.TryGetValue(transactionalId, out var m) || m.ProducerId != producerId) return ErrorCode.InvalidProducerIdMapping;
+            if (m.ProducerEpoch != producerEpoch) return ErrorCode.ProducerFenced;
+            switch (m.State)
+            {
+                case TransactionState.Ongoing:
+                    return EndOngoing(m, commit, _clock());
+                case TransactionState.CompleteCommit:
+                    return commit ? ErrorCode.None : ErrorCode.InvalidTxnState;
+                case TransactionState.CompleteAbort:
+                    return commit ? ErrorCode.InvalidTxnState : ErrorCode.None;
+                case TransactionState.PrepareCommit:
+                    return commit ? ErrorCode.ConcurrentTransactions : ErrorCode.InvalidTxnState;
+                case TransactionState.PrepareAbort:
+                    return commit ? ErrorCode.InvalidTxnState : ErrorCode.ConcurrentTransactions;
+                default:
+                    return ErrorCode.InvalidTxnState;
+            }
+        }
+    }
+
+    private ErrorCode EndOngoing(TransactionMetadata m, bool commit, long now)
+    {
+        var previous = Snapshot(m);
+        m.State = commit ? TransactionState.PrepareCommit : TransactionState.PrepareAbort;
+        m.TxnLastUpdateTimestamp = now;
+        var error = Persist(m);
+        if (error != ErrorCode.None)
+        {
+            Restore(m, previous);
+            return error;
+        }
+        // The decision is durable: from here on the transaction completes, now or when the log is reloaded.
+        return CompleteTransaction(m, commit, now);
+    }
+
+    // Writes the markers and logs CompleteCommit/CompleteAbort. A marker that cannot be written leaves
+    // the transaction in its Prepare state; the next tick retries (upstream's marker channel retries too).
+    private ErrorCode CompleteTransaction(TransactionMetadata m, bool commit, long now)
+    {
+        foreach (var tp in m.Partitions.OrderBy(p => p.Topic, StringComparer.Ordinal).ThenBy(p => p.Partition))
+        {
+            // The group coordinator's partitions hold no transactional data here (offsets are applied
+            // at commit), so they need no marker.
+            if (tp.Topic == Cluster.TopicName.GroupMetadataTopic) continue;
+            var markerError = _env.WriteMarker(tp, m.ProducerId, m.ProducerEpoch, CoordinatorEpoch, commit);
+            if (markerError is not (ErrorCode.None or ErrorCode.UnknownTopicOrPartition))
+            {
+                _logger?.Invoke($"transaction {m.TransactionalId}: marker for {tp} failed with {markerError}; will retry");
+                return ErrorCode.None;
+            }
+        }
+        if (commit)
+        {
+            foreach (var (group, offsets) in m.PendingOffsets)
+            {
+                var offsetError = _env.CommitOffsets(group, offsets.Values.ToList());
+                if (offsetError != ErrorCode.None)
+                    _logger?.Invoke($"transaction {m.TransactionalId}: committing offsets of group {group} failed with {offsetError}");
+            }
+        }
+        m.PendingOffsets.Clear();
+        m.State = commit ? TransactionState.CompleteCommit : TransactionState.CompleteAbort;
+        m.TxnLastUpdateTimestamp = now;
+        var error = Persist(m);
+        if (error != ErrorCode.None)
+        {
+            // The markers are written; the Complete record is retried by the tick.
+            m.State = commit ? TransactionState.PrepareCommit : TransactionState.PrepareAbort;
+            _logger?.Invoke($"transaction {m.TransactionalId}: logging completion failed with {error}; will retry");
+            return ErrorCode.None;
+        }
+        m.Partitions.Clear();
+        return ErrorCode.None;
+    }
+
+    // Aborts an open transaction under a bumped epoch (timeouts, and InitProducerId of a new producer
+    // instance): the old producer instance is fenced.
+    private ErrorCode FenceAndAbort(TransactionMetadata m, long now)
+    {
+        if (!m.IsEpochExhausted)
+        {
+            var previous = Snapshot(m);
+            m.ProducerEpoch = (short)(m.ProducerEpoch + 1);
+            m.LastProducerEpoch = -1;
+            var error = EndOngoing(m, commit: false, now);
+            if (error != ErrorCode.None) Restore(m, previous);
+            return error;
+        }
+        return EndOngoing(m, commit: false, now);
+    }
+
+    // ------------------------------------------------------------------ timers
+
+    /// <summary>Runs the periodic work: aborts transactions open longer than their timeout
+    /// (transaction.abort.timed.out.transaction.cleanup.interval.ms), retries unfinished completions,
+    /// and forgets ids idle longer than transactional.id.expiration.ms (a tombstone is logged).</summary>
+    public void Tick()
+    {
+        lock (_gate)
+        {
+            long now = _clock();
+            if (now - _lastAbortCheck >= Config.AbortTimedOutTransactionsIntervalMs)
+            {
+                _lastAbortCheck = now;
+                foreach (var m in _transactions.Values.ToList())
+                {
+                    if (CheckOwned(m.TransactionalId) is not null) continue;
+                    if (m.State == TransactionState.Ongoing && m.TxnStartTimestamp + m.TxnTimeoutMs < now)
+                    {
+                        _logger?.Invoke($"aborting transaction {m.TransactionalId} (producer {m.ProducerId}) open longer than its timeout of {m.TxnTimeoutMs} ms");
+                        FenceAndAbort(m, now);
+                    }
+                    else if (m.State is TransactionState.PrepareCommit or TransactionState.PrepareAbort)
+                    {
+                        CompleteTransaction(m, m.State == TransactionState.PrepareCommit, now);
+                    }
+                }
+            }
+            if (now - _lastExpirationCheck >= Config.RemoveExpiredTransactionalIdsIntervalMs)
+            {
+                _lastExpirationCheck = now;
+                foreach (var m in _transactions.Values.ToList())
+                {
+                    if (CheckOwned(m.TransactionalId) is not null) continue;
+                    if (m.State is TransactionState.Empty or TransactionState.CompleteCommit or TransactionState.CompleteAbort
+                        && m.TxnLastUpdateTimestamp + Config.TransactionalIdExpirationMs <= now)
+                    {
+                        if (_env.AppendState(PartitionForLocked(m.TransactionalId), TransactionRecords.Key(m.TransactionalId), null) == ErrorCode.None)
+                            _transactions.Remove(m.TransactionalId);
+                    }
+                }
+            }
+        }
+    }
+
+    public IDisposable StartTicking(TimeSpan period) =>
+        new Timer(_ =>
+        {
+            try { Tick(); }
+            catch (Exception e) { _logger?.Invoke($"transaction coordinator tick failed: {e}"); }
+        }, null, period, period);
+
+    // ------------------------------------------------------------------ describe / list
+
+    /// <summary>DescribeTransactions: the id's state, or TRANSACTIONAL_ID_NOT_FOUND.</summary>
+    public (ErrorCode Error, TransactionDescription? Description) Describe(string transactionalId)
+    {
+        lock (_gate)
+        {
+            if (CheckOwned(transactionalId) is { } owned) return (owned, null);
+            if (!_transactions.TryGetValue(transactionalId, out var m)) return (ErrorCode.TransactionalIdNotFound, null);
+            return (ErrorCode.None, Describe(m));
+        }
+    }
+
+    /// <summary>ListTransactions: ids filtered by state, producer id and (v1, KIP-994) minimum running time.</summary>
+    public (ErrorCode Error, List<TransactionDescription> Transactions) List(IReadOnlyCollection<TransactionState>? states,
+        IReadOnlyCollection<long>? producerIds, long durationFilterMs)
+    {
+        lock (_gate)
+        {
+            if (_partitions.Length == 0) return (ErrorCode.None, []);
+            if (_partitions.Any(p => p == PartitionStatus.Loading)) return (ErrorCode.CoordinatorLoadInProgress, []);
+            long now = _clock();
+            var list = _transactions.Values
+                .Where(m => states is not { Count: > 0 } || states.Contains(m.State))
+                .Where(m => producerIds is not { Count: > 0 } || producerIds.Contains(m.ProducerId))
+                .Where(m => durationFilterMs < 0 || (m.State == TransactionState.Ongoing && now - m.TxnStartTimestamp > durationFilterMs))
+                .Select(Describe)
+                .ToList();
+            return (ErrorCode.None, list);
+        }
+    }
+
+    private static TransactionDescription Describe(TransactionMetadata m) =>
+        new(m.TransactionalId, m.State, m.ProducerId, m.ProducerEpoch, m.TxnTimeoutMs, m.TxnStartTimestamp,
+            m.Partitions.OrderBy(p => p.Topic, StringComparer.Ordinal).ThenBy(p => p.Partition).ToList());
+
+    /// <summary>Upstream's names of the states (DescribeTransactions / ListTransactions).</summary>
+    public static string StateName(TransactionState s) => s.ToString();
+
+    public static TransactionState? ParseState(string name) =>
+        Enum.TryParse<TransactionState>(name, ignoreCase: false, out var s) && Enum.IsDefined(s) ? s : null;
+
+    // ------------------------------------------------------------------ persistence helpers
+
+    private ErrorCode Persist(TransactionMetadata m)
+    {
+        var error = _env.AppendState(PartitionForLocked(m.TransactionalId), TransactionRecords.Key(m.TransactionalId), TransactionRecords.Value(m));
+        // Upstream maps log append errors for the client (TransactionStateManager.appendTransactionToLog).
+        return error switch
+        {
+            ErrorCode.None => ErrorCode.None,
+            ErrorCode.UnknownTopicOrPartition or ErrorCode.NotEnoughReplicas or ErrorCode.NotEnoughReplicasAfterAppend or ErrorCode.RequestTimedOut
+                => ErrorCode.CoordinatorNotAvailable,
+            ErrorCode.NotLeaderOrFollower or ErrorCode.KafkaStorageError => ErrorCode.NotCoordinator,
+            _ => ErrorCode.UnknownServerError,
+        };
+    }
+
+    private sealed record MetadataSnapshot(long ProducerId, long PreviousProducerId, short Epoch, short LastEpoch, int Timeout,
+        TransactionState State, TopicPartition[] Partitions, long Start, long Update);
+
+    private static MetadataSnapshot Snapshot(TransactionMetadata m) =>
+        new(m.ProducerId, m.PreviousProducerId, m.ProducerEpoch, m.LastProducerEpoch, m.TxnTimeoutMs, m.State, m.Partitions.ToArray(),
+            m.TxnStartTimestamp, m.TxnLastUpdateTimestamp);
+
+    private static void Restore(TransactionMetadata m, MetadataSnapshot s)
+    {
+        m.ProducerId = s.ProducerId;
+        m.PreviousProducerId = s.PreviousProducerId;
+        m.ProducerEpoch = s.Epoch;
+        m.LastProducerEpoch = s.LastEpoch;
+        m.TxnTimeoutMs = s.Timeout;
+        m.State = s.State;
+        m.Partitions.Clear();
+        foreach (var p in s.Partitions) m.Partitions.Add(p);
+        m.TxnStartTimestamp = s.Start;
+        m.TxnLastUpdateTimestamp = s.Update;
+    }
+}
