@@ -16,6 +16,16 @@ public static class KeeperPerf
 {
     public static async Task<int> RunAsync(string[] args)
     {
+        try { return await RunCoreAsync(args); }
+        catch (Exception e) when (e is SocketException or IOException)
+        {
+            Console.Error.WriteLine("samsa perf keeper: " + e.Message);
+            return 1;
+        }
+    }
+
+    private static async Task<int> RunCoreAsync(string[] args)
+    {
         string target = "127.0.0.1:2181";
         int connections = 8, requests = 20000, inflight = 64, size = 100;
         for (int i = 0; i + 1 < args.Length; i += 2)
