@@ -1,10 +1,205 @@
+using System.Globalization;
+using System.Runtime.InteropServices;
+using Samsa.Kafka.Broker;
+using Samsa.Kafka.Broker.Config;
+
 namespace Samsa.Host;
 
+/// <summary>
+/// The <c>samsa</c> command line. Arguments are parsed by hand (no command-line library) so that
+/// <c>samsa dev</c> is listening within a few hundred milliseconds of process start.
+/// </summary>
 public static class Program
 {
-    public static int Main(string[] args)
+    private const string Usage =
+        "usage:\n" +
+        "  samsa dev [--data DIR] [--host 127.0.0.1] [--kafka-port 9092] [--zk-port 2181]\n" +
+        "  samsa broker --config server.properties [--override key=value ...]\n" +
+        "  samsa keeper --config zoo.cfg\n" +
+        "  samsa perf produce|fetch [--records N] [--record-size BYTES] [--partitions N] [--data DIR]\n";
+
+    public static async Task<int> Main(string[] args)
     {
-        Console.Error.WriteLine("usage: samsa dev | broker --config server.properties | keeper --config zoo.cfg | perf");
-        return args.Length == 0 ? 2 : 1;
+        if (args.Length == 0)
+        {
+            Console.Error.Write(Usage);
+            return 2;
+        }
+        var rest = args[1..];
+        try
+        {
+            return args[0] switch
+            {
+                "dev" => await DevAsync(rest),
+                "broker" => await BrokerAsync(rest),
+                "keeper" => await Keeper.RunAsync(rest),
+                "perf" => await Perf.RunAsync(rest),
+                "help" or "--help" or "-h" => PrintUsage(0),
+                _ => Fail($"unknown command '{args[0]}'"),
+            };
+        }
+        catch (UsageException e)
+        {
+            return Fail(e.Message);
+        }
+        catch (ConfigValueException e)
+        {
+            Console.Error.WriteLine($"samsa: configuration error: {e.Message}");
+            return 1;
+        }
+    }
+
+    private static int PrintUsage(int code) { Console.Out.Write(Usage); return code; }
+
+    private static int Fail(string message)
+    {
+        Console.Error.WriteLine($"samsa: {message}");
+        Console.Error.Write(Usage);
+        return 2;
+    }
+
+    /// <summary>Broker and Keeper in one process with single-node settings.</summary>
+    private static async Task<int> DevAsync(string[] args)
+    {
+        string host = "127.0.0.1";
+        int kafkaPort = 9092, zkPort = 2181;
+        string? data = null;
+        for (int i = 0; i < args.Length; i++)
+        {
+            switch (args[i])
+            {
+                case "--data": data = Value(args, ref i); break;
+                case "--host": host = Value(args, ref i); break;
+                case "--kafka-port": kafkaPort = Port(args, ref i); break;
+                case "--zk-port": zkPort = Port(args, ref i); break;
+                default: throw new UsageException($"dev: unknown option '{args[i]}'");
+            }
+        }
+        data = Path.GetFullPath(data ?? Path.Combine(Path.GetTempPath(), "samsa-dev"));
+        Directory.CreateDirectory(data);
+
+        using var shutdown = new ShutdownSignal();
+        await using var keeper = await DevKeeper.StartAsync(host, zkPort, Path.Combine(data, "keeper"), shutdown.Token);
+
+        var props = new Dictionary<string, string>
+        {
+            ["broker.id"] = "1",
+            ["listeners"] = $"PLAINTEXT://{FormatHost(host)}:{kafkaPort}",
+            ["log.dirs"] = Path.Combine(data, "kafka"),
+            // One broker: internal topics cannot have three replicas.
+            ["offsets.topic.replication.factor"] = "1",
+            ["transaction.state.log.replication.factor"] = "1",
+            ["transaction.state.log.min.isr"] = "1",
+        };
+        await using var broker = new KafkaBroker(new BrokerConfig(props), log: Console.Error.WriteLine);
+        await broker.StartAsync();
+        Console.Out.WriteLine($"kafka listening on {FormatEndPoint(broker.BoundEndPoint)}");
+        Console.Out.Flush();
+        await shutdown.WaitAsync();
+        return 0;
+    }
+
+    private static async Task<int> BrokerAsync(string[] args)
+    {
+        string? configPath = null;
+        var overrides = new List<KeyValuePair<string, string>>();
+        for (int i = 0; i < args.Length; i++)
+        {
+            switch (args[i])
+            {
+                case "--config": configPath = Value(args, ref i); break;
+                case "--override":
+                    var kv = Value(args, ref i);
+                    int eq = kv.IndexOf('=');
+                    if (eq <= 0) throw new UsageException($"broker: --override expects key=value, got '{kv}'");
+                    overrides.Add(new(kv[..eq], kv[(eq + 1)..]));
+                    break;
+                default:
+                    // Upstream's kafka-server-start.sh takes the properties file as a bare argument.
+                    if (configPath is null && !args[i].StartsWith('-')) { configPath = args[i]; break; }
+                    throw new UsageException($"broker: unknown option '{args[i]}'");
+            }
+        }
+        if (configPath is null) throw new UsageException("broker: --config server.properties is required");
+        if (!File.Exists(configPath))
+        {
+            Console.Error.WriteLine($"samsa: config file not found: {configPath}");
+            return 1;
+        }
+        using var shutdown = new ShutdownSignal();
+        await using var broker = new KafkaBroker(BrokerConfig.Load(configPath, overrides), log: Console.Error.WriteLine);
+        await broker.StartAsync();
+        Console.Out.WriteLine($"kafka listening on {FormatEndPoint(broker.BoundEndPoint)}");
+        Console.Out.Flush();
+        await shutdown.WaitAsync();
+        return 0;
+    }
+
+    internal static string Value(string[] args, ref int i)
+    {
+        if (i + 1 >= args.Length) throw new UsageException($"option '{args[i]}' needs a value");
+        return args[++i];
+    }
+
+    internal static int Port(string[] args, ref int i)
+    {
+        var name = args[i];
+        var v = Value(args, ref i);
+        if (!int.TryParse(v, NumberStyles.None, CultureInfo.InvariantCulture, out int port) || port > 65535)
+            throw new UsageException($"option '{name}' expects a port number 0-65535, got '{v}'");
+        return port;
+    }
+
+    internal static int PositiveInt(string[] args, ref int i)
+    {
+        var name = args[i];
+        var v = Value(args, ref i);
+        if (!int.TryParse(v, NumberStyles.None, CultureInfo.InvariantCulture, out int n) || n <= 0)
+            throw new UsageException($"option '{name}' expects a positive integer, got '{v}'");
+        return n;
+    }
+
+    private static string FormatHost(string host) => host.Contains(':') ? $"[{host}]" : host;
+
+    internal static string FormatEndPoint(System.Net.IPEndPoint ep) => $"{FormatHost(ep.Address.ToString())}:{ep.Port}";
+}
+
+internal sealed class UsageException(string message) : Exception(message);
+
+/// <summary>SIGTERM, SIGINT (Ctrl-C) and SIGQUIT request a clean stop instead of killing the process.</summary>
+internal sealed class ShutdownSignal : IDisposable
+{
+    private readonly CancellationTokenSource _cts = new();
+    private readonly PosixSignalRegistration[] _registrations;
+
+    public ShutdownSignal()
+    {
+        _registrations =
+        [
+            PosixSignalRegistration.Create(PosixSignal.SIGTERM, Handle),
+            PosixSignalRegistration.Create(PosixSignal.SIGINT, Handle),
+            PosixSignalRegistration.Create(PosixSignal.SIGQUIT, Handle),
+        ];
+    }
+
+    private void Handle(PosixSignalContext context)
+    {
+        context.Cancel = true; // we stop ourselves, after closing listeners and flushing logs
+        _cts.Cancel();
+    }
+
+    public CancellationToken Token => _cts.Token;
+
+    public Task WaitAsync()
+    {
+        var tcs = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        _cts.Token.Register(() => tcs.TrySetResult());
+        return tcs.Task;
+    }
+
+    public void Dispose()
+    {
+        foreach (var r in _registrations) r.Dispose();
+        _cts.Dispose();
     }
 }

@@ -80,10 +80,11 @@ public static unsafe partial class Lz4FrameCodec
         int blockSizeCode = (bd >> 4) & 7;
         if (blockSizeCode < 4) throw Corrupt($"lz4 block size code {blockSizeCode} is invalid");
         int maxBlockSize = 1 << (2 * blockSizeCode + 8);
+        ulong contentSize = 0;
         if (contentSizePresent)
         {
             if (input.Length - position < 8) throw Corrupt("lz4 content size is truncated");
-            ulong contentSize = BinaryPrimitives.ReadUInt64LittleEndian(input.Slice(position, 8));
+            contentSize = BinaryPrimitives.ReadUInt64LittleEndian(input.Slice(position, 8));
             if (contentSize > (ulong)output.RemainingAllowance)
                 throw new KafkaProtocolException(ProtocolErrorKind.Compression,
                     $"lz4 frame declares {contentSize} bytes, more than the {output.RemainingAllowance} allowed");
@@ -131,6 +132,8 @@ public static unsafe partial class Lz4FrameCodec
             if (produced < 0) throw Corrupt("lz4 block is corrupt");
             output.Advance(produced);
         }
+        if (contentSizePresent && (ulong)(output.Length - contentStart) != contentSize)
+            throw Corrupt($"lz4 frame declared {contentSize} bytes but decoded {output.Length - contentStart}");
         if (contentChecksum)
         {
             if (input.Length - position < 4) throw Corrupt("lz4 content checksum is truncated");

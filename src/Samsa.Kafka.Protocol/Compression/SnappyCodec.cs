@@ -15,7 +15,7 @@ namespace Samsa.Kafka.Protocol.Compression;
 /// </list>
 /// Decoding is our own bounds-checked implementation of the snappy block format (a varint uncompressed
 /// length, then literal and copy elements) so that a hostile length can never make us allocate more
-/// than the caller's limit. Encoding uses IronSnappy.
+/// than the caller's limit. Encoding is <see cref="SnappyEncoder"/>, also ours, writing into pooled memory.
 /// </summary>
 public static class SnappyCodec
 {
@@ -156,8 +156,7 @@ public static class SnappyCodec
     }
 
     /// <summary>Encodes as one raw snappy block.</summary>
-    public static void CompressRaw(ReadOnlySpan<byte> input, PooledBuffer output) =>
-        output.Write(IronSnappy.Snappy.Encode(input));
+    public static void CompressRaw(ReadOnlySpan<byte> input, PooledBuffer output) => SnappyEncoder.Encode(input, output);
 
     /// <summary>Encodes as a xerial stream (what Kafka's Java client produces), 32 KiB input per block.</summary>
     public static void CompressXerial(ReadOnlySpan<byte> input, PooledBuffer output)
@@ -170,11 +169,12 @@ public static class SnappyCodec
         for (int position = 0; position < input.Length; position += XerialBlockSize)
         {
             ReadOnlySpan<byte> chunk = input.Slice(position, Math.Min(XerialBlockSize, input.Length - position));
-            byte[] block = IronSnappy.Snappy.Encode(chunk);
-            Span<byte> lengthPrefix = output.GetSpan(4);
-            BinaryPrimitives.WriteInt32BigEndian(lengthPrefix, block.Length);
+            // Reserve the length prefix, encode after it, then fill it in.
+            output.GetSpan(4);
             output.Advance(4);
-            output.Write(block);
+            int blockStart = output.Length;
+            SnappyEncoder.Encode(chunk, output);
+            BinaryPrimitives.WriteInt32BigEndian(output.Span[(blockStart - 4)..], output.Length - blockStart);
         }
     }
 

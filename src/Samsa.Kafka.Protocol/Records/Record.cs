@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Text;
 using Samsa.Kafka.Protocol.Compression;
 using Samsa.Kafka.Protocol.Primitives;
@@ -126,7 +127,7 @@ public ref struct RecordEnumerator
             throw new KafkaProtocolException(ProtocolErrorKind.Truncated, $"records ended with {_remaining} declared records still missing");
 
         ReadOnlySpan<byte> rest = _data[_position..];
-        int prefix = VarInt.ReadSigned(rest, out int bodyLength);
+        int prefix = ReadVarInt(rest, out int bodyLength);
         if (bodyLength < RecordBatch.MinRecordSize - 1)
             throw new KafkaProtocolException(ProtocolErrorKind.Malformed, $"record length {bodyLength} is too small");
         if (bodyLength > rest.Length - prefix)
@@ -136,11 +137,11 @@ public ref struct RecordEnumerator
 
         int p = 0;
         sbyte attributes = (sbyte)body[p++];
-        p += VarInt.ReadSigned(body[p..], out long timestampDelta);
-        p += VarInt.ReadSigned(body[p..], out int offsetDelta);
+        p += ReadVarLong(body[p..], out long timestampDelta);
+        p += ReadVarInt(body[p..], out int offsetDelta);
         ReadOnlySpan<byte> key = ReadNullableBytes(body, ref p, out int keyLength, "record key");
         ReadOnlySpan<byte> value = ReadNullableBytes(body, ref p, out int valueLength, "record value");
-        p += VarInt.ReadSigned(body[p..], out int headerCount);
+        p += ReadVarInt(body[p..], out int headerCount);
         if (headerCount < 0)
             throw new KafkaProtocolException(ProtocolErrorKind.NegativeLength, $"record has invalid header count {headerCount}");
         // Each header takes at least two bytes (two length varints), so a larger count cannot fit.
@@ -149,7 +150,7 @@ public ref struct RecordEnumerator
         int headersStart = p;
         for (int i = 0; i < headerCount; i++)
         {
-            p += VarInt.ReadSigned(body[p..], out int headerKeyLength);
+            p += ReadVarInt(body[p..], out int headerKeyLength);
             if (headerKeyLength < 0)
                 throw new KafkaProtocolException(ProtocolErrorKind.NegativeLength, $"record header key has invalid length {headerKeyLength}");
             if (headerKeyLength > body.Length - p) throw KafkaProtocolException.TooLong("record header key", headerKeyLength, body.Length - p);
@@ -168,13 +169,37 @@ public ref struct RecordEnumerator
 
     internal static ReadOnlySpan<byte> ReadNullableBytes(ReadOnlySpan<byte> body, scoped ref int p, out int length, string what)
     {
-        p += VarInt.ReadSigned(body[p..], out length);
+        p += ReadVarInt(body[p..], out length);
         if (length < -1) throw KafkaProtocolException.Negative(what, length);
         if (length == -1) return default;
         if (length > body.Length - p) throw KafkaProtocolException.TooLong(what, length, body.Length - p);
         ReadOnlySpan<byte> bytes = body.Slice(p, length);
         p += length;
         return bytes;
+    }
+
+    // Most record fields are small numbers that fit one varint byte; decode those inline and leave
+    // everything else (including all error handling) to the checked reader.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static int ReadVarInt(ReadOnlySpan<byte> source, out int value)
+    {
+        if (!source.IsEmpty && source[0] < 0x80)
+        {
+            value = (source[0] >> 1) ^ -(source[0] & 1);
+            return 1;
+        }
+        return VarInt.ReadSigned(source, out value);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static int ReadVarLong(ReadOnlySpan<byte> source, out long value)
+    {
+        if (!source.IsEmpty && source[0] < 0x80)
+        {
+            value = (source[0] >> 1) ^ -(source[0] & 1);
+            return 1;
+        }
+        return VarInt.ReadSigned(source, out value);
     }
 
     /// <summary>Returns a decompression buffer to the pool; spans from this enumerator become invalid.</summary>
@@ -227,7 +252,7 @@ public ref struct RecordHeaderEnumerator
     {
         if (_remaining <= 0) return false;
         int p = _position;
-        p += VarInt.ReadSigned(_data[p..], out int keyLength);
+        p += RecordEnumerator.ReadVarInt(_data[p..], out int keyLength);
         if (keyLength < 0 || keyLength > _data.Length - p) throw KafkaProtocolException.TooLong("record header key", keyLength, _data.Length - p);
         ReadOnlySpan<byte> key = _data.Slice(p, keyLength);
         p += keyLength;

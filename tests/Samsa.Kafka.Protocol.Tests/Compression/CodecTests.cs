@@ -89,6 +89,27 @@ public class CodecTests
     }
 
     [Theory]
+    [MemberData(nameof(RealCodecs))]
+    public void Mutated_compressed_streams_only_ever_raise_KafkaProtocolException(CompressionType type)
+    {
+        byte[] original = CompressionCodecs.Compress(type, TestData.JsonLike(40_000));
+        Prop.ForAll<(int, byte)[]>(mutations =>
+        {
+            byte[] data = (byte[])original.Clone();
+            foreach ((int where, byte value) in mutations ?? [])
+                data[Math.Abs(where % data.Length)] = value;
+            try
+            {
+                CompressionCodecs.Decompress(type, data, 1 << 20).Dispose();
+            }
+            catch (KafkaProtocolException)
+            {
+            }
+            return true;
+        }).Check(Config.QuickThrowOnFailure.WithMaxTest(300));
+    }
+
+    [Theory]
     [InlineData(CompressionType.Snappy)]
     [InlineData(CompressionType.Lz4)]
     [InlineData(CompressionType.Zstd)]

@@ -1,0 +1,66 @@
+using Samsa.Keeper.Server;
+
+namespace Samsa.Host;
+
+/// <summary>`samsa keeper --config zoo.cfg`: a standalone Keeper configured by upstream's zoo.cfg
+/// keys. <see cref="StartAsync"/> starts one in-process (for `samsa dev`).</summary>
+public static class KeeperCommand
+{
+    public static async Task<int> RunAsync(string[] args)
+    {
+        string? configPath = null;
+        for (int i = 0; i < args.Length; i++)
+        {
+            if (args[i] == "--config" && i + 1 < args.Length) configPath = args[++i];
+            else if (args[i].StartsWith("--config=", StringComparison.Ordinal)) configPath = args[i].Substring("--config=".Length);
+            else if (configPath is null && !args[i].StartsWith('-')) configPath = args[i]; // zkServer.sh style: the cfg path alone
+        }
+        if (configPath is null)
+        {
+            Console.Error.WriteLine("usage: samsa keeper --config zoo.cfg");
+            return 2;
+        }
+        KeeperConfig config;
+        try
+        {
+            config = KeeperConfig.Parse(await File.ReadAllTextAsync(configPath));
+        }
+        catch (Exception e) when (e is IOException or FormatException or UnauthorizedAccessException)
+        {
+            Console.Error.WriteLine($"samsa keeper: cannot read {configPath}: {e.Message}");
+            return 1;
+        }
+        if (string.IsNullOrEmpty(config.DataDir))
+        {
+            Console.Error.WriteLine("samsa keeper: dataDir is not set in " + configPath);
+            return 1;
+        }
+        using var stop = new CancellationTokenSource();
+        Console.CancelKeyPress += (_, e) => { e.Cancel = true; stop.Cancel(); };
+        using var sigterm = System.Runtime.InteropServices.PosixSignalRegistration.Create(
+            System.Runtime.InteropServices.PosixSignal.SIGTERM, ctx => { ctx.Cancel = true; stop.Cancel(); });
+        await using var keeper = await StartAsync(config);
+        try { await Task.Delay(Timeout.Infinite, stop.Token); } catch (OperationCanceledException) { }
+        return 0;
+    }
+
+    /// <summary>Starts a Keeper in this process and prints `keeper listening on HOST:PORT` once it
+    /// accepts connections. ClientPort 0 picks a free port. Dispose the result to stop it.</summary>
+    public static async Task<KeeperHost> StartAsync(KeeperConfig config, TextWriter? announce = null)
+    {
+        var host = await KeeperHost.StartAsync(config);
+        (announce ?? Console.Out).WriteLine($"keeper listening on {host.LocalEndPoint.Address}:{host.LocalEndPoint.Port}");
+        return host;
+    }
+
+    /// <summary>The Keeper `samsa dev` runs: dataDir under the dev data directory, all 4lw allowed,
+    /// no admin HTTP server (dev prints only the Kafka and ZooKeeper ports).</summary>
+    public static KeeperConfig DevConfig(string dataDir, string host, int port) => new()
+    {
+        DataDir = dataDir,
+        ClientPort = port,
+        ClientPortAddress = host,
+        FourLetterWhitelist = new HashSet<string> { "*" },
+        AdminEnableServer = false,
+    };
+}

@@ -1,0 +1,332 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Samsa.Kafka.Broker.Config;
+using Samsa.Kafka.Broker.Log;
+using Samsa.Kafka.Protocol;
+
+namespace Samsa.Kafka.Broker.Cluster;
+
+/// <summary>One partition this broker leads (single-broker cluster: every partition).</summary>
+public sealed class Partition
+{
+    internal readonly object AppendLock = new();
+
+    public Partition(TopicState topic, int index, IPartitionLog log, int leaderEpoch)
+    {
+        Topic = topic; Index = index; Log = log; LeaderEpoch = leaderEpoch;
+    }
+
+    public TopicState Topic { get; }
+    public int Index { get; }
+    public IPartitionLog Log { get; }
+    public int LeaderEpoch { get; }
+    public TopicPartition TopicPartition => new(Topic.Name, Index);
+    /// <summary>With one replica, every appended offset is replicated: the high watermark is the log end.</summary>
+    public long HighWatermark => Log.LogEndOffset;
+}
+
+public sealed class TopicState
+{
+    public TopicState(string name, Guid id, IReadOnlyDictionary<string, string> configs, LogConfig logConfig)
+    {
+        Name = name; Id = id; Configs = configs; LogConfig = logConfig;
+    }
+    public string Name { get; }
+    public Guid Id { get; }
+    public bool IsInternal => TopicName.IsInternal(Name);
+    public IReadOnlyDictionary<string, string> Configs { get; internal set; }
+    public LogConfig LogConfig { get; internal set; }
+    public List<Partition> Partitions { get; } = [];
+}
+
+/// <summary>Creates the log of one partition in a log directory.</summary>
+public delegate IPartitionLog PartitionLogFactory(TopicPartition tp, Guid topicId, LogConfig config, string logDir);
+
+/// <summary>
+/// The topics and partitions of this broker and their logs; the one place that creates,
+/// deletes and appends. Topic metadata (ids, partition counts, config overrides) is kept in
+/// <c>samsa-topics.json</c> in the first log directory so a restart finds its topics; upstream
+/// keeps the same facts in ZooKeeper (/brokers/topics, /config/topics).
+/// </summary>
+public sealed class ReplicaManager : IDisposable
+{
+    private readonly object _gate = new();
+    private readonly Dictionary<string, TopicState> _topics = new(StringComparer.Ordinal);
+    private readonly Dictionary<Guid, TopicState> _topicsById = new();
+    private readonly PartitionLogFactory _logFactory;
+    private readonly string? _metadataPath;
+
+    public ReplicaManager(BrokerConfig config, PartitionLogFactory logFactory, bool persistent)
+    {
+        Config = config;
+        _logFactory = logFactory;
+        LogDirs = config.LogDirs;
+        if (persistent)
+        {
+            foreach (var dir in LogDirs) Directory.CreateDirectory(dir);
+            _metadataPath = Path.Combine(LogDirs[0], "samsa-topics.json");
+            ClusterId = LoadOrCreateMetaProperties();
+            Load();
+        }
+        else
+        {
+            ClusterId = KafkaUuid.ToBase64(KafkaUuid.NewTopicId());
+        }
+    }
+
+    public BrokerConfig Config { get; }
+    public IReadOnlyList<string> LogDirs { get; }
+    public string ClusterId { get; }
+    public int BrokerId => Config.BrokerId;
+
+    /// <summary>Raised after records were appended to a partition (wakes long-polling fetches).</summary>
+    public event Action<TopicPartition>? Appended;
+
+    public IReadOnlyList<TopicState> Topics { get { lock (_gate) return _topics.Values.ToList(); } }
+
+    public TopicState? GetTopic(string name) { lock (_gate) return _topics.GetValueOrDefault(name); }
+    public TopicState? GetTopic(Guid id) { lock (_gate) return _topicsById.GetValueOrDefault(id); }
+
+    public Partition? GetPartition(string topic, int index)
+    {
+        var t = GetTopic(topic);
+        if (t is null) return null;
+        lock (_gate) return index >= 0 && index < t.Partitions.Count ? t.Partitions[index] : null;
+    }
+
+    /// <summary>Creates a topic; returns (error code, message). Validation of names, counts and
+    /// configs follows upstream's AdminZkClient / ZkAdminManager.createTopics.</summary>
+    public (ErrorCode Error, string? Message, TopicState? Topic) CreateTopic(string name, int partitions, short replicationFactor,
+        IReadOnlyDictionary<string, string> configs, bool validateOnly)
+    {
+        if (TopicName.Validate(name) is { } bad) return (ErrorCode.InvalidTopicException, bad, null);
+        if (partitions < 1) return (ErrorCode.InvalidPartitions, "Number of partitions must be larger than 0.", null);
+        if (replicationFactor < 1) return (ErrorCode.InvalidReplicationFactor, "Replication factor must be larger than 0.", null);
+        if (replicationFactor > 1)
+            return (ErrorCode.InvalidReplicationFactor, $"Replication factor: {replicationFactor} larger than available brokers: 1.", null);
+        if (TopicConfigValidator.Validate(configs, Config) is { } configProblem) return (ErrorCode.InvalidConfig, configProblem, null);
+        lock (_gate)
+        {
+            if (_topics.ContainsKey(name)) return (ErrorCode.TopicAlreadyExists, $"Topic '{name}' already exists.", null);
+            var unified = TopicName.Unify(name);
+            var collision = _topics.Keys.FirstOrDefault(t => TopicName.Unify(t) == unified);
+            if (collision is not null)
+                return (ErrorCode.InvalidTopicException, $"Topic '{name}' collides with existing topic: {collision}", null);
+            if (validateOnly) return (ErrorCode.None, null, null);
+            var topic = new TopicState(name, KafkaUuid.NewTopicId(), new Dictionary<string, string>(configs), Config.LogConfigFor(configs));
+            AddPartitions(topic, partitions);
+            _topics[name] = topic;
+            _topicsById[topic.Id] = topic;
+            Save();
+            return (ErrorCode.None, null, topic);
+        }
+    }
+
+    private void AddPartitions(TopicState topic, int total)
+    {
+        for (int i = topic.Partitions.Count; i < total; i++)
+        {
+            var dir = PickLogDir();
+            var log = _logFactory(new TopicPartition(topic.Name, i), topic.Id, topic.LogConfig, dir);
+            topic.Partitions.Add(new Partition(topic, i, log, leaderEpoch: 0));
+        }
+    }
+
+    // Upstream places a new partition in the log directory holding the fewest partitions.
+    private string PickLogDir()
+    {
+        var counts = LogDirs.ToDictionary(d => d, _ => 0);
+        foreach (var t in _topics.Values)
+            foreach (var p in t.Partitions)
+                if (counts.ContainsKey(p.Log.Directory)) counts[p.Log.Directory]++;
+        return counts.OrderBy(kv => kv.Value).First().Key;
+    }
+
+    public (ErrorCode Error, string? Message) CreatePartitions(string name, int newTotal, bool validateOnly)
+    {
+        lock (_gate)
+        {
+            if (!_topics.TryGetValue(name, out var topic))
+                return (ErrorCode.UnknownTopicOrPartition, "This server does not host this topic-partition.");
+            int current = topic.Partitions.Count;
+            if (newTotal < current)
+                return (ErrorCode.InvalidPartitions, $"Topic currently has {current} partitions, which is higher than the requested {newTotal}.");
+            if (newTotal == current)
+                return (ErrorCode.InvalidPartitions, $"Topic already has {current} partitions.");
+            if (validateOnly) return (ErrorCode.None, null);
+            AddPartitions(topic, newTotal);
+            Save();
+            return (ErrorCode.None, null);
+        }
+    }
+
+    public (ErrorCode Error, string? Message) DeleteTopic(string name)
+    {
+        TopicState? topic;
+        lock (_gate)
+        {
+            if (!_topics.Remove(name, out topic)) return (ErrorCode.UnknownTopicOrPartition, "This server does not host this topic-partition.");
+            _topicsById.Remove(topic.Id);
+            Save();
+        }
+        foreach (var p in topic.Partitions)
+        {
+            try { p.Log.Delete(); } catch (IOException) { /* files already gone: nothing left to delete */ }
+            p.Log.Dispose();
+        }
+        return (ErrorCode.None, null);
+    }
+
+    /// <summary>Replaces (AlterConfigs) the overrides of a topic after validating them.</summary>
+    public (ErrorCode Error, string? Message) SetTopicConfigs(string name, IReadOnlyDictionary<string, string> overrides, bool validateOnly)
+    {
+        lock (_gate)
+        {
+            if (!_topics.TryGetValue(name, out var topic))
+                return (ErrorCode.UnknownTopicOrPartition, "This server does not host this topic-partition.");
+            if (TopicConfigValidator.Validate(overrides, Config) is { } problem) return (ErrorCode.InvalidConfig, problem);
+            if (validateOnly) return (ErrorCode.None, null);
+            topic.Configs = new Dictionary<string, string>(overrides);
+            topic.LogConfig = Config.LogConfigFor(overrides);
+            foreach (var p in topic.Partitions) p.Log.UpdateConfig(topic.LogConfig);
+            Save();
+            return (ErrorCode.None, null);
+        }
+    }
+
+    /// <summary>Re-resolves every topic's settings after a dynamic broker default changed.</summary>
+    public void RefreshLogConfigs()
+    {
+        lock (_gate)
+            foreach (var t in _topics.Values)
+            {
+                t.LogConfig = Config.LogConfigFor(t.Configs);
+                foreach (var p in t.Partitions) p.Log.UpdateConfig(t.LogConfig);
+            }
+    }
+
+    /// <summary>Validates, stamps and appends produced records to one partition (leader append).</summary>
+    public (ErrorCode Error, string? Message, LogAppendInfo Info, ValidatedRecords? Validated) Append(Partition partition, ReadOnlySpan<byte> records,
+        short produceVersion)
+    {
+        ValidatedRecords validated;
+        LogAppendInfo info;
+        lock (partition.AppendLock)
+        {
+            long next = partition.Log.LogEndOffset;
+            long now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+            validated = ProduceValidator.Validate(records, partition.Topic.LogConfig, next, partition.LeaderEpoch, now, produceVersion);
+            if (validated.ErrorCode != 0) return ((ErrorCode)validated.ErrorCode, validated.ErrorMessage, default, validated);
+            // A batch larger than a segment can never be written (RECORD_LIST_TOO_LARGE).
+            if (validated.Batches.Length > partition.Topic.LogConfig.SegmentBytes)
+                return (ErrorCode.RecordListTooLarge,
+                    $"Message batch size is {validated.Batches.Length} bytes in append to partition {partition.TopicPartition} which exceeds the maximum configured segment size of {partition.Topic.LogConfig.SegmentBytes}.",
+                    default, validated);
+            long last = next + validated.LastOffsetDelta;
+            partition.Log.AppendValidated(validated.Batches, last, validated.MaxTimestamp,
+                next + validated.ShallowOffsetOfMaxTimestampDelta, partition.LeaderEpoch);
+            info = new LogAppendInfo(next, last, validated.LogAppendTime, partition.Log.LogStartOffset);
+        }
+        Appended?.Invoke(partition.TopicPartition);
+        return (ErrorCode.None, null, info, validated);
+    }
+
+    // ---- persistence ----
+
+    private sealed class MetadataFile
+    {
+        [JsonPropertyName("version")] public int Version { get; set; } = 1;
+        [JsonPropertyName("topics")] public List<TopicRecord> Topics { get; set; } = [];
+    }
+
+    private sealed class TopicRecord
+    {
+        [JsonPropertyName("name")] public string Name { get; set; } = "";
+        [JsonPropertyName("id")] public string Id { get; set; } = "";
+        [JsonPropertyName("partitions")] public List<PartitionRecord> Partitions { get; set; } = [];
+        [JsonPropertyName("configs")] public Dictionary<string, string> Configs { get; set; } = [];
+    }
+
+    private sealed class PartitionRecord
+    {
+        [JsonPropertyName("dir")] public string Dir { get; set; } = "";
+        [JsonPropertyName("leaderEpoch")] public int LeaderEpoch { get; set; }
+    }
+
+    private void Save()
+    {
+        if (_metadataPath is null) return;
+        var file = new MetadataFile();
+        foreach (var t in _topics.Values.OrderBy(t => t.Name, StringComparer.Ordinal))
+        {
+            file.Topics.Add(new TopicRecord
+            {
+                Name = t.Name,
+                Id = KafkaUuid.ToBase64(t.Id),
+                Configs = new Dictionary<string, string>(t.Configs),
+                Partitions = t.Partitions.Select(p => new PartitionRecord { Dir = p.Log.Directory, LeaderEpoch = p.LeaderEpoch }).ToList(),
+            });
+        }
+        var tmp = _metadataPath + ".tmp";
+        File.WriteAllText(tmp, JsonSerializer.Serialize(file, new JsonSerializerOptions { WriteIndented = true }));
+        File.Move(tmp, _metadataPath, overwrite: true);
+    }
+
+    private void Load()
+    {
+        if (_metadataPath is null || !File.Exists(_metadataPath)) return;
+        var file = JsonSerializer.Deserialize<MetadataFile>(File.ReadAllText(_metadataPath)) ?? new MetadataFile();
+        foreach (var rec in file.Topics)
+        {
+            if (!KafkaUuid.TryParse(rec.Id, out var id)) continue;
+            var topic = new TopicState(rec.Name, id, rec.Configs, Config.LogConfigFor(rec.Configs));
+            for (int i = 0; i < rec.Partitions.Count; i++)
+            {
+                var dir = LogDirs.Contains(rec.Partitions[i].Dir) ? rec.Partitions[i].Dir : LogDirs[0];
+                var log = _logFactory(new TopicPartition(rec.Name, i), id, topic.LogConfig, dir);
+                topic.Partitions.Add(new Partition(topic, i, log, rec.Partitions[i].LeaderEpoch));
+            }
+            _topics[rec.Name] = topic;
+            _topicsById[id] = topic;
+        }
+    }
+
+    // meta.properties in upstream's v0 (ZooKeeper mode) form; the cluster id is shared by all
+    // dirs. A directory written for another broker.id is refused, as upstream refuses to start.
+    private string LoadOrCreateMetaProperties()
+    {
+        string? clusterId = null;
+        var existing = new Dictionary<string, Dictionary<string, string>>();
+        foreach (var dir in LogDirs)
+        {
+            var path = Path.Combine(dir, "meta.properties");
+            if (!File.Exists(path)) continue;
+            var props = JavaProperties.Load(path);
+            existing[dir] = props;
+            if (props.TryGetValue("broker.id", out var id) && id != Config.BrokerId.ToString(System.Globalization.CultureInfo.InvariantCulture))
+                throw new InvalidOperationException($"log directory {dir} belongs to broker.id {id}, not {Config.BrokerId}");
+            if (clusterId is null && props.TryGetValue("cluster.id", out var cid) && cid.Length > 0) clusterId = cid;
+        }
+        clusterId ??= KafkaUuid.ToBase64(KafkaUuid.NewTopicId());
+        foreach (var dir in LogDirs)
+        {
+            if (existing.TryGetValue(dir, out var props) && props.ContainsKey("cluster.id")) continue;
+            File.WriteAllText(Path.Combine(dir, "meta.properties"),
+                $"#\n#{DateTimeOffset.UtcNow:ddd MMM dd HH:mm:ss 'UTC' yyyy}\ncluster.id={clusterId}\nversion=0\nbroker.id={Config.BrokerId}\n");
+        }
+        return clusterId;
+    }
+
+    public void Dispose()
+    {
+        lock (_gate)
+        {
+            foreach (var t in _topics.Values)
+                foreach (var p in t.Partitions)
+                {
+                    try { p.Log.Flush(); } catch (IOException) { }
+                    p.Log.Dispose();
+                }
+        }
+    }
+}

@@ -1,0 +1,253 @@
+using static Samsa.Kafka.Broker.Config.ConfigDefinition;
+
+namespace Samsa.Kafka.Broker.Config;
+
+/// <summary>A broker key standing in for a topic key, with the conversion upstream applies
+/// (log.retention.hours is multiplied into milliseconds for retention.ms).</summary>
+public sealed record ConfigSynonym(string Name, long Multiplier = 1);
+
+/// <summary>
+/// Upstream's broker and topic config keys: names, types, defaults and validators from
+/// LogConfig / ServerLogConfigs / ServerConfigs / ReplicationConfigs / SocketServerConfigs /
+/// ZkConfigs / GroupCoordinatorConfig (Kafka 3.9), and the topic→broker synonym table of
+/// ServerTopicConfigSynonyms. The broker list covers the keys a server.properties commonly sets;
+/// unknown keys are kept and reported as upstream does for originals.
+/// </summary>
+public static class ConfigCatalog
+{
+    private const string LongMax = "9223372036854775807";
+    private const string IntMax = "2147483647";
+
+    public const string CompressionTypeProducer = "producer";
+    public static readonly string[] BrokerCompressionTypes = ["uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"];
+
+    // Upstream: GZIP accepts 1..9 or -1 (Deflater.DEFAULT_COMPRESSION).
+    private static readonly ConfigValidator GzipLevel = o =>
+    {
+        int v = (int)o;
+        return v == -1 || (v >= 1 && v <= 9) ? null : "Value must be between 1 and 9, or -1";
+    };
+
+    // message.format.version accepts a release string ("0.10.0", "2.8", "3.0-IV1", ...);
+    // since 3.0 it is ignored for brokers on IBP 3.0+, so only the shape is checked.
+    private static readonly ConfigValidator MetadataVersionString = o =>
+    {
+        var s = (string)o;
+        if (s.Length > 0 && char.IsDigit(s[0]) && s.All(c => char.IsLetterOrDigit(c) || c == '.' || c == '-')) return null;
+        return $"Version `{s}` is not a valid version";
+    };
+
+    public static readonly IReadOnlyDictionary<string, ConfigDefinition> Topic = Build(
+        new("segment.bytes", ConfigType.Int, "1073741824", AtLeast(14)),
+        new("segment.ms", ConfigType.Long, "604800000", AtLeast(1)),
+        new("segment.jitter.ms", ConfigType.Long, "0", AtLeast(0)),
+        new("segment.index.bytes", ConfigType.Int, "10485760", AtLeast(4)),
+        new("flush.messages", ConfigType.Long, LongMax, AtLeast(1)),
+        new("flush.ms", ConfigType.Long, LongMax, AtLeast(0)),
+        new("retention.bytes", ConfigType.Long, "-1"),
+        new("retention.ms", ConfigType.Long, "604800000", AtLeast(-1)),
+        new("max.message.bytes", ConfigType.Int, "1048588", AtLeast(0)),
+        new("index.interval.bytes", ConfigType.Int, "4096", AtLeast(0)),
+        new("delete.retention.ms", ConfigType.Long, "86400000", AtLeast(0)),
+        new("min.compaction.lag.ms", ConfigType.Long, "0", AtLeast(0)),
+        new("max.compaction.lag.ms", ConfigType.Long, LongMax, AtLeast(1)),
+        new("file.delete.delay.ms", ConfigType.Long, "60000", AtLeast(0)),
+        new("min.cleanable.dirty.ratio", ConfigType.Double, "0.5", Between(0, 1)),
+        new("cleanup.policy", ConfigType.List, "delete", ListOf("compact", "delete")),
+        new("unclean.leader.election.enable", ConfigType.Boolean, "false"),
+        new("min.insync.replicas", ConfigType.Int, "1", AtLeast(1)),
+        new("compression.type", ConfigType.String, "producer", OneOf(BrokerCompressionTypes)),
+        new("compression.gzip.level", ConfigType.Int, "-1", GzipLevel),
+        new("compression.lz4.level", ConfigType.Int, "9", Between(1, 17)),
+        new("compression.zstd.level", ConfigType.Int, "3", Between(-131072, 22)),
+        new("preallocate", ConfigType.Boolean, "false"),
+        new("message.format.version", ConfigType.String, "3.0-IV1", MetadataVersionString),
+        new("message.timestamp.type", ConfigType.String, "CreateTime", OneOf("CreateTime", "LogAppendTime")),
+        new("message.timestamp.difference.max.ms", ConfigType.Long, LongMax, AtLeast(0)),
+        new("message.timestamp.before.max.ms", ConfigType.Long, LongMax, AtLeast(0)),
+        new("message.timestamp.after.max.ms", ConfigType.Long, LongMax, AtLeast(0)),
+        new("leader.replication.throttled.replicas", ConfigType.List, ""),
+        new("follower.replication.throttled.replicas", ConfigType.List, ""),
+        new("message.downconversion.enable", ConfigType.Boolean, "true"),
+        new("remote.storage.enable", ConfigType.Boolean, "false"),
+        new("local.retention.ms", ConfigType.Long, "-2", AtLeast(-2)),
+        new("local.retention.bytes", ConfigType.Long, "-2", AtLeast(-2)),
+        new("remote.log.copy.disable", ConfigType.Boolean, "false"),
+        new("remote.log.delete.on.disable", ConfigType.Boolean, "false"));
+
+    /// <summary>Topic key → broker keys that supply its default, highest priority first
+    /// (ServerTopicConfigSynonyms.ALL_TOPIC_CONFIG_SYNONYMS).</summary>
+    public static readonly IReadOnlyDictionary<string, ConfigSynonym[]> TopicSynonyms = new Dictionary<string, ConfigSynonym[]>
+    {
+        ["segment.bytes"] = [new("log.segment.bytes")],
+        ["segment.ms"] = [new("log.roll.ms"), new("log.roll.hours", 3_600_000)],
+        ["segment.jitter.ms"] = [new("log.roll.jitter.ms"), new("log.roll.jitter.hours", 3_600_000)],
+        ["segment.index.bytes"] = [new("log.index.size.max.bytes")],
+        ["flush.messages"] = [new("log.flush.interval.messages")],
+        ["flush.ms"] = [new("log.flush.interval.ms"), new("log.flush.scheduler.interval.ms")],
+        ["retention.bytes"] = [new("log.retention.bytes")],
+        ["retention.ms"] = [new("log.retention.ms"), new("log.retention.minutes", 60_000), new("log.retention.hours", 3_600_000)],
+        ["max.message.bytes"] = [new("message.max.bytes")],
+        ["index.interval.bytes"] = [new("log.index.interval.bytes")],
+        ["delete.retention.ms"] = [new("log.cleaner.delete.retention.ms")],
+        ["min.compaction.lag.ms"] = [new("log.cleaner.min.compaction.lag.ms")],
+        ["max.compaction.lag.ms"] = [new("log.cleaner.max.compaction.lag.ms")],
+        ["file.delete.delay.ms"] = [new("log.segment.delete.delay.ms")],
+        ["min.cleanable.dirty.ratio"] = [new("log.cleaner.min.cleanable.ratio")],
+        ["cleanup.policy"] = [new("log.cleanup.policy")],
+        ["unclean.leader.election.enable"] = [new("unclean.leader.election.enable")],
+        ["min.insync.replicas"] = [new("min.insync.replicas")],
+        ["compression.type"] = [new("compression.type")],
+        ["compression.gzip.level"] = [new("compression.gzip.level")],
+        ["compression.lz4.level"] = [new("compression.lz4.level")],
+        ["compression.zstd.level"] = [new("compression.zstd.level")],
+        ["preallocate"] = [new("log.preallocate")],
+        ["message.format.version"] = [new("log.message.format.version")],
+        ["message.timestamp.type"] = [new("log.message.timestamp.type")],
+        ["message.timestamp.difference.max.ms"] = [new("log.message.timestamp.difference.max.ms")],
+        ["message.timestamp.before.max.ms"] = [new("log.message.timestamp.before.max.ms")],
+        ["message.timestamp.after.max.ms"] = [new("log.message.timestamp.after.max.ms")],
+        ["message.downconversion.enable"] = [new("log.message.downconversion.enable")],
+        ["local.retention.ms"] = [new("log.local.retention.ms")],
+        ["local.retention.bytes"] = [new("log.local.retention.bytes")],
+    };
+
+    /// <summary>The broker keys grouped as DynamicBrokerConfig.brokerConfigSynonyms groups them
+    /// (a key and its lower-priority unit variants).</summary>
+    public static IReadOnlyList<string> BrokerSynonyms(string brokerKey) => brokerKey switch
+    {
+        "log.roll.ms" or "log.roll.hours" => ["log.roll.ms", "log.roll.hours"],
+        "log.roll.jitter.ms" or "log.roll.jitter.hours" => ["log.roll.jitter.ms", "log.roll.jitter.hours"],
+        "log.flush.interval.ms" => ["log.flush.interval.ms", "log.flush.scheduler.interval.ms"],
+        "log.retention.ms" or "log.retention.minutes" or "log.retention.hours" => ["log.retention.ms", "log.retention.minutes", "log.retention.hours"],
+        _ => [brokerKey],
+    };
+
+    public static readonly IReadOnlyDictionary<string, ConfigDefinition> Broker = Build(
+        // Topic-default keys; upstream lets all of these change dynamically (DynamicLogConfig).
+        new("log.segment.bytes", ConfigType.Int, "1073741824", AtLeast(14), dynamic: true),
+        new("log.roll.ms", ConfigType.Long, null, dynamic: true),
+        new("log.roll.hours", ConfigType.Int, "168", AtLeast(1), dynamic: true),
+        new("log.roll.jitter.ms", ConfigType.Long, null, dynamic: true),
+        new("log.roll.jitter.hours", ConfigType.Int, "0", AtLeast(0), dynamic: true),
+        new("log.index.size.max.bytes", ConfigType.Int, "10485760", AtLeast(4), dynamic: true),
+        new("log.flush.interval.messages", ConfigType.Long, LongMax, AtLeast(1), dynamic: true),
+        new("log.flush.interval.ms", ConfigType.Long, null, dynamic: true),
+        new("log.flush.scheduler.interval.ms", ConfigType.Long, LongMax),
+        new("log.retention.bytes", ConfigType.Long, "-1", dynamic: true),
+        new("log.retention.ms", ConfigType.Long, null, dynamic: true),
+        new("log.retention.minutes", ConfigType.Int, null),
+        new("log.retention.hours", ConfigType.Int, "168"),
+        new("message.max.bytes", ConfigType.Int, "1048588", AtLeast(0), dynamic: true),
+        new("log.index.interval.bytes", ConfigType.Int, "4096", AtLeast(0), dynamic: true),
+        new("log.cleaner.delete.retention.ms", ConfigType.Long, "86400000", AtLeast(0), dynamic: true),
+        new("log.cleaner.min.compaction.lag.ms", ConfigType.Long, "0", AtLeast(0), dynamic: true),
+        new("log.cleaner.max.compaction.lag.ms", ConfigType.Long, LongMax, AtLeast(1), dynamic: true),
+        new("log.segment.delete.delay.ms", ConfigType.Long, "60000", AtLeast(0), dynamic: true),
+        new("log.cleaner.min.cleanable.ratio", ConfigType.Double, "0.5", Between(0, 1), dynamic: true),
+        new("log.cleanup.policy", ConfigType.List, "delete", ListOf("compact", "delete"), dynamic: true),
+        new("unclean.leader.election.enable", ConfigType.Boolean, "false", dynamic: true),
+        new("min.insync.replicas", ConfigType.Int, "1", AtLeast(1), dynamic: true),
+        new("compression.type", ConfigType.String, "producer", OneOf(BrokerCompressionTypes), dynamic: true),
+        new("compression.gzip.level", ConfigType.Int, "-1", GzipLevel, dynamic: true),
+        new("compression.lz4.level", ConfigType.Int, "9", Between(1, 17), dynamic: true),
+        new("compression.zstd.level", ConfigType.Int, "3", Between(-131072, 22), dynamic: true),
+        new("log.preallocate", ConfigType.Boolean, "false", dynamic: true),
+        new("log.message.format.version", ConfigType.String, "3.0-IV1", MetadataVersionString),
+        new("log.message.timestamp.type", ConfigType.String, "CreateTime", OneOf("CreateTime", "LogAppendTime"), dynamic: true),
+        new("log.message.timestamp.difference.max.ms", ConfigType.Long, LongMax, AtLeast(0), dynamic: true),
+        new("log.message.timestamp.before.max.ms", ConfigType.Long, LongMax, AtLeast(0), dynamic: true),
+        new("log.message.timestamp.after.max.ms", ConfigType.Long, LongMax, AtLeast(0), dynamic: true),
+        new("log.message.downconversion.enable", ConfigType.Boolean, "true", dynamic: true),
+        new("log.local.retention.ms", ConfigType.Long, "-2", AtLeast(-2), dynamic: true),
+        new("log.local.retention.bytes", ConfigType.Long, "-2", AtLeast(-2), dynamic: true),
+        // General server keys.
+        new("broker.id", ConfigType.Int, "-1"),
+        new("node.id", ConfigType.Int, "-1"),
+        new("broker.id.generation.enable", ConfigType.Boolean, "true"),
+        new("reserved.broker.max.id", ConfigType.Int, "1000", AtLeast(0)),
+        new("broker.rack", ConfigType.String, null),
+        new("process.roles", ConfigType.List, "", ListOf("broker", "controller")),
+        new("zookeeper.connect", ConfigType.String, null),
+        new("zookeeper.session.timeout.ms", ConfigType.Int, "18000"),
+        new("zookeeper.connection.timeout.ms", ConfigType.Int, null),
+        new("zookeeper.max.in.flight.requests", ConfigType.Int, "10", AtLeast(1)),
+        new("zookeeper.set.acl", ConfigType.Boolean, "false"),
+        new("listeners", ConfigType.String, "PLAINTEXT://:9092"),
+        new("advertised.listeners", ConfigType.String, null),
+        new("listener.security.protocol.map", ConfigType.String, "SASL_SSL:SASL_SSL,PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT"),
+        new("inter.broker.listener.name", ConfigType.String, null),
+        new("security.inter.broker.protocol", ConfigType.String, "PLAINTEXT"),
+        new("inter.broker.protocol.version", ConfigType.String, "3.9-IV0"),
+        new("log.dir", ConfigType.String, "/tmp/kafka-logs"),
+        new("log.dirs", ConfigType.String, null),
+        new("num.partitions", ConfigType.Int, "1", AtLeast(1)),
+        new("default.replication.factor", ConfigType.Int, "1"),
+        new("auto.create.topics.enable", ConfigType.Boolean, "true"),
+        new("delete.topic.enable", ConfigType.Boolean, "true"),
+        new("auto.leader.rebalance.enable", ConfigType.Boolean, "true"),
+        new("num.network.threads", ConfigType.Int, "3", AtLeast(1), dynamic: true),
+        new("num.io.threads", ConfigType.Int, "8", AtLeast(1), dynamic: true),
+        new("background.threads", ConfigType.Int, "10", AtLeast(1), dynamic: true),
+        new("num.recovery.threads.per.data.dir", ConfigType.Int, "1", AtLeast(1), dynamic: true),
+        new("num.replica.fetchers", ConfigType.Int, "1", dynamic: true),
+        new("queued.max.requests", ConfigType.Int, "500", AtLeast(1)),
+        new("queued.max.request.bytes", ConfigType.Long, "-1"),
+        new("request.timeout.ms", ConfigType.Int, "30000", AtLeast(0)),
+        new("socket.send.buffer.bytes", ConfigType.Int, "102400"),
+        new("socket.receive.buffer.bytes", ConfigType.Int, "102400"),
+        new("socket.request.max.bytes", ConfigType.Int, "104857600", AtLeast(1)),
+        new("socket.listen.backlog.size", ConfigType.Int, "50", AtLeast(1)),
+        new("max.connections", ConfigType.Int, IntMax, AtLeast(0), dynamic: true),
+        new("max.connections.per.ip", ConfigType.Int, IntMax, AtLeast(0), dynamic: true),
+        new("max.connections.per.ip.overrides", ConfigType.String, "", dynamic: true),
+        new("connections.max.idle.ms", ConfigType.Long, "600000"),
+        new("log.retention.check.interval.ms", ConfigType.Long, "300000", AtLeast(1)),
+        new("log.cleaner.enable", ConfigType.Boolean, "true"),
+        new("log.cleaner.threads", ConfigType.Int, "1", AtLeast(0), dynamic: true),
+        new("log.flush.offset.checkpoint.interval.ms", ConfigType.Int, "60000", AtLeast(0)),
+        new("log.flush.start.offset.checkpoint.interval.ms", ConfigType.Int, "60000", AtLeast(0)),
+        new("fetch.max.bytes", ConfigType.Int, "57671680", AtLeast(1024)),
+        new("max.incremental.fetch.session.cache.slots", ConfigType.Int, "1000", AtLeast(0)),
+        new("replica.lag.time.max.ms", ConfigType.Long, "30000"),
+        new("replica.fetch.max.bytes", ConfigType.Int, "1048576", AtLeast(0)),
+        new("replica.fetch.wait.max.ms", ConfigType.Int, "500"),
+        new("replica.fetch.min.bytes", ConfigType.Int, "1"),
+        new("replica.fetch.response.max.bytes", ConfigType.Int, "10485760", AtLeast(0)),
+        new("replica.socket.timeout.ms", ConfigType.Int, "30000"),
+        new("replica.high.watermark.checkpoint.interval.ms", ConfigType.Long, "5000"),
+        new("controlled.shutdown.enable", ConfigType.Boolean, "true"),
+        new("controlled.shutdown.max.retries", ConfigType.Int, "3"),
+        new("controlled.shutdown.retry.backoff.ms", ConfigType.Long, "5000"),
+        new("group.min.session.timeout.ms", ConfigType.Int, "6000"),
+        new("group.max.session.timeout.ms", ConfigType.Int, "1800000"),
+        new("group.initial.rebalance.delay.ms", ConfigType.Int, "3000"),
+        new("group.max.size", ConfigType.Int, IntMax, AtLeast(1)),
+        new("offsets.topic.num.partitions", ConfigType.Int, "50", AtLeast(1)),
+        new("offsets.topic.replication.factor", ConfigType.Short, "3", AtLeast(1)),
+        new("offsets.topic.segment.bytes", ConfigType.Int, "104857600", AtLeast(1)),
+        new("offsets.retention.minutes", ConfigType.Int, "10080", AtLeast(1)),
+        new("offsets.retention.check.interval.ms", ConfigType.Long, "600000", AtLeast(1)),
+        new("offsets.commit.timeout.ms", ConfigType.Int, "5000", AtLeast(1)),
+        new("offset.metadata.max.bytes", ConfigType.Int, "4096"),
+        new("transaction.state.log.num.partitions", ConfigType.Int, "50", AtLeast(1)),
+        new("transaction.state.log.replication.factor", ConfigType.Short, "3", AtLeast(1)),
+        new("transaction.state.log.min.isr", ConfigType.Int, "2", AtLeast(1)),
+        new("transaction.state.log.segment.bytes", ConfigType.Int, "104857600", AtLeast(1)),
+        new("transactional.id.expiration.ms", ConfigType.Int, "604800000", AtLeast(1)),
+        new("transaction.max.timeout.ms", ConfigType.Int, "900000", AtLeast(1)),
+        new("producer.id.expiration.ms", ConfigType.Int, "86400000", AtLeast(1), dynamic: true),
+        new("authorizer.class.name", ConfigType.String, ""),
+        new("create.topic.policy.class.name", ConfigType.Class, null),
+        new("alter.config.policy.class.name", ConfigType.Class, null),
+        new("sasl.enabled.mechanisms", ConfigType.List, "GSSAPI", dynamic: true),
+        new("sasl.jaas.config", ConfigType.Password, null, dynamic: true),
+        new("ssl.keystore.location", ConfigType.String, null, dynamic: true),
+        new("ssl.keystore.password", ConfigType.Password, null, dynamic: true),
+        new("ssl.key.password", ConfigType.Password, null, dynamic: true),
+        new("ssl.truststore.location", ConfigType.String, null, dynamic: true),
+        new("ssl.truststore.password", ConfigType.Password, null, dynamic: true));
+
+    private static Dictionary<string, ConfigDefinition> Build(params ConfigDefinition[] defs) =>
+        defs.ToDictionary(d => d.Name, StringComparer.Ordinal);
+}

@@ -1,0 +1,40 @@
+// DescribeCluster (key 60), versions 0-1.
+//
+// Behaviour (KafkaApis.handleDescribeCluster): this broker as the only broker and the controller;
+// v1 requests for controller endpoints (endpoint_type 2) get MISMATCHED_ENDPOINT_TYPE, as a
+// broker listener answers. Authorized operations are all cluster operations when asked
+// (no authorizer).
+using Samsa.Kafka.Protocol;
+using Samsa.Kafka.Protocol.Messages;
+
+namespace Samsa.Kafka.Broker.Handlers;
+
+public static class DescribeClusterHandler
+{
+    public static ValueTask<IKafkaMessage?> HandleAsync(RequestContext context, DescribeClusterRequest request)
+    {
+        var broker = context.Broker;
+        if (context.ApiVersion >= 1 && request.EndpointType != 1)
+        {
+            return ValueTask.FromResult<IKafkaMessage?>(new DescribeClusterResponse
+            {
+                ErrorCode = (short)ErrorCode.MismatchedEndpointType,
+                ErrorMessage = "The request was sent to an endpoint of type BROKER, but we wanted an endpoint of type CONTROLLER",
+                ClusterId = broker.ClusterId,
+            });
+        }
+        return ValueTask.FromResult<IKafkaMessage?>(new DescribeClusterResponse
+        {
+            ClusterId = broker.ClusterId,
+            ControllerId = broker.BrokerId,
+            Brokers =
+            [
+                new DescribeClusterResponse.DescribeClusterBroker
+                {
+                    BrokerId = broker.BrokerId, Host = broker.AdvertisedEndpoint.Host, Port = broker.AdvertisedEndpoint.Port, Rack = broker.Config.Rack,
+                },
+            ],
+            ClusterAuthorizedOperations = request.IncludeClusterAuthorizedOperations ? MetadataHandler.ClusterOperations : int.MinValue,
+        });
+    }
+}

@@ -1,0 +1,96 @@
+// ListOffsets (key 2), versions 0-8.
+//
+// Behaviour (KafkaApis.handleListOffsetRequest, Partition.fetchOffsetForTimestamp): timestamp
+// -2 EARLIEST gives the log start offset, -1 LATEST the high watermark (read_uncommitted) or the
+// last stable offset (read_committed; equal here, no open transactions), -3 MAX_TIMESTAMP (v7+,
+// KIP-734) the record with the largest timestamp, -4 EARLIEST_LOCAL (v8+, KIP-405) the local log
+// start (no tiered storage here); any other value the first offset whose timestamp is at or after
+// it, or offset -1 when there is none. v0 answers in old_style_offsets (max_num_offsets honoured).
+// A partition asked for twice gets INVALID_REQUEST; current_leader_epoch is checked (v4+).
+// Differences from upstream: a timestamp search resolves to the first batch whose max timestamp
+// reaches the target (not the exact record inside it); v0 for a plain timestamp returns that one
+// offset rather than segment base offsets.
+using Samsa.Kafka.Protocol;
+using Samsa.Kafka.Protocol.Messages;
+
+namespace Samsa.Kafka.Broker.Handlers;
+
+public static class ListOffsetsHandler
+{
+    public const long LatestTimestamp = -1, EarliestTimestamp = -2, MaxTimestamp = -3, EarliestLocalTimestamp = -4;
+
+    public static ValueTask<IKafkaMessage?> HandleAsync(RequestContext context, ListOffsetsRequest request)
+    {
+        var broker = context.Broker;
+        short v = context.ApiVersion;
+        var response = new ListOffsetsResponse();
+        var seen = new HashSet<(string, int)>();
+        var duplicates = new HashSet<(string, int)>();
+        foreach (var t in request.Topics)
+            foreach (var p in t.Partitions)
+                if (!seen.Add((t.Name, p.PartitionIndex))) duplicates.Add((t.Name, p.PartitionIndex));
+
+        foreach (var t in request.Topics)
+        {
+            var tr = new ListOffsetsResponse.ListOffsetsTopicResponse { Name = t.Name };
+            response.Topics.Add(tr);
+            foreach (var p in t.Partitions)
+            {
+                var pr = new ListOffsetsResponse.ListOffsetsPartitionResponse { PartitionIndex = p.PartitionIndex, Timestamp = -1, Offset = -1, LeaderEpoch = -1 };
+                tr.Partitions.Add(pr);
+                if (duplicates.Contains((t.Name, p.PartitionIndex))) { pr.ErrorCode = (short)ErrorCode.InvalidRequest; continue; }
+                var partition = broker.Replicas.GetPartition(t.Name, p.PartitionIndex);
+                if (partition is null) { pr.ErrorCode = (short)ErrorCode.UnknownTopicOrPartition; continue; }
+                if (v >= 4 && p.CurrentLeaderEpoch >= 0 && p.CurrentLeaderEpoch != partition.LeaderEpoch)
+                {
+                    pr.ErrorCode = (short)(p.CurrentLeaderEpoch < partition.LeaderEpoch ? ErrorCode.FencedLeaderEpoch : ErrorCode.UnknownLeaderEpoch);
+                    continue;
+                }
+                var log = partition.Log;
+                long offset;
+                long timestamp = -1;
+                int epoch = -1;
+                switch (p.Timestamp)
+                {
+                    case LatestTimestamp:
+                        offset = partition.HighWatermark;
+                        epoch = partition.LeaderEpoch;
+                        break;
+                    case EarliestTimestamp:
+                    case EarliestLocalTimestamp when v >= 8:
+                        offset = log.LogStartOffset;
+                        epoch = log.LogEndOffset > offset ? partition.LeaderEpoch : -1;
+                        break;
+                    case MaxTimestamp when v >= 7:
+                        var max = log.MaxTimestamp();
+                        offset = max?.Offset ?? -1;
+                        timestamp = max?.Timestamp ?? -1;
+                        epoch = max?.LeaderEpoch ?? -1;
+                        break;
+                    default:
+                        if (p.Timestamp < 0)
+                        {
+                            pr.ErrorCode = (short)ErrorCode.UnsupportedVersion;
+                            continue;
+                        }
+                        var found = log.OffsetForTimestamp(p.Timestamp);
+                        offset = found?.Offset ?? -1;
+                        timestamp = found?.Timestamp ?? -1;
+                        epoch = found?.LeaderEpoch ?? -1;
+                        break;
+                }
+                if (v == 0)
+                {
+                    pr.OldStyleOffsets = p.MaxNumOffsets > 0 && offset >= 0 ? [offset] : [];
+                }
+                else
+                {
+                    pr.Offset = offset;
+                    pr.Timestamp = timestamp;
+                    if (v >= 4) pr.LeaderEpoch = epoch;
+                }
+            }
+        }
+        return ValueTask.FromResult<IKafkaMessage?>(response);
+    }
+}

@@ -1,0 +1,119 @@
+// Metadata (key 3), versions 0-12.
+//
+// Behaviour (KafkaApis.handleTopicMetadataRequest, ZooKeeper mode): v0 empty topic list and
+// v1+ null list mean "all topics"; v1+ empty list means none. An unknown topic is auto-created
+// when the request allows it (v4+ flag; always for v0-v3) and auto.create.topics.enable is on:
+// the first answer for it is LEADER_NOT_AVAILABLE with no partitions, as upstream answers while
+// the controller elects leaders. Illegal names get INVALID_TOPIC_EXCEPTION, unknown topics
+// otherwise UNKNOWN_TOPIC_OR_PARTITION; v10+ lookups by topic id that miss get UNKNOWN_TOPIC_ID.
+// Every partition is led by this broker, with itself as the only replica and ISR member.
+// Authorized operations (v8+, when asked) are all operations: no authorizer is configured.
+using Samsa.Kafka.Broker.Cluster;
+using Samsa.Kafka.Protocol;
+using Samsa.Kafka.Protocol.Messages;
+
+namespace Samsa.Kafka.Broker.Handlers;
+
+public static class MetadataHandler
+{
+    // AclOperation codes: READ 3, WRITE 4, CREATE 5, DELETE 6, ALTER 7, DESCRIBE 8,
+    // CLUSTER_ACTION 9, DESCRIBE_CONFIGS 10, ALTER_CONFIGS 11, IDEMPOTENT_WRITE 12.
+    internal const int TopicOperations = (1 << 3) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 7) | (1 << 8) | (1 << 10) | (1 << 11);
+    internal const int ClusterOperations = (1 << 5) | (1 << 7) | (1 << 8) | (1 << 9) | (1 << 10) | (1 << 11) | (1 << 12);
+
+    public static ValueTask<IKafkaMessage?> HandleAsync(RequestContext context, MetadataRequest request)
+    {
+        var broker = context.Broker;
+        short v = context.ApiVersion;
+        var response = new MetadataResponse
+        {
+            Brokers = [BrokerEntry(broker)],
+            ClusterId = broker.ClusterId,
+            ControllerId = broker.BrokerId,
+            ClusterAuthorizedOperations = v is >= 8 and <= 10 && request.IncludeClusterAuthorizedOperations ? ClusterOperations : int.MinValue,
+        };
+        bool includeTopicOps = v >= 8 && request.IncludeTopicAuthorizedOperations;
+        bool allTopics = request.Topics is null || (v == 0 && request.Topics.Count == 0);
+        if (allTopics)
+        {
+            foreach (var t in broker.Replicas.Topics.OrderBy(t => t.Name, StringComparer.Ordinal))
+                response.Topics.Add(TopicEntry(broker, t, includeTopicOps));
+            return ValueTask.FromResult<IKafkaMessage?>(response);
+        }
+        bool allowAutoCreate = (v < 4 || request.AllowAutoTopicCreation) && broker.Config.AutoCreateTopicsEnable;
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var requested in request.Topics!)
+        {
+            if (requested.Name is null)
+            {
+                var byId = requested.TopicId == Guid.Empty ? null : broker.Replicas.GetTopic(requested.TopicId);
+                response.Topics.Add(byId is null
+                    ? new MetadataResponse.MetadataResponseTopic { ErrorCode = (short)ErrorCode.UnknownTopicId, Name = null, TopicId = requested.TopicId }
+                    : TopicEntry(broker, byId, includeTopicOps));
+                continue;
+            }
+            if (!seen.Add(requested.Name)) continue;
+            var topic = broker.Replicas.GetTopic(requested.Name);
+            if (topic is not null)
+            {
+                response.Topics.Add(TopicEntry(broker, topic, includeTopicOps));
+                continue;
+            }
+            ErrorCode error;
+            if (TopicName.Validate(requested.Name) is not null)
+                error = allowAutoCreate ? ErrorCode.InvalidTopicException : ErrorCode.UnknownTopicOrPartition;
+            else if (allowAutoCreate && !TopicName.IsInternal(requested.Name))
+            {
+                var (createError, _, _) = broker.Replicas.CreateTopic(requested.Name, broker.Config.NumPartitions,
+                    broker.Config.DefaultReplicationFactor, new Dictionary<string, string>(), validateOnly: false);
+                error = createError switch
+                {
+                    ErrorCode.None or ErrorCode.TopicAlreadyExists => ErrorCode.LeaderNotAvailable,
+                    _ => createError,
+                };
+            }
+            else
+                error = ErrorCode.UnknownTopicOrPartition;
+            response.Topics.Add(new MetadataResponse.MetadataResponseTopic
+            {
+                ErrorCode = (short)error,
+                Name = requested.Name,
+                IsInternal = TopicName.IsInternal(requested.Name),
+                TopicAuthorizedOperations = int.MinValue,
+            });
+        }
+        return ValueTask.FromResult<IKafkaMessage?>(response);
+    }
+
+    internal static MetadataResponse.MetadataResponseBroker BrokerEntry(KafkaBroker broker) => new()
+    {
+        NodeId = broker.BrokerId,
+        Host = broker.AdvertisedEndpoint.Host,
+        Port = broker.AdvertisedEndpoint.Port,
+        Rack = broker.Config.Rack,
+    };
+
+    private static MetadataResponse.MetadataResponseTopic TopicEntry(KafkaBroker broker, TopicState topic, bool includeOps)
+    {
+        var entry = new MetadataResponse.MetadataResponseTopic
+        {
+            Name = topic.Name,
+            TopicId = topic.Id,
+            IsInternal = topic.IsInternal,
+            TopicAuthorizedOperations = includeOps ? TopicOperations : int.MinValue,
+        };
+        foreach (var p in topic.Partitions.ToArray())
+        {
+            entry.Partitions.Add(new MetadataResponse.MetadataResponsePartition
+            {
+                PartitionIndex = p.Index,
+                LeaderId = broker.BrokerId,
+                LeaderEpoch = p.LeaderEpoch,
+                ReplicaNodes = [broker.BrokerId],
+                IsrNodes = [broker.BrokerId],
+                OfflineReplicas = [],
+            });
+        }
+        return entry;
+    }
+}

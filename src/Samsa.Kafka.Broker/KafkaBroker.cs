@@ -1,0 +1,113 @@
+using System.Net;
+using Samsa.Kafka.Broker.Cluster;
+using Samsa.Kafka.Broker.Config;
+using Samsa.Kafka.Broker.Log;
+using Samsa.Kafka.Broker.Network;
+using Samsa.Kafka.Broker.Purgatory;
+using Samsa.Net;
+using LogManager = Samsa.Kafka.Storage.LogManager;
+
+namespace Samsa.Kafka.Broker;
+
+/// <summary>
+/// One Kafka broker: configuration, partition logs, purgatories and the PLAINTEXT listener.
+/// Single-broker cluster: this broker is the controller and leads every partition.
+/// </summary>
+public sealed class KafkaBroker : IAsyncDisposable
+{
+    private FrameListener? _listener;
+    private readonly TimingWheel _timer = new();
+
+    /// <param name="inMemory">Keep partition logs in memory (tests); otherwise they are segment
+    /// files in log.dirs managed by Samsa.Kafka.Storage.</param>
+    public KafkaBroker(BrokerConfig config, bool inMemory = false, Action<string>? log = null)
+    {
+        Config = config;
+        _log = log;
+        PartitionLogFactory logFactory;
+        if (inMemory)
+        {
+            logFactory = (tp, id, cfg, dir) => new MemoryPartitionLog(dir);
+        }
+        else
+        {
+            var logManager = new LogManager(config.LogDirs, StoragePartitionLog.Map(config.LogConfigFor(new Dictionary<string, string>())));
+            _logManager = logManager;
+            logFactory = (tp, id, cfg, dir) => new StoragePartitionLog(logManager, tp, id, cfg);
+            logManager.BackgroundError += e => Log($"log maintenance failed: {e}");
+        }
+        Replicas = new ReplicaManager(config, logFactory, persistent: !inMemory);
+        if (_logManager is not null)
+        {
+            // Topic overrides decide segment size, retention and cleaning of each log.
+            _logManager.ConfigFor = tp => Replicas.GetTopic(tp.Topic) is { } t
+                ? StoragePartitionLog.Map(t.LogConfig) : _logManager.DefaultConfig;
+            long flushScheduler = (long)config.Get("log.flush.scheduler.interval.ms")!;
+            _maintenance = _logManager.StartBackgroundTasks(
+                TimeSpan.FromMilliseconds((long)config.Get("log.retention.check.interval.ms")!),
+                TimeSpan.FromMilliseconds(flushScheduler >= int.MaxValue ? 60_000 : Math.Max(10, flushScheduler)),
+                TimeSpan.FromMilliseconds((int)config.Get("log.flush.offset.checkpoint.interval.ms")!),
+                TimeSpan.FromSeconds(15));
+        }
+        FetchPurgatory = new DelayedOperationPurgatory<TopicPartition>(_timer);
+        Replicas.Appended += tp => FetchPurgatory.CheckAndComplete(tp);
+    }
+
+    private readonly Action<string>? _log;
+    private readonly LogManager? _logManager;
+    private readonly IDisposable? _maintenance;
+
+    public BrokerConfig Config { get; }
+    public ReplicaManager Replicas { get; }
+    public DelayedOperationPurgatory<TopicPartition> FetchPurgatory { get; }
+    public TimingWheel Timer => _timer;
+    public int BrokerId => Config.BrokerId;
+    public string ClusterId => Replicas.ClusterId;
+
+    /// <summary>The address clients are told to use (advertised.listeners, else the bound listener).</summary>
+    public (string Host, int Port) AdvertisedEndpoint { get; private set; }
+
+    public IPEndPoint BoundEndPoint => _listener?.LocalEndPoint ?? throw new InvalidOperationException("broker not started");
+
+    internal void Log(string message) => _log?.Invoke(message);
+
+    public Task StartAsync()
+    {
+        var listeners = Config.Listeners;
+        var plain = listeners.FirstOrDefault(l => l.ListenerName == "PLAINTEXT") ?? listeners.First();
+        var address = plain.Host.Length == 0 ? IPAddress.Any
+            : IPAddress.TryParse(plain.Host, out var ip) ? ip
+            : Dns.GetHostAddresses(plain.Host).First();
+        var options = new ListenerOptions
+        {
+            MaxFrameBytes = Config.SocketRequestMaxBytes,
+            OnError = (c, e) => Log($"connection {c.RemoteEndPoint} closed by error: {e}"),
+        };
+        _listener = new FrameListener(new IPEndPoint(address, plain.Port), new KafkaConnectionHandler(this), options);
+        _listener.Start();
+        var bound = _listener.LocalEndPoint;
+        var advertised = Config.GetString("advertised.listeners") is { } adv
+            ? ListenerEndpoint.ParseList(adv).FirstOrDefault(l => l.ListenerName == plain.ListenerName)
+            : null;
+        string host = advertised?.Host is { Length: > 0 } h ? h
+            : plain.Host.Length > 0 && !IPAddress.Any.Equals(address) ? plain.Host
+            : Dns.GetHostName();
+        int port = advertised is { Port: > 0 } ? advertised.Port : bound.Port;
+        AdvertisedEndpoint = (host, port);
+        return Task.CompletedTask;
+    }
+
+    /// <summary>For tests without a network: pretend to listen at this address.</summary>
+    public void SetAdvertisedEndpointForTests(string host, int port) => AdvertisedEndpoint = (host, port);
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_listener is not null) await _listener.DisposeAsync();
+        _timer.Dispose();
+        _maintenance?.Dispose();
+        Replicas.Dispose();
+        // Checkpoints and the clean-shutdown marker, so the next start skips recovery.
+        _logManager?.Shutdown();
+        _logManager?.Dispose();
+    }
+}

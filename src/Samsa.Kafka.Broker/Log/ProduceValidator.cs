@@ -1,0 +1,226 @@
+using System.Buffers.Binary;
+using Samsa.Kafka.Protocol.Compression;
+using Samsa.Kafka.Protocol.Records;
+using Samsa.Kafka.Broker.Config;
+using Samsa.Kafka.Protocol;
+
+namespace Samsa.Kafka.Broker.Log;
+
+/// <summary>Layout of the RecordBatch v2 header (KIP-98), by byte offset.</summary>
+public static class BatchLayout
+{
+    public const int BaseOffset = 0, BatchLength = 8, PartitionLeaderEpoch = 12, Magic = 16, Crc = 17,
+        Attributes = 21, LastOffsetDelta = 23, BaseTimestamp = 27, MaxTimestamp = 35, ProducerId = 43,
+        ProducerEpoch = 51, BaseSequence = 53, RecordCount = 57, Records = 61;
+    /// <summary>Bytes before the batch length's coverage starts (offset + length fields).</summary>
+    public const int LogOverhead = 12;
+    public const int HeaderSize = Records;
+    public const short CompressionMask = 0x07, TimestampTypeMask = 0x08, TransactionalFlag = 0x10, ControlFlag = 0x20;
+}
+
+/// <summary>The outcome of validating one partition's produced records.</summary>
+public sealed class ValidatedRecords
+{
+    public short ErrorCode { get; init; }
+    public string? ErrorMessage { get; init; }
+    /// <summary>Stamped batches ready for <see cref="IPartitionLog.AppendValidated"/>.</summary>
+    public byte[] Batches { get; init; } = [];
+    public int RecordCount { get; init; }
+    public long MaxTimestamp { get; init; } = -1;
+    /// <summary>Offset delta (from the first appended offset) of the record holding MaxTimestamp.</summary>
+    public long ShallowOffsetOfMaxTimestampDelta { get; init; }
+    public long LastOffsetDelta { get; init; }
+    public long LogAppendTime { get; init; } = -1;
+    /// <summary>Per-record failures reported in ProduceResponse record_errors (v8+).</summary>
+    public List<(int BatchIndex, string? Message)> RecordErrors { get; } = [];
+
+    public static ValidatedRecords Error(short code, string message) => new() { ErrorCode = code, ErrorMessage = message };
+}
+
+/// <summary>
+/// Validates and stamps produced RecordBatch v2 data the way upstream's LogValidator does for a
+/// leader append: batch framing and CRC-32C (CORRUPT_MESSAGE), batch size against
+/// max.message.bytes (MESSAGE_TOO_LARGE), timestamps against message.timestamp.before/after.max.ms
+/// (INVALID_TIMESTAMP), recompression when the topic's compression.type names a codec other than
+/// the producer's, LogAppendTime stamping, then base offsets and the partition leader epoch.
+/// </summary>
+public static class ProduceValidator
+{
+    public static ValidatedRecords Validate(ReadOnlySpan<byte> records, LogConfig config, long nextOffset, int leaderEpoch,
+        long nowMs, short produceVersion)
+    {
+        if (records.Length == 0)
+            return ValidatedRecords.Error((short)ErrorCode.CorruptMessage, "Produce request has no records");
+
+        // Pass 1: framing, magic, CRC, per-batch checks.
+        var batches = new List<(int Start, int Length)>();
+        int pos = 0;
+        while (pos < records.Length)
+        {
+            if (records.Length - pos < BatchLayout.LogOverhead)
+                return ValidatedRecords.Error((short)ErrorCode.CorruptMessage, "Truncated record batch at the end of the produce data");
+            int batchLength = BinaryPrimitives.ReadInt32BigEndian(records[(pos + BatchLayout.BatchLength)..]);
+            int size = BatchLayout.LogOverhead + batchLength;
+            if (batchLength < BatchLayout.HeaderSize - BatchLayout.LogOverhead || size > records.Length - pos)
+                return ValidatedRecords.Error((short)ErrorCode.CorruptMessage, $"Record batch length {batchLength} is invalid");
+            byte magic = records[pos + BatchLayout.Magic];
+            if (magic != 2)
+                return ValidatedRecords.Error((short)ErrorCode.UnsupportedForMessageFormat,
+                    $"Record batches with magic {magic} need conversion before append");
+            var batch = records.Slice(pos, size);
+            uint stored = BinaryPrimitives.ReadUInt32BigEndian(batch[BatchLayout.Crc..]);
+            uint computed = Crc32C.Compute(batch[BatchLayout.Attributes..]);
+            if (stored != computed)
+                return ValidatedRecords.Error((short)ErrorCode.CorruptMessage,
+                    $"Record batch is corrupt (stored crc = {stored}, computed crc = {computed})");
+            if (size > config.MaxMessageBytes)
+                return ValidatedRecords.Error((short)ErrorCode.MessageTooLarge,
+                    $"The record batch size in the append to a partition is {size} bytes which exceeds the maximum configured value of {config.MaxMessageBytes}.");
+            int count = BinaryPrimitives.ReadInt32BigEndian(batch[BatchLayout.RecordCount..]);
+            int lastDelta = BinaryPrimitives.ReadInt32BigEndian(batch[BatchLayout.LastOffsetDelta..]);
+            if (count <= 0 || lastDelta < 0 || lastDelta + 1 < count)
+                return ValidatedRecords.Error((short)ErrorCode.InvalidRecord, $"Record batch has {count} records and last offset delta {lastDelta}");
+            var codec = (CompressionType)(BinaryPrimitives.ReadInt16BigEndian(batch[BatchLayout.Attributes..]) & BatchLayout.CompressionMask);
+            if (codec > CompressionType.Zstd)
+                return ValidatedRecords.Error((short)ErrorCode.CorruptMessage, $"Unknown compression codec {(int)codec}");
+            // KIP-110: zstd needs produce v7+ so older clients cannot write what they cannot read.
+            if (codec == CompressionType.Zstd && produceVersion < 7)
+                return ValidatedRecords.Error((short)ErrorCode.UnsupportedCompressionType,
+                    "Produce requests with ZStandard compression need version 7 or later");
+            batches.Add((pos, size));
+            pos += size;
+        }
+        // Produce v3+ carries exactly one batch (ProduceRequest.validateRecords).
+        if (produceVersion >= 3 && batches.Count != 1)
+            return ValidatedRecords.Error((short)ErrorCode.InvalidRecord,
+                "Produce requests with version 3 and above must contain exactly one record batch");
+
+        CompressionType? target = config.CompressionType switch
+        {
+            "producer" => null,
+            "uncompressed" => CompressionType.None,
+            "gzip" => CompressionType.Gzip,
+            "snappy" => CompressionType.Snappy,
+            "lz4" => CompressionType.Lz4,
+            "zstd" => CompressionType.Zstd,
+            _ => null,
+        };
+
+        using var output = new PooledBuffer(records.Length + 64);
+        long offset = nextOffset;
+        long maxTimestamp = -1, offsetOfMax = 0;
+        int totalRecords = 0;
+        long logAppendTime = config.LogAppendTime ? nowMs : -1;
+        foreach (var (start, length) in batches)
+        {
+            var batch = records.Slice(start, length);
+            short attributes = BinaryPrimitives.ReadInt16BigEndian(batch[BatchLayout.Attributes..]);
+            var codec = (CompressionType)(attributes & BatchLayout.CompressionMask);
+            int batchStart = output.Length;
+            if (target is { } t && t != codec && (attributes & BatchLayout.ControlFlag) == 0)
+            {
+                var problem = Recompress(batch, codec, t, config, output);
+                if (problem is not null) return problem;
+            }
+            else
+            {
+                output.Write(batch);
+            }
+            var stamped = output.Span[batchStart..];
+            int lastDelta = BinaryPrimitives.ReadInt32BigEndian(stamped[BatchLayout.LastOffsetDelta..]);
+            int count = BinaryPrimitives.ReadInt32BigEndian(stamped[BatchLayout.RecordCount..]);
+            long batchMax = BinaryPrimitives.ReadInt64BigEndian(stamped[BatchLayout.MaxTimestamp..]);
+            short attrs = BinaryPrimitives.ReadInt16BigEndian(stamped[BatchLayout.Attributes..]);
+            bool changed = false;
+            if (config.LogAppendTime)
+            {
+                attrs = (short)(attrs | BatchLayout.TimestampTypeMask);
+                BinaryPrimitives.WriteInt16BigEndian(stamped[BatchLayout.Attributes..], attrs);
+                BinaryPrimitives.WriteInt64BigEndian(stamped[BatchLayout.MaxTimestamp..], nowMs);
+                batchMax = nowMs;
+                changed = true;
+            }
+            else
+            {
+                if ((attrs & BatchLayout.TimestampTypeMask) != 0)
+                {
+                    // A producer cannot claim LogAppendTime on a CreateTime topic (LogValidator).
+                    attrs = (short)(attrs & ~BatchLayout.TimestampTypeMask);
+                    BinaryPrimitives.WriteInt16BigEndian(stamped[BatchLayout.Attributes..], attrs);
+                    changed = true;
+                }
+                long baseTs = BinaryPrimitives.ReadInt64BigEndian(stamped[BatchLayout.BaseTimestamp..]);
+                foreach (var ts in new[] { baseTs, batchMax })
+                {
+                    if (ts < 0) continue; // NO_TIMESTAMP
+                    if (nowMs - ts > config.TimestampBeforeMaxMs || ts - nowMs > config.TimestampAfterMaxMs)
+                        return ValidatedRecords.Error((short)ErrorCode.InvalidTimestamp,
+                            $"Timestamp {ts} of message with offset {offset} is out of range. The timestamp should be within [{SafeSub(nowMs, config.TimestampBeforeMaxMs)}, {SafeAdd(nowMs, config.TimestampAfterMaxMs)}]");
+                }
+            }
+            BinaryPrimitives.WriteInt64BigEndian(stamped[BatchLayout.BaseOffset..], offset);
+            BinaryPrimitives.WriteInt32BigEndian(stamped[BatchLayout.PartitionLeaderEpoch..], leaderEpoch);
+            if (changed)
+                BinaryPrimitives.WriteUInt32BigEndian(stamped[BatchLayout.Crc..], Crc32C.Compute(stamped[BatchLayout.Attributes..]));
+            if (batchMax > maxTimestamp) { maxTimestamp = batchMax; offsetOfMax = offset + lastDelta - nextOffset; }
+            totalRecords += count;
+            offset += lastDelta + 1;
+        }
+        return new ValidatedRecords
+        {
+            Batches = output.ToArray(),
+            RecordCount = totalRecords,
+            MaxTimestamp = maxTimestamp,
+            ShallowOffsetOfMaxTimestampDelta = offsetOfMax,
+            LastOffsetDelta = offset - 1 - nextOffset,
+            LogAppendTime = logAppendTime,
+        };
+    }
+
+    private static long SafeSub(long a, long b) => b == long.MaxValue ? long.MinValue : a - b;
+    private static long SafeAdd(long a, long b) => b == long.MaxValue || a > long.MaxValue - b ? long.MaxValue : a + b;
+
+    // Rewrites the batch with the topic's codec: same header (attributes' codec bits changed),
+    // records payload decompressed and recompressed, CRC recomputed by the caller's stamping or here.
+    private static ValidatedRecords? Recompress(ReadOnlySpan<byte> batch, CompressionType from, CompressionType to, LogConfig config, PooledBuffer output)
+    {
+        var payload = batch[BatchLayout.Records..];
+        PooledBuffer? plain = null;
+        try
+        {
+            // Bound the decompressed size: a record batch may not expand beyond the message limit
+            // by more than the codec's plausible ratio; use a generous fixed ceiling.
+            int limit = (int)Math.Min(int.MaxValue - 1024, Math.Max(64L * 1024 * 1024, (long)config.MaxMessageBytes * 64));
+            plain = from == CompressionType.None ? null : CompressionCodecs.Decompress(from, payload, limit);
+            var raw = plain is null ? payload : plain.WrittenSpan;
+            int start = output.Length;
+            output.Write(batch[..BatchLayout.Records]);
+            int? level = to switch
+            {
+                CompressionType.Gzip => config.GzipLevel == -1 ? null : config.GzipLevel,
+                CompressionType.Lz4 => config.Lz4Level,
+                CompressionType.Zstd => config.ZstdLevel,
+                _ => null,
+            };
+            CompressionCodecs.Compress(to, raw, output, 2, level);
+            var rewritten = output.Span[start..];
+            BinaryPrimitives.WriteInt32BigEndian(rewritten[BatchLayout.BatchLength..], rewritten.Length - BatchLayout.LogOverhead);
+            short attrs = BinaryPrimitives.ReadInt16BigEndian(rewritten[BatchLayout.Attributes..]);
+            attrs = (short)((attrs & ~BatchLayout.CompressionMask) | (byte)to);
+            BinaryPrimitives.WriteInt16BigEndian(rewritten[BatchLayout.Attributes..], attrs);
+            BinaryPrimitives.WriteUInt32BigEndian(rewritten[BatchLayout.Crc..], Crc32C.Compute(rewritten[BatchLayout.Attributes..]));
+            if (rewritten.Length > config.MaxMessageBytes)
+                return ValidatedRecords.Error((short)ErrorCode.MessageTooLarge,
+                    $"The record batch size in the append to a partition is {rewritten.Length} bytes which exceeds the maximum configured value of {config.MaxMessageBytes}.");
+            return null;
+        }
+        catch (Samsa.Kafka.Protocol.Primitives.KafkaProtocolException e)
+        {
+            return ValidatedRecords.Error((short)ErrorCode.CorruptMessage, $"Record batch could not be decompressed: {e.Message}");
+        }
+        finally
+        {
+            plain?.Dispose();
+        }
+    }
+}

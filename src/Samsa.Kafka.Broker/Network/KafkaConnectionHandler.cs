@@ -1,0 +1,118 @@
+using System.Buffers;
+using Samsa.Kafka.Broker.Handlers;
+using Samsa.Kafka.Protocol;
+using Samsa.Kafka.Protocol.Messages;
+using Samsa.Kafka.Protocol.Primitives;
+using Samsa.Net;
+
+namespace Samsa.Kafka.Broker.Network;
+
+/// <summary>
+/// Turns frames into typed requests and responses into frames. Requests of one connection are
+/// handled one at a time, in order (upstream mutes a channel until its response is sent), so
+/// responses keep request order without reordering buffers. A request that cannot be parsed, or
+/// names an API or version not served, closes the connection as upstream does — except
+/// ApiVersions, which answers UNSUPPORTED_VERSION with the served ranges (KIP-511).
+/// </summary>
+public sealed class KafkaConnectionHandler(KafkaBroker broker) : IFrameHandler
+{
+    public ValueTask OnConnectedAsync(Connection connection) => ValueTask.CompletedTask;
+    public ValueTask<bool> OnFirstWordAsync(Connection connection, int firstWord) => ValueTask.FromResult(false);
+    public ValueTask OnClosedAsync(Connection connection) => ValueTask.CompletedTask;
+
+    public async ValueTask OnFrameAsync(Connection connection, ReadOnlyMemory<byte> frame)
+    {
+        var (header, request, error) = Parse(frame);
+        if (header is null)
+        {
+            broker.Log($"closing connection {connection.RemoteEndPoint}: {error}");
+            connection.Close();
+            return;
+        }
+        IKafkaMessage? response;
+        short responseVersion = header.RequestApiVersion;
+        if (request is null)
+        {
+            // Only ApiVersions gets here: an unsupported version answered in v0 form.
+            response = ApiVersionsHandler.UnsupportedVersionResponse();
+            responseVersion = 0;
+        }
+        else
+        {
+            var entry = ApiTable.Find(header.RequestApiKey)!;
+            var context = new RequestContext { Header = header, Broker = broker, Connection = connection, Cancellation = connection.Closed };
+            try
+            {
+                response = await entry.Handler(context, request);
+            }
+            catch (OperationCanceledException) when (connection.Closed.IsCancellationRequested)
+            {
+                return; // the client went away while its request waited (long-poll fetch)
+            }
+            catch (Exception e)
+            {
+                // A handler bug must not take the broker down; upstream closes the connection on
+                // unexpected errors it cannot map to a response.
+                broker.Log($"error handling {(ApiKey)header.RequestApiKey} v{header.RequestApiVersion}: {e}");
+                connection.Close();
+                return;
+            }
+        }
+        if (response is null) return;
+        await SendAsync(connection, header, response, responseVersion);
+    }
+
+    internal static (RequestHeader? Header, IKafkaMessage? Request, string? Error) Parse(ReadOnlyMemory<byte> frame)
+    {
+        if (frame.Length < 8) return (null, null, "request shorter than a header");
+        var span = frame.Span;
+        short apiKey = (short)((span[0] << 8) | span[1]);
+        short apiVersion = (short)((span[2] << 8) | span[3]);
+        bool served = ApiTable.Serves(apiKey, apiVersion);
+        if (!served && apiKey != (short)ApiKey.ApiVersions)
+            return (null, null, $"unsupported api key {apiKey} version {apiVersion}");
+        try
+        {
+            var reader = new KafkaReader(frame);
+            // An ApiVersions request of an unknown version still has a readable v1 prefix
+            // (key, version, correlation id, client id), which is all the v0 answer needs.
+            short headerVersion = served ? ApiMessages.RequestHeaderVersion(apiKey, apiVersion) : (short)1;
+            var header = RequestHeader.Read(ref reader, headerVersion);
+            if (!served) return (header, null, null);
+            var request = ApiMessages.ReadRequest((ApiKey)apiKey, ref reader, apiVersion);
+            return (header, request, null);
+        }
+        catch (KafkaProtocolException e)
+        {
+            return (null, null, $"malformed {(ApiKey)apiKey} v{apiVersion} request: {e.Message}");
+        }
+    }
+
+    internal static byte[] Serialize(RequestHeader requestHeader, IKafkaMessage response, short version, out int length)
+    {
+        var header = new ResponseHeader { CorrelationId = requestHeader.CorrelationId };
+        short headerVersion = requestHeader.RequestApiKey == (short)ApiKey.ApiVersions
+            ? (short)0 : ApiMessages.ResponseHeaderVersion(requestHeader.RequestApiKey, version);
+        int hs = header.Size(headerVersion);
+        int bs = response.Size(version);
+        length = hs + bs;
+        var buffer = ArrayPool<byte>.Shared.Rent(length);
+        var writer = new KafkaWriter(buffer.AsSpan(0, length));
+        header.Write(ref writer, headerVersion);
+        response.Write(ref writer, version);
+        return buffer;
+    }
+
+    private static async ValueTask SendAsync(Connection connection, RequestHeader header, IKafkaMessage response, short version)
+    {
+        var buffer = Serialize(header, response, version, out int length);
+        try
+        {
+            await connection.SendFrameAsync(buffer.AsMemory(0, length));
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+}

@@ -1,0 +1,139 @@
+using System.Collections.Concurrent;
+
+namespace Samsa.Kafka.Broker.Purgatory;
+
+/// <summary>
+/// A request that waits for a condition (enough bytes to fetch, replicas to acknowledge) or a
+/// timeout, as upstream's DelayedOperation: <see cref="TryComplete"/> checks the condition and
+/// completes when it holds; the timeout completes it regardless. Completion happens exactly once.
+/// </summary>
+public abstract class DelayedOperation
+{
+    private int _completed;
+    private TimerEntry? _timer;
+    private readonly TaskCompletionSource _done = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    protected DelayedOperation(long delayMs) { DelayMs = delayMs; }
+
+    public long DelayMs { get; }
+    public bool IsCompleted => Volatile.Read(ref _completed) != 0;
+    /// <summary>Completes after <see cref="OnComplete"/> ran.</summary>
+    public Task Completion => _done.Task;
+
+    /// <summary>Checks the condition; calls <see cref="ForceComplete"/> and returns true when it holds.</summary>
+    public abstract bool TryComplete();
+
+    /// <summary>Builds the answer. Runs once, on whichever thread completed the operation.</summary>
+    protected abstract void OnComplete();
+
+    /// <summary>Called before <see cref="OnComplete"/> when the operation timed out.</summary>
+    protected virtual void OnExpiration() { }
+
+    public bool ForceComplete()
+    {
+        if (Interlocked.Exchange(ref _completed, 1) != 0) return false;
+        _timer?.Cancel();
+        try { OnComplete(); _done.TrySetResult(); }
+        catch (Exception e) { _done.TrySetException(e); }
+        return true;
+    }
+
+    internal void Expire()
+    {
+        if (IsCompleted) return;
+        if (Volatile.Read(ref _completed) == 0)
+        {
+            try { OnExpiration(); } catch (Exception e) { _done.TrySetException(e); }
+        }
+        ForceComplete();
+    }
+
+    internal void SetTimer(TimerEntry timer) => _timer = timer;
+}
+
+/// <summary>
+/// Holds delayed operations watched under keys (topic-partitions); an event on a key re-checks the
+/// operations watching it (DelayedOperationPurgatory.checkAndComplete). Timeouts come from one
+/// shared <see cref="TimingWheel"/>.
+/// </summary>
+public sealed class DelayedOperationPurgatory<TKey> where TKey : notnull
+{
+    private readonly TimingWheel _timer;
+    private readonly ConcurrentDictionary<TKey, Watchers> _watchers = new();
+
+    public DelayedOperationPurgatory(TimingWheel timer) { _timer = timer; }
+
+    private sealed class Watchers
+    {
+        public readonly LinkedList<DelayedOperation> Ops = new();
+    }
+
+    /// <summary>Completes the operation now if it can; otherwise watches it under every key and
+    /// arms its timeout. Returns true when it completed immediately.</summary>
+    public bool TryCompleteElseWatch(DelayedOperation op, IReadOnlyCollection<TKey> keys)
+    {
+        if (op.TryComplete()) return true;
+        foreach (var key in keys)
+        {
+            var w = _watchers.GetOrAdd(key, _ => new Watchers());
+            lock (w) w.Ops.AddLast(op);
+        }
+        // A producer may have appended between the first check and the watch: check again
+        // (upstream does the same "maybeTryComplete" after watching).
+        if (op.TryComplete()) { Purge(keys); return true; }
+        op.SetTimer(_timer.Schedule(op.DelayMs, () => { op.Expire(); Purge(keys); }));
+        return false;
+    }
+
+    /// <summary>Re-checks the operations watching <paramref name="key"/>; returns how many completed.</summary>
+    public int CheckAndComplete(TKey key)
+    {
+        if (!_watchers.TryGetValue(key, out var w)) return 0;
+        DelayedOperation[] ops;
+        lock (w)
+        {
+            for (var n = w.Ops.First; n is not null;)
+            {
+                var next = n.Next;
+                if (n.Value.IsCompleted) w.Ops.Remove(n);
+                n = next;
+            }
+            ops = w.Ops.ToArray();
+        }
+        int completed = 0;
+        foreach (var op in ops)
+            if (!op.IsCompleted && op.TryComplete()) completed++;
+        if (completed > 0) Purge([key]);
+        return completed;
+    }
+
+    /// <summary>Operations currently watched (for tests and metrics).</summary>
+    public int Watched
+    {
+        get
+        {
+            int n = 0;
+            foreach (var w in _watchers.Values) lock (w) n += w.Ops.Count(o => !o.IsCompleted);
+            return n;
+        }
+    }
+
+    // Watcher lists stay in the map once created (one per partition, bounded); removing an empty
+    // list could race with a concurrent watch that already holds it.
+    private void Purge(IEnumerable<TKey> keys)
+    {
+        foreach (var key in keys)
+        {
+            if (!_watchers.TryGetValue(key, out var w)) continue;
+            lock (w)
+            {
+                for (var n = w.Ops.First; n is not null;)
+                {
+                    var next = n.Next;
+                    if (n.Value.IsCompleted) w.Ops.Remove(n);
+                    n = next;
+                }
+            }
+        }
+    }
+}

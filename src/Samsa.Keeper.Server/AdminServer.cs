@@ -1,0 +1,246 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using System.Text.Json;
+
+namespace Samsa.Keeper.Server;
+
+/// <summary>Upstream's AdminServer (admin.enableServer, admin.serverAddress, admin.serverPort):
+/// GET /commands lists the commands, GET /commands/&lt;name&gt; answers one as JSON with "command"
+/// and "error" fields, under upstream's command names and their four-letter aliases. A small
+/// HTTP/1.1 server over a TcpListener: GET only, one request per connection.</summary>
+public sealed class AdminServer : IAsyncDisposable
+{
+    private readonly KeeperServer _server;
+    private readonly TcpListener _listener;
+    private readonly CancellationTokenSource _stop = new();
+    private Task? _accept;
+
+    private static readonly (string Name, string? Alias)[] Commands =
+    {
+        ("connection_stat_reset", "crst"), ("configuration", "conf"), ("connections", "cons"), ("dirs", null),
+        ("dump", null), ("environment", "envi"), ("is_read_only", "isro"), ("last_snapshot", "lsnp"),
+        ("monitor", "mntr"), ("ruok", null), ("server_stats", "srvr"), ("stat_reset", "srst"), ("stats", "stat"),
+        ("watch_summary", "wchs"), ("watches", "wchc"), ("watches_by_path", "wchp"),
+    };
+
+    public AdminServer(KeeperServer server, IPEndPoint endpoint)
+    {
+        _server = server;
+        _listener = new TcpListener(endpoint);
+    }
+
+    public IPEndPoint LocalEndPoint => (IPEndPoint)_listener.LocalEndpoint;
+
+    public void Start()
+    {
+        _listener.Start();
+        _accept = AcceptLoopAsync();
+    }
+
+    private async Task AcceptLoopAsync()
+    {
+        while (!_stop.IsCancellationRequested)
+        {
+            TcpClient client;
+            try { client = await _listener.AcceptTcpClientAsync(_stop.Token).ConfigureAwait(false); }
+            catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException or SocketException) { return; }
+            _ = ServeAsync(client);
+        }
+    }
+
+    private async Task ServeAsync(TcpClient client)
+    {
+        using var _ = client;
+        try
+        {
+            var stream = client.GetStream();
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);
+            timeout.CancelAfter(TimeSpan.FromSeconds(10));
+            // read the request head only (at most 8 KiB)
+            var buf = new byte[8192];
+            int len = 0;
+            while (len < buf.Length)
+            {
+                int n = await stream.ReadAsync(buf.AsMemory(len), timeout.Token).ConfigureAwait(false);
+                if (n == 0) break;
+                len += n;
+                if (Encoding.ASCII.GetString(buf, 0, len).Contains("\r\n\r\n", StringComparison.Ordinal)) break;
+            }
+            string head = Encoding.ASCII.GetString(buf, 0, len);
+            string[] requestLine = head.Split("\r\n")[0].Split(' ');
+            int status;
+            string body;
+            if (requestLine.Length < 2 || requestLine[0] != "GET")
+            {
+                status = 405;
+                body = JsonSerializer.Serialize(new Dictionary<string, object?> { ["error"] = "only GET is supported" });
+            }
+            else (status, body) = await HandleAsync(requestLine[1].Split('?')[0]).ConfigureAwait(false);
+            string reason = status switch { 200 => "OK", 404 => "Not Found", _ => "Method Not Allowed" };
+            var bytes = Encoding.UTF8.GetBytes(body);
+            var header = $"HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\nContent-Length: {bytes.Length}\r\nConnection: close\r\n\r\n";
+            await stream.WriteAsync(Encoding.ASCII.GetBytes(header), timeout.Token).ConfigureAwait(false);
+            await stream.WriteAsync(bytes, timeout.Token).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is IOException or OperationCanceledException or SocketException) { }
+    }
+
+    public async Task<(int Status, string Body)> HandleAsync(string path)
+    {
+        path = path.TrimEnd('/');
+        if (path == "/commands")
+        {
+            var links = Commands.Select(c => $"/commands/{c.Name}").ToList();
+            return (200, JsonSerializer.Serialize(new Dictionary<string, object?> { ["commands"] = links }));
+        }
+        if (!path.StartsWith("/commands/", StringComparison.Ordinal))
+            return (404, JsonSerializer.Serialize(new Dictionary<string, object?> { ["error"] = "Unknown path" }));
+        string name = path.Substring("/commands/".Length);
+        var cmd = Commands.FirstOrDefault(c => c.Name == name || c.Alias == name);
+        if (cmd.Name is null)
+            return (404, JsonSerializer.Serialize(new Dictionary<string, object?> { ["command"] = name, ["error"] = "Unknown command: " + name }));
+        var result = await _server.RunOnLoopAsync(() => Run(cmd.Name)).ConfigureAwait(false);
+        result["command"] = cmd.Name;
+        result["error"] = null;
+        return (200, JsonSerializer.Serialize(result));
+    }
+
+    private Dictionary<string, object?> Run(string name)
+    {
+        var s = _server;
+        var cfg = s.Config;
+        var r = new Dictionary<string, object?>();
+        switch (name)
+        {
+            case "ruok":
+                break;
+            case "is_read_only":
+                r["read_only"] = false;
+                break;
+            case "connection_stat_reset":
+                FourLetterWords.Run(s, "crst");
+                break;
+            case "stat_reset":
+                FourLetterWords.Run(s, "srst");
+                break;
+            case "configuration":
+                r["client_port"] = cfg.ClientPort;
+                r["data_dir"] = cfg.SnapDir;
+                r["data_dir_size"] = DirSize(cfg.SnapDir);
+                r["data_log_dir"] = cfg.LogDir;
+                r["data_log_size"] = DirSize(cfg.LogDir);
+                r["tick_time"] = cfg.TickTime;
+                r["max_client_cnxns"] = cfg.MaxClientCnxns;
+                r["min_session_timeout"] = cfg.EffectiveMinSessionTimeout;
+                r["max_session_timeout"] = cfg.EffectiveMaxSessionTimeout;
+                r["server_id"] = 0;
+                break;
+            case "dirs":
+                r["datadir_size"] = DirSize(cfg.SnapDir);
+                r["logdir_size"] = DirSize(cfg.LogDir);
+                break;
+            case "environment":
+                foreach (var line in FourLetterWords.Run(s, "envi").Split('\n').Skip(1))
+                {
+                    int eq = line.IndexOf('=');
+                    if (eq > 0) r[line.Substring(0, eq)] = line.Substring(eq + 1);
+                }
+                break;
+            case "monitor":
+                foreach (var line in FourLetterWords.Run(s, "mntr").Split('\n'))
+                {
+                    var kv = line.Split('\t');
+                    if (kv.Length != 2) continue;
+                    string key = kv[0].StartsWith("zk_", StringComparison.Ordinal) ? kv[0].Substring(3) : kv[0];
+                    r[key] = long.TryParse(kv[1], out long n) ? n : double.TryParse(kv[1], System.Globalization.CultureInfo.InvariantCulture, out double d) ? d : kv[1];
+                }
+                break;
+            case "server_stats":
+            case "stats":
+                r["version"] = FourLetterWords.Version;
+                r["read_only"] = false;
+                r["server_stats"] = ServerStatsJson(s);
+                r["node_count"] = s.Tree.NodeCount;
+                if (name == "stats") r["connections"] = Connections(s);
+                break;
+            case "connections":
+                r["connections"] = Connections(s);
+                r["secure_connections"] = new List<object>();
+                break;
+            case "dump":
+                r["expiry_time_to_session_ids"] = s.Sessions.Values.GroupBy(x => x.ExpireTime)
+                    .ToDictionary(g => (DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() + g.Key - Environment.TickCount64).ToString(), g => g.Select(x => x.Id).ToList());
+                r["session_id_to_ephemeral_paths"] = s.Tree.AllEphemerals.ToDictionary(e => e.Key.ToString(), e => e.Value.OrderBy(p => p, StringComparer.Ordinal).ToList());
+                break;
+            case "watch_summary":
+            {
+                var watchers = new HashSet<IWatcher>(ReferenceEqualityComparer.Instance);
+                int paths = 0, total = 0;
+                foreach (var (_, ws) in s.Tree.DataWatches.ByPath) { paths++; foreach (var w in ws) { watchers.Add(w); total++; } }
+                r["num_connections"] = watchers.Count;
+                r["num_paths"] = paths;
+                r["num_total_watches"] = total;
+                break;
+            }
+            case "watches":
+                r["session_id_to_watched_paths"] = s.Connections.Where(c => s.Tree.DataWatches.PathsOf(c).Any())
+                    .ToDictionary(c => c.SessionId.ToString(), c => s.Tree.DataWatches.PathsOf(c).ToList());
+                break;
+            case "watches_by_path":
+                r["path_to_session_ids"] = s.Tree.DataWatches.ByPath.ToDictionary(kv => kv.Key,
+                    kv => kv.Value.OfType<ServerConnection>().Select(c => c.SessionId).ToList());
+                break;
+            case "last_snapshot":
+                r["zxid"] = "0x" + s.LastSnapshotZxid.ToString("x");
+                r["timestamp"] = s.LastSnapshotTime;
+                break;
+        }
+        return r;
+    }
+
+    private static Dictionary<string, object?> ServerStatsJson(KeeperServer s)
+    {
+        var st = s.Stats;
+        return new Dictionary<string, object?>
+        {
+            ["packets_sent"] = st.PacketsSent,
+            ["packets_received"] = st.PacketsReceived,
+            ["max_latency"] = st.MaxLatency,
+            ["min_latency"] = st.MinLatency == long.MaxValue ? 0 : st.MinLatency,
+            ["avg_latency"] = st.Requests == 0 ? 0.0 : (double)st.TotalLatency / st.Requests,
+            ["outstanding_requests"] = s.Connections.Sum(c => Math.Max(0, c.OutstandingRequests)),
+            ["last_processed_zxid"] = s.LastProcessedZxid,
+            ["server_state"] = "standalone",
+            ["num_alive_client_connections"] = s.Connections.Count,
+            ["uptime"] = (long)(DateTimeOffset.UtcNow - s.StartedAt).TotalMilliseconds,
+        };
+    }
+
+    private static List<Dictionary<string, object?>> Connections(KeeperServer s) => s.Connections.Select(c => new Dictionary<string, object?>
+    {
+        ["remote_socket_address"] = c.RemoteEndPoint is IPEndPoint ip ? $"{Auth.RemoteIp(ip)}:{ip.Port}" : null,
+        ["interest_ops"] = 1,
+        ["outstanding_requests"] = Math.Max(0, c.OutstandingRequests),
+        ["packets_received"] = c.PacketsReceived,
+        ["packets_sent"] = c.PacketsSent,
+        ["session_id"] = c.Handshaken ? "0x" + c.SessionId.ToString("x") : null,
+        ["last_operation"] = c.LastOp,
+        ["session_timeout"] = c.SessionTimeout,
+        ["last_cxid"] = "0x" + c.LastCxid.ToString("x"),
+        ["last_zxid"] = "0x" + c.LastZxid.ToString("x"),
+        ["min_latency"] = c.LatencyCount == 0 ? 0 : c.MinLatency,
+        ["avg_latency"] = c.LatencyCount == 0 ? 0 : c.TotalLatency / c.LatencyCount,
+        ["max_latency"] = c.MaxLatency,
+    }).ToList();
+
+    private static long DirSize(string dir) =>
+        string.IsNullOrEmpty(dir) || !Directory.Exists(dir) ? 0 : new DirectoryInfo(dir).EnumerateFiles("*", SearchOption.AllDirectories).Sum(f => f.Length);
+
+    public async ValueTask DisposeAsync()
+    {
+        _stop.Cancel();
+        _listener.Stop();
+        if (_accept is not null) await _accept.ConfigureAwait(false);
+    }
+}

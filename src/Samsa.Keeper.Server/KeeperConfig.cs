@@ -1,0 +1,100 @@
+using System.Globalization;
+
+namespace Samsa.Keeper.Server;
+
+/// <summary>zoo.cfg keys with upstream's defaults (QuorumPeerConfig / ServerConfig). Standalone only.</summary>
+public sealed class KeeperConfig
+{
+    public int TickTime = 2000;
+    public string DataDir = "";
+    public string DataLogDir = "";
+    public int ClientPort = 2181;
+    public string ClientPortAddress = "0.0.0.0";
+    /// <summary>-1 = 2 × tickTime (upstream default).</summary>
+    public int MinSessionTimeout = -1;
+    /// <summary>-1 = 20 × tickTime (upstream default).</summary>
+    public int MaxSessionTimeout = -1;
+    public int MaxClientCnxns = 60;
+    public int SnapCount = 100000;
+    public bool ForceSync = true;
+    public long PreAllocSizeKb = 65536;
+    public int AutopurgeSnapRetainCount = 3;
+    public int AutopurgePurgeInterval = 0;
+    /// <summary>Upstream's default whitelist is "srvr" only.</summary>
+    public HashSet<string> FourLetterWhitelist = new() { "srvr" };
+    public bool ExtendedTypesEnabled;
+    public string? SuperDigest;
+    public bool SkipAcl;
+    public int JuteMaxBuffer = 0xfffff;
+    public long ContainerCheckIntervalMs = 60000;
+    public bool AdminEnableServer = true;
+    public int AdminServerPort = 8080;
+    public string AdminServerAddress = "0.0.0.0";
+    public bool ReconfigEnabled;
+    /// <summary>zookeeper.enforceQuota: hard quota limits fail writes with QuotaExceeded.</summary>
+    public bool EnforceQuota;
+    public Dictionary<string, string> Raw = new(StringComparer.Ordinal);
+
+    public int EffectiveMinSessionTimeout => MinSessionTimeout == -1 ? TickTime * 2 : MinSessionTimeout;
+    public int EffectiveMaxSessionTimeout => MaxSessionTimeout == -1 ? TickTime * 20 : MaxSessionTimeout;
+
+    /// <summary>Parses a zoo.cfg (java.util.Properties subset: key=value or key: value, '#'/'!'
+    /// comments). Unknown keys are kept in <see cref="Raw"/>; server.N lines are accepted and
+    /// ignored since the Keeper runs standalone.</summary>
+    public static KeeperConfig Parse(string text)
+    {
+        var c = new KeeperConfig();
+        foreach (var raw in text.Split('\n'))
+        {
+            string line = raw.Trim();
+            if (line.Length == 0 || line[0] == '#' || line[0] == '!') continue;
+            int eq = line.IndexOfAny(new[] { '=', ':' });
+            if (eq < 0) continue;
+            string key = line.Substring(0, eq).Trim();
+            string val = line.Substring(eq + 1).Trim();
+            c.Raw[key] = val;
+            c.Apply(key, val);
+        }
+        return c;
+    }
+
+    public void Apply(string key, string val)
+    {
+        int I() => int.Parse(val, CultureInfo.InvariantCulture);
+        switch (key)
+        {
+            case "tickTime": TickTime = I(); break;
+            case "dataDir": DataDir = val; break;
+            case "dataLogDir": DataLogDir = val; break;
+            case "clientPort": ClientPort = I(); break;
+            case "clientPortAddress": ClientPortAddress = val; break;
+            case "minSessionTimeout": MinSessionTimeout = I(); break;
+            case "maxSessionTimeout": MaxSessionTimeout = I(); break;
+            case "maxClientCnxns": MaxClientCnxns = I(); break;
+            case "snapCount": SnapCount = I(); break;
+            case "zookeeper.snapCount": SnapCount = I(); break;
+            case "forceSync": case "zookeeper.forceSync": ForceSync = !val.Equals("no", StringComparison.OrdinalIgnoreCase); break;
+            case "preAllocSize": case "zookeeper.preAllocSize": PreAllocSizeKb = long.Parse(val, CultureInfo.InvariantCulture); break;
+            case "autopurge.snapRetainCount": AutopurgeSnapRetainCount = Math.Max(3, I()); break;
+            case "autopurge.purgeInterval": AutopurgePurgeInterval = I(); break;
+            case "4lw.commands.whitelist":
+                FourLetterWhitelist = new HashSet<string>(val.Split(',').Select(s => s.Trim()).Where(s => s.Length > 0));
+                break;
+            case "zookeeper.extendedTypesEnabled": case "extendedTypesEnabled": ExtendedTypesEnabled = bool.Parse(val); break;
+            case "zookeeper.DigestAuthenticationProvider.superDigest": case "DigestAuthenticationProvider.superDigest": SuperDigest = val; break;
+            case "zookeeper.skipACL": case "skipACL": SkipAcl = val.Equals("yes", StringComparison.OrdinalIgnoreCase); break;
+            case "jute.maxbuffer": JuteMaxBuffer = I(); break;
+            case "znode.container.checkIntervalMs": ContainerCheckIntervalMs = long.Parse(val, CultureInfo.InvariantCulture); break;
+            case "admin.enableServer": AdminEnableServer = bool.Parse(val); break;
+            case "admin.serverPort": AdminServerPort = I(); break;
+            case "admin.serverAddress": AdminServerAddress = val; break;
+            case "reconfigEnabled": ReconfigEnabled = bool.Parse(val); break;
+            case "enforceQuota": case "zookeeper.enforceQuota": EnforceQuota = bool.Parse(val); break;
+        }
+    }
+
+    public bool IsFourLetterWordAllowed(string cmd) => FourLetterWhitelist.Contains("*") || FourLetterWhitelist.Contains(cmd);
+
+    public string LogDir => Path.Combine(string.IsNullOrEmpty(DataLogDir) ? DataDir : DataLogDir, ZkFiles.VersionDir);
+    public string SnapDir => Path.Combine(DataDir, ZkFiles.VersionDir);
+}

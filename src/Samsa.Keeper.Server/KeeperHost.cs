@@ -1,0 +1,118 @@
+using System.Net;
+using Samsa.Net;
+
+namespace Samsa.Keeper.Server;
+
+/// <summary>A running Keeper: the server plus its client listener (and optional admin HTTP server).
+/// Start one in-process with <see cref="StartAsync"/>; dispose to stop.</summary>
+public sealed class KeeperHost : IAsyncDisposable
+{
+    private readonly FrameListener _listener;
+    private readonly AdminServer? _admin;
+
+    private KeeperHost(KeeperServer server, FrameListener listener, AdminServer? admin)
+    {
+        Server = server;
+        _listener = listener;
+        _admin = admin;
+    }
+
+    /// <summary>The admin HTTP server's address, when admin.enableServer is true.</summary>
+    public IPEndPoint? AdminEndPoint => _admin?.LocalEndPoint;
+
+    public KeeperServer Server { get; }
+    public IPEndPoint LocalEndPoint => _listener.LocalEndPoint;
+
+    /// <summary>Recovers dataDir, binds clientPortAddress:clientPort (0 = a free port) and starts
+    /// serving. An empty dataDir keeps everything in memory (tests).</summary>
+    public static Task<KeeperHost> StartAsync(KeeperConfig config)
+    {
+        var server = new KeeperServer(config);
+        server.Start();
+        var handler = new KeeperFrameHandler(server);
+        var addr = IPAddress.Parse(config.ClientPortAddress);
+        // upstream reads frames up to jute.maxbuffer plus its extra allowance for headers
+        var listener = new FrameListener(new IPEndPoint(addr, config.ClientPort), handler, new ListenerOptions { MaxFrameBytes = config.JuteMaxBuffer + 1024 });
+        listener.Start();
+        handler.Listener = listener;
+        AdminServer? admin = null;
+        if (config.AdminEnableServer)
+        {
+            admin = new AdminServer(server, new IPEndPoint(IPAddress.Parse(config.AdminServerAddress), config.AdminServerPort));
+            admin.Start();
+        }
+        return Task.FromResult(new KeeperHost(server, listener, admin));
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_admin is not null) await _admin.DisposeAsync();
+        await _listener.DisposeAsync();
+        await Server.DisposeAsync();
+    }
+}
+
+/// <summary>Bridges Samsa.Net to the Keeper: the first four bytes may be a four-letter word;
+/// otherwise every frame goes to the server loop in arrival order.</summary>
+internal sealed class KeeperFrameHandler : IFrameHandler
+{
+    private readonly KeeperServer _server;
+    public FrameListener? Listener;
+
+    public KeeperFrameHandler(KeeperServer server) { _server = server; }
+
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, int> _perIp = new();
+
+    public ValueTask OnConnectedAsync(Connection connection)
+    {
+        // Upstream maxClientCnxns: more live connections than this from one address are refused
+        // by closing the new one (0 = no limit).
+        string ip = Auth.RemoteIp(connection.RemoteEndPoint);
+        int n = _perIp.AddOrUpdate(ip, 1, (_, v) => v + 1);
+        int max = _server.Config.MaxClientCnxns;
+        if (max > 0 && n > max)
+        {
+            _perIp.AddOrUpdate(ip, 0, (_, v) => v - 1);
+            connection.Close();
+            return ValueTask.CompletedTask;
+        }
+        var sc = new ServerConnection(_server, connection.Id, connection.RemoteEndPoint, connection.SendFrameAsync, connection.Close);
+        connection.State = sc;
+        _server.RegisterConnection(sc);
+        return ValueTask.CompletedTask;
+    }
+
+    public async ValueTask<bool> OnFirstWordAsync(Connection connection, int firstWord)
+    {
+        string? cmd = FourLetterWords.Decode(firstWord);
+        if (cmd is null) return false;
+        string answer = _server.Config.IsFourLetterWordAllowed(cmd)
+            ? await FourLetterWords.RunAsync(_server, cmd, connection.LocalEndPoint)
+            : cmd + " is not executed because it is not in the whitelist.\n";
+        await connection.SendRawAsync(System.Text.Encoding.UTF8.GetBytes(answer));
+        connection.Close();
+        return true;
+    }
+
+    /// <summary>Requests a connection may have queued before its reads pause (upstream's
+    /// per-connection throttling plays the same role); keeps one client from growing the loop's queue.</summary>
+    private const int MaxOutstandingPerConnection = 1000;
+
+    public async ValueTask OnFrameAsync(Connection connection, ReadOnlyMemory<byte> frame)
+    {
+        if (connection.State is not ServerConnection sc) return;
+        _server.Enqueue(sc, frame.ToArray());
+        while (Volatile.Read(ref sc.OutstandingRequests) > MaxOutstandingPerConnection && !connection.Closed.IsCancellationRequested)
+            await Task.Delay(1).ConfigureAwait(false);
+    }
+
+    public ValueTask OnClosedAsync(Connection connection)
+    {
+        if (connection.State is ServerConnection sc)
+        {
+            _perIp.AddOrUpdate(Auth.RemoteIp(connection.RemoteEndPoint), 0, (_, v) => v - 1);
+            _server.ConnectionClosed(sc);
+        }
+        return ValueTask.CompletedTask;
+    }
+}

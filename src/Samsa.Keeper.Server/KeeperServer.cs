@@ -1,0 +1,474 @@
+using System.Diagnostics;
+using System.Threading.Channels;
+using Samsa.Keeper.Protocol;
+using Samsa.Keeper.Protocol.Records;
+
+namespace Samsa.Keeper.Server;
+
+/// <summary>A live session (upstream SessionTrackerImpl.SessionImpl).</summary>
+public sealed class Session
+{
+    public long Id;
+    public int Timeout;
+    public long ExpireTime;
+    public bool Closing;
+    public ServerConnection? Owner;
+}
+
+/// <summary>The Keeper: a standalone ZooKeeper server. One loop owns all state and handles, in
+/// arrival order, handshakes, requests, session expiry and the container/TTL reaper. Each batch of
+/// work is applied, its txns appended to the log and fsynced (group commit), and only then are
+/// its replies and watch events released (upstream PrepRequestProcessor → SyncRequestProcessor →
+/// FinalRequestProcessor, collapsed into one thread).</summary>
+public sealed partial class KeeperServer : IAsyncDisposable
+{
+    private readonly Channel<object> _work = Channel.CreateUnbounded<object>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly List<(ServerConnection Conn, byte[]? Frame, bool Close)> _outputs = new();
+    private readonly Dictionary<long, Session> _sessions = new();
+    private readonly HashSet<ServerConnection> _connections = new();
+    private readonly Auth _auth;
+    private readonly Random _random = new();
+    private TxnLogWriter? _log;
+    private Task? _loop;
+    private Timer? _timer;
+    private long _nextSessionId;
+    private long _lastZxid;
+    private int _txnsSinceSnapshot;
+    private int _snapRoll;
+    private long _lastContainerCheck, _lastPurge;
+    private readonly CancellationTokenSource _stop = new();
+
+    public KeeperConfig Config { get; }
+    public DataTree Tree { get; } = new();
+    public DateTimeOffset StartedAt { get; } = DateTimeOffset.UtcNow;
+    public ServerStats Stats { get; } = new();
+
+    public KeeperServer(KeeperConfig config)
+    {
+        Config = config;
+        Tree.ExtendedTypesEnabled = config.ExtendedTypesEnabled;
+        _auth = new Auth { SuperDigest = config.SuperDigest, SkipAcl = config.SkipAcl };
+        // Upstream SessionTrackerImpl.initializeNextSessionId; a standalone ZooKeeperServer uses
+        // server id 1 (createSessionTrackerServerId), so ids start 0x01.
+        _nextSessionId = (long)((ulong)(DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() << 24) >> 8) | (1L << 56);
+    }
+
+    public long LastProcessedZxid => Tree.LastProcessedZxid;
+    public int SessionCount => _sessions.Count;
+
+    /// <summary>Recovers from dataDir (snapshot + log replay), takes a fresh snapshot as upstream
+    /// does at startup, and starts the loop.</summary>
+    public void Start()
+    {
+        if (!string.IsNullOrEmpty(Config.DataDir))
+        {
+            Recover();
+            _log = new TxnLogWriter(Config.LogDir, Config.ForceSync, Config.PreAllocSizeKb * 1024);
+            TakeSnapshot();
+        }
+        _lastZxid = Tree.LastProcessedZxid;
+        _snapRoll = _random.Next(Math.Max(1, Config.SnapCount / 2));
+        long now = Now;
+        foreach (var s in _sessions.Values) Touch(s, now);
+        _lastContainerCheck = now;
+        _lastPurge = now;
+        _loop = Task.Run(LoopAsync);
+        int period = Math.Max(10, Math.Min(Config.TickTime / 2, 500));
+        _timer = new Timer(_ => _work.Writer.TryWrite(TickItem.Instance), null, period, period);
+    }
+
+    private static long Now => Environment.TickCount64;
+    private static long WallNow => DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+
+    // ------------------------------------------------------------------ recovery / snapshots
+
+    private void Recover()
+    {
+        string snapDir = Config.SnapDir;
+        Directory.CreateDirectory(snapDir);
+        Directory.CreateDirectory(Config.LogDir);
+        var snaps = Directory.GetFiles(snapDir, "snapshot.*")
+            .Select(f => (File: f, Zxid: ZkFiles.ZxidFromName(Path.GetFileName(f), "snapshot")))
+            .Where(x => x.Zxid is not null).OrderByDescending(x => x.Zxid).ToList();
+        Dictionary<long, int>? sessions = null;
+        foreach (var s in snaps)
+        {
+            if (!SnapshotFile.LooksValid(s.File)) continue;
+            try
+            {
+                sessions = SnapshotFile.Read(s.File, Tree);
+                Tree.LastProcessedZxid = s.Zxid!.Value;
+                break;
+            }
+            catch (Exception e) when (e is InvalidDataException or JuteException or IOException)
+            {
+                Console.Error.WriteLine($"keeper: skipping snapshot {s.File}: {e.Message}");
+                Tree.Reset();
+            }
+        }
+        if (sessions is null && snaps.Count > 0 && snaps.Any(s => SnapshotFile.LooksValid(s.File)))
+            throw new InvalidDataException("no readable snapshot in " + snapDir);
+        if (sessions is not null)
+            foreach (var (id, to) in sessions) _sessions[id] = new Session { Id = id, Timeout = to };
+        foreach (var (hdr, txn) in TxnLogWriter.ReadAll(Config.LogDir, Tree.LastProcessedZxid))
+        {
+            if (hdr.Type == OpCode.CreateSession) _sessions[hdr.ClientId] = new Session { Id = hdr.ClientId, Timeout = ((CreateSessionTxn)txn).TimeOut };
+            else if (hdr.Type == OpCode.CloseSession) _sessions.Remove(hdr.ClientId);
+            Tree.ProcessTxn(hdr, txn);
+        }
+        Tree.Triggers.Clear();
+        // ephemerals of sessions that no longer exist are removed by their closeSession txn;
+        // sessions that exist are given a fresh timeout and expire if their client does not return.
+    }
+
+    public long LastSnapshotZxid { get; private set; } = -1;
+    public long LastSnapshotTime { get; private set; }
+
+    private void TakeSnapshot()
+    {
+        if (_log is null) return;
+        _log.Roll();
+        LastSnapshotZxid = Tree.LastProcessedZxid;
+        LastSnapshotTime = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
+        var sessions = _sessions.Values.Where(s => !s.Closing).ToDictionary(s => s.Id, s => s.Timeout);
+        SnapshotFile.Write(Path.Combine(Config.SnapDir, ZkFiles.SnapName(Tree.LastProcessedZxid)), Tree, sessions, Config.ForceSync);
+        _txnsSinceSnapshot = 0;
+        _snapRoll = _random.Next(Math.Max(1, Config.SnapCount / 2));
+    }
+
+    /// <summary>Upstream PurgeTxnLog: keep the newest snapRetainCount snapshots and the logs they need.</summary>
+    public void Purge()
+    {
+        if (string.IsNullOrEmpty(Config.DataDir)) return;
+        var snaps = Directory.GetFiles(Config.SnapDir, "snapshot.*")
+            .Select(f => (File: f, Zxid: ZkFiles.ZxidFromName(Path.GetFileName(f), "snapshot") ?? -1))
+            .Where(x => x.Zxid >= 0).OrderByDescending(x => x.Zxid).ToList();
+        int keep = Math.Max(3, Config.AutopurgeSnapRetainCount);
+        if (snaps.Count <= keep) return;
+        long oldestKept = snaps[keep - 1].Zxid;
+        foreach (var s in snaps.Skip(keep)) File.Delete(s.File);
+        var logs = Directory.GetFiles(Config.LogDir, "log.*")
+            .Select(f => (File: f, Zxid: ZkFiles.ZxidFromName(Path.GetFileName(f), "log") ?? -1))
+            .Where(x => x.Zxid >= 0).OrderBy(x => x.Zxid).ToList();
+        // the newest log starting at or before the oldest kept snapshot still holds txns it needs
+        long cutoff = logs.Where(l => l.Zxid <= oldestKept).Select(l => l.Zxid).DefaultIfEmpty(-1).Max();
+        foreach (var l in logs) if (l.Zxid < cutoff) File.Delete(l.File);
+    }
+
+    // ------------------------------------------------------------------ the loop
+
+    private sealed class TickItem { public static readonly TickItem Instance = new(); }
+    private sealed record FrameItem(ServerConnection Conn, byte[] Frame, long Received);
+    private sealed record ClosedItem(ServerConnection Conn);
+    private sealed record ActionItem(Action Action);
+
+    public void Enqueue(ServerConnection conn, byte[] frame)
+    {
+        Interlocked.Increment(ref conn.PacketsReceived);
+        Interlocked.Increment(ref Stats.PacketsReceived);
+        Interlocked.Increment(ref conn.OutstandingRequests);
+        _work.Writer.TryWrite(new FrameItem(conn, frame, Stopwatch.GetTimestamp()));
+    }
+
+    public void ConnectionClosed(ServerConnection conn) => _work.Writer.TryWrite(new ClosedItem(conn));
+
+    /// <summary>Runs <paramref name="f"/> on the loop (for four-letter words and tests that read state).</summary>
+    public Task<T> RunOnLoopAsync<T>(Func<T> f)
+    {
+        var tcs = new TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously);
+        if (!_work.Writer.TryWrite(new ActionItem(() =>
+        {
+            try { tcs.SetResult(f()); } catch (Exception e) { tcs.SetException(e); }
+        }))) tcs.SetException(new ObjectDisposedException(nameof(KeeperServer)));
+        return tcs.Task;
+    }
+
+    public void RegisterConnection(ServerConnection c) => _work.Writer.TryWrite(new ActionItem(() => _connections.Add(c)));
+
+    internal void QueueOutput(ServerConnection conn, byte[] frame) => _outputs.Add((conn, frame, false));
+    private void QueueClose(ServerConnection conn) => _outputs.Add((conn, null, true));
+
+    private async Task LoopAsync()
+    {
+        var reader = _work.Reader;
+        try
+        {
+            while (await reader.WaitToReadAsync().ConfigureAwait(false))
+            {
+                int n = 0;
+                while (n < 1000 && reader.TryRead(out var item))
+                {
+                    n++;
+                    try { Handle(item); }
+                    catch (Exception e) when (e is not OutOfMemoryException)
+                    {
+                        Console.Error.WriteLine($"keeper: internal error handling {item.GetType().Name}: {e}");
+                        if (item is FrameItem fi) QueueClose(fi.Conn);
+                    }
+                }
+                _log?.Commit();
+                foreach (var (conn, frame, close) in _outputs)
+                {
+                    if (close) conn.CloseAfterSend();
+                    else conn.Send(frame!);
+                }
+                _outputs.Clear();
+                if (_log is not null && _txnsSinceSnapshot > Config.SnapCount / 2 + _snapRoll) TakeSnapshot();
+            }
+        }
+        finally
+        {
+            _log?.Commit();
+        }
+    }
+
+    private void Handle(object item)
+    {
+        switch (item)
+        {
+            case FrameItem f:
+                Interlocked.Decrement(ref f.Conn.OutstandingRequests);
+                if (f.Conn.Closed) return;
+                if (!f.Conn.Handshaken) HandleConnect(f.Conn, f.Frame);
+                else HandleRequest(f.Conn, f.Frame, f.Received);
+                break;
+            case ClosedItem c:
+                OnClosed(c.Conn);
+                break;
+            case TickItem:
+                OnTick();
+                break;
+            case ActionItem a:
+                a.Action();
+                break;
+        }
+    }
+
+    private void OnClosed(ServerConnection conn)
+    {
+        conn.Closed = true;
+        _connections.Remove(conn);
+        Tree.DataWatches.RemoveWatcher(conn);
+        Tree.ChildWatches.RemoveWatcher(conn);
+        if (conn.SessionId != 0 && _sessions.TryGetValue(conn.SessionId, out var s) && s.Owner == conn) s.Owner = null;
+    }
+
+    // ------------------------------------------------------------------ sessions
+
+    private long RoundToInterval(long time) => (time / Config.TickTime + 1) * Config.TickTime;
+
+    /// <summary>Upstream ExpiryQueue: expiry times are rounded up to the next tick boundary.</summary>
+    private void Touch(Session s, long now) => s.ExpireTime = RoundToInterval(now + s.Timeout);
+
+    private void OnTick()
+    {
+        long now = Now;
+        foreach (var s in _sessions.Values.Where(s => !s.Closing && s.ExpireTime <= now).ToList())
+        {
+            Stats.ExpiredSessions++;
+            CloseSession(s, cxid: 0);
+        }
+        if (now - _lastContainerCheck >= Config.ContainerCheckIntervalMs)
+        {
+            _lastContainerCheck = now;
+            ReapContainersAndTtls();
+        }
+        if (Config.AutopurgePurgeInterval > 0 && now - _lastPurge >= Config.AutopurgePurgeInterval * 3600_000L)
+        {
+            _lastPurge = now;
+            try { Purge(); } catch (IOException e) { Console.Error.WriteLine("keeper: purge failed: " + e.Message); }
+        }
+    }
+
+    /// <summary>Logs a closeSession txn (removing the session's ephemerals) and drops its connection.</summary>
+    private void CloseSession(Session s, int cxid)
+    {
+        s.Closing = true;
+        var paths = Tree.GetEphemerals(s.Id).ToList();
+        var hdr = new TxnHeader { ClientId = s.Id, Cxid = cxid, Zxid = ++_lastZxid, Time = WallNow, Type = OpCode.CloseSession };
+        var txn = new CloseSessionTxn { Paths2Delete = paths };
+        LogAndApply(hdr, txn);
+        _sessions.Remove(s.Id);
+        if (s.Owner is not null)
+        {
+            QueueClose(s.Owner);
+            s.Owner = null;
+        }
+    }
+
+    /// <summary>Upstream ContainerManager: containers that have had children and have none now,
+    /// and TTL nodes without children untouched for longer than their TTL, are deleted.</summary>
+    public void ReapContainersAndTtls()
+    {
+        long wall = WallNow;
+        var victims = new List<string>();
+        foreach (var p in Tree.Containers)
+        {
+            var n = Tree.GetNode(p);
+            if (n is not null && n.Children.Count == 0 && n.Cversion > 0) victims.Add(p);
+        }
+        foreach (var p in Tree.Ttls)
+        {
+            var n = Tree.GetNode(p);
+            if (n is null || n.Children.Count != 0) continue;
+            long ttl = EphemeralOwner.TtlOf(n.EphemeralOwner);
+            if (ttl > 0 && wall - n.Mtime > ttl) victims.Add(p);
+        }
+        foreach (var p in victims)
+        {
+            var hdr = new TxnHeader { ClientId = 0, Cxid = 0, Zxid = ++_lastZxid, Time = wall, Type = OpCode.DeleteContainer };
+            LogAndApply(hdr, new DeleteTxn { Path = p });
+        }
+    }
+
+    private ProcessTxnResult LogAndApply(TxnHeader hdr, IJuteRecord txn)
+    {
+        _log?.Append(hdr, txn);
+        _txnsSinceSnapshot++;
+        var rc = Tree.ProcessTxn(hdr, txn);
+        DispatchTriggers();
+        return rc;
+    }
+
+    private void DispatchTriggers()
+    {
+        foreach (var t in Tree.Triggers)
+        {
+            var mgr = t.ChildManager ? Tree.ChildWatches : Tree.DataWatches;
+            foreach (var w in mgr.Trigger(t.Path, t.EventType, t.Suppress)) w.Process(t.EventType, t.Path, t.Zxid);
+        }
+        Tree.Triggers.Clear();
+    }
+
+    /// <summary>Upstream generatePasswd: java.util.Random seeded with sessionId ^ 0xB3415C00, 16 bytes.</summary>
+    public static byte[] GeneratePasswd(long sessionId)
+    {
+        var b = new byte[16];
+        long seed = ((sessionId ^ 0xB3415C00L) ^ 0x5DEECE66DL) & ((1L << 48) - 1);
+        int NextInt()
+        {
+            seed = (seed * 0x5DEECE66DL + 0xBL) & ((1L << 48) - 1);
+            return (int)((ulong)seed >> 16);
+        }
+        for (int i = 0; i < b.Length;)
+        {
+            int rnd = NextInt();
+            for (int n = Math.Min(b.Length - i, 4); n-- > 0; rnd >>= 8) b[i++] = (byte)rnd;
+        }
+        return b;
+    }
+
+    /// <summary>ZooKeeperServer.processConnectRequest: create or revive a session.</summary>
+    private void HandleConnect(ServerConnection conn, byte[] frame)
+    {
+        ConnectRequest req;
+        bool hasReadOnly;
+        try
+        {
+            var r = new JuteReader(frame, Config.JuteMaxBuffer);
+            req = new ConnectRequest
+            {
+                ProtocolVersion = r.ReadInt(), LastZxidSeen = r.ReadLong(), TimeOut = r.ReadInt(),
+                SessionId = r.ReadLong(), Passwd = r.ReadBuffer(),
+            };
+            hasReadOnly = r.Remaining >= 1;
+            if (hasReadOnly) req.ReadOnly = r.ReadBool();
+        }
+        catch (JuteException)
+        {
+            QueueClose(conn);
+            return;
+        }
+        if (req.LastZxidSeen > Tree.LastProcessedZxid)
+        {
+            // the client has seen a newer state than ours: refuse, it must try another server
+            QueueClose(conn);
+            return;
+        }
+        int timeout = Math.Min(Math.Max(req.TimeOut, Config.EffectiveMinSessionTimeout), Config.EffectiveMaxSessionTimeout);
+        conn.Handshaken = true;
+        conn.SessionTimeout = timeout;
+        if (req.SessionId == 0)
+        {
+            long id = _nextSessionId++;
+            if (id == EphemeralOwner.Container) id = _nextSessionId++;
+            var s = new Session { Id = id, Timeout = timeout, Owner = conn };
+            _sessions[id] = s;
+            Touch(s, Now);
+            conn.SessionId = id;
+            var hdr = new TxnHeader { ClientId = id, Cxid = 0, Zxid = ++_lastZxid, Time = WallNow, Type = OpCode.CreateSession };
+            LogAndApply(hdr, new CreateSessionTxn { TimeOut = timeout });
+            SendConnectResponse(conn, timeout, id, GeneratePasswd(id), hasReadOnly);
+            return;
+        }
+        // reconnect: the session moves to this connection; the old one is closed
+        if (_sessions.TryGetValue(req.SessionId, out var existing) && !existing.Closing
+            && req.Passwd is not null && req.Passwd.AsSpan().SequenceEqual(GeneratePasswd(req.SessionId)))
+        {
+            if (existing.Owner is not null && existing.Owner != conn)
+            {
+                Tree.DataWatches.RemoveWatcher(existing.Owner);
+                Tree.ChildWatches.RemoveWatcher(existing.Owner);
+                existing.Owner.Closed = true;
+                QueueClose(existing.Owner);
+            }
+            existing.Owner = conn;
+            existing.Timeout = timeout;
+            Touch(existing, Now);
+            conn.SessionId = existing.Id;
+            SendConnectResponse(conn, timeout, existing.Id, GeneratePasswd(existing.Id), hasReadOnly);
+        }
+        else
+        {
+            // expired or unknown session, or a wrong password: timeout 0 tells the client its session is gone
+            SendConnectResponse(conn, 0, 0, new byte[16], hasReadOnly);
+            QueueClose(conn);
+        }
+    }
+
+    private void SendConnectResponse(ServerConnection conn, int timeout, long sessionId, byte[] passwd, bool withReadOnly)
+    {
+        var rsp = new ConnectResponse { ProtocolVersion = 0, TimeOut = timeout, SessionId = sessionId, Passwd = passwd, ReadOnly = false };
+        var bytes = rsp.ToBytes();
+        // clients older than 3.4 neither send nor expect the readOnly byte
+        QueueOutput(conn, withReadOnly ? bytes : bytes.AsSpan(0, bytes.Length - 1).ToArray());
+    }
+
+    public static byte[] Frame(ReplyHeader hdr, IJuteRecord? body)
+    {
+        var bytes = new byte[hdr.Size() + (body?.Size() ?? 0)];
+        var w = new JuteWriter(bytes);
+        hdr.Write(ref w);
+        body?.Write(ref w);
+        return bytes;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        _timer?.Dispose();
+        _work.Writer.TryComplete();
+        if (_loop is not null) await _loop.ConfigureAwait(false);
+        foreach (var c in _connections) c.CloseAfterSend();
+        _log?.Dispose();
+    }
+
+    /// <summary>Takes a snapshot now (tests; upstream's "snapshot" admin command).</summary>
+    public Task SnapshotNowAsync() => RunOnLoopAsync(() => { _log?.Commit(); TakeSnapshot(); return 0; });
+
+    public IReadOnlyCollection<ServerConnection> Connections => _connections;
+    public IReadOnlyDictionary<long, Session> Sessions => _sessions;
+}
+
+/// <summary>Server-wide counters for srvr/stat/mntr.</summary>
+public sealed class ServerStats
+{
+    public long PacketsReceived, PacketsSent, Requests, MinLatency = long.MaxValue, MaxLatency, TotalLatency, ExpiredSessions;
+
+    public void Reset()
+    {
+        PacketsReceived = PacketsSent = Requests = MaxLatency = TotalLatency = 0;
+        MinLatency = long.MaxValue;
+    }
+
+    public long AvgLatency => Requests == 0 ? 0 : TotalLatency / Requests;
+}

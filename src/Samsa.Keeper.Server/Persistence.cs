@@ -1,0 +1,306 @@
+using System.Buffers.Binary;
+using Samsa.Keeper.Protocol;
+using Samsa.Keeper.Protocol.Records;
+
+namespace Samsa.Keeper.Server;
+
+/// <summary>zlib's Adler-32, which upstream FileTxnLog and SnapStream use (java.util.zip.Adler32).</summary>
+public struct Adler32
+{
+    private uint _a, _b;
+
+    public static Adler32 Create() => new() { _a = 1, _b = 0 };
+
+    public void Update(ReadOnlySpan<byte> data)
+    {
+        const uint Mod = 65521;
+        uint a = _a, b = _b;
+        while (data.Length > 0)
+        {
+            int n = Math.Min(data.Length, 5552);
+            foreach (var x in data[..n]) { a += x; b += a; }
+            a %= Mod; b %= Mod;
+            data = data[n..];
+        }
+        _a = a; _b = b;
+    }
+
+    public readonly long Value => ((long)_b << 16) | _a;
+}
+
+/// <summary>File names and headers shared by the txn log and snapshots (upstream
+/// persistence.Util and FileTxnLog/FileSnap constants).</summary>
+public static class ZkFiles
+{
+    public const int TxnLogMagic = 0x5A4B4C47; // "ZKLG"
+    public const int SnapMagic = 0x5A4B534E;   // "ZKSN"
+    public const int Version = 2;
+    public const string VersionDir = "version-2";
+
+    public static string LogName(long zxid) => "log." + zxid.ToString("x");
+    public static string SnapName(long zxid) => "snapshot." + zxid.ToString("x");
+
+    public static long? ZxidFromName(string name, string prefix)
+    {
+        if (!name.StartsWith(prefix + ".", StringComparison.Ordinal)) return null;
+        string hex = name.Substring(prefix.Length + 1);
+        return long.TryParse(hex, System.Globalization.NumberStyles.HexNumber, null, out long z) ? z : null;
+    }
+
+    public static byte[] Serialize(IJuteRecord r) => r.ToBytes();
+}
+
+/// <summary>Appends txns to version-2/log.&lt;first zxid&gt; in upstream's layout: FileHeader, then per
+/// txn a long Adler-32 of the entry, an int length, TxnHeader+txn bytes and the 0x42 end marker.
+/// Files are preallocated in preAllocSize steps and zero-filled, so readers stop at a zero length.</summary>
+public sealed class TxnLogWriter : IDisposable
+{
+    private readonly string _dir;
+    private readonly bool _forceSync;
+    private readonly long _preAllocSize;
+    private FileStream? _current;
+    private long _currentSize;
+    private bool _dirty;
+    public long CurrentLogZxid { get; private set; } = -1;
+
+    public TxnLogWriter(string logDir, bool forceSync, long preAllocSize)
+    {
+        _dir = logDir;
+        _forceSync = forceSync;
+        _preAllocSize = preAllocSize;
+        Directory.CreateDirectory(_dir);
+    }
+
+    public void Append(TxnHeader hdr, IJuteRecord? txn)
+    {
+        if (_current is null)
+        {
+            CurrentLogZxid = hdr.Zxid;
+            string path = Path.Combine(_dir, ZkFiles.LogName(hdr.Zxid));
+            _current = new FileStream(path, FileMode.Create, FileAccess.ReadWrite, FileShare.Read, 1 << 16);
+            var fh = new FileHeader { Magic = ZkFiles.TxnLogMagic, Version = ZkFiles.Version, Dbid = 0 };
+            _current.Write(fh.ToBytes());
+            _currentSize = 0;
+        }
+        int hl = hdr.Size(), tl = txn?.Size() ?? 0;
+        var entry = new byte[hl + tl];
+        var w = new JuteWriter(entry);
+        hdr.Write(ref w);
+        txn?.Write(ref w);
+        var crc = Adler32.Create();
+        crc.Update(entry);
+        Span<byte> head = stackalloc byte[12];
+        BinaryPrimitives.WriteInt64BigEndian(head, crc.Value);
+        BinaryPrimitives.WriteInt32BigEndian(head[8..], entry.Length);
+        Pad(_current.Position + 12 + entry.Length + 1);
+        _current.Write(head);
+        _current.Write(entry);
+        _current.WriteByte(0x42);
+        _dirty = true;
+    }
+
+    /// <summary>Upstream FilePadding: grow the file by preAllocSize when within 4 KiB of its end.</summary>
+    private void Pad(long position)
+    {
+        if (_preAllocSize <= 0 || _current is null) return;
+        if (position + 4096 >= _currentSize)
+        {
+            long size = position > _currentSize ? position + _preAllocSize - (position + _preAllocSize) % _preAllocSize : _currentSize + _preAllocSize;
+            long pos = _current.Position;
+            _current.SetLength(size);
+            _current.Position = pos;
+            _currentSize = size;
+        }
+    }
+
+    /// <summary>Flushes and, with forceSync, fsyncs; called once per batch before any reply.</summary>
+    public void Commit()
+    {
+        if (_current is null || !_dirty) return;
+        _current.Flush(_forceSync);
+        _dirty = false;
+    }
+
+    /// <summary>Closes the current file; the next append starts log.&lt;its zxid&gt;.</summary>
+    public void Roll()
+    {
+        Commit();
+        _current?.Dispose();
+        _current = null;
+    }
+
+    public void Dispose() => Roll();
+
+    /// <summary>Reads every txn of the logs that may hold zxids above <paramref name="fromZxid"/>,
+    /// in zxid order. A torn or zero-filled tail ends a file; a checksum mismatch is an error
+    /// except at the tail of the newest file (a crash mid-write), as upstream tolerates.</summary>
+    public static IEnumerable<(TxnHeader Hdr, IJuteRecord Txn)> ReadAll(string logDir, long fromZxid)
+    {
+        if (!Directory.Exists(logDir)) yield break;
+        var logs = Directory.GetFiles(logDir, "log.*")
+            .Select(f => (File: f, Zxid: ZkFiles.ZxidFromName(Path.GetFileName(f), "log")))
+            .Where(x => x.Zxid is not null).OrderBy(x => x.Zxid).ToList();
+        // the newest log starting at or below fromZxid, and all after it
+        int start = 0;
+        for (int i = 0; i < logs.Count; i++) if (logs[i].Zxid <= fromZxid) start = i;
+        for (int i = start; i < logs.Count; i++)
+        {
+            byte[] bytes = File.ReadAllBytes(logs[i].File);
+            foreach (var t in ReadFile(bytes, logs[i].File, i == logs.Count - 1))
+                if (t.Hdr.Zxid > fromZxid) yield return t;
+        }
+    }
+
+    private static List<(TxnHeader Hdr, IJuteRecord Txn)> ReadFile(byte[] bytes, string name, bool newest)
+    {
+        var list = new List<(TxnHeader Hdr, IJuteRecord Txn)>();
+        if (bytes.Length < 16) return list;
+        var r = new JuteReader(bytes, int.MaxValue);
+        var fh = FileHeader.Read(ref r);
+        if (fh.Magic != ZkFiles.TxnLogMagic) throw new InvalidDataException($"{name}: bad txn log magic {fh.Magic:x}");
+        while (r.Remaining >= 12)
+        {
+            long crc = r.ReadLong();
+            int len = r.ReadInt();
+            if (len <= 0 || len + 1 > r.Remaining) break; // preallocated zeros or a torn write
+            var entry = r.ReadRaw(len);
+            byte eor = r.ReadRaw(1)[0];
+            var a = Adler32.Create();
+            a.Update(entry);
+            if (a.Value != crc || eor != 0x42)
+            {
+                if (newest) break;
+                throw new InvalidDataException($"{name}: txn checksum mismatch at offset {r.Position}");
+            }
+            var er = new JuteReader(entry, int.MaxValue);
+            var hdr = TxnHeader.Read(ref er);
+            var txn = TxnCodec.ReadTxn(hdr.Type, ref er);
+            // a TxnDigest may follow (3.6+); the Keeper does not verify it
+            list.Add((hdr, txn));
+        }
+        return list;
+    }
+}
+
+/// <summary>Snapshots in upstream FileSnap layout: FileHeader(ZKSN, 2, dbid -1); session count and
+/// (id, timeout) pairs; the ACL cache (count, then id + ACL vector); every node as (path, data,
+/// acl id, StatPersisted) with the root written as ""; the "/" end marker; a seal (Adler-32 of all
+/// bytes so far, then "/"); the 3.6+ zxid digest record (zxid, version, digest); a second seal.</summary>
+public static class SnapshotFile
+{
+    public static void Write(string path, DataTree tree, IReadOnlyDictionary<long, int> sessions, bool fsync)
+    {
+        var ms = new MemoryStream();
+        void Put(IJuteRecord r) => ms.Write(r.ToBytes());
+        void PutInt(int v) { Span<byte> b = stackalloc byte[4]; BinaryPrimitives.WriteInt32BigEndian(b, v); ms.Write(b); }
+        void PutLong(long v) { Span<byte> b = stackalloc byte[8]; BinaryPrimitives.WriteInt64BigEndian(b, v); ms.Write(b); }
+        void PutString(string? s)
+        {
+            if (s is null) { PutInt(-1); return; }
+            var b = System.Text.Encoding.UTF8.GetBytes(s);
+            PutInt(b.Length); ms.Write(b);
+        }
+        void Seal()
+        {
+            var a = Adler32.Create();
+            a.Update(ms.GetBuffer().AsSpan(0, (int)ms.Length));
+            PutLong(a.Value);
+            PutString("/");
+        }
+
+        Put(new FileHeader { Magic = ZkFiles.SnapMagic, Version = ZkFiles.Version, Dbid = -1 });
+        PutInt(sessions.Count);
+        foreach (var (id, to) in sessions) { PutLong(id); PutInt(to); }
+        PutInt(tree.Acls.Count);
+        foreach (var (id, acls) in tree.Acls.Entries)
+        {
+            PutLong(id);
+            PutInt(acls.Count);
+            foreach (var a in acls) Put(a);
+        }
+        void WriteNode(string p)
+        {
+            var n = tree.GetNode(p)!;
+            PutString(p == "/" ? "" : p);
+            var b = n.Data;
+            if (b is null) PutInt(-1); else { PutInt(b.Length); ms.Write(b); }
+            PutLong(n.Acl);
+            Put(new StatPersisted
+            {
+                Czxid = n.Czxid, Mzxid = n.Mzxid, Ctime = n.Ctime, Mtime = n.Mtime, Version = n.Version,
+                Cversion = n.Cversion, Aversion = n.Aversion, EphemeralOwner = n.EphemeralOwner, Pzxid = n.Pzxid,
+            });
+            foreach (var c in n.Children) WriteNode(DataTree.Join(p, c));
+        }
+        WriteNode("/");
+        PutString("/");
+        Seal();
+        // An empty zxid digest (zxid 0): upstream then skips its digest comparison on load.
+        PutLong(0); PutInt(2); PutLong(0);
+        Seal();
+
+        string tmp = path + ".tmp";
+        using (var fs = new FileStream(tmp, FileMode.Create, FileAccess.Write))
+        {
+            fs.Write(ms.GetBuffer(), 0, (int)ms.Length);
+            fs.Flush(fsync);
+        }
+        File.Move(tmp, path, true);
+    }
+
+    /// <summary>Upstream Util.isValidSnapshot: long enough and ending in the "/" marker.</summary>
+    public static bool LooksValid(string path)
+    {
+        var fi = new FileInfo(path);
+        if (fi.Length < 10) return false;
+        using var fs = File.OpenRead(path);
+        fs.Seek(-5, SeekOrigin.End);
+        Span<byte> b = stackalloc byte[5];
+        fs.ReadExactly(b);
+        return BinaryPrimitives.ReadInt32BigEndian(b) == 1 && b[4] == (byte)'/';
+    }
+
+    /// <summary>Loads a snapshot into <paramref name="tree"/>; returns the sessions it lists.</summary>
+    public static Dictionary<long, int> Read(string path, DataTree tree)
+    {
+        byte[] bytes = File.ReadAllBytes(path);
+        var r = new JuteReader(bytes, int.MaxValue);
+        var fh = FileHeader.Read(ref r);
+        if (fh.Magic != ZkFiles.SnapMagic) throw new InvalidDataException($"{path}: bad snapshot magic {fh.Magic:x}");
+        var sessions = new Dictionary<long, int>();
+        int count = r.ReadVectorCount();
+        for (int i = 0; i < count; i++) { long id = r.ReadLong(); sessions[id] = r.ReadInt(); }
+        tree.ClearForLoad();
+        int acls = r.ReadVectorCount();
+        for (int i = 0; i < acls; i++)
+        {
+            long id = r.ReadLong();
+            int n = r.ReadVectorCount();
+            var list = new List<ACL>(Math.Max(n, 0));
+            for (int j = 0; j < n; j++) list.Add(ACL.Read(ref r));
+            tree.Acls.Load(id, list);
+        }
+        while (true)
+        {
+            string p = r.ReadUString() ?? throw new InvalidDataException($"{path}: null node path");
+            if (p == "/") break;
+            var data = r.ReadBuffer();
+            long acl = r.ReadLong();
+            var st = StatPersisted.Read(ref r);
+            tree.LoadNode(p == "" ? "/" : p, new DataNode
+            {
+                Data = data, Acl = acl, Czxid = st.Czxid, Mzxid = st.Mzxid, Ctime = st.Ctime, Mtime = st.Mtime,
+                Version = st.Version, Cversion = st.Cversion, Aversion = st.Aversion, EphemeralOwner = st.EphemeralOwner, Pzxid = st.Pzxid,
+            });
+        }
+        int sealedLen = r.Position;
+        long crc = r.ReadLong();
+        var a = Adler32.Create();
+        a.Update(bytes.AsSpan(0, sealedLen));
+        if (a.Value != crc) throw new InvalidDataException($"{path}: snapshot checksum mismatch");
+        if (r.ReadUString() != "/") throw new InvalidDataException($"{path}: snapshot seal marker missing");
+        tree.FinishLoad();
+        if (tree.GetNode("/") is null) throw new InvalidDataException($"{path}: snapshot has no root");
+        return sessions;
+    }
+}
