@@ -9,10 +9,22 @@ namespace Samsa.Host;
 /// <summary>A ZooKeeper load generator (`samsa perf keeper`): C connections, each pipelining up to
 /// W requests, run create / getData / setData / delete phases over N znodes against any
 /// ZooKeeper-protocol server (the Keeper or Apache ZooKeeper) and report throughput and latency.
-/// Usage: --target HOST:PORT [--connections 8] [--requests 20000] [--inflight 64] [--size 100]</summary>
+/// Usage: --target HOST:PORT [--sessions 8] [--requests 20000] [--inflight 64] [--size 100]
+/// (--connections is the same as --sessions: one session per connection). Each phase prints one
+/// line `NAME OPS ops/s p50 MS ms p99 MS ms errors N`; the exit code is 1 when any request failed.</summary>
 public static class KeeperPerf
 {
     public static async Task<int> RunAsync(string[] args)
+    {
+        try { return await RunCoreAsync(args); }
+        catch (Exception e) when (e is SocketException or IOException)
+        {
+            Console.Error.WriteLine("samsa perf keeper: " + e.Message);
+            return 1;
+        }
+    }
+
+    private static async Task<int> RunCoreAsync(string[] args)
     {
         string target = "127.0.0.1:2181";
         int connections = 8, requests = 20000, inflight = 64, size = 100;
@@ -21,7 +33,7 @@ public static class KeeperPerf
             switch (args[i])
             {
                 case "--target": target = args[i + 1]; break;
-                case "--connections": connections = int.Parse(args[i + 1]); break;
+                case "--connections" or "--sessions": connections = int.Parse(args[i + 1]); break;
                 case "--requests": requests = int.Parse(args[i + 1]); break;
                 case "--inflight": inflight = int.Parse(args[i + 1]); break;
                 case "--size": size = int.Parse(args[i + 1]); break;
@@ -29,8 +41,13 @@ public static class KeeperPerf
             }
         }
         int colon = target.LastIndexOf(':');
+        if (colon <= 0 || !int.TryParse(target[(colon + 1)..], out int port) || connections <= 0 || requests <= 0 || inflight <= 0 || size < 0)
+        {
+            Console.Error.WriteLine("usage: samsa perf keeper --target HOST:PORT [--sessions N] [--requests N] [--inflight N] [--size BYTES]");
+            return 2;
+        }
         string host = target[..colon];
-        int port = int.Parse(target[(colon + 1)..]);
+        int totalErrors = 0;
         string root = "/samsa-perf-" + Guid.NewGuid().ToString("N")[..8];
         var clients = new List<PerfConnection>();
         for (int c = 0; c < connections; c++) clients.Add(await PerfConnection.OpenAsync(host, port));
@@ -44,7 +61,7 @@ public static class KeeperPerf
         await Phase("delete", i => (2, new DeleteRequest { Path = $"{root}/n{i}", Version = -1 }));
         await clients[0].CallAsync(2, new DeleteRequest { Path = root, Version = -1 });
         foreach (var c in clients) c.Dispose();
-        return 0;
+        return totalErrors == 0 ? 0 : 1;
 
         async Task Phase(string name, Func<int, (int Type, IJuteRecord Req)> make)
         {
@@ -59,6 +76,7 @@ public static class KeeperPerf
                 Interlocked.Add(ref errors, errs);
             }));
             sw.Stop();
+            totalErrors += errors;
             var all = latencies.SelectMany(l => l).OrderBy(x => x).ToList();
             double P(double q) => all.Count == 0 ? 0 : all[Math.Min(all.Count - 1, (int)(q * all.Count))];
             Console.WriteLine($"{name,-8} {requests / sw.Elapsed.TotalSeconds,10:F0} ops/s   p50 {P(0.5),7:F2} ms   p99 {P(0.99),7:F2} ms   errors {errors}");

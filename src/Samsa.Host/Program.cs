@@ -16,7 +16,8 @@ public static class Program
         "  samsa dev [--data DIR] [--host 127.0.0.1] [--kafka-port 9092] [--zk-port 2181] [--brokers 1]\n" +
         "  samsa broker --config server.properties [--override key=value ...]\n" +
         "  samsa keeper --config zoo.cfg\n" +
-        "  samsa perf produce|fetch [--records N] [--record-size BYTES] [--partitions N] [--data DIR]\n";
+        "  samsa perf produce|fetch [--records N] [--record-size BYTES] [--partitions N] [--data DIR]\n" +
+        "  samsa perf keeper --target HOST:PORT [--sessions 8] [--requests 20000] [--inflight 64] [--size 100]\n";
 
     public static async Task<int> Main(string[] args)
     {
@@ -33,7 +34,7 @@ public static class Program
                 "dev" => await DevAsync(rest),
                 "broker" => await BrokerAsync(rest),
                 "keeper" => await Keeper.RunAsync(rest),
-                "perf" => await Perf.RunAsync(rest),
+                "perf" => rest.Length > 0 && rest[0] == "keeper" ? await KeeperPerf.RunAsync(rest[1..]) : await Perf.RunAsync(rest),
                 "help" or "--help" or "-h" => PrintUsage(0),
                 _ => Fail($"unknown command '{args[0]}'"),
             };

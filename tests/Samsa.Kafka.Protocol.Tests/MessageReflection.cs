@@ -81,6 +81,13 @@ internal static class MessageReflection
         {
             if (!f.IsPresentIn(version)) continue;
             var defaultValue = p.GetValue(instance);
+            // Where the version allows null, send null now and then (unless null is the default,
+            // which the defaults round trip covers): exercises null markers and tagged nulls.
+            if (f.IsNullableIn(version) && defaultValue is not null && rng.Next(4) == 0)
+            {
+                p.SetValue(instance, null);
+                continue;
+            }
             p.SetValue(instance, RandomValue(p.PropertyType, defaultValue, version, rng, depth));
         }
         return instance;
