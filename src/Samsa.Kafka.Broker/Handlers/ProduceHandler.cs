@@ -60,9 +60,14 @@ public static class ProduceHandler
                 else if (pd.Records is not { Length: > 0 } records) { error = ErrorCode.CorruptMessage; message = "Produce request has no records"; }
                 else
                 {
-                    var (appendError, appendMessage, info, _) = broker.Replicas.Append(partition, records.Span, v);
+                    var (appendError, appendMessage, info, validated) = broker.Replicas.Append(partition, records.Span, v);
                     error = appendError;
                     message = appendMessage;
+                    // KIP-467: which records were refused (v8+; ignorable, so dropped for older versions).
+                    if (validated is { RecordErrors.Count: > 0 })
+                        pr.RecordErrors = validated.RecordErrors
+                            .Select(e => new ProduceResponse.BatchIndexAndErrorMessage { BatchIndex = e.BatchIndex, BatchIndexErrorMessage = e.Message })
+                            .ToList();
                     if (error == ErrorCode.None)
                     {
                         pr.BaseOffset = info.FirstOffset;

@@ -47,6 +47,21 @@ public sealed class ValidatedRecords
 /// </summary>
 public static class ProduceValidator
 {
+    /// <summary>Index of the first record without a key in a v2 batch, or -1. Decompression is
+    /// bounded by max.message.bytes scaled like upstream's buffer limit, never by the claim.</summary>
+    private static int FindRecordWithoutKey(ReadOnlySpan<byte> batchBytes, int maxMessageBytes)
+    {
+        var batch = new RecordBatch(batchBytes);
+        int limit = (int)Math.Min(RecordBatch.DefaultMaxDecompressedBytes, Math.Max(1L << 20, (long)maxMessageBytes * 8));
+        int index = 0;
+        foreach (var record in batch.GetRecords(limit))
+        {
+            if (record.IsKeyNull) return index;
+            index++;
+        }
+        return -1;
+    }
+
     public static ValidatedRecords Validate(ReadOnlySpan<byte> records, LogConfig config, long nextOffset, int leaderEpoch,
         long nowMs, short produceVersion)
     {
@@ -90,6 +105,19 @@ public static class ProduceValidator
             if (codec == CompressionType.Zstd && produceVersion < 7)
                 return ValidatedRecords.Error((short)ErrorCode.UnsupportedCompressionType,
                     "Produce requests with ZStandard compression need version 7 or later");
+            // LogValidator.validateKey: a compacted topic refuses a record without a key, naming
+            // the record in record_errors (INVALID_RECORD). Control batches carry no user keys.
+            if (config.CleanupPolicy.Contains("compact") && (BinaryPrimitives.ReadInt16BigEndian(batch[BatchLayout.Attributes..]) & BatchLayout.ControlFlag) == 0)
+            {
+                var keyless = FindRecordWithoutKey(batch, config.MaxMessageBytes);
+                if (keyless >= 0)
+                {
+                    var rejected = ValidatedRecords.Error((short)ErrorCode.InvalidRecord,
+                        "Compacted topic cannot accept message without key.");
+                    rejected.RecordErrors.Add((keyless, "Compacted topic cannot accept message without key."));
+                    return rejected;
+                }
+            }
             batches.Add((pos, size));
             pos += size;
         }
