@@ -31,9 +31,9 @@ public sealed partial class KeeperClient
 
     internal static int CreateOpCode(CreateMode mode) => mode switch
     {
-        CreateMode.Container => OpCodes.CreateContainer,
-        CreateMode.PersistentWithTtl or CreateMode.PersistentSequentialWithTtl => OpCodes.CreateTTL,
-        _ => OpCodes.Create2,
+        CreateMode.Container => OpCode.CreateContainer,
+        CreateMode.PersistentWithTtl or CreateMode.PersistentSequentialWithTtl => OpCode.CreateTTL,
+        _ => OpCode.Create2,
     };
 
     internal static IJuteRecord CreateRecord(string serverPath, byte[] data, List<ACL> acl, CreateMode mode, long ttl) =>
@@ -54,7 +54,7 @@ public sealed partial class KeeperClient
     public Task DeleteAsync(string path, int version = -1, CancellationToken cancellationToken = default)
     {
         KeeperPaths.Validate(path);
-        return SubmitAsync(OpCodes.Delete, new DeleteRequest { Path = ToServerPath(path), Version = version }, path, static (ref JuteReader _) => true, null, cancellationToken);
+        return SubmitAsync(OpCode.Delete, new DeleteRequest { Path = ToServerPath(path), Version = version }, path, static (ref JuteReader _) => true, null, cancellationToken);
     }
 
     // ---------------------------------------------------------------- reads (with watches)
@@ -75,7 +75,7 @@ public sealed partial class KeeperClient
         };
         try
         {
-            return await SubmitAsync<Stat?>(OpCodes.Exists, new ExistsRequest { Path = ToServerPath(path), Watch = watcher is not null }, path,
+            return await SubmitAsync<Stat?>(OpCode.Exists, new ExistsRequest { Path = ToServerPath(path), Watch = watcher is not null }, path,
                 static (ref JuteReader r) => ExistsResponse.Read(ref r).Stat, reg, cancellationToken).ConfigureAwait(false);
         }
         catch (KeeperException e) when (e.Code == Code.NoNode)
@@ -91,7 +91,7 @@ public sealed partial class KeeperClient
     {
         KeeperPaths.Validate(path);
         Action<int>? reg = watcher is null ? null : err => { if (err == 0) _watches.Add(_watches.Data, path, watcher); };
-        return SubmitAsync(OpCodes.GetData, new GetDataRequest { Path = ToServerPath(path), Watch = watcher is not null }, path,
+        return SubmitAsync(OpCode.GetData, new GetDataRequest { Path = ToServerPath(path), Watch = watcher is not null }, path,
             static (ref JuteReader r) =>
             {
                 var rsp = GetDataResponse.Read(ref r);
@@ -102,7 +102,7 @@ public sealed partial class KeeperClient
     public Task<Stat> SetDataAsync(string path, byte[]? data, int version = -1, CancellationToken cancellationToken = default)
     {
         KeeperPaths.Validate(path);
-        return SubmitAsync(OpCodes.SetData, new SetDataRequest { Path = ToServerPath(path), Data = data ?? Array.Empty<byte>(), Version = version }, path,
+        return SubmitAsync(OpCode.SetData, new SetDataRequest { Path = ToServerPath(path), Data = data ?? Array.Empty<byte>(), Version = version }, path,
             static (ref JuteReader r) => SetDataResponse.Read(ref r).Stat, null, cancellationToken);
     }
 
@@ -113,7 +113,7 @@ public sealed partial class KeeperClient
     {
         KeeperPaths.Validate(path);
         Action<int>? reg = watcher is null ? null : err => { if (err == 0) _watches.Add(_watches.Child, path, watcher); };
-        return SubmitAsync(OpCodes.GetChildren, new GetChildrenRequest { Path = ToServerPath(path), Watch = watcher is not null }, path,
+        return SubmitAsync(OpCode.GetChildren, new GetChildrenRequest { Path = ToServerPath(path), Watch = watcher is not null }, path,
             static (ref JuteReader r) => GetChildrenResponse.Read(ref r).Children ?? new List<string>(), reg, cancellationToken);
     }
 
@@ -122,7 +122,7 @@ public sealed partial class KeeperClient
     {
         KeeperPaths.Validate(path);
         Action<int>? reg = watcher is null ? null : err => { if (err == 0) _watches.Add(_watches.Child, path, watcher); };
-        return SubmitAsync(OpCodes.GetChildren2, new GetChildren2Request { Path = ToServerPath(path), Watch = watcher is not null }, path,
+        return SubmitAsync(OpCode.GetChildren2, new GetChildren2Request { Path = ToServerPath(path), Watch = watcher is not null }, path,
             static (ref JuteReader r) =>
             {
                 var rsp = GetChildren2Response.Read(ref r);
@@ -134,7 +134,7 @@ public sealed partial class KeeperClient
     public Task<int> GetAllChildrenNumberAsync(string path, CancellationToken cancellationToken = default)
     {
         KeeperPaths.Validate(path);
-        return SubmitAsync(OpCodes.GetAllChildrenNumber, new GetAllChildrenNumberRequest { Path = ToServerPath(path) }, path,
+        return SubmitAsync(OpCode.GetAllChildrenNumber, new GetAllChildrenNumberRequest { Path = ToServerPath(path) }, path,
             static (ref JuteReader r) => GetAllChildrenNumberResponse.Read(ref r).TotalNumber, null, cancellationToken);
     }
 
@@ -143,7 +143,7 @@ public sealed partial class KeeperClient
     public Task<List<string>> GetEphemeralsAsync(string prefixPath = "/", CancellationToken cancellationToken = default)
     {
         if (string.IsNullOrEmpty(prefixPath) || prefixPath[0] != '/') throw new ArgumentException("prefix path must start with /", nameof(prefixPath));
-        return SubmitAsync(OpCodes.GetEphemerals, new GetEphemeralsRequest { PrefixPath = ToServerPath(prefixPath) }, prefixPath,
+        return SubmitAsync(OpCode.GetEphemerals, new GetEphemeralsRequest { PrefixPath = ToServerPath(prefixPath) }, prefixPath,
             (ref JuteReader r) => (GetEphemeralsResponse.Read(ref r).Ephemerals ?? new List<string>()).Select(FromServerPath).ToList(), null, cancellationToken);
     }
 
@@ -152,7 +152,7 @@ public sealed partial class KeeperClient
     public Task<(List<ACL> Acl, Stat Stat)> GetAclAsync(string path, CancellationToken cancellationToken = default)
     {
         KeeperPaths.Validate(path);
-        return SubmitAsync(OpCodes.GetACL, new GetACLRequest { Path = ToServerPath(path) }, path,
+        return SubmitAsync(OpCode.GetACL, new GetACLRequest { Path = ToServerPath(path) }, path,
             static (ref JuteReader r) =>
             {
                 var rsp = GetACLResponse.Read(ref r);
@@ -164,7 +164,7 @@ public sealed partial class KeeperClient
     {
         KeeperPaths.Validate(path);
         if (acl is null || acl.Count == 0) throw new KeeperException(Code.InvalidAcl, path);
-        return SubmitAsync(OpCodes.SetACL, new SetACLRequest { Path = ToServerPath(path), Acl = acl, Version = aclVersion }, path,
+        return SubmitAsync(OpCode.SetACL, new SetACLRequest { Path = ToServerPath(path), Acl = acl, Version = aclVersion }, path,
             static (ref JuteReader r) => SetACLResponse.Read(ref r).Stat, null, cancellationToken);
     }
 
@@ -193,7 +193,7 @@ public sealed partial class KeeperClient
 
     /// <summary>The identities the server holds for this session (whoAmI, 3.7+).</summary>
     public Task<List<ClientIdentity>> WhoAmIAsync(CancellationToken cancellationToken = default) =>
-        SubmitAsync(OpCodes.WhoAmI, null, null, static (ref JuteReader r) =>
+        SubmitAsync(OpCode.WhoAmI, null, null, static (ref JuteReader r) =>
             (WhoAmIResponse.Read(ref r).ClientInfo ?? new List<ClientInfo>()).Select(c => new ClientIdentity(c.AuthScheme ?? "", c.User ?? "")).ToList(),
             null, cancellationToken);
 
@@ -201,7 +201,7 @@ public sealed partial class KeeperClient
     public Task<string> SyncAsync(string path, CancellationToken cancellationToken = default)
     {
         KeeperPaths.Validate(path);
-        return SubmitAsync(OpCodes.Sync, new SyncRequest { Path = ToServerPath(path) }, path,
+        return SubmitAsync(OpCode.Sync, new SyncRequest { Path = ToServerPath(path) }, path,
             (ref JuteReader r) => FromServerPath(SyncResponse.Read(ref r).Path ?? "/"), null, cancellationToken);
     }
 
@@ -218,7 +218,7 @@ public sealed partial class KeeperClient
             KeeperPaths.Validate(op.Path, nameof(ops), op.IsSequential);
         }
         if (ops.Count == 0) return Array.Empty<OpResult>();
-        var results = await SubmitMultiAsync(OpCodes.Multi, ops, cancellationToken).ConfigureAwait(false);
+        var results = await SubmitMultiAsync(OpCode.Multi, ops, cancellationToken).ConfigureAwait(false);
         for (int i = 0; i < results.Count; i++)
         {
             if (results[i] is OpResult.Error { Code: not Code.Ok and not Code.RuntimeInconsistency } err)
@@ -236,7 +236,7 @@ public sealed partial class KeeperClient
             if (op is not (Op.GetDataOp or Op.GetChildrenOp)) throw new ArgumentException("multiRead takes only GetData and GetChildren ops", nameof(ops));
             KeeperPaths.Validate(op.Path, nameof(ops));
         }
-        return SubmitMultiAsync(OpCodes.MultiRead, ops, cancellationToken);
+        return SubmitMultiAsync(OpCode.MultiRead, ops, cancellationToken);
     }
 
     private Task<IReadOnlyList<OpResult>> SubmitMultiAsync(int opCode, IReadOnlyList<Op> ops, CancellationToken cancellationToken)
@@ -256,32 +256,32 @@ public sealed partial class KeeperClient
             if (h.Done) break;
             switch (h.Type)
             {
-                case OpCodes.Create:
+                case OpCode.Create:
                     results.Add(new OpResult.Create(FromServerPath(CreateResponse.Read(ref r).Path ?? ""), null));
                     break;
-                case OpCodes.Create2:
-                case OpCodes.CreateTTL:
-                case OpCodes.CreateContainer:
+                case OpCode.Create2:
+                case OpCode.CreateTTL:
+                case OpCode.CreateContainer:
                     var c2 = Create2Response.Read(ref r);
                     results.Add(new OpResult.Create(FromServerPath(c2.Path ?? ""), c2.Stat));
                     break;
-                case OpCodes.Delete:
+                case OpCode.Delete:
                     results.Add(new OpResult.Delete());
                     break;
-                case OpCodes.SetData:
+                case OpCode.SetData:
                     results.Add(new OpResult.SetData(SetDataResponse.Read(ref r).Stat));
                     break;
-                case OpCodes.Check:
+                case OpCode.Check:
                     results.Add(new OpResult.Check());
                     break;
-                case OpCodes.GetData:
+                case OpCode.GetData:
                     var gd = GetDataResponse.Read(ref r);
                     results.Add(new OpResult.GetData(gd.Data ?? Array.Empty<byte>(), gd.Stat));
                     break;
-                case OpCodes.GetChildren:
+                case OpCode.GetChildren:
                     results.Add(new OpResult.GetChildren(GetChildrenResponse.Read(ref r).Children ?? new List<string>()));
                     break;
-                case OpCodes.Error:
+                case OpCode.Error:
                     results.Add(new OpResult.Error((Code)ErrorResponse.Read(ref r).Err));
                     break;
                 default:
@@ -322,7 +322,7 @@ public sealed partial class KeeperClient
             if (err != 0) return;
             _watches.Add(mode == AddWatchMode.Persistent ? _watches.Persistent : _watches.PersistentRecursive, path, w);
         };
-        return SubmitAsync(OpCodes.AddWatch, new AddWatchRequest { Path = ToServerPath(path), Mode = (int)mode }, path,
+        return SubmitAsync(OpCode.AddWatch, new AddWatchRequest { Path = ToServerPath(path), Mode = (int)mode }, path,
             static (ref JuteReader _) => true, reg, cancellationToken);
     }
 
@@ -357,7 +357,7 @@ public sealed partial class KeeperClient
             bool othersRemain;
             lock (_watches.Gate)
                 othersRemain = watcher is not null && tables.Any(t => t.Table.TryGetValue(path, out var s) && s.Any(x => x != watcher));
-            int opcode = othersRemain ? OpCodes.CheckWatches : OpCodes.RemoveWatches;
+            int opcode = othersRemain ? OpCode.CheckWatches : OpCode.RemoveWatches;
             IJuteRecord req = othersRemain
                 ? new CheckWatchesRequest { Path = ToServerPath(path), Type = (int)type }
                 : new RemoveWatchesRequest { Path = ToServerPath(path), Type = (int)type };
@@ -383,7 +383,7 @@ public sealed partial class KeeperClient
                 IJuteRecord fallback = othersOnPath
                     ? new CheckWatchesRequest { Path = ToServerPath(path), Type = (int)WatcherType.Any }
                     : new RemoveWatchesRequest { Path = ToServerPath(path), Type = (int)WatcherType.Any };
-                await SubmitAsync(othersOnPath ? OpCodes.CheckWatches : OpCodes.RemoveWatches, fallback, path, static (ref JuteReader _) => true, null, ct).ConfigureAwait(false);
+                await SubmitAsync(othersOnPath ? OpCode.CheckWatches : OpCode.RemoveWatches, fallback, path, static (ref JuteReader _) => true, null, ct).ConfigureAwait(false);
             }
         }
 

@@ -359,9 +359,9 @@ public sealed partial class KeeperClient : IAsyncDisposable
                 }
             }
             if (v2)
-                result.Add((OpCodes.SetWatches2, new SetWatches2 { RelativeZxid = zxid, DataWatches = batch[0], ExistWatches = batch[1], ChildWatches = batch[2], PersistentWatches = batch[3], PersistentRecursiveWatches = batch[4] }));
+                result.Add((OpCode.SetWatches2, new SetWatches2 { RelativeZxid = zxid, DataWatches = batch[0], ExistWatches = batch[1], ChildWatches = batch[2], PersistentWatches = batch[3], PersistentRecursiveWatches = batch[4] }));
             else
-                result.Add((OpCodes.SetWatches, new SetWatches { RelativeZxid = zxid, DataWatches = batch[0], ExistWatches = batch[1], ChildWatches = batch[2] }));
+                result.Add((OpCode.SetWatches, new SetWatches { RelativeZxid = zxid, DataWatches = batch[0], ExistWatches = batch[1], ChildWatches = batch[2] }));
         }
         return result;
     }
@@ -609,7 +609,7 @@ public sealed partial class KeeperClient : IAsyncDisposable
                 // than after the session timeout.
                 try
                 {
-                    var p = new Pending<bool>(OpCodes.CloseSession, null, static (ref JuteReader _) => true, null);
+                    var p = new Pending<bool>(OpCode.CloseSession, null, static (ref JuteReader _) => true, null);
                     await conn.SendAsync(p, null, null).ConfigureAwait(false);
                     await p.Task.WaitAsync(TimeSpan.FromSeconds(Math.Max(2, SessionTimeout.TotalSeconds / 3))).ConfigureAwait(false);
                 }
@@ -712,7 +712,7 @@ public sealed partial class KeeperClient : IAsyncDisposable
                 BinaryPrimitives.WriteInt32BigEndian(frame, size);
                 var w = new JuteWriter(frame.AsSpan(4));
                 w.WriteInt(Xids.Auth);
-                w.WriteInt(OpCodes.Auth);
+                w.WriteInt(OpCode.Auth);
                 packet.Write(ref w);
                 await Stream.WriteAsync(frame, Cancel.Token).ConfigureAwait(false);
                 LastSend = Environment.TickCount64;
@@ -737,7 +737,7 @@ public sealed partial class KeeperClient : IAsyncDisposable
                 var frame = new byte[12];
                 BinaryPrimitives.WriteInt32BigEndian(frame, 8);
                 BinaryPrimitives.WriteInt32BigEndian(frame.AsSpan(4), Xids.Ping);
-                BinaryPrimitives.WriteInt32BigEndian(frame.AsSpan(8), OpCodes.Ping);
+                BinaryPrimitives.WriteInt32BigEndian(frame.AsSpan(8), OpCode.Ping);
                 await Stream.WriteAsync(frame, Cancel.Token).ConfigureAwait(false);
                 LastSend = Environment.TickCount64;
             }

@@ -41,31 +41,31 @@ public abstract class Op
 
     internal sealed class DeleteOp(string path, int version) : Op(path)
     {
-        internal override int OpCode => OpCodes.Delete;
+        internal override int OpCode => Samsa.Keeper.Protocol.OpCode.Delete;
         internal override IJuteRecord ToRecord(string serverPath) => new DeleteRequest { Path = serverPath, Version = version };
     }
 
     internal sealed class SetDataOp(string path, byte[] data, int version) : Op(path)
     {
-        internal override int OpCode => OpCodes.SetData;
+        internal override int OpCode => Samsa.Keeper.Protocol.OpCode.SetData;
         internal override IJuteRecord ToRecord(string serverPath) => new SetDataRequest { Path = serverPath, Data = data, Version = version };
     }
 
     internal sealed class CheckOp(string path, int version) : Op(path)
     {
-        internal override int OpCode => OpCodes.Check;
+        internal override int OpCode => Samsa.Keeper.Protocol.OpCode.Check;
         internal override IJuteRecord ToRecord(string serverPath) => new CheckVersionRequest { Path = serverPath, Version = version };
     }
 
     internal sealed class GetDataOp(string path) : Op(path)
     {
-        internal override int OpCode => OpCodes.GetData;
+        internal override int OpCode => Samsa.Keeper.Protocol.OpCode.GetData;
         internal override IJuteRecord ToRecord(string serverPath) => new GetDataRequest { Path = serverPath, Watch = false };
     }
 
     internal sealed class GetChildrenOp(string path) : Op(path)
     {
-        internal override int OpCode => OpCodes.GetChildren;
+        internal override int OpCode => Samsa.Keeper.Protocol.OpCode.GetChildren;
         internal override IJuteRecord ToRecord(string serverPath) => new GetChildrenRequest { Path = serverPath, Watch = false };
     }
 }
@@ -82,39 +82,6 @@ public abstract record OpResult
     /// <summary>The op failed with <paramref name="Code"/>; in a failed transaction the ops that
     /// did not fail themselves report Ok (before the failure) or RuntimeInconsistency (after it).</summary>
     public sealed record Error(Code Code) : OpResult;
-}
-
-/// <summary>Request types (upstream ZooDefs.OpCode).</summary>
-internal static class OpCodes
-{
-    public const int Create = 1;
-    public const int Delete = 2;
-    public const int Exists = 3;
-    public const int GetData = 4;
-    public const int SetData = 5;
-    public const int GetACL = 6;
-    public const int SetACL = 7;
-    public const int GetChildren = 8;
-    public const int Sync = 9;
-    public const int Ping = 11;
-    public const int GetChildren2 = 12;
-    public const int Check = 13;
-    public const int Multi = 14;
-    public const int Create2 = 15;
-    public const int CheckWatches = 17;
-    public const int RemoveWatches = 18;
-    public const int CreateContainer = 19;
-    public const int CreateTTL = 21;
-    public const int MultiRead = 22;
-    public const int Auth = 100;
-    public const int SetWatches = 101;
-    public const int GetEphemerals = 103;
-    public const int GetAllChildrenNumber = 104;
-    public const int SetWatches2 = 105;
-    public const int AddWatch = 106;
-    public const int WhoAmI = 107;
-    public const int CloseSession = -11;
-    public const int Error = -1;
 }
 
 /// <summary>Special xids (upstream ClientCnxn): replies carrying them are not matched against the

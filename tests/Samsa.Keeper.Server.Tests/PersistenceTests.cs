@@ -1,3 +1,4 @@
+using Samsa.Keeper.Protocol;
 using System.Buffers.Binary;
 using Samsa.Keeper.Protocol.Records;
 using Samsa.Keeper.Server;

@@ -1,3 +1,4 @@
+using Samsa.Keeper.Protocol;
 using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
