@@ -5,7 +5,9 @@
 // upstream's message), null values are INVALID_REQUEST. BROKER (this broker's id, or empty for
 // the cluster default): only dynamically updatable keys are accepted (INVALID_CONFIG "Cannot
 // update these configs dynamically"). A resource listed twice is INVALID_REQUEST. validate_only
-// checks without applying.
+// checks without applying. In ZooKeeper mode both resource types are written to /config/<type>/<name>
+// with a /config/changes notification, and the answer waits until this broker applied them.
+using Samsa.Kafka.Broker.Cluster.ZooKeeper;
 using Samsa.Kafka.Broker.Config;
 using Samsa.Kafka.Protocol;
 using Samsa.Kafka.Protocol.Messages;
@@ -51,6 +53,12 @@ public static class AlterConfigsHandler
                 if (error != ErrorCode.None) return (error, message);
                 var changes = resource.Configs.ToDictionary(c => c.Name, c => c.Value, StringComparer.Ordinal);
                 if (BrokerConfig.ValidateDynamicBrokerUpdate(changes) is { } problem) return (ErrorCode.InvalidConfig, problem);
+                if (!validateOnly && broker.Replicas.ClusterStore is IClusterConfigStore zk)
+                {
+                    // ZooKeeper mode: /config/brokers/<id> or <default> and a change notification
+                    // (AdminZkClient.changeBrokerConfig); every broker applies it from there.
+                    return zk.SetBrokerConfigs(perBroker, changes.ToDictionary(kv => kv.Key, kv => kv.Value!, StringComparer.Ordinal));
+                }
                 if (!validateOnly)
                 {
                     broker.Config.ApplyDynamic(perBroker, changes, replaceAll: true);

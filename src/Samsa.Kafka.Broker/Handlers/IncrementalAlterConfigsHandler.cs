@@ -5,6 +5,7 @@
 // SUBTRACT only apply to LIST configs (INVALID_CONFIG otherwise); the result is validated as a
 // whole (INVALID_CONFIG with upstream's message). A key named twice in one resource, or a
 // resource named twice, is INVALID_REQUEST. BROKER resources accept dynamic keys only.
+using Samsa.Kafka.Broker.Cluster.ZooKeeper;
 using Samsa.Kafka.Broker.Config;
 using Samsa.Kafka.Protocol;
 using Samsa.Kafka.Protocol.Messages;
@@ -58,6 +59,13 @@ public static class IncrementalAlterConfigsHandler
                 if (problem is not null) return (ErrorCode.InvalidConfig, problem);
                 var changed = resource.Configs.Select(c => c.Name).ToDictionary(n => n, n => current.GetValueOrDefault(n), StringComparer.Ordinal);
                 if (BrokerConfig.ValidateDynamicBrokerUpdate(changed) is { } invalid) return (ErrorCode.InvalidConfig, invalid);
+                if (!validateOnly && broker.Replicas.ClusterStore is IClusterConfigStore zk)
+                {
+                    // ZooKeeper mode: the whole resulting override set goes to ZooKeeper, as
+                    // ZkAdminManager.incrementalAlterConfigs writes it back with changeBrokerConfig.
+                    return zk.SetBrokerConfigs(perBroker, current.Where(kv => kv.Value is not null)
+                        .ToDictionary(kv => kv.Key, kv => kv.Value!, StringComparer.Ordinal));
+                }
                 if (!validateOnly)
                 {
                     broker.Config.ApplyDynamic(perBroker, changed, replaceAll: false);

@@ -31,7 +31,7 @@ public interface IClusterTopicStore
 /// change. ZooKeeper is the only channel between brokers, which keeps a broker's metadata no
 /// staler than its ZooKeeper session.
 /// </summary>
-public sealed class ZkClusterMember : IClusterTopicStore, IAsyncDisposable
+public sealed partial class ZkClusterMember : IClusterTopicStore, IAsyncDisposable
 {
     private static readonly TimeSpan Periodic = TimeSpan.FromSeconds(1);
     private static readonly TimeSpan Debounce = TimeSpan.FromMilliseconds(15);
@@ -58,6 +58,7 @@ public sealed class ZkClusterMember : IClusterTopicStore, IAsyncDisposable
         _connect = config.ZookeeperConnect ?? throw new InvalidOperationException("zookeeper.connect is not set");
         _sessionTimeout = TimeSpan.FromMilliseconds((int)config.Get("zookeeper.session.timeout.ms")!);
         _connectionTimeout = config.Get("zookeeper.connection.timeout.ms") is int ct ? TimeSpan.FromMilliseconds(ct) : _sessionTimeout;
+        _configChanges = new ConfigChangeListener(broker);
         _controller = new ZkController(broker.BrokerId, broker.Log)
         {
             UncleanLeaderElection = topic => topic.Configs.TryGetValue("unclean.leader.election.enable", out var v)
@@ -117,6 +118,7 @@ public sealed class ZkClusterMember : IClusterTopicStore, IAsyncDisposable
                 await RegisterBrokerAsync(zk);
                 _zk = zk;
                 _controller.OnNewSession();
+                await _configChanges.OnSessionAsync(zk);
                 bool watching;
                 try
                 {
@@ -139,6 +141,7 @@ public sealed class ZkClusterMember : IClusterTopicStore, IAsyncDisposable
                     }
                     try
                     {
+                        await _configChanges.ProcessAsync(zk);
                         var view = await ReadViewAsync(zk);
                         if (await _controller.StepAsync(zk, view, _stop.Token))
                         {
