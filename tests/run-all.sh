@@ -11,12 +11,23 @@ have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok
 for p in zookeeper zookeeper-bin kcat librdkafka-dev python3-kafka python3-confluent-kafka python3-kazoo; do
   have_pkg "$p" || need_pkgs+=("$p")
 done
+# Java for Apache ZooKeeper, node/npm for kafkajs (NodeSource's nodejs bundles npm: check commands).
+command -v java > /dev/null 2>&1 || need_pkgs+=(default-jre-headless)
+command -v node > /dev/null 2>&1 || need_pkgs+=(nodejs)
+command -v npm > /dev/null 2>&1 || need_pkgs+=(npm)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   echo "== installing: ${need_pkgs[*]}"
   if [ "$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi
   $SUDO apt-get update -qq >/dev/null 2>&1 || true
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" >/dev/null 2>&1 \
     || echo "warning: apt-get install failed for some of: ${need_pkgs[*]}"
+fi
+
+# kafkajs for the cluster tests (tests/Samsa.Cluster.Tests/clients) and the compat suite, from
+# the committed lockfile.
+if [ ! -d compat/kafkajs/node_modules/kafkajs ] && command -v npm > /dev/null 2>&1; then
+  echo "== npm ci in compat/kafkajs"
+  (cd compat/kafkajs && npm ci --no-audit --no-fund > /dev/null 2>&1) || echo "warning: npm ci failed in compat/kafkajs"
 fi
 
 results="$root/tests/.results"
