@@ -1,23 +1,29 @@
 using System.Globalization;
 using Samsa.Kafka.Broker;
+using Samsa.Kafka.Broker.Cluster.ZooKeeper;
 using Samsa.Kafka.Broker.Config;
-using Samsa.Keeper.Server;
+using Samsa.Keeper.Client;
 
 namespace Samsa.Host;
 
 /// <summary>
-/// <c>samsa dev --brokers N</c> (N &gt; 1): the Keeper and N brokers in one process, the brokers in
-/// ZooKeeper mode on the Keeper (broker.id 1..N on kafka-port, kafka-port+1, ...; logs in
-/// DATA/kafka-ID). The Keeper starts first because the brokers register with it.
+/// <c>samsa dev [--brokers N]</c>: the Keeper and N brokers in one process, the brokers in
+/// ZooKeeper mode on the Keeper, so zkCli.sh against the dev Keeper shows upstream's layout
+/// (/brokers/ids/1, /controller, /brokers/topics/...). broker.id 1..N on kafka-port,
+/// kafka-port+1, ...; logs in DATA/kafka (one broker, as before) or DATA/kafka-ID. The Keeper
+/// starts first because the brokers register with it.
 /// </summary>
 internal static class DevCluster
 {
     public static async Task<int> RunAsync(string host, int kafkaPort, int zkPort, string data, int brokers, ShutdownSignal shutdown,
         Func<string, string> formatHost)
     {
-        await using var keeperHandle = await DevKeeper.StartAsync(host, zkPort, Path.Combine(data, "keeper"), shutdown.Token);
-        int boundZkPort = keeperHandle is KeeperHost kh ? kh.LocalEndPoint.Port : zkPort;
-        string connect = $"{formatHost(host)}:{boundZkPort}";
+        // The brokers need the Keeper's address before they are built; with --zk-port 0 a free port
+        // is chosen here so the Keeper's start and the first broker's log loading overlap.
+        if (zkPort == 0) zkPort = FreePort(host);
+        var keeperStart = Task.Run(() => DevKeeper.StartAsync(host, zkPort, Path.Combine(data, "keeper"), shutdown.Token));
+        IAsyncDisposable? keeperHandle = null;
+        string connect = $"{formatHost(host)}:{zkPort.ToString(CultureInfo.InvariantCulture)}";
         var started = new List<KafkaBroker>();
         try
         {
@@ -28,16 +34,31 @@ internal static class DevCluster
                 {
                     ["broker.id"] = id.ToString(CultureInfo.InvariantCulture),
                     ["listeners"] = $"PLAINTEXT://{formatHost(host)}:{port.ToString(CultureInfo.InvariantCulture)}",
-                    ["log.dirs"] = Path.Combine(data, $"kafka-{id.ToString(CultureInfo.InvariantCulture)}"),
+                    ["log.dirs"] = Path.Combine(data, brokers == 1 ? "kafka" : $"kafka-{id.ToString(CultureInfo.InvariantCulture)}"),
                     ["zookeeper.connect"] = connect,
-                    // Replication between brokers is not implemented yet: internal topics keep one replica.
+                    // Internal topics keep one replica, so a single dev broker can create them.
                     ["offsets.topic.replication.factor"] = "1",
                     ["transaction.state.log.replication.factor"] = "1",
                     ["transaction.state.log.min.isr"] = "1",
+                    // As upstream's sample config/server.properties for development: no 3 s wait for
+                    // more members before a new group's first rebalance.
+                    ["group.initial.rebalance.delay.ms"] = "0",
                 };
                 var broker = new KafkaBroker(new BrokerConfig(props), log: Console.Error.WriteLine);
-                await broker.StartAsync();
+                try
+                {
+                    keeperHandle ??= await keeperStart;
+                    if (brokers == 1) await AdoptLocalTopicsAsync(broker, connect);
+                    await broker.StartAsync();
+                }
+                catch
+                {
+                    await broker.DisposeAsync();
+                    throw;
+                }
                 started.Add(broker);
+                if (id == 1)
+                    Console.Error.WriteLine("dev settings: offsets.topic.replication.factor=1 group.initial.rebalance.delay.ms=0 (upstream default 3000)");
                 Console.Out.WriteLine($"kafka listening on {Program.FormatEndPoint(broker.BoundEndPoint)}");
                 Console.Out.Flush();
             }
@@ -47,6 +68,55 @@ internal static class DevCluster
         finally
         {
             for (int i = started.Count - 1; i >= 0; i--) await started[i].DisposeAsync();
+            keeperHandle ??= await keeperStart;
+            if (keeperHandle is not null) await keeperHandle.DisposeAsync();
         }
+    }
+
+    private static int FreePort(string host)
+    {
+        var address = System.Net.IPAddress.TryParse(host, out var ip) ? ip : System.Net.IPAddress.Loopback;
+        var listener = new System.Net.Sockets.TcpListener(address, 0);
+        listener.Start();
+        int port = ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
+        listener.Stop();
+        return port;
+    }
+
+    /// <summary>
+    /// A dev data directory written before `samsa dev` ran in ZooKeeper mode has topics (and maybe
+    /// dynamic broker configs) that ZooKeeper has never heard of, and a broker in ZooKeeper mode
+    /// drops local topics the layout does not list. So when the Keeper has no layout yet
+    /// (/brokers/topics missing) and the broker has local topics, they are registered first, as
+    /// this one broker's replicas with their topic ids and overrides; the controller then elects
+    /// broker 1 leader of each partition and the logs stay.
+    /// </summary>
+    private static async Task AdoptLocalTopicsAsync(KafkaBroker broker, string connect)
+    {
+        var topics = broker.Replicas.Topics;
+        var perBroker = broker.Config.DynamicConfigs(perBroker: true);
+        var clusterDefault = broker.Config.DynamicConfigs(perBroker: false);
+        if (topics.Count == 0 && perBroker.Count == 0 && clusterDefault.Count == 0) return;
+        await using var zk = await KeeperClient.ConnectAsync(connect);
+        if (await zk.ExistsAsync(ZkData.Topics) is not null) return;
+        foreach (var path in new[] { "/brokers", "/config", "/config/topics", "/config/brokers" })
+        {
+            try { await zk.CreateAsync(path, null, Acls.OpenAclUnsafe); }
+            catch (Samsa.Keeper.Client.KeeperException e) when (e.Code == Code.NodeExists) { }
+        }
+        // As AdminZkClient creates a topic: its configs first, then the topic znode the controller acts on.
+        foreach (var topic in topics)
+            await zk.CreateAsync(ZkData.TopicConfig(topic.Name), ZkData.EncodeConfig(topic.Configs), Acls.OpenAclUnsafe);
+        await zk.CreateAsync(ZkData.Topics, null, Acls.OpenAclUnsafe);
+        foreach (var topic in topics)
+        {
+            var assignment = topic.Partitions.ToDictionary(p => p.Index, _ => new List<int> { broker.BrokerId });
+            await zk.CreateAsync(ZkData.Topic(topic.Name), ZkData.EncodeTopic(topic.Id, assignment), Acls.OpenAclUnsafe);
+        }
+        if (perBroker.Count > 0)
+            await zk.CreateAsync("/config/brokers/" + broker.BrokerId.ToString(CultureInfo.InvariantCulture), ZkData.EncodeConfig(perBroker), Acls.OpenAclUnsafe);
+        if (clusterDefault.Count > 0)
+            await zk.CreateAsync("/config/brokers/<default>", ZkData.EncodeConfig(clusterDefault), Acls.OpenAclUnsafe);
+        Console.Error.WriteLine($"dev: registered {topics.Count} existing local topic(s) in ZooKeeper");
     }
 }

@@ -59,7 +59,7 @@ public static class Program
         return 2;
     }
 
-    /// <summary>Broker and Keeper in one process with single-node settings.</summary>
+    /// <summary>The Keeper and one broker (or --brokers N) in one process, the brokers in ZooKeeper mode on the Keeper.</summary>
     private static async Task<int> DevAsync(string[] args)
     {
         string host = "127.0.0.1";
@@ -84,31 +84,7 @@ public static class Program
         Directory.CreateDirectory(data);
 
         using var shutdown = new ShutdownSignal();
-        if (brokers > 1) return await DevCluster.RunAsync(host, kafkaPort, zkPort, data, brokers, shutdown, FormatHost);
-        // Keeper and broker start side by side: start-up time is the slower of the two, not the sum.
-        var keeperStart = Task.Run(() => DevKeeper.StartAsync(host, zkPort, Path.Combine(data, "keeper"), shutdown.Token));
-
-        var props = new Dictionary<string, string>
-        {
-            ["broker.id"] = "1",
-            ["listeners"] = $"PLAINTEXT://{FormatHost(host)}:{kafkaPort}",
-            ["log.dirs"] = Path.Combine(data, "kafka"),
-            // One broker: internal topics cannot have three replicas.
-            ["offsets.topic.replication.factor"] = "1",
-            ["transaction.state.log.replication.factor"] = "1",
-            ["transaction.state.log.min.isr"] = "1",
-            // As upstream's sample config/server.properties for development: no 3 s wait for
-            // more members before a new group's first rebalance.
-            ["group.initial.rebalance.delay.ms"] = "0",
-        };
-        await using var broker = new KafkaBroker(new BrokerConfig(props), log: Console.Error.WriteLine);
-        await broker.StartAsync();
-        Console.Error.WriteLine("dev settings: offsets.topic.replication.factor=1 group.initial.rebalance.delay.ms=0 (upstream default 3000)");
-        await using var keeper = await keeperStart;
-        Console.Out.WriteLine($"kafka listening on {FormatEndPoint(broker.BoundEndPoint)}");
-        Console.Out.Flush();
-        await shutdown.WaitAsync();
-        return 0;
+        return await DevCluster.RunAsync(host, kafkaPort, zkPort, data, brokers, shutdown, FormatHost);
     }
 
     private static async Task<int> BrokerAsync(string[] args)
