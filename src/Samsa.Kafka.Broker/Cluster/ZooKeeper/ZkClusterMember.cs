@@ -22,8 +22,9 @@ public interface IClusterTopicStore
 /// A broker's membership in a ZooKeeper-mode cluster (upstream KafkaServer + KafkaZkClient).
 ///
 /// Design: instead of upstream's controller-to-broker UpdateMetadata / LeaderAndIsr requests,
-/// every broker watches ZooKeeper itself. One persistent recursive watch (addWatch, ZooKeeper
-/// 3.6+) on the root of the chroot marks the view dirty; a single loop re-reads the layout
+/// every broker watches ZooKeeper itself. Persistent recursive watches (addWatch, ZooKeeper 3.6+)
+/// on the subtrees of the layout (/brokers, /controller, /admin, /config, ...) mark the view
+/// dirty; a single loop re-reads the layout
 /// (brokers, controller, topics, partition states, topic configs, pending deletions), applies it
 /// to the local ReplicaManager (which partitions this broker leads, their leader epochs, topic
 /// creation and deletion) and, on the elected controller, runs the controller's reconciliation.
@@ -34,6 +35,8 @@ public interface IClusterTopicStore
 public sealed partial class ZkClusterMember : IClusterTopicStore, IAsyncDisposable
 {
     private static readonly TimeSpan Periodic = TimeSpan.FromSeconds(1);
+    private static readonly string[] WatchedRoots =
+        [ZkData.Brokers, ZkData.Controller, ZkData.ControllerEpoch, ZkData.Admin, ZkData.Config, ZkData.IsrChangeNotification];
     private static readonly TimeSpan Debounce = TimeSpan.FromMilliseconds(15);
     private static readonly TimeSpan AdminWait = TimeSpan.FromSeconds(30);
 
@@ -122,7 +125,11 @@ public sealed partial class ZkClusterMember : IClusterTopicStore, IAsyncDisposab
                 bool watching;
                 try
                 {
-                    await zk.AddWatchAsync("/", AddWatchMode.PersistentRecursive, _ => Signal());
+                    // Only the subtrees the view is made of: other users of the same ZooKeeper
+                    // (`samsa dev` shares its Keeper with whatever the developer runs) do not wake
+                    // the loop with their writes.
+                    foreach (var root in WatchedRoots)
+                        await zk.AddWatchAsync(root, AddWatchMode.PersistentRecursive, _ => Signal());
                     watching = true;
                 }
                 catch (KeeperException e) when (e.Code is Code.Unimplemented)
