@@ -73,6 +73,36 @@ internal static class DevCluster
         }
     }
 
+    /// <summary>
+    /// <c>samsa dev --standalone</c>: the single-node broker as `samsa dev` ran it before ZooKeeper
+    /// mode (topics kept in DATA/kafka, nothing registered in the Keeper). The Keeper and the broker
+    /// start side by side, which saves the ZooKeeper session and registration on the way to the
+    /// `kafka listening` line (about 0.2 s of CPU).
+    /// </summary>
+    public static async Task<int> RunStandaloneAsync(string host, int kafkaPort, int zkPort, string data, ShutdownSignal shutdown,
+        Func<string, string> formatHost)
+    {
+        var keeperStart = Task.Run(() => DevKeeper.StartAsync(host, zkPort, Path.Combine(data, "keeper"), shutdown.Token));
+        var props = new Dictionary<string, string>
+        {
+            ["broker.id"] = "1",
+            ["listeners"] = $"PLAINTEXT://{formatHost(host)}:{kafkaPort.ToString(CultureInfo.InvariantCulture)}",
+            ["log.dirs"] = Path.Combine(data, "kafka"),
+            ["offsets.topic.replication.factor"] = "1",
+            ["transaction.state.log.replication.factor"] = "1",
+            ["transaction.state.log.min.isr"] = "1",
+            ["group.initial.rebalance.delay.ms"] = "0",
+        };
+        await using var broker = new KafkaBroker(new BrokerConfig(props), log: Console.Error.WriteLine);
+        await broker.StartAsync();
+        Console.Error.WriteLine("dev settings: offsets.topic.replication.factor=1 group.initial.rebalance.delay.ms=0 (upstream default 3000)");
+        await using var keeper = await keeperStart;
+        Console.Out.WriteLine($"kafka listening on {Program.FormatEndPoint(broker.BoundEndPoint)}");
+        Console.Out.Flush();
+        await shutdown.WaitAsync();
+        return 0;
+    }
+
     private static int FreePort(string host)
     {
         var address = System.Net.IPAddress.TryParse(host, out var ip) ? ip : System.Net.IPAddress.Loopback;

@@ -13,7 +13,7 @@ public static class Program
 {
     private const string Usage =
         "usage:\n" +
-        "  samsa dev [--data DIR] [--host 127.0.0.1] [--kafka-port 9092] [--zk-port 2181] [--brokers 1]\n" +
+        "  samsa dev [--data DIR] [--host 127.0.0.1] [--kafka-port 9092] [--zk-port 2181] [--brokers 1] [--standalone]\n" +
         "  samsa broker --config server.properties [--override key=value ...]\n" +
         "  samsa keeper --config zoo.cfg\n" +
         "  samsa perf produce|fetch [--records N] [--record-size BYTES] [--partitions N] [--data DIR]\n" +
@@ -64,6 +64,7 @@ public static class Program
     {
         string host = "127.0.0.1";
         int kafkaPort = 9092, zkPort = 2181, brokers = 1;
+        bool standalone = false;
         string? data = null;
         for (int i = 0; i < args.Length; i++)
         {
@@ -73,6 +74,7 @@ public static class Program
                     if (!int.TryParse(Value(args, ref i), NumberStyles.None, CultureInfo.InvariantCulture, out brokers) || brokers is < 1 or > 64)
                         throw new UsageException("dev: --brokers expects a number from 1 to 64");
                     break;
+                case "--standalone": standalone = true; break;
                 case "--data": data = Value(args, ref i); break;
                 case "--host": host = Value(args, ref i); break;
                 case "--kafka-port": kafkaPort = Port(args, ref i); break;
@@ -83,8 +85,12 @@ public static class Program
         data = Path.GetFullPath(data ?? Path.Combine(Path.GetTempPath(), "samsa-dev"));
         Directory.CreateDirectory(data);
 
+        if (standalone && brokers > 1) throw new UsageException("dev: --standalone runs one broker; it cannot be combined with --brokers");
+
         using var shutdown = new ShutdownSignal();
-        return await DevCluster.RunAsync(host, kafkaPort, zkPort, data, brokers, shutdown, FormatHost);
+        return standalone
+            ? await DevCluster.RunStandaloneAsync(host, kafkaPort, zkPort, data, shutdown, FormatHost)
+            : await DevCluster.RunAsync(host, kafkaPort, zkPort, data, brokers, shutdown, FormatHost);
     }
 
     private static async Task<int> BrokerAsync(string[] args)

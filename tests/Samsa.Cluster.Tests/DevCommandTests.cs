@@ -92,6 +92,18 @@ public sealed class DevCommandTests
         Assert.Equal(Enumerable.Range(0, 10).Select(i => $"k{i}=v{i}").Order(), lines.Order());
     }
 
+    [Fact]
+    public async Task StandaloneDevRegistersNothingInTheKeeper()
+    {
+        var data = Path.Combine(Path.GetTempPath(), "samsa-devtest-" + Guid.NewGuid().ToString("N")[..8]);
+        await using var dev = await DevProcess.StartAsync(data, "--standalone");
+        using (var admin = new AdminClientBuilder(new AdminClientConfig { BootstrapServers = dev.KafkaAddress }).Build())
+            await admin.CreateTopicsAsync([new TopicSpecification { Name = "alone", NumPartitions = 2, ReplicationFactor = 1 }]);
+        await using var zk = await KeeperClient.ConnectAsync(dev.KeeperAddress);
+        Assert.Equal(["zookeeper"], await zk.GetChildrenAsync("/"));
+        Assert.True(File.Exists(Path.Combine(data, "kafka", "alone-1", "00000000000000000000.log")));
+    }
+
     /// <summary>A `samsa dev --kafka-port 0 --zk-port 0` process of this build configuration.</summary>
     private sealed class DevProcess : IAsyncDisposable
     {
@@ -104,10 +116,10 @@ public sealed class DevCommandTests
         public string KafkaAddress { get; private set; } = "";
         public string KeeperAddress { get; private set; } = "";
 
-        public static async Task<DevProcess> StartAsync(string data)
+        public static async Task<DevProcess> StartAsync(string data, params string[] extra)
         {
             var psi = new ProcessStartInfo(SamsaBinary()) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-            foreach (var a in new[] { "dev", "--data", data, "--kafka-port", "0", "--zk-port", "0" }) psi.ArgumentList.Add(a);
+            foreach (var a in new[] { "dev", "--data", data, "--kafka-port", "0", "--zk-port", "0" }.Concat(extra)) psi.ArgumentList.Add(a);
             var dev = new DevProcess(Process.Start(psi)!, data);
             dev._process.ErrorDataReceived += (_, e) => { lock (dev._stderr) dev._stderr.AppendLine(e.Data); };
             dev._process.BeginErrorReadLine();
