@@ -210,6 +210,10 @@ public sealed class ReplicationManager : IAsyncDisposable
     {
         var isr = p.IsrNodes ?? [];
         if (isr.Contains(replicaId) || ls.IsrWriteInFlight) return;
+        // Upstream isReplicaIsrEligible (ZooKeeper mode): only a registered broker may join. A
+        // stopping broker leaves /brokers/ids before its fetchers end; without this its last
+        // fetches put it back into ISRs the controller just shrank.
+        if (_broker.Cluster is { } cluster && !cluster.IsLive(replicaId)) return;
         if (f.LogEndOffset < p.Log.HighWatermark || f.LogEndOffset < ls.EpochStartOffset) return;
         var next = isr.Append(replicaId).ToList();
         StartIsrWrite(p, ls, next, $"expand ISR of {p.TopicPartition} with {replicaId}");
