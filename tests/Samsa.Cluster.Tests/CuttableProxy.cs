@@ -38,9 +38,17 @@ public sealed class CuttableProxy : IAsyncDisposable
 
     public string Address => $"127.0.0.1:{Port}";
     public int Port => ((IPEndPoint)_listener.LocalEndpoint).Port;
+    public int TargetPort => _target.Port;
 
     /// <summary>Whether traffic of a connection from this source is black-holed now.</summary>
     public Func<int, bool> Severed { get; set; } = _ => false;
+
+    private long _bytesToClients, _bytesToReplicas;
+
+    /// <summary>Bytes the target sent back on connections of unknown source (clients).</summary>
+    public long BytesToClients => Interlocked.Read(ref _bytesToClients);
+    /// <summary>Bytes the target sent back on connections of a named source (replica fetchers).</summary>
+    public long BytesToReplicas => Interlocked.Read(ref _bytesToReplicas);
 
     /// <summary>Names the source of a connection from the first chunk it sends (-1 = unknown).</summary>
     public Func<ReadOnlyMemory<byte>, int> Identify { get; set; } = _ => -1;
@@ -99,6 +107,7 @@ public sealed class CuttableProxy : IAsyncDisposable
                     await Task.Delay(Timeout.Infinite, link.Gone.Token);
                 }
                 await to.WriteAsync(buffer.AsMemory(0, n), _cut.Token);
+                if (!fromClient) Interlocked.Add(ref link.Source >= 0 ? ref _bytesToReplicas : ref _bytesToClients, n);
             }
         }
         catch (Exception e) when (e is IOException or OperationCanceledException or ObjectDisposedException or SocketException) { }
@@ -140,6 +149,12 @@ public sealed class CuttableProxy : IAsyncDisposable
         Cut();
         try { await _accept; } catch (Exception e) when (e is OperationCanceledException or SocketException or ObjectDisposedException) { }
     }
+
+    /// <summary>For a proxy in front of a Kafka broker: a connection whose first request carries a
+    /// replica fetcher's client id ("broker-&lt;id&gt;-fetcher-&lt;leader&gt;") comes from that broker.</summary>
+    public static int ReplicaFetcherSource(ReadOnlyMemory<byte> first) =>
+        KafkaClientId(first.Span) is { } cid && cid.StartsWith("broker-", StringComparison.Ordinal) && cid.IndexOf('-', 7) is int dash and > 7
+        && int.TryParse(cid.AsSpan(7, dash - 7), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int from) ? from : -1;
 
     /// <summary>The client id of the first Kafka request on a connection (request header v1+:
     /// length, api_key, api_version, correlation_id, then client_id as an int16-length string),

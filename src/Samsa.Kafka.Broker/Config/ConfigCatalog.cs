@@ -211,6 +211,7 @@ public static class ConfigCatalog
         new("max.incremental.fetch.session.cache.slots", ConfigType.Int, "1000", AtLeast(0)),
         new("replica.lag.time.max.ms", ConfigType.Long, "30000"),
         new("replica.fetch.max.bytes", ConfigType.Int, "1048576", AtLeast(0)),
+        new("replica.selector.class", ConfigType.String, null),
         new("replica.fetch.wait.max.ms", ConfigType.Int, "500"),
         new("replica.fetch.min.bytes", ConfigType.Int, "1"),
         new("replica.fetch.response.max.bytes", ConfigType.Int, "10485760", AtLeast(0)),

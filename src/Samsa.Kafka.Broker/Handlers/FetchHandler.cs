@@ -17,6 +17,10 @@
 // stored v2 batches unless the topic sets message.downconversion.enable=false (UNSUPPORTED_VERSION);
 // v0-v2 have a hard byte limit (no whole-first-batch exception).
 // Follower fetches (replica_id >= 0) are answered by Replication/FollowerFetch.
+// Fetch from follower (KIP-392, v11+): with replica.selector.class set, the leader may answer a
+// consumer's partition with preferred_read_replica (Replication/ReplicaSelector) and no records;
+// a follower serves v11+ consumer fetches up to the high watermark it learned from its leader
+// (older versions get NOT_LEADER_OR_FOLLOWER from a follower, as upstream's fetchOnlyLeader).
 // Differences from upstream: record data is copied
 // into the response rather than sent from the segment file.
 using Samsa.Kafka.Broker.Cluster;
@@ -106,9 +110,10 @@ public static class FetchHandler
                     anyError = true;
                     continue;
                 }
-                if (!partition.IsLeader)
+                if (!partition.IsLeader && (v < 11 || !(partition.ReplicaNodes?.Contains(broker.BrokerId) ?? false)))
                 {
-                    // ZooKeeper mode: another broker leads this partition.
+                    // ZooKeeper mode: another broker leads this partition (and this one holds no
+                    // replica of it, or the client is too old to read from a follower).
                     pd.ErrorCode = (short)ErrorCode.NotLeaderOrFollower;
                     anyError = true;
                     continue;
@@ -127,7 +132,16 @@ public static class FetchHandler
                 pd.LastStableOffset = lastStable;
                 pd.LogStartOffset = logStart;
                 // A tagged field of v12+ that is not ignorable: older versions cannot carry it.
-                if (v >= 12) pd.CurrentLeader = new FetchResponse.LeaderIdAndEpoch { LeaderId = broker.BrokerId, LeaderEpoch = partition.LeaderEpoch };
+                if (v >= 12) pd.CurrentLeader = new FetchResponse.LeaderIdAndEpoch { LeaderId = partition.IsLeader ? broker.BrokerId : partition.LeaderId ?? -1, LeaderEpoch = partition.LeaderEpoch };
+                if (v >= 11 && fp.FetchOffset >= logStart && fp.FetchOffset <= log.LogEndOffset
+                    && broker.Replication?.PreferredReadReplica(partition, request.RackId, fp.FetchOffset) is int preferred && preferred >= 0)
+                {
+                    // KIP-392: no records, just where to read; answered at once (upstream's
+                    // fetchMessages does not delay a response naming a preferred read replica).
+                    pd.PreferredReadReplica = preferred;
+                    anyError = true;
+                    continue;
+                }
                 if (fp.FetchOffset < logStart || fp.FetchOffset > log.LogEndOffset)
                 {
                     pd.ErrorCode = (short)ErrorCode.OffsetOutOfRange;

@@ -104,7 +104,7 @@ internal static class FollowerFetch
                     anyError = true;
                     continue;
                 }
-                if (record && !replication.OnFollowerFetch(partition, replicaId, fp.FetchOffset))
+                if (record && !replication.OnFollowerFetch(partition, replicaId, fp.FetchOffset, fp.LogStartOffset))
                 {
                     pd.ErrorCode = (short)ErrorCode.NotLeaderOrFollower;
                     anyError = true;
