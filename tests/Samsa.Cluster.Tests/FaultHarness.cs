@@ -76,9 +76,7 @@ public sealed class FaultHarness : IAsyncDisposable
             _realPorts[id] = realPort = FreePort();
             var kafka = new CuttableProxy($"127.0.0.1:{realPort}")
             {
-                // A replica fetcher names its broker in its client id ("broker-<id>-fetcher-<leader>").
-                Identify = first => CuttableProxy.KafkaClientId(first.Span) is { } cid && cid.StartsWith("broker-", StringComparison.Ordinal)
-                    && int.TryParse(cid.AsSpan(7, Math.Max(0, cid.IndexOf('-', 7) - 7)), NumberStyles.None, CultureInfo.InvariantCulture, out int from) ? from : -1,
+                Identify = CuttableProxy.ReplicaFetcherSource,
                 Severed = from => IsCut(id) || (from >= 0 && IsCut(from)),
             };
             var zk = new CuttableProxy(_zkServer) { Identify = _ => id, Severed = _ => IsCut(id) };
@@ -191,6 +189,22 @@ public sealed class FaultHarness : IAsyncDisposable
             catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException or TimeoutException) { }
         }
         return null;
+    }
+
+    /// <summary>The leader of <paramref name="topic"/>-0 in broker <paramref name="id"/>'s metadata; -1 when unknown or unreachable.</summary>
+    public async Task<int> LeaderSeenByAsync(int id, string topic)
+    {
+        try
+        {
+            await using var c = await KafkaWireClient.ConnectAsync("127.0.0.1", _ports[id]);
+            var md = await c.SendAsync<MetadataResponse>(new MetadataRequest
+            {
+                Topics = [new MetadataRequest.MetadataRequestTopic { Name = topic }], AllowAutoTopicCreation = false,
+            }, 12).WaitAsync(TimeSpan.FromSeconds(2));
+            var t = md?.Topics.FirstOrDefault(x => x.Name == topic);
+            return t is null || t.ErrorCode != 0 ? -1 : t.Partitions.FirstOrDefault(x => x.PartitionIndex == 0)?.LeaderId ?? -1;
+        }
+        catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException or TimeoutException) { return -1; }
     }
 
     public async Task<int> LeaderOfAsync(string topic, int partition)
@@ -317,7 +331,7 @@ public enum FaultKind { Kill, Pause, Cut }
 
 /// <summary>What the fault run measured.</summary>
 public sealed record FaultReport(int Acknowledged, int Lost, int Duplicated, int OutOfOrder,
-    Dictionary<FaultKind, int> Faults, Dictionary<FaultKind, List<double>> FailoverMs, List<string> Probes,
+    Dictionary<FaultKind, int> Faults, Dictionary<FaultKind, List<double>> FailoverMs, Dictionary<FaultKind, List<double>> ElectionMs, List<string> Probes,
     double Rf3RecordsPerSec, double Rf1RecordsPerSec)
 {
     private static string Describe(FaultKind k) => k switch
@@ -337,6 +351,9 @@ public sealed record FaultReport(int Acknowledged, int Lost, int Duplicated, int
             sb.Append(CultureInfo.InvariantCulture, $"leader {kind} ({Describe(kind)}): {n}; failover ms (fault to first acknowledged produce on a new leader): ");
             sb.Append(string.Join(", ", f.Select(x => x.ToString("F0", CultureInfo.InvariantCulture))));
             if (f.Count > 0) sb.Append(CultureInfo.InvariantCulture, $" (median {f.Order().ElementAt(f.Count / 2):F0})");
+            var e = ElectionMs[kind];
+            sb.Append("; new leader visible in a surviving broker's metadata after ms: ");
+            sb.Append(string.Join(", ", e.Select(x => x.ToString("F0", CultureInfo.InvariantCulture))));
             sb.Append('\n');
         }
         sb.Append(CultureInfo.InvariantCulture, $"old leader probed with an acks=all record (after SIGCONT / during the cut): {(Probes.Count == 0 ? "none" : string.Join("; ", Probes))}\n");

@@ -21,6 +21,11 @@ public static class FaultRun
         {
             throw new InvalidOperationException($"fault run failed: {e.Message}\n--- broker output ---\n{Tail(h.Log, 150)}", e);
         }
+        finally
+        {
+            // For a look at what the brokers did (tests/replication-fault.sh keeps it).
+            if (Environment.GetEnvironmentVariable("SAMSA_FAULT_BROKER_LOG") is { Length: > 0 } path) File.WriteAllText(path, h.Log);
+        }
     }
 
     private static string Tail(string s, int lines) => string.Join('\n', s.Split('\n').TakeLast(lines));
@@ -35,7 +40,8 @@ public static class FaultRun
         var acked = new List<int>();
         var failovers = new Dictionary<FaultKind, List<double>>();
         var faults = new Dictionary<FaultKind, int>();
-        foreach (var k in Enum.GetValues<FaultKind>()) { failovers[k] = []; faults[k] = 0; }
+        var kinds0 = Enum.GetValues<FaultKind>();
+        foreach (var k in kinds0) { failovers[k] = []; faults[k] = 0; }
         var gate = new object();
         long faultAt = 0;           // Stopwatch ticks of the last fault, 0 when its failover was measured
         int faultedBroker = -1;
@@ -110,29 +116,52 @@ public static class FaultRun
         {
             var value = $"zombie-{probes.Count}";
             string answer;
+            var sw = Stopwatch.StartNew();
             try
             {
                 await using var c = await KafkaWireClient.ConnectAsync("127.0.0.1", port);
                 short code = await h.ProduceAsync(c, topic, [(null, Encoding.ASCII.GetBytes(value))], -1, -1, AckTimeoutMs)
-                    .WaitAsync(TimeSpan.FromMilliseconds(AckTimeoutMs + 2000));
-                answer = code == 0 ? "acknowledged" : ErrorName(code);
+                    .WaitAsync(TimeSpan.FromMilliseconds(AckTimeoutMs + 10000));
+                answer = (code == 0 ? "acknowledged" : ErrorName(code)) + $" after {sw.ElapsedMilliseconds} ms";
             }
-            catch (TimeoutException) { answer = "no answer"; }
+            catch (TimeoutException) { answer = $"no answer in {sw.ElapsedMilliseconds} ms"; }
             catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException) { answer = "connection failed"; }
             probes.Add((kind, broker, value, answer));
             progress($"probe of old leader {broker} after {kind}: {answer}");
         }
 
+        var elections = new Dictionary<FaultKind, List<double>>();
+        foreach (var k in kinds0) elections[k] = [];
+        var watchers = new List<Task>();
         void Mark(FaultKind kind, int broker)
         {
+            long at = Stopwatch.GetTimestamp();
             lock (gate)
             {
                 if (faultAt != 0) progress($"previous fault ({faultKind}) never saw a failover");
                 faultKind = kind;
                 faultedBroker = broker;
-                faultAt = Stopwatch.GetTimestamp();
+                faultAt = at;
                 faults[kind]++;
             }
+            // The cluster's part of the failover: until a surviving broker names another leader.
+            watchers.Add(Task.Run(async () =>
+            {
+                var giveUp = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+                while (DateTime.UtcNow < giveUp)
+                {
+                    foreach (int id in new[] { 1, 2, 3 }.Where(x => x != broker))
+                    {
+                        int seen = await h.LeaderSeenByAsync(id, topic);
+                        if (seen >= 0 && seen != broker)
+                        {
+                            lock (gate) elections[kind].Add(Stopwatch.GetElapsedTime(at).TotalMilliseconds);
+                            return;
+                        }
+                    }
+                    await Task.Delay(50);
+                }
+            }));
         }
 
         // Outages that outlast both the ZooKeeper session (the controller elects a new leader) and
@@ -191,6 +220,7 @@ public static class FaultRun
         while (DateTime.UtcNow < last) { lock (gate) if (faultAt == 0) break; await Task.Delay(100); }
         stop.Cancel();
         await producer;
+        await Task.WhenAll(watchers);
 
         var read = await h.ReadAllAsync(topic);
         var values = read.Select(r => Encoding.ASCII.GetString(r.Value!)).ToList();
@@ -202,15 +232,19 @@ public static class FaultRun
             lost = acked.Count(a => !counts.ContainsKey(a));
             duplicated = counts.Values.Count(c => c > 1);
         }
-        int lostProbes = probes.Count(p => p.Answer == "acknowledged" && !values.Contains(p.Value));
+        int lostProbes = probes.Count(p => p.Answer.StartsWith("acknowledged", StringComparison.Ordinal) && !values.Contains(p.Value));
         int outOfOrder = numbers.Zip(numbers.Skip(1)).Count(p => p.Second <= p.First);
         progress($"read back {numbers.Count} records; unexpected produce errors {unexpected}; client-side timeouts {clientTimeouts}");
 
         double rf3 = await ThroughputAsync(h, "tput-rf3", 3, 2, throughputPhase);
         double rf1 = await ThroughputAsync(h, "tput-rf1", 1, 1, throughputPhase);
-        Dictionary<FaultKind, List<double>> fo;
-        lock (gate) fo = failovers.ToDictionary(kv => kv.Key, kv => kv.Value.ToList());
-        return new FaultReport(acked.Count, lost + lostProbes, duplicated, outOfOrder, faults, fo,
+        Dictionary<FaultKind, List<double>> fo, el;
+        lock (gate)
+        {
+            fo = failovers.ToDictionary(kv => kv.Key, kv => kv.Value.ToList());
+            el = elections.ToDictionary(kv => kv.Key, kv => kv.Value.ToList());
+        }
+        return new FaultReport(acked.Count, lost + lostProbes, duplicated, outOfOrder, faults, fo, el,
             probes.Select(p => $"{p.Kind} of broker {p.Broker}: {p.Answer}").ToList(), rf3, rf1);
     }
 
