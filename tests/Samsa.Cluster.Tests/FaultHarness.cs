@@ -330,7 +330,7 @@ public sealed class FaultHarness : IAsyncDisposable
 public enum FaultKind { Kill, Pause, Cut }
 
 /// <summary>What the fault run measured.</summary>
-public sealed record FaultReport(int Acknowledged, int Lost, int Duplicated, int OutOfOrder,
+public sealed record FaultReport(int Acknowledged, int Lost, int Duplicated, int OutOfOrder, int NotRejoined,
     Dictionary<FaultKind, int> Faults, Dictionary<FaultKind, List<double>> FailoverMs, Dictionary<FaultKind, List<double>> ElectionMs, List<string> Probes,
     double Rf3RecordsPerSec, double Rf1RecordsPerSec)
 {
@@ -344,7 +344,7 @@ public sealed record FaultReport(int Acknowledged, int Lost, int Duplicated, int
     public override string ToString()
     {
         var sb = new StringBuilder();
-        sb.Append(CultureInfo.InvariantCulture, $"records acknowledged: {Acknowledged}\nrecords lost: {Lost}\nrecords duplicated: {Duplicated}\nout of order: {OutOfOrder}\n");
+        sb.Append(CultureInfo.InvariantCulture, $"records acknowledged: {Acknowledged}\nrecords lost: {Lost}\nrecords duplicated: {Duplicated}\nout of order: {OutOfOrder}\nfaults after which the old leader did not rejoin the ISR within 45 s: {NotRejoined}\n");
         foreach (var (kind, n) in Faults)
         {
             var f = FailoverMs[kind];

@@ -169,14 +169,22 @@ public static class FaultRun
         // and tries to shrink the ISR to itself, which ZooKeeper must refuse).
         var outage = TimeSpan.FromMilliseconds(Math.Max(h.SessionTimeoutMs, h.LagTimeMaxMs) + 2000);
         var kinds = Enum.GetValues<FaultKind>();
-        int round = 0;
+        int round = 0, notRejoined = 0;
         var until = DateTime.UtcNow + faultPhase;
         while (DateTime.UtcNow < until || round < kinds.Length)
         {
             // Fault only a fully replicated partition on which every broker agrees: each fault is
             // then "the loss of one broker".
+            // After a fault that means the old leader came back as a follower, truncated what it
+            // wrote alone and caught up into the ISR.
             var full = DateTime.UtcNow + TimeSpan.FromSeconds(45);
-            while (!await h.SettledAsync(topic, 3) && DateTime.UtcNow < full) await Task.Delay(200);
+            bool settled;
+            while (!(settled = await h.SettledAsync(topic, 3)) && DateTime.UtcNow < full) await Task.Delay(200);
+            if (!settled)
+            {
+                notRejoined++;
+                progress("the partition did not get back a full ISR within 45 s");
+            }
             await Task.Delay(1500);
             int leader = await h.LeaderOfAsync(topic, 0);
             if (leader < 0) continue;
@@ -214,7 +222,9 @@ public static class FaultRun
             }
         }
         var settle = DateTime.UtcNow + TimeSpan.FromSeconds(45);
-        while (!await h.SettledAsync(topic, 3) && DateTime.UtcNow < settle) await Task.Delay(200);
+        bool settledAtEnd;
+        while (!(settledAtEnd = await h.SettledAsync(topic, 3)) && DateTime.UtcNow < settle) await Task.Delay(200);
+        if (!settledAtEnd) notRejoined++;
         // Let the producer get one more record through after the last fault.
         var last = DateTime.UtcNow + TimeSpan.FromSeconds(20);
         while (DateTime.UtcNow < last) { lock (gate) if (faultAt == 0) break; await Task.Delay(100); }
@@ -244,7 +254,7 @@ public static class FaultRun
             fo = failovers.ToDictionary(kv => kv.Key, kv => kv.Value.ToList());
             el = elections.ToDictionary(kv => kv.Key, kv => kv.Value.ToList());
         }
-        return new FaultReport(acked.Count, lost + lostProbes, duplicated, outOfOrder, faults, fo, el,
+        return new FaultReport(acked.Count, lost + lostProbes, duplicated, outOfOrder, notRejoined, faults, fo, el,
             probes.Select(p => $"{p.Kind} of broker {p.Broker}: {p.Answer}").ToList(), rf3, rf1);
     }
 
