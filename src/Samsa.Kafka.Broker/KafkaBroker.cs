@@ -48,7 +48,11 @@ public sealed class KafkaBroker : IAsyncDisposable
                 TimeSpan.FromMilliseconds((long)config.Get("log.retention.check.interval.ms")!),
                 TimeSpan.FromMilliseconds(flushScheduler >= int.MaxValue ? 60_000 : Math.Max(10, flushScheduler)),
                 TimeSpan.FromMilliseconds((int)config.Get("log.flush.offset.checkpoint.interval.ms")!),
-                TimeSpan.FromSeconds(15));
+                // log.cleaner.enable=false turns compaction off; the backoff is re-read before every
+                // pause, so a dynamic change (upstream's reconfigurable cleaner config) applies.
+                (bool)config.Get("log.cleaner.enable")!
+                    ? () => TimeSpan.FromMilliseconds((long)config.Get("log.cleaner.backoff.ms")!)
+                    : null);
         }
         FetchPurgatory = new DelayedOperationPurgatory<TopicPartition>(_timer);
         Replicas.Appended += tp => FetchPurgatory.CheckAndComplete(tp);
