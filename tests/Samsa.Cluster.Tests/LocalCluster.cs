@@ -17,6 +17,7 @@ public sealed class LocalCluster : IAsyncDisposable
     private readonly List<string> _log = [];
     private readonly Dictionary<int, CuttableProxy> _proxies = [];
     private bool _viaProxies;
+    private string? _dataDir;
 
     private LocalCluster(string server, string chroot, int sessionTimeoutMs, IReadOnlyDictionary<int, string>? racks)
     {
@@ -31,10 +32,11 @@ public sealed class LocalCluster : IAsyncDisposable
     public KafkaBroker this[int id] => _brokers[id];
 
     /// <param name="viaProxies">Each broker reaches the server through its own cuttable proxy (crash tests).</param>
+    /// <param name="dataDir">Brokers keep log files under it (broker-N each) instead of in-memory logs.</param>
     public static async Task<LocalCluster> StartAsync(string server, int brokers, IReadOnlyDictionary<int, string>? racks = null, int sessionTimeoutMs = 6000,
-        bool viaProxies = false)
+        bool viaProxies = false, string? dataDir = null)
     {
-        var cluster = new LocalCluster(server, "/samsa-" + Guid.NewGuid().ToString("N")[..8], sessionTimeoutMs, racks) { _viaProxies = viaProxies };
+        var cluster = new LocalCluster(server, "/samsa-" + Guid.NewGuid().ToString("N")[..8], sessionTimeoutMs, racks) { _viaProxies = viaProxies, _dataDir = dataDir };
         if (viaProxies)
         {
             // The chroot exists before any broker connects through a proxy.
@@ -59,7 +61,8 @@ public sealed class LocalCluster : IAsyncDisposable
             ["transaction.state.log.replication.factor"] = "1",
         };
         if (_racks?.GetValueOrDefault(id) is { } rack) props["broker.rack"] = rack;
-        var broker = new KafkaBroker(new BrokerConfig(props), inMemory: true, log: m =>
+        if (_dataDir is not null) props["log.dirs"] = Path.Combine(_dataDir, $"broker-{id}");
+        var broker = new KafkaBroker(new BrokerConfig(props), inMemory: _dataDir is null, log: m =>
         {
             lock (_log) _log.Add(m);
             if (Environment.GetEnvironmentVariable("SAMSA_CLUSTER_TEST_LOG") is not null) Console.Error.WriteLine($"[broker {id}] {m}");
