@@ -298,4 +298,35 @@ public class CompactionTests
         Assert.Equal(0, manager.CleanerCheckpoint(Tp));
         Assert.Equal(30, ReadAll(log).Count);
     }
+
+    [Fact]
+    public void A_leased_range_keeps_its_bytes_while_compaction_replaces_and_deletes_the_segment()
+    {
+        // A Fetch read a range, then the cleaner swapped the segment out and deleted its file
+        // before the response was sent (upstream keeps the FileRecords' channel open the same way).
+        using var dir = new TempDir();
+        var time = new ManualTime(1_000_000);
+        using PartitionLog log = OpenCompacted(dir, time);
+        for (int i = 0; i < 12; i++)
+        {
+            log.AppendAsLeader(Build([new Rec("k" + i % 2, "v" + i, 1_000_000 + i)]), 0);
+        }
+        log.Roll();
+        log.UpdateHighWatermark(log.LogEndOffset);
+        FileRange range = log.Read(0, 1 << 20, log.LogEndOffset).Records!.Value;
+        byte[] before = ReadRange(range);
+        using (IDisposable? lease = range.TryLease())
+        {
+            Assert.NotNull(lease);
+            string oldPath = range.File.Name;
+            Assert.NotNull(LogCleaner.Clean(log, 0));
+            Assert.False(File.Exists(oldPath), "the cleaned-away segment file should be deleted");
+            Assert.Equal(2, ReadAll(log).Count);
+            // The leased handle still reads what was there when the Fetch read it.
+            Assert.False(range.File.SafeFileHandle.IsClosed);
+            Assert.Equal(before, ReadRange(range));
+        }
+        Assert.True(range.File.SafeFileHandle.IsClosed, "ending the last lease closes the replaced segment's file");
+        Assert.Null(range.TryLease());
+    }
 }
