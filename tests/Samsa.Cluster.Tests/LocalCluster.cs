@@ -20,6 +20,7 @@ public sealed class LocalCluster : IAsyncDisposable
     private bool _observeClients;
     private IReadOnlyDictionary<string, string>? _brokerConfig;
     private readonly Dictionary<int, CuttableProxy> _listenerProxies = [];
+    private string? _dataDir;
 
     private LocalCluster(string server, string chroot, int sessionTimeoutMs, IReadOnlyDictionary<int, string>? racks)
     {
@@ -37,12 +38,13 @@ public sealed class LocalCluster : IAsyncDisposable
     /// <param name="observeClients">Each broker advertises a proxy in front of its listener, so a test
     /// can see which broker sent how many bytes to clients (<see cref="ListenerProxy"/>).</param>
     /// <param name="brokerConfig">More server.properties settings for every broker.</param>
+    /// <param name="dataDir">Brokers keep log files under it (broker-N each) instead of in-memory logs.</param>
     public static async Task<LocalCluster> StartAsync(string server, int brokers, IReadOnlyDictionary<int, string>? racks = null, int sessionTimeoutMs = 6000,
-        bool viaProxies = false, bool observeClients = false, IReadOnlyDictionary<string, string>? brokerConfig = null)
+        bool viaProxies = false, bool observeClients = false, IReadOnlyDictionary<string, string>? brokerConfig = null, string? dataDir = null)
     {
         var cluster = new LocalCluster(server, "/samsa-" + Guid.NewGuid().ToString("N")[..8], sessionTimeoutMs, racks)
         {
-            _viaProxies = viaProxies, _observeClients = observeClients, _brokerConfig = brokerConfig,
+            _viaProxies = viaProxies, _observeClients = observeClients, _brokerConfig = brokerConfig, _dataDir = dataDir,
         };
         if (viaProxies)
         {
@@ -82,7 +84,8 @@ public sealed class LocalCluster : IAsyncDisposable
             props["listeners"] = $"PLAINTEXT://127.0.0.1:{lp.TargetPort}";
             props["advertised.listeners"] = $"PLAINTEXT://{lp.Address}";
         }
-        var broker = new KafkaBroker(new BrokerConfig(props), inMemory: true, log: m =>
+        if (_dataDir is not null) props["log.dirs"] = Path.Combine(_dataDir, $"broker-{id}");
+        var broker = new KafkaBroker(new BrokerConfig(props), inMemory: _dataDir is null, log: m =>
         {
             lock (_log) _log.Add(m);
             if (Environment.GetEnvironmentVariable("SAMSA_CLUSTER_TEST_LOG") is not null) Console.Error.WriteLine($"[broker {id}] {m}");

@@ -204,6 +204,7 @@ public static class ConfigCatalog
         new("connections.max.idle.ms", ConfigType.Long, "600000"),
         new("log.retention.check.interval.ms", ConfigType.Long, "300000", AtLeast(1)),
         new("log.cleaner.enable", ConfigType.Boolean, "true"),
+        new("log.cleaner.backoff.ms", ConfigType.Long, "15000", AtLeast(0), dynamic: true),
         new("log.cleaner.threads", ConfigType.Int, "1", AtLeast(0), dynamic: true),
         new("log.flush.offset.checkpoint.interval.ms", ConfigType.Int, "60000", AtLeast(0)),
         new("log.flush.start.offset.checkpoint.interval.ms", ConfigType.Int, "60000", AtLeast(0)),
