@@ -426,6 +426,38 @@ public class PartitionLogTests
     }
 
     [Fact]
+    public async Task Roll_flushes_the_rolled_segment_in_the_background_then_moves_the_recovery_point()
+    {
+        using var dir = new TempDir();
+        using PartitionLog log = Open(dir);
+        log.AppendAsLeader(Values(T0, "a", "b"), 0);
+        log.AppendAsLeader(Values(T0, "c"), 0);
+        log.Roll();
+        // The append path does not wait for the fsync; once it is done the rolled data is recovered no more.
+        await log.PendingRollFlush.WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.Equal(3, log.RecoveryPoint);
+        log.AppendAsLeader(Values(T0, "d"), 0);
+        Assert.Equal(3, log.RecoveryPoint);
+    }
+
+    [Fact]
+    public async Task A_roll_flush_does_not_move_the_recovery_point_past_a_later_truncation()
+    {
+        using var dir = new TempDir();
+        using PartitionLog log = Open(dir);
+        for (int i = 0; i < 5; i++)
+        {
+            log.AppendAsLeader(Values(T0, "v"), 0);
+        }
+        log.Roll();
+        log.TruncateTo(2);
+        log.AppendAsLeader(Values(T0, "w", "x", "y"), 0);
+        await log.PendingRollFlush.WaitAsync(TimeSpan.FromSeconds(30));
+        // Offsets 2-4 were written after the truncation and never flushed.
+        Assert.True(log.RecoveryPoint <= 2, $"recovery point {log.RecoveryPoint}");
+    }
+
+    [Fact]
     public void Flush_ms_policy_flushes_when_due()
     {
         using var dir = new TempDir();
