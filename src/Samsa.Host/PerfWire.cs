@@ -31,15 +31,38 @@ internal sealed class PerfConnection : IAsyncDisposable
 
     public ValueTask WriteAsync(ReadOnlyMemory<byte> frame) => _stream.WriteAsync(frame);
 
-    /// <summary>Reads one response frame (without its length prefix). The memory is valid until the next read.</summary>
+    /// <summary>Reads one response frame (without its length prefix). The memory is valid until the
+    /// next read. Reads are buffered: several small responses arriving together cost one system call.</summary>
     public async ValueTask<ReadOnlyMemory<byte>> ReadFrameAsync()
     {
-        await _stream.ReadExactlyAsync(_buffer.AsMemory(0, 4));
-        int size = BinaryPrimitives.ReadInt32BigEndian(_buffer);
+        await FillAsync(4);
+        int size = BinaryPrimitives.ReadInt32BigEndian(_buffer.AsSpan(_start));
         if (size < 4 || size > 512 * 1024 * 1024) throw new IOException($"bad response length {size}");
-        if (size > _buffer.Length) _buffer = new byte[Math.Max(size, _buffer.Length * 2)];
-        await _stream.ReadExactlyAsync(_buffer.AsMemory(0, size));
-        return _buffer.AsMemory(0, size);
+        await FillAsync(4 + size);
+        var frame = _buffer.AsMemory(_start + 4, size);
+        _start += 4 + size;
+        return frame;
+    }
+
+    private int _start, _end;
+
+    /// <summary>Makes at least <paramref name="count"/> unread bytes available from _start.</summary>
+    private async ValueTask FillAsync(int count)
+    {
+        if (_end - _start >= count) return;
+        if (_buffer.Length - _start < count)
+        {
+            // Move the unread tail to the front (growing the buffer for a large frame).
+            var target = count > _buffer.Length ? new byte[Math.Max(count, _buffer.Length * 2)] : _buffer;
+            Buffer.BlockCopy(_buffer, _start, target, 0, _end - _start);
+            (_buffer, _end, _start) = (target, _end - _start, 0);
+        }
+        while (_end - _start < count)
+        {
+            int n = await _stream.ReadAsync(_buffer.AsMemory(_end));
+            if (n == 0) throw new EndOfStreamException("connection closed by the broker");
+            _end += n;
+        }
     }
 
     /// <summary>Encodes header + request with a 4-byte length prefix.</summary>
