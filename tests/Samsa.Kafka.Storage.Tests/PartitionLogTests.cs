@@ -426,6 +426,37 @@ public class PartitionLogTests
     }
 
     [Fact]
+    public void Offset_index_entries_reach_the_file_by_the_flush_and_a_reopened_log_reads_them()
+    {
+        using var dir = new TempDir();
+        var config = new LogConfig { IndexIntervalBytes = 1 };
+        int count;
+        using (PartitionLog log = Open(dir, config))
+        {
+            for (int i = 0; i < 100; i++)
+            {
+                log.AppendAsLeader(Values(T0, "v" + i), 0);
+            }
+            log.Flush();
+            OffsetIndex index = log.ActiveSegment.OffsetIndex;
+            count = index.Count;
+            Assert.True(count >= 99, $"{count} entries");
+            // The file holds every entry, in upstream's layout: relative offset, then position.
+            using var file = new FileStream(index.Path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+            var bytes = new byte[count * 8];
+            file.ReadExactly(bytes);
+            for (int n = 0; n < count; n++)
+            {
+                Assert.Equal(index.OffsetAt(n) - index.BaseOffset, BinaryPrimitives.ReadInt32BigEndian(bytes.AsSpan(n * 8)));
+                Assert.Equal(index.PositionAt(n), BinaryPrimitives.ReadInt32BigEndian(bytes.AsSpan(n * 8 + 4)));
+            }
+            log.Close();
+        }
+        using PartitionLog reopened = Open(dir, config, recoveryPoint: 100, clean: true);
+        Assert.Equal(count, reopened.ActiveSegment.OffsetIndex.Count);
+    }
+
+    [Fact]
     public async Task Roll_flushes_the_rolled_segment_in_the_background_then_moves_the_recovery_point()
     {
         using var dir = new TempDir();
