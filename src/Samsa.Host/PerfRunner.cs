@@ -29,6 +29,7 @@ internal static class PerfRunner
         public short Acks = 1;
         public CompressionType Compression = CompressionType.None;
         public int Partitions = 1;
+        public short ReplicationFactor = 1;
         public string Payload = "text";
         public string Topic = "samsa-perf";
         public string? Bootstrap;
@@ -112,6 +113,7 @@ internal static class PerfRunner
                 case "--batch-bytes": o.BatchBytes = Program.PositiveInt(args, ref i); break;
                 case "--inflight": o.Inflight = Program.PositiveInt(args, ref i); break;
                 case "--partitions": o.Partitions = Program.PositiveInt(args, ref i); break;
+                case "--replication-factor": o.ReplicationFactor = (short)Math.Min(short.MaxValue, Program.PositiveInt(args, ref i)); break;
                 case "--bootstrap": o.Bootstrap = Program.Value(args, ref i); break;
                 case "--broker-pid": o.BrokerPid = Program.PositiveInt(args, ref i); break;
                 case "--topic": o.Topic = Program.Value(args, ref i); break;
@@ -195,8 +197,8 @@ internal static class PerfRunner
             {
                 Topics =
                 [
-                    new CreateTopicsRequest.CreatableTopic { Name = topic, NumPartitions = o.Partitions, ReplicationFactor = 1 },
-                    new CreateTopicsRequest.CreatableTopic { Name = warmTopic, NumPartitions = o.Partitions, ReplicationFactor = 1 },
+                    new CreateTopicsRequest.CreatableTopic { Name = topic, NumPartitions = o.Partitions, ReplicationFactor = o.ReplicationFactor },
+                    new CreateTopicsRequest.CreatableTopic { Name = warmTopic, NumPartitions = o.Partitions, ReplicationFactor = o.ReplicationFactor },
                 ],
                 TimeoutMs = 30000,
             };
@@ -205,38 +207,73 @@ internal static class PerfRunner
                 if (t.ErrorCode != 0 && t.ErrorCode != (short)ErrorCode.TopicAlreadyExists)
                     throw new IOException($"creating topic {t.Name} failed: {(ErrorCode)t.ErrorCode} {t.ErrorMessage}");
 
-            // Warm-up (not measured): JIT tiering and first segment/index allocation in the broker.
-            if (warmupRequests > 0)
+            // Each partition's requests go to its leader (several brokers with --bootstrap to a
+            // cluster): one connection per leader, all producing at once.
+            var leaders = await LeadersAsync(connection, [topic, warmTopic], o.Partitions, correlation);
+            var groups = new List<(PerfConnection Connection, int[] Partitions, int[] WarmPartitions)>();
+            foreach (var (endpoint, parts) in leaders[topic])
+                groups.Add((await PerfConnection.ConnectAsync(endpoint.Host, endpoint.Port), parts.ToArray(),
+                    leaders[warmTopic].GetValueOrDefault(endpoint)?.ToArray() ?? []));
+            try
             {
-                var warmFrames = PerfLoad.BuildFrames(warmTopic, o.Partitions, cell.Acks == 0 ? (short)1 : cell.Acks, cell.Compression, cell.RecordSize, recordsPerBatch, o.Payload, 2, out long wb);
-                await PerfLoad.ProduceAsync(connection, warmFrames, cell.Acks == 0 ? (short)1 : cell.Acks, warmupRequests, o.Inflight, recordsPerBatch, cell.RecordSize, wb, correlation);
-                correlation += warmupRequests;
-            }
+                // Warm-up (not measured): JIT tiering and first segment/index allocation in the broker.
+                short warmAcks = cell.Acks == 0 ? (short)1 : cell.Acks;
+                if (warmupRequests > 0)
+                    await Task.WhenAll(groups.Where(g => g.WarmPartitions.Length > 0).Select(g =>
+                    {
+                        var warmFrames = PerfLoad.BuildFrames(warmTopic, g.WarmPartitions, warmAcks, cell.Compression, cell.RecordSize, recordsPerBatch, o.Payload, 2, out long wb);
+                        return PerfLoad.ProduceAsync(g.Connection, warmFrames, warmAcks, Share(warmupRequests, g.WarmPartitions.Length, o.Partitions), o.Inflight, recordsPerBatch, cell.RecordSize, wb, 1_000_000);
+                    }));
 
-            var frames = PerfLoad.BuildFrames(topic, o.Partitions, cell.Acks, cell.Compression, cell.RecordSize, recordsPerBatch, o.Payload, 8, out long wireBatch);
-            double b0 = BrokerCpu(brokerPid), c0 = ClientCpu();
-            var produced = await PerfLoad.ProduceAsync(connection, frames, cell.Acks, requests, o.Inflight, recordsPerBatch, cell.RecordSize, wireBatch, correlation);
-            correlation += requests + 1;
-            double b1 = BrokerCpu(brokerPid), c1 = ClientCpu();
-            rows.Add(new Row
-            {
-                Name = CellName(cell) + (o.Partitions > 1 ? $" p{o.Partitions}" : ""),
-                Records = produced.Records, ValueBytes = produced.ValueBytes, WireBytes = produced.WireBytes, Elapsed = produced.Elapsed,
-                Latencies = produced.LatenciesMs, BrokerCpu = brokerPid is null ? null : b1 - b0, ClientCpu = c1 - c0,
-                BrokerPeakRss = PeakRss(brokerPid),
-            });
-            if (consume)
-            {
-                await using var consumer = await PerfConnection.ConnectAsync(host, port);
-                b0 = BrokerCpu(brokerPid); c0 = ClientCpu();
-                var consumed = await PerfLoad.ConsumeAsync(consumer, topic, o.Partitions, produced.Records, o.FetchMaxBytes, o.PartitionFetchBytes, 1);
-                b1 = BrokerCpu(brokerPid); c1 = ClientCpu();
+                var work = groups.Select(g =>
+                {
+                    var frames = PerfLoad.BuildFrames(topic, g.Partitions, cell.Acks, cell.Compression, cell.RecordSize, recordsPerBatch, o.Payload, 8, out long wireBatch);
+                    return (g.Connection, Frames: frames, WireBatch: wireBatch, Requests: Share(requests, g.Partitions.Length, o.Partitions));
+                }).ToList();
+                double b0 = BrokerCpu(brokerPid), c0 = ClientCpu();
+                var sw = Stopwatch.StartNew();
+                var outcomes = await Task.WhenAll(work.Select(w =>
+                    PerfLoad.ProduceAsync(w.Connection, w.Frames, cell.Acks, w.Requests, o.Inflight, recordsPerBatch, cell.RecordSize, w.WireBatch, 2_000_000)));
+                var elapsed = sw.Elapsed;
+                double b1 = BrokerCpu(brokerPid), c1 = ClientCpu();
+                string suffix = (o.Partitions > 1 ? $" p{o.Partitions}" : "") + (o.ReplicationFactor > 1 ? $" rf{o.ReplicationFactor}" : "");
                 rows.Add(new Row
                 {
-                    Name = $"consume {SizeName(cell.RecordSize)} {CodecName(cell.Compression)}" + (o.Partitions > 1 ? $" p{o.Partitions}" : ""),
-                    Records = consumed.Records, ValueBytes = consumed.Records * cell.RecordSize, WireBytes = consumed.WireBytes, Elapsed = consumed.Elapsed,
-                    BrokerCpu = brokerPid is null ? null : b1 - b0, ClientCpu = c1 - c0, BrokerPeakRss = PeakRss(brokerPid),
+                    Name = CellName(cell) + suffix,
+                    Records = outcomes.Sum(x => x.Records), ValueBytes = outcomes.Sum(x => x.ValueBytes), WireBytes = outcomes.Sum(x => x.WireBytes), Elapsed = elapsed,
+                    Latencies = outcomes.SelectMany(x => x.LatenciesMs).ToArray(), BrokerCpu = brokerPid is null ? null : b1 - b0, ClientCpu = c1 - c0,
+                    BrokerPeakRss = PeakRss(brokerPid),
                 });
+                if (consume)
+                {
+                    var consumers = new List<(PerfConnection Connection, int[] Partitions, long Records)>();
+                    for (int g = 0; g < groups.Count; g++)
+                        consumers.Add((await PerfConnection.ConnectAsync(leaders[topic].Keys.ElementAt(g).Host, leaders[topic].Keys.ElementAt(g).Port), groups[g].Partitions, outcomes[g].Records));
+                    try
+                    {
+                        b0 = BrokerCpu(brokerPid); c0 = ClientCpu();
+                        sw.Restart();
+                        var consumed = await Task.WhenAll(consumers.Select(c =>
+                            PerfLoad.ConsumeAsync(c.Connection, topic, c.Partitions, c.Records, o.FetchMaxBytes, o.PartitionFetchBytes, 1)));
+                        elapsed = sw.Elapsed;
+                        b1 = BrokerCpu(brokerPid); c1 = ClientCpu();
+                        long got = consumed.Sum(x => x.Records);
+                        rows.Add(new Row
+                        {
+                            Name = $"consume {SizeName(cell.RecordSize)} {CodecName(cell.Compression)}" + suffix,
+                            Records = got, ValueBytes = got * cell.RecordSize, WireBytes = consumed.Sum(x => x.WireBytes), Elapsed = elapsed,
+                            BrokerCpu = brokerPid is null ? null : b1 - b0, ClientCpu = c1 - c0, BrokerPeakRss = PeakRss(brokerPid),
+                        });
+                    }
+                    finally
+                    {
+                        foreach (var c in consumers) await c.Connection.DisposeAsync();
+                    }
+                }
+            }
+            finally
+            {
+                foreach (var g in groups) await g.Connection.DisposeAsync();
             }
         }
         finally
@@ -245,6 +282,45 @@ internal static class PerfRunner
             if (tempDir is not null) try { Directory.Delete(tempDir, recursive: true); } catch (IOException) { }
         }
         return rows;
+    }
+
+    /// <summary>This group's part of <paramref name="total"/> requests when it holds <paramref name="parts"/> of <paramref name="allParts"/> partitions.</summary>
+    private static int Share(int total, int parts, int allParts) => Math.Max(1, (int)((long)total * parts / allParts));
+
+    /// <summary>
+    /// The leader (host, port) of every partition of the topics, from Metadata; waits up to 30 s
+    /// for new topics' leaders to be elected (a cluster in ZooKeeper mode takes a moment).
+    /// </summary>
+    private static async Task<Dictionary<string, Dictionary<(string Host, int Port), List<int>>>> LeadersAsync(
+        PerfConnection connection, string[] topics, int partitions, int correlation)
+    {
+        var deadline = Stopwatch.StartNew();
+        while (true)
+        {
+            var metadata = await connection.RequestAsync<MetadataResponse>(new MetadataRequest
+            {
+                Topics = topics.Select(t => new MetadataRequest.MetadataRequestTopic { Name = t }).ToList(),
+                AllowAutoTopicCreation = false,
+            }, 9, correlation++);
+            var brokers = metadata.Brokers.ToDictionary(b => b.NodeId, b => (b.Host, b.Port));
+            var result = new Dictionary<string, Dictionary<(string Host, int Port), List<int>>>();
+            bool complete = true;
+            foreach (var t in metadata.Topics)
+            {
+                var byLeader = new Dictionary<(string Host, int Port), List<int>>();
+                foreach (var p in t.Partitions)
+                {
+                    if (p.ErrorCode != 0 || !brokers.TryGetValue(p.LeaderId, out var ep)) { complete = false; continue; }
+                    if (!byLeader.TryGetValue(ep, out var list)) byLeader[ep] = list = [];
+                    list.Add(p.PartitionIndex);
+                }
+                if (byLeader.Values.Sum(l => l.Count) != partitions) complete = false;
+                result[t.Name!] = byLeader;
+            }
+            if (complete && topics.All(result.ContainsKey)) return result;
+            if (deadline.Elapsed > TimeSpan.FromSeconds(30)) throw new IOException("the topic's partitions have no leaders after 30 s");
+            await Task.Delay(200);
+        }
     }
 
     private static double BrokerCpu(int? pid) => pid is { } p ? PerfBrokerProcess.ReadCpuSeconds(p) : 0;
@@ -288,7 +364,7 @@ internal static class PerfRunner
         sb.AppendLine($"{DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC, {Environment.ProcessorCount} cores, load average before: {load}");
         sb.AppendLine($"broker: {(o.Bootstrap is null ? "child process `samsa broker`, fresh log dir per cell, upstream defaults (no fsync per append: log.flush.interval.messages=Long.MAX_VALUE)" : o.Bootstrap)}");
         sb.AppendLine($"load: {(o.Records is { } n ? $"{n} records" : $"{o.Bytes / 1e6:F0} MB of values")} per cell after a warm-up, batch {(o.BatchRecords is { } br ? $"{br} records" : $"{o.BatchBytes} B of values")}, " +
-            $"{o.Inflight} in flight, {o.Partitions} partition(s), payload {o.Payload}, one connection, produce v{PerfLoad.ProduceVersion}, fetch v{PerfLoad.FetchVersion}");
+            $"{o.Inflight} in flight, {o.Partitions} partition(s), payload {o.Payload}, one connection per partition leader, produce v{PerfLoad.ProduceVersion}, fetch v{PerfLoad.FetchVersion}");
         sb.AppendLine("MB = 10^6 bytes of record values; wire MB/s counts record batches as sent (after compression); CPU s/GB per 10^9 value bytes;");
         sb.AppendLine("latency = write of a produce request to its response; acks=all on one broker is answered after the local append (ISR = {leader}).");
         Console.Out.Write(sb.ToString());

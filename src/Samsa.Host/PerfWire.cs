@@ -145,11 +145,11 @@ internal static class PerfLoad
     /// of <paramref name="recordsPerBatch"/> records (different values per variant). Building them
     /// ahead keeps the load generator's CPU — on the same machine — off the measured path.
     /// </summary>
-    public static byte[][][] BuildFrames(string topic, int partitions, short acks, CompressionType compression,
+    public static byte[][][] BuildFrames(string topic, IReadOnlyList<int> partitions, short acks, CompressionType compression,
         int recordSize, int recordsPerBatch, string payload, int variants, out long wireBatchBytes)
     {
         var random = new Random(42);
-        var frames = new byte[partitions][][];
+        var frames = new byte[partitions.Count][][];
         long batchBytes = 0;
         var batches = new byte[variants][];
         long now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
@@ -162,7 +162,7 @@ internal static class PerfLoad
             batchBytes += batches[v].Length;
         }
         wireBatchBytes = batchBytes / variants;
-        for (int p = 0; p < partitions; p++)
+        for (int p = 0; p < partitions.Count; p++)
         {
             frames[p] = new byte[variants][];
             for (int v = 0; v < variants; v++)
@@ -171,7 +171,7 @@ internal static class PerfLoad
                 {
                     Acks = acks,
                     TimeoutMs = 30000,
-                    TopicData = [new ProduceRequest.TopicProduceData { Name = topic, PartitionData = [new ProduceRequest.PartitionProduceData { Index = p, Records = batches[v] }] }],
+                    TopicData = [new ProduceRequest.TopicProduceData { Name = topic, PartitionData = [new ProduceRequest.PartitionProduceData { Index = partitions[p], Records = batches[v] }] }],
                 };
                 frames[p][v] = PerfConnection.Encode(request, ProduceVersion, 0);
             }
@@ -241,10 +241,10 @@ internal static class PerfLoad
     /// Fetch in flight (as a consumer has per broker), with the Java consumer's default sizes unless
     /// told otherwise. Batches are counted from their headers and their CRC-32C checked (check.crcs=true).
     /// </summary>
-    public static async Task<ConsumeOutcome> ConsumeAsync(PerfConnection connection, string topic, int partitions, long records,
+    public static async Task<ConsumeOutcome> ConsumeAsync(PerfConnection connection, string topic, IReadOnlyList<int> partitions, long records,
         int fetchMaxBytes, int partitionMaxBytes, int firstCorrelation)
     {
-        var offsets = new long[partitions];
+        var offsets = partitions.ToDictionary(p => p, _ => 0L);
         long received = 0, wire = 0;
         int correlation = firstCorrelation, requests = 0;
         var sw = Stopwatch.StartNew();
@@ -256,7 +256,7 @@ internal static class PerfLoad
                 Topics = [new FetchRequest.FetchTopic
                 {
                     Topic = topic,
-                    Partitions = Enumerable.Range(0, partitions).Select(p => new FetchRequest.FetchPartition
+                    Partitions = partitions.Select(p => new FetchRequest.FetchPartition
                     {
                         Partition = p, FetchOffset = offsets[p], PartitionMaxBytes = partitionMaxBytes,
                     }).ToList(),
