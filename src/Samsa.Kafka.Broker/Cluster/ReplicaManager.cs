@@ -282,9 +282,21 @@ public sealed class ReplicaManager : IDisposable
         }
     }
 
-    /// <summary>Validates, stamps and appends produced records to one partition (leader append).</summary>
+    /// <summary>Validates, stamps and appends produced records to one partition (leader append).
+    /// The records are copied before they are stamped.</summary>
     public (ErrorCode Error, string? Message, LogAppendInfo Info, ValidatedRecords? Validated) Append(Partition partition, ReadOnlySpan<byte> records,
-        short produceVersion)
+        short produceVersion) => Append(partition, records, Memory<byte>.Empty, produceVersion);
+
+    /// <summary>
+    /// As <see cref="Append(Partition, ReadOnlySpan{byte}, short)"/> for records the caller owns and
+    /// will not read again (a produce request's bytes while its handler runs): they are stamped
+    /// and written to the log where they lie (ProduceValidator.ValidateInPlace), without a copy.
+    /// </summary>
+    public (ErrorCode Error, string? Message, LogAppendInfo Info, ValidatedRecords? Validated) AppendInPlace(Partition partition, Memory<byte> records,
+        short produceVersion) => Append(partition, records.Span, records, produceVersion);
+
+    private (ErrorCode Error, string? Message, LogAppendInfo Info, ValidatedRecords? Validated) Append(Partition partition, ReadOnlySpan<byte> records,
+        Memory<byte> writable, short produceVersion)
     {
         ValidatedRecords validated;
         LogAppendInfo info;
@@ -292,7 +304,9 @@ public sealed class ReplicaManager : IDisposable
         {
             long next = partition.Log.LogEndOffset;
             long now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
-            validated = ProduceValidator.Validate(records, partition.Topic.LogConfig, next, partition.LeaderEpoch, now, produceVersion);
+            validated = writable.IsEmpty
+                ? ProduceValidator.Validate(records, partition.Topic.LogConfig, next, partition.LeaderEpoch, now, produceVersion)
+                : ProduceValidator.ValidateInPlace(writable, partition.Topic.LogConfig, next, partition.LeaderEpoch, now, produceVersion);
             if (validated.ErrorCode != 0) return ((ErrorCode)validated.ErrorCode, validated.ErrorMessage, default, validated);
             // A batch larger than a segment can never be written (RECORD_LIST_TOO_LARGE).
             if (validated.Batches.Length > partition.Topic.LogConfig.SegmentBytes)

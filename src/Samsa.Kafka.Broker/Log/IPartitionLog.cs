@@ -41,7 +41,8 @@ public interface IPartitionLog : IDisposable
     /// are already stamped, starting at <see cref="LogEndOffset"/>. Returns the first offset of the
     /// data: for an idempotent producer's retry of a batch already in the log, the offset that batch
     /// got the first time (nothing is appended). Throws <see cref="ProducerFencedOrOutOfOrderException"/>
-    /// when the producer's epoch or sequence numbers refuse the append (KIP-98).</summary>
+    /// when the producer's epoch or sequence numbers refuse the append (KIP-98). The batches are the
+    /// validator's output, which nobody reads again: the log may stamp them in place.</summary>
     (long FirstOffset, bool Duplicate) AppendValidated(ReadOnlyMemory<byte> batches, long lastOffset, long maxTimestamp, long offsetOfMaxTimestamp, int leaderEpoch);
 
     /// <summary>The last stable offset (KIP-98): the first offset of the oldest open transaction, else

@@ -59,9 +59,9 @@ public sealed class StoragePartitionLog : IPartitionLog
     {
         // The validator already stamped offsets from the log end; AppendAsLeader stamps the same
         // offsets again under the log's own lock and checks producer sequences.
-        // The validator hands over a fresh array it no longer uses: append it in place.
-        byte[] copy = System.Runtime.InteropServices.MemoryMarshal.TryGetArray(batches, out var segment)
-            && segment.Offset == 0 && segment.Count == segment.Array!.Length ? segment.Array : batches.ToArray();
+        // The validator hands over bytes nobody reads again — a fresh array, or the produce
+        // request's own records (ProduceValidator.ValidateInPlace) — so they are stamped in place.
+        Span<byte> copy = System.Runtime.InteropServices.MemoryMarshal.AsMemory(batches).Span;
         Samsa.Kafka.Storage.LogAppendInfo info;
         try
         {
