@@ -26,6 +26,16 @@ public sealed class GroupCoordinatorService : IDisposable
         _log = log;
         Coordinator = new GroupCoordinator(GroupCoordinatorConfig.From(config), new OffsetsTopicLog(replicas),
             clock ?? (() => DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()), log);
+        replicas.TopicDeleted += OnTopicDeleted;
+    }
+
+    /// <summary>A deleted topic's committed offsets are tombstoned in every group (upstream's
+    /// handleDeletedPartitions), so a topic created again under the same name starts with none.</summary>
+    private void OnTopicDeleted(TopicState topic)
+    {
+        if (topic.Name == TopicName.GroupMetadataTopic) return;
+        try { Coordinator.OnTopicDeleted(topic.Name); }
+        catch (Exception e) { _log?.Invoke($"failed to remove committed offsets of deleted topic {topic.Name}: {e}"); }
     }
 
     public GroupCoordinator Coordinator { get; }
@@ -124,7 +134,11 @@ public sealed class GroupCoordinatorService : IDisposable
         }
     }
 
-    public void Dispose() => _ticker?.Dispose();
+    public void Dispose()
+    {
+        _replicas.TopicDeleted -= OnTopicDeleted;
+        _ticker?.Dispose();
+    }
 
     /// <summary>Appends coordinator records to a partition of the offsets topic as one uncompressed batch.</summary>
     private sealed class OffsetsTopicLog(ReplicaManager replicas) : IGroupMetadataLog
