@@ -17,6 +17,7 @@ public static class Program
         "  samsa broker --config server.properties [--override key=value ...]\n" +
         "  samsa keeper --config zoo.cfg\n" +
         "  samsa perf produce|fetch [--records N] [--record-size BYTES] [--partitions N] [--data DIR]\n" +
+        "  samsa perf group [--members 10,100] [--initial-delay-ms 3000] [--heartbeat-ms 3000] [--rounds 3] [--bootstrap HOST:PORT]\n" +
         "  samsa perf keeper --target HOST:PORT [--sessions 8] [--requests 20000] [--inflight 64] [--size 100]\n";
 
     public static async Task<int> Main(string[] args)
