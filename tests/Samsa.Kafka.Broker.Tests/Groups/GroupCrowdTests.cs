@@ -15,6 +15,7 @@ namespace Samsa.Kafka.Broker.Tests.Groups;
 /// upstream's errors (GROUP_MAX_SIZE_REACHED when group.max.size is set), memory must stay bounded,
 /// and the bystander must not stall.
 /// </summary>
+[Collection(GroupCrowdCollection.Name)]
 public class GroupCrowdTests(ITestOutputHelper output)
 {
     private static readonly byte[] Subscription = GroupHarness.Subscription("crowd-topic");
@@ -262,4 +263,12 @@ public class GroupCrowdTests(ITestOutputHelper output)
             foreach (var c in clients) await c.DisposeAsync();
         }
     }
+}
+
+/// <summary>The crowd test measures the process's heap and another group's latency: it runs alone,
+/// not beside other test classes.</summary>
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class GroupCrowdCollection
+{
+    public const string Name = "group crowd (alone)";
 }
