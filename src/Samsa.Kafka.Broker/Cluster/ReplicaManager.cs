@@ -104,6 +104,11 @@ public sealed class ReplicaManager : IDisposable
     /// <summary>Raised after records were appended to a partition (wakes long-polling fetches).</summary>
     public event Action<TopicPartition>? Appended;
 
+    /// <summary>Raised after a topic's logs were removed, by DeleteTopics here or (ZooKeeper mode) by
+    /// the controller's deletion reaching this broker; the group coordinator drops the topic's
+    /// committed offsets (upstream's GroupCoordinator.onPartitionsDeleted).</summary>
+    public event Action<TopicState>? TopicDeleted;
+
     public IReadOnlyList<TopicState> Topics { get { lock (_gate) return _topics.Values.ToList(); } }
 
     public TopicState? GetTopic(string name) { lock (_gate) return _topics.GetValueOrDefault(name); }
@@ -230,6 +235,7 @@ public sealed class ReplicaManager : IDisposable
             try { p.Log.Delete(); } catch (IOException) { /* files already gone: nothing left to delete */ }
             p.Log.Dispose();
         }
+        TopicDeleted?.Invoke(topic);
         return (ErrorCode.None, null);
     }
 
