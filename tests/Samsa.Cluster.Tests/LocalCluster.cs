@@ -17,6 +17,7 @@ public sealed class LocalCluster : IAsyncDisposable
     private readonly List<string> _log = [];
     private readonly Dictionary<int, CuttableProxy> _proxies = [];
     private bool _viaProxies;
+    private IReadOnlyDictionary<string, string>? _extra;
 
     private LocalCluster(string server, string chroot, int sessionTimeoutMs, IReadOnlyDictionary<int, string>? racks)
     {
@@ -32,9 +33,12 @@ public sealed class LocalCluster : IAsyncDisposable
 
     /// <param name="viaProxies">Each broker reaches the server through its own cuttable proxy (crash tests).</param>
     public static async Task<LocalCluster> StartAsync(string server, int brokers, IReadOnlyDictionary<int, string>? racks = null, int sessionTimeoutMs = 6000,
-        bool viaProxies = false)
+        bool viaProxies = false, IReadOnlyDictionary<string, string>? brokerConfig = null)
     {
-        var cluster = new LocalCluster(server, "/samsa-" + Guid.NewGuid().ToString("N")[..8], sessionTimeoutMs, racks) { _viaProxies = viaProxies };
+        var cluster = new LocalCluster(server, "/samsa-" + Guid.NewGuid().ToString("N")[..8], sessionTimeoutMs, racks)
+        {
+            _viaProxies = viaProxies, _extra = brokerConfig,
+        };
         if (viaProxies)
         {
             // The chroot exists before any broker connects through a proxy.
@@ -57,7 +61,10 @@ public sealed class LocalCluster : IAsyncDisposable
             ["zookeeper.connection.timeout.ms"] = "20000",
             ["offsets.topic.replication.factor"] = "1",
             ["transaction.state.log.replication.factor"] = "1",
+            // A stop whose leaderships cannot move (no other ISR member) retries quickly here.
+            ["controlled.shutdown.retry.backoff.ms"] = "200",
         };
+        foreach (var (k, v) in _extra ?? new Dictionary<string, string>()) props[k] = v;
         if (_racks?.GetValueOrDefault(id) is { } rack) props["broker.rack"] = rack;
         var broker = new KafkaBroker(new BrokerConfig(props), inMemory: true, log: m =>
         {
@@ -82,6 +89,7 @@ public sealed class LocalCluster : IAsyncDisposable
     public async Task CrashBrokerAsync(int id)
     {
         _proxies[id].Cut();
+        _brokers[id].ControlledShutdownOnStop = false;
         await StopBrokerAsync(id);
     }
 
