@@ -251,6 +251,8 @@ public sealed partial class ZkClusterMember
     /// </summary>
     public async Task<bool> RequestControlledShutdownAsync(CancellationToken ct)
     {
+        // Upstream asks only once start-up completed: a broker that never registered leads nothing.
+        if (!_registered.Task.IsCompletedSuccessfully) return false;
         int attempts = (int)_broker.Config.Get("controlled.shutdown.max.retries")!;
         long backoffMs = (long)_broker.Config.Get("controlled.shutdown.retry.backoff.ms")!;
         int timeoutMs = (int)_broker.Config.Get("request.timeout.ms")!;
