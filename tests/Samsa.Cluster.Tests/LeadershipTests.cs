@@ -121,6 +121,34 @@ public sealed class LeadershipTests(KeeperServer server) : IClassFixture<KeeperS
     }
 
     [Fact]
+    public async Task AnUncleanElectLeadersRevivesAPartitionWhoseIsrIsGone()
+    {
+        await using var cluster = await LocalCluster.StartAsync(server.Address!, 2, brokerConfig: NoRebalance);
+        await CreateTopicAsync(cluster, "dead", 1, 2, new Dictionary<int, int[]> { [0] = [1, 2] });
+        // Broker 2 leaves (ISR [1]), then broker 1; broker 2 returns alone, outside the ISR, and
+        // with unclean.leader.election.enable=false the partition stays offline.
+        await cluster.StopBrokerAsync(2);
+        await LocalCluster.WaitUntilAsync(async () => (await PartitionAsync(cluster, "dead", 0)).IsrNodes is [1], TimeSpan.FromSeconds(10), "ISR [1]");
+        await cluster.StopBrokerAsync(1);
+        await cluster.StartBrokerAsync(2);
+        await LocalCluster.WaitUntilAsync(async () => (await cluster.MetadataAsync(2)).ControllerId == 2, TimeSpan.FromSeconds(10), "broker 2 controls");
+        await LocalCluster.WaitUntilAsync(async () => (await PartitionAsync(cluster, "dead", 0)).LeaderId == -1, TimeSpan.FromSeconds(10), "dead-0 offline");
+
+        var preferred = await ElectAsync(cluster, 2, 2, ("dead", 0));
+        Assert.Equal(PreferredLeaderNotAvailable, ErrorOf(preferred, "dead", 0));
+        await using var c = await KafkaWireClient.ConnectAsync("127.0.0.1", cluster.Port(2));
+        var unclean = (await c.SendAsync<ElectLeadersResponse>(new ElectLeadersRequest
+        {
+            ElectionType = 1, TimeoutMs = 10000,
+            TopicPartitions = [new ElectLeadersRequest.TopicPartitionsData { Topic = "dead", Partitions = [0] }],
+        }, 1))!;
+        Assert.Equal(0, ErrorOf(unclean, "dead", 0));
+        var p = await PartitionAsync(cluster, "dead", 0);
+        Assert.Equal(2, p.LeaderId);
+        Assert.Equal([2], p.IsrNodes);
+    }
+
+    [Fact]
     public async Task TheAutoLeaderRebalanceGivesAReturningBrokerItsPreferredPartitionsBack()
     {
         await using var cluster = await LocalCluster.StartAsync(server.Address!, 3,
