@@ -29,6 +29,7 @@ public sealed partial class ZkClusterMember
     private static readonly TimeSpan FirstRebalanceDelay = TimeSpan.FromSeconds(5);
 
     private readonly SemaphoreSlim _controllerGate = new(1, 1);
+    private readonly Dictionary<int, long> _shuttingDownRegistrations = [];
     private int _rebalanceEpoch = -1;
     private long _nextRebalanceMs;
 
@@ -39,8 +40,25 @@ public sealed partial class ZkClusterMember
     private async Task<bool> ControllerDutiesAsync(KeeperClient zk, ClusterView view)
     {
         if (!ActiveControllerFor(view)) return false;
+        await ForgetRestartedBrokersAsync(zk);
         bool wrote = await PreferredReplicaElectionZnodeAsync(zk, view);
         return await AutoLeaderRebalanceAsync(zk, view) || wrote;
+    }
+
+    /// <summary>A broker that stopped and registered again (a new czxid: upstream's "bounced"
+    /// broker, seen through its broker epoch) is no longer shutting down, even when this
+    /// controller never saw it gone.</summary>
+    private async Task ForgetRestartedBrokersAsync(KeeperClient zk)
+    {
+        foreach (int id in _controller.ShuttingDownBrokers.ToList())
+        {
+            var stat = await zk.ExistsAsync(ZkData.BrokerId(id));
+            if (stat is null || !_shuttingDownRegistrations.TryGetValue(id, out long czxid) || czxid != stat.Czxid)
+            {
+                _controller.ShuttingDownBrokers.Remove(id);
+                _shuttingDownRegistrations.Remove(id);
+            }
+        }
     }
 
     private async Task<bool> PreferredReplicaElectionZnodeAsync(KeeperClient zk, ClusterView view)
@@ -151,6 +169,7 @@ public sealed partial class ZkClusterMember
                 foreach (var tp in partitions ?? []) results[tp] = (ErrorCode.NotController, null);
                 return results;
             }
+            await ForgetRestartedBrokersAsync(zk);
             var view = await ReadViewAsync(zk);
             var targets = partitions ?? LeaderElections.AllPartitions(view).ToList();
             var changes = new List<(string, int, ZkData.PartitionState, int)>();
@@ -215,6 +234,7 @@ public sealed partial class ZkClusterMember
             if (registration is null) return (ErrorCode.BrokerNotAvailable, []);
             if (brokerEpoch != -1 && brokerEpoch < registration.Czxid) return (ErrorCode.StaleBrokerEpoch, []);
             _controller.ShuttingDownBrokers.Add(brokerId);
+            _shuttingDownRegistrations[brokerId] = registration.Czxid;
             _broker.Log($"controller {BrokerId}: controlled shutdown of broker {brokerId}");
             // A state may move under us (a leader's own ISR update): re-read and retry a few times.
             for (int attempt = 0; ; attempt++)
