@@ -17,14 +17,16 @@ namespace Samsa.Kafka.Broker.Replication;
 /// </summary>
 internal static class FollowerFetch
 {
-    public static async ValueTask<IKafkaMessage?> HandleAsync(KafkaBroker broker, FetchRequest request, short v, int replicaId, CancellationToken ct)
+    public static async ValueTask<IKafkaMessage?> HandleAsync(KafkaBroker broker, FetchRequest request, short v, int replicaId, bool fileRecords, CancellationToken ct)
     {
         var replication = broker.Replication;
         if (replication is null)
             return new FetchResponse { ErrorCode = (short)ErrorCode.NotLeaderOrFollower };
-        var first = Read(broker, replication, request, v, replicaId, record: true, out int bytes, out bool anyError);
+        fileRecords &= v >= 4;
+        var first = Read(broker, replication, request, v, replicaId, record: true, fileRecords, out int bytes, out bool anyError);
         if (request.MaxWaitMs <= 0 || bytes >= Math.Max(1, request.MinBytes) || anyError || first.Responses.Count == 0)
             return first;
+        Network.FetchResponseFrames.Release(first);
         var keys = new List<TopicPartition>();
         foreach (var t in request.Topics)
         {
@@ -32,30 +34,33 @@ internal static class FollowerFetch
             if (name is null) continue;
             foreach (var p in t.Partitions) keys.Add(new TopicPartition(name, p.Partition));
         }
-        var delayed = new DelayedFollowerFetch(broker, replication, request, v, replicaId, request.MaxWaitMs);
+        var delayed = new DelayedFollowerFetch(broker, replication, request, v, replicaId, fileRecords, request.MaxWaitMs);
         broker.FetchPurgatory.TryCompleteElseWatch(delayed, keys);
-        await delayed.Completion.WaitAsync(ct);
+        await Handlers.FetchHandler.WaitReleasingOnCancel(delayed.Completion, () => delayed.Response, ct);
         return delayed.Response!;
     }
 
-    private sealed class DelayedFollowerFetch(KafkaBroker broker, ReplicationManager replication, FetchRequest request, short v, int replicaId, long delayMs)
+    private sealed class DelayedFollowerFetch(KafkaBroker broker, ReplicationManager replication, FetchRequest request, short v, int replicaId, bool fileRecords, long delayMs)
         : DelayedOperation(delayMs)
     {
         public FetchResponse? Response;
 
         public override bool TryComplete()
         {
-            Read(broker, replication, request, v, replicaId, record: false, out int bytes, out bool anyError);
+            var probe = Read(broker, replication, request, v, replicaId, record: false, fileRecords, out int bytes, out bool anyError);
+            Network.FetchResponseFrames.Release(probe);
             return (bytes >= Math.Max(1, request.MinBytes) || anyError) && ForceComplete();
         }
 
         // The follower's position was recorded by the first read; the answer carries the latest
         // high watermark so the follower learns what was committed meanwhile.
-        protected override void OnComplete() => Response = Read(broker, replication, request, v, replicaId, record: false, out _, out _);
+        protected override void OnComplete() => Response = Read(broker, replication, request, v, replicaId, record: false, fileRecords, out _, out _);
     }
 
+    // With fileRecords the records are segment ranges the connection sends with zero copy (see
+    // FetchHandler); the caller releases them.
     private static FetchResponse Read(KafkaBroker broker, ReplicationManager replication, FetchRequest request, short v, int replicaId, bool record,
-        out int totalBytes, out bool anyError)
+        bool fileRecords, out int totalBytes, out bool anyError)
     {
         var response = new FetchResponse { SessionId = 0 };
         totalBytes = 0;
@@ -104,7 +109,7 @@ internal static class FollowerFetch
                     anyError = true;
                     continue;
                 }
-                if (record && !replication.OnFollowerFetch(partition, replicaId, fp.FetchOffset))
+                if (record && !replication.OnFollowerFetch(partition, replicaId, fp.FetchOffset, fp.LogStartOffset))
                 {
                     pd.ErrorCode = (short)ErrorCode.NotLeaderOrFollower;
                     anyError = true;
@@ -119,7 +124,9 @@ internal static class FollowerFetch
                 LogReadInfo read;
                 try
                 {
-                    read = log.Read(fp.FetchOffset, Math.Max(0, limit), leo, minOneBatch: firstData);
+                    read = fileRecords
+                        ? log.ReadFileRecords(fp.FetchOffset, Math.Max(0, limit), leo, minOneBatch: firstData)
+                        : log.Read(fp.FetchOffset, Math.Max(0, limit), leo, minOneBatch: firstData);
                 }
                 catch (LogOffsetOutOfRangeException)
                 {

@@ -221,7 +221,10 @@ internal sealed class ReplicaFetcher : IAsyncDisposable
                         var whole = SkipAndTrim(pd.Records ?? ReadOnlyMemory<byte>.Empty, log.LogEndOffset);
                         if (whole.Length > 0) log.AppendAsFollower(whole);
                         // A follower's high watermark is the leader's, as far as its own log reaches.
+                        long hwBefore = log.HighWatermark;
                         log.UpdateHighWatermark(Math.Min(pd.HighWatermark, log.LogEndOffset));
+                        // Consumers reading from this follower (KIP-392) may be waiting for it.
+                        if (log.HighWatermark != hwBefore) _manager.Broker.FetchPurgatory.CheckAndComplete(s.Partition.TopicPartition);
                         break;
                     case ErrorCode.OffsetOutOfRange:
                         if (pd.LogStartOffset > log.LogEndOffset)
