@@ -144,9 +144,22 @@ public sealed class KafkaBroker : IAsyncDisposable
     /// <summary>For tests without a network: pretend to listen at this address.</summary>
     public void SetAdvertisedEndpointForTests(string host, int port) => AdvertisedEndpoint = (host, port);
 
+    /// <summary>False for a stop that must look like a crash to the cluster (tests): no
+    /// controlled shutdown.</summary>
+    public bool ControlledShutdownOnStop { get; set; } = true;
+
     public async ValueTask DisposeAsync()
     {
-        // Closing the ZooKeeper session first removes /brokers/ids/<id> (and /controller) at once,
+        // controlled.shutdown.enable (upstream KafkaServer.shutdown): first have the controller
+        // move this broker's leaderships and take it out of the ISRs while it still serves,
+        // bounded by the retries and a minute overall.
+        if (Cluster is not null && Replication is not null && ControlledShutdownOnStop && Config.Get("controlled.shutdown.enable") is true)
+        {
+            await Replication.StopFollowingAsync();
+            using var bound = new CancellationTokenSource(TimeSpan.FromMinutes(1));
+            await Cluster.RequestControlledShutdownAsync(bound.Token);
+        }
+        // Closing the ZooKeeper session then removes /brokers/ids/<id> (and /controller) at once,
         // so the others take over without waiting for the session timeout.
         if (Cluster is not null) await Cluster.DisposeAsync();
         if (Replication is not null) await Replication.DisposeAsync();

@@ -169,6 +169,18 @@ public sealed class FaultHarness : IAsyncDisposable
         p.Dispose();
     }
 
+    /// <summary>SIGTERM: the broker stops cleanly (controlled shutdown first); returns once the
+    /// process has exited.</summary>
+    public async Task TerminateAsync(int id)
+    {
+        if (!_procs.Remove(id, out var p)) return;
+        using (var kill = Process.Start("kill", ["-TERM", p.Id.ToString(CultureInfo.InvariantCulture)])) await kill!.WaitForExitAsync();
+        using var bound = new CancellationTokenSource(TimeSpan.FromSeconds(90));
+        try { await p.WaitForExitAsync(bound.Token); }
+        catch (OperationCanceledException) { p.Kill(entireProcessTree: true); }
+        p.Dispose();
+    }
+
     public IEnumerable<int> Ports => _ports.Values;
     public int Port(int id) => _ports[id];
 

@@ -68,6 +68,8 @@ public sealed class LocalCluster : IAsyncDisposable
             ["zookeeper.connection.timeout.ms"] = "20000",
             ["offsets.topic.replication.factor"] = "1",
             ["transaction.state.log.replication.factor"] = "1",
+            // A stop whose leaderships cannot move (no other ISR member) retries quickly here.
+            ["controlled.shutdown.retry.backoff.ms"] = "200",
         };
         if (_racks?.GetValueOrDefault(id) is { } rack) props["broker.rack"] = rack;
         foreach (var (k, v) in _brokerConfig ?? new Dictionary<string, string>()) props[k] = v;
@@ -108,6 +110,7 @@ public sealed class LocalCluster : IAsyncDisposable
     public async Task CrashBrokerAsync(int id)
     {
         _proxies[id].Cut();
+        _brokers[id].ControlledShutdownOnStop = false;
         await StopBrokerAsync(id);
     }
 

@@ -186,6 +186,8 @@ public static class ConfigCatalog
         new("auto.create.topics.enable", ConfigType.Boolean, "true"),
         new("delete.topic.enable", ConfigType.Boolean, "true"),
         new("auto.leader.rebalance.enable", ConfigType.Boolean, "true"),
+        new("leader.imbalance.check.interval.seconds", ConfigType.Long, "300", AtLeast(1)),
+        new("leader.imbalance.per.broker.percentage", ConfigType.Int, "10"),
         new("num.network.threads", ConfigType.Int, "3", AtLeast(1), dynamic: true),
         new("num.io.threads", ConfigType.Int, "8", AtLeast(1), dynamic: true),
         new("background.threads", ConfigType.Int, "10", AtLeast(1), dynamic: true),

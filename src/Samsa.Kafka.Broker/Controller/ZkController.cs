@@ -40,11 +40,15 @@ public sealed class ZkController
     /// (unclean.leader.election.enable: topic override, else the broker's setting).</summary>
     public Func<TopicView, bool> UncleanLeaderElection { get; init; } = _ => false;
 
+    /// <summary>Brokers in controlled shutdown (upstream ControllerContext.shuttingDownBrokerIds):
+    /// never elected leader; forgotten when their registration goes or the controller changes.</summary>
+    public HashSet<int> ShuttingDownBrokers { get; } = [];
+
     public bool IsActive { get; private set; }
     public int Epoch { get; private set; } = -1;
     public int EpochZkVersion { get; private set; } = -1;
 
-    public void OnNewSession() => IsActive = false;
+    public void OnNewSession() { IsActive = false; ShuttingDownBrokers.Clear(); }
     public void OnSessionLost() => IsActive = false;
 
     /// <summary>One round: elect when there is no controller, act when this broker is it.
@@ -84,6 +88,7 @@ public sealed class ZkController
             Epoch = epoch + 1;
             EpochZkVersion = ((OpResult.SetData)results[1]).Stat.Version;
             IsActive = true;
+            ShuttingDownBrokers.Clear();
             _log($"broker {_brokerId} elected controller with epoch {Epoch}");
         }
         catch (KeeperException e) when (e.Code is Code.NodeExists or Code.BadVersion)
@@ -96,6 +101,7 @@ public sealed class ZkController
     private async Task<bool> ReconcileAsync(KeeperClient zk, ClusterView view)
     {
         var live = view.Brokers.Keys.ToHashSet();
+        ShuttingDownBrokers.RemoveWhere(id => !live.Contains(id));
         var ops = new List<Op>();
 
         foreach (var topic in view.Topics.Values)
@@ -133,7 +139,7 @@ public sealed class ZkController
                 }
                 else
                 {
-                    int leader = replicas.FirstOrDefault(r => liveIsr.Contains(r), -1);
+                    int leader = replicas.FirstOrDefault(r => liveIsr.Contains(r) && !ShuttingDownBrokers.Contains(r), -1);
                     if (leader >= 0)
                         next = new ZkData.PartitionState(leader, s.LeaderEpoch + 1, liveIsr, Epoch);
                     else if (UncleanLeaderElection(topic) && replicas.FirstOrDefault(live.Contains, -1) is int unclean and >= 0)
@@ -189,13 +195,15 @@ public sealed class ZkController
     }
 
     /// <summary>Upstream's controller-epoch fencing: check(/controller_epoch, version) as the first op.</summary>
-    private async Task GuardedMultiAsync(KeeperClient zk, List<Op> ops)
+    /// <summary>Returns true when the ops were applied.</summary>
+    internal async Task<bool> GuardedMultiAsync(KeeperClient zk, List<Op> ops)
     {
         var guarded = new List<Op>(ops.Count + 1) { Op.Check(ZkData.ControllerEpoch, EpochZkVersion) };
         guarded.AddRange(ops);
         try
         {
             await zk.MultiAsync(guarded);
+            return true;
         }
         catch (KeeperException e) when (e.Results is { Count: > 0 } r && r[0] is OpResult.Error { Code: Code.BadVersion or Code.NoNode })
         {
@@ -206,5 +214,6 @@ public sealed class ZkController
         {
             // The layout moved under us (another writer, or a stale view): the next round re-reads.
         }
+        return false;
     }
 }

@@ -36,6 +36,7 @@ public sealed class ReplicationManager : IAsyncDisposable
     private readonly CancellationTokenSource _stop = new();
     private readonly Task _isrLoop;
     private ClusterView _view = ClusterView.Empty;
+    private volatile bool _stopFollowing;
 
     public ReplicationManager(KafkaBroker broker)
     {
@@ -131,6 +132,7 @@ public sealed class ReplicationManager : IAsyncDisposable
             foreach (var p in topic.Partitions.ToArray()) ProducePurgatory.CheckAndComplete(p.TopicPartition);
 
         List<ReplicaFetcher> stale = [];
+        if (_stopFollowing) follow.Clear();
         lock (_fetchers)
         {
             foreach (var (leader, parts) in follow)
@@ -359,6 +361,17 @@ public sealed class ReplicationManager : IAsyncDisposable
         var op = new DelayedProduce(this, pending, Math.Max(0, timeoutMs));
         ProducePurgatory.TryCompleteElseWatch(op, pending.Select(x => x.Partition.TopicPartition).Distinct().ToList());
         await op.Completion.WaitAsync(ct);
+    }
+
+    /// <summary>Controlled shutdown: stop fetching for good, so that no leader adds this broker
+    /// back to an ISR the controller is taking it out of (upstream sends the stopping broker
+    /// StopReplica for the partitions it follows).</summary>
+    public async Task StopFollowingAsync()
+    {
+        _stopFollowing = true;
+        List<ReplicaFetcher> all;
+        lock (_fetchers) { all = _fetchers.Values.ToList(); _fetchers.Clear(); }
+        foreach (var f in all) await f.DisposeAsync();
     }
 
     public async ValueTask DisposeAsync()

@@ -31,7 +31,7 @@ public interface IClusterTopicStore
 /// change. ZooKeeper is the only channel between brokers, which keeps a broker's metadata no
 /// staler than its ZooKeeper session.
 /// </summary>
-public sealed class ZkClusterMember : IClusterTopicStore, IAsyncDisposable
+public sealed partial class ZkClusterMember : IClusterTopicStore, IAsyncDisposable
 {
     private static readonly TimeSpan Periodic = TimeSpan.FromSeconds(1);
     private static readonly TimeSpan Debounce = TimeSpan.FromMilliseconds(15);
@@ -140,7 +140,16 @@ public sealed class ZkClusterMember : IClusterTopicStore, IAsyncDisposable
                     try
                     {
                         var view = await ReadViewAsync(zk);
-                        if (await _controller.StepAsync(zk, view, _stop.Token))
+                        bool wrote;
+                        // One controller action at a time: ElectLeaders and ControlledShutdown
+                        // requests act between rounds (upstream's single controller event thread).
+                        await _controllerGate.WaitAsync(_stop.Token);
+                        try
+                        {
+                            wrote = await _controller.StepAsync(zk, view, _stop.Token) || await ControllerDutiesAsync(zk, view);
+                        }
+                        finally { _controllerGate.Release(); }
+                        if (wrote)
                         {
                             // The controller wrote something: read again before applying.
                             view = await ReadViewAsync(zk);
