@@ -216,6 +216,12 @@ public static class ConfigCatalog
         new("replica.fetch.response.max.bytes", ConfigType.Int, "10485760", AtLeast(0)),
         new("replica.socket.timeout.ms", ConfigType.Int, "30000"),
         new("replica.high.watermark.checkpoint.interval.ms", ConfigType.Long, "5000"),
+        // Replication throttles (KIP-73): upstream keeps the rates as dynamic broker configs only
+        // (DynamicConfig.Broker); Samsa also reads them from server.properties. Unset = unlimited.
+        new("leader.replication.throttled.rate", ConfigType.Long, LongMax, AtLeast(0), dynamic: true),
+        new("follower.replication.throttled.rate", ConfigType.Long, LongMax, AtLeast(0), dynamic: true),
+        new("replication.quota.window.num", ConfigType.Int, "11", AtLeast(1)),
+        new("replication.quota.window.size.seconds", ConfigType.Int, "1", AtLeast(1)),
         new("controlled.shutdown.enable", ConfigType.Boolean, "true"),
         new("controlled.shutdown.max.retries", ConfigType.Int, "3"),
         new("controlled.shutdown.retry.backoff.ms", ConfigType.Long, "5000"),

@@ -43,12 +43,22 @@ public sealed class ReplicationManager : IAsyncDisposable
         ProducePurgatory = new DelayedOperationPurgatory<TopicPartition>(broker.Timer);
         LagTimeMaxMs = (long)broker.Config.Get("replica.lag.time.max.ms")!;
         FetchMaxBytes = (int)broker.Config.Get("replica.fetch.max.bytes")!;
+        int windows = (int)broker.Config.Get("replication.quota.window.num")!;
+        int windowSeconds = (int)broker.Config.Get("replication.quota.window.size.seconds")!;
+        LeaderQuota = new ReplicationQuota(() => (long)broker.Config.Get("leader.replication.throttled.rate")!,
+            "leader.replication.throttled.replicas", broker.BrokerId, windows, windowSeconds);
+        FollowerQuota = new ReplicationQuota(() => (long)broker.Config.Get("follower.replication.throttled.rate")!,
+            "follower.replication.throttled.replicas", broker.BrokerId, windows, windowSeconds);
         _isrLoop = Task.Run(IsrLoopAsync);
     }
 
     /// <summary>replica.lag.time.max.ms: how long an ISR member may stay behind the leader's log end.</summary>
     public long LagTimeMaxMs { get; }
     public int FetchMaxBytes { get; }
+    /// <summary>Throttle on what this broker, as leader, sends to catching-up followers (KIP-73).</summary>
+    public ReplicationQuota LeaderQuota { get; }
+    /// <summary>Throttle on what this broker, as follower, fetches for throttled partitions (KIP-73).</summary>
+    public ReplicationQuota FollowerQuota { get; }
     public int BrokerId => _broker.BrokerId;
     public DelayedOperationPurgatory<TopicPartition> ProducePurgatory { get; }
     internal KafkaBroker Broker => _broker;

@@ -31,7 +31,7 @@ public interface IClusterTopicStore
 /// change. ZooKeeper is the only channel between brokers, which keeps a broker's metadata no
 /// staler than its ZooKeeper session.
 /// </summary>
-public sealed class ZkClusterMember : IClusterTopicStore, IAsyncDisposable
+public sealed partial class ZkClusterMember : IClusterTopicStore, IAsyncDisposable
 {
     private static readonly TimeSpan Periodic = TimeSpan.FromSeconds(1);
     private static readonly TimeSpan Debounce = TimeSpan.FromMilliseconds(15);
@@ -274,6 +274,7 @@ public sealed class ZkClusterMember : IClusterTopicStore, IAsyncDisposable
         var controllerTask = GetOrNullAsync(zk, ZkData.Controller);
         var topicsTask = ChildrenOrEmptyAsync(zk, ZkData.Topics);
         var deletesTask = ChildrenOrEmptyAsync(zk, ZkData.DeleteTopics);
+        var legacyReassignTask = zk.ExistsAsync(ZkData.ReassignPartitions);
         var brokerReads = new List<(int Id, Task<(byte[]?, int)> Read)>();
         foreach (var child in await idsTask)
             if (int.TryParse(child, NumberStyles.Integer, CultureInfo.InvariantCulture, out int id))
@@ -283,6 +284,7 @@ public sealed class ZkClusterMember : IClusterTopicStore, IAsyncDisposable
             if (ZkData.DecodeBroker(id, (await read).Item1) is { } reg) view.Brokers[id] = reg;
         view.ControllerId = ZkData.DecodeController((await controllerTask).Data) ?? -1;
         foreach (var d in await deletesTask) view.PendingDeletes.Add(d);
+        view.LegacyReassignmentPending = await legacyReassignTask is not null;
         var stateReads = new List<(TopicView Topic, int Partition, Task<(byte[]?, int)> Read)>();
         foreach (var (name, topicRead, configRead) in topicReads)
         {
@@ -292,6 +294,7 @@ public sealed class ZkClusterMember : IClusterTopicStore, IAsyncDisposable
             {
                 Name = name, Id = assignment.TopicId, Assignment = assignment.Partitions, AssignmentZkVersion = version,
                 Configs = ZkData.DecodeConfig((await configRead).Data) ?? [],
+                AddingReplicas = assignment.AddingReplicas, RemovingReplicas = assignment.RemovingReplicas,
             };
             view.Topics[name] = topic;
             foreach (var p in assignment.Partitions.Keys)
@@ -325,14 +328,17 @@ public sealed class ZkClusterMember : IClusterTopicStore, IAsyncDisposable
             int count = 0;
             while (remote.Assignment.ContainsKey(count)) count++;
             if (count == 0) continue;
-            var local = replicas.GetTopic(remote.Name) ?? replicas.CreateTopicLocal(remote.Name, id, count, remote.Configs);
-            if (local.Partitions.Count < count) replicas.AddPartitionsLocal(local, count);
+            // Only assigned replicas get a log (upstream creates a log on LeaderAndIsr for a replica).
+            Func<int, bool> hostedHere = p => remote.Assignment.TryGetValue(p, out var r) && r.Contains(BrokerId);
+            var local = replicas.GetTopic(remote.Name) ?? replicas.CreateTopicLocal(remote.Name, id, count, remote.Configs, hostedHere);
+            if (local.Partitions.Count < count) replicas.AddPartitionsLocal(local, count, hostedHere);
             if (!SameConfigs(local.Configs, remote.Configs)) replicas.SetTopicConfigsLocal(local, remote.Configs);
             foreach (var partition in local.Partitions.ToArray())
             {
                 if (!remote.Assignment.TryGetValue(partition.Index, out var assigned)) continue;
                 bool wasLeader = partition.IsLeader;
                 int oldEpoch = partition.LeaderEpoch;
+                var previouslyAssigned = partition.ReplicaNodes;
                 partition.ReplicaNodes = assigned;
                 if (remote.States.TryGetValue(partition.Index, out var entry))
                 {
@@ -347,6 +353,7 @@ public sealed class ZkClusterMember : IClusterTopicStore, IAsyncDisposable
                     partition.IsrNodes = [];
                     partition.IsLeader = false;
                 }
+                ApplyLocalHosting(partition, previouslyAssigned, assigned);
                 if (wasLeader != partition.IsLeader || oldEpoch != partition.LeaderEpoch)
                     _broker.FetchPurgatory.CheckAndComplete(partition.TopicPartition);
             }
@@ -500,6 +507,9 @@ public sealed class ZkClusterMember : IClusterTopicStore, IAsyncDisposable
         var (data, version) = await GetOrNullAsync(zk, ZkData.Topic(name));
         if (ZkData.DecodeTopic(data) is not { } current || _view.PendingDeletes.Contains(name))
             return (ErrorCode.UnknownTopicOrPartition, "This server does not host this topic-partition.");
+        // Upstream ZkAdminManager.createPartitions refuses while any partition of the topic moves.
+        if (current.AddingReplicas.Count > 0 || current.RemovingReplicas.Count > 0)
+            return (ErrorCode.ReassignmentInProgress, $"A partition reassignment is in progress for the topic '{name}'.");
         int count = current.Partitions.Count;
         if (newTotal < count)
             return (ErrorCode.InvalidPartitions, $"Topic currently has {count} partitions, which is higher than the requested {newTotal}.");
