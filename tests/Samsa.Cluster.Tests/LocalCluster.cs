@@ -17,6 +17,10 @@ public sealed class LocalCluster : IAsyncDisposable
     private readonly List<string> _log = [];
     private readonly Dictionary<int, CuttableProxy> _proxies = [];
     private bool _viaProxies;
+    // Optional: extra server.properties for every broker, and a directory under which each broker
+    // keeps its logs on disk (broker-<id>) instead of in memory.
+    private IReadOnlyDictionary<string, string>? _extraProps;
+    private string? _dataRoot;
 
     private LocalCluster(string server, string chroot, int sessionTimeoutMs, IReadOnlyDictionary<int, string>? racks)
     {
@@ -32,9 +36,12 @@ public sealed class LocalCluster : IAsyncDisposable
 
     /// <param name="viaProxies">Each broker reaches the server through its own cuttable proxy (crash tests).</param>
     public static async Task<LocalCluster> StartAsync(string server, int brokers, IReadOnlyDictionary<int, string>? racks = null, int sessionTimeoutMs = 6000,
-        bool viaProxies = false)
+        bool viaProxies = false, IReadOnlyDictionary<string, string>? brokerProps = null, string? dataRoot = null)
     {
-        var cluster = new LocalCluster(server, "/samsa-" + Guid.NewGuid().ToString("N")[..8], sessionTimeoutMs, racks) { _viaProxies = viaProxies };
+        var cluster = new LocalCluster(server, "/samsa-" + Guid.NewGuid().ToString("N")[..8], sessionTimeoutMs, racks)
+        {
+            _viaProxies = viaProxies, _extraProps = brokerProps, _dataRoot = dataRoot,
+        };
         if (viaProxies)
         {
             // The chroot exists before any broker connects through a proxy.
@@ -59,7 +66,9 @@ public sealed class LocalCluster : IAsyncDisposable
             ["transaction.state.log.replication.factor"] = "1",
         };
         if (_racks?.GetValueOrDefault(id) is { } rack) props["broker.rack"] = rack;
-        var broker = new KafkaBroker(new BrokerConfig(props), inMemory: true, log: m =>
+        foreach (var (k, v) in _extraProps ?? new Dictionary<string, string>()) props[k] = v;
+        if (_dataRoot is not null) props["log.dirs"] = LogDir(id);
+        var broker = new KafkaBroker(new BrokerConfig(props), inMemory: _dataRoot is null, log: m =>
         {
             lock (_log) _log.Add(m);
             if (Environment.GetEnvironmentVariable("SAMSA_CLUSTER_TEST_LOG") is not null) Console.Error.WriteLine($"[broker {id}] {m}");
@@ -93,6 +102,9 @@ public sealed class LocalCluster : IAsyncDisposable
         _brokers.Remove(id);
         await broker.DisposeAsync();
     }
+
+    /// <summary>The log directory of a broker of a cluster started with a data root.</summary>
+    public string LogDir(int id) => Path.Combine(_dataRoot ?? throw new InvalidOperationException("in-memory cluster"), $"broker-{id}");
 
     public int Port(int id) => _ports[id];
     public string Bootstrap(int id) => $"127.0.0.1:{_ports[id]}";
