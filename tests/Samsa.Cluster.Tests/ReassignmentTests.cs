@@ -355,6 +355,84 @@ public sealed class ReassignmentTests(KeeperServer server, ITestOutputHelper out
         Assert.False(cluster[1].Replicas.GetPartition("legacy", 0)!.IsHostedLocally);
     }
 
+    // kafkajs 2.2.4 (compat/kafkajs, installed by `npm ci` there): its admin client finds the
+    // controller from Metadata and sends AlterPartitionReassignments / ListPartitionReassignments v0.
+    private const string KafkajsScript = """
+        const { Kafka, logLevel } = require('kafkajs')
+        const [bootstrap, topic, target] = process.argv.slice(2)
+        const admin = new Kafka({ clientId: 'reassign-test', brokers: [bootstrap], logLevel: logLevel.NOTHING }).admin()
+        const out = (o) => console.log(JSON.stringify(o))
+        ;(async () => {
+          await admin.connect()
+          await admin.alterPartitionReassignments({ topics: [{ topic, partitionAssignment: [{ partition: 0, replicas: JSON.parse(target) }] }] })
+          out({ during: (await admin.listPartitionReassignments({})).topics })
+          const start = Date.now()
+          while ((await admin.listPartitionReassignments({})).topics.length > 0) {
+            if (Date.now() - start > 60000) throw new Error('reassignment did not complete')
+            await new Promise(r => setTimeout(r, 100))
+          }
+          out({ after: (await admin.listPartitionReassignments({})).topics })
+          try {
+            await admin.alterPartitionReassignments({ topics: [{ topic, partitionAssignment: [{ partition: 0, replicas: [1, 9] }] }] })
+            out({ invalid: 'accepted' })
+          } catch (e) { out({ invalid: (e.errors || [e]).map(x => x.type || String(x)).join(',') }) }
+          await admin.disconnect()
+        })().catch(e => { console.error(e); process.exit(1) })
+        """;
+
+    [Fact]
+    public async Task KafkajsAdminMovesAPartition()
+    {
+        string? modules = null;
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+            if (File.Exists(Path.Combine(dir.FullName, "Compat.sln")))
+            {
+                modules = Path.Combine(dir.FullName, "compat", "kafkajs", "node_modules");
+                break;
+            }
+        Assert.SkipWhen(modules is null || !Directory.Exists(Path.Combine(modules, "kafkajs")), "kafkajs not installed: run `npm ci` in compat/kafkajs");
+        await using var cluster = await LocalCluster.StartAsync(server.Address!, 3, brokerProps: new Dictionary<string, string>
+        {
+            ["follower.replication.throttled.rate"] = "500000",
+            ["replication.quota.window.num"] = "2",
+            ["replica.fetch.max.bytes"] = "65536",
+        });
+        await CreateAsync(cluster, "js", [1, 2], ("follower.replication.throttled.replicas", "*"));
+        await PreloadAsync(cluster, 1, "js", 1_000_000);
+
+        var script = Path.Combine(Path.GetTempPath(), $"reassign-{Guid.NewGuid():N}.js");
+        await File.WriteAllTextAsync(script, KafkajsScript);
+        try
+        {
+            var psi = new ProcessStartInfo("node", [script, cluster.Bootstrap(1), "js", "[2,3]"])
+            {
+                RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
+            };
+            psi.Environment["NODE_PATH"] = modules!;
+            using var node = Process.Start(psi)!;
+            var stdout = node.StandardOutput.ReadToEndAsync();
+            var stderr = node.StandardError.ReadToEndAsync();
+            await node.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(120));
+            Assert.True(node.ExitCode == 0, await stderr);
+            var lines = (await stdout).Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonNode.Parse(l)!.AsObject()).ToList();
+            var during = lines.Single(l => l.ContainsKey("during"))["during"]!.AsArray();
+            var p = during.Single()!["partitions"]!.AsArray().Single()!;
+            Assert.Equal("js", (string)during[0]!["name"]!);
+            Assert.Equal([2, 3, 1], Ints(p["replicas"]));
+            Assert.Equal([3], Ints(p["addingReplicas"]));
+            Assert.Equal([1], Ints(p["removingReplicas"]));
+            Assert.Empty(lines.Single(l => l.ContainsKey("after"))["after"]!.AsArray());
+            Assert.Equal("INVALID_REPLICA_ASSIGNMENT", (string)lines.Single(l => l.ContainsKey("invalid"))["invalid"]!);
+        }
+        finally
+        {
+            File.Delete(script);
+        }
+        var moved = await TopicZNodeAsync(cluster, "js");
+        Assert.Equal([2, 3], Ints(moved["partitions"]!["0"]));
+        Assert.Equal(1000, Values(cluster[3].Replicas.GetPartition("js", 0)!.Log).Count);
+    }
+
     [Fact]
     public async Task ALeaderThrottleSlowsCatchUp()
     {
