@@ -75,7 +75,8 @@ internal sealed class ReplicaFetcher : IAsyncDisposable
     {
         lock (_gate)
             return _partitions.TryGetValue(s.Partition.TopicPartition, out var cur) && ReferenceEquals(cur, s)
-                && !s.Partition.IsLeader && s.Partition.LeaderEpoch == s.Epoch;
+                && !s.Partition.IsLeader && s.Partition.LeaderEpoch == s.Epoch
+                && s.Partition.IsHostedLocally;   // a reassignment removed this replica: its log is gone
     }
 
     private async Task RunAsync()
