@@ -97,7 +97,7 @@ public sealed class StandaloneReassignmentTests
         Assert.Equal(0, list!.ErrorCode);
         Assert.Empty(list.Topics);
 
-        var versions = await f.Send<ApiVersionsResponse>(new ApiVersionsRequest(), 3);
+        var versions = await f.Send<ApiVersionsResponse>(new ApiVersionsRequest { ClientSoftwareName = "test", ClientSoftwareVersion = "1" }, 3);
         Assert.Contains(versions!.ApiKeys, k => k.ApiKey == 45 && k.MinVersion == 0 && k.MaxVersion == 0);
         Assert.Contains(versions.ApiKeys, k => k.ApiKey == 46 && k.MinVersion == 0 && k.MaxVersion == 0);
     }
