@@ -207,6 +207,9 @@ public sealed class ReassignmentTests(KeeperServer server, ITestOutputHelper out
 
         await LocalCluster.WaitUntilAsync(async () => (await ListAsync(cluster, controller)).Topics.Count == 0, TimeSpan.FromSeconds(60), "reassignment complete");
         output.WriteLine($"move of ~2 MB under a 1 MB/s follower throttle took {sw.Elapsed.TotalSeconds:F1} s");
+        // A window's credit (1 MB) comes at once, the rest at about 1 MB/s: close to a second at the
+        // least; unthrottled, the same copy takes a fraction of that (ALeaderThrottleSlowsCatchUp).
+        Assert.True(sw.Elapsed > TimeSpan.FromSeconds(0.8), $"the follower throttle did not slow the copy: {sw.Elapsed.TotalSeconds:F2} s");
         int before = producer.Count;
         await LocalCluster.WaitUntilAsync(() => Task.FromResult(producer.Count >= before + 20), TimeSpan.FromSeconds(15), "producing to the new leader");
         await producer.StopAsync();
