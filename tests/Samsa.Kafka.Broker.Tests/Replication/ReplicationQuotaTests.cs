@@ -76,6 +76,26 @@ public sealed class StandaloneReassignmentTests
     }
 
     [Fact]
+    public async Task ThrottleRatesAreDynamicBrokerConfigs()
+    {
+        await using var f = new Handlers.HandlerFixture(("follower.replication.throttled.rate", "2000000"));
+        Assert.Equal(long.MaxValue, (long)f.Broker.Config.Get("leader.replication.throttled.rate")!);   // unset: unlimited
+        Assert.Equal(2_000_000L, (long)f.Broker.Config.Get("follower.replication.throttled.rate")!);
+        // What kafka-reassign-partitions.sh --throttle does: a per-broker dynamic config.
+        var r = await f.Send<IncrementalAlterConfigsResponse>(new IncrementalAlterConfigsRequest
+        {
+            Resources = [new() { ResourceType = 4, ResourceName = "1", Configs = [new() { Name = "leader.replication.throttled.rate", ConfigOperation = 0, Value = "100000" }] }],
+        }, 1);
+        Assert.Equal(0, r!.Responses[0].ErrorCode);
+        Assert.Equal(100_000L, (long)f.Broker.Config.Get("leader.replication.throttled.rate")!);
+        var bad = await f.Send<IncrementalAlterConfigsResponse>(new IncrementalAlterConfigsRequest
+        {
+            Resources = [new() { ResourceType = 4, ResourceName = "1", Configs = [new() { Name = "leader.replication.throttled.rate", ConfigOperation = 0, Value = "-5" }] }],
+        }, 1);
+        Assert.Equal((short)ErrorCode.InvalidConfig, bad!.Responses[0].ErrorCode);
+    }
+
+    [Fact]
     public async Task OnlyTheBrokerItselfIsAValidTarget()
     {
         await using var f = new Handlers.HandlerFixture();
