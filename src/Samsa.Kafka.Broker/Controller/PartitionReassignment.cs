@@ -59,13 +59,18 @@ public static class PartitionReassignment
         return ops;
     }
 
+    /// <summary>Whether any partition of the topic is being reassigned.</summary>
+    public static bool IsReassigning(ClusterView view, string topic) =>
+        view.Topics.TryGetValue(topic, out var t) && (t.AddingReplicas.Count > 0 || t.RemovingReplicas.Count > 0);
+
     internal static List<Op> CompletionOps(ClusterView view, int controllerEpoch, Action<string> log)
     {
         var live = view.Brokers.Keys.ToHashSet();
         var ops = new List<Op>();
         foreach (var topic in view.Topics.Values)
         {
-            if (topic.Id is not { } id || view.PendingDeletes.Contains(topic.Name)) continue;
+            // Moves of a topic marked for deletion still complete; its deletion waits for them.
+            if (topic.Id is not { } id) continue;
             if (topic.AddingReplicas.Count == 0 && topic.RemovingReplicas.Count == 0) continue;
             var partitions = new SortedDictionary<int, List<int>>(topic.Assignment);
             var adding = new SortedDictionary<int, List<int>>(topic.AddingReplicas);

@@ -154,7 +154,8 @@ public sealed class ZkController
             }
         }
 
-        foreach (var name in view.PendingDeletes)
+        // A topic being reassigned is deleted once the moves end (upstream marks it ineligible for deletion).
+        foreach (var name in view.PendingDeletes.Where(n => !PartitionReassignment.IsReassigning(view, n)))
             await AddDeletionOpsAsync(zk, name, ops);
 
         // Reassignments move on only in a round with nothing else to write, so their conditional
