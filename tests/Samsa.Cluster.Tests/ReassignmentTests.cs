@@ -264,6 +264,15 @@ public sealed class ReassignmentTests(KeeperServer server, ITestOutputHelper out
             TimeSpan.FromSeconds(10), "broker 3 started copying");
         Assert.True(Directory.Exists(Path.Combine(cluster.LogDir(3), "cancel-0")));
         Assert.Single((await ListAsync(cluster, controller, "cancel")).Topics);
+        // Upstream refuses to add partitions to a topic while one of its partitions moves.
+        await using (var c = await KafkaWireClient.ConnectAsync("127.0.0.1", cluster.Port(controller)))
+        {
+            var grow = await c.SendAsync<CreatePartitionsResponse>(new CreatePartitionsRequest
+            {
+                Topics = [new CreatePartitionsRequest.CreatePartitionsTopic { Name = "cancel", Count = 2, Assignments = null }], TimeoutMs = 10000,
+            }, 3);
+            Assert.Equal(60, grow!.Results[0].ErrorCode);   // REASSIGNMENT_IN_PROGRESS
+        }
 
         var cancel = await AlterAsync(cluster, controller, "cancel", null);
         Assert.Equal(0, cancel.Responses[0].Partitions[0].ErrorCode);
