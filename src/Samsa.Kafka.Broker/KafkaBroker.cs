@@ -48,7 +48,11 @@ public sealed class KafkaBroker : IAsyncDisposable
                 TimeSpan.FromMilliseconds((long)config.Get("log.retention.check.interval.ms")!),
                 TimeSpan.FromMilliseconds(flushScheduler >= int.MaxValue ? 60_000 : Math.Max(10, flushScheduler)),
                 TimeSpan.FromMilliseconds((int)config.Get("log.flush.offset.checkpoint.interval.ms")!),
-                TimeSpan.FromSeconds(15));
+                // log.cleaner.enable=false turns compaction off; the backoff is re-read before every
+                // pause, so a dynamic change (upstream's reconfigurable cleaner config) applies.
+                (bool)config.Get("log.cleaner.enable")!
+                    ? () => TimeSpan.FromMilliseconds((long)config.Get("log.cleaner.backoff.ms")!)
+                    : null);
         }
         FetchPurgatory = new DelayedOperationPurgatory<TopicPartition>(_timer);
         Replicas.Appended += tp => FetchPurgatory.CheckAndComplete(tp);
@@ -57,6 +61,15 @@ public sealed class KafkaBroker : IAsyncDisposable
     }
 
     private readonly Action<string>? _log;
+    private long _fileRangeBytesSent;
+
+    /// <summary>Record bytes that Fetch responses sent from segment files with zero copy (sendfile) since start.</summary>
+    public long FileRangeBytesSent => Interlocked.Read(ref _fileRangeBytesSent);
+    internal void AddFileRangeBytesSent(long bytes) => Interlocked.Add(ref _fileRangeBytesSent, bytes);
+
+    /// <summary>When false (tests, set before <see cref="StartAsync"/>) connections copy file bytes
+    /// through user space, as a TLS connection must, and Fetch reads records into memory.</summary>
+    internal bool ZeroCopyFileSend { get; set; } = true;
     private readonly LogManager? _logManager;
     private readonly IDisposable? _maintenance;
 
@@ -95,6 +108,7 @@ public sealed class KafkaBroker : IAsyncDisposable
         var options = new ListenerOptions
         {
             MaxFrameBytes = Config.SocketRequestMaxBytes,
+            ZeroCopyFileSend = ZeroCopyFileSend,
             OnError = (c, e) => Log($"connection {c.RemoteEndPoint} closed by error: {e}"),
         };
         _listener = new FrameListener(new IPEndPoint(address, plain.Port), new KafkaConnectionHandler(this), options);

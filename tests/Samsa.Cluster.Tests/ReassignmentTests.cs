@@ -174,7 +174,7 @@ public sealed class ReassignmentTests(KeeperServer server, ITestOutputHelper out
         Directory.CreateDirectory(_data);
         // The new replica (broker 3) fetches under a follower throttle of 1 MB/s so the move lasts
         // long enough to be seen in progress.
-        await using var cluster = await LocalCluster.StartAsync(server.Address!, 3, dataRoot: _data, brokerProps: new Dictionary<string, string>
+        await using var cluster = await LocalCluster.StartAsync(server.Address!, 3, dataDir: _data, brokerConfig: new Dictionary<string, string>
         {
             ["follower.replication.throttled.rate"] = "1000000",
             ["replication.quota.window.num"] = "2",
@@ -249,7 +249,7 @@ public sealed class ReassignmentTests(KeeperServer server, ITestOutputHelper out
     {
         Directory.CreateDirectory(_data);
         // 20 KB/s: broker 3 cannot catch up with 1 MB before the cancellation.
-        await using var cluster = await LocalCluster.StartAsync(server.Address!, 3, dataRoot: _data, brokerProps: new Dictionary<string, string>
+        await using var cluster = await LocalCluster.StartAsync(server.Address!, 3, dataDir: _data, brokerConfig: new Dictionary<string, string>
         {
             ["follower.replication.throttled.rate"] = "20000",
             ["replication.quota.window.num"] = "2",
@@ -323,7 +323,7 @@ public sealed class ReassignmentTests(KeeperServer server, ITestOutputHelper out
     [Fact]
     public async Task ANewControllerCompletesAReassignmentTheOldOneStarted()
     {
-        await using var cluster = await LocalCluster.StartAsync(server.Address!, 3, brokerProps: new Dictionary<string, string>
+        await using var cluster = await LocalCluster.StartAsync(server.Address!, 3, brokerConfig: new Dictionary<string, string>
         {
             ["follower.replication.throttled.rate"] = "300000",
             ["replication.quota.window.num"] = "2",
@@ -352,7 +352,7 @@ public sealed class ReassignmentTests(KeeperServer server, ITestOutputHelper out
     [Fact]
     public async Task ATopicBeingReassignedIsDeletedOnceTheMoveEnds()
     {
-        await using var cluster = await LocalCluster.StartAsync(server.Address!, 3, brokerProps: new Dictionary<string, string>
+        await using var cluster = await LocalCluster.StartAsync(server.Address!, 3, brokerConfig: new Dictionary<string, string>
         {
             ["follower.replication.throttled.rate"] = "300000",
             ["replication.quota.window.num"] = "2",
@@ -432,7 +432,7 @@ public sealed class ReassignmentTests(KeeperServer server, ITestOutputHelper out
                 break;
             }
         Assert.SkipWhen(modules is null || !Directory.Exists(Path.Combine(modules, "kafkajs")), "kafkajs not installed: run `npm ci` in compat/kafkajs");
-        await using var cluster = await LocalCluster.StartAsync(server.Address!, 3, brokerProps: new Dictionary<string, string>
+        await using var cluster = await LocalCluster.StartAsync(server.Address!, 3, brokerConfig: new Dictionary<string, string>
         {
             ["follower.replication.throttled.rate"] = "500000",
             ["replication.quota.window.num"] = "2",
@@ -478,7 +478,7 @@ public sealed class ReassignmentTests(KeeperServer server, ITestOutputHelper out
     public async Task ALeaderThrottleSlowsCatchUp()
     {
         const long rate = 500_000;
-        await using var cluster = await LocalCluster.StartAsync(server.Address!, 3, brokerProps: new Dictionary<string, string>
+        await using var cluster = await LocalCluster.StartAsync(server.Address!, 3, brokerConfig: new Dictionary<string, string>
         {
             ["leader.replication.throttled.rate"] = rate.ToString(),
             ["replication.quota.window.num"] = "2",

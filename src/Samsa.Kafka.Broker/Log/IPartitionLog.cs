@@ -61,6 +61,14 @@ public interface IPartitionLog : IDisposable
     /// <paramref name="minOneBatch"/> the first batch is returned whole even if larger (KIP-74).</summary>
     LogReadInfo Read(long offset, int maxBytes, long maxOffsetExclusive, bool minOneBatch);
 
+    /// <summary>As <see cref="Read"/>, but the records may stay in the segment file: a
+    /// <see cref="Samsa.Kafka.Protocol.Records.FileRecords"/> slice that the connection sends with
+    /// zero copy. The caller disposes it (see FetchResponseFrames.Release) once the response is sent
+    /// or dropped; until then the segment file stays open even if the segment is deleted. Logs
+    /// without files return bytes, as <see cref="Read"/>.</summary>
+    LogReadInfo ReadFileRecords(long offset, int maxBytes, long maxOffsetExclusive, bool minOneBatch) =>
+        Read(offset, maxBytes, maxOffsetExclusive, minOneBatch);
+
     /// <summary>The first offset whose batch max timestamp is at or after <paramref name="timestamp"/>, or null.</summary>
     TimestampOffset? OffsetForTimestamp(long timestamp);
 

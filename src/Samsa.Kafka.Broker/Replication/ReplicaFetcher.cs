@@ -232,7 +232,10 @@ internal sealed class ReplicaFetcher : IAsyncDisposable
                         if (pd.Records is { Length: > 0 } fetched && _manager.FollowerQuota.IsThrottled(s.Partition))
                             _manager.FollowerQuota.Record(fetched.Length);
                         // A follower's high watermark is the leader's, as far as its own log reaches.
+                        long hwBefore = log.HighWatermark;
                         log.UpdateHighWatermark(Math.Min(pd.HighWatermark, log.LogEndOffset));
+                        // Consumers reading from this follower (KIP-392) may be waiting for it.
+                        if (log.HighWatermark != hwBefore) _manager.Broker.FetchPurgatory.CheckAndComplete(s.Partition.TopicPartition);
                         break;
                     case ErrorCode.OffsetOutOfRange:
                         if (pd.LogStartOffset > log.LogEndOffset)
