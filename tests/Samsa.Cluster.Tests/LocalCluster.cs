@@ -123,6 +123,9 @@ public sealed class LocalCluster : IAsyncDisposable
         await broker.DisposeAsync();
     }
 
+    /// <summary>The log directory of a broker of a cluster started with a data directory.</summary>
+    public string LogDir(int id) => Path.Combine(_dataDir ?? throw new InvalidOperationException("in-memory cluster"), $"broker-{id}");
+
     public int Port(int id) => _ports[id];
     /// <summary>The proxy in front of a broker's listener (with observeClients).</summary>
     public CuttableProxy ListenerProxy(int id) => _listenerProxies[id];

@@ -37,6 +37,21 @@ public static class ConfigCatalog
         return $"Version `{s}` is not a valid version";
     };
 
+    // Upstream ThrottledReplicaListValidator: "*" or entries "[partitionId]:[brokerId]".
+    private static ConfigValidator ThrottledReplicas(string name) => o =>
+    {
+        var items = (List<string>)o;
+        if (string.Concat(items).Trim() == "*") return null;
+        foreach (var item in items)
+        {
+            var parts = item.Trim().Split(':');
+            if (item.Trim().Length == 0) continue;
+            if (parts.Length != 2 || parts.Any(p => p.Length == 0 || !p.All(char.IsAsciiDigit)))
+                return $"{name} must be the literal '*' or a list of replicas in the following format: [partitionId]:[brokerId],[partitionId]:[brokerId],...";
+        }
+        return null;
+    };
+
     public static readonly IReadOnlyDictionary<string, ConfigDefinition> Topic = Build(
         new("segment.bytes", ConfigType.Int, "1073741824", AtLeast(14)),
         new("segment.ms", ConfigType.Long, "604800000", AtLeast(1)),
@@ -66,8 +81,8 @@ public static class ConfigCatalog
         new("message.timestamp.difference.max.ms", ConfigType.Long, LongMax, AtLeast(0)),
         new("message.timestamp.before.max.ms", ConfigType.Long, LongMax, AtLeast(0)),
         new("message.timestamp.after.max.ms", ConfigType.Long, LongMax, AtLeast(0)),
-        new("leader.replication.throttled.replicas", ConfigType.List, ""),
-        new("follower.replication.throttled.replicas", ConfigType.List, ""),
+        new("leader.replication.throttled.replicas", ConfigType.List, "", ThrottledReplicas("leader.replication.throttled.replicas")),
+        new("follower.replication.throttled.replicas", ConfigType.List, "", ThrottledReplicas("follower.replication.throttled.replicas")),
         new("message.downconversion.enable", ConfigType.Boolean, "true"),
         new("remote.storage.enable", ConfigType.Boolean, "false"),
         new("local.retention.ms", ConfigType.Long, "-2", AtLeast(-2)),
@@ -220,6 +235,12 @@ public static class ConfigCatalog
         new("replica.fetch.response.max.bytes", ConfigType.Int, "10485760", AtLeast(0)),
         new("replica.socket.timeout.ms", ConfigType.Int, "30000"),
         new("replica.high.watermark.checkpoint.interval.ms", ConfigType.Long, "5000"),
+        // Replication throttles (KIP-73): upstream keeps the rates as dynamic broker configs only
+        // (DynamicConfig.Broker); Samsa also reads them from server.properties. Unset = unlimited.
+        new("leader.replication.throttled.rate", ConfigType.Long, LongMax, AtLeast(0), dynamic: true),
+        new("follower.replication.throttled.rate", ConfigType.Long, LongMax, AtLeast(0), dynamic: true),
+        new("replication.quota.window.num", ConfigType.Int, "11", AtLeast(1)),
+        new("replication.quota.window.size.seconds", ConfigType.Int, "1", AtLeast(1)),
         new("controlled.shutdown.enable", ConfigType.Boolean, "true"),
         new("controlled.shutdown.max.retries", ConfigType.Int, "3"),
         new("controlled.shutdown.retry.backoff.ms", ConfigType.Long, "5000"),

@@ -22,7 +22,9 @@ namespace Samsa.Kafka.Broker.Controller;
 /// - dead brokers leave the ISR of partitions whose leader is alive (upstream
 ///   removeReplicasFromIsr), leader_epoch bumped as upstream's newLeaderAndIsr does;
 /// - topics under /admin/delete_topics lose their state, partition, topic and config znodes,
-///   then the marker (upstream TopicDeletionManager).
+///   then the marker (upstream TopicDeletionManager);
+/// - partition reassignments complete once their target replicas are in the ISR
+///   (<see cref="PartitionReassignment"/>).
 /// </summary>
 public sealed class ZkController
 {
@@ -109,7 +111,7 @@ public sealed class ZkController
             if (view.PendingDeletes.Contains(topic.Name)) continue;
             if (topic.Id is null)
             {
-                ops.Add(Op.SetData(ZkData.Topic(topic.Name), ZkData.EncodeTopic(KafkaUuid.NewTopicId(), topic.Assignment), topic.AssignmentZkVersion));
+                ops.Add(Op.SetData(ZkData.Topic(topic.Name), ZkData.EncodeTopic(KafkaUuid.NewTopicId(), topic.Assignment, topic.AddingReplicas, topic.RemovingReplicas), topic.AssignmentZkVersion));
                 continue;
             }
             bool madeParents = false;
@@ -158,8 +160,13 @@ public sealed class ZkController
             }
         }
 
-        foreach (var name in view.PendingDeletes)
+        // A topic being reassigned is deleted once the moves end (upstream marks it ineligible for deletion).
+        foreach (var name in view.PendingDeletes.Where(n => !PartitionReassignment.IsReassigning(view, n)))
             await AddDeletionOpsAsync(zk, name, ops);
+
+        // Reassignments move on only in a round with nothing else to write, so their conditional
+        // writes never race this round's elections and ISR changes for the same znodes.
+        if (ops.Count == 0) ops.AddRange(await PartitionReassignment.ControllerOpsAsync(zk, view, Epoch, _log));
 
         if (ops.Count == 0) return false;
         for (int i = 0; i < ops.Count && IsActive; i += MaxOpsPerMulti)

@@ -3,6 +3,7 @@ using Samsa.Kafka.Broker.Log;
 using Samsa.Kafka.Broker.Purgatory;
 using Samsa.Kafka.Protocol;
 using Samsa.Kafka.Protocol.Messages;
+using Samsa.Kafka.Protocol.Records;
 
 namespace Samsa.Kafka.Broker.Replication;
 
@@ -25,7 +26,7 @@ internal static class FollowerFetch
         fileRecords &= v >= 4;
         var first = Read(broker, replication, request, v, replicaId, record: true, fileRecords, out int bytes, out bool anyError);
         if (request.MaxWaitMs <= 0 || bytes >= Math.Max(1, request.MinBytes) || anyError || first.Responses.Count == 0)
-            return first;
+            return RecordThrottled(broker, replication, first, v);
         Network.FetchResponseFrames.Release(first);
         var keys = new List<TopicPartition>();
         foreach (var t in request.Topics)
@@ -37,8 +38,34 @@ internal static class FollowerFetch
         var delayed = new DelayedFollowerFetch(broker, replication, request, v, replicaId, fileRecords, request.MaxWaitMs);
         broker.FetchPurgatory.TryCompleteElseWatch(delayed, keys);
         await Handlers.FetchHandler.WaitReleasingOnCancel(delayed.Completion, () => delayed.Response, ct);
-        return delayed.Response!;
+        return RecordThrottled(broker, replication, delayed.Response!, v);
     }
+
+    // Upstream ReplicationQuotaManager.record on the leader: the bytes of throttled partitions sent
+    // to this follower count against leader.replication.throttled.rate once the response is final.
+    private static FetchResponse RecordThrottled(KafkaBroker broker, ReplicationManager replication, FetchResponse response, short v)
+    {
+        long throttled = 0;
+        foreach (var tr in response.Responses)
+        {
+            var topic = v >= 13 ? broker.Replicas.GetTopic(tr.TopicId) : broker.Replicas.GetTopic(tr.Topic);
+            if (topic is null) continue;
+            foreach (var pd in tr.Partitions)
+            {
+                if (pd.Records is not { Length: > 0 } records) continue;
+                var partition = broker.Replicas.GetPartition(topic.Name, pd.PartitionIndex);
+                if (partition is null || !replication.LeaderQuota.IsThrottled(partition)) continue;
+                throttled += FileRecords.TryGet(records, out _, out _, out int fileLength) ? fileLength : records.Length;
+            }
+        }
+        replication.LeaderQuota.Record(throttled);
+        return response;
+    }
+
+    // Upstream shouldLeaderThrottle: only a follower outside the ISR of a throttled partition waits
+    // for the quota; in-sync followers are never slowed, so acks=all latency is unaffected.
+    private static bool ShouldLeaderThrottle(ReplicationManager replication, Partition partition, int replicaId) =>
+        !(partition.IsrNodes?.Contains(replicaId) ?? false) && replication.LeaderQuota.IsThrottled(partition) && replication.LeaderQuota.IsQuotaExceeded;
 
     private sealed class DelayedFollowerFetch(KafkaBroker broker, ReplicationManager replication, FetchRequest request, short v, int replicaId, bool fileRecords, long delayMs)
         : DelayedOperation(delayMs)
@@ -121,6 +148,7 @@ internal static class FollowerFetch
                 if (v >= 12) pd.CurrentLeader = new FetchResponse.LeaderIdAndEpoch { LeaderId = broker.BrokerId, LeaderEpoch = partition.LeaderEpoch };
                 int limit = Math.Min(fp.PartitionMaxBytes, remaining);
                 if (fp.FetchOffset >= leo || (limit <= 0 && !firstData)) continue;
+                if (ShouldLeaderThrottle(replication, partition, replicaId)) continue;
                 LogReadInfo read;
                 try
                 {

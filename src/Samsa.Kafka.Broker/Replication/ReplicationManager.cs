@@ -44,6 +44,12 @@ public sealed class ReplicationManager : IAsyncDisposable
         ProducePurgatory = new DelayedOperationPurgatory<TopicPartition>(broker.Timer);
         LagTimeMaxMs = (long)broker.Config.Get("replica.lag.time.max.ms")!;
         FetchMaxBytes = (int)broker.Config.Get("replica.fetch.max.bytes")!;
+        int windows = (int)broker.Config.Get("replication.quota.window.num")!;
+        int windowSeconds = (int)broker.Config.Get("replication.quota.window.size.seconds")!;
+        LeaderQuota = new ReplicationQuota(() => (long)broker.Config.Get("leader.replication.throttled.rate")!,
+            "leader.replication.throttled.replicas", broker.BrokerId, windows, windowSeconds);
+        FollowerQuota = new ReplicationQuota(() => (long)broker.Config.Get("follower.replication.throttled.rate")!,
+            "follower.replication.throttled.replicas", broker.BrokerId, windows, windowSeconds);
         Selector = ReplicaSelectors.Create(broker.Config.GetString("replica.selector.class"));
         _isrLoop = Task.Run(IsrLoopAsync);
     }
@@ -51,6 +57,10 @@ public sealed class ReplicationManager : IAsyncDisposable
     /// <summary>replica.lag.time.max.ms: how long an ISR member may stay behind the leader's log end.</summary>
     public long LagTimeMaxMs { get; }
     public int FetchMaxBytes { get; }
+    /// <summary>Throttle on what this broker, as leader, sends to catching-up followers (KIP-73).</summary>
+    public ReplicationQuota LeaderQuota { get; }
+    /// <summary>Throttle on what this broker, as follower, fetches for throttled partitions (KIP-73).</summary>
+    public ReplicationQuota FollowerQuota { get; }
     /// <summary>replica.selector.class (KIP-392); null: consumers read from the leader.</summary>
     public IReplicaSelector? Selector { get; }
     public int BrokerId => _broker.BrokerId;
