@@ -48,7 +48,11 @@ public sealed class KafkaBroker : IAsyncDisposable
                 TimeSpan.FromMilliseconds((long)config.Get("log.retention.check.interval.ms")!),
                 TimeSpan.FromMilliseconds(flushScheduler >= int.MaxValue ? 60_000 : Math.Max(10, flushScheduler)),
                 TimeSpan.FromMilliseconds((int)config.Get("log.flush.offset.checkpoint.interval.ms")!),
-                TimeSpan.FromSeconds(15));
+                // log.cleaner.enable=false turns compaction off; the backoff is re-read before every
+                // pause, so a dynamic change (upstream's reconfigurable cleaner config) applies.
+                (bool)config.Get("log.cleaner.enable")!
+                    ? () => TimeSpan.FromMilliseconds((long)config.Get("log.cleaner.backoff.ms")!)
+                    : null);
         }
         FetchPurgatory = new DelayedOperationPurgatory<TopicPartition>(_timer);
         Replicas.Appended += tp => FetchPurgatory.CheckAndComplete(tp);
@@ -57,6 +61,15 @@ public sealed class KafkaBroker : IAsyncDisposable
     }
 
     private readonly Action<string>? _log;
+    private long _fileRangeBytesSent;
+
+    /// <summary>Record bytes that Fetch responses sent from segment files with zero copy (sendfile) since start.</summary>
+    public long FileRangeBytesSent => Interlocked.Read(ref _fileRangeBytesSent);
+    internal void AddFileRangeBytesSent(long bytes) => Interlocked.Add(ref _fileRangeBytesSent, bytes);
+
+    /// <summary>When false (tests, set before <see cref="StartAsync"/>) connections copy file bytes
+    /// through user space, as a TLS connection must, and Fetch reads records into memory.</summary>
+    internal bool ZeroCopyFileSend { get; set; } = true;
     private readonly LogManager? _logManager;
     private readonly IDisposable? _maintenance;
 
@@ -95,6 +108,7 @@ public sealed class KafkaBroker : IAsyncDisposable
         var options = new ListenerOptions
         {
             MaxFrameBytes = Config.SocketRequestMaxBytes,
+            ZeroCopyFileSend = ZeroCopyFileSend,
             OnError = (c, e) => Log($"connection {c.RemoteEndPoint} closed by error: {e}"),
         };
         _listener = new FrameListener(new IPEndPoint(address, plain.Port), new KafkaConnectionHandler(this), options);
@@ -130,9 +144,22 @@ public sealed class KafkaBroker : IAsyncDisposable
     /// <summary>For tests without a network: pretend to listen at this address.</summary>
     public void SetAdvertisedEndpointForTests(string host, int port) => AdvertisedEndpoint = (host, port);
 
+    /// <summary>False for a stop that must look like a crash to the cluster (tests): no
+    /// controlled shutdown.</summary>
+    public bool ControlledShutdownOnStop { get; set; } = true;
+
     public async ValueTask DisposeAsync()
     {
-        // Closing the ZooKeeper session first removes /brokers/ids/<id> (and /controller) at once,
+        // controlled.shutdown.enable (upstream KafkaServer.shutdown): first have the controller
+        // move this broker's leaderships and take it out of the ISRs while it still serves,
+        // bounded by the retries and a minute overall.
+        if (Cluster is not null && Replication is not null && ControlledShutdownOnStop && Config.Get("controlled.shutdown.enable") is true)
+        {
+            await Replication.StopFollowingAsync();
+            using var bound = new CancellationTokenSource(TimeSpan.FromMinutes(1));
+            await Cluster.RequestControlledShutdownAsync(bound.Token);
+        }
+        // Closing the ZooKeeper session then removes /brokers/ids/<id> (and /controller) at once,
         // so the others take over without waiting for the session timeout.
         if (Cluster is not null) await Cluster.DisposeAsync();
         if (Replication is not null) await Replication.DisposeAsync();

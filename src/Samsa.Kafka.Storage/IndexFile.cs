@@ -7,8 +7,13 @@ namespace Samsa.Kafka.Storage;
 /// Shared machinery of the offset and time index files. Upstream (AbstractIndex) memory-maps a file
 /// preallocated to segment.index.bytes and trims it to the used size when the segment stops being
 /// active or is closed; we keep the same file shape (so upstream's tools and a restarted upstream
-/// broker read our indexes) but hold the entries in a managed buffer and write each new entry through
-/// to the file. Entries are big-endian, as Java's ByteBuffer writes them.
+/// broker read our indexes) but hold the entries in a managed buffer. New entries reach the file a
+/// page at a time, and before every flush, trim, truncation and close, instead of one small write
+/// per entry (one or two system calls per produce request otherwise; upstream's stores into its
+/// mapping cost none). Entries not yet written are only in memory until then, which is safe for
+/// the same reason upstream's unflushed mapping is: a segment past the recovery point is
+/// re-indexed by recovery after an unclean stop, and one below it was flushed. Entries are
+/// big-endian, as Java's ByteBuffer writes them.
 /// </summary>
 public abstract class IndexFile : IDisposable
 {
@@ -16,6 +21,12 @@ public abstract class IndexFile : IDisposable
     private SafeFileHandle? _handle;
     private byte[] _entries;
     private long _fileLength;
+    // Entries [0, _written) are in the file; [_written, Count) only in _entries.
+    private int _written;
+    private const int WriteBehindBytes = 4096;
+    // Appends and truncations run under the partition's lock, but a segment's background flush
+    // after a roll (PartitionLog.ScheduleFlushUpTo) writes pending entries from another thread.
+    private readonly object _pendingLock = new();
 
     protected IndexFile(string path, long baseOffset, int maxIndexBytes, bool writable)
     {
@@ -35,6 +46,7 @@ public abstract class IndexFile : IDisposable
         // zero-filled after them. Count the leading run of well-ordered entries, which also drops
         // garbage; recovery rebuilds the index of any segment past the recovery point anyway.
         Count = CountValidEntries(_entries.AsSpan(0, usable));
+        _written = Count;
         _fileLength = length;
         Writable = writable;
         if (writable && !exists)
@@ -61,6 +73,14 @@ public abstract class IndexFile : IDisposable
 
     protected void AppendEntry(ReadOnlySpan<byte> entry)
     {
+        lock (_pendingLock)
+        {
+            AppendEntryLocked(entry);
+        }
+    }
+
+    private void AppendEntryLocked(ReadOnlySpan<byte> entry)
+    {
         if (!Writable || _handle is null)
         {
             throw new InvalidOperationException($"index {Path} is not writable");
@@ -75,13 +95,37 @@ public abstract class IndexFile : IDisposable
             Array.Resize(ref _entries, Math.Min(Math.Max(_entries.Length * 2, position + EntrySize), _maxIndexBytes));
         }
         entry.CopyTo(_entries.AsSpan(position));
-        if (position + EntrySize > _fileLength)
+        Count++;
+        if ((Count - _written) * EntrySize >= WriteBehindBytes)
+        {
+            WritePendingLocked();
+        }
+    }
+
+    /// <summary>Writes the entries appended since the last write to the file, in one write.</summary>
+    private void WritePending()
+    {
+        lock (_pendingLock)
+        {
+            WritePendingLocked();
+        }
+    }
+
+    private void WritePendingLocked()
+    {
+        if (_handle is null || !Writable || _written >= Count)
+        {
+            return;
+        }
+        long end = (long)Count * EntrySize;
+        if (end > _fileLength)
         {
             RandomAccess.SetLength(_handle, _maxIndexBytes);
             _fileLength = _maxIndexBytes;
         }
-        RandomAccess.Write(_handle, entry, position);
-        Count++;
+        int start = _written * EntrySize;
+        RandomAccess.Write(_handle, _entries.AsSpan(start, (int)end - start), start);
+        _written = Count;
     }
 
     protected virtual bool IsFullForAppend => Count >= MaxEntries;
@@ -89,12 +133,26 @@ public abstract class IndexFile : IDisposable
     /// <summary>Keeps the first <paramref name="entries"/> entries.</summary>
     protected void TruncateToEntries(int entries)
     {
+        bool truncated;
+        lock (_pendingLock)
+        {
+            truncated = TruncateToEntriesLocked(entries);
+        }
+        if (truncated)
+        {
+            OnTruncated();
+        }
+    }
+
+    private bool TruncateToEntriesLocked(int entries)
+    {
         entries = Math.Clamp(entries, 0, Count);
         if (entries == Count)
         {
-            return;
+            return false;
         }
         Count = entries;
+        _written = Math.Min(_written, entries);
         if (_handle is not null && Writable)
         {
             // Zero the dropped tail so a later load does not resurrect the entries.
@@ -105,7 +163,7 @@ public abstract class IndexFile : IDisposable
                 RandomAccess.Write(_handle, new byte[end - start], start);
             }
         }
-        OnTruncated();
+        return true;
     }
 
     protected virtual void OnTruncated() { }
@@ -118,6 +176,7 @@ public abstract class IndexFile : IDisposable
     /// <summary>Shrinks the file to the entries in use (upstream trimToValidSize, done on roll and close).</summary>
     public void TrimToValidSize()
     {
+        WritePending();
         if (_handle is not null && Writable && _fileLength != SizeInBytes)
         {
             RandomAccess.SetLength(_handle, SizeInBytes);
@@ -147,6 +206,7 @@ public abstract class IndexFile : IDisposable
 
     public void Flush()
     {
+        WritePending();
         if (_handle is not null && Writable)
         {
             RandomAccess.FlushToDisk(_handle);
@@ -161,6 +221,14 @@ public abstract class IndexFile : IDisposable
 
     public void Dispose()
     {
+        try
+        {
+            WritePending();
+        }
+        catch (IOException)
+        {
+            // Closing after a disk error: recovery re-indexes the segment from its log.
+        }
         _handle?.Dispose();
         _handle = null;
     }

@@ -272,15 +272,32 @@ public sealed class LogManager : IDisposable
     /// Starts the periodic work upstream's scheduler runs: retention, flush.ms, checkpoints and the
     /// cleaner. Dispose the returned handle (or this manager) to stop it.
     /// </summary>
-    public IDisposable StartBackgroundTasks(TimeSpan retentionCheckInterval, TimeSpan flushCheckInterval, TimeSpan checkpointInterval, TimeSpan cleanerInterval)
+    /// <param name="cleanerBackoff">log.cleaner.backoff.ms, read before every pause (it is a dynamic
+    /// broker config). As upstream's CleanerThread, the cleaner runs once at start, runs again at
+    /// once after a pass that cleaned something, and sleeps this long after a pass that found
+    /// nothing to clean. Null: log.cleaner.enable=false, no cleaning.</param>
+    public IDisposable StartBackgroundTasks(TimeSpan retentionCheckInterval, TimeSpan flushCheckInterval, TimeSpan checkpointInterval, Func<TimeSpan>? cleanerBackoff)
     {
         var timers = new List<ITimer>
         {
             _time.CreateTimer(_ => Guard(() => RunRetention()), null, retentionCheckInterval, retentionCheckInterval),
             _time.CreateTimer(_ => Guard(() => FlushDueLogs()), null, flushCheckInterval, flushCheckInterval),
             _time.CreateTimer(_ => Guard(CheckpointAll), null, checkpointInterval, checkpointInterval),
-            _time.CreateTimer(_ => Guard(() => RunCleaner()), null, cleanerInterval, cleanerInterval),
         };
+        if (cleanerBackoff is not null)
+        {
+            ITimer? cleaner = null;
+            cleaner = _time.CreateTimer(_ =>
+            {
+                bool progressed = false;
+                Guard(() => progressed = RunCleaner().Any(r => r.Result.NextDirtyOffset > r.Result.FirstDirtyOffset));
+                TimeSpan pause = progressed ? TimeSpan.Zero : cleanerBackoff();
+                try { cleaner!.Change(pause, Timeout.InfiniteTimeSpan); }
+                catch (ObjectDisposedException) { /* stopped meanwhile */ }
+            }, null, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+            timers.Add(cleaner);
+            cleaner.Change(TimeSpan.Zero, Timeout.InfiniteTimeSpan);
+        }
         var handle = new TimerSet(timers);
         _background.Add(handle);
         return handle;

@@ -5,7 +5,14 @@ using System.Buffers.Binary;
 namespace Samsa.Kafka.Storage;
 
 /// <summary>A byte range of a segment file: what a Fetch response sends (zero-copy when possible).</summary>
-public readonly record struct FileRange(FileStream File, long Position, int Length);
+public readonly record struct FileRange(FileStream File, long Position, int Length)
+{
+    /// <summary>The shared file the range belongs to; lease it to keep <see cref="File"/> open while sending.</summary>
+    public SegmentFile? Source { get; init; }
+
+    /// <summary>A lease keeping <see cref="File"/> open (see <see cref="SegmentFile"/>), or null when the segment's file was closed meanwhile.</summary>
+    public IDisposable? TryLease() => Source?.TryLease();
+}
 
 /// <summary>
 /// One segment of a partition log: "NNN.log" holding record batches back to back, with its offset
@@ -36,7 +43,7 @@ public sealed class LogSegment : IDisposable
         TxnIndex = txnIndex;
         Directory = directory;
         BaseOffset = baseOffset;
-        Log = log;
+        _logFile = new SegmentFile(log);
         OffsetIndex = offsetIndex;
         TimeIndex = timeIndex;
         _indexIntervalBytes = indexIntervalBytes;
@@ -47,7 +54,10 @@ public sealed class LogSegment : IDisposable
     public string Directory { get; }
     public long BaseOffset { get; }
     /// <summary>The segment's .log file, opened for asynchronous I/O so that Samsa.Net can sendfile() ranges of it.</summary>
-    public FileStream Log { get; private set; }
+    public FileStream Log => Volatile.Read(ref _logFile).Stream;
+    /// <summary>The shared .log file (leased by Fetch responses in flight).</summary>
+    public SegmentFile LogFile => Volatile.Read(ref _logFile);
+    private SegmentFile _logFile;
     public OffsetIndex OffsetIndex { get; }
     public TimeIndex TimeIndex { get; }
     public TransactionIndex TxnIndex { get; }
@@ -263,7 +273,8 @@ public sealed class LogSegment : IDisposable
         firstBatchTooLarge = limit < batch.Size;
         long available = Math.Min(maxPosition, Size) - batch.Position;
         int length = (int)Math.Max(0, Math.Min(available, limit));
-        return new FileRange(Log, batch.Position, length);
+        SegmentFile file = LogFile;
+        return new FileRange(file.Stream, batch.Position, length) { Source = file };
     }
 
     /// <summary>
@@ -448,16 +459,14 @@ public sealed class LogSegment : IDisposable
         File.Move(logPath, newLog, overwrite: true);
         // The open handle follows the rename; reopen the FileStream so Name reports the new path.
         var reopened = new FileStream(newLog, FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite | FileShare.Delete, 1, FileOptions.Asynchronous);
-        FileStream old = Log;
-        Log = reopened;
-        _retired.Add(old);
+        SegmentFile old = _logFile;
+        Volatile.Write(ref _logFile, new SegmentFile(reopened));
+        // A Fetch may still be sending from the old stream: its lease keeps it open.
+        old.ReleaseOwner();
         OffsetIndex.RenameTo(OffsetIndex.Path[..^oldSuffix.Length] + newSuffix);
         TimeIndex.RenameTo(TimeIndex.Path[..^oldSuffix.Length] + newSuffix);
         TxnIndex.RenameTo(TxnIndex.Path[..^oldSuffix.Length] + newSuffix);
     }
-
-    // FileStreams replaced by a rename stay open until disposal: a Fetch may still be sending from them.
-    private readonly List<FileStream> _retired = new();
 
     public void Close()
     {
@@ -492,11 +501,7 @@ public sealed class LogSegment : IDisposable
         OffsetIndex.Dispose();
         TimeIndex.Dispose();
         TxnIndex.Dispose();
-        Log.Dispose();
-        foreach (FileStream old in _retired)
-        {
-            old.Dispose();
-        }
-        _retired.Clear();
+        // Closes the file now, or when the last Fetch sending from it finishes.
+        _logFile.ReleaseOwner();
     }
 }

@@ -51,6 +51,10 @@ public sealed class PartitionLog : IDisposable
     private long _unflushedMessages;
     private long _lastFlushMs;
     private bool _closed;
+    // Background fsync of rolled segments (ScheduleFlushUpTo), chained so they finish in order, and
+    // a count of truncations so a flush scheduled before one does not move the recovery point after.
+    private Task _rollFlush = Task.CompletedTask;
+    private long _truncations;
     // Open transactions (KIP-98): producer id → first offset of its current transaction. Upstream
     // keeps this in ProducerStateManager with snapshots; here it is rebuilt by scanning batch headers
     // on load and after truncation.
@@ -445,14 +449,15 @@ public sealed class PartitionLog : IDisposable
         {
             ThrowIfClosed();
             // Idempotence (KIP-98): refuse zombies and sequence gaps; a retried batch gets its first answer.
-            var pending = new Dictionary<long, (short Epoch, int LastSequence)>();
+            // Only idempotent batches need it: plain producers' appends allocate nothing here.
+            Dictionary<long, (short Epoch, int LastSequence)>? pending = null;
             int at = 0;
             while (at < batches.Length)
             {
                 var view = new RecordBatch(batches[at..]);
                 if (view.HasProducerId && !view.IsControl && view.BaseSequence >= 0)
                 {
-                    if (ProducerState.Check(view.ProducerId, view.ProducerEpoch, view.BaseSequence, view.LastSequence, pending) is BatchMetadata duplicate)
+                    if (ProducerState.Check(view.ProducerId, view.ProducerEpoch, view.BaseSequence, view.LastSequence, pending ??= new()) is BatchMetadata duplicate)
                     {
                         return new LogAppendInfo(duplicate.FirstOffset, duplicate.LastOffset, duplicate.Timestamp, duplicate.LastOffset, 0, 0, -1, IsDuplicate: true);
                     }
@@ -602,7 +607,8 @@ public sealed class PartitionLog : IDisposable
         return active;
     }
 
-    /// <summary>Starts a new active segment at the log end offset (upstream roll); the old one is fsynced.</summary>
+    /// <summary>Starts a new active segment at the log end offset (upstream roll); the old one is fsynced
+    /// in the background (<see cref="PendingRollFlush"/>), after which the recovery point moves past it.</summary>
     public LogSegment Roll()
     {
         lock (_lock)
@@ -620,9 +626,11 @@ public sealed class PartitionLog : IDisposable
             return active;
         }
         active.OnBecomeInactive();
-        // Upstream flushes the old segment when rolling (asynchronously); a rolled segment is complete,
-        // so once it is on disk the recovery point can move to the new segment.
-        FlushSegmentsUpTo(newBaseOffset);
+        // A rolled segment is complete, so once it is on disk the recovery point can move to the new
+        // segment. Upstream (UnifiedLog.roll) schedules that flush on its background scheduler
+        // rather than fsyncing up to a whole segment (1 GiB by default) inside the append that
+        // rolled; so does this.
+        ScheduleFlushUpTo(newBaseOffset);
         var segment = LogSegment.Open(Directory, newBaseOffset, Config.SegmentIndexBytes, Config.IndexIntervalBytes, NowMs);
         _segments = [.. _segments, segment];
         // Upstream takes a producer snapshot at every roll, named by the new segment's base offset.
@@ -630,8 +638,15 @@ public sealed class PartitionLog : IDisposable
         return segment;
     }
 
-    private void FlushSegmentsUpTo(long offset)
+    /// <summary>
+    /// fsyncs the segments below <paramref name="offset"/> off the append path, one roll's flush
+    /// after the other, then moves the recovery point — unless the log was truncated or closed
+    /// meanwhile (a truncation sets its own, lower recovery point). Until it completes the
+    /// recovery point stays where it was, so a crash before then recovers those segments.
+    /// </summary>
+    private void ScheduleFlushUpTo(long offset)
     {
+        var toFlush = new List<LogSegment>();
         foreach (LogSegment s in _segments)
         {
             if (s.BaseOffset >= offset)
@@ -640,13 +655,40 @@ public sealed class PartitionLog : IDisposable
             }
             if (NextBaseOffset(s) > RecoveryPoint)
             {
-                s.Flush();
+                toFlush.Add(s);
             }
         }
-        if (offset > RecoveryPoint)
+        long generation = _truncations;
+        Task previous = _rollFlush;
+        _rollFlush = Task.Run(async () =>
         {
-            Interlocked.Exchange(ref _recoveryPoint, Math.Min(offset, LogEndOffset));
-        }
+            await previous;
+            try
+            {
+                foreach (LogSegment s in toFlush)
+                {
+                    s.Flush();
+                }
+            }
+            catch (Exception e) when (e is ObjectDisposedException or IOException)
+            {
+                // Deleted by retention, or closed: nothing to make durable, and no recovery point to move.
+                return;
+            }
+            lock (_lock)
+            {
+                if (!_closed && generation == _truncations && offset > RecoveryPoint)
+                {
+                    Interlocked.Exchange(ref _recoveryPoint, Math.Min(offset, LogEndOffset));
+                }
+            }
+        });
+    }
+
+    /// <summary>Completes when the flushes scheduled by segment rolls so far have finished.</summary>
+    public Task PendingRollFlush
+    {
+        get { lock (_lock) return _rollFlush; }
     }
 
     private long NextBaseOffset(LogSegment segment)
@@ -977,6 +1019,7 @@ public sealed class PartitionLog : IDisposable
             _end = new LogEnd(targetOffset, active, active.Size);
             Interlocked.Exchange(ref _highWatermark, Math.Min(HighWatermark, targetOffset));
             Interlocked.Exchange(ref _recoveryPoint, Math.Min(RecoveryPoint, targetOffset));
+            _truncations++;
             Interlocked.Exchange(ref _logStartOffset, Math.Min(LogStartOffset, targetOffset));
             EpochCache.TruncateFromEnd(targetOffset);
             RebuildTransactionState(new HashSet<LogSegment>());
@@ -1009,6 +1052,7 @@ public sealed class PartitionLog : IDisposable
         Interlocked.Exchange(ref _logStartOffset, newOffset);
         Interlocked.Exchange(ref _highWatermark, newOffset);
         Interlocked.Exchange(ref _recoveryPoint, newOffset);
+        _truncations++;
         EpochCache.Clear();
         _ongoingTxns.Clear();
         ProducerState.Clear();

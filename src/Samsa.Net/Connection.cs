@@ -27,6 +27,7 @@ public sealed class Connection
     private readonly CancellationTokenSource _closedSource = new();
     private readonly TaskCompletionSource _closeCompleted = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly int _largeFrameThreshold;
+    private const int ReceiveChunkBytes = 64 * 1024;
 
     private int _closeStarted;
     private Task _receiveTask = Task.CompletedTask;
@@ -81,6 +82,13 @@ public sealed class Connection
     public long ZeroCopyFileBytes => Interlocked.Read(ref _zeroCopyFileBytes);
 
     public bool IsClosed => Volatile.Read(ref _closeStarted) != 0;
+
+    /// <summary>
+    /// True when file parts of <see cref="SendFrameAsync(IReadOnlyList{FramePart})"/> go to the
+    /// socket with sendfile (<see cref="ListenerOptions.ZeroCopyFileSend"/>; a connection whose
+    /// bytes must pass through user space, as TLS would need, reads and copies them instead).
+    /// </summary>
+    public bool ZeroCopyFileSend => _options.ZeroCopyFileSend;
 
     /// <summary>Completes once the connection is fully closed and <see cref="IFrameHandler.OnClosedAsync"/> ran.</summary>
     internal Task RunTask { get; private set; } = Task.CompletedTask;
@@ -138,19 +146,29 @@ public sealed class Connection
     {
         PipeWriter writer = _input.Writer;
         Exception? error = null;
+        bool lastReadFilled = false;
         try
         {
             while (true)
             {
                 // Wait for readability with a zero-byte receive before taking a buffer, as Kestrel
-                // does, so idle connections hold no receive memory.
-                await _socket.ReceiveAsync(Memory<byte>.Empty, SocketFlags.None);
-                Memory<byte> memory = writer.GetMemory(8192);
+                // does, so idle connections hold no receive memory. When the last read filled its
+                // buffer more bytes are almost surely queued (a client streaming produce requests):
+                // read at once and save the extra system call and readiness wait.
+                if (!lastReadFilled)
+                {
+                    await _socket.ReceiveAsync(Memory<byte>.Empty, SocketFlags.None);
+                }
+                // Reads of up to 64 KiB: fewer system calls per MB, and frames of a few KiB (a
+                // producer's batches) mostly land whole in one segment, so the frame loop hands
+                // them to the handler without assembling a copy.
+                Memory<byte> memory = writer.GetMemory(ReceiveChunkBytes);
                 int received = await _socket.ReceiveAsync(memory, SocketFlags.None);
                 if (received == 0)
                 {
                     break; // peer finished sending
                 }
+                lastReadFilled = received == memory.Length;
                 writer.Advance(received);
                 FlushResult flush = await writer.FlushAsync();
                 if (flush.IsCompleted || flush.IsCanceled)
@@ -389,16 +407,28 @@ public sealed class Connection
             PipeWriter writer = _output.Writer;
             BinaryPrimitives.WriteInt32BigEndian(writer.GetSpan(4), (int)total);
             writer.Advance(4);
-            foreach (FramePart part in parts)
+            try
             {
-                if (part.IsFile)
+                foreach (FramePart part in parts)
                 {
-                    CopyFileRange(writer, part);
+                    if (part.IsFile)
+                    {
+                        CopyFileRange(writer, part);
+                    }
+                    else
+                    {
+                        writer.Write(part.Memory.Span);
+                    }
                 }
-                else
-                {
-                    writer.Write(part.Memory.Span);
-                }
+            }
+            catch (Exception ex) when (ex is IOException or ObjectDisposedException)
+            {
+                // The file shrank or closed under the range (upstream closes the connection when a
+                // FileRecords was truncated during the write): part of the frame is in the pipe, so
+                // no later frame may follow it; the peer sees a frame cut short and the close.
+                ReportError(ex);
+                Close();
+                return;
             }
             _bytesQueued += 4 + total;
             await writer.FlushAsync();
@@ -479,6 +509,14 @@ public sealed class Connection
         if (args.SocketError != SocketError.Success)
         {
             ReportError(new SocketException((int)args.SocketError));
+            Close();
+            return;
+        }
+        if (args.BytesTransferred != 4L + total)
+        {
+            // sendfile stops early at the end of a file that was truncated under the range: the
+            // frame is short, so the byte stream is no longer framed; close (as upstream does).
+            ReportError(new IOException($"frame of {4L + total} bytes sent as {args.BytesTransferred}: a file range shrank"));
             Close();
             return;
         }

@@ -17,20 +17,29 @@ namespace Samsa.Cluster.Tests;
 /// </summary>
 public sealed class FaultHarness : IAsyncDisposable
 {
-    private readonly string _zk;
     private readonly string _root;
     private readonly Dictionary<int, Process> _procs = [];
     private readonly Dictionary<int, int> _ports = [];
+    private readonly Dictionary<int, int> _realPorts = [];
+    private readonly Dictionary<int, CuttableProxy> _kafkaProxies = [];
+    private readonly Dictionary<int, CuttableProxy> _zkProxies = [];
+    private readonly HashSet<int> _cut = [];
     private readonly StringBuilder _log = new();
-    private readonly int _sessionTimeoutMs;
+    private readonly string _zkServer;
+    private readonly string _chroot;
 
-    public FaultHarness(string zkConnect, int sessionTimeoutMs = 3000)
+    public FaultHarness(string zkConnect, int sessionTimeoutMs = 3000, int lagTimeMaxMs = 6000)
     {
-        _zk = zkConnect + "/fault-" + Guid.NewGuid().ToString("N")[..8];
-        _sessionTimeoutMs = sessionTimeoutMs;
+        _zkServer = zkConnect;
+        _chroot = "/fault-" + Guid.NewGuid().ToString("N")[..8];
+        SessionTimeoutMs = sessionTimeoutMs;
+        LagTimeMaxMs = lagTimeMaxMs;
         _root = Path.Combine(Path.GetTempPath(), "samsa-fault-" + Guid.NewGuid().ToString("N")[..8]);
         Directory.CreateDirectory(_root);
     }
+
+    public int SessionTimeoutMs { get; }
+    public int LagTimeMaxMs { get; }
 
     public string Log { get { lock (_log) return _log.ToString(); } }
 
@@ -55,21 +64,39 @@ public sealed class FaultHarness : IAsyncDisposable
         return port;
     }
 
+    /// <summary>Starts broker <paramref name="id"/> (again). Every connection to and from it passes a
+    /// <see cref="CuttableProxy"/>: its advertised listener is a proxy in front of its real one (so
+    /// clients and other brokers' replica fetchers reach it only through that proxy), and its
+    /// zookeeper.connect names a proxy of its own in front of the coordination server.</summary>
     public async Task StartBrokerAsync(int id)
     {
         var samsa = FindSamsa() ?? throw new InvalidOperationException("samsa host not built (run ./samsa once)");
-        if (!_ports.TryGetValue(id, out int port)) _ports[id] = port = FreePort();
+        if (!_realPorts.TryGetValue(id, out int realPort))
+        {
+            _realPorts[id] = realPort = FreePort();
+            var kafka = new CuttableProxy($"127.0.0.1:{realPort}")
+            {
+                Identify = CuttableProxy.ReplicaFetcherSource,
+                Severed = from => IsCut(id) || (from >= 0 && IsCut(from)),
+            };
+            var zk = new CuttableProxy(_zkServer) { Identify = _ => id, Severed = _ => IsCut(id) };
+            _kafkaProxies[id] = kafka;
+            _zkProxies[id] = zk;
+            _ports[id] = kafka.Port;
+        }
+        int port = _ports[id];
         var dir = Path.Combine(_root, $"broker-{id}");
         Directory.CreateDirectory(dir);
         var config = Path.Combine(dir, "server.properties");
         File.WriteAllText(config, string.Join('\n',
             $"broker.id={id}",
-            $"listeners=PLAINTEXT://127.0.0.1:{port}",
+            $"listeners=PLAINTEXT://127.0.0.1:{realPort}",
+            $"advertised.listeners=PLAINTEXT://127.0.0.1:{port}",
             $"log.dirs={Path.Combine(dir, "logs")}",
-            $"zookeeper.connect={_zk}",
-            $"zookeeper.session.timeout.ms={_sessionTimeoutMs}",
+            $"zookeeper.connect={_zkProxies[id].Address}{_chroot}",
+            $"zookeeper.session.timeout.ms={SessionTimeoutMs}",
             "zookeeper.connection.timeout.ms=20000",
-            "replica.lag.time.max.ms=10000",
+            $"replica.lag.time.max.ms={LagTimeMaxMs}",
             "offsets.topic.replication.factor=1",
             "transaction.state.log.replication.factor=1") + "\n");
         var psi = new ProcessStartInfo(samsa, ["broker", "--config", config])
@@ -89,14 +116,49 @@ public sealed class FaultHarness : IAsyncDisposable
             try
             {
                 await using var c = await KafkaWireClient.ConnectAsync("127.0.0.1", port);
-                var md = await c.SendAsync<MetadataResponse>(new MetadataRequest { Topics = [] }, 12);
+                var md = await c.SendAsync<MetadataResponse>(new MetadataRequest { Topics = [] }, 12).WaitAsync(TimeSpan.FromSeconds(5));
                 if (md!.Brokers.Any(b => b.NodeId == id)) return;
             }
-            catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException) { }
+            catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException or TimeoutException) { }
             if (DateTime.UtcNow > deadline || p.HasExited) throw new InvalidOperationException($"broker {id} did not come up");
             await Task.Delay(100);
         }
     }
+
+    private bool IsCut(int id) { lock (_cut) return _cut.Contains(id); }
+
+    /// <summary>Cuts broker <paramref name="id"/> off the network: its ZooKeeper link, the replica
+    /// fetches from and to it and every client connection to it are black-holed.</summary>
+    public void CutOff(int id)
+    {
+        lock (_cut) _cut.Add(id);
+        foreach (var proxy in _kafkaProxies.Values.Concat(_zkProxies.Values)) proxy.Sever();
+    }
+
+    /// <summary>Ends the partition: the black-holed connections are closed, new ones pass.</summary>
+    public void Reconnect(int id)
+    {
+        lock (_cut) _cut.Remove(id);
+        foreach (var proxy in _kafkaProxies.Values.Concat(_zkProxies.Values)) proxy.Heal();
+    }
+
+    /// <summary>SIGSTOP: the process keeps its sockets and state but runs nothing, like a long GC
+    /// pause or a stalled VM; SIGCONT resumes it where it was.</summary>
+    public void Pause(int id) => Signal(id, "STOP");
+    public void Resume(int id) => Signal(id, "CONT");
+
+    private void Signal(int id, string signal)
+    {
+        if (!_procs.TryGetValue(id, out var p)) return;
+        using var kill = Process.Start(new ProcessStartInfo("kill", [$"-{signal}", p.Id.ToString(CultureInfo.InvariantCulture)]) { UseShellExecute = false })
+            ?? throw new InvalidOperationException("could not run kill");
+        kill.WaitForExit();
+        if (kill.ExitCode != 0) throw new InvalidOperationException($"kill -{signal} {p.Id} failed");
+    }
+
+    /// <summary>The broker's own listener, behind its proxy: reachable during a cut, as by a client
+    /// on the broker's side of a partition.</summary>
+    public int RealPort(int id) => _realPorts[id];
 
     /// <summary>SIGKILL: no shutdown code runs; the ZooKeeper session lingers until it times out.</summary>
     public void Kill(int id)
@@ -104,6 +166,18 @@ public sealed class FaultHarness : IAsyncDisposable
         if (!_procs.Remove(id, out var p)) return;
         try { p.Kill(entireProcessTree: true); } catch (InvalidOperationException) { }
         p.WaitForExit(5000);
+        p.Dispose();
+    }
+
+    /// <summary>SIGTERM: the broker stops cleanly (controlled shutdown first); returns once the
+    /// process has exited.</summary>
+    public async Task TerminateAsync(int id)
+    {
+        if (!_procs.Remove(id, out var p)) return;
+        using (var kill = Process.Start("kill", ["-TERM", p.Id.ToString(CultureInfo.InvariantCulture)])) await kill!.WaitForExitAsync();
+        using var bound = new CancellationTokenSource(TimeSpan.FromSeconds(90));
+        try { await p.WaitForExitAsync(bound.Token); }
+        catch (OperationCanceledException) { p.Kill(entireProcessTree: true); }
         p.Dispose();
     }
 
@@ -120,12 +194,29 @@ public sealed class FaultHarness : IAsyncDisposable
                 var md = await c.SendAsync<MetadataResponse>(new MetadataRequest
                 {
                     Topics = [new MetadataRequest.MetadataRequestTopic { Name = topic }], AllowAutoTopicCreation = false,
-                }, 12);
+                }, 12).WaitAsync(TimeSpan.FromSeconds(2));
                 if (md is not null) return md;
             }
-            catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException) { }
+            // A paused or cut-off broker accepts the connection and never answers.
+            catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException or TimeoutException) { }
         }
         return null;
+    }
+
+    /// <summary>The leader of <paramref name="topic"/>-0 in broker <paramref name="id"/>'s metadata; -1 when unknown or unreachable.</summary>
+    public async Task<int> LeaderSeenByAsync(int id, string topic)
+    {
+        try
+        {
+            await using var c = await KafkaWireClient.ConnectAsync("127.0.0.1", _ports[id]);
+            var md = await c.SendAsync<MetadataResponse>(new MetadataRequest
+            {
+                Topics = [new MetadataRequest.MetadataRequestTopic { Name = topic }], AllowAutoTopicCreation = false,
+            }, 12).WaitAsync(TimeSpan.FromSeconds(2));
+            var t = md?.Topics.FirstOrDefault(x => x.Name == topic);
+            return t is null || t.ErrorCode != 0 ? -1 : t.Partitions.FirstOrDefault(x => x.PartitionIndex == 0)?.LeaderId ?? -1;
+        }
+        catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException or TimeoutException) { return -1; }
     }
 
     public async Task<int> LeaderOfAsync(string topic, int partition)
@@ -216,20 +307,69 @@ public sealed class FaultHarness : IAsyncDisposable
         return result;
     }
 
+    /// <summary>True when every broker answers and all agree that <paramref name="topic"/>-0 has a
+    /// leader and a full ISR of <paramref name="replicas"/> (a resumed broker may report a stale view).</summary>
+    public async Task<bool> SettledAsync(string topic, int replicas)
+    {
+        int leader = -2;
+        foreach (var port in _ports.Values)
+        {
+            try
+            {
+                await using var c = await KafkaWireClient.ConnectAsync("127.0.0.1", port);
+                var md = await c.SendAsync<MetadataResponse>(new MetadataRequest
+                {
+                    Topics = [new MetadataRequest.MetadataRequestTopic { Name = topic }], AllowAutoTopicCreation = false,
+                }, 12).WaitAsync(TimeSpan.FromSeconds(2));
+                var p = md?.Topics.FirstOrDefault(x => x.Name == topic)?.Partitions.FirstOrDefault(x => x.PartitionIndex == 0);
+                if (p is null || p.LeaderId < 0 || p.IsrNodes.Count < replicas || (leader != -2 && leader != p.LeaderId)) return false;
+                leader = p.LeaderId;
+            }
+            catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException or TimeoutException) { return false; }
+        }
+        return true;
+    }
+
     public async ValueTask DisposeAsync()
     {
         foreach (var id in _procs.Keys.ToList()) Kill(id);
-        await Task.Yield();
+        foreach (var proxy in _kafkaProxies.Values.Concat(_zkProxies.Values)) await proxy.DisposeAsync();
         try { Directory.Delete(_root, true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
     }
 }
 
+/// <summary>How the partition leader is taken away.</summary>
+public enum FaultKind { Kill, Pause, Cut }
+
 /// <summary>What the fault run measured.</summary>
-public sealed record FaultReport(int Acknowledged, int Lost, int Duplicated, int OutOfOrder, int Kills,
-    List<double> FailoverMs, double Rf3RecordsPerSec, double Rf1RecordsPerSec)
+public sealed record FaultReport(int Acknowledged, int Lost, int Duplicated, int OutOfOrder, int NotRejoined,
+    Dictionary<FaultKind, int> Faults, Dictionary<FaultKind, List<double>> FailoverMs, Dictionary<FaultKind, List<double>> ElectionMs, List<string> Probes,
+    double Rf3RecordsPerSec, double Rf1RecordsPerSec)
 {
-    public override string ToString() =>
-        $"records acknowledged: {Acknowledged}\nrecords lost: {Lost}\nrecords duplicated: {Duplicated}\nout of order: {OutOfOrder}\n" +
-        $"leader kills (SIGKILL): {Kills}\nfailover ms (leader death to first acknowledged produce): {string.Join(", ", FailoverMs.Select(f => f.ToString("F0", CultureInfo.InvariantCulture)))}\n" +
-        $"throughput acks=all, 100-record batches, one request in flight: RF=3 {Rf3RecordsPerSec:F0} records/s, RF=1 {Rf1RecordsPerSec:F0} records/s\n";
+    private static string Describe(FaultKind k) => k switch
+    {
+        FaultKind.Kill => "kill -9, restart after 4 s",
+        FaultKind.Pause => "SIGSTOP, SIGCONT after the session timeout and replica.lag.time.max.ms",
+        _ => "cut off ZooKeeper, replication and clients, reconnected after the same outage",
+    };
+
+    public override string ToString()
+    {
+        var sb = new StringBuilder();
+        sb.Append(CultureInfo.InvariantCulture, $"records acknowledged: {Acknowledged}\nrecords lost: {Lost}\nrecords duplicated: {Duplicated}\nout of order: {OutOfOrder}\nfaults after which the old leader did not rejoin the ISR within 45 s: {NotRejoined}\n");
+        foreach (var (kind, n) in Faults)
+        {
+            var f = FailoverMs[kind];
+            sb.Append(CultureInfo.InvariantCulture, $"leader {kind} ({Describe(kind)}): {n}; failover ms (fault to first acknowledged produce on a new leader): ");
+            sb.Append(string.Join(", ", f.Select(x => x.ToString("F0", CultureInfo.InvariantCulture))));
+            if (f.Count > 0) sb.Append(CultureInfo.InvariantCulture, $" (median {f.Order().ElementAt(f.Count / 2):F0})");
+            var e = ElectionMs[kind];
+            sb.Append("; new leader visible in a surviving broker's metadata after ms: ");
+            sb.Append(string.Join(", ", e.Select(x => x.ToString("F0", CultureInfo.InvariantCulture))));
+            sb.Append('\n');
+        }
+        sb.Append(CultureInfo.InvariantCulture, $"old leader probed with an acks=all record (after SIGCONT / during the cut): {(Probes.Count == 0 ? "none" : string.Join("; ", Probes))}\n");
+        sb.Append(CultureInfo.InvariantCulture, $"throughput acks=all through the proxies, 100-record batches, one request in flight: RF=3 {Rf3RecordsPerSec:F0} records/s, RF=1 {Rf1RecordsPerSec:F0} records/s\n");
+        return sb.ToString();
+    }
 }

@@ -17,6 +17,10 @@ public sealed class LocalCluster : IAsyncDisposable
     private readonly List<string> _log = [];
     private readonly Dictionary<int, CuttableProxy> _proxies = [];
     private bool _viaProxies;
+    private bool _observeClients;
+    private IReadOnlyDictionary<string, string>? _brokerConfig;
+    private readonly Dictionary<int, CuttableProxy> _listenerProxies = [];
+    private string? _dataDir;
 
     private LocalCluster(string server, string chroot, int sessionTimeoutMs, IReadOnlyDictionary<int, string>? racks)
     {
@@ -31,10 +35,17 @@ public sealed class LocalCluster : IAsyncDisposable
     public KafkaBroker this[int id] => _brokers[id];
 
     /// <param name="viaProxies">Each broker reaches the server through its own cuttable proxy (crash tests).</param>
+    /// <param name="observeClients">Each broker advertises a proxy in front of its listener, so a test
+    /// can see which broker sent how many bytes to clients (<see cref="ListenerProxy"/>).</param>
+    /// <param name="brokerConfig">More server.properties settings for every broker.</param>
+    /// <param name="dataDir">Brokers keep log files under it (broker-N each) instead of in-memory logs.</param>
     public static async Task<LocalCluster> StartAsync(string server, int brokers, IReadOnlyDictionary<int, string>? racks = null, int sessionTimeoutMs = 6000,
-        bool viaProxies = false)
+        bool viaProxies = false, bool observeClients = false, IReadOnlyDictionary<string, string>? brokerConfig = null, string? dataDir = null)
     {
-        var cluster = new LocalCluster(server, "/samsa-" + Guid.NewGuid().ToString("N")[..8], sessionTimeoutMs, racks) { _viaProxies = viaProxies };
+        var cluster = new LocalCluster(server, "/samsa-" + Guid.NewGuid().ToString("N")[..8], sessionTimeoutMs, racks)
+        {
+            _viaProxies = viaProxies, _observeClients = observeClients, _brokerConfig = brokerConfig, _dataDir = dataDir,
+        };
         if (viaProxies)
         {
             // The chroot exists before any broker connects through a proxy.
@@ -57,16 +68,33 @@ public sealed class LocalCluster : IAsyncDisposable
             ["zookeeper.connection.timeout.ms"] = "20000",
             ["offsets.topic.replication.factor"] = "1",
             ["transaction.state.log.replication.factor"] = "1",
+            // A stop whose leaderships cannot move (no other ISR member) retries quickly here.
+            ["controlled.shutdown.retry.backoff.ms"] = "200",
         };
         if (_racks?.GetValueOrDefault(id) is { } rack) props["broker.rack"] = rack;
-        var broker = new KafkaBroker(new BrokerConfig(props), inMemory: true, log: m =>
+        foreach (var (k, v) in _brokerConfig ?? new Dictionary<string, string>()) props[k] = v;
+        if (_observeClients)
+        {
+            if (!_listenerProxies.TryGetValue(id, out var lp))
+            {
+                var probe = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+                probe.Start();
+                int real = ((System.Net.IPEndPoint)probe.LocalEndpoint).Port;
+                probe.Stop();
+                _listenerProxies[id] = lp = new CuttableProxy($"127.0.0.1:{real}") { Identify = CuttableProxy.ReplicaFetcherSource };
+            }
+            props["listeners"] = $"PLAINTEXT://127.0.0.1:{lp.TargetPort}";
+            props["advertised.listeners"] = $"PLAINTEXT://{lp.Address}";
+        }
+        if (_dataDir is not null) props["log.dirs"] = Path.Combine(_dataDir, $"broker-{id}");
+        var broker = new KafkaBroker(new BrokerConfig(props), inMemory: _dataDir is null, log: m =>
         {
             lock (_log) _log.Add(m);
             if (Environment.GetEnvironmentVariable("SAMSA_CLUSTER_TEST_LOG") is not null) Console.Error.WriteLine($"[broker {id}] {m}");
         });
         await broker.StartAsync();
         _brokers[id] = broker;
-        _ports[id] = broker.BoundEndPoint.Port;
+        _ports[id] = _observeClients ? _listenerProxies[id].Port : broker.BoundEndPoint.Port;
         return broker;
     }
 
@@ -82,6 +110,7 @@ public sealed class LocalCluster : IAsyncDisposable
     public async Task CrashBrokerAsync(int id)
     {
         _proxies[id].Cut();
+        _brokers[id].ControlledShutdownOnStop = false;
         await StopBrokerAsync(id);
     }
 
@@ -94,7 +123,12 @@ public sealed class LocalCluster : IAsyncDisposable
         await broker.DisposeAsync();
     }
 
+    /// <summary>The log directory of a broker of a cluster started with a data directory.</summary>
+    public string LogDir(int id) => Path.Combine(_dataDir ?? throw new InvalidOperationException("in-memory cluster"), $"broker-{id}");
+
     public int Port(int id) => _ports[id];
+    /// <summary>The proxy in front of a broker's listener (with observeClients).</summary>
+    public CuttableProxy ListenerProxy(int id) => _listenerProxies[id];
     public string Bootstrap(int id) => $"127.0.0.1:{_ports[id]}";
 
     public Task<KeeperClient> ZooKeeperAsync() => KeeperClient.ConnectAsync(Connect);
@@ -145,5 +179,6 @@ public sealed class LocalCluster : IAsyncDisposable
     {
         foreach (var id in _brokers.Keys.ToList()) await StopBrokerAsync(id);
         foreach (var p in _proxies.Values) await p.DisposeAsync();
+        foreach (var p in _listenerProxies.Values) await p.DisposeAsync();
     }
 }

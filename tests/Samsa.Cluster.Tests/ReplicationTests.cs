@@ -67,6 +67,34 @@ public sealed class ReplicationTests(KeeperServer server) : IClassFixture<Keeper
             .Select(r => Encoding.UTF8.GetString(r.Value!)).ToList();
 
     [Fact]
+    public async Task FollowersFetchFromTheLeadersSegmentFilesWithZeroCopy()
+    {
+        var dir = Path.Combine(Path.GetTempPath(), "samsa-cluster-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            await using var cluster = await LocalCluster.StartAsync(server.Address!, 3, dataDir: dir);
+            Assert.Equal(0, await CreateTopicAsync(cluster, "zc", 3, 3));
+            await LocalCluster.WaitUntilAsync(async () => (await PartitionAsync(cluster, "zc")).IsrNodes.Count == 3, TimeSpan.FromSeconds(10), "full ISR");
+            int leader = (await PartitionAsync(cluster, "zc")).LeaderId;
+            var expected = new List<string>();
+            for (int round = 0; round < 10; round++)
+            {
+                var values = Enumerable.Range(0, 20).Select(i => $"z{round}-{i}-" + new string('x', 50 * i)).ToArray();
+                Assert.Equal(0, await ProduceAsync(cluster, leader, "zc", -1, values));
+                expected.AddRange(values);
+            }
+            foreach (int id in new[] { 1, 2, 3 })
+                Assert.Equal(expected, Values(cluster[id].Replicas.GetPartition("zc", 0)!.Log));
+            // Only followers fetched from the leader: their data came from its segment files.
+            Assert.True(cluster[leader].FileRangeBytesSent > 0, "the leader sent followers no file ranges");
+        }
+        finally
+        {
+            try { Directory.Delete(dir, recursive: true); } catch (IOException) { }
+        }
+    }
+
+    [Fact]
     public async Task FollowersCopyTheLeaderAndTheIsrShrinksAndGrowsBack()
     {
         await using var cluster = await LocalCluster.StartAsync(server.Address!, 3);

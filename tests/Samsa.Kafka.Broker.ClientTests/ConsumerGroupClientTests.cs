@@ -289,8 +289,7 @@ public class ConsumerGroupClientTests
         var consumers = new List<RunningConsumer>();
         try
         {
-            // Two consumers carry on where the group committed; meanwhile one keeps running across a
-            // second broker restart.
+            // Two consumers carry on where the group committed before the restart.
             consumers.Add(new RunningConsumer("d2", Config(broker.Bootstrap, "gd", autoCommit: false), "durable", commitEach: true));
             consumers.Add(new RunningConsumer("d3", Config(broker.Bootstrap, "gd", autoCommit: false), "durable", commitEach: true));
             await WaitUntil(() => consumers.Sum(c => c.Received.Count) >= 300, "the 300 new records");

@@ -237,4 +237,96 @@ public class CompactionTests
         Assert.Empty(Directory.GetFiles(bDir, "*.swap"));
         Assert.Empty(Directory.GetFiles(bDir, "*.cleaned"));
     }
+
+    private static void FillDirtyCompactedLog(PartitionLog log)
+    {
+        for (int i = 0; i < 30; i++)
+        {
+            log.AppendAsLeader(Build([new Rec("k" + i % 3, "v" + i, 1_000_000)]), 0);
+        }
+        log.Roll();
+        log.UpdateHighWatermark(log.LogEndOffset);
+    }
+
+    private static readonly TimeSpan Hour = TimeSpan.FromHours(1);
+
+    [Fact]
+    public async Task Background_cleaner_sleeps_log_cleaner_backoff_ms_after_a_pass_with_nothing_to_clean()
+    {
+        using var dir = new TempDir();
+        var config = new LogConfig { CleanupPolicy = "compact", SegmentBytes = 700, FileDeleteDelayMs = 0, RetentionMs = -1 };
+        using var manager = new LogManager([dir.Path], config);
+        PartitionLog log = manager.GetOrCreateLog(Tp);
+        var idle = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        // The backoff is asked for when a pass found nothing: the first pass runs at start.
+        using var tasks = manager.StartBackgroundTasks(Hour, Hour, Hour, () => { idle.TrySetResult(); return TimeSpan.FromMinutes(10); });
+        await idle.Task.WaitAsync(TimeSpan.FromSeconds(30));
+        FillDirtyCompactedLog(log);
+        await Task.Delay(1500);
+        Assert.Equal(0, manager.CleanerCheckpoint(Tp));
+        Assert.Equal(30, ReadAll(log).Count);
+    }
+
+    [Fact]
+    public async Task Background_cleaner_with_a_short_backoff_cleans_new_dirty_data()
+    {
+        using var dir = new TempDir();
+        var config = new LogConfig { CleanupPolicy = "compact", SegmentBytes = 700, FileDeleteDelayMs = 0, RetentionMs = -1 };
+        using var manager = new LogManager([dir.Path], config);
+        PartitionLog log = manager.GetOrCreateLog(Tp);
+        var idle = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var tasks = manager.StartBackgroundTasks(Hour, Hour, Hour, () => { idle.TrySetResult(); return TimeSpan.FromMilliseconds(50); });
+        await idle.Task.WaitAsync(TimeSpan.FromSeconds(30));
+        FillDirtyCompactedLog(log);
+        // Well inside the old fixed 15 s period.
+        for (int i = 0; i < 100 && manager.CleanerCheckpoint(Tp) != 30; i++) await Task.Delay(50);
+        Assert.Equal(30, manager.CleanerCheckpoint(Tp));
+        Assert.Equal(3, ReadAll(log).Count);
+    }
+
+    [Fact]
+    public async Task Background_tasks_without_a_cleaner_never_compact()
+    {
+        // log.cleaner.enable=false: the broker passes no backoff.
+        using var dir = new TempDir();
+        var config = new LogConfig { CleanupPolicy = "compact", SegmentBytes = 700, FileDeleteDelayMs = 0, RetentionMs = -1 };
+        using var manager = new LogManager([dir.Path], config);
+        PartitionLog log = manager.GetOrCreateLog(Tp);
+        FillDirtyCompactedLog(log);
+        using var tasks = manager.StartBackgroundTasks(Hour, Hour, Hour, cleanerBackoff: null);
+        await Task.Delay(1500);
+        Assert.Equal(0, manager.CleanerCheckpoint(Tp));
+        Assert.Equal(30, ReadAll(log).Count);
+    }
+
+    [Fact]
+    public void A_leased_range_keeps_its_bytes_while_compaction_replaces_and_deletes_the_segment()
+    {
+        // A Fetch read a range, then the cleaner swapped the segment out and deleted its file
+        // before the response was sent (upstream keeps the FileRecords' channel open the same way).
+        using var dir = new TempDir();
+        var time = new ManualTime(1_000_000);
+        using PartitionLog log = OpenCompacted(dir, time);
+        for (int i = 0; i < 12; i++)
+        {
+            log.AppendAsLeader(Build([new Rec("k" + i % 2, "v" + i, 1_000_000 + i)]), 0);
+        }
+        log.Roll();
+        log.UpdateHighWatermark(log.LogEndOffset);
+        FileRange range = log.Read(0, 1 << 20, log.LogEndOffset).Records!.Value;
+        byte[] before = ReadRange(range);
+        using (IDisposable? lease = range.TryLease())
+        {
+            Assert.NotNull(lease);
+            string oldPath = range.File.Name;
+            Assert.NotNull(LogCleaner.Clean(log, 0));
+            Assert.False(File.Exists(oldPath), "the cleaned-away segment file should be deleted");
+            Assert.Equal(2, ReadAll(log).Count);
+            // The leased handle still reads what was there when the Fetch read it.
+            Assert.False(range.File.SafeFileHandle.IsClosed);
+            Assert.Equal(before, ReadRange(range));
+        }
+        Assert.True(range.File.SafeFileHandle.IsClosed, "ending the last lease closes the replaced segment's file");
+        Assert.Null(range.TryLease());
+    }
 }

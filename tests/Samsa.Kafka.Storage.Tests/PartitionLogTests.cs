@@ -426,6 +426,69 @@ public class PartitionLogTests
     }
 
     [Fact]
+    public void Offset_index_entries_reach_the_file_by_the_flush_and_a_reopened_log_reads_them()
+    {
+        using var dir = new TempDir();
+        var config = new LogConfig { IndexIntervalBytes = 1 };
+        int count;
+        using (PartitionLog log = Open(dir, config))
+        {
+            for (int i = 0; i < 100; i++)
+            {
+                log.AppendAsLeader(Values(T0, "v" + i), 0);
+            }
+            log.Flush();
+            OffsetIndex index = log.ActiveSegment.OffsetIndex;
+            count = index.Count;
+            Assert.True(count >= 99, $"{count} entries");
+            // The file holds every entry, in upstream's layout: relative offset, then position.
+            using var file = new FileStream(index.Path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+            var bytes = new byte[count * 8];
+            file.ReadExactly(bytes);
+            for (int n = 0; n < count; n++)
+            {
+                Assert.Equal(index.OffsetAt(n) - index.BaseOffset, BinaryPrimitives.ReadInt32BigEndian(bytes.AsSpan(n * 8)));
+                Assert.Equal(index.PositionAt(n), BinaryPrimitives.ReadInt32BigEndian(bytes.AsSpan(n * 8 + 4)));
+            }
+            log.Close();
+        }
+        using PartitionLog reopened = Open(dir, config, recoveryPoint: 100, clean: true);
+        Assert.Equal(count, reopened.ActiveSegment.OffsetIndex.Count);
+    }
+
+    [Fact]
+    public async Task Roll_flushes_the_rolled_segment_in_the_background_then_moves_the_recovery_point()
+    {
+        using var dir = new TempDir();
+        using PartitionLog log = Open(dir);
+        log.AppendAsLeader(Values(T0, "a", "b"), 0);
+        log.AppendAsLeader(Values(T0, "c"), 0);
+        log.Roll();
+        // The append path does not wait for the fsync; once it is done the rolled data is recovered no more.
+        await log.PendingRollFlush.WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.Equal(3, log.RecoveryPoint);
+        log.AppendAsLeader(Values(T0, "d"), 0);
+        Assert.Equal(3, log.RecoveryPoint);
+    }
+
+    [Fact]
+    public async Task A_roll_flush_does_not_move_the_recovery_point_past_a_later_truncation()
+    {
+        using var dir = new TempDir();
+        using PartitionLog log = Open(dir);
+        for (int i = 0; i < 5; i++)
+        {
+            log.AppendAsLeader(Values(T0, "v"), 0);
+        }
+        log.Roll();
+        log.TruncateTo(2);
+        log.AppendAsLeader(Values(T0, "w", "x", "y"), 0);
+        await log.PendingRollFlush.WaitAsync(TimeSpan.FromSeconds(30));
+        // Offsets 2-4 were written after the truncation and never flushed.
+        Assert.True(log.RecoveryPoint <= 2, $"recovery point {log.RecoveryPoint}");
+    }
+
+    [Fact]
     public void Flush_ms_policy_flushes_when_due()
     {
         using var dir = new TempDir();

@@ -1,6 +1,3 @@
-using System.Diagnostics;
-using System.Net;
-using System.Net.Sockets;
 using Samsa.Keeper.Server;
 using Xunit;
 
@@ -46,139 +43,30 @@ public sealed class KeeperFixture : IServerFixture, IAsyncLifetime
     }
 }
 
-/// <summary>Debian's Apache ZooKeeper 3.8 (package "zookeeper"), standalone on a free port in
-/// 21900-21999, configured like the Keeper fixture. If it cannot be installed or started, every
-/// test of the class reports skipped with the reason.</summary>
+/// <summary>Debian's Apache ZooKeeper 3.8 (Samsa.Testing.ApacheZooKeeper), standalone on a free
+/// port in 21900-21999, configured like the Keeper fixture. If it cannot be installed or started,
+/// every test of the class reports skipped with the reason.</summary>
 public sealed class ZooKeeperFixture : IServerFixture, IAsyncLifetime
 {
-    private const string Jar = "/usr/share/java/zookeeper.jar";
-    private Process? _process;
-    private readonly string _dir = Path.Combine(Path.GetTempPath(), "zk-client-" + Guid.NewGuid().ToString("N"));
-    private readonly System.Text.StringBuilder _log = new();
+    private Samsa.Testing.ApacheZooKeeper? _server;
 
     public string Name => "zookeeper";
-    public string? Address { get; private set; }
+    public string? Address => _server?.Address;
     public string? SkipReason { get; private set; }
 
     public async ValueTask InitializeAsync()
     {
-        try
-        {
-            if (!File.Exists(Jar)) Install();
-            if (!File.Exists(Jar)) { SkipReason = $"Apache ZooKeeper is not installed ({Jar} missing) and apt-get install zookeeper failed"; return; }
-            if (!ExistsOnPath("java")) { SkipReason = "no java on PATH to run Apache ZooKeeper"; return; }
-            _port = FreePort();
-            Directory.CreateDirectory(_dir);
-            _cfg = Path.Combine(_dir, "zoo.cfg");
-            File.WriteAllText(_cfg, $"tickTime=500\ndataDir={_dir}/data\nclientPort={_port}\nclientPortAddress=127.0.0.1\nadmin.enableServer=false\nmaxClientCnxns=0\nmaxSessionTimeout=60000\n4lw.commands.whitelist=*\n");
-            SkipReason = await StartProcessAsync();
-            if (SkipReason is null) Address = $"127.0.0.1:{_port}";
-        }
-        catch (Exception e)
-        {
-            SkipReason = "Apache ZooKeeper could not be started: " + e.Message;
-        }
-    }
-
-    private int _port;
-    private string _cfg = "";
-
-    /// <summary>Starts the server process on the configured port; returns why it failed, or null.</summary>
-    private async Task<string?> StartProcessAsync()
-    {
-        var psi = new ProcessStartInfo("java") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var a in new[]
-        {
-            "-Xmx256m", "-Dzookeeper.extendedTypesEnabled=true", "-Dznode.container.checkIntervalMs=1000",
-            "-cp", Jar, "org.apache.zookeeper.server.quorum.QuorumPeerMain", _cfg,
-        })
-            psi.ArgumentList.Add(a);
-        _process = Process.Start(psi)!;
-        _process.OutputDataReceived += (_, e) => { lock (_log) _log.AppendLine(e.Data); };
-        _process.ErrorDataReceived += (_, e) => { lock (_log) _log.AppendLine(e.Data); };
-        _process.BeginOutputReadLine();
-        _process.BeginErrorReadLine();
-        var deadline = DateTime.UtcNow.AddSeconds(60);
-        while (true)
-        {
-            if (await RuokAsync(_port)) return null;
-            if (_process.HasExited) return $"Apache ZooKeeper exited with {_process.ExitCode}: {_log}";
-            if (DateTime.UtcNow > deadline) return "Apache ZooKeeper did not answer ruok within 60 s";
-            await Task.Delay(200);
-        }
+        (_server, SkipReason) = await Samsa.Testing.ApacheZooKeeper.StartAsync(21900,
+            zooCfg: ["maxSessionTimeout=60000"],
+            jvmArgs: ["-Dzookeeper.extendedTypesEnabled=true", "-Dznode.container.checkIntervalMs=1000"],
+            dirPrefix: "zk-client-");
     }
 
     /// <summary>Kills the server (no clean shutdown) and starts it again on the same port and data.</summary>
-    public async Task RestartAsync()
-    {
-        if (_process is { HasExited: false })
-        {
-            _process.Kill();
-            await _process.WaitForExitAsync();
-        }
-        _process?.Dispose();
-        string? why = await StartProcessAsync();
-        if (why is not null) throw new InvalidOperationException(why);
-    }
-
-    private static void Install()
-    {
-        try
-        {
-            var psi = new ProcessStartInfo("apt-get") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
-            foreach (var a in new[] { "install", "-y", "--no-install-recommends", "zookeeper" }) psi.ArgumentList.Add(a);
-            using var p = Process.Start(psi)!;
-            p.StandardOutput.ReadToEndAsync();
-            p.StandardError.ReadToEndAsync();
-            p.WaitForExit(300_000);
-        }
-        catch (System.ComponentModel.Win32Exception) { }
-    }
-
-    private static bool ExistsOnPath(string exe) =>
-        (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':').Any(d => File.Exists(Path.Combine(d, exe)));
-
-    private static async Task<bool> RuokAsync(int port)
-    {
-        try
-        {
-            using var c = new TcpClient();
-            await c.ConnectAsync(IPAddress.Loopback, port);
-            var s = c.GetStream();
-            await s.WriteAsync("ruok"u8.ToArray());
-            var b = new byte[4];
-            int n = await s.ReadAsync(b);
-            return n == 4 && b.AsSpan().SequenceEqual("imok"u8);
-        }
-        catch (Exception e) when (e is SocketException or IOException) { return false; }
-    }
-
-    private static int FreePort()
-    {
-        int start = 21900 + Random.Shared.Next(100);
-        for (int i = 0; i < 100; i++)
-        {
-            int p = 21900 + (start - 21900 + i) % 100;
-            try
-            {
-                var l = new TcpListener(IPAddress.Loopback, p);
-                l.Start();
-                l.Stop();
-                return p;
-            }
-            catch (SocketException) { }
-        }
-        throw new InvalidOperationException("no free port in 21900-21999");
-    }
+    public Task RestartAsync() => _server?.RestartAsync() ?? throw new InvalidOperationException(SkipReason);
 
     public async ValueTask DisposeAsync()
     {
-        if (_process is { HasExited: false })
-        {
-            _process.Kill();
-            await _process.WaitForExitAsync();
-        }
-        _process?.Dispose();
-        try { Directory.Delete(_dir, true); } catch (IOException) { }
+        if (_server is not null) await _server.DisposeAsync();
     }
 }

@@ -254,6 +254,36 @@ public class FrameListenerTests
         }
     }
 
+    [Theory]
+    [InlineData(true, FileOptions.Asynchronous)]
+    [InlineData(false, FileOptions.Asynchronous)]
+    public async Task File_range_beyond_the_end_of_the_file_closes_the_connection_instead_of_a_short_frame(bool zeroCopy, FileOptions fileOptions)
+    {
+        // A log segment truncated under a Fetch in flight: the range's bytes are no longer there.
+        // The peer must never get a complete frame with wrong content, nor later frames misaligned.
+        string path = Path.GetTempFileName();
+        try
+        {
+            await File.WriteAllBytesAsync(path, Pattern(4096, 7));
+            var errors = new System.Collections.Concurrent.ConcurrentQueue<Exception>();
+            await using var listener = await StartAsync(new FileRangeHandler(path, fileOptions), new ListenerOptions { ZeroCopyFileSend = zeroCopy, OnError = (_, e) => errors.Enqueue(e) });
+            using var client = await TestClient.ConnectAsync(listener.LocalEndPoint);
+            byte[] request = new byte[8];
+            BinaryPrimitives.WriteInt32BigEndian(request, 4000);
+            BinaryPrimitives.WriteInt32BigEndian(request.AsSpan(4), 1000);
+            await client.SendFrameAsync(request);
+            Assert.Equal("before", Encoding.ASCII.GetString(await client.ReadFrameAsync()));
+            await Assert.ThrowsAsync<EndOfStreamException>(client.ReadFrameAsync);
+            // Reported: IOException (copy, or sendfile stopping short) or the socket error .NET
+            // raises for a range past the end of the file.
+            Assert.NotEmpty(errors);
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
     private sealed class FloodHandler : EchoHandler
     {
         public long Queued;

@@ -19,7 +19,11 @@ public sealed class Partition
 
     public TopicState Topic { get; }
     public int Index { get; }
-    public IPartitionLog Log { get; }
+    /// <summary>The local log. A broker that is not an assigned replica holds an empty stand-in
+    /// (<see cref="IsHostedLocally"/> false) with no files, as upstream keeps no log for it.</summary>
+    public IPartitionLog Log { get; internal set; }
+    /// <summary>False when this broker is not a replica of the partition and keeps no log files for it.</summary>
+    public bool IsHostedLocally { get; internal set; } = true;
     public int LeaderEpoch { get; internal set; }
     public TopicPartition TopicPartition => new(Topic.Name, Index);
 
@@ -104,6 +108,11 @@ public sealed class ReplicaManager : IDisposable
     /// <summary>Raised after records were appended to a partition (wakes long-polling fetches).</summary>
     public event Action<TopicPartition>? Appended;
 
+    /// <summary>Raised after a topic's logs were removed, by DeleteTopics here or (ZooKeeper mode) by
+    /// the controller's deletion reaching this broker; the group coordinator drops the topic's
+    /// committed offsets (upstream's GroupCoordinator.onPartitionsDeleted).</summary>
+    public event Action<TopicState>? TopicDeleted;
+
     public IReadOnlyList<TopicState> Topics { get { lock (_gate) return _topics.Values.ToList(); } }
 
     public TopicState? GetTopic(string name) { lock (_gate) return _topics.GetValueOrDefault(name); }
@@ -151,12 +160,13 @@ public sealed class ReplicaManager : IDisposable
     }
 
     /// <summary>ZooKeeper mode: materializes a topic the controller created.</summary>
-    internal TopicState CreateTopicLocal(string name, Guid id, int partitions, IReadOnlyDictionary<string, string> configs)
+    internal TopicState CreateTopicLocal(string name, Guid id, int partitions, IReadOnlyDictionary<string, string> configs,
+        Func<int, bool>? hosted = null)
     {
         lock (_gate)
         {
             var topic = new TopicState(name, id, new Dictionary<string, string>(configs), Config.LogConfigFor(configs));
-            AddPartitions(topic, partitions);
+            AddPartitions(topic, partitions, hosted);
             _topics[name] = topic;
             _topicsById[id] = topic;
             Save();
@@ -164,23 +174,61 @@ public sealed class ReplicaManager : IDisposable
         }
     }
 
-    internal void AddPartitionsLocal(TopicState topic, int total)
+    internal void AddPartitionsLocal(TopicState topic, int total, Func<int, bool>? hosted = null)
     {
         lock (_gate)
         {
-            AddPartitions(topic, total);
+            AddPartitions(topic, total, hosted);
             Save();
         }
     }
 
-    private void AddPartitions(TopicState topic, int total)
+    private void AddPartitions(TopicState topic, int total, Func<int, bool>? hosted = null)
     {
         for (int i = topic.Partitions.Count; i < total; i++)
         {
+            if (hosted is not null && !hosted(i))
+            {
+                topic.Partitions.Add(new Partition(topic, i, NotHostedLog(), leaderEpoch: 0) { IsHostedLocally = false });
+                continue;
+            }
             var dir = PickLogDir();
             var log = _logFactory(new TopicPartition(topic.Name, i), topic.Id, topic.LogConfig, dir);
             topic.Partitions.Add(new Partition(topic, i, log, leaderEpoch: 0));
         }
+    }
+
+    // An empty in-memory log in no log directory: DescribeLogDirs lists nothing for it and no file exists.
+    private static IPartitionLog NotHostedLog() => new MemoryPartitionLog(directory: "");
+
+    /// <summary>ZooKeeper mode: this broker became an assigned replica (reassignment): an empty log
+    /// in the least used log directory, filled by the replica fetcher from the leader's log start.</summary>
+    internal void HostLocalReplica(Partition partition)
+    {
+        lock (_gate)
+        {
+            if (partition.IsHostedLocally) return;
+            partition.Log = _logFactory(partition.TopicPartition, partition.Topic.Id, partition.Topic.LogConfig, PickLogDir());
+            partition.IsHostedLocally = true;
+            Save();
+        }
+    }
+
+    /// <summary>ZooKeeper mode: this broker is no longer an assigned replica: the log and its
+    /// directory are deleted (upstream StopReplica with deletePartition=true).</summary>
+    internal void DropLocalReplica(Partition partition)
+    {
+        IPartitionLog old;
+        lock (_gate)
+        {
+            if (!partition.IsHostedLocally) return;
+            old = partition.Log;
+            partition.Log = NotHostedLog();
+            partition.IsHostedLocally = false;
+            Save();
+        }
+        try { old.Delete(); } catch (IOException) { /* already gone */ }
+        old.Dispose();
     }
 
     // Upstream places a new partition in the log directory holding the fewest partitions.
@@ -230,6 +278,7 @@ public sealed class ReplicaManager : IDisposable
             try { p.Log.Delete(); } catch (IOException) { /* files already gone: nothing left to delete */ }
             p.Log.Dispose();
         }
+        TopicDeleted?.Invoke(topic);
         return (ErrorCode.None, null);
     }
 
@@ -282,9 +331,21 @@ public sealed class ReplicaManager : IDisposable
         }
     }
 
-    /// <summary>Validates, stamps and appends produced records to one partition (leader append).</summary>
+    /// <summary>Validates, stamps and appends produced records to one partition (leader append).
+    /// The records are copied before they are stamped.</summary>
     public (ErrorCode Error, string? Message, LogAppendInfo Info, ValidatedRecords? Validated) Append(Partition partition, ReadOnlySpan<byte> records,
-        short produceVersion)
+        short produceVersion) => Append(partition, records, Memory<byte>.Empty, produceVersion);
+
+    /// <summary>
+    /// As <see cref="Append(Partition, ReadOnlySpan{byte}, short)"/> for records the caller owns and
+    /// will not read again (a produce request's bytes while its handler runs): they are stamped
+    /// and written to the log where they lie (ProduceValidator.ValidateInPlace), without a copy.
+    /// </summary>
+    public (ErrorCode Error, string? Message, LogAppendInfo Info, ValidatedRecords? Validated) AppendInPlace(Partition partition, Memory<byte> records,
+        short produceVersion) => Append(partition, records.Span, records, produceVersion);
+
+    private (ErrorCode Error, string? Message, LogAppendInfo Info, ValidatedRecords? Validated) Append(Partition partition, ReadOnlySpan<byte> records,
+        Memory<byte> writable, short produceVersion)
     {
         ValidatedRecords validated;
         LogAppendInfo info;
@@ -292,7 +353,9 @@ public sealed class ReplicaManager : IDisposable
         {
             long next = partition.Log.LogEndOffset;
             long now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
-            validated = ProduceValidator.Validate(records, partition.Topic.LogConfig, next, partition.LeaderEpoch, now, produceVersion);
+            validated = writable.IsEmpty
+                ? ProduceValidator.Validate(records, partition.Topic.LogConfig, next, partition.LeaderEpoch, now, produceVersion)
+                : ProduceValidator.ValidateInPlace(writable, partition.Topic.LogConfig, next, partition.LeaderEpoch, now, produceVersion);
             if (validated.ErrorCode != 0) return ((ErrorCode)validated.ErrorCode, validated.ErrorMessage, default, validated);
             // A batch larger than a segment can never be written (RECORD_LIST_TOO_LARGE).
             if (validated.Batches.Length > partition.Topic.LogConfig.SegmentBytes)
@@ -359,6 +422,8 @@ public sealed class ReplicaManager : IDisposable
     {
         [JsonPropertyName("dir")] public string Dir { get; set; } = "";
         [JsonPropertyName("leaderEpoch")] public int LeaderEpoch { get; set; }
+        // False for a partition this broker is not a replica of (no files); absent in older files.
+        [JsonPropertyName("hosted")] public bool Hosted { get; set; } = true;
     }
 
     private void Save()
@@ -376,7 +441,7 @@ public sealed class ReplicaManager : IDisposable
                 Name = t.Name,
                 Id = KafkaUuid.ToBase64(t.Id),
                 Configs = new Dictionary<string, string>(t.Configs),
-                Partitions = t.Partitions.Select(p => new PartitionRecord { Dir = p.Log.Directory, LeaderEpoch = p.LeaderEpoch }).ToList(),
+                Partitions = t.Partitions.Select(p => new PartitionRecord { Dir = p.Log.Directory, LeaderEpoch = p.LeaderEpoch, Hosted = p.IsHostedLocally }).ToList(),
             });
         }
         var tmp = _metadataPath + ".tmp";
@@ -396,6 +461,11 @@ public sealed class ReplicaManager : IDisposable
             var topic = new TopicState(rec.Name, id, rec.Configs, Config.LogConfigFor(rec.Configs));
             for (int i = 0; i < rec.Partitions.Count; i++)
             {
+                if (!rec.Partitions[i].Hosted)
+                {
+                    topic.Partitions.Add(new Partition(topic, i, NotHostedLog(), rec.Partitions[i].LeaderEpoch) { IsHostedLocally = false });
+                    continue;
+                }
                 var dir = LogDirs.Contains(rec.Partitions[i].Dir) ? rec.Partitions[i].Dir : LogDirs[0];
                 var log = _logFactory(new TopicPartition(rec.Name, i), id, topic.LogConfig, dir);
                 topic.Partitions.Add(new Partition(topic, i, log, rec.Partitions[i].LeaderEpoch));

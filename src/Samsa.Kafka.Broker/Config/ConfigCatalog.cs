@@ -37,6 +37,21 @@ public static class ConfigCatalog
         return $"Version `{s}` is not a valid version";
     };
 
+    // Upstream ThrottledReplicaListValidator: "*" or entries "[partitionId]:[brokerId]".
+    private static ConfigValidator ThrottledReplicas(string name) => o =>
+    {
+        var items = (List<string>)o;
+        if (string.Concat(items).Trim() == "*") return null;
+        foreach (var item in items)
+        {
+            var parts = item.Trim().Split(':');
+            if (item.Trim().Length == 0) continue;
+            if (parts.Length != 2 || parts.Any(p => p.Length == 0 || !p.All(char.IsAsciiDigit)))
+                return $"{name} must be the literal '*' or a list of replicas in the following format: [partitionId]:[brokerId],[partitionId]:[brokerId],...";
+        }
+        return null;
+    };
+
     public static readonly IReadOnlyDictionary<string, ConfigDefinition> Topic = Build(
         new("segment.bytes", ConfigType.Int, "1073741824", AtLeast(14)),
         new("segment.ms", ConfigType.Long, "604800000", AtLeast(1)),
@@ -66,8 +81,8 @@ public static class ConfigCatalog
         new("message.timestamp.difference.max.ms", ConfigType.Long, LongMax, AtLeast(0)),
         new("message.timestamp.before.max.ms", ConfigType.Long, LongMax, AtLeast(0)),
         new("message.timestamp.after.max.ms", ConfigType.Long, LongMax, AtLeast(0)),
-        new("leader.replication.throttled.replicas", ConfigType.List, ""),
-        new("follower.replication.throttled.replicas", ConfigType.List, ""),
+        new("leader.replication.throttled.replicas", ConfigType.List, "", ThrottledReplicas("leader.replication.throttled.replicas")),
+        new("follower.replication.throttled.replicas", ConfigType.List, "", ThrottledReplicas("follower.replication.throttled.replicas")),
         new("message.downconversion.enable", ConfigType.Boolean, "true"),
         new("remote.storage.enable", ConfigType.Boolean, "false"),
         new("local.retention.ms", ConfigType.Long, "-2", AtLeast(-2)),
@@ -186,6 +201,8 @@ public static class ConfigCatalog
         new("auto.create.topics.enable", ConfigType.Boolean, "true"),
         new("delete.topic.enable", ConfigType.Boolean, "true"),
         new("auto.leader.rebalance.enable", ConfigType.Boolean, "true"),
+        new("leader.imbalance.check.interval.seconds", ConfigType.Long, "300", AtLeast(1)),
+        new("leader.imbalance.per.broker.percentage", ConfigType.Int, "10"),
         new("num.network.threads", ConfigType.Int, "3", AtLeast(1), dynamic: true),
         new("num.io.threads", ConfigType.Int, "8", AtLeast(1), dynamic: true),
         new("background.threads", ConfigType.Int, "10", AtLeast(1), dynamic: true),
@@ -204,6 +221,7 @@ public static class ConfigCatalog
         new("connections.max.idle.ms", ConfigType.Long, "600000"),
         new("log.retention.check.interval.ms", ConfigType.Long, "300000", AtLeast(1)),
         new("log.cleaner.enable", ConfigType.Boolean, "true"),
+        new("log.cleaner.backoff.ms", ConfigType.Long, "15000", AtLeast(0), dynamic: true),
         new("log.cleaner.threads", ConfigType.Int, "1", AtLeast(0), dynamic: true),
         new("log.flush.offset.checkpoint.interval.ms", ConfigType.Int, "60000", AtLeast(0)),
         new("log.flush.start.offset.checkpoint.interval.ms", ConfigType.Int, "60000", AtLeast(0)),
@@ -211,11 +229,18 @@ public static class ConfigCatalog
         new("max.incremental.fetch.session.cache.slots", ConfigType.Int, "1000", AtLeast(0)),
         new("replica.lag.time.max.ms", ConfigType.Long, "30000"),
         new("replica.fetch.max.bytes", ConfigType.Int, "1048576", AtLeast(0)),
+        new("replica.selector.class", ConfigType.String, null),
         new("replica.fetch.wait.max.ms", ConfigType.Int, "500"),
         new("replica.fetch.min.bytes", ConfigType.Int, "1"),
         new("replica.fetch.response.max.bytes", ConfigType.Int, "10485760", AtLeast(0)),
         new("replica.socket.timeout.ms", ConfigType.Int, "30000"),
         new("replica.high.watermark.checkpoint.interval.ms", ConfigType.Long, "5000"),
+        // Replication throttles (KIP-73): upstream keeps the rates as dynamic broker configs only
+        // (DynamicConfig.Broker); Samsa also reads them from server.properties. Unset = unlimited.
+        new("leader.replication.throttled.rate", ConfigType.Long, LongMax, AtLeast(0), dynamic: true),
+        new("follower.replication.throttled.rate", ConfigType.Long, LongMax, AtLeast(0), dynamic: true),
+        new("replication.quota.window.num", ConfigType.Int, "11", AtLeast(1)),
+        new("replication.quota.window.size.seconds", ConfigType.Int, "1", AtLeast(1)),
         new("controlled.shutdown.enable", ConfigType.Boolean, "true"),
         new("controlled.shutdown.max.retries", ConfigType.Int, "3"),
         new("controlled.shutdown.retry.backoff.ms", ConfigType.Long, "5000"),

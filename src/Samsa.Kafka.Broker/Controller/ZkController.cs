@@ -22,7 +22,9 @@ namespace Samsa.Kafka.Broker.Controller;
 /// - dead brokers leave the ISR of partitions whose leader is alive (upstream
 ///   removeReplicasFromIsr), leader_epoch bumped as upstream's newLeaderAndIsr does;
 /// - topics under /admin/delete_topics lose their state, partition, topic and config znodes,
-///   then the marker (upstream TopicDeletionManager).
+///   then the marker (upstream TopicDeletionManager);
+/// - partition reassignments complete once their target replicas are in the ISR
+///   (<see cref="PartitionReassignment"/>).
 /// </summary>
 public sealed class ZkController
 {
@@ -40,11 +42,15 @@ public sealed class ZkController
     /// (unclean.leader.election.enable: topic override, else the broker's setting).</summary>
     public Func<TopicView, bool> UncleanLeaderElection { get; init; } = _ => false;
 
+    /// <summary>Brokers in controlled shutdown (upstream ControllerContext.shuttingDownBrokerIds):
+    /// never elected leader; forgotten when their registration goes or the controller changes.</summary>
+    public HashSet<int> ShuttingDownBrokers { get; } = [];
+
     public bool IsActive { get; private set; }
     public int Epoch { get; private set; } = -1;
     public int EpochZkVersion { get; private set; } = -1;
 
-    public void OnNewSession() => IsActive = false;
+    public void OnNewSession() { IsActive = false; ShuttingDownBrokers.Clear(); }
     public void OnSessionLost() => IsActive = false;
 
     /// <summary>One round: elect when there is no controller, act when this broker is it.
@@ -84,6 +90,7 @@ public sealed class ZkController
             Epoch = epoch + 1;
             EpochZkVersion = ((OpResult.SetData)results[1]).Stat.Version;
             IsActive = true;
+            ShuttingDownBrokers.Clear();
             _log($"broker {_brokerId} elected controller with epoch {Epoch}");
         }
         catch (KeeperException e) when (e.Code is Code.NodeExists or Code.BadVersion)
@@ -96,6 +103,7 @@ public sealed class ZkController
     private async Task<bool> ReconcileAsync(KeeperClient zk, ClusterView view)
     {
         var live = view.Brokers.Keys.ToHashSet();
+        ShuttingDownBrokers.RemoveWhere(id => !live.Contains(id));
         var ops = new List<Op>();
 
         foreach (var topic in view.Topics.Values)
@@ -103,7 +111,7 @@ public sealed class ZkController
             if (view.PendingDeletes.Contains(topic.Name)) continue;
             if (topic.Id is null)
             {
-                ops.Add(Op.SetData(ZkData.Topic(topic.Name), ZkData.EncodeTopic(KafkaUuid.NewTopicId(), topic.Assignment), topic.AssignmentZkVersion));
+                ops.Add(Op.SetData(ZkData.Topic(topic.Name), ZkData.EncodeTopic(KafkaUuid.NewTopicId(), topic.Assignment, topic.AddingReplicas, topic.RemovingReplicas), topic.AssignmentZkVersion));
                 continue;
             }
             bool madeParents = false;
@@ -133,7 +141,7 @@ public sealed class ZkController
                 }
                 else
                 {
-                    int leader = replicas.FirstOrDefault(r => liveIsr.Contains(r), -1);
+                    int leader = replicas.FirstOrDefault(r => liveIsr.Contains(r) && !ShuttingDownBrokers.Contains(r), -1);
                     if (leader >= 0)
                         next = new ZkData.PartitionState(leader, s.LeaderEpoch + 1, liveIsr, Epoch);
                     else if (UncleanLeaderElection(topic) && replicas.FirstOrDefault(live.Contains, -1) is int unclean and >= 0)
@@ -152,8 +160,13 @@ public sealed class ZkController
             }
         }
 
-        foreach (var name in view.PendingDeletes)
+        // A topic being reassigned is deleted once the moves end (upstream marks it ineligible for deletion).
+        foreach (var name in view.PendingDeletes.Where(n => !PartitionReassignment.IsReassigning(view, n)))
             await AddDeletionOpsAsync(zk, name, ops);
+
+        // Reassignments move on only in a round with nothing else to write, so their conditional
+        // writes never race this round's elections and ISR changes for the same znodes.
+        if (ops.Count == 0) ops.AddRange(await PartitionReassignment.ControllerOpsAsync(zk, view, Epoch, _log));
 
         if (ops.Count == 0) return false;
         for (int i = 0; i < ops.Count && IsActive; i += MaxOpsPerMulti)
@@ -189,13 +202,15 @@ public sealed class ZkController
     }
 
     /// <summary>Upstream's controller-epoch fencing: check(/controller_epoch, version) as the first op.</summary>
-    private async Task GuardedMultiAsync(KeeperClient zk, List<Op> ops)
+    /// <summary>Returns true when the ops were applied.</summary>
+    internal async Task<bool> GuardedMultiAsync(KeeperClient zk, List<Op> ops)
     {
         var guarded = new List<Op>(ops.Count + 1) { Op.Check(ZkData.ControllerEpoch, EpochZkVersion) };
         guarded.AddRange(ops);
         try
         {
             await zk.MultiAsync(guarded);
+            return true;
         }
         catch (KeeperException e) when (e.Results is { Count: > 0 } r && r[0] is OpResult.Error { Code: Code.BadVersion or Code.NoNode })
         {
@@ -206,5 +221,6 @@ public sealed class ZkController
         {
             // The layout moved under us (another writer, or a stale view): the next round re-reads.
         }
+        return false;
     }
 }

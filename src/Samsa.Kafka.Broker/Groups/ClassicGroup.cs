@@ -103,6 +103,10 @@ public sealed class ClassicGroup
     internal readonly Dictionary<string, long> PendingMembers = new(StringComparer.Ordinal);
     internal readonly HashSet<string> PendingSyncMembers = new(StringComparer.Ordinal);
     internal readonly Dictionary<TopicPartition, CommittedOffset> Offsets = new();
+    /// <summary>How many members offer each protocol name (upstream's supportedProtocols), so a join
+    /// checks the protocols every member supports without visiting every member: with thousands of
+    /// members joining at once a per-join scan is quadratic.</summary>
+    private readonly Dictionary<string, int> _supportedProtocols = new(StringComparer.Ordinal);
     /// <summary>Topics the consumer-protocol members subscribe to; null when unknown (another protocol
     /// type, or metadata that does not parse), which upstream treats as "may consume anything".</summary>
     internal HashSet<string>? SubscribedTopics;
@@ -157,7 +161,9 @@ public sealed class ClassicGroup
     internal void Add(GroupMember member)
     {
         if (Members.Count == 0) ProtocolType = member.ProtocolType;
+        if (Members.Remove(member.MemberId, out var replaced)) CountProtocols(replaced.Protocols, -1);
         Members[member.MemberId] = member;
+        CountProtocols(member.Protocols, +1);
         if (member.GroupInstanceId is { } id) StaticMembers[id] = member.MemberId;
         LeaderId ??= member.MemberId;
         PendingMembers.Remove(member.MemberId);
@@ -165,8 +171,11 @@ public sealed class ClassicGroup
 
     internal void Remove(string memberId)
     {
-        if (Members.Remove(memberId, out var member) && member.GroupInstanceId is { } id && StaticMembers.GetValueOrDefault(id) == memberId)
-            StaticMembers.Remove(id);
+        if (Members.Remove(memberId, out var member))
+        {
+            CountProtocols(member.Protocols, -1);
+            if (member.GroupInstanceId is { } id && StaticMembers.GetValueOrDefault(id) == memberId) StaticMembers.Remove(id);
+        }
         if (LeaderId == memberId) LeaderId = Members.Count > 0 ? Members.GetAt(0).Key : null;
         PendingMembers.Remove(memberId);
         PendingSyncMembers.Remove(memberId);
@@ -189,17 +198,38 @@ public sealed class ClassicGroup
         return member;
     }
 
+    /// <summary>Replaces a member's protocols (a rejoin with new metadata), keeping the counts right.</summary>
+    internal void SetProtocols(GroupMember member, IReadOnlyList<MemberProtocol> protocols)
+    {
+        bool counted = Members.TryGetValue(member.MemberId, out var current) && ReferenceEquals(current, member);
+        if (counted) CountProtocols(member.Protocols, -1);
+        member.Protocols = protocols;
+        if (counted) CountProtocols(protocols, +1);
+    }
+
+    // A name offered twice by one member counts once for that member.
+    private void CountProtocols(IReadOnlyList<MemberProtocol> protocols, int delta)
+    {
+        for (int i = 0; i < protocols.Count; i++)
+        {
+            string name = protocols[i].Name;
+            bool repeated = false;
+            for (int j = 0; j < i && !repeated; j++) repeated = protocols[j].Name == name;
+            if (repeated) continue;
+            int n = _supportedProtocols.GetValueOrDefault(name) + delta;
+            if (n <= 0) _supportedProtocols.Remove(name); else _supportedProtocols[name] = n;
+        }
+    }
+
     /// <summary>Protocols every member supports (upstream's candidateProtocols).</summary>
     internal HashSet<string> CandidateProtocols()
     {
-        HashSet<string>? common = null;
-        foreach (var m in Members.Values)
-        {
-            var names = m.Protocols.Select(p => p.Name).ToHashSet(StringComparer.Ordinal);
-            if (common is null) common = names; else common.IntersectWith(names);
-        }
-        return common ?? [];
+        var common = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var (name, count) in _supportedProtocols) if (count == Members.Count) common.Add(name);
+        return common;
     }
+
+    private bool IsCandidate(string protocol) => Members.Count > 0 && _supportedProtocols.GetValueOrDefault(protocol) == Members.Count;
 
     /// <summary>Upstream's supportsProtocols: an empty group takes any non-empty protocol type and
     /// list; otherwise the type must match and one offered protocol must be supported by all members.</summary>
@@ -207,8 +237,8 @@ public sealed class ClassicGroup
     {
         if (State == GroupState.Empty || Members.Count == 0) return protocolType.Length > 0 && protocols.Count > 0;
         if (ProtocolType != protocolType) return false;
-        var candidates = CandidateProtocols();
-        return protocols.Any(p => candidates.Contains(p.Name));
+        foreach (var p in protocols) if (IsCandidate(p.Name)) return true;
+        return false;
     }
 
     /// <summary>Each member votes for its most preferred candidate; most votes wins (upstream's

@@ -227,7 +227,10 @@ public sealed class GroupCoordinator
             }
             if (!AcceptJoiningMember(group, r.MemberId))
             {
+                // group.max.size (KIP-389): upstream's group.remove also forgets a pending member id,
+                // so a refused newcomer does not hold the rebalance until its id expires.
                 if (group.Get(r.MemberId) is { } existing) RemoveMemberAndUpdateGroup(group, existing, now);
+                else group.PendingMembers.Remove(r.MemberId);
                 tcs.TrySetResult(new JoinGroupResult(ErrorCode.GroupMaxSizeReached, ""));
             }
             else if (unknownMember) DoNewMemberJoinGroup(group, r, tcs, now);
@@ -244,8 +247,10 @@ public sealed class GroupCoordinator
     private bool AcceptJoiningMember(ClassicGroup group, string memberId) => group.State switch
     {
         GroupState.Empty or GroupState.Dead => true,
+        // Members awaiting join never outnumber members, so the count is only needed near the limit.
         GroupState.PreparingRebalance =>
-            (group.Get(memberId)?.IsAwaitingJoin ?? false) || group.AllMembers.Count(m => m.IsAwaitingJoin) < Config.GroupMaxSize,
+            (group.Get(memberId)?.IsAwaitingJoin ?? false) || group.Size < Config.GroupMaxSize
+            || group.AllMembers.Count(m => m.IsAwaitingJoin) < Config.GroupMaxSize,
         _ => group.Has(memberId) || group.Size < Config.GroupMaxSize,
     };
 
@@ -347,7 +352,7 @@ public sealed class GroupCoordinator
 
     private void UpdateMemberAndRebalance(ClassicGroup group, GroupMember member, JoinGroupParams r, TaskCompletionSource<JoinGroupResult> tcs, long now)
     {
-        member.Protocols = r.Protocols;
+        group.SetProtocols(member, r.Protocols);
         member.RebalanceTimeoutMs = r.RebalanceTimeoutMs;
         member.SessionTimeoutMs = r.SessionTimeoutMs;
         // A second JoinGroup from the same member (another connection) replaces the first; the first
@@ -370,7 +375,7 @@ public sealed class GroupCoordinator
         member.HeartbeatDeadline = now + r.SessionTimeoutMs;
         var oldProtocols = member.Protocols;
         int oldRebalance = member.RebalanceTimeoutMs, oldSession = member.SessionTimeoutMs;
-        member.Protocols = r.Protocols;
+        group.SetProtocols(member, r.Protocols);
         member.RebalanceTimeoutMs = r.RebalanceTimeoutMs;
         member.SessionTimeoutMs = r.SessionTimeoutMs;
         member.AwaitingJoin = tcs;
@@ -385,7 +390,7 @@ public sealed class GroupCoordinator
                     if (error != ErrorCode.None)
                     {
                         // Not persisted: the old member id stays the instance's id.
-                        member.Protocols = oldProtocols;
+                        group.SetProtocols(member, oldProtocols);
                         member.RebalanceTimeoutMs = oldRebalance;
                         member.SessionTimeoutMs = oldSession;
                         group.ReplaceStaticMember(instanceId, newMemberId, oldMemberId);

@@ -1,8 +1,7 @@
 using Samsa.Kafka.Broker.Cluster;
 using Samsa.Kafka.Broker.Config;
+using Samsa.Kafka.Broker.Coordination;
 using Samsa.Kafka.Protocol;
-using Samsa.Kafka.Protocol.Primitives;
-using Samsa.Kafka.Protocol.Records;
 
 namespace Samsa.Kafka.Broker.Groups;
 
@@ -18,14 +17,26 @@ public sealed class GroupCoordinatorService : IDisposable
     private readonly ReplicaManager _replicas;
     private readonly Action<string>? _log;
     private readonly object _createGate = new();
+    private readonly CoordinatorRuntime<GroupLogEntry> _runtime;
     private IDisposable? _ticker;
 
     public GroupCoordinatorService(BrokerConfig config, ReplicaManager replicas, Action<string>? log = null, Func<long>? clock = null)
     {
         _replicas = replicas;
         _log = log;
-        Coordinator = new GroupCoordinator(GroupCoordinatorConfig.From(config), new OffsetsTopicLog(replicas),
+        _runtime = new CoordinatorRuntime<GroupLogEntry>(replicas, TopicName.GroupMetadataTopic, (key, value) => GroupRecords.Decode(key, value), log);
+        Coordinator = new GroupCoordinator(GroupCoordinatorConfig.From(config), new OffsetsTopicLog(_runtime),
             clock ?? (() => DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()), log);
+        replicas.TopicDeleted += OnTopicDeleted;
+    }
+
+    /// <summary>A deleted topic's committed offsets are tombstoned in every group (upstream's
+    /// handleDeletedPartitions), so a topic created again under the same name starts with none.</summary>
+    private void OnTopicDeleted(TopicState topic)
+    {
+        if (topic.Name == TopicName.GroupMetadataTopic) return;
+        try { Coordinator.OnTopicDeleted(topic.Name); }
+        catch (Exception e) { _log?.Invoke($"failed to remove committed offsets of deleted topic {topic.Name}: {e}"); }
     }
 
     public GroupCoordinator Coordinator { get; }
@@ -37,63 +48,9 @@ public sealed class GroupCoordinatorService : IDisposable
         if (topic is not null)
         {
             Coordinator.Activate(topic.Partitions.Count, loading: true);
-            _ = Task.Run(() => LoadAll(topic));
+            _runtime.LoadInBackground(topic, Coordinator.LoadPartition);
         }
         _ticker = Coordinator.StartTicking(TimeSpan.FromMilliseconds(50));
-    }
-
-    private void LoadAll(TopicState topic)
-    {
-        foreach (var partition in topic.Partitions)
-        {
-            try
-            {
-                Coordinator.LoadPartition(partition.Index, ReadPartition(partition));
-            }
-            catch (Exception e)
-            {
-                // A partition that cannot be read stays "loading": its groups get
-                // COORDINATOR_LOAD_IN_PROGRESS rather than silently losing their offsets.
-                _log?.Invoke($"failed to load {partition.TopicPartition}: {e}");
-            }
-        }
-    }
-
-    /// <summary>Every record of one partition, in offset order, decoded. Malformed records are skipped
-    /// (and logged) so one bad record cannot keep a partition from loading.</summary>
-    private List<GroupLogEntry> ReadPartition(Partition partition)
-    {
-        var entries = new List<GroupLogEntry>();
-        long offset = partition.Log.LogStartOffset;
-        long end = partition.HighWatermark;
-        while (offset < end)
-        {
-            var data = partition.Log.Read(offset, 5 * 1024 * 1024, end, minOneBatch: true).Records;
-            if (data.Length == 0) break;
-            long next = offset;
-            foreach (var batch in RecordBatch.Enumerate(data.Span, allowTruncatedTail: true))
-            {
-                next = batch.NextOffset;
-                if (batch.IsControl) continue;
-                foreach (var record in batch.GetRecords())
-                {
-                    if (record.Offset < offset || record.IsKeyNull) continue;
-                    try
-                    {
-                        var key = record.Key.ToArray();
-                        byte[]? value = record.IsValueNull ? null : record.Value.ToArray();
-                        if (GroupRecords.Decode(key, value) is { } entry) entries.Add(entry);
-                    }
-                    catch (KafkaProtocolException e)
-                    {
-                        _log?.Invoke($"skipping malformed record at {partition.TopicPartition}@{record.Offset}: {e.Message}");
-                    }
-                }
-            }
-            if (next <= offset) break;
-            offset = next;
-        }
-        return entries;
     }
 
     /// <summary>FindCoordinator for a group: makes sure the offsets topic exists. Upstream answers
@@ -124,28 +81,15 @@ public sealed class GroupCoordinatorService : IDisposable
         }
     }
 
-    public void Dispose() => _ticker?.Dispose();
-
-    /// <summary>Appends coordinator records to a partition of the offsets topic as one uncompressed batch.</summary>
-    private sealed class OffsetsTopicLog(ReplicaManager replicas) : IGroupMetadataLog
+    public void Dispose()
     {
-        public ErrorCode Append(int partition, IReadOnlyList<CoordinatorRecord> records)
-        {
-            var p = replicas.GetPartition(TopicName.GroupMetadataTopic, partition);
-            if (p is null) return ErrorCode.NotLeaderOrFollower;
-            using var builder = new RecordBatchBuilder();
-            long now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
-            foreach (var r in records) builder.Append(now, r.Key, r.Value);
-            var batch = builder.Build();
-            try
-            {
-                var (error, _, _, _) = replicas.Append(p, batch, produceVersion: 9);
-                return error;
-            }
-            catch (IOException)
-            {
-                return ErrorCode.KafkaStorageError;
-            }
-        }
+        _replicas.TopicDeleted -= OnTopicDeleted;
+        _ticker?.Dispose();
+    }
+
+    /// <summary>The coordinator's records go to a partition of the offsets topic as one batch.</summary>
+    private sealed class OffsetsTopicLog(CoordinatorRuntime<GroupLogEntry> runtime) : IGroupMetadataLog
+    {
+        public ErrorCode Append(int partition, IReadOnlyList<CoordinatorRecord> records) => runtime.Append(partition, records);
     }
 }

@@ -43,6 +43,12 @@ public static class ApiTable
         Entry<CreatePartitionsRequest>(ApiKey.CreatePartitions, 0, 3, CreatePartitionsHandler.HandleAsync),
         Entry<IncrementalAlterConfigsRequest>(ApiKey.IncrementalAlterConfigs, 0, 1, IncrementalAlterConfigsHandler.HandleAsync),
         Entry<DescribeClusterRequest>(ApiKey.DescribeCluster, 0, 1, DescribeClusterHandler.HandleAsync),
+        // Leadership moves (ZooKeeper-mode controller): Controller/LeaderElections.
+        Entry<ControlledShutdownRequest>(ApiKey.ControlledShutdown, 0, 3, ControlledShutdownHandler.HandleAsync),
+        Entry<ElectLeadersRequest>(ApiKey.ElectLeaders, 0, 2, ElectLeadersHandler.HandleAsync),
+        // Partition reassignment (KIP-455): Controller/PartitionReassignment.
+        Entry<AlterPartitionReassignmentsRequest>(ApiKey.AlterPartitionReassignments, 0, 0, AlterPartitionReassignmentsHandler.HandleAsync),
+        Entry<ListPartitionReassignmentsRequest>(ApiKey.ListPartitionReassignments, 0, 0, ListPartitionReassignmentsHandler.HandleAsync),
         // Consumer groups (classic protocol) and committed offsets: Groups/GroupCoordinator.
         Entry<OffsetCommitRequest>(ApiKey.OffsetCommit, 0, 9, OffsetCommitHandler.HandleAsync),
         Entry<OffsetFetchRequest>(ApiKey.OffsetFetch, 0, 9, OffsetFetchHandler.HandleAsync),

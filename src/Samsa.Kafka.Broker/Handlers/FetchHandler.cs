@@ -17,8 +17,16 @@
 // stored v2 batches unless the topic sets message.downconversion.enable=false (UNSUPPORTED_VERSION);
 // v0-v2 have a hard byte limit (no whole-first-batch exception).
 // Follower fetches (replica_id >= 0) are answered by Replication/FollowerFetch.
-// Differences from upstream: record data is copied
-// into the response rather than sent from the segment file.
+// Fetch from follower (KIP-392, v11+): with replica.selector.class set, the leader may answer a
+// consumer's partition with preferred_read_replica (Replication/ReplicaSelector) and no records;
+// a follower serves v11+ consumer fetches up to the high watermark it learned from its leader
+// (older versions get NOT_LEADER_OR_FOLLOWER from a follower, as upstream's fetchOnlyLeader).
+// Sending (as upstream's FileRecords.writeTo / transferTo): v4+ records are read as segment
+// ranges (FileRecords) and the response goes out as frame parts — encoded bytes, the range with
+// sendfile, encoded bytes (Network/FetchResponseFrames) — when the connection sends files without
+// copying; the segment file stays open until the send ends, even if retention, compaction or
+// DeleteRecords removes the segment meanwhile. Down-converted answers (v0-v3), handler tests
+// without a connection and connections that copy file bytes (ZeroCopyFileSend off) read a copy.
 using Samsa.Kafka.Broker.Cluster;
 using Samsa.Kafka.Broker.Log;
 using Samsa.Kafka.Broker.Purgatory;
@@ -40,11 +48,13 @@ public static class FetchHandler
         if (v >= 7 && request.SessionId != 0)
             return new FetchResponse { ErrorCode = (short)ErrorCode.FetchSessionIdNotFound, SessionId = 0 };
         if (replicaId >= 0)
-            return await Replication.FollowerFetch.HandleAsync(broker, request, v, replicaId, context.Cancellation);
+            return await Replication.FollowerFetch.HandleAsync(broker, request, v, replicaId, UsesFileRecords(context), context.Cancellation);
 
-        var first = Read(broker, request, v, out int bytes, out bool anyError);
+        bool fileRecords = UsesFileRecords(context);
+        var first = Read(broker, request, v, fileRecords, out int bytes, out bool anyError);
         if (request.MaxWaitMs <= 0 || bytes >= Math.Max(1, request.MinBytes) || anyError || first.Responses.Count == 0)
             return first;
+        Network.FetchResponseFrames.Release(first);
 
         var keys = new List<TopicPartition>();
         foreach (var t in request.Topics)
@@ -53,27 +63,59 @@ public static class FetchHandler
             if (name is null) continue;
             foreach (var p in t.Partitions) keys.Add(new TopicPartition(name, p.Partition));
         }
-        var delayed = new DelayedFetch(broker, request, v, request.MaxWaitMs);
+        var delayed = new DelayedFetch(broker, request, v, fileRecords, request.MaxWaitMs);
         broker.FetchPurgatory.TryCompleteElseWatch(delayed, keys);
-        await delayed.Completion.WaitAsync(context.Cancellation);
+        await WaitReleasingOnCancel(delayed.Completion, () => delayed.Response, context.Cancellation);
         return delayed.Response!;
     }
 
-    private sealed class DelayedFetch(KafkaBroker broker, FetchRequest request, short version, long delayMs) : DelayedOperation(delayMs)
+    /// <summary>
+    /// Records are read as segment ranges (sent with zero copy, see Network/FetchResponseFrames)
+    /// when the connection sends files with sendfile. Without a connection (handler tests) or
+    /// when file bytes must pass through user space (ListenerOptions.ZeroCopyFileSend off, TLS),
+    /// they are copied at read time.
+    /// </summary>
+    internal static bool UsesFileRecords(RequestContext context) => context.Connection?.ZeroCopyFileSend == true;
+
+    /// <summary>Waits for a delayed fetch; when the client goes away first, the response completed
+    /// later is never sent, so its file leases end once it exists.</summary>
+    internal static async Task WaitReleasingOnCancel(Task completion, Func<FetchResponse?> response, CancellationToken cancellation)
+    {
+        try
+        {
+            await completion.WaitAsync(cancellation);
+        }
+        catch (OperationCanceledException)
+        {
+            _ = completion.ContinueWith(_ => Network.FetchResponseFrames.Release(response()), TaskScheduler.Default);
+            throw;
+        }
+    }
+
+    private sealed class DelayedFetch(KafkaBroker broker, FetchRequest request, short version, bool fileRecords, long delayMs) : DelayedOperation(delayMs)
     {
         public FetchResponse? Response;
 
         public override bool TryComplete()
         {
-            Read(broker, request, version, out int bytes, out bool anyError);
+            // Counting bytes with file ranges costs no copy; the ranges are released at once.
+            var probe = Read(broker, request, version, fileRecords, out int bytes, out bool anyError);
+            Network.FetchResponseFrames.Release(probe);
             return (bytes >= Math.Max(1, request.MinBytes) || anyError) && ForceComplete();
         }
 
-        protected override void OnComplete() => Response = Read(broker, request, version, out _, out _);
+        protected override void OnComplete() => Response = Read(broker, request, version, fileRecords, out _, out _);
     }
 
-    internal static FetchResponse Read(KafkaBroker broker, FetchRequest request, short v, out int totalBytes, out bool anyError)
+    /// <summary>
+    /// Reads every requested partition. With <paramref name="fileRecords"/> (and v4+, which needs no
+    /// down-conversion) the records are <see cref="FileRecords"/> slices of the segment files that
+    /// the caller must release (FetchResponseFrames.Release); otherwise they are bytes.
+    /// </summary>
+    internal static FetchResponse Read(KafkaBroker broker, FetchRequest request, short v, bool fileRecords, out int totalBytes, out bool anyError)
     {
+        // Fetch v0-v3 answers are down-converted from the bytes: those always read a copy.
+        fileRecords &= v >= 4;
         var response = new FetchResponse { SessionId = 0 };
         totalBytes = 0;
         anyError = false;
@@ -106,9 +148,10 @@ public static class FetchHandler
                     anyError = true;
                     continue;
                 }
-                if (!partition.IsLeader)
+                if (!partition.IsLeader && (v < 11 || !(partition.ReplicaNodes?.Contains(broker.BrokerId) ?? false)))
                 {
-                    // ZooKeeper mode: another broker leads this partition.
+                    // ZooKeeper mode: another broker leads this partition (and this one holds no
+                    // replica of it, or the client is too old to read from a follower).
                     pd.ErrorCode = (short)ErrorCode.NotLeaderOrFollower;
                     anyError = true;
                     continue;
@@ -127,7 +170,16 @@ public static class FetchHandler
                 pd.LastStableOffset = lastStable;
                 pd.LogStartOffset = logStart;
                 // A tagged field of v12+ that is not ignorable: older versions cannot carry it.
-                if (v >= 12) pd.CurrentLeader = new FetchResponse.LeaderIdAndEpoch { LeaderId = broker.BrokerId, LeaderEpoch = partition.LeaderEpoch };
+                if (v >= 12) pd.CurrentLeader = new FetchResponse.LeaderIdAndEpoch { LeaderId = partition.IsLeader ? broker.BrokerId : partition.LeaderId ?? -1, LeaderEpoch = partition.LeaderEpoch };
+                if (v >= 11 && fp.FetchOffset >= logStart && fp.FetchOffset <= log.LogEndOffset
+                    && broker.Replication?.PreferredReadReplica(partition, request.RackId, fp.FetchOffset) is int preferred && preferred >= 0)
+                {
+                    // KIP-392: no records, just where to read; answered at once (upstream's
+                    // fetchMessages does not delay a response naming a preferred read replica).
+                    pd.PreferredReadReplica = preferred;
+                    anyError = true;
+                    continue;
+                }
                 if (fp.FetchOffset < logStart || fp.FetchOffset > log.LogEndOffset)
                 {
                     pd.ErrorCode = (short)ErrorCode.OffsetOutOfRange;
@@ -140,7 +192,9 @@ public static class FetchHandler
                 LogReadInfo read;
                 try
                 {
-                    read = log.Read(fp.FetchOffset, Math.Max(0, limit), upperBound, minOneBatch: firstData && v >= 3);
+                    read = fileRecords
+                        ? log.ReadFileRecords(fp.FetchOffset, Math.Max(0, limit), upperBound, minOneBatch: firstData && v >= 3)
+                        : log.Read(fp.FetchOffset, Math.Max(0, limit), upperBound, minOneBatch: firstData && v >= 3);
                 }
                 catch (LogOffsetOutOfRangeException)
                 {

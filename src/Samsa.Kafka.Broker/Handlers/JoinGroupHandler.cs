@@ -6,7 +6,9 @@
 // first answers MEMBER_ID_REQUIRED with an id to rejoin with; v5+ static membership
 // (group.instance.id, KIP-345); v7+ returns the protocol type; v9 (KIP-814) may set
 // skipAssignment for a restarted static leader of a stable group. Session timeouts outside
-// group.min/max.session.timeout.ms get INVALID_SESSION_TIMEOUT.
+// group.min/max.session.timeout.ms get INVALID_SESSION_TIMEOUT. group.max.size (KIP-389): a
+// newcomer beyond it (members awaiting join while rebalancing, members otherwise) gets
+// GROUP_MAX_SIZE_REACHED with an empty member id.
 // Differences from upstream: a negative rebalance timeout (v1+) is refused with INVALID_REQUEST
 // instead of completing the rebalance at once; a pending (dynamic) member id sent with an
 // instance id gets INVALID_REQUEST where upstream fails with an internal error.

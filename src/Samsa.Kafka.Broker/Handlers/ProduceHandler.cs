@@ -19,6 +19,7 @@
 // Differences from upstream: a transactional batch to a partition not added to the transaction is
 // not refused (upstream refuses it only with KIP-890 verification); brokers without log.dirs
 // (in-memory logs) keep no producer state.
+using System.Runtime.InteropServices;
 using Samsa.Kafka.Broker.Cluster;
 using Samsa.Kafka.Protocol;
 using Samsa.Kafka.Protocol.Messages;
@@ -60,7 +61,11 @@ public static class ProduceHandler
                 else if (pd.Records is not { Length: > 0 } records) { error = ErrorCode.CorruptMessage; message = "Produce request has no records"; }
                 else
                 {
-                    var (appendError, appendMessage, info, validated) = broker.Replicas.Append(partition, records.Span, v);
+                    // The records are this request's own bytes (a slice of the frame, which the
+                    // connection keeps until this handler returns and nothing reads afterwards):
+                    // offsets and the leader epoch are stamped into them and the log writes them
+                    // from there, with no copy, as upstream's LogValidator assigns offsets in place.
+                    var (appendError, appendMessage, info, validated) = broker.Replicas.AppendInPlace(partition, MemoryMarshal.AsMemory(records), v);
                     error = appendError;
                     message = appendMessage;
                     // KIP-467: which records were refused (v8+; ignorable, so dropped for older versions).

@@ -41,7 +41,8 @@ public interface IPartitionLog : IDisposable
     /// are already stamped, starting at <see cref="LogEndOffset"/>. Returns the first offset of the
     /// data: for an idempotent producer's retry of a batch already in the log, the offset that batch
     /// got the first time (nothing is appended). Throws <see cref="ProducerFencedOrOutOfOrderException"/>
-    /// when the producer's epoch or sequence numbers refuse the append (KIP-98).</summary>
+    /// when the producer's epoch or sequence numbers refuse the append (KIP-98). The batches are the
+    /// validator's output, which nobody reads again: the log may stamp them in place.</summary>
     (long FirstOffset, bool Duplicate) AppendValidated(ReadOnlyMemory<byte> batches, long lastOffset, long maxTimestamp, long offsetOfMaxTimestamp, int leaderEpoch);
 
     /// <summary>The last stable offset (KIP-98): the first offset of the oldest open transaction, else
@@ -60,6 +61,14 @@ public interface IPartitionLog : IDisposable
     /// before <paramref name="maxOffsetExclusive"/> and within <paramref name="maxBytes"/> — except that with
     /// <paramref name="minOneBatch"/> the first batch is returned whole even if larger (KIP-74).</summary>
     LogReadInfo Read(long offset, int maxBytes, long maxOffsetExclusive, bool minOneBatch);
+
+    /// <summary>As <see cref="Read"/>, but the records may stay in the segment file: a
+    /// <see cref="Samsa.Kafka.Protocol.Records.FileRecords"/> slice that the connection sends with
+    /// zero copy. The caller disposes it (see FetchResponseFrames.Release) once the response is sent
+    /// or dropped; until then the segment file stays open even if the segment is deleted. Logs
+    /// without files return bytes, as <see cref="Read"/>.</summary>
+    LogReadInfo ReadFileRecords(long offset, int maxBytes, long maxOffsetExclusive, bool minOneBatch) =>
+        Read(offset, maxBytes, maxOffsetExclusive, minOneBatch);
 
     /// <summary>The first offset whose batch max timestamp is at or after <paramref name="timestamp"/>, or null.</summary>
     TimestampOffset? OffsetForTimestamp(long timestamp);

@@ -24,8 +24,9 @@ public sealed class ValidatedRecords
 {
     public short ErrorCode { get; init; }
     public string? ErrorMessage { get; init; }
-    /// <summary>Stamped batches ready for <see cref="IPartitionLog.AppendValidated"/>.</summary>
-    public byte[] Batches { get; init; } = [];
+    /// <summary>Stamped batches ready for <see cref="IPartitionLog.AppendValidated"/>: a fresh array,
+    /// or (ValidateInPlace) the caller's own bytes; the log may stamp them again in place.</summary>
+    public ReadOnlyMemory<byte> Batches { get; init; } = ReadOnlyMemory<byte>.Empty;
     public int RecordCount { get; init; }
     public long MaxTimestamp { get; init; } = -1;
     /// <summary>Offset delta (from the first appended offset) of the record holding MaxTimestamp.</summary>
@@ -62,7 +63,24 @@ public static class ProduceValidator
         return -1;
     }
 
+    /// <summary>Validates and stamps a copy of <paramref name="records"/>; the input is not changed.</summary>
     public static ValidatedRecords Validate(ReadOnlySpan<byte> records, LogConfig config, long nextOffset, int leaderEpoch,
+        long nowMs, short produceVersion) =>
+        Validate(records, Memory<byte>.Empty, config, nextOffset, leaderEpoch, nowMs, produceVersion);
+
+    /// <summary>
+    /// Validates and stamps <paramref name="records"/> where they lie when no batch needs
+    /// recompression or conversion: the result's Batches are then the input itself, with base
+    /// offsets, leader epoch and (LogAppendTime) timestamps written into it, and no byte of the
+    /// records is copied before the log writes them. Upstream's LogValidator likewise assigns offsets
+    /// in place in the request's buffer when it need not rebuild the batches. The caller must own the
+    /// bytes (a produce request's frame, held until its handler returns) and not read them as sent.
+    /// </summary>
+    public static ValidatedRecords ValidateInPlace(Memory<byte> records, LogConfig config, long nextOffset, int leaderEpoch,
+        long nowMs, short produceVersion) =>
+        Validate(records.Span, records, config, nextOffset, leaderEpoch, nowMs, produceVersion);
+
+    private static ValidatedRecords Validate(ReadOnlySpan<byte> records, Memory<byte> writable, LogConfig config, long nextOffset, int leaderEpoch,
         long nowMs, short produceVersion)
     {
         if (records.Length == 0)
@@ -137,27 +155,45 @@ public static class ProduceValidator
             _ => null,
         };
 
-        using var output = new PooledBuffer(records.Length + 64);
+        // In place when every batch keeps its bytes (no recompression to the topic's codec).
+        bool inPlace = !writable.IsEmpty;
+        if (inPlace && target is { } wanted)
+        {
+            foreach (var (start, _) in batches)
+            {
+                short a = BinaryPrimitives.ReadInt16BigEndian(records[(start + BatchLayout.Attributes)..]);
+                if ((CompressionType)(a & BatchLayout.CompressionMask) != wanted && (a & BatchLayout.ControlFlag) == 0) { inPlace = false; break; }
+            }
+        }
+        using var output = inPlace ? null : new PooledBuffer(records.Length + 64);
         long offset = nextOffset;
         long maxTimestamp = -1, offsetOfMax = 0;
         int totalRecords = 0;
         long logAppendTime = config.LogAppendTime ? nowMs : -1;
         foreach (var (start, length) in batches)
         {
-            var batch = records.Slice(start, length);
-            short attributes = BinaryPrimitives.ReadInt16BigEndian(batch[BatchLayout.Attributes..]);
-            var codec = (CompressionType)(attributes & BatchLayout.CompressionMask);
-            int batchStart = output.Length;
-            if (target is { } t && t != codec && (attributes & BatchLayout.ControlFlag) == 0)
+            Span<byte> stamped;
+            if (output is null)
             {
-                var problem = Recompress(batch, codec, t, config, output);
-                if (problem is not null) return problem;
+                stamped = writable.Span.Slice(start, length);
             }
             else
             {
-                output.Write(batch);
+                var batch = records.Slice(start, length);
+                short attributes = BinaryPrimitives.ReadInt16BigEndian(batch[BatchLayout.Attributes..]);
+                var codec = (CompressionType)(attributes & BatchLayout.CompressionMask);
+                int batchStart = output.Length;
+                if (target is { } t && t != codec && (attributes & BatchLayout.ControlFlag) == 0)
+                {
+                    var problem = Recompress(batch, codec, t, config, output);
+                    if (problem is not null) return problem;
+                }
+                else
+                {
+                    output.Write(batch);
+                }
+                stamped = output.Span[batchStart..];
             }
-            var stamped = output.Span[batchStart..];
             int lastDelta = BinaryPrimitives.ReadInt32BigEndian(stamped[BatchLayout.LastOffsetDelta..]);
             int count = BinaryPrimitives.ReadInt32BigEndian(stamped[BatchLayout.RecordCount..]);
             long batchMax = BinaryPrimitives.ReadInt64BigEndian(stamped[BatchLayout.MaxTimestamp..]);
@@ -181,13 +217,9 @@ public static class ProduceValidator
                     changed = true;
                 }
                 long baseTs = BinaryPrimitives.ReadInt64BigEndian(stamped[BatchLayout.BaseTimestamp..]);
-                foreach (var ts in new[] { baseTs, batchMax })
-                {
-                    if (ts < 0) continue; // NO_TIMESTAMP
-                    if (nowMs - ts > config.TimestampBeforeMaxMs || ts - nowMs > config.TimestampAfterMaxMs)
-                        return ValidatedRecords.Error((short)ErrorCode.InvalidTimestamp,
-                            $"Timestamp {ts} of message with offset {offset} is out of range. The timestamp should be within [{SafeSub(nowMs, config.TimestampBeforeMaxMs)}, {SafeAdd(nowMs, config.TimestampAfterMaxMs)}]");
-                }
+                if ((TimestampOutOfRange(baseTs, nowMs, config) ?? TimestampOutOfRange(batchMax, nowMs, config)) is { } ts)
+                    return ValidatedRecords.Error((short)ErrorCode.InvalidTimestamp,
+                        $"Timestamp {ts} of message with offset {offset} is out of range. The timestamp should be within [{SafeSub(nowMs, config.TimestampBeforeMaxMs)}, {SafeAdd(nowMs, config.TimestampAfterMaxMs)}]");
             }
             BinaryPrimitives.WriteInt64BigEndian(stamped[BatchLayout.BaseOffset..], offset);
             BinaryPrimitives.WriteInt32BigEndian(stamped[BatchLayout.PartitionLeaderEpoch..], leaderEpoch);
@@ -199,7 +231,7 @@ public static class ProduceValidator
         }
         return new ValidatedRecords
         {
-            Batches = output.ToArray(),
+            Batches = output is null ? writable[..records.Length] : output.ToArray(),
             RecordCount = totalRecords,
             MaxTimestamp = maxTimestamp,
             ShallowOffsetOfMaxTimestampDelta = offsetOfMax,
@@ -241,6 +273,10 @@ public static class ProduceValidator
         // v3+ rules about a single batch hold by construction.
         return Validate(converted.WrittenSpan.ToArray(), config, nextOffset, leaderEpoch, nowMs, Math.Max(produceVersion, (short)7));
     }
+
+    /// <summary>The timestamp when it lies outside message.timestamp.before/after.max.ms of now; NO_TIMESTAMP (-1) passes.</summary>
+    private static long? TimestampOutOfRange(long ts, long nowMs, LogConfig config) =>
+        ts >= 0 && (nowMs - ts > config.TimestampBeforeMaxMs || ts - nowMs > config.TimestampAfterMaxMs) ? ts : null;
 
     private static long SafeSub(long a, long b) => b == long.MaxValue ? long.MinValue : a - b;
     private static long SafeAdd(long a, long b) => b == long.MaxValue || a > long.MaxValue - b ? long.MaxValue : a + b;

@@ -1,3 +1,4 @@
+using Samsa.Kafka.Protocol.Records;
 using Samsa.Kafka.Storage;
 using BrokerLogConfig = Samsa.Kafka.Broker.Config.LogConfig;
 using StorageLogConfig = Samsa.Kafka.Storage.LogConfig;
@@ -58,9 +59,9 @@ public sealed class StoragePartitionLog : IPartitionLog
     {
         // The validator already stamped offsets from the log end; AppendAsLeader stamps the same
         // offsets again under the log's own lock and checks producer sequences.
-        // The validator hands over a fresh array it no longer uses: append it in place.
-        byte[] copy = System.Runtime.InteropServices.MemoryMarshal.TryGetArray(batches, out var segment)
-            && segment.Offset == 0 && segment.Count == segment.Array!.Length ? segment.Array : batches.ToArray();
+        // The validator hands over bytes nobody reads again — a fresh array, or the produce
+        // request's own records (ProduceValidator.ValidateInPlace) — so they are stamped in place.
+        Span<byte> copy = System.Runtime.InteropServices.MemoryMarshal.AsMemory(batches).Span;
         Samsa.Kafka.Storage.LogAppendInfo info;
         try
         {
@@ -89,28 +90,66 @@ public sealed class StoragePartitionLog : IPartitionLog
 
     public LogReadInfo Read(long offset, int maxBytes, long maxOffsetExclusive, bool minOneBatch)
     {
-        FetchDataInfo info;
-        try
+        if (ReadLeased(offset, maxBytes, maxOffsetExclusive, minOneBatch, out IDisposable? lease) is not { } range)
+            return new LogReadInfo(ReadOnlyMemory<byte>.Empty);
+        using (lease)
         {
-            info = _log.Read(offset, maxBytes, maxOffsetExclusive, minOneBatch);
+            var buffer = new byte[range.Length];
+            int read = 0;
+            while (read < buffer.Length)
+            {
+                int n = RandomAccess.Read(range.File.SafeFileHandle, buffer.AsSpan(read), range.Position + read);
+                if (n <= 0) break;
+                read += n;
+            }
+            return new LogReadInfo(buffer.AsMemory(0, read));
         }
-        catch (Samsa.Kafka.Storage.OffsetOutOfRangeException)
-        {
-            // Retention or DeleteRecords moved the log start between the handler's range check
-            // and the read: report it the same way.
-            throw new LogOffsetOutOfRangeException(offset);
-        }
-        if (info.Records is not { } range || range.Length == 0) return new LogReadInfo(ReadOnlyMemory<byte>.Empty);
-        var buffer = new byte[range.Length];
-        int read = 0;
-        while (read < buffer.Length)
-        {
-            int n = RandomAccess.Read(range.File.SafeFileHandle, buffer.AsSpan(read), range.Position + read);
-            if (n <= 0) break;
-            read += n;
-        }
-        return new LogReadInfo(buffer.AsMemory(0, read));
     }
+
+    public LogReadInfo ReadFileRecords(long offset, int maxBytes, long maxOffsetExclusive, bool minOneBatch)
+    {
+        if (ReadLeased(offset, maxBytes, maxOffsetExclusive, minOneBatch, out IDisposable? lease) is not { } range)
+            return new LogReadInfo(ReadOnlyMemory<byte>.Empty);
+        return new LogReadInfo(new FileRecords(range.File, range.Position, range.Length, lease).Memory);
+    }
+
+    // The storage read walks a snapshot of the segment list without the log's lock (as upstream's
+    // UnifiedLog.read), so retention, compaction or DeleteRecords may close a segment under it:
+    // the header reads then fail with ObjectDisposedException, or the lease is refused. Reading
+    // again sees the new segment list; a bounded number of tries keeps a pathological race from
+    // spinning (it is reported as a storage error for that partition).
+    private FileRange? ReadLeased(long offset, int maxBytes, long maxOffsetExclusive, bool minOneBatch, out IDisposable? lease)
+    {
+        lease = null;
+        for (int attempt = 0; ; attempt++)
+        {
+            FetchDataInfo info;
+            try
+            {
+                info = _log.Read(offset, maxBytes, maxOffsetExclusive, minOneBatch);
+            }
+            catch (Samsa.Kafka.Storage.OffsetOutOfRangeException)
+            {
+                // Retention or DeleteRecords moved the log start between the handler's range check
+                // and the read: report it the same way.
+                throw new LogOffsetOutOfRangeException(offset);
+            }
+            catch (ObjectDisposedException) when (attempt < MaxReadAttempts)
+            {
+                continue;
+            }
+            catch (ObjectDisposedException e)
+            {
+                throw new IOException($"segments of {_log.TopicPartition} kept closing during the read", e);
+            }
+            if (info.Records is not { } range || range.Length == 0) return null;
+            lease = range.TryLease();
+            if (lease is not null) return range;
+            if (attempt >= MaxReadAttempts) throw new IOException($"segments of {_log.TopicPartition} kept closing during the read");
+        }
+    }
+
+    private const int MaxReadAttempts = 3;
 
     public TimestampOffset? OffsetForTimestamp(long timestamp) =>
         _log.FetchOffsetByTimestamp(timestamp) is { } t ? new TimestampOffset(t.Timestamp, t.Offset, t.LeaderEpoch) : null;

@@ -59,12 +59,20 @@ public sealed class KafkaConnectionHandler(KafkaBroker broker) : IFrameHandler
             }
         }
         if (response is null) return;
-        if (broker.DropResponseForTests?.Invoke(header) == true)
+        try
         {
-            connection.Close();
-            return;
+            if (broker.DropResponseForTests?.Invoke(header) == true)
+            {
+                connection.Close();
+                return;
+            }
+            await SendAsync(connection, header, response, responseVersion);
         }
-        await SendAsync(connection, header, response, responseVersion);
+        finally
+        {
+            // Fetch records read as segment ranges hold the segment file open until sent.
+            if (response is FetchResponse fetch) FetchResponseFrames.Release(fetch);
+        }
     }
 
     internal static (RequestHeader? Header, IKafkaMessage? Request, string? Error) Parse(ReadOnlyMemory<byte> frame)
@@ -108,8 +116,26 @@ public sealed class KafkaConnectionHandler(KafkaBroker broker) : IFrameHandler
         return buffer;
     }
 
-    private static async ValueTask SendAsync(Connection connection, RequestHeader header, IKafkaMessage response, short version)
+    private async ValueTask SendAsync(Connection connection, RequestHeader header, IKafkaMessage response, short version)
     {
+        if (response is FetchResponse fetch && FetchResponseFrames.FileBytes(fetch) is > 0 and long fileBytes)
+        {
+            var responseHeader = new ResponseHeader { CorrelationId = header.CorrelationId };
+            short headerVersion = ApiMessages.ResponseHeaderVersion(header.RequestApiKey, version);
+            var parts = FetchResponseFrames.Build(responseHeader, headerVersion, fetch, version, fileBytes, out byte[] inline);
+            try
+            {
+                // One request at a time per connection: the counter's growth is this frame's.
+                long before = connection.ZeroCopyFileBytes;
+                await connection.SendFrameAsync(parts);
+                broker.AddFileRangeBytesSent(connection.ZeroCopyFileBytes - before);
+            }
+            finally
+            {
+                ArrayPool<byte>.Shared.Return(inline);
+            }
+            return;
+        }
         var buffer = Serialize(header, response, version, out int length);
         try
         {

@@ -3,6 +3,7 @@ using Samsa.Kafka.Broker.Log;
 using Samsa.Kafka.Broker.Purgatory;
 using Samsa.Kafka.Protocol;
 using Samsa.Kafka.Protocol.Messages;
+using Samsa.Kafka.Protocol.Records;
 
 namespace Samsa.Kafka.Broker.Replication;
 
@@ -17,14 +18,16 @@ namespace Samsa.Kafka.Broker.Replication;
 /// </summary>
 internal static class FollowerFetch
 {
-    public static async ValueTask<IKafkaMessage?> HandleAsync(KafkaBroker broker, FetchRequest request, short v, int replicaId, CancellationToken ct)
+    public static async ValueTask<IKafkaMessage?> HandleAsync(KafkaBroker broker, FetchRequest request, short v, int replicaId, bool fileRecords, CancellationToken ct)
     {
         var replication = broker.Replication;
         if (replication is null)
             return new FetchResponse { ErrorCode = (short)ErrorCode.NotLeaderOrFollower };
-        var first = Read(broker, replication, request, v, replicaId, record: true, out int bytes, out bool anyError);
+        fileRecords &= v >= 4;
+        var first = Read(broker, replication, request, v, replicaId, record: true, fileRecords, out int bytes, out bool anyError);
         if (request.MaxWaitMs <= 0 || bytes >= Math.Max(1, request.MinBytes) || anyError || first.Responses.Count == 0)
-            return first;
+            return RecordThrottled(broker, replication, first, v);
+        Network.FetchResponseFrames.Release(first);
         var keys = new List<TopicPartition>();
         foreach (var t in request.Topics)
         {
@@ -32,30 +35,59 @@ internal static class FollowerFetch
             if (name is null) continue;
             foreach (var p in t.Partitions) keys.Add(new TopicPartition(name, p.Partition));
         }
-        var delayed = new DelayedFollowerFetch(broker, replication, request, v, replicaId, request.MaxWaitMs);
+        var delayed = new DelayedFollowerFetch(broker, replication, request, v, replicaId, fileRecords, request.MaxWaitMs);
         broker.FetchPurgatory.TryCompleteElseWatch(delayed, keys);
-        await delayed.Completion.WaitAsync(ct);
-        return delayed.Response!;
+        await Handlers.FetchHandler.WaitReleasingOnCancel(delayed.Completion, () => delayed.Response, ct);
+        return RecordThrottled(broker, replication, delayed.Response!, v);
     }
 
-    private sealed class DelayedFollowerFetch(KafkaBroker broker, ReplicationManager replication, FetchRequest request, short v, int replicaId, long delayMs)
+    // Upstream ReplicationQuotaManager.record on the leader: the bytes of throttled partitions sent
+    // to this follower count against leader.replication.throttled.rate once the response is final.
+    private static FetchResponse RecordThrottled(KafkaBroker broker, ReplicationManager replication, FetchResponse response, short v)
+    {
+        long throttled = 0;
+        foreach (var tr in response.Responses)
+        {
+            var topic = v >= 13 ? broker.Replicas.GetTopic(tr.TopicId) : broker.Replicas.GetTopic(tr.Topic);
+            if (topic is null) continue;
+            foreach (var pd in tr.Partitions)
+            {
+                if (pd.Records is not { Length: > 0 } records) continue;
+                var partition = broker.Replicas.GetPartition(topic.Name, pd.PartitionIndex);
+                if (partition is null || !replication.LeaderQuota.IsThrottled(partition)) continue;
+                throttled += FileRecords.TryGet(records, out _, out _, out int fileLength) ? fileLength : records.Length;
+            }
+        }
+        replication.LeaderQuota.Record(throttled);
+        return response;
+    }
+
+    // Upstream shouldLeaderThrottle: only a follower outside the ISR of a throttled partition waits
+    // for the quota; in-sync followers are never slowed, so acks=all latency is unaffected.
+    private static bool ShouldLeaderThrottle(ReplicationManager replication, Partition partition, int replicaId) =>
+        !(partition.IsrNodes?.Contains(replicaId) ?? false) && replication.LeaderQuota.IsThrottled(partition) && replication.LeaderQuota.IsQuotaExceeded;
+
+    private sealed class DelayedFollowerFetch(KafkaBroker broker, ReplicationManager replication, FetchRequest request, short v, int replicaId, bool fileRecords, long delayMs)
         : DelayedOperation(delayMs)
     {
         public FetchResponse? Response;
 
         public override bool TryComplete()
         {
-            Read(broker, replication, request, v, replicaId, record: false, out int bytes, out bool anyError);
+            var probe = Read(broker, replication, request, v, replicaId, record: false, fileRecords, out int bytes, out bool anyError);
+            Network.FetchResponseFrames.Release(probe);
             return (bytes >= Math.Max(1, request.MinBytes) || anyError) && ForceComplete();
         }
 
         // The follower's position was recorded by the first read; the answer carries the latest
         // high watermark so the follower learns what was committed meanwhile.
-        protected override void OnComplete() => Response = Read(broker, replication, request, v, replicaId, record: false, out _, out _);
+        protected override void OnComplete() => Response = Read(broker, replication, request, v, replicaId, record: false, fileRecords, out _, out _);
     }
 
+    // With fileRecords the records are segment ranges the connection sends with zero copy (see
+    // FetchHandler); the caller releases them.
     private static FetchResponse Read(KafkaBroker broker, ReplicationManager replication, FetchRequest request, short v, int replicaId, bool record,
-        out int totalBytes, out bool anyError)
+        bool fileRecords, out int totalBytes, out bool anyError)
     {
         var response = new FetchResponse { SessionId = 0 };
         totalBytes = 0;
@@ -104,7 +136,7 @@ internal static class FollowerFetch
                     anyError = true;
                     continue;
                 }
-                if (record && !replication.OnFollowerFetch(partition, replicaId, fp.FetchOffset))
+                if (record && !replication.OnFollowerFetch(partition, replicaId, fp.FetchOffset, fp.LogStartOffset))
                 {
                     pd.ErrorCode = (short)ErrorCode.NotLeaderOrFollower;
                     anyError = true;
@@ -116,10 +148,13 @@ internal static class FollowerFetch
                 if (v >= 12) pd.CurrentLeader = new FetchResponse.LeaderIdAndEpoch { LeaderId = broker.BrokerId, LeaderEpoch = partition.LeaderEpoch };
                 int limit = Math.Min(fp.PartitionMaxBytes, remaining);
                 if (fp.FetchOffset >= leo || (limit <= 0 && !firstData)) continue;
+                if (ShouldLeaderThrottle(replication, partition, replicaId)) continue;
                 LogReadInfo read;
                 try
                 {
-                    read = log.Read(fp.FetchOffset, Math.Max(0, limit), leo, minOneBatch: firstData);
+                    read = fileRecords
+                        ? log.ReadFileRecords(fp.FetchOffset, Math.Max(0, limit), leo, minOneBatch: firstData)
+                        : log.Read(fp.FetchOffset, Math.Max(0, limit), leo, minOneBatch: firstData);
                 }
                 catch (LogOffsetOutOfRangeException)
                 {

@@ -25,6 +25,7 @@ internal sealed class ReplicaFetcher : IAsyncDisposable
     private const short EpochVersion = 4;
     private const int MaxWaitMs = 500;           // replica.fetch.wait.max.ms default
     private const int ResponseMaxBytes = 10 * 1024 * 1024;   // replica.fetch.response.max.bytes default
+    private const int ThrottleBackoffMs = 100;   // a pause while every partition waits for the follower quota
 
     private readonly ReplicationManager _manager;
     private readonly object _gate = new();
@@ -74,7 +75,8 @@ internal sealed class ReplicaFetcher : IAsyncDisposable
     {
         lock (_gate)
             return _partitions.TryGetValue(s.Partition.TopicPartition, out var cur) && ReferenceEquals(cur, s)
-                && !s.Partition.IsLeader && s.Partition.LeaderEpoch == s.Epoch;
+                && !s.Partition.IsLeader && s.Partition.LeaderEpoch == s.Epoch
+                && s.Partition.IsHostedLocally;   // a reassignment removed this replica: its log is gone
     }
 
     private async Task RunAsync()
@@ -101,7 +103,14 @@ internal sealed class ReplicaFetcher : IAsyncDisposable
                     var truncate = all.Where(s => s.NeedsTruncation).ToList();
                     if (truncate.Count > 0) await TruncateAsync(client, truncate, ct);
                     var fetch = all.Where(s => !s.NeedsTruncation).ToList();
+                    // Upstream shouldFollowerThrottle: a throttled partition this broker is not yet in
+                    // the ISR of sits out fetches while the follower quota is exceeded.
+                    var quota = _manager.FollowerQuota;
+                    int before = fetch.Count;
+                    if (fetch.Count > 0 && quota.IsQuotaExceeded)
+                        fetch = fetch.Where(s => !quota.IsThrottled(s.Partition) || (s.Partition.IsrNodes?.Contains(_manager.BrokerId) ?? false)).ToList();
                     if (fetch.Count > 0) await FetchAsync(client, fetch, ct);
+                    else if (before > 0) await Task.Delay(ThrottleBackoffMs, ct);
                 }
             }
             catch (OperationCanceledException) when (ct.IsCancellationRequested) { }
@@ -220,8 +229,13 @@ internal sealed class ReplicaFetcher : IAsyncDisposable
                     case ErrorCode.None:
                         var whole = SkipAndTrim(pd.Records ?? ReadOnlyMemory<byte>.Empty, log.LogEndOffset);
                         if (whole.Length > 0) log.AppendAsFollower(whole);
+                        if (pd.Records is { Length: > 0 } fetched && _manager.FollowerQuota.IsThrottled(s.Partition))
+                            _manager.FollowerQuota.Record(fetched.Length);
                         // A follower's high watermark is the leader's, as far as its own log reaches.
+                        long hwBefore = log.HighWatermark;
                         log.UpdateHighWatermark(Math.Min(pd.HighWatermark, log.LogEndOffset));
+                        // Consumers reading from this follower (KIP-392) may be waiting for it.
+                        if (log.HighWatermark != hwBefore) _manager.Broker.FetchPurgatory.CheckAndComplete(s.Partition.TopicPartition);
                         break;
                     case ErrorCode.OffsetOutOfRange:
                         if (pd.LogStartOffset > log.LogEndOffset)

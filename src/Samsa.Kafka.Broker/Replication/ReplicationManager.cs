@@ -36,6 +36,7 @@ public sealed class ReplicationManager : IAsyncDisposable
     private readonly CancellationTokenSource _stop = new();
     private readonly Task _isrLoop;
     private ClusterView _view = ClusterView.Empty;
+    private volatile bool _stopFollowing;
 
     public ReplicationManager(KafkaBroker broker)
     {
@@ -43,12 +44,25 @@ public sealed class ReplicationManager : IAsyncDisposable
         ProducePurgatory = new DelayedOperationPurgatory<TopicPartition>(broker.Timer);
         LagTimeMaxMs = (long)broker.Config.Get("replica.lag.time.max.ms")!;
         FetchMaxBytes = (int)broker.Config.Get("replica.fetch.max.bytes")!;
+        int windows = (int)broker.Config.Get("replication.quota.window.num")!;
+        int windowSeconds = (int)broker.Config.Get("replication.quota.window.size.seconds")!;
+        LeaderQuota = new ReplicationQuota(() => (long)broker.Config.Get("leader.replication.throttled.rate")!,
+            "leader.replication.throttled.replicas", broker.BrokerId, windows, windowSeconds);
+        FollowerQuota = new ReplicationQuota(() => (long)broker.Config.Get("follower.replication.throttled.rate")!,
+            "follower.replication.throttled.replicas", broker.BrokerId, windows, windowSeconds);
+        Selector = ReplicaSelectors.Create(broker.Config.GetString("replica.selector.class"));
         _isrLoop = Task.Run(IsrLoopAsync);
     }
 
     /// <summary>replica.lag.time.max.ms: how long an ISR member may stay behind the leader's log end.</summary>
     public long LagTimeMaxMs { get; }
     public int FetchMaxBytes { get; }
+    /// <summary>Throttle on what this broker, as leader, sends to catching-up followers (KIP-73).</summary>
+    public ReplicationQuota LeaderQuota { get; }
+    /// <summary>Throttle on what this broker, as follower, fetches for throttled partitions (KIP-73).</summary>
+    public ReplicationQuota FollowerQuota { get; }
+    /// <summary>replica.selector.class (KIP-392); null: consumers read from the leader.</summary>
+    public IReplicaSelector? Selector { get; }
     public int BrokerId => _broker.BrokerId;
     public DelayedOperationPurgatory<TopicPartition> ProducePurgatory { get; }
     internal KafkaBroker Broker => _broker;
@@ -59,6 +73,7 @@ public sealed class ReplicationManager : IAsyncDisposable
     private sealed class FollowerState
     {
         public long LogEndOffset = -1;
+        public long LogStartOffset = -1;
         public long LastCaughtUpMs;
         public long LastFetchMs;
         public long LeaderEndAtLastFetch = -1;
@@ -127,6 +142,7 @@ public sealed class ReplicationManager : IAsyncDisposable
             foreach (var p in topic.Partitions.ToArray()) ProducePurgatory.CheckAndComplete(p.TopicPartition);
 
         List<ReplicaFetcher> stale = [];
+        if (_stopFollowing) follow.Clear();
         lock (_fetchers)
         {
             foreach (var (leader, parts) in follow)
@@ -162,7 +178,7 @@ public sealed class ReplicationManager : IAsyncDisposable
     /// <summary>A follower fetched <paramref name="partition"/> from <paramref name="fetchOffset"/>:
     /// that is its log end now (upstream Partition.updateFollowerFetchState). Returns false when
     /// the replica is not assigned to the partition.</summary>
-    internal bool OnFollowerFetch(Partition partition, int replicaId, long fetchOffset)
+    internal bool OnFollowerFetch(Partition partition, int replicaId, long fetchOffset, long logStartOffset = -1)
     {
         bool changed;
         lock (_gate)
@@ -176,6 +192,7 @@ public sealed class ReplicationManager : IAsyncDisposable
             if (fetchOffset >= leaderEnd) f.LastCaughtUpMs = Math.Max(f.LastCaughtUpMs, now);
             else if (f.LeaderEndAtLastFetch >= 0 && fetchOffset >= f.LeaderEndAtLastFetch) f.LastCaughtUpMs = Math.Max(f.LastCaughtUpMs, f.LastFetchMs);
             f.LogEndOffset = fetchOffset;
+            f.LogStartOffset = logStartOffset;
             f.LastFetchMs = now;
             f.LeaderEndAtLastFetch = leaderEnd;
             changed = MaybeIncrementHighWatermarkLocked(partition, ls);
@@ -183,6 +200,36 @@ public sealed class ReplicationManager : IAsyncDisposable
         }
         if (changed) OnHighWatermarkMoved(partition);
         return true;
+    }
+
+    /// <summary>KIP-392 (upstream ReplicaManager.findPreferredReadReplica): for a consumer fetch at
+    /// <paramref name="fetchOffset"/> from a client in <paramref name="clientRack"/>, the follower it
+    /// should read from instead, or -1 for this leader. Candidates are ISR followers whose log
+    /// holds the offset (log start at or below it, log end at or past it); the selector may still
+    /// pick the leader, which is never named in the answer.</summary>
+    internal int PreferredReadReplica(Partition partition, string? clientRack, long fetchOffset)
+    {
+        if (Selector is null || !partition.IsLeader) return -1;
+        var brokers = _view.Brokers;
+        long now = NowMs;
+        var replicas = new List<ReplicaView>();
+        var leader = new ReplicaView(BrokerId, _broker.Config.Rack, partition.Log.LogEndOffset, 0);
+        lock (_gate)
+        {
+            if (!_leaders.TryGetValue(partition.TopicPartition, out var ls)) return -1;
+            var isr = partition.IsrNodes ?? [];
+            foreach (var (id, f) in ls.Followers)
+            {
+                // Only followers known to be alive and in sync: a lagging one would keep the
+                // consumer behind (upstream excludes them for the same reason).
+                if (!isr.Contains(id) || !brokers.TryGetValue(id, out var reg)) continue;
+                if (f.LogEndOffset < fetchOffset || f.LogStartOffset < 0 || f.LogStartOffset > fetchOffset) continue;
+                replicas.Add(new ReplicaView(id, reg.Rack, f.LogEndOffset, now - f.LastCaughtUpMs));
+            }
+        }
+        replicas.Add(leader);
+        var chosen = Selector.Select(partition.TopicPartition, clientRack, replicas, leader);
+        return chosen is null || chosen == leader ? -1 : chosen.BrokerId;
     }
 
     // Upstream maybeIncrementLeaderHW: the smallest log end over the ISR (the leader's own included).
@@ -328,6 +375,17 @@ public sealed class ReplicationManager : IAsyncDisposable
         var op = new DelayedProduce(this, pending, Math.Max(0, timeoutMs));
         ProducePurgatory.TryCompleteElseWatch(op, pending.Select(x => x.Partition.TopicPartition).Distinct().ToList());
         await op.Completion.WaitAsync(ct);
+    }
+
+    /// <summary>Controlled shutdown: stop fetching for good, so that no leader adds this broker
+    /// back to an ISR the controller is taking it out of (upstream sends the stopping broker
+    /// StopReplica for the partitions it follows).</summary>
+    public async Task StopFollowingAsync()
+    {
+        _stopFollowing = true;
+        List<ReplicaFetcher> all;
+        lock (_fetchers) { all = _fetchers.Values.ToList(); _fetchers.Clear(); }
+        foreach (var f in all) await f.DisposeAsync();
     }
 
     public async ValueTask DisposeAsync()

@@ -1,9 +1,9 @@
 using Samsa.Kafka.Broker.Cluster;
 using Samsa.Kafka.Broker.Config;
+using Samsa.Kafka.Broker.Coordination;
 using Samsa.Kafka.Broker.Groups;
 using Samsa.Kafka.Broker.Log;
 using Samsa.Kafka.Protocol;
-using Samsa.Kafka.Protocol.Primitives;
 using Samsa.Kafka.Protocol.Records;
 
 namespace Samsa.Kafka.Broker.Transactions;
@@ -23,6 +23,7 @@ public sealed class TransactionCoordinatorService : IDisposable
     private readonly GroupCoordinatorService _groups;
     private readonly Action<string>? _log;
     private readonly object _createGate = new();
+    private readonly CoordinatorRuntime<TransactionLogEntry> _runtime;
     private IDisposable? _ticker;
 
     public TransactionCoordinatorService(BrokerConfig config, ReplicaManager replicas, GroupCoordinatorService groups, bool persistent,
@@ -31,6 +32,8 @@ public sealed class TransactionCoordinatorService : IDisposable
         _replicas = replicas;
         _groups = groups;
         _log = log;
+        _runtime = new CoordinatorRuntime<TransactionLogEntry>(replicas, TopicName.TransactionStateTopic,
+            (key, value) => TransactionRecords.Decode(key, value is null ? null : new ReadOnlyMemory<byte>(value)), log);
         ProducerIds = new ProducerIdManager(persistent ? Path.Combine(config.LogDirs[0], ProducerIdBlockFile) : null);
         Coordinator = new TransactionCoordinator(TransactionCoordinatorConfig.From(config), new Environment(this), ProducerIds,
             clock ?? (() => DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()), log);
@@ -46,61 +49,10 @@ public sealed class TransactionCoordinatorService : IDisposable
         if (topic is not null)
         {
             Coordinator.Activate(topic.Partitions.Count, loading: true);
-            _ = Task.Run(() => LoadAll(topic));
+            _runtime.LoadInBackground(topic, Coordinator.LoadPartition);
         }
         int interval = Math.Clamp(Coordinator.Config.AbortTimedOutTransactionsIntervalMs, 10, 1000);
         _ticker = Coordinator.StartTicking(TimeSpan.FromMilliseconds(interval));
-    }
-
-    private void LoadAll(TopicState topic)
-    {
-        foreach (var partition in topic.Partitions)
-        {
-            try
-            {
-                Coordinator.LoadPartition(partition.Index, ReadPartition(partition));
-            }
-            catch (Exception e)
-            {
-                // A partition that cannot be read stays loading: its ids get COORDINATOR_LOAD_IN_PROGRESS
-                // rather than losing their state.
-                _log?.Invoke($"failed to load {partition.TopicPartition}: {e}");
-            }
-        }
-    }
-
-    private List<TransactionLogEntry> ReadPartition(Partition partition)
-    {
-        var entries = new List<TransactionLogEntry>();
-        long offset = partition.Log.LogStartOffset;
-        long end = partition.HighWatermark;
-        while (offset < end)
-        {
-            var data = partition.Log.Read(offset, 5 * 1024 * 1024, end, minOneBatch: true).Records;
-            if (data.Length == 0) break;
-            long next = offset;
-            foreach (var batch in RecordBatch.Enumerate(data.Span, allowTruncatedTail: true))
-            {
-                next = batch.NextOffset;
-                if (batch.IsControl) continue;
-                foreach (var record in batch.GetRecords())
-                {
-                    if (record.Offset < offset || record.IsKeyNull) continue;
-                    try
-                    {
-                        ReadOnlyMemory<byte>? value = record.IsValueNull ? null : record.Value.ToArray();
-                        if (TransactionRecords.Decode(record.Key.ToArray(), value) is { } entry) entries.Add(entry);
-                    }
-                    catch (KafkaProtocolException e)
-                    {
-                        _log?.Invoke($"skipping malformed record at {partition.TopicPartition}@{record.Offset}: {e.Message}");
-                    }
-                }
-            }
-            if (next <= offset) break;
-            offset = next;
-        }
-        return entries;
     }
 
     /// <summary>Makes sure the transaction log exists (FindCoordinator for a transactional id,
@@ -142,22 +94,8 @@ public sealed class TransactionCoordinatorService : IDisposable
     {
         private ReplicaManager Replicas => service._replicas;
 
-        public ErrorCode AppendState(int partition, byte[] key, byte[]? value)
-        {
-            var p = Replicas.GetPartition(TopicName.TransactionStateTopic, partition);
-            if (p is null) return ErrorCode.NotLeaderOrFollower;
-            using var builder = new RecordBatchBuilder();
-            builder.Append(DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), key, value);
-            try
-            {
-                var (error, _, _, _) = Replicas.Append(p, builder.Build(), produceVersion: 9);
-                return error;
-            }
-            catch (IOException)
-            {
-                return ErrorCode.KafkaStorageError;
-            }
-        }
+        public ErrorCode AppendState(int partition, byte[] key, byte[]? value) =>
+            service._runtime.Append(partition, [new CoordinatorRecord(key, value)]);
 
         public ErrorCode WriteMarker(TopicPartition tp, long producerId, short producerEpoch, int coordinatorEpoch, bool commit)
         {

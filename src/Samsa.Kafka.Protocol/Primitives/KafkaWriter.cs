@@ -1,8 +1,16 @@
 using System.Buffers.Binary;
 using System.Runtime.CompilerServices;
 using System.Text;
+using Samsa.Kafka.Protocol.Records;
 
 namespace Samsa.Kafka.Protocol.Primitives;
+
+/// <summary>
+/// A <c>records</c> value left out of a writer's output: the bytes of <see cref="Records"/> from
+/// <see cref="Start"/> for <see cref="Length"/> belong at <see cref="Position"/> of the output,
+/// right after their length prefix. The sender puts the file range there (zero copy).
+/// </summary>
+public readonly record struct SplicedRecords(int Position, FileRecords Records, int Start, int Length);
 
 /// <summary>
 /// Encoder for Kafka's wire primitives into a caller-provided span. Callers size the span with
@@ -13,11 +21,27 @@ namespace Samsa.Kafka.Protocol.Primitives;
 public ref struct KafkaWriter
 {
     private readonly Span<byte> _span;
+    private readonly List<SplicedRecords>? _spliced;
     private int _position;
 
     public KafkaWriter(Span<byte> destination)
     {
         _span = destination;
+        _spliced = null;
+        _position = 0;
+    }
+
+    /// <summary>
+    /// A writer that leaves <c>records</c> backed by <see cref="FileRecords"/> out of its output:
+    /// it writes their length prefix and appends to <paramref name="spliced"/> where their bytes
+    /// belong. The destination then needs the message's <c>Size(version)</c> minus the spliced
+    /// lengths. Other records are copied as usual.
+    /// </summary>
+    public KafkaWriter(Span<byte> destination, List<SplicedRecords> spliced)
+    {
+        ArgumentNullException.ThrowIfNull(spliced);
+        _span = destination;
+        _spliced = spliced;
         _position = 0;
     }
 
@@ -117,7 +141,20 @@ public ref struct KafkaWriter
     public void WriteNullableRecords(ReadOnlyMemory<byte>? value, bool compact)
     {
         if (value is null) WriteLength(-1, compact);
-        else WriteBytes(value.Value.Span, compact);
+        else WriteRecords(value.Value, compact);
+    }
+
+    /// <summary>A non-null record set: length prefix, then the bytes — or, for file-backed records
+    /// and a splicing writer, only the prefix and a note of where the file range goes.</summary>
+    public void WriteRecords(ReadOnlyMemory<byte> value, bool compact)
+    {
+        if (_spliced is not null && FileRecords.TryGet(value, out FileRecords? file, out int start, out int length))
+        {
+            WriteLength(length, compact);
+            _spliced.Add(new SplicedRecords(_position, file!, start, length));
+            return;
+        }
+        WriteBytes(value.Span, compact);
     }
 
     // ---- sizes ------------------------------------------------------------------------

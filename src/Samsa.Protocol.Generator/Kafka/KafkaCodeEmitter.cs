@@ -537,7 +537,7 @@ internal sealed class KafkaCodeEmitter
                 break;
             case TypeKind.Records:
                 // A non-nullable record set that was never assigned is sent as empty.
-                Line(NullableStatement(nullable, $"writer.WriteNullableRecords({v}, {compact});", $"writer.WriteBytes({v}.GetValueOrDefault().Span, {compact});"));
+                Line(NullableStatement(nullable, $"writer.WriteNullableRecords({v}, {compact});", $"writer.WriteRecords({v}.GetValueOrDefault(), {compact});"));
                 break;
             case TypeKind.Struct:
                 if (nullable == "false")

@@ -288,6 +288,63 @@ public class GroupCoordinatorTests
     }
 
     [Fact]
+    public async Task GroupMaxSizeRefusalForgetsThePendingMemberSoTheRebalanceCompletes()
+    {
+        var h = new GroupHarness(new GroupCoordinatorConfig { OffsetsTopicPartitions = 4, GroupMaxSize = 2 });
+        var (a, joinA) = await h.JoinNew("g");
+        var (b, joinB) = await h.JoinNew("g");
+        h.Advance(3_000); h.Advance(3_000);
+        var ra = await joinA; var rb = await joinB;
+        Assert.Equal(ErrorCode.None, rb.Error);
+        var syncB = h.Sync("g", b, rb.GenerationId);
+        await h.Sync("g", a, ra.GenerationId, null, (a, [1]), (b, [2]));
+        await syncB;
+        // A full stable group refuses a newcomer before handing out an id.
+        Assert.Equal((ErrorCode.GroupMaxSizeReached, ""), ((await h.Join("g")).Error, (await h.Join("g")).MemberId));
+        // During a rebalance, with one member rejoined, a newcomer gets an id (pending); the
+        // second member's rejoin then waits for it.
+        var rejoinA = h.Join("g", a);
+        var first = await h.Join("g");
+        Assert.Equal(ErrorCode.MemberIdRequired, first.Error);
+        var rejoinB = h.Join("g", b);
+        Assert.False(rejoinA.IsCompleted);
+        // Its join would exceed group.max.size: refused with an empty member id (upstream), and the
+        // rebalance goes on at once instead of waiting for the pending id to expire.
+        var third = await h.Join("g", first.MemberId);
+        Assert.Equal((ErrorCode.GroupMaxSizeReached, ""), (third.Error, third.MemberId));
+        var (ra2, rb2) = (await rejoinA, await rejoinB);
+        Assert.Equal((ErrorCode.None, ra.GenerationId + 1), (ra2.Error, ra2.GenerationId));
+        Assert.Equal(2, ra2.MemberList.Count + rb2.MemberList.Count);
+        Assert.Empty(h.Coordinator.GetGroup("g")!.PendingMembers);
+    }
+
+    [Fact]
+    public async Task ProtocolCandidatesFollowMembersAsTheyComeChangeAndGo()
+    {
+        var h = new GroupHarness();
+        var sub = GroupHarness.Subscription("t");
+        var (a, joinA) = await h.JoinNew("g", new MemberProtocol("range", sub), new MemberProtocol("range", sub), new MemberProtocol("sticky", sub));
+        h.Advance(3_000);
+        var ra = await joinA;
+        await h.Sync("g", a, ra.GenerationId, null, (a, [1]));
+        // A newcomer offering only "sticky" is accepted (a supports it too)...
+        var (b, joinB) = await h.JoinNew("g", new MemberProtocol("sticky", sub));
+        // ...a third offering only "range" is not: no protocol every member supports.
+        Assert.Equal(ErrorCode.InconsistentGroupProtocol, (await h.Join("g", protocols: new MemberProtocol("range", sub))).Error);
+        var ra2 = await h.Join("g", a, protocols: [new MemberProtocol("range", sub), new MemberProtocol("sticky", sub)]);
+        Assert.Equal("sticky", ra2.ProtocolName);
+        await h.Sync("g", a, ra2.GenerationId, null, (a, [1]), (b, [2]));
+        await joinB;
+        // a rejoins offering only "range": its old protocols no longer count, so "sticky" is no
+        // longer common and the join is refused.
+        var (_, left) = h.Coordinator.LeaveGroup("g", [new MemberLeave(b, null)]);
+        Assert.Equal(ErrorCode.None, left.Single().Error);
+        var ra3 = await h.Join("g", a, protocols: new MemberProtocol("range", sub));
+        Assert.Equal((ErrorCode.None, "range"), (ra3.Error, ra3.ProtocolName));
+        Assert.Equal(ErrorCode.InconsistentGroupProtocol, (await h.Join("g", protocols: new MemberProtocol("sticky", sub))).Error);
+    }
+
+    [Fact]
     public async Task ProtocolChosenByVotesAmongThoseAllSupport()
     {
         var h = new GroupHarness();

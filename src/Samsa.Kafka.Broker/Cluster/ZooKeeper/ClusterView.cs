@@ -11,6 +11,9 @@ public sealed class TopicView
     public required SortedDictionary<int, List<int>> Assignment { get; init; }
     public required int AssignmentZkVersion { get; init; }
     public required Dictionary<string, string> Configs { get; init; }
+    /// <summary>Partitions being reassigned (KIP-455): replicas being added / removed, from the topic znode.</summary>
+    public SortedDictionary<int, List<int>> AddingReplicas { get; init; } = [];
+    public SortedDictionary<int, List<int>> RemovingReplicas { get; init; } = [];
     public Dictionary<int, PartitionStateEntry> States { get; } = [];
 }
 
@@ -27,4 +30,6 @@ public sealed class ClusterView
     public int ControllerId { get; set; } = -1;
     public Dictionary<string, TopicView> Topics { get; } = new(StringComparer.Ordinal);
     public HashSet<string> PendingDeletes { get; } = new(StringComparer.Ordinal);
+    /// <summary>Whether /admin/reassign_partitions exists (the controller then reads and acts on it).</summary>
+    public bool LegacyReassignmentPending { get; set; }
 }

@@ -150,7 +150,16 @@ public sealed partial class ZkClusterMember : IClusterTopicStore, IAsyncDisposab
                     {
                         await _configChanges.ProcessAsync(zk);
                         var view = await ReadViewAsync(zk);
-                        if (await _controller.StepAsync(zk, view, _stop.Token))
+                        bool wrote;
+                        // One controller action at a time: ElectLeaders and ControlledShutdown
+                        // requests act between rounds (upstream's single controller event thread).
+                        await _controllerGate.WaitAsync(_stop.Token);
+                        try
+                        {
+                            wrote = await _controller.StepAsync(zk, view, _stop.Token) || await ControllerDutiesAsync(zk, view);
+                        }
+                        finally { _controllerGate.Release(); }
+                        if (wrote)
                         {
                             // The controller wrote something: read again before applying.
                             view = await ReadViewAsync(zk);
@@ -303,6 +312,7 @@ public sealed partial class ZkClusterMember : IClusterTopicStore, IAsyncDisposab
         var controllerTask = GetOrNullAsync(zk, ZkData.Controller);
         var topicsTask = ChildrenOrEmptyAsync(zk, ZkData.Topics);
         var deletesTask = ChildrenOrEmptyAsync(zk, ZkData.DeleteTopics);
+        var legacyReassignTask = zk.ExistsAsync(ZkData.ReassignPartitions);
         var brokerReads = new List<(int Id, Task<(byte[]?, int)> Read)>();
         foreach (var child in await idsTask)
             if (int.TryParse(child, NumberStyles.Integer, CultureInfo.InvariantCulture, out int id))
@@ -312,6 +322,7 @@ public sealed partial class ZkClusterMember : IClusterTopicStore, IAsyncDisposab
             if (ZkData.DecodeBroker(id, (await read).Item1) is { } reg) view.Brokers[id] = reg;
         view.ControllerId = ZkData.DecodeController((await controllerTask).Data) ?? -1;
         foreach (var d in await deletesTask) view.PendingDeletes.Add(d);
+        view.LegacyReassignmentPending = await legacyReassignTask is not null;
         var stateReads = new List<(TopicView Topic, int Partition, Task<(byte[]?, int)> Read)>();
         foreach (var (name, topicRead, configRead) in topicReads)
         {
@@ -321,6 +332,7 @@ public sealed partial class ZkClusterMember : IClusterTopicStore, IAsyncDisposab
             {
                 Name = name, Id = assignment.TopicId, Assignment = assignment.Partitions, AssignmentZkVersion = version,
                 Configs = ZkData.DecodeConfig((await configRead).Data) ?? [],
+                AddingReplicas = assignment.AddingReplicas, RemovingReplicas = assignment.RemovingReplicas,
             };
             view.Topics[name] = topic;
             foreach (var p in assignment.Partitions.Keys)
@@ -354,14 +366,17 @@ public sealed partial class ZkClusterMember : IClusterTopicStore, IAsyncDisposab
             int count = 0;
             while (remote.Assignment.ContainsKey(count)) count++;
             if (count == 0) continue;
-            var local = replicas.GetTopic(remote.Name) ?? replicas.CreateTopicLocal(remote.Name, id, count, remote.Configs);
-            if (local.Partitions.Count < count) replicas.AddPartitionsLocal(local, count);
+            // Only assigned replicas get a log (upstream creates a log on LeaderAndIsr for a replica).
+            Func<int, bool> hostedHere = p => remote.Assignment.TryGetValue(p, out var r) && r.Contains(BrokerId);
+            var local = replicas.GetTopic(remote.Name) ?? replicas.CreateTopicLocal(remote.Name, id, count, remote.Configs, hostedHere);
+            if (local.Partitions.Count < count) replicas.AddPartitionsLocal(local, count, hostedHere);
             if (!SameConfigs(local.Configs, remote.Configs)) replicas.SetTopicConfigsLocal(local, remote.Configs);
             foreach (var partition in local.Partitions.ToArray())
             {
                 if (!remote.Assignment.TryGetValue(partition.Index, out var assigned)) continue;
                 bool wasLeader = partition.IsLeader;
                 int oldEpoch = partition.LeaderEpoch;
+                var previouslyAssigned = partition.ReplicaNodes;
                 partition.ReplicaNodes = assigned;
                 if (remote.States.TryGetValue(partition.Index, out var entry))
                 {
@@ -376,6 +391,7 @@ public sealed partial class ZkClusterMember : IClusterTopicStore, IAsyncDisposab
                     partition.IsrNodes = [];
                     partition.IsLeader = false;
                 }
+                ApplyLocalHosting(partition, previouslyAssigned, assigned);
                 if (wasLeader != partition.IsLeader || oldEpoch != partition.LeaderEpoch)
                     _broker.FetchPurgatory.CheckAndComplete(partition.TopicPartition);
             }
@@ -529,6 +545,9 @@ public sealed partial class ZkClusterMember : IClusterTopicStore, IAsyncDisposab
         var (data, version) = await GetOrNullAsync(zk, ZkData.Topic(name));
         if (ZkData.DecodeTopic(data) is not { } current || _view.PendingDeletes.Contains(name))
             return (ErrorCode.UnknownTopicOrPartition, "This server does not host this topic-partition.");
+        // Upstream ZkAdminManager.createPartitions refuses while any partition of the topic moves.
+        if (current.AddingReplicas.Count > 0 || current.RemovingReplicas.Count > 0)
+            return (ErrorCode.ReassignmentInProgress, $"A partition reassignment is in progress for the topic '{name}'.");
         int count = current.Partitions.Count;
         if (newTotal < count)
             return (ErrorCode.InvalidPartitions, $"Topic currently has {count} partitions, which is higher than the requested {newTotal}.");

@@ -23,6 +23,9 @@ public static class ZkData
     public const string ConfigChanges = "/config/changes";
     public const string Admin = "/admin";
     public const string DeleteTopics = "/admin/delete_topics";
+    /// <summary>Reassignments written by kafka-reassign-partitions.sh --zookeeper (before Kafka 2.5;
+    /// upstream ReassignPartitionsZNode, deprecated by KIP-455 but still honoured by its ZK controller).</summary>
+    public const string ReassignPartitions = "/admin/reassign_partitions";
     public const string ClusterId = "/cluster/id";
     public const string IsrChangeNotification = "/isr_change_notification";
     public const string LatestProducerIdBlock = "/latest_producer_id_block";
@@ -149,21 +152,35 @@ public static class ZkData
 
     // ---- /brokers/topics/<topic> (TopicZNode, version 3) ----
 
-    public sealed record TopicAssignment(Guid? TopicId, SortedDictionary<int, List<int>> Partitions);
+    /// <summary>A topic znode: the full replica list of each partition and, for partitions being
+    /// reassigned (KIP-455), the replicas being added and removed (absent = none).</summary>
+    public sealed record TopicAssignment(Guid? TopicId, SortedDictionary<int, List<int>> Partitions,
+        SortedDictionary<int, List<int>> AddingReplicas, SortedDictionary<int, List<int>> RemovingReplicas);
 
-    public static byte[] EncodeTopic(Guid topicId, IReadOnlyDictionary<int, List<int>> partitions)
+    public static byte[] EncodeTopic(Guid topicId, IReadOnlyDictionary<int, List<int>> partitions,
+        IReadOnlyDictionary<int, List<int>>? adding = null, IReadOnlyDictionary<int, List<int>>? removing = null)
     {
         var parts = new JsonObject();
         foreach (var (p, replicas) in partitions.OrderBy(kv => kv.Key))
             parts[p.ToString(CultureInfo.InvariantCulture)] = Array(replicas);
+        // Upstream TopicZNode.encode writes a partition under adding/removing only when its list is non-empty.
         return Json(new JsonObject
         {
-            ["removing_replicas"] = new JsonObject(),
+            ["removing_replicas"] = NonEmpty(removing),
             ["partitions"] = parts,
             ["topic_id"] = KafkaUuid.ToBase64(topicId),
-            ["adding_replicas"] = new JsonObject(),
+            ["adding_replicas"] = NonEmpty(adding),
             ["version"] = 3,
         });
+    }
+
+    private static JsonObject NonEmpty(IReadOnlyDictionary<int, List<int>>? map)
+    {
+        var o = new JsonObject();
+        if (map is null) return o;
+        foreach (var (p, replicas) in map.OrderBy(kv => kv.Key))
+            if (replicas.Count > 0) o[p.ToString(CultureInfo.InvariantCulture)] = Array(replicas);
+        return o;
     }
 
     public static TopicAssignment? DecodeTopic(byte[]? data)
@@ -178,7 +195,50 @@ public static class ZkData
             map[p] = replicas;
         }
         Guid? id = o["topic_id"] is JsonValue v && v.TryGetValue<string>(out var s) && KafkaUuid.TryParse(s, out var g) ? g : null;
-        return new TopicAssignment(id, map);
+        return new TopicAssignment(id, map, PartitionLists(o["adding_replicas"], map), PartitionLists(o["removing_replicas"], map));
+    }
+
+    // adding_replicas / removing_replicas entries of partitions the topic has; anything unreadable counts as none.
+    private static SortedDictionary<int, List<int>> PartitionLists(JsonNode? node, SortedDictionary<int, List<int>> partitions)
+    {
+        var result = new SortedDictionary<int, List<int>>();
+        if (node is not JsonObject o) return result;
+        foreach (var (key, value) in o)
+            if (int.TryParse(key, NumberStyles.None, CultureInfo.InvariantCulture, out int p) && partitions.ContainsKey(p)
+                && IntList(value) is { Count: > 0 } list)
+                result[p] = list;
+        return result;
+    }
+
+    // ---- /admin/reassign_partitions (ReassignPartitionsZNode, version 1) ----
+
+    public static byte[] EncodeReassignPartitions(IEnumerable<(string Topic, int Partition, List<int> Replicas)> entries) => Json(new JsonObject
+    {
+        ["version"] = 1,
+        ["partitions"] = new JsonArray(entries.Select(e => (JsonNode?)new JsonObject
+        {
+            ["topic"] = e.Topic,
+            ["partition"] = e.Partition,
+            ["replicas"] = Array(e.Replicas),
+        }).ToArray()),
+    });
+
+    /// <summary>The requested target replicas by partition; null when the document is unreadable
+    /// (upstream then logs and ignores it). Entries lacking a field are skipped.</summary>
+    public static List<(string Topic, int Partition, List<int> Replicas)>? DecodeReassignPartitions(byte[]? data)
+    {
+        var o = Parse(data);
+        if (o?["partitions"] is not JsonArray a) return null;
+        var result = new List<(string, int, List<int>)>();
+        foreach (var e in a)
+        {
+            if (e is not JsonObject entry) continue;
+            if (entry["topic"] is not JsonValue tv || !tv.TryGetValue<string>(out var topic)) continue;
+            if (Int(entry, "partition") is not int partition) continue;
+            if (IntList(entry["replicas"]) is not { } replicas) continue;
+            result.Add((topic, partition, replicas));
+        }
+        return result;
     }
 
     // ---- /brokers/topics/<topic>/partitions/<n>/state (TopicPartitionStateZNode, version 1) ----

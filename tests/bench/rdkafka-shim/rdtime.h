@@ -1,0 +1,2 @@
+/* rd_clock() lives in rd.h here. */
+#include "rd.h"
