@@ -75,7 +75,12 @@ public abstract class ConfigChangeTests(ICoordinationServer server)
         {
             var altered = await wire.SendAsync<IncrementalAlterConfigsResponse>(new IncrementalAlterConfigsRequest
             {
-                Resources = [new() { ResourceType = BrokerResource, ResourceName = "", Configs = [new() { Name = "message.max.bytes", ConfigOperation = 0, Value = "2000" }] }],
+                Resources = [new() { ResourceType = BrokerResource, ResourceName = "", Configs =
+                [
+                    new() { Name = "message.max.bytes", ConfigOperation = 0, Value = "2000" },
+                    // The replication throttle the reassignment code reads changes at run time too.
+                    new() { Name = "follower.replication.throttled.rate", ConfigOperation = 0, Value = "12345" },
+                ] }],
             }, 1);
             Assert.Equal(0, altered!.Responses[0].ErrorCode);
             // A key upstream cannot change at run time: INVALID_CONFIG, and nothing is written.
@@ -85,12 +90,16 @@ public abstract class ConfigChangeTests(ICoordinationServer server)
         }
         var stored = await LocalCluster.ReadJsonAsync(zk, "/config/brokers/<default>");
         Assert.Equal(1, (int)stored["version"]!);
-        Assert.Equal(["message.max.bytes"], stored["config"]!.AsObject().Select(kv => kv.Key));
+        Assert.Equal(["follower.replication.throttled.rate", "message.max.bytes"], stored["config"]!.AsObject().Select(kv => kv.Key).Order());
         Assert.Equal("2000", (string)stored["config"]!["message.max.bytes"]!);
         Assert.Contains(await NotificationsAsync(zk), n => n == "brokers/<default>");
         foreach (var (id, partition) in leaders)
             await LocalCluster.WaitUntilAsync(async () => await ProduceAsync(cluster, id, "plain", big, partition) == MessageTooLarge,
                 TimeSpan.FromSeconds(5), $"broker {id} applies the cluster default message.max.bytes");
+
+        foreach (int id in new[] { 1, 2, 3 })
+            await LocalCluster.WaitUntilAsync(() => Task.FromResult((long)cluster[id].Config.Get("follower.replication.throttled.rate")! == 12345),
+                TimeSpan.FromSeconds(5), $"broker {id} throttles followers at 12345 B/s");
 
         // A per-broker override on broker 3 beats the default there only.
         await using (var wire = await KafkaWireClient.ConnectAsync("127.0.0.1", cluster.Port(3)))
