@@ -67,17 +67,7 @@ internal sealed class PerfConnection : IAsyncDisposable
 
     /// <summary>Encodes header + request with a 4-byte length prefix.</summary>
     public static byte[] Encode(IKafkaMessage request, short version, int correlation, string clientId = "samsa-perf")
-    {
-        var header = new RequestHeader { RequestApiKey = request.ApiKey, RequestApiVersion = version, CorrelationId = correlation, ClientId = clientId };
-        short hv = ApiMessages.RequestHeaderVersion(request.ApiKey, version);
-        int size = header.Size(hv) + request.Size(version);
-        var buffer = new byte[4 + size];
-        BinaryPrimitives.WriteInt32BigEndian(buffer, size);
-        var writer = new KafkaWriter(buffer.AsSpan(4));
-        header.Write(ref writer, hv);
-        request.Write(ref writer, version);
-        return buffer;
-    }
+        => Samsa.Kafka.Broker.Client.KafkaWireClient.EncodeRequest(request, version, correlation, clientId);
 
     /// <summary>Correlation id sits after length (4), api key (2) and api version (2) in every request header version.</summary>
     public static void SetCorrelation(byte[] frame, int correlation) => BinaryPrimitives.WriteInt32BigEndian(frame.AsSpan(8), correlation);

@@ -43,7 +43,7 @@ public sealed class ApacheZooKeeper : IAsyncDisposable
             if (!File.Exists(Jar)) Install();
             if (!File.Exists(Jar)) return new(null, $"Apache ZooKeeper is not installed ({Jar} missing) and apt-get install zookeeper failed");
             if (!ExistsOnPath("java")) return new(null, "no java on PATH to run Apache ZooKeeper");
-            int port = FreePort(portBase);
+            int port = TestEnvironment.FreePort(portBase);
             Directory.CreateDirectory(dir);
             var cfg = Path.Combine(dir, "zoo.cfg");
             var lines = new List<string>
@@ -137,24 +137,6 @@ public sealed class ApacheZooKeeper : IAsyncDisposable
             return n == 4 && b.AsSpan().SequenceEqual("imok"u8);
         }
         catch (Exception e) when (e is SocketException or IOException) { return false; }
-    }
-
-    private static int FreePort(int portBase)
-    {
-        int offset = Random.Shared.Next(100);
-        for (int i = 0; i < 100; i++)
-        {
-            int p = portBase + (offset + i) % 100;
-            try
-            {
-                var l = new TcpListener(IPAddress.Loopback, p);
-                l.Start();
-                l.Stop();
-                return p;
-            }
-            catch (SocketException) { }
-        }
-        throw new InvalidOperationException($"no free port in {portBase}-{portBase + 99}");
     }
 
     public async ValueTask DisposeAsync()

@@ -118,7 +118,7 @@ public sealed class DevCommandTests
 
         public static async Task<DevProcess> StartAsync(string data, params string[] extra)
         {
-            var psi = new ProcessStartInfo(SamsaBinary()) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+            var psi = new ProcessStartInfo(Samsa.Testing.TestEnvironment.SamsaExecutable()) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
             foreach (var a in new[] { "dev", "--data", data, "--kafka-port", "0", "--zk-port", "0" }.Concat(extra)) psi.ArgumentList.Add(a);
             var dev = new DevProcess(Process.Start(psi)!, data);
             dev._process.ErrorDataReceived += (_, e) => { lock (dev._stderr) dev._stderr.AppendLine(e.Data); };
@@ -138,17 +138,6 @@ public sealed class DevCommandTests
             return dev;
         }
 
-        private static string SamsaBinary()
-        {
-            var dir = new DirectoryInfo(AppContext.BaseDirectory);
-            // tests/Samsa.Cluster.Tests/bin/<Config>/<tfm>/: the ProjectReference builds the host alike.
-            string tfm = dir.Name, config = dir.Parent!.Name;
-            while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Compat.sln"))) dir = dir.Parent;
-            Assert.NotNull(dir);
-            string bin = Path.Combine(dir!.FullName, "src", "Samsa.Host", "bin", config, tfm, "samsa");
-            Assert.True(File.Exists(bin), $"{bin} is missing: build src/Samsa.Host -c {config}");
-            return bin;
-        }
 
         public async ValueTask DisposeAsync()
         {

@@ -177,23 +177,9 @@ public sealed class CrashDurabilityTests : IDisposable
         Assert.True(missing.Count == 0, $"{missing.Count} of {acked.Count} acknowledged znodes lost or wrong {what}:\n" + string.Join('\n', missing.Take(20)));
     }
 
-    /// <summary>The samsa executable of this build configuration; the test project builds it
-    /// through a ProjectReference that does not reference its assembly.</summary>
-    private static string SamsaBinary()
-    {
-        var dir = new DirectoryInfo(AppContext.BaseDirectory);
-        // tests/Samsa.Keeper.Server.Tests/bin/<Config>/<tfm>/
-        string tfm = dir.Name, config = dir.Parent!.Name;
-        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Compat.sln"))) dir = dir.Parent;
-        Assert.NotNull(dir);
-        string bin = Path.Combine(dir!.FullName, "src", "Samsa.Host", "bin", config, tfm, "samsa");
-        Assert.True(File.Exists(bin), $"{bin} is missing: build src/Samsa.Host -c {config}");
-        return bin;
-    }
-
     private static async Task<KeeperProcess> StartKeeperAsync(string cfg, CancellationToken ct)
     {
-        var psi = new ProcessStartInfo(SamsaBinary()) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        var psi = new ProcessStartInfo(Samsa.Testing.TestEnvironment.SamsaExecutable()) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         psi.ArgumentList.Add("keeper");
         psi.ArgumentList.Add("--config");
         psi.ArgumentList.Add(cfg);

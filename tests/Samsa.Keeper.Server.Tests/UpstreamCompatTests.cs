@@ -21,27 +21,11 @@ public sealed class UpstreamCompatTests : IDisposable
         try { Directory.Delete(_root, true); } catch (IOException) { }
     }
 
-    private static int FreeUpstreamPort()
-    {
-        for (int p = 21800 + Random.Shared.Next(50); p < 21900; p++)
-        {
-            try
-            {
-                var l = new TcpListener(IPAddress.Loopback, p);
-                l.Start();
-                l.Stop();
-                return p;
-            }
-            catch (SocketException) { }
-        }
-        throw new InvalidOperationException("no free port in 21800-21899 for the upstream ZooKeeper");
-    }
-
     /// <summary>Runs upstream ZooKeeper standalone on <paramref name="dataDir"/> while <paramref name="body"/> runs.</summary>
     private void WithUpstream(string dataDir, Action<string> body)
     {
         ExternalTools.RequireZkCli();
-        int port = FreeUpstreamPort();
+        int port = Samsa.Testing.TestEnvironment.FreePort(21800);
         string cfg = Path.Combine(_root, $"zoo-{port}.cfg");
         File.WriteAllText(cfg, $"tickTime=2000\ndataDir={dataDir}\nclientPort={port}\nclientPortAddress=127.0.0.1\nadmin.enableServer=false\n4lw.commands.whitelist=*\n");
         var psi = new ProcessStartInfo("java") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };

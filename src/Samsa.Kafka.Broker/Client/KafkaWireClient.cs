@@ -40,9 +40,12 @@ public sealed class KafkaWireClient : IAsyncDisposable
         return Decode<TResponse>(frame, request.ApiKey, version, correlation);
     }
 
-    public byte[] Encode(IKafkaMessage request, short version, int correlation)
+    public byte[] Encode(IKafkaMessage request, short version, int correlation) => EncodeRequest(request, version, correlation, ClientId);
+
+    /// <summary>A request frame: 4-byte length, the request header of this API version, the body.</summary>
+    public static byte[] EncodeRequest(IKafkaMessage request, short version, int correlation, string? clientId)
     {
-        var header = new RequestHeader { RequestApiKey = request.ApiKey, RequestApiVersion = version, CorrelationId = correlation, ClientId = ClientId };
+        var header = new RequestHeader { RequestApiKey = request.ApiKey, RequestApiVersion = version, CorrelationId = correlation, ClientId = clientId };
         short hv = ApiMessages.RequestHeaderVersion(request.ApiKey, version);
         int size = header.Size(hv) + request.Size(version);
         var buffer = new byte[4 + size];
