@@ -4,6 +4,7 @@ using Confluent.Kafka;
 using Confluent.Kafka.Admin;
 using Samsa.Kafka.Broker.Client;
 using Samsa.Kafka.Protocol.Messages;
+using Samsa.Kafka.Protocol.Records;
 using Samsa.Keeper.Client;
 using Xunit;
 

@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Text;
 using Samsa.Kafka.Broker.Client;
 using Samsa.Kafka.Protocol.Messages;
+using Samsa.Kafka.Protocol.Records;
 
 namespace Samsa.Cluster.Tests;
 
@@ -297,7 +298,7 @@ public sealed class FaultHarness : IAsyncDisposable
             }, 12);
             var pd = r!.Responses[0].Partitions[0];
             if (pd.ErrorCode != 0) throw new InvalidOperationException($"fetch error {pd.ErrorCode}");
-            var recs = RecordBatchBuilder.ReadRecords((pd.Records ?? ReadOnlyMemory<byte>.Empty).Span);
+            var recs = RecordBatch.ReadRecords((pd.Records ?? ReadOnlyMemory<byte>.Empty).Span);
             recs = recs.Where(x => x.Offset >= offset).ToList();
             if (recs.Count == 0) break;
             foreach (var x in recs) result.Add((x.Offset, x.Value));

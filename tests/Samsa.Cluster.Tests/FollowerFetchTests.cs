@@ -3,6 +3,7 @@ using Confluent.Kafka;
 using Samsa.Kafka.Broker.Client;
 using Samsa.Kafka.Protocol.Messages;
 using Xunit;
+using Samsa.Kafka.Protocol.Records;
 
 namespace Samsa.Cluster.Tests;
 
@@ -89,7 +90,7 @@ public sealed class FollowerFetchTests(KeeperServer server, ITestOutputHelper ou
         {
             var own = await FetchAsync(cluster, 1, 0, rack);
             Assert.Equal(-1, own.PreferredReadReplica);
-            Assert.NotEmpty(RecordBatchBuilder.ReadRecords((own.Records ?? ReadOnlyMemory<byte>.Empty).Span));
+            Assert.NotEmpty(RecordBatch.ReadRecords((own.Records ?? ReadOnlyMemory<byte>.Empty).Span));
         }
 
         // The follower serves the whole partition to a v11+ consumer.
@@ -101,7 +102,7 @@ public sealed class FollowerFetchTests(KeeperServer server, ITestOutputHelper ou
             Assert.Equal(0, pd.ErrorCode);
             Assert.Equal(Records, pd.HighWatermark);
             Assert.Equal(-1, pd.PreferredReadReplica);   // only a leader redirects
-            var recs = RecordBatchBuilder.ReadRecords((pd.Records ?? ReadOnlyMemory<byte>.Empty).Span).Where(x => x.Offset >= offset).ToList();
+            var recs = RecordBatch.ReadRecords((pd.Records ?? ReadOnlyMemory<byte>.Empty).Span).Where(x => x.Offset >= offset).ToList();
             Assert.NotEmpty(recs);
             values.AddRange(recs.Select(x => Encoding.ASCII.GetString(x.Value!, 0, 8)));
             offset = recs[^1].Offset + 1;
@@ -152,6 +153,6 @@ public sealed class FollowerFetchTests(KeeperServer server, ITestOutputHelper ou
         await ProduceAsync(cluster);
         var pd = await FetchAsync(cluster, 1, 0, "b");
         Assert.Equal(-1, pd.PreferredReadReplica);
-        Assert.NotEmpty(RecordBatchBuilder.ReadRecords((pd.Records ?? ReadOnlyMemory<byte>.Empty).Span));
+        Assert.NotEmpty(RecordBatch.ReadRecords((pd.Records ?? ReadOnlyMemory<byte>.Empty).Span));
     }
 }

@@ -3,6 +3,7 @@ using System.Text;
 using System.Text.Json.Nodes;
 using Samsa.Kafka.Broker.Client;
 using Samsa.Kafka.Protocol.Messages;
+using Samsa.Kafka.Protocol.Records;
 using Samsa.Keeper.Client;
 using Xunit;
 
@@ -109,7 +110,7 @@ public sealed class ReassignmentTests(KeeperServer server, ITestOutputHelper out
     }
 
     private static List<string> Values(Samsa.Kafka.Broker.Log.IPartitionLog log) =>
-        RecordBatchBuilder.ReadRecords(log.Read(log.LogStartOffset, int.MaxValue, log.LogEndOffset, true).Records.Span)
+        RecordBatch.ReadRecords(log.Read(log.LogStartOffset, int.MaxValue, log.LogEndOffset, true).Records.Span)
             .Select(r => Encoding.UTF8.GetString(r.Value!)).ToList();
 
     private static async Task<JsonObject> TopicZNodeAsync(LocalCluster cluster, string topic)

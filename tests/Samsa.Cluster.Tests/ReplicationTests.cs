@@ -3,6 +3,7 @@ using System.Text;
 using Samsa.Kafka.Broker.Client;
 using Samsa.Kafka.Protocol.Messages;
 using Xunit;
+using Samsa.Kafka.Protocol.Records;
 
 namespace Samsa.Cluster.Tests;
 
@@ -63,7 +64,7 @@ public sealed class ReplicationTests(KeeperServer server) : IClassFixture<Keeper
     }
 
     private static List<string> Values(Samsa.Kafka.Broker.Log.IPartitionLog log) =>
-        RecordBatchBuilder.ReadRecords(log.Read(0, int.MaxValue, log.LogEndOffset, true).Records.Span)
+        RecordBatch.ReadRecords(log.Read(0, int.MaxValue, log.LogEndOffset, true).Records.Span)
             .Select(r => Encoding.UTF8.GetString(r.Value!)).ToList();
 
     [Fact]

@@ -1,10 +1,8 @@
 using System.Buffers.Binary;
 using System.Net.Sockets;
-using Samsa.Kafka.Broker.Log;
 using Samsa.Kafka.Protocol;
 using Samsa.Kafka.Protocol.Messages;
 using Samsa.Kafka.Protocol.Primitives;
-using Samsa.Kafka.Protocol.Records;
 
 namespace Samsa.Kafka.Broker.Client;
 
@@ -95,98 +93,5 @@ public sealed class KafkaWireClient : IAsyncDisposable
     {
         _tcp.Dispose();
         return ValueTask.CompletedTask;
-    }
-}
-
-/// <summary>Builds uncompressed RecordBatch v2 data (KIP-98 layout) for producing.</summary>
-public static class RecordBatchBuilder
-{
-    public static byte[] Build(IReadOnlyList<(byte[]? Key, byte[]? Value)> records, long baseTimestamp, long producerId = -1, short producerEpoch = -1, int baseSequence = -1)
-    {
-        int recordsSize = 0;
-        var sizes = new int[records.Count];
-        for (int i = 0; i < records.Count; i++)
-        {
-            sizes[i] = RecordBodySize(i, records[i].Key, records[i].Value);
-            recordsSize += VarInt.SizeOfSigned(sizes[i]) + sizes[i];
-        }
-        var batch = new byte[BatchLayout.HeaderSize + recordsSize];
-        var span = batch.AsSpan();
-        BinaryPrimitives.WriteInt64BigEndian(span, 0);
-        BinaryPrimitives.WriteInt32BigEndian(span[BatchLayout.BatchLength..], batch.Length - BatchLayout.LogOverhead);
-        BinaryPrimitives.WriteInt32BigEndian(span[BatchLayout.PartitionLeaderEpoch..], -1);
-        span[BatchLayout.Magic] = 2;
-        BinaryPrimitives.WriteInt16BigEndian(span[BatchLayout.Attributes..], 0);
-        BinaryPrimitives.WriteInt32BigEndian(span[BatchLayout.LastOffsetDelta..], records.Count - 1);
-        BinaryPrimitives.WriteInt64BigEndian(span[BatchLayout.BaseTimestamp..], baseTimestamp);
-        BinaryPrimitives.WriteInt64BigEndian(span[BatchLayout.MaxTimestamp..], baseTimestamp);
-        BinaryPrimitives.WriteInt64BigEndian(span[BatchLayout.ProducerId..], producerId);
-        BinaryPrimitives.WriteInt16BigEndian(span[BatchLayout.ProducerEpoch..], producerEpoch);
-        BinaryPrimitives.WriteInt32BigEndian(span[BatchLayout.BaseSequence..], baseSequence);
-        BinaryPrimitives.WriteInt32BigEndian(span[BatchLayout.RecordCount..], records.Count);
-        var w = new KafkaWriter(span[BatchLayout.Records..]);
-        for (int i = 0; i < records.Count; i++)
-        {
-            w.WriteVarInt(sizes[i]);
-            w.WriteInt8(0);            // record attributes
-            w.WriteVarLong(0);         // timestamp delta
-            w.WriteVarInt(i);          // offset delta
-            WriteVarBytes(ref w, records[i].Key);
-            WriteVarBytes(ref w, records[i].Value);
-            w.WriteVarInt(0);          // no headers
-        }
-        BinaryPrimitives.WriteUInt32BigEndian(span[BatchLayout.Crc..], Crc32C.Compute(span[BatchLayout.Attributes..]));
-        return batch;
-    }
-
-    private static int RecordBodySize(int offsetDelta, byte[]? key, byte[]? value) =>
-        1 + VarInt.SizeOfSigned(0L) + VarInt.SizeOfSigned(offsetDelta) + VarBytesSize(key) + VarBytesSize(value) + VarInt.SizeOfSigned(0);
-
-    private static int VarBytesSize(byte[]? b) => b is null ? VarInt.SizeOfSigned(-1) : VarInt.SizeOfSigned(b.Length) + b.Length;
-
-    private static void WriteVarBytes(ref KafkaWriter w, byte[]? b)
-    {
-        if (b is null) { w.WriteVarInt(-1); return; }
-        w.WriteVarInt(b.Length);
-        w.WriteRaw(b);
-    }
-
-    /// <summary>Reads the (key, value, offset) of every record in uncompressed v2 batches.</summary>
-    public static List<(long Offset, byte[]? Key, byte[]? Value)> ReadRecords(ReadOnlySpan<byte> data)
-    {
-        var result = new List<(long, byte[]?, byte[]?)>();
-        int pos = 0;
-        while (data.Length - pos >= BatchLayout.HeaderSize)
-        {
-            int size = BatchLayout.LogOverhead + BinaryPrimitives.ReadInt32BigEndian(data[(pos + BatchLayout.BatchLength)..]);
-            if (size > data.Length - pos) break; // partial batch at the end of a fetch
-            var batch = data.Slice(pos, size);
-            long baseOffset = BinaryPrimitives.ReadInt64BigEndian(batch);
-            int count = BinaryPrimitives.ReadInt32BigEndian(batch[BatchLayout.RecordCount..]);
-            if ((BinaryPrimitives.ReadInt16BigEndian(batch[BatchLayout.Attributes..]) & BatchLayout.CompressionMask) != 0)
-                throw new NotSupportedException("compressed batches are not decoded by this helper");
-            var bytes = batch[BatchLayout.Records..].ToArray();
-            var r = new KafkaReader(bytes);
-            for (int i = 0; i < count; i++)
-            {
-                r.ReadVarInt();
-                r.ReadInt8();
-                r.ReadVarLong();
-                int delta = r.ReadVarInt();
-                var key = ReadVarBytes(ref r);
-                var value = ReadVarBytes(ref r);
-                int headers = r.ReadVarInt();
-                for (int h = 0; h < headers; h++) { ReadVarBytes(ref r); ReadVarBytes(ref r); }
-                result.Add((baseOffset + delta, key, value));
-            }
-            pos += size;
-        }
-        return result;
-    }
-
-    private static byte[]? ReadVarBytes(ref KafkaReader r)
-    {
-        int len = r.ReadVarInt();
-        return len < 0 ? null : r.ReadMemory(len).ToArray();
     }
 }

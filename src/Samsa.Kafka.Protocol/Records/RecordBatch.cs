@@ -192,6 +192,49 @@ public readonly ref struct RecordBatch
     }
 
     /// <summary>The batches in a buffer (a Produce partition's records, a Fetch response, a segment).</summary>
+    /// <summary>
+    /// The (offset, key, value) of every record in consecutive uncompressed v2 batches, for tests and
+    /// tools that check what a fetch returned. A partial batch at the end (a fetch may cut one, as
+    /// upstream allows) is ignored; a compressed batch throws <see cref="NotSupportedException"/>.
+    /// </summary>
+    public static List<(long Offset, byte[]? Key, byte[]? Value)> ReadRecords(ReadOnlySpan<byte> data)
+    {
+        var result = new List<(long, byte[]?, byte[]?)>();
+        int pos = 0;
+        while (data.Length - pos >= HeaderSize)
+        {
+            int size = LogOverhead + BinaryPrimitives.ReadInt32BigEndian(data[(pos + BatchLengthOffset)..]);
+            if (size > data.Length - pos) break;
+            var batch = data.Slice(pos, size);
+            long baseOffset = BinaryPrimitives.ReadInt64BigEndian(batch);
+            int count = BinaryPrimitives.ReadInt32BigEndian(batch[RecordsCountOffset..]);
+            if ((BinaryPrimitives.ReadInt16BigEndian(batch[AttributesOffset..]) & CompressionCodecMask) != 0)
+                throw new NotSupportedException("compressed batches are not decoded by this helper");
+            var bytes = batch[RecordsOffset..].ToArray();
+            var r = new KafkaReader(bytes);
+            for (int i = 0; i < count; i++)
+            {
+                r.ReadVarInt();   // record length
+                r.ReadInt8();     // record attributes
+                r.ReadVarLong();  // timestamp delta
+                int delta = r.ReadVarInt();
+                var key = ReadVarBytes(ref r);
+                var value = ReadVarBytes(ref r);
+                int headers = r.ReadVarInt();
+                for (int h = 0; h < headers; h++) { ReadVarBytes(ref r); ReadVarBytes(ref r); }
+                result.Add((baseOffset + delta, key, value));
+            }
+            pos += size;
+        }
+        return result;
+    }
+
+    private static byte[]? ReadVarBytes(ref KafkaReader r)
+    {
+        int len = r.ReadVarInt();
+        return len < 0 ? null : r.ReadMemory(len).ToArray();
+    }
+
     public static RecordBatchEnumerator Enumerate(ReadOnlySpan<byte> buffer, bool allowTruncatedTail = false) =>
         new(buffer, allowTruncatedTail);
 

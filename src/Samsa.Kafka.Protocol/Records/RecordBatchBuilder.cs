@@ -160,6 +160,25 @@ public sealed class RecordBatchBuilder : IDisposable
         return batch.Length;
     }
 
+    /// <summary>
+    /// One uncompressed batch of plain (key, value) records, all stamped with
+    /// <paramref name="baseTimestamp"/> and numbered from offset delta 0: what a simple producer
+    /// sends. Idempotent producers pass their producer id, epoch and first sequence (KIP-98).
+    /// </summary>
+    public static byte[] Build(IReadOnlyList<(byte[]? Key, byte[]? Value)> records, long baseTimestamp,
+        long producerId = RecordBatch.NoProducerId, short producerEpoch = RecordBatch.NoProducerEpoch,
+        int baseSequence = RecordBatch.NoSequence)
+    {
+        using var builder = new RecordBatchBuilder
+        {
+            ProducerId = producerId,
+            ProducerEpoch = producerEpoch,
+            BaseSequence = baseSequence,
+        };
+        foreach (var (key, value) in records) builder.Append(baseTimestamp, key, value);
+        return builder.Build();
+    }
+
     public byte[] Build()
     {
         using var output = new PooledBuffer(RecordBatch.HeaderSize + _records.Length + 64);

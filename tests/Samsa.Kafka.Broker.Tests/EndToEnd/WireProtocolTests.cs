@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using Samsa.Kafka.Broker.Client;
+using Samsa.Kafka.Protocol.Records;
 using Samsa.Kafka.Protocol;
 using Samsa.Kafka.Protocol.Messages;
 

@@ -1,3 +1,4 @@
+using Samsa.Kafka.Protocol.Records;
 using Samsa.Kafka.Protocol;
 using Samsa.Kafka.Protocol.Messages;
 
@@ -140,9 +141,9 @@ public class AdminTests
         await using var f = new HandlerFixture();
         await f.CreateTopic("t");
         long t0 = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
-        await f.Produce("t", 0, Samsa.Kafka.Broker.Client.RecordBatchBuilder.Build([(null, "a"u8.ToArray())], t0 - 10_000));
-        await f.Produce("t", 0, Samsa.Kafka.Broker.Client.RecordBatchBuilder.Build([(null, "b"u8.ToArray())], t0));
-        await f.Produce("t", 0, Samsa.Kafka.Broker.Client.RecordBatchBuilder.Build([(null, "c"u8.ToArray())], t0 - 5_000));
+        await f.Produce("t", 0, RecordBatchBuilder.Build([(null, "a"u8.ToArray())], t0 - 10_000));
+        await f.Produce("t", 0, RecordBatchBuilder.Build([(null, "b"u8.ToArray())], t0));
+        await f.Produce("t", 0, RecordBatchBuilder.Build([(null, "c"u8.ToArray())], t0 - 5_000));
         Assert.Equal(0, (await ListOffsets(f, "t", -2, 1)).Offset);
         var latest = await ListOffsets(f, "t", -1, 4);
         Assert.Equal((3L, 0), (latest.Offset, latest.LeaderEpoch));

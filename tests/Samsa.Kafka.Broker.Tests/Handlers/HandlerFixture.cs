@@ -1,6 +1,7 @@
 using Samsa.Kafka.Broker.Client;
 using Samsa.Kafka.Broker.Config;
 using Samsa.Kafka.Broker.Handlers;
+using Samsa.Kafka.Protocol.Records;
 using Samsa.Kafka.Protocol;
 using Samsa.Kafka.Protocol.Messages;
 
@@ -80,7 +81,7 @@ public sealed class HandlerFixture : IAsyncDisposable
     }
 
     public static List<string> Values(FetchResponse.PartitionData pd) =>
-        RecordBatchBuilder.ReadRecords(pd.Records is { } m ? m.Span : default)
+        RecordBatch.ReadRecords(pd.Records is { } m ? m.Span : default)
             .Select(r => System.Text.Encoding.UTF8.GetString(r.Value!)).ToList();
 
     public ValueTask DisposeAsync() => Broker.DisposeAsync();

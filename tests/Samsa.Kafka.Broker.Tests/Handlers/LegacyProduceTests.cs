@@ -56,7 +56,7 @@ public class LegacyProduceTests
             {
                 broker.Replicas.CreateTopic("t", 1, 1, new Dictionary<string, string>(), false);
                 var partition = broker.Replicas.GetPartition("t", 0)!;
-                byte[] Idem(int seq) => Samsa.Kafka.Broker.Client.RecordBatchBuilder.Build([(null, "v"u8.ToArray())],
+                byte[] Idem(int seq) => RecordBatchBuilder.Build([(null, "v"u8.ToArray())],
                     DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), producerId: 1000, producerEpoch: 0, baseSequence: seq);
                 var first = broker.Replicas.Append(partition, Idem(0), 9);
                 var retry = broker.Replicas.Append(partition, Idem(0), 9);

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using Samsa.Kafka.Broker.Client;
 using Samsa.Kafka.Protocol.Messages;
 using static Samsa.Kafka.Broker.Tests.EndToEnd.Proof.ProofClient;
+using Samsa.Kafka.Protocol.Records;
 
 namespace Samsa.Kafka.Broker.Tests.EndToEnd.Proof;
 

@@ -4,6 +4,7 @@ using System.Net.Sockets;
 using Samsa.Kafka.Broker.Client;
 using Samsa.Kafka.Protocol.Messages;
 using static Samsa.Kafka.Broker.Tests.EndToEnd.Proof.ProofClient;
+using Samsa.Kafka.Protocol.Records;
 
 namespace Samsa.Kafka.Broker.Tests.EndToEnd.Proof;
 

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Samsa.Kafka.Broker.Client;
 using Samsa.Kafka.Protocol.Messages;
+using Samsa.Kafka.Protocol.Records;
 
 namespace Samsa.Kafka.Broker.Tests.EndToEnd.Proof;
 
@@ -49,7 +50,7 @@ public static class ProofClient
             var pd = response!.Responses[0].Partitions[0];
             if (pd.ErrorCode != 0) return (pd.ErrorCode, result);
             var data = pd.Records is { } m ? m.ToArray() : [];
-            var records = RecordBatchBuilder.ReadRecords(data);
+            var records = RecordBatch.ReadRecords(data);
             // A batch whose records were all compacted away still advances the position: use the
             // batch header's last offset, as consumers do.
             long next = NextOffsetOfWholeBatches(data);

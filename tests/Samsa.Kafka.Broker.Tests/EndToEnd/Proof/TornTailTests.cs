@@ -1,5 +1,6 @@
 using Samsa.Kafka.Broker.Client;
 using static Samsa.Kafka.Broker.Tests.EndToEnd.Proof.ProofClient;
+using Samsa.Kafka.Protocol.Records;
 
 namespace Samsa.Kafka.Broker.Tests.EndToEnd.Proof;
 
