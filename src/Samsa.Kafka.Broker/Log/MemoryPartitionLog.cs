@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using Samsa.Kafka.Protocol.Records;
 
 namespace Samsa.Kafka.Broker.Log;
 
@@ -32,12 +33,12 @@ public sealed class MemoryPartitionLog : IPartitionLog
             int pos = 0;
             while (pos < span.Length)
             {
-                int size = BatchLayout.LogOverhead + BinaryPrimitives.ReadInt32BigEndian(span[(pos + BatchLayout.BatchLength)..]);
+                int size = RecordBatch.LogOverhead + BinaryPrimitives.ReadInt32BigEndian(span[(pos + RecordBatch.BatchLengthOffset)..]);
                 var b = span.Slice(pos, size);
                 long baseOffset = BinaryPrimitives.ReadInt64BigEndian(b);
-                long last = baseOffset + BinaryPrimitives.ReadInt32BigEndian(b[BatchLayout.LastOffsetDelta..]);
-                long maxTs = BinaryPrimitives.ReadInt64BigEndian(b[BatchLayout.MaxTimestamp..]);
-                int epoch = BinaryPrimitives.ReadInt32BigEndian(b[BatchLayout.PartitionLeaderEpoch..]);
+                long last = baseOffset + BinaryPrimitives.ReadInt32BigEndian(b[RecordBatch.LastOffsetDeltaOffset..]);
+                long maxTs = BinaryPrimitives.ReadInt64BigEndian(b[RecordBatch.MaxTimestampOffset..]);
+                int epoch = BinaryPrimitives.ReadInt32BigEndian(b[RecordBatch.PartitionLeaderEpochOffset..]);
                 if (_epochs.Count == 0 || _epochs[^1].Epoch < epoch) _epochs.Add((epoch, baseOffset));
                 _batches.Add((baseOffset, last, maxTs, epoch, b.ToArray()));
                 _size += size;
@@ -141,7 +142,7 @@ public sealed class MemoryPartitionLog : IPartitionLog
     {
         lock (_gate)
         {
-            if (batches.Length >= BatchLayout.LogOverhead && BinaryPrimitives.ReadInt64BigEndian(batches.Span) < _logEnd)
+            if (batches.Length >= RecordBatch.LogOverhead && BinaryPrimitives.ReadInt64BigEndian(batches.Span) < _logEnd)
                 throw new InvalidOperationException($"follower append below the log end offset {_logEnd}");
             AppendValidated(batches, 0, 0, 0, 0);
         }

@@ -7,18 +7,6 @@ using Samsa.Kafka.Protocol;
 
 namespace Samsa.Kafka.Broker.Log;
 
-/// <summary>Layout of the RecordBatch v2 header (KIP-98), by byte offset.</summary>
-public static class BatchLayout
-{
-    public const int BaseOffset = 0, BatchLength = 8, PartitionLeaderEpoch = 12, Magic = 16, Crc = 17,
-        Attributes = 21, LastOffsetDelta = 23, BaseTimestamp = 27, MaxTimestamp = 35, ProducerId = 43,
-        ProducerEpoch = 51, BaseSequence = 53, RecordCount = 57, Records = 61;
-    /// <summary>Bytes before the batch length's coverage starts (offset + length fields).</summary>
-    public const int LogOverhead = 12;
-    public const int HeaderSize = Records;
-    public const short CompressionMask = 0x07, TimestampTypeMask = 0x08, TransactionalFlag = 0x10, ControlFlag = 0x20;
-}
-
 /// <summary>The outcome of validating one partition's produced records.</summary>
 public sealed class ValidatedRecords
 {
@@ -85,7 +73,7 @@ public static class ProduceValidator
     {
         if (records.Length == 0)
             return ValidatedRecords.Error((short)ErrorCode.CorruptMessage, "Produce request has no records");
-        if (records.Length > 16 && records[BatchLayout.Magic] < 2)
+        if (records.Length > 16 && records[RecordBatch.MagicOffset] < 2)
             return ValidateLegacy(records, config, nextOffset, leaderEpoch, nowMs, produceVersion);
 
         // Pass 1: framing, magic, CRC, per-batch checks.
@@ -93,30 +81,30 @@ public static class ProduceValidator
         int pos = 0;
         while (pos < records.Length)
         {
-            if (records.Length - pos < BatchLayout.LogOverhead)
+            if (records.Length - pos < RecordBatch.LogOverhead)
                 return ValidatedRecords.Error((short)ErrorCode.CorruptMessage, "Truncated record batch at the end of the produce data");
-            int batchLength = BinaryPrimitives.ReadInt32BigEndian(records[(pos + BatchLayout.BatchLength)..]);
-            int size = BatchLayout.LogOverhead + batchLength;
-            if (batchLength < BatchLayout.HeaderSize - BatchLayout.LogOverhead || size > records.Length - pos)
+            int batchLength = BinaryPrimitives.ReadInt32BigEndian(records[(pos + RecordBatch.BatchLengthOffset)..]);
+            int size = RecordBatch.LogOverhead + batchLength;
+            if (batchLength < RecordBatch.HeaderSize - RecordBatch.LogOverhead || size > records.Length - pos)
                 return ValidatedRecords.Error((short)ErrorCode.CorruptMessage, $"Record batch length {batchLength} is invalid");
-            byte magic = records[pos + BatchLayout.Magic];
+            byte magic = records[pos + RecordBatch.MagicOffset];
             if (magic != 2)
                 return ValidatedRecords.Error((short)ErrorCode.UnsupportedForMessageFormat,
                     $"Record batches with magic {magic} need conversion before append");
             var batch = records.Slice(pos, size);
-            uint stored = BinaryPrimitives.ReadUInt32BigEndian(batch[BatchLayout.Crc..]);
-            uint computed = Crc32C.Compute(batch[BatchLayout.Attributes..]);
+            uint stored = BinaryPrimitives.ReadUInt32BigEndian(batch[RecordBatch.CrcOffset..]);
+            uint computed = Crc32C.Compute(batch[RecordBatch.AttributesOffset..]);
             if (stored != computed)
                 return ValidatedRecords.Error((short)ErrorCode.CorruptMessage,
                     $"Record batch is corrupt (stored crc = {stored}, computed crc = {computed})");
             if (size > config.MaxMessageBytes)
                 return ValidatedRecords.Error((short)ErrorCode.MessageTooLarge,
                     $"The record batch size in the append to a partition is {size} bytes which exceeds the maximum configured value of {config.MaxMessageBytes}.");
-            int count = BinaryPrimitives.ReadInt32BigEndian(batch[BatchLayout.RecordCount..]);
-            int lastDelta = BinaryPrimitives.ReadInt32BigEndian(batch[BatchLayout.LastOffsetDelta..]);
+            int count = BinaryPrimitives.ReadInt32BigEndian(batch[RecordBatch.RecordsCountOffset..]);
+            int lastDelta = BinaryPrimitives.ReadInt32BigEndian(batch[RecordBatch.LastOffsetDeltaOffset..]);
             if (count <= 0 || lastDelta < 0 || lastDelta + 1 < count)
                 return ValidatedRecords.Error((short)ErrorCode.InvalidRecord, $"Record batch has {count} records and last offset delta {lastDelta}");
-            var codec = (CompressionType)(BinaryPrimitives.ReadInt16BigEndian(batch[BatchLayout.Attributes..]) & BatchLayout.CompressionMask);
+            var codec = (CompressionType)(BinaryPrimitives.ReadInt16BigEndian(batch[RecordBatch.AttributesOffset..]) & RecordBatch.CompressionCodecMask);
             if (codec > CompressionType.Zstd)
                 return ValidatedRecords.Error((short)ErrorCode.CorruptMessage, $"Unknown compression codec {(int)codec}");
             // KIP-110: zstd needs produce v7+ so older clients cannot write what they cannot read.
@@ -125,7 +113,7 @@ public static class ProduceValidator
                     "Produce requests with ZStandard compression need version 7 or later");
             // LogValidator.validateKey: a compacted topic refuses a record without a key, naming
             // the record in record_errors (INVALID_RECORD). Control batches carry no user keys.
-            if (config.CleanupPolicy.Contains("compact") && (BinaryPrimitives.ReadInt16BigEndian(batch[BatchLayout.Attributes..]) & BatchLayout.ControlFlag) == 0)
+            if (config.CleanupPolicy.Contains("compact") && (BinaryPrimitives.ReadInt16BigEndian(batch[RecordBatch.AttributesOffset..]) & RecordBatch.ControlFlagMask) == 0)
             {
                 var keyless = FindRecordWithoutKey(batch, config.MaxMessageBytes);
                 if (keyless >= 0)
@@ -161,8 +149,8 @@ public static class ProduceValidator
         {
             foreach (var (start, _) in batches)
             {
-                short a = BinaryPrimitives.ReadInt16BigEndian(records[(start + BatchLayout.Attributes)..]);
-                if ((CompressionType)(a & BatchLayout.CompressionMask) != wanted && (a & BatchLayout.ControlFlag) == 0) { inPlace = false; break; }
+                short a = BinaryPrimitives.ReadInt16BigEndian(records[(start + RecordBatch.AttributesOffset)..]);
+                if ((CompressionType)(a & RecordBatch.CompressionCodecMask) != wanted && (a & RecordBatch.ControlFlagMask) == 0) { inPlace = false; break; }
             }
         }
         using var output = inPlace ? null : new PooledBuffer(records.Length + 64);
@@ -180,10 +168,10 @@ public static class ProduceValidator
             else
             {
                 var batch = records.Slice(start, length);
-                short attributes = BinaryPrimitives.ReadInt16BigEndian(batch[BatchLayout.Attributes..]);
-                var codec = (CompressionType)(attributes & BatchLayout.CompressionMask);
+                short attributes = BinaryPrimitives.ReadInt16BigEndian(batch[RecordBatch.AttributesOffset..]);
+                var codec = (CompressionType)(attributes & RecordBatch.CompressionCodecMask);
                 int batchStart = output.Length;
-                if (target is { } t && t != codec && (attributes & BatchLayout.ControlFlag) == 0)
+                if (target is { } t && t != codec && (attributes & RecordBatch.ControlFlagMask) == 0)
                 {
                     var problem = Recompress(batch, codec, t, config, output);
                     if (problem is not null) return problem;
@@ -194,37 +182,37 @@ public static class ProduceValidator
                 }
                 stamped = output.Span[batchStart..];
             }
-            int lastDelta = BinaryPrimitives.ReadInt32BigEndian(stamped[BatchLayout.LastOffsetDelta..]);
-            int count = BinaryPrimitives.ReadInt32BigEndian(stamped[BatchLayout.RecordCount..]);
-            long batchMax = BinaryPrimitives.ReadInt64BigEndian(stamped[BatchLayout.MaxTimestamp..]);
-            short attrs = BinaryPrimitives.ReadInt16BigEndian(stamped[BatchLayout.Attributes..]);
+            int lastDelta = BinaryPrimitives.ReadInt32BigEndian(stamped[RecordBatch.LastOffsetDeltaOffset..]);
+            int count = BinaryPrimitives.ReadInt32BigEndian(stamped[RecordBatch.RecordsCountOffset..]);
+            long batchMax = BinaryPrimitives.ReadInt64BigEndian(stamped[RecordBatch.MaxTimestampOffset..]);
+            short attrs = BinaryPrimitives.ReadInt16BigEndian(stamped[RecordBatch.AttributesOffset..]);
             bool changed = false;
             if (config.LogAppendTime)
             {
-                attrs = (short)(attrs | BatchLayout.TimestampTypeMask);
-                BinaryPrimitives.WriteInt16BigEndian(stamped[BatchLayout.Attributes..], attrs);
-                BinaryPrimitives.WriteInt64BigEndian(stamped[BatchLayout.MaxTimestamp..], nowMs);
+                attrs = (short)(attrs | RecordBatch.TimestampTypeMask);
+                BinaryPrimitives.WriteInt16BigEndian(stamped[RecordBatch.AttributesOffset..], attrs);
+                BinaryPrimitives.WriteInt64BigEndian(stamped[RecordBatch.MaxTimestampOffset..], nowMs);
                 batchMax = nowMs;
                 changed = true;
             }
             else
             {
-                if ((attrs & BatchLayout.TimestampTypeMask) != 0)
+                if ((attrs & RecordBatch.TimestampTypeMask) != 0)
                 {
                     // A producer cannot claim LogAppendTime on a CreateTime topic (LogValidator).
-                    attrs = (short)(attrs & ~BatchLayout.TimestampTypeMask);
-                    BinaryPrimitives.WriteInt16BigEndian(stamped[BatchLayout.Attributes..], attrs);
+                    attrs = (short)(attrs & ~RecordBatch.TimestampTypeMask);
+                    BinaryPrimitives.WriteInt16BigEndian(stamped[RecordBatch.AttributesOffset..], attrs);
                     changed = true;
                 }
-                long baseTs = BinaryPrimitives.ReadInt64BigEndian(stamped[BatchLayout.BaseTimestamp..]);
+                long baseTs = BinaryPrimitives.ReadInt64BigEndian(stamped[RecordBatch.BaseTimestampOffset..]);
                 if ((TimestampOutOfRange(baseTs, nowMs, config) ?? TimestampOutOfRange(batchMax, nowMs, config)) is { } ts)
                     return ValidatedRecords.Error((short)ErrorCode.InvalidTimestamp,
                         $"Timestamp {ts} of message with offset {offset} is out of range. The timestamp should be within [{SafeSub(nowMs, config.TimestampBeforeMaxMs)}, {SafeAdd(nowMs, config.TimestampAfterMaxMs)}]");
             }
-            BinaryPrimitives.WriteInt64BigEndian(stamped[BatchLayout.BaseOffset..], offset);
-            BinaryPrimitives.WriteInt32BigEndian(stamped[BatchLayout.PartitionLeaderEpoch..], leaderEpoch);
+            BinaryPrimitives.WriteInt64BigEndian(stamped[RecordBatch.BaseOffsetOffset..], offset);
+            BinaryPrimitives.WriteInt32BigEndian(stamped[RecordBatch.PartitionLeaderEpochOffset..], leaderEpoch);
             if (changed)
-                BinaryPrimitives.WriteUInt32BigEndian(stamped[BatchLayout.Crc..], Crc32C.Compute(stamped[BatchLayout.Attributes..]));
+                BinaryPrimitives.WriteUInt32BigEndian(stamped[RecordBatch.CrcOffset..], Crc32C.Compute(stamped[RecordBatch.AttributesOffset..]));
             if (batchMax > maxTimestamp) { maxTimestamp = batchMax; offsetOfMax = offset + lastDelta - nextOffset; }
             totalRecords += count;
             offset += lastDelta + 1;
@@ -285,7 +273,7 @@ public static class ProduceValidator
     // records payload decompressed and recompressed, CRC recomputed by the caller's stamping or here.
     private static ValidatedRecords? Recompress(ReadOnlySpan<byte> batch, CompressionType from, CompressionType to, LogConfig config, PooledBuffer output)
     {
-        var payload = batch[BatchLayout.Records..];
+        var payload = batch[RecordBatch.RecordsOffset..];
         PooledBuffer? plain = null;
         try
         {
@@ -295,7 +283,7 @@ public static class ProduceValidator
             plain = from == CompressionType.None ? null : CompressionCodecs.Decompress(from, payload, limit);
             var raw = plain is null ? payload : plain.WrittenSpan;
             int start = output.Length;
-            output.Write(batch[..BatchLayout.Records]);
+            output.Write(batch[..RecordBatch.RecordsOffset]);
             int? level = to switch
             {
                 CompressionType.Gzip => config.GzipLevel == -1 ? null : config.GzipLevel,
@@ -305,11 +293,11 @@ public static class ProduceValidator
             };
             CompressionCodecs.Compress(to, raw, output, 2, level);
             var rewritten = output.Span[start..];
-            BinaryPrimitives.WriteInt32BigEndian(rewritten[BatchLayout.BatchLength..], rewritten.Length - BatchLayout.LogOverhead);
-            short attrs = BinaryPrimitives.ReadInt16BigEndian(rewritten[BatchLayout.Attributes..]);
-            attrs = (short)((attrs & ~BatchLayout.CompressionMask) | (byte)to);
-            BinaryPrimitives.WriteInt16BigEndian(rewritten[BatchLayout.Attributes..], attrs);
-            BinaryPrimitives.WriteUInt32BigEndian(rewritten[BatchLayout.Crc..], Crc32C.Compute(rewritten[BatchLayout.Attributes..]));
+            BinaryPrimitives.WriteInt32BigEndian(rewritten[RecordBatch.BatchLengthOffset..], rewritten.Length - RecordBatch.LogOverhead);
+            short attrs = BinaryPrimitives.ReadInt16BigEndian(rewritten[RecordBatch.AttributesOffset..]);
+            attrs = (short)((attrs & ~RecordBatch.CompressionCodecMask) | (byte)to);
+            BinaryPrimitives.WriteInt16BigEndian(rewritten[RecordBatch.AttributesOffset..], attrs);
+            BinaryPrimitives.WriteUInt32BigEndian(rewritten[RecordBatch.CrcOffset..], Crc32C.Compute(rewritten[RecordBatch.AttributesOffset..]));
             if (rewritten.Length > config.MaxMessageBytes)
                 return ValidatedRecords.Error((short)ErrorCode.MessageTooLarge,
                     $"The record batch size in the append to a partition is {rewritten.Length} bytes which exceeds the maximum configured value of {config.MaxMessageBytes}.");
