@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Text;
 using System.Threading.Channels;
 using Samsa.Keeper.Client;
+using Samsa.Keeper.Protocol;
 using Samsa.Keeper.Client.Tests;
 using Samsa.Keeper.Protocol.Records;
 

@@ -3,6 +3,7 @@ using Samsa.Kafka.Broker;
 using Samsa.Kafka.Broker.Cluster.ZooKeeper;
 using Samsa.Kafka.Broker.Config;
 using Samsa.Keeper.Client;
+using Samsa.Keeper.Protocol;
 
 namespace Samsa.Host;
 

@@ -1,42 +1,6 @@
-namespace Samsa.Keeper.Client;
+using Samsa.Keeper.Protocol;
 
-/// <summary>Error codes as upstream's KeeperException.Code numbers them; the server sends them in
-/// ReplyHeader.err and in multi results.</summary>
-public enum Code
-{
-    Ok = 0,
-    SystemError = -1,
-    RuntimeInconsistency = -2,
-    DataInconsistency = -3,
-    ConnectionLoss = -4,
-    MarshallingError = -5,
-    Unimplemented = -6,
-    OperationTimeout = -7,
-    BadArguments = -8,
-    UnknownSession = -12,
-    NewConfigNoQuorum = -13,
-    ReconfigInProgress = -14,
-    ApiError = -100,
-    NoNode = -101,
-    NoAuth = -102,
-    BadVersion = -103,
-    NoChildrenForEphemerals = -108,
-    NodeExists = -110,
-    NotEmpty = -111,
-    SessionExpired = -112,
-    InvalidCallback = -113,
-    InvalidAcl = -114,
-    AuthFailed = -115,
-    SessionMoved = -118,
-    NotReadOnly = -119,
-    EphemeralOnLocalSession = -120,
-    NoWatcher = -121,
-    RequestTimeout = -122,
-    ReconfigDisabled = -123,
-    SessionClosedRequireSaslAuth = -124,
-    QuotaExceeded = -125,
-    Throttled = -127,
-}
+namespace Samsa.Keeper.Client;
 
 /// <summary>A failed ZooKeeper operation: the server's (or the connection's) error code and the
 /// path the operation named, relative to the chroot. For a failed multi, <see cref="Results"/>

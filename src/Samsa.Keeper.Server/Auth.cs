@@ -1,6 +1,7 @@
 using System.Net;
 using System.Security.Cryptography;
 using System.Text;
+using Samsa.Keeper.Protocol;
 using Samsa.Keeper.Protocol.Records;
 
 namespace Samsa.Keeper.Server;
@@ -61,12 +62,12 @@ public sealed class Auth
         if (acls is not null)
             foreach (var a in acls)
                 if (!unique.Any(u => u.Perms == a.Perms && u.Id.Scheme == a.Id.Scheme && u.Id.IdValue == a.Id.IdValue)) unique.Add(a);
-        if (unique.Count == 0) throw new KeeperException(ErrorCode.InvalidACL, path);
+        if (unique.Count == 0) throw new KeeperException(Code.InvalidAcl, path);
         var rv = new List<ACL>();
         foreach (var a in unique)
         {
             var id = a.Id;
-            if (id.Scheme is null) throw new KeeperException(ErrorCode.InvalidACL, path);
+            if (id.Scheme is null) throw new KeeperException(Code.InvalidAcl, path);
             if (id.Scheme == "world" && id.IdValue == "anyone") rv.Add(a);
             else if (id.Scheme == "auth")
             {
@@ -79,11 +80,11 @@ public sealed class Auth
                         rv.Add(new ACL { Perms = a.Perms, Id = new Id { Scheme = cid.Scheme, IdValue = cid.IdValue } });
                     }
                 }
-                if (!valid) throw new KeeperException(ErrorCode.InvalidACL, path);
+                if (!valid) throw new KeeperException(Code.InvalidAcl, path);
             }
             else
             {
-                if (!IsValid(id.Scheme, id.IdValue)) throw new KeeperException(ErrorCode.InvalidACL, path);
+                if (!IsValid(id.Scheme, id.IdValue)) throw new KeeperException(Code.InvalidAcl, path);
                 rv.Add(a);
             }
         }
@@ -103,7 +104,7 @@ public sealed class Auth
             foreach (var id in authInfo)
                 if (id.Scheme == a.Id.Scheme && Matches(id.Scheme, id.IdValue, a.Id.IdValue)) return;
         }
-        throw new KeeperException(ErrorCode.NoAuth, path);
+        throw new KeeperException(Code.NoAuth, path);
     }
 
     private static bool Matches(string? scheme, string? id, string? expr)

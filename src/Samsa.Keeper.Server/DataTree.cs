@@ -261,8 +261,8 @@ public sealed class DataTree
     public Stat CreateNode(string path, byte[]? data, List<ACL>? acl, long ephemeralOwner, int parentCVersion, long zxid, long time)
     {
         string parentPath = PathUtils.Parent(path);
-        var parent = GetNode(parentPath) ?? throw new KeeperException(ErrorCode.NoNode, path);
-        if (_nodes.ContainsKey(path)) throw new KeeperException(ErrorCode.NodeExists, path);
+        var parent = GetNode(parentPath) ?? throw new KeeperException(Code.NoNode, path);
+        if (_nodes.ContainsKey(path)) throw new KeeperException(Code.NodeExists, path);
         if (parentCVersion == -1) parentCVersion = parent.Cversion + 1;
         int oldCv = parent.Cversion;
         long oldPz = parent.Pzxid;
@@ -308,8 +308,8 @@ public sealed class DataTree
     public void DeleteNode(string path, long zxid)
     {
         string parentPath = PathUtils.Parent(path);
-        var parent = GetNode(parentPath) ?? throw new KeeperException(ErrorCode.NoNode, path);
-        var node = GetNode(path) ?? throw new KeeperException(ErrorCode.NoNode, path);
+        var parent = GetNode(parentPath) ?? throw new KeeperException(Code.NoNode, path);
+        var node = GetNode(path) ?? throw new KeeperException(Code.NoNode, path);
         string name = PathUtils.ChildName(path);
         long oldPz = parent.Pzxid;
         parent.Children.Remove(name);
@@ -362,7 +362,7 @@ public sealed class DataTree
 
     public Stat SetData(string path, byte[]? data, int version, long zxid, long time)
     {
-        var n = GetNode(path) ?? throw new KeeperException(ErrorCode.NoNode, path);
+        var n = GetNode(path) ?? throw new KeeperException(Code.NoNode, path);
         var (oldData, oldV, oldMz, oldMt) = (n.Data, n.Version, n.Mzxid, n.Mtime);
         Change(path, n, () => { n.Data = data; n.Version = version; n.Mzxid = zxid; n.Mtime = time; });
         Undo?.Add(() => Change(path, n, () => { n.Data = oldData; n.Version = oldV; n.Mzxid = oldMz; n.Mtime = oldMt; }));
@@ -373,7 +373,7 @@ public sealed class DataTree
 
     public Stat SetAcl(string path, List<ACL> acl, int version)
     {
-        var n = GetNode(path) ?? throw new KeeperException(ErrorCode.NoNode, path);
+        var n = GetNode(path) ?? throw new KeeperException(Code.NoNode, path);
         long oldAcl = n.Acl;
         int oldAv = n.Aversion;
         n.Acl = Acls.Convert(acl);
@@ -504,7 +504,7 @@ public sealed class DataTree
             else if (failed)
             {
                 subHdr.Type = OpCode.Error;
-                rec = new ErrorTxn { Err = postFailed ? ErrorCode.RuntimeInconsistency : ErrorCode.Ok };
+                rec = new ErrorTxn { Err = (int)(postFailed ? Code.RuntimeInconsistency : Code.Ok) };
             }
             else rec = TxnCodec.ReadTxn(sub.Type, sub.Data ?? Array.Empty<byte>());
             var subRc = ProcessTxn(subHdr, rec);
@@ -615,9 +615,9 @@ public sealed class DataTree
         long countHard = limits.GetValueOrDefault("countHardLimit", -1);
         long byteHard = limits.GetValueOrDefault("byteHardLimit", -1);
         if (countDiff != 0 && countHard > -1 && stats.GetValueOrDefault("count", 0) + countDiff > countHard)
-            throw new KeeperException(ErrorCode.QuotaExceeded, root);
+            throw new KeeperException(Code.QuotaExceeded, root);
         if (bytesDiff != 0 && byteHard > -1 && stats.GetValueOrDefault("bytes", 0) + bytesDiff > byteHard)
-            throw new KeeperException(ErrorCode.QuotaExceeded, root);
+            throw new KeeperException(Code.QuotaExceeded, root);
     }
 
     /// <summary>Rebuilds derived state (ephemeral sets, children) after a snapshot load.</summary>

@@ -1,38 +1,6 @@
-namespace Samsa.Keeper.Server;
+using Samsa.Keeper.Protocol;
 
-/// <summary>Error codes (upstream KeeperException.Code).</summary>
-public static class ErrorCode
-{
-    public const int Ok = 0;
-    public const int SystemError = -1;
-    public const int RuntimeInconsistency = -2;
-    public const int DataInconsistency = -3;
-    public const int ConnectionLoss = -4;
-    public const int MarshallingError = -5;
-    public const int Unimplemented = -6;
-    public const int OperationTimeout = -7;
-    public const int BadArguments = -8;
-    public const int UnknownSession = -12;
-    public const int NewConfigNoQuorum = -13;
-    public const int ReconfigInProgress = -14;
-    public const int ApiError = -100;
-    public const int NoNode = -101;
-    public const int NoAuth = -102;
-    public const int BadVersion = -103;
-    public const int NoChildrenForEphemerals = -108;
-    public const int NodeExists = -110;
-    public const int NotEmpty = -111;
-    public const int SessionExpired = -112;
-    public const int InvalidCallback = -113;
-    public const int InvalidACL = -114;
-    public const int AuthFailed = -115;
-    public const int SessionMoved = -118;
-    public const int NotReadOnly = -119;
-    public const int NoWatcher = -121;
-    public const int ReconfigDisabled = -123;
-    public const int QuotaExceeded = -125;
-    public const int Throttled = -127;
-}
+namespace Samsa.Keeper.Server;
 
 /// <summary>A KeeperException: carries the protocol error code to the reply header.</summary>
 public sealed class KeeperException : Exception
@@ -42,6 +10,8 @@ public sealed class KeeperException : Exception
         Code = code;
         Path = path;
     }
+
+    public KeeperException(Code code, string? path = null) : this((int)code, path) { }
 
     public int Code { get; }
     public string? Path { get; }

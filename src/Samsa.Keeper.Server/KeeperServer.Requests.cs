@@ -27,7 +27,7 @@ public sealed partial class KeeperServer
 
         var body = frame.AsSpan(r.Position);
         string lastOp = "NA";
-        int err = ErrorCode.Ok;
+        int err = (int)Code.Ok;
         IJuteRecord? rsp = null;
         try
         {
@@ -48,7 +48,7 @@ public sealed partial class KeeperServer
                 case OpCode.CreateSession:
                     // A createSession opcode on an established session has no CreateSessionTxn body
                     // to read: upstream answers MarshallingError.
-                    Reply(conn, h.Xid, Tree.LastProcessedZxid, ErrorCode.MarshallingError, null, "NA", received);
+                    Reply(conn, h.Xid, Tree.LastProcessedZxid, (int)Code.MarshallingError, null, "NA", received);
                     return;
                 case OpCode.CloseSession:
                     lastOp = "CLOS";
@@ -62,7 +62,7 @@ public sealed partial class KeeperServer
             if (!OpCode.IsValidClientRequest(h.Type))
             {
                 // Upstream UnimplementedRequestProcessor: Unimplemented, then the connection is closed.
-                Reply(conn, h.Xid, -1, ErrorCode.Unimplemented, null, "NA", received);
+                Reply(conn, h.Xid, -1, (int)Code.Unimplemented, null, "NA", received);
                 QueueClose(conn);
                 return;
             }
@@ -82,7 +82,7 @@ public sealed partial class KeeperServer
         }
         catch (JuteException)
         {
-            err = ErrorCode.MarshallingError;
+            err = (int)Code.MarshallingError;
             rsp = null;
         }
         Reply(conn, h.Xid, Tree.LastProcessedZxid, err, err == 0 ? rsp : null, lastOp, received);
@@ -121,7 +121,7 @@ public sealed partial class KeeperServer
         var ids = _auth.Authenticate(p.Scheme, p.Auth, conn.RemoteEndPoint);
         if (ids is null)
         {
-            QueueOutput(conn, Frame(new ReplyHeader { Xid = h.Xid, Zxid = 0, Err = ErrorCode.AuthFailed }, null));
+            QueueOutput(conn, Frame(new ReplyHeader { Xid = h.Xid, Zxid = 0, Err = (int)Code.AuthFailed }, null));
             QueueClose(conn);
             return;
         }
@@ -163,7 +163,7 @@ public sealed partial class KeeperServer
         catch (JuteException)
         {
             hdr.Type = OpCode.Error;
-            txn = new ErrorTxn { Err = ErrorCode.MarshallingError };
+            txn = new ErrorTxn { Err = (int)Code.MarshallingError };
         }
         var rc = LogAndApply(hdr, txn);
         if (rc.Err != 0) return (null, rc.Err, lastOp);
@@ -202,11 +202,11 @@ public sealed partial class KeeperServer
                 var req = DeleteRequest.Read(ref r);
                 string path = req.Path ?? "";
                 string parentPath = ParentForDelete(path);
-                var parent = Tree.GetNode(parentPath) ?? throw new KeeperException(ErrorCode.NoNode, parentPath);
+                var parent = Tree.GetNode(parentPath) ?? throw new KeeperException(Code.NoNode, parentPath);
                 _auth.Check(Tree.Acls.Get(parent.Acl), Perms.Delete, conn.AuthInfo, path);
-                var node = Tree.GetNode(path) ?? throw new KeeperException(ErrorCode.NoNode, path);
+                var node = Tree.GetNode(path) ?? throw new KeeperException(Code.NoNode, path);
                 CheckAndIncVersion(node.Version, req.Version, path);
-                if (node.Children.Count > 0) throw new KeeperException(ErrorCode.NotEmpty, path);
+                if (node.Children.Count > 0) throw new KeeperException(Code.NotEmpty, path);
                 return new DeleteTxn { Path = path };
             }
             case OpCode.DeleteContainer:
@@ -214,18 +214,18 @@ public sealed partial class KeeperServer
                 // only containers and TTL nodes qualify; a plain node answers BadVersion as upstream does
                 string path = DeleteContainerRequest.Read(ref r).Path ?? "";
                 string parentPath = ParentForDelete(path);
-                var node = Tree.GetNode(path) ?? throw new KeeperException(ErrorCode.NoNode, path);
-                if (node.Children.Count > 0) throw new KeeperException(ErrorCode.NotEmpty, path);
+                var node = Tree.GetNode(path) ?? throw new KeeperException(Code.NoNode, path);
+                if (node.Children.Count > 0) throw new KeeperException(Code.NotEmpty, path);
                 if (!EphemeralOwner.IsContainer(node.EphemeralOwner) && !EphemeralOwner.IsTtl(node.EphemeralOwner, Config.ExtendedTypesEnabled))
-                    throw new KeeperException(ErrorCode.BadVersion, path);
-                _ = Tree.GetNode(parentPath) ?? throw new KeeperException(ErrorCode.NoNode, parentPath);
+                    throw new KeeperException(Code.BadVersion, path);
+                _ = Tree.GetNode(parentPath) ?? throw new KeeperException(Code.NoNode, parentPath);
                 return new DeleteTxn { Path = path };
             }
             case OpCode.SetData:
             {
                 var req = SetDataRequest.Read(ref r);
                 string path = ValidatePath(req.Path);
-                var node = Tree.GetNode(path) ?? throw new KeeperException(ErrorCode.NoNode, path);
+                var node = Tree.GetNode(path) ?? throw new KeeperException(Code.NoNode, path);
                 _auth.Check(Tree.Acls.Get(node.Acl), Perms.Write, conn.AuthInfo, path);
                 if (Config.EnforceQuota) Tree.CheckQuota(path, (req.Data?.Length ?? 0) - (node.Data?.Length ?? 0), 0);
                 int v = CheckAndIncVersion(node.Version, req.Version, path);
@@ -236,7 +236,7 @@ public sealed partial class KeeperServer
                 var req = SetACLRequest.Read(ref r);
                 string path = ValidatePath(req.Path);
                 var acl = Auth.FixupAcl(path, conn.AuthInfo, req.Acl);
-                var node = Tree.GetNode(path) ?? throw new KeeperException(ErrorCode.NoNode, path);
+                var node = Tree.GetNode(path) ?? throw new KeeperException(Code.NoNode, path);
                 _auth.Check(Tree.Acls.Get(node.Acl), Perms.Admin, conn.AuthInfo, path);
                 int v = CheckAndIncVersion(node.Aversion, req.Version, path);
                 return new SetACLTxn { Path = path, Acl = acl, Version = v };
@@ -245,41 +245,41 @@ public sealed partial class KeeperServer
             {
                 var req = CheckVersionRequest.Read(ref r);
                 string path = ValidatePath(req.Path);
-                var node = Tree.GetNode(path) ?? throw new KeeperException(ErrorCode.NoNode, path);
+                var node = Tree.GetNode(path) ?? throw new KeeperException(Code.NoNode, path);
                 _auth.Check(Tree.Acls.Get(node.Acl), Perms.Read, conn.AuthInfo, path);
                 return new CheckVersionTxn { Path = path, Version = CheckAndIncVersion(node.Version, req.Version, path) };
             }
             case OpCode.Reconfig:
                 ReconfigRequest.Read(ref r);
                 // standalone with reconfigEnabled=false (upstream's default): ReconfigDisabled
-                throw new KeeperException(Config.ReconfigEnabled ? ErrorCode.Unimplemented : ErrorCode.ReconfigDisabled);
+                throw new KeeperException(Config.ReconfigEnabled ? Code.Unimplemented : Code.ReconfigDisabled);
             default:
-                throw new KeeperException(ErrorCode.MarshallingError);
+                throw new KeeperException(Code.MarshallingError);
         }
     }
 
     private IJuteRecord PrepCreate(ServerConnection conn, Session session, int type, string? path, byte[]? data, List<ACL>? acl, int flags, long ttl)
     {
-        if (!CreateMode.IsValid(flags)) throw new KeeperException(ErrorCode.BadArguments, path);
+        if (!CreateMode.IsValid(flags)) throw new KeeperException(Code.BadArguments, path);
         // upstream validateCreateRequest
-        if (CreateMode.IsTtl(flags) && !Config.ExtendedTypesEnabled) throw new KeeperException(ErrorCode.Unimplemented, path);
+        if (CreateMode.IsTtl(flags) && !Config.ExtendedTypesEnabled) throw new KeeperException(Code.Unimplemented, path);
         if (CreateMode.IsTtl(flags))
         {
-            if (ttl <= 0 || ttl > EphemeralOwner.MaxTtl) throw new KeeperException(ErrorCode.BadArguments, path);
+            if (ttl <= 0 || ttl > EphemeralOwner.MaxTtl) throw new KeeperException(Code.BadArguments, path);
         }
-        else if (ttl >= 0) throw new KeeperException(ErrorCode.BadArguments, path);
-        if (path is null || path.LastIndexOf('/') < 0 || path.Contains('\0')) throw new KeeperException(ErrorCode.BadArguments, path);
+        else if (ttl >= 0) throw new KeeperException(Code.BadArguments, path);
+        if (path is null || path.LastIndexOf('/') < 0 || path.Contains('\0')) throw new KeeperException(Code.BadArguments, path);
         string parentPath = PathUtils.Parent(path);
         if (path.LastIndexOf('/') == 0) parentPath = "/";
         var listAcl = Auth.FixupAcl(path, conn.AuthInfo, acl);
-        var parent = Tree.GetNode(parentPath) ?? throw new KeeperException(ErrorCode.NoNode, parentPath);
+        var parent = Tree.GetNode(parentPath) ?? throw new KeeperException(Code.NoNode, parentPath);
         _auth.Check(Tree.Acls.Get(parent.Acl), Perms.Create, conn.AuthInfo, path);
         int parentCVersion = parent.Cversion;
         if (CreateMode.IsSequential(flags)) path += parentCVersion.ToString("D10", System.Globalization.CultureInfo.InvariantCulture);
         ValidatePath(path);
-        if (Tree.GetNode(path) is not null) throw new KeeperException(ErrorCode.NodeExists, path);
+        if (Tree.GetNode(path) is not null) throw new KeeperException(Code.NodeExists, path);
         if (EphemeralOwner.IsSessionOwner(parent.EphemeralOwner, Config.ExtendedTypesEnabled))
-            throw new KeeperException(ErrorCode.NoChildrenForEphemerals, path);
+            throw new KeeperException(Code.NoChildrenForEphemerals, path);
         int newCversion = parent.Cversion + 1;
         if (Config.EnforceQuota) Tree.CheckQuota(path, data?.Length ?? 0, 1);
         if (type == OpCode.CreateContainer) return new CreateContainerTxn { Path = path, Data = data, Acl = listAcl, ParentCVersion = newCversion };
@@ -289,7 +289,7 @@ public sealed partial class KeeperServer
 
     private static string ValidatePath(string? path)
     {
-        if (!PathUtils.IsValid(path)) throw new KeeperException(ErrorCode.BadArguments, path);
+        if (!PathUtils.IsValid(path)) throw new KeeperException(Code.BadArguments, path);
         return path!;
     }
 
@@ -298,7 +298,7 @@ public sealed partial class KeeperServer
     private static string ParentForDelete(string path)
     {
         int slash = path.LastIndexOf('/');
-        if (slash < 0 || path.Contains('\0') || IsSpecialPath(path)) throw new KeeperException(ErrorCode.BadArguments, path);
+        if (slash < 0 || path.Contains('\0') || IsSpecialPath(path)) throw new KeeperException(Code.BadArguments, path);
         return slash == 0 ? "/" : path.Substring(0, slash);
     }
 
@@ -306,7 +306,7 @@ public sealed partial class KeeperServer
     /// Integer.MIN_VALUE..-2 skips -1 (which would mean "any version").</summary>
     private static int CheckAndIncVersion(int current, int expected, string path)
     {
-        if (expected != -1 && expected != current) throw new KeeperException(ErrorCode.BadVersion, path);
+        if (expected != -1 && expected != current) throw new KeeperException(Code.BadVersion, path);
         int next = unchecked(current + 1);
         return next == -1 ? 0 : next;
     }
@@ -325,8 +325,8 @@ public sealed partial class KeeperServer
         catch (Exception e) when (e is JuteException or KeeperException)
         {
             hdr.Type = OpCode.Error;
-            LogAndApply(hdr, new ErrorTxn { Err = ErrorCode.MarshallingError });
-            throw new KeeperException(ErrorCode.MarshallingError);
+            LogAndApply(hdr, new ErrorTxn { Err = (int)Code.MarshallingError });
+            throw new KeeperException(Code.MarshallingError);
         }
         var txns = new List<Txn>();
         int triggersBefore = Tree.Triggers.Count;
@@ -337,7 +337,7 @@ public sealed partial class KeeperServer
         {
             if (failed)
             {
-                txns.Add(new Txn { Type = OpCode.Error, Data = new ErrorTxn { Err = ErrorCode.RuntimeInconsistency }.ToBytes() });
+                txns.Add(new Txn { Type = OpCode.Error, Data = new ErrorTxn { Err = (int)Code.RuntimeInconsistency }.ToBytes() });
                 continue;
             }
             try
@@ -412,13 +412,13 @@ public sealed partial class KeeperServer
             {
                 var req = ExistsRequest.Read(ref r);
                 string path = req.Path ?? "";
-                if (path.Contains('\0')) throw new KeeperException(ErrorCode.BadArguments, path);
+                if (path.Contains('\0')) throw new KeeperException(Code.BadArguments, path);
                 var n = Tree.GetNode(path);
                 if (n is not null) _auth.Check(Tree.Acls.Get(n.Acl), Perms.Read, conn.AuthInfo, path);
                 // upstream statNode registers the watch before failing with NoNode: an exists
                 // watch on a missing node fires on its creation
                 if (req.Watch) Tree.DataWatches.Add(path, conn, WatchMode.Standard);
-                if (n is null) throw new KeeperException(ErrorCode.NoNode, path);
+                if (n is null) throw new KeeperException(Code.NoNode, path);
                 return (new ExistsResponse { Stat = n.ToStat(Config.ExtendedTypesEnabled) }, "EXIS");
             }
             case OpCode.GetData:
@@ -439,7 +439,7 @@ public sealed partial class KeeperServer
             {
                 var req = GetACLRequest.Read(ref r);
                 string path = req.Path ?? "";
-                var n = Tree.GetNode(path) ?? throw new KeeperException(ErrorCode.NoNode, path);
+                var n = Tree.GetNode(path) ?? throw new KeeperException(Code.NoNode, path);
                 var acl = Tree.Acls.Get(n.Acl);
                 _auth.Check(acl, Perms.Read | Perms.Admin, conn.AuthInfo, path);
                 List<ACL> shown;
@@ -461,7 +461,7 @@ public sealed partial class KeeperServer
             {
                 var req = GetAllChildrenNumberRequest.Read(ref r);
                 string path = req.Path ?? "";
-                var n = Tree.GetNode(path) ?? throw new KeeperException(ErrorCode.NoNode, path);
+                var n = Tree.GetNode(path) ?? throw new KeeperException(Code.NoNode, path);
                 _auth.Check(Tree.Acls.Get(n.Acl), Perms.Read, conn.AuthInfo, path);
                 return (new GetAllChildrenNumberResponse { TotalNumber = Tree.CountDescendants(path) }, "GETACN");
             }
@@ -491,7 +491,7 @@ public sealed partial class KeeperServer
                     0 => WatchMode.Persistent,
                     1 => WatchMode.PersistentRecursive,
                     // upstream's AddWatchMode.fromZooDef throws, which surfaces as MarshallingError
-                    _ => throw new KeeperException(ErrorCode.MarshallingError, path),
+                    _ => throw new KeeperException(Code.MarshallingError, path),
                 };
                 Tree.DataWatches.Add(path, conn, mode);
                 Tree.ChildWatches.Add(path, conn, mode);
@@ -513,9 +513,9 @@ public sealed partial class KeeperServer
                     WatcherType.Any => Op(Tree.ChildWatches, null) | Op(Tree.DataWatches, null),
                     WatcherType.Persistent => Op(Tree.ChildWatches, WatchMode.Persistent) | Op(Tree.DataWatches, WatchMode.Persistent),
                     WatcherType.PersistentRecursive => Op(Tree.ChildWatches, WatchMode.PersistentRecursive) | Op(Tree.DataWatches, WatchMode.PersistentRecursive),
-                    _ => throw new KeeperException(ErrorCode.BadArguments, path),
+                    _ => throw new KeeperException(Code.BadArguments, path),
                 };
-                if (!found) throw new KeeperException(ErrorCode.NoWatcher, path);
+                if (!found) throw new KeeperException(Code.NoWatcher, path);
                 return (null, remove ? "REMW" : "CHKW");
 
                 bool Op(WatchManager m, WatchMode? mode) => remove ? m.Remove(path!, conn, mode) : m.Contains(path!, conn, mode);
@@ -557,7 +557,7 @@ public sealed partial class KeeperServer
                 return (new MultiResponse(results), "MLTR");
             }
             default:
-                throw new KeeperException(ErrorCode.Unimplemented);
+                throw new KeeperException(Code.Unimplemented);
         }
     }
 
@@ -571,7 +571,7 @@ public sealed partial class KeeperServer
     private GetDataResponse GetData(ServerConnection conn, GetDataRequest req)
     {
         string path = req.Path ?? "";
-        var n = Tree.GetNode(path) ?? throw new KeeperException(ErrorCode.NoNode, path);
+        var n = Tree.GetNode(path) ?? throw new KeeperException(Code.NoNode, path);
         _auth.Check(Tree.Acls.Get(n.Acl), Perms.Read, conn.AuthInfo, path);
         if (req.Watch) Tree.DataWatches.Add(path, conn, WatchMode.Standard);
         return new GetDataResponse { Data = n.Data, Stat = n.ToStat(Config.ExtendedTypesEnabled) };
@@ -580,7 +580,7 @@ public sealed partial class KeeperServer
     private (List<string> Children, Stat Stat) GetChildren(ServerConnection conn, string? p, bool watch)
     {
         string path = p ?? "";
-        var n = Tree.GetNode(path) ?? throw new KeeperException(ErrorCode.NoNode, path);
+        var n = Tree.GetNode(path) ?? throw new KeeperException(Code.NoNode, path);
         _auth.Check(Tree.Acls.Get(n.Acl), Perms.Read, conn.AuthInfo, path);
         if (watch) Tree.ChildWatches.Add(path, conn, WatchMode.Standard);
         return (n.Children.ToList(), n.ToStat(Config.ExtendedTypesEnabled));

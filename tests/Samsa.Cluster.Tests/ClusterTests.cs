@@ -5,7 +5,9 @@ using Confluent.Kafka.Admin;
 using Samsa.Kafka.Broker.Client;
 using Samsa.Kafka.Broker.Cluster;
 using Samsa.Kafka.Protocol.Messages;
+using Samsa.Kafka.Protocol.Records;
 using Samsa.Keeper.Client;
+using Samsa.Keeper.Protocol;
 using Xunit;
 
 namespace Samsa.Cluster.Tests;

@@ -1,5 +1,6 @@
 using System.Text;
 using System.Threading.Channels;
+using Samsa.Keeper.Protocol;
 using Samsa.Keeper.Protocol.Records;
 using Xunit;
 

@@ -80,8 +80,8 @@ public sealed class StateMachineTests : IAsyncLifetime
         Assert.Equal(0, err);
         Assert.Equal(1, st!.Version);
         Assert.Equal(2, st.DataLength);
-        Assert.Equal(ErrorCode.BadVersion, (await c.SetDataAsync("/v", new byte[] { 4 }, 0)).Err);
-        Assert.Equal(ErrorCode.BadVersion, await c.DeleteAsync("/v", 5));
+        Assert.Equal((int)Code.BadVersion, (await c.SetDataAsync("/v", new byte[] { 4 }, 0)).Err);
+        Assert.Equal((int)Code.BadVersion, await c.DeleteAsync("/v", 5));
         Assert.Equal(0, await c.DeleteAsync("/v", 1));
     }
 
@@ -92,7 +92,7 @@ public sealed class StateMachineTests : IAsyncLifetime
         var (h1, _) = await c.CallAsync(OpCode.Create, new CreateRequest { Path = "/z", Data = Array.Empty<byte>(), Acl = TestClient.OpenAcl });
         var (h2, _) = await c.CallAsync(OpCode.Create, new CreateRequest { Path = "/z", Data = Array.Empty<byte>(), Acl = TestClient.OpenAcl });
         Assert.Equal(0, h1.Err);
-        Assert.Equal(ErrorCode.NodeExists, h2.Err);
+        Assert.Equal((int)Code.NodeExists, h2.Err);
         Assert.Equal(h1.Zxid + 1, h2.Zxid);
         var (h3, _) = await c.CallAsync(OpCode.GetData, new GetDataRequest { Path = "/z" });
         Assert.Equal(h2.Zxid, h3.Zxid); // reads answer with the last processed zxid
@@ -112,21 +112,21 @@ public sealed class StateMachineTests : IAsyncLifetime
         var c = await Client();
         await c.CreateAsync("/ok");
         var (err, _, _) = await c.CreateAsync(path);
-        Assert.Equal(ErrorCode.BadArguments, err);
+        Assert.Equal((int)Code.BadArguments, err);
     }
 
     [Fact]
     public async Task Special_nodes_cannot_be_deleted_and_ephemerals_cannot_have_children()
     {
         var c = await Client();
-        Assert.Equal(ErrorCode.BadArguments, await c.DeleteAsync("/zookeeper"));
-        Assert.Equal(ErrorCode.BadArguments, await c.DeleteAsync("/"));
+        Assert.Equal((int)Code.BadArguments, await c.DeleteAsync("/zookeeper"));
+        Assert.Equal((int)Code.BadArguments, await c.DeleteAsync("/"));
         await c.CreateAsync("/eph", flags: CreateMode.Ephemeral);
-        Assert.Equal(ErrorCode.NoChildrenForEphemerals, (await c.CreateAsync("/eph/x")).Err);
-        Assert.Equal(ErrorCode.NoNode, (await c.CreateAsync("/missing/x")).Err);
+        Assert.Equal((int)Code.NoChildrenForEphemerals, (await c.CreateAsync("/eph/x")).Err);
+        Assert.Equal((int)Code.NoNode, (await c.CreateAsync("/missing/x")).Err);
         await c.CreateAsync("/full/kid".Substring(0, 5));
         await c.CreateAsync("/full/kid");
-        Assert.Equal(ErrorCode.NotEmpty, await c.DeleteAsync("/full"));
+        Assert.Equal((int)Code.NotEmpty, await c.DeleteAsync("/full"));
     }
 
     private static byte[] MultiBody(params (int Type, IJuteRecord Op)[] ops)
@@ -185,8 +185,8 @@ public sealed class StateMachineTests : IAsyncLifetime
         var (h, rb) = await c.CallAsync(OpCode.Multi, new Raw(body));
         Assert.Equal(0, h.Err); // the outcome is in the per-op results
         var results = ReadMultiResults(rb);
-        Assert.Equal(new[] { (OpCode.Error, 0), (OpCode.Error, 0), (OpCode.Error, ErrorCode.BadVersion), (OpCode.Error, ErrorCode.RuntimeInconsistency) }, results);
-        Assert.Equal(ErrorCode.NoNode, (await c.ExistsAsync("/m/a")).Err);
+        Assert.Equal(new[] { (OpCode.Error, 0), (OpCode.Error, 0), (OpCode.Error, (int)Code.BadVersion), (OpCode.Error, (int)Code.RuntimeInconsistency) }, results);
+        Assert.Equal((int)Code.NoNode, (await c.ExistsAsync("/m/a")).Err);
         var (_, after) = await c.ExistsAsync("/m");
         Assert.Equal(before!.Version, after!.Version);
         Assert.Equal(before.Cversion, after.Cversion);
@@ -222,7 +222,7 @@ public sealed class StateMachineTests : IAsyncLifetime
             (OpCode.GetChildren, new GetChildrenRequest { Path = "/" }));
         var (h, rb) = await c.CallAsync(OpCode.MultiRead, new Raw(body));
         Assert.Equal(0, h.Err);
-        Assert.Equal(new[] { (OpCode.GetData, 0), (OpCode.Error, ErrorCode.NoNode), (OpCode.GetChildren, 0) }, ReadMultiResults(rb));
+        Assert.Equal(new[] { (OpCode.GetData, 0), (OpCode.Error, (int)Code.NoNode), (OpCode.GetChildren, 0) }, ReadMultiResults(rb));
     }
 
     [Fact]
@@ -241,9 +241,9 @@ public sealed class StateMachineTests : IAsyncLifetime
         Assert.Equal(Auth.GenerateDigest("alice:pw"), acl.Single().Id.IdValue);
 
         var other = await Client();
-        Assert.Equal(ErrorCode.NoAuth, (await other.GetDataAsync("/sec")).Err);
-        Assert.Equal(ErrorCode.NoAuth, (await other.SetDataAsync("/sec", new byte[] { 2 })).Err);
-        Assert.Equal(ErrorCode.NoAuth, (await other.CreateAsync("/sec/x")).Err);
+        Assert.Equal((int)Code.NoAuth, (await other.GetDataAsync("/sec")).Err);
+        Assert.Equal((int)Code.NoAuth, (await other.SetDataAsync("/sec", new byte[] { 2 })).Err);
+        Assert.Equal((int)Code.NoAuth, (await other.CreateAsync("/sec/x")).Err);
 
         var su = await Client();
         await su.CallAsync(OpCode.Auth, new AuthPacket { Type = 0, Scheme = "digest", Auth = "super:secret"u8.ToArray() }, Xid.Auth);
@@ -272,14 +272,14 @@ public sealed class StateMachineTests : IAsyncLifetime
     public async Task Acl_validation_and_ip_scheme()
     {
         var c = await Client("10.1.2.3");
-        Assert.Equal(ErrorCode.InvalidACL, (await c.CreateAsync("/bad", acl: new List<ACL> { new() { Perms = Perms.All, Id = new Id { Scheme = "foo", IdValue = "x" } } })).Err);
-        Assert.Equal(ErrorCode.InvalidACL, (await c.CreateAsync("/bad", acl: new List<ACL>())).Err);
+        Assert.Equal((int)Code.InvalidAcl, (await c.CreateAsync("/bad", acl: new List<ACL> { new() { Perms = Perms.All, Id = new Id { Scheme = "foo", IdValue = "x" } } })).Err);
+        Assert.Equal((int)Code.InvalidAcl, (await c.CreateAsync("/bad", acl: new List<ACL>())).Err);
         // "auth" needs an authenticated id; the connection's ip id does not count
-        Assert.Equal(ErrorCode.InvalidACL, (await c.CreateAsync("/bad", acl: new List<ACL> { new() { Perms = Perms.All, Id = new Id { Scheme = "auth", IdValue = "" } } })).Err);
+        Assert.Equal((int)Code.InvalidAcl, (await c.CreateAsync("/bad", acl: new List<ACL> { new() { Perms = Perms.All, Id = new Id { Scheme = "auth", IdValue = "" } } })).Err);
         Assert.Equal(0, (await c.CreateAsync("/ipn", acl: new List<ACL> { new() { Perms = Perms.All, Id = new Id { Scheme = "ip", IdValue = "10.0.0.0/8" } } })).Err);
         Assert.Equal(0, (await c.GetDataAsync("/ipn")).Err);
         var outsider = await Client("192.168.1.1");
-        Assert.Equal(ErrorCode.NoAuth, (await outsider.GetDataAsync("/ipn")).Err);
+        Assert.Equal((int)Code.NoAuth, (await outsider.GetDataAsync("/ipn")).Err);
     }
 
     [Fact]
@@ -287,7 +287,7 @@ public sealed class StateMachineTests : IAsyncLifetime
     {
         var c = await Client();
         var (h, _) = await c.CallAsync(OpCode.Auth, new AuthPacket { Type = 0, Scheme = "kerberos-ish", Auth = new byte[] { 1 } }, Xid.Auth);
-        Assert.Equal(ErrorCode.AuthFailed, h.Err);
+        Assert.Equal((int)Code.AuthFailed, h.Err);
         Assert.True(await Eventually(() => c.IsClosed));
     }
 
@@ -325,7 +325,7 @@ public sealed class StateMachineTests : IAsyncLifetime
     {
         var watcher = await Client();
         var writer = await Client();
-        Assert.Equal(ErrorCode.NoNode, (await watcher.ExistsAsync("/later", watch: true)).Err);
+        Assert.Equal((int)Code.NoNode, (await watcher.ExistsAsync("/later", watch: true)).Err);
         await writer.CreateAsync("/later");
         await watcher.GetChildrenAsync("/later", watch: true);
         await writer.CreateAsync("/later/kid");
@@ -377,7 +377,7 @@ public sealed class StateMachineTests : IAsyncLifetime
         var (h, _) = await watcher.CallAsync(OpCode.RemoveWatches, new RemoveWatchesRequest { Path = "/pw", Type = WatcherType.Any });
         Assert.Equal(0, h.Err);
         var (h2, _) = await watcher.CallAsync(OpCode.CheckWatches, new CheckWatchesRequest { Path = "/pw", Type = WatcherType.Any });
-        Assert.Equal(ErrorCode.NoWatcher, h2.Err);
+        Assert.Equal((int)Code.NoWatcher, h2.Err);
     }
 
     [Fact]
@@ -444,7 +444,7 @@ public sealed class StateMachineTests : IAsyncLifetime
         var (h1, _) = await c.CallAsync(OpCode.RemoveWatches, new RemoveWatchesRequest { Path = "/rm", Type = WatcherType.Data });
         Assert.Equal(0, h1.Err);
         var (h2, _) = await c.CallAsync(OpCode.RemoveWatches, new RemoveWatchesRequest { Path = "/rm", Type = WatcherType.Data });
-        Assert.Equal(ErrorCode.NoWatcher, h2.Err);
+        Assert.Equal((int)Code.NoWatcher, h2.Err);
         var (h3, _) = await c.CallAsync(OpCode.CheckWatches, new CheckWatchesRequest { Path = "/rm", Type = WatcherType.Children });
         Assert.Equal(0, h3.Err);
         await writer.SetDataAsync("/rm", new byte[] { 1 });
@@ -492,14 +492,14 @@ public sealed class StateMachineTests : IAsyncLifetime
         Assert.Equal(2, GetEphemeralsResponse.Read(ref r).Ephemerals!.Count);
         await a.CallAsync(OpCode.CloseSession, null);
         var o = await Client();
-        Assert.Equal(ErrorCode.NoNode, (await o.ExistsAsync("/e1")).Err);
+        Assert.Equal((int)Code.NoNode, (await o.ExistsAsync("/e1")).Err);
 
         var x = new TestClient(_server);
         await x.ConnectAsync(timeout: 200);
         await x.CreateAsync("/e2", flags: CreateMode.Ephemeral);
         // stop pinging: the session expires after its timeout (rounded up to a tick)
         Assert.True(await Eventually(() => x.IsClosed));
-        Assert.Equal(ErrorCode.NoNode, (await o.ExistsAsync("/e2")).Err);
+        Assert.Equal((int)Code.NoNode, (await o.ExistsAsync("/e2")).Err);
         var again = new TestClient(_server);
         Assert.Equal(0, (await again.ConnectAsync(sessionId: x.SessionId, passwd: x.Passwd)).TimeOut);
     }
@@ -534,11 +534,11 @@ public sealed class StateMachineTests : IAsyncLifetime
     public async Task Null_strings_and_lists_in_well_formed_records_get_protocol_errors()
     {
         var c = await Client();
-        Assert.Equal(ErrorCode.BadArguments, (await c.CallAsync(OpCode.Create, new CreateRequest { Path = null, Data = null, Acl = TestClient.OpenAcl })).Header.Err);
-        Assert.Equal(ErrorCode.InvalidACL, (await c.CallAsync(OpCode.Create, new CreateRequest { Path = "/n1", Acl = null })).Header.Err);
-        Assert.Equal(ErrorCode.InvalidACL, (await c.CallAsync(OpCode.Create, new CreateRequest { Path = "/n1", Acl = new List<ACL> { new() { Perms = 31, Id = new Id { Scheme = null, IdValue = null } } } })).Header.Err);
-        Assert.Equal(ErrorCode.BadArguments, (await c.CallAsync(OpCode.SetData, new SetDataRequest { Path = null, Version = -1 })).Header.Err);
-        Assert.Equal(ErrorCode.NoNode, (await c.CallAsync(OpCode.GetData, new GetDataRequest { Path = null })).Header.Err);
+        Assert.Equal((int)Code.BadArguments, (await c.CallAsync(OpCode.Create, new CreateRequest { Path = null, Data = null, Acl = TestClient.OpenAcl })).Header.Err);
+        Assert.Equal((int)Code.InvalidAcl, (await c.CallAsync(OpCode.Create, new CreateRequest { Path = "/n1", Acl = null })).Header.Err);
+        Assert.Equal((int)Code.InvalidAcl, (await c.CallAsync(OpCode.Create, new CreateRequest { Path = "/n1", Acl = new List<ACL> { new() { Perms = 31, Id = new Id { Scheme = null, IdValue = null } } } })).Header.Err);
+        Assert.Equal((int)Code.BadArguments, (await c.CallAsync(OpCode.SetData, new SetDataRequest { Path = null, Version = -1 })).Header.Err);
+        Assert.Equal((int)Code.NoNode, (await c.CallAsync(OpCode.GetData, new GetDataRequest { Path = null })).Header.Err);
         var (h, _) = await c.CallAsync(OpCode.SetWatches, new SetWatches { RelativeZxid = 0, DataWatches = new List<string> { null! }, ExistWatches = null, ChildWatches = null }, Xid.SetWatches);
         Assert.Equal(0, h.Err);
         Assert.Equal(0, (await c.CreateAsync("/n2", data: null)).Err);
@@ -558,7 +558,7 @@ public sealed class StateMachineTests : IAsyncLifetime
     {
         var c = await Client();
         var (h, _) = await c.CallAsync(99, null);
-        Assert.Equal(ErrorCode.Unimplemented, h.Err);
+        Assert.Equal((int)Code.Unimplemented, h.Err);
         Assert.True(await Eventually(() => c.IsClosed));
     }
 
@@ -567,7 +567,7 @@ public sealed class StateMachineTests : IAsyncLifetime
     {
         var c = await Client();
         var (h, _) = await c.CallAsync(OpCode.Reconfig, new ReconfigRequest { JoiningServers = "x", CurConfigId = -1 });
-        Assert.Equal(ErrorCode.ReconfigDisabled, h.Err);
+        Assert.Equal((int)Code.ReconfigDisabled, h.Err);
     }
 
     [Fact]
@@ -580,13 +580,13 @@ public sealed class StateMachineTests : IAsyncLifetime
         var (err, _, ttlStat) = await c.CreateAsync("/ttl", flags: CreateMode.PersistentWithTtl, opcode: OpCode.CreateTTL, ttl: 50);
         Assert.Equal(0, err);
         Assert.Equal(0, ttlStat!.EphemeralOwner); // clients see 0 for containers and TTL nodes
-        Assert.Equal(ErrorCode.BadArguments, (await c.CreateAsync("/ttl0", flags: CreateMode.PersistentWithTtl, opcode: OpCode.CreateTTL, ttl: 0)).Err);
+        Assert.Equal((int)Code.BadArguments, (await c.CreateAsync("/ttl0", flags: CreateMode.PersistentWithTtl, opcode: OpCode.CreateTTL, ttl: 0)).Err);
         await c.DeleteAsync("/box/item");
         await Task.Delay(100);
         await _server.RunOnLoopAsync(() => { _server.ReapContainersAndTtls(); return 0; });
-        Assert.Equal(ErrorCode.NoNode, (await c.ExistsAsync("/box")).Err);   // had a child, now empty
+        Assert.Equal((int)Code.NoNode, (await c.ExistsAsync("/box")).Err);   // had a child, now empty
         Assert.Equal(0, (await c.ExistsAsync("/never")).Err);                // never had children
-        Assert.Equal(ErrorCode.NoNode, (await c.ExistsAsync("/ttl")).Err);   // idle longer than its ttl
+        Assert.Equal((int)Code.NoNode, (await c.ExistsAsync("/ttl")).Err);   // idle longer than its ttl
     }
 
     [Fact]
@@ -596,7 +596,7 @@ public sealed class StateMachineTests : IAsyncLifetime
         plain.Start();
         var c = new TestClient(plain);
         await c.ConnectAsync();
-        Assert.Equal(ErrorCode.Unimplemented, (await c.CreateAsync("/t", flags: CreateMode.PersistentWithTtl, opcode: OpCode.CreateTTL, ttl: 100)).Err);
+        Assert.Equal((int)Code.Unimplemented, (await c.CreateAsync("/t", flags: CreateMode.PersistentWithTtl, opcode: OpCode.CreateTTL, ttl: 100)).Err);
     }
 
     [Fact]
@@ -626,8 +626,8 @@ public sealed class StateMachineTests : IAsyncLifetime
         await c.CreateAsync("/zookeeper/quota/lim/zookeeper_limits", "count=-1,bytes=-1=;byteHardLimit=10;countHardLimit=2"u8.ToArray());
         await c.CreateAsync("/zookeeper/quota/lim/zookeeper_stats", "count=0,bytes=0"u8.ToArray());
         Assert.Equal(0, (await c.CreateAsync("/lim/a", new byte[4])).Err);
-        Assert.Equal(ErrorCode.QuotaExceeded, (await c.CreateAsync("/lim/b")).Err);          // 3 nodes > 2
-        Assert.Equal(ErrorCode.QuotaExceeded, (await c.SetDataAsync("/lim/a", new byte[11])).Err); // 11 bytes > 10
+        Assert.Equal((int)Code.QuotaExceeded, (await c.CreateAsync("/lim/b")).Err);          // 3 nodes > 2
+        Assert.Equal((int)Code.QuotaExceeded, (await c.SetDataAsync("/lim/a", new byte[11])).Err); // 11 bytes > 10
         Assert.Equal(0, (await c.SetDataAsync("/lim/a", new byte[10])).Err);
     }
 
@@ -654,7 +654,7 @@ public sealed class StateMachineTests : IAsyncLifetime
         // setData whose buffer claims more bytes than the frame holds
         var body = new byte[] { 0, 0, 0, 2, (byte)'/', (byte)'x', 0x7f, 0, 0, 0 };
         var (h, _) = await c.CallAsync(OpCode.SetData, new Raw(body), 77);
-        Assert.Equal(ErrorCode.MarshallingError, h.Err);
+        Assert.Equal((int)Code.MarshallingError, h.Err);
         c.SendRaw(new byte[] { 1, 2 });
         Assert.True(await Eventually(() => c.IsClosed));
     }

@@ -1,5 +1,6 @@
 using Samsa.Kafka.Broker.Cluster.ZooKeeper;
 using Samsa.Keeper.Client;
+using Samsa.Keeper.Protocol;
 
 namespace Samsa.Kafka.Broker.Controller;
 

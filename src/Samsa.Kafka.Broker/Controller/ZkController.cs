@@ -1,6 +1,7 @@
 using Samsa.Kafka.Broker.Cluster;
 using Samsa.Kafka.Broker.Cluster.ZooKeeper;
 using Samsa.Keeper.Client;
+using Samsa.Keeper.Protocol;
 
 namespace Samsa.Kafka.Broker.Controller;
 

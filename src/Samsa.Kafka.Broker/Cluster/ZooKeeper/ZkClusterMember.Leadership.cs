@@ -6,6 +6,7 @@ using Samsa.Kafka.Protocol;
 using Samsa.Kafka.Protocol.Messages;
 using Samsa.Kafka.Protocol.Primitives;
 using Samsa.Keeper.Client;
+using Samsa.Keeper.Protocol;
 
 namespace Samsa.Kafka.Broker.Cluster.ZooKeeper;
 

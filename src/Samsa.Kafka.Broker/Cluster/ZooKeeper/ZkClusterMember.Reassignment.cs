@@ -1,6 +1,7 @@
 using Samsa.Kafka.Broker.Controller;
 using Samsa.Kafka.Protocol;
 using Samsa.Keeper.Client;
+using Samsa.Keeper.Protocol;
 
 namespace Samsa.Kafka.Broker.Cluster.ZooKeeper;
 
