@@ -90,8 +90,14 @@ public sealed class FakeServer : IAsyncDisposable
     }
 }
 
+// Run alone: these tests time pings and read timeouts, and one measures the process's allocated
+// bytes (GC.GetTotalAllocatedBytes counts every thread), which tests running alongside would skew.
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class WireTestsAlone { public const string Name = "wire tests, alone"; }
+
 /// <summary>The client's wire behaviour against a scripted server: handshake fields, pings,
 /// xid order, frame limits and what happens on malformed answers.</summary>
+[Collection(WireTestsAlone.Name)]
 public sealed class WireTests
 {
     private static async Task<T> Next<T>(Channel<T> ch, int ms = 10000)
