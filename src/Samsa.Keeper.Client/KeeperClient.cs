@@ -23,6 +23,7 @@ public sealed partial class KeeperClient : IAsyncDisposable
     private readonly Channel<(WatchedEvent Event, Watcher[] Targets)> _eventQueue = Channel.CreateUnbounded<(WatchedEvent, Watcher[])>(new UnboundedChannelOptions { SingleReader = true });
     private readonly List<Channel<WatchedEvent>> _subscribers = new();
     private readonly CancellationTokenSource _closing = new();
+    private volatile bool _closeRequested;        // DisposeAsync has begun: no reconnects
     private readonly object _stateGate = new();
     private readonly Task _eventTask;
     private readonly SemaphoreSlim _outstanding;
@@ -138,6 +139,10 @@ public sealed partial class KeeperClient : IAsyncDisposable
         int failedInRow = 0;
         while (!_closing.IsCancellationRequested)
         {
+            // Upstream ClientCnxn does not re-establish a connection while it is closing: the
+            // server ends the connection right after answering closeSession, and a reconnect in
+            // that moment would open a connection only to drop it half-way through the handshake.
+            if (_closeRequested) break;
             var (host, port) = _servers[next];
             next = (next + 1) % _servers.Count;
             // Upstream's StaticHostProvider sleeps once it has tried every server in turn, and the
@@ -599,6 +604,7 @@ public sealed partial class KeeperClient : IAsyncDisposable
     {
         bool wasOpen;
         lock (_stateGate) wasOpen = _terminal is null;
+        _closeRequested = true;
         if (wasOpen)
         {
             Conn? conn;

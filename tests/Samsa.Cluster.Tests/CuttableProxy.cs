@@ -74,14 +74,33 @@ public sealed class CuttableProxy : IAsyncDisposable
         {
             TcpClient inbound;
             try { inbound = await _listener.AcceptTcpClientAsync(_cut.Token); }
-            catch (Exception e) when (e is OperationCanceledException or SocketException or ObjectDisposedException) { return; }
+            catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException) { return; }
+            // A connection reset while it waited in the backlog fails this accept only, not the proxy.
+            catch (SocketException) when (!_cut.IsCancellationRequested) { continue; }
+            catch (SocketException) { return; }
             var outbound = new TcpClient();
             try { await outbound.ConnectAsync(_target, _cut.Token); }
             catch (Exception e) when (e is SocketException or OperationCanceledException or ObjectDisposedException) { inbound.Dispose(); outbound.Dispose(); continue; }
             var link = new Link(inbound, outbound);
+            // Both streams are taken before either pump starts: a client that connects and closes
+            // at once (a Keeper client reconnecting while it closes its session) makes the first
+            // pump read end-of-stream synchronously and dispose the link, and a GetStream after
+            // that threw out of this loop, leaving the listener's backlog accepting connections
+            // that nobody served (every later ConnectRequest through the proxy timed out).
+            NetworkStream clientStream, serverStream;
+            try
+            {
+                clientStream = inbound.GetStream();
+                serverStream = outbound.GetStream();
+            }
+            catch (Exception e) when (e is InvalidOperationException or ObjectDisposedException or IOException)
+            {
+                link.Close();
+                continue;
+            }
             lock (_links) _links.Add(link);
-            _ = PumpAsync(link, inbound.GetStream(), outbound.GetStream(), fromClient: true);
-            _ = PumpAsync(link, outbound.GetStream(), inbound.GetStream(), fromClient: false);
+            _ = PumpAsync(link, clientStream, serverStream, fromClient: true);
+            _ = PumpAsync(link, serverStream, clientStream, fromClient: false);
         }
     }
 

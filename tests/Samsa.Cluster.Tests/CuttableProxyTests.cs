@@ -1,0 +1,62 @@
+using System.Net;
+using System.Net.Sockets;
+using Xunit;
+
+namespace Samsa.Cluster.Tests;
+
+/// <summary>The fault tests' proxy must keep serving after clients that connect and hang up at
+/// once (a Keeper client closing its session does that): an accept loop that stopped there left
+/// later connections in the listen backlog unanswered, and a restarted broker timed out waiting
+/// for its ZooKeeper session.</summary>
+public sealed class CuttableProxyTests
+{
+    [Fact]
+    public async Task ServesNewConnectionsAfterClientsThatCloseImmediately()
+    {
+        var echo = new TcpListener(IPAddress.Loopback, 0);
+        echo.Start();
+        using var stop = new CancellationTokenSource();
+        var server = Task.Run(async () =>
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                TcpClient c;
+                try { c = await echo.AcceptTcpClientAsync(stop.Token); }
+                catch (OperationCanceledException) { return; }
+                _ = Task.Run(async () =>
+                {
+                    using (c)
+                    {
+                        var buf = new byte[64];
+                        try
+                        {
+                            var s = c.GetStream();
+                            int n;
+                            while ((n = await s.ReadAsync(buf, stop.Token)) > 0) await s.WriteAsync(buf.AsMemory(0, n), stop.Token);
+                        }
+                        catch (Exception e) when (e is IOException or OperationCanceledException or ObjectDisposedException or InvalidOperationException) { }
+                    }
+                });
+            }
+        });
+        await using (var proxy = new CuttableProxy($"127.0.0.1:{((IPEndPoint)echo.LocalEndpoint).Port}"))
+        {
+            for (int i = 0; i < 50; i++)
+            {
+                using var quick = new TcpClient();
+                await quick.ConnectAsync(IPAddress.Loopback, proxy.Port);
+                quick.Close();
+            }
+            using var client = new TcpClient();
+            await client.ConnectAsync(IPAddress.Loopback, proxy.Port);
+            var stream = client.GetStream();
+            await stream.WriteAsync("ping"u8.ToArray());
+            var got = new byte[4];
+            await stream.ReadExactlyAsync(got).AsTask().WaitAsync(TimeSpan.FromSeconds(10));
+            Assert.Equal("ping"u8.ToArray(), got);
+        }
+        stop.Cancel();
+        echo.Stop();
+        await server;
+    }
+}
