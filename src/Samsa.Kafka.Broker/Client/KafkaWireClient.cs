@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Buffers.Binary;
 using System.Net.Sockets;
 using Samsa.Kafka.Protocol;
@@ -15,6 +16,7 @@ public sealed class KafkaWireClient : IAsyncDisposable
     private readonly TcpClient _tcp;
     private readonly NetworkStream _stream;
     private int _correlation;
+    private byte[]? _receive;   // rented; see ReuseResponseBuffer
 
     private KafkaWireClient(TcpClient tcp) { _tcp = tcp; _stream = tcp.GetStream(); }
 
@@ -27,6 +29,15 @@ public sealed class KafkaWireClient : IAsyncDisposable
 
     public string ClientId { get; set; } = "samsa-wire";
 
+    /// <summary>
+    /// When true, <see cref="SendAsync{TResponse}"/> reads every response into one pooled buffer
+    /// kept by this client instead of a new array, so the zero-copy parts of a response (Fetch
+    /// records) are valid only until the next request. A replica fetcher wants this: its Fetch
+    /// responses run to megabytes, and a fresh array for each lands on the large object heap,
+    /// which only a full collection frees — under load that, not live data, set the broker's RSS.
+    /// </summary>
+    public bool ReuseResponseBuffer { get; set; }
+
     /// <summary>Sends a request and reads its response (acks=0 produce: pass expectResponse false).</summary>
     public async Task<TResponse?> SendAsync<TResponse>(IKafkaMessage request, short version, bool expectResponse = true, CancellationToken ct = default)
         where TResponse : class, IKafkaMessage<TResponse>
@@ -34,6 +45,11 @@ public sealed class KafkaWireClient : IAsyncDisposable
         int correlation = ++_correlation;
         await SendRawAsync(Encode(request, version, correlation), ct);
         if (!expectResponse) return null;
+        if (ReuseResponseBuffer)
+        {
+            var reused = await ReadFrameIntoReceiveBufferAsync(ct);
+            return Decode<TResponse>(reused, request.ApiKey, version, correlation);
+        }
         var frame = await ReadFrameAsync(ct) ?? throw new IOException("connection closed by the broker");
         return Decode<TResponse>(frame, request.ApiKey, version, correlation);
     }
@@ -54,7 +70,7 @@ public sealed class KafkaWireClient : IAsyncDisposable
         return buffer;
     }
 
-    public static TResponse Decode<TResponse>(byte[] frame, short apiKey, short version, int correlation) where TResponse : IKafkaMessage<TResponse>
+    public static TResponse Decode<TResponse>(ReadOnlyMemory<byte> frame, short apiKey, short version, int correlation) where TResponse : IKafkaMessage<TResponse>
     {
         var reader = new KafkaReader(frame);
         var rh = ResponseHeader.Read(ref reader, ApiMessages.ResponseHeaderVersion(apiKey, version));
@@ -77,12 +93,32 @@ public sealed class KafkaWireClient : IAsyncDisposable
         return frame;
     }
 
-    private async Task<bool> ReadExactlyOrEofAsync(byte[] buffer, CancellationToken ct)
+    private async Task<ReadOnlyMemory<byte>> ReadFrameIntoReceiveBufferAsync(CancellationToken ct)
+    {
+        _receive ??= ArrayPool<byte>.Shared.Rent(64 * 1024);
+        if (!await ReadExactlyOrEofAsync(_receive.AsMemory(0, 4), ct)) throw new IOException("connection closed by the broker");
+        int size = BinaryPrimitives.ReadInt32BigEndian(_receive);
+        if (size < 0 || size > 256 * 1024 * 1024) throw new IOException($"bad response length {size}");
+        if (size > _receive.Length)
+        {
+            // Grow only as far as a response needs; the old buffer goes back to the pool.
+            ArrayPool<byte>.Shared.Return(_receive);
+            _receive = null;
+            _receive = ArrayPool<byte>.Shared.Rent(size);
+        }
+        var frame = _receive.AsMemory(0, size);
+        if (!await ReadExactlyOrEofAsync(frame, ct)) throw new IOException("connection closed by the broker");
+        return frame;
+    }
+
+    private Task<bool> ReadExactlyOrEofAsync(byte[] buffer, CancellationToken ct) => ReadExactlyOrEofAsync(buffer.AsMemory(), ct);
+
+    private async Task<bool> ReadExactlyOrEofAsync(Memory<byte> buffer, CancellationToken ct)
     {
         int read = 0;
         while (read < buffer.Length)
         {
-            int n = await _stream.ReadAsync(buffer.AsMemory(read), ct);
+            int n = await _stream.ReadAsync(buffer[read..], ct);
             if (n == 0) return false;
             read += n;
         }
@@ -92,6 +128,7 @@ public sealed class KafkaWireClient : IAsyncDisposable
     public ValueTask DisposeAsync()
     {
         _tcp.Dispose();
+        if (Interlocked.Exchange(ref _receive, null) is { } receive) ArrayPool<byte>.Shared.Return(receive);
         return ValueTask.CompletedTask;
     }
 }

@@ -89,6 +89,9 @@ internal sealed class ReplicaFetcher : IAsyncDisposable
             {
                 client = await KafkaWireClient.ConnectAsync(Host, Port, ct);
                 client.ClientId = $"broker-{_manager.BrokerId}-fetcher-{LeaderId}";
+                // One request at a time, and a response's records are appended (copied into the
+                // log) before the next fetch: one pooled receive buffer serves every response.
+                client.ReuseResponseBuffer = true;
                 while (!ct.IsCancellationRequested)
                 {
                     List<FetchState> all;

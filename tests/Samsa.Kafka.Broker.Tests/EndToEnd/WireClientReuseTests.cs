@@ -1,0 +1,63 @@
+using Samsa.Kafka.Broker.Client;
+using Samsa.Kafka.Protocol;
+using Samsa.Kafka.Protocol.Messages;
+using ProtocolBatchBuilder = Samsa.Kafka.Protocol.Records.RecordBatchBuilder;
+
+namespace Samsa.Kafka.Broker.Tests.EndToEnd;
+
+/// <summary>
+/// KafkaWireClient.ReuseResponseBuffer, which the replica fetcher uses so that its megabyte Fetch
+/// responses do not each allocate a large-object-heap array: responses smaller and larger than the
+/// pooled buffer (so it grows) must decode to exactly what a client reading into fresh arrays gets.
+/// </summary>
+public class WireClientReuseTests
+{
+    private static FetchRequest Fetch(long offset, int maxBytes) => new()
+    {
+        ReplicaId = -1, MaxWaitMs = 0, MinBytes = 1, MaxBytes = maxBytes, IsolationLevel = 0, SessionId = 0, SessionEpoch = -1,
+        Topics = [new() { Topic = "reuse", Partitions = [new() { Partition = 0, FetchOffset = offset, LogStartOffset = -1, PartitionMaxBytes = maxBytes, CurrentLeaderEpoch = -1, LastFetchedEpoch = -1 }] }],
+    };
+
+    [Fact]
+    public async Task ReusedBufferAnswersEqualFreshArraysAcrossGrowth()
+    {
+        await using var live = await LiveBroker.StartAsync();
+        Assert.Equal(ErrorCode.None, live.Broker.Replicas.CreateTopic("reuse", 1, 1, new Dictionary<string, string>(), false).Error);
+        var random = new Random(7);
+        await using (var producer = await KafkaWireClient.ConnectAsync("127.0.0.1", live.Broker.BoundEndPoint.Port))
+        {
+            // 40 batches of ~8 KiB of random (incompressible) values: ~320 KiB, beyond the 64 KiB first buffer.
+            for (int i = 0; i < 40; i++)
+            {
+                using var b = new ProtocolBatchBuilder(Protocol.Compression.CompressionType.None);
+                for (int r = 0; r < 8; r++)
+                {
+                    var value = new byte[1024];
+                    random.NextBytes(value);
+                    b.Append(DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), null, value);
+                }
+                var response = await producer.SendAsync<ProduceResponse>(new ProduceRequest
+                {
+                    Acks = -1, TimeoutMs = 5000,
+                    TopicData = [new() { Name = "reuse", PartitionData = [new() { Index = 0, Records = b.Build() }] }],
+                }, 9);
+                Assert.Equal(0, response!.Responses[0].PartitionResponses[0].ErrorCode);
+            }
+        }
+
+        await using var fresh = await KafkaWireClient.ConnectAsync("127.0.0.1", live.Broker.BoundEndPoint.Port);
+        await using var reused = await KafkaWireClient.ConnectAsync("127.0.0.1", live.Broker.BoundEndPoint.Port);
+        reused.ReuseResponseBuffer = true;
+        // Small, then large (the buffer grows), then small and large again from other offsets.
+        foreach (var (offset, maxBytes) in new[] { (0L, 10_000), (0L, 1_048_576), (80L, 20_000), (8L, 1_048_576) })
+        {
+            var expected = (await fresh.SendAsync<FetchResponse>(Fetch(offset, maxBytes), 12))!.Responses[0].Partitions[0];
+            var got = (await reused.SendAsync<FetchResponse>(Fetch(offset, maxBytes), 12))!.Responses[0].Partitions[0];
+            Assert.Equal(0, got.ErrorCode);
+            Assert.Equal(expected.HighWatermark, got.HighWatermark);
+            Assert.True(got.Records is { Length: > 0 });
+            Assert.Equal(expected.Records!.Value.ToArray(), got.Records!.Value.ToArray());
+            if (maxBytes > 100_000) Assert.True(got.Records.Value.Length > 256 * 1024, $"expected the whole log, got {got.Records.Value.Length} bytes");
+        }
+    }
+}
