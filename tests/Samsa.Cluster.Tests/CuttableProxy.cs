@@ -78,7 +78,11 @@ public sealed class CuttableProxy : IAsyncDisposable
             // A connection reset while it waited in the backlog fails this accept only, not the proxy.
             catch (SocketException) when (!_cut.IsCancellationRequested) { continue; }
             catch (SocketException) { return; }
-            var outbound = new TcpClient();
+            // Forward each read at once, as the broker's own sockets do (TCP_NODELAY): with Nagle
+            // on, a response sent in parts (header, sendfile range, trailer) waits for the
+            // receiver's delayed ACK at every hop.
+            inbound.NoDelay = true;
+            var outbound = new TcpClient { NoDelay = true };
             try { await outbound.ConnectAsync(_target, _cut.Token); }
             catch (Exception e) when (e is SocketException or OperationCanceledException or ObjectDisposedException) { inbound.Dispose(); outbound.Dispose(); continue; }
             var link = new Link(inbound, outbound);
