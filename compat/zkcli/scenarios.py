@@ -19,8 +19,17 @@ BASE = "/compat-zkcli"
 class Session:
     def __init__(self, out):
         self.raw = out
-        lines = [l for l in out.splitlines() if not l.startswith("SLF4J:")]
         self.events = []
+        # zkCli's watcher thread prints "\nWATCHER::" and "\nWatchedEvent ..." (each a println of
+        # "\n" + text) while the main thread may be half-way through a command's answer (ls
+        # appends "[", the children and "]\n" separately): take those prints out of the stream
+        # whole before splitting it into lines, so an answer they landed in reads as printed.
+        def take(m):
+            if m.group(1).startswith("WatchedEvent "):
+                self.events.append(m.group(1))
+            return ""
+        out = re.sub(r"\n(WATCHER::|WatchedEvent [^\n]*)\n", take, out)
+        lines = [l for l in out.splitlines() if not l.startswith("SLF4J:")]
         self.lines = []
         skip_blank = False
         for l in lines:
