@@ -5,6 +5,7 @@ using Samsa.Kafka.Broker.Config;
 using Samsa.Kafka.Broker.Log;
 using Samsa.Kafka.Broker.Network;
 using Samsa.Kafka.Broker.Purgatory;
+using Samsa.Kafka.Broker.Transactions;
 using Samsa.Net;
 using LogManager = Samsa.Kafka.Storage.LogManager;
 
@@ -98,8 +99,9 @@ public sealed class KafkaBroker : IAsyncDisposable
 
     public Task StartAsync()
     {
-        Groups.Start();
-        Transactions.Start();
+        bool singleNode = Config.ZookeeperConnect is not { Length: > 0 };
+        Groups.Start(loadNow: singleNode);
+        Transactions.Start(loadNow: singleNode);
         var listeners = Config.Listeners;
         var plain = listeners.FirstOrDefault(l => l.ListenerName == "PLAINTEXT") ?? listeners.First();
         var address = plain.Host.Length == 0 ? IPAddress.Any
@@ -131,15 +133,36 @@ public sealed class KafkaBroker : IAsyncDisposable
     private async Task JoinClusterAsync()
     {
         var member = new ZkClusterMember(this);
+        // Producer ids come from cluster-wide blocks in /latest_producer_id_block, so producers
+        // bootstrapped at different brokers never share an id.
+        Transactions.ProducerIds.BlockSource = () => member.AllocateProducerIdBlockAsync(ProducerIdManager.BlockSize);
         Replicas.ClusterStore = member;
         Cluster = member;
         Replication = new Replication.ReplicationManager(this);
         member.ViewApplied += Replication.OnViewApplied;
+        // Group and transaction state moves with the leadership of the internal topics' partitions.
+        member.ViewApplied += _ =>
+        {
+            Groups.SyncOwnership();
+            Transactions.SyncOwnership();
+        };
+        Transactions.UseMarkerChannel(EndpointOf);
         await member.StartAsync();
     }
 
     /// <summary>ZooKeeper mode: followers' fetchers, the leaders' ISR bookkeeping and the acks=all purgatory.</summary>
     public Replication.ReplicationManager? Replication { get; private set; }
+
+    /// <summary>The address clients use for a broker: this broker's advertised endpoint, or (ZooKeeper
+    /// mode) the PLAINTEXT endpoint of the live broker's registration, else its first; null when the
+    /// broker is not live.</summary>
+    public (string Host, int Port)? EndpointOf(int brokerId)
+    {
+        if (brokerId == BrokerId) return AdvertisedEndpoint;
+        if (Cluster?.View.Brokers.GetValueOrDefault(brokerId) is not { } reg) return null;
+        var ep = reg.Endpoints.FirstOrDefault(x => x.ListenerName == "PLAINTEXT") ?? reg.Endpoints.FirstOrDefault();
+        return ep is null ? null : (ep.Host, ep.Port);
+    }
 
     /// <summary>For tests without a network: pretend to listen at this address.</summary>
     public void SetAdvertisedEndpointForTests(string host, int port) => AdvertisedEndpoint = (host, port);

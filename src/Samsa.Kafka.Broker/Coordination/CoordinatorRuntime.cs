@@ -14,6 +14,16 @@ namespace Samsa.Kafka.Broker.Coordination;
 /// background when the broker starts, and appends new records as one uncompressed batch.
 /// </summary>
 /// <typeparam name="TEntry">One decoded record (key plus value, or a tombstone).</typeparam>
+/// <summary>What a coordinator tells its runtime about the internal-topic partitions it serves.</summary>
+public interface ICoordinatorShards<TEntry>
+{
+    void SetPartitionCount(int partitions);
+    /// <summary>Starts owning a partition in the loading state; the load generation, or null when already owned/loading.</summary>
+    int? BeginLoading(int partition, int coordinatorEpoch);
+    void LoadPartition(int partition, IEnumerable<TEntry> entries, int generation);
+    void Unload(int partition);
+}
+
 public sealed class CoordinatorRuntime<TEntry> where TEntry : class
 {
     // Each read of the log asks for this much; a batch larger than it is still returned whole.
@@ -37,25 +47,97 @@ public sealed class CoordinatorRuntime<TEntry> where TEntry : class
     /// <summary>The internal topic's name.</summary>
     public string Topic { get; }
 
-    /// <summary>Replays every partition of <paramref name="topic"/> on the thread pool, in partition
-    /// order, handing each partition's entries to <paramref name="load"/>.</summary>
-    public void LoadInBackground(TopicState topic, Action<int, List<TEntry>> load) => _ = Task.Run(() => LoadAll(topic, load));
+    private readonly object _ownershipGate = new();
+    private Task? _creation;
 
-    private void LoadAll(TopicState topic, Action<int, List<TEntry>> load)
+    /// <summary>
+    /// Makes the coordinator serve exactly the partitions of the internal topic this broker leads
+    /// (upstream's onElection / onResignation, driven here by every applied cluster view and, on a
+    /// single broker, by start-up and creation): newly led partitions are replayed (an empty one at
+    /// once, others in the background), partitions led elsewhere now are unloaded.
+    /// </summary>
+    public void SyncOwnership(ICoordinatorShards<TEntry> shards)
     {
-        foreach (var partition in topic.Partitions)
+        lock (_ownershipGate)
         {
-            try
+            var topic = _replicas.GetTopic(Topic);
+            if (topic is null) return;
+            shards.SetPartitionCount(topic.Partitions.Count);
+            foreach (var partition in topic.Partitions.ToArray())
             {
-                load(partition.Index, ReadPartition(partition));
-            }
-            catch (Exception e)
-            {
-                // A partition that cannot be read stays "loading": its keys get
-                // COORDINATOR_LOAD_IN_PROGRESS rather than silently losing their state.
-                _log?.Invoke($"failed to load {partition.TopicPartition}: {e}");
+                if (!(partition.IsLeader && partition.IsHostedLocally))
+                {
+                    shards.Unload(partition.Index);
+                    continue;
+                }
+                if (shards.BeginLoading(partition.Index, partition.LeaderEpoch) is not int generation) continue;
+                if (partition.Log.LogEndOffset <= partition.Log.LogStartOffset)
+                    shards.LoadPartition(partition.Index, [], generation);
+                else
+                    _ = Task.Run(() => Load(shards, partition, generation));
             }
         }
+    }
+
+    private void Load(ICoordinatorShards<TEntry> shards, Partition partition, int generation)
+    {
+        var started = System.Diagnostics.Stopwatch.StartNew();
+        try
+        {
+            var entries = ReadPartition(partition);
+            shards.LoadPartition(partition.Index, entries, generation);
+            _log?.Invoke($"loaded {entries.Count} records of {partition.TopicPartition} in {started.ElapsedMilliseconds} ms");
+        }
+        catch (Exception e)
+        {
+            // A partition that cannot be read stays "loading": its keys get
+            // COORDINATOR_LOAD_IN_PROGRESS rather than silently losing their state.
+            _log?.Invoke($"failed to load {partition.TopicPartition}: {e}");
+        }
+    }
+
+    /// <summary>
+    /// Makes sure the internal topic exists (FindCoordinator, InitProducerId, Metadata naming it), as
+    /// upstream's AutoTopicCreationManager: None when it exists. On a single broker it is created
+    /// here and now. In ZooKeeper mode the creation runs in the background and the caller answers
+    /// COORDINATOR_NOT_AVAILABLE meanwhile, as upstream does while the topic is being created; a
+    /// creation that fails (fewer live brokers than the replication factor) is logged and tried
+    /// again on a later request.
+    /// </summary>
+    public (ErrorCode Error, string? Message) EnsureTopic(int partitions, short replicationFactor, IReadOnlyDictionary<string, string> configs,
+        Action created)
+    {
+        if (_replicas.GetTopic(Topic) is not null) return (ErrorCode.None, null);
+        if (_replicas.ClusterStore is null)
+        {
+            lock (_ownershipGate)
+            {
+                if (_replicas.GetTopic(Topic) is not null) return (ErrorCode.None, null);
+                var (error, message, topic) = _replicas.CreateTopic(Topic, partitions, replicationFactor, configs, validateOnly: false);
+                if (error != ErrorCode.None || topic is null)
+                {
+                    _log?.Invoke($"cannot create {Topic}: {error} {message}");
+                    return (ErrorCode.CoordinatorNotAvailable, message);
+                }
+            }
+            created();
+            return (ErrorCode.None, null);
+        }
+        lock (_ownershipGate)
+        {
+            if (_creation is null || _creation.IsCompleted)
+            {
+                _creation = Task.Run(() =>
+                {
+                    var (error, message, _) = _replicas.CreateTopic(Topic, partitions, replicationFactor, configs, validateOnly: false);
+                    if (error is not (ErrorCode.None or ErrorCode.TopicAlreadyExists))
+                        _log?.Invoke($"cannot create {Topic}: {error} {message}");
+                    else
+                        created();
+                });
+            }
+        }
+        return (ErrorCode.CoordinatorNotAvailable, "The coordinator is not available.");
     }
 
     /// <summary>Every record of one partition up to its high watermark, in offset order, decoded.
@@ -65,7 +147,9 @@ public sealed class CoordinatorRuntime<TEntry> where TEntry : class
     {
         var entries = new List<TEntry>();
         long offset = partition.Log.LogStartOffset;
-        long end = partition.HighWatermark;
+        // Up to the log end, as upstream's loader: a new leader's high watermark may still lag
+        // records its predecessor acknowledged.
+        long end = partition.Log.LogEndOffset;
         while (offset < end)
         {
             var data = partition.Log.Read(offset, ReadChunkBytes, end, minOneBatch: true).Records;
@@ -100,7 +184,8 @@ public sealed class CoordinatorRuntime<TEntry> where TEntry : class
     public ErrorCode Append(int partition, IReadOnlyList<CoordinatorRecord> records)
     {
         var p = _replicas.GetPartition(Topic, partition);
-        if (p is null) return ErrorCode.NotLeaderOrFollower;
+        // Only the leader appends: a follower's log takes records from its leader only.
+        if (p is null || !p.IsLeader || !p.IsHostedLocally) return ErrorCode.NotLeaderOrFollower;
         using var builder = new RecordBatchBuilder();
         long now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
         foreach (var r in records) builder.Append(now, r.Key, r.Value);

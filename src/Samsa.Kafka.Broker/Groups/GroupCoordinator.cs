@@ -66,7 +66,7 @@ public sealed record ListedGroup(string GroupId, string ProtocolType, string Sta
 /// <c>__consumer_offsets</c> through <see cref="IGroupMetadataLog"/> before it is acknowledged.
 /// Parked JoinGroup/SyncGroup requests are tasks completed when the rebalance moves on.
 /// </summary>
-public sealed class GroupCoordinator
+public sealed class GroupCoordinator : Coordination.ICoordinatorShards<GroupLogEntry>
 {
     /// <summary>Upstream's NewMemberJoinTimeoutMs: a member that joined but never got a generation is
     /// dropped after five minutes (its JoinGroup is parked, so it cannot heartbeat).</summary>
@@ -133,10 +133,86 @@ public sealed class GroupCoordinator
 
     public bool IsActive { get { lock (_gate) return _partitions.Any(p => p != PartitionStatus.NotOwned); } }
 
+    private int[] _loadGenerations = [];
+
+    /// <summary>The offsets topic has <paramref name="partitions"/> partitions; statuses of partitions
+    /// that existed are kept, new ones start not owned.</summary>
+    public void SetPartitionCount(int partitions)
+    {
+        lock (_gate)
+        {
+            if (partitions == _partitions.Length) return;
+            var old = _partitions;
+            _partitions = new PartitionStatus[partitions];
+            Array.Copy(old, _partitions, Math.Min(old.Length, partitions));
+            Array.Resize(ref _loadGenerations, partitions);
+        }
+    }
+
+    /// <summary>This broker became the leader of an offsets partition (upstream onElection /
+    /// scheduleLoadGroupAndOffsets): its groups answer COORDINATOR_LOAD_IN_PROGRESS until
+    /// <see cref="LoadPartition(int, IEnumerable{GroupLogEntry}, int)"/> with the returned generation
+    /// replayed it. Null when the partition is already owned or loading.</summary>
+    public int? BeginLoading(int partition, int coordinatorEpoch)
+    {
+        lock (_gate)
+        {
+            if (partition < 0 || partition >= _partitions.Length || _partitions[partition] != PartitionStatus.NotOwned) return null;
+            if (_loadGenerations.Length != _partitions.Length) Array.Resize(ref _loadGenerations, _partitions.Length);
+            _partitions[partition] = PartitionStatus.Loading;
+            return ++_loadGenerations[partition];
+        }
+    }
+
+    /// <summary>This broker stopped leading an offsets partition (upstream onResignation /
+    /// removeGroupsForPartition): its groups are dropped from memory and every member waiting in a
+    /// JoinGroup or SyncGroup is answered NOT_COORDINATOR, so clients look up the new coordinator.</summary>
+    public void Unload(int partition)
+    {
+        lock (_gate)
+        {
+            if (partition < 0 || partition >= _partitions.Length || _partitions[partition] == PartitionStatus.NotOwned) return;
+            _partitions[partition] = PartitionStatus.NotOwned;
+            if (_loadGenerations.Length == _partitions.Length) _loadGenerations[partition]++;
+            int removed = 0;
+            foreach (var group in _groups.Values.Where(g => PartitionFor(g.GroupId, _partitions.Length) == partition).ToList())
+            {
+                foreach (var m in group.AllMembers)
+                {
+                    m.AwaitingJoin?.TrySetResult(new JoinGroupResult(ErrorCode.NotCoordinator, m.MemberId));
+                    m.AwaitingJoin = null;
+                    m.AwaitingSync?.TrySetResult(SyncGroupResult.Failed(ErrorCode.NotCoordinator));
+                    m.AwaitingSync = null;
+                }
+                group.TransitionTo(GroupState.Dead, _clock());
+                _groups.Remove(group.GroupId);
+                removed++;
+            }
+            foreach (var key in _pendingTxnOffsets.Keys.Where(k => PartitionFor(k.GroupId, _partitions.Length) == partition).ToList())
+                _pendingTxnOffsets.Remove(key);
+            _logger?.Invoke($"unloaded {removed} groups of {Cluster.TopicName.GroupMetadataTopic}-{partition}: no longer its leader");
+        }
+    }
+
+    /// <summary>As <see cref="LoadPartition(int, IEnumerable{GroupLogEntry})"/> for a load begun by
+    /// <see cref="BeginLoading"/>: ignored when leadership moved on meanwhile (another generation).</summary>
+    public void LoadPartition(int partition, IEnumerable<GroupLogEntry> entries, int generation)
+    {
+        lock (_gate)
+        {
+            if (partition < 0 || partition >= _loadGenerations.Length || _loadGenerations[partition] != generation
+                || _partitions[partition] != PartitionStatus.Loading) return;
+        }
+        LoadPartition(partition, entries, () =>
+            partition < _loadGenerations.Length && _loadGenerations[partition] == generation && _partitions[partition] == PartitionStatus.Loading);
+    }
+
     /// <summary>Rebuilds the groups of one partition by replaying its records in offset order (the last
     /// record of a key wins, a tombstone deletes), then starts serving them (upstream's
     /// GroupMetadataManager.doLoadGroupsAndOffsets + onGroupLoaded).</summary>
-    public void LoadPartition(int partition, IEnumerable<GroupLogEntry> entries)
+    public void LoadPartition(int partition, IEnumerable<GroupLogEntry> entries) => LoadPartition(partition, entries, () => true);
+
+    private void LoadPartition(int partition, IEnumerable<GroupLogEntry> entries, Func<bool> stillWanted)
     {
         var offsets = new Dictionary<string, Dictionary<TopicPartition, CommittedOffset>>(StringComparer.Ordinal);
         var metadata = new Dictionary<string, GroupMetadataValue?>(StringComparer.Ordinal);
@@ -155,6 +231,7 @@ public sealed class GroupCoordinator
         }
         lock (_gate)
         {
+            if (!stillWanted()) return;
             long now = _clock();
             foreach (var id in offsets.Keys.Concat(metadata.Keys).Distinct(StringComparer.Ordinal))
             {
@@ -1083,6 +1160,48 @@ public sealed class GroupCoordinator
             if (error == ErrorCode.None)
                 foreach (var (tp, offset) in accepted) group.Offsets[tp] = offset;
             return error;
+        }
+    }
+
+    // Offsets of open transactions (TxnOffsetCommit), by producer id and group, until the transaction's
+    // marker reaches the group's offsets partition on this broker (upstream's pendingTransactionalOffsetCommits).
+    private readonly Dictionary<(long ProducerId, string GroupId), Dictionary<TopicPartition, OffsetCommitEntry>> _pendingTxnOffsets = new();
+
+    /// <summary>TxnOffsetCommit on the group's coordinator: the offsets wait for the transaction's
+    /// marker (<see cref="CompleteTransactionalOffsets"/>). Membership is checked by the caller.</summary>
+    public ErrorCode AddTransactionalOffsets(string groupId, long producerId, IReadOnlyList<OffsetCommitEntry> entries)
+    {
+        lock (_gate)
+        {
+            if (ValidateGroupStatus(groupId, allowEmptyId: true) is { } statusError) return statusError;
+            if (!_pendingTxnOffsets.TryGetValue((producerId, groupId), out var pending))
+                _pendingTxnOffsets[(producerId, groupId)] = pending = [];
+            foreach (var e in entries) pending[e.Partition] = e;
+            return ErrorCode.None;
+        }
+    }
+
+    /// <summary>A transaction marker was written to offsets partition <paramref name="partition"/>:
+    /// the producer's pending offsets of the groups in that partition become committed offsets
+    /// (COMMIT) or are dropped (ABORT), as upstream's handleTxnCompletion.</summary>
+    public void CompleteTransactionalOffsets(int partition, long producerId, bool commit)
+    {
+        List<(string GroupId, List<OffsetCommitEntry> Entries)> done = [];
+        lock (_gate)
+        {
+            foreach (var key in _pendingTxnOffsets.Keys.ToList())
+            {
+                if (key.ProducerId != producerId || PartitionFor(key.GroupId, _partitions.Length) != partition) continue;
+                done.Add((key.GroupId, _pendingTxnOffsets[key].Values.ToList()));
+                _pendingTxnOffsets.Remove(key);
+            }
+        }
+        if (!commit) return;
+        foreach (var (groupId, entries) in done)
+        {
+            var error = CommitTransactionalOffsets(groupId, entries);
+            if (error != ErrorCode.None)
+                _logger?.Invoke($"committing the transactional offsets of producer {producerId} for group {groupId} failed with {error}");
         }
     }
 

@@ -16,7 +16,6 @@ public sealed class GroupCoordinatorService : IDisposable
 {
     private readonly ReplicaManager _replicas;
     private readonly Action<string>? _log;
-    private readonly object _createGate = new();
     private readonly CoordinatorRuntime<GroupLogEntry> _runtime;
     private IDisposable? _ticker;
 
@@ -41,44 +40,34 @@ public sealed class GroupCoordinatorService : IDisposable
 
     public GroupCoordinator Coordinator { get; }
 
-    /// <summary>Loads an existing offsets topic in the background and starts the timers.</summary>
-    public void Start()
+    /// <summary>Loads the offsets partitions this broker leads and starts the timers.</summary>
+    /// <param name="loadNow">False in ZooKeeper mode: which partitions this broker leads is known
+    /// only from the first applied cluster view, which then loads them.</param>
+    public void Start(bool loadNow = true)
     {
-        var topic = _replicas.GetTopic(TopicName.GroupMetadataTopic);
-        if (topic is not null)
-        {
-            Coordinator.Activate(topic.Partitions.Count, loading: true);
-            _runtime.LoadInBackground(topic, Coordinator.LoadPartition);
-        }
+        if (loadNow) SyncOwnership();
         _ticker = Coordinator.StartTicking(TimeSpan.FromMilliseconds(50));
     }
 
-    /// <summary>FindCoordinator for a group: makes sure the offsets topic exists. Upstream answers
-    /// COORDINATOR_NOT_AVAILABLE while it cannot be created (replication factor above the live
-    /// brokers — set offsets.topic.replication.factor=1 on a single broker).</summary>
+    /// <summary>Serves the groups of exactly the offsets partitions this broker leads (after every
+    /// applied cluster view in ZooKeeper mode).</summary>
+    public void SyncOwnership() => _runtime.SyncOwnership(Coordinator);
+
+    /// <summary>FindCoordinator for a group (and Metadata naming the topic): makes sure the offsets
+    /// topic exists — compacted, offsets.topic.num.partitions / replication.factor / segment.bytes.
+    /// Upstream answers COORDINATOR_NOT_AVAILABLE while it cannot be created (replication factor above
+    /// the live brokers — set offsets.topic.replication.factor=1 on a single broker) and while it is
+    /// being created.</summary>
     public (ErrorCode Error, string? Message) EnsureOffsetsTopic()
     {
-        if (_replicas.GetTopic(TopicName.GroupMetadataTopic) is not null) return (ErrorCode.None, null);
-        lock (_createGate)
+        var cfg = Coordinator.Config;
+        var configs = new Dictionary<string, string>
         {
-            if (_replicas.GetTopic(TopicName.GroupMetadataTopic) is not null) return (ErrorCode.None, null);
-            var cfg = Coordinator.Config;
-            var configs = new Dictionary<string, string>
-            {
-                ["cleanup.policy"] = "compact",
-                ["segment.bytes"] = cfg.OffsetsTopicSegmentBytes.ToString(System.Globalization.CultureInfo.InvariantCulture),
-                ["compression.type"] = "producer",
-            };
-            var (error, message, topic) = _replicas.CreateTopic(TopicName.GroupMetadataTopic, cfg.OffsetsTopicPartitions,
-                cfg.OffsetsTopicReplicationFactor, configs, validateOnly: false);
-            if (error != ErrorCode.None || topic is null)
-            {
-                _log?.Invoke($"cannot create {TopicName.GroupMetadataTopic}: {error} {message}");
-                return (ErrorCode.CoordinatorNotAvailable, message);
-            }
-            Coordinator.Activate(topic.Partitions.Count, loading: false);
-            return (ErrorCode.None, null);
-        }
+            ["cleanup.policy"] = "compact",
+            ["segment.bytes"] = cfg.OffsetsTopicSegmentBytes.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["compression.type"] = "producer",
+        };
+        return _runtime.EnsureTopic(cfg.OffsetsTopicPartitions, cfg.OffsetsTopicReplicationFactor, configs, SyncOwnership);
     }
 
     public void Dispose()

@@ -1,13 +1,16 @@
 // FindCoordinator (key 10), versions 0-6.
 //
-// Behaviour (KafkaApis.handleFindCoordinatorRequest): key type 0 (GROUP) — this broker, the only
-// one, coordinates every group; the first lookup creates __consumer_offsets
-// (offsets.topic.num.partitions, offsets.topic.replication.factor, compacted) and answers
-// COORDINATOR_NOT_AVAILABLE while it cannot be created (replication factor above the one live
-// broker). v4+ (KIP-699) carries a batch of keys answered one by one.
-// Key type 1 (TRANSACTION): this broker coordinates every transactional id; the first lookup
-// creates __transaction_state (transaction.state.log.num.partitions / replication.factor),
-// COORDINATOR_NOT_AVAILABLE while it cannot be created. Other key types get INVALID_REQUEST.
+// Behaviour (KafkaApis.handleFindCoordinatorRequest / getCoordinator): the coordinator of a group
+// (key type 0) is the leader of partition abs(hash(key)) % offsets.topic.num.partitions of
+// __consumer_offsets; of a transactional id (key type 1) the leader of its partition of
+// __transaction_state. Every broker answers with that leader, whichever broker is asked. The first
+// lookup creates the internal topic; COORDINATOR_NOT_AVAILABLE while it does not exist yet, cannot
+// be created (replication factor above the live brokers) or the partition has no live leader.
+// Never COORDINATOR_LOAD_IN_PROGRESS: a new leader that is still loading answers that to the
+// group and transaction requests themselves. error_message is null unless there is an error.
+// v4+ (KIP-699) carries a batch of keys answered one by one. Other key types get INVALID_REQUEST.
+using Samsa.Kafka.Broker.Cluster;
+using Samsa.Kafka.Broker.Groups;
 using Samsa.Kafka.Protocol;
 using Samsa.Kafka.Protocol.Messages;
 
@@ -25,7 +28,7 @@ public static class FindCoordinatorHandler
         var response = new FindCoordinatorResponse();
         if (v < 4)
         {
-            var c = Resolve(context, keyType, request.Key);
+            var c = Resolve(context.Broker, keyType, request.Key);
             response.ErrorCode = c.ErrorCode;
             response.ErrorMessage = c.ErrorMessage;
             response.NodeId = c.NodeId;
@@ -34,33 +37,40 @@ public static class FindCoordinatorHandler
         }
         else
         {
-            foreach (var key in request.CoordinatorKeys) response.Coordinators.Add(Resolve(context, keyType, key));
+            foreach (var key in request.CoordinatorKeys) response.Coordinators.Add(Resolve(context.Broker, keyType, key));
         }
         return ValueTask.FromResult<IKafkaMessage?>(response);
     }
 
-    private static FindCoordinatorResponse.Coordinator Resolve(RequestContext context, sbyte keyType, string key)
+    private static FindCoordinatorResponse.Coordinator Resolve(KafkaBroker broker, sbyte keyType, string key)
     {
-        var c = new FindCoordinatorResponse.Coordinator { Key = key, NodeId = -1, Host = "", Port = -1 };
+        var c = new FindCoordinatorResponse.Coordinator { Key = key, NodeId = -1, Host = "", Port = -1, ErrorMessage = null };
         if (keyType is not (GroupKeyType or TransactionKeyType))
         {
             c.ErrorCode = (short)ErrorCode.InvalidRequest;
             c.ErrorMessage = $"Unsupported coordinator key type {keyType}";
             return c;
         }
-        var (error, message) = keyType == TransactionKeyType
-            ? context.Broker.Transactions.EnsureTransactionLog()
-            : context.Broker.Groups.EnsureOffsetsTopic();
-        if (error != ErrorCode.None)
-        {
-            c.ErrorCode = (short)error;
-            c.ErrorMessage = message ?? "The coordinator is not available.";
-            return c;
-        }
-        var (host, port) = context.Broker.AdvertisedEndpoint;
-        c.NodeId = context.Broker.BrokerId;
-        c.Host = host;
-        c.Port = port;
+        var (error, _) = keyType == TransactionKeyType
+            ? broker.Transactions.EnsureTransactionLog()
+            : broker.Groups.EnsureOffsetsTopic();
+        var topic = error == ErrorCode.None
+            ? broker.Replicas.GetTopic(keyType == TransactionKeyType ? TopicName.TransactionStateTopic : TopicName.GroupMetadataTopic)
+            : null;
+        if (topic is null || topic.Partitions.Count == 0) return NotAvailable(c);
+        var partition = topic.Partitions[GroupCoordinator.PartitionFor(key, topic.Partitions.Count)];
+        int leader = partition.LeaderId ?? broker.BrokerId;   // single broker: it leads everything
+        if (leader < 0 || broker.EndpointOf(leader) is not { } endpoint) return NotAvailable(c);
+        c.NodeId = leader;
+        c.Host = endpoint.Host;
+        c.Port = endpoint.Port;
+        return c;
+    }
+
+    private static FindCoordinatorResponse.Coordinator NotAvailable(FindCoordinatorResponse.Coordinator c)
+    {
+        c.ErrorCode = (short)ErrorCode.CoordinatorNotAvailable;
+        c.ErrorMessage = "The coordinator is not available.";
         return c;
     }
 }

@@ -4,7 +4,9 @@
 // v1+ null list mean "all topics"; v1+ empty list means none. An unknown topic is auto-created
 // when the request allows it (v4+ flag; always for v0-v3) and auto.create.topics.enable is on:
 // the first answer for it is LEADER_NOT_AVAILABLE with no partitions, as upstream answers while
-// the controller elects leaders. Illegal names get INVALID_TOPIC_EXCEPTION, unknown topics
+// the controller elects leaders. __consumer_offsets and __transaction_state are created as the
+// coordinators create them (their own partitions, replication factor, compaction); too few live
+// brokers for their replication factor is INVALID_REPLICATION_FACTOR. Illegal names get INVALID_TOPIC_EXCEPTION, unknown topics
 // otherwise UNKNOWN_TOPIC_OR_PARTITION; v10+ lookups by topic id that miss get UNKNOWN_TOPIC_ID.
 // Single-broker mode: every partition is led by this broker, with itself as the only replica and
 // ISR member. ZooKeeper mode (Cluster/ZooKeeper): all registered brokers, the controller from
@@ -74,6 +76,21 @@ public static class MetadataHandler
                     _ => createError,
                 };
             }
+            else if (allowAutoCreate && requested.Name is TopicName.GroupMetadataTopic or TopicName.TransactionStateTopic)
+            {
+                // Internal topics are created with their own partition count, replication factor and
+                // compaction (upstream's AutoTopicCreationManager); too few live brokers for the
+                // replication factor is INVALID_REPLICATION_FACTOR, as upstream's createInternalTopic.
+                var (ensure, _) = requested.Name == TopicName.GroupMetadataTopic ? broker.Groups.EnsureOffsetsTopic() : broker.Transactions.EnsureTransactionLog();
+                if (broker.Replicas.GetTopic(requested.Name) is { } created)
+                {
+                    response.Topics.Add(TopicEntry(broker, created, includeTopicOps));
+                    continue;
+                }
+                error = ensure == ErrorCode.None ? ErrorCode.LeaderNotAvailable
+                    : broker.Cluster is null ? ErrorCode.InvalidReplicationFactor   // created on the spot, or refused
+                    : EnoughBrokersFor(broker, requested.Name) ? ErrorCode.LeaderNotAvailable : ErrorCode.InvalidReplicationFactor;
+            }
             else
                 error = ErrorCode.UnknownTopicOrPartition;
             response.Topics.Add(new MetadataResponse.MetadataResponseTopic
@@ -85,6 +102,14 @@ public static class MetadataHandler
             });
         }
         return ValueTask.FromResult<IKafkaMessage?>(response);
+    }
+
+    private static bool EnoughBrokersFor(KafkaBroker broker, string internalTopic)
+    {
+        int rf = internalTopic == TopicName.GroupMetadataTopic
+            ? broker.Groups.Coordinator.Config.OffsetsTopicReplicationFactor
+            : broker.Transactions.Coordinator.Config.TransactionLogReplicationFactor;
+        return (broker.Cluster?.LiveBrokers.Count ?? 1) >= rf;
     }
 
     /// <summary>ZooKeeper mode: every registered broker (its PLAINTEXT endpoint, else its first).</summary>

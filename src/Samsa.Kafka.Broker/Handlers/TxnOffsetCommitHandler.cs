@@ -8,11 +8,12 @@
 // producer id and epoch (INVALID_PRODUCER_ID_MAPPING, PRODUCER_FENCED — INVALID_PRODUCER_EPOCH
 // below v3), and unknown partitions get UNKNOWN_TOPIC_OR_PARTITION. Metadata longer than
 // offset.metadata.max.bytes is OFFSET_METADATA_TOO_LARGE.
-// Differences from upstream: the pending offsets are held by the transaction coordinator rather
-// than written to __consumer_offsets as transactional records. A broker restart loses them, so a
-// transaction that was still open with offsets is aborted (its producer fenced) when the coordinator
-// reloads; one whose commit was already logged completes without them (the crash window between
-// logging the commit and storing the offsets, inside one EndTxn call).
+// When this broker also coordinates the transactional id, the producer id/epoch and the open
+// transaction are checked too (upstream leaves that to the log's producer state).
+// Differences from upstream: the group coordinator holds the pending offsets in memory until the
+// transaction's marker reaches the group's __consumer_offsets partition, rather than writing them
+// there as transactional records. A restart or failover of the group's coordinator loses them, so
+// the transaction coordinator aborts (and fences) a transaction it reloads open with offsets.
 using Samsa.Kafka.Broker.Groups;
 using Samsa.Kafka.Broker.Log;
 using Samsa.Kafka.Protocol;
@@ -38,13 +39,15 @@ public static class TxnOffsetCommitHandler
                 if ((p.CommittedMetadata?.Length ?? 0) > maxMetadata) { tooLarge.Add(tp); continue; }
                 entries.Add(new OffsetCommitEntry(tp, p.CommittedOffset, v >= 2 ? p.CommittedLeaderEpoch : -1, p.CommittedMetadata));
             }
-        ErrorCode error = broker.Groups.EnsureOffsetsTopic().Error;
-        if (error == ErrorCode.None)
-            error = broker.Groups.Coordinator.ValidateTxnOffsetCommit(request.GroupId, v >= 3 ? request.MemberId : "",
-                v >= 3 ? request.GroupInstanceId : null, v >= 3 ? request.GenerationId : -1);
+        // Sent to the group's coordinator (NOT_COORDINATOR elsewhere); the transactional id may be
+        // coordinated by another broker.
+        ErrorCode error = broker.Groups.Coordinator.ValidateTxnOffsetCommit(request.GroupId, v >= 3 ? request.MemberId : "",
+            v >= 3 ? request.GroupInstanceId : null, v >= 3 ? request.GenerationId : -1);
+        if (error == ErrorCode.None
+            && broker.Transactions.Coordinator.ValidateTxnOffsetCommit(request.TransactionalId, request.ProducerId, request.ProducerEpoch, request.GroupId) is { } txnError)
+            error = txnError;
         if (error == ErrorCode.None && entries.Count > 0)
-            error = broker.Transactions.Coordinator.TxnOffsetCommit(request.TransactionalId, request.ProducerId, request.ProducerEpoch,
-                request.GroupId, entries);
+            error = broker.Groups.Coordinator.AddTransactionalOffsets(request.GroupId, request.ProducerId, entries);
         if (error == ErrorCode.ProducerFenced && v < 3) error = ErrorCode.InvalidProducerEpoch;
         var response = new TxnOffsetCommitResponse();
         foreach (var t in request.Topics)

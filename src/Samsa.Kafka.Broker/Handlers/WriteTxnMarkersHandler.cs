@@ -4,9 +4,9 @@
 // partition leader — append a COMMIT or ABORT control batch for the producer to each listed
 // partition. Unknown partitions get UNKNOWN_TOPIC_OR_PARTITION; a marker with an epoch older than
 // the producer's is refused by the log's producer state. This broker's own coordinator writes its
-// markers directly; the handler serves tools and tests that send the request.
-// Differences from upstream: markers on __consumer_offsets do not complete pending transactional
-// offsets there (this group coordinator keeps none; see TxnOffsetCommitHandler).
+// markers for partitions it leads directly and sends this request to the leaders of the others.
+// Partitions this broker does not lead get NOT_LEADER_OR_FOLLOWER. A marker on a __consumer_offsets
+// partition completes the transactional offsets its group coordinator holds for the producer.
 using Samsa.Kafka.Protocol;
 using Samsa.Kafka.Protocol.Messages;
 using Samsa.Kafka.Protocol.Records;
@@ -32,12 +32,8 @@ public static class WriteTxnMarkersHandler
                     ErrorCode error;
                     var partition = replicas.GetPartition(t.Name, index);
                     if (partition is null) error = ErrorCode.UnknownTopicOrPartition;
-                    else
-                    {
-                        var batch = ControlRecords.BuildEndTxnMarkerBatch(marker.TransactionResult ? ControlRecordType.Commit : ControlRecordType.Abort,
-                            marker.ProducerId, marker.ProducerEpoch, marker.CoordinatorEpoch, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
-                        (error, _, _, _) = replicas.Append(partition, batch, produceVersion: 9);
-                    }
+                    else error = context.Broker.Transactions.AppendMarker(partition, marker.ProducerId, marker.ProducerEpoch,
+                        marker.CoordinatorEpoch, marker.TransactionResult);
                     tr.Partitions.Add(new WriteTxnMarkersResponse.WritableTxnMarkerPartitionResult { PartitionIndex = index, ErrorCode = (short)error });
                 }
             }

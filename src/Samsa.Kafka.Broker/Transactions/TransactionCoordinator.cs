@@ -32,10 +32,10 @@ public interface ITransactionEnvironment
 {
     /// <summary>Appends one record to a partition of <c>__transaction_state</c> durably; the broker error.</summary>
     ErrorCode AppendState(int partition, byte[] key, byte[]? value);
-    /// <summary>Writes a COMMIT or ABORT control batch for the producer to a data partition (WriteTxnMarkers, done locally).</summary>
+    /// <summary>Writes a COMMIT or ABORT control batch for the producer to a partition: locally when this
+    /// broker leads it, otherwise with WriteTxnMarkers to its leader. None once the marker is written;
+    /// a retriable error while it is not (yet) — the coordinator retries the completion.</summary>
     ErrorCode WriteMarker(TopicPartition partition, long producerId, short producerEpoch, int coordinatorEpoch, bool commit);
-    /// <summary>Makes a committed transaction's offsets the group's committed offsets.</summary>
-    ErrorCode CommitOffsets(string groupId, IReadOnlyList<OffsetCommitEntry> offsets);
     /// <summary>Whether a data partition exists (AddPartitionsToTxn answers UNKNOWN_TOPIC_OR_PARTITION otherwise).</summary>
     bool PartitionExists(TopicPartition partition);
     /// <summary>The __consumer_offsets partition of a group (AddOffsetsToTxn).</summary>
@@ -57,7 +57,7 @@ public sealed record TransactionDescription(string TransactionalId, TransactionS
 /// PrepareCommit/PrepareAbort only while that call runs — or after a crash, when loading completes it.
 /// Single-threaded under one lock: the handlers, the timeout ticker and loading all go through it.
 /// </summary>
-public sealed class TransactionCoordinator
+public sealed class TransactionCoordinator : Coordination.ICoordinatorShards<TransactionLogEntry>
 {
     private enum PartitionStatus : byte { NotOwned, Loading, Active }
 
@@ -84,9 +84,87 @@ public sealed class TransactionCoordinator
 
     public TransactionCoordinatorConfig Config { get; }
 
-    /// <summary>The coordinator epoch written into markers. With one broker leading the transaction log
-    /// forever it stays 0 (upstream uses the log partition's leader epoch).</summary>
-    public const int CoordinatorEpoch = 0;
+    // The coordinator epoch of each transaction log partition, written into its markers: the
+    // partition's leader epoch when this broker took it over (upstream's coordinatorEpoch), 0 for a
+    // single broker.
+    private int[] _coordinatorEpochs = [];
+    private int[] _loadGenerations = [];
+
+    private int CoordinatorEpochFor(int partition) => partition < _coordinatorEpochs.Length ? _coordinatorEpochs[partition] : 0;
+
+    /// <summary>The transaction log has <paramref name="partitions"/> partitions; statuses of partitions
+    /// that existed are kept, new ones start not owned.</summary>
+    public void SetPartitionCount(int partitions)
+    {
+        lock (_gate)
+        {
+            if (partitions == _partitions.Length) return;
+            var old = _partitions;
+            _partitions = new PartitionStatus[partitions];
+            Array.Copy(old, _partitions, Math.Min(old.Length, partitions));
+            Array.Resize(ref _coordinatorEpochs, partitions);
+            Array.Resize(ref _loadGenerations, partitions);
+        }
+    }
+
+    /// <summary>This broker became the leader of a transaction log partition (upstream
+    /// onElection / loadTransactionsForTxnTopicPartition): its ids answer COORDINATOR_LOAD_IN_PROGRESS
+    /// until the load with the returned generation finishes. Null when already owned or loading.</summary>
+    public int? BeginLoading(int partition, int coordinatorEpoch)
+    {
+        lock (_gate)
+        {
+            if (partition < 0 || partition >= _partitions.Length || _partitions[partition] != PartitionStatus.NotOwned) return null;
+            _partitions[partition] = PartitionStatus.Loading;
+            _coordinatorEpochs[partition] = coordinatorEpoch;
+            return ++_loadGenerations[partition];
+        }
+    }
+
+    /// <summary>This broker stopped leading a transaction log partition (upstream onResignation /
+    /// removeTransactionsForTxnTopicPartition): its transactions are forgotten here; the new leader
+    /// loads them and completes those half done.</summary>
+    public void Unload(int partition)
+    {
+        lock (_gate)
+        {
+            if (partition < 0 || partition >= _partitions.Length || _partitions[partition] == PartitionStatus.NotOwned) return;
+            _partitions[partition] = PartitionStatus.NotOwned;
+            if (partition < _loadGenerations.Length) _loadGenerations[partition]++;
+            int removed = 0;
+            foreach (var id in _transactions.Keys.Where(id => PartitionForLocked(id) == partition).ToList())
+            {
+                _transactions.Remove(id);
+                removed++;
+            }
+            _logger?.Invoke($"unloaded {removed} transactional ids of {Cluster.TopicName.TransactionStateTopic}-{partition}: no longer its leader");
+        }
+    }
+
+    /// <summary>As <see cref="LoadPartition(int, IEnumerable{TransactionLogEntry})"/> for a load begun by
+    /// <see cref="BeginLoading"/>: ignored when leadership moved on meanwhile.</summary>
+    public void LoadPartition(int partition, IEnumerable<TransactionLogEntry> entries, int generation)
+    {
+        lock (_gate)
+        {
+            if (partition < 0 || partition >= _loadGenerations.Length || _loadGenerations[partition] != generation
+                || _partitions[partition] != PartitionStatus.Loading) return;
+            LoadPartition(partition, entries);
+        }
+    }
+
+    /// <summary>Completes every transaction of an owned partition that is decided but whose markers
+    /// are not all written yet (upstream's marker channel retries until each is written).</summary>
+    public void RetryCompletions()
+    {
+        lock (_gate)
+        {
+            long now = _clock();
+            foreach (var m in _transactions.Values.ToList())
+                if (m.State is TransactionState.PrepareCommit or TransactionState.PrepareAbort && CheckOwned(m.TransactionalId) is null)
+                    CompleteTransaction(m, m.State == TransactionState.PrepareCommit, now);
+        }
+    }
 
     public bool IsActive { get { lock (_gate) return _partitions.Length > 0; } }
 
@@ -103,6 +181,8 @@ public sealed class TransactionCoordinator
         {
             _partitions = new PartitionStatus[partitions];
             Array.Fill(_partitions, loading ? PartitionStatus.Loading : PartitionStatus.Active);
+            _coordinatorEpochs = new int[partitions];
+            _loadGenerations = new int[partitions];
         }
     }
 
@@ -124,10 +204,10 @@ public sealed class TransactionCoordinator
                 m.TxnTimeoutMs = v.TransactionTimeoutMs;
                 m.State = Enum.IsDefined((TransactionState)v.TransactionStatus) ? (TransactionState)v.TransactionStatus : TransactionState.Dead;
                 m.Partitions.Clear();
+                m.MarkedPartitions.Clear();
                 foreach (var tp in TransactionRecords.PartitionsOf(v)) m.Partitions.Add(tp);
                 m.TxnLastUpdateTimestamp = v.TransactionLastUpdateTimestampMs;
                 m.TxnStartTimestamp = v.TransactionStartTimestampMs;
-                m.PendingOffsets.Clear();
                 _transactions[e.TransactionalId] = m;
             }
             if (partition >= 0 && partition < _partitions.Length) _partitions[partition] = PartitionStatus.Active;
@@ -173,6 +253,21 @@ public sealed class TransactionCoordinator
     /// </summary>
     public InitProducerIdResult InitProducerId(string? transactionalId, int transactionTimeoutMs, long expectedProducerId = -1, short expectedProducerEpoch = -1)
     {
+        try
+        {
+            return InitProducerIdCore(transactionalId, transactionTimeoutMs, expectedProducerId, expectedProducerEpoch);
+        }
+        catch (ProducerIdsUnavailableException e)
+        {
+            // Upstream answers COORDINATOR_LOAD_IN_PROGRESS while no producer id block is at hand;
+            // the client retries.
+            _logger?.Invoke($"InitProducerId: {e.Message}");
+            return new InitProducerIdResult(ErrorCode.CoordinatorLoadInProgress, -1, -1);
+        }
+    }
+
+    private InitProducerIdResult InitProducerIdCore(string? transactionalId, int transactionTimeoutMs, long expectedProducerId, short expectedProducerEpoch)
+    {
         if (transactionalId is null)
             return new InitProducerIdResult(ErrorCode.None, _producerIds.Generate(), 0);
         if (transactionalId.Length == 0)
@@ -213,8 +308,9 @@ public sealed class TransactionCoordinator
             var previous = Snapshot(m);
             if (m.IsEpochExhausted && (!hasExpected || expectedProducerEpoch == m.ProducerEpoch))
             {
+                long rotated = _producerIds.Generate();
                 m.PreviousProducerId = m.ProducerId;
-                m.ProducerId = _producerIds.Generate();
+                m.ProducerId = rotated;
                 m.LastProducerEpoch = -1;
                 m.ProducerEpoch = 0;
             }
@@ -241,7 +337,6 @@ public sealed class TransactionCoordinator
             m.TxnTimeoutMs = transactionTimeoutMs;
             m.State = TransactionState.Empty;
             m.Partitions.Clear();
-            m.PendingOffsets.Clear();
             m.TxnStartTimestamp = -1;
             m.TxnLastUpdateTimestamp = now;
             var error = Persist(m);
@@ -303,7 +398,6 @@ public sealed class TransactionCoordinator
             {
                 m.TxnStartTimestamp = now;
                 m.Partitions.Clear();
-                m.PendingOffsets.Clear();
             }
             m.State = TransactionState.Ongoing;
             foreach (var p in partitions) m.Partitions.Add(p);
@@ -317,22 +411,24 @@ public sealed class TransactionCoordinator
     // ------------------------------------------------------------------ TxnOffsetCommit
 
     /// <summary>
-    /// TxnOffsetCommit: offsets that become the group's committed offsets only if the transaction
-    /// commits. The producer must be the id's current one (INVALID_PRODUCER_ID_MAPPING /
-    /// PRODUCER_FENCED otherwise) and the group's offsets partition part of the open transaction
-    /// (AddOffsetsToTxn first; INVALID_TXN_STATE otherwise). Group membership is checked by the caller.
+    /// TxnOffsetCommit, when this broker also coordinates the transactional id: the producer must be
+    /// the id's current one (INVALID_PRODUCER_ID_MAPPING / PRODUCER_FENCED otherwise) and the group's
+    /// offsets partition part of the open transaction (AddOffsetsToTxn first; INVALID_TXN_STATE
+    /// otherwise). Null when another broker coordinates the id (nothing to check here). The offsets
+    /// themselves wait in the group coordinator for the transaction's marker.
     /// </summary>
-    public ErrorCode TxnOffsetCommit(string transactionalId, long producerId, short producerEpoch, string groupId, IReadOnlyList<OffsetCommitEntry> offsets)
+    public ErrorCode? ValidateTxnOffsetCommit(string transactionalId, long producerId, short producerEpoch, string groupId)
     {
         lock (_gate)
         {
-            if (CheckOwned(transactionalId) is { } owned) return owned;
+            // The transactional id is coordinated by another broker: the group coordinator cannot
+            // check it (upstream's group coordinator does not either; the producer's epoch is
+            // checked when the marker arrives).
+            if (CheckOwned(transactionalId) is not null) return null;
             if (!_transactions.TryGetValue(transactionalId, out var m) || m.ProducerId != producerId) return ErrorCode.InvalidProducerIdMapping;
             if (m.ProducerEpoch != producerEpoch) return ErrorCode.ProducerFenced;
             if (m.State != TransactionState.Ongoing || _env.OffsetsPartitionFor(groupId) is not { } tp || !m.Partitions.Contains(tp))
                 return ErrorCode.InvalidTxnState;
-            if (!m.PendingOffsets.TryGetValue(groupId, out var pending)) m.PendingOffsets[groupId] = pending = [];
-            foreach (var o in offsets) pending[o.Partition] = o;
             return ErrorCode.None;
         }
     }
@@ -379,6 +475,7 @@ public sealed class TransactionCoordinator
             return error;
         }
         // The decision is durable: from here on the transaction completes, now or when the log is reloaded.
+        m.MarkedPartitions.Clear();
         return CompleteTransaction(m, commit, now);
     }
 
@@ -386,28 +483,24 @@ public sealed class TransactionCoordinator
     // the transaction in its Prepare state; the next tick retries (upstream's marker channel retries too).
     private ErrorCode CompleteTransaction(TransactionMetadata m, bool commit, long now)
     {
+        bool pendingMarkers = false;
         foreach (var tp in m.Partitions.OrderBy(p => p.Topic, StringComparer.Ordinal).ThenBy(p => p.Partition))
         {
-            // The group coordinator's partitions hold no transactional data here (offsets are applied
-            // at commit), so they need no marker.
-            if (tp.Topic == Cluster.TopicName.GroupMetadataTopic) continue;
-            var markerError = _env.WriteMarker(tp, m.ProducerId, m.ProducerEpoch, CoordinatorEpoch, commit);
-            if (markerError is not (ErrorCode.None or ErrorCode.UnknownTopicOrPartition))
+            // A marker on a group's __consumer_offsets partition completes the offsets its coordinator
+            // holds for this producer (applied on COMMIT, dropped on ABORT).
+            if (m.MarkedPartitions.Contains(tp)) continue;
+            var markerError = _env.WriteMarker(tp, m.ProducerId, m.ProducerEpoch, CoordinatorEpochFor(PartitionForLocked(m.TransactionalId)), commit);
+            if (markerError is ErrorCode.None or ErrorCode.UnknownTopicOrPartition) m.MarkedPartitions.Add(tp);
+            else
             {
-                _logger?.Invoke($"transaction {m.TransactionalId}: marker for {tp} failed with {markerError}; will retry");
-                return ErrorCode.None;
+                // RequestTimedOut: the marker is on its way to another broker's partition.
+                if (markerError != ErrorCode.RequestTimedOut)
+                    _logger?.Invoke($"transaction {m.TransactionalId}: marker for {tp} failed with {markerError}; will retry");
+                pendingMarkers = true;
             }
         }
-        if (commit)
-        {
-            foreach (var (group, offsets) in m.PendingOffsets)
-            {
-                var offsetError = _env.CommitOffsets(group, offsets.Values.ToList());
-                if (offsetError != ErrorCode.None)
-                    _logger?.Invoke($"transaction {m.TransactionalId}: committing offsets of group {group} failed with {offsetError}");
-            }
-        }
-        m.PendingOffsets.Clear();
+        if (pendingMarkers) return ErrorCode.None;
+        m.MarkedPartitions.Clear();
         m.State = commit ? TransactionState.CompleteCommit : TransactionState.CompleteAbort;
         m.TxnLastUpdateTimestamp = now;
         var error = Persist(m);
@@ -447,6 +540,7 @@ public sealed class TransactionCoordinator
     {
         lock (_gate)
         {
+            RetryCompletions();
             long now = _clock();
             if (now - _lastAbortCheck >= Config.AbortTimedOutTransactionsIntervalMs)
             {

@@ -22,7 +22,6 @@ public sealed class TransactionCoordinatorService : IDisposable
     private readonly ReplicaManager _replicas;
     private readonly GroupCoordinatorService _groups;
     private readonly Action<string>? _log;
-    private readonly object _createGate = new();
     private readonly CoordinatorRuntime<TransactionLogEntry> _runtime;
     private IDisposable? _ticker;
 
@@ -42,53 +41,76 @@ public sealed class TransactionCoordinatorService : IDisposable
     public TransactionCoordinator Coordinator { get; }
     public ProducerIdManager ProducerIds { get; }
 
-    /// <summary>Loads an existing transaction log and starts the timers.</summary>
-    public void Start()
+    /// <summary>Loads the transaction log partitions this broker leads and starts the timers.</summary>
+    /// <param name="loadNow">False in ZooKeeper mode: which partitions this broker leads is known
+    /// only from the first applied cluster view, which then loads them.</param>
+    public void Start(bool loadNow = true)
     {
-        var topic = _replicas.GetTopic(TopicName.TransactionStateTopic);
-        if (topic is not null)
-        {
-            Coordinator.Activate(topic.Partitions.Count, loading: true);
-            _runtime.LoadInBackground(topic, Coordinator.LoadPartition);
-        }
+        if (loadNow) SyncOwnership();
         int interval = Math.Clamp(Coordinator.Config.AbortTimedOutTransactionsIntervalMs, 10, 1000);
         _ticker = Coordinator.StartTicking(TimeSpan.FromMilliseconds(interval));
     }
 
+    /// <summary>Serves the transactional ids of exactly the transaction log partitions this broker
+    /// leads (after every applied cluster view in ZooKeeper mode).</summary>
+    public void SyncOwnership() => _runtime.SyncOwnership(Coordinator);
+
     /// <summary>Makes sure the transaction log exists (FindCoordinator for a transactional id,
-    /// InitProducerId). Upstream answers COORDINATOR_NOT_AVAILABLE while it cannot be created
-    /// (replication factor above the live brokers — set transaction.state.log.replication.factor=1).</summary>
+    /// InitProducerId, Metadata naming it): compacted, transaction.state.log.num.partitions /
+    /// replication.factor / segment.bytes. COORDINATOR_NOT_AVAILABLE while it cannot be created
+    /// (replication factor above the live brokers — set transaction.state.log.replication.factor=1)
+    /// or is being created, as upstream.</summary>
     public (ErrorCode Error, string? Message) EnsureTransactionLog()
     {
-        if (Coordinator.IsActive) return (ErrorCode.None, null);
-        lock (_createGate)
+        var cfg = Coordinator.Config;
+        var configs = new Dictionary<string, string>
         {
-            if (Coordinator.IsActive) return (ErrorCode.None, null);
-            if (_replicas.GetTopic(TopicName.TransactionStateTopic) is { } existing)
-            {
-                // Created but not activated: only while Start has not run yet.
-                return (ErrorCode.CoordinatorLoadInProgress, null);
-            }
-            var cfg = Coordinator.Config;
-            var configs = new Dictionary<string, string>
-            {
-                ["cleanup.policy"] = "compact",
-                ["segment.bytes"] = cfg.TransactionLogSegmentBytes.ToString(System.Globalization.CultureInfo.InvariantCulture),
-                ["compression.type"] = "uncompressed",
-            };
-            var (error, message, topic) = _replicas.CreateTopic(TopicName.TransactionStateTopic, cfg.TransactionLogPartitions,
-                cfg.TransactionLogReplicationFactor, configs, validateOnly: false);
-            if (error != ErrorCode.None || topic is null)
-            {
-                _log?.Invoke($"cannot create {TopicName.TransactionStateTopic}: {error} {message}");
-                return (ErrorCode.CoordinatorNotAvailable, message);
-            }
-            Coordinator.Activate(topic.Partitions.Count, loading: false);
-            return (ErrorCode.None, null);
-        }
+            ["cleanup.policy"] = "compact",
+            ["segment.bytes"] = cfg.TransactionLogSegmentBytes.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["compression.type"] = "uncompressed",
+        };
+        return _runtime.EnsureTopic(cfg.TransactionLogPartitions, cfg.TransactionLogReplicationFactor, configs, SyncOwnership);
     }
 
-    public void Dispose() => _ticker?.Dispose();
+    public void Dispose()
+    {
+        _ticker?.Dispose();
+        Markers?.DisposeAsync().AsTask().Wait(TimeSpan.FromSeconds(2));
+    }
+
+    /// <summary>ZooKeeper mode: sends markers for partitions other brokers lead.</summary>
+    public TxnMarkerChannel? Markers { get; private set; }
+
+    /// <summary>Called when the broker joins a cluster: markers for partitions led elsewhere go to their
+    /// leaders at these addresses.</summary>
+    public void UseMarkerChannel(Func<int, (string Host, int Port)?> endpointOf)
+    {
+        Markers = new TxnMarkerChannel(endpointOf, _log);
+        Markers.MarkerWritten += Coordinator.RetryCompletions;
+    }
+
+    /// <summary>Appends a COMMIT or ABORT marker to a partition this broker leads (the coordinator's own
+    /// markers and WriteTxnMarkers from other coordinators). A marker on a group's
+    /// <c>__consumer_offsets</c> partition also completes the offsets that group's coordinator holds
+    /// for the producer (upstream's GroupCoordinator.scheduleHandleTxnCompletion).</summary>
+    public ErrorCode AppendMarker(Partition p, long producerId, short producerEpoch, int coordinatorEpoch, bool commit)
+    {
+        if (!p.IsLeader || !p.IsHostedLocally) return ErrorCode.NotLeaderOrFollower;
+        var batch = ControlRecords.BuildEndTxnMarkerBatch(commit ? ControlRecordType.Commit : ControlRecordType.Abort,
+            producerId, producerEpoch, coordinatorEpoch, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
+        ErrorCode error;
+        try
+        {
+            (error, _, _, _) = _replicas.Append(p, batch, produceVersion: 9);
+        }
+        catch (IOException)
+        {
+            return ErrorCode.KafkaStorageError;
+        }
+        if (error == ErrorCode.None && p.Topic.Name == TopicName.GroupMetadataTopic)
+            _groups.Coordinator.CompleteTransactionalOffsets(p.Index, producerId, commit);
+        return error;
+    }
 
     private sealed class Environment(TransactionCoordinatorService service) : ITransactionEnvironment
     {
@@ -101,21 +123,10 @@ public sealed class TransactionCoordinatorService : IDisposable
         {
             var p = Replicas.GetPartition(tp.Topic, tp.Partition);
             if (p is null) return ErrorCode.UnknownTopicOrPartition;
-            var batch = ControlRecords.BuildEndTxnMarkerBatch(commit ? ControlRecordType.Commit : ControlRecordType.Abort,
-                producerId, producerEpoch, coordinatorEpoch, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
-            try
-            {
-                var (error, _, _, _) = Replicas.Append(p, batch, produceVersion: 9);
-                return error;
-            }
-            catch (IOException)
-            {
-                return ErrorCode.KafkaStorageError;
-            }
+            if (p.IsLeader && p.IsHostedLocally) return service.AppendMarker(p, producerId, producerEpoch, coordinatorEpoch, commit);
+            if (service.Markers is not { } channel) return ErrorCode.NotLeaderOrFollower;
+            return channel.Write(p.LeaderId ?? -1, tp, producerId, producerEpoch, coordinatorEpoch, commit);
         }
-
-        public ErrorCode CommitOffsets(string groupId, IReadOnlyList<OffsetCommitEntry> offsets) =>
-            service._groups.Coordinator.CommitTransactionalOffsets(groupId, offsets);
 
         public bool PartitionExists(TopicPartition tp) => Replicas.GetPartition(tp.Topic, tp.Partition) is not null;
 

@@ -34,9 +34,9 @@ public sealed class TransactionMetadata(string transactionalId)
     public HashSet<TopicPartition> Partitions { get; } = [];
     public long TxnStartTimestamp { get; set; } = -1;
     public long TxnLastUpdateTimestamp { get; set; }
-    /// <summary>Offsets sent by TxnOffsetCommit in the open transaction, per group; they become
-    /// the groups' committed offsets when the transaction commits and are dropped when it aborts.</summary>
-    public Dictionary<string, Dictionary<TopicPartition, OffsetCommitEntry>> PendingOffsets { get; } = new(StringComparer.Ordinal);
+    /// <summary>Partitions whose marker for the decided transaction is written (in memory only: a
+    /// reloaded coordinator writes every marker again, as upstream does).</summary>
+    public HashSet<TopicPartition> MarkedPartitions { get; } = [];
 
     /// <summary>Upstream refuses to bump an epoch past Short.MaxValue - 1 and rotates the producer id instead.</summary>
     public bool IsEpochExhausted => ProducerEpoch >= short.MaxValue - 1;

@@ -13,7 +13,6 @@ public class TransactionCoordinatorTests
     {
         public readonly List<(int Partition, byte[] Key, byte[]? Value)> StateLog = [];
         public readonly List<(TopicPartition Partition, long ProducerId, short Epoch, bool Commit)> Markers = [];
-        public readonly List<(string Group, OffsetCommitEntry Offset)> CommittedOffsets = [];
         public readonly HashSet<TopicPartition> Existing = [new("t", 0), new("t", 1), new("u", 0)];
         public ErrorCode NextStateError = ErrorCode.None;
         public ErrorCode MarkerError = ErrorCode.None;
@@ -29,12 +28,6 @@ public class TransactionCoordinatorTests
         {
             if (MarkerError != ErrorCode.None) return MarkerError;
             Markers.Add((partition, producerId, producerEpoch, commit));
-            return ErrorCode.None;
-        }
-
-        public ErrorCode CommitOffsets(string groupId, IReadOnlyList<OffsetCommitEntry> offsets)
-        {
-            foreach (var o in offsets) CommittedOffsets.Add((groupId, o));
             return ErrorCode.None;
         }
 
@@ -215,25 +208,21 @@ public class TransactionCoordinatorTests
     }
 
     [Fact]
-    public void TxnOffsetsApplyOnlyOnCommit()
+    public void TxnOffsetCommitNeedsTheOffsetsPartitionInTheTransactionAndItsMarkerCompletesThem()
     {
         var c = NewCoordinator();
         var init = c.InitProducerId("tx", 60_000);
-        var offset = new OffsetCommitEntry(T0, 42, -1, "m");
         // Offsets before AddOffsetsToTxn are refused.
-        Assert.Equal(ErrorCode.InvalidTxnState, c.TxnOffsetCommit("tx", init.ProducerId, init.ProducerEpoch, "g", [offset]));
+        Assert.Equal(ErrorCode.InvalidTxnState, c.ValidateTxnOffsetCommit("tx", init.ProducerId, init.ProducerEpoch, "g"));
         Assert.Equal(ErrorCode.None, c.AddOffsetsToTxn("tx", init.ProducerId, init.ProducerEpoch, "g"));
-        Assert.Equal(ErrorCode.None, c.TxnOffsetCommit("tx", init.ProducerId, init.ProducerEpoch, "g", [offset]));
-        Assert.Equal(ErrorCode.None, c.EndTxn("tx", init.ProducerId, init.ProducerEpoch, commit: false));
-        Assert.Empty(_env.CommittedOffsets);
-
-        Assert.Equal(ErrorCode.None, c.AddOffsetsToTxn("tx", init.ProducerId, init.ProducerEpoch, "g"));
-        Assert.Equal(ErrorCode.None, c.TxnOffsetCommit("tx", init.ProducerId, init.ProducerEpoch, "g", [offset with { Offset = 43 }]));
+        Assert.Equal(ErrorCode.None, c.ValidateTxnOffsetCommit("tx", init.ProducerId, init.ProducerEpoch, "g"));
+        Assert.Equal(ErrorCode.ProducerFenced, c.ValidateTxnOffsetCommit("tx", init.ProducerId, (short)(init.ProducerEpoch + 1), "g"));
+        Assert.Equal(ErrorCode.InvalidProducerIdMapping, c.ValidateTxnOffsetCommit("tx", init.ProducerId + 1, init.ProducerEpoch, "g"));
         Assert.Equal(ErrorCode.None, c.EndTxn("tx", init.ProducerId, init.ProducerEpoch, commit: true));
-        var committed = Assert.Single(_env.CommittedOffsets);
-        Assert.Equal(("g", 43L), (committed.Group, committed.Offset.Offset));
-        // No markers go to __consumer_offsets (no transactional data is written there).
-        Assert.Empty(_env.Markers);
+        // The commit marker goes to the group's __consumer_offsets partition, where the group
+        // coordinator completes the offsets it holds for the producer.
+        var offsetsPartition = _env.OffsetsPartitionFor("g")!.Value;
+        Assert.Equal([(offsetsPartition, init.ProducerId, init.ProducerEpoch, true)], _env.Markers);
     }
 
     [Fact]
@@ -275,7 +264,6 @@ public class TransactionCoordinatorTests
         var init = c.InitProducerId("tx", 60_000);
         c.AddPartitionsToTxn("tx", init.ProducerId, init.ProducerEpoch, [T0]);
         c.AddOffsetsToTxn("tx", init.ProducerId, init.ProducerEpoch, "g");
-        c.TxnOffsetCommit("tx", init.ProducerId, init.ProducerEpoch, "g", [new OffsetCommitEntry(T0, 7, -1, null)]);
 
         var reloaded = new TransactionCoordinator(c.Config, _env, new ProducerIdManager(null), () => _now);
         reloaded.Activate(4, loading: true);
@@ -283,8 +271,9 @@ public class TransactionCoordinatorTests
         // The offsets were lost with the restart, so the transaction cannot commit: aborted, producer fenced.
         Assert.Equal(TransactionState.CompleteAbort, reloaded.Describe("tx").Description!.State);
         Assert.Equal(ErrorCode.ProducerFenced, reloaded.EndTxn("tx", init.ProducerId, init.ProducerEpoch, commit: true));
-        Assert.Equal([(T0, init.ProducerId, (short)(init.ProducerEpoch + 1), false)], _env.Markers);
-        Assert.Empty(_env.CommittedOffsets);
+        var offsetsPartition = _env.OffsetsPartitionFor("g")!.Value;
+        Assert.Equal([(offsetsPartition, init.ProducerId, (short)(init.ProducerEpoch + 1), false), (T0, init.ProducerId, (short)(init.ProducerEpoch + 1), false)],
+            _env.Markers);
     }
 
     [Fact]

@@ -602,7 +602,13 @@ public sealed partial class ZkClusterMember : IClusterTopicStore, IAsyncDisposab
         while (true)
         {
             var (data, version) = await GetOrNullAsync(zk, ZkData.LatestProducerIdBlock);
-            long start = ZkData.DecodeProducerIdBlock(data) is { } prev ? prev.End + 1 : 0;
+            var prev = ZkData.DecodeProducerIdBlock(data);
+            // Upstream refuses to guess over a block it cannot read: starting from 0 again would hand
+            // out ids that producers already hold.
+            if (prev is null && data is { Length: > 0 })
+                throw new InvalidDataException($"{ZkData.LatestProducerIdBlock} holds an unreadable producer id block: {System.Text.Encoding.UTF8.GetString(data)}");
+            long start = prev is { } p ? p.End + 1 : 0;
+            if (start > long.MaxValue - blockSize) throw new InvalidOperationException("producer ids exhausted");
             long end = start + blockSize - 1;
             try
             {
