@@ -164,6 +164,31 @@ public sealed class KafkaBroker : IAsyncDisposable
         return ep is null ? null : (ep.Host, ep.Port);
     }
 
+    /// <summary>
+    /// A coordinator's write to an internal topic (offset commits, transaction state) is answered
+    /// only once the partition's in-sync replicas have it, as upstream appends those records with
+    /// acks=all: a coordinator failover then loses nothing it acknowledged. NONE at once on a single
+    /// broker or with one in-sync replica; NOT_COORDINATOR when leadership moved meanwhile;
+    /// COORDINATOR_NOT_AVAILABLE when the ISR did not catch up within offsets.commit.timeout.ms or
+    /// shrank below min.insync.replicas (upstream's mapping of those append errors).
+    /// </summary>
+    public async Task<Protocol.ErrorCode> AwaitInternalWriteAsync(string topic, int partition, CancellationToken ct)
+    {
+        if (Replication is null) return Protocol.ErrorCode.None;
+        var p = Replicas.GetPartition(topic, partition);
+        if (p is null || !p.IsLeader) return Protocol.ErrorCode.NotCoordinator;
+        long required = p.Log.LogEndOffset;
+        if (p.HighWatermark >= required) return Protocol.ErrorCode.None;
+        var outcome = new Protocol.Messages.ProduceResponse.PartitionProduceResponse();
+        await Replication.AwaitReplicationAsync([new Replication.PendingAck(p, required, outcome)], (int)Config.Get("offsets.commit.timeout.ms")!, ct);
+        return (Protocol.ErrorCode)outcome.ErrorCode switch
+        {
+            Protocol.ErrorCode.None => Protocol.ErrorCode.None,
+            Protocol.ErrorCode.NotLeaderOrFollower => Protocol.ErrorCode.NotCoordinator,
+            _ => Protocol.ErrorCode.CoordinatorNotAvailable,
+        };
+    }
+
     /// <summary>For tests without a network: pretend to listen at this address.</summary>
     public void SetAdvertisedEndpointForTests(string host, int port) => AdvertisedEndpoint = (host, port);
 

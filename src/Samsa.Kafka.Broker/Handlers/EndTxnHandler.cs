@@ -18,11 +18,16 @@ namespace Samsa.Kafka.Broker.Handlers;
 
 public static class EndTxnHandler
 {
-    public static ValueTask<IKafkaMessage?> HandleAsync(RequestContext context, EndTxnRequest request)
+    public static async ValueTask<IKafkaMessage?> HandleAsync(RequestContext context, EndTxnRequest request)
     {
-        var error = context.Broker.Transactions.Coordinator.EndTxn(request.TransactionalId, request.ProducerId,
-            request.ProducerEpoch, request.Committed);
+        var coordinator = context.Broker.Transactions.Coordinator;
+        var error = coordinator.EndTxn(request.TransactionalId, request.ProducerId, request.ProducerEpoch, request.Committed);
+        // The decision is answered once the transaction log's ISR has it (acks=all), so a coordinator
+        // failover cannot forget a transaction the producer was told is committed.
+        if (error == ErrorCode.None)
+            error = await context.Broker.AwaitInternalWriteAsync(Cluster.TopicName.TransactionStateTopic,
+                coordinator.PartitionFor(request.TransactionalId), context.Cancellation);
         if (error == ErrorCode.ProducerFenced && context.ApiVersion < 2) error = ErrorCode.InvalidProducerEpoch;
-        return ValueTask.FromResult<IKafkaMessage?>(new EndTxnResponse { ErrorCode = (short)error, ProducerId = -1, ProducerEpoch = -1 });
+        return new EndTxnResponse { ErrorCode = (short)error, ProducerId = -1, ProducerEpoch = -1 };
     }
 }

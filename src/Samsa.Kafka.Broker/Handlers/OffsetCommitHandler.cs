@@ -19,7 +19,7 @@ namespace Samsa.Kafka.Broker.Handlers;
 
 public static class OffsetCommitHandler
 {
-    public static ValueTask<IKafkaMessage?> HandleAsync(RequestContext context, OffsetCommitRequest request)
+    public static async ValueTask<IKafkaMessage?> HandleAsync(RequestContext context, OffsetCommitRequest request)
     {
         short v = context.ApiVersion;
         var broker = context.Broker;
@@ -40,6 +40,15 @@ public static class OffsetCommitHandler
             ? broker.Groups.Coordinator.CommitOffsets(request.GroupId, v >= 1 ? request.MemberId : "",
                 v >= 7 ? request.GroupInstanceId : null, v >= 1 ? request.GenerationIdOrMemberEpoch : -1, entries)
             : (ErrorCode.None, new Dictionary<TopicPartition, ErrorCode>());
+        // Answered once the offsets partition's ISR has the commit (acks=all, as upstream), so a
+        // coordinator failover loses no acknowledged offset.
+        if (results.Values.Any(e => e == ErrorCode.None) && entries.Count > 0)
+        {
+            var replicated = await broker.AwaitInternalWriteAsync(Cluster.TopicName.GroupMetadataTopic,
+                broker.Groups.Coordinator.PartitionFor(request.GroupId), context.Cancellation);
+            if (replicated != ErrorCode.None)
+                foreach (var tp in results.Where(kv => kv.Value == ErrorCode.None).Select(kv => kv.Key).ToList()) results[tp] = replicated;
+        }
         var response = new OffsetCommitResponse();
         foreach (var t in request.Topics)
         {
@@ -52,6 +61,6 @@ public static class OffsetCommitHandler
                 rt.Partitions.Add(new OffsetCommitResponse.OffsetCommitResponsePartition { PartitionIndex = p.PartitionIndex, ErrorCode = (short)error });
             }
         }
-        return ValueTask.FromResult<IKafkaMessage?>(response);
+        return response;
     }
 }
