@@ -19,7 +19,7 @@ public sealed class ApacheZooKeeperConfigChangeTests(ApacheZooKeeperServer serve
 /// broker (or zkCli-style tool) wrote them, and old notifications are purged.</summary>
 public abstract class ConfigChangeTests(ICoordinationServer server)
 {
-    private const short MessageTooLarge = 10, InvalidConfig = 40;
+    private const short MessageTooLarge = 10, InvalidConfig = 40, InvalidRequest = 42;
     private const sbyte TopicResource = 2, BrokerResource = 4;
 
     private string Server
@@ -84,9 +84,9 @@ public abstract class ConfigChangeTests(ICoordinationServer server)
                 ] }],
             }, 1);
             Assert.Equal(0, altered!.Responses[0].ErrorCode);
-            // A key upstream cannot change at run time: INVALID_CONFIG, and nothing is written.
+            // A key upstream cannot change at run time: INVALID_REQUEST (ConfigAdminManager.preprocess), and nothing is written.
             var readOnly = await wire.SendAsync<AlterConfigsResponse>(AlterConfigs(BrokerResource, "", ("log.dirs", "/tmp/elsewhere")), 1);
-            Assert.Equal(InvalidConfig, readOnly!.Responses[0].ErrorCode);
+            Assert.Equal(InvalidRequest, readOnly!.Responses[0].ErrorCode);
             Assert.Contains("Cannot update these configs dynamically", readOnly.Responses[0].ErrorMessage);
         }
         var stored = await LocalCluster.ReadJsonAsync(zk, "/config/brokers/<default>");

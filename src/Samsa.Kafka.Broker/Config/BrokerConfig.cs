@@ -187,7 +187,9 @@ public sealed class BrokerConfig
             if (!perBroker) all = all.Where(s => s.Source == ConfigSource.DynamicDefaultBrokerConfig).ToList();
             var source = all.Count == 0 ? ConfigSource.DefaultConfig : all[0].Source;
             string? value = sensitive ? null : perBroker ? GetString(name) : all.FirstOrDefault()?.Value;
-            result.Add(new ConfigEntry(name, value, source, sensitive, !(def?.Dynamic ?? false), def?.Type ?? ConfigType.Unknown,
+            // ConfigHelper.createBrokerConfigEntry: read-only unless the name is in
+            // DynamicBrokerConfig.AllDynamicConfigs (listener keys included: per broker).
+            result.Add(new ConfigEntry(name, value, source, sensitive, !ConfigCatalog.DynamicBrokerKeys.Contains(name), def?.Type ?? ConfigType.Unknown,
                 includeSynonyms ? all : []));
         }
         return result;
@@ -214,22 +216,55 @@ public sealed class BrokerConfig
 
     // ---- AlterConfigs on BROKER resources ----
 
-    /// <summary>Checks a dynamic broker update; returns null when acceptable, else the INVALID_CONFIG /
-    /// INVALID_REQUEST message upstream gives.</summary>
-    public static string? ValidateDynamicBrokerUpdate(IReadOnlyDictionary<string, string?> changes)
+    /// <summary>
+    /// Checks a dynamic broker update as upstream's DynamicBrokerConfig.validateConfigs (ZooKeeper
+    /// mode) does; returns null when acceptable, else the message, which AlterConfigs and
+    /// IncrementalAlterConfigs answer with INVALID_REQUEST (ConfigAdminManager.preprocess turns the
+    /// ConfigException into InvalidRequestException). In order: broker keys that cannot change at
+    /// run time; SSL keystore/truststore keys without a listener prefix; values that do not parse
+    /// (listener-prefixed keys by their base key); per-broker keys sent for the cluster default.
+    /// Names that are no broker config at all (a topic key such as cleanup.policy, a custom key)
+    /// pass and are stored, as upstream accepts them.
+    /// </summary>
+    public static string? ValidateDynamicBrokerUpdate(IReadOnlyDictionary<string, string?> changes, bool perBroker = true)
     {
+        var names = changes.Keys.ToList();
+        var nonDynamic = names.Where(n => ConfigCatalog.Broker.ContainsKey(n)
+            && !ConfigCatalog.DynamicBrokerKeys.Contains(n) && !ConfigCatalog.BrokerQuotaKeys.Contains(n)).ToList();
+        if (nonDynamic.Count > 0) return $"Cannot update these configs dynamically: {ScalaSet(nonDynamic)}";
+        var unprefixed = names.Where(ConfigCatalog.ListenerOnlySecurityKeys.Contains).ToList();
+        if (unprefixed.Count > 0)
+            return $"These security configs can be dynamically updated only per-listener using the listener prefix: {ScalaSet(unprefixed)}";
         foreach (var (name, value) in changes)
         {
-            if (!ConfigCatalog.Broker.TryGetValue(name, out var def) || !def.Dynamic)
-                return $"Cannot update these configs dynamically: [{name}]";
-            if (value is not null)
-            {
-                try { def.Parse(value); }
-                catch (ConfigValueException e) { return e.Message; }
-            }
+            if (value is null || !ConfigCatalog.Broker.TryGetValue(ListenerBaseName(name) ?? name, out var def)) continue;
+            try { def.Parse(value); }
+            catch (ConfigValueException e) { return e.Message; }
+        }
+        if (!perBroker)
+        {
+            var perBrokerOnly = names.Where(n => ConfigCatalog.PerBrokerKeys.Contains(n)
+                || (ListenerBaseName(n) is { } b && !ConfigCatalog.ClusterLevelListenerKeys.Contains(b))).ToList();
+            if (perBrokerOnly.Count > 0)
+                return $"Cannot update these configs at default cluster level, broker id must be specified: {ScalaSet(perBrokerOnly)}";
         }
         return null;
     }
+
+    // DynamicBrokerConfig.ListenerConfigRegex: listener.name.<listener>.<key> → <key>.
+    private static string? ListenerBaseName(string name)
+    {
+        const string prefix = "listener.name.";
+        if (!name.StartsWith(prefix, StringComparison.Ordinal)) return null;
+        int dot = name.IndexOf('.', prefix.Length);
+        return dot < 0 ? null : name[(dot + 1)..];
+    }
+
+    // Scala's Set.toString, which upstream puts into these messages: Set(a, b) up to four
+    // elements, HashSet(...) beyond. (Upstream's element order follows hashing; here it is the
+    // request's order.)
+    private static string ScalaSet(IReadOnlyCollection<string> names) =>
+        $"{(names.Count <= 4 ? "Set" : "HashSet")}({string.Join(", ", names)})";
 
     /// <summary>Replaces (AlterConfigs) or patches (IncrementalAlterConfigs) the dynamic keys of
     /// this broker (perBroker) or the cluster default; null values delete.</summary>

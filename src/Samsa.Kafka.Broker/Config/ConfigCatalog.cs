@@ -138,13 +138,88 @@ public static class ConfigCatalog
         _ => [brokerKey],
     };
 
+    // ---- which broker keys change at run time (upstream DynamicBrokerConfig, ZooKeeper mode) ----
+
+    /// <summary>SslConfigs.RECONFIGURABLE_CONFIGS: dynamic only with a listener prefix
+    /// (listener.name.&lt;listener&gt;.&lt;key&gt;); without it AlterConfigs refuses them.</summary>
+    public static readonly IReadOnlySet<string> ListenerOnlySecurityKeys = new HashSet<string>(StringComparer.Ordinal)
+    {
+        "ssl.keystore.type", "ssl.keystore.location", "ssl.keystore.password", "ssl.key.password",
+        "ssl.truststore.type", "ssl.truststore.location", "ssl.truststore.password",
+        "ssl.keystore.certificate.chain", "ssl.keystore.key", "ssl.truststore.certificates",
+    };
+
+    /// <summary>DynamicListenerConfig.ReconfigurableConfigs.</summary>
+    private static readonly string[] ListenerKeys =
+    [
+        "advertised.listeners", "listeners", "listener.security.protocol.map",
+        "principal.builder.class", "ssl.protocol", "ssl.provider", "ssl.cipher.suites", "ssl.enabled.protocols",
+        "ssl.keystore.type", "ssl.keystore.location", "ssl.keystore.password", "ssl.key.password",
+        "ssl.truststore.type", "ssl.truststore.location", "ssl.truststore.password",
+        "ssl.keymanager.algorithm", "ssl.trustmanager.algorithm", "ssl.endpoint.identification.algorithm",
+        "ssl.secure.random.implementation", "ssl.client.auth", "ssl.engine.factory.class",
+        "sasl.mechanism.inter.broker.protocol", "sasl.jaas.config", "sasl.enabled.mechanisms",
+        "sasl.kerberos.service.name", "sasl.kerberos.kinit.cmd", "sasl.kerberos.ticket.renew.window.factor",
+        "sasl.kerberos.ticket.renew.jitter", "sasl.kerberos.min.time.before.relogin",
+        "sasl.kerberos.principal.to.local.rules", "sasl.login.refresh.window.factor",
+        "sasl.login.refresh.window.jitter", "sasl.login.refresh.min.period.seconds",
+        "sasl.login.refresh.buffer.seconds",
+        "max.connections", "max.connection.creation.rate", "num.network.threads",
+    ];
+
+    /// <summary>Listener keys that may also be set as a cluster default (ClusterLevelListenerConfigs).</summary>
+    public static readonly IReadOnlySet<string> ClusterLevelListenerKeys = new HashSet<string>(StringComparer.Ordinal)
+    {
+        "max.connections", "max.connection.creation.rate", "num.network.threads",
+    };
+
+    /// <summary>DynamicBrokerConfig.AllDynamicConfigs: the broker keys DescribeConfigs reports as
+    /// not read-only. Security, log cleaner, log defaults (each topic config's first broker synonym,
+    /// except log.message.format.version), thread pools, metric reporters, listeners, socket server
+    /// limits, producer state and remote-log rates.</summary>
+    public static readonly IReadOnlySet<string> DynamicBrokerKeys = new HashSet<string>(
+    [
+        .. ListenerOnlySecurityKeys,
+        "log.cleaner.threads", "log.cleaner.dedupe.buffer.size", "log.cleaner.io.buffer.load.factor",
+        "log.cleaner.io.buffer.size", "message.max.bytes", "log.cleaner.io.max.bytes.per.second", "log.cleaner.backoff.ms",
+        "log.segment.bytes", "log.roll.ms", "log.roll.jitter.ms", "log.index.size.max.bytes", "log.flush.interval.messages",
+        "log.flush.interval.ms", "log.retention.bytes", "log.retention.ms", "log.index.interval.bytes",
+        "log.cleaner.delete.retention.ms", "log.cleaner.min.compaction.lag.ms", "log.cleaner.max.compaction.lag.ms",
+        "log.segment.delete.delay.ms", "log.cleaner.min.cleanable.ratio", "log.cleanup.policy",
+        "unclean.leader.election.enable", "min.insync.replicas", "compression.type", "compression.gzip.level",
+        "compression.lz4.level", "compression.zstd.level", "log.preallocate", "log.message.timestamp.type",
+        "log.message.timestamp.difference.max.ms", "log.message.timestamp.before.max.ms",
+        "log.message.timestamp.after.max.ms", "log.message.downconversion.enable", "log.local.retention.ms",
+        "log.local.retention.bytes",
+        "num.io.threads", "num.replica.fetchers", "num.recovery.threads.per.data.dir", "background.threads",
+        "metric.reporters",
+        .. ListenerKeys,
+        "max.connections.per.ip", "max.connections.per.ip.overrides",
+        "producer.id.expiration.ms", "transaction.partition.verification.enable",
+        "remote.log.index.file.cache.total.size.bytes", "remote.fetch.max.wait.ms",
+        "remote.log.manager.copy.max.bytes.per.second", "remote.log.manager.fetch.max.bytes.per.second",
+        "remote.list.offsets.request.timeout.ms",
+    ], StringComparer.Ordinal);
+
+    /// <summary>QuotaConfigs.brokerQuotaConfigs: dynamic broker keys outside AllDynamicConfigs
+    /// (so DescribeConfigs still calls them read-only, as upstream does).</summary>
+    public static readonly IReadOnlySet<string> BrokerQuotaKeys = new HashSet<string>(StringComparer.Ordinal)
+    {
+        "leader.replication.throttled.rate", "follower.replication.throttled.rate", "replica.alter.log.dirs.io.max.bytes.per.second",
+    };
+
+    /// <summary>DynamicBrokerConfig.PerBrokerConfigs: settable for one broker id only, never as the
+    /// cluster default (security and listener keys except the cluster-level listener limits).</summary>
+    public static readonly IReadOnlySet<string> PerBrokerKeys = new HashSet<string>(
+        ListenerOnlySecurityKeys.Concat(ListenerKeys).Where(k => !ClusterLevelListenerKeys.Contains(k)), StringComparer.Ordinal);
+
     public static readonly IReadOnlyDictionary<string, ConfigDefinition> Broker = Build(
         // Topic-default keys; upstream lets all of these change dynamically (DynamicLogConfig).
         new("log.segment.bytes", ConfigType.Int, "1073741824", AtLeast(14), dynamic: true),
         new("log.roll.ms", ConfigType.Long, null, dynamic: true),
-        new("log.roll.hours", ConfigType.Int, "168", AtLeast(1), dynamic: true),
+        new("log.roll.hours", ConfigType.Int, "168", AtLeast(1)),
         new("log.roll.jitter.ms", ConfigType.Long, null, dynamic: true),
-        new("log.roll.jitter.hours", ConfigType.Int, "0", AtLeast(0), dynamic: true),
+        new("log.roll.jitter.hours", ConfigType.Int, "0", AtLeast(0)),
         new("log.index.size.max.bytes", ConfigType.Int, "10485760", AtLeast(4), dynamic: true),
         new("log.flush.interval.messages", ConfigType.Long, LongMax, AtLeast(1), dynamic: true),
         new("log.flush.interval.ms", ConfigType.Long, null, dynamic: true),
@@ -188,9 +263,9 @@ public static class ConfigCatalog
         new("zookeeper.connection.timeout.ms", ConfigType.Int, null),
         new("zookeeper.max.in.flight.requests", ConfigType.Int, "10", AtLeast(1)),
         new("zookeeper.set.acl", ConfigType.Boolean, "false"),
-        new("listeners", ConfigType.String, "PLAINTEXT://:9092"),
-        new("advertised.listeners", ConfigType.String, null),
-        new("listener.security.protocol.map", ConfigType.String, "SASL_SSL:SASL_SSL,PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT"),
+        new("listeners", ConfigType.String, "PLAINTEXT://:9092", dynamic: true),
+        new("advertised.listeners", ConfigType.String, null, dynamic: true),
+        new("listener.security.protocol.map", ConfigType.String, "SASL_SSL:SASL_SSL,PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT", dynamic: true),
         new("inter.broker.listener.name", ConfigType.String, null),
         new("security.inter.broker.protocol", ConfigType.String, "PLAINTEXT"),
         new("inter.broker.protocol.version", ConfigType.String, "3.9-IV0"),

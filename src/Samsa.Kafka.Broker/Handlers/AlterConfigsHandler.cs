@@ -1,11 +1,14 @@
 // AlterConfigs (key 33), versions 0-2.
 //
 // Behaviour (ZkAdminManager.alterConfigs): the legacy API replaces the whole override set of a
-// resource. TOPIC: every key must be a topic config with a valid value (INVALID_CONFIG with
-// upstream's message), null values are INVALID_REQUEST. BROKER (this broker's id, or empty for
-// the cluster default): only dynamically updatable keys are accepted (INVALID_CONFIG "Cannot
-// update these configs dynamically"). A resource listed twice is INVALID_REQUEST. validate_only
-// checks without applying. In ZooKeeper mode both resource types are written to /config/<type>/<name>
+// resource. First, as ConfigAdminManager.preprocess: a resource listed twice, a key listed twice
+// and null values are INVALID_REQUEST. TOPIC: every key must be a topic config with a valid value
+// (INVALID_CONFIG with upstream's message). BROKER (this broker's id, or empty for the cluster
+// default): DynamicBrokerConfig.validateConfigs (BrokerConfig.ValidateDynamicBrokerUpdate) with
+// INVALID_REQUEST; names that are no broker config (e.g. cleanup.policy) are accepted and stored.
+// validate_only checks without applying.
+// Differences from upstream: listener, SSL and SASL keys are validated and stored but not applied
+// (PLAINTEXT listeners only); a broker key missing from ConfigCatalog counts as unknown. In ZooKeeper mode both resource types are written to /config/<type>/<name>
 // with a /config/changes notification, and the answer waits until this broker applied them.
 using Samsa.Kafka.Broker.Cluster.ZooKeeper;
 using Samsa.Kafka.Broker.Config;
@@ -26,7 +29,7 @@ public static class AlterConfigsHandler
             var result = new AlterConfigsResponse.AlterConfigsResourceResponse { ResourceType = resource.ResourceType, ResourceName = resource.ResourceName, ErrorMessage = null };
             response.Responses.Add(result);
             (ErrorCode error, string? message) = duplicates.Contains((resource.ResourceType, resource.ResourceName))
-                ? (ErrorCode.InvalidRequest, $"Error due to duplicate config keys in request")
+                ? (ErrorCode.InvalidRequest, "Each resource must appear at most once.")
                 : Apply(broker, resource, request.ValidateOnly);
             result.ErrorCode = (short)error;
             result.ErrorMessage = error == ErrorCode.None ? null : message;
@@ -36,8 +39,10 @@ public static class AlterConfigsHandler
 
     private static (ErrorCode, string?) Apply(KafkaBroker broker, AlterConfigsRequest.AlterConfigsResource resource, bool validateOnly)
     {
-        var nullKey = resource.Configs.FirstOrDefault(c => c.Value is null);
-        if (nullKey is not null) return (ErrorCode.InvalidRequest, $"Null value not supported for : {nullKey.Name}");
+        if (resource.Configs.Select(c => c.Name).Distinct(StringComparer.Ordinal).Count() != resource.Configs.Count)
+            return (ErrorCode.InvalidRequest, "Error due to duplicate config keys");
+        var nulls = resource.Configs.Where(c => c.Value is null).Select(c => c.Name).ToList();
+        if (nulls.Count > 0) return (ErrorCode.InvalidRequest, $"Null value not supported for : {string.Join(", ", nulls)}");
         switch (resource.ResourceType)
         {
             case ConfigResources.Topic:
@@ -49,10 +54,10 @@ public static class AlterConfigsHandler
             }
             case ConfigResources.Broker:
             {
-                var (error, message, perBroker) = ConfigResources.CheckBroker(broker, resource.ResourceName);
+                var (error, message, perBroker) = ConfigResources.CheckAlterBroker(broker, resource.ResourceName);
                 if (error != ErrorCode.None) return (error, message);
                 var changes = resource.Configs.ToDictionary(c => c.Name, c => c.Value, StringComparer.Ordinal);
-                if (BrokerConfig.ValidateDynamicBrokerUpdate(changes) is { } problem) return (ErrorCode.InvalidConfig, problem);
+                if (BrokerConfig.ValidateDynamicBrokerUpdate(changes, perBroker) is { } problem) return (ErrorCode.InvalidRequest, problem);
                 if (!validateOnly && broker.Replicas.ClusterStore is IClusterConfigStore zk)
                 {
                     // ZooKeeper mode: /config/brokers/<id> or <default> and a change notification
@@ -67,7 +72,8 @@ public static class AlterConfigsHandler
                 return (ErrorCode.None, null);
             }
             default:
-                return (ErrorCode.InvalidRequest, $"AlterConfigs is only supported for topics and brokers, but resource type is {resource.ResourceType}");
+                // ConfigAdminManager.preprocess: legacy AlterConfigs has no BROKER_LOGGER either.
+                return (ErrorCode.InvalidRequest, $"Unknown resource type {resource.ResourceType}");
         }
     }
 }

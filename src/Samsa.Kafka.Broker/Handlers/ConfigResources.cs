@@ -20,6 +20,18 @@ internal static class ConfigResources
         return (ErrorCode.None, null, true);
     }
 
+    /// <summary>For AlterConfigs / IncrementalAlterConfigs on BROKER resources (upstream
+    /// ConfigAdminManager.validateResourceNameIsCurrentNodeId, whose messages differ from DescribeConfigs').</summary>
+    public static (ErrorCode Error, string? Message, bool PerBroker) CheckAlterBroker(KafkaBroker broker, string? name)
+    {
+        if (string.IsNullOrEmpty(name)) return (ErrorCode.None, null, false);
+        if (!int.TryParse(name, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out int id))
+            return (ErrorCode.InvalidRequest, $"Node id must be an integer, but it is: {name}", false);
+        if (id != broker.BrokerId)
+            return (ErrorCode.InvalidRequest, $"Unexpected broker id, expected {broker.BrokerId}, but received {name}", false);
+        return (ErrorCode.None, null, true);
+    }
+
     public static (ErrorCode Error, string? Message, TopicState? Topic) CheckTopic(KafkaBroker broker, string name)
     {
         if (TopicName.Validate(name) is { } bad) return (ErrorCode.InvalidTopicException, bad, null);

@@ -6,7 +6,9 @@
 // aborted transactions overlapping what they read, so they can drop aborted records.
 // Per partition: UNKNOWN_TOPIC_OR_PARTITION / UNKNOWN_TOPIC_ID (v13+, topics by id),
 // FENCED_LEADER_EPOCH / UNKNOWN_LEADER_EPOCH against current_leader_epoch, OFFSET_OUT_OF_RANGE
-// outside [log start, log end]. Sizes: partition_max_bytes per partition and max_bytes for the
+// outside [log start, log end]. v16+ NOT_LEADER_OR_FOLLOWER / FENCED_LEADER_EPOCH partitions carry
+// the CurrentLeader hint and the leader's NodeEndpoints (KIP-951); no other partition carries a
+// tagged field (Handlers/LeaderHints, as upstream's handleFetchRequest). Sizes: partition_max_bytes per partition and max_bytes for the
 // response, except that the first batch of the first partition with data is returned whole even
 // when larger (KIP-74), so a consumer always progresses. When fewer than min_bytes are readable
 // the request waits in the fetch purgatory until appends bring enough or max_wait_ms passes.
@@ -153,12 +155,14 @@ public static class FetchHandler
                     // ZooKeeper mode: another broker leads this partition (and this one holds no
                     // replica of it, or the client is too old to read from a follower).
                     pd.ErrorCode = (short)ErrorCode.NotLeaderOrFollower;
+                    LeaderHints.Fetch(broker, response, pd, partition, v);
                     anyError = true;
                     continue;
                 }
                 if (fp.CurrentLeaderEpoch >= 0 && fp.CurrentLeaderEpoch != partition.LeaderEpoch)
                 {
                     pd.ErrorCode = (short)(fp.CurrentLeaderEpoch < partition.LeaderEpoch ? ErrorCode.FencedLeaderEpoch : ErrorCode.UnknownLeaderEpoch);
+                    if (pd.ErrorCode == (short)ErrorCode.FencedLeaderEpoch) LeaderHints.Fetch(broker, response, pd, partition, v);
                     anyError = true;
                     continue;
                 }
@@ -169,8 +173,6 @@ public static class FetchHandler
                 pd.HighWatermark = hw;
                 pd.LastStableOffset = lastStable;
                 pd.LogStartOffset = logStart;
-                // A tagged field of v12+ that is not ignorable: older versions cannot carry it.
-                if (v >= 12) pd.CurrentLeader = new FetchResponse.LeaderIdAndEpoch { LeaderId = partition.IsLeader ? broker.BrokerId : partition.LeaderId ?? -1, LeaderEpoch = partition.LeaderEpoch };
                 if (v >= 11 && fp.FetchOffset >= logStart && fp.FetchOffset <= log.LogEndOffset
                     && broker.Replication?.PreferredReadReplica(partition, request.RackId, fp.FetchOffset) is int preferred && preferred >= 0)
                 {

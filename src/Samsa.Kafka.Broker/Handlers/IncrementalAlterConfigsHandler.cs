@@ -3,8 +3,13 @@
 // Behaviour (ConfigAdminManager / ZkAdminManager.incrementalAlterConfigs): each key is SET (0),
 // DELETE (1), APPEND (2) or SUBTRACT (3) against the resource's current overrides; APPEND and
 // SUBTRACT only apply to LIST configs (INVALID_CONFIG otherwise); the result is validated as a
-// whole (INVALID_CONFIG with upstream's message). A key named twice in one resource, or a
-// resource named twice, is INVALID_REQUEST. BROKER resources accept dynamic keys only.
+// whole (INVALID_CONFIG with upstream's message). As ConfigAdminManager.preprocess: a resource
+// named twice, a key named twice and a null value for anything but DELETE are INVALID_REQUEST.
+// APPEND/SUBTRACT start from the stored override, else the key's default, and on a name that is
+// no config get UNKNOWN_SERVER_ERROR (upstream's lookup throws). BROKER resources: the resulting
+// override set is checked by DynamicBrokerConfig.validateConfigs (INVALID_REQUEST); names that
+// are no broker config are accepted and stored.
+// Differences from upstream: listener, SSL and SASL keys are validated and stored but not applied.
 using Samsa.Kafka.Broker.Cluster.ZooKeeper;
 using Samsa.Kafka.Broker.Config;
 using Samsa.Kafka.Protocol;
@@ -26,7 +31,7 @@ public static class IncrementalAlterConfigsHandler
             var result = new IncrementalAlterConfigsResponse.AlterConfigsResourceResponse { ResourceType = resource.ResourceType, ResourceName = resource.ResourceName, ErrorMessage = null };
             response.Responses.Add(result);
             (ErrorCode error, string? message) = duplicates.Contains((resource.ResourceType, resource.ResourceName))
-                ? (ErrorCode.InvalidRequest, "Error due to duplicate resources in request")
+                ? (ErrorCode.InvalidRequest, "Each resource must appear at most once.")
                 : Apply(broker, resource, request.ValidateOnly);
             result.ErrorCode = (short)error;
             result.ErrorMessage = error == ErrorCode.None ? null : message;
@@ -37,7 +42,9 @@ public static class IncrementalAlterConfigsHandler
     private static (ErrorCode, string?) Apply(KafkaBroker broker, IncrementalAlterConfigsRequest.AlterConfigsResource resource, bool validateOnly)
     {
         var dupKeys = resource.Configs.GroupBy(c => c.Name).Where(g => g.Count() > 1).Select(g => g.Key).ToList();
-        if (dupKeys.Count > 0) return (ErrorCode.InvalidRequest, $"Error due to duplicate config keys : {string.Join(",", dupKeys)}");
+        if (dupKeys.Count > 0) return (ErrorCode.InvalidRequest, "Error due to duplicate config keys");
+        var nulls = resource.Configs.Where(c => c.ConfigOperation != Delete && c.Value is null).Select(c => c.Name).ToList();
+        if (nulls.Count > 0) return (ErrorCode.InvalidRequest, $"Null value not supported for : {string.Join(", ", nulls)}");
         switch (resource.ResourceType)
         {
             case ConfigResources.Topic:
@@ -45,20 +52,22 @@ public static class IncrementalAlterConfigsHandler
                 var (error, message, topic) = ConfigResources.CheckTopic(broker, resource.ResourceName);
                 if (error != ErrorCode.None) return (error, message);
                 var current = new Dictionary<string, string?>(topic!.Configs.ToDictionary(kv => kv.Key, kv => (string?)kv.Value), StringComparer.Ordinal);
-                var problem = ApplyOps(resource, current, ConfigCatalog.Topic, name => broker.Config.LogConfigFor(topic.Configs).Values.GetValueOrDefault(name));
-                if (problem is not null) return (ErrorCode.InvalidConfig, problem);
+                var (opError, problem) = ApplyOps(resource, current, ConfigCatalog.Topic);
+                if (opError != ErrorCode.None) return (opError, problem);
                 var overrides = current.Where(kv => kv.Value is not null).ToDictionary(kv => kv.Key, kv => kv.Value!, StringComparer.Ordinal);
                 return broker.Replicas.SetTopicConfigs(topic.Name, overrides, validateOnly);
             }
             case ConfigResources.Broker:
             {
-                var (error, message, perBroker) = ConfigResources.CheckBroker(broker, resource.ResourceName);
+                var (error, message, perBroker) = ConfigResources.CheckAlterBroker(broker, resource.ResourceName);
                 if (error != ErrorCode.None) return (error, message);
                 var current = broker.Config.DynamicConfigs(perBroker).ToDictionary(kv => kv.Key, kv => (string?)kv.Value, StringComparer.Ordinal);
-                var problem = ApplyOps(resource, current, ConfigCatalog.Broker, name => broker.Config.Get(name));
-                if (problem is not null) return (ErrorCode.InvalidConfig, problem);
+                var (opError, problem) = ApplyOps(resource, current, ConfigCatalog.Broker);
+                if (opError != ErrorCode.None) return (opError, problem);
                 var changed = resource.Configs.Select(c => c.Name).ToDictionary(n => n, n => current.GetValueOrDefault(n), StringComparer.Ordinal);
-                if (BrokerConfig.ValidateDynamicBrokerUpdate(changed) is { } invalid) return (ErrorCode.InvalidConfig, invalid);
+                // Upstream validates the whole resulting override set, stored keys included.
+                var resulting = current.Where(kv => kv.Value is not null).ToDictionary(kv => kv.Key, kv => kv.Value, StringComparer.Ordinal);
+                if (BrokerConfig.ValidateDynamicBrokerUpdate(resulting, perBroker) is { } invalid) return (ErrorCode.InvalidRequest, invalid);
                 if (!validateOnly && broker.Replicas.ClusterStore is IClusterConfigStore zk)
                 {
                     // ZooKeeper mode: the whole resulting override set goes to ZooKeeper, as
@@ -78,9 +87,11 @@ public static class IncrementalAlterConfigsHandler
         }
     }
 
-    // Applies the operations to `current` (null value = key removed). Returns a problem message or null.
-    private static string? ApplyOps(IncrementalAlterConfigsRequest.AlterConfigsResource resource, Dictionary<string, string?> current,
-        IReadOnlyDictionary<string, ConfigDefinition> catalogue, Func<string, object?> effective)
+    // Applies the operations to `current` (null value = key removed), as upstream's
+    // prepareIncrementalConfigs: APPEND/SUBTRACT start from the stored override, else the key's
+    // default (not the effective value). Returns the error and message, or NONE.
+    private static (ErrorCode, string?) ApplyOps(IncrementalAlterConfigsRequest.AlterConfigsResource resource, Dictionary<string, string?> current,
+        IReadOnlyDictionary<string, ConfigDefinition> catalogue)
     {
         foreach (var c in resource.Configs)
         {
@@ -95,11 +106,14 @@ public static class IncrementalAlterConfigsHandler
                 case Append:
                 case Subtract:
                 {
-                    if (!catalogue.TryGetValue(c.Name, out var def) || def.Type != ConfigType.List)
-                        return $"Config value append is not allowed for config key: {c.Name}";
+                    // Upstream looks the key up in a Scala map, which throws for an unknown name:
+                    // UNKNOWN_SERVER_ERROR without a message.
+                    if (!catalogue.TryGetValue(c.Name, out var def)) return (ErrorCode.UnknownServerError, null);
+                    if (def.Type != ConfigType.List)
+                        return (ErrorCode.InvalidConfig, $"Config value {(c.ConfigOperation == Append ? "append" : "subtract")} is not allowed for config key: {c.Name}");
                     var existing = current.TryGetValue(c.Name, out var cur) && cur is not null
                         ? ConfigDefinition.ParseType(c.Name, cur, ConfigType.List) as List<string>
-                        : effective(c.Name) as List<string>;
+                        : def.Default is null ? null : ConfigDefinition.ParseType(c.Name, def.Default, ConfigType.List) as List<string>;
                     var list = new List<string>(existing ?? []);
                     var items = c.Value is null ? [] : (List<string>)ConfigDefinition.ParseType(c.Name, c.Value, ConfigType.List);
                     if (c.ConfigOperation == Append) { foreach (var i in items) if (!list.Contains(i)) list.Add(i); }
@@ -108,9 +122,9 @@ public static class IncrementalAlterConfigsHandler
                     break;
                 }
                 default:
-                    return $"Unknown config operation {c.ConfigOperation} for config key: {c.Name}";
+                    return (ErrorCode.InvalidRequest, $"Unknown operations type {c.ConfigOperation}");
             }
         }
-        return null;
+        return (ErrorCode.None, null);
     }
 }

@@ -13,7 +13,8 @@
 // Message-format v0/v1 data (produce v0-v2 of old clients) is converted to one v2 batch, as
 // upstream's LogValidator does for a v2 log. Idempotent producers' sequences are checked by the
 // log (OUT_OF_ORDER_SEQUENCE_NUMBER, INVALID_PRODUCER_EPOCH; a retried duplicate answers with
-// its first offset).
+// its first offset). v10+ NOT_LEADER_OR_FOLLOWER partitions carry the CurrentLeader hint and the
+// leader's NodeEndpoints (KIP-951, Handlers/LeaderHints); no other partition carries a tagged field.
 // An epoch older than the producer's — fenced by a newer instance, or a transaction the coordinator
 // aborted under a bumped epoch — is INVALID_PRODUCER_EPOCH.
 // Differences from upstream: a transactional batch to a partition not added to the transaction is
@@ -98,6 +99,8 @@ public static class ProduceHandler
         }
         if (pending is not null)
             await broker.Replication!.AwaitReplicationAsync(pending, request.TimeoutMs, context.Cancellation);
+        // KIP-951: v10+ NOT_LEADER_OR_FOLLOWER answers name the current leader; nothing else does.
+        LeaderHints.Produce(broker, response, v);
         return response;
     }
 }

@@ -117,12 +117,14 @@ internal static class FollowerFetch
                 if (!partition.IsLeader)
                 {
                     pd.ErrorCode = (short)ErrorCode.NotLeaderOrFollower;
+                    Handlers.LeaderHints.Fetch(broker, response, pd, partition, v);
                     anyError = true;
                     continue;
                 }
                 if (fp.CurrentLeaderEpoch >= 0 && fp.CurrentLeaderEpoch != partition.LeaderEpoch)
                 {
                     pd.ErrorCode = (short)(fp.CurrentLeaderEpoch < partition.LeaderEpoch ? ErrorCode.FencedLeaderEpoch : ErrorCode.UnknownLeaderEpoch);
+                    if (pd.ErrorCode == (short)ErrorCode.FencedLeaderEpoch) Handlers.LeaderHints.Fetch(broker, response, pd, partition, v);
                     anyError = true;
                     continue;
                 }
@@ -139,13 +141,13 @@ internal static class FollowerFetch
                 if (record && !replication.OnFollowerFetch(partition, replicaId, fp.FetchOffset, fp.LogStartOffset))
                 {
                     pd.ErrorCode = (short)ErrorCode.NotLeaderOrFollower;
+                    Handlers.LeaderHints.Fetch(broker, response, pd, partition, v);
                     anyError = true;
                     continue;
                 }
                 long hw = partition.HighWatermark;
                 pd.HighWatermark = hw;
                 pd.LastStableOffset = hw;
-                if (v >= 12) pd.CurrentLeader = new FetchResponse.LeaderIdAndEpoch { LeaderId = broker.BrokerId, LeaderEpoch = partition.LeaderEpoch };
                 int limit = Math.Min(fp.PartitionMaxBytes, remaining);
                 if (fp.FetchOffset >= leo || (limit <= 0 && !firstData)) continue;
                 if (ShouldLeaderThrottle(replication, partition, replicaId)) continue;

@@ -140,7 +140,7 @@ public class BrokerConfigTests
         Assert.Equal(ConfigSource.DynamicDefaultBrokerConfig, entry.Source);
         Assert.Equal(ConfigSource.StaticBrokerConfig, entry.Synonyms[1].Source);
 
-        Assert.Equal("Cannot update these configs dynamically: [broker.id]",
+        Assert.Equal("Cannot update these configs dynamically: Set(broker.id)",
             BrokerConfig.ValidateDynamicBrokerUpdate(new Dictionary<string, string?> { ["broker.id"] = "2" }));
     }
 

@@ -76,7 +76,8 @@ public class ConfigHandlerTests
         {
             Resources = [new() { ResourceType = 4, ResourceName = "1", Configs = [new() { Name = "broker.id", Value = "5" }] }],
         }, 0);
-        Assert.Equal((short)ErrorCode.InvalidConfig, brokerStatic!.Responses[0].ErrorCode);
+        Assert.Equal((short)ErrorCode.InvalidRequest, brokerStatic!.Responses[0].ErrorCode);
+        Assert.Equal("Cannot update these configs dynamically: Set(broker.id)", brokerStatic.Responses[0].ErrorMessage);
     }
 
     [Fact]

@@ -144,7 +144,7 @@ internal sealed class ConfigChangeListener(KafkaBroker broker)
         var valid = new Dictionary<string, string?>(StringComparer.Ordinal);
         foreach (var (k, v) in stored)
         {
-            if (BrokerConfig.ValidateDynamicBrokerUpdate(new Dictionary<string, string?> { [k] = v }) is { } problem)
+            if (BrokerConfig.ValidateDynamicBrokerUpdate(new Dictionary<string, string?> { [k] = v }, perBroker) is { } problem)
                 broker.Log($"ignoring dynamic broker config {k} in {BrokerConfigPath(entity)}: {problem}");
             else valid[k] = v;
         }
