@@ -26,6 +26,7 @@ internal static class DevCluster
         IAsyncDisposable? keeperHandle = null;
         string connect = $"{formatHost(host)}:{zkPort.ToString(CultureInfo.InvariantCulture)}";
         var started = new List<KafkaBroker>();
+        string internalReplicas = Math.Min(brokers, 3).ToString(CultureInfo.InvariantCulture);
         try
         {
             for (int id = 1; id <= brokers; id++)
@@ -37,10 +38,11 @@ internal static class DevCluster
                     ["listeners"] = $"PLAINTEXT://{formatHost(host)}:{port.ToString(CultureInfo.InvariantCulture)}",
                     ["log.dirs"] = Path.Combine(data, brokers == 1 ? "kafka" : $"kafka-{id.ToString(CultureInfo.InvariantCulture)}"),
                     ["zookeeper.connect"] = connect,
-                    // Internal topics keep one replica, so a single dev broker can create them.
-                    ["offsets.topic.replication.factor"] = "1",
-                    ["transaction.state.log.replication.factor"] = "1",
-                    ["transaction.state.log.min.isr"] = "1",
+                    // Internal topics get min(N, 3) replicas (upstream's default is 3), so one dev
+                    // broker can create them and a cluster's coordinators fail over.
+                    ["offsets.topic.replication.factor"] = internalReplicas,
+                    ["transaction.state.log.replication.factor"] = internalReplicas,
+                    ["transaction.state.log.min.isr"] = Math.Min(brokers, 2).ToString(CultureInfo.InvariantCulture),
                     // As upstream's sample config/server.properties for development: no 3 s wait for
                     // more members before a new group's first rebalance.
                     ["group.initial.rebalance.delay.ms"] = "0",
@@ -59,7 +61,7 @@ internal static class DevCluster
                 }
                 started.Add(broker);
                 if (id == 1)
-                    Console.Error.WriteLine("dev settings: offsets.topic.replication.factor=1 group.initial.rebalance.delay.ms=0 (upstream default 3000)");
+                    Console.Error.WriteLine($"dev settings: offsets.topic.replication.factor={internalReplicas} group.initial.rebalance.delay.ms=0 (upstream default 3000)");
                 Console.Out.WriteLine($"kafka listening on {Program.FormatEndPoint(broker.BoundEndPoint)}");
                 Console.Out.Flush();
             }

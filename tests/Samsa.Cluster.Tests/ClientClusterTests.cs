@@ -62,6 +62,47 @@ public abstract class ClientClusterTests(ICoordinationServer server)
         AssertConsumedAll(lines);
     }
 
+    /// <summary>kafka-python's group consumer and admin client bootstrapped at a broker that neither
+    /// coordinates the group nor leads a partition of the topic: the client must follow
+    /// FindCoordinator to the coordinator for the join, the commits, DescribeGroups and OffsetFetch.</summary>
+    [Fact]
+    public async Task KafkaPythonGroupAndAdminThroughABrokerThatIsNeitherLeaderNorCoordinator()
+    {
+        const string python = "/usr/bin/python3";
+        Assert.SkipUnless(File.Exists(python) && Directory.Exists("/usr/lib/python3/dist-packages/kafka"),
+            "kafka-python (Debian python3-kafka) is not installed; tests/run-all.sh installs it");
+        await using var cluster = await LocalCluster.StartAsync(Server, 3, brokerConfig: new Dictionary<string, string>
+        {
+            ["offsets.topic.num.partitions"] = "6", ["group.initial.rebalance.delay.ms"] = "0",
+        });
+        const int bootstrap = 1, records = 60;
+        // Three partitions led by brokers 2 and 3 only.
+        var (error, message, _) = cluster[1].Replicas.CreateTopic("grouped", 3, 2, new Dictionary<string, string>(), validateOnly: false,
+            new Dictionary<int, List<int>> { [0] = [2, 1], [1] = [3, 1], [2] = [2, 3] });
+        Assert.True(error == Samsa.Kafka.Protocol.ErrorCode.None, $"{error} {message}");
+        foreach (int id in new[] { 1, 2, 3 }) await cluster.LedMetadataAsync(id, "grouped", 3);
+        using (var producer = new ProducerBuilder<Null, string>(new ProducerConfig { BootstrapServers = cluster.Bootstrap(bootstrap), Acks = Acks.All }).Build())
+            for (int i = 0; i < records; i++)
+                await producer.ProduceAsync(new Confluent.Kafka.TopicPartition("grouped", i % 3), new Message<Null, string> { Value = $"r{i}" });
+        // A group id whose coordinator is not the bootstrap broker.
+        string group = "";
+        for (int i = 0; group.Length == 0; i++)
+        {
+            await using var c = await Samsa.Kafka.Broker.Client.KafkaWireClient.ConnectAsync("127.0.0.1", cluster.Port(2));
+            var r = (await c.SendAsync<Samsa.Kafka.Protocol.Messages.FindCoordinatorResponse>(
+                new Samsa.Kafka.Protocol.Messages.FindCoordinatorRequest { Key = $"kp-group-{i}" }, 3))!;
+            if (r.ErrorCode == 0 && r.NodeId != bootstrap) group = $"kp-group-{i}";
+            else if (r.ErrorCode != 0) { i--; await Task.Delay(100); }
+        }
+        var lines = await RunAsync(python, [Script("kafka_python_group_cluster.py"), cluster.Bootstrap(bootstrap), "grouped", group, records.ToString()], null);
+
+        Assert.Equal(records, lines.Count(l => l.StartsWith("consumed ", StringComparison.Ordinal)));
+        string[] expected = ["committed 0 20", "committed 1 20", "committed 2 20"];
+        Assert.Equal(expected, lines.Where(l => l.StartsWith("committed ", StringComparison.Ordinal)));
+        Assert.Contains("group Stable 1", lines);
+        Assert.Equal(["offset 0 20", "offset 1 20", "offset 2 20"], lines.Where(l => l.StartsWith("offset ", StringComparison.Ordinal)));
+    }
+
     /// <summary>Creates a 12-partition topic with two replicas and returns a broker to bootstrap at:
     /// one that leads some partitions but not all.</summary>
     private static async Task<int> CreateSpreadTopicAsync(LocalCluster cluster, string topic)
