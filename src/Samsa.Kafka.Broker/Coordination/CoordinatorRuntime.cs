@@ -44,6 +44,12 @@ public sealed class CoordinatorRuntime<TEntry> where TEntry : class
         _log = log;
     }
 
+    /// <summary>When set, a record of a transactional batch is handed to replay as this wraps it
+    /// (its producer id given), and each COMMIT/ABORT marker as <see cref="DecodeMarker"/> makes it;
+    /// otherwise transactional records replay as plain ones and markers are skipped.</summary>
+    public Func<TEntry, long, TEntry>? WrapTransactional { get; init; }
+    public Func<long, bool, TEntry>? DecodeMarker { get; init; }
+
     /// <summary>The internal topic's name.</summary>
     public string Topic { get; }
 
@@ -158,14 +164,28 @@ public sealed class CoordinatorRuntime<TEntry> where TEntry : class
             foreach (var batch in RecordBatch.Enumerate(data.Span, allowTruncatedTail: true))
             {
                 next = batch.NextOffset;
-                if (batch.IsControl) continue;
+                if (batch.IsControl)
+                {
+                    if (DecodeMarker is null || batch.BaseOffset < offset) continue;
+                    foreach (var record in batch.GetRecords())
+                    {
+                        if (record.IsKeyNull) continue;
+                        var type = ControlRecords.ParseType(record.Key);
+                        if (type is ControlRecordType.Commit or ControlRecordType.Abort)
+                            entries.Add(DecodeMarker(batch.ProducerId, type == ControlRecordType.Commit));
+                    }
+                    continue;
+                }
+                bool transactional = batch.IsTransactional && WrapTransactional is not null;
+                long producerId = batch.ProducerId;
                 foreach (var record in batch.GetRecords())
                 {
                     if (record.Offset < offset || record.IsKeyNull) continue;
                     try
                     {
                         byte[]? value = record.IsValueNull ? null : record.Value.ToArray();
-                        if (_decode(record.Key.ToArray(), value) is { } entry) entries.Add(entry);
+                        if (_decode(record.Key.ToArray(), value) is { } entry)
+                            entries.Add(transactional ? WrapTransactional!(entry, producerId) : entry);
                     }
                     catch (KafkaProtocolException e)
                     {
@@ -181,12 +201,20 @@ public sealed class CoordinatorRuntime<TEntry> where TEntry : class
 
     /// <summary>Appends the records to one partition of the topic as one uncompressed batch, as the
     /// leader's append of a produce request; the broker error of the append (None on success).</summary>
-    public ErrorCode Append(int partition, IReadOnlyList<CoordinatorRecord> records)
+    /// <param name="producerId">With a producer id (≥ 0) the batch is transactional for that producer
+    /// and epoch (TxnOffsetCommit), without sequence numbers, as upstream's coordinator writes it.</param>
+    public ErrorCode Append(int partition, IReadOnlyList<CoordinatorRecord> records, long producerId = -1, short producerEpoch = -1)
     {
         var p = _replicas.GetPartition(Topic, partition);
         // Only the leader appends: a follower's log takes records from its leader only.
         if (p is null || !p.IsLeader || !p.IsHostedLocally) return ErrorCode.NotLeaderOrFollower;
         using var builder = new RecordBatchBuilder();
+        if (producerId >= 0)
+        {
+            builder.ProducerId = producerId;
+            builder.ProducerEpoch = producerEpoch;
+            builder.IsTransactional = true;
+        }
         long now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
         foreach (var r in records) builder.Append(now, r.Key, r.Value);
         try

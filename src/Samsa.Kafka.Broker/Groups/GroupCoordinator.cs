@@ -40,6 +40,8 @@ public interface IGroupMetadataLog
     /// <summary>Appends the records durably (as one batch) and returns the broker error of the
     /// append (None on success).</summary>
     ErrorCode Append(int partition, IReadOnlyList<CoordinatorRecord> records);
+    /// <summary>Appends offset commits as a transactional batch of the producer (TxnOffsetCommit).</summary>
+    ErrorCode AppendTransactional(int partition, IReadOnlyList<CoordinatorRecord> records, long producerId, short producerEpoch);
 }
 
 public sealed record JoinGroupParams(
@@ -216,16 +218,30 @@ public sealed class GroupCoordinator : Coordination.ICoordinatorShards<GroupLogE
     {
         var offsets = new Dictionary<string, Dictionary<TopicPartition, CommittedOffset>>(StringComparer.Ordinal);
         var metadata = new Dictionary<string, GroupMetadataValue?>(StringComparer.Ordinal);
+        // Transactional offsets wait for their producer's marker (upstream's loader keeps
+        // pendingOffsets per producer id and applies them on COMMIT).
+        var pending = new Dictionary<long, List<GroupLogEntry.Offset>>();
+        void Apply(GroupLogEntry.Offset o)
+        {
+            if (!offsets.TryGetValue(o.GroupId, out var map)) offsets[o.GroupId] = map = new();
+            if (o.Value is null) map.Remove(o.Partition); else map[o.Partition] = o.Value;
+        }
         foreach (var e in entries)
         {
             switch (e)
             {
                 case GroupLogEntry.Offset o:
-                    if (!offsets.TryGetValue(o.GroupId, out var map)) offsets[o.GroupId] = map = new();
-                    if (o.Value is null) map.Remove(o.Partition); else map[o.Partition] = o.Value;
+                    Apply(o);
                     break;
                 case GroupLogEntry.Group g:
                     metadata[g.GroupId] = g.Value;
+                    break;
+                case GroupLogEntry.TxnOffset t:
+                    if (!pending.TryGetValue(t.ProducerId, out var list)) pending[t.ProducerId] = list = [];
+                    list.Add(t.Commit);
+                    break;
+                case GroupLogEntry.TxnMarker m:
+                    if (pending.Remove(m.ProducerId, out var done) && m.Commit) foreach (var o in done) Apply(o);
                     break;
             }
         }
@@ -263,6 +279,16 @@ public sealed class GroupCoordinator : Coordination.ICoordinatorShards<GroupLogE
                 // Upstream's onGroupLoaded: a group over group.max.size rebalances so members can commit.
                 if (group.Size > Config.GroupMaxSize) PrepareRebalance(group, now);
             }
+            // Transactions still open: their offsets wait here for the marker, as if just committed.
+            foreach (var (producerId, commits) in pending)
+                foreach (var o in commits)
+                {
+                    if (o.Value is null) continue;
+                    if (!_pendingTxnOffsets.TryGetValue((producerId, o.GroupId), out var map))
+                        _pendingTxnOffsets[(producerId, o.GroupId)] = map = [];
+                    map[o.Partition] = new OffsetCommitEntry(o.Partition, o.Value.Offset, o.Value.LeaderEpoch, o.Value.Metadata,
+                        o.Value.ExpireTimestamp, o.Value.CommitTimestamp);
+                }
             if (partition >= 0 && partition < _partitions.Length) _partitions[partition] = PartitionStatus.Owned;
         }
     }
@@ -1133,47 +1159,24 @@ public sealed class GroupCoordinator : Coordination.ICoordinatorShards<GroupLogE
         }
     }
 
-    /// <summary>Stores the offsets of a committed transaction as the group's committed offsets (upstream
-    /// completes pending transactional offsets when the COMMIT marker reaches __consumer_offsets). No
-    /// membership check: the commit decision is already durable.</summary>
-    public ErrorCode CommitTransactionalOffsets(string groupId, IReadOnlyList<OffsetCommitEntry> entries)
-    {
-        lock (_gate)
-        {
-            if (ValidateGroupStatus(groupId, allowEmptyId: true) is { } statusError) return statusError;
-            long now = _clock();
-            if (!_groups.TryGetValue(groupId, out var group))
-            {
-                group = new ClassicGroup(groupId, now);
-                _groups[groupId] = group;
-            }
-            var records = new List<CoordinatorRecord>();
-            var accepted = new List<(TopicPartition, CommittedOffset)>();
-            foreach (var e in entries)
-            {
-                var offset = new CommittedOffset(e.Offset, e.LeaderEpoch, e.Metadata ?? "", e.CommitTimestamp >= 0 ? e.CommitTimestamp : now, -1);
-                records.Add(GroupRecords.OffsetCommit(groupId, e.Partition, offset));
-                accepted.Add((e.Partition, offset));
-            }
-            if (records.Count == 0) return ErrorCode.None;
-            var error = MapOffsetAppendError(_log.Append(PartitionFor(groupId, _partitions.Length), records));
-            if (error == ErrorCode.None)
-                foreach (var (tp, offset) in accepted) group.Offsets[tp] = offset;
-            return error;
-        }
-    }
-
     // Offsets of open transactions (TxnOffsetCommit), by producer id and group, until the transaction's
     // marker reaches the group's offsets partition on this broker (upstream's pendingTransactionalOffsetCommits).
     private readonly Dictionary<(long ProducerId, string GroupId), Dictionary<TopicPartition, OffsetCommitEntry>> _pendingTxnOffsets = new();
 
     /// <summary>TxnOffsetCommit on the group's coordinator: the offsets wait for the transaction's
     /// marker (<see cref="CompleteTransactionalOffsets"/>). Membership is checked by the caller.</summary>
-    public ErrorCode AddTransactionalOffsets(string groupId, long producerId, IReadOnlyList<OffsetCommitEntry> entries)
+    public ErrorCode AddTransactionalOffsets(string groupId, long producerId, short producerEpoch, IReadOnlyList<OffsetCommitEntry> entries)
     {
         lock (_gate)
         {
             if (ValidateGroupStatus(groupId, allowEmptyId: true) is { } statusError) return statusError;
+            // Written to the group's partition as the producer's transactional batch (upstream's
+            // format), so a new coordinator replays them as pending until the marker.
+            long now = _clock();
+            var records = entries.Select(e => GroupRecords.OffsetCommit(groupId, e.Partition,
+                new CommittedOffset(e.Offset, e.LeaderEpoch, e.Metadata ?? "", e.CommitTimestamp >= 0 ? e.CommitTimestamp : now, -1))).ToList();
+            var appendError = MapOffsetAppendError(_log.AppendTransactional(PartitionFor(groupId, _partitions.Length), records, producerId, producerEpoch));
+            if (appendError != ErrorCode.None) return appendError;
             if (!_pendingTxnOffsets.TryGetValue((producerId, groupId), out var pending))
                 _pendingTxnOffsets[(producerId, groupId)] = pending = [];
             foreach (var e in entries) pending[e.Partition] = e;
@@ -1183,7 +1186,8 @@ public sealed class GroupCoordinator : Coordination.ICoordinatorShards<GroupLogE
 
     /// <summary>A transaction marker was written to offsets partition <paramref name="partition"/>:
     /// the producer's pending offsets of the groups in that partition become committed offsets
-    /// (COMMIT) or are dropped (ABORT), as upstream's handleTxnCompletion.</summary>
+    /// (COMMIT; the marker commits their records in the log) or are dropped (ABORT), as upstream's
+    /// handleTxnCompletion.</summary>
     public void CompleteTransactionalOffsets(int partition, long producerId, bool commit)
     {
         List<(string GroupId, List<OffsetCommitEntry> Entries)> done = [];
@@ -1197,11 +1201,15 @@ public sealed class GroupCoordinator : Coordination.ICoordinatorShards<GroupLogE
             }
         }
         if (!commit) return;
-        foreach (var (groupId, entries) in done)
+        lock (_gate)
         {
-            var error = CommitTransactionalOffsets(groupId, entries);
-            if (error != ErrorCode.None)
-                _logger?.Invoke($"committing the transactional offsets of producer {producerId} for group {groupId} failed with {error}");
+            long now = _clock();
+            foreach (var (groupId, entries) in done)
+            {
+                if (!_groups.TryGetValue(groupId, out var group)) _groups[groupId] = group = new ClassicGroup(groupId, now);
+                foreach (var e in entries)
+                    group.Offsets[e.Partition] = new CommittedOffset(e.Offset, e.LeaderEpoch, e.Metadata ?? "", e.CommitTimestamp >= 0 ? e.CommitTimestamp : now, -1);
+            }
         }
     }
 

@@ -23,7 +23,11 @@ public sealed class GroupCoordinatorService : IDisposable
     {
         _replicas = replicas;
         _log = log;
-        _runtime = new CoordinatorRuntime<GroupLogEntry>(replicas, TopicName.GroupMetadataTopic, (key, value) => GroupRecords.Decode(key, value), log);
+        _runtime = new CoordinatorRuntime<GroupLogEntry>(replicas, TopicName.GroupMetadataTopic, (key, value) => GroupRecords.Decode(key, value), log)
+        {
+            WrapTransactional = (entry, producerId) => entry is GroupLogEntry.Offset o ? new GroupLogEntry.TxnOffset(producerId, o) : entry,
+            DecodeMarker = (producerId, commit) => new GroupLogEntry.TxnMarker(producerId, commit),
+        };
         Coordinator = new GroupCoordinator(GroupCoordinatorConfig.From(config), new OffsetsTopicLog(_runtime),
             clock ?? (() => DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()), log);
         replicas.TopicDeleted += OnTopicDeleted;
@@ -80,5 +84,7 @@ public sealed class GroupCoordinatorService : IDisposable
     private sealed class OffsetsTopicLog(CoordinatorRuntime<GroupLogEntry> runtime) : IGroupMetadataLog
     {
         public ErrorCode Append(int partition, IReadOnlyList<CoordinatorRecord> records) => runtime.Append(partition, records);
+        public ErrorCode AppendTransactional(int partition, IReadOnlyList<CoordinatorRecord> records, long producerId, short producerEpoch) =>
+            runtime.Append(partition, records, producerId, producerEpoch);
     }
 }

@@ -14,6 +14,11 @@ public abstract record GroupLogEntry
 {
     public sealed record Offset(string GroupId, TopicPartition Partition, CommittedOffset? Value) : GroupLogEntry;
     public sealed record Group(string GroupId, GroupMetadataValue? Value) : GroupLogEntry;
+    /// <summary>An offset commit written inside a transaction (TxnOffsetCommit): pending until the
+    /// producer's marker follows in the same partition.</summary>
+    public sealed record TxnOffset(long ProducerId, Offset Commit) : GroupLogEntry;
+    /// <summary>A COMMIT or ABORT marker of a producer's transaction.</summary>
+    public sealed record TxnMarker(long ProducerId, bool Commit) : GroupLogEntry;
 }
 
 /// <summary>

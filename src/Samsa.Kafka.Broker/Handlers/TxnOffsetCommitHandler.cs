@@ -10,10 +10,9 @@
 // offset.metadata.max.bytes is OFFSET_METADATA_TOO_LARGE.
 // When this broker also coordinates the transactional id, the producer id/epoch and the open
 // transaction are checked too (upstream leaves that to the log's producer state).
-// Differences from upstream: the group coordinator holds the pending offsets in memory until the
-// transaction's marker reaches the group's __consumer_offsets partition, rather than writing them
-// there as transactional records. A restart or failover of the group's coordinator loses them, so
-// the transaction coordinator aborts (and fences) a transaction it reloads open with offsets.
+// The offsets are written to the group's __consumer_offsets partition as the producer's
+// transactional batch and become committed offsets when the transaction's COMMIT marker reaches that
+// partition (dropped on ABORT); a new coordinator replays them as pending until the marker.
 using Samsa.Kafka.Broker.Groups;
 using Samsa.Kafka.Broker.Log;
 using Samsa.Kafka.Protocol;
@@ -47,7 +46,7 @@ public static class TxnOffsetCommitHandler
             && broker.Transactions.Coordinator.ValidateTxnOffsetCommit(request.TransactionalId, request.ProducerId, request.ProducerEpoch, request.GroupId) is { } txnError)
             error = txnError;
         if (error == ErrorCode.None && entries.Count > 0)
-            error = broker.Groups.Coordinator.AddTransactionalOffsets(request.GroupId, request.ProducerId, entries);
+            error = broker.Groups.Coordinator.AddTransactionalOffsets(request.GroupId, request.ProducerId, request.ProducerEpoch, entries);
         if (error == ErrorCode.ProducerFenced && v < 3) error = ErrorCode.InvalidProducerEpoch;
         var response = new TxnOffsetCommitResponse();
         foreach (var t in request.Topics)

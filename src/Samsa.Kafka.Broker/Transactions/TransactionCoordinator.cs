@@ -217,14 +217,6 @@ public sealed class TransactionCoordinator : Coordination.ICoordinatorShards<Tra
             {
                 if (m.State is TransactionState.PrepareCommit or TransactionState.PrepareAbort)
                     CompleteTransaction(m, m.State == TransactionState.PrepareCommit, _clock());
-                else if (m.State == TransactionState.Ongoing && m.Partitions.Any(p => p.Topic == Cluster.TopicName.GroupMetadataTopic))
-                {
-                    // Its TxnOffsetCommit offsets were held in memory and are gone: committing it now
-                    // would commit the output without the input offsets (breaking exactly-once), so it
-                    // is aborted under a bumped epoch and the producer, fenced, starts over.
-                    _logger?.Invoke($"aborting transaction {m.TransactionalId} on load: its pending offsets did not survive the restart");
-                    FenceAndAbort(m, _clock());
-                }
             }
         }
     }

@@ -19,10 +19,32 @@ public sealed class MemoryGroupLog : IGroupMetadataLog
         return ErrorCode.None;
     }
 
-    public IEnumerable<GroupLogEntry> Entries(int partition) =>
-        Records.Where(r => r.Partition == partition)
-            .Select(r => GroupRecords.Decode(r.Record.Key, r.Record.Value))
-            .OfType<GroupLogEntry>();
+    public ErrorCode AppendTransactional(int partition, IReadOnlyList<CoordinatorRecord> records, long producerId, short producerEpoch)
+    {
+        var error = Append(partition, records);
+        if (error == ErrorCode.None) foreach (var r in records) Transactional[r] = producerId;
+        return error;
+    }
+
+    /// <summary>The producer of each record appended in a transactional batch.</summary>
+    public readonly Dictionary<CoordinatorRecord, long> Transactional = [];
+
+    /// <summary>A COMMIT/ABORT marker in a partition, as the transaction coordinator writes it.</summary>
+    public readonly List<(int Partition, int Index, long ProducerId, bool Commit)> Markers = [];
+    public void AppendMarker(int partition, long producerId, bool commit) => Markers.Add((partition, Records.Count, producerId, commit));
+
+    public IEnumerable<GroupLogEntry> Entries(int partition)
+    {
+        for (int i = 0; i <= Records.Count; i++)
+        {
+            foreach (var m in Markers.Where(m => m.Partition == partition && m.Index == i))
+                yield return new GroupLogEntry.TxnMarker(m.ProducerId, m.Commit);
+            if (i == Records.Count || Records[i].Partition != partition) continue;
+            var r = Records[i].Record;
+            if (GroupRecords.Decode(r.Key, r.Value) is not { } e) continue;
+            yield return Transactional.TryGetValue(r, out long pid) && e is GroupLogEntry.Offset o ? new GroupLogEntry.TxnOffset(pid, o) : e;
+        }
+    }
 }
 
 public sealed class GroupHarness
@@ -464,6 +486,44 @@ public class GroupCoordinatorTests
         Assert.False(h.Coordinator.GetGroup("g")!.Has(b0.MemberId));
         Assert.Equal(ErrorCode.RebalanceInProgress, h.Coordinator.Heartbeat("g", a, null, ra.GenerationId));
         Assert.Equal(ra.GenerationId, rb.GenerationId);
+    }
+
+    [Fact]
+    public void TransactionalOffsetsWaitForTheirMarkerAndSurviveAReload()
+    {
+        var h = new GroupHarness();
+        int part = h.Coordinator.PartitionFor("g");
+        long Committed(GroupCoordinator c, TopicPartition tp) =>
+            c.FetchOffsets("g", [tp]).Offsets.Single().Offset?.Offset ?? -1;
+        // Producer 7 commits offsets in a transaction: written to the log as its transactional batch,
+        // invisible to OffsetFetch until the COMMIT marker.
+        Assert.Equal(ErrorCode.None, h.Coordinator.AddTransactionalOffsets("g", 7, 0, [new OffsetCommitEntry(T0, 42, -1, "m")]));
+        Assert.Equal(7, h.Log.Transactional[h.Log.Records.Last().Record]);
+        Assert.Equal(-1, Committed(h.Coordinator, T0));
+        // Producer 8's transaction on T1 will abort.
+        Assert.Equal(ErrorCode.None, h.Coordinator.AddTransactionalOffsets("g", 8, 0, [new OffsetCommitEntry(T1, 5, -1, null)]));
+
+        // The coordinator moves to another broker before any marker: the new one replays both as pending.
+        var moved = new GroupCoordinator(h.Coordinator.Config, h.Log, () => h.Now);
+        moved.Activate(4, loading: true);
+        for (int p = 0; p < 4; p++) moved.LoadPartition(p, h.Log.Entries(p));
+        Assert.Equal(-1, Committed(moved, T0));
+        h.Log.AppendMarker(part, 7, commit: true);
+        moved.CompleteTransactionalOffsets(part, 7, commit: true);
+        h.Log.AppendMarker(part, 8, commit: false);
+        moved.CompleteTransactionalOffsets(part, 8, commit: false);
+        Assert.Equal(42, Committed(moved, T0));
+        Assert.Equal(-1, Committed(moved, T1));
+
+        // A later reload sees the markers in the log: committed offsets applied, aborted ones not.
+        var reloaded = new GroupCoordinator(h.Coordinator.Config, h.Log, () => h.Now);
+        reloaded.Activate(4, loading: true);
+        for (int p = 0; p < 4; p++) reloaded.LoadPartition(p, h.Log.Entries(p));
+        Assert.Equal(42, Committed(reloaded, T0));
+        Assert.Equal(-1, Committed(reloaded, T1));
+        // Nothing is left pending: a stray marker changes nothing.
+        reloaded.CompleteTransactionalOffsets(part, 8, commit: true);
+        Assert.Equal(-1, Committed(reloaded, T1));
     }
 
     [Fact]

@@ -258,22 +258,23 @@ public class TransactionCoordinatorTests
     }
 
     [Fact]
-    public void OngoingTransactionWithOffsetsIsAbortedOnLoad()
+    public void OngoingTransactionWithOffsetsStaysOpenOnLoadAndCommitsWithItsOffsetsMarker()
     {
         var c = NewCoordinator();
         var init = c.InitProducerId("tx", 60_000);
         c.AddPartitionsToTxn("tx", init.ProducerId, init.ProducerEpoch, [T0]);
         c.AddOffsetsToTxn("tx", init.ProducerId, init.ProducerEpoch, "g");
 
+        // The offsets live in __consumer_offsets (the group coordinator's transactional records), so a
+        // reloaded transaction coordinator keeps the transaction open, as upstream does.
         var reloaded = new TransactionCoordinator(c.Config, _env, new ProducerIdManager(null), () => _now);
         reloaded.Activate(4, loading: true);
         for (int p = 0; p < 4; p++) reloaded.LoadPartition(p, _env.Replay(p));
-        // The offsets were lost with the restart, so the transaction cannot commit: aborted, producer fenced.
-        Assert.Equal(TransactionState.CompleteAbort, reloaded.Describe("tx").Description!.State);
-        Assert.Equal(ErrorCode.ProducerFenced, reloaded.EndTxn("tx", init.ProducerId, init.ProducerEpoch, commit: true));
+        Assert.Equal(TransactionState.Ongoing, reloaded.Describe("tx").Description!.State);
+        Assert.Empty(_env.Markers);
+        Assert.Equal(ErrorCode.None, reloaded.EndTxn("tx", init.ProducerId, init.ProducerEpoch, commit: true));
         var offsetsPartition = _env.OffsetsPartitionFor("g")!.Value;
-        Assert.Equal([(offsetsPartition, init.ProducerId, (short)(init.ProducerEpoch + 1), false), (T0, init.ProducerId, (short)(init.ProducerEpoch + 1), false)],
-            _env.Markers);
+        Assert.Equal([(offsetsPartition, init.ProducerId, init.ProducerEpoch, true), (T0, init.ProducerId, init.ProducerEpoch, true)], _env.Markers);
     }
 
     [Fact]
