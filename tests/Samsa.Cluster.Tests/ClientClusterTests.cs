@@ -103,6 +103,64 @@ public abstract class ClientClusterTests(ICoordinationServer server)
         Assert.Equal(["offset 0 20", "offset 1 20", "offset 2 20"], lines.Where(l => l.StartsWith("offset ", StringComparison.Ordinal)));
     }
 
+    /// <summary>confluent-kafka-python's consume-transform-produce with the group coordinator, the
+    /// transaction coordinator and the partition leaders on other brokers than the bootstrap broker:
+    /// every output record is committed (read_committed sees them all, once) and the group's offsets
+    /// advanced with the transactions.</summary>
+    [Fact]
+    public async Task ConfluentPythonConsumeTransformProduceAcrossCoordinators()
+    {
+        const string python = "/usr/bin/python3";
+        Assert.SkipUnless(File.Exists(python) && Directory.Exists("/usr/lib/python3/dist-packages/confluent_kafka"),
+            "confluent-kafka-python (Debian python3-confluent-kafka) is not installed; tests/run-all.sh installs it");
+        await using var cluster = await LocalCluster.StartAsync(Server, 3, brokerConfig: new Dictionary<string, string>
+        {
+            ["offsets.topic.num.partitions"] = "6", ["transaction.state.log.num.partitions"] = "6", ["group.initial.rebalance.delay.ms"] = "0",
+        });
+        const int bootstrap = 1, records = 40;
+        foreach (var topic in new[] { "ctp-in", "ctp-out" })
+        {
+            var (error, message, _) = cluster[1].Replicas.CreateTopic(topic, 2, 2, new Dictionary<string, string>(), validateOnly: false,
+                new Dictionary<int, List<int>> { [0] = [2, 1], [1] = [3, 1] });
+            Assert.True(error == Samsa.Kafka.Protocol.ErrorCode.None, $"{error} {message}");
+            foreach (int id in new[] { 1, 2, 3 }) await cluster.LedMetadataAsync(id, topic, 2);
+        }
+        using (var producer = new ProducerBuilder<string, string>(new ProducerConfig { BootstrapServers = cluster.Bootstrap(bootstrap), Acks = Acks.All }).Build())
+            for (int i = 0; i < records; i++)
+                await producer.ProduceAsync(new Confluent.Kafka.TopicPartition("ctp-in", i % 2), new Message<string, string> { Key = $"k{i}", Value = $"v{i}" });
+        string group = await KeyCoordinatedElsewhereAsync(cluster, "ctp-group-", 0, bootstrap, avoid: -1);
+        int groupCoordinator = await CoordinatorOfAsync(cluster, group, 0);
+        // The transaction coordinator is yet another broker: neither the bootstrap nor the group's.
+        string txnId = await KeyCoordinatedElsewhereAsync(cluster, "ctp-txn-", 1, bootstrap, avoid: groupCoordinator);
+        var lines = await RunAsync(python, [Script("confluent_python_ctp_cluster.py"), cluster.Bootstrap(bootstrap), "ctp-in", "ctp-out", group, txnId, records.ToString()], null);
+
+        Assert.Equal(["committed-offset 0 20", "committed-offset 1 20"], lines.Where(l => l.StartsWith("committed-offset ", StringComparison.Ordinal)).Order());
+        var output = lines.Where(l => l.StartsWith("output ", StringComparison.Ordinal)).Select(l => l.Split(' ')[2]).ToList();
+        Assert.Equal(Enumerable.Range(0, records).Select(i => $"out-v{i}").Order(), output.Order());
+    }
+
+    private static async Task<int> CoordinatorOfAsync(LocalCluster cluster, string key, sbyte keyType)
+    {
+        await using var c = await Samsa.Kafka.Broker.Client.KafkaWireClient.ConnectAsync("127.0.0.1", cluster.Port(2));
+        for (var sw = Stopwatch.StartNew(); ; await Task.Delay(100))
+        {
+            var r = (await c.SendAsync<Samsa.Kafka.Protocol.Messages.FindCoordinatorResponse>(
+                new Samsa.Kafka.Protocol.Messages.FindCoordinatorRequest { Key = key, KeyType = keyType }, 3))!;
+            if (r.ErrorCode == 0) return r.NodeId;
+            Assert.True(sw.Elapsed < TimeSpan.FromSeconds(30), $"no coordinator for {key}: {r.ErrorCode}");
+        }
+    }
+
+    /// <summary>A key (group id or transactional id) whose coordinator is neither the bootstrap broker nor <paramref name="avoid"/>.</summary>
+    private static async Task<string> KeyCoordinatedElsewhereAsync(LocalCluster cluster, string prefix, sbyte keyType, int bootstrap, int avoid)
+    {
+        for (int i = 0; ; i++)
+        {
+            int node = await CoordinatorOfAsync(cluster, prefix + i, keyType);
+            if (node != bootstrap && node != avoid) return prefix + i;
+        }
+    }
+
     /// <summary>Creates a 12-partition topic with two replicas and returns a broker to bootstrap at:
     /// one that leads some partitions but not all.</summary>
     private static async Task<int> CreateSpreadTopicAsync(LocalCluster cluster, string topic)
