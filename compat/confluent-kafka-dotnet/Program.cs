@@ -589,7 +589,7 @@ public static class Program
             await ProduceAll(p0, inT, values.Select((v, i) => ((byte[]?)null, (byte[]?)B(v), (int?)(i % 2), (long?)null, (Headers?)null)));
         var g = Topic("ctp-g");
         using var c = Consumer(g, cfg => cfg.IsolationLevel = IsolationLevel.ReadCommitted);
-        using var p = Producer(cfg => { cfg.TransactionalId = Topic("ctp-txid"); cfg.TransactionTimeoutMs = 10000; });
+        using var p = Producer(cfg => { cfg.TransactionalId = Topic("ctp-txid"); cfg.TransactionTimeoutMs = 10000; cfg.MessageTimeoutMs = 10000; });
         p.InitTransactions(Wait);
         c.Subscribe(inT);
         var done = 0;
