@@ -380,9 +380,11 @@ done
 for p in "${jobs_pids[@]}"; do wait "$p"; done
 
 ELAPSED=$(( $(date +%s) - START_TS ))
+CLUSTER_DESC="$CLUSTER_KAFKA_WHY"
+[ -n "$CLUSTER_KAFKA_ADDR" ] && CLUSTER_DESC="$CLUSTER_KAFKA_ADDR (bootstrap broker $CLUSTER_BOOTSTRAP_ID of 3)"
 /usr/bin/python3 "$COMPAT/lib/report.py" --results "$RESULTS" --target "${TARGETS// /,}" --elapsed "$ELAPSED" \
   --samsa-kafka "${SAMSA_KAFKA_ADDR:-$SAMSA_KAFKA_WHY}" --samsa-zk "${SAMSA_ZK_ADDR:-$SAMSA_ZK_WHY}" \
-  --cluster-kafka "${CLUSTER_KAFKA_ADDR:+$CLUSTER_KAFKA_ADDR (bootstrap broker $CLUSTER_BOOTSTRAP_ID of 3)}${CLUSTER_KAFKA_ADDR:-$CLUSTER_KAFKA_WHY}" \
+  --cluster-kafka "$CLUSTER_DESC" \
   --upstream-kafka "${UPSTREAM_KAFKA_ADDR:-$UPSTREAM_KAFKA_WHY}" --upstream-zk "${UPSTREAM_ZK_ADDR:-$UPSTREAM_ZK_WHY}" \
   --clients "$CLIENTS"
 rc=$?

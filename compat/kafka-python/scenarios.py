@@ -53,6 +53,10 @@ def create_topic(name, partitions=3, config=None):
 
 def producer(**extra):
     kw = dict(COMMON, linger_ms=5)
+    if CLUSTER:
+        # kafka-python's default is acks=1: with 3 replicas the high watermark (what a reader and
+        # ListOffsets see) may still lag when the produce answers, upstream as much as Samsa.
+        kw["acks"] = "all"
     kw.update(extra)
     return KafkaProducer(**kw)
 
