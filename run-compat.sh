@@ -2,10 +2,14 @@
 # Samsa compatibility suite: real, independent Kafka and ZooKeeper clients run the same
 # scenarios against Samsa and against upstream servers; a matrix says who passes what.
 #
-#   ./run-compat.sh [--target samsa|upstream|both] [--kafka HOST:PORT] [--zookeeper HOST:PORT]
+#   ./run-compat.sh [--target all|samsa,cluster,upstream] [--kafka HOST:PORT] [--zookeeper HOST:PORT]
 #                   [--only CLIENT,...] [--report-only] [--timeout SECONDS] [--no-install]
 #                   [--samsa-bin PATH]
 #
+#   --target T             which servers: a comma list of samsa (one `samsa dev` broker), cluster
+#                          (a Samsa Keeper and 3 brokers, RF=3, min.insync.replicas=2, clients
+#                          bootstrapped at a broker that leads and coordinates nothing they use;
+#                          Kafka clients only) and upstream; `all` or `both` (default): all three.
 #   --kafka HOST:PORT      an upstream Apache Kafka to compare with (none is packaged here;
 #                          without it the upstream Kafka column says "no upstream").
 #   --zookeeper HOST:PORT  an upstream ZooKeeper to use instead of starting Debian's.
@@ -26,7 +30,7 @@ COMPAT="$ROOT/compat"
 RESULTS="$COMPAT/results"
 WORK="$COMPAT/.work"
 
-TARGET=both
+TARGET=all
 UP_KAFKA=""
 UP_ZK=""
 ONLY=""
@@ -56,7 +60,11 @@ while [ $# -gt 0 ]; do
     *) echo "run-compat: unknown argument $1" >&2; usage >&2; exit 2 ;;
   esac
 done
-case "$TARGET" in samsa|upstream|both) ;; *) echo "run-compat: --target must be samsa, upstream or both" >&2; exit 2 ;; esac
+case "$TARGET" in all|both) TARGETS="samsa cluster upstream" ;; *) TARGETS="${TARGET//,/ }" ;; esac
+for t in $TARGETS; do
+  case "$t" in samsa|cluster|upstream) ;; *) echo "run-compat: --target takes all, both or a comma list of samsa, cluster, upstream" >&2; exit 2 ;; esac
+done
+has_target() { case " $TARGETS " in *" $1 "*) return 0 ;; esac; return 1; }
 
 log() { printf '[%s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
 
@@ -79,7 +87,10 @@ TSV="$RESULTS/results.tsv"
 : > "$TSV"
 
 PIDS_TO_STOP=()
+CLUSTER_DIR="$WORK/cluster"
 cleanup() {
+  # The cluster target's processes (pid files in $CLUSTER_DIR, brokers restarted by scenarios too).
+  [ -d "$CLUSTER_DIR" ] && /usr/bin/python3 "$COMPAT/lib/cluster.py" --dir "$CLUSTER_DIR" down 2>/dev/null
   for p in "${PIDS_TO_STOP[@]}"; do
     kill "$p" 2>/dev/null
   done
@@ -147,7 +158,7 @@ for c in $CLIENTS; do [ "$(kind_of "$c")" = kafka ] && need_kafka=1 || need_zk=1
 # ---------------------------------------------------------------- upstream servers
 UPSTREAM_ZK_ADDR=""; UPSTREAM_ZK_WHY=""
 UPSTREAM_KAFKA_ADDR=""; UPSTREAM_KAFKA_WHY=""
-if [ "$TARGET" != samsa ]; then
+if has_target upstream; then
   if [ "$need_zk" = 1 ]; then
     if [ -n "$UP_ZK" ]; then
       if port_open "$UP_ZK"; then UPSTREAM_ZK_ADDR="$UP_ZK"; else UPSTREAM_ZK_WHY="no upstream ZooKeeper answers at $UP_ZK"; fi
@@ -190,7 +201,8 @@ fi
 # ---------------------------------------------------------------- Samsa
 SAMSA_KAFKA_ADDR=""; SAMSA_KAFKA_WHY=""
 SAMSA_ZK_ADDR=""; SAMSA_ZK_WHY=""
-if [ "$TARGET" != upstream ]; then
+CLUSTER_KAFKA_ADDR=""; CLUSTER_KAFKA_WHY=""; CLUSTER_PID=""; CLUSTER_BOOTSTRAP_ID=""; CLUSTER_LEADERS=""
+if has_target samsa || { has_target cluster && [ "$need_kafka" = 1 ]; }; then
   SAMSA_LOG="$RESULTS/logs/samsa.log"
   if [ -z "$SAMSA_BIN" ]; then
     log "building src/Samsa.Host"
@@ -200,33 +212,51 @@ if [ "$TARGET" != upstream ]; then
       SAMSA_KAFKA_WHY="samsa did not build (logs/build-samsa.log)"; SAMSA_ZK_WHY="$SAMSA_KAFKA_WHY"
     fi
   fi
-  if [ -n "$SAMSA_BIN" ]; then
-    if [ ! -x "$SAMSA_BIN" ]; then
-      SAMSA_KAFKA_WHY="samsa executable not found at $SAMSA_BIN"; SAMSA_ZK_WHY="$SAMSA_KAFKA_WHY"
+  if [ -n "$SAMSA_BIN" ] && [ ! -x "$SAMSA_BIN" ]; then
+    SAMSA_KAFKA_WHY="samsa executable not found at $SAMSA_BIN"; SAMSA_ZK_WHY="$SAMSA_KAFKA_WHY"
+  fi
+  CLUSTER_KAFKA_WHY="$SAMSA_KAFKA_WHY"
+  if [ -n "$SAMSA_BIN" ] && [ -x "$SAMSA_BIN" ] && has_target cluster && [ "$need_kafka" = 1 ]; then
+    # Starts in the background (a few seconds) while `samsa dev` starts.
+    log "starting the cluster target: a Samsa Keeper and 3 brokers (compat/lib/cluster.py)"
+    /usr/bin/python3 "$COMPAT/lib/cluster.py" --dir "$CLUSTER_DIR" up --samsa "$SAMSA_BIN" --brokers 3 --logs "$RESULTS/logs" \
+      > "$WORK/cluster-up.out" 2> "$RESULTS/logs/cluster-up.log" &
+    CLUSTER_PID=$!
+  fi
+  if [ -n "$SAMSA_BIN" ] && [ -x "$SAMSA_BIN" ] && has_target samsa; then
+    KP=$(free_port); QP=$(free_port)
+    mkdir -p "$WORK/samsa-data"
+    log "starting samsa dev --kafka-port $KP --zk-port $QP"
+    "$SAMSA_BIN" dev --host 127.0.0.1 --kafka-port "$KP" --zk-port "$QP" --data "$WORK/samsa-data" > "$SAMSA_LOG" 2>&1 &
+    SAMSA_PID=$!
+    PIDS_TO_STOP+=("$SAMSA_PID")
+    # Wait for both "... listening on HOST:PORT" lines (the CLI contract), at most 60 s.
+    for _ in $(seq 1 120); do
+      [ -z "$SAMSA_KAFKA_ADDR" ] && SAMSA_KAFKA_ADDR=$(sed -n 's/.*kafka listening on \([0-9.]*:[0-9]*\).*/\1/p' "$SAMSA_LOG" | head -1)
+      [ -z "$SAMSA_ZK_ADDR" ] && SAMSA_ZK_ADDR=$(sed -n 's/.*keeper listening on \([0-9.]*:[0-9]*\).*/\1/p' "$SAMSA_LOG" | head -1)
+      [ -n "$SAMSA_KAFKA_ADDR" ] && [ -n "$SAMSA_ZK_ADDR" ] && break
+      kill -0 "$SAMSA_PID" 2>/dev/null || break
+      sleep 0.5
+    done
+    if ! kill -0 "$SAMSA_PID" 2>/dev/null; then
+      wait "$SAMSA_PID"; rc=$?
+      why="samsa dev exited (status $rc) before listening: $(grep -v '^\s*$' "$SAMSA_LOG" | tail -1 | cut -c1-160)"
+      [ -z "$SAMSA_KAFKA_ADDR" ] && SAMSA_KAFKA_WHY="$why"
+      [ -z "$SAMSA_ZK_ADDR" ] && SAMSA_ZK_WHY="$why"
+    fi
+    [ -z "$SAMSA_KAFKA_ADDR" ] && [ -z "$SAMSA_KAFKA_WHY" ] && SAMSA_KAFKA_WHY="samsa printed no 'kafka listening on' line within 60 s"
+    [ -z "$SAMSA_ZK_ADDR" ] && [ -z "$SAMSA_ZK_WHY" ] && SAMSA_ZK_WHY="samsa printed no 'keeper listening on' line within 60 s"
+    log "samsa: kafka=${SAMSA_KAFKA_ADDR:-($SAMSA_KAFKA_WHY)} keeper=${SAMSA_ZK_ADDR:-($SAMSA_ZK_WHY)}"
+  fi
+  if [ -n "$CLUSTER_PID" ]; then
+    if wait "$CLUSTER_PID"; then
+      CLUSTER_KAFKA_ADDR=$(tail -1 "$WORK/cluster-up.out")
+      CLUSTER_BOOTSTRAP_ID=$(/usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["bootstrap"])' "$CLUSTER_DIR/cluster.json")
+      CLUSTER_LEADERS=$(/usr/bin/python3 -c 'import json,sys; i=json.load(open(sys.argv[1])); print(",".join(b for b in sorted(i["brokers"]) if int(b) != i["bootstrap"]))' "$CLUSTER_DIR/cluster.json")
+      log "cluster: bootstrap broker $CLUSTER_BOOTSTRAP_ID at $CLUSTER_KAFKA_ADDR; partitions and coordinators on brokers $CLUSTER_LEADERS"
     else
-      KP=$(free_port); QP=$(free_port)
-      mkdir -p "$WORK/samsa-data"
-      log "starting samsa dev --kafka-port $KP --zk-port $QP"
-      "$SAMSA_BIN" dev --host 127.0.0.1 --kafka-port "$KP" --zk-port "$QP" --data "$WORK/samsa-data" > "$SAMSA_LOG" 2>&1 &
-      SAMSA_PID=$!
-      PIDS_TO_STOP+=("$SAMSA_PID")
-      # Wait for both "... listening on HOST:PORT" lines (the CLI contract), at most 60 s.
-      for _ in $(seq 1 120); do
-        [ -z "$SAMSA_KAFKA_ADDR" ] && SAMSA_KAFKA_ADDR=$(sed -n 's/.*kafka listening on \([0-9.]*:[0-9]*\).*/\1/p' "$SAMSA_LOG" | head -1)
-        [ -z "$SAMSA_ZK_ADDR" ] && SAMSA_ZK_ADDR=$(sed -n 's/.*keeper listening on \([0-9.]*:[0-9]*\).*/\1/p' "$SAMSA_LOG" | head -1)
-        [ -n "$SAMSA_KAFKA_ADDR" ] && [ -n "$SAMSA_ZK_ADDR" ] && break
-        kill -0 "$SAMSA_PID" 2>/dev/null || break
-        sleep 0.5
-      done
-      if ! kill -0 "$SAMSA_PID" 2>/dev/null; then
-        wait "$SAMSA_PID"; rc=$?
-        why="samsa dev exited (status $rc) before listening: $(grep -v '^\s*$' "$SAMSA_LOG" | tail -1 | cut -c1-160)"
-        [ -z "$SAMSA_KAFKA_ADDR" ] && SAMSA_KAFKA_WHY="$why"
-        [ -z "$SAMSA_ZK_ADDR" ] && SAMSA_ZK_WHY="$why"
-      fi
-      [ -z "$SAMSA_KAFKA_ADDR" ] && [ -z "$SAMSA_KAFKA_WHY" ] && SAMSA_KAFKA_WHY="samsa printed no 'kafka listening on' line within 60 s"
-      [ -z "$SAMSA_ZK_ADDR" ] && [ -z "$SAMSA_ZK_WHY" ] && SAMSA_ZK_WHY="samsa printed no 'keeper listening on' line within 60 s"
-      log "samsa: kafka=${SAMSA_KAFKA_ADDR:-($SAMSA_KAFKA_WHY)} keeper=${SAMSA_ZK_ADDR:-($SAMSA_ZK_WHY)}"
+      CLUSTER_KAFKA_WHY="the cluster did not start: $(tail -1 "$RESULTS/logs/cluster-up.log" | cut -c1-200)"
+      log "cluster: $CLUSTER_KAFKA_WHY"
     fi
   fi
 fi
@@ -251,7 +281,8 @@ run_client() { # run_client TARGET CLIENT ADDR WHY
     # samsa-keeper-client's runner arrives with Samsa.Keeper.Client's own branch.
     record "$target" "$client" "$kind" "*" SKIP 0 "" "" "no runner at compat/$client/run yet"; return
   fi
-  if ! scenarios=$("$runner" --list 2> "$RESULTS/logs/$target-$client.list.err"); then
+  consecutive=0  # the time-out breaker counts per client: one client's hangs say little about the next
+  if ! scenarios=$(COMPAT_TARGET="$target" "$runner" --list 2> "$RESULTS/logs/$target-$client.list.err"); then
     record "$target" "$client" "$kind" "*" FAIL 0 "logs/$target-$client.list.err" "" "runner --list failed"; return
   fi
   [ -n "$scenarios" ] || { record "$target" "$client" "$kind" "*" SKIP 0 "" "" "$(head -c 200 "$RESULTS/logs/$target-$client.list.err")"; return; }
@@ -276,21 +307,39 @@ run_client() { # run_client TARGET CLIENT ADDR WHY
     if ! port_open "$addr"; then
       record "$target" "$client" "$kind" "$s" FAIL 0 "" "" "server at $addr no longer accepts connections"; continue
     fi
+    # coordinator-failover waits for a ZooKeeper session to expire and a broker to restart.
+    local limit=$SCEN_TIMEOUT
+    case "$s" in coordinator-failover) limit=$((SCEN_TIMEOUT * 2)) ;; esac
     t0=$(date +%s.%N)
     COMPAT_TARGET="$target" COMPAT_ADDR="$addr" COMPAT_PREFIX="compat-$client-$RUN_ID" COMPAT_RUN_ID="$RUN_ID" \
-      COMPAT_TRANSCRIPT="$tr" COMPAT_TIMEOUT="$SCEN_TIMEOUT" \
-      timeout -k 3 "$SCEN_TIMEOUT" "$runner" "$s" > "$logf" 2>&1 < /dev/null
+      COMPAT_TRANSCRIPT="$tr" COMPAT_TIMEOUT="$limit" \
+      COMPAT_CLUSTER_DIR="$CLUSTER_DIR" COMPAT_BOOTSTRAP_ID="$CLUSTER_BOOTSTRAP_ID" COMPAT_LEADERS="$CLUSTER_LEADERS" \
+      timeout -k 3 "$limit" "$runner" "$s" > "$logf" 2>&1 < /dev/null
     rc=$?
     local dt; dt=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}')
     line=$(grep -E "^(PASS|FAIL|SKIP) $s(:|\$)" "$logf" | tail -1)
     if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
-      status=FAIL; reason="timed out after ${SCEN_TIMEOUT}s"; consecutive=$((consecutive + 1))
+      status=FAIL; reason="timed out after ${limit}s"; consecutive=$((consecutive + 1))
     elif [ -n "$line" ]; then
       consecutive=0
       status=${line%% *}; reason=${line#* }; reason=${reason#"$s"}; reason=${reason#: }
       [ "$status" = PASS ] && [ "$rc" != 0 ] && { status=FAIL; reason="reported PASS but exited with status $rc"; }
     else
       consecutive=0; status=FAIL; reason="runner exited with status $rc and no result line: $(grep -v '^\s*$' "$logf" | tail -1 | cut -c1-200)"
+    fi
+    if [ "$target" = cluster ]; then
+      # The cluster target's claim, checked from the brokers after every scenario: the bootstrap
+      # broker led none of its partitions and coordinated none of its groups or transactions.
+      # A broker a scenario killed (and did not restart, e.g. on a time-out) is started first.
+      local verdict
+      verdict=$(/usr/bin/python3 "$COMPAT/lib/cluster.py" --dir "$CLUSTER_DIR" ensure-up 2>&1 &&
+                /usr/bin/python3 "$COMPAT/lib/cluster.py" --dir "$CLUSTER_DIR" check --delete --prefix "compat-$client-$RUN_ID" 2>&1)
+      local vrc=$?
+      printf '\n[harness] %s\n' "$verdict" >> "$logf"
+      if [ "$vrc" != 0 ]; then
+        reason="$(echo "$verdict" | tail -1 | cut -c1-400) [scenario: $status${reason:+ $reason}]"
+        status=HARNESS
+      fi
     fi
     [ -s "$tr" ] || tr=""
     record "$target" "$client" "$kind" "$s" "$status" "$dt" "$logrel" "${tr:+${tr#"$RESULTS/"}}" "$reason"
@@ -304,7 +353,11 @@ run_lane() { # run_lane TARGET KIND — every selected client of that kind, one 
   for c in $CLIENTS; do
     [ "$(kind_of "$c")" = "$lane" ] || continue
     if [ "$lane" = kafka ]; then
-      if [ "$target" = samsa ]; then addr=$SAMSA_KAFKA_ADDR; why=$SAMSA_KAFKA_WHY; else addr=$UPSTREAM_KAFKA_ADDR; why=$UPSTREAM_KAFKA_WHY; fi
+      case "$target" in
+        samsa) addr=$SAMSA_KAFKA_ADDR; why=$SAMSA_KAFKA_WHY ;;
+        cluster) addr=$CLUSTER_KAFKA_ADDR; why=$CLUSTER_KAFKA_WHY ;;
+        *) addr=$UPSTREAM_KAFKA_ADDR; why=$UPSTREAM_KAFKA_WHY ;;
+      esac
     else
       if [ "$target" = samsa ]; then addr=$SAMSA_ZK_ADDR; why=$SAMSA_ZK_WHY; else addr=$UPSTREAM_ZK_ADDR; why=$UPSTREAM_ZK_WHY; fi
     fi
@@ -312,22 +365,26 @@ run_lane() { # run_lane TARGET KIND — every selected client of that kind, one 
   done
 }
 
-# Four independent lanes (Samsa/upstream x Kafka/ZooKeeper) run side by side; within a
-# lane, clients and scenarios run one at a time so they do not disturb each other.
+# Five independent lanes (Samsa/upstream x Kafka/ZooKeeper, and the Samsa cluster for Kafka)
+# run side by side; within a lane, clients and scenarios run one at a time so they do not
+# disturb each other.
 jobs_pids=()
-for t in samsa upstream; do
-  if [ "$TARGET" = both ] || [ "$TARGET" = "$t" ]; then
-    for k in kafka zk; do
-      log "running $k scenarios against $t"
-      run_lane "$t" "$k" & jobs_pids+=($!)
-    done
-  fi
+for t in samsa cluster upstream; do
+  has_target "$t" || continue
+  for k in kafka zk; do
+    [ "$t" = cluster ] && [ "$k" = zk ] && continue  # the cluster target is for Kafka clients
+    log "running $k scenarios against $t"
+    run_lane "$t" "$k" & jobs_pids+=($!)
+  done
 done
 for p in "${jobs_pids[@]}"; do wait "$p"; done
 
 ELAPSED=$(( $(date +%s) - START_TS ))
-/usr/bin/python3 "$COMPAT/lib/report.py" --results "$RESULTS" --target "$TARGET" --elapsed "$ELAPSED" \
+CLUSTER_DESC="$CLUSTER_KAFKA_WHY"
+[ -n "$CLUSTER_KAFKA_ADDR" ] && CLUSTER_DESC="$CLUSTER_KAFKA_ADDR (bootstrap broker $CLUSTER_BOOTSTRAP_ID of 3)"
+/usr/bin/python3 "$COMPAT/lib/report.py" --results "$RESULTS" --target "${TARGETS// /,}" --elapsed "$ELAPSED" \
   --samsa-kafka "${SAMSA_KAFKA_ADDR:-$SAMSA_KAFKA_WHY}" --samsa-zk "${SAMSA_ZK_ADDR:-$SAMSA_ZK_WHY}" \
+  --cluster-kafka "$CLUSTER_DESC" \
   --upstream-kafka "${UPSTREAM_KAFKA_ADDR:-$UPSTREAM_KAFKA_WHY}" --upstream-zk "${UPSTREAM_ZK_ADDR:-$UPSTREAM_ZK_WHY}" \
   --clients "$CLIENTS"
 rc=$?

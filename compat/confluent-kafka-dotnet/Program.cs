@@ -17,7 +17,36 @@ public static class Program
     static readonly bool DevMock = Environment.GetEnvironmentVariable("COMPAT_DEV_MOCK") is { Length: > 0 };
     static readonly TimeSpan Wait = TimeSpan.FromSeconds(10);
 
+    // The cluster target (compat/lib/cluster.py): topics and new partitions get an explicit
+    // assignment whose bootstrap broker is the last replica, so it leads none of them.
+    static readonly bool Cluster = Environment.GetEnvironmentVariable("COMPAT_TARGET") == "cluster";
+    static readonly int BootstrapId = int.TryParse(Environment.GetEnvironmentVariable("COMPAT_BOOTSTRAP_ID"), out var b) ? b : -1;
+    static readonly List<int> Leaders = (Environment.GetEnvironmentVariable("COMPAT_LEADERS") ?? "")
+        .Split(',', StringSplitOptions.RemoveEmptyEntries).Select(int.Parse).ToList();
+    static readonly int Brokers = Cluster ? Leaders.Count + 1 : 1;
+
+    static List<int> ReplicasOf(int p) => [.. Leaders.Skip(p % Leaders.Count), .. Leaders.Take(p % Leaders.Count), BootstrapId];
+
+    /// <summary>compat/lib/cluster.py: kill or start a broker, find a group's coordinator.</summary>
+    static string ClusterCtl(params string[] args)
+    {
+        var script = Path.GetFullPath(Path.Combine(AppContext.BaseDirectory, "..", "..", "..", "..", "lib", "cluster.py"));
+        var psi = new ProcessStartInfo("/usr/bin/python3") { RedirectStandardOutput = true, RedirectStandardError = true };
+        psi.ArgumentList.Add(script);
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        using var proc = Process.Start(psi)!;
+        var output = proc.StandardOutput.ReadToEnd() + proc.StandardError.ReadToEnd();
+        proc.WaitForExit();
+        Console.WriteLine($"  cluster {string.Join(' ', args)}: {output.Trim()}");
+        if (proc.ExitCode != 0) throw new FailException($"cluster.py {string.Join(' ', args)} failed: {output.Trim()}");
+        return output.Trim();
+    }
+
+    static int CoordinatorOf(string group) => int.Parse(ClusterCtl("coordinator", group).Split('\n')[^1]);
+
     sealed class FailException(string message) : Exception(message);
+
+    sealed class SkipException(string message) : Exception(message);
 
     static void Check(bool cond, string message)
     {
@@ -51,6 +80,10 @@ public static class Program
         ["transactions-commit"] = () => Transaction(commit: true),
         ["transactions-abort"] = () => Transaction(commit: false),
         ["compaction"] = Compaction,
+        ["group-via-non-coordinator"] = GroupViaNonCoordinator,
+        ["admin-describe-groups"] = AdminDescribeGroups,
+        ["consume-transform-produce"] = ConsumeTransformProduce,
+        ["coordinator-failover"] = CoordinatorFailover,
     };
 
     public static async Task<int> Main(string[] args)
@@ -74,6 +107,10 @@ public static class Program
             {
                 await run();
                 Console.WriteLine($"PASS {name}");
+            }
+            catch (SkipException e)
+            {
+                Console.WriteLine($"SKIP {name}: {e.Message}");
             }
             catch (FailException e)
             {
@@ -143,7 +180,11 @@ public static class Program
             admin.GetMetadata(name, Wait);
             return name;
         }
-        await admin.CreateTopicsAsync([new TopicSpecification { Name = name, NumPartitions = partitions, ReplicationFactor = 1, Configs = configs }],
+        var spec = Cluster
+            ? new TopicSpecification { Name = name, NumPartitions = partitions, ReplicationFactor = -1, Configs = configs,
+                ReplicasAssignments = Enumerable.Range(0, partitions).ToDictionary(p => p, ReplicasOf) }
+            : new TopicSpecification { Name = name, NumPartitions = partitions, ReplicationFactor = 1, Configs = configs };
+        await admin.CreateTopicsAsync([spec],
             new CreateTopicsOptions { OperationTimeout = Wait, RequestTimeout = TimeSpan.FromSeconds(15) });
         var deadline = DateTime.UtcNow + Wait;
         while (DateTime.UtcNow < deadline)
@@ -352,8 +393,8 @@ public static class Program
         Check(md.Partitions.Count == 5, $"{md.Partitions.Count} partitions");
         var again = await CreateTopicError(admin, new TopicSpecification { Name = t, NumPartitions = 1, ReplicationFactor = 1 });
         Check(again == ErrorCode.TopicAlreadyExists, $"creating an existing topic: {again}");
-        var badRf = await CreateTopicError(admin, new TopicSpecification { Name = Topic("bad-rf"), NumPartitions = 1, ReplicationFactor = 3 });
-        Check(badRf == ErrorCode.InvalidReplicationFactor, $"replication factor 3 on one broker: {badRf}");
+        var badRf = await CreateTopicError(admin, new TopicSpecification { Name = Topic("bad-rf"), NumPartitions = 1, ReplicationFactor = (short)(Brokers + 1) });
+        Check(badRf == ErrorCode.InvalidReplicationFactor, $"replication factor {Brokers + 1} on {Brokers} broker(s): {badRf}");
     }
 
     static async Task AdminDeleteTopic()
@@ -382,7 +423,7 @@ public static class Program
     {
         using var admin = Admin();
         var md = admin.GetMetadata(Wait);
-        Check(md.Brokers.Count >= 1, "no brokers in metadata");
+        Check(md.Brokers.Count == Brokers, $"{md.Brokers.Count} brokers in metadata, want {Brokers}");
         Check(md.Brokers.All(b => b.Port > 0 && b.Host.Length > 0), "a broker without host or port");
         Check(md.OriginatingBrokerId >= 0, $"originating broker {md.OriginatingBrokerId}");
         return Task.CompletedTask;
@@ -416,7 +457,9 @@ public static class Program
     {
         var t = await CreateTopic(Topic("add-partitions"), 2);
         using var admin = Admin();
-        await admin.CreatePartitionsAsync([new PartitionsSpecification { Topic = t, IncreaseTo = 5 }], new CreatePartitionsOptions { OperationTimeout = Wait });
+        var grow = new PartitionsSpecification { Topic = t, IncreaseTo = 5 };
+        if (Cluster) grow.ReplicaAssignments = [.. new[] { 2, 3, 4 }.Select(ReplicasOf)];
+        await admin.CreatePartitionsAsync([grow], new CreatePartitionsOptions { OperationTimeout = Wait });
         var deadline = DateTime.UtcNow + Wait;
         while (admin.GetMetadata(t, Wait).Topics.Single(x => x.Topic == t).Partitions.Count != 5)
         {
@@ -478,5 +521,166 @@ public static class Program
         }
         var got = ReadPartition(t, 0, 3).Select(r => $"{S(r.Message.Key)}={S(r.Message.Value)}").ToList();
         Check(got.SequenceEqual(["a=1", "a=2", "b=<null>"]), $"records {string.Join(",", got)}");
+    }
+
+    static Dictionary<int, long> Committed(string group, string topic, int partitions)
+    {
+        using var c = Consumer(group);
+        var got = c.Committed(Enumerable.Range(0, partitions).Select(p => new TopicPartition(topic, new Partition(p))), Wait);
+        c.Close();
+        return got.ToDictionary(x => x.Partition.Value, x => x.Offset.Value);
+    }
+
+    static string Show(Dictionary<int, long> d) => string.Join(",", d.OrderBy(x => x.Key).Select(x => $"{x.Key}:{x.Value}"));
+
+    static async Task GroupViaNonCoordinator()
+    {
+        // On the cluster target the bootstrap broker is not the group's coordinator (the harness
+        // checks it), so join, commit, describe and offset fetch all go through FindCoordinator.
+        var t = await CreateTopic(Topic("via-noncoord"), 2);
+        using (var p = Producer())
+            await ProduceAll(p, t, Enumerable.Range(0, 20).Select(i => ((byte[]?)null, (byte[]?)B($"v{i}"), (int?)(i % 2), (long?)null, (Headers?)null)));
+        var g = Topic("via-noncoord-g");
+        using var c = Consumer(g);
+        c.Subscribe(t);
+        var got = 0;
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(15);
+        while (got < 20 && DateTime.UtcNow < deadline)
+            if (c.Consume(TimeSpan.FromMilliseconds(300)) is { IsPartitionEOF: false }) got++;
+        Check(got == 20, $"group member consumed {got} of 20");
+        c.Commit();
+        using (var admin = Admin())
+        {
+            var info = admin.ListGroup(g, Wait);
+            Check(info is not null && info.State == "Stable" && info.Members.Count == 1, $"describe: {info?.State} {info?.Members.Count}");
+        }
+        c.Close();
+        var offs = Committed(g, t, 2);
+        Check(Show(offs) == "0:10,1:10", $"committed offsets {Show(offs)}");
+        if (Cluster) Check(CoordinatorOf(g) != BootstrapId, $"the bootstrap broker {BootstrapId} coordinates the group");
+    }
+
+    static async Task AdminDescribeGroups()
+    {
+        // Confluent.Kafka 1.9.3's ListGroup is ListGroups + DescribeGroups (librdkafka's rd_kafka_list_groups).
+        var t = await CreateTopic(Topic("describe-groups"), 2);
+        var g = Topic("describe-groups-g");
+        using var c = Consumer(g, cfg => cfg.ClientId = "compat-describer");
+        c.Subscribe(t);
+        PollUntil(() => c.Assignment.Count == 2, "the member did not get both partitions", TimeSpan.FromSeconds(10), c);
+        using var admin = Admin();
+        var info = admin.ListGroup(g, Wait);
+        Check(info is not null, "the group is not listed");
+        Console.WriteLine($"  | describe {info!.State} {info.ProtocolType} {info.Protocol} {info.Members.Count}");
+        Check(info.State == "Stable" && info.ProtocolType == "consumer" && info.Protocol == "range",
+            $"state {info.State}, protocol type {info.ProtocolType}, protocol {info.Protocol}");
+        Check(info.Members.Count == 1 && info.Members[0].ClientId == "compat-describer", $"members {string.Join(",", info.Members.Select(m => m.ClientId))}");
+        Check(info.Members[0].MemberAssignment.Length > 0, "the member has an empty assignment");
+        Check(info.Error.Code == ErrorCode.NoError, $"group error {info.Error}");
+        c.Close();
+    }
+
+    static async Task ConsumeTransformProduce()
+    {
+        var inT = await CreateTopic(Topic("ctp-in"), 2);
+        var outT = await CreateTopic(Topic("ctp-out"), 2);
+        var values = Enumerable.Range(0, 20).Select(i => $"rec-{i:D2}").ToList();
+        using (var p0 = Producer())
+            await ProduceAll(p0, inT, values.Select((v, i) => ((byte[]?)null, (byte[]?)B(v), (int?)(i % 2), (long?)null, (Headers?)null)));
+        var g = Topic("ctp-g");
+        using var c = Consumer(g, cfg => cfg.IsolationLevel = IsolationLevel.ReadCommitted);
+        using var p = Producer(cfg => { cfg.TransactionalId = Topic("ctp-txid"); cfg.TransactionTimeoutMs = 10000; cfg.MessageTimeoutMs = 10000; });
+        p.InitTransactions(Wait);
+        c.Subscribe(inT);
+        var done = 0;
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(15);
+        while (done < 20 && DateTime.UtcNow < deadline)
+        {
+            var batch = new List<ConsumeResult<byte[]?, byte[]?>>();
+            for (var r = c.Consume(TimeSpan.FromMilliseconds(500)); r is not null; r = c.Consume(TimeSpan.Zero))
+            {
+                if (!r.IsPartitionEOF) batch.Add(r);
+                if (batch.Count >= 10) break;
+            }
+            if (batch.Count == 0) continue;
+            p.BeginTransaction();
+            foreach (var r in batch)
+                p.Produce(new TopicPartition(outT, r.Partition), new Message<byte[]?, byte[]?> { Value = B(S(r.Message.Value).ToUpperInvariant()) });
+            p.SendOffsetsToTransaction(c.Assignment.Select(tp => new TopicPartitionOffset(tp, c.Position(tp))), c.ConsumerGroupMetadata, Wait);
+            p.CommitTransaction(Wait);
+            done += batch.Count;
+        }
+        c.Close();
+        Check(done == 20, $"transformed {done} of 20 records");
+        var got = Enumerable.Range(0, 2).SelectMany(part => ReadPartition(outT, part, 10, cfg => cfg.IsolationLevel = IsolationLevel.ReadCommitted))
+            .Select(r => S(r.Message.Value)).Order().ToList();
+        Check(got.SequenceEqual(values.Select(v => v.ToUpperInvariant()).Order()), $"read_committed output has {got.Count} records");
+        var offs = Committed(g, inT, 2);
+        Check(Show(offs) == "0:10,1:10", $"the group's committed input offsets {Show(offs)}");
+    }
+
+    static async Task CoordinatorFailover()
+    {
+        if (!Cluster) throw new SkipException("needs the cluster target (a coordinator to kill)");
+        var t = await CreateTopic(Topic("failover"), 4);
+        var g = Topic("failover-g");
+        using var p = Producer(cfg => { cfg.Acks = Acks.All; cfg.MessageTimeoutMs = 30000; });
+        await ProduceAll(p, t, Enumerable.Range(0, 40).Select(i => ((byte[]?)null, (byte[]?)B($"a{i}"), (int?)(i % 4), (long?)null, (Headers?)null)));
+        var seen = new HashSet<string>();
+        var members = Enumerable.Range(0, 2).Select(_ => Consumer(g, cfg =>
+        {
+            cfg.EnableAutoCommit = true; cfg.AutoCommitIntervalMs = 200; cfg.HeartbeatIntervalMs = 500;
+        })).ToList();
+        int? killed = null;
+        string Committed4()
+        {
+            try { return string.Join(",", members[0].Committed(Enumerable.Range(0, 4).Select(x => new TopicPartition(t, new Partition(x))), TimeSpan.FromSeconds(2)).OrderBy(x => x.Partition.Value).Select(x => x.Offset.Value)); }
+            catch (KafkaException e) { Console.WriteLine($"  committed: {e.Error}"); return ""; }
+        }
+        try
+        {
+            foreach (var m in members) m.Subscribe(t);
+            void Pump()
+            {
+                foreach (var m in members)
+                    if (m.Consume(TimeSpan.FromMilliseconds(50)) is { IsPartitionEOF: false } r) seen.Add(S(r.Message.Value));
+            }
+            PollUntil(() => seen.Count == 40 && Committed4() == "10,10,10,10", "two members did not consume and commit the first 40 records", TimeSpan.FromSeconds(15));
+            killed = CoordinatorOf(g);
+            Check(killed != BootstrapId, $"the bootstrap broker {BootstrapId} coordinates the group");
+            ClusterCtl("kill", killed.Value.ToString());
+            var sends = Enumerable.Range(0, 40).Select(i => p.ProduceAsync(new TopicPartition(t, new Partition(i % 4)), new Message<byte[]?, byte[]?> { Value = B($"b{i}") })).ToList();
+            var lowest = new long[] { 10, 10, 10, 10 };
+            var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(35);
+            var last = "";
+            while (DateTime.UtcNow < deadline)
+            {
+                Pump();
+                last = Committed4();
+                var parts = last.Split(',', StringSplitOptions.RemoveEmptyEntries).Select(long.Parse).ToArray();
+                for (var i = 0; i < parts.Length && i < 4; i++) if (parts[i] >= 0) lowest[i] = Math.Min(lowest[i], parts[i]);
+                if (seen.Count == 80 && last == "20,20,20,20") break;
+            }
+            Check(seen.Count == 80 && last == "20,20,20,20", $"after killing coordinator {killed}, the group consumed {seen.Count} of 80 distinct and committed {last}");
+            await Task.WhenAll(sends);
+            Check(lowest.All(x => x >= 10), $"a committed offset went back below 10: {string.Join(",", lowest)}");
+        }
+        finally
+        {
+            foreach (var m in members) { try { m.Close(); } catch (KafkaException) { } m.Dispose(); }
+            if (killed is int k) ClusterCtl("start", k.ToString());
+        }
+
+        void PollUntil(Func<bool> done, string what, TimeSpan timeout)
+        {
+            var end = DateTime.UtcNow + timeout;
+            while (DateTime.UtcNow < end)
+            {
+                foreach (var m in members)
+                    if (m.Consume(TimeSpan.FromMilliseconds(50)) is { IsPartitionEOF: false } r) seen.Add(S(r.Message.Value));
+                if (done()) return;
+            }
+            throw new FailException(what);
+        }
     }
 }

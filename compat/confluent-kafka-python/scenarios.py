@@ -7,8 +7,9 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from scenario import ADDR, Fail, check, eventually, main, note, scenario  # noqa: E402
-from kafka_common import CODECS, now_ms, payloads, topic  # noqa: E402
+from scenario import ADDR, Fail, Skip, check, eventually, main, note, scenario  # noqa: E402
+from kafka_common import (BOOTSTRAP_ID, BROKERS, CLUSTER, CODECS, cluster_ctl, coordinator_of, now_ms, payloads,  # noqa: E402
+                          replica_assignment, topic)
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition  # noqa: E402
 from confluent_kafka.admin import AdminClient, ConfigResource, NewPartitions, NewTopic  # noqa: E402
@@ -36,8 +37,12 @@ def create_topic(name, partitions=3, config=None):
         # CreateTopics: it auto-creates topics (4 partitions) on first metadata request.
         producer().list_topics(topic=name, timeout=5)
         return name
-    wait_futures(a.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=1, config=config or {})],
-                                 operation_timeout=10), "create topic")
+    if CLUSTER:  # replicas on every broker, the bootstrap broker last (compat/lib/cluster.py)
+        new = NewTopic(name, num_partitions=partitions, replication_factor=-1,
+                       replica_assignment=[r for _, r in sorted(replica_assignment(partitions).items())], config=config or {})
+    else:
+        new = NewTopic(name, num_partitions=partitions, replication_factor=1, config=config or {})
+    wait_futures(a.create_topics([new], operation_timeout=10), "create topic")
 
     def ready():
         md = a.list_topics(topic=name, timeout=5).topics.get(name)
@@ -268,10 +273,10 @@ def admin_create_topic():
         raise Fail("creating an existing topic succeeded")
     except KafkaException as e:
         check(e.args[0].code() == KafkaError.TOPIC_ALREADY_EXISTS, f"error {e.args[0].str()}")
-    fs = a.create_topics([NewTopic(topic("bad-rf"), num_partitions=1, replication_factor=3)])
+    fs = a.create_topics([NewTopic(topic("bad-rf"), num_partitions=1, replication_factor=BROKERS + 1)])
     try:
         fs[topic("bad-rf")].result(timeout=10)
-        raise Fail("replication factor 3 on a one-broker cluster succeeded")
+        raise Fail(f"replication factor {BROKERS + 1} on {BROKERS} broker(s) succeeded")
     except KafkaException as e:
         check(e.args[0].code() == KafkaError.INVALID_REPLICATION_FACTOR, f"error {e.args[0].str()}")
 
@@ -293,7 +298,7 @@ def admin_delete_topic():
 @scenario("admin-describe-cluster")
 def admin_describe_cluster():
     md = admin().list_topics(timeout=10)
-    check(len(md.brokers) >= 1, "no brokers in metadata")
+    check(len(md.brokers) == BROKERS, f"{len(md.brokers)} brokers in metadata, want {BROKERS}")
     check(md.controller_id in md.brokers, f"controller {md.controller_id} not among brokers {list(md.brokers)}")
     b = next(iter(md.brokers.values()))
     check(b.host and b.port > 0, f"broker {b}")
@@ -334,7 +339,9 @@ def admin_alter_configs():
 def admin_create_partitions():
     t = create_topic(topic("add-partitions"), partitions=2)
     a = admin()
-    wait_futures(a.create_partitions([NewPartitions(t, 5)], operation_timeout=10), "create partitions")
+    grow = NewPartitions(t, 5, replica_assignment=[r for _, r in sorted(replica_assignment(5, first=2).items())]) if CLUSTER \
+        else NewPartitions(t, 5)
+    wait_futures(a.create_partitions([grow], operation_timeout=10), "create partitions")
     eventually(lambda: len(a.list_topics(topic=t, timeout=5).topics[t].partitions) == 5, "topic did not grow to 5 partitions")
     fs = a.create_partitions([NewPartitions(t, 3)])
     try:
@@ -396,6 +403,168 @@ def compaction():
     p.flush(10)
     check(errors and errors[0] is not None, "a record without a key was accepted by a compacted topic")
     note("keyless record error", errors[0].name())
+
+
+def _committed(g, t, partitions):
+    c = consumer(group=g)
+    try:
+        got = c.committed([TopicPartition(t, p) for p in range(partitions)], timeout=10)
+        return {tp.partition: tp.offset for tp in got}
+    finally:
+        c.close()
+
+
+@scenario("group-via-non-coordinator")
+def group_via_non_coordinator():
+    # On the cluster target the bootstrap broker is not the group's coordinator (the harness
+    # checks it), so join, commit, describe and offset fetch all go through FindCoordinator.
+    t = create_topic(topic("via-noncoord"), partitions=2)
+    produce_all(producer(), t, [(None, b"v%d" % i, i % 2, None, None) for i in range(20)])
+    g = topic("via-noncoord-g")
+    c = consumer(group=g)
+    try:
+        c.subscribe([t])
+        got = consume_n(c, 20, timeout=20)
+        check(len(got) == 20, f"group member consumed {len(got)} of 20")
+        c.commit(asynchronous=False)
+        desc = admin().list_groups(group=g, timeout=10)
+        check(len(desc) == 1 and desc[0].state == "Stable" and len(desc[0].members) == 1,
+              f"describe: {[(d.state, len(d.members)) for d in desc]}")
+    finally:
+        c.close()
+    offs = _committed(g, t, 2)
+    check(offs == {0: 10, 1: 10}, f"committed offsets {offs}, want 10 and 10")
+    if CLUSTER:
+        check(coordinator_of(g) != BOOTSTRAP_ID, f"the bootstrap broker {BOOTSTRAP_ID} coordinates the group")
+
+
+@scenario("admin-describe-groups")
+def admin_describe_groups():
+    # confluent-kafka-python 1.7's list_groups(group=...) is ListGroups + DescribeGroups.
+    t = create_topic(topic("describe-groups"), partitions=2)
+    g = topic("describe-groups-g")
+    c = consumer(group=g, **{"client.id": "compat-describer"})
+    try:
+        c.subscribe([t])
+        eventually(lambda: (c.poll(0.2), len(c.assignment()) == 2)[1], "the member did not get both partitions", timeout=15)
+        desc = admin().list_groups(group=g, timeout=10)
+        check(len(desc) == 1, f"{len(desc)} answers for one group")
+        d = desc[0]
+        note("describe", d.state, d.protocol_type, d.protocol, len(d.members))
+        check((d.state, d.protocol_type, d.protocol) == ("Stable", "consumer", "range"),
+              f"state {d.state}, protocol type {d.protocol_type}, protocol {d.protocol}")
+        check(len(d.members) == 1 and d.members[0].client_id == "compat-describer", f"members {[m.client_id for m in d.members]}")
+        check(len(d.members[0].assignment) > 0, "the member has an empty assignment")
+        check(d.error is None, f"group error {d.error}")
+    finally:
+        c.close()
+
+
+def _ctp_round(c, p, out_t, cgm_of, want):
+    """Reads what is there, and for each batch: begin, produce upper-cased copies, send the
+    consumer's positions as the group's offsets, commit."""
+    done = 0
+    deadline = time.monotonic() + 15
+    while done < want and time.monotonic() < deadline:
+        msgs = [m for m in c.consume(num_messages=10, timeout=0.5) if not m.error()]
+        if not msgs:
+            continue
+        p.begin_transaction()
+        for m in msgs:
+            p.produce(out_t, key=m.key(), value=m.value().upper(), partition=m.partition())
+        p.send_offsets_to_transaction(c.position(c.assignment()), cgm_of(c), 10)
+        p.commit_transaction(10)
+        done += len(msgs)
+    return done
+
+
+@scenario("consume-transform-produce")
+def consume_transform_produce():
+    in_t = create_topic(topic("ctp-in"), partitions=2)
+    out_t = create_topic(topic("ctp-out"), partitions=2)
+    values = [b"rec-%02d" % i for i in range(20)]
+    produce_all(producer(), in_t, [(None, v, i % 2, None, None) for i, v in enumerate(values)])
+    g = topic("ctp-g")
+    c = consumer(group=g, **{"isolation.level": "read_committed"})
+    p = producer(**{"transactional.id": topic("ctp-txid"), "transaction.timeout.ms": 10000})
+    try:
+        p.init_transactions(10)
+        c.subscribe([in_t])
+        done = _ctp_round(c, p, out_t, lambda cc: cc.consumer_group_metadata(), 20)
+        check(done == 20, f"transformed {done} of 20 records")
+    finally:
+        c.close()
+    out = []
+    for part in range(2):
+        out += [m.value() for m in read_partition(out_t, part, 10, **{"isolation.level": "read_committed"})]
+    check(sorted(out) == sorted(v.upper() for v in values), f"read_committed output has {len(out)} records: {sorted(out)[:4]}...")
+    offs = _committed(g, in_t, 2)
+    check(offs == {0: 10, 1: 10}, f"the group's committed input offsets {offs}, want 10 and 10")
+
+
+@scenario("coordinator-failover")
+def coordinator_failover():
+    if not CLUSTER:
+        raise Skip("needs the cluster target (a coordinator to kill)")
+    t = create_topic(topic("failover"), partitions=4)
+    g = topic("failover-g")
+    p = producer(**{"acks": "all", "message.send.max.retries": 100})
+    first = [b"a%02d" % i for i in range(40)]
+    produce_all(p, t, [(None, v, i % 4, None, None) for i, v in enumerate(first)])
+    seen = set()
+    errors = []
+    members = [consumer(group=g, **{"heartbeat.interval.ms": 500, "enable.auto.commit": True, "auto.commit.interval.ms": 200})
+               for _ in range(2)]
+    killed = None
+
+    def pump():
+        for c in members:
+            m = c.poll(0.05)
+            if m is not None:
+                if m.error():
+                    if m.error().code() != KafkaError._PARTITION_EOF:
+                        errors.append(m.error().str())
+                else:
+                    seen.add(m.value())
+
+    def committed_now():
+        try:
+            got = members[0].committed([TopicPartition(t, x) for x in range(4)], timeout=2)
+            return {tp.partition: tp.offset for tp in got}
+        except KafkaException as e:
+            errors.append(e.args[0].str())
+            return {}
+    try:
+        for c in members:
+            c.subscribe([t])
+        eventually(lambda: (pump(), set(first) <= seen and committed_now() == {0: 10, 1: 10, 2: 10, 3: 10})[1],
+                   "two members did not consume and commit the first 40 records", timeout=15, interval=0)
+        before = committed_now()
+        killed = coordinator_of(g)
+        check(killed != BOOTSTRAP_ID, f"the bootstrap broker {BOOTSTRAP_ID} coordinates the group")
+        cluster_ctl("kill", str(killed))
+        second = [b"b%02d" % i for i in range(40)]
+        for i, v in enumerate(second):
+            p.produce(t, value=v, partition=i % 4)
+        lowest = dict(before)
+
+        def progressed():
+            pump()
+            p.poll(0)
+            offs = committed_now()
+            for part, off in offs.items():
+                if off >= 0:
+                    lowest[part] = min(lowest[part], off)
+            return set(second) <= seen and offs == {0: 20, 1: 20, 2: 20, 3: 20}
+        eventually(progressed, f"after killing coordinator {killed}, the group did not consume and commit the next 40 "
+                               f"(consumed {len(seen)} distinct; last errors {errors[-2:]})", timeout=35, interval=0)
+        check(p.flush(10) == 0, "records produced during the failover were not delivered")
+        check(all(lowest[x] >= before[x] for x in before), f"a committed offset went back: before {before}, lowest {lowest}")
+    finally:
+        for c in members:
+            c.close()
+        if killed is not None:
+            cluster_ctl("start", str(killed))
 
 
 if __name__ == "__main__":

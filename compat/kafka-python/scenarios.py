@@ -7,8 +7,9 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from scenario import ADDR, Fail, check, eventually, expect_error, main, note, scenario  # noqa: E402
-from kafka_common import CODECS, now_ms, payloads, topic  # noqa: E402
+from scenario import ADDR, Fail, Skip, check, eventually, expect_error, main, note, scenario  # noqa: E402
+from kafka_common import (BOOTSTRAP_ID, BROKERS, CLUSTER, CODECS, cluster_ctl, coordinator_of, now_ms, payloads,  # noqa: E402
+                          replica_assignment, topic)
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition  # noqa: E402
 from kafka import errors as Errors  # noqa: E402
@@ -32,8 +33,12 @@ def create_topic(name, partitions=3, config=None):
         return name
     a = admin()
     try:
-        a.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=1, topic_configs=config or {})],
-                        timeout_ms=10000)
+        if CLUSTER:  # replicas on every broker, the bootstrap broker last (compat/lib/cluster.py)
+            new = NewTopic(name, num_partitions=-1, replication_factor=-1,
+                           replica_assignments=replica_assignment(partitions), topic_configs=config or {})
+        else:
+            new = NewTopic(name, num_partitions=partitions, replication_factor=1, topic_configs=config or {})
+        a.create_topics([new], timeout_ms=10000)
         c = KafkaConsumer(**COMMON)
         try:
             eventually(lambda: c.partitions_for_topic(name) == set(range(partitions)) or
@@ -48,6 +53,10 @@ def create_topic(name, partitions=3, config=None):
 
 def producer(**extra):
     kw = dict(COMMON, linger_ms=5)
+    if CLUSTER:
+        # kafka-python's default is acks=1: with 3 replicas the high watermark (what a reader and
+        # ListOffsets see) may still lag when the produce answers, upstream as much as Samsa.
+        kw["acks"] = "all"
     kw.update(extra)
     return KafkaProducer(**kw)
 
@@ -288,7 +297,8 @@ def admin_create_topic():
         expect_error(Errors.TopicAlreadyExistsError,
                      lambda: a.create_topics([NewTopic(t, 1, 1)], timeout_ms=10000), "creating an existing topic")
         expect_error(Errors.InvalidReplicationFactorError,
-                     lambda: a.create_topics([NewTopic(topic("bad-rf"), 1, 3)], timeout_ms=10000), "replication factor 3 on one broker")
+                     lambda: a.create_topics([NewTopic(topic("bad-rf"), 1, BROKERS + 1)], timeout_ms=10000),
+                     f"replication factor {BROKERS + 1} on {BROKERS} broker(s)")
         expect_error(Errors.InvalidTopicError,
                      lambda: a.create_topics([NewTopic("bad/name", 1, 1)], timeout_ms=10000), "an invalid topic name")
     finally:
@@ -314,7 +324,7 @@ def admin_describe_cluster():
     try:
         d = a.describe_cluster()
         note("cluster keys", sorted(d.keys()))
-        check(len(d["brokers"]) >= 1, "no brokers")
+        check(len(d["brokers"]) == BROKERS, f"{len(d['brokers'])} brokers, want {BROKERS}")
         check(d["controller_id"] in [b["node_id"] for b in d["brokers"]], f"controller {d['controller_id']} not a broker")
         check(d.get("cluster_id"), "no cluster id")
     finally:
@@ -368,7 +378,8 @@ def admin_create_partitions():
     t = create_topic(topic("add-partitions"), partitions=2)
     a = admin()
     try:
-        a.create_partitions({t: NewPartitions(5)}, timeout_ms=10000)
+        grow = NewPartitions(5, [r for _, r in sorted(replica_assignment(5, first=2).items())]) if CLUSTER else NewPartitions(5)
+        a.create_partitions({t: grow}, timeout_ms=10000)
         expect_error(Errors.InvalidPartitionsError, lambda: a.create_partitions({t: NewPartitions(3)}, timeout_ms=10000),
                      "shrinking the partition count")
     finally:
@@ -401,6 +412,176 @@ def compaction():
         p.close()
     got = read_partition(t, 0, 3)
     check([(r.key, r.value) for r in got][:3] == [(b"a", b"1"), (b"a", b"2"), (b"b", None)], "keyed records and tombstone")
+
+
+def _consume_all(c, n, timeout=20):
+    got = []
+    deadline = time.monotonic() + timeout
+    while len(got) < n and time.monotonic() < deadline:
+        for recs in c.poll(timeout_ms=500).values():
+            got.extend(recs)
+    return got
+
+
+def _group_offsets(a, g):
+    return {tp.partition: om.offset for tp, om in a.list_consumer_group_offsets(g).items()}
+
+
+@scenario("group-via-non-coordinator")
+def group_via_non_coordinator():
+    # On the cluster target the bootstrap broker is not the group's coordinator (the harness
+    # checks it), so join, commit, describe and offset fetch all go through FindCoordinator.
+    t = create_topic(topic("via-noncoord"), partitions=2)
+    p = producer()
+    send_all(p, t, [(None, b"v%d" % i, i % 2, None, None) for i in range(20)])
+    p.close()
+    g = topic("via-noncoord-g")
+    c = consumer(group=g)
+    a = admin()
+    try:
+        c.subscribe([t])
+        got = _consume_all(c, 20)
+        check(len(got) == 20, f"group member consumed {len(got)} of 20")
+        c.commit()
+        desc = a.describe_consumer_groups([g])[0]
+        check(desc.state == "Stable" and len(desc.members) == 1, f"describe: {desc.state}, {len(desc.members)} members")
+        offs = _group_offsets(a, g)
+        check(offs == {0: 10, 1: 10}, f"committed offsets {offs}, want 10 and 10")
+        if CLUSTER:
+            coord = coordinator_of(g)
+            note("coordinator is the bootstrap broker", coord == BOOTSTRAP_ID)
+            check(coord != BOOTSTRAP_ID, f"the bootstrap broker {BOOTSTRAP_ID} coordinates the group")
+    finally:
+        c.close()
+        a.close()
+
+
+@scenario("admin-describe-groups")
+def admin_describe_groups():
+    t = create_topic(topic("describe-groups"), partitions=2)
+    g = topic("describe-groups-g")
+    c = consumer(group=g, client_id="compat-describer")
+    c.subscribe([t])
+    pc = Poller(c)
+    a = admin()
+    try:
+        eventually(lambda: pc.partitions() == {0, 1}, "the member did not get both partitions", timeout=10)
+        desc = a.describe_consumer_groups([g])[0]
+        note("describe", desc.state, desc.protocol_type, desc.protocol, len(desc.members))
+        check((desc.state, desc.protocol_type) == ("Stable", "consumer"), f"state {desc.state}, protocol type {desc.protocol_type}")
+        check(desc.protocol == "range", f"protocol {desc.protocol} (kafka-python's default assignor first: range)")
+        check(len(desc.members) == 1 and desc.members[0].client_id == "compat-describer", f"members {desc.members}")
+        assignment = desc.members[0].member_assignment
+        parts = {p for tp, ps in getattr(assignment, "assignment", []) if tp == t for p in ps}
+        check(parts == {0, 1}, f"member assignment {assignment}")
+        missing = a.describe_consumer_groups([topic("no-such-group")])[0]
+        check(missing.state == "Dead" and not missing.members, f"an unknown group: {missing.state}, {missing.members}")
+    finally:
+        pc.close()
+        a.close()
+
+
+@scenario("admin-list-group-offsets")
+def admin_list_group_offsets():
+    t = create_topic(topic("list-offsets"), partitions=3)
+    g = topic("list-offsets-g")
+    c = consumer(group=g)
+    try:
+        c.commit({TopicPartition(t, 0): OffsetAndMetadata(5, "m0"), TopicPartition(t, 2): OffsetAndMetadata(9, "")})
+    finally:
+        c.close()
+    a = admin()
+    try:
+        offs = a.list_consumer_group_offsets(g)
+        check({tp.partition: om.offset for tp, om in offs.items()} == {0: 5, 2: 9}, f"all offsets {offs}")
+        check(offs[TopicPartition(t, 0)].metadata == "m0", "commit metadata")
+        one = a.list_consumer_group_offsets(g, partitions=[TopicPartition(t, 2), TopicPartition(t, 1)])
+        got = {tp.partition: om.offset for tp, om in one.items()}
+        check(got.get(2) == 9 and got.get(1, -1) == -1, f"offsets of partitions 2 and 1: {got} (1 has none: -1)")
+        check(a.list_consumer_group_offsets(topic("no-such-group")) == {}, "an unknown group has offsets")
+    finally:
+        a.close()
+
+
+class Member:
+    """A group member that consumes and commits after every batch on its own thread, and
+    keeps going through errors (the coordinator may be gone for a while)."""
+    def __init__(self, g, t, seen):
+        import threading
+        self.c = consumer(group=g, session_timeout_ms=6000, heartbeat_interval_ms=500, retry_backoff_ms=200)
+        self.c.subscribe([t])
+        self.seen = seen
+        self.errors = []
+        self.commits = 0
+        self.stop = False
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        while not self.stop:
+            try:
+                batch = self.c.poll(timeout_ms=200)
+                for recs in batch.values():
+                    for r in recs:
+                        self.seen.add(r.value)
+                if batch:
+                    self.c.commit()
+                    self.commits += 1
+            except Exception as e:  # noqa: BLE001 - a failover shows up as errors; the scenario judges the outcome
+                self.errors.append(f"{type(e).__name__}: {e}"[:120])
+                time.sleep(0.2)
+
+    def close(self):
+        self.stop = True
+        self.thread.join(10)
+        self.c.close()
+
+
+@scenario("coordinator-failover")
+def coordinator_failover():
+    if not CLUSTER:
+        raise Skip("needs the cluster target (a coordinator to kill)")
+    t = create_topic(topic("failover"), partitions=4)
+    g = topic("failover-g")
+    p = producer(acks="all", retries=20, retry_backoff_ms=300)
+    first = [b"a%02d" % i for i in range(40)]
+    send_all(p, t, [(None, v, i % 4, None, None) for i, v in enumerate(first)])
+    seen = set()
+    members = [Member(g, t, seen), Member(g, t, seen)]
+    a = admin()
+    killed = None
+    try:
+        eventually(lambda: _group_offsets(a, g) == {0: 10, 1: 10, 2: 10, 3: 10} and set(first) <= seen,
+                   "two members did not consume and commit the first 40 records", timeout=15, interval=0.3)
+        before = _group_offsets(a, g)
+        killed = coordinator_of(g)
+        check(killed != BOOTSTRAP_ID, f"the bootstrap broker {BOOTSTRAP_ID} coordinates the group")
+        cluster_ctl("kill", str(killed))
+        second = [b"b%02d" % i for i in range(40)]
+        send_all(p, t, [(None, v, i % 4, None, None) for i, v in enumerate(second)])
+        lowest = {}
+
+        def all_committed():
+            try:
+                offs = _group_offsets(a, g)
+            except Exception as e:  # noqa: BLE001 - the coordinator may be moving
+                print(f"  list offsets: {type(e).__name__}", flush=True)
+                return False
+            for part, off in offs.items():
+                lowest[part] = min(lowest.get(part, off), off)
+            return offs == {0: 20, 1: 20, 2: 20, 3: 20} and set(second) <= seen
+        eventually(all_committed, f"after killing coordinator {killed}, the group did not consume and commit the next 40 "
+                                  f"(consumed {len(seen)} distinct; member errors {[m.errors[-1:] for m in members]})",
+                   timeout=30, interval=0.5)
+        check(all(lowest[p_] >= before[p_] for p_ in before), f"a committed offset went back: before {before}, lowest after {lowest}")
+        note("commits", sum(m.commits for m in members), "errors", sum(len(m.errors) for m in members))
+    finally:
+        for m in members:
+            m.close()
+        a.close()
+        p.close()
+        if killed is not None:
+            cluster_ctl("start", str(killed))
 
 
 if __name__ == "__main__":

@@ -11,6 +11,27 @@ const { Kafka, logLevel, CompressionTypes, ConfigResourceTypes, AssignerProtocol
 const ADDR = process.env.COMPAT_ADDR || '127.0.0.1:9092';
 const PREFIX = process.env.COMPAT_PREFIX || 'compat-kafkajs';
 const DEV_MOCK = !!process.env.COMPAT_DEV_MOCK;
+// The cluster target (compat/lib/cluster.py): topics and new partitions get an explicit
+// assignment whose bootstrap broker is the last replica, so it leads none of them.
+const CLUSTER = process.env.COMPAT_TARGET === 'cluster';
+const BOOTSTRAP_ID = Number(process.env.COMPAT_BOOTSTRAP_ID || -1);
+const LEADERS = (process.env.COMPAT_LEADERS || '').split(',').filter((x) => x).map(Number);
+const BROKERS = CLUSTER ? LEADERS.length + 1 : 1;
+const replicasOf = (p) => { const k = p % LEADERS.length; return [...LEADERS.slice(k), ...LEADERS.slice(0, k), BOOTSTRAP_ID]; };
+class Skip extends Error {}
+
+function clusterCtl(...args) {
+  const { execFileSync } = require('child_process');
+  const path = require('path');
+  try {
+    const out = execFileSync('/usr/bin/python3', [path.join(__dirname, '..', 'lib', 'cluster.py'), ...args], { encoding: 'utf8', timeout: 90000 });
+    console.log(`  cluster ${args.join(' ')}: ${out.trim()}`);
+    return out.trim();
+  } catch (e) {
+    throw new Fail(`cluster.py ${args.join(' ')} failed: ${String(e.stderr || e.message).trim().slice(-300)}`);
+  }
+}
+const coordinatorOf = (group) => Number(clusterCtl('coordinator', group).split('\n').pop());
 
 const kafka = new Kafka({
   clientId: 'samsa-compat',
@@ -54,7 +75,10 @@ async function createTopic(name, numPartitions = 3, configEntries = []) {
     return name;
   }
   await withAdmin(async (admin) => {
-    const created = await admin.createTopics({ topics: [{ topic: name, numPartitions, replicationFactor: 1, configEntries }], waitForLeaders: true, timeout: 10000 });
+    const spec = CLUSTER
+      ? { topic: name, replicaAssignment: Array.from({ length: numPartitions }, (_, p) => ({ partition: p, replicas: replicasOf(p) })), configEntries }
+      : { topic: name, numPartitions, replicationFactor: 1, configEntries };
+    const created = await admin.createTopics({ topics: [spec], waitForLeaders: true, timeout: 10000 });
     check(created, `createTopics said ${name} was not created`);
   });
   return name;
@@ -237,10 +261,10 @@ scenario('admin-create-topic', async () => {
     check(again === false, 'creating an existing topic reported success');
     let err = null;
     try {
-      await admin.createTopics({ topics: [{ topic: topicName('bad-rf'), numPartitions: 1, replicationFactor: 3 }], timeout: 10000 });
+      await admin.createTopics({ topics: [{ topic: topicName('bad-rf'), numPartitions: 1, replicationFactor: BROKERS + 1 }], timeout: 10000 });
     } catch (e) { err = e; }
     const types = err && err.errors ? err.errors.map((e) => e.type) : [err && err.type];
-    check(err && types.includes('INVALID_REPLICATION_FACTOR'), `replication factor 3 on one broker: ${err ? types : 'succeeded'}`);
+    check(err && types.includes('INVALID_REPLICATION_FACTOR'), `replication factor ${BROKERS + 1} on ${BROKERS} broker(s): ${err ? types : 'succeeded'}`);
   });
 });
 
@@ -258,7 +282,7 @@ scenario('admin-delete-topic', async () => {
 scenario('admin-describe-cluster', async () => {
   await withAdmin(async (admin) => {
     const c = await admin.describeCluster();
-    check(c.brokers.length >= 1 && c.clusterId, `cluster ${JSON.stringify(c)}`);
+    check(c.brokers.length === BROKERS && c.clusterId, `cluster ${JSON.stringify(c)} (want ${BROKERS} brokers)`);
     check(c.brokers.some((b) => b.nodeId === c.controller), `controller ${c.controller} not a broker`);
   });
 });
@@ -288,7 +312,8 @@ scenario('admin-alter-configs', async () => {
 scenario('admin-create-partitions', async () => {
   const t = await createTopic(topicName('add-partitions'), 2);
   await withAdmin(async (admin) => {
-    await admin.createPartitions({ topicPartitions: [{ topic: t, count: 5 }], timeout: 10000 });
+    const grow = CLUSTER ? { topic: t, count: 5, assignments: [2, 3, 4].map(replicasOf) } : { topic: t, count: 5 };
+    await admin.createPartitions({ topicPartitions: [grow], timeout: 10000 });
     await eventually(async () => (await admin.fetchTopicMetadata({ topics: [t] })).topics[0].partitions.length === 5, 'topic did not grow to 5 partitions');
     let err = null;
     try { await admin.createPartitions({ topicPartitions: [{ topic: t, count: 3 }] }); } catch (e) { err = e; }
@@ -343,6 +368,153 @@ scenario('compaction', async () => {
   check(got.map((m) => [String(m.key), m.value === null ? null : String(m.value)]).slice(0, 3).join('|') === 'a,1|a,2|b,', `records ${got.map((m) => [String(m.key), String(m.value)])}`);
 });
 
+const fetchOffsets = async (admin, groupId, t) => {
+  const [res] = await admin.fetchOffsets({ groupId, topics: [t] });
+  return Object.fromEntries(res.partitions.map((p) => [p.partition, Number(p.offset)]));
+};
+
+scenario('group-via-non-coordinator', async () => {
+  // On the cluster target the bootstrap broker is not the group's coordinator (the harness
+  // checks it), so join, commit, describe and offset fetch all go through FindCoordinator.
+  const t = await createTopic(topicName('via-noncoord'), 2);
+  await produce(t, Array.from({ length: 20 }, (_, i) => ({ value: `v${i}`, partition: i % 2 })));
+  const groupId = topicName('via-noncoord-g');
+  const consumer = kafka.consumer({ groupId, sessionTimeout: 6000, heartbeatInterval: 1000, maxWaitTimeInMs: 200 });
+  let got = 0;
+  await consumer.connect();
+  try {
+    await consumer.subscribe({ topics: [t], fromBeginning: true });
+    await consumer.run({ autoCommitInterval: 200, eachMessage: async () => { got++; } });
+    await eventually(() => got >= 20, `group member consumed ${got} of 20`, 15000);
+    await withAdmin(async (admin) => {
+      const { groups: [d] } = await admin.describeGroups([groupId]);
+      check(d.state === 'Stable' && d.members.length === 1, `describe: ${d.state} ${d.members.length}`);
+      await eventually(async () => JSON.stringify(await fetchOffsets(admin, groupId, t)) === '{"0":10,"1":10}', 'committed offsets are not 10 and 10', 8000);
+    });
+  } finally { await consumer.disconnect(); }
+  if (CLUSTER) check(coordinatorOf(groupId) !== BOOTSTRAP_ID, `the bootstrap broker ${BOOTSTRAP_ID} coordinates the group`);
+});
+
+scenario('admin-describe-groups', async () => {
+  const t = await createTopic(topicName('describe-groups'), 2);
+  const groupId = topicName('describe-groups-g');
+  const consumer = kafka.consumer({ groupId, sessionTimeout: 6000, heartbeatInterval: 1000, maxWaitTimeInMs: 200 });
+  let assigned = null;
+  consumer.on(consumer.events.GROUP_JOIN, (e) => { assigned = e.payload.memberAssignment; });
+  await consumer.connect();
+  try {
+    await consumer.subscribe({ topics: [t] });
+    await consumer.run({ eachMessage: async () => {} });
+    await eventually(() => assigned && (assigned[t] || []).length === 2, 'the member did not get both partitions', 10000);
+    await withAdmin(async (admin) => {
+      const { groups } = await admin.describeGroups([groupId, topicName('no-such-group')]);
+      const d = groups.find((x) => x.groupId === groupId);
+      check(d && d.errorCode === 0 && d.state === 'Stable' && d.protocolType === 'consumer' && d.members.length === 1,
+        `describe: ${d && JSON.stringify({ state: d.state, protocolType: d.protocolType, members: d.members.length })}`);
+      check(d.members[0].clientId === 'samsa-compat', `member client id ${d.members[0].clientId}`);
+      const member = AssignerProtocol.MemberAssignment.decode(d.members[0].memberAssignment);
+      check(JSON.stringify(member.assignment[t].slice().sort()) === '[0,1]', `member assignment ${JSON.stringify(member)}`);
+      const missing = groups.find((x) => x.groupId === topicName('no-such-group'));
+      check(missing && missing.state === 'Dead' && missing.members.length === 0, `an unknown group: ${JSON.stringify(missing)}`);
+    });
+  } finally { await consumer.disconnect(); }
+});
+
+scenario('admin-list-group-offsets', async () => {
+  const t = await createTopic(topicName('list-offsets'), 3);
+  const groupId = topicName('list-offsets-g');
+  await withAdmin(async (admin) => {
+    await admin.setOffsets({ groupId, topic: t, partitions: [{ partition: 0, offset: '5' }, { partition: 2, offset: '9' }] });
+    const all = await fetchOffsets(admin, groupId, t);
+    check(JSON.stringify(all) === '{"0":5,"1":-1,"2":9}', `offsets ${JSON.stringify(all)} (partition 1 has none: -1)`);
+    const unknown = await fetchOffsets(admin, topicName('no-such-group'), t);
+    check(Object.values(unknown).every((o) => o === -1), `an unknown group has offsets ${JSON.stringify(unknown)}`);
+  });
+});
+
+scenario('consume-transform-produce', async () => {
+  const inT = await createTopic(topicName('ctp-in'), 2);
+  const outT = await createTopic(topicName('ctp-out'), 2);
+  const values = Array.from({ length: 20 }, (_, i) => `rec-${String(i).padStart(2, '0')}`);
+  await produce(inT, values.map((v, i) => ({ value: v, partition: i % 2 })));
+  const groupId = topicName('ctp-g');
+  const producer = kafka.producer({ transactionalId: topicName('ctp-txid'), idempotent: true, maxInFlightRequests: 1, transactionTimeout: 10000 });
+  const consumer = kafka.consumer({ groupId, readUncommitted: false, sessionTimeout: 6000, heartbeatInterval: 1000, maxWaitTimeInMs: 200 });
+  let done = 0;
+  await producer.connect();
+  await consumer.connect();
+  try {
+    await consumer.subscribe({ topics: [inT], fromBeginning: true });
+    await consumer.run({
+      autoCommit: false,
+      eachBatch: async ({ batch, resolveOffset }) => {
+        const tx = await producer.transaction();
+        try {
+          await tx.send({ topic: outT, messages: batch.messages.map((m) => ({ value: m.value.toString().toUpperCase(), partition: batch.partition })) });
+          const next = String(Number(batch.lastOffset()) + 1);
+          await tx.sendOffsets({ consumerGroupId: groupId, topics: [{ topic: inT, partitions: [{ partition: batch.partition, offset: next }] }] });
+          await tx.commit();
+        } catch (e) { await tx.abort(); throw e; }
+        for (const m of batch.messages) resolveOffset(m.offset);
+        done += batch.messages.length;
+      },
+    });
+    await eventually(() => done >= 20, `transformed ${done} of 20 records`, 15000);
+  } finally { await consumer.disconnect(); await producer.disconnect(); }
+  const out = await readAll(outT, 20, { readUncommitted: false });
+  const got = out.map((m) => m.value.toString()).sort();
+  check(JSON.stringify(got) === JSON.stringify(values.map((v) => v.toUpperCase()).sort()), `read_committed output: ${got.length} records ${got.slice(0, 3)}`);
+  await withAdmin(async (admin) => {
+    const offs = await fetchOffsets(admin, groupId, inT);
+    check(JSON.stringify(offs) === '{"0":10,"1":10}', `the group's committed input offsets ${JSON.stringify(offs)}`);
+  });
+});
+
+scenario('coordinator-failover', async () => {
+  if (!CLUSTER) throw new Skip('needs the cluster target (a coordinator to kill)');
+  const t = await createTopic(topicName('failover'), 4);
+  const groupId = topicName('failover-g');
+  const first = Array.from({ length: 40 }, (_, i) => `a${i}`);
+  const second = Array.from({ length: 40 }, (_, i) => `b${i}`);
+  await produce(t, first.map((v, i) => ({ value: v, partition: i % 4 })));
+  const seen = new Set();
+  const errors = [];
+  const members = [0, 1].map(() => kafka.consumer({ groupId, sessionTimeout: 6000, heartbeatInterval: 500, maxWaitTimeInMs: 200, retry: { retries: 30, initialRetryTime: 200, maxRetryTime: 1000 } }));
+  let killed = null;
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    for (const c of members) {
+      c.on(c.events.CRASH, (e) => errors.push(String(e.payload.error && e.payload.error.message)));
+      await c.connect();
+      await c.subscribe({ topics: [t], fromBeginning: true });
+      await c.run({ autoCommitInterval: 200, eachMessage: async ({ message }) => { seen.add(message.value.toString()); } });
+    }
+    const offsets = async () => { try { return await fetchOffsets(admin, groupId, t); } catch (e) { errors.push(e.message); return {}; } };
+    await eventually(async () => first.every((v) => seen.has(v)) && JSON.stringify(await offsets()) === '{"0":10,"1":10,"2":10,"3":10}',
+      'two members did not consume and commit the first 40 records', 15000);
+    const before = await offsets();
+    killed = coordinatorOf(groupId);
+    check(killed !== BOOTSTRAP_ID, `the bootstrap broker ${BOOTSTRAP_ID} coordinates the group`);
+    clusterCtl('kill', String(killed));
+    const producer = kafka.producer({ retry: { retries: 30, initialRetryTime: 200, maxRetryTime: 1000 } });
+    await producer.connect();
+    await producer.send({ topic: t, acks: -1, messages: second.map((v, i) => ({ value: v, partition: i % 4 })) });
+    await producer.disconnect();
+    const lowest = { ...before };
+    await eventually(async () => {
+      const offs = await offsets();
+      for (const [p, o] of Object.entries(offs)) if (o >= 0) lowest[p] = Math.min(lowest[p], o);
+      return second.every((v) => seen.has(v)) && JSON.stringify(offs) === '{"0":20,"1":20,"2":20,"3":20}';
+    }, `after killing coordinator ${killed}, the group did not consume and commit the next 40 (consumed ${seen.size}; errors ${errors.slice(-2)})`, 35000);
+    check(Object.keys(before).every((p) => lowest[p] >= before[p]), `a committed offset went back: before ${JSON.stringify(before)}, lowest ${JSON.stringify(lowest)}`);
+  } finally {
+    for (const c of members) await c.disconnect().catch(() => {});
+    await admin.disconnect().catch(() => {});
+    if (killed !== null) clusterCtl('start', String(killed));
+  }
+});
+
 async function main() {
   const args = process.argv.slice(2);
   if (args[0] === '--list') { for (const n of scenarios.keys()) console.log(n); return 0; }
@@ -354,6 +526,7 @@ async function main() {
       await fn();
       console.log(`PASS ${name}`);
     } catch (e) {
+      if (e instanceof Skip) { console.log(`SKIP ${name}: ${e.message}`); continue; }
       failed++;
       if (!(e instanceof Fail)) console.error(e && e.stack);
       console.log(`FAIL ${name}: ${String((e && (e.message || e.type)) || e).replace(/\n/g, ' ').slice(0, 300)}`);

@@ -2,7 +2,10 @@
 ZooKeeper differential comparison, and returns the suite's exit status.
 
 results.tsv columns: target client kind scenario status seconds log transcript reason
-status: PASS FAIL SKIP (runner said so) or NOUP (no upstream server to run against).
+target: samsa (one `samsa dev` broker), cluster (three Samsa brokers, Kafka clients only) or upstream.
+status: PASS FAIL SKIP (runner said so), NOUP (no upstream server to run against) or HARNESS
+(cluster target: the harness's check that the bootstrap broker led and coordinated nothing
+the scenario used did not hold, so the cell proves nothing about a cluster).
 """
 import argparse
 import difflib
@@ -13,7 +16,9 @@ import sys
 from collections import OrderedDict
 from xml.sax.saxutils import escape, quoteattr
 
-TARGETS = ["samsa", "upstream"]
+TARGETS = ["samsa", "cluster", "upstream"]
+TITLE = {"samsa": "samsa", "cluster": "samsa cluster", "upstream": "upstream"}
+FAILING = ("FAIL", "DIFF", "HARNESS")
 
 # What differs between two correct servers and so must not count as a difference:
 # zxids, session ids, wall-clock times, ports, latencies.
@@ -68,6 +73,7 @@ def main():
     ap.add_argument("--elapsed", default="?")
     ap.add_argument("--samsa-kafka", default="")
     ap.add_argument("--samsa-zk", default="")
+    ap.add_argument("--cluster-kafka", default="")
     ap.add_argument("--upstream-kafka", default="")
     ap.add_argument("--upstream-zk", default="")
     ap.add_argument("--clients", default="")
@@ -83,7 +89,8 @@ def main():
         kind_of[client] = kind
         scenarios[kind][scen] = True
         cells[(client, scen, target)] = Cell(status, secs, log, tr, reason)
-    targets = [t for t in TARGETS if a.target in ("both", t)]
+    wanted = TARGETS if a.target in ("both", "all") else a.target.split(",")
+    targets = [t for t in TARGETS if t in wanted and (t != "cluster" or any(k[2] == "cluster" for k in cells))]
     # Scenario order: the catalogue's (compat/scenarios.md), then anything it lacks.
     catalogue = []
     md_path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "scenarios.md")
@@ -122,7 +129,7 @@ def main():
     regressions = []
     upstream_failures = []
     for (client, scen, target), c in cells.items():
-        if target == "samsa" and c.status in ("FAIL", "DIFF"):
+        if target in ("samsa", "cluster") and c.status in FAILING:
             u = cells.get((client, scen, "upstream"))
             if u is None or u.status in ("PASS", "NOUP"):
                 regressions.append((client, scen, c))
@@ -136,6 +143,7 @@ def main():
 
     servers = {
         "samsa": {"kafka": a.samsa_kafka, "zk": a.samsa_zk},
+        "cluster": {"kafka": a.cluster_kafka, "zk": ""},
         "upstream": {"kafka": a.upstream_kafka, "zk": a.upstream_zk},
     }
     write_md(R, a, clients, kind_of, scenarios, cells, targets, regressions, upstream_failures, counts, servers)
@@ -144,13 +152,13 @@ def main():
 
     summary = ", ".join(f"{t}: " + " ".join(f"{k}={v}" for k, v in sorted(counts.get(t, {}).items())) for t in targets)
     print(f"compat: {summary}; samsa regressions: {len(regressions)}; upstream failures: {len(upstream_failures)}", file=sys.stderr)
-    if a.target == "upstream":
+    if targets == ["upstream"]:
         return 1 if upstream_failures else 0
     return 1 if regressions else 0
 
 
-SYMBOL = {"PASS": "✅", "FAIL": "❌", "DIFF": "⚠️", "SKIP": "⏭", "NOUP": "➖"}
-LABEL = {"PASS": "pass", "FAIL": "FAIL", "DIFF": "diff", "SKIP": "skip", "NOUP": "no upstream"}
+SYMBOL = {"PASS": "✅", "FAIL": "❌", "DIFF": "⚠️", "SKIP": "⏭", "NOUP": "➖", "HARNESS": "🚫"}
+LABEL = {"PASS": "pass", "FAIL": "FAIL", "DIFF": "diff", "SKIP": "skip", "NOUP": "no upstream", "HARNESS": "harness"}
 
 
 def client_scenarios(kind, client, scenarios, cells, targets):
@@ -160,26 +168,32 @@ def client_scenarios(kind, client, scenarios, cells, targets):
 def write_md(R, a, clients, kind_of, scenarios, cells, targets, regressions, upstream_failures, counts, servers):
     out = ["# Samsa compatibility matrix", ""]
     out.append(f"Run took {a.elapsed} s. Targets: " + ", ".join(
-        f"**{t}** (Kafka: {servers[t]['kafka'] or 'not needed'}; ZooKeeper: {servers[t]['zk'] or 'not needed'})" for t in targets))
+        f"**{TITLE[t]}** (Kafka: {servers[t]['kafka'] or 'not needed'}; ZooKeeper: {servers[t]['zk'] or 'not needed'})" for t in targets))
     out.append("")
     for t in targets:
-        out.append(f"- {t}: " + ", ".join(f"{LABEL.get(k, k)} {v}" for k, v in sorted(counts.get(t, {}).items())))
+        out.append(f"- {TITLE[t]}: " + ", ".join(f"{LABEL.get(k, k)} {v}" for k, v in sorted(counts.get(t, {}).items())))
     out.append(f"- Samsa regressions (fails where upstream passes or there is no upstream): **{len(regressions)}**")
     out.append("")
     out.append("Legend: ✅ pass · ❌ fail · ⚠️ passes but differs from upstream (ZooKeeper differential) · "
+               "🚫 harness failure (cluster: the bootstrap broker led or coordinated something the scenario used) · "
                "➖ no upstream to run against · ⏭ skipped by the client · blank: the client cannot express it")
+    if "cluster" in targets:
+        out += ["", "The **samsa cluster** column: a Samsa Keeper and 3 brokers (separate processes), RF=3, "
+                "min.insync.replicas=2, each client bootstrapped at a broker that, as checked after every "
+                "scenario, leads none of its partitions and coordinates none of its groups and transactions."]
     for kind, title in (("kafka", "Kafka"), ("zk", "ZooKeeper")):
         ks = [c for c in clients if kind_of.get(c) == kind]
         if not ks:
             continue
         out += ["", f"## {title}", ""]
-        head = ["scenario"] + [f"{c} / {t}" for c in ks for t in targets]
+        kt = [t for t in targets if kind == "kafka" or t != "cluster"]
+        head = ["scenario"] + [f"{c} / {TITLE[t]}" for c in ks for t in kt]
         out.append("| " + " | ".join(head) + " |")
         out.append("|" + "---|" * len(head))
         for s in scenarios[kind]:
             row = [s]
             for c in ks:
-                for t in targets:
+                for t in kt:
                     cell = cells.get((c, s, t))
                     if cell is None:
                         row.append("")
@@ -190,7 +204,7 @@ def write_md(R, a, clients, kind_of, scenarios, cells, targets, regressions, ups
             out.append("| " + " | ".join(row) + " |")
         out += ["", "Scenarios per client: " + ", ".join(
             f"{c} {len(client_scenarios(kind, c, scenarios, cells, targets))}" for c in ks)]
-    failing = [(k, c) for k, c in cells.items() if c.status in ("FAIL", "DIFF")]
+    failing = [(k, c) for k, c in cells.items() if c.status in FAILING]
     if failing:
         out += ["", "## Failures and differences", "", "| target | client | scenario | status | reason |", "|---|---|---|---|---|"]
         for (client, s, t), c in sorted(failing, key=lambda x: (x[0][2], x[0][0], x[0][1])):
@@ -212,7 +226,7 @@ th.s,td.s{text-align:left;white-space:nowrap}
 th.rot{writing-mode:vertical-rl;transform:rotate(180deg);white-space:nowrap}
 td a{color:inherit;text-decoration:none;display:block}
 .PASS{background:#b7e4b0}.FAIL{background:#f4a6a6}.DIFF{background:#f7d774}
-.SKIP{background:#ddd}.NOUP{background:#e8e8f4;color:#556}.NA{background:#fafafa}
+.HARNESS{background:#c9a0dc}.SKIP{background:#ddd}.NOUP{background:#e8e8f4;color:#556}.NA{background:#fafafa}
 details pre{text-align:left;font-size:11px;max-width:60em;overflow:auto;background:#fff;border:1px solid #ccc;padding:4px}
 .legend span{padding:2px 8px;margin-right:6px;border:1px solid #ccc}
 """
@@ -222,30 +236,32 @@ def write_html(R, a, clients, kind_of, scenarios, cells, targets, regressions, c
     h = ["<!doctype html><html><head><meta charset='utf-8'><title>Samsa compatibility matrix</title>",
          f"<style>{CSS}</style></head><body><h1>Samsa compatibility matrix</h1>"]
     h.append(f"<p>Run took {html.escape(str(a.elapsed))} s. " + "; ".join(
-        f"<b>{t}</b>: Kafka {html.escape(servers[t]['kafka'] or '-')}, ZooKeeper {html.escape(servers[t]['zk'] or '-')}"
+        f"<b>{TITLE[t]}</b>: Kafka {html.escape(servers[t]['kafka'] or '-')}, ZooKeeper {html.escape(servers[t]['zk'] or '-')}"
         for t in targets) + "</p><ul>")
     for t in targets:
-        h.append(f"<li>{t}: " + ", ".join(f"{LABEL.get(k, k)} {v}" for k, v in sorted(counts.get(t, {}).items())) + "</li>")
+        h.append(f"<li>{TITLE[t]}: " + ", ".join(f"{LABEL.get(k, k)} {v}" for k, v in sorted(counts.get(t, {}).items())) + "</li>")
     h.append(f"<li>Samsa regressions: <b>{len(regressions)}</b></li></ul>")
     h.append("<p class='legend'><span class='PASS'>pass</span><span class='FAIL'>fail</span>"
-             "<span class='DIFF'>differs from upstream</span><span class='NOUP'>no upstream</span>"
+             "<span class='DIFF'>differs from upstream</span><span class='HARNESS'>harness failure (cluster claim broken)</span>"
+             "<span class='NOUP'>no upstream</span>"
              "<span class='SKIP'>skipped</span><span class='NA'>not expressible</span> — each cell links to its log.</p>")
     for kind, title in (("kafka", "Kafka"), ("zk", "ZooKeeper")):
         ks = [c for c in clients if kind_of.get(c) == kind]
         if not ks:
             continue
+        kt = [t for t in targets if kind == "kafka" or t != "cluster"]
         h.append(f"<h2>{title}</h2><table><tr><th class='s' rowspan='2'>scenario</th>")
         for c in ks:
-            h.append(f"<th colspan='{len(targets)}'>{html.escape(c)}</th>")
+            h.append(f"<th colspan='{len(kt)}'>{html.escape(c)}</th>")
         h.append("</tr><tr>")
         for c in ks:
-            for t in targets:
-                h.append(f"<th>{t}</th>")
+            for t in kt:
+                h.append(f"<th>{TITLE[t]}</th>")
         h.append("</tr>")
         for s in scenarios[kind]:
             h.append(f"<tr><td class='s'>{html.escape(s)}</td>")
             for c in ks:
-                for t in targets:
+                for t in kt:
                     cell = cells.get((c, s, t))
                     if cell is None:
                         h.append("<td class='NA'></td>")
@@ -259,7 +275,7 @@ def write_html(R, a, clients, kind_of, scenarios, cells, targets, regressions, c
                     h.append(f"<td class='{cell.status}'>{inner}</td>")
             h.append("</tr>")
         h.append("</table>")
-    failing = [(k, c) for k, c in cells.items() if c.status in ("FAIL", "DIFF")]
+    failing = [(k, c) for k, c in cells.items() if c.status in FAILING]
     if failing:
         h.append("<h2>Failures and differences</h2><table><tr><th>target</th><th>client</th><th>scenario</th><th>status</th><th class='s'>reason</th></tr>")
         for (client, s, t), c in sorted(failing, key=lambda x: (x[0][2], x[0][0], x[0][1])):
@@ -287,7 +303,7 @@ def write_junit(R, clients, kind_of, scenarios, cells, targets):
                 if cell is None:
                     continue
                 body = ""
-                if cell.status in ("FAIL", "DIFF"):
+                if cell.status in FAILING:
                     nf += 1
                     detail = cell.reason + ("\n" + "\n".join(cell.diff) if cell.diff else "") + (f"\nlog: {cell.log}" if cell.log else "")
                     body = f"<failure message={quoteattr(cell.reason[:500])}>{escape(detail)}</failure>"
