@@ -34,6 +34,29 @@ public abstract class ClusterTests(ICoordinationServer server)
     }
 
     [Fact]
+    public async Task CreatePartitionsWritesAnExplicitAssignmentOnOtherBrokers()
+    {
+        await using var cluster = await LocalCluster.StartAsync(Server, 3);
+        using var admin = new AdminClientBuilder(new AdminClientConfig { BootstrapServers = cluster.Bootstrap(1) }).Build();
+        await admin.CreateTopicsAsync([new TopicSpecification { Name = "grow", NumPartitions = 1, ReplicationFactor = 2 }]);
+        await cluster.LedMetadataAsync(1, "grow", 1);
+        // Asked at broker 1, the two new partitions go exactly where the request says: brokers 2 and 3.
+        await admin.CreatePartitionsAsync([new PartitionsSpecification { Topic = "grow", IncreaseTo = 3, ReplicaAssignments = [[2, 3], [3, 2]] }]);
+        var md = await cluster.LedMetadataAsync(1, "grow", 3);
+        var byIndex = md.Topics[0].Partitions.ToDictionary(p => p.PartitionIndex);
+        Assert.Equal([2, 3], byIndex[1].ReplicaNodes);
+        Assert.Equal([3, 2], byIndex[2].ReplicaNodes);
+        Assert.Equal((2, 3), (byIndex[1].LeaderId, byIndex[2].LeaderId));
+        // A broker that is not registered, and a replication factor other than the topic's, are refused.
+        var unknown = await Assert.ThrowsAsync<CreatePartitionsException>(() =>
+            admin.CreatePartitionsAsync([new PartitionsSpecification { Topic = "grow", IncreaseTo = 4, ReplicaAssignments = [[2, 9]] }]));
+        Assert.Equal(ErrorCode.InvalidReplicaAssignment, unknown.Results[0].Error.Code);
+        var mismatch = await Assert.ThrowsAsync<CreatePartitionsException>(() =>
+            admin.CreatePartitionsAsync([new PartitionsSpecification { Topic = "grow", IncreaseTo = 4, ReplicaAssignments = [[2]] }]));
+        Assert.Equal(ErrorCode.InvalidReplicaAssignment, mismatch.Results[0].Error.Code);
+    }
+
+    [Fact]
     public async Task ManyPartitionsAreSpreadOverAllBrokersAndEveryBrokerKnowsThem()
     {
         await using var cluster = await LocalCluster.StartAsync(Server, 3);

@@ -241,9 +241,11 @@ public sealed class ReplicaManager : IDisposable
         return counts.OrderBy(kv => kv.Value).First().Key;
     }
 
-    public (ErrorCode Error, string? Message) CreatePartitions(string name, int newTotal, bool validateOnly)
+    /// <param name="assignment">The replicas of each added partition (CreatePartitions' explicit
+    /// assignment, already checked against the live brokers), else chosen as upstream does.</param>
+    public (ErrorCode Error, string? Message) CreatePartitions(string name, int newTotal, bool validateOnly, IReadOnlyList<List<int>>? assignment = null)
     {
-        if (ClusterStore is { } store) return store.CreatePartitions(name, newTotal, validateOnly);
+        if (ClusterStore is { } store) return store.CreatePartitions(name, newTotal, validateOnly, assignment);
         lock (_gate)
         {
             if (!_topics.TryGetValue(name, out var topic))

@@ -2,7 +2,8 @@
 //
 // Behaviour (ZkAdminManager.createPartitions): a topic listed twice is INVALID_REQUEST; the new
 // count must exceed the current one (INVALID_PARTITIONS); an explicit assignment must cover
-// exactly the added partitions on known brokers (INVALID_REPLICA_ASSIGNMENT); unknown topics
+// exactly the added partitions on live brokers, with the topic's replication factor and no broker
+// twice (INVALID_REPLICA_ASSIGNMENT), and is written as given; unknown topics
 // UNKNOWN_TOPIC_OR_PARTITION; validate_only checks without creating.
 using Samsa.Kafka.Protocol;
 using Samsa.Kafka.Protocol.Messages;
@@ -30,15 +31,19 @@ public static class CreatePartitionsHandler
                 error = ErrorCode.InvalidReplicaAssignment;
                 message = $"Increasing the number of partitions by {t.Count - topic.Partitions.Count} but {assignments.Count} assignments provided.";
             }
-            else if (t.Assignments is { Count: > 0 } a2 && a2.SelectMany(x => x.BrokerIds).Any(b => b != broker.BrokerId))
+            else if (t.Assignments is { Count: > 0 } a2 && a2.SelectMany(x => x.BrokerIds).Where(b => !IsLive(broker, b)).Distinct().ToList() is { Count: > 0 } unknown)
             {
                 error = ErrorCode.InvalidReplicaAssignment;
-                message = $"Unknown broker(s) in replica assignment: {string.Join(", ", a2.SelectMany(x => x.BrokerIds).Where(b => b != broker.BrokerId).Distinct())}.";
+                message = $"Unknown broker(s) in replica assignment: {string.Join(", ", unknown)}.";
             }
-            else (error, message) = broker.Replicas.CreatePartitions(t.Name, t.Count, request.ValidateOnly);
+            else (error, message) = broker.Replicas.CreatePartitions(t.Name, t.Count, request.ValidateOnly,
+                t.Assignments is { Count: > 0 } a3 ? a3.Select(x => x.BrokerIds.ToList()).ToList() : null);
             result.ErrorCode = (short)error;
             result.ErrorMessage = error == ErrorCode.None ? null : message;
         }
         return ValueTask.FromResult<IKafkaMessage?>(response);
     }
+
+    // ZooKeeper mode: the registered brokers; a single broker knows only itself.
+    private static bool IsLive(KafkaBroker broker, int id) => broker.Cluster?.IsLive(id) ?? id == broker.BrokerId;
 }

@@ -14,7 +14,7 @@ public interface IClusterTopicStore
 {
     (ErrorCode Error, string? Message, TopicState? Topic) CreateTopic(string name, int partitions, short replicationFactor,
         IReadOnlyDictionary<string, string> configs, bool validateOnly, IReadOnlyDictionary<int, List<int>>? assignment);
-    (ErrorCode Error, string? Message) CreatePartitions(string name, int newTotal, bool validateOnly);
+    (ErrorCode Error, string? Message) CreatePartitions(string name, int newTotal, bool validateOnly, IReadOnlyList<List<int>>? assignment);
     (ErrorCode Error, string? Message) DeleteTopic(string name);
     (ErrorCode Error, string? Message) SetTopicConfigs(string name, IReadOnlyDictionary<string, string> overrides);
 }
@@ -436,8 +436,8 @@ public sealed partial class ZkClusterMember : IClusterTopicStore, IAsyncDisposab
         IReadOnlyDictionary<string, string> configs, bool validateOnly, IReadOnlyDictionary<int, List<int>>? assignment) =>
         RunAdmin(() => CreateTopicAsync(name, partitions, replicationFactor, configs, validateOnly, assignment), e => (e.Error, e.Message, null));
 
-    public (ErrorCode Error, string? Message) CreatePartitions(string name, int newTotal, bool validateOnly) =>
-        RunAdmin(() => CreatePartitionsAsync(name, newTotal, validateOnly), e => e);
+    public (ErrorCode Error, string? Message) CreatePartitions(string name, int newTotal, bool validateOnly, IReadOnlyList<List<int>>? assignment) =>
+        RunAdmin(() => CreatePartitionsAsync(name, newTotal, validateOnly, assignment), e => e);
 
     public (ErrorCode Error, string? Message) DeleteTopic(string name) =>
         RunAdmin(() => DeleteTopicAsync(name), e => e);
@@ -540,7 +540,8 @@ public sealed partial class ZkClusterMember : IClusterTopicStore, IAsyncDisposab
         return gone ? (ErrorCode.None, null) : (ErrorCode.RequestTimedOut, $"Timed out waiting for topic '{name}' to be deleted.");
     }
 
-    public async Task<(ErrorCode Error, string? Message)> CreatePartitionsAsync(string name, int newTotal, bool validateOnly)
+    public async Task<(ErrorCode Error, string? Message)> CreatePartitionsAsync(string name, int newTotal, bool validateOnly,
+        IReadOnlyList<List<int>>? manual = null)
     {
         var zk = RequireSession();
         var (data, version) = await GetOrNullAsync(zk, ZkData.Topic(name));
@@ -559,13 +560,30 @@ public sealed partial class ZkClusterMember : IClusterTopicStore, IAsyncDisposab
         // Upstream AdminZkClient.addPartitions starts at the broker of partition 0's first replica.
         int startIndex = Math.Max(0, sorted.FindIndex(b => b >= first[0]));
         SortedDictionary<int, List<int>> added;
-        try
+        if (manual is { Count: > 0 })
         {
-            added = ReplicaAssignment.Assign(brokers, newTotal - count, first.Count, startIndex, count);
+            // Upstream AdminZkClient.validateReplicaAssignment: every new partition has the topic's
+            // replication factor and no broker twice.
+            added = [];
+            for (int i = 0; i < manual.Count; i++) added[count + i] = manual[i];
+            if (added.Values.Any(r => r.Distinct().Count() != r.Count))
+                return (ErrorCode.InvalidReplicaAssignment, "Duplicate brokers not allowed in replica assignment: " +
+                    string.Join(", ", added.Where(kv => kv.Value.Distinct().Count() != kv.Value.Count).Select(kv => $"{string.Join(", ", kv.Value)} for partition id {kv.Key}")) + ".");
+            var inconsistent = added.Where(kv => kv.Value.Count != first.Count).ToList();
+            if (inconsistent.Count > 0)
+                return (ErrorCode.InvalidReplicaAssignment,
+                    $"Inconsistent replication factor between partitions, partition 0 has {first.Count} while partitions [{string.Join(", ", inconsistent.Select(kv => kv.Key))}] have replication factors [{string.Join(", ", inconsistent.Select(kv => kv.Value.Count))}], respectively.");
         }
-        catch (ReplicaAssignment.AssignmentException e)
+        else
         {
-            return (ErrorCode.InvalidReplicationFactor, e.Message);
+            try
+            {
+                added = ReplicaAssignment.Assign(brokers, newTotal - count, first.Count, startIndex, count);
+            }
+            catch (ReplicaAssignment.AssignmentException e)
+            {
+                return (ErrorCode.InvalidReplicationFactor, e.Message);
+            }
         }
         if (validateOnly) return (ErrorCode.None, null);
         var all = new SortedDictionary<int, List<int>>(current.Partitions);
