@@ -31,7 +31,7 @@ public sealed class TimingWheel : IDisposable
         _tickMs = tickMs;
         _buckets = new LinkedList<TimerEntry>[wheelSize];
         for (int i = 0; i < wheelSize; i++) _buckets[i] = new LinkedList<TimerEntry>();
-        _clock = clock ?? (() => Environment.TickCount64);
+        _clock = clock ?? MonotonicMs;
         _currentTick = _clock() / _tickMs;
         if (startTicker)
         {
@@ -41,6 +41,12 @@ public sealed class TimingWheel : IDisposable
             _ticker.Start();
         }
     }
+
+    // Environment.TickCount64 is coarse on Linux (CLOCK_MONOTONIC_COARSE, a few ms per step), which
+    // would let a timeout fire a step early; upstream's SystemTimer reads the high-resolution clock
+    // (Time.hiResClockMs) too.
+    private static readonly long TimestampsPerMs = Math.Max(1, System.Diagnostics.Stopwatch.Frequency / 1000);
+    private static long MonotonicMs() => System.Diagnostics.Stopwatch.GetTimestamp() / TimestampsPerMs;
 
     /// <summary>Entries scheduled and neither fired nor cancelled.</summary>
     public int Count
