@@ -10,6 +10,8 @@
 // response, except that the first batch of the first partition with data is returned whole even
 // when larger (KIP-74), so a consumer always progresses. When fewer than min_bytes are readable
 // the request waits in the fetch purgatory until appends bring enough or max_wait_ms passes.
+// Differs from upstream: when the client closes its connection meanwhile, the waiting Fetch leaves
+// the purgatory at once and the broker closes its side (upstream keeps the entry until max_wait).
 // Fetch sessions (KIP-227): a request for a new session is answered with session id 0, i.e.
 // sessions are declined and every fetch is a full fetch; an unknown session id gets
 // FETCH_SESSION_ID_NOT_FOUND.
