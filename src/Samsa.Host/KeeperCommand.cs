@@ -44,6 +44,11 @@ public static class KeeperCommand
         {
             keeper = await StartAsync(config);
         }
+        catch (Samsa.Net.ListenerBindException e)
+        {
+            Console.Error.WriteLine($"samsa keeper: {e.Message}");
+            return 1;
+        }
         catch (System.Net.Sockets.SocketException e)
         {
             Console.Error.WriteLine($"samsa keeper: cannot listen on {config.ClientPortAddress}:{config.ClientPort}: {e.Message}");

@@ -29,6 +29,8 @@ public static class Program
             return 2;
         }
         var rest = args[1..];
+        if (args[0] is "dev" or "broker" or "keeper")
+            Console.SetError(TextWriter.Synchronized(new TimestampedWriter(RawError)));
         try
         {
             return args[0] switch
@@ -50,14 +52,24 @@ public static class Program
             Console.Error.WriteLine($"samsa: configuration error: {e.Message}");
             return 1;
         }
+        catch (Samsa.Net.ListenerBindException e)
+        {
+            // One line instead of a stack trace, as upstream's start-up fails with
+            // "Socket server failed to bind to HOST:PORT: Address already in use".
+            Console.Error.WriteLine($"samsa: {e.Message}");
+            return 1;
+        }
     }
+
+    // The process's stderr before the server commands stamp it: usage text is not a log line.
+    private static readonly TextWriter RawError = Console.Error;
 
     private static int PrintUsage(int code) { Console.Out.Write(Usage); return code; }
 
     private static int Fail(string message)
     {
-        Console.Error.WriteLine($"samsa: {message}");
-        Console.Error.Write(Usage);
+        RawError.WriteLine($"samsa: {message}");
+        RawError.Write(Usage);
         return 2;
     }
 

@@ -88,6 +88,9 @@ public sealed class KafkaBroker : IAsyncDisposable
     /// <summary>The address clients are told to use (advertised.listeners, else the bound listener).</summary>
     public (string Host, int Port) AdvertisedEndpoint { get; private set; }
 
+    /// <summary>Client connections the listener holds open (tests and metrics).</summary>
+    public int ClientConnectionCount => _listener?.ConnectionCount ?? 0;
+
     public IPEndPoint BoundEndPoint => _listener?.LocalEndPoint ?? throw new InvalidOperationException("broker not started");
 
     internal void Log(string message) => _log?.Invoke(message);
@@ -109,6 +112,7 @@ public sealed class KafkaBroker : IAsyncDisposable
             : Dns.GetHostAddresses(plain.Host).First();
         var options = new ListenerOptions
         {
+            Name = $"kafka {plain.ListenerName}",
             MaxFrameBytes = Config.SocketRequestMaxBytes,
             ZeroCopyFileSend = ZeroCopyFileSend,
             OnError = (c, e) => Log($"connection {c.RemoteEndPoint} closed by error: {e}"),

@@ -34,7 +34,14 @@ public sealed class AdminServer : IAsyncDisposable
 
     public void Start()
     {
-        _listener.Start();
+        try
+        {
+            _listener.Start();
+        }
+        catch (System.Net.Sockets.SocketException e)
+        {
+            throw new Samsa.Net.ListenerBindException("keeper admin server", (IPEndPoint)_listener.LocalEndpoint, e);
+        }
         _accept = AcceptLoopAsync();
     }
 

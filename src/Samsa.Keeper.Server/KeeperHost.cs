@@ -38,7 +38,7 @@ public sealed class KeeperHost : IAsyncDisposable
             // on a busy port must fail before it recovers or snapshots anything. Connections that
             // arrive meanwhile queue on the loop, which starts after recovery.
             // Upstream reads frames up to jute.maxbuffer plus its extra allowance for headers.
-            listener = new FrameListener(new IPEndPoint(addr, config.ClientPort), handler, new ListenerOptions { MaxFrameBytes = config.JuteMaxBuffer + 1024 });
+            listener = new FrameListener(new IPEndPoint(addr, config.ClientPort), handler, new ListenerOptions { Name = "keeper client", MaxFrameBytes = config.JuteMaxBuffer + 1024 });
             listener.Start();
             server.Start();
             if (config.AdminEnableServer)

@@ -30,6 +30,10 @@ public sealed class Connection
     private const int ReceiveChunkBytes = 64 * 1024;
 
     private int _closeStarted;
+    // Set by the receive loop at end of input (FIN, reset) and by the frame loop once the first
+    // word showed a framed protocol; whichever comes second signals the peer's close.
+    private int _inputEnded;
+    private int _framed;
     private Task _receiveTask = Task.CompletedTask;
     private Task _sendTask = Task.CompletedTask;
 
@@ -75,7 +79,8 @@ public sealed class Connection
     /// <summary>The handler's per-connection state.</summary>
     public object? State { get; set; }
 
-    /// <summary>Cancelled when the connection starts closing, from either side.</summary>
+    /// <summary>Cancelled when the connection starts closing, from either side: <see cref="Close"/>,
+    /// or the peer ending its input (frames already received are still handled).</summary>
     public CancellationToken Closed => _closedSource.Token;
 
     /// <summary>File bytes this connection sent with SendPacketsAsync (not copied through user space).</summary>
@@ -185,6 +190,22 @@ public sealed class Connection
             ReportError(error);
         }
         await writer.CompleteAsync();
+        Interlocked.Exchange(ref _inputEnded, 1);
+        if (Volatile.Read(ref _framed) != 0)
+        {
+            SignalPeerClosed();
+        }
+    }
+
+    // The peer closed its end while a handler may be waiting (a long-poll Fetch parked for
+    // max_wait): tell it through Closed, as upstream's Selector closes a channel whose read hits
+    // end of stream (Kafka) or NIOServerCnxn does (ZooKeeper), instead of leaving the socket in
+    // CLOSE-WAIT until the handler returns. Frames already received are still handled and their
+    // answers still queued; the frame loop then ends at the end of input and closes the connection.
+    // Not for raw commands (four-letter words): `nc` may half-close before reading the answer.
+    private void SignalPeerClosed()
+    {
+        try { _closedSource.Cancel(); } catch (AggregateException ex) { ReportError(ex); }
     }
 
     private async Task FrameLoopAsync()
@@ -210,6 +231,11 @@ public sealed class Connection
                         reader.AdvanceTo(buffer.GetPosition(4));
                         await RawCommandTailAsync(reader);
                         return;
+                    }
+                    Interlocked.Exchange(ref _framed, 1);
+                    if (Volatile.Read(ref _inputEnded) != 0)
+                    {
+                        SignalPeerClosed();
                     }
                 }
                 if (length < 0 || length > _options.MaxFrameBytes)

@@ -40,7 +40,7 @@ public sealed class FrameListener : IAsyncDisposable
     /// <summary>A snapshot of the open connections.</summary>
     public IReadOnlyCollection<Connection> Connections => _connections.Values.ToArray();
 
-    /// <summary>Binds, listens and starts accepting. Throws SocketException when the address is taken.</summary>
+    /// <summary>Binds, listens and starts accepting. Throws <see cref="ListenerBindException"/> (a SocketException) when the address is taken.</summary>
     public void Start()
     {
         ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
@@ -55,13 +55,20 @@ public sealed class FrameListener : IAsyncDisposable
             {
                 socket.DualMode = true;
             }
-            // Restarting a broker must not wait for TIME_WAIT sockets of its previous run.
-            if (!OperatingSystem.IsWindows())
-            {
-                socket.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
-            }
+            // Restarting a broker must not wait for TIME_WAIT sockets of its previous run: set
+            // SO_REUSEADDR, as Java's ServerSocket does on Unix. Not through
+            // SocketOptionName.ReuseAddress: on Linux and macOS .NET sets SO_REUSEPORT with it,
+            // which lets a second process bind the same port while the first listens and the
+            // kernel then splits connections between them; upstream's second broker or ZooKeeper
+            // fails with "Address already in use", and so must ours.
+            SetReuseAddressOnly(socket);
             socket.Bind(_endpoint);
             socket.Listen(_options.Backlog);
+        }
+        catch (SocketException e)
+        {
+            socket.Dispose();
+            throw new ListenerBindException(_options.Name, _endpoint, e);
         }
         catch
         {
@@ -71,6 +78,20 @@ public sealed class FrameListener : IAsyncDisposable
         _listenSocket = socket;
         _localEndPoint = (IPEndPoint)socket.LocalEndPoint!;
         _acceptTask = AcceptLoopAsync(socket);
+    }
+
+    // setsockopt(SOL_SOCKET, SO_REUSEADDR, 1) alone. On Windows SO_REUSEADDR would let another
+    // socket steal a bound port, and TIME_WAIT never blocks a bind there, so nothing is set.
+    private static void SetReuseAddressOnly(Socket socket)
+    {
+        if (OperatingSystem.IsLinux())
+        {
+            socket.SetRawSocketOption(1 /* SOL_SOCKET */, 2 /* SO_REUSEADDR */, BitConverter.GetBytes(1));
+        }
+        else if (OperatingSystem.IsMacOS() || OperatingSystem.IsFreeBSD())
+        {
+            socket.SetRawSocketOption(0xffff /* SOL_SOCKET */, 4 /* SO_REUSEADDR */, BitConverter.GetBytes(1));
+        }
     }
 
     private async Task AcceptLoopAsync(Socket listenSocket)

@@ -35,6 +35,10 @@ public sealed class ListenerOptions
     /// </summary>
     public bool ZeroCopyFileSend = true;
 
+    /// <summary>What the listener serves, for messages ("kafka", "keeper client"): a failed bind
+    /// says "kafka listener cannot bind 127.0.0.1:9092: address already in use".</summary>
+    public string Name = "tcp";
+
     /// <summary>Listen backlog.</summary>
     public int Backlog = 512;
 

@@ -12,6 +12,8 @@
 // response, except that the first batch of the first partition with data is returned whole even
 // when larger (KIP-74), so a consumer always progresses. When fewer than min_bytes are readable
 // the request waits in the fetch purgatory until appends bring enough or max_wait_ms passes.
+// Differs from upstream: when the client closes its connection meanwhile, the waiting Fetch leaves
+// the purgatory at once and the broker closes its side (upstream keeps the entry until max_wait).
 // Fetch sessions (KIP-227): a request for a new session is answered with session id 0, i.e.
 // sessions are declined and every fetch is a full fetch; an unknown session id gets
 // FETCH_SESSION_ID_NOT_FOUND.
@@ -67,7 +69,7 @@ public static class FetchHandler
         }
         var delayed = new DelayedFetch(broker, request, v, fileRecords, request.MaxWaitMs);
         broker.FetchPurgatory.TryCompleteElseWatch(delayed, keys);
-        await WaitReleasingOnCancel(delayed.Completion, () => delayed.Response, context.Cancellation);
+        await WaitReleasingOnCancel(delayed, () => delayed.Response, context.Cancellation);
         return delayed.Response!;
     }
 
@@ -79,17 +81,20 @@ public static class FetchHandler
     /// </summary>
     internal static bool UsesFileRecords(RequestContext context) => context.Connection?.ZeroCopyFileSend == true;
 
-    /// <summary>Waits for a delayed fetch; when the client goes away first, the response completed
-    /// later is never sent, so its file leases end once it exists.</summary>
-    internal static async Task WaitReleasingOnCancel(Task completion, Func<FetchResponse?> response, CancellationToken cancellation)
+    /// <summary>Waits for a delayed fetch. When the client goes away first (its connection
+    /// closed, including the peer closing its end) the operation leaves the purgatory at once,
+    /// so neither its entry nor the connection outlives the client by max_wait; if it completed
+    /// in the same instant, the response built then is never sent, so its file leases end here.</summary>
+    internal static async Task WaitReleasingOnCancel(DelayedOperation delayed, Func<FetchResponse?> response, CancellationToken cancellation)
     {
         try
         {
-            await completion.WaitAsync(cancellation);
+            await delayed.Completion.WaitAsync(cancellation);
         }
-        catch (OperationCanceledException)
+        catch (OperationCanceledException) when (cancellation.IsCancellationRequested)
         {
-            _ = completion.ContinueWith(_ => Network.FetchResponseFrames.Release(response()), TaskScheduler.Default);
+            if (!delayed.Cancel())
+                _ = delayed.Completion.ContinueWith(_ => Network.FetchResponseFrames.Release(response()), TaskScheduler.Default);
             throw;
         }
     }

@@ -10,7 +10,7 @@ namespace Samsa.Kafka.Broker.Purgatory;
 public abstract class DelayedOperation
 {
     private int _completed;
-    private TimerEntry? _timer;
+    private volatile TimerEntry? _timer;
     private readonly TaskCompletionSource _done = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     protected DelayedOperation(long delayMs) { DelayMs = delayMs; }
@@ -48,7 +48,26 @@ public abstract class DelayedOperation
         ForceComplete();
     }
 
+    /// <summary>
+    /// Drops the operation without an answer: the requester is gone (its connection closed), so
+    /// nothing is built, the timeout is disarmed and the purgatory stops watching it at once rather
+    /// than at max_wait (upstream's DelayedOperation holds a closed channel's request until it
+    /// expires; a Fetch with a huge max_wait would keep its entry and socket that long).
+    /// <see cref="Completion"/> ends cancelled. Returns false when it had already completed.
+    /// </summary>
+    public bool Cancel()
+    {
+        if (Interlocked.Exchange(ref _completed, 1) != 0) return false;
+        _timer?.Cancel();
+        _done.TrySetCanceled();
+        Interlocked.Exchange(ref _unwatch, null)?.Invoke();
+        return true;
+    }
+
+    private Action? _unwatch;
+
     internal void SetTimer(TimerEntry timer) => _timer = timer;
+    internal void SetUnwatch(Action unwatch) => _unwatch = unwatch;
 }
 
 /// <summary>
@@ -81,7 +100,11 @@ public sealed class DelayedOperationPurgatory<TKey> where TKey : notnull
         // A producer may have appended between the first check and the watch: check again
         // (upstream does the same "maybeTryComplete" after watching).
         if (op.TryComplete()) { Purge(keys); return true; }
-        op.SetTimer(_timer.Schedule(op.DelayMs, () => { op.Expire(); Purge(keys); }));
+        op.SetUnwatch(() => Purge(keys));
+        var entry = _timer.Schedule(op.DelayMs, () => { op.Expire(); Purge(keys); });
+        op.SetTimer(entry);
+        // Completed or cancelled while the timer was being armed: that path saw no timer to disarm.
+        if (op.IsCompleted) { entry.Cancel(); Purge(keys); }
         return false;
     }
 

@@ -4,8 +4,16 @@ namespace Samsa.Kafka.Broker.Purgatory;
 /// A hashed timing wheel (the structure behind upstream's SystemTimer / TimingWheel): timeouts
 /// hash into a ring of buckets by deadline; a ticker advances one bucket per tick and fires the
 /// entries whose deadline has passed, so adding and cancelling are O(1) however many requests wait.
-/// Entries further away than one revolution stay in their bucket until their round comes.
+/// Entries further away than one revolution stay in their bucket until their round comes (upstream
+/// moves them through overflow wheels instead; both fire at the same time).
 /// </summary>
+/// <remarks>
+/// An entry goes into the bucket of the first tick boundary at or after its deadline (the deadline
+/// rounded up), and a bucket is visited once the clock has passed that boundary, so every entry of
+/// the current round in a visited bucket is due. Rounding down instead would visit the bucket while
+/// the deadline could still lie ahead in the same tick, skip the entry, and leave it for the next
+/// revolution (wheelSize × tickMs later: 2.56 s with the defaults).
+/// </remarks>
 public sealed class TimingWheel : IDisposable
 {
     private readonly long _tickMs;
@@ -13,26 +21,50 @@ public sealed class TimingWheel : IDisposable
     private readonly object _gate = new();
     private readonly Func<long> _clock;
     private readonly CancellationTokenSource _stop = new();
-    private readonly Task? _ticker;
-    private long _currentTick; // the tick whose bucket was last processed
+    private readonly Thread? _ticker;
+    private long _currentTick; // the last tick whose bucket was processed
 
     public TimingWheel(long tickMs = 5, int wheelSize = 512, Func<long>? clock = null, bool startTicker = true)
     {
+        ArgumentOutOfRangeException.ThrowIfLessThan(tickMs, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(wheelSize, 1);
         _tickMs = tickMs;
         _buckets = new LinkedList<TimerEntry>[wheelSize];
         for (int i = 0; i < wheelSize; i++) _buckets[i] = new LinkedList<TimerEntry>();
-        _clock = clock ?? (() => Environment.TickCount64);
+        _clock = clock ?? MonotonicMs;
         _currentTick = _clock() / _tickMs;
-        if (startTicker) _ticker = Task.Run(TickLoopAsync);
+        if (startTicker)
+        {
+            // A dedicated thread, as upstream's ExpirationReaper: a busy or starved thread pool must
+            // not hold back every waiting request's timeout.
+            _ticker = new Thread(TickLoop) { IsBackground = true, Name = "samsa-timing-wheel" };
+            _ticker.Start();
+        }
+    }
+
+    // Environment.TickCount64 is coarse on Linux (CLOCK_MONOTONIC_COARSE, a few ms per step), which
+    // would let a timeout fire a step early; upstream's SystemTimer reads the high-resolution clock
+    // (Time.hiResClockMs) too.
+    private static readonly long TimestampsPerMs = Math.Max(1, System.Diagnostics.Stopwatch.Frequency / 1000);
+    private static long MonotonicMs() => System.Diagnostics.Stopwatch.GetTimestamp() / TimestampsPerMs;
+
+    /// <summary>Entries scheduled and neither fired nor cancelled.</summary>
+    public int Count
+    {
+        get { lock (_gate) { int n = 0; foreach (var b in _buckets) n += b.Count; return n; } }
     }
 
     /// <summary>Runs <paramref name="action"/> once, no earlier than <paramref name="delayMs"/> from now, unless cancelled first.</summary>
     public TimerEntry Schedule(long delayMs, Action action)
     {
-        var entry = new TimerEntry(this, _clock() + Math.Max(0, delayMs), action);
+        long now = _clock();
+        long delay = Math.Max(0, delayMs);
+        var entry = new TimerEntry(this, delay > long.MaxValue - now ? long.MaxValue : now + delay, action);
         lock (_gate)
         {
-            long tick = Math.Max(entry.DeadlineMs / _tickMs, _currentTick + 1);
+            // Round up: the bucket is visited only once its whole tick has passed (see remarks).
+            long tick = entry.DeadlineMs / _tickMs + (entry.DeadlineMs % _tickMs == 0 ? 0 : 1);
+            tick = Math.Max(tick, _currentTick + 1);
             var bucket = _buckets[tick % _buckets.Length];
             entry.Node = bucket.AddLast(entry);
             entry.Bucket = bucket;
@@ -62,7 +94,8 @@ public sealed class TimingWheel : IDisposable
         List<TimerEntry>? due = null;
         lock (_gate)
         {
-            // Visit each bucket between the last processed tick and now at most once per revolution.
+            // Visit each bucket between the last processed tick and now, each at most once (a
+            // ticker late by more than a revolution visits the whole ring once).
             long from = _currentTick + 1;
             long steps = Math.Min(targetTick - _currentTick, _buckets.Length);
             for (long t = from; t < from + steps; t++)
@@ -71,6 +104,7 @@ public sealed class TimingWheel : IDisposable
                 for (var node = bucket.First; node is not null;)
                 {
                     var next = node.Next;
+                    // Entries of a later round share the bucket; they stay until their deadline.
                     if (node.Value.DeadlineMs <= now)
                     {
                         bucket.Remove(node);
@@ -87,20 +121,27 @@ public sealed class TimingWheel : IDisposable
         foreach (var e in due) e.Fire();
     }
 
-    private async Task TickLoopAsync()
+    private void TickLoop()
     {
-        using var timer = new PeriodicTimer(TimeSpan.FromMilliseconds(_tickMs));
-        try
+        var token = _stop.Token;
+        long next = _clock() + _tickMs;
+        while (!token.IsCancellationRequested)
         {
-            while (await timer.WaitForNextTickAsync(_stop.Token)) Advance();
+            long wait = next - _clock();
+            if (wait > 0 && token.WaitHandle.WaitOne(TimeSpan.FromMilliseconds(wait))) break;
+            try { Advance(); }
+            catch (Exception) { /* an expiry action's failure must not stop every other timeout */ }
+            // Next boundary after now: a late wake-up does not queue up catch-up ticks.
+            long now = _clock();
+            next = (now / _tickMs + 1) * _tickMs;
         }
-        catch (OperationCanceledException) { }
     }
 
     public void Dispose()
     {
+        if (_stop.IsCancellationRequested) return;
         _stop.Cancel();
-        try { _ticker?.Wait(); } catch (AggregateException) { }
+        if (_ticker is not null && _ticker != Thread.CurrentThread) _ticker.Join();
         _stop.Dispose();
     }
 }

@@ -37,7 +37,7 @@ internal static class FollowerFetch
         }
         var delayed = new DelayedFollowerFetch(broker, replication, request, v, replicaId, fileRecords, request.MaxWaitMs);
         broker.FetchPurgatory.TryCompleteElseWatch(delayed, keys);
-        await Handlers.FetchHandler.WaitReleasingOnCancel(delayed.Completion, () => delayed.Response, ct);
+        await Handlers.FetchHandler.WaitReleasingOnCancel(delayed, () => delayed.Response, ct);
         return RecordThrottled(broker, replication, delayed.Response!, v);
     }
 

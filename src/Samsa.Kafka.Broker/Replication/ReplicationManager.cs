@@ -374,7 +374,16 @@ public sealed class ReplicationManager : IAsyncDisposable
         if (pending.Count == 0) return;
         var op = new DelayedProduce(this, pending, Math.Max(0, timeoutMs));
         ProducePurgatory.TryCompleteElseWatch(op, pending.Select(x => x.Partition.TopicPartition).Distinct().ToList());
-        await op.Completion.WaitAsync(ct);
+        try
+        {
+            await op.Completion.WaitAsync(ct);
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+            // The producer's connection closed: nobody reads the answer, so stop watching now.
+            op.Cancel();
+            throw;
+        }
     }
 
     /// <summary>Controlled shutdown: stop fetching for good, so that no leader adds this broker

@@ -70,4 +70,42 @@ public class PurgatoryTests
         Assert.True(op.Expired);
         Assert.True(Environment.TickCount64 - started >= 45);
     }
+
+    [Fact]
+    public void CancelledOperationLeavesThePurgatoryAndTheWheelAtOnce()
+    {
+        long now = 1_003;
+        using var wheel = new TimingWheel(tickMs: 5, wheelSize: 16, clock: () => now, startTicker: false);
+        var purgatory = new DelayedOperationPurgatory<string>(wheel);
+        var op = new WaitForValue(600_000, () => false);
+        Assert.False(purgatory.TryCompleteElseWatch(op, ["a", "b"]));
+        Assert.Equal(2, purgatory.Watched);
+        Assert.Equal(1, wheel.Count);
+        Assert.True(op.Cancel());
+        Assert.Equal(0, purgatory.Watched);
+        Assert.Equal(0, wheel.Count);
+        Assert.True(op.Completion.IsCanceled);
+        Assert.Equal(0, op.Completions);
+        Assert.False(op.Expired);
+        // Cancelled means done: an event or a second cancel does nothing.
+        Assert.False(op.Cancel());
+        Assert.False(op.ForceComplete());
+        Assert.Equal(0, purgatory.CheckAndComplete("a"));
+    }
+
+    [Fact]
+    public void AnOperationCompletedByAnEventDisarmsItsTimeout()
+    {
+        long now = 1_003;
+        using var wheel = new TimingWheel(tickMs: 5, wheelSize: 16, clock: () => now, startTicker: false);
+        var purgatory = new DelayedOperationPurgatory<string>(wheel);
+        bool ready = false;
+        var op = new WaitForValue(600_000, () => ready);
+        purgatory.TryCompleteElseWatch(op, ["a"]);
+        ready = true;
+        Assert.Equal(1, purgatory.CheckAndComplete("a"));
+        Assert.Equal(0, wheel.Count);
+        Assert.False(op.Cancel());
+        Assert.True(op.Completion.IsCompletedSuccessfully);
+    }
 }

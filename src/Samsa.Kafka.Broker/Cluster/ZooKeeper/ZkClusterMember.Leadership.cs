@@ -223,9 +223,14 @@ public sealed partial class ZkClusterMember
     /// </summary>
     public async Task<(ErrorCode Error, List<(string Topic, int Partition)> Remaining)> ControlledShutdownOnControllerAsync(int brokerId, long brokerEpoch)
     {
+        // A controller cut off from ZooKeeper can move nothing: say so at once rather than after
+        // its writes have waited out the session timeout each (the asking broker retries, bounded
+        // by controlled.shutdown.max.retries, and then stops anyway).
+        if (!IsController || _zk is not { State: KeeperState.SyncConnected }) return (ErrorCode.NotController, []);
         try
         {
-            await _controllerGate.WaitAsync(_stop.Token);
+            if (!await _controllerGate.WaitAsync(TimeSpan.FromMilliseconds((int)_broker.Config.Get("request.timeout.ms")!), _stop.Token))
+                return (ErrorCode.RequestTimedOut, []);
         }
         catch (OperationCanceledException) { return (ErrorCode.NotController, []); }
         try
@@ -280,9 +285,17 @@ public sealed partial class ZkClusterMember
         long brokerEpoch = -1;
         try
         {
-            if (_zk is { } zk && await zk.ExistsAsync(ZkData.BrokerId(BrokerId)) is { } stat) brokerEpoch = stat.Czxid;
+            // Only while connected: a read made while ZooKeeper is unreachable waits the session
+            // timeout for a reconnect that will not come.
+            if (_zk is { State: KeeperState.SyncConnected } zk)
+            {
+                using var readBound = CancellationTokenSource.CreateLinkedTokenSource(ct);
+                readBound.CancelAfter(timeoutMs);
+                if (await zk.ExistsAsync(ZkData.BrokerId(BrokerId), false, readBound.Token) is { } stat) brokerEpoch = stat.Czxid;
+            }
         }
         catch (KeeperException) { /* unknown epoch: upstream's controller accepts -1 */ }
+        catch (OperationCanceledException) when (!ct.IsCancellationRequested) { /* the same */ }
 
         for (int attempt = 1; attempt <= attempts && !ct.IsCancellationRequested; attempt++)
         {
@@ -293,7 +306,8 @@ public sealed partial class ZkClusterMember
                 (ErrorCode Error, int Remaining) answer;
                 if (controller == BrokerId && IsController)
                 {
-                    var r = await ControlledShutdownOnControllerAsync(BrokerId, brokerEpoch);
+                    // Bounded like a request to a remote controller (request.timeout.ms).
+                    var r = await ControlledShutdownOnControllerAsync(BrokerId, brokerEpoch).WaitAsync(TimeSpan.FromMilliseconds(timeoutMs), ct);
                     answer = (r.Error, r.Remaining.Count);
                 }
                 else if (controller >= 0 && view.Brokers.TryGetValue(controller, out var reg)
@@ -320,7 +334,7 @@ public sealed partial class ZkClusterMember
                     ? $"broker {BrokerId}: controlled shutdown attempt {attempt} failed: {answer.Error}"
                     : $"broker {BrokerId}: controlled shutdown attempt {attempt}: {answer.Remaining} partitions remaining to move");
             }
-            catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException or OperationCanceledException or KafkaProtocolException)
+            catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException or OperationCanceledException or KafkaProtocolException or TimeoutException)
             {
                 if (ct.IsCancellationRequested) break;
                 _broker.Log($"broker {BrokerId}: controlled shutdown attempt {attempt} failed: {e.Message}");

@@ -640,7 +640,18 @@ public sealed partial class ZkClusterMember : IClusterTopicStore, IAsyncDisposab
     public async ValueTask DisposeAsync()
     {
         _stop.Cancel();
-        try { await _loop; } catch (OperationCanceledException) { }
+        // The loop may be inside a ZooKeeper call that waits for a server that has gone (each call
+        // waits up to the session timeout for a reconnect). Closing the session here ends such
+        // waits at once; the close itself sends closeSession only over a live connection and waits
+        // a bounded time for its answer, so a stop never waits on an unreachable ZooKeeper.
+        // While connected the loop stops by itself within moments (and closes the session in
+        // its own time); only a loop still busy after a grace period has its session closed under it.
+        if (_zk is { } zk && !_loop.IsCompleted
+            && (zk.State != KeeperState.SyncConnected || await Task.WhenAny(_loop, Task.Delay(TimeSpan.FromSeconds(2))) != _loop))
+            await zk.DisposeAsync();
+        try { await _loop; }
+        catch (OperationCanceledException) { }
+        catch (KeeperException) { /* a call failed because the session was closed under it */ }
         _stop.Dispose();
     }
 }
