@@ -125,7 +125,7 @@ public abstract class ClientTests(KafkaTarget target)
     {
         var topic = target.NewTopicName("grp");
         await target.CreateTopicAsync(topic, 2);
-        await ProduceAsync(topic, 20);
+        await ProduceAsync(topic, 20, partitions: 2);
         var group = target.NewGroupId();
         await Within(Deadline, "subscribe, consume, commit", () =>
         {
@@ -144,7 +144,7 @@ public abstract class ClientTests(KafkaTarget target)
             consumer.Close();
         });
         // A new member of the group resumes after the commit: two more records, nothing older.
-        await ProduceAsync(topic, 2, prefix: "late");
+        await ProduceAsync(topic, 2, prefix: "late", partitions: 2);
         await Within(Deadline, "resume", () =>
         {
             using var consumer = target.Consumer<Ignore, string>(new ConsumerConfig { GroupId = group, AutoOffsetReset = AutoOffsetReset.Earliest, EnableAutoCommit = false });
@@ -156,10 +156,11 @@ public abstract class ClientTests(KafkaTarget target)
         });
     }
 
-    private async Task ProduceAsync(string topic, int count, string prefix = "v", int size = 0)
+    /// <summary>Record i goes to partition i % partitions.</summary>
+    private async Task ProduceAsync(string topic, int count, string prefix = "v", int partitions = 1)
     {
         using var producer = target.Producer<Null, string>(new ProducerConfig { LingerMs = 5 });
-        var tasks = Enumerable.Range(0, count).Select(i => producer.ProduceAsync(topic, new Message<Null, string> { Value = prefix + i + new string('x', size) })).ToList();
+        var tasks = Enumerable.Range(0, count).Select(i => producer.ProduceAsync(new TopicPartition(topic, i % partitions), new Message<Null, string> { Value = prefix + i })).ToList();
         await Task.WhenAll(tasks).WaitAsync(Deadline);
     }
 
@@ -207,7 +208,7 @@ public abstract class ClientTests(KafkaTarget target)
     {
         var topic = target.NewTopicName("lcg");
         await target.CreateTopicAsync(topic, 3);
-        await ProduceAsync(topic, 3);
+        await ProduceAsync(topic, 3, partitions: 3);
         var group = target.NewGroupId();
         using var admin = target.Admin();
         var consumer = target.Consumer<Ignore, string>(new ConsumerConfig

@@ -39,7 +39,7 @@ public abstract class KafkaTarget : IAsyncLifetime
     {
         config.BootstrapServers = Bootstrap;
         config.ClientId ??= "c216-" + Guid.NewGuid().ToString("N")[..8];
-        if (DebugDir is not null) config.Debug = "protocol,broker,cgrp,consumer,topic,metadata,eos,admin,msg";
+        if (DebugDir is not null) config.Debug = Environment.GetEnvironmentVariable("SAMSA_RDKAFKA_DEBUG_CONTEXTS") ?? "protocol,broker,cgrp,consumer,topic,metadata,eos,admin,msg";
         return config;
     }
 
@@ -102,10 +102,12 @@ public abstract class KafkaTarget : IAsyncLifetime
     }
 }
 
-/// <summary>One in-process broker (in-memory logs) on a loopback port.</summary>
+/// <summary>One in-process broker on a loopback port, with its logs on disk: the in-memory
+/// partition log keeps no aborted-transaction index, so read_committed needs the real one.</summary>
 public sealed class SingleBroker : KafkaTarget
 {
     private KafkaBroker _broker = null!;
+    private readonly string _dir = Path.Combine(Path.GetTempPath(), "c216-broker-" + Guid.NewGuid().ToString("N"));
 
     public override string Name => "one broker";
     public override string Bootstrap => $"127.0.0.1:{_broker.BoundEndPoint.Port}";
@@ -122,15 +124,20 @@ public sealed class SingleBroker : KafkaTarget
             ["transaction.state.log.min.isr"] = "1",
             ["transaction.state.log.num.partitions"] = "5",
             ["group.initial.rebalance.delay.ms"] = "0",
+            ["log.dirs"] = _dir,
         };
         var logPath = Environment.GetEnvironmentVariable("SAMSA_TEST_BROKER_LOG");
         object gate = new();
         Action<string>? log = logPath is null ? null : line => { lock (gate) File.AppendAllText(logPath, $"{DateTime.UtcNow:HH:mm:ss.fff} {line}\n"); };
-        _broker = new KafkaBroker(new BrokerConfig(props), inMemory: true, log: log);
+        _broker = new KafkaBroker(new BrokerConfig(props), log: log);
         await _broker.StartAsync();
     }
 
-    public override async ValueTask DisposeAsync() => await _broker.DisposeAsync();
+    public override async ValueTask DisposeAsync()
+    {
+        await _broker.DisposeAsync();
+        try { Directory.Delete(_dir, recursive: true); } catch (IOException) { }
+    }
 
     public override async Task CreateTopicAsync(string topic, int partitions)
     {
@@ -156,6 +163,7 @@ public sealed class ThreeBrokers : KafkaTarget
     public const int BootstrapId = 1;
     private const int CoordinatorPartitions = 6;
     private readonly KeeperServer _keeper = new();
+    private readonly string _dir = Path.Combine(Path.GetTempPath(), "c216-cluster-" + Guid.NewGuid().ToString("N"));
     private LocalCluster _cluster = null!;
     private int[] _offsetsLeaders = [], _txnLeaders = [];
 
@@ -172,7 +180,7 @@ public sealed class ThreeBrokers : KafkaTarget
             ["transaction.state.log.num.partitions"] = CoordinatorPartitions.ToString(),
             ["transaction.state.log.min.isr"] = "1",
             ["group.initial.rebalance.delay.ms"] = "0",
-        });
+        }, dataDir: _dir);
         // Both coordinator topics exist before the tests pick ids: the first FindCoordinator of
         // each key type creates its topic (spread over the live brokers).
         _offsetsLeaders = await CoordinatorLeadersAsync(FindCoordinatorKeyType.Group, "__consumer_offsets");
@@ -201,6 +209,7 @@ public sealed class ThreeBrokers : KafkaTarget
     {
         await _cluster.DisposeAsync();
         await _keeper.DisposeAsync();
+        try { Directory.Delete(_dir, recursive: true); } catch (IOException) { }
     }
 
     public override async Task CreateTopicAsync(string topic, int partitions)
