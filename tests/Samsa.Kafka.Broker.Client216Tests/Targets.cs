@@ -218,7 +218,7 @@ public sealed class ThreeBrokers : KafkaTarget
         {
             // Preferred leader 2 or 3 alternately, never the bootstrap broker.
             var assignment = Enumerable.Range(0, partitions).ToDictionary(p => p, p => p % 2 == 0 ? new List<int> { 2, 3 } : new List<int> { 3, 2 });
-            await admin.CreateTopicsAsync([new TopicSpecification { Name = topic, ReplicasAssignments = assignment }]);
+            await admin.CreateTopicsAsync([new TopicSpecification { Name = topic, NumPartitions = partitions, ReplicasAssignments = assignment }]);
         }
         await WaitUntilAsync(async () =>
         {
