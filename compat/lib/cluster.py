@@ -476,11 +476,24 @@ def cmd_start(a):
     print(f"started broker {a.id} (pid {start_broker(cl, a.id)})")
 
 
-def cmd_ensure_up(a):
+def cmd_ensure_up(a, timeout=180):
     cl = Cluster(a.dir)
     for bid in sorted(cl.ports):
         if not cl.alive(bid):
             print(f"broker {bid} was down; started again (pid {start_broker(cl, bid)})")
+    # A broker a scenario restarted may still be recovering its logs: wait until every broker
+    # serves and lists itself, so the check never reads a half-started cluster.
+    deadline = time.monotonic() + timeout
+    for bid, port in sorted(cl.ports.items()):
+        while True:
+            try:
+                if bid in metadata(port)["brokers"]:
+                    break
+            except (OSError, ValueError):
+                pass
+            if time.monotonic() > deadline:
+                raise SystemExit(f"broker {bid} does not serve within {timeout} s")
+            time.sleep(0.2)
 
 
 def cmd_coordinator(a):
