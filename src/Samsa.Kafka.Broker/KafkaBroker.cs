@@ -139,7 +139,7 @@ public sealed class KafkaBroker : IAsyncDisposable
         var member = new ZkClusterMember(this);
         // Producer ids come from cluster-wide blocks in /latest_producer_id_block, so producers
         // bootstrapped at different brokers never share an id.
-        Transactions.ProducerIds.BlockSource = () => member.AllocateProducerIdBlockAsync(ProducerIdManager.BlockSize);
+        Transactions.ProducerIds.BlockSource = floor => member.AllocateProducerIdBlockAsync(ProducerIdManager.BlockSize, floor);
         Replicas.ClusterStore = member;
         Cluster = member;
         Replication = new Replication.ReplicationManager(this);

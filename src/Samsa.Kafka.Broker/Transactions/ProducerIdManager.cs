@@ -27,7 +27,8 @@ public sealed class ProducerIdManager
     private readonly string? _path;
     private long _next;
     private long _blockEnd;   // exclusive
-    private Func<Task<(long Start, long End)>>? _source;
+    private Func<long, Task<(long Start, long End)>>? _source;
+    private long _floor;   // ids below it were handed out by this broker before it joined a cluster
     private Task<(long Start, long End)>? _prefetch;
 
     public ProducerIdManager(string? path)
@@ -42,15 +43,18 @@ public sealed class ProducerIdManager
         }
     }
 
-    /// <summary>ZooKeeper mode: claims the next cluster-wide block (start and end inclusive). Setting it
-    /// drops whatever local block was reserved, so every id comes from a cluster-wide block.</summary>
-    public Func<Task<(long Start, long End)>>? BlockSource
+    /// <summary>ZooKeeper mode: claims the next cluster-wide block (start and end inclusive) starting
+    /// at or above the given id. Setting it drops whatever local block was reserved, so every id comes
+    /// from a cluster-wide block; ids this broker reserved on its own before (a single-node data
+    /// directory moved into a cluster) are never claimed again.</summary>
+    public Func<long, Task<(long Start, long End)>>? BlockSource
     {
         set
         {
             lock (_gate)
             {
                 _source = value;
+                _floor = _blockEnd;
                 _next = _blockEnd = 0;
                 _prefetch = null;
             }
@@ -93,8 +97,11 @@ public sealed class ProducerIdManager
         _blockEnd = block.end + 1;
     }
 
-    private static Task<(long, long)> Claim(Func<Task<(long Start, long End)>> source) =>
-        Task.Run(async () => { var (s, e) = await source(); return (s, e); });
+    private Task<(long, long)> Claim(Func<long, Task<(long Start, long End)>> source)
+    {
+        long floor = _floor;
+        return Task.Run(async () => { var (s, e) = await source(floor); return (s, e); });
+    }
 
     private void ReserveLocalBlock()
     {

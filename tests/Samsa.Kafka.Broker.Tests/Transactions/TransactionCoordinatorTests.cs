@@ -86,6 +86,56 @@ public class TransactionCoordinatorTests
     }
 
     [Fact]
+    public async Task ClusterBlocksAreClaimedAboveLocalIdsAndPrefetchedBeforeTheyRunOut()
+    {
+        var path = Path.Combine(Path.GetTempPath(), "samsa-pid-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            // A single-node broker handed out ids 0..2 (and reserved the block up to 1000) before it joined a cluster.
+            var local = new ProducerIdManager(path);
+            for (int i = 0; i < 3; i++) local.Generate();
+            var ids = new ProducerIdManager(path);
+            var claims = new List<long>();
+            long nextBlock = 0;
+            ids.BlockSource = floor =>
+            {
+                lock (claims) claims.Add(floor);
+                long start = Math.Max(floor, nextBlock);
+                nextBlock = start + ProducerIdManager.BlockSize;
+                return Task.FromResult((start, start + ProducerIdManager.BlockSize - 1));
+            };
+            var got = Enumerable.Range(0, 950).Select(_ => ids.Generate()).ToList();
+            // The first cluster block starts above everything the broker reserved alone.
+            Assert.Equal(Enumerable.Range(1000, 950).Select(i => (long)i), got);
+            // Past 90 % of the block the next one is already being claimed.
+            await LocalWait(() => { lock (claims) return claims.Count == 2; });
+            got.AddRange(Enumerable.Range(0, 100).Select(_ => ids.Generate()));
+            Assert.Equal(got.Count, got.Distinct().Count());
+            Assert.Equal(2049, got.Max());
+            lock (claims) Assert.All(claims, f => Assert.Equal(ProducerIdManager.BlockSize, f));
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+
+        static async Task LocalWait(Func<bool> condition)
+        {
+            for (int i = 0; i < 200 && !condition(); i++) await Task.Delay(10);
+            Assert.True(condition());
+        }
+    }
+
+    [Fact]
+    public void ProducerIdsUnavailableAnswerCoordinatorLoadInProgress()
+    {
+        var ids = new ProducerIdManager(null) { BlockSource = _ => Task.FromException<(long, long)>(new IOException("ZooKeeper is unreachable")) };
+        var c = NewCoordinator(ids);
+        Assert.Equal(ErrorCode.CoordinatorLoadInProgress, c.InitProducerId(null, 60_000).Error);
+        Assert.Equal(ErrorCode.CoordinatorLoadInProgress, c.InitProducerId("tx", 60_000).Error);
+    }
+
+    [Fact]
     public void TransactionTimeoutAboveMaximumIsRefused()
     {
         var c = NewCoordinator(maxTimeout: 10_000);

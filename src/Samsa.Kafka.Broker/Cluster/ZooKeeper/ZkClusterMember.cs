@@ -614,7 +614,9 @@ public sealed partial class ZkClusterMember : IClusterTopicStore, IAsyncDisposab
 
     /// <summary>Claims the next block of producer ids from /latest_producer_id_block (upstream
     /// ZkProducerIdManager: blocks of 1000, claimed with a conditional setData).</summary>
-    public async Task<(long Start, long End)> AllocateProducerIdBlockAsync(int blockSize = 1000)
+    /// <param name="minStart">The block starts at or above it (ids a single-node broker handed out
+    /// before it joined).</param>
+    public async Task<(long Start, long End)> AllocateProducerIdBlockAsync(int blockSize = 1000, long minStart = 0)
     {
         var zk = RequireSession();
         while (true)
@@ -625,7 +627,7 @@ public sealed partial class ZkClusterMember : IClusterTopicStore, IAsyncDisposab
             // out ids that producers already hold.
             if (prev is null && data is { Length: > 0 })
                 throw new InvalidDataException($"{ZkData.LatestProducerIdBlock} holds an unreadable producer id block: {System.Text.Encoding.UTF8.GetString(data)}");
-            long start = prev is { } p ? p.End + 1 : 0;
+            long start = Math.Max(minStart, prev is { } p ? p.End + 1 : 0);
             if (start > long.MaxValue - blockSize) throw new InvalidOperationException("producer ids exhausted");
             long end = start + blockSize - 1;
             try
