@@ -560,7 +560,7 @@ def coordinator_failover():
         eventually(progressed, f"after killing coordinator {killed}, the group did not consume and commit the next 40 "
                                f"(consumed {len(seen)} distinct; last errors {errors[-2:]})", timeout=35, interval=0)
         # The failover figure: kill -9 of the coordinator to the group consuming and committing again.
-        note(f"failover: group consumed and committed the next 40 records {time.monotonic() - killed_at:.1f} s after the kill")
+        print(f"  failover: group consumed and committed the next 40 records {time.monotonic() - killed_at:.1f} s after the kill", flush=True)
         check(p.flush(10) == 0, "records produced during the failover were not delivered")
         check(all(lowest[x] >= before[x] for x in before), f"a committed offset went back: before {before}, lowest {lowest}")
     finally:
