@@ -8,6 +8,7 @@ namespace Samsa.Kafka.Broker.Tests.Purgatory;
 /// whatever the deadline's phase within a tick, the moment the ticker runs, or how many
 /// revolutions away the deadline is (upstream's overflow wheels; here later rounds of a bucket).
 /// </summary>
+[Collection(Samsa.Kafka.Broker.Tests.EndToEnd.FetchExpiryCollection.Name)]
 public class TimingWheelTests
 {
     private const long Tick = 5;
@@ -98,8 +99,27 @@ public class TimingWheelTests
         Assert.False(fired);
     }
 
+    /// <summary>Runs alone (no other test class beside it) and measures up to three times: a
+    /// machine-wide stall can make one measurement late, a wheel that fires a revolution (2.56 s)
+    /// late misses on every attempt.</summary>
     [Fact]
     public async Task TheRealTickerFiresWithinAFewMillisecondsOfTheDeadline()
+    {
+        var failures = new List<string>();
+        for (int attempt = 1; attempt <= 3; attempt++)
+        {
+            var lateness = await MeasureAsync();
+            // The wheel counts whole milliseconds: a timer scheduled late in one may fire up to 1 ms
+            // short of its delay as measured from the scheduling call.
+            Assert.True(lateness[0] >= -1, $"a timer fired {-lateness[0]} ms early");
+            long p99 = lateness[(int)Math.Ceiling(lateness.Count * 0.99) - 1];
+            if (p99 <= 50) return;
+            failures.Add($"attempt {attempt}: p99 lateness {p99} ms (max {lateness[^1]} ms)");
+        }
+        Assert.Fail(string.Join("; ", failures));
+    }
+
+    private static async Task<List<long>> MeasureAsync()
     {
         using var wheel = new TimingWheel();
         var delays = new long[] { 3, 10, 17, 100, 251, 1000 };
@@ -122,10 +142,6 @@ public class TimingWheelTests
         }
         await Task.WhenAll(tasks).WaitAsync(TimeSpan.FromSeconds(30));
         lateness.Sort();
-        // The wheel counts whole milliseconds: a timer scheduled late in one may fire up to 1 ms
-        // short of its delay as measured from the scheduling call.
-        Assert.True(lateness[0] >= -1, $"a timer fired {-lateness[0]} ms early");
-        long p99 = lateness[(int)Math.Ceiling(lateness.Count * 0.99) - 1];
-        Assert.True(p99 <= 50, $"p99 lateness {p99} ms (max {lateness[^1]} ms)");
+        return lateness;
     }
 }
