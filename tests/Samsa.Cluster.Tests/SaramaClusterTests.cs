@@ -14,7 +14,7 @@ public sealed class ApacheZooKeeperSaramaClusterTests(ApacheZooKeeperServer serv
 /// (InitProducerId, Produce to the leaders), a ConsumerGroup (FindCoordinator, join, sync,
 /// heartbeat, OffsetFetch, commit, leave at the coordinator), then ClusterAdmin's
 /// DescribeConsumerGroups and ListConsumerGroupOffsets, which sarama sends to the coordinator it
-/// finds. Before FindCoordinator named the leader of the group's __consumer_offsets partition,
+/// finds; then again once the coordinator stopped and the group moved with its partition's leadership. Before FindCoordinator named the leader of the group's __consumer_offsets partition,
 /// every broker named itself, and this admin client got NOT_COORDINATOR ("Request was for a
 /// consumer group that is not coordinated by this broker") from both calls. tests/run-all.sh
 /// installs Go, gcc and sarama.</summary>
@@ -46,7 +46,7 @@ public abstract class SaramaClusterTests(ICoordinationServer server)
 
         await using var cluster = await LocalCluster.StartAsync(Server, 3, brokerConfig: new Dictionary<string, string>
         {
-            ["offsets.topic.num.partitions"] = "6", ["group.initial.rebalance.delay.ms"] = "0",
+            ["offsets.topic.num.partitions"] = "6", ["offsets.topic.replication.factor"] = "3", ["group.initial.rebalance.delay.ms"] = "0",
         });
         const int bootstrap = 1;
         string group = await ClientClusterTests.KeyCoordinatedElsewhereAsync(cluster, "sarama-group-", 0, bootstrap, avoid: -1);
@@ -56,7 +56,7 @@ public abstract class SaramaClusterTests(ICoordinationServer server)
         int adminBootstrap = 2 + 3 - coordinator;
         // sarama's admin creates the topic with partitions led by brokers 2 and 3 only.
         var lines = await ClientClusterTests.RunAsync(exe,
-            [cluster.Bootstrap(bootstrap), "sarama", group, Records.ToString(), "0=2,1;1=3,1;2=2,3", cluster.Bootstrap(adminBootstrap)], null);
+            ["full", cluster.Bootstrap(bootstrap), "sarama", group, Records.ToString(), "0=2,1;1=3,1;2=2,3", cluster.Bootstrap(adminBootstrap)], null);
 
         Assert.Contains("created sarama 3", lines);
         var md = await cluster.LedMetadataAsync(1, "sarama", 3);
@@ -84,6 +84,33 @@ public abstract class SaramaClusterTests(ICoordinationServer server)
         Assert.Equal(["offset 0 20", "offset 1 20", "offset 2 20"], lines.Where(l => l.StartsWith("offset ", StringComparison.Ordinal)));
         Assert.Contains("group left Empty - 0", lines);
         Assert.DoesNotContain(lines, l => l.StartsWith("error ", StringComparison.Ordinal));
+
+        // The coordinator stops: leadership of the group's __consumer_offsets partition moves to
+        // another replica, which loads the group; sarama, through the same two bootstrap brokers,
+        // finds the new coordinator and reads the committed offsets there.
+        await cluster.StopBrokerAsync(coordinator);
+        int moved = await LiveCoordinatorAsync(cluster, bootstrap, group, notOn: coordinator);
+        var again = await ClientClusterTests.RunAsync(exe,
+            ["admin", cluster.Bootstrap(bootstrap), "sarama", group, "3", cluster.Bootstrap(adminBootstrap)], null);
+        Assert.Contains($"coordinator {moved}", again);
+        Assert.Contains($"admin-coordinator {moved}", again);
+        Assert.Contains("group again Empty - 0", again);
+        Assert.Equal(["offset 0 20", "offset 1 20", "offset 2 20"], again.Where(l => l.StartsWith("offset ", StringComparison.Ordinal)));
+        Assert.DoesNotContain(again, l => l.StartsWith("error ", StringComparison.Ordinal));
+    }
+
+    /// <summary>The coordinator the bootstrap broker names for <paramref name="group"/> once it is a
+    /// live broker other than <paramref name="notOn"/>.</summary>
+    private static async Task<int> LiveCoordinatorAsync(LocalCluster cluster, int bootstrap, string group, int notOn)
+    {
+        await using var c = await Samsa.Kafka.Broker.Client.KafkaWireClient.ConnectAsync("127.0.0.1", cluster.Port(bootstrap));
+        for (var sw = Stopwatch.StartNew(); ; await Task.Delay(100))
+        {
+            var r = (await c.SendAsync<Samsa.Kafka.Protocol.Messages.FindCoordinatorResponse>(
+                new Samsa.Kafka.Protocol.Messages.FindCoordinatorRequest { Key = group }, 3))!;
+            if (r.ErrorCode == 0 && r.NodeId != notOn) return r.NodeId;
+            Assert.True(sw.Elapsed < TimeSpan.FromSeconds(30), $"no coordinator other than {notOn} for {group}: error {r.ErrorCode}, node {r.NodeId}");
+        }
     }
 
     /// <summary>Builds clients/sarama_cluster.go in GOPATH mode against Debian's Go sources, with a

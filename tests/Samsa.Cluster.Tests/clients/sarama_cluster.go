@@ -15,8 +15,10 @@
 //
 // Client errors are printed as "error WHERE: MESSAGE" and make the exit code 1.
 //
-// Usage: sarama_cluster BOOTSTRAP TOPIC GROUP COUNT ASSIGNMENT ADMIN_BOOTSTRAP
-// where ASSIGNMENT is "0=2,1;1=3,1" (partition=replica ids, leader first).
+// Usage: sarama_cluster full BOOTSTRAP TOPIC GROUP COUNT ASSIGNMENT ADMIN_BOOTSTRAP
+// where ASSIGNMENT is "0=2,1;1=3,1" (partition=replica ids, leader first); or
+// sarama_cluster admin BOOTSTRAP TOPIC GROUP PARTITIONS ADMIN_BOOTSTRAP: step 4 alone, again
+// ("group again STATE PROTOCOL MEMBERS"), e.g. after the coordinator moved.
 package main
 
 import (
@@ -133,21 +135,43 @@ func describe(admin sarama.ClusterAdmin, group, when string) {
 	}
 }
 
+const usage = `usage: sarama_cluster full BOOTSTRAP TOPIC GROUP COUNT ASSIGNMENT ADMIN_BOOTSTRAP
+       sarama_cluster admin BOOTSTRAP TOPIC GROUP PARTITIONS ADMIN_BOOTSTRAP`
+
 func main() {
-	if len(os.Args) != 7 {
-		fmt.Fprintln(os.Stderr, "usage: sarama_cluster BOOTSTRAP TOPIC GROUP COUNT ASSIGNMENT ADMIN_BOOTSTRAP")
+	if !(len(os.Args) == 8 && os.Args[1] == "full") && !(len(os.Args) == 7 && os.Args[1] == "admin") {
+		fmt.Fprintln(os.Stderr, usage)
 		os.Exit(2)
 	}
-	bootstrap, topic, group := os.Args[1], os.Args[2], os.Args[3]
-	count, err := strconv.Atoi(os.Args[4])
+	sarama.Logger = log.New(os.Stderr, "[sarama] ", log.Ltime|log.Lmicroseconds)
+	bootstrap, topic, group := os.Args[2], os.Args[3], os.Args[4]
+	brokers, adminBrokers := []string{bootstrap}, []string{os.Args[len(os.Args)-1]}
+	if os.Args[1] == "admin" {
+		// Step 4 only, for a group that an earlier full run left.
+		partitions, err := strconv.Atoi(os.Args[5])
+		if err != nil {
+			fatal("usage", err)
+		}
+		printCoordinator("coordinator", brokers, group)
+		printCoordinator("admin-coordinator", adminBrokers, group)
+		admin, err := sarama.NewClusterAdmin(adminBrokers, newConfig())
+		if err != nil {
+			fatal("admin", err)
+		}
+		describe(admin, group, "again")
+		listOffsets(admin, group, topic, int32(partitions))
+		admin.Close()
+		if failed {
+			os.Exit(1)
+		}
+		return
+	}
+	count, err := strconv.Atoi(os.Args[5])
 	if err != nil {
 		fatal("usage", err)
 	}
-	assignment := parseAssignment(os.Args[5])
-	adminBrokers := []string{os.Args[6]}
+	assignment := parseAssignment(os.Args[6])
 	partitions := int32(len(assignment))
-	sarama.Logger = log.New(os.Stderr, "[sarama] ", log.Ltime|log.Lmicroseconds)
-	brokers := []string{bootstrap}
 
 	// 1. Topic.
 	admin, err := sarama.NewClusterAdmin(brokers, newConfig())
@@ -223,6 +247,17 @@ func main() {
 	defer admin2.Close()
 	admin = admin2
 	describe(admin, group, "joined")
+	listOffsets(admin, group, topic, partitions)
+	if err := cg.Close(); err != nil {
+		fail("consumer-group-close", err)
+	}
+	describe(admin, group, "left")
+	if failed {
+		os.Exit(1)
+	}
+}
+
+func listOffsets(admin sarama.ClusterAdmin, group, topic string, partitions int32) {
 	all := make([]int32, 0, partitions)
 	for p := int32(0); p < partitions; p++ {
 		all = append(all, p)
@@ -230,29 +265,22 @@ func main() {
 	offsets, err := admin.ListConsumerGroupOffsets(group, map[string][]int32{topic: all})
 	if err != nil {
 		fail("list-offsets", err)
-	} else {
-		if offsets.Err != sarama.ErrNoError {
-			fail("list-offsets", offsets.Err)
-		}
-		ps := make([]int, 0)
-		for p := range offsets.Blocks[topic] {
-			ps = append(ps, int(p))
-		}
-		sort.Ints(ps)
-		for _, p := range ps {
-			b := offsets.Blocks[topic][int32(p)]
-			if b.Err != sarama.ErrNoError {
-				fail(fmt.Sprintf("list-offsets %d", p), b.Err)
-			}
-			fmt.Printf("offset %d %d\n", p, b.Offset)
-		}
+		return
 	}
-	if err := cg.Close(); err != nil {
-		fail("consumer-group-close", err)
+	if offsets.Err != sarama.ErrNoError {
+		fail("list-offsets", offsets.Err)
 	}
-	describe(admin, group, "left")
-	if failed {
-		os.Exit(1)
+	ps := make([]int, 0)
+	for p := range offsets.Blocks[topic] {
+		ps = append(ps, int(p))
+	}
+	sort.Ints(ps)
+	for _, p := range ps {
+		b := offsets.Blocks[topic][int32(p)]
+		if b.Err != sarama.ErrNoError {
+			fail(fmt.Sprintf("list-offsets %d", p), b.Err)
+		}
+		fmt.Printf("offset %d %d\n", p, b.Offset)
 	}
 }
 
