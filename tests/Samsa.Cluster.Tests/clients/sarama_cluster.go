@@ -298,17 +298,20 @@ func printCoordinator(label string, brokers []string, group string) {
 	}
 }
 
-// waitForLeaders refreshes Metadata until every partition of topic has a leader: brokers learn of
-// a new topic from ZooKeeper asynchronously, as upstream.
+// waitForLeaders refreshes Metadata until every partition of topic has a leader that itself
+// answers as the leader. Samsa's brokers each apply the cluster state from ZooKeeper on their own
+// (compat/FINDINGS.md), so the bootstrap broker can name a new leader some milliseconds before that
+// leader serves the partition, and sarama 1.22's idempotent producer retries NOT_LEADER_OR_FOLLOWER
+// without backoff (all retries spent within ~10 ms).
 func waitForLeaders(brokers []string, topic string, partitions int32) {
 	client, err := sarama.NewClient(brokers, newConfig())
 	if err != nil {
 		fatal("client", err)
 	}
 	defer client.Close()
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
 		if time.Now().After(deadline) {
-			fatal("metadata", fmt.Errorf("no leaders for all %d partitions of %s", partitions, topic))
+			fatal("metadata", fmt.Errorf("no leaders serving all %d partitions of %s", partitions, topic))
 		}
 		if err := client.RefreshMetadata(topic); err != nil {
 			continue
@@ -317,14 +320,28 @@ func waitForLeaders(brokers []string, topic string, partitions int32) {
 		if err != nil || int32(len(ps)) != partitions {
 			continue
 		}
-		led := 0
+		serving := 0
 		for _, p := range ps {
-			if l, err := client.Leader(topic, p); err == nil && l != nil {
-				led++
+			if l, err := client.Leader(topic, p); err == nil && l != nil && leads(l, topic, p) {
+				serving++
 			}
 		}
-		if int32(led) == partitions {
+		if int32(serving) == partitions {
 			return
 		}
 	}
+}
+
+// leads asks broker b itself whether it leads topic-partition.
+func leads(b *sarama.Broker, topic string, partition int32) bool {
+	md, err := b.GetMetadata(&sarama.MetadataRequest{Version: 1, Topics: []string{topic}})
+	if err != nil || len(md.Topics) != 1 || md.Topics[0].Err != sarama.ErrNoError {
+		return false
+	}
+	for _, p := range md.Topics[0].Partitions {
+		if p.ID == partition {
+			return p.Err == sarama.ErrNoError && p.Leader == b.ID()
+		}
+	}
+	return false
 }
