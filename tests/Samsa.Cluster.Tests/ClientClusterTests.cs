@@ -139,7 +139,7 @@ public abstract class ClientClusterTests(ICoordinationServer server)
         Assert.Equal(Enumerable.Range(0, records).Select(i => $"out-v{i}").Order(), output.Order());
     }
 
-    private static async Task<int> CoordinatorOfAsync(LocalCluster cluster, string key, sbyte keyType)
+    internal static async Task<int> CoordinatorOfAsync(LocalCluster cluster, string key, sbyte keyType)
     {
         await using var c = await Samsa.Kafka.Broker.Client.KafkaWireClient.ConnectAsync("127.0.0.1", cluster.Port(2));
         for (var sw = Stopwatch.StartNew(); ; await Task.Delay(100))
@@ -152,7 +152,7 @@ public abstract class ClientClusterTests(ICoordinationServer server)
     }
 
     /// <summary>A key (group id or transactional id) whose coordinator is neither the bootstrap broker nor <paramref name="avoid"/>.</summary>
-    private static async Task<string> KeyCoordinatedElsewhereAsync(LocalCluster cluster, string prefix, sbyte keyType, int bootstrap, int avoid)
+    internal static async Task<string> KeyCoordinatedElsewhereAsync(LocalCluster cluster, string prefix, sbyte keyType, int bootstrap, int avoid)
     {
         for (int i = 0; ; i++)
         {
@@ -190,16 +190,16 @@ public abstract class ClientClusterTests(ICoordinationServer server)
         });
     }
 
-    private static string Script(string name) => Path.Combine(RepoRoot(), "tests", "Samsa.Cluster.Tests", "clients", name);
+    internal static string Script(string name) => Path.Combine(RepoRoot(), "tests", "Samsa.Cluster.Tests", "clients", name);
 
-    private static string RepoRoot()
+    internal static string RepoRoot()
     {
         for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
             if (File.Exists(Path.Combine(dir.FullName, "Compat.sln"))) return dir.FullName;
         throw new InvalidOperationException("Compat.sln not found above " + AppContext.BaseDirectory);
     }
 
-    private static async Task<List<string>> RunAsync(string exe, string[] args, Dictionary<string, string>? env)
+    internal static async Task<List<string>> RunAsync(string exe, string[] args, Dictionary<string, string>? env)
     {
         var psi = new ProcessStartInfo(exe) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         foreach (var a in args) psi.ArgumentList.Add(a);
