@@ -54,7 +54,7 @@ done
 compat_summary=""
 if [ -x ./run-compat.sh ] && [ "${SKIP_COMPAT:-}" != 1 ]; then
   echo "== compat suite"
-  timeout 2700 ./run-compat.sh --target both --report-only 2>&1 | tail -40
+  timeout 2700 ./run-compat.sh --target both --report-only --lane-budget 900 2>&1 | tail -40
   [ -f compat/results/matrix.md ] && compat_summary="see compat/results/matrix.md"
 fi
 
