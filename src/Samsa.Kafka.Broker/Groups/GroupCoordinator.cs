@@ -74,14 +74,12 @@ public sealed class GroupCoordinator : Coordination.ICoordinatorShards<GroupLogE
     /// dropped after five minutes (its JoinGroup is parked, so it cannot heartbeat).</summary>
     public const int NewMemberJoinTimeoutMs = 5 * 60 * 1000;
 
-    private enum PartitionStatus { NotOwned, Loading, Owned }
-
     private readonly object _gate = new();
     private readonly Dictionary<string, ClassicGroup> _groups = new(StringComparer.Ordinal);
     private readonly IGroupMetadataLog _log;
     private readonly Func<long> _clock;
     private readonly Action<string>? _logger;
-    private PartitionStatus[] _partitions;
+    private readonly Coordination.CoordinatorShardTable _shards;
     private long _nextRetentionCheck;
 
     public GroupCoordinator(GroupCoordinatorConfig config, IGroupMetadataLog log, Func<long> clock, Action<string>? logger = null)
@@ -90,19 +88,19 @@ public sealed class GroupCoordinator : Coordination.ICoordinatorShards<GroupLogE
         _log = log;
         _clock = clock;
         _logger = logger;
-        _partitions = new PartitionStatus[config.OffsetsTopicPartitions];
+        _shards = new Coordination.CoordinatorShardTable(config.OffsetsTopicPartitions);
         _nextRetentionCheck = clock() + config.OffsetsRetentionCheckIntervalMs;
     }
 
     public GroupCoordinatorConfig Config { get; }
 
-    public int PartitionCount { get { lock (_gate) return _partitions.Length; } }
+    public int PartitionCount { get { lock (_gate) return _shards.Count; } }
 
     /// <summary>The <c>__consumer_offsets</c> partition of a group: Utils.abs(groupId.hashCode()) %
     /// partitions, with Java's String.hashCode and Utils.abs (Integer.MIN_VALUE maps to 0).</summary>
     public int PartitionFor(string groupId)
     {
-        lock (_gate) return PartitionFor(groupId, _partitions.Length);
+        lock (_gate) return PartitionFor(groupId, _shards.Count);
     }
 
     public static int PartitionFor(string groupId, int partitions)
@@ -128,27 +126,17 @@ public sealed class GroupCoordinator : Coordination.ICoordinatorShards<GroupLogE
     {
         lock (_gate)
         {
-            _partitions = new PartitionStatus[partitions];
-            Array.Fill(_partitions, loading ? PartitionStatus.Loading : PartitionStatus.Owned);
+            _shards.Reset(partitions, loading ? Coordination.ShardStatus.Loading : Coordination.ShardStatus.Owned);
         }
     }
 
-    public bool IsActive { get { lock (_gate) return _partitions.Any(p => p != PartitionStatus.NotOwned); } }
-
-    private int[] _loadGenerations = [];
+    public bool IsActive { get { lock (_gate) return _shards.AnyOwned; } }
 
     /// <summary>The offsets topic has <paramref name="partitions"/> partitions; statuses of partitions
     /// that existed are kept, new ones start not owned.</summary>
     public void SetPartitionCount(int partitions)
     {
-        lock (_gate)
-        {
-            if (partitions == _partitions.Length) return;
-            var old = _partitions;
-            _partitions = new PartitionStatus[partitions];
-            Array.Copy(old, _partitions, Math.Min(old.Length, partitions));
-            Array.Resize(ref _loadGenerations, partitions);
-        }
+        lock (_gate) _shards.Resize(partitions);
     }
 
     /// <summary>This broker became the leader of an offsets partition (upstream onElection /
@@ -157,13 +145,7 @@ public sealed class GroupCoordinator : Coordination.ICoordinatorShards<GroupLogE
     /// replayed it. Null when the partition is already owned or loading.</summary>
     public int? BeginLoading(int partition, int coordinatorEpoch)
     {
-        lock (_gate)
-        {
-            if (partition < 0 || partition >= _partitions.Length || _partitions[partition] != PartitionStatus.NotOwned) return null;
-            if (_loadGenerations.Length != _partitions.Length) Array.Resize(ref _loadGenerations, _partitions.Length);
-            _partitions[partition] = PartitionStatus.Loading;
-            return ++_loadGenerations[partition];
-        }
+        lock (_gate) return _shards.BeginLoading(partition, coordinatorEpoch);
     }
 
     /// <summary>This broker stopped leading an offsets partition (upstream onResignation /
@@ -173,11 +155,9 @@ public sealed class GroupCoordinator : Coordination.ICoordinatorShards<GroupLogE
     {
         lock (_gate)
         {
-            if (partition < 0 || partition >= _partitions.Length || _partitions[partition] == PartitionStatus.NotOwned) return;
-            _partitions[partition] = PartitionStatus.NotOwned;
-            if (_loadGenerations.Length == _partitions.Length) _loadGenerations[partition]++;
+            if (!_shards.Unload(partition)) return;
             int removed = 0;
-            foreach (var group in _groups.Values.Where(g => PartitionFor(g.GroupId, _partitions.Length) == partition).ToList())
+            foreach (var group in _groups.Values.Where(g => PartitionFor(g.GroupId, _shards.Count) == partition).ToList())
             {
                 foreach (var m in group.AllMembers)
                 {
@@ -190,7 +170,7 @@ public sealed class GroupCoordinator : Coordination.ICoordinatorShards<GroupLogE
                 _groups.Remove(group.GroupId);
                 removed++;
             }
-            foreach (var key in _pendingTxnOffsets.Keys.Where(k => PartitionFor(k.GroupId, _partitions.Length) == partition).ToList())
+            foreach (var key in _pendingTxnOffsets.Keys.Where(k => PartitionFor(k.GroupId, _shards.Count) == partition).ToList())
                 _pendingTxnOffsets.Remove(key);
             _logger?.Invoke($"unloaded {removed} groups of {Cluster.TopicName.GroupMetadataTopic}-{partition}: no longer its leader");
         }
@@ -201,12 +181,8 @@ public sealed class GroupCoordinator : Coordination.ICoordinatorShards<GroupLogE
     public void LoadPartition(int partition, IEnumerable<GroupLogEntry> entries, int generation)
     {
         lock (_gate)
-        {
-            if (partition < 0 || partition >= _loadGenerations.Length || _loadGenerations[partition] != generation
-                || _partitions[partition] != PartitionStatus.Loading) return;
-        }
-        LoadPartition(partition, entries, () =>
-            partition < _loadGenerations.Length && _loadGenerations[partition] == generation && _partitions[partition] == PartitionStatus.Loading);
+            if (!_shards.IsCurrentLoad(partition, generation)) return;
+        LoadPartition(partition, entries, () => _shards.IsCurrentLoad(partition, generation));
     }
 
     /// <summary>Rebuilds the groups of one partition by replaying its records in offset order (the last
@@ -289,7 +265,7 @@ public sealed class GroupCoordinator : Coordination.ICoordinatorShards<GroupLogE
                     map[o.Partition] = new OffsetCommitEntry(o.Partition, o.Value.Offset, o.Value.LeaderEpoch, o.Value.Metadata,
                         o.Value.ExpireTimestamp, o.Value.CommitTimestamp);
                 }
-            if (partition >= 0 && partition < _partitions.Length) _partitions[partition] = PartitionStatus.Owned;
+            _shards.MarkOwned(partition);
         }
     }
 
@@ -298,11 +274,11 @@ public sealed class GroupCoordinator : Coordination.ICoordinatorShards<GroupLogE
         // Upstream's isValidGroupId: the offset APIs, DescribeGroups and DeleteGroups accept "" for
         // compatibility; the membership APIs need a non-empty id.
         if (groupId is null || (!allowEmptyId && groupId.Length == 0)) return ErrorCode.InvalidGroupId;
-        if (_partitions.All(p => p == PartitionStatus.NotOwned)) return ErrorCode.NotCoordinator;
-        return _partitions[PartitionFor(groupId, _partitions.Length)] switch
+        if (!_shards.AnyOwned) return ErrorCode.NotCoordinator;
+        return _shards[PartitionFor(groupId, _shards.Count)] switch
         {
-            PartitionStatus.Loading => ErrorCode.CoordinatorLoadInProgress,
-            PartitionStatus.NotOwned => ErrorCode.NotCoordinator,
+            Coordination.ShardStatus.Loading => ErrorCode.CoordinatorLoadInProgress,
+            Coordination.ShardStatus.NotOwned => ErrorCode.NotCoordinator,
             _ => null,
         };
     }
@@ -923,7 +899,7 @@ public sealed class GroupCoordinator : Coordination.ICoordinatorShards<GroupLogE
             }
             if (records.Count > 0)
             {
-                var appendError = _log.Append(PartitionFor(groupId, _partitions.Length), records);
+                var appendError = _log.Append(PartitionFor(groupId, _shards.Count), records);
                 var mapped = MapOffsetAppendError(appendError);
                 foreach (var (tp, offset) in accepted)
                 {
@@ -959,7 +935,7 @@ public sealed class GroupCoordinator : Coordination.ICoordinatorShards<GroupLogE
     };
 
     private ErrorCode StoreGroup(ClassicGroup group, IReadOnlyDictionary<string, byte[]> assignment) =>
-        MapGroupAppendError(_log.Append(PartitionFor(group.GroupId, _partitions.Length), [GroupRecords.GroupMetadata(group, assignment)]));
+        MapGroupAppendError(_log.Append(PartitionFor(group.GroupId, _shards.Count), [GroupRecords.GroupMetadata(group, assignment)]));
 
     /// <summary>OffsetFetch: the committed offsets of the requested partitions (-1 for none), or all of
     /// the group's when <paramref name="partitions"/> is null.</summary>
@@ -984,7 +960,7 @@ public sealed class GroupCoordinator : Coordination.ICoordinatorShards<GroupLogE
     {
         foreach (var group in _groups.Values.ToList())
         {
-            if (_partitions[PartitionFor(group.GroupId, _partitions.Length)] != PartitionStatus.Owned) continue;
+            if (_shards[PartitionFor(group.GroupId, _shards.Count)] != Coordination.ShardStatus.Owned) continue;
             Func<CommittedOffset, long>? baseTimestamp = null;
             HashSet<string>? keep = null;
             if (group.ProtocolType is not null && group.Is(GroupState.Empty))
@@ -1013,7 +989,7 @@ public sealed class GroupCoordinator : Coordination.ICoordinatorShards<GroupLogE
         bool dies = group.Is(GroupState.Empty) && group.Offsets.Keys.All(partitions.Contains);
         if (dies) records.Add(GroupRecords.GroupTombstone(group.GroupId));
         if (records.Count == 0) return 0;
-        var error = _log.Append(PartitionFor(group.GroupId, _partitions.Length), records);
+        var error = _log.Append(PartitionFor(group.GroupId, _shards.Count), records);
         if (error != ErrorCode.None)
         {
             _logger?.Invoke($"failed to write tombstones for group {group.GroupId}: {error}");
@@ -1036,7 +1012,7 @@ public sealed class GroupCoordinator : Coordination.ICoordinatorShards<GroupLogE
         lock (_gate)
         {
             if (!IsActiveLocked) return (ErrorCode.CoordinatorNotAvailable, []);
-            bool loading = _partitions.Any(p => p == PartitionStatus.Loading);
+            bool loading = _shards.AnyLoading;
             // Every group here is a classic group (KIP-848 consumer groups are not served).
             if (types is { Count: > 0 } && !types.Any(t => string.Equals(t, "classic", StringComparison.OrdinalIgnoreCase)))
                 return (loading ? ErrorCode.CoordinatorLoadInProgress : ErrorCode.None, []);
@@ -1049,7 +1025,7 @@ public sealed class GroupCoordinator : Coordination.ICoordinatorShards<GroupLogE
         }
     }
 
-    private bool IsActiveLocked => _partitions.Any(p => p != PartitionStatus.NotOwned);
+    private bool IsActiveLocked => _shards.AnyOwned;
 
     /// <summary>DescribeGroups for one group (upstream's GroupMetadata.summary): member metadata and
     /// assignments only while Stable; an unknown group is reported Dead.</summary>
@@ -1083,7 +1059,7 @@ public sealed class GroupCoordinator : Coordination.ICoordinatorShards<GroupLogE
                 if (!group.Is(GroupState.Empty)) { results[id] = ErrorCode.NonEmptyGroup; continue; }
                 var records = group.Offsets.Keys.Select(tp => GroupRecords.OffsetTombstone(id, tp)).ToList();
                 records.Add(GroupRecords.GroupTombstone(id));
-                var appendError = MapGroupAppendError(_log.Append(PartitionFor(id, _partitions.Length), records));
+                var appendError = MapGroupAppendError(_log.Append(PartitionFor(id, _shards.Count), records));
                 if (appendError != ErrorCode.None) { results[id] = appendError; continue; }
                 group.Offsets.Clear();
                 group.TransitionTo(GroupState.Dead, now);
@@ -1118,7 +1094,7 @@ public sealed class GroupCoordinator : Coordination.ICoordinatorShards<GroupLogE
                 // Deleting offsets never deletes the group itself here (upstream keeps an Empty group
                 // until expiry or DeleteGroups).
                 var records = present.Select(tp => GroupRecords.OffsetTombstone(groupId, tp)).ToList();
-                var appendError = records.Count == 0 ? ErrorCode.None : MapGroupAppendError(_log.Append(PartitionFor(groupId, _partitions.Length), records));
+                var appendError = records.Count == 0 ? ErrorCode.None : MapGroupAppendError(_log.Append(PartitionFor(groupId, _shards.Count), records));
                 if (appendError != ErrorCode.None) return (appendError, []);
                 foreach (var tp in present) group.Offsets.Remove(tp);
                 foreach (var tp in eligible) results[tp] = ErrorCode.None;
@@ -1175,7 +1151,7 @@ public sealed class GroupCoordinator : Coordination.ICoordinatorShards<GroupLogE
             long now = _clock();
             var records = entries.Select(e => GroupRecords.OffsetCommit(groupId, e.Partition,
                 new CommittedOffset(e.Offset, e.LeaderEpoch, e.Metadata ?? "", e.CommitTimestamp >= 0 ? e.CommitTimestamp : now, -1))).ToList();
-            var appendError = MapOffsetAppendError(_log.AppendTransactional(PartitionFor(groupId, _partitions.Length), records, producerId, producerEpoch));
+            var appendError = MapOffsetAppendError(_log.AppendTransactional(PartitionFor(groupId, _shards.Count), records, producerId, producerEpoch));
             if (appendError != ErrorCode.None) return appendError;
             if (!_pendingTxnOffsets.TryGetValue((producerId, groupId), out var pending))
                 _pendingTxnOffsets[(producerId, groupId)] = pending = [];
@@ -1195,7 +1171,7 @@ public sealed class GroupCoordinator : Coordination.ICoordinatorShards<GroupLogE
         {
             foreach (var key in _pendingTxnOffsets.Keys.ToList())
             {
-                if (key.ProducerId != producerId || PartitionFor(key.GroupId, _partitions.Length) != partition) continue;
+                if (key.ProducerId != producerId || PartitionFor(key.GroupId, _shards.Count) != partition) continue;
                 done.Add((key.GroupId, _pendingTxnOffsets[key].Values.ToList()));
                 _pendingTxnOffsets.Remove(key);
             }

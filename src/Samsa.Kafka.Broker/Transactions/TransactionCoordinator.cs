@@ -1,3 +1,4 @@
+using Samsa.Kafka.Broker.Coordination;
 using Samsa.Kafka.Broker.Groups;
 using Samsa.Kafka.Broker.Log;
 using Samsa.Kafka.Protocol;
@@ -59,15 +60,13 @@ public sealed record TransactionDescription(string TransactionalId, TransactionS
 /// </summary>
 public sealed class TransactionCoordinator : Coordination.ICoordinatorShards<TransactionLogEntry>
 {
-    private enum PartitionStatus : byte { NotOwned, Loading, Active }
-
     private readonly object _gate = new();
     private readonly Dictionary<string, TransactionMetadata> _transactions = new(StringComparer.Ordinal);
     private readonly ITransactionEnvironment _env;
     private readonly ProducerIdManager _producerIds;
     private readonly Func<long> _clock;
     private readonly Action<string>? _logger;
-    private PartitionStatus[] _partitions = [];
+    private readonly CoordinatorShardTable _shards = new(0);
     private long _lastAbortCheck;
     private long _lastExpirationCheck;
 
@@ -87,24 +86,13 @@ public sealed class TransactionCoordinator : Coordination.ICoordinatorShards<Tra
     // The coordinator epoch of each transaction log partition, written into its markers: the
     // partition's leader epoch when this broker took it over (upstream's coordinatorEpoch), 0 for a
     // single broker.
-    private int[] _coordinatorEpochs = [];
-    private int[] _loadGenerations = [];
-
-    private int CoordinatorEpochFor(int partition) => partition < _coordinatorEpochs.Length ? _coordinatorEpochs[partition] : 0;
+    private int CoordinatorEpochFor(int partition) => _shards.CoordinatorEpoch(partition);
 
     /// <summary>The transaction log has <paramref name="partitions"/> partitions; statuses of partitions
     /// that existed are kept, new ones start not owned.</summary>
     public void SetPartitionCount(int partitions)
     {
-        lock (_gate)
-        {
-            if (partitions == _partitions.Length) return;
-            var old = _partitions;
-            _partitions = new PartitionStatus[partitions];
-            Array.Copy(old, _partitions, Math.Min(old.Length, partitions));
-            Array.Resize(ref _coordinatorEpochs, partitions);
-            Array.Resize(ref _loadGenerations, partitions);
-        }
+        lock (_gate) _shards.Resize(partitions);
     }
 
     /// <summary>This broker became the leader of a transaction log partition (upstream
@@ -112,13 +100,7 @@ public sealed class TransactionCoordinator : Coordination.ICoordinatorShards<Tra
     /// until the load with the returned generation finishes. Null when already owned or loading.</summary>
     public int? BeginLoading(int partition, int coordinatorEpoch)
     {
-        lock (_gate)
-        {
-            if (partition < 0 || partition >= _partitions.Length || _partitions[partition] != PartitionStatus.NotOwned) return null;
-            _partitions[partition] = PartitionStatus.Loading;
-            _coordinatorEpochs[partition] = coordinatorEpoch;
-            return ++_loadGenerations[partition];
-        }
+        lock (_gate) return _shards.BeginLoading(partition, coordinatorEpoch);
     }
 
     /// <summary>This broker stopped leading a transaction log partition (upstream onResignation /
@@ -128,9 +110,7 @@ public sealed class TransactionCoordinator : Coordination.ICoordinatorShards<Tra
     {
         lock (_gate)
         {
-            if (partition < 0 || partition >= _partitions.Length || _partitions[partition] == PartitionStatus.NotOwned) return;
-            _partitions[partition] = PartitionStatus.NotOwned;
-            if (partition < _loadGenerations.Length) _loadGenerations[partition]++;
+            if (!_shards.Unload(partition)) return;
             int removed = 0;
             foreach (var id in _transactions.Keys.Where(id => PartitionForLocked(id) == partition).ToList())
             {
@@ -147,8 +127,7 @@ public sealed class TransactionCoordinator : Coordination.ICoordinatorShards<Tra
     {
         lock (_gate)
         {
-            if (partition < 0 || partition >= _loadGenerations.Length || _loadGenerations[partition] != generation
-                || _partitions[partition] != PartitionStatus.Loading) return;
+            if (!_shards.IsCurrentLoad(partition, generation)) return;
             LoadPartition(partition, entries);
         }
     }
@@ -166,11 +145,11 @@ public sealed class TransactionCoordinator : Coordination.ICoordinatorShards<Tra
         }
     }
 
-    public bool IsActive { get { lock (_gate) return _partitions.Length > 0; } }
+    public bool IsActive { get { lock (_gate) return _shards.Count > 0; } }
 
     public int PartitionFor(string transactionalId)
     {
-        lock (_gate) return GroupCoordinator.PartitionFor(transactionalId, Math.Max(1, _partitions.Length));
+        lock (_gate) return GroupCoordinator.PartitionFor(transactionalId, Math.Max(1, _shards.Count));
     }
 
     /// <summary>The transaction log exists with this many partitions; when loading, each answers
@@ -179,10 +158,7 @@ public sealed class TransactionCoordinator : Coordination.ICoordinatorShards<Tra
     {
         lock (_gate)
         {
-            _partitions = new PartitionStatus[partitions];
-            Array.Fill(_partitions, loading ? PartitionStatus.Loading : PartitionStatus.Active);
-            _coordinatorEpochs = new int[partitions];
-            _loadGenerations = new int[partitions];
+            _shards.Reset(partitions, loading ? ShardStatus.Loading : ShardStatus.Owned);
         }
     }
 
@@ -210,7 +186,7 @@ public sealed class TransactionCoordinator : Coordination.ICoordinatorShards<Tra
                 m.TxnStartTimestamp = v.TransactionStartTimestampMs;
                 _transactions[e.TransactionalId] = m;
             }
-            if (partition >= 0 && partition < _partitions.Length) _partitions[partition] = PartitionStatus.Active;
+            _shards.MarkOwned(partition);
             // Upstream's TransactionStateManager hands half-completed transactions to the marker
             // channel on load; here the markers are written right away.
             foreach (var m in _transactions.Values.Where(m => PartitionForLocked(m.TransactionalId) == partition).ToList())
@@ -221,15 +197,15 @@ public sealed class TransactionCoordinator : Coordination.ICoordinatorShards<Tra
         }
     }
 
-    private int PartitionForLocked(string id) => GroupCoordinator.PartitionFor(id, Math.Max(1, _partitions.Length));
+    private int PartitionForLocked(string id) => GroupCoordinator.PartitionFor(id, Math.Max(1, _shards.Count));
 
     private ErrorCode? CheckOwned(string transactionalId)
     {
-        if (_partitions.Length == 0) return ErrorCode.CoordinatorNotAvailable;
-        return _partitions[PartitionForLocked(transactionalId)] switch
+        if (_shards.Count == 0) return ErrorCode.CoordinatorNotAvailable;
+        return _shards[PartitionForLocked(transactionalId)] switch
         {
-            PartitionStatus.Loading => ErrorCode.CoordinatorLoadInProgress,
-            PartitionStatus.NotOwned => ErrorCode.NotCoordinator,
+            ShardStatus.Loading => ErrorCode.CoordinatorLoadInProgress,
+            ShardStatus.NotOwned => ErrorCode.NotCoordinator,
             _ => null,
         };
     }
@@ -594,8 +570,8 @@ public sealed class TransactionCoordinator : Coordination.ICoordinatorShards<Tra
     {
         lock (_gate)
         {
-            if (_partitions.Length == 0) return (ErrorCode.None, []);
-            if (_partitions.Any(p => p == PartitionStatus.Loading)) return (ErrorCode.CoordinatorLoadInProgress, []);
+            if (_shards.Count == 0) return (ErrorCode.None, []);
+            if (_shards.AnyLoading) return (ErrorCode.CoordinatorLoadInProgress, []);
             long now = _clock();
             var list = _transactions.Values
                 .Where(m => states is not { Count: > 0 } || states.Contains(m.State))
