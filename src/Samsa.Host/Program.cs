@@ -52,6 +52,12 @@ public static class Program
             Console.Error.WriteLine($"samsa: configuration error: {e.Message}");
             return 1;
         }
+        catch (Samsa.Kafka.Broker.Cluster.InconsistentClusterIdException e)
+        {
+            // One line, as upstream's start-up fails with InconsistentClusterIdException.
+            Console.Error.WriteLine($"samsa: {e.Message}");
+            return 1;
+        }
         catch (Samsa.Net.ListenerBindException e)
         {
             // One line instead of a stack trace, as upstream's start-up fails with

@@ -33,7 +33,10 @@ public sealed class KafkaBroker : IAsyncDisposable
         }
         else
         {
-            var logManager = new LogManager(config.LogDirs, StoragePartitionLog.Map(config.LogConfigFor(new Dictionary<string, string>())));
+            // Recovery after an unclean stop runs on num.recovery.threads.per.data.dir threads per
+            // log directory and logs each truncation and index rebuild, as upstream LogManager.loadLogs.
+            var logManager = new LogManager(config.LogDirs, StoragePartitionLog.Map(config.LogConfigFor(new Dictionary<string, string>())),
+                recoveryThreadsPerDataDir: (int)config.Get("num.recovery.threads.per.data.dir")!, log: log);
             _logManager = logManager;
             logFactory = (tp, id, cfg, dir) => new StoragePartitionLog(logManager, tp, id, cfg);
             logManager.BackgroundError += e => Log($"log maintenance failed: {e}");

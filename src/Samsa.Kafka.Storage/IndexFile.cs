@@ -5,27 +5,33 @@ namespace Samsa.Kafka.Storage;
 
 /// <summary>
 /// Shared machinery of the offset and time index files. Upstream (AbstractIndex) memory-maps a file
-/// preallocated to segment.index.bytes and trims it to the used size when the segment stops being
-/// active or is closed; we keep the same file shape (so upstream's tools and a restarted upstream
-/// broker read our indexes) but hold the entries in a managed buffer. New entries reach the file a
-/// page at a time, and before every flush, trim, truncation and close, instead of one small write
-/// per entry (one or two system calls per produce request otherwise; upstream's stores into its
-/// mapping cost none). Entries not yet written are only in memory until then, which is safe for
-/// the same reason upstream's unflushed mapping is: a segment past the recovery point is
-/// re-indexed by recovery after an unclean stop, and one below it was flushed. Entries are
-/// big-endian, as Java's ByteBuffer writes them.
+/// preallocated to segment.index.bytes, trims it to the used size when the segment stops being
+/// active or is closed, and maps it only when first used (LazyIndex). We keep the same file shape
+/// (so upstream's tools and a restarted upstream broker read our indexes) but hold no copy of the
+/// entries: lookups read the slots they probe with pread (served by the page cache, as upstream's
+/// mapping is), so an index costs no memory whatever its size and opening one reads nothing. Only
+/// entries appended since the last write (at most a page) and the last entry are kept in memory:
+/// new entries reach the file a page at a time, and before every flush, trim, truncation and
+/// close, instead of one small write per entry. Entries not yet written are only in memory until
+/// then, which is safe for the same reason upstream's unflushed mapping is: a segment past the
+/// recovery point is re-indexed by recovery after an unclean stop, and one below it was flushed.
+/// Entries are big-endian, as Java's ByteBuffer writes them.
 /// </summary>
 public abstract class IndexFile : IDisposable
 {
     private readonly int _maxIndexBytes;
     private SafeFileHandle? _handle;
-    private byte[] _entries;
     private long _fileLength;
-    // Entries [0, _written) are in the file; [_written, Count) only in _entries.
+    // Entries [0, _written) are in the file; [_written, Count) only in _pending.
     private int _written;
+    private byte[] _pending = [];
+    // A copy of the last entry (valid when Count > 0): the tail lookups of fetches at the log end
+    // and the time index's appends need no read.
+    private readonly byte[] _last;
     private const int WriteBehindBytes = 4096;
     // Appends and truncations run under the partition's lock, but a segment's background flush
-    // after a roll (PartitionLog.ScheduleFlushUpTo) writes pending entries from another thread.
+    // after a roll (PartitionLog.ScheduleFlushUpTo) writes pending entries from another thread,
+    // and fetches read entries concurrently.
     private readonly object _pendingLock = new();
 
     protected IndexFile(string path, long baseOffset, int maxIndexBytes, bool writable)
@@ -33,25 +39,25 @@ public abstract class IndexFile : IDisposable
         Path = path;
         BaseOffset = baseOffset;
         _maxIndexBytes = RoundDown(Math.Max(maxIndexBytes, EntrySize * 2), EntrySize);
+        _last = new byte[EntrySize];
         bool exists = File.Exists(path);
         _handle = File.OpenHandle(path, FileMode.OpenOrCreate, writable ? FileAccess.ReadWrite : FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
         long length = RandomAccess.GetLength(_handle);
-        int usable = (int)Math.Min(RoundDown((int)Math.Min(length, int.MaxValue), EntrySize), _maxIndexBytes);
-        _entries = new byte[Math.Max(usable, EntrySize * 16)];
-        if (usable > 0)
-        {
-            RandomAccess.Read(_handle, _entries.AsSpan(0, usable), 0);
-        }
-        // A file trimmed at close holds exactly its entries; an untrimmed one (unclean stop) is
-        // zero-filled after them. Count the leading run of well-ordered entries, which also drops
-        // garbage; recovery rebuilds the index of any segment past the recovery point anyway.
-        Count = CountValidEntries(_entries.AsSpan(0, usable));
+        // As upstream: a file trimmed at roll or close holds exactly its entries. One left at its
+        // preallocated size by an unclean stop is zero-filled after them; it belongs to a segment
+        // at or past the recovery point, whose recovery resets it without reading it, or it fails
+        // SanityCheck and is rebuilt.
+        Count = (int)(Math.Min(length, _maxIndexBytes) / EntrySize);
         _written = Count;
         _fileLength = length;
         Writable = writable;
+        if (Count > 0)
+        {
+            ReadSlot(Count - 1, _last);
+        }
         if (writable && !exists)
         {
-            // Upstream preallocates new index files to the maximum size.
+            // Upstream preallocates new index files to the maximum size (a sparse file here).
             RandomAccess.SetLength(_handle, _maxIndexBytes);
             _fileLength = _maxIndexBytes;
         }
@@ -66,10 +72,54 @@ public abstract class IndexFile : IDisposable
     public abstract int EntrySize { get; }
     public virtual bool IsFull => Count >= MaxEntries;
     public long SizeInBytes => (long)Count * EntrySize;
+    /// <summary>The file's length when opened or last resized (for the sanity check).</summary>
+    public long FileLength => _fileLength;
 
-    protected abstract int CountValidEntries(ReadOnlySpan<byte> entries);
+    /// <summary>
+    /// Upstream AbstractIndex.sanityCheck, O(1): the file holds whole entries and its first and last
+    /// entries are ordered. A zero-filled tail (a preallocated file not trimmed before a crash) fails
+    /// it. Returns the reason, or null when the index looks sound.
+    /// </summary>
+    public abstract string? SanityCheck();
 
-    protected ReadOnlySpan<byte> Entry(int n) => _entries.AsSpan(n * EntrySize, EntrySize);
+    /// <summary>Copies entry <paramref name="n"/> into <paramref name="into"/> (EntrySize bytes).</summary>
+    protected void ReadEntry(int n, Span<byte> into)
+    {
+        if (n == Count - 1)
+        {
+            lock (_pendingLock)
+            {
+                if (n == Count - 1)
+                {
+                    _last.CopyTo(into);
+                    return;
+                }
+            }
+        }
+        if (n >= Volatile.Read(ref _written))
+        {
+            lock (_pendingLock)
+            {
+                if (n >= _written)
+                {
+                    _pending.AsSpan((n - _written) * EntrySize, EntrySize).CopyTo(into);
+                    return;
+                }
+            }
+        }
+        ReadSlot(n, into);
+    }
+
+    private void ReadSlot(int n, Span<byte> into)
+    {
+        SafeFileHandle handle = _handle ?? throw new ObjectDisposedException(Path);
+        if (RandomAccess.Read(handle, into, (long)n * EntrySize) != EntrySize)
+        {
+            // Shorter than its entry count says (cut outside our control): behave as an empty slot,
+            // which lookups treat as "scan from the start" and the sanity check reports.
+            into.Clear();
+        }
+    }
 
     protected void AppendEntry(ReadOnlySpan<byte> entry)
     {
@@ -89,12 +139,13 @@ public abstract class IndexFile : IDisposable
         {
             throw new InvalidOperationException($"index {Path} is full ({Count} entries)");
         }
-        int position = Count * EntrySize;
-        if (position + EntrySize > _entries.Length)
+        int position = (Count - _written) * EntrySize;
+        if (position + EntrySize > _pending.Length)
         {
-            Array.Resize(ref _entries, Math.Min(Math.Max(_entries.Length * 2, position + EntrySize), _maxIndexBytes));
+            Array.Resize(ref _pending, Math.Max(WriteBehindBytes / EntrySize * EntrySize + EntrySize, position + EntrySize));
         }
-        entry.CopyTo(_entries.AsSpan(position));
+        entry.CopyTo(_pending.AsSpan(position));
+        entry.CopyTo(_last);
         Count++;
         if ((Count - _written) * EntrySize >= WriteBehindBytes)
         {
@@ -123,9 +174,8 @@ public abstract class IndexFile : IDisposable
             RandomAccess.SetLength(_handle, _maxIndexBytes);
             _fileLength = _maxIndexBytes;
         }
-        int start = _written * EntrySize;
-        RandomAccess.Write(_handle, _entries.AsSpan(start, (int)end - start), start);
-        _written = Count;
+        RandomAccess.Write(_handle, _pending.AsSpan(0, (Count - _written) * EntrySize), (long)_written * EntrySize);
+        Volatile.Write(ref _written, Count);
     }
 
     protected virtual bool IsFullForAppend => Count >= MaxEntries;
@@ -151,17 +201,40 @@ public abstract class IndexFile : IDisposable
         {
             return false;
         }
+        if (entries >= _written)
+        {
+            // Only unwritten entries go.
+            Count = entries;
+            if (Count - 1 >= _written)
+            {
+                _pending.AsSpan((Count - 1 - _written) * EntrySize, EntrySize).CopyTo(_last);
+            }
+            else if (Count > 0)
+            {
+                ReadSlot(Count - 1, _last);
+            }
+            return true;
+        }
         Count = entries;
-        _written = Math.Min(_written, entries);
+        Volatile.Write(ref _written, entries);
         if (_handle is not null && Writable)
         {
-            // Zero the dropped tail so a later load does not resurrect the entries.
-            long start = (long)entries * EntrySize;
-            long end = Math.Min(_fileLength, _maxIndexBytes);
-            if (end > start)
+            // The dropped tail must not come back at a later load. As upstream's resize, cut the
+            // file and grow it again (sparse zeros) instead of writing zeros over it: O(1) whatever
+            // the index size.
+            long keep = (long)entries * EntrySize;
+            if (_fileLength > keep)
             {
-                RandomAccess.Write(_handle, new byte[end - start], start);
+                RandomAccess.SetLength(_handle, keep);
+                if (_fileLength > keep)
+                {
+                    RandomAccess.SetLength(_handle, _fileLength);
+                }
             }
+        }
+        if (Count > 0)
+        {
+            ReadSlot(Count - 1, _last);
         }
         return true;
     }
@@ -229,18 +302,31 @@ public abstract class IndexFile : IDisposable
         {
             // Closing after a disk error: recovery re-indexes the segment from its log.
         }
-        _handle?.Dispose();
-        _handle = null;
+        lock (_pendingLock)
+        {
+            _handle?.Dispose();
+            _handle = null;
+        }
     }
 
-    /// <summary>Binary search: the last slot whose key is &lt;= target, or -1 (upstream largestLowerBoundSlotFor).</summary>
+/// <summary>Binary search: the last slot whose key is &lt;= target, or -1 (upstream largestLowerBoundSlotFor).</summary>
     protected int LargestLowerBoundSlot(long target, Func<int, long> keyOf)
     {
-        if (Count == 0 || keyOf(0) > target)
+        int count = Count;
+        if (count == 0)
         {
             return -1;
         }
-        int lo = 0, hi = Count - 1;
+        // Most lookups (fetches at the log end, appends) land at or past the last entry, kept in memory.
+        if (keyOf(count - 1) <= target)
+        {
+            return count - 1;
+        }
+        if (keyOf(0) > target)
+        {
+            return -1;
+        }
+        int lo = 0, hi = count - 1;
         while (lo < hi)
         {
             int mid = (int)(((long)lo + hi + 1) / 2);
@@ -278,28 +364,44 @@ public sealed class OffsetIndex : IndexFile
 
     public long LastOffset => Count == 0 ? BaseOffset : OffsetAt(Count - 1);
 
-    public long OffsetAt(int n) => BaseOffset + ReadInt32(Entry(n), 0);
-    public int PositionAt(int n) => ReadInt32(Entry(n), 4);
-
-    protected override int CountValidEntries(ReadOnlySpan<byte> entries)
+    public long OffsetAt(int n)
     {
-        int count = 0;
-        int previousRelative = -1;
-        int previousPosition = 0;
-        for (int at = 0; at + 8 <= entries.Length; at += 8)
+        Span<byte> e = stackalloc byte[8];
+        ReadEntry(n, e);
+        return BaseOffset + ReadInt32(e, 0);
+    }
+
+    public int PositionAt(int n)
+    {
+        Span<byte> e = stackalloc byte[8];
+        ReadEntry(n, e);
+        return ReadInt32(e, 4);
+    }
+
+    public override string? SanityCheck()
+    {
+        // Upstream OffsetIndex.sanityCheck: whole entries, last offset not below the base offset.
+        if (FileLength % EntrySize != 0)
         {
-            int relative = ReadInt32(entries, at);
-            int position = ReadInt32(entries, at + 4);
-            // Entries are written only after index.interval.bytes of data, so a position of 0 is never real.
-            if (relative <= previousRelative || position <= previousPosition)
-            {
-                break;
-            }
-            previousRelative = relative;
-            previousPosition = position;
-            count++;
+            return $"index file {Path} has length {FileLength}, not a multiple of {EntrySize}";
         }
-        return count;
+        if (Count == 0)
+        {
+            return null;
+        }
+        Span<byte> first = stackalloc byte[8];
+        Span<byte> last = stackalloc byte[8];
+        ReadEntry(0, first);
+        ReadEntry(Count - 1, last);
+        int firstRelative = ReadInt32(first, 0), lastRelative = ReadInt32(last, 0);
+        // Entries are written only after index.interval.bytes of data, so a position of 0 is never
+        // real; a zero-filled tail (preallocated file not trimmed) has last entry (0, 0).
+        if (firstRelative < 0 || lastRelative < 0 || ReadInt32(first, 4) <= 0
+            || (Count > 1 && (lastRelative <= firstRelative || ReadInt32(last, 4) <= ReadInt32(first, 4))))
+        {
+            return $"corrupt index file {Path}: {Count} entries, first (+{firstRelative}, {ReadInt32(first, 4)}), last (+{lastRelative}, {ReadInt32(last, 4)})";
+        }
+        return null;
     }
 
     /// <summary>Whether offset − base fits the int32 relative offset.</summary>
@@ -356,29 +458,46 @@ public sealed class TimeIndex : IndexFile
     // Upstream TimeIndex.isFull keeps the last slot for the entry appended on roll.
     public override bool IsFull => Count >= MaxEntries - 1;
 
-    public long TimestampAt(int n) => ReadInt64(Entry(n), 0);
-    public long OffsetAt(int n) => BaseOffset + ReadInt32(Entry(n), 8);
+    public long TimestampAt(int n)
+    {
+        Span<byte> e = stackalloc byte[12];
+        ReadEntry(n, e);
+        return ReadInt64(e, 0);
+    }
+
+    public long OffsetAt(int n)
+    {
+        Span<byte> e = stackalloc byte[12];
+        ReadEntry(n, e);
+        return BaseOffset + ReadInt32(e, 8);
+    }
 
     public (long Timestamp, long Offset) LastEntry => Count == 0 ? (NoTimestamp, BaseOffset) : (TimestampAt(Count - 1), OffsetAt(Count - 1));
 
-    protected override int CountValidEntries(ReadOnlySpan<byte> entries)
+    public override string? SanityCheck()
     {
-        int count = 0;
-        long previousTimestamp = long.MinValue;
-        int previousRelative = -1;
-        for (int at = 0; at + 12 <= entries.Length; at += 12)
+        // Upstream TimeIndex.sanityCheck: whole entries, last timestamp not below the first, last
+        // offset not below the base offset.
+        if (FileLength % EntrySize != 0)
         {
-            long timestamp = ReadInt64(entries, at);
-            int relative = ReadInt32(entries, at + 8);
-            if (timestamp <= previousTimestamp || relative < previousRelative || relative < 0 || (timestamp == 0 && relative == 0 && count > 0))
-            {
-                break;
-            }
-            previousTimestamp = timestamp;
-            previousRelative = relative;
-            count++;
+            return $"time index file {Path} has length {FileLength}, not a multiple of {EntrySize}";
         }
-        return count;
+        if (Count == 0)
+        {
+            return null;
+        }
+        Span<byte> first = stackalloc byte[12];
+        Span<byte> last = stackalloc byte[12];
+        ReadEntry(0, first);
+        ReadEntry(Count - 1, last);
+        long firstTs = ReadInt64(first, 0), lastTs = ReadInt64(last, 0);
+        int firstRelative = ReadInt32(first, 8), lastRelative = ReadInt32(last, 8);
+        // A zero-filled tail (preallocated file not trimmed) ends with the entry (0, +0).
+        if (lastTs < firstTs || firstRelative < 0 || lastRelative < firstRelative || (Count > 1 && lastTs == 0 && lastRelative == 0))
+        {
+            return $"corrupt time index file {Path}: {Count} entries, first ({firstTs}, +{firstRelative}), last ({lastTs}, +{lastRelative})";
+        }
+        return null;
     }
 
     /// <summary>The entry with the largest timestamp &lt;= target; (NoTimestamp, base) when none.</summary>
@@ -420,11 +539,9 @@ public sealed class TimeIndex : IndexFile
     /// <summary>Removes entries for offsets &gt;= <paramref name="offset"/>.</summary>
     public void TruncateTo(long offset)
     {
-        int keep = 0;
-        while (keep < Count && OffsetAt(keep) < offset)
-        {
-            keep++;
-        }
+        // Offsets are non-decreasing: keep up to the last entry below the offset (binary search, so a
+        // truncation reads a few slots rather than the whole file).
+        int keep = offset <= BaseOffset ? 0 : LargestLowerBoundSlot(offset - 1, OffsetAt) + 1;
         TruncateToEntries(keep);
     }
 }

@@ -278,6 +278,31 @@ public sealed class LogSegment : IDisposable
     }
 
     /// <summary>
+    /// Upstream LogSegment.sanityCheck, O(1) in the segment's size: both index files exist, pass
+    /// their sanity checks, and the last offset-index entry points inside the log. Returns why the
+    /// segment's indexes must be rebuilt, or null.
+    /// </summary>
+    public string? SanityCheck(bool indexFilesExisted)
+    {
+        if (!indexFilesExisted)
+        {
+            return "index files missing";
+        }
+        if ((OffsetIndex.SanityCheck() ?? TimeIndex.SanityCheck()) is string reason)
+        {
+            return reason;
+        }
+        if (OffsetIndex.Count > 0 && OffsetIndex.PositionAt(OffsetIndex.Count - 1) >= Size)
+        {
+            return $"index {OffsetIndex.Path} points at position {OffsetIndex.PositionAt(OffsetIndex.Count - 1)}, past the end of the {Size}-byte log";
+        }
+        return null;
+    }
+
+    /// <summary>After <see cref="Recover"/>: the offset after the last valid batch (where a torn tail was cut).</summary>
+    public long RecoveredNextOffset { get; private set; }
+
+    /// <summary>
     /// Rebuilds the indexes and validates batches from the start (upstream LogSegment.recover): stops
     /// at the first batch that is cut short, has a bad CRC, an unknown codec or a non-v2 magic, truncates the rest and
     /// returns the number of bytes dropped. <paramref name="onBatch"/> sees each valid batch (leader
@@ -295,6 +320,7 @@ public sealed class LogSegment : IDisposable
         _maxTimestampKnown = true;
         long validBytes = 0;
         long lastIndexEntry = 0;
+        long nextOffset = BaseOffset;
         long fileSize = Log.Length;
         Volatile.Write(ref _size, fileSize);
         byte[] buffer = ArrayPool<byte>.Shared.Rent(64 * 1024);
@@ -328,6 +354,7 @@ public sealed class LogSegment : IDisposable
                     lastIndexEntry = validBytes;
                 }
                 validBytes += batch.Size;
+                nextOffset = batch.LastOffset + 1;
                 onBatch?.Invoke(batch);
             }
         }
@@ -335,6 +362,7 @@ public sealed class LogSegment : IDisposable
         {
             ArrayPool<byte>.Shared.Return(buffer);
         }
+        RecoveredNextOffset = nextOffset;
         long truncated = fileSize - validBytes;
         if (truncated > 0)
         {

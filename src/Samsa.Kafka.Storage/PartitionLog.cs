@@ -61,8 +61,9 @@ public sealed class PartitionLog : IDisposable
     private readonly Dictionary<long, long> _ongoingTxns = new();
     private long _firstUnstableOffset = long.MaxValue;
 
-    private PartitionLog(string directory, TopicPartition tp, LogConfig config, TimeProvider time)
+    private PartitionLog(string directory, TopicPartition tp, LogConfig config, TimeProvider time, Action<string>? log)
     {
+        _logLine = log;
         Directory = directory;
         TopicPartition = tp;
         Config = config;
@@ -92,6 +93,11 @@ public sealed class PartitionLog : IDisposable
     public long Size => _segments.Sum(s => s.Size);
     /// <summary>Bytes removed from torn tails when the log was opened.</summary>
     public long RecoveredTruncatedBytes { get; private set; }
+    /// <summary>Segments re-validated and re-indexed when the log was opened (past the recovery point, or failing their sanity check).</summary>
+    public int RecoveredSegments { get; private set; }
+    /// <summary>Segments below the recovery point whose indexes failed their sanity check and were rebuilt when the log was opened.</summary>
+    public int RebuiltIndexes { get; private set; }
+    private readonly Action<string>? _logLine;
 
     public static string DirectoryName(TopicPartition tp) => $"{tp.Topic}-{tp.Partition}";
 
@@ -102,20 +108,20 @@ public sealed class PartitionLog : IDisposable
     /// bytes and segments are removed, and the indexes are rebuilt.
     /// </summary>
     public static PartitionLog Open(string directory, TopicPartition tp, LogConfig config, long recoveryPoint = 0, long logStartOffset = 0,
-        long highWatermark = 0, bool hadCleanShutdown = false, TimeProvider? time = null)
+        long highWatermark = 0, bool hadCleanShutdown = false, TimeProvider? time = null, Action<string>? log = null)
     {
         System.IO.Directory.CreateDirectory(directory);
-        var log = new PartitionLog(directory, tp, config, time ?? TimeProvider.System);
+        var partitionLog = new PartitionLog(directory, tp, config, time ?? TimeProvider.System, log);
         try
         {
-            log.Load(recoveryPoint, logStartOffset, highWatermark, hadCleanShutdown);
+            partitionLog.Load(recoveryPoint, logStartOffset, highWatermark, hadCleanShutdown);
         }
         catch
         {
-            log.Dispose();
+            partitionLog.Dispose();
             throw;
         }
-        return log;
+        return partitionLog;
     }
 
     private long NowMs => _time.GetUtcNow().ToUnixTimeMilliseconds();
@@ -163,15 +169,8 @@ public sealed class PartitionLog : IDisposable
             {
                 indexMissing.Add(baseOffset);
             }
-            LogSegment opened = LogSegment.Open(Directory, baseOffset, Config.SegmentIndexBytes, Config.IndexIntervalBytes, now);
-            segments.Add(opened);
-            // An index pointing past the end of its log (the log was cut outside our control) is
-            // rebuilt, as upstream does when an index fails its sanity check.
-            OffsetIndex index = opened.OffsetIndex;
-            if (index.Count > 0 && index.PositionAt(index.Count - 1) >= opened.Size)
-            {
-                indexMissing.Add(baseOffset);
-            }
+            // Opening reads nothing of the indexes (see IndexFile): the cost is a few handles.
+            segments.Add(LogSegment.Open(Directory, baseOffset, Config.SegmentIndexBytes, Config.IndexIntervalBytes, now));
         }
         // Index files without a log file are orphans.
         foreach (string file in System.IO.Directory.EnumerateFiles(Directory))
@@ -190,8 +189,9 @@ public sealed class PartitionLog : IDisposable
             segments.Add(LogSegment.Open(Directory, Math.Max(0, logStartOffset), Config.SegmentIndexBytes, Config.IndexIntervalBytes, now));
         }
 
-        // Recovery: from the segment holding the recovery point on (none after a clean shutdown),
-        // plus any segment whose index files are missing.
+        // Recovery (upstream LogLoader.recoverLog): after an unclean stop, the segment holding the
+        // recovery point and every later one are re-validated and re-indexed; the segments below it
+        // were flushed before the checkpoint recorded it and are not read (only sanity-checked).
         int firstToRecover = segments.Count;
         if (!hadCleanShutdown)
         {
@@ -213,13 +213,29 @@ public sealed class PartitionLog : IDisposable
         var recovered = new HashSet<LogSegment>();
         for (int i = 0; i < segments.Count; i++)
         {
-            if (i < firstToRecover && !indexMissing.Contains(segments[i].BaseOffset))
+            bool rebuildOnly = false;
+            if (i < firstToRecover)
             {
-                continue;
+                // Upstream LogLoader.loadSegmentFiles: sanity-check the indexes of a segment that is
+                // not recovered anyway, and rebuild them (recoverSegment) only when they fail.
+                if (segments[i].SanityCheck(!indexMissing.Contains(segments[i].BaseOffset)) is not string reason)
+                {
+                    continue;
+                }
+                _logLine?.Invoke($"{TopicPartition}: rebuilding the indexes of segment {segments[i].BaseOffset} ({reason})");
+                RebuiltIndexes++;
+                rebuildOnly = true;
             }
             recovered.Add(segments[i]);
+            RecoveredSegments++;
             long truncated = segments[i].Recover(batch => EpochCache.Assign(batch.PartitionLeaderEpoch, batch.BaseOffset));
             RecoveredTruncatedBytes += truncated;
+            if (truncated > 0)
+            {
+                _logLine?.Invoke($"{TopicPartition}: truncated {truncated} bytes of torn or corrupt data at offset {segments[i].RecoveredNextOffset} " +
+                    $"(position {segments[i].Size} of segment {segments[i].BaseOffset})" +
+                    (i + 1 < segments.Count ? $"; {segments.Count - i - 1} later segment(s) deleted" : ""));
+            }
             if (truncated > 0 && i + 1 < segments.Count)
             {
                 // Data after a torn batch cannot be trusted: drop the following segments (upstream LogLoader).
@@ -229,7 +245,13 @@ public sealed class PartitionLog : IDisposable
                     segments.RemoveAt(j);
                 }
             }
-            segments[i].Flush();
+            if (rebuildOnly)
+            {
+                // Below the recovery point the segment must be durable again at once; segments at or
+                // past it stay unflushed, as upstream: the recovery point does not move past them
+                // until the log is next flushed, so another crash recovers them again.
+                segments[i].Flush();
+            }
         }
         for (int i = 0; i < segments.Count - 1; i++)
         {
@@ -242,7 +264,9 @@ public sealed class PartitionLog : IDisposable
         long logEnd = Math.Max(segments[^1].ReadNextOffset(), segments[^1].BaseOffset);
         _end = new LogEnd(logEnd, segments[^1], segments[^1].Size);
         _logStartOffset = Math.Clamp(logStartOffset, segments[0].BaseOffset, logEnd);
-        _recoveryPoint = logEnd;
+        // Upstream LogLoader: the recovery point moves to the log end only after a clean shutdown
+        // with nothing recovered; otherwise it stays at the checkpoint until the next flush.
+        _recoveryPoint = hadCleanShutdown && recovered.Count == 0 ? logEnd : Math.Min(Math.Max(recoveryPoint, 0), logEnd);
         _highWatermark = Math.Clamp(highWatermark, _logStartOffset, logEnd);
         _lastFlushMs = now;
         EpochCache.TruncateFromEnd(logEnd);

@@ -479,6 +479,9 @@ public sealed class ReplicaManager : IDisposable
 
     // meta.properties in upstream's v0 (ZooKeeper mode) form; the cluster id is shared by all
     // dirs. A directory written for another broker.id is refused, as upstream refuses to start.
+    // In ZooKeeper mode a new directory gets no cluster id of its own: as upstream
+    // (KafkaServer.startup → checkpointBrokerMetadata) meta.properties is written with the id read
+    // from /cluster/id (AdoptClusterId); until then the generated id is only a proposal.
     private string LoadOrCreateMetaProperties()
     {
         string? clusterId = null;
@@ -493,14 +496,47 @@ public sealed class ReplicaManager : IDisposable
                 throw new InvalidOperationException($"log directory {dir} belongs to broker.id {id}, not {Config.BrokerId}");
             if (clusterId is null && props.TryGetValue("cluster.id", out var cid) && cid.Length > 0) clusterId = cid;
         }
+        StoredClusterId = clusterId;
+        if (clusterId is null && Config.ZookeeperConnect is { Length: > 0 })
+            return KafkaUuid.ToBase64(KafkaUuid.NewTopicId());
         clusterId ??= KafkaUuid.ToBase64(KafkaUuid.NewTopicId());
+        WriteMetaProperties(clusterId, existing);
+        StoredClusterId = clusterId;
+        return clusterId;
+    }
+
+    private void WriteMetaProperties(string clusterId, Dictionary<string, Dictionary<string, string>> existing)
+    {
         foreach (var dir in LogDirs)
         {
             if (existing.TryGetValue(dir, out var props) && props.ContainsKey("cluster.id")) continue;
             File.WriteAllText(Path.Combine(dir, "meta.properties"),
                 $"#\n#{DateTimeOffset.UtcNow:ddd MMM dd HH:mm:ss 'UTC' yyyy}\ncluster.id={clusterId}\nversion=0\nbroker.id={Config.BrokerId}\n");
         }
-        return clusterId;
+    }
+
+    /// <summary>The cluster id found in meta.properties at start (or written since); null when none was stored yet.</summary>
+    public string? StoredClusterId { get; private set; }
+
+    /// <summary>
+    /// ZooKeeper mode: the cluster id read from /cluster/id. The first one is written to
+    /// meta.properties; a different one later is refused, as upstream's
+    /// InconsistentClusterIdException (the broker is pointed at another cluster's ZooKeeper).
+    /// </summary>
+    internal void AdoptClusterId(string id)
+    {
+        lock (_gate)
+        {
+            if (StoredClusterId is { } stored && stored != id)
+                throw new InconsistentClusterIdException(
+                    $"The Cluster ID {id} doesn't match stored clusterId {stored} in meta.properties. The broker is trying to join the wrong cluster. Configured zookeeper.connect may be wrong.");
+            if (StoredClusterId is null && _metadataPath is not null)
+            {
+                WriteMetaProperties(id, []);
+                StoredClusterId = id;
+            }
+            ClusterId = id;
+        }
     }
 
     public void Dispose()
@@ -516,3 +552,6 @@ public sealed class ReplicaManager : IDisposable
         }
     }
 }
+
+/// <summary>The cluster id in ZooKeeper differs from the one in meta.properties (upstream InconsistentClusterIdException): the broker refuses to start.</summary>
+public sealed class InconsistentClusterIdException(string message) : Exception(message);

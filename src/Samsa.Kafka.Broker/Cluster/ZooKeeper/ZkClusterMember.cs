@@ -175,6 +175,12 @@ public sealed partial class ZkClusterMember : IClusterTopicStore, IAsyncDisposab
                 }
             }
             catch (OperationCanceledException) when (_stop.IsCancellationRequested) { }
+            catch (InconsistentClusterIdException e)
+            {
+                // Fatal, as upstream: no retry; StartAsync fails with it (the host prints one line).
+                _registered.TrySetException(e);
+                break;
+            }
             catch (Exception e) when (!_stop.IsCancellationRequested)
             {
                 _broker.Log($"ZooKeeper session of broker {BrokerId} failed, reconnecting: {e.Message}");
@@ -257,9 +263,10 @@ public sealed partial class ZkClusterMember : IClusterTopicStore, IAsyncDisposab
             }
         }
         if (id is null) throw new InvalidOperationException("/cluster/id holds no cluster id");
-        if (id != _broker.Replicas.ClusterId)
-            _broker.Log($"cluster id from ZooKeeper {id} replaces {_broker.Replicas.ClusterId}");
-        _broker.Replicas.ClusterId = id;
+        if (_broker.Replicas.StoredClusterId is null && id != _broker.Replicas.ClusterId)
+            _broker.Log($"cluster id from ZooKeeper {id} recorded in meta.properties");
+        // Written to meta.properties the first time; a mismatch later refuses the start.
+        _broker.Replicas.AdoptClusterId(id);
     }
 
     private async Task RegisterBrokerAsync(KeeperClient zk)
