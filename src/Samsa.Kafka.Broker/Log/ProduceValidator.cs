@@ -249,6 +249,11 @@ public static class ProduceValidator
     private static ValidatedRecords ValidateLegacy(ReadOnlySpan<byte> records, LogConfig config, long nextOffset, int leaderEpoch,
         long nowMs, short produceVersion)
     {
+        // The smallest legacy message (magic 0, null key and value) is 26 bytes with its offset and
+        // size; anything shorter cannot hold the attributes byte read below (found by the
+        // produce-validator fuzz target: a 17-byte "message set" indexed past its end).
+        if (records.Length <= LegacyMessageSet.AttributesOffset)
+            return ValidatedRecords.Error((short)ErrorCode.CorruptMessage, "Message set is shorter than one message header");
         var target = config.CompressionType switch
         {
             "uncompressed" => CompressionType.None,

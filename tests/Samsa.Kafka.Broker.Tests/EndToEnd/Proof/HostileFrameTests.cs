@@ -91,6 +91,21 @@ public sealed class HostileFrameTests : IAsyncDisposable
         AssertNoStackTrace();
     }
 
+    [Fact]
+    public async Task ProduceV2WithAMessageSetShorterThanAMessageHeaderIsCorruptMessage()
+    {
+        // Found by the produce-validator fuzz target: 17 bytes whose magic byte reads 0 or 1 went
+        // to the legacy path, which read the attributes byte past the end (IndexOutOfRange).
+        await using var c = await KafkaWireClient.ConnectAsync("127.0.0.1", Port);
+        await CreateTopicAsync(c, "old");
+        var records = Convert.FromHexString("00000000000000000000" + "026b06bef89d01"); // magic (offset 16) 1
+        Assert.Equal(17, records.Length);
+        var r = await c.SendAsync<ProduceResponse>(ProduceRequest("old", records, acks: 1), 2);
+        Assert.Equal((short)ErrorCode.CorruptMessage, r!.Responses[0].PartitionResponses[0].ErrorCode);
+        AssertNoStackTrace();
+        Assert.DoesNotContain(_log, l => l.Contains("IndexOutOfRange"));
+    }
+
     [Theory]
     [InlineData(10)]
     [InlineData(11)]
