@@ -11,12 +11,12 @@ namespace Samsa.Fuzz;
 public class SmokeTests
 {
     [Theory]
-    [InlineData("kafka-request", 20_000)]
-    [InlineData("kafka-handler", 5_000)]
-    [InlineData("produce-validator", 20_000)]
-    [InlineData("decompress", 5_000)]
-    [InlineData("jute-request", 20_000)]
-    [InlineData("keeper-server", 3_000)]
+    [InlineData("kafka-request", 100_000)]
+    [InlineData("kafka-handler", 50_000)]
+    [InlineData("produce-validator", 100_000)]
+    [InlineData("decompress", 50_000)]
+    [InlineData("jute-request", 100_000)]
+    [InlineData("keeper-server", 30_000)]
     public void CorpusAndMutationsRunWithoutCrashes(string target, int mutations)
     {
         var result = Smoke.Run(target, Smoke.CorpusDir(target), mutations, seed: 14);
