@@ -118,7 +118,7 @@ public sealed class KafkaBroker : IAsyncDisposable
             Name = $"kafka {plain.ListenerName}",
             MaxFrameBytes = Config.SocketRequestMaxBytes,
             ZeroCopyFileSend = ZeroCopyFileSend,
-            OnError = (c, e) => Log($"connection {c.RemoteEndPoint} closed by error: {e}"),
+            OnError = (c, e) => Log($"connection {c.RemoteEndPoint} closed by error: {Network.KafkaConnectionHandler.OneLine(e)}"),
         };
         _listener = new FrameListener(new IPEndPoint(address, plain.Port), new KafkaConnectionHandler(this), options);
         _listener.Start();

@@ -523,8 +523,14 @@ public sealed class Connection
         {
             pending = _socket.SendPacketsAsync(args);
         }
-        catch (ObjectDisposedException)
+        catch (Exception ex) when (ex is ObjectDisposedException or NotSupportedException or SocketException or InvalidOperationException)
         {
+            // The peer left before its answer went out: once a send or receive failed the socket
+            // counts as not connected, and SendPacketsAsync refuses it ("non-connected sockets",
+            // NotSupportedException). That is a departed client, not an error: close quietly, as the
+            // pipe send loop does for SocketException, and as upstream's Selector drops the channel.
+            args.SendPacketsElements = null;
+            Close();
             return;
         }
         if (pending)
@@ -534,7 +540,13 @@ public sealed class Connection
         args.SendPacketsElements = null;
         if (args.SocketError != SocketError.Success)
         {
-            ReportError(new SocketException((int)args.SocketError));
+            // A peer that reset or went away is the ordinary end of a connection (the pipe send
+            // loop swallows the same SocketExceptions); anything else is reported.
+            if (args.SocketError is not (SocketError.ConnectionReset or SocketError.ConnectionAborted
+                or SocketError.Shutdown or SocketError.NotConnected or SocketError.OperationAborted))
+            {
+                ReportError(new SocketException((int)args.SocketError));
+            }
             Close();
             return;
         }

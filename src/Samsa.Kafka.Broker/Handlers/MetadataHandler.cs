@@ -7,7 +7,11 @@
 // the controller elects leaders. __consumer_offsets and __transaction_state are created as the
 // coordinators create them (their own partitions, replication factor, compaction); too few live
 // brokers for their replication factor is INVALID_REPLICATION_FACTOR. Illegal names get INVALID_TOPIC_EXCEPTION, unknown topics
-// otherwise UNKNOWN_TOPIC_OR_PARTITION; v10+ lookups by topic id that miss get UNKNOWN_TOPIC_ID.
+// otherwise UNKNOWN_TOPIC_OR_PARTITION; v12+ lookups by topic id that miss get UNKNOWN_TOPIC_ID.
+// v10/v11 carry a TopicId field but upstream serves no lookup by id there: a topic with a null
+// name or a non-zero id makes KafkaApis throw InvalidRequestException, answered through
+// MetadataRequest.getErrorResponse: every requested topic with INVALID_REQUEST, its id echoed, a
+// null name as "" (the v10/v11 response name is not nullable), no brokers and no partitions.
 // Single-broker mode: every partition is led by this broker, with itself as the only replica and
 // ISR member. ZooKeeper mode (Cluster/ZooKeeper): all registered brokers, the controller from
 // /controller and each partition's leader, epoch and ISR from its state znode.
@@ -25,6 +29,21 @@ public static class MetadataHandler
     internal const int TopicOperations = (1 << 3) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 7) | (1 << 8) | (1 << 10) | (1 << 11);
     internal const int ClusterOperations = (1 << 5) | (1 << 7) | (1 << 8) | (1 << 9) | (1 << 10) | (1 << 11) | (1 << 12);
 
+    /// <summary>Upstream's MetadataRequest.getErrorResponse for INVALID_REQUEST.</summary>
+    private static MetadataResponse InvalidRequestResponse(MetadataRequest request)
+    {
+        var response = new MetadataResponse();
+        foreach (var t in request.Topics!)
+            response.Topics.Add(new MetadataResponse.MetadataResponseTopic
+            {
+                ErrorCode = (short)ErrorCode.InvalidRequest,
+                Name = t.Name ?? "",
+                TopicId = t.TopicId,
+                IsInternal = false,
+            });
+        return response;
+    }
+
     public static ValueTask<IKafkaMessage?> HandleAsync(RequestContext context, MetadataRequest request)
     {
         var broker = context.Broker;
@@ -38,6 +57,8 @@ public static class MetadataHandler
         };
         bool includeTopicOps = v >= 8 && request.IncludeTopicAuthorizedOperations;
         bool allTopics = request.Topics is null || (v == 0 && request.Topics.Count == 0);
+        if (!allTopics && v is 10 or 11 && request.Topics!.Any(t => t.Name is null || t.TopicId != Guid.Empty))
+            return ValueTask.FromResult<IKafkaMessage?>(InvalidRequestResponse(request));
         if (allTopics)
         {
             foreach (var t in broker.Replicas.Topics.OrderBy(t => t.Name, StringComparer.Ordinal))

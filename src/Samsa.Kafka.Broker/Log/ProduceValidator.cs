@@ -84,9 +84,13 @@ public static class ProduceValidator
             if (records.Length - pos < RecordBatch.LogOverhead)
                 return ValidatedRecords.Error((short)ErrorCode.CorruptMessage, "Truncated record batch at the end of the produce data");
             int batchLength = BinaryPrimitives.ReadInt32BigEndian(records[(pos + RecordBatch.BatchLengthOffset)..]);
-            int size = RecordBatch.LogOverhead + batchLength;
-            if (batchLength < RecordBatch.HeaderSize - RecordBatch.LogOverhead || size > records.Length - pos)
+            // Compared in 64 bits: a claimed length near int.MaxValue (0x7fffffff) plus the log
+            // overhead would wrap negative in 32 and slip past the bound (upstream's
+            // ByteBufferLogInputStream answers such a batch CORRUPT_MESSAGE).
+            if (batchLength < RecordBatch.HeaderSize - RecordBatch.LogOverhead
+                || (long)RecordBatch.LogOverhead + batchLength > records.Length - pos)
                 return ValidatedRecords.Error((short)ErrorCode.CorruptMessage, $"Record batch length {batchLength} is invalid");
+            int size = RecordBatch.LogOverhead + batchLength;
             byte magic = records[pos + RecordBatch.MagicOffset];
             if (magic != 2)
                 return ValidatedRecords.Error((short)ErrorCode.UnsupportedForMessageFormat,
@@ -115,7 +119,17 @@ public static class ProduceValidator
             // the record in record_errors (INVALID_RECORD). Control batches carry no user keys.
             if (config.CleanupPolicy.Contains("compact") && (BinaryPrimitives.ReadInt16BigEndian(batch[RecordBatch.AttributesOffset..]) & RecordBatch.ControlFlagMask) == 0)
             {
-                var keyless = FindRecordWithoutKey(batch, config.MaxMessageBytes);
+                int keyless;
+                try
+                {
+                    keyless = FindRecordWithoutKey(batch, config.MaxMessageBytes);
+                }
+                catch (KafkaProtocolException e)
+                {
+                    // Records that cannot be read past a valid CRC (bad varints, a payload that does
+                    // not decompress): upstream's LogValidator fails the append with CORRUPT_MESSAGE.
+                    return ValidatedRecords.Error((short)ErrorCode.CorruptMessage, $"Record batch records are invalid: {e.Message}");
+                }
                 if (keyless >= 0)
                 {
                     var rejected = ValidatedRecords.Error((short)ErrorCode.InvalidRecord,
@@ -235,6 +249,11 @@ public static class ProduceValidator
     private static ValidatedRecords ValidateLegacy(ReadOnlySpan<byte> records, LogConfig config, long nextOffset, int leaderEpoch,
         long nowMs, short produceVersion)
     {
+        // The smallest legacy message (magic 0, null key and value) is 26 bytes with its offset and
+        // size; anything shorter cannot hold the attributes byte read below (found by the
+        // produce-validator fuzz target: a 17-byte "message set" indexed past its end).
+        if (records.Length <= LegacyMessageSet.AttributesOffset)
+            return ValidatedRecords.Error((short)ErrorCode.CorruptMessage, "Message set is shorter than one message header");
         var target = config.CompressionType switch
         {
             "uncompressed" => CompressionType.None,

@@ -52,8 +52,9 @@ public sealed class KafkaConnectionHandler(KafkaBroker broker) : IFrameHandler
             catch (Exception e)
             {
                 // A handler bug must not take the broker down; upstream closes the connection on
-                // unexpected errors it cannot map to a response.
-                broker.Log($"error handling {(ApiKey)header.RequestApiKey} v{header.RequestApiVersion}: {e}");
+                // unexpected errors it cannot map to a response. One line, not a stack trace: the
+                // request came from a client, and a client must not be able to flood the log.
+                broker.Log($"closing connection {connection.RemoteEndPoint}: error handling {(ApiKey)header.RequestApiKey} v{header.RequestApiVersion}: {OneLine(e)}");
                 connection.Close();
                 return;
             }
@@ -67,6 +68,13 @@ public sealed class KafkaConnectionHandler(KafkaBroker broker) : IFrameHandler
                 return;
             }
             await SendAsync(connection, header, response, responseVersion);
+        }
+        catch (KafkaProtocolException e)
+        {
+            // A response the schema cannot carry at this version (a handler answered a field the
+            // version lacks or a null where it is not nullable): nothing was queued, so close.
+            broker.Log($"closing connection {connection.RemoteEndPoint}: cannot write {(ApiKey)header.RequestApiKey} v{responseVersion} response: {e.Message}");
+            connection.Close();
         }
         finally
         {
@@ -99,6 +107,20 @@ public sealed class KafkaConnectionHandler(KafkaBroker broker) : IFrameHandler
         {
             return (null, null, $"malformed {(ApiKey)apiKey} v{apiVersion} request: {e.Message}");
         }
+        catch (Exception e) when (e is ArgumentException or OverflowException or IndexOutOfRangeException or InvalidOperationException or FormatException)
+        {
+            // Decoders report bad input as KafkaProtocolException (the fuzz targets in
+            // tests/Samsa.Fuzz treat anything else as a bug); should one slip through, the client
+            // still only gets the close, and the log one line.
+            return (null, null, $"malformed {(ApiKey)apiKey} v{apiVersion} request: {OneLine(e)}");
+        }
+    }
+
+    /// <summary>An exception as one log line: type, message and the method that threw.</summary>
+    internal static string OneLine(Exception e)
+    {
+        string? site = e.StackTrace?.Split('\n', 2)[0].Trim();
+        return site is { Length: > 0 } ? $"{e.GetType().Name}: {e.Message} ({site})" : $"{e.GetType().Name}: {e.Message}";
     }
 
     internal static byte[] Serialize(RequestHeader requestHeader, IKafkaMessage response, short version, out int length)
