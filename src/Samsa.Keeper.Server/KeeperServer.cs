@@ -21,6 +21,11 @@ public sealed class Session
 //  - getChildren lists children in ordinal order (upstream: hash-set order; clients must not rely on it).
 //  - Digest mismatches found on recovery are counted and logged (as upstream logs them); neither
 //    side refuses to start over one.
+//  - Recovery follows 3.8's FileTxnSnapLog.restore (see TxnLogReader): damaged logs refuse the
+//    start, partial txns and snapshot fallbacks are logged. The Keeper logs more than upstream
+//    (file and offset in every message, a torn tail, one summary line) and offers
+//    `samsa keeper --recover-truncate` where upstream has only its offline TxnLogToolkit.
+//  - gtmk/stmk keep a trace mask per server (upstream: ZooTrace, per JVM) that traces nothing.
 //  - Four-letter words report a version "3.9.3-samsa-keeper"; mntr lists a subset of upstream's keys;
 //    the admin server answers a subset of upstream's commands and fields.
 //  - No quorum, local sessions, SASL, TLS (secureClientPort), request throttling or read-only mode;
