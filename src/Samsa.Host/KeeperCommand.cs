@@ -2,22 +2,24 @@ using Samsa.Keeper.Server;
 
 namespace Samsa.Host;
 
-/// <summary>`samsa keeper --config zoo.cfg`: a standalone Keeper configured by upstream's zoo.cfg
-/// keys. <see cref="StartAsync"/> starts one in-process (for `samsa dev`).</summary>
+/// <summary>`samsa keeper --config zoo.cfg [--recover-truncate]`: a standalone Keeper configured by
+/// upstream's zoo.cfg keys. <see cref="StartAsync"/> starts one in-process (for `samsa dev`).</summary>
 public static class KeeperCommand
 {
     public static async Task<int> RunAsync(string[] args)
     {
         string? configPath = null;
+        bool recoverTruncate = false;
         for (int i = 0; i < args.Length; i++)
         {
-            if (args[i] == "--config" && i + 1 < args.Length) configPath = args[++i];
+            if (args[i] == "--recover-truncate") recoverTruncate = true;
+            else if (args[i] == "--config" && i + 1 < args.Length) configPath = args[++i];
             else if (args[i].StartsWith("--config=", StringComparison.Ordinal)) configPath = args[i].Substring("--config=".Length);
             else if (configPath is null && !args[i].StartsWith('-')) configPath = args[i]; // zkServer.sh style: the cfg path alone
         }
         if (configPath is null)
         {
-            Console.Error.WriteLine("usage: samsa keeper --config zoo.cfg");
+            Console.Error.WriteLine("usage: samsa keeper --config zoo.cfg [--recover-truncate]");
             return 2;
         }
         KeeperConfig config;
@@ -30,6 +32,9 @@ public static class KeeperCommand
             Console.Error.WriteLine($"samsa keeper: cannot read {configPath}: {e.Message}");
             return 1;
         }
+        // A damaged txn log stops the start (as in ZooKeeper 3.8); this flag accepts the loss: the
+        // log is cut at the damage (the original kept as damaged.log.N) and the Keeper starts.
+        config.RecoverTruncate = recoverTruncate;
         if (string.IsNullOrEmpty(config.DataDir))
         {
             Console.Error.WriteLine("samsa keeper: dataDir is not set in " + configPath);

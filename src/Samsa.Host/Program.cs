@@ -15,7 +15,7 @@ public static class Program
         "usage:\n" +
         "  samsa dev [--data DIR] [--host 127.0.0.1] [--kafka-port 9092] [--zk-port 2181] [--brokers 1] [--standalone]\n" +
         "  samsa broker --config server.properties [--override key=value ...]\n" +
-        "  samsa keeper --config zoo.cfg\n" +
+        "  samsa keeper --config zoo.cfg [--recover-truncate]\n" +
         "  samsa perf produce|consume|matrix [--record-size 1024] [--bytes N | --records N] [--batch-bytes 16384] [--inflight 5]\n" +
         "             [--acks 0|1|all] [--compression none|lz4|...] [--partitions 1] [--replication-factor 1] [--bootstrap HOST:PORT [--broker-pid PID]]\n" +
         "  samsa perf group [--members 10,100] [--initial-delay-ms 3000] [--heartbeat-ms 3000] [--rounds 3] [--bootstrap HOST:PORT]\n" +

@@ -168,7 +168,7 @@ public sealed class AdminServer : IAsyncDisposable
                 r["version"] = FourLetterWords.Version;
                 r["read_only"] = false;
                 r["server_stats"] = ServerStatsJson(s);
-                r["node_count"] = s.Tree.NodeCount;
+                r["node_count"] = s.Tree.ReportedNodeCount;
                 if (name == "stats") r["connections"] = Connections(s);
                 break;
             case "connections":

@@ -143,6 +143,15 @@ public sealed class DataTree
     public long LastProcessedZxid;
     public bool ExtendedTypesEnabled;
 
+    /// <summary>Upstream DataTree.digestLog: the tree digest after every txn whose zxid is a multiple
+    /// of 128, the newest 1024 kept; the four-letter word `hash` lists it.</summary>
+    public readonly Queue<(long Zxid, long Digest)> DigestLog = new();
+    public const int DigestLogInterval = 128, DigestLogLimit = 1024;
+    /// <summary>False while a fuzzy snapshot's digest is still ahead of the replay (upstream records
+    /// nothing then).</summary>
+    public bool RecordDigests = true;
+    private int _txnDepth;
+
     /// <summary>Upstream's tree digest (3.6+, digest version 2): the wrapping sum over all nodes
     /// outside /zookeeper/ of CRC-32(path, data, czxid, mzxid, pzxid, ctime, mtime, version,
     /// cversion, aversion, ephemeralOwner), the root hashed as "". Written after every txn in the
@@ -211,6 +220,10 @@ public sealed class DataTree
     }
 
     public int NodeCount => _nodes.Count;
+
+    /// <summary>The count upstream reports (srvr "Node count", mntr zk_znode_count): its DataTree
+    /// keeps the root under both "" and "/", so a fresh server says 5.</summary>
+    public int ReportedNodeCount => _nodes.Count + 1;
     public DataNode? GetNode(string path) => _nodes.TryGetValue(path, out var n) ? n : null;
     public IEnumerable<KeyValuePair<string, DataNode>> AllNodes => _nodes;
 
@@ -393,6 +406,7 @@ public sealed class DataTree
     public ProcessTxnResult ProcessTxn(TxnHeader hdr, IJuteRecord? txn)
     {
         var rc = new ProcessTxnResult { Type = hdr.Type };
+        _txnDepth++;
         try
         {
             switch (hdr.Type)
@@ -480,8 +494,22 @@ public sealed class DataTree
         {
             rc.Err = e.Code;
         }
+        finally
+        {
+            _txnDepth--;
+        }
         if (hdr.Zxid > LastProcessedZxid) LastProcessedZxid = hdr.Zxid;
+        // upstream DataTree.processTxn → logZxidDigest, for whole txns only (not a multi's parts)
+        // (a live multi applies its parts one by one inside Begin/CommitMulti and records after)
+        if (_txnDepth == 0 && Undo is null) RecordDigest(hdr.Zxid);
         return rc;
+    }
+
+    public void RecordDigest(long zxid)
+    {
+        if (!RecordDigests || zxid % DigestLogInterval != 0) return;
+        DigestLog.Enqueue((zxid, TreeDigest));
+        if (DigestLog.Count > DigestLogLimit) DigestLog.Dequeue();
     }
 
     /// <summary>Upstream multi replay: if any sub-txn is an error, nothing is applied and the

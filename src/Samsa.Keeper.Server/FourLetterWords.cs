@@ -9,7 +9,7 @@ public static class FourLetterWords
 {
     public const string Version = "3.9.3-samsa-keeper";
 
-    public static readonly string[] All = { "ruok", "srvr", "stat", "mntr", "conf", "cons", "crst", "envi", "dirs", "dump", "wchs", "wchc", "wchp", "isro", "srst" };
+    public static readonly string[] All = { "ruok", "srvr", "stat", "mntr", "conf", "cons", "crst", "envi", "dirs", "dump", "wchs", "wchc", "wchp", "isro", "srst", "gtmk", "stmk", "hash" };
 
     public static string? Decode(int word)
     {
@@ -35,7 +35,7 @@ public static class FourLetterWords
         sb.Append($"Outstanding: {s.Connections.Sum(c => Math.Max(0, c.OutstandingRequests))}\n");
         sb.Append($"Zxid: {Hex(s.LastProcessedZxid)}\n");
         sb.Append("Mode: standalone\n");
-        sb.Append($"Node count: {s.Tree.NodeCount}\n");
+        sb.Append($"Node count: {s.Tree.ReportedNodeCount}\n");
         return sb.ToString();
     }
 
@@ -68,6 +68,17 @@ public static class FourLetterWords
         {
             case "ruok": return "imok";
             case "isro": return "rw";
+            // upstream TraceMaskCommand: ZooTrace's text trace level, decimal, no newline
+            case "gtmk": return s.TraceMask.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            case "hash":
+            {
+                // upstream DigestCommand: "zxid-in-hex: digest" per entry of DataTree.digestLog;
+                // with zookeeper.digest.enabled=false every node hashes to 0, so the digest is 0
+                var sb = new StringBuilder();
+                foreach (var (zxid, digest) in s.Tree.DigestLog)
+                    sb.Append(zxid.ToString("x")).Append(": ").Append(cfg.DigestEnabled ? digest : 0).Append('\n');
+                return sb.ToString();
+            }
             case "srvr":
                 return $"Zookeeper version: {Version}\n" + StatsBlock(s);
             case "stat":
@@ -183,7 +194,7 @@ public static class FourLetterWords
                 Kv("zk_packets_sent", st.PacketsSent);
                 Kv("zk_num_alive_connections", s.Connections.Count);
                 Kv("zk_outstanding_requests", s.Connections.Sum(c => Math.Max(0, c.OutstandingRequests)));
-                Kv("zk_znode_count", s.Tree.NodeCount);
+                Kv("zk_znode_count", s.Tree.ReportedNodeCount);
                 Kv("zk_watch_count", s.Tree.DataWatches.Count + s.Tree.ChildWatches.Count);
                 Kv("zk_ephemerals_count", s.Tree.EphemeralCount);
                 Kv("zk_approximate_data_size", s.Tree.ApproximateDataSize);

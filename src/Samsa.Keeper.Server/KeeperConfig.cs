@@ -35,6 +35,13 @@ public sealed class KeeperConfig
     public bool EnforceQuota;
     /// <summary>zookeeper.digest.enabled (default true): write tree digests into the log and snapshots.</summary>
     public bool DigestEnabled = true;
+    /// <summary>zookeeper.snapshot.trust.empty (upstream ZOOKEEPER-3056): start from the txn logs
+    /// alone when there is no snapshot. Off: such a data directory is refused.</summary>
+    public bool SnapshotTrustEmpty;
+    /// <summary>`samsa keeper --recover-truncate`: on txn log damage that stops recovery, cut the
+    /// log at the damaged entry (keeping the original as damaged.log.N) and start with the txns
+    /// before it. Not a zoo.cfg key: losing acknowledged writes is asked for once, on the command line.</summary>
+    public bool RecoverTruncate;
     public Dictionary<string, string> Raw = new(StringComparer.Ordinal);
 
     public int EffectiveMinSessionTimeout => MinSessionTimeout == -1 ? TickTime * 2 : MinSessionTimeout;
@@ -93,6 +100,8 @@ public sealed class KeeperConfig
             case "reconfigEnabled": ReconfigEnabled = bool.Parse(val); break;
             case "enforceQuota": case "zookeeper.enforceQuota": EnforceQuota = bool.Parse(val); break;
             case "digest.enabled": case "zookeeper.digest.enabled": DigestEnabled = bool.Parse(val); break;
+            // zoo.cfg keys outside QuorumPeerConfig's become "zookeeper."-prefixed system properties upstream
+            case "snapshot.trust.empty": case "zookeeper.snapshot.trust.empty": SnapshotTrustEmpty = bool.Parse(val); break;
         }
     }
 

@@ -75,6 +75,7 @@ internal sealed class KeeperFrameHandler : IFrameHandler
     public KeeperFrameHandler(KeeperServer server) { _server = server; }
 
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, int> _perIp = new();
+    private readonly RateLogger _rejectLog = new(line => Console.Error.WriteLine("keeper: " + line));
 
     public ValueTask OnConnectedAsync(Connection connection)
     {
@@ -86,13 +87,37 @@ internal sealed class KeeperFrameHandler : IFrameHandler
         if (max > 0 && n > max)
         {
             _perIp.AddOrUpdate(ip, 0, (_, v) => v - 1);
+            // upstream NIOServerCnxnFactory.doAccept: "Error accepting new connection: Too many
+            // connections from /IP - max is N", through a RateLogger (first at once, repeats summed)
+            _rejectLog.Log($"Error accepting new connection: Too many connections from /{ip} - max is {max}");
             connection.Close();
             return ValueTask.CompletedTask;
         }
+        _rejectLog.Flush();
         var sc = new ServerConnection(_server, connection.Id, connection.RemoteEndPoint, connection.SendFrameAsync, connection.Close);
         connection.State = sc;
         _server.RegisterConnection(sc);
         return ValueTask.CompletedTask;
+    }
+
+    /// <summary>"stmk" (when whitelisted) reads an 8-byte trace mask after the word, as upstream's
+    /// NIOServerCnxn.checkFourLetterWord does.</summary>
+    public int RawCommandArgumentLength(int firstWord) =>
+        FourLetterWords.Decode(firstWord) == "stmk" && _server.Config.IsFourLetterWordAllowed("stmk") ? 8 : 0;
+
+    public async ValueTask OnRawCommandAsync(Connection connection, int firstWord, ReadOnlyMemory<byte> argument)
+    {
+        if (argument.Length < 8)
+        {
+            // upstream fails reading the long (BufferUnderflowException) and drops the connection
+            Console.Error.WriteLine($"keeper: stmk from {connection.RemoteEndPoint} carried {argument.Length} of its 8 mask bytes; closing");
+            connection.Close();
+            return;
+        }
+        long mask = System.Buffers.Binary.BinaryPrimitives.ReadInt64BigEndian(argument.Span);
+        _server.TraceMask = mask;
+        await connection.SendRawAsync(System.Text.Encoding.UTF8.GetBytes(mask.ToString(System.Globalization.CultureInfo.InvariantCulture)));
+        connection.Close();
     }
 
     public async ValueTask<bool> OnFirstWordAsync(Connection connection, int firstWord)
@@ -127,5 +152,52 @@ internal sealed class KeeperFrameHandler : IFrameHandler
             _server.ConnectionClosed(sc);
         }
         return ValueTask.CompletedTask;
+    }
+}
+
+/// <summary>Upstream RateLogger: a message is logged at once; the same message again within the
+/// interval is counted and logged once as "[N times] Message: ..." when the interval has passed
+/// or another message arrives.</summary>
+internal sealed class RateLogger(Action<string> write, long intervalMs = 100)
+{
+    private readonly object _gate = new();
+    private string? _msg;
+    private int _count;
+    private long _since;
+
+    public void Log(string msg)
+    {
+        lock (_gate)
+        {
+            long now = Environment.TickCount64;
+            if (msg == _msg)
+            {
+                _count++;
+                if (now - _since >= intervalMs)
+                {
+                    FlushCore();
+                    _msg = msg;
+                    _since = now;
+                }
+                return;
+            }
+            FlushCore();
+            _msg = msg;
+            _since = now;
+            write(msg);
+        }
+    }
+
+    /// <summary>Upstream flushes after every accepted connection.</summary>
+    public void Flush()
+    {
+        lock (_gate) FlushCore();
+    }
+
+    private void FlushCore()
+    {
+        if (_msg is not null && _count > 0) write((_count > 1 ? $"[{_count} times] " : "") + _msg);
+        _msg = null;
+        _count = 0;
     }
 }

@@ -369,6 +369,7 @@ public sealed partial class KeeperServer
         {
             Tree.CommitMulti();
             if (hdr.Zxid > Tree.LastProcessedZxid) Tree.LastProcessedZxid = hdr.Zxid;
+            Tree.RecordDigest(hdr.Zxid);
             AppendToLog(hdr, multi);
             final = new ProcessTxnResult { Type = OpCode.Multi, MultiResult = results };
         }

@@ -21,6 +21,11 @@ public sealed class Session
 //  - getChildren lists children in ordinal order (upstream: hash-set order; clients must not rely on it).
 //  - Digest mismatches found on recovery are counted and logged (as upstream logs them); neither
 //    side refuses to start over one.
+//  - Recovery follows 3.8's FileTxnSnapLog.restore (see TxnLogReader): damaged logs refuse the
+//    start, partial txns and snapshot fallbacks are logged. The Keeper logs more than upstream
+//    (file and offset in every message, a torn tail, one summary line) and offers
+//    `samsa keeper --recover-truncate` where upstream has only its offline TxnLogToolkit.
+//  - gtmk/stmk keep a trace mask per server (upstream: ZooTrace, per JVM) that traces nothing.
 //  - Four-letter words report a version "3.9.3-samsa-keeper"; mntr lists a subset of upstream's keys;
 //    the admin server answers a subset of upstream's commands and fields.
 //  - No quorum, local sessions, SASL, TLS (secureClientPort), request throttling or read-only mode;
@@ -71,6 +76,10 @@ public sealed partial class KeeperServer : IAsyncDisposable
         _nextSessionId = (long)((ulong)(DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() << 24) >> 8) | (1L << 56);
     }
 
+    /// <summary>Upstream ZooTrace's text trace level (gtmk/stmk): CLIENT_REQUEST | SERVER_PACKET |
+    /// SESSION | WARNING = 306 at start. The Keeper keeps it for the two words and traces nothing by it.</summary>
+    public long TraceMask = 306;
+
     public long LastProcessedZxid => Tree.LastProcessedZxid;
     public int SessionCount => _sessions.Count;
 
@@ -100,7 +109,40 @@ public sealed partial class KeeperServer : IAsyncDisposable
 
     // ------------------------------------------------------------------ recovery / snapshots
 
+    /// <summary>What recovery said (also written to stderr): snapshot fallbacks, partial txns,
+    /// --recover-truncate's changes and the summary of what was loaded.</summary>
+    public List<string> RecoveryLog { get; } = new();
+
+    private void Note(string line)
+    {
+        RecoveryLog.Add(line);
+        Console.Error.WriteLine("keeper: " + line);
+    }
+
+    /// <summary>Upstream FileTxnSnapLog.restore. Damage in the txn log stops the start (as in
+    /// 3.8) unless <see cref="KeeperConfig.RecoverTruncate"/> asks to cut the log at the damage,
+    /// in which case recovery runs again on the shortened log.</summary>
     private void Recover()
+    {
+        for (int attempt = 0; ; attempt++)
+        {
+            try
+            {
+                RecoverOnce();
+                return;
+            }
+            catch (TxnLogDamageException d) when (Config.RecoverTruncate && attempt < 1000)
+            {
+                Note($"txn log damage: {d.File}: {d.Reason} at offset {d.Offset}");
+                foreach (var line in TxnLogReader.TruncateAt(Config.LogDir, d)) Note(line);
+                Tree.Reset();
+                _sessions.Clear();
+                DigestsChecked = DigestMismatches = 0;
+            }
+        }
+    }
+
+    private void RecoverOnce()
     {
         string snapDir = Config.SnapDir;
         Directory.CreateDirectory(snapDir);
@@ -108,50 +150,96 @@ public sealed partial class KeeperServer : IAsyncDisposable
         var snaps = Directory.GetFiles(snapDir, "snapshot.*")
             .Select(f => (File: f, Zxid: ZkFiles.ZxidFromName(Path.GetFileName(f), "snapshot")))
             .Where(x => x.Zxid is not null).OrderByDescending(x => x.Zxid).ToList();
-        Dictionary<long, int>? sessions = null;
-        (long Zxid, long Digest)? snapDigest = null;
+        // Upstream FileSnap.findNValidSnapshots(100): the newest snapshots whose tail looks whole,
+        // then FileSnap.deserialize tries them newest first until one reads with a good CRC.
+        var candidates = new List<(string File, long Zxid)>();
+        var skipped = new List<string>();
         foreach (var s in snaps)
         {
-            if (!SnapshotFile.LooksValid(s.File)) continue;
+            if (candidates.Count == 100) break;
+            string? why = SnapshotFile.InvalidReason(s.File);
+            if (why is null) { candidates.Add((s.File, s.Zxid!.Value)); continue; }
+            Note($"invalid snapshot {Path.GetFileName(s.File)}: {why}; skipped");
+            skipped.Add(Path.GetFileName(s.File));
+        }
+        Dictionary<long, int>? sessions = null;
+        (long Zxid, long Digest)? snapDigest = null;
+        string? loaded = null;
+        foreach (var (file, zxid) in candidates)
+        {
             try
             {
-                (sessions, snapDigest) = SnapshotFile.Read(s.File, Tree);
-                Tree.LastProcessedZxid = s.Zxid!.Value;
+                (sessions, snapDigest) = SnapshotFile.Read(file, Tree);
+                Tree.LastProcessedZxid = zxid;
+                loaded = Path.GetFileName(file);
                 break;
             }
             catch (Exception e) when (e is InvalidDataException or JuteException or IOException)
             {
-                Console.Error.WriteLine($"keeper: skipping snapshot {s.File}: {e.Message}");
+                // upstream: "problem reading snap file {}" and on to the previous snapshot
+                Note($"problem reading snapshot {Path.GetFileName(file)}: {e.Message}; trying the previous one");
+                skipped.Add(Path.GetFileName(file));
                 Tree.Reset();
             }
         }
-        if (sessions is null && snaps.Count > 0 && snaps.Any(s => SnapshotFile.LooksValid(s.File)))
-            throw new InvalidDataException("no readable snapshot in " + snapDir);
+        if (loaded is null && candidates.Count > 0)
+            throw new InvalidDataException($"Not able to find valid snapshots in {snapDir} (tried {string.Join(", ", skipped)})");
+        if (loaded is null && TxnLogReader.LogFiles(Config.LogDir).Count > 0)
+        {
+            // Upstream FileTxnSnapLog.restore (ZOOKEEPER-3056): logs without any snapshot mean
+            // lost data, unless zookeeper.snapshot.trust.empty says the logs are the whole history.
+            string logs = string.Join(", ", TxnLogReader.LogFiles(Config.LogDir).Select(l => Path.GetFileName(l.File)));
+            if (!Config.SnapshotTrustEmpty)
+                throw new InvalidDataException($"No snapshot found in {snapDir}, but there are log entries ({logs}). Something is broken! "
+                    + (skipped.Count > 0 ? $"(unusable snapshots: {string.Join(", ", skipped)}) " : "")
+                    + "Set snapshot.trust.empty=true in zoo.cfg to rebuild the tree from the logs alone");
+            Note($"No snapshot found in {snapDir}, but there are log entries ({logs}); replaying them alone (snapshot.trust.empty=true). This should only be allowed during upgrading");
+        }
+        if (loaded is not null && skipped.Count > 0)
+            Note($"the newest snapshot {skipped[0]} is unusable; recovering from {loaded} and the txn log after it");
         if (sessions is not null)
             foreach (var (id, to) in sessions) _sessions[id] = new Session { Id = id, Timeout = to };
         // Digests are checked as upstream checks them: a mismatch is reported, not fatal. A fuzzy
         // snapshot's digest is taken at a zxid at or after the snapshot's; it is compared when the
         // replay reaches that zxid, and txn digests only count from there on.
-        long checkFrom = Tree.LastProcessedZxid;
+        long snapZxid = Tree.LastProcessedZxid;
+        long checkFrom = snapZxid;
         (long Zxid, long Digest)? pendingSnapDigest = null;
         if (snapDigest is { } sd)
         {
-            if (sd.Zxid == Tree.LastProcessedZxid) CheckDigest(sd.Zxid, sd.Digest);
-            else if (sd.Zxid > Tree.LastProcessedZxid) pendingSnapDigest = sd;
+            if (sd.Zxid == snapZxid) CheckDigest(sd.Zxid, sd.Digest);
+            else if (sd.Zxid > snapZxid) pendingSnapDigest = sd;
             checkFrom = Math.Max(checkFrom, sd.Zxid);
         }
-        foreach (var (hdr, txn, digest) in TxnLogWriter.ReadAll(Config.LogDir, Tree.LastProcessedZxid))
+        // upstream DataTree.logZxidDigest records nothing while a fuzzy snapshot's digest is pending
+        Tree.RecordDigests = pendingSnapDigest is null;
+        int replayed = 0;
+        long highest = snapZxid;
+        foreach (var (hdr, txn, digest) in TxnLogReader.Read(Config.LogDir, snapZxid, Config.JuteMaxBuffer, Note))
         {
+            // upstream fastForwardFromEdits logs a zxid going backwards and applies the txn anyway
+            if (hdr.Zxid < highest && highest != 0) Note($"{highest}(highestZxid) > {hdr.Zxid}(next log) for type {hdr.Type}");
+            else highest = hdr.Zxid;
             if (hdr.Type == OpCode.CreateSession) _sessions[hdr.ClientId] = new Session { Id = hdr.ClientId, Timeout = ((CreateSessionTxn)txn).TimeOut };
             else if (hdr.Type == OpCode.CloseSession) _sessions.Remove(hdr.ClientId);
             Tree.ProcessTxn(hdr, txn);
-            if (pendingSnapDigest is { } fuzzy && hdr.Zxid == fuzzy.Zxid) CheckDigest(hdr.Zxid, fuzzy.Digest);
+            if (pendingSnapDigest is { } fuzzy && hdr.Zxid == fuzzy.Zxid) { CheckDigest(hdr.Zxid, fuzzy.Digest); Tree.RecordDigests = true; }
             if (digest is not null && hdr.Zxid > checkFrom && digest.Version == DataTree.DigestVersion) CheckDigest(hdr.Zxid, digest.TreeDigest);
+            replayed++;
         }
+        Tree.RecordDigests = true;
         Tree.Triggers.Clear();
+        TxnsReplayed = replayed;
+        // upstream logs "Snapshot loaded in N ms, highest zxid is 0x.." and "N txns loaded in N ms"
+        if (loaded is not null || replayed > 0)
+            Note($"recovered {(loaded is null ? "without a snapshot" : $"snapshot {loaded} (zxid 0x{snapZxid:x})")}, "
+                + $"{replayed} txns replayed from the log, last zxid 0x{Tree.LastProcessedZxid:x}, {Tree.NodeCount} znodes, {_sessions.Count} sessions");
         // ephemerals of sessions that no longer exist are removed by their closeSession txn;
         // sessions that exist are given a fresh timeout and expire if their client does not return.
     }
+
+    /// <summary>Txns replayed from the log by the last recovery.</summary>
+    public int TxnsReplayed { get; private set; }
 
     public long LastSnapshotZxid { get; private set; } = -1;
     public long LastSnapshotTime { get; private set; }

@@ -82,6 +82,10 @@ public sealed class TxnLogWriter : IDisposable
             _current = new FileStream(path, FileMode.Create, FileAccess.ReadWrite, FileShare.Read, 1 << 16);
             var fh = new FileHeader { Magic = ZkFiles.TxnLogMagic, Version = ZkFiles.Version, Dbid = 0 };
             _current.Write(fh.ToBytes());
+            // Upstream FileTxnLog.append flushes the header at once ("make sure that the magic
+            // number is written before padding"): a crash before the first commit must not leave
+            // an empty log.N, which recovery refuses as unreadable (EOF in the file header).
+            _current.Flush();
             _currentSize = 0;
         }
         int hl = hdr.Size(), tl = txn?.Size() ?? 0, dl = digest?.Size() ?? 0;
@@ -133,75 +137,6 @@ public sealed class TxnLogWriter : IDisposable
     }
 
     public void Dispose() => Roll();
-
-    /// <summary>Reads every txn of the logs that may hold zxids above <paramref name="fromZxid"/>,
-    /// in zxid order. A zero length (preallocated space) ends a file. A torn or corrupt entry at
-    /// the tail of the newest file (a crash mid-write) ends the log and is cut off the file, so
-    /// a later restart does not find it in the middle of the history; anywhere else it is an error.</summary>
-    public static List<(TxnHeader Hdr, IJuteRecord Txn, TxnDigest? Digest)> ReadAll(string logDir, long fromZxid)
-    {
-        var result = new List<(TxnHeader, IJuteRecord, TxnDigest?)>();
-        if (!Directory.Exists(logDir)) return result;
-        var logs = Directory.GetFiles(logDir, "log.*")
-            .Select(f => (File: f, Zxid: ZkFiles.ZxidFromName(Path.GetFileName(f), "log")))
-            .Where(x => x.Zxid is not null).OrderBy(x => x.Zxid).ToList();
-        // the newest log starting at or below fromZxid, and all after it
-        int start = 0;
-        for (int i = 0; i < logs.Count; i++) if (logs[i].Zxid <= fromZxid) start = i;
-        for (int i = start; i < logs.Count; i++)
-        {
-            byte[] bytes = File.ReadAllBytes(logs[i].File);
-            bool newest = i == logs.Count - 1;
-            var (entries, tornAt) = ReadFile(bytes, logs[i].File, newest);
-            foreach (var t in entries)
-                if (t.Hdr.Zxid > fromZxid) result.Add(t);
-            if (tornAt is long cut)
-            {
-                using var fs = new FileStream(logs[i].File, FileMode.Open, FileAccess.Write);
-                fs.SetLength(cut);
-                fs.Flush(true);
-            }
-        }
-        return result;
-    }
-
-    private static (List<(TxnHeader Hdr, IJuteRecord Txn, TxnDigest? Digest)> Entries, long? TornAt) ReadFile(byte[] bytes, string name, bool newest)
-    {
-        var list = new List<(TxnHeader Hdr, IJuteRecord Txn, TxnDigest? Digest)>();
-        if (bytes.Length < 16) return (list, null);
-        var r = new JuteReader(bytes, int.MaxValue);
-        var fh = FileHeader.Read(ref r);
-        if (fh.Magic != ZkFiles.TxnLogMagic) throw new InvalidDataException($"{name}: bad txn log magic {fh.Magic:x}");
-        while (r.Remaining >= 12)
-        {
-            int entryStart = r.Position;
-            long crc = r.ReadLong();
-            int len = r.ReadInt();
-            if (len == 0) break; // preallocated zeros: the end of this file's txns
-            bool ok = len > 0 && len + 1 <= r.Remaining;
-            if (ok)
-            {
-                var entry = r.ReadRaw(len);
-                byte eor = r.ReadRaw(1)[0];
-                var a = Adler32.Create();
-                a.Update(entry);
-                ok = a.Value == crc && eor == 0x42;
-                if (ok)
-                {
-                    var er = new JuteReader(entry, int.MaxValue);
-                    var hdr = TxnHeader.Read(ref er);
-                    var txn = TxnCodec.ReadTxn(hdr.Type, ref er);
-                    // a TxnDigest follows when the writer had digests enabled (3.6+)
-                    TxnDigest? digest = er.Remaining >= 12 ? TxnDigest.Read(ref er) : null;
-                    list.Add((hdr, txn, digest));
-                    continue;
-                }
-            }
-            if (newest) return (list, entryStart);
-            throw new InvalidDataException($"{name}: corrupt txn entry at offset {entryStart}");
-        }
-        return (list, null);
-    }
 }
 
 /// <summary>Snapshots in upstream FileSnap layout: FileHeader(ZKSN, 2, dbid -1); session count and
@@ -275,16 +210,21 @@ public static class SnapshotFile
         File.Move(tmp, path, true);
     }
 
-    /// <summary>Upstream Util.isValidSnapshot: long enough and ending in the "/" marker.</summary>
-    public static bool LooksValid(string path)
+    /// <summary>Upstream SnapStream.isValidSnapshot (checked stream): at least 10 bytes and ending in
+    /// the "/" marker; otherwise null and why.</summary>
+    public static bool LooksValid(string path) => InvalidReason(path) is null;
+
+    public static string? InvalidReason(string path)
     {
         var fi = new FileInfo(path);
-        if (fi.Length < 10) return false;
+        if (fi.Length < 10) return $"too short ({fi.Length} bytes)";
         using var fs = File.OpenRead(path);
         fs.Seek(-5, SeekOrigin.End);
         Span<byte> b = stackalloc byte[5];
         fs.ReadExactly(b);
-        return BinaryPrimitives.ReadInt32BigEndian(b) == 1 && b[4] == (byte)'/';
+        int len = BinaryPrimitives.ReadInt32BigEndian(b);
+        // upstream logs "Invalid snapshot {}. len = {}, byte = {}"
+        return len == 1 && b[4] == (byte)'/' ? null : $"it does not end in the \"/\" marker (len = {len}, byte = {b[4]})";
     }
 
     /// <summary>Loads a snapshot into <paramref name="tree"/>; returns the sessions it lists and
@@ -325,7 +265,7 @@ public static class SnapshotFile
         long crc = r.ReadLong();
         var a = Adler32.Create();
         a.Update(bytes.AsSpan(0, sealedLen));
-        if (a.Value != crc) throw new InvalidDataException($"{path}: snapshot checksum mismatch");
+        if (a.Value != crc) throw new InvalidDataException($"{path}: snapshot checksum mismatch (CRC corruption)");
         if (r.ReadUString() != "/") throw new InvalidDataException($"{path}: snapshot seal marker missing");
         tree.FinishLoad();
         if (tree.GetNode("/") is null) throw new InvalidDataException($"{path}: snapshot has no root");
@@ -336,6 +276,12 @@ public static class SnapshotFile
             int version = r.ReadInt();
             // digest version < 2 stored the digest as a hex string (upstream ZxidDigest)
             long digest = version >= 2 ? r.ReadLong() : long.TryParse(r.ReadUString(), System.Globalization.NumberStyles.HexNumber, null, out long d) ? d : 0;
+            // upstream FileSnap.deserialize checks the second seal after the digest record too
+            int digestEnd = r.Position;
+            long crc2 = r.ReadLong();
+            var a2 = Adler32.Create();
+            a2.Update(bytes.AsSpan(0, digestEnd));
+            if (a2.Value != crc2) throw new InvalidDataException($"{path}: snapshot checksum mismatch after the zxid digest (CRC corruption)");
             if (zxid > 0 && version == DataTree.DigestVersion) zd = (zxid, digest);
         }
         return (sessions, zd);

@@ -225,6 +225,19 @@ public sealed class Connection
                 int length = ReadInt32BigEndian(buffer);
                 if (firstWordPending)
                 {
+                    int argLength = _handler.RawCommandArgumentLength(length);
+                    if (argLength > 0)
+                    {
+                        if (buffer.Length < 4 + argLength && !result.IsCompleted)
+                        {
+                            break; // wait for the argument
+                        }
+                        byte[] argument = buffer.Slice(4, Math.Min(argLength, buffer.Length - 4)).ToArray();
+                        reader.AdvanceTo(buffer.GetPosition(4 + argument.Length));
+                        await _handler.OnRawCommandAsync(this, length, argument);
+                        await RawCommandTailAsync(reader);
+                        return;
+                    }
                     firstWordPending = false;
                     if (await _handler.OnFirstWordAsync(this, length))
                     {

@@ -16,6 +16,17 @@ public interface IFrameHandler
     ValueTask<bool> OnFirstWordAsync(Connection connection, int firstWord);
 
     /// <summary>
+    /// Bytes that follow the first word as the raw command's argument (ZooKeeper's "stmk" carries an
+    /// 8-byte trace mask). When this is above 0 the connection waits for them, or for the end of
+    /// input, and calls <see cref="OnRawCommandAsync"/> instead of <see cref="OnFirstWordAsync"/>.
+    /// </summary>
+    int RawCommandArgumentLength(int firstWord) => 0;
+
+    /// <summary>Answers a raw command that takes an argument; <paramref name="argument"/> is shorter
+    /// than asked when the peer ended its input first.</summary>
+    ValueTask OnRawCommandAsync(Connection connection, int firstWord, ReadOnlyMemory<byte> argument) => ValueTask.CompletedTask;
+
+    /// <summary>
     /// Called for each complete frame, in order. The next frame is not read until the returned task
     /// completes; <paramref name="frame"/> is valid only until then (copy what you keep).
     /// </summary>

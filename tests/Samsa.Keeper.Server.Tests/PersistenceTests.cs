@@ -132,11 +132,13 @@ public sealed class PersistenceTests : IDisposable
         var s2 = NewServer();
         var c2 = new TestClient(s2);
         await c2.ConnectAsync();
+        Assert.Contains(s2.RecoveryLog, l => l.StartsWith("Last transaction was partial: " + Path.GetFileName(log), StringComparison.Ordinal));
         Assert.Equal(0, (await c2.ExistsAsync("/keep")).Err);
         Assert.Equal((int)Code.NoNode, (await c2.ExistsAsync("/torn")).Err);
         await c2.CreateAsync("/later"); // reuses the torn entry's zxid, in a new log file
         await s2.DisposeAsync();
-        // the torn tail was cut, so the older file no longer holds a bad entry mid-history
+        // the torn entry stays in the older file, as upstream leaves it: "Last transaction was
+        // partial" again, and reading goes on with the newer log that holds /later
         var s3 = NewServer();
         var c3 = new TestClient(s3);
         await c3.ConnectAsync();
