@@ -6,14 +6,6 @@ using Samsa.Kafka.Protocol.Records;
 
 namespace Samsa.Kafka.Broker.Coordination;
 
-/// <summary>
-/// What the group and the transaction coordinator share (upstream's coordinator-common
-/// CoordinatorRuntime / CoordinatorLoaderImpl): a coordinator's state is the replay of the records
-/// in an internal compacted topic (<c>__consumer_offsets</c>, <c>__transaction_state</c>). This
-/// class reads a partition of that topic back as decoded entries, replays every partition in the
-/// background when the broker starts, and appends new records as one uncompressed batch.
-/// </summary>
-/// <typeparam name="TEntry">One decoded record (key plus value, or a tombstone).</typeparam>
 /// <summary>What a coordinator tells its runtime about the internal-topic partitions it serves.</summary>
 public interface ICoordinatorShards<TEntry>
 {
@@ -24,6 +16,15 @@ public interface ICoordinatorShards<TEntry>
     void Unload(int partition);
 }
 
+/// <summary>
+/// What the group and the transaction coordinator share (upstream's coordinator-common
+/// CoordinatorRuntime / CoordinatorLoaderImpl): a coordinator's state is the replay of the records
+/// in an internal compacted topic (<c>__consumer_offsets</c>, <c>__transaction_state</c>). This
+/// class creates that topic, replays each of its partitions when this broker becomes the partition's
+/// leader (and has the coordinator drop it when leadership moves away), and appends new records as
+/// one uncompressed batch, only while this broker leads the partition.
+/// </summary>
+/// <typeparam name="TEntry">One decoded record (key plus value, or a tombstone).</typeparam>
 public sealed class CoordinatorRuntime<TEntry> where TEntry : class
 {
     // Each read of the log asks for this much; a batch larger than it is still returned whole.
@@ -146,7 +147,7 @@ public sealed class CoordinatorRuntime<TEntry> where TEntry : class
         return (ErrorCode.CoordinatorNotAvailable, "The coordinator is not available.");
     }
 
-    /// <summary>Every record of one partition up to its high watermark, in offset order, decoded.
+    /// <summary>Every record of one partition up to its log end, in offset order, decoded.
     /// Control batches are skipped; malformed records are skipped (and logged) so one bad record
     /// cannot keep a partition from loading.</summary>
     public List<TEntry> ReadPartition(Partition partition)
