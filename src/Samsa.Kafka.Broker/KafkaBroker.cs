@@ -12,8 +12,9 @@ using LogManager = Samsa.Kafka.Storage.LogManager;
 namespace Samsa.Kafka.Broker;
 
 /// <summary>
-/// One Kafka broker: configuration, partition logs, purgatories and the PLAINTEXT listener.
-/// Single-broker cluster: this broker is the controller and leads every partition.
+/// One Kafka broker: configuration, partition logs, purgatories, the PLAINTEXT listener and the
+/// group and transaction coordinators. Without zookeeper.connect it is a single-node cluster that
+/// leads every partition; with it, it joins a ZooKeeper-mode cluster (<see cref="Cluster"/>).
 /// </summary>
 public sealed class KafkaBroker : IAsyncDisposable
 {

@@ -5,7 +5,7 @@ namespace Samsa.Kafka.Protocol;
 /// <summary>
 /// The one table of APIs the broker serves and their version ranges. The dispatcher asks it
 /// whether (key, version) is served; the ApiVersions handler answers from it, so the broker
-/// never advertises what it does not serve (see DESIGN.md, "one source of truth per fact").
+/// never advertises what it does not serve (see docs/ARCHITECTURE.md: one source of truth per fact).
 /// Handlers register at startup; lookups afterwards are lock-free reads of an immutable snapshot.
 /// </summary>
 public sealed class SupportedApis

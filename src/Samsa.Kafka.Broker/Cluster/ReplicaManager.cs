@@ -7,7 +7,8 @@ using Samsa.Kafka.Protocol;
 
 namespace Samsa.Kafka.Broker.Cluster;
 
-/// <summary>One partition this broker leads (single-broker cluster: every partition).</summary>
+/// <summary>One partition of a topic this broker knows: led here, followed here, or (ZooKeeper mode)
+/// hosted elsewhere; a single-node broker leads every partition.</summary>
 public sealed class Partition
 {
     internal readonly object AppendLock = new();

@@ -6,8 +6,8 @@ using Samsa.Keeper.Protocol;
 namespace Samsa.Kafka.Broker.Controller;
 
 /// <summary>
-/// The ZooKeeper-mode controller (upstream kafka.controller.KafkaController, reduced to what a
-/// cluster without replication needs). A broker becomes controller by creating the ephemeral
+/// The ZooKeeper-mode controller (upstream kafka.controller.KafkaController, without the requests it
+/// sends to brokers: they follow ZooKeeper themselves). A broker becomes controller by creating the ephemeral
 /// /controller znode together with bumping /controller_epoch in one multi (upstream
 /// KafkaZkClient.registerControllerAndIncrementControllerEpoch). Every later write is a multi
 /// that starts with a check of /controller_epoch's zkVersion, so a deposed controller (one whose

@@ -53,9 +53,10 @@ public sealed record TransactionDescription(string TransactionalId, TransactionS
 /// The transaction coordinator (KIP-98), as upstream's TransactionCoordinator with transaction
 /// version 1 (no KIP-890 part 2): one state machine per transactional id, every transition written
 /// to <c>__transaction_state</c> (partition = hash of the id) before it takes effect, the state
-/// rebuilt by replaying those records. Because this broker leads every partition, the commit/abort
-/// markers are written locally and synchronously inside EndTxn, so a transaction is in
-/// PrepareCommit/PrepareAbort only while that call runs — or after a crash, when loading completes it.
+/// rebuilt by replaying those records. Markers for partitions this broker leads are written inside
+/// EndTxn; those for partitions led elsewhere go out over WriteTxnMarkers and the transaction stays
+/// in PrepareCommit/PrepareAbort until every marker is confirmed (or, after a failover, until the new
+/// coordinator's load completes it).
 /// Single-threaded under one lock: the handlers, the timeout ticker and loading all go through it.
 /// </summary>
 public sealed class TransactionCoordinator : Coordination.ICoordinatorShards<TransactionLogEntry>
