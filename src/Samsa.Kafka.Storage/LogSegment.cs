@@ -304,7 +304,8 @@ public sealed class LogSegment : IDisposable
 
     /// <summary>
     /// Rebuilds the indexes and validates batches from the start (upstream LogSegment.recover): stops
-    /// at the first batch that is cut short, has a bad CRC, an unknown codec or a non-v2 magic, truncates the rest and
+    /// at the first batch that is cut short, has a bad CRC, an unknown codec, a non-v2 magic or offsets
+    /// not above the previous batch's, truncates the rest and
     /// returns the number of bytes dropped. <paramref name="onBatch"/> sees each valid batch (leader
     /// epoch cache, producer state).
     /// </summary>
@@ -328,7 +329,13 @@ public sealed class LogSegment : IDisposable
         {
             foreach (BatchInfo batch in Batches(0, fileSize))
             {
-                if (batch.Magic != RecordBatch.CurrentMagic || batch.Position != validBytes || !CanConvertToRelativeOffset(batch.LastOffset) || batch.BaseOffset < BaseOffset)
+                // Offsets must increase from batch to batch: a batch at or below the previous one's
+                // last offset (or with a negative lastOffsetDelta) is damage like a bad CRC. Upstream
+                // finds it when the offset index append throws InvalidOffsetException and empties the
+                // segment (LogLoader.recoverLog); here the log ends before that batch (fuzz target
+                // segment-recovery, issue 14).
+                if (batch.Magic != RecordBatch.CurrentMagic || batch.Position != validBytes || !CanConvertToRelativeOffset(batch.LastOffset) || batch.BaseOffset < nextOffset
+                    || batch.LastOffset < batch.BaseOffset)
                 {
                     break;
                 }
