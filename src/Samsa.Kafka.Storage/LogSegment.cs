@@ -282,7 +282,11 @@ public sealed class LogSegment : IDisposable
     /// their sanity checks, and the last offset-index entry points inside the log. Returns why the
     /// segment's indexes must be rebuilt, or null.
     /// </summary>
-    public string? SanityCheck(bool indexFilesExisted)
+    /// <param name="nextBaseOffset">The next segment's base offset (long.MaxValue for the last):
+    /// index entries must name offsets below it. Upstream checks only the base offset; a time index
+    /// entry past the segment's data made the final time-index append on load throw (fuzz target
+    /// segment-recovery, issue 14).</param>
+    public string? SanityCheck(bool indexFilesExisted, long nextBaseOffset = long.MaxValue)
     {
         if (!indexFilesExisted)
         {
@@ -291,6 +295,14 @@ public sealed class LogSegment : IDisposable
         if ((OffsetIndex.SanityCheck() ?? TimeIndex.SanityCheck()) is string reason)
         {
             return reason;
+        }
+        if (TimeIndex.Count > 0 && TimeIndex.LastEntry.Offset >= nextBaseOffset)
+        {
+            return $"time index {TimeIndex.Path} names offset {TimeIndex.LastEntry.Offset}, at or past the next segment's base offset {nextBaseOffset}";
+        }
+        if (OffsetIndex.Count > 0 && OffsetIndex.LastOffset >= nextBaseOffset)
+        {
+            return $"index {OffsetIndex.Path} names offset {OffsetIndex.LastOffset}, at or past the next segment's base offset {nextBaseOffset}";
         }
         if (OffsetIndex.Count > 0 && OffsetIndex.PositionAt(OffsetIndex.Count - 1) >= Size)
         {
