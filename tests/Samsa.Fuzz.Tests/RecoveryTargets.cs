@@ -9,7 +9,7 @@ namespace Samsa.Fuzz;
 /// The two on-disk recoveries (issue 14): the broker's log loading after an unclean shutdown
 /// (src/Samsa.Kafka.Storage: LogManager → PartitionLog.Open → LogSegment.Recover, IndexFile sanity
 /// checks) and the Keeper's start on a data directory (KeeperServer.Start → snapshot + TxnLogReader).
-/// Each input becomes files in a per-process temp directory (emptied before every execution) which
+/// Each input becomes files in a per-process temp directory (removed after every execution) which
 /// is then opened through the public entry point the servers use. Inputs above 64 KiB are ignored.
 /// </summary>
 public static class RecoveryTargets
@@ -143,6 +143,19 @@ public static class RecoveryTargets
     public static void SegmentRecovery(byte[] data)
     {
         if (data.Length < 1 || data.Length > MaxInput) return;
+        try
+        {
+            SegmentRecoveryIn(data);
+        }
+        finally
+        {
+            // Nothing is left behind when the process ends (AFL starts many).
+            if (Directory.Exists(SegmentDir)) Directory.Delete(SegmentDir, true);
+        }
+    }
+
+    private static void SegmentRecoveryIn(byte[] data)
+    {
         var mode = (SegmentMode)(data[0] & 7);
         byte[] content = data[1..];
         if ((data[0] & FixCrcFlag) != 0 && mode is SegmentMode.ActiveLog or SegmentMode.FirstLogFullRecovery or SegmentMode.MiddleLogFullRecovery)
@@ -310,6 +323,7 @@ public static class RecoveryTargets
         {
             server.DisposeAsync().AsTask().Wait();
             Console.SetError(stderr);
+            Directory.Delete(KeeperDir, true);
         }
     }
 
