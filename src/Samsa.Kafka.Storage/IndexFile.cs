@@ -411,7 +411,14 @@ public sealed class OffsetIndex : IndexFile
     public (long Offset, int Position) Lookup(long targetOffset)
     {
         int slot = LargestLowerBoundSlot(targetOffset, OffsetAt);
-        return slot < 0 ? (BaseOffset, 0) : (OffsetAt(slot), PositionAt(slot));
+        if (slot < 0)
+        {
+            return (BaseOffset, 0);
+        }
+        // SanityCheck reads only the first and last entries (as upstream); a damaged entry between
+        // them may hold a negative position. Scanning from the segment's start is always correct.
+        int position = PositionAt(slot);
+        return position < 0 ? (BaseOffset, 0) : (OffsetAt(slot), position);
     }
 
     public void Append(long offset, int position)

@@ -282,7 +282,11 @@ public sealed class LogSegment : IDisposable
     /// their sanity checks, and the last offset-index entry points inside the log. Returns why the
     /// segment's indexes must be rebuilt, or null.
     /// </summary>
-    public string? SanityCheck(bool indexFilesExisted)
+    /// <param name="nextBaseOffset">The next segment's base offset (long.MaxValue for the last):
+    /// index entries must name offsets below it. Upstream checks only the base offset; a time index
+    /// entry past the segment's data made the final time-index append on load throw (fuzz target
+    /// segment-recovery, issue 14).</param>
+    public string? SanityCheck(bool indexFilesExisted, long nextBaseOffset = long.MaxValue)
     {
         if (!indexFilesExisted)
         {
@@ -291,6 +295,14 @@ public sealed class LogSegment : IDisposable
         if ((OffsetIndex.SanityCheck() ?? TimeIndex.SanityCheck()) is string reason)
         {
             return reason;
+        }
+        if (TimeIndex.Count > 0 && TimeIndex.LastEntry.Offset >= nextBaseOffset)
+        {
+            return $"time index {TimeIndex.Path} names offset {TimeIndex.LastEntry.Offset}, at or past the next segment's base offset {nextBaseOffset}";
+        }
+        if (OffsetIndex.Count > 0 && OffsetIndex.LastOffset >= nextBaseOffset)
+        {
+            return $"index {OffsetIndex.Path} names offset {OffsetIndex.LastOffset}, at or past the next segment's base offset {nextBaseOffset}";
         }
         if (OffsetIndex.Count > 0 && OffsetIndex.PositionAt(OffsetIndex.Count - 1) >= Size)
         {
@@ -304,7 +316,8 @@ public sealed class LogSegment : IDisposable
 
     /// <summary>
     /// Rebuilds the indexes and validates batches from the start (upstream LogSegment.recover): stops
-    /// at the first batch that is cut short, has a bad CRC, an unknown codec or a non-v2 magic, truncates the rest and
+    /// at the first batch that is cut short, has a bad CRC, an unknown codec, a non-v2 magic or offsets
+    /// not above the previous batch's, truncates the rest and
     /// returns the number of bytes dropped. <paramref name="onBatch"/> sees each valid batch (leader
     /// epoch cache, producer state).
     /// </summary>
@@ -328,7 +341,13 @@ public sealed class LogSegment : IDisposable
         {
             foreach (BatchInfo batch in Batches(0, fileSize))
             {
-                if (batch.Magic != RecordBatch.CurrentMagic || batch.Position != validBytes || !CanConvertToRelativeOffset(batch.LastOffset) || batch.BaseOffset < BaseOffset)
+                // Offsets must increase from batch to batch: a batch at or below the previous one's
+                // last offset (or with a negative lastOffsetDelta) is damage like a bad CRC. Upstream
+                // finds it when the offset index append throws InvalidOffsetException and empties the
+                // segment (LogLoader.recoverLog); here the log ends before that batch (fuzz target
+                // segment-recovery, issue 14).
+                if (batch.Magic != RecordBatch.CurrentMagic || batch.Position != validBytes || !CanConvertToRelativeOffset(batch.LastOffset) || batch.BaseOffset < nextOffset
+                    || batch.LastOffset < batch.BaseOffset)
                 {
                     break;
                 }

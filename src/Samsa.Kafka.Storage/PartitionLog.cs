@@ -218,7 +218,7 @@ public sealed class PartitionLog : IDisposable
             {
                 // Upstream LogLoader.loadSegmentFiles: sanity-check the indexes of a segment that is
                 // not recovered anyway, and rebuild them (recoverSegment) only when they fail.
-                if (segments[i].SanityCheck(!indexMissing.Contains(segments[i].BaseOffset)) is not string reason)
+                if (segments[i].SanityCheck(!indexMissing.Contains(segments[i].BaseOffset), i + 1 < segments.Count ? segments[i + 1].BaseOffset : long.MaxValue) is not string reason)
                 {
                     continue;
                 }

@@ -252,6 +252,10 @@ public static class SnapshotFile
         {
             string p = r.ReadUString() ?? throw new InvalidDataException($"{path}: null node path");
             if (p == "/") break;
+            // A node path no ZooKeeper server creates (relative, "//", a trailing '/') would be
+            // listed under a parent the tree cannot map back to it: the snapshot is unusable, like
+            // one with a bad checksum (fuzz target txnlog-recovery, issue 14).
+            if (p != "" && !PathUtils.IsValid(p)) throw new InvalidDataException($"{path}: node path \"{p}\" is not a znode path");
             var data = r.ReadBuffer();
             long acl = r.ReadLong();
             var st = StatPersisted.Read(ref r);

@@ -16,7 +16,8 @@ namespace Samsa.Keeper.Server;
 //    log file.
 //  - A zero length (preallocated space) and end of file anywhere inside an entry end the file
 //    quietly upstream; the Keeper logs the latter (a torn tail), since it means lost bytes.
-// Differences: a txn body that passes its CRC but does not decode is fatal here; upstream treats
+// Differences: a txn body that passes its CRC but does not decode (a multi's sub-txns included), or
+// that creates a path ZooKeeper never writes, is fatal here; upstream treats
 // an EOFException inside the body as end of file. The Keeper names file and offset in every
 // message; upstream's exceptions name neither.
 
@@ -120,6 +121,13 @@ public static class TxnLogReader
                 throw new TxnLogDamageException(path, entryStart, "entry length -1 (null)", lastGood, snapshotZxid);
             if (len < 0 || len > maxLen)
                 throw new TxnLogDamageException(path, entryStart, $"Unreasonable length = {len}", lastGood, snapshotZxid);
+            if (len >= fs.Length - stream.Position)
+            {
+                // The entry and its end-of-record byte do not fit in the file: a torn tail, found
+                // before allocating the buffer (CountWhole reads with no length limit).
+                TornTail(log, name, entryStart, lastGood);
+                yield break;
+            }
             var entry = new byte[len];
             var eor = new byte[1];
             if (!stream.TryRead(entry) || !stream.TryRead(eor))
@@ -143,6 +151,18 @@ public static class TxnLogReader
                 var er = new JuteReader(entry, int.MaxValue);
                 var hdr = TxnHeader.Read(ref er);
                 var txn = TxnCodec.ReadTxn(hdr.Type, ref er);
+                CheckPaths(txn);
+                if (txn is MultiTxn multi)
+                {
+                    // Upstream DataTree.processTxn deserializes every sub-txn of a multi before it
+                    // applies any, and refuses a type it has no record for (a nested multi among
+                    // them): a sub-txn that does not decode is damage like a txn that does not.
+                    foreach (var sub in multi.Txns ?? [])
+                    {
+                        if (sub.Type == OpCode.Multi) throw new JuteException("a multi inside a multi");
+                        CheckPaths(TxnCodec.ReadTxn(sub.Type, sub.Data ?? []));
+                    }
+                }
                 // a TxnDigest follows when the writer had digests enabled (3.6+)
                 TxnDigest? digest = er.Remaining >= 12 ? TxnDigest.Read(ref er) : null;
                 t = new LoggedTxn(hdr, txn, digest);
@@ -154,6 +174,24 @@ public static class TxnLogReader
             lastGood = t.Hdr.Zxid;
             yield return t;
         }
+    }
+
+    /// <summary>The tree applies a txn's path as it stands: a created path no ZooKeeper server
+    /// writes (null, relative, ending in '/', "//") would leave its parent listing a child the tree
+    /// cannot find, and a null path fails any op. Such a txn is damage (fuzz target txnlog-recovery).</summary>
+    private static void CheckPaths(IJuteRecord txn)
+    {
+        string? created = txn switch
+        {
+            CreateTxn t => t.Path, CreateTxnV0 t => t.Path, CreateTTLTxn t => t.Path, CreateContainerTxn t => t.Path, _ => "/",
+        };
+        if (!PathUtils.IsValid(created))
+            throw new InvalidDataException($"created path {(created is null ? "null" : "\"" + created + "\"")} is not a znode path");
+        string? named = txn switch
+        {
+            DeleteTxn t => t.Path, SetDataTxn t => t.Path, SetACLTxn t => t.Path, CheckVersionTxn t => t.Path, _ => "/",
+        };
+        if (named is null) throw new InvalidDataException("null path");
     }
 
     private static string After(long zxid) => zxid >= 0 ? $" (the entry after zxid 0x{zxid:x})" : " (its first entry)";

@@ -66,6 +66,11 @@ public static class Seeds
             }
             File.WriteAllBytes(Path.Combine(ks, name + ".bin"), bytes.ToArray());
         }
+
+        string sr = Prepare(corpus, "segment-recovery");
+        foreach (var (name, input) in SegmentRecoverySeeds()) File.WriteAllBytes(Path.Combine(sr, name + ".bin"), input);
+        string tr = Prepare(corpus, "txnlog-recovery");
+        foreach (var (name, input) in TxnLogRecoverySeeds()) File.WriteAllBytes(Path.Combine(tr, name + ".bin"), input);
     }
 
     private static string Prepare(string corpus, string target)
@@ -75,6 +80,108 @@ public static class Seeds
         foreach (var f in Directory.GetFiles(dir).Where(f => !Path.GetFileName(f).StartsWith("regress-")))
             File.Delete(f);
         return dir;
+    }
+
+    // ------------------------------------------------------------------ recoveries
+
+    /// <summary>segment-recovery: each replaceable file of a log the storage layer wrote (byte 0 the
+    /// mode), as written, and a few damaged the ways a crash damages them.</summary>
+    private static IEnumerable<(string, byte[])> SegmentRecoverySeeds()
+    {
+        var files = RecoveryTargets.BaseLog;
+        byte[] Of(RecoveryTargets.SegmentMode m) => files[RecoveryTargets.SegmentModeFile(m)];
+        foreach (var mode in Enum.GetValues<RecoveryTargets.SegmentMode>())
+        {
+            byte[] file = Of(mode);
+            // Preallocated index files are mostly zeros: keep the written entries and some of the zero tail.
+            if (file.Length > 1024 && !RecoveryTargets.SegmentModeFile(mode).EndsWith(".log", StringComparison.Ordinal))
+                file = file[..Math.Max(1024, file.Length - file.Reverse().TakeWhile(b => b == 0).Count() + 64)];
+            yield return ($"{mode}", [(byte)mode, .. file]);
+        }
+        byte[] active = Of(RecoveryTargets.SegmentMode.ActiveLog);
+        yield return ("ActiveLog-torn-tail", [(byte)RecoveryTargets.SegmentMode.ActiveLog, .. active, .. active[..40]]);
+        byte[] first = (byte[])Of(RecoveryTargets.SegmentMode.FirstLogFullRecovery).Clone();
+        first[first.Length / 2] ^= 0xFF;
+        yield return ("FirstLog-bad-crc", [(byte)RecoveryTargets.SegmentMode.FirstLogFullRecovery, .. first]);
+        yield return ("FirstLog-fixcrc", [(byte)(RecoveryTargets.SegmentMode.FirstLogFullRecovery) | RecoveryTargets.FixCrcFlag, .. first]);
+        yield return ("MiddleLog-fixcrc", [(byte)(RecoveryTargets.SegmentMode.MiddleLogFullRecovery) | RecoveryTargets.FixCrcFlag, .. Of(RecoveryTargets.SegmentMode.MiddleLogFullRecovery)]);
+        yield return ("ActiveLog-fixcrc", [(byte)(RecoveryTargets.SegmentMode.ActiveLog) | RecoveryTargets.FixCrcFlag, .. active]);
+    }
+
+    /// <summary>txnlog-recovery: a data directory the Keeper wrote (two starts with writes: snapshot.0,
+    /// log.1, a second snapshot and its log), packed as the target reads it, whole and in parts.</summary>
+    private static IEnumerable<(string, byte[])> TxnLogRecoverySeeds()
+    {
+        var files = KeeperDataDir();
+        var snaps = files.Where(f => f.Snapshot).OrderBy(f => f.Zxid).ToList();
+        var logs = files.Where(f => !f.Snapshot).OrderBy(f => f.Zxid).ToList();
+        byte[] Pack(byte flags, params (bool Snapshot, int Zxid, byte[] Bytes)[] fs)
+        {
+            var b = new List<byte> { flags };
+            foreach (var (snapshot, zxid, bytes) in fs)
+                b.AddRange([snapshot ? (byte)0 : (byte)1, (byte)(zxid >> 8), (byte)zxid, (byte)(bytes.Length >> 8), (byte)bytes.Length, .. bytes]);
+            return b.ToArray();
+        }
+        var all = snaps.Concat(logs).ToArray();
+        yield return ("datadir", Pack(0, all));
+        yield return ("datadir-fixchecksums", Pack(RecoveryTargets.FixChecksumsFlag, all));
+        yield return ("newest-snapshot-and-log", Pack(0, snaps[^1], logs[^1]));
+        yield return ("logs-only-trust-empty", Pack(RecoveryTargets.TrustEmptyFlag | RecoveryTargets.FixChecksumsFlag, logs.ToArray()));
+        yield return ("snapshot-only", Pack(RecoveryTargets.FixChecksumsFlag, snaps[^1]));
+        var torn = logs[^1] with { Bytes = logs[^1].Bytes[..^7] };
+        yield return ("torn-log-recover-truncate", Pack(RecoveryTargets.RecoverTruncateFlag, snaps[0], logs[0], torn));
+        var badCrc = logs[0] with { Bytes = (byte[])logs[0].Bytes.Clone() };
+        badCrc.Bytes[badCrc.Bytes.Length / 2] ^= 0xFF;
+        yield return ("bad-crc-log", Pack(0, snaps[0], badCrc));
+        yield return ("bad-crc-log-recover-truncate", Pack(RecoveryTargets.RecoverTruncateFlag, snaps[0], badCrc, logs[^1]));
+        var cutSnap = snaps[^1] with { Bytes = snaps[^1].Bytes[..^3] };
+        yield return ("invalid-newest-snapshot-fallback", Pack(0, snaps[0], cutSnap, logs[0], logs[^1]));
+    }
+
+    /// <summary>Runs the Keeper twice on a fresh dataDir, each time with a session that creates,
+    /// changes and deletes nodes (the frames of JuteRequests), and returns version-2's files (txn
+    /// logs without their preallocated zeros).</summary>
+    private static List<(bool Snapshot, int Zxid, byte[] Bytes)> KeeperDataDir()
+    {
+        string dir = Path.Combine(Path.GetTempPath(), $"samsa-fuzz-keeper-seed-{Environment.ProcessId}");
+        if (Directory.Exists(dir)) Directory.Delete(dir, true);
+        var requests = JuteRequests().ToDictionary(r => r.Item1, r => r.Item2);
+        long id = 0;
+        try
+        {
+            foreach (var round in new[] { new[] { "create", "setdata", "create2-sequential", "multi", "setacl" }, new[] { "create-ttl", "delete", "create" } })
+            {
+                var server = new Samsa.Keeper.Server.KeeperServer(new Samsa.Keeper.Server.KeeperConfig
+                {
+                    DataDir = dir, ForceSync = false, PreAllocSizeKb = 4, ExtendedTypesEnabled = true,
+                });
+                server.Start();
+                var conn = new Samsa.Keeper.Server.ServerConnection(server, ++id, null, _ => ValueTask.CompletedTask, () => { });
+                server.RegisterConnection(conn);
+                server.Enqueue(conn, Connect());
+                foreach (var r in round) server.Enqueue(conn, requests[r]);
+                server.Enqueue(conn, requests["close"]);
+                server.RunOnLoopAsync(() => 0).Wait();
+                server.ConnectionClosed(conn);
+                server.RunOnLoopAsync(() => 0).Wait();
+                server.DisposeAsync().AsTask().Wait();
+            }
+            var result = new List<(bool, int, byte[])>();
+            foreach (string f in Directory.GetFiles(Path.Combine(dir, Samsa.Keeper.Server.ZkFiles.VersionDir)))
+            {
+                string name = Path.GetFileName(f);
+                bool snapshot = name.StartsWith("snapshot.", StringComparison.Ordinal);
+                int zxid = Convert.ToInt32(name[(name.IndexOf('.') + 1)..], 16);
+                byte[] bytes = File.ReadAllBytes(f);
+                if (!snapshot) bytes = bytes[..(bytes.Length - bytes.Reverse().TakeWhile(b => b == 0).Count())];
+                result.Add((snapshot, zxid, bytes));
+            }
+            return result;
+        }
+        finally
+        {
+            Directory.Delete(dir, true);
+        }
     }
 
     // ------------------------------------------------------------------ Kafka

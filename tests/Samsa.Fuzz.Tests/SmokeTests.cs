@@ -17,6 +17,8 @@ public class SmokeTests
     [InlineData("decompress", 50_000)]
     [InlineData("jute-request", 100_000)]
     [InlineData("keeper-server", 30_000)]
+    [InlineData("segment-recovery", 3_000)]
+    [InlineData("txnlog-recovery", 3_000)]
     public void CorpusAndMutationsRunWithoutCrashes(string target, int mutations)
     {
         var result = Smoke.Run(target, Smoke.CorpusDir(target), mutations, seed: 14);

@@ -27,7 +27,7 @@ public static class Targets
     /// smoke run prints them, so a target that only ever refuses its inputs shows).</summary>
     public static readonly System.Collections.Concurrent.ConcurrentDictionary<string, int> Deep = new();
 
-    private static void Reached(string target) => Deep.AddOrUpdate(target, 1, (_, n) => n + 1);
+    internal static void Reached(string target) => Deep.AddOrUpdate(target, 1, (_, n) => n + 1);
 
     public static readonly IReadOnlyDictionary<string, Action<byte[]>> All = new Dictionary<string, Action<byte[]>>
     {
@@ -37,6 +37,8 @@ public static class Targets
         ["decompress"] = Decompress,
         ["jute-request"] = JuteRequest,
         ["keeper-server"] = KeeperServerTarget,
+        ["segment-recovery"] = RecoveryTargets.SegmentRecovery,
+        ["txnlog-recovery"] = RecoveryTargets.TxnLogRecovery,
     };
 
     // ------------------------------------------------------------------ Kafka request decoder

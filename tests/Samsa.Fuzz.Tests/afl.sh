@@ -14,14 +14,14 @@ while getopts "s:o:" opt; do
 done
 shift $((OPTIND - 1))
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(kafka-request kafka-handler produce-validator decompress jute-request keeper-server)
+[ ${#targets[@]} -gt 0 ] || targets=(kafka-request kafka-handler produce-validator decompress jute-request keeper-server segment-recovery txnlog-recovery)
 
 command -v afl-fuzz > /dev/null || { echo "afl-fuzz missing: apt-get install afl++" >&2; exit 1; }
 tools="$work/tools"
 [ -x "$tools/sharpfuzz" ] || dotnet tool install --tool-path "$tools" SharpFuzz.CommandLine --version 2.3.0
 dotnet build "$here/Samsa.Fuzz.Tests.csproj" -c Release -nologo -v q
 rm -rf "$work/bin" && mkdir -p "$work" && cp -r "$here/bin/Release/net10.0" "$work/bin"
-for asm in Samsa.Kafka.Protocol Samsa.Kafka.Broker Samsa.Keeper.Protocol Samsa.Keeper.Server Samsa.Net; do
+for asm in Samsa.Kafka.Protocol Samsa.Kafka.Storage Samsa.Kafka.Broker Samsa.Keeper.Protocol Samsa.Keeper.Server Samsa.Net; do
   "$tools/sharpfuzz" "$work/bin/$asm.dll"
 done
 
