@@ -79,6 +79,10 @@ public sealed class KafkaBroker : IAsyncDisposable
     private readonly IDisposable? _maintenance;
 
     public BrokerConfig Config { get; }
+
+    /// <summary>ZooKeeper config entities besides brokers and topics (users, clients, ips): SCRAM
+    /// credentials and quotas register here before <see cref="StartAsync"/>.</summary>
+    public List<Security.IConfigEntityHandler> ConfigEntityHandlers { get; } = [];
     public ReplicaManager Replicas { get; }
     public DelayedOperationPurgatory<TopicPartition> FetchPurgatory { get; }
     public TimingWheel Timer => _timer;

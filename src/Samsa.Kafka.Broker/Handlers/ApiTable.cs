@@ -11,6 +11,9 @@ public sealed class RequestContext
     /// <summary>Null in handler tests that run without a network.</summary>
     public Samsa.Net.Connection? Connection { get; init; }
     public CancellationToken Cancellation { get; init; }
+    /// <summary>The connection's listener, security protocol and principal (a PLAINTEXT,
+    /// ANONYMOUS session in handler tests that run without a network).</summary>
+    public Security.ConnectionSession Session { get; init; } = Security.ConnectionSession.ForTests();
     public short ApiVersion => Header.RequestApiVersion;
 }
 

@@ -3,6 +3,7 @@ using Samsa.Kafka.Broker.Handlers;
 using Samsa.Kafka.Protocol;
 using Samsa.Kafka.Protocol.Messages;
 using Samsa.Kafka.Protocol.Primitives;
+using Samsa.Kafka.Broker.Security;
 using Samsa.Net;
 
 namespace Samsa.Kafka.Broker.Network;
@@ -14,9 +15,21 @@ namespace Samsa.Kafka.Broker.Network;
 /// names an API or version not served, closes the connection as upstream does — except
 /// ApiVersions, which answers UNSUPPORTED_VERSION with the served ranges (KIP-511).
 /// </summary>
-public sealed class KafkaConnectionHandler(KafkaBroker broker) : IFrameHandler
+public sealed class KafkaConnectionHandler(KafkaBroker broker, string listenerName = "PLAINTEXT", SecurityProtocol securityProtocol = SecurityProtocol.Plaintext) : IFrameHandler
 {
-    public ValueTask OnConnectedAsync(Connection connection) => ValueTask.CompletedTask;
+    public ValueTask OnConnectedAsync(Connection connection)
+    {
+        var address = connection.RemoteEndPoint is System.Net.IPEndPoint ip ? ip.Address : System.Net.IPAddress.None;
+        connection.State = new ConnectionSession(listenerName, securityProtocol, address)
+        {
+            Authenticated = !securityProtocol.UsesSasl(),
+        };
+        return ValueTask.CompletedTask;
+    }
+
+    internal static ConnectionSession SessionOf(Connection connection) =>
+        connection.State as ConnectionSession ?? ConnectionSession.ForTests();
+
     public ValueTask<bool> OnFirstWordAsync(Connection connection, int firstWord) => ValueTask.FromResult(false);
     public ValueTask OnClosedAsync(Connection connection) => ValueTask.CompletedTask;
 
@@ -40,7 +53,9 @@ public sealed class KafkaConnectionHandler(KafkaBroker broker) : IFrameHandler
         else
         {
             var entry = ApiTable.Find(header.RequestApiKey)!;
-            var context = new RequestContext { Header = header, Broker = broker, Connection = connection, Cancellation = connection.Closed };
+            var session = SessionOf(connection);
+            session.ClientId = header.ClientId;
+            var context = new RequestContext { Header = header, Broker = broker, Connection = connection, Cancellation = connection.Closed, Session = session };
             try
             {
                 response = await entry.Handler(context, request);

@@ -77,6 +77,7 @@ internal sealed class ConfigChangeListener(KafkaBroker broker)
         bool changed = await LoadBrokerEntityAsync(zk, perBroker: true);
         changed |= await LoadBrokerEntityAsync(zk, perBroker: false);
         if (changed) broker.Replicas.RefreshLogConfigs();
+        foreach (var handler in broker.ConfigEntityHandlers) await handler.LoadAllAsync(zk);
     }
 
     /// <summary>Processes notifications newer than the last one seen, then purges expired ones.</summary>
@@ -106,6 +107,13 @@ internal sealed class ConfigChangeListener(KafkaBroker broker)
             if (entity is null) broker.Log($"ignoring config change notification {name}: not a version 1 or 2 notification");
             else if (entity == "brokers/" + DefaultEntity) clusterDefault = true;
             else if (entity == "brokers/" + broker.BrokerId.ToString(CultureInfo.InvariantCulture)) perBroker = true;
+            else
+            {
+                // users/…, clients/…, ips/…: SCRAM credentials and quotas (Security).
+                string type = entity.Split('/', 2)[0];
+                foreach (var handler in broker.ConfigEntityHandlers)
+                    if (handler.EntityType == type) await handler.OnChangedAsync(zk, entity);
+            }
             _lastExecutedChange = seq;
         }
         bool changed = false;
