@@ -10,7 +10,7 @@ using Confluent.Kafka.Admin;
 
 namespace Samsa.Compat.ConfluentKafka;
 
-public static class Program
+public static partial class Program
 {
     static readonly string Addr = Environment.GetEnvironmentVariable("COMPAT_ADDR") ?? "127.0.0.1:9092";
     static readonly string Prefix = Environment.GetEnvironmentVariable("COMPAT_PREFIX") ?? "compat-confluent-kafka-dotnet";
@@ -84,6 +84,15 @@ public static class Program
         ["admin-describe-groups"] = AdminDescribeGroups,
         ["consume-transform-produce"] = ConsumeTransformProduce,
         ["coordinator-failover"] = CoordinatorFailover,
+        // Security.cs: the target's secured listeners (compat/lib/security.py).
+        ["sec-tls-produce-consume"] = SecTlsProduceConsume,
+        ["sec-tls-untrusted-ca"] = SecTlsUntrustedCa,
+        ["sec-sasl-plain"] = () => SecSasl(SaslMechanism.Plain),
+        ["sec-sasl-scram-sha-256"] = () => SecSasl(SaslMechanism.ScramSha256),
+        ["sec-sasl-scram-sha-512"] = () => SecSasl(SaslMechanism.ScramSha512),
+        ["sec-sasl-oauthbearer"] = () => SecSasl(SaslMechanism.OAuthBearer),
+        ["sec-sasl-wrong-password"] = SecSaslWrongPassword,
+        ["sec-acl-topic"] = SecAclTopic,
     };
 
     public static async Task<int> Main(string[] args)

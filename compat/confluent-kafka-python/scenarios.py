@@ -570,5 +570,161 @@ def coordinator_failover():
             cluster_ctl("start", str(killed))
 
 
+# ---------------------------------------------------------------- security (compat/lib/security.py)
+import security  # noqa: E402
+from security import CA_FILE, OTHER_CA_FILE, SASL_SSL_ADDR, SSL_ADDR  # noqa: E402
+
+
+def secured(addr, protocol, mechanism=None, user=None, password=None, ca=None, **extra):
+    """librdkafka settings a user writes for a secured listener."""
+    conf = {"bootstrap.servers": addr, "security.protocol": protocol, "ssl.ca.location": ca or CA_FILE,
+            "socket.timeout.ms": 10000, "broker.address.family": "v4"}
+    if mechanism:
+        conf["sasl.mechanisms"] = mechanism
+        if mechanism == "OAUTHBEARER":
+            conf["enable.sasl.oauthbearer.unsecure.jwt"] = True
+            conf["sasl.oauthbearer.config"] = f"principal={user}"
+        else:
+            conf["sasl.username"] = user
+            conf["sasl.password"] = password
+    conf.update(extra)
+    return conf
+
+
+def secured_round_trip(conf, name, n=20):
+    """Produce n records through a secured connection and read them back through another."""
+    t = create_topic(topic(name), partitions=1)
+    p = Producer(dict(conf, **{"linger.ms": 5}))
+    vals = [b"%s-%d" % (name.encode(), i) for i in range(n)]
+    reports = produce_all(p, t, [(None, v, 0, None, None) for v in vals])
+    check(len(reports) == n, f"{len(reports)} of {n} delivered")
+    c = Consumer(dict(conf, **{"group.id": f"{t}-g", "auto.offset.reset": "earliest", "enable.auto.commit": False}))
+    try:
+        c.assign([TopicPartition(t, 0, 0)])
+        got = consume_n(c, n)
+    finally:
+        c.close()
+    check([m.value() for m in got] == vals, f"read back {len(got)} of {n} records, or in another order")
+    return t
+
+
+def auth_error(conf, what, timeout=15):
+    """Connects with conf and returns the first error librdkafka reports; Fail if it connects."""
+    errors = []
+    conf = dict(conf, **{"error_cb": errors.append})
+    a = AdminClient(conf)
+    try:
+        a.list_topics(timeout=timeout)
+    except KafkaException as e:
+        errors.append(e.args[0])
+    if not errors:
+        raise Fail(f"{what}: metadata succeeded, expected an authentication error")
+    return errors
+
+
+@scenario("sec-tls-produce-consume")
+def sec_tls_produce_consume():
+    security.require(tls=True)
+    secured_round_trip(secured(SSL_ADDR, "SSL"), "sec-tls")
+
+
+@scenario("sec-tls-untrusted-ca")
+def sec_tls_untrusted_ca():
+    security.require(tls=True)
+    errs = auth_error(secured(SSL_ADDR, "SSL", ca=OTHER_CA_FILE), "a CA that did not sign the broker certificate", timeout=8)
+    text = " ".join(e.str() for e in errs)
+    check("SSL" in text or "certificate" in text.lower(), f"expected an SSL handshake error, got {text[:200]}")
+    note("untrusted CA refused")
+
+
+def _sasl(mechanism):
+    def run():
+        security.require(sasl=True)
+        # The super user, so the round trip needs no ACLs; sec-acl-topic covers an ordinary user.
+        secured_round_trip(secured(SASL_SSL_ADDR, "SASL_SSL", mechanism, security.ADMIN_USER, security.ADMIN_PASSWORD),
+                           f"sec-{mechanism.lower()}")
+    return run
+
+
+for _mech in ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]:
+    scenario(f"sec-sasl-{_mech.lower()}")(_sasl(_mech))
+
+
+@scenario("sec-sasl-oauthbearer")
+def sec_sasl_oauthbearer():
+    security.require(sasl=True)
+    # The unsecured JWT names the super user, which may write a topic of its own.
+    secured_round_trip(secured(SASL_SSL_ADDR, "SASL_SSL", "OAUTHBEARER", security.ADMIN_USER), "sec-oauthbearer")
+
+
+@scenario("sec-sasl-wrong-password")
+def sec_sasl_wrong_password():
+    security.require(sasl=True)
+    for mech in ["PLAIN", "SCRAM-SHA-256"]:
+        errs = auth_error(secured(SASL_SSL_ADDR, "SASL_SSL", mech, security.USER, "not-" + security.PASSWORD), mech)
+        codes = {e.code() for e in errs}
+        check(KafkaError._AUTHENTICATION in codes, f"{mech}: expected an authentication error, got {[e.str() for e in errs][:3]}")
+        note(mech, "wrong password refused")
+
+
+@scenario("sec-acl-topic")
+def sec_acl_topic():
+    security.require(sasl=True)
+    t = create_topic(topic("sec-acl"), partitions=1)
+    user_conf = secured(SASL_SSL_ADDR, "SASL_SSL", "SCRAM-SHA-256", security.USER, security.PASSWORD)
+    try:
+        # No ACL: the write is refused with TOPIC_AUTHORIZATION_FAILED.
+        p = Producer(dict(user_conf, **{"message.timeout.ms": 8000}))
+        errors = []
+        p.produce(t, b"denied", on_delivery=lambda err, msg: errors.append(err))
+        p.flush(12)
+        check(errors and errors[0] is not None and errors[0].code() == KafkaError.TOPIC_AUTHORIZATION_FAILED,
+              f"write without an ACL: expected TOPIC_AUTHORIZATION_FAILED, got {errors[0].str() if errors and errors[0] else errors}")
+        note("write without ACL:", errors[0].name())
+        security.grant(security.USER, "TOPIC", t, ["WRITE"])
+
+        def written():
+            out = []
+            q = Producer(dict(user_conf, **{"message.timeout.ms": 5000}))
+            q.produce(t, b"allowed", on_delivery=lambda err, msg: out.append(err))
+            q.flush(8)
+            return out and out[0] is None
+        eventually(written, "after granting WRITE the write is still refused", timeout=20, interval=0.5)
+        # Reading needs READ on the topic and on the group.
+        group = f"{t}-g"
+        c = Consumer(dict(user_conf, **{"group.id": group, "auto.offset.reset": "earliest", "enable.auto.commit": False}))
+        try:
+            c.subscribe([t])
+            denied = None
+            deadline = time.monotonic() + 12
+            while denied is None and time.monotonic() < deadline:
+                m = c.poll(0.5)
+                if m is not None and m.error() and m.error().code() in (KafkaError.GROUP_AUTHORIZATION_FAILED,
+                                                                        KafkaError.TOPIC_AUTHORIZATION_FAILED):
+                    denied = m.error()
+                elif m is not None and not m.error():
+                    raise Fail("consumed without READ ACLs")
+            check(denied is not None, "no authorization error for a consumer without READ ACLs")
+            note("read without ACL:", "authorization failed")
+        finally:
+            c.close()
+        security.grant(security.USER, "TOPIC", t, ["READ"])
+        security.grant(security.USER, "GROUP", group, ["READ"])
+        c = Consumer(dict(user_conf, **{"group.id": group, "auto.offset.reset": "earliest", "enable.auto.commit": False}))
+        try:
+            c.subscribe([t])
+            got = []
+            deadline = time.monotonic() + 20
+            while not got and time.monotonic() < deadline:
+                m = c.poll(0.5)
+                if m is not None and not m.error():
+                    got.append(m.value())
+            check(b"allowed" in got, f"after granting READ the record was not consumed (got {got})")
+        finally:
+            c.close()
+    finally:
+        security.revoke_all(security.USER, t)
+
+
 if __name__ == "__main__":
     sys.exit(main())

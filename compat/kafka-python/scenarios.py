@@ -584,5 +584,152 @@ def coordinator_failover():
             cluster_ctl("start", str(killed))
 
 
+# ---------------------------------------------------------------- security (compat/lib/security.py)
+import security  # noqa: E402
+from security import CA_FILE, OTHER_CA_FILE, SASL_SSL_ADDR, SSL_ADDR  # noqa: E402
+
+
+class _UnsecuredToken:
+    """kafka-python's OAUTHBEARER token provider shape (an object with token())."""
+    def __init__(self, subject):
+        self.subject = subject
+
+    def token(self):
+        return security.unsecured_jwt(self.subject)
+
+    def extensions(self):
+        return {}
+
+
+def secured(addr, protocol, mechanism=None, user=None, password=None, ca=None, **extra):
+    kw = {"bootstrap_servers": addr, "security_protocol": protocol, "ssl_cafile": ca or CA_FILE,
+          "request_timeout_ms": 15000, "api_version_auto_timeout_ms": 8000}
+    if mechanism == "OAUTHBEARER":
+        kw.update(sasl_mechanism=mechanism, sasl_oauth_token_provider=_UnsecuredToken(user))
+    elif mechanism:
+        kw.update(sasl_mechanism=mechanism, sasl_plain_username=user, sasl_plain_password=password)
+    kw.update(extra)
+    return kw
+
+
+def secured_round_trip(kw, name, n=20):
+    t = create_topic(topic(name), partitions=1)
+    p = KafkaProducer(linger_ms=5, **kw)
+    vals = [b"%s-%d" % (name.encode(), i) for i in range(n)]
+    futures = [p.send(t, value=v, partition=0) for v in vals]
+    p.flush(15)
+    md = [f.get(timeout=15) for f in futures]
+    p.close()
+    check(len(md) == n, f"{len(md)} of {n} acknowledged")
+    c = KafkaConsumer(consumer_timeout_ms=1000, **kw)
+    try:
+        tp = TopicPartition(t, 0)
+        c.assign([tp])
+        c.seek_to_beginning(tp)
+        out = []
+        deadline = time.monotonic() + 15
+        while len(out) < n and time.monotonic() < deadline:
+            for recs in c.poll(timeout_ms=500).values():
+                out.extend(r.value for r in recs)
+    finally:
+        c.close()
+    check(out == vals, f"read back {len(out)} of {n} records, or in another order")
+
+
+@scenario("sec-tls-produce-consume")
+def sec_tls_produce_consume():
+    security.require(tls=True)
+    secured_round_trip(secured(SSL_ADDR, "SSL"), "sec-tls")
+
+
+@scenario("sec-tls-untrusted-ca")
+def sec_tls_untrusted_ca():
+    security.require(tls=True)
+    try:
+        a = KafkaAdminClient(**secured(SSL_ADDR, "SSL", ca=OTHER_CA_FILE, request_timeout_ms=6000,
+                                       api_version_auto_timeout_ms=4000))
+        a.close()
+    except Errors.NoBrokersAvailable:
+        note("untrusted CA refused")
+        return
+    raise Fail("connected although the broker's CA is not trusted")
+
+
+def _sasl(mechanism):
+    def run():
+        security.require(sasl=True)
+        secured_round_trip(secured(SASL_SSL_ADDR, "SASL_SSL", mechanism, security.ADMIN_USER, security.ADMIN_PASSWORD),
+                           f"sec-{mechanism.lower()}")
+    return run
+
+
+for _mech in ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER"]:
+    scenario(f"sec-sasl-{_mech.lower()}")(_sasl(_mech))
+
+
+@scenario("sec-sasl-wrong-password")
+def sec_sasl_wrong_password():
+    security.require(sasl=True)
+    for mech in ["PLAIN", "SCRAM-SHA-512"]:
+        try:
+            # kafka-python surfaces the failed authentication as the bootstrap failing.
+            a = KafkaAdminClient(**secured(SASL_SSL_ADDR, "SASL_SSL", mech, security.USER, "not-" + security.PASSWORD,
+                                           request_timeout_ms=6000, api_version_auto_timeout_ms=4000))
+            a.close()
+            raise Fail(f"{mech}: connected with a wrong password")
+        except (Errors.NoBrokersAvailable, Errors.AuthenticationFailedError) as e:
+            note(mech, "wrong password refused")
+            print(f"  {mech}: {type(e).__name__}: {e}", flush=True)
+
+
+@scenario("sec-acl-topic")
+def sec_acl_topic():
+    security.require(sasl=True)
+    t = create_topic(topic("sec-acl"), partitions=1)
+    kw = secured(SASL_SSL_ADDR, "SASL_SSL", "SCRAM-SHA-512", security.USER, security.PASSWORD)
+    try:
+        p = KafkaProducer(max_block_ms=8000, retries=0, **kw)
+        try:
+            e = expect_error(Errors.TopicAuthorizationFailedError, lambda: p.send(t, b"denied").get(timeout=10),
+                             "write without an ACL")
+            note("write without ACL:", type(e).__name__)
+        finally:
+            p.close()
+        security.grant(security.USER, "TOPIC", t, ["WRITE"])
+
+        def written():
+            q = KafkaProducer(max_block_ms=5000, retries=0, **kw)
+            try:
+                q.send(t, b"allowed", partition=0).get(timeout=8)
+                return True
+            except (Errors.TopicAuthorizationFailedError, Errors.KafkaTimeoutError):
+                return False
+            finally:
+                q.close()
+        eventually(written, "after granting WRITE the write is still refused", timeout=20, interval=0.5)
+        group = f"{t}-g"
+        c = KafkaConsumer(t, group_id=group, auto_offset_reset="earliest", enable_auto_commit=False, **kw)
+        try:
+            expect_error((Errors.GroupAuthorizationFailedError, Errors.TopicAuthorizationFailedError),
+                         lambda: [c.poll(timeout_ms=500) for _ in range(20)], "read without READ ACLs")
+        finally:
+            c.close()
+        security.grant(security.USER, "TOPIC", t, ["READ"])
+        security.grant(security.USER, "GROUP", group, ["READ"])
+
+        def consumed():
+            c2 = KafkaConsumer(t, group_id=group, auto_offset_reset="earliest", enable_auto_commit=False,
+                               consumer_timeout_ms=3000, **kw)
+            try:
+                return any(r.value == b"allowed" for r in c2)
+            except (Errors.GroupAuthorizationFailedError, Errors.TopicAuthorizationFailedError):
+                return False
+            finally:
+                c2.close()
+        eventually(consumed, "after granting READ the record was not consumed", timeout=25, interval=0.5)
+    finally:
+        security.revoke_all(security.USER, t)
+
+
 if __name__ == "__main__":
     sys.exit(main())

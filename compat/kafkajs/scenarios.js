@@ -515,6 +515,134 @@ scenario('coordinator-failover', async () => {
   }
 });
 
+// ---------------------------------------------------------------- security (see compat/lib/security.py)
+// The secured listeners of the target: run-compat.sh passes them when the target runs with
+// security on; otherwise every sec-* scenario is skipped.
+const SEC = {
+  ssl: process.env.COMPAT_SSL_ADDR || '',
+  saslSsl: process.env.COMPAT_SASL_SSL_ADDR || '',
+  ca: process.env.COMPAT_CA_FILE || '',
+  admin: [process.env.COMPAT_ADMIN_USER || '', process.env.COMPAT_ADMIN_PASSWORD || ''],
+  user: [process.env.COMPAT_USER || '', process.env.COMPAT_PASSWORD || ''],
+};
+function requireSec({ tls = false, sasl = false }) {
+  if (tls && !(SEC.ssl && SEC.ca)) throw new Skip('this target has no SSL listener (COMPAT_SSL_ADDR unset)');
+  if (sasl && !(SEC.saslSsl && SEC.ca && SEC.admin[0] && SEC.user[0])) throw new Skip('this target has no SASL_SSL listener with users (COMPAT_SASL_SSL_ADDR unset)');
+}
+function unsecuredJwt(sub) {
+  const b64 = (o) => Buffer.from(JSON.stringify(o)).toString('base64url');
+  const now = Math.floor(Date.now() / 1000);
+  return `${b64({ alg: 'none' })}.${b64({ sub, iat: now, exp: now + 3600 })}.`;
+}
+function securedKafka({ addr, ca, mechanism, user, password }) {
+  const fs = require('fs');
+  const sasl = !mechanism ? undefined
+    : mechanism === 'oauthbearer' ? { mechanism, oauthBearerProvider: async () => ({ value: unsecuredJwt(user) }) }
+    : { mechanism, username: user, password };
+  return new Kafka({
+    clientId: 'samsa-compat-sec', brokers: [addr], logLevel: logLevel.NOTHING, connectionTimeout: 5000,
+    requestTimeout: 15000, retry: { retries: 1, initialRetryTime: 200 },
+    ssl: { ca: [fs.readFileSync(ca || SEC.ca)] }, sasl,
+  });
+}
+async function securedRoundTrip(k, name, n = 20) {
+  const t = await createTopic(topicName(`${name}-${rand()}`), 1);
+  const values = Array.from({ length: n }, (_, i) => `${name}-${i}`);
+  const producer = k.producer();
+  await producer.connect();
+  try { await producer.send({ topic: t, acks: -1, messages: values.map((v) => ({ value: v, partition: 0 })) }); } finally { await producer.disconnect(); }
+  const consumer = k.consumer({ groupId: `${t}-g` });
+  const got = [];
+  await consumer.connect();
+  try {
+    await consumer.subscribe({ topic: t, fromBeginning: true });
+    await consumer.run({ eachMessage: async ({ message }) => { got.push(message.value.toString()); } });
+    await eventually(() => got.length >= n, `read back ${got.length} of ${n} records`, 20000);
+  } finally { await consumer.disconnect(); }
+  check(JSON.stringify(got) === JSON.stringify(values), 'records read back differ or are out of order');
+}
+async function expectRejected(fn, test, what) {
+  try { await fn(); } catch (e) {
+    if (test(e)) return e;
+    throw new Fail(`${what}: unexpected error ${e && e.name}: ${e && e.message}`);
+  }
+  throw new Fail(`${what}: succeeded`);
+}
+const isAuthz = (type) => (e) => (e && (e.type === type || (e.originalError && e.originalError.type === type)
+  || String(e.message).includes(type.toLowerCase().replace(/_/g, ' ')) || String(e.message).includes('authoriz')));
+
+scenario('sec-tls-produce-consume', async () => {
+  requireSec({ tls: true });
+  await securedRoundTrip(securedKafka({ addr: SEC.ssl }), 'sec-tls');
+});
+
+scenario('sec-tls-untrusted-ca', async () => {
+  requireSec({ tls: true });
+  const k = securedKafka({ addr: SEC.ssl, ca: '/etc/ssl/certs/ca-certificates.crt' });
+  const admin = k.admin();
+  await expectRejected(() => admin.connect(), (e) => /certificate|self.signed|SSL|verify/i.test(`${e.message} ${e.originalError && e.originalError.message}`), 'connecting with a CA that did not sign the broker certificate');
+  await admin.disconnect().catch(() => {});
+});
+
+for (const mech of ['plain', 'scram-sha-256', 'scram-sha-512', 'oauthbearer']) {
+  scenario(`sec-sasl-${mech}`, async () => {
+    requireSec({ sasl: true });
+    await securedRoundTrip(securedKafka({ addr: SEC.saslSsl, mechanism: mech, user: SEC.admin[0], password: SEC.admin[1] }), `sec-${mech}`);
+  });
+}
+
+scenario('sec-sasl-wrong-password', async () => {
+  requireSec({ sasl: true });
+  for (const mech of ['plain', 'scram-sha-256']) {
+    const admin = securedKafka({ addr: SEC.saslSsl, mechanism: mech, user: SEC.user[0], password: `not-${SEC.user[1]}` }).admin();
+    await expectRejected(() => admin.connect(), (e) => e.name === 'KafkaJSSASLAuthenticationError' || /SASL|authentication/i.test(e.message), `${mech} with a wrong password`);
+    await admin.disconnect().catch(() => {});
+  }
+});
+
+scenario('sec-acl-topic', async () => {
+  requireSec({ sasl: true });
+  const { AclResourceTypes, AclOperationTypes, AclPermissionTypes, ResourcePatternTypes } = require('kafkajs');
+  const t = await createTopic(topicName(`sec-acl-${rand()}`), 1);
+  const group = `${t}-g`;
+  const principal = `User:${SEC.user[0]}`;
+  const superAdmin = securedKafka({ addr: SEC.saslSsl, mechanism: 'scram-sha-512', user: SEC.admin[0], password: SEC.admin[1] }).admin();
+  await superAdmin.connect();
+  const acl = (resourceType, resourceName, operation) => ({ resourceType, resourceName, resourcePatternType: ResourcePatternTypes.LITERAL, principal, host: '*', operation, permissionType: AclPermissionTypes.ALLOW });
+  const user = securedKafka({ addr: SEC.saslSsl, mechanism: 'scram-sha-256', user: SEC.user[0], password: SEC.user[1] });
+  try {
+    let producer = user.producer({ retry: { retries: 0 } });
+    await producer.connect();
+    await expectRejected(() => producer.send({ topic: t, messages: [{ value: 'denied' }] }), isAuthz('TOPIC_AUTHORIZATION_FAILED'), 'write without an ACL');
+    await producer.disconnect();
+    await superAdmin.createAcls({ acl: [acl(AclResourceTypes.TOPIC, t, AclOperationTypes.WRITE)] });
+    const described = await superAdmin.describeAcls({ resourceType: AclResourceTypes.TOPIC, resourceName: t, resourcePatternType: ResourcePatternTypes.LITERAL, principal, host: '*', operation: AclOperationTypes.ANY, permissionType: AclPermissionTypes.ANY });
+    check(described.resources.length === 1 && described.resources[0].acls.some((a) => a.operation === AclOperationTypes.WRITE), `DescribeAcls does not show the new ACL: ${JSON.stringify(described.resources)}`);
+    await eventually(async () => {
+      producer = user.producer({ retry: { retries: 0 } });
+      await producer.connect();
+      try { await producer.send({ topic: t, messages: [{ value: 'allowed', partition: 0 }] }); return true; } catch (e) { return false; } finally { await producer.disconnect(); }
+    }, 'after granting WRITE the write is still refused', 20000);
+    await superAdmin.createAcls({ acl: [acl(AclResourceTypes.TOPIC, t, AclOperationTypes.READ), acl(AclResourceTypes.GROUP, group, AclOperationTypes.READ)] });
+    const got = [];
+    await eventually(async () => {
+      const consumer = user.consumer({ groupId: group, retry: { retries: 0 } });
+      try {
+        await consumer.connect();
+        await consumer.subscribe({ topic: t, fromBeginning: true });
+        await consumer.run({ eachMessage: async ({ message }) => { got.push(message.value.toString()); } });
+        const end = Date.now() + 5000;
+        while (!got.length && Date.now() < end) await sleep(100);
+        return got.includes('allowed');
+      } catch (e) { return false; } finally { await consumer.disconnect().catch(() => {}); }
+    }, 'after granting READ the record was not consumed', 25000);
+  } finally {
+    await superAdmin.deleteAcls({ filters: [{ resourceType: AclResourceTypes.ANY, resourceName: t, resourcePatternType: ResourcePatternTypes.ANY, principal, host: '*', operation: AclOperationTypes.ANY, permissionType: AclPermissionTypes.ANY },
+      { resourceType: AclResourceTypes.GROUP, resourceName: group, resourcePatternType: ResourcePatternTypes.ANY, principal, host: '*', operation: AclOperationTypes.ANY, permissionType: AclPermissionTypes.ANY }] }).catch(() => {});
+    await superAdmin.disconnect();
+  }
+});
+
 async function main() {
   const args = process.argv.slice(2);
   if (args[0] === '--list') { for (const n of scenarios.keys()) console.log(n); return 0; }

@@ -209,5 +209,104 @@ def transactions_commit():
     check(got == [f"in-txn-{i}" for i in range(5)], f"read_committed saw {got}")
 
 
+# ---------------------------------------------------------------- security (compat/lib/security.py)
+import security  # noqa: E402
+from security import CA_FILE, OTHER_CA_FILE, SASL_SSL_ADDR, SSL_ADDR  # noqa: E402
+
+
+def kcat_secured(addr, protocol, *args, mechanism=None, user=None, password=None, ca=None, stdin=None, timeout=20):
+    """kcat with the -X settings a user writes for a secured listener."""
+    x = ["-X", f"security.protocol={protocol}", "-X", f"ssl.ca.location={ca or CA_FILE}"]
+    if mechanism:
+        x += ["-X", f"sasl.mechanisms={mechanism}", "-X", f"sasl.username={user}", "-X", f"sasl.password={password}"]
+    cmd = [KCAT, "-b", addr, "-m", "10", "-X", "broker.address.family=v4", *x, *args]
+    print("  $ " + " ".join(c if "password=" not in c else c.split("=")[0] + "=***" for c in cmd))
+    r = subprocess.run(cmd, input=stdin, capture_output=True, timeout=timeout)
+    out, err = r.stdout.decode(errors="replace"), r.stderr.decode(errors="replace")
+    if err.strip():
+        print("  stderr: " + err.strip()[:2000])
+    return r.returncode, out, err
+
+
+def _secured_topic(name):
+    """A topic made on the PLAINTEXT listener (User:ANONYMOUS is a super user there)."""
+    t = topic(name) + "-" + os.urandom(3).hex()
+    produce(t, ["seed:0"])
+    wait_topic(t)
+    return t
+
+
+def _secured_round_trip(addr, protocol, name, **kw):
+    t = _secured_topic(name)
+    lines = [f"k{i}:{name}-{i}" for i in range(20)]
+    rc, _, err = kcat_secured(addr, protocol, "-P", "-t", t, "-p", "0", "-K", ":", stdin=("\n".join(lines) + "\n").encode(), **kw)
+    check(rc == 0 and "ERROR" not in err, f"secured kcat -P failed ({rc}): {err.strip()[-300:]}")
+    rc, out, err = kcat_secured(addr, protocol, "-C", "-t", t, "-p", "0", "-o", "beginning", "-e", "-f", "%k:%s\\n", **kw)
+    check(rc == 0, f"secured kcat -C failed ({rc}): {err.strip()[-300:]}")
+    got = out.splitlines()
+    check(got == ["seed:0"] + lines, f"read back {len(got)} lines; expected the seed and {len(lines)} records in order")
+
+
+@scenario("sec-tls-produce-consume")
+def sec_tls_produce_consume():
+    security.require(tls=True)
+    _secured_round_trip(SSL_ADDR, "SSL", "sec-tls")
+
+
+@scenario("sec-tls-untrusted-ca")
+def sec_tls_untrusted_ca():
+    security.require(tls=True)
+    rc, out, err = kcat_secured(SSL_ADDR, "SSL", "-L", ca=OTHER_CA_FILE, timeout=20)
+    check(rc != 0, "kcat -L succeeded against a broker whose CA it does not trust")
+    check("SSL" in err or "certificate" in err, f"expected an SSL handshake error, got: {err.strip()[-200:]}")
+
+
+@scenario("sec-sasl-scram-sha-512")
+def sec_sasl_scram_sha_512():
+    security.require(sasl=True)
+    _secured_round_trip(SASL_SSL_ADDR, "SASL_SSL", "sec-scram", mechanism="SCRAM-SHA-512",
+                        user=security.ADMIN_USER, password=security.ADMIN_PASSWORD)
+
+
+@scenario("sec-sasl-plain")
+def sec_sasl_plain():
+    security.require(sasl=True)
+    _secured_round_trip(SASL_SSL_ADDR, "SASL_SSL", "sec-plain", mechanism="PLAIN",
+                        user=security.ADMIN_USER, password=security.ADMIN_PASSWORD)
+
+
+@scenario("sec-sasl-wrong-password")
+def sec_sasl_wrong_password():
+    security.require(sasl=True)
+    rc, out, err = kcat_secured(SASL_SSL_ADDR, "SASL_SSL", "-L", mechanism="SCRAM-SHA-256", user=security.USER,
+                                password="not-" + security.PASSWORD, timeout=20)
+    check(rc != 0, "kcat -L succeeded with a wrong password")
+    check("uthentication" in err, f"expected an authentication error, got: {err.strip()[-200:]}")
+
+
+@scenario("sec-acl-topic")
+def sec_acl_topic():
+    security.require(sasl=True)
+    t = _secured_topic("sec-acl")
+    kw = dict(mechanism="SCRAM-SHA-256", user=security.USER, password=security.PASSWORD)
+    try:
+        rc, _, err = kcat_secured(SASL_SSL_ADDR, "SASL_SSL", "-P", "-t", t, "-p", "0", "-X", "message.timeout.ms=6000",
+                                  stdin=b"denied\n", **kw)
+        check("authoriz" in err.lower(), f"write without an ACL: expected an authorization error, got rc={rc}: {err.strip()[-200:]}")
+        security.grant(security.USER, "TOPIC", t, ["WRITE", "READ"])
+        deadline = time.monotonic() + 20
+        while True:
+            rc, _, err = kcat_secured(SASL_SSL_ADDR, "SASL_SSL", "-P", "-t", t, "-p", "0", "-X", "message.timeout.ms=6000",
+                                      stdin=b"allowed\n", **kw)
+            if rc == 0 and "ERROR" not in err:
+                break
+            check(time.monotonic() < deadline, f"after granting WRITE the write is still refused: {err.strip()[-200:]}")
+            time.sleep(0.5)
+        rc, out, err = kcat_secured(SASL_SSL_ADDR, "SASL_SSL", "-C", "-t", t, "-p", "0", "-o", "beginning", "-e", **kw)
+        check(rc == 0 and "allowed" in out.splitlines(), f"reading with READ granted failed ({rc}): {err.strip()[-200:]}")
+    finally:
+        security.revoke_all(security.USER, t)
+
+
 if __name__ == "__main__":
     sys.exit(main())

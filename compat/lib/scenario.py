@@ -67,13 +67,15 @@ def eventually(fn, what, timeout=10.0, interval=0.1):
 
 
 def expect_error(exc_type, fn, what):
+    """fn must raise exc_type (an exception class or a tuple of them); returns the exception."""
+    name = " or ".join(t.__name__ for t in exc_type) if isinstance(exc_type, tuple) else exc_type.__name__
     try:
         fn()
     except exc_type as e:
         return e
     except Exception as e:  # noqa: BLE001 - report whatever the client raised instead
-        raise Fail(f"{what}: expected {exc_type.__name__}, got {type(e).__name__}: {e}")
-    raise Fail(f"{what}: expected {exc_type.__name__}, call succeeded")
+        raise Fail(f"{what}: expected {name}, got {type(e).__name__}: {e}")
+    raise Fail(f"{what}: expected {name}, call succeeded")
 
 
 def main():
