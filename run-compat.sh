@@ -20,6 +20,10 @@
 #                          the cluster lane gets three times as much);
 #                          scenarios left when it is spent fail as "not run".
 #   --samsa-bin PATH       run this samsa executable instead of building src/Samsa.Host.
+#   --no-secure            start the Samsa targets without security (no sec-* scenarios). By
+#                          default `samsa dev --secure` and the cluster target add SSL and SASL_SSL
+#                          listeners, SCRAM users and the ACL authorizer (compat/lib/security.py);
+#                          the cluster's brokers replicate over a SASL_SSL listener.
 #
 # Output: compat/results/{matrix.md,matrix.html,junit.xml,results.tsv,logs/}.
 # Exit status: 1 when Samsa fails a scenario that upstream passes or that has no upstream
@@ -40,6 +44,7 @@ SCEN_TIMEOUT=25
 LANE_BUDGET=360
 INSTALL=1
 SAMSA_BIN=""
+SECURE=1
 
 KAFKA_CLIENTS="kcat kafka-python confluent-kafka-python kafkajs confluent-kafka-dotnet"
 ZK_CLIENTS="zkcli cli_mt kazoo node-zookeeper-client samsa-keeper-client"
@@ -57,6 +62,7 @@ while [ $# -gt 0 ]; do
     --lane-budget) LANE_BUDGET="$2"; shift 2 ;;
     --no-install) INSTALL=0; shift ;;
     --samsa-bin) SAMSA_BIN="$2"; shift 2 ;;
+    --no-secure) SECURE=0; shift ;;
     -h|--help) usage; exit 0 ;;
     *) echo "run-compat: unknown argument $1" >&2; usage >&2; exit 2 ;;
   esac
@@ -115,6 +121,9 @@ need_cmd() { # need_cmd COMMAND PACKAGE: a tool that may come from elsewhere (No
 }
 if [ "$INSTALL" = 1 ]; then
   need_pkg zookeeper   # the upstream ZooKeeper server and zkCli.sh
+  need_cmd openssl openssl       # the secured cluster target's certificates (compat/lib/secure_setup.py)
+  need_pkg python3-kazoo         # ... and its SCRAM users, written into ZooKeeper
+  need_pkg python3-kafka         # ... and the ACLs the sec-* scenarios grant (compat/lib/security.py)
   need_cmd java default-jre-headless
   for c in $CLIENTS; do
     case "$c" in
@@ -220,7 +229,8 @@ if has_target samsa || { has_target cluster && [ "$need_kafka" = 1 ]; }; then
   if [ -n "$SAMSA_BIN" ] && [ -x "$SAMSA_BIN" ] && has_target cluster && [ "$need_kafka" = 1 ]; then
     # Starts in the background (a few seconds) while `samsa dev` starts.
     log "starting the cluster target: a Samsa Keeper and 3 brokers (compat/lib/cluster.py)"
-    /usr/bin/python3 "$COMPAT/lib/cluster.py" --dir "$CLUSTER_DIR" up --samsa "$SAMSA_BIN" --brokers 3 --logs "$RESULTS/logs" \
+    secure_flag=""; [ "$SECURE" = 1 ] && secure_flag="--secure"
+    /usr/bin/python3 "$COMPAT/lib/cluster.py" --dir "$CLUSTER_DIR" up --samsa "$SAMSA_BIN" --brokers 3 --logs "$RESULTS/logs" $secure_flag \
       > "$WORK/cluster-up.out" 2> "$RESULTS/logs/cluster-up.log" &
     CLUSTER_PID=$!
   fi
@@ -255,6 +265,9 @@ if has_target samsa || { has_target cluster && [ "$need_kafka" = 1 ]; }; then
       CLUSTER_BOOTSTRAP_ID=$(/usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["bootstrap"])' "$CLUSTER_DIR/cluster.json")
       CLUSTER_LEADERS=$(/usr/bin/python3 -c 'import json,sys; i=json.load(open(sys.argv[1])); print(",".join(b for b in sorted(i["brokers"]) if int(b) != i["bootstrap"]))' "$CLUSTER_DIR/cluster.json")
       log "cluster: bootstrap broker $CLUSTER_BOOTSTRAP_ID at $CLUSTER_KAFKA_ADDR; partitions and coordinators on brokers $CLUSTER_LEADERS"
+      # The secured listeners of the bootstrap broker, for the sec-* scenarios (KEY=VALUE lines).
+      /usr/bin/python3 -c 'import json,sys; e=json.load(open(sys.argv[1])).get("secure_env",{}); print("\n".join(f"{k}={v}" for k,v in e.items()))' \
+        "$CLUSTER_DIR/cluster.json" > "$WORK/secure-env-cluster"
     else
       CLUSTER_KAFKA_WHY="the cluster did not start: $(tail -1 "$RESULTS/logs/cluster-up.log" | cut -c1-200)"
       log "cluster: $CLUSTER_KAFKA_WHY"
@@ -315,7 +328,9 @@ run_client() { # run_client TARGET CLIENT ADDR WHY
     local limit=$SCEN_TIMEOUT
     case "$s" in coordinator-failover) limit=$((SCEN_TIMEOUT * 2)) ;; esac
     t0=$(date +%s.%N)
-    COMPAT_TARGET="$target" COMPAT_ADDR="$addr" COMPAT_PREFIX="compat-$client-$RUN_ID" COMPAT_RUN_ID="$RUN_ID" \
+    local secenv=()
+    [ -s "$WORK/secure-env-$target" ] && mapfile -t secenv < "$WORK/secure-env-$target"
+    env ${secenv[@]+"${secenv[@]}"} COMPAT_TARGET="$target" COMPAT_ADDR="$addr" COMPAT_PREFIX="compat-$client-$RUN_ID" COMPAT_RUN_ID="$RUN_ID" \
       COMPAT_TRANSCRIPT="$tr" COMPAT_TIMEOUT="$limit" \
       COMPAT_CLUSTER_DIR="$CLUSTER_DIR" COMPAT_BOOTSTRAP_ID="$CLUSTER_BOOTSTRAP_ID" COMPAT_LEADERS="$CLUSTER_LEADERS" \
       timeout -k 3 "$limit" "$runner" "$s" > "$logf" 2>&1 < /dev/null

@@ -22,7 +22,9 @@ This file talks to the brokers with a few hand-encoded Kafka requests (Metadata 
 FindCoordinator v1, ListGroups v0, ListTransactions v0, CreateTopics v2) rather than one of
 the clients under test, so the check does not depend on a client's quirks.
 
-    cluster.py up --samsa BIN --dir DIR [--brokers 3]   start everything; prints the bootstrap address
+    cluster.py up --samsa BIN --dir DIR [--brokers 3] [--secure]
+                                                        start everything; prints the bootstrap address
+                                                        (--secure: see compat/lib/secure_setup.py)
     cluster.py down --dir DIR                           stop every process it started
     cluster.py kill ID | start ID | ensure-up           one broker: SIGKILL / start again / start dead ones
     cluster.py coordinator KEY [--txn]                  the coordinator's broker id, asked of a non-bootstrap broker
@@ -358,16 +360,32 @@ def cmd_up(a):
     if not wait_line(klog, "keeper listening on", keeper, 60):
         raise SystemExit(f"cluster: the Keeper did not start (see {klog})")
     ids = list(range(1, a.brokers + 1))
+    secure = None
+    if a.secure:
+        # Security on (compat/lib/secure_setup.py): SSL and SASL_SSL client listeners beside
+        # PLAINTEXT, a SASL_SSL inter-broker listener, the ACL authorizer, and SCRAM users written
+        # into ZooKeeper as upstream's kafka-configs.sh --zookeeper writes them.
+        import secure_setup
+        secure = {"certs": secure_setup.make_certs(os.path.join(d, "tls"))}
+        secure_setup.write_scram_users(f"{HOST}:{zp}")
     bootstrap = ids[0]
     leaders = ids[1:]
     info = {"samsa": a.samsa, "keeper": f"{HOST}:{zp}", "bootstrap": bootstrap, "brokers": {}}
     for bid in ids:
         port = free_port()
         cfg = os.path.join(d, f"server-{bid}.properties")
+        if secure:
+            import secure_setup
+            ports = {"PLAINTEXT": port, "SSL": free_port(), "SASL_SSL": free_port(), "INTERNAL": free_port()}
+            listener_lines = secure_setup.broker_lines(HOST, ports, *secure["certs"])
+            if bid == bootstrap:
+                secure["env"] = secure_setup.runner_env(HOST, ports, secure["certs"][0])
+        else:
+            listener_lines = [f"listeners=PLAINTEXT://{HOST}:{port}"]
         with open(cfg, "w") as f:
             f.write("\n".join([
                 f"broker.id={bid}",
-                f"listeners=PLAINTEXT://{HOST}:{port}",
+                *listener_lines,
                 f"log.dirs={d}/kafka-{bid}",
                 f"zookeeper.connect={HOST}:{zp}",
                 # The cluster target's point: every partition has 3 replicas and a write needs 2.
@@ -386,6 +404,8 @@ def cmd_up(a):
                 "",
             ]))
         info["brokers"][str(bid)] = {"port": port, "config": cfg, "log": os.path.join(logs, f"cluster-broker-{bid}.log")}
+    if secure:
+        info["secure_env"] = secure["env"]
     json.dump(info, open(os.path.join(d, "cluster.json"), "w"), indent=1)
     cl = Cluster(d)
     procs = {}
@@ -605,6 +625,7 @@ def main():
     p.add_argument("--samsa", required=True)
     p.add_argument("--brokers", type=int, default=3)
     p.add_argument("--logs")
+    p.add_argument("--secure", action="store_true", help="SSL and SASL_SSL listeners, SASL_SSL between brokers, ACLs")
     sub.add_parser("down")
     for name in ("kill", "start"):
         sub.add_parser(name).add_argument("id", type=int)
