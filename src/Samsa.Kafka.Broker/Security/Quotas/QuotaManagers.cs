@@ -91,9 +91,11 @@ public sealed class QuotaManagers
         {
             if (parts.Length != 2) { _log($"ignoring quota entity {entityPath}: not ips/<ip>"); return; }
             IPAddress? ip = null;
-            if (parts[1] != ClientQuotaManager.Default && !IPAddress.TryParse(parts[1], out ip))
+            // AlterClientQuotas sanitizes ip names too ("::1" is ips/%3A%3A1).
+            string host = QuotaSanitizer.Desanitize(parts[1]);
+            if (parts[1] != ClientQuotaManager.Default && !IPAddress.TryParse(host, out ip))
             {
-                try { ip = Dns.GetHostAddresses(parts[1]).FirstOrDefault(); }
+                try { ip = Dns.GetHostAddresses(host).FirstOrDefault(); }
                 catch (System.Net.Sockets.SocketException) { }
                 if (ip is null) { _log($"ignoring quota entity {entityPath}: Unable to resolve address {parts[1]}"); return; }
             }
