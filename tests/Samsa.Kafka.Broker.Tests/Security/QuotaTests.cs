@@ -201,6 +201,21 @@ public class QuotaTests
     }
 
     [Fact]
+    public async Task MaxConnectionsKeepsANewConnectionWaitingUntilOneCloses()
+    {
+        await using var live = await LiveBroker.StartAsync(null, ("max.connections", "1"));
+        int port = live.Broker.BoundEndPoint.Port;
+        var first = await KafkaWireClient.ConnectAsync("127.0.0.1", port);
+        Assert.NotNull(await first.SendAsync<MetadataResponse>(new MetadataRequest { Topics = [] }, 12));
+        await using var second = await KafkaWireClient.ConnectAsync("127.0.0.1", port);
+        var waiting = second.SendAsync<MetadataResponse>(new MetadataRequest { Topics = [] }, 12);
+        await Task.Delay(500);
+        Assert.False(waiting.IsCompleted, "the second connection was served while the first held the only slot");
+        await first.DisposeAsync();
+        Assert.NotNull(await waiting.WaitAsync(TimeSpan.FromSeconds(5)));
+    }
+
+    [Fact]
     public async Task ConnectionCreationRatePerIpClosesConnectionsOverTheRate()
     {
         await using var live = await LiveBroker.StartAsync();

@@ -97,7 +97,14 @@ internal sealed class FileQuotaStore : IQuotaStore
         _path = Path.Combine(directory, FileName);
         if (File.Exists(_path))
         {
-            var loaded = JsonSerializer.Deserialize<Dictionary<string, Dictionary<string, string>>>(File.ReadAllBytes(_path));
+            Dictionary<string, Dictionary<string, string>>? loaded;
+            try { loaded = JsonSerializer.Deserialize<Dictionary<string, Dictionary<string, string>>>(File.ReadAllBytes(_path)); }
+            catch (JsonException e)
+            {
+                // Written only by rename of a complete file, so this is outside damage: refuse to
+                // start rather than silently drop the quotas.
+                throw new InvalidOperationException($"{_path} is not a client quota file ({e.Message}); fix or remove it");
+            }
             if (loaded is not null) foreach (var (k, v) in loaded) _entities[k] = new(v, StringComparer.Ordinal);
         }
     }
