@@ -35,7 +35,7 @@ public sealed class ClientQuotaManager
     private readonly ConcurrentDictionary<(string? User, string? ClientId), double> _overrides = new();
     private readonly ConcurrentDictionary<(string User, string ClientId), Meter> _meters = new();
     private readonly Func<long> _clock;
-    private volatile int _typesEnabled;
+    private int _typesEnabled;
     private long _records;
 
     public ClientQuotaManager(ClientQuotaType type, int samples, int windowSeconds, Func<long>? clock = null)
@@ -52,7 +52,7 @@ public sealed class ClientQuotaManager
     public long NowMs => _clock();
 
     /// <summary>Whether any quota of this type was ever set (upstream records nothing until then).</summary>
-    public bool Enabled => _typesEnabled != 0;
+    public bool Enabled => Volatile.Read(ref _typesEnabled) != 0;
 
     private sealed class Meter(int samples, long windowMs)
     {
@@ -66,8 +66,9 @@ public sealed class ClientQuotaManager
     /// the default entity.</summary>
     public void UpdateQuota(string? sanitizedUser, string? clientId, double? quota)
     {
-        if (sanitizedUser is not null) _typesEnabled |= clientId is not null ? UserClientIdEnabled : UserEnabled;
-        else if (clientId is not null) _typesEnabled |= ClientIdEnabled;
+        // Upstream never clears these flags once a level was used (quotaTypesEnabled).
+        if (sanitizedUser is not null) Interlocked.Or(ref _typesEnabled, clientId is not null ? UserClientIdEnabled : UserEnabled);
+        else if (clientId is not null) Interlocked.Or(ref _typesEnabled, ClientIdEnabled);
         if (quota is { } q) _overrides[(sanitizedUser, clientId)] = q;
         else _overrides.TryRemove((sanitizedUser, clientId), out _);
     }
@@ -78,7 +79,7 @@ public sealed class ClientQuotaManager
     /// client's traffic is counted in.</summary>
     public (string User, string ClientId) MetricTags(string sanitizedUser, string clientId)
     {
-        switch (_typesEnabled)
+        switch (Volatile.Read(ref _typesEnabled))
         {
             case 0:
             case ClientIdEnabled: return ("", clientId);
