@@ -63,7 +63,11 @@ public sealed class KafkaBroker : IAsyncDisposable
         Replicas.Appended += tp => FetchPurgatory.CheckAndComplete(tp);
         Groups = new Groups.GroupCoordinatorService(config, Replicas, log);
         Transactions = new Transactions.TransactionCoordinatorService(config, Replicas, Groups, persistent: !inMemory, log);
+        Quotas = Security.Quotas.QuotaSetup.Create(this, inMemory);
     }
+
+    /// <summary>Client quotas, connection limits and throttling (Security/Quotas).</summary>
+    public Security.Quotas.QuotaManagers Quotas { get; }
 
     private readonly Action<string>? _log;
     private long _fileRangeBytesSent;

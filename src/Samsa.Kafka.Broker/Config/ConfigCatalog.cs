@@ -316,6 +316,11 @@ public static class ConfigCatalog
         new("follower.replication.throttled.rate", ConfigType.Long, LongMax, AtLeast(0), dynamic: true),
         new("replication.quota.window.num", ConfigType.Int, "11", AtLeast(1)),
         new("replication.quota.window.size.seconds", ConfigType.Int, "1", AtLeast(1)),
+        // Client quotas (QuotaConfig; Security/Quotas).
+        new("quota.window.num", ConfigType.Int, "11", AtLeast(1)),
+        new("quota.window.size.seconds", ConfigType.Int, "1", AtLeast(1)),
+        new("controller.quota.window.num", ConfigType.Int, "11", AtLeast(1)),
+        new("controller.quota.window.size.seconds", ConfigType.Int, "1", AtLeast(1)),
         new("controlled.shutdown.enable", ConfigType.Boolean, "true"),
         new("controlled.shutdown.max.retries", ConfigType.Int, "3"),
         new("controlled.shutdown.retry.backoff.ms", ConfigType.Long, "5000"),

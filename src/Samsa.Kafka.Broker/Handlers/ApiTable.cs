@@ -46,6 +46,9 @@ public static class ApiTable
         Entry<CreatePartitionsRequest>(ApiKey.CreatePartitions, 0, 3, CreatePartitionsHandler.HandleAsync),
         Entry<IncrementalAlterConfigsRequest>(ApiKey.IncrementalAlterConfigs, 0, 1, IncrementalAlterConfigsHandler.HandleAsync),
         Entry<DescribeClusterRequest>(ApiKey.DescribeCluster, 0, 1, DescribeClusterHandler.HandleAsync),
+        // Client quotas: Security/Quotas.
+        Entry<DescribeClientQuotasRequest>(ApiKey.DescribeClientQuotas, 0, 1, DescribeClientQuotasHandler.HandleAsync),
+        Entry<AlterClientQuotasRequest>(ApiKey.AlterClientQuotas, 0, 1, AlterClientQuotasHandler.HandleAsync),
         // Leadership moves (ZooKeeper-mode controller): Controller/LeaderElections.
         Entry<ControlledShutdownRequest>(ApiKey.ControlledShutdown, 0, 3, ControlledShutdownHandler.HandleAsync),
         Entry<ElectLeadersRequest>(ApiKey.ElectLeaders, 0, 2, ElectLeadersHandler.HandleAsync),

@@ -24,14 +24,18 @@ public sealed class KafkaConnectionHandler(KafkaBroker broker, string listenerNa
         {
             Authenticated = !securityProtocol.UsesSasl(),
         };
-        return ValueTask.CompletedTask;
+        return Security.Quotas.ConnectionAdmission.OnConnectedAsync(broker, connection, address);
     }
 
     internal static ConnectionSession SessionOf(Connection connection) =>
         connection.State as ConnectionSession ?? ConnectionSession.ForTests();
 
     public ValueTask<bool> OnFirstWordAsync(Connection connection, int firstWord) => ValueTask.FromResult(false);
-    public ValueTask OnClosedAsync(Connection connection) => ValueTask.CompletedTask;
+    public ValueTask OnClosedAsync(Connection connection)
+    {
+        Security.Quotas.ConnectionAdmission.OnClosed(broker, connection);
+        return ValueTask.CompletedTask;
+    }
 
     public async ValueTask OnFrameAsync(Connection connection, ReadOnlyMemory<byte> frame)
     {
@@ -44,6 +48,7 @@ public sealed class KafkaConnectionHandler(KafkaBroker broker, string listenerNa
         }
         IKafkaMessage? response;
         short responseVersion = header.RequestApiVersion;
+        int throttleMs = 0;
         if (request is null)
         {
             // Only ApiVersions gets here: an unsupported version answered in v0 form.
@@ -58,7 +63,13 @@ public sealed class KafkaConnectionHandler(KafkaBroker broker, string listenerNa
             var context = new RequestContext { Header = header, Broker = broker, Connection = connection, Cancellation = connection.Closed, Session = session };
             try
             {
-                response = await entry.Handler(context, request);
+                // Quotas (Security/Quotas/RequestThrottle): caps and permits before, records after.
+                var pending = Security.Quotas.RequestThrottle.Before(context, request);
+                long start = System.Diagnostics.Stopwatch.GetTimestamp();
+                var handling = entry.Handler(context, request);
+                long handlerTicks = System.Diagnostics.Stopwatch.GetTimestamp() - start;
+                response = await handling;
+                throttleMs = Security.Quotas.RequestThrottle.After(context, request, frame.Length, handlerTicks, pending, ref response);
             }
             catch (OperationCanceledException) when (connection.Closed.IsCancellationRequested)
             {
@@ -74,7 +85,12 @@ public sealed class KafkaConnectionHandler(KafkaBroker broker, string listenerNa
                 return;
             }
         }
-        if (response is null) return;
+        long throttleDecided = System.Diagnostics.Stopwatch.GetTimestamp();
+        if (response is null)
+        {
+            if (throttleMs > 0) await Security.Quotas.RequestThrottle.MuteAsync(connection, throttleMs, throttleDecided);
+            return;
+        }
         try
         {
             if (broker.DropResponseForTests?.Invoke(header) == true)
@@ -83,6 +99,7 @@ public sealed class KafkaConnectionHandler(KafkaBroker broker, string listenerNa
                 return;
             }
             await SendAsync(connection, header, response, responseVersion);
+            if (throttleMs > 0) await Security.Quotas.RequestThrottle.MuteAsync(connection, throttleMs, throttleDecided);
         }
         catch (KafkaProtocolException e)
         {

@@ -21,7 +21,7 @@ namespace Samsa.Kafka.Broker.Cluster.ZooKeeper;
 /// Topic overrides are also re-read with every view of the layout (ZkClusterMember), so a topic
 /// notification only makes that happen sooner; dynamic broker configs are read from ZooKeeper at the
 /// start of each session and then on notifications for this broker's id or for &lt;default&gt;.
-/// Client, user and ip entities (quotas) are not applied: Samsa has no quotas.
+/// Client, user and ip entities go to the registered IConfigEntityHandlers (quotas, SCRAM credentials).
 /// </summary>
 internal sealed class ConfigChangeListener(KafkaBroker broker)
 {
