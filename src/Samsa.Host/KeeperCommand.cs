@@ -108,6 +108,7 @@ public static class KeeperCommand
     public static async Task<KeeperHost> StartAsync(KeeperConfig config, TextWriter? announce = null)
     {
         var host = await KeeperHost.StartAsync(config);
+        if (host.SecureEndPoint is { } tls) (announce ?? Console.Out).WriteLine($"keeper secure (TLS) client port on {tls.Address}:{tls.Port}");
         (announce ?? Console.Out).WriteLine($"keeper listening on {host.LocalEndPoint.Address}:{host.LocalEndPoint.Port}");
         return host;
     }

@@ -63,6 +63,13 @@ public sealed class KeeperConfig
     public string? SaslSuperPassword;
     public bool AllowSaslFailedClients;
     public string? X509SuperUser;
+    /// <summary>secureClientPort (null: no TLS port) and secureClientPortAddress (upstream default: all addresses).</summary>
+    public int? SecureClientPort;
+    public string SecureClientPortAddress = "0.0.0.0";
+    /// <summary>zookeeper.serverCnxnFactory (upstream needs NettyServerCnxnFactory for TLS; the Keeper has one transport).</summary>
+    public string? ServerCnxnFactory;
+    /// <summary>zookeeper.ssl.* settings of the client port, by the name after "ssl." (see KeeperTls).</summary>
+    public Dictionary<string, string> Ssl = new(StringComparer.Ordinal);
     /// <summary>Keys given that the Keeper does not implement and that would weaken security if
     /// ignored; KeeperSecurity refuses to start over them.</summary>
     public List<string> UnsupportedSecurityKeys = new();
@@ -136,6 +143,16 @@ public sealed class KeeperConfig
         string k = key.StartsWith("zookeeper.", StringComparison.Ordinal) ? key.Substring("zookeeper.".Length) : key;
         if (k.StartsWith("authProvider.", StringComparison.Ordinal)) { AuthProviders[k.Substring("authProvider.".Length)] = val; return true; }
         if (k == "superUser" || k.StartsWith("superUser.", StringComparison.Ordinal)) { SaslSuperUsers.Add(val); return true; }
+        if (key == "secureClientPort") { SecureClientPort = int.Parse(val, CultureInfo.InvariantCulture); return true; }
+        if (key == "secureClientPortAddress") { SecureClientPortAddress = val; return true; }
+        if (k == "serverCnxnFactory") { ServerCnxnFactory = val; return true; }
+        // quorum TLS: the Keeper is standalone and has no quorum port to secure
+        if (k == "sslQuorum" || k.StartsWith("ssl.quorum.", StringComparison.Ordinal))
+        {
+            if (!(k == "sslQuorum" && val.Trim().Equals("false", StringComparison.OrdinalIgnoreCase))) UnsupportedSecurityKeys.Add($"{key}={val} (quorum TLS; the Keeper runs standalone)");
+            return true;
+        }
+        if (k.StartsWith("ssl.", StringComparison.Ordinal)) { Ssl[k.Substring("ssl.".Length)] = val; return true; }
         switch (k)
         {
             case "sasl.serverconfig": SaslServerSection = val; return true;

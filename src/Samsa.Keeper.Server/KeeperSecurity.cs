@@ -46,7 +46,7 @@ public sealed class KeeperSecurity
     {
         var s = new KeeperSecurity();
         if (c.UnsupportedSecurityKeys.Count > 0)
-            throw new KeeperConfigException($"{c.UnsupportedSecurityKeys[0]} is not supported by the Keeper; remove it (sessionRequireClientSASLAuth=true requires SASL)");
+            throw new KeeperConfigException($"{c.UnsupportedSecurityKeys[0]} is not supported by the Keeper; remove it");
         foreach (var (n, cls) in c.AuthProviders)
         {
             if (!KnownProviders.TryGetValue(cls.Trim(), out var scheme))
