@@ -9,7 +9,7 @@ root=$(pwd)
 need_pkgs=()
 have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
 # Go, Debian's sarama sources and gcc (sarama's zstd binding is cgo) for SaramaClusterTests.
-for p in zookeeper zookeeper-bin kcat librdkafka-dev python3-kafka python3-confluent-kafka python3-kazoo \
+for p in zookeeper zookeeper-bin kcat librdkafka-dev python3-kafka python3-confluent-kafka python3-kazoo python3-pure-sasl \
          golang-go golang-github-shopify-sarama-dev gcc libc6-dev; do
   have_pkg "$p" || need_pkgs+=("$p")
 done
