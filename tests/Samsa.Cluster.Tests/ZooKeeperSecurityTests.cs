@@ -148,6 +148,25 @@ public sealed class ZooKeeperSecurityTests : IDisposable
     }
 
     [Fact]
+    public async Task A_refused_sasl_password_stops_the_broker_start_with_auth_failed()
+    {
+        var (jaas, _, _, cfg) = await MaterialAsync();
+        string wrong = Write("wrong.conf", """
+            Client {
+                   org.apache.zookeeper.server.auth.DigestLoginModule required
+                   username="kafka"
+                   password="not-it";
+            };
+            """);
+        var keeperCfg = KeeperConfig.Parse("clientPort=0\nclientPortAddress=127.0.0.1\nadmin.enableServer=false\nauthProvider.1=org.apache.zookeeper.server.auth.SASLAuthenticationProvider\n");
+        keeperCfg.Apply("java.security.auth.login.config", jaas);
+        await using var keeper = await KeeperHost.StartAsync(keeperCfg);
+        var e = await Assert.ThrowsAsync<ConfigValueException>(() => LocalCluster.StartAsync($"127.0.0.1:{keeper.LocalEndPoint.Port}", 1,
+            brokerConfig: new Dictionary<string, string> { ["java.security.auth.login.config"] = wrong, ["zookeeper.set.acl"] = "true" }));
+        Assert.StartsWith("Auth failed either before or while waiting for connection", e.Message);
+    }
+
+    [Fact]
     public void Set_acl_without_sasl_or_a_client_certificate_stops_the_broker_with_one_line()
     {
         var config = new BrokerConfig(new Dictionary<string, string> { ["zookeeper.connect"] = "127.0.0.1:1", ["zookeeper.set.acl"] = "true" });

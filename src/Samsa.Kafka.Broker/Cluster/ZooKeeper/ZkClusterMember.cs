@@ -184,6 +184,13 @@ public sealed partial class ZkClusterMember : IClusterTopicStore, IAsyncDisposab
                 _registered.TrySetException(e);
                 break;
             }
+            catch (KeeperException e) when (e.Code is Code.AuthFailed or Code.SessionClosedRequireSaslAuth && !_registered.Task.IsCompleted)
+            {
+                // Upstream ZooKeeperClient.waitUntilConnected: ZooKeeperClientAuthFailedException ends the start
+                _registered.TrySetException(new ConfigValueException($"Auth failed either before or while waiting for connection to ZooKeeper {_connect} "
+                    + $"(SASL user {_security.Sasl?.Username ?? "(none)"} of the JAAS Client section refused, or the session requires SASL)"));
+                break;
+            }
             catch (Exception e) when (!_stop.IsCancellationRequested)
             {
                 _broker.Log($"ZooKeeper session of broker {BrokerId} failed, reconnecting: {e.Message}");
