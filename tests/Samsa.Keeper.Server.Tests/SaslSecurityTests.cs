@@ -200,6 +200,27 @@ public sealed class SaslSecurityTests : IDisposable
         Assert.True(lines.Length <= 2, samsa.Log);
     }
 
+    [Theory]
+    [InlineData("SERVER_JVMFLAGS")]
+    [InlineData("JVMFLAGS")]
+    public async Task System_properties_come_from_the_jvm_flags_variables_zkServer_sh_uses(string variable)
+    {
+        // a JAAS file without a Server section stops the start: proof that the flag was read
+        string jaas = ClientJaas("bob", "x");
+        string cfg = ServerProcess.WriteConfig(_root, Path.Combine(_root, "d"), 0, SaslProvider);
+        var psi = new ProcessStartInfo(Samsa.Testing.TestEnvironment.SamsaExecutable()) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var a in new[] { "keeper", "--config", cfg }) psi.ArgumentList.Add(a);
+        psi.Environment[variable] = $"-Xmx64m -Djava.security.auth.login.config={jaas} -Dzookeeper.superUser=admin";
+        using var p = Process.Start(psi)!;
+        var err = p.StandardError.ReadToEndAsync();
+        var output = p.StandardOutput.ReadToEndAsync();
+        using var cts = new CancellationTokenSource(60_000);
+        await p.WaitForExitAsync(cts.Token);
+        Assert.Equal(1, p.ExitCode);
+        Assert.Contains($"No JAAS configuration section named 'Server' was found in '{jaas}'.", await err);
+        Assert.Equal("", await output);
+    }
+
     [Fact]
     public async Task Jaas_file_without_server_section_stops_the_keeper_as_upstream()
     {
