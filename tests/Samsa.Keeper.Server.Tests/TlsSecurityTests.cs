@@ -227,6 +227,32 @@ public sealed class TlsSecurityTests : IDisposable
     }
 
     [Fact]
+    public async Task A_plain_connect_on_the_tls_port_of_samsa_keeper_is_one_log_line()
+    {
+        int tlsPort = TestEnvironment.FreePort(22550);
+        string cfg = ServerProcess.WriteConfig(_root, Path.Combine(_root, "d"), 0,
+            $"secureClientPort={tlsPort}\nsecureClientPortAddress=127.0.0.1\nssl.keyStore.location={PemKeyStore("server.pem", _ca.IssueServer())}\nssl.clientAuth=none\n");
+        using var samsa = await ServerProcess.StartSamsaAsync(cfg);
+        Assert.True(samsa.Started, samsa.Log);
+        using (var c = new TcpClient())
+        {
+            await c.ConnectAsync(System.Net.IPAddress.Loopback, tlsPort);
+            var body = new ConnectRequest { TimeOut = 30000, Passwd = new byte[16] }.ToBytes();
+            var frame = new byte[4 + body.Length];
+            System.Buffers.Binary.BinaryPrimitives.WriteInt32BigEndian(frame, body.Length);
+            body.CopyTo(frame, 4);
+            await c.GetStream().WriteAsync(frame);
+            using var cts = new CancellationTokenSource(15000);
+            try { while (await c.GetStream().ReadAsync(new byte[64], cts.Token) > 0) { } } catch (IOException) { }
+        }
+        Assert.True(await samsa.LogContainsAsync("Unsuccessful handshake"), samsa.Log);
+        await Task.Delay(500);
+        Assert.Single(samsa.Log.Split('\n'), l => l.Contains("handshake", StringComparison.OrdinalIgnoreCase));
+        // and the server goes on serving
+        Assert.StartsWith("Zookeeper version", await ServerProcess.FourLetterAsync(samsa.Port, "srvr"));
+    }
+
+    [Fact]
     public void Rfc2253_names_as_java_x500principal()
     {
         using var cert = _ca.IssueClient("CN=alice, OU=eng, O=\"Samsa, Inc.\", C=DE");
