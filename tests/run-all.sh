@@ -9,8 +9,9 @@ root=$(pwd)
 need_pkgs=()
 have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
 # Go, Debian's sarama sources and gcc (sarama's zstd binding is cgo) for SaramaClusterTests;
-# openssl for the secured compat cluster's certificates (compat/lib/secure_setup.py).
-for p in zookeeper zookeeper-bin kcat librdkafka-dev python3-kafka python3-confluent-kafka python3-kazoo \
+# python3-pure-sasl for kazoo's SASL tests; openssl for the secured compat cluster's
+# certificates (compat/lib/secure_setup.py).
+for p in zookeeper zookeeper-bin kcat librdkafka-dev python3-kafka python3-confluent-kafka python3-kazoo python3-pure-sasl \
          golang-go golang-github-shopify-sarama-dev gcc libc6-dev openssl; do
   have_pkg "$p" || need_pkgs+=("$p")
 done

@@ -10,16 +10,23 @@ public static class KeeperCommand
     {
         string? configPath = null;
         bool recoverTruncate = false;
+        // System properties as zkServer.sh passes them: JVMFLAGS and SERVER_JVMFLAGS, then -D
+        // arguments and --jaas-config on the command line (later wins).
+        var props = new List<(string Key, string Value)>();
+        props.AddRange(SystemProperties(Environment.GetEnvironmentVariable("SERVER_JVMFLAGS")));
+        props.AddRange(SystemProperties(Environment.GetEnvironmentVariable("JVMFLAGS")));
         for (int i = 0; i < args.Length; i++)
         {
             if (args[i] == "--recover-truncate") recoverTruncate = true;
+            else if (args[i].StartsWith("-D", StringComparison.Ordinal)) props.AddRange(SystemProperties(args[i]));
+            else if (args[i] == "--jaas-config" && i + 1 < args.Length) props.Add(("java.security.auth.login.config", args[++i]));
             else if (args[i] == "--config" && i + 1 < args.Length) configPath = args[++i];
             else if (args[i].StartsWith("--config=", StringComparison.Ordinal)) configPath = args[i].Substring("--config=".Length);
             else if (configPath is null && !args[i].StartsWith('-')) configPath = args[i]; // zkServer.sh style: the cfg path alone
         }
         if (configPath is null)
         {
-            Console.Error.WriteLine("usage: samsa keeper --config zoo.cfg [--recover-truncate]");
+            Console.Error.WriteLine("usage: samsa keeper --config zoo.cfg [--recover-truncate] [--jaas-config jaas.conf] [-Dzookeeper.KEY=VALUE ...]");
             return 2;
         }
         KeeperConfig config;
@@ -30,6 +37,15 @@ public static class KeeperCommand
         catch (Exception e) when (e is IOException or FormatException or UnauthorizedAccessException)
         {
             Console.Error.WriteLine($"samsa keeper: cannot read {configPath}: {e.Message}");
+            return 1;
+        }
+        try
+        {
+            foreach (var (k, v) in props) config.Apply(k, v);
+        }
+        catch (FormatException e)
+        {
+            Console.Error.WriteLine($"samsa keeper: bad system property value: {e.Message}");
             return 1;
         }
         // A damaged txn log stops the start (as in ZooKeeper 3.8); this flag accepts the loss: the
@@ -48,6 +64,11 @@ public static class KeeperCommand
         try
         {
             keeper = await StartAsync(config);
+        }
+        catch (KeeperConfigException e)
+        {
+            Console.Error.WriteLine($"samsa keeper: {e.Message}");
+            return 1;
         }
         catch (Samsa.Net.ListenerBindException e)
         {
@@ -69,11 +90,25 @@ public static class KeeperCommand
         return 0;
     }
 
+    /// <summary>The -Dkey=value entries of a JVM flags string (other JVM flags are ignored).</summary>
+    public static IEnumerable<(string Key, string Value)> SystemProperties(string? flags)
+    {
+        if (string.IsNullOrWhiteSpace(flags)) yield break;
+        foreach (var f in flags.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries))
+        {
+            if (!f.StartsWith("-D", StringComparison.Ordinal)) continue;
+            int eq = f.IndexOf('=');
+            if (eq < 0) yield return (f.Substring(2), "");
+            else yield return (f.Substring(2, eq - 2), f.Substring(eq + 1));
+        }
+    }
+
     /// <summary>Starts a Keeper in this process and prints `keeper listening on HOST:PORT` once it
     /// accepts connections. ClientPort 0 picks a free port. Dispose the result to stop it.</summary>
     public static async Task<KeeperHost> StartAsync(KeeperConfig config, TextWriter? announce = null)
     {
         var host = await KeeperHost.StartAsync(config);
+        if (host.SecureEndPoint is { } tls) (announce ?? Console.Out).WriteLine($"keeper secure (TLS) client port on {tls.Address}:{tls.Port}");
         (announce ?? Console.Out).WriteLine($"keeper listening on {host.LocalEndPoint.Address}:{host.LocalEndPoint.Port}");
         return host;
     }

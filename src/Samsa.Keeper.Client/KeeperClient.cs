@@ -11,7 +11,10 @@ namespace Samsa.Keeper.Client;
 /// behaviour): one TCP connection at a time, many requests in flight on it, answers matched to
 /// requests by order and xid, pings at a third of the negotiated session timeout, and on a
 /// connection loss a reconnect to the next server of the connect string that resumes the same
-/// session, re-sends auth data and re-registers watches.</summary>
+/// session, re-sends auth data and re-registers watches. With <see cref="KeeperClientOptions.Tls"/>
+/// the connection is TLS (upstream ClientCnxnSocketNetty with zookeeper.client.secure); with
+/// <see cref="KeeperClientOptions.Sasl"/> every connection runs SASL DIGEST-MD5 first (upstream
+/// ZooKeeperSaslClient; no GSSAPI).</summary>
 public sealed partial class KeeperClient : IAsyncDisposable
 {
     private readonly KeeperClientOptions _options;
@@ -176,7 +179,7 @@ public sealed partial class KeeperClient : IAsyncDisposable
             {
                 await PrimeAsync(conn).ConfigureAwait(false);
             }
-            catch (Exception e) when (e is IOException or SocketException or KeeperException or ObjectDisposedException)
+            catch (Exception e) when (e is IOException or SocketException or KeeperException or ObjectDisposedException or OperationCanceledException or JuteException)
             {
                 FailConnection(conn);
                 continue;
@@ -189,6 +192,8 @@ public sealed partial class KeeperClient : IAsyncDisposable
                 _connected.TrySetResult();
             }
             QueueStateEvent(KeeperState.SyncConnected);
+            // upstream emits SaslAuthenticated after SyncConnected once the exchange completes
+            if (_saslAuthenticated) { _saslAuthenticated = false; QueueStateEvent(KeeperState.SaslAuthenticated); }
 
             var recv = ReceiveLoopAsync(conn);
             var ping = PingLoopAsync(conn);
@@ -220,7 +225,8 @@ public sealed partial class KeeperClient : IAsyncDisposable
         try
         {
             await socket.ConnectAsync(host, port, timeout.Token).ConfigureAwait(false);
-            var stream = new NetworkStream(socket, ownsSocket: true);
+            Stream stream = new NetworkStream(socket, ownsSocket: true);
+            if (_options.Tls is { } tls) stream = await tls.AuthenticateAsync(stream, host, timeout.Token).ConfigureAwait(false);
             byte[] passwd;
             lock (_stateGate) passwd = _password;
             var req = new ConnectRequest
@@ -312,6 +318,7 @@ public sealed partial class KeeperClient : IAsyncDisposable
     /// addAuthInfo on each connection), then watch re-registration.</summary>
     private async Task PrimeAsync(Conn conn)
     {
+        if (_options.Sasl is { } sasl) await SaslAuthenticateAsync(conn, sasl).ConfigureAwait(false);
         List<(string Scheme, byte[] Auth)> auth;
         lock (_authInfo) auth = _authInfo.ToList();
         foreach (var (scheme, data) in auth)
@@ -326,6 +333,73 @@ public sealed partial class KeeperClient : IAsyncDisposable
                 _ = p.Task.ContinueWith(static t => _ = t.Exception, TaskScheduler.Default);
             }
         }
+    }
+
+    /// <summary>Upstream ZooKeeperSaslClient: an empty first token, then the server's challenge is
+    /// answered until DIGEST-MD5 completes; each GetSASLRequest (opcode sasl) carries a normal xid.
+    /// Runs before the receive loop and before any other request on the connection, as upstream
+    /// holds the outgoing queue while SASL is in progress. AuthFailed (or
+    /// SessionClosedRequireSaslAuth), a null server token or a bad rspauth end the client in
+    /// AuthFailed, as upstream.</summary>
+    private async Task SaslAuthenticateAsync(Conn conn, KeeperClientSasl credentials)
+    {
+        var client = new DigestMd5.Client(credentials.Username, credentials.Password);
+        byte[]? token = client.InitialResponse();
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(conn.Cancel.Token);
+        timeout.CancelAfter(Math.Max(ConnectTimeoutMs, 5000));
+        while (true)
+        {
+            var req = new GetSASLRequest { Token = token };
+            int xid = NextXid();
+            int size = 8 + req.Size();
+            var frame = new byte[4 + size];
+            BinaryPrimitives.WriteInt32BigEndian(frame, size);
+            var w = new JuteWriter(frame.AsSpan(4));
+            w.WriteInt(xid);
+            w.WriteInt(OpCode.Sasl);
+            req.Write(ref w);
+            await conn.Stream.WriteAsync(frame, timeout.Token).ConfigureAwait(false);
+            conn.LastSend = Environment.TickCount64;
+            byte[] reply = await ReadFrameAsync(conn.Stream, timeout.Token).ConfigureAwait(false)
+                ?? throw new IOException("server closed the connection during SASL authentication");
+            conn.LastRecv = Environment.TickCount64;
+            var r = new JuteReader(reply, _options.MaxBufferBytes);
+            var hdr = ReplyHeader.Read(ref r);
+            if (hdr.Err == (int)Code.AuthFailed || hdr.Err == (int)Code.SessionClosedRequireSaslAuth)
+            {
+                SaslFailed(conn, $"the server refused SASL authentication of {credentials.Username} ({(Code)hdr.Err})");
+                throw new KeeperException(Code.AuthFailed);
+            }
+            if (hdr.Err != 0) throw new KeeperException((Code)hdr.Err);
+            if (hdr.Xid != xid) throw new IOException($"SASL reply xid {hdr.Xid}, expected {xid}");
+            var rsp = SetSASLResponse.Read(ref r);
+            try
+            {
+                // upstream ZooKeeperSaslClient.createSaslToken: a null server token fails the exchange
+                if (rsp.Token is null) throw new SaslAuthenticationException("Error in authenticating with a Zookeeper Quorum member: the quorum member's saslToken is null.");
+                token = client.EvaluateChallenge(rsp.Token);
+            }
+            catch (SaslAuthenticationException e)
+            {
+                SaslFailed(conn, e.Message);
+                throw new KeeperException(Code.AuthFailed);
+            }
+            if (client.IsComplete) break;
+            if (token is null) throw new IOException("SASL exchange stopped before completion");
+        }
+        _saslAuthenticated = true;
+    }
+
+    private bool _saslAuthenticated;
+
+    /// <summary>Why the last SASL exchange failed (the client is then in AuthFailed).</summary>
+    public string? SaslFailure { get; private set; }
+
+    private void SaslFailed(Conn conn, string why)
+    {
+        SaslFailure = why;
+        Terminate(Code.AuthFailed, KeeperState.AuthFailed);
+        conn.Fail(Code.AuthFailed);
     }
 
     /// <summary>Upstream ClientCnxn.primeConnection: SetWatches when only one-time watches exist
@@ -637,7 +711,7 @@ public sealed partial class KeeperClient : IAsyncDisposable
         private readonly Queue<Pending> _pending = new();
         private readonly Queue<TaskCompletionSource<int>> _authWaiters = new();
 
-        public Conn(KeeperClient client, NetworkStream stream, string server)
+        public Conn(KeeperClient client, Stream stream, string server)
         {
             _client = client;
             Stream = stream;
@@ -645,7 +719,7 @@ public sealed partial class KeeperClient : IAsyncDisposable
             LastRecv = LastSend = Environment.TickCount64;
         }
 
-        public NetworkStream Stream { get; }
+        public Stream Stream { get; }
         public string Server { get; }
         public CancellationTokenSource Cancel { get; } = new();
         public bool Dead { get; private set; }

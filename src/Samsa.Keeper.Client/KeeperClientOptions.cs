@@ -32,4 +32,10 @@ public sealed class KeeperClientOptions
     /// <summary>Upstream's zookeeper.disableAutoWatchReset: when true, watches are not re-registered
     /// after a reconnect.</summary>
     public bool DisableAutoWatchReset { get; set; }
+
+    /// <summary>TLS to a secureClientPort (upstream zookeeper.client.secure=true with Netty); null = plain TCP.</summary>
+    public KeeperClientTls? Tls { get; set; }
+
+    /// <summary>SASL DIGEST-MD5 after each connect (upstream zookeeper.sasl.client with a JAAS Client section); null = none.</summary>
+    public KeeperClientSasl? Sasl { get; set; }
 }

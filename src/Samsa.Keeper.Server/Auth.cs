@@ -14,6 +14,13 @@ public sealed class Auth
     public string? SuperDigest { get; init; }
     public bool SkipAcl { get; init; }
 
+    /// <summary>Schemes with a registered provider (upstream ProviderRegistry): ACL entries of
+    /// other schemes are InvalidAcl and never match.</summary>
+    public HashSet<string> Schemes { get; init; } = new(StringComparer.Ordinal) { "ip", "digest" };
+
+    /// <summary>zookeeper.X509AuthenticationProvider.superUser: this certificate DN matches every x509 ACL.</summary>
+    public string? X509SuperUser { get; init; }
+
     /// <summary>Upstream DigestAuthenticationProvider.generateDigest: user:base64(sha1(user:password)).</summary>
     public static string GenerateDigest(string idPassword)
     {
@@ -39,24 +46,40 @@ public sealed class Auth
             case "ip":
                 return new List<Id> { new() { Scheme = "ip", IdValue = RemoteIp(remote) } };
             default:
+                // sasl and x509 ids come from the SASL exchange and the TLS handshake, not an AuthPacket
                 return null;
         }
     }
 
     public static string RemoteIp(EndPoint? remote) => remote is IPEndPoint ip ? (ip.Address.IsIPv4MappedToIPv6 ? ip.Address.MapToIPv4() : ip.Address).ToString() : "";
 
-    private static bool IsAuthenticatedScheme(string? scheme) => scheme == "digest";
+    /// <summary>Upstream ServerAuthenticationProvider.isAuthenticated: digest, sasl and x509 (not ip).</summary>
+    private bool IsAuthenticatedScheme(string? scheme) => scheme is "digest" or "sasl" or "x509" && Schemes.Contains(scheme);
 
-    private static bool IsValid(string? scheme, string? id) => scheme switch
+    private bool IsValid(string? scheme, string? id) => scheme is not null && Schemes.Contains(scheme) && scheme switch
     {
         "digest" => id is not null && id.Split(':').Length == 2,
         "ip" => id is not null && ParseIpExpr(id, out _, out _),
+        "sasl" => id is not null && IsKerberosName(id),
+        "x509" => id is not null && IsX500Name(id),
         _ => false,
     };
 
+    /// <summary>Upstream SASLAuthenticationProvider.isValid: KerberosName's syntax; a name with
+    /// '@' must be primary[/instance]@REALM, any name without '@' is valid.</summary>
+    private static bool IsKerberosName(string id) =>
+        !id.Contains('@') || System.Text.RegularExpressions.Regex.IsMatch(id, "^([^/@]*)(/([^/@]*))?@([^/@]*)$");
+
+    /// <summary>Upstream X509AuthenticationProvider.isValid: new X500Principal(id) parses.</summary>
+    private static bool IsX500Name(string id)
+    {
+        try { _ = new System.Security.Cryptography.X509Certificates.X500DistinguishedName(id); return true; }
+        catch (System.Security.Cryptography.CryptographicException) { return false; }
+    }
+
     /// <summary>Upstream fixupACL: rejects empty lists and unknown schemes, expands "auth" to the
     /// caller's authenticated ids, removes duplicates.</summary>
-    public static List<ACL> FixupAcl(string path, List<Id> authInfo, List<ACL>? acls)
+    public List<ACL> FixupAcl(string path, List<Id> authInfo, List<ACL>? acls)
     {
         var unique = new List<ACL>();
         if (acls is not null)
@@ -101,14 +124,19 @@ public sealed class Auth
         {
             if ((a.Perms & perm) == 0) continue;
             if (a.Id.Scheme == "world" && a.Id.IdValue == "anyone") return;
+            if (a.Id.Scheme is null || !Schemes.Contains(a.Id.Scheme)) continue;
             foreach (var id in authInfo)
                 if (id.Scheme == a.Id.Scheme && Matches(id.Scheme, id.IdValue, a.Id.IdValue)) return;
         }
         throw new KeeperException(Code.NoAuth, path);
     }
 
-    private static bool Matches(string? scheme, string? id, string? expr)
+    private bool Matches(string? scheme, string? id, string? expr)
     {
+        // upstream SASLAuthenticationProvider.matches: the sasl id "super" matches every sasl ACL
+        if (scheme == "sasl") return id == "super" || id == expr;
+        // upstream X509AuthenticationProvider.matches: the configured superUser DN matches too
+        if (scheme == "x509") return id == expr || (X509SuperUser is not null && id == X509SuperUser);
         if (scheme == "ip")
         {
             if (id is null || expr is null || !ParseIpExpr(expr, out var net, out int bits) || !IPAddress.TryParse(id, out var addr)) return false;

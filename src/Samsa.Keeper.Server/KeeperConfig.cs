@@ -44,6 +44,36 @@ public sealed class KeeperConfig
     public bool RecoverTruncate;
     public Dictionary<string, string> Raw = new(StringComparer.Ordinal);
 
+    // ---- security (see KeeperSecurity). Upstream reads these as system properties
+    // ("zookeeper."-prefixed); zoo.cfg keys outside QuorumPeerConfig become such properties, so
+    // both spellings are accepted, in zoo.cfg and as -D flags of `samsa keeper` / JVMFLAGS.
+
+    /// <summary>java.security.auth.login.config: the JAAS file whose Server section lists DIGEST-MD5 users.</summary>
+    public string? JaasConfigPath;
+    /// <summary>zookeeper.sasl.serverconfig: the JAAS section name (default "Server").</summary>
+    public string SaslServerSection = "Server";
+    /// <summary>zookeeper.authProvider.N values, by N.</summary>
+    public SortedDictionary<string, string> AuthProviders = new(StringComparer.Ordinal);
+    public bool SessionRequireClientSaslAuth;
+    public bool EnforceAuthEnabled;
+    public List<string> EnforceAuthSchemes = new();
+    /// <summary>zookeeper.superUser (and zookeeper.superUser.*): SASL users that are super.</summary>
+    public List<string> SaslSuperUsers = new();
+    /// <summary>zookeeper.SASLAuthenticationProvider.superPassword: the DIGEST-MD5 password of "super".</summary>
+    public string? SaslSuperPassword;
+    public bool AllowSaslFailedClients;
+    public string? X509SuperUser;
+    /// <summary>secureClientPort (null: no TLS port) and secureClientPortAddress (upstream default: all addresses).</summary>
+    public int? SecureClientPort;
+    public string SecureClientPortAddress = "0.0.0.0";
+    /// <summary>zookeeper.serverCnxnFactory (upstream needs NettyServerCnxnFactory for TLS; the Keeper has one transport).</summary>
+    public string? ServerCnxnFactory;
+    /// <summary>zookeeper.ssl.* settings of the client port, by the name after "ssl." (see KeeperTls).</summary>
+    public Dictionary<string, string> Ssl = new(StringComparer.Ordinal);
+    /// <summary>Keys given that the Keeper does not implement and that would weaken security if
+    /// ignored; KeeperSecurity refuses to start over them.</summary>
+    public List<string> UnsupportedSecurityKeys = new();
+
     public int EffectiveMinSessionTimeout => MinSessionTimeout == -1 ? TickTime * 2 : MinSessionTimeout;
     public int EffectiveMaxSessionTimeout => MaxSessionTimeout == -1 ? TickTime * 20 : MaxSessionTimeout;
 
@@ -70,6 +100,7 @@ public sealed class KeeperConfig
     public void Apply(string key, string val)
     {
         int I() => int.Parse(val, CultureInfo.InvariantCulture);
+        if (ApplySecurity(key, val)) return;
         switch (key)
         {
             case "tickTime": TickTime = I(); break;
@@ -103,6 +134,44 @@ public sealed class KeeperConfig
             // zoo.cfg keys outside QuorumPeerConfig's become "zookeeper."-prefixed system properties upstream
             case "snapshot.trust.empty": case "zookeeper.snapshot.trust.empty": SnapshotTrustEmpty = bool.Parse(val); break;
         }
+    }
+
+    /// <summary>A security key, given as zoo.cfg writes it or as the system property upstream reads.</summary>
+    private bool ApplySecurity(string key, string val)
+    {
+        if (key == "java.security.auth.login.config") { JaasConfigPath = val; return true; }
+        string k = key.StartsWith("zookeeper.", StringComparison.Ordinal) ? key.Substring("zookeeper.".Length) : key;
+        if (k.StartsWith("authProvider.", StringComparison.Ordinal)) { AuthProviders[k.Substring("authProvider.".Length)] = val; return true; }
+        if (k == "superUser" || k.StartsWith("superUser.", StringComparison.Ordinal)) { SaslSuperUsers.Add(val); return true; }
+        if (key == "secureClientPort") { SecureClientPort = int.Parse(val, CultureInfo.InvariantCulture); return true; }
+        if (key == "secureClientPortAddress") { SecureClientPortAddress = val; return true; }
+        if (k == "serverCnxnFactory") { ServerCnxnFactory = val; return true; }
+        // quorum TLS: the Keeper is standalone and has no quorum port to secure
+        if (k == "sslQuorum" || k.StartsWith("ssl.quorum.", StringComparison.Ordinal))
+        {
+            if (!(k == "sslQuorum" && val.Trim().Equals("false", StringComparison.OrdinalIgnoreCase))) UnsupportedSecurityKeys.Add($"{key}={val} (quorum TLS; the Keeper runs standalone)");
+            return true;
+        }
+        if (k.StartsWith("ssl.", StringComparison.Ordinal)) { Ssl[k.Substring("ssl.".Length)] = val; return true; }
+        switch (k)
+        {
+            case "sasl.serverconfig": SaslServerSection = val; return true;
+            case "sessionRequireClientSASLAuth": SessionRequireClientSaslAuth = bool.Parse(val); return true;
+            case "enforce.auth.enabled": EnforceAuthEnabled = bool.Parse(val); return true;
+            case "enforce.auth.schemes":
+                EnforceAuthSchemes = val.Split(',').Select(x => x.Trim()).Where(x => x.Length > 0).ToList();
+                return true;
+            case "SASLAuthenticationProvider.superPassword": SaslSuperPassword = val; return true;
+            case "allowSaslFailedClients": AllowSaslFailedClients = bool.Parse(val); return true;
+            case "X509AuthenticationProvider.superUser": X509SuperUser = val; return true;
+            // requireClientAuthScheme=sasl is the 3.4-era spelling (ZOOKEEPER-1634 patches); 3.8 has
+            // sessionRequireClientSASLAuth. Taken as the same request so it is never silently ignored.
+            case "requireClientAuthScheme":
+                if (val.Trim() == "sasl") SessionRequireClientSaslAuth = true;
+                else UnsupportedSecurityKeys.Add($"{key}={val}");
+                return true;
+        }
+        return false;
     }
 
     public bool IsFourLetterWordAllowed(string cmd) => FourLetterWhitelist.Contains("*") || FourLetterWhitelist.Contains(cmd);

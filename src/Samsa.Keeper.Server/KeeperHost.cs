@@ -8,14 +8,19 @@ namespace Samsa.Keeper.Server;
 public sealed class KeeperHost : IAsyncDisposable
 {
     private readonly FrameListener _listener;
+    private readonly FrameListener? _secureListener;
     private readonly AdminServer? _admin;
 
-    private KeeperHost(KeeperServer server, FrameListener listener, AdminServer? admin)
+    private KeeperHost(KeeperServer server, FrameListener listener, FrameListener? secureListener, AdminServer? admin)
     {
         Server = server;
         _listener = listener;
+        _secureListener = secureListener;
         _admin = admin;
     }
+
+    /// <summary>The TLS client port (secureClientPort), when configured.</summary>
+    public System.Net.IPEndPoint? SecureEndPoint => _secureListener?.LocalEndPoint;
 
     /// <summary>The admin HTTP server's address, when admin.enableServer is true.</summary>
     public IPEndPoint? AdminEndPoint => _admin?.LocalEndPoint;
@@ -27,8 +32,10 @@ public sealed class KeeperHost : IAsyncDisposable
     /// serving. An empty dataDir keeps everything in memory (tests).</summary>
     public static async Task<KeeperHost> StartAsync(KeeperConfig config)
     {
+        // security settings are checked before anything binds or touches dataDir (KeeperConfigException)
+        var tls = KeeperTls.Build(config);
         var server = new KeeperServer(config);
-        FrameListener? listener = null;
+        FrameListener? listener = null, secure = null;
         AdminServer? admin = null;
         try
         {
@@ -40,19 +47,32 @@ public sealed class KeeperHost : IAsyncDisposable
             // Upstream reads frames up to jute.maxbuffer plus its extra allowance for headers.
             listener = new FrameListener(new IPEndPoint(addr, config.ClientPort), handler, new ListenerOptions { Name = "keeper client", MaxFrameBytes = config.JuteMaxBuffer + 1024 });
             listener.Start();
+            if (tls is not null)
+            {
+                var secureHandler = new KeeperFrameHandler(server, tls.ClientCertificateMode);
+                secure = new FrameListener(new IPEndPoint(IPAddress.Parse(config.SecureClientPortAddress), config.SecureClientPort!.Value), secureHandler,
+                    new ListenerOptions
+                    {
+                        Name = "keeper secure client", MaxFrameBytes = config.JuteMaxBuffer + 1024, Tls = tls,
+                        // upstream NettyServerCnxnFactory: "Unsuccessful handshake with session 0x..." and the channel is closed
+                        OnError = (c, e) => { if (e is TlsHandshakeException) Console.Error.WriteLine($"keeper: Unsuccessful handshake: {e.Message}"); },
+                    });
+                secure.Start();
+            }
             server.Start();
             if (config.AdminEnableServer)
             {
                 admin = new AdminServer(server, new IPEndPoint(IPAddress.Parse(config.AdminServerAddress), config.AdminServerPort));
                 admin.Start();
             }
-            return new KeeperHost(server, listener, admin);
+            return new KeeperHost(server, listener, secure, admin);
         }
         catch
         {
             // a port in use must not leave the loop and the log open
             if (admin is not null) await admin.DisposeAsync();
             if (listener is not null) await listener.DisposeAsync();
+            if (secure is not null) await secure.DisposeAsync();
             await server.DisposeAsync();
             throw;
         }
@@ -62,6 +82,7 @@ public sealed class KeeperHost : IAsyncDisposable
     {
         if (_admin is not null) await _admin.DisposeAsync();
         await _listener.DisposeAsync();
+        if (_secureListener is not null) await _secureListener.DisposeAsync();
         await Server.DisposeAsync();
     }
 }
@@ -71,8 +92,13 @@ public sealed class KeeperHost : IAsyncDisposable
 internal sealed class KeeperFrameHandler : IFrameHandler
 {
     private readonly KeeperServer _server;
+    private readonly ClientCertificateMode _clientAuth;
 
-    public KeeperFrameHandler(KeeperServer server) { _server = server; }
+    public KeeperFrameHandler(KeeperServer server, ClientCertificateMode clientAuth = ClientCertificateMode.None)
+    {
+        _server = server;
+        _clientAuth = clientAuth;
+    }
 
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, int> _perIp = new();
     private readonly RateLogger _rejectLog = new(line => Console.Error.WriteLine("keeper: " + line));
@@ -94,7 +120,27 @@ internal sealed class KeeperFrameHandler : IFrameHandler
             return ValueTask.CompletedTask;
         }
         _rejectLog.Flush();
+        var x509 = new List<Samsa.Keeper.Protocol.Records.Id>();
+        if (connection.IsTls && _clientAuth != ClientCertificateMode.None && connection.RemoteCertificate is { } cert)
+        {
+            // upstream NettyServerCnxnFactory.CertificateVerifier: a client certificate is turned into
+            // an x509 id by the provider named by zookeeper.ssl.authProvider (default "x509"); without
+            // that provider the connection is closed
+            if (!_server.Security.Schemes.Contains("x509"))
+            {
+                Console.Error.WriteLine($"keeper: X509 Auth provider not found: x509 (closing {connection.RemoteEndPoint}; add authProvider.x509={KeeperSecurity.X509ProviderClass})");
+                _perIp.AddOrUpdate(ip, 0, (_, v) => v - 1);
+                connection.Close();
+                return ValueTask.CompletedTask;
+            }
+            string dn = Samsa.Keeper.Protocol.TlsStores.Rfc2253(cert.SubjectName);
+            x509.Add(new Samsa.Keeper.Protocol.Records.Id { Scheme = "x509", IdValue = dn });
+            if (_server.Config.X509SuperUser is not null && dn == _server.Config.X509SuperUser)
+                x509.Add(new Samsa.Keeper.Protocol.Records.Id { Scheme = "super", IdValue = dn });
+            Console.Error.WriteLine($"keeper: Authenticated Id '{dn}' for Scheme 'x509' ({connection.RemoteEndPoint})");
+        }
         var sc = new ServerConnection(_server, connection.Id, connection.RemoteEndPoint, connection.SendFrameAsync, connection.Close);
+        sc.AuthInfo.AddRange(x509);
         connection.State = sc;
         _server.RegisterConnection(sc);
         return ValueTask.CompletedTask;

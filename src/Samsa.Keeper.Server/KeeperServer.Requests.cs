@@ -31,6 +31,9 @@ public sealed partial class KeeperServer
         IJuteRecord? rsp = null;
         try
         {
+            // upstream ZooKeeperServer.processPacket: everything but auth and sasl packets (pings
+            // and closeSession included) passes AuthenticationHelper.enforceAuthentication
+            if (h.Type != OpCode.Auth && h.Type != OpCode.Sasl && !EnforceAuthentication(conn, h.Xid)) return;
             switch (h.Type)
             {
                 case OpCode.Ping:
@@ -41,9 +44,7 @@ public sealed partial class KeeperServer
                     HandleAuth(conn, h, body);
                     return;
                 case OpCode.Sasl:
-                    // No SASL server is configured: upstream 3.8 answers with an OK header (zxid 0)
-                    // and a SetSASLResponse carrying a null token, and keeps the connection.
-                    Reply(conn, h.Xid, 0, 0, new SetSASLResponse { Token = null }, "SASL", received);
+                    HandleSasl(conn, h, body, received);
                     return;
                 case OpCode.CreateSession:
                     // A createSession opcode on an established session has no CreateSessionTxn body
@@ -128,6 +129,80 @@ public sealed partial class KeeperServer
         foreach (var id in ids)
             if (!conn.AuthInfo.Any(a => a.Scheme == id.Scheme && a.IdValue == id.IdValue)) conn.AuthInfo.Add(id);
         QueueOutput(conn, Frame(new ReplyHeader { Xid = h.Xid, Zxid = 0, Err = 0 }, null));
+    }
+
+    /// <summary>Upstream AuthenticationHelper.enforceAuthentication: with enforce.auth.enabled (or
+    /// sessionRequireClientSASLAuth) a connection holding none of the required schemes gets
+    /// SessionClosedRequireSaslAuth and is closed; its session stays until it expires.</summary>
+    private bool EnforceAuthentication(ServerConnection conn, int xid)
+    {
+        if (!Security.EnforceAuthEnabled) return true;
+        foreach (var id in conn.AuthInfo)
+            if (id.Scheme is not null && Security.EnforceAuthSchemes.Contains(id.Scheme)) return true;
+        Console.Error.WriteLine($"keeper: Client authentication scheme(s) [{string.Join(", ", conn.AuthInfo.Select(a => a.Scheme))}] does not match with any of the expected authentication scheme [{string.Join(", ", Security.EnforceAuthSchemes)}], closing session 0x{conn.SessionId:x} from {conn.RemoteEndPoint}.");
+        QueueOutput(conn, Frame(new ReplyHeader { Xid = xid, Zxid = 0, Err = (int)Code.SessionClosedRequireSaslAuth }, null));
+        QueueClose(conn);
+        conn.Closed = true;
+        return false;
+    }
+
+    /// <summary>Upstream ZooKeeperServer.processSasl: one step of the connection's DIGEST-MD5
+    /// exchange per packet (the first token is empty). On completion the connection gains
+    /// sasl:USER (and super for zookeeper.superUser). A failed exchange is answered AuthFailed
+    /// (SessionClosedRequireSaslAuth when SASL is required) with an empty SetSASLResponse and the
+    /// connection is closed, unless zookeeper.allowSaslFailedClients keeps it. Without a JAAS
+    /// Server section the answer is OK with a null token, as upstream without a SaslServer.</summary>
+    private void HandleSasl(ServerConnection conn, RequestHeader h, ReadOnlySpan<byte> body, long received)
+    {
+        GetSASLRequest req;
+        try
+        {
+            var r = new JuteReader(body, Config.JuteMaxBuffer);
+            req = GetSASLRequest.Read(ref r);
+        }
+        catch (JuteException e)
+        {
+            Console.Error.WriteLine($"keeper: closing connection from {conn.RemoteEndPoint}: unreadable SASL packet ({e.Message})");
+            QueueClose(conn);
+            conn.Closed = true;
+            return;
+        }
+        byte[]? token = null;
+        if (Security.SaslUsers is not null)
+        {
+            try
+            {
+                conn.Sasl ??= new DigestMd5.Server(Security.SaslPassword);
+                token = conn.Sasl.EvaluateResponse(req.Token ?? Array.Empty<byte>());
+                if (conn.Sasl.IsComplete)
+                {
+                    string user = conn.Sasl.AuthorizationId!;
+                    Console.Error.WriteLine($"keeper: Session 0x{conn.SessionId:x}: adding SASL authorization for authorizationID: {user}");
+                    AddAuthId(conn, new Id { Scheme = "sasl", IdValue = user });
+                    if (Security.IsSaslSuperUser(user)) AddAuthId(conn, new Id { Scheme = "super", IdValue = "" });
+                }
+            }
+            catch (SaslAuthenticationException e)
+            {
+                Console.Error.WriteLine($"keeper: Client {conn.RemoteEndPoint} failed to SASL authenticate: {e.Message}");
+                if (!(Security.AllowSaslFailedClients && !Security.SaslAuthRequired))
+                {
+                    int err = Security.SaslAuthRequired ? (int)Code.SessionClosedRequireSaslAuth : (int)Code.AuthFailed;
+                    // upstream sends the empty SetSASLResponse after the error header, then closes
+                    QueueOutput(conn, Frame(new ReplyHeader { Xid = h.Xid, Zxid = 0, Err = err }, new SetSASLResponse { Token = null }));
+                    QueueClose(conn);
+                    conn.Closed = true;
+                    return;
+                }
+                token = null;
+            }
+        }
+        Reply(conn, h.Xid, 0, 0, new SetSASLResponse { Token = token }, "SASL", received);
+    }
+
+    private static void AddAuthId(ServerConnection conn, Id id)
+    {
+        if (!conn.AuthInfo.Any(a => a.Scheme == id.Scheme && a.IdValue == id.IdValue)) conn.AuthInfo.Add(id);
     }
 
     // ------------------------------------------------------------------ writes
@@ -235,7 +310,7 @@ public sealed partial class KeeperServer
             {
                 var req = SetACLRequest.Read(ref r);
                 string path = ValidatePath(req.Path);
-                var acl = Auth.FixupAcl(path, conn.AuthInfo, req.Acl);
+                var acl = _auth.FixupAcl(path, conn.AuthInfo, req.Acl);
                 var node = Tree.GetNode(path) ?? throw new KeeperException(Code.NoNode, path);
                 _auth.Check(Tree.Acls.Get(node.Acl), Perms.Admin, conn.AuthInfo, path);
                 int v = CheckAndIncVersion(node.Aversion, req.Version, path);
@@ -271,7 +346,7 @@ public sealed partial class KeeperServer
         if (path is null || path.LastIndexOf('/') < 0 || path.Contains('\0')) throw new KeeperException(Code.BadArguments, path);
         string parentPath = PathUtils.Parent(path);
         if (path.LastIndexOf('/') == 0) parentPath = "/";
-        var listAcl = Auth.FixupAcl(path, conn.AuthInfo, acl);
+        var listAcl = _auth.FixupAcl(path, conn.AuthInfo, acl);
         var parent = Tree.GetNode(parentPath) ?? throw new KeeperException(Code.NoNode, parentPath);
         _auth.Check(Tree.Acls.Get(parent.Acl), Perms.Create, conn.AuthInfo, path);
         int parentCVersion = parent.Cversion;

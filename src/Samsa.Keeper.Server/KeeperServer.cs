@@ -28,7 +28,8 @@ public sealed class Session
 //  - gtmk/stmk keep a trace mask per server (upstream: ZooTrace, per JVM) that traces nothing.
 //  - Four-letter words report a version "3.9.3-samsa-keeper"; mntr lists a subset of upstream's keys;
 //    the admin server answers a subset of upstream's commands and fields.
-//  - No quorum, local sessions, SASL, TLS (secureClientPort), request throttling or read-only mode;
+//  - SASL is DIGEST-MD5 only (no GSSAPI/Kerberos); see KeeperSecurity and KeeperServer.Sasl.
+//  - No quorum, local sessions, request throttling or read-only mode;
 //    reconfig answers ReconfigDisabled as a standalone upstream with reconfigEnabled=false does.
 //  - Session ids use wall-clock milliseconds where upstream uses a monotonic clock (same layout,
 //    server id 1 in the top byte).
@@ -62,6 +63,7 @@ public sealed partial class KeeperServer : IAsyncDisposable
     public long InternalErrors => Interlocked.Read(ref _internalErrors);
 
     public KeeperConfig Config { get; }
+    public KeeperSecurity Security { get; }
     public DataTree Tree { get; } = new();
     public DateTimeOffset StartedAt { get; } = DateTimeOffset.UtcNow;
     public ServerStats Stats { get; } = new();
@@ -70,7 +72,8 @@ public sealed partial class KeeperServer : IAsyncDisposable
     {
         Config = config;
         Tree.ExtendedTypesEnabled = config.ExtendedTypesEnabled;
-        _auth = new Auth { SuperDigest = config.SuperDigest, SkipAcl = config.SkipAcl };
+        Security = KeeperSecurity.Create(config);
+        _auth = new Auth { SuperDigest = config.SuperDigest, SkipAcl = config.SkipAcl, Schemes = Security.Schemes, X509SuperUser = config.X509SuperUser };
         // Upstream SessionTrackerImpl.initializeNextSessionId; a standalone ZooKeeperServer uses
         // server id 1 (createSessionTrackerServerId), so ids start 0x01.
         _nextSessionId = (long)((ulong)(DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() << 24) >> 8) | (1L << 56);
@@ -516,14 +519,18 @@ public sealed partial class KeeperServer : IAsyncDisposable
             hasReadOnly = r.Remaining >= 1;
             if (hasReadOnly) req.ReadOnly = r.ReadBool();
         }
-        catch (JuteException)
+        catch (JuteException e)
         {
+            // upstream: "Closing connection to ..." after a connect request it cannot read
+            Console.Error.WriteLine($"keeper: closing connection from {conn.RemoteEndPoint}: unreadable connect request ({e.Message})");
             QueueClose(conn);
             return;
         }
         if (req.LastZxidSeen > Tree.LastProcessedZxid)
         {
             // the client has seen a newer state than ours: refuse, it must try another server
+            // (upstream logs "Refusing session request for client ... as it has seen zxid ...")
+            Console.Error.WriteLine($"keeper: Refusing session request for client {conn.RemoteEndPoint} as it has seen zxid 0x{req.LastZxidSeen:x} our last zxid is 0x{Tree.LastProcessedZxid:x} client must try another server");
             QueueClose(conn);
             return;
         }

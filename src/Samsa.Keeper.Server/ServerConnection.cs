@@ -39,6 +39,8 @@ public sealed class ServerConnection : IWatcher
     public bool Handshaken;
     public bool Closed;
     public readonly List<Id> AuthInfo = new();
+    /// <summary>The connection's DIGEST-MD5 exchange (upstream: one ZooKeeperSaslServer per ServerCnxn).</summary>
+    public Samsa.Keeper.Protocol.DigestMd5.Server? Sasl;
     public DateTimeOffset EstablishedAt;
 
     // per-connection statistics for cons / stat

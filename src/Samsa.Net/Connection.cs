@@ -2,7 +2,9 @@ using System.Buffers;
 using System.Buffers.Binary;
 using System.IO.Pipelines;
 using System.Net;
+using System.Net.Security;
 using System.Net.Sockets;
+using System.Security.Cryptography.X509Certificates;
 
 namespace Samsa.Net;
 
@@ -47,6 +49,10 @@ public sealed class Connection
     private SocketAsyncEventArgs? _sendPacketsArgs;
     private TaskCompletionSource? _sendPacketsCompletion;
     private long _zeroCopyFileBytes;
+    // Set once the TLS handshake succeeded (ListenerOptions.Tls); the loops then read and write it
+    // instead of the socket. The plain loops are left untouched so the plain path costs nothing.
+    private SslStream? _ssl;
+    private const int TlsRecordPayloadBytes = 16 * 1024;
 
     internal Connection(long id, Socket socket, IFrameHandler handler, ListenerOptions options)
     {
@@ -93,7 +99,17 @@ public sealed class Connection
     /// socket with sendfile (<see cref="ListenerOptions.ZeroCopyFileSend"/>; a connection whose
     /// bytes must pass through user space, as TLS would need, reads and copies them instead).
     /// </summary>
-    public bool ZeroCopyFileSend => _options.ZeroCopyFileSend;
+    public bool ZeroCopyFileSend => _options.ZeroCopyFileSend && _options.Tls is null;
+
+    /// <summary>True when the connection runs over TLS (the listener has <see cref="ListenerOptions.Tls"/>).</summary>
+    public bool IsTls => _options.Tls is not null;
+
+    /// <summary>The certificate the TLS client presented (verified against the trust store), or null:
+    /// a plain connection, or a TLS client that sent none (ssl.client.auth=none/requested).</summary>
+    public X509Certificate2? RemoteCertificate { get; private set; }
+
+    /// <summary>The negotiated TLS protocol version and cipher suite, or null on a plain connection.</summary>
+    public string? TlsDescription { get; private set; }
 
     /// <summary>Completes once the connection is fully closed and <see cref="IFrameHandler.OnClosedAsync"/> ran.</summary>
     internal Task RunTask { get; private set; } = Task.CompletedTask;
@@ -112,8 +128,26 @@ public sealed class Connection
     {
         // Let the constructor's caller register the connection before any handler code runs.
         await Task.Yield();
-        _receiveTask = ReceiveLoopAsync();
-        _sendTask = SendLoopAsync();
+        if (_options.Tls is not null)
+        {
+            if (!await AuthenticateAsServerAsync(_options.Tls))
+            {
+                // The handler never saw this connection: no OnConnectedAsync, so no OnClosedAsync.
+                Close();
+                await _closeCompleted.Task;
+                _input.Reader.Complete();
+                _input.Writer.Complete();
+                onFinished(this);
+                return;
+            }
+            _receiveTask = TlsReceiveLoopAsync(_ssl!);
+            _sendTask = TlsSendLoopAsync(_ssl!);
+        }
+        else
+        {
+            _receiveTask = ReceiveLoopAsync();
+            _sendTask = SendLoopAsync();
+        }
         try
         {
             await _handler.OnConnectedAsync(this);
@@ -143,6 +177,169 @@ public sealed class Connection
     private void ReportError(Exception ex)
     {
         try { _options.OnError?.Invoke(this, ex); } catch { /* a faulty error callback must not break the connection's shutdown */ }
+    }
+
+    // ---------------------------------------------------------------- TLS
+
+    // The server handshake, bounded by the handshake timeout and by Close (listener shutdown). A
+    // failure is one log line (upstream's SslTransportLayer logs "SSL handshake failed" and closes
+    // the channel) and never an exception out of the connection.
+    private async Task<bool> AuthenticateAsServerAsync(TlsServerOptions tls)
+    {
+        var ssl = new SslStream(new NetworkStream(_socket, ownsSocket: false), leaveInnerStreamOpen: false);
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_closedSource.Token);
+        timeout.CancelAfter(tls.HandshakeTimeout);
+        try
+        {
+            await ssl.AuthenticateAsServerAsync(tls.AuthenticationOptions, timeout.Token);
+        }
+        catch (Exception ex)
+        {
+            if (!IsClosed)
+            {
+                ReportError(new TlsHandshakeException(TlsHandshakeException.Describe(
+                    $"TLS handshake on {_options.Name} listener with {RemoteEndPoint?.ToString() ?? "?"}", ex,
+                    tls.HandshakeTimeout, timeout.IsCancellationRequested), ex));
+            }
+            ssl.Dispose();
+            return false;
+        }
+        if (ssl.RemoteCertificate is { } remote)
+        {
+            RemoteCertificate = remote as X509Certificate2 ?? X509CertificateLoader.LoadCertificate(remote.GetRawCertData());
+        }
+        TlsDescription = $"{ssl.SslProtocol} {ssl.NegotiatedCipherSuite}";
+        _ssl = ssl;
+        return true;
+    }
+
+    private async Task TlsReceiveLoopAsync(SslStream ssl)
+    {
+        PipeWriter writer = _input.Writer;
+        Exception? error = null;
+        bool lastReadFull = false;
+        try
+        {
+            while (true)
+            {
+                // A zero-byte read waits for decrypted data without holding a buffer (as in the
+                // plain loop); after a whole record more is likely buffered, so read at once.
+                if (!lastReadFull)
+                {
+#pragma warning disable CA2022 // a zero-byte read only waits for data; nothing is lost
+                    await ssl.ReadAsync(Memory<byte>.Empty);
+#pragma warning restore CA2022
+                }
+                Memory<byte> memory = writer.GetMemory(ReceiveChunkBytes);
+                int received = await ssl.ReadAsync(memory);
+                if (received == 0)
+                {
+                    break;
+                }
+                lastReadFull = received >= TlsRecordPayloadBytes;
+                writer.Advance(received);
+                FlushResult flush = await writer.FlushAsync();
+                if (flush.IsCompleted || flush.IsCanceled)
+                {
+                    break;
+                }
+            }
+        }
+        catch (Exception ex) when (IsQuietEnd(ex)) { }
+        catch (Exception ex) { error = ex; }
+        if (error is not null)
+        {
+            // Garbage after the handshake (a record that does not decrypt) lands here: one line.
+            ReportError(new IOException($"TLS connection on {_options.Name} listener with {RemoteEndPoint?.ToString() ?? "?"} failed: {error.Message}", error));
+        }
+        await writer.CompleteAsync();
+        Interlocked.Exchange(ref _inputEnded, 1);
+        if (Volatile.Read(ref _framed) != 0)
+        {
+            SignalPeerClosed();
+        }
+    }
+
+    // A reset, an abort or our own close: the ordinary end of a connection, not worth a log line.
+    private bool IsQuietEnd(Exception ex) => IsClosed || ex switch
+    {
+        SocketException or ObjectDisposedException or OperationCanceledException => true,
+        IOException { InnerException: SocketException or ObjectDisposedException } => true,
+        _ => false,
+    };
+
+    private async Task TlsSendLoopAsync(SslStream ssl)
+    {
+        PipeReader reader = _output.Reader;
+        Exception? error = null;
+        byte[]? gather = null;
+        try
+        {
+            while (true)
+            {
+                ReadResult result = await reader.ReadAsync();
+                ReadOnlySequence<byte> buffer = result.Buffer;
+                if (buffer.IsSingleSegment)
+                {
+                    if (!buffer.IsEmpty)
+                    {
+                        await ssl.WriteAsync(buffer.First);
+                    }
+                }
+                else
+                {
+                    // Gather small pipe segments into full TLS records: fewer records and sends.
+                    gather ??= new byte[4 * TlsRecordPayloadBytes];
+                    int filled = 0;
+                    foreach (ReadOnlyMemory<byte> memory in buffer)
+                    {
+                        ReadOnlyMemory<byte> rest = memory;
+                        while (!rest.IsEmpty)
+                        {
+                            int take = Math.Min(rest.Length, gather.Length - filled);
+                            rest.Span[..take].CopyTo(gather.AsSpan(filled));
+                            filled += take;
+                            rest = rest[take..];
+                            if (filled == gather.Length)
+                            {
+                                await ssl.WriteAsync(gather);
+                                filled = 0;
+                            }
+                        }
+                    }
+                    if (filled > 0)
+                    {
+                        await ssl.WriteAsync(gather.AsMemory(0, filled));
+                    }
+                }
+                long length = buffer.Length;
+                reader.AdvanceTo(buffer.End);
+                long sent = Interlocked.Add(ref _bytesSent, length);
+                TaskCompletionSource? waiter = Volatile.Read(ref _drainWaiter);
+                if (waiter is not null && sent >= Volatile.Read(ref _drainTarget))
+                {
+                    waiter.TrySetResult();
+                }
+                if (result.IsCompleted || result.IsCanceled)
+                {
+                    // close_notify before the TCP close, as upstream's SslTransportLayer.close does.
+                    try { await ssl.ShutdownAsync().WaitAsync(_options.CloseTimeout); } catch (Exception ex) when (ex is IOException or ObjectDisposedException or TimeoutException or SocketException or InvalidOperationException) { }
+                    break;
+                }
+            }
+        }
+        catch (Exception ex) when (IsQuietEnd(ex)) { }
+        catch (Exception ex) { error = ex; }
+        if (error is not null)
+        {
+            ReportError(error);
+        }
+        await reader.CompleteAsync();
+        Volatile.Read(ref _drainWaiter)?.TrySetResult();
+        if (!IsClosed)
+        {
+            Close();
+        }
     }
 
     // ---------------------------------------------------------------- receive side
@@ -438,7 +635,7 @@ public sealed class Connection
             }
             // SendPacketsElement only takes FileStreams opened with FileOptions.Asynchronous;
             // other streams are copied, which is slower but sends the same bytes.
-            if (hasFile && allFilesAsync && _options.ZeroCopyFileSend)
+            if (hasFile && allFilesAsync && ZeroCopyFileSend)
             {
                 await SendPacketsAsync(parts, (int)total);
                 return;
@@ -722,6 +919,7 @@ public sealed class Connection
         {
             // Disposing the socket ends the receive loop and any send stuck on a peer that stopped reading.
             _socket.Dispose();
+            _ssl?.Dispose();
             _closeCompleted.TrySetResult();
         }
     }

@@ -45,6 +45,15 @@ public sealed class ListenerOptions
     /// <summary>How long a graceful close waits for queued output to reach the socket before aborting.</summary>
     public TimeSpan CloseTimeout = TimeSpan.FromSeconds(5);
 
+    /// <summary>
+    /// TLS: when set, each accepted connection runs the TLS handshake (bounded by
+    /// <see cref="TlsServerOptions.HandshakeTimeout"/>) before the handler sees it, and its loops run
+    /// over an SslStream; file parts are copied (<see cref="Connection.ZeroCopyFileSend"/> is false).
+    /// A failed handshake closes the connection with one <see cref="TlsHandshakeException"/> through
+    /// <see cref="OnError"/>; the handler is never called for it.
+    /// </summary>
+    public TlsServerOptions? Tls;
+
     /// <summary>Called with errors that closed a connection (handler exceptions, socket errors). Optional.</summary>
     public Action<Connection, Exception>? OnError;
 }

@@ -18,6 +18,7 @@ public sealed class ApacheZooKeeper : IAsyncDisposable
     private readonly IReadOnlyList<string> _jvmArgs;
     private readonly StringBuilder _log = new();
     private Process? _process;
+    private string _classPath = Jar;
 
     private ApacheZooKeeper(string dir, string cfg, int port, IReadOnlyList<string> jvmArgs)
     {
@@ -34,8 +35,9 @@ public sealed class ApacheZooKeeper : IAsyncDisposable
     /// projects running side by side use different ranges.</param>
     /// <param name="zooCfg">Lines added to zoo.cfg (tickTime 500 is set; override as needed).</param>
     /// <param name="jvmArgs">Extra JVM arguments, e.g. -Dzookeeper.extendedTypesEnabled=true.</param>
+    /// <param name="extraClassPath">Jars added after zookeeper.jar (e.g. Debian's netty jars for NettyServerCnxnFactory).</param>
     public static async Task<StartResult> StartAsync(int portBase, IEnumerable<string>? zooCfg = null, IEnumerable<string>? jvmArgs = null,
-        string dirPrefix = "zk-")
+        string dirPrefix = "zk-", string? extraClassPath = null)
     {
         var dir = Path.Combine(Path.GetTempPath(), dirPrefix + Guid.NewGuid().ToString("N"));
         try
@@ -53,7 +55,7 @@ public sealed class ApacheZooKeeper : IAsyncDisposable
             };
             lines.AddRange(zooCfg ?? []);
             await File.WriteAllTextAsync(cfg, string.Join('\n', lines) + "\n");
-            var server = new ApacheZooKeeper(dir, cfg, port, (jvmArgs ?? []).ToList());
+            var server = new ApacheZooKeeper(dir, cfg, port, (jvmArgs ?? []).ToList()) { _classPath = extraClassPath is null ? Jar : Jar + ":" + extraClassPath };
             var why = await server.StartProcessAsync();
             if (why is null) return new(server, null);
             await server.DisposeAsync();
@@ -71,7 +73,7 @@ public sealed class ApacheZooKeeper : IAsyncDisposable
         var psi = new ProcessStartInfo("java") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         psi.ArgumentList.Add("-Xmx256m");
         foreach (var a in _jvmArgs) psi.ArgumentList.Add(a);
-        foreach (var a in new[] { "-cp", Jar, "org.apache.zookeeper.server.quorum.QuorumPeerMain", _cfg }) psi.ArgumentList.Add(a);
+        foreach (var a in new[] { "-cp", _classPath, "org.apache.zookeeper.server.quorum.QuorumPeerMain", _cfg }) psi.ArgumentList.Add(a);
         _process = Process.Start(psi)!;
         _process.OutputDataReceived += (_, e) => { lock (_log) _log.AppendLine(e.Data); };
         _process.ErrorDataReceived += (_, e) => { lock (_log) _log.AppendLine(e.Data); };

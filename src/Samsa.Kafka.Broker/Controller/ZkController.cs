@@ -76,7 +76,7 @@ public sealed class ZkController
         catch (KeeperException e) when (e.Code == Code.NoNode)
         {
             // Upstream creates /controller_epoch with the initial epoch 0 on first election.
-            try { await zk.CreateAsync(ZkData.ControllerEpoch, ZkData.EncodeControllerEpoch(0), Acls.OpenAclUnsafe); }
+            try { await zk.CreateAsync(ZkData.ControllerEpoch, ZkData.EncodeControllerEpoch(0), ZkClientSecurity.DefaultAcls(zk, ZkData.ControllerEpoch)); }
             catch (KeeperException e2) when (e2.Code == Code.NodeExists) { }
             epochNode = await zk.GetDataAsync(ZkData.ControllerEpoch);
         }
@@ -85,7 +85,7 @@ public sealed class ZkController
         {
             var results = await zk.MultiAsync(
             [
-                Op.Create(ZkData.Controller, ZkData.EncodeController(_brokerId), Acls.OpenAclUnsafe, CreateMode.Ephemeral),
+                Op.Create(ZkData.Controller, ZkData.EncodeController(_brokerId), ZkClientSecurity.DefaultAcls(zk, ZkData.Controller), CreateMode.Ephemeral),
                 Op.SetData(ZkData.ControllerEpoch, ZkData.EncodeControllerEpoch(epoch + 1), epochNode.Stat.Version),
             ]);
             Epoch = epoch + 1;
@@ -129,7 +129,7 @@ public sealed class ZkController
                     }
                     await CreateIfMissingAsync(zk, ZkData.TopicPartition(topic.Name, p));
                     var state = new ZkData.PartitionState(liveReplicas[0], 0, liveReplicas, Epoch);
-                    ops.Add(Op.Create(ZkData.PartitionStatePath(topic.Name, p), ZkData.EncodePartitionState(state), Acls.OpenAclUnsafe));
+                    ops.Add(Op.Create(ZkData.PartitionStatePath(topic.Name, p), ZkData.EncodePartitionState(state), ZkClientSecurity.DefaultAcls(zk, ZkData.PartitionStatePath(topic.Name, p))));
                     continue;
                 }
                 var s = entry.State;
@@ -177,7 +177,7 @@ public sealed class ZkController
 
     private static async Task CreateIfMissingAsync(KeeperClient zk, string path)
     {
-        try { await zk.CreateAsync(path, null, Acls.OpenAclUnsafe); }
+        try { await zk.CreateAsync(path, null, ZkClientSecurity.DefaultAcls(zk, path)); }
         catch (KeeperException e) when (e.Code == Code.NodeExists) { }
     }
 

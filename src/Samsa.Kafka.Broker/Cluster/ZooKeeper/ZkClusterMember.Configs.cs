@@ -35,7 +35,7 @@ public sealed partial class ZkClusterMember : IClusterConfigStore
         // Upstream AdminZkClient.changeBrokerConfig → changeEntityConfig: the entity znode, then the
         // sequential notification every broker follows.
         await SetOrCreateAsync(zk, ConfigChangeListener.BrokerConfigPath(entity), ZkData.EncodeConfig(configs));
-        var created = await zk.CreateAsync(ZkData.ConfigChangePrefix, ZkData.EncodeConfigChange("brokers/" + entity), Acls.OpenAclUnsafe, CreateMode.PersistentSequential);
+        var created = await zk.CreateAsync(ZkData.ConfigChangePrefix, ZkData.EncodeConfigChange("brokers/" + entity), ZkClientSecurity.DefaultAcls(zk, ZkData.ConfigChangePrefix), CreateMode.PersistentSequential);
         long seq = ConfigChangeListener.SequenceOf(created) ?? long.MaxValue;
         // Answer once this broker processed that notification (and re-resolved its topics' settings).
         bool applied = await WaitForAsync(() => _configChanges.LastAppliedChange >= seq, AdminWait);

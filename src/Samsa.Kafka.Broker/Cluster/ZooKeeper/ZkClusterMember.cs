@@ -43,6 +43,7 @@ public sealed partial class ZkClusterMember : IClusterTopicStore, IAsyncDisposab
 
     private readonly KafkaBroker _broker;
     private readonly string _connect;
+    private readonly ZkClientSecurity _security;
     private readonly TimeSpan _sessionTimeout;
     private readonly TimeSpan _connectionTimeout;
     private readonly CancellationTokenSource _stop = new();
@@ -62,6 +63,8 @@ public sealed partial class ZkClusterMember : IClusterTopicStore, IAsyncDisposab
         _connect = config.ZookeeperConnect ?? throw new InvalidOperationException("zookeeper.connect is not set");
         _sessionTimeout = TimeSpan.FromMilliseconds((int)config.Get("zookeeper.session.timeout.ms")!);
         _connectionTimeout = config.Get("zookeeper.connection.timeout.ms") is int ct ? TimeSpan.FromMilliseconds(ct) : _sessionTimeout;
+        // zookeeper.ssl.*, the JAAS Client section and zookeeper.set.acl (one-line refusal on what cannot be honoured)
+        _security = ZkClientSecurity.FromConfig(config);
         _configChanges = new ConfigChangeListener(broker);
         _controller = new ZkController(broker.BrokerId, broker.Log)
         {
@@ -108,7 +111,7 @@ public sealed partial class ZkClusterMember : IClusterTopicStore, IAsyncDisposab
             KeeperClient? zk = null;
             try
             {
-                zk = await KeeperClient.ConnectAsync(_connect, new KeeperClientOptions { SessionTimeout = _sessionTimeout }, _stop.Token);
+                zk = _security.Track(await KeeperClient.ConnectAsync(_connect, _security.Options(_sessionTimeout), _stop.Token));
                 // Within a chroot, "/" is the chroot itself: missing means it must be created first.
                 if (await zk.ExistsAsync("/") is null) await CreateChrootIfNecessaryAsync();
                 var lost = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -181,6 +184,13 @@ public sealed partial class ZkClusterMember : IClusterTopicStore, IAsyncDisposab
                 _registered.TrySetException(e);
                 break;
             }
+            catch (KeeperException e) when (e.Code is Code.AuthFailed or Code.SessionClosedRequireSaslAuth && !_registered.Task.IsCompleted)
+            {
+                // Upstream ZooKeeperClient.waitUntilConnected: ZooKeeperClientAuthFailedException ends the start
+                _registered.TrySetException(new ConfigValueException($"Auth failed either before or while waiting for connection to ZooKeeper {_connect} "
+                    + $"(SASL user {_security.Sasl?.Username ?? "(none)"} of the JAAS Client section refused, or the session requires SASL)"));
+                break;
+            }
             catch (Exception e) when (!_stop.IsCancellationRequested)
             {
                 _broker.Log($"ZooKeeper session of broker {BrokerId} failed, reconnecting: {e.Message}");
@@ -201,7 +211,7 @@ public sealed partial class ZkClusterMember : IClusterTopicStore, IAsyncDisposab
         var parsed = ConnectString.Parse(_connect);
         if (parsed.Chroot is not { Length: > 1 } chroot) return;
         int slash = _connect.IndexOf('/');
-        await using var root = await KeeperClient.ConnectAsync(_connect[..slash], new KeeperClientOptions { SessionTimeout = _sessionTimeout }, _stop.Token);
+        await using var root = _security.Track(await KeeperClient.ConnectAsync(_connect[..slash], _security.Options(_sessionTimeout), _stop.Token));
         await CreateRecursiveAsync(root, chroot);
     }
 
@@ -212,7 +222,7 @@ public sealed partial class ZkClusterMember : IClusterTopicStore, IAsyncDisposab
         {
             idx = path.IndexOf('/', idx + 1);
             var prefix = idx < 0 ? path : path[..idx];
-            try { await zk.CreateAsync(prefix, idx < 0 ? data : null, Acls.OpenAclUnsafe); }
+            try { await zk.CreateAsync(prefix, idx < 0 ? data : null, ZkClientSecurity.DefaultAcls(zk, prefix)); }
             catch (KeeperException e) when (e.Code == Code.NodeExists) { }
         }
     }
@@ -236,7 +246,7 @@ public sealed partial class ZkClusterMember : IClusterTopicStore, IAsyncDisposab
             if (await stat is null) missing.Add(path);
         var creates = missing.Select(async p =>
         {
-            try { await zk.CreateAsync(p, null, Acls.OpenAclUnsafe); }
+            try { await zk.CreateAsync(p, null, ZkClientSecurity.DefaultAcls(zk, p)); }
             catch (KeeperException e) when (e.Code == Code.NodeExists) { }
         }).ToList();
         await Task.WhenAll(creates);
@@ -254,7 +264,7 @@ public sealed partial class ZkClusterMember : IClusterTopicStore, IAsyncDisposab
             try
             {
                 await CreateRecursiveAsync(zk, "/cluster");
-                await zk.CreateAsync(ZkData.ClusterId, ZkData.EncodeClusterId(proposed), Acls.OpenAclUnsafe);
+                await zk.CreateAsync(ZkData.ClusterId, ZkData.EncodeClusterId(proposed), ZkClientSecurity.DefaultAcls(zk, ZkData.ClusterId));
                 id = proposed;
             }
             catch (KeeperException e2) when (e2.Code == Code.NodeExists)
@@ -281,7 +291,7 @@ public sealed partial class ZkClusterMember : IClusterTopicStore, IAsyncDisposab
         {
             try
             {
-                await zk.CreateAsync(path, data, Acls.OpenAclUnsafe, CreateMode.Ephemeral);
+                await zk.CreateAsync(path, data, ZkClientSecurity.DefaultAcls(zk, path), CreateMode.Ephemeral);
                 return;
             }
             catch (KeeperException e) when (e.Code == Code.NodeExists)
@@ -498,7 +508,7 @@ public sealed partial class ZkClusterMember : IClusterTopicStore, IAsyncDisposab
         await SetOrCreateAsync(zk, ZkData.TopicConfig(name), ZkData.EncodeConfig(configs));
         try
         {
-            await zk.CreateAsync(ZkData.Topic(name), ZkData.EncodeTopic(id, assignment), Acls.OpenAclUnsafe);
+            await zk.CreateAsync(ZkData.Topic(name), ZkData.EncodeTopic(id, assignment), ZkClientSecurity.DefaultAcls(zk, ZkData.Topic(name)));
         }
         catch (KeeperException e) when (e.Code == Code.NodeExists)
         {
@@ -529,7 +539,7 @@ public sealed partial class ZkClusterMember : IClusterTopicStore, IAsyncDisposab
         try { await zk.SetDataAsync(path, data); }
         catch (KeeperException e) when (e.Code == Code.NoNode)
         {
-            try { await zk.CreateAsync(path, data, Acls.OpenAclUnsafe); }
+            try { await zk.CreateAsync(path, data, ZkClientSecurity.DefaultAcls(zk, path)); }
             catch (KeeperException e2) when (e2.Code == Code.NodeExists) { await zk.SetDataAsync(path, data); }
         }
     }
@@ -541,7 +551,7 @@ public sealed partial class ZkClusterMember : IClusterTopicStore, IAsyncDisposab
         if (!_view.Topics.ContainsKey(name) && topic is null)
             return (ErrorCode.UnknownTopicOrPartition, "This server does not host this topic-partition.");
         // Upstream AdminZkClient.deleteTopic: a marker the controller acts on.
-        try { await zk.CreateAsync(ZkData.DeleteTopic(name), null, Acls.OpenAclUnsafe); }
+        try { await zk.CreateAsync(ZkData.DeleteTopic(name), null, ZkClientSecurity.DefaultAcls(zk, ZkData.DeleteTopic(name))); }
         catch (KeeperException e) when (e.Code == Code.NodeExists) { }
         bool gone = await WaitForAsync(() => !_view.Topics.ContainsKey(name) && _broker.Replicas.GetTopic(name) is null, AdminWait);
         return gone ? (ErrorCode.None, null) : (ErrorCode.RequestTimedOut, $"Timed out waiting for topic '{name}' to be deleted.");
@@ -614,7 +624,7 @@ public sealed partial class ZkClusterMember : IClusterTopicStore, IAsyncDisposab
         // Upstream AdminZkClient.changeTopicConfig: the entity znode, then a sequential change
         // notification naming it.
         await SetOrCreateAsync(zk, ZkData.TopicConfig(name), ZkData.EncodeConfig(overrides));
-        await zk.CreateAsync(ZkData.ConfigChangePrefix, ZkData.EncodeConfigChange("topics/" + name), Acls.OpenAclUnsafe, CreateMode.PersistentSequential);
+        await zk.CreateAsync(ZkData.ConfigChangePrefix, ZkData.EncodeConfigChange("topics/" + name), ZkClientSecurity.DefaultAcls(zk, ZkData.ConfigChangePrefix), CreateMode.PersistentSequential);
         bool applied = await WaitForAsync(() => _broker.Replicas.GetTopic(name) is { } t && SameConfigs(t.Configs, overrides), AdminWait);
         return applied ? (ErrorCode.None, null) : (ErrorCode.RequestTimedOut, $"Timed out applying the configs of '{name}'.");
     }
