@@ -45,3 +45,16 @@ public static class Authz
     public static int Operations(RequestContext c, ResourceType type, string name) =>
         c.Broker.Authorizer?.AuthorizedOperations(c.Session, (ApiKey)c.Header.RequestApiKey, type, name) ?? AclAuthorizer.AllOperations(type);
 }
+
+/// <summary>Authorization of config resources (Describe/Alter/IncrementalAlterConfigs), as KafkaApis:
+/// BROKER (4) and BROKER_LOGGER (8) on the cluster, TOPIC (2) on the topic.</summary>
+public static class ConfigAuthz
+{
+    /// <summary>Null when allowed (or a type these APIs refuse anyway), else the error and upstream's message.</summary>
+    public static (ErrorCode Code, string Message)? Check(RequestContext c, sbyte resourceType, string name, AclOperation op) => resourceType switch
+    {
+        2 when !Authz.Topic(c, op, name) => (ErrorCode.TopicAuthorizationFailed, "Topic authorization failed."),
+        4 or 8 when !Authz.Cluster(c, op) => (ErrorCode.ClusterAuthorizationFailed, "Cluster authorization failed."),
+        _ => null,
+    };
+}
