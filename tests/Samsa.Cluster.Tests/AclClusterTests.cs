@@ -167,4 +167,36 @@ public abstract class AclClusterTests(ICoordinationServer server)
         await LocalCluster.WaitUntilAsync(() => Task.FromResult(again.Authorizer!.Loaded), TimeSpan.FromSeconds(10), "the restarted broker loaded ACLs");
         Assert.Single(again.Authorizer!.Snapshot);
     }
+
+    /// <summary>kafkajs 2.2.4's admin createAcls / describeAcls / deleteAcls through a broker that does
+    /// not lead the topic, and its producer refused, allowed, then refused again.</summary>
+    [Fact]
+    public async Task KafkajsAdminAclCallsGrantAndRevokeAWrite()
+    {
+        var modules = Path.Combine(ClientClusterTests.RepoRoot(), "compat", "kafkajs", "node_modules");
+        Assert.SkipUnless(Directory.Exists(Path.Combine(modules, "kafkajs")) && File.Exists("/usr/bin/node"),
+            $"kafkajs is not installed in {modules}; tests/run-all.sh runs npm ci there");
+        await using var cluster = await LocalCluster.StartAsync(Server, 3, brokerConfig: Secured);
+        await using var zk = await cluster.ZooKeeperAsync();
+        await WriteRawAsync(zk, "/kafka-acl/Cluster/kafka-cluster",
+            $$"""{"version":1,"acls":[{{Entry("ClusterAction")}},{{Entry("Alter")}},{{Entry("Create")}},{{Entry("Describe")}}]}""",
+            "/kafka-acl-changes", "Cluster:kafka-cluster");
+        await WriteRawAsync(zk, "/kafka-acl/Topic/*", $$"""{"version":1,"acls":[{{Entry("Describe")}}]}""", "/kafka-acl-changes", "Topic:*");
+        foreach (int id in new[] { 1, 2, 3 })
+            await LocalCluster.WaitUntilAsync(() => Task.FromResult(cluster[id].Authorizer!.Snapshot.Count == 2),
+                TimeSpan.FromSeconds(10), $"broker {id} loaded the raw ACL znodes");
+        await using (var wire = await KafkaWireClient.ConnectAsync("127.0.0.1", cluster.Port(1)))
+            Assert.Equal(0, (await wire.SendAsync<CreateTopicsResponse>(new CreateTopicsRequest { Topics = [new() { Name = "kjs-acl", NumPartitions = 1, ReplicationFactor = 2 }], TimeoutMs = 10000 }, 7))!.Topics[0].ErrorCode);
+        int leader = (await cluster.LedMetadataAsync(1, "kjs-acl", 1)).Topics[0].Partitions[0].LeaderId;
+        int bootstrap = new[] { 1, 2, 3 }.First(b => b != leader);
+
+        var lines = await ClientClusterTests.RunAsync("/usr/bin/node", [ClientClusterTests.Script("kafkajs_acls.js"), cluster.Bootstrap(bootstrap), "kjs-acl"],
+            new Dictionary<string, string> { ["NODE_PATH"] = modules });
+        Assert.Contains("before error TOPIC_AUTHORIZATION_FAILED", lines);
+        Assert.Contains("created true", lines);
+        Assert.Contains("described kjs-acl User:ANONYMOUS 4 3", lines);   // WRITE, ALLOW
+        Assert.Contains("granted ok 0", lines);
+        Assert.Contains("deleted 1", lines);
+        Assert.Contains("revoked error TOPIC_AUTHORIZATION_FAILED", lines);
+    }
 }
