@@ -64,6 +64,16 @@ public class AclAuthorizerTests
     }
 
     [Fact]
+    public void HostsCompareWithJavasAddressText()
+    {
+        Assert.Equal("0:0:0:0:0:0:0:1", AclAuthorizer.HostOf(IPAddress.IPv6Loopback));
+        Assert.Equal("127.0.0.1", AclAuthorizer.HostOf(IPAddress.Loopback.MapToIPv6()));
+        var a = With(acls: [(Topic("t"), Allow("User:alice", AclOperation.Read, "0:0:0:0:0:0:0:1"))]);
+        Assert.True(Can(a, Session("alice", "::1"), AclOperation.Read, "t"));
+        Assert.False(Can(a, Session("alice", "127.0.0.1"), AclOperation.Read, "t"));
+    }
+
+    [Fact]
     public void ImpliedOperationsAndAll()
     {
         var a = With(acls: [

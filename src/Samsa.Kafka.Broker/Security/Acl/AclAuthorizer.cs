@@ -113,8 +113,19 @@ public sealed class AclAuthorizer
         return allowed;
     }
 
-    private static string HostOf(IPAddress address) =>
-        (address.IsIPv4MappedToIPv6 ? address.MapToIPv4() : address).ToString();
+    /// <summary>The client address as Java's InetAddress.getHostAddress writes it, which is what
+    /// upstream compares ACL hosts with: dotted IPv4, and IPv6 as eight uncompressed hex groups
+    /// ("0:0:0:0:0:0:0:1", not "::1"), with "%scope" when there is one.</summary>
+    internal static string HostOf(IPAddress address)
+    {
+        if (address.IsIPv4MappedToIPv6) address = address.MapToIPv4();
+        if (address.AddressFamily != System.Net.Sockets.AddressFamily.InterNetworkV6) return address.ToString();
+        var b = address.GetAddressBytes();
+        var groups = new string[8];
+        for (int i = 0; i < 8; i++) groups[i] = ((b[2 * i] << 8) | b[2 * i + 1]).ToString("x", System.Globalization.CultureInfo.InvariantCulture);
+        var text = string.Join(':', groups);
+        return address.ScopeId != 0 ? $"{text}%{address.ScopeId}" : text;
+    }
 
     private bool AclsAllowAccess(KafkaPrincipal principal, IPAddress address, AclOperation op, ResourceType type, string name)
     {
