@@ -261,6 +261,37 @@ public sealed class SecuredThreeBrokers : KafkaTarget, ISecuredTarget
         });
         await SecuredSetup.BootstrapAsync(_cluster[2]);
         await WaitForAclsAsync();
+        // Both coordinator topics exist before ids are picked (FindCoordinator creates them; the
+        // bootstrap ACLs allow DESCRIBE on every group and transactional id).
+        _offsetsLeaders = await CoordinatorLeadersAsync(0, "__consumer_offsets");
+        _txnLeaders = await CoordinatorLeadersAsync(1, "__transaction_state");
+    }
+
+    private int[] _offsetsLeaders = [], _txnLeaders = [];
+
+    private async Task<int[]> CoordinatorLeadersAsync(sbyte keyType, string topic)
+    {
+        int[]? leaders = null;
+        await WaitUntilAsync(async () =>
+        {
+            await using (var client = await Samsa.Kafka.Broker.Client.KafkaWireClient.ConnectAsync("127.0.0.1", _cluster.Port(BootstrapId)))
+                await client.SendAsync<Samsa.Kafka.Protocol.Messages.FindCoordinatorResponse>(new Samsa.Kafka.Protocol.Messages.FindCoordinatorRequest { Key = "probe", KeyType = keyType }, 3);
+            foreach (int id in new[] { 1, 2, 3 })
+                if (await LedPartitionsAsync(_cluster.Port(id), topic, 6) is null) return false;
+            leaders = await LedPartitionsAsync(_cluster.Port(BootstrapId), topic, 6);
+            return leaders is not null;
+        }, TimeSpan.FromSeconds(30), $"{topic} exists with leaders");
+        return leaders!;
+    }
+
+    /// <summary>An id whose coordinator is not the bootstrap broker.</summary>
+    private static string Pick(string prefix, int[] leaders)
+    {
+        while (true)
+        {
+            var id = prefix + Guid.NewGuid().ToString("N");
+            if (leaders[Samsa.Kafka.Broker.Groups.GroupCoordinator.PartitionFor(id, leaders.Length)] != BootstrapId) return id;
+        }
     }
 
     public async Task WaitForAclsAsync()
@@ -294,8 +325,8 @@ public sealed class SecuredThreeBrokers : KafkaTarget, ISecuredTarget
         Assert.DoesNotContain(BootstrapId, await LeadersAsync(topic));
     }
 
-    public override string NewGroupId() => "g-" + Guid.NewGuid().ToString("N");
-    public override string NewTransactionalId() => "tx-" + Guid.NewGuid().ToString("N");
+    public override string NewGroupId() => Pick("g-", _offsetsLeaders);
+    public override string NewTransactionalId() => Pick("tx-", _txnLeaders);
 
     public override async Task<int[]> LeadersAsync(string topic) =>
         (await MetadataAsync(_cluster.Port(BootstrapId), topic)).Topics[0].Partitions.OrderBy(p => p.PartitionIndex).Select(p => p.LeaderId).ToArray();
