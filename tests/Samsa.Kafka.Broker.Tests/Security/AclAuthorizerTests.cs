@@ -158,6 +158,17 @@ public class AclAuthorizerTests
     }
 
     [Fact]
+    public void ASeparateAuthorizerZooKeeperStopsTheBroker()
+    {
+        var config = new BrokerConfig(new Dictionary<string, string>
+        {
+            ["broker.id"] = "1", ["authorizer.class.name"] = "kafka.security.authorizer.AclAuthorizer", ["authorizer.zookeeper.url"] = "other:2181",
+        });
+        var e = Assert.Throws<ConfigValueException>(() => AclAuthorizer.FromConfig(config, null));
+        Assert.Equal("authorizer.zookeeper.url is not supported: Samsa keeps ACLs in the broker's own zookeeper.connect", e.Message);
+    }
+
+    [Fact]
     public void ZnodeJsonIsUpstreamsAndRawKafkaAclsWritesDecode()
     {
         var bytes = AclZkFormat.Encode([new AclEntry("User:alice", "*", AclOperation.DescribeConfigs, AclPermissionType.Allow)]);

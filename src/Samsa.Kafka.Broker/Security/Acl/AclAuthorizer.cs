@@ -63,6 +63,11 @@ public sealed class AclAuthorizer
         if (cls.Length == 0) return null;
         if (cls is not (ClassName or LegacyClassName))
             throw new ConfigValueException($"authorizer.class.name={cls} is not supported: Samsa provides only {ClassName} (and its old name {LegacyClassName})");
+        // AclAuthorizer's own ZooKeeper (authorizer.zookeeper.url and its client settings) would keep
+        // the ACLs somewhere else than the broker's ZooKeeper: reading the broker's instead would
+        // enforce a different ACL set, so it stops the broker rather than pretend.
+        if (config.StaticProps.Keys.FirstOrDefault(k => k.StartsWith("authorizer.zookeeper.", StringComparison.Ordinal)) is { } separate)
+            throw new ConfigValueException($"{separate} is not supported: Samsa keeps ACLs in the broker's own zookeeper.connect");
         var supers = new HashSet<KafkaPrincipal>();
         foreach (var part in (config.GetString("super.users") ?? "").Split(';'))
         {
