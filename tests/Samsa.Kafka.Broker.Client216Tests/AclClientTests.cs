@@ -129,15 +129,57 @@ public abstract class AclClientTests(ISecuredTarget target)
     }
 
     [Fact]
-    public async Task TransactionalIdWithoutWriteIsDenied()
+    public async Task TransactionalIdIsDeniedWithoutWriteAndCommitsWithIt()
     {
         var topic = target.Target.NewTopicName("acl-tx");
         await target.Target.CreateTopicAsync(topic, 1);
-        await Within("init transactions", () =>
+        var tid = target.Target.NewTransactionalId();
+        await Within("init transactions denied", () =>
         {
-            using var producer = target.Target.Producer<string, string>(new ProducerConfig { TransactionalId = target.Target.NewTransactionalId() });
+            using var producer = target.Target.Producer<string, string>(new ProducerConfig { TransactionalId = tid });
             var e = Assert.ThrowsAny<KafkaException>(() => producer.InitTransactions(TimeSpan.FromSeconds(30)));
             Assert.Equal(ErrorCode.TransactionalIdAuthorizationFailed, e.Error.Code);
+        });
+
+        // With WRITE on the transactional id and the topic, the transaction commits (AddPartitionsToTxn,
+        // EndTxn and the coordinator's WriteTxnMarkers to the leader, as CLUSTER_ACTION) and a
+        // read_committed consumer sees it.
+        var group = target.Target.NewGroupId();
+        using (var admin = target.Target.Admin())
+            await admin.CreateAclsAsync([Binding(ResourceType.Topic, topic, AclOperation.Write),
+                Binding(ResourceType.Topic, topic, AclOperation.Read), Binding(ResourceType.Group, group, AclOperation.Read)]);
+        // Confluent.Kafka's ResourceType has no TRANSACTIONAL_ID: that ACL goes by CreateAcls on the wire.
+        var bootstrap = target.Target.Bootstrap.Split(':');
+        await using (var wire = await Samsa.Kafka.Broker.Client.KafkaWireClient.ConnectAsync(bootstrap[0], int.Parse(bootstrap[1])))
+        {
+            var r = await wire.SendAsync<Samsa.Kafka.Protocol.Messages.CreateAclsResponse>(new Samsa.Kafka.Protocol.Messages.CreateAclsRequest
+            {
+                Creations = [new() { ResourceType = 5, ResourceName = tid, ResourcePatternType = 3, Principal = Anonymous, Host = "*", Operation = 4, PermissionType = 3 }],
+            }, 3);
+            Assert.Equal(0, r!.Results[0].ErrorCode);
+        }
+        await target.WaitForAclsAsync();
+        await Within("transaction", () =>
+        {
+            using var producer = target.Target.Producer<string, string>(new ProducerConfig { TransactionalId = tid });
+            producer.InitTransactions(TimeSpan.FromSeconds(30));
+            producer.BeginTransaction();
+            for (int i = 0; i < 5; i++) producer.Produce(topic, new Message<string, string> { Key = $"k{i}", Value = $"t{i}" });
+            producer.CommitTransaction(TimeSpan.FromSeconds(30));
+        });
+        await Within("read_committed", () =>
+        {
+            using var consumer = target.Target.Consumer<string, string>(new ConsumerConfig
+            {
+                GroupId = group, AutoOffsetReset = AutoOffsetReset.Earliest, IsolationLevel = IsolationLevel.ReadCommitted, EnableAutoCommit = false,
+            });
+            consumer.Subscribe(topic);
+            var got = new List<string>();
+            var until = DateTime.UtcNow.AddSeconds(45);
+            while (got.Count < 5 && DateTime.UtcNow < until)
+                if (consumer.Consume(TimeSpan.FromMilliseconds(200)) is { IsPartitionEOF: false } r) got.Add(r.Message.Value);
+            Assert.Equal(["t0", "t1", "t2", "t3", "t4"], got);
+            consumer.Close();
         });
     }
 
