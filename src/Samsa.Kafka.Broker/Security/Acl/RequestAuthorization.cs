@@ -12,6 +12,7 @@ namespace Samsa.Kafka.Broker.Security.Acl;
 public static class Authz
 {
     public const string ClusterName = ResourcePattern.ClusterName;
+    private static readonly HashSet<string> NoneDenied = new(StringComparer.Ordinal);
 
     public static bool Allowed(RequestContext c, AclOperation op, ResourceType type, string name, bool logIfDenied = true) =>
         c.Broker.Authorizer?.Authorize(c.Session, (ApiKey)c.Header.RequestApiKey, op, type, name, logIfDenied) ?? true;
@@ -25,8 +26,10 @@ public static class Authz
     /// <paramref name="op"/>; an empty set, without asking, when no authorizer is configured.</summary>
     public static HashSet<string> Denied(RequestContext c, AclOperation op, ResourceType type, IEnumerable<string?> names, bool logIfDenied = true)
     {
+        // No authorizer (the common case, on the Produce/Fetch hot path): one shared empty set,
+        // which callers only read.
+        if (c.Broker.Authorizer is null) return NoneDenied;
         var denied = new HashSet<string>(StringComparer.Ordinal);
-        if (c.Broker.Authorizer is null) return denied;
         var checkedNames = new HashSet<string>(StringComparer.Ordinal);
         foreach (var n in names)
             if (n is not null && checkedNames.Add(n) && !Allowed(c, op, type, n, logIfDenied)) denied.Add(n);
