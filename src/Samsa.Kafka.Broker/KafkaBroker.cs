@@ -64,10 +64,21 @@ public sealed class KafkaBroker : IAsyncDisposable
         Groups = new Groups.GroupCoordinatorService(config, Replicas, log);
         Transactions = new Transactions.TransactionCoordinatorService(config, Replicas, Groups, persistent: !inMemory, log);
         Quotas = Security.Quotas.QuotaSetup.Create(this, inMemory);
+        // authorizer.class.name (Security/Acl): ACLs in ZooKeeper in a cluster (attached when the
+        // broker joins), else in a file in the first log dir.
+        Authorizer = Security.Acl.AclAuthorizer.FromConfig(config, log);
+        if (Authorizer is not null && config.ZookeeperConnect is not { Length: > 0 })
+            Authorizer.Store = new Security.Acl.FileAclStore(Authorizer, inMemory ? null : config.LogDirs[0]);
     }
 
     /// <summary>Client quotas, connection limits and throttling (Security/Quotas).</summary>
     public Security.Quotas.QuotaManagers Quotas { get; }
+
+    /// <summary>The ACL authorizer, or null when authorizer.class.name is empty (no authorization).</summary>
+    public Security.Acl.AclAuthorizer? Authorizer { get; }
+
+    /// <summary>ZooKeeper mode with an authorizer: the ACL store that follows ZooKeeper.</summary>
+    internal Security.Acl.ZkAclStore? ZkAcls { get; private set; }
 
     private readonly Action<string>? _log;
     private long _fileRangeBytesSent;
@@ -163,6 +174,7 @@ public sealed class KafkaBroker : IAsyncDisposable
             Transactions.SyncOwnership();
         };
         Transactions.UseMarkerChannel(EndpointOf);
+        if (Authorizer is not null) Authorizer.Store = ZkAcls = new Security.Acl.ZkAclStore(Authorizer, () => member.Session, _log);
         await member.StartAsync();
     }
 
@@ -226,6 +238,7 @@ public sealed class KafkaBroker : IAsyncDisposable
         // Closing the ZooKeeper session then removes /brokers/ids/<id> (and /controller) at once,
         // so the others take over without waiting for the session timeout.
         if (Cluster is not null) await Cluster.DisposeAsync();
+        if (ZkAcls is not null) await ZkAcls.DisposeAsync();
         if (Replication is not null) await Replication.DisposeAsync();
         if (_listener is not null) await _listener.DisposeAsync();
         _timer.Dispose();

@@ -360,6 +360,9 @@ public static class ConfigCatalog
         new("transaction.remove.expired.transaction.cleanup.interval.ms", ConfigType.Int, "3600000", AtLeast(1)),
         new("producer.id.expiration.ms", ConfigType.Int, "86400000", AtLeast(1), dynamic: true),
         new("authorizer.class.name", ConfigType.String, ""),
+        // AclAuthorizer's own keys (Security/Acl/AclAuthorizer).
+        new("super.users", ConfigType.String, null),
+        new("allow.everyone.if.no.acl.found", ConfigType.String, "false"),
         new("create.topic.policy.class.name", ConfigType.Class, null),
         new("alter.config.policy.class.name", ConfigType.Class, null),
         new("sasl.enabled.mechanisms", ConfigType.List, "GSSAPI", dynamic: true),

@@ -7,6 +7,9 @@
 // PRODUCER_FENCED (older epoch; INVALID_PRODUCER_EPOCH below v2, KIP-588), CONCURRENT_TRANSACTIONS
 // while the previous transaction completes, COORDINATOR_LOAD_IN_PROGRESS while loading.
 // v4+ is the broker-to-broker batched form (KIP-890) and is not served.
+// Authorization (KafkaApis.handleAddPartitionsToTxnRequest, v0-3): TRANSACTIONAL_ID WRITE (every
+// partition TRANSACTIONAL_ID_AUTHORIZATION_FAILED), then TOPIC WRITE per topic
+// (TOPIC_AUTHORIZATION_FAILED, the others OPERATION_NOT_ATTEMPTED).
 using Samsa.Kafka.Broker.Log;
 using Samsa.Kafka.Protocol;
 using Samsa.Kafka.Protocol.Messages;
@@ -21,8 +24,22 @@ public static class AddPartitionsToTxnHandler
         var partitions = new List<TopicPartition>();
         foreach (var t in request.V3AndBelowTopics)
             foreach (var p in t.Partitions) partitions.Add(new TopicPartition(t.Name, p));
-        var results = context.Broker.Transactions.Coordinator.AddPartitionsToTxn(request.V3AndBelowTransactionalId,
-            request.V3AndBelowProducerId, request.V3AndBelowProducerEpoch, partitions.Distinct().ToList());
+        Dictionary<TopicPartition, ErrorCode> results;
+        var denied = Security.Acl.Authz.DeniedTopics(context, Security.Acl.AclOperation.Write, request.V3AndBelowTopics.Select(t => t.Name));
+        if (!Security.Acl.Authz.TransactionalId(context, Security.Acl.AclOperation.Write, request.V3AndBelowTransactionalId))
+            results = partitions.Distinct().ToDictionary(tp => tp, _ => ErrorCode.TransactionalIdAuthorizationFailed);
+        else if (denied.Count > 0 || partitions.Any(tp => context.Broker.Replicas.GetTopic(tp.Topic) is null))
+        {
+            // Upstream: nothing is added when a topic is unauthorized or unknown; the rest are
+            // OPERATION_NOT_ATTEMPTED.
+            results = partitions.Distinct().ToDictionary(tp => tp, tp =>
+                denied.Contains(tp.Topic) ? ErrorCode.TopicAuthorizationFailed
+                : context.Broker.Replicas.GetPartition(tp.Topic, tp.Partition) is null ? ErrorCode.UnknownTopicOrPartition
+                : ErrorCode.OperationNotAttempted);
+        }
+        else
+            results = context.Broker.Transactions.Coordinator.AddPartitionsToTxn(request.V3AndBelowTransactionalId,
+                request.V3AndBelowProducerId, request.V3AndBelowProducerEpoch, partitions.Distinct().ToList());
         var response = new AddPartitionsToTxnResponse();
         foreach (var t in request.V3AndBelowTopics)
         {

@@ -10,6 +10,8 @@
 // Differences from upstream: listener, SSL and SASL keys are validated and stored but not applied
 // (PLAINTEXT listeners only); a broker key missing from ConfigCatalog counts as unknown. In ZooKeeper mode both resource types are written to /config/<type>/<name>
 // with a /config/changes notification, and the answer waits until this broker applied them.
+// Authorization (KafkaApis): ALTER_CONFIGS on the topic (TOPIC_AUTHORIZATION_FAILED) or, for
+// brokers, on the cluster (CLUSTER_AUTHORIZATION_FAILED).
 using Samsa.Kafka.Broker.Cluster.ZooKeeper;
 using Samsa.Kafka.Broker.Config;
 using Samsa.Kafka.Protocol;
@@ -30,7 +32,9 @@ public static class AlterConfigsHandler
             response.Responses.Add(result);
             (ErrorCode error, string? message) = duplicates.Contains((resource.ResourceType, resource.ResourceName))
                 ? (ErrorCode.InvalidRequest, "Each resource must appear at most once.")
-                : Apply(broker, resource, request.ValidateOnly);
+                : Security.Acl.ConfigAuthz.Check(context, resource.ResourceType, resource.ResourceName, Security.Acl.AclOperation.AlterConfigs) is { } denied
+                    ? (denied.Code, denied.Message)
+                    : Apply(broker, resource, request.ValidateOnly);
             result.ErrorCode = (short)error;
             result.ErrorMessage = error == ErrorCode.None ? null : message;
         }

@@ -9,6 +9,8 @@
 // the reassignment is recorded in the topic znode, not when it completes (as upstream).
 // Without ZooKeeper (single broker) this broker is the whole cluster: the only valid target is
 // itself, which is already the assignment, and nothing is ever in progress.
+// Authorization (KafkaApis.handleAlterPartitionReassignmentsRequest): CLUSTER ALTER, else
+// CLUSTER_AUTHORIZATION_FAILED.
 using Samsa.Kafka.Broker.Cluster.ZooKeeper;
 using Samsa.Kafka.Broker.Controller;
 using Samsa.Kafka.Protocol;
@@ -21,6 +23,24 @@ public static class AlterPartitionReassignmentsHandler
     public static async ValueTask<IKafkaMessage?> HandleAsync(RequestContext context, AlterPartitionReassignmentsRequest request)
     {
         var broker = context.Broker;
+        if (!Security.Acl.Authz.Cluster(context, Security.Acl.AclOperation.Alter))
+        {
+            // Upstream AlterPartitionReassignmentsRequest.getErrorResponse: top level and every partition.
+            const string denied = "Request AlterPartitionReassignments is not authorized.";
+            return new AlterPartitionReassignmentsResponse
+            {
+                ErrorCode = (short)ErrorCode.ClusterAuthorizationFailed,
+                ErrorMessage = denied,
+                Responses = request.Topics.Select(t => new AlterPartitionReassignmentsResponse.ReassignableTopicResponse
+                {
+                    Name = t.Name,
+                    Partitions = t.Partitions.Select(p => new AlterPartitionReassignmentsResponse.ReassignablePartitionResponse
+                    {
+                        PartitionIndex = p.PartitionIndex, ErrorCode = (short)ErrorCode.ClusterAuthorizationFailed, ErrorMessage = denied,
+                    }).ToList(),
+                }).ToList(),
+            };
+        }
         var requests = request.Topics
             .SelectMany(t => t.Partitions.Select(p => new ReassignmentRequest(t.Name, p.PartitionIndex, p.Replicas)))
             .ToList();

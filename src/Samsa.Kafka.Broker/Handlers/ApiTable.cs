@@ -77,6 +77,10 @@ public static class ApiTable
         Entry<DescribeProducersRequest>(ApiKey.DescribeProducers, 0, 0, DescribeProducersHandler.HandleAsync),
         Entry<DescribeTransactionsRequest>(ApiKey.DescribeTransactions, 0, 0, DescribeTransactionsHandler.HandleAsync),
         Entry<ListTransactionsRequest>(ApiKey.ListTransactions, 0, 1, ListTransactionsHandler.HandleAsync),
+        // ACLs (upstream AclAuthorizer in ZooKeeper mode): Security/Acl.
+        Entry<DescribeAclsRequest>(ApiKey.DescribeAcls, 0, 3, DescribeAclsHandler.HandleAsync),
+        Entry<CreateAclsRequest>(ApiKey.CreateAcls, 0, 3, CreateAclsHandler.HandleAsync),
+        Entry<DeleteAclsRequest>(ApiKey.DeleteAcls, 0, 3, DeleteAclsHandler.HandleAsync),
     ];
 
     private static readonly Dictionary<short, ApiEntry> ByKey = Entries.ToDictionary(e => (short)e.Key);

@@ -12,6 +12,8 @@
 //
 // Single-node mode: this broker is the controller and every partition has one replica, so there
 // is nothing to move; other broker ids are BROKER_NOT_AVAILABLE.
+// Authorization (KafkaApis.handleControlledShutdownRequest): CLUSTER CLUSTER_ACTION, else
+// CLUSTER_AUTHORIZATION_FAILED.
 using Samsa.Kafka.Protocol;
 using Samsa.Kafka.Protocol.Messages;
 
@@ -22,6 +24,8 @@ public static class ControlledShutdownHandler
     public static async ValueTask<IKafkaMessage?> HandleAsync(RequestContext context, ControlledShutdownRequest request)
     {
         var broker = context.Broker;
+        if (!Security.Acl.Authz.Cluster(context, Security.Acl.AclOperation.ClusterAction))
+            return new ControlledShutdownResponse { ErrorCode = (short)ErrorCode.ClusterAuthorizationFailed };
         long brokerEpoch = context.ApiVersion >= 2 ? request.BrokerEpoch : -1;
         ErrorCode error;
         List<(string Topic, int Partition)> remaining;

@@ -5,6 +5,8 @@
 // exactly the added partitions on live brokers, with the topic's replication factor and no broker
 // twice (INVALID_REPLICA_ASSIGNMENT), and is written as given; unknown topics
 // UNKNOWN_TOPIC_OR_PARTITION; validate_only checks without creating.
+// Authorization (KafkaApis.handleCreatePartitionsRequest): TOPIC ALTER per topic
+// (TOPIC_AUTHORIZATION_FAILED "The topic authorization is failed.").
 using Samsa.Kafka.Protocol;
 using Samsa.Kafka.Protocol.Messages;
 
@@ -25,6 +27,7 @@ public static class CreatePartitionsHandler
             string? message = null;
             var topic = broker.Replicas.GetTopic(t.Name);
             if (duplicates.Contains(t.Name)) { error = ErrorCode.InvalidRequest; message = "Duplicate topic in request."; }
+            else if (!Security.Acl.Authz.Topic(context, Security.Acl.AclOperation.Alter, t.Name)) { error = ErrorCode.TopicAuthorizationFailed; message = "The topic authorization is failed."; }
             else if (topic is null) { error = ErrorCode.UnknownTopicOrPartition; message = $"The topic '{t.Name}' does not exist."; }
             else if (t.Assignments is { Count: > 0 } assignments && assignments.Count != t.Count - topic.Partitions.Count)
             {

@@ -10,7 +10,11 @@
 // without creating. More than 10000 partitions in one operation is POLICY_VIOLATION, as
 // upstream's KRaft controller bounds a user operation. v5+ successful results carry the partition count, replication factor and
 // the topic's resulting configs; v7 the topic id.
+// Authorization (KafkaApis.handleCreateTopicsRequest): CLUSTER CREATE, or TOPIC CREATE per topic,
+// else TOPIC_AUTHORIZATION_FAILED "Authorization failed."; v5+ without TOPIC DESCRIBE_CONFIGS the
+// result carries no configs and topic_config_error_code TOPIC_AUTHORIZATION_FAILED.
 using Samsa.Kafka.Broker.Config;
+using Samsa.Kafka.Broker.Security.Acl;
 using Samsa.Kafka.Protocol;
 using Samsa.Kafka.Protocol.Messages;
 
@@ -23,12 +27,21 @@ public static class CreateTopicsHandler
         var broker = context.Broker;
         short v = context.ApiVersion;
         var response = new CreateTopicsResponse();
+        bool clusterCreate = Authz.Cluster(context, AclOperation.Create, logIfDenied: false);
         var duplicates = request.Topics.GroupBy(t => t.Name).Where(g => g.Count() > 1).Select(g => g.Key).ToHashSet();
         foreach (var t in request.Topics)
         {
             var result = new CreateTopicsResponse.CreatableTopicResult { Name = t.Name, ErrorMessage = null, NumPartitions = -1, ReplicationFactor = -1, Configs = null };
             response.Topics.Add(result);
-            var (error, message) = Create(broker, t, request.ValidateOnly, duplicates, result, v);
+            var (error, message) = duplicates.Contains(t.Name) || clusterCreate || Authz.Topic(context, AclOperation.Create, t.Name)
+                ? Create(broker, t, request.ValidateOnly, duplicates, result, v)
+                : (ErrorCode.TopicAuthorizationFailed, "Authorization failed.");
+            // Upstream: the created topic's configs are shown only with TOPIC DESCRIBE_CONFIGS.
+            if (v >= 5 && !Authz.Topic(context, AclOperation.DescribeConfigs, t.Name, logIfDenied: false))
+            {
+                result.TopicConfigErrorCode = (short)ErrorCode.TopicAuthorizationFailed;
+                result.Configs = null;
+            }
             result.ErrorCode = (short)error;
             result.ErrorMessage = error == ErrorCode.None ? null : message;
         }

@@ -3,6 +3,7 @@
 // Behaviour (GroupCoordinator.handleDeleteGroups): a group without members is deleted with its
 // offsets (tombstones in __consumer_offsets); NON_EMPTY_GROUP while it has members;
 // GROUP_ID_NOT_FOUND when unknown.
+// Authorization (KafkaApis.handleDeleteGroupsRequest): GROUP DELETE per group (GROUP_AUTHORIZATION_FAILED).
 using Samsa.Kafka.Protocol;
 using Samsa.Kafka.Protocol.Messages;
 
@@ -13,7 +14,9 @@ public static class DeleteGroupsHandler
     public static ValueTask<IKafkaMessage?> HandleAsync(RequestContext context, DeleteGroupsRequest request)
     {
         var ids = request.GroupsNames.Distinct(StringComparer.Ordinal).ToList();
-        var results = context.Broker.Groups.Coordinator.DeleteGroups(ids);
+        var denied = Security.Acl.Authz.Denied(context, Security.Acl.AclOperation.Delete, Security.Acl.ResourceType.Group, ids);
+        var results = context.Broker.Groups.Coordinator.DeleteGroups(ids.Where(id => !denied.Contains(id)).ToList());
+        foreach (var id in denied) results[id] = ErrorCode.GroupAuthorizationFailed;
         var response = new DeleteGroupsResponse();
         foreach (var id in ids)
             response.Results.Add(new DeleteGroupsResponse.DeletableGroupResult { GroupId = id, ErrorCode = (short)results[id] });

@@ -4,6 +4,7 @@
 // the high watermark is OFFSET_OUT_OF_RANGE; otherwise the log start offset moves up to it (never
 // down) and the answer's low_watermark is the new log start offset. With one replica the low
 // watermark is reached at once, so no request waits in a purgatory.
+// Authorization (KafkaApis.handleDeleteRecordsRequest): TOPIC DELETE (TOPIC_AUTHORIZATION_FAILED).
 using Samsa.Kafka.Protocol;
 using Samsa.Kafka.Protocol.Messages;
 
@@ -15,6 +16,7 @@ public static class DeleteRecordsHandler
     {
         var broker = context.Broker;
         var response = new DeleteRecordsResponse();
+        var denied = Security.Acl.Authz.DeniedTopics(context, Security.Acl.AclOperation.Delete, request.Topics.Select(t => t.Name));
         foreach (var t in request.Topics)
         {
             var tr = new DeleteRecordsResponse.DeleteRecordsTopicResult { Name = t.Name };
@@ -23,6 +25,7 @@ public static class DeleteRecordsHandler
             {
                 var pr = new DeleteRecordsResponse.DeleteRecordsPartitionResult { PartitionIndex = p.PartitionIndex, LowWatermark = -1 };
                 tr.Partitions.Add(pr);
+                if (denied.Contains(t.Name)) { pr.ErrorCode = (short)ErrorCode.TopicAuthorizationFailed; continue; }
                 var partition = broker.Replicas.GetPartition(t.Name, p.PartitionIndex);
                 if (partition is null) { pr.ErrorCode = (short)ErrorCode.UnknownTopicOrPartition; continue; }
                 if (!partition.IsLeader) { pr.ErrorCode = (short)ErrorCode.NotLeaderOrFollower; continue; }

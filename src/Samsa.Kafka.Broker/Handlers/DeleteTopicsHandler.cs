@@ -4,6 +4,8 @@
 // TOPIC_DELETION_DISABLED; v6 entries name a topic or a topic id (both or neither:
 // INVALID_REQUEST); unknown names UNKNOWN_TOPIC_OR_PARTITION, unknown ids UNKNOWN_TOPIC_ID. The
 // logs are removed before the answer (upstream deletes asynchronously after the answer).
+// Authorization (KafkaApis.handleDeleteTopicsRequest): TOPIC DELETE (TOPIC_AUTHORIZATION_FAILED,
+// before existence is checked); by id (v6+) without TOPIC DESCRIBE the answer names no topic.
 using Samsa.Kafka.Broker.Cluster;
 using Samsa.Kafka.Protocol;
 using Samsa.Kafka.Protocol.Messages;
@@ -36,6 +38,18 @@ public static class DeleteTopicsHandler
                 continue;
             }
             TopicState? topic = name is not null ? broker.Replicas.GetTopic(name) : broker.Replicas.GetTopic(id);
+            if (name is null && topic is not null && !Security.Acl.Authz.Topic(context, Security.Acl.AclOperation.Describe, topic.Name))
+            {
+                // By id without DESCRIBE: the name stays hidden, the id is not secret (upstream).
+                result.ErrorCode = (short)ErrorCode.TopicAuthorizationFailed;
+                continue;
+            }
+            if ((name ?? topic?.Name) is { } resolved && !Security.Acl.Authz.Topic(context, Security.Acl.AclOperation.Delete, resolved))
+            {
+                result.Name = resolved == name ? name : result.Name;
+                result.ErrorCode = (short)ErrorCode.TopicAuthorizationFailed;
+                continue;
+            }
             if (topic is null)
             {
                 result.ErrorCode = (short)(name is null ? ErrorCode.UnknownTopicId : ErrorCode.UnknownTopicOrPartition);

@@ -31,7 +31,11 @@ public static class DescribeClusterHandler
             {
                 BrokerId = b.NodeId, Host = b.Host, Port = b.Port, Rack = b.Rack,
             }).ToList(),
-            ClusterAuthorizedOperations = request.IncludeClusterAuthorizedOperations ? MetadataHandler.ClusterOperations : int.MinValue,
+            // Upstream computeDescribeClusterResponse: the cluster's operations only with CLUSTER
+            // DESCRIBE (else 0); the request itself needs no permission.
+            ClusterAuthorizedOperations = !request.IncludeClusterAuthorizedOperations ? int.MinValue
+                : Security.Acl.Authz.Cluster(context, Security.Acl.AclOperation.Describe)
+                    ? Security.Acl.Authz.Operations(context, Security.Acl.ResourceType.Cluster, Security.Acl.Authz.ClusterName) : 0,
         });
     }
 }

@@ -10,6 +10,8 @@
 // Differences from upstream: documentation is not returned (null); BROKER_LOGGER resources are
 // INVALID_REQUEST (no log4j loggers to describe); the broker key catalogue covers the commonly
 // set keys rather than all of KafkaConfig.
+// Authorization (KafkaApis.handleDescribeConfigsRequest): DESCRIBE_CONFIGS on the topic
+// (TOPIC_AUTHORIZATION_FAILED) or, for brokers, on the cluster (CLUSTER_AUTHORIZATION_FAILED).
 using Samsa.Kafka.Broker.Config;
 using Samsa.Kafka.Protocol;
 using Samsa.Kafka.Protocol.Messages;
@@ -31,6 +33,12 @@ public static class DescribeConfigsHandler
                 ResourceType = resource.ResourceType, ResourceName = resource.ResourceName, ErrorMessage = null,
             };
             response.Results.Add(result);
+            if (Security.Acl.ConfigAuthz.Check(context, resource.ResourceType, resource.ResourceName, Security.Acl.AclOperation.DescribeConfigs) is { } denied)
+            {
+                result.ErrorCode = (short)denied.Code;
+                result.ErrorMessage = denied.Message;
+                continue;
+            }
             List<ConfigEntry> entries;
             switch (resource.ResourceType)
             {

@@ -5,6 +5,8 @@
 // Stable. An unknown group is described as "Dead" with no error. v3+ may include the authorized
 // operations (no authorizer here: everything a group supports — READ, DELETE, DESCRIBE); v4+
 // members' instance ids.
+// Authorization (KafkaApis.handleDescribeGroupsRequest): GROUP DESCRIBE per group
+// (GROUP_AUTHORIZATION_FAILED); authorized operations as the group's ACLs allow.
 using Samsa.Kafka.Protocol;
 using Samsa.Kafka.Protocol.Messages;
 
@@ -22,11 +24,21 @@ public static class DescribeGroupsHandler
         var response = new DescribeGroupsResponse();
         foreach (var id in request.Groups)
         {
+            if (!Security.Acl.Authz.Group(context, Security.Acl.AclOperation.Describe, id))
+            {
+                response.Groups.Add(new DescribeGroupsResponse.DescribedGroup
+                {
+                    ErrorCode = (short)ErrorCode.GroupAuthorizationFailed, GroupId = id, GroupState = "", ProtocolType = "", ProtocolData = "",
+                    AuthorizedOperations = int.MinValue,
+                });
+                continue;
+            }
             var (error, s) = coordinator.DescribeGroup(id);
             var g = new DescribeGroupsResponse.DescribedGroup
             {
                 ErrorCode = (short)error, GroupId = id, GroupState = s.State, ProtocolType = s.ProtocolType, ProtocolData = s.ProtocolData,
-                AuthorizedOperations = v >= 3 && request.IncludeAuthorizedOperations ? GroupOperations : int.MinValue,
+                AuthorizedOperations = v >= 3 && request.IncludeAuthorizedOperations
+                    ? Security.Acl.Authz.Operations(context, Security.Acl.ResourceType.Group, id) : int.MinValue,
             };
             foreach (var m in s.Members)
                 g.Members.Add(new DescribeGroupsResponse.DescribedGroupMember

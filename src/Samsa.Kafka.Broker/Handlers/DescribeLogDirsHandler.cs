@@ -4,6 +4,8 @@
 // it holds (all topics when the topic list is null; requested partitions that do not exist are
 // left out), each with its size in bytes, offset lag 0 (leader) and is_future_key false; v4 adds
 // the directory's total and usable bytes.
+// Authorization (KafkaApis.handleDescribeLogDirsRequest): CLUSTER DESCRIBE, else no results and
+// (v3+) CLUSTER_AUTHORIZATION_FAILED.
 using Samsa.Kafka.Protocol;
 using Samsa.Kafka.Protocol.Messages;
 
@@ -16,6 +18,11 @@ public static class DescribeLogDirsHandler
         var broker = context.Broker;
         var wanted = request.Topics?.ToDictionary(t => t.Topic, t => t.Partitions.ToHashSet());
         var response = new DescribeLogDirsResponse();
+        if (!Security.Acl.Authz.Cluster(context, Security.Acl.AclOperation.Describe))
+        {
+            response.ErrorCode = (short)ErrorCode.ClusterAuthorizationFailed;
+            return ValueTask.FromResult<IKafkaMessage?>(response);
+        }
         foreach (var dir in broker.Replicas.LogDirs)
         {
             var result = new DescribeLogDirsResponse.DescribeLogDirsResult { LogDir = Path.GetFullPath(dir) };

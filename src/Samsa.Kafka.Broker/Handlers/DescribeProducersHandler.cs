@@ -6,6 +6,7 @@
 // UNKNOWN_TOPIC_OR_PARTITION.
 // Differences from upstream: the coordinator epoch of markers is not tracked by the log (-1), and
 // in-memory logs (brokers without log.dirs) keep no producer state, so they list no producers.
+// Authorization (KafkaApis.handleDescribeProducersRequest): TOPIC READ (TOPIC_AUTHORIZATION_FAILED).
 using Samsa.Kafka.Protocol;
 using Samsa.Kafka.Protocol.Messages;
 
@@ -24,6 +25,12 @@ public static class DescribeProducersHandler
             {
                 var pr = new DescribeProducersResponse.PartitionResponse { PartitionIndex = index };
                 tr.Partitions.Add(pr);
+                if (!Security.Acl.Authz.Topic(context, Security.Acl.AclOperation.Read, t.Name))
+                {
+                    pr.ErrorCode = (short)ErrorCode.TopicAuthorizationFailed;
+                    pr.ErrorMessage = "Topic authorization failed.";
+                    continue;
+                }
                 var partition = context.Broker.Replicas.GetPartition(t.Name, index);
                 if (partition is null)
                 {

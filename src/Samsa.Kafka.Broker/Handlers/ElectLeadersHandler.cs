@@ -15,6 +15,7 @@
 //
 // Single-node mode (no zookeeper.connect): this broker is the controller and the only replica,
 // so every existing partition is already led by its preferred (and only) replica.
+// Authorization (KafkaApis.handleElectLeaders): CLUSTER ALTER, else CLUSTER_AUTHORIZATION_FAILED.
 using Samsa.Kafka.Broker.Controller;
 using Samsa.Kafka.Protocol;
 using Samsa.Kafka.Protocol.Messages;
@@ -28,6 +29,21 @@ public static class ElectLeadersHandler
         var broker = context.Broker;
         var type = context.ApiVersion == 0 ? ElectionType.Preferred : (ElectionType)request.ElectionType;
         var response = new ElectLeadersResponse();
+        if (!Security.Acl.Authz.Cluster(context, Security.Acl.AclOperation.Alter))
+        {
+            // Upstream: the top-level error and every requested partition CLUSTER_AUTHORIZATION_FAILED.
+            response.ErrorCode = (short)ErrorCode.ClusterAuthorizationFailed;
+            foreach (var t in request.TopicPartitions ?? [])
+                response.ReplicaElectionResults.Add(new ElectLeadersResponse.ReplicaElectionResult
+                {
+                    Topic = t.Topic,
+                    PartitionResult = t.Partitions.Distinct().Select(p => new ElectLeadersResponse.PartitionResult
+                    {
+                        PartitionId = p, ErrorCode = (short)ErrorCode.ClusterAuthorizationFailed, ErrorMessage = "Cluster authorization failed.",
+                    }).ToList(),
+                });
+            return response;
+        }
         if (type is not (ElectionType.Preferred or ElectionType.Unclean))
         {
             // Upstream's ElectionType.valueOf rejects other values before any election.

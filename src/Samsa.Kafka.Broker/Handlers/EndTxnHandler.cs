@@ -11,6 +11,7 @@
 // Differences from upstream: the markers are written before the answer (upstream answers after
 // logging PrepareCommit and writes markers asynchronously), so the answer comes a little later but
 // read_committed consumers see the outcome as soon as the client does.
+// Authorization (KafkaApis.handleEndTxnRequest): TRANSACTIONAL_ID WRITE (TRANSACTIONAL_ID_AUTHORIZATION_FAILED).
 using Samsa.Kafka.Protocol;
 using Samsa.Kafka.Protocol.Messages;
 
@@ -21,6 +22,8 @@ public static class EndTxnHandler
     public static async ValueTask<IKafkaMessage?> HandleAsync(RequestContext context, EndTxnRequest request)
     {
         var coordinator = context.Broker.Transactions.Coordinator;
+        if (!Security.Acl.Authz.TransactionalId(context, Security.Acl.AclOperation.Write, request.TransactionalId))
+            return new EndTxnResponse { ErrorCode = (short)ErrorCode.TransactionalIdAuthorizationFailed, ProducerId = -1, ProducerEpoch = -1 };
         var error = coordinator.EndTxn(request.TransactionalId, request.ProducerId, request.ProducerEpoch, request.Committed);
         // The decision is answered once the transaction log's ISR has it (acks=all), so a coordinator
         // failover cannot forget a transaction the producer was told is committed.

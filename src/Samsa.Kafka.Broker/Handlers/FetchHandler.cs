@@ -21,6 +21,10 @@
 // stored v2 batches unless the topic sets message.downconversion.enable=false (UNSUPPORTED_VERSION);
 // v0-v2 have a hard byte limit (no whole-first-batch exception).
 // Follower fetches (replica_id >= 0) are answered by Replication/FollowerFetch.
+// Authorization (KafkaApis.handleFetchRequest): follower fetches need CLUSTER CLUSTER_ACTION, else
+// every partition is TOPIC_AUTHORIZATION_FAILED; consumers need READ on each topic
+// (TOPIC_AUTHORIZATION_FAILED, checked before the topic's existence; an unknown topic id stays
+// UNKNOWN_TOPIC_ID).
 // Fetch from follower (KIP-392, v11+): with replica.selector.class set, the leader may answer a
 // consumer's partition with preferred_read_replica (Replication/ReplicaSelector) and no records;
 // a follower serves v11+ consumer fetches up to the high watermark it learned from its leader
@@ -51,11 +55,15 @@ public static class FetchHandler
         int replicaId = v >= 15 ? request.ReplicaState.ReplicaId : request.ReplicaId;
         if (v >= 7 && request.SessionId != 0)
             return new FetchResponse { ErrorCode = (short)ErrorCode.FetchSessionIdNotFound, SessionId = 0 };
+        if (replicaId >= 0 && !Security.Acl.Authz.Cluster(context, Security.Acl.AclOperation.ClusterAction))
+            return Unauthorized(request);
         if (replicaId >= 0)
             return await Replication.FollowerFetch.HandleAsync(broker, request, v, replicaId, UsesFileRecords(context), context.Cancellation);
 
         bool fileRecords = UsesFileRecords(context);
-        var first = Read(broker, request, v, fileRecords, out int bytes, out bool anyError);
+        var denied = Security.Acl.Authz.DeniedTopics(context, Security.Acl.AclOperation.Read,
+            request.Topics.Select(t => v >= 13 ? broker.Replicas.GetTopic(t.TopicId)?.Name : t.Topic));
+        var first = Read(broker, request, v, fileRecords, out int bytes, out bool anyError, denied);
         if (request.MaxWaitMs <= 0 || bytes >= Math.Max(1, request.MinBytes) || anyError || first.Responses.Count == 0)
             return first;
         Network.FetchResponseFrames.Release(first);
@@ -67,7 +75,7 @@ public static class FetchHandler
             if (name is null) continue;
             foreach (var p in t.Partitions) keys.Add(new TopicPartition(name, p.Partition));
         }
-        var delayed = new DelayedFetch(broker, request, v, fileRecords, request.MaxWaitMs);
+        var delayed = new DelayedFetch(broker, request, v, fileRecords, request.MaxWaitMs, denied);
         broker.FetchPurgatory.TryCompleteElseWatch(delayed, keys);
         await WaitReleasingOnCancel(delayed, () => delayed.Response, context.Cancellation);
         return delayed.Response!;
@@ -99,19 +107,39 @@ public static class FetchHandler
         }
     }
 
-    private sealed class DelayedFetch(KafkaBroker broker, FetchRequest request, short version, bool fileRecords, long delayMs) : DelayedOperation(delayMs)
+    /// <summary>Every partition TOPIC_AUTHORIZATION_FAILED (a follower fetch without CLUSTER_ACTION).</summary>
+    private static FetchResponse Unauthorized(FetchRequest request) => new()
+    {
+        SessionId = 0,
+        Responses = request.Topics.Select(t => new FetchResponse.FetchableTopicResponse
+        {
+            Topic = t.Topic,
+            TopicId = t.TopicId,
+            Partitions = t.Partitions.Select(p => new FetchResponse.PartitionData
+            {
+                PartitionIndex = p.Partition,
+                ErrorCode = (short)ErrorCode.TopicAuthorizationFailed,
+                HighWatermark = -1,
+                LastStableOffset = -1,
+                LogStartOffset = -1,
+                Records = ReadOnlyMemory<byte>.Empty,
+            }).ToList(),
+        }).ToList(),
+    };
+
+    private sealed class DelayedFetch(KafkaBroker broker, FetchRequest request, short version, bool fileRecords, long delayMs, HashSet<string> denied) : DelayedOperation(delayMs)
     {
         public FetchResponse? Response;
 
         public override bool TryComplete()
         {
             // Counting bytes with file ranges costs no copy; the ranges are released at once.
-            var probe = Read(broker, request, version, fileRecords, out int bytes, out bool anyError);
+            var probe = Read(broker, request, version, fileRecords, out int bytes, out bool anyError, denied);
             Network.FetchResponseFrames.Release(probe);
             return (bytes >= Math.Max(1, request.MinBytes) || anyError) && ForceComplete();
         }
 
-        protected override void OnComplete() => Response = Read(broker, request, version, fileRecords, out _, out _);
+        protected override void OnComplete() => Response = Read(broker, request, version, fileRecords, out _, out _, denied);
     }
 
     /// <summary>
@@ -119,7 +147,7 @@ public static class FetchHandler
     /// down-conversion) the records are <see cref="FileRecords"/> slices of the segment files that
     /// the caller must release (FetchResponseFrames.Release); otherwise they are bytes.
     /// </summary>
-    internal static FetchResponse Read(KafkaBroker broker, FetchRequest request, short v, bool fileRecords, out int totalBytes, out bool anyError)
+    internal static FetchResponse Read(KafkaBroker broker, FetchRequest request, short v, bool fileRecords, out int totalBytes, out bool anyError, HashSet<string>? denied = null)
     {
         // Fetch v0-v3 answers are down-converted from the bytes: those always read a copy.
         fileRecords &= v >= 4;
@@ -148,6 +176,12 @@ public static class FetchHandler
                     Records = ReadOnlyMemory<byte>.Empty,
                 };
                 tr.Partitions.Add(pd);
+                if (denied is { Count: > 0 } && (v >= 13 ? topic?.Name : ft.Topic) is { } topicName && denied.Contains(topicName))
+                {
+                    pd.ErrorCode = (short)ErrorCode.TopicAuthorizationFailed;
+                    anyError = true;
+                    continue;
+                }
                 var partition = topic is null ? null : broker.Replicas.GetPartition(topic.Name, fp.Partition);
                 if (partition is null)
                 {

@@ -9,6 +9,9 @@
 // Never COORDINATOR_LOAD_IN_PROGRESS: a new leader that is still loading answers that to the
 // group and transaction requests themselves. error_message is null unless there is an error.
 // v4+ (KIP-699) carries a batch of keys answered one by one. Other key types get INVALID_REQUEST.
+// Authorization (KafkaApis.getCoordinator): GROUP DESCRIBE for group keys
+// (GROUP_AUTHORIZATION_FAILED), TRANSACTIONAL_ID DESCRIBE for transaction keys
+// (TRANSACTIONAL_ID_AUTHORIZATION_FAILED), before the key type is validated.
 using Samsa.Kafka.Broker.Cluster;
 using Samsa.Kafka.Broker.Groups;
 using Samsa.Kafka.Protocol;
@@ -28,7 +31,7 @@ public static class FindCoordinatorHandler
         var response = new FindCoordinatorResponse();
         if (v < 4)
         {
-            var c = Resolve(context.Broker, keyType, request.Key);
+            var c = Resolve(context, keyType, request.Key);
             response.ErrorCode = c.ErrorCode;
             response.ErrorMessage = c.ErrorMessage;
             response.NodeId = c.NodeId;
@@ -37,14 +40,27 @@ public static class FindCoordinatorHandler
         }
         else
         {
-            foreach (var key in request.CoordinatorKeys) response.Coordinators.Add(Resolve(context.Broker, keyType, key));
+            foreach (var key in request.CoordinatorKeys) response.Coordinators.Add(Resolve(context, keyType, key));
         }
         return ValueTask.FromResult<IKafkaMessage?>(response);
     }
 
-    private static FindCoordinatorResponse.Coordinator Resolve(KafkaBroker broker, sbyte keyType, string key)
+    private static FindCoordinatorResponse.Coordinator Resolve(RequestContext context, sbyte keyType, string key)
     {
+        var broker = context.Broker;
         var c = new FindCoordinatorResponse.Coordinator { Key = key, NodeId = -1, Host = "", Port = -1, ErrorMessage = null };
+        if (keyType == GroupKeyType && !Security.Acl.Authz.Group(context, Security.Acl.AclOperation.Describe, key))
+        {
+            c.ErrorCode = (short)ErrorCode.GroupAuthorizationFailed;
+            c.ErrorMessage = "Group authorization failed.";
+            return c;
+        }
+        if (keyType == TransactionKeyType && !Security.Acl.Authz.TransactionalId(context, Security.Acl.AclOperation.Describe, key))
+        {
+            c.ErrorCode = (short)ErrorCode.TransactionalIdAuthorizationFailed;
+            c.ErrorMessage = "Transactional Id authorization failed.";
+            return c;
+        }
         if (keyType is not (GroupKeyType or TransactionKeyType))
         {
             c.ErrorCode = (short)ErrorCode.InvalidRequest;

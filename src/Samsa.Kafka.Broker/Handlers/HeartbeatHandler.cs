@@ -4,6 +4,7 @@
 // tells it to rejoin; ILLEGAL_GENERATION / UNKNOWN_MEMBER_ID / FENCED_INSTANCE_ID (v3+) when it is
 // not the current member of the current generation. While the group's partition loads the answer
 // is NONE, as upstream.
+// Authorization (KafkaApis.handleHeartbeatRequest): GROUP READ, else GROUP_AUTHORIZATION_FAILED.
 using Samsa.Kafka.Protocol;
 using Samsa.Kafka.Protocol.Messages;
 
@@ -13,6 +14,8 @@ public static class HeartbeatHandler
 {
     public static ValueTask<IKafkaMessage?> HandleAsync(RequestContext context, HeartbeatRequest request)
     {
+        if (!Security.Acl.Authz.Group(context, Security.Acl.AclOperation.Read, request.GroupId))
+            return ValueTask.FromResult<IKafkaMessage?>(new HeartbeatResponse { ErrorCode = (short)ErrorCode.GroupAuthorizationFailed });
         var error = context.Broker.Groups.Coordinator.Heartbeat(request.GroupId, request.MemberId,
             context.ApiVersion >= 3 ? request.GroupInstanceId : null, request.GenerationId);
         return ValueTask.FromResult<IKafkaMessage?>(new HeartbeatResponse { ErrorCode = (short)error });

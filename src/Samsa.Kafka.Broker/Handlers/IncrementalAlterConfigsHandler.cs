@@ -10,6 +10,8 @@
 // override set is checked by DynamicBrokerConfig.validateConfigs (INVALID_REQUEST); names that
 // are no broker config are accepted and stored.
 // Differences from upstream: listener, SSL and SASL keys are validated and stored but not applied.
+// Authorization (KafkaApis): ALTER_CONFIGS on the topic (TOPIC_AUTHORIZATION_FAILED) or, for
+// brokers, on the cluster (CLUSTER_AUTHORIZATION_FAILED).
 using Samsa.Kafka.Broker.Cluster.ZooKeeper;
 using Samsa.Kafka.Broker.Config;
 using Samsa.Kafka.Protocol;
@@ -32,7 +34,9 @@ public static class IncrementalAlterConfigsHandler
             response.Responses.Add(result);
             (ErrorCode error, string? message) = duplicates.Contains((resource.ResourceType, resource.ResourceName))
                 ? (ErrorCode.InvalidRequest, "Each resource must appear at most once.")
-                : Apply(broker, resource, request.ValidateOnly);
+                : Security.Acl.ConfigAuthz.Check(context, resource.ResourceType, resource.ResourceName, Security.Acl.AclOperation.AlterConfigs) is { } denied
+                    ? (denied.Code, denied.Message)
+                    : Apply(broker, resource, request.ValidateOnly);
             result.ErrorCode = (short)error;
             result.ErrorMessage = error == ErrorCode.None ? null : message;
         }

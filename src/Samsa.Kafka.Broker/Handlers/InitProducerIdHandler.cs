@@ -11,6 +11,9 @@
 // Differences from upstream: when an open transaction is fenced, the abort completes within the call
 // and the new epoch is returned at once, where upstream answers CONCURRENT_TRANSACTIONS and the
 // client retries.
+// Authorization (KafkaApis.handleInitProducerIdRequest): with a transactional id TRANSACTIONAL_ID
+// WRITE (TRANSACTIONAL_ID_AUTHORIZATION_FAILED); without one CLUSTER IDEMPOTENT_WRITE or WRITE on at
+// least one topic (KIP-679, authorizeByResourceType), else CLUSTER_AUTHORIZATION_FAILED.
 using Samsa.Kafka.Protocol;
 using Samsa.Kafka.Protocol.Messages;
 
@@ -23,6 +26,12 @@ public static class InitProducerIdHandler
         short v = context.ApiVersion;
         var service = context.Broker.Transactions;
         var response = new InitProducerIdResponse { ProducerId = -1, ProducerEpoch = -1 };
+        if (request.TransactionalId is { } tid ? !Security.Acl.Authz.TransactionalId(context, Security.Acl.AclOperation.Write, tid)
+            : !Security.Acl.Authz.Cluster(context, Security.Acl.AclOperation.IdempotentWrite, logIfDenied: false) && !Security.Acl.Authz.AnyOfType(context, Security.Acl.AclOperation.Write, Security.Acl.ResourceType.Topic))
+        {
+            response.ErrorCode = (short)(request.TransactionalId is null ? ErrorCode.ClusterAuthorizationFailed : ErrorCode.TransactionalIdAuthorizationFailed);
+            return ValueTask.FromResult<IKafkaMessage?>(response);
+        }
         if (request.TransactionalId is not null && request.TransactionalId.Length > 0)
         {
             var (ensure, _) = service.EnsureTransactionLog();

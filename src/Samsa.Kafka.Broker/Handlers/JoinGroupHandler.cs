@@ -12,6 +12,7 @@
 // Differences from upstream: a negative rebalance timeout (v1+) is refused with INVALID_REQUEST
 // instead of completing the rebalance at once; a pending (dynamic) member id sent with an
 // instance id gets INVALID_REQUEST where upstream fails with an internal error.
+// Authorization (KafkaApis.handleJoinGroupRequest): GROUP READ, else GROUP_AUTHORIZATION_FAILED.
 using System.Net;
 using Samsa.Kafka.Broker.Groups;
 using Samsa.Kafka.Protocol;
@@ -24,6 +25,16 @@ public static class JoinGroupHandler
     public static async ValueTask<IKafkaMessage?> HandleAsync(RequestContext context, JoinGroupRequest request)
     {
         short v = context.ApiVersion;
+        if (!Security.Acl.Authz.Group(context, Security.Acl.AclOperation.Read, request.GroupId))
+            return new JoinGroupResponse
+            {
+                // Upstream JoinGroupRequest.getErrorResponse.
+                ErrorCode = (short)ErrorCode.GroupAuthorizationFailed,
+                GenerationId = -1,
+                ProtocolName = v >= 7 ? null : "",
+                Leader = "",
+                MemberId = "",
+            };
         int rebalanceTimeout = v >= 1 ? request.RebalanceTimeoutMs : request.SessionTimeoutMs;
         JoinGroupResult result;
         if (rebalanceTimeout < 0)

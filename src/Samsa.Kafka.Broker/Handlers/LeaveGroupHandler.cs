@@ -4,6 +4,7 @@
 // a batch of members by member id and/or instance id (an empty member id with an instance id is
 // an administrative removal of that static member), with an error per member. Removing a member
 // of a Stable group starts a rebalance. v5 carries a reason (logged only by upstream; ignored).
+// Authorization (KafkaApis.handleLeaveGroupRequest): GROUP READ, else GROUP_AUTHORIZATION_FAILED.
 using Samsa.Kafka.Broker.Groups;
 using Samsa.Kafka.Protocol;
 using Samsa.Kafka.Protocol.Messages;
@@ -15,6 +16,8 @@ public static class LeaveGroupHandler
     public static ValueTask<IKafkaMessage?> HandleAsync(RequestContext context, LeaveGroupRequest request)
     {
         short v = context.ApiVersion;
+        if (!Security.Acl.Authz.Group(context, Security.Acl.AclOperation.Read, request.GroupId))
+            return ValueTask.FromResult<IKafkaMessage?>(new LeaveGroupResponse { ErrorCode = (short)ErrorCode.GroupAuthorizationFailed });
         var leaving = v >= 3
             ? request.Members.Select(m => new MemberLeave(m.MemberId, m.GroupInstanceId)).ToList()
             : [new MemberLeave(request.MemberId, null)];

@@ -4,6 +4,8 @@
 // protocol type; v4+ (KIP-518) its state and an optional states filter (matched ignoring case);
 // v5+ (KIP-848) its type — always "classic" here — and a types filter. COORDINATOR_LOAD_IN_PROGRESS
 // while a partition of __consumer_offsets is still loading (with the groups loaded so far).
+// Authorization (KafkaApis.handleListGroupsRequest): all groups with CLUSTER DESCRIBE, else those
+// with GROUP DESCRIBE.
 using Samsa.Kafka.Protocol;
 using Samsa.Kafka.Protocol.Messages;
 
@@ -20,8 +22,11 @@ public static class ListGroupsHandler
         if (!coordinator.IsActive) return ValueTask.FromResult<IKafkaMessage?>(response);
         var (error, groups) = coordinator.ListGroups(v >= 4 ? request.StatesFilter : null, v >= 5 ? request.TypesFilter : null);
         response.ErrorCode = (short)error;
+        // Upstream: CLUSTER DESCRIBE lists every group, otherwise only those with GROUP DESCRIBE.
+        bool all = Security.Acl.Authz.Cluster(context, Security.Acl.AclOperation.Describe, logIfDenied: false);
         foreach (var g in groups)
-            response.Groups.Add(new ListGroupsResponse.ListedGroup { GroupId = g.GroupId, ProtocolType = g.ProtocolType, GroupState = g.State, GroupType = "classic" });
+            if (all || Security.Acl.Authz.Group(context, Security.Acl.AclOperation.Describe, g.GroupId, logIfDenied: false))
+                response.Groups.Add(new ListGroupsResponse.ListedGroup { GroupId = g.GroupId, ProtocolType = g.ProtocolType, GroupState = g.State, GroupType = "classic" });
         return ValueTask.FromResult<IKafkaMessage?>(response);
     }
 }

@@ -11,6 +11,8 @@
 // the in-memory test log resolves to the first batch whose max timestamp reaches the target.
 // Differences from upstream: v0 for a plain timestamp returns that one offset rather than the
 // base offsets of the segments before it.
+// Authorization (KafkaApis.handleListOffsetRequest): DESCRIBE on each topic, else its partitions
+// are TOPIC_AUTHORIZATION_FAILED.
 using Samsa.Kafka.Protocol;
 using Samsa.Kafka.Protocol.Messages;
 
@@ -27,6 +29,7 @@ public static class ListOffsetsHandler
         var response = new ListOffsetsResponse();
         var seen = new HashSet<(string, int)>();
         var duplicates = new HashSet<(string, int)>();
+        var denied = Security.Acl.Authz.DeniedTopics(context, Security.Acl.AclOperation.Describe, request.Topics.Select(t => t.Name));
         foreach (var t in request.Topics)
             foreach (var p in t.Partitions)
                 if (!seen.Add((t.Name, p.PartitionIndex))) duplicates.Add((t.Name, p.PartitionIndex));
@@ -39,6 +42,7 @@ public static class ListOffsetsHandler
             {
                 var pr = new ListOffsetsResponse.ListOffsetsPartitionResponse { PartitionIndex = p.PartitionIndex, Timestamp = -1, Offset = -1, LeaderEpoch = -1 };
                 tr.Partitions.Add(pr);
+                if (denied.Contains(t.Name)) { pr.ErrorCode = (short)ErrorCode.TopicAuthorizationFailed; continue; }
                 if (duplicates.Contains((t.Name, p.PartitionIndex))) { pr.ErrorCode = (short)ErrorCode.InvalidRequest; continue; }
                 var partition = broker.Replicas.GetPartition(t.Name, p.PartitionIndex);
                 if (partition is null) { pr.ErrorCode = (short)ErrorCode.UnknownTopicOrPartition; continue; }

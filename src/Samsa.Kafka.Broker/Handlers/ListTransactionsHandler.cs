@@ -4,6 +4,8 @@
 // knows, filtered by state names and producer ids (empty filter = all); v1's duration filter (>= 0)
 // keeps only transactions open longer than that many milliseconds. State names this broker does not
 // know are echoed in UnknownStateFilters and match nothing.
+// Authorization (KafkaApis.handleListTransactionsRequest): only transactional ids with
+// TRANSACTIONAL_ID DESCRIBE are listed.
 using Samsa.Kafka.Broker.Transactions;
 using Samsa.Kafka.Protocol;
 using Samsa.Kafka.Protocol.Messages;
@@ -28,6 +30,7 @@ public static class ListTransactionsHandler
         response.ErrorCode = (short)error;
         foreach (var d in list.OrderBy(d => d.TransactionalId, StringComparer.Ordinal))
         {
+            if (!Security.Acl.Authz.TransactionalId(context, Security.Acl.AclOperation.Describe, d.TransactionalId)) continue;
             response.TransactionStates.Add(new ListTransactionsResponse.TransactionStateData
             {
                 TransactionalId = d.TransactionalId, ProducerId = d.ProducerId, TransactionState = TransactionCoordinator.StateName(d.State),

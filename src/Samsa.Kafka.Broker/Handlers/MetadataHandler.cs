@@ -15,8 +15,14 @@
 // Single-broker mode: every partition is led by this broker, with itself as the only replica and
 // ISR member. ZooKeeper mode (Cluster/ZooKeeper): all registered brokers, the controller from
 // /controller and each partition's leader, epoch and ISR from its state znode.
-// Authorized operations (v8+, when asked) are all operations: no authorizer is configured.
+// Authorization (KafkaApis.handleTopicMetadataRequest): topics without DESCRIBE are left out of
+// an all-topics answer and answered TOPIC_AUTHORIZATION_FAILED (zero id, not internal) when named
+// (v12 by id: a null name and the id); an unknown topic that would be auto-created needs CREATE on
+// the cluster or on the topic, else TOPIC_AUTHORIZATION_FAILED. Authorized operations (v8+, when
+// asked): the cluster's (v8-v10) only with CLUSTER DESCRIBE (else 0), each topic's as its ACLs
+// allow (every operation without an authorizer).
 using Samsa.Kafka.Broker.Cluster;
+using Samsa.Kafka.Broker.Security.Acl;
 using Samsa.Kafka.Protocol;
 using Samsa.Kafka.Protocol.Messages;
 
@@ -53,17 +59,31 @@ public static class MetadataHandler
             Brokers = BrokerEntries(broker),
             ClusterId = broker.ClusterId,
             ControllerId = broker.Cluster?.ControllerId ?? broker.BrokerId,
-            ClusterAuthorizedOperations = v is >= 8 and <= 10 && request.IncludeClusterAuthorizedOperations ? ClusterOperations : int.MinValue,
+            ClusterAuthorizedOperations = v is >= 8 and <= 10 && request.IncludeClusterAuthorizedOperations
+                ? (Authz.Cluster(context, AclOperation.Describe) ? Authz.Operations(context, ResourceType.Cluster, Authz.ClusterName) : 0)
+                : int.MinValue,
         };
+        var response0 = Handle(context, request, response, v);
+        if (response0 is MetadataResponse done && v >= 8 && request.IncludeTopicAuthorizedOperations && broker.Authorizer is not null)
+            foreach (var t in done.Topics)
+                if (t.TopicAuthorizedOperations != int.MinValue && t.Name is not null)
+                    t.TopicAuthorizedOperations = Authz.Operations(context, ResourceType.Topic, t.Name);
+        return ValueTask.FromResult<IKafkaMessage?>(response0);
+    }
+
+    private static MetadataResponse Handle(RequestContext context, MetadataRequest request, MetadataResponse response, short v)
+    {
+        var broker = context.Broker;
         bool includeTopicOps = v >= 8 && request.IncludeTopicAuthorizedOperations;
         bool allTopics = request.Topics is null || (v == 0 && request.Topics.Count == 0);
         if (!allTopics && v is 10 or 11 && request.Topics!.Any(t => t.Name is null || t.TopicId != Guid.Empty))
-            return ValueTask.FromResult<IKafkaMessage?>(InvalidRequestResponse(request));
+            return InvalidRequestResponse(request);
         if (allTopics)
         {
             foreach (var t in broker.Replicas.Topics.OrderBy(t => t.Name, StringComparer.Ordinal))
-                response.Topics.Add(TopicEntry(broker, t, includeTopicOps));
-            return ValueTask.FromResult<IKafkaMessage?>(response);
+                if (Authz.Topic(context, AclOperation.Describe, t.Name, logIfDenied: false))
+                    response.Topics.Add(TopicEntry(broker, t, includeTopicOps));
+            return response;
         }
         bool allowAutoCreate = (v < 4 || request.AllowAutoTopicCreation) && broker.Config.AutoCreateTopicsEnable;
         var seen = new HashSet<string>(StringComparer.Ordinal);
@@ -72,16 +92,34 @@ public static class MetadataHandler
             if (requested.Name is null)
             {
                 var byId = requested.TopicId == Guid.Empty ? null : broker.Replicas.GetTopic(requested.TopicId);
+                if (byId is not null && !Authz.Topic(context, AclOperation.Describe, byId.Name))
+                {
+                    // Topic ids are not secret (upstream): the id is echoed, the name is not.
+                    response.Topics.Add(new MetadataResponse.MetadataResponseTopic { ErrorCode = (short)ErrorCode.TopicAuthorizationFailed, Name = null, TopicId = requested.TopicId, TopicAuthorizedOperations = int.MinValue });
+                    continue;
+                }
                 response.Topics.Add(byId is null
                     ? new MetadataResponse.MetadataResponseTopic { ErrorCode = (short)ErrorCode.UnknownTopicId, Name = null, TopicId = requested.TopicId }
                     : TopicEntry(broker, byId, includeTopicOps));
                 continue;
             }
             if (!seen.Add(requested.Name)) continue;
+            if (!Authz.Topic(context, AclOperation.Describe, requested.Name))
+            {
+                // Whether it exists is not disclosed.
+                response.Topics.Add(new MetadataResponse.MetadataResponseTopic { ErrorCode = (short)ErrorCode.TopicAuthorizationFailed, Name = requested.Name, IsInternal = false, TopicAuthorizedOperations = int.MinValue });
+                continue;
+            }
             var topic = broker.Replicas.GetTopic(requested.Name);
             if (topic is not null)
             {
                 response.Topics.Add(TopicEntry(broker, topic, includeTopicOps));
+                continue;
+            }
+            if (allowAutoCreate && !Authz.Cluster(context, AclOperation.Create, logIfDenied: false)
+                && !Authz.Topic(context, AclOperation.Create, requested.Name))
+            {
+                response.Topics.Add(new MetadataResponse.MetadataResponseTopic { ErrorCode = (short)ErrorCode.TopicAuthorizationFailed, Name = requested.Name, IsInternal = TopicName.IsInternal(requested.Name), TopicAuthorizedOperations = int.MinValue });
                 continue;
             }
             ErrorCode error;
@@ -119,10 +157,10 @@ public static class MetadataHandler
                 ErrorCode = (short)error,
                 Name = requested.Name,
                 IsInternal = TopicName.IsInternal(requested.Name),
-                TopicAuthorizedOperations = int.MinValue,
+                TopicAuthorizedOperations = includeTopicOps ? TopicOperations : int.MinValue,
             });
         }
-        return ValueTask.FromResult<IKafkaMessage?>(response);
+        return response;
     }
 
     private static bool EnoughBrokersFor(KafkaBroker broker, string internalTopic)

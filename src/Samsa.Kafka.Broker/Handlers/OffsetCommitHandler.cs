@@ -10,6 +10,9 @@
 // expires at commit time + retention); v6+ the committed leader epoch, returned by OffsetFetch.
 // Differences from upstream: v0 commits go to __consumer_offsets (upstream 2.x wrote v0 commits
 // to ZooKeeper).
+// Authorization (KafkaApis.handleOffsetCommitRequest): GROUP READ (else every partition
+// GROUP_AUTHORIZATION_FAILED), then READ on each topic (TOPIC_AUTHORIZATION_FAILED, before the
+// topic's existence is checked).
 using Samsa.Kafka.Broker.Groups;
 using Samsa.Kafka.Broker.Log;
 using Samsa.Kafka.Protocol;
@@ -27,16 +30,19 @@ public static class OffsetCommitHandler
         long retention = v is >= 2 and <= 4 ? request.RetentionTimeMs : -1;
         var entries = new List<OffsetCommitEntry>();
         var unknown = new HashSet<TopicPartition>();
+        bool groupDenied = !Security.Acl.Authz.Group(context, Security.Acl.AclOperation.Read, request.GroupId);
+        var denied = groupDenied ? [] : Security.Acl.Authz.DeniedTopics(context, Security.Acl.AclOperation.Read, request.Topics.Select(t => t.Name));
         foreach (var t in request.Topics)
             foreach (var p in t.Partitions)
             {
                 var tp = new TopicPartition(t.Name, p.PartitionIndex);
+                if (groupDenied || denied.Contains(t.Name)) continue;
                 if (broker.Replicas.GetPartition(t.Name, p.PartitionIndex) is null) { unknown.Add(tp); continue; }
                 long expire = retention >= 0 ? now + retention : -1;
                 long commitTs = v == 1 && p.CommitTimestamp >= 0 ? p.CommitTimestamp : -1;
                 entries.Add(new OffsetCommitEntry(tp, p.CommittedOffset, v >= 6 ? p.CommittedLeaderEpoch : -1, p.CommittedMetadata, expire, commitTs));
             }
-        var (_, results) = entries.Count > 0 || unknown.Count == 0
+        var (_, results) = entries.Count > 0 || (unknown.Count == 0 && denied.Count == 0 && !groupDenied)
             ? broker.Groups.Coordinator.CommitOffsets(request.GroupId, v >= 1 ? request.MemberId : "",
                 v >= 7 ? request.GroupInstanceId : null, v >= 1 ? request.GenerationIdOrMemberEpoch : -1, entries)
             : (ErrorCode.None, new Dictionary<TopicPartition, ErrorCode>());
@@ -57,7 +63,9 @@ public static class OffsetCommitHandler
             foreach (var p in t.Partitions)
             {
                 var tp = new TopicPartition(t.Name, p.PartitionIndex);
-                var error = unknown.Contains(tp) ? ErrorCode.UnknownTopicOrPartition : results.GetValueOrDefault(tp, ErrorCode.None);
+                var error = groupDenied ? ErrorCode.GroupAuthorizationFailed
+                    : denied.Contains(t.Name) ? ErrorCode.TopicAuthorizationFailed
+                    : unknown.Contains(tp) ? ErrorCode.UnknownTopicOrPartition : results.GetValueOrDefault(tp, ErrorCode.None);
                 rt.Partitions.Add(new OffsetCommitResponse.OffsetCommitResponsePartition { PartitionIndex = p.PartitionIndex, ErrorCode = (short)error });
             }
         }

@@ -6,8 +6,12 @@
 // errors at the top level (v0/v1 put them on each partition). v8+ (KIP-709) fetch several groups
 // at once. require_stable (v7+) never waits: this broker has no pending transactional offsets.
 // v9's member id / epoch apply to KIP-848 consumer groups, which are not served; they are ignored.
+// Authorization (KafkaApis.handleOffsetFetchRequestFromCoordinator): GROUP DESCRIBE per group
+// (GROUP_AUTHORIZATION_FAILED); named topics without TOPIC DESCRIBE answer
+// TOPIC_AUTHORIZATION_FAILED partitions, and an all-topics fetch leaves them out.
 using Samsa.Kafka.Broker.Groups;
 using Samsa.Kafka.Broker.Log;
+using Samsa.Kafka.Broker.Security.Acl;
 using Samsa.Kafka.Protocol;
 using Samsa.Kafka.Protocol.Messages;
 
@@ -24,11 +28,19 @@ public static class OffsetFetchHandler
         {
             foreach (var g in request.Groups)
             {
-                var partitions = g.Topics?.SelectMany(t => t.PartitionIndexes.Select(p => new TopicPartition(t.Name, p))).ToList();
+                if (!Authz.Group(context, AclOperation.Describe, g.GroupId))
+                {
+                    response.Groups.Add(new OffsetFetchResponse.OffsetFetchResponseGroup { GroupId = g.GroupId, ErrorCode = (short)ErrorCode.GroupAuthorizationFailed });
+                    continue;
+                }
+                var deniedTopics = Authz.DeniedTopics(context, AclOperation.Describe, g.Topics?.Select(t => t.Name) ?? []);
+                var partitions = g.Topics?.Where(t => !deniedTopics.Contains(t.Name)).SelectMany(t => t.PartitionIndexes.Select(p => new TopicPartition(t.Name, p))).ToList();
                 var (error, offsets) = coordinator.FetchOffsets(g.GroupId, partitions);
                 var rg = new OffsetFetchResponse.OffsetFetchResponseGroup { GroupId = g.GroupId, ErrorCode = (short)error };
                 response.Groups.Add(rg);
                 if (error != ErrorCode.None) continue;
+                // All topics: those the principal may not describe are left out.
+                if (partitions is null) offsets = VisibleOnly(context, offsets);
                 foreach (var byTopic in offsets.GroupBy(o => o.Partition.Topic))
                 {
                     var rt = new OffsetFetchResponse.OffsetFetchResponseTopics { Name = byTopic.Key };
@@ -42,14 +54,28 @@ public static class OffsetFetchHandler
                             Metadata = o?.Metadata ?? "",
                         });
                 }
+                foreach (var t in g.Topics ?? [])
+                    if (deniedTopics.Contains(t.Name))
+                        rg.Topics.Add(new OffsetFetchResponse.OffsetFetchResponseTopics
+                        {
+                            Name = t.Name,
+                            Partitions = t.PartitionIndexes.Select(p => new OffsetFetchResponse.OffsetFetchResponsePartitions
+                            {
+                                PartitionIndex = p, CommittedOffset = -1, CommittedLeaderEpoch = -1, Metadata = "",
+                                ErrorCode = (short)ErrorCode.TopicAuthorizationFailed,
+                            }).ToList(),
+                        });
             }
             return ValueTask.FromResult<IKafkaMessage?>(response);
         }
 
         // v0-v1 have no "all topics" form; a null list there is treated as empty.
+        bool groupDenied = !Authz.Group(context, AclOperation.Describe, request.GroupId);
+        var denied = groupDenied ? [] : Authz.DeniedTopics(context, AclOperation.Describe, (request.Topics ?? []).Select(t => t.Name));
         var requested = request.Topics is null && v >= 2 ? null
-            : (request.Topics ?? []).SelectMany(t => t.PartitionIndexes.Select(p => new TopicPartition(t.Name, p))).ToList();
-        var (groupError, found) = coordinator.FetchOffsets(request.GroupId, requested);
+            : (request.Topics ?? []).Where(t => !denied.Contains(t.Name)).SelectMany(t => t.PartitionIndexes.Select(p => new TopicPartition(t.Name, p))).ToList();
+        var (groupError, found) = groupDenied ? (ErrorCode.GroupAuthorizationFailed, []) : coordinator.FetchOffsets(request.GroupId, requested);
+        if (groupError == ErrorCode.None && requested is null) found = VisibleOnly(context, found);
         if (groupError != ErrorCode.None)
         {
             if (v >= 2) response.ErrorCode = (short)groupError;
@@ -71,6 +97,25 @@ public static class OffsetFetchHandler
                     ErrorCode = partitionError,
                 });
         }
+        foreach (var t in request.Topics ?? [])
+            if (denied.Contains(t.Name))
+                response.Topics.Add(new OffsetFetchResponse.OffsetFetchResponseTopic
+                {
+                    Name = t.Name,
+                    Partitions = t.PartitionIndexes.Select(p => new OffsetFetchResponse.OffsetFetchResponsePartition
+                    {
+                        PartitionIndex = p, CommittedOffset = -1, CommittedLeaderEpoch = -1, Metadata = "",
+                        ErrorCode = (short)ErrorCode.TopicAuthorizationFailed,
+                    }).ToList(),
+                });
         return ValueTask.FromResult<IKafkaMessage?>(response);
+    }
+
+    /// <summary>Upstream fetchAllOffsetsForGroup: offsets of topics not authorized for DESCRIBE are not shown.</summary>
+    private static List<(TopicPartition Partition, CommittedOffset? Offset)> VisibleOnly(RequestContext context, IEnumerable<(TopicPartition Partition, CommittedOffset? Offset)> offsets)
+    {
+        var list = offsets.ToList();
+        var denied = Authz.DeniedTopics(context, AclOperation.Describe, list.Select(o => o.Partition.Topic));
+        return denied.Count == 0 ? list : list.Where(o => !denied.Contains(o.Partition.Topic)).ToList();
     }
 }

@@ -5,6 +5,8 @@
 // consumer can detect log truncation (KIP-320). Unknown partitions
 // UNKNOWN_TOPIC_OR_PARTITION; current_leader_epoch (v2+) checked for FENCED_LEADER_EPOCH /
 // UNKNOWN_LEADER_EPOCH; an epoch newer than any known answers epoch -1, offset -1.
+// Authorization (KafkaApis.handleOffsetForLeaderEpochRequest): CLUSTER CLUSTER_ACTION, else TOPIC
+// DESCRIBE per topic (TOPIC_AUTHORIZATION_FAILED).
 using Samsa.Kafka.Protocol;
 using Samsa.Kafka.Protocol.Messages;
 
@@ -16,6 +18,9 @@ public static class OffsetForLeaderEpochHandler
     {
         var broker = context.Broker;
         var response = new OffsetForLeaderEpochResponse();
+        // KIP-320: brokers with CLUSTER_ACTION, consumers with TOPIC DESCRIBE.
+        var denied = Security.Acl.Authz.Cluster(context, Security.Acl.AclOperation.ClusterAction, logIfDenied: false) ? []
+            : Security.Acl.Authz.DeniedTopics(context, Security.Acl.AclOperation.Describe, request.Topics.Select(t => t.Topic));
         foreach (var t in request.Topics)
         {
             var tr = new OffsetForLeaderEpochResponse.OffsetForLeaderTopicResult { Topic = t.Topic };
@@ -24,6 +29,7 @@ public static class OffsetForLeaderEpochHandler
             {
                 var r = new OffsetForLeaderEpochResponse.EpochEndOffset { Partition = p.Partition, LeaderEpoch = -1, EndOffset = -1 };
                 tr.Partitions.Add(r);
+                if (denied.Contains(t.Topic)) { r.ErrorCode = (short)ErrorCode.TopicAuthorizationFailed; continue; }
                 var partition = broker.Replicas.GetPartition(t.Topic, p.Partition);
                 if (partition is null) { r.ErrorCode = (short)ErrorCode.UnknownTopicOrPartition; continue; }
                 if (!partition.IsLeader) { r.ErrorCode = (short)ErrorCode.NotLeaderOrFollower; continue; }

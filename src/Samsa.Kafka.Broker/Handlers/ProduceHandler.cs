@@ -17,6 +17,11 @@
 // leader's NodeEndpoints (KIP-951, Handlers/LeaderHints); no other partition carries a tagged field.
 // An epoch older than the producer's — fenced by a newer instance, or a transaction the coordinator
 // aborted under a bumped epoch — is INVALID_PRODUCER_EPOCH.
+// Authorization (KafkaApis.handleProduceRequest): a request with transactional records needs
+// TRANSACTIONAL_ID WRITE on its transactional_id (else every partition is
+// TRANSACTIONAL_ID_AUTHORIZATION_FAILED); each topic needs WRITE (TOPIC_AUTHORIZATION_FAILED,
+// checked before the topic's existence). Idempotent producers need no more here (their
+// InitProducerId was authorized).
 // Differences from upstream: a transactional batch to a partition not added to the transaction is
 // not refused (upstream refuses it only with KIP-890 verification); brokers without log.dirs
 // (in-memory logs) keep no producer state.
@@ -37,6 +42,9 @@ public static class ProduceHandler
         var response = new ProduceResponse();
         bool anyError = false;
         bool validAcks = request.Acks is -1 or 0 or 1;
+        var denied = Security.Acl.Authz.DeniedTopics(context, Security.Acl.AclOperation.Write, request.TopicData.Select(t => t.Name));
+        bool txnDenied = broker.Authorizer is not null && HasTransactionalRecords(request)
+            && (request.TransactionalId is not { } tid || !Security.Acl.Authz.TransactionalId(context, Security.Acl.AclOperation.Write, tid));
         foreach (var topicData in request.TopicData)
         {
             var topicResponse = new ProduceResponse.TopicProduceResponse { Name = topicData.Name };
@@ -49,7 +57,9 @@ public static class ProduceHandler
                 var partition = topic is null ? null : broker.Replicas.GetPartition(topic.Name, pd.Index);
                 ErrorCode error;
                 string? message = null;
-                if (!validAcks) error = ErrorCode.InvalidRequiredAcks;
+                if (txnDenied) error = ErrorCode.TransactionalIdAuthorizationFailed;
+                else if (denied.Contains(topicData.Name)) error = ErrorCode.TopicAuthorizationFailed;
+                else if (!validAcks) error = ErrorCode.InvalidRequiredAcks;
                 else if (partition is null) error = ErrorCode.UnknownTopicOrPartition;
                 else if (!partition.IsLeader) error = ErrorCode.NotLeaderOrFollower;   // ZooKeeper mode: led elsewhere
                 else if (TopicName.IsInternal(topicData.Name)) { error = ErrorCode.InvalidTopicException; message = $"Cannot append to internal topic {topicData.Name}"; }
@@ -102,5 +112,15 @@ public static class ProduceHandler
         // KIP-951: v10+ NOT_LEADER_OR_FOLLOWER answers name the current leader; nothing else does.
         LeaderHints.Produce(broker, response, v);
         return response;
+    }
+
+    /// <summary>Upstream RequestUtils.hasTransactionalRecords: any partition's first batch has the
+    /// transactional attribute bit (v2 batches: attributes at byte 21, bit 4).</summary>
+    private static bool HasTransactionalRecords(ProduceRequest request)
+    {
+        foreach (var t in request.TopicData)
+            foreach (var p in t.PartitionData)
+                if (p.Records is { Length: >= 23 } r && r.Span[16] >= 2 && (r.Span[22] & 0x10) != 0) return true;
+        return false;
     }
 }

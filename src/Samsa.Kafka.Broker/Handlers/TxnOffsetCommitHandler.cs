@@ -13,6 +13,8 @@
 // The offsets are written to the group's __consumer_offsets partition as the producer's
 // transactional batch and become committed offsets when the transaction's COMMIT marker reaches that
 // partition (dropped on ABORT); a new coordinator replays them as pending until the marker.
+// Authorization (KafkaApis.handleTxnOffsetCommitRequest): TRANSACTIONAL_ID WRITE, then GROUP READ
+// (every partition TRANSACTIONAL_ID_ / GROUP_AUTHORIZATION_FAILED), then TOPIC READ per topic.
 using Samsa.Kafka.Broker.Groups;
 using Samsa.Kafka.Broker.Log;
 using Samsa.Kafka.Protocol;
@@ -30,17 +32,21 @@ public static class TxnOffsetCommitHandler
         var tooLarge = new HashSet<TopicPartition>();
         var entries = new List<OffsetCommitEntry>();
         int maxMetadata = broker.Groups.Coordinator.Config.OffsetMetadataMaxBytes;
+        ErrorCode? requestDenied = !Security.Acl.Authz.TransactionalId(context, Security.Acl.AclOperation.Write, request.TransactionalId) ? ErrorCode.TransactionalIdAuthorizationFailed
+            : !Security.Acl.Authz.Group(context, Security.Acl.AclOperation.Read, request.GroupId) ? ErrorCode.GroupAuthorizationFailed : null;
+        var denied = requestDenied is null ? Security.Acl.Authz.DeniedTopics(context, Security.Acl.AclOperation.Read, request.Topics.Select(t => t.Name)) : [];
         foreach (var t in request.Topics)
             foreach (var p in t.Partitions)
             {
                 var tp = new TopicPartition(t.Name, p.PartitionIndex);
+                if (requestDenied is not null || denied.Contains(t.Name)) continue;
                 if (broker.Replicas.GetPartition(t.Name, p.PartitionIndex) is null) { unknown.Add(tp); continue; }
                 if ((p.CommittedMetadata?.Length ?? 0) > maxMetadata) { tooLarge.Add(tp); continue; }
                 entries.Add(new OffsetCommitEntry(tp, p.CommittedOffset, v >= 2 ? p.CommittedLeaderEpoch : -1, p.CommittedMetadata));
             }
         // Sent to the group's coordinator (NOT_COORDINATOR elsewhere); the transactional id may be
         // coordinated by another broker.
-        ErrorCode error = broker.Groups.Coordinator.ValidateTxnOffsetCommit(request.GroupId, v >= 3 ? request.MemberId : "",
+        ErrorCode error = requestDenied is not null || (entries.Count == 0 && denied.Count > 0) ? ErrorCode.None : broker.Groups.Coordinator.ValidateTxnOffsetCommit(request.GroupId, v >= 3 ? request.MemberId : "",
             v >= 3 ? request.GroupInstanceId : null, v >= 3 ? request.GenerationId : -1);
         if (error == ErrorCode.None
             && broker.Transactions.Coordinator.ValidateTxnOffsetCommit(request.TransactionalId, request.ProducerId, request.ProducerEpoch, request.GroupId) is { } txnError)
@@ -56,7 +62,9 @@ public static class TxnOffsetCommitHandler
             foreach (var p in t.Partitions)
             {
                 var tp = new TopicPartition(t.Name, p.PartitionIndex);
-                var e = unknown.Contains(tp) ? ErrorCode.UnknownTopicOrPartition
+                var e = requestDenied is { } rd ? rd
+                    : denied.Contains(t.Name) ? ErrorCode.TopicAuthorizationFailed
+                    : unknown.Contains(tp) ? ErrorCode.UnknownTopicOrPartition
                     : tooLarge.Contains(tp) ? ErrorCode.OffsetMetadataTooLarge
                     : error;
                 rt.Partitions.Add(new TxnOffsetCommitResponse.TxnOffsetCommitResponsePartition { PartitionIndex = p.PartitionIndex, ErrorCode = (short)e });

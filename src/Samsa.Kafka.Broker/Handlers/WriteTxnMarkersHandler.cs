@@ -7,6 +7,8 @@
 // markers for partitions it leads directly and sends this request to the leaders of the others.
 // Partitions this broker does not lead get NOT_LEADER_OR_FOLLOWER. A marker on a __consumer_offsets
 // partition completes the transactional offsets its group coordinator holds for the producer.
+// Authorization (KafkaApis.handleWriteTxnMarkersRequest): CLUSTER ALTER or CLUSTER_ACTION, else every
+// partition CLUSTER_AUTHORIZATION_FAILED.
 using Samsa.Kafka.Protocol;
 using Samsa.Kafka.Protocol.Messages;
 using Samsa.Kafka.Protocol.Records;
@@ -19,6 +21,8 @@ public static class WriteTxnMarkersHandler
     {
         var replicas = context.Broker.Replicas;
         var response = new WriteTxnMarkersResponse();
+        // Upstream: CLUSTER ALTER, else CLUSTER_ACTION; every partition CLUSTER_AUTHORIZATION_FAILED otherwise.
+        bool allowed = Security.Acl.Authz.Cluster(context, Security.Acl.AclOperation.Alter, logIfDenied: false) || Security.Acl.Authz.Cluster(context, Security.Acl.AclOperation.ClusterAction);
         foreach (var marker in request.Markers)
         {
             var mr = new WriteTxnMarkersResponse.WritableTxnMarkerResult { ProducerId = marker.ProducerId };
@@ -31,7 +35,8 @@ public static class WriteTxnMarkersHandler
                 {
                     ErrorCode error;
                     var partition = replicas.GetPartition(t.Name, index);
-                    if (partition is null) error = ErrorCode.UnknownTopicOrPartition;
+                    if (!allowed) error = ErrorCode.ClusterAuthorizationFailed;
+                    else if (partition is null) error = ErrorCode.UnknownTopicOrPartition;
                     else error = context.Broker.Transactions.AppendMarker(partition, marker.ProducerId, marker.ProducerEpoch,
                         marker.CoordinatorEpoch, marker.TransactionResult);
                     tr.Partitions.Add(new WriteTxnMarkersResponse.WritableTxnMarkerPartitionResult { PartitionIndex = index, ErrorCode = (short)error });

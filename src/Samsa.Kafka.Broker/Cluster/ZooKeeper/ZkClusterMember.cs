@@ -126,6 +126,7 @@ public sealed partial class ZkClusterMember : IClusterTopicStore, IAsyncDisposab
                 _zk = zk;
                 _controller.OnNewSession();
                 await _configChanges.OnSessionAsync(zk);
+                if (_broker.ZkAcls is { } acls) await acls.OnSessionAsync(zk);
                 bool watching;
                 try
                 {
