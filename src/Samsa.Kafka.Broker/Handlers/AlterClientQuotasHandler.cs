@@ -33,6 +33,9 @@ public static class AlterClientQuotasHandler
     {
         var quotas = context.Broker.Quotas;
         var response = new AlterClientQuotasResponse();
+        // Upstream KafkaApis.handleAlterClientQuotasRequest: ALTER_CONFIGS on the cluster, else every
+        // entry answers CLUSTER_AUTHORIZATION_FAILED.
+        bool allowed = Security.Acl.Authz.Cluster(context, Security.Acl.AclOperation.AlterConfigs);
         foreach (var entry in request.Entries)
         {
             var result = new AlterClientQuotasResponse.EntryData();
@@ -42,6 +45,7 @@ public static class AlterClientQuotasHandler
             foreach (var (t, n) in entity) result.Entity.Add(new() { EntityType = t, EntityName = n });
             try
             {
+                if (!allowed) throw new EntityException(ErrorCode.ClusterAuthorizationFailed, "Cluster authorization failed.");
                 await AlterAsync(quotas, entity, entry.Ops, request.ValidateOnly);
             }
             catch (EntityException e)

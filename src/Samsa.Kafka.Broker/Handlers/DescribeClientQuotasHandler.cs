@@ -35,6 +35,9 @@ public static class DescribeClientQuotasHandler
     public static async ValueTask<IKafkaMessage?> HandleAsync(RequestContext context, DescribeClientQuotasRequest request)
     {
         var store = context.Broker.Quotas.Store;
+        // Upstream KafkaApis.handleDescribeClientQuotasRequest: DESCRIBE_CONFIGS on the cluster.
+        if (!Security.Acl.Authz.Cluster(context, Security.Acl.AclOperation.DescribeConfigs))
+            return new DescribeClientQuotasResponse { ErrorCode = (short)ErrorCode.ClusterAuthorizationFailed, ErrorMessage = "Cluster authorization failed.", Entries = null };
         try
         {
             Component? user = null, client = null, ip = null;
