@@ -55,7 +55,7 @@ public static class FetchHandler
             return await Replication.FollowerFetch.HandleAsync(broker, request, v, replicaId, UsesFileRecords(context), context.Cancellation);
 
         bool fileRecords = UsesFileRecords(context);
-        var first = Read(broker, request, v, fileRecords, out int bytes, out bool anyError);
+        var first = Read(broker, request, v, fileRecords, out int bytes, out bool anyError, context.Session.ListenerName);
         if (request.MaxWaitMs <= 0 || bytes >= Math.Max(1, request.MinBytes) || anyError || first.Responses.Count == 0)
             return first;
         Network.FetchResponseFrames.Release(first);
@@ -67,7 +67,7 @@ public static class FetchHandler
             if (name is null) continue;
             foreach (var p in t.Partitions) keys.Add(new TopicPartition(name, p.Partition));
         }
-        var delayed = new DelayedFetch(broker, request, v, fileRecords, request.MaxWaitMs);
+        var delayed = new DelayedFetch(broker, request, v, fileRecords, request.MaxWaitMs, context.Session.ListenerName);
         broker.FetchPurgatory.TryCompleteElseWatch(delayed, keys);
         await WaitReleasingOnCancel(delayed, () => delayed.Response, context.Cancellation);
         return delayed.Response!;
@@ -99,19 +99,19 @@ public static class FetchHandler
         }
     }
 
-    private sealed class DelayedFetch(KafkaBroker broker, FetchRequest request, short version, bool fileRecords, long delayMs) : DelayedOperation(delayMs)
+    private sealed class DelayedFetch(KafkaBroker broker, FetchRequest request, short version, bool fileRecords, long delayMs, string listenerName) : DelayedOperation(delayMs)
     {
         public FetchResponse? Response;
 
         public override bool TryComplete()
         {
             // Counting bytes with file ranges costs no copy; the ranges are released at once.
-            var probe = Read(broker, request, version, fileRecords, out int bytes, out bool anyError);
+            var probe = Read(broker, request, version, fileRecords, out int bytes, out bool anyError, listenerName);
             Network.FetchResponseFrames.Release(probe);
             return (bytes >= Math.Max(1, request.MinBytes) || anyError) && ForceComplete();
         }
 
-        protected override void OnComplete() => Response = Read(broker, request, version, fileRecords, out _, out _);
+        protected override void OnComplete() => Response = Read(broker, request, version, fileRecords, out _, out _, listenerName);
     }
 
     /// <summary>
@@ -119,7 +119,7 @@ public static class FetchHandler
     /// down-conversion) the records are <see cref="FileRecords"/> slices of the segment files that
     /// the caller must release (FetchResponseFrames.Release); otherwise they are bytes.
     /// </summary>
-    internal static FetchResponse Read(KafkaBroker broker, FetchRequest request, short v, bool fileRecords, out int totalBytes, out bool anyError)
+    internal static FetchResponse Read(KafkaBroker broker, FetchRequest request, short v, bool fileRecords, out int totalBytes, out bool anyError, string? listenerName = null)
     {
         // Fetch v0-v3 answers are down-converted from the bytes: those always read a copy.
         fileRecords &= v >= 4;
@@ -160,14 +160,14 @@ public static class FetchHandler
                     // ZooKeeper mode: another broker leads this partition (and this one holds no
                     // replica of it, or the client is too old to read from a follower).
                     pd.ErrorCode = (short)ErrorCode.NotLeaderOrFollower;
-                    LeaderHints.Fetch(broker, response, pd, partition, v);
+                    LeaderHints.Fetch(broker, response, pd, partition, v, listenerName);
                     anyError = true;
                     continue;
                 }
                 if (fp.CurrentLeaderEpoch >= 0 && fp.CurrentLeaderEpoch != partition.LeaderEpoch)
                 {
                     pd.ErrorCode = (short)(fp.CurrentLeaderEpoch < partition.LeaderEpoch ? ErrorCode.FencedLeaderEpoch : ErrorCode.UnknownLeaderEpoch);
-                    if (pd.ErrorCode == (short)ErrorCode.FencedLeaderEpoch) LeaderHints.Fetch(broker, response, pd, partition, v);
+                    if (pd.ErrorCode == (short)ErrorCode.FencedLeaderEpoch) LeaderHints.Fetch(broker, response, pd, partition, v, listenerName);
                     anyError = true;
                     continue;
                 }

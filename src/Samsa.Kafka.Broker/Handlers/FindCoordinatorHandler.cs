@@ -28,7 +28,7 @@ public static class FindCoordinatorHandler
         var response = new FindCoordinatorResponse();
         if (v < 4)
         {
-            var c = Resolve(context.Broker, keyType, request.Key);
+            var c = Resolve(context.Broker, context.Session.ListenerName, keyType, request.Key);
             response.ErrorCode = c.ErrorCode;
             response.ErrorMessage = c.ErrorMessage;
             response.NodeId = c.NodeId;
@@ -37,12 +37,12 @@ public static class FindCoordinatorHandler
         }
         else
         {
-            foreach (var key in request.CoordinatorKeys) response.Coordinators.Add(Resolve(context.Broker, keyType, key));
+            foreach (var key in request.CoordinatorKeys) response.Coordinators.Add(Resolve(context.Broker, context.Session.ListenerName, keyType, key));
         }
         return ValueTask.FromResult<IKafkaMessage?>(response);
     }
 
-    private static FindCoordinatorResponse.Coordinator Resolve(KafkaBroker broker, sbyte keyType, string key)
+    private static FindCoordinatorResponse.Coordinator Resolve(KafkaBroker broker, string listenerName, sbyte keyType, string key)
     {
         var c = new FindCoordinatorResponse.Coordinator { Key = key, NodeId = -1, Host = "", Port = -1, ErrorMessage = null };
         if (keyType is not (GroupKeyType or TransactionKeyType))
@@ -60,7 +60,9 @@ public static class FindCoordinatorHandler
         if (topic is null || topic.Partitions.Count == 0) return NotAvailable(c);
         var partition = topic.Partitions[GroupCoordinator.PartitionFor(key, topic.Partitions.Count)];
         int leader = partition.LeaderId ?? broker.BrokerId;   // single broker: it leads everything
-        if (leader < 0 || broker.EndpointOf(leader) is not { } endpoint) return NotAvailable(c);
+        // The coordinator's endpoint on the request's listener; a coordinator without that listener is
+        // COORDINATOR_NOT_AVAILABLE (upstream getCoordinator with request.context.listenerName).
+        if (leader < 0 || broker.EndpointOf(leader, listenerName) is not { } endpoint) return NotAvailable(c);
         c.NodeId = leader;
         c.Host = endpoint.Host;
         c.Port = endpoint.Port;
