@@ -191,6 +191,14 @@ public sealed class Connection
         timeout.CancelAfter(tls.HandshakeTimeout);
         try
         {
+            // Peek at the first byte: a TLS connection opens with a handshake record (content type
+            // 22). Anything else is most likely a plaintext client on the TLS port; say so.
+            byte[] first = new byte[1];
+            int peeked = await _socket.ReceiveAsync(first, SocketFlags.Peek, timeout.Token);
+            if (peeked == 1 && first[0] != 0x16)
+            {
+                throw new InvalidDataException($"the first byte 0x{first[0]:x2} does not start a TLS handshake (a plaintext client on a TLS port?)");
+            }
             await ssl.AuthenticateAsServerAsync(tls.AuthenticationOptions, timeout.Token);
         }
         catch (Exception ex)

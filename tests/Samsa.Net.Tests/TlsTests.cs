@@ -271,6 +271,7 @@ public class TlsTests : IClassFixture<TlsTests.Certificates>
         await Task.Delay(100);
         Exception error = Assert.Single(errors);
         Assert.IsType<TlsHandshakeException>(error);
+        Assert.Contains("first byte 0x00 does not start a TLS handshake (a plaintext client on a TLS port?)", error.Message);
         Assert.Empty(handler.Seen);
         Assert.Equal(0, listener.ConnectionCount);
     }
