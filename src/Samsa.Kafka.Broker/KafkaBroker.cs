@@ -134,8 +134,9 @@ public sealed class KafkaBroker : IAsyncDisposable
     public (string Host, int Port)? AdvertisedEndpointOf(string listenerName) =>
         _advertised.TryGetValue(listenerName, out var e) ? e : null;
 
-    /// <summary>The sessions of the open client connections, on every listener (tests).</summary>
-    internal IEnumerable<ConnectionSession> SessionsForTests =>
+    /// <summary>The sessions of the open client connections on every listener (listener, protocol,
+    /// principal): a snapshot for tests and diagnostics.</summary>
+    public IEnumerable<ConnectionSession> ConnectionSessions =>
         _listeners.Values.SelectMany(l => l.Connections).Select(c => c.State).OfType<ConnectionSession>();
 
     /// <summary>Every advertised endpoint (the ZooKeeper registration).</summary>

@@ -51,11 +51,18 @@ public sealed class InterBrokerConnector
     public ListenerEndpoint? EndpointIn(ZooKeeper.ZkData.BrokerRegistration registration) =>
         registration.Endpoints.FirstOrDefault(e => BrokerListeners.Normalize(e.ListenerName) == ListenerName);
 
+    private long _connections, _tlsConnections;
+
+    /// <summary>Inter-broker connections opened, and how many of them run over TLS (tests, metrics).</summary>
+    public (long All, long Tls) ConnectionsOpened => (Interlocked.Read(ref _connections), Interlocked.Read(ref _tlsConnections));
+
     /// <summary>Connects to a peer's inter-broker endpoint with the listener's security.</summary>
     public async Task<KafkaWireClient> ConnectAsync(string host, int port, string clientId, CancellationToken ct)
     {
         var client = await KafkaWireClient.ConnectAsync(host, port, Protocol.UsesTls() ? TlsOverrideForTests ?? _tls : null, ct);
         client.ClientId = clientId;
+        Interlocked.Increment(ref _connections);
+        if (client.IsTls) Interlocked.Increment(ref _tlsConnections);
         try
         {
             if (Protocol.UsesSasl())

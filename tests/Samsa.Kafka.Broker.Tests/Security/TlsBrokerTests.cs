@@ -76,10 +76,10 @@ public sealed class TlsBrokerTests : IAsyncLifetime
         Assert.Equal(sslPort, coordinator.Port);
 
         // The mTLS principal, mapped by the rule (CN lower-cased) — seen by the broker for this connection.
-        var session = Assert.Single(_broker.SessionsForTests, s => s.ListenerName == "SSL");
+        var session = Assert.Single(_broker.ConnectionSessions, s => s.ListenerName == "SSL");
         Assert.Equal(KafkaPrincipal.User("alice"), session.Principal);
         Assert.Equal(SecurityProtocol.Ssl, session.SecurityProtocol);
-        Assert.Contains(_broker.SessionsForTests, s => s.ListenerName == "PLAINTEXT" || s.ListenerName == "SSL");
+        Assert.Contains(_broker.ConnectionSessions, s => s.ListenerName == "PLAINTEXT" || s.ListenerName == "SSL");
     }
 
     [Fact]
@@ -88,7 +88,7 @@ public sealed class TlsBrokerTests : IAsyncLifetime
         int sslPort = _broker.BoundEndPointOf("SSL").Port;
         await using var ssl = await KafkaWireClient.ConnectAsync("localhost", sslPort, ClientTls("CN=bob, O=Samsa"));
         await ssl.SendAsync<MetadataResponse>(new MetadataRequest { Topics = [] }, 9);
-        Assert.Equal(KafkaPrincipal.User("CN=bob,O=Samsa"), Assert.Single(_broker.SessionsForTests, s => s.ListenerName == "SSL").Principal);
+        Assert.Equal(KafkaPrincipal.User("CN=bob,O=Samsa"), Assert.Single(_broker.ConnectionSessions, s => s.ListenerName == "SSL").Principal);
     }
 
     [Fact]
@@ -124,7 +124,7 @@ public sealed class TlsBrokerTests : IAsyncLifetime
             Assert.All(closes, l => Assert.Contains("TLS handshake on kafka SSL listener", l));
             Assert.All(closes, l => Assert.DoesNotContain('\n', l));
         }
-        Assert.Empty(_broker.SessionsForTests);
+        Assert.Empty(_broker.ConnectionSessions);
     }
 
     private async Task WaitForLogAsync(int count)
