@@ -127,11 +127,44 @@ public sealed class TlsBrokerTests : IAsyncLifetime
         Assert.Empty(_broker.ConnectionSessions);
     }
 
+    [Fact]
+    public async Task Tls_on_the_plain_port_and_garbage_after_a_handshake_close_with_one_log_line_each()
+    {
+        // A TLS client on the PLAINTEXT port: its ClientHello reads as an impossible frame length.
+        int plainPort = _broker.BoundEndPointOf("PLAINTEXT").Port;
+        await Assert.ThrowsAsync<TlsHandshakeException>(() =>
+            KafkaWireClient.ConnectAsync("localhost", plainPort, ClientTls("CN=x,OU=apps")));
+        await WaitForLogAsync(1);
+
+        // A good handshake, then bytes that are no TLS record.
+        int sslPort = _broker.BoundEndPointOf("SSL").Port;
+        using var tcp = new TcpClient();
+        await tcp.ConnectAsync("127.0.0.1", sslPort);
+        var raw = tcp.GetStream();
+        var ssl = new System.Net.Security.SslStream(raw, leaveInnerStreamOpen: true);
+        await ssl.AuthenticateAsClientAsync(ClientTls("CN=eve,OU=apps").BuildAuthenticationOptions("localhost"));
+        await ssl.WriteAsync(KafkaWireClient.EncodeRequest(new ApiVersionsRequest(), 0, 1, "eve"));
+        var header = new byte[4];
+        await ssl.ReadExactlyAsync(header);
+        await raw.WriteAsync(new byte[] { 0x17, 3, 3, 0, 16, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16 });
+        var sink = new byte[256];
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(20));
+        try { while (await raw.ReadAsync(sink, cts.Token) > 0) { } } catch (IOException) { }
+        await WaitForLogAsync(2);
+        lock (_log)
+        {
+            var closes = _log.Where(l => l.Contains("closed by error") || l.Contains("closing connection")).ToList();
+            Assert.True(closes.Count == 2, string.Join(" | ", _log));
+            Assert.Contains("outside 0..", closes[0]);
+            Assert.Contains("TLS connection on kafka SSL listener", closes[1]);
+        }
+    }
+
     private async Task WaitForLogAsync(int count)
     {
         for (int i = 0; i < 200; i++)
         {
-            lock (_log) if (_log.Count(l => l.Contains("closed by error")) >= count) return;
+            lock (_log) if (_log.Count(l => l.Contains("closed by error") || l.Contains("closing connection")) >= count) return;
             await Task.Delay(50);
         }
     }
