@@ -153,6 +153,8 @@ public sealed class KafkaBroker : IAsyncDisposable
 
     public Task StartAsync()
     {
+        // Issue #15 "never pretend": refuse what cannot be honoured before anything starts.
+        Security.SecurityConfigCheck.Run(Config);
         bool singleNode = Config.ZookeeperConnect is not { Length: > 0 };
         Groups.Start(loadNow: singleNode);
         Transactions.Start(loadNow: singleNode);
@@ -161,13 +163,11 @@ public sealed class KafkaBroker : IAsyncDisposable
     }
 
     /// <summary>
-    /// Issue #15 "never pretend": the security checks run first, then every listener in
-    /// <c>listeners</c> is bound with its own security protocol (TLS options built for all of them
-    /// before the first bind), or none is and the start fails with one line.
+    /// Every listener in <c>listeners</c> is bound with its own security protocol (TLS options built
+    /// for all of them before the first bind), or none is and the start fails with one line.
     /// </summary>
     private void BindListeners()
     {
-        Security.SecurityConfigCheck.Run(Config);
         var listeners = Security.BrokerListeners.From(Config);
         var tls = listeners.Listeners.Where(l => l.Protocol.UsesTls())
             .ToDictionary(l => l.Name, l => new Security.SslSettings(Config, l.Name).ServerOptions(l.Protocol));

@@ -88,6 +88,28 @@ public class ListenerConfigTests
         await broker.DisposeAsync();
     }
 
+    [Fact]
+    public async Task A_listener_that_cannot_bind_stops_the_start_and_releases_the_listeners_already_bound()
+    {
+        using var taken = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        taken.Start();
+        int busy = ((System.Net.IPEndPoint)taken.LocalEndpoint).Port;
+        using var probe = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        probe.Start();
+        int free = ((System.Net.IPEndPoint)probe.LocalEndpoint).Port;
+        probe.Stop();
+        var broker = new KafkaBroker(Config(("broker.id", "1"),
+            ("listeners", $"PLAINTEXT://127.0.0.1:{free},OTHER://127.0.0.1:{busy}"),
+            ("listener.security.protocol.map", "PLAINTEXT:PLAINTEXT,OTHER:PLAINTEXT")), inMemory: true);
+        var e = await Assert.ThrowsAsync<ListenerBindException>(() => broker.StartAsync());
+        Assert.Contains($"kafka OTHER listener cannot bind 127.0.0.1:{busy}", e.Message);
+        // The PLAINTEXT listener bound first was closed again: its port is free.
+        using var again = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, free);
+        again.Start();
+        again.Stop();
+        await broker.DisposeAsync();
+    }
+
     // ---------------------------------------------------------------- principal mapping
 
     [Fact]
