@@ -17,7 +17,7 @@ namespace Samsa.Host;
 internal static class DevCluster
 {
     public static async Task<int> RunAsync(string host, int kafkaPort, int zkPort, string data, int brokers, ShutdownSignal shutdown,
-        Func<string, string> formatHost)
+        Func<string, string> formatHost, DevSecure? secure = null, int sslPort = 0)
     {
         // The brokers need the Keeper's address before they are built; with --zk-port 0 a free port
         // is chosen here so the Keeper's start and the first broker's log loading overlap.
@@ -47,6 +47,7 @@ internal static class DevCluster
                     // more members before a new group's first rebalance.
                     ["group.initial.rebalance.delay.ms"] = "0",
                 };
+                secure?.Configure(props, formatHost(host), sslPort == 0 ? 0 : sslPort + id - 1);
                 var broker = new KafkaBroker(new BrokerConfig(props), log: Console.Error.WriteLine);
                 try
                 {
@@ -63,8 +64,10 @@ internal static class DevCluster
                 if (id == 1)
                     Console.Error.WriteLine($"dev settings: offsets.topic.replication.factor={internalReplicas} group.initial.rebalance.delay.ms=0 (upstream default 3000)");
                 Console.Out.WriteLine($"kafka listening on {Program.FormatEndPoint(broker.BoundEndPoint)}");
+                if (secure is not null) Console.Out.WriteLine($"kafka SSL listening on {Program.FormatEndPoint(broker.BoundEndPointOf("SSL"))}");
                 Console.Out.Flush();
             }
+            secure?.PrintClientConfig(started);
             await shutdown.WaitAsync();
             return 0;
         }
@@ -83,7 +86,7 @@ internal static class DevCluster
     /// `kafka listening` line (about 0.2 s of CPU).
     /// </summary>
     public static async Task<int> RunStandaloneAsync(string host, int kafkaPort, int zkPort, string data, ShutdownSignal shutdown,
-        Func<string, string> formatHost)
+        Func<string, string> formatHost, DevSecure? secure = null, int sslPort = 0)
     {
         var keeperStart = Task.Run(() => DevKeeper.StartAsync(host, zkPort, Path.Combine(data, "keeper"), shutdown.Token));
         var props = new Dictionary<string, string>
@@ -96,11 +99,17 @@ internal static class DevCluster
             ["transaction.state.log.min.isr"] = "1",
             ["group.initial.rebalance.delay.ms"] = "0",
         };
+        secure?.Configure(props, formatHost(host), sslPort);
         await using var broker = new KafkaBroker(new BrokerConfig(props), log: Console.Error.WriteLine);
         await broker.StartAsync();
         Console.Error.WriteLine("dev settings: offsets.topic.replication.factor=1 group.initial.rebalance.delay.ms=0 (upstream default 3000)");
         await using var keeper = await keeperStart;
         Console.Out.WriteLine($"kafka listening on {Program.FormatEndPoint(broker.BoundEndPoint)}");
+        if (secure is not null)
+        {
+            Console.Out.WriteLine($"kafka SSL listening on {Program.FormatEndPoint(broker.BoundEndPointOf("SSL"))}");
+            secure.PrintClientConfig([broker]);
+        }
         Console.Out.Flush();
         await shutdown.WaitAsync();
         return 0;

@@ -39,6 +39,10 @@ internal static class PerfRunner
         public int FetchMaxBytes = 52428800;        // fetch.max.bytes default
         public int PartitionFetchBytes = 1048576;   // max.partition.fetch.bytes default
         public List<KeyValuePair<string, string>> BrokerProps = [];
+        /// <summary>--tls: the broker's only listener is SSL (a CA and certificate made for the run)
+        /// and every connection runs over TLS; with --bootstrap, --tls-ca names the CA file.</summary>
+        public bool Tls;
+        public string? TlsCa;
     }
 
     private sealed record Cell(int RecordSize, short Acks, CompressionType Compression, bool Consume);
@@ -138,6 +142,8 @@ internal static class PerfRunner
                         _ => throw new UsageException($"perf: --compression must be none, gzip, snappy, lz4 or zstd, got '{c}'"),
                     };
                     break;
+                case "--tls": o.Tls = true; break;
+                case "--tls-ca": o.TlsCa = Program.Value(args, ref i); o.Tls = true; break;
                 case "--broker-prop":
                     var kv = Program.Value(args, ref i);
                     int eq = kv.IndexOf('=');
@@ -173,12 +179,19 @@ internal static class PerfRunner
         string host;
         int port;
         int? brokerPid = o.BrokerPid;
+        Samsa.Net.TlsClientOptions? clientTls = null;
         if (o.Bootstrap is null)
         {
             string dir = o.Data is null
                 ? tempDir = Path.Combine(Path.GetTempPath(), "samsa-perf-" + Guid.NewGuid().ToString("N"))
                 : Path.Combine(o.Data, "cell-" + Guid.NewGuid().ToString("N")[..8]);
-            child = await PerfBrokerProcess.StartAsync(dir, o.BrokerProps);
+            var props = o.BrokerProps;
+            if (o.Tls)
+            {
+                Directory.CreateDirectory(dir);
+                (props, clientTls) = PerfTls.Prepare(dir, props);
+            }
+            child = await PerfBrokerProcess.StartAsync(dir, props);
             (host, port, brokerPid) = (child.Host, child.Port, child.Pid);
         }
         else
@@ -186,10 +199,11 @@ internal static class PerfRunner
             int colon = o.Bootstrap.LastIndexOf(':');
             if (colon <= 0 || !int.TryParse(o.Bootstrap[(colon + 1)..], out port)) throw new UsageException("perf: --bootstrap expects HOST:PORT");
             host = o.Bootstrap[..colon];
+            if (o.Tls) clientTls = PerfTls.Client(o.TlsCa);
         }
         try
         {
-            await using var connection = await PerfConnection.ConnectAsync(host, port);
+            await using var connection = await PerfConnection.ConnectAsync(host, port, clientTls);
             int correlation = 1;
             string topic = o.Bootstrap is null ? o.Topic : $"{o.Topic}-{Guid.NewGuid().ToString("N")[..8]}";
             string warmTopic = topic + "-warmup";
@@ -212,7 +226,7 @@ internal static class PerfRunner
             var leaders = await LeadersAsync(connection, [topic, warmTopic], o.Partitions, correlation);
             var groups = new List<(PerfConnection Connection, int[] Partitions, int[] WarmPartitions)>();
             foreach (var (endpoint, parts) in leaders[topic])
-                groups.Add((await PerfConnection.ConnectAsync(endpoint.Host, endpoint.Port), parts.ToArray(),
+                groups.Add((await PerfConnection.ConnectAsync(endpoint.Host, endpoint.Port, clientTls), parts.ToArray(),
                     leaders[warmTopic].GetValueOrDefault(endpoint)?.ToArray() ?? []));
             try
             {
@@ -248,7 +262,7 @@ internal static class PerfRunner
                 {
                     var consumers = new List<(PerfConnection Connection, int[] Partitions, long Records)>();
                     for (int g = 0; g < groups.Count; g++)
-                        consumers.Add((await PerfConnection.ConnectAsync(leaders[topic].Keys.ElementAt(g).Host, leaders[topic].Keys.ElementAt(g).Port), groups[g].Partitions, outcomes[g].Records));
+                        consumers.Add((await PerfConnection.ConnectAsync(leaders[topic].Keys.ElementAt(g).Host, leaders[topic].Keys.ElementAt(g).Port, clientTls), groups[g].Partitions, outcomes[g].Records));
                     try
                     {
                         b0 = BrokerCpu(brokerPid); c0 = ClientCpu();

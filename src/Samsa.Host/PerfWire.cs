@@ -17,16 +17,18 @@ namespace Samsa.Host;
 internal sealed class PerfConnection : IAsyncDisposable
 {
     private readonly Socket _socket;
-    private readonly NetworkStream _stream;
+    private readonly Stream _stream;   // NetworkStream, or SslStream over it (--tls)
     private byte[] _buffer = new byte[64 * 1024];
 
-    private PerfConnection(Socket socket) { _socket = socket; _stream = new NetworkStream(socket, ownsSocket: true); }
+    private PerfConnection(Socket socket, Stream stream) { _socket = socket; _stream = stream; }
 
-    public static async Task<PerfConnection> ConnectAsync(string host, int port)
+    public static async Task<PerfConnection> ConnectAsync(string host, int port, Samsa.Net.TlsClientOptions? tls = null)
     {
         var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         await socket.ConnectAsync(host, port);
-        return new PerfConnection(socket);
+        Stream stream = new NetworkStream(socket, ownsSocket: true);
+        if (tls is not null) stream = await tls.AuthenticateAsync(stream, host);
+        return new PerfConnection(socket, stream);
     }
 
     public ValueTask WriteAsync(ReadOnlyMemory<byte> frame) => _stream.WriteAsync(frame);

@@ -14,10 +14,12 @@ public static class Program
     private const string Usage =
         "usage:\n" +
         "  samsa dev [--data DIR] [--host 127.0.0.1] [--kafka-port 9092] [--zk-port 2181] [--brokers 1] [--standalone]\n" +
+        "            [--secure [--ssl-port PORT]]   (an SSL listener beside PLAINTEXT, CA in DATA/tls, prints a client config)\n" +
         "  samsa broker --config server.properties [--override key=value ...]\n" +
         "  samsa keeper --config zoo.cfg [--recover-truncate]\n" +
         "  samsa perf produce|consume|matrix [--record-size 1024] [--bytes N | --records N] [--batch-bytes 16384] [--inflight 5]\n" +
         "             [--acks 0|1|all] [--compression none|lz4|...] [--partitions 1] [--replication-factor 1] [--bootstrap HOST:PORT [--broker-pid PID]]\n" +
+        "             [--tls [--tls-ca CA.pem]]   (the broker serves SSL only; TLS cost beside a plain run)\n" +
         "  samsa perf group [--members 10,100] [--initial-delay-ms 3000] [--heartbeat-ms 3000] [--rounds 3] [--bootstrap HOST:PORT]\n" +
         "  samsa perf keeper --target HOST:PORT [--sessions 8] [--requests 20000] [--inflight 64] [--size 100]\n";
 
@@ -84,7 +86,8 @@ public static class Program
     {
         string host = "127.0.0.1";
         int kafkaPort = 9092, zkPort = 2181, brokers = 1;
-        bool standalone = false;
+        bool standalone = false, secure = false;
+        int? sslPort = null;
         string? data = null;
         for (int i = 0; i < args.Length; i++)
         {
@@ -95,6 +98,8 @@ public static class Program
                         throw new UsageException("dev: --brokers expects a number from 1 to 64");
                     break;
                 case "--standalone": standalone = true; break;
+                case "--secure": secure = true; break;
+                case "--ssl-port": sslPort = Port(args, ref i); break;
                 case "--data": data = Value(args, ref i); break;
                 case "--host": host = Value(args, ref i); break;
                 case "--kafka-port": kafkaPort = Port(args, ref i); break;
@@ -107,10 +112,15 @@ public static class Program
 
         if (standalone && brokers > 1) throw new UsageException("dev: --standalone runs one broker; it cannot be combined with --brokers");
 
+        if (sslPort is not null && !secure) throw new UsageException("dev: --ssl-port needs --secure");
+        // SSL ports follow the brokers' plain ports (9093 beside a single broker on 9092).
+        var tls = secure ? DevSecure.Prepare(data, host) : null;
+        int firstSslPort = sslPort ?? (kafkaPort == 0 ? 0 : kafkaPort + brokers);
+
         using var shutdown = new ShutdownSignal();
         return standalone
-            ? await DevCluster.RunStandaloneAsync(host, kafkaPort, zkPort, data, shutdown, FormatHost)
-            : await DevCluster.RunAsync(host, kafkaPort, zkPort, data, brokers, shutdown, FormatHost);
+            ? await DevCluster.RunStandaloneAsync(host, kafkaPort, zkPort, data, shutdown, FormatHost, tls, firstSslPort)
+            : await DevCluster.RunAsync(host, kafkaPort, zkPort, data, brokers, shutdown, FormatHost, tls, firstSslPort);
     }
 
     private static async Task<int> BrokerAsync(string[] args)

@@ -5,6 +5,7 @@ using Samsa.Kafka.Broker.Config;
 using Samsa.Kafka.Broker.Log;
 using Samsa.Kafka.Broker.Network;
 using Samsa.Kafka.Broker.Purgatory;
+using Samsa.Kafka.Broker.Security;
 using Samsa.Kafka.Broker.Transactions;
 using Samsa.Net;
 using LogManager = Samsa.Kafka.Storage.LogManager;
@@ -12,13 +13,15 @@ using LogManager = Samsa.Kafka.Storage.LogManager;
 namespace Samsa.Kafka.Broker;
 
 /// <summary>
-/// One Kafka broker: configuration, partition logs, purgatories, the PLAINTEXT listener and the
+/// One Kafka broker: configuration, partition logs, purgatories, its listeners and the
 /// group and transaction coordinators. Without zookeeper.connect it is a single-node cluster that
 /// leads every partition; with it, it joins a ZooKeeper-mode cluster (<see cref="Cluster"/>).
 /// </summary>
 public sealed class KafkaBroker : IAsyncDisposable
 {
-    private FrameListener? _listener;
+    private FrameListener? _listener;   // the primary listener (BoundEndPoint)
+    private readonly Dictionary<string, FrameListener> _listeners = new(StringComparer.Ordinal);
+    private Dictionary<string, (string Host, int Port)> _advertised = new(StringComparer.Ordinal);
     private readonly TimingWheel _timer = new();
 
     /// <param name="inMemory">Keep partition logs in memory (tests); otherwise they are segment
@@ -69,6 +72,25 @@ public sealed class KafkaBroker : IAsyncDisposable
         Authorizer = Security.Acl.AclAuthorizer.FromConfig(config, log);
         if (Authorizer is not null && config.ZookeeperConnect is not { Length: > 0 })
             Authorizer.Store = new Security.Acl.FileAclStore(Authorizer, inMemory ? null : config.LogDirs[0]);
+        InterBroker = new InterBrokerConnector(this);
+    }
+
+    /// <summary>Every connection to another broker goes through this (inter-broker listener and its security).</summary>
+    public InterBrokerConnector InterBroker { get; }
+
+    /// <summary>The resolved listeners (valid after <see cref="StartAsync"/>).</summary>
+    public Security.BrokerListeners? Listeners { get; private set; }
+
+    private Security.SslPrincipalMapper? _principalMapper;
+
+    /// <summary>The principal of a TLS client certificate on an SSL listener (upstream
+    /// DefaultKafkaPrincipalBuilder: the subject DN in RFC 2253 form through ssl.principal.mapping.rules).</summary>
+    internal Security.KafkaPrincipal PrincipalOf(System.Security.Cryptography.X509Certificates.X509Certificate2 certificate)
+    {
+        string dn = Security.SslPrincipalMapper.Rfc2253(certificate.SubjectName);
+        var mapper = _principalMapper ??= Security.SslPrincipalMapper.Parse(Config.GetString("ssl.principal.mapping.rules"));
+        return Security.KafkaPrincipal.User(mapper.Map(dn)
+            ?? throw new InvalidOperationException($"no ssl.principal.mapping.rules rule matches the client certificate subject {dn}"));
     }
 
     /// <summary>Client quotas, connection limits and throttling (Security/Quotas).</summary>
@@ -111,10 +133,31 @@ public sealed class KafkaBroker : IAsyncDisposable
     /// <summary>The address clients are told to use (advertised.listeners, else the bound listener).</summary>
     public (string Host, int Port) AdvertisedEndpoint { get; private set; }
 
-    /// <summary>Client connections the listener holds open (tests and metrics).</summary>
-    public int ClientConnectionCount => _listener?.ConnectionCount ?? 0;
+    /// <summary>Client connections the listeners hold open (tests and metrics).</summary>
+    public int ClientConnectionCount => _listeners.Values.Sum(l => l.ConnectionCount);
 
+    /// <summary>The bound address of the primary listener: PLAINTEXT when there is one, else the
+    /// inter-broker listener, else the first.</summary>
     public IPEndPoint BoundEndPoint => _listener?.LocalEndPoint ?? throw new InvalidOperationException("broker not started");
+
+    /// <summary>The bound address of a listener by name.</summary>
+    public IPEndPoint BoundEndPointOf(string listenerName) =>
+        _listeners.TryGetValue(Security.BrokerListeners.Normalize(listenerName), out var l) ? l.LocalEndPoint
+            : throw new InvalidOperationException($"no listener {listenerName}");
+
+    /// <summary>This broker's advertised endpoint on a listener, or null when it does not advertise it.</summary>
+    public (string Host, int Port)? AdvertisedEndpointOf(string listenerName) =>
+        _advertised.TryGetValue(listenerName, out var e) ? e : null;
+
+    /// <summary>The sessions of the open client connections on every listener (listener, protocol,
+    /// principal): a snapshot for tests and diagnostics.</summary>
+    public IEnumerable<ConnectionSession> ConnectionSessions =>
+        _listeners.Values.SelectMany(l => l.Connections).Select(c => c.State).OfType<ConnectionSession>();
+
+    /// <summary>Every advertised endpoint (the ZooKeeper registration).</summary>
+    public IReadOnlyList<ListenerEndpoint> AdvertisedEndpoints =>
+        Listeners?.Listeners.Where(l => _advertised.ContainsKey(l.Name)).Select(l => new ListenerEndpoint(l.Name, _advertised[l.Name].Host, _advertised[l.Name].Port)).ToList()
+        ?? [new ListenerEndpoint("PLAINTEXT", AdvertisedEndpoint.Host, AdvertisedEndpoint.Port)];
 
     internal void Log(string message) => _log?.Invoke(message);
 
@@ -125,33 +168,68 @@ public sealed class KafkaBroker : IAsyncDisposable
 
     public Task StartAsync()
     {
+        // Issue #15 "never pretend": refuse what cannot be honoured before anything starts.
+        Security.SecurityConfigCheck.Run(Config);
         bool singleNode = Config.ZookeeperConnect is not { Length: > 0 };
         Groups.Start(loadNow: singleNode);
         Transactions.Start(loadNow: singleNode);
-        var listeners = Config.Listeners;
-        var plain = listeners.FirstOrDefault(l => l.ListenerName == "PLAINTEXT") ?? listeners.First();
-        var address = plain.Host.Length == 0 ? IPAddress.Any
-            : IPAddress.TryParse(plain.Host, out var ip) ? ip
-            : Dns.GetHostAddresses(plain.Host).First();
-        var options = new ListenerOptions
-        {
-            Name = $"kafka {plain.ListenerName}",
-            MaxFrameBytes = Config.SocketRequestMaxBytes,
-            ZeroCopyFileSend = ZeroCopyFileSend,
-            OnError = (c, e) => Log($"connection {c.RemoteEndPoint} closed by error: {Network.KafkaConnectionHandler.OneLine(e)}"),
-        };
-        _listener = new FrameListener(new IPEndPoint(address, plain.Port), new KafkaConnectionHandler(this), options);
-        _listener.Start();
-        var bound = _listener.LocalEndPoint;
-        var advertised = Config.GetString("advertised.listeners") is { } adv
-            ? ListenerEndpoint.ParseList(adv).FirstOrDefault(l => l.ListenerName == plain.ListenerName)
-            : null;
-        string host = advertised?.Host is { Length: > 0 } h ? h
-            : plain.Host.Length > 0 && !IPAddress.Any.Equals(address) ? plain.Host
-            : Dns.GetHostName();
-        int port = advertised is { Port: > 0 } ? advertised.Port : bound.Port;
-        AdvertisedEndpoint = (host, port);
+        BindListeners();
         return Config.ZookeeperConnect is { Length: > 0 } ? JoinClusterAsync() : Task.CompletedTask;
+    }
+
+    /// <summary>
+    /// Every listener in <c>listeners</c> is bound with its own security protocol (TLS options built
+    /// for all of them before the first bind), or none is and the start fails with one line.
+    /// </summary>
+    private void BindListeners()
+    {
+        var listeners = Security.BrokerListeners.From(Config);
+        var tls = listeners.Listeners.Where(l => l.Protocol.UsesTls())
+            .ToDictionary(l => l.Name, l => new Security.SslSettings(Config, l.Name).ServerOptions(l.Protocol));
+        InterBroker.Configure(Config, listeners);
+        _principalMapper = Security.SslPrincipalMapper.Parse(Config.GetString("ssl.principal.mapping.rules"));
+        var advertised = new Dictionary<string, (string Host, int Port)>(StringComparer.Ordinal);
+        try
+        {
+            foreach (var l in listeners.Listeners)
+            {
+                var address = l.Host.Length == 0 ? IPAddress.Any
+                    : IPAddress.TryParse(l.Host, out var ip) ? ip
+                    : Dns.GetHostAddresses(l.Host).First();
+                string name = l.Name;
+                var options = new ListenerOptions
+                {
+                    Name = $"kafka {name}",
+                    MaxFrameBytes = Config.SocketRequestMaxBytes,
+                    ZeroCopyFileSend = ZeroCopyFileSend,
+                    Tls = tls.GetValueOrDefault(name),
+                    OnError = (c, e) => Log($"connection {c.RemoteEndPoint} on listener {name} closed by error: {Network.KafkaConnectionHandler.OneLine(e)}"),
+                };
+                var listener = new FrameListener(new IPEndPoint(address, l.Port), new KafkaConnectionHandler(this, name, l.Protocol), options);
+                listener.Start();
+                _listeners[name] = listener;
+                if (l.Advertised is { } adv)
+                {
+                    // An empty advertised host is the canonical host name, port 0 the bound port (upstream).
+                    string host = adv.Host is { Length: > 0 } h ? h
+                        : l.Host.Length > 0 && !IPAddress.Any.Equals(address) ? l.Host
+                        : Dns.GetHostName();
+                    advertised[name] = (host, adv.Port > 0 ? adv.Port : listener.LocalEndPoint.Port);
+                }
+            }
+        }
+        catch
+        {
+            foreach (var bound in _listeners.Values) bound.DisposeAsync().AsTask().GetAwaiter().GetResult();
+            _listeners.Clear();
+            throw;
+        }
+        Listeners = listeners;
+        _advertised = advertised;
+        var primary = listeners.Find("PLAINTEXT") ?? listeners.Find(listeners.InterBrokerListenerName) ?? listeners.Listeners[0];
+        _listener = _listeners[primary.Name];
+        AdvertisedEndpoint = advertised.TryGetValue(primary.Name, out var p) ? p
+            : advertised.Count > 0 ? advertised.Values.First() : ("localhost", _listener.LocalEndPoint.Port);
     }
 
     /// <summary>ZooKeeper mode (zookeeper.connect set): the cluster membership; null when single-node.</summary>
@@ -173,7 +251,7 @@ public sealed class KafkaBroker : IAsyncDisposable
             Groups.SyncOwnership();
             Transactions.SyncOwnership();
         };
-        Transactions.UseMarkerChannel(EndpointOf);
+        Transactions.UseMarkerChannel(InterBroker.EndpointOf, InterBroker.ConnectAsync);
         if (Authorizer is not null) Authorizer.Store = ZkAcls = new Security.Acl.ZkAclStore(Authorizer, () => member.Session, _log);
         await member.StartAsync();
     }
@@ -181,14 +259,16 @@ public sealed class KafkaBroker : IAsyncDisposable
     /// <summary>ZooKeeper mode: followers' fetchers, the leaders' ISR bookkeeping and the acks=all purgatory.</summary>
     public Replication.ReplicationManager? Replication { get; private set; }
 
-    /// <summary>The address clients use for a broker: this broker's advertised endpoint, or (ZooKeeper
-    /// mode) the PLAINTEXT endpoint of the live broker's registration, else its first; null when the
-    /// broker is not live.</summary>
-    public (string Host, int Port)? EndpointOf(int brokerId)
+    /// <summary>The address of a broker on a listener (upstream: clients are answered with endpoints
+    /// of the listener their request came in on): this broker's advertised endpoint, or (ZooKeeper
+    /// mode) the endpoint of that name in the live broker's registration; null when the broker is not
+    /// live or has no such listener.</summary>
+    public (string Host, int Port)? EndpointOf(int brokerId, string listenerName)
     {
-        if (brokerId == BrokerId) return AdvertisedEndpoint;
+        listenerName = Security.BrokerListeners.Normalize(listenerName);
+        if (brokerId == BrokerId) return Listeners is null ? AdvertisedEndpoint : AdvertisedEndpointOf(listenerName);
         if (Cluster?.View.Brokers.GetValueOrDefault(brokerId) is not { } reg) return null;
-        var ep = reg.Endpoints.FirstOrDefault(x => x.ListenerName == "PLAINTEXT") ?? reg.Endpoints.FirstOrDefault();
+        var ep = reg.Endpoints.FirstOrDefault(x => Security.BrokerListeners.Normalize(x.ListenerName) == listenerName);
         return ep is null ? null : (ep.Host, ep.Port);
     }
 
@@ -240,7 +320,7 @@ public sealed class KafkaBroker : IAsyncDisposable
         if (Cluster is not null) await Cluster.DisposeAsync();
         if (ZkAcls is not null) await ZkAcls.DisposeAsync();
         if (Replication is not null) await Replication.DisposeAsync();
-        if (_listener is not null) await _listener.DisposeAsync();
+        foreach (var listener in _listeners.Values) await listener.DisposeAsync();
         _timer.Dispose();
         Groups.Dispose();
         Transactions.Dispose();

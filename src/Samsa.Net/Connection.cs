@@ -191,6 +191,21 @@ public sealed class Connection
         timeout.CancelAfter(tls.HandshakeTimeout);
         try
         {
+            // Peek at the first byte: a TLS connection opens with a handshake record (content type
+            // 22). Anything else is most likely a plaintext client on the TLS port; say so.
+            byte[] first = new byte[1];
+            int peeked = await _socket.ReceiveAsync(first, SocketFlags.Peek, timeout.Token);
+            if (peeked == 0)
+            {
+                // Connected and closed without a byte (a port probe, a TCP health check): nothing
+                // to report, as for a plain connection that closes at once.
+                ssl.Dispose();
+                return false;
+            }
+            if (first[0] != 0x16)
+            {
+                throw new InvalidDataException($"the first byte 0x{first[0]:x2} does not start a TLS handshake (a plaintext client on a TLS port?)");
+            }
             await ssl.AuthenticateAsServerAsync(tls.AuthenticationOptions, timeout.Token);
         }
         catch (Exception ex)

@@ -19,6 +19,7 @@ public sealed class LocalCluster : IAsyncDisposable
     private bool _viaProxies;
     private bool _observeClients;
     private IReadOnlyDictionary<string, string>? _brokerConfig;
+    private Func<int, IReadOnlyDictionary<string, string>>? _perBrokerConfig;
     private readonly Dictionary<int, CuttableProxy> _listenerProxies = [];
     private string? _dataDir;
 
@@ -39,12 +40,17 @@ public sealed class LocalCluster : IAsyncDisposable
     /// can see which broker sent how many bytes to clients (<see cref="ListenerProxy"/>).</param>
     /// <param name="brokerConfig">More server.properties settings for every broker.</param>
     /// <param name="dataDir">Brokers keep log files under it (broker-N each) instead of in-memory logs.</param>
+    /// <param name="perBrokerConfig">Settings of one broker by id, applied last (listeners, their
+    /// security and certificates): e.g. "PLAINTEXT://127.0.0.1:0,SSL://127.0.0.1:0" with
+    /// inter.broker.listener.name=SSL. <see cref="Port"/> stays the PLAINTEXT (primary) listener's.</param>
     public static async Task<LocalCluster> StartAsync(string server, int brokers, IReadOnlyDictionary<int, string>? racks = null, int sessionTimeoutMs = 6000,
-        bool viaProxies = false, bool observeClients = false, IReadOnlyDictionary<string, string>? brokerConfig = null, string? dataDir = null)
+        bool viaProxies = false, bool observeClients = false, IReadOnlyDictionary<string, string>? brokerConfig = null, string? dataDir = null,
+        Func<int, IReadOnlyDictionary<string, string>>? perBrokerConfig = null)
     {
         var cluster = new LocalCluster(server, "/samsa-" + Guid.NewGuid().ToString("N")[..8], sessionTimeoutMs, racks)
         {
             _viaProxies = viaProxies, _observeClients = observeClients, _brokerConfig = brokerConfig, _dataDir = dataDir,
+            _perBrokerConfig = perBrokerConfig,
         };
         if (viaProxies)
         {
@@ -87,6 +93,7 @@ public sealed class LocalCluster : IAsyncDisposable
             props["advertised.listeners"] = $"PLAINTEXT://{lp.Address}";
         }
         if (_dataDir is not null) props["log.dirs"] = Path.Combine(_dataDir, $"broker-{id}");
+        foreach (var (k, v) in _perBrokerConfig?.Invoke(id) ?? new Dictionary<string, string>()) props[k] = v;
         var broker = new KafkaBroker(new BrokerConfig(props), inMemory: _dataDir is null, log: m =>
         {
             lock (_log) _log.Add(m);

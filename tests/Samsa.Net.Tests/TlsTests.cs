@@ -251,7 +251,7 @@ public class TlsTests : IClassFixture<TlsTests.Certificates>
         Assert.Contains("TLS handshake with localhost failed", ex.Message);
         // The server may see a finished handshake and then the client leaving (.NET clients check
         // the chain after the TLS 1.3 handshake): at most one line, never an exception escaping.
-        await Task.Delay(300);
+        await WaitForAsync(() => listener.ConnectionCount == 0);
         Assert.True(errors.Count <= 1);
         Assert.Equal(0, listener.ConnectionCount);
     }
@@ -271,8 +271,27 @@ public class TlsTests : IClassFixture<TlsTests.Certificates>
         await Task.Delay(100);
         Exception error = Assert.Single(errors);
         Assert.IsType<TlsHandshakeException>(error);
+        Assert.Contains("first byte 0x00 does not start a TLS handshake (a plaintext client on a TLS port?)", error.Message);
         Assert.Empty(handler.Seen);
         Assert.Equal(0, listener.ConnectionCount);
+    }
+
+    [Fact]
+    public async Task A_port_probe_that_closes_without_a_byte_is_not_logged()
+    {
+        var handler = new EchoHandler();
+        var (listener, errors) = Start(handler);
+        await using var _ = listener;
+        for (int i = 0; i < 3; i++)
+        {
+            using var client = await TestClient.ConnectAsync(listener.LocalEndPoint);
+            client.Socket.Shutdown(SocketShutdown.Send);
+            Assert.True(await client.WaitForCloseAsync());
+        }
+        await WaitForAsync(() => listener.ConnectionCount == 0);
+        Assert.Equal(0, listener.ConnectionCount);
+        Assert.Empty(errors);
+        Assert.Equal(0, handler.Connected);
     }
 
     [Fact]

@@ -14,18 +14,34 @@ namespace Samsa.Kafka.Broker.Client;
 public sealed class KafkaWireClient : IAsyncDisposable
 {
     private readonly TcpClient _tcp;
-    private readonly NetworkStream _stream;
+    private readonly Stream _stream;   // the socket's NetworkStream, or an SslStream over it
     private int _correlation;
     private byte[]? _receive;   // rented; see ReuseResponseBuffer
 
-    private KafkaWireClient(TcpClient tcp) { _tcp = tcp; _stream = tcp.GetStream(); }
+    private KafkaWireClient(TcpClient tcp, Stream stream) { _tcp = tcp; _stream = stream; }
 
-    public static async Task<KafkaWireClient> ConnectAsync(string host, int port, CancellationToken ct = default)
+    public static Task<KafkaWireClient> ConnectAsync(string host, int port, CancellationToken ct = default) => ConnectAsync(host, port, null, ct);
+
+    /// <summary>Connects, over TLS when <paramref name="tls"/> is given (SSL and SASL_SSL listeners:
+    /// trust store, client certificate for mutual TLS, host name check).</summary>
+    public static async Task<KafkaWireClient> ConnectAsync(string host, int port, Samsa.Net.TlsClientOptions? tls, CancellationToken ct = default)
     {
         var tcp = new TcpClient { NoDelay = true };
-        await tcp.ConnectAsync(host, port, ct);
-        return new KafkaWireClient(tcp);
+        try
+        {
+            await tcp.ConnectAsync(host, port, ct);
+            Stream stream = tls is null ? tcp.GetStream() : await tls.AuthenticateAsync(tcp.GetStream(), host, ct);
+            return new KafkaWireClient(tcp, stream);
+        }
+        catch
+        {
+            tcp.Dispose();
+            throw;
+        }
     }
+
+    /// <summary>True when the connection runs over TLS.</summary>
+    public bool IsTls => _stream is System.Net.Security.SslStream;
 
     public string ClientId { get; set; } = "samsa-wire";
 
@@ -127,6 +143,7 @@ public sealed class KafkaWireClient : IAsyncDisposable
 
     public ValueTask DisposeAsync()
     {
+        if (_stream is System.Net.Security.SslStream ssl) ssl.Dispose();
         _tcp.Dispose();
         if (Interlocked.Exchange(ref _receive, null) is { } receive) ArrayPool<byte>.Shared.Return(receive);
         return ValueTask.CompletedTask;

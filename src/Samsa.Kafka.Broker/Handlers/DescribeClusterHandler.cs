@@ -27,7 +27,7 @@ public static class DescribeClusterHandler
         {
             ClusterId = broker.ClusterId,
             ControllerId = broker.Cluster?.ControllerId ?? broker.BrokerId,
-            Brokers = MetadataHandler.BrokerEntries(broker).Select(b => new DescribeClusterResponse.DescribeClusterBroker
+            Brokers = MetadataHandler.BrokerEntries(broker, context.Session.ListenerName).Select(b => new DescribeClusterResponse.DescribeClusterBroker
             {
                 BrokerId = b.NodeId, Host = b.Host, Port = b.Port, Rack = b.Rack,
             }).ToList(),

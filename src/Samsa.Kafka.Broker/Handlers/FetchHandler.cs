@@ -63,7 +63,7 @@ public static class FetchHandler
         bool fileRecords = UsesFileRecords(context);
         var denied = Security.Acl.Authz.DeniedTopics(context, Security.Acl.AclOperation.Read,
             request.Topics.Select(t => v >= 13 ? broker.Replicas.GetTopic(t.TopicId)?.Name : t.Topic));
-        var first = Read(broker, request, v, fileRecords, out int bytes, out bool anyError, denied);
+        var first = Read(broker, request, v, fileRecords, out int bytes, out bool anyError, denied, context.Session.ListenerName);
         if (request.MaxWaitMs <= 0 || bytes >= Math.Max(1, request.MinBytes) || anyError || first.Responses.Count == 0)
             return first;
         Network.FetchResponseFrames.Release(first);
@@ -75,7 +75,7 @@ public static class FetchHandler
             if (name is null) continue;
             foreach (var p in t.Partitions) keys.Add(new TopicPartition(name, p.Partition));
         }
-        var delayed = new DelayedFetch(broker, request, v, fileRecords, request.MaxWaitMs, denied);
+        var delayed = new DelayedFetch(broker, request, v, fileRecords, request.MaxWaitMs, denied, context.Session.ListenerName);
         broker.FetchPurgatory.TryCompleteElseWatch(delayed, keys);
         await WaitReleasingOnCancel(delayed, () => delayed.Response, context.Cancellation);
         return delayed.Response!;
@@ -127,19 +127,19 @@ public static class FetchHandler
         }).ToList(),
     };
 
-    private sealed class DelayedFetch(KafkaBroker broker, FetchRequest request, short version, bool fileRecords, long delayMs, HashSet<string> denied) : DelayedOperation(delayMs)
+    private sealed class DelayedFetch(KafkaBroker broker, FetchRequest request, short version, bool fileRecords, long delayMs, HashSet<string> denied, string listenerName) : DelayedOperation(delayMs)
     {
         public FetchResponse? Response;
 
         public override bool TryComplete()
         {
             // Counting bytes with file ranges costs no copy; the ranges are released at once.
-            var probe = Read(broker, request, version, fileRecords, out int bytes, out bool anyError, denied);
+            var probe = Read(broker, request, version, fileRecords, out int bytes, out bool anyError, denied, listenerName);
             Network.FetchResponseFrames.Release(probe);
             return (bytes >= Math.Max(1, request.MinBytes) || anyError) && ForceComplete();
         }
 
-        protected override void OnComplete() => Response = Read(broker, request, version, fileRecords, out _, out _, denied);
+        protected override void OnComplete() => Response = Read(broker, request, version, fileRecords, out _, out _, denied, listenerName);
     }
 
     /// <summary>
@@ -147,7 +147,7 @@ public static class FetchHandler
     /// down-conversion) the records are <see cref="FileRecords"/> slices of the segment files that
     /// the caller must release (FetchResponseFrames.Release); otherwise they are bytes.
     /// </summary>
-    internal static FetchResponse Read(KafkaBroker broker, FetchRequest request, short v, bool fileRecords, out int totalBytes, out bool anyError, HashSet<string>? denied = null)
+    internal static FetchResponse Read(KafkaBroker broker, FetchRequest request, short v, bool fileRecords, out int totalBytes, out bool anyError, HashSet<string>? denied = null, string? listenerName = null)
     {
         // Fetch v0-v3 answers are down-converted from the bytes: those always read a copy.
         fileRecords &= v >= 4;
@@ -194,14 +194,14 @@ public static class FetchHandler
                     // ZooKeeper mode: another broker leads this partition (and this one holds no
                     // replica of it, or the client is too old to read from a follower).
                     pd.ErrorCode = (short)ErrorCode.NotLeaderOrFollower;
-                    LeaderHints.Fetch(broker, response, pd, partition, v);
+                    LeaderHints.Fetch(broker, response, pd, partition, v, listenerName);
                     anyError = true;
                     continue;
                 }
                 if (fp.CurrentLeaderEpoch >= 0 && fp.CurrentLeaderEpoch != partition.LeaderEpoch)
                 {
                     pd.ErrorCode = (short)(fp.CurrentLeaderEpoch < partition.LeaderEpoch ? ErrorCode.FencedLeaderEpoch : ErrorCode.UnknownLeaderEpoch);
-                    if (pd.ErrorCode == (short)ErrorCode.FencedLeaderEpoch) LeaderHints.Fetch(broker, response, pd, partition, v);
+                    if (pd.ErrorCode == (short)ErrorCode.FencedLeaderEpoch) LeaderHints.Fetch(broker, response, pd, partition, v, listenerName);
                     anyError = true;
                     continue;
                 }

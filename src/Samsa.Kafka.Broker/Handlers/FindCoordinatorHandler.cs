@@ -48,6 +48,7 @@ public static class FindCoordinatorHandler
     private static FindCoordinatorResponse.Coordinator Resolve(RequestContext context, sbyte keyType, string key)
     {
         var broker = context.Broker;
+        var listenerName = context.Session.ListenerName;
         var c = new FindCoordinatorResponse.Coordinator { Key = key, NodeId = -1, Host = "", Port = -1, ErrorMessage = null };
         if (keyType == GroupKeyType && !Security.Acl.Authz.Group(context, Security.Acl.AclOperation.Describe, key))
         {
@@ -76,7 +77,9 @@ public static class FindCoordinatorHandler
         if (topic is null || topic.Partitions.Count == 0) return NotAvailable(c);
         var partition = topic.Partitions[GroupCoordinator.PartitionFor(key, topic.Partitions.Count)];
         int leader = partition.LeaderId ?? broker.BrokerId;   // single broker: it leads everything
-        if (leader < 0 || broker.EndpointOf(leader) is not { } endpoint) return NotAvailable(c);
+        // The coordinator's endpoint on the request's listener; a coordinator without that listener is
+        // COORDINATOR_NOT_AVAILABLE (upstream getCoordinator with request.context.listenerName).
+        if (leader < 0 || broker.EndpointOf(leader, listenerName) is not { } endpoint) return NotAvailable(c);
         c.NodeId = leader;
         c.Host = endpoint.Host;
         c.Port = endpoint.Port;

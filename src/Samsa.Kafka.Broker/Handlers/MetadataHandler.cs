@@ -56,7 +56,7 @@ public static class MetadataHandler
         short v = context.ApiVersion;
         var response = new MetadataResponse
         {
-            Brokers = BrokerEntries(broker),
+            Brokers = BrokerEntries(broker, context.Session.ListenerName),
             ClusterId = broker.ClusterId,
             ControllerId = broker.Cluster?.ControllerId ?? broker.BrokerId,
             ClusterAuthorizedOperations = v is >= 8 and <= 10 && request.IncludeClusterAuthorizedOperations
@@ -171,27 +171,24 @@ public static class MetadataHandler
         return (broker.Cluster?.LiveBrokers.Count ?? 1) >= rf;
     }
 
-    /// <summary>ZooKeeper mode: every registered broker (its PLAINTEXT endpoint, else its first).</summary>
-    internal static List<MetadataResponse.MetadataResponseBroker> BrokerEntries(KafkaBroker broker)
+    /// <summary>Every live broker's endpoint on the listener the request came in on (upstream
+    /// MetadataCache.getAliveBrokerNodes(listenerName)): a broker without that listener is left out.</summary>
+    internal static List<MetadataResponse.MetadataResponseBroker> BrokerEntries(KafkaBroker broker, string listenerName)
     {
-        if (broker.Cluster is not { } cluster) return [BrokerEntry(broker)];
+        if (broker.Cluster is not { } cluster)
+            return broker.EndpointOf(broker.BrokerId, listenerName) is { } self
+                ? [new() { NodeId = broker.BrokerId, Host = self.Host, Port = self.Port, Rack = broker.Config.Rack }]
+                : [];
         var list = new List<MetadataResponse.MetadataResponseBroker>();
+        string wanted = Security.BrokerListeners.Normalize(listenerName);
         foreach (var b in cluster.LiveBrokers)
         {
-            var ep = b.Endpoints.FirstOrDefault(e => e.ListenerName == "PLAINTEXT") ?? b.Endpoints.FirstOrDefault();
+            var ep = b.Endpoints.FirstOrDefault(e => Security.BrokerListeners.Normalize(e.ListenerName) == wanted);
             if (ep is null) continue;
             list.Add(new MetadataResponse.MetadataResponseBroker { NodeId = b.Id, Host = ep.Host, Port = ep.Port, Rack = b.Rack });
         }
         return list;
     }
-
-    internal static MetadataResponse.MetadataResponseBroker BrokerEntry(KafkaBroker broker) => new()
-    {
-        NodeId = broker.BrokerId,
-        Host = broker.AdvertisedEndpoint.Host,
-        Port = broker.AdvertisedEndpoint.Port,
-        Rack = broker.Config.Rack,
-    };
 
     private static MetadataResponse.MetadataResponseTopic TopicEntry(KafkaBroker broker, TopicState topic, bool includeOps)
     {

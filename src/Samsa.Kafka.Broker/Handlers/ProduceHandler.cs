@@ -110,7 +110,7 @@ public static class ProduceHandler
         if (pending is not null)
             await broker.Replication!.AwaitReplicationAsync(pending, request.TimeoutMs, context.Cancellation);
         // KIP-951: v10+ NOT_LEADER_OR_FOLLOWER answers name the current leader; nothing else does.
-        LeaderHints.Produce(broker, response, v);
+        LeaderHints.Produce(broker, response, v, context.Session.ListenerName);
         return response;
     }
 

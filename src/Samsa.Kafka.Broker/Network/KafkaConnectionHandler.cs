@@ -20,10 +20,15 @@ public sealed class KafkaConnectionHandler(KafkaBroker broker, string listenerNa
     public ValueTask OnConnectedAsync(Connection connection)
     {
         var address = connection.RemoteEndPoint is System.Net.IPEndPoint ip ? ip.Address : System.Net.IPAddress.None;
-        connection.State = new ConnectionSession(listenerName, securityProtocol, address)
+        var session = new ConnectionSession(listenerName, securityProtocol, address)
         {
             Authenticated = !securityProtocol.UsesSasl(),
         };
+        // SSL listeners: the principal of a verified client certificate (upstream
+        // DefaultKafkaPrincipalBuilder); none presented stays ANONYMOUS. SASL_SSL takes SASL's.
+        if (securityProtocol == SecurityProtocol.Ssl && connection.RemoteCertificate is { } certificate)
+            session.Principal = broker.PrincipalOf(certificate);
+        connection.State = session;
         return Security.Quotas.ConnectionAdmission.OnConnectedAsync(broker, connection, address);
     }
 

@@ -87,8 +87,7 @@ internal sealed class ReplicaFetcher : IAsyncDisposable
             KafkaWireClient? client = null;
             try
             {
-                client = await KafkaWireClient.ConnectAsync(Host, Port, ct);
-                client.ClientId = $"broker-{_manager.BrokerId}-fetcher-{LeaderId}";
+                client = await _manager.Connector.ConnectAsync(Host, Port, $"broker-{_manager.BrokerId}-fetcher-{LeaderId}", ct);
                 // One request at a time, and a response's records are appended (copied into the
                 // log) before the next fetch: one pooled receive buffer serves every response.
                 client.ReuseResponseBuffer = true;

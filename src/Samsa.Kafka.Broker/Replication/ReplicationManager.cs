@@ -66,6 +66,7 @@ public sealed class ReplicationManager : IAsyncDisposable
     public int BrokerId => _broker.BrokerId;
     public DelayedOperationPurgatory<TopicPartition> ProducePurgatory { get; }
     internal KafkaBroker Broker => _broker;
+    internal Cluster.InterBrokerConnector Connector => _broker.InterBroker;
     internal ClusterView View => _view;
 
     private static long NowMs => Environment.TickCount64;
@@ -148,7 +149,9 @@ public sealed class ReplicationManager : IAsyncDisposable
             foreach (var (leader, parts) in follow)
             {
                 var reg = view.Brokers[leader];
-                var ep = reg.Endpoints.FirstOrDefault(x => x.ListenerName == "PLAINTEXT") ?? reg.Endpoints.FirstOrDefault();
+                // The leader's endpoint on the inter-broker listener (upstream: brokers replicate over
+                // inter.broker.listener.name, never a client listener).
+                var ep = _broker.InterBroker.EndpointIn(reg);
                 if (ep is null) continue;
                 if (_fetchers.TryGetValue(leader, out var f) && (f.Host != ep.Host || f.Port != ep.Port))
                 {

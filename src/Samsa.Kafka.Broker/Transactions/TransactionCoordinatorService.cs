@@ -83,9 +83,10 @@ public sealed class TransactionCoordinatorService : IDisposable
 
     /// <summary>Called when the broker joins a cluster: markers for partitions led elsewhere go to their
     /// leaders at these addresses.</summary>
-    public void UseMarkerChannel(Func<int, (string Host, int Port)?> endpointOf)
+    public void UseMarkerChannel(Func<int, (string Host, int Port)?> endpointOf,
+        Func<string, int, string, CancellationToken, Task<Client.KafkaWireClient>>? connect = null)
     {
-        Markers = new TxnMarkerChannel(endpointOf, _log);
+        Markers = new TxnMarkerChannel(endpointOf, _log, connect);
         Markers.MarkerWritten += Coordinator.RetryCompletions;
     }
 

@@ -26,10 +26,21 @@ public sealed class TxnMarkerChannel : IAsyncDisposable
     private readonly Dictionary<int, BrokerLink> _links = [];
     private readonly CancellationTokenSource _stop = new();
 
-    public TxnMarkerChannel(Func<int, (string Host, int Port)?> endpointOf, Action<string>? log)
+    /// <summary>Opens a connection to a broker (the inter-broker connector: listener security);
+    /// a plain connection when not given.</summary>
+    private readonly Func<string, int, string, CancellationToken, Task<KafkaWireClient>> _connect;
+
+    public TxnMarkerChannel(Func<int, (string Host, int Port)?> endpointOf, Action<string>? log,
+        Func<string, int, string, CancellationToken, Task<KafkaWireClient>>? connect = null)
     {
         _endpointOf = endpointOf;
         _log = log;
+        _connect = connect ?? (async (host, port, clientId, ct) =>
+        {
+            var client = await KafkaWireClient.ConnectAsync(host, port, ct);
+            client.ClientId = clientId;
+            return client;
+        });
     }
 
     /// <summary>Raised (on a pool thread) after a leader confirmed a marker.</summary>
@@ -54,7 +65,7 @@ public sealed class TxnMarkerChannel : IAsyncDisposable
             if (!_links.TryGetValue(leaderId, out link!) || link.Host != endpoint.Host || link.Port != endpoint.Port)
             {
                 link?.Dispose();
-                _links[leaderId] = link = new BrokerLink(endpoint.Host, endpoint.Port);
+                _links[leaderId] = link = new BrokerLink(endpoint.Host, endpoint.Port, _connect);
             }
         }
         _ = SendAsync(link, leaderId, key, coordinatorEpoch);
@@ -113,7 +124,7 @@ public sealed class TxnMarkerChannel : IAsyncDisposable
     }
 
     /// <summary>One connection to a broker, reconnected after a failure; requests go one at a time.</summary>
-    private sealed class BrokerLink(string host, int port) : IDisposable
+    private sealed class BrokerLink(string host, int port, Func<string, int, string, CancellationToken, Task<KafkaWireClient>> connect) : IDisposable
     {
         private static readonly TimeSpan RequestTimeout = TimeSpan.FromSeconds(30);
         private readonly SemaphoreSlim _one = new(1, 1);
@@ -132,8 +143,7 @@ public sealed class TxnMarkerChannel : IAsyncDisposable
                 bound.CancelAfter(RequestTimeout);
                 try
                 {
-                    _client ??= await KafkaWireClient.ConnectAsync(Host, Port, bound.Token);
-                    _client.ClientId = "samsa-txn-marker";
+                    _client ??= await connect(Host, Port, "samsa-txn-marker", bound.Token);
                     return await _client.SendAsync<WriteTxnMarkersResponse>(request, 1, ct: bound.Token);
                 }
                 catch

@@ -123,4 +123,45 @@ public class CliTests
         r = ExternalClients.Run("dotnet", $"{SamsaDll} frobnicate");
         Assert.Equal(2, r.ExitCode);
     }
+
+    [Fact]
+    public async Task DevSecureServesSslWithAPrintedClientConfigAndReusesItsCa()
+    {
+        string kcat = ExternalClients.Require("kcat", "kcat", probe: "-V");
+        var data = Path.Combine(Path.GetTempPath(), "samsa-cli-secure-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            string caPem;
+            await using (var dev = Start($"dev --secure --data {data} --kafka-port 0 --zk-port 0"))
+            {
+                var sslLine = await dev.WaitForLineAsync("kafka SSL listening on 127.0.0.1:", TimeSpan.FromSeconds(30));
+                await dev.WaitForLineAsync("ssl.ca.location=", TimeSpan.FromSeconds(10));
+                var bootstrap = await dev.WaitForLineAsync("bootstrap.servers=", TimeSpan.FromSeconds(1));
+                Assert.Equal($"bootstrap.servers=127.0.0.1:{PortOf(sslLine)}", bootstrap);
+                Assert.Contains("security.protocol=SSL", dev.Lines);
+                string config = Path.Combine(data, "tls", "client.properties");
+                // The printed config, as a user pastes it: kcat produces and consumes with it.
+                var (pc, po, pe) = ExternalClients.Run(kcat, $"-F {config} -P -t secure-cli", stdin: "over-tls\n");
+                Assert.True(pc == 0, po + pe);
+                var (cc, co, ce) = ExternalClients.Run(kcat, $"-F {config} -C -t secure-cli -o beginning -e -q");
+                Assert.True(cc == 0, co + ce);
+                Assert.Equal("over-tls", co.Trim());
+                caPem = File.ReadAllText(Path.Combine(data, "tls", "ca.pem"));
+                lock (dev.Lines) Assert.Contains(dev.Lines, l => l.Contains("made a self-signed CA"));
+                Assert.Equal(0, dev.Terminate());
+            }
+            // A second run reuses the CA (clients keep trusting it).
+            await using (var again = Start($"dev --secure --data {data} --kafka-port 0 --zk-port 0"))
+            {
+                await again.WaitForLineAsync("ssl.ca.location=", TimeSpan.FromSeconds(30));
+                Assert.Equal(caPem, File.ReadAllText(Path.Combine(data, "tls", "ca.pem")));
+                lock (again.Lines) Assert.DoesNotContain(again.Lines, l => l.Contains("made a self-signed CA"));
+                Assert.Equal(0, again.Terminate());
+            }
+        }
+        finally
+        {
+            try { Directory.Delete(data, recursive: true); } catch (IOException) { }
+        }
+    }
 }

@@ -311,12 +311,11 @@ public sealed partial class ZkClusterMember
                     answer = (r.Error, r.Remaining.Count);
                 }
                 else if (controller >= 0 && view.Brokers.TryGetValue(controller, out var reg)
-                    && (reg.Endpoints.FirstOrDefault(x => x.ListenerName == "PLAINTEXT") ?? reg.Endpoints.FirstOrDefault()) is { } ep)
+                    && _broker.InterBroker.EndpointIn(reg) is { } ep)
                 {
                     using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
                     timeout.CancelAfter(timeoutMs);
-                    await using var client = await KafkaWireClient.ConnectAsync(ep.Host, ep.Port, timeout.Token);
-                    client.ClientId = $"broker-{BrokerId}-controlled-shutdown";
+                    await using var client = await _broker.InterBroker.ConnectAsync(ep.Host, ep.Port, $"broker-{BrokerId}-controlled-shutdown", timeout.Token);
                     var response = await client.SendAsync<ControlledShutdownResponse>(
                         new ControlledShutdownRequest { BrokerId = BrokerId, BrokerEpoch = brokerEpoch }, 3, ct: timeout.Token);
                     answer = ((ErrorCode)response!.ErrorCode, response.RemainingPartitions.Count);

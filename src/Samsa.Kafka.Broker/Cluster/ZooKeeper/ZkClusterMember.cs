@@ -282,10 +282,9 @@ public sealed partial class ZkClusterMember : IClusterTopicStore, IAsyncDisposab
 
     private async Task RegisterBrokerAsync(KeeperClient zk)
     {
-        var (host, port) = _broker.AdvertisedEndpoint;
-        var listenerName = _broker.Config.Listeners.FirstOrDefault(l => l.ListenerName == "PLAINTEXT")?.ListenerName
-            ?? _broker.Config.Listeners.First().ListenerName;
-        var data = ZkData.EncodeBroker([new ListenerEndpoint(listenerName, host, port)], _broker.Config.Rack);
+        // Every advertised endpoint and the listener → protocol map, as upstream's BrokerInfo (v5).
+        var data = ZkData.EncodeBroker(_broker.AdvertisedEndpoints, _broker.Config.Rack,
+            protocols: _broker.Listeners?.ProtocolMap.ToDictionary(kv => kv.Key, kv => Security.SecurityProtocols.Name(kv.Value)));
         var path = ZkData.BrokerId(BrokerId);
         var deadline = DateTime.UtcNow + _sessionTimeout + TimeSpan.FromSeconds(2);
         while (true)

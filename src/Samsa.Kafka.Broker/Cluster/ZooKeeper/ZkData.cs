@@ -82,16 +82,20 @@ public static class ZkData
 
     // ---- /brokers/ids/<id> (BrokerIdZNode, version 5) ----
 
-    /// <summary>host/port are those of the first PLAINTEXT endpoint (null/-1 without one), as
-    /// upstream registers them for clients that only read the old fields.</summary>
-    public static byte[] EncodeBroker(IReadOnlyList<ListenerEndpoint> endpoints, string? rack, int jmxPort = -1)
+    /// <summary>host/port are those of the first endpoint whose security protocol is PLAINTEXT
+    /// (null/-1 without one), as upstream registers them for clients that only read the old fields.
+    /// <paramref name="protocols"/> is listener.security.protocol.map (listener name → protocol name);
+    /// without it a listener named after a protocol maps to that protocol.</summary>
+    public static byte[] EncodeBroker(IReadOnlyList<ListenerEndpoint> endpoints, string? rack, int jmxPort = -1,
+        IReadOnlyDictionary<string, string>? protocols = null)
     {
-        var plain = endpoints.FirstOrDefault(e => e.ListenerName == "PLAINTEXT");
+        string ProtocolOf(string listener) => protocols?.GetValueOrDefault(listener) ?? SecurityProtocolOf(listener);
+        var plain = endpoints.FirstOrDefault(e => ProtocolOf(e.ListenerName) == "PLAINTEXT");
         var o = new JsonObject
         {
             ["features"] = new JsonObject(),
             ["listener_security_protocol_map"] = new JsonObject(endpoints.Select(e =>
-                new KeyValuePair<string, JsonNode?>(e.ListenerName, SecurityProtocolOf(e.ListenerName)))),
+                new KeyValuePair<string, JsonNode?>(e.ListenerName, ProtocolOf(e.ListenerName)))),
             ["endpoints"] = new JsonArray(endpoints.Select(e => (JsonNode?)JsonValue.Create($"{e.ListenerName}://{FormatHost(e.Host)}:{e.Port}")).ToArray()),
             ["jmx_port"] = jmxPort,
             ["port"] = plain?.Port ?? -1,
