@@ -14,7 +14,7 @@ public static class Program
     private const string Usage =
         "usage:\n" +
         "  samsa dev [--data DIR] [--host 127.0.0.1] [--kafka-port 9092] [--zk-port 2181] [--brokers 1] [--standalone]\n" +
-        "  samsa broker --config server.properties [--override key=value ...]\n" +
+        "  samsa broker --config server.properties [--jaas-config kafka_server_jaas.conf] [--override key=value ...]\n" +
         "  samsa keeper --config zoo.cfg [--recover-truncate]\n" +
         "  samsa perf produce|consume|matrix [--record-size 1024] [--bytes N | --records N] [--batch-bytes 16384] [--inflight 5]\n" +
         "             [--acks 0|1|all] [--compression none|lz4|...] [--partitions 1] [--replication-factor 1] [--bootstrap HOST:PORT [--broker-pid PID]]\n" +
@@ -122,6 +122,8 @@ public static class Program
             switch (args[i])
             {
                 case "--config": configPath = Value(args, ref i); break;
+                // Upstream's -Djava.security.auth.login.config (KafkaServer JAAS file).
+                case "--jaas-config": overrides.Add(new("java.security.auth.login.config", Value(args, ref i))); break;
                 case "--override":
                     var kv = Value(args, ref i);
                     int eq = kv.IndexOf('=');
@@ -135,6 +137,10 @@ public static class Program
             }
         }
         if (configPath is null) throw new UsageException("broker: --config server.properties is required");
+        // kafka-run-class.sh hands KAFKA_OPTS to the JVM: honour its JAAS file unless --jaas-config gave one.
+        if (!overrides.Any(kv => kv.Key == "java.security.auth.login.config")
+            && Samsa.Kafka.Broker.Security.Sasl.JaasConfig.LoginConfigFromKafkaOpts(Environment.GetEnvironmentVariable("KAFKA_OPTS")) is { } jaasFile)
+            overrides.Add(new("java.security.auth.login.config", jaasFile));
         if (!File.Exists(configPath))
         {
             Console.Error.WriteLine($"samsa: config file not found: {configPath}");

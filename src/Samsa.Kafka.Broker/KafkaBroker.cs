@@ -63,7 +63,12 @@ public sealed class KafkaBroker : IAsyncDisposable
         Replicas.Appended += tp => FetchPurgatory.CheckAndComplete(tp);
         Groups = new Groups.GroupCoordinatorService(config, Replicas, log);
         Transactions = new Transactions.TransactionCoordinatorService(config, Replicas, Groups, persistent: !inMemory, log);
+        Sasl = new Security.Sasl.SaslService(this);
+        ConfigEntityHandlers.Add(Sasl.Credentials);
     }
+
+    /// <summary>SASL listeners' mechanisms and JAAS, SCRAM credentials (Security/Sasl).</summary>
+    public Security.Sasl.SaslService Sasl { get; }
 
     private readonly Action<string>? _log;
     private long _fileRangeBytesSent;
@@ -111,6 +116,7 @@ public sealed class KafkaBroker : IAsyncDisposable
     public Task StartAsync()
     {
         bool singleNode = Config.ZookeeperConnect is not { Length: > 0 };
+        Sasl.Start();
         Groups.Start(loadNow: singleNode);
         Transactions.Start(loadNow: singleNode);
         var listeners = Config.Listeners;
@@ -125,7 +131,8 @@ public sealed class KafkaBroker : IAsyncDisposable
             ZeroCopyFileSend = ZeroCopyFileSend,
             OnError = (c, e) => Log($"connection {c.RemoteEndPoint} closed by error: {Network.KafkaConnectionHandler.OneLine(e)}"),
         };
-        _listener = new FrameListener(new IPEndPoint(address, plain.Port), new KafkaConnectionHandler(this), options);
+        _listener = new FrameListener(new IPEndPoint(address, plain.Port), new KafkaConnectionHandler(this, plain.ListenerName,
+            Security.Sasl.SaslService.ProtocolOf(Config, plain.ListenerName) ?? Security.SecurityProtocol.Plaintext), options);
         _listener.Start();
         var bound = _listener.LocalEndPoint;
         var advertised = Config.GetString("advertised.listeners") is { } adv

@@ -74,6 +74,11 @@ public static class ApiTable
         Entry<DescribeProducersRequest>(ApiKey.DescribeProducers, 0, 0, DescribeProducersHandler.HandleAsync),
         Entry<DescribeTransactionsRequest>(ApiKey.DescribeTransactions, 0, 0, DescribeTransactionsHandler.HandleAsync),
         Entry<ListTransactionsRequest>(ApiKey.ListTransactions, 0, 1, ListTransactionsHandler.HandleAsync),
+        // SASL and SCRAM credentials: Security/Sasl.
+        Entry<SaslHandshakeRequest>(ApiKey.SaslHandshake, 0, 1, SaslHandshakeHandler.HandleAsync),
+        Entry<SaslAuthenticateRequest>(ApiKey.SaslAuthenticate, 0, 2, SaslAuthenticateHandler.HandleAsync),
+        Entry<DescribeUserScramCredentialsRequest>(ApiKey.DescribeUserScramCredentials, 0, 0, DescribeUserScramCredentialsHandler.HandleAsync),
+        Entry<AlterUserScramCredentialsRequest>(ApiKey.AlterUserScramCredentials, 0, 0, AlterUserScramCredentialsHandler.HandleAsync),
     ];
 
     private static readonly Dictionary<short, ApiEntry> ByKey = Entries.ToDictionary(e => (short)e.Key);

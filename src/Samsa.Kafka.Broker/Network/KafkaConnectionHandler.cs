@@ -20,10 +20,12 @@ public sealed class KafkaConnectionHandler(KafkaBroker broker, string listenerNa
     public ValueTask OnConnectedAsync(Connection connection)
     {
         var address = connection.RemoteEndPoint is System.Net.IPEndPoint ip ? ip.Address : System.Net.IPAddress.None;
-        connection.State = new ConnectionSession(listenerName, securityProtocol, address)
+        var session = new ConnectionSession(listenerName, securityProtocol, address)
         {
             Authenticated = !securityProtocol.UsesSasl(),
         };
+        connection.State = session;
+        if (securityProtocol.UsesSasl()) broker.Sasl.OnConnected(connection, session);
         return ValueTask.CompletedTask;
     }
 
@@ -35,6 +37,9 @@ public sealed class KafkaConnectionHandler(KafkaBroker broker, string listenerNa
 
     public async ValueTask OnFrameAsync(Connection connection, ReadOnlyMemory<byte> frame)
     {
+        // SASL listeners: unauthenticated connections may only authenticate (Security/Sasl).
+        var saslSession = SessionOf(connection);
+        if (saslSession.Sasl is not null && await broker.Sasl.InterceptAsync(connection, saslSession, frame)) return;
         var (header, request, error) = Parse(frame);
         if (header is null)
         {
@@ -83,6 +88,7 @@ public sealed class KafkaConnectionHandler(KafkaBroker broker, string listenerNa
                 return;
             }
             await SendAsync(connection, header, response, responseVersion);
+            Security.Sasl.SaslService.AfterResponse(connection, saslSession);
         }
         catch (KafkaProtocolException e)
         {
