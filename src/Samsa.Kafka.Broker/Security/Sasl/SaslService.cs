@@ -269,6 +269,9 @@ public sealed class SaslService
                 return false;
             case SaslStage.HandshakeOrVersions or SaslStage.Handshake when key == (short)ApiKey.SaslHandshake:
                 return false;
+            case SaslStage.HandshakeOrVersions or SaslStage.Handshake when key == (short)ApiKey.SaslAuthenticate:
+                // Upstream closes without an answer; the handler answers ILLEGAL_SASL_STATE first, then closes.
+                return false;
             case SaslStage.HandshakeOrVersions or SaslStage.Handshake:
                 CloseWithLog(connection, $"Unexpected Kafka request of type {ApiName(key)} during SASL handshake.");
                 return true;
