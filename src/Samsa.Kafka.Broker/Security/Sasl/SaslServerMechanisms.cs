@@ -180,7 +180,9 @@ public sealed class ScramSaslServer(ScramMechanism mechanism, Func<string, Scram
             binding = Convert.FromBase64String(attrs[0][2..]);
         }
         catch (FormatException) { throw new SaslFailedException("Invalid SCRAM client final message format", false); }
-        if (attrs[1][2..] != _nonce) throw new SaslFailedException("Invalid client nonce in the final client message.", false);
+        // Upstream checks that the final nonce ends with the combined nonce (endsWith, not equals):
+        // librdkafka before 2.x sends client nonce + combined nonce, and Kafka accepts it.
+        if (!attrs[1][2..].EndsWith(_nonce, StringComparison.Ordinal)) throw new SaslFailedException("Invalid client nonce in the final client message.", false);
         // RFC 5802 §5.1: c= carries the base64 of the gs2 header sent in client-first.
         if (Encoding.UTF8.GetString(binding) != _gs2Header) throw new SaslFailedException("Invalid channel binding in the final client message.", false);
         var cred = _credential!;
