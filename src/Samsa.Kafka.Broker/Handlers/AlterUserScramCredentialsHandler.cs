@@ -61,7 +61,7 @@ public static class AlterUserScramCredentialsHandler
             try
             {
                 await store.AlterAsync(user, upserts, deletions);
-                response.Results.Add(new() { User = user });
+                response.Results.Add(new() { User = user, ErrorMessage = null });
             }
             catch (Exception ex) when (ex is InvalidOperationException or IOException or Samsa.Keeper.Client.KeeperException)
             {

@@ -16,10 +16,10 @@ public static class DescribeUserScramCredentialsHandler
     public static ValueTask<IKafkaMessage?> HandleAsync(RequestContext context, DescribeUserScramCredentialsRequest request)
     {
         var all = context.Broker.Sasl.Credentials.Snapshot();
-        var response = new DescribeUserScramCredentialsResponse();
+        var response = new DescribeUserScramCredentialsResponse { ErrorMessage = null };
         void Add(string user, IReadOnlyDictionary<string, ScramCredential> creds)
         {
-            var r = new DescribeUserScramCredentialsResponse.DescribeUserScramCredentialsResult { User = user };
+            var r = new DescribeUserScramCredentialsResponse.DescribeUserScramCredentialsResult { User = user, ErrorMessage = null };
             foreach (var m in ScramMechanism.All)
                 if (creds.TryGetValue(m.Name, out var c))
                     r.CredentialInfos.Add(new DescribeUserScramCredentialsResponse.CredentialInfo { Mechanism = m.Type, Iterations = c.Iterations });
