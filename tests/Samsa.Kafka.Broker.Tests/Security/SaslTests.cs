@@ -500,3 +500,70 @@ public class SaslTests
         Assert.Equal(cred.StoredKey, ScramCredential.Parse(cred.Format())!.StoredKey);
     }
 }
+
+/// <summary>OAUTHBEARER with signed JWTs checked against a local JWKS (upstream's
+/// OAuthBearerValidatorCallbackHandler with a file: sasl.oauthbearer.jwks.endpoint.url).</summary>
+public class SignedJwtTests
+{
+    private static string B64(byte[] b) => Convert.ToBase64String(b).TrimEnd('=').Replace('+', '-').Replace('/', '_');
+    private static string B64(string s) => B64(Encoding.UTF8.GetBytes(s));
+
+    private static string Sign(System.Security.Cryptography.RSA key, string claims, string kid = "k1", string alg = "RS256")
+    {
+        string signingInput = B64($"{{\"alg\":\"{alg}\",\"kid\":\"{kid}\",\"typ\":\"JWT\"}}") + "." + B64(claims);
+        var sig = key.SignData(Encoding.ASCII.GetBytes(signingInput), System.Security.Cryptography.HashAlgorithmName.SHA256, System.Security.Cryptography.RSASignaturePadding.Pkcs1);
+        return signingInput + "." + B64(sig);
+    }
+
+    [Fact]
+    public async Task SignedTokensFromTheConfiguredKeyAuthenticateOthersDoNot()
+    {
+        using var key = System.Security.Cryptography.RSA.Create(2048);
+        using var other = System.Security.Cryptography.RSA.Create(2048);
+        var p = key.ExportParameters(false);
+        var jwks = Path.Combine(Path.GetTempPath(), $"jwks-{Guid.NewGuid():N}.json");
+        File.WriteAllText(jwks, $"{{\"keys\":[{{\"kty\":\"RSA\",\"kid\":\"k1\",\"alg\":\"RS256\",\"n\":\"{B64(p.Modulus!)}\",\"e\":\"{B64(p.Exponent!)}\"}}]}}");
+        try
+        {
+            await using var live = await LiveBroker.StartAsync(null, SaslTests.SaslProps(
+                ("listener.name.sasl_plaintext.oauthbearer.sasl.server.callback.handler.class", JwksJwtValidator.HandlerClass),
+                ("listener.name.sasl_plaintext.oauthbearer.sasl.oauthbearer.jwks.endpoint.url", new Uri(jwks).AbsoluteUri),
+                ("sasl.oauthbearer.expected.audience", "kafka"),
+                ("sasl.oauthbearer.expected.issuer", "https://issuer.example")));
+            long now = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
+            string Claims(string aud = "kafka", string iss = "https://issuer.example", long? exp = null) =>
+                $"{{\"sub\":\"svc\",\"aud\":\"{aud}\",\"iss\":\"{iss}\",\"iat\":{now},\"exp\":{exp ?? now + 600}}}";
+            async Task<(short, string?)> TryAsync(string token)
+            {
+                await using var c = await KafkaWireClient.ConnectAsync("127.0.0.1", live.Broker.BoundEndPoint.Port);
+                await c.SendAsync<SaslHandshakeResponse>(new SaslHandshakeRequest { Mechanism = "OAUTHBEARER" }, 1);
+                var a = await c.SendAsync<SaslAuthenticateResponse>(new SaslAuthenticateRequest { AuthBytes = Encoding.UTF8.GetBytes($"n,,\u0001auth=Bearer {token}\u0001\u0001") }, 2);
+                if (a!.ErrorCode == 0 && a.AuthBytes.Length > 0)
+                    a = await c.SendAsync<SaslAuthenticateResponse>(new SaslAuthenticateRequest { AuthBytes = [1] }, 2);
+                if (a!.ErrorCode == 0) Assert.NotNull(await c.SendAsync<MetadataResponse>(new MetadataRequest { Topics = [] }, 1));
+                return (a.ErrorCode, a.ErrorMessage);
+            }
+            Assert.Equal(0, (await TryAsync(Sign(key, Claims()))).Item1);
+            Assert.Equal((short)ErrorCode.SaslAuthenticationFailed, (await TryAsync(Sign(other, Claims()))).Item1);            // wrong key
+            Assert.Equal((short)ErrorCode.SaslAuthenticationFailed, (await TryAsync(Sign(key, Claims(aud: "x")))).Item1);       // audience
+            Assert.Equal((short)ErrorCode.SaslAuthenticationFailed, (await TryAsync(Sign(key, Claims(iss: "evil")))).Item1);    // issuer
+            Assert.Equal((short)ErrorCode.SaslAuthenticationFailed, (await TryAsync(Sign(key, Claims(exp: now - 120)))).Item1); // expired beyond skew
+            // An unsecured token is never accepted by the signed validator.
+            Assert.Equal((short)ErrorCode.SaslAuthenticationFailed, (await TryAsync(B64("{\"alg\":\"none\"}") + "." + B64(Claims()) + ".")).Item1);
+        }
+        finally { File.Delete(jwks); }
+    }
+
+    [Fact]
+    public async Task AnHttpJwksEndpointStopsTheBroker()
+    {
+        var props = new Dictionary<string, string> { ["broker.id"] = "1", ["log.dirs"] = Path.Combine(Path.GetTempPath(), "jw-" + Guid.NewGuid().ToString("N")) };
+        foreach (var (k, v) in SaslTests.SaslProps(
+            ("listener.name.sasl_plaintext.oauthbearer.sasl.server.callback.handler.class", JwksJwtValidator.HandlerClass),
+            ("sasl.oauthbearer.jwks.endpoint.url", "https://idp.example/jwks"))) props[k] = v;
+        var broker = new KafkaBroker(new BrokerConfig(props));
+        var e = await Assert.ThrowsAsync<ConfigValueException>(() => broker.StartAsync());
+        Assert.Contains("file:", e.Message);
+        await broker.DisposeAsync();
+    }
+}

@@ -59,6 +59,7 @@ public sealed class SaslService
 
     private readonly KafkaBroker _broker;
     private readonly Dictionary<string, SaslListenerSettings> _listeners = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, JwksJwtValidator> _signedJwt = new(StringComparer.Ordinal);
     private Dictionary<string, List<JaasLoginModule>>? _jaasFile;
     private string? _jaasFilePath;
 
@@ -157,7 +158,12 @@ public sealed class SaslService
             jaas[m] = module;
             // A custom server callback handler (credential checks) cannot be loaded into .NET.
             string? handler = ListenerKey(listener, $"{mech}.sasl.server.callback.handler.class") ?? Config.GetString("sasl.server.callback.handler.class");
-            if (handler is { Length: > 0 } && !(m == "OAUTHBEARER" && handler is UnsecuredValidator or UnsecuredValidatorOld))
+            if (m == "OAUTHBEARER" && handler is JwksJwtValidator.HandlerClass or JwksJwtValidator.HandlerClassOld)
+            {
+                // Signed JWTs checked against a local JWKS (sasl.oauthbearer.* keys, listener-prefixed first).
+                _signedJwt[listener] = new JwksJwtValidator(k => ListenerKey(listener, $"{mech}.{k}") ?? ListenerKey(listener, k) ?? Config.GetString(k));
+            }
+            else if (handler is { Length: > 0 } && !(m == "OAUTHBEARER" && handler is UnsecuredValidator or UnsecuredValidatorOld))
                 throw new ConfigValueException($"listener {listener}: sasl.server.callback.handler.class {handler} for {m} cannot be used by Samsa (Java classes are not loaded)");
             string? reauthText = ListenerKey(listener, $"{mech}.connections.max.reauth.ms") ?? ListenerKey(listener, "connections.max.reauth.ms")
                 ?? Config.GetString("connections.max.reauth.ms");
@@ -371,7 +377,7 @@ public sealed class SaslService
             "PLAIN" => new PlainSaslServer(jaas),
             "SCRAM-SHA-256" => new ScramSaslServer(ScramMechanism.Sha256, Credentials.Get),
             "SCRAM-SHA-512" => new ScramSaslServer(ScramMechanism.Sha512, Credentials.Get),
-            "OAUTHBEARER" => new OAuthBearerSaslServer(new UnsecuredJwtValidator(jaas).Validate),
+            "OAUTHBEARER" => new OAuthBearerSaslServer(_signedJwt.TryGetValue(listener, out var signed) ? signed.Validate : new UnsecuredJwtValidator(jaas).Validate),
             _ => throw new InvalidOperationException($"mechanism {mechanism} is not supported"),
         };
     }
