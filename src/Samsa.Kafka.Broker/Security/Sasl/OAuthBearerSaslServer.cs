@@ -45,7 +45,9 @@ public sealed class OAuthBearerSaslServer(Func<string, (JwtPrincipal? Token, str
             authzid = ScramMessages.UnescapeName(authz[2..]);
         }
         string? auth = null;
-        foreach (var kv in text[(comma + 2)..^2].Split('\x01'))
+        // "n,,^A^A" has no key/value pairs at all (the separator and the terminator overlap).
+        string pairs = comma + 2 <= text.Length - 2 ? text[(comma + 2)..^2] : "";
+        foreach (var kv in pairs.Split('\x01'))
         {
             if (kv.Length == 0) continue;
             int eq = kv.IndexOf('=');
@@ -126,7 +128,12 @@ public static class Jwt
     {
         var bytes = Base64Url(part);
         if (bytes is null) return null;
-        try { return JsonNode.Parse(bytes) as JsonObject; }
+        // Strict UTF-8 first: System.Text.Json defers string transcoding, so invalid bytes inside a
+        // string would otherwise surface later as InvalidOperationException.
+        string text;
+        try { text = new UTF8Encoding(false, true).GetString(bytes); }
+        catch (DecoderFallbackException) { return null; }
+        try { return JsonNode.Parse(text) as JsonObject; }
         catch (JsonException) { return null; }
     }
 

@@ -344,6 +344,13 @@ public sealed class SaslService
             error = e.ClientVisible ? e.Message : $"Authentication failed during authentication due to invalid credentials with SASL mechanism {st.Mechanism}";
             detail = e.Message;
         }
+        catch (Exception e) when (e is ArgumentException or FormatException or InvalidOperationException or IndexOutOfRangeException or System.Security.Cryptography.CryptographicException)
+        {
+            // A token a mechanism failed to parse is a failed authentication (upstream: SaslException),
+            // never an authenticated connection; the detail goes to the log only.
+            error = $"Authentication failed during authentication due to invalid credentials with SASL mechanism {st.Mechanism}";
+            detail = $"{e.GetType().Name}: {e.Message}";
+        }
         _broker.Log($"Failed authentication with {connection?.RemoteEndPoint} ({detail})");
         st.CloseAfterResponse = true;
         st.Server = null;
