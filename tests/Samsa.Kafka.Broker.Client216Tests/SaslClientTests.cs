@@ -11,9 +11,12 @@ public sealed class SaslBroker : IAsyncLifetime
 {
     private readonly string _dir = Path.Combine(Path.GetTempPath(), "c216-sasl-" + Guid.NewGuid().ToString("N"));
     public KafkaBroker Broker { get; private set; } = null!;
+    public System.Collections.Concurrent.ConcurrentQueue<string> Log { get; } = new();
     public string Bootstrap => $"127.0.0.1:{Broker.BoundEndPoint.Port}";
 
-    public async ValueTask InitializeAsync()
+    public ValueTask InitializeAsync() => StartAsync([]);
+
+    public async ValueTask StartAsync(IEnumerable<KeyValuePair<string, string>> extra)
     {
         var props = new Dictionary<string, string>
         {
@@ -33,7 +36,8 @@ public sealed class SaslBroker : IAsyncLifetime
             ["group.initial.rebalance.delay.ms"] = "0",
             ["log.dirs"] = _dir,
         };
-        Broker = new KafkaBroker(new BrokerConfig(props));
+        foreach (var (k, v) in extra) props[k] = v;
+        Broker = new KafkaBroker(new BrokerConfig(props), log: Log.Enqueue);
         await Broker.StartAsync();
     }
 
@@ -140,5 +144,27 @@ public sealed class SaslClientTests(SaslBroker target) : IClassFixture<SaslBroke
         var auth = errors.FirstOrDefault(e => e.Code == ErrorCode.Local_Authentication);
         Assert.NotNull(auth);
         Assert.Contains(expected, auth!.Reason);
+    }
+
+    [Fact]
+    public async Task LibrdkafkaReauthenticatesBeforeTheSessionExpires()
+    {
+        // KIP-368: the broker grants 1.5 s sessions; librdkafka re-authenticates on the same
+        // connection, so a producer keeps producing for 5 s without being disconnected.
+        await using var broker = new SaslBroker();
+        await broker.StartAsync([new("connections.max.reauth.ms", "1500")]);
+        using (var admin = new AdminClientBuilder(broker.Config(new AdminClientConfig(), Confluent.Kafka.SaslMechanism.Plain, "admin", "admin-secret")).Build())
+            await admin.CreateTopicsAsync([new TopicSpecification { Name = "reauth", NumPartitions = 1, ReplicationFactor = 1 }]);
+        using var p = new ProducerBuilder<Null, string>(broker.Config(new ProducerConfig { MessageTimeoutMs = 10000 }, Confluent.Kafka.SaslMechanism.Plain, "alice", "alice-secret")).Build();
+        var sw = System.Diagnostics.Stopwatch.StartNew();
+        int n = 0;
+        while (sw.Elapsed < TimeSpan.FromSeconds(5))
+        {
+            var r = await p.ProduceAsync("reauth", new Message<Null, string> { Value = "v" + n++ });
+            Assert.Equal(PersistenceStatus.Persisted, r.Status);
+            await Task.Delay(250);
+        }
+        Assert.DoesNotContain(broker.Log, l => l.Contains("expired") || l.Contains("closing connection") || l.Contains("Failed authentication"));
+        Assert.True(n >= 10);
     }
 }
