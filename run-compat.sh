@@ -237,8 +237,9 @@ if has_target samsa || { has_target cluster && [ "$need_kafka" = 1 ]; }; then
   if [ -n "$SAMSA_BIN" ] && [ -x "$SAMSA_BIN" ] && has_target samsa; then
     KP=$(free_port); QP=$(free_port)
     mkdir -p "$WORK/samsa-data"
-    log "starting samsa dev --kafka-port $KP --zk-port $QP"
-    "$SAMSA_BIN" dev --host 127.0.0.1 --kafka-port "$KP" --zk-port "$QP" --data "$WORK/samsa-data" > "$SAMSA_LOG" 2>&1 &
+    secure_flag=""; [ "$SECURE" = 1 ] && secure_flag="--secure"
+    log "starting samsa dev --kafka-port $KP --zk-port $QP $secure_flag"
+    "$SAMSA_BIN" dev --host 127.0.0.1 --kafka-port "$KP" --zk-port "$QP" --data "$WORK/samsa-data" $secure_flag > "$SAMSA_LOG" 2>&1 &
     SAMSA_PID=$!
     PIDS_TO_STOP+=("$SAMSA_PID")
     # Wait for both "... listening on HOST:PORT" lines (the CLI contract), at most 60 s.
@@ -258,6 +259,20 @@ if has_target samsa || { has_target cluster && [ "$need_kafka" = 1 ]; }; then
     [ -z "$SAMSA_KAFKA_ADDR" ] && [ -z "$SAMSA_KAFKA_WHY" ] && SAMSA_KAFKA_WHY="samsa printed no 'kafka listening on' line within 60 s"
     [ -z "$SAMSA_ZK_ADDR" ] && [ -z "$SAMSA_ZK_WHY" ] && SAMSA_ZK_WHY="samsa printed no 'keeper listening on' line within 60 s"
     log "samsa: kafka=${SAMSA_KAFKA_ADDR:-($SAMSA_KAFKA_WHY)} keeper=${SAMSA_ZK_ADDR:-($SAMSA_ZK_WHY)}"
+    if [ "$SECURE" = 1 ] && [ -n "$SAMSA_KAFKA_ADDR" ]; then
+      # `samsa dev --secure` prints its SSL and SASL_SSL listeners; the dev users and CA are
+      # documented in src/Samsa.Host/DevSecure.cs (compat/lib/security.py says what scenarios do).
+      for _ in $(seq 1 20); do grep -q 'kafka SASL_SSL listening on' "$SAMSA_LOG" && break; sleep 0.5; done
+      ssl_addr=$(sed -n 's/.*kafka SSL listening on \([0-9.]*:[0-9]*\).*/\1/p' "$SAMSA_LOG" | head -1)
+      sasl_addr=$(sed -n 's/.*kafka SASL_SSL listening on \([0-9.]*:[0-9]*\).*/\1/p' "$SAMSA_LOG" | head -1)
+      if [ -n "$ssl_addr" ] && [ -n "$sasl_addr" ]; then
+        printf '%s\n' "COMPAT_SSL_ADDR=$ssl_addr" "COMPAT_SASL_SSL_ADDR=$sasl_addr" "COMPAT_CA_FILE=$WORK/samsa-data/tls/ca.pem" \
+          COMPAT_ADMIN_USER=admin COMPAT_ADMIN_PASSWORD=admin-secret COMPAT_USER=alice COMPAT_PASSWORD=alice-secret > "$WORK/secure-env-samsa"
+        log "samsa: SSL=$ssl_addr SASL_SSL=$sasl_addr"
+      else
+        log "samsa: no SSL/SASL_SSL listening lines; sec-* scenarios will be skipped"
+      fi
+    fi
   fi
   if [ -n "$CLUSTER_PID" ]; then
     if wait "$CLUSTER_PID"; then

@@ -61,10 +61,15 @@ internal static class DevCluster
                     throw;
                 }
                 started.Add(broker);
+                if (id == 1 && secure is not null) await DevSecure.CreateUsersAsync(broker);
                 if (id == 1)
                     Console.Error.WriteLine($"dev settings: offsets.topic.replication.factor={internalReplicas} group.initial.rebalance.delay.ms=0 (upstream default 3000)");
                 Console.Out.WriteLine($"kafka listening on {Program.FormatEndPoint(broker.BoundEndPoint)}");
-                if (secure is not null) Console.Out.WriteLine($"kafka SSL listening on {Program.FormatEndPoint(broker.BoundEndPointOf("SSL"))}");
+                if (secure is not null)
+                {
+                    Console.Out.WriteLine($"kafka SSL listening on {Program.FormatEndPoint(broker.BoundEndPointOf("SSL"))}");
+                    Console.Out.WriteLine($"kafka SASL_SSL listening on {Program.FormatEndPoint(broker.BoundEndPointOf("SASL_SSL"))}");
+                }
                 Console.Out.Flush();
             }
             secure?.PrintClientConfig(started);
@@ -102,12 +107,14 @@ internal static class DevCluster
         secure?.Configure(props, formatHost(host), sslPort);
         await using var broker = new KafkaBroker(new BrokerConfig(props), log: Console.Error.WriteLine);
         await broker.StartAsync();
+        if (secure is not null) await DevSecure.CreateUsersAsync(broker);
         Console.Error.WriteLine("dev settings: offsets.topic.replication.factor=1 group.initial.rebalance.delay.ms=0 (upstream default 3000)");
         await using var keeper = await keeperStart;
         Console.Out.WriteLine($"kafka listening on {Program.FormatEndPoint(broker.BoundEndPoint)}");
         if (secure is not null)
         {
             Console.Out.WriteLine($"kafka SSL listening on {Program.FormatEndPoint(broker.BoundEndPointOf("SSL"))}");
+            Console.Out.WriteLine($"kafka SASL_SSL listening on {Program.FormatEndPoint(broker.BoundEndPointOf("SASL_SSL"))}");
             secure.PrintClientConfig([broker]);
         }
         Console.Out.Flush();

@@ -12,7 +12,8 @@ namespace Samsa.Host;
 /// DATA/tls and reused on later runs (the broker certificate is remade when it expires or the
 /// --host changes), an SSL listener beside PLAINTEXT on every dev broker (ssl.client.auth=requested:
 /// clients may add a certificate for mutual TLS), and a client configuration printed and written to
-/// DATA/tls/client.properties for a user to paste. Brokers still talk to each other over PLAINTEXT.
+/// DATA/tls/client.properties for a user to paste; a SASL_SSL listener with the dev users, the ACL
+/// authorizer, and DATA/tls/client-sasl.properties. Brokers still talk to each other over PLAINTEXT.
 /// </summary>
 internal sealed class DevSecure
 {
@@ -69,10 +70,29 @@ internal sealed class DevSecure
         }
     }
 
-    /// <summary>Adds the SSL listener and its settings to one dev broker's properties.</summary>
+    /// <summary>The dev users (development only): a super user and an ordinary user whose access
+    /// ACLs decide. Both log in with PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 on the SASL_SSL listener.</summary>
+    public static readonly IReadOnlyList<(string User, string Password)> Users = [("admin", "admin-secret"), ("alice", "alice-secret")];
+
+    /// <summary>How far the SASL_SSL ports sit after the SSL ports (the number of dev brokers).</summary>
+    public int SaslPortOffset { get; set; } = 1;
+
+    /// <summary>Adds the SSL and SASL_SSL listeners and their settings to one dev broker's properties:
+    /// PLAIN, SCRAM-SHA-256/512 and OAUTHBEARER (upstream's unsecured-JWT validator) on SASL_SSL, the
+    /// ACL authorizer with User:ANONYMOUS (PLAINTEXT and certificate-less SSL clients) and admin as
+    /// super users, so only alice's access depends on ACLs.</summary>
     public void Configure(Dictionary<string, string> props, string host, int sslPort)
     {
-        props["listeners"] += $",SSL://{host}:{sslPort.ToString(CultureInfo.InvariantCulture)}";
+        int saslPort = sslPort == 0 ? 0 : sslPort + SaslPortOffset;
+        props["listeners"] += $",SSL://{host}:{sslPort.ToString(CultureInfo.InvariantCulture)},SASL_SSL://{host}:{saslPort.ToString(CultureInfo.InvariantCulture)}";
+        props["sasl.enabled.mechanisms"] = "PLAIN,SCRAM-SHA-256,SCRAM-SHA-512,OAUTHBEARER";
+        string plainUsers = string.Concat(Users.Select(u => $" user_{u.User}=\"{u.Password}\""));
+        props["listener.name.sasl_ssl.plain.sasl.jaas.config"] = $"org.apache.kafka.common.security.plain.PlainLoginModule required{plainUsers};";
+        props["listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config"] = "org.apache.kafka.common.security.scram.ScramLoginModule required;";
+        props["listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config"] = "org.apache.kafka.common.security.scram.ScramLoginModule required;";
+        props["listener.name.sasl_ssl.oauthbearer.sasl.jaas.config"] = "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required;";
+        props["authorizer.class.name"] = "kafka.security.authorizer.AclAuthorizer";
+        props["super.users"] = "User:ANONYMOUS;User:admin";
         props["ssl.keystore.type"] = "PEM";
         props["ssl.keystore.location"] = BrokerPath;
         props["ssl.truststore.type"] = "PEM";
@@ -80,6 +100,38 @@ internal sealed class DevSecure
         props["ssl.client.auth"] = "requested";
         // Replication and coordinator traffic stay on PLAINTEXT: one process, loopback.
         props["inter.broker.listener.name"] = "PLAINTEXT";
+    }
+
+    /// <summary>SCRAM credentials of the dev users (stored in ZooKeeper, or the broker's file with
+    /// --standalone), written once through the first broker.</summary>
+    public static async Task CreateUsersAsync(KafkaBroker broker)
+    {
+        foreach (var (user, password) in Users)
+        {
+            var credentials = new Dictionary<string, Samsa.Kafka.Broker.Security.Sasl.ScramCredential>(StringComparer.Ordinal);
+            foreach (var m in Samsa.Kafka.Broker.Security.Sasl.ScramMechanism.All)
+                credentials[m.Name] = m.Credential(password, Samsa.Kafka.Broker.Security.Sasl.ScramMechanism.MinIterations);
+            await broker.Sasl.Credentials.AlterAsync(user, credentials, []);
+        }
+    }
+
+    /// <summary>The client configuration for the brokers' SASL_SSL listeners (alice, SCRAM-SHA-512).</summary>
+    public string SaslClientConfig(IEnumerable<KafkaBroker> brokers)
+    {
+        string bootstrap = string.Join(",", brokers.Select(b => b.AdvertisedEndpointOf("SASL_SSL") is { } e
+            ? $"{(e.Host.Contains(':') ? $"[{e.Host}]" : e.Host)}:{e.Port.ToString(CultureInfo.InvariantCulture)}" : null).Where(s => s is not null));
+        var text = new StringBuilder();
+        text.AppendLine("# Samsa dev: client configuration for the SASL_SSL listener (users admin/admin-secret, a super user,");
+        text.AppendLine("# and alice/alice-secret, whose access ACLs decide; mechanisms PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, OAUTHBEARER)");
+        text.AppendLine($"bootstrap.servers={bootstrap}");
+        text.AppendLine("security.protocol=SASL_SSL");
+        text.AppendLine($"ssl.ca.location={CaPath}");
+        text.AppendLine("sasl.mechanisms=SCRAM-SHA-512");
+        text.AppendLine("sasl.username=alice");
+        text.AppendLine("sasl.password=alice-secret");
+        text.AppendLine("# Java clients: sasl.mechanism=SCRAM-SHA-512, ssl.truststore.type=PEM, ssl.truststore.location as above and");
+        text.AppendLine("#   sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username=\"alice\" password=\"alice-secret\";");
+        return text.ToString();
     }
 
     /// <summary>The client configuration for the brokers' SSL listeners.</summary>
@@ -105,6 +157,9 @@ internal sealed class DevSecure
         string config = ClientConfig(brokers);
         File.WriteAllText(Path.Combine(Dir, "client.properties"), config);
         Console.Out.Write(config);
+        string sasl = SaslClientConfig(brokers);
+        File.WriteAllText(Path.Combine(Dir, "client-sasl.properties"), sasl);
+        Console.Out.Write(sasl);
         Console.Out.Flush();
     }
 }

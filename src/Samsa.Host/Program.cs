@@ -14,8 +14,8 @@ public static class Program
     private const string Usage =
         "usage:\n" +
         "  samsa dev [--data DIR] [--host 127.0.0.1] [--kafka-port 9092] [--zk-port 2181] [--brokers 1] [--standalone]\n" +
-        "            [--secure [--ssl-port PORT]]   (an SSL listener beside PLAINTEXT, CA in DATA/tls, prints a client config)\n" +
-        "  samsa broker --config server.properties [--override key=value ...]\n" +
+        "            [--secure [--ssl-port PORT]]   (SSL and SASL_SSL listeners beside PLAINTEXT, dev users, ACLs, CA in DATA/tls, prints client configs)\n" +
+        "  samsa broker --config server.properties [--jaas-config kafka_server_jaas.conf] [--override key=value ...]\n" +
         "  samsa keeper --config zoo.cfg [--recover-truncate]\n" +
         "  samsa perf produce|consume|matrix [--record-size 1024] [--bytes N | --records N] [--batch-bytes 16384] [--inflight 5]\n" +
         "             [--acks 0|1|all] [--compression none|lz4|...] [--partitions 1] [--replication-factor 1] [--bootstrap HOST:PORT [--broker-pid PID]]\n" +
@@ -115,6 +115,7 @@ public static class Program
         if (sslPort is not null && !secure) throw new UsageException("dev: --ssl-port needs --secure");
         // SSL ports follow the brokers' plain ports (9093 beside a single broker on 9092).
         var tls = secure ? DevSecure.Prepare(data, host) : null;
+        if (tls is not null) tls.SaslPortOffset = brokers;
         int firstSslPort = sslPort ?? (kafkaPort == 0 ? 0 : kafkaPort + brokers);
 
         using var shutdown = new ShutdownSignal();
@@ -132,6 +133,8 @@ public static class Program
             switch (args[i])
             {
                 case "--config": configPath = Value(args, ref i); break;
+                // Upstream's -Djava.security.auth.login.config (KafkaServer JAAS file).
+                case "--jaas-config": overrides.Add(new("java.security.auth.login.config", Value(args, ref i))); break;
                 case "--override":
                     var kv = Value(args, ref i);
                     int eq = kv.IndexOf('=');
@@ -145,6 +148,10 @@ public static class Program
             }
         }
         if (configPath is null) throw new UsageException("broker: --config server.properties is required");
+        // kafka-run-class.sh hands KAFKA_OPTS to the JVM: honour its JAAS file unless --jaas-config gave one.
+        if (!overrides.Any(kv => kv.Key == "java.security.auth.login.config")
+            && Samsa.Kafka.Broker.Security.Sasl.JaasConfig.LoginConfigFromKafkaOpts(Environment.GetEnvironmentVariable("KAFKA_OPTS")) is { } jaasFile)
+            overrides.Add(new("java.security.auth.login.config", jaasFile));
         if (!File.Exists(configPath))
         {
             Console.Error.WriteLine($"samsa: config file not found: {configPath}");

@@ -73,6 +73,8 @@ public sealed class KafkaBroker : IAsyncDisposable
         if (Authorizer is not null && config.ZookeeperConnect is not { Length: > 0 })
             Authorizer.Store = new Security.Acl.FileAclStore(Authorizer, inMemory ? null : config.LogDirs[0]);
         InterBroker = new InterBrokerConnector(this);
+        Sasl = new Security.Sasl.SaslService(this);
+        ConfigEntityHandlers.Add(Sasl.Credentials);
     }
 
     /// <summary>Every connection to another broker goes through this (inter-broker listener and its security).</summary>
@@ -101,6 +103,9 @@ public sealed class KafkaBroker : IAsyncDisposable
 
     /// <summary>ZooKeeper mode with an authorizer: the ACL store that follows ZooKeeper.</summary>
     internal Security.Acl.ZkAclStore? ZkAcls { get; private set; }
+
+    /// <summary>SASL listeners' mechanisms and JAAS, SCRAM credentials (Security/Sasl).</summary>
+    public Security.Sasl.SaslService Sasl { get; }
 
     private readonly Action<string>? _log;
     private long _fileRangeBytesSent;
@@ -171,6 +176,10 @@ public sealed class KafkaBroker : IAsyncDisposable
         // Issue #15 "never pretend": refuse what cannot be honoured before anything starts.
         Security.SecurityConfigCheck.Run(Config);
         bool singleNode = Config.ZookeeperConnect is not { Length: > 0 };
+        Sasl.Start();
+        // A SASL inter-broker listener: this broker's own connections log in with
+        // sasl.mechanism.inter.broker.protocol and that listener's JAAS username/password.
+        InterBroker.Authenticate ??= Security.Sasl.InterBrokerSasl.Authenticator(this);
         Groups.Start(loadNow: singleNode);
         Transactions.Start(loadNow: singleNode);
         BindListeners();

@@ -60,6 +60,7 @@ public sealed class Connection
         _socket = socket;
         _handler = handler;
         _options = options;
+        _maxFrameBytes = options.MaxFrameBytes;
         RemoteEndPoint = SafeEndPoint(() => socket.RemoteEndPoint);
         LocalEndPoint = SafeEndPoint(() => socket.LocalEndPoint);
         long receiveLimit = Math.Max(options.ReceiveBufferBytes, 64 * 1024);
@@ -84,6 +85,11 @@ public sealed class Connection
 
     /// <summary>The handler's per-connection state.</summary>
     public object? State { get; set; }
+
+    /// <summary>The largest frame accepted from now on (starts at <see cref="ListenerOptions.MaxFrameBytes"/>);
+    /// a handler lowers it while the peer is unauthenticated (Kafka's sasl.server.max.receive.size).</summary>
+    public int MaxFrameBytes { get => Volatile.Read(ref _maxFrameBytes); set => Volatile.Write(ref _maxFrameBytes, value); }
+    private int _maxFrameBytes;
 
     /// <summary>Cancelled when the connection starts closing, from either side: <see cref="Close"/>,
     /// or the peer ending its input (frames already received are still handled).</summary>
@@ -463,10 +469,11 @@ public sealed class Connection
                         SignalPeerClosed();
                     }
                 }
-                if (length < 0 || length > _options.MaxFrameBytes)
+                int maxFrame = MaxFrameBytes;
+                if (length < 0 || length > maxFrame)
                 {
                     // Kafka's and ZooKeeper's servers drop a connection announcing an impossible size.
-                    ReportError(new InvalidDataException($"frame length {length} outside 0..{_options.MaxFrameBytes}"));
+                    ReportError(new InvalidDataException($"frame length {length} outside 0..{maxFrame}"));
                     reader.AdvanceTo(buffer.End);
                     return;
                 }

@@ -11,7 +11,7 @@ namespace Samsa.Kafka.Broker.Client;
 /// A minimal Kafka client over the generated messages: one connection, one request at a time.
 /// For <c>samsa perf</c> and for tests that need exact control over versions and bytes.
 /// </summary>
-public sealed class KafkaWireClient : IAsyncDisposable
+public sealed partial class KafkaWireClient : IAsyncDisposable
 {
     private readonly TcpClient _tcp;
     private readonly Stream _stream;   // the socket's NetworkStream, or an SslStream over it

@@ -385,6 +385,11 @@ public static class ConfigCatalog
         new("ssl.trustmanager.algorithm", ConfigType.String, "PKIX", dynamic: true),
         new("ssl.secure.random.implementation", ConfigType.String, null, dynamic: true),
         new("ssl.engine.factory.class", ConfigType.Class, null, dynamic: true),
+        // SASL server side (Security/Sasl): KIP-152/368 re-authentication, KIP-306 failed-auth delay.
+        new("connections.max.reauth.ms", ConfigType.Long, "0"),
+        new("connection.failed.authentication.delay.ms", ConfigType.Int, "100", AtLeast(0)),
+        new("sasl.server.max.receive.size", ConfigType.Int, "524288"),
+        new("sasl.mechanism.inter.broker.protocol", ConfigType.String, "GSSAPI", dynamic: true),
         new("ssl.keystore.location", ConfigType.String, null, dynamic: true),
         new("ssl.keystore.password", ConfigType.Password, null, dynamic: true),
         new("ssl.key.password", ConfigType.Password, null, dynamic: true),

@@ -81,6 +81,11 @@ public static class ApiTable
         Entry<DescribeAclsRequest>(ApiKey.DescribeAcls, 0, 3, DescribeAclsHandler.HandleAsync),
         Entry<CreateAclsRequest>(ApiKey.CreateAcls, 0, 3, CreateAclsHandler.HandleAsync),
         Entry<DeleteAclsRequest>(ApiKey.DeleteAcls, 0, 3, DeleteAclsHandler.HandleAsync),
+        // SASL and SCRAM credentials: Security/Sasl.
+        Entry<SaslHandshakeRequest>(ApiKey.SaslHandshake, 0, 1, SaslHandshakeHandler.HandleAsync),
+        Entry<SaslAuthenticateRequest>(ApiKey.SaslAuthenticate, 0, 2, SaslAuthenticateHandler.HandleAsync),
+        Entry<DescribeUserScramCredentialsRequest>(ApiKey.DescribeUserScramCredentials, 0, 0, DescribeUserScramCredentialsHandler.HandleAsync),
+        Entry<AlterUserScramCredentialsRequest>(ApiKey.AlterUserScramCredentials, 0, 0, AlterUserScramCredentialsHandler.HandleAsync),
     ];
 
     private static readonly Dictionary<short, ApiEntry> ByKey = Entries.ToDictionary(e => (short)e.Key);

@@ -29,6 +29,7 @@ public sealed class KafkaConnectionHandler(KafkaBroker broker, string listenerNa
         if (securityProtocol == SecurityProtocol.Ssl && connection.RemoteCertificate is { } certificate)
             session.Principal = broker.PrincipalOf(certificate);
         connection.State = session;
+        if (securityProtocol.UsesSasl()) broker.Sasl.OnConnected(connection, session);
         return Security.Quotas.ConnectionAdmission.OnConnectedAsync(broker, connection, address);
     }
 
@@ -44,6 +45,9 @@ public sealed class KafkaConnectionHandler(KafkaBroker broker, string listenerNa
 
     public async ValueTask OnFrameAsync(Connection connection, ReadOnlyMemory<byte> frame)
     {
+        // SASL listeners: unauthenticated connections may only authenticate (Security/Sasl).
+        var saslSession = SessionOf(connection);
+        if (saslSession.Sasl is not null && await broker.Sasl.InterceptAsync(connection, saslSession, frame)) return;
         var (header, request, error) = Parse(frame);
         if (header is null)
         {
@@ -104,6 +108,7 @@ public sealed class KafkaConnectionHandler(KafkaBroker broker, string listenerNa
                 return;
             }
             await SendAsync(connection, header, response, responseVersion);
+            Security.Sasl.SaslService.AfterResponse(connection, saslSession);
             if (throttleMs > 0) await Security.Quotas.RequestThrottle.MuteAsync(connection, throttleMs, throttleDecided);
         }
         catch (KafkaProtocolException e)
