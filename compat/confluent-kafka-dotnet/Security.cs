@@ -51,7 +51,7 @@ public static partial class Program
 
     static async Task SecuredRoundTrip(Action<ClientConfig> secure, string name, int n = 20)
     {
-        var topic = await CreateTopic(Topic($"{name}-{Guid.NewGuid():N}"[..Math.Min(60, name.Length + 41)]), 1);
+        var topic = await CreateTopic(Topic($"{name}-{Guid.NewGuid().ToString("N")[..8]}"), 1);
         var pc = new ProducerConfig { LingerMs = 5, MessageTimeoutMs = 15000 };
         secure(pc);
         var values = Enumerable.Range(0, n).Select(i => $"{name}-{i}").ToList();
@@ -131,7 +131,7 @@ public static partial class Program
     static async Task SecAclTopic()
     {
         RequireSec(sasl: true);
-        var topic = await CreateTopic(Topic($"sec-acl-{Guid.NewGuid():N}"[..30]), 1);
+        var topic = await CreateTopic(Topic($"sec-acl-{Guid.NewGuid().ToString("N")[..8]}"), 1);
         var group = topic + "-g";
         var principal = "User:" + SecUser.User;
         void AsUser(ClientConfig c) => Secure(c, SaslSslAddr, SecurityProtocol.SaslSsl, SaslMechanism.ScramSha256, SecUser.User, SecUser.Password);

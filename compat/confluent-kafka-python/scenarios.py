@@ -617,6 +617,10 @@ def auth_error(conf, what, timeout=15):
         a.list_topics(timeout=timeout)
     except KafkaException as e:
         errors.append(e.args[0])
+    # The cause (SSL handshake, SASL authentication) reaches error_cb, served by poll().
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and not any(e.code() in (KafkaError._AUTHENTICATION, KafkaError._SSL) for e in errors):
+        a.poll(0.5)
     if not errors:
         raise Fail(f"{what}: metadata succeeded, expected an authentication error")
     return errors
