@@ -99,12 +99,29 @@ public sealed class ZooKeeperSecurityTests : IDisposable
                 Topics = new() { new MetadataRequest.MetadataRequestTopic { Name = "secured" } }, AllowAutoTopicCreation = true,
             }, 12);
         await cluster.LedMetadataAsync(1, "secured", 1);
+        // A SCRAM user and a client quota made through the Kafka admin APIs: their znodes get the
+        // same secure ACLs as upstream's AdminZkClient writes (/config/users creator-only).
+        await using (var client = await KafkaWireClient.ConnectAsync("127.0.0.1", cluster.Port(1)))
+        {
+            var m = Samsa.Kafka.Broker.Security.Sasl.ScramMechanism.Sha256;
+            byte[] salt = "salt-of-alice-16"u8.ToArray();
+            var scram = await client.SendAsync<AlterUserScramCredentialsResponse>(new AlterUserScramCredentialsRequest
+            {
+                Upsertions = [new() { Name = "alice", Mechanism = m.Type, Iterations = 4096, Salt = salt, SaltedPassword = m.SaltedPassword("alice-pw", salt, 4096) }],
+            }, 0);
+            Assert.Equal(0, Assert.Single(scram!.Results).ErrorCode);
+            var entry = new AlterClientQuotasRequest.EntryData();
+            entry.Entity.Add(new() { EntityType = "client-id", EntityName = "app" });
+            entry.Ops.Add(new() { Key = "producer_byte_rate", Value = 1024, Remove = false });
+            var quota = await client.SendAsync<AlterClientQuotasResponse>(new AlterClientQuotasRequest { Entries = [entry] }, 1);
+            Assert.Equal(0, Assert.Single(quota!.Entries).ErrorCode);
+        }
         string c = cluster.Chroot;
         // a client with the broker's SASL identity reads every ACL; an anonymous one on the plain port
         await using var kafka = await KeeperClient.ConnectAsync(plainAddress + c, new KeeperClientOptions { Sasl = KeeperClientSasl.FromJaasFile(jaas) });
         await using var anon = await KeeperClient.ConnectAsync(plainAddress + c);
         var result = new List<string>();
-        foreach (var path in new[] { "/brokers/ids/1", "/brokers/topics/secured", "/brokers/topics/secured/partitions/0/state", "/controller", "/cluster/id", "/config/users", "/config/brokers", "/consumers" })
+        foreach (var path in new[] { "/brokers/ids/1", "/brokers/topics/secured", "/brokers/topics/secured/partitions/0/state", "/controller", "/cluster/id", "/config/users", "/config/users/alice", "/config/clients/app", "/config/brokers", "/consumers" })
         {
             if (await kafka.ExistsAsync(path) is null) { result.Add($"{path} missing"); continue; }
             result.Add($"{path} {AclText((await kafka.GetAclAsync(path)).Acl)}");
@@ -144,6 +161,8 @@ public sealed class ZooKeeperSecurityTests : IDisposable
         Assert.Contains("/brokers/ids/1 sasl:kafka:31;world:anyone:1;x509:CN=broker,O=Samsa:31", upstreamResult);
         Assert.Contains("/config/users sasl:kafka:31;x509:CN=broker,O=Samsa:31", upstreamResult);
         Assert.Contains("anon read /config/users: NoAuth", upstreamResult);
+        Assert.Contains("/config/users/alice sasl:kafka:31;x509:CN=broker,O=Samsa:31", upstreamResult);
+        Assert.Contains("/config/clients/app sasl:kafka:31;world:anyone:1;x509:CN=broker,O=Samsa:31", upstreamResult);
         Assert.Equal(upstreamResult, keeperResult);
     }
 

@@ -1,5 +1,6 @@
 using System.Globalization;
 using Samsa.Keeper.Client;
+using Samsa.Kafka.Broker.Cluster.ZooKeeper;
 using Samsa.Keeper.Protocol;
 
 namespace Samsa.Kafka.Broker.Security.Acl;
@@ -36,10 +37,10 @@ public sealed class ZkAclStore(AclAuthorizer authorizer, Func<KeeperClient?> cur
     {
         foreach (var root in Roots)
         {
-            try { await zk.CreateAsync(root, null, Acls.OpenAclUnsafe); }
+            try { await zk.CreateAsync(root, null, ZkClientSecurity.DefaultAcls(zk, root)); }
             catch (KeeperException e) when (e.Code == Code.NodeExists) { }
         }
-        try { await zk.CreateAsync($"{AclZkFormat.ExtendedRoot}/prefixed", null, Acls.OpenAclUnsafe); }
+        try { await zk.CreateAsync($"{AclZkFormat.ExtendedRoot}/prefixed", null, ZkClientSecurity.DefaultAcls(zk, AclZkFormat.ExtendedRoot)); }
         catch (KeeperException e) when (e.Code == Code.NodeExists) { }
         await _processGate.WaitAsync();
         try
@@ -208,7 +209,7 @@ public sealed class ZkAclStore(AclAuthorizer authorizer, Func<KeeperClient?> cur
                 {
                     var changePath = resource.PatternType == PatternType.Literal ? AclZkFormat.LiteralChanges : AclZkFormat.ExtendedChanges;
                     var data = resource.PatternType == PatternType.Literal ? AclZkFormat.EncodeLiteralChange(resource) : AclZkFormat.EncodeExtendedChange(resource);
-                    await zk.CreateAsync($"{changePath}/{AclZkFormat.ChangePrefix}", data, Acls.OpenAclUnsafe, CreateMode.PersistentSequential, cancellationToken: ct);
+                    await zk.CreateAsync($"{changePath}/{AclZkFormat.ChangePrefix}", data, ZkClientSecurity.DefaultAcls(zk, changePath), CreateMode.PersistentSequential, cancellationToken: ct);
                 }
                 return (next, changed);
             }
@@ -234,11 +235,11 @@ public sealed class ZkAclStore(AclAuthorizer authorizer, Func<KeeperClient?> cur
             foreach (var p in parts)
             {
                 prefix += "/" + p;
-                try { await zk.CreateAsync(prefix, null, Acls.OpenAclUnsafe); }
+                try { await zk.CreateAsync(prefix, null, ZkClientSecurity.DefaultAcls(zk, prefix)); }
                 catch (KeeperException e) when (e.Code == Code.NodeExists) { }
             }
         }
-        await zk.CreateAsync(path, data, Acls.OpenAclUnsafe);
+        await zk.CreateAsync(path, data, ZkClientSecurity.DefaultAcls(zk, path));
     }
 
     public async ValueTask DisposeAsync()

@@ -67,13 +67,13 @@ internal sealed class ZkQuotaStore(Func<KeeperClient?> session) : IQuotaStore
             for (int i = 0; i < parts.Length - 1; i++)
             {
                 prefix += "/" + parts[i];
-                try { await zk.CreateAsync(prefix, null, Acls.OpenAclUnsafe); }
+                try { await zk.CreateAsync(prefix, null, ZkClientSecurity.DefaultAcls(zk, prefix)); }
                 catch (KeeperException e2) when (e2.Code == Code.NodeExists) { }
             }
-            try { await zk.CreateAsync(path, data, Acls.OpenAclUnsafe); }
+            try { await zk.CreateAsync(path, data, ZkClientSecurity.DefaultAcls(zk, path)); }
             catch (KeeperException e2) when (e2.Code == Code.NodeExists) { await zk.SetDataAsync(path, data); }
         }
-        await zk.CreateAsync(ZkData.ConfigChangePrefix, ZkData.EncodeConfigChange(entityPath), Acls.OpenAclUnsafe, CreateMode.PersistentSequential);
+        await zk.CreateAsync(ZkData.ConfigChangePrefix, ZkData.EncodeConfigChange(entityPath), ZkClientSecurity.DefaultAcls(zk, ZkData.ConfigChanges), CreateMode.PersistentSequential);
     }
 }
 

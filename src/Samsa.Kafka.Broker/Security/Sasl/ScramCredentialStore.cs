@@ -110,10 +110,10 @@ public sealed class ScramCredentialStore(KafkaBroker broker) : IConfigEntityHand
                 try { await zk.SetDataAsync(path, data); }
                 catch (KeeperException e) when (e.Code == Code.NoNode)
                 {
-                    try { await zk.CreateAsync(path, data, Acls.OpenAclUnsafe); }
+                    try { await zk.CreateAsync(path, data, ZkClientSecurity.DefaultAcls(zk, path)); }
                     catch (KeeperException e2) when (e2.Code == Code.NodeExists) { await zk.SetDataAsync(path, data); }
                 }
-                await zk.CreateAsync(ZkData.ConfigChangePrefix, ZkData.EncodeConfigChange("users/" + Sanitizer.Sanitize(user)), Acls.OpenAclUnsafe, CreateMode.PersistentSequential);
+                await zk.CreateAsync(ZkData.ConfigChangePrefix, ZkData.EncodeConfigChange("users/" + Sanitizer.Sanitize(user)), ZkClientSecurity.DefaultAcls(zk, ZkData.ConfigChanges), CreateMode.PersistentSequential);
                 Apply(user, ScramKeys(user, config));
             }
             else
