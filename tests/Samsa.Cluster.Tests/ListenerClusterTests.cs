@@ -1,5 +1,6 @@
 using Xunit;
 using Samsa.Kafka.Broker.Client;
+using Samsa.Kafka.Protocol;
 using Samsa.Kafka.Protocol.Messages;
 
 namespace Samsa.Cluster.Tests;
@@ -43,11 +44,29 @@ public sealed class ListenerClusterTests(KeeperServer server) : IClassFixture<Ke
         Assert.Equal((1, external1), viaExternal.Brokers.Select(b => (b.NodeId, b.Port)).Single());
         // Replication runs over INTERNAL (the inter-broker listener) between the two.
         Assert.Equal(0, cluster[1].InterBroker.ConnectionsOpened.Tls);
+
+        // A partition led by broker 2, which has no EXTERNAL listener: through EXTERNAL its leader
+        // cannot be named (upstream MetadataCache: LISTENER_NOT_FOUND from v6, LEADER_NOT_AVAILABLE
+        // before, leader -1); through INTERNAL it is broker 2.
+        await using (var c = await KafkaWireClient.ConnectAsync("127.0.0.1", internal1))
+        {
+            var topic = new CreateTopicsRequest.CreatableTopic { Name = "on-two", NumPartitions = -1, ReplicationFactor = -1 };
+            topic.Assignments.Add(new() { PartitionIndex = 0, BrokerIds = [2] });
+            var created = await c.SendAsync<CreateTopicsResponse>(new CreateTopicsRequest { Topics = [topic], TimeoutMs = 10_000 }, 7);
+            Assert.Equal(0, created!.Topics.Single().ErrorCode);
+        }
+        await LocalCluster.WaitUntilAsync(async () => (await MetadataAsync(internal1, "on-two")).Topics.Single().Partitions.SingleOrDefault()?.LeaderId == 2,
+            TimeSpan.FromSeconds(10), "broker 1 knows broker 2 leads on-two");
+        var hidden = (await MetadataAsync(external1, "on-two")).Topics.Single().Partitions.Single();
+        Assert.Equal(((short)ErrorCode.ListenerNotFound, -1), (hidden.ErrorCode, hidden.LeaderId));
+        var hiddenV5 = (await MetadataAsync(external1, "on-two", version: 5)).Topics.Single().Partitions.Single();
+        Assert.Equal(((short)ErrorCode.LeaderNotAvailable, -1), (hiddenV5.ErrorCode, hiddenV5.LeaderId));
     }
 
-    private static async Task<MetadataResponse> MetadataAsync(int port)
+    private static async Task<MetadataResponse> MetadataAsync(int port, string? topic = null, short version = 12)
     {
         await using var c = await KafkaWireClient.ConnectAsync("127.0.0.1", port);
-        return (await c.SendAsync<MetadataResponse>(new MetadataRequest { Topics = [] }, 12))!;
+        var topics = topic is null ? [] : new List<MetadataRequest.MetadataRequestTopic> { new() { Name = topic } };
+        return (await c.SendAsync<MetadataResponse>(new MetadataRequest { Topics = topics, AllowAutoTopicCreation = false }, version))!;
     }
 }

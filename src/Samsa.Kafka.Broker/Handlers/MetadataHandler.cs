@@ -75,6 +75,8 @@ public static class MetadataHandler
     {
         var broker = context.Broker;
         bool includeTopicOps = v >= 8 && request.IncludeTopicAuthorizedOperations;
+        // The brokers this response lists: live, with an endpoint on the request's listener.
+        var listed = response.Brokers.Select(b => b.NodeId).ToHashSet();
         bool allTopics = request.Topics is null || (v == 0 && request.Topics.Count == 0);
         if (!allTopics && v is 10 or 11 && request.Topics!.Any(t => t.Name is null || t.TopicId != Guid.Empty))
             return InvalidRequestResponse(request);
@@ -82,7 +84,7 @@ public static class MetadataHandler
         {
             foreach (var t in broker.Replicas.Topics.OrderBy(t => t.Name, StringComparer.Ordinal))
                 if (Authz.Topic(context, AclOperation.Describe, t.Name, logIfDenied: false))
-                    response.Topics.Add(TopicEntry(broker, t, includeTopicOps));
+                    response.Topics.Add(TopicEntry(broker, t, includeTopicOps, listed, v));
             return response;
         }
         bool allowAutoCreate = (v < 4 || request.AllowAutoTopicCreation) && broker.Config.AutoCreateTopicsEnable;
@@ -100,7 +102,7 @@ public static class MetadataHandler
                 }
                 response.Topics.Add(byId is null
                     ? new MetadataResponse.MetadataResponseTopic { ErrorCode = (short)ErrorCode.UnknownTopicId, Name = null, TopicId = requested.TopicId }
-                    : TopicEntry(broker, byId, includeTopicOps));
+                    : TopicEntry(broker, byId, includeTopicOps, listed, v));
                 continue;
             }
             if (!seen.Add(requested.Name)) continue;
@@ -113,7 +115,7 @@ public static class MetadataHandler
             var topic = broker.Replicas.GetTopic(requested.Name);
             if (topic is not null)
             {
-                response.Topics.Add(TopicEntry(broker, topic, includeTopicOps));
+                response.Topics.Add(TopicEntry(broker, topic, includeTopicOps, listed, v));
                 continue;
             }
             if (allowAutoCreate && !Authz.Cluster(context, AclOperation.Create, logIfDenied: false)
@@ -143,7 +145,7 @@ public static class MetadataHandler
                 var (ensure, _) = requested.Name == TopicName.GroupMetadataTopic ? broker.Groups.EnsureOffsetsTopic() : broker.Transactions.EnsureTransactionLog();
                 if (broker.Replicas.GetTopic(requested.Name) is { } created)
                 {
-                    response.Topics.Add(TopicEntry(broker, created, includeTopicOps));
+                    response.Topics.Add(TopicEntry(broker, created, includeTopicOps, listed, v));
                     continue;
                 }
                 error = ensure == ErrorCode.None ? ErrorCode.LeaderNotAvailable
@@ -190,7 +192,7 @@ public static class MetadataHandler
         return list;
     }
 
-    private static MetadataResponse.MetadataResponseTopic TopicEntry(KafkaBroker broker, TopicState topic, bool includeOps)
+    private static MetadataResponse.MetadataResponseTopic TopicEntry(KafkaBroker broker, TopicState topic, bool includeOps, HashSet<int> listed, short v)
     {
         var entry = new MetadataResponse.MetadataResponseTopic
         {
@@ -203,12 +205,22 @@ public static class MetadataHandler
         {
             if (p.LeaderId is { } leader)
             {
-                // ZooKeeper mode: the state the controller wrote; a partition without a live
-                // leader answers LEADER_NOT_AVAILABLE, as upstream's metadata cache does.
+                // ZooKeeper mode: the state the controller wrote. As upstream's
+                // MetadataCache.getPartitionMetadata, a leader this response cannot name (none, not
+                // live, or without an endpoint on the request's listener) is -1 with
+                // LEADER_NOT_AVAILABLE — LISTENER_NOT_FOUND from v6 when the live leader lacks the
+                // listener.
                 var replicas = p.ReplicaNodes?.ToList() ?? [];
+                var error = ErrorCode.None;
+                if (leader < 0) error = ErrorCode.LeaderNotAvailable;
+                else if (!listed.Contains(leader))
+                {
+                    error = v >= 6 && broker.Cluster?.IsLive(leader) == true ? ErrorCode.ListenerNotFound : ErrorCode.LeaderNotAvailable;
+                    leader = -1;
+                }
                 entry.Partitions.Add(new MetadataResponse.MetadataResponsePartition
                 {
-                    ErrorCode = (short)(leader < 0 ? ErrorCode.LeaderNotAvailable : ErrorCode.None),
+                    ErrorCode = (short)error,
                     PartitionIndex = p.Index,
                     LeaderId = leader,
                     LeaderEpoch = p.LeaderEpoch,
