@@ -146,6 +146,17 @@ public class CliTests
                 var (cc, co, ce) = ExternalClients.Run(kcat, $"-F {config} -C -t secure-cli -o beginning -e -q");
                 Assert.True(cc == 0, co + ce);
                 Assert.Equal("over-tls", co.Trim());
+                // The SASL_SSL listener with the printed config (alice, SCRAM-SHA-512): authenticated,
+                // but no ACL lets alice read; the super user admin reads with the same file.
+                await dev.WaitForLineAsync("kafka SASL_SSL listening on 127.0.0.1:", TimeSpan.FromSeconds(1));
+                string sasl = Path.Combine(data, "tls", "client-sasl.properties");
+                var (ac, ao, ae) = ExternalClients.Run(kcat, $"-F {sasl} -C -t secure-cli -o beginning -e -q");
+                Assert.True(ac != 0 && ae.Contains("authoriz", StringComparison.OrdinalIgnoreCase), $"alice without ACLs: {ac} {ao} {ae}");
+                var (sc, so, se) = ExternalClients.Run(kcat, $"-F {sasl} -X sasl.username=admin -X sasl.password=admin-secret -C -t secure-cli -o beginning -e -q");
+                Assert.True(sc == 0, so + se);
+                Assert.Equal("over-tls", so.Trim());
+                var (wc, _, we) = ExternalClients.Run(kcat, $"-F {sasl} -X sasl.password=wrong -L");
+                Assert.True(wc != 0 && we.Contains("Authentication failed", StringComparison.Ordinal), we);
                 caPem = File.ReadAllText(Path.Combine(data, "tls", "ca.pem"));
                 lock (dev.Lines) Assert.Contains(dev.Lines, l => l.Contains("made a self-signed CA"));
                 Assert.Equal(0, dev.Terminate());
