@@ -404,6 +404,8 @@ public class SaslTests
         var broker = new KafkaBroker(new BrokerConfig(new Dictionary<string, string>
         {
             ["broker.id"] = "1", ["log.dirs"] = dir, ["listeners"] = "SASL_PLAINTEXT://127.0.0.1:0",
+            // the only listener is SASL, so it is also the inter-broker one (upstream requires that)
+            ["security.inter.broker.protocol"] = "SASL_PLAINTEXT",
         }));
         var e = await Assert.ThrowsAsync<ConfigValueException>(() => broker.StartAsync());
         Assert.Contains("GSSAPI", e.Message);
@@ -446,12 +448,13 @@ public class SaslTests
         {
             await using var live = await LiveBroker.StartAsync(null,
                 ("listeners", "SASL_PLAINTEXT://127.0.0.1:0"), ("sasl.enabled.mechanisms", "PLAIN,SCRAM-SHA-256"),
+                ("security.inter.broker.protocol", "SASL_PLAINTEXT"), ("sasl.mechanism.inter.broker.protocol", "PLAIN"),
                 ("java.security.auth.login.config", jaasPath));
             await using var c = await ConnectAsync(live);
             await c.AuthenticateAsync("PLAIN", "gina", "gina-secret");
             Assert.NotNull(await MetadataAsync(c));
-            var ib = InterBrokerSasl.Resolve(live.Broker);
-            Assert.Null(ib);   // security.inter.broker.protocol is PLAINTEXT by default
+            // the broker's own inter-broker login comes from the same KafkaServer section
+            Assert.Equal(new InterBrokerSasl.Credentials("PLAIN", "admin", "admin-secret"), InterBrokerSasl.Resolve(live.Broker));
         }
         finally { File.Delete(jaasPath); }
     }
