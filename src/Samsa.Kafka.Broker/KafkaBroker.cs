@@ -75,7 +75,7 @@ public sealed class KafkaBroker : IAsyncDisposable
         InterBroker = new InterBrokerConnector(this);
         Sasl = new Security.Sasl.SaslService(this);
         ConfigEntityHandlers.Add(Sasl.Credentials);
-        Tokens = new Security.Tokens.DelegationTokenManager(this);
+        Tokens = new Security.Tokens.DelegationTokenManager(this, persistent: !inMemory);
     }
 
     /// <summary>Every connection to another broker goes through this (inter-broker listener and its security).</summary>

@@ -21,6 +21,7 @@ public static class CreateDelegationTokenHandler
     public static async ValueTask<IKafkaMessage?> HandleAsync(RequestContext context, CreateDelegationTokenRequest request)
     {
         var requester = context.Session.Principal;
+        bool v3 = context.ApiVersion >= 3;
         var owner = string.IsNullOrEmpty(request.OwnerPrincipalName)
             ? requester
             : new KafkaPrincipal(request.OwnerPrincipalType ?? KafkaPrincipal.UserType, request.OwnerPrincipalName);
@@ -28,7 +29,8 @@ public static class CreateDelegationTokenHandler
         {
             ErrorCode = (short)code,
             PrincipalType = owner.Type, PrincipalName = owner.Name,
-            TokenRequesterPrincipalType = requester.Type, TokenRequesterPrincipalName = requester.Name,
+            // Upstream prepareResponse sets the requester only where the version has it (v3+).
+            TokenRequesterPrincipalType = v3 ? requester.Type : "", TokenRequesterPrincipalName = v3 ? requester.Name : "",
             IssueTimestampMs = -1, ExpiryTimestampMs = -1, MaxTimestampMs = -1, TokenId = "", Hmac = [],
         };
         var tokens = context.Broker.Tokens;
@@ -42,7 +44,7 @@ public static class CreateDelegationTokenHandler
         return new CreateDelegationTokenResponse
         {
             PrincipalType = t.Owner.Type, PrincipalName = t.Owner.Name,
-            TokenRequesterPrincipalType = t.Requester.Type, TokenRequesterPrincipalName = t.Requester.Name,
+            TokenRequesterPrincipalType = v3 ? t.Requester.Type : "", TokenRequesterPrincipalName = v3 ? t.Requester.Name : "",
             IssueTimestampMs = t.IssueTimestamp, ExpiryTimestampMs = t.ExpiryTimestamp, MaxTimestampMs = t.MaxTimestamp,
             TokenId = t.TokenId, Hmac = tokens.Hmac(t.TokenId),
         };

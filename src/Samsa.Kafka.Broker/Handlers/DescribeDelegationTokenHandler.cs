@@ -27,6 +27,7 @@ public static class DescribeDelegationTokenHandler
         if (request.Owners is { Count: 0 }) return ValueTask.FromResult<IKafkaMessage?>(response);
         var owners = request.Owners?.Select(o => new KafkaPrincipal(o.PrincipalType, o.PrincipalName)).ToList();
         var caller = context.Session.Principal;
+        bool v3 = context.ApiVersion >= 3;
         bool Eligible(DelegationToken t)
         {
             if (owners is not null && !owners.Any(t.OwnerOrRenewer)) return false;
@@ -39,7 +40,8 @@ public static class DescribeDelegationTokenHandler
             var d = new DescribeDelegationTokenResponse.DescribedDelegationToken
             {
                 PrincipalType = t.Owner.Type, PrincipalName = t.Owner.Name,
-                TokenRequesterPrincipalType = t.Requester.Type, TokenRequesterPrincipalName = t.Requester.Name,
+                // The requester exists from v3 on (upstream sets it only there).
+                TokenRequesterPrincipalType = v3 ? t.Requester.Type : "", TokenRequesterPrincipalName = v3 ? t.Requester.Name : "",
                 IssueTimestamp = t.IssueTimestamp, ExpiryTimestamp = t.ExpiryTimestamp, MaxTimestamp = t.MaxTimestamp,
                 TokenId = t.TokenId, Hmac = tokens.Hmac(t.TokenId),
             };

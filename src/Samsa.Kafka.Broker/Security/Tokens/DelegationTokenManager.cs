@@ -48,9 +48,13 @@ public sealed class DelegationTokenManager : IAsyncDisposable
     private Task? _zkLoop;
     private Task? _expiryLoop;
 
-    public DelegationTokenManager(KafkaBroker broker)
+    private readonly bool _persistent;
+
+    /// <param name="persistent">False for in-memory test brokers: a single node keeps no file.</param>
+    public DelegationTokenManager(KafkaBroker broker, bool persistent = true)
     {
         _broker = broker;
+        _persistent = persistent;
         string? key = broker.Config.GetString("delegation.token.secret.key");
         if (string.IsNullOrEmpty(key)) key = broker.Config.GetString("delegation.token.master.key");
         if (!string.IsNullOrEmpty(key)) _secret = Encoding.UTF8.GetBytes(key);
@@ -343,7 +347,7 @@ public sealed class DelegationTokenManager : IAsyncDisposable
         catch (Exception e) when (e is System.Text.Json.JsonException or InvalidOperationException or FormatException) { return null; }
     }
 
-    private string? FilePath => UsesZooKeeper || _broker.Config.LogDirs.Count == 0 ? null : Path.Combine(_broker.Config.LogDirs[0], FileName);
+    private string? FilePath => UsesZooKeeper || !_persistent || _broker.Config.LogDirs.Count == 0 ? null : Path.Combine(_broker.Config.LogDirs[0], FileName);
 
     private void LoadFile()
     {
