@@ -143,10 +143,35 @@ public sealed class DelegationTokenManager : IAsyncDisposable
             {
                 // Woken by the notification watch; a 1 s re-read covers a lost watch.
                 await _dirty.WaitAsync(TimeSpan.FromSeconds(1), _stop.Token);
-                if (Zk is { } zk) await ReloadAllAsync(zk);
+                if (Zk is { } zk)
+                {
+                    await ReloadAllAsync(zk);
+                    await PurgeOldNotificationsAsync(zk);
+                }
             }
             catch (OperationCanceledException) when (_stop.IsCancellationRequested) { break; }
             catch (Exception e) { _broker.Log($"Delegation token reload failed, retrying: {e.Message}"); }
+        }
+    }
+
+    // Upstream ZkNodeChangeNotificationListener deletes notifications older than 15 minutes.
+    private static readonly long ChangeExpirationMs = (long)TimeSpan.FromMinutes(15).TotalMilliseconds;
+    private long _lastPurge;
+
+    private async Task PurgeOldNotificationsAsync(KeeperClient zk)
+    {
+        long now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        if (now - _lastPurge < 60_000) return;
+        _lastPurge = now;
+        List<string> changes;
+        try { changes = await zk.GetChildrenAsync(ChangesPath); }
+        catch (KeeperException e) when (e.Code == Code.NoNode) { return; }
+        foreach (var name in changes.Where(c => c.StartsWith(ChangePrefix, StringComparison.Ordinal)))
+        {
+            var stat = await zk.ExistsAsync($"{ChangesPath}/{name}");
+            if (stat is null || now - stat.Ctime <= ChangeExpirationMs) continue;
+            try { await zk.DeleteAsync($"{ChangesPath}/{name}"); }
+            catch (KeeperException e) when (e.Code == Code.NoNode) { }
         }
     }
 
