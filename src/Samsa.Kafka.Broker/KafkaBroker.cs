@@ -75,6 +75,7 @@ public sealed class KafkaBroker : IAsyncDisposable
         InterBroker = new InterBrokerConnector(this);
         Sasl = new Security.Sasl.SaslService(this);
         ConfigEntityHandlers.Add(Sasl.Credentials);
+        Tokens = new Security.Tokens.DelegationTokenManager(this, persistent: !inMemory);
     }
 
     /// <summary>Every connection to another broker goes through this (inter-broker listener and its security).</summary>
@@ -106,6 +107,9 @@ public sealed class KafkaBroker : IAsyncDisposable
 
     /// <summary>SASL listeners' mechanisms and JAAS, SCRAM credentials (Security/Sasl).</summary>
     public Security.Sasl.SaslService Sasl { get; }
+
+    /// <summary>Delegation tokens (Security/Tokens), enabled by delegation.token.secret.key.</summary>
+    public Security.Tokens.DelegationTokenManager Tokens { get; }
 
     private readonly Action<string>? _log;
     private long _fileRangeBytesSent;
@@ -177,6 +181,7 @@ public sealed class KafkaBroker : IAsyncDisposable
         Security.SecurityConfigCheck.Run(Config);
         bool singleNode = Config.ZookeeperConnect is not { Length: > 0 };
         Sasl.Start();
+        Tokens.Start();
         // A SASL inter-broker listener: this broker's own connections log in with
         // sasl.mechanism.inter.broker.protocol and that listener's JAAS username/password.
         InterBroker.Authenticate ??= Security.Sasl.InterBrokerSasl.Authenticator(this);
@@ -328,6 +333,7 @@ public sealed class KafkaBroker : IAsyncDisposable
         // so the others take over without waiting for the session timeout.
         if (Cluster is not null) await Cluster.DisposeAsync();
         if (ZkAcls is not null) await ZkAcls.DisposeAsync();
+        await Tokens.DisposeAsync();
         if (Replication is not null) await Replication.DisposeAsync();
         foreach (var listener in _listeners.Values) await listener.DisposeAsync();
         _timer.Dispose();

@@ -14,9 +14,18 @@ public sealed partial class KafkaWireClient
     /// ApiVersions, SaslHandshake v1 naming the mechanism, then SaslAuthenticate round trips until the
     /// mechanism completes. Throws <see cref="SaslAuthenticationException"/> with the broker's message.
     /// </summary>
-    public async Task AuthenticateAsync(string mechanism, string username, string password, CancellationToken ct = default)
+    public Task AuthenticateAsync(string mechanism, string username, string password, CancellationToken ct = default) =>
+        AuthenticateAsync(SaslClients.Create(mechanism, username, password), ct);
+
+    /// <summary>Authenticates with a delegation token (KIP-48): SCRAM with the tokenauth=true
+    /// extension, the token id as user name and the base64 of its HMAC as password.</summary>
+    public Task AuthenticateWithTokenAsync(string mechanism, string tokenId, byte[] hmac, CancellationToken ct = default) =>
+        AuthenticateAsync(new ScramSaslClient(ScramMechanism.ByName(mechanism) ?? throw new NotSupportedException($"delegation tokens authenticate with SCRAM, not {mechanism}"),
+            tokenId, Convert.ToBase64String(hmac), tokenAuth: true), ct);
+
+    private async Task AuthenticateAsync(ISaslClientMechanism client, CancellationToken ct)
     {
-        var client = SaslClients.Create(mechanism, username, password);
+        string mechanism = client.Mechanism;
         var versions = await SendAsync<ApiVersionsResponse>(new ApiVersionsRequest { ClientSoftwareName = "samsa", ClientSoftwareVersion = "1.0" }, 3, ct: ct)
             ?? throw new IOException("no ApiVersions response");
         short authVersion = 2;

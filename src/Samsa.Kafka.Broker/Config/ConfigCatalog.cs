@@ -366,6 +366,12 @@ public static class ConfigCatalog
         new("create.topic.policy.class.name", ConfigType.Class, null),
         new("alter.config.policy.class.name", ConfigType.Class, null),
         new("sasl.enabled.mechanisms", ConfigType.List, "GSSAPI", dynamic: true),
+        // Delegation tokens (Security/Tokens), defaults as upstream's KafkaConfig.
+        new("delegation.token.secret.key", ConfigType.Password, null),
+        new("delegation.token.master.key", ConfigType.Password, null),
+        new("delegation.token.max.lifetime.ms", ConfigType.Long, "604800000", AtLeast(1)),
+        new("delegation.token.expiry.time.ms", ConfigType.Long, "86400000", AtLeast(1)),
+        new("delegation.token.expiry.check.interval.ms", ConfigType.Long, "3600000", AtLeast(1)),
         new("sasl.jaas.config", ConfigType.Password, null, dynamic: true),
         // TLS (Security/SslSettings.cs); defaults as upstream's SslConfigs / BrokerSecurityConfigs.
         new("ssl.keystore.type", ConfigType.String, "JKS", dynamic: true),

@@ -86,6 +86,11 @@ public static class ApiTable
         Entry<SaslAuthenticateRequest>(ApiKey.SaslAuthenticate, 0, 2, SaslAuthenticateHandler.HandleAsync),
         Entry<DescribeUserScramCredentialsRequest>(ApiKey.DescribeUserScramCredentials, 0, 0, DescribeUserScramCredentialsHandler.HandleAsync),
         Entry<AlterUserScramCredentialsRequest>(ApiKey.AlterUserScramCredentials, 0, 0, AlterUserScramCredentialsHandler.HandleAsync),
+        // Delegation tokens (KIP-48, KIP-373): Security/Tokens.
+        Entry<CreateDelegationTokenRequest>(ApiKey.CreateDelegationToken, 0, 3, CreateDelegationTokenHandler.HandleAsync),
+        Entry<RenewDelegationTokenRequest>(ApiKey.RenewDelegationToken, 0, 2, RenewDelegationTokenHandler.HandleAsync),
+        Entry<ExpireDelegationTokenRequest>(ApiKey.ExpireDelegationToken, 0, 2, ExpireDelegationTokenHandler.HandleAsync),
+        Entry<DescribeDelegationTokenRequest>(ApiKey.DescribeDelegationToken, 0, 3, DescribeDelegationTokenHandler.HandleAsync),
     ];
 
     private static readonly Dictionary<short, ApiEntry> ByKey = Entries.ToDictionary(e => (short)e.Key);

@@ -29,6 +29,10 @@ public sealed class ConnectionSession
     /// true from the start on PLAINTEXT and SSL listeners.</summary>
     public bool Authenticated { get; set; }
 
+    /// <summary>True when SASL/SCRAM authenticated with a delegation token (tokenauth=true): the
+    /// principal is the token's owner, and token APIs are refused (upstream tokenAuthenticated).</summary>
+    public bool TokenAuthenticated { get; set; }
+
     /// <summary>The SASL exchange's state (mechanism, server, session expiry); owned by Security/Sasl.</summary>
     public object? Sasl { get; set; }
 

@@ -127,6 +127,7 @@ public sealed partial class ZkClusterMember : IClusterTopicStore, IAsyncDisposab
                 _controller.OnNewSession();
                 await _configChanges.OnSessionAsync(zk);
                 if (_broker.ZkAcls is { } acls) await acls.OnSessionAsync(zk);
+                await _broker.Tokens.OnSessionAsync(zk);
                 bool watching;
                 try
                 {

@@ -44,8 +44,9 @@ public sealed class PlainSaslClient(string username, string password) : ISaslCli
 }
 
 /// <summary>SCRAM client (RFC 5802) as upstream's ScramSaslClient: client-first with a fresh nonce,
-/// client-final with the proof, and the server signature checked before trusting the broker.</summary>
-public sealed class ScramSaslClient(ScramMechanism mechanism, string username, string password) : ISaslClientMechanism
+/// client-final with the proof, and the server signature checked before trusting the broker.
+/// <paramref name="tokenAuth"/> adds the tokenauth=true extension (KIP-48 delegation tokens).</summary>
+public sealed class ScramSaslClient(ScramMechanism mechanism, string username, string password, bool tokenAuth = false) : ISaslClientMechanism
 {
     private string _clientNonce = "";
     private string _clientFirstBare = "";
@@ -59,7 +60,7 @@ public sealed class ScramSaslClient(ScramMechanism mechanism, string username, s
     public byte[] InitialResponse()
     {
         _clientNonce = ScramMessages.Nonce();
-        _clientFirstBare = $"n={ScramMessages.EscapeName(username)},r={_clientNonce}";
+        _clientFirstBare = $"n={ScramMessages.EscapeName(username)},r={_clientNonce}" + (tokenAuth ? ",tokenauth=true" : "");
         _step = 1;
         return Encoding.UTF8.GetBytes("n,," + _clientFirstBare);
     }

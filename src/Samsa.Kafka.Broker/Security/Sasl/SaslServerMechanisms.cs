@@ -65,7 +65,8 @@ public sealed class PlainSaslServer(JaasLoginModule jaas) : ISaslServerMechanism
 /// server-first with the combined nonce, salt and iterations, client-final checked for the nonce,
 /// the channel binding and the proof, server-final with the server signature.
 /// </summary>
-public sealed class ScramSaslServer(ScramMechanism mechanism, Func<string, ScramMechanism, ScramCredential?> credentials) : ISaslServerMechanism
+public sealed class ScramSaslServer(ScramMechanism mechanism, Func<string, ScramMechanism, ScramCredential?> credentials,
+    Tokens.DelegationTokenManager? tokens = null) : ISaslServerMechanism
 {
     private enum State { ClientFirst, ClientFinal, Complete, Failed }
     private State _state;
@@ -78,7 +79,10 @@ public sealed class ScramSaslServer(ScramMechanism mechanism, Func<string, Scram
     public string Mechanism => mechanism.Name;
     public bool IsComplete => _state == State.Complete;
     public string? AuthorizationId { get; private set; }
-    public long? CredentialExpiryMs => null;
+    /// <summary>A token's expiry bounds the session (upstream CREDENTIAL_LIFETIME_MS); null otherwise.</summary>
+    public long? CredentialExpiryMs { get; private set; }
+    /// <summary>tokenauth=true succeeded: the token's owner, whom the session becomes.</summary>
+    public KafkaPrincipal? TokenOwner { get; private set; }
 
     public byte[] Evaluate(byte[] response)
     {
@@ -135,10 +139,18 @@ public sealed class ScramSaslServer(ScramMechanism mechanism, Func<string, Scram
         var unknown = Extensions(_clientFirstBare).Where(e => e.Key != "tokenauth").Select(e => e.Key).ToList();
         if (unknown.Count > 0) throw new SaslFailedException($"Unsupported extensions will not be fulfilled: [{string.Join(", ", unknown)}]", false);
         if (tokenAuth)
-            // Delegation tokens are not implemented, so no token id names an owner (upstream's answer
-            // for an unknown token).
-            throw new SaslFailedException($"Token Authentication failed: Invalid tokenId : {user}", false);
-        _credential = credentials(user, mechanism);
+        {
+            // Upstream ScramSaslServer with tokenauth: the user name is a token id, the credential
+            // the token's (password = base64 of its HMAC); an unknown or expired token fails.
+            var token = tokens is { Enabled: true } ? tokens.Token(user) : null;
+            _credential = token is null ? null : tokens!.Credential(user, mechanism);
+            if (token is null || _credential is null) throw new SaslFailedException($"Token Authentication failed: Invalid tokenId : {user}", false);
+            if (token.ExpiryTimestamp < tokens!.Now() || token.MaxTimestamp < tokens.Now())
+                throw new SaslFailedException("Authentication failed: Delegation Token is expired", true);
+            TokenOwner = token.Owner;
+            CredentialExpiryMs = token.ExpiryTimestamp;
+        }
+        else _credential = credentials(user, mechanism);
         if (_credential is null) throw new SaslFailedException("Authentication failed: Invalid user credentials", false);
         if (authzid is { Length: > 0 } && authzid != user)
             throw new SaslFailedException("Authentication failed: Client requested an authorization id that is different from username", true);

@@ -327,11 +327,15 @@ public sealed class SaslService
                     _broker.Log($"OAUTHBEARER token rejected for {connection?.RemoteEndPoint}: {why}");
                 return new AuthOutcome(challenge, null, 0);
             }
-            var principal = KafkaPrincipal.User(server.AuthorizationId!);
+            // A delegation token authenticates as its owner (upstream: the principal builder takes
+            // the token owner and marks the principal tokenAuthenticated).
+            var tokenOwner = (server as ScramSaslServer)?.TokenOwner;
+            var principal = tokenOwner ?? KafkaPrincipal.User(server.AuthorizationId!);
             if (st.Reauthenticating && principal != session.Principal)
                 throw new SaslFailedException($"Cannot change principals during re-authentication from {session.Principal}: {principal}", true);
             long lifetime = SessionLifetime(session, st, server);
             session.Principal = principal;
+            session.TokenAuthenticated = tokenOwner is not null;
             session.Authenticated = true;
             st.Stage = SaslStage.Complete;
             st.Reauthenticating = false;
@@ -382,8 +386,8 @@ public sealed class SaslService
         return mechanism switch
         {
             "PLAIN" => new PlainSaslServer(jaas),
-            "SCRAM-SHA-256" => new ScramSaslServer(ScramMechanism.Sha256, Credentials.Get),
-            "SCRAM-SHA-512" => new ScramSaslServer(ScramMechanism.Sha512, Credentials.Get),
+            "SCRAM-SHA-256" => new ScramSaslServer(ScramMechanism.Sha256, Credentials.Get, _broker.Tokens),
+            "SCRAM-SHA-512" => new ScramSaslServer(ScramMechanism.Sha512, Credentials.Get, _broker.Tokens),
             "OAUTHBEARER" => new OAuthBearerSaslServer(_signedJwt.TryGetValue(listener, out var signed) ? signed.Validate : new UnsecuredJwtValidator(jaas).Validate),
             _ => throw new InvalidOperationException($"mechanism {mechanism} is not supported"),
         };
