@@ -608,21 +608,26 @@ def secured_round_trip(conf, name, n=20):
     return t
 
 
-def auth_error(conf, what, timeout=15):
-    """Connects with conf and returns the first error librdkafka reports; Fail if it connects."""
+def auth_error(conf, what, timeout=8):
+    """Connects with conf and returns the errors librdkafka reports; Fail if metadata succeeds.
+    librdkafka connects to the bootstrap broker at once, and the cause (SSL handshake, SASL
+    authentication) reaches error_cb, which poll() serves."""
     errors = []
     conf = dict(conf, **{"error_cb": errors.append})
     a = AdminClient(conf)
-    try:
-        a.list_topics(timeout=timeout)
-    except KafkaException as e:
-        errors.append(e.args[0])
-    # The cause (SSL handshake, SASL authentication) reaches error_cb, served by poll().
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline and not any(e.code() in (KafkaError._AUTHENTICATION, KafkaError._SSL) for e in errors):
-        a.poll(0.5)
-    if not errors:
-        raise Fail(f"{what}: metadata succeeded, expected an authentication error")
+
+    def cause():
+        return any(e.code() in (KafkaError._AUTHENTICATION, KafkaError._SSL) for e in errors)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and not cause():
+        a.poll(0.2)
+    if not cause():
+        try:
+            a.list_topics(timeout=3)
+        except KafkaException as e:
+            errors.append(e.args[0])
+        else:
+            raise Fail(f"{what}: metadata succeeded, expected an error")
     return errors
 
 
