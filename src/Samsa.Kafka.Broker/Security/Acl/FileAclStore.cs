@@ -92,12 +92,6 @@ public sealed class FileAclStore : IAclStore
             });
         }
         var bytes = Encoding.UTF8.GetBytes(new JsonObject { ["version"] = 1, ["resources"] = resources }.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
-        var tmp = _path + ".tmp";
-        using (var fs = new FileStream(tmp, FileMode.Create, FileAccess.Write, FileShare.None))
-        {
-            fs.Write(bytes);
-            fs.Flush(flushToDisk: true);
-        }
-        File.Move(tmp, _path, overwrite: true);
+        Samsa.Kafka.Storage.CheckpointFile.WriteAtomically(_path, bytes);
     }
 }

@@ -129,13 +129,7 @@ internal sealed class FileQuotaStore : IQuotaStore
             else _entities[entityPath] = new Dictionary<string, string>(config, StringComparer.Ordinal);
             if (_path is not null)
             {
-                string tmp = _path + ".tmp";
-                using (var f = new FileStream(tmp, FileMode.Create, FileAccess.Write, FileShare.None))
-                {
-                    JsonSerializer.Serialize(f, _entities);
-                    f.Flush(flushToDisk: true);
-                }
-                File.Move(tmp, _path, overwrite: true);
+                Samsa.Kafka.Storage.CheckpointFile.WriteAtomically(_path, JsonSerializer.SerializeToUtf8Bytes(_entities));
             }
         }
         return Task.CompletedTask;

@@ -170,13 +170,7 @@ public sealed class ScramCredentialStore(KafkaBroker broker) : IConfigEntityHand
         root["users"] = u;
         // Durable and atomic: write a temp file, fsync it, rename over the old one.
         Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-        string tmp = path + ".tmp";
-        using (var fs = new FileStream(tmp, FileMode.Create, FileAccess.Write, FileShare.None))
-        {
-            fs.Write(System.Text.Encoding.UTF8.GetBytes(root.ToJsonString()));
-            fs.Flush(flushToDisk: true);
-        }
-        File.Move(tmp, path, overwrite: true);
+        Samsa.Kafka.Storage.CheckpointFile.WriteAtomically(path, System.Text.Encoding.UTF8.GetBytes(root.ToJsonString()));
     }
 }
 

@@ -391,13 +391,7 @@ public sealed class DelegationTokenManager : IAsyncDisposable
         var arr = new JsonArray();
         foreach (var t in _tokens.Values) arr.Add(JsonNode.Parse(Encode(t)));
         Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-        string tmp = path + ".tmp";
-        using (var fs = new FileStream(tmp, FileMode.Create, FileAccess.Write, FileShare.None))
-        {
-            fs.Write(Encoding.UTF8.GetBytes(new JsonObject { ["version"] = 1, ["tokens"] = arr }.ToJsonString()));
-            fs.Flush(flushToDisk: true);
-        }
-        File.Move(tmp, path, overwrite: true);
+        Samsa.Kafka.Storage.CheckpointFile.WriteAtomically(path, Encoding.UTF8.GetBytes(new JsonObject { ["version"] = 1, ["tokens"] = arr }.ToJsonString()));
     }
 
     public async ValueTask DisposeAsync()
