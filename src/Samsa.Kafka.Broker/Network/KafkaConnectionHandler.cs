@@ -45,9 +45,9 @@ public sealed class KafkaConnectionHandler(KafkaBroker broker, string listenerNa
 
     public async ValueTask OnFrameAsync(Connection connection, ReadOnlyMemory<byte> frame)
     {
+        var session = SessionOf(connection);
         // SASL listeners: unauthenticated connections may only authenticate (Security/Sasl).
-        var saslSession = SessionOf(connection);
-        if (saslSession.Sasl is not null && await broker.Sasl.InterceptAsync(connection, saslSession, frame)) return;
+        if (session.Sasl is not null && await broker.Sasl.InterceptAsync(connection, session, frame)) return;
         var (header, request, error) = Parse(frame);
         if (header is null)
         {
@@ -67,7 +67,6 @@ public sealed class KafkaConnectionHandler(KafkaBroker broker, string listenerNa
         else
         {
             var entry = ApiTable.Find(header.RequestApiKey)!;
-            var session = SessionOf(connection);
             session.ClientId = header.ClientId;
             var context = new RequestContext { Header = header, Broker = broker, Connection = connection, Cancellation = connection.Closed, Session = session };
             try
@@ -108,7 +107,7 @@ public sealed class KafkaConnectionHandler(KafkaBroker broker, string listenerNa
                 return;
             }
             await SendAsync(connection, header, response, responseVersion);
-            Security.Sasl.SaslService.AfterResponse(connection, saslSession);
+            Security.Sasl.SaslService.AfterResponse(connection, session);
             if (throttleMs > 0) await Security.Quotas.RequestThrottle.MuteAsync(connection, throttleMs, throttleDecided);
         }
         catch (KafkaProtocolException e)
