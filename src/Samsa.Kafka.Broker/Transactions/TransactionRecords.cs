@@ -46,11 +46,14 @@ public static class TransactionRecords
                     .ToList(),
             TransactionLastUpdateTimestampMs = m.TxnLastUpdateTimestamp,
             TransactionStartTimestampMs = m.TxnStartTimestamp,
-            PreviousProducerId = m.PreviousProducerId,
-            NextProducerId = m.NextProducerId,
-            ClientTransactionVersion = m.ClientTransactionVersion,
         };
         short version = m.SupportsEpochBump ? ValueVersionTv2 : ValueVersion;
+        if (version >= ValueVersionTv2)
+        {
+            value.PreviousProducerId = m.PreviousProducerId;
+            value.NextProducerId = m.NextProducerId;
+            value.ClientTransactionVersion = m.ClientTransactionVersion;
+        }
         var bytes = new byte[2 + value.Size(version)];
         BinaryPrimitives.WriteInt16BigEndian(bytes, version);
         var w = new KafkaWriter(bytes.AsSpan(2));
