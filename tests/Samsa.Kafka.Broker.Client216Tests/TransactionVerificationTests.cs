@@ -87,22 +87,26 @@ public abstract class TransactionVerificationTests(KafkaTarget target)
         } while (init.ErrorCode != 0 && DateTime.UtcNow < deadline);
         Assert.Equal(0, init.ErrorCode);
 
+        // On the cluster the refused partition is led by a broker that is not the coordinator, so
+        // the leader asks over AddPartitionsToTxn v5 (the partitions alternate between brokers 2 and 3).
+        int refusedPartition = leaders[1] != found.NodeId ? 1 : 0, addedPartition = 1 - refusedPartition;
+        if (target is ThreeBrokers) Assert.NotEqual(found.NodeId, leaders[refusedPartition]);
         var add = await coordinator.SendAsync<AddPartitionsToTxnResponse>(new AddPartitionsToTxnRequest
         {
             V3AndBelowTransactionalId = txid, V3AndBelowProducerId = init.ProducerId, V3AndBelowProducerEpoch = init.ProducerEpoch,
-            V3AndBelowTopics = [new AddPartitionsToTxnRequest.AddPartitionsToTxnTopic { Name = topic, Partitions = [0] }],
+            V3AndBelowTopics = [new AddPartitionsToTxnRequest.AddPartitionsToTxnTopic { Name = topic, Partitions = [addedPartition] }],
         }, 3);
         Assert.Equal(0, add!.ResultsByTopicV3AndBelow[0].ResultsByPartition[0].PartitionErrorCode);
 
-        await using (var leader1 = await ConnectToBrokerAsync(leaders[1]))
+        await using (var leader = await ConnectToBrokerAsync(leaders[refusedPartition]))
         {
-            var refused = await ProduceAsync(leader1, txid, topic, 1, TransactionalBatch(init.ProducerId, init.ProducerEpoch, 0, "not-added"));
+            var refused = await ProduceAsync(leader, txid, topic, refusedPartition, TransactionalBatch(init.ProducerId, init.ProducerEpoch, 0, "not-added"));
             Assert.Equal((short)Protocol.ErrorCode.InvalidTxnState, refused.ErrorCode);
             Assert.Equal("Partition was not added to the transaction", refused.ErrorMessage);
         }
-        await using (var leader0 = await ConnectToBrokerAsync(leaders[0]))
+        await using (var leader = await ConnectToBrokerAsync(leaders[addedPartition]))
         {
-            var accepted = await ProduceAsync(leader0, txid, topic, 0, TransactionalBatch(init.ProducerId, init.ProducerEpoch, 0, "added"));
+            var accepted = await ProduceAsync(leader, txid, topic, addedPartition, TransactionalBatch(init.ProducerId, init.ProducerEpoch, 0, "added"));
             Assert.Equal(0, accepted.ErrorCode);
         }
         var commit = await coordinator.SendAsync<EndTxnResponse>(new EndTxnRequest { TransactionalId = txid, ProducerId = init.ProducerId, ProducerEpoch = init.ProducerEpoch, Committed = true }, 3);
@@ -130,7 +134,7 @@ public abstract class TransactionVerificationTests(KafkaTarget target)
             }
             catch (Exception e) { thread.SetException(e); }
         }) { IsBackground = true }.Start();
-        Assert.Equal(["0:added"], await thread.Task.WaitAsync(Deadline));
+        Assert.Equal([$"{addedPartition}:added"], await thread.Task.WaitAsync(Deadline));
     }
 
     [Fact]
