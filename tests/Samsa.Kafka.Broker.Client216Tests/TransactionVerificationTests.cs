@@ -137,6 +137,74 @@ public abstract class TransactionVerificationTests(KafkaTarget target)
         Assert.Equal([$"{addedPartition}:added"], await thread.Task.WaitAsync(Deadline));
     }
 
+    private async Task<FindCoordinatorResponse> FindCoordinatorAsync(string key, sbyte keyType)
+    {
+        var (host, port) = BootstrapEndpoint;
+        await using var boot = await KafkaWireClient.ConnectAsync(host, port);
+        var deadline = DateTime.UtcNow + Deadline;
+        while (true)
+        {
+            var found = (await boot.SendAsync<FindCoordinatorResponse>(new FindCoordinatorRequest { Key = key, KeyType = keyType }, 3))!;
+            if (found.ErrorCode == 0 || DateTime.UtcNow > deadline) return found;
+            await Task.Delay(100);
+        }
+    }
+
+    [Fact]
+    public async Task TxnOffsetCommitV5AddsTheOffsetsPartitionThroughTheTransactionCoordinator()
+    {
+        // Transaction version 2: no AddOffsetsToTxn; the group coordinator's broker adds its
+        // __consumer_offsets partition to the transaction (on the cluster: at another broker).
+        var topic = target.NewTopicName("txoff");
+        await target.CreateTopicAsync(topic, 1);
+        var txid = target.NewTransactionalId();
+        var txnCoordinator = await FindCoordinatorAsync(txid, 1);
+        Assert.Equal(0, txnCoordinator.ErrorCode);
+        string group = target.NewGroupId();
+        FindCoordinatorResponse groupCoordinator = await FindCoordinatorAsync(group, 0);
+        for (int i = 0; i < 50 && target is ThreeBrokers && groupCoordinator.NodeId == txnCoordinator.NodeId; i++)
+            groupCoordinator = await FindCoordinatorAsync(group = target.NewGroupId(), 0);
+        if (target is ThreeBrokers) Assert.NotEqual(txnCoordinator.NodeId, groupCoordinator.NodeId);
+
+        await using var txn = await ConnectToBrokerAsync(txnCoordinator.NodeId);
+        var init = (await txn.SendAsync<InitProducerIdResponse>(new InitProducerIdRequest { TransactionalId = txid, TransactionTimeoutMs = 30_000, ProducerId = -1, ProducerEpoch = -1 }, 4))!;
+        Assert.Equal(0, init.ErrorCode);
+        await using (var groups = await ConnectToBrokerAsync(groupCoordinator.NodeId))
+        {
+            var commit = await groups.SendAsync<TxnOffsetCommitResponse>(new TxnOffsetCommitRequest
+            {
+                TransactionalId = txid, GroupId = group, ProducerId = init.ProducerId, ProducerEpoch = init.ProducerEpoch, GenerationId = -1, MemberId = "",
+                Topics = [new TxnOffsetCommitRequest.TxnOffsetCommitRequestTopic
+                {
+                    Name = topic, Partitions = [new TxnOffsetCommitRequest.TxnOffsetCommitRequestPartition { PartitionIndex = 0, CommittedOffset = 42, CommittedLeaderEpoch = -1 }],
+                }],
+            }, 5);
+            Assert.Equal(0, commit!.Topics[0].Partitions[0].ErrorCode);
+        }
+        var end = (await txn.SendAsync<EndTxnResponse>(new EndTxnRequest { TransactionalId = txid, ProducerId = init.ProducerId, ProducerEpoch = init.ProducerEpoch, Committed = true }, 5))!;
+        Assert.Equal((0, init.ProducerId, (short)(init.ProducerEpoch + 1)), (end.ErrorCode, end.ProducerId, end.ProducerEpoch));
+
+        // The offset becomes the group's committed offset once the marker reaches the group's partition.
+        var thread = new TaskCompletionSource<long>(TaskCreationOptions.RunContinuationsAsynchronously);
+        new Thread(() =>
+        {
+            try
+            {
+                using var probe = target.Consumer<Ignore, string>(new ConsumerConfig { GroupId = group, EnableAutoCommit = false });
+                long offset = -1;
+                var sw = System.Diagnostics.Stopwatch.StartNew();
+                while (offset != 42 && sw.Elapsed < TimeSpan.FromSeconds(20))
+                {
+                    offset = probe.Committed([new TopicPartition(topic, 0)], TimeSpan.FromSeconds(10))[0].Offset.Value;
+                    if (offset != 42) Thread.Sleep(100);
+                }
+                thread.SetResult(offset);
+            }
+            catch (Exception e) { thread.SetException(e); }
+        }) { IsBackground = true }.Start();
+        Assert.Equal(42, await thread.Task.WaitAsync(Deadline));
+    }
+
     [Fact]
     public async Task Librdkafka216TransactionsCommitAndAbortAcrossPartitions()
     {
