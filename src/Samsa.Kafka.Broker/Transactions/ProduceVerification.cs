@@ -68,9 +68,11 @@ public static class ProduceVerification
     /// Verifies (or, Produce v12+, adds) the partitions of a Produce request whose transactional
     /// batches start a transaction at that partition. Null when nothing needs checking (no
     /// transactional id, verification off, every batch continues an open transaction) — the common
-    /// case costs no allocation beyond the scan.
+    /// case costs no allocation beyond the scan. <paramref name="topicName"/> gives a topic's name when
+    /// the request names topics by id (Produce v13, KIP-516); by default the request's name is used.
     /// </summary>
-    public static async ValueTask<Outcome?> VerifyAsync(RequestContext context, ProduceRequest request)
+    public static async ValueTask<Outcome?> VerifyAsync(RequestContext context, ProduceRequest request,
+        Func<ProduceRequest.TopicProduceData, string?>? topicName = null)
     {
         if (string.IsNullOrEmpty(request.TransactionalId)) return null;
         var broker = context.Broker;
@@ -80,20 +82,21 @@ public static class ProduceVerification
         bool severalProducers = false;
         foreach (var t in request.TopicData)
         {
+            if ((topicName is null ? t.Name : topicName(t)) is not { Length: > 0 } name) continue;
             foreach (var pd in t.PartitionData)
             {
                 // Upstream reads the first batch (Produce v3+ carries one batch per partition).
                 if (pd.Records is not { Length: >= RecordBatch.HeaderSize } records) continue;
                 var batch = new RecordBatch(records.Span);
                 if (batch.Magic < 2 || !batch.IsTransactional || batch.IsControl || batch.ProducerId < 0) continue;
-                var partition = broker.Replicas.GetPartition(t.Name, pd.Index);
+                var partition = broker.Replicas.GetPartition(name, pd.Index);
                 // Partitions the handler refuses anyway (unknown, led elsewhere, internal) are left to it.
-                if (partition is null || !partition.IsLeader || !partition.IsHostedLocally || Cluster.TopicName.IsInternal(t.Name)) continue;
+                if (partition is null || !partition.IsLeader || !partition.IsHostedLocally || Cluster.TopicName.IsInternal(name)) continue;
                 if (producerId >= 0 && (producerId != batch.ProducerId || producerEpoch != batch.ProducerEpoch)) severalProducers = true;
                 producerId = batch.ProducerId;
                 producerEpoch = batch.ProducerEpoch;
                 if (partition.Log.HasOngoingTransaction(batch.ProducerId, batch.ProducerEpoch)) continue;
-                (toVerify ??= []).Add(new TopicPartition(t.Name, pd.Index));
+                (toVerify ??= []).Add(new TopicPartition(name, pd.Index));
             }
         }
         if (toVerify is null || !IsEnabled(broker)) return null;
