@@ -124,3 +124,49 @@ public class Kip890CoordinatorTests
             r => Assert.Equal(TransactionRecords.ValueVersion, System.Buffers.Binary.BinaryPrimitives.ReadInt16BigEndian(r.Value)));
     }
 }
+
+/// <summary>The leader's side when the coordinator is unreachable or answers errors: retriable
+/// answers the producer retries, never an exception.</summary>
+public class ProduceVerificationMappingTests
+{
+    [Fact]
+    public async Task AnUnreachableCoordinatorAnswersNetworkExceptionWhichProducersRetry()
+    {
+        // A port nobody listens on.
+        var probe = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        probe.Start();
+        int port = ((System.Net.IPEndPoint)probe.LocalEndpoint).Port;
+        probe.Stop();
+        await using var channel = new TxnVerificationChannel(id => id == 2 ? ("127.0.0.1", port) : null, log: null);
+        var tp = new TopicPartition("t", 0);
+        var unreachable = await channel.SendAsync(2, "tx", 1, 0, [tp], verifyOnly: true).WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.Equal(ErrorCode.NetworkException, unreachable[tp]);
+        var unknownBroker = await channel.SendAsync(3, "tx", 1, 0, [tp], verifyOnly: true);
+        Assert.Equal(ErrorCode.CoordinatorNotAvailable, unknownBroker[tp]);
+
+        var refusal = ProduceVerification.ToAppendError(ProduceVerification.MapForClient(unreachable[tp], TransactionSupportedOperation.DefaultError));
+        Assert.Equal(ErrorCode.NotEnoughReplicas, refusal.Error);
+        Assert.Equal("Unable to verify the partition has been added to the transaction. Underlying error: NETWORK_EXCEPTION", refusal.Message);
+    }
+
+    [Theory]
+    [InlineData(ErrorCode.TransactionAbortable, TransactionSupportedOperation.DefaultError, ErrorCode.InvalidTxnState)]
+    [InlineData(ErrorCode.TransactionAbortable, TransactionSupportedOperation.GenericErrorSupported, ErrorCode.TransactionAbortable)]
+    [InlineData(ErrorCode.TransactionAbortable, TransactionSupportedOperation.AddPartition, ErrorCode.TransactionAbortable)]
+    [InlineData(ErrorCode.ProducerFenced, TransactionSupportedOperation.DefaultError, ErrorCode.InvalidProducerEpoch)]
+    [InlineData(ErrorCode.ClusterAuthorizationFailed, TransactionSupportedOperation.DefaultError, ErrorCode.InvalidTxnState)]
+    [InlineData(ErrorCode.ConcurrentTransactions, TransactionSupportedOperation.AddPartition, ErrorCode.NotEnoughReplicas)]
+    [InlineData(ErrorCode.CoordinatorLoadInProgress, TransactionSupportedOperation.DefaultError, ErrorCode.NotEnoughReplicas)]
+    [InlineData(ErrorCode.InvalidProducerIdMapping, TransactionSupportedOperation.DefaultError, ErrorCode.InvalidProducerIdMapping)]
+    public void CoordinatorAnswersBecomeTheProduceErrorsUpstreamReturns(ErrorCode coordinator, TransactionSupportedOperation operation, ErrorCode produce) =>
+        Assert.Equal(produce, ProduceVerification.ToAppendError(ProduceVerification.MapForClient(coordinator, operation)).Error);
+
+    [Theory]
+    [InlineData(3, TransactionSupportedOperation.DefaultError)]
+    [InlineData(10, TransactionSupportedOperation.DefaultError)]
+    [InlineData(11, TransactionSupportedOperation.GenericErrorSupported)]
+    [InlineData(12, TransactionSupportedOperation.AddPartition)]
+    [InlineData(13, TransactionSupportedOperation.AddPartition)]
+    public void ProduceVersionsChooseTheOperation(short version, TransactionSupportedOperation expected) =>
+        Assert.Equal(expected, ProduceVerification.ForProduceVersion(version));
+}
