@@ -372,6 +372,17 @@ public sealed class PartitionLog : IDisposable
         }
     }
 
+    /// <summary>Whether the producer has an open transaction in this partition under this epoch
+    /// (upstream UnifiedLog.hasOngoingTransaction): a transactional batch that continues it needs no
+    /// KIP-890 verification with the transaction coordinator.</summary>
+    public bool HasOngoingTransaction(long producerId, short producerEpoch)
+    {
+        lock (_lock)
+        {
+            return _ongoingTxns.ContainsKey(producerId) && ProducerState.LastEntry(producerId)?.Epoch == producerEpoch;
+        }
+    }
+
     private void UpdateFirstUnstableOffset()
     {
         Interlocked.Exchange(ref _firstUnstableOffset, _ongoingTxns.Count > 0 ? _ongoingTxns.Values.Min() : long.MaxValue);

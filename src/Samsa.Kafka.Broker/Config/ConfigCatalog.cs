@@ -358,6 +358,8 @@ public static class ConfigCatalog
         new("transaction.max.timeout.ms", ConfigType.Int, "900000", AtLeast(1)),
         new("transaction.abort.timed.out.transaction.cleanup.interval.ms", ConfigType.Int, "10000", AtLeast(1)),
         new("transaction.remove.expired.transaction.cleanup.interval.ms", ConfigType.Int, "3600000", AtLeast(1)),
+        // KIP-890 part 1: partition leaders ask the coordinator before a transaction's first batch (dynamic upstream).
+        new("transaction.partition.verification.enable", ConfigType.Boolean, "true", dynamic: true),
         new("producer.id.expiration.ms", ConfigType.Int, "86400000", AtLeast(1), dynamic: true),
         new("authorizer.class.name", ConfigType.String, ""),
         // AclAuthorizer's own keys (Security/Acl/AclAuthorizer).

@@ -22,9 +22,10 @@
 // TRANSACTIONAL_ID_AUTHORIZATION_FAILED); each topic needs WRITE (TOPIC_AUTHORIZATION_FAILED,
 // checked before the topic's existence). Idempotent producers need no more here (their
 // InitProducerId was authorized).
-// Differences from upstream: a transactional batch to a partition not added to the transaction is
-// not refused (upstream refuses it only with KIP-890 verification); brokers without log.dirs
-// (in-memory logs) keep no producer state.
+// KIP-890: a transactional batch that starts a transaction at a partition is first checked with the
+// transaction coordinator (Transactions/ProduceVerification: INVALID_TXN_STATE when the partition
+// was not added; Produce v12+ adds it for transaction version 2 producers).
+// Differences from upstream: brokers without log.dirs (in-memory logs) keep no producer state.
 using System.Runtime.InteropServices;
 using Samsa.Kafka.Broker.Cluster;
 using Samsa.Kafka.Protocol;
@@ -45,6 +46,7 @@ public static class ProduceHandler
         var denied = Security.Acl.Authz.DeniedTopics(context, Security.Acl.AclOperation.Write, request.TopicData.Select(t => t.Name));
         bool txnDenied = broker.Authorizer is not null && HasTransactionalRecords(request)
             && (request.TransactionalId is not { } tid || !Security.Acl.Authz.TransactionalId(context, Security.Acl.AclOperation.Write, tid));
+        var verification = txnDenied ? null : await Transactions.ProduceVerification.VerifyAsync(context, request);
         foreach (var topicData in request.TopicData)
         {
             var topicResponse = new ProduceResponse.TopicProduceResponse { Name = topicData.Name };
@@ -63,6 +65,7 @@ public static class ProduceHandler
                 else if (partition is null) error = ErrorCode.UnknownTopicOrPartition;
                 else if (!partition.IsLeader) error = ErrorCode.NotLeaderOrFollower;   // ZooKeeper mode: led elsewhere
                 else if (TopicName.IsInternal(topicData.Name)) { error = ErrorCode.InvalidTopicException; message = $"Cannot append to internal topic {topicData.Name}"; }
+                else if (verification?.Refused(topicData.Name, pd.Index) is { } refusal) (error, message) = (refusal.Error, refusal.Message);
                 else if (request.Acks == -1 && (partition.IsrNodes?.Count ?? 1) < partition.Topic.LogConfig.MinInSyncReplicas)
                 {
                     // Checked before the append (upstream Partition.appendRecordsToLeader).

@@ -1,4 +1,4 @@
-// TxnOffsetCommit (key 28), versions 0-4.
+// TxnOffsetCommit (key 28), versions 0-5.
 //
 // Behaviour (KafkaApis.handleTxnOffsetCommitRequest, GroupCoordinator.handleTxnCommitOffsets):
 // offsets committed inside a transaction; they become the group's committed offsets when the
@@ -9,7 +9,12 @@
 // below v3), and unknown partitions get UNKNOWN_TOPIC_OR_PARTITION. Metadata longer than
 // offset.metadata.max.bytes is OFFSET_METADATA_TOO_LARGE.
 // When this broker also coordinates the transactional id, the producer id/epoch and the open
-// transaction are checked too (upstream leaves that to the log's producer state).
+// transaction are checked too (upstream leaves that to the log's producer state); when another
+// broker does, it is asked with AddPartitionsToTxn VerifyOnly (KIP-890 part 1) whether the group's
+// offsets partition is in the transaction (INVALID_TXN_STATE, or TRANSACTION_ABORTABLE from v4).
+// v5 is transaction version 2 (KIP-890 part 2): the producer sent no AddOffsetsToTxn, so the
+// offsets partition is added to the transaction here first. Retriable answers of the transaction
+// coordinator come back as COORDINATOR_LOAD_IN_PROGRESS, which producers retry.
 // The offsets are written to the group's __consumer_offsets partition as the producer's
 // transactional batch and become committed offsets when the transaction's COMMIT marker reaches that
 // partition (dropped on ABORT); a new coordinator replays them as pending until the marker.
@@ -24,7 +29,7 @@ namespace Samsa.Kafka.Broker.Handlers;
 
 public static class TxnOffsetCommitHandler
 {
-    public static ValueTask<IKafkaMessage?> HandleAsync(RequestContext context, TxnOffsetCommitRequest request)
+    public static async ValueTask<IKafkaMessage?> HandleAsync(RequestContext context, TxnOffsetCommitRequest request)
     {
         short v = context.ApiVersion;
         var broker = context.Broker;
@@ -48,6 +53,8 @@ public static class TxnOffsetCommitHandler
         // coordinated by another broker.
         ErrorCode error = requestDenied is not null || (entries.Count == 0 && denied.Count > 0) ? ErrorCode.None : broker.Groups.Coordinator.ValidateTxnOffsetCommit(request.GroupId, v >= 3 ? request.MemberId : "",
             v >= 3 ? request.GroupInstanceId : null, v >= 3 ? request.GenerationId : -1);
+        if (error == ErrorCode.None && entries.Count > 0)
+            error = await VerifyOrAddOffsetsPartitionAsync(context, request);
         if (error == ErrorCode.None
             && broker.Transactions.Coordinator.ValidateTxnOffsetCommit(request.TransactionalId, request.ProducerId, request.ProducerEpoch, request.GroupId) is { } txnError)
             error = txnError;
@@ -70,6 +77,31 @@ public static class TxnOffsetCommitHandler
                 rt.Partitions.Add(new TxnOffsetCommitResponse.TxnOffsetCommitResponsePartition { PartitionIndex = p.PartitionIndex, ErrorCode = (short)e });
             }
         }
-        return ValueTask.FromResult<IKafkaMessage?>(response);
+        return response;
+    }
+
+    // KIP-890: the group's offsets partition must be in the transaction — added here for v5
+    // (transaction version 2), verified with a coordinator on another broker for older versions
+    // (a local coordinator is checked by ValidateTxnOffsetCommit).
+    private static async ValueTask<ErrorCode> VerifyOrAddOffsetsPartitionAsync(RequestContext context, TxnOffsetCommitRequest request)
+    {
+        var broker = context.Broker;
+        var operation = Transactions.ProduceVerification.ForTxnOffsetCommitVersion(context.ApiVersion);
+        bool add = operation == Transactions.TransactionSupportedOperation.AddPartition;
+        if (!add && (!Transactions.ProduceVerification.IsEnabled(broker)
+            || broker.Transactions.Coordinator.ValidateTxnOffsetCommit(request.TransactionalId, request.ProducerId, request.ProducerEpoch, request.GroupId) is not null))
+            return ErrorCode.None;
+        var tp = new TopicPartition(Cluster.TopicName.GroupMetadataTopic, broker.Groups.Coordinator.PartitionFor(request.GroupId));
+        var results = await broker.Transactions.VerifyOrAddAsync(request.TransactionalId, request.ProducerId, request.ProducerEpoch, [tp], add, context.Cancellation);
+        var error = Transactions.ProduceVerification.MapForClient(results.GetValueOrDefault(tp, ErrorCode.None), operation);
+        return error switch
+        {
+            // The producer reads INVALID_PRODUCER_EPOCH from a partition; from TxnOffsetCommit it
+            // expects PRODUCER_FENCED (mapped down for old versions by the caller).
+            ErrorCode.InvalidProducerEpoch => ErrorCode.ProducerFenced,
+            ErrorCode.ConcurrentTransactions or ErrorCode.NetworkException or ErrorCode.CoordinatorNotAvailable or ErrorCode.NotCoordinator
+                => ErrorCode.CoordinatorLoadInProgress,
+            _ => error,
+        };
     }
 }

@@ -1,4 +1,4 @@
-// WriteTxnMarkers (key 27), versions 0-1.
+// WriteTxnMarkers (key 27), versions 0-2 (v2 carries each marker's TransactionVersion, KIP-1228).
 //
 // Behaviour (KafkaApis.handleWriteTxnMarkersRequest): the transaction coordinator's request to a
 // partition leader — append a COMMIT or ABORT control batch for the producer to each listed
@@ -7,6 +7,9 @@
 // markers for partitions it leads directly and sends this request to the leaders of the others.
 // Partitions this broker does not lead get NOT_LEADER_OR_FOLLOWER. A marker on a __consumer_offsets
 // partition completes the transactional offsets its group coordinator holds for the producer.
+// Differences from upstream: v2's TransactionVersion is accepted but not used — a transaction
+// version 2 marker is checked as older ones are (epoch at least the producer's), where upstream
+// requires it to be strictly greater (KIP-1228); this broker's coordinator sends v1.
 // Authorization (KafkaApis.handleWriteTxnMarkersRequest): CLUSTER ALTER or CLUSTER_ACTION, else every
 // partition CLUSTER_AUTHORIZATION_FAILED.
 using Samsa.Kafka.Protocol;

@@ -57,6 +57,11 @@ public interface IPartitionLog : IDisposable
     /// <summary>The idempotent/transactional producers this partition knows (DescribeProducers).</summary>
     IReadOnlyList<ProducerInfo> Producers() => [];
 
+    /// <summary>Whether the producer has an open transaction here under this epoch (KIP-890
+    /// verification is skipped then). Logs that keep no producer state answer false, so every
+    /// transactional batch they get is verified.</summary>
+    bool HasOngoingTransaction(long producerId, short producerEpoch) => false;
+
     /// <summary>Reads whole batches starting with the one containing <paramref name="offset"/>, stopping
     /// before <paramref name="maxOffsetExclusive"/> and within <paramref name="maxBytes"/> — except that with
     /// <paramref name="minOneBatch"/> the first batch is returned whole even if larger (KIP-74).</summary>

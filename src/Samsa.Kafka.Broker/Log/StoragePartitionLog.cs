@@ -82,6 +82,8 @@ public sealed class StoragePartitionLog : IPartitionLog
     public IReadOnlyList<AbortedTransaction> AbortedTransactions(long fetchOffset, long upperBoundOffset) =>
         _log.CollectAbortedTransactions(fetchOffset, upperBoundOffset).Select(a => new AbortedTransaction(a.ProducerId, a.FirstOffset)).ToList();
 
+    public bool HasOngoingTransaction(long producerId, short producerEpoch) => _log.HasOngoingTransaction(producerId, producerEpoch);
+
     public IReadOnlyList<ProducerInfo> Producers() =>
         _log.ActiveProducers()
             .Select(p => new ProducerInfo(p.Entry.ProducerId, p.Entry.Epoch, p.Entry.LastSequence, p.Entry.Timestamp,

@@ -45,13 +45,19 @@ public interface ITransactionEnvironment
 
 public readonly record struct InitProducerIdResult(ErrorCode Error, long ProducerId, short ProducerEpoch);
 
+/// <summary>EndTxn's answer: the error and (v5, transaction version 2) the producer id and epoch the
+/// producer continues with.</summary>
+public readonly record struct EndTxnResult(ErrorCode Error, long ProducerId, short ProducerEpoch);
+
 /// <summary>A transactional id as DescribeTransactions / ListTransactions show it.</summary>
 public sealed record TransactionDescription(string TransactionalId, TransactionState State, long ProducerId, short ProducerEpoch,
     int TimeoutMs, long StartTimestamp, IReadOnlyList<TopicPartition> Partitions);
 
 /// <summary>
 /// The transaction coordinator (KIP-98), as upstream's TransactionCoordinator with transaction
-/// version 1 (no KIP-890 part 2): one state machine per transactional id, every transition written
+/// versions 1 and 2 (KIP-890 part 2: EndTxn v5 bumps the epoch of every transaction; partition
+/// leaders verify, and for version 2 producers add, partitions through <see cref="VerifyPartitions"/> /
+/// <see cref="AddPartitionsFromBroker"/>): one state machine per transactional id, every transition written
 /// to <c>__transaction_state</c> (partition = hash of the id) before it takes effect, the state
 /// rebuilt by replaying those records. Markers for partitions this broker leads are written inside
 /// EndTxn; those for partitions led elsewhere go out over WriteTxnMarkers and the transaction stays
@@ -185,6 +191,9 @@ public sealed class TransactionCoordinator : Coordination.ICoordinatorShards<Tra
                 foreach (var tp in TransactionRecords.PartitionsOf(v)) m.Partitions.Add(tp);
                 m.TxnLastUpdateTimestamp = v.TransactionLastUpdateTimestampMs;
                 m.TxnStartTimestamp = v.TransactionStartTimestampMs;
+                m.PreviousProducerId = v.PreviousProducerId;
+                m.NextProducerId = v.NextProducerId;
+                m.ClientTransactionVersion = v.ClientTransactionVersion;
                 _transactions[e.TransactionalId] = m;
             }
             _shards.MarkOwned(partition);
@@ -339,19 +348,61 @@ public sealed class TransactionCoordinator : Coordination.ICoordinatorShards<Tra
             foreach (var p in partitions) result[p] = unknown.Contains(p) ? ErrorCode.UnknownTopicOrPartition : ErrorCode.OperationNotAttempted;
             return result;
         }
-        var error = AddPartitions(transactionalId, producerId, producerEpoch, partitions);
+        var error = AddPartitions(transactionalId, producerId, producerEpoch, partitions, clientTransactionVersion: 0);
         foreach (var p in partitions) result[p] = error;
         return result;
+    }
+
+    /// <summary>
+    /// AddPartitionsToTxn v4+ with VerifyOnly (upstream handleVerifyPartitionsInTransaction, KIP-890
+    /// part 1): whether each partition is part of the producer's open transaction — NONE when it is,
+    /// TRANSACTION_ABORTABLE when not (the partition leader turns that into INVALID_TXN_STATE for
+    /// older clients). The whole request fails with INVALID_PRODUCER_ID_MAPPING (unknown id, other
+    /// producer id), PRODUCER_FENCED (other epoch), CONCURRENT_TRANSACTIONS (the previous transaction
+    /// is completing) or the ownership errors. Nothing is written.
+    /// </summary>
+    public Dictionary<TopicPartition, ErrorCode> VerifyPartitions(string transactionalId, long producerId, short producerEpoch,
+        IReadOnlyCollection<TopicPartition> partitions)
+    {
+        ErrorCode all;
+        lock (_gate)
+        {
+            if (string.IsNullOrEmpty(transactionalId)) all = ErrorCode.InvalidRequest;
+            else if (CheckOwned(transactionalId) is { } owned) all = owned;
+            else if (!_transactions.TryGetValue(transactionalId, out var m) || m.ProducerId != producerId) all = ErrorCode.InvalidProducerIdMapping;
+            else if (m.ProducerEpoch != producerEpoch) all = ErrorCode.ProducerFenced;
+            else if (m.State is TransactionState.PrepareCommit or TransactionState.PrepareAbort) all = ErrorCode.ConcurrentTransactions;
+            else
+            {
+                // Partitions are members only while the transaction is open (they are cleared at completion).
+                bool open = m.State == TransactionState.Ongoing;
+                return partitions.Distinct().ToDictionary(tp => tp, tp => open && m.Partitions.Contains(tp) ? ErrorCode.None : ErrorCode.TransactionAbortable);
+            }
+        }
+        return partitions.Distinct().ToDictionary(tp => tp, _ => all);
+    }
+
+    /// <summary>
+    /// AddPartitionsToTxn v4+ without VerifyOnly: a partition leader adds partitions on behalf of a
+    /// transaction version 2 producer, which sends no AddPartitionsToTxn itself (Produce v12+,
+    /// TxnOffsetCommit v5; upstream KafkaApis passes TV_2 for these). The first add starts the
+    /// transaction, as the client form does.
+    /// </summary>
+    public ErrorCode AddPartitionsFromBroker(string transactionalId, long producerId, short producerEpoch, IReadOnlyCollection<TopicPartition> partitions)
+    {
+        if (string.IsNullOrEmpty(transactionalId)) return ErrorCode.InvalidRequest;
+        return AddPartitions(transactionalId, producerId, producerEpoch, partitions, clientTransactionVersion: 2);
     }
 
     /// <summary>AddOffsetsToTxn: adds the group's __consumer_offsets partition to the transaction.</summary>
     public ErrorCode AddOffsetsToTxn(string transactionalId, long producerId, short producerEpoch, string groupId)
     {
         if (_env.OffsetsPartitionFor(groupId) is not { } tp) return ErrorCode.CoordinatorNotAvailable;
-        return AddPartitions(transactionalId, producerId, producerEpoch, [tp]);
+        return AddPartitions(transactionalId, producerId, producerEpoch, [tp], clientTransactionVersion: 0);
     }
 
-    private ErrorCode AddPartitions(string transactionalId, long producerId, short producerEpoch, IReadOnlyCollection<TopicPartition> partitions)
+    private ErrorCode AddPartitions(string transactionalId, long producerId, short producerEpoch, IReadOnlyCollection<TopicPartition> partitions,
+        short clientTransactionVersion)
     {
         lock (_gate)
         {
@@ -367,7 +418,12 @@ public sealed class TransactionCoordinator : Coordination.ICoordinatorShards<Tra
             {
                 m.TxnStartTimestamp = now;
                 m.Partitions.Clear();
+                // The transaction version is fixed by the request that starts the transaction
+                // (upstream prepareAddPartitions keeps the client's version).
+                m.ClientTransactionVersion = clientTransactionVersion;
             }
+            else if (clientTransactionVersion > m.ClientTransactionVersion)
+                m.ClientTransactionVersion = clientTransactionVersion;
             m.State = TransactionState.Ongoing;
             foreach (var p in partitions) m.Partitions.Add(p);
             m.TxnLastUpdateTimestamp = now;
@@ -404,37 +460,95 @@ public sealed class TransactionCoordinator : Coordination.ICoordinatorShards<Tra
 
     // ------------------------------------------------------------------ EndTxn
 
-    /// <summary>EndTxn (upstream handleEndTransaction, transaction version 1): commits or aborts the open
-    /// transaction — PrepareX logged, markers written to every partition, offsets applied, CompleteX logged.
-    /// A retry after completion answers NONE; the opposite outcome INVALID_TXN_STATE.</summary>
-    public ErrorCode EndTxn(string transactionalId, long producerId, short producerEpoch, bool commit)
+    /// <summary>EndTxn v0-v4 (transaction version 1), see <see cref="EndTxn(string, long, short, bool, short)"/>.</summary>
+    public ErrorCode EndTxn(string transactionalId, long producerId, short producerEpoch, bool commit) =>
+        EndTxn(transactionalId, producerId, producerEpoch, commit, clientTransactionVersion: 0).Error;
+
+    /// <summary>
+    /// EndTxn (upstream handleEndTransaction): commits or aborts the open transaction — PrepareX
+    /// logged, markers written to every partition, offsets applied, CompleteX logged. A retry after
+    /// completion answers NONE; the opposite outcome INVALID_TXN_STATE.
+    /// With transaction version 2 (EndTxn v5, KIP-890 part 2) the epoch is bumped as the transaction
+    /// ends: PrepareX is logged with epoch + 1, the markers carry it (so a late write of the ended
+    /// transaction is fenced at the partition), and the answer gives the producer the new epoch — or,
+    /// when the epoch is exhausted, a new producer id with epoch 0. A retry is recognised by the
+    /// epoch one below the current one (or the previous producer id after a rotation) and answered
+    /// with the current producer id and epoch.
+    /// </summary>
+    public EndTxnResult EndTxn(string transactionalId, long producerId, short producerEpoch, bool commit, short clientTransactionVersion)
     {
         lock (_gate)
         {
-            if (CheckOwned(transactionalId) is { } owned) return owned;
-            if (!_transactions.TryGetValue(transactionalId, out var m) || m.ProducerId != producerId) return ErrorCode.InvalidProducerIdMapping;
-            if (m.ProducerEpoch != producerEpoch) return ErrorCode.ProducerFenced;
+            if (string.IsNullOrEmpty(transactionalId)) return new EndTxnResult(ErrorCode.InvalidRequest, -1, -1);
+            if (CheckOwned(transactionalId) is { } owned) return new EndTxnResult(owned, -1, -1);
+            if (!_transactions.TryGetValue(transactionalId, out var m)) return new EndTxnResult(ErrorCode.InvalidProducerIdMapping, -1, -1);
+            bool tv2State = m.SupportsEpochBump;
+            bool retryOnOverflow = tv2State && m.PreviousProducerId == producerId && producerEpoch == short.MaxValue - 1 && m.ProducerEpoch == 0;
+            bool retryOnBump = tv2State && m.ProducerId == producerId && m.ProducerEpoch == producerEpoch + 1;
+            if (m.ProducerId != producerId && !retryOnOverflow) return new EndTxnResult(ErrorCode.InvalidProducerIdMapping, -1, -1);
+            bool validEpoch = !tv2State
+                ? producerEpoch == m.ProducerEpoch
+                : m.State switch
+                {
+                    // With version 2 the same epoch means "end the current transaction"; a retry of
+                    // an ended one carries the epoch before the bump (upstream endTransaction).
+                    TransactionState.PrepareCommit or TransactionState.PrepareAbort => retryOnBump,
+                    TransactionState.CompleteCommit or TransactionState.CompleteAbort => retryOnBump || retryOnOverflow,
+                    _ => producerEpoch == m.ProducerEpoch,
+                };
+            if (!validEpoch) return new EndTxnResult(ErrorCode.ProducerFenced, -1, -1);
+            ErrorCode error;
             switch (m.State)
             {
                 case TransactionState.Ongoing:
-                    return EndOngoing(m, commit, _clock());
+                    error = EndOngoing(m, commit, _clock(), bumpEpoch: clientTransactionVersion >= 2, clientTransactionVersion);
+                    if (error != ErrorCode.None) return new EndTxnResult(error, -1, -1);
+                    return new EndTxnResult(ErrorCode.None, m.ProducerId, m.ProducerEpoch);
                 case TransactionState.CompleteCommit:
-                    return commit ? ErrorCode.None : ErrorCode.InvalidTxnState;
+                    error = commit ? ErrorCode.None : ErrorCode.InvalidTxnState;
+                    break;
                 case TransactionState.CompleteAbort:
-                    return commit ? ErrorCode.InvalidTxnState : ErrorCode.None;
+                    error = commit ? ErrorCode.InvalidTxnState : ErrorCode.None;
+                    break;
                 case TransactionState.PrepareCommit:
-                    return commit ? ErrorCode.ConcurrentTransactions : ErrorCode.InvalidTxnState;
+                    error = commit ? ErrorCode.ConcurrentTransactions : ErrorCode.InvalidTxnState;
+                    break;
                 case TransactionState.PrepareAbort:
-                    return commit ? ErrorCode.InvalidTxnState : ErrorCode.ConcurrentTransactions;
+                    error = commit ? ErrorCode.InvalidTxnState : ErrorCode.ConcurrentTransactions;
+                    break;
                 default:
-                    return ErrorCode.InvalidTxnState;
+                    error = ErrorCode.InvalidTxnState;
+                    break;
             }
+            return error == ErrorCode.None ? new EndTxnResult(error, m.ProducerId, m.ProducerEpoch) : new EndTxnResult(error, -1, -1);
         }
     }
 
-    private ErrorCode EndOngoing(TransactionMetadata m, bool commit, long now)
+    private ErrorCode EndOngoing(TransactionMetadata m, bool commit, long now, bool bumpEpoch = false, short clientTransactionVersion = -1)
     {
         var previous = Snapshot(m);
+        if (clientTransactionVersion >= 0) m.ClientTransactionVersion = clientTransactionVersion;
+        if (bumpEpoch)
+        {
+            // KIP-890 part 2 (upstream prepareAbortOrCommit with TV_2): the decision is logged under
+            // epoch + 1; an exhausted epoch (>= Short.MaxValue - 1) is bumped to Short.MaxValue for the
+            // markers and the producer continues under a fresh producer id.
+            if (m.IsEpochExhausted)
+            {
+                try
+                {
+                    m.NextProducerId = _producerIds.Generate();
+                }
+                catch (ProducerIdsUnavailableException e)
+                {
+                    _logger?.Invoke($"EndTxn: {e.Message}");
+                    Restore(m, previous);
+                    return ErrorCode.CoordinatorLoadInProgress;
+                }
+            }
+            m.LastProducerEpoch = m.ProducerEpoch;
+            m.ProducerEpoch = (short)(m.ProducerEpoch + 1);
+        }
         m.State = commit ? TransactionState.PrepareCommit : TransactionState.PrepareAbort;
         m.TxnLastUpdateTimestamp = now;
         var error = Persist(m);
@@ -470,13 +584,24 @@ public sealed class TransactionCoordinator : Coordination.ICoordinatorShards<Tra
         }
         if (pendingMarkers) return ErrorCode.None;
         m.MarkedPartitions.Clear();
+        var beforeComplete = Snapshot(m);
         m.State = commit ? TransactionState.CompleteCommit : TransactionState.CompleteAbort;
         m.TxnLastUpdateTimestamp = now;
+        if (m.NextProducerId >= 0)
+        {
+            // Transaction version 2 with an exhausted epoch: the markers went out under the old id;
+            // the producer continues under the new one (upstream prepareComplete).
+            m.PreviousProducerId = m.ProducerId;
+            m.ProducerId = m.NextProducerId;
+            m.NextProducerId = -1;
+            m.LastProducerEpoch = -1;
+            m.ProducerEpoch = 0;
+        }
         var error = Persist(m);
         if (error != ErrorCode.None)
         {
             // The markers are written; the Complete record is retried by the tick.
-            m.State = commit ? TransactionState.PrepareCommit : TransactionState.PrepareAbort;
+            Restore(m, beforeComplete);
             _logger?.Invoke($"transaction {m.TransactionalId}: logging completion failed with {error}; will retry");
             return ErrorCode.None;
         }
@@ -611,11 +736,11 @@ public sealed class TransactionCoordinator : Coordination.ICoordinatorShards<Tra
     }
 
     private sealed record MetadataSnapshot(long ProducerId, long PreviousProducerId, short Epoch, short LastEpoch, int Timeout,
-        TransactionState State, TopicPartition[] Partitions, long Start, long Update);
+        TransactionState State, TopicPartition[] Partitions, long Start, long Update, short ClientTransactionVersion, long NextProducerId);
 
     private static MetadataSnapshot Snapshot(TransactionMetadata m) =>
         new(m.ProducerId, m.PreviousProducerId, m.ProducerEpoch, m.LastProducerEpoch, m.TxnTimeoutMs, m.State, m.Partitions.ToArray(),
-            m.TxnStartTimestamp, m.TxnLastUpdateTimestamp);
+            m.TxnStartTimestamp, m.TxnLastUpdateTimestamp, m.ClientTransactionVersion, m.NextProducerId);
 
     private static void Restore(TransactionMetadata m, MetadataSnapshot s)
     {
@@ -629,5 +754,7 @@ public sealed class TransactionCoordinator : Coordination.ICoordinatorShards<Tra
         foreach (var p in s.Partitions) m.Partitions.Add(p);
         m.TxnStartTimestamp = s.Start;
         m.TxnLastUpdateTimestamp = s.Update;
+        m.ClientTransactionVersion = s.ClientTransactionVersion;
+        m.NextProducerId = s.NextProducerId;
     }
 }

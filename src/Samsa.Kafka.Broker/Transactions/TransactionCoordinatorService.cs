@@ -76,6 +76,40 @@ public sealed class TransactionCoordinatorService : IDisposable
     {
         _ticker?.Dispose();
         Markers?.DisposeAsync().AsTask().Wait(TimeSpan.FromSeconds(2));
+        Verifications?.DisposeAsync().AsTask().Wait(TimeSpan.FromSeconds(2));
+    }
+
+    /// <summary>ZooKeeper mode: sends KIP-890 verifications to coordinators on other brokers.</summary>
+    public TxnVerificationChannel? Verifications { get; private set; }
+
+    /// <summary>
+    /// KIP-890: asks the coordinator of <paramref name="transactionalId"/> whether the partitions are
+    /// in the producer's transaction, or (<paramref name="add"/>, transaction version 2) to add them.
+    /// The coordinator is the leader of the id's <c>__transaction_state</c> partition: this broker's
+    /// own coordinator is called directly, another broker's over <see cref="Verifications"/>. The
+    /// coordinator's error per partition (NONE, TRANSACTION_ABORTABLE for a partition not in the
+    /// transaction, or the request's error for all).
+    /// </summary>
+    public async Task<Dictionary<TopicPartition, ErrorCode>> VerifyOrAddAsync(string transactionalId, long producerId, short producerEpoch,
+        IReadOnlyCollection<TopicPartition> partitions, bool add, CancellationToken ct = default)
+    {
+        var txnPartition = _replicas.GetPartition(TopicName.TransactionStateTopic, Coordinator.PartitionFor(transactionalId));
+        if (txnPartition is null || (!txnPartition.IsLeader && txnPartition.LeaderId is null))
+            return partitions.Distinct().ToDictionary(tp => tp, _ => ErrorCode.CoordinatorNotAvailable);
+        if (txnPartition.IsLeader && txnPartition.IsHostedLocally)
+            return LocalVerifyOrAdd(transactionalId, producerId, producerEpoch, partitions, add);
+        if (Verifications is not { } channel || txnPartition.LeaderId is not int leader)
+            return partitions.Distinct().ToDictionary(tp => tp, _ => ErrorCode.NotCoordinator);
+        return await channel.SendAsync(leader, transactionalId, producerId, producerEpoch, partitions, verifyOnly: !add).WaitAsync(ct);
+    }
+
+    /// <summary>The coordinator's side of <see cref="VerifyOrAddAsync"/> (also AddPartitionsToTxn v4+).</summary>
+    public Dictionary<TopicPartition, ErrorCode> LocalVerifyOrAdd(string transactionalId, long producerId, short producerEpoch,
+        IReadOnlyCollection<TopicPartition> partitions, bool add)
+    {
+        if (!add) return Coordinator.VerifyPartitions(transactionalId, producerId, producerEpoch, partitions);
+        var error = Coordinator.AddPartitionsFromBroker(transactionalId, producerId, producerEpoch, partitions);
+        return partitions.Distinct().ToDictionary(tp => tp, _ => error);
     }
 
     /// <summary>ZooKeeper mode: sends markers for partitions other brokers lead.</summary>
@@ -88,6 +122,7 @@ public sealed class TransactionCoordinatorService : IDisposable
     {
         Markers = new TxnMarkerChannel(endpointOf, _log, connect);
         Markers.MarkerWritten += Coordinator.RetryCompletions;
+        Verifications = new TxnVerificationChannel(endpointOf, _log, connect);
     }
 
     /// <summary>Appends a COMMIT or ABORT marker to a partition this broker leads (the coordinator's own

@@ -37,6 +37,15 @@ public sealed class TransactionMetadata(string transactionalId)
     /// <summary>Partitions whose marker for the decided transaction is written (in memory only: a
     /// reloaded coordinator writes every marker again, as upstream does).</summary>
     public HashSet<TopicPartition> MarkedPartitions { get; } = [];
+    /// <summary>The transaction version the current transaction runs under (upstream
+    /// clientTransactionVersion): 2 when a KIP-890 part 2 producer (EndTxn v5, Produce v12+, broker
+    /// AddPartitionsToTxn that adds) drives it, so EndTxn bumps the epoch; 0 otherwise.</summary>
+    public short ClientTransactionVersion { get; set; }
+    /// <summary>Transaction version 2 only: the producer id the transaction continues under once its
+    /// markers are written, when the epoch bump of EndTxn exhausted the current id's epochs (-1 otherwise).</summary>
+    public long NextProducerId { get; set; } = -1;
+
+    public bool SupportsEpochBump => ClientTransactionVersion >= 2;
 
     /// <summary>Upstream refuses to bump an epoch past Short.MaxValue - 1 and rotates the producer id instead.</summary>
     public bool IsEpochExhausted => ProducerEpoch >= short.MaxValue - 1;

@@ -11,12 +11,15 @@ public sealed record TransactionLogEntry(string TransactionalId, TransactionLogV
 /// <summary>
 /// The record formats of <c>__transaction_state</c>, byte for byte upstream's: key = int16 version 0 +
 /// TransactionLogKey; value = int16 version + TransactionLogValue. This coordinator writes value
-/// version 0 (no KIP-890 part 2); readers accept version 1 too and skip tagged fields they do not know.
+/// version 0 for transactions of transaction version 0/1 and version 1 (tagged PreviousProducerId,
+/// NextProducerId, ClientTransactionVersion) for those of transaction version 2, as upstream's
+/// TransactionLog.valueToBytes does; readers accept both and skip tagged fields they do not know.
 /// </summary>
 public static class TransactionRecords
 {
     public const short KeyVersion = 0;
     public const short ValueVersion = 0;
+    public const short ValueVersionTv2 = 1;
 
     public static byte[] Key(string transactionalId)
     {
@@ -44,10 +47,17 @@ public static class TransactionRecords
             TransactionLastUpdateTimestampMs = m.TxnLastUpdateTimestamp,
             TransactionStartTimestampMs = m.TxnStartTimestamp,
         };
-        var bytes = new byte[2 + value.Size(ValueVersion)];
-        BinaryPrimitives.WriteInt16BigEndian(bytes, ValueVersion);
+        short version = m.SupportsEpochBump ? ValueVersionTv2 : ValueVersion;
+        if (version >= ValueVersionTv2)
+        {
+            value.PreviousProducerId = m.PreviousProducerId;
+            value.NextProducerId = m.NextProducerId;
+            value.ClientTransactionVersion = m.ClientTransactionVersion;
+        }
+        var bytes = new byte[2 + value.Size(version)];
+        BinaryPrimitives.WriteInt16BigEndian(bytes, version);
         var w = new KafkaWriter(bytes.AsSpan(2));
-        value.Write(ref w, ValueVersion);
+        value.Write(ref w, version);
         return bytes;
     }
 

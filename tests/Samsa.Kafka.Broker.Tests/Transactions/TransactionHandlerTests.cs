@@ -13,16 +13,18 @@ public sealed class StorageHandlerFixture : IAsyncDisposable
 {
     private readonly string _dir;
 
-    public StorageHandlerFixture(string? dir = null)
+    public StorageHandlerFixture(string? dir = null, IReadOnlyDictionary<string, string>? extraConfig = null)
     {
         _dir = dir ?? Path.Combine(Path.GetTempPath(), "samsa-txnh-" + Guid.NewGuid().ToString("N"));
-        Broker = new KafkaBroker(new BrokerConfig(new Dictionary<string, string>
+        var props = new Dictionary<string, string>
         {
             ["broker.id"] = "1", ["log.dirs"] = _dir,
             ["offsets.topic.replication.factor"] = "1", ["offsets.topic.num.partitions"] = "2",
             ["transaction.state.log.replication.factor"] = "1", ["transaction.state.log.num.partitions"] = "2",
             ["transaction.max.timeout.ms"] = "60000",
-        }));
+        };
+        foreach (var (k, v) in extraConfig ?? new Dictionary<string, string>()) props[k] = v;
+        Broker = new KafkaBroker(new BrokerConfig(props));
         Broker.SetAdvertisedEndpointForTests("127.0.0.1", 9092);
     }
 
@@ -382,13 +384,14 @@ public class TransactionHandlerTests
         var r = await f.Send<ApiVersionsResponse>(new ApiVersionsRequest { ClientSoftwareName = "t", ClientSoftwareVersion = "1" }, 3);
         var byKey = r.ApiKeys.ToDictionary(k => k.ApiKey, k => (k.MinVersion, k.MaxVersion));
         Assert.Equal((0, 5), byKey[22]);  // InitProducerId
-        Assert.Equal((0, 3), byKey[24]);  // AddPartitionsToTxn: v4+ is broker-to-broker
+        // Apache Kafka 4.2's maximum versions (InitProducerId v6, KIP-939, is unstable there).
+        Assert.Equal((0, 5), byKey[24]);  // AddPartitionsToTxn: v4+ is broker-to-broker (KIP-890)
         Assert.Equal((0, 4), byKey[25]);  // AddOffsetsToTxn
-        Assert.Equal((0, 4), byKey[26]);  // EndTxn: v5 is KIP-890 part 2
-        Assert.Equal((0, 1), byKey[27]);  // WriteTxnMarkers
-        Assert.Equal((0, 4), byKey[28]);  // TxnOffsetCommit
+        Assert.Equal((0, 5), byKey[26]);  // EndTxn: v5 is KIP-890 part 2
+        Assert.Equal((0, 2), byKey[27]);  // WriteTxnMarkers: v2 KIP-1228
+        Assert.Equal((0, 5), byKey[28]);  // TxnOffsetCommit: v5 KIP-890 part 2
         Assert.Equal((0, 0), byKey[61]);  // DescribeProducers
         Assert.Equal((0, 0), byKey[65]);  // DescribeTransactions
-        Assert.Equal((0, 1), byKey[66]);  // ListTransactions
+        Assert.Equal((0, 2), byKey[66]);  // ListTransactions: v2 KIP-1152
     }
 }
