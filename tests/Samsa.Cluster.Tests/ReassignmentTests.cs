@@ -20,6 +20,7 @@ public sealed class ReassignmentTests(KeeperServer server, ITestOutputHelper out
     private const short NotController = 41;
     private const short UnknownTopicOrPartition = 3;
     private const short NoReassignmentInProgress = 85;
+    private const short InvalidReplicationFactor = 38;
     private readonly string _data = Path.Combine(Path.GetTempPath(), "samsa-reassign-" + Guid.NewGuid().ToString("N")[..8]);
 
     public void Dispose()
@@ -61,18 +62,20 @@ public sealed class ReassignmentTests(KeeperServer server, ITestOutputHelper out
             TimeSpan.FromSeconds(15), $"{name} led with a full ISR");
     }
 
-    private static async Task<AlterPartitionReassignmentsResponse> AlterAsync(LocalCluster cluster, int brokerId, string topic, int[]? replicas, int partition = 0)
+    private static async Task<AlterPartitionReassignmentsResponse> AlterAsync(LocalCluster cluster, int brokerId, string topic, int[]? replicas, int partition = 0,
+        bool? allowReplicationFactorChange = null)
     {
         await using var c = await KafkaWireClient.ConnectAsync("127.0.0.1", cluster.Port(brokerId));
         return (await c.SendAsync<AlterPartitionReassignmentsResponse>(new AlterPartitionReassignmentsRequest
         {
             TimeoutMs = 30000,
+            AllowReplicationFactorChange = allowReplicationFactorChange ?? true,
             Topics = [new AlterPartitionReassignmentsRequest.ReassignableTopic
             {
                 Name = topic,
                 Partitions = [new AlterPartitionReassignmentsRequest.ReassignablePartition { PartitionIndex = partition, Replicas = replicas?.ToList() }],
             }],
-        }, 0))!;
+        }, allowReplicationFactorChange is null ? (short)0 : (short)1))!;
     }
 
     private static async Task<ListPartitionReassignmentsResponse> ListAsync(LocalCluster cluster, int brokerId, string? topic = null)
@@ -307,6 +310,13 @@ public sealed class ReassignmentTests(KeeperServer server, ITestOutputHelper out
         Assert.Equal(UnknownTopicOrPartition, await Code("nope", [1, 2]));
         Assert.Equal(UnknownTopicOrPartition, await Code("bad", [1, 2], partition: 5));
         Assert.Equal(NoReassignmentInProgress, await Code("bad", null));
+        // v1 with AllowReplicationFactorChange false (KIP-860): 2 replicas -> 3 is refused, a move
+        // keeping 2 is judged as usual.
+        var rf = await AlterAsync(cluster, controller, "bad", [1, 2, 3], allowReplicationFactorChange: false);
+        Assert.False(rf.AllowReplicationFactorChange);
+        Assert.Equal((InvalidReplicationFactor, "The replication factor is changed from 2 to 3"),
+            (rf.Responses[0].Partitions[0].ErrorCode, rf.Responses[0].Partitions[0].ErrorMessage));
+        Assert.Equal(InvalidReplicaAssignment, (await AlterAsync(cluster, controller, "bad", [1, 9], allowReplicationFactorChange: false)).Responses[0].Partitions[0].ErrorCode);
         // The same replicas: accepted, nothing moves.
         Assert.Equal(0, await Code("bad", [1, 2]));
         Assert.Empty((await ListAsync(cluster, controller)).Topics);

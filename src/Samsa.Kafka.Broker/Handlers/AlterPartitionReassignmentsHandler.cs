@@ -1,4 +1,4 @@
-// AlterPartitionReassignments (key 45), version 0 (flexible). KIP-455.
+// AlterPartitionReassignments (key 45), versions 0-1 (flexible). KIP-455.
 //
 // Behaviour (upstream KafkaApis.handleAlterPartitionReassignments, ZooKeeper mode): only the
 // controller takes the request; another broker answers NOT_CONTROLLER at the top level and the
@@ -9,6 +9,9 @@
 // the reassignment is recorded in the topic znode, not when it completes (as upstream).
 // Without ZooKeeper (single broker) this broker is the whole cluster: the only valid target is
 // itself, which is already the assignment, and nothing is ever in progress.
+// v1 (KIP-860): AllowReplicationFactorChange false makes a target whose size differs from the
+// partition's original replica count INVALID_REPLICATION_FACTOR ("The replication factor is changed
+// from X to Y"); the response echoes the flag. Cancellations are not affected.
 // Authorization (KafkaApis.handleAlterPartitionReassignmentsRequest): CLUSTER ALTER, else
 // CLUSTER_AUTHORIZATION_FAILED.
 using Samsa.Kafka.Broker.Cluster.ZooKeeper;
@@ -31,6 +34,7 @@ public static class AlterPartitionReassignmentsHandler
             {
                 ErrorCode = (short)ErrorCode.ClusterAuthorizationFailed,
                 ErrorMessage = denied,
+                AllowReplicationFactorChange = request.AllowReplicationFactorChange,
                 Responses = request.Topics.Select(t => new AlterPartitionReassignmentsResponse.ReassignableTopicResponse
                 {
                     Name = t.Name,
@@ -42,7 +46,7 @@ public static class AlterPartitionReassignmentsHandler
             };
         }
         var requests = request.Topics
-            .SelectMany(t => t.Partitions.Select(p => new ReassignmentRequest(t.Name, p.PartitionIndex, p.Replicas)))
+            .SelectMany(t => t.Partitions.Select(p => new ReassignmentRequest(t.Name, p.PartitionIndex, p.Replicas, request.AllowReplicationFactorChange)))
             .ToList();
         ErrorCode error;
         List<ReassignmentResult> results;
@@ -56,7 +60,7 @@ public static class AlterPartitionReassignmentsHandler
             error = ErrorCode.None;
             results = requests.Select(r => Standalone(broker, r)).ToList();
         }
-        var response = new AlterPartitionReassignmentsResponse { ErrorCode = (short)error };
+        var response = new AlterPartitionReassignmentsResponse { ErrorCode = (short)error, AllowReplicationFactorChange = request.AllowReplicationFactorChange };
         if (error != ErrorCode.None) return response;
         foreach (var t in request.Topics)
         {
@@ -82,6 +86,8 @@ public static class AlterPartitionReassignmentsHandler
             return new(r.Topic, r.Partition, ErrorCode.UnknownTopicOrPartition, "The partition does not exist.");
         if (r.Replicas is null) return new(r.Topic, r.Partition, ErrorCode.NoReassignmentInProgress, null);
         var current = new ReassigningAssignment([broker.BrokerId], [], []);
+        if (r.ReplicationFactorProblem(current) is { } rfProblem)
+            return new(r.Topic, r.Partition, ErrorCode.InvalidReplicationFactor, rfProblem);
         var problem = PartitionReassignment.ValidateTarget(r.Replicas, current, new HashSet<int> { broker.BrokerId });
         return problem is null
             ? new(r.Topic, r.Partition, ErrorCode.None, null)

@@ -24,18 +24,20 @@ public sealed record ApiEntry(ApiKey Key, short MinVersion, short MaxVersion, Ap
 
 /// <summary>
 /// The one table of served APIs: the dispatcher routes by it and ApiVersions advertises exactly
-/// it, so the broker never advertises what it does not serve. Version ranges match what Apache
-/// Kafka 3.8.0 serves for these APIs.
+/// it, so the broker never advertises what it does not serve. Maximum versions follow what an
+/// Apache Kafka 4.2.0 broker advertises (tests/Samsa.Kafka.Broker.Tests ApiTableTests compares them
+/// with 4.2's table); minimum versions stay at 0, below 4.0's KIP-896 floors, so older clients keep
+/// working.
 /// </summary>
 public static class ApiTable
 {
     public static readonly IReadOnlyList<ApiEntry> Entries =
     [
-        Entry<ProduceRequest>(ApiKey.Produce, 0, 11, ProduceHandler.HandleAsync),
-        Entry<FetchRequest>(ApiKey.Fetch, 0, 16, FetchHandler.HandleAsync),
-        Entry<ListOffsetsRequest>(ApiKey.ListOffsets, 0, 8, ListOffsetsHandler.HandleAsync),
-        Entry<MetadataRequest>(ApiKey.Metadata, 0, 12, MetadataHandler.HandleAsync),
-        Entry<ApiVersionsRequest>(ApiKey.ApiVersions, 0, 3, ApiVersionsHandler.HandleAsync),
+        Entry<ProduceRequest>(ApiKey.Produce, 0, 13, ProduceHandler.HandleAsync),
+        Entry<FetchRequest>(ApiKey.Fetch, 0, 18, FetchHandler.HandleAsync),
+        Entry<ListOffsetsRequest>(ApiKey.ListOffsets, 0, 11, ListOffsetsHandler.HandleAsync),
+        Entry<MetadataRequest>(ApiKey.Metadata, 0, 13, MetadataHandler.HandleAsync),
+        Entry<ApiVersionsRequest>(ApiKey.ApiVersions, 0, 4, ApiVersionsHandler.HandleAsync),
         Entry<CreateTopicsRequest>(ApiKey.CreateTopics, 0, 7, CreateTopicsHandler.HandleAsync),
         Entry<DeleteTopicsRequest>(ApiKey.DeleteTopics, 0, 6, DeleteTopicsHandler.HandleAsync),
         Entry<DeleteRecordsRequest>(ApiKey.DeleteRecords, 0, 2, DeleteRecordsHandler.HandleAsync),
@@ -45,7 +47,7 @@ public static class ApiTable
         Entry<DescribeLogDirsRequest>(ApiKey.DescribeLogDirs, 0, 4, DescribeLogDirsHandler.HandleAsync),
         Entry<CreatePartitionsRequest>(ApiKey.CreatePartitions, 0, 3, CreatePartitionsHandler.HandleAsync),
         Entry<IncrementalAlterConfigsRequest>(ApiKey.IncrementalAlterConfigs, 0, 1, IncrementalAlterConfigsHandler.HandleAsync),
-        Entry<DescribeClusterRequest>(ApiKey.DescribeCluster, 0, 1, DescribeClusterHandler.HandleAsync),
+        Entry<DescribeClusterRequest>(ApiKey.DescribeCluster, 0, 2, DescribeClusterHandler.HandleAsync),
         // Client quotas: Security/Quotas.
         Entry<DescribeClientQuotasRequest>(ApiKey.DescribeClientQuotas, 0, 1, DescribeClientQuotasHandler.HandleAsync),
         Entry<AlterClientQuotasRequest>(ApiKey.AlterClientQuotas, 0, 1, AlterClientQuotasHandler.HandleAsync),
@@ -53,7 +55,7 @@ public static class ApiTable
         Entry<ControlledShutdownRequest>(ApiKey.ControlledShutdown, 0, 3, ControlledShutdownHandler.HandleAsync),
         Entry<ElectLeadersRequest>(ApiKey.ElectLeaders, 0, 2, ElectLeadersHandler.HandleAsync),
         // Partition reassignment (KIP-455): Controller/PartitionReassignment.
-        Entry<AlterPartitionReassignmentsRequest>(ApiKey.AlterPartitionReassignments, 0, 0, AlterPartitionReassignmentsHandler.HandleAsync),
+        Entry<AlterPartitionReassignmentsRequest>(ApiKey.AlterPartitionReassignments, 0, 1, AlterPartitionReassignmentsHandler.HandleAsync),
         Entry<ListPartitionReassignmentsRequest>(ApiKey.ListPartitionReassignments, 0, 0, ListPartitionReassignmentsHandler.HandleAsync),
         // Consumer groups (classic protocol) and committed offsets: Groups/GroupCoordinator.
         Entry<OffsetCommitRequest>(ApiKey.OffsetCommit, 0, 9, OffsetCommitHandler.HandleAsync),

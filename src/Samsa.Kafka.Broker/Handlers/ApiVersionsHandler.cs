@@ -1,11 +1,17 @@
-// ApiVersions (key 18), versions 0-3.
+// ApiVersions (key 18), versions 0-4.
 //
 // Behaviour: lists every API of ApiTable with the version range served; the response header is
-// always v0 (KIP-511). A request of a version the broker does not serve gets a v0 body with
-// UNSUPPORTED_VERSION and the full list, so the client can retry with a version both know.
-// v3+ client software name/version must match upstream's pattern, else INVALID_REQUEST.
-// Differences from upstream: no supported/finalized features are advertised (a ZooKeeper-mode
-// broker advertises none either); v4 is not served (Kafka 3.8.0's set).
+// always v0 (KIP-511). v3+ client software name/version must match upstream's pattern, else
+// INVALID_REQUEST with no ApiKeys (upstream ApiVersionsRequest.getErrorResponse). v3+ answers
+// carry the feature table of BrokerFeatures (SupportedFeatures, FinalizedFeatures,
+// FinalizedFeaturesEpoch); v4 only differs in that supported ranges starting at 0 are sent too
+// (KAFKA-17011/KAFKA-17492).
+// A request of a version the broker does not serve (v5+) is not decoded: it gets a v0 body with
+// UNSUPPORTED_VERSION whose ApiKeys hold only ApiVersions' own range, as upstream 4.x does
+// (ApiVersionsRequest.getErrorResponse, KIP-511), so the client retries with min(its version - 1,
+// that max).
+// Differences from upstream: no metadata.version / kraft.version features (ZooKeeper mode, see
+// BrokerFeatures); min versions stay below Kafka 4.0's KIP-896 floors so older clients still work.
 using System.Text.RegularExpressions;
 using Samsa.Kafka.Protocol;
 using Samsa.Kafka.Protocol.Messages;
@@ -24,14 +30,20 @@ public static partial class ApiVersionsHandler
         {
             return ValueTask.FromResult<IKafkaMessage?>(new ApiVersionsResponse { ErrorCode = (short)ErrorCode.InvalidRequest });
         }
-        return ValueTask.FromResult<IKafkaMessage?>(Build(ErrorCode.None));
+        var response = new ApiVersionsResponse { ApiKeys = ApiTable.Supported.ToApiVersions() };
+        BrokerFeatures.Fill(response, context.ApiVersion);
+        return ValueTask.FromResult<IKafkaMessage?>(response);
     }
 
-    public static ApiVersionsResponse UnsupportedVersionResponse() => Build(ErrorCode.UnsupportedVersion);
-
-    private static ApiVersionsResponse Build(ErrorCode error) => new()
+    /// <summary>The v0 answer to an ApiVersions request of an unserved version: UNSUPPORTED_VERSION
+    /// and the one range the client needs to retry, ApiVersions' own.</summary>
+    public static ApiVersionsResponse UnsupportedVersionResponse()
     {
-        ErrorCode = (short)error,
-        ApiKeys = ApiTable.Supported.ToApiVersions(),
-    };
+        var own = ApiTable.Find((short)ApiKey.ApiVersions)!;
+        return new ApiVersionsResponse
+        {
+            ErrorCode = (short)ErrorCode.UnsupportedVersion,
+            ApiKeys = [new ApiVersionsResponse.ApiVersion { ApiKey = (short)ApiKey.ApiVersions, MinVersion = own.MinVersion, MaxVersion = own.MaxVersion }],
+        };
+    }
 }

@@ -1,9 +1,12 @@
-// DescribeCluster (key 60), versions 0-1.
+// DescribeCluster (key 60), versions 0-2.
 //
-// Behaviour (KafkaApis.handleDescribeCluster): this broker as the only broker and the controller;
-// v1 requests for controller endpoints (endpoint_type 2) get MISMATCHED_ENDPOINT_TYPE, as a
-// broker listener answers. Authorized operations are all cluster operations when asked
-// (no authorizer).
+// Behaviour (KafkaApis.handleDescribeCluster): the live brokers (single-node: this broker) with
+// their address on the request's listener, and the controller; v1+ requests for controller
+// endpoints (endpoint_type 2) get MISMATCHED_ENDPOINT_TYPE, as a broker listener answers.
+// v2 (KIP-1073): IncludeFencedBrokers asks for fenced brokers too, each flagged IsFenced. Fencing
+// is a KRaft notion; in ZooKeeper mode a broker is either registered (listed, IsFenced false) or
+// gone (unknown to every broker, as upstream's ZooKeeper-mode MetadataCache), so the flag changes
+// nothing here. Authorized operations: the cluster's, when asked, with CLUSTER DESCRIBE (else 0).
 using Samsa.Kafka.Protocol;
 using Samsa.Kafka.Protocol.Messages;
 
@@ -29,7 +32,7 @@ public static class DescribeClusterHandler
             ControllerId = broker.Cluster?.ControllerId ?? broker.BrokerId,
             Brokers = MetadataHandler.BrokerEntries(broker, context.Session.ListenerName).Select(b => new DescribeClusterResponse.DescribeClusterBroker
             {
-                BrokerId = b.NodeId, Host = b.Host, Port = b.Port, Rack = b.Rack,
+                BrokerId = b.NodeId, Host = b.Host, Port = b.Port, Rack = b.Rack, IsFenced = false,
             }).ToList(),
             // Upstream computeDescribeClusterResponse: the cluster's operations only with CLUSTER
             // DESCRIBE (else 0); the request itself needs no permission.

@@ -1,4 +1,4 @@
-// Fetch (key 1), versions 0-16.
+// Fetch (key 1), versions 0-18.
 //
 // Behaviour (ReplicaManager.fetchMessages / DelayedFetch): read_uncommitted consumers read up to
 // the high watermark (= the log end with one replica); read_committed (isolation_level 1, KIP-98)
@@ -21,6 +21,9 @@
 // stored v2 batches unless the topic sets message.downconversion.enable=false (UNSUPPORTED_VERSION);
 // v0-v2 have a hard byte limit (no whole-first-batch exception).
 // Follower fetches (replica_id >= 0) are answered by Replication/FollowerFetch.
+// v17 (ReplicaDirectoryId, KIP-853) and v18 (the follower's HighWatermark, KIP-1166) add tagged
+// follower-only partition fields: consumers never set them and Samsa's follower path ignores them
+// (JBOD directory ids and KIP-1166's early high-watermark push are not implemented).
 // Authorization (KafkaApis.handleFetchRequest): follower fetches need CLUSTER CLUSTER_ACTION, else
 // every partition is TOPIC_AUTHORIZATION_FAILED; consumers need READ on each topic
 // (TOPIC_AUTHORIZATION_FAILED, checked before the topic's existence; an unknown topic id stays

@@ -1,11 +1,15 @@
-// ListOffsets (key 2), versions 0-8.
+// ListOffsets (key 2), versions 0-11.
 //
 // Behaviour (KafkaApis.handleListOffsetRequest, Partition.fetchOffsetForTimestamp): timestamp
 // -2 EARLIEST gives the log start offset, -1 LATEST the high watermark (read_uncommitted) or the
 // last stable offset (read_committed, v2+: below the oldest open transaction), -3 MAX_TIMESTAMP (v7+,
 // KIP-734) the record with the largest timestamp, -4 EARLIEST_LOCAL (v8+, KIP-405) the local log
 // start (no tiered storage here); any other value the first offset whose timestamp is at or after
-// it, or offset -1 when there is none. v0 answers in old_style_offsets (max_num_offsets honoured).
+// it, or offset -1 when there is none. -5 LATEST_TIERED (v9+, KIP-1005) and -6
+// EARLIEST_PENDING_UPLOAD (v11+, KIP-1023) concern remote storage, which Samsa has not: they answer
+// offset -1, timestamp -1, leader epoch -1 with no error, as upstream's UnifiedLog does for a log
+// without remote storage. v10's TimeoutMs (KIP-1075) bounds remote lookups; there are none here.
+// A special timestamp newer than the request version is UNSUPPORTED_VERSION (ReplicaManager). v0 answers in old_style_offsets (max_num_offsets honoured).
 // A partition asked for twice gets INVALID_REQUEST; current_leader_epoch is checked (v4+).
 // Timestamp searches are record-exact on file logs (Samsa.Kafka.Storage reads inside batches);
 // the in-memory test log resolves to the first batch whose max timestamp reaches the target.
@@ -20,7 +24,8 @@ namespace Samsa.Kafka.Broker.Handlers;
 
 public static class ListOffsetsHandler
 {
-    public const long LatestTimestamp = -1, EarliestTimestamp = -2, MaxTimestamp = -3, EarliestLocalTimestamp = -4;
+    public const long LatestTimestamp = -1, EarliestTimestamp = -2, MaxTimestamp = -3, EarliestLocalTimestamp = -4,
+        LatestTieredTimestamp = -5, EarliestPendingUploadTimestamp = -6;
 
     public static ValueTask<IKafkaMessage?> HandleAsync(RequestContext context, ListOffsetsRequest request)
     {
@@ -72,6 +77,10 @@ public static class ListOffsetsHandler
                         offset = max?.Offset ?? -1;
                         timestamp = max?.Timestamp ?? -1;
                         epoch = max?.LeaderEpoch ?? -1;
+                        break;
+                    case LatestTieredTimestamp when v >= 9:
+                    case EarliestPendingUploadTimestamp when v >= 11:
+                        offset = -1;   // nothing is tiered: no such offset
                         break;
                     default:
                         if (p.Timestamp < 0)

@@ -1,4 +1,4 @@
-// Metadata (key 3), versions 0-12.
+// Metadata (key 3), versions 0-13.
 //
 // Behaviour (KafkaApis.handleTopicMetadataRequest, ZooKeeper mode): v0 empty topic list and
 // v1+ null list mean "all topics"; v1+ empty list means none. An unknown topic is auto-created
@@ -21,6 +21,8 @@
 // the cluster or on the topic, else TOPIC_AUTHORIZATION_FAILED. Authorized operations (v8+, when
 // asked): the cluster's (v8-v10) only with CLUSTER DESCRIBE (else 0), each topic's as its ACLs
 // allow (every operation without an authorizer).
+// v13 (KIP-1102) adds a top-level ErrorCode through which a broker may send REBOOTSTRAP_REQUIRED;
+// upstream's broker leaves it 0 when it answers, and so does Samsa (per-topic errors as above).
 using Samsa.Kafka.Broker.Cluster;
 using Samsa.Kafka.Broker.Security.Acl;
 using Samsa.Kafka.Protocol;

@@ -1,4 +1,4 @@
-// Produce (key 0), versions 0-11.
+// Produce (key 0), versions 0-13.
 //
 // Behaviour (KafkaApis.handleProduceRequest + ReplicaManager.appendRecords): acks must be -1, 0
 // or 1 (INVALID_REQUIRED_ACKS otherwise). Per partition: unknown topic or partition
@@ -17,6 +17,10 @@
 // leader's NodeEndpoints (KIP-951, Handlers/LeaderHints); no other partition carries a tagged field.
 // An epoch older than the producer's — fenced by a newer instance, or a transaction the coordinator
 // aborted under a bumped epoch — is INVALID_PRODUCER_EPOCH.
+// v12 has v11's layout (KIP-890: with transaction.version 2 a transactional produce may add its
+// partitions itself; BrokerFeatures finalizes transaction.version). v13 names topics by id
+// (KIP-516): an id no topic has answers every partition UNKNOWN_TOPIC_ID, before authorization, as
+// upstream's handleProduceRequest; the response names topics by id too.
 // Authorization (KafkaApis.handleProduceRequest): a request with transactional records needs
 // TRANSACTIONAL_ID WRITE on its transactional_id (else every partition is
 // TRANSACTIONAL_ID_AUTHORIZATION_FAILED); each topic needs WRITE (TOPIC_AUTHORIZATION_FAILED,
@@ -43,15 +47,23 @@ public static class ProduceHandler
         var response = new ProduceResponse();
         bool anyError = false;
         bool validAcks = request.Acks is -1 or 0 or 1;
-        var denied = Security.Acl.Authz.DeniedTopics(context, Security.Acl.AclOperation.Write, request.TopicData.Select(t => t.Name));
+        // v13+: topics come by id; resolve each to its name once (null: no such topic).
+        var names = request.TopicData.Select(t => v >= 13 ? broker.Replicas.GetTopic(t.TopicId)?.Name : t.Name).ToList();
+        var denied = Security.Acl.Authz.DeniedTopics(context, Security.Acl.AclOperation.Write, names.Where(n => n is not null));
         bool txnDenied = broker.Authorizer is not null && HasTransactionalRecords(request)
             && (request.TransactionalId is not { } tid || !Security.Acl.Authz.TransactionalId(context, Security.Acl.AclOperation.Write, tid));
-        var verification = txnDenied ? null : await Transactions.ProduceVerification.VerifyAsync(context, request);
-        foreach (var topicData in request.TopicData)
+        // Only partitions this request may write are checked or (transaction version 2) added to the
+        // transaction, as upstream verifies the authorized partitions only.
+        var verification = txnDenied ? null : await Transactions.ProduceVerification.VerifyAsync(context, request,
+            t => (v >= 13 ? broker.Replicas.GetTopic(t.TopicId)?.Name : t.Name) is { } n && !denied.Contains(n) ? n : null);
+        for (int ti = 0; ti < request.TopicData.Count; ti++)
         {
-            var topicResponse = new ProduceResponse.TopicProduceResponse { Name = topicData.Name };
+            var topicData = request.TopicData[ti];
+            var topicName = names[ti];
+            // Name is written up to v12 and TopicId from v13 (each is dropped where it does not exist).
+            var topicResponse = new ProduceResponse.TopicProduceResponse { Name = topicName ?? "", TopicId = topicData.TopicId };
             response.Responses.Add(topicResponse);
-            var topic = broker.Replicas.GetTopic(topicData.Name);
+            var topic = topicName is null ? null : broker.Replicas.GetTopic(topicName);
             foreach (var pd in topicData.PartitionData)
             {
                 var pr = new ProduceResponse.PartitionProduceResponse { Index = pd.Index, BaseOffset = -1, LogAppendTimeMs = -1, LogStartOffset = -1 };
@@ -59,13 +71,14 @@ public static class ProduceHandler
                 var partition = topic is null ? null : broker.Replicas.GetPartition(topic.Name, pd.Index);
                 ErrorCode error;
                 string? message = null;
-                if (txnDenied) error = ErrorCode.TransactionalIdAuthorizationFailed;
-                else if (denied.Contains(topicData.Name)) error = ErrorCode.TopicAuthorizationFailed;
+                if (topicName is null) error = ErrorCode.UnknownTopicId;   // v13+ only: names always resolve
+                else if (txnDenied) error = ErrorCode.TransactionalIdAuthorizationFailed;
+                else if (denied.Contains(topicName)) error = ErrorCode.TopicAuthorizationFailed;
                 else if (!validAcks) error = ErrorCode.InvalidRequiredAcks;
                 else if (partition is null) error = ErrorCode.UnknownTopicOrPartition;
                 else if (!partition.IsLeader) error = ErrorCode.NotLeaderOrFollower;   // ZooKeeper mode: led elsewhere
-                else if (TopicName.IsInternal(topicData.Name)) { error = ErrorCode.InvalidTopicException; message = $"Cannot append to internal topic {topicData.Name}"; }
-                else if (verification?.Refused(topicData.Name, pd.Index) is { } refusal) (error, message) = (refusal.Error, refusal.Message);
+                else if (TopicName.IsInternal(topicName)) { error = ErrorCode.InvalidTopicException; message = $"Cannot append to internal topic {topicName}"; }
+                else if (verification?.Refused(topicName, pd.Index) is { } refusal) (error, message) = (refusal.Error, refusal.Message);
                 else if (request.Acks == -1 && (partition.IsrNodes?.Count ?? 1) < partition.Topic.LogConfig.MinInSyncReplicas)
                 {
                     // Checked before the append (upstream Partition.appendRecordsToLeader).

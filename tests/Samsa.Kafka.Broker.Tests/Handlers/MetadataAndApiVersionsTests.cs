@@ -7,16 +7,16 @@ namespace Samsa.Kafka.Broker.Tests.Handlers;
 public class MetadataAndApiVersionsTests
 {
     [Fact]
-    public async Task ApiVersionsAdvertisesTheServedTableOfKafka38()
+    public async Task ApiVersionsAdvertisesTheServedTable()
     {
         await using var f = new HandlerFixture();
         var r = await f.Send<ApiVersionsResponse>(new ApiVersionsRequest { ClientSoftwareName = "librdkafka", ClientSoftwareVersion = "2.0.2" }, 3);
         Assert.Equal(0, r!.ErrorCode);
         var byKey = r.ApiKeys.ToDictionary(k => k.ApiKey);
-        Assert.Equal((0, 11), (byKey[0].MinVersion, byKey[0].MaxVersion));   // Produce
-        Assert.Equal((0, 16), (byKey[1].MinVersion, byKey[1].MaxVersion));   // Fetch
-        Assert.Equal((0, 12), (byKey[3].MinVersion, byKey[3].MaxVersion));   // Metadata
-        Assert.Equal((0, 3), (byKey[18].MinVersion, byKey[18].MaxVersion));  // ApiVersions
+        Assert.Equal((0, 13), (byKey[0].MinVersion, byKey[0].MaxVersion));   // Produce
+        Assert.Equal((0, 18), (byKey[1].MinVersion, byKey[1].MaxVersion));   // Fetch
+        Assert.Equal((0, 13), (byKey[3].MinVersion, byKey[3].MaxVersion));   // Metadata
+        Assert.Equal((0, 4), (byKey[18].MinVersion, byKey[18].MaxVersion));  // ApiVersions
         Assert.Equal((0, 9), (byKey[11].MinVersion, byKey[11].MaxVersion));  // JoinGroup (group coordinator)
         Assert.Equal(r.ApiKeys.Select(k => k.ApiKey).OrderBy(k => k), r.ApiKeys.Select(k => k.ApiKey));
     }
@@ -42,14 +42,16 @@ public class MetadataAndApiVersionsTests
         var bytes = KafkaConnectionHandler.Serialize(header, body, 0, out int length);
         var decoded = Samsa.Kafka.Broker.Client.KafkaWireClient.Decode<ApiVersionsResponse>(bytes[..length], 18, 0, 42);
         Assert.Equal((short)ErrorCode.UnsupportedVersion, decoded.ErrorCode);
-        Assert.Contains(decoded.ApiKeys, k => k.ApiKey == 18 && k.MaxVersion == 3);
+        // Upstream ApiVersionsRequest.getErrorResponse (KIP-511): only ApiVersions' own range.
+        var only = Assert.Single(decoded.ApiKeys);
+        Assert.Equal((18, 0, 4), ((int)only.ApiKey, (int)only.MinVersion, (int)only.MaxVersion));
     }
 
     [Fact]
     public void UnservedApiOrVersionIsRefused()
     {
         Assert.NotNull(KafkaConnectionHandler.Parse(new byte[] { 0, 11, 0, 0, 0, 0, 0, 1, 0xff, 0xff }).Error); // JoinGroup
-        Assert.NotNull(KafkaConnectionHandler.Parse(new byte[] { 0, 1, 0, 17, 0, 0, 0, 1, 0xff, 0xff }).Error); // Fetch v17
+        Assert.NotNull(KafkaConnectionHandler.Parse(new byte[] { 0, 1, 0, 19, 0, 0, 0, 1, 0xff, 0xff }).Error); // Fetch v19
         Assert.NotNull(KafkaConnectionHandler.Parse(new byte[] { 0, 3, 0, 1, 0, 0 }).Error);                    // too short
         Assert.NotNull(KafkaConnectionHandler.Parse(new byte[] { 0, 3, 0, 1, 0, 0, 0, 1, 0, 9, 1 }).Error);     // truncated client id
     }

@@ -119,7 +119,7 @@ public sealed class StandaloneReassignmentTests
         Assert.Empty(list.Topics);
 
         var versions = await f.Send<ApiVersionsResponse>(new ApiVersionsRequest { ClientSoftwareName = "test", ClientSoftwareVersion = "1" }, 3);
-        Assert.Contains(versions!.ApiKeys, k => k.ApiKey == 45 && k.MinVersion == 0 && k.MaxVersion == 0);
+        Assert.Contains(versions!.ApiKeys, k => k.ApiKey == 45 && k.MinVersion == 0 && k.MaxVersion == 1);
         Assert.Contains(versions.ApiKeys, k => k.ApiKey == 46 && k.MinVersion == 0 && k.MaxVersion == 0);
     }
 }

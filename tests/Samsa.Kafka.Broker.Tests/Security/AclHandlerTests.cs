@@ -159,6 +159,18 @@ public class AclHandlerTests
         Assert.Equal((short)ErrorCode.TopicAuthorizationFailed, (await Send<ProduceResponse>(b, Produce("orders"), 9, Bob)).Responses[0].PartitionResponses[0].ErrorCode);
         // Not disclosed whether it exists: unauthorized first.
         Assert.Equal((short)ErrorCode.TopicAuthorizationFailed, (await Send<ProduceResponse>(b, Produce("nope"), 9, Alice)).Responses[0].PartitionResponses[0].ErrorCode);
+        // v13 by topic id: the id resolves to its name for the ACL check; an unknown id is
+        // UNKNOWN_TOPIC_ID before authorization (upstream handleProduceRequest).
+        ProduceRequest ProduceById(Guid id) => new()
+        {
+            Acks = 1, TimeoutMs = 1000,
+            TopicData = [new() { TopicId = id, PartitionData = [new() { Index = 0, Records = HandlerFixture.Batch("w") }] }],
+        };
+        var ordersId = b.Replicas.GetTopic("orders")!.Id;
+        Assert.Equal(0, (await Send<ProduceResponse>(b, ProduceById(ordersId), 13, Alice)).Responses[0].PartitionResponses[0].ErrorCode);
+        Assert.Equal((short)ErrorCode.TopicAuthorizationFailed, (await Send<ProduceResponse>(b, ProduceById(ordersId), 13, Bob)).Responses[0].PartitionResponses[0].ErrorCode);
+        Assert.Equal((short)ErrorCode.TopicAuthorizationFailed, (await Send<ProduceResponse>(b, ProduceById(b.Replicas.GetTopic("secret")!.Id), 13, Alice)).Responses[0].PartitionResponses[0].ErrorCode);
+        Assert.Equal((short)ErrorCode.UnknownTopicId, (await Send<ProduceResponse>(b, ProduceById(Guid.NewGuid()), 13, Bob)).Responses[0].PartitionResponses[0].ErrorCode);
 
         FetchRequest Fetch(string topic) => new()
         {
@@ -167,7 +179,7 @@ public class AclHandlerTests
         };
         var fetched = (await Send<FetchResponse>(b, Fetch("orders"), 11, Alice)).Responses[0].Partitions[0];
         Assert.Equal(0, fetched.ErrorCode);
-        Assert.Equal(["v"], HandlerFixture.Values(fetched));
+        Assert.Equal(["v", "w"], HandlerFixture.Values(fetched));
         Assert.Equal((short)ErrorCode.TopicAuthorizationFailed, (await Send<FetchResponse>(b, Fetch("orders"), 11, Bob)).Responses[0].Partitions[0].ErrorCode);
         // A follower fetch needs CLUSTER_ACTION.
         var follower = Fetch("orders");

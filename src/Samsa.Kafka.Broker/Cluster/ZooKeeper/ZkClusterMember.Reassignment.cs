@@ -6,7 +6,17 @@ using Samsa.Keeper.Protocol;
 namespace Samsa.Kafka.Broker.Cluster.ZooKeeper;
 
 /// <summary>One partition of an AlterPartitionReassignments request: target replicas, or null to cancel.</summary>
-public sealed record ReassignmentRequest(string Topic, int Partition, IReadOnlyList<int>? Replicas);
+/// <summary>One partition's reassignment. AllowReplicationFactorChange false (AlterPartitionReassignments
+/// v1, KIP-860) refuses a target whose size differs from the original replica count.</summary>
+public sealed record ReassignmentRequest(string Topic, int Partition, IReadOnlyList<int>? Replicas, bool AllowReplicationFactorChange = true)
+{
+    /// <summary>KIP-860's check (upstream ReplicationControlManager with allowRFChange false):
+    /// INVALID_REPLICATION_FACTOR's message, or null when the target is acceptable. The original
+    /// replicas (ORS, i.e. before any reassignment in progress) give the current factor.</summary>
+    public string? ReplicationFactorProblem(ReassigningAssignment current) =>
+        AllowReplicationFactorChange || Replicas is null || Replicas.Count == current.OriginReplicas.Count ? null
+            : $"The replication factor is changed from {current.OriginReplicas.Count} to {Replicas.Count}";
+}
 
 public sealed record ReassignmentResult(string Topic, int Partition, ErrorCode Error, string? Message);
 
@@ -63,6 +73,11 @@ public sealed partial class ZkClusterMember
                     ReassigningAssignment next;
                     if (r.Replicas is { } target)
                     {
+                        if (r.ReplicationFactorProblem(a) is { } rfProblem)
+                        {
+                            topicResults.Add(new(r.Topic, r.Partition, ErrorCode.InvalidReplicationFactor, rfProblem));
+                            continue;
+                        }
                         if (PartitionReassignment.ValidateTarget(target, a, live) is { } problem)
                         {
                             topicResults.Add(new(r.Topic, r.Partition, ErrorCode.InvalidReplicaAssignment, problem));

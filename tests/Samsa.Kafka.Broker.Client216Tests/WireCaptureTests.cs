@@ -1,0 +1,107 @@
+using System.Buffers.Binary;
+using System.Net;
+using System.Net.Sockets;
+using Confluent.Kafka;
+using Samsa.Kafka.Protocol;
+using Samsa.Kafka.Protocol.Messages;
+using Samsa.Kafka.Protocol.Primitives;
+using Xunit;
+
+namespace Samsa.Kafka.Broker.Client216Tests;
+
+/// <summary>
+/// What librdkafka 2.16 actually puts on the wire against Samsa's Kafka 4.2 table: a recording
+/// proxy sits in front of one broker as the bootstrap server, so the bootstrap connection's
+/// ApiVersions and Metadata requests are seen as sent. Each must decode completely and re-encode
+/// byte for byte, the versions must be the highest both sides know (librdkafka 2.16: ApiVersions
+/// v3, Metadata v13), and the client must accept the answers (it goes on to list the topic).
+/// The captured bodies are kept as hex in tests/Samsa.Kafka.Protocol.Tests (Librdkafka216GoldenTests).
+/// </summary>
+public sealed class WireCaptureTests(SingleBroker target) : IClassFixture<SingleBroker>
+{
+    private sealed record Frame(short ApiKey, short ApiVersion, RequestHeader Header, byte[] Body);
+
+    [Fact]
+    public async Task ApiVersionsV3AndMetadataV13FromLibrdkafka216DecodeAndReencode()
+    {
+        var topic = target.NewTopicName("wire");
+        await target.CreateTopicAsync(topic, 1);
+        var brokerPort = int.Parse(target.Bootstrap.Split(':')[1]);
+        var frames = new List<Frame>();
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        using var stop = new CancellationTokenSource();
+        var proxy = Task.Run(() => ProxyOneConnectionAsync(listener, brokerPort, frames, stop.Token));
+
+        var config = new AdminClientConfig { BootstrapServers = $"127.0.0.1:{((IPEndPoint)listener.LocalEndpoint).Port}", ClientId = "wire-capture" };
+        using (var admin = new AdminClientBuilder(config).Build())
+        {
+            var md = admin.GetMetadata(topic, TimeSpan.FromSeconds(20));
+            Assert.Equal(Confluent.Kafka.ErrorCode.NoError, md.Topics.Single().Error.Code);
+        }
+        await stop.CancelAsync();
+        try { await proxy.WaitAsync(TimeSpan.FromSeconds(5)); } catch (OperationCanceledException) { }
+
+        Frame[] seen;
+        lock (frames) seen = frames.ToArray();
+        var apiVersions = seen.First(f => f.ApiKey == (short)ApiKey.ApiVersions);
+        Assert.Equal(3, apiVersions.ApiVersion);
+        var av = (ApiVersionsRequest)DecodeAndReencode(apiVersions);
+        Assert.Equal("2.16.0", av.ClientSoftwareVersion);
+
+        var metadata = seen.First(f => f.ApiKey == (short)ApiKey.Metadata);
+        Assert.Equal(13, metadata.ApiVersion);
+        DecodeAndReencode(metadata);
+        // SAMSA_WIRE_CAPTURE=file writes the captured bodies as hex (to refresh the golden table).
+        if (Environment.GetEnvironmentVariable("SAMSA_WIRE_CAPTURE") is { } path)
+            File.WriteAllLines(path, seen.Select(f => $"{(ApiKey)f.ApiKey} v{f.ApiVersion} {Convert.ToHexString(f.Body).ToLowerInvariant()}"));
+    }
+
+    private static IKafkaMessage DecodeAndReencode(Frame f)
+    {
+        var reader = new KafkaReader(f.Body);
+        var message = ApiMessages.ReadRequest((ApiKey)f.ApiKey, ref reader, f.ApiVersion);
+        Assert.Equal(0, reader.Remaining);
+        var again = new byte[message.Size(f.ApiVersion)];
+        var writer = new KafkaWriter(again);
+        message.Write(ref writer, f.ApiVersion);
+        Assert.Equal(f.Body, again);
+        return message;
+    }
+
+    /// <summary>Forwards the first client connection to the broker and back, recording each request
+    /// frame's header and body; answers pass through untouched.</summary>
+    private static async Task ProxyOneConnectionAsync(TcpListener listener, int brokerPort, List<Frame> frames, CancellationToken stop)
+    {
+        using var client = await listener.AcceptTcpClientAsync(stop);
+        using var upstream = new TcpClient();
+        await upstream.ConnectAsync(IPAddress.Loopback, brokerPort, stop);
+        var c = client.GetStream();
+        var u = upstream.GetStream();
+        var back = u.CopyToAsync(c, stop);
+        var lengthBytes = new byte[4];
+        try
+        {
+            await RecordAsync();
+        }
+        catch (Exception e) when (e is EndOfStreamException or IOException) { } // the client closed
+        async Task RecordAsync()
+        {
+        while (!stop.IsCancellationRequested)
+        {
+            await c.ReadExactlyAsync(lengthBytes, stop);
+            var frame = new byte[BinaryPrimitives.ReadInt32BigEndian(lengthBytes)];
+            await c.ReadExactlyAsync(frame, stop);
+            short key = BinaryPrimitives.ReadInt16BigEndian(frame);
+            short version = BinaryPrimitives.ReadInt16BigEndian(frame.AsSpan(2));
+            var reader = new KafkaReader(frame);
+            var header = RequestHeader.Read(ref reader, ApiMessages.RequestHeaderVersion(key, version));
+            lock (frames) frames.Add(new Frame(key, version, header, frame[reader.Position..]));
+            await u.WriteAsync(lengthBytes, stop);
+            await u.WriteAsync(frame, stop);
+        }
+        }
+        upstream.Close();
+        try { await back; } catch (Exception e) when (e is IOException or ObjectDisposedException or OperationCanceledException) { }
+    }
+}
