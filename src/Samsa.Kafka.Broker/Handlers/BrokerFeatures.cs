@@ -24,7 +24,7 @@ public static class BrokerFeatures
     [
         new("group.version", MinSupported: 0, MaxSupported: 1, FinalizedLevel: 1),
         new("share.version", MinSupported: 0, MaxSupported: 1, FinalizedLevel: 1),
-        new("transaction.version", MinSupported: 0, MaxSupported: 1, FinalizedLevel: 1),
+        new("transaction.version", MinSupported: 0, MaxSupported: 2, FinalizedLevel: 2),
     ];
 
     /// <summary>FinalizedFeaturesEpoch. Upstream sends the epoch of the metadata that finalized the

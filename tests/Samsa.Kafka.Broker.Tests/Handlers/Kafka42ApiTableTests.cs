@@ -112,7 +112,6 @@ public class Kafka42ApiTableTests
     public static readonly IReadOnlyDictionary<short, short> ServedBelowKafka42 = new Dictionary<short, short>
     {
         [8] = 9, [9] = 9, [15] = 5,                // OffsetCommit, OffsetFetch, DescribeGroups (helper B)
-        [24] = 3, [26] = 4, [27] = 1, [28] = 4, [66] = 1, // AddPartitionsToTxn, EndTxn, WriteTxnMarkers, TxnOffsetCommit, ListTransactions (helper D)
     };
 
     /// <summary>Served although a 4.2 broker does not advertise it: ZooKeeper-mode inter-broker APIs.</summary>
