@@ -24,6 +24,7 @@ public static partial class ApiVersionsHandler
         {
             return ValueTask.FromResult<IKafkaMessage?>(new ApiVersionsResponse { ErrorCode = (short)ErrorCode.InvalidRequest });
         }
+        Telemetry.ClientTelemetry.RememberClientSoftware(context, request.ClientSoftwareName, request.ClientSoftwareVersion);
         return ValueTask.FromResult<IKafkaMessage?>(Build(ErrorCode.None));
     }
 
