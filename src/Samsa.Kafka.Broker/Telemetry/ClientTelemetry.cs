@@ -44,7 +44,6 @@ public sealed class ClientTelemetry
     private const int MaxDecodedBytes = 32 * 1024 * 1024;
 
     private readonly KafkaBroker _broker;
-    private readonly Func<long> _clock;
     private readonly object _gate = new();
     private readonly Dictionary<string, ClientMetricsConfigs.Subscription> _subscriptions = new(StringComparer.Ordinal);
     private readonly Dictionary<string, Dictionary<string, string>> _stored = new(StringComparer.Ordinal);
@@ -58,8 +57,11 @@ public sealed class ClientTelemetry
     public ClientTelemetry(KafkaBroker broker, Func<long>? clock = null)
     {
         _broker = broker;
-        _clock = clock ?? (() => Environment.TickCount64);
+        Clock = clock ?? (() => Environment.TickCount64);
     }
+
+    /// <summary>Milliseconds of a monotonic clock (tests replace it to step over push intervals).</summary>
+    public Func<long> Clock { get; set; }
 
     /// <summary>Creates the broker's telemetry state: registers the client-metrics entity handler
     /// (ZooKeeper mode) or loads the subscriptions from the file store (single broker).</summary>
@@ -239,7 +241,7 @@ public sealed class ClientTelemetry
     /// <summary>GetTelemetrySubscriptions (upstream processGetTelemetrySubscriptionRequest).</summary>
     public GetTelemetrySubscriptionsResponse GetSubscriptions(RequestContext context, GetTelemetrySubscriptionsRequest request)
     {
-        long now = _clock();
+        long now = Clock();
         lock (_gate)
         {
             var id = request.ClientInstanceId;
@@ -271,7 +273,7 @@ public sealed class ClientTelemetry
     {
         if (request.ClientInstanceId == Guid.Empty)
             return Error(ErrorCode.InvalidRequest);
-        long now = _clock();
+        long now = Clock();
         Instance instance;
         ErrorCode error = ErrorCode.None;
         lock (_gate)
