@@ -343,6 +343,13 @@ public sealed class ClientTelemetry
             decodedBytes, summary.MetricNames, summary.Values, summary.DataPoints, request.Terminating, n);
     }
 
+    /// <summary>The client instances this broker currently keeps state for (each asked for its
+    /// subscription or pushed), with their client id and requested metrics.</summary>
+    public IReadOnlyList<(Guid Id, string? ClientId, IReadOnlyList<string> RequestedMetrics)> Instances()
+    {
+        lock (_gate) return _instances.Values.Select(i => (i.Id, i.Attributes["client_id"], (IReadOnlyList<string>)i.Metrics.ToList())).ToList();
+    }
+
     /// <summary>The latest push of every client instance that pushed to this broker.</summary>
     public IReadOnlyDictionary<Guid, PushedTelemetry> Latest => _latest;
 
