@@ -184,7 +184,7 @@ public sealed class ClientTelemetry
         bool all = false;
         foreach (var s in _subscriptions.Values)
         {
-            bool matches = s.Match.All(m => attributes.GetValueOrDefault(m.Key) is { } value && m.Value.IsMatch(value));
+            bool matches = s.Match.All(m => attributes.GetValueOrDefault(m.Key) is { } value && Matches(m.Value, value));
             if (!matches) continue;
             all |= s.Metrics.Contains(ClientMetricsConfigs.AllMetrics);
             metrics.UnionWith(s.Metrics);
@@ -200,6 +200,13 @@ public sealed class ClientTelemetry
             Metrics = list,
             PushIntervalMs = interval,
         };
+    }
+
+    // A pattern that runs past its time limit (a pathological user regex) matches nothing.
+    private static bool Matches(System.Text.RegularExpressions.Regex pattern, string value)
+    {
+        try { return pattern.IsMatch(value); }
+        catch (System.Text.RegularExpressions.RegexMatchTimeoutException) { return false; }
     }
 
     // Upstream computeSubscriptionId: a CRC32C of the metrics and interval mixed with the instance
