@@ -353,7 +353,9 @@ def cmd_up(a):
     os.makedirs(logs, exist_ok=True)
     zp = free_port()
     with open(os.path.join(d, "zoo.cfg"), "w") as f:
-        f.write(f"tickTime=2000\ndataDir={d}/keeper\nclientPort={zp}\nclientPortAddress={HOST}\n")
+        # No admin HTTP server: its fixed default port (8080) clashes with any other Keeper or
+        # ZooKeeper on the machine, and the harness never uses it.
+        f.write(f"tickTime=2000\ndataDir={d}/keeper\nclientPort={zp}\nclientPortAddress={HOST}\nadmin.enableServer=false\n")
     klog = os.path.join(logs, "cluster-keeper.log")
     keeper = launch(a.samsa, ["keeper", "--config", os.path.join(d, "zoo.cfg")], klog)
     open(os.path.join(d, "keeper.pid"), "w").write(str(keeper.pid))

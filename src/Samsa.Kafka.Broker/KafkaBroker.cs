@@ -76,7 +76,12 @@ public sealed class KafkaBroker : IAsyncDisposable
         Sasl = new Security.Sasl.SaslService(this);
         ConfigEntityHandlers.Add(Sasl.Credentials);
         Tokens = new Security.Tokens.DelegationTokenManager(this, persistent: !inMemory);
+        // Client telemetry and client-metrics subscriptions (KIP-714): Telemetry/.
+        ClientTelemetry = Telemetry.ClientTelemetry.Create(this);
     }
+
+    /// <summary>KIP-714: client-metrics subscriptions and what clients pushed (Telemetry/).</summary>
+    public Telemetry.ClientTelemetry ClientTelemetry { get; }
 
     /// <summary>Every connection to another broker goes through this (inter-broker listener and its security).</summary>
     public InterBrokerConnector InterBroker { get; }

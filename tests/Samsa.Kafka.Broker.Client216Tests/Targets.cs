@@ -31,6 +31,9 @@ public abstract class KafkaTarget : IAsyncLifetime
     /// <summary>The broker ids leading the topic's partitions, as the bootstrap broker reports them.</summary>
     public abstract Task<int[]> LeadersAsync(string topic);
 
+    /// <summary>The running brokers (what a test reads broker-side state from); the bootstrap broker first.</summary>
+    public virtual IReadOnlyList<KafkaBroker> Brokers => throw new NotSupportedException($"{Name} does not expose its brokers");
+
     public string NewTopicName(string what) => $"{what}-{Guid.NewGuid():N}"[..Math.Min(what.Length + 13, 60)];
 
     /// <summary>A client config for this target. SAMSA_RDKAFKA_DEBUG=dir writes librdkafka's debug
@@ -147,6 +150,8 @@ public sealed class SingleBroker : KafkaTarget
             TimeSpan.FromSeconds(10), $"{topic} has leaders");
     }
 
+    public override IReadOnlyList<KafkaBroker> Brokers => [_broker];
+
     public override string NewGroupId() => "g-" + Guid.NewGuid().ToString("N");
     public override string NewTransactionalId() => "tx-" + Guid.NewGuid().ToString("N");
 
@@ -228,6 +233,9 @@ public sealed class ThreeBrokers : KafkaTarget
         }, TimeSpan.FromSeconds(15), $"every broker knows the leaders of {topic}");
         Assert.DoesNotContain(BootstrapId, await LeadersAsync(topic));
     }
+
+    public override IReadOnlyList<KafkaBroker> Brokers =>
+        [_cluster[BootstrapId], .. _cluster.LiveIds.Where(id => id != BootstrapId).Order().Select(id => _cluster[id])];
 
     public override string NewGroupId() => Pick("g-", _offsetsLeaders);
     public override string NewTransactionalId() => Pick("tx-", _txnLeaders);

@@ -93,6 +93,12 @@ public static class ApiTable
         Entry<RenewDelegationTokenRequest>(ApiKey.RenewDelegationToken, 0, 2, RenewDelegationTokenHandler.HandleAsync),
         Entry<ExpireDelegationTokenRequest>(ApiKey.ExpireDelegationToken, 0, 2, ExpireDelegationTokenHandler.HandleAsync),
         Entry<DescribeDelegationTokenRequest>(ApiKey.DescribeDelegationToken, 0, 3, DescribeDelegationTokenHandler.HandleAsync),
+        // Client telemetry (KIP-714), config resource listing (KIP-1142) and paged topic describe
+        // (KIP-966): Telemetry/, issue #16 area E.
+        Entry<GetTelemetrySubscriptionsRequest>(ApiKey.GetTelemetrySubscriptions, 0, 0, GetTelemetrySubscriptionsHandler.HandleAsync),
+        Entry<PushTelemetryRequest>(ApiKey.PushTelemetry, 0, 0, PushTelemetryHandler.HandleAsync),
+        Entry<ListConfigResourcesRequest>(ApiKey.ListConfigResources, 0, 1, ListConfigResourcesHandler.HandleAsync),
+        Entry<DescribeTopicPartitionsRequest>(ApiKey.DescribeTopicPartitions, 0, 0, DescribeTopicPartitionsHandler.HandleAsync),
     ];
 
     private static readonly Dictionary<short, ApiEntry> ByKey = Entries.ToDictionary(e => (short)e.Key);

@@ -30,6 +30,8 @@ public static partial class ApiVersionsHandler
         {
             return ValueTask.FromResult<IKafkaMessage?>(new ApiVersionsResponse { ErrorCode = (short)ErrorCode.InvalidRequest });
         }
+        // KIP-714 subscriptions may match on the client software name and version sent here.
+        Telemetry.ClientTelemetry.RememberClientSoftware(context, request.ClientSoftwareName, request.ClientSoftwareVersion);
         var response = new ApiVersionsResponse { ApiKeys = ApiTable.Supported.ToApiVersions() };
         BrokerFeatures.Fill(response, context.ApiVersion);
         return ValueTask.FromResult<IKafkaMessage?>(response);

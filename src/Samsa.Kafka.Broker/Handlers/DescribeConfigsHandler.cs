@@ -56,6 +56,7 @@ public static class DescribeConfigsHandler
                     entries = broker.Config.DescribeBroker(perBroker, resource.ConfigurationKeys, synonyms);
                     break;
                 }
+                case Telemetry.ClientMetricsConfigs.ResourceType: Telemetry.ClientMetricsConfigs.Describe(context, resource, result); continue;
                 default:
                     result.ErrorCode = (short)ErrorCode.InvalidRequest;
                     result.ErrorMessage = $"Unsupported resource type: {resource.ResourceType}";

@@ -36,6 +36,7 @@ public static class IncrementalAlterConfigsHandler
                 ? (ErrorCode.InvalidRequest, "Each resource must appear at most once.")
                 : Security.Acl.ConfigAuthz.Check(context, resource.ResourceType, resource.ResourceName, Security.Acl.AclOperation.AlterConfigs) is { } denied
                     ? (denied.Code, denied.Message)
+                    : resource.ResourceType == Telemetry.ClientMetricsConfigs.ResourceType ? Telemetry.ClientMetricsConfigs.IncrementalAlter(context, resource, request.ValidateOnly)
                     : Apply(broker, resource, request.ValidateOnly);
             result.ErrorCode = (short)error;
             result.ErrorMessage = error == ErrorCode.None ? null : message;

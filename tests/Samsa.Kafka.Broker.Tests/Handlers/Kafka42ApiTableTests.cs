@@ -103,7 +103,6 @@ public class Kafka42ApiTableTests
         55, 64, 80, 81,         // DescribeQuorum, UnregisterBroker, Add/RemoveRaftVoter: KRaft only
         57,                     // UpdateFeatures: feature levels are fixed by the build (BrokerFeatures)
         68, 69,                 // ConsumerGroupHeartbeat / Describe: KIP-848 (helper B)
-        71, 72, 74, 75,         // telemetry, ListConfigResources, DescribeTopicPartitions (helper E)
         76, 77, 78, 79, 83, 84, 85, 86, 87, 90, 91, 92, // share groups, KIP-932 (helper C)
         88, 89,                 // Streams groups, KIP-1071
     };
