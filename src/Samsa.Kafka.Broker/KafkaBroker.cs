@@ -76,7 +76,16 @@ public sealed class KafkaBroker : IAsyncDisposable
         Sasl = new Security.Sasl.SaslService(this);
         ConfigEntityHandlers.Add(Sasl.Credentials);
         Tokens = new Security.Tokens.DelegationTokenManager(this, persistent: !inMemory);
+        // ---- share groups (KIP-932, Groups/Share) ----
+        Shares = new Groups.Share.ShareService(this, persistent: !inMemory, log);
+        // ---- end share groups ----
     }
+
+    // ---- share groups (KIP-932, Groups/Share) ----
+    /// <summary>Share groups: membership of the groups this broker coordinates, share-partition
+    /// state of the partitions it leads, share sessions.</summary>
+    public Groups.Share.ShareService Shares { get; }
+    // ---- end share groups ----
 
     /// <summary>Every connection to another broker goes through this (inter-broker listener and its security).</summary>
     public InterBrokerConnector InterBroker { get; }
@@ -338,6 +347,7 @@ public sealed class KafkaBroker : IAsyncDisposable
         foreach (var listener in _listeners.Values) await listener.DisposeAsync();
         _timer.Dispose();
         Groups.Dispose();
+        Shares.Dispose();   // share groups: writes the last share-partition state
         Transactions.Dispose();
         _maintenance?.Dispose();
         Replicas.Dispose();

@@ -91,6 +91,11 @@ public static class ApiTable
         Entry<RenewDelegationTokenRequest>(ApiKey.RenewDelegationToken, 0, 2, RenewDelegationTokenHandler.HandleAsync),
         Entry<ExpireDelegationTokenRequest>(ApiKey.ExpireDelegationToken, 0, 2, ExpireDelegationTokenHandler.HandleAsync),
         Entry<DescribeDelegationTokenRequest>(ApiKey.DescribeDelegationToken, 0, 3, DescribeDelegationTokenHandler.HandleAsync),
+        // Share groups (KIP-932, Kafka 4.2 versions): Groups/Share.
+        Entry<ShareGroupHeartbeatRequest>(ApiKey.ShareGroupHeartbeat, 1, 1, ShareGroupHeartbeatHandler.HandleAsync),
+        Entry<ShareGroupDescribeRequest>(ApiKey.ShareGroupDescribe, 1, 1, ShareGroupDescribeHandler.HandleAsync),
+        Entry<ShareFetchRequest>(ApiKey.ShareFetch, 1, 2, ShareFetchHandler.HandleAsync),
+        Entry<ShareAcknowledgeRequest>(ApiKey.ShareAcknowledge, 1, 2, ShareAcknowledgeHandler.HandleAsync),
     ];
 
     private static readonly Dictionary<short, ApiEntry> ByKey = Entries.ToDictionary(e => (short)e.Key);
