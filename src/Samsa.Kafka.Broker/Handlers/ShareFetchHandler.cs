@@ -50,6 +50,13 @@ public static class ShareFetchHandler
         var error = shares.Sessions.Begin(groupId, memberId, epoch, isAcknowledge: false, shares.Clock(), out var session, out var replaced);
         if (error != ErrorCode.None) return Top(error, null, lockMs);
         if (replaced is not null) shares.ReleaseMember(groupId, memberId);
+        if (epoch == 0 && session is not null)
+        {
+            // The session belongs to this connection: when it closes, the session goes and what the
+            // member holds here is released (upstream ShareSessionCache's connection-disconnect listener).
+            var opened = session;
+            context.Cancellation.Register(() => shares.CloseSession(opened));
+        }
 
         var response = new ShareFetchResponse { AcquisitionLockTimeoutMs = lockMs };
         var entries = new Dictionary<(Guid, int), ShareFetchResponse.PartitionData>();

@@ -32,6 +32,12 @@ public sealed class ShareService : IDisposable
         Sessions = new ShareSessionCache();
         Store = persistent ? new ShareStateStore(Path.Combine(broker.Config.LogDirs[0], "share-group-state")) : null;
         broker.Replicas.Appended += _ => Notify();
+        // A member that leaves or times out on this coordinator loses its share sessions here and
+        // what it holds is released (when this broker also leads the partitions).
+        Coordinator.MemberRemoved += (group, member) =>
+        {
+            if (Sessions.Remove(group, member) is not null) ReleaseMember(group, member);
+        };
         if (startLoop) _loop = Task.Run(LoopAsync);
     }
 
@@ -170,6 +176,13 @@ public sealed class ShareService : IDisposable
         bool changed = false;
         foreach (var sp in list) lock (sp) changed |= sp.ReleaseMember(memberId);
         if (changed) Notify();
+    }
+
+    /// <summary>Removes <paramref name="session"/> if it is still the member's current one (its
+    /// connection closed) and releases what the member holds here.</summary>
+    public void CloseSession(ShareSession session)
+    {
+        if (Sessions.RemoveIfCurrent(session)) ReleaseMember(session.GroupId, session.MemberId);
     }
 
     /// <summary>One housekeeping pass (the loop runs it every 100 ms; tests call it directly).</summary>

@@ -82,6 +82,16 @@ public sealed class ShareSessionCache
         }
     }
 
+    /// <summary>Removes the session if it is still the member's current one.</summary>
+    public bool RemoveIfCurrent(ShareSession session)
+    {
+        lock (_gate)
+        {
+            var key = (session.GroupId, session.MemberId);
+            return _sessions.TryGetValue(key, out var s) && ReferenceEquals(s, session) && _sessions.Remove(key);
+        }
+    }
+
     /// <summary>Drops every session of a member (it left its group).</summary>
     public ShareSession? Remove(string groupId, string memberId)
     {
