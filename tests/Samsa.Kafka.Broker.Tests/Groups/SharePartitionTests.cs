@@ -152,13 +152,22 @@ public class SharePartitionTests
     }
 
     [Fact]
-    public void MemberReleaseKeepsDeliveryCounts()
+    public void MemberReleaseGivesTheDeliveryAttemptBack()
     {
         var sp = New();
         sp.Acquire("m", Batches((0, 2)), 100, false, 0);
         Assert.True(sp.ReleaseMember("m"));
         Assert.False(sp.ReleaseMember("m"));
-        Assert.Equal([new AcquiredRange(0, 2, 2)], sp.Acquire("n", Batches((0, 2)), 100, false, 0));
+        Assert.Equal((RecordState.Available, (short)0, null), sp.StateOf(1));
+        // Even at the delivery limit, a record released with its member is not archived.
+        for (int i = 0; i < 3; i++)
+        {
+            sp.Acquire("n", Batches((0, 2)), 100, false, 0);
+            if (i < 2) sp.Acknowledge("n", 0, 2, Release, 0);
+        }
+        Assert.Equal((RecordState.Acquired, (short)3, "n"), sp.StateOf(0));
+        Assert.True(sp.ReleaseMember("n"));
+        Assert.Equal([new AcquiredRange(0, 2, 3)], sp.Acquire("o", Batches((0, 2)), 100, false, 0));
     }
 
     [Fact]

@@ -266,7 +266,9 @@ public sealed class SharePartition
     }
 
     /// <summary>Releases what <paramref name="memberId"/> holds (its share session closed or it left
-    /// the group; upstream releaseAcquiredRecords). Delivery counts stay as they are.</summary>
+    /// the group). As upstream's releaseAcquiredRecords (DeliveryCountOps.DECREASE), such records
+    /// count as never delivered: the delivery count goes back down and the delivery limit does not
+    /// archive them.</summary>
     public bool ReleaseMember(string memberId)
     {
         bool changed = false;
@@ -274,7 +276,8 @@ public sealed class SharePartition
         {
             if (r.State == RecordState.Acquired && r.Owner == memberId)
             {
-                ReleaseOne(r);
+                if (r.DeliveryCount > 0) r.DeliveryCount--;
+                Settle(r, RecordState.Available);
                 changed = true;
             }
         }
