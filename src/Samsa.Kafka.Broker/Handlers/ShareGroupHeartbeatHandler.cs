@@ -11,8 +11,8 @@
 // group.share.session.timeout.ms are removed. Groups/Share/ShareGroupCoordinator holds the state.
 // Errors: INVALID_REQUEST (empty group or member id, bad epoch, no subscription on join),
 // NOT_COORDINATOR / COORDINATOR_NOT_AVAILABLE, GROUP_MAX_SIZE_REACHED (group.share.max.size),
-// GROUP_ID_NOT_FOUND ("Group X is not a share group.") when the id belongs to a classic or consumer group (through
-// IsOtherGroupType, which the broker sets).
+// GROUP_ID_NOT_FOUND ("Group X is not a share group.") when the id belongs to a classic or
+// consumer group (through IsOtherGroupType, which the broker wiring sets).
 // Authorization (KafkaApis.handleShareGroupHeartbeat): GROUP READ, else GROUP_AUTHORIZATION_FAILED;
 // TOPIC DESCRIBE on the subscribed topics, else TOPIC_AUTHORIZATION_FAILED.
 // Differs from upstream: membership is kept in memory (upstream writes share-group records to

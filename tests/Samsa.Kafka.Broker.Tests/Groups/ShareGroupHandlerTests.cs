@@ -101,10 +101,14 @@ public class ShareGroupHandlerTests
         Assert.Equal([("g", "Stable")], f.Broker.Shares.ListShareGroups().ToList());
         Assert.True(f.Broker.Shares.IsShareGroup("g"));
 
+        Assert.Equal(ErrorCode.NonEmptyGroup, f.Broker.Shares.DeleteGroup("g"));
         var leave = await Heartbeat(f, "g", "member-b", -1);
         Assert.Equal((0, -1), (leave.ErrorCode, leave.MemberEpoch));
         await Heartbeat(f, "g", "member-a", -1);
         Assert.Equal([("g", "Empty")], f.Broker.Shares.ListShareGroups().ToList());
+        Assert.Equal(ErrorCode.None, f.Broker.Shares.DeleteGroup("g"));
+        Assert.False(f.Broker.Shares.IsShareGroup("g"));
+        Assert.Equal(ErrorCode.GroupIdNotFound, f.Broker.Shares.DeleteGroup("g"));
     }
 
     [Fact]

@@ -228,6 +228,16 @@ public sealed class ShareService : IDisposable
         }
     }
 
+    /// <summary>DeleteGroups for a share group: refused while it has members (NON_EMPTY_GROUP),
+    /// GROUP_ID_NOT_FOUND when unknown; otherwise the group and the state of its share-partitions
+    /// on this broker are deleted (upstream also deletes the __share_group_state entries).</summary>
+    public ErrorCode DeleteGroup(string groupId)
+    {
+        if (!Coordinator.TryDelete(groupId, out var error)) return error;
+        foreach (var (topicId, partition) in PartitionsOf(groupId)) Delete(groupId, topicId, partition);
+        return ErrorCode.None;
+    }
+
     /// <summary>Forgets a share-partition here and on disk (DeleteShareGroupOffsets, group deletion).</summary>
     public void Delete(string groupId, Guid topicId, int partition)
     {
