@@ -12,6 +12,7 @@
 //   partitions added, ForgottenTopicsData removed) that this broker leads: Groups/Share/SharePartition
 //   (record locks of group.share.record.lock.duration.ms, delivery counts, max_records with whole
 //   batches in batch-optimized mode (0) or an exact cut in record-limit mode (1, v2)).
+// - v2 IsRenewAck: the request only carries acknowledgements (with Renew) and acquires nothing.
 // - the answer carries, per partition, the record batches that hold acquired records and the
 //   AcquiredRecords ranges with their delivery counts; AcquisitionLockTimeoutMs is the lock length.
 //   When nothing is acquired it waits up to max_wait_ms for appends or released locks.
@@ -47,6 +48,8 @@ public static class ShareFetchHandler
         bool hasAcks = request.Topics.Any(t => t.Partitions.Any(p => p.AcknowledgementBatches.Count > 0));
         if (epoch == 0 && hasAcks)
             return Top(ErrorCode.InvalidRequest, "Acknowledge data present on initial share fetch request.", lockMs);
+        if (context.ApiVersion < 2 && request.Topics.Any(t => t.Partitions.Any(p => p.AcknowledgementBatches.Any(b => b.AcknowledgeTypes.Contains((sbyte)AcknowledgeType.Renew)))))
+            return Top(ErrorCode.InvalidRequest, "Renew acknowledgements need ShareFetch v2.", lockMs);
         var error = shares.Sessions.Begin(groupId, memberId, epoch, isAcknowledge: false, shares.Clock(), out var session, out var replaced);
         if (error != ErrorCode.None) return Top(error, null, lockMs);
         if (replaced is not null) shares.ReleaseMember(groupId, memberId);
@@ -134,7 +137,13 @@ public static class ShareFetchHandler
         foreach (var t in request.Topics)
             foreach (var p in t.Partitions) session!.Partitions.Add((t.TopicId, p.PartitionIndex));
 
-        // 3. Acquire, waiting up to max_wait_ms when nothing could be acquired.
+        // 3. Acquire, waiting up to max_wait_ms when nothing could be acquired. A v2 request with
+        // IsRenewAck only renews locks (KIP-1222): it acquires nothing and does not wait.
+        if (context.ApiVersion >= 2 && request.IsRenewAck)
+        {
+            foreach (var pd in entries.Values) pd.Records ??= ReadOnlyMemory<byte>.Empty;
+            return response;
+        }
         var fetchable = new List<(Guid TopicId, int Index, Partition Partition)>();
         foreach (var (topicId, index) in session!.Partitions.OrderBy(k => k.TopicId).ThenBy(k => k.Partition))
         {

@@ -196,6 +196,28 @@ public class ShareGroupHandlerTests
     }
 
     [Fact]
+    public async Task RenewKeepsTheRecordLocked()
+    {
+        await using var f = new HandlerFixture(("group.share.record.lock.duration.ms", "1500"), ("share.auto.offset.reset", "earliest"));
+        await f.CreateTopic("t", 1);
+        var topicId = f.Broker.Replicas.GetTopic("t")!.Id;
+        await f.Produce("t", 0, HandlerFixture.Batch("x"));
+        Assert.Equal([0L], Offsets(await Fetch(f, "g", "a", 0, topicId)));
+        Assert.Empty(Offsets(await Fetch(f, "g", "b", 0, topicId)));
+        await Task.Delay(1000);
+        var renew = await Ack(f, "g", "a", 1, topicId, (0, 0, 4));
+        Assert.Equal(0, renew.Responses[0].Partitions[0].ErrorCode);
+        await Task.Delay(800);   // past the first lock, inside the renewed one
+        Assert.Empty(Offsets(await Fetch(f, "g", "b", 1, topicId)));
+        var later = await Fetch(f, "g", "b", 2, topicId, maxWaitMs: 4000);
+        Assert.Equal([0L], Offsets(later));
+        Assert.Equal(2, later.Responses[0].Partitions[0].AcquiredRecords[0].DeliveryCount);
+        // Renew is a v2 acknowledgement: ShareFetch v1 refuses it.
+        var v1 = await Fetch(f, "g", "b", 3, topicId, version: 1, acks: (0, 0, 4));
+        Assert.Equal((short)ErrorCode.InvalidRequest, v1.ErrorCode);
+    }
+
+    [Fact]
     public async Task ReleaseAndRejectThroughShareAcknowledge()
     {
         await using var f = new HandlerFixture(("share.auto.offset.reset", "earliest"));
