@@ -96,6 +96,7 @@ public static class ApiTable
         Entry<ShareGroupDescribeRequest>(ApiKey.ShareGroupDescribe, 1, 1, ShareGroupDescribeHandler.HandleAsync),
         Entry<ShareFetchRequest>(ApiKey.ShareFetch, 1, 2, ShareFetchHandler.HandleAsync),
         Entry<ShareAcknowledgeRequest>(ApiKey.ShareAcknowledge, 1, 2, ShareAcknowledgeHandler.HandleAsync),
+        Entry<DescribeShareGroupOffsetsRequest>(ApiKey.DescribeShareGroupOffsets, 0, 1, DescribeShareGroupOffsetsHandler.HandleAsync),
     ];
 
     private static readonly Dictionary<short, ApiEntry> ByKey = Entries.ToDictionary(e => (short)e.Key);

@@ -234,6 +234,38 @@ public class ShareGroupHandlerTests
     }
 
     [Fact]
+    public async Task DescribeShareGroupOffsetsShowsStartOffsetAndLag()
+    {
+        await using var f = new HandlerFixture(("offsets.topic.replication.factor", "1"), ("offsets.topic.num.partitions", "3"),
+            ("share.auto.offset.reset", "earliest"));
+        await f.CreateTopic("t", 2);
+        var topicId = f.Broker.Replicas.GetTopic("t")!.Id;
+        Assert.Equal(0, (await Heartbeat(f, "g", "m", 0, "t")).ErrorCode);
+        await f.Produce("t", 0, HandlerFixture.Batch("a", "b", "c", "d", "e"));
+        Assert.Equal([0L, 1, 2, 3, 4], Offsets(await Fetch(f, "g", "m", 0, topicId)));
+        await Ack(f, "g", "m", 1, topicId, (0, 1, 1), (3, 3, 1));
+
+        async Task<DescribeShareGroupOffsetsResponse.DescribeShareGroupOffsetsResponseGroup> Describe(short version, List<DescribeShareGroupOffsetsRequest.DescribeShareGroupOffsetsRequestTopic>? topics, string group = "g") =>
+            (await f.Send<DescribeShareGroupOffsetsResponse>(new DescribeShareGroupOffsetsRequest
+            {
+                Groups = [new DescribeShareGroupOffsetsRequest.DescribeShareGroupOffsetsRequestGroup { GroupId = group, Topics = topics }],
+            }, version))!.Groups[0];
+
+        var all = await Describe(1, null);
+        Assert.Equal(0, all.ErrorCode);
+        var parts = Assert.Single(all.Topics).Partitions.OrderBy(p => p.PartitionIndex).ToList();
+        Assert.Equal(topicId, all.Topics[0].TopicId);
+        // Partition 0: start 2 (0, 1 accepted), 3 accepted too: lag = 5 - 2 - 1 = 2. Partition 1 never fetched.
+        Assert.Equal((2L, 2L, (short)0), (parts[0].StartOffset, parts[0].Lag, parts[0].ErrorCode));
+        Assert.Equal((-1L, -1L), (parts[1].StartOffset, parts[1].Lag));
+        var v0 = await Describe(0, [new() { TopicName = "t", Partitions = [0] }, new() { TopicName = "nope", Partitions = [0] }]);
+        Assert.Equal(2, v0.Topics[0].Partitions[0].StartOffset);
+        Assert.Equal(-1, v0.Topics[0].Partitions[0].Lag);   // not in v0: the decoder's default
+        Assert.Equal((short)ErrorCode.UnknownTopicOrPartition, v0.Topics[1].Partitions[0].ErrorCode);
+        Assert.Equal((short)ErrorCode.GroupIdNotFound, (await Describe(1, null, "unknown")).ErrorCode);
+    }
+
+    [Fact]
     public async Task StateSurvivesABrokerRestart()
     {
         var dir = Path.Combine(Path.GetTempPath(), "samsa-share-restart-" + Guid.NewGuid().ToString("N"));

@@ -285,6 +285,14 @@ public sealed class SharePartition
         return changed;
     }
 
+    /// <summary>Records from the start offset up to <paramref name="highWatermark"/> that are not yet
+    /// acknowledged or archived (KIP-1226's share-partition lag).</summary>
+    public long Lag(long highWatermark)
+    {
+        long done = _inFlight.Count(kv => kv.Key < highWatermark && kv.Value.State is RecordState.Acknowledged or RecordState.Archived);
+        return Math.Max(0, highWatermark - StartOffset - done);
+    }
+
     /// <summary>The earliest lock deadline, or null when nothing is acquired.</summary>
     public long? EarliestDeadline()
     {

@@ -94,6 +94,22 @@ public sealed class ShareService : IDisposable
         lock (_gate) return _partitions.GetValueOrDefault((groupId, topicId, partition));
     }
 
+    /// <summary>Start offset and lag of a share-partition this broker leads, without starting it:
+    /// from memory, else from the store; null when it was never initialized.</summary>
+    public (long StartOffset, long Lag)? DescribeLocal(string groupId, Partition partition)
+    {
+        var sp = Find(groupId, partition.Topic.Id, partition.Index);
+        if (sp is not null)
+            lock (sp) if (sp.Initialized) return (sp.StartOffset, sp.Lag(partition.HighWatermark));
+        SharePartitionSnapshot? stored = null;
+        try { stored = Store?.Load(groupId, partition.Topic.Id, partition.Index); }
+        catch (Exception e) when (e is IOException or System.Text.Json.JsonException or InvalidOperationException or FormatException) { }
+        if (stored is null) return null;
+        var restored = new SharePartition(groupId, partition.Topic.Id, partition.Index, Settings);
+        restored.Restore(stored);
+        return (restored.StartOffset, restored.Lag(partition.HighWatermark));
+    }
+
     /// <summary>Every share-partition of a group on this broker, loaded or stored.</summary>
     public List<(Guid TopicId, int Partition)> PartitionsOf(string groupId)
     {
