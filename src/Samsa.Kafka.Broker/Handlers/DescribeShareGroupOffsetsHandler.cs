@@ -4,8 +4,8 @@
 // group, the share-partition start offset (SPSO) of each requested partition, its leader epoch
 // and (v1) its lag: the records from the SPSO to the high watermark not yet acknowledged or
 // archived. A share-partition that was never started answers StartOffset -1 and Lag -1. Topics
-// null means the partitions of every topic the group's members subscribe to plus every
-// share-partition of the group this broker knows.
+// null means the partitions of every topic the group's members subscribe or subscribed to
+// (since this coordinator started) plus every share-partition of the group this broker knows.
 // The group's coordinator (FindCoordinator key type 0) answers. The share-partition state lives
 // on each partition's leader here (Groups/Share/ShareStateStore), so the coordinator asks the
 // leaders of partitions it does not lead with the same request (inter-broker listener); a broker
@@ -41,7 +41,14 @@ public static class DescribeShareGroupOffsetsHandler
                 rg.ErrorMessage = "Group authorization failed.";
                 continue;
             }
-            bool coordinator = shares.CoordinatorStatus(groupId) == ErrorCode.None;
+            var status = shares.CoordinatorStatus(groupId);
+            bool coordinator = status == ErrorCode.None;
+            if (!coordinator && rq.Topics is null)
+            {
+                // Only the coordinator knows which share-partitions a group has.
+                rg.ErrorCode = (short)status;
+                continue;
+            }
             // The partitions asked for, by topic name.
             var wanted = new List<(string Topic, List<int> Partitions)>();
             if (rq.Topics is { } topics)
@@ -57,7 +64,7 @@ public static class DescribeShareGroupOffsetsHandler
             bool allLocal = wanted.All(w => w.Partitions.All(p => broker.Replicas.GetPartition(w.Topic, p) is not { IsLeader: false }));
             if (!coordinator && !allLocal)
             {
-                rg.ErrorCode = (short)shares.CoordinatorStatus(groupId);
+                rg.ErrorCode = (short)status;
                 continue;
             }
             if (coordinator && rq.Topics is null && wanted.Count == 0 && !shares.IsShareGroup(groupId))

@@ -26,6 +26,10 @@ public sealed class ShareGroup
     public Dictionary<string, SortedDictionary<Guid, List<int>>> Target { get; set; } = new(StringComparer.Ordinal);
     /// <summary>What the target was computed from (members, subscriptions, partition counts).</summary>
     public string TargetBasis { get; set; } = "";
+    /// <summary>Every topic a member of the group ever subscribed to (upstream keeps the group's
+    /// initialized share-partitions in ShareGroupStatePartitionMetadata); DescribeShareGroupOffsets
+    /// with null topics covers them.</summary>
+    public SortedSet<string> KnownTopics { get; } = new(StringComparer.Ordinal);
     /// <summary>Empty (no members) or Stable, as upstream ShareGroup.ShareGroupState.</summary>
     public string State => Members.Count == 0 ? "Empty" : "Stable";
 }
@@ -118,7 +122,11 @@ public sealed class ShareGroupCoordinator
                 member.ClientId = clientId;
                 member.ClientHost = clientHost;
                 if (rackId is not null) member.RackId = rackId;
-                if (subscribedTopicNames is not null) member.SubscribedTopicNames = subscribedTopicNames.Distinct().OrderBy(t => t, StringComparer.Ordinal).ToList();
+                if (subscribedTopicNames is not null)
+                {
+                    member.SubscribedTopicNames = subscribedTopicNames.Distinct().OrderBy(t => t, StringComparer.Ordinal).ToList();
+                    group!.KnownTopics.UnionWith(member.SubscribedTopicNames);
+                }
                 Recompute(group!);
                 SortedDictionary<Guid, List<int>>? send = null;
                 var target = group!.Target.GetValueOrDefault(memberId) ?? new();
@@ -195,13 +203,11 @@ public sealed class ShareGroupCoordinator
         }
     }
 
-    /// <summary>The topics the group's members subscribe to.</summary>
+    /// <summary>The topics the group's members subscribe or ever subscribed to.</summary>
     public IReadOnlyList<string> SubscribedTopics(string groupId)
     {
         lock (_gate)
-            return _groups.TryGetValue(groupId, out var g)
-                ? g.Members.Values.SelectMany(m => m.SubscribedTopicNames).Distinct().OrderBy(t => t, StringComparer.Ordinal).ToList()
-                : [];
+            return _groups.TryGetValue(groupId, out var g) ? g.KnownTopics.ToList() : [];
     }
 
     private void Recompute(ShareGroup group)
