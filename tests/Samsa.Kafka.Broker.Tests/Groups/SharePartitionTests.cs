@@ -77,6 +77,10 @@ public class SharePartitionTests
         Assert.Equal(ErrorCode.InvalidRecordState, sp.Acknowledge("other", 0, 0, Accept, 0));
         Assert.Equal(ErrorCode.InvalidRecordState, sp.Acknowledge("m", 3, 4, Accept, 0));
         Assert.Equal((RecordState.Acquired, (short)1, "m"), sp.StateOf(3));
+        // A huge range costs nothing: only tracked offsets are visited.
+        Assert.Equal(ErrorCode.InvalidRecordState, sp.Acknowledge("m", 0, long.MaxValue - 1, Accept, 0));
+        Assert.Equal(ErrorCode.InvalidRecordState, sp.Acknowledge("m", 0, long.MaxValue - 1, [(sbyte)AcknowledgeType.Gap], 0));
+        Assert.Equal(ErrorCode.InvalidRequest, sp.Acknowledge("m", -5, 1, Accept, 0));
 
         Assert.Equal(ErrorCode.None, sp.Acknowledge("m", 0, 3, [1, 3, 0, 2], 0));
         Assert.Equal(3, sp.StartOffset);   // 0 accepted, 1 rejected, 2 gap: done; 3 released
@@ -144,11 +148,14 @@ public class SharePartitionTests
     public void ControlBatchesAreNeverDelivered()
     {
         var sp = New();
-        var a = sp.Acquire("m", [new LogBatchSpan(0, 1, false), new LogBatchSpan(2, 2, true), new LogBatchSpan(3, 3, false)], 100, false, 0);
-        Assert.Equal([new AcquiredRange(0, 1, 1), new AcquiredRange(3, 3, 1)], a);
+        var a = sp.Acquire("m", [new LogBatchSpan(0, 1, false), new LogBatchSpan(2, 2, true), new LogBatchSpan(3, 3, false),
+            new LogBatchSpan(7, 7, false)], 100, false, 0);
+        Assert.Equal([new AcquiredRange(0, 1, 1), new AcquiredRange(3, 3, 1), new AcquiredRange(7, 7, 1)], a);
+        // 4-6 do not exist (compacted away): reported as a gap inside a per-offset batch.
+        Assert.Equal(ErrorCode.InvalidRecordState, sp.Acknowledge("m", 3, 7, [1, 1, 0, 0, 1], 0));
+        Assert.Equal(ErrorCode.None, sp.Acknowledge("m", 3, 7, [1, 0, 0, 0, 1], 0));
         sp.Acknowledge("m", 0, 1, Accept, 0);
-        sp.Acknowledge("m", 3, 3, Accept, 0);
-        Assert.Equal(4, sp.StartOffset);
+        Assert.Equal(8, sp.StartOffset);
     }
 
     [Fact]

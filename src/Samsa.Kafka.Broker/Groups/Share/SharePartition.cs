@@ -216,26 +216,40 @@ public sealed class SharePartition
     /// </summary>
     public ErrorCode Acknowledge(string memberId, long firstOffset, long lastOffset, IReadOnlyList<sbyte> types, long nowMs)
     {
-        if (lastOffset < firstOffset || types.Count == 0) return ErrorCode.InvalidRequest;
+        if (lastOffset < firstOffset || firstOffset < 0 || types.Count == 0) return ErrorCode.InvalidRequest;
         long length = lastOffset - firstOffset + 1;
         if (types.Count != 1 && types.Count != length) return ErrorCode.InvalidRequest;
         foreach (var t in types) if (t < 0 || t > (sbyte)AcknowledgeType.Renew) return ErrorCode.InvalidRequest;
-        for (long o = firstOffset; o <= lastOffset; o++)
+        AcknowledgeType TypeAt(long o) => (AcknowledgeType)types[types.Count == 1 ? 0 : (int)(o - firstOffset)];
+        // Only tracked offsets are visited (a range is bounded by the request, not by its numbers):
+        // every tracked offset in the range must be acquired by this member; an untracked one is
+        // allowed only as a gap inside the in-flight window (a settled gap the client reports).
+        var tracked = new List<(long Offset, InFlight Record)>();
+        foreach (var (o, r) in _inFlight)
         {
-            var type = (AcknowledgeType)types[types.Count == 1 ? 0 : (int)(o - firstOffset)];
-            if (!_inFlight.TryGetValue(o, out var r))
-            {
-                // A gap the client reports inside an acquired batch may already be settled.
-                if (type == AcknowledgeType.Gap && o >= StartOffset && o < EndOffset) continue;
-                return ErrorCode.InvalidRecordState;
-            }
+            if (o < firstOffset) continue;
+            if (o > lastOffset) break;
             if (r.State != RecordState.Acquired || r.Owner != memberId) return ErrorCode.InvalidRecordState;
+            tracked.Add((o, r));
         }
-        for (long o = firstOffset; o <= lastOffset; o++)
+        if (tracked.Count != length)
         {
-            if (!_inFlight.TryGetValue(o, out var r)) continue;
-            var type = (AcknowledgeType)types[types.Count == 1 ? 0 : (int)(o - firstOffset)];
-            switch (type)
+            bool gapsOnly = types.Count == 1 ? TypeAt(firstOffset) == AcknowledgeType.Gap : true;
+            if (!gapsOnly || firstOffset < StartOffset || lastOffset >= EndOffset) return ErrorCode.InvalidRecordState;
+            if (types.Count != 1)
+            {
+                // Per-offset types (bounded by the request): every untracked offset must say gap.
+                int next = 0;
+                for (long o = firstOffset; o <= lastOffset; o++)
+                {
+                    if (next < tracked.Count && tracked[next].Offset == o) { next++; continue; }
+                    if (TypeAt(o) != AcknowledgeType.Gap) return ErrorCode.InvalidRecordState;
+                }
+            }
+        }
+        foreach (var (o, r) in tracked)
+        {
+            switch (TypeAt(o))
             {
                 case AcknowledgeType.Accept: Settle(r, RecordState.Acknowledged); break;
                 case AcknowledgeType.Gap:
