@@ -78,10 +78,16 @@ public sealed class KafkaBroker : IAsyncDisposable
         Tokens = new Security.Tokens.DelegationTokenManager(this, persistent: !inMemory);
         // Client telemetry and client-metrics subscriptions (KIP-714): Telemetry/.
         ClientTelemetry = Telemetry.ClientTelemetry.Create(this);
+        // Share groups (KIP-932): Groups/Share.
+        Shares = new Groups.Share.ShareService(this, persistent: !inMemory, log);
     }
 
     /// <summary>KIP-714: client-metrics subscriptions and what clients pushed (Telemetry/).</summary>
     public Telemetry.ClientTelemetry ClientTelemetry { get; }
+
+    /// <summary>Share groups: membership of the groups this broker coordinates, share-partition
+    /// state of the partitions it leads, share sessions.</summary>
+    public Groups.Share.ShareService Shares { get; }
 
     /// <summary>Every connection to another broker goes through this (inter-broker listener and its security).</summary>
     public InterBrokerConnector InterBroker { get; }
@@ -343,6 +349,7 @@ public sealed class KafkaBroker : IAsyncDisposable
         foreach (var listener in _listeners.Values) await listener.DisposeAsync();
         _timer.Dispose();
         Groups.Dispose();
+        Shares.Dispose();   // share groups: writes the last share-partition state
         Transactions.Dispose();
         _maintenance?.Dispose();
         Replicas.Dispose();

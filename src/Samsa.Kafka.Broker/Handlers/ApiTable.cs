@@ -99,6 +99,12 @@ public static class ApiTable
         Entry<PushTelemetryRequest>(ApiKey.PushTelemetry, 0, 0, PushTelemetryHandler.HandleAsync),
         Entry<ListConfigResourcesRequest>(ApiKey.ListConfigResources, 0, 1, ListConfigResourcesHandler.HandleAsync),
         Entry<DescribeTopicPartitionsRequest>(ApiKey.DescribeTopicPartitions, 0, 0, DescribeTopicPartitionsHandler.HandleAsync),
+        // Share groups (KIP-932, Kafka 4.2 versions): Groups/Share.
+        Entry<ShareGroupHeartbeatRequest>(ApiKey.ShareGroupHeartbeat, 1, 1, ShareGroupHeartbeatHandler.HandleAsync),
+        Entry<ShareGroupDescribeRequest>(ApiKey.ShareGroupDescribe, 1, 1, ShareGroupDescribeHandler.HandleAsync),
+        Entry<ShareFetchRequest>(ApiKey.ShareFetch, 1, 2, ShareFetchHandler.HandleAsync),
+        Entry<ShareAcknowledgeRequest>(ApiKey.ShareAcknowledge, 1, 2, ShareAcknowledgeHandler.HandleAsync),
+        Entry<DescribeShareGroupOffsetsRequest>(ApiKey.DescribeShareGroupOffsets, 0, 1, DescribeShareGroupOffsetsHandler.HandleAsync),
     ];
 
     private static readonly Dictionary<short, ApiEntry> ByKey = Entries.ToDictionary(e => (short)e.Key);

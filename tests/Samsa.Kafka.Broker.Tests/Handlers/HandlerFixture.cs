@@ -21,6 +21,9 @@ public sealed class HandlerFixture : IAsyncDisposable
         Broker.SetAdvertisedEndpointForTests("127.0.0.1", 9092);
     }
 
+    /// <summary>Requests to an existing broker (one with log files, for restart tests); the caller disposes it.</summary>
+    public HandlerFixture(KafkaBroker broker) => Broker = broker;
+
     /// <summary>Encodes the request at <paramref name="version"/>, decodes it as the broker would,
     /// handles it, and round-trips the response through the same version's encoding.</summary>
     public async Task<TResponse?> Send<TResponse>(IKafkaMessage request, short version) where TResponse : class, IKafkaMessage<TResponse>

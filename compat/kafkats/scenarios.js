@@ -1,0 +1,223 @@
+'use strict';
+// Share-group (KIP-932, "queues for Kafka") scenarios through @kafkats/client 0.12.0 (npm, pinned in
+// package-lock.json). Its ShareConsumer speaks ShareGroupHeartbeat v1, ShareFetch v2 and
+// ShareAcknowledge v2, i.e. needs Kafka 4.2's share-group APIs.
+// Usage: node scenarios.js --list | node scenarios.js NAME...
+// Environment (compat/README.md): COMPAT_ADDR, COMPAT_PREFIX, COMPAT_TARGET (samsa | cluster |
+// upstream), COMPAT_CLUSTER_DIR (cluster: topics are created by compat/lib/cluster.py create-topic,
+// so the bootstrap broker leads none of them).
+
+const path = require('path');
+const { execFileSync, spawn } = require('child_process');
+const { KafkaClient } = require('@kafkats/client');
+
+const ADDR = process.env.COMPAT_ADDR || '127.0.0.1:9092';
+const PREFIX = process.env.COMPAT_PREFIX || 'compat-kafkats';
+const CLUSTER = process.env.COMPAT_TARGET === 'cluster';
+
+const scenarios = new Map();
+const scenario = (name, fn) => scenarios.set(name, fn);
+class Fail extends Error {}
+const check = (cond, msg) => { if (!cond) throw new Fail(msg); };
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const rand = () => Math.random().toString(16).slice(2, 8);
+const topicName = (n) => `${PREFIX}-${n}-${rand()}`.slice(0, 240);
+
+function newClient() {
+  return new KafkaClient({ brokers: [ADDR], clientId: 'samsa-compat-kafkats', requestTimeoutMs: 15000 });
+}
+
+async function eventually(fn, what, timeoutMs = 10000) {
+  const end = Date.now() + timeoutMs;
+  let last;
+  while (Date.now() < end) {
+    last = await fn();
+    if (last) return last;
+    await sleep(100);
+  }
+  throw new Fail(`${what} (waited ${timeoutMs / 1000}s)`);
+}
+
+async function createTopic(client, name, partitions = 1) {
+  if (CLUSTER) {
+    execFileSync('/usr/bin/python3', [path.join(__dirname, '..', 'lib', 'cluster.py'), 'create-topic', name, String(partitions)],
+      { encoding: 'utf8', timeout: 60000 });
+  } else {
+    const [r] = await client.admin().createTopics([{ name, numPartitions: partitions, replicationFactor: 1 }]);
+    check(r && r.errorCode === 0, `createTopics ${name}: ${JSON.stringify(r)}`);
+  }
+  // Wait until the topic has a leader in the client's metadata.
+  await eventually(async () => {
+    const md = await client.admin().describeTopics([name]).catch(() => null);
+    return md && md[0] && md[0].partitions && md[0].partitions.length === partitions && md[0].partitions.every((p) => p.leaderId >= 0);
+  }, `topic ${name} has no leader`);
+  return name;
+}
+
+async function produce(client, topic, values) {
+  const producer = client.producer();
+  try {
+    for (let i = 0; i < values.length; i += 10) {
+      await producer.send(topic, values.slice(i, i + 10).map((v) => ({ value: Buffer.from(v), partition: 0 })));
+    }
+  } finally { await producer.disconnect(); }
+}
+
+// A share consumer that records every delivery (offset, value, delivery count); `onMessage` decides
+// the acknowledgement (return 'accept' | 'release' | 'reject'; default accept).
+function startConsumer(client, topic, group, onMessage = () => 'accept', config = {}) {
+  const consumer = client.shareConsumer({ groupId: group, maxWaitMs: 300, ...config });
+  const deliveries = [];
+  let assigned = false;
+  consumer.on('partitionsAssigned', () => { assigned = true; });
+  const done = consumer.runEach(topic, async (m) => {
+    const d = { offset: Number(m.offset), value: m.value ? m.value.toString() : null, deliveryCount: m.deliveryCount };
+    deliveries.push(d);
+    const what = onMessage(d);
+    if (what === 'release') await m.release();
+    else if (what === 'reject') await m.reject();
+    else await m.ack();
+  }).catch((e) => { deliveries.error = e; });
+  return { consumer, deliveries, done, isAssigned: () => assigned };
+}
+
+async function stopAll(...cs) {
+  await Promise.all(cs.map((c) => c.consumer.stop().catch(() => {})));
+}
+
+// ---------------------------------------------------------------- scenarios
+
+scenario('share-split', async () => {
+  // Three members of one share group on a one-partition topic: each record reaches exactly one
+  // of them, none is lost, and more than one member gets records.
+  const client = newClient();
+  await client.connect();
+  const t = await createTopic(client, topicName('split'));
+  const group = `${PREFIX}-share-${rand()}`;
+  const cs = [0, 1, 2].map(() => startConsumer(client, t, group, () => 'accept', { maxRecords: 5 }));
+  try {
+    await eventually(() => cs.every((c) => c.isAssigned()), 'members were not all assigned the partition', 15000);
+    const values = Array.from({ length: 200 }, (_, i) => `v${i}`);
+    await produce(client, t, values);
+    const total = () => cs.reduce((n, c) => n + c.deliveries.length, 0);
+    await eventually(() => total() >= 200, `only ${total()} of 200 records delivered`, 15000);
+    await sleep(500);
+    const all = cs.flatMap((c) => c.deliveries);
+    const offsets = new Set(all.map((d) => d.offset));
+    check(all.length === 200, `${all.length} deliveries for 200 records (duplicates)`);
+    check(offsets.size === 200 && [...offsets].every((o) => o >= 0 && o < 200), 'offsets are not exactly 0..199');
+    check(all.every((d) => d.value === `v${d.offset}` && d.deliveryCount === 1), 'a value or delivery count differs');
+    const busy = cs.filter((c) => c.deliveries.length > 0).length;
+    check(busy >= 2, `only ${busy} member(s) received records: ${cs.map((c) => c.deliveries.length).join('/')}`);
+    console.log(`  split ${cs.map((c) => c.deliveries.length).join('/')}`);
+    check(cs.every((c) => !c.deliveries.error), `consumer error: ${cs.map((c) => c.deliveries.error).filter(Boolean)[0]}`);
+  } finally {
+    await stopAll(...cs);
+    await client.disconnect();
+  }
+});
+
+scenario('share-ack-types', async () => {
+  // ACCEPT settles a record, RELEASE hands it out again with delivery count 2, REJECT never again.
+  const client = newClient();
+  await client.connect();
+  const t = await createTopic(client, topicName('acks'));
+  const group = `${PREFIX}-share-${rand()}`;
+  const c = startConsumer(client, t, group, (d) => (d.offset === 0 && d.deliveryCount === 1 ? 'release' : d.offset === 1 ? 'reject' : 'accept'));
+  try {
+    await eventually(() => c.isAssigned(), 'member was not assigned the partition', 15000);
+    await produce(client, t, ['r0', 'r1', 'r2']);
+    await eventually(() => c.deliveries.length >= 4, `${c.deliveries.length} deliveries, expected 4`, 15000);
+    await sleep(1500);   // nothing else may come
+    const seen = c.deliveries.map((d) => `${d.offset}:${d.deliveryCount}`).sort();
+    check(JSON.stringify(seen) === JSON.stringify(['0:1', '0:2', '1:1', '2:1']), `deliveries ${JSON.stringify(seen)}`);
+  } finally {
+    await stopAll(c);
+    await client.disconnect();
+  }
+});
+
+scenario('share-delivery-limit', async () => {
+  // A record released on every delivery comes back with delivery counts 1..5 and then is archived
+  // (group.share.delivery.count.limit, default 5); the record after it is still delivered.
+  const client = newClient();
+  await client.connect();
+  const t = await createTopic(client, topicName('limit'));
+  const group = `${PREFIX}-share-${rand()}`;
+  const c = startConsumer(client, t, group, (d) => (d.offset === 0 ? 'release' : 'accept'));
+  try {
+    await eventually(() => c.isAssigned(), 'member was not assigned the partition', 15000);
+    await produce(client, t, ['poison', 'fine']);
+    await eventually(() => c.deliveries.filter((d) => d.offset === 0).length >= 5 && c.deliveries.some((d) => d.offset === 1),
+      `deliveries ${JSON.stringify(c.deliveries.map((d) => `${d.offset}:${d.deliveryCount}`))}`, 15000);
+    await sleep(1500);
+    const counts = c.deliveries.filter((d) => d.offset === 0).map((d) => d.deliveryCount);
+    check(JSON.stringify(counts) === '[1,2,3,4,5]', `offset 0 delivery counts ${JSON.stringify(counts)}`);
+    check(c.deliveries.filter((d) => d.offset === 1).length === 1, 'offset 1 delivered more than once');
+  } finally {
+    await stopAll(c);
+    await client.disconnect();
+  }
+});
+
+scenario('share-redeliver-after-crash', async () => {
+  // A member that dies holding acquired records (process killed, no acknowledgement, no leave):
+  // another member gets those records with delivery count 2. Samsa releases them when the dead
+  // member's connection closes; upstream at the latest after the 30 s lock (the wait allows 20 s).
+  const client = newClient();
+  await client.connect();
+  const t = await createTopic(client, topicName('crash'));
+  const group = `${PREFIX}-share-${rand()}`;
+  const child = spawn(process.execPath, [__filename, '--crash-member', t, group], { env: process.env, stdio: ['ignore', 'pipe', 'inherit'] });
+  let childOut = '';
+  child.stdout.on('data', (b) => { childOut += b.toString(); });
+  const exited = new Promise((r) => child.on('exit', (code) => r(code)));
+  let c;
+  try {
+    await eventually(() => childOut.includes('ready'), `crash member did not join (${childOut.trim()})`, 15000);
+    await produce(client, t, Array.from({ length: 10 }, (_, i) => `c${i}`));
+    const code = await Promise.race([exited, sleep(15000).then(() => 'timeout')]);
+    check(code === 7, `crash member exit ${code} (${childOut.trim()})`);
+    c = startConsumer(client, t, group);
+    await eventually(() => c.deliveries.length >= 10, `${c.deliveries.length} of 10 records redelivered`, 20000);
+    const offsets = c.deliveries.map((d) => d.offset).sort((a, b) => a - b);
+    check(JSON.stringify(offsets) === JSON.stringify([...Array(10).keys()]), `offsets ${JSON.stringify(offsets)}`);
+    check(c.deliveries.every((d) => d.deliveryCount === 2), `delivery counts ${JSON.stringify(c.deliveries.map((d) => d.deliveryCount))}`);
+  } finally {
+    child.kill('SIGKILL');
+    if (c) await stopAll(c);
+    await client.disconnect();
+  }
+});
+
+// The member of share-redeliver-after-crash: joins, says "ready", and exits abruptly (exit code 7)
+// on its first record, holding every record it acquired.
+async function crashMember(topic, group) {
+  const client = newClient();
+  await client.connect();
+  const consumer = client.shareConsumer({ groupId: group, maxWaitMs: 300 });
+  consumer.on('partitionsAssigned', () => process.stdout.write('ready\n'));
+  await consumer.runEach(topic, async () => { process.exit(7); });
+}
+
+async function main() {
+  const args = process.argv.slice(2);
+  if (args[0] === '--crash-member') { await crashMember(args[1], args[2]); return 1; }
+  if (args[0] === '--list') { for (const n of scenarios.keys()) console.log(n); return 0; }
+  let failed = 0;
+  for (const name of args.length ? args : [...scenarios.keys()]) {
+    const fn = scenarios.get(name);
+    if (!fn) { console.log(`FAIL ${name}: unknown scenario for this client`); failed++; continue; }
+    try {
+      await fn();
+      console.log(`PASS ${name}`);
+    } catch (e) {
+      failed++;
+      if (!(e instanceof Fail)) console.error(e && e.stack);
+      console.log(`FAIL ${name}: ${String((e && e.message) || e).replace(/\n/g, ' ').slice(0, 300)}`);
+    }
+  }
+  return failed ? 1 : 0;
+}
+
+main().then((rc) => process.exit(rc), (e) => { console.error(e); process.exit(1); });

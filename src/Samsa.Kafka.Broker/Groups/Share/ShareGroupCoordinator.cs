@@ -1,0 +1,253 @@
+using Samsa.Kafka.Protocol;
+
+namespace Samsa.Kafka.Broker.Groups.Share;
+
+/// <summary>A member of a share group as the coordinator knows it.</summary>
+public sealed class ShareMember
+{
+    public required string MemberId { get; init; }
+    public int MemberEpoch { get; set; }
+    public string? RackId { get; set; }
+    public string ClientId { get; set; } = "";
+    public string ClientHost { get; set; } = "";
+    public List<string> SubscribedTopicNames { get; set; } = [];
+    /// <summary>Topic id → partitions; what the member was last told.</summary>
+    public SortedDictionary<Guid, List<int>> Assignment { get; set; } = new();
+    public long LastHeartbeatMs { get; set; }
+}
+
+public sealed class ShareGroup
+{
+    public required string GroupId { get; init; }
+    public int GroupEpoch { get; set; }
+    public int AssignmentEpoch { get; set; }
+    public Dictionary<string, ShareMember> Members { get; } = new(StringComparer.Ordinal);
+    /// <summary>member id → target assignment of the current assignment epoch.</summary>
+    public Dictionary<string, SortedDictionary<Guid, List<int>>> Target { get; set; } = new(StringComparer.Ordinal);
+    /// <summary>What the target was computed from (members, subscriptions, partition counts).</summary>
+    public string TargetBasis { get; set; } = "";
+    /// <summary>Every topic a member of the group ever subscribed to (upstream keeps the group's
+    /// initialized share-partitions in ShareGroupStatePartitionMetadata); DescribeShareGroupOffsets
+    /// with null topics covers them.</summary>
+    public SortedSet<string> KnownTopics { get; } = new(StringComparer.Ordinal);
+    /// <summary>Empty (no members) or Stable, as upstream ShareGroup.ShareGroupState.</summary>
+    public string State => Members.Count == 0 ? "Empty" : "Stable";
+}
+
+public readonly record struct ShareHeartbeatResult(ErrorCode Error, string? Message, string? MemberId, int MemberEpoch,
+    int HeartbeatIntervalMs, SortedDictionary<Guid, List<int>>? Assignment);
+
+/// <summary>
+/// Share-group membership (KIP-932 ShareGroupHeartbeat), following upstream's GroupMetadataManager
+/// for share groups:
+/// - a member joins with epoch 0 and its own member id (v1: the client makes the id), gets the
+///   group's current epoch and its assignment; -1 leaves; any other epoch must equal the member's
+///   (FENCED_MEMBER_EPOCH) and the member must exist (UNKNOWN_MEMBER_ID);
+/// - the target assignment is recomputed when members, subscriptions or partition counts change,
+///   bumping the group epoch; share groups have no revocation phase, so a member moves to its
+///   new target at its next heartbeat and is sent the whole assignment then (null otherwise);
+/// - assignor "simple" (upstream SimpleAssignor, homogeneous form applied per topic): with at
+///   least as many partitions as subscribers each partition goes to one member round-robin,
+///   otherwise each member gets one partition round-robin, so every partition has at least one
+///   member and several members may share one partition;
+/// - a member that misses group.share.session.timeout.ms is removed.
+/// Membership is kept in memory: after a coordinator restart or move, members rejoin
+/// (their next heartbeat gets UNKNOWN_MEMBER_ID, after which the client joins with epoch 0).
+/// Differs from upstream: upstream persists ShareGroupMemberMetadata / target assignment
+/// records in __consumer_offsets.
+/// </summary>
+public sealed class ShareGroupCoordinator
+{
+    private readonly Dictionary<string, ShareGroup> _groups = new(StringComparer.Ordinal);
+    private readonly object _gate = new();
+    private readonly ShareGroupSettings _settings;
+    private readonly Func<string, (Guid Id, int Partitions)?> _topicLookup;
+
+    /// <summary>Raised (outside the lock) when a member leaves or is expired.</summary>
+    public event Action<string, string>? MemberRemoved;
+
+    /// <param name="topicLookup">Topic name → id and partition count, or null when the topic does not exist.</param>
+    public ShareGroupCoordinator(ShareGroupSettings settings, Func<string, (Guid Id, int Partitions)?> topicLookup)
+    {
+        _settings = settings;
+        _topicLookup = topicLookup;
+    }
+
+    public ShareHeartbeatResult Heartbeat(string groupId, string memberId, int memberEpoch, string? rackId,
+        IReadOnlyList<string>? subscribedTopicNames, string clientId, string clientHost, long nowMs)
+    {
+        if (string.IsNullOrEmpty(groupId)) return Fail(ErrorCode.InvalidRequest, "GroupId can't be empty.");
+        if (string.IsNullOrEmpty(memberId)) return Fail(ErrorCode.InvalidRequest, "MemberId can't be empty.");
+        if (memberEpoch < -1) return Fail(ErrorCode.InvalidRequest, "MemberEpoch is invalid.");
+        if (memberEpoch == 0 && (subscribedTopicNames is null || subscribedTopicNames.Count == 0))
+            return Fail(ErrorCode.InvalidRequest, "SubscribedTopicNames must be set in first request.");
+        string? removed = null;
+        ShareHeartbeatResult result;
+        lock (_gate)
+        {
+            _groups.TryGetValue(groupId, out var group);
+            if (memberEpoch == -1)
+            {
+                if (group is not null && group.Members.Remove(memberId))
+                {
+                    removed = memberId;
+                    Recompute(group);
+                }
+                // Upstream answers a leave with the member id and epoch -1 even for an unknown member.
+                result = new ShareHeartbeatResult(ErrorCode.None, null, memberId, -1, 0, null);
+            }
+            else
+            {
+                ShareMember? member = null;
+                group?.Members.TryGetValue(memberId, out member);
+                if (memberEpoch == 0)
+                {
+                    if (member is null)
+                    {
+                        group ??= _groups[groupId] = new ShareGroup { GroupId = groupId };
+                        if (group.Members.Count >= _settings.MaxGroupSize)
+                            return Fail(ErrorCode.GroupMaxSizeReached, $"The share group has reached its maximum size of {_settings.MaxGroupSize}.");
+                        member = new ShareMember { MemberId = memberId };
+                        group.Members[memberId] = member;
+                    }
+                    // A rejoin (epoch 0 with a known id) starts the member over: it is sent its assignment again.
+                    member.MemberEpoch = 0;
+                    member.Assignment = new();
+                }
+                else if (member is null)
+                    return Fail(ErrorCode.UnknownMemberId, $"Member {memberId} is not a member of group {groupId}.");
+                else if (memberEpoch != member.MemberEpoch)
+                    return Fail(ErrorCode.FencedMemberEpoch, $"The share group member has a member epoch ({memberEpoch}) different from the one known by the coordinator ({member.MemberEpoch}).");
+                member.LastHeartbeatMs = nowMs;
+                member.ClientId = clientId;
+                member.ClientHost = clientHost;
+                if (rackId is not null) member.RackId = rackId;
+                if (subscribedTopicNames is not null)
+                {
+                    member.SubscribedTopicNames = subscribedTopicNames.Distinct().OrderBy(t => t, StringComparer.Ordinal).ToList();
+                    group!.KnownTopics.UnionWith(member.SubscribedTopicNames);
+                }
+                Recompute(group!);
+                SortedDictionary<Guid, List<int>>? send = null;
+                var target = group!.Target.GetValueOrDefault(memberId) ?? new();
+                if (member.MemberEpoch != group.AssignmentEpoch || !SameAssignment(member.Assignment, target) || memberEpoch == 0)
+                {
+                    member.MemberEpoch = group.AssignmentEpoch;
+                    member.Assignment = target;
+                    send = target;
+                }
+                result = new ShareHeartbeatResult(ErrorCode.None, null, memberId, member.MemberEpoch, _settings.HeartbeatIntervalMs, send);
+            }
+        }
+        if (removed is not null) MemberRemoved?.Invoke(groupId, removed);
+        return result;
+
+        static ShareHeartbeatResult Fail(ErrorCode e, string message) => new(e, message, null, 0, 0, null);
+    }
+
+    /// <summary>Removes members whose session timed out (group.share.session.timeout.ms).</summary>
+    public void Tick(long nowMs)
+    {
+        var removed = new List<(string, string)>();
+        lock (_gate)
+        {
+            foreach (var group in _groups.Values)
+            {
+                var expired = group.Members.Values.Where(m => nowMs - m.LastHeartbeatMs > _settings.SessionTimeoutMs).Select(m => m.MemberId).ToList();
+                foreach (var id in expired) { group.Members.Remove(id); removed.Add((group.GroupId, id)); }
+                if (expired.Count > 0) Recompute(group);
+            }
+        }
+        foreach (var (g, m) in removed) MemberRemoved?.Invoke(g, m);
+    }
+
+    public IEnumerable<(string GroupId, string State)> ListGroups()
+    {
+        lock (_gate) return _groups.Values.Select(g => (g.GroupId, g.State)).ToList();
+    }
+
+    public bool Contains(string groupId)
+    {
+        lock (_gate) return _groups.ContainsKey(groupId);
+    }
+
+    /// <summary>A copy of the group for ShareGroupDescribe, or null when unknown.</summary>
+    public ShareGroup? Describe(string groupId)
+    {
+        lock (_gate)
+        {
+            if (!_groups.TryGetValue(groupId, out var g)) return null;
+            var copy = new ShareGroup { GroupId = g.GroupId, GroupEpoch = g.GroupEpoch, AssignmentEpoch = g.AssignmentEpoch };
+            foreach (var m in g.Members.Values)
+                copy.Members[m.MemberId] = new ShareMember
+                {
+                    MemberId = m.MemberId, MemberEpoch = m.MemberEpoch, RackId = m.RackId, ClientId = m.ClientId,
+                    ClientHost = m.ClientHost, SubscribedTopicNames = [.. m.SubscribedTopicNames],
+                    Assignment = new(m.Assignment.ToDictionary(kv => kv.Key, kv => kv.Value.ToList())),
+                    LastHeartbeatMs = m.LastHeartbeatMs,
+                };
+            return copy;
+        }
+    }
+
+    /// <summary>Deletes an empty group (DeleteGroups); false when it has members or is unknown.</summary>
+    public bool TryDelete(string groupId, out ErrorCode error)
+    {
+        lock (_gate)
+        {
+            if (!_groups.TryGetValue(groupId, out var g)) { error = ErrorCode.GroupIdNotFound; return false; }
+            if (g.Members.Count > 0) { error = ErrorCode.NonEmptyGroup; return false; }
+            _groups.Remove(groupId);
+            error = ErrorCode.None;
+            return true;
+        }
+    }
+
+    /// <summary>The topics the group's members subscribe or ever subscribed to.</summary>
+    public IReadOnlyList<string> SubscribedTopics(string groupId)
+    {
+        lock (_gate)
+            return _groups.TryGetValue(groupId, out var g) ? g.KnownTopics.ToList() : [];
+    }
+
+    private void Recompute(ShareGroup group)
+    {
+        // The basis: members with their subscriptions and the partition counts of those topics.
+        var topics = group.Members.Values.SelectMany(m => m.SubscribedTopicNames).Distinct().OrderBy(t => t, StringComparer.Ordinal).ToList();
+        var meta = topics.Select(t => (Name: t, Meta: _topicLookup(t))).Where(x => x.Meta is not null).ToList();
+        string basis = string.Join(";", group.Members.Values.OrderBy(m => m.MemberId, StringComparer.Ordinal)
+                           .Select(m => m.MemberId + "=" + string.Join(",", m.SubscribedTopicNames)))
+                       + "|" + string.Join(";", meta.Select(x => $"{x.Name}:{x.Meta!.Value.Id}:{x.Meta.Value.Partitions}"));
+        if (basis == group.TargetBasis && group.GroupEpoch > 0) return;
+        group.TargetBasis = basis;
+        var target = new Dictionary<string, SortedDictionary<Guid, List<int>>>(StringComparer.Ordinal);
+        foreach (var m in group.Members.Keys) target[m] = new();
+        foreach (var (name, m) in meta)
+        {
+            var (id, count) = m!.Value;
+            var subscribers = group.Members.Values.Where(x => x.SubscribedTopicNames.Contains(name))
+                .Select(x => x.MemberId).OrderBy(x => x, StringComparer.Ordinal).ToList();
+            if (subscribers.Count == 0 || count == 0) continue;
+            void Give(string member, int p)
+            {
+                if (!target[member].TryGetValue(id, out var list)) target[member][id] = list = [];
+                list.Add(p);
+            }
+            if (count >= subscribers.Count)
+                for (int p = 0; p < count; p++) Give(subscribers[p % subscribers.Count], p);
+            else
+                for (int i = 0; i < subscribers.Count; i++) Give(subscribers[i], i % count);
+        }
+        bool changed = target.Count != group.Target.Count
+            || target.Any(kv => !group.Target.TryGetValue(kv.Key, out var old) || !SameAssignment(old, kv.Value));
+        group.Target = target;
+        if (changed || group.GroupEpoch == 0)
+        {
+            group.GroupEpoch++;
+            group.AssignmentEpoch = group.GroupEpoch;
+        }
+    }
+
+    private static bool SameAssignment(SortedDictionary<Guid, List<int>> a, SortedDictionary<Guid, List<int>> b) =>
+        a.Count == b.Count && a.All(kv => b.TryGetValue(kv.Key, out var other) && kv.Value.SequenceEqual(other));
+}
