@@ -46,7 +46,7 @@ INSTALL=1
 SAMSA_BIN=""
 SECURE=1
 
-KAFKA_CLIENTS="kcat kafka-python confluent-kafka-python kafkajs confluent-kafka-dotnet platformatic-kafka"
+KAFKA_CLIENTS="kcat kafka-python confluent-kafka-python kafkajs confluent-kafka-dotnet platformatic-kafka kafkats"
 ZK_CLIENTS="zkcli cli_mt kazoo node-zookeeper-client samsa-keeper-client"
 
 usage() { awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0"; }
@@ -131,7 +131,7 @@ if [ "$INSTALL" = 1 ]; then
       kafka-python) need_pkg python3-kafka; need_pkg python3-snappy; need_pkg python3-lz4; need_pkg python3-zstandard ;;
       confluent-kafka-python) need_pkg python3-confluent-kafka ;;
       confluent-kafka-dotnet) need_pkg librdkafka-dev ;;
-      kafkajs|platformatic-kafka|node-zookeeper-client) need_cmd node nodejs; need_cmd npm npm ;;
+      kafkajs|platformatic-kafka|kafkats|node-zookeeper-client) need_cmd node nodejs; need_cmd npm npm ;;
       zkcli) need_pkg zookeeper ;;
       cli_mt) need_pkg zookeeper-bin ;;
       kazoo) need_pkg python3-kazoo ;;
@@ -143,7 +143,7 @@ if [ "$INSTALL" = 1 ]; then
     { apt-get update -q && apt-get install -y --no-install-recommends "${need_apt[@]}"; } \
       > "$RESULTS/logs/apt-get.log" 2>&1 || log "apt-get failed (see results/logs/apt-get.log); continuing with what is there"
   fi
-  for c in kafkajs platformatic-kafka node-zookeeper-client; do
+  for c in kafkajs platformatic-kafka kafkats node-zookeeper-client; do
     if selected "$c" && [ ! -d "$COMPAT/$c/node_modules" ]; then
       log "npm ci in compat/$c"
       (cd "$COMPAT/$c" && npm ci --no-audit --no-fund) > "$RESULTS/logs/npm-$c.log" 2>&1 \
