@@ -4,6 +4,7 @@ using Confluent.Kafka;
 using Confluent.Kafka.Admin;
 using Samsa.Cluster.Tests;
 using GroupCoordinator = Samsa.Kafka.Broker.Groups.GroupCoordinator;
+using ConsumerGroupStateOfBroker = Samsa.Kafka.Broker.Groups.ConsumerGroupState;
 using Xunit;
 
 namespace Samsa.Kafka.Broker.Client216Tests;
@@ -300,8 +301,9 @@ public sealed class ConsumerProtocolFailoverTests
             BootstrapServers = bootstrap, GroupId = group, GroupProtocol = GroupProtocol.Consumer,
             AutoOffsetReset = AutoOffsetReset.Earliest, EnableAutoCommit = false,
         };
+        if (KafkaTarget.DebugDir is not null) cfg.Debug = "cgrp,consumer,protocol";
         var seen = new List<string>();
-        var consumer = new ConsumerBuilder<Ignore, string>(cfg).Build();
+        var consumer = new ConsumerBuilder<Ignore, string>(cfg).SetLogHandler((_, m) => KafkaTarget.Log("failover-1", m)).Build();
         await Task.Run(() =>
         {
             consumer.Subscribe(topic);
@@ -310,6 +312,28 @@ public sealed class ConsumerProtocolFailoverTests
                 if (consumer.Consume(200) is { IsPartitionEOF: false } r) { seen.Add(r.Message.Value); consumer.Commit(r); }
         }).WaitAsync(deadline);
         Assert.Equal(20, seen.Count);
+
+        void Poll()
+        {
+            if (consumer.Consume(100) is { IsPartitionEOF: false } r) { seen.Add(r.Message.Value); consumer.Commit(r); }
+        }
+
+        // A second member joins and leaves, so the group's epoch (3) tells a replayed group from
+        // one lost and joined again (epoch 1).
+        var old = cluster[coordinator].Groups.Coordinator;
+        await Task.Run(() =>
+        {
+            using var second = new ConsumerBuilder<Ignore, string>(cfg).Build();
+            second.Subscribe(topic);
+            var sw = Stopwatch.StartNew();
+            // The second member only joins: it is closed before it could be given a partition.
+            while (old.GetConsumerGroup(group)!.GroupEpoch < 2 && sw.Elapsed < TimeSpan.FromSeconds(30)) { second.Consume(10); Poll(); }
+            second.Close();
+            while (old.GetConsumerGroup(group)!.State != ConsumerGroupStateOfBroker.Stable && sw.Elapsed < TimeSpan.FromSeconds(60)) Poll();
+        }).WaitAsync(deadline);
+        var before = old.GetConsumerGroup(group)!;
+        Assert.Equal(3, before.GroupEpoch);
+        string memberId = Assert.Single(before.AllMembers).MemberId;
 
         cluster[coordinator].ControlledShutdownOnStop = false;
         await cluster.StopBrokerAsync(coordinator);
@@ -336,6 +360,12 @@ public sealed class ConsumerProtocolFailoverTests
             consumer.Dispose();
         }).WaitAsync(TimeSpan.FromSeconds(150));
         Assert.Equal(40, seen.Distinct().Count());
+        // The new coordinator replayed the group and the member went on without rejoining: its
+        // leave on close made epoch 3 into 4 (a group lost with the coordinator would be at 2:
+        // rejoin 1, leave 2).
+        var now = cluster.LiveIds.Select(id => cluster[id].Groups.Coordinator.GetConsumerGroup(group)).Single(g => g is not null)!;
+        Assert.Equal(4, now.GroupEpoch);
+        Assert.Equal(ConsumerGroupStateOfBroker.Empty, now.State);
         await Task.Run(() =>
         {
             using var again = new ConsumerBuilder<Ignore, string>(cfg).Build();
