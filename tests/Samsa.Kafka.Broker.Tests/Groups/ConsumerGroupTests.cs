@@ -1,6 +1,7 @@
 using Samsa.Kafka.Broker.Groups;
 using Samsa.Kafka.Broker.Log;
 using Samsa.Kafka.Protocol;
+using Samsa.Kafka.Protocol.Primitives;
 
 namespace Samsa.Kafka.Broker.Tests.Groups;
 
@@ -298,5 +299,22 @@ public class ConsumerGroupTests
         c3.Activate(4, loading: true);
         c3.LoadPartition(partition, h.H.Log.Entries(partition));
         Assert.Null(c3.GetConsumerGroup("g"));
+    }
+
+    [Fact]
+    public void MalformedConsumerRecordsAreProtocolErrorsNotCrashes()
+    {
+        var rng = new Random(848);
+        for (int i = 0; i < 5000; i++)
+        {
+            var key = new byte[2 + rng.Next(0, 12)];
+            rng.NextBytes(key);
+            key[0] = 0;
+            key[1] = (byte)rng.Next(3, 9);
+            byte[]? value = rng.Next(4) == 0 ? null : new byte[rng.Next(0, 40)];
+            if (value is not null) rng.NextBytes(value);
+            try { GroupRecords.Decode(key, value); }
+            catch (KafkaProtocolException) { }
+        }
     }
 }
