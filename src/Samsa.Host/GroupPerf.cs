@@ -16,6 +16,8 @@ namespace Samsa.Host;
 /// Two figures per group size:
 /// - formation: N members join an empty group at once; from the first JoinGroup until every member
 ///   has its SyncGroup answer. Bounded below by group.initial.rebalance.delay.ms.
+/// With --protocol consumer (or both) the same figures for a KIP-848 consumer group come first
+/// (<see cref="ConsumerGroupPerf"/>).
 /// - member join: one member joins a Stable group of N; from its first JoinGroup until all N+1 have
 ///   the new generation's assignment. The others only learn of the rebalance from their next
 ///   heartbeat, so this is bounded below by about one heartbeat interval.
@@ -32,6 +34,7 @@ internal static class GroupPerf
         var sizes = new List<int> { 10, 100 };
         int initialDelayMs = 3000, heartbeatMs = 3000, rounds = 3;
         string? bootstrap = null;
+        string protocol = "classic";
         for (int i = 1; i < args.Length; i++)
         {
             switch (args[i])
@@ -44,6 +47,10 @@ internal static class GroupPerf
                 case "--heartbeat-ms": heartbeatMs = Program.PositiveInt(args, ref i); break;
                 case "--rounds": rounds = Program.PositiveInt(args, ref i); break;
                 case "--bootstrap": bootstrap = Program.Value(args, ref i); break;
+                case "--protocol":
+                    protocol = Program.Value(args, ref i);
+                    if (protocol is not ("classic" or "consumer" or "both")) throw new UsageException("perf group: --protocol expects classic, consumer or both");
+                    break;
                 default: throw new UsageException($"perf group: unknown option '{args[i]}'");
             }
         }
@@ -60,6 +67,8 @@ internal static class GroupPerf
                 ["broker.id"] = "1", ["listeners"] = "PLAINTEXT://127.0.0.1:0", ["log.dirs"] = tempDir,
                 ["offsets.topic.replication.factor"] = "1",
                 ["group.initial.rebalance.delay.ms"] = initialDelayMs.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                // The consumer protocol's members heartbeat at the interval the coordinator gives.
+                ["group.consumer.heartbeat.interval.ms"] = heartbeatMs.ToString(System.Globalization.CultureInfo.InvariantCulture),
             }));
             await broker.StartAsync();
             (host, port) = ("127.0.0.1", broker.BoundEndPoint.Port);
@@ -84,7 +93,21 @@ internal static class GroupPerf
                     await Task.Delay(100);
                 }
             }
-            Console.Out.WriteLine($"group.initial.rebalance.delay.ms={initialDelayMs}, heartbeat interval {heartbeatMs} ms, session {SessionTimeoutMs} ms, {rounds} rounds each");
+            if (protocol is "consumer" or "both")
+            {
+                Console.Out.WriteLine($"consumer protocol (KIP-848): group.consumer.heartbeat.interval.ms={heartbeatMs} (broker's own setting with --bootstrap), {rounds} rounds each, a topic of 2 partitions per member");
+                foreach (int n in sizes)
+                {
+                    string topic = $"samsa-perf-cgroup-{n}-{Guid.NewGuid():N}"[..40];
+                    int partitions = 2 * (n + 1);
+                    var topicId = await ConsumerGroupPerf.CreateTopicAsync(host, port, topic, partitions);
+                    var (formation, memberJoin) = await ConsumerGroupPerf.RunSizeAsync(host, port, topic, topicId, partitions, n, rounds);
+                    Console.Out.WriteLine($"{n,4} members (consumer): formation {Summary(formation)}");
+                    Console.Out.WriteLine($"{n,4} members (consumer): +1 joining -> all {n + 1} settled {Summary(memberJoin)} (heartbeat interval {heartbeatMs} ms)");
+                }
+                if (protocol == "consumer") return 0;
+            }
+            Console.Out.WriteLine($"classic protocol: group.initial.rebalance.delay.ms={initialDelayMs}, heartbeat interval {heartbeatMs} ms, session {SessionTimeoutMs} ms, {rounds} rounds each");
             foreach (int n in sizes)
             {
                 var formation = new List<double>();

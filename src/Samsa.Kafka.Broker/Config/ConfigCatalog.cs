@@ -343,6 +343,11 @@ public static class ConfigCatalog
         new("group.max.session.timeout.ms", ConfigType.Int, "1800000"),
         new("group.initial.rebalance.delay.ms", ConfigType.Int, "3000"),
         new("group.max.size", ConfigType.Int, IntMax, AtLeast(1)),
+        // KIP-848 consumer groups (GroupCoordinatorConfig, Groups/GroupCoordinator.Consumer.cs).
+        new("group.consumer.session.timeout.ms", ConfigType.Int, "45000", AtLeast(1)),
+        new("group.consumer.heartbeat.interval.ms", ConfigType.Int, "5000", AtLeast(1)),
+        new("group.consumer.max.size", ConfigType.Int, IntMax, AtLeast(1)),
+        new("group.consumer.assignors", ConfigType.List, "uniform,range"),
         new("offsets.topic.num.partitions", ConfigType.Int, "50", AtLeast(1)),
         new("offsets.topic.replication.factor", ConfigType.Short, "3", AtLeast(1)),
         new("offsets.topic.segment.bytes", ConfigType.Int, "104857600", AtLeast(1)),

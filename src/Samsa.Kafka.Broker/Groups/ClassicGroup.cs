@@ -128,6 +128,12 @@ public sealed class ClassicGroup
     public string? StaticMemberId(string? instanceId) => instanceId is null ? null : StaticMembers.GetValueOrDefault(instanceId);
     public bool IsConsumerGroup => ProtocolType == "consumer";
 
+    /// <summary>Set when the group id belongs to a KIP-848 consumer group (type "consumer"): the
+    /// classic membership is then unused (no members), the group's committed offsets stay in
+    /// <see cref="Offsets"/> so the offset APIs, retention and OffsetDelete serve both types, and
+    /// the classic state mirrors the consumer group's (Empty without members, else Stable).</summary>
+    public ConsumerGroup? Consumer { get; internal set; }
+
     internal int RebalanceTimeoutMs
     {
         get

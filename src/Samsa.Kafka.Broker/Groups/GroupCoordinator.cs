@@ -18,6 +18,11 @@ public sealed record GroupCoordinatorConfig
     public int OffsetMetadataMaxBytes { get; init; } = 4096;
     public long OffsetsRetentionMs { get; init; } = 10080L * 60_000;
     public long OffsetsRetentionCheckIntervalMs { get; init; } = 600_000;
+    // KIP-848 consumer groups (upstream's group.consumer.* keys).
+    public int ConsumerGroupSessionTimeoutMs { get; init; } = 45_000;
+    public int ConsumerGroupHeartbeatIntervalMs { get; init; } = 5_000;
+    public int ConsumerGroupMaxSize { get; init; } = int.MaxValue;
+    public IReadOnlyList<string> ConsumerGroupAssignors { get; init; } = ["uniform", "range"];
 
     public static GroupCoordinatorConfig From(BrokerConfig c) => new()
     {
@@ -31,6 +36,10 @@ public sealed record GroupCoordinatorConfig
         OffsetMetadataMaxBytes = (int)c.Get("offset.metadata.max.bytes")!,
         OffsetsRetentionMs = (int)c.Get("offsets.retention.minutes")! * 60_000L,
         OffsetsRetentionCheckIntervalMs = (long)c.Get("offsets.retention.check.interval.ms")!,
+        ConsumerGroupSessionTimeoutMs = (int)c.Get("group.consumer.session.timeout.ms")!,
+        ConsumerGroupHeartbeatIntervalMs = (int)c.Get("group.consumer.heartbeat.interval.ms")!,
+        ConsumerGroupMaxSize = (int)c.Get("group.consumer.max.size")!,
+        ConsumerGroupAssignors = ((List<string>)c.Get("group.consumer.assignors")!).Where(x => x.Length > 0).ToList(),
     };
 }
 
@@ -53,11 +62,16 @@ public sealed record OffsetCommitEntry(TopicPartition Partition, long Offset, in
 
 public sealed record MemberLeave(string MemberId, string? GroupInstanceId);
 
-public sealed record GroupSummary(string GroupId, string State, string ProtocolType, string ProtocolData, IReadOnlyList<MemberSummary> Members);
+public sealed record GroupSummary(string GroupId, string State, string ProtocolType, string ProtocolData, IReadOnlyList<MemberSummary> Members)
+{
+    /// <summary>Set when there is no classic group of this id: DescribeGroups v6 (KIP-1043) answers
+    /// GROUP_ID_NOT_FOUND with this message, older versions a Dead group.</summary>
+    public string? NotFound { get; init; }
+}
 
 public sealed record MemberSummary(string MemberId, string? GroupInstanceId, string ClientId, string ClientHost, byte[] Metadata, byte[] Assignment);
 
-public sealed record ListedGroup(string GroupId, string ProtocolType, string State);
+public sealed record ListedGroup(string GroupId, string ProtocolType, string State, string Type = "classic");
 
 /// <summary>
 /// The classic group coordinator (upstream's GroupCoordinator.scala and the group-coordinator
@@ -68,7 +82,7 @@ public sealed record ListedGroup(string GroupId, string ProtocolType, string Sta
 /// <c>__consumer_offsets</c> through <see cref="IGroupMetadataLog"/> before it is acknowledged.
 /// Parked JoinGroup/SyncGroup requests are tasks completed when the rebalance moves on.
 /// </summary>
-public sealed class GroupCoordinator : Coordination.ICoordinatorShards<GroupLogEntry>
+public sealed partial class GroupCoordinator : Coordination.ICoordinatorShards<GroupLogEntry>
 {
     /// <summary>Upstream's NewMemberJoinTimeoutMs: a member that joined but never got a generation is
     /// dropped after five minutes (its JoinGroup is parked, so it cannot heartbeat).</summary>
@@ -197,6 +211,7 @@ public sealed class GroupCoordinator : Coordination.ICoordinatorShards<GroupLogE
         // Transactional offsets wait for their producer's marker (upstream's loader keeps
         // pendingOffsets per producer id and applies them on COMMIT).
         var pending = new Dictionary<long, List<GroupLogEntry.Offset>>();
+        var consumerRecords = new List<GroupLogEntry.ConsumerRecord>();
         void Apply(GroupLogEntry.Offset o)
         {
             if (!offsets.TryGetValue(o.GroupId, out var map)) offsets[o.GroupId] = map = new();
@@ -218,6 +233,9 @@ public sealed class GroupCoordinator : Coordination.ICoordinatorShards<GroupLogE
                     break;
                 case GroupLogEntry.TxnMarker m:
                     if (pending.Remove(m.ProducerId, out var done) && m.Commit) foreach (var o in done) Apply(o);
+                    break;
+                case GroupLogEntry.ConsumerRecord c:
+                    consumerRecords.Add(c);
                     break;
             }
         }
@@ -255,6 +273,7 @@ public sealed class GroupCoordinator : Coordination.ICoordinatorShards<GroupLogE
                 // Upstream's onGroupLoaded: a group over group.max.size rebalances so members can commit.
                 if (group.Size > Config.GroupMaxSize) PrepareRebalance(group, now);
             }
+            InstallReplayedConsumerGroups(consumerRecords, now);
             // Transactions still open: their offsets wait here for the marker, as if just committed.
             foreach (var (producerId, commits) in pending)
                 foreach (var o in commits)
@@ -303,6 +322,14 @@ public sealed class GroupCoordinator : Coordination.ICoordinatorShards<GroupLogE
                 group = new ClassicGroup(r.GroupId, now);
                 _groups[r.GroupId] = group;
                 created = true;
+            }
+            if (group.Consumer is { } consumer)
+            {
+                // The id is a KIP-848 consumer group. Upstream turns an empty one back into a classic
+                // group on a classic join (group.consumer.migration.policy); a non-empty one would take
+                // the classic member in as a mixed group, which is not built here.
+                if (consumer.Size > 0) return Task.FromResult(new JoinGroupResult(ErrorCode.InconsistentGroupProtocol, r.MemberId));
+                DowngradeEmptyConsumerGroup(group);
             }
             if (!AcceptJoiningMember(group, r.MemberId))
             {
@@ -644,7 +671,7 @@ public sealed class GroupCoordinator : Coordination.ICoordinatorShards<GroupLogE
                 // member rejoin without rediscovering the coordinator (older clients do not know
                 // COORDINATOR_LOAD_IN_PROGRESS here).
                 return Task.FromResult(SyncGroupResult.Failed(status == ErrorCode.CoordinatorLoadInProgress ? ErrorCode.RebalanceInProgress : status));
-            if (!_groups.TryGetValue(groupId, out var group)) return Task.FromResult(SyncGroupResult.Failed(ErrorCode.UnknownMemberId));
+            if (!_groups.TryGetValue(groupId, out var group) || group.Consumer is not null) return Task.FromResult(SyncGroupResult.Failed(ErrorCode.UnknownMemberId));
             if (group.Is(GroupState.Dead)) return Task.FromResult(SyncGroupResult.Failed(ErrorCode.CoordinatorNotAvailable));
             if (ValidateCurrentMember(group, memberId, groupInstanceId) is { } error) return Task.FromResult(SyncGroupResult.Failed(error));
             if (generationId != group.GenerationId) return Task.FromResult(SyncGroupResult.Failed(ErrorCode.IllegalGeneration));
@@ -735,7 +762,7 @@ public sealed class GroupCoordinator : Coordination.ICoordinatorShards<GroupLogE
         {
             long now = _clock();
             if (ValidateGroupStatus(groupId, allowEmptyId: false) is { } status) return (status, []);
-            if (!_groups.TryGetValue(groupId, out var group))
+            if (!_groups.TryGetValue(groupId, out var group) || group.Consumer is not null)
                 return (ErrorCode.None, members.Select(m => (m, ErrorCode.UnknownMemberId)).ToList());
             if (group.Is(GroupState.Dead)) return (ErrorCode.CoordinatorNotAvailable, []);
             var results = new List<(MemberLeave, ErrorCode)>();
@@ -820,6 +847,7 @@ public sealed class GroupCoordinator : Coordination.ICoordinatorShards<GroupLogE
                     OnJoinDeadline(group, now);
                 if (group.SyncDeadline >= 0 && group.SyncDeadline <= now) OnSyncExpired(group, now);
             }
+            TickConsumerGroups(now);
             if (now >= _nextRetentionCheck)
             {
                 _nextRetentionCheck = now + Config.OffsetsRetentionCheckIntervalMs;
@@ -871,6 +899,12 @@ public sealed class GroupCoordinator : Coordination.ICoordinatorShards<GroupLogE
                     else groupError = ErrorCode.IllegalGeneration;
                 }
                 else if (group.Is(GroupState.Dead)) groupError = ErrorCode.CoordinatorNotAvailable;
+                else if (group.Consumer is { } consumer)
+                {
+                    // KIP-848 members commit with their member epoch as the generation id.
+                    groupError = ValidateConsumerMemberOffsets(consumer, memberId, generationId, commit: true);
+                    if (groupError is null && consumer.Get(memberId) is { } cm) cm.SessionDeadline = now + Config.ConsumerGroupSessionTimeoutMs;
+                }
                 else if (generationId < 0 && group.Is(GroupState.Empty)) { }
                 else if (ValidateCurrentMember(group, memberId, groupInstanceId) is { } e) groupError = e;
                 else if (generationId != group.GenerationId) groupError = ErrorCode.IllegalGeneration;
@@ -987,7 +1021,11 @@ public sealed class GroupCoordinator : Coordination.ICoordinatorShards<GroupLogE
         foreach (var tp in partitions)
             if (group.Offsets.ContainsKey(tp)) records.Add(GroupRecords.OffsetTombstone(group.GroupId, tp));
         bool dies = group.Is(GroupState.Empty) && group.Offsets.Keys.All(partitions.Contains);
-        if (dies) records.Add(GroupRecords.GroupTombstone(group.GroupId));
+        if (dies)
+        {
+            if (group.Consumer is { } consumer) records.AddRange(ConsumerGroupRecords.Tombstones(consumer));
+            else records.Add(GroupRecords.GroupTombstone(group.GroupId));
+        }
         if (records.Count == 0) return 0;
         var error = _log.Append(PartitionFor(group.GroupId, _shards.Count), records);
         if (error != ErrorCode.None)
@@ -1013,13 +1051,15 @@ public sealed class GroupCoordinator : Coordination.ICoordinatorShards<GroupLogE
         {
             if (!IsActiveLocked) return (ErrorCode.CoordinatorNotAvailable, []);
             bool loading = _shards.AnyLoading;
-            // Every group here is a classic group (KIP-848 consumer groups are not served).
-            if (types is { Count: > 0 } && !types.Any(t => string.Equals(t, "classic", StringComparison.OrdinalIgnoreCase)))
-                return (loading ? ErrorCode.CoordinatorLoadInProgress : ErrorCode.None, []);
+            // Classic and KIP-848 consumer groups (type "consumer", their own state names). Share
+            // groups (KIP-932) live in Groups/Share and are added by the ListGroups handler.
             var list = _groups.Values
                 .Where(g => !g.Is(GroupState.Dead))
-                .Where(g => states is not { Count: > 0 } || states.Any(s => string.Equals(s, g.State.ToString(), StringComparison.OrdinalIgnoreCase)))
-                .Select(g => new ListedGroup(g.GroupId, g.ProtocolType ?? "", g.State.ToString()))
+                .Select(g => g.Consumer is { } c
+                    ? new ListedGroup(g.GroupId, ConsumerProtocol.ProtocolType, c.State.ToString(), "consumer")
+                    : new ListedGroup(g.GroupId, g.ProtocolType ?? "", g.State.ToString(), "classic"))
+                .Where(g => types is not { Count: > 0 } || types.Any(t => string.Equals(t, g.Type, StringComparison.OrdinalIgnoreCase)))
+                .Where(g => states is not { Count: > 0 } || states.Any(s => string.Equals(s, g.State, StringComparison.OrdinalIgnoreCase)))
                 .ToList();
             return (loading ? ErrorCode.CoordinatorLoadInProgress : ErrorCode.None, list);
         }
@@ -1036,7 +1076,9 @@ public sealed class GroupCoordinator : Coordination.ICoordinatorShards<GroupLogE
             if (ValidateGroupStatus(groupId, allowEmptyId: true) is { } error)
                 return (error, new GroupSummary(groupId, "", "", "", []));
             if (!_groups.TryGetValue(groupId, out var group))
-                return (ErrorCode.None, new GroupSummary(groupId, "Dead", "", "", []));
+                return (ErrorCode.None, new GroupSummary(groupId, "Dead", "", "", []) { NotFound = $"Group {groupId} not found." });
+            if (group.Consumer is not null)
+                return (ErrorCode.None, new GroupSummary(groupId, "Dead", "", "", []) { NotFound = $"Group {groupId} is not a classic group." });
             bool stable = group.Is(GroupState.Stable);
             var members = group.AllMembers.Select(m => new MemberSummary(m.MemberId, m.GroupInstanceId, m.ClientId, m.ClientHost,
                 stable ? m.MetadataFor(group.ProtocolName ?? "") ?? [] : [], stable ? m.Assignment : [])).ToList();
@@ -1058,7 +1100,8 @@ public sealed class GroupCoordinator : Coordination.ICoordinatorShards<GroupLogE
                 if (!_groups.TryGetValue(id, out var group) || group.Is(GroupState.Dead)) { results[id] = ErrorCode.GroupIdNotFound; continue; }
                 if (!group.Is(GroupState.Empty)) { results[id] = ErrorCode.NonEmptyGroup; continue; }
                 var records = group.Offsets.Keys.Select(tp => GroupRecords.OffsetTombstone(id, tp)).ToList();
-                records.Add(GroupRecords.GroupTombstone(id));
+                if (group.Consumer is { } consumer) records.AddRange(ConsumerGroupRecords.Tombstones(consumer));
+                else records.Add(GroupRecords.GroupTombstone(id));
                 var appendError = MapGroupAppendError(_log.Append(PartitionFor(id, _shards.Count), records));
                 if (appendError != ErrorCode.None) { results[id] = appendError; continue; }
                 group.Offsets.Clear();
@@ -1129,6 +1172,13 @@ public sealed class GroupCoordinator : Coordination.ICoordinatorShards<GroupLogE
             if (ValidateGroupStatus(groupId, allowEmptyId: true) is { } statusError) return statusError;
             if (!_groups.TryGetValue(groupId, out var group)) return ErrorCode.None;
             if (group.Is(GroupState.Dead)) return ErrorCode.CoordinatorNotAvailable;
+            if (group.Consumer is { } consumer)
+            {
+                // Upstream's ConsumerGroup.validateOffsetCommit for transactional commits: a wrong
+                // member epoch is ILLEGAL_GENERATION rather than STALE_MEMBER_EPOCH.
+                var e = ValidateConsumerMemberOffsets(consumer, memberId, generationId, commit: false);
+                return e == ErrorCode.StaleMemberEpoch ? ErrorCode.IllegalGeneration : e ?? ErrorCode.None;
+            }
             if (generationId < 0 && memberId.Length == 0 && groupInstanceId is null) return ErrorCode.None;
             if (ValidateCurrentMember(group, memberId, groupInstanceId) is { } memberError) return memberError;
             return generationId != group.GenerationId ? ErrorCode.IllegalGeneration : ErrorCode.None;

@@ -30,6 +30,8 @@ public sealed class GroupCoordinatorService : IDisposable
         };
         Coordinator = new GroupCoordinator(GroupCoordinatorConfig.From(config), new OffsetsTopicLog(_runtime),
             clock ?? (() => DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()), log);
+        // KIP-848 consumer groups assign from the cluster's topics (ids and partition counts).
+        Coordinator.TopicSource = () => replicas.Topics.Select(t => new TopicInfo(t.Name, t.Id, t.Partitions.Count)).ToList();
         replicas.TopicDeleted += OnTopicDeleted;
     }
 

@@ -19,6 +19,8 @@ public abstract record GroupLogEntry
     public sealed record TxnOffset(long ProducerId, Offset Commit) : GroupLogEntry;
     /// <summary>A COMMIT or ABORT marker of a producer's transaction.</summary>
     public sealed record TxnMarker(long ProducerId, bool Commit) : GroupLogEntry;
+    /// <summary>A KIP-848 consumer group record (key versions 3, 5, 6, 7, 8); a null value is a tombstone.</summary>
+    public sealed record ConsumerRecord(short KeyVersion, string GroupId, string? MemberId, IKafkaMessage? Value) : GroupLogEntry;
 }
 
 /// <summary>
@@ -110,11 +112,12 @@ public static class GroupRecords
                 return new GroupLogEntry.Group(k.Group, gv);
             }
             default:
-                return null;
+                // KIP-848 consumer group records (key versions 3-8); null for the other group types.
+                return ConsumerGroupRecords.Decode(keyVersion, key[2..], value);
         }
     }
 
-    private static (short Version, ReadOnlyMemory<byte> Body) Version(ReadOnlyMemory<byte> value, short highest)
+    internal static (short Version, ReadOnlyMemory<byte> Body) Version(ReadOnlyMemory<byte> value, short highest)
     {
         if (value.Length < 2) throw new KafkaProtocolException(ProtocolErrorKind.Truncated, "coordinator record value shorter than its version");
         short v = BinaryPrimitives.ReadInt16BigEndian(value.Span);
@@ -122,7 +125,7 @@ public static class GroupRecords
         return (Math.Min(v, highest), value[2..]);
     }
 
-    private static byte[] Encode(IKafkaMessage message, short version)
+    internal static byte[] Encode(IKafkaMessage message, short version)
     {
         var bytes = new byte[2 + message.Size(version)];
         BinaryPrimitives.WriteInt16BigEndian(bytes, version);

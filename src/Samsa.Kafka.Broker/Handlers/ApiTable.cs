@@ -65,10 +65,13 @@ public static class ApiTable
         Entry<HeartbeatRequest>(ApiKey.Heartbeat, 0, 4, HeartbeatHandler.HandleAsync),
         Entry<LeaveGroupRequest>(ApiKey.LeaveGroup, 0, 5, LeaveGroupHandler.HandleAsync),
         Entry<SyncGroupRequest>(ApiKey.SyncGroup, 0, 5, SyncGroupHandler.HandleAsync),
-        Entry<DescribeGroupsRequest>(ApiKey.DescribeGroups, 0, 5, DescribeGroupsHandler.HandleAsync),
+        Entry<DescribeGroupsRequest>(ApiKey.DescribeGroups, 0, 6, DescribeGroupsHandler.HandleAsync),
         Entry<ListGroupsRequest>(ApiKey.ListGroups, 0, 5, ListGroupsHandler.HandleAsync),
         Entry<DeleteGroupsRequest>(ApiKey.DeleteGroups, 0, 2, DeleteGroupsHandler.HandleAsync),
         Entry<OffsetDeleteRequest>(ApiKey.OffsetDelete, 0, 0, OffsetDeleteHandler.HandleAsync),
+        // KIP-848 consumer groups (next-generation protocol): Groups/GroupCoordinator.Consumer.cs.
+        Entry<ConsumerGroupHeartbeatRequest>(ApiKey.ConsumerGroupHeartbeat, 0, 1, ConsumerGroupHeartbeatHandler.HandleAsync),
+        Entry<ConsumerGroupDescribeRequest>(ApiKey.ConsumerGroupDescribe, 0, 1, ConsumerGroupDescribeHandler.HandleAsync),
         // Idempotent and transactional producers: Transactions/TransactionCoordinator.
         Entry<InitProducerIdRequest>(ApiKey.InitProducerId, 0, 5, InitProducerIdHandler.HandleAsync),
         Entry<AddPartitionsToTxnRequest>(ApiKey.AddPartitionsToTxn, 0, 5, AddPartitionsToTxnHandler.HandleAsync),

@@ -1,10 +1,11 @@
-// DescribeGroups (key 15), versions 0-5.
+// DescribeGroups (key 15), versions 0-6.
 //
 // Behaviour (GroupCoordinator.handleDescribeGroup / GroupMetadata.summary): state, protocol type,
 // and the chosen protocol with each member's metadata and assignment — the last three only while
 // Stable. An unknown group is described as "Dead" with no error. v3+ may include the authorized
 // operations (no authorizer here: everything a group supports — READ, DELETE, DESCRIBE); v4+
-// members' instance ids.
+// members' instance ids. v6 (KIP-1043): an unknown id or a KIP-848 consumer group is
+// GROUP_ID_NOT_FOUND with a message (before v6: a Dead group, as upstream).
 // Authorization (KafkaApis.handleDescribeGroupsRequest): GROUP DESCRIBE per group
 // (GROUP_AUTHORIZATION_FAILED); authorized operations as the group's ACLs allow.
 using Samsa.Kafka.Protocol;
@@ -34,6 +35,15 @@ public static class DescribeGroupsHandler
                 continue;
             }
             var (error, s) = coordinator.DescribeGroup(id);
+            if (v >= 6 && error == ErrorCode.None && s.NotFound is { } notFound)
+            {
+                response.Groups.Add(new DescribeGroupsResponse.DescribedGroup
+                {
+                    ErrorCode = (short)ErrorCode.GroupIdNotFound, ErrorMessage = notFound, GroupId = id, GroupState = "Dead",
+                    ProtocolType = "", ProtocolData = "", AuthorizedOperations = int.MinValue,
+                });
+                continue;
+            }
             var g = new DescribeGroupsResponse.DescribedGroup
             {
                 ErrorCode = (short)error, GroupId = id, GroupState = s.State, ProtocolType = s.ProtocolType, ProtocolData = s.ProtocolData,

@@ -2,7 +2,8 @@
 //
 // Behaviour (GroupCoordinator.handleListGroups): every group this broker coordinates, with its
 // protocol type; v4+ (KIP-518) its state and an optional states filter (matched ignoring case);
-// v5+ (KIP-848) its type — always "classic" here — and a types filter. COORDINATOR_LOAD_IN_PROGRESS
+// v5+ (KIP-848) its type — "classic", or "consumer" for KIP-848 consumer groups (protocol type
+// "consumer", states Empty/Assigning/Reconciling/Stable) — and a types filter. COORDINATOR_LOAD_IN_PROGRESS
 // while a partition of __consumer_offsets is still loading (with the groups loaded so far).
 // Authorization (KafkaApis.handleListGroupsRequest): all groups with CLUSTER DESCRIBE, else those
 // with GROUP DESCRIBE.
@@ -26,7 +27,9 @@ public static class ListGroupsHandler
         bool all = Security.Acl.Authz.Cluster(context, Security.Acl.AclOperation.Describe, logIfDenied: false);
         foreach (var g in groups)
             if (all || Security.Acl.Authz.Group(context, Security.Acl.AclOperation.Describe, g.GroupId, logIfDenied: false))
-                response.Groups.Add(new ListGroupsResponse.ListedGroup { GroupId = g.GroupId, ProtocolType = g.ProtocolType, GroupState = g.State, GroupType = "classic" });
+                response.Groups.Add(new ListGroupsResponse.ListedGroup { GroupId = g.GroupId, ProtocolType = g.ProtocolType, GroupState = g.State, GroupType = g.Type });
+        // SHARE GROUPS (KIP-932) go here at merge: the share coordinator's ListShareGroups(), type
+        // "share", protocol type "share", filtered by the same states/types filters and ACLs.
         return ValueTask.FromResult<IKafkaMessage?>(response);
     }
 }

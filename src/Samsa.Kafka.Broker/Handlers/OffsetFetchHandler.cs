@@ -5,7 +5,9 @@
 // v2+ accept a null topic list meaning every committed partition of the group, and report group
 // errors at the top level (v0/v1 put them on each partition). v8+ (KIP-709) fetch several groups
 // at once. require_stable (v7+) never waits: this broker has no pending transactional offsets.
-// v9's member id / epoch apply to KIP-848 consumer groups, which are not served; they are ignored.
+// v9's member id / epoch (KIP-848): when the group is a consumer group they must name a current
+// member at its epoch (UNKNOWN_MEMBER_ID / STALE_MEMBER_EPOCH); without them (null id, epoch -1)
+// anyone may fetch, as upstream.
 // Authorization (KafkaApis.handleOffsetFetchRequestFromCoordinator): GROUP DESCRIBE per group
 // (GROUP_AUTHORIZATION_FAILED); named topics without TOPIC DESCRIBE answer
 // TOPIC_AUTHORIZATION_FAILED partitions, and an all-topics fetch leaves them out.
@@ -36,6 +38,8 @@ public static class OffsetFetchHandler
                 var deniedTopics = Authz.DeniedTopics(context, AclOperation.Describe, g.Topics?.Select(t => t.Name) ?? []);
                 var partitions = g.Topics?.Where(t => !deniedTopics.Contains(t.Name)).SelectMany(t => t.PartitionIndexes.Select(p => new TopicPartition(t.Name, p))).ToList();
                 var (error, offsets) = coordinator.FetchOffsets(g.GroupId, partitions);
+                if (error == ErrorCode.None && v >= 9 && coordinator.ValidateOffsetFetchMember(g.GroupId, g.MemberId, g.MemberEpoch) is { } memberError)
+                    (error, offsets) = (memberError, []);
                 var rg = new OffsetFetchResponse.OffsetFetchResponseGroup { GroupId = g.GroupId, ErrorCode = (short)error };
                 response.Groups.Add(rg);
                 if (error != ErrorCode.None) continue;

@@ -124,4 +124,67 @@ public class GroupHandlerTests
         var groups = await f.Send<DeleteGroupsResponse>(new DeleteGroupsRequest { GroupsNames = ["g", "g", "nope"] }, 2);
         Assert.Equal([0, (short)ErrorCode.GroupIdNotFound], groups!.Results.Select(r => r.ErrorCode).ToArray());
     }
+
+    /// <summary>KIP-848 over the wire: ConsumerGroupHeartbeat v1 joins with the client's member id and
+    /// gets the topic's partitions by id; ConsumerGroupDescribe v1 shows it; ListGroups v5 types it
+    /// "consumer"; DescribeGroups v6 says it is not a classic group.</summary>
+    [Fact]
+    public async Task ConsumerGroupHeartbeatAndDescribeOverTheWire()
+    {
+        await using var f = new HandlerFixture(("offsets.topic.replication.factor", "1"));
+        await Find(f, 3, 0, "cg");
+        var created = await f.Send<CreateTopicsResponse>(new CreateTopicsRequest { TimeoutMs = 5000, Topics = [new() { Name = "t", NumPartitions = 3, ReplicationFactor = 1 }] }, 5);
+        Assert.Equal(0, created!.Topics[0].ErrorCode);
+        var topicId = f.Broker.Replicas.GetTopic("t")!.Id;
+        var hb = await f.Send<ConsumerGroupHeartbeatResponse>(new ConsumerGroupHeartbeatRequest
+        {
+            GroupId = "cg", MemberId = "m-1", MemberEpoch = 0, RebalanceTimeoutMs = 30_000, SubscribedTopicNames = ["t"], TopicPartitions = [],
+        }, 1);
+        Assert.Equal((0, "m-1", 1), (hb!.ErrorCode, hb.MemberId, hb.MemberEpoch));
+        var tp = Assert.Single(hb.Assignment!.TopicPartitions);
+        Assert.Equal(topicId, tp.TopicId);
+        Assert.Equal([0, 1, 2], tp.Partitions);
+        // v1 needs the client's member id.
+        var noId = await f.Send<ConsumerGroupHeartbeatResponse>(new ConsumerGroupHeartbeatRequest
+        {
+            GroupId = "cg", MemberId = "", MemberEpoch = 0, RebalanceTimeoutMs = 30_000, SubscribedTopicNames = ["t"], TopicPartitions = [],
+        }, 1);
+        Assert.Equal((short)ErrorCode.InvalidRequest, noId!.ErrorCode);
+
+        var d = await f.Send<ConsumerGroupDescribeResponse>(new ConsumerGroupDescribeRequest { GroupIds = ["cg", "nope"], IncludeAuthorizedOperations = true }, 1);
+        var g = d!.Groups[0];
+        Assert.Equal((0, "Stable", 1, 1, "uniform"), (g.ErrorCode, g.GroupState, g.GroupEpoch, g.AssignmentEpoch, g.AssignorName));
+        var m = Assert.Single(g.Members);
+        Assert.Equal(("m-1", 1, (sbyte)1), (m.MemberId, m.MemberEpoch, m.MemberType));
+        Assert.Equal("t", Assert.Single(m.Assignment.TopicPartitions).TopicName);
+        Assert.Equal((short)ErrorCode.GroupIdNotFound, d.Groups[1].ErrorCode);
+
+        var listed = await f.Send<ListGroupsResponse>(new ListGroupsRequest { TypesFilter = ["consumer"] }, 5);
+        var lg = Assert.Single(listed!.Groups);
+        Assert.Equal(("cg", "consumer", "consumer", "Stable"), (lg.GroupId, lg.GroupType, lg.ProtocolType, lg.GroupState));
+        var v6 = await f.Send<DescribeGroupsResponse>(new DescribeGroupsRequest { Groups = ["cg"] }, 6);
+        Assert.Equal((short)ErrorCode.GroupIdNotFound, v6!.Groups[0].ErrorCode);
+        Assert.Equal("Group cg is not a classic group.", v6.Groups[0].ErrorMessage);
+        var v5 = await f.Send<DescribeGroupsResponse>(new DescribeGroupsRequest { Groups = ["cg"] }, 5);
+        Assert.Equal((0, "Dead"), (v5!.Groups[0].ErrorCode, v5.Groups[0].GroupState));
+
+        // Offsets: the member epoch is the generation id (OffsetCommit v9); a stale one is refused.
+        var stale = await f.Send<OffsetCommitResponse>(new OffsetCommitRequest
+        {
+            GroupId = "cg", MemberId = "m-1", GenerationIdOrMemberEpoch = 0,
+            Topics = [new() { Name = "t", Partitions = [new() { PartitionIndex = 0, CommittedOffset = 5 }] }],
+        }, 9);
+        Assert.Equal((short)ErrorCode.StaleMemberEpoch, stale!.Topics[0].Partitions[0].ErrorCode);
+        var ok = await f.Send<OffsetCommitResponse>(new OffsetCommitRequest
+        {
+            GroupId = "cg", MemberId = "m-1", GenerationIdOrMemberEpoch = 1,
+            Topics = [new() { Name = "t", Partitions = [new() { PartitionIndex = 0, CommittedOffset = 5 }] }],
+        }, 9);
+        Assert.Equal(0, ok!.Topics[0].Partitions[0].ErrorCode);
+        var fetched = await f.Send<OffsetFetchResponse>(new OffsetFetchRequest
+        {
+            Groups = [new() { GroupId = "cg", MemberId = "m-1", MemberEpoch = 7, Topics = [new() { Name = "t", PartitionIndexes = [0] }] }],
+        }, 9);
+        Assert.Equal((short)ErrorCode.StaleMemberEpoch, fetched!.Groups[0].ErrorCode);
+    }
 }

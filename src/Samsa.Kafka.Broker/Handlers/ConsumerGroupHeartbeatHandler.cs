@@ -1,0 +1,53 @@
+// ConsumerGroupHeartbeat (key 68), versions 0-1 (Kafka 4.2's range): the KIP-848 consumer group protocol.
+//
+// Behaviour (GroupMetadataManager.consumerGroupHeartbeat; Groups/GroupCoordinator.Consumer.cs):
+// epoch 0 joins (v0: the coordinator picks the member id; v1: the client sends its own UUID,
+// KIP-1082), -1 leaves, -2 leaves temporarily as a static member; every heartbeat returns the
+// member's epoch, the heartbeat interval (group.consumer.heartbeat.interval.ms) and, when it
+// changed, its assignment. The server-side assignor (group.consumer.assignors: uniform, range)
+// computes the target assignment; members revoke before others receive (unreleased partitions).
+// v1 adds SubscribedTopicRegex (RE2/J syntax, matched against whole topic names).
+// Errors as upstream: INVALID_REQUEST, UNSUPPORTED_ASSIGNOR, INVALID_REGULAR_EXPRESSION,
+// UNKNOWN_MEMBER_ID, FENCED_MEMBER_EPOCH, UNRELEASED_INSTANCE_ID, FENCED_INSTANCE_ID,
+// GROUP_MAX_SIZE_REACHED, GROUP_ID_NOT_FOUND (the id is a classic group with members),
+// NOT_COORDINATOR / COORDINATOR_LOAD_IN_PROGRESS.
+// Differences from upstream: a heartbeat with epoch > 0 for a group the coordinator does not know
+// gets UNKNOWN_MEMBER_ID (the client rejoins) where upstream answers GROUP_ID_NOT_FOUND; classic
+// groups with members are not migrated online; regexes use .NET's engine (a superset of RE2).
+// Authorization (KafkaApis.handleConsumerGroupHeartbeat): GROUP READ, else GROUP_AUTHORIZATION_FAILED;
+// topics the member may not DESCRIBE are not held against it here (upstream filters regex matches
+// by TOPIC DESCRIBE; not done).
+using Samsa.Kafka.Broker.Groups;
+using Samsa.Kafka.Protocol;
+using Samsa.Kafka.Protocol.Messages;
+
+namespace Samsa.Kafka.Broker.Handlers;
+
+public static class ConsumerGroupHeartbeatHandler
+{
+    public static ValueTask<IKafkaMessage?> HandleAsync(RequestContext context, ConsumerGroupHeartbeatRequest request)
+    {
+        if (!Security.Acl.Authz.Group(context, Security.Acl.AclOperation.Read, request.GroupId))
+            return Done(new ConsumerGroupHeartbeatResponse { ErrorCode = (short)ErrorCode.GroupAuthorizationFailed });
+        short v = context.ApiVersion;
+        var result = context.Broker.Groups.Coordinator.ConsumerGroupHeartbeat(new ConsumerHeartbeatParams(
+            request.GroupId, request.MemberId, request.MemberEpoch, request.InstanceId, request.RackId, request.RebalanceTimeoutMs,
+            request.SubscribedTopicNames, v >= 1 ? request.SubscribedTopicRegex : null, request.ServerAssignor,
+            request.TopicPartitions?.Select(t => (t.TopicId, (IReadOnlyList<int>)t.Partitions)).ToList(),
+            context.Header.ClientId ?? "", JoinGroupHandler.ClientHost(context), v));
+        var response = new ConsumerGroupHeartbeatResponse
+        {
+            ErrorCode = (short)result.Error, ErrorMessage = result.ErrorMessage,
+            MemberId = result.MemberId, MemberEpoch = result.MemberEpoch, HeartbeatIntervalMs = result.HeartbeatIntervalMs,
+        };
+        if (result.Assignment is { } a)
+        {
+            response.Assignment = new ConsumerGroupHeartbeatResponse.AssignmentData();
+            foreach (var t in a.Topics)
+                response.Assignment.TopicPartitions.Add(new ConsumerGroupHeartbeatResponse.TopicPartitions { TopicId = t, Partitions = a.PartitionsOf(t).ToList() });
+        }
+        return Done(response);
+    }
+
+    private static ValueTask<IKafkaMessage?> Done(IKafkaMessage m) => ValueTask.FromResult<IKafkaMessage?>(m);
+}
