@@ -29,6 +29,9 @@ public static class ConsumerGroupHeartbeatHandler
     {
         if (!Security.Acl.Authz.Group(context, Security.Acl.AclOperation.Read, request.GroupId))
             return Done(new ConsumerGroupHeartbeatResponse { ErrorCode = (short)ErrorCode.GroupAuthorizationFailed });
+        // The id of a share group is not a consumer group's (upstream: GroupIdNotFoundException).
+        if (context.Broker.Shares.IsShareGroup(request.GroupId))
+            return Done(new ConsumerGroupHeartbeatResponse { ErrorCode = (short)ErrorCode.GroupIdNotFound, ErrorMessage = $"Group {request.GroupId} is not a consumer group." });
         short v = context.ApiVersion;
         var result = context.Broker.Groups.Coordinator.ConsumerGroupHeartbeat(new ConsumerHeartbeatParams(
             request.GroupId, request.MemberId, request.MemberEpoch, request.InstanceId, request.RackId, request.RebalanceTimeoutMs,

@@ -15,7 +15,10 @@ public static class DeleteGroupsHandler
     {
         var ids = request.GroupsNames.Distinct(StringComparer.Ordinal).ToList();
         var denied = Security.Acl.Authz.Denied(context, Security.Acl.AclOperation.Delete, Security.Acl.ResourceType.Group, ids);
-        var results = context.Broker.Groups.Coordinator.DeleteGroups(ids.Where(id => !denied.Contains(id)).ToList());
+        // Share groups are deleted by the share coordinator (with their share-partition state).
+        var shares = ids.Where(id => !denied.Contains(id) && context.Broker.Shares.IsShareGroup(id)).ToHashSet(StringComparer.Ordinal);
+        var results = context.Broker.Groups.Coordinator.DeleteGroups(ids.Where(id => !denied.Contains(id) && !shares.Contains(id)).ToList());
+        foreach (var id in shares) results[id] = context.Broker.Shares.DeleteGroup(id);
         foreach (var id in denied) results[id] = ErrorCode.GroupAuthorizationFailed;
         var response = new DeleteGroupsResponse();
         foreach (var id in ids)

@@ -35,7 +35,11 @@ public static class DescribeGroupsHandler
                 continue;
             }
             var (error, s) = coordinator.DescribeGroup(id);
-            if (v >= 6 && error == ErrorCode.None && s.NotFound is { } notFound)
+            // A share group is not a classic group (upstream: GroupIdNotFoundException from v6; a
+            // Dead group below, which is what the classic coordinator describes for it).
+            string? notFound = s.NotFound;
+            if (error == ErrorCode.None && context.Broker.Shares.IsShareGroup(id)) notFound = $"Group {id} is not a classic group.";
+            if (v >= 6 && error == ErrorCode.None && notFound is not null)
             {
                 response.Groups.Add(new DescribeGroupsResponse.DescribedGroup
                 {

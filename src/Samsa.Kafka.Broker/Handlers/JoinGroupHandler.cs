@@ -35,6 +35,17 @@ public static class JoinGroupHandler
                 Leader = "",
                 MemberId = "",
             };
+        // A classic member cannot join a share group (upstream: INCONSISTENT_GROUP_PROTOCOL for a
+        // group of another type).
+        if (context.Broker.Shares.IsShareGroup(request.GroupId))
+            return new JoinGroupResponse
+            {
+                ErrorCode = (short)ErrorCode.InconsistentGroupProtocol,
+                GenerationId = -1,
+                ProtocolName = v >= 7 ? null : "",
+                Leader = "",
+                MemberId = request.MemberId,
+            };
         int rebalanceTimeout = v >= 1 ? request.RebalanceTimeoutMs : request.SessionTimeoutMs;
         JoinGroupResult result;
         if (rebalanceTimeout < 0)

@@ -28,8 +28,14 @@ public static class ListGroupsHandler
         foreach (var g in groups)
             if (all || Security.Acl.Authz.Group(context, Security.Acl.AclOperation.Describe, g.GroupId, logIfDenied: false))
                 response.Groups.Add(new ListGroupsResponse.ListedGroup { GroupId = g.GroupId, ProtocolType = g.ProtocolType, GroupState = g.State, GroupType = g.Type });
-        // SHARE GROUPS (KIP-932) go here at merge: the share coordinator's ListShareGroups(), type
-        // "share", protocol type "share", filtered by the same states/types filters and ACLs.
+        // Share groups (KIP-932): type "share", protocol type "share", the same filters and ACLs.
+        var states = v >= 4 && request.StatesFilter is { Count: > 0 } sf ? sf : null;
+        var types = v >= 5 && request.TypesFilter is { Count: > 0 } tf ? tf : null;
+        if (types is null || types.Contains("share", StringComparer.OrdinalIgnoreCase))
+            foreach (var (groupId, state) in context.Broker.Shares.ListShareGroups())
+                if ((states is null || states.Contains(state, StringComparer.OrdinalIgnoreCase))
+                    && (all || Security.Acl.Authz.Group(context, Security.Acl.AclOperation.Describe, groupId, logIfDenied: false)))
+                    response.Groups.Add(new ListGroupsResponse.ListedGroup { GroupId = groupId, ProtocolType = "share", GroupState = state, GroupType = "share" });
         return ValueTask.FromResult<IKafkaMessage?>(response);
     }
 }

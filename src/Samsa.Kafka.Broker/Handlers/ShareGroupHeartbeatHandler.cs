@@ -12,7 +12,7 @@
 // Errors: INVALID_REQUEST (empty group or member id, bad epoch, no subscription on join),
 // NOT_COORDINATOR / COORDINATOR_NOT_AVAILABLE, GROUP_MAX_SIZE_REACHED (group.share.max.size),
 // GROUP_ID_NOT_FOUND ("Group X is not a share group.") when the id belongs to a classic or
-// consumer group (through IsOtherGroupType, which the broker wiring sets).
+// consumer group this coordinator knows.
 // Authorization (KafkaApis.handleShareGroupHeartbeat): GROUP READ, else GROUP_AUTHORIZATION_FAILED;
 // TOPIC DESCRIBE on the subscribed topics, else TOPIC_AUTHORIZATION_FAILED.
 // Differs from upstream: membership is kept in memory (upstream writes share-group records to
@@ -24,9 +24,10 @@ namespace Samsa.Kafka.Broker.Handlers;
 
 public static class ShareGroupHeartbeatHandler
 {
-    /// <summary>Set by the lead at merge: true when <c>groupId</c> is a classic or consumer group,
-    /// so a share heartbeat for it is refused (upstream getOrMaybeCreateShareGroup: GROUP_ID_NOT_FOUND).</summary>
-    public static Func<KafkaBroker, string, bool>? IsOtherGroupType { get; set; }
+    /// <summary>True when <c>groupId</c> is a classic or consumer group, so a share heartbeat for it
+    /// is refused (upstream getOrMaybeCreateShareGroup: GROUP_ID_NOT_FOUND).</summary>
+    private static bool IsOtherGroupType(KafkaBroker broker, string groupId) =>
+        broker.Groups.Coordinator.GetGroup(groupId) is not null || broker.Groups.Coordinator.GetConsumerGroup(groupId) is not null;
 
     public static ValueTask<IKafkaMessage?> HandleAsync(RequestContext context, ShareGroupHeartbeatRequest request)
     {
@@ -41,7 +42,7 @@ public static class ShareGroupHeartbeatHandler
         if (string.IsNullOrEmpty(request.GroupId)) return Answer(ErrorCode.InvalidRequest, "GroupId can't be empty.");
         var status = shares.CoordinatorStatus(request.GroupId);
         if (status != ErrorCode.None) return Answer(status, null);
-        if (IsOtherGroupType?.Invoke(context.Broker, request.GroupId) == true)
+        if (IsOtherGroupType(context.Broker, request.GroupId))
             return Answer(ErrorCode.GroupIdNotFound, $"Group {request.GroupId} is not a share group.");
         var r = shares.Coordinator.Heartbeat(request.GroupId, request.MemberId, request.MemberEpoch, request.RackId,
             request.SubscribedTopicNames, context.Header.ClientId ?? "", "/" + context.Session.ClientAddress, shares.Clock());

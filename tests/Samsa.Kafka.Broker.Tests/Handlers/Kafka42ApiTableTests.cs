@@ -102,7 +102,6 @@ public class Kafka42ApiTableTests
         34,                     // AlterReplicaLogDirs: no JBOD moves between log dirs
         55, 64, 80, 81,         // DescribeQuorum, UnregisterBroker, Add/RemoveRaftVoter: KRaft only
         57,                     // UpdateFeatures: feature levels are fixed by the build (BrokerFeatures)
-        68, 69,                 // ConsumerGroupHeartbeat / Describe: KIP-848 (helper B)
         83, 84, 85, 86, 87,     // share-group state RPCs: state stays on the partition leader (Groups/Share)
         91, 92,                 // Alter/DeleteShareGroupOffsets: not built yet
         88, 89,                 // Streams groups, KIP-1071
@@ -111,7 +110,7 @@ public class Kafka42ApiTableTests
     /// <summary>4.2 APIs Samsa serves, but below 4.2's maximum: key → Samsa's maximum.</summary>
     public static readonly IReadOnlyDictionary<short, short> ServedBelowKafka42 = new Dictionary<short, short>
     {
-        [8] = 9, [9] = 9, [15] = 5,                // OffsetCommit, OffsetFetch, DescribeGroups (helper B)
+        [8] = 9, [9] = 9,                          // OffsetCommit, OffsetFetch: v10 (topic ids) not built
     };
 
     /// <summary>APIs whose lowest served version is not 0: share groups start at v1, KIP-932's
