@@ -66,6 +66,59 @@ public class ShareGroupHandlerTests
     }
 
     [Fact]
+    public async Task AShareGroupSharesTheGroupIdNamespaceAndTheAdminViews()
+    {
+        await using var f = new HandlerFixture(("offsets.topic.replication.factor", "1"), ("offsets.topic.num.partitions", "3"));
+        await f.CreateTopic("t", 1);
+        Assert.Equal(0, (await Heartbeat(f, "sg", "member-a", 0, "t")).ErrorCode);
+
+        // Another type's members are refused the id, and a share member the id of a consumer group.
+        var join = await f.Send<JoinGroupResponse>(new JoinGroupRequest
+        {
+            GroupId = "sg", SessionTimeoutMs = 10_000, RebalanceTimeoutMs = 10_000, MemberId = "", ProtocolType = "consumer",
+            Protocols = [new JoinGroupRequest.JoinGroupRequestProtocol { Name = "range", Metadata = [0, 0, 0, 0, 0, 0] }],
+        }, 9);
+        Assert.Equal((short)ErrorCode.InconsistentGroupProtocol, join!.ErrorCode);
+        var consumer = await f.Send<ConsumerGroupHeartbeatResponse>(new ConsumerGroupHeartbeatRequest
+        {
+            GroupId = "sg", MemberId = Guid.NewGuid().ToString(), MemberEpoch = 0, RebalanceTimeoutMs = 10_000, SubscribedTopicNames = ["t"], TopicPartitions = [],
+        }, 1);
+        Assert.Equal((short)ErrorCode.GroupIdNotFound, consumer!.ErrorCode);
+        var cg = await f.Send<ConsumerGroupHeartbeatResponse>(new ConsumerGroupHeartbeatRequest
+        {
+            GroupId = "cg", MemberId = Guid.NewGuid().ToString(), MemberEpoch = 0, RebalanceTimeoutMs = 10_000, SubscribedTopicNames = ["t"], TopicPartitions = [],
+        }, 1);
+        Assert.Equal(0, cg!.ErrorCode);
+        var share = await Heartbeat(f, "cg", "member-b", 0, "t");
+        Assert.Equal((short)ErrorCode.GroupIdNotFound, share.ErrorCode);
+        Assert.Equal("Group cg is not a share group.", share.ErrorMessage);
+
+        // ListGroups v5: type "share", and the types filter picks it out.
+        var all = await f.Send<ListGroupsResponse>(new ListGroupsRequest(), 5);
+        var listed = Assert.Single(all!.Groups, g => g.GroupId == "sg");
+        Assert.Equal(("share", "share", "Stable"), (listed.GroupType, listed.ProtocolType, listed.GroupState));
+        var onlyShare = await f.Send<ListGroupsResponse>(new ListGroupsRequest { TypesFilter = ["share"] }, 5);
+        Assert.Equal(["sg"], onlyShare!.Groups.Select(g => g.GroupId));
+        var onlyConsumer = await f.Send<ListGroupsResponse>(new ListGroupsRequest { TypesFilter = ["consumer"] }, 5);
+        Assert.DoesNotContain(onlyConsumer!.Groups, g => g.GroupId == "sg");
+        var emptyState = await f.Send<ListGroupsResponse>(new ListGroupsRequest { StatesFilter = ["Empty"] }, 5);
+        Assert.DoesNotContain(emptyState!.Groups, g => g.GroupId == "sg");
+
+        // DescribeGroups v6 says it is not a classic group.
+        var described = await f.Send<DescribeGroupsResponse>(new DescribeGroupsRequest { Groups = ["sg"] }, 6);
+        Assert.Equal((short)ErrorCode.GroupIdNotFound, Assert.Single(described!.Groups).ErrorCode);
+
+        // DeleteGroups: refused while it has a member, deleted once it has none.
+        var busy = await f.Send<DeleteGroupsResponse>(new DeleteGroupsRequest { GroupsNames = ["sg"] }, 2);
+        Assert.Equal((short)ErrorCode.NonEmptyGroup, Assert.Single(busy!.Results).ErrorCode);
+        Assert.Equal(0, (await Heartbeat(f, "sg", "member-a", -1)).ErrorCode);
+        var deleted = await f.Send<DeleteGroupsResponse>(new DeleteGroupsRequest { GroupsNames = ["sg"] }, 2);
+        Assert.Equal(0, Assert.Single(deleted!.Results).ErrorCode);
+        var after = await f.Send<ListGroupsResponse>(new ListGroupsRequest(), 5);
+        Assert.DoesNotContain(after!.Groups, g => g.GroupId == "sg");
+    }
+
+    [Fact]
     public async Task MembersJoinGetThePartitionAndLeave()
     {
         await using var f = new HandlerFixture(("offsets.topic.replication.factor", "1"), ("offsets.topic.num.partitions", "3"));
