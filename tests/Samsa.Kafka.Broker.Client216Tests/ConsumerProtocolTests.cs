@@ -265,6 +265,9 @@ public sealed class ConsumerProtocolFailoverTests
         }, dataDir: dir);
         string bootstrap = cluster.Bootstrap(1);
         const string topic = "kip848-failover";
+        // The bootstrap broker must know brokers 2 and 3 before it can place replicas on them.
+        await LocalCluster.WaitUntilAsync(async () => (await cluster.MetadataAsync(1)).Brokers.Count == 3,
+            TimeSpan.FromSeconds(30), "broker 1 sees all three brokers");
         await Task.Run(async () =>
         {
             using var admin = new AdminClientBuilder(new AdminClientConfig { BootstrapServers = bootstrap }).Build();
