@@ -108,6 +108,8 @@ public static class ApiTable
         Entry<ShareFetchRequest>(ApiKey.ShareFetch, 1, 2, ShareFetchHandler.HandleAsync),
         Entry<ShareAcknowledgeRequest>(ApiKey.ShareAcknowledge, 1, 2, ShareAcknowledgeHandler.HandleAsync),
         Entry<DescribeShareGroupOffsetsRequest>(ApiKey.DescribeShareGroupOffsets, 0, 1, DescribeShareGroupOffsetsHandler.HandleAsync),
+        Entry<AlterShareGroupOffsetsRequest>(ApiKey.AlterShareGroupOffsets, 0, 0, AlterShareGroupOffsetsHandler.HandleAsync),
+        Entry<DeleteShareGroupOffsetsRequest>(ApiKey.DeleteShareGroupOffsets, 0, 0, DeleteShareGroupOffsetsHandler.HandleAsync),
     ];
 
     private static readonly Dictionary<short, ApiEntry> ByKey = Entries.ToDictionary(e => (short)e.Key);

@@ -203,6 +203,30 @@ public sealed class ShareGroupCoordinator
         }
     }
 
+    /// <summary>Member count of a share group for Alter/DeleteShareGroupOffsets, which need an empty
+    /// group; -1 when the group is unknown. With <paramref name="create"/> an unknown group is created
+    /// empty, as upstream's AlterShareGroupOffsets does, and <paramref name="topics"/> join the
+    /// topics it knows (so DescribeShareGroupOffsets with null topics lists them).</summary>
+    public int PrepareOffsetChange(string groupId, bool create, IEnumerable<string> topics)
+    {
+        lock (_gate)
+        {
+            if (!_groups.TryGetValue(groupId, out var g))
+            {
+                if (!create) return -1;
+                _groups[groupId] = g = new ShareGroup { GroupId = groupId };
+            }
+            if (g.Members.Count == 0 && create) foreach (var t in topics) g.KnownTopics.Add(t);
+            return g.Members.Count;
+        }
+    }
+
+    /// <summary>DeleteShareGroupOffsets: the group no longer lists <paramref name="topic"/> among its topics.</summary>
+    public void ForgetTopic(string groupId, string topic)
+    {
+        lock (_gate) if (_groups.TryGetValue(groupId, out var g) && g.Members.Count == 0) g.KnownTopics.Remove(topic);
+    }
+
     /// <summary>The topics the group's members subscribe or ever subscribed to.</summary>
     public IReadOnlyList<string> SubscribedTopics(string groupId)
     {

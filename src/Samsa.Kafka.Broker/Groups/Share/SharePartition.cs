@@ -328,6 +328,18 @@ public sealed class SharePartition
         Version++;
     }
 
+    /// <summary>AlterShareGroupOffsets: starts the share-partition over at <paramref name="offset"/>,
+    /// forgetting every in-flight record and delivery count (the group is empty, so nothing is
+    /// acquired); the state epoch moves on as upstream's InitializeShareGroupState does.</summary>
+    public void Reinitialize(long offset)
+    {
+        _inFlight.Clear();
+        StartOffset = EndOffset = offset;
+        Initialized = true;
+        StateEpoch++;
+        Version++;
+    }
+
     /// <summary>State and delivery count of one offset (tests and diagnostics); null when untracked.</summary>
     public (RecordState State, short DeliveryCount, string? Owner)? StateOf(long offset) =>
         _inFlight.TryGetValue(offset, out var r) ? (r.State, r.DeliveryCount, r.State == RecordState.Acquired ? r.Owner : null) : null;

@@ -254,6 +254,15 @@ public sealed class ShareService : IDisposable
         return ErrorCode.None;
     }
 
+    /// <summary>AlterShareGroupOffsets on the partition leader: the share-partition of
+    /// <paramref name="groupId"/> restarts at <paramref name="startOffset"/> (written within 100 ms).</summary>
+    public void AlterLocal(string groupId, Partition partition, long startOffset)
+    {
+        var sp = GetOrLoad(groupId, partition);
+        lock (sp) sp.Reinitialize(startOffset);
+        Notify();
+    }
+
     /// <summary>Forgets a share-partition here and on disk (DeleteShareGroupOffsets, group deletion).</summary>
     public void Delete(string groupId, Guid topicId, int partition)
     {
