@@ -57,6 +57,86 @@ public sealed class WireCaptureTests(SingleBroker target) : IClassFixture<Single
             File.WriteAllLines(path, seen.Select(f => $"{(ApiKey)f.ApiKey} v{f.ApiVersion} {Convert.ToHexString(f.Body).ToLowerInvariant()}"));
     }
 
+    /// <summary>
+    /// librdkafka 2.16's KIP-848 consumer (GroupProtocol = Consumer) against a broker that advertises
+    /// the recording proxy, so the coordinator connection passes through it too: every
+    /// ConsumerGroupHeartbeat is v1, decodes completely and re-encodes byte for byte; the first one
+    /// joins (epoch 0, a client-chosen member id, the subscribed topic, no owned partitions) and the
+    /// member ends up assigned the topic's partitions.
+    /// </summary>
+    [Fact]
+    public async Task ConsumerGroupHeartbeatV1FromLibrdkafka216DecodesAndReencodes()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        int proxyPort = ((IPEndPoint)listener.LocalEndpoint).Port;
+        var dir = Path.Combine(Path.GetTempPath(), "c216-wire-" + Guid.NewGuid().ToString("N"));
+        var broker = new KafkaBroker(new Samsa.Kafka.Broker.Config.BrokerConfig(new Dictionary<string, string>
+        {
+            ["broker.id"] = "1",
+            ["listeners"] = "PLAINTEXT://127.0.0.1:0",
+            ["advertised.listeners"] = $"PLAINTEXT://127.0.0.1:{proxyPort}",
+            ["offsets.topic.replication.factor"] = "1",
+            ["offsets.topic.num.partitions"] = "1",
+            ["group.consumer.heartbeat.interval.ms"] = "500",
+            ["log.dirs"] = dir,
+        }));
+        var frames = new List<Frame>();
+        using var stop = new CancellationTokenSource();
+        Task? proxy = null;
+        try
+        {
+            await broker.StartAsync();
+            proxy = Task.Run(() => ProxyAllConnectionsAsync(listener, broker.BoundEndPoint.Port, frames, stop.Token));
+            string bootstrap = $"127.0.0.1:{proxyPort}";
+            const string topic = "wire-kip848";
+            await Task.Run(async () =>
+            {
+                using var admin = new AdminClientBuilder(new AdminClientConfig { BootstrapServers = bootstrap }).Build();
+                await admin.CreateTopicsAsync([new Confluent.Kafka.Admin.TopicSpecification { Name = topic, NumPartitions = 2, ReplicationFactor = 1 }]);
+            });
+            int assigned = await Task.Run(() =>
+            {
+                using var consumer = new ConsumerBuilder<Ignore, Ignore>(new ConsumerConfig
+                {
+                    BootstrapServers = bootstrap, GroupId = "wire-kip848-g", GroupProtocol = GroupProtocol.Consumer, ClientId = "wire-kip848",
+                }).Build();
+                consumer.Subscribe(topic);
+                var deadline = DateTime.UtcNow.AddSeconds(30);
+                while (consumer.Assignment.Count < 2 && DateTime.UtcNow < deadline) consumer.Consume(TimeSpan.FromMilliseconds(200));
+                int n = consumer.Assignment.Count;
+                consumer.Close();
+                return n;
+            });
+            Assert.Equal(2, assigned);
+        }
+        finally
+        {
+            await stop.CancelAsync();
+            if (proxy is not null)
+                try { await proxy.WaitAsync(TimeSpan.FromSeconds(5)); } catch (Exception e) when (e is OperationCanceledException or TimeoutException) { }
+            await broker.DisposeAsync();
+            try { Directory.Delete(dir, recursive: true); } catch (IOException) { }
+        }
+
+        Frame[] seen;
+        lock (frames) seen = frames.ToArray();
+        var heartbeats = seen.Where(f => f.ApiKey == (short)ApiKey.ConsumerGroupHeartbeat).ToArray();
+        Assert.NotEmpty(heartbeats);
+        Assert.All(heartbeats, h => Assert.Equal(1, h.ApiVersion));
+        var requests = heartbeats.Select(h => (ConsumerGroupHeartbeatRequest)DecodeAndReencode(h)).ToArray();
+        var join = requests[0];
+        Assert.Equal(0, join.MemberEpoch);
+        Assert.Equal("wire-kip848-g", join.GroupId);
+        Assert.False(string.IsNullOrEmpty(join.MemberId));   // v1: the client picks its id (KIP-1082)
+        Assert.Equal(["wire-kip848"], join.SubscribedTopicNames!);
+        Assert.NotNull(join.TopicPartitions);
+        Assert.Empty(join.TopicPartitions!);
+        Assert.Contains(requests, r => r.MemberEpoch == -1);  // Close() leaves the group
+        if (Environment.GetEnvironmentVariable("SAMSA_WIRE_CAPTURE") is { } path)
+            File.WriteAllLines(path, heartbeats.Select(f => $"{(ApiKey)f.ApiKey} v{f.ApiVersion} {Convert.ToHexString(f.Body).ToLowerInvariant()}"));
+    }
+
     private static IKafkaMessage DecodeAndReencode(Frame f)
     {
         var reader = new KafkaReader(f.Body);
@@ -74,6 +154,28 @@ public sealed class WireCaptureTests(SingleBroker target) : IClassFixture<Single
     private static async Task ProxyOneConnectionAsync(TcpListener listener, int brokerPort, List<Frame> frames, CancellationToken stop)
     {
         using var client = await listener.AcceptTcpClientAsync(stop);
+        await RelayAsync(client, brokerPort, frames, stop);
+    }
+
+    /// <summary>Forwards every client connection (a broker that advertises the proxy's port gets all
+    /// of a client's connections through it), recording as <see cref="ProxyOneConnectionAsync"/>.</summary>
+    private static async Task ProxyAllConnectionsAsync(TcpListener listener, int brokerPort, List<Frame> frames, CancellationToken stop)
+    {
+        var relays = new List<Task>();
+        try
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                var client = await listener.AcceptTcpClientAsync(stop);
+                relays.Add(Task.Run(async () => { using (client) await RelayAsync(client, brokerPort, frames, stop); }));
+            }
+        }
+        catch (OperationCanceledException) { }
+        try { await Task.WhenAll(relays); } catch (OperationCanceledException) { }
+    }
+
+    private static async Task RelayAsync(TcpClient client, int brokerPort, List<Frame> frames, CancellationToken stop)
+    {
         using var upstream = new TcpClient();
         await upstream.ConnectAsync(IPAddress.Loopback, brokerPort, stop);
         var c = client.GetStream();

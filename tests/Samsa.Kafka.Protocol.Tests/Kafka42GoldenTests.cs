@@ -48,6 +48,32 @@ public class Kafka42GoldenTests
         Assert.False(r.IncludeTopicAuthorizedOperations);
     }
 
+    // --- captured from librdkafka 2.16.0 (Confluent.Kafka 2.16.0), a GroupProtocol = Consumer
+    // consumer through a proxy its broker advertised (WireCaptureTests): join, the heartbeat that
+    // acknowledges the assignment, leave ---
+
+    [Fact]
+    public void Librdkafka216ConsumerGroupHeartbeatV1JoinAckLeave()
+    {
+        var join = Decode<ConsumerGroupHeartbeatRequest>(ApiKey.ConsumerGroupHeartbeat, 1, Hex("0e776972652d6b69703834382d67176479664e43774756516e4b733935476f334456703541000000000000000493e0020c776972652d6b697038343801000100"));
+        Assert.Equal(("wire-kip848-g", "dyfNCwGVQnKs95Go3DVp5A", 0), (join.GroupId, join.MemberId, join.MemberEpoch));
+        Assert.Equal(300000, join.RebalanceTimeoutMs);
+        Assert.Equal(["wire-kip848"], join.SubscribedTopicNames!);
+        Assert.Equal("", join.SubscribedTopicRegex);   // librdkafka sends an empty regex, not null
+        Assert.Null(join.ServerAssignor);
+        Assert.Empty(join.TopicPartitions!);
+
+        var ack = Decode<ConsumerGroupHeartbeatRequest>(ApiKey.ConsumerGroupHeartbeat, 1, Hex("0e776972652d6b69703834382d67176479664e43774756516e4b733935476f334456703541000000010000ffffffff00000002180df5078034445487d7ef2648e238cb0300000000000000010000"));
+        Assert.Equal(1, ack.MemberEpoch);
+        Assert.Equal(-1, ack.RebalanceTimeoutMs);      // unchanged fields are left out
+        Assert.Null(ack.SubscribedTopicNames);
+        var owned = Assert.Single(ack.TopicPartitions!);
+        Assert.Equal([0, 1], owned.Partitions);
+
+        var leave = Decode<ConsumerGroupHeartbeatRequest>(ApiKey.ConsumerGroupHeartbeat, 1, Hex("0e776972652d6b69703834382d67176479664e43774756516e4b733935476f334456703541ffffffff0000ffffffff0000000000"));
+        Assert.Equal((-1, "dyfNCwGVQnKs95Go3DVp5A"), (leave.MemberEpoch, leave.MemberId));
+    }
+
     // --- assembled by hand from the 4.2 schemas ---
 
     private const string TopicIdHex = "0102030405060708090a0b0c0d0e0f10";
