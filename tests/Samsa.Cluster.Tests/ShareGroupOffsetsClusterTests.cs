@@ -36,6 +36,8 @@ public abstract class ShareGroupOffsetsClusterTests(ICoordinationServer server)
     public async Task TheCoordinatorSetsAndDeletesStartOffsetsOnEveryLeader()
     {
         await using var cluster = await LocalCluster.StartAsync(Server, 3);
+        // Broker 1 places the replicas: it must know brokers 2 and 3 first.
+        await LocalCluster.WaitUntilAsync(async () => (await cluster.MetadataAsync(1)).Brokers.Count == 3, TimeSpan.FromSeconds(10), "all brokers visible");
         using (var admin = new AdminClientBuilder(new AdminClientConfig { BootstrapServers = cluster.Bootstrap(1) }).Build())
             await admin.CreateTopicsAsync([new TopicSpecification
             {
