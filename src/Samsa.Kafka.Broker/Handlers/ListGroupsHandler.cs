@@ -3,7 +3,8 @@
 // Behaviour (GroupCoordinator.handleListGroups): every group this broker coordinates, with its
 // protocol type; v4+ (KIP-518) its state and an optional states filter (matched ignoring case);
 // v5+ (KIP-848) its type — "classic", or "consumer" for KIP-848 consumer groups (protocol type
-// "consumer", states Empty/Assigning/Reconciling/Stable) — and a types filter. COORDINATOR_LOAD_IN_PROGRESS
+// "consumer", states Empty/Assigning/Reconciling/Stable), or "share" for KIP-932 share groups
+// (Groups/Share; protocol type "share", states Empty/Stable) — and a types filter. COORDINATOR_LOAD_IN_PROGRESS
 // while a partition of __consumer_offsets is still loading (with the groups loaded so far).
 // Authorization (KafkaApis.handleListGroupsRequest): all groups with CLUSTER DESCRIBE, else those
 // with GROUP DESCRIBE.
