@@ -37,10 +37,6 @@ public static class AlterShareGroupOffsetsHandler
         context.Header.ClientId is { } id && id.StartsWith("broker-", StringComparison.Ordinal) && id.EndsWith(ForwardSuffix, StringComparison.Ordinal)
         && Authz.Cluster(context, AclOperation.ClusterAction, logIfDenied: false);
 
-    /// <summary>Classic and consumer groups share the group id namespace with share groups.</summary>
-    internal static bool IsOtherGroupType(KafkaBroker broker, string groupId) =>
-        broker.Groups.Coordinator.GetGroup(groupId) is not null || broker.Groups.Coordinator.GetConsumerGroup(groupId) is not null;
-
     public static async ValueTask<IKafkaMessage?> HandleAsync(RequestContext context, AlterShareGroupOffsetsRequest request)
     {
         var broker = context.Broker;
@@ -66,7 +62,7 @@ public static class AlterShareGroupOffsetsHandler
             bool allLocal = wanted.All(w => w.Partitions.All(p => broker.Replicas.GetPartition(w.Topic, p.PartitionIndex) is { IsLeader: true }));
             if (!allLocal || !IsForwarded(context)) return Fail(status, null);
         }
-        else if (IsOtherGroupType(broker, groupId))
+        else if (ShareGroupHeartbeatHandler.IsOtherGroupType(broker, groupId))
             return Fail(ErrorCode.GroupIdNotFound, $"Group {groupId} is not a share group.");
 
         var denied = Authz.DeniedTopics(context, AclOperation.Read, wanted.Select(w => (string?)w.Topic));

@@ -45,7 +45,7 @@ public static class DeleteShareGroupOffsetsHandler
         if (!coordinator && !AlterShareGroupOffsetsHandler.IsForwarded(context)) return Fail(status, null);
         if (coordinator)
         {
-            if (AlterShareGroupOffsetsHandler.IsOtherGroupType(broker, groupId))
+            if (ShareGroupHeartbeatHandler.IsOtherGroupType(broker, groupId))
                 return Fail(ErrorCode.GroupIdNotFound, $"Group {groupId} is not a share group.");
             int members = shares.Coordinator.PrepareOffsetChange(groupId, create: false, []);
             if (members < 0) return Fail(ErrorCode.GroupIdNotFound, $"Group {groupId} not found.");

@@ -24,10 +24,11 @@ namespace Samsa.Kafka.Broker.Handlers;
 
 public static class ShareGroupHeartbeatHandler
 {
-    /// <summary>True when <c>groupId</c> is a classic or consumer group, so a share heartbeat for it
-    /// is refused (upstream getOrMaybeCreateShareGroup: GROUP_ID_NOT_FOUND).</summary>
-    private static bool IsOtherGroupType(KafkaBroker broker, string groupId) =>
-        broker.Groups.Coordinator.GetGroup(groupId) is not null || broker.Groups.Coordinator.GetConsumerGroup(groupId) is not null;
+    /// <summary>True when <c>groupId</c> is a classic or consumer group (one id namespace): a share
+    /// heartbeat or share-offset admin request for it is refused (upstream getOrMaybeCreateShareGroup:
+    /// GROUP_ID_NOT_FOUND). The coordinator's group entry holds a consumer group too.</summary>
+    internal static bool IsOtherGroupType(KafkaBroker broker, string groupId) =>
+        broker.Groups.Coordinator.GetGroup(groupId) is not null;
 
     public static ValueTask<IKafkaMessage?> HandleAsync(RequestContext context, ShareGroupHeartbeatRequest request)
     {
