@@ -79,8 +79,12 @@ public sealed class KafkaBroker : IAsyncDisposable
         // Client telemetry and client-metrics subscriptions (KIP-714): Telemetry/.
         ClientTelemetry = Telemetry.ClientTelemetry.Create(this);
         // Share groups (KIP-932): Groups/Share.
-        Shares = new Groups.Share.ShareService(this, persistent: !inMemory, log);
+        ShareCoordinator = new Groups.Share.ShareCoordinatorService(this, log);
+        Shares = new Groups.Share.ShareService(this, log);
     }
+
+    /// <summary>The share coordinator (__share_group_state) and the share-partition leaders' persister.</summary>
+    public Groups.Share.ShareCoordinatorService ShareCoordinator { get; }
 
     /// <summary>KIP-714: client-metrics subscriptions and what clients pushed (Telemetry/).</summary>
     public Telemetry.ClientTelemetry ClientTelemetry { get; }
@@ -198,6 +202,7 @@ public sealed class KafkaBroker : IAsyncDisposable
         InterBroker.Authenticate ??= Security.Sasl.InterBrokerSasl.Authenticator(this);
         Groups.Start(loadNow: singleNode);
         Transactions.Start(loadNow: singleNode);
+        if (singleNode) ShareCoordinator.SyncOwnership();
         BindListeners();
         return Config.ZookeeperConnect is { Length: > 0 } ? JoinClusterAsync() : Task.CompletedTask;
     }
@@ -275,6 +280,7 @@ public sealed class KafkaBroker : IAsyncDisposable
         {
             Groups.SyncOwnership();
             Transactions.SyncOwnership();
+            ShareCoordinator.SyncOwnership();
         };
         Transactions.UseMarkerChannel(InterBroker.EndpointOf, InterBroker.ConnectAsync);
         if (Authorizer is not null) Authorizer.Store = ZkAcls = new Security.Acl.ZkAclStore(Authorizer, () => member.Session, _log);
@@ -349,7 +355,8 @@ public sealed class KafkaBroker : IAsyncDisposable
         foreach (var listener in _listeners.Values) await listener.DisposeAsync();
         _timer.Dispose();
         Groups.Dispose();
-        Shares.Dispose();   // share groups: writes the last share-partition state
+        Shares.Dispose();   // share groups: stops the housekeeping loop
+        await ShareCoordinator.DisposeAsync();
         Transactions.Dispose();
         _maintenance?.Dispose();
         Replicas.Dispose();

@@ -6,6 +6,7 @@ public static class TopicName
     public const int MaxLength = 249;
     public const string GroupMetadataTopic = "__consumer_offsets";
     public const string TransactionStateTopic = "__transaction_state";
+    public const string ShareGroupStateTopic = "__share_group_state";
 
     /// <summary>Null when legal, else upstream's InvalidTopicException message.</summary>
     public static string? Validate(string? name)
@@ -22,7 +23,7 @@ public static class TopicName
         return null;
     }
 
-    public static bool IsInternal(string name) => name == GroupMetadataTopic || name == TransactionStateTopic;
+    public static bool IsInternal(string name) => name == GroupMetadataTopic || name == TransactionStateTopic || name == ShareGroupStateTopic;
 
     /// <summary>'.' and '_' collide in metric names, so upstream refuses topics differing only by them.</summary>
     public static string Unify(string name) => name.Replace('.', '_');

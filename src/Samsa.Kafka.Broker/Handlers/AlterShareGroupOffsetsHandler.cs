@@ -97,7 +97,13 @@ public static class AlterShareGroupOffsetsHandler
         var remote = new Dictionary<int, List<(Partition Partition, long Offset, AlterShareGroupOffsetsResponse.AlterShareGroupOffsetsResponsePartition Entry)>>();
         foreach (var a in apply)
         {
-            if (a.Partition.IsLeader) { shares.AlterLocal(groupId, a.Partition, a.Offset); continue; }
+            if (a.Partition.IsLeader)
+            {
+                // The share-partition restarts here and at the share coordinator (InitializeShareGroupState).
+                var e = await shares.AlterLocalAsync(groupId, a.Partition, a.Offset, context.Cancellation);
+                if (e != ErrorCode.None) { a.Entry.ErrorCode = (short)e; a.Entry.ErrorMessage = $"The share coordinator answered {e}."; }
+                continue;
+            }
             int leader = a.Partition.LeaderId ?? -1;
             if (!remote.TryGetValue(leader, out var list)) remote[leader] = list = [];
             list.Add(a);

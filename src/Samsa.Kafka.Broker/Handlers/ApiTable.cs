@@ -110,6 +110,12 @@ public static class ApiTable
         Entry<DescribeShareGroupOffsetsRequest>(ApiKey.DescribeShareGroupOffsets, 0, 1, DescribeShareGroupOffsetsHandler.HandleAsync),
         Entry<AlterShareGroupOffsetsRequest>(ApiKey.AlterShareGroupOffsets, 0, 0, AlterShareGroupOffsetsHandler.HandleAsync),
         Entry<DeleteShareGroupOffsetsRequest>(ApiKey.DeleteShareGroupOffsets, 0, 0, DeleteShareGroupOffsetsHandler.HandleAsync),
+        // The share coordinator (broker to broker; Groups/Share/ShareCoordinator, __share_group_state).
+        Entry<InitializeShareGroupStateRequest>(ApiKey.InitializeShareGroupState, 0, 0, ShareGroupStateHandlers.InitializeAsync),
+        Entry<ReadShareGroupStateRequest>(ApiKey.ReadShareGroupState, 0, 0, ShareGroupStateHandlers.ReadAsync),
+        Entry<WriteShareGroupStateRequest>(ApiKey.WriteShareGroupState, 0, 1, ShareGroupStateHandlers.WriteAsync),
+        Entry<DeleteShareGroupStateRequest>(ApiKey.DeleteShareGroupState, 0, 0, ShareGroupStateHandlers.DeleteAsync),
+        Entry<ReadShareGroupStateSummaryRequest>(ApiKey.ReadShareGroupStateSummary, 0, 1, ShareGroupStateHandlers.SummaryAsync),
     ];
 
     private static readonly Dictionary<short, ApiEntry> ByKey = Entries.ToDictionary(e => (short)e.Key);

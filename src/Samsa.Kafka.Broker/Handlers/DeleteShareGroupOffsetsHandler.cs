@@ -64,7 +64,13 @@ public static class DeleteShareGroupOffsetsHandler
             for (int i = 0; i < topic.Partitions.Count; i++)
             {
                 var partition = topic.Partitions[i];
-                if (partition.IsLeader) { shares.Delete(groupId, topic.Id, partition.Index); continue; }
+                if (partition.IsLeader)
+                {
+                    // DeleteShareGroupState at the share coordinator.
+                    var e = await shares.DeleteAsync(groupId, topic.Id, partition.Index, context.Cancellation);
+                    if (e != ErrorCode.None) { rt.ErrorCode = (short)e; rt.ErrorMessage = $"The share coordinator answered {e}."; }
+                    continue;
+                }
                 if (!coordinator) continue;   // a forward: the coordinator asks each leader itself
                 int leader = partition.LeaderId ?? -1;
                 if (!remote.TryGetValue(leader, out var list)) remote[leader] = list = [];

@@ -7,7 +7,7 @@
 // null means the partitions of every topic the group's members subscribe or subscribed to
 // (since this coordinator started) plus every share-partition of the group this broker knows.
 // The group's coordinator (FindCoordinator key type 0) answers. The share-partition state lives
-// on each partition's leader here (Groups/Share/ShareStateStore), so the coordinator asks the
+// on each partition's leader here (loaded, else read from the share coordinator), so the coordinator asks the
 // leaders of partitions it does not lead with the same request (inter-broker listener); a broker
 // that is not the coordinator answers only when it leads every partition asked for (which is
 // what such a forwarded request asks), else NOT_COORDINATOR.
@@ -15,8 +15,10 @@
 // GROUP_ID_NOT_FOUND (the coordinator knows no such share group and no state for it); partition
 // TOPIC_AUTHORIZATION_FAILED (TOPIC DESCRIBE), UNKNOWN_TOPIC_OR_PARTITION, UNKNOWN_SERVER_ERROR
 // when a leader cannot be asked.
-// Differs from upstream: upstream reads the state summary from the share coordinator
-// (ReadShareGroupStateSummary on __share_group_state); here from the partition leaders.
+// The start offset and lag come from the share-partition leader: its loaded share-partition, else
+// the share coordinator's state (ReadShareGroupState, __share_group_state).
+// Differs from upstream: upstream's group coordinator asks the share coordinator directly
+// (ReadShareGroupStateSummary); here the group coordinator asks the partition leaders, which ask it.
 using Samsa.Kafka.Broker.Cluster;
 using Samsa.Kafka.Protocol;
 using Samsa.Kafka.Protocol.Messages;
@@ -93,10 +95,18 @@ public static class DescribeShareGroupOffsetsHandler
                     if (partition.IsLeader)
                     {
                         rp.LeaderEpoch = partition.LeaderEpoch;
-                        if (shares.DescribeLocal(groupId, partition) is { } d)
+                        try
                         {
-                            rp.StartOffset = d.StartOffset;
-                            rp.Lag = d.Lag;
+                            if (await shares.DescribeLocalAsync(groupId, partition, context.Cancellation) is { } d)
+                            {
+                                rp.StartOffset = d.StartOffset;
+                                rp.Lag = d.Lag;
+                            }
+                        }
+                        catch (Groups.Share.SharePersisterException e)
+                        {
+                            rp.ErrorCode = (short)e.Error;
+                            rp.ErrorMessage = $"The share coordinator answered {e.Error}.";
                         }
                         continue;
                     }

@@ -13,6 +13,12 @@
 // v2 answers AcquisitionLockTimeoutMs (group.share.record.lock.duration.ms).
 // Partitions led elsewhere: NOT_LEADER_OR_FOLLOWER with CurrentLeader and NodeEndpoints.
 // Authorization: GROUP READ (top-level GROUP_AUTHORIZATION_FAILED), TOPIC READ per topic.
+// Durability (upstream SharePartition.acknowledge → persister.writeState): the changed state is
+// written to the share coordinator (WriteShareGroupState, __share_group_state) before the answer;
+// a failed write is the partition's error, mapped as upstream's SharePartition maps persister
+// errors (coordinator errors COORDINATOR_NOT_AVAILABLE, FENCED_LEADER_EPOCH NOT_LEADER_OR_FOLLOWER).
+// Differs from upstream: a failed write does not roll the in-memory acknowledgement back; the
+// housekeeping loop writes it again within 100 ms.
 using Samsa.Kafka.Broker.Cluster;
 using Samsa.Kafka.Broker.Groups.Share;
 using Samsa.Kafka.Protocol;
@@ -22,7 +28,7 @@ namespace Samsa.Kafka.Broker.Handlers;
 
 public static class ShareAcknowledgeHandler
 {
-    public static ValueTask<IKafkaMessage?> HandleAsync(RequestContext context, ShareAcknowledgeRequest request)
+    public static async ValueTask<IKafkaMessage?> HandleAsync(RequestContext context, ShareAcknowledgeRequest request)
     {
         var broker = context.Broker;
         var shares = broker.Shares;
@@ -70,14 +76,26 @@ public static class ShareAcknowledgeHandler
                 if (e == ErrorCode.None && v < 2 && p.AcknowledgementBatches.Any(b => b.AcknowledgeTypes.Contains((sbyte)AcknowledgeType.Renew)))
                     e = ErrorCode.InvalidRequest;
                 if (e == ErrorCode.None)
-                    e = Apply(shares, groupId, memberId, partition!,
-                        p.AcknowledgementBatches.Select(b => (b.FirstOffset, b.LastOffset, (IReadOnlyList<sbyte>)b.AcknowledgeTypes)));
+                    e = await ApplyAsync(shares, groupId, memberId, partition!,
+                        p.AcknowledgementBatches.Select(b => (b.FirstOffset, b.LastOffset, (IReadOnlyList<sbyte>)b.AcknowledgeTypes)), context.Cancellation);
                 pd.ErrorCode = (short)e;
             }
         }
         if (request.ShareSessionEpoch == -1) shares.ReleaseMember(groupId, memberId);
         shares.Notify();
-        return ValueTask.FromResult<IKafkaMessage?>(response);
+        return response;
+    }
+
+    /// <summary>Loads the share-partition (state from the share coordinator), applies the batches and
+    /// writes the new state before returning; the first error (acknowledgement, else persister).</summary>
+    internal static async Task<ErrorCode> ApplyAsync(ShareService shares, string groupId, string memberId, Partition partition,
+        IEnumerable<(long First, long Last, IReadOnlyList<sbyte> Types)> batches, CancellationToken ct)
+    {
+        var load = await shares.EnsureLoadedAsync(groupId, partition, ct);
+        if (load != ErrorCode.None) return ShareService.ClientError(load);
+        var e = Apply(shares, groupId, memberId, partition, batches);
+        var written = await shares.PersistAsync(groupId, partition, ct);
+        return e != ErrorCode.None ? e : ShareService.ClientError(written);
     }
 
     /// <summary>Applies a partition's acknowledgement batches in order; the first error is the
@@ -98,6 +116,6 @@ public static class ShareAcknowledgeHandler
         });
     }
 
-    private static ValueTask<IKafkaMessage?> Top(ErrorCode error, string? message, int lockMs) =>
-        ValueTask.FromResult<IKafkaMessage?>(new ShareAcknowledgeResponse { ErrorCode = (short)error, ErrorMessage = message, AcquisitionLockTimeoutMs = lockMs });
+    private static ShareAcknowledgeResponse Top(ErrorCode error, string? message, int lockMs) =>
+        new() { ErrorCode = (short)error, ErrorMessage = message, AcquisitionLockTimeoutMs = lockMs };
 }

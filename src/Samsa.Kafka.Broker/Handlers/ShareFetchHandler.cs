@@ -22,8 +22,10 @@
 // GROUP_AUTHORIZATION_FAILED), TOPIC READ per topic (TOPIC_AUTHORIZATION_FAILED).
 // Differs from upstream: min_bytes is treated as "at least one acquired record"; each answer
 // lists every partition of the request (upstream's incremental sessions list only partitions
-// with news); share-partition state is written to the partition leader's disk, not to the
-// __share_group_state topic (see Groups/Share/ShareStateStore).
+// with news). Share-partition state: read from the share coordinator (ReadShareGroupState) when
+// this leader first serves the share-partition — a coordinator that cannot answer makes the
+// partition's error COORDINATOR_NOT_AVAILABLE, as upstream's SharePartition initialization —;
+// piggybacked acknowledgements are written (WriteShareGroupState) before the answer.
 using Samsa.Kafka.Broker.Cluster;
 using Samsa.Kafka.Broker.Groups.Share;
 using Samsa.Kafka.Protocol;
@@ -119,8 +121,8 @@ public static class ShareFetchHandler
                 var pd = Entry(t.TopicId, p.PartitionIndex);
                 var partition = Resolve(t.TopicId, p.PartitionIndex, pd, forAck: true);
                 if (partition is null) continue;
-                var ackError = ShareAcknowledgeHandler.Apply(shares, groupId, memberId, partition,
-                    p.AcknowledgementBatches.Select(b => (b.FirstOffset, b.LastOffset, (IReadOnlyList<sbyte>)b.AcknowledgeTypes)));
+                var ackError = await ShareAcknowledgeHandler.ApplyAsync(shares, groupId, memberId, partition,
+                    p.AcknowledgementBatches.Select(b => (b.FirstOffset, b.LastOffset, (IReadOnlyList<sbyte>)b.AcknowledgeTypes)), context.Cancellation);
                 pd.AcknowledgeErrorCode = (short)ackError;
                 acked = true;
             }
@@ -156,6 +158,13 @@ public static class ShareFetchHandler
                 if (pd is null && probe.ErrorCode != 0) { pd = Entry(topicId, index); pd.ErrorCode = probe.ErrorCode; pd.CurrentLeader = probe.CurrentLeader; }
                 continue;
             }
+            var loaded = await shares.EnsureLoadedAsync(groupId, partition, context.Cancellation);
+            if (loaded != ErrorCode.None)
+            {
+                pd ??= Entry(topicId, index);
+                pd.ErrorCode = (short)ShareService.ClientError(loaded);
+                continue;
+            }
             fetchable.Add((topicId, index, partition));
         }
         bool recordLimit = context.ApiVersion >= 2 && request.ShareAcquireMode == 1;
@@ -163,6 +172,7 @@ public static class ShareFetchHandler
         int maxBytes = Math.Min(request.MaxBytes <= 0 ? int.MaxValue : request.MaxBytes, broker.Config.FetchMaxBytes);
         long deadline = shares.Clock() + Math.Max(0, request.MaxWaitMs);
         bool anyError = entries.Values.Any(e => e.ErrorCode != 0);
+        var failed = new HashSet<(Guid, int)>();
         while (fetchable.Count > 0)
         {
             var changed = shares.Changed;
@@ -170,7 +180,21 @@ public static class ShareFetchHandler
             foreach (var (topicId, index, partition) in fetchable)
             {
                 if (got >= maxRecords || bytes >= maxBytes) break;
-                var (records, acquired) = shares.Acquire(groupId, memberId, partition, maxBytes - bytes, maxRecords - got, recordLimit);
+                if (failed.Contains((topicId, index))) continue;
+                ReadOnlyMemory<byte> records;
+                List<AcquiredRange> acquired;
+                try
+                {
+                    (records, acquired) = shares.Acquire(groupId, memberId, partition, maxBytes - bytes, maxRecords - got, recordLimit);
+                }
+                catch (SharePersisterException e)
+                {
+                    // Leadership changed while waiting and the state could not be read again.
+                    Entry(topicId, index).ErrorCode = (short)ShareService.ClientError(e.Error);
+                    failed.Add((topicId, index));
+                    anyError = true;
+                    continue;
+                }
                 if (acquired.Count == 0) continue;
                 var pd = Entry(topicId, index);
                 pd.Records = records;

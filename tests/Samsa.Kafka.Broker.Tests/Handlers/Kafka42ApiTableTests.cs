@@ -102,7 +102,6 @@ public class Kafka42ApiTableTests
         34,                     // AlterReplicaLogDirs: no JBOD moves between log dirs
         55, 64, 80, 81,         // DescribeQuorum, UnregisterBroker, Add/RemoveRaftVoter: KRaft only
         57,                     // UpdateFeatures: feature levels are fixed by the build (BrokerFeatures)
-        83, 84, 85, 86, 87,     // share-group state RPCs: state stays on the partition leader (Groups/Share)
         88, 89,                 // Streams groups, KIP-1071
     };
 

@@ -190,6 +190,17 @@ public sealed class ShareGroupCoordinator
         }
     }
 
+    /// <summary>Why DeleteGroups cannot delete the group now (GROUP_ID_NOT_FOUND, NON_EMPTY_GROUP), or
+    /// null when it can.</summary>
+    public ErrorCode? PrepareDeleteCheck(string groupId)
+    {
+        lock (_gate)
+        {
+            if (!_groups.TryGetValue(groupId, out var g)) return ErrorCode.GroupIdNotFound;
+            return g.Members.Count > 0 ? ErrorCode.NonEmptyGroup : null;
+        }
+    }
+
     /// <summary>Deletes an empty group (DeleteGroups); false when it has members or is unknown.</summary>
     public bool TryDelete(string groupId, out ErrorCode error)
     {

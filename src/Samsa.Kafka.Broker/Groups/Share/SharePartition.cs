@@ -80,6 +80,10 @@ public sealed class SharePartition
 
     public int InFlightCount => _inFlight.Count;
 
+    /// <summary>In-flight offsets (all at or above the start offset) whose delivery is complete —
+    /// ACKNOWLEDGED or ARCHIVED — (KIP-1226's DeliveryCompleteCount, written with the state).</summary>
+    public int DeliveryCompleteCount => _inFlight.Values.Count(r => r.State is RecordState.Acknowledged or RecordState.Archived);
+
     /// <summary>Starts a share-partition that has no stored state at <paramref name="startOffset"/>
     /// (share.auto.offset.reset: the high watermark for latest, the log start for earliest).</summary>
     public void Initialize(long startOffset)

@@ -9,20 +9,38 @@ namespace Samsa.Kafka.Broker.Groups.Share;
 /// __consumer_offsets partition this broker leads (same placement as classic and consumer groups,
 /// FindCoordinator key type 0), the share-partitions of the partitions it leads, the share
 /// sessions of the members fetching from it, and a 100 ms housekeeping loop (lock expiry,
-/// member session expiry, idle share sessions, writing changed state to the store).
+/// member session expiry, idle share sessions, writing changed state).
+/// A share-partition's durable state lives with the share coordinator (__share_group_state,
+/// <see cref="ShareCoordinatorService"/>), as upstream's SharePartition keeps it through its
+/// persister: read (ReadShareGroupState) when this broker first serves the share-partition as
+/// leader of a given leader epoch — initialized there (InitializeShareGroupState) from
+/// share.auto.offset.reset when it never was —, written (WriteShareGroupState) before an
+/// acknowledgement is answered, and within 100 ms after any other change (acquisition delivery
+/// counts, lock expiry, released records).
 /// </summary>
 public sealed class ShareService : IDisposable
 {
     private readonly KafkaBroker _broker;
     private readonly Action<string>? _log;
     private readonly Dictionary<(string, Guid, int), SharePartition> _partitions = new();
-    private readonly Dictionary<(string, Guid, int), long> _persistedVersion = new();
+    private readonly Dictionary<(string, Guid, int), Holder> _holders = new();
     private readonly object _gate = new();
     private readonly CancellationTokenSource _stop = new();
     private readonly Task? _loop;
     private TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private int _flushing;
 
-    public ShareService(KafkaBroker broker, bool persistent, Action<string>? log = null, bool startLoop = true)
+    // Per share-partition: the load in progress, the leader epoch it was loaded for, and a gate that
+    // keeps its writes in order (a later snapshot must never be overtaken by an earlier one).
+    private sealed class Holder
+    {
+        public Task<ErrorCode>? Load;
+        public int LeaderEpoch = -1;
+        public long PersistedVersion = -1;
+        public readonly SemaphoreSlim WriteGate = new(1, 1);
+    }
+
+    public ShareService(KafkaBroker broker, Action<string>? log = null, bool startLoop = true)
     {
         _broker = broker;
         _log = log;
@@ -30,7 +48,6 @@ public sealed class ShareService : IDisposable
         Coordinator = new ShareGroupCoordinator(Settings, name =>
             broker.Replicas.GetTopic(name) is { } t && !t.IsInternal ? (t.Id, t.Partitions.Count) : null);
         Sessions = new ShareSessionCache();
-        Store = persistent ? new ShareStateStore(Path.Combine(broker.Config.LogDirs[0], "share-group-state")) : null;
         broker.Replicas.Appended += _ => Notify();
         // A member that leaves or times out on this coordinator loses its share sessions here and
         // what it holds is released (when this broker also leads the partitions).
@@ -44,8 +61,9 @@ public sealed class ShareService : IDisposable
     public ShareGroupSettings Settings { get; }
     public ShareGroupCoordinator Coordinator { get; }
     public ShareSessionCache Sessions { get; }
-    public ShareStateStore? Store { get; }
     public Func<long> Clock { get; init; } = () => Environment.TickCount64;
+
+    private ShareCoordinatorService Persister => _broker.ShareCoordinator;
 
     /// <summary>Share groups this broker coordinates, with their state (Empty / Stable), for ListGroups.</summary>
     public IEnumerable<(string GroupId, string State)> ListShareGroups() => Coordinator.ListGroups();
@@ -75,11 +93,17 @@ public sealed class ShareService : IDisposable
     /// <summary>A task that completes at the next <see cref="Notify"/>.</summary>
     public Task Changed => Volatile.Read(ref _changed).Task;
 
-    /// <summary>Runs <paramref name="action"/> on the share-partition under its lock, loading it first
-    /// (stored state, else share.auto.offset.reset against <paramref name="partition"/>'s log).</summary>
+    /// <summary>Runs <paramref name="action"/> on the share-partition under its lock. The caller has
+    /// loaded it with <see cref="EnsureLoadedAsync"/>; one that was not is loaded here, blocking.</summary>
     public T With<T>(string groupId, Partition partition, Func<SharePartition, T> action)
     {
-        var sp = GetOrLoad(groupId, partition);
+        var sp = GetOrCreate(groupId, partition);
+        if (!IsCurrent(groupId, partition))
+        {
+            var e = EnsureLoadedAsync(groupId, partition).GetAwaiter().GetResult();
+            if (e != ErrorCode.None) throw new SharePersisterException(e);
+            sp = GetOrCreate(groupId, partition);
+        }
         lock (sp)
         {
             if (sp.StartOffset < partition.Log.LogStartOffset)
@@ -94,54 +118,186 @@ public sealed class ShareService : IDisposable
         lock (_gate) return _partitions.GetValueOrDefault((groupId, topicId, partition));
     }
 
-    /// <summary>Start offset and lag of a share-partition this broker leads, without starting it:
-    /// from memory, else from the store; null when it was never initialized.</summary>
-    public (long StartOffset, long Lag)? DescribeLocal(string groupId, Partition partition)
+    private SharePartition GetOrCreate(string groupId, Partition partition)
     {
-        var sp = Find(groupId, partition.Topic.Id, partition.Index);
-        if (sp is not null)
+        var key = (groupId, partition.Topic.Id, partition.Index);
+        lock (_gate)
+        {
+            if (!_partitions.TryGetValue(key, out var sp))
+                _partitions[key] = sp = new SharePartition(groupId, partition.Topic.Id, partition.Index, Settings);
+            return sp;
+        }
+    }
+
+    private Holder HolderOf((string, Guid, int) key)
+    {
+        lock (_gate)
+        {
+            if (!_holders.TryGetValue(key, out var h)) _holders[key] = h = new Holder();
+            return h;
+        }
+    }
+
+    // Loaded for the partition's current leader epoch (a leadership that went away and came back
+    // must read the state again: another leader may have changed it meanwhile).
+    private bool IsCurrent(string groupId, Partition partition)
+    {
+        var key = (groupId, partition.Topic.Id, partition.Index);
+        lock (_gate)
+            return _partitions.TryGetValue(key, out var sp) && sp.Initialized
+                && _holders.TryGetValue(key, out var h) && h.LeaderEpoch == partition.LeaderEpoch;
+    }
+
+    /// <summary>
+    /// Makes sure the share-partition is loaded for this leadership: reads its state from the share
+    /// coordinator (ReadShareGroupState with this broker's leader epoch); a share-partition never
+    /// initialized starts at share.auto.offset.reset (the high watermark for latest, the log start
+    /// for earliest), written first with InitializeShareGroupState. Concurrent callers share one load.
+    /// The coordinator's error when the state cannot be had (the partition then answers it).
+    /// </summary>
+    public async Task<ErrorCode> EnsureLoadedAsync(string groupId, Partition partition, CancellationToken ct = default)
+    {
+        if (IsCurrent(groupId, partition)) return ErrorCode.None;
+        var key = (groupId, partition.Topic.Id, partition.Index);
+        var holder = HolderOf(key);
+        Task<ErrorCode> load;
+        lock (_gate)
+        {
+            if (holder.Load is null || (holder.Load.IsCompleted && !IsCurrent(groupId, partition)))
+                holder.Load = LoadAsync(groupId, partition, holder);
+            load = holder.Load;
+        }
+        return await load.WaitAsync(ct);
+    }
+
+    private async Task<ErrorCode> LoadAsync(string groupId, Partition partition, Holder holder)
+    {
+        await Task.Yield();
+        int leaderEpoch = partition.LeaderEpoch;
+        var spKey = new SharePartitionKey(groupId, partition.Topic.Id, partition.Index);
+        var started = System.Diagnostics.Stopwatch.StartNew();
+        var (error, state) = await Persister.ReadAsync(spKey, leaderEpoch);
+        if (error != ErrorCode.None)
+        {
+            _log?.Invoke($"share-partition {groupId}/{partition.TopicPartition}: reading its state failed: {error}");
+            return error;
+        }
+        var fresh = new SharePartition(groupId, partition.Topic.Id, partition.Index, Settings);
+        if (state is null)
+        {
+            long start = Settings.ResetToEarliest(groupId) ? partition.Log.LogStartOffset : partition.HighWatermark;
+            error = await Persister.InitializeAsync(spKey, 0, start);
+            if (error != ErrorCode.None)
+            {
+                _log?.Invoke($"share-partition {groupId}/{partition.TopicPartition}: initializing its state failed: {error}");
+                return error;
+            }
+            fresh.Initialize(start);
+        }
+        else
+        {
+            fresh.Restore(new SharePartitionSnapshot(state.StartOffset, state.StateEpoch, state.Batches));
+        }
+        var key = (groupId, partition.Topic.Id, partition.Index);
+        lock (_gate)
+        {
+            _partitions[key] = fresh;
+            holder.LeaderEpoch = leaderEpoch;
+            holder.PersistedVersion = fresh.Version;
+        }
+        LastLoad = (state?.Batches.Count ?? 0, started.Elapsed);
+        return ErrorCode.None;
+    }
+
+    /// <summary>Runs of the last share-partition loaded and how long reading it took (diagnostics).</summary>
+    public (int Runs, TimeSpan Took) LastLoad { get; private set; }
+
+    /// <summary>
+    /// Writes the share-partition's state to its share coordinator (WriteShareGroupState) if it
+    /// changed since the last write: start offset, state epoch, this broker's leader epoch, the
+    /// delivery-complete count and the in-flight runs (ACQUIRED written as AVAILABLE with its count).
+    /// Writes of one share-partition are serialized, each carrying the state at its turn.
+    /// </summary>
+    public async Task<ErrorCode> PersistAsync(string groupId, Partition partition, CancellationToken ct = default)
+    {
+        var key = (groupId, partition.Topic.Id, partition.Index);
+        SharePartition? sp;
+        lock (_gate) sp = _partitions.GetValueOrDefault(key);
+        if (sp is null) return ErrorCode.None;
+        var holder = HolderOf(key);
+        await holder.WriteGate.WaitAsync(ct);
+        try
+        {
+            SharePartitionSnapshot snapshot;
+            long version;
+            int completeCount;
+            lock (sp)
+            {
+                if (!sp.Initialized) return ErrorCode.None;
+                version = sp.Version;
+                lock (_gate) if (holder.PersistedVersion == version) return ErrorCode.None;
+                snapshot = sp.Snapshot();
+                completeCount = sp.DeliveryCompleteCount;
+            }
+            int leaderEpoch;
+            lock (_gate) leaderEpoch = holder.LeaderEpoch;
+            var error = await Persister.WriteAsync(new SharePartitionKey(groupId, partition.Topic.Id, partition.Index),
+                snapshot.StateEpoch, leaderEpoch, snapshot.StartOffset, completeCount, snapshot.Batches, ct);
+            if (error == ErrorCode.None)
+            {
+                lock (_gate) if (holder.PersistedVersion < version) holder.PersistedVersion = version;
+            }
+            else
+            {
+                _log?.Invoke($"share-partition {groupId}/{partition.TopicPartition}: writing its state failed: {error}");
+                if (error is ErrorCode.FencedLeaderEpoch or ErrorCode.FencedStateEpoch) Forget(key);   // another leader owns it now
+            }
+            return error;
+        }
+        finally
+        {
+            holder.WriteGate.Release();
+        }
+    }
+
+    /// <summary>The error a client sees for a persister error (upstream SharePartition's mapping of
+    /// ReadShareGroupState / WriteShareGroupState failures).</summary>
+    public static ErrorCode ClientError(ErrorCode persister) => persister switch
+    {
+        ErrorCode.None => ErrorCode.None,
+        ErrorCode.NotCoordinator or ErrorCode.CoordinatorNotAvailable or ErrorCode.CoordinatorLoadInProgress => ErrorCode.CoordinatorNotAvailable,
+        ErrorCode.FencedLeaderEpoch => ErrorCode.NotLeaderOrFollower,
+        ErrorCode.FencedStateEpoch or ErrorCode.GroupIdNotFound or ErrorCode.UnknownTopicOrPartition => persister,
+        _ => ErrorCode.UnknownServerError,
+    };
+
+    private void Forget((string, Guid, int) key)
+    {
+        lock (_gate)
+        {
+            _partitions.Remove(key);
+            _holders.Remove(key);
+        }
+    }
+
+    /// <summary>Start offset and lag of a share-partition this broker leads: from memory when loaded,
+    /// else from the share coordinator; null when it was never initialized.</summary>
+    public async Task<(long StartOffset, long Lag)?> DescribeLocalAsync(string groupId, Partition partition, CancellationToken ct = default)
+    {
+        if (IsCurrent(groupId, partition) && Find(groupId, partition.Topic.Id, partition.Index) is { } sp)
             lock (sp) if (sp.Initialized) return (sp.StartOffset, sp.Lag(partition.HighWatermark));
-        SharePartitionSnapshot? stored = null;
-        try { stored = Store?.Load(groupId, partition.Topic.Id, partition.Index); }
-        catch (Exception e) when (e is IOException or System.Text.Json.JsonException or InvalidOperationException or FormatException) { }
-        if (stored is null) return null;
+        var (error, state) = await Persister.ReadAsync(new SharePartitionKey(groupId, partition.Topic.Id, partition.Index), -1, ct);
+        if (error != ErrorCode.None) throw new SharePersisterException(error);
+        if (state is null) return null;
         var restored = new SharePartition(groupId, partition.Topic.Id, partition.Index, Settings);
-        restored.Restore(stored);
+        restored.Restore(new SharePartitionSnapshot(state.StartOffset, state.StateEpoch, state.Batches));
         return (restored.StartOffset, restored.Lag(partition.HighWatermark));
     }
 
-    /// <summary>Every share-partition of a group on this broker, loaded or stored.</summary>
+    /// <summary>Every share-partition of a group this broker has loaded.</summary>
     public List<(Guid TopicId, int Partition)> PartitionsOf(string groupId)
     {
-        var set = new HashSet<(Guid, int)>();
-        lock (_gate) foreach (var k in _partitions.Keys) if (k.Item1 == groupId) set.Add((k.Item2, k.Item3));
-        if (Store is not null) foreach (var (g, t, p) in Store.List()) if (g == groupId) set.Add((t, p));
-        return set.ToList();
-    }
-
-    private SharePartition GetOrLoad(string groupId, Partition partition)
-    {
-        var key = (groupId, partition.Topic.Id, partition.Index);
-        SharePartition sp;
-        lock (_gate)
-        {
-            if (!_partitions.TryGetValue(key, out sp!))
-                _partitions[key] = sp = new SharePartition(groupId, partition.Topic.Id, partition.Index, Settings);
-        }
-        lock (sp)
-        {
-            if (sp.Initialized) return sp;
-            SharePartitionSnapshot? stored = null;
-            try { stored = Store?.Load(groupId, partition.Topic.Id, partition.Index); }
-            catch (Exception e) when (e is IOException or System.Text.Json.JsonException or InvalidOperationException or FormatException)
-            {
-                _log?.Invoke($"share-partition {groupId}/{partition.Topic.Name}-{partition.Index}: unreadable stored state ({e.Message}); starting afresh");
-            }
-            if (stored is not null) sp.Restore(stored);
-            else sp.Initialize(Settings.ResetToEarliest(groupId) ? partition.Log.LogStartOffset : partition.HighWatermark);
-            lock (_gate) _persistedVersion[key] = stored is not null ? sp.Version : -1;
-        }
-        return sp;
+        lock (_gate) return _partitions.Keys.Where(k => k.Item1 == groupId).Select(k => (k.Item2, k.Item3)).Distinct().ToList();
     }
 
     /// <summary>
@@ -212,66 +368,71 @@ public sealed class ShareService : IDisposable
         if (changed) Notify();
         Coordinator.Tick(now);
         foreach (var s in Sessions.Evict(now, 2L * Settings.SessionTimeoutMs)) ReleaseMember(s.GroupId, s.MemberId);
-        Flush();
+        if (Interlocked.CompareExchange(ref _flushing, 1, 0) == 0)
+            _ = FlushAsync().ContinueWith(_ => Volatile.Write(ref _flushing, 0), TaskScheduler.Default);
     }
 
-    /// <summary>Writes every share-partition whose state changed since it was last written.</summary>
-    public void Flush()
+    /// <summary>Writes every share-partition whose state changed since it was last written; drops
+    /// those whose partition this broker no longer leads (the new leader reads the state).</summary>
+    public async Task FlushAsync()
     {
-        if (Store is null) return;
-        List<KeyValuePair<(string, Guid, int), SharePartition>> list;
-        lock (_gate) list = _partitions.ToList();
-        foreach (var (key, sp) in list)
+        List<(string, Guid, int)> keys;
+        lock (_gate) keys = _partitions.Keys.ToList();
+        foreach (var key in keys)
         {
-            SharePartitionSnapshot snapshot;
-            long version;
-            lock (sp)
-            {
-                if (!sp.Initialized) continue;
-                version = sp.Version;
-                lock (_gate) if (_persistedVersion.GetValueOrDefault(key, -1) == version) continue;
-                snapshot = sp.Snapshot();
-            }
-            try
-            {
-                Store.Save(key.Item1, key.Item2, key.Item3, snapshot);
-                lock (_gate) _persistedVersion[key] = version;
-            }
-            catch (IOException e)
-            {
-                _log?.Invoke($"share-partition state write failed: {e.Message}");
-            }
+            var topic = _broker.Replicas.GetTopic(key.Item2);
+            var partition = topic is null ? null : _broker.Replicas.GetPartition(topic.Name, key.Item3);
+            if (partition is null || !partition.IsLeader) { Forget(key); continue; }
+            try { await PersistAsync(key.Item1, partition, _stop.Token); }
+            catch (OperationCanceledException) { return; }
         }
     }
 
     /// <summary>DeleteGroups for a share group: refused while it has members (NON_EMPTY_GROUP),
-    /// GROUP_ID_NOT_FOUND when unknown; otherwise the group and the state of its share-partitions
-    /// on this broker are deleted (upstream also deletes the __share_group_state entries).</summary>
-    public ErrorCode DeleteGroup(string groupId)
+    /// GROUP_ID_NOT_FOUND when unknown; otherwise the share-partition state of every partition of
+    /// the topics it subscribed to is deleted at the share coordinator (DeleteShareGroupState, as
+    /// upstream's deleteShareGroups) and then the group.</summary>
+    public async Task<ErrorCode> DeleteGroupAsync(string groupId, CancellationToken ct = default)
     {
-        if (!Coordinator.TryDelete(groupId, out var error)) return error;
-        foreach (var (topicId, partition) in PartitionsOf(groupId)) Delete(groupId, topicId, partition);
-        return ErrorCode.None;
+        if (Coordinator.PrepareDeleteCheck(groupId) is { } refused) return refused;
+        var targets = new HashSet<(Guid, int)>(PartitionsOf(groupId));
+        foreach (var name in Coordinator.SubscribedTopics(groupId))
+            if (_broker.Replicas.GetTopic(name) is { } t)
+                for (int i = 0; i < t.Partitions.Count; i++) targets.Add((t.Id, i));
+        foreach (var (topicId, partition) in targets)
+        {
+            var e = await DeleteAsync(groupId, topicId, partition, ct);
+            if (e != ErrorCode.None) return e;
+        }
+        return Coordinator.TryDelete(groupId, out var error) ? ErrorCode.None : error;
     }
 
     /// <summary>AlterShareGroupOffsets on the partition leader: the share-partition of
-    /// <paramref name="groupId"/> restarts at <paramref name="startOffset"/> (written within 100 ms).</summary>
-    public void AlterLocal(string groupId, Partition partition, long startOffset)
+    /// <paramref name="groupId"/> restarts at <paramref name="startOffset"/> with the next state epoch,
+    /// written to the share coordinator with InitializeShareGroupState.</summary>
+    public async Task<ErrorCode> AlterLocalAsync(string groupId, Partition partition, long startOffset, CancellationToken ct = default)
     {
-        var sp = GetOrLoad(groupId, partition);
-        lock (sp) sp.Reinitialize(startOffset);
+        var load = await EnsureLoadedAsync(groupId, partition, ct);
+        if (load != ErrorCode.None) return load;
+        var sp = GetOrCreate(groupId, partition);
+        int epoch;
+        lock (sp) epoch = sp.StateEpoch + 1;
+        var error = await Persister.InitializeAsync(new SharePartitionKey(groupId, partition.Topic.Id, partition.Index), epoch, startOffset, ct);
+        if (error != ErrorCode.None) return error;
+        long version;
+        lock (sp) { sp.Reinitialize(startOffset); version = sp.Version; }
+        var holder = HolderOf((groupId, partition.Topic.Id, partition.Index));
+        lock (_gate) holder.PersistedVersion = version;
         Notify();
+        return ErrorCode.None;
     }
 
-    /// <summary>Forgets a share-partition here and on disk (DeleteShareGroupOffsets, group deletion).</summary>
-    public void Delete(string groupId, Guid topicId, int partition)
+    /// <summary>Forgets a share-partition here and at the share coordinator (DeleteShareGroupOffsets,
+    /// group deletion).</summary>
+    public async Task<ErrorCode> DeleteAsync(string groupId, Guid topicId, int partition, CancellationToken ct = default)
     {
-        lock (_gate)
-        {
-            _partitions.Remove((groupId, topicId, partition));
-            _persistedVersion.Remove((groupId, topicId, partition));
-        }
-        Store?.Delete(groupId, topicId, partition);
+        Forget((groupId, topicId, partition));
+        return await Persister.DeleteAsync(new SharePartitionKey(groupId, topicId, partition), ct);
     }
 
     private async Task LoopAsync()
@@ -288,11 +449,18 @@ public sealed class ShareService : IDisposable
         catch (OperationCanceledException) { }
     }
 
+    // Acknowledgements are written before they are answered, so nothing is left to write at stop
+    // (upstream's SharePartition does not write at shutdown either).
     public void Dispose()
     {
         _stop.Cancel();
         try { _loop?.Wait(TimeSpan.FromSeconds(2)); } catch (AggregateException) { }
-        try { Flush(); } catch (Exception e) { _log?.Invoke($"share-partition state write at stop failed: {e.Message}"); }
         _stop.Dispose();
     }
+}
+
+/// <summary>The share coordinator could not be reached or refused (the share-partition answers the code).</summary>
+public sealed class SharePersisterException(ErrorCode error) : Exception($"share state not available: {error}")
+{
+    public ErrorCode Error { get; } = error;
 }
