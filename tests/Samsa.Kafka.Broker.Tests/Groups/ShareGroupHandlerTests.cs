@@ -154,14 +154,14 @@ public class ShareGroupHandlerTests
         Assert.Equal([("g", "Stable")], f.Broker.Shares.ListShareGroups().ToList());
         Assert.True(f.Broker.Shares.IsShareGroup("g"));
 
-        Assert.Equal(ErrorCode.NonEmptyGroup, f.Broker.Shares.DeleteGroup("g"));
+        Assert.Equal(ErrorCode.NonEmptyGroup, await f.Broker.Shares.DeleteGroupAsync("g"));
         var leave = await Heartbeat(f, "g", "member-b", -1);
         Assert.Equal((0, -1), (leave.ErrorCode, leave.MemberEpoch));
         await Heartbeat(f, "g", "member-a", -1);
         Assert.Equal([("g", "Empty")], f.Broker.Shares.ListShareGroups().ToList());
-        Assert.Equal(ErrorCode.None, f.Broker.Shares.DeleteGroup("g"));
+        Assert.Equal(ErrorCode.None, await f.Broker.Shares.DeleteGroupAsync("g"));
         Assert.False(f.Broker.Shares.IsShareGroup("g"));
-        Assert.Equal(ErrorCode.GroupIdNotFound, f.Broker.Shares.DeleteGroup("g"));
+        Assert.Equal(ErrorCode.GroupIdNotFound, await f.Broker.Shares.DeleteGroupAsync("g"));
     }
 
     [Fact]

@@ -142,7 +142,7 @@ public class ShareGroupOffsetsAdminTests
             Assert.Equal((short)ErrorCode.NonEmptyGroup, (await f.Send<DeleteShareGroupOffsetsResponse>(Delete("g", "t"), 0))!.ErrorCode);
             Assert.Equal([0L, 1, 2], await FetchOffsets(f, "g", "m", topicId, 0));
             Assert.Equal([0L, 1], await FetchOffsets(f, "g", "m2", topicId, 1));
-            broker.Shares.Flush();
+            await broker.Shares.FlushAsync();
             Assert.Equal(2, broker.Shares.PartitionsOf("g").Count);
             Assert.Equal(-1, (await Heartbeat(f, "g", "m", -1)).MemberEpoch);
 
@@ -150,7 +150,7 @@ public class ShareGroupOffsetsAdminTests
             Assert.Equal(0, r.ErrorCode);
             Assert.Equal([("t", topicId, (short)0), ("nope", Guid.Empty, (short)ErrorCode.UnknownTopicOrPartition)],
                 r.Responses.Select(x => (x.TopicName, x.TopicId, x.ErrorCode)).ToList());
-            // Gone from memory and disk: Describe says never started, and a new consumer starts from
+            // Gone from memory and from the share coordinator: Describe says never started, and a new consumer starts from
             // share.auto.offset.reset again (the acquired records are offered anew with delivery 1).
             Assert.Empty(broker.Shares.PartitionsOf("g"));
             Assert.Equal((-1L, -1L), ((await Describe(f, "g", "t", 0)).StartOffset, (await Describe(f, "g", "t", 0)).Lag));

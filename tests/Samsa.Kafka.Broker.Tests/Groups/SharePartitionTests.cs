@@ -198,26 +198,4 @@ public class SharePartitionTests
         var again = restored.Acquire("n", Batches((5, 12), (13, 13)), 100, false, 0);
         Assert.Equal([new AcquiredRange(7, 7, 2), new AcquiredRange(9, 12, 2), new AcquiredRange(13, 13, 1)], again);
     }
-
-    [Fact]
-    public void StoreRoundTripsASnapshot()
-    {
-        var dir = Path.Combine(Path.GetTempPath(), "samsa-share-" + Guid.NewGuid().ToString("N"));
-        try
-        {
-            var store = new ShareStateStore(dir);
-            var topic = Guid.NewGuid();
-            var snap = new SharePartitionSnapshot(3, 2, [new StateBatch(3, 4, RecordState.Available, 2), new StateBatch(6, 6, RecordState.Archived, 1)]);
-            store.Save("group ü", topic, 1, snap);
-            var back = store.Load("group ü", topic, 1)!;
-            Assert.Equal(snap.StartOffset, back.StartOffset);
-            Assert.Equal(snap.StateEpoch, back.StateEpoch);
-            Assert.Equal(snap.Batches, back.Batches);
-            Assert.Null(store.Load("other", topic, 1));
-            Assert.Equal([("group ü", topic, 1)], store.List().ToList());
-            store.Delete("group ü", topic, 1);
-            Assert.Null(store.Load("group ü", topic, 1));
-        }
-        finally { Directory.Delete(dir, recursive: true); }
-    }
 }

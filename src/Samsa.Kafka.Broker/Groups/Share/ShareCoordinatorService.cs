@@ -91,6 +91,10 @@ public sealed class ShareCoordinatorService : IAsyncDisposable
         if (topic is null || topic.Partitions.Count == 0) return (ErrorCode.CoordinatorNotAvailable, -1);
         var partition = topic.Partitions[ShareCoordinator.PartitionFor(key, topic.Partitions.Count)];
         int leader = partition.LeaderId ?? _broker.BrokerId;
+        // A broker that found the topic on disk (restart) before any cluster view or start-up sync
+        // starts serving the partitions it leads now.
+        if (leader == _broker.BrokerId && Coordinator.Status(key) is ErrorCode.NotCoordinator or ErrorCode.CoordinatorNotAvailable)
+            SyncOwnership();
         return leader < 0 ? (ErrorCode.CoordinatorNotAvailable, -1) : (ErrorCode.None, leader);
     }
 
