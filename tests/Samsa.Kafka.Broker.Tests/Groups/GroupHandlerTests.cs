@@ -24,7 +24,7 @@ public class GroupHandlerTests
         var v4 = await Find(f, 4, 0, "a", "b");
         Assert.Equal(["a", "b"], v4.Coordinators.Select(c => c.Key).ToArray());
         Assert.All(v4.Coordinators, c => Assert.Equal((0, 1), (c.ErrorCode, c.NodeId)));
-        // Share groups (key type 2, KIP-932) are not served: refused, not misdirected.
+        // A share key (type 2, KIP-932) must read groupId:topicId:partition; anything else is refused.
         var share = await Find(f, 6, 2, "s");
         Assert.Equal((short)ErrorCode.InvalidRequest, share.Coordinators.Single().ErrorCode);
     }
