@@ -18,13 +18,14 @@ const CLUSTER = process.env.COMPAT_TARGET === 'cluster';
 const scenarios = new Map();
 const scenario = (name, fn) => scenarios.set(name, fn);
 class Fail extends Error {}
+class Skip extends Error {}
 const check = (cond, msg) => { if (!cond) throw new Fail(msg); };
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const rand = () => Math.random().toString(16).slice(2, 8);
 const topicName = (n) => `${PREFIX}-${n}-${rand()}`.slice(0, 240);
 
-function newClient() {
-  return new KafkaClient({ brokers: [ADDR], clientId: 'samsa-compat-kafkats', requestTimeoutMs: 15000 });
+function newClient(addr = ADDR) {
+  return new KafkaClient({ brokers: [addr], clientId: 'samsa-compat-kafkats', requestTimeoutMs: 15000 });
 }
 
 async function eventually(fn, what, timeoutMs = 10000) {
@@ -190,6 +191,157 @@ scenario('share-redeliver-after-crash', async () => {
   }
 });
 
+scenario('share-state-restart', async () => {
+  // Share-partition state outlives the broker that keeps it (KIP-932's share coordinator and
+  // __share_group_state): a member accepts records 0-5 of ten and dies holding 6-9; the broker
+  // that keeps the group's share state is then restarted (cluster: the share coordinator's broker
+  // is killed with SIGKILL and started again; one broker: the scenario's own `samsa dev`, killed
+  // and started again on the same data directory). A new member gets exactly records 6-9.
+  let own = null;
+  let addr = ADDR;
+  if (!CLUSTER) {
+    if (!process.env.COMPAT_SAMSA_BIN || process.env.COMPAT_TARGET === 'upstream') {
+      throw new Skip('needs the cluster target or COMPAT_SAMSA_BIN (a broker this scenario may restart)');
+    }
+    own = await OwnBroker.start(process.env.COMPAT_SAMSA_BIN);
+    addr = own.addr;
+  }
+  const client = newClient(addr);
+  let killed = null;
+  let c;
+  try {
+    await client.connect();
+    const t = await createTopic(client, topicName('state'));
+    const group = `${PREFIX}-share-${rand()}`;
+    const child = spawn(process.execPath, [__filename, '--partial-member', t, group, addr], { env: process.env, stdio: ['ignore', 'pipe', 'inherit'] });
+    let childOut = '';
+    child.stdout.on('data', (b) => { childOut += b.toString(); });
+    const exited = new Promise((r) => child.on('exit', (code) => r(code)));
+    try {
+      await eventually(() => childOut.includes('ready'), `first member did not join (${childOut.trim()})`, 15000);
+      // One record per batch, so the member's record-limit fetch of 6 takes exactly 0-5.
+      const producer = client.producer();
+      try { for (let i = 0; i < 10; i++) await producer.send(t, [{ value: Buffer.from(`s${i}`), partition: 0 }]); }
+      finally { await producer.disconnect(); }
+      const code = await Promise.race([exited, sleep(20000).then(() => 'timeout')]);
+      check(code === 7, `first member exit ${code} (${childOut.trim()})`);
+    } finally { child.kill('SIGKILL'); }
+    check(/accepted 0,1,2,3,4,5\b/.test(childOut), `first member: ${childOut.trim()}`);
+    await client.disconnect();
+
+    if (CLUSTER) {
+      const md = await (async () => { const k = newClient(addr); await k.connect(); try { return await k.admin().describeTopics([t]); } finally { await k.disconnect(); } })();
+      const key = `${group}:${kafkaUuidText(md[0].topicId)}:0`;
+      killed = Number(clusterCtl('coordinator', '--share', key).split('\n').pop());
+      check(String(killed) !== process.env.COMPAT_BOOTSTRAP_ID, `the bootstrap broker coordinates the share state ${key}`);
+      clusterCtl('kill', String(killed));
+      await sleep(1000);
+      clusterCtl('start', String(killed));
+      killed = null;
+    } else {
+      await own.restart();
+    }
+
+    const again = newClient(addr);
+    await again.connect();
+    try {
+      c = startConsumer(again, t, group);
+      await eventually(() => c.deliveries.length >= 4, `${c.deliveries.length} of 4 records after the restart`, 30000);
+      await sleep(1500);   // nothing else may come
+      const offsets = c.deliveries.map((d) => d.offset).sort((a, b) => a - b);
+      check(JSON.stringify(offsets) === '[6,7,8,9]', `after the restart: offsets ${JSON.stringify(offsets)} (expected 6-9 only)`);
+      check(c.deliveries.every((d) => d.value === `s${d.offset}` && d.deliveryCount >= 1 && d.deliveryCount <= 2),
+        `values / delivery counts ${JSON.stringify(c.deliveries.map((d) => `${d.offset}:${d.deliveryCount}`))}`);
+      console.log(`  after the restart: ${c.deliveries.map((d) => `${d.offset}:${d.deliveryCount}`).join(' ')}`);
+    } finally {
+      if (c) await stopAll(c);
+      await again.disconnect();
+    }
+  } finally {
+    if (killed !== null) { try { clusterCtl('start', String(killed)); } catch (e) { /* ensure-up after the scenario */ } }
+    if (own) await own.stop();
+  }
+});
+
+// compat/lib/cluster.py with the cluster target's directory.
+function clusterCtl(...args) {
+  return execFileSync('/usr/bin/python3', [path.join(__dirname, '..', 'lib', 'cluster.py'), ...args],
+    { encoding: 'utf8', timeout: 120000 }).trim();
+}
+
+// Kafka's text form of a topic id (URL-safe base64 of its 16 bytes, no padding), as in the share
+// coordinator key "group:topicId:partition"; the client reports ids as dashed hex.
+function kafkaUuidText(id) {
+  return Buffer.from(id.replace(/-/g, ''), 'hex').toString('base64').replace(/=+$/, '').replace(/\+/g, '-').replace(/\//g, '_');
+}
+
+// A `samsa dev` of this scenario's own (one broker target), so it can be killed and started
+// again on the same data directory without disturbing the harness's broker.
+class OwnBroker {
+  static async start(bin) {
+    const os = require('os');
+    const fs = require('fs');
+    const b = new OwnBroker();
+    b.bin = bin;
+    b.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'compat-kafkats-state-'));
+    b.port = await freePort();
+    b.zkPort = await freePort();
+    await b.launch();
+    return b;
+  }
+
+  async launch() {
+    this.out = '';
+    this.proc = spawn(this.bin, ['dev', '--host', '127.0.0.1', '--kafka-port', String(this.port), '--zk-port', String(this.zkPort), '--data', this.dir],
+      { stdio: ['ignore', 'pipe', 'pipe'] });
+    this.proc.stdout.on('data', (d) => { this.out += d.toString(); });
+    this.proc.stderr.on('data', (d) => { this.out += d.toString(); });
+    await eventually(() => /kafka listening on/.test(this.out), `own samsa dev did not start: ${this.out.slice(-300)}`, 60000);
+    this.addr = `127.0.0.1:${this.port}`;
+  }
+
+  async restart() {
+    const gone = new Promise((r) => this.proc.on('exit', r));
+    this.proc.kill('SIGKILL');
+    await gone;
+    await this.launch();
+  }
+
+  async stop() {
+    if (this.proc && this.proc.exitCode === null) {
+      const gone = new Promise((r) => this.proc.on('exit', r));
+      this.proc.kill('SIGTERM');
+      await Promise.race([gone, sleep(10000)]);
+      if (this.proc.exitCode === null) this.proc.kill('SIGKILL');
+    }
+    require('fs').rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = require('net').createServer();
+    srv.listen(0, '127.0.0.1', () => { const { port } = srv.address(); srv.close(() => resolve(port)); });
+    srv.on('error', reject);
+  });
+}
+
+// The first member of share-state-restart: joins, says "ready", accepts what its first fetch
+// (record limit 6) acquired, and on the next record exits abruptly (exit code 7), holding the rest.
+async function partialMember(topic, group, addr) {
+  const client = newClient(addr);
+  await client.connect();
+  const consumer = client.shareConsumer({ groupId: group, maxWaitMs: 300, maxRecords: 6, acquireMode: 'record_limit' });
+  consumer.on('partitionsAssigned', () => process.stdout.write('ready\n'));
+  const accepted = [];
+  await consumer.runEach(topic, async (m) => {
+    const offset = Number(m.offset);
+    if (offset < 6) { await m.ack(); accepted.push(offset); return; }
+    process.stdout.write(`accepted ${accepted.sort((a, b) => a - b).join(',')}\n`);
+    process.exit(7);
+  });
+}
+
 // The member of share-redeliver-after-crash: joins, says "ready", and exits abruptly (exit code 7)
 // on its first record, holding every record it acquired.
 async function crashMember(topic, group) {
@@ -203,6 +355,7 @@ async function crashMember(topic, group) {
 async function main() {
   const args = process.argv.slice(2);
   if (args[0] === '--crash-member') { await crashMember(args[1], args[2]); return 1; }
+  if (args[0] === '--partial-member') { await partialMember(args[1], args[2], args[3]); return 1; }
   if (args[0] === '--list') { for (const n of scenarios.keys()) console.log(n); return 0; }
   let failed = 0;
   for (const name of args.length ? args : [...scenarios.keys()]) {
@@ -212,6 +365,7 @@ async function main() {
       await fn();
       console.log(`PASS ${name}`);
     } catch (e) {
+      if (e instanceof Skip) { console.log(`SKIP ${name}: ${e.message}`); continue; }
       failed++;
       if (!(e instanceof Fail)) console.error(e && e.stack);
       console.log(`FAIL ${name}: ${String((e && e.message) || e).replace(/\n/g, ' ').slice(0, 300)}`);

@@ -5,7 +5,7 @@ min.insync.replicas=2, and clients bootstrapped at one broker (the "bootstrap br
 leads none of a scenario's partitions and coordinates none of its groups or transactions.
 
 How that is guaranteed:
-  * the internal topics (__consumer_offsets, __transaction_state) are created before any
+  * the internal topics (__consumer_offsets, __transaction_state, __share_group_state) are created before any
     client runs, with an explicit replica assignment whose bootstrap broker is always the
     LAST replica (so it is never the preferred leader, and never the next leader when one
     other broker dies);
@@ -27,7 +27,8 @@ the clients under test, so the check does not depend on a client's quirks.
                                                         (--secure: see compat/lib/secure_setup.py)
     cluster.py down --dir DIR                           stop every process it started
     cluster.py kill ID | start ID | ensure-up           one broker: SIGKILL / start again / start dead ones
-    cluster.py coordinator KEY [--txn]                  the coordinator's broker id, asked of a non-bootstrap broker
+    cluster.py coordinator KEY [--txn|--share]          the coordinator's broker id, asked of a non-bootstrap broker
+                                                        (--share: KEY is group:topicId:partition)
     cluster.py create-topic NAME PARTITIONS [k=v ...]   a topic with the cluster target's assignment
     cluster.py check --prefix P                         the post-scenario check (exit 1 on a violation)
 DIR defaults to $COMPAT_CLUSTER_DIR.
@@ -49,6 +50,9 @@ INTERNAL = {
     "__consumer_offsets": {"cleanup.policy": "compact", "segment.bytes": "104857600", "compression.type": "producer"},
     "__transaction_state": {"cleanup.policy": "compact", "segment.bytes": "104857600", "min.insync.replicas": "2",
                             "unclean.leader.election.enable": "false", "compression.type": "uncompressed"},
+    # The share coordinator's topic (KIP-932; share.coordinator.state.topic.* defaults).
+    "__share_group_state": {"cleanup.policy": "compact", "segment.bytes": "104857600", "min.insync.replicas": "2",
+                            "compression.type": "producer"},
 }
 # offsets.topic.num.partitions / transaction.state.log.num.partitions: upstream's default is 50,
 # but a Samsa broker restarted after SIGKILL recovers each partition for about 0.3 s before it
@@ -185,6 +189,32 @@ def find_coordinator(port, key, key_type=0):
         r = c.call(10, 1, s16(key) + struct.pack(">b", key_type))
         r.i32()
         err, msg, node = r.i16(), r.string(), r.i32()
+        return err, msg, node
+    finally:
+        c.close()
+
+
+def find_share_coordinator(port, key):
+    """FindCoordinator v6 (flexible) with key type 2: a share-partition "group:topicId:partition"."""
+    c = Conn(port)
+    try:
+        k = key.encode()
+
+        def uvarint(n):
+            out = b""
+            while n >= 0x80:
+                out += bytes([(n & 0x7F) | 0x80])
+                n >>= 7
+            return out + bytes([n])
+        body = struct.pack(">b", 2) + uvarint(2) + uvarint(len(k) + 1) + k + b"\x00"
+        r = c.call(10, 6, body, flexible=True)
+        r.i32()
+
+        def coordinator():
+            out = (r.cstring(), r.i32(), r.cstring(), r.i32(), r.i16(), r.cstring())
+            r.tags()
+            return out
+        _, node, _, _, err, msg = r.carray(coordinator)[0]
         return err, msg, node
     finally:
         c.close()
@@ -523,7 +553,8 @@ def cmd_coordinator(a):
     live = cl.live_ports()
     for bid in cl.leaders:
         if bid in live:
-            err, msg, node = find_coordinator(live[bid], a.key, 1 if a.txn else 0)
+            err, msg, node = (find_share_coordinator(live[bid], a.key) if a.share
+                              else find_coordinator(live[bid], a.key, 1 if a.txn else 0))
             if err:
                 raise SystemExit(f"FindCoordinator({a.key}) at broker {bid}: error {err} {msg}")
             print(node)
@@ -635,6 +666,7 @@ def main():
     p = sub.add_parser("coordinator")
     p.add_argument("key")
     p.add_argument("--txn", action="store_true")
+    p.add_argument("--share", action="store_true", help="KEY is a share-partition group:topicId:partition")
     p = sub.add_parser("create-topic")
     p.add_argument("name")
     p.add_argument("partitions", type=int)
