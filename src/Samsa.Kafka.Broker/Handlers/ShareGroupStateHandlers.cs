@@ -4,6 +4,8 @@
 // DeleteShareGroupState (86) v0, ReadShareGroupStateSummary (87) v0-1.
 //
 // Behaviour (ShareCoordinatorService / ShareCoordinatorShard): each (group, topic id, partition)
+// is answered once the records it wrote are committed (high watermark; REQUEST_TIMED_OUT or
+// NOT_ENOUGH_REPLICAS_AFTER_APPEND otherwise); each (group, topic id, partition)
 // is answered by the coordinator that leads its __share_group_state partition
 // (Groups/Share/ShareCoordinator); elsewhere NOT_COORDINATOR, COORDINATOR_LOAD_IN_PROGRESS while
 // the partition is being replayed. Write fences an older state epoch (FENCED_STATE_EPOCH) or
@@ -54,7 +56,8 @@ public static class ShareGroupStateHandlers
                 rt.Partitions.Add(new() { Partition = p.Partition, ErrorCode = (short)e, ErrorMessage = MessageOf(e) });
             }
         }
-        return Done(response);
+        return Committed(context, request.GroupId, response, response.Results.SelectMany(t => t.Partitions.Select(p =>
+            (t.TopicId, p.Partition, (Func<short>)(() => p.ErrorCode), (Action<ErrorCode>)(e => { p.ErrorCode = (short)e; p.ErrorMessage = MessageOf(e); })))));
     }
 
     public static ValueTask<IKafkaMessage?> ReadAsync(RequestContext context, ReadShareGroupStateRequest request)
@@ -110,7 +113,8 @@ public static class ShareGroupStateHandlers
                 rt.Partitions.Add(new() { Partition = p.Partition, ErrorCode = (short)e, ErrorMessage = MessageOf(e) });
             }
         }
-        return Done(response);
+        return Committed(context, request.GroupId, response, response.Results.SelectMany(t => t.Partitions.Select(p =>
+            (t.TopicId, p.Partition, (Func<short>)(() => p.ErrorCode), (Action<ErrorCode>)(e => { p.ErrorCode = (short)e; p.ErrorMessage = MessageOf(e); })))));
     }
 
     public static ValueTask<IKafkaMessage?> DeleteAsync(RequestContext context, DeleteShareGroupStateRequest request)
@@ -129,7 +133,8 @@ public static class ShareGroupStateHandlers
                 rt.Partitions.Add(new() { Partition = p.Partition, ErrorCode = (short)e, ErrorMessage = MessageOf(e) });
             }
         }
-        return Done(response);
+        return Committed(context, request.GroupId, response, response.Results.SelectMany(t => t.Partitions.Select(p =>
+            (t.TopicId, p.Partition, (Func<short>)(() => p.ErrorCode), (Action<ErrorCode>)(e => { p.ErrorCode = (short)e; p.ErrorMessage = MessageOf(e); })))));
     }
 
     public static ValueTask<IKafkaMessage?> SummaryAsync(RequestContext context, ReadShareGroupStateSummaryRequest request)
@@ -154,6 +159,19 @@ public static class ShareGroupStateHandlers
             }
         }
         return Done(response);
+    }
+
+    // Every partition answered NONE waits for its state partition's commit before the response.
+    private static async ValueTask<IKafkaMessage?> Committed(RequestContext context, string groupId, IKafkaMessage response,
+        IEnumerable<(Guid TopicId, int Partition, Func<short> Get, Action<ErrorCode> Set)> entries)
+    {
+        foreach (var (topicId, partition, get, set) in entries.ToList())
+        {
+            if (get() != 0) continue;
+            var e = await context.Broker.ShareCoordinator.AwaitCommittedAsync(new SharePartitionKey(groupId, topicId, partition), context.Cancellation);
+            if (e != ErrorCode.None) set(e);
+        }
+        return response;
     }
 
     private static ValueTask<IKafkaMessage?> Done(IKafkaMessage m) => ValueTask.FromResult<IKafkaMessage?>(m);

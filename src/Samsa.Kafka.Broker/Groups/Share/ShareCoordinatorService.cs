@@ -98,6 +98,25 @@ public sealed class ShareCoordinatorService : IAsyncDisposable
         return leader < 0 ? (ErrorCode.CoordinatorNotAvailable, -1) : (ErrorCode.None, leader);
     }
 
+    /// <summary>
+    /// Waits until what this coordinator appended to the key's state partition is committed (the
+    /// high watermark reached the log end; min.insync.replicas checked), as upstream's coordinator
+    /// runtime completes a write only once its records are committed. NONE at once on a single
+    /// broker; REQUEST_TIMED_OUT / NOT_ENOUGH_REPLICAS_AFTER_APPEND / NOT_LEADER_OR_FOLLOWER otherwise.
+    /// </summary>
+    public async Task<ErrorCode> AwaitCommittedAsync(SharePartitionKey key, CancellationToken ct = default)
+    {
+        if (_broker.Replication is not { } replication) return ErrorCode.None;
+        var topic = _broker.Replicas.GetTopic(StateTopic);
+        if (topic is null || topic.Partitions.Count == 0) return ErrorCode.None;
+        var partition = topic.Partitions[ShareCoordinator.PartitionFor(key, topic.Partitions.Count)];
+        long required = partition.Log.LogEndOffset;
+        if (partition.HighWatermark >= required) return ErrorCode.None;
+        var outcome = new ProduceResponse.PartitionProduceResponse();
+        await replication.AwaitReplicationAsync([new Replication.PendingAck(partition, required, outcome)], 5000, ct);
+        return (ErrorCode)outcome.ErrorCode;
+    }
+
     // ------------------------------------------------------------------ persister (leader side)
 
     /// <summary>ReadShareGroupState for one share-partition; state null when never initialized.</summary>
@@ -211,7 +230,16 @@ public sealed class ShareCoordinatorService : IAsyncDisposable
         {
             var (locateError, coordinator) = Locate(key);
             if (locateError != ErrorCode.None) last = (locateError, null);
-            else if (coordinator == _broker.BrokerId) last = local();
+            else if (coordinator == _broker.BrokerId)
+            {
+                last = local();
+                // Answered once committed, as a remote coordinator answers (handlers await the same).
+                if (last.Error == ErrorCode.None)
+                {
+                    var committed = await AwaitCommittedAsync(key, ct);
+                    if (committed != ErrorCode.None) last = (committed, null);
+                }
+            }
             else
             {
                 try
