@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Share coordinator reload (KIP-932, __share_group_state): N WriteShareGroupState updates, kill -9,
+# Share coordinator reload (KIP-932, __share_group_state): N WriteShareGroupState updates, stop,
 # restart, replay time per state partition and a read-back check; prints the figures.
 # usage: tests/bench/share-state-reload.sh [--updates 10000] [--partitions 10]
 set -euo pipefail

@@ -85,6 +85,22 @@ public class ShareCoordinatorTests
     }
 
     [Fact]
+    public void TheLastUpdateAloneRestoresTheStateAsCompactionLeavesIt()
+    {
+        var (c, log) = Owned();
+        c.Initialize(Key, 0, 0);
+        c.Write(Key, 0, 0, 0, -1, [B(0, 5, RecordState.Available, 1)]);
+        c.Write(Key, 0, 0, 0, -1, [B(2, 2, RecordState.Acknowledged, 1)]);   // only the changed run
+        c.Read(Key, 1);                                                      // a new leader epoch: an update too
+        // A compacted log keeps the last record of each key: the snapshot and the last update.
+        var compacted = log.GroupBy(x => Convert.ToHexString(x.Record.Key)).Select(g => g.Last()).ToList();
+        Assert.Equal(2, compacted.Count);
+        var s = Replayed(compacted).Read(Key, 1).State!;
+        Assert.Equal([B(0, 1, RecordState.Available, 1), B(2, 2, RecordState.Acknowledged, 1), B(3, 5, RecordState.Available, 1)], s.Batches);
+        Assert.Equal(1, s.LeaderEpoch);
+    }
+
+    [Fact]
     public void StaleWritersAreFenced()
     {
         var (c, _) = Owned();

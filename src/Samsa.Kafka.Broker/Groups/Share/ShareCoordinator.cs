@@ -171,8 +171,9 @@ public static class ShareRecords
 /// the durable state of share-partitions — start offset, state epoch, leader epoch and the
 /// in-flight runs with their delivery state and count — for the share-partitions whose
 /// __share_group_state partition (abs(hash("group:topicId:partition")) % partitions) this broker
-/// leads. Every change is a record appended to that partition: a ShareUpdate with the changed runs,
-/// or, for a share-partition's first write, an initialization, or every
+/// leads. Every change is a record appended to that partition: a ShareUpdate with the runs combined
+/// since the snapshot (so the last update of a key, which compaction keeps, is enough), or, for a
+/// share-partition's first write, an initialization, or every
 /// share.coordinator.snapshot.update.records.per.snapshot updates, a ShareSnapshot with the whole
 /// state. A new leader of a state partition replays it (each snapshot replaces, each later update of
 /// the same snapshot epoch is laid over it) before it answers; meanwhile COORDINATOR_LOAD_IN_PROGRESS.
@@ -301,7 +302,7 @@ public sealed class ShareCoordinator : ICoordinatorShards<ShareLogEntry>
             if (leaderEpoch >= 0 && leaderEpoch < s.LeaderEpoch) return (ErrorCode.FencedLeaderEpoch, null);
             if (leaderEpoch > s.LeaderEpoch)
             {
-                var error = _append(PartitionFor(key, _shards.Count), [ShareRecords.Update(key, s.SnapshotEpoch, leaderEpoch, -1, -1, [])]);
+                var error = _append(PartitionFor(key, _shards.Count), [ShareRecords.Update(key, s.SnapshotEpoch, leaderEpoch, s.StartOffset, s.DeliveryCompleteCount, s.Batches)]);
                 if (error != ErrorCode.None) return (Translate(error), null);
                 s.LeaderEpoch = leaderEpoch;
                 s.UpdatesSinceSnapshot++;
@@ -363,7 +364,10 @@ public sealed class ShareCoordinator : ICoordinatorShards<ShareLogEntry>
             else
             {
                 next.UpdatesSinceSnapshot = cur.UpdatesSinceSnapshot + 1;
-                record = ShareRecords.Update(key, cur.SnapshotEpoch, leaderEpoch, startOffset, deliveryCompleteCount, batches);
+                // The update carries the combined runs, not only the changed ones: compaction keeps
+                // just the last update of a share-partition, which must then hold every change made
+                // since its snapshot (upstream's update records carry merged batches likewise).
+                record = ShareRecords.Update(key, cur.SnapshotEpoch, next.LeaderEpoch, next.StartOffset, next.DeliveryCompleteCount, next.Batches);
             }
             var error = _append(partition, [record]);
             if (error != ErrorCode.None) return Translate(error);
