@@ -142,7 +142,8 @@ public abstract class ShareStateClusterTests(ICoordinationServer server)
         // now leads the state partition (replayed from its replica) and the topic partition.
         await cluster.StopBrokerAsync(coordinator);
         await cluster.StopBrokerAsync(leader);
-        Assert.Equal(third, await LeaderOfAsync(cluster, third, "sq"));
+        await LocalCluster.WaitUntilAsync(async () => (await cluster.MetadataAsync(third, "sq")).Topics.Single().Partitions.Single().LeaderId == third,
+            TimeSpan.FromSeconds(30), "the third broker leads sq-0");
         Assert.Equal(third, await FindAsync(cluster, third, key.CoordinatorKey, 2));
 
         // A new member bootstrapped at the third broker gets only the released records, on their
