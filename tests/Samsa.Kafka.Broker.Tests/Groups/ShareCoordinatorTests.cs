@@ -220,6 +220,42 @@ public class ShareCoordinatorTests
     }
 
     [Fact]
+    public async Task AnAcknowledgementIsWrittenToTheCoordinatorBeforeItIsAnswered()
+    {
+        await using var f = new HandlerFixture(("offsets.topic.replication.factor", "1"), ("share.auto.offset.reset", "earliest"));
+        await f.CreateTopic("t", 1);
+        var topicId = f.Broker.Replicas.GetTopic("t")!.Id;
+        await f.Produce("t", 0, HandlerFixture.Batch("a", "b", "c", "d"));
+        var hb = (await f.Send<ShareGroupHeartbeatResponse>(new ShareGroupHeartbeatRequest { GroupId = "g", MemberId = "m", MemberEpoch = 0, SubscribedTopicNames = ["t"] }, 1))!;
+        Assert.Equal(0, hb.ErrorCode);
+        var fetched = (await f.Send<ShareFetchResponse>(new ShareFetchRequest
+        {
+            GroupId = "g", MemberId = "m", ShareSessionEpoch = 0, MaxBytes = 1 << 20, MaxRecords = 100, BatchSize = 100,
+            Topics = [new() { TopicId = topicId, Partitions = [new() { PartitionIndex = 0 }] }],
+        }, 2))!;
+        Assert.Equal(4, fetched.Responses.Single().Partitions.Single().AcquiredRecords.Sum(a => a.LastOffset - a.FirstOffset + 1));
+        // Read at first use: the coordinator initialized the share-partition at the log start.
+        var key = new SharePartitionKey("g", topicId, 0);
+        Assert.Equal(0, f.Broker.ShareCoordinator.Coordinator.Summary(key).State!.StartOffset);
+        var ack = (await f.Send<ShareAcknowledgeResponse>(new ShareAcknowledgeRequest
+        {
+            GroupId = "g", MemberId = "m", ShareSessionEpoch = 1,
+            Topics = [new() { TopicId = topicId, Partitions = [new()
+            {
+                PartitionIndex = 0,
+                AcknowledgementBatches = [new() { FirstOffset = 0, LastOffset = 1, AcknowledgeTypes = [1] }, new() { FirstOffset = 3, LastOffset = 3, AcknowledgeTypes = [2] }],
+            }] }],
+        }, 2))!;
+        Assert.Equal(0, ack.Responses.Single().Partitions.Single().ErrorCode);
+        // The acknowledgement handler awaited the write (the 100 ms housekeeping loop may also have
+        // written since; either way the answer never precedes the state).
+        var s = f.Broker.ShareCoordinator.Coordinator.Read(key, -1).State!;
+        Assert.Equal(2, s.StartOffset);
+        Assert.Equal([B(2, 3, RecordState.Available, 1)], s.Batches);   // 2 still acquired (written available), 3 released
+        Assert.Equal(0, s.DeliveryCompleteCount);
+    }
+
+    [Fact]
     public async Task StateIsReplayedFromTheTopicAfterARestart()
     {
         var dir = Path.Combine(Path.GetTempPath(), "samsa-share-coord-" + Guid.NewGuid().ToString("N"));
