@@ -349,13 +349,15 @@ run_client() { # run_client TARGET CLIENT ADDR WHY
     # KIP-848 group moves partitions only at heartbeats (group.consumer.heartbeat.interval.ms,
     # 5 s by default), a few of them per kip848-* scenario.
     local limit=$SCEN_TIMEOUT
-    case "$s" in coordinator-failover|kip848-*) limit=$((SCEN_TIMEOUT * 2)) ;; esac
+    # share-state-restart restarts a broker (cluster) or its own `samsa dev` twice over.
+    case "$s" in coordinator-failover|kip848-*|share-state-restart) limit=$((SCEN_TIMEOUT * 2)) ;; esac
     t0=$(date +%s.%N)
     local secenv=()
     [ -s "$WORK/secure-env-$target" ] && mapfile -t secenv < "$WORK/secure-env-$target"
     env ${secenv[@]+"${secenv[@]}"} COMPAT_TARGET="$target" COMPAT_ADDR="$addr" COMPAT_PREFIX="compat-$client-$RUN_ID" COMPAT_RUN_ID="$RUN_ID" \
       COMPAT_TRANSCRIPT="$tr" COMPAT_TIMEOUT="$limit" \
       COMPAT_CLUSTER_DIR="$CLUSTER_DIR" COMPAT_BOOTSTRAP_ID="$CLUSTER_BOOTSTRAP_ID" COMPAT_LEADERS="$CLUSTER_LEADERS" \
+      COMPAT_SAMSA_BIN="$SAMSA_BIN" \
       timeout -k 3 "$limit" "$runner" "$s" > "$logf" 2>&1 < /dev/null
     rc=$?
     local dt; dt=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}')

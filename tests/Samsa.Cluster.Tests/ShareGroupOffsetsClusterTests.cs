@@ -8,9 +8,10 @@ namespace Samsa.Cluster.Tests;
 
 public sealed class KeeperShareGroupOffsetsClusterTests(KeeperServer server) : ShareGroupOffsetsClusterTests(server), IClassFixture<KeeperServer>;
 
-/// <summary>Alter/Describe/DeleteShareGroupOffsets (KIP-932 admin) on three brokers: the share-partition
-/// state lives on each partition's leader, so the group's coordinator forwards to the leaders it is
-/// not; an admin talking to the coordinator sees every partition's start offset set and deleted.</summary>
+/// <summary>Alter/Describe/DeleteShareGroupOffsets (KIP-932 admin) on three brokers: each partition's
+/// leader serves its share-partition (its state at the share coordinator), so the group's
+/// coordinator forwards to the leaders it is not; an admin talking to the coordinator sees every
+/// partition's start offset set and deleted.</summary>
 public abstract class ShareGroupOffsetsClusterTests(ICoordinationServer server)
 {
     private string Server
