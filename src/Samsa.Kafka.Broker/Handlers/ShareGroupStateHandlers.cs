@@ -10,7 +10,8 @@
 // (Groups/Share/ShareCoordinator); elsewhere NOT_COORDINATOR, COORDINATOR_LOAD_IN_PROGRESS while
 // the partition is being replayed. Write fences an older state epoch (FENCED_STATE_EPOCH) or
 // leader epoch (FENCED_LEADER_EPOCH); Read fences an older leader epoch and records a newer one.
-// A share-partition never initialized reads and summarizes as start offset -1, state epoch 0
+// Write runs must be well formed (first <= last, states 0 / 2 / 4) and cover at most 2^20 offsets
+// in all (INVALID_REQUEST). A share-partition never initialized reads and summarizes as start offset -1, state epoch 0
 // (Read: no runs; Summary v1: delivery-complete count -1). A request without a group id is
 // answered with no results, as upstream. Authorization: CLUSTER_ACTION on the cluster (upstream
 // authorizeClusterOperation); denied, every partition answers CLUSTER_AUTHORIZATION_FAILED.
@@ -26,6 +27,11 @@ namespace Samsa.Kafka.Broker.Handlers;
 
 public static class ShareGroupStateHandlers
 {
+    // A share-partition leader expands the runs it reads into per-offset state, so a write may cover
+    // at most this many offsets (the in-flight window is group.share.partition.max.record.locks,
+    // 2000 by default); more is INVALID_REQUEST rather than a leader that cannot load the state.
+    private const long MaxStateOffsets = 1 << 20;
+
     private static ErrorCode Authorize(RequestContext context) =>
         Authz.Cluster(context, AclOperation.ClusterAction) ? ErrorCode.None : ErrorCode.ClusterAuthorizationFailed;
 
@@ -105,7 +111,9 @@ public static class ShareGroupStateHandlers
                 if (e == ErrorCode.None)
                 {
                     var batches = p.StateBatches.Select(b => new StateBatch(b.FirstOffset, b.LastOffset, (RecordState)b.DeliveryState, b.DeliveryCount)).ToList();
-                    e = batches.Any(b => b.LastOffset < b.FirstOffset || b.State is not (RecordState.Available or RecordState.Acknowledged or RecordState.Archived))
+                    e = batches.Any(b => b.FirstOffset < 0 || b.LastOffset < b.FirstOffset
+                            || b.State is not (RecordState.Available or RecordState.Acknowledged or RecordState.Archived))
+                        || batches.Sum(b => Math.Min(b.LastOffset - b.FirstOffset, MaxStateOffsets) + 1) > MaxStateOffsets
                         ? ErrorCode.InvalidRequest
                         : c.Write(new SharePartitionKey(request.GroupId, t.TopicId, p.Partition), p.StateEpoch, p.LeaderEpoch, p.StartOffset,
                             context.ApiVersion >= 1 ? p.DeliveryCompleteCount : -1, batches);

@@ -209,6 +209,15 @@ public class ShareCoordinatorTests
             GroupId = "grp", Topics = [new() { TopicId = topicId, Partitions = [new() { Partition = 0, StateEpoch = 0, LeaderEpoch = 0, StartOffset = -1 }] }],
         }, 0))!;
         Assert.Equal((short)ErrorCode.FencedStateEpoch, fenced.Results[0].Partitions[0].ErrorCode);
+        var huge = (await f.Send<WriteShareGroupStateResponse>(new WriteShareGroupStateRequest
+        {
+            GroupId = "grp", Topics = [new() { TopicId = topicId, Partitions = [new()
+            {
+                Partition = 0, StateEpoch = 1, LeaderEpoch = 0, StartOffset = -1,
+                StateBatches = [new() { FirstOffset = 0, LastOffset = long.MaxValue, DeliveryState = 0, DeliveryCount = 1 }],
+            }] }],
+        }, 1))!;
+        Assert.Equal((short)ErrorCode.InvalidRequest, huge.Results[0].Partitions[0].ErrorCode);
         var deleted = (await f.Send<DeleteShareGroupStateResponse>(new DeleteShareGroupStateRequest
         {
             GroupId = "grp", Topics = [new() { TopicId = topicId, Partitions = [new() { Partition = 0 }] }],
