@@ -126,6 +126,7 @@ def main():
     d = tempfile.mkdtemp(prefix="share-state-reload-")
     log = os.path.join(d, "samsa.log")
     port, zk = free_port(), free_port()
+    proc = None
     try:
         proc, _ = start(a.exe, os.path.join(d, "data"), port, zk, log)
         c = Conn(port)
@@ -183,6 +184,9 @@ def main():
         os.kill(proc.pid, signal.SIGTERM)
         proc.wait(timeout=30)
     finally:
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait()
         shutil.rmtree(d, ignore_errors=True)
 
 
