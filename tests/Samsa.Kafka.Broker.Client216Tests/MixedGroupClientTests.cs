@@ -139,7 +139,9 @@ public abstract class MixedGroupClientTests(KafkaTarget target, ITestOutputHelpe
         output.WriteLine($"[{target.Name}] upgrade: consumer-protocol member started -> both members stable in {upgradeMs} ms");
 
         await during;
-        await WaitFor(() => seen.Count >= 200, "both members read the 100 produced during the upgrade");
+        await WaitFor(() => seen.Count >= 200, "the 100 produced during the upgrade are read");
+        await ProduceAsync(topic, 100, 4, "c");
+        await WaitFor(() => seen.Count >= 300, "both members read the 100 produced after the upgrade");
         Assert.True(modern.Read > 0, "the consumer-protocol member read records");
 
         // The consumer-protocol member leaves: the group goes back to classic and the classic member
@@ -149,11 +151,11 @@ public abstract class MixedGroupClientTests(KafkaTarget target, ITestOutputHelpe
         await WaitFor(() => GroupOnBrokers(group).Classic is { } g && g.State == GroupState.Stable && g.Size == 1 && classic.Assigned == 4,
             "the downgraded classic group is stable with the classic member owning all partitions");
         output.WriteLine($"[{target.Name}] downgrade: consumer-protocol member closed -> classic group stable in {sw.ElapsedMilliseconds} ms");
-        await ProduceAsync(topic, 100, 4, "c");
-        await WaitFor(() => seen.Count >= 300, "the classic member reads the last 100");
+        await ProduceAsync(topic, 100, 4, "d");
+        await WaitFor(() => seen.Count >= 400, "the classic member reads the last 100");
         await Task.Delay(500);
         await classic.StopAsync();
-        AssertExactlyOnce(seen, 300);
+        AssertExactlyOnce(seen, 400);
     }
 
     [Fact]
