@@ -225,6 +225,33 @@ public class MixedGroupTests
         Assert.Equal("range", Decode(memberRecord).ClassicMemberMetadata!.SupportedProtocols.Single().Name);
     }
 
+    [Fact]
+    public async Task CooperativeClassicMemberRevokesFirstThenMovesToTheNewEpoch()
+    {
+        var (h, m1, m2, generation) = await StableClassicGroup();
+        var c = h.CJoin("c");
+        var group = h.C.GetConsumerGroup("g")!;
+        // A cooperative consumer rejoins still owning its partitions: it stays at its epoch and its
+        // SyncGroup gives what it keeps, so it revokes the rest before rejoining.
+        var r1 = await h.Join("g", m1, 0, 1, 2);
+        Assert.Equal(generation, r1.GenerationId);
+        Assert.Equal(ConsumerMemberState.UnrevokedPartitions, group.Get(m1)!.State);
+        var keep = Assigned((await h.Sync("g", m1, r1.GenerationId)).Assignment);
+        Assert.Equal(2, keep.Length);
+        Assert.Equal(ErrorCode.RebalanceInProgress, h.C.Heartbeat("g", m1, null, r1.GenerationId));
+        // Still owning the revoked partition when it rejoins: nothing changes.
+        Assert.Equal(generation, (await h.Join("g", m1, 0, 1, 2)).GenerationId);
+        // Having given it up, it moves to the group's epoch and the partition is free for c.
+        var r2 = await h.Join("g", m1, keep);
+        Assert.Equal(group.GroupEpoch, r2.GenerationId);
+        Assert.Equal(ConsumerMemberState.Stable, group.Get(m1)!.State);
+        Assert.Equal(keep, Assigned((await h.Sync("g", m1, r2.GenerationId)).Assignment));
+        var ac = Parts(h.CBeat("c", c.MemberEpoch, new PartitionSet()).Assignment);
+        Assert.Single(ac.Intersect([0, 1, 2]));
+        Assert.Empty(ac.Intersect(keep));
+        _ = m2;
+    }
+
     private static ConsumerGroupMemberMetadataValue Decode(CoordinatorRecord r)
     {
         var reader = new KafkaReader(r.Value!.AsMemory(2));
