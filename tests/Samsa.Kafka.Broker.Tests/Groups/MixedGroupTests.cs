@@ -252,6 +252,17 @@ public class MixedGroupTests
         _ = m2;
     }
 
+    [Fact]
+    public void MigrationPolicyIsReadCaseInsensitivelyAndAnUnknownOneRefusesToStart()
+    {
+        static Samsa.Kafka.Broker.Config.BrokerConfig Broker(string policy) => new(new Dictionary<string, string> { ["group.consumer.migration.policy"] = policy });
+        Assert.Equal("bidirectional", GroupCoordinatorConfig.From(new Samsa.Kafka.Broker.Config.BrokerConfig(new Dictionary<string, string>())).ConsumerGroupMigrationPolicy);
+        var upgrade = GroupCoordinatorConfig.From(Broker("UPGRADE"));
+        Assert.True(upgrade.OnlineUpgradeEnabled);
+        Assert.False(upgrade.OnlineDowngradeEnabled);
+        Assert.Throws<Samsa.Kafka.Broker.Config.ConfigValueException>(() => Broker("sideways"));
+    }
+
     private static ConsumerGroupMemberMetadataValue Decode(CoordinatorRecord r)
     {
         var reader = new KafkaReader(r.Value!.AsMemory(2));
