@@ -60,6 +60,7 @@ public static class Program
         ["kip848-static-restart"] = StaticRestart,
         ["kip848-regex"] = RegexSubscription,
         ["kip848-coordinator-failover"] = CoordinatorFailover,
+        ["kip848-mixed-upgrade"] = MixedUpgrade,
     };
 
     public static async Task<int> Main(string[] args)
@@ -305,6 +306,75 @@ public static class Program
         {
             a.Dispose();
             bm.Dispose();
+        }
+    }
+
+    /// <summary>KIP-848 migration: a live classic group is upgraded online when a consumer-protocol
+    /// member joins (group.consumer.migration.policy=bidirectional, upstream's default), is a mixed
+    /// group while both read, and is downgraded back to classic when that member leaves.</summary>
+    static async Task MixedUpgrade()
+    {
+        var t = await CreateTopic(Topic("kip848-mixed"), 4);
+        var g = Topic("kip848-mixed-g");
+        var reads = new Dictionary<string, int>();
+        var byMember = new Dictionary<string, int>();
+        // A speaks the classic protocol (JoinGroup/SyncGroup/Heartbeat): its heartbeat is how it
+        // learns of a rebalance in the consumer group, so it heartbeats often.
+        var a = Member(g, "A-classic", configure: c => { c.GroupProtocol = GroupProtocol.Classic; c.HeartbeatIntervalMs = 500; c.SessionTimeoutMs = 10_000; });
+        var b = Member(g, "B-consumer");
+        void Read((IConsumer<Null, string> C, ConsumeResult<Null, string> R) x)
+        {
+            var key = $"{x.R.Partition.Value}:{x.R.Offset.Value}";
+            reads[key] = reads.GetValueOrDefault(key) + 1;
+            var who = x.C == a ? "A" : "B";
+            byMember[who] = byMember.GetValueOrDefault(who) + 1;
+            x.C.Commit(x.R);
+        }
+        async Task<string?> TypeOf()
+        {
+            using var admin = Admin();
+            var listed = await admin.ListConsumerGroupsAsync(new ListConsumerGroupsOptions { RequestTimeout = Wait });
+            return listed.Valid.FirstOrDefault(x => x.GroupId == g)?.Type.ToString();
+        }
+        try
+        {
+            await Produce(t, 100, 4, "a");
+            a.Subscribe(t);
+            PollUntil(() => reads.Count >= 100 && a.Assignment.Count == 4, $"classic A alone read {reads.Count} of the first 100", TimeSpan.FromSeconds(20), [a], Read);
+            Check(await TypeOf() == "Classic", $"before the upgrade the group lists as {await TypeOf()}");
+            var sw = Stopwatch.StartNew();
+            b.Subscribe(t);
+            PollUntil(() => b.Assignment.Count > 0 && a.Assignment.Count > 0 && a.Assignment.Count + b.Assignment.Count == 4,
+                "B (consumer protocol) joined but the partitions were not split", TimeSpan.FromSeconds(30), [a, b], Read);
+            Console.WriteLine($"  | upgraded in {sw.ElapsedMilliseconds} ms: A {Parts(a.Assignment)}, B {Parts(b.Assignment)}");
+            Check(!a.Assignment.Intersect(b.Assignment).Any(), "A and B own a partition at once");
+            Check(await TypeOf() == "Consumer", $"after the upgrade the group lists as {await TypeOf()}");
+            using (var admin = Admin())
+            {
+                var d = (await admin.DescribeConsumerGroupsAsync([g], new DescribeConsumerGroupsOptions { RequestTimeout = Wait })).ConsumerGroupDescriptions[0];
+                Check(d.Members.Count == 2, $"the mixed group has {d.Members.Count} members");
+            }
+            await Produce(t, 100, 4, "b");
+            PollUntil(() => reads.Count >= 200, $"A and B read {reads.Count} of 200", TimeSpan.FromSeconds(20), [a, b], Read);
+            Check(byMember.GetValueOrDefault("B") > 0, "B read nothing from its partitions");
+            b.Close(); // the last consumer-protocol member leaves: back to a classic group
+            await Produce(t, 100, 4, "c");
+            PollUntil(() => reads.Count >= 300 && a.Assignment.Count == 4, $"after B left, A has {Parts(a.Assignment)} and {reads.Count} of 300 were read",
+                TimeSpan.FromSeconds(30), [a], Read);
+            var end = DateTime.UtcNow + TimeSpan.FromSeconds(1);
+            while (DateTime.UtcNow < end)
+                if (a.Consume(TimeSpan.FromMilliseconds(100)) is { IsPartitionEOF: false } r) Read((a, r));
+            Check(await TypeOf() == "Classic", $"after the downgrade the group lists as {await TypeOf()}");
+            var dup = reads.Where(kv => kv.Value > 1).Select(kv => kv.Key).ToList();
+            Check(reads.Count == 300 && dup.Count == 0, $"{reads.Count} distinct records of 300, read twice: {string.Join(",", dup.Take(10))}");
+            var committed = a.Committed(Wait).OrderBy(x => x.Partition.Value).Select(x => x.Offset.Value);
+            Check(string.Join(",", committed) == "75,75,75,75", $"committed {string.Join(",", committed)}");
+            a.Close();
+        }
+        finally
+        {
+            a.Dispose();
+            b.Dispose();
         }
     }
 

@@ -348,6 +348,11 @@ public static class ConfigCatalog
         new("group.consumer.heartbeat.interval.ms", ConfigType.Int, "5000", AtLeast(1)),
         new("group.consumer.max.size", ConfigType.Int, IntMax, AtLeast(1)),
         new("group.consumer.assignors", ConfigType.List, "uniform,range"),
+        // Online conversion between classic and consumer groups (upstream's ConsumerGroupMigrationPolicy,
+        // matched case-insensitively as upstream's CaseInsensitiveValidString).
+        new("group.consumer.migration.policy", ConfigType.String, "bidirectional", o =>
+            new[] { "disabled", "upgrade", "downgrade", "bidirectional" }.Contains(((string)o).ToLowerInvariant())
+                ? null : "String must be one of (case insensitive): DISABLED, DOWNGRADE, UPGRADE, BIDIRECTIONAL"),
         new("offsets.topic.num.partitions", ConfigType.Int, "50", AtLeast(1)),
         new("offsets.topic.replication.factor", ConfigType.Short, "3", AtLeast(1)),
         new("offsets.topic.segment.bytes", ConfigType.Int, "104857600", AtLeast(1)),

@@ -89,6 +89,23 @@ public sealed class ConsumerMember(string memberId)
     internal long RebalanceDeadline = -1;
     /// <summary>Upstream's LEAVE_GROUP_STATIC_MEMBER_EPOCH: a static member that left temporarily.</summary>
     public bool IsStaticLeft => MemberEpoch == ConsumerGroup.LeaveStaticEpoch;
+    /// <summary>Set for a member that speaks the classic protocol (JoinGroup/SyncGroup/Heartbeat) in
+    /// a consumer group: its session timeout and the protocols it offered (upstream's
+    /// ConsumerGroupMemberMetadataValue.ClassicMemberMetadata). Null for consumer-protocol members.</summary>
+    public ClassicMemberInfo? Classic { get; internal set; }
+    public bool UsesClassicProtocol => Classic is not null;
+    /// <summary>Classic member told to rejoin (REBALANCE_IN_PROGRESS): removed when it has not
+    /// rejoined by then (upstream's consumer group join timeout); -1 when not armed.</summary>
+    internal long JoinDeadline = -1;
+    /// <summary>Classic member that joined: removed when it has not sent SyncGroup by then
+    /// (upstream's consumer group sync timeout); -1 when not armed.</summary>
+    internal long SyncDeadline = -1;
+}
+
+/// <summary>A classic member's JoinGroup details kept in a consumer group.</summary>
+public sealed record ClassicMemberInfo(int SessionTimeoutMs, IReadOnlyList<MemberProtocol> Protocols)
+{
+    public string ProtocolName => Protocols.Count > 0 ? Protocols[0].Name : "";
 }
 
 /// <summary>
@@ -119,6 +136,30 @@ public sealed class ConsumerGroup(string groupId)
     public ConsumerMember? Get(string memberId) => Members.GetValueOrDefault(memberId);
     public PartitionSet TargetOf(string memberId) => TargetAssignment.GetValueOrDefault(memberId) ?? new PartitionSet();
     public int Size => Members.Count;
+    public int ClassicMemberCount => Members.Values.Count(m => m.UsesClassicProtocol);
+
+    /// <summary>Upstream's ConsumerGroup.supportsClassicProtocols: type "consumer", and a protocol
+    /// name every classic member offers (any, while there is no classic member).</summary>
+    public bool SupportsClassicProtocols(string protocolType, IReadOnlyList<MemberProtocol> protocols)
+    {
+        if (protocolType != ConsumerProtocol.ProtocolType || protocols.Count == 0) return false;
+        var classic = Members.Values.Where(m => m.UsesClassicProtocol).ToList();
+        return protocols.Any(p => classic.All(m => m.Classic!.Protocols.Any(q => q.Name == p.Name)));
+    }
+
+    /// <summary>Whether every member but <paramref name="memberId"/> uses the classic protocol and
+    /// that one does not (upstream's allMembersUseClassicProtocolExcept).</summary>
+    public bool AllMembersUseClassicProtocolExcept(string memberId) =>
+        Members.TryGetValue(memberId, out var m) && !m.UsesClassicProtocol && ClassicMemberCount == Members.Count - 1;
+
+    /// <summary>Whether a partition of the member's target that it does not have yet is still held by
+    /// another member (upstream's waitingOnUnreleasedPartition).</summary>
+    public bool WaitingOnUnreleasedPartition(ConsumerMember member)
+    {
+        foreach (var (t, p) in TargetOf(member.MemberId).Minus(member.Assigned).All())
+            if (IsOwnedByOther(member.MemberId, t, p)) return true;
+        return false;
+    }
 
     /// <summary>Upstream's ConsumerGroup.updateState rules.</summary>
     public ConsumerGroupState State

@@ -40,6 +40,14 @@ public static class ConsumerGroupRecords
             InstanceId = m.InstanceId, RackId = m.RackId, ClientId = m.ClientId, ClientHost = m.ClientHost,
             SubscribedTopicNames = m.SubscribedTopicNames.ToList(), SubscribedTopicRegex = m.SubscribedTopicRegex,
             RebalanceTimeoutMs = m.RebalanceTimeoutMs, ServerAssignor = m.ServerAssignor,
+            // Tag 0: a classic member of a mixed group (upstream writes its session timeout and the
+            // JoinGroup protocols so a reloaded coordinator can answer its SyncGroup/Heartbeat and
+            // downgrade the group).
+            ClassicMemberMetadata = m.Classic is { } c ? new ConsumerGroupMemberMetadataValue.ClassicMemberMetadataData
+            {
+                SessionTimeoutMs = c.SessionTimeoutMs,
+                SupportedProtocols = c.Protocols.Select(p => new ConsumerGroupMemberMetadataValue.ClassicProtocol { Name = p.Name, Metadata = p.Metadata }).ToList(),
+            } : null,
         }, 0));
 
     public static CoordinatorRecord TargetMember(string groupId, string memberId, PartitionSet target)
@@ -135,6 +143,9 @@ public static class ConsumerGroupRecords
                     m.InstanceId = v.InstanceId; m.RackId = v.RackId; m.ClientId = v.ClientId; m.ClientHost = v.ClientHost;
                     m.SubscribedTopicNames = v.SubscribedTopicNames.ToList(); m.SubscribedTopicRegex = v.SubscribedTopicRegex;
                     m.RebalanceTimeoutMs = v.RebalanceTimeoutMs; m.ServerAssignor = v.ServerAssignor;
+                    m.Classic = v.ClassicMemberMetadata is { } c
+                        ? new ClassicMemberInfo(c.SessionTimeoutMs, c.SupportedProtocols.Select(p => new MemberProtocol(p.Name, p.Metadata)).ToList())
+                        : null;
                     break;
                 }
                 case (TargetMemberKey, null):

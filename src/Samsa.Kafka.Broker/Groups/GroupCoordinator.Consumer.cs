@@ -47,13 +47,18 @@ public sealed partial class GroupCoordinator
             if (r.MemberEpoch is ConsumerGroup.LeaveEpoch or ConsumerGroup.LeaveStaticEpoch) return ConsumerLeave(r, now);
 
             _groups.TryGetValue(r.GroupId, out var holder);
+            bool upgrade = false;
             if (holder is not null && holder.Consumer is null)
             {
                 // Upstream converts an empty classic group (offsets only) into a consumer group on the
-                // first consumer heartbeat; a classic group with members is migrated online upstream
-                // (group.consumer.migration.policy), which is not built here.
+                // first consumer heartbeat, and a classic group with members online when
+                // group.consumer.migration.policy allows an upgrade (validateOnlineUpgrade).
                 if (holder.Size > 0 || holder.PendingMembers.Count > 0 || !holder.Is(GroupState.Empty))
-                    return ConsumerHeartbeatResult.Failed(ErrorCode.GroupIdNotFound, $"Group {r.GroupId} is not a consumer group.");
+                {
+                    if (r.MemberEpoch != 0 || !CanUpgrade(holder))
+                        return ConsumerHeartbeatResult.Failed(ErrorCode.GroupIdNotFound, $"Group {r.GroupId} is not a consumer group.");
+                    upgrade = true;
+                }
             }
             if (holder?.Consumer is null && r.MemberEpoch != 0)
                 return ConsumerHeartbeatResult.Failed(ErrorCode.UnknownMemberId, $"Member {r.MemberId} is not a member of group {r.GroupId}.");
@@ -63,6 +68,9 @@ public sealed partial class GroupCoordinator
                 _groups[r.GroupId] = holder;
             }
             var changes = new ConsumerChanges();
+            if (upgrade && ConvertToConsumerGroup(holder, changes, now) is null)
+                return ConsumerHeartbeatResult.Failed(ErrorCode.GroupIdNotFound,
+                    $"Cannot upgrade the classic group {r.GroupId} to consumer group because the embedded consumer protocol is malformed.");
             // An empty classic group that had a metadata record (it once had members) is replaced:
             // its record is tombstoned, its offsets stay (upstream's maybeDeleteEmptyClassicGroup).
             if (holder.Consumer is null && holder.ProtocolType is not null) changes.ClassicTombstone = true;
@@ -107,7 +115,7 @@ public sealed partial class GroupCoordinator
             else
             {
                 member = group.Get(r.MemberId);
-                if (member is null)
+                if (member is null || member.UsesClassicProtocol)
                     return ConsumerHeartbeatResult.Failed(ErrorCode.UnknownMemberId, $"Member {r.MemberId} is not a member of group {r.GroupId}.");
                 if (r.InstanceId is not null && group.StaticMembers.GetValueOrDefault(r.InstanceId) != member.MemberId)
                     return ConsumerHeartbeatResult.Failed(ErrorCode.FencedInstanceId, $"Instance id {r.InstanceId} belongs to another member.");
@@ -247,7 +255,15 @@ public sealed partial class GroupCoordinator
         else member = group.Get(r.MemberId);
         if (member is null)
             return ConsumerHeartbeatResult.Failed(ErrorCode.UnknownMemberId, $"Member {r.MemberId} is not a member of group {r.GroupId}.");
+        if (member.UsesClassicProtocol)
+            return ConsumerHeartbeatResult.Failed(ErrorCode.UnknownMemberId, $"Member {r.MemberId} uses the classic protocol.");
         var changes = new ConsumerChanges();
+        if (r.MemberEpoch == ConsumerGroup.LeaveEpoch && CanDowngradeWithout(group, member.MemberId))
+        {
+            // The last consumer-protocol member leaves a group of classic members: back to a classic group.
+            if (ConvertToClassicGroup(holder, member.MemberId, now) is { } downgradeError) return ConsumerHeartbeatResult.Failed(downgradeError);
+            return new ConsumerHeartbeatResult(ErrorCode.None, null, r.MemberId, r.MemberEpoch, 0, null);
+        }
         if (r.MemberEpoch == ConsumerGroup.LeaveStaticEpoch)
         {
             // Static leave (upstream's consumerGroupStaticMemberGroupLeave): the member keeps its
@@ -419,9 +435,19 @@ public sealed partial class GroupCoordinator
             var changes = new ConsumerChanges();
             foreach (var m in group.Members.Values.ToList())
             {
-                if (m.SessionDeadline <= now)
+                bool expired = m.SessionDeadline <= now;
+                if (expired || ClassicTimersExpired(m, now, out _))
                 {
-                    _logger?.Invoke($"[GroupCoordinator] Member {m.MemberId} in group {group.GroupId} has failed (session timeout), removing it from the group");
+                    string why = expired ? "session timeout" : ClassicTimersExpired(m, now, out var w) ? w : "";
+                    _logger?.Invoke($"[GroupCoordinator] Member {m.MemberId} in group {group.GroupId} has failed ({why}), removing it from the group");
+                    if (CanDowngradeWithout(group, m.MemberId))
+                    {
+                        // Upstream's fenced-member downgrade: earlier removals of this tick are
+                        // tombstoned with the rest of the consumer group.
+                        ConvertToClassicGroup(holder, m.MemberId, now, changes.RemovedMembers);
+                        changes = new ConsumerChanges();
+                        break;
+                    }
                     RemoveConsumerMember(group, m, changes);
                 }
                 else if (m.State == ConsumerMemberState.UnrevokedPartitions && m.RebalanceDeadline >= 0 && m.RebalanceDeadline <= now)
@@ -431,7 +457,7 @@ public sealed partial class GroupCoordinator
                     RemoveConsumerMember(group, m, changes);
                 }
             }
-            if (changes.RemovedMembers.Count == 0) continue;
+            if (changes.RemovedMembers.Count == 0 || holder.Consumer is null) continue;
             group.GroupEpoch++;
             changes.GroupMetadata = true;
             RefreshSubscriptionMetadata(group, force: true);
@@ -499,6 +525,10 @@ public sealed partial class GroupCoordinator
             if (!_groups.TryGetValue(id, out var holder)) _groups[id] = holder = new ClassicGroup(id, now);
             holder.Consumer = group;
             holder.ProtocolType = ConsumerProtocol.ProtocolType;
+            // A reloaded classic member keeps its own session timeout (upstream reschedules it from
+            // ClassicMemberMetadata).
+            foreach (var m in group.AllMembers)
+                if (m.Classic is { } c) m.SessionDeadline = now + c.SessionTimeoutMs;
             RefreshSubscriptionMetadata(group, force: true);
             UpdateClassicMirror(holder, now);
         }
@@ -526,7 +556,7 @@ public sealed partial class GroupCoordinator
             var members = group.Members.Values.Select(m => new ConsumerMemberView(
                 m.MemberId, m.InstanceId, m.RackId, m.MemberEpoch, m.ClientId, m.ClientHost,
                 m.SubscribedTopicNames.ToList(), m.SubscribedTopicRegex,
-                Named(m.Assigned, names), Named(group.TargetOf(m.MemberId), names))).ToList();
+                Named(m.Assigned, names), Named(group.TargetOf(m.MemberId), names)) { IsClassic = m.UsesClassicProtocol }).ToList();
             return (ErrorCode.None, null, new ConsumerGroupView(groupId, group.State.ToString(), group.GroupEpoch, group.AssignmentEpoch,
                 group.AssignorName ?? Assignors[0].Name, members));
         }
@@ -551,7 +581,9 @@ public sealed partial class GroupCoordinator
         if (memberEpoch < 0 && string.IsNullOrEmpty(memberId))
             return commit && group.Size > 0 ? ErrorCode.UnknownMemberId : null;
         if (memberId is null || group.Get(memberId) is not { } m) return ErrorCode.UnknownMemberId;
-        if (memberEpoch != m.MemberEpoch) return ErrorCode.StaleMemberEpoch;
+        // Upstream's validateMemberEpoch: a classic member speaks generations, so a mismatch is
+        // ILLEGAL_GENERATION for it and STALE_MEMBER_EPOCH for a consumer-protocol member.
+        if (memberEpoch != m.MemberEpoch) return m.UsesClassicProtocol ? ErrorCode.IllegalGeneration : ErrorCode.StaleMemberEpoch;
         return null;
     }
 
@@ -582,6 +614,10 @@ internal sealed class ConsumerChanges
 
 public sealed record ConsumerMemberView(string MemberId, string? InstanceId, string? RackId, int MemberEpoch, string ClientId, string ClientHost,
     List<string> SubscribedTopicNames, string? SubscribedTopicRegex,
-    List<(Guid Id, string Name, List<int> Partitions)> Assignment, List<(Guid Id, string Name, List<int> Partitions)> TargetAssignment);
+    List<(Guid Id, string Name, List<int> Partitions)> Assignment, List<(Guid Id, string Name, List<int> Partitions)> TargetAssignment)
+{
+    /// <summary>A classic-protocol member of a mixed group (ConsumerGroupDescribe v1 MemberType 0).</summary>
+    public bool IsClassic { get; init; }
+}
 
 public sealed record ConsumerGroupView(string GroupId, string State, int GroupEpoch, int AssignmentEpoch, string AssignorName, List<ConsumerMemberView> Members);

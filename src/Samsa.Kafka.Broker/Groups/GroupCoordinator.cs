@@ -23,6 +23,10 @@ public sealed record GroupCoordinatorConfig
     public int ConsumerGroupHeartbeatIntervalMs { get; init; } = 5_000;
     public int ConsumerGroupMaxSize { get; init; } = int.MaxValue;
     public IReadOnlyList<string> ConsumerGroupAssignors { get; init; } = ["uniform", "range"];
+    /// <summary>group.consumer.migration.policy: bidirectional (upstream default), upgrade, downgrade or disabled.</summary>
+    public string ConsumerGroupMigrationPolicy { get; init; } = "bidirectional";
+    public bool OnlineUpgradeEnabled => ConsumerGroupMigrationPolicy is "bidirectional" or "upgrade";
+    public bool OnlineDowngradeEnabled => ConsumerGroupMigrationPolicy is "bidirectional" or "downgrade";
 
     public static GroupCoordinatorConfig From(BrokerConfig c) => new()
     {
@@ -40,6 +44,7 @@ public sealed record GroupCoordinatorConfig
         ConsumerGroupHeartbeatIntervalMs = (int)c.Get("group.consumer.heartbeat.interval.ms")!,
         ConsumerGroupMaxSize = (int)c.Get("group.consumer.max.size")!,
         ConsumerGroupAssignors = ((List<string>)c.Get("group.consumer.assignors")!).Where(x => x.Length > 0).ToList(),
+        ConsumerGroupMigrationPolicy = ((string)c.Get("group.consumer.migration.policy")!).ToLowerInvariant(),
     };
 }
 
@@ -325,10 +330,14 @@ public sealed partial class GroupCoordinator : Coordination.ICoordinatorShards<G
             }
             if (group.Consumer is { } consumer)
             {
-                // The id is a KIP-848 consumer group. Upstream turns an empty one back into a classic
-                // group on a classic join (group.consumer.migration.policy); a non-empty one would take
-                // the classic member in as a mixed group, which is not built here.
-                if (consumer.Size > 0) return Task.FromResult(new JoinGroupResult(ErrorCode.InconsistentGroupProtocol, r.MemberId));
+                // The id is a KIP-848 consumer group. Upstream's classicGroupJoin: a non-empty one takes
+                // the classic member in (a mixed group, GroupCoordinator.Mixed.cs); an empty one turns
+                // back into a classic group on a classic join.
+                if (consumer.Size > 0)
+                {
+                    JoinGroupToConsumerGroup(group, r, tcs, now);
+                    return tcs.Task;
+                }
                 DowngradeEmptyConsumerGroup(group);
             }
             if (!AcceptJoiningMember(group, r.MemberId))
@@ -671,7 +680,9 @@ public sealed partial class GroupCoordinator : Coordination.ICoordinatorShards<G
                 // member rejoin without rediscovering the coordinator (older clients do not know
                 // COORDINATOR_LOAD_IN_PROGRESS here).
                 return Task.FromResult(SyncGroupResult.Failed(status == ErrorCode.CoordinatorLoadInProgress ? ErrorCode.RebalanceInProgress : status));
-            if (!_groups.TryGetValue(groupId, out var group) || group.Consumer is not null) return Task.FromResult(SyncGroupResult.Failed(ErrorCode.UnknownMemberId));
+            if (!_groups.TryGetValue(groupId, out var group)) return Task.FromResult(SyncGroupResult.Failed(ErrorCode.UnknownMemberId));
+            if (group.Consumer is { } consumerGroup)
+                return Task.FromResult(SyncGroupToConsumerGroup(consumerGroup, generationId, memberId, groupInstanceId, protocolType, protocolName, now));
             if (group.Is(GroupState.Dead)) return Task.FromResult(SyncGroupResult.Failed(ErrorCode.CoordinatorNotAvailable));
             if (ValidateCurrentMember(group, memberId, groupInstanceId) is { } error) return Task.FromResult(SyncGroupResult.Failed(error));
             if (generationId != group.GenerationId) return Task.FromResult(SyncGroupResult.Failed(ErrorCode.IllegalGeneration));
@@ -736,6 +747,7 @@ public sealed partial class GroupCoordinator : Coordination.ICoordinatorShards<G
                 // While loading, upstream answers heartbeats with NONE: the member keeps its session.
                 return status == ErrorCode.CoordinatorLoadInProgress ? ErrorCode.None : status;
             if (!_groups.TryGetValue(groupId, out var group)) return ErrorCode.UnknownMemberId;
+            if (group.Consumer is { } consumerGroup) return HeartbeatToConsumerGroup(consumerGroup, memberId, groupInstanceId, generationId, now);
             if (group.Is(GroupState.Dead)) return ErrorCode.CoordinatorNotAvailable;
             if (ValidateCurrentMember(group, memberId, groupInstanceId) is { } error) return error;
             if (generationId != group.GenerationId) return ErrorCode.IllegalGeneration;
@@ -762,8 +774,9 @@ public sealed partial class GroupCoordinator : Coordination.ICoordinatorShards<G
         {
             long now = _clock();
             if (ValidateGroupStatus(groupId, allowEmptyId: false) is { } status) return (status, []);
-            if (!_groups.TryGetValue(groupId, out var group) || group.Consumer is not null)
+            if (!_groups.TryGetValue(groupId, out var group))
                 return (ErrorCode.None, members.Select(m => (m, ErrorCode.UnknownMemberId)).ToList());
+            if (group.Consumer is not null) return (ErrorCode.None, LeaveGroupToConsumerGroup(group, members, now));
             if (group.Is(GroupState.Dead)) return (ErrorCode.CoordinatorNotAvailable, []);
             var results = new List<(MemberLeave, ErrorCode)>();
             foreach (var leaving in members)
@@ -903,7 +916,8 @@ public sealed partial class GroupCoordinator : Coordination.ICoordinatorShards<G
                 {
                     // KIP-848 members commit with their member epoch as the generation id.
                     groupError = ValidateConsumerMemberOffsets(consumer, memberId, generationId, commit: true);
-                    if (groupError is null && consumer.Get(memberId) is { } cm) cm.SessionDeadline = now + Config.ConsumerGroupSessionTimeoutMs;
+                    if (groupError is null && consumer.Get(memberId) is { } cm)
+                        cm.SessionDeadline = now + (cm.Classic?.SessionTimeoutMs ?? Config.ConsumerGroupSessionTimeoutMs);
                 }
                 else if (generationId < 0 && group.Is(GroupState.Empty)) { }
                 else if (ValidateCurrentMember(group, memberId, groupInstanceId) is { } e) groupError = e;

@@ -58,8 +58,8 @@ public static class ApiTable
         Entry<AlterPartitionReassignmentsRequest>(ApiKey.AlterPartitionReassignments, 0, 1, AlterPartitionReassignmentsHandler.HandleAsync),
         Entry<ListPartitionReassignmentsRequest>(ApiKey.ListPartitionReassignments, 0, 0, ListPartitionReassignmentsHandler.HandleAsync),
         // Consumer groups (classic protocol) and committed offsets: Groups/GroupCoordinator.
-        Entry<OffsetCommitRequest>(ApiKey.OffsetCommit, 0, 9, OffsetCommitHandler.HandleAsync),
-        Entry<OffsetFetchRequest>(ApiKey.OffsetFetch, 0, 9, OffsetFetchHandler.HandleAsync),
+        Entry<OffsetCommitRequest>(ApiKey.OffsetCommit, 0, 10, OffsetCommitHandler.HandleAsync),
+        Entry<OffsetFetchRequest>(ApiKey.OffsetFetch, 0, 10, OffsetFetchHandler.HandleAsync),
         Entry<FindCoordinatorRequest>(ApiKey.FindCoordinator, 0, 6, FindCoordinatorHandler.HandleAsync),
         Entry<JoinGroupRequest>(ApiKey.JoinGroup, 0, 9, JoinGroupHandler.HandleAsync),
         Entry<HeartbeatRequest>(ApiKey.Heartbeat, 0, 4, HeartbeatHandler.HandleAsync),

@@ -51,7 +51,8 @@ public static class ConsumerGroupDescribeHandler
                     ClientId = m.ClientId, ClientHost = m.ClientHost, SubscribedTopicNames = m.SubscribedTopicNames,
                     SubscribedTopicRegex = m.SubscribedTopicRegex,
                     Assignment = ToAssignment(m.Assignment), TargetAssignment = ToAssignment(m.TargetAssignment),
-                    MemberType = 1,
+                    // KIP-1099: 0 a classic-protocol member (mixed group), 1 a consumer-protocol member.
+                    MemberType = (sbyte)(m.IsClassic ? 0 : 1),
                 });
         }
         return ValueTask.FromResult<IKafkaMessage?>(response);

@@ -8,7 +8,9 @@
 // skipAssignment for a restarted static leader of a stable group. Session timeouts outside
 // group.min/max.session.timeout.ms get INVALID_SESSION_TIMEOUT. group.max.size (KIP-389): a
 // newcomer beyond it (members awaiting join while rebalancing, members otherwise) gets
-// GROUP_MAX_SIZE_REACHED with an empty member id.
+// GROUP_MAX_SIZE_REACHED with an empty member id. A join to a KIP-848 consumer group with members
+// (protocol type "consumer") makes a mixed group: answered at once, the server-side assignor
+// decides (Groups/GroupCoordinator.Mixed.cs; SyncGroup/Heartbeat/LeaveGroup follow it there).
 // Differences from upstream: a negative rebalance timeout (v1+) is refused with INVALID_REQUEST
 // instead of completing the rebalance at once; a pending (dynamic) member id sent with an
 // instance id gets INVALID_REQUEST where upstream fails with an internal error.

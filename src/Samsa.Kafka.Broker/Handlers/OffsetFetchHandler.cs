@@ -1,4 +1,4 @@
-// OffsetFetch (key 9), versions 0-9.
+// OffsetFetch (key 9), versions 0-10.
 //
 // Behaviour (KafkaApis.handleOffsetFetchRequest): the committed offset, leader epoch (v5+) and
 // metadata of each requested partition; offset -1 and metadata "" where nothing is committed.
@@ -8,6 +8,10 @@
 // v9's member id / epoch (KIP-848): when the group is a consumer group they must name a current
 // member at its epoch (UNKNOWN_MEMBER_ID / STALE_MEMBER_EPOCH); without them (null id, epoch -1)
 // anyone may fetch, as upstream.
+// v10 (Kafka 4.2, KIP-848) names topics by id: a requested id the cluster does not know answers
+// its partitions UNKNOWN_TOPIC_ID (upstream resolves ids through the metadata cache before the
+// coordinator is asked); answers carry ids, and an all-topics fetch leaves out committed topics
+// that no longer exist, since they have no id to be named by.
 // Authorization (KafkaApis.handleOffsetFetchRequestFromCoordinator): GROUP DESCRIBE per group
 // (GROUP_AUTHORIZATION_FAILED); named topics without TOPIC DESCRIBE answer
 // TOPIC_AUTHORIZATION_FAILED partitions, and an all-topics fetch leaves them out.
@@ -35,8 +39,16 @@ public static class OffsetFetchHandler
                     response.Groups.Add(new OffsetFetchResponse.OffsetFetchResponseGroup { GroupId = g.GroupId, ErrorCode = (short)ErrorCode.GroupAuthorizationFailed });
                     continue;
                 }
-                var deniedTopics = Authz.DeniedTopics(context, AclOperation.Describe, g.Topics?.Select(t => t.Name) ?? []);
-                var partitions = g.Topics?.Where(t => !deniedTopics.Contains(t.Name)).SelectMany(t => t.PartitionIndexes.Select(p => new TopicPartition(t.Name, p))).ToList();
+                var unknownIds = new List<OffsetFetchRequest.OffsetFetchRequestTopics>();
+                if (v >= 10 && g.Topics is not null)
+                    foreach (var t in g.Topics)
+                    {
+                        if (context.Broker.Replicas.GetTopic(t.TopicId) is { } known) t.Name = known.Name;
+                        else unknownIds.Add(t);
+                    }
+                var namedTopics = g.Topics?.Where(t => !unknownIds.Contains(t)).ToList();
+                var deniedTopics = Authz.DeniedTopics(context, AclOperation.Describe, namedTopics?.Select(t => t.Name) ?? []);
+                var partitions = namedTopics?.Where(t => !deniedTopics.Contains(t.Name)).SelectMany(t => t.PartitionIndexes.Select(p => new TopicPartition(t.Name, p))).ToList();
                 var (error, offsets) = coordinator.FetchOffsets(g.GroupId, partitions);
                 if (error == ErrorCode.None && v >= 9 && coordinator.ValidateOffsetFetchMember(g.GroupId, g.MemberId, g.MemberEpoch) is { } memberError)
                     (error, offsets) = (memberError, []);
@@ -47,7 +59,13 @@ public static class OffsetFetchHandler
                 if (partitions is null) offsets = VisibleOnly(context, offsets);
                 foreach (var byTopic in offsets.GroupBy(o => o.Partition.Topic))
                 {
-                    var rt = new OffsetFetchResponse.OffsetFetchResponseTopics { Name = byTopic.Key };
+                    Guid id = Guid.Empty;
+                    if (v >= 10)
+                    {
+                        if (context.Broker.Replicas.GetTopic(byTopic.Key) is not { } named) continue;
+                        id = named.Id;
+                    }
+                    var rt = new OffsetFetchResponse.OffsetFetchResponseTopics { Name = byTopic.Key, TopicId = id };
                     rg.Topics.Add(rt);
                     foreach (var (tp, o) in byTopic)
                         rt.Partitions.Add(new OffsetFetchResponse.OffsetFetchResponsePartitions
@@ -58,11 +76,22 @@ public static class OffsetFetchHandler
                             Metadata = o?.Metadata ?? "",
                         });
                 }
-                foreach (var t in g.Topics ?? [])
+                foreach (var t in unknownIds)
+                    rg.Topics.Add(new OffsetFetchResponse.OffsetFetchResponseTopics
+                    {
+                        TopicId = t.TopicId,
+                        Partitions = t.PartitionIndexes.Select(p => new OffsetFetchResponse.OffsetFetchResponsePartitions
+                        {
+                            PartitionIndex = p, CommittedOffset = -1, CommittedLeaderEpoch = -1, Metadata = "",
+                            ErrorCode = (short)ErrorCode.UnknownTopicId,
+                        }).ToList(),
+                    });
+                foreach (var t in namedTopics ?? [])
                     if (deniedTopics.Contains(t.Name))
                         rg.Topics.Add(new OffsetFetchResponse.OffsetFetchResponseTopics
                         {
                             Name = t.Name,
+                            TopicId = v >= 10 ? t.TopicId : Guid.Empty,
                             Partitions = t.PartitionIndexes.Select(p => new OffsetFetchResponse.OffsetFetchResponsePartitions
                             {
                                 PartitionIndex = p, CommittedOffset = -1, CommittedLeaderEpoch = -1, Metadata = "",

@@ -108,7 +108,7 @@ public class Kafka42ApiTableTests
     /// <summary>4.2 APIs Samsa serves, but below 4.2's maximum: key → Samsa's maximum.</summary>
     public static readonly IReadOnlyDictionary<short, short> ServedBelowKafka42 = new Dictionary<short, short>
     {
-        [8] = 9, [9] = 9,                          // OffsetCommit, OffsetFetch: v10 (topic ids) not built
+        // none: OffsetCommit/OffsetFetch v10 (topic ids, KIP-848) are served since session 6
     };
 
     /// <summary>APIs whose lowest served version is not 0: share groups start at v1, KIP-932's
