@@ -49,6 +49,7 @@ public sealed partial class ZkClusterMember : IClusterTopicStore, IAsyncDisposab
     private readonly CancellationTokenSource _stop = new();
     private readonly SemaphoreSlim _dirty = new(0, 1);
     private readonly TaskCompletionSource _registered = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly TaskCompletionSource _connected = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly object _appliedGate = new();
     private TaskCompletionSource _applied = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private volatile ClusterView _view = ClusterView.Empty;
@@ -89,13 +90,23 @@ public sealed partial class ZkClusterMember : IClusterTopicStore, IAsyncDisposab
     public event Action<ClusterView>? ViewApplied;
 
     /// <summary>Connects, registers /brokers/ids/&lt;id&gt; and applies the first view; fails when
-    /// ZooKeeper cannot be reached within zookeeper.connection.timeout.ms.</summary>
+    /// ZooKeeper cannot be reached within zookeeper.connection.timeout.ms, or when the registration
+    /// of an earlier session of this broker id (a broker killed without closing its session) does
+    /// not go away within that session's timeout.</summary>
     public async Task StartAsync()
     {
         _loop = Task.Run(RunAsync);
-        var done = await Task.WhenAny(_registered.Task, Task.Delay(_connectionTimeout));
-        if (done != _registered.Task)
+        var done = await Task.WhenAny(_registered.Task, _connected.Task, Task.Delay(_connectionTimeout));
+        if (done == _registered.Task) { await _registered.Task; return; }
+        if (done != _connected.Task)
             throw new TimeoutException($"Timed out waiting for connection to ZooKeeper {_connect} while registering broker {BrokerId}");
+        // Connected: registering may wait for a dead predecessor's ephemeral /brokers/ids/<id> to
+        // expire (RegisterBrokerAsync retries until session timeout + 2 s, as upstream retries).
+        // After a kill -9 of a whole `samsa dev`, the restarted Keeper restores that session with
+        // a fresh timeout, so this wait is a full session timeout long.
+        var registerWait = _sessionTimeout + _connectionTimeout + TimeSpan.FromSeconds(5);
+        if (await Task.WhenAny(_registered.Task, Task.Delay(registerWait)) != _registered.Task)
+            throw new TimeoutException($"broker.id {BrokerId} is still registered in ZooKeeper {_connect} by another session after {registerWait.TotalSeconds:0} s");
         await _registered.Task;
     }
 
@@ -112,6 +123,7 @@ public sealed partial class ZkClusterMember : IClusterTopicStore, IAsyncDisposab
             try
             {
                 zk = _security.Track(await KeeperClient.ConnectAsync(_connect, _security.Options(_sessionTimeout), _stop.Token));
+                _connected.TrySetResult();
                 // Within a chroot, "/" is the chroot itself: missing means it must be created first.
                 if (await zk.ExistsAsync("/") is null) await CreateChrootIfNecessaryAsync();
                 var lost = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -288,6 +300,7 @@ public sealed partial class ZkClusterMember : IClusterTopicStore, IAsyncDisposab
             protocols: _broker.Listeners?.ProtocolMap.ToDictionary(kv => kv.Key, kv => Security.SecurityProtocols.Name(kv.Value)));
         var path = ZkData.BrokerId(BrokerId);
         var deadline = DateTime.UtcNow + _sessionTimeout + TimeSpan.FromSeconds(2);
+        bool told = false;
         while (true)
         {
             try
@@ -303,6 +316,11 @@ public sealed partial class ZkClusterMember : IClusterTopicStore, IAsyncDisposab
                 // expires; upstream retries likewise before giving up with NodeExists.
                 if (DateTime.UtcNow > deadline)
                     throw new InvalidOperationException($"broker.id {BrokerId} is already registered in ZooKeeper by another session");
+                if (!told && stat is not null)
+                {
+                    told = true;
+                    _broker.Log($"broker.id {BrokerId} is still registered by session 0x{stat.EphemeralOwner:x} (a broker that did not shut down cleanly); waiting up to {_sessionTimeout.TotalSeconds:0} s for it to expire");
+                }
                 await Task.Delay(250, _stop.Token);
             }
         }
