@@ -420,6 +420,20 @@ public sealed class SamsaCluster : IAsyncDisposable
         foreach (var s in _slots.Values) s.Faults.Clear();
     }
 
+    /// <summary>Undoes every fault hook: request faults cleared, paused brokers resumed, isolated or
+    /// cut-off ones healed, stopped or killed ones restarted; returns once every broker sees all.</summary>
+    public async Task ResetFaultsAsync(CancellationToken cancellationToken = default)
+    {
+        ClearRequestFaults();
+        foreach (var slot in _slots.Values)
+        {
+            if (slot.Paused) ResumeBroker(slot.Id);
+            HealBroker(slot.Id);
+        }
+        foreach (var slot in _slots.Values.Where(s => s.Broker is null).ToList()) await StartBrokerCoreAsync(slot);
+        await WaitForBrokersAsync(cancellationToken);
+    }
+
     public async ValueTask DisposeAsync()
     {
         if (_disposed) return;
