@@ -3,6 +3,9 @@ using Confluent.Kafka;
 using Samsa.Testing;
 using Xunit;
 
+// The leader-kill test reports its own duration: it runs alone.
+[assembly: CollectionBehavior(DisableTestParallelization = true)]
+
 namespace SamsaTestingSample;
 
 /// <summary>A producer and a consumer on a three-broker Samsa cluster; the partition's leader is

@@ -160,6 +160,9 @@ public sealed class SamsaCluster : IAsyncDisposable
             ["advertised.listeners"] = "PLAINTEXT://" + slot.Listener.Address,
             ["zookeeper.connect"] = slot.KeeperLink.Address,
             ["zookeeper.session.timeout.ms"] = _options.SessionTimeoutMs.ToString(CultureInfo.InvariantCulture),
+            // Upstream defaults the connection timeout to the session timeout; a short session must
+            // not make a start on a busy machine (tests in parallel) fail to reach the Keeper.
+            ["zookeeper.connection.timeout.ms"] = Math.Max(30000, _options.SessionTimeoutMs).ToString(CultureInfo.InvariantCulture),
             ["log.dirs"] = Path.Combine(_dir, "broker-" + id),
             // As `samsa dev`: internal topics replicated min(N, 3) times so coordinators fail over,
             // and no wait for more members before a new group's first rebalance.
