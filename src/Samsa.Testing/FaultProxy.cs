@@ -98,11 +98,16 @@ public sealed class FaultProxy : IAsyncDisposable
         public bool Identified;
         public volatile bool Held;
         public readonly CancellationTokenSource Gone = new();
+        private int _closed;
         public void Close()
         {
+            // Both pumps and the fault hooks may close a link; only the first does anything (a
+            // disposed TcpClient has no socket left to set options on).
+            if (Interlocked.Exchange(ref _closed, 1) != 0) return;
             try { Gone.Cancel(); } catch (ObjectDisposedException) { }
             // Linger 0: the peer sees a reset at once, as when a machine's connections are torn down.
-            try { Inbound.Client.LingerState = new LingerOption(true, 0); } catch (Exception e) when (e is SocketException or ObjectDisposedException) { }
+            try { if (Inbound.Client is { } socket) socket.LingerState = new LingerOption(true, 0); }
+            catch (Exception e) when (e is SocketException or ObjectDisposedException) { }
             Inbound.Dispose();
             Outbound.Dispose();
         }
