@@ -17,8 +17,10 @@ mkdir -p "$feed"
 
 t0=$(date +%s.%N)
 # Samsa.Testing's dependencies, each its own package (ProjectReference becomes a package dependency).
-# One build of the whole dependency tree, then each project packed from it.
-dotnet build "$repo/src/Samsa.Testing/Samsa.Testing.csproj" -c Release -nologo -v q -p:Version="$version" 2>&1 | grep -E " error |rror\(s\)" || true
+# One (incremental) build of the dependency tree, then each project packed from it; the run's
+# version goes only into the packages and their dependency ranges, so the repository's build
+# outputs stay as they are.
+dotnet build "$repo/src/Samsa.Testing/Samsa.Testing.csproj" -c Release -nologo -v q 2>&1 | grep -E " error |rror\(s\)" || true
 for p in Samsa.Net Samsa.Kafka.Protocol Samsa.Kafka.Storage Samsa.Keeper.Protocol Samsa.Keeper.Client Samsa.Keeper.Server Samsa.Kafka.Broker Samsa.Testing; do
   dotnet pack "$repo/src/$p/$p.csproj" -c Release -nologo -v q --no-build -o "$feed" -p:Version="$version" >/dev/null
 done
