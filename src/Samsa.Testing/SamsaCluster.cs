@@ -459,12 +459,19 @@ public sealed class SamsaCluster : IAsyncDisposable
                 try { await b.DisposeAsync(); } catch (Exception e) { _options.Log?.Invoke($"[broker {slot.Id}] stop failed: {e.Message}"); }
             }
         }
-        foreach (var slot in _slots.Values)
+        try
         {
-            await slot.Listener.DisposeAsync();
-            await slot.KeeperLink.DisposeAsync();
+            foreach (var slot in _slots.Values)
+            {
+                await slot.Listener.DisposeAsync();
+                await slot.KeeperLink.DisposeAsync();
+            }
+            if (_keeper is not null) await _keeper.DisposeAsync();
         }
-        if (_keeper is not null) await _keeper.DisposeAsync();
-        try { Directory.Delete(_dir, recursive: true); } catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
+        finally
+        {
+            // The temp directory goes even when a stop above failed.
+            try { Directory.Delete(_dir, recursive: true); } catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
+        }
     }
 }
