@@ -190,6 +190,10 @@ public sealed class KafkaBroker : IAsyncDisposable
     /// client then retries — idempotent producers must not duplicate).</summary>
     public Func<Samsa.Kafka.Protocol.Messages.RequestHeader, bool>? DropResponseForTests { get; set; }
 
+    /// <summary>Fault injection for tests (Samsa.Testing's FailNextRequests, DelayNextRequests,
+    /// PauseBroker): asked before each request is handled; null in production.</summary>
+    public IRequestInterceptor? RequestInterceptor { get; set; }
+
     public Task StartAsync()
     {
         // Issue #15 "never pretend": refuse what cannot be honoured before anything starts.

@@ -73,8 +73,11 @@ public sealed class KafkaConnectionHandler(KafkaBroker broker, string listenerNa
             {
                 // Quotas (Security/Quotas/RequestThrottle): caps and permits before, records after.
                 var pending = Security.Quotas.RequestThrottle.Before(context, request);
+                // Tests' fault injection (IRequestInterceptor): may delay, or answer in the handler's place.
+                IKafkaMessage? injected = broker.RequestInterceptor is { } interceptor
+                    ? await interceptor.InterceptAsync(header, request, connection.Closed) : null;
                 long start = System.Diagnostics.Stopwatch.GetTimestamp();
-                var handling = entry.Handler(context, request);
+                var handling = injected is not null ? ValueTask.FromResult<IKafkaMessage?>(injected) : entry.Handler(context, request);
                 long handlerTicks = System.Diagnostics.Stopwatch.GetTimestamp() - start;
                 response = await handling;
                 throttleMs = Security.Quotas.RequestThrottle.After(context, request, frame.Length, handlerTicks, pending, ref response);
