@@ -34,7 +34,7 @@ public static class KeeperCommand
         {
             config = KeeperConfig.Parse(await File.ReadAllTextAsync(configPath));
         }
-        catch (Exception e) when (e is IOException or FormatException or UnauthorizedAccessException)
+        catch (Exception e) when (e is IOException or FormatException or UnauthorizedAccessException or KeeperConfigException)
         {
             Console.Error.WriteLine($"samsa keeper: cannot read {configPath}: {e.Message}");
             return 1;
@@ -43,7 +43,7 @@ public static class KeeperCommand
         {
             foreach (var (k, v) in props) config.Apply(k, v);
         }
-        catch (FormatException e)
+        catch (Exception e) when (e is FormatException or KeeperConfigException)
         {
             Console.Error.WriteLine($"samsa keeper: bad system property value: {e.Message}");
             return 1;
