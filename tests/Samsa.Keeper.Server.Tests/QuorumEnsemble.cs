@@ -68,7 +68,7 @@ public sealed class ApacheQuorumPeer : IAsyncDisposable
 
     public string Log { get { lock (_log) return _log.ToString(); } }
 
-    public static ApacheQuorumPeer Start(QuorumLayout layout, long sid, string root)
+    public static ApacheQuorumPeer Start(QuorumLayout layout, long sid, string root, params string[] jvmArgs)
     {
         ExternalTools.RequireZkCli();
         string dir = Path.Combine(root, $"apache-{sid}");
@@ -85,6 +85,7 @@ public sealed class ApacheQuorumPeer : IAsyncDisposable
         File.WriteAllText(cfgPath, string.Join('\n', cfg) + "\n");
         var psi = new ProcessStartInfo("java") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         string cp = ExternalTools.ZooKeeperJar + ":/usr/share/java/slf4j-log4j12.jar:/usr/share/java/log4j-1.2.jar";
+        foreach (var a in jvmArgs) psi.ArgumentList.Add(a);
         foreach (var a in new[] { "-Xmx128m", "-XX:TieredStopAtLevel=1", "-cp", cp, "-Dlog4j.configuration=file:/etc/zookeeper/conf_example/log4j.properties",
             "-Dzookeeper.root.logger=INFO,CONSOLE", "org.apache.zookeeper.server.quorum.QuorumPeerMain", cfgPath })
             psi.ArgumentList.Add(a);

@@ -48,6 +48,8 @@ public sealed class ElectionPeer : IAsyncDisposable
             ?? throw new KeeperConfigException($"cannot resolve {host}");
     }
 
+    public void UpdateElectionVote(long newEpoch) => _fle.UpdateElectionVote(newEpoch);
+
     public Task<Vote> LookForLeaderAsync(CancellationToken ct) => _fle.LookForLeaderAsync(ct);
 
     public async ValueTask DisposeAsync()

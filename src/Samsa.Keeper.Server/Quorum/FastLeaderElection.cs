@@ -118,6 +118,14 @@ public sealed class FastLeaderElection : IAsyncDisposable
     public Vote? CurrentVote { get; set; }
     public long LogicalClock => Interlocked.Read(ref _logicalClock);
 
+    /// <summary>Upstream QuorumPeer.updateElectionVote (ZOOKEEPER-1732): once synced in a new epoch,
+    /// the vote this member reports to looking peers carries that epoch, as the leader's does, so
+    /// a restarted member sees the same (leader, epoch) from everyone out of election.</summary>
+    public void UpdateElectionVote(long newEpoch)
+    {
+        if (CurrentVote is { } v) CurrentVote = v with { PeerEpoch = newEpoch };
+    }
+
     public void Start() => _receiver = ReceiveLoopAsync();
 
     private bool IsVoter(long sid) => _config.Servers.TryGetValue(sid, out var s) && s.Type == LearnerType.Participant;
