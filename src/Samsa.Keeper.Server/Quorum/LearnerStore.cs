@@ -16,8 +16,12 @@ public sealed class LearnerStore : IDisposable
     private readonly TxnLogWriter? _log;
     private readonly bool _persistent;
     private readonly object _gate = new();
+    private readonly DataTree _ownTree = new();
+    private readonly KeeperServer? _server;
 
-    public DataTree Tree { get; } = new();
+    /// <summary>The replicated tree: the serving KeeperServer's when there is one (commits are then
+    /// applied on its loop, with watches and client replies), otherwise a private one.</summary>
+    public DataTree Tree => _server?.Tree ?? _ownTree;
     public Dictionary<long, int> Sessions { get; } = new();
     public long AcceptedEpoch { get; private set; }
     public long CurrentEpoch { get; private set; }
@@ -25,9 +29,10 @@ public sealed class LearnerStore : IDisposable
     public long LastLoggedZxid { get; private set; }
     public long TxnsApplied { get; private set; }
 
-    public LearnerStore(KeeperConfig config, Action<string> log)
+    public LearnerStore(KeeperConfig config, Action<string> log, KeeperServer? server = null)
     {
         _config = config;
+        _server = server;
         _persistent = !string.IsNullOrEmpty(config.DataDir);
         Tree.ExtendedTypesEnabled = config.ExtendedTypesEnabled;
         if (!_persistent) return;
@@ -103,16 +108,28 @@ public sealed class LearnerStore : IDisposable
     /// <summary>Applies a committed txn to the tree and the session table.</summary>
     public void Apply(TxnHeader hdr, IJuteRecord txn)
     {
+        if (_server is not null)
+        {
+            lock (_gate) Bookkeep(hdr, txn);
+            _server.ApplyCommittedAsync(hdr, txn).GetAwaiter().GetResult();
+            TxnsApplied++;
+            return;
+        }
         lock (_gate) ApplyLocked(hdr, txn);
     }
 
-    private void ApplyLocked(TxnHeader hdr, IJuteRecord txn)
+    private void Bookkeep(TxnHeader hdr, IJuteRecord txn)
     {
         switch (hdr.Type)
         {
             case OpCode.CreateSession when txn is CreateSessionTxn cs: Sessions[hdr.ClientId] = cs.TimeOut; break;
             case OpCode.CloseSession: Sessions.Remove(hdr.ClientId); break;
         }
+    }
+
+    private void ApplyLocked(TxnHeader hdr, IJuteRecord txn)
+    {
+        Bookkeep(hdr, txn);
         Tree.ProcessTxn(hdr, txn);
         Tree.Triggers.Clear(); // no local watchers yet: the member does not serve clients
         TxnsApplied++;
@@ -121,14 +138,20 @@ public sealed class LearnerStore : IDisposable
     /// <summary>Replaces the state with the snapshot a leader streams after SNAP.</summary>
     public void LoadSnapshot(ZabReader reader, long zxid)
     {
-        lock (_gate)
+        void Load()
         {
-            var sessions = reader.ReadSnapshot(Tree);
-            Sessions.Clear();
-            foreach (var (id, to) in sessions) Sessions[id] = to;
-            Tree.LastProcessedZxid = zxid;
-            LastLoggedZxid = zxid;
+            lock (_gate)
+            {
+                var sessions = reader.ReadSnapshot(Tree);
+                Sessions.Clear();
+                foreach (var (id, to) in sessions) Sessions[id] = to;
+                Tree.LastProcessedZxid = zxid;
+                LastLoggedZxid = zxid;
+            }
         }
+        // a serving tree is replaced on the server's loop, so no client read sees it half loaded
+        if (_server is not null) _server.RunOnLoopAsync(() => { Load(); return 0; }).GetAwaiter().GetResult();
+        else Load();
     }
 
     /// <summary>Upstream takes a snapshot at NEWLEADER after a SNAP sync, so a restart does not need

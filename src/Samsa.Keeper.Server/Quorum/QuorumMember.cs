@@ -1,4 +1,5 @@
 using System.Net;
+using Samsa.Net;
 
 namespace Samsa.Keeper.Server.Quorum;
 
@@ -9,15 +10,14 @@ namespace Samsa.Keeper.Server.Quorum;
 /// again — an ensemble whose best candidate is a Keeper does not make progress until the leader
 /// side exists (compat/FINDINGS.md, issue #17).
 /// </summary>
-public sealed class QuorumMember : IAsyncDisposable
+public sealed class QuorumMember : IAsyncDisposable, ILeaderLink
 {
     private readonly KeeperConfig _config;
-    private readonly ElectionPeer _election;
     private readonly CancellationTokenSource _stop = new();
     private readonly Action<string> _log;
     private Task? _loop;
 
-    public LearnerStore Store { get; }
+    public LearnerStore Store { get; private set; }
     public long MyId { get; }
     public ServerState State => _election.State;
     public long? LeaderId => _election.CurrentVote?.Id;
@@ -27,21 +27,49 @@ public sealed class QuorumMember : IAsyncDisposable
     /// <summary>Elections run so far.</summary>
     public int Elections { get; private set; }
     private volatile ZabFollower? _follower;
+    private ElectionPeer _election = null!;
+    private FrameListener? _listener;
 
-    private QuorumMember(KeeperConfig config, long myId, LearnerStore store, ElectionPeer election, Action<string> log)
+    /// <summary>The member's client-serving server, when started with serveClients.</summary>
+    public KeeperServer? Server { get; private set; }
+    /// <summary>The client port actually bound (clientPort 0 picks a free one).</summary>
+    public IPEndPoint? ClientEndPoint => _listener?.LocalEndPoint;
+
+    private QuorumMember(KeeperConfig config, long myId, Action<string> log)
     {
-        _config = config; MyId = myId; Store = store; _election = election; _log = log;
+        _config = config; MyId = myId; _log = log;
+        Store = null!;
     }
+
+    bool ILeaderLink.Serving => _follower?.UpToDate == true;
+    bool ILeaderLink.Forward(long sessionId, int cxid, int type, byte[] body, List<Samsa.Keeper.Protocol.Records.Id> authInfo) =>
+        _follower is { } f && f.Forward(sessionId, cxid, type, body, authInfo);
+    bool ILeaderLink.Revalidate(long sessionId, int timeout) => _follower is { } f && f.Revalidate(sessionId, timeout);
 
     /// <summary>Validates the quorum keys (myid from dataDir unless <paramref name="myId"/> is given),
     /// recovers the store and starts electing.</summary>
-    public static QuorumMember Start(KeeperConfig config, Action<string> log, long? myId = null)
+    /// <param name="serveClients">Also serve clients on clientPortAddress:clientPort (reads locally,
+    /// writes through the leader) once synced with a leader.</param>
+    public static QuorumMember Start(KeeperConfig config, Action<string> log, long? myId = null, bool serveClients = false)
     {
         var q = config.Quorum;
         if (myId is null) { q.Validate(config); myId = q.MyId; }
-        var store = new LearnerStore(config, log);
-        var election = ElectionPeer.Start(q, myId.Value, () => store.LastLoggedZxid, () => store.CurrentEpoch, log);
-        var m = new QuorumMember(config, myId.Value, store, election, log);
+        var m = new QuorumMember(config, myId.Value, log);
+        if (serveClients)
+        {
+            m.Server = new KeeperServer(config);
+            m.Server.UseLeaderLink(m);
+        }
+        m.Store = new LearnerStore(config, log, m.Server);
+        if (m.Server is not null)
+        {
+            m.Server.Start();
+            var addr = IPAddress.Parse(config.ClientPortAddress);
+            m._listener = new FrameListener(new IPEndPoint(addr, config.ClientPort), new KeeperFrameHandler(m.Server),
+                new ListenerOptions { Name = "keeper client", MaxFrameBytes = config.JuteMaxBuffer + 1024 });
+            m._listener.Start();
+        }
+        m._election = ElectionPeer.Start(q, myId.Value, () => m.Store.LastLoggedZxid, () => m.Store.CurrentEpoch, log);
         m._loop = Task.Factory.StartNew(m.Run, TaskCreationOptions.LongRunning);
         return m;
     }
@@ -61,7 +89,7 @@ public sealed class QuorumMember : IAsyncDisposable
             if (_election.State == ServerState.Following)
             {
                 var server = _config.Quorum.Servers[vote.Id];
-                var follower = new ZabFollower(MyId, _config.Quorum, _config, Store, _log, _election.UpdateElectionVote);
+                var follower = new ZabFollower(MyId, _config.Quorum, _config, Store, _log, _election.UpdateElectionVote, Server);
                 _follower = follower;
                 try
                 {
@@ -72,6 +100,7 @@ public sealed class QuorumMember : IAsyncDisposable
                     if (!ct.IsCancellationRequested) _log($"zab: stopped following {vote.Id}: {e.Message}");
                 }
                 _follower = null;
+                Server?.LeaderLost();
             }
             else if (_election.State == ServerState.Leading)
             {
@@ -88,7 +117,9 @@ public sealed class QuorumMember : IAsyncDisposable
     {
         _stop.Cancel();
         if (_loop is not null) { try { await _loop; } catch (Exception) { } }
+        if (_listener is not null) await _listener.DisposeAsync();
         await _election.DisposeAsync();
+        if (Server is not null) await Server.DisposeAsync();
         Store.Dispose();
     }
 }

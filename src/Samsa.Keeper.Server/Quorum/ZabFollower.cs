@@ -31,11 +31,45 @@ public sealed class ZabFollower
     private readonly LearnerStore _store;
     private readonly Action<string> _log;
     private readonly Action<long> _synced;
+    private readonly KeeperServer? _server;
+    private readonly object _writeLock = new();
+    private Stream? _out;
 
     /// <param name="synced">Called with the new epoch once UPTODATE is acknowledged (upstream updates the election vote then).</param>
-    public ZabFollower(long myId, QuorumConfig quorum, KeeperConfig config, LearnerStore store, Action<string> log, Action<long> synced)
+    /// <param name="server">The member's serving KeeperServer, if it serves clients.</param>
+    public ZabFollower(long myId, QuorumConfig quorum, KeeperConfig config, LearnerStore store, Action<string> log, Action<long> synced, KeeperServer? server = null)
     {
-        _myId = myId; _quorum = quorum; _config = config; _store = store; _log = log; _synced = synced;
+        _myId = myId; _quorum = quorum; _config = config; _store = store; _log = log; _synced = synced; _server = server;
+    }
+
+    private void Send(int type, long zxid, byte[]? data, List<Samsa.Keeper.Protocol.Records.Id>? authInfo = null)
+    {
+        lock (_writeLock) ZabWriter.Write(_out!, type, zxid, data, authInfo);
+    }
+
+    /// <summary>Upstream Learner.request: REQUEST with zxid -1 and data = sessionId, cxid, type, then
+    /// the request body; the client's auth ids travel as the packet's authinfo.</summary>
+    public bool Forward(long sessionId, int cxid, int type, byte[] body, List<Samsa.Keeper.Protocol.Records.Id> authInfo)
+    {
+        if (!UpToDate) return false;
+        var data = new byte[16 + body.Length];
+        BinaryPrimitives.WriteInt64BigEndian(data, sessionId);
+        BinaryPrimitives.WriteInt32BigEndian(data.AsSpan(8), cxid);
+        BinaryPrimitives.WriteInt32BigEndian(data.AsSpan(12), type);
+        body.CopyTo(data, 16);
+        try { Send(ZabType.Request, -1, data, authInfo); return true; }
+        catch (Exception e) when (e is IOException or ObjectDisposedException or InvalidOperationException) { return false; }
+    }
+
+    /// <summary>Upstream Learner.validateSession: REVALIDATE with sessionId and timeout.</summary>
+    public bool Revalidate(long sessionId, int timeout)
+    {
+        if (!UpToDate) return false;
+        var data = new byte[12];
+        BinaryPrimitives.WriteInt64BigEndian(data, sessionId);
+        BinaryPrimitives.WriteInt32BigEndian(data.AsSpan(8), timeout);
+        try { Send(ZabType.Revalidate, -1, data); return true; }
+        catch (Exception e) when (e is IOException or ObjectDisposedException or InvalidOperationException) { return false; }
     }
 
     /// <summary>How the last sync went: "DIFF", "SNAP" or "TRUNC".</summary>
@@ -55,11 +89,12 @@ public sealed class ZabFollower
         client.ReceiveTimeout = tick * _quorum.InitLimit;
         using var net = client.GetStream();
         using var output = new BufferedStream(net);
+        _out = output;
         var reader = new ZabReader(new BufferedStream(net), _config.JuteMaxBuffer);
 
         // ---- discovery (Learner.registerWithLeader)
         var info = new LearnerInfo { Serverid = _myId, ProtocolVersion = ZabType.ProtocolVersion, ConfigVersion = _quorum.Version };
-        ZabWriter.Write(output, ZabType.FollowerInfo, ZabType.MakeZxid(_store.AcceptedEpoch, 0), info.ToBytes());
+        Send(ZabType.FollowerInfo, ZabType.MakeZxid(_store.AcceptedEpoch, 0), info.ToBytes());
         var qp = reader.ReadPacket();
         if (qp.Type != ZabType.LeaderInfo)
             throw new IOException($"First packet should have been LEADERINFO, got {ZabType.Name(qp.Type)}");
@@ -76,7 +111,7 @@ public sealed class ZabFollower
             BinaryPrimitives.WriteInt32BigEndian(epochBytes, -1);
         }
         else throw new IOException($"Leaders epoch, {newEpoch} is less than accepted epoch, {_store.AcceptedEpoch}");
-        ZabWriter.Write(output, ZabType.AckEpoch, _store.LastLoggedZxid, epochBytes);
+        Send(ZabType.AckEpoch, _store.LastLoggedZxid, epochBytes);
         _log($"zab: following {leaderQuorumAddress}, new epoch {newEpoch}, my last zxid 0x{_store.LastLoggedZxid:x}");
 
         // ---- synchronization (Learner.syncWithLeader)
@@ -142,7 +177,7 @@ public sealed class ZabFollower
                     writeToLog = true;
                     client.ReceiveTimeout = tick * _quorum.SyncLimit;
                     foreach (var p in notCommitted) _store.Log(p.Hdr, p.Txn, p.Digest);
-                    ZabWriter.Write(output, ZabType.Ack, qp.Zxid, null);
+                    Send(ZabType.Ack, qp.Zxid, null);
                     break;
                 case ZabType.UpToDate:
                     goto synced;
@@ -152,7 +187,7 @@ public sealed class ZabFollower
             }
         }
     synced:
-        ZabWriter.Write(output, ZabType.Ack, ZabType.MakeZxid(newEpoch, 0), null);
+        Send(ZabType.Ack, ZabType.MakeZxid(newEpoch, 0), null);
         // proposals logged at NEWLEADER and committed since are applied now, in order
         foreach (long zxid in committedDuringSync) CommitNext(notCommitted, zxid, alreadyLogged: true);
         _synced(newEpoch);
@@ -167,23 +202,41 @@ public sealed class ZabFollower
             switch (qp.Type)
             {
                 case ZabType.Ping:
-                    // the touch table: sessions whose clients we serve (none yet)
-                    ZabWriter.Write(output, ZabType.Ping, qp.Zxid, []);
-                    break;
+                    {
+                        // upstream Learner.ping: the touch table, (sessionId, timeout) of the sessions whose clients are here
+                        var touch = _server is null ? new Dictionary<long, int>() : _server.TouchTableAsync().GetAwaiter().GetResult();
+                        var data = new byte[touch.Count * 12];
+                        int o = 0;
+                        foreach (var (id, to) in touch)
+                        {
+                            BinaryPrimitives.WriteInt64BigEndian(data.AsSpan(o), id);
+                            BinaryPrimitives.WriteInt32BigEndian(data.AsSpan(o + 8), to);
+                            o += 12;
+                        }
+                        Send(ZabType.Ping, qp.Zxid, data, qp.Authinfo);
+                        break;
+                    }
                 case ZabType.Proposal:
                     {
                         var (hdr, txn, digest) = ZabWriter.ReadTxnEntry(qp.Data ?? throw new IOException("PROPOSAL without data"));
                         _store.Log(hdr, txn, digest);
                         pending.AddLast(new Pending(hdr, txn, digest));
-                        ZabWriter.Write(output, ZabType.Ack, hdr.Zxid, null);
+                        Send(ZabType.Ack, hdr.Zxid, null);
                         break;
                     }
                 case ZabType.Commit:
                     CommitNext(pending, qp.Zxid, alreadyLogged: true);
                     break;
-                case ZabType.Sync:
                 case ZabType.Revalidate:
-                    // answers to requests this member forwards; it forwards none yet
+                    {
+                        // upstream Learner.revalidate: sessionId, then a boolean
+                        var d = qp.Data;
+                        if (d is null || d.Length < 9) throw new IOException("short REVALIDATE");
+                        _server?.SessionRevalidated(BinaryPrimitives.ReadInt64BigEndian(d), d[8] != 0);
+                        break;
+                    }
+                case ZabType.Sync:
+                    // the answer to a forwarded sync; this member answers sync locally (FINDINGS)
                     break;
                 case ZabType.UpToDate:
                     _log("zab: received an UPTODATE message after the follower started");

@@ -116,9 +116,9 @@ public sealed class ZabReader
 
 public static class ZabWriter
 {
-    public static void Write(Stream s, int type, long zxid, byte[]? data)
+    public static void Write(Stream s, int type, long zxid, byte[]? data, List<Id>? authInfo = null)
     {
-        var p = new QuorumPacket { Type = type, Zxid = zxid, Data = data, Authinfo = null };
+        var p = new QuorumPacket { Type = type, Zxid = zxid, Data = data, Authinfo = authInfo };
         s.Write(p.ToBytes());
         s.Flush();
     }
