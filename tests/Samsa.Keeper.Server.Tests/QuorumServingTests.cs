@@ -125,4 +125,30 @@ public sealed class QuorumServingTests : IAsyncLifetime
         await Until(() => viaLeader.ExistsAsync("/eph").GetAwaiter().GetResult() is null, "the ephemeral outlived its session");
         await Until(() => k1.Store.Read(t => t.GetNode("/eph")) is null, "the Keeper kept the ephemeral of a closed session");
     }
+
+    [Fact]
+    public async Task Two_Keeper_followers_and_an_Apache_leader_serve_clients_and_lose_no_acknowledged_write_when_a_Keeper_stops()
+    {
+        var a3 = Apache(3);
+        Assert.True(await a3.WaitForLogAsync("New election. My id = 3", Wait), a3.Log);
+        var k1 = Keeper(1);
+        var k2 = Keeper(2);
+        Assert.Equal("leader", await a3.WaitForModeAsync(Wait));
+        await Until(() => k1.Synced && k2.Synced, "the Keepers did not sync");
+        var acked = new List<string>();
+        await using (var c1 = await Connect(k1.ClientEndPoint!.Port))
+        {
+            for (int i = 0; i < 20; i++) { await c1.CreateAsync($"/w{i}", null, Acls.OpenAclUnsafe); acked.Add($"/w{i}"); }
+        }
+        await using var c2 = await Connect(k2.ClientEndPoint!.Port);
+        await c2.SyncAsync("/");
+        Assert.Equal(20, (await c2.GetChildrenAsync("/")).Count(n => n.StartsWith('w')));
+        // keeper 1 stops; the Apache leader and keeper 2 are still a quorum
+        await k1.DisposeAsync();
+        _members.Remove(k1);
+        for (int i = 20; i < 30; i++) { await c2.CreateAsync($"/w{i}", null, Acls.OpenAclUnsafe); acked.Add($"/w{i}"); }
+        await using var ca = await Connect(a3.ClientPort);
+        var children = await ca.GetChildrenAsync("/");
+        Assert.All(acked, p => Assert.Contains(p[1..], children));
+    }
 }
