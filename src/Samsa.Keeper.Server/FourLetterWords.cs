@@ -64,6 +64,10 @@ public static class FourLetterWords
     public static string Run(KeeperServer s, string cmd)
     {
         var cfg = s.Config;
+        // upstream: the commands that read the server answer ZK_NOT_SERVING while a quorum member
+        // is not synced with a leader (electing, or its leader gone)
+        if (!s.Serving && cmd is "srvr" or "stat" or "mntr" or "cons" or "crst" or "srst" or "dump" or "wchs" or "wchc" or "wchp" or "hash")
+            return "This ZooKeeper instance is not currently serving requests\n";
         switch (cmd)
         {
             case "ruok": return "imok";

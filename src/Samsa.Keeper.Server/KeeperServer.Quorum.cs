@@ -44,6 +44,9 @@ public sealed partial class KeeperServer
 
     public bool IsFollower => _leaderLink is not null;
 
+    /// <summary>False while a quorum member is not synced with a leader (upstream: the ZooKeeperServer is not running).</summary>
+    public bool Serving => _leaderLink is null || _leaderLink.Serving;
+
     /// <summary>"standalone", "follower" or "leader": srvr's Mode and mntr's zk_server_state.</summary>
     public string ServerState => _leaderLink is null ? "standalone" : "follower";
 
