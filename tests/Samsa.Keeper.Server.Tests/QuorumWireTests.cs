@@ -113,4 +113,53 @@ public sealed class QuorumWireTests
         Assert.True(FastLeaderElection.TotalOrderPredicate(3, 100, 1, 2, 100, 1)); // then higher sid
         Assert.False(FastLeaderElection.TotalOrderPredicate(2, 100, 1, 3, 100, 1));
     }
+
+    [Fact]
+    public void Quorum_packets_are_jute_records_back_to_back_and_bad_lengths_are_refused_before_allocating()
+    {
+        // ACK of zxid 0x100000001: type 3, zxid, null data (-1), null authinfo (-1)
+        var ms = new MemoryStream();
+        ZabWriter.Write(ms, ZabType.Ack, 0x100000001, null);
+        Assert.Equal("00000003" + "0000000100000001" + "ffffffff" + "ffffffff", Convert.ToHexString(ms.ToArray()).ToLowerInvariant());
+        // REQUEST with data and one auth id, then read back
+        ms = new MemoryStream();
+        ZabWriter.Write(ms, ZabType.Request, -1, [1, 2, 3], [new Samsa.Keeper.Protocol.Records.Id { Scheme = "digest", IdValue = "u:x" }]);
+        ms.Position = 0;
+        var p = new ZabReader(ms, 1000).ReadPacket();
+        Assert.Equal(ZabType.Request, p.Type);
+        Assert.Equal(-1, p.Zxid);
+        Assert.Equal(new byte[] { 1, 2, 3 }, p.Data);
+        Assert.Equal("u:x", Assert.Single(p.Authinfo!).IdValue);
+        // a data length past jute.maxbuffer (+1024, upstream's allowance) is refused
+        var huge = Convert.FromHexString("00000002" + "0000000100000001" + "7fffffff");
+        Assert.Throws<InvalidDataException>(() => new ZabReader(new MemoryStream(huge), 1000).ReadPacket());
+        var manyIds = Convert.FromHexString("00000005" + "0000000100000001" + "ffffffff" + "00100000");
+        Assert.Throws<InvalidDataException>(() => new ZabReader(new MemoryStream(manyIds), 1000).ReadPacket());
+        // a truncated stream is an EndOfStreamException (the follower drops the leader and elects again)
+        Assert.Throws<EndOfStreamException>(() => new ZabReader(new MemoryStream([0, 0, 0]), 1000).ReadPacket());
+    }
+
+    [Fact]
+    public void A_snapshot_stream_needs_upstreams_signature()
+    {
+        // no sessions, no ACLs, the root node, the end marker "/", then a wrong signature
+        var ms = new MemoryStream();
+        void Int(int v) { var b = new byte[4]; System.Buffers.Binary.BinaryPrimitives.WriteInt32BigEndian(b, v); ms.Write(b); }
+        void Long(long v) { var b = new byte[8]; System.Buffers.Binary.BinaryPrimitives.WriteInt64BigEndian(b, v); ms.Write(b); }
+        void Str(string v) { var b = System.Text.Encoding.UTF8.GetBytes(v); Int(b.Length); ms.Write(b); }
+        Int(0); Int(0);
+        Str(""); Int(-1); Long(-1); for (int i = 0; i < 4; i++) Long(0); Int(0); Int(0); Int(0); Long(0); Long(0);
+        Str("/");
+        long sigAt = ms.Length;
+        Str("BenWasHere");
+        ms.Position = 0;
+        var tree = new DataTree();
+        Assert.Empty(new ZabReader(ms, 1000).ReadSnapshot(tree));
+        Assert.NotNull(tree.GetNode("/"));
+        ms.SetLength(sigAt);
+        ms.Position = sigAt;
+        Str("SomeoneElse");
+        ms.Position = 0;
+        Assert.Throws<InvalidDataException>(() => new ZabReader(ms, 1000).ReadSnapshot(new DataTree()));
+    }
 }
