@@ -30,6 +30,8 @@ public sealed partial class KeeperServer
     private readonly Dictionary<(long Session, int Cxid), PendingReply> _pendingReplies = new();
     private readonly Dictionary<long, (ServerConnection Conn, int Timeout, bool HasReadOnly)> _pendingRevalidations = new();
 
+    private readonly Queue<(PendingReply Reply, string? Path)> _pendingSyncs = new();
+
     private sealed record PendingReply(ServerConnection Conn, int Xid, int Type, string LastOp, long Received, bool HasReadOnly);
 
     /// <summary>Makes this server a follower's: call before <see cref="Start"/>. The caller owns the
@@ -147,6 +149,42 @@ public sealed partial class KeeperServer
         }
     }
 
+    /// <summary>Upstream FollowerRequestProcessor: sync goes to the leader, which answers SYNC once
+    /// every proposal before it is committed; the answers come in request order, so a queue pairs
+    /// them with the waiting clients (upstream FollowerZooKeeperServer.pendingSyncs).</summary>
+    private void ForwardSync(ServerConnection conn, RequestHeader h, ReadOnlySpan<byte> body, long received)
+    {
+        string? path;
+        try
+        {
+            var r = new JuteReader(body, Config.JuteMaxBuffer);
+            path = SyncRequest.Read(ref r).Path;
+        }
+        catch (JuteException)
+        {
+            Reply(conn, h.Xid, Tree.LastProcessedZxid, (int)Code.MarshallingError, null, "SYNC", received);
+            return;
+        }
+        var p = new PendingReply(conn, h.Xid, OpCode.Sync, "SYNC", received, false);
+        _pendingSyncs.Enqueue((p, path));
+        if (!_leaderLink!.Forward(conn.SessionId, h.Xid, OpCode.Sync, body.ToArray(), new List<Id>(conn.AuthInfo)))
+        {
+            // dequeue what was just added (it is the newest; older ones stay paired with their answers)
+            var kept = _pendingSyncs.Where(x => !ReferenceEquals(x.Reply, p)).ToList();
+            _pendingSyncs.Clear();
+            foreach (var k in kept) _pendingSyncs.Enqueue(k);
+            QueueClose(conn);
+        }
+    }
+
+    /// <summary>The leader's SYNC answer: the oldest waiting sync is answered (after the commits
+    /// before it, which the follower thread has applied on this loop already).</summary>
+    public void SyncAnswered() => _work.Writer.TryWrite(new ActionItem(() =>
+    {
+        if (!_pendingSyncs.TryDequeue(out var s)) return;
+        if (!s.Reply.Conn.Closed) Reply(s.Reply.Conn, s.Reply.Xid, Tree.LastProcessedZxid, 0, new SyncResponse { Path = s.Path }, "SYNC", s.Reply.Received);
+    }));
+
     /// <summary>Applies a committed txn from the leader, fires its watches and answers the local
     /// client that asked for it. Called on the loop (see <see cref="ApplyCommittedAsync"/>).</summary>
     private void ApplyCommitted(TxnHeader hdr, IJuteRecord txn)
@@ -213,6 +251,8 @@ public sealed partial class KeeperServer
         _pendingReplies.Clear();
         foreach (var p in _pendingRevalidations.Values) QueueClose(p.Conn);
         _pendingRevalidations.Clear();
+        foreach (var s in _pendingSyncs) QueueClose(s.Reply.Conn);
+        _pendingSyncs.Clear();
         foreach (var c in _connections.ToList()) QueueClose(c);
     }));
 }

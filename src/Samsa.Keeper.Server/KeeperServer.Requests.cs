@@ -39,6 +39,11 @@ public sealed partial class KeeperServer
                 ForwardToLeader(conn, h, body, received);
                 return;
             }
+            if (_leaderLink is not null && h.Type == OpCode.Sync)
+            {
+                ForwardSync(conn, h, body, received);
+                return;
+            }
             switch (h.Type)
             {
                 case OpCode.Ping:

@@ -111,6 +111,14 @@ public sealed class QuorumServingTests : IAsyncLifetime
         Assert.Equal(Samsa.Keeper.Client.EventType.NodeCreated, ev.Type);
         Assert.Equal("a"u8.ToArray(), (await viaKeeper.GetDataAsync("/from-apache")).Data);
 
+        // sync through the Keeper goes to the leader: a read after it sees a write made through another member
+        for (int i = 0; i < 5; i++)
+        {
+            await viaLeader.CreateAsync($"/synced{i}", null, Acls.OpenAclUnsafe);
+            Assert.Equal($"/synced{i}", await viaKeeper.SyncAsync($"/synced{i}"));
+            Assert.NotNull(await viaKeeper.ExistsAsync($"/synced{i}"));
+        }
+
         // errors come back from the leader's checks: a second create, a wrong version
         var dup = await Assert.ThrowsAsync<Samsa.Keeper.Client.KeeperException>(() => viaKeeper.CreateAsync("/from-apache", null, Acls.OpenAclUnsafe));
         Assert.Equal(Samsa.Keeper.Protocol.Code.NodeExists, dup.Code);

@@ -236,7 +236,8 @@ public sealed class ZabFollower
                         break;
                     }
                 case ZabType.Sync:
-                    // the answer to a forwarded sync; this member answers sync locally (FINDINGS)
+                    // the answer to the oldest sync this member forwarded
+                    _server?.SyncAnswered();
                     break;
                 case ZabType.UpToDate:
                     _log("zab: received an UPTODATE message after the follower started");
