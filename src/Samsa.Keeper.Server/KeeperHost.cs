@@ -36,9 +36,9 @@ public sealed class KeeperHost : IAsyncDisposable
         config.Quorum.Validate(config);
         if (config.Quorum.IsQuorumMode)
             throw new KeeperConfigException(
-                $"quorum mode ({config.Quorum.Voters.Count()} voting server.N lines) is not supported yet: the Keeper implements ZooKeeper's " +
-                "leader election (FastLeaderElection over QuorumCnxManager, compatible with 3.8 peers) but not ZAB's discovery, sync and " +
-                "broadcast, so it cannot serve as an ensemble member (issue #17); run it standalone (one server line or none)");
+                $"quorum mode ({config.Quorum.Voters.Count()} voting server.N lines): the Keeper can follow a ZooKeeper leader and serve " +
+                "clients (Quorum.QuorumMember; `samsa keeper --follower-only`) but cannot lead an ensemble yet (issue #17); " +
+                "run it standalone (one server line or none) or as a follower beside Apache ZooKeeper members");
         var tls = KeeperTls.Build(config);
         var server = new KeeperServer(config);
         FrameListener? listener = null, secure = null;

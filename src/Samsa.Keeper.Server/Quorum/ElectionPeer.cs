@@ -6,10 +6,8 @@ namespace Samsa.Keeper.Server.Quorum;
 
 /// <summary>
 /// The election half of a quorum peer: its QuorumCnxManager listening on the server line's
-/// election port and FastLeaderElection over it. ZAB (discovery, sync, broadcast) is not
-/// implemented yet, so a Keeper in quorum mode refuses to start (KeeperHost); this is what the
-/// quorum tests drive against Apache ZooKeeper peers. It keeps the state the election ended in
-/// until <see cref="LookForLeaderAsync"/> runs again.
+/// election port and FastLeaderElection over it (QuorumMember runs it in a loop with ZAB). It
+/// keeps the state the election ended in until <see cref="LookForLeaderAsync"/> runs again.
 /// </summary>
 public sealed class ElectionPeer : IAsyncDisposable
 {
