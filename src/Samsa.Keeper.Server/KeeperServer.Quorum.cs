@@ -209,7 +209,13 @@ public sealed partial class KeeperServer
         if (p.Type == OpCode.CreateSession)
         {
             if (p.Conn.Closed) return;
-            var s = _sessions[hdr.ClientId];
+            if (!_sessions.TryGetValue(hdr.ClientId, out var s))
+            {
+                // the leader refused the session (an error txn): the client is told its session is gone
+                SendConnectResponse(p.Conn, 0, 0, new byte[16], p.HasReadOnly);
+                QueueClose(p.Conn);
+                return;
+            }
             s.Owner = p.Conn;
             SendConnectResponse(p.Conn, s.Timeout, s.Id, GeneratePasswd(s.Id), p.HasReadOnly);
             return;

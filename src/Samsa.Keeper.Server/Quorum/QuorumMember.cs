@@ -95,9 +95,12 @@ public sealed class QuorumMember : IAsyncDisposable, ILeaderLink
                 {
                     follower.Follow(new IPEndPoint(Resolve(server.Host), server.QuorumPort), ct);
                 }
-                catch (Exception e) when (e is IOException or InvalidDataException or Samsa.Keeper.Protocol.JuteException or ObjectDisposedException or OperationCanceledException)
+                catch (Exception e) when (e is not OutOfMemoryException)
                 {
-                    if (!ct.IsCancellationRequested) _log($"zab: stopped following {vote.Id}: {e.Message}");
+                    // whatever ends following (the leader gone, a bad packet, a failure applying a txn)
+                    // sends the member back to election, as upstream's QuorumPeer.run does
+                    if (!ct.IsCancellationRequested)
+                        _log($"zab: stopped following {vote.Id}: " + (e is IOException or InvalidDataException or Samsa.Keeper.Protocol.JuteException ? e.Message : e.ToString()));
                 }
                 _follower = null;
                 Server?.LeaderLost();
