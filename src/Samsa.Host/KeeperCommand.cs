@@ -9,7 +9,7 @@ public static class KeeperCommand
     public static async Task<int> RunAsync(string[] args)
     {
         string? configPath = null;
-        bool recoverTruncate = false;
+        bool recoverTruncate = false, followerOnly = false;
         // System properties as zkServer.sh passes them: JVMFLAGS and SERVER_JVMFLAGS, then -D
         // arguments and --jaas-config on the command line (later wins).
         var props = new List<(string Key, string Value)>();
@@ -18,6 +18,7 @@ public static class KeeperCommand
         for (int i = 0; i < args.Length; i++)
         {
             if (args[i] == "--recover-truncate") recoverTruncate = true;
+            else if (args[i] == "--follower-only") followerOnly = true;
             else if (args[i].StartsWith("-D", StringComparison.Ordinal)) props.AddRange(SystemProperties(args[i]));
             else if (args[i] == "--jaas-config" && i + 1 < args.Length) props.Add(("java.security.auth.login.config", args[++i]));
             else if (args[i] == "--config" && i + 1 < args.Length) configPath = args[++i];
@@ -26,7 +27,7 @@ public static class KeeperCommand
         }
         if (configPath is null)
         {
-            Console.Error.WriteLine("usage: samsa keeper --config zoo.cfg [--recover-truncate] [--jaas-config jaas.conf] [-Dzookeeper.KEY=VALUE ...]");
+            Console.Error.WriteLine("usage: samsa keeper --config zoo.cfg [--recover-truncate] [--follower-only] [--jaas-config jaas.conf] [-Dzookeeper.KEY=VALUE ...]");
             return 2;
         }
         KeeperConfig config;
@@ -34,7 +35,7 @@ public static class KeeperCommand
         {
             config = KeeperConfig.Parse(await File.ReadAllTextAsync(configPath));
         }
-        catch (Exception e) when (e is IOException or FormatException or UnauthorizedAccessException)
+        catch (Exception e) when (e is IOException or FormatException or UnauthorizedAccessException or KeeperConfigException)
         {
             Console.Error.WriteLine($"samsa keeper: cannot read {configPath}: {e.Message}");
             return 1;
@@ -43,7 +44,7 @@ public static class KeeperCommand
         {
             foreach (var (k, v) in props) config.Apply(k, v);
         }
-        catch (FormatException e)
+        catch (Exception e) when (e is FormatException or KeeperConfigException)
         {
             Console.Error.WriteLine($"samsa keeper: bad system property value: {e.Message}");
             return 1;
@@ -60,6 +61,14 @@ public static class KeeperCommand
         Console.CancelKeyPress += (_, e) => { e.Cancel = true; stop.Cancel(); };
         using var sigterm = System.Runtime.InteropServices.PosixSignalRegistration.Create(
             System.Runtime.InteropServices.PosixSignal.SIGTERM, ctx => { ctx.Cancel = true; stop.Cancel(); });
+        if (config.Quorum.IsQuorumMode && followerOnly) return await RunQuorumFollowerAsync(config, stop.Token);
+        if (config.Quorum.IsQuorumMode)
+        {
+            Console.Error.WriteLine("samsa keeper: quorum mode: the Keeper can follow a ZooKeeper leader and serve clients, but cannot lead an " +
+                "ensemble yet (issue #17). Start it with --follower-only to run it as such a member beside Apache ZooKeeper members " +
+                "(give them the larger server ids, so one of them leads), or run it standalone (one server line or none).");
+            return 1;
+        }
         KeeperHost keeper;
         try
         {
@@ -87,6 +96,42 @@ public static class KeeperCommand
         }
         await using var _ = keeper;
         try { await Task.Delay(Timeout.Infinite, stop.Token); } catch (OperationCanceledException) { }
+        return 0;
+    }
+
+    /// <summary>`--follower-only` with server.N lines: a quorum member that elects, follows the
+    /// leader (ZAB) and serves clients, but cannot lead (a Keeper elected leader steps back after
+    /// initLimit ticks and elects again).</summary>
+    private static async Task<int> RunQuorumFollowerAsync(KeeperConfig config, CancellationToken stop)
+    {
+        Samsa.Keeper.Server.Quorum.QuorumMember member;
+        AdminServer? admin = null;
+        try
+        {
+            config.Quorum.Validate(config);
+            if (config.SecureClientPort is not null)
+                throw new KeeperConfigException("secureClientPort is not supported in quorum mode yet (issue #17); remove it or run standalone");
+            // upstream logs every election notification at INFO; one line per vote change is enough here
+            member = Samsa.Keeper.Server.Quorum.QuorumMember.Start(config,
+                line => { if (!line.StartsWith("election: notification from", StringComparison.Ordinal)) Console.Error.WriteLine("keeper: " + line); },
+                serveClients: true);
+            if (config.AdminEnableServer)
+            {
+                admin = new AdminServer(member.Server!, new System.Net.IPEndPoint(System.Net.IPAddress.Parse(config.AdminServerAddress), config.AdminServerPort));
+                admin.Start();
+            }
+        }
+        catch (Exception e) when (e is KeeperConfigException or Samsa.Net.ListenerBindException or System.Net.Sockets.SocketException
+                                      or IOException or InvalidDataException or UnauthorizedAccessException or Samsa.Keeper.Protocol.JuteException)
+        {
+            Console.Error.WriteLine($"samsa keeper: {e.Message}");
+            return 1;
+        }
+        var ep = member.ClientEndPoint!;
+        Console.Out.WriteLine($"keeper quorum member {member.MyId} (follower only) listening on {ep.Address}:{ep.Port}");
+        try { await Task.Delay(Timeout.Infinite, stop); } catch (OperationCanceledException) { }
+        if (admin is not null) await admin.DisposeAsync();
+        await member.DisposeAsync();
         return 0;
     }
 

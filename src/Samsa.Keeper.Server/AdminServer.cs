@@ -218,7 +218,7 @@ public sealed class AdminServer : IAsyncDisposable
             ["avg_latency"] = st.Requests == 0 ? 0.0 : (double)st.TotalLatency / st.Requests,
             ["outstanding_requests"] = s.Connections.Sum(c => Math.Max(0, c.OutstandingRequests)),
             ["last_processed_zxid"] = s.LastProcessedZxid,
-            ["server_state"] = "standalone",
+            ["server_state"] = s.ServerState,
             ["num_alive_client_connections"] = s.Connections.Count,
             ["uptime"] = (long)(DateTimeOffset.UtcNow - s.StartedAt).TotalMilliseconds,
         };

@@ -34,7 +34,7 @@ public static class FourLetterWords
         sb.Append($"Connections: {s.Connections.Count}\n");
         sb.Append($"Outstanding: {s.Connections.Sum(c => Math.Max(0, c.OutstandingRequests))}\n");
         sb.Append($"Zxid: {Hex(s.LastProcessedZxid)}\n");
-        sb.Append("Mode: standalone\n");
+        sb.Append($"Mode: {s.ServerState}\n");
         sb.Append($"Node count: {s.Tree.ReportedNodeCount}\n");
         return sb.ToString();
     }
@@ -64,6 +64,10 @@ public static class FourLetterWords
     public static string Run(KeeperServer s, string cmd)
     {
         var cfg = s.Config;
+        // upstream: the commands that read the server answer ZK_NOT_SERVING while a quorum member
+        // is not synced with a leader (electing, or its leader gone)
+        if (!s.Serving && cmd is "srvr" or "stat" or "mntr" or "cons" or "crst" or "srst" or "dump" or "wchs" or "wchc" or "wchp" or "hash")
+            return "This ZooKeeper instance is not currently serving requests\n";
         switch (cmd)
         {
             case "ruok": return "imok";
@@ -185,7 +189,7 @@ public static class FourLetterWords
                 var sb = new StringBuilder();
                 void Kv(string k, object v) => sb.Append(k).Append('\t').Append(v).Append('\n');
                 Kv("zk_version", Version);
-                Kv("zk_server_state", "standalone");
+                Kv("zk_server_state", s.ServerState);
                 Kv("zk_avg_latency", AvgLatency(st));
                 Kv("zk_uptime", (long)(DateTimeOffset.UtcNow - s.StartedAt).TotalMilliseconds);
                 Kv("zk_max_latency", st.MaxLatency);

@@ -2,7 +2,7 @@ using System.Globalization;
 
 namespace Samsa.Keeper.Server;
 
-/// <summary>zoo.cfg keys with upstream's defaults (QuorumPeerConfig / ServerConfig). Standalone only.</summary>
+/// <summary>zoo.cfg keys with upstream's defaults (QuorumPeerConfig / ServerConfig).</summary>
 public sealed class KeeperConfig
 {
     public int TickTime = 2000;
@@ -43,6 +43,8 @@ public sealed class KeeperConfig
     /// before it. Not a zoo.cfg key: losing acknowledged writes is asked for once, on the command line.</summary>
     public bool RecoverTruncate;
     public Dictionary<string, string> Raw = new(StringComparer.Ordinal);
+    /// <summary>server.N lines, initLimit, syncLimit and the other quorum keys (issue #17).</summary>
+    public global::Samsa.Keeper.Server.Quorum.QuorumConfig Quorum = new();
 
     // ---- security (see KeeperSecurity). Upstream reads these as system properties
     // ("zookeeper."-prefixed); zoo.cfg keys outside QuorumPeerConfig become such properties, so
@@ -78,8 +80,8 @@ public sealed class KeeperConfig
     public int EffectiveMaxSessionTimeout => MaxSessionTimeout == -1 ? TickTime * 20 : MaxSessionTimeout;
 
     /// <summary>Parses a zoo.cfg (java.util.Properties subset: key=value or key: value, '#'/'!'
-    /// comments). Unknown keys are kept in <see cref="Raw"/>; server.N lines are accepted and
-    /// ignored since the Keeper runs standalone.</summary>
+    /// comments). Unknown keys are kept in <see cref="Raw"/>; server.N lines and the other quorum
+    /// keys go to <see cref="Quorum"/> (checked at start by QuorumConfig.Validate).</summary>
     public static KeeperConfig Parse(string text)
     {
         var c = new KeeperConfig();
@@ -101,6 +103,7 @@ public sealed class KeeperConfig
     {
         int I() => int.Parse(val, CultureInfo.InvariantCulture);
         if (ApplySecurity(key, val)) return;
+        if (Quorum.Apply(key, val)) return;
         switch (key)
         {
             case "tickTime": TickTime = I(); break;
@@ -149,7 +152,7 @@ public sealed class KeeperConfig
         // quorum TLS: the Keeper is standalone and has no quorum port to secure
         if (k == "sslQuorum" || k.StartsWith("ssl.quorum.", StringComparison.Ordinal))
         {
-            if (!(k == "sslQuorum" && val.Trim().Equals("false", StringComparison.OrdinalIgnoreCase))) UnsupportedSecurityKeys.Add($"{key}={val} (quorum TLS; the Keeper runs standalone)");
+            if (!(k == "sslQuorum" && val.Trim().Equals("false", StringComparison.OrdinalIgnoreCase))) UnsupportedSecurityKeys.Add($"{key}={val} (TLS between quorum peers is not implemented by the Keeper)");
             return true;
         }
         if (k.StartsWith("ssl.", StringComparison.Ordinal)) { Ssl[k.Substring("ssl.".Length)] = val; return true; }

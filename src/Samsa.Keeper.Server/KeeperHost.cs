@@ -32,7 +32,13 @@ public sealed class KeeperHost : IAsyncDisposable
     /// serving. An empty dataDir keeps everything in memory (tests).</summary>
     public static async Task<KeeperHost> StartAsync(KeeperConfig config)
     {
-        // security settings are checked before anything binds or touches dataDir (KeeperConfigException)
+        // quorum keys and security settings are checked before anything binds or touches dataDir (KeeperConfigException)
+        config.Quorum.Validate(config);
+        if (config.Quorum.IsQuorumMode)
+            throw new KeeperConfigException(
+                $"quorum mode ({config.Quorum.Voters.Count()} voting server.N lines): the Keeper can follow a ZooKeeper leader and serve " +
+                "clients (Quorum.QuorumMember; `samsa keeper --follower-only`) but cannot lead an ensemble yet (issue #17); " +
+                "run it standalone (one server line or none) or as a follower beside Apache ZooKeeper members");
         var tls = KeeperTls.Build(config);
         var server = new KeeperServer(config);
         FrameListener? listener = null, secure = null;

@@ -34,6 +34,16 @@ public sealed partial class KeeperServer
             // upstream ZooKeeperServer.processPacket: everything but auth and sasl packets (pings
             // and closeSession included) passes AuthenticationHelper.enforceAuthentication
             if (h.Type != OpCode.Auth && h.Type != OpCode.Sasl && !EnforceAuthentication(conn, h.Xid)) return;
+            if (_leaderLink is not null && (h.Type == OpCode.CloseSession || IsWrite(h.Type)))
+            {
+                ForwardToLeader(conn, h, body, received);
+                return;
+            }
+            if (_leaderLink is not null && h.Type == OpCode.Sync)
+            {
+                ForwardSync(conn, h, body, received);
+                return;
+            }
             switch (h.Type)
             {
                 case OpCode.Ping:

@@ -90,7 +90,8 @@ public sealed partial class KeeperServer : IAsyncDisposable
     /// does at startup, and starts the loop.</summary>
     public void Start()
     {
-        if (!string.IsNullOrEmpty(Config.DataDir))
+        // a follower's data directory belongs to its quorum LearnerStore, which has recovered the tree
+        if (!string.IsNullOrEmpty(Config.DataDir) && _leaderLink is null)
         {
             Recover();
             _log = new TxnLogWriter(Config.LogDir, Config.ForceSync, Config.PreAllocSizeKb * 1024);
@@ -400,6 +401,8 @@ public sealed partial class KeeperServer : IAsyncDisposable
 
     private void OnTick()
     {
+        // a follower's sessions expire, and its containers and TTL nodes are reaped, at the leader
+        if (_leaderLink is not null) return;
         long now = Now;
         foreach (var s in _sessions.Values.Where(s => !s.Closing && s.ExpireTime <= now).ToList())
         {
@@ -535,6 +538,7 @@ public sealed partial class KeeperServer : IAsyncDisposable
             return;
         }
         int timeout = Math.Min(Math.Max(req.TimeOut, Config.EffectiveMinSessionTimeout), Config.EffectiveMaxSessionTimeout);
+        if (_leaderLink is not null) { ConnectAsFollower(conn, req, timeout, hasReadOnly); return; }
         conn.Handshaken = true;
         conn.SessionTimeout = timeout;
         if (req.SessionId == 0)

@@ -1,0 +1,171 @@
+using System.Globalization;
+using Samsa.Keeper.Protocol;
+using Samsa.Keeper.Protocol.Records;
+
+namespace Samsa.Keeper.Server.Quorum;
+
+/// <summary>
+/// A quorum member's replicated state: the data tree, the global sessions with their timeouts,
+/// the txn log and snapshots in ZooKeeper's format under dataDir/version-2, and the
+/// acceptedEpoch/currentEpoch files upstream keeps beside the log (QuorumPeer.writeLongToFile:
+/// the number in decimal, no newline). An empty dataDir keeps it all in memory (tests).
+/// </summary>
+public sealed class LearnerStore : IDisposable
+{
+    private readonly KeeperConfig _config;
+    private readonly TxnLogWriter? _log;
+    private readonly bool _persistent;
+    private readonly object _gate = new();
+    private readonly DataTree _ownTree = new();
+    private readonly KeeperServer? _server;
+
+    /// <summary>The replicated tree: the serving KeeperServer's when there is one (commits are then
+    /// applied on its loop, with watches and client replies), otherwise a private one.</summary>
+    public DataTree Tree => _server?.Tree ?? _ownTree;
+    public Dictionary<long, int> Sessions { get; } = new();
+    public long AcceptedEpoch { get; private set; }
+    public long CurrentEpoch { get; private set; }
+    /// <summary>The last zxid written to the txn log (or loaded from a snapshot).</summary>
+    public long LastLoggedZxid { get; private set; }
+    public long TxnsApplied { get; private set; }
+
+    public LearnerStore(KeeperConfig config, Action<string> log, KeeperServer? server = null)
+    {
+        _config = config;
+        _server = server;
+        _persistent = !string.IsNullOrEmpty(config.DataDir);
+        Tree.ExtendedTypesEnabled = config.ExtendedTypesEnabled;
+        if (!_persistent) return;
+        Directory.CreateDirectory(config.SnapDir);
+        Directory.CreateDirectory(config.LogDir);
+        AcceptedEpoch = ReadEpoch("acceptedEpoch");
+        CurrentEpoch = ReadEpoch("currentEpoch");
+        Recover(log);
+        _log = new TxnLogWriter(config.LogDir, config.ForceSync, config.PreAllocSizeKb * 1024);
+    }
+
+    /// <summary>A consistent read of the tree (the follower thread applies commits under the same lock).</summary>
+    public T Read<T>(Func<DataTree, T> f) { lock (_gate) return f(Tree); }
+
+    private long ReadEpoch(string name)
+    {
+        string path = Path.Combine(_config.LogDir, name);
+        if (!File.Exists(path)) return 0; // upstream starts a missing epoch file from the last zxid's epoch; a fresh dir has 0
+        string text = File.ReadAllText(path).Trim();
+        return long.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out long v)
+            ? v : throw new KeeperConfigException($"{path}: '{text}' is not an epoch");
+    }
+
+    private void WriteEpoch(string name, long value)
+    {
+        if (!_persistent) return;
+        string path = Path.Combine(_config.LogDir, name), tmp = path + ".tmp";
+        using (var fs = new FileStream(tmp, FileMode.Create, FileAccess.Write))
+        {
+            fs.Write(System.Text.Encoding.ASCII.GetBytes(value.ToString(CultureInfo.InvariantCulture)));
+            fs.Flush(true);
+        }
+        File.Move(tmp, path, true);
+    }
+
+    public void SetAcceptedEpoch(long e) { WriteEpoch("acceptedEpoch", e); AcceptedEpoch = e; }
+    public void SetCurrentEpoch(long e) { WriteEpoch("currentEpoch", e); CurrentEpoch = e; }
+
+    private void Recover(Action<string> log)
+    {
+        long snapZxid = -1;
+        foreach (var f in Directory.GetFiles(_config.SnapDir, "snapshot.*")
+                     .Select(f => (File: f, Zxid: ZkFiles.ZxidFromName(Path.GetFileName(f), "snapshot") ?? -1))
+                     .Where(x => x.Zxid >= 0).OrderByDescending(x => x.Zxid))
+        {
+            if (!SnapshotFile.LooksValid(f.File)) continue;
+            var (sessions, _) = SnapshotFile.Read(f.File, Tree);
+            foreach (var (id, to) in sessions) Sessions[id] = to;
+            snapZxid = f.Zxid;
+            Tree.LastProcessedZxid = snapZxid;
+            break;
+        }
+        LastLoggedZxid = Math.Max(snapZxid, 0);
+        foreach (var t in TxnLogReader.Read(_config.LogDir, Math.Max(snapZxid, 0), _config.JuteMaxBuffer, log))
+        {
+            ApplyLocked(t.Hdr, t.Txn);
+            LastLoggedZxid = t.Hdr.Zxid;
+        }
+    }
+
+    /// <summary>Writes a proposal to the txn log and forces it to disk (the ACK that follows
+    /// promises it is durable, as upstream's SyncRequestProcessor does before SendAckRequestProcessor).</summary>
+    public void Log(TxnHeader hdr, IJuteRecord txn, TxnDigest? digest)
+    {
+        if (_log is not null)
+        {
+            _log.Append(hdr, txn, digest);
+            _log.Commit();
+        }
+        LastLoggedZxid = Math.Max(LastLoggedZxid, hdr.Zxid);
+    }
+
+    /// <summary>Applies a committed txn to the tree and the session table.</summary>
+    public void Apply(TxnHeader hdr, IJuteRecord txn)
+    {
+        if (_server is not null)
+        {
+            lock (_gate) Bookkeep(hdr, txn);
+            _server.ApplyCommittedAsync(hdr, txn).GetAwaiter().GetResult();
+            TxnsApplied++;
+            return;
+        }
+        lock (_gate) ApplyLocked(hdr, txn);
+    }
+
+    private void Bookkeep(TxnHeader hdr, IJuteRecord txn)
+    {
+        switch (hdr.Type)
+        {
+            case OpCode.CreateSession when txn is CreateSessionTxn cs: Sessions[hdr.ClientId] = cs.TimeOut; break;
+            case OpCode.CloseSession: Sessions.Remove(hdr.ClientId); break;
+        }
+    }
+
+    private void ApplyLocked(TxnHeader hdr, IJuteRecord txn)
+    {
+        Bookkeep(hdr, txn);
+        Tree.ProcessTxn(hdr, txn);
+        Tree.Triggers.Clear(); // no local watchers yet: the member does not serve clients
+        TxnsApplied++;
+    }
+
+    /// <summary>Replaces the state with the snapshot a leader streams after SNAP.</summary>
+    public void LoadSnapshot(ZabReader reader, long zxid)
+    {
+        void Load()
+        {
+            lock (_gate)
+            {
+                var sessions = reader.ReadSnapshot(Tree);
+                Sessions.Clear();
+                foreach (var (id, to) in sessions) Sessions[id] = to;
+                Tree.LastProcessedZxid = zxid;
+                LastLoggedZxid = zxid;
+            }
+        }
+        // a serving tree is replaced on the server's loop, so no client read sees it half loaded
+        if (_server is not null) _server.RunOnLoopAsync(() => { Load(); return 0; }).GetAwaiter().GetResult();
+        else Load();
+    }
+
+    /// <summary>Upstream takes a snapshot at NEWLEADER after a SNAP sync, so a restart does not need
+    /// the leader's stream again.</summary>
+    public void TakeSnapshot()
+    {
+        if (!_persistent) return;
+        lock (_gate)
+        {
+            _log!.Roll();
+            SnapshotFile.Write(Path.Combine(_config.SnapDir, ZkFiles.SnapName(Tree.LastProcessedZxid)), Tree,
+                new Dictionary<long, int>(Sessions), _config.ForceSync, _config.DigestEnabled);
+        }
+    }
+
+    public void Dispose() => _log?.Dispose();
+}

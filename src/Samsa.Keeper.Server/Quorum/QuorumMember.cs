@@ -1,0 +1,128 @@
+using System.Net;
+using Samsa.Net;
+
+namespace Samsa.Keeper.Server.Quorum;
+
+/// <summary>
+/// A quorum member's main loop, as upstream QuorumPeer.run: elect; when following, run ZAB as a
+/// follower until the leader goes away; elect again. Leading is not implemented yet: a Keeper
+/// elected leader says so, waits initLimit ticks (so its would-be followers give up too) and looks
+/// again — an ensemble whose best candidate is a Keeper does not make progress until the leader
+/// side exists (compat/FINDINGS.md, issue #17).
+/// </summary>
+public sealed class QuorumMember : IAsyncDisposable, ILeaderLink
+{
+    private readonly KeeperConfig _config;
+    private readonly CancellationTokenSource _stop = new();
+    private readonly Action<string> _log;
+    private Task? _loop;
+
+    public LearnerStore Store { get; private set; }
+    public long MyId { get; }
+    public ServerState State => _election.State;
+    public long? LeaderId => _election.CurrentVote?.Id;
+    /// <summary>True while following a leader in the broadcast phase.</summary>
+    public bool Synced => _follower?.UpToDate == true;
+    public string? LastSyncMode => _follower?.SyncMode;
+    /// <summary>Elections run so far.</summary>
+    public int Elections { get; private set; }
+    private volatile ZabFollower? _follower;
+    private ElectionPeer _election = null!;
+    private FrameListener? _listener;
+
+    /// <summary>The member's client-serving server, when started with serveClients.</summary>
+    public KeeperServer? Server { get; private set; }
+    /// <summary>The client port actually bound (clientPort 0 picks a free one).</summary>
+    public IPEndPoint? ClientEndPoint => _listener?.LocalEndPoint;
+
+    private QuorumMember(KeeperConfig config, long myId, Action<string> log)
+    {
+        _config = config; MyId = myId; _log = log;
+        Store = null!;
+    }
+
+    bool ILeaderLink.Serving => _follower?.UpToDate == true;
+    bool ILeaderLink.Forward(long sessionId, int cxid, int type, byte[] body, List<Samsa.Keeper.Protocol.Records.Id> authInfo) =>
+        _follower is { } f && f.Forward(sessionId, cxid, type, body, authInfo);
+    bool ILeaderLink.Revalidate(long sessionId, int timeout) => _follower is { } f && f.Revalidate(sessionId, timeout);
+
+    /// <summary>Validates the quorum keys (myid from dataDir unless <paramref name="myId"/> is given),
+    /// recovers the store and starts electing.</summary>
+    /// <param name="serveClients">Also serve clients on clientPortAddress:clientPort (reads locally,
+    /// writes through the leader) once synced with a leader.</param>
+    public static QuorumMember Start(KeeperConfig config, Action<string> log, long? myId = null, bool serveClients = false)
+    {
+        var q = config.Quorum;
+        if (myId is null) { q.Validate(config); myId = q.MyId; }
+        var m = new QuorumMember(config, myId.Value, log);
+        if (serveClients)
+        {
+            m.Server = new KeeperServer(config);
+            m.Server.UseLeaderLink(m);
+        }
+        m.Store = new LearnerStore(config, log, m.Server);
+        if (m.Server is not null)
+        {
+            m.Server.Start();
+            var addr = IPAddress.Parse(config.ClientPortAddress);
+            m._listener = new FrameListener(new IPEndPoint(addr, config.ClientPort), new KeeperFrameHandler(m.Server),
+                new ListenerOptions { Name = "keeper client", MaxFrameBytes = config.JuteMaxBuffer + 1024 });
+            m._listener.Start();
+        }
+        m._election = ElectionPeer.Start(q, myId.Value, () => m.Store.LastLoggedZxid, () => m.Store.CurrentEpoch, log);
+        m._loop = Task.Factory.StartNew(m.Run, TaskCreationOptions.LongRunning);
+        return m;
+    }
+
+    private void Run()
+    {
+        var ct = _stop.Token;
+        while (!ct.IsCancellationRequested)
+        {
+            Vote vote;
+            try
+            {
+                Elections++;
+                vote = _election.LookForLeaderAsync(ct).GetAwaiter().GetResult();
+            }
+            catch (OperationCanceledException) { return; }
+            if (_election.State == ServerState.Following)
+            {
+                var server = _config.Quorum.Servers[vote.Id];
+                var follower = new ZabFollower(MyId, _config.Quorum, _config, Store, _log, _election.UpdateElectionVote, Server);
+                _follower = follower;
+                try
+                {
+                    follower.Follow(new IPEndPoint(Resolve(server.Host), server.QuorumPort), ct);
+                }
+                catch (Exception e) when (e is not OutOfMemoryException)
+                {
+                    // whatever ends following (the leader gone, a bad packet, a failure applying a txn)
+                    // sends the member back to election, as upstream's QuorumPeer.run does
+                    if (!ct.IsCancellationRequested)
+                        _log($"zab: stopped following {vote.Id}: " + (e is IOException or InvalidDataException or Samsa.Keeper.Protocol.JuteException ? e.Message : e.ToString()));
+                }
+                _follower = null;
+                Server?.LeaderLost();
+            }
+            else if (_election.State == ServerState.Leading)
+            {
+                _log("zab: elected leader, but the Keeper cannot lead an ensemble yet (issue #17); looking again after initLimit ticks");
+                if (ct.WaitHandle.WaitOne(_config.TickTime * Math.Max(1, _config.Quorum.InitLimit))) return;
+            }
+        }
+    }
+
+    private static IPAddress Resolve(string host) =>
+        IPAddress.TryParse(host, out var a) ? a : Dns.GetHostAddresses(host).First(x => x.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork);
+
+    public async ValueTask DisposeAsync()
+    {
+        _stop.Cancel();
+        if (_loop is not null) { try { await _loop; } catch (Exception) { } }
+        if (_listener is not null) await _listener.DisposeAsync();
+        await _election.DisposeAsync();
+        if (Server is not null) await Server.DisposeAsync();
+        Store.Dispose();
+    }
+}

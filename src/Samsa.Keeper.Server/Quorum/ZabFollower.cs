@@ -1,0 +1,284 @@
+using System.Buffers.Binary;
+using System.Net;
+using System.Net.Sockets;
+using Samsa.Keeper.Protocol;
+using Samsa.Keeper.Protocol.Records;
+
+namespace Samsa.Keeper.Server.Quorum;
+
+/// <summary>
+/// A follower's side of ZAB against a leader's quorum port, as upstream's Learner/Follower (3.8):
+/// <list type="number">
+/// <item>discovery: FOLLOWERINFO (zxid = acceptedEpoch &lt;&lt; 32, data = LearnerInfo), LEADERINFO
+/// (the new epoch), ACKEPOCH (our last zxid and current epoch, or -1 when the epoch was already
+/// accepted);</item>
+/// <item>synchronization: DIFF, SNAP (the snapshot streamed after the packet) or TRUNC, then
+/// PROPOSAL/COMMIT pairs; NEWLEADER makes the epoch current and every pending proposal is logged
+/// before its ACK (ZOOKEEPER-3911); UPTODATE ends the sync and is ACKed with the new epoch's zxid;</item>
+/// <item>broadcast: each PROPOSAL is logged and forced to disk before its ACK, COMMIT applies the
+/// next pending one (in order; a gap stops the follower, as upstream's "Committing zxid … but
+/// next pending txn …"), PING is answered with the session touch table.</item>
+/// </list>
+/// The follower does not serve clients yet (no REQUEST forwarding, SYNC or REVALIDATE): it
+/// replicates the tree and votes in the quorum. It runs on the calling thread and returns or
+/// throws when the leader goes away; the caller then elects again.
+/// </summary>
+public sealed class ZabFollower
+{
+    private readonly long _myId;
+    private readonly QuorumConfig _quorum;
+    private readonly KeeperConfig _config;
+    private readonly LearnerStore _store;
+    private readonly Action<string> _log;
+    private readonly Action<long> _synced;
+    private readonly KeeperServer? _server;
+    private readonly object _writeLock = new();
+    private Stream? _out;
+
+    /// <param name="synced">Called with the new epoch once UPTODATE is acknowledged (upstream updates the election vote then).</param>
+    /// <param name="server">The member's serving KeeperServer, if it serves clients.</param>
+    public ZabFollower(long myId, QuorumConfig quorum, KeeperConfig config, LearnerStore store, Action<string> log, Action<long> synced, KeeperServer? server = null)
+    {
+        _myId = myId; _quorum = quorum; _config = config; _store = store; _log = log; _synced = synced; _server = server;
+    }
+
+    private void Send(int type, long zxid, byte[]? data, List<Samsa.Keeper.Protocol.Records.Id>? authInfo = null)
+    {
+        lock (_writeLock) ZabWriter.Write(_out!, type, zxid, data, authInfo);
+    }
+
+    /// <summary>Upstream Learner.request: REQUEST with zxid -1 and data = sessionId, cxid, type, then
+    /// the request body; the client's auth ids travel as the packet's authinfo.</summary>
+    public bool Forward(long sessionId, int cxid, int type, byte[] body, List<Samsa.Keeper.Protocol.Records.Id> authInfo)
+    {
+        if (!UpToDate) return false;
+        var data = new byte[16 + body.Length];
+        BinaryPrimitives.WriteInt64BigEndian(data, sessionId);
+        BinaryPrimitives.WriteInt32BigEndian(data.AsSpan(8), cxid);
+        BinaryPrimitives.WriteInt32BigEndian(data.AsSpan(12), type);
+        body.CopyTo(data, 16);
+        try { Send(ZabType.Request, -1, data, authInfo); return true; }
+        catch (Exception e) when (e is IOException or ObjectDisposedException or InvalidOperationException) { return false; }
+    }
+
+    /// <summary>Upstream Learner.validateSession: REVALIDATE with sessionId and timeout.</summary>
+    public bool Revalidate(long sessionId, int timeout)
+    {
+        if (!UpToDate) return false;
+        var data = new byte[12];
+        BinaryPrimitives.WriteInt64BigEndian(data, sessionId);
+        BinaryPrimitives.WriteInt32BigEndian(data.AsSpan(8), timeout);
+        try { Send(ZabType.Revalidate, -1, data); return true; }
+        catch (Exception e) when (e is IOException or ObjectDisposedException or InvalidOperationException) { return false; }
+    }
+
+    /// <summary>How the last sync went: "DIFF", "SNAP" or "TRUNC".</summary>
+    public string? SyncMode { get; private set; }
+    /// <summary>Set once UPTODATE arrived: the member is in the broadcast phase.</summary>
+    public volatile bool UpToDate;
+
+    private sealed record Pending(TxnHeader Hdr, IJuteRecord Txn, TxnDigest? Digest);
+
+    /// <summary>Follows the leader at <paramref name="leaderQuorumAddress"/> until the connection
+    /// ends (IOException) or <paramref name="ct"/> is cancelled.</summary>
+    public void Follow(IPEndPoint leaderQuorumAddress, CancellationToken ct)
+    {
+        using var client = Connect(leaderQuorumAddress, ct);
+        using var reg = ct.Register(() => client.Dispose());
+        int tick = _config.TickTime;
+        client.ReceiveTimeout = tick * _quorum.InitLimit;
+        using var net = client.GetStream();
+        using var output = new BufferedStream(net);
+        _out = output;
+        var reader = new ZabReader(new BufferedStream(net), _config.JuteMaxBuffer);
+
+        // ---- discovery (Learner.registerWithLeader)
+        var info = new LearnerInfo { Serverid = _myId, ProtocolVersion = ZabType.ProtocolVersion, ConfigVersion = _quorum.Version };
+        Send(ZabType.FollowerInfo, ZabType.MakeZxid(_store.AcceptedEpoch, 0), info.ToBytes());
+        var qp = reader.ReadPacket();
+        if (qp.Type != ZabType.LeaderInfo)
+            throw new IOException($"First packet should have been LEADERINFO, got {ZabType.Name(qp.Type)}");
+        long newEpoch = ZabType.EpochOf(qp.Zxid);
+        var epochBytes = new byte[4];
+        if (newEpoch > _store.AcceptedEpoch)
+        {
+            BinaryPrimitives.WriteInt32BigEndian(epochBytes, (int)_store.CurrentEpoch);
+            _store.SetAcceptedEpoch(newEpoch);
+        }
+        else if (newEpoch == _store.AcceptedEpoch)
+        {
+            // the epoch was accepted before (a second attempt within it): -1 says we did not change it
+            BinaryPrimitives.WriteInt32BigEndian(epochBytes, -1);
+        }
+        else throw new IOException($"Leaders epoch, {newEpoch} is less than accepted epoch, {_store.AcceptedEpoch}");
+        Send(ZabType.AckEpoch, _store.LastLoggedZxid, epochBytes);
+        _log($"zab: following {leaderQuorumAddress}, new epoch {newEpoch}, my last zxid 0x{_store.LastLoggedZxid:x}");
+
+        // ---- synchronization (Learner.syncWithLeader)
+        qp = reader.ReadPacket();
+        bool snapshotNeeded = true;
+        switch (qp.Type)
+        {
+            case ZabType.Diff:
+                SyncMode = "DIFF";
+                snapshotNeeded = false;
+                break;
+            case ZabType.Snap:
+                SyncMode = "SNAP";
+                _store.LoadSnapshot(reader, qp.Zxid);
+                break;
+            case ZabType.Trunc:
+                SyncMode = "TRUNC";
+                // the leader asks us to drop txns above its zxid; with nothing above it there is nothing to cut
+                if (_store.LastLoggedZxid > qp.Zxid)
+                    throw new IOException($"TRUNC to 0x{qp.Zxid:x} with txns logged up to 0x{_store.LastLoggedZxid:x}: truncating the txn log is not implemented");
+                break;
+            default:
+                throw new IOException($"Got unexpected packet from leader: {ZabType.Name(qp.Type)}, exiting ... ");
+        }
+        _log($"zab: sync by {SyncMode} (leader zxid 0x{qp.Zxid:x})");
+        var notCommitted = new LinkedList<Pending>();
+        var committedDuringSync = new List<long>();
+        bool writeToLog = false;
+        while (true)
+        {
+            qp = reader.ReadPacket();
+            switch (qp.Type)
+            {
+                case ZabType.Proposal:
+                    {
+                        var (hdr, txn, digest) = ZabWriter.ReadTxnEntry(qp.Data ?? throw new IOException("PROPOSAL without data"));
+                        notCommitted.AddLast(new Pending(hdr, txn, digest));
+                        break;
+                    }
+                case ZabType.Commit:
+                    if (!writeToLog)
+                    {
+                        // before NEWLEADER, committed txns come straight from the leader's history
+                        var first = notCommitted.First?.Value;
+                        if (first is null || first.Hdr.Zxid != qp.Zxid)
+                            _log($"zab: committing 0x{qp.Zxid:x}, but the next proposal is 0x{first?.Hdr.Zxid ?? -1:x}");
+                        else
+                        {
+                            _store.Log(first.Hdr, first.Txn, first.Digest);
+                            _store.Apply(first.Hdr, first.Txn);
+                            notCommitted.RemoveFirst();
+                        }
+                    }
+                    else committedDuringSync.Add(qp.Zxid);
+                    break;
+                case ZabType.Inform:
+                case ZabType.InformAndActivate:
+                case ZabType.CommitAndActivate:
+                    throw new IOException($"{ZabType.Name(qp.Type)} during sync: observers and reconfiguration are not implemented");
+                case ZabType.NewLeader:
+                    if (snapshotNeeded) _store.TakeSnapshot();
+                    _store.SetCurrentEpoch(newEpoch);
+                    writeToLog = true;
+                    client.ReceiveTimeout = tick * _quorum.SyncLimit;
+                    foreach (var p in notCommitted) _store.Log(p.Hdr, p.Txn, p.Digest);
+                    Send(ZabType.Ack, qp.Zxid, null);
+                    break;
+                case ZabType.UpToDate:
+                    goto synced;
+                default:
+                    _log($"zab: ignoring {ZabType.Name(qp.Type)} during sync");
+                    break;
+            }
+        }
+    synced:
+        Send(ZabType.Ack, ZabType.MakeZxid(newEpoch, 0), null);
+        // proposals logged at NEWLEADER and committed since are applied now, in order
+        foreach (long zxid in committedDuringSync) CommitNext(notCommitted, zxid, alreadyLogged: true);
+        _synced(newEpoch);
+        UpToDate = true;
+        _log($"zab: up to date at zxid 0x{_store.Tree.LastProcessedZxid:x}");
+
+        // ---- broadcast (Follower.processPacket)
+        var pending = notCommitted; // logged but not yet committed
+        while (!ct.IsCancellationRequested)
+        {
+            qp = reader.ReadPacket();
+            switch (qp.Type)
+            {
+                case ZabType.Ping:
+                    {
+                        // upstream Learner.ping: the touch table, (sessionId, timeout) of the sessions whose clients are here
+                        var touch = _server is null ? new Dictionary<long, int>() : _server.TouchTableAsync().GetAwaiter().GetResult();
+                        var data = new byte[touch.Count * 12];
+                        int o = 0;
+                        foreach (var (id, to) in touch)
+                        {
+                            BinaryPrimitives.WriteInt64BigEndian(data.AsSpan(o), id);
+                            BinaryPrimitives.WriteInt32BigEndian(data.AsSpan(o + 8), to);
+                            o += 12;
+                        }
+                        Send(ZabType.Ping, qp.Zxid, data, qp.Authinfo);
+                        break;
+                    }
+                case ZabType.Proposal:
+                    {
+                        var (hdr, txn, digest) = ZabWriter.ReadTxnEntry(qp.Data ?? throw new IOException("PROPOSAL without data"));
+                        _store.Log(hdr, txn, digest);
+                        pending.AddLast(new Pending(hdr, txn, digest));
+                        Send(ZabType.Ack, hdr.Zxid, null);
+                        break;
+                    }
+                case ZabType.Commit:
+                    CommitNext(pending, qp.Zxid, alreadyLogged: true);
+                    break;
+                case ZabType.Revalidate:
+                    {
+                        // upstream Learner.revalidate: sessionId, then a boolean
+                        var d = qp.Data;
+                        if (d is null || d.Length < 9) throw new IOException("short REVALIDATE");
+                        _server?.SessionRevalidated(BinaryPrimitives.ReadInt64BigEndian(d), d[8] != 0);
+                        break;
+                    }
+                case ZabType.Sync:
+                    // the answer to the oldest sync this member forwarded
+                    _server?.SyncAnswered();
+                    break;
+                case ZabType.UpToDate:
+                    _log("zab: received an UPTODATE message after the follower started");
+                    break;
+                case ZabType.CommitAndActivate:
+                    throw new IOException("COMMITANDACTIVATE: dynamic reconfiguration is not implemented");
+                default:
+                    _log($"zab: unknown packet type {qp.Type}");
+                    break;
+            }
+        }
+    }
+
+    private void CommitNext(LinkedList<Pending> pending, long zxid, bool alreadyLogged)
+    {
+        var first = pending.First?.Value;
+        if (first is null || first.Hdr.Zxid != zxid)
+            throw new IOException($"Committing zxid 0x{zxid:x} but next pending txn 0x{first?.Hdr.Zxid ?? -1:x}");
+        if (!alreadyLogged) _store.Log(first.Hdr, first.Txn, first.Digest);
+        _store.Apply(first.Hdr, first.Txn);
+        pending.RemoveFirst();
+    }
+
+    /// <summary>Upstream Learner.connectToLeader: up to five attempts, a second apart.</summary>
+    private static TcpClient Connect(IPEndPoint ep, CancellationToken ct)
+    {
+        for (int attempt = 1; ; attempt++)
+        {
+            var c = new TcpClient { NoDelay = true };
+            try
+            {
+                c.ConnectAsync(ep, ct).AsTask().Wait(ct);
+                return c;
+            }
+            catch (Exception e) when (attempt < 5 && e is SocketException or AggregateException)
+            {
+                c.Dispose();
+                Thread.Sleep(1000);
+            }
+            catch (AggregateException e) { c.Dispose(); throw new IOException($"cannot connect to the leader at {ep}: {e.InnerException?.Message}"); }
+            catch (SocketException e) { c.Dispose(); throw new IOException($"cannot connect to the leader at {ep}: {e.Message}"); }
+        }
+    }
+}
