@@ -127,7 +127,12 @@ internal sealed class DevConfigFiles
                 : $"Keeper key '{k}' is not one Samsa's Keeper honours; remove it");
         }
         if (problems.Count > 0) throw new ConfigValueException(string.Join(Environment.NewLine, problems));
-        ApplyKeeper(new KeeperConfig()); // values are checked now, not when the Keeper is half started
+        // Values are checked now, as the broker and the Keeper will check them, so that nothing has
+        // started (no `keeper listening` line) when one is bad.
+        var brokerProps = new Dictionary<string, string>(StringComparer.Ordinal);
+        ApplyBroker(brokerProps);
+        _ = new BrokerConfig(brokerProps);
+        ApplyKeeper(new KeeperConfig());
         return BrokerFile.Keys.Where(ManagedBrokerKeys.Contains)
             .Concat(KeeperFile.Keys.Where(ManagedKeeperKeys.Contains))
             .OrderBy(k => k, StringComparer.Ordinal).ToList();
