@@ -5,9 +5,12 @@
 # single-file linux-x64 binary from `dotnet publish`. Prints one PASS/FAIL line per artefact, the
 # time to `kafka listening` and the RSS of each, and exits non-zero when one fails.
 #   tests/dist/check-dist.sh [--keep]      (--keep leaves the work directory for inspection)
+#   tests/dist/check-dist.sh --binary PATH (only the samsa dev + kcat check, of a samsa already built)
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 KEEP=${1:-}
+BINARY=
+if [ "$KEEP" = "--binary" ]; then BINARY=$2; KEEP=; fi
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/samsa-dist.XXXXXX")
 VERSION=$(sed -n 's:.*<Version>\(.*\)</Version>.*:\1:p' "$ROOT/Directory.Build.props" | head -1)
 FEED=$WORK/feed
@@ -18,15 +21,6 @@ cleanup() {
   [ "$KEEP" = "--keep" ] && echo "work directory: $WORK" || rm -rf "$WORK"
 }
 trap cleanup EXIT
-
-command -v kcat >/dev/null || { echo "kcat is needed (apt-get install kcat)"; exit 2; }
-cd "$ROOT"
-echo "== packing $VERSION into $FEED"
-dotnet pack src/Samsa.Host/Samsa.Host.csproj -c Release -nologo -v q -o "$FEED" >"$WORK/pack.log" 2>&1 || { cat "$WORK/pack.log"; exit 1; }
-for p in Samsa.Net Samsa.Kafka.Protocol Samsa.Kafka.Storage Samsa.Kafka.Broker Samsa.Keeper.Protocol Samsa.Keeper.Client Samsa.Keeper.Server Samsa.Testing; do
-  dotnet pack "src/$p/$p.csproj" -c Release -nologo -v q -o "$FEED" >>"$WORK/pack.log" 2>&1 || { tail -20 "$WORK/pack.log"; exit 1; }
-done
-ls "$FEED"
 
 # check NAME EXECUTABLE: samsa version, samsa dev, kcat -L / -P / -C against it, SIGTERM.
 check() {
@@ -59,6 +53,20 @@ check() {
   grep -q '"brokers":\[{"id":1' "$WORK/$name.meta" || { echo "FAIL $name: kcat -L shows no broker 1"; FAILED=1; return; }
   echo "PASS $name: ready in $(( (t1 - t0) / 1000000 )) ms (polled every 10 ms), RSS at ready $(( rss / 1024 )) MB, kcat -L/-P/-C (100 lz4 records) served"
 }
+
+command -v kcat >/dev/null || { echo "kcat is needed (apt-get install kcat)"; exit 2; }
+cd "$ROOT"
+if [ -n "$BINARY" ]; then
+  BINARY=$(cd "$(dirname "$BINARY")" && pwd)/$(basename "$BINARY")
+  check binary "$BINARY"
+  exit $FAILED
+fi
+echo "== packing $VERSION into $FEED"
+dotnet pack src/Samsa.Host/Samsa.Host.csproj -c Release -nologo -v q -o "$FEED" >"$WORK/pack.log" 2>&1 || { cat "$WORK/pack.log"; exit 1; }
+for p in Samsa.Net Samsa.Kafka.Protocol Samsa.Kafka.Storage Samsa.Kafka.Broker Samsa.Keeper.Protocol Samsa.Keeper.Client Samsa.Keeper.Server Samsa.Testing; do
+  dotnet pack "src/$p/$p.csproj" -c Release -nologo -v q -o "$FEED" >>"$WORK/pack.log" 2>&1 || { tail -20 "$WORK/pack.log"; exit 1; }
+done
+ls "$FEED"
 
 echo "== dotnet tool install from the local feed"
 dotnet tool install --tool-path "$WORK/tool" --add-source "$FEED" Samsa.Tool --version "$VERSION" >"$WORK/install.log" 2>&1 || { cat "$WORK/install.log"; exit 1; }
