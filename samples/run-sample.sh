@@ -35,7 +35,10 @@ t2=$(date +%s.%N)
 NUGET_PACKAGES="$packages" dotnet build -nologo -v q -c Release --no-restore -p:SamsaTestingVersion="$version" 2>&1 | grep -E "error|Warn|Elapsed" || true
 t3=$(date +%s.%N)
 echo "restored and built the sample in $(echo "$t3 - $t1" | bc) s"
-SAMSA_SAMPLE_TIMING="$timing" NUGET_PACKAGES="$packages" dotnet test -nologo -c Release --no-build -p:SamsaTestingVersion="$version" 2>&1 | grep -E "Passed!|Failed|error|Total" || true
+# SAMSA_SAMPLE_TRX_DIR (tests/run-all.sh sets it): also write a trx there, so CI counts the sample's tests.
+trx=()
+if [ -n "${SAMSA_SAMPLE_TRX_DIR:-}" ]; then trx=(--logger "trx;LogFileName=SamsaTestingSample.trx" --results-directory "$SAMSA_SAMPLE_TRX_DIR"); fi
+SAMSA_SAMPLE_TIMING="$timing" NUGET_PACKAGES="$packages" dotnet test -nologo -c Release --no-build -p:SamsaTestingVersion="$version" "${trx[@]}" 2>&1 | grep -E "Passed!|Failed|error|Total" || true
 t4=$(date +%s.%N)
 echo "dotnet test (runner start included) took $(echo "$t4 - $t3" | bc) s"
 if [ -s "$timing" ]; then

@@ -53,6 +53,16 @@ for proj in tests/*/*Tests.csproj; do
     --logger "trx;LogFileName=$name.trx" --results-directory "$results" 2>&1 | tail -15
 done
 
+# The Samsa.Testing packages as a user gets them: packed into a local feed and used by a test
+# project outside the solution (samples/SamsaTestingSample; its trx joins the counts below).
+extra_failed=0
+if [ "${SKIP_SAMPLE:-}" != 1 ]; then
+  echo "== samples/run-sample.sh"
+  if ! SAMSA_SAMPLE_TRX_DIR="$results" timeout 900 samples/run-sample.sh "$results/samsa-feed" 2>&1 | tail -8; then
+    [ -f "$results/SamsaTestingSample.trx" ] || { echo "sample failed before its tests ran"; extra_failed=1; }
+  fi
+fi
+
 compat_summary=""
 if [ -x ./run-compat.sh ] && [ "${SKIP_COMPAT:-}" != 1 ]; then
   echo "== compat suite"
@@ -60,9 +70,10 @@ if [ -x ./run-compat.sh ] && [ "${SKIP_COMPAT:-}" != 1 ]; then
   [ -f compat/results/matrix.md ] && compat_summary="see compat/results/matrix.md"
 fi
 
-python3 - "$results" <<'PY'
+python3 - "$results" "$extra_failed" <<'PY'
 import sys, glob, xml.etree.ElementTree as ET
 passed = failed = skipped = 0
+failed += int(sys.argv[2])
 ns = {"t": "http://microsoft.com/schemas/VisualStudio/TeamTest/2010"}
 files = glob.glob(sys.argv[1] + "/**/*.trx", recursive=True)
 for f in files:

@@ -17,12 +17,12 @@ namespace Samsa.Host;
 internal static class DevCluster
 {
     public static async Task<int> RunAsync(string host, int kafkaPort, int zkPort, string data, int brokers, ShutdownSignal shutdown,
-        Func<string, string> formatHost, DevSecure? secure = null, int sslPort = 0)
+        Func<string, string> formatHost, DevSecure? secure = null, int sslPort = 0, DevConfigFiles? files = null)
     {
         // The brokers need the Keeper's address before they are built; with --zk-port 0 a free port
         // is chosen here so the Keeper's start and the first broker's log loading overlap.
         if (zkPort == 0) zkPort = FreePort(host);
-        var keeperStart = Task.Run(() => DevKeeper.StartAsync(host, zkPort, Path.Combine(data, "keeper"), shutdown.Token));
+        var keeperStart = Task.Run(() => StartKeeperAsync(host, zkPort, Path.Combine(data, "keeper"), files, shutdown.Token));
         IAsyncDisposable? keeperHandle = null;
         string connect = $"{formatHost(host)}:{zkPort.ToString(CultureInfo.InvariantCulture)}";
         var started = new List<KafkaBroker>();
@@ -47,6 +47,7 @@ internal static class DevCluster
                     // more members before a new group's first rebalance.
                     ["group.initial.rebalance.delay.ms"] = "0",
                 };
+                files?.ApplyBroker(props);
                 secure?.Configure(props, formatHost(host), sslPort == 0 ? 0 : sslPort + id - 1);
                 var broker = new KafkaBroker(new BrokerConfig(props), log: Console.Error.WriteLine);
                 try
@@ -63,7 +64,7 @@ internal static class DevCluster
                 started.Add(broker);
                 if (id == 1 && secure is not null) await DevSecure.CreateUsersAsync(broker);
                 if (id == 1)
-                    Console.Error.WriteLine($"dev settings: offsets.topic.replication.factor={internalReplicas} group.initial.rebalance.delay.ms=0 (upstream default 3000)");
+                    Console.Error.WriteLine($"dev settings: offsets.topic.replication.factor={props["offsets.topic.replication.factor"]} group.initial.rebalance.delay.ms={props["group.initial.rebalance.delay.ms"]} (upstream default 3000)");
                 Console.Out.WriteLine($"kafka listening on {Program.FormatEndPoint(broker.BoundEndPoint)}");
                 if (secure is not null)
                 {
@@ -91,9 +92,9 @@ internal static class DevCluster
     /// `kafka listening` line (about 0.2 s of CPU).
     /// </summary>
     public static async Task<int> RunStandaloneAsync(string host, int kafkaPort, int zkPort, string data, ShutdownSignal shutdown,
-        Func<string, string> formatHost, DevSecure? secure = null, int sslPort = 0)
+        Func<string, string> formatHost, DevSecure? secure = null, int sslPort = 0, DevConfigFiles? files = null)
     {
-        var keeperStart = Task.Run(() => DevKeeper.StartAsync(host, zkPort, Path.Combine(data, "keeper"), shutdown.Token));
+        var keeperStart = Task.Run(() => StartKeeperAsync(host, zkPort, Path.Combine(data, "keeper"), files, shutdown.Token));
         var props = new Dictionary<string, string>
         {
             ["broker.id"] = "1",
@@ -104,11 +105,12 @@ internal static class DevCluster
             ["transaction.state.log.min.isr"] = "1",
             ["group.initial.rebalance.delay.ms"] = "0",
         };
+        files?.ApplyBroker(props);
         secure?.Configure(props, formatHost(host), sslPort);
         await using var broker = new KafkaBroker(new BrokerConfig(props), log: Console.Error.WriteLine);
         await broker.StartAsync();
         if (secure is not null) await DevSecure.CreateUsersAsync(broker);
-        Console.Error.WriteLine("dev settings: offsets.topic.replication.factor=1 group.initial.rebalance.delay.ms=0 (upstream default 3000)");
+        Console.Error.WriteLine($"dev settings: offsets.topic.replication.factor={props["offsets.topic.replication.factor"]} group.initial.rebalance.delay.ms={props["group.initial.rebalance.delay.ms"]} (upstream default 3000)");
         await using var keeper = await keeperStart;
         Console.Out.WriteLine($"kafka listening on {Program.FormatEndPoint(broker.BoundEndPoint)}");
         if (secure is not null)
@@ -120,6 +122,17 @@ internal static class DevCluster
         Console.Out.Flush();
         await shutdown.WaitAsync();
         return 0;
+    }
+
+    /// <summary>The dev Keeper (<see cref="KeeperCommand.DevConfig"/>) with --keeper-config and
+    /// --keeper-override applied on top; it prints `keeper listening on HOST:PORT` once it accepts.</summary>
+    private static async Task<IAsyncDisposable?> StartKeeperAsync(string host, int port, string dataDir, DevConfigFiles? files, CancellationToken stop)
+    {
+        stop.ThrowIfCancellationRequested();
+        Directory.CreateDirectory(dataDir);
+        var config = KeeperCommand.DevConfig(dataDir, host, port);
+        files?.ApplyKeeper(config);
+        return await KeeperCommand.StartAsync(config);
     }
 
     private static int FreePort(string host)

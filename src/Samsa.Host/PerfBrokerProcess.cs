@@ -51,7 +51,8 @@ internal sealed partial class PerfBrokerProcess : IAsyncDisposable
         string self = Environment.ProcessPath ?? throw new InvalidOperationException("cannot locate the samsa executable");
         psi.FileName = self;
         if (Path.GetFileNameWithoutExtension(self) == "dotnet")
-            psi.ArgumentList.Add(Assembly.GetEntryAssembly()!.Location);
+            // (AppContext.BaseDirectory rather than Assembly.Location, which a single-file build lacks)
+            psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, Assembly.GetEntryAssembly()!.GetName().Name + ".dll"));
         psi.ArgumentList.Add("broker");
         psi.ArgumentList.Add("--config");
         psi.ArgumentList.Add(config);

@@ -14,6 +14,8 @@ public static class Program
     private const string Usage =
         "usage:\n" +
         "  samsa dev [--data DIR] [--host 127.0.0.1] [--kafka-port 9092] [--zk-port 2181] [--brokers 1] [--standalone]\n" +
+        "            [--broker-config server.properties] [--override key=value ...]     (every dev broker)\n" +
+        "            [--keeper-config zoo.cfg] [--keeper-override key=value ...]        (the dev Keeper)\n" +
         "            [--secure [--ssl-port PORT]]   (SSL and SASL_SSL listeners beside PLAINTEXT, dev users, ACLs, CA in DATA/tls, prints client configs)\n" +
         "  samsa broker --config server.properties [--jaas-config kafka_server_jaas.conf] [--override key=value ...]\n" +
         "  samsa keeper --config zoo.cfg [--recover-truncate]\n" +
@@ -21,7 +23,8 @@ public static class Program
         "             [--acks 0|1|all] [--compression none|lz4|...] [--partitions 1] [--replication-factor 1] [--bootstrap HOST:PORT [--broker-pid PID]]\n" +
         "             [--tls [--tls-ca CA.pem]]   (the broker serves SSL only; TLS cost beside a plain run)\n" +
         "  samsa perf group [--members 10,100] [--initial-delay-ms 3000] [--heartbeat-ms 3000] [--rounds 3] [--bootstrap HOST:PORT] [--protocol classic|consumer|both]\n" +
-        "  samsa perf keeper --target HOST:PORT [--sessions 8] [--requests 20000] [--inflight 64] [--size 100]\n";
+        "  samsa perf keeper --target HOST:PORT [--sessions 8] [--requests 20000] [--inflight 64] [--size 100]\n" +
+        "  samsa version\n";
 
     public static async Task<int> Main(string[] args)
     {
@@ -42,6 +45,7 @@ public static class Program
                 "keeper" => await Keeper.RunAsync(rest),
                 "perf" => rest.Length > 0 && rest[0] == "keeper" ? await KeeperPerf.RunAsync(rest[1..]) : await Perf.RunAsync(rest),
                 "help" or "--help" or "-h" => PrintUsage(0),
+                "version" or "--version" => PrintVersion(),
                 _ => Fail($"unknown command '{args[0]}'"),
             };
         }
@@ -52,6 +56,11 @@ public static class Program
         catch (ConfigValueException e)
         {
             Console.Error.WriteLine($"samsa: configuration error: {e.Message}");
+            return 1;
+        }
+        catch (Samsa.Keeper.Server.KeeperConfigException e)
+        {
+            Console.Error.WriteLine($"samsa: Keeper configuration error: {e.Message}");
             return 1;
         }
         catch (Samsa.Kafka.Broker.Cluster.InconsistentClusterIdException e)
@@ -74,6 +83,20 @@ public static class Program
 
     private static int PrintUsage(int code) { Console.Out.Write(Usage); return code; }
 
+    /// <summary>`samsa version`: the package version and the commit it was built from (both stamped
+    /// by Directory.Build.props into the informational version "VERSION+COMMIT").</summary>
+    private static int PrintVersion()
+    {
+        string info = typeof(Program).Assembly
+            .GetCustomAttributes(typeof(System.Reflection.AssemblyInformationalVersionAttribute), false)
+            .OfType<System.Reflection.AssemblyInformationalVersionAttribute>().FirstOrDefault()?.InformationalVersion ?? "unknown";
+        int plus = info.IndexOf('+');
+        string version = plus < 0 ? info : info[..plus];
+        string commit = plus < 0 ? "unknown" : info[(plus + 1)..];
+        Console.Out.WriteLine($"samsa {version} (commit {commit}, {RuntimeInformation.FrameworkDescription}, {RuntimeInformation.RuntimeIdentifier})");
+        return 0;
+    }
+
     private static int Fail(string message)
     {
         RawError.WriteLine($"samsa: {message}");
@@ -89,8 +112,10 @@ public static class Program
         bool standalone = false, secure = false;
         int? sslPort = null;
         string? data = null;
+        var files = new DevConfigFiles();
         for (int i = 0; i < args.Length; i++)
         {
+            if (files.TryParse(args, ref i)) continue;
             switch (args[i])
             {
                 case "--brokers":
@@ -107,6 +132,9 @@ public static class Program
                 default: throw new UsageException($"dev: unknown option '{args[i]}'");
             }
         }
+        var replaced = files.Validate();
+        if (replaced.Count > 0)
+            Console.Error.WriteLine($"dev: {string.Join(", ", replaced)} from the given files replaced by dev's own (--data, --host, --kafka-port, --zk-port, --brokers)");
         data = Path.GetFullPath(data ?? Path.Combine(Path.GetTempPath(), "samsa-dev"));
         Directory.CreateDirectory(data);
 
@@ -120,8 +148,8 @@ public static class Program
 
         using var shutdown = new ShutdownSignal();
         return standalone
-            ? await DevCluster.RunStandaloneAsync(host, kafkaPort, zkPort, data, shutdown, FormatHost, tls, firstSslPort)
-            : await DevCluster.RunAsync(host, kafkaPort, zkPort, data, brokers, shutdown, FormatHost, tls, firstSslPort);
+            ? await DevCluster.RunStandaloneAsync(host, kafkaPort, zkPort, data, shutdown, FormatHost, tls, firstSslPort, files)
+            : await DevCluster.RunAsync(host, kafkaPort, zkPort, data, brokers, shutdown, FormatHost, tls, firstSslPort, files);
     }
 
     private static async Task<int> BrokerAsync(string[] args)

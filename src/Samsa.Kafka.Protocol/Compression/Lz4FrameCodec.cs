@@ -1,13 +1,15 @@
 using System.Buffers;
 using System.Buffers.Binary;
-using System.Runtime.InteropServices;
+using K4os.Compression.LZ4;
 using Samsa.Kafka.Protocol.Primitives;
 
 namespace Samsa.Kafka.Protocol.Compression;
 
 /// <summary>
 /// LZ4 in the standard LZ4 frame format (magic 0x184D2204), which is what Kafka stores for codec 3.
-/// The frame layer is ours; each block goes through the system liblz4 block API.
+/// The frame layer is ours (Kafka's framing rules below differ from a generic LZ4 frame reader's);
+/// each block goes through K4os.Compression.LZ4, a managed port of the LZ4 block codec, so no
+/// native liblz4 is needed on the broker's machine.
 /// Rules follow Kafka's Lz4BlockInputStream: frame version 01, independent blocks only (Kafka never
 /// writes linked blocks and rejects them), reserved bits zero, block maximum size 64 KiB..4 MiB,
 /// optional content size (skipped), optional block checksums (verified). We also verify the optional
@@ -15,7 +17,7 @@ namespace Samsa.Kafka.Protocol.Compression;
 /// header checksum over the magic number too (KAFKA-3160), so for magic 0 the HC byte is not checked,
 /// and when writing magic 0 we reproduce that broken checksum, as Kafka does.
 /// </summary>
-public static unsafe partial class Lz4FrameCodec
+public static class Lz4FrameCodec
 {
     public const uint FrameMagic = 0x184D2204;
     private const uint SkippableMagicMask = 0xFFFFFFF0;
@@ -24,20 +26,6 @@ public static unsafe partial class Lz4FrameCodec
 
     /// <summary>Block maximum size code 4 = 64 KiB, the size Kafka's Java writer uses.</summary>
     public const int DefaultBlockSizeCode = 4;
-
-    private const string LibLz4 = "liblz4.so.1";
-
-    [LibraryImport(LibLz4)]
-    private static partial int LZ4_compress_default(byte* src, byte* dst, int srcSize, int dstCapacity);
-
-    [LibraryImport(LibLz4)]
-    private static partial int LZ4_compress_HC(byte* src, byte* dst, int srcSize, int dstCapacity, int compressionLevel);
-
-    [LibraryImport(LibLz4)]
-    private static partial int LZ4_decompress_safe(byte* src, byte* dst, int compressedSize, int dstCapacity);
-
-    [LibraryImport(LibLz4)]
-    private static partial int LZ4_compressBound(int inputSize);
 
     public static void Decompress(ReadOnlySpan<byte> input, PooledBuffer output, bool ignoreHeaderChecksum = false)
     {
@@ -125,10 +113,9 @@ public static unsafe partial class Lz4FrameCodec
                 continue;
             }
             Span<byte> target = output.GetSpan(maxBlockSize)[..maxBlockSize];
-            int produced;
-            fixed (byte* src = block)
-            fixed (byte* dst = target)
-                produced = LZ4_decompress_safe(src, dst, blockSize, maxBlockSize);
+            // LZ4Codec.Decode is the bounds-checked decoder (LZ4_decompress_safe's contract): it never
+            // writes past target and returns a negative count for a corrupt block.
+            int produced = LZ4Codec.Decode(block, target);
             if (produced < 0) throw Corrupt("lz4 block is corrupt");
             output.Advance(produced);
         }
@@ -146,8 +133,8 @@ public static unsafe partial class Lz4FrameCodec
 
     /// <summary>
     /// Writes one LZ4 frame: independent 64 KiB blocks, no checksums, no content size (the shape
-    /// Kafka's Java writer produces). <paramref name="level"/> &lt;= 0 uses the fast compressor,
-    /// higher values LZ4 HC at that level (Kafka 3.8+ defaults compression.lz4.level to 9, KIP-390).
+    /// Kafka's Java writer produces). <paramref name="level"/> follows compression.lz4.level (see
+    /// <see cref="ToLevel"/>): 0 or 9 the fast compressor, other values LZ4 HC at that level.
     /// <paramref name="brokenHeaderChecksum"/> reproduces Kafka's magic-0 HC byte (see class remarks).
     /// </summary>
     public static void Compress(ReadOnlySpan<byte> input, PooledBuffer output, int level = 0, bool brokenHeaderChecksum = false,
@@ -161,20 +148,16 @@ public static unsafe partial class Lz4FrameCodec
         header[6] = (byte)(XxHash32.Hash(brokenHeaderChecksum ? header[..6] : header[4..6]) >> 8);
         output.Write(header);
 
-        int bound = LZ4_compressBound(blockSize);
+        int bound = LZ4Codec.MaximumOutputSize(blockSize);
+        LZ4Level lz4Level = ToLevel(level);
         byte[] scratch = ArrayPool<byte>.Shared.Rent(bound);
         try
         {
             for (int position = 0; position < input.Length; position += blockSize)
             {
                 ReadOnlySpan<byte> chunk = input.Slice(position, Math.Min(blockSize, input.Length - position));
-                int compressed;
-                fixed (byte* src = chunk)
-                fixed (byte* dst = scratch)
-                    compressed = level <= 0
-                        ? LZ4_compress_default(src, dst, chunk.Length, bound)
-                        : LZ4_compress_HC(src, dst, chunk.Length, bound, level);
-                if (compressed <= 0) throw new InvalidOperationException("liblz4 failed to compress a block");
+                int compressed = LZ4Codec.Encode(chunk, scratch.AsSpan(0, bound), lz4Level);
+                if (compressed <= 0) throw new InvalidOperationException("lz4 failed to compress a block");
                 ReadOnlySpan<byte> block;
                 int sizeField;
                 if (compressed >= chunk.Length)
@@ -210,6 +193,20 @@ public static unsafe partial class Lz4FrameCodec
             output.Advance(4);
         }
     }
+
+    /// <summary>
+    /// Kafka's compression.lz4.level (KIP-390, 1..17, default 9) as Lz4BlockOutputStream applies it:
+    /// the default level 9 uses lz4-java's fast compressor and any other level its HC compressor at
+    /// that level. 0 or less (no level given) is the fast compressor too. LZ4 HC itself tops out at
+    /// 12 (higher levels behave as 12), and the managed port's lowest HC level is 3, so 1 and 2 use 3.
+    /// </summary>
+    private static LZ4Level ToLevel(int level) => level switch
+    {
+        <= 0 or 9 => LZ4Level.L00_FAST,
+        < 3 => LZ4Level.L03_HC,
+        > 12 => LZ4Level.L12_MAX,
+        _ => (LZ4Level)level,
+    };
 
     private static KafkaProtocolException Corrupt(string message) => new(ProtocolErrorKind.Compression, message);
 }

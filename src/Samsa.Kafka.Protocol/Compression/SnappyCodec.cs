@@ -13,9 +13,10 @@ namespace Samsa.Kafka.Protocol.Compression;
 /// <item>a single raw snappy block (librdkafka and some other clients), which snappy-java's reader
 /// also accepts when the magic is absent.</item>
 /// </list>
-/// Decoding is our own bounds-checked implementation of the snappy block format (a varint uncompressed
-/// length, then literal and copy elements) so that a hostile length can never make us allocate more
-/// than the caller's limit. Encoding is <see cref="SnappyEncoder"/>, also ours, writing into pooled memory.
+/// The framing (xerial header and block lengths, raw-block detection) is ours; each raw block is
+/// encoded and decoded by Snappier, a managed port of Google's snappy. The declared uncompressed
+/// length of a block is checked against the caller's limit before any output is reserved, so a
+/// hostile length can never make us allocate more than that limit.
 /// </summary>
 public static class SnappyCodec
 {
@@ -57,6 +58,8 @@ public static class SnappyCodec
     /// <summary>Decodes one raw snappy block, appending to <paramref name="output"/>.</summary>
     public static void DecompressRaw(ReadOnlySpan<byte> input, PooledBuffer output)
     {
+        // The length preamble is checked here, before any output is reserved, so that a forged length
+        // cannot make us allocate beyond the caller's limit; the elements are decoded by Snappier.
         int headerLength;
         uint declared;
         try
@@ -76,87 +79,26 @@ public static class SnappyCodec
             throw Corrupt($"snappy block claims {declared} bytes from only {input.Length} input bytes");
         int length = (int)declared;
         Span<byte> dst = output.GetSpan(Math.Max(1, length))[..length];
-        int d = 0;
-        int s = headerLength;
-        while (s < input.Length)
+        int produced;
+        try
         {
-            byte tag = input[s++];
-            int elementLength;
-            switch (tag & 3)
-            {
-                case 0: // literal
-                {
-                    int n = tag >> 2;
-                    if (n >= 60)
-                    {
-                        int extra = n - 59; // 1..4 little-endian bytes hold length-1
-                        if (input.Length - s < extra) throw Corrupt("snappy literal length is truncated");
-                        uint v = 0;
-                        for (int i = 0; i < extra; i++) v |= (uint)input[s + i] << (8 * i);
-                        s += extra;
-                        if (v >= int.MaxValue) throw Corrupt("snappy literal is too long");
-                        n = (int)v;
-                    }
-                    elementLength = n + 1;
-                    if (elementLength > input.Length - s) throw Corrupt("snappy literal runs past the input");
-                    if (elementLength > length - d) throw Corrupt("snappy literal runs past the declared length");
-                    input.Slice(s, elementLength).CopyTo(dst[d..]);
-                    s += elementLength;
-                    d += elementLength;
-                    continue;
-                }
-                case 1: // copy, 1-byte offset
-                {
-                    if (s >= input.Length) throw Corrupt("snappy copy is truncated");
-                    elementLength = 4 + ((tag >> 2) & 7);
-                    int offset = ((tag >> 5) << 8) | input[s++];
-                    Copy(dst, ref d, offset, elementLength, length);
-                    continue;
-                }
-                case 2: // copy, 2-byte offset
-                {
-                    if (input.Length - s < 2) throw Corrupt("snappy copy is truncated");
-                    elementLength = 1 + (tag >> 2);
-                    int offset = BinaryPrimitives.ReadUInt16LittleEndian(input.Slice(s, 2));
-                    s += 2;
-                    Copy(dst, ref d, offset, elementLength, length);
-                    continue;
-                }
-                default: // copy, 4-byte offset
-                {
-                    if (input.Length - s < 4) throw Corrupt("snappy copy is truncated");
-                    elementLength = 1 + (tag >> 2);
-                    uint offset = BinaryPrimitives.ReadUInt32LittleEndian(input.Slice(s, 4));
-                    s += 4;
-                    if (offset > int.MaxValue) throw Corrupt("snappy copy offset is out of range");
-                    Copy(dst, ref d, (int)offset, elementLength, length);
-                    continue;
-                }
-            }
+            // Snappier checks every literal and copy against the input and the output span.
+            produced = Snappier.Snappy.Decompress(input, dst);
         }
-        if (d != length) throw Corrupt($"snappy block decoded to {d} bytes but declared {length}");
+        catch (Exception e) when (e is InvalidDataException or ArgumentException or IndexOutOfRangeException)
+        {
+            throw new KafkaProtocolException(ProtocolErrorKind.Compression, "snappy block is corrupt: " + e.Message, e);
+        }
+        if (produced != length) throw Corrupt($"snappy block decoded to {produced} bytes but declared {length}");
         output.Advance(length);
     }
 
-    private static void Copy(Span<byte> dst, ref int d, int offset, int length, int limit)
-    {
-        if (offset <= 0 || offset > d) throw Corrupt("snappy copy offset points outside the output");
-        if (length > limit - d) throw Corrupt("snappy copy runs past the declared length");
-        int from = d - offset;
-        if (offset >= length)
-        {
-            dst.Slice(from, length).CopyTo(dst[d..]);
-        }
-        else
-        {
-            // Overlapping copy repeats the last `offset` bytes: must go byte by byte (or pattern-wise).
-            for (int i = 0; i < length; i++) dst[d + i] = dst[from + i];
-        }
-        d += length;
-    }
-
     /// <summary>Encodes as one raw snappy block.</summary>
-    public static void CompressRaw(ReadOnlySpan<byte> input, PooledBuffer output) => SnappyEncoder.Encode(input, output);
+    public static void CompressRaw(ReadOnlySpan<byte> input, PooledBuffer output)
+    {
+        Span<byte> target = output.GetSpan(Snappier.Snappy.GetMaxCompressedLength(input.Length));
+        output.Advance(Snappier.Snappy.Compress(input, target));
+    }
 
     /// <summary>Encodes as a xerial stream (what Kafka's Java client produces), 32 KiB input per block.</summary>
     public static void CompressXerial(ReadOnlySpan<byte> input, PooledBuffer output)
@@ -173,7 +115,7 @@ public static class SnappyCodec
             output.GetSpan(4);
             output.Advance(4);
             int blockStart = output.Length;
-            SnappyEncoder.Encode(chunk, output);
+            CompressRaw(chunk, output);
             BinaryPrimitives.WriteInt32BigEndian(output.Span[(blockStart - 4)..], output.Length - blockStart);
         }
     }

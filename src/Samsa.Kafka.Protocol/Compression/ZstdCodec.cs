@@ -1,68 +1,22 @@
-using System.Runtime.InteropServices;
+using ZstdSharp.Unsafe;
 using Samsa.Kafka.Protocol.Primitives;
 
 namespace Samsa.Kafka.Protocol.Compression;
 
 /// <summary>
-/// Zstandard (KIP-110, codec 4, RecordBatch v2 only) through the system libzstd.
+/// Zstandard (KIP-110, codec 4, RecordBatch v2 only) through ZstdSharp.Port, a managed port of the
+/// reference libzstd (no native library on the broker's machine).
 /// Decoding uses the streaming API so that input holding several concatenated frames, skippable frames
 /// and frames that do not record their content size (as streaming producers write them) all decode;
-/// output goes into a <see cref="PooledBuffer"/> whose limit bounds it, and the window libzstd may
+/// output goes into a <see cref="PooledBuffer"/> whose limit bounds it, and the window the decoder may
 /// allocate is capped from that limit (see <see cref="WindowLogMax"/>), so a forged frame header
 /// cannot make it reserve more.
 /// </summary>
-public static unsafe partial class ZstdCodec
+public static unsafe class ZstdCodec
 {
-    private const string LibZstd = "libzstd.so.1";
-
     /// <summary>Kafka's default compression.zstd.level (KIP-390).</summary>
     public const int DefaultLevel = 3;
 
-    [StructLayout(LayoutKind.Sequential)]
-    private struct InBuffer
-    {
-        public byte* Src;
-        public nuint Size;
-        public nuint Pos;
-    }
-
-    [StructLayout(LayoutKind.Sequential)]
-    private struct OutBuffer
-    {
-        public byte* Dst;
-        public nuint Size;
-        public nuint Pos;
-    }
-
-    [LibraryImport(LibZstd)]
-    private static partial nint ZSTD_createDCtx();
-
-    [LibraryImport(LibZstd)]
-    private static partial nuint ZSTD_freeDCtx(nint dctx);
-
-    [LibraryImport(LibZstd)]
-    private static partial nuint ZSTD_DCtx_reset(nint dctx, int directive);
-
-    [LibraryImport(LibZstd)]
-    private static partial nuint ZSTD_DCtx_setParameter(nint dctx, int parameter, int value);
-
-    [LibraryImport(LibZstd)]
-    private static partial nuint ZSTD_decompressStream(nint dctx, OutBuffer* output, InBuffer* input);
-
-    [LibraryImport(LibZstd)]
-    private static partial uint ZSTD_isError(nuint code);
-
-    [LibraryImport(LibZstd)]
-    private static partial nint ZSTD_getErrorName(nuint code);
-
-    [LibraryImport(LibZstd)]
-    private static partial nuint ZSTD_compress(byte* dst, nuint dstCapacity, byte* src, nuint srcSize, int level);
-
-    [LibraryImport(LibZstd)]
-    private static partial nuint ZSTD_compressBound(nuint srcSize);
-
-    private const int ResetSessionOnly = 1;
-    private const int DParamWindowLogMax = 100; // ZSTD_d_windowLogMax
 
     /// <summary>
     /// The largest window we let a frame demand: enough for the output limit, but never below 2^23
@@ -79,31 +33,36 @@ public static unsafe partial class ZstdCodec
     [ThreadStatic]
     private static DCtxHandle? t_dctx;
 
-    private sealed class DCtxHandle : SafeHandle
+    private sealed class DCtxHandle : System.Runtime.InteropServices.SafeHandle
     {
-        public DCtxHandle() : base(0, true) => SetHandle(ZSTD_createDCtx());
+        public DCtxHandle() : base(0, true) => SetHandle((nint)Methods.ZSTD_createDCtx());
         public override bool IsInvalid => handle == 0;
         protected override bool ReleaseHandle()
         {
-            ZSTD_freeDCtx(handle);
+            // The port allocates contexts with the managed heap's native allocator; free it the same way.
+            Methods.ZSTD_freeDCtx((ZSTD_DCtx_s*)handle);
             return true;
         }
-        public nint Value => handle;
+        public ZSTD_DCtx_s* Value => (ZSTD_DCtx_s*)handle;
     }
+
+    /// <summary>A compressor per thread, for the same reason (it keeps its work tables between calls).</summary>
+    [ThreadStatic]
+    private static ZstdSharp.Compressor? t_compressor;
 
     public static void Decompress(ReadOnlySpan<byte> input, PooledBuffer output)
     {
         if (input.IsEmpty) throw Corrupt("zstd input is empty");
         DCtxHandle ctx = t_dctx ??= new DCtxHandle();
-        if (ctx.IsInvalid) throw new InvalidOperationException("libzstd could not create a decompression context");
-        nint dctx = ctx.Value;
-        ZSTD_DCtx_reset(dctx, ResetSessionOnly);
-        nuint set = ZSTD_DCtx_setParameter(dctx, DParamWindowLogMax, WindowLogMax(output.RemainingAllowance));
-        if (ZSTD_isError(set) != 0)
-            throw new InvalidOperationException("libzstd rejected windowLogMax: " + Marshal.PtrToStringAnsi(ZSTD_getErrorName(set)));
+        if (ctx.IsInvalid) throw new InvalidOperationException("zstd could not create a decompression context");
+        ZSTD_DCtx_s* dctx = ctx.Value;
+        Methods.ZSTD_DCtx_reset(dctx, ZSTD_ResetDirective.ZSTD_reset_session_only);
+        nuint set = Methods.ZSTD_DCtx_setParameter(dctx, ZSTD_dParameter.ZSTD_d_windowLogMax, WindowLogMax(output.RemainingAllowance));
+        if (IsError(set))
+            throw new InvalidOperationException("zstd rejected windowLogMax: " + ErrorName(set));
         fixed (byte* src = input)
         {
-            var inBuffer = new InBuffer { Src = src, Size = (nuint)input.Length, Pos = 0 };
+            var inBuffer = new ZSTD_inBuffer_s { src = src, size = (nuint)input.Length, pos = 0 };
             while (true)
             {
                 // One byte beyond the allowance lets an over-long result show up as an Advance failure
@@ -112,20 +71,20 @@ public static unsafe partial class ZstdCodec
                 Span<byte> span = output.GetSpan(want)[..want];
                 nuint ret;
                 nuint produced;
-                nuint consumedBefore = inBuffer.Pos;
+                nuint consumedBefore = inBuffer.pos;
                 fixed (byte* dst = span)
                 {
-                    var outBuffer = new OutBuffer { Dst = dst, Size = (nuint)span.Length, Pos = 0 };
-                    ret = ZSTD_decompressStream(dctx, &outBuffer, &inBuffer);
-                    produced = outBuffer.Pos;
+                    var outBuffer = new ZSTD_outBuffer_s { dst = dst, size = (nuint)span.Length, pos = 0 };
+                    ret = Methods.ZSTD_decompressStream(dctx, &outBuffer, &inBuffer);
+                    produced = outBuffer.pos;
                 }
-                if (ZSTD_isError(ret) != 0)
+                if (IsError(ret))
                 {
-                    ZSTD_DCtx_reset(dctx, ResetSessionOnly);
-                    throw Corrupt("zstd data is corrupt: " + Marshal.PtrToStringAnsi(ZSTD_getErrorName(ret)));
+                    Methods.ZSTD_DCtx_reset(dctx, ZSTD_ResetDirective.ZSTD_reset_session_only);
+                    throw Corrupt("zstd data is corrupt: " + ErrorName(ret));
                 }
                 output.Advance((int)produced);
-                bool inputDone = inBuffer.Pos == inBuffer.Size;
+                bool inputDone = inBuffer.pos == inBuffer.size;
                 bool outputFull = produced == (nuint)span.Length;
                 // ret == 0: the current frame is complete and flushed; with no input left we are done
                 // (calling again would start looking for another frame header).
@@ -133,12 +92,12 @@ public static unsafe partial class ZstdCodec
                 if (inputDone && !outputFull)
                 {
                     // Everything flushed, yet the frame wants more input that does not exist.
-                    ZSTD_DCtx_reset(dctx, ResetSessionOnly);
+                    Methods.ZSTD_DCtx_reset(dctx, ZSTD_ResetDirective.ZSTD_reset_session_only);
                     throw Corrupt("zstd frame is truncated");
                 }
-                if (produced == 0 && inBuffer.Pos == consumedBefore)
+                if (produced == 0 && inBuffer.pos == consumedBefore)
                 {
-                    ZSTD_DCtx_reset(dctx, ResetSessionOnly);
+                    Methods.ZSTD_DCtx_reset(dctx, ZSTD_ResetDirective.ZSTD_reset_session_only);
                     throw Corrupt("zstd decoder made no progress");
                 }
             }
@@ -147,17 +106,25 @@ public static unsafe partial class ZstdCodec
 
     public static void Compress(ReadOnlySpan<byte> input, PooledBuffer output, int level = DefaultLevel)
     {
-        nuint bound = ZSTD_compressBound((nuint)input.Length);
-        if (bound > int.MaxValue) throw new ArgumentException("input too large for one zstd frame", nameof(input));
-        Span<byte> target = output.GetSpan((int)bound);
-        nuint written;
-        fixed (byte* src = input)
-        fixed (byte* dst = target)
-            written = ZSTD_compress(dst, (nuint)target.Length, src, (nuint)input.Length, level);
-        if (ZSTD_isError(written) != 0)
-            throw new InvalidOperationException("libzstd failed to compress: " + Marshal.PtrToStringAnsi(ZSTD_getErrorName(written)));
-        output.Advance((int)written);
+        int bound = ZstdSharp.Compressor.GetCompressBound(input.Length);
+        Span<byte> target = output.GetSpan(bound);
+        var compressor = t_compressor ??= new ZstdSharp.Compressor(level);
+        if (compressor.Level != level) compressor.Level = level;
+        int written;
+        try
+        {
+            written = compressor.Wrap(input, target);
+        }
+        catch (ZstdSharp.ZstdException e)
+        {
+            throw new InvalidOperationException("zstd failed to compress: " + e.Message, e);
+        }
+        output.Advance(written);
     }
+
+    private static bool IsError(nuint code) => Methods.ZSTD_isError(code);
+
+    private static string ErrorName(nuint code) => Methods.ZSTD_getErrorName(code);
 
     private static KafkaProtocolException Corrupt(string message) => new(ProtocolErrorKind.Compression, message);
 }
