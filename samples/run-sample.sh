@@ -8,6 +8,7 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 repo="$(cd "$here/.." && pwd)"
 feed="${1:-/tmp/samsa-feed}"
+mkdir -p "$feed"; feed="$(cd "$feed" && pwd)"
 # A version of its own per run, so the restore never takes a stale package from the NuGet cache.
 version="0.1.0-local.$(date +%Y%m%d%H%M%S)"
 packages="$(mktemp -d /tmp/samsa-sample-packages.XXXXXX)"
@@ -22,7 +23,7 @@ t0=$(date +%s.%N)
 # outputs stay as they are.
 dotnet build "$repo/src/Samsa.Testing/Samsa.Testing.csproj" -c Release -nologo -v q 2>&1 | grep -E " error |rror\(s\)" || true
 for p in Samsa.Net Samsa.Kafka.Protocol Samsa.Kafka.Storage Samsa.Keeper.Protocol Samsa.Keeper.Client Samsa.Keeper.Server Samsa.Kafka.Broker Samsa.Testing; do
-  dotnet pack "$repo/src/$p/$p.csproj" -c Release -nologo -v q --no-build -o "$feed" -p:Version="$version" >/dev/null
+  dotnet pack "$repo/src/$p/$p.csproj" -c Release -nologo -v q --no-build -o "$feed" -p:Version="$version" > "$packages/pack.log" 2>&1 || { tail -20 "$packages/pack.log"; exit 1; }
 done
 t1=$(date +%s.%N)
 echo "packed Samsa.Testing $version and its dependencies into $feed in $(echo "$t1 - $t0" | bc) s"
@@ -30,7 +31,10 @@ echo "packed Samsa.Testing $version and its dependencies into $feed in $(echo "$
 cd "$here/SamsaTestingSample"
 # The sample's own packages folder: what it uses comes from the feed and the gallery, not from the
 # repository's build.
-NUGET_PACKAGES="$packages" dotnet restore -nologo -v q -p:SamsaTestingVersion="$version" --configfile nuget.config
+# nuget.config names the default feed; a feed given as argument replaces it in a copy.
+config="$packages/nuget.config"
+sed "s#value=\"/tmp/samsa-feed\"#value=\"$feed\"#" nuget.config > "$config"
+NUGET_PACKAGES="$packages" dotnet restore -nologo -v q -p:SamsaTestingVersion="$version" --configfile "$config"
 t2=$(date +%s.%N)
 NUGET_PACKAGES="$packages" dotnet build -nologo -v q -c Release --no-restore -p:SamsaTestingVersion="$version" 2>&1 | grep -E "error|Warn|Elapsed" || true
 t3=$(date +%s.%N)

@@ -63,6 +63,20 @@ if [ "${SKIP_SAMPLE:-}" != 1 ]; then
   fi
 fi
 
+# The distribution as a user installs it (tests/dist/check-dist.sh): the samsa tool from a local
+# feed and the self-contained single file, each running `samsa dev` for kcat. One PASS/FAIL line
+# per artefact, counted below.
+extra_passed=0
+if [ "${SKIP_DIST:-}" != 1 ]; then
+  echo "== tests/dist/check-dist.sh"
+  timeout 1200 tests/dist/check-dist.sh > "$results/check-dist.log" 2>&1
+  dist_rc=$?
+  tail -6 "$results/check-dist.log"
+  p=$(grep -c '^PASS ' "$results/check-dist.log"); f=$(grep -c '^FAIL ' "$results/check-dist.log")
+  extra_passed=$((extra_passed + p)); extra_failed=$((extra_failed + f))
+  if [ "$dist_rc" != 0 ] && [ "$f" = 0 ]; then echo "check-dist.sh failed (exit $dist_rc) before its checks"; extra_failed=$((extra_failed + 1)); fi
+fi
+
 compat_summary=""
 if [ -x ./run-compat.sh ] && [ "${SKIP_COMPAT:-}" != 1 ]; then
   echo "== compat suite"
@@ -70,10 +84,11 @@ if [ -x ./run-compat.sh ] && [ "${SKIP_COMPAT:-}" != 1 ]; then
   [ -f compat/results/matrix.md ] && compat_summary="see compat/results/matrix.md"
 fi
 
-python3 - "$results" "$extra_failed" <<'PY'
+python3 - "$results" "$extra_failed" "$extra_passed" <<'PY'
 import sys, glob, xml.etree.ElementTree as ET
 passed = failed = skipped = 0
 failed += int(sys.argv[2])
+passed += int(sys.argv[3])
 ns = {"t": "http://microsoft.com/schemas/VisualStudio/TeamTest/2010"}
 files = glob.glob(sys.argv[1] + "/**/*.trx", recursive=True)
 for f in files:

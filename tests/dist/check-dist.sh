@@ -69,7 +69,9 @@ done
 ls "$FEED"
 
 echo "== dotnet tool install from the local feed"
-dotnet tool install --tool-path "$WORK/tool" --add-source "$FEED" Samsa.Tool --version "$VERSION" >"$WORK/install.log" 2>&1 || { cat "$WORK/install.log"; exit 1; }
+# A packages folder of its own: the same version number must never come from an older pack in
+# the user-wide NuGet cache.
+NUGET_PACKAGES="$WORK/nuget" dotnet tool install --tool-path "$WORK/tool" --add-source "$FEED" Samsa.Tool --version "$VERSION" >"$WORK/install.log" 2>&1 || { cat "$WORK/install.log"; exit 1; }
 check tool "$WORK/tool/samsa"
 
 echo "== self-contained single-file linux-x64"
