@@ -10,8 +10,10 @@
 #                          (a Samsa Keeper and 3 brokers, RF=3, min.insync.replicas=2, clients
 #                          bootstrapped at a broker that leads and coordinates nothing they use;
 #                          Kafka clients only) and upstream; `all` or `both` (default): all three.
-#   --kafka HOST:PORT      an upstream Apache Kafka to compare with (none is packaged here;
-#                          without it the upstream Kafka column says "no upstream").
+#   --kafka HOST:PORT      an upstream Apache Kafka to compare with; without it, one is started in
+#                          Docker through Testcontainers.Kafka (compat/upstream-kafka) where a
+#                          Docker engine answers, else the upstream Kafka column says why not
+#                          ("no Docker engine").
 #   --zookeeper HOST:PORT  an upstream ZooKeeper to use instead of starting Debian's.
 #   --only a,b             run only these clients (names as in compat/, e.g. kazoo,zkcli).
 #   --report-only          always exit 0 once results are written (CI before the broker exists).
@@ -208,7 +210,29 @@ EOF
     fi
   fi
   if [ "$need_kafka" = 1 ]; then
-    if [ -z "$UP_KAFKA" ]; then UPSTREAM_KAFKA_WHY="no upstream"
+    if [ -z "$UP_KAFKA" ]; then
+      # No --kafka: an upstream broker in Docker through Testcontainers.Kafka 4.17
+      # (compat/upstream-kafka), where a Docker engine answers.
+      docker_sock="/var/run/docker.sock"; docker_local=1
+      case "${DOCKER_HOST:-}" in unix://*) docker_sock="${DOCKER_HOST#unix://}" ;; "") ;; *) docker_local=0 ;; esac
+      if [ "$docker_local" = 1 ] && [ ! -S "$docker_sock" ]; then
+        UPSTREAM_KAFKA_WHY="no upstream Kafka: no Docker engine ($docker_sock does not exist) and no --kafka given"
+      elif ! dotnet build "$COMPAT/upstream-kafka" -c Release -v q -nologo > "$RESULTS/logs/build-upstream-kafka.log" 2>&1; then
+        UPSTREAM_KAFKA_WHY="no upstream Kafka: compat/upstream-kafka did not build (logs/build-upstream-kafka.log)"
+      else
+        log "starting upstream Kafka in Docker (Testcontainers.Kafka)"
+        "$COMPAT/upstream-kafka/bin/Release/net10.0/upstream-kafka" < <(sleep infinity) \
+          > "$WORK/upstream-kafka.out" 2> "$RESULTS/logs/upstream-kafka.log" &
+        PIDS_TO_STOP+=($!); up_pid=$!
+        for _ in $(seq 1 360); do
+          UPSTREAM_KAFKA_ADDR=$(sed -n 's/^bootstrap //p' "$WORK/upstream-kafka.out" | head -1)
+          [ -n "$UPSTREAM_KAFKA_ADDR" ] && break
+          kill -0 "$up_pid" 2>/dev/null || break
+          sleep 0.5
+        done
+        if [ -n "$UPSTREAM_KAFKA_ADDR" ]; then log "upstream Kafka (Docker) on $UPSTREAM_KAFKA_ADDR"
+        else UPSTREAM_KAFKA_WHY="no upstream Kafka: $(tail -1 "$RESULTS/logs/upstream-kafka.log" 2>/dev/null || echo 'the container did not start within 180 s')"; fi
+      fi
     elif port_open "$UP_KAFKA"; then UPSTREAM_KAFKA_ADDR="$UP_KAFKA"
     else UPSTREAM_KAFKA_WHY="no upstream (nothing answers at $UP_KAFKA)"; fi
   fi
