@@ -21,7 +21,7 @@ LOG_CP = JAR + ":/usr/share/java/slf4j-log4j12.jar:/usr/share/java/log4j-1.2.jar
 MATRIX = {
     "3 Apache (baseline)": ["apache", "apache", "apache"],
     "1 Keeper + 2 Apache, Apache leads": ["keeper", "apache", "apache"],
-    "2 Keepers + 1 Apache, Apache leads": ["keeper", "keeper", "apache"],
+    "2 Keepers + 1 Apache (Keepers first: a Keeper leads)": ["keeper", "keeper", "apache"],
     "3 Keepers": ["keeper", "keeper", "keeper"],
     "Keeper leads 2 Apache": ["apache", "apache", "keeper"],
     "Keeper leads 1 Keeper + 1 Apache": ["apache", "keeper", "keeper"],
