@@ -180,4 +180,33 @@ public sealed class QuorumLeaderTests : IAsyncLifetime
             await c.SetDataAsync("/via-apache", "b"u8.ToArray(), -1);
         Assert.Equal("b"u8.ToArray(), await ReadSynced(k3.ClientEndPoint!.Port, "/via-apache"));
     }
+
+    [Fact]
+    public async Task A_session_whose_client_vanished_from_a_follower_expires_at_the_Keeper_leader()
+    {
+        var ks = new[] { Keeper(1), Keeper(2), Keeper(3) };
+        await Until(() => ks.Count(k => k.Leading) == 1 && ks.Count(k => k.Synced) == 2, "no Keeper leader with two synced followers");
+        var leader = ks.Single(k => k.Leading);
+        var follower = ks.First(k => !k.Leading);
+        var c = new TestClient(follower.Server!);
+        var rsp = await c.ConnectAsync(timeout: 1000);
+        Assert.NotEqual(0, rsp.SessionId);
+        var (err, _, _) = await c.CreateAsync("/vanishing", flags: 1); // ephemeral
+        Assert.Equal(0, err);
+        await using var watcher = await Connect(leader.ClientEndPoint!.Port);
+        Assert.NotNull(await watcher.ExistsAsync("/vanishing"));
+        // the client's connection drops without closeSession: the follower stops touching the
+        // session in its PING answers and the leader expires it, deleting the ephemeral everywhere
+        var sw = Stopwatch.StartNew();
+        follower.Server!.ConnectionClosed(c.Conn);
+        await Until(() => watcher.ExistsAsync("/vanishing").GetAwaiter().GetResult() is null, "the session did not expire");
+        Log($"figure: ephemeral gone {sw.ElapsedMilliseconds} ms after its 1000 ms session's connection dropped");
+        Assert.True(sw.ElapsedMilliseconds >= 900, "expired before its timeout");
+        foreach (var k in ks)
+        {
+            await using var r = await Connect(k.ClientEndPoint!.Port);
+            await r.SyncAsync("/");
+            Assert.Null(await r.ExistsAsync("/vanishing"));
+        }
+    }
 }

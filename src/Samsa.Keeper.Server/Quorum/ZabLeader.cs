@@ -167,13 +167,14 @@ public sealed class ZabLeader
                 var seen = new List<long> { _myId };
                 foreach (var l in learners)
                 {
-                    if (now - l.LastHeard > Tick * (long)_quorum.SyncLimit)
+                    // a learner still syncing has initLimit ticks, a synced one syncLimit (upstream LearnerHandler.ping / syncLimitCheck)
+                    if (now - l.LastHeard > Tick * (long)(l.Synced ? _quorum.SyncLimit : _quorum.InitLimit))
                     {
-                        _log($"zab: dropping learner {l.Sid}: nothing heard for syncLimit ticks");
+                        _log($"zab: dropping learner {l.Sid}: nothing heard for {(l.Synced ? "syncLimit" : "initLimit")} ticks");
                         l.Close();
                         continue;
                     }
-                    seen.Add(l.Sid);
+                    if (l.Synced) seen.Add(l.Sid);
                     l.Queue(ZabType.Ping, _store.Tree.LastProcessedZxid, null);
                 }
                 if (IsQuorum(seen)) lastQuorumSeen = now;
@@ -380,6 +381,7 @@ public sealed class ZabLeader
         private int _closed;
         public long Sid = -1;
         public long LastHeard = Environment.TickCount64;
+        public volatile bool Synced;
 
         public LearnerHandler(ZabLeader leader, TcpClient c) { _l = leader; _c = c; }
 
@@ -502,6 +504,7 @@ public sealed class ZabLeader
                         QueueRaw(snap);
                     }
                     Queue(ZabType.NewLeader, ZabType.MakeZxid(epoch, 0), null);
+                    LastHeard = Environment.TickCount64;
                     l._forwarding.Add(this);
                 }
                 l._log($"zab: syncing learner {Sid} by {mode} (its zxid 0x{peerZxid:x})");
@@ -526,6 +529,7 @@ public sealed class ZabLeader
                                 }
                                 Queue(ZabType.UpToDate, -1, null);
                                 upToDateSent = true;
+                                Synced = true;
                             }
                             else l.Acked(Sid, qp.Zxid);
                             break;
