@@ -142,9 +142,17 @@ def run(label, kinds, samsa, root):
             for w in members:
                 if not zk.exists(f"/via-{w.name()}"):
                     missing.append(f"{w.name()}->{m.name()}")
+        # sequential writes through a follower (each one a quorum round: forward, propose, ACKs, commit)
+        fol = next(m for m in members if m is not leader)
+        zk = clients[fol.sid]
+        n_writes = 200
+        t_w = time.monotonic()
+        for i in range(n_writes):
+            zk.create(f"/seq-{i}", b"v")
+        rate = n_writes / (time.monotonic() - t_w)
         for zk in clients.values():
             zk.stop(); zk.close()
-        rw = "all reads OK" if not missing else "MISSING " + ",".join(missing)
+        rw = ("all reads OK" if not missing else "MISSING " + ",".join(missing)) + f"; {rate:.0f} sequential writes/s through {fol.name()}"
         # kill the leader; time until a write through a survivor succeeds
         t_kill = time.monotonic()
         leader.kill()

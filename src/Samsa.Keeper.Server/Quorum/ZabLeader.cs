@@ -232,7 +232,7 @@ public sealed class ZabLeader
         {
             TcpClient c;
             try { c = listener.AcceptTcpClient(); }
-            catch (Exception e) when (e is SocketException or ObjectDisposedException or InvalidOperationException) { return; }
+            catch (Exception e) when (e is not OutOfMemoryException) { return; }
             c.NoDelay = true;
             var h = new LearnerHandler(this, c);
             lock (_gate) _all.Add(h);
@@ -414,7 +414,7 @@ public sealed class ZabLeader
                     if (_out.Count == 0) s.Flush();
                 }
             }
-            catch (Exception e) when (e is IOException or ObjectDisposedException or InvalidOperationException) { }
+            catch (Exception e) when (e is not OutOfMemoryException) { }
             Close();
         }
 
@@ -567,9 +567,11 @@ public sealed class ZabLeader
                     }
                 }
             }
-            catch (Exception e) when (e is IOException or InvalidDataException or JuteException or ObjectDisposedException or InvalidOperationException or SocketException)
+            catch (Exception e) when (e is not OutOfMemoryException)
             {
-                if (l._failure is null) l._log($"zab: learner {Sid} gone: {e.Message}");
+                // a learner thread must never take the process down: leadership ending (cancelled
+                // waits), a bad packet or a dropped connection all just end this learner
+                if (l._failure is null) l._log($"zab: learner {Sid} gone: " + (e is IOException or InvalidDataException or JuteException ? e.Message : e.ToString()));
             }
             finally { Close(); }
         }
