@@ -17,14 +17,17 @@ namespace Samsa.Host;
 internal static class DevCluster
 {
     public static async Task<int> RunAsync(string host, int kafkaPort, int zkPort, string data, int brokers, ShutdownSignal shutdown,
-        Func<string, string> formatHost, DevSecure? secure = null, int sslPort = 0, DevConfigFiles? files = null)
+        Func<string, string> formatHost, DevSecure? secure = null, int sslPort = 0, DevConfigFiles? files = null, int keepers = 1)
     {
         // The brokers need the Keeper's address before they are built; with --zk-port 0 a free port
         // is chosen here so the Keeper's start and the first broker's log loading overlap.
         if (zkPort == 0) zkPort = FreePort(host);
-        var keeperStart = Task.Run(() => StartKeeperAsync(host, zkPort, Path.Combine(data, "keeper"), files, shutdown.Token));
+        var keeperStart = keepers > 1
+            ? Task.Run<IAsyncDisposable?>(async () => await DevKeeper.StartEnsembleAsync(host, zkPort, keepers, data, formatHost, shutdown.Token))
+            : Task.Run(() => StartKeeperAsync(host, zkPort, Path.Combine(data, "keeper"), files, shutdown.Token));
         IAsyncDisposable? keeperHandle = null;
-        string connect = $"{formatHost(host)}:{zkPort.ToString(CultureInfo.InvariantCulture)}";
+        // --keepers N: the brokers' zookeeper.connect lists every member of the ensemble
+        string connect = string.Join(",", Enumerable.Range(0, keepers).Select(i => $"{formatHost(host)}:{(zkPort + i).ToString(CultureInfo.InvariantCulture)}"));
         var started = new List<KafkaBroker>();
         string internalReplicas = Math.Min(brokers, 3).ToString(CultureInfo.InvariantCulture);
         try

@@ -9,7 +9,7 @@ public static class KeeperCommand
     public static async Task<int> RunAsync(string[] args)
     {
         string? configPath = null;
-        bool recoverTruncate = false, followerOnly = false;
+        bool recoverTruncate = false;
         // System properties as zkServer.sh passes them: JVMFLAGS and SERVER_JVMFLAGS, then -D
         // arguments and --jaas-config on the command line (later wins).
         var props = new List<(string Key, string Value)>();
@@ -18,7 +18,7 @@ public static class KeeperCommand
         for (int i = 0; i < args.Length; i++)
         {
             if (args[i] == "--recover-truncate") recoverTruncate = true;
-            else if (args[i] == "--follower-only") followerOnly = true;
+            else if (args[i] == "--follower-only") { } // accepted from older command lines: members lead when elected now
             else if (args[i].StartsWith("-D", StringComparison.Ordinal)) props.AddRange(SystemProperties(args[i]));
             else if (args[i] == "--jaas-config" && i + 1 < args.Length) props.Add(("java.security.auth.login.config", args[++i]));
             else if (args[i] == "--config" && i + 1 < args.Length) configPath = args[++i];
@@ -61,14 +61,8 @@ public static class KeeperCommand
         Console.CancelKeyPress += (_, e) => { e.Cancel = true; stop.Cancel(); };
         using var sigterm = System.Runtime.InteropServices.PosixSignalRegistration.Create(
             System.Runtime.InteropServices.PosixSignal.SIGTERM, ctx => { ctx.Cancel = true; stop.Cancel(); });
-        if (config.Quorum.IsQuorumMode && followerOnly) return await RunQuorumFollowerAsync(config, stop.Token);
-        if (config.Quorum.IsQuorumMode)
-        {
-            Console.Error.WriteLine("samsa keeper: quorum mode: the Keeper can follow a ZooKeeper leader and serve clients, but cannot lead an " +
-                "ensemble yet (issue #17). Start it with --follower-only to run it as such a member beside Apache ZooKeeper members " +
-                "(give them the larger server ids, so one of them leads), or run it standalone (one server line or none).");
-            return 1;
-        }
+        // --follower-only is accepted for old command lines; a Keeper member now leads when elected
+        if (config.Quorum.IsQuorumMode) return await RunQuorumFollowerAsync(config, stop.Token);
         KeeperHost keeper;
         try
         {
@@ -99,9 +93,7 @@ public static class KeeperCommand
         return 0;
     }
 
-    /// <summary>`--follower-only` with server.N lines: a quorum member that elects, follows the
-    /// leader (ZAB) and serves clients, but cannot lead (a Keeper elected leader steps back after
-    /// initLimit ticks and elects again).</summary>
+    /// <summary>server.N lines: a quorum member that elects, then leads or follows (ZAB) and serves clients.</summary>
     private static async Task<int> RunQuorumFollowerAsync(KeeperConfig config, CancellationToken stop)
     {
         Samsa.Keeper.Server.Quorum.QuorumMember member;

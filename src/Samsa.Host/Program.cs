@@ -13,9 +13,9 @@ public static class Program
 {
     private const string Usage =
         "usage:\n" +
-        "  samsa dev [--data DIR] [--host 127.0.0.1] [--kafka-port 9092] [--zk-port 2181] [--brokers 1] [--standalone]\n" +
+        "  samsa dev [--data DIR] [--host 127.0.0.1] [--kafka-port 9092] [--zk-port 2181] [--brokers 1] [--keepers 1|3|5] [--standalone]\n" +
         "            [--broker-config server.properties] [--override key=value ...]     (every dev broker)\n" +
-        "            [--keeper-config zoo.cfg] [--keeper-override key=value ...]        (the dev Keeper)\n" +
+        "            [--keeper-config zoo.cfg] [--keeper-override key=value ...]        (the dev Keeper; not with --keepers 3|5)\n" +
         "            [--secure [--ssl-port PORT]]   (SSL and SASL_SSL listeners beside PLAINTEXT, dev users, ACLs, CA in DATA/tls, prints client configs)\n" +
         "  samsa broker --config server.properties [--jaas-config kafka_server_jaas.conf] [--override key=value ...]\n" +
         "  samsa keeper --config zoo.cfg [--recover-truncate]\n" +
@@ -108,7 +108,7 @@ public static class Program
     private static async Task<int> DevAsync(string[] args)
     {
         string host = "127.0.0.1";
-        int kafkaPort = 9092, zkPort = 2181, brokers = 1;
+        int kafkaPort = 9092, zkPort = 2181, brokers = 1, keepers = 1;
         bool standalone = false, secure = false;
         int? sslPort = null;
         string? data = null;
@@ -121,6 +121,10 @@ public static class Program
                 case "--brokers":
                     if (!int.TryParse(Value(args, ref i), NumberStyles.None, CultureInfo.InvariantCulture, out brokers) || brokers is < 1 or > 64)
                         throw new UsageException("dev: --brokers expects a number from 1 to 64");
+                    break;
+                case "--keepers":
+                    if (!int.TryParse(Value(args, ref i), NumberStyles.None, CultureInfo.InvariantCulture, out keepers) || keepers is not (1 or 3 or 5))
+                        throw new UsageException("dev: --keepers expects 1, 3 or 5 (a Keeper ensemble on ports --zk-port, +1, ...)");
                     break;
                 case "--standalone": standalone = true; break;
                 case "--secure": secure = true; break;
@@ -139,6 +143,9 @@ public static class Program
         Directory.CreateDirectory(data);
 
         if (standalone && brokers > 1) throw new UsageException("dev: --standalone runs one broker; it cannot be combined with --brokers");
+        if (keepers > 1 && (standalone || zkPort == 0)) throw new UsageException("dev: --keepers needs ZooKeeper mode and a fixed --zk-port");
+        if (keepers > 1 && (files.KeeperFile.Count > 0 || files.KeeperOverrides.Count > 0))
+            throw new UsageException("dev: --keeper-config/--keeper-override apply to the single dev Keeper; not with --keepers 3|5");
 
         if (sslPort is not null && !secure) throw new UsageException("dev: --ssl-port needs --secure");
         // SSL ports follow the brokers' plain ports (9093 beside a single broker on 9092).
@@ -149,7 +156,7 @@ public static class Program
         using var shutdown = new ShutdownSignal();
         return standalone
             ? await DevCluster.RunStandaloneAsync(host, kafkaPort, zkPort, data, shutdown, FormatHost, tls, firstSslPort, files)
-            : await DevCluster.RunAsync(host, kafkaPort, zkPort, data, brokers, shutdown, FormatHost, tls, firstSslPort, files);
+            : await DevCluster.RunAsync(host, kafkaPort, zkPort, data, brokers, shutdown, FormatHost, tls, firstSslPort, files, keepers);
     }
 
     private static async Task<int> BrokerAsync(string[] args)

@@ -36,9 +36,8 @@ public sealed class KeeperHost : IAsyncDisposable
         config.Quorum.Validate(config);
         if (config.Quorum.IsQuorumMode)
             throw new KeeperConfigException(
-                $"quorum mode ({config.Quorum.Voters.Count()} voting server.N lines): the Keeper can follow a ZooKeeper leader and serve " +
-                "clients (Quorum.QuorumMember; `samsa keeper --follower-only`) but cannot lead an ensemble yet (issue #17); " +
-                "run it standalone (one server line or none) or as a follower beside Apache ZooKeeper members");
+                $"quorum mode ({config.Quorum.Voters.Count()} voting server.N lines): KeeperHost runs a standalone server; " +
+                "an ensemble member runs as Quorum.QuorumMember (`samsa keeper --config zoo.cfg` with server.N lines)");
         var tls = KeeperTls.Build(config);
         var server = new KeeperServer(config);
         FrameListener? listener = null, secure = null;

@@ -14,6 +14,8 @@ public interface ILeaderLink
     bool Forward(long sessionId, int cxid, int type, byte[] body, List<Id> authInfo);
     /// <summary>Asks the leader whether a session this member does not own is valid (REVALIDATE).</summary>
     bool Revalidate(long sessionId, int timeout);
+    /// <summary>True when this member is the ensemble's leader (srvr/mntr say "leader").</summary>
+    bool Leading => false;
 }
 
 /// <summary>
@@ -50,7 +52,75 @@ public sealed partial class KeeperServer
     public bool Serving => _leaderLink is null || _leaderLink.Serving;
 
     /// <summary>"standalone", "follower" or "leader": srvr's Mode and mntr's zk_server_state.</summary>
-    public string ServerState => _leaderLink is null ? "standalone" : "follower";
+    public string ServerState => _leaderLink is null ? "standalone" : _leaderLink.Leading ? "leader" : "follower";
+
+    /// <summary>The leader's PrepRequestProcessor (Quorum/ZabLeader): turns a request into its txn
+    /// against the current tree without applying it — the txn is applied when committed. A
+    /// request of an unknown session becomes an error txn (upstream checkSession → SESSIONEXPIRED).
+    /// A multi is tried against the tree and rolled back, yielding the MultiTxn of its outcome.</summary>
+    public Task<(TxnHeader Hdr, IJuteRecord Txn)> LeaderPrepAsync(long sessionId, int cxid, int type, byte[] body, List<Id> auth, long zxid, bool sessionKnown) =>
+        RunOnLoopAsync(() =>
+        {
+            var hdr = new TxnHeader { ClientId = sessionId, Cxid = cxid, Zxid = zxid, Time = WallNow, Type = type };
+            IJuteRecord Error(int code) { hdr.Type = OpCode.Error; return new ErrorTxn { Err = code }; }
+            if (type == OpCode.CreateSession)
+            {
+                if (body.Length < 4) return (hdr, Error((int)Code.MarshallingError));
+                return (hdr, (IJuteRecord)new CreateSessionTxn { TimeOut = System.Buffers.Binary.BinaryPrimitives.ReadInt32BigEndian(body) });
+            }
+            if (type == OpCode.CloseSession)
+                return (hdr, (IJuteRecord)new CloseSessionTxn { Paths2Delete = Tree.GetEphemerals(sessionId).ToList() });
+            if (!sessionKnown) return (hdr, Error((int)Code.SessionExpired));
+            var conn = new ServerConnection(this, -1, null, _ => ValueTask.CompletedTask, () => { });
+            conn.AuthInfo.Clear();
+            conn.AuthInfo.AddRange(auth);
+            conn.SessionId = sessionId;
+            var session = _sessions.TryGetValue(sessionId, out var s) ? s : new Session { Id = sessionId };
+            try
+            {
+                if (type == OpCode.Multi) return (hdr, PrepMultiForLeader(conn, session, hdr, body));
+                var r = new JuteReader(body, Config.JuteMaxBuffer);
+                return (hdr, Prep(conn, session, type, ref r, zxid, hdr.Time));
+            }
+            catch (KeeperException e) { return (hdr, Error(e.Code)); }
+            catch (JuteException) { return (hdr, Error((int)Code.MarshallingError)); }
+            finally { conn.Closed = true; }
+        });
+
+    private IJuteRecord PrepMultiForLeader(ServerConnection conn, Session session, TxnHeader hdr, byte[] body)
+    {
+        var ops = ReadMultiOps(body, write: true);
+        var txns = new List<Txn>();
+        int triggersBefore = Tree.Triggers.Count;
+        Tree.BeginMulti();
+        bool failed = false;
+        try
+        {
+            foreach (var (type, req) in ops)
+            {
+                if (failed)
+                {
+                    txns.Add(new Txn { Type = OpCode.Error, Data = new ErrorTxn { Err = (int)Code.RuntimeInconsistency }.ToBytes() });
+                    continue;
+                }
+                try
+                {
+                    var r = new JuteReader(req!.ToBytes(), int.MaxValue);
+                    var txn = Prep(conn, session, type, ref r, hdr.Zxid, hdr.Time);
+                    var rc = Tree.ProcessTxn(new TxnHeader { ClientId = hdr.ClientId, Cxid = hdr.Cxid, Zxid = hdr.Zxid, Time = hdr.Time, Type = type }, txn);
+                    if (rc.Err != 0) throw new KeeperException(rc.Err);
+                    txns.Add(new Txn { Type = type, Data = txn.ToBytes() });
+                }
+                catch (KeeperException e)
+                {
+                    failed = true;
+                    txns.Add(new Txn { Type = OpCode.Error, Data = new ErrorTxn { Err = e.Code }.ToBytes() });
+                }
+            }
+        }
+        finally { Tree.RollbackMulti(triggersBefore); }
+        return new MultiTxn { Txns = txns };
+    }
 
     /// <summary>The sessions whose clients are connected here, with their timeouts: the touch table a
     /// follower sends in its PING answer. Runs on the loop.</summary>

@@ -70,7 +70,7 @@ public sealed class QuorumConfigTests : IDisposable
         var quorum = Parse(Three);
         var e2 = await Assert.ThrowsAsync<KeeperConfigException>(() => KeeperHost.StartAsync(quorum));
         Assert.Contains("quorum mode", e2.Message);
-        Assert.Contains("cannot lead", e2.Message);
+        Assert.Contains("QuorumMember", e2.Message);
     }
 
     [Fact]

@@ -1,11 +1,12 @@
 #!/usr/bin/python3
 """Mixed Keeper / Apache ZooKeeper 3.8 ensembles on loopback (issue #17).
 
-For each ensemble of the matrix: start three members (`samsa keeper --follower-only` for Keeper
+For each ensemble of the matrix: start three members (`samsa keeper --config zoo.cfg` for Keeper
 members, Debian's Apache ZooKeeper for the others), wait until every member serves, write through
 each member and read every write through every member (kazoo, after sync), then kill the leader
 and time how long until a write through a surviving member succeeds again (election + sync).
-Prints one line per ensemble. The Keeper cannot lead yet, so Apache members get the larger ids.
+Prints one line per ensemble. Among members with equal logs the largest server id leads, so the
+order of kinds in each row picks whether a Keeper or an Apache member leads first.
 
     tests/ensemble/mixed_ensemble.py --samsa src/Samsa.Host/bin/Release/net10.0/samsa [--rounds 3]
 """
@@ -16,11 +17,14 @@ from kazoo.client import KazooClient
 JAR = "/usr/share/java/zookeeper.jar"
 LOG_CP = JAR + ":/usr/share/java/slf4j-log4j12.jar:/usr/share/java/log4j-1.2.jar"
 
-# sid -> kind, in server-id order; the matrix of issue #17 that works while the Keeper cannot lead
+# sid -> kind, in server-id order (the largest id leads first); the matrix of issue #17
 MATRIX = {
     "3 Apache (baseline)": ["apache", "apache", "apache"],
-    "1 Keeper + 2 Apache": ["keeper", "apache", "apache"],
-    "2 Keepers + 1 Apache": ["keeper", "keeper", "apache"],
+    "1 Keeper + 2 Apache, Apache leads": ["keeper", "apache", "apache"],
+    "2 Keepers + 1 Apache (Keepers first: a Keeper leads)": ["keeper", "keeper", "apache"],
+    "3 Keepers": ["keeper", "keeper", "keeper"],
+    "Keeper leads 2 Apache": ["apache", "apache", "keeper"],
+    "Keeper leads 1 Keeper + 1 Apache": ["apache", "keeper", "keeper"],
 }
 
 
@@ -73,7 +77,7 @@ class Member:
             f.write("".join(s + "\n" for s in servers))
         self.log = open(os.path.join(d, "out.log"), "w")
         if kind == "keeper":
-            cmd = [samsa, "keeper", "--config", cfg, "--follower-only"]
+            cmd = [samsa, "keeper", "--config", cfg]
         else:
             cmd = ["java", "-Xmx128m", "-cp", LOG_CP, "-Dlog4j.configuration=file:/etc/zookeeper/conf_example/log4j.properties",
                    "-Dzookeeper.root.logger=INFO,CONSOLE", "org.apache.zookeeper.server.quorum.QuorumPeerMain", cfg]
@@ -138,9 +142,17 @@ def run(label, kinds, samsa, root):
             for w in members:
                 if not zk.exists(f"/via-{w.name()}"):
                     missing.append(f"{w.name()}->{m.name()}")
+        # sequential writes through a follower (each one a quorum round: forward, propose, ACKs, commit)
+        fol = next(m for m in members if m is not leader)
+        zk = clients[fol.sid]
+        n_writes = 200
+        t_w = time.monotonic()
+        for i in range(n_writes):
+            zk.create(f"/seq-{i}", b"v")
+        rate = n_writes / (time.monotonic() - t_w)
         for zk in clients.values():
             zk.stop(); zk.close()
-        rw = "all reads OK" if not missing else "MISSING " + ",".join(missing)
+        rw = ("all reads OK" if not missing else "MISSING " + ",".join(missing)) + f"; {rate:.0f} sequential writes/s through {fol.name()}"
         # kill the leader; time until a write through a survivor succeeds
         t_kill = time.monotonic()
         leader.kill()

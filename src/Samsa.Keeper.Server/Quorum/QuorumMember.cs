@@ -5,10 +5,9 @@ namespace Samsa.Keeper.Server.Quorum;
 
 /// <summary>
 /// A quorum member's main loop, as upstream QuorumPeer.run: elect; when following, run ZAB as a
-/// follower until the leader goes away; elect again. Leading is not implemented yet: a Keeper
-/// elected leader says so, waits initLimit ticks (so its would-be followers give up too) and looks
-/// again — an ensemble whose best candidate is a Keeper does not make progress until the leader
-/// side exists (compat/FINDINGS.md, issue #17).
+/// follower until the leader goes away; when leading, run ZAB as the leader (Quorum/ZabLeader)
+/// until a quorum is lost; elect again. Leading needs the serving server (serveClients), whose
+/// request path prepares the txns.
 /// </summary>
 public sealed class QuorumMember : IAsyncDisposable, ILeaderLink
 {
@@ -41,10 +40,20 @@ public sealed class QuorumMember : IAsyncDisposable, ILeaderLink
         Store = null!;
     }
 
-    bool ILeaderLink.Serving => _follower?.UpToDate == true;
-    bool ILeaderLink.Forward(long sessionId, int cxid, int type, byte[] body, List<Samsa.Keeper.Protocol.Records.Id> authInfo) =>
-        _follower is { } f && f.Forward(sessionId, cxid, type, body, authInfo);
-    bool ILeaderLink.Revalidate(long sessionId, int timeout) => _follower is { } f && f.Revalidate(sessionId, timeout);
+    bool ILeaderLink.Serving => _follower?.UpToDate == true || _leader?.Serving == true;
+    bool ILeaderLink.Leading => _leader?.Serving == true;
+    bool ILeaderLink.Forward(long sessionId, int cxid, int type, byte[] body, List<Samsa.Keeper.Protocol.Records.Id> authInfo)
+    {
+        // on the leader, this member's clients' requests enter the proposal pipeline directly
+        if (_leader is { Serving: true } l) { l.SubmitLocal(sessionId, cxid, type, body, authInfo); return true; }
+        return _follower is { } f && f.Forward(sessionId, cxid, type, body, authInfo);
+    }
+    bool ILeaderLink.Revalidate(long sessionId, int timeout) =>
+        _leader is { Serving: true } l ? l.RevalidateLocal(sessionId, timeout) : _follower is { } f && f.Revalidate(sessionId, timeout);
+
+    /// <summary>True while leading with a synced quorum.</summary>
+    public bool Leading => _leader?.Serving == true;
+    private volatile ZabLeader? _leader;
 
     /// <summary>Validates the quorum keys (myid from dataDir unless <paramref name="myId"/> is given),
     /// recovers the store and starts electing.</summary>
@@ -107,8 +116,26 @@ public sealed class QuorumMember : IAsyncDisposable, ILeaderLink
             }
             else if (_election.State == ServerState.Leading)
             {
-                _log("zab: elected leader, but the Keeper cannot lead an ensemble yet (issue #17); looking again after initLimit ticks");
-                if (ct.WaitHandle.WaitOne(_config.TickTime * Math.Max(1, _config.Quorum.InitLimit))) return;
+                if (Server is null)
+                {
+                    // the leader prepares txns with the serving server's request path
+                    _log("zab: elected leader, but this member was started without a server; looking again after initLimit ticks");
+                    if (ct.WaitHandle.WaitOne(_config.TickTime * Math.Max(1, _config.Quorum.InitLimit))) return;
+                    continue;
+                }
+                var leader = new ZabLeader(MyId, _config.Quorum, _config, Store, _log, _election.UpdateElectionVote, Server);
+                _leader = leader;
+                try
+                {
+                    leader.Lead(ct);
+                }
+                catch (Exception e) when (e is not OutOfMemoryException)
+                {
+                    if (!ct.IsCancellationRequested)
+                        _log("zab: stopped leading: " + (e is IOException or InvalidDataException ? e.Message : e.ToString()));
+                }
+                _leader = null;
+                Server.LeaderLost();
             }
         }
     }

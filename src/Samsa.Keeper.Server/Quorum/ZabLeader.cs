@@ -1,0 +1,579 @@
+using System.Buffers.Binary;
+using System.Collections.Concurrent;
+using System.Net;
+using System.Net.Sockets;
+using Samsa.Keeper.Protocol;
+using Samsa.Keeper.Protocol.Records;
+
+namespace Samsa.Keeper.Server.Quorum;
+
+/// <summary>
+/// The leader's side of ZAB, as upstream's Leader/LearnerHandler (3.8), kept simple:
+/// <list type="number">
+/// <item>discovery: learners connect to our quorum port and send FOLLOWERINFO; once a quorum
+/// (ourselves included) has, the new epoch is one past the highest acceptedEpoch
+/// (getEpochToPropose); each learner gets LEADERINFO and answers ACKEPOCH; a learner whose state
+/// is newer than ours makes us give up (waitForEpochAck's "Follower is ahead of the leader");</item>
+/// <item>synchronization: DIFF when the learner has our last zxid or one in the committed log
+/// kept in memory since we started leading (PROPOSAL/COMMIT pairs follow), TRUNC when it is
+/// ahead, otherwise SNAP with the snapshot streamed after it ("BenWasHere" at the end); then
+/// NEWLEADER; a quorum of NEWLEADER ACKs starts the broadcast and each learner gets UPTODATE;</item>
+/// <item>broadcast: requests (learners' REQUEST packets and our own clients') are prepared
+/// against the tree, proposed to every synced learner, logged and forced here, committed once a
+/// majority of voters (us included) ACKed, then applied. Requests are handled one at a time —
+/// upstream pipelines proposals; this leader has at most one outstanding, which keeps the
+/// prepared txn consistent with the tree without upstream's outstandingChanges.</item>
+/// </list>
+/// PING goes to learners every tick/2; their answers touch sessions, which expire here; a
+/// learner silent for syncLimit ticks is dropped, and losing sight of a quorum ends leadership.
+/// </summary>
+public sealed class ZabLeader
+{
+    private readonly long _myId;
+    private readonly QuorumConfig _quorum;
+    private readonly KeeperConfig _config;
+    private readonly LearnerStore _store;
+    private readonly Action<string> _log;
+    private readonly Action<long> _updateVote;
+    private readonly KeeperServer _server;
+
+    private readonly object _gate = new();
+    private readonly Dictionary<long, long> _connectingEpochs = new();
+    private readonly HashSet<long> _epochAcks = new();
+    private readonly HashSet<long> _newLeaderAcks = new();
+    private bool _epochDecided;
+    private long _epoch = -1;
+    private bool _broadcasting;
+    private volatile Exception? _failure;
+
+    /// <summary>Held while a request is proposed/committed and while a learner is synced, so a
+    /// learner joins the forwarding set exactly at a commit boundary.</summary>
+    private readonly object _bcast = new();
+    private readonly List<LearnerHandler> _forwarding = new();
+    private readonly List<LearnerHandler> _all = new();
+    private long _counter;
+    private long _outstandingZxid = -1;
+    private readonly HashSet<long> _outstandingAcks = new();
+    /// <summary>Committed proposals since leading began (for DIFF), after the tree's zxid then.</summary>
+    private readonly List<(long Zxid, byte[] Data)> _committedLog = new();
+    private long _logBase;
+    private const int MaxCommittedLog = 500;
+
+    private readonly BlockingCollection<Req> _requests = new();
+    private readonly ConcurrentDictionary<long, long> _sessionDeadline = new();
+    private readonly ConcurrentDictionary<long, bool> _expiring = new();
+
+    private sealed record Req(LearnerHandler? Origin, long SessionId, int Cxid, int Type, byte[] Body, List<Id> Auth);
+
+    public ZabLeader(long myId, QuorumConfig quorum, KeeperConfig config, LearnerStore store, Action<string> log, Action<long> updateVote, KeeperServer server)
+    {
+        _myId = myId; _quorum = quorum; _config = config; _store = store; _log = log; _updateVote = updateVote; _server = server;
+    }
+
+    /// <summary>Set once a quorum acknowledged NEWLEADER: the leader serves.</summary>
+    public volatile bool Serving;
+    public long Epoch => _epoch;
+    public int SyncedFollowers { get { lock (_bcast) return _forwarding.Count; } }
+
+    private int Tick => _config.TickTime;
+    private bool IsVoter(long sid) => _quorum.Servers.TryGetValue(sid, out var s) && s.Type == LearnerType.Participant;
+    private bool IsQuorum(IEnumerable<long> sids) => sids.Where(IsVoter).Distinct().Count() > _quorum.Voters.Count() / 2;
+
+    // ------------------------------------------------------------------ requests from this member's clients
+
+    public void SubmitLocal(long sessionId, int cxid, int type, byte[] body, List<Id> auth)
+    {
+        Touch(sessionId);
+        _requests.Add(new Req(null, sessionId, cxid, type, body, auth));
+    }
+
+    public bool RevalidateLocal(long sessionId, int timeout)
+    {
+        bool valid = Revalidate(sessionId, timeout);
+        _server.SessionRevalidated(sessionId, valid);
+        return true;
+    }
+
+    private bool Revalidate(long sessionId, int timeout)
+    {
+        bool valid;
+        lock (_bcast) valid = _store.Sessions.ContainsKey(sessionId) && !_expiring.ContainsKey(sessionId);
+        if (valid) _sessionDeadline[sessionId] = Environment.TickCount64 + timeout;
+        return valid;
+    }
+
+    private void Touch(long sessionId)
+    {
+        if (_store.Sessions.TryGetValue(sessionId, out int to)) _sessionDeadline[sessionId] = Environment.TickCount64 + to;
+    }
+
+    // ------------------------------------------------------------------ main
+
+    /// <summary>Leads until leadership is lost (throws) or <paramref name="ct"/> is cancelled.</summary>
+    public void Lead(CancellationToken ct)
+    {
+        var me = _quorum.Servers[_myId];
+        var listener = new TcpListener(Resolve(me.Host), me.QuorumPort);
+        listener.Server.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+        listener.Start();
+        using var reg = ct.Register(() => { try { listener.Stop(); } catch (SocketException) { } Fail(new OperationCanceledException()); });
+        var acceptor = new Thread(() => Accept(listener, ct)) { IsBackground = true, Name = "zab-accept" };
+        acceptor.Start();
+        Thread? pipeline = null;
+        try
+        {
+            long limit = Tick * (long)_quorum.InitLimit;
+            // ---- getEpochToPropose
+            lock (_gate)
+            {
+                _connectingEpochs[_myId] = _store.AcceptedEpoch;
+                WaitFor(() => IsQuorum(_connectingEpochs.Keys), limit, "Timeout while waiting for epoch from quorum");
+                _epoch = _connectingEpochs.Values.Max() + 1;
+                _store.SetAcceptedEpoch(_epoch);
+                _epochDecided = true;
+                Monitor.PulseAll(_gate);
+                // ---- waitForEpochAck
+                _epochAcks.Add(_myId);
+                WaitFor(() => IsQuorum(_epochAcks), limit, "Timeout while waiting for epoch to be acked by quorum");
+            }
+            _counter = 0;
+            _logBase = _store.Tree.LastProcessedZxid;
+            _store.SetCurrentEpoch(_epoch);
+            _log($"zab: leading epoch {_epoch} from zxid 0x{_logBase:x}");
+            // ---- waitForNewLeaderAck
+            lock (_gate)
+            {
+                _newLeaderAcks.Add(_myId);
+                WaitFor(() => IsQuorum(_newLeaderAcks), limit, "Timeout while waiting for NEWLEADER to be acked by quorum");
+                _broadcasting = true;
+                Monitor.PulseAll(_gate);
+            }
+            foreach (var (id, to) in _store.Sessions.ToList()) _sessionDeadline[id] = Environment.TickCount64 + to;
+            _updateVote(_epoch);
+            Serving = true;
+            _log($"zab: leader serving epoch {_epoch}");
+            pipeline = new Thread(() => Pipeline(ct)) { IsBackground = true, Name = "zab-pipeline" };
+            pipeline.Start();
+
+            // ---- broadcast: ping, check the quorum, expire sessions (Leader.lead's loop)
+            long lastQuorumSeen = Environment.TickCount64;
+            while (!ct.IsCancellationRequested)
+            {
+                if (_failure is { } f) throw f is OperationCanceledException ? f : new IOException("leader failed: " + f.Message, f);
+                Thread.Sleep(Math.Max(1, Tick / 2));
+                long now = Environment.TickCount64;
+                List<LearnerHandler> learners;
+                lock (_bcast) learners = _forwarding.ToList();
+                var seen = new List<long> { _myId };
+                foreach (var l in learners)
+                {
+                    // a learner still syncing has initLimit ticks, a synced one syncLimit (upstream LearnerHandler.ping / syncLimitCheck)
+                    if (now - l.LastHeard > Tick * (long)(l.Synced ? _quorum.SyncLimit : _quorum.InitLimit))
+                    {
+                        _log($"zab: dropping learner {l.Sid}: nothing heard for {(l.Synced ? "syncLimit" : "initLimit")} ticks");
+                        l.Close();
+                        continue;
+                    }
+                    if (l.Synced) seen.Add(l.Sid);
+                    l.Queue(ZabType.Ping, _store.Tree.LastProcessedZxid, null);
+                }
+                if (IsQuorum(seen)) lastQuorumSeen = now;
+                else if (now - lastQuorumSeen > Tick * (long)_quorum.SyncLimit)
+                    throw new IOException($"Not sufficient followers synced, only synced with sids: [ {string.Join(", ", seen)} ]");
+                // our own clients keep their sessions alive here (a follower's come in PING answers)
+                try
+                {
+                    foreach (var (id, _) in _server.TouchTableAsync().GetAwaiter().GetResult()) Touch(id);
+                }
+                catch (ObjectDisposedException) { return; }
+                foreach (var (id, deadline) in _sessionDeadline)
+                {
+                    if (now <= deadline || !_expiring.TryAdd(id, true)) continue;
+                    _log($"zab: expiring session 0x{id:x}");
+                    _requests.Add(new Req(null, id, 0, OpCode.CloseSession, Array.Empty<byte>(), new List<Id>()));
+                }
+            }
+        }
+        finally
+        {
+            Serving = false;
+            Fail(new IOException("leadership ended"));
+            _requests.CompleteAdding();
+            try { listener.Stop(); } catch (SocketException) { }
+            List<LearnerHandler> all;
+            lock (_gate) all = _all.ToList();
+            foreach (var l in all) l.Close();
+            pipeline?.Join(TimeSpan.FromSeconds(5));
+        }
+    }
+
+    private void WaitFor(Func<bool> cond, long ms, string timeoutMessage)
+    {
+        long end = Environment.TickCount64 + ms;
+        while (!cond())
+        {
+            if (_failure is { } f) throw f is OperationCanceledException ? f : new IOException(f.Message, f);
+            long left = end - Environment.TickCount64;
+            if (left <= 0) throw new IOException(timeoutMessage);
+            Monitor.Wait(_gate, (int)Math.Min(left, 100));
+        }
+    }
+
+    private void Fail(Exception e)
+    {
+        _failure ??= e;
+        lock (_gate) Monitor.PulseAll(_gate);
+        lock (_bcast) Monitor.PulseAll(_bcast);
+    }
+
+    private void Accept(TcpListener listener, CancellationToken ct)
+    {
+        while (!ct.IsCancellationRequested && _failure is null)
+        {
+            TcpClient c;
+            try { c = listener.AcceptTcpClient(); }
+            catch (Exception e) when (e is not OutOfMemoryException) { return; }
+            c.NoDelay = true;
+            var h = new LearnerHandler(this, c);
+            lock (_gate) _all.Add(h);
+            new Thread(h.Run) { IsBackground = true, Name = "zab-learner" }.Start();
+        }
+    }
+
+    // ------------------------------------------------------------------ proposals
+
+    private void Pipeline(CancellationToken ct)
+    {
+        try
+        {
+            foreach (var r in _requests.GetConsumingEnumerable(ct))
+            {
+                if (_failure is not null) return;
+                Process(r);
+            }
+        }
+        catch (OperationCanceledException) { }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            _log("zab: leader pipeline failed: " + e.Message);
+            Fail(e);
+        }
+    }
+
+    private void Process(Req r)
+    {
+        lock (_bcast)
+        {
+            if (r.Type == OpCode.Sync)
+            {
+                // every request before this one is committed (one at a time), so the answer goes now,
+                // behind those COMMITs on the learner's queue (upstream Leader.processSync)
+                if (r.Origin is null) _server.SyncAnswered();
+                else r.Origin.Queue(ZabType.Sync, 0, null);
+                return;
+            }
+            long zxid = ZabType.MakeZxid(_epoch, ++_counter);
+            bool known = r.Type == OpCode.CreateSession || _store.Sessions.ContainsKey(r.SessionId);
+            var (hdr, txn) = _server.LeaderPrepAsync(r.SessionId, r.Cxid, r.Type, r.Body, r.Auth, zxid, known).GetAwaiter().GetResult();
+            var data = Concat(hdr.ToBytes(), txn.ToBytes());
+            _outstandingZxid = zxid;
+            _outstandingAcks.Clear();
+            _outstandingAcks.Add(_myId);
+            foreach (var l in _forwarding) l.Queue(ZabType.Proposal, zxid, data);
+            _store.Log(hdr, txn, null);
+            long end = Environment.TickCount64 + Tick * (long)_quorum.SyncLimit * 2;
+            while (!IsQuorum(_outstandingAcks))
+            {
+                if (_failure is not null) return;
+                if (Environment.TickCount64 > end) throw new IOException($"proposal 0x{zxid:x} not acknowledged by a quorum");
+                Monitor.Wait(_bcast, 100);
+            }
+            _outstandingZxid = -1;
+            foreach (var l in _forwarding) l.Queue(ZabType.Commit, zxid, null);
+            _store.Apply(hdr, txn);
+            _committedLog.Add((zxid, data));
+            if (_committedLog.Count > MaxCommittedLog)
+            {
+                _logBase = _committedLog[0].Zxid;
+                _committedLog.RemoveAt(0);
+            }
+            switch (hdr.Type)
+            {
+                case OpCode.CreateSession when txn is CreateSessionTxn cs:
+                    _sessionDeadline[hdr.ClientId] = Environment.TickCount64 + cs.TimeOut;
+                    break;
+                case OpCode.CloseSession:
+                    _sessionDeadline.TryRemove(hdr.ClientId, out _);
+                    _expiring.TryRemove(hdr.ClientId, out _);
+                    break;
+            }
+        }
+    }
+
+    private void Acked(long sid, long zxid)
+    {
+        lock (_bcast)
+        {
+            if (zxid != _outstandingZxid) return;
+            _outstandingAcks.Add(sid);
+            Monitor.PulseAll(_bcast);
+        }
+    }
+
+    private static byte[] Concat(byte[] a, byte[] b)
+    {
+        var r = new byte[a.Length + b.Length];
+        a.CopyTo(r, 0); b.CopyTo(r, a.Length);
+        return r;
+    }
+
+    /// <summary>Upstream SerializeUtils.serializeSnapshot + DataTree.serialize, then the signature:
+    /// the stream a follower reads after SNAP (no file header, checksum or digest).</summary>
+    private static byte[] SnapshotStream(DataTree tree, IReadOnlyDictionary<long, int> sessions)
+    {
+        var ms = new MemoryStream();
+        void PutInt(int v) { Span<byte> b = stackalloc byte[4]; BinaryPrimitives.WriteInt32BigEndian(b, v); ms.Write(b); }
+        void PutLong(long v) { Span<byte> b = stackalloc byte[8]; BinaryPrimitives.WriteInt64BigEndian(b, v); ms.Write(b); }
+        void PutString(string? s)
+        {
+            if (s is null) { PutInt(-1); return; }
+            var b = System.Text.Encoding.UTF8.GetBytes(s);
+            PutInt(b.Length); ms.Write(b);
+        }
+        PutInt(sessions.Count);
+        foreach (var (id, to) in sessions) { PutLong(id); PutInt(to); }
+        PutInt(tree.Acls.Count);
+        foreach (var (id, acls) in tree.Acls.Entries)
+        {
+            PutLong(id);
+            PutInt(acls.Count);
+            foreach (var a in acls) ms.Write(a.ToBytes());
+        }
+        void WriteNode(string p)
+        {
+            var n = tree.GetNode(p)!;
+            PutString(p == "/" ? "" : p);
+            if (n.Data is null) PutInt(-1); else { PutInt(n.Data.Length); ms.Write(n.Data); }
+            PutLong(n.Acl);
+            ms.Write(new StatPersisted
+            {
+                Czxid = n.Czxid, Mzxid = n.Mzxid, Ctime = n.Ctime, Mtime = n.Mtime, Version = n.Version,
+                Cversion = n.Cversion, Aversion = n.Aversion, EphemeralOwner = n.EphemeralOwner, Pzxid = n.Pzxid,
+            }.ToBytes());
+            foreach (var c in n.Children) WriteNode(DataTree.Join(p, c));
+        }
+        WriteNode("/");
+        PutString("/");
+        PutString("BenWasHere");
+        return ms.ToArray();
+    }
+
+    private static IPAddress Resolve(string host) =>
+        IPAddress.TryParse(host, out var a) ? a : Dns.GetHostAddresses(host).First(x => x.AddressFamily == AddressFamily.InterNetwork);
+
+    // ------------------------------------------------------------------ one learner
+
+    private sealed class LearnerHandler
+    {
+        private readonly ZabLeader _l;
+        private readonly TcpClient _c;
+        private readonly BlockingCollection<byte[]> _out = new();
+        private int _closed;
+        public long Sid = -1;
+        public long LastHeard = Environment.TickCount64;
+        public volatile bool Synced;
+
+        public LearnerHandler(ZabLeader leader, TcpClient c) { _l = leader; _c = c; }
+
+        public void Queue(int type, long zxid, byte[]? data, List<Id>? auth = null)
+        {
+            var p = new QuorumPacket { Type = type, Zxid = zxid, Data = data, Authinfo = auth };
+            QueueRaw(p.ToBytes());
+        }
+
+        private void QueueRaw(byte[] b)
+        {
+            try { _out.Add(b); } catch (InvalidOperationException) { }
+        }
+
+        public void Close()
+        {
+            if (Interlocked.Exchange(ref _closed, 1) != 0) return;
+            _out.CompleteAdding();
+            try { _c.Close(); } catch (SocketException) { }
+            lock (_l._bcast) _l._forwarding.Remove(this);
+        }
+
+        private void Send(Stream s)
+        {
+            try
+            {
+                foreach (var b in _out.GetConsumingEnumerable())
+                {
+                    s.Write(b);
+                    if (_out.Count == 0) s.Flush();
+                }
+            }
+            catch (Exception e) when (e is not OutOfMemoryException) { }
+            Close();
+        }
+
+        public void Run()
+        {
+            var l = _l;
+            try
+            {
+                _c.ReceiveTimeout = l.Tick * l._quorum.InitLimit;
+                var net = _c.GetStream();
+                var reader = new ZabReader(new BufferedStream(net), l._config.JuteMaxBuffer);
+                var qp = reader.ReadPacket();
+                if (qp.Type != ZabType.FollowerInfo)
+                    throw new IOException($"First packet {ZabType.Name(qp.Type)} is not FOLLOWERINFO");
+                var lr = new JuteReader(qp.Data ?? throw new IOException("FOLLOWERINFO without data"), l._config.JuteMaxBuffer);
+                var info = LearnerInfo.Read(ref lr);
+                Sid = info.Serverid;
+                if (!l._quorum.Servers.ContainsKey(Sid)) throw new IOException($"Follower sid: {Sid} is not known");
+                long peerAccepted = ZabType.EpochOf(qp.Zxid);
+                new Thread(() => Send(new BufferedStream(net))) { IsBackground = true, Name = "zab-learner-send" }.Start();
+
+                long epoch;
+                lock (l._gate)
+                {
+                    if (!l._epochDecided) l._connectingEpochs[Sid] = peerAccepted;
+                    l.WaitFor(() => l._epochDecided, l.Tick * (long)l._quorum.InitLimit, "Timeout while waiting for epoch");
+                    epoch = l._epoch;
+                }
+                var ver = new byte[4];
+                BinaryPrimitives.WriteInt32BigEndian(ver, ZabType.ProtocolVersion);
+                Queue(ZabType.LeaderInfo, ZabType.MakeZxid(epoch, 0), ver);
+                qp = reader.ReadPacket();
+                if (qp.Type != ZabType.AckEpoch) throw new IOException($"{ZabType.Name(qp.Type)} instead of ACKEPOCH from {Sid}");
+                int peerCurrentEpoch = qp.Data is { Length: >= 4 } d ? BinaryPrimitives.ReadInt32BigEndian(d) : -1;
+                long peerZxid = qp.Zxid;
+                lock (l._gate)
+                {
+                    // upstream waitForEpochAck: a voter newer than us means we should not lead
+                    long myEpoch = l._store.CurrentEpoch, myZxid = l._store.Tree.LastProcessedZxid;
+                    if (peerCurrentEpoch != -1 && (peerCurrentEpoch > myEpoch || (peerCurrentEpoch == myEpoch && peerZxid > myZxid)))
+                    {
+                        var e = new IOException($"Follower {Sid} is ahead of the leader (epoch {peerCurrentEpoch}, zxid 0x{peerZxid:x})");
+                        l.Fail(e);
+                        throw e;
+                    }
+                    l._epochAcks.Add(Sid);
+                    Monitor.PulseAll(l._gate);
+                    l.WaitFor(() => l.IsQuorum(l._epochAcks), l.Tick * (long)l._quorum.InitLimit, "Timeout while waiting for epoch to be acked");
+                }
+                // wait until the leader has settled its own epoch files and log base (just after the quorum ack)
+                SpinWait.SpinUntil(() => l._store.CurrentEpoch == l._epoch || l._failure is not null, l.Tick * l._quorum.InitLimit);
+
+                // ---- sync (LearnerHandler.syncFollower), at a commit boundary
+                string mode;
+                lock (l._bcast)
+                {
+                    long leaderZxid = l._store.Tree.LastProcessedZxid;
+                    int from = -1;
+                    if (peerZxid == leaderZxid) from = l._committedLog.Count;
+                    else if (peerZxid > leaderZxid) from = -2;
+                    else if (peerZxid == l._logBase) from = 0;
+                    else
+                    {
+                        int i = l._committedLog.FindIndex(x => x.Zxid == peerZxid);
+                        if (i >= 0) from = i + 1;
+                    }
+                    if (from == -2)
+                    {
+                        mode = "TRUNC";
+                        Queue(ZabType.Trunc, leaderZxid, null);
+                    }
+                    else if (from >= 0)
+                    {
+                        mode = "DIFF";
+                        Queue(ZabType.Diff, leaderZxid, null);
+                        for (int i = from; i < l._committedLog.Count; i++)
+                        {
+                            Queue(ZabType.Proposal, l._committedLog[i].Zxid, l._committedLog[i].Data);
+                            Queue(ZabType.Commit, l._committedLog[i].Zxid, null);
+                        }
+                    }
+                    else
+                    {
+                        mode = "SNAP";
+                        var snap = l._server.RunOnLoopAsync(() => SnapshotStream(l._store.Tree, l._store.Sessions)).GetAwaiter().GetResult();
+                        Queue(ZabType.Snap, leaderZxid, null);
+                        QueueRaw(snap);
+                    }
+                    Queue(ZabType.NewLeader, ZabType.MakeZxid(epoch, 0), null);
+                    LastHeard = Environment.TickCount64;
+                    l._forwarding.Add(this);
+                }
+                l._log($"zab: syncing learner {Sid} by {mode} (its zxid 0x{peerZxid:x})");
+
+                // ---- NEWLEADER ack, then UPTODATE once the quorum is there
+                _c.ReceiveTimeout = l.Tick * l._quorum.SyncLimit;
+                bool upToDateSent = false;
+                while (true)
+                {
+                    qp = reader.ReadPacket();
+                    LastHeard = Environment.TickCount64;
+                    switch (qp.Type)
+                    {
+                        case ZabType.Ack:
+                            if (!upToDateSent && qp.Zxid == ZabType.MakeZxid(epoch, 0))
+                            {
+                                lock (l._gate)
+                                {
+                                    l._newLeaderAcks.Add(Sid);
+                                    Monitor.PulseAll(l._gate);
+                                    l.WaitFor(() => l._broadcasting, l.Tick * (long)l._quorum.InitLimit, "Timeout waiting for the leader to start");
+                                }
+                                Queue(ZabType.UpToDate, -1, null);
+                                upToDateSent = true;
+                                Synced = true;
+                            }
+                            else l.Acked(Sid, qp.Zxid);
+                            break;
+                        case ZabType.Ping:
+                            {
+                                var t = qp.Data ?? Array.Empty<byte>();
+                                for (int o = 0; o + 12 <= t.Length; o += 12) l.Touch(BinaryPrimitives.ReadInt64BigEndian(t.AsSpan(o)));
+                                break;
+                            }
+                        case ZabType.Revalidate:
+                            {
+                                var t = qp.Data;
+                                if (t is null || t.Length < 12) throw new IOException("short REVALIDATE");
+                                long id = BinaryPrimitives.ReadInt64BigEndian(t);
+                                bool valid = l.Revalidate(id, BinaryPrimitives.ReadInt32BigEndian(t.AsSpan(8)));
+                                var a = new byte[9];
+                                BinaryPrimitives.WriteInt64BigEndian(a, id);
+                                a[8] = valid ? (byte)1 : (byte)0;
+                                Queue(ZabType.Revalidate, -1, a);
+                                break;
+                            }
+                        case ZabType.Request:
+                            {
+                                var t = qp.Data;
+                                if (t is null || t.Length < 16) throw new IOException("short REQUEST");
+                                long session = BinaryPrimitives.ReadInt64BigEndian(t);
+                                l.Touch(session);
+                                l._requests.Add(new Req(this, session, BinaryPrimitives.ReadInt32BigEndian(t.AsSpan(8)),
+                                    BinaryPrimitives.ReadInt32BigEndian(t.AsSpan(12)), t[16..], qp.Authinfo ?? new List<Id>()));
+                                break;
+                            }
+                        default:
+                            l._log($"zab: unexpected {ZabType.Name(qp.Type)} from learner {Sid}");
+                            break;
+                    }
+                }
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                // a learner thread must never take the process down: leadership ending (cancelled
+                // waits), a bad packet or a dropped connection all just end this learner
+                if (l._failure is null) l._log($"zab: learner {Sid} gone: " + (e is IOException or InvalidDataException or JuteException ? e.Message : e.ToString()));
+            }
+            finally { Close(); }
+        }
+    }
+}
