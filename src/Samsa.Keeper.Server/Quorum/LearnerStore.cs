@@ -105,6 +105,25 @@ public sealed class LearnerStore : IDisposable
         LastLoggedZxid = Math.Max(LastLoggedZxid, hdr.Zxid);
     }
 
+    /// <summary>Before leading: applies every txn this member logged but never saw committed
+    /// (proposals acked as a follower whose COMMIT did not arrive before the old leader went away).
+    /// Upstream's Leader.lead starts with zk.loadData(), which replays the whole txn log, so such a
+    /// proposal — possibly committed by the old quorum and acknowledged to its client — is
+    /// committed by the new leader, and the election (which compared last *logged* zxids) chose a
+    /// member that has it. Returns how many were applied.</summary>
+    public int ApplyLoggedNotCommitted(Action<string> log)
+    {
+        if (!_persistent || LastLoggedZxid <= Tree.LastProcessedZxid) return 0;
+        int n = 0;
+        foreach (var t in TxnLogReader.Read(_config.LogDir, Tree.LastProcessedZxid, _config.JuteMaxBuffer, log))
+        {
+            if (t.Hdr.Zxid <= Tree.LastProcessedZxid) continue;
+            Apply(t.Hdr, t.Txn);
+            n++;
+        }
+        return n;
+    }
+
     /// <summary>Applies a committed txn to the tree and the session table.</summary>
     public void Apply(TxnHeader hdr, IJuteRecord txn)
     {

@@ -83,6 +83,12 @@ public sealed class ZabFollower
     /// ends (IOException) or <paramref name="ct"/> is cancelled.</summary>
     public void Follow(IPEndPoint leaderQuorumAddress, CancellationToken ct)
     {
+        // What an earlier epoch left logged but uncommitted here is part of our history from now
+        // on, as upstream reloads its database from the whole txn log before following again:
+        // the ACKEPOCH below reports the last *logged* zxid, so a DIFF from the new leader starts
+        // after it, and the tree must already hold everything up to it.
+        int replayed = _store.ApplyLoggedNotCommitted(_log);
+        if (replayed > 0) _log($"zab: applied {replayed} txn(s) logged but not committed before this epoch (up to 0x{_store.Tree.LastProcessedZxid:x})");
         using var client = Connect(leaderQuorumAddress, ct);
         using var reg = ct.Register(() => client.Dispose());
         int tick = _config.TickTime;

@@ -112,6 +112,8 @@ public sealed class ZabLeader
     /// <summary>Leads until leadership is lost (throws) or <paramref name="ct"/> is cancelled.</summary>
     public void Lead(CancellationToken ct)
     {
+        int replayed = _store.ApplyLoggedNotCommitted(_log);
+        if (replayed > 0) _log($"zab: committed {replayed} txn(s) logged in the previous epoch but not yet committed here (up to 0x{_store.Tree.LastProcessedZxid:x})");
         var me = _quorum.Servers[_myId];
         var listener = new TcpListener(Resolve(me.Host), me.QuorumPort);
         listener.Server.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
