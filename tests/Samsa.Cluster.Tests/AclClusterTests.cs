@@ -158,6 +158,9 @@ public abstract class AclClusterTests(ICoordinationServer server)
             Assert.Equal(0, acl!.Results[0].ErrorCode);
         }
         int leader = (await cluster.LedMetadataAsync(1, "r3", 1)).Topics[0].Partitions[0].LeaderId;
+        // Broker 1 may learn the leader before the leader itself has applied its LeaderAndIsr: wait
+        // for the leader's own view (a produce before it answers UNKNOWN_TOPIC_OR_PARTITION, retriable).
+        await cluster.LedMetadataAsync(leader, "r3", 1);
         Assert.Equal(0, await ProduceAsync(cluster, leader, "r3"));
         Assert.Equal(3, (await cluster.LedMetadataAsync(1, "r3", 1)).Topics[0].Partitions[0].IsrNodes.Count);
         // A broker that starts again loads every ACL from ZooKeeper.
