@@ -12,73 +12,9 @@ namespace Samsa.Keeper.Server.Tests;
 /// leader): sessions are created through the leader, writes are forwarded and answered at commit,
 /// reads are local; what one member's client writes, every member's clients read.
 /// </summary>
-public sealed class QuorumServingTests : IAsyncLifetime
+public sealed class QuorumServingTests(ITestOutputHelper output)
+    : QuorumEnsembleTestBase(output, "keeper-serve-", TimeSpan.FromSeconds(30))
 {
-    private static readonly TimeSpan Wait = TimeSpan.FromSeconds(30);
-    private readonly string _root = Path.Combine(Path.GetTempPath(), "keeper-serve-" + Guid.NewGuid().ToString("N"));
-    private readonly List<IAsyncDisposable> _members = new();
-    private readonly ITestOutputHelper _out;
-    private readonly QuorumLayout _layout = new(3);
-
-    public QuorumServingTests(ITestOutputHelper output) => _out = output;
-
-    public Task InitializeAsync() { Directory.CreateDirectory(_root); return Task.CompletedTask; }
-
-    public async Task DisposeAsync()
-    {
-        for (int i = _members.Count - 1; i >= 0; i--) await _members[i].DisposeAsync();
-        try { Directory.Delete(_root, true); } catch (IOException) { }
-    }
-
-    private void Log(string line)
-    {
-        try { _out.WriteLine(line); } catch (InvalidOperationException) { }
-    }
-
-    private QuorumMember Keeper(long sid)
-    {
-        string dir = Path.Combine(_root, $"keeper-{sid}");
-        Directory.CreateDirectory(dir);
-        File.WriteAllText(Path.Combine(dir, "myid"), sid + "\n");
-        var text = new List<string>
-        {
-            "tickTime=500", "initLimit=10", "syncLimit=5", $"dataDir={dir}", $"clientPort={_layout.ClientPorts[sid - 1]}",
-            "clientPortAddress=127.0.0.1", "4lw.commands.whitelist=*",
-        };
-        text.AddRange(_layout.ServerLines());
-        var m = QuorumMember.Start(KeeperConfig.Parse(string.Join('\n', text) + "\n"), l => Log($"keeper {sid}: {l}"), serveClients: true);
-        _members.Add(m);
-        return m;
-    }
-
-    private ApacheQuorumPeer Apache(long sid)
-    {
-        var p = ApacheQuorumPeer.Start(_layout, sid, _root);
-        _members.Add(p);
-        return p;
-    }
-
-    private static async Task Until(Func<bool> cond, string what)
-    {
-        var deadline = DateTime.UtcNow + Wait;
-        while (!cond())
-        {
-            if (DateTime.UtcNow > deadline) throw new TimeoutException(what);
-            await Task.Delay(50);
-        }
-    }
-
-    private static Task<KeeperClient> Connect(int port) => KeeperClient.ConnectAsync($"127.0.0.1:{port}");
-
-    private static async Task<string> FourLetter(int port, string word)
-    {
-        using var c = new TcpClient();
-        await c.ConnectAsync(IPAddress.Loopback, port);
-        var s = c.GetStream();
-        await s.WriteAsync(System.Text.Encoding.ASCII.GetBytes(word));
-        return await new StreamReader(s).ReadToEndAsync();
-    }
-
     [Fact]
     public async Task Clients_of_a_Keeper_follower_and_of_Apache_members_see_each_others_writes()
     {
