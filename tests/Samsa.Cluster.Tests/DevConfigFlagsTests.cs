@@ -24,7 +24,7 @@ public sealed class DevConfigFlagsTests
         // Upstream's sample zoo.cfg shape: its dataDir and clientPort are replaced by dev's own.
         string cfg = Path.Combine(dir, "zoo.cfg");
         await File.WriteAllTextAsync(cfg, "tickTime=2000\ninitLimit=10\nsyncLimit=5\ndataDir=/tmp/zookeeper\nclientPort=2181\nmaxClientCnxns=200\n");
-        await using var dev = await Dev.StartAsync(dir, "--keeper-config", cfg);
+        await using var dev = await DevProcess.StartAsync(dir, "--keeper-config", cfg);
         Assert.Contains("clientPort, dataDir from the given files replaced", dev.Stderr);
 
         var sessions = new List<KeeperClient>();
@@ -48,7 +48,7 @@ public sealed class DevConfigFlagsTests
     public async Task WithoutTheFlagTheDevKeeperRefusesConnectionsBeyond60FromOneAddress()
     {
         string dir = NewDir();
-        await using var dev = await Dev.StartAsync(dir);
+        await using var dev = await DevProcess.StartAsync(dir);
         var (host, port) = Split(dev.KeeperAddress);
         var sockets = new List<Socket>();
         try
@@ -87,7 +87,7 @@ public sealed class DevConfigFlagsTests
             "broker.id=0\nnum.network.threads=3\nnum.io.threads=8\nlog.dirs=/tmp/kafka-logs\nnum.partitions=3\n" +
             "offsets.topic.replication.factor=1\nlog.retention.hours=168\nzookeeper.connect=localhost:2181\n" +
             "group.initial.rebalance.delay.ms=0\nlog.retention.bytes=123456789\n");
-        await using var dev = await Dev.StartAsync(dir, "--broker-config", props, "--override", "num.partitions=4");
+        await using var dev = await DevProcess.StartAsync(dir, "--broker-config", props, "--override", "num.partitions=4");
         Assert.Contains("broker.id, log.dirs, zookeeper.connect from the given files replaced", dev.Stderr);
 
         using var admin = new AdminClientBuilder(new AdminClientConfig { BootstrapServers = dev.KafkaAddress }).Build();
@@ -140,54 +140,5 @@ public sealed class DevConfigFlagsTests
     {
         int colon = address.LastIndexOf(':');
         return (address[..colon], int.Parse(address[(colon + 1)..]));
-    }
-
-    /// <summary>A `samsa dev --kafka-port 0 --zk-port 0` process with extra flags.</summary>
-    private sealed class Dev : IAsyncDisposable
-    {
-        private readonly Process _process;
-        private readonly StringBuilder _stderr = new();
-        private readonly string _data;
-
-        private Dev(Process process, string data) { _process = process; _data = data; }
-
-        public string KafkaAddress { get; private set; } = "";
-        public string KeeperAddress { get; private set; } = "";
-        public string Stderr { get { lock (_stderr) return _stderr.ToString(); } }
-
-        public static async Task<Dev> StartAsync(string data, params string[] extra)
-        {
-            var psi = new ProcessStartInfo(Samsa.Testing.TestEnvironment.SamsaExecutable()) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-            foreach (var a in new[] { "dev", "--data", data, "--kafka-port", "0", "--zk-port", "0" }.Concat(extra)) psi.ArgumentList.Add(a);
-            var dev = new Dev(Process.Start(psi)!, data);
-            dev._process.ErrorDataReceived += (_, e) => { lock (dev._stderr) dev._stderr.AppendLine(e.Data); };
-            dev._process.BeginErrorReadLine();
-            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-            while (dev.KafkaAddress.Length == 0 || dev.KeeperAddress.Length == 0)
-            {
-                var line = await dev._process.StandardOutput.ReadLineAsync(timeout.Token);
-                if (line is null)
-                {
-                    await dev._process.WaitForExitAsync(timeout.Token);
-                    Assert.Fail($"samsa dev exited with {dev._process.ExitCode} before listening: {dev.Stderr}");
-                }
-                if (line!.StartsWith("kafka listening on ", StringComparison.Ordinal)) dev.KafkaAddress = line["kafka listening on ".Length..];
-                if (line.StartsWith("keeper listening on ", StringComparison.Ordinal)) dev.KeeperAddress = line["keeper listening on ".Length..];
-            }
-            return dev;
-        }
-
-        public async ValueTask DisposeAsync()
-        {
-            if (!_process.HasExited)
-            {
-                Process.Start("kill", ["-TERM", _process.Id.ToString()])!.WaitForExit();
-                using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(20));
-                try { await _process.WaitForExitAsync(timeout.Token); }
-                catch (OperationCanceledException) { _process.Kill(); }
-            }
-            _process.Dispose();
-            try { Directory.Delete(_data, true); } catch (IOException) { }
-        }
     }
 }
