@@ -36,6 +36,22 @@ public static class InjectedResponses
         _ => true,
     };
 
+    /// <summary>A Metadata fault: the broker's own answer (brokers, controller, cluster id) with every
+    /// topic in error and no partitions, as a broker answers LEADER_NOT_AVAILABLE while a topic is
+    /// being created. Not upstream's MetadataRequest.getErrorResponse, which lists no brokers: no
+    /// broker sends that to a client, and librdkafka forgets every broker such an answer leaves out.</summary>
+    internal static IKafkaMessage IntoMetadata(IKafkaMessage? handled, ErrorCode error)
+    {
+        if (handled is not MetadataResponse md)
+            throw new InvalidOperationException($"the broker answered Metadata with {handled?.GetType().Name ?? "nothing"}");
+        foreach (var t in md.Topics)
+        {
+            t.ErrorCode = (short)error;
+            t.Partitions.Clear();
+        }
+        return md;
+    }
+
     internal static IKafkaMessage For(IKafkaMessage request, short version, ErrorCode error)
     {
         short e = (short)error;
@@ -76,12 +92,6 @@ public static class InjectedResponses
                     lo.Topics.Add(tr);
                 }
                 return lo;
-            case MetadataRequest m:
-                // Upstream MetadataRequest.getErrorResponse: no brokers, every requested topic in error.
-                var md = new MetadataResponse { ControllerId = -1 };
-                foreach (var t in m.Topics!)
-                    md.Topics.Add(new MetadataResponse.MetadataResponseTopic { ErrorCode = e, Name = t.Name ?? "", TopicId = t.TopicId, IsInternal = false, TopicAuthorizedOperations = int.MinValue });
-                return md;
             case OffsetCommitRequest oc:
                 var commit = new OffsetCommitResponse();
                 foreach (var t in oc.Topics)

@@ -64,7 +64,7 @@ internal sealed class RequestFaults : IRequestInterceptor
         }
     }
 
-    public async ValueTask<IKafkaMessage?> InterceptAsync(RequestHeader header, IKafkaMessage request, CancellationToken cancellation)
+    public async ValueTask<IKafkaMessage?> InterceptAsync(RequestHeader header, IKafkaMessage request, Func<ValueTask<IKafkaMessage?>> handle, CancellationToken cancellation)
     {
         // A paused broker takes requests off the wire but answers none until resumed, as a
         // process under SIGSTOP leaves them in its socket buffers.
@@ -91,11 +91,15 @@ internal sealed class RequestFaults : IRequestInterceptor
                 break;
             }
         }
-        if (hit is null) return null;
+        if (hit is null) return await handle();
         try
         {
             if (hit.Delay > TimeSpan.Zero) await Task.Delay(hit.Delay, cancellation);
-            return hit.Error is { } error ? InjectedResponses.For(request, header.RequestApiVersion, error) : null;
+            if (hit.Error is not { } error) return await handle();
+            // Metadata: the broker's own answer with every requested topic in error, so the broker
+            // list stays (librdkafka drops known brokers a Metadata answer leaves out).
+            if (request is MetadataRequest) return InjectedResponses.IntoMetadata(await handle(), error);
+            return InjectedResponses.For(request, header.RequestApiVersion, error);
         }
         finally
         {

@@ -73,11 +73,12 @@ public sealed class KafkaConnectionHandler(KafkaBroker broker, string listenerNa
             {
                 // Quotas (Security/Quotas/RequestThrottle): caps and permits before, records after.
                 var pending = Security.Quotas.RequestThrottle.Before(context, request);
-                // Tests' fault injection (IRequestInterceptor): may delay, or answer in the handler's place.
-                IKafkaMessage? injected = broker.RequestInterceptor is { } interceptor
-                    ? await interceptor.InterceptAsync(header, request, connection.Closed) : null;
                 long start = System.Diagnostics.Stopwatch.GetTimestamp();
-                var handling = injected is not null ? ValueTask.FromResult<IKafkaMessage?>(injected) : entry.Handler(context, request);
+                // Tests' fault injection (IRequestInterceptor) wraps the handler: may delay, answer in
+                // its place, or change its answer.
+                var handling = broker.RequestInterceptor is { } interceptor
+                    ? interceptor.InterceptAsync(header, request, () => entry.Handler(context, request), connection.Closed)
+                    : entry.Handler(context, request);
                 long handlerTicks = System.Diagnostics.Stopwatch.GetTimestamp() - start;
                 response = await handling;
                 throttleMs = Security.Quotas.RequestThrottle.After(context, request, frame.Length, handlerTicks, pending, ref response);
