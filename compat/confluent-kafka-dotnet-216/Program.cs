@@ -5,6 +5,8 @@
 // Usage: ConfluentKafka216Compat --list | ConfluentKafka216Compat NAME...  (server in COMPAT_ADDR)
 // Prints `PASS name` / `FAIL name: reason` / `SKIP name: reason` per scenario (compat/README.md).
 using System.Diagnostics;
+using Samsa.Compat;
+using static Samsa.Compat.CompatRunner;
 using Confluent.Kafka;
 using Confluent.Kafka.Admin;
 
@@ -12,44 +14,7 @@ namespace Samsa.Compat.ConfluentKafka216;
 
 public static class Program
 {
-    static readonly string Addr = Environment.GetEnvironmentVariable("COMPAT_ADDR") ?? "127.0.0.1:9092";
     static readonly string Prefix = Environment.GetEnvironmentVariable("COMPAT_PREFIX") ?? "compat-confluent-kafka-dotnet-216";
-    static readonly TimeSpan Wait = TimeSpan.FromSeconds(10);
-
-    // The cluster target (compat/lib/cluster.py): topics get an explicit assignment whose last
-    // replica is the bootstrap broker, so it leads none of them.
-    static readonly bool Cluster = Environment.GetEnvironmentVariable("COMPAT_TARGET") == "cluster";
-    static readonly int BootstrapId = int.TryParse(Environment.GetEnvironmentVariable("COMPAT_BOOTSTRAP_ID"), out var b) ? b : -1;
-    static readonly List<int> Leaders = (Environment.GetEnvironmentVariable("COMPAT_LEADERS") ?? "")
-        .Split(',', StringSplitOptions.RemoveEmptyEntries).Select(int.Parse).ToList();
-
-    static List<int> ReplicasOf(int p) => [.. Leaders.Skip(p % Leaders.Count), .. Leaders.Take(p % Leaders.Count), BootstrapId];
-
-    /// <summary>compat/lib/cluster.py: kill or start a broker, find a group's coordinator.</summary>
-    static string ClusterCtl(params string[] args)
-    {
-        var script = Path.GetFullPath(Path.Combine(AppContext.BaseDirectory, "..", "..", "..", "..", "lib", "cluster.py"));
-        var psi = new ProcessStartInfo("/usr/bin/python3") { RedirectStandardOutput = true, RedirectStandardError = true };
-        psi.ArgumentList.Add(script);
-        foreach (var a in args) psi.ArgumentList.Add(a);
-        using var proc = Process.Start(psi)!;
-        var output = proc.StandardOutput.ReadToEnd() + proc.StandardError.ReadToEnd();
-        proc.WaitForExit();
-        Console.WriteLine($"  cluster {string.Join(' ', args)}: {output.Trim()}");
-        if (proc.ExitCode != 0) throw new FailException($"cluster.py {string.Join(' ', args)} failed: {output.Trim()}");
-        return output.Trim();
-    }
-
-    static int CoordinatorOf(string group) => int.Parse(ClusterCtl("coordinator", group).Split('\n')[^1]);
-
-    sealed class FailException(string message) : Exception(message);
-
-    sealed class SkipException(string message) : Exception(message);
-
-    static void Check(bool cond, string message)
-    {
-        if (!cond) throw new FailException(message);
-    }
 
     static string Topic(string name) => $"{Prefix}-{name}";
 
@@ -63,63 +28,15 @@ public static class Program
         ["kip848-mixed-upgrade"] = MixedUpgrade,
     };
 
-    public static async Task<int> Main(string[] args)
+    public static Task<int> Main(string[] args)
     {
-        if (args is ["--list"])
-        {
-            foreach (var name in Scenarios.Keys) Console.WriteLine(name);
-            return 0;
-        }
+        if (args is ["--list"]) return CompatRunner.RunAsync(Scenarios, args);
+        Console.WriteLine($"  Confluent.Kafka {typeof(Library).Assembly.GetName().Version}, librdkafka {Library.VersionString}");
         // Were the redist's library not loadable, .NET would silently load Debian's 2.0.2, which
         // has no KIP-848: every result would then be about the wrong client.
         var wrongLibrary = Library.VersionString.StartsWith("2.16", StringComparison.Ordinal)
             ? null : $"librdkafka {Library.VersionString} loaded instead of 2.16 (see the csproj)";
-        Console.WriteLine($"  Confluent.Kafka {typeof(Library).Assembly.GetName().Version}, librdkafka {Library.VersionString}");
-        var failed = 0;
-        foreach (var name in args.Length > 0 ? args : Scenarios.Keys.ToArray())
-        {
-            if (!Scenarios.TryGetValue(name, out var run))
-            {
-                Console.WriteLine($"FAIL {name}: unknown scenario for this client");
-                failed++;
-                continue;
-            }
-            if (wrongLibrary is not null)
-            {
-                Console.WriteLine($"FAIL {name}: {wrongLibrary}");
-                failed++;
-                continue;
-            }
-            var sw = Stopwatch.StartNew();
-            try
-            {
-                await run();
-                Console.WriteLine($"PASS {name}");
-            }
-            catch (SkipException e)
-            {
-                Console.WriteLine($"SKIP {name}: {e.Message}");
-            }
-            catch (FailException e)
-            {
-                failed++;
-                Console.WriteLine($"FAIL {name}: {e.Message}");
-            }
-            catch (Exception e)
-            {
-                failed++;
-                Console.Error.WriteLine(e);
-                Console.WriteLine($"FAIL {name}: {e.GetType().Name}: {Flat(e.Message)}");
-            }
-            Console.WriteLine($"  ({sw.Elapsed.TotalSeconds:F1}s)");
-        }
-        return failed > 0 ? 1 : 0;
-    }
-
-    static string Flat(string s)
-    {
-        var f = s.Replace('\n', ' ').Replace('\r', ' ');
-        return f.Length > 300 ? f[..300] : f;
+        return CompatRunner.RunAsync(Scenarios, args, wrongLibrary);
     }
 
     static IAdminClient Admin() => new AdminClientBuilder(new AdminClientConfig { BootstrapServers = Addr, BrokerAddressFamily = BrokerAddressFamily.V4 }).Build();

@@ -2,6 +2,8 @@
 // compat/lib/security.py (run-compat.sh passes them in COMPAT_SSL_ADDR, COMPAT_SASL_SSL_ADDR,
 // COMPAT_CA_FILE and the user variables; without them every sec-* scenario is skipped).
 using Confluent.Kafka;
+using Samsa.Compat;
+using static Samsa.Compat.CompatRunner;
 using Confluent.Kafka.Admin;
 
 namespace Samsa.Compat.ConfluentKafka;
