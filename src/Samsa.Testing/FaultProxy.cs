@@ -69,6 +69,15 @@ public sealed class FaultProxy : IAsyncDisposable
         lock (_stalled) return _stalled.Contains(source);
     }
 
+    private long _bytesToClients, _bytesToSources;
+
+    /// <summary>Bytes the server behind sent back on connections of unknown source (clients).</summary>
+    public long BytesToClients => Interlocked.Read(ref _bytesToClients);
+
+    /// <summary>Bytes the server behind sent back on connections of a named source (e.g. replica
+    /// fetchers, with <see cref="KafkaBrokerSource"/> as <see cref="Identify"/>).</summary>
+    public long BytesToSources => Interlocked.Read(ref _bytesToSources);
+
     /// <summary>Open connections through the proxy.</summary>
     public int ConnectionCount { get { lock (_links) return _links.Count; } }
 
@@ -177,6 +186,7 @@ public sealed class FaultProxy : IAsyncDisposable
                 await _resume.Task.WaitAsync(link.Gone.Token);
                 while (IsStalled(link.Source)) await Task.Delay(20, link.Gone.Token);
                 await to.WriteAsync(buffer.AsMemory(0, n), _stop.Token);
+                if (!fromClient) Interlocked.Add(ref link.Source >= 0 ? ref _bytesToSources : ref _bytesToClients, n);
             }
         }
         catch (Exception e) when (e is IOException or OperationCanceledException or ObjectDisposedException or SocketException) { }
@@ -205,6 +215,14 @@ public sealed class FaultProxy : IAsyncDisposable
             _links.RemoveAll(l => l.Held);
         }
         foreach (var l in held) l.Close();
+    }
+
+    /// <summary>Cuts the server off for good: every open connection is reset and new ones are reset
+    /// as soon as they arrive, as for a machine that crashed and never came back.</summary>
+    public void Cut()
+    {
+        Refusing = true;
+        DropConnections();
     }
 
     /// <summary>Resets every open connection; new ones are accepted as before.</summary>

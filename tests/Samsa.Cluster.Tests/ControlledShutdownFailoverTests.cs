@@ -88,7 +88,11 @@ public sealed class ControlledShutdownFailoverTests(KeeperServer server, ITestOu
             var full = DateTime.UtcNow + TimeSpan.FromSeconds(30);
             while ((await h.IsrOfAsync(topic, 0)).Count < 3 && DateTime.UtcNow < full) await Task.Delay(100);
             await Task.Delay(1000);
-            int leader = await h.LeaderOfAsync(topic, 0);
+            // A loaded machine may leave a metadata answer past its 2 s wait (-1): ask again
+            // rather than signal nobody.
+            int leader;
+            while ((leader = await h.LeaderOfAsync(topic, 0)) < 0 && DateTime.UtcNow < full) await Task.Delay(100);
+            if (leader < 0) throw new TimeoutException($"{topic}-0 has no leader to signal");
             lock (gate) { measured = null; pendingFrom = leader; signalledAt = Stopwatch.GetTimestamp(); }
             if (sigterm) await h.TerminateAsync(leader);
             else h.Kill(leader);

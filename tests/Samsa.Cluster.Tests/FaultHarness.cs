@@ -4,6 +4,7 @@ using System.Text;
 using Samsa.Kafka.Broker.Client;
 using Samsa.Kafka.Protocol.Messages;
 using Samsa.Kafka.Protocol.Records;
+using FaultProxy = Samsa.Testing.FaultProxy;
 
 namespace Samsa.Cluster.Tests;
 
@@ -22,8 +23,8 @@ public sealed class FaultHarness : IAsyncDisposable
     private readonly Dictionary<int, Process> _procs = [];
     private readonly Dictionary<int, int> _ports = [];
     private readonly Dictionary<int, int> _realPorts = [];
-    private readonly Dictionary<int, CuttableProxy> _kafkaProxies = [];
-    private readonly Dictionary<int, CuttableProxy> _zkProxies = [];
+    private readonly Dictionary<int, FaultProxy> _kafkaProxies = [];
+    private readonly Dictionary<int, FaultProxy> _zkProxies = [];
     private readonly HashSet<int> _cut = [];
     private readonly StringBuilder _log = new();
     private readonly string _zkServer;
@@ -66,7 +67,7 @@ public sealed class FaultHarness : IAsyncDisposable
     }
 
     /// <summary>Starts broker <paramref name="id"/> (again). Every connection to and from it passes a
-    /// <see cref="CuttableProxy"/>: its advertised listener is a proxy in front of its real one (so
+    /// <see cref="FaultProxy"/>: its advertised listener is a proxy in front of its real one (so
     /// clients and other brokers' replica fetchers reach it only through that proxy), and its
     /// zookeeper.connect names a proxy of its own in front of the coordination server.</summary>
     public async Task StartBrokerAsync(int id)
@@ -75,12 +76,12 @@ public sealed class FaultHarness : IAsyncDisposable
         if (!_realPorts.TryGetValue(id, out int realPort))
         {
             _realPorts[id] = realPort = FreePort();
-            var kafka = new CuttableProxy($"127.0.0.1:{realPort}")
+            var kafka = new FaultProxy(realPort)
             {
-                Identify = CuttableProxy.ReplicaFetcherSource,
+                Identify = FaultProxy.KafkaBrokerSource,
                 Severed = from => IsCut(id) || (from >= 0 && IsCut(from)),
             };
-            var zk = new CuttableProxy(_zkServer) { Identify = _ => id, Severed = _ => IsCut(id) };
+            var zk = new FaultProxy(LocalCluster.PortOf(_zkServer)) { Identify = _ => id, Severed = _ => IsCut(id) };
             _kafkaProxies[id] = kafka;
             _zkProxies[id] = zk;
             _ports[id] = kafka.Port;

@@ -4,6 +4,7 @@ using Samsa.Kafka.Broker.Client;
 using Samsa.Kafka.Broker.Config;
 using Samsa.Kafka.Protocol.Messages;
 using Samsa.Keeper.Client;
+using FaultProxy = Samsa.Testing.FaultProxy;
 
 namespace Samsa.Cluster.Tests;
 
@@ -15,12 +16,12 @@ public sealed class LocalCluster : IAsyncDisposable
     private readonly Dictionary<int, int> _ports = [];
     private readonly IReadOnlyDictionary<int, string>? _racks;
     private readonly List<string> _log = [];
-    private readonly Dictionary<int, CuttableProxy> _proxies = [];
+    private readonly Dictionary<int, FaultProxy> _proxies = [];
     private bool _viaProxies;
     private bool _observeClients;
     private IReadOnlyDictionary<string, string>? _brokerConfig;
     private Func<int, IReadOnlyDictionary<string, string>>? _perBrokerConfig;
-    private readonly Dictionary<int, CuttableProxy> _listenerProxies = [];
+    private readonly Dictionary<int, FaultProxy> _listenerProxies = [];
     private string? _dataDir;
 
     private LocalCluster(string server, string chroot, int sessionTimeoutMs, IReadOnlyDictionary<int, string>? racks)
@@ -87,7 +88,7 @@ public sealed class LocalCluster : IAsyncDisposable
                 probe.Start();
                 int real = ((System.Net.IPEndPoint)probe.LocalEndpoint).Port;
                 probe.Stop();
-                _listenerProxies[id] = lp = new CuttableProxy($"127.0.0.1:{real}") { Identify = CuttableProxy.ReplicaFetcherSource };
+                _listenerProxies[id] = lp = new FaultProxy(real) { Identify = FaultProxy.KafkaBrokerSource };
             }
             props["listeners"] = $"PLAINTEXT://127.0.0.1:{lp.TargetPort}";
             props["advertised.listeners"] = $"PLAINTEXT://{lp.Address}";
@@ -105,9 +106,12 @@ public sealed class LocalCluster : IAsyncDisposable
         return broker;
     }
 
+    /// <summary>The port of a loopback "127.0.0.1:port" address (the proxies forward to loopback).</summary>
+    internal static int PortOf(string address) => int.Parse(address[(address.LastIndexOf(':') + 1)..], System.Globalization.CultureInfo.InvariantCulture);
+
     private string NewProxy(int id)
     {
-        var proxy = new CuttableProxy(Server);
+        var proxy = new FaultProxy(PortOf(Server));
         _proxies[id] = proxy;
         return proxy.Address;
     }
@@ -135,7 +139,7 @@ public sealed class LocalCluster : IAsyncDisposable
 
     public int Port(int id) => _ports[id];
     /// <summary>The proxy in front of a broker's listener (with observeClients).</summary>
-    public CuttableProxy ListenerProxy(int id) => _listenerProxies[id];
+    public FaultProxy ListenerProxy(int id) => _listenerProxies[id];
     public string Bootstrap(int id) => $"127.0.0.1:{_ports[id]}";
 
     public Task<KeeperClient> ZooKeeperAsync() => KeeperClient.ConnectAsync(Connect);

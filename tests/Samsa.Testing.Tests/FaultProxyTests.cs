@@ -2,13 +2,13 @@ using System.Net;
 using System.Net.Sockets;
 using Xunit;
 
-namespace Samsa.Cluster.Tests;
+namespace Samsa.Testing.Tests;
 
-/// <summary>The fault tests' proxy must keep serving after clients that connect and hang up at
-/// once (a Keeper client closing its session does that): an accept loop that stopped there left
-/// later connections in the listen backlog unanswered, and a restarted broker timed out waiting
-/// for its ZooKeeper session.</summary>
-public sealed class CuttableProxyTests
+/// <summary>The fault proxy must keep serving after clients that connect and hang up at once (a
+/// Keeper client closing its session does that): an accept loop that stopped there left later
+/// connections in the listen backlog unanswered, and a restarted broker timed out waiting for its
+/// ZooKeeper session. Cut is for good; bytes back to clients are counted.</summary>
+public sealed class FaultProxyTests
 {
     [Fact]
     public async Task ServesNewConnectionsAfterClientsThatCloseImmediately()
@@ -39,7 +39,7 @@ public sealed class CuttableProxyTests
                 });
             }
         });
-        await using (var proxy = new CuttableProxy($"127.0.0.1:{((IPEndPoint)echo.LocalEndpoint).Port}"))
+        await using (var proxy = new FaultProxy(((IPEndPoint)echo.LocalEndpoint).Port))
         {
             for (int i = 0; i < 50; i++)
             {
@@ -54,9 +54,34 @@ public sealed class CuttableProxyTests
             var got = new byte[4];
             await stream.ReadExactlyAsync(got).AsTask().WaitAsync(TimeSpan.FromSeconds(10));
             Assert.Equal("ping"u8.ToArray(), got);
+            Assert.Equal(4, proxy.BytesToClients);
+            Assert.Equal(0, proxy.BytesToSources);
+
+            // Cut: the open connection is reset and later ones get nothing through.
+            proxy.Cut();
+            Assert.True(await ClosedAsync(stream), "the open connection was closed by the cut");
+            using var late = new TcpClient();
+            await late.ConnectAsync(IPAddress.Loopback, proxy.Port);
+            var lateStream = late.GetStream();
+            try { await lateStream.WriteAsync("ping"u8.ToArray()); } catch (IOException) { }
+            Assert.True(await ClosedAsync(lateStream), "a connection after the cut was closed");
+            Assert.Equal(4, proxy.BytesToClients);
         }
         stop.Cancel();
         echo.Stop();
         await server;
+    }
+
+    /// <summary>True when the peer closed or reset the connection within 10 s.</summary>
+    private static async Task<bool> ClosedAsync(NetworkStream stream)
+    {
+        try
+        {
+            return await stream.ReadAsync(new byte[1]).AsTask().WaitAsync(TimeSpan.FromSeconds(10)) == 0;
+        }
+        catch (IOException)
+        {
+            return true;
+        }
     }
 }
