@@ -253,8 +253,9 @@ class Ensemble:
         n = len(kinds)
         self.proxies = proxies
         self.members = [Member(i + 1, k, root, samsa) for i, k in enumerate(kinds)]
-        real = free_ports(3 * n)                    # quorum, election, client per member
-        prox = free_ports(2 * n * n + n)
+        allp = free_ports(3 * n + 2 * n * n + n)    # one call: ports of separate calls may repeat
+        real = allp[:3 * n]                         # quorum, election, client per member
+        prox = allp[3 * n:]
         self.client_ports = []
         k = 0
         proxy_of = {}

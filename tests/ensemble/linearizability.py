@@ -100,51 +100,68 @@ def check(ops, initial, max_steps=3_000_000):
     state, linearized = tuple(initial), 0
     cache = set()
     stack = []
-    entry = head.next
     steps = 0
-    deepest = 0
     blocker = None  # the completed op that stopped the deepest partial linearization
-    while returns_left > 0:
+
+    def candidates():
+        # the calls before the first return event; ops with a known outcome are tried first and
+        # unknown-outcome ones last (most never took effect: trying them early only widens the
+        # search; the order changes nothing about which histories pass)
+        cs, e = [], head.next
+        while e is not None and e.is_call:
+            cs.append(e)
+            e = e.next
+        cs.sort(key=lambda c: c.match is None)
+        return cs, e
+
+    if returns_left == 0:
+        return True, f"linearizable ({len(ops)} ops, nothing completed)"
+    cands, first_ret = candidates()
+    i = 0
+    while True:
         steps += 1
         if steps > max_steps:
             return None, f"undecided after {max_steps} steps ({len(ops)} ops)"
-        if entry is None:
-            # only unknown-outcome calls were left to try and none fits: backtrack
-            if not stack:
-                return False, _explain(blocker)
-            c, state = stack.pop()
-            linearized &= ~(1 << c.op.id)
-            if c.match is not None: returns_left += 1
-            unlift(c)
-            entry = c.next
+        chosen = None
+        while i < len(cands):
+            c = cands[i]
+            i += 1
+            ns = step(state, c.op)
+            if ns is None:
+                continue
+            lin = linearized | (1 << c.op.id)
+            if (lin, ns) in cache:
+                continue
+            cache.add((lin, ns))
+            chosen = (c, ns, lin)
+            break
+        if chosen is not None:
+            c, ns, lin = chosen
+            stack.append((cands, i, c, state))
+            state, linearized = ns, lin
+            lift(c)
+            if c.match is not None:
+                returns_left -= 1
+                if returns_left == 0:
+                    return True, f"linearizable ({len(ops)} ops, {steps} steps)"
+            cands, first_ret = candidates()
+            i = 0
             continue
-        if entry.is_call:
-            ns = step(state, entry.op)
-            if ns is not None:
-                lin = linearized | (1 << entry.op.id)
-                key = (lin, ns)
-                if key not in cache:
-                    cache.add(key)
-                    stack.append((entry, state))
-                    state, linearized = ns, lin
-                    if entry.match is not None: returns_left -= 1
-                    lift(entry)
-                    deepest = max(deepest, len(stack))
-                    entry = head.next
-                    continue
-            entry = entry.next
-        else:
-            # a completed op whose call is not linearized yet: undo the last choice
-            if blocker is None or len(stack) >= blocker[0]:
-                blocker = (len(stack), entry.op, state)
-            if not stack:
-                return False, _explain(blocker)
-            c, state = stack.pop()
-            linearized &= ~(1 << c.op.id)
-            if c.match is not None: returns_left += 1
-            unlift(c)
-            entry = c.next
-    return True, f"linearizable ({len(ops)} ops, {steps} steps)"
+        # nothing fits before the first pending return: undo the last choice
+        if first_ret is not None and (blocker is None or len(stack) >= blocker[0]):
+            blocker = (len(stack), first_ret.op, state)
+        if not stack:
+            return False, _explain(blocker)
+        cands, i, c, state = stack.pop()
+        linearized &= ~(1 << c.op.id)
+        if c.match is not None:
+            returns_left += 1
+        unlift(c)
+        first_ret = None
+        e = c.next
+        while e is not None and e.is_call:
+            e = e.next
+        first_ret = e
 
 
 def _explain(blocker):
