@@ -441,6 +441,19 @@ def final_state(ens):
     return out
 
 
+def count_truncs(ens):
+    """How many times a member cut its log on the leader's TRUNC (Keeper and Apache log lines)."""
+    n = 0
+    for m in ens.members:
+        for f in os.listdir(m.dir):
+            if f.startswith("out") and f.endswith(".log"):
+                with open(os.path.join(m.dir, f), errors="replace") as fh:
+                    for line in fh:
+                        if "truncating the txn log to" in line or "Truncating log to get in sync" in line:
+                            n += 1
+    return n
+
+
 # ---------------------------------------------------------------- one run
 
 def run(kinds, fault, samsa, root, load_seconds, log):
@@ -550,6 +563,7 @@ def run(kinds, fault, samsa, root, load_seconds, log):
         if ok is not True:
             details.append(info)
         res["note"] += "; ".join(details)
+        res["trunc"] = count_truncs(ens)
         return res
     finally:
         stop.set()
@@ -584,13 +598,14 @@ def main():
                 failures += bad
                 el = f"{res['election_ms']:.0f}" if res["election_ms"] is not None else "-"
                 print(f"run {r + 1} {label:38s} {fault:5s} ops {res['ops']:5d} lost {res['lost']} non-linearizable {res['nonlin']} "
-                      f"election {el} ms ({took:.0f} s){'  ' + res['note'] if res['note'] else ''}", flush=True)
-                t = table.setdefault((label, fault), {"ops": 0, "lost": 0, "nonlin": 0, "el": [], "runs": 0, "bad": 0})
+                      f"election {el} ms, TRUNC syncs {res.get('trunc', 0)} ({took:.0f} s){'  ' + res['note'] if res['note'] else ''}", flush=True)
+                t = table.setdefault((label, fault), {"ops": 0, "lost": 0, "nonlin": 0, "el": [], "runs": 0, "bad": 0, "trunc": 0})
                 t["runs"] += 1
                 t["ops"] += res["ops"]
                 t["lost"] += res["lost"] or 0
                 t["nonlin"] += 1 if res["nonlin"] != 0 else 0
                 t["bad"] += bad
+                t["trunc"] += res.get("trunc", 0)
                 if res["election_ms"] is not None:
                     t["el"].append(res["election_ms"])
                 if a.keep or bad:
@@ -598,11 +613,11 @@ def main():
                 else:
                     shutil.rmtree(root, ignore_errors=True)
     print()
-    print("| ensemble | fault | runs | operations | lost | non-linearizable runs | election ms (min–max) |")
-    print("|---|---|---|---|---|---|---|")
+    print("| ensemble | fault | runs | operations | lost | non-linearizable runs | election ms (min–max) | TRUNC syncs | failing runs |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for (label, fault), t in table.items():
         el = f"{min(t['el']):.0f}–{max(t['el']):.0f}" if t["el"] else "-"
-        print(f"| {label} | {fault} | {t['runs']} | {t['ops']} | {t['lost']} | {t['nonlin']} | {el} |")
+        print(f"| {label} | {fault} | {t['runs']} | {t['ops']} | {t['lost']} | {t['nonlin']} | {el} | {t['trunc']} | {t['bad']} |")
     print(f"\n{failures} failing run(s); total {time.monotonic() - t_all:.0f} s")
     return 1 if failures else 0
 
