@@ -217,6 +217,7 @@ public sealed partial class KeeperServer
             _pendingReplies.Remove((conn.SessionId, h.Xid));
             QueueClose(conn);
         }
+        else Forwarded(conn);
     }
 
     /// <summary>Upstream FollowerRequestProcessor: sync goes to the leader, which answers SYNC once
@@ -245,6 +246,7 @@ public sealed partial class KeeperServer
             foreach (var k in kept) _pendingSyncs.Enqueue(k);
             QueueClose(conn);
         }
+        else Forwarded(conn);
     }
 
     /// <summary>The leader's SYNC answer: the oldest waiting sync is answered (after the commits
@@ -253,6 +255,7 @@ public sealed partial class KeeperServer
     {
         if (!_pendingSyncs.TryDequeue(out var s)) return;
         if (!s.Reply.Conn.Closed) Reply(s.Reply.Conn, s.Reply.Xid, Tree.LastProcessedZxid, 0, new SyncResponse { Path = s.Path }, "SYNC", s.Reply.Received);
+        ForwardedAnswered(s.Reply.Conn);
     }));
 
     /// <summary>Applies a committed txn from the leader, fires its watches and answers the local
@@ -317,7 +320,14 @@ public sealed partial class KeeperServer
 
     /// <summary>Runs <see cref="ApplyCommitted"/> on the loop and waits for it (the follower thread
     /// applies commits one at a time, in order).</summary>
-    public Task ApplyCommittedAsync(TxnHeader hdr, IJuteRecord txn) => RunOnLoopAsync(() => { ApplyCommitted(hdr, txn); return 0; });
+    public Task ApplyCommittedAsync(TxnHeader hdr, IJuteRecord txn) => RunOnLoopAsync(() =>
+    {
+        var asker = _pendingReplies.TryGetValue((hdr.ClientId, hdr.Cxid), out var p) ? p.Conn : null;
+        ApplyCommitted(hdr, txn);
+        // requests the client sent behind this one run after its answer (KeeperServer.SessionOrder)
+        if (asker is not null) ForwardedAnswered(asker);
+        return 0;
+    });
 
     /// <summary>The connection to the leader ended: requests waiting for commits will not get them;
     /// their clients are disconnected (upstream closes all client connections when it stops following).</summary>
@@ -330,5 +340,6 @@ public sealed partial class KeeperServer
         foreach (var s in _pendingSyncs) QueueClose(s.Reply.Conn);
         _pendingSyncs.Clear();
         foreach (var c in _connections.ToList()) QueueClose(c);
+        _order.Clear();
     }));
 }

@@ -16,6 +16,8 @@ public sealed partial class KeeperServer
         RequestHeader h;
         try { h = RequestHeader.Read(ref r); }
         catch (JuteException) { QueueClose(conn); return; }
+        // in an ensemble, a request waits behind this session's requests still at the leader
+        if (HoldBehindForwarded(conn, h.Type, frame, received)) return;
 
         if (!_sessions.TryGetValue(conn.SessionId, out var session) || session.Owner != conn)
         {

@@ -10,7 +10,7 @@ namespace Samsa.Keeper.Server.Quorum;
 /// acceptedEpoch/currentEpoch files upstream keeps beside the log (QuorumPeer.writeLongToFile:
 /// the number in decimal, no newline). An empty dataDir keeps it all in memory (tests).
 /// </summary>
-public sealed class LearnerStore : IDisposable
+public sealed partial class LearnerStore : IDisposable
 {
     private readonly KeeperConfig _config;
     private readonly TxnLogWriter? _log;

@@ -135,9 +135,12 @@ public sealed class ZabFollower
                 break;
             case ZabType.Trunc:
                 SyncMode = "TRUNC";
-                // the leader asks us to drop txns above its zxid; with nothing above it there is nothing to cut
+                // the leader asks us to drop txns above its zxid (LearnerStore.TruncateLog, upstream ZKDatabase.truncateLog)
                 if (_store.LastLoggedZxid > qp.Zxid)
-                    throw new IOException($"TRUNC to 0x{qp.Zxid:x} with txns logged up to 0x{_store.LastLoggedZxid:x}: truncating the txn log is not implemented");
+                {
+                    _log($"zab: truncating the txn log to 0x{qp.Zxid:x} (logged up to 0x{_store.LastLoggedZxid:x}) to get in sync with the leader");
+                    _store.TruncateLog(qp.Zxid, _log);
+                }
                 break;
             default:
                 throw new IOException($"Got unexpected packet from leader: {ZabType.Name(qp.Type)}, exiting ... ");

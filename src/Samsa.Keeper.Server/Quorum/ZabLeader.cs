@@ -87,10 +87,14 @@ public sealed class ZabLeader
         _requests.Add(new Req(null, sessionId, cxid, type, body, auth));
     }
 
+    /// <summary>Called on the server loop. The answer is worked out on a pool thread: the check
+    /// takes the broadcast lock, which the proposal pipeline holds while it waits for the server
+    /// loop (preparing and applying a txn), so taking it here deadlocked the leader as soon as a
+    /// client reconnected to it during a write (found by tests/ensemble/fault_test.py). The answer
+    /// reaches the loop as a follower's REVALIDATE answer does, through SessionRevalidated.</summary>
     public bool RevalidateLocal(long sessionId, int timeout)
     {
-        bool valid = Revalidate(sessionId, timeout);
-        _server.SessionRevalidated(sessionId, valid);
+        ThreadPool.QueueUserWorkItem(_ => _server.SessionRevalidated(sessionId, Revalidate(sessionId, timeout)));
         return true;
     }
 
