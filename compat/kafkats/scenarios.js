@@ -264,6 +264,65 @@ scenario('share-state-restart', async () => {
   }
 });
 
+scenario('share-members-restart', async () => {
+  // Share-group membership outlives the group coordinator (KIP-932 share group records in
+  // __consumer_offsets): a member consumes, the group coordinator's broker is restarted (cluster:
+  // found with FindCoordinator, killed with SIGKILL and started again; one broker: the scenario's own
+  // `samsa dev`, stopped and started on the same data directory), and the member goes on with its
+  // epoch and assignment — never fenced (UNKNOWN_MEMBER_ID would make the client revoke and rejoin)
+  // — and gets the records produced afterwards.
+  let own = null;
+  let addr = ADDR;
+  if (!CLUSTER) {
+    if (!process.env.COMPAT_SAMSA_BIN || process.env.COMPAT_TARGET === 'upstream') {
+      throw new Skip('needs the cluster target or COMPAT_SAMSA_BIN (a broker this scenario may restart)');
+    }
+    own = await OwnBroker.start(process.env.COMPAT_SAMSA_BIN);
+    addr = own.addr;
+  }
+  const client = newClient(addr);
+  let killed = null;
+  let c;
+  try {
+    await client.connect();
+    const t = await createTopic(client, topicName('members'));
+    const group = `${PREFIX}-share-${rand()}`;
+    c = startConsumer(client, t, group);
+    let assigned = 0;
+    let revoked = 0;
+    c.consumer.on('partitionsAssigned', () => { assigned++; });
+    c.consumer.on('partitionsRevoked', () => { revoked++; });
+    await eventually(() => c.isAssigned(), 'the member was not assigned the partition', 15000);
+    await produce(client, t, ['a0', 'a1', 'a2']);
+    await eventually(() => c.deliveries.length >= 3, `${c.deliveries.length} of 3 records before the restart`, 15000);
+
+    if (CLUSTER) {
+      killed = Number(clusterCtl('coordinator', group).split('\n').pop());
+      console.log(`  group coordinator of ${group}: broker ${killed}; killed and started again`);
+      clusterCtl('kill', String(killed));
+      await sleep(1000);
+      clusterCtl('start', String(killed));
+      killed = null;
+    } else {
+      await own.restart();
+    }
+
+    const after = newClient(addr);
+    await after.connect();
+    try { await produce(after, t, ['b0', 'b1', 'b2']); } finally { await after.disconnect(); }
+    const late = () => c.deliveries.filter((d) => d.value && d.value.startsWith('b'));
+    await eventually(() => late().length >= 3, `${late().length} of 3 records after the restart (${c.deliveries.error || 'no error'})`, 45000);
+    check(assigned === 1 && revoked === 0, `the member was fenced and rejoined: assigned ${assigned} times, revoked ${revoked} times`);
+    check(JSON.stringify(late().map((d) => d.value).sort()) === '["b0","b1","b2"]', `after the restart: ${JSON.stringify(late())}`);
+    console.log(`  ${c.deliveries.length} deliveries, assigned once, never revoked`);
+  } finally {
+    if (c) await stopAll(c);
+    await client.disconnect().catch(() => {});
+    if (killed !== null) { try { clusterCtl('start', String(killed)); } catch (e) { /* ensure-up after the scenario */ } }
+    if (own) await own.stop();
+  }
+});
+
 // compat/lib/cluster.py with the cluster target's directory.
 function clusterCtl(...args) {
   return execFileSync('/usr/bin/python3', [path.join(__dirname, '..', 'lib', 'cluster.py'), ...args],
@@ -295,8 +354,8 @@ class OwnBroker {
     this.out = '';
     this.proc = spawn(this.bin, ['dev', '--host', '127.0.0.1', '--kafka-port', String(this.port), '--zk-port', String(this.zkPort), '--data', this.dir],
       { stdio: ['ignore', 'pipe', 'pipe'] });
-    this.proc.stdout.on('data', (d) => { this.out += d.toString(); });
-    this.proc.stderr.on('data', (d) => { this.out += d.toString(); });
+    this.proc.stdout.on('data', (d) => { this.out += d.toString(); this.all = (this.all || '') + d.toString(); });
+    this.proc.stderr.on('data', (d) => { this.out += d.toString(); this.all = (this.all || '') + d.toString(); });
     await eventually(() => /kafka listening on/.test(this.out), `own samsa dev did not start: ${this.out.slice(-300)}`, 60000);
     this.addr = `127.0.0.1:${this.port}`;
   }
@@ -318,6 +377,8 @@ class OwnBroker {
       await Promise.race([gone, sleep(10000)]);
       if (this.proc.exitCode === null) this.proc.kill('SIGKILL');
     }
+    // COMPAT_OWN_BROKER_LOG: keep both runs' broker output (investigating a failure).
+    if (process.env.COMPAT_OWN_BROKER_LOG) require('fs').writeFileSync(process.env.COMPAT_OWN_BROKER_LOG, this.all || '');
     require('fs').rmSync(this.dir, { recursive: true, force: true });
   }
 }
