@@ -66,36 +66,27 @@ public abstract class ShareMembershipClusterTests(ICoordinationServer server)
     [Fact]
     public async Task MembersKeepTheirEpochsAndAssignmentsWhenTheCoordinatorCrashes()
     {
-        await using var cluster = await LocalCluster.StartAsync(Server, 3, brokerConfig: new Dictionary<string, string>
+        await using var cluster = await LocalCluster.StartAsync(Server, 3, viaProxies: true, brokerConfig: new Dictionary<string, string>
         {
             ["offsets.topic.replication.factor"] = "3", ["offsets.topic.num.partitions"] = "3",
             ["share.coordinator.state.topic.num.partitions"] = "5", ["share.auto.offset.reset"] = "earliest",
         });
         await LocalCluster.WaitUntilAsync(async () => (await cluster.MetadataAsync(1)).Brokers.Count == 3, TimeSpan.FromSeconds(10), "all brokers visible");
-        using (var admin = new AdminClientBuilder(new AdminClientConfig { BootstrapServers = cluster.Bootstrap(1) }).Build())
+        // The group's coordinator first; the topic's replicas are the two other brokers (so the crash
+        // below changes neither its leader nor its ISR), and the broker everything is asked through
+        // first is the follower: neither coordinator nor leader.
+        const string group = "sm-group";
+        int coordinator = await FindAsync(cluster, 1, group);
+        int leader = coordinator == 1 ? 2 : 1;
+        int bootstrap = 6 - leader - coordinator;
+        using (var admin = new AdminClientBuilder(new AdminClientConfig { BootstrapServers = cluster.Bootstrap(bootstrap) }).Build())
             await admin.CreateTopicsAsync([new TopicSpecification
             {
-                Name = "sm", NumPartitions = 1, ReplicasAssignments = new Dictionary<int, List<int>> { [0] = [1, 2, 3] },
+                Name = "sm", NumPartitions = 1, ReplicasAssignments = new Dictionary<int, List<int>> { [0] = [leader, bootstrap] },
             }]);
-        int leader = -1;
         await LocalCluster.WaitUntilAsync(async () =>
-        {
-            leader = (await cluster.MetadataAsync(1, "sm")).Topics.Single().Partitions.Single().LeaderId;
-            return leader > 0;
-        }, TimeSpan.FromSeconds(30), "sm has a leader");
+            (await cluster.MetadataAsync(bootstrap, "sm")).Topics.Single().Partitions.Single().LeaderId == leader, TimeSpan.FromSeconds(30), "sm led by its first replica");
         var topicId = cluster[leader].Replicas.GetTopic("sm")!.Id;
-
-        // A group whose coordinator is not the partition leader; everything is asked through the
-        // third broker first.
-        string group = "";
-        int coordinator = -1;
-        for (int i = 0; i < 50 && (coordinator < 0 || coordinator == leader); i++)
-        {
-            group = $"sm-{i}";
-            coordinator = await FindAsync(cluster, 1, group);
-        }
-        Assert.NotEqual(leader, coordinator);
-        int bootstrap = 6 - leader - coordinator;
         Assert.Equal(coordinator, await FindAsync(cluster, bootstrap, group));
 
         string before;
