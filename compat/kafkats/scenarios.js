@@ -266,20 +266,15 @@ scenario('share-state-restart', async () => {
 
 scenario('share-members-restart', async () => {
   // Share-group membership outlives the group coordinator (KIP-932 share group records in
-  // __consumer_offsets): a member consumes, the group coordinator's broker is restarted (cluster:
-  // found with FindCoordinator, killed with SIGKILL and started again; one broker: the scenario's own
-  // `samsa dev`, stopped and started on the same data directory), and the member goes on with its
+  // __consumer_offsets): a member consumes, the group coordinator's broker (found with
+  // FindCoordinator) is killed with SIGKILL and started again, and the member goes on with its
   // epoch and assignment — never fenced (UNKNOWN_MEMBER_ID would make the client revoke and rejoin)
-  // — and gets the records produced afterwards.
-  let own = null;
-  let addr = ADDR;
-  if (!CLUSTER) {
-    if (!process.env.COMPAT_SAMSA_BIN || process.env.COMPAT_TARGET === 'upstream') {
-      throw new Skip('needs the cluster target or COMPAT_SAMSA_BIN (a broker this scenario may restart)');
-    }
-    own = await OwnBroker.start(process.env.COMPAT_SAMSA_BIN);
-    addr = own.addr;
-  }
+  // — and gets the records produced afterwards. Cluster target only: with one broker, @kafkats/client
+  // 0.12's share consumer gives up ("No brokers available") while its only broker restarts (tried
+  // with a `samsa dev` of the scenario's own), so the one-broker restart is covered by
+  // ShareMembershipPersistenceTests instead.
+  if (!CLUSTER) throw new Skip('cluster target only (@kafkats/client gives up while its only broker restarts)');
+  const addr = ADDR;
   const client = newClient(addr);
   let killed = null;
   let c;
@@ -296,16 +291,13 @@ scenario('share-members-restart', async () => {
     await produce(client, t, ['a0', 'a1', 'a2']);
     await eventually(() => c.deliveries.length >= 3, `${c.deliveries.length} of 3 records before the restart`, 15000);
 
-    if (CLUSTER) {
-      killed = Number(clusterCtl('coordinator', group).split('\n').pop());
-      console.log(`  group coordinator of ${group}: broker ${killed}; killed and started again`);
-      clusterCtl('kill', String(killed));
-      await sleep(1000);
-      clusterCtl('start', String(killed));
-      killed = null;
-    } else {
-      await own.restart();
-    }
+    killed = Number(clusterCtl('coordinator', group).split('\n').pop());
+    check(String(killed) !== process.env.COMPAT_BOOTSTRAP_ID, `the bootstrap broker coordinates ${group}`);
+    console.log(`  group coordinator of ${group}: broker ${killed}; killed and started again`);
+    clusterCtl('kill', String(killed));
+    await sleep(1000);
+    clusterCtl('start', String(killed));
+    killed = null;
 
     const after = newClient(addr);
     await after.connect();
@@ -319,7 +311,6 @@ scenario('share-members-restart', async () => {
     if (c) await stopAll(c);
     await client.disconnect().catch(() => {});
     if (killed !== null) { try { clusterCtl('start', String(killed)); } catch (e) { /* ensure-up after the scenario */ } }
-    if (own) await own.stop();
   }
 });
 
