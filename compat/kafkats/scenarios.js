@@ -218,7 +218,7 @@ scenario('share-state-restart', async () => {
     child.stdout.on('data', (b) => { childOut += b.toString(); });
     const exited = new Promise((r) => child.on('exit', (code) => r(code)));
     try {
-      await eventually(() => childOut.includes('ready'), `first member did not join (${childOut.trim()})`, 15000);
+      await eventually(() => childOut.includes('ready'), `first member did not join (${childOut.trim()})`, 30000);
       // One batch of ten, so the member's first fetch (record limit 6) takes exactly 0-5.
       const producer = client.producer();
       try { await producer.send(t, Array.from({ length: 10 }, (_, i) => ({ value: Buffer.from(`s${i}`), partition: 0 }))); }
