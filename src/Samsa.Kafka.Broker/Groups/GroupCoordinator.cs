@@ -191,6 +191,7 @@ public sealed partial class GroupCoordinator : Coordination.ICoordinatorShards<G
             }
             foreach (var key in _pendingTxnOffsets.Keys.Where(k => PartitionFor(k.GroupId, _shards.Count) == partition).ToList())
                 _pendingTxnOffsets.Remove(key);
+            OnShareGroupsUnloaded(partition);
             _logger?.Invoke($"unloaded {removed} groups of {Cluster.TopicName.GroupMetadataTopic}-{partition}: no longer its leader");
         }
     }
@@ -217,6 +218,7 @@ public sealed partial class GroupCoordinator : Coordination.ICoordinatorShards<G
         // pendingOffsets per producer id and applies them on COMMIT).
         var pending = new Dictionary<long, List<GroupLogEntry.Offset>>();
         var consumerRecords = new List<GroupLogEntry.ConsumerRecord>();
+        var shareRecords = new List<GroupLogEntry.ShareRecord>();
         void Apply(GroupLogEntry.Offset o)
         {
             if (!offsets.TryGetValue(o.GroupId, out var map)) offsets[o.GroupId] = map = new();
@@ -241,6 +243,9 @@ public sealed partial class GroupCoordinator : Coordination.ICoordinatorShards<G
                     break;
                 case GroupLogEntry.ConsumerRecord c:
                     consumerRecords.Add(c);
+                    break;
+                case GroupLogEntry.ShareRecord sr:
+                    shareRecords.Add(sr);
                     break;
             }
         }
@@ -279,6 +284,7 @@ public sealed partial class GroupCoordinator : Coordination.ICoordinatorShards<G
                 if (group.Size > Config.GroupMaxSize) PrepareRebalance(group, now);
             }
             InstallReplayedConsumerGroups(consumerRecords, now);
+            OnShareGroupsLoaded(partition, shareRecords);
             // Transactions still open: their offsets wait here for the marker, as if just committed.
             foreach (var (producerId, commits) in pending)
                 foreach (var o in commits)

@@ -21,6 +21,8 @@ public abstract record GroupLogEntry
     public sealed record TxnMarker(long ProducerId, bool Commit) : GroupLogEntry;
     /// <summary>A KIP-848 consumer group record (key versions 3, 5, 6, 7, 8); a null value is a tombstone.</summary>
     public sealed record ConsumerRecord(short KeyVersion, string GroupId, string? MemberId, IKafkaMessage? Value) : GroupLogEntry;
+    /// <summary>A KIP-932 share group record (key versions 10-15, Share/ShareGroupRecords.cs); a null value is a tombstone.</summary>
+    public sealed record ShareRecord(short KeyVersion, string GroupId, string? MemberId, IKafkaMessage? Value) : GroupLogEntry;
 }
 
 /// <summary>
@@ -112,6 +114,9 @@ public static class GroupRecords
                 return new GroupLogEntry.Group(k.Group, gv);
             }
             default:
+                // KIP-932 share group records (key versions 9-15; 9 is read and ignored).
+                if (keyVersion is >= Share.ShareGroupRecords.FirstKey and <= Share.ShareGroupRecords.LastKey)
+                    return Share.ShareGroupRecords.Decode(keyVersion, key[2..], value);
                 // KIP-848 consumer group records (key versions 3-8); null for the other group types.
                 return ConsumerGroupRecords.Decode(keyVersion, key[2..], value);
         }

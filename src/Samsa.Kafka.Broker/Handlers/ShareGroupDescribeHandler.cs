@@ -8,7 +8,8 @@
 // (upstream: also for a group of another type).
 // Authorization: GROUP DESCRIBE per group (GROUP_AUTHORIZATION_FAILED); AuthorizedOperations when
 // asked for (else INT32_MIN).
-// Differs from upstream: membership is in memory (Groups/Share/ShareGroupCoordinator).
+// Membership is replayed from __consumer_offsets (share group records) by the coordinator that
+// loads the group's partition, so a restarted or new coordinator describes the same group.
 using Samsa.Kafka.Protocol;
 using Samsa.Kafka.Protocol.Messages;
 

@@ -15,8 +15,10 @@
 // consumer group this coordinator knows.
 // Authorization (KafkaApis.handleShareGroupHeartbeat): GROUP READ, else GROUP_AUTHORIZATION_FAILED;
 // TOPIC DESCRIBE on the subscribed topics, else TOPIC_AUTHORIZATION_FAILED.
-// Differs from upstream: membership is kept in memory (upstream writes share-group records to
-// __consumer_offsets), so a coordinator restart or move makes members rejoin.
+// Every membership change is written to __consumer_offsets as upstream's share group records
+// before it is answered (a failed write answers NOT_COORDINATOR / COORDINATOR_NOT_AVAILABLE) and
+// replayed by the broker that loads the partition, so members keep their epochs across a
+// coordinator restart or move; COORDINATOR_LOAD_IN_PROGRESS while it loads.
 using Samsa.Kafka.Protocol;
 using Samsa.Kafka.Protocol.Messages;
 

@@ -7,6 +7,8 @@ public sealed class ShareMember
 {
     public required string MemberId { get; init; }
     public int MemberEpoch { get; set; }
+    /// <summary>The epoch before the last bump (written in the current-assignment record, as upstream).</summary>
+    public int PreviousMemberEpoch { get; set; }
     public string? RackId { get; set; }
     public string ClientId { get; set; } = "";
     public string ClientHost { get; set; } = "";
@@ -30,6 +32,9 @@ public sealed class ShareGroup
     /// initialized share-partitions in ShareGroupStatePartitionMetadata); DescribeShareGroupOffsets
     /// with null topics covers them.</summary>
     public SortedSet<string> KnownTopics { get; } = new(StringComparer.Ordinal);
+    /// <summary>When each of <see cref="KnownTopics"/> was first seen (ms since the epoch; the
+    /// CreateTimestamp of the state-partition record).</summary>
+    public Dictionary<string, long> TopicAddedMs { get; } = new(StringComparer.Ordinal);
     /// <summary>Empty (no members) or Stable, as upstream ShareGroup.ShareGroupState.</summary>
     public string State => Members.Count == 0 ? "Empty" : "Stable";
 }
@@ -51,10 +56,13 @@ public readonly record struct ShareHeartbeatResult(ErrorCode Error, string? Mess
 ///   otherwise each member gets one partition round-robin, so every partition has at least one
 ///   member and several members may share one partition;
 /// - a member that misses group.share.session.timeout.ms is removed.
-/// Membership is kept in memory: after a coordinator restart or move, members rejoin
-/// (their next heartbeat gets UNKNOWN_MEMBER_ID, after which the client joins with epoch 0).
-/// Differs from upstream: upstream persists ShareGroupMemberMetadata / target assignment
-/// records in __consumer_offsets.
+/// Every change is written to the group's __consumer_offsets partition as upstream's share group
+/// records (<see cref="ShareGroupRecords"/>: the difference between the group's records before and
+/// after) before it is answered; a change whose write fails is undone and the request answers the
+/// mapped error (NOT_COORDINATOR, COORDINATOR_NOT_AVAILABLE), as upstream applies records only once
+/// written. The coordinator that loads the partition (restart, failover) replays them
+/// (<see cref="Install"/>): members keep their ids, epochs and assignments, and their session
+/// timeout starts again.
 /// </summary>
 public sealed class ShareGroupCoordinator
 {
@@ -73,6 +81,58 @@ public sealed class ShareGroupCoordinator
         _topicLookup = topicLookup;
     }
 
+    /// <summary>Appends a group's records to its __consumer_offsets partition (one batch) and answers
+    /// the error a group request gives (NONE when written). Null: membership is kept in memory only
+    /// (unit tests of the assignment logic).</summary>
+    public Func<string, IReadOnlyList<CoordinatorRecord>, ErrorCode>? Persist { get; set; }
+
+    /// <summary>Wall clock for the state-partition record's CreateTimestamp.</summary>
+    public Func<long> WallClock { get; set; } = () => DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+
+    /// <summary>Replaces the groups of a loaded __consumer_offsets partition with those its share
+    /// group records describe. Members' session timers start at <paramref name="nowMs"/>
+    /// (upstream's onLoaded schedules a new session timeout for every member of a share group).</summary>
+    public void Install(Func<string, bool> inPartition, IEnumerable<GroupLogEntry.ShareRecord> records, long nowMs)
+    {
+        var loaded = ShareGroupRecords.Replay(records, nowMs);
+        lock (_gate)
+        {
+            foreach (var id in _groups.Keys.Where(inPartition).ToList()) _groups.Remove(id);
+            foreach (var (id, g) in loaded) _groups[id] = g;
+        }
+    }
+
+    /// <summary>This broker no longer coordinates a partition: its share groups are dropped from
+    /// memory (the new coordinator loads them from the log). Members keep what they hold on the
+    /// partition leaders.</summary>
+    public void Unload(Func<string, bool> inPartition)
+    {
+        lock (_gate)
+            foreach (var id in _groups.Keys.Where(inPartition).ToList()) _groups.Remove(id);
+    }
+
+    // One change to one group: its records before the change and a copy to restore when the
+    // write fails.
+    private (List<CoordinatorRecord> Before, ShareGroup? Backup) Begin(string groupId)
+    {
+        if (Persist is null || !_groups.TryGetValue(groupId, out var g)) return ([], null);
+        return (ShareGroupRecords.Image(g, _topicLookup), Copy(g));
+    }
+
+    // Writes what changed since Begin; on failure the group is put back as it was. Under _gate.
+    private ErrorCode Commit(string groupId, (List<CoordinatorRecord> Before, ShareGroup? Backup) begun)
+    {
+        if (Persist is null) return ErrorCode.None;
+        var after = _groups.TryGetValue(groupId, out var g) ? ShareGroupRecords.Image(g, _topicLookup) : [];
+        var changes = ShareGroupRecords.Diff(begun.Before, after);
+        if (changes.Count == 0) return ErrorCode.None;
+        var error = Persist(groupId, changes);
+        if (error == ErrorCode.None) return error;
+        if (begun.Backup is null) _groups.Remove(groupId);
+        else _groups[groupId] = begun.Backup;
+        return error;
+    }
+
     public ShareHeartbeatResult Heartbeat(string groupId, string memberId, int memberEpoch, string? rackId,
         IReadOnlyList<string>? subscribedTopicNames, string clientId, string clientHost, long nowMs)
     {
@@ -86,12 +146,14 @@ public sealed class ShareGroupCoordinator
         lock (_gate)
         {
             _groups.TryGetValue(groupId, out var group);
+            var begun = Begin(groupId);
             if (memberEpoch == -1)
             {
                 if (group is not null && group.Members.Remove(memberId))
                 {
-                    removed = memberId;
                     Recompute(group);
+                    if (Commit(groupId, begun) is var e && e != ErrorCode.None) return Fail(e, null);
+                    removed = memberId;
                 }
                 // Upstream answers a leave with the member id and epoch -1 even for an unknown member.
                 result = new ShareHeartbeatResult(ErrorCode.None, null, memberId, -1, 0, null);
@@ -104,9 +166,9 @@ public sealed class ShareGroupCoordinator
                 {
                     if (member is null)
                     {
-                        group ??= _groups[groupId] = new ShareGroup { GroupId = groupId };
-                        if (group.Members.Count >= _settings.MaxGroupSize)
+                        if (group is not null && group.Members.Count >= _settings.MaxGroupSize)
                             return Fail(ErrorCode.GroupMaxSizeReached, $"The share group has reached its maximum size of {_settings.MaxGroupSize}.");
+                        group ??= _groups[groupId] = new ShareGroup { GroupId = groupId };
                         member = new ShareMember { MemberId = memberId };
                         group.Members[memberId] = member;
                     }
@@ -125,24 +187,26 @@ public sealed class ShareGroupCoordinator
                 if (subscribedTopicNames is not null)
                 {
                     member.SubscribedTopicNames = subscribedTopicNames.Distinct().OrderBy(t => t, StringComparer.Ordinal).ToList();
-                    group!.KnownTopics.UnionWith(member.SubscribedTopicNames);
+                    foreach (var t in member.SubscribedTopicNames) AddKnownTopic(group!, t);
                 }
                 Recompute(group!);
                 SortedDictionary<Guid, List<int>>? send = null;
                 var target = group!.Target.GetValueOrDefault(memberId) ?? new();
                 if (member.MemberEpoch != group.AssignmentEpoch || !SameAssignment(member.Assignment, target) || memberEpoch == 0)
                 {
+                    if (member.MemberEpoch != group.AssignmentEpoch) member.PreviousMemberEpoch = member.MemberEpoch;
                     member.MemberEpoch = group.AssignmentEpoch;
                     member.Assignment = target;
                     send = target;
                 }
+                if (Commit(groupId, begun) is var error && error != ErrorCode.None) return Fail(error, null);
                 result = new ShareHeartbeatResult(ErrorCode.None, null, memberId, member.MemberEpoch, _settings.HeartbeatIntervalMs, send);
             }
         }
         if (removed is not null) MemberRemoved?.Invoke(groupId, removed);
         return result;
 
-        static ShareHeartbeatResult Fail(ErrorCode e, string message) => new(e, message, null, 0, 0, null);
+        static ShareHeartbeatResult Fail(ErrorCode e, string? message) => new(e, message, null, 0, 0, null);
     }
 
     /// <summary>Removes members whose session timed out (group.share.session.timeout.ms).</summary>
@@ -151,11 +215,16 @@ public sealed class ShareGroupCoordinator
         var removed = new List<(string, string)>();
         lock (_gate)
         {
-            foreach (var group in _groups.Values)
+            foreach (var group in _groups.Values.ToList())
             {
                 var expired = group.Members.Values.Where(m => nowMs - m.LastHeartbeatMs > _settings.SessionTimeoutMs).Select(m => m.MemberId).ToList();
-                foreach (var id in expired) { group.Members.Remove(id); removed.Add((group.GroupId, id)); }
-                if (expired.Count > 0) Recompute(group);
+                if (expired.Count == 0) continue;
+                var begun = Begin(group.GroupId);
+                foreach (var id in expired) group.Members.Remove(id);
+                Recompute(group);
+                // Not written (coordinator moving, log full): the members stay and expire at a later tick.
+                if (Commit(group.GroupId, begun) != ErrorCode.None) continue;
+                foreach (var id in expired) removed.Add((group.GroupId, id));
             }
         }
         foreach (var (g, m) in removed) MemberRemoved?.Invoke(g, m);
@@ -176,18 +245,35 @@ public sealed class ShareGroupCoordinator
     {
         lock (_gate)
         {
-            if (!_groups.TryGetValue(groupId, out var g)) return null;
-            var copy = new ShareGroup { GroupId = g.GroupId, GroupEpoch = g.GroupEpoch, AssignmentEpoch = g.AssignmentEpoch };
-            foreach (var m in g.Members.Values)
-                copy.Members[m.MemberId] = new ShareMember
-                {
-                    MemberId = m.MemberId, MemberEpoch = m.MemberEpoch, RackId = m.RackId, ClientId = m.ClientId,
-                    ClientHost = m.ClientHost, SubscribedTopicNames = [.. m.SubscribedTopicNames],
-                    Assignment = new(m.Assignment.ToDictionary(kv => kv.Key, kv => kv.Value.ToList())),
-                    LastHeartbeatMs = m.LastHeartbeatMs,
-                };
-            return copy;
+            return _groups.TryGetValue(groupId, out var g) ? Copy(g) : null;
         }
+    }
+
+    private static ShareGroup Copy(ShareGroup g)
+    {
+        var copy = new ShareGroup
+        {
+            GroupId = g.GroupId, GroupEpoch = g.GroupEpoch, AssignmentEpoch = g.AssignmentEpoch, TargetBasis = g.TargetBasis,
+            Target = g.Target.ToDictionary(kv => kv.Key, kv => Clone(kv.Value), StringComparer.Ordinal),
+        };
+        foreach (var m in g.Members.Values)
+            copy.Members[m.MemberId] = new ShareMember
+            {
+                MemberId = m.MemberId, MemberEpoch = m.MemberEpoch, PreviousMemberEpoch = m.PreviousMemberEpoch, RackId = m.RackId,
+                ClientId = m.ClientId, ClientHost = m.ClientHost, SubscribedTopicNames = [.. m.SubscribedTopicNames],
+                Assignment = Clone(m.Assignment), LastHeartbeatMs = m.LastHeartbeatMs,
+            };
+        copy.KnownTopics.UnionWith(g.KnownTopics);
+        foreach (var (t, ms) in g.TopicAddedMs) copy.TopicAddedMs[t] = ms;
+        return copy;
+
+        static SortedDictionary<Guid, List<int>> Clone(SortedDictionary<Guid, List<int>> a) =>
+            new(a.ToDictionary(kv => kv.Key, kv => kv.Value.ToList()));
+    }
+
+    private void AddKnownTopic(ShareGroup g, string topic)
+    {
+        if (g.KnownTopics.Add(topic)) g.TopicAddedMs[topic] = WallClock();
     }
 
     /// <summary>Why DeleteGroups cannot delete the group now (GROUP_ID_NOT_FOUND, NON_EMPTY_GROUP), or
@@ -208,9 +294,11 @@ public sealed class ShareGroupCoordinator
         {
             if (!_groups.TryGetValue(groupId, out var g)) { error = ErrorCode.GroupIdNotFound; return false; }
             if (g.Members.Count > 0) { error = ErrorCode.NonEmptyGroup; return false; }
+            var begun = Begin(groupId);
             _groups.Remove(groupId);
-            error = ErrorCode.None;
-            return true;
+            // Every key the group had is tombstoned (nothing of it survives compaction).
+            error = Commit(groupId, begun);
+            return error == ErrorCode.None;
         }
     }
 
@@ -222,12 +310,13 @@ public sealed class ShareGroupCoordinator
     {
         lock (_gate)
         {
-            if (!_groups.TryGetValue(groupId, out var g))
-            {
-                if (!create) return -1;
-                _groups[groupId] = g = new ShareGroup { GroupId = groupId };
-            }
-            if (g.Members.Count == 0 && create) foreach (var t in topics) g.KnownTopics.Add(t);
+            if (!_groups.TryGetValue(groupId, out var g) && !create) return -1;
+            var begun = Begin(groupId);
+            if (g is null) _groups[groupId] = g = new ShareGroup { GroupId = groupId };
+            if (g.Members.Count == 0 && create) foreach (var t in topics) AddKnownTopic(g, t);
+            // A failed write leaves the group as it was; the forwarded offset change still runs (its
+            // state lives at the share coordinator), only the group's topic list may be behind.
+            Commit(groupId, begun);
             return g.Members.Count;
         }
     }
@@ -235,7 +324,14 @@ public sealed class ShareGroupCoordinator
     /// <summary>DeleteShareGroupOffsets: the group no longer lists <paramref name="topic"/> among its topics.</summary>
     public void ForgetTopic(string groupId, string topic)
     {
-        lock (_gate) if (_groups.TryGetValue(groupId, out var g) && g.Members.Count == 0) g.KnownTopics.Remove(topic);
+        lock (_gate)
+        {
+            if (!_groups.TryGetValue(groupId, out var g) || g.Members.Count > 0) return;
+            var begun = Begin(groupId);
+            g.KnownTopics.Remove(topic);
+            g.TopicAddedMs.Remove(topic);
+            Commit(groupId, begun);
+        }
     }
 
     /// <summary>The topics the group's members subscribe or ever subscribed to.</summary>
