@@ -36,6 +36,8 @@ public static class FourLetterWords
         sb.Append($"Zxid: {Hex(s.LastProcessedZxid)}\n");
         sb.Append($"Mode: {s.ServerState}\n");
         sb.Append($"Node count: {s.Tree.ReportedNodeCount}\n");
+        // upstream StatCommand: a leader adds its proposal sizes (BufferStats, -1 before the first)
+        if (s.LeaderStats is { } ls) sb.Append(ls.ProposalSizesLine);
         return sb.ToString();
     }
 
@@ -205,7 +207,28 @@ public static class FourLetterWords
                 Kv("zk_open_file_descriptor_count", System.Diagnostics.Process.GetCurrentProcess().HandleCount);
                 Kv("zk_global_sessions", s.SessionCount);
                 Kv("zk_local_sessions", 0);
-                Kv("zk_last_proposal_size", -1);
+                if (s.LeaderStats is { } ls)
+                {
+                    // upstream LeaderZooKeeperServer's gauges
+                    Kv("zk_learners", ls.Learners);
+                    Kv("zk_synced_followers", ls.SyncedFollowers);
+                    Kv("zk_synced_non_voting_followers", ls.SyncedNonVotingFollowers);
+                    Kv("zk_synced_observers", ls.SyncedObservers);
+                    Kv("zk_pending_syncs", ls.PendingSyncs);
+                    Kv("zk_leader_uptime", ls.UptimeMs);
+                    Kv("zk_last_proposal_size", ls.LastProposalSize);
+                    Kv("zk_max_proposal_size", ls.MaxProposalSize);
+                    Kv("zk_min_proposal_size", ls.MinProposalSize);
+                }
+                else Kv("zk_last_proposal_size", -1);
+                if (s.IsFollower)
+                {
+                    // upstream QuorumZooKeeperServer's quorum_size (voting members) in every quorum role;
+                    // synced_observers on a follower counts observers synced from it (ObserverMaster,
+                    // which the Keeper does not run: 0); an observer has no such gauge
+                    Kv("zk_quorum_size", cfg.Quorum.Voters.Count());
+                    if (s.ServerState == "follower") Kv("zk_synced_observers", 0);
+                }
                 return sb.ToString();
             }
             default:
