@@ -24,7 +24,7 @@ kind); they never lead.
 and kazoo; --slice full runs every shape × leader × every client. Exit status 0 when every
 scenario passed, 1 otherwise (report-only callers ignore it).
 """
-import argparse, os, shutil, signal, socket, subprocess, sys, tempfile, time
+import argparse, base64, hashlib, os, shutil, signal, socket, subprocess, sys, tempfile, time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
@@ -43,6 +43,11 @@ OBSERVED = {"2 Keepers + 1 Apache", "1 Keeper + 2 Apache"}
 CI_SLICE = [("2 Keepers + 1 Apache", "keeper"), ("1 Keeper + 2 Apache", "apache")]
 ALL_CLIENTS = ["kazoo", "zkcli", "cli_mt", "node-zookeeper-client"]
 CI_CLIENTS = ["kazoo"]
+# the ACL scenarios leave nodes only their own digest users may delete: the runner deletes them
+# between members as upstream's super user (zookeeper.DigestAuthenticationProvider.superDigest)
+SUPER = "super:matrix"
+SUPER_DIGEST = "super:" + base64.b64encode(hashlib.sha1(SUPER.encode()).digest()).decode()
+SERVER_PROPS = ["-Dzookeeper.extendedTypesEnabled=true", f"-Dzookeeper.DigestAuthenticationProvider.superDigest={SUPER_DIGEST}"]
 
 
 def free_ports(n):
@@ -111,9 +116,9 @@ class Member:
     def start(self):
         self.log = open(os.path.join(self.dir, "out.log"), "a")
         if self.kind == "keeper":
-            cmd = [self.samsa, "keeper", "--config", self.cfg, "-Dzookeeper.extendedTypesEnabled=true"]
+            cmd = [self.samsa, "keeper", "--config", self.cfg] + SERVER_PROPS
         else:
-            cmd = ["java", "-Xmx160m", "-Dzookeeper.extendedTypesEnabled=true", "-cp", LOG_CP,
+            cmd = ["java", "-Xmx160m"] + SERVER_PROPS + ["-cp", LOG_CP,
                    "-Dlog4j.configuration=file:/etc/zookeeper/conf_example/log4j.properties",
                    "-Dzookeeper.root.logger=INFO,CONSOLE", "org.apache.zookeeper.server.quorum.QuorumPeerMain", self.cfg]
         self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
@@ -168,13 +173,24 @@ def clean_compat_nodes(port):
     the second and later members of one ensemble, the nodes the earlier runs left (sequence
     counters, containers, ...) would change their answers, so /compat* goes first."""
     from kazoo.client import KazooClient
-    zk = KazooClient(hosts=f"127.0.0.1:{port}", timeout=10.0)
+    from kazoo import exceptions as ke
+    zk = KazooClient(hosts=f"127.0.0.1:{port}", timeout=10.0, auth_data=[("digest", SUPER)])
     try:
         zk.start(timeout=10)
-        for child in zk.get_children("/"):
-            if child.startswith("compat"):
-                zk.delete("/" + child, recursive=True)
-        zk.sync("/")
+        # a scenario's ephemerals may still be expiring (session-expiry), containers being
+        # reaped: a recursive delete that meets them fails with NotEmpty/NoNode; try again
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                for child in zk.get_children("/"):
+                    if child.startswith("compat"):
+                        zk.delete("/" + child, recursive=True)
+                zk.sync("/")
+                return
+            except (ke.NotEmptyError, ke.NoNodeError) as e:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"{type(e).__name__} for 30 s") from e
+                time.sleep(0.5)
     finally:
         try:
             zk.stop(); zk.close()
@@ -187,7 +203,7 @@ def run_client(client, member, prefix, logdir, timeout_each):
     try:
         clean_compat_nodes(member.port)
     except Exception as e:  # noqa: BLE001 - reported as the row's reason
-        return [], ["(clean-up)"], f"could not delete /compat* first: {e}"
+        return [], ["(clean-up)"], f"could not delete /compat* first: {type(e).__name__} {e}"
     env = dict(os.environ, COMPAT_TARGET="ensemble", COMPAT_ADDR=f"127.0.0.1:{member.port}",
                COMPAT_PREFIX=prefix, COMPAT_RUN_ID=prefix, COMPAT_TIMEOUT=str(timeout_each))
     try:
