@@ -220,15 +220,11 @@ public static class FourLetterWords
                     Kv("zk_max_proposal_size", ls.MaxProposalSize);
                     Kv("zk_min_proposal_size", ls.MinProposalSize);
                 }
-                else Kv("zk_last_proposal_size", -1);
-                if (s.IsFollower)
-                {
-                    // upstream QuorumZooKeeperServer's quorum_size (voting members) in every quorum role;
-                    // synced_observers on a follower counts observers synced from it (ObserverMaster,
-                    // which the Keeper does not run: 0); an observer has no such gauge
-                    Kv("zk_quorum_size", cfg.Quorum.Voters.Count());
-                    if (s.ServerState == "follower") Kv("zk_synced_observers", 0);
-                }
+                // Debian's 3.8.0 followers and observers print no proposal sizes and no
+                // synced_observers (their gauges answer null: no ObserverMaster), checked live
+                else if (!s.IsFollower) Kv("zk_last_proposal_size", -1);
+                // upstream QuorumZooKeeperServer's quorum_size (voting members) in every quorum role
+                if (s.IsFollower) Kv("zk_quorum_size", cfg.Quorum.Voters.Count());
                 return sb.ToString();
             }
             default:

@@ -208,6 +208,10 @@ public sealed class QuorumObserverTests : IAsyncLifetime
         var km = await Mntr(_layout.ClientPorts[2]);
         Assert.Equal("observer", km["zk_server_state"]);
         Assert.Equal("2", km["zk_quorum_size"]);
+        // as Debian's 3.8.0 observer (and follower): no leader gauges, no proposal sizes
+        Assert.False(km.ContainsKey("zk_synced_followers") || km.ContainsKey("zk_last_proposal_size") || km.ContainsKey("zk_synced_observers"));
+        var apacheFollower = await Mntr(_layout.ClientPorts[0]);
+        Assert.Equal(apacheFollower.ContainsKey("zk_last_proposal_size"), km.ContainsKey("zk_last_proposal_size"));
         // the Apache leader counts it as a synced observer, not as a follower
         var am = await Mntr(_layout.ClientPorts[1]);
         Assert.Equal("1", am["zk_synced_observers"]);
