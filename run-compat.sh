@@ -2,7 +2,7 @@
 # Samsa compatibility suite: real, independent Kafka and ZooKeeper clients run the same
 # scenarios against Samsa and against upstream servers; a matrix says who passes what.
 #
-#   ./run-compat.sh [--target all|samsa,cluster,upstream] [--kafka HOST:PORT] [--zookeeper HOST:PORT]
+#   ./run-compat.sh [--target all|samsa,cluster,upstream|ensemble] [--kafka HOST:PORT] [--zookeeper HOST:PORT]
 #                   [--only CLIENT,...] [--report-only] [--timeout SECONDS] [--no-install]
 #                   [--samsa-bin PATH]
 #
@@ -10,6 +10,10 @@
 #                          (a Samsa Keeper and 3 brokers, RF=3, min.insync.replicas=2, clients
 #                          bootstrapped at a broker that leads and coordinates nothing they use;
 #                          Kafka clients only) and upstream; `all` or `both` (default): all three.
+#   --target ensemble      on its own, not part of `all`: mixed Keeper / Apache ZooKeeper 3.8
+#                          ensembles (tests/ensemble/matrix.py), the ZooKeeper clients' scenarios
+#                          through every member; COMPAT_ENSEMBLE_SLICE=ci (default, ~8 min) or full;
+#                          the table goes to results/ensemble-matrix.txt; always report-only.
 #   --kafka HOST:PORT      an upstream Apache Kafka to compare with; without it, one is started in
 #                          Docker through Testcontainers.Kafka (compat/upstream-kafka) where a
 #                          Docker engine answers, else the upstream Kafka column says why not
@@ -71,7 +75,9 @@ while [ $# -gt 0 ]; do
 done
 case "$TARGET" in all|both) TARGETS="samsa cluster upstream" ;; *) TARGETS="${TARGET//,/ }" ;; esac
 for t in $TARGETS; do
-  case "$t" in samsa|cluster|upstream) ;; *) echo "run-compat: --target takes all, both or a comma list of samsa, cluster, upstream" >&2; exit 2 ;; esac
+  case "$t" in samsa|cluster|upstream) ;;
+    ensemble) [ "$TARGETS" = ensemble ] || { echo "run-compat: --target ensemble runs on its own" >&2; exit 2; } ;;
+    *) echo "run-compat: --target takes all, both, ensemble or a comma list of samsa, cluster, upstream" >&2; exit 2 ;; esac
 done
 has_target() { case " $TARGETS " in *" $1 "*) return 0 ;; esac; return 1; }
 
@@ -94,6 +100,25 @@ mkdir -p "$RESULTS/logs" "$WORK"
 RUN_ID="r$(date +%s)"
 TSV="$RESULTS/results.tsv"
 : > "$TSV"
+
+if [ "$TARGETS" = ensemble ]; then
+  # Mixed Keeper / Apache ZooKeeper ensembles (issue #17): report-only, its own table.
+  if [ -z "$SAMSA_BIN" ]; then
+    log "building src/Samsa.Host"
+    dotnet build "$ROOT/src/Samsa.Host/Samsa.Host.csproj" -c Release -v q -nologo > "$RESULTS/logs/build-samsa.log" 2>&1 \
+      || { log "samsa did not build (results/logs/build-samsa.log)"; exit 0; }
+    SAMSA_BIN="$ROOT/src/Samsa.Host/bin/Release/net10.0/samsa"
+  fi
+  ens_clients=""
+  for c in kazoo zkcli cli_mt node-zookeeper-client; do [ -n "$ONLY" ] && ! selected "$c" && continue; ens_clients="$ens_clients,$c"; done
+  ens_args=(--samsa "$SAMSA_BIN" --slice "${COMPAT_ENSEMBLE_SLICE:-ci}" --tsv "$RESULTS/ensemble-matrix.tsv")
+  [ -n "$ONLY" ] && ens_args+=(--clients "${ens_clients#,}")
+  log "mixed ensembles: tests/ensemble/matrix.py ${ens_args[*]}"
+  /usr/bin/python3 "$ROOT/tests/ensemble/matrix.py" "${ens_args[@]}" > "$RESULTS/ensemble-matrix.txt" 2> "$RESULTS/logs/ensemble-matrix.log"
+  log "ensemble matrix exit $? in $(( $(date +%s) - START_TS ))s; table in compat/results/ensemble-matrix.txt"
+  cat "$RESULTS/ensemble-matrix.txt"
+  exit 0
+fi
 
 PIDS_TO_STOP=()
 CLUSTER_DIR="$WORK/cluster"

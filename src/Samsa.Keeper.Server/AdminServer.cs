@@ -19,7 +19,7 @@ public sealed class AdminServer : IAsyncDisposable
     private static readonly (string Name, string? Alias)[] Commands =
     {
         ("connection_stat_reset", "crst"), ("configuration", "conf"), ("connections", "cons"), ("dirs", null),
-        ("dump", null), ("environment", "envi"), ("is_read_only", "isro"), ("last_snapshot", "lsnp"),
+        ("dump", null), ("environment", "envi"), ("is_read_only", "isro"), ("last_snapshot", "lsnp"), ("leader", "lead"),
         ("monitor", "mntr"), ("ruok", null), ("server_stats", "srvr"), ("stat_reset", "srst"), ("stats", "stat"),
         ("watch_summary", "wchs"), ("watches", "wchc"), ("watches_by_path", "wchp"),
     };
@@ -154,6 +154,16 @@ public sealed class AdminServer : IAsyncDisposable
                     if (eq > 0) r[line.Substring(0, eq)] = line.Substring(eq + 1);
                 }
                 break;
+            case "leader":
+                // upstream LeaderCommand: quorum members only
+                if (s.QuorumLeader is { } ql)
+                {
+                    r["is_leader"] = s.ServerState == "leader";
+                    r["leader_id"] = ql.Id;
+                    r["leader_ip"] = ql.Host;
+                }
+                else r["error"] = "server is not initialized";
+                break;
             case "monitor":
                 foreach (var line in FourLetterWords.Run(s, "mntr").Split('\n'))
                 {
@@ -168,6 +178,12 @@ public sealed class AdminServer : IAsyncDisposable
                 r["version"] = FourLetterWords.Version;
                 r["read_only"] = false;
                 r["server_stats"] = ServerStatsJson(s);
+                // upstream SrvrCommand: a leader adds its proposal BufferStats
+                if (s.LeaderStats is { } ls)
+                    r["proposal_stats"] = new Dictionary<string, object?>
+                    {
+                        ["last_buffer_size"] = ls.LastProposalSize, ["min_buffer_size"] = ls.MinProposalSize, ["max_buffer_size"] = ls.MaxProposalSize,
+                    };
                 r["node_count"] = s.Tree.ReportedNodeCount;
                 if (name == "stats") r["connections"] = Connections(s);
                 break;

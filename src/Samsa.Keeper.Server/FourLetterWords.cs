@@ -36,6 +36,8 @@ public static class FourLetterWords
         sb.Append($"Zxid: {Hex(s.LastProcessedZxid)}\n");
         sb.Append($"Mode: {s.ServerState}\n");
         sb.Append($"Node count: {s.Tree.ReportedNodeCount}\n");
+        // upstream StatCommand: a leader adds its proposal sizes (BufferStats, -1 before the first)
+        if (s.LeaderStats is { } ls) sb.Append(ls.ProposalSizesLine);
         return sb.ToString();
     }
 
@@ -205,7 +207,24 @@ public static class FourLetterWords
                 Kv("zk_open_file_descriptor_count", System.Diagnostics.Process.GetCurrentProcess().HandleCount);
                 Kv("zk_global_sessions", s.SessionCount);
                 Kv("zk_local_sessions", 0);
-                Kv("zk_last_proposal_size", -1);
+                if (s.LeaderStats is { } ls)
+                {
+                    // upstream LeaderZooKeeperServer's gauges
+                    Kv("zk_learners", ls.Learners);
+                    Kv("zk_synced_followers", ls.SyncedFollowers);
+                    Kv("zk_synced_non_voting_followers", ls.SyncedNonVotingFollowers);
+                    Kv("zk_synced_observers", ls.SyncedObservers);
+                    Kv("zk_pending_syncs", ls.PendingSyncs);
+                    Kv("zk_leader_uptime", ls.UptimeMs);
+                    Kv("zk_last_proposal_size", ls.LastProposalSize);
+                    Kv("zk_max_proposal_size", ls.MaxProposalSize);
+                    Kv("zk_min_proposal_size", ls.MinProposalSize);
+                }
+                // Debian's 3.8.0 followers and observers print no proposal sizes and no
+                // synced_observers (their gauges answer null: no ObserverMaster), checked live
+                else if (!s.IsFollower) Kv("zk_last_proposal_size", -1);
+                // upstream QuorumZooKeeperServer's quorum_size (voting members) in every quorum role
+                if (s.IsFollower) Kv("zk_quorum_size", cfg.Quorum.Voters.Count());
                 return sb.ToString();
             }
             default:

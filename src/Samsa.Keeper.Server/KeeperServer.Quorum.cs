@@ -16,6 +16,12 @@ public interface ILeaderLink
     bool Revalidate(long sessionId, int timeout);
     /// <summary>True when this member is the ensemble's leader (srvr/mntr say "leader").</summary>
     bool Leading => false;
+    /// <summary>True when this member observes (srvr/mntr say "observer").</summary>
+    bool Observing => false;
+    /// <summary>The leader's learner and proposal figures (mntr, srvr), while leading.</summary>
+    Quorum.LeaderStats? LeaderStats => null;
+    /// <summary>The leader this member follows, observes or is (id and its server line's host), once known.</summary>
+    (long Id, string Host)? LeaderOf => null;
 }
 
 /// <summary>
@@ -52,7 +58,13 @@ public sealed partial class KeeperServer
     public bool Serving => _leaderLink is null || _leaderLink.Serving;
 
     /// <summary>"standalone", "follower" or "leader": srvr's Mode and mntr's zk_server_state.</summary>
-    public string ServerState => _leaderLink is null ? "standalone" : _leaderLink.Leading ? "leader" : "follower";
+    public string ServerState => _leaderLink is null ? "standalone" : _leaderLink.Leading ? "leader" : _leaderLink.Observing ? "observer" : "follower";
+
+    /// <summary>The leader's figures for mntr/srvr/admin (null unless leading).</summary>
+    public Quorum.LeaderStats? LeaderStats => _leaderLink?.LeaderStats;
+
+    /// <summary>The AdminServer's leader command: the current leader's id and host (null standalone or before one is known).</summary>
+    public (long Id, string Host)? QuorumLeader => _leaderLink?.LeaderOf;
 
     /// <summary>The leader's PrepRequestProcessor (Quorum/ZabLeader): turns a request into its txn
     /// against the current tree without applying it — the txn is applied when committed. A

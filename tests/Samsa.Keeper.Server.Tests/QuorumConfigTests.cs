@@ -47,8 +47,7 @@ public sealed class QuorumConfigTests : IDisposable
     }
 
     [Theory]
-    [InlineData("peerType=observer\n", "observer")]
-    [InlineData("server.4=127.0.0.1:2888:3888:observer\n", "observer")]
+    [InlineData("observerMasterPort=2191\n", "observerMasterPort")]
     [InlineData("electionAlg=1\n", "electionAlg=1")]
     [InlineData("dynamicConfigFile=/tmp/zoo.cfg.dynamic.100000000\n", "dynamicConfigFile")]
     [InlineData("quorum.auth.enableSasl=true\n", "quorum.auth.enableSasl=true")]

@@ -29,9 +29,12 @@ public sealed class QuorumLayout
 
     public int Members => QuorumPorts.Length;
 
+    /// <summary>Server ids whose lines carry the role observer (and whose zoo.cfg says peerType=observer).</summary>
+    public readonly HashSet<long> Observers = new();
+
     /// <summary>server.1 .. server.N lines (sid = index + 1).</summary>
     public IEnumerable<string> ServerLines() =>
-        Enumerable.Range(0, Members).Select(i => $"server.{i + 1}=127.0.0.1:{QuorumPorts[i]}:{ElectionPorts[i]}");
+        Enumerable.Range(0, Members).Select(i => $"server.{i + 1}=127.0.0.1:{QuorumPorts[i]}:{ElectionPorts[i]}" + (Observers.Contains(i + 1) ? ":observer" : ""));
 
     public QuorumConfig Config()
     {
@@ -80,6 +83,7 @@ public sealed class ApacheQuorumPeer : IAsyncDisposable
             "tickTime=500", "initLimit=10", "syncLimit=5", $"dataDir={dir}/data", $"clientPort={clientPort}", "clientPortAddress=127.0.0.1",
             "admin.enableServer=false", "4lw.commands.whitelist=*",
         };
+        if (layout.Observers.Contains(sid)) cfg.Add("peerType=observer");
         cfg.AddRange(layout.ServerLines());
         string cfgPath = Path.Combine(dir, "zoo.cfg");
         File.WriteAllText(cfgPath, string.Join('\n', cfg) + "\n");

@@ -227,8 +227,11 @@ public sealed class FastLeaderElection : IAsyncDisposable
         var recvset = new Dictionary<long, Vote>();
         var outOfElection = new Dictionary<long, Vote>();
         int notTimeout = FinalizeWaitMs;
-        long initZxid = _lastLoggedZxid(), initEpoch = _currentEpoch();
-        long initId = IsVoter(_myId) ? _myId : long.MinValue;
+        // upstream getInitId/getInitLastLoggedZxid/getPeerEpoch: an observer proposes nobody
+        // (Long.MIN_VALUE for all three), so it only adopts the voters' choice and never wins
+        bool voter = IsVoter(_myId);
+        long initZxid = voter ? _lastLoggedZxid() : long.MinValue, initEpoch = voter ? _currentEpoch() : long.MinValue;
+        long initId = voter ? _myId : long.MinValue;
         Interlocked.Increment(ref _logicalClock);
         UpdateProposal(initId, initZxid, initEpoch);
         _log($"election: new election, my id {_myId}, proposed zxid 0x{initZxid:x}, round 0x{LogicalClock:x}");
@@ -310,7 +313,8 @@ public sealed class FastLeaderElection : IAsyncDisposable
     private Vote Settle(Vote v)
     {
         CurrentVote = v;
-        State = v.Id == _myId ? ServerState.Leading : ServerState.Following;
+        // upstream learningState(): a non-voter that settles on a leader observes it
+        State = v.Id == _myId ? ServerState.Leading : IsVoter(_myId) ? ServerState.Following : ServerState.Observing;
         while (_recv.Reader.TryRead(out _)) { } // upstream leaveInstance clears the queue
         _log($"election: settled on leader {v.Id} (zxid 0x{v.Zxid:x}, round 0x{v.ElectionEpoch:x}, peerEpoch 0x{v.PeerEpoch:x}); now {State}");
         return v;

@@ -95,6 +95,13 @@ public sealed class QuorumConfig
     /// <summary>The QuorumVerifier version (hex "version=" line of a dynamic config; 0 for a static one).</summary>
     public long Version;
     public List<string> Unsupported = new();
+    /// <summary>What upstream would log as a warning while reading the config (the caller logs them).</summary>
+    public List<string> Warnings = new();
+
+    private static string Role(LearnerType t) => t == LearnerType.Observer ? "OBSERVER" : "PARTICIPANT";
+
+    /// <summary>True when this member observes (its server line's role, as upstream's setupPeerType decides).</summary>
+    public bool IAmObserver => Servers.TryGetValue(MyId, out var me) && me.Type == LearnerType.Observer;
 
     public IEnumerable<QuorumServer> Voters => Servers.Values.Where(s => s.Type == LearnerType.Participant);
 
@@ -131,6 +138,11 @@ public sealed class QuorumConfig
                 };
                 return true;
             case "standaloneEnabled": StandaloneEnabled = bool.Parse(val); return true;
+            case "observerMasterPort":
+                // upstream 3.6+: followers serve observers on this port (ObserverMaster); the Keeper's
+                // observers connect to the leader only, and its followers serve no observers
+                if (I() > 0) Unsupported.Add($"observerMasterPort={val} (observers syncing from a follower, ObserverMaster)");
+                return true;
             case "quorumListenOnAllIPs": QuorumListenOnAllIPs = bool.Parse(val); return true;
             case "dynamicConfigFile":
                 DynamicConfigFile = val;
@@ -194,10 +206,6 @@ public sealed class QuorumConfig
         // refused in standalone mode too: a dynamicConfigFile, for one, may hold the server lines
         if (Unsupported.Count > 0) throw new KeeperConfigException($"{Unsupported[0]} is not supported by the Keeper; remove it");
         if (!IsQuorumMode) return;
-        if (PeerType == LearnerType.Observer)
-            throw new KeeperConfigException("peerType=observer is not supported by the Keeper (observers are not implemented, issue #17)");
-        if (Servers.Values.Any(s => s.Type == LearnerType.Observer))
-            throw new KeeperConfigException("server lines with role observer are not supported by the Keeper (observers are not implemented, issue #17)");
         if (InitLimit <= 0) throw new KeeperConfigException("initLimit is not set");
         if (SyncLimit <= 0) throw new KeeperConfigException("syncLimit is not set");
         if (string.IsNullOrEmpty(c.DataDir)) throw new KeeperConfigException("dataDir is not set");
@@ -207,5 +215,12 @@ public sealed class QuorumConfig
         if (!long.TryParse(myid, NumberStyles.None, CultureInfo.InvariantCulture, out MyId))
             throw new KeeperConfigException($"serverid {myid} is not a number");
         if (!Servers.ContainsKey(MyId)) throw new KeeperConfigException($"myid {MyId} has no server.{MyId} line in the configuration");
+        // upstream QuorumPeerConfig.setupPeerType: the server line's role wins over peerType
+        var byList = Servers[MyId].Type;
+        if (byList != PeerType)
+        {
+            Warnings.Add($"Peer type from servers list ({Role(byList)}) doesn't match peerType ({Role(PeerType)}). Defaulting to servers list.");
+            PeerType = byList;
+        }
     }
 }

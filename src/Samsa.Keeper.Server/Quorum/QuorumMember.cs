@@ -22,6 +22,8 @@ public sealed class QuorumMember : IAsyncDisposable, ILeaderLink
     public long? LeaderId => _election.CurrentVote?.Id;
     /// <summary>True while following a leader in the broadcast phase.</summary>
     public bool Synced => _follower?.UpToDate == true;
+    /// <summary>True while observing a leader in the broadcast phase (server line role observer).</summary>
+    public bool Observing => _follower is { IsObserver: true, UpToDate: true };
     public string? LastSyncMode => _follower?.SyncMode;
     /// <summary>Elections run so far.</summary>
     public int Elections { get; private set; }
@@ -42,6 +44,11 @@ public sealed class QuorumMember : IAsyncDisposable, ILeaderLink
 
     bool ILeaderLink.Serving => _follower?.UpToDate == true || _leader?.Serving == true;
     bool ILeaderLink.Leading => _leader?.Serving == true;
+    bool ILeaderLink.Observing => _follower?.IsObserver == true;
+    (long Id, string Host)? ILeaderLink.LeaderOf =>
+        (_leader is { Serving: true } || _follower is { UpToDate: true }) && LeaderId is long id && _config.Quorum.Servers.TryGetValue(id, out var s)
+            ? (id, s.Host) : null;
+    LeaderStats? ILeaderLink.LeaderStats => _leader is { Serving: true } l ? l.Stats() : null;
     bool ILeaderLink.Forward(long sessionId, int cxid, int type, byte[] body, List<Samsa.Keeper.Protocol.Records.Id> authInfo)
     {
         // on the leader, this member's clients' requests enter the proposal pipeline directly
@@ -62,7 +69,7 @@ public sealed class QuorumMember : IAsyncDisposable, ILeaderLink
     public static QuorumMember Start(KeeperConfig config, Action<string> log, long? myId = null, bool serveClients = false)
     {
         var q = config.Quorum;
-        if (myId is null) { q.Validate(config); myId = q.MyId; }
+        if (myId is null) { q.Validate(config); myId = q.MyId; foreach (var w in q.Warnings) log(w); }
         var m = new QuorumMember(config, myId.Value, log);
         if (serveClients)
         {
@@ -95,10 +102,16 @@ public sealed class QuorumMember : IAsyncDisposable, ILeaderLink
                 vote = _election.LookForLeaderAsync(ct).GetAwaiter().GetResult();
             }
             catch (OperationCanceledException) { return; }
-            if (_election.State == ServerState.Following)
+            if (_election.State is ServerState.Following or ServerState.Observing)
             {
-                var server = _config.Quorum.Servers[vote.Id];
-                var follower = new ZabFollower(MyId, _config.Quorum, _config, Store, _log, _election.UpdateElectionVote, Server);
+                bool observing = _election.State == ServerState.Observing;
+                if (!_config.Quorum.Servers.TryGetValue(vote.Id, out var server))
+                {
+                    _log($"zab: elected leader {vote.Id} has no server line here; looking again");
+                    if (ct.WaitHandle.WaitOne(_config.TickTime)) return;
+                    continue;
+                }
+                var follower = new ZabFollower(MyId, _config.Quorum, _config, Store, _log, _election.UpdateElectionVote, Server, observing);
                 _follower = follower;
                 try
                 {
@@ -109,10 +122,14 @@ public sealed class QuorumMember : IAsyncDisposable, ILeaderLink
                     // whatever ends following (the leader gone, a bad packet, a failure applying a txn)
                     // sends the member back to election, as upstream's QuorumPeer.run does
                     if (!ct.IsCancellationRequested)
-                        _log($"zab: stopped following {vote.Id}: " + (e is IOException or InvalidDataException or Samsa.Keeper.Protocol.JuteException ? e.Message : e.ToString()));
+                        _log($"zab: stopped {(observing ? "observing" : "following")} {vote.Id}: " + (e is IOException or InvalidDataException or Samsa.Keeper.Protocol.JuteException ? e.Message : e.ToString()));
                 }
                 _follower = null;
                 Server?.LeaderLost();
+                // upstream Observer.waitForObserverElectionDelay: an observer waits a random part of
+                // zookeeper.observer.election.DelayMs (200 ms) before looking again, so a lost leader
+                // does not bring every observer into the election at once
+                if (observing && ct.WaitHandle.WaitOne(Random.Shared.Next(200))) return;
             }
             else if (_election.State == ServerState.Leading)
             {

@@ -19,9 +19,13 @@ namespace Samsa.Keeper.Server.Quorum;
 /// next pending one (in order; a gap stops the follower, as upstream's "Committing zxid … but
 /// next pending txn …"), PING is answered with the session touch table.</item>
 /// </list>
-/// The follower does not serve clients yet (no REQUEST forwarding, SYNC or REVALIDATE): it
-/// replicates the tree and votes in the quorum. It runs on the calling thread and returns or
-/// throws when the leader goes away; the caller then elects again.
+/// With <c>observer</c> set it is upstream's Observer instead: it registers with OBSERVERINFO,
+/// syncs the same way (the leader may send INFORM during the sync too), and in the broadcast phase
+/// applies each INFORM (a committed txn: logged, then applied), ignores PROPOSAL and COMMIT and
+/// never ACKs a proposal, so the leader never counts it in a quorum. INFORMANDACTIVATE (a
+/// reconfiguration) stops observing with one line: reconfig is not implemented.
+/// It runs on the calling thread and returns or throws when the leader goes away; the caller
+/// then elects again.
 /// </summary>
 public sealed class ZabFollower
 {
@@ -34,12 +38,17 @@ public sealed class ZabFollower
     private readonly KeeperServer? _server;
     private readonly object _writeLock = new();
     private Stream? _out;
+    private readonly bool _observer;
+
+    /// <summary>True for an observer (upstream Observer): OBSERVERINFO, INFORM, no ACKs of proposals.</summary>
+    public bool IsObserver => _observer;
 
     /// <param name="synced">Called with the new epoch once UPTODATE is acknowledged (upstream updates the election vote then).</param>
     /// <param name="server">The member's serving KeeperServer, if it serves clients.</param>
-    public ZabFollower(long myId, QuorumConfig quorum, KeeperConfig config, LearnerStore store, Action<string> log, Action<long> synced, KeeperServer? server = null)
+    /// <param name="observer">Observe instead of follow (upstream Observer.observeLeader).</param>
+    public ZabFollower(long myId, QuorumConfig quorum, KeeperConfig config, LearnerStore store, Action<string> log, Action<long> synced, KeeperServer? server = null, bool observer = false)
     {
-        _myId = myId; _quorum = quorum; _config = config; _store = store; _log = log; _synced = synced; _server = server;
+        _myId = myId; _quorum = quorum; _config = config; _store = store; _log = log; _synced = synced; _server = server; _observer = observer;
     }
 
     private void Send(int type, long zxid, byte[]? data, List<Samsa.Keeper.Protocol.Records.Id>? authInfo = null)
@@ -100,7 +109,8 @@ public sealed class ZabFollower
 
         // ---- discovery (Learner.registerWithLeader)
         var info = new LearnerInfo { Serverid = _myId, ProtocolVersion = ZabType.ProtocolVersion, ConfigVersion = _quorum.Version };
-        Send(ZabType.FollowerInfo, ZabType.MakeZxid(_store.AcceptedEpoch, 0), info.ToBytes());
+        // upstream Observer.observeLeader registers with OBSERVERINFO; the LearnerInfo is the same
+        Send(_observer ? ZabType.ObserverInfo : ZabType.FollowerInfo, ZabType.MakeZxid(_store.AcceptedEpoch, 0), info.ToBytes());
         var qp = reader.ReadPacket();
         if (qp.Type != ZabType.LeaderInfo)
             throw new IOException($"First packet should have been LEADERINFO, got {ZabType.Name(qp.Type)}");
@@ -118,7 +128,7 @@ public sealed class ZabFollower
         }
         else throw new IOException($"Leaders epoch, {newEpoch} is less than accepted epoch, {_store.AcceptedEpoch}");
         Send(ZabType.AckEpoch, _store.LastLoggedZxid, epochBytes);
-        _log($"zab: following {leaderQuorumAddress}, new epoch {newEpoch}, my last zxid 0x{_store.LastLoggedZxid:x}");
+        _log($"zab: {(_observer ? "observing" : "following")} {leaderQuorumAddress}, new epoch {newEpoch}, my last zxid 0x{_store.LastLoggedZxid:x}");
 
         // ---- synchronization (Learner.syncWithLeader)
         qp = reader.ReadPacket();
@@ -148,6 +158,7 @@ public sealed class ZabFollower
         _log($"zab: sync by {SyncMode} (leader zxid 0x{qp.Zxid:x})");
         var notCommitted = new LinkedList<Pending>();
         var committedDuringSync = new List<long>();
+        var ackAfterSync = new List<long>();
         bool writeToLog = false;
         while (true)
         {
@@ -158,6 +169,9 @@ public sealed class ZabFollower
                     {
                         var (hdr, txn, digest) = ZabWriter.ReadTxnEntry(qp.Data ?? throw new IOException("PROPOSAL without data"));
                         notCommitted.AddLast(new Pending(hdr, txn, digest));
+                        // after NEWLEADER a proposal is new history: logged now (upstream logs what
+                        // is still uncommitted at UPTODATE); it is ACKed after UPTODATE below
+                        if (writeToLog) { _store.Log(hdr, txn, digest); ackAfterSync.Add(hdr.Zxid); }
                         break;
                     }
                 case ZabType.Commit:
@@ -177,9 +191,27 @@ public sealed class ZabFollower
                     else committedDuringSync.Add(qp.Zxid);
                     break;
                 case ZabType.Inform:
+                    {
+                        // upstream Learner.syncWithLeader: an observer gets commits made while it syncs
+                        // as INFORM (the proposal's data); before NEWLEADER applied at once, after it
+                        // logged at UPTODATE with the rest
+                        var (hdr, txn, digest) = ZabWriter.ReadTxnEntry(qp.Data ?? throw new IOException("INFORM without data"));
+                        if (!writeToLog)
+                        {
+                            _store.Log(hdr, txn, digest);
+                            _store.Apply(hdr, txn);
+                        }
+                        else
+                        {
+                            notCommitted.AddLast(new Pending(hdr, txn, digest));
+                            _store.Log(hdr, txn, digest);
+                            committedDuringSync.Add(hdr.Zxid);
+                        }
+                        break;
+                    }
                 case ZabType.InformAndActivate:
                 case ZabType.CommitAndActivate:
-                    throw new IOException($"{ZabType.Name(qp.Type)} during sync: observers and reconfiguration are not implemented");
+                    throw new IOException($"{ZabType.Name(qp.Type)} during sync: dynamic reconfiguration is not implemented by the Keeper");
                 case ZabType.NewLeader:
                     if (snapshotNeeded) _store.TakeSnapshot();
                     _store.SetCurrentEpoch(newEpoch);
@@ -197,6 +229,9 @@ public sealed class ZabFollower
         }
     synced:
         Send(ZabType.Ack, ZabType.MakeZxid(newEpoch, 0), null);
+        // proposals that arrived between NEWLEADER and UPTODATE are logged: a follower ACKs them as
+        // upstream's SyncRequestProcessor would (an observer never ACKs)
+        if (!_observer) foreach (long z in ackAfterSync) Send(ZabType.Ack, z, null);
         // proposals logged at NEWLEADER and committed since are applied now, in order
         foreach (long zxid in committedDuringSync) CommitNext(notCommitted, zxid, alreadyLogged: true);
         _synced(newEpoch);
@@ -225,6 +260,24 @@ public sealed class ZabFollower
                         Send(ZabType.Ping, qp.Zxid, data, qp.Authinfo);
                         break;
                     }
+                case ZabType.Proposal when _observer:
+                    // upstream Observer.processPacket: "Ignoring proposal" (observers never ACK)
+                    _log($"zab: observer ignoring PROPOSAL 0x{qp.Zxid:x}");
+                    break;
+                case ZabType.Commit when _observer:
+                    _log($"zab: observer ignoring COMMIT 0x{qp.Zxid:x}");
+                    break;
+                case ZabType.Inform when _observer:
+                    {
+                        // a committed txn: upstream ObserverZooKeeperServer.commitRequest logs it
+                        // (syncEnabled, the default) and applies it
+                        var (hdr, txn, digest) = ZabWriter.ReadTxnEntry(qp.Data ?? throw new IOException("INFORM without data"));
+                        _store.Log(hdr, txn, digest);
+                        _store.Apply(hdr, txn);
+                        break;
+                    }
+                case ZabType.InformAndActivate when _observer:
+                    throw new IOException("INFORMANDACTIVATE: dynamic reconfiguration is not implemented by the Keeper; looking for the leader again");
                 case ZabType.Proposal:
                     {
                         var (hdr, txn, digest) = ZabWriter.ReadTxnEntry(qp.Data ?? throw new IOException("PROPOSAL without data"));

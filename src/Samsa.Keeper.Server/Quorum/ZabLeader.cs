@@ -24,6 +24,10 @@ namespace Samsa.Keeper.Server.Quorum;
 /// upstream pipelines proposals; this leader has at most one outstanding, which keeps the
 /// prepared txn consistent with the tree without upstream's outstandingChanges.</item>
 /// </list>
+/// Observers (OBSERVERINFO instead of FOLLOWERINFO) go through the same discovery and sync, but get
+/// no PROPOSAL: each commit reaches them as INFORM with the proposal's data (upstream
+/// Leader.inform), their ACKs are ignored and they never count towards a quorum (upstream
+/// isParticipant).
 /// PING goes to learners every tick/2; their answers touch sessions, which expire here; a
 /// learner silent for syncLimit ticks is dropped, and losing sight of a quorum ends leadership.
 /// </summary>
@@ -73,7 +77,22 @@ public sealed class ZabLeader
     /// <summary>Set once a quorum acknowledged NEWLEADER: the leader serves.</summary>
     public volatile bool Serving;
     public long Epoch => _epoch;
-    public int SyncedFollowers { get { lock (_bcast) return _forwarding.Count; } }
+    public int SyncedFollowers { get { lock (_bcast) return _forwarding.Count(l => !l.IsObserver); } }
+    private long _servingSince;
+    private int _lastProposalSize = -1, _minProposalSize = -1, _maxProposalSize = -1;
+
+    /// <summary>mntr/srvr figures while leading (see <see cref="LeaderStats"/>).</summary>
+    public LeaderStats Stats()
+    {
+        int learners;
+        lock (_gate) learners = _all.Count(h => h.Sid != -1 && !h.Closed);
+        lock (_bcast)
+        {
+            var followers = _forwarding.Where(l => !l.IsObserver).ToList();
+            return new LeaderStats(learners, followers.Count, followers.Count(l => !IsVoter(l.Sid)), _forwarding.Count(l => l.IsObserver),
+                0, Serving ? Environment.TickCount64 - _servingSince : 0, _lastProposalSize, _minProposalSize, _maxProposalSize);
+        }
+    }
 
     private int Tick => _config.TickTime;
     private bool IsVoter(long sid) => _quorum.Servers.TryGetValue(sid, out var s) && s.Type == LearnerType.Participant;
@@ -156,6 +175,7 @@ public sealed class ZabLeader
             }
             foreach (var (id, to) in _store.Sessions.ToList()) _sessionDeadline[id] = Environment.TickCount64 + to;
             _updateVote(_epoch);
+            _servingSince = Environment.TickCount64;
             Serving = true;
             _log($"zab: leader serving epoch {_epoch}");
             pipeline = new Thread(() => Pipeline(ct)) { IsBackground = true, Name = "zab-pipeline" };
@@ -180,7 +200,7 @@ public sealed class ZabLeader
                         l.Close();
                         continue;
                     }
-                    if (l.Synced) seen.Add(l.Sid);
+                    if (l.Synced && !l.IsObserver) seen.Add(l.Sid);
                     l.Queue(ZabType.Ping, _store.Tree.LastProcessedZxid, null);
                 }
                 if (IsQuorum(seen)) lastQuorumSeen = now;
@@ -285,7 +305,11 @@ public sealed class ZabLeader
             _outstandingZxid = zxid;
             _outstandingAcks.Clear();
             _outstandingAcks.Add(_myId);
-            foreach (var l in _forwarding) l.Queue(ZabType.Proposal, zxid, data);
+            foreach (var l in _forwarding) if (!l.IsObserver) l.Queue(ZabType.Proposal, zxid, data);
+            // upstream Leader.propose: proposalStats.setLastBufferSize(data.length)
+            _lastProposalSize = data.Length;
+            _minProposalSize = _minProposalSize < 0 ? data.Length : Math.Min(_minProposalSize, data.Length);
+            _maxProposalSize = Math.Max(_maxProposalSize, data.Length);
             _store.Log(hdr, txn, null);
             long end = Environment.TickCount64 + Tick * (long)_quorum.SyncLimit * 2;
             while (!IsQuorum(_outstandingAcks))
@@ -295,7 +319,12 @@ public sealed class ZabLeader
                 Monitor.Wait(_bcast, 100);
             }
             _outstandingZxid = -1;
-            foreach (var l in _forwarding) l.Queue(ZabType.Commit, zxid, null);
+            // upstream tryToCommit: commit(zxid) to followers, inform(p) to observers
+            foreach (var l in _forwarding)
+            {
+                if (l.IsObserver) l.Queue(ZabType.Inform, zxid, data);
+                else l.Queue(ZabType.Commit, zxid, null);
+            }
             _store.Apply(hdr, txn);
             _committedLog.Add((zxid, data));
             if (_committedLog.Count > MaxCommittedLog)
@@ -388,6 +417,9 @@ public sealed class ZabLeader
         public long Sid = -1;
         public long LastHeard = Environment.TickCount64;
         public volatile bool Synced;
+        /// <summary>Registered with OBSERVERINFO (upstream LearnerType.OBSERVER).</summary>
+        public bool IsObserver;
+        public bool Closed => Volatile.Read(ref _closed) != 0;
 
         public LearnerHandler(ZabLeader leader, TcpClient c) { _l = leader; _c = c; }
 
@@ -433,9 +465,10 @@ public sealed class ZabLeader
                 var net = _c.GetStream();
                 var reader = new ZabReader(new BufferedStream(net), l._config.JuteMaxBuffer);
                 var qp = reader.ReadPacket();
-                if (qp.Type != ZabType.FollowerInfo)
-                    throw new IOException($"First packet {ZabType.Name(qp.Type)} is not FOLLOWERINFO");
-                var lr = new JuteReader(qp.Data ?? throw new IOException("FOLLOWERINFO without data"), l._config.JuteMaxBuffer);
+                if (qp.Type != ZabType.FollowerInfo && qp.Type != ZabType.ObserverInfo)
+                    throw new IOException($"First packet {ZabType.Name(qp.Type)} is not FOLLOWERINFO or OBSERVERINFO");
+                IsObserver = qp.Type == ZabType.ObserverInfo;
+                var lr = new JuteReader(qp.Data ?? throw new IOException($"{ZabType.Name(qp.Type)} without data"), l._config.JuteMaxBuffer);
                 var info = LearnerInfo.Read(ref lr);
                 Sid = info.Serverid;
                 if (!l._quorum.Servers.ContainsKey(Sid)) throw new IOException($"Follower sid: {Sid} is not known");
@@ -537,7 +570,8 @@ public sealed class ZabLeader
                                 upToDateSent = true;
                                 Synced = true;
                             }
-                            else l.Acked(Sid, qp.Zxid);
+                            // upstream LearnerHandler: "Received ACK from Observer" is only logged
+                            else if (!IsObserver) l.Acked(Sid, qp.Zxid);
                             break;
                         case ZabType.Ping:
                             {
