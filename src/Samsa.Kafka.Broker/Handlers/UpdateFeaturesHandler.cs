@@ -48,7 +48,7 @@ public static class UpdateFeaturesHandler
                 catch (IOException e) { outcome = (ErrorCode.FeatureUpdateFailed, $"Could not write {FeatureStore.FileName}: {e.Message}"); }
             }
         }
-        var response = new UpdateFeaturesResponse { ErrorCode = (short)outcome.Error };
+        var response = new UpdateFeaturesResponse { ErrorCode = (short)outcome.Error, ErrorMessage = null };
         if (outcome.Error != ErrorCode.None)
         {
             response.ErrorMessage = outcome.Error == ErrorCode.InvalidUpdateVersion
@@ -58,7 +58,7 @@ public static class UpdateFeaturesHandler
         }
         if (context.ApiVersion <= 1)
             foreach (var u in request.FeatureUpdates)
-                response.Results.Add(new UpdateFeaturesResponse.UpdatableFeatureResult { Feature = u.Feature, ErrorCode = 0 });
+                response.Results.Add(new UpdateFeaturesResponse.UpdatableFeatureResult { Feature = u.Feature, ErrorCode = 0, ErrorMessage = null });
         return response;
     }
 }
