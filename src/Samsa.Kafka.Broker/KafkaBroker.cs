@@ -44,6 +44,8 @@ public sealed class KafkaBroker : IAsyncDisposable
             _logManager = logManager;
             logFactory = (tp, id, cfg, dir) => new StoragePartitionLog(logManager, tp, id, cfg);
             logManager.BackgroundError += e => Log($"log maintenance failed: {e}");
+            // AlterReplicaLogDirs copies (upstream's ReplicaAlterLogDirs quota).
+            logManager.MoveBytesPerSecond = () => (long)config.Get("replica.alter.log.dirs.io.max.bytes.per.second")!;
         }
         Replicas = new ReplicaManager(config, logFactory, persistent: !inMemory);
         if (_logManager is not null)
@@ -146,6 +148,8 @@ public sealed class KafkaBroker : IAsyncDisposable
     /// credentials and quotas register here before <see cref="StartAsync"/>.</summary>
     public List<Security.IConfigEntityHandler> ConfigEntityHandlers { get; } = [];
     public ReplicaManager Replicas { get; }
+    /// <summary>The log directories' manager (null with in-memory logs): AlterReplicaLogDirs, DescribeLogDirs.</summary>
+    public LogManager? LogManager => _logManager;
     /// <summary>Finalized feature levels (KIP-584): Features/FeatureStore.</summary>
     public Samsa.Kafka.Broker.Features.FeatureStore Features { get; }
     public DelayedOperationPurgatory<TopicPartition> FetchPurgatory { get; }

@@ -99,7 +99,6 @@ public class Kafka42ApiTableTests
     /// <summary>4.2 APIs Samsa does not serve (yet). KRaft-only ones stay here for good.</summary>
     public static readonly IReadOnlySet<short> NotServed = new HashSet<short>
     {
-        34,                     // AlterReplicaLogDirs: no JBOD moves between log dirs
         55, 64, 80, 81,         // DescribeQuorum, UnregisterBroker, Add/RemoveRaftVoter: KRaft only
         88, 89,                 // Streams groups, KIP-1071
     };
