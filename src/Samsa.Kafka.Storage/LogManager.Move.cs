@@ -131,6 +131,7 @@ public sealed partial class LogManager
                 PartitionLog moved = PartitionLog.Open(finalDir, move.Partition, ConfigOf(move.Partition), current.RecoveryPoint,
                     current.LogStartOffset, current.HighWatermark, hadCleanShutdown: false, time: _time, log: _logLine);
                 _logs[move.Partition] = moved;
+                current.MovedTo = moved;
                 File.Delete(Path.Combine(finalDir, PartitionLog.MoveCompleteMarker));
             }, move.Cancel.Token);
             TryDeleteDirectory(deleteDir);

@@ -11,6 +11,12 @@ namespace Samsa.Kafka.Storage;
 /// </summary>
 public sealed partial class PartitionLog
 {
+    private volatile PartitionLog? _movedTo;
+
+    /// <summary>The log that replaced this one when it moved to another log directory (set
+    /// before the swap releases this log's lock); callers holding this log follow it.</summary>
+    public PartitionLog? MovedTo { get => _movedTo; internal set => _movedTo = value; }
+
     /// <summary>Set in a future directory once it holds a complete copy: a start that finds it
     /// finishes the swap instead of discarding the copy.</summary>
     public const string MoveCompleteMarker = ".move-complete";

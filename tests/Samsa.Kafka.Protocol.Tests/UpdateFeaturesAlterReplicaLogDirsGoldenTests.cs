@@ -67,7 +67,8 @@ public class UpdateFeaturesAlterReplicaLogDirsGoldenTests
             Hex("00000001 0003 2f6432 00000001 0001 74 00000002 00000000 00000003"));
         var d = Assert.Single(r.Dirs);
         Assert.Equal("/d2", d.Path);
-        Assert.Equal(("t", new List<int> { 0, 3 }), (d.Topics.Single().Name, d.Topics.Single().Partitions));
+        Assert.Equal("t", d.Topics.Single().Name);
+        Assert.Equal([0, 3], d.Topics.Single().Partitions);
     }
 
     [Fact]

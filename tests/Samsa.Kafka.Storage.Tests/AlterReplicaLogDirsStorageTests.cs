@@ -20,7 +20,7 @@ public class AlterReplicaLogDirsStorageTests
     }
 
     [Fact]
-    public void Appends_during_a_throttled_move_are_all_in_the_moved_log()
+    public async Task Appends_during_a_throttled_move_are_all_in_the_moved_log()
     {
         using var dir = new TempDir();
         string[] dirs = [dir.Sub("d1"), dir.Sub("d2")];
@@ -52,7 +52,7 @@ public class AlterReplicaLogDirsStorageTests
             }
         });
         WaitMoved(manager, tp, to);
-        appender.Wait();
+        await appender;
         for (int i = 0; i < 10; i++, n++) manager.GetLog(tp)!.AppendAsLeader(Values(T0 + n, "r-" + n), 1);
         var moved = manager.GetLog(tp)!;
         Assert.Equal(to, Path.GetDirectoryName(moved.Directory));

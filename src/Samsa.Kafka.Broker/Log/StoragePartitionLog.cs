@@ -18,9 +18,18 @@ public sealed class StoragePartitionLog : IPartitionLog
     private PartitionLog _last;
 
     // AlterReplicaLogDirs replaces the partition's PartitionLog when it moves to another log
-    // directory (LogManager.StartMove), so the current one is looked up on every use; after a
-    // deletion the last one is kept (closed: its calls fail as before).
-    private PartitionLog _log => _manager.GetLog(_tp) is { } current ? (_last = current) : _last;
+    // directory (LogManager.StartMove): the old one links to its successor, which is followed
+    // here (not the manager's table, which after a delete and re-create holds another topic's log).
+    private PartitionLog _log
+    {
+        get
+        {
+            var log = _last;
+            if (log.MovedTo is null) return log;
+            while (log.MovedTo is { } next) log = next;
+            return _last = log;
+        }
+    }
 
     public StoragePartitionLog(LogManager manager, TopicPartition tp, Guid topicId, BrokerLogConfig config)
     {

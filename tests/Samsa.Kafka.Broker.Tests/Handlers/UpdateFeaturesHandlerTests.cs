@@ -31,7 +31,7 @@ public class UpdateFeaturesHandlerTests
     [Fact]
     public async Task DisablingGroupVersionTurnsOffKip848AndRaisingItTurnsItBackOn()
     {
-        await using var f = new HandlerFixture();
+        await using var f = new HandlerFixture(("offsets.topic.replication.factor", "1"));
         var (before, epoch0) = await Finalized(f);
         Assert.Equal(1, before["group.version"]);
 
@@ -60,6 +60,8 @@ public class UpdateFeaturesHandlerTests
         Assert.Equal(1, again["group.version"]);
         Assert.Equal(epoch1 + 1, epoch2);
         await f.CreateTopic("t");
+        // FindCoordinator creates __consumer_offsets, as a client's first call does.
+        Assert.Equal(0, (await f.Send<FindCoordinatorResponse>(new FindCoordinatorRequest { KeyType = 0, Key = "g" }, 3))!.ErrorCode);
         hb = (await f.Send<ConsumerGroupHeartbeatResponse>(new ConsumerGroupHeartbeatRequest
         {
             GroupId = "g", MemberId = Guid.NewGuid().ToString("N")[..22], MemberEpoch = 0, RebalanceTimeoutMs = 30000,
