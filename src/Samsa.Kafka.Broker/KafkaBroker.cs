@@ -44,6 +44,8 @@ public sealed class KafkaBroker : IAsyncDisposable
             _logManager = logManager;
             logFactory = (tp, id, cfg, dir) => new StoragePartitionLog(logManager, tp, id, cfg);
             logManager.BackgroundError += e => Log($"log maintenance failed: {e}");
+            // AlterReplicaLogDirs copies (upstream's ReplicaAlterLogDirs quota).
+            logManager.MoveBytesPerSecond = () => (long)config.Get("replica.alter.log.dirs.io.max.bytes.per.second")!;
         }
         Replicas = new ReplicaManager(config, logFactory, persistent: !inMemory);
         if (_logManager is not null)
@@ -63,6 +65,7 @@ public sealed class KafkaBroker : IAsyncDisposable
                     : null);
         }
         FetchPurgatory = new DelayedOperationPurgatory<TopicPartition>(_timer);
+        Features = new Samsa.Kafka.Broker.Features.FeatureStore(inMemory ? null : config.LogDirs[0], zooKeeperMode: config.ZookeeperConnect is { Length: > 0 }, log);
         Replicas.Appended += tp => FetchPurgatory.CheckAndComplete(tp);
         Groups = new Groups.GroupCoordinatorService(config, Replicas, log);
         Transactions = new Transactions.TransactionCoordinatorService(config, Replicas, Groups, persistent: !inMemory, log);
@@ -145,6 +148,10 @@ public sealed class KafkaBroker : IAsyncDisposable
     /// credentials and quotas register here before <see cref="StartAsync"/>.</summary>
     public List<Security.IConfigEntityHandler> ConfigEntityHandlers { get; } = [];
     public ReplicaManager Replicas { get; }
+    /// <summary>The log directories' manager (null with in-memory logs): AlterReplicaLogDirs, DescribeLogDirs.</summary>
+    public LogManager? LogManager => _logManager;
+    /// <summary>Finalized feature levels (KIP-584): Features/FeatureStore.</summary>
+    public Samsa.Kafka.Broker.Features.FeatureStore Features { get; }
     public DelayedOperationPurgatory<TopicPartition> FetchPurgatory { get; }
     public TimingWheel Timer => _timer;
     /// <summary>The group coordinator (consumer groups and committed offsets in __consumer_offsets).</summary>

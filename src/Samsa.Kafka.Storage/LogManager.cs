@@ -9,7 +9,7 @@ namespace Samsa.Kafka.Storage;
 /// log-start-offset-checkpoint, cleaner-offset-checkpoint and the ".kafka_cleanshutdown" marker
 /// (present only between a clean shutdown and the next start, which then skips recovery).
 /// </summary>
-public sealed class LogManager : IDisposable
+public sealed partial class LogManager : IDisposable
 {
     public const string CleanShutdownFileName = ".kafka_cleanshutdown";
     public const string DeleteDirSuffix = "-delete";
@@ -44,6 +44,7 @@ public sealed class LogManager : IDisposable
             Directory.CreateDirectory(dir);
             HadCleanShutdown &= File.Exists(Path.Combine(dir, CleanShutdownFileName));
         }
+        ResolveInterruptedMoves();
         try
         {
             if (LogDirs.Count == 1)
@@ -64,6 +65,7 @@ public sealed class LogManager : IDisposable
             // The first failure as itself (a duplicate partition, a refused directory), not wrapped.
             System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(e.Flatten().InnerExceptions[0]).Throw();
         }
+        ResumeMoves();
     }
 
     private readonly Action<string>? _logLine;
@@ -302,7 +304,8 @@ public sealed class LogManager : IDisposable
         var results = new List<(TopicPartition, CleanResult)>();
         foreach ((TopicPartition tp, PartitionLog log) in _logs)
         {
-            if (!log.Config.Compact)
+            // Upstream abortAndPauseCleaning: a log being moved to another directory is not cleaned.
+            if (!log.Config.Compact || IsMoving(tp))
             {
                 continue;
             }
@@ -412,6 +415,7 @@ public sealed class LogManager : IDisposable
             {
                 return;
             }
+            StopMoves();
             foreach (TimerSet t in _background)
             {
                 t.Dispose();
@@ -443,6 +447,7 @@ public sealed class LogManager : IDisposable
                 return;
             }
             _closed = true;
+            StopMoves();
             foreach (TimerSet t in _background)
             {
                 t.Dispose();

@@ -30,7 +30,7 @@ public readonly record struct TimestampAndOffset(long Timestamp, long Offset, in
 /// leader epoch cache and partition.metadata. Appends, rolls, truncation, retention and cleaning are
 /// serialised by one lock; reads take a snapshot of the segment list and run without it.
 /// </summary>
-public sealed class PartitionLog : IDisposable
+public sealed partial class PartitionLog : IDisposable
 {
     // ListOffsets special timestamps (upstream ListOffsetsRequest).
     public const long LatestTimestamp = -1;

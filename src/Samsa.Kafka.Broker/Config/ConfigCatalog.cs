@@ -329,6 +329,8 @@ public static class ConfigCatalog
         // (DynamicConfig.Broker); Samsa also reads them from server.properties. Unset = unlimited.
         new("leader.replication.throttled.rate", ConfigType.Long, LongMax, AtLeast(0), dynamic: true),
         new("follower.replication.throttled.rate", ConfigType.Long, LongMax, AtLeast(0), dynamic: true),
+        // AlterReplicaLogDirs copy rate (Storage/LogManager.Move.cs), dynamic as upstream's.
+        new("replica.alter.log.dirs.io.max.bytes.per.second", ConfigType.Long, LongMax, AtLeast(0), dynamic: true),
         new("replication.quota.window.num", ConfigType.Int, "11", AtLeast(1)),
         new("replication.quota.window.size.seconds", ConfigType.Int, "1", AtLeast(1)),
         // Client quotas (QuotaConfig; Security/Quotas).

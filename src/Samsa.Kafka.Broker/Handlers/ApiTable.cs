@@ -45,6 +45,10 @@ public static class ApiTable
         Entry<DescribeConfigsRequest>(ApiKey.DescribeConfigs, 0, 4, DescribeConfigsHandler.HandleAsync),
         Entry<AlterConfigsRequest>(ApiKey.AlterConfigs, 0, 2, AlterConfigsHandler.HandleAsync),
         Entry<DescribeLogDirsRequest>(ApiKey.DescribeLogDirs, 0, 4, DescribeLogDirsHandler.HandleAsync),
+        // Replica moves between log directories (JBOD): Samsa.Kafka.Storage LogManager.Move.cs.
+        Entry<AlterReplicaLogDirsRequest>(ApiKey.AlterReplicaLogDirs, 0, 2, AlterReplicaLogDirsHandler.HandleAsync),
+        // Finalized feature levels (KIP-584): Features/FeatureStore, the /feature znode.
+        Entry<UpdateFeaturesRequest>(ApiKey.UpdateFeatures, 0, 2, UpdateFeaturesHandler.HandleAsync),
         Entry<CreatePartitionsRequest>(ApiKey.CreatePartitions, 0, 3, CreatePartitionsHandler.HandleAsync),
         Entry<IncrementalAlterConfigsRequest>(ApiKey.IncrementalAlterConfigs, 0, 1, IncrementalAlterConfigsHandler.HandleAsync),
         Entry<DescribeClusterRequest>(ApiKey.DescribeCluster, 0, 2, DescribeClusterHandler.HandleAsync),

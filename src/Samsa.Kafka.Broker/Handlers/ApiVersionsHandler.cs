@@ -3,8 +3,8 @@
 // Behaviour: lists every API of ApiTable with the version range served; the response header is
 // always v0 (KIP-511). v3+ client software name/version must match upstream's pattern, else
 // INVALID_REQUEST with no ApiKeys (upstream ApiVersionsRequest.getErrorResponse). v3+ answers
-// carry the feature table of BrokerFeatures (SupportedFeatures, FinalizedFeatures,
-// FinalizedFeaturesEpoch); v4 only differs in that supported ranges starting at 0 are sent too
+// carry the feature table of BrokerFeatures (SupportedFeatures; FinalizedFeatures and
+// FinalizedFeaturesEpoch from the broker's FeatureStore, upstream's FinalizedFeatureCache); v4 only differs in that supported ranges starting at 0 are sent too
 // (KAFKA-17011/KAFKA-17492).
 // A request of a version the broker does not serve (v5+) is not decoded: it gets a v0 body with
 // UNSUPPORTED_VERSION whose ApiKeys hold only ApiVersions' own range, as upstream 4.x does
@@ -33,7 +33,7 @@ public static partial class ApiVersionsHandler
         // KIP-714 subscriptions may match on the client software name and version sent here.
         Telemetry.ClientTelemetry.RememberClientSoftware(context, request.ClientSoftwareName, request.ClientSoftwareVersion);
         var response = new ApiVersionsResponse { ApiKeys = ApiTable.Supported.ToApiVersions() };
-        BrokerFeatures.Fill(response, context.ApiVersion);
+        BrokerFeatures.Fill(response, context.ApiVersion, context.Broker.Features.Current);
         return ValueTask.FromResult<IKafkaMessage?>(response);
     }
 

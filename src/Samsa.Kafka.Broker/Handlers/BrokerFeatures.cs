@@ -7,8 +7,10 @@
 // level of 0 is left out at every version, and a finalized feature is sent with
 // MinVersionLevel = MaxVersionLevel = its level.
 // A ZooKeeper-mode Samsa cluster has no KRaft metadata log, so metadata.version, kraft.version,
-// eligible.leader.replicas.version and streams.version are not advertised; the levels below are
-// fixed by this build rather than raised with kafka-features.sh (UpdateFeatures is not served).
+// eligible.leader.replicas.version and streams.version are not advertised. The supported ranges
+// are this build's; the finalized levels and their epoch are the broker's FeatureStore (the
+// /feature znode in ZooKeeper mode, changed with UpdateFeatures / kafka-features.sh); the
+// FinalizedLevel column below is what a new cluster starts with.
 namespace Samsa.Kafka.Broker.Handlers;
 
 public static class BrokerFeatures
@@ -16,7 +18,7 @@ public static class BrokerFeatures
     /// <summary>One feature: the range this build can run and the level it runs at (0 = off).</summary>
     public sealed record Feature(string Name, short MinSupported, short MaxSupported, short FinalizedLevel);
 
-    // Edit the levels here. Upstream meanings (server-common GroupVersion, TransactionVersion,
+    // The default levels of a new cluster (written to /feature by the first controller). Upstream meanings (server-common GroupVersion, TransactionVersion,
     // ShareVersion): group.version 1 = the KIP-848 consumer group protocol is enabled;
     // transaction.version 1 = flexible transaction records, 2 = KIP-890 part 2 (Produce v12+ adds
     // partitions implicitly, EndTxn v5 bumps the epoch); share.version 1 = KIP-932 share groups.
@@ -27,25 +29,18 @@ public static class BrokerFeatures
         new("transaction.version", MinSupported: 0, MaxSupported: 2, FinalizedLevel: 2),
     ];
 
-    /// <summary>FinalizedFeaturesEpoch. Upstream sends the epoch of the metadata that finalized the
-    /// levels (a KRaft offset, or the ZooKeeper /feature znode's version); the levels here change
-    /// only with the build, so the epoch is a constant: any value >= 0 says "known".</summary>
-    public const long FinalizedEpoch = 0;
-
-    public static short FinalizedLevel(string name) =>
-        All.FirstOrDefault(f => f.Name == name)?.FinalizedLevel ?? 0;
-
     /// <summary>Fills the three tagged fields for a response of the given version.</summary>
-    public static void Fill(Samsa.Kafka.Protocol.Messages.ApiVersionsResponse response, short version)
+    public static void Fill(Samsa.Kafka.Protocol.Messages.ApiVersionsResponse response, short version, Features.FeatureStore.Snapshot finalized)
     {
         if (version < 3) return; // the fields are tagged fields of the flexible versions only
         foreach (var f in All)
         {
             if (version >= 4 || f.MinSupported != 0)
                 response.SupportedFeatures.Add(new() { Name = f.Name, MinVersion = f.MinSupported, MaxVersion = f.MaxSupported });
-            if (f.FinalizedLevel != 0)
-                response.FinalizedFeatures.Add(new() { Name = f.Name, MinVersionLevel = f.FinalizedLevel, MaxVersionLevel = f.FinalizedLevel });
         }
-        response.FinalizedFeaturesEpoch = FinalizedEpoch;
+        foreach (var (name, level) in finalized.Levels.OrderBy(l => l.Key, StringComparer.Ordinal))
+            if (level > 0)
+                response.FinalizedFeatures.Add(new() { Name = name, MinVersionLevel = level, MaxVersionLevel = level });
+        response.FinalizedFeaturesEpoch = finalized.Epoch;
     }
 }

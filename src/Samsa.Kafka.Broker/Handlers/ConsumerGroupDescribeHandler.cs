@@ -20,10 +20,14 @@ public static class ConsumerGroupDescribeHandler
     {
         var coordinator = context.Broker.Groups.Coordinator;
         var response = new ConsumerGroupDescribeResponse();
+        // group.version 0: UNSUPPORTED_VERSION for every group (upstream isConsumerGroupProtocolEnabled
+        // and ConsumerGroupDescribeRequest.getErrorResponse).
+        bool enabled = context.Broker.Features.Level("group.version") >= 1;
         foreach (var id in request.GroupIds)
         {
             var g = new ConsumerGroupDescribeResponse.DescribedGroup { GroupId = id, GroupState = "", AssignorName = "" };
             response.Groups.Add(g);
+            if (!enabled) { g.ErrorCode = (short)ErrorCode.UnsupportedVersion; continue; }
             if (!Security.Acl.Authz.Group(context, Security.Acl.AclOperation.Describe, id))
             {
                 g.ErrorCode = (short)ErrorCode.GroupAuthorizationFailed;

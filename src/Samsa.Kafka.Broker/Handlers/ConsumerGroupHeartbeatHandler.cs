@@ -29,6 +29,10 @@ public static class ConsumerGroupHeartbeatHandler
 {
     public static ValueTask<IKafkaMessage?> HandleAsync(RequestContext context, ConsumerGroupHeartbeatRequest request)
     {
+        // Upstream KafkaApis.isConsumerGroupProtocolEnabled: finalized group.version 0 turns the
+        // KIP-848 protocol off (UpdateFeatures), and the API answers UNSUPPORTED_VERSION.
+        if (context.Broker.Features.Level("group.version") < 1)
+            return Done(new ConsumerGroupHeartbeatResponse { ErrorCode = (short)ErrorCode.UnsupportedVersion, ErrorMessage = "The consumer group protocol is disabled (group.version 0)." });
         if (!Security.Acl.Authz.Group(context, Security.Acl.AclOperation.Read, request.GroupId))
             return Done(new ConsumerGroupHeartbeatResponse { ErrorCode = (short)ErrorCode.GroupAuthorizationFailed });
         // The id of a share group is not a consumer group's (upstream: GroupIdNotFoundException).

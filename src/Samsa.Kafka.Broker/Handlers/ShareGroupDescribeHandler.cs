@@ -22,10 +22,12 @@ public static class ShareGroupDescribeHandler
         var broker = context.Broker;
         var shares = broker.Shares;
         var response = new ShareGroupDescribeResponse();
+        bool enabled = broker.Features.Level("share.version") >= 1;   // share.version 0: upstream UNSUPPORTED_VERSION
         foreach (var groupId in request.GroupIds)
         {
             var g = new ShareGroupDescribeResponse.DescribedGroup { GroupId = groupId, GroupState = "", AssignorName = "" };
             response.Groups.Add(g);
+            if (!enabled) { g.ErrorCode = (short)ErrorCode.UnsupportedVersion; continue; }
             if (!Security.Acl.Authz.Group(context, Security.Acl.AclOperation.Describe, groupId))
             {
                 g.ErrorCode = (short)ErrorCode.GroupAuthorizationFailed;

@@ -35,6 +35,10 @@ public static class ShareGroupHeartbeatHandler
     public static ValueTask<IKafkaMessage?> HandleAsync(RequestContext context, ShareGroupHeartbeatRequest request)
     {
         var shares = context.Broker.Shares;
+        // Upstream KafkaApis.isShareGroupProtocolEnabled: finalized share.version 0 (UpdateFeatures)
+        // turns share groups off and the API answers UNSUPPORTED_VERSION.
+        if (context.Broker.Features.Level("share.version") < 1)
+            return Answer(ErrorCode.UnsupportedVersion, "Share groups are disabled (share.version 0).");
         if (!Security.Acl.Authz.Group(context, Security.Acl.AclOperation.Read, request.GroupId))
             return Answer(ErrorCode.GroupAuthorizationFailed, "Group authorization failed.");
         if (request.SubscribedTopicNames is { Count: > 0 } topics)

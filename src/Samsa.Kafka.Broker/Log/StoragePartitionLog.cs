@@ -14,12 +14,28 @@ namespace Samsa.Kafka.Broker.Log;
 public sealed class StoragePartitionLog : IPartitionLog
 {
     private readonly LogManager _manager;
-    private readonly PartitionLog _log;
+    private readonly StorageTopicPartition _tp;
+    private PartitionLog _last;
+
+    // AlterReplicaLogDirs replaces the partition's PartitionLog when it moves to another log
+    // directory (LogManager.StartMove): the old one links to its successor, which is followed
+    // here (not the manager's table, which after a delete and re-create holds another topic's log).
+    private PartitionLog _log
+    {
+        get
+        {
+            var log = _last;
+            if (log.MovedTo is null) return log;
+            while (log.MovedTo is { } next) log = next;
+            return _last = log;
+        }
+    }
 
     public StoragePartitionLog(LogManager manager, TopicPartition tp, Guid topicId, BrokerLogConfig config)
     {
         _manager = manager;
-        _log = manager.GetOrCreateLog(new StorageTopicPartition(tp.Topic, tp.Partition), topicId, Map(config));
+        _tp = new StorageTopicPartition(tp.Topic, tp.Partition);
+        _last = manager.GetOrCreateLog(_tp, topicId, Map(config));
         _log.Config = Map(config);
         // A single replica is always in sync with itself: everything recovered is committed.
         _log.MaybeIncrementHighWatermark(_log.LogEndOffset);
@@ -65,7 +81,18 @@ public sealed class StoragePartitionLog : IPartitionLog
         Samsa.Kafka.Storage.LogAppendInfo info;
         try
         {
-            info = _log.AppendAsLeader(copy, leaderEpoch);
+            // The log closed under the append because it was swapped for its moved copy: once more
+            // on the new one (the closed log refuses before writing anything).
+            for (int attempt = 0; ; attempt++)
+            {
+                var log = _log;
+                try
+                {
+                    info = log.AppendAsLeader(copy, leaderEpoch);
+                    break;
+                }
+                catch (ObjectDisposedException) when (attempt < 3 && !ReferenceEquals(log, _log)) { }
+            }
         }
         catch (ProducerStateException e)
         {
@@ -171,7 +198,19 @@ public sealed class StoragePartitionLog : IPartitionLog
     public long HighWatermark => _log.HighWatermark;
     public bool MaybeIncrementHighWatermark(long highWatermark) => _log.MaybeIncrementHighWatermark(highWatermark);
     public void UpdateHighWatermark(long highWatermark) => _log.UpdateHighWatermark(highWatermark);
-    public void AppendAsFollower(ReadOnlyMemory<byte> batches) => _log.AppendAsFollower(batches.Span);
+    public void AppendAsFollower(ReadOnlyMemory<byte> batches)
+    {
+        for (int attempt = 0; ; attempt++)
+        {
+            var log = _log;
+            try
+            {
+                log.AppendAsFollower(batches.Span);
+                return;
+            }
+            catch (ObjectDisposedException) when (attempt < 3 && !ReferenceEquals(log, _log)) { }
+        }
+    }
     public void TruncateTo(long offset) => _log.TruncateTo(offset);
     public void TruncateFullyAndStartAt(long offset) => _log.TruncateFullyAndStartAt(offset);
     public int LatestEpoch => _log.EpochCache.LatestEpoch;

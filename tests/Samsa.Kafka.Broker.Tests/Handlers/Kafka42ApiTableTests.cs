@@ -99,9 +99,7 @@ public class Kafka42ApiTableTests
     /// <summary>4.2 APIs Samsa does not serve (yet). KRaft-only ones stay here for good.</summary>
     public static readonly IReadOnlySet<short> NotServed = new HashSet<short>
     {
-        34,                     // AlterReplicaLogDirs: no JBOD moves between log dirs
         55, 64, 80, 81,         // DescribeQuorum, UnregisterBroker, Add/RemoveRaftVoter: KRaft only
-        57,                     // UpdateFeatures: feature levels are fixed by the build (BrokerFeatures)
         88, 89,                 // Streams groups, KIP-1071
     };
 
@@ -165,6 +163,7 @@ public class Kafka42ApiTableTests
         Assert.All(supported.Values, s => Assert.Equal(0, s.MinVersion));
         Assert.True(supported["transaction.version"].MaxVersion >= 1);
         var finalized = v4.FinalizedFeatures.ToDictionary(s => s.Name);
+        // A fresh broker reports the build's default levels (Features/FeatureStore).
         foreach (var feature in Samsa.Kafka.Broker.Handlers.BrokerFeatures.All)
         {
             if (feature.FinalizedLevel == 0) { Assert.False(finalized.ContainsKey(feature.Name)); continue; }

@@ -32,4 +32,7 @@ public sealed class ClusterView
     public HashSet<string> PendingDeletes { get; } = new(StringComparer.Ordinal);
     /// <summary>Whether /admin/reassign_partitions exists (the controller then reads and acts on it).</summary>
     public bool LegacyReassignmentPending { get; set; }
+    /// <summary>The /feature znode's bytes (null when absent) and version (-1 when absent).</summary>
+    public byte[]? FeatureData { get; set; }
+    public int FeatureZkVersion { get; set; } = -1;
 }

@@ -42,7 +42,8 @@ public sealed partial class ZkClusterMember
     {
         if (!ActiveControllerFor(view)) return false;
         await ForgetRestartedBrokersAsync(zk);
-        bool wrote = await PreferredReplicaElectionZnodeAsync(zk, view);
+        bool wrote = await EnsureFeatureZNodeAsync(zk, view);
+        wrote = await PreferredReplicaElectionZnodeAsync(zk, view) || wrote;
         return await AutoLeaderRebalanceAsync(zk, view) || wrote;
     }
 

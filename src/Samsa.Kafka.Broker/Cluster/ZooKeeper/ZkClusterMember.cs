@@ -37,7 +37,8 @@ public sealed partial class ZkClusterMember : IClusterTopicStore, IAsyncDisposab
 {
     private static readonly TimeSpan Periodic = TimeSpan.FromSeconds(1);
     private static readonly string[] WatchedRoots =
-        [ZkData.Brokers, ZkData.Controller, ZkData.ControllerEpoch, ZkData.Admin, ZkData.Config, ZkData.IsrChangeNotification];
+        [ZkData.Brokers, ZkData.Controller, ZkData.ControllerEpoch, ZkData.Admin, ZkData.Config, ZkData.IsrChangeNotification,
+         Features.FeatureZNode.Path];
     private static readonly TimeSpan Debounce = TimeSpan.FromMilliseconds(15);
     private static readonly TimeSpan AdminWait = TimeSpan.FromSeconds(30);
 
@@ -350,6 +351,7 @@ public sealed partial class ZkClusterMember : IClusterTopicStore, IAsyncDisposab
         var topicsTask = ChildrenOrEmptyAsync(zk, ZkData.Topics);
         var deletesTask = ChildrenOrEmptyAsync(zk, ZkData.DeleteTopics);
         var legacyReassignTask = zk.ExistsAsync(ZkData.ReassignPartitions);
+        var featureTask = GetOrNullAsync(zk, Features.FeatureZNode.Path);
         var brokerReads = new List<(int Id, Task<(byte[]?, int)> Read)>();
         foreach (var child in await idsTask)
             if (int.TryParse(child, NumberStyles.Integer, CultureInfo.InvariantCulture, out int id))
@@ -360,6 +362,7 @@ public sealed partial class ZkClusterMember : IClusterTopicStore, IAsyncDisposab
         view.ControllerId = ZkData.DecodeController((await controllerTask).Data) ?? -1;
         foreach (var d in await deletesTask) view.PendingDeletes.Add(d);
         view.LegacyReassignmentPending = await legacyReassignTask is not null;
+        (view.FeatureData, view.FeatureZkVersion) = await featureTask;
         var stateReads = new List<(TopicView Topic, int Partition, Task<(byte[]?, int)> Read)>();
         foreach (var (name, topicRead, configRead) in topicReads)
         {
@@ -433,6 +436,7 @@ public sealed partial class ZkClusterMember : IClusterTopicStore, IAsyncDisposab
                     _broker.FetchPurgatory.CheckAndComplete(partition.TopicPartition);
             }
         }
+        _broker.Features.ApplyZnode(view.FeatureData, view.FeatureZkVersion);
         _view = view;
         TaskCompletionSource done;
         lock (_appliedGate)
