@@ -24,7 +24,7 @@ public sealed class AdminJsonTests
             });
             await using var client = await KeeperClient.ConnectAsync($"127.0.0.1:{host.LocalEndPoint.Port}");
             await client.CreateAsync("/a", "x"u8.ToArray(), Acls.OpenAclUnsafe);
-            await client.CreateAsync("/a/e", null, Acls.OpenAclUnsafe, CreateMode.Ephemeral);
+            await client.CreateAsync("/a/e", null, Acls.OpenAclUnsafe, Samsa.Keeper.Client.CreateMode.Ephemeral);
             await client.GetDataAsync("/a", watch: true);
             await client.GetChildrenAsync("/a", watch: true);
             var admin = new AdminServer(host.Server, new IPEndPoint(IPAddress.Loopback, 0));
