@@ -92,6 +92,7 @@ check tool "$WORK/tool/samsa"
 
 echo "== NativeAOT single file linux-x64 (shipped): dotnet publish -r linux-x64"
 # NativeAOT needs clang and zlib's headers (Debian: clang, zlib1g-dev) beside the SDK.
+command -v clang >/dev/null || { echo "FAIL aot: clang is needed for the NativeAOT build (apt-get install clang zlib1g-dev)"; exit 1; }
 dotnet publish src/Samsa.Host/Samsa.Host.csproj -c Release -r linux-x64 -nologo -v q \
   -o "$WORK/aot" >"$WORK/publish-aot.log" 2>&1 || { echo "FAIL aot: publish (trim/AOT warnings are errors)"; grep -E 'warning|error' "$WORK/publish-aot.log" | sort -u | head -40; exit 1; }
 echo "aot: $(du -m "$WORK/aot/samsa" | cut -f1) MB; other files: $(ls "$WORK/aot" | grep -v '^samsa$' | grep -v '\.dbg$' | tr '\n' ' ')"
