@@ -95,7 +95,7 @@ echo "== NativeAOT single file linux-x64 (shipped): dotnet publish -r linux-x64"
 command -v clang >/dev/null || { echo "FAIL aot: clang is needed for the NativeAOT build (apt-get install clang zlib1g-dev)"; exit 1; }
 dotnet publish src/Samsa.Host/Samsa.Host.csproj -c Release -r linux-x64 -nologo -v q \
   -o "$WORK/aot" >"$WORK/publish-aot.log" 2>&1 || { echo "FAIL aot: publish (trim/AOT warnings are errors)"; grep -E 'warning|error' "$WORK/publish-aot.log" | sort -u | head -40; exit 1; }
-echo "aot: $(du -m "$WORK/aot/samsa" | cut -f1) MB; other files: $(ls "$WORK/aot" | grep -v '^samsa$' | grep -v '\.dbg$' | tr '\n' ' ')"
+echo "aot: $(du -m "$WORK/aot/samsa" | cut -f1) MB; other files: $(ls "$WORK/aot" | grep -v '^samsa$' | grep -v '\.dbg$' | grep -v '\.pdb$' | grep -v '\.xml$' | tr '\n' ' ')"
 file "$WORK/aot/samsa" | grep -q ELF || { echo "FAIL aot: not a native executable"; FAILED=1; }
 check aot "$WORK/aot/samsa"
 /usr/bin/python3 tests/dist/runtime-check.py --exe "$WORK/aot/samsa" 2>"$WORK/runtime-check.err" | sed 's/^\(PASS\|FAIL\) /\1 aot runtime: /' | tee "$WORK/runtime-check.out"
