@@ -52,12 +52,16 @@ internal static class DevCluster
                 };
                 files?.ApplyBroker(props);
                 secure?.Configure(props, formatHost(host), sslPort == 0 ? 0 : sslPort + id - 1);
+                StartupTrace.Mark($"broker {id} config");
                 var broker = new KafkaBroker(new BrokerConfig(props), log: Console.Error.WriteLine);
+                StartupTrace.Mark($"broker {id} built");
                 try
                 {
                     keeperHandle ??= await keeperStart;
+                    StartupTrace.Mark("keeper started");
                     if (brokers == 1) await AdoptLocalTopicsAsync(broker, connect);
                     await broker.StartAsync();
+                    StartupTrace.Mark($"broker {id} started");
                 }
                 catch
                 {

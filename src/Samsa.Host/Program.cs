@@ -33,6 +33,7 @@ public static class Program
             Console.Error.Write(Usage);
             return 2;
         }
+        StartupTrace.Mark("main");
         var rest = args[1..];
         if (args[0] is "dev" or "broker" or "keeper")
             Console.SetError(TextWriter.Synchronized(new TimestampedWriter(RawError)));

@@ -46,3 +46,13 @@ public static class KafkaMessage
         return message;
     }
 }
+
+/// <summary>A generated message with a top-level int32 throttle_time_ms field (emitted by the
+/// generator), so that code can set the throttle time without reflection.</summary>
+public interface IThrottleTimeMessage : IKafkaMessage
+{
+    int ThrottleTimeMs { get; set; }
+
+    /// <summary>Whether <paramref name="version"/> of the message carries throttle_time_ms.</summary>
+    bool HasThrottleTime(short version);
+}

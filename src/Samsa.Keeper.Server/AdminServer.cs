@@ -81,7 +81,7 @@ public sealed class AdminServer : IAsyncDisposable
             if (requestLine.Length < 2 || requestLine[0] != "GET")
             {
                 status = 405;
-                body = JsonSerializer.Serialize(new Dictionary<string, object?> { ["error"] = "only GET is supported" });
+                body = Json(new Dictionary<string, object?> { ["error"] = "only GET is supported" });
             }
             else (status, body) = await HandleAsync(requestLine[1].Split('?')[0]).ConfigureAwait(false);
             string reason = status switch { 200 => "OK", 404 => "Not Found", _ => "Method Not Allowed" };
@@ -95,23 +95,36 @@ public sealed class AdminServer : IAsyncDisposable
 
     public async Task<(int Status, string Body)> HandleAsync(string path)
     {
+        var (status, answer) = await AnswerAsync(path).ConfigureAwait(false);
+        return (status, Json(answer));
+    }
+
+    /// <summary>The answer to GET <paramref name="path"/> before it is serialized.</summary>
+    internal async Task<(int Status, Dictionary<string, object?> Answer)> AnswerAsync(string path)
+    {
         path = path.TrimEnd('/');
         if (path == "/commands")
         {
             var links = Commands.Select(c => $"/commands/{c.Name}").ToList();
-            return (200, JsonSerializer.Serialize(new Dictionary<string, object?> { ["commands"] = links }));
+            return (200, new Dictionary<string, object?> { ["commands"] = links });
         }
         if (!path.StartsWith("/commands/", StringComparison.Ordinal))
-            return (404, JsonSerializer.Serialize(new Dictionary<string, object?> { ["error"] = "Unknown path" }));
+            return (404, new Dictionary<string, object?> { ["error"] = "Unknown path" });
         string name = path.Substring("/commands/".Length);
         var cmd = Commands.FirstOrDefault(c => c.Name == name || c.Alias == name);
         if (cmd.Name is null)
-            return (404, JsonSerializer.Serialize(new Dictionary<string, object?> { ["command"] = name, ["error"] = "Unknown command: " + name }));
+            return (404, new Dictionary<string, object?> { ["command"] = name, ["error"] = "Unknown command: " + name });
         var result = await _server.RunOnLoopAsync(() => Run(cmd.Name)).ConfigureAwait(false);
         result["command"] = cmd.Name;
         result["error"] = null;
-        return (200, JsonSerializer.Serialize(result));
+        return (200, result);
     }
+
+    /// <summary>Upstream's command names (tests run every one).</summary>
+    internal static IEnumerable<string> CommandNames => Commands.Select(c => c.Name);
+
+    /// <summary>An answer as JSON, through the source-generated AdminJsonContext (NativeAOT-safe).</summary>
+    internal static string Json(Dictionary<string, object?> answer) => JsonSerializer.Serialize(answer, AdminJsonContext.Default.DictionaryStringObject);
 
     private Dictionary<string, object?> Run(string name)
     {

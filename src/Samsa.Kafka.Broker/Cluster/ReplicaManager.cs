@@ -403,7 +403,7 @@ public sealed class ReplicaManager : IDisposable
 
     // ---- persistence ----
 
-    private sealed class MetadataFile
+    internal sealed class MetadataFile
     {
         [JsonPropertyName("version")] public int Version { get; set; } = 1;
         [JsonPropertyName("topics")] public List<TopicRecord> Topics { get; set; } = [];
@@ -413,7 +413,7 @@ public sealed class ReplicaManager : IDisposable
         [JsonPropertyName("clusterDefaultConfigs")] public Dictionary<string, string> ClusterDefaultConfigs { get; set; } = [];
     }
 
-    private sealed class TopicRecord
+    internal sealed class TopicRecord
     {
         [JsonPropertyName("name")] public string Name { get; set; } = "";
         [JsonPropertyName("id")] public string Id { get; set; } = "";
@@ -421,7 +421,7 @@ public sealed class ReplicaManager : IDisposable
         [JsonPropertyName("configs")] public Dictionary<string, string> Configs { get; set; } = [];
     }
 
-    private sealed class PartitionRecord
+    internal sealed class PartitionRecord
     {
         [JsonPropertyName("dir")] public string Dir { get; set; } = "";
         [JsonPropertyName("leaderEpoch")] public int LeaderEpoch { get; set; }
@@ -448,14 +448,14 @@ public sealed class ReplicaManager : IDisposable
             });
         }
         var tmp = _metadataPath + ".tmp";
-        File.WriteAllText(tmp, JsonSerializer.Serialize(file, new JsonSerializerOptions { WriteIndented = true }));
+        File.WriteAllText(tmp, JsonSerializer.Serialize(file, BrokerIndentedJsonContext.Default.MetadataFile));
         File.Move(tmp, _metadataPath, overwrite: true);
     }
 
     private void Load()
     {
         if (_metadataPath is null || !File.Exists(_metadataPath)) return;
-        var file = JsonSerializer.Deserialize<MetadataFile>(File.ReadAllText(_metadataPath)) ?? new MetadataFile();
+        var file = JsonSerializer.Deserialize(File.ReadAllText(_metadataPath), BrokerIndentedJsonContext.Default.MetadataFile) ?? new MetadataFile();
         Config.ApplyDynamic(perBroker: true, file.BrokerConfigs.ToDictionary(kv => kv.Key, kv => (string?)kv.Value), replaceAll: true);
         Config.ApplyDynamic(perBroker: false, file.ClusterDefaultConfigs.ToDictionary(kv => kv.Key, kv => (string?)kv.Value), replaceAll: true);
         foreach (var rec in file.Topics)

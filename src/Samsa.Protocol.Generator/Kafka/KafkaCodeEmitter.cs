@@ -69,7 +69,12 @@ internal sealed class KafkaCodeEmitter
         Line();
         var v = _msg.ValidVersions;
         Line($"/// <summary>Kafka {_msg.Type} {_msg.Name} (versions {v.Lowest}-{v.Highest}, flexible {_msg.FlexibleVersions}).</summary>");
-        Open($"public sealed partial class {_msg.Name} : global::Samsa.Kafka.Protocol.IKafkaMessage<{MessageType}>");
+        // A top-level int32 throttle_time_ms gets a typed accessor, so that the broker can set it on
+        // any response without reflection (which NativeAOT does not keep for these properties).
+        var throttle = _msg.Fields.FirstOrDefault(f => f.PropertyName == "ThrottleTimeMs" && f.Type.Kind == TypeKind.Int32);
+        var throttleVersions = throttle is null ? Versions.None : throttle.Versions.Intersect(_msg.ValidVersions);
+        var extra = throttle is null ? "" : ", global::Samsa.Kafka.Protocol.IThrottleTimeMessage";
+        Open($"public sealed partial class {_msg.Name} : global::Samsa.Kafka.Protocol.IKafkaMessage<{MessageType}>{extra}");
         Line($"public const short ApiKey = {_msg.ApiKey};");
         Line($"public const short LowestSupportedVersion = {v.Lowest};");
         Line($"public const short HighestSupportedVersion = {v.Highest};");
@@ -78,6 +83,13 @@ internal sealed class KafkaCodeEmitter
         Line();
         Line("short global::Samsa.Kafka.Protocol.IKafkaMessage.ApiKey => ApiKey;");
         Line();
+        if (throttle is not null)
+        {
+            Line(throttleVersions.IsEmpty
+                ? "bool global::Samsa.Kafka.Protocol.IThrottleTimeMessage.HasThrottleTime(short version) => false;"
+                : $"bool global::Samsa.Kafka.Protocol.IThrottleTimeMessage.HasThrottleTime(short version) => version >= {throttleVersions.Lowest} && version <= {throttleVersions.Highest};");
+            Line();
+        }
         EmitBody(_msg.Fields, MessageType, isMessage: true);
         foreach (var st in _msg.Structs)
         {

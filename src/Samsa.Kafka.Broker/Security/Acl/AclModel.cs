@@ -124,7 +124,7 @@ public static class AclZkFormat
     {
         var arr = new JsonArray();
         foreach (var a in acls)
-            arr.Add(new JsonObject
+            arr.Add((JsonNode)new JsonObject   // Add(JsonNode): Add<T> is reflection-based (NativeAOT)
             {
                 ["principal"] = a.Principal,
                 ["permissionType"] = AclNames.Name(a.Permission),

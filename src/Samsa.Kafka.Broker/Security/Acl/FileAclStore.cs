@@ -83,7 +83,7 @@ public sealed class FileAclStore : IAclStore
         foreach (var (r, acls) in all.OrderBy(kv => kv.Key.Type).ThenBy(kv => kv.Key.PatternType).ThenBy(kv => kv.Key.Name, StringComparer.Ordinal))
         {
             var encoded = JsonNode.Parse(AclZkFormat.Encode(acls))!["acls"]!.DeepClone();
-            resources.Add(new JsonObject
+            resources.Add((JsonNode)new JsonObject   // Add(JsonNode): Add<T> is reflection-based (NativeAOT)
             {
                 ["resourceType"] = AclNames.Name(r.Type),
                 ["patternType"] = AclNames.JavaName(r.PatternType),

@@ -98,7 +98,7 @@ internal sealed class FileQuotaStore : IQuotaStore
         if (File.Exists(_path))
         {
             Dictionary<string, Dictionary<string, string>>? loaded;
-            try { loaded = JsonSerializer.Deserialize<Dictionary<string, Dictionary<string, string>>>(File.ReadAllBytes(_path)); }
+            try { loaded = JsonSerializer.Deserialize(File.ReadAllBytes(_path), BrokerJsonContext.Default.DictionaryStringDictionaryStringString); }
             catch (JsonException e)
             {
                 // Written only by rename of a complete file, so this is outside damage: refuse to
@@ -129,7 +129,7 @@ internal sealed class FileQuotaStore : IQuotaStore
             else _entities[entityPath] = new Dictionary<string, string>(config, StringComparer.Ordinal);
             if (_path is not null)
             {
-                Samsa.Kafka.Storage.CheckpointFile.WriteAtomically(_path, JsonSerializer.SerializeToUtf8Bytes(_entities));
+                Samsa.Kafka.Storage.CheckpointFile.WriteAtomically(_path, JsonSerializer.SerializeToUtf8Bytes(_entities, BrokerJsonContext.Default.DictionaryStringDictionaryStringString));
             }
         }
         return Task.CompletedTask;

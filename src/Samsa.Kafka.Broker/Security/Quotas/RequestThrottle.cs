@@ -1,6 +1,4 @@
-using System.Collections.Concurrent;
 using System.Diagnostics;
-using System.Reflection;
 using Samsa.Kafka.Broker.Handlers;
 using Samsa.Kafka.Protocol;
 using Samsa.Kafka.Protocol.Messages;
@@ -155,15 +153,12 @@ public static class RequestThrottle
         }
     }
 
-    private static readonly ConcurrentDictionary<Type, (PropertyInfo Property, KafkaFieldAttribute Field)?> ThrottleFields = new();
-
     /// <summary>Sets throttle_time_ms on any generated response that has it at this version.</summary>
     public static void SetThrottleTime(IKafkaMessage response, short version, int throttleMs)
     {
-        var entry = ThrottleFields.GetOrAdd(response.GetType(), static t =>
-            t.GetProperty("ThrottleTimeMs") is { PropertyType: var pt } p && pt == typeof(int) && p.GetCustomAttribute<KafkaFieldAttribute>() is { } a
-                ? (p, a) : null);
-        if (entry is { } e && e.Field.IsPresentIn(version)) e.Property.SetValue(response, throttleMs);
+        // The generator marks every message with a top-level int32 throttle_time_ms
+        // (IThrottleTimeMessage): no reflection, so NativeAOT builds set it too.
+        if (response is IThrottleTimeMessage m && m.HasThrottleTime(version)) m.ThrottleTimeMs = throttleMs;
     }
 
     /// <summary>Upstream mutes the channel until the throttle time has passed since it was decided:

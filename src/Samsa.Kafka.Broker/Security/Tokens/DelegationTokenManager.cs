@@ -339,7 +339,7 @@ public sealed class DelegationTokenManager : IAsyncDisposable
     public static byte[] Encode(DelegationToken t)
     {
         var renewers = new JsonArray();
-        foreach (var r in t.Renewers) renewers.Add(QuotaSanitizer.Sanitize(r.ToString()));
+        foreach (var r in t.Renewers) renewers.Add((JsonNode)JsonValue.Create(QuotaSanitizer.Sanitize(r.ToString())));   // Add(JsonNode), not the reflection-based Add<T>
         var o = new JsonObject
         {
             ["version"] = 3,
