@@ -10,9 +10,10 @@ need_pkgs=()
 have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
 # Go, Debian's sarama sources and gcc (sarama's zstd binding is cgo) for SaramaClusterTests;
 # python3-pure-sasl for kazoo's SASL tests; openssl for the secured compat cluster's
-# certificates (compat/lib/secure_setup.py).
+# certificates (compat/lib/secure_setup.py); clang and zlib1g-dev for the NativeAOT samsa that
+# tests/dist/check-dist.sh publishes.
 for p in zookeeper zookeeper-bin kcat librdkafka-dev python3-kafka python3-confluent-kafka python3-kazoo python3-pure-sasl \
-         golang-go golang-github-shopify-sarama-dev gcc libc6-dev openssl; do
+         golang-go golang-github-shopify-sarama-dev gcc libc6-dev openssl clang zlib1g-dev; do
   have_pkg "$p" || need_pkgs+=("$p")
 done
 # Java for Apache ZooKeeper, node/npm for kafkajs (NodeSource's nodejs bundles npm: check commands).
@@ -69,12 +70,35 @@ fi
 extra_passed=0
 if [ "${SKIP_DIST:-}" != 1 ]; then
   echo "== tests/dist/check-dist.sh"
-  timeout 1200 tests/dist/check-dist.sh > "$results/check-dist.log" 2>&1
+  timeout 2400 tests/dist/check-dist.sh > "$results/check-dist.log" 2>&1
   dist_rc=$?
   tail -6 "$results/check-dist.log"
   p=$(grep -c '^PASS ' "$results/check-dist.log"); f=$(grep -c '^FAIL ' "$results/check-dist.log")
   extra_passed=$((extra_passed + p)); extra_failed=$((extra_failed + f))
   if [ "$dist_rc" != 0 ] && [ "$f" = 0 ]; then echo "check-dist.sh failed (exit $dist_rc) before its checks"; extra_failed=$((extra_failed + 1)); fi
+fi
+
+# Keeper ensembles (tests/ensemble): the compat ZooKeeper scenarios through every member of mixed
+# Keeper/Apache ensembles with observers (kazoo; the full matrix is `--target ensemble` of
+# run-compat.sh), the fault test with its linearizability checker (leader killed and cut off, 3
+# Keepers and 1 Keeper + 2 Apache) and a rolling migration from Apache to Keepers. One PASS/FAIL
+# line per script, counted below.
+if [ "${SKIP_ENSEMBLE:-}" != 1 ]; then
+  echo "== tests/ensemble"
+  samsa_bin="$root/src/Samsa.Host/bin/Release/net10.0/samsa"
+  run_ensemble() {
+    local name=$1; shift
+    local start=$SECONDS
+    if timeout 900 /usr/bin/python3 "$@" > "$results/ensemble-$name.log" 2>&1; then
+      echo "PASS ensemble $name ($((SECONDS - start)) s)"; extra_passed=$((extra_passed + 1))
+    else
+      tail -20 "$results/ensemble-$name.log"
+      echo "FAIL ensemble $name ($((SECONDS - start)) s; tests/.results/ensemble-$name.log)"; extra_failed=$((extra_failed + 1))
+    fi
+  }
+  run_ensemble matrix tests/ensemble/matrix.py --samsa "$samsa_bin" --slice ci --clients kazoo
+  run_ensemble faults tests/ensemble/fault_test.py --samsa "$samsa_bin" --ensembles keepers,1k2a --faults kill,cut --load-seconds 3
+  run_ensemble rolling tests/ensemble/rolling_migration.py --samsa "$samsa_bin" --mode datadir
 fi
 
 compat_summary=""
