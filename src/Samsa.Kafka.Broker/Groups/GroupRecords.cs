@@ -21,6 +21,8 @@ public abstract record GroupLogEntry
     public sealed record TxnMarker(long ProducerId, bool Commit) : GroupLogEntry;
     /// <summary>A KIP-848 consumer group record (key versions 3, 5, 6, 7, 8); a null value is a tombstone.</summary>
     public sealed record ConsumerRecord(short KeyVersion, string GroupId, string? MemberId, IKafkaMessage? Value) : GroupLogEntry;
+    /// <summary>A KIP-1071 streams group record (key versions 17, 19-23); a null value is a tombstone.</summary>
+    public sealed record StreamsRecord(short KeyVersion, string GroupId, string? MemberId, IKafkaMessage? Value) : GroupLogEntry;
 }
 
 /// <summary>
@@ -112,7 +114,9 @@ public static class GroupRecords
                 return new GroupLogEntry.Group(k.Group, gv);
             }
             default:
-                // KIP-848 consumer group records (key versions 3-8); null for the other group types.
+                // KIP-1071 streams group records (17-23); KIP-848 consumer group records (3-8); null
+                // for the other group types.
+                if (Streams.StreamsGroupRecords.IsStreamsKey(keyVersion)) return Streams.StreamsGroupRecords.Decode(keyVersion, key[2..], value);
                 return ConsumerGroupRecords.Decode(keyVersion, key[2..], value);
         }
     }
