@@ -7,7 +7,7 @@
 // level of 0 is left out at every version, and a finalized feature is sent with
 // MinVersionLevel = MaxVersionLevel = its level.
 // A ZooKeeper-mode Samsa cluster has no KRaft metadata log, so metadata.version, kraft.version,
-// eligible.leader.replicas.version and streams.version are not advertised; the levels below are
+// eligible.leader.replicas.version are not advertised; the levels below are
 // fixed by this build rather than raised with kafka-features.sh (UpdateFeatures is not served).
 namespace Samsa.Kafka.Broker.Handlers;
 
@@ -24,6 +24,9 @@ public static class BrokerFeatures
     [
         new("group.version", MinSupported: 0, MaxSupported: 1, FinalizedLevel: 1),
         new("share.version", MinSupported: 0, MaxSupported: 1, FinalizedLevel: 1),
+        // streams.version 1 = KIP-1071 streams groups (StreamsGroupHeartbeat/Describe); Kafka 4.2's
+        // production level, finalized by default on a new 4.2 cluster.
+        new("streams.version", MinSupported: 0, MaxSupported: 1, FinalizedLevel: 1),
         new("transaction.version", MinSupported: 0, MaxSupported: 2, FinalizedLevel: 2),
     ];
 
