@@ -191,7 +191,9 @@ public sealed partial class GroupCoordinator
                 statuses.Add((TopologyConfigurator.ShutdownApplication, $"Streams group member {by} encountered a fatal error and requested a shutdown for the entire application."));
             bool full = r.ActiveTasks is not null && r.StandbyTasks is not null && r.WarmupTasks is not null;
             var assignment = r.MemberEpoch == 0 || assignmentChanged || full ? member.Assigned.Clone() : null;
-            var endpoints = r.EndpointInformationEpoch < group.EndpointInformationEpoch ? EndpointPartitions(group) : null;
+            // Any epoch other than the group's gets the map (after a failover the group's in-memory
+            // epoch starts again, so "behind" is not enough).
+            var endpoints = r.EndpointInformationEpoch != group.EndpointInformationEpoch ? EndpointPartitions(group) : null;
             return new StreamsHeartbeatResult(ErrorCode.None, null, member.MemberId, member.MemberEpoch, Config.StreamsGroupHeartbeatIntervalMs,
                 statuses, assignment, group.EndpointInformationEpoch, endpoints, group.Configured?.MissingInternalTopics ?? []);
         }
@@ -285,7 +287,9 @@ public sealed partial class GroupCoordinator
 
     /// <summary>Configures the group's topology against the current topics; true when the topics'
     /// metadata hash changed (upstream bumps the group epoch then).</summary>
-    private bool RefreshStreamsTopology(StreamsGroup group, bool force)
+    /// <param name="commit">False for a read-only look (StreamsGroupDescribe): the stored hash stays,
+    /// so the next heartbeat still sees the change and bumps the epoch.</param>
+    private bool RefreshStreamsTopology(StreamsGroup group, bool force, bool commit = true)
     {
         if (group.Topology is not { } topology) return false;
         var topics = TopicSource();
@@ -302,6 +306,7 @@ public sealed partial class GroupCoordinator
             if (byName.TryGetValue(name, out var t)) hash = hash * 31 + t.Id.GetHashCode() * 7L + t.Partitions;
         }
         bool changed = hash != group.MetadataHash;
+        if (!commit) return changed;
         if (changed || force)
         {
             group.MetadataHash = hash;
@@ -546,10 +551,9 @@ public sealed partial class GroupCoordinator
             if (!_groups.TryGetValue(id, out var holder)) _groups[id] = holder = new ClassicGroup(id, now);
             holder.Streams = group;
             holder.ProtocolType = null;
-            long hash = group.MetadataHash;
-            RefreshStreamsTopology(group, force: false);
-            // Keep the persisted hash: a topic change while no coordinator ran shows on the next heartbeat.
-            if (group.MetadataHash != hash) group.MetadataHash = hash;
+            // Configure only; the persisted hash stays, so a topic change while no coordinator ran
+            // shows (and bumps the epoch) on the next heartbeat.
+            RefreshStreamsTopology(group, force: false, commit: false);
             UpdateStreamsMirror(holder, now);
         }
     }
@@ -576,7 +580,7 @@ public sealed partial class GroupCoordinator
                 d.ErrorMessage = $"Group {groupId} not found.";
                 return d;
             }
-            RefreshStreamsTopology(group, force: false);
+            RefreshStreamsTopology(group, force: false, commit: false);
             d.GroupState = group.State.ToString();
             d.GroupEpoch = group.GroupEpoch;
             d.AssignmentEpoch = group.AssignmentEpoch;
