@@ -1,5 +1,5 @@
 // Kafka error codes: the numbers and names of upstream's org.apache.kafka.common.protocol.Errors
-// (apache/kafka trunk, October 2024, codes -1 through 128). Messages are Samsa's own wording.
+// (apache/kafka trunk, October 2024, codes -1 through 128; 129-132 from Kafka 4.1/4.2). Messages are Samsa's own wording.
 namespace Samsa.Kafka.Protocol;
 
 /// <summary>
@@ -268,6 +268,14 @@ public enum ErrorCode : short
     VoterNotFound = 127,
     /// <summary>The regular expression is not valid.</summary>
     InvalidRegularExpression = 128,
+    /// <summary>The client's metadata is stale; it must bootstrap again (KIP-1102).</summary>
+    RebootstrapRequired = 129,
+    /// <summary>The streams topology is invalid (KIP-1071).</summary>
+    StreamsInvalidTopology = 130,
+    /// <summary>The streams topology epoch is invalid (KIP-1071).</summary>
+    StreamsInvalidTopologyEpoch = 131,
+    /// <summary>The streams topology epoch is older than the group's (KIP-1071).</summary>
+    StreamsTopologyFenced = 132,
 }
 
 /// <summary>Names, retriability and default messages of <see cref="ErrorCode"/> values.</summary>
@@ -277,7 +285,7 @@ public static class ErrorCodes
     public const short LowestKnown = -1;
 
     /// <summary>Highest code upstream defines at the snapshot this table follows.</summary>
-    public const short HighestKnown = 128;
+    public const short HighestKnown = 132;
 
     // One row per code, indexed by code - LowestKnown. Retriable is true exactly when upstream's
     // exception class for the code derives from org.apache.kafka.common.errors.RetriableException
@@ -415,6 +423,10 @@ public static class ErrorCodes
         new("DUPLICATE_VOTER", false, "The voter already belongs to the voter set."), // 126
         new("VOTER_NOT_FOUND", false, "The voter does not belong to the voter set."), // 127
         new("INVALID_REGULAR_EXPRESSION", false, "The regular expression is not valid."), // 128
+        new("REBOOTSTRAP_REQUIRED", false, "The client's metadata is stale; it should bootstrap again."), // 129
+        new("STREAMS_INVALID_TOPOLOGY", false, "The streams topology sent is not valid."), // 130
+        new("STREAMS_INVALID_TOPOLOGY_EPOCH", false, "The streams topology epoch sent is not valid."), // 131
+        new("STREAMS_TOPOLOGY_FENCED", false, "The streams topology epoch sent is older than the group's."), // 132
     ];
 
     /// <summary>True when upstream defines <paramref name="code"/>.</summary>

@@ -355,6 +355,17 @@ public static class ConfigCatalog
         new("group.consumer.migration.policy", ConfigType.String, "bidirectional", o =>
             new[] { "disabled", "upgrade", "downgrade", "bidirectional" }.Contains(((string)o).ToLowerInvariant())
                 ? null : "String must be one of (case insensitive): DISABLED, DOWNGRADE, UPGRADE, BIDIRECTIONAL"),
+        // KIP-1071 streams groups (GroupCoordinatorConfig's group.streams.* keys, Groups/Streams);
+        // the bounds between them are checked in GroupCoordinatorConfig.From as upstream's constructor does.
+        new("group.streams.session.timeout.ms", ConfigType.Int, "45000", AtLeast(1)),
+        new("group.streams.min.session.timeout.ms", ConfigType.Int, "45000", AtLeast(1)),
+        new("group.streams.max.session.timeout.ms", ConfigType.Int, "60000", AtLeast(1)),
+        new("group.streams.heartbeat.interval.ms", ConfigType.Int, "5000", AtLeast(1)),
+        new("group.streams.min.heartbeat.interval.ms", ConfigType.Int, "5000", AtLeast(1)),
+        new("group.streams.max.heartbeat.interval.ms", ConfigType.Int, "15000", AtLeast(1)),
+        new("group.streams.max.size", ConfigType.Int, IntMax, AtLeast(1)),
+        new("group.streams.num.standby.replicas", ConfigType.Int, "0", AtLeast(0)),
+        new("group.streams.max.standby.replicas", ConfigType.Int, "2", AtLeast(0)),
         new("offsets.topic.num.partitions", ConfigType.Int, "50", AtLeast(1)),
         new("offsets.topic.replication.factor", ConfigType.Short, "3", AtLeast(1)),
         new("offsets.topic.segment.bytes", ConfigType.Int, "104857600", AtLeast(1)),

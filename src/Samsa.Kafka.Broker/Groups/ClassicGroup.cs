@@ -133,6 +133,8 @@ public sealed class ClassicGroup
     /// <see cref="Offsets"/> so the offset APIs, retention and OffsetDelete serve both types, and
     /// the classic state mirrors the consumer group's (Empty without members, else Stable).</summary>
     public ConsumerGroup? Consumer { get; internal set; }
+    /// <summary>Set when the id is a KIP-1071 streams group (Groups/Streams); the entry keeps its offsets.</summary>
+    public Streams.StreamsGroup? Streams { get; internal set; }
 
     internal int RebalanceTimeoutMs
     {

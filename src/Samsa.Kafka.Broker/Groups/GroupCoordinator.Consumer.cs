@@ -47,6 +47,7 @@ public sealed partial class GroupCoordinator
             if (r.MemberEpoch is ConsumerGroup.LeaveEpoch or ConsumerGroup.LeaveStaticEpoch) return ConsumerLeave(r, now);
 
             _groups.TryGetValue(r.GroupId, out var holder);
+            if (holder?.Streams is not null) return ConsumerHeartbeatResult.Failed(ErrorCode.GroupIdNotFound, $"Group {r.GroupId} is not a consumer group.");
             bool upgrade = false;
             if (holder is not null && holder.Consumer is null)
             {
@@ -593,6 +594,8 @@ public sealed partial class GroupCoordinator
     {
         lock (_gate)
         {
+            if (_groups.TryGetValue(groupId, out var streamsHolder) && streamsHolder.Streams is { } streams)
+                return ValidateStreamsMemberOffsets(streams, memberId, memberEpoch, commit: false);
             if (!_groups.TryGetValue(groupId, out var holder) || holder.Consumer is not { } group)
                 return memberId is { Length: > 0 } && memberEpoch >= 0 ? ErrorCode.UnknownMemberId : null;
             return ValidateConsumerMemberOffsets(group, memberId, memberEpoch, commit: false);

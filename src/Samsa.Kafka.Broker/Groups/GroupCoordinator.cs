@@ -27,8 +27,38 @@ public sealed record GroupCoordinatorConfig
     public string ConsumerGroupMigrationPolicy { get; init; } = "bidirectional";
     public bool OnlineUpgradeEnabled => ConsumerGroupMigrationPolicy is "bidirectional" or "upgrade";
     public bool OnlineDowngradeEnabled => ConsumerGroupMigrationPolicy is "bidirectional" or "downgrade";
+    // KIP-1071 streams groups (upstream's group.streams.* keys, Groups/Streams).
+    public int StreamsGroupSessionTimeoutMs { get; init; } = 45_000;
+    public int StreamsGroupHeartbeatIntervalMs { get; init; } = 5_000;
+    public int StreamsGroupMaxSize { get; init; } = int.MaxValue;
+    public int StreamsGroupNumStandbyReplicas { get; init; }
 
-    public static GroupCoordinatorConfig From(BrokerConfig c) => new()
+    public static GroupCoordinatorConfig From(BrokerConfig c)
+    {
+        CheckStreamsBounds(c);
+        return FromChecked(c);
+    }
+
+    /// <summary>Upstream's GroupCoordinatorConfig constructor requirements for the group.streams.*
+    /// keys; a violation stops the broker with upstream's wording.</summary>
+    private static void CheckStreamsBounds(BrokerConfig c)
+    {
+        int I(string k) => (int)c.Get(k)!;
+        void Require(bool ok, string message) { if (!ok) throw new ArgumentException(message); }
+        int session = I("group.streams.session.timeout.ms"), minSession = I("group.streams.min.session.timeout.ms"), maxSession = I("group.streams.max.session.timeout.ms");
+        int hb = I("group.streams.heartbeat.interval.ms"), minHb = I("group.streams.min.heartbeat.interval.ms"), maxHb = I("group.streams.max.heartbeat.interval.ms");
+        int standby = I("group.streams.num.standby.replicas"), maxStandby = I("group.streams.max.standby.replicas");
+        Require(maxSession >= minSession, "group.streams.max.session.timeout.ms must be greater than or equal to group.streams.min.session.timeout.ms");
+        Require(session >= minSession, "group.streams.session.timeout.ms must be greater than or equal to group.streams.min.session.timeout.ms");
+        Require(session <= maxSession, "group.streams.session.timeout.ms must be less than or equal to group.streams.max.session.timeout.ms");
+        Require(maxHb >= minHb, "group.streams.max.heartbeat.interval.ms must be greater than or equal to group.streams.min.heartbeat.interval.ms");
+        Require(hb >= minHb, "group.streams.heartbeat.interval.ms must be greater than or equal to group.streams.min.heartbeat.interval.ms");
+        Require(hb <= maxHb, "group.streams.heartbeat.interval.ms must be less than or equal to group.streams.max.heartbeat.interval.ms");
+        Require(hb < session, "group.streams.heartbeat.interval.ms must be less than group.streams.session.timeout.ms");
+        Require(standby <= maxStandby, "group.streams.num.standby.replicas must be less than or equal to group.streams.max.standby.replicas");
+    }
+
+    private static GroupCoordinatorConfig FromChecked(BrokerConfig c) => new()
     {
         OffsetsTopicPartitions = (int)c.Get("offsets.topic.num.partitions")!,
         OffsetsTopicReplicationFactor = Convert.ToInt16(c.Get("offsets.topic.replication.factor")!, System.Globalization.CultureInfo.InvariantCulture),
@@ -45,6 +75,10 @@ public sealed record GroupCoordinatorConfig
         ConsumerGroupMaxSize = (int)c.Get("group.consumer.max.size")!,
         ConsumerGroupAssignors = ((List<string>)c.Get("group.consumer.assignors")!).Where(x => x.Length > 0).ToList(),
         ConsumerGroupMigrationPolicy = ((string)c.Get("group.consumer.migration.policy")!).ToLowerInvariant(),
+        StreamsGroupSessionTimeoutMs = (int)c.Get("group.streams.session.timeout.ms")!,
+        StreamsGroupHeartbeatIntervalMs = (int)c.Get("group.streams.heartbeat.interval.ms")!,
+        StreamsGroupMaxSize = (int)c.Get("group.streams.max.size")!,
+        StreamsGroupNumStandbyReplicas = (int)c.Get("group.streams.num.standby.replicas")!,
     };
 }
 
@@ -219,6 +253,7 @@ public sealed partial class GroupCoordinator : Coordination.ICoordinatorShards<G
         var pending = new Dictionary<long, List<GroupLogEntry.Offset>>();
         var consumerRecords = new List<GroupLogEntry.ConsumerRecord>();
         var shareRecords = new List<GroupLogEntry.ShareRecord>();
+        var streamsRecords = new List<GroupLogEntry.StreamsRecord>();
         void Apply(GroupLogEntry.Offset o)
         {
             if (!offsets.TryGetValue(o.GroupId, out var map)) offsets[o.GroupId] = map = new();
@@ -246,6 +281,8 @@ public sealed partial class GroupCoordinator : Coordination.ICoordinatorShards<G
                     break;
                 case GroupLogEntry.ShareRecord sr:
                     shareRecords.Add(sr);
+                case GroupLogEntry.StreamsRecord sr:
+                    streamsRecords.Add(sr);
                     break;
             }
         }
@@ -285,6 +322,7 @@ public sealed partial class GroupCoordinator : Coordination.ICoordinatorShards<G
             }
             InstallReplayedConsumerGroups(consumerRecords, now);
             OnShareGroupsLoaded(partition, shareRecords);
+            InstallReplayedStreamsGroups(streamsRecords, now);
             // Transactions still open: their offsets wait here for the marker, as if just committed.
             foreach (var (producerId, commits) in pending)
                 foreach (var o in commits)
@@ -334,6 +372,8 @@ public sealed partial class GroupCoordinator : Coordination.ICoordinatorShards<G
                 _groups[r.GroupId] = group;
                 created = true;
             }
+            // A streams group takes no classic members (upstream: not a classic group).
+            if (group.Streams is not null) return Task.FromResult(new JoinGroupResult(ErrorCode.InconsistentGroupProtocol, r.MemberId));
             if (group.Consumer is { } consumer)
             {
                 // The id is a KIP-848 consumer group. Upstream's classicGroupJoin: a non-empty one takes
@@ -867,6 +907,7 @@ public sealed partial class GroupCoordinator : Coordination.ICoordinatorShards<G
                 if (group.SyncDeadline >= 0 && group.SyncDeadline <= now) OnSyncExpired(group, now);
             }
             TickConsumerGroups(now);
+            TickStreamsGroups(now);
             if (now >= _nextRetentionCheck)
             {
                 _nextRetentionCheck = now + Config.OffsetsRetentionCheckIntervalMs;
@@ -918,6 +959,12 @@ public sealed partial class GroupCoordinator : Coordination.ICoordinatorShards<G
                     else groupError = ErrorCode.IllegalGeneration;
                 }
                 else if (group.Is(GroupState.Dead)) groupError = ErrorCode.CoordinatorNotAvailable;
+                else if (group.Streams is { } streams)
+                {
+                    // KIP-1071 members commit with their member epoch as the generation id.
+                    groupError = ValidateStreamsMemberOffsets(streams, memberId, generationId, commit: true);
+                    if (groupError is null && streams.Get(memberId) is { } sm) sm.SessionDeadline = now + Config.StreamsGroupSessionTimeoutMs;
+                }
                 else if (group.Consumer is { } consumer)
                 {
                     // KIP-848 members commit with their member epoch as the generation id.
@@ -1044,6 +1091,7 @@ public sealed partial class GroupCoordinator : Coordination.ICoordinatorShards<G
         if (dies)
         {
             if (group.Consumer is { } consumer) records.AddRange(ConsumerGroupRecords.Tombstones(consumer));
+            else if (group.Streams is { } streams) records.AddRange(Streams.StreamsGroupRecords.Tombstones(streams));
             else records.Add(GroupRecords.GroupTombstone(group.GroupId));
         }
         if (records.Count == 0) return 0;
@@ -1077,6 +1125,8 @@ public sealed partial class GroupCoordinator : Coordination.ICoordinatorShards<G
                 .Where(g => !g.Is(GroupState.Dead))
                 .Select(g => g.Consumer is { } c
                     ? new ListedGroup(g.GroupId, ConsumerProtocol.ProtocolType, c.State.ToString(), "consumer")
+                    // Streams groups list with protocol type "streams" (upstream's StreamsGroup.protocolType).
+                    : g.Streams is { } st ? new ListedGroup(g.GroupId, "streams", st.State.ToString(), "streams")
                     : new ListedGroup(g.GroupId, g.ProtocolType ?? "", g.State.ToString(), "classic"))
                 .Where(g => types is not { Count: > 0 } || types.Any(t => string.Equals(t, g.Type, StringComparison.OrdinalIgnoreCase)))
                 .Where(g => states is not { Count: > 0 } || states.Any(s => string.Equals(s, g.State, StringComparison.OrdinalIgnoreCase)))
@@ -1097,7 +1147,7 @@ public sealed partial class GroupCoordinator : Coordination.ICoordinatorShards<G
                 return (error, new GroupSummary(groupId, "", "", "", []));
             if (!_groups.TryGetValue(groupId, out var group))
                 return (ErrorCode.None, new GroupSummary(groupId, "Dead", "", "", []) { NotFound = $"Group {groupId} not found." });
-            if (group.Consumer is not null)
+            if (group.Consumer is not null || group.Streams is not null)
                 return (ErrorCode.None, new GroupSummary(groupId, "Dead", "", "", []) { NotFound = $"Group {groupId} is not a classic group." });
             bool stable = group.Is(GroupState.Stable);
             var members = group.AllMembers.Select(m => new MemberSummary(m.MemberId, m.GroupInstanceId, m.ClientId, m.ClientHost,
@@ -1121,6 +1171,7 @@ public sealed partial class GroupCoordinator : Coordination.ICoordinatorShards<G
                 if (!group.Is(GroupState.Empty)) { results[id] = ErrorCode.NonEmptyGroup; continue; }
                 var records = group.Offsets.Keys.Select(tp => GroupRecords.OffsetTombstone(id, tp)).ToList();
                 if (group.Consumer is { } consumer) records.AddRange(ConsumerGroupRecords.Tombstones(consumer));
+                else if (group.Streams is { } streams) records.AddRange(Streams.StreamsGroupRecords.Tombstones(streams));
                 else records.Add(GroupRecords.GroupTombstone(id));
                 var appendError = MapGroupAppendError(_log.Append(PartitionFor(id, _shards.Count), records));
                 if (appendError != ErrorCode.None) { results[id] = appendError; continue; }
@@ -1144,7 +1195,7 @@ public sealed partial class GroupCoordinator : Coordination.ICoordinatorShards<G
             if (!_groups.TryGetValue(groupId, out var group) || group.Is(GroupState.Dead)) return (ErrorCode.GroupIdNotFound, results);
             List<TopicPartition> eligible;
             if (group.Is(GroupState.Empty)) eligible = partitions.ToList();
-            else if (group.IsConsumerGroup)
+            else if (group.IsConsumerGroup || group.Streams is not null)
             {
                 eligible = [];
                 foreach (var tp in partitions)
@@ -1192,6 +1243,11 @@ public sealed partial class GroupCoordinator : Coordination.ICoordinatorShards<G
             if (ValidateGroupStatus(groupId, allowEmptyId: true) is { } statusError) return statusError;
             if (!_groups.TryGetValue(groupId, out var group)) return ErrorCode.None;
             if (group.Is(GroupState.Dead)) return ErrorCode.CoordinatorNotAvailable;
+            if (group.Streams is { } streams)
+            {
+                var se = ValidateStreamsMemberOffsets(streams, memberId, generationId, commit: false);
+                return se == ErrorCode.StaleMemberEpoch ? ErrorCode.IllegalGeneration : se ?? ErrorCode.None;
+            }
             if (group.Consumer is { } consumer)
             {
                 // Upstream's ConsumerGroup.validateOffsetCommit for transactional commits: a wrong

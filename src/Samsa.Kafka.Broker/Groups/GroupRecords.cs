@@ -23,6 +23,8 @@ public abstract record GroupLogEntry
     public sealed record ConsumerRecord(short KeyVersion, string GroupId, string? MemberId, IKafkaMessage? Value) : GroupLogEntry;
     /// <summary>A KIP-932 share group record (key versions 10-15, Share/ShareGroupRecords.cs); a null value is a tombstone.</summary>
     public sealed record ShareRecord(short KeyVersion, string GroupId, string? MemberId, IKafkaMessage? Value) : GroupLogEntry;
+    /// <summary>A KIP-1071 streams group record (key versions 17, 19-23); a null value is a tombstone.</summary>
+    public sealed record StreamsRecord(short KeyVersion, string GroupId, string? MemberId, IKafkaMessage? Value) : GroupLogEntry;
 }
 
 /// <summary>
@@ -117,6 +119,8 @@ public static class GroupRecords
                 // KIP-932 share group records (key versions 9-15; 9 is read and ignored).
                 if (keyVersion is >= Share.ShareGroupRecords.FirstKey and <= Share.ShareGroupRecords.LastKey)
                     return Share.ShareGroupRecords.Decode(keyVersion, key[2..], value);
+                // KIP-1071 streams group records (17-23).
+                if (Streams.StreamsGroupRecords.IsStreamsKey(keyVersion)) return Streams.StreamsGroupRecords.Decode(keyVersion, key[2..], value);
                 // KIP-848 consumer group records (key versions 3-8); null for the other group types.
                 return ConsumerGroupRecords.Decode(keyVersion, key[2..], value);
         }

@@ -76,6 +76,8 @@ public static class ApiTable
         // KIP-848 consumer groups (next-generation protocol): Groups/GroupCoordinator.Consumer.cs.
         Entry<ConsumerGroupHeartbeatRequest>(ApiKey.ConsumerGroupHeartbeat, 0, 1, ConsumerGroupHeartbeatHandler.HandleAsync),
         Entry<ConsumerGroupDescribeRequest>(ApiKey.ConsumerGroupDescribe, 0, 1, ConsumerGroupDescribeHandler.HandleAsync),
+        Entry<StreamsGroupHeartbeatRequest>(ApiKey.StreamsGroupHeartbeat, 0, 0, StreamsGroupHeartbeatHandler.HandleAsync),
+        Entry<StreamsGroupDescribeRequest>(ApiKey.StreamsGroupDescribe, 0, 0, StreamsGroupDescribeHandler.HandleAsync),
         // Idempotent and transactional producers: Transactions/TransactionCoordinator.
         Entry<InitProducerIdRequest>(ApiKey.InitProducerId, 0, 5, InitProducerIdHandler.HandleAsync),
         Entry<AddPartitionsToTxnRequest>(ApiKey.AddPartitionsToTxn, 0, 5, AddPartitionsToTxnHandler.HandleAsync),

@@ -6,8 +6,8 @@
 // (KAFKA-17492: older clients fail to read it; ApiVersions v4 says the client copes); a finalized
 // level of 0 is left out at every version, and a finalized feature is sent with
 // MinVersionLevel = MaxVersionLevel = its level.
-// A ZooKeeper-mode Samsa cluster has no KRaft metadata log, so metadata.version, kraft.version,
-// eligible.leader.replicas.version and streams.version are not advertised. The supported ranges
+// A ZooKeeper-mode Samsa cluster has no KRaft metadata log, so metadata.version, kraft.version
+// and eligible.leader.replicas.version are not advertised. The supported ranges
 // are this build's; the finalized levels and their epoch are the broker's FeatureStore (the
 // /feature znode in ZooKeeper mode, changed with UpdateFeatures / kafka-features.sh); the
 // FinalizedLevel column below is what a new cluster starts with.
@@ -26,6 +26,9 @@ public static class BrokerFeatures
     [
         new("group.version", MinSupported: 0, MaxSupported: 1, FinalizedLevel: 1),
         new("share.version", MinSupported: 0, MaxSupported: 1, FinalizedLevel: 1),
+        // streams.version 1 = KIP-1071 streams groups (StreamsGroupHeartbeat/Describe); Kafka 4.2's
+        // production level, finalized by default on a new 4.2 cluster.
+        new("streams.version", MinSupported: 0, MaxSupported: 1, FinalizedLevel: 1),
         new("transaction.version", MinSupported: 0, MaxSupported: 2, FinalizedLevel: 2),
     ];
 

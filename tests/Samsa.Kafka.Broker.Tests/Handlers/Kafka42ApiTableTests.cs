@@ -100,7 +100,6 @@ public class Kafka42ApiTableTests
     public static readonly IReadOnlySet<short> NotServed = new HashSet<short>
     {
         55, 64, 80, 81,         // DescribeQuorum, UnregisterBroker, Add/RemoveRaftVoter: KRaft only
-        88, 89,                 // Streams groups, KIP-1071
     };
 
     /// <summary>4.2 APIs Samsa serves, but below 4.2's maximum: key → Samsa's maximum.</summary>
@@ -159,7 +158,7 @@ public class Kafka42ApiTableTests
         await using var f = new HandlerFixture();
         var v4 = await f.Send<ApiVersionsResponse>(new ApiVersionsRequest { ClientSoftwareName = "test", ClientSoftwareVersion = "1" }, 4);
         var supported = v4!.SupportedFeatures.ToDictionary(s => s.Name);
-        Assert.Equal(["group.version", "share.version", "transaction.version"], supported.Keys.Order());
+        Assert.Equal(["group.version", "share.version", "streams.version", "transaction.version"], supported.Keys.Order());
         Assert.All(supported.Values, s => Assert.Equal(0, s.MinVersion));
         Assert.True(supported["transaction.version"].MaxVersion >= 1);
         var finalized = v4.FinalizedFeatures.ToDictionary(s => s.Name);

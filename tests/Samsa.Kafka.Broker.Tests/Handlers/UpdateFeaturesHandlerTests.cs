@@ -85,6 +85,25 @@ public class UpdateFeaturesHandlerTests
         Assert.Equal((short)ErrorCode.UnsupportedVersion, d.Groups.Single().ErrorCode);
     }
 
+    [Fact]
+    public async Task StreamsVersionZeroTurnsStreamsGroupsOff()
+    {
+        await using var f = new HandlerFixture();
+        Assert.Equal(0, (await f.Send<UpdateFeaturesResponse>(Request(false, ("streams.version", 0, 3)), 2))!.ErrorCode);
+        var hb = (await f.Send<StreamsGroupHeartbeatResponse>(new StreamsGroupHeartbeatRequest
+        {
+            GroupId = "app", MemberId = Guid.NewGuid().ToString("N")[..22], MemberEpoch = 0, RebalanceTimeoutMs = 30_000,
+            ProcessId = "p1", ActiveTasks = [], StandbyTasks = [], WarmupTasks = [],
+        }, 0))!;
+        Assert.Equal((short)ErrorCode.UnsupportedVersion, hb.ErrorCode);
+        var d = (await f.Send<StreamsGroupDescribeResponse>(new StreamsGroupDescribeRequest { GroupIds = ["app"] }, 0))!;
+        Assert.Equal((short)ErrorCode.UnsupportedVersion, d.Groups.Single().ErrorCode);
+        // Back on: the same heartbeat joins.
+        Assert.Equal(0, (await f.Send<UpdateFeaturesResponse>(Request(false, ("streams.version", 1, 1)), 2))!.ErrorCode);
+        var d2 = (await f.Send<StreamsGroupDescribeResponse>(new StreamsGroupDescribeRequest { GroupIds = ["app"] }, 0))!;
+        Assert.NotEqual((short)ErrorCode.UnsupportedVersion, d2.Groups.Single().ErrorCode);
+    }
+
     [Theory]
     [InlineData("no.such.feature", 1, 1)]      // unknown feature
     [InlineData("group.version", 2, 1)]        // above the supported maximum (1)
