@@ -279,10 +279,11 @@ public sealed partial class GroupCoordinator : Coordination.ICoordinatorShards<G
                 case GroupLogEntry.ConsumerRecord c:
                     consumerRecords.Add(c);
                     break;
-                case GroupLogEntry.ShareRecord sr:
-                    shareRecords.Add(sr);
-                case GroupLogEntry.StreamsRecord sr:
-                    streamsRecords.Add(sr);
+                case GroupLogEntry.ShareRecord share:
+                    shareRecords.Add(share);
+                    break;
+                case GroupLogEntry.StreamsRecord streams:
+                    streamsRecords.Add(streams);
                     break;
             }
         }
