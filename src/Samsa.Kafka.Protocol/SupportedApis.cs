@@ -16,6 +16,7 @@ public sealed class SupportedApis
     private readonly object _lock = new();
     private volatile Entry?[] _byKey = [];
     private volatile Entry[] _sorted = [];
+    private volatile List<ApiVersionsResponse.ApiVersion>? _shared;
 
     /// <summary>
     /// Declares that the broker serves <paramref name="apiKey"/> for versions
@@ -42,6 +43,7 @@ public sealed class SupportedApis
             next[key] = new Entry(apiKey, minVersion, maxVersion);
             _sorted = next.Where(e => e.HasValue).Select(e => e!.Value).ToArray();
             _byKey = next;
+            _shared = null;
         }
         return this;
     }
@@ -68,6 +70,10 @@ public sealed class SupportedApis
         minVersion = maxVersion = -1;
         return false;
     }
+
+    /// <summary>The same list as <see cref="ToApiVersions"/>, built once and shared by every
+    /// ApiVersions answer (clients send one per connection): callers must not change it.</summary>
+    public List<ApiVersionsResponse.ApiVersion> SharedApiVersions() => _shared ??= ToApiVersions();
 
     /// <summary>The ApiKeys list of an ApiVersions response: every served API with its range, in key order.</summary>
     public List<ApiVersionsResponse.ApiVersion> ToApiVersions()

@@ -32,7 +32,7 @@ public static partial class ApiVersionsHandler
         }
         // KIP-714 subscriptions may match on the client software name and version sent here.
         Telemetry.ClientTelemetry.RememberClientSoftware(context, request.ClientSoftwareName, request.ClientSoftwareVersion);
-        var response = new ApiVersionsResponse { ApiKeys = ApiTable.Supported.ToApiVersions() };
+        var response = new ApiVersionsResponse { ApiKeys = ApiTable.Supported.SharedApiVersions() };
         BrokerFeatures.Fill(response, context.ApiVersion, context.Broker.Features.Current);
         return ValueTask.FromResult<IKafkaMessage?>(response);
     }
