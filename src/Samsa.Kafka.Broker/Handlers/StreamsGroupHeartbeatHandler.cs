@@ -86,7 +86,29 @@ public static class StreamsGroupHeartbeatHandler
                 ActivePartitions = e.Active.Select(t => new StreamsGroupHeartbeatResponse.TopicPartition { Topic = t.Topic, Partitions = t.Partitions }).ToList(),
                 StandbyPartitions = e.Standby.Select(t => new StreamsGroupHeartbeatResponse.TopicPartition { Topic = t.Topic, Partitions = t.Partitions }).ToList(),
             }).ToList();
-        return Done(response);
+        return AnswerWhenReplicatedAsync(context, request.GroupId, response);
+    }
+
+    // Upstream's CoordinatorRuntime appends the group's records with acks=all and completes the
+    // heartbeat only once the offsets partition's high watermark passed them (a heartbeat that wrote
+    // nothing still waits for the partition's pending writes). Answering after the leader's local
+    // append lost whole groups when the coordinator's broker died before its followers fetched: the
+    // new coordinator replayed no group and answered GROUP_ID_NOT_FOUND. Write failures map as
+    // upstream's GroupCoordinatorService.handleOperationException (NOT_COORDINATOR /
+    // COORDINATOR_NOT_AVAILABLE); unlike upstream, the in-memory change is not rolled back.
+    private static async ValueTask<IKafkaMessage?> AnswerWhenReplicatedAsync(RequestContext context, string groupId, StreamsGroupHeartbeatResponse response)
+    {
+        var broker = context.Broker;
+        var replicated = await broker.AwaitInternalWriteAsync(Cluster.TopicName.GroupMetadataTopic,
+            broker.Groups.Coordinator.PartitionFor(groupId), context.Cancellation);
+        if (replicated == ErrorCode.None) return response;
+        return new StreamsGroupHeartbeatResponse
+        {
+            ErrorCode = (short)replicated, MemberId = response.MemberId,
+            ErrorMessage = replicated == ErrorCode.NotCoordinator
+                ? "The coordinator moved before the group's records were replicated."
+                : "The group's records were not replicated to the in-sync replicas in time.",
+        };
     }
 
     private static List<StreamsGroupHeartbeatResponse.TaskIds> Tasks(TaskSet s) =>
