@@ -37,6 +37,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from kazoo.client import KazooClient  # noqa: E402
 from kazoo.exceptions import BadVersionError, NoNodeError, NodeExistsError  # noqa: E402
 from linearizability import INF, Op, check  # noqa: E402
+from ensemble_common import four, free_ports, mode  # noqa: E402,F401
 
 JAR = "/usr/share/java/zookeeper.jar"
 LOG_CP = JAR + ":/usr/share/java/slf4j-log4j12.jar:/usr/share/java/log4j-1.2.jar"
@@ -53,40 +54,6 @@ ENSEMBLES = {
     "1k2a-apache": ("1 Keeper + 2 Apache, Apache leads", ["keeper", "apache", "apache"]),
     "apache": ("3 Apache (baseline)", ["apache", "apache", "apache"]),
 }
-
-
-def free_ports(n):
-    socks = []
-    for _ in range(n):
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        socks.append(s)
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
-
-
-def four(port, word, timeout=1.0):
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
-            s.sendall(word.encode())
-            out = b""
-            while True:
-                b = s.recv(4096)
-                if not b:
-                    break
-                out += b
-            return out.decode(errors="replace")
-    except OSError:
-        return ""
-
-
-def mode(port):
-    for line in four(port, "srvr").splitlines():
-        if line.startswith("Mode:"):
-            return line[5:].strip()
-    return None
 
 
 def wait_until(cond, timeout, step=0.05):

@@ -27,6 +27,8 @@ scenario passed, 1 otherwise (report-only callers ignore it).
 import argparse, base64, hashlib, os, shutil, signal, socket, subprocess, sys, tempfile, time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from ensemble_common import four, free_ports, mode  # noqa: E402,F401
 ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
 COMPAT = os.path.join(ROOT, "compat")
 JAR = "/usr/share/java/zookeeper.jar"
@@ -48,40 +50,6 @@ CI_CLIENTS = ["kazoo"]
 SUPER = "super:matrix"
 SUPER_DIGEST = "super:" + base64.b64encode(hashlib.sha1(SUPER.encode()).digest()).decode()
 SERVER_PROPS = ["-Dzookeeper.extendedTypesEnabled=true", f"-Dzookeeper.DigestAuthenticationProvider.superDigest={SUPER_DIGEST}"]
-
-
-def free_ports(n):
-    socks = []
-    for _ in range(n):
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        socks.append(s)
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
-
-
-def four(port, word, timeout=2.0):
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
-            s.sendall(word.encode())
-            out = b""
-            while True:
-                b = s.recv(4096)
-                if not b:
-                    break
-                out += b
-            return out.decode(errors="replace")
-    except OSError:
-        return ""
-
-
-def mode(port):
-    for line in four(port, "srvr").splitlines():
-        if line.startswith("Mode:"):
-            return line[5:].strip()
-    return None
 
 
 def port_open(port):
