@@ -57,6 +57,7 @@ public sealed class ZabLeader
     private readonly List<LearnerHandler> _all = new();
     private long _counter;
     private long _outstandingZxid = -1;
+    private byte[]? _outstandingData;
     private readonly HashSet<long> _outstandingAcks = new();
     /// <summary>Committed proposals since leading began (for DIFF), after the tree's zxid then.</summary>
     private readonly List<(long Zxid, byte[] Data)> _committedLog = new();
@@ -77,7 +78,12 @@ public sealed class ZabLeader
     /// <summary>Set once a quorum acknowledged NEWLEADER: the leader serves.</summary>
     public volatile bool Serving;
     public long Epoch => _epoch;
-    public int SyncedFollowers { get { lock (_bcast) return _forwarding.Count(l => !l.IsObserver); } }
+    public int SyncedFollowers => Volatile.Read(ref _forwardingView).Count(l => !l.IsObserver);
+    /// <summary>A copy of <see cref="_forwarding"/> replaced (under the broadcast lock) at each change
+    /// and read without it: the stats are read on the server loop (srvr, mntr), and the broadcast
+    /// lock's holder waits for that loop while it prepares or applies a txn, so taking the lock
+    /// there froze the leader (a deadlock tests/ensemble/fault_test.py found while it polled srvr).</summary>
+    private LearnerHandler[] _forwardingView = [];
     private long _servingSince;
     private int _lastProposalSize = -1, _minProposalSize = -1, _maxProposalSize = -1;
 
@@ -86,12 +92,10 @@ public sealed class ZabLeader
     {
         int learners;
         lock (_gate) learners = _all.Count(h => h.Sid != -1 && !h.Closed);
-        lock (_bcast)
-        {
-            var followers = _forwarding.Where(l => !l.IsObserver).ToList();
-            return new LeaderStats(learners, followers.Count, followers.Count(l => !IsVoter(l.Sid)), _forwarding.Count(l => l.IsObserver),
-                0, Serving ? Environment.TickCount64 - _servingSince : 0, _lastProposalSize, _minProposalSize, _maxProposalSize);
-        }
+        var forwarding = Volatile.Read(ref _forwardingView);
+        var followers = forwarding.Where(l => !l.IsObserver).ToList();
+        return new LeaderStats(learners, followers.Count, followers.Count(l => !IsVoter(l.Sid)), forwarding.Count(l => l.IsObserver),
+            0, Serving ? Environment.TickCount64 - _servingSince : 0, _lastProposalSize, _minProposalSize, _maxProposalSize);
     }
 
     private int Tick => _config.TickTime;
@@ -303,6 +307,7 @@ public sealed class ZabLeader
             var (hdr, txn) = _server.LeaderPrepAsync(r.SessionId, r.Cxid, r.Type, r.Body, r.Auth, zxid, known).GetAwaiter().GetResult();
             var data = Concat(hdr.ToBytes(), txn.ToBytes());
             _outstandingZxid = zxid;
+            _outstandingData = data;
             _outstandingAcks.Clear();
             _outstandingAcks.Add(_myId);
             foreach (var l in _forwarding) if (!l.IsObserver) l.Queue(ZabType.Proposal, zxid, data);
@@ -319,6 +324,7 @@ public sealed class ZabLeader
                 Monitor.Wait(_bcast, 100);
             }
             _outstandingZxid = -1;
+            _outstandingData = null;
             // upstream tryToCommit: commit(zxid) to followers, inform(p) to observers
             foreach (var l in _forwarding)
             {
@@ -439,7 +445,11 @@ public sealed class ZabLeader
             if (Interlocked.Exchange(ref _closed, 1) != 0) return;
             _out.CompleteAdding();
             try { _c.Close(); } catch (SocketException) { }
-            lock (_l._bcast) _l._forwarding.Remove(this);
+            lock (_l._bcast)
+            {
+                _l._forwarding.Remove(this);
+                Volatile.Write(ref _l._forwardingView, [.. _l._forwarding]);
+            }
         }
 
         private void Send(Stream s)
@@ -543,8 +553,16 @@ public sealed class ZabLeader
                         QueueRaw(snap);
                     }
                     Queue(ZabType.NewLeader, ZabType.MakeZxid(epoch, 0), null);
+                    // A proposal in flight (Process waits for its acks with the lock released) is
+                    // past the tree synced above, and its COMMIT will reach this learner too: send
+                    // the PROPOSAL first, as upstream's Leader.startForwarding sends outstanding
+                    // proposals. Without it the learner got a COMMIT it had no proposal for and
+                    // came back with a hole in its history (tests/ensemble/fault_test.py).
+                    if (l._outstandingZxid != -1 && l._outstandingData is { } outstanding && !IsObserver)
+                        Queue(ZabType.Proposal, l._outstandingZxid, outstanding);
                     LastHeard = Environment.TickCount64;
                     l._forwarding.Add(this);
+                    Volatile.Write(ref l._forwardingView, [.. l._forwarding]);
                 }
                 l._log($"zab: syncing learner {Sid} by {mode} (its zxid 0x{peerZxid:x})");
 
