@@ -48,6 +48,8 @@ public abstract class QuorumEnsembleTestBase : IAsyncLifetime
             "tickTime=500", "initLimit=10", "syncLimit=5", $"dataDir={dir}", $"clientPort={_layout.ClientPorts[sid - 1]}",
             "clientPortAddress=127.0.0.1", "4lw.commands.whitelist=*",
         };
+        // a member the layout names as an observer says so itself too (upstream peerType)
+        if (_layout.Observers.Contains(sid)) text.Add("peerType=observer");
         text.AddRange(_layout.ServerLines());
         var m = QuorumMember.Start(KeeperConfig.Parse(string.Join('\n', text) + "\n"), l => Log($"keeper {sid}: {l}"), serveClients: true);
         _members.Add(m);

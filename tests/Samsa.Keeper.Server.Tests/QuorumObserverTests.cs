@@ -18,78 +18,13 @@ namespace Samsa.Keeper.Server.Tests;
 /// proposal and never counts in a quorum. Both directions against Debian's Apache ZooKeeper
 /// 3.8.0: a Keeper observing an Apache leader, an Apache observer of a Keeper leader.
 /// </summary>
-public sealed class QuorumObserverTests : IAsyncLifetime
+public sealed class QuorumObserverTests(ITestOutputHelper output)
+    : QuorumEnsembleTestBase(output, "keeper-observer-", TimeSpan.FromSeconds(40))
 {
-    private static readonly TimeSpan Wait = TimeSpan.FromSeconds(40);
-    private readonly string _root = Path.Combine(Path.GetTempPath(), "keeper-observer-" + Guid.NewGuid().ToString("N"));
-    private readonly List<IAsyncDisposable> _members = new();
-    private readonly ITestOutputHelper _out;
-    private readonly QuorumLayout _layout = new(3);
+    private static async Task<Dictionary<string, string>> Mntr(int port) =>
+        (await FourLetter(port, "mntr")).Split('\n').Select(l => l.Split('\t')).Where(kv => kv.Length == 2).ToDictionary(kv => kv[0], kv => kv[1]);
 
-    public QuorumObserverTests(ITestOutputHelper output) => _out = output;
-
-    public Task InitializeAsync() { Directory.CreateDirectory(_root); return Task.CompletedTask; }
-
-    public async Task DisposeAsync()
-    {
-        foreach (var m in _members) await m.DisposeAsync();
-        try { Directory.Delete(_root, true); } catch (IOException) { }
-    }
-
-    private void Log(string line)
-    {
-        try { _out.WriteLine(line); } catch (InvalidOperationException) { }
-    }
-
-    private QuorumMember Keeper(long sid)
-    {
-        string dir = Path.Combine(_root, $"keeper-{sid}");
-        Directory.CreateDirectory(dir);
-        File.WriteAllText(Path.Combine(dir, "myid"), sid + "\n");
-        var text = new List<string> { "tickTime=500", "initLimit=10", "syncLimit=5", $"clientPort={_layout.ClientPorts[sid - 1]}",
-            "clientPortAddress=127.0.0.1", $"dataDir={dir}", "admin.enableServer=false", "4lw.commands.whitelist=*" };
-        if (_layout.Observers.Contains(sid)) text.Add("peerType=observer");
-        text.AddRange(_layout.ServerLines());
-        var m = QuorumMember.Start(KeeperConfig.Parse(string.Join('\n', text) + "\n"), l => Log($"keeper {sid}: {l}"), serveClients: true);
-        _members.Add(m);
-        return m;
-    }
-
-    private ApacheQuorumPeer Apache(long sid)
-    {
-        var p = ApacheQuorumPeer.Start(_layout, sid, _root);
-        _members.Add(p);
-        return p;
-    }
-
-    private static async Task Until(Func<bool> cond, string what)
-    {
-        var deadline = DateTime.UtcNow + Wait;
-        while (!cond())
-        {
-            if (DateTime.UtcNow > deadline) throw new TimeoutException(what);
-            await Task.Delay(50);
-        }
-    }
-
-    private static async Task<Dictionary<string, string>> Mntr(int port)
-    {
-        using var c = new TcpClient();
-        await c.ConnectAsync(IPAddress.Loopback, port);
-        var s = c.GetStream();
-        await s.WriteAsync("mntr"u8.ToArray());
-        string text = await new StreamReader(s).ReadToEndAsync();
-        return text.Split('\n').Select(l => l.Split('\t')).Where(kv => kv.Length == 2).ToDictionary(kv => kv[0], kv => kv[1]);
-    }
-
-    private static async Task<string> Srvr(int port)
-    {
-        using var c = new TcpClient();
-        await c.ConnectAsync(IPAddress.Loopback, port);
-        var s = c.GetStream();
-        await s.WriteAsync("srvr"u8.ToArray());
-        return await new StreamReader(s).ReadToEndAsync();
-    }
+    private static Task<string> Srvr(int port) => FourLetter(port, "srvr");
 
     // ------------------------------------------------------------------ configuration
 
