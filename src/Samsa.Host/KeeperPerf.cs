@@ -7,11 +7,16 @@ using Samsa.Keeper.Protocol.Records;
 namespace Samsa.Host;
 
 /// <summary>A ZooKeeper load generator (`samsa perf keeper`): C connections, each pipelining up to
-/// W requests, run create / getData / setData / delete phases over N znodes against any
-/// ZooKeeper-protocol server (the Keeper or Apache ZooKeeper) and report throughput and latency.
+/// W requests (W = 1: one at a time), run phases over N znodes against any ZooKeeper-protocol
+/// server (the Keeper or Apache ZooKeeper) and report throughput and latency. Phases, in order
+/// (--ops picks a subset; create runs first whenever a later phase needs the znodes):
+/// create; exists with watch = true (a data watch on every znode, which the setData phase then
+/// fires, so setData also pays for the notifications); getData; setData; multi (one transaction of
+/// a version check and a setData on the same znode, OpCode 14); delete.
 /// Usage: --target HOST:PORT [--sessions 8] [--requests 20000] [--inflight 64] [--size 100]
-/// (--connections is the same as --sessions: one session per connection). Each phase prints one
-/// line `NAME OPS ops/s p50 MS ms p99 MS ms errors N`; the exit code is 1 when any request failed.</summary>
+/// [--ops create,exists,getData,setData,multi,delete] (--connections is the same as --sessions:
+/// one session per connection). Each phase prints one line
+/// `NAME OPS ops/s p50 MS ms p99 MS ms errors N`; the exit code is 1 when any request failed.</summary>
 public static class KeeperPerf
 {
     public static async Task<int> RunAsync(string[] args)
@@ -28,6 +33,7 @@ public static class KeeperPerf
     {
         string target = "127.0.0.1:2181";
         int connections = 8, requests = 20000, inflight = 64, size = 100;
+        string ops = "create,exists,getData,setData,multi,delete";
         for (int i = 0; i + 1 < args.Length; i += 2)
         {
             switch (args[i])
@@ -37,13 +43,21 @@ public static class KeeperPerf
                 case "--requests": requests = int.Parse(args[i + 1]); break;
                 case "--inflight": inflight = int.Parse(args[i + 1]); break;
                 case "--size": size = int.Parse(args[i + 1]); break;
+                case "--ops": ops = args[i + 1]; break;
                 default: Console.Error.WriteLine("unknown option " + args[i]); return 2;
             }
         }
         int colon = target.LastIndexOf(':');
         if (colon <= 0 || !int.TryParse(target[(colon + 1)..], out int port) || connections <= 0 || requests <= 0 || inflight <= 0 || size < 0)
         {
-            Console.Error.WriteLine("usage: samsa perf keeper --target HOST:PORT [--sessions N] [--requests N] [--inflight N] [--size BYTES]");
+            Console.Error.WriteLine("usage: samsa perf keeper --target HOST:PORT [--sessions N] [--requests N] [--inflight N] [--size BYTES] [--ops LIST]");
+            return 2;
+        }
+        var phases = new HashSet<string>(ops.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries), StringComparer.Ordinal);
+        string[] known = ["create", "exists", "getData", "setData", "multi", "delete"];
+        if (phases.Count == 0 || phases.Any(p => !known.Contains(p)))
+        {
+            Console.Error.WriteLine("samsa perf keeper: --ops takes a comma-separated subset of " + string.Join(",", known));
             return 2;
         }
         string host = target[..colon];
@@ -55,15 +69,22 @@ public static class KeeperPerf
         await clients[0].CallAsync(1, new CreateRequest { Path = root, Data = Array.Empty<byte>(), Acl = acl, Flags = 0 });
         var payload = new byte[size];
         Console.WriteLine($"target {target}: {connections} connections, {requests} znodes of {size} bytes, {inflight} in flight per connection");
-        await Phase("create", i => (1, new CreateRequest { Path = $"{root}/n{i}", Data = payload, Acl = acl, Flags = 0 }));
-        await Phase("getData", i => (4, new GetDataRequest { Path = $"{root}/n{i}", Watch = false }));
-        await Phase("setData", i => (5, new SetDataRequest { Path = $"{root}/n{i}", Data = payload, Version = -1 }));
-        await Phase("delete", i => (2, new DeleteRequest { Path = $"{root}/n{i}", Version = -1 }));
-        await clients[0].CallAsync(2, new DeleteRequest { Path = root, Version = -1 });
+        // every phase but create works on the znodes create makes, and delete empties the root
+        bool needNodes = phases.Any(p => p != "create");
+        await Phase("create", i => (OpCode.Create, new CreateRequest { Path = $"{root}/n{i}", Data = payload, Acl = acl, Flags = 0 }), report: phases.Contains("create") || !needNodes);
+        if (phases.Contains("exists")) await Phase("exists", i => (OpCode.Exists, new ExistsRequest { Path = $"{root}/n{i}", Watch = true }));
+        if (phases.Contains("getData")) await Phase("getData", i => (OpCode.GetData, new GetDataRequest { Path = $"{root}/n{i}", Watch = false }));
+        if (phases.Contains("setData")) await Phase("setData", i => (OpCode.SetData, new SetDataRequest { Path = $"{root}/n{i}", Data = payload, Version = -1 }));
+        if (phases.Contains("multi"))
+            await Phase("multi", i => (OpCode.Multi, new PerfMulti([
+                (OpCode.Check, new CheckVersionRequest { Path = $"{root}/n{i}", Version = -1 }),
+                (OpCode.SetData, new SetDataRequest { Path = $"{root}/n{i}", Data = payload, Version = -1 })])));
+        await Phase("delete", i => (OpCode.Delete, new DeleteRequest { Path = $"{root}/n{i}", Version = -1 }), report: phases.Contains("delete") || !needNodes);
+        await clients[0].CallAsync(OpCode.Delete, new DeleteRequest { Path = root, Version = -1 });
         foreach (var c in clients) c.Dispose();
         return totalErrors == 0 ? 0 : 1;
 
-        async Task Phase(string name, Func<int, (int Type, IJuteRecord Req)> make)
+        async Task Phase(string name, Func<int, (int Type, IJuteRecord Req)> make, bool report = true)
         {
             var latencies = new List<double>[connections];
             var sw = Stopwatch.StartNew();
@@ -77,9 +98,32 @@ public static class KeeperPerf
             }));
             sw.Stop();
             totalErrors += errors;
+            if (!report) return;
             var all = latencies.SelectMany(l => l).OrderBy(x => x).ToList();
             double P(double q) => all.Count == 0 ? 0 : all[Math.Min(all.Count - 1, (int)(q * all.Count))];
             Console.WriteLine($"{name,-8} {requests / sw.Elapsed.TotalSeconds,10:F0} ops/s   p50 {P(0.5),7:F2} ms   p99 {P(0.99),7:F2} ms   errors {errors}");
+        }
+    }
+
+    /// <summary>A multi request's body: each op behind MultiHeader(type, done = false, err = -1),
+    /// closed by MultiHeader(-1, true, -1), as upstream's MultiOperationRecord serializes it.</summary>
+    private sealed class PerfMulti(List<(int Type, IJuteRecord Req)> ops) : IJuteRecord
+    {
+        public void Write(ref JuteWriter writer)
+        {
+            foreach (var (type, req) in ops)
+            {
+                new MultiHeader { Type = type, Done = false, Err = -1 }.Write(ref writer);
+                req.Write(ref writer);
+            }
+            new MultiHeader { Type = -1, Done = true, Err = -1 }.Write(ref writer);
+        }
+
+        public int Size()
+        {
+            int n = 9;
+            foreach (var (_, req) in ops) n += 9 + req.Size();
+            return n;
         }
     }
 

@@ -23,7 +23,7 @@ public static class Program
         "             [--acks 0|1|all] [--compression none|lz4|...] [--partitions 1] [--replication-factor 1] [--bootstrap HOST:PORT [--broker-pid PID]]\n" +
         "             [--tls [--tls-ca CA.pem]]   (the broker serves SSL only; TLS cost beside a plain run)\n" +
         "  samsa perf group [--members 10,100] [--initial-delay-ms 3000] [--heartbeat-ms 3000] [--rounds 3] [--bootstrap HOST:PORT] [--protocol classic|consumer|both]\n" +
-        "  samsa perf keeper --target HOST:PORT [--sessions 8] [--requests 20000] [--inflight 64] [--size 100]\n" +
+        "  samsa perf keeper --target HOST:PORT [--sessions 8] [--requests 20000] [--inflight 64] [--size 100] [--ops create,exists,getData,setData,multi,delete]\n" +
         "  samsa version\n";
 
     public static async Task<int> Main(string[] args)

@@ -1,19 +1,34 @@
 #!/usr/bin/env bash
-# Side-by-side: Debian's Apache ZooKeeper 3.8 and the Keeper (`samsa keeper`), each started fresh
-# on loopback with the same zoo.cfg settings (standalone, forceSync=yes, default snapCount), then
-# driven by the same load: `samsa perf keeper` with SESSIONS sessions, VALUE-byte values,
-# REQUESTS znodes per phase (create, getData, setData, delete), INFLIGHT requests pipelined per
-# session. Measured per server: time to ready (process start -> first answered ConnectRequest),
-# ops/s and p50/p99 latency per phase, and peak RSS (VmHWM of the server process after the load).
-# Usage: tests/bench/keeper-vs-zookeeper.sh   (env: SESSIONS REQUESTS VALUE INFLIGHT ZK_HEAP_MB)
+# Side-by-side (issue #19, Keeper half): Debian's Apache ZooKeeper 3.8 and the Keeper (`samsa
+# keeper`), each started fresh on loopback with the same zoo.cfg settings (standalone,
+# forceSync=yes, default snapCount), both kept running for the whole run and driven by the same
+# load, cell by cell, the servers taking turns (the first to go alternates per cell), so that the
+# noise of a shared machine falls on both alike. The load is `samsa perf keeper`: phases create,
+# exists with watches (fired by the setData phase), getData, setData, multi (check + setData),
+# delete over REQUESTS znodes; cells: every VALUE size x SESSIONS count x INFLIGHT depth (1 = one
+# request at a time per session, more = pipelined). Measured per server: time to ready (process
+# start -> first answered ConnectRequest), ops/s and p50/p99 per phase and cell, RSS after the
+# run and peak RSS (VmHWM). The load average is printed per cell.
+#
+# KEEPER_BEFORE=/path/to/another/samsa adds a third server, that build's Keeper, to every cell:
+# the before/after figures of a change in one run.
+#
+# Usage: tests/bench/keeper-vs-zookeeper.sh
+#   env: SIZES="100 1024" SESSIONS="1 32" INFLIGHT="1 16" REQUESTS=5000 SERIAL_REQUESTS=1000
+#        (SERIAL_REQUESTS for the 1-session, 1-in-flight cells) ZK_HEAP_MB=1000 KEEPER_BEFORE=
+#        OUT=file (the markdown table is also written there)
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
-SESSIONS=${SESSIONS:-32}
-REQUESTS=${REQUESTS:-20000}
-VALUE=${VALUE:-1024}
-INFLIGHT=${INFLIGHT:-8}
+SIZES=${SIZES:-"100 1024"}
+SESSIONS=${SESSIONS:-"1 32"}
+INFLIGHT=${INFLIGHT:-"1 16"}
+REQUESTS=${REQUESTS:-5000}
+SERIAL_REQUESTS=${SERIAL_REQUESTS:-1000}
 ZK_HEAP_MB=${ZK_HEAP_MB:-1000}   # zkEnv.sh's default server heap (ZK_SERVER_HEAP)
+KEEPER_BEFORE=${KEEPER_BEFORE:-}
+OUT=${OUT:-}
 ZK_JAR=/usr/share/java/zookeeper.jar
+OPS="create exists getData setData multi delete"
 
 if [ ! -f "$ZK_JAR" ]; then
   apt-get install -y --no-install-recommends zookeeper >&2 || { apt-get update >&2 && apt-get install -y --no-install-recommends zookeeper >&2; }
@@ -31,8 +46,8 @@ trap cleanup EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 # Starts the server command given after the port and log file, then sends ZooKeeper
-# ConnectRequests every 5 ms until one is answered. Prints "<pid> <ms from spawn to answer>".
-# The clock starts inside this launcher just before the spawn, so its own start-up is not counted.
+# ConnectRequests every 5 ms until one is answered. Prints "<pid> <ms from spawn to answer>" and
+# leaves the server running (its own session: the launcher exits).
 cat > "$work/launch.py" <<'PY'
 import os, socket, struct, subprocess, sys, time
 port, log, cmd = int(sys.argv[1]), sys.argv[2], sys.argv[3:]
@@ -58,51 +73,102 @@ p.kill()
 sys.exit("server not ready within 120 s; see " + log)
 PY
 
-declare -A R
-run_one() { # name, then the server command
-  local name=$1; shift
-  local port=$1; shift
+declare -A R PORT PID
+servers=(zookeeper keeper)
+[ -n "$KEEPER_BEFORE" ] && servers=(zookeeper keeper-before keeper)
+
+start_server() { # name, port, command...
+  local name=$1 port=$2; shift 2
   local out pid ready
   out=$(python3 "$work/launch.py" "$port" "$work/$name.log" "$@")
   read -r pid ready <<<"$out"
-  pids+=("$pid")
-  R[$name.ready]=$ready
-  "$samsa" perf keeper --target "127.0.0.1:$port" --sessions "$SESSIONS" --requests "$REQUESTS" \
-    --size "$VALUE" --inflight "$INFLIGHT" > "$work/$name.perf" || { echo "load against $name reported errors:" >&2; cat "$work/$name.perf" >&2; }
-  R[$name.rss]=$(awk '/^VmHWM:/ {printf "%.0f", $2/1024}' "/proc/$pid/status")
-  while read -r op ops _ _ p50 _ _ p99 _ _ errs; do
-    R[$name.$op.ops]=$ops; R[$name.$op.p50]=$p50; R[$name.$op.p99]=$p99; R[$name.$op.err]=$errs
-  done < <(grep -E '^(create|getData|setData|delete) ' "$work/$name.perf")
-  kill -9 "$pid"; wait "$pid" 2>/dev/null || true
+  pids+=("$pid"); PID[$name]=$pid; PORT[$name]=$port; R[$name.ready]=$ready
 }
 
-zkport=$(free_port)
-mkdir -p "$work/zk-data" "$work/keeper-data"
-cat > "$work/zk.cfg" <<CFG
-tickTime=2000
-dataDir=$work/zk-data
-clientPort=$zkport
-clientPortAddress=127.0.0.1
-admin.enableServer=false
-forceSync=yes
-CFG
-run_one zookeeper "$zkport" java -Xmx${ZK_HEAP_MB}m -cp "$ZK_JAR" org.apache.zookeeper.server.quorum.QuorumPeerMain "$work/zk.cfg"
-
-kport=$(free_port)
-sed -e "s#^dataDir=.*#dataDir=$work/keeper-data#" -e "s#^clientPort=.*#clientPort=$kport#" "$work/zk.cfg" > "$work/keeper.cfg"
-run_one keeper "$kport" "$samsa" keeper --config "$work/keeper.cfg"
-
-ratio() { awk -v k="$1" -v z="$2" 'BEGIN { if (z + 0 == 0) print "-"; else printf "%.2f", k / z }'; }
-echo "loopback, $SESSIONS sessions, $VALUE-byte values, $REQUESTS znodes per phase, $INFLIGHT in flight per session, forceSync=yes; $(nproc) cores, load average $(cut -d' ' -f1 /proc/loadavg)"
-printf '%-22s %14s %14s %14s\n' metric "ZooKeeper 3.8" Keeper "Keeper/ZK"
-row() { printf '%-22s %14s %14s %14s\n' "$1" "$2" "$3" "$(ratio "$3" "$2")"; }
-row "ready (ms)" "${R[zookeeper.ready]}" "${R[keeper.ready]}"
-for op in create setData getData delete; do
-  row "$op ops/s" "${R[zookeeper.$op.ops]}" "${R[keeper.$op.ops]}"
-  row "$op p50 (ms)" "${R[zookeeper.$op.p50]}" "${R[keeper.$op.p50]}"
-  row "$op p99 (ms)" "${R[zookeeper.$op.p99]}" "${R[keeper.$op.p99]}"
+base_cfg() { # dataDir, port
+  printf 'tickTime=2000\ndataDir=%s\nclientPort=%s\nclientPortAddress=127.0.0.1\nadmin.enableServer=false\nforceSync=yes\n' "$1" "$2"
+}
+for s in "${servers[@]}"; do
+  port=$(free_port); mkdir -p "$work/$s-data"; base_cfg "$work/$s-data" "$port" > "$work/$s.cfg"
+  case $s in
+    zookeeper) start_server "$s" "$port" java -Xmx${ZK_HEAP_MB}m -cp "$ZK_JAR" org.apache.zookeeper.server.quorum.QuorumPeerMain "$work/$s.cfg" ;;
+    keeper) start_server "$s" "$port" "$samsa" keeper --config "$work/$s.cfg" ;;
+    keeper-before) start_server "$s" "$port" "$KEEPER_BEFORE" keeper --config "$work/$s.cfg" ;;
+  esac
 done
-row "peak RSS (MiB)" "${R[zookeeper.rss]}" "${R[keeper.rss]}"
-errs="${R[zookeeper.create.err]}/${R[zookeeper.getData.err]}/${R[zookeeper.setData.err]}/${R[zookeeper.delete.err]} vs ${R[keeper.create.err]}/${R[keeper.getData.err]}/${R[keeper.setData.err]}/${R[keeper.delete.err]}"
-echo "errors (create/getData/setData/delete): $errs"
-echo "Keeper/ZK above 1 is better for ops/s, below 1 is better for ms and MiB"
+
+cells=()
+for size in $SIZES; do for sess in $SESSIONS; do for infl in $INFLIGHT; do cells+=("$size/$sess/$infl"); done; done; done
+n=0
+for cell in "${cells[@]}"; do
+  IFS=/ read -r size sess infl <<<"$cell"
+  reqs=$REQUESTS
+  [ "$sess" = 1 ] && [ "$infl" = 1 ] && reqs=$SERIAL_REQUESTS
+  R[$cell.load]=$(cut -d' ' -f1 /proc/loadavg)
+  # the first server alternates cell by cell
+  order=("${servers[@]}")
+  if [ $((n % 2)) = 1 ]; then order=(); for ((i=${#servers[@]}-1; i>=0; i--)); do order+=("${servers[$i]}"); done; fi
+  n=$((n + 1))
+  for s in "${order[@]}"; do
+    "$samsa" perf keeper --target "127.0.0.1:${PORT[$s]}" --sessions "$sess" --requests "$reqs" --size "$size" \
+      --inflight "$infl" > "$work/$s.perf" 2>&1 || { echo "load against $s ($cell) reported errors:" >&2; cat "$work/$s.perf" >&2; }
+    while read -r op ops _ _ p50 _ _ p99 _ _ errs; do
+      R[$s.$cell.$op.ops]=$ops; R[$s.$cell.$op.p50]=$p50; R[$s.$cell.$op.p99]=$p99; R[$s.$cell.$op.err]=$errs
+    done < <(grep -E '^(create|exists|getData|setData|multi|delete) ' "$work/$s.perf")
+    echo "cell ${size} B, ${sess} sessions, ${infl} in flight, ${reqs} znodes: $s done (load ${R[$cell.load]})" >&2
+  done
+done
+for s in "${servers[@]}"; do
+  R[$s.hwm]=$(awk '/^VmHWM:/ {printf "%.0f", $2/1024}' "/proc/${PID[$s]}/status")
+  R[$s.rss]=$(awk '/^VmRSS:/ {printf "%.0f", $2/1024}' "/proc/${PID[$s]}/status")
+done
+
+ratio() { awk -v k="$1" -v z="$2" 'BEGIN { if (z + 0 == 0 || k == "") print "-"; else printf "%.2f", k / z }'; }
+{
+  echo "loopback, forceSync=yes, ZooKeeper -Xmx${ZK_HEAP_MB}m; $(nproc) cores shared with other builds (load average per cell below; figures are noisy); $(date -u '+%Y-%m-%d %H:%M UTC')"
+  echo
+  if [ -n "$KEEPER_BEFORE" ]; then
+    echo "| value B / sessions / in flight | op | ZK ops/s | Keeper before | Keeper | Keeper/ZK | ZK p50 / p99 ms | before p50 / p99 | Keeper p50 / p99 | load |"
+    echo "|---|---|---|---|---|---|---|---|---|---|"
+  else
+    echo "| value B / sessions / in flight | op | ZK ops/s | Keeper ops/s | Keeper/ZK | ZK p50 / p99 ms | Keeper p50 / p99 ms | load |"
+    echo "|---|---|---|---|---|---|---|---|"
+  fi
+  for cell in "${cells[@]}"; do
+    for op in $OPS; do
+      z=zookeeper k=keeper
+      zo=${R[$z.$cell.$op.ops]:-} ko=${R[$k.$cell.$op.ops]:-}
+      if [ -n "$KEEPER_BEFORE" ]; then
+        b=keeper-before
+        echo "| $cell | $op | $zo | ${R[$b.$cell.$op.ops]:-} | $ko | $(ratio "$ko" "$zo") | ${R[$z.$cell.$op.p50]:-} / ${R[$z.$cell.$op.p99]:-} | ${R[$b.$cell.$op.p50]:-} / ${R[$b.$cell.$op.p99]:-} | ${R[$k.$cell.$op.p50]:-} / ${R[$k.$cell.$op.p99]:-} | ${R[$cell.load]} |"
+      else
+        echo "| $cell | $op | $zo | $ko | $(ratio "$ko" "$zo") | ${R[$z.$cell.$op.p50]:-} / ${R[$z.$cell.$op.p99]:-} | ${R[$k.$cell.$op.p50]:-} / ${R[$k.$cell.$op.p99]:-} | ${R[$cell.load]} |"
+      fi
+    done
+  done
+  echo
+  for s in "${servers[@]}"; do
+    echo "- $s: ready ${R[$s.ready]} ms; RSS after the run ${R[$s.rss]} MiB, peak ${R[$s.hwm]} MiB"
+  done
+  echo "- Keeper/ZK peak RSS $(ratio "${R[keeper.hwm]}" "${R[zookeeper.hwm]}")"
+  errs=0
+  for s in "${servers[@]}"; do for cell in "${cells[@]}"; do for op in $OPS; do
+    e=${R[$s.$cell.$op.err]:-0}; errs=$((errs + e))
+  done; done; done
+  echo "- request errors in all cells: $errs"
+  # geometric means of the Keeper/ZK ratios: writes (create, setData, multi, delete), reads
+  # (exists, getData)
+  for kind in "create setData multi delete" "exists getData"; do
+    prod=1 cnt=0 worst=""
+    for cell in "${cells[@]}"; do for op in $kind; do
+      r=$(ratio "${R[keeper.$cell.$op.ops]:-}" "${R[zookeeper.$cell.$op.ops]:-}")
+      [ "$r" = - ] && continue
+      prod=$(awk -v a="$prod" -v b="$r" 'BEGIN { print a * b }'); cnt=$((cnt + 1))
+      worst=$(awk -v w="$worst" -v r="$r" -v c="$cell $op" 'BEGIN { if (w == "" || r + 0 < substr(w, 1, index(w, " ") - 1) + 0) print r " (" c ")"; else print w }')
+    done; done
+    [ "$cnt" = 0 ] && continue
+    echo "- Keeper/ZK ops/s over $kind: geometric mean $(awk -v p="$prod" -v n="$cnt" 'BEGIN { printf "%.2f", p ^ (1 / n) }') over $cnt cells, lowest $worst"
+  done
+} | tee "$work/table.md"
+[ -n "$OUT" ] && cp "$work/table.md" "$OUT"
+exit 0
