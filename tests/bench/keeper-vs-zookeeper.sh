@@ -7,15 +7,17 @@
 # exists with watches (fired by the setData phase), getData, setData, multi (check + setData),
 # delete over REQUESTS znodes; cells: every VALUE size x SESSIONS count x INFLIGHT depth (1 = one
 # request at a time per session, more = pipelined). Measured per server: time to ready (process
-# start -> first answered ConnectRequest), ops/s and p50/p99 per phase and cell, RSS after the
-# run and peak RSS (VmHWM). The load average is printed per cell.
+# start -> first answered ConnectRequest), ops/s and p50/p99 per phase and cell, the server's CPU
+# time per request per cell (from /proc/PID/stat: the figure that the machine's other load
+# disturbs least), RSS after the run and peak RSS (VmHWM). The load average is printed per cell.
 #
 # KEEPER_BEFORE=/path/to/another/samsa adds a third server, that build's Keeper, to every cell:
 # the before/after figures of a change in one run.
 #
 # Usage: tests/bench/keeper-vs-zookeeper.sh
 #   env: SIZES="100 1024" SESSIONS="1 32" INFLIGHT="1 16" REQUESTS=5000 SERIAL_REQUESTS=1000
-#        (SERIAL_REQUESTS for the 1-session, 1-in-flight cells) ZK_HEAP_MB=1000 KEEPER_BEFORE=
+#        (SERIAL_REQUESTS for the 1-session, 1-in-flight cells) WARMUP=3000 (znodes of an
+#        unreported first run against each server) ZK_HEAP_MB=1000 KEEPER_BEFORE=
 #        OUT=file (the markdown table is also written there)
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -24,6 +26,7 @@ SESSIONS=${SESSIONS:-"1 32"}
 INFLIGHT=${INFLIGHT:-"1 16"}
 REQUESTS=${REQUESTS:-5000}
 SERIAL_REQUESTS=${SERIAL_REQUESTS:-1000}
+WARMUP=${WARMUP:-3000}
 ZK_HEAP_MB=${ZK_HEAP_MB:-1000}   # zkEnv.sh's default server heap (ZK_SERVER_HEAP)
 KEEPER_BEFORE=${KEEPER_BEFORE:-}
 OUT=${OUT:-}
@@ -74,6 +77,8 @@ sys.exit("server not ready within 120 s; see " + log)
 PY
 
 declare -A R PORT PID
+# utime + stime of a process, in clock ticks (/proc/PID/stat fields 14 and 15)
+cpu_ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"; }
 servers=(zookeeper keeper)
 [ -n "$KEEPER_BEFORE" ] && servers=(zookeeper keeper-before keeper)
 
@@ -97,6 +102,11 @@ for s in "${servers[@]}"; do
   esac
 done
 
+# warm-up, not reported: ZooKeeper's JIT and the Keeper's tiered JIT see the same load first
+for s in "${servers[@]}"; do
+  "$samsa" perf keeper --target "127.0.0.1:${PORT[$s]}" --sessions 8 --requests "$WARMUP" --size 100 --inflight 16 > /dev/null 2>&1 || true
+done
+
 cells=()
 for size in $SIZES; do for sess in $SESSIONS; do for infl in $INFLIGHT; do cells+=("$size/$sess/$infl"); done; done; done
 n=0
@@ -110,11 +120,16 @@ for cell in "${cells[@]}"; do
   if [ $((n % 2)) = 1 ]; then order=(); for ((i=${#servers[@]}-1; i>=0; i--)); do order+=("${servers[$i]}"); done; fi
   n=$((n + 1))
   for s in "${order[@]}"; do
+    c0=$(cpu_ticks "${PID[$s]}")
     "$samsa" perf keeper --target "127.0.0.1:${PORT[$s]}" --sessions "$sess" --requests "$reqs" --size "$size" \
       --inflight "$infl" > "$work/$s.perf" 2>&1 || { echo "load against $s ($cell) reported errors:" >&2; cat "$work/$s.perf" >&2; }
     while read -r op ops _ _ p50 _ _ p99 _ _ errs; do
       R[$s.$cell.$op.ops]=$ops; R[$s.$cell.$op.p50]=$p50; R[$s.$cell.$op.p99]=$p99; R[$s.$cell.$op.err]=$errs
     done < <(grep -E '^(create|exists|getData|setData|multi|delete) ' "$work/$s.perf")
+    # the server's CPU time over the cell's requests (every phase, reqs each): robust where
+    # wall-clock ops/s is not on a shared machine
+    R[$s.$cell.cpu]=$(awk -v a="$c0" -v b="$(cpu_ticks "${PID[$s]}")" -v n="$((reqs * 6))" -v hz="$(getconf CLK_TCK)" \
+      'BEGIN { printf "%.0f", (b - a) / hz * 1e6 / n }')
     echo "cell ${size} B, ${sess} sessions, ${infl} in flight, ${reqs} znodes: $s done (load ${R[$cell.load]})" >&2
   done
 done
@@ -135,6 +150,11 @@ ratio() { awk -v k="$1" -v z="$2" 'BEGIN { if (z + 0 == 0 || k == "") print "-";
     echo "|---|---|---|---|---|---|---|---|"
   fi
   for cell in "${cells[@]}"; do
+    if [ -n "$KEEPER_BEFORE" ]; then
+      echo "| $cell | server CPU µs/request | ${R[zookeeper.$cell.cpu]:-} | ${R[keeper-before.$cell.cpu]:-} | ${R[keeper.$cell.cpu]:-} | $(ratio "${R[keeper.$cell.cpu]:-}" "${R[zookeeper.$cell.cpu]:-}") | | | | ${R[$cell.load]} |"
+    else
+      echo "| $cell | server CPU µs/request | ${R[zookeeper.$cell.cpu]:-} | ${R[keeper.$cell.cpu]:-} | $(ratio "${R[keeper.$cell.cpu]:-}" "${R[zookeeper.$cell.cpu]:-}") | | | ${R[$cell.load]} |"
+    fi
     for op in $OPS; do
       z=zookeeper k=keeper
       zo=${R[$z.$cell.$op.ops]:-} ko=${R[$k.$cell.$op.ops]:-}
