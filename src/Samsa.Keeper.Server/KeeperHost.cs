@@ -144,8 +144,7 @@ internal sealed class KeeperFrameHandler : IFrameHandler
                 x509.Add(new Samsa.Keeper.Protocol.Records.Id { Scheme = "super", IdValue = dn });
             Console.Error.WriteLine($"keeper: Authenticated Id '{dn}' for Scheme 'x509' ({connection.RemoteEndPoint})");
         }
-        var sc = new ServerConnection(_server, connection.Id, connection.RemoteEndPoint, connection.SendFrameAsync, connection.Close,
-            connection.SendRawAsync);
+        var sc = new ServerConnection(_server, connection.Id, connection.RemoteEndPoint, connection.SendFrameAsync, connection.Close);
         sc.AuthInfo.AddRange(x509);
         connection.State = sc;
         _server.RegisterConnection(sc);

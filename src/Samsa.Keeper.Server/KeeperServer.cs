@@ -345,14 +345,12 @@ public sealed partial class KeeperServer : IAsyncDisposable
                         if (item is FrameItem fi) QueueClose(fi.Conn);
                     }
                 }
-                // outputs queued before the batch's first txn saw only durable state: they go out
-                // before the fsync (ReleaseOutputs), the rest after it
-                int durable = _firstTxnOutput < 0 ? _outputs.Count : _firstTxnOutput;
-                if (_log is not null && _leaderLink is null && durable > 0 && durable < _outputs.Count) ReleaseOutputs(0, durable);
-                else durable = 0;
-                _firstTxnOutput = -1;
                 _log?.Commit();
-                ReleaseOutputs(durable, _outputs.Count);
+                foreach (var (conn, frame, close) in _outputs)
+                {
+                    if (close) conn.CloseAfterSend();
+                    else conn.Send(frame!);
+                }
                 _outputs.Clear();
                 if (_log is not null && _txnsSinceSnapshot > Config.SnapCount / 2 + _snapRoll) TakeSnapshot();
             }
@@ -360,26 +358,6 @@ public sealed partial class KeeperServer : IAsyncDisposable
         finally
         {
             _log?.Commit();
-        }
-    }
-
-    /// <summary>Index in <see cref="_outputs"/> of the first output queued after the current
-    /// batch's first txn was applied and appended; -1 while the batch has none. The tree is
-    /// applied before the batch's fsync (LogAndApply), so only the outputs ahead of it (reads,
-    /// pings, errors answered from state that is already on disk) may leave before the fsync.
-    /// Upstream's standalone pipeline lets a read pass SyncRequestProcessor at once when nothing
-    /// waits to be flushed, and a read there never sees an unflushed txn (FinalRequestProcessor
-    /// applies after the flush); this keeps both properties while reads no longer wait out the
-    /// fsync of writes queued behind them in the same batch.</summary>
-    private int _firstTxnOutput = -1;
-
-    private void ReleaseOutputs(int from, int to)
-    {
-        for (int i = from; i < to; i++)
-        {
-            var (conn, frame, close) = _outputs[i];
-            if (close) conn.CloseAfterSend();
-            else conn.Send(frame!);
         }
     }
 
@@ -496,7 +474,6 @@ public sealed partial class KeeperServer : IAsyncDisposable
 
     private void AppendToLog(TxnHeader hdr, IJuteRecord txn)
     {
-        if (_firstTxnOutput < 0) _firstTxnOutput = _outputs.Count;
         _log?.Append(hdr, txn, Config.DigestEnabled ? new TxnDigest { Version = DataTree.DigestVersion, TreeDigest = Tree.TreeDigest } : null);
         _txnsSinceSnapshot++;
     }

@@ -11,6 +11,8 @@
 # time per request per cell (from /proc/PID/stat: the figure that the machine's other load
 # disturbs least), RSS after the run and peak RSS (VmHWM). The load average is printed per cell.
 #
+# KEEPER=/path/to/samsa runs that binary as the Keeper (e.g. the NativeAOT one that ships, from
+# `dotnet publish src/Samsa.Host -c Release -r linux-x64`); the load generator stays the build's.
 # KEEPER_BEFORE=/path/to/another/samsa adds a third server, that build's Keeper, to every cell:
 # the before/after figures of a change in one run.
 #
@@ -97,7 +99,7 @@ for s in "${servers[@]}"; do
   port=$(free_port); mkdir -p "$work/$s-data"; base_cfg "$work/$s-data" "$port" > "$work/$s.cfg"
   case $s in
     zookeeper) start_server "$s" "$port" java -Xmx${ZK_HEAP_MB}m -cp "$ZK_JAR" org.apache.zookeeper.server.quorum.QuorumPeerMain "$work/$s.cfg" ;;
-    keeper) start_server "$s" "$port" "$samsa" keeper --config "$work/$s.cfg" ;;
+    keeper) start_server "$s" "$port" "${KEEPER:-$samsa}" keeper --config "$work/$s.cfg" ;;
     keeper-before) start_server "$s" "$port" "$KEEPER_BEFORE" keeper --config "$work/$s.cfg" ;;
   esac
 done
