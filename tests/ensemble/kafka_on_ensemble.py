@@ -21,6 +21,7 @@ Checks (each a FAIL line when broken):
 - produce goes on: records are acknowledged while each Keeper is down;
 - no acknowledged record lost: a consumer reads the topic from the beginning at the end and finds
   every acknowledged id;
+- the controller still acts: a topic created after the kills gets leaders for all partitions;
 - every broker process is still running.
 
     tests/ensemble/kafka_on_ensemble.py --samsa src/Samsa.Host/bin/Release/net10.0/samsa [--down-seconds 8]
@@ -352,6 +353,21 @@ def main():
                 fail(f"Keeper {victim.sid} did not rejoin: " + ", ".join(f"{k.sid}={k.mode()}" for k in keepers))
             time.sleep(2)
 
+        # the controller still works through the ensemble: a topic created after the kills gets
+        # a leader for every partition (the controller writes its state to ZooKeeper)
+        t_ct = time.monotonic()
+        try:
+            admin.create_topics([NewTopic("after-kills", 3, replication_factor=3)])["after-kills"].result(30)
+
+            def led():
+                md = admin.list_topics("after-kills", timeout=5).topics.get("after-kills")
+                return md is not None and md.error is None and len(md.partitions) == 3 and all(p.leader >= 0 for p in md.partitions.values())
+            if wait_until(led, 30, 0.3):
+                print(f"topic created after the kills has leaders for its 3 partitions after {time.monotonic() - t_ct:.1f} s", flush=True)
+            else:
+                fail("a topic created after the kills got no leaders within 30 s")
+        except Exception as e:
+            fail(f"creating a topic after the kills failed: {e}")
         load.stop_ev.set()
         load.join(160)
         watcher.close()
