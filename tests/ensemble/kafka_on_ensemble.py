@@ -422,7 +422,10 @@ def main():
         import gc
         gc.collect()
         if watcher is not None and not watcher.stop_ev.is_set():
-            watcher.close()
+            try:
+                watcher.close()
+            except Exception:
+                pass  # the processes below are stopped whatever happens here
         for b in brokers:
             b.stop()
         for k in keepers:
