@@ -206,7 +206,10 @@ internal static class PerfRunner
         int recordsPerBatch = o.BatchRecords ?? Math.Max(1, o.BatchBytes / cell.RecordSize);
         long records = o.Records ?? Math.Max(1, o.Bytes / cell.RecordSize);
         int requests = (int)Math.Max(1, (records + recordsPerBatch - 1) / recordsPerBatch);
-        long warmupBytes = o.WarmupBytes ?? Math.Min(64_000_000, o.Bytes / 10);
+        // Long enough for tiered JIT compilation to settle: with 50 MB on a loaded machine the
+        // broker's JIT thread still took about a third of its CPU samples in the measured phase
+        // (RESULTS.md, issue #19), which counted as CPU per GB.
+        long warmupBytes = o.WarmupBytes ?? Math.Min(256_000_000, o.Bytes / 2);
         int warmupRequests = (int)(warmupBytes / ((long)cell.RecordSize * recordsPerBatch));
 
         PerfBrokerProcess? child = null;
