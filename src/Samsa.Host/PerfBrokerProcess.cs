@@ -23,10 +23,20 @@ internal sealed partial class PerfBrokerProcess : IAsyncDisposable
     public int Pid => _process.Id;
 
     /// <summary>Starts <c>samsa broker</c> with a fresh server.properties in <paramref name="dataDir"/>
-    /// and waits for its "kafka listening on" line.</summary>
-    public static async Task<PerfBrokerProcess> StartAsync(string dataDir, IEnumerable<KeyValuePair<string, string>> extraProps)
+    /// and waits for its "kafka listening on" line; with <paramref name="brokers"/> &gt; 1,
+    /// <c>samsa dev --brokers N</c> in that directory, waiting for all N brokers.</summary>
+    public static async Task<PerfBrokerProcess> StartAsync(string dataDir, IEnumerable<KeyValuePair<string, string>> extraProps, int brokers = 1)
     {
         Directory.CreateDirectory(dataDir);
+        var args = new List<string>();
+        if (brokers > 1)
+        {
+            // Several brokers: `samsa dev --brokers N` (the Keeper and N brokers in one process, ZooKeeper
+            // mode), so one process's CPU covers leaders, followers and their replica fetchers.
+            args.AddRange(["dev", "--brokers", brokers.ToString(CultureInfo.InvariantCulture), "--data", dataDir, "--kafka-port", "0", "--zk-port", "0"]);
+            foreach (var (k, v) in extraProps) args.AddRange(["--override", $"{k}={v}"]);
+            return await LaunchAsync(args, brokers);
+        }
         var props = new Dictionary<string, string>
         {
             ["broker.id"] = "1",
@@ -41,6 +51,12 @@ internal sealed partial class PerfBrokerProcess : IAsyncDisposable
         string config = Path.Combine(dataDir, "server.properties");
         await File.WriteAllLinesAsync(config, props.Select(p => $"{p.Key}={p.Value}"));
 
+        args.AddRange(["broker", "--config", config]);
+        return await LaunchAsync(args, 1);
+    }
+
+    private static async Task<PerfBrokerProcess> LaunchAsync(List<string> args, int brokers)
+    {
         var psi = new ProcessStartInfo
         {
             RedirectStandardOutput = true,
@@ -53,9 +69,7 @@ internal sealed partial class PerfBrokerProcess : IAsyncDisposable
         if (Path.GetFileNameWithoutExtension(self) == "dotnet")
             // (AppContext.BaseDirectory rather than Assembly.Location, which a single-file build lacks)
             psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, Assembly.GetEntryAssembly()!.GetName().Name + ".dll"));
-        psi.ArgumentList.Add("broker");
-        psi.ArgumentList.Add("--config");
-        psi.ArgumentList.Add(config);
+        foreach (var a in args) psi.ArgumentList.Add(a);
 
         var process = Process.Start(psi) ?? throw new InvalidOperationException("could not start the broker process");
         var broker = new PerfBrokerProcess(process);
@@ -71,14 +85,20 @@ internal sealed partial class PerfBrokerProcess : IAsyncDisposable
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
         try
         {
+            int listening = 0;
             while (await process.StandardOutput.ReadLineAsync(timeout.Token) is { } line)
             {
                 const string prefix = "kafka listening on ";
                 if (!line.StartsWith(prefix, StringComparison.Ordinal)) continue;
-                string ep = line[prefix.Length..].Trim();
-                int colon = ep.LastIndexOf(':');
-                broker.Host = ep[..colon].Trim('[', ']');
-                broker.Port = int.Parse(ep[(colon + 1)..], CultureInfo.InvariantCulture);
+                // The first broker is the bootstrap; with several, wait until every one listens.
+                if (listening++ == 0)
+                {
+                    string ep = line[prefix.Length..].Trim();
+                    int colon = ep.LastIndexOf(':');
+                    broker.Host = ep[..colon].Trim('[', ']');
+                    broker.Port = int.Parse(ep[(colon + 1)..], CultureInfo.InvariantCulture);
+                }
+                if (listening < brokers) continue;
                 // Keep draining stdout so the child never blocks on a full pipe.
                 _ = Task.Run(async () => { while (await process.StandardOutput.ReadLineAsync() is not null) { } });
                 return broker;

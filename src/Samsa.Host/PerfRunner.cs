@@ -28,8 +28,12 @@ internal static class PerfRunner
         public int Inflight = 5;
         public short Acks = 1;
         public CompressionType Compression = CompressionType.None;
-        public int Partitions = 1;
-        public short ReplicationFactor = 1;
+        // Sweeps (issue #19): every combination of these is one cell.
+        public List<int> Partitions = [1];
+        public List<int> ReplicationFactors = [1];
+        public List<int> Connections = [1];
+        /// <summary>--brokers N: the child is `samsa dev --brokers N` (default: the largest --rf).</summary>
+        public int? Brokers;
         public string Payload = "text";
         public string Topic = "samsa-perf";
         public string? Bootstrap;
@@ -45,7 +49,7 @@ internal static class PerfRunner
         public string? TlsCa;
     }
 
-    private sealed record Cell(int RecordSize, short Acks, CompressionType Compression, bool Consume);
+    private sealed record Cell(int RecordSize, short Acks, CompressionType Compression, bool Consume, int Partitions = 1, int Rf = 1, int Connections = 1);
 
     private sealed class Row
     {
@@ -58,6 +62,8 @@ internal static class PerfRunner
         public double? BrokerCpu;
         public double ClientCpu;
         public long? BrokerPeakRss;
+        /// <summary>1-minute load average before and after the cell (the machine is shared).</summary>
+        public string Load = "-";
     }
 
     public static async Task<int> RunAsync(string[] args)
@@ -70,9 +76,13 @@ internal static class PerfRunner
             foreach (int size in new[] { 100, 1024 })
                 foreach (short acks in new short[] { 1, -1 })
                     foreach (var c in new[] { CompressionType.None, CompressionType.Lz4 })
-                        cells.Add(new Cell(size, acks, c, false));
+                        cells.Add(new Cell(size, acks, c, false, o.Partitions[0], o.ReplicationFactors[0], o.Connections[0]));
         }
-        else cells.Add(new Cell(o.RecordSize, o.Acks, o.Compression, o.Mode == "consume"));
+        else
+            foreach (int rf in o.ReplicationFactors)
+                foreach (int partitions in o.Partitions)
+                    foreach (int connections in o.Connections)
+                        cells.Add(new Cell(o.RecordSize, o.Acks, o.Compression, o.Mode == "consume", partitions, rf, connections));
 
         PrintPreamble(o, args, load0);
         var rows = new List<Row>();
@@ -82,8 +92,10 @@ internal static class PerfRunner
             bool consume = cell.Consume || (o.Mode == "matrix" && cell is { RecordSize: 1024, Acks: 1, Compression: CompressionType.None });
             try
             {
+                string before = LoadAverage().Split(' ')[0];
                 var produced = await RunCellAsync(o, cell, consume);
-                foreach (var r in produced) { rows.Add(r); Console.Error.WriteLine(FormatRow(r)); }
+                string load = $"{before} / {LoadAverage().Split(' ')[0]}";
+                foreach (var r in produced) { r.Load = load; rows.Add(r); Console.Error.WriteLine(FormatRow(r)); }
             }
             catch (Exception e) when (e is IOException or InvalidOperationException or System.Net.Sockets.SocketException)
             {
@@ -116,8 +128,10 @@ internal static class PerfRunner
                 case "--batch": o.BatchRecords = Program.PositiveInt(args, ref i); break;
                 case "--batch-bytes": o.BatchBytes = Program.PositiveInt(args, ref i); break;
                 case "--inflight": o.Inflight = Program.PositiveInt(args, ref i); break;
-                case "--partitions": o.Partitions = Program.PositiveInt(args, ref i); break;
-                case "--replication-factor": o.ReplicationFactor = (short)Math.Min(short.MaxValue, Program.PositiveInt(args, ref i)); break;
+                case "--partitions": o.Partitions = IntList(args, ref i); break;
+                case "--replication-factor" or "--rf": o.ReplicationFactors = IntList(args, ref i, max: short.MaxValue); break;
+                case "--connections": o.Connections = IntList(args, ref i, max: 1024); break;
+                case "--brokers": o.Brokers = Program.PositiveInt(args, ref i); break;
                 case "--bootstrap": o.Bootstrap = Program.Value(args, ref i); break;
                 case "--broker-pid": o.BrokerPid = Program.PositiveInt(args, ref i); break;
                 case "--topic": o.Topic = Program.Value(args, ref i); break;
@@ -153,7 +167,28 @@ internal static class PerfRunner
                 default: throw new UsageException($"perf: unknown option '{args[i]}'");
             }
         }
+        if (o.Brokers is { } b && o.ReplicationFactors.Max() > b)
+            throw new UsageException($"perf: --rf {o.ReplicationFactors.Max()} needs at least that many brokers, --brokers is {b}");
+        if (o.Bootstrap is not null && o.Brokers is not null)
+            throw new UsageException("perf: --brokers starts a local cluster; it cannot be combined with --bootstrap");
+        if (o.Bootstrap is null && o.Tls && (o.Brokers ?? o.ReplicationFactors.Max()) > 1)
+            throw new UsageException("perf: --tls is for a single child broker (or --bootstrap)");
         return o;
+    }
+
+    /// <summary>A positive integer or a comma-separated list of them (a sweep: "1,4,16").</summary>
+    private static List<int> IntList(string[] args, ref int i, int max = int.MaxValue)
+    {
+        var name = args[i];
+        var v = Program.Value(args, ref i);
+        var list = new List<int>();
+        foreach (var part in v.Split(','))
+        {
+            if (!int.TryParse(part, NumberStyles.None, CultureInfo.InvariantCulture, out int n) || n <= 0 || n > max)
+                throw new UsageException($"option '{name}' expects a positive integer or a comma-separated list of them (at most {max}), got '{v}'");
+            list.Add(n);
+        }
+        return list;
     }
 
     private static long PositiveLong(string[] args, ref int i, bool allowZero = false)
@@ -171,7 +206,10 @@ internal static class PerfRunner
         int recordsPerBatch = o.BatchRecords ?? Math.Max(1, o.BatchBytes / cell.RecordSize);
         long records = o.Records ?? Math.Max(1, o.Bytes / cell.RecordSize);
         int requests = (int)Math.Max(1, (records + recordsPerBatch - 1) / recordsPerBatch);
-        long warmupBytes = o.WarmupBytes ?? Math.Min(64_000_000, o.Bytes / 10);
+        // Long enough for tiered JIT compilation to settle: with 50 MB on a loaded machine the
+        // broker's JIT thread still took about a third of its CPU samples in the measured phase
+        // (RESULTS.md, issue #19), which counted as CPU per GB.
+        long warmupBytes = o.WarmupBytes ?? Math.Min(256_000_000, o.Bytes / 2);
         int warmupRequests = (int)(warmupBytes / ((long)cell.RecordSize * recordsPerBatch));
 
         PerfBrokerProcess? child = null;
@@ -191,7 +229,9 @@ internal static class PerfRunner
                 Directory.CreateDirectory(dir);
                 (props, clientTls) = PerfTls.Prepare(dir, props);
             }
-            child = await PerfBrokerProcess.StartAsync(dir, props);
+            // RF above 1 needs that many brokers: `samsa dev --brokers N` in one process.
+            int brokers = o.Brokers ?? o.ReplicationFactors.Max();
+            child = await PerfBrokerProcess.StartAsync(dir, props, brokers);
             (host, port, brokerPid) = (child.Host, child.Port, child.Pid);
         }
         else
@@ -211,8 +251,8 @@ internal static class PerfRunner
             {
                 Topics =
                 [
-                    new CreateTopicsRequest.CreatableTopic { Name = topic, NumPartitions = o.Partitions, ReplicationFactor = o.ReplicationFactor },
-                    new CreateTopicsRequest.CreatableTopic { Name = warmTopic, NumPartitions = o.Partitions, ReplicationFactor = o.ReplicationFactor },
+                    new CreateTopicsRequest.CreatableTopic { Name = topic, NumPartitions = cell.Partitions, ReplicationFactor = (short)cell.Rf },
+                    new CreateTopicsRequest.CreatableTopic { Name = warmTopic, NumPartitions = cell.Partitions, ReplicationFactor = (short)cell.Rf },
                 ],
                 TimeoutMs = 30000,
             };
@@ -223,11 +263,11 @@ internal static class PerfRunner
 
             // Each partition's requests go to its leader (several brokers with --bootstrap to a
             // cluster): one connection per leader, all producing at once.
-            var leaders = await LeadersAsync(connection, [topic, warmTopic], o.Partitions, correlation);
-            var groups = new List<(PerfConnection Connection, int[] Partitions, int[] WarmPartitions)>();
-            foreach (var (endpoint, parts) in leaders[topic])
-                groups.Add((await PerfConnection.ConnectAsync(endpoint.Host, endpoint.Port, clientTls), parts.ToArray(),
-                    leaders[warmTopic].GetValueOrDefault(endpoint)?.ToArray() ?? []));
+            var leaders = await LeadersAsync(connection, [topic, warmTopic], cell.Partitions, correlation);
+            var groups = new List<(PerfConnection Connection, (string Host, int Port) Endpoint, int[] Partitions, int[] WarmPartitions)>();
+            foreach (var (endpoint, parts, warm) in SplitConnections(leaders[topic], leaders[warmTopic], cell.Partitions, cell.Connections))
+                groups.Add((await PerfConnection.ConnectAsync(endpoint.Host, endpoint.Port, clientTls), endpoint, parts, warm));
+            int slots = groups.Sum(g => g.Partitions.Length), warmSlots = groups.Sum(g => g.WarmPartitions.Length);
             try
             {
                 // Warm-up (not measured): JIT tiering and first segment/index allocation in the broker.
@@ -236,13 +276,13 @@ internal static class PerfRunner
                     await Task.WhenAll(groups.Where(g => g.WarmPartitions.Length > 0).Select(g =>
                     {
                         var warmFrames = PerfLoad.BuildFrames(warmTopic, g.WarmPartitions, warmAcks, cell.Compression, cell.RecordSize, recordsPerBatch, o.Payload, 2, out long wb);
-                        return PerfLoad.ProduceAsync(g.Connection, warmFrames, warmAcks, Share(warmupRequests, g.WarmPartitions.Length, o.Partitions), o.Inflight, recordsPerBatch, cell.RecordSize, wb, 1_000_000);
+                        return PerfLoad.ProduceAsync(g.Connection, warmFrames, warmAcks, Share(warmupRequests, g.WarmPartitions.Length, warmSlots), o.Inflight, recordsPerBatch, cell.RecordSize, wb, 1_000_000);
                     }));
 
                 var work = groups.Select(g =>
                 {
                     var frames = PerfLoad.BuildFrames(topic, g.Partitions, cell.Acks, cell.Compression, cell.RecordSize, recordsPerBatch, o.Payload, 8, out long wireBatch);
-                    return (g.Connection, Frames: frames, WireBatch: wireBatch, Requests: Share(requests, g.Partitions.Length, o.Partitions));
+                    return (g.Connection, Frames: frames, WireBatch: wireBatch, Requests: Share(requests, g.Partitions.Length, slots));
                 }).ToList();
                 double b0 = BrokerCpu(brokerPid), c0 = ClientCpu();
                 var sw = Stopwatch.StartNew();
@@ -250,7 +290,7 @@ internal static class PerfRunner
                     PerfLoad.ProduceAsync(w.Connection, w.Frames, cell.Acks, w.Requests, o.Inflight, recordsPerBatch, cell.RecordSize, w.WireBatch, 2_000_000)));
                 var elapsed = sw.Elapsed;
                 double b1 = BrokerCpu(brokerPid), c1 = ClientCpu();
-                string suffix = (o.Partitions > 1 ? $" p{o.Partitions}" : "") + (o.ReplicationFactor > 1 ? $" rf{o.ReplicationFactor}" : "");
+                string suffix = (cell.Partitions > 1 ? $" p{cell.Partitions}" : "") + (cell.Rf > 1 ? $" rf{cell.Rf}" : "") + (cell.Connections > 1 ? $" c{cell.Connections}" : "");
                 rows.Add(new Row
                 {
                     Name = CellName(cell) + suffix,
@@ -260,9 +300,16 @@ internal static class PerfRunner
                 });
                 if (consume)
                 {
+                    // One consumer connection per partition leader, reading all its partitions
+                    // (however many producer connections wrote them).
                     var consumers = new List<(PerfConnection Connection, int[] Partitions, long Records)>();
-                    for (int g = 0; g < groups.Count; g++)
-                        consumers.Add((await PerfConnection.ConnectAsync(leaders[topic].Keys.ElementAt(g).Host, leaders[topic].Keys.ElementAt(g).Port, clientTls), groups[g].Partitions, outcomes[g].Records));
+                    foreach (var (endpoint, parts) in leaders[topic])
+                    {
+                        long expected = 0;
+                        for (int g = 0; g < groups.Count; g++)
+                            if (groups[g].Endpoint == endpoint) expected += outcomes[g].Records;
+                        consumers.Add((await PerfConnection.ConnectAsync(endpoint.Host, endpoint.Port, clientTls), parts.ToArray(), expected));
+                    }
                     try
                     {
                         b0 = BrokerCpu(brokerPid); c0 = ClientCpu();
@@ -296,6 +343,29 @@ internal static class PerfRunner
             if (tempDir is not null) try { Directory.Delete(tempDir, recursive: true); } catch (IOException) { }
         }
         return rows;
+    }
+
+    /// <summary>
+    /// The producer connections of a cell: each leader gets a share of <paramref name="connections"/>
+    /// proportional to the partitions it leads (at least one); within a leader, connection j takes
+    /// partitions j, j+k, j+2k, ... of its k connections, or — fewer partitions than connections —
+    /// partition j mod n, so several connections write the same partition.
+    /// </summary>
+    private static List<((string Host, int Port) Endpoint, int[] Partitions, int[] Warm)> SplitConnections(
+        Dictionary<(string Host, int Port), List<int>> leaders, Dictionary<(string Host, int Port), List<int>> warmLeaders, int partitions, int connections)
+    {
+        var result = new List<((string Host, int Port), int[], int[])>();
+        foreach (var (endpoint, parts) in leaders)
+        {
+            int k = Math.Max(1, (int)Math.Round((double)connections * parts.Count / partitions));
+            var warm = warmLeaders.GetValueOrDefault(endpoint) ?? [];
+            for (int j = 0; j < k; j++)
+                result.Add((endpoint, Pick(parts, j, k), Pick(warm, j, k)));
+        }
+        return result;
+
+        static int[] Pick(List<int> parts, int j, int k) =>
+            parts.Count == 0 ? [] : parts.Count >= k ? parts.Where((_, i) => i % k == j).ToArray() : [parts[j % parts.Count]];
     }
 
     /// <summary>This group's part of <paramref name="total"/> requests when it holds <paramref name="parts"/> of <paramref name="allParts"/> partitions.</summary>
@@ -346,8 +416,8 @@ internal static class PerfRunner
     private static string CellName(Cell c) => $"produce {SizeName(c.RecordSize)} acks={(c.Acks == -1 ? "all" : c.Acks.ToString(CultureInfo.InvariantCulture))} {CodecName(c.Compression)}";
 
     private const string TableHeader =
-        "| test | records | records/s | MB/s | wire MB/s | p50 ms | p99 ms | max ms | broker CPU s/GB | client CPU s/GB | broker peak RSS MiB |";
-    private const string TableRule = "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|";
+        "| test | records | records/s | MB/s | wire MB/s | p50 ms | p99 ms | max ms | broker CPU s/GB | client CPU s/GB | broker peak RSS MiB | load 1m before / after |";
+    private const string TableRule = "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|";
 
     private static string FormatRow(Row r)
     {
@@ -366,7 +436,7 @@ internal static class PerfRunner
         return string.Create(inv,
             $"| {r.Name} | {r.Records} | {r.Records / secs:F0} | {r.ValueBytes / secs / 1e6:F1} | {r.WireBytes / secs / 1e6:F1} | {p50} | {p99} | {max} | " +
             $"{(r.BrokerCpu is { } b ? (b / gb).ToString("F2", inv) : "-")} | {r.ClientCpu / gb:F2} | " +
-            $"{(r.BrokerPeakRss is { } rss ? (rss / (1024.0 * 1024)).ToString("F0", inv) : "-")} |");
+            $"{(r.BrokerPeakRss is { } rss ? (rss / (1024.0 * 1024)).ToString("F0", inv) : "-")} | {r.Load} |");
     }
 
     private static string Ms(double ms) => ms.ToString(ms < 10 ? "F2" : "F1", CultureInfo.InvariantCulture);
@@ -376,11 +446,13 @@ internal static class PerfRunner
         var sb = new StringBuilder();
         sb.AppendLine($"samsa perf {string.Join(' ', args)}");
         sb.AppendLine($"{DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC, {Environment.ProcessorCount} cores, load average before: {load}");
-        sb.AppendLine($"broker: {(o.Bootstrap is null ? "child process `samsa broker`, fresh log dir per cell, upstream defaults (no fsync per append: log.flush.interval.messages=Long.MAX_VALUE)" : o.Bootstrap)}");
+        int brokers = o.Brokers ?? o.ReplicationFactors.Max();
+        sb.AppendLine($"broker: {(o.Bootstrap is not null ? o.Bootstrap : brokers > 1 ? $"child process `samsa dev --brokers {brokers}` (Keeper + {brokers} brokers in one process; CPU and RSS are the whole process's), fresh log dir per cell" : "child process `samsa broker`, fresh log dir per cell")}, upstream defaults (no fsync per append: log.flush.interval.messages=Long.MAX_VALUE)");
         sb.AppendLine($"load: {(o.Records is { } n ? $"{n} records" : $"{o.Bytes / 1e6:F0} MB of values")} per cell after a warm-up, batch {(o.BatchRecords is { } br ? $"{br} records" : $"{o.BatchBytes} B of values")}, " +
-            $"{o.Inflight} in flight, {o.Partitions} partition(s), payload {o.Payload}, one connection per partition leader, produce v{PerfLoad.ProduceVersion}, fetch v{PerfLoad.FetchVersion}");
+            $"{o.Inflight} in flight per connection, partitions {string.Join(',', o.Partitions)}, rf {string.Join(',', o.ReplicationFactors)}, producer connections {string.Join(',', o.Connections)} (at least one per partition leader), payload {o.Payload}, produce v{PerfLoad.ProduceVersion}, fetch v{PerfLoad.FetchVersion}");
         sb.AppendLine("MB = 10^6 bytes of record values; wire MB/s counts record batches as sent (after compression); CPU s/GB per 10^9 value bytes;");
         sb.AppendLine("latency = write of a produce request to its response; acks=all on one broker is answered after the local append (ISR = {leader}).");
+        sb.AppendLine("test names: pN = N partitions, rfN = replication factor N, cN = N producer connections; last column: 1-minute load average before / after the cell.");
         Console.Out.Write(sb.ToString());
     }
 

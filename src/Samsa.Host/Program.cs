@@ -20,7 +20,8 @@ public static class Program
         "  samsa broker --config server.properties [--jaas-config kafka_server_jaas.conf] [--override key=value ...]\n" +
         "  samsa keeper --config zoo.cfg [--recover-truncate]\n" +
         "  samsa perf produce|consume|matrix [--record-size 1024] [--bytes N | --records N] [--batch-bytes 16384] [--inflight 5]\n" +
-        "             [--acks 0|1|all] [--compression none|lz4|...] [--partitions 1] [--replication-factor 1] [--bootstrap HOST:PORT [--broker-pid PID]]\n" +
+        "             [--acks 0|1|all] [--compression none|lz4|...] [--bootstrap HOST:PORT [--broker-pid PID]]\n" +
+        "             [--partitions 1,4,16] [--rf 1,3] [--connections 1,4,16] [--brokers N]   (lists sweep: one row per combination)\n" +
         "             [--tls [--tls-ca CA.pem]]   (the broker serves SSL only; TLS cost beside a plain run)\n" +
         "  samsa perf group [--members 10,100] [--initial-delay-ms 3000] [--heartbeat-ms 3000] [--rounds 3] [--bootstrap HOST:PORT] [--protocol classic|consumer|both]\n" +
         "  samsa perf keeper --target HOST:PORT [--sessions 8] [--requests 20000] [--inflight 64] [--size 100] [--ops create,exists,getData,setData,multi,delete]\n" +

@@ -25,6 +25,15 @@ public abstract class IndexFile : IDisposable
     // Entries [0, _written) are in the file; [_written, Count) only in _pending.
     private int _written;
     private byte[] _pending = [];
+    // The entries of the last write-behind write, [_recentStart, _recentStart + _recentCount): they
+    // are in the file too, but a follower or consumer fetching just behind the log end looks up an
+    // offset inside the last page of entries (each produced batch adds one), and its binary search
+    // would otherwise pread several slots (a profile of RF=3 acks=all showed those preads at ~3 % of
+    // the broker's CPU). Upstream's AbstractIndex searches its "warm section" (the last 8 KiB of
+    // the mapping) first for the same reason. The buffer is the previous _pending, swapped.
+    private byte[] _recent = [];
+    private int _recentStart = int.MaxValue;
+    private int _recentCount;
     // A copy of the last entry (valid when Count > 0): the tail lookups of fetches at the log end
     // and the time index's appends need no read.
     private readonly byte[] _last;
@@ -107,6 +116,17 @@ public abstract class IndexFile : IDisposable
                 }
             }
         }
+        if (n >= Volatile.Read(ref _recentStart))
+        {
+            lock (_pendingLock)
+            {
+                if (n >= _recentStart && n < _recentStart + _recentCount)
+                {
+                    _recent.AsSpan((n - _recentStart) * EntrySize, EntrySize).CopyTo(into);
+                    return;
+                }
+            }
+        }
         ReadSlot(n, into);
     }
 
@@ -175,6 +195,9 @@ public abstract class IndexFile : IDisposable
             _fileLength = _maxIndexBytes;
         }
         RandomAccess.Write(_handle, _pending.AsSpan(0, (Count - _written) * EntrySize), (long)_written * EntrySize);
+        (_recent, _pending) = (_pending, _recent);
+        _recentCount = Count - _written;
+        Volatile.Write(ref _recentStart, _written);
         Volatile.Write(ref _written, Count);
     }
 
@@ -217,6 +240,8 @@ public abstract class IndexFile : IDisposable
         }
         Count = entries;
         Volatile.Write(ref _written, entries);
+        // Entries from `entries` on are gone from the file: so are their recent copies.
+        _recentCount = Math.Clamp(entries - _recentStart, 0, _recentCount);
         if (_handle is not null && Writable)
         {
             // The dropped tail must not come back at a later load. As upstream's resize, cut the

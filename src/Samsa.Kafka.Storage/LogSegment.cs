@@ -178,7 +178,7 @@ public sealed class LogSegment : IDisposable
         {
             _rollingBasedTimestamp = largestTimestamp;
         }
-        RandomAccess.Write(Log.SafeFileHandle, batches, position);
+        RandomAccess.Write(LogFile.Handle, batches, position);
         EnsureMaxTimestamp();
         if (largestTimestamp > _maxTimestampSoFar)
         {
@@ -209,7 +209,7 @@ public sealed class LogSegment : IDisposable
         byte[] header = new byte[RecordBatch.HeaderSize];
         while (position + RecordBatch.LogOverhead <= end)
         {
-            int read = RandomAccess.Read(Log.SafeFileHandle, header, position);
+            int read = RandomAccess.Read(LogFile.Handle, header, position);
             if (read < RecordBatch.LogOverhead)
             {
                 yield break;
@@ -230,7 +230,7 @@ public sealed class LogSegment : IDisposable
     public byte[] ReadBatch(long position, int size)
     {
         byte[] bytes = new byte[size];
-        int read = RandomAccess.Read(Log.SafeFileHandle, bytes, position);
+        int read = RandomAccess.Read(LogFile.Handle, bytes, position);
         if (read != size)
         {
             throw new IOException($"short read in {LogPath} at {position}");
@@ -357,7 +357,7 @@ public sealed class LogSegment : IDisposable
                     buffer = ArrayPool<byte>.Shared.Rent(batch.Size);
                 }
                 Span<byte> bytes = buffer.AsSpan(0, batch.Size);
-                if (RandomAccess.Read(Log.SafeFileHandle, bytes, batch.Position) != batch.Size || new RecordBatch(bytes).Validate() != RecordBatchError.None)
+                if (RandomAccess.Read(LogFile.Handle, bytes, batch.Position) != batch.Size || new RecordBatch(bytes).Validate() != RecordBatchError.None)
                 {
                     break;
                 }

@@ -14,9 +14,21 @@ public sealed class SegmentFile
     private int _references = 1;
     private int _ownerReleased;
 
-    internal SegmentFile(FileStream stream) => Stream = stream;
+    internal SegmentFile(FileStream stream)
+    {
+        Stream = stream;
+        Handle = stream.SafeFileHandle;
+    }
 
     public FileStream Stream { get; }
+
+    /// <summary>
+    /// The stream's handle, taken once. Reading FileStream.SafeFileHandle of a seekable stream
+    /// seeks the file to the stream's position first (lseek(2)) on every call; the segment only
+    /// writes and reads at explicit offsets (pwrite/pread through RandomAccess), so that seek was a
+    /// wasted system call per append and per read. Closed with the stream.
+    /// </summary>
+    public Microsoft.Win32.SafeHandles.SafeFileHandle Handle { get; }
 
     /// <summary>References held (the segment's and leases); for tests and diagnostics.</summary>
     public int References => Volatile.Read(ref _references);

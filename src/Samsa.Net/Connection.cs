@@ -26,6 +26,17 @@ public sealed class Connection
     // frames reach the socket in the order their senders entered (watch events and responses may
     // come from different threads).
     private readonly SemaphoreSlim _sendLock = new(1, 1);
+    // Replies batched per read (issue #19): while the frame loop hands the frames of one read to the
+    // handler, replies written meanwhile are committed to the output pipe but not flushed; the loop
+    // flushes once when it has no whole frame left or before it waits for a handler that did not
+    // finish at once. A pipelining client (a producer with 5 requests in flight) then costs one send
+    // loop wake-up and one send(2) per read instead of one per reply. At most DeferFlushMaxBytes
+    // wait; a larger reply flushes as before (and so keeps the output pipe's back-pressure).
+    // _deferFlush is set by the frame loop and cleared under _sendLock together with the flush, so
+    // a sender on another thread either flushes itself or is covered by that flush.
+    private volatile bool _deferFlush;
+    private long _unflushedBytes;   // under _sendLock
+    private const long DeferFlushMaxBytes = 64 * 1024;
     private readonly CancellationTokenSource _closedSource = new();
     private readonly TaskCompletionSource _closeCompleted = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly int _largeFrameThreshold;
@@ -481,6 +492,10 @@ public sealed class Connection
                 {
                     if (length > _largeFrameThreshold)
                     {
+                        if (_deferFlush)
+                        {
+                            await EndDeferredRepliesAsync();
+                        }
                         // The frame cannot wait whole in the bounded input pipe; assemble it in a
                         // pooled buffer while consuming the pipe.
                         bool complete = await ReadLargeFrameAsync(reader, buffer, length);
@@ -493,9 +508,15 @@ public sealed class Connection
                     break;
                 }
                 ReadOnlySequence<byte> frame = buffer.Slice(4, length);
+                _deferFlush = true;
                 if (frame.IsSingleSegment)
                 {
-                    await _handler.OnFrameAsync(this, frame.First);
+                    ValueTask handled = _handler.OnFrameAsync(this, frame.First);
+                    if (!handled.IsCompleted)
+                    {
+                        await EndDeferredRepliesAsync();
+                    }
+                    await handled;
                 }
                 else
                 {
@@ -503,7 +524,12 @@ public sealed class Connection
                     try
                     {
                         frame.CopyTo(rented);
-                        await _handler.OnFrameAsync(this, rented.AsMemory(0, length));
+                        ValueTask handled = _handler.OnFrameAsync(this, rented.AsMemory(0, length));
+                        if (!handled.IsCompleted)
+                        {
+                            await EndDeferredRepliesAsync();
+                        }
+                        await handled;
                     }
                     finally
                     {
@@ -511,6 +537,11 @@ public sealed class Connection
                     }
                 }
                 buffer = buffer.Slice(frame.End);
+            }
+            if (_deferFlush)
+            {
+                // No whole frame left in this read: send the batch's replies.
+                await EndDeferredRepliesAsync();
             }
             reader.AdvanceTo(buffer.Start, buffer.End);
             if (result.IsCompleted)
@@ -616,7 +647,7 @@ public sealed class Connection
             }
             writer.Write(payload.Span);
             _bytesQueued += payload.Length + (prefix ? 4 : 0);
-            await writer.FlushAsync();
+            await FlushOrDeferLocked(payload.Length + (prefix ? 4 : 0));
         }
         finally
         {
@@ -659,6 +690,8 @@ public sealed class Connection
             // other streams are copied, which is slower but sends the same bytes.
             if (hasFile && allFilesAsync && ZeroCopyFileSend)
             {
+                // sendfile goes around the pipe: what waits in it must go first.
+                await FlushDeferredLocked();
                 await SendPacketsAsync(parts, (int)total);
                 return;
             }
@@ -689,7 +722,7 @@ public sealed class Connection
                 return;
             }
             _bytesQueued += 4 + total;
-            await writer.FlushAsync();
+            await FlushOrDeferLocked(4 + total);
         }
         finally
         {
@@ -716,6 +749,50 @@ public sealed class Connection
             writer.Advance(read);
             offset += read;
             remaining -= read;
+        }
+    }
+
+    // Under _sendLock: leave the bytes just written for the frame loop's flush, or flush now.
+    private ValueTask<FlushResult> FlushOrDeferLocked(long bytes)
+    {
+        if (_deferFlush && _unflushedBytes + bytes <= DeferFlushMaxBytes)
+        {
+            _unflushedBytes += bytes;
+            return ValueTask.FromResult(default(FlushResult));
+        }
+        _unflushedBytes = 0;
+        return _output.Writer.FlushAsync();
+    }
+
+    // Under _sendLock: flush what deferred replies left unflushed.
+    private async ValueTask FlushDeferredLocked()
+    {
+        if (_unflushedBytes == 0)
+        {
+            return;
+        }
+        _unflushedBytes = 0;
+        await _output.Writer.FlushAsync();
+    }
+
+    /// <summary>The frame loop ends a batch of replies: stop deferring and flush them.</summary>
+    private async ValueTask EndDeferredRepliesAsync()
+    {
+        if (!_sendLock.Wait(0))
+        {
+            await _sendLock.WaitAsync();
+        }
+        try
+        {
+            _deferFlush = false;
+            if (!IsClosed)
+            {
+                await FlushDeferredLocked();
+            }
+        }
+        finally
+        {
+            _sendLock.Release();
         }
     }
 
@@ -928,7 +1005,14 @@ public sealed class Connection
             var deadline = TimeSpan.FromTicks(Math.Max(1, _options.CloseTimeout.Ticks));
             if (await _sendLock.WaitAsync(deadline))
             {
-                try { await _output.Writer.CompleteAsync(); } finally { _sendLock.Release(); }
+                try
+                {
+                    // Replies still deferred (the frame loop stopped mid-batch) go out before the end.
+                    _deferFlush = false;
+                    try { await FlushDeferredLocked(); } catch (InvalidOperationException) { }
+                    await _output.Writer.CompleteAsync();
+                }
+                finally { _sendLock.Release(); }
                 try { await _sendTask.WaitAsync(deadline); } catch (TimeoutException) { }
             }
             try { _socket.Shutdown(SocketShutdown.Both); } catch (SocketException) { } catch (ObjectDisposedException) { }

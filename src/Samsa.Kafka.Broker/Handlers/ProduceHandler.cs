@@ -48,13 +48,17 @@ public static class ProduceHandler
         bool anyError = false;
         bool validAcks = request.Acks is -1 or 0 or 1;
         // v13+: topics come by id; resolve each to its name once (null: no such topic).
-        var names = request.TopicData.Select(t => v >= 13 ? broker.Replicas.GetTopic(t.TopicId)?.Name : t.Name).ToList();
-        var denied = Security.Acl.Authz.DeniedTopics(context, Security.Acl.AclOperation.Write, names.Where(n => n is not null));
+        // (A plain array and no LINQ: this runs for every produce request.)
+        var names = new string?[request.TopicData.Count];
+        for (int i = 0; i < names.Length; i++)
+            names[i] = v >= 13 ? broker.Replicas.GetTopic(request.TopicData[i].TopicId)?.Name : request.TopicData[i].Name;
+        var denied = Security.Acl.Authz.DeniedTopics(context, Security.Acl.AclOperation.Write, names);
         bool txnDenied = broker.Authorizer is not null && HasTransactionalRecords(request)
             && (request.TransactionalId is not { } tid || !Security.Acl.Authz.TransactionalId(context, Security.Acl.AclOperation.Write, tid));
         // Only partitions this request may write are checked or (transaction version 2) added to the
         // transaction, as upstream verifies the authorized partitions only.
-        var verification = txnDenied ? null : await Transactions.ProduceVerification.VerifyAsync(context, request,
+        // Non-transactional requests (VerifyAsync's first check) skip building the name callback.
+        var verification = txnDenied || string.IsNullOrEmpty(request.TransactionalId) ? null : await Transactions.ProduceVerification.VerifyAsync(context, request,
             t => (v >= 13 ? broker.Replicas.GetTopic(t.TopicId)?.Name : t.Name) is { } n && !denied.Contains(n) ? n : null);
         for (int ti = 0; ti < request.TopicData.Count; ti++)
         {

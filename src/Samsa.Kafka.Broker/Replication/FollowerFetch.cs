@@ -74,6 +74,13 @@ internal static class FollowerFetch
 
         public override bool TryComplete()
         {
+            // Upstream DelayedFetch.tryComplete decides from log end offsets, not by reading: it is
+            // called on every append to a watched partition (on the producer's request), so a
+            // follower's min_bytes of 1 (replica.fetch.min.bytes default) is settled by "is the log
+            // end past the fetch offset" without touching the segment files. Larger min_bytes
+            // still count the bytes a read would return.
+            if (request.MinBytes <= 1)
+                return HasNewDataOrChange(broker, replication, request, v, replicaId) && ForceComplete();
             var probe = Read(broker, replication, request, v, replicaId, record: false, fileRecords, out int bytes, out bool anyError);
             Network.FetchResponseFrames.Release(probe);
             return (bytes >= Math.Max(1, request.MinBytes) || anyError) && ForceComplete();
@@ -82,6 +89,28 @@ internal static class FollowerFetch
         // The follower's position was recorded by the first read; the answer carries the latest
         // high watermark so the follower learns what was committed meanwhile.
         protected override void OnComplete() => Response = Read(broker, replication, request, v, replicaId, record: false, fileRecords, out _, out _);
+    }
+
+    // True when Read would now return some bytes or an error for one of the request's partitions:
+    // the same checks in the same order, with "the log end is past the fetch offset" in place of
+    // the read itself (the read always returns at least one batch there: minOneBatch).
+    private static bool HasNewDataOrChange(KafkaBroker broker, ReplicationManager replication, FetchRequest request, short v, int replicaId)
+    {
+        foreach (var ft in request.Topics)
+        {
+            TopicState? topic = v >= 13 ? broker.Replicas.GetTopic(ft.TopicId) : broker.Replicas.GetTopic(ft.Topic);
+            foreach (var fp in ft.Partitions)
+            {
+                var partition = topic is null ? null : broker.Replicas.GetPartition(topic.Name, fp.Partition);
+                if (partition is null || !partition.IsLeader) return true;
+                if (fp.CurrentLeaderEpoch >= 0 && fp.CurrentLeaderEpoch != partition.LeaderEpoch) return true;
+                var log = partition.Log;
+                long leo = log.LogEndOffset;
+                if (fp.FetchOffset < log.LogStartOffset || fp.FetchOffset > leo) return true;
+                if (fp.FetchOffset < leo && !ShouldLeaderThrottle(replication, partition, replicaId)) return true;
+            }
+        }
+        return false;
     }
 
     // With fileRecords the records are segment ranges the connection sends with zero copy (see

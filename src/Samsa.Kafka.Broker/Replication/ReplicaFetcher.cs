@@ -91,26 +91,41 @@ internal sealed class ReplicaFetcher : IAsyncDisposable
                 // One request at a time, and a response's records are appended (copied into the
                 // log) before the next fetch: one pooled receive buffer serves every response.
                 client.ReuseResponseBuffer = true;
+                // One pass over the partitions per fetch into lists reused across fetches (this
+                // loop runs once per follower fetch: for every produced batch under acks=all).
+                var truncate = new List<FetchState>();
+                var fetch = new List<FetchState>();
                 while (!ct.IsCancellationRequested)
                 {
-                    List<FetchState> all;
-                    lock (_gate) all = _partitions.Values.ToList();
+                    truncate.Clear();
+                    fetch.Clear();
                     long now = Environment.TickCount64;
-                    all = all.Where(s => s.RetryAfterMs <= now).ToList();
-                    if (all.Count == 0)
+                    lock (_gate)
+                        foreach (var s in _partitions.Values)
+                            if (s.RetryAfterMs <= now) (s.NeedsTruncation ? truncate : fetch).Add(s);
+                    if (truncate.Count + fetch.Count == 0)
                     {
                         await Task.Delay(50, ct);
                         continue;
                     }
-                    var truncate = all.Where(s => s.NeedsTruncation).ToList();
-                    if (truncate.Count > 0) await TruncateAsync(client, truncate, ct);
-                    var fetch = all.Where(s => !s.NeedsTruncation).ToList();
+                    if (truncate.Count > 0)
+                    {
+                        await TruncateAsync(client, truncate, ct);
+                        // Truncated partitions fetch in the same round, as before.
+                        foreach (var s in truncate)
+                            if (!s.NeedsTruncation) fetch.Add(s);
+                    }
                     // Upstream shouldFollowerThrottle: a throttled partition this broker is not yet in
                     // the ISR of sits out fetches while the follower quota is exceeded.
                     var quota = _manager.FollowerQuota;
                     int before = fetch.Count;
                     if (fetch.Count > 0 && quota.IsQuotaExceeded)
-                        fetch = fetch.Where(s => !quota.IsThrottled(s.Partition) || (s.Partition.IsrNodes?.Contains(_manager.BrokerId) ?? false)).ToList();
+                    {
+                        int kept = 0;
+                        for (int i = 0; i < fetch.Count; i++)
+                            if (!quota.IsThrottled(fetch[i].Partition) || (fetch[i].Partition.IsrNodes?.Contains(_manager.BrokerId) ?? false)) fetch[kept++] = fetch[i];
+                        fetch.RemoveRange(kept, fetch.Count - kept);
+                    }
                     if (fetch.Count > 0) await FetchAsync(client, fetch, ct);
                     else if (before > 0) await Task.Delay(ThrottleBackoffMs, ct);
                 }
@@ -223,7 +238,7 @@ internal sealed class ReplicaFetcher : IAsyncDisposable
         foreach (var tr in response.Responses)
             foreach (var pd in tr.Partitions)
             {
-                var s = states.FirstOrDefault(x => x.Partition.Topic.Name == tr.Topic && x.Partition.Index == pd.PartitionIndex);
+                var s = Find(states, tr.Topic, pd.PartitionIndex);
                 if (s is null || !StillFollowing(s)) continue;
                 var log = s.Partition.Log;
                 switch ((ErrorCode)pd.ErrorCode)
@@ -251,6 +266,13 @@ internal sealed class ReplicaFetcher : IAsyncDisposable
                         break;
                 }
             }
+    }
+
+    private static FetchState? Find(List<FetchState> states, string? topic, int partition)
+    {
+        foreach (var s in states)
+            if (s.Partition.Index == partition && s.Partition.Topic.Name == topic) return s;
+        return null;
     }
 
     // Whole batches only, starting at the log end: a fetch may start inside an earlier batch
