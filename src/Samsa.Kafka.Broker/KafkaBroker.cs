@@ -329,7 +329,7 @@ public sealed class KafkaBroker : IAsyncDisposable
     /// that ended the log at <paramref name="endOffset"/> (-1: the partition's log end now).</summary>
     public async Task<Protocol.ErrorCode> AwaitInternalWriteAsync(string topic, int partition, long endOffset, CancellationToken ct)
     {
-        if (InternalWriteWaitForTests is { } hook) return await hook(topic, partition, ct);
+        if (InternalWriteWaitForTests is { } hook) return await hook(topic, partition, endOffset, ct);
         if (Replication is null) return Protocol.ErrorCode.None;
         var p = Replicas.GetPartition(topic, partition);
         if (p is null || !p.IsLeader) return Protocol.ErrorCode.NotCoordinator;
@@ -359,9 +359,9 @@ public sealed class KafkaBroker : IAsyncDisposable
         return Protocol.ErrorCode.None;
     }
 
-    /// <summary>Tests: replaces the replication wait of coordinator writes (a slow or failing ISR on a
-    /// single in-memory broker).</summary>
-    public Func<string, int, CancellationToken, Task<Protocol.ErrorCode>>? InternalWriteWaitForTests { get; set; }
+    /// <summary>Tests: replaces the replication wait of coordinator writes (topic, partition, the
+    /// write's log end or -1, cancellation): a slow or failing ISR on a single in-memory broker.</summary>
+    public Func<string, int, long, CancellationToken, Task<Protocol.ErrorCode>>? InternalWriteWaitForTests { get; set; }
 
     /// <summary>For tests without a network: pretend to listen at this address.</summary>
     public void SetAdvertisedEndpointForTests(string host, int port) => AdvertisedEndpoint = (host, port);
