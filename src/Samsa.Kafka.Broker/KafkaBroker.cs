@@ -322,12 +322,18 @@ public sealed class KafkaBroker : IAsyncDisposable
     /// COORDINATOR_NOT_AVAILABLE when the ISR did not catch up within offsets.commit.timeout.ms or
     /// shrank below min.insync.replicas (upstream's mapping of those append errors).
     /// </summary>
-    public async Task<Protocol.ErrorCode> AwaitInternalWriteAsync(string topic, int partition, CancellationToken ct)
+    public Task<Protocol.ErrorCode> AwaitInternalWriteAsync(string topic, int partition, CancellationToken ct) =>
+        AwaitInternalWriteAsync(topic, partition, -1, ct);
+
+    /// <summary>As <see cref="AwaitInternalWriteAsync(string, int, CancellationToken)"/> for a write
+    /// that ended the log at <paramref name="endOffset"/> (-1: the partition's log end now).</summary>
+    public async Task<Protocol.ErrorCode> AwaitInternalWriteAsync(string topic, int partition, long endOffset, CancellationToken ct)
     {
+        if (InternalWriteWaitForTests is { } hook) return await hook(topic, partition, endOffset, ct);
         if (Replication is null) return Protocol.ErrorCode.None;
         var p = Replicas.GetPartition(topic, partition);
         if (p is null || !p.IsLeader) return Protocol.ErrorCode.NotCoordinator;
-        long required = p.Log.LogEndOffset;
+        long required = endOffset >= 0 ? endOffset : p.Log.LogEndOffset;
         if (p.HighWatermark >= required) return Protocol.ErrorCode.None;
         var outcome = new Protocol.Messages.ProduceResponse.PartitionProduceResponse();
         await Replication.AwaitReplicationAsync([new Replication.PendingAck(p, required, outcome)], (int)Config.Get("offsets.commit.timeout.ms")!, ct);
@@ -338,6 +344,24 @@ public sealed class KafkaBroker : IAsyncDisposable
             _ => Protocol.ErrorCode.CoordinatorNotAvailable,
         };
     }
+
+    /// <summary>Waits until every <c>__consumer_offsets</c> append a group coordinator call recorded
+    /// in <paramref name="scope"/> is replicated (NONE at once when it appended nothing); the error
+    /// of the first that is not (see <see cref="AwaitInternalWriteAsync(string, int, CancellationToken)"/>).</summary>
+    public async ValueTask<Protocol.ErrorCode> AwaitGroupWritesAsync(Groups.GroupWriteScope scope, CancellationToken ct)
+    {
+        if (!scope.Wrote) return Protocol.ErrorCode.None;
+        foreach (var (partition, end) in scope.Written)
+        {
+            var error = await AwaitInternalWriteAsync(TopicName.GroupMetadataTopic, partition, end, ct);
+            if (error != Protocol.ErrorCode.None) return error;
+        }
+        return Protocol.ErrorCode.None;
+    }
+
+    /// <summary>Tests: replaces the replication wait of coordinator writes (topic, partition, the
+    /// write's log end or -1, cancellation): a slow or failing ISR on a single in-memory broker.</summary>
+    public Func<string, int, long, CancellationToken, Task<Protocol.ErrorCode>>? InternalWriteWaitForTests { get; set; }
 
     /// <summary>For tests without a network: pretend to listen at this address.</summary>
     public void SetAdvertisedEndpointForTests(string host, int port) => AdvertisedEndpoint = (host, port);

@@ -28,7 +28,7 @@ public sealed class GroupCoordinatorService : IDisposable
             WrapTransactional = (entry, producerId) => entry is GroupLogEntry.Offset o ? new GroupLogEntry.TxnOffset(producerId, o) : entry,
             DecodeMarker = (producerId, commit) => new GroupLogEntry.TxnMarker(producerId, commit),
         };
-        Coordinator = new GroupCoordinator(GroupCoordinatorConfig.From(config), new OffsetsTopicLog(_runtime),
+        Coordinator = new GroupCoordinator(GroupCoordinatorConfig.From(config), new OffsetsTopicLog(_runtime, replicas),
             clock ?? (() => DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()), log);
         // KIP-848 consumer groups assign from the cluster's topics (ids and partition counts).
         Coordinator.TopicSource = () => replicas.Topics.Select(t => new TopicInfo(t.Name, t.Id, t.Partitions.Count)).ToList();
@@ -82,11 +82,22 @@ public sealed class GroupCoordinatorService : IDisposable
         _ticker?.Dispose();
     }
 
-    /// <summary>The coordinator's records go to a partition of the offsets topic as one batch.</summary>
-    private sealed class OffsetsTopicLog(CoordinatorRuntime<GroupLogEntry> runtime) : IGroupMetadataLog
+    /// <summary>The coordinator's records go to a partition of the offsets topic as one batch. A
+    /// successful append is recorded in the thread's <see cref="GroupWriteScope"/> with the log end
+    /// after it, which the request's handler waits to see replicated.</summary>
+    private sealed class OffsetsTopicLog(CoordinatorRuntime<GroupLogEntry> runtime, ReplicaManager replicas) : IGroupMetadataLog
     {
-        public ErrorCode Append(int partition, IReadOnlyList<CoordinatorRecord> records) => runtime.Append(partition, records);
+        public ErrorCode Append(int partition, IReadOnlyList<CoordinatorRecord> records) =>
+            Recorded(partition, runtime.Append(partition, records));
+
         public ErrorCode AppendTransactional(int partition, IReadOnlyList<CoordinatorRecord> records, long producerId, short producerEpoch) =>
-            runtime.Append(partition, records, producerId, producerEpoch);
+            Recorded(partition, runtime.Append(partition, records, producerId, producerEpoch));
+
+        private ErrorCode Recorded(int partition, ErrorCode error)
+        {
+            if (error == ErrorCode.None && replicas.GetPartition(TopicName.GroupMetadataTopic, partition) is { } p)
+                GroupWriteScope.Record(partition, p.Log.LogEndOffset);
+            return error;
+        }
     }
 }

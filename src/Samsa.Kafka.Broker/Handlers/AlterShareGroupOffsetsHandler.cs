@@ -87,11 +87,19 @@ public static class AlterShareGroupOffsetsHandler
         {
             // Upstream creates an unknown group; it must have no members.
             var topics = apply.Select(a => a.Partition.Topic.Name).Distinct();
-            int members = shares.Coordinator.PrepareOffsetChange(groupId, create: true, topics);
+            int members = GroupWriteReplication.Run(() => shares.Coordinator.PrepareOffsetChange(groupId, create: true, topics), out var writes);
             if (members > 0)
             {
                 response.Responses.Clear();
                 return Fail(ErrorCode.NonEmptyGroup, $"Group {groupId} has {members} member(s): stop them before altering its offsets.");
+            }
+            // The group's new topics are replicated before the share-partitions restart (upstream's
+            // share-group-offsets-alter write completes first; handleOperationException's codes).
+            var replicated = await context.Broker.AwaitGroupWritesAsync(writes, context.Cancellation);
+            if (replicated != ErrorCode.None)
+            {
+                response.Responses.Clear();
+                return Fail(replicated, null);
             }
         }
         var remote = new Dictionary<int, List<(Partition Partition, long Offset, AlterShareGroupOffsetsResponse.AlterShareGroupOffsetsResponsePartition Entry)>>();

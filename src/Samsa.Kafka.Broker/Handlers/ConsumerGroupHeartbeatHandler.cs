@@ -19,6 +19,9 @@
 // Authorization (KafkaApis.handleConsumerGroupHeartbeat): GROUP READ, else GROUP_AUTHORIZATION_FAILED;
 // topics the member may not DESCRIBE are not held against it here (upstream filters regex matches
 // by TOPIC DESCRIBE; not done).
+// A heartbeat that changed the group (join, leave, new target assignment, reconciled assignment) is
+// answered once its records are replicated; NOT_COORDINATOR / COORDINATOR_NOT_AVAILABLE when they
+// are not (GroupWriteReplication.cs, upstream's CoordinatorRuntime).
 using Samsa.Kafka.Broker.Groups;
 using Samsa.Kafka.Protocol;
 using Samsa.Kafka.Protocol.Messages;
@@ -39,11 +42,13 @@ public static class ConsumerGroupHeartbeatHandler
         if (context.Broker.Shares.IsShareGroup(request.GroupId))
             return Done(new ConsumerGroupHeartbeatResponse { ErrorCode = (short)ErrorCode.GroupIdNotFound, ErrorMessage = $"Group {request.GroupId} is not a consumer group." });
         short v = context.ApiVersion;
-        var result = context.Broker.Groups.Coordinator.ConsumerGroupHeartbeat(new ConsumerHeartbeatParams(
+        var heartbeat = new ConsumerHeartbeatParams(
             request.GroupId, request.MemberId, request.MemberEpoch, request.InstanceId, request.RackId, request.RebalanceTimeoutMs,
             request.SubscribedTopicNames, v >= 1 ? request.SubscribedTopicRegex : null, request.ServerAssignor,
             request.TopicPartitions?.Select(t => (t.TopicId, (IReadOnlyList<int>)t.Partitions)).ToList(),
-            context.Header.ClientId ?? "", JoinGroupHandler.ClientHost(context), v));
+            context.Header.ClientId ?? "", JoinGroupHandler.ClientHost(context), v);
+        var coordinator = context.Broker.Groups.Coordinator;
+        var result = GroupWriteReplication.Run(() => coordinator.ConsumerGroupHeartbeat(heartbeat), out var writes);
         var response = new ConsumerGroupHeartbeatResponse
         {
             ErrorCode = (short)result.Error, ErrorMessage = result.ErrorMessage,
@@ -55,7 +60,8 @@ public static class ConsumerGroupHeartbeatHandler
             foreach (var t in a.Topics)
                 response.Assignment.TopicPartitions.Add(new ConsumerGroupHeartbeatResponse.TopicPartitions { TopicId = t, Partitions = a.PartitionsOf(t).ToList() });
         }
-        return Done(response);
+        // Upstream's handleOperationException answers such a failure with the code only (no message).
+        return GroupWriteReplication.AnswerAsync(context, writes, response, e => new ConsumerGroupHeartbeatResponse { ErrorCode = (short)e });
     }
 
     private static ValueTask<IKafkaMessage?> Done(IKafkaMessage m) => ValueTask.FromResult<IKafkaMessage?>(m);

@@ -54,6 +54,7 @@ public static class DeleteShareGroupOffsetsHandler
         var names = request.Topics.Select(t => t.TopicName).Distinct(StringComparer.Ordinal).ToList();
         var denied = Authz.DeniedTopics(context, AclOperation.Read, names.Select(n => (string?)n));
         var remote = new Dictionary<int, List<(string Topic, DeleteShareGroupOffsetsResponse.DeleteShareGroupOffsetsResponseTopic Entry)>>();
+        bool forgot = false;
         foreach (var name in names)
         {
             var topic = broker.Replicas.GetTopic(name);
@@ -76,7 +77,20 @@ public static class DeleteShareGroupOffsetsHandler
                 if (!remote.TryGetValue(leader, out var list)) remote[leader] = list = [];
                 if (!list.Any(x => x.Topic == name)) list.Add((name, rt));
             }
-            if (coordinator) shares.Coordinator.ForgetTopic(groupId, name);
+            if (coordinator)
+            {
+                var scope = Groups.GroupWriteScope.Begin();
+                try { shares.Coordinator.ForgetTopic(groupId, name); }
+                finally { scope.Dispose(); }
+                forgot |= scope.Wrote;
+            }
+        }
+        // The group's shorter topic list is replicated before the answer (upstream's
+        // share-group-offsets-delete write; handleOperationException's codes).
+        if (forgot && await GroupWriteReplication.AwaitPendingAsync(context, groupId) is var replicated && replicated != ErrorCode.None)
+        {
+            response.Responses.Clear();
+            return Fail(replicated, null);
         }
         foreach (var (leader, list) in remote)
         {

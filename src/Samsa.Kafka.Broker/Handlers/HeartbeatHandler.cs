@@ -16,8 +16,12 @@ public static class HeartbeatHandler
     {
         if (!Security.Acl.Authz.Group(context, Security.Acl.AclOperation.Read, request.GroupId))
             return ValueTask.FromResult<IKafkaMessage?>(new HeartbeatResponse { ErrorCode = (short)ErrorCode.GroupAuthorizationFailed });
-        var error = context.Broker.Groups.Coordinator.Heartbeat(request.GroupId, request.MemberId,
-            context.ApiVersion >= 3 ? request.GroupInstanceId : null, request.GenerationId);
-        return ValueTask.FromResult<IKafkaMessage?>(new HeartbeatResponse { ErrorCode = (short)error });
+        var coordinator = context.Broker.Groups.Coordinator;
+        string? instanceId = context.ApiVersion >= 3 ? request.GroupInstanceId : null;
+        // A classic heartbeat writes only when it changes a mixed group (GroupCoordinator.Mixed.cs);
+        // then it is answered once that is replicated (GroupWriteReplication.cs).
+        var error = GroupWriteReplication.Run(() => coordinator.Heartbeat(request.GroupId, request.MemberId, instanceId, request.GenerationId), out var writes);
+        return GroupWriteReplication.AnswerAsync(context, writes, new HeartbeatResponse { ErrorCode = (short)error },
+            e => new HeartbeatResponse { ErrorCode = (short)e });
     }
 }

@@ -14,6 +14,11 @@
 // Differences from upstream: a negative rebalance timeout (v1+) is refused with INVALID_REQUEST
 // instead of completing the rebalance at once; a pending (dynamic) member id sent with an
 // instance id gets INVALID_REQUEST where upstream fails with an internal error.
+// A join that writes the group (a static member replacing its old member id in a Stable group) is
+// answered once that is replicated, as upstream answers it from the write's future; a failed write
+// answers COORDINATOR_NOT_AVAILABLE / NOT_COORDINATOR with an empty member id
+// (GroupWriteReplication.cs). Joins completed by a rebalance write nothing (the group is written by
+// the leader's SyncGroup).
 // Authorization (KafkaApis.handleJoinGroupRequest): GROUP READ, else GROUP_AUTHORIZATION_FAILED.
 using System.Net;
 using Samsa.Kafka.Broker.Groups;
@@ -50,6 +55,7 @@ public static class JoinGroupHandler
             };
         int rebalanceTimeout = v >= 1 ? request.RebalanceTimeoutMs : request.SessionTimeoutMs;
         JoinGroupResult result;
+        GroupWriteScope? writes = null;
         if (rebalanceTimeout < 0)
         {
             result = new JoinGroupResult(ErrorCode.InvalidRequest, request.MemberId);
@@ -57,12 +63,15 @@ public static class JoinGroupHandler
         else
         {
             var protocols = request.Protocols.Select(p => new MemberProtocol(p.Name, p.Metadata)).ToList();
-            var task = context.Broker.Groups.Coordinator.JoinGroup(new JoinGroupParams(
+            var join = new JoinGroupParams(
                 request.GroupId, request.MemberId, v >= 5 ? request.GroupInstanceId : null,
                 RequireKnownMemberId: v >= 4 && request.GroupInstanceId is null,
                 SupportSkippingAssignment: v >= 9,
                 context.Header.ClientId ?? "", ClientHost(context), rebalanceTimeout, request.SessionTimeoutMs,
-                request.ProtocolType, protocols));
+                request.ProtocolType, protocols);
+            var coordinator = context.Broker.Groups.Coordinator;
+            var task = GroupWriteReplication.Run(() => coordinator.JoinGroup(join), out var scope);
+            writes = scope;
             result = await task.WaitAsync(context.Cancellation);
         }
         var response = new JoinGroupResponse
@@ -78,7 +87,14 @@ public static class JoinGroupHandler
         };
         foreach (var m in result.MemberList)
             response.Members.Add(new JoinGroupResponse.JoinGroupResponseMember { MemberId = m.MemberId, GroupInstanceId = m.GroupInstanceId, Metadata = m.Metadata });
-        return response;
+        if (writes is null) return response;
+        return await GroupWriteReplication.AnswerAsync(context, writes, response, e => new JoinGroupResponse
+        {
+            // Upstream (updateStaticMemberThenRebalanceOrCompleteJoin): the write's error with an
+            // unknown member id, the group's generation, protocol and previous leader.
+            ErrorCode = (short)e, MemberId = "", GenerationId = result.GenerationId, ProtocolType = result.ProtocolType,
+            ProtocolName = v >= 7 ? result.ProtocolName : result.ProtocolName ?? "", Leader = result.LeaderId,
+        });
     }
 
     /// <summary>Upstream reports a member's host as InetAddress.toString(): "/127.0.0.1".</summary>

@@ -21,7 +21,8 @@ public static class LeaveGroupHandler
         var leaving = v >= 3
             ? request.Members.Select(m => new MemberLeave(m.MemberId, m.GroupInstanceId)).ToList()
             : [new MemberLeave(request.MemberId, null)];
-        var (error, members) = context.Broker.Groups.Coordinator.LeaveGroup(request.GroupId, leaving);
+        var coordinator = context.Broker.Groups.Coordinator;
+        var (error, members) = GroupWriteReplication.Run(() => coordinator.LeaveGroup(request.GroupId, leaving), out var writes);
         var response = new LeaveGroupResponse { ErrorCode = (short)error };
         if (v >= 3)
         {
@@ -32,6 +33,8 @@ public static class LeaveGroupHandler
         {
             response.ErrorCode = (short)members[0].Error;
         }
-        return ValueTask.FromResult<IKafkaMessage?>(response);
+        // Answered once the departures' records are replicated; upstream's handleOperationException
+        // answers a failed write with the top-level code and no members.
+        return GroupWriteReplication.AnswerAsync(context, writes, response, e => new LeaveGroupResponse { ErrorCode = (short)e });
     }
 }

@@ -30,7 +30,8 @@ public static class OffsetDeleteHandler
                 if (denied.Contains(t.Name)) continue;
                 if (broker.Replicas.GetPartition(t.Name, p.PartitionIndex) is null) unknown.Add(tp); else known.Add(tp);
             }
-        var (error, results) = broker.Groups.Coordinator.DeleteOffsets(request.GroupId, known);
+        var coordinator = broker.Groups.Coordinator;
+        var (error, results) = GroupWriteReplication.Run(() => coordinator.DeleteOffsets(request.GroupId, known), out var writes);
         var response = new OffsetDeleteResponse { ErrorCode = (short)error };
         if (error != ErrorCode.None) return ValueTask.FromResult<IKafkaMessage?>(response);
         foreach (var t in request.Topics)
@@ -44,6 +45,8 @@ public static class OffsetDeleteHandler
                 rt.Partitions.Add(new OffsetDeleteResponse.OffsetDeleteResponsePartition { PartitionIndex = p.PartitionIndex, ErrorCode = (short)e });
             }
         }
-        return ValueTask.FromResult<IKafkaMessage?>(response);
+        // Answered once the tombstones are replicated (GroupWriteReplication.cs); a failed write is
+        // the top-level code, as upstream's handleOperationException answers it.
+        return GroupWriteReplication.AnswerAsync(context, writes, response, e => new OffsetDeleteResponse { ErrorCode = (short)e });
     }
 }

@@ -51,8 +51,11 @@ public static class ShareGroupHeartbeatHandler
         if (status != ErrorCode.None) return Answer(status, null);
         if (IsOtherGroupType(context.Broker, request.GroupId))
             return Answer(ErrorCode.GroupIdNotFound, $"Group {request.GroupId} is not a share group.");
-        var r = shares.Coordinator.Heartbeat(request.GroupId, request.MemberId, request.MemberEpoch, request.RackId,
-            request.SubscribedTopicNames, context.Header.ClientId ?? "", "/" + context.Session.ClientAddress, shares.Clock());
+        string clientId = context.Header.ClientId ?? "", host = "/" + context.Session.ClientAddress;
+        long now = shares.Clock();
+        // Answered once a change of the group is replicated (GroupWriteReplication.cs).
+        var r = GroupWriteReplication.Run(() => shares.Coordinator.Heartbeat(request.GroupId, request.MemberId, request.MemberEpoch, request.RackId,
+            request.SubscribedTopicNames, clientId, host, now), out var writes);
         var response = new ShareGroupHeartbeatResponse
         {
             ErrorCode = (short)r.Error,
@@ -72,7 +75,7 @@ public static class ShareGroupHeartbeatHandler
                 }).ToList(),
             };
         }
-        return ValueTask.FromResult<IKafkaMessage?>(response);
+        return GroupWriteReplication.AnswerAsync(context, writes, response, e => new ShareGroupHeartbeatResponse { ErrorCode = (short)e });
     }
 
     private static ValueTask<IKafkaMessage?> Answer(ErrorCode error, string? message) =>

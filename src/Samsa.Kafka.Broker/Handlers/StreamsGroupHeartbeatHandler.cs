@@ -51,13 +51,15 @@ public static class StreamsGroupHeartbeatHandler
                     ErrorMessage = $"Unauthorized topics: {string.Join(", ", denied.Order(StringComparer.Ordinal))}",
                 });
         }
-        var result = context.Broker.Groups.Coordinator.StreamsGroupHeartbeat(request, context.Header.ClientId ?? "", JoinGroupHandler.ClientHost(context));
+        var coordinator = context.Broker.Groups.Coordinator;
+        string clientId = context.Header.ClientId ?? "", clientHost = JoinGroupHandler.ClientHost(context);
+        var result = GroupWriteReplication.Run(() => coordinator.StreamsGroupHeartbeat(request, clientId, clientHost), out var writes);
         var response = new StreamsGroupHeartbeatResponse
         {
             ErrorCode = (short)result.Error, ErrorMessage = result.ErrorMessage, MemberId = result.MemberId,
             MemberEpoch = result.MemberEpoch, HeartbeatIntervalMs = result.HeartbeatIntervalMs,
         };
-        if (result.Error != ErrorCode.None) return Done(response);
+        if (result.Error != ErrorCode.None) return GroupWriteReplication.AnswerAsync(context, writes, response, Failed);
         response.AcceptableRecoveryLag = AcceptableRecoveryLag;
         response.TaskOffsetIntervalMs = TaskOffsetIntervalMs;
         var statuses = result.Statuses.ToList();
@@ -86,26 +88,17 @@ public static class StreamsGroupHeartbeatHandler
                 ActivePartitions = e.Active.Select(t => new StreamsGroupHeartbeatResponse.TopicPartition { Topic = t.Topic, Partitions = t.Partitions }).ToList(),
                 StandbyPartitions = e.Standby.Select(t => new StreamsGroupHeartbeatResponse.TopicPartition { Topic = t.Topic, Partitions = t.Partitions }).ToList(),
             }).ToList();
-        return AnswerWhenReplicatedAsync(context, request.GroupId, response);
-    }
+        return GroupWriteReplication.AnswerAsync(context, writes, response, Failed);
 
-    // Upstream's CoordinatorRuntime appends the group's records with acks=all and completes the
-    // heartbeat only once the offsets partition's high watermark passed them (a heartbeat that wrote
-    // nothing still waits for the partition's pending writes). Answering after the leader's local
-    // append lost whole groups when the coordinator's broker died before its followers fetched: the
-    // new coordinator replayed no group and answered GROUP_ID_NOT_FOUND. Write failures map as
-    // upstream's GroupCoordinatorService.handleOperationException (NOT_COORDINATOR /
-    // COORDINATOR_NOT_AVAILABLE); unlike upstream, the in-memory change is not rolled back.
-    private static async ValueTask<IKafkaMessage?> AnswerWhenReplicatedAsync(RequestContext context, string groupId, StreamsGroupHeartbeatResponse response)
-    {
-        var broker = context.Broker;
-        var replicated = await broker.AwaitInternalWriteAsync(Cluster.TopicName.GroupMetadataTopic,
-            broker.Groups.Coordinator.PartitionFor(groupId), context.Cancellation);
-        if (replicated == ErrorCode.None) return response;
-        return new StreamsGroupHeartbeatResponse
+        // Upstream's CoordinatorRuntime appends the group's records with acks=all and completes the
+        // heartbeat only once the offsets partition's high watermark passed them. Answering after the
+        // leader's local append lost whole groups when the coordinator's broker died before its
+        // followers fetched: the new coordinator replayed no group and answered GROUP_ID_NOT_FOUND.
+        // A heartbeat that wrote nothing answers at once (GroupWriteReplication.cs).
+        StreamsGroupHeartbeatResponse Failed(ErrorCode e) => new()
         {
-            ErrorCode = (short)replicated, MemberId = response.MemberId,
-            ErrorMessage = replicated == ErrorCode.NotCoordinator
+            ErrorCode = (short)e, MemberId = response.MemberId,
+            ErrorMessage = e == ErrorCode.NotCoordinator
                 ? "The coordinator moved before the group's records were replicated."
                 : "The group's records were not replicated to the in-sync replicas in time.",
         };

@@ -17,7 +17,10 @@
 // coordinator come back as COORDINATOR_LOAD_IN_PROGRESS, which producers retry.
 // The offsets are written to the group's __consumer_offsets partition as the producer's
 // transactional batch and become committed offsets when the transaction's COMMIT marker reaches that
-// partition (dropped on ABORT); a new coordinator replays them as pending until the marker.
+// partition (dropped on ABORT); a new coordinator replays them as pending until the marker. The
+// commit is answered once that batch is replicated (upstream's runtime appends it and completes the
+// request when the high watermark passed it); otherwise every partition gets COORDINATOR_NOT_AVAILABLE
+// / NOT_COORDINATOR (handleOperationException; GroupWriteReplication.cs).
 // Authorization (KafkaApis.handleTxnOffsetCommitRequest): TRANSACTIONAL_ID WRITE, then GROUP READ
 // (every partition TRANSACTIONAL_ID_ / GROUP_AUTHORIZATION_FAILED), then TOPIC READ per topic.
 using Samsa.Kafka.Broker.Groups;
@@ -59,7 +62,11 @@ public static class TxnOffsetCommitHandler
             && broker.Transactions.Coordinator.ValidateTxnOffsetCommit(request.TransactionalId, request.ProducerId, request.ProducerEpoch, request.GroupId) is { } txnError)
             error = txnError;
         if (error == ErrorCode.None && entries.Count > 0)
-            error = broker.Groups.Coordinator.AddTransactionalOffsets(request.GroupId, request.ProducerId, request.ProducerEpoch, entries);
+        {
+            var coordinator = broker.Groups.Coordinator;
+            error = GroupWriteReplication.Run(() => coordinator.AddTransactionalOffsets(request.GroupId, request.ProducerId, request.ProducerEpoch, entries), out var writes);
+            if (error == ErrorCode.None) error = await broker.AwaitGroupWritesAsync(writes, context.Cancellation);
+        }
         if (error == ErrorCode.ProducerFenced && v < 3) error = ErrorCode.InvalidProducerEpoch;
         var response = new TxnOffsetCommitResponse();
         foreach (var t in request.Topics)
