@@ -172,10 +172,18 @@ public sealed class FastLeaderElection : IAsyncDisposable
                     try
                     {
                         var rqv = QuorumConfig.ParseVerifier(n.Config);
-                        // a newer config means a reconfiguration happened, which the Keeper does not follow:
-                        // upstream would adopt it here (processReconfig); say so instead of acting on it
+                        // upstream WorkerReceiver: a newer config from a peer means a reconfiguration
+                        // committed while we were away; a looking member adopts it (processReconfig)
+                        // and the election goes on with the new voters (IsVoter reads the config)
                         if (rqv.Version > _config.Version && !SameMembers(rqv, _config))
-                            _log($"election: server {sid} has quorum config version {rqv.Version:x} with other members; dynamic reconfiguration is not implemented");
+                        {
+                            if (!_config.ReconfigEnabled)
+                                _log($"election: server {sid} has quorum config version {rqv.Version:x} with other members; reconfigEnabled is false, so it is not adopted");
+                            else if (State == ServerState.Looking)
+                            {
+                                _config.Activate(rqv, _log); // QuorumMember refreshes /zookeeper/config after the election
+                            }
+                        }
                     }
                     catch (KeeperConfigException e) { _log($"election: bad config in a notification from {sid}: {e.Message}"); }
                 }

@@ -80,8 +80,10 @@ public sealed record QuorumServer(long Id, string Host, int QuorumPort, int Elec
 /// syncLimit, electionAlg, peerType, standaloneEnabled, reconfigEnabled, dynamicConfigFile,
 /// quorumListenOnAllIPs. Keys that ask for something the Keeper does not implement are collected
 /// in <see cref="Unsupported"/> and refused at start (<see cref="Validate"/>).</summary>
-public sealed class QuorumConfig
+public sealed partial class QuorumConfig
 {
+    /// <summary>The committed membership. A reconfiguration replaces the whole dictionary (never
+    /// edits it), so readers on other threads see either the old or the new one.</summary>
     public SortedDictionary<long, QuorumServer> Servers = new();
     /// <summary>From dataDir/myid (read by <see cref="Validate"/>); -1 until then.</summary>
     public long MyId = -1;
@@ -145,8 +147,8 @@ public sealed class QuorumConfig
                 return true;
             case "quorumListenOnAllIPs": QuorumListenOnAllIPs = bool.Parse(val); return true;
             case "dynamicConfigFile":
+                // read by LoadDynamicConfigFile once the whole zoo.cfg is parsed (Quorum/Reconfig.cs)
                 DynamicConfigFile = val;
-                Unsupported.Add($"dynamicConfigFile={val} (dynamic reconfiguration is not implemented by the Keeper)");
                 return true;
             case "multiAddress.enabled": case "zookeeper.multiAddress.enabled":
                 if (bool.Parse(val)) Unsupported.Add($"{key}={val} (several addresses per server)");
