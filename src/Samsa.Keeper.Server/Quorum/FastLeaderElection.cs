@@ -322,7 +322,9 @@ public sealed class FastLeaderElection : IAsyncDisposable
     {
         CurrentVote = v;
         // upstream learningState(): a non-voter that settles on a leader observes it
-        State = v.Id == _myId ? ServerState.Leading : IsVoter(_myId) ? ServerState.Following : ServerState.Observing;
+        // upstream learningState: a member a reconfig dropped from the view stays a (non-voting) participant and follows
+        State = v.Id == _myId ? ServerState.Leading
+            : IsVoter(_myId) || !_config.Servers.ContainsKey(_myId) ? ServerState.Following : ServerState.Observing;
         while (_recv.Reader.TryRead(out _)) { } // upstream leaveInstance clears the queue
         _log($"election: settled on leader {v.Id} (zxid 0x{v.Zxid:x}, round 0x{v.ElectionEpoch:x}, peerEpoch 0x{v.PeerEpoch:x}); now {State}");
         return v;

@@ -217,6 +217,15 @@ public sealed partial class QuorumConfig
         if (!long.TryParse(myid, NumberStyles.None, CultureInfo.InvariantCulture, out MyId))
             throw new KeeperConfigException($"serverid {myid} is not a number");
         if (!Servers.ContainsKey(MyId)) throw new KeeperConfigException($"myid {MyId} has no server.{MyId} line in the configuration");
+        // upstream QuorumPeerConfig.setupClientPort: our server line's client address (";host:port",
+        // the form reconfig needs) is where clients connect; a different clientPort beside it is an error
+        if (Servers[MyId] is { ClientPort: int linePort } mine)
+        {
+            if (c.Raw.ContainsKey("clientPort") && c.ClientPort != linePort)
+                throw new KeeperConfigException($"client address for this server (id = {MyId}) in static config file is {c.ClientPortAddress}:{c.ClientPort} is different from client address found in dynamic file: {mine.ClientHost}:{linePort}");
+            c.ClientPort = linePort;
+            if (!c.Raw.ContainsKey("clientPortAddress") && mine.ClientHost is not null) c.ClientPortAddress = mine.ClientHost;
+        }
         // upstream QuorumPeerConfig.setupPeerType: the server line's role wins over peerType
         var byList = Servers[MyId].Type;
         if (byList != PeerType)

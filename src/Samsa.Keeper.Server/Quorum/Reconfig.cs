@@ -266,3 +266,19 @@ public static class ReconfigPlanner
         return b;
     }
 }
+
+public static class Reconfig
+{
+    /// <summary>The quorum part of the conf 4lw (upstream QuorumZooKeeperServer.dumpConf): serverId,
+    /// limits, ports, peerType (LearnerType ordinal) and "membership:" with the committed config,
+    /// so a reconfig shows there as in /zookeeper/config.</summary>
+    public static string QuorumConf(KeeperConfig cfg)
+    {
+        var q = cfg.Quorum;
+        var snap = q.Snapshot();
+        snap.Servers.TryGetValue(q.MyId, out var me);
+        return $"serverId={q.MyId}\ninitLimit={q.InitLimit}\nsyncLimit={q.SyncLimit}\nelectionAlg={q.ElectionAlg}\n"
+            + $"electionPort={me?.ElectionPort}\nquorumPort={me?.QuorumPort}\npeerType={(me?.Type == LearnerType.Observer ? 1 : 0)}\n"
+            + "membership: \n" + snap.VerifierString();
+    }
+}
