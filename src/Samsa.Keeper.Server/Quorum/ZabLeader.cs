@@ -398,7 +398,8 @@ public sealed class ZabLeader
         if (next.Servers.TryGetValue(_myId, out var mine) && mine.Type == LearnerType.Participant && mine.Host == me.Host && mine.QuorumPort == me.QuorumPort)
             designated = _myId;
         else
-            designated = _outstandingAcks.Where(id => id != _myId && next.Servers.TryGetValue(id, out var s) && s.Type == LearnerType.Participant).Min();
+            designated = _outstandingAcks.Where(id => id != _myId && next.Servers.TryGetValue(id, out var s) && s.Type == LearnerType.Participant)
+                .DefaultIfEmpty(_myId).Min();
         var leaderBytes = ReconfigPlanner.LeaderBytes(designated);
         foreach (var l in _forwarding)
         {
