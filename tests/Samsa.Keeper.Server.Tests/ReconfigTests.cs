@@ -185,8 +185,10 @@ public sealed class ReconfigEnsembleTests : QuorumEnsembleTestBase
     {
         var ms = new[] { Member(1, [1, 2, 3]), Member(2, [1, 2, 3]), Member(3, [1, 2, 3]) };
         await Until(() => ms.Count(m => m.Leading) == 1 && ms.Count(m => m.Synced) == 2, "3 members in broadcast");
-        string before = await ConfigOn(1);
-        Assert.Equal($"{Line(1)}\n{Line(2)}\n{Line(3)}\nversion=0", before);
+        // with reconfig on, the initial config takes the first NEWLEADER zxid as its version (upstream ZOOKEEPER-1783)
+        long epoch = ms.Single(m => m.Leading).Store.CurrentEpoch;
+        string initial = $"{Line(1)}\n{Line(2)}\n{Line(3)}\nversion={ZabType.MakeZxid(epoch, 0):x}";
+        foreach (long sid in new long[] { 1, 2, 3 }) await Until(() => ConfigOn(sid).GetAwaiter().GetResult() == initial, $"member {sid} shows the initial config");
 
         // a 4th member started with the old members plus itself syncs as a non-voter
         var joiner = Member(4, [1, 2, 3, 4]);
@@ -214,7 +216,7 @@ public sealed class ReconfigEnsembleTests : QuorumEnsembleTestBase
         text = Encoding.UTF8.GetString(Data(body).Data!);
         Assert.DoesNotContain($"server.{followerId}=", text);
         await using var c = await Connect(Port(4));
-        await c.CreateAsync("/after-remove", [1]);
+        await c.CreateAsync("/after-remove", [1], Samsa.Keeper.Client.Acls.OpenAclUnsafe);
         Assert.NotNull(await ReadSynced(Port(leader.MyId), "/after-remove"));
 
         // a stale fromConfig: BADVERSION
@@ -228,7 +230,7 @@ public sealed class ReconfigEnsembleTests : QuorumEnsembleTestBase
         var rest = ms.Where(m => m.MyId != followerId && m != leader).Append(joiner).ToList();
         await Until(() => rest.Count(m => m.Leading) == 1 && rest.Count(m => m.Synced) == 1, "a new leader among the remaining voters");
         await using var c2 = await Connect(Port(4));
-        await c2.CreateAsync("/after-leader-left", [2]);
+        await c2.CreateAsync("/after-leader-left", [2], Samsa.Keeper.Client.Acls.OpenAclUnsafe);
         Assert.NotNull(await ReadSynced(Port(rest.Single(m => m.Leading).MyId), "/after-leader-left"));
     }
 

@@ -35,6 +35,9 @@ public sealed partial class QuorumConfig
 
     public long LastSeenVersion { get { lock (_qvLock) return LastSeen?.Version ?? Version; } }
 
+    /// <summary>What a leader sends in NEWLEADER (upstream getQuorumVerifierBytes: the last seen config).</summary>
+    public string LastSeenVerifierString() { lock (_qvLock) return (LastSeen ?? this).VerifierString(); }
+
     /// <summary>A detached copy of the membership (server lines and version).</summary>
     public QuorumConfig Snapshot()
     {

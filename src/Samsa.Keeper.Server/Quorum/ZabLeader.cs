@@ -168,6 +168,16 @@ public sealed class ZabLeader
             }
             _counter = 0;
             _logBase = _store.Tree.LastProcessedZxid;
+            // upstream Leader.lead (ZOOKEEPER-1783): with reconfig on, an initial config (version 0)
+            // gets the first NEWLEADER zxid as its version; it travels in NEWLEADER and is activated
+            // once a quorum acknowledged it. Set before the learners may send NEWLEADER (they wait
+            // for the current epoch below).
+            if (_quorum.ReconfigEnabled && _quorum.Version == 0 && _quorum.LastSeenVersion == 0)
+            {
+                var initial = _quorum.Snapshot();
+                initial.Version = ZabType.MakeZxid(_epoch, 0);
+                _quorum.SetLastSeen(initial, _log);
+            }
             _store.SetCurrentEpoch(_epoch);
             _log($"zab: leading epoch {_epoch} from zxid 0x{_logBase:x}");
             // ---- waitForNewLeaderAck
@@ -177,6 +187,12 @@ public sealed class ZabLeader
                 WaitFor(() => IsQuorum(_newLeaderAcks), limit, "Timeout while waiting for NEWLEADER to be acked by quorum");
                 _broadcasting = true;
                 Monitor.PulseAll(_gate);
+            }
+            // the config NEWLEADER carried is now acknowledged by a quorum (upstream processReconfig after waitForNewLeaderAck)
+            if (_quorum.LastSeen is { } seenQv && seenQv.Version > _quorum.Version)
+            {
+                _quorum.Activate(seenQv, _log);
+                _store.InitConfigNode(_quorum);
             }
             foreach (var (id, to) in _store.Sessions.ToList()) _sessionDeadline[id] = Environment.TickCount64 + to;
             _updateVote(_epoch);
@@ -628,7 +644,7 @@ public sealed class ZabLeader
                         QueueRaw(snap);
                     }
                     // upstream LearnerHandler (ZAB 1.0 learners): NEWLEADER carries the leader's config
-                    Queue(ZabType.NewLeader, ZabType.MakeZxid(epoch, 0), System.Text.Encoding.UTF8.GetBytes(l._quorum.VerifierString()));
+                    Queue(ZabType.NewLeader, ZabType.MakeZxid(epoch, 0), System.Text.Encoding.UTF8.GetBytes(l._quorum.LastSeenVerifierString()));
                     // A proposal in flight (Process waits for its acks with the lock released) is
                     // past the tree synced above, and its COMMIT will reach this learner too: send
                     // the PROPOSAL first, as upstream's Leader.startForwarding sends outstanding
