@@ -181,7 +181,7 @@ public sealed class ReconfigEnsembleTests : QuorumEnsembleTestBase
     private async Task<string> ConfigOn(long sid) => Encoding.UTF8.GetString(await ReadSynced(Port(sid), DataTree.ConfigPath) ?? []);
 
     [Fact]
-    public async Task Reconfig_adds_a_synced_member_and_removes_a_follower()
+    public async Task Reconfig_adds_a_synced_member_removes_a_follower_and_the_leader()
     {
         var ms = new[] { Member(1, [1, 2, 3]), Member(2, [1, 2, 3]), Member(3, [1, 2, 3]) };
         await Until(() => ms.Count(m => m.Leading) == 1 && ms.Count(m => m.Synced) == 2, "3 members in broadcast");
@@ -235,7 +235,7 @@ public sealed class ReconfigEnsembleTests : QuorumEnsembleTestBase
     }
 
     [Fact]
-    public async Task Reconfig_is_refused_when_disabled_and_without_write_on_the_config_node()
+    public async Task Reconfig_is_refused_when_disabled_and_the_config_node_is_still_filled()
     {
         var ms = new[] { Member(1, [1, 2, 3], reconfig: false), Member(2, [1, 2, 3], reconfig: false), Member(3, [1, 2, 3], reconfig: false) };
         await Until(() => ms.Count(m => m.Leading) == 1 && ms.Count(m => m.Synced) == 2, "3 members in broadcast");
