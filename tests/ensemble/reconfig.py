@@ -6,7 +6,7 @@ Every member runs with reconfigEnabled=true and a super digest (world may only r
 /zookeeper/config, so reconfig needs the super identity, as upstream since ZOOKEEPER-2014).
 Per scenario: three members serve (the largest id leads); /zookeeper/config holds the server
 lines and, as reconfig is on, the first NEWLEADER zxid as version (ZOOKEEPER-1783) on
-each; reconfig without the super identity is NOAUTH, with a stale fromConfig BADVERSION, and a
+each (and in zkCli.sh `config` through a Keeper); reconfig without the super identity is NOAUTH, with a stale fromConfig BADVERSION, and a
 new config without a synced quorum NEWCONFIGNOQUORUM; a fourth member started with the old
 members plus itself syncs as a non-voter, is added with an incremental reconfig (kazoo
 client.reconfig), and every member then shows the new config with the reconfig's zxid as its
@@ -148,6 +148,15 @@ def run(label, kinds, joiner_kind, samsa, root):
         cfgs = {m.name(): config_of(m.port) for m in members}
         check(f"{label}: /zookeeper/config lists servers 1-3 with version=<first NEWLEADER zxid> on every member", ok,
               ", ".join(f"{k}: version={version_of(c)}" for k, c in cfgs.items()))
+        # zkCli's `config` (ZooKeeper.getConfig: getData of /zookeeper/config) through a Keeper member
+        keeper = next(m for m in members if m.kind == "keeper")
+        try:
+            out = subprocess.run(["/usr/share/zookeeper/bin/zkCli.sh", "-server", f"127.0.0.1:{keeper.port}", "config"],
+                                 capture_output=True, text=True, timeout=60).stdout
+        except subprocess.TimeoutExpired:
+            out = ""
+        check(f"{label}: zkCli config through {keeper.name()} prints the membership",
+              all(f"server.{i}=" in out for i in (1, 2, 3)) and f"version={version_of(cfgs[keeper.name()])}" in out, out[-300:])
         zk = client(members[0].port)
         anon = client(members[0].port, auth=False)
         try:
