@@ -34,6 +34,7 @@ public static class KeeperCommand
         try
         {
             config = KeeperConfig.Parse(await File.ReadAllTextAsync(configPath));
+            config.Quorum.ConfigFilePath = configPath; // reconfig writes zoo.cfg.dynamic.<version> beside it
         }
         catch (Exception e) when (e is IOException or FormatException or UnauthorizedAccessException or KeeperConfigException)
         {

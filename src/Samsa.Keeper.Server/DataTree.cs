@@ -447,6 +447,7 @@ public sealed class DataTree
                     DeleteNode(t.Path!, hdr.Zxid);
                     break;
                 }
+                case OpCode.Reconfig: // upstream: a reconfig txn is a SetDataTxn of /zookeeper/config
                 case OpCode.SetData:
                 {
                     var t = (SetDataTxn)txn!;

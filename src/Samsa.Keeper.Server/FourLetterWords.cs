@@ -111,7 +111,8 @@ public static class FourLetterWords
             case "conf":
                 return $"clientPort={cfg.ClientPort}\nsecureClientPort=-1\ndataDir={cfg.SnapDir}\ndataDirSize={DirSize(cfg.SnapDir)}\n"
                     + $"dataLogDir={cfg.LogDir}\ndataLogSize={DirSize(cfg.LogDir)}\ntickTime={cfg.TickTime}\nmaxClientCnxns={cfg.MaxClientCnxns}\n"
-                    + $"minSessionTimeout={cfg.EffectiveMinSessionTimeout}\nmaxSessionTimeout={cfg.EffectiveMaxSessionTimeout}\nclientPortListenBacklog=-1\nserverId=0\n";
+                    + $"minSessionTimeout={cfg.EffectiveMinSessionTimeout}\nmaxSessionTimeout={cfg.EffectiveMaxSessionTimeout}\nclientPortListenBacklog=-1\n"
+                    + (s.IsFollower ? Quorum.Reconfig.QuorumConf(cfg) : "serverId=0\n");
             case "envi":
                 return "Environment:\n"
                     + $"zookeeper.version={Version}\nhost.name={Dns.GetHostName()}\njava.version=n/a (.NET {Environment.Version})\n"

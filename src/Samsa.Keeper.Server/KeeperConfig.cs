@@ -96,6 +96,7 @@ public sealed class KeeperConfig
             c.Raw[key] = val;
             c.Apply(key, val);
         }
+        c.Quorum.LoadDynamicConfigFile(); // dynamicConfigFile= (Quorum/Reconfig.cs)
         return c;
     }
 

@@ -324,6 +324,7 @@ public sealed partial class KeeperServer
                 OpCode.SetData => new SetDataResponse { Stat = rc.Stat! },
                 OpCode.SetACL => new SetACLResponse { Stat = rc.Stat! },
                 OpCode.Check => new SetDataResponse { Stat = rc.Stat ?? new Stat() },
+                OpCode.Reconfig => ReconfigResponse(rc.Stat),
                 _ => null,
             };
         // a multi answers OK at the header with the per-op results in the body, as standalone does

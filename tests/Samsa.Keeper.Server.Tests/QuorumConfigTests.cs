@@ -49,7 +49,6 @@ public sealed class QuorumConfigTests : IDisposable
     [Theory]
     [InlineData("observerMasterPort=2191\n", "observerMasterPort")]
     [InlineData("electionAlg=1\n", "electionAlg=1")]
-    [InlineData("dynamicConfigFile=/tmp/zoo.cfg.dynamic.100000000\n", "dynamicConfigFile")]
     [InlineData("quorum.auth.enableSasl=true\n", "quorum.auth.enableSasl=true")]
     [InlineData("localSessionsEnabled=true\n", "localSessionsEnabled=true")]
     [InlineData("readonlymode.enabled=true\n", "readonlymode.enabled=true")]

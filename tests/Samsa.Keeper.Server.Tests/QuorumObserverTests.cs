@@ -117,13 +117,22 @@ public sealed class QuorumObserverTests(ITestOutputHelper output)
         Assert.NotNull(store.Read(t => t.GetNode("/informed")));
         Assert.Equal(epoch1 + 4, store.LastLoggedZxid);               // INFORMs are logged, as upstream's syncEnabled observer
 
-        // a reconfiguration (INFORMANDACTIVATE) is not implemented: the observer stops with a clear reason
-        var ia = new byte[8 + CreateEntry(epoch1 + 5, "/x").Length];
+        // INFORMANDACTIVATE (the designated leader, then a reconfig proposal): committed like an
+        // INFORM; without reconfigEnabled the membership is not activated and observing goes on
+        // (upstream processReconfig returns at once when reconfig is disabled)
+        const string newConfig = "server.1=127.0.0.1:1:2:participant\nversion=100000005";
+        var rh = new TxnHeader { ClientId = 0x55, Cxid = 2, Zxid = epoch1 + 5, Time = 1, Type = OpCode.Reconfig };
+        byte[] entry = [.. rh.ToBytes(), .. new SetDataTxn { Path = DataTree.ConfigPath, Data = System.Text.Encoding.UTF8.GetBytes(newConfig), Version = -1 }.ToBytes()];
+        var ia = new byte[8 + entry.Length];
         BinaryPrimitives.WriteInt64BigEndian(ia, 1);
-        CreateEntry(epoch1 + 5, "/x").CopyTo(ia, 8);
+        entry.CopyTo(ia, 8);
         Write(net, ZabType.InformAndActivate, epoch1 + 5, ia);
-        var e = await Assert.ThrowsAsync<IOException>(() => run);
-        Assert.Contains("reconfiguration is not implemented", e.Message);
+        Write(net, ZabType.Ping, epoch1 + 5, null);
+        Assert.Equal(ZabType.Ping, reader.ReadPacket().Type);
+        Assert.Equal(newConfig, System.Text.Encoding.UTF8.GetString(store.Read(t => t.GetNode(DataTree.ConfigPath)!.Data!)));
+        Assert.False(run.IsCompleted);
+        conn.Close();
+        await Assert.ThrowsAnyAsync<Exception>(() => run); // the leader gone: the observer stops
     }
 
     // ------------------------------------------------------------------ live ensembles with Apache 3.8

@@ -172,10 +172,18 @@ public sealed class FastLeaderElection : IAsyncDisposable
                     try
                     {
                         var rqv = QuorumConfig.ParseVerifier(n.Config);
-                        // a newer config means a reconfiguration happened, which the Keeper does not follow:
-                        // upstream would adopt it here (processReconfig); say so instead of acting on it
+                        // upstream WorkerReceiver: a newer config from a peer means a reconfiguration
+                        // committed while we were away; a looking member adopts it (processReconfig)
+                        // and the election goes on with the new voters (IsVoter reads the config)
                         if (rqv.Version > _config.Version && !SameMembers(rqv, _config))
-                            _log($"election: server {sid} has quorum config version {rqv.Version:x} with other members; dynamic reconfiguration is not implemented");
+                        {
+                            if (!_config.ReconfigEnabled)
+                                _log($"election: server {sid} has quorum config version {rqv.Version:x} with other members; reconfigEnabled is false, so it is not adopted");
+                            else if (State == ServerState.Looking)
+                            {
+                                _config.Activate(rqv, _log); // QuorumMember refreshes /zookeeper/config after the election
+                            }
+                        }
                     }
                     catch (KeeperConfigException e) { _log($"election: bad config in a notification from {sid}: {e.Message}"); }
                 }
@@ -314,7 +322,9 @@ public sealed class FastLeaderElection : IAsyncDisposable
     {
         CurrentVote = v;
         // upstream learningState(): a non-voter that settles on a leader observes it
-        State = v.Id == _myId ? ServerState.Leading : IsVoter(_myId) ? ServerState.Following : ServerState.Observing;
+        // upstream learningState: a member a reconfig dropped from the view stays a (non-voting) participant and follows
+        State = v.Id == _myId ? ServerState.Leading
+            : IsVoter(_myId) || !_config.Servers.ContainsKey(_myId) ? ServerState.Following : ServerState.Observing;
         while (_recv.Reader.TryRead(out _)) { } // upstream leaveInstance clears the queue
         _log($"election: settled on leader {v.Id} (zxid 0x{v.Zxid:x}, round 0x{v.ElectionEpoch:x}, peerEpoch 0x{v.PeerEpoch:x}); now {State}");
         return v;

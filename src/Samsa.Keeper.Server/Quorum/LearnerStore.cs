@@ -110,16 +110,37 @@ public sealed partial class LearnerStore : IDisposable
     /// Upstream's Leader.lead starts with zk.loadData(), which replays the whole txn log, so such a
     /// proposal — possibly committed by the old quorum and acknowledged to its client — is
     /// committed by the new leader, and the election (which compared last *logged* zxids) chose a
-    /// member that has it. Returns how many were applied.</summary>
+    /// member that has it. Stops at a zxid gap and cuts the log there (see below). Returns how many
+    /// were applied.</summary>
     public int ApplyLoggedNotCommitted(Action<string> log)
     {
         if (!_persistent || LastLoggedZxid <= Tree.LastProcessedZxid) return 0;
         int n = 0;
+        long last = Tree.LastProcessedZxid;
+        long gapAt = -1;
         foreach (var t in TxnLogReader.Read(_config.LogDir, Tree.LastProcessedZxid, _config.JuteMaxBuffer, log))
         {
             if (t.Hdr.Zxid <= Tree.LastProcessedZxid) continue;
+            // upstream Learner.enforceContinuousProposal: within an epoch the zxids follow each
+            // other; a hole means txns this member never logged, and applying past it would build
+            // a history no quorum has. A new epoch may start anywhere (upstream only warns).
+            if (ZabType.EpochOf(t.Hdr.Zxid) == ZabType.EpochOf(last) && t.Hdr.Zxid != last + 1)
+            {
+                log($"zab: txn log has 0x{t.Hdr.Zxid:x} after 0x{last:x} (expected 0x{last + 1:x}); not applying past the gap");
+                gapAt = last;
+                break;
+            }
+            if (ZabType.EpochOf(t.Hdr.Zxid) != ZabType.EpochOf(last) && last != 0)
+                log($"zab: txn log moves to a new epoch at 0x{t.Hdr.Zxid:x} after 0x{last:x}");
             Apply(t.Hdr, t.Txn);
+            last = t.Hdr.Zxid;
             n++;
+        }
+        if (gapAt >= 0)
+        {
+            // cut the log at the gap, so the last logged zxid (reported in ACKEPOCH and in election
+            // votes) is the last applied one and the leader's DIFF/SNAP fills the rest
+            TruncateLog(gapAt, log);
         }
         return n;
     }

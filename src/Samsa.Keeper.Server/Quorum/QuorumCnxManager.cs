@@ -59,6 +59,23 @@ public sealed class QuorumCnxManager : IAsyncDisposable
     }
 
     public ChannelReader<(long Sid, byte[] Message)> Received => _received.Reader;
+
+    private readonly ConcurrentDictionary<long, IPEndPoint> _learnedAddresses = new();
+
+    private static IPEndPoint? ParseAddress(string text)
+    {
+        string first = text.Split('|')[0];
+        int colon = first.LastIndexOf(':');
+        if (colon <= 0 || !int.TryParse(first.AsSpan(colon + 1), out int port)) return null;
+        string host = first[..colon].Trim('[', ']');
+        if (IPAddress.TryParse(host, out var a)) return new IPEndPoint(a, port);
+        try
+        {
+            var found = Dns.GetHostAddresses(host).FirstOrDefault(x => x.AddressFamily == AddressFamily.InterNetwork);
+            return found is null ? null : new IPEndPoint(found, port);
+        }
+        catch (SocketException) { return null; }
+    }
     public IPEndPoint? LocalEndPoint => (IPEndPoint?)_listener?.LocalEndpoint;
 
     public void Start()
@@ -153,7 +170,9 @@ public sealed class QuorumCnxManager : IAsyncDisposable
 
     private async Task StartConnectionAsync(PeerLink link)
     {
-        var ep = _electionAddressOf(link.Sid);
+        // a server outside our config (one joining by reconfig) is reached at the address its
+        // initial message named, as upstream's handleConnection connects back to it
+        var ep = _electionAddressOf(link.Sid) ?? (_learnedAddresses.TryGetValue(link.Sid, out var learned) ? learned : null);
         if (ep is null) { _log($"election: no address for server {link.Sid}"); return; }
         var client = new TcpClient { NoDelay = true };
         try
@@ -201,7 +220,9 @@ public sealed class QuorumCnxManager : IAsyncDisposable
         {
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);
             timeout.CancelAfter(ConnectTimeoutMs);
-            (sid, _) = await ReadInitialMessageAsync(c.GetStream(), timeout.Token);
+            string? addr;
+            (sid, addr) = await ReadInitialMessageAsync(c.GetStream(), timeout.Token);
+            if (addr is not null && _electionAddressOf(sid) is null && ParseAddress(addr) is { } ep) _learnedAddresses[sid] = ep;
         }
         catch (Exception e) when (e is IOException or SocketException or InvalidDataException or OperationCanceledException or EndOfStreamException)
         {

@@ -80,8 +80,10 @@ public sealed record QuorumServer(long Id, string Host, int QuorumPort, int Elec
 /// syncLimit, electionAlg, peerType, standaloneEnabled, reconfigEnabled, dynamicConfigFile,
 /// quorumListenOnAllIPs. Keys that ask for something the Keeper does not implement are collected
 /// in <see cref="Unsupported"/> and refused at start (<see cref="Validate"/>).</summary>
-public sealed class QuorumConfig
+public sealed partial class QuorumConfig
 {
+    /// <summary>The committed membership. A reconfiguration replaces the whole dictionary (never
+    /// edits it), so readers on other threads see either the old or the new one.</summary>
     public SortedDictionary<long, QuorumServer> Servers = new();
     /// <summary>From dataDir/myid (read by <see cref="Validate"/>); -1 until then.</summary>
     public long MyId = -1;
@@ -145,8 +147,8 @@ public sealed class QuorumConfig
                 return true;
             case "quorumListenOnAllIPs": QuorumListenOnAllIPs = bool.Parse(val); return true;
             case "dynamicConfigFile":
+                // read by LoadDynamicConfigFile once the whole zoo.cfg is parsed (Quorum/Reconfig.cs)
                 DynamicConfigFile = val;
-                Unsupported.Add($"dynamicConfigFile={val} (dynamic reconfiguration is not implemented by the Keeper)");
                 return true;
             case "multiAddress.enabled": case "zookeeper.multiAddress.enabled":
                 if (bool.Parse(val)) Unsupported.Add($"{key}={val} (several addresses per server)");
@@ -215,6 +217,15 @@ public sealed class QuorumConfig
         if (!long.TryParse(myid, NumberStyles.None, CultureInfo.InvariantCulture, out MyId))
             throw new KeeperConfigException($"serverid {myid} is not a number");
         if (!Servers.ContainsKey(MyId)) throw new KeeperConfigException($"myid {MyId} has no server.{MyId} line in the configuration");
+        // upstream QuorumPeerConfig.setupClientPort: our server line's client address (";host:port",
+        // the form reconfig needs) is where clients connect; a different clientPort beside it is an error
+        if (Servers[MyId] is { ClientPort: int linePort } mine)
+        {
+            if (c.Raw.ContainsKey("clientPort") && c.ClientPort != linePort)
+                throw new KeeperConfigException($"client address for this server (id = {MyId}) in static config file is {c.ClientPortAddress}:{c.ClientPort} is different from client address found in dynamic file: {mine.ClientHost}:{linePort}");
+            c.ClientPort = linePort;
+            if (!c.Raw.ContainsKey("clientPortAddress") && mine.ClientHost is not null) c.ClientPortAddress = mine.ClientHost;
+        }
         // upstream QuorumPeerConfig.setupPeerType: the server line's role wins over peerType
         var byList = Servers[MyId].Type;
         if (byList != PeerType)

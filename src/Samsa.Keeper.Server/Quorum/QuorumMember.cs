@@ -70,6 +70,8 @@ public sealed class QuorumMember : IAsyncDisposable, ILeaderLink
     {
         var q = config.Quorum;
         if (myId is null) { q.Validate(config); myId = q.MyId; foreach (var w in q.Warnings) log(w); }
+        q.ReconfigEnabled = config.ReconfigEnabled;
+        if (q.MyId < 0) q.MyId = myId.Value;
         var m = new QuorumMember(config, myId.Value, log);
         if (serveClients)
         {
@@ -85,6 +87,8 @@ public sealed class QuorumMember : IAsyncDisposable, ILeaderLink
                 new ListenerOptions { Name = "keeper client", MaxFrameBytes = config.JuteMaxBuffer + 1024 });
             m._listener.Start();
         }
+        // upstream QuorumPeerMain: initConfigInZKDatabase once the database is loaded
+        m.Store.InitConfigNode(q);
         m._election = ElectionPeer.Start(q, myId.Value, () => m.Store.LastLoggedZxid, () => m.Store.CurrentEpoch, log);
         m._loop = Task.Factory.StartNew(m.Run, TaskCreationOptions.LongRunning);
         return m;
@@ -102,6 +106,8 @@ public sealed class QuorumMember : IAsyncDisposable, ILeaderLink
                 vote = _election.LookForLeaderAsync(ct).GetAwaiter().GetResult();
             }
             catch (OperationCanceledException) { return; }
+            // a config adopted from a peer's notification during the election (reconfig) shows in /zookeeper/config
+            if (_config.Quorum.ReconfigEnabled) Store.InitConfigNode(_config.Quorum);
             if (_election.State is ServerState.Following or ServerState.Observing)
             {
                 bool observing = _election.State == ServerState.Observing;
@@ -111,7 +117,7 @@ public sealed class QuorumMember : IAsyncDisposable, ILeaderLink
                     if (ct.WaitHandle.WaitOne(_config.TickTime)) return;
                     continue;
                 }
-                var follower = new ZabFollower(MyId, _config.Quorum, _config, Store, _log, _election.UpdateElectionVote, Server, observing);
+                var follower = new ZabFollower(MyId, _config.Quorum, _config, Store, _log, _election.UpdateElectionVote, Server, observing) { LeaderSid = vote.Id };
                 _follower = follower;
                 try
                 {

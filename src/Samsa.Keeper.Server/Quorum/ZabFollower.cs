@@ -22,8 +22,12 @@ namespace Samsa.Keeper.Server.Quorum;
 /// With <c>observer</c> set it is upstream's Observer instead: it registers with OBSERVERINFO,
 /// syncs the same way (the leader may send INFORM during the sync too), and in the broadcast phase
 /// applies each INFORM (a committed txn: logged, then applied), ignores PROPOSAL and COMMIT and
-/// never ACKs a proposal, so the leader never counts it in a quorum. INFORMANDACTIVATE (a
-/// reconfiguration) stops observing with one line: reconfig is not implemented.
+/// never ACKs a proposal, so the leader never counts it in a quorum. Reconfiguration (upstream
+/// 3.5+): a PROPOSAL of type reconfig is remembered as the last seen config; COMMITANDACTIVATE
+/// (followers; data = the designated leader's id) and INFORMANDACTIVATE (observers; the id, then
+/// the proposal) commit it and activate the new membership; a changed role or leader ends the
+/// follow so the member elects again (upstream "changes proposed in reconfig"). NEWLEADER carries
+/// the leader's config, activated at UPTODATE.
 /// It runs on the calling thread and returns or throws when the leader goes away; the caller
 /// then elects again.
 /// </summary>
@@ -39,6 +43,9 @@ public sealed class ZabFollower
     private readonly object _writeLock = new();
     private Stream? _out;
     private readonly bool _observer;
+
+    /// <summary>The sid of the leader being followed (for reconfig's leader-change check).</summary>
+    public long LeaderSid { get; init; } = -1;
 
     /// <summary>True for an observer (upstream Observer): OBSERVERINFO, INFORM, no ACKs of proposals.</summary>
     public bool IsObserver => _observer;
@@ -156,6 +163,9 @@ public sealed class ZabFollower
                 throw new IOException($"Got unexpected packet from leader: {ZabType.Name(qp.Type)}, exiting ... ");
         }
         _log($"zab: sync by {SyncMode} (leader zxid 0x{qp.Zxid:x})");
+        // upstream syncWithLeader: initConfigInZKDatabase after the DIFF/SNAP/TRUNC
+        _store.InitConfigNode(_quorum);
+        QuorumConfig? newLeaderQv = null;
         var notCommitted = new LinkedList<Pending>();
         var committedDuringSync = new List<long>();
         var ackAfterSync = new List<long>();
@@ -168,6 +178,7 @@ public sealed class ZabFollower
                 case ZabType.Proposal:
                     {
                         var (hdr, txn, digest) = ZabWriter.ReadTxnEntry(qp.Data ?? throw new IOException("PROPOSAL without data"));
+                        SeeProposal(hdr, txn);
                         notCommitted.AddLast(new Pending(hdr, txn, digest));
                         // after NEWLEADER a proposal is new history: logged now (upstream logs what
                         // is still uncommitted at UPTODATE); it is ACKed after UPTODATE below
@@ -175,6 +186,10 @@ public sealed class ZabFollower
                         break;
                     }
                 case ZabType.Commit:
+                case ZabType.CommitAndActivate:
+                    if (qp.Type == ZabType.CommitAndActivate && notCommitted.First?.Value is { } act && act.Hdr.Zxid == qp.Zxid
+                        && ProcessReconfig(ConfigOf(act.Txn), DesignatedLeader(qp.Data)))
+                        throw new IOException("changes proposed in reconfig");
                     if (!writeToLog)
                     {
                         // before NEWLEADER, committed txns come straight from the leader's history
@@ -191,11 +206,14 @@ public sealed class ZabFollower
                     else committedDuringSync.Add(qp.Zxid);
                     break;
                 case ZabType.Inform:
+                case ZabType.InformAndActivate:
                     {
                         // upstream Learner.syncWithLeader: an observer gets commits made while it syncs
                         // as INFORM (the proposal's data); before NEWLEADER applied at once, after it
                         // logged at UPTODATE with the rest
-                        var (hdr, txn, digest) = ZabWriter.ReadTxnEntry(qp.Data ?? throw new IOException("INFORM without data"));
+                        var (hdr, txn, digest) = ZabWriter.ReadTxnEntry(InformData(qp));
+                        if (qp.Type == ZabType.InformAndActivate && ProcessReconfig(ConfigOf(txn), DesignatedLeader(qp.Data)))
+                            throw new IOException("changes proposed in reconfig");
                         if (!writeToLog)
                         {
                             _store.Log(hdr, txn, digest);
@@ -209,10 +227,17 @@ public sealed class ZabFollower
                         }
                         break;
                     }
-                case ZabType.InformAndActivate:
-                case ZabType.CommitAndActivate:
-                    throw new IOException($"{ZabType.Name(qp.Type)} during sync: dynamic reconfiguration is not implemented by the Keeper");
                 case ZabType.NewLeader:
+                    // upstream: NEWLEADER's data is the leader's config, kept as last seen and activated at UPTODATE
+                    if (qp.Data is { Length: > 1 } qvBytes)
+                    {
+                        try
+                        {
+                            newLeaderQv = QuorumConfig.ParseVerifier(System.Text.Encoding.UTF8.GetString(qvBytes));
+                            _quorum.SetLastSeen(newLeaderQv, _log);
+                        }
+                        catch (KeeperConfigException e) { _log($"zab: cannot read the config in NEWLEADER: {e.Message}"); }
+                    }
                     if (snapshotNeeded) _store.TakeSnapshot();
                     _store.SetCurrentEpoch(newEpoch);
                     writeToLog = true;
@@ -221,6 +246,8 @@ public sealed class ZabFollower
                     Send(ZabType.Ack, qp.Zxid, null);
                     break;
                 case ZabType.UpToDate:
+                    if (newLeaderQv is not null && ProcessReconfig(newLeaderQv, null))
+                        throw new IOException("changes proposed in reconfig");
                     goto synced;
                 default:
                     _log($"zab: ignoring {ZabType.Name(qp.Type)} during sync");
@@ -277,10 +304,17 @@ public sealed class ZabFollower
                         break;
                     }
                 case ZabType.InformAndActivate when _observer:
-                    throw new IOException("INFORMANDACTIVATE: dynamic reconfiguration is not implemented by the Keeper; looking for the leader again");
+                    {
+                        var (hdr, txn, digest) = ZabWriter.ReadTxnEntry(InformData(qp));
+                        _store.Log(hdr, txn, digest);
+                        _store.Apply(hdr, txn);
+                        if (ProcessReconfig(ConfigOf(txn), DesignatedLeader(qp.Data))) throw new IOException("changes proposed in reconfig");
+                        break;
+                    }
                 case ZabType.Proposal:
                     {
                         var (hdr, txn, digest) = ZabWriter.ReadTxnEntry(qp.Data ?? throw new IOException("PROPOSAL without data"));
+                        SeeProposal(hdr, txn);
                         _store.Log(hdr, txn, digest);
                         pending.AddLast(new Pending(hdr, txn, digest));
                         Send(ZabType.Ack, hdr.Zxid, null);
@@ -305,12 +339,71 @@ public sealed class ZabFollower
                     _log("zab: received an UPTODATE message after the follower started");
                     break;
                 case ZabType.CommitAndActivate:
-                    throw new IOException("COMMITANDACTIVATE: dynamic reconfiguration is not implemented");
+                    {
+                        // upstream Follower.processPacket: the pending reconfig's config, the designated
+                        // leader from the packet; commit, then a changed leader/role means electing again
+                        var first = pending.First?.Value;
+                        if (first is null || first.Hdr.Zxid != qp.Zxid || first.Hdr.Type != OpCode.Reconfig)
+                            throw new IOException($"COMMITANDACTIVATE 0x{qp.Zxid:x} but next pending txn 0x{first?.Hdr.Zxid ?? -1:x}");
+                        var qv = ConfigOf(first.Txn);
+                        CommitNext(pending, qp.Zxid, alreadyLogged: true);
+                        if (ProcessReconfig(qv, DesignatedLeader(qp.Data))) throw new IOException("changes proposed in reconfig");
+                        break;
+                    }
                 default:
                     _log($"zab: unknown packet type {qp.Type}");
                     break;
             }
         }
+    }
+
+    private static QuorumConfig ConfigOf(IJuteRecord txn) =>
+        txn is SetDataTxn sd && sd.Data is { } d
+            ? QuorumConfig.ParseVerifier(System.Text.Encoding.UTF8.GetString(d))
+            : throw new IOException("a reconfig txn without a SetDataTxn of the new config");
+
+    private static long DesignatedLeader(byte[]? data) =>
+        data is { Length: >= 8 } ? BinaryPrimitives.ReadInt64BigEndian(data) : throw new IOException("activate packet without the designated leader");
+
+    /// <summary>INFORMANDACTIVATE's data is the designated leader (8 bytes), then the proposal.</summary>
+    private static byte[] InformData(QuorumPacket qp)
+    {
+        var d = qp.Data ?? throw new IOException($"{ZabType.Name(qp.Type)} without data");
+        if (qp.Type != ZabType.InformAndActivate) return d;
+        if (d.Length < 8) throw new IOException("short INFORMANDACTIVATE");
+        return d[8..];
+    }
+
+    private void SeeProposal(TxnHeader hdr, IJuteRecord txn)
+    {
+        if (hdr.Type != OpCode.Reconfig || !_quorum.ReconfigEnabled) return;
+        try { _quorum.SetLastSeen(ConfigOf(txn), _log); }
+        catch (KeeperConfigException e) { _log($"zab: unreadable config in reconfig proposal 0x{hdr.Zxid:x}: {e.Message}"); }
+    }
+
+    /// <summary>upstream QuorumPeer.processReconfig: activates a newer config and says whether this
+    /// member must elect again — its role changed (updateLearnerType: observer ↔ voter; a member
+    /// dropped from the view stays a non-voting participant) or its leader did (the designated one
+    /// differs, or without one the leader is no longer a voter at the same address).</summary>
+    private bool ProcessReconfig(QuorumConfig qv, long? designatedLeader)
+    {
+        if (!_quorum.ReconfigEnabled) return false;
+        var prev = _quorum.Activate(qv, _log);
+        _store.InitConfigNode(_quorum);
+        if (prev is null) return false;
+        bool nowObserver = qv.Servers.TryGetValue(_myId, out var me) && me.Type == LearnerType.Observer;
+        bool roleChange = nowObserver != _observer;
+        bool leaderChange;
+        if (designatedLeader is long d) leaderChange = d != LeaderSid;
+        else
+        {
+            prev.Servers.TryGetValue(LeaderSid, out var before);
+            qv.Servers.TryGetValue(LeaderSid, out var after);
+            leaderChange = before is null || after is null || before.Type != LearnerType.Participant || after.Type != LearnerType.Participant
+                || before.Host != after.Host || before.QuorumPort != after.QuorumPort;
+        }
+        if (roleChange || leaderChange) _log($"zab: reconfig {qv.Version:x} changes {(roleChange ? "this member's role" : $"the leader (to {designatedLeader})")}; electing again");
+        return roleChange || leaderChange;
     }
 
     private void CommitNext(LinkedList<Pending> pending, long zxid, bool alreadyLogged)

@@ -141,6 +141,7 @@ public sealed class ZabLeader
     {
         int replayed = _store.ApplyLoggedNotCommitted(_log);
         if (replayed > 0) _log($"zab: committed {replayed} txn(s) logged in the previous epoch but not yet committed here (up to 0x{_store.Tree.LastProcessedZxid:x})");
+        _store.InitConfigNode(_quorum);
         var me = _quorum.Servers[_myId];
         var listener = new TcpListener(Resolve(me.Host), me.QuorumPort);
         listener.Server.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
@@ -167,6 +168,16 @@ public sealed class ZabLeader
             }
             _counter = 0;
             _logBase = _store.Tree.LastProcessedZxid;
+            // upstream Leader.lead (ZOOKEEPER-1783): with reconfig on, an initial config (version 0)
+            // gets the first NEWLEADER zxid as its version; it travels in NEWLEADER and is activated
+            // once a quorum acknowledged it. Set before the learners may send NEWLEADER (they wait
+            // for the current epoch below).
+            if (_quorum.ReconfigEnabled && _quorum.Version == 0 && _quorum.LastSeenVersion == 0)
+            {
+                var initial = _quorum.Snapshot();
+                initial.Version = ZabType.MakeZxid(_epoch, 0);
+                _quorum.SetLastSeen(initial, _log);
+            }
             _store.SetCurrentEpoch(_epoch);
             _log($"zab: leading epoch {_epoch} from zxid 0x{_logBase:x}");
             // ---- waitForNewLeaderAck
@@ -176,6 +187,12 @@ public sealed class ZabLeader
                 WaitFor(() => IsQuorum(_newLeaderAcks), limit, "Timeout while waiting for NEWLEADER to be acked by quorum");
                 _broadcasting = true;
                 Monitor.PulseAll(_gate);
+            }
+            // the config NEWLEADER carried is now acknowledged by a quorum (upstream processReconfig after waitForNewLeaderAck)
+            if (_quorum.LastSeen is { } seenQv && seenQv.Version > _quorum.Version)
+            {
+                _quorum.Activate(seenQv, _log);
+                _store.InitConfigNode(_quorum);
             }
             foreach (var (id, to) in _store.Sessions.ToList()) _sessionDeadline[id] = Environment.TickCount64 + to;
             _updateVote(_epoch);
@@ -304,7 +321,25 @@ public sealed class ZabLeader
             }
             long zxid = ZabType.MakeZxid(_epoch, ++_counter);
             bool known = r.Type == OpCode.CreateSession || _store.Sessions.ContainsKey(r.SessionId);
-            var (hdr, txn) = _server.LeaderPrepAsync(r.SessionId, r.Cxid, r.Type, r.Body, r.Auth, zxid, known).GetAwaiter().GetResult();
+            if (!_allowedToCommit)
+            {
+                // upstream: after committing a reconfig that designated another leader this one
+                // commits nothing more; the request's client is disconnected when leadership ends
+                _log($"zab: not the designated leader any more; dropping request type {r.Type} of session 0x{r.SessionId:x}");
+                _counter--;
+                return;
+            }
+            TxnHeader hdr;
+            IJuteRecord txn;
+            QuorumConfig? nextConfig = null;
+            if (r.Type == OpCode.Reconfig)
+            {
+                var synced = _forwarding.Where(l => l.Synced && !l.IsObserver).Select(l => l.Sid).Append(_myId).ToList();
+                (hdr, txn, nextConfig) = _server.LeaderPrepReconfigAsync(r.SessionId, r.Cxid, r.Body, r.Auth, zxid, known, _quorum, synced).GetAwaiter().GetResult();
+                // upstream Leader.propose: a reconfig becomes the last seen config (zoo.cfg.dynamic.next)
+                if (nextConfig is not null) _quorum.SetLastSeen(nextConfig, _log);
+            }
+            else (hdr, txn) = _server.LeaderPrepAsync(r.SessionId, r.Cxid, r.Type, r.Body, r.Auth, zxid, known).GetAwaiter().GetResult();
             var data = Concat(hdr.ToBytes(), txn.ToBytes());
             _outstandingZxid = zxid;
             _outstandingData = data;
@@ -317,7 +352,8 @@ public sealed class ZabLeader
             _maxProposalSize = Math.Max(_maxProposalSize, data.Length);
             _store.Log(hdr, txn, null);
             long end = Environment.TickCount64 + Tick * (long)_quorum.SyncLimit * 2;
-            while (!IsQuorum(_outstandingAcks))
+            // a reconfig needs a quorum of the old and of the new voters (upstream Proposal.hasAllQuorums)
+            while (!IsQuorum(_outstandingAcks) || (nextConfig is not null && !IsQuorumOf(nextConfig, _outstandingAcks)))
             {
                 if (_failure is not null) return;
                 if (Environment.TickCount64 > end) throw new IOException($"proposal 0x{zxid:x} not acknowledged by a quorum");
@@ -325,6 +361,11 @@ public sealed class ZabLeader
             }
             _outstandingZxid = -1;
             _outstandingData = null;
+            if (nextConfig is not null)
+            {
+                CommitReconfig(zxid, hdr, txn, data, nextConfig);
+                return;
+            }
             // upstream tryToCommit: commit(zxid) to followers, inform(p) to observers
             foreach (var l in _forwarding)
             {
@@ -349,6 +390,53 @@ public sealed class ZabLeader
                     break;
             }
         }
+    }
+
+    /// <summary>Cleared once a committed reconfig designated another leader (upstream allowedToCommit).</summary>
+    private volatile bool _allowedToCommit = true;
+
+    private static bool IsQuorumOf(QuorumConfig q, IEnumerable<long> sids)
+    {
+        int voters = q.Voters.Count();
+        return sids.Distinct().Count(id => q.Servers.TryGetValue(id, out var s) && s.Type == LearnerType.Participant) * 2 > voters;
+    }
+
+    /// <summary>upstream Leader.tryToCommit for a reconfig: picks the designated leader (getDesignatedLeader:
+    /// this leader when it stays a voter at the same quorum address, otherwise a new voter that
+    /// acknowledged), activates the config (processReconfig), sends COMMITANDACTIVATE (data: the
+    /// designated leader) to followers and INFORMANDACTIVATE (the leader, then the proposal) to
+    /// observers, and applies the txn, which answers the client with the new config and its stat.
+    /// Called under the broadcast lock.</summary>
+    private void CommitReconfig(long zxid, TxnHeader hdr, IJuteRecord txn, byte[] data, QuorumConfig next)
+    {
+        var me = _quorum.Servers[_myId];
+        long designated;
+        if (next.Servers.TryGetValue(_myId, out var mine) && mine.Type == LearnerType.Participant && mine.Host == me.Host && mine.QuorumPort == me.QuorumPort)
+            designated = _myId;
+        else
+            designated = _outstandingAcks.Where(id => id != _myId && next.Servers.TryGetValue(id, out var s) && s.Type == LearnerType.Participant)
+                .DefaultIfEmpty(_myId).Min();
+        var leaderBytes = ReconfigPlanner.LeaderBytes(designated);
+        foreach (var l in _forwarding)
+        {
+            if (l.IsObserver) l.Queue(ZabType.InformAndActivate, zxid, Concat(leaderBytes, data));
+            else l.Queue(ZabType.CommitAndActivate, zxid, leaderBytes);
+        }
+        _store.Apply(hdr, txn);
+        _committedLog.Add((zxid, data));
+        if (_committedLog.Count > MaxCommittedLog)
+        {
+            _logBase = _committedLog[0].Zxid;
+            _committedLog.RemoveAt(0);
+        }
+        _quorum.Activate(next, _log);
+        _store.InitConfigNode(_quorum);
+        if (designated != _myId)
+        {
+            _log($"zab: committed reconfig 0x{zxid:x}; this leader is not the designated leader any more (server {designated} is), committing nothing more");
+            _allowedToCommit = false;
+        }
+        else _log($"zab: committed reconfig 0x{zxid:x}, version {next.Version:x}");
     }
 
     private void Acked(long sid, long zxid)
@@ -481,7 +569,10 @@ public sealed class ZabLeader
                 var lr = new JuteReader(qp.Data ?? throw new IOException($"{ZabType.Name(qp.Type)} without data"), l._config.JuteMaxBuffer);
                 var info = LearnerInfo.Read(ref lr);
                 Sid = info.Serverid;
-                if (!l._quorum.Servers.ContainsKey(Sid)) throw new IOException($"Follower sid: {Sid} is not known");
+                // upstream LearnerHandler: a learner outside the config is served (a server joining
+                // by reconfig syncs first), it just never counts towards a quorum
+                if (!l._quorum.Servers.ContainsKey(Sid)) l._log($"zab: Follower sid: {Sid} not in the current config {l._quorum.Version:x}");
+                if (info.ConfigVersion > l._quorum.Version) throw new IOException("Follower is ahead of the leader (has a later activated configuration)");
                 long peerAccepted = ZabType.EpochOf(qp.Zxid);
                 new Thread(() => Send(new BufferedStream(net))) { IsBackground = true, Name = "zab-learner-send" }.Start();
 
@@ -552,7 +643,8 @@ public sealed class ZabLeader
                         Queue(ZabType.Snap, leaderZxid, null);
                         QueueRaw(snap);
                     }
-                    Queue(ZabType.NewLeader, ZabType.MakeZxid(epoch, 0), null);
+                    // upstream LearnerHandler (ZAB 1.0 learners): NEWLEADER carries the leader's config
+                    Queue(ZabType.NewLeader, ZabType.MakeZxid(epoch, 0), System.Text.Encoding.UTF8.GetBytes(l._quorum.LastSeenVerifierString()));
                     // A proposal in flight (Process waits for its acks with the lock released) is
                     // past the tree synced above, and its COMMIT will reach this learner too: send
                     // the PROPOSAL first, as upstream's Leader.startForwarding sends outstanding
