@@ -632,14 +632,15 @@ public sealed class TransactionCoordinator : Coordination.ICoordinatorShards<Tra
     // endTransaction with isFromClient = false). The abort runs under the cluster's finalized
     // transaction.version, as upstream passes the server's level there, and the transaction is
     // recorded with that version. The epoch moves by one at every level: upstream 4.0 bumped a second
-    // time at level 2 (prepareAbortOrCommit with TV_2), which KAFKA-19367 removed. At level 2 an
-    // exhausted epoch is bumped to Short.MaxValue and the producer continues under a new producer id
-    // once the markers are written (KAFKA-20090); below level 2 an exhausted epoch is not fenced again.
+    // time at level 2 (prepareAbortOrCommit with TV_2), which KAFKA-19367 removed. The fence stops at
+    // Short.MaxValue (prepareFenceProducerEpoch); at level 2 an exhausted epoch also draws the producer
+    // id the producer continues under once the markers are written (KAFKA-20090); below level 2 the
+    // next InitProducerId rotates it.
     private ErrorCode FenceAndAbort(TransactionMetadata m, long now)
     {
         short level = TransactionVersionLevel();
         var previous = Snapshot(m);
-        if (m.ProducerEpoch < short.MaxValue && (!m.IsEpochExhausted || level >= 2))
+        if (m.ProducerEpoch < short.MaxValue)
         {
             m.ProducerEpoch = (short)(m.ProducerEpoch + 1);
             m.LastProducerEpoch = -1;

@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using Samsa.Kafka.Broker.Cluster;
+using Samsa.Kafka.Broker.Log;
 using Samsa.Kafka.Broker.Transactions;
 using Samsa.Kafka.Protocol;
 using Samsa.Kafka.Protocol.Messages;
@@ -140,5 +141,57 @@ public class TxnVersionLevelTests
         var abort = await f.Send<EndTxnResponse>(new EndTxnRequest { TransactionalId = "slow", ProducerId = pid2, ProducerEpoch = e2, Committed = false }, 5);
         if (level >= 2) Assert.Equal((0, pid2, fenced), (abort.ErrorCode, abort.ProducerId, abort.ProducerEpoch));
         else Assert.Equal((short)ErrorCode.ProducerFenced, abort.ErrorCode);
+    }
+}
+
+/// <summary>A timed-out transaction whose producer epoch is exhausted (Short.MaxValue - 1), aborted by
+/// the coordinator at each finalized transaction.version: fenced to Short.MaxValue (the markers carry
+/// it); at level 2 the producer id is rotated once the markers are written (upstream KAFKA-20090),
+/// below it the next InitProducerId rotates it.</summary>
+public class TxnVersionExhaustedEpochTests
+{
+    private sealed class Env : ITransactionEnvironment
+    {
+        public readonly List<(TopicPartition Partition, long ProducerId, short Epoch, bool Commit)> Markers = [];
+        public ErrorCode AppendState(int partition, byte[] key, byte[]? value) => ErrorCode.None;
+        public ErrorCode WriteMarker(TopicPartition partition, long producerId, short producerEpoch, int coordinatorEpoch, bool commit)
+        {
+            Markers.Add((partition, producerId, producerEpoch, commit));
+            return ErrorCode.None;
+        }
+        public bool PartitionExists(TopicPartition partition) => true;
+        public TopicPartition? OffsetsPartitionFor(string groupId) => new TopicPartition("__consumer_offsets", 0);
+    }
+
+    [Theory]
+    [InlineData(0)]
+    [InlineData(1)]
+    [InlineData(2)]
+    public void TxnVersionLevelDecidesWhenAnExhaustedFencedProducerGetsANewId(short level)
+    {
+        var env = new Env();
+        long now = 1_000_000;
+        var c = new TransactionCoordinator(new TransactionCoordinatorConfig { TransactionLogPartitions = 4, AbortTimedOutTransactionsIntervalMs = 10 },
+            env, new ProducerIdManager(null), () => now) { TransactionVersionLevel = () => level };
+        c.Activate(4, loading: false);
+        const long oldPid = 4242;
+        const short exhausted = short.MaxValue - 1;
+        c.LoadPartition(c.PartitionFor("tx"), [new TransactionLogEntry("tx", new TransactionLogValue
+        {
+            ProducerId = oldPid, ProducerEpoch = exhausted, TransactionTimeoutMs = 1_000, TransactionStatus = (sbyte)TransactionState.Ongoing,
+            TransactionPartitions = [new TransactionLogValue.PartitionsSchema { Topic = "t", PartitionIds = [0] }],
+            TransactionLastUpdateTimestampMs = now, TransactionStartTimestampMs = now, PreviousProducerId = -1, NextProducerId = -1, ClientTransactionVersion = 0,
+        })]);
+        now += 5_000;
+        c.Tick();
+        Assert.Equal((new TopicPartition("t", 0), oldPid, short.MaxValue, false), Assert.Single(env.Markers));
+        var d = c.Describe("tx").Description!;
+        Assert.Equal(TransactionState.CompleteAbort, d.State);
+        if (level >= 2) Assert.Equal((false, (short)0), (d.ProducerId == oldPid, d.ProducerEpoch));
+        else Assert.Equal((oldPid, short.MaxValue), (d.ProducerId, d.ProducerEpoch));
+        // Either way the next producer instance gets a fresh producer id.
+        var init = c.InitProducerId("tx", 1_000);
+        Assert.Equal(ErrorCode.None, init.Error);
+        Assert.NotEqual(oldPid, init.ProducerId);
     }
 }
