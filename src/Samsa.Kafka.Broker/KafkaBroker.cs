@@ -69,6 +69,7 @@ public sealed class KafkaBroker : IAsyncDisposable
         Replicas.Appended += tp => FetchPurgatory.CheckAndComplete(tp);
         Groups = new Groups.GroupCoordinatorService(config, Replicas, log);
         Transactions = new Transactions.TransactionCoordinatorService(config, Replicas, Groups, persistent: !inMemory, log);
+        Transactions.Coordinator.TransactionVersionLevel = () => Features.Level("transaction.version");   // finalized transaction.version
         Quotas = Security.Quotas.QuotaSetup.Create(this, inMemory);
         // authorizer.class.name (Security/Acl): ACLs in ZooKeeper in a cluster (attached when the
         // broker joins), else in a file in the first log dir.

@@ -10,7 +10,9 @@
 // version > 3): a partition leader's request for several transactional ids at once. VerifyOnly
 // asks whether the partitions are already in each transaction (NONE, or TRANSACTION_ABORTABLE —
 // INVALID_TXN_STATE in v4 — for one that is not; nothing is written); without it the partitions
-// are added for a transaction version 2 producer (Produce v12+, TxnOffsetCommit v5). A transaction
+// are added for a transaction version 2 producer (Produce v12+, TxnOffsetCommit v5) — v4+ is version
+// 2 and v0-v3 version 0 whatever transaction.version is finalized (upstream
+// TransactionVersion.transactionVersionForAddPartitionsToTxn). A transaction
 // with an empty transactional id gets INVALID_REQUEST; errors that concern the id (unknown producer
 // id, fenced epoch, completing transaction, not the coordinator) are set on every partition.
 // Needs CLUSTER_ACTION (top-level CLUSTER_AUTHORIZATION_FAILED otherwise).

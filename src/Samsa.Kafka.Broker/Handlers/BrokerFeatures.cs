@@ -22,6 +22,12 @@ public static class BrokerFeatures
     // ShareVersion): group.version 1 = the KIP-848 consumer group protocol is enabled;
     // transaction.version 1 = flexible transaction records, 2 = KIP-890 part 2 (Produce v12+ adds
     // partitions implicitly, EndTxn v5 bumps the epoch); share.version 1 = KIP-932 share groups.
+    // What a level changes on the broker: group.version 0 refuses ConsumerGroupHeartbeat/Describe;
+    // share.version 0 refuses the share-group heartbeat/describe, ShareFetch and ShareAcknowledge;
+    // streams.version 0 the streams-group APIs (all UNSUPPORTED_VERSION, as upstream KafkaApis).
+    // transaction.version refuses nothing — requests are handled by their own version, clients pick
+    // the version from the level — it sets the __transaction_state value version and the version
+    // of coordinator-started aborts (Transactions/TransactionCoordinator.TransactionVersionLevel).
     public static readonly IReadOnlyList<Feature> All =
     [
         new("group.version", MinSupported: 0, MaxSupported: 1, FinalizedLevel: 1),

@@ -10,6 +10,9 @@
 // bumped as the transaction ends, the markers carry the new epoch, and the answer's ProducerId /
 // ProducerEpoch are what the producer uses next (a new producer id with epoch 0 once the epoch is
 // exhausted). A retry with the epoch before the bump is answered with the current id and epoch.
+// The request's version alone says which: v5 is version 2 and v0-v4 version 0 on any cluster,
+// whatever transaction.version is finalized (upstream TransactionVersion.transactionVersionForEndTxn;
+// clients stay at v4 below level 2 on their own, from the level ApiVersions reports).
 // Differences from upstream: the markers are written before the answer (upstream answers after
 // logging PrepareCommit and writes markers asynchronously), so the answer comes a little later but
 // read_committed consumers see the outcome as soon as the client does.

@@ -12,6 +12,7 @@
 // it after applying the acknowledgements and releases what the member still holds).
 // v2 answers AcquisitionLockTimeoutMs (group.share.record.lock.duration.ms).
 // Partitions led elsewhere: NOT_LEADER_OR_FOLLOWER with CurrentLeader and NodeEndpoints.
+// share.version 0 (finalized): UNSUPPORTED_VERSION, top-level (upstream isShareGroupProtocolEnabled).
 // Authorization: GROUP READ (top-level GROUP_AUTHORIZATION_FAILED), TOPIC READ per topic.
 // Durability (upstream SharePartition.acknowledge → persister.writeState): the changed state is
 // written to the share coordinator (WriteShareGroupState, __share_group_state) before the answer;
@@ -36,6 +37,10 @@ public static class ShareAcknowledgeHandler
         int lockMs = v >= 2 ? shares.Settings.RecordLockDurationMs : 0;
         string groupId = request.GroupId ?? "";
         string memberId = request.MemberId ?? "";
+        // Upstream KafkaApis.handleShareAcknowledgeRequest: isShareGroupProtocolEnabled is checked
+        // first; finalized share.version 0 answers UNSUPPORTED_VERSION, top-level.
+        if (broker.Features.Level("share.version") < 1)
+            return Top(ErrorCode.UnsupportedVersion, "Share groups are disabled (share.version 0).", lockMs);
         if (!Security.Acl.Authz.Group(context, Security.Acl.AclOperation.Read, groupId))
             return Top(ErrorCode.GroupAuthorizationFailed, "Group authorization failed.", lockMs);
         if (groupId.Length == 0 || memberId.Length == 0)

@@ -18,6 +18,7 @@
 //   When nothing is acquired it waits up to max_wait_ms for appends or released locks.
 // - partitions led elsewhere: NOT_LEADER_OR_FOLLOWER with CurrentLeader and NodeEndpoints;
 //   unknown topic ids UNKNOWN_TOPIC_ID.
+// share.version 0 (finalized): UNSUPPORTED_VERSION, top-level (upstream isShareGroupProtocolEnabled).
 // Authorization (KafkaApis.handleShareFetchRequest): GROUP READ (top-level
 // GROUP_AUTHORIZATION_FAILED), TOPIC READ per topic (TOPIC_AUTHORIZATION_FAILED).
 // Differs from upstream: min_bytes is treated as "at least one acquired record"; each answer
@@ -42,6 +43,11 @@ public static class ShareFetchHandler
         int lockMs = shares.Settings.RecordLockDurationMs;
         string groupId = request.GroupId ?? "";
         string memberId = request.MemberId ?? "";
+        // Upstream KafkaApis.handleShareFetchRequest checks isShareGroupProtocolEnabled first:
+        // finalized share.version 0 (UpdateFeatures) answers UNSUPPORTED_VERSION, top-level, before
+        // authorization or the share session are looked at.
+        if (broker.Features.Level("share.version") < 1)
+            return Top(ErrorCode.UnsupportedVersion, "Share groups are disabled (share.version 0).", lockMs);
         if (!Security.Acl.Authz.Group(context, Security.Acl.AclOperation.Read, groupId))
             return Top(ErrorCode.GroupAuthorizationFailed, "Group authorization failed.", lockMs);
         if (groupId.Length == 0 || memberId.Length == 0)

@@ -90,6 +90,17 @@ public sealed class TransactionCoordinator : Coordination.ICoordinatorShards<Tra
 
     public TransactionCoordinatorConfig Config { get; }
 
+    /// <summary>The cluster's finalized transaction.version (upstream
+    /// TransactionStateManager.transactionVersionLevel(), read from the feature cache at each use).
+    /// It picks the <c>__transaction_state</c> value version (0 at level 0, 1 from level 1) and the
+    /// transaction version of aborts the coordinator starts itself (timeouts, a new producer
+    /// instance's InitProducerId): upstream passes the server's level for those ("not from client").
+    /// Requests never consult it: EndTxn v5, AddPartitionsToTxn v4+ (a broker adding for Produce
+    /// v12+ / TxnOffsetCommit v5) are version 2 and older versions version 0 on any cluster
+    /// (upstream TransactionVersion.transactionVersionForEndTxn / ForAddPartitionsToTxn); clients
+    /// pick those versions from the finalized level they read in ApiVersions.</summary>
+    public Func<short> TransactionVersionLevel { get; set; } = () => 2;
+
     // The coordinator epoch of each transaction log partition, written into its markers: the
     // partition's leader epoch when this broker took it over (upstream's coordinatorEpoch), 0 for a
     // single broker.
@@ -508,7 +519,13 @@ public sealed class TransactionCoordinator : Coordination.ICoordinatorShards<Tra
                     error = commit ? ErrorCode.None : ErrorCode.InvalidTxnState;
                     break;
                 case TransactionState.CompleteAbort:
-                    error = commit ? ErrorCode.InvalidTxnState : ErrorCode.None;
+                    // A commit at the retry epoch of a version 2 transaction the coordinator aborted
+                    // itself (timeout, new producer instance) comes from the fenced producer, not from a
+                    // retry (a retry repeats its first outcome): PRODUCER_FENCED, which clients recover
+                    // from, rather than the fatal INVALID_TXN_STATE (upstream KAFKA-20785).
+                    error = !commit ? ErrorCode.None
+                        : tv2State && producerEpoch != m.ProducerEpoch ? ErrorCode.ProducerFenced
+                        : ErrorCode.InvalidTxnState;
                     break;
                 case TransactionState.PrepareCommit:
                     error = commit ? ErrorCode.ConcurrentTransactions : ErrorCode.InvalidTxnState;
@@ -524,28 +541,29 @@ public sealed class TransactionCoordinator : Coordination.ICoordinatorShards<Tra
         }
     }
 
-    private ErrorCode EndOngoing(TransactionMetadata m, bool commit, long now, bool bumpEpoch = false, short clientTransactionVersion = -1)
+    private ErrorCode EndOngoing(TransactionMetadata m, bool commit, long now, bool bumpEpoch = false, short clientTransactionVersion = -1,
+        bool rotateIfExhausted = false)
     {
         var previous = Snapshot(m);
         if (clientTransactionVersion >= 0) m.ClientTransactionVersion = clientTransactionVersion;
+        // KIP-890 part 2 (upstream prepareAbortOrCommit with TV_2): the decision is logged under
+        // epoch + 1; an exhausted epoch (>= Short.MaxValue - 1) is bumped to Short.MaxValue for the
+        // markers and the producer continues under a fresh producer id.
+        if ((bumpEpoch || rotateIfExhausted) && m.IsEpochExhausted)
+        {
+            try
+            {
+                m.NextProducerId = _producerIds.Generate();
+            }
+            catch (ProducerIdsUnavailableException e)
+            {
+                _logger?.Invoke($"EndTxn: {e.Message}");
+                Restore(m, previous);
+                return ErrorCode.CoordinatorLoadInProgress;
+            }
+        }
         if (bumpEpoch)
         {
-            // KIP-890 part 2 (upstream prepareAbortOrCommit with TV_2): the decision is logged under
-            // epoch + 1; an exhausted epoch (>= Short.MaxValue - 1) is bumped to Short.MaxValue for the
-            // markers and the producer continues under a fresh producer id.
-            if (m.IsEpochExhausted)
-            {
-                try
-                {
-                    m.NextProducerId = _producerIds.Generate();
-                }
-                catch (ProducerIdsUnavailableException e)
-                {
-                    _logger?.Invoke($"EndTxn: {e.Message}");
-                    Restore(m, previous);
-                    return ErrorCode.CoordinatorLoadInProgress;
-                }
-            }
             m.LastProducerEpoch = m.ProducerEpoch;
             m.ProducerEpoch = (short)(m.ProducerEpoch + 1);
         }
@@ -610,19 +628,26 @@ public sealed class TransactionCoordinator : Coordination.ICoordinatorShards<Tra
     }
 
     // Aborts an open transaction under a bumped epoch (timeouts, and InitProducerId of a new producer
-    // instance): the old producer instance is fenced.
+    // instance): the old producer instance is fenced (upstream prepareFenceProducerEpoch, then
+    // endTransaction with isFromClient = false). The abort runs under the cluster's finalized
+    // transaction.version, as upstream passes the server's level there, and the transaction is
+    // recorded with that version. The epoch moves by one at every level: upstream 4.0 bumped a second
+    // time at level 2 (prepareAbortOrCommit with TV_2), which KAFKA-19367 removed. The fence stops at
+    // Short.MaxValue (prepareFenceProducerEpoch); at level 2 an exhausted epoch also draws the producer
+    // id the producer continues under once the markers are written (KAFKA-20090); below level 2 the
+    // next InitProducerId rotates it.
     private ErrorCode FenceAndAbort(TransactionMetadata m, long now)
     {
-        if (!m.IsEpochExhausted)
+        short level = TransactionVersionLevel();
+        var previous = Snapshot(m);
+        if (m.ProducerEpoch < short.MaxValue)
         {
-            var previous = Snapshot(m);
             m.ProducerEpoch = (short)(m.ProducerEpoch + 1);
             m.LastProducerEpoch = -1;
-            var error = EndOngoing(m, commit: false, now);
-            if (error != ErrorCode.None) Restore(m, previous);
-            return error;
         }
-        return EndOngoing(m, commit: false, now);
+        var error = EndOngoing(m, commit: false, now, bumpEpoch: false, clientTransactionVersion: level, rotateIfExhausted: level >= 2);
+        if (error != ErrorCode.None) Restore(m, previous);
+        return error;
     }
 
     // ------------------------------------------------------------------ timers
@@ -723,7 +748,7 @@ public sealed class TransactionCoordinator : Coordination.ICoordinatorShards<Tra
 
     private ErrorCode Persist(TransactionMetadata m)
     {
-        var error = _env.AppendState(PartitionForLocked(m.TransactionalId), TransactionRecords.Key(m.TransactionalId), TransactionRecords.Value(m));
+        var error = _env.AppendState(PartitionForLocked(m.TransactionalId), TransactionRecords.Key(m.TransactionalId), TransactionRecords.Value(m, TransactionVersionLevel()));
         // Upstream maps log append errors for the client (TransactionStateManager.appendTransactionToLog).
         return error switch
         {

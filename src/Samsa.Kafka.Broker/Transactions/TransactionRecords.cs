@@ -10,10 +10,12 @@ public sealed record TransactionLogEntry(string TransactionalId, TransactionLogV
 
 /// <summary>
 /// The record formats of <c>__transaction_state</c>, byte for byte upstream's: key = int16 version 0 +
-/// TransactionLogKey; value = int16 version + TransactionLogValue. This coordinator writes value
-/// version 0 for transactions of transaction version 0/1 and version 1 (tagged PreviousProducerId,
-/// NextProducerId, ClientTransactionVersion) for those of transaction version 2, as upstream's
-/// TransactionLog.valueToBytes does; readers accept both and skip tagged fields they do not know.
+/// TransactionLogKey; value = int16 version + TransactionLogValue. The value version follows the
+/// cluster's finalized transaction.version, not the transaction's (upstream TransactionLog.valueToBytes
+/// with TransactionStateManager.transactionVersionLevel(): TransactionVersion.transactionLogValueVersion
+/// is 0 at level 0 and 1 — flexible, with the tagged PreviousProducerId, NextProducerId and
+/// ClientTransactionVersion — from level 1). At level 0 a version-2 transaction's tagged fields are
+/// therefore not written, as upstream. Readers accept both and skip tagged fields they do not know.
 /// </summary>
 public static class TransactionRecords
 {
@@ -31,7 +33,9 @@ public static class TransactionRecords
         return bytes;
     }
 
-    public static byte[] Value(TransactionMetadata m)
+    /// <summary>The value for <paramref name="m"/> as a broker at finalized transaction.version
+    /// <paramref name="transactionVersionLevel"/> writes it.</summary>
+    public static byte[] Value(TransactionMetadata m, short transactionVersionLevel)
     {
         var value = new TransactionLogValue
         {
@@ -47,7 +51,7 @@ public static class TransactionRecords
             TransactionLastUpdateTimestampMs = m.TxnLastUpdateTimestamp,
             TransactionStartTimestampMs = m.TxnStartTimestamp,
         };
-        short version = m.SupportsEpochBump ? ValueVersionTv2 : ValueVersion;
+        short version = transactionVersionLevel >= 1 ? ValueVersionTv2 : ValueVersion;
         if (version >= ValueVersionTv2)
         {
             value.PreviousProducerId = m.PreviousProducerId;

@@ -115,6 +115,9 @@ public class Kip890CoordinatorTests
     public void Version1TransactionsKeepTheirEpochAndVersion0Records()
     {
         var c = NewCoordinator();
+        // The value version follows the finalized transaction.version (upstream
+        // transactionLogValueVersion), 0 only at level 0; TxnVersionLevelTests covers each level.
+        c.TransactionVersionLevel = () => 0;
         var init = c.InitProducerId("tx", 60_000);
         c.AddPartitionsToTxn("tx", init.ProducerId, init.ProducerEpoch, [T0]);
         var end = c.EndTxn("tx", init.ProducerId, init.ProducerEpoch, commit: false, clientTransactionVersion: 0);

@@ -146,8 +146,9 @@ public sealed class ShareService : IDisposable
         }
     }
 
-    // Loaded for the partition's current leader epoch (a leadership that went away and came back
-    // must read the state again: another leader may have changed it meanwhile).
+    // Loaded for the partition's current leader epoch. A newer epoch goes through LoadAsync, which
+    // keeps the in-memory state when this broker stayed the leader (see KeepAcrossEpochBumpAsync)
+    // and reads it again when another leader may have changed it meanwhile.
     private bool IsCurrent(string groupId, Partition partition)
     {
         var key = (groupId, partition.Topic.Id, partition.Index);
@@ -183,6 +184,9 @@ public sealed class ShareService : IDisposable
         await Task.Yield();
         int leaderEpoch = partition.LeaderEpoch;
         var spKey = new SharePartitionKey(groupId, partition.Topic.Id, partition.Index);
+        var (kept, keepError) = await KeepAcrossEpochBumpAsync(spKey, partition, holder, leaderEpoch);
+        if (kept) return ErrorCode.None;
+        if (keepError != ErrorCode.None) return keepError;
         var started = System.Diagnostics.Stopwatch.StartNew();
         var (error, state) = await Persister.ReadAsync(spKey, leaderEpoch);
         if (error != ErrorCode.None)
@@ -215,6 +219,66 @@ public sealed class ShareService : IDisposable
         }
         LastLoad = (state?.Batches.Count ?? 0, started.Elapsed);
         return ErrorCode.None;
+    }
+
+    /// <summary>
+    /// A new leader epoch while this broker is still the partition's leader: the ZooKeeper-mode
+    /// controller bumps the leader epoch on every ISR shrink (a follower died) with the same leader.
+    /// Upstream's SharePartitionManager drops a share-partition only when its broker stops leading
+    /// (SharePartitionListener onBecomingFollower / onDeleted / onFailed) — and KRaft's
+    /// PartitionChangeBuilder no longer bumps the leader epoch on an ISR shrink at all
+    /// (triggerLeaderEpochBumpForIsrShrinkIfNeeded: only before metadata version 3.6) — so in-flight
+    /// state (acquired records, delivery counts, locks) survives a follower's death there. Here the
+    /// state is kept when the share coordinator shows nobody else led it meanwhile: its recorded leader
+    /// epoch is still the one this broker loaded or wrote with, and its state epoch is unchanged (no
+    /// AlterShareGroupOffsets / DeleteShareGroupOffsets). Then the new epoch is recorded there with a
+    /// ReadShareGroupState (fencing writers of older epochs) while no write of this share-partition is
+    /// in flight, and the partition goes on under it. Otherwise (leadership moved away and back between
+    /// two cluster views, state reset or deleted) the state is read again. Returns whether the state
+    /// was kept, or the coordinator's error when it could not tell.
+    /// </summary>
+    private async Task<(bool Kept, ErrorCode Error)> KeepAcrossEpochBumpAsync(SharePartitionKey spKey, Partition partition, Holder holder, int leaderEpoch)
+    {
+        var key = (spKey.GroupId, spKey.TopicId, spKey.Partition);
+        SharePartition? current;
+        int loadedEpoch;
+        lock (_gate)
+        {
+            current = _partitions.GetValueOrDefault(key);
+            loadedEpoch = holder.LeaderEpoch;
+        }
+        if (current is null || loadedEpoch < 0 || leaderEpoch <= loadedEpoch || !partition.IsLeader) return (false, ErrorCode.None);
+        int stateEpoch;
+        lock (current)
+        {
+            if (!current.Initialized) return (false, ErrorCode.None);
+            stateEpoch = current.StateEpoch;
+        }
+        var (error, summary) = await Persister.SummaryAsync(spKey);
+        if (error != ErrorCode.None) return (false, error);
+        if (summary is null || summary.LeaderEpoch > loadedEpoch || summary.StateEpoch != stateEpoch)
+        {
+            _log?.Invoke($"share-partition {spKey.GroupId}/{partition.TopicPartition}: leader epoch {loadedEpoch} -> {leaderEpoch} and the share coordinator's state moved on " +
+                $"(leader epoch {summary?.LeaderEpoch.ToString() ?? "none"}, state epoch {summary?.StateEpoch.ToString() ?? "none"}); reading it again");
+            return (false, ErrorCode.None);
+        }
+        await holder.WriteGate.WaitAsync();
+        try
+        {
+            (error, _) = await Persister.ReadAsync(spKey, leaderEpoch);
+            if (error != ErrorCode.None) return (false, error);
+            lock (_gate)
+            {
+                if (!ReferenceEquals(_partitions.GetValueOrDefault(key), current)) return (false, ErrorCode.None);
+                holder.LeaderEpoch = leaderEpoch;
+            }
+        }
+        finally
+        {
+            holder.WriteGate.Release();
+        }
+        _log?.Invoke($"share-partition {spKey.GroupId}/{partition.TopicPartition}: leader epoch {loadedEpoch} -> {leaderEpoch} with this broker still leading; in-flight state kept");
+        return (true, ErrorCode.None);
     }
 
     /// <summary>Runs of the last share-partition loaded and how long reading it took (diagnostics).</summary>
