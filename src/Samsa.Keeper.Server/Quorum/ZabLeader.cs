@@ -303,7 +303,7 @@ public sealed class ZabLeader
                 return;
             }
             long zxid = ZabType.MakeZxid(_epoch, ++_counter);
-            bool known = r.Type == OpCode.CreateSession || _store.Sessions.ContainsKey(r.SessionId);
+            bool known = r.Type == OpCode.CreateSession || _store.Sessions.ContainsKey(r.SessionId) || LocalSessionPasses(r.Origin is null, r.SessionId);
             var (hdr, txn) = _server.LeaderPrepAsync(r.SessionId, r.Cxid, r.Type, r.Body, r.Auth, zxid, known).GetAwaiter().GetResult();
             var data = Concat(hdr.ToBytes(), txn.ToBytes());
             _outstandingZxid = zxid;
@@ -350,6 +350,13 @@ public sealed class ZabLeader
             }
         }
     }
+
+    /// <summary>Upstream LeaderSessionTracker.checkSession with local sessions on: a session the
+    /// global tracker does not know passes when it is another member's (a local session there) or
+    /// this member's own local one (its server loop checked it before submitting); one of ours that
+    /// is neither has expired.</summary>
+    private bool LocalSessionPasses(bool fromThisMember, long sessionId) =>
+        _quorum.LocalSessionsEnabled && (fromThisMember || KeeperServer.ServerIdOfSession(sessionId) != _myId);
 
     private void Acked(long sid, long zxid)
     {
