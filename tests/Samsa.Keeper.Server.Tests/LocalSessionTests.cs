@@ -177,10 +177,9 @@ public sealed class LocalSessionTests(ITestOutputHelper output)
             await c.CreateAsync($"/by-local-{k.MyId}", "v"u8.ToArray(), Acls.OpenAclUnsafe);
             Assert.NotNull(await c.ExistsAsync($"/by-local-{k.MyId}"));
             Assert.False(GlobalAnywhere(ks, c.SessionId));
-            // the same session through another member: unknown to the leader, so expired. (A
-            // leader's own local session is left out: upstream's LeaderSessionTracker revalidates
-            // it for a follower — a difference listed in compat/FINDINGS.md.)
-            if (k.Leading) continue;
+            // the same session through another member: unknown to the leader's global tracker, so
+            // expired — the leader's own local sessions too (an Apache 3.8 leader's as well:
+            // tests/ensemble/sessions_readonly.py, "apache" ensemble)
             var other = ks.First(o => o != k);
             using var moved = await RawSession.ConnectAsync(other.ClientEndPoint!.Port, false, c.SessionId, c.SessionPassword);
             Assert.True(moved is null || (moved.Timeout == 0 && moved.SessionId == 0), $"local session 0x{c.SessionId:x} moved to member {other.MyId}");
