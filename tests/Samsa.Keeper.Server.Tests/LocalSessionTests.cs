@@ -150,6 +150,8 @@ public sealed class LocalSessionTests(ITestOutputHelper output)
     : QuorumEnsembleTestBase(output, "keeper-localsess-", TimeSpan.FromSeconds(40))
 {
     private const string On = "localSessionsEnabled=true";
+    // upstream's QuorumPeerConfig leaves upgrading off unless the line says otherwise
+    private const string Up = "localSessionsUpgradingEnabled=true";
 
     private async Task<QuorumMember[]> ThreeKeepers(params string[] extra)
     {
@@ -194,7 +196,7 @@ public sealed class LocalSessionTests(ITestOutputHelper output)
     [Fact]
     public async Task LocalSession_upgrades_on_its_first_ephemeral_and_then_moves_and_owns_the_node()
     {
-        var ks = await ThreeKeepers(On);
+        var ks = await ThreeKeepers(On, Up);
         foreach (var k in ks)
         {
             await using var c = await Connect(k.ClientEndPoint!.Port);
@@ -226,7 +228,9 @@ public sealed class LocalSessionTests(ITestOutputHelper output)
     [Fact]
     public async Task LocalSession_with_upgrading_disabled_refuses_ephemerals_with_EphemeralOnLocalSession()
     {
-        var ks = await ThreeKeepers(On, "localSessionsUpgradingEnabled=false");
+        // upgrading is off by default, as upstream; said explicitly on one member
+        var ks = new[] { Keeper(1, On), Keeper(2, On, "localSessionsUpgradingEnabled=false"), Keeper(3, On) };
+        await Until(() => ks.Count(k => k.Leading) == 1 && ks.Count(k => k.Synced) == 2, "the Keeper ensemble did not form");
         foreach (var k in ks)
         {
             await using var c = await Connect(k.ClientEndPoint!.Port);
@@ -242,12 +246,12 @@ public sealed class LocalSessionTests(ITestOutputHelper output)
     [Fact]
     public async Task LocalSession_of_a_Keeper_follower_under_an_Apache_leader_writes_and_upgrades()
     {
-        var a2 = ApacheQuorumPeer.StartWith(_layout, 2, _root, [On]);
+        var a2 = ApacheQuorumPeer.StartWith(_layout, 2, _root, [On, Up]);
         _members.Add(a2);
-        var a3 = ApacheQuorumPeer.StartWith(_layout, 3, _root, [On]);
+        var a3 = ApacheQuorumPeer.StartWith(_layout, 3, _root, [On, Up]);
         _members.Add(a3);
         Assert.Equal("leader", await a3.WaitForModeAsync(Wait));
-        var k1 = Keeper(1, On);
+        var k1 = Keeper(1, On, Up);
         await Until(() => k1.Synced, "keeper 1 did not sync");
         await using var c = await Connect(k1.ClientEndPoint!.Port);
         Assert.Equal(1, c.SessionId >>> 56);
@@ -268,11 +272,11 @@ public sealed class LocalSessionTests(ITestOutputHelper output)
     [Fact]
     public async Task LocalSession_of_an_Apache_follower_writes_and_upgrades_through_a_Keeper_leader()
     {
-        var a1 = ApacheQuorumPeer.StartWith(_layout, 1, _root, [On]);
+        var a1 = ApacheQuorumPeer.StartWith(_layout, 1, _root, [On, Up]);
         _members.Add(a1);
-        var a2 = ApacheQuorumPeer.StartWith(_layout, 2, _root, [On]);
+        var a2 = ApacheQuorumPeer.StartWith(_layout, 2, _root, [On, Up]);
         _members.Add(a2);
-        var k3 = Keeper(3, On);
+        var k3 = Keeper(3, On, Up);
         await Until(() => k3.Leading, "keeper 3 did not lead");
         await a1.WaitForModeAsync(Wait);
         await using var c = await Connect(a1.ClientPort);

@@ -96,8 +96,9 @@ public sealed class QuorumConfig
     public long Version;
     /// <summary>localSessionsEnabled (upstream default false).</summary>
     public bool LocalSessionsEnabled;
-    /// <summary>localSessionsUpgradingEnabled (upstream default true; matters only with local sessions).</summary>
-    public bool LocalSessionsUpgradingEnabled = true;
+    /// <summary>localSessionsUpgradingEnabled: false unless set, as upstream's QuorumPeerConfig (QuorumPeer's
+    /// own field defaults to true, but QuorumPeerMain sets it from the config); matters only with local sessions.</summary>
+    public bool LocalSessionsUpgradingEnabled;
     /// <summary>readonlymode.enabled: a member without a quorum serves read-only clients.</summary>
     public bool ReadOnlyModeEnabled;
     public List<string> Unsupported = new();
