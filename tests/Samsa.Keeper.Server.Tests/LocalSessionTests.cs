@@ -147,7 +147,7 @@ internal sealed class RawSession : IDisposable
 /// in Keeper-only ensembles and with Apache 3.8 members on both sides of the leader link.
 /// </summary>
 public sealed class LocalSessionTests(ITestOutputHelper output)
-    : QuorumEnsembleTestBase(output, "keeper-localsess-", TimeSpan.FromSeconds(40))
+    : QuorumEnsembleTestBase(output, "keeper-localsess-", TimeSpan.FromSeconds(90))
 {
     private const string On = "localSessionsEnabled=true";
     // upstream's QuorumPeerConfig leaves upgrading off unless the line says otherwise

@@ -13,7 +13,7 @@ namespace Samsa.Keeper.Server.Tests;
 /// upstream does.
 /// </summary>
 public sealed class ReadOnlyModeTests(ITestOutputHelper output)
-    : QuorumEnsembleTestBase(output, "keeper-readonly-", TimeSpan.FromSeconds(40))
+    : QuorumEnsembleTestBase(output, "keeper-readonly-", TimeSpan.FromSeconds(90))
 {
     private const string Ro = "readonlymode.enabled=true";
 
