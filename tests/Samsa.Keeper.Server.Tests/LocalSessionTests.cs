@@ -22,6 +22,7 @@ internal sealed class RawSession : IDisposable
     public byte[] Passwd = new byte[16];
     public int Timeout;
     public bool ReadOnly;
+    public int FrameLength;
 
     /// <summary>Null when the server closed the connection instead of answering.</summary>
     public static async Task<RawSession?> ConnectAsync(int port, bool readOnly, long sessionId = 0, byte[]? passwd = null)
@@ -40,6 +41,10 @@ internal sealed class RawSession : IDisposable
         await r.SendAsync(body.ToArray());
         var frame = await r.ReadFrameAsync();
         if (frame is null) { r.Dispose(); return null; }
+        r.FrameLength = frame.Length;
+        // anything shorter than a ConnectResponse establishes no session (seen from Apache 3.8 in
+        // read-only mode answering a client without readOnly)
+        if (frame.Length < 20) return r;
         r.Timeout = BinaryPrimitives.ReadInt32BigEndian(frame.AsSpan(4));
         r.SessionId = BinaryPrimitives.ReadInt64BigEndian(frame.AsSpan(8));
         int n = BinaryPrimitives.ReadInt32BigEndian(frame.AsSpan(16));
