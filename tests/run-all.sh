@@ -107,6 +107,8 @@ if [ "${SKIP_ENSEMBLE:-}" != 1 ]; then
   run_ensemble rolling yes tests/ensemble/rolling_migration.py --samsa "$samsa_bin" --mode datadir
   # Dynamic reconfiguration (add/remove members, /zookeeper/config, errors) on Keeper-only and mixed ensembles.
   run_ensemble reconfig yes tests/ensemble/reconfig.py --samsa "$samsa_bin"
+  # Local sessions (upgrade on first ephemeral, EPHEMERALONLOCALSESSION) and read-only mode (quorum lost).
+  run_ensemble sessions yes tests/ensemble/sessions_readonly.py --samsa "$samsa_bin" --ensembles keepers,1k2a,2a1k,keepers-noupgrade
   # Counted again: the Keeper-leader bugs it found were fixed (session 7); 6/6 and 5/5 runs of
   # this slice passed since, elections 0.5-27 s through the proxies (compat/FINDINGS.md).
   run_ensemble faults yes tests/ensemble/fault_test.py --samsa "$samsa_bin" --ensembles keepers,1k2a --faults kill,cut --load-seconds 3

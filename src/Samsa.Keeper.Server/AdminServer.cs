@@ -136,7 +136,7 @@ public sealed class AdminServer : IAsyncDisposable
             case "ruok":
                 break;
             case "is_read_only":
-                r["read_only"] = false;
+                r["read_only"] = s.ReadOnlyActive;
                 break;
             case "connection_stat_reset":
                 FourLetterWords.Run(s, "crst");
@@ -189,7 +189,7 @@ public sealed class AdminServer : IAsyncDisposable
             case "server_stats":
             case "stats":
                 r["version"] = FourLetterWords.Version;
-                r["read_only"] = false;
+                r["read_only"] = s.ReadOnlyActive;
                 r["server_stats"] = ServerStatsJson(s);
                 // upstream SrvrCommand: a leader adds its proposal BufferStats
                 if (s.LeaderStats is { } ls)

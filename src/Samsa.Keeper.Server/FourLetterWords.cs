@@ -68,12 +68,13 @@ public static class FourLetterWords
         var cfg = s.Config;
         // upstream: the commands that read the server answer ZK_NOT_SERVING while a quorum member
         // is not synced with a leader (electing, or its leader gone)
-        if (!s.Serving && cmd is "srvr" or "stat" or "mntr" or "cons" or "crst" or "srst" or "dump" or "wchs" or "wchc" or "wchp" or "hash")
+        if (!s.Serving && !s.ReadOnlyActive && cmd is "srvr" or "stat" or "mntr" or "cons" or "crst" or "srst" or "dump" or "wchs" or "wchc" or "wchp" or "hash")
             return "This ZooKeeper instance is not currently serving requests\n";
         switch (cmd)
         {
             case "ruok": return "imok";
-            case "isro": return "rw";
+            // upstream IsroCommand: "ro" from a read-only server, "null" while none runs
+            case "isro": return s.IsReadOnlyAnswer;
             // upstream TraceMaskCommand: ZooTrace's text trace level, decimal, no newline
             case "gtmk": return s.TraceMask.ToString(System.Globalization.CultureInfo.InvariantCulture);
             case "hash":

@@ -20,6 +20,8 @@ public interface ILeaderLink
     bool Observing => false;
     /// <summary>The leader's learner and proposal figures (mntr, srvr), while leading.</summary>
     Quorum.LeaderStats? LeaderStats => null;
+    /// <summary>True while the member is looking for a leader (election; read-only mode may serve then).</summary>
+    bool Looking => false;
     /// <summary>The leader this member follows, observes or is (id and its server line's host), once known.</summary>
     (long Id, string Host)? LeaderOf => null;
 }
@@ -58,7 +60,7 @@ public sealed partial class KeeperServer
     public bool Serving => _leaderLink is null || _leaderLink.Serving;
 
     /// <summary>"standalone", "follower" or "leader": srvr's Mode and mntr's zk_server_state.</summary>
-    public string ServerState => _leaderLink is null ? "standalone" : _leaderLink.Leading ? "leader" : _leaderLink.Observing ? "observer" : "follower";
+    public string ServerState => _leaderLink is null ? "standalone" : _readOnlyActive ? "read-only" : _leaderLink.Leading ? "leader" : _leaderLink.Observing ? "observer" : "follower";
 
     /// <summary>The leader's figures for mntr/srvr/admin (null unless leading).</summary>
     public Quorum.LeaderStats? LeaderStats => _leaderLink?.LeaderStats;
@@ -137,18 +139,20 @@ public sealed partial class KeeperServer
     /// <summary>The sessions whose clients are connected here, with their timeouts: the touch table a
     /// follower sends in its PING answer. Runs on the loop.</summary>
     public Task<Dictionary<long, int>> TouchTableAsync() =>
-        RunOnLoopAsync(() => _sessions.Values.Where(s => s.Owner is not null && !s.Closing).ToDictionary(s => s.Id, s => s.Timeout));
+        RunOnLoopAsync(() => _sessions.Values.Where(s => s.Owner is not null && !s.Closing && !s.Local).ToDictionary(s => s.Id, s => s.Timeout));
 
     private void ConnectAsFollower(ServerConnection conn, ConnectRequest req, int timeout, bool hasReadOnly)
     {
         if (!_leaderLink!.Serving)
         {
-            // upstream: ZooKeeperServer not running → the connection is closed
-            QueueClose(conn);
+            // upstream: ZooKeeperServer not running → the connection is closed, unless the member
+            // serves read-only clients (KeeperServer.ReadOnly)
+            if (!TryConnectReadOnly(conn, req, timeout, hasReadOnly)) QueueClose(conn);
             return;
         }
         conn.Handshaken = true;
         conn.SessionTimeout = timeout;
+        if (req.SessionId == 0 && TryCreateLocalSession(conn, timeout, hasReadOnly)) return;
         if (req.SessionId == 0)
         {
             long id = _nextSessionId++;
@@ -170,6 +174,7 @@ public sealed partial class KeeperServer
             QueueClose(conn);
             return;
         }
+        if (TryReconnectLocal(conn, req.SessionId, timeout, hasReadOnly)) return;
         // a session created elsewhere (or before a reconnect): the leader says whether it lives
         // (upstream Learner.validateSession)
         _pendingRevalidations[req.SessionId] = (conn, timeout, hasReadOnly);
@@ -354,5 +359,6 @@ public sealed partial class KeeperServer
         _pendingSyncs.Clear();
         foreach (var c in _connections.ToList()) QueueClose(c);
         _order.Clear();
+        DropLocalSessions();
     }));
 }

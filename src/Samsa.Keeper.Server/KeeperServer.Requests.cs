@@ -36,6 +36,8 @@ public sealed partial class KeeperServer
             // upstream ZooKeeperServer.processPacket: everything but auth and sasl packets (pings
             // and closeSession included) passes AuthenticationHelper.enforceAuthentication
             if (h.Type != OpCode.Auth && h.Type != OpCode.Sasl && !EnforceAuthentication(conn, h.Xid)) return;
+            // read-only connections and local sessions (KeeperServer.ReadOnly / .LocalSessions)
+            if (_leaderLink is not null && HandleMemberSessionRequest(conn, session, h, body, received)) return;
             if (_leaderLink is not null && (h.Type == OpCode.CloseSession || IsWrite(h.Type)))
             {
                 ForwardToLeader(conn, h, body, received);

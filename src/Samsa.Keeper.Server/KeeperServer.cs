@@ -13,6 +13,10 @@ public sealed class Session
     public long ExpireTime;
     public bool Closing;
     public ServerConnection? Owner;
+    /// <summary>A local session of a quorum member (KeeperServer.LocalSessions): no txn created it.</summary>
+    public bool Local;
+    /// <summary>Created or taken over while the member served read-only clients (KeeperServer.ReadOnly).</summary>
+    public bool ReadOnlyMode;
 }
 
 // Serves the client protocol of Apache ZooKeeper 3.9 (every client opcode, see KeeperServer.Requests)
@@ -29,7 +33,7 @@ public sealed class Session
 //  - Four-letter words report a version "3.9.3-samsa-keeper"; mntr lists a subset of upstream's keys;
 //    the admin server answers a subset of upstream's commands and fields.
 //  - SASL is DIGEST-MD5 only (no GSSAPI/Kerberos); see KeeperSecurity and KeeperServer.Sasl.
-//  - No quorum, local sessions, request throttling or read-only mode;
+//  - No request throttling; local sessions and read-only mode exist in an ensemble only, as upstream;
 //    reconfig answers ReconfigDisabled as a standalone upstream with reconfigEnabled=false does.
 //  - Session ids use wall-clock milliseconds where upstream uses a monotonic clock (same layout,
 //    server id 1 in the top byte).
@@ -389,6 +393,7 @@ public sealed partial class KeeperServer : IAsyncDisposable
         _connections.Remove(conn);
         Tree.DataWatches.RemoveWatcher(conn);
         Tree.ChildWatches.RemoveWatcher(conn);
+        _readOnlyConns.Remove(conn);
         if (conn.SessionId != 0 && _sessions.TryGetValue(conn.SessionId, out var s) && s.Owner == conn) s.Owner = null;
     }
 
@@ -401,8 +406,9 @@ public sealed partial class KeeperServer : IAsyncDisposable
 
     private void OnTick()
     {
-        // a follower's sessions expire, and its containers and TTL nodes are reaped, at the leader
-        if (_leaderLink is not null) return;
+        // a member's global sessions expire, and its containers and TTL nodes are reaped, at the
+        // leader; local and read-only sessions expire here
+        if (_leaderLink is not null) { OnQuorumTick(Now); return; }
         long now = Now;
         foreach (var s in _sessions.Values.Where(s => !s.Closing && s.ExpireTime <= now).ToList())
         {
@@ -579,9 +585,9 @@ public sealed partial class KeeperServer : IAsyncDisposable
         }
     }
 
-    private void SendConnectResponse(ServerConnection conn, int timeout, long sessionId, byte[] passwd, bool withReadOnly)
+    private void SendConnectResponse(ServerConnection conn, int timeout, long sessionId, byte[] passwd, bool withReadOnly, bool readOnly = false)
     {
-        var rsp = new ConnectResponse { ProtocolVersion = 0, TimeOut = timeout, SessionId = sessionId, Passwd = passwd, ReadOnly = false };
+        var rsp = new ConnectResponse { ProtocolVersion = 0, TimeOut = timeout, SessionId = sessionId, Passwd = passwd, ReadOnly = readOnly };
         var bytes = rsp.ToBytes();
         // clients older than 3.4 neither send nor expect the readOnly byte
         QueueOutput(conn, withReadOnly ? bytes : bytes.AsSpan(0, bytes.Length - 1).ToArray());

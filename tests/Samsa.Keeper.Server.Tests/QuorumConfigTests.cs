@@ -50,8 +50,6 @@ public sealed class QuorumConfigTests : IDisposable
     [InlineData("observerMasterPort=2191\n", "observerMasterPort")]
     [InlineData("electionAlg=1\n", "electionAlg=1")]
     [InlineData("quorum.auth.enableSasl=true\n", "quorum.auth.enableSasl=true")]
-    [InlineData("localSessionsEnabled=true\n", "localSessionsEnabled=true")]
-    [InlineData("readonlymode.enabled=true\n", "readonlymode.enabled=true")]
     public void Unimplemented_quorum_features_stop_the_start(string line, string named)
     {
         var c = Parse(Three + line);

@@ -71,7 +71,11 @@ public sealed class ApacheQuorumPeer : IAsyncDisposable
 
     public string Log { get { lock (_log) return _log.ToString(); } }
 
-    public static ApacheQuorumPeer Start(QuorumLayout layout, long sid, string root, params string[] jvmArgs)
+    public static ApacheQuorumPeer Start(QuorumLayout layout, long sid, string root, params string[] jvmArgs) =>
+        StartWith(layout, sid, root, [], jvmArgs);
+
+    /// <summary>As <see cref="Start"/>, with more zoo.cfg lines (e.g. localSessionsEnabled=true).</summary>
+    public static ApacheQuorumPeer StartWith(QuorumLayout layout, long sid, string root, IEnumerable<string> extraConfig, params string[] jvmArgs)
     {
         ExternalTools.RequireZkCli();
         string dir = Path.Combine(root, $"apache-{sid}");
@@ -84,6 +88,7 @@ public sealed class ApacheQuorumPeer : IAsyncDisposable
             "admin.enableServer=false", "4lw.commands.whitelist=*",
         };
         if (layout.Observers.Contains(sid)) cfg.Add("peerType=observer");
+        cfg.AddRange(extraConfig);
         cfg.AddRange(layout.ServerLines());
         string cfgPath = Path.Combine(dir, "zoo.cfg");
         File.WriteAllText(cfgPath, string.Join('\n', cfg) + "\n");

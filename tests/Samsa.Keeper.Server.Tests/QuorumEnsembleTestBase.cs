@@ -38,7 +38,7 @@ public abstract class QuorumEnsembleTestBase : IAsyncLifetime
         try { _out.WriteLine(line); } catch (InvalidOperationException) { }
     }
 
-    protected QuorumMember Keeper(long sid)
+    protected QuorumMember Keeper(long sid, params string[] extraConfig)
     {
         string dir = Path.Combine(_root, $"keeper-{sid}");
         Directory.CreateDirectory(dir);
@@ -50,6 +50,7 @@ public abstract class QuorumEnsembleTestBase : IAsyncLifetime
         };
         // a member the layout names as an observer says so itself too (upstream peerType)
         if (_layout.Observers.Contains(sid)) text.Add("peerType=observer");
+        text.AddRange(extraConfig);
         text.AddRange(_layout.ServerLines());
         var m = QuorumMember.Start(KeeperConfig.Parse(string.Join('\n', text) + "\n"), l => Log($"keeper {sid}: {l}"), serveClients: true);
         _members.Add(m);

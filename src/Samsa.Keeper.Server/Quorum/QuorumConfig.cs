@@ -96,6 +96,13 @@ public sealed partial class QuorumConfig
     public string? DynamicConfigFile;
     /// <summary>The QuorumVerifier version (hex "version=" line of a dynamic config; 0 for a static one).</summary>
     public long Version;
+    /// <summary>localSessionsEnabled (upstream default false).</summary>
+    public bool LocalSessionsEnabled;
+    /// <summary>localSessionsUpgradingEnabled: false unless set, as upstream's QuorumPeerConfig (QuorumPeer's
+    /// own field defaults to true, but QuorumPeerMain sets it from the config); matters only with local sessions.</summary>
+    public bool LocalSessionsUpgradingEnabled;
+    /// <summary>readonlymode.enabled: a member without a quorum serves read-only clients.</summary>
+    public bool ReadOnlyModeEnabled;
     public List<string> Unsupported = new();
     /// <summary>What upstream would log as a warning while reading the config (the caller logs them).</summary>
     public List<string> Warnings = new();
@@ -153,12 +160,13 @@ public sealed partial class QuorumConfig
             case "multiAddress.enabled": case "zookeeper.multiAddress.enabled":
                 if (bool.Parse(val)) Unsupported.Add($"{key}={val} (several addresses per server)");
                 return true;
-            case "localSessionsEnabled": case "localSessionsUpgradingEnabled":
-                if (bool.Parse(val)) Unsupported.Add($"{key}={val} (local sessions in an ensemble)");
-                return true;
-            case "readonlymode.enabled": case "zookeeper.readonlymode.enabled":
-                if (bool.Parse(val)) Unsupported.Add($"{key}={val} (read-only mode)");
-                return true;
+            // upstream QuorumPeerConfig keys (KeeperServer.LocalSessions)
+            case "localSessionsEnabled": LocalSessionsEnabled = bool.Parse(val); return true;
+            case "localSessionsUpgradingEnabled": LocalSessionsUpgradingEnabled = bool.Parse(val); return true;
+            // upstream reads only the system property readonlymode.enabled (-D in SERVER_JVMFLAGS);
+            // a zoo.cfg line becomes "zookeeper.readonlymode.enabled" there, which nothing reads.
+            // The Keeper honours both spellings, from zoo.cfg and from -D (KeeperServer.ReadOnly).
+            case "readonlymode.enabled": case "zookeeper.readonlymode.enabled": ReadOnlyModeEnabled = bool.Parse(val); return true;
         }
         if (key.StartsWith("quorum.auth.", StringComparison.Ordinal))
         {

@@ -45,6 +45,7 @@ public sealed class QuorumMember : IAsyncDisposable, ILeaderLink
     bool ILeaderLink.Serving => _follower?.UpToDate == true || _leader?.Serving == true;
     bool ILeaderLink.Leading => _leader?.Serving == true;
     bool ILeaderLink.Observing => _follower?.IsObserver == true;
+    bool ILeaderLink.Looking => _follower is null && _leader is null && _election is { State: ServerState.Looking };
     (long Id, string Host)? ILeaderLink.LeaderOf =>
         (_leader is { Serving: true } || _follower is { UpToDate: true }) && LeaderId is long id && _config.Quorum.Servers.TryGetValue(id, out var s)
             ? (id, s.Host) : null;

@@ -320,7 +320,7 @@ public sealed class ZabLeader
                 return;
             }
             long zxid = ZabType.MakeZxid(_epoch, ++_counter);
-            bool known = r.Type == OpCode.CreateSession || _store.Sessions.ContainsKey(r.SessionId);
+            bool known = r.Type == OpCode.CreateSession || _store.Sessions.ContainsKey(r.SessionId) || LocalSessionPasses(r.Origin is null, r.SessionId);
             if (!_allowedToCommit)
             {
                 // upstream: after committing a reconfig that designated another leader this one
@@ -438,6 +438,13 @@ public sealed class ZabLeader
         }
         else _log($"zab: committed reconfig 0x{zxid:x}, version {next.Version:x}");
     }
+
+    /// <summary>Upstream LeaderSessionTracker.checkSession with local sessions on: a session the
+    /// global tracker does not know passes when it is another member's (a local session there) or
+    /// this member's own local one (its server loop checked it before submitting); one of ours that
+    /// is neither has expired.</summary>
+    private bool LocalSessionPasses(bool fromThisMember, long sessionId) =>
+        _quorum.LocalSessionsEnabled && (fromThisMember || KeeperServer.ServerIdOfSession(sessionId) != _myId);
 
     private void Acked(long sid, long zxid)
     {
