@@ -1,6 +1,7 @@
 """What the ensemble scripts (mixed_ensemble.py, matrix.py, fault_test.py, rolling_migration.py)
-share: free loopback ports and the four-letter words that tell a member's quorum role."""
+share: free loopback ports, polling, and the four-letter words that tell a member's quorum role."""
 import socket
+import time
 
 
 def free_ports(n):
@@ -38,3 +39,18 @@ def mode(port):
         if line.startswith("Mode:"):
             return line[5:].strip()
     return None
+
+
+def wait_until(cond, timeout, step=0.05, ignore_errors=False):
+    """Polls cond() every step seconds until it is true (True) or timeout seconds pass (False).
+    With ignore_errors an exception from cond() counts as "not yet" (a member still starting)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if cond():
+                return True
+        except Exception:
+            if not ignore_errors:
+                raise
+        time.sleep(step)
+    return False

@@ -26,7 +26,7 @@ import argparse, logging, os, re, shutil, signal, statistics, subprocess, sys, t
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from kazoo.client import KazooClient  # noqa: E402
-from ensemble_common import free_ports, mode  # noqa: E402
+from ensemble_common import free_ports, mode, wait_until  # noqa: E402
 
 logging.getLogger("kazoo").setLevel(logging.CRITICAL + 1)
 JAR = "/usr/share/java/zookeeper.jar"
@@ -40,13 +40,6 @@ def loadavg():
     return open("/proc/loadavg").read().split()[0]
 
 
-def wait_until(cond, timeout, step=0.02):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(step)
-    return False
 
 
 class Member:

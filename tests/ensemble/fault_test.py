@@ -37,7 +37,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from kazoo.client import KazooClient  # noqa: E402
 from kazoo.exceptions import BadVersionError, NoNodeError, NodeExistsError  # noqa: E402
 from linearizability import INF, Op, check  # noqa: E402
-from ensemble_common import four, free_ports, mode  # noqa: E402,F401
+from ensemble_common import four, free_ports, mode, wait_until  # noqa: E402,F401
 
 JAR = "/usr/share/java/zookeeper.jar"
 LOG_CP = JAR + ":/usr/share/java/slf4j-log4j12.jar:/usr/share/java/log4j-1.2.jar"
@@ -56,13 +56,6 @@ ENSEMBLES = {
 }
 
 
-def wait_until(cond, timeout, step=0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(step)
-    return False
 
 
 # ---------------------------------------------------------------- proxies

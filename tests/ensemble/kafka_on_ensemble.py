@@ -33,7 +33,7 @@ from kazoo.client import KazooClient  # noqa: E402
 from kazoo.exceptions import NoNodeError  # noqa: E402
 from confluent_kafka import Consumer, Producer, KafkaError, TopicPartition  # noqa: E402
 from confluent_kafka.admin import AdminClient, NewTopic  # noqa: E402
-from ensemble_common import free_ports, mode  # noqa: E402
+from ensemble_common import free_ports, mode, wait_until  # noqa: E402
 
 logging.getLogger("kazoo").setLevel(logging.CRITICAL + 1)
 HOST = "127.0.0.1"
@@ -41,13 +41,6 @@ TOPIC = "on-ensemble"
 PARTITIONS = 3
 
 
-def wait_until(cond, timeout, step=0.1):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(step)
-    return False
 
 
 def launch(cmd, log):

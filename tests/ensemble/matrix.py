@@ -28,7 +28,7 @@ import argparse, base64, hashlib, os, shutil, signal, socket, subprocess, sys, t
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from ensemble_common import four, free_ports, mode  # noqa: E402,F401
+from ensemble_common import four, free_ports, mode, wait_until  # noqa: E402,F401
 ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
 COMPAT = os.path.join(ROOT, "compat")
 JAR = "/usr/share/java/zookeeper.jar"
@@ -102,13 +102,6 @@ class Member:
         return f"{self.kind}{self.sid}" + ("-observer" if self.observer else "")
 
 
-def wait_until(cond, timeout):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(0.1)
-    return False
 
 
 def ensure_node_modules(clients, log):

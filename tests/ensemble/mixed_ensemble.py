@@ -15,7 +15,7 @@ import argparse, os, shutil, signal, socket, subprocess, sys, tempfile, time
 from kazoo.client import KazooClient
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from ensemble_common import four, free_ports, mode  # noqa: E402,F401
+from ensemble_common import four, free_ports, mode, wait_until  # noqa: E402,F401
 
 JAR = "/usr/share/java/zookeeper.jar"
 LOG_CP = JAR + ":/usr/share/java/slf4j-log4j12.jar:/usr/share/java/log4j-1.2.jar"
@@ -61,13 +61,6 @@ class Member:
         return f"{self.kind}{self.sid}"
 
 
-def wait_until(cond, timeout):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def try_write(port, path):

@@ -22,7 +22,11 @@ from kazoo.client import KazooClient
 from kazoo.exceptions import BadVersionError, ConnectionLoss, NewConfigNoQuorumError, NoAuthError, ZookeeperError
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from ensemble_common import free_ports, mode  # noqa: E402
+from ensemble_common import free_ports, mode, wait_until as _wait_until  # noqa: E402
+
+
+def wait_until(cond, timeout):
+    return _wait_until(cond, timeout, step=0.1, ignore_errors=True)
 
 JAR = "/usr/share/java/zookeeper.jar"
 LOG_CP = JAR + ":/usr/share/java/slf4j-log4j12.jar:/usr/share/java/log4j-1.2.jar"
@@ -77,16 +81,6 @@ class Member:
         self.log.close()
 
 
-def wait_until(cond, timeout):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if cond():
-                return True
-        except Exception:
-            pass
-        time.sleep(0.1)
-    return False
 
 
 def client(port, auth=True):

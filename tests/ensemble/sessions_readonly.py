@@ -24,7 +24,7 @@ Exit status 0 when every check passed.
 """
 import argparse, os, shutil, signal, socket, struct, subprocess, sys, tempfile, time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from ensemble_common import free_ports, four, mode  # noqa: E402
+from ensemble_common import free_ports, four, mode, wait_until  # noqa: E402
 from kazoo.client import KazooClient  # noqa: E402
 from kazoo.protocol.states import KazooState, KeeperState  # noqa: E402
 from kazoo.exceptions import NotReadOnlyCallError  # noqa: E402
@@ -86,13 +86,6 @@ class Member:
         return f"{self.kind}{self.sid}"
 
 
-def wait_until(cond, timeout):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(0.1)
-    return False
 
 
 def client(port, **kw):
