@@ -18,7 +18,7 @@ namespace Samsa.Cluster.Tests;
 /// </summary>
 public sealed class GroupWriteReplicationClusterTests(KeeperServer server) : IClassFixture<KeeperServer>
 {
-    private const short NoError = 0, CoordinatorLoadInProgress = 14, CoordinatorNotAvailable = 15, NotCoordinator = 16;
+    private const short NoError = 0, CoordinatorLoadInProgress = 14, CoordinatorNotAvailable = 15, NotCoordinator = 16, UnstableOffsetCommit = 88;
     private const int OffsetsPartitions = 6;
 
     private string Server
@@ -242,10 +242,17 @@ public sealed class GroupWriteReplicationClusterTests(KeeperServer server) : ICl
         int moved = await KillCoordinatorAsync(s);
         await using var n = await KafkaWireClient.ConnectAsync("127.0.0.1", s.Cluster.Port(moved));
         // Stable offsets (no transaction pending on them) at the new coordinator: the committed ones.
-        var fetched = await UntilLoadedAsync(async () => (await n.SendAsync<OffsetFetchResponse>(new OffsetFetchRequest
+        // The commit's marker may still be on its way to the new leader (upstream writes markers after
+        // answering EndTxn), so UNSTABLE_OFFSET_COMMIT is retried as a consumer does.
+        OffsetFetchResponse fetched = null!;
+        await LocalCluster.WaitUntilAsync(async () =>
         {
-            GroupId = s.Group, RequireStable = true, Topics = [new() { Name = "input", PartitionIndexes = [0, 1, 2] }],
-        }, 7))!, r => r.ErrorCode, "OffsetFetch at the new coordinator");
+            fetched = await UntilLoadedAsync(async () => (await n.SendAsync<OffsetFetchResponse>(new OffsetFetchRequest
+            {
+                GroupId = s.Group, RequireStable = true, Topics = [new() { Name = "input", PartitionIndexes = [0, 1, 2] }],
+            }, 7))!, r => r.ErrorCode, "OffsetFetch at the new coordinator");
+            return fetched.Topics[0].Partitions.All(p => p.ErrorCode != UnstableOffsetCommit);
+        }, TimeSpan.FromSeconds(30), "the commit's offsets become stable at the new coordinator");
         Assert.All(fetched.Topics[0].Partitions, p => Assert.Equal(NoError, p.ErrorCode));
         Assert.Equal([100L, 101L, 102L], fetched.Topics[0].Partitions.OrderBy(p => p.PartitionIndex).Select(p => p.CommittedOffset));
         Assert.Empty(s.AnsweredEarly);

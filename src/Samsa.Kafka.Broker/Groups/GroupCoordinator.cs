@@ -1287,6 +1287,21 @@ public sealed partial class GroupCoordinator : Coordination.ICoordinatorShards<G
         }
     }
 
+    /// <summary>The partitions of <paramref name="groupId"/> with transactional offsets still waiting for
+    /// their transaction's marker (upstream hasPendingTransactionalOffsets): an OffsetFetch with
+    /// require_stable answers them UNSTABLE_OFFSET_COMMIT so the consumer retries instead of starting
+    /// from a position the open transaction is about to replace.</summary>
+    public HashSet<TopicPartition> PendingTransactionalPartitions(string groupId)
+    {
+        var pending = new HashSet<TopicPartition>();
+        lock (_gate)
+        {
+            foreach (var (key, offsets) in _pendingTxnOffsets)
+                if (key.GroupId == groupId) pending.UnionWith(offsets.Keys);
+        }
+        return pending;
+    }
+
     /// <summary>A transaction marker was written to offsets partition <paramref name="partition"/>:
     /// the producer's pending offsets of the groups in that partition become committed offsets
     /// (COMMIT; the marker commits their records in the log) or are dropped (ABORT), as upstream's

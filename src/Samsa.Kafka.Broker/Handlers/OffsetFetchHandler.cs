@@ -4,7 +4,10 @@
 // metadata of each requested partition; offset -1 and metadata "" where nothing is committed.
 // v2+ accept a null topic list meaning every committed partition of the group, and report group
 // errors at the top level (v0/v1 put them on each partition). v8+ (KIP-709) fetch several groups
-// at once. require_stable (v7+) never waits: this broker has no pending transactional offsets.
+// at once. require_stable (v7+): a partition with transactional offsets still waiting for their
+// transaction's marker answers UNSTABLE_OFFSET_COMMIT and offset -1 (upstream OffsetMetadataManager
+// fetchOffsets / fetchAllOffsets), so the consumer retries rather than start from the last stable
+// offset while a committed transaction's offsets are on their way.
 // v9's member id / epoch (KIP-848): when the group is a consumer group they must name a current
 // member at its epoch (UNKNOWN_MEMBER_ID / STALE_MEMBER_EPOCH); without them (null id, epoch -1)
 // anyone may fetch, as upstream.
@@ -57,6 +60,7 @@ public static class OffsetFetchHandler
                 if (error != ErrorCode.None) continue;
                 // All topics: those the principal may not describe are left out.
                 if (partitions is null) offsets = VisibleOnly(context, offsets);
+                var unstableSet = request.RequireStable ? coordinator.PendingTransactionalPartitions(g.GroupId) : null;
                 foreach (var byTopic in offsets.GroupBy(o => o.Partition.Topic))
                 {
                     Guid id = Guid.Empty;
@@ -68,13 +72,17 @@ public static class OffsetFetchHandler
                     var rt = new OffsetFetchResponse.OffsetFetchResponseTopics { Name = byTopic.Key, TopicId = id };
                     rg.Topics.Add(rt);
                     foreach (var (tp, o) in byTopic)
+                    {
+                        bool unstable = unstableSet?.Contains(tp) == true;
                         rt.Partitions.Add(new OffsetFetchResponse.OffsetFetchResponsePartitions
                         {
                             PartitionIndex = tp.Partition,
-                            CommittedOffset = o?.Offset ?? -1,
-                            CommittedLeaderEpoch = o?.LeaderEpoch ?? -1,
-                            Metadata = o?.Metadata ?? "",
+                            CommittedOffset = unstable ? -1 : o?.Offset ?? -1,
+                            CommittedLeaderEpoch = unstable ? -1 : o?.LeaderEpoch ?? -1,
+                            Metadata = unstable ? "" : o?.Metadata ?? "",
+                            ErrorCode = unstable ? (short)ErrorCode.UnstableOffsetCommit : (short)0,
                         });
+                    }
                 }
                 foreach (var t in unknownIds)
                     rg.Topics.Add(new OffsetFetchResponse.OffsetFetchResponseTopics
@@ -116,19 +124,23 @@ public static class OffsetFetchHandler
             found = requested.Select(tp => (tp, (CommittedOffset?)null)).ToList();
         }
         short partitionError = v < 2 ? (short)groupError : (short)0;
+        var unstableTps = request.RequireStable && groupError == ErrorCode.None ? coordinator.PendingTransactionalPartitions(request.GroupId) : null;
         foreach (var byTopic in found.GroupBy(o => o.Partition.Topic))
         {
             var rt = new OffsetFetchResponse.OffsetFetchResponseTopic { Name = byTopic.Key };
             response.Topics.Add(rt);
             foreach (var (tp, o) in byTopic)
+            {
+                bool unstable = unstableTps?.Contains(tp) == true;
                 rt.Partitions.Add(new OffsetFetchResponse.OffsetFetchResponsePartition
                 {
                     PartitionIndex = tp.Partition,
-                    CommittedOffset = o?.Offset ?? -1,
-                    CommittedLeaderEpoch = o?.LeaderEpoch ?? -1,
-                    Metadata = o?.Metadata ?? "",
-                    ErrorCode = partitionError,
+                    CommittedOffset = unstable ? -1 : o?.Offset ?? -1,
+                    CommittedLeaderEpoch = unstable ? -1 : o?.LeaderEpoch ?? -1,
+                    Metadata = unstable ? "" : o?.Metadata ?? "",
+                    ErrorCode = unstable ? (short)ErrorCode.UnstableOffsetCommit : partitionError,
                 });
+            }
         }
         foreach (var t in request.Topics ?? [])
             if (denied.Contains(t.Name))

@@ -508,12 +508,16 @@ public class GroupCoordinatorTests
         moved.Activate(4, loading: true);
         for (int p = 0; p < 4; p++) moved.LoadPartition(p, h.Log.Entries(p));
         Assert.Equal(-1, Committed(moved, T0));
+        // require_stable OffsetFetch answers both partitions UNSTABLE_OFFSET_COMMIT until their markers.
+        Assert.Equal(new HashSet<TopicPartition> { T0, T1 }, moved.PendingTransactionalPartitions("g"));
+        Assert.Empty(moved.PendingTransactionalPartitions("other"));
         h.Log.AppendMarker(part, 7, commit: true);
         moved.CompleteTransactionalOffsets(part, 7, commit: true);
         h.Log.AppendMarker(part, 8, commit: false);
         moved.CompleteTransactionalOffsets(part, 8, commit: false);
         Assert.Equal(42, Committed(moved, T0));
         Assert.Equal(-1, Committed(moved, T1));
+        Assert.Empty(moved.PendingTransactionalPartitions("g"));
 
         // A later reload sees the markers in the log: committed offsets applied, aborted ones not.
         var reloaded = new GroupCoordinator(h.Coordinator.Config, h.Log, () => h.Now);
