@@ -187,22 +187,20 @@ public sealed class TransactionCoordinatorService : IDisposable
     private ErrorCode WriteLocalMarker(Partition p, long producerId, short producerEpoch, int coordinatorEpoch, bool commit)
     {
         var key = new LocalMarker(p.TopicPartition, producerId, producerEpoch, commit);
+        bool replicated;
         lock (_localMarkersGate)
         {
-            if (_localReplicated.Remove(key)) return ErrorCode.None;
-            if (_localInFlight.Contains(key)) return ErrorCode.RequestTimedOut;
+            replicated = _localReplicated.Remove(key);
+            if (!replicated && _localInFlight.Contains(key)) return ErrorCode.RequestTimedOut;
         }
+        // A replicated marker whose transaction completed elsewhere (this broker lost the
+        // transaction log partition meanwhile) must not count for a later transaction of the same
+        // producer and epoch (transaction version 1 keeps the epoch): that one has records open in
+        // the partition again and gets a marker of its own.
+        if (replicated && !p.Log.HasOngoingTransaction(producerId, producerEpoch)) return ErrorCode.None;
         var (error, end) = AppendMarker(p, producerId, producerEpoch, coordinatorEpoch, commit);
         if (error != ErrorCode.None) return error;
-        Task<ErrorCode> wait;
-        try
-        {
-            wait = MarkerReplication(p, end, _stop.Token);
-        }
-        catch (ObjectDisposedException)
-        {
-            return ErrorCode.NotLeaderOrFollower;
-        }
+        var wait = MarkerReplication(p, end, _stop.Token);
         if (wait.IsCompletedSuccessfully) return wait.Result;
         lock (_localMarkersGate) _localInFlight.Add(key);
         _ = FinishLocalMarkerAsync(key, wait);
@@ -220,6 +218,11 @@ public sealed class TransactionCoordinatorService : IDisposable
         {
             lock (_localMarkersGate) _localInFlight.Remove(key);
             return;
+        }
+        catch (Exception e)
+        {
+            _log?.Invoke($"waiting for the transaction marker for {key.Partition} to replicate failed: {e.Message}");
+            result = ErrorCode.UnknownServerError;
         }
         lock (_localMarkersGate)
         {
