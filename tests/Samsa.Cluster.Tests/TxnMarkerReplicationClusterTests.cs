@@ -60,13 +60,28 @@ public sealed class TxnMarkerReplicationClusterTests(KeeperServer server) : ICla
     [Fact]
     public async Task TxnMarkerReplication_ACommittedTransactionSurvivesAKillOfItsMarkersLeader()
     {
+        // Log files: the data partition's last stable offset is kept by the storage logs.
+        string dir = Path.Combine(Path.GetTempPath(), "samsa-txnmarkers-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            await CommitThenKillMarkersLeaderAsync(dir);
+        }
+        finally
+        {
+            try { Directory.Delete(dir, recursive: true); } catch (IOException) { }
+        }
+    }
+
+    private async Task CommitThenKillMarkersLeaderAsync(string dataDir)
+    {
         var config = new Dictionary<string, string>
         {
             ["offsets.topic.num.partitions"] = InternalPartitions.ToString(), ["offsets.topic.replication.factor"] = "3",
             ["transaction.state.log.num.partitions"] = InternalPartitions.ToString(), ["transaction.state.log.replication.factor"] = "3",
             ["default.replication.factor"] = "3", ["min.insync.replicas"] = "2", ["group.initial.rebalance.delay.ms"] = "0",
         };
-        await using var cluster = await LocalCluster.StartAsync(Server, 3, viaProxies: true, observeClients: true, brokerConfig: config, sessionTimeoutMs: 4000);
+        await using var cluster = await LocalCluster.StartAsync(Server, 3, viaProxies: true, observeClients: true, brokerConfig: config, sessionTimeoutMs: 4000,
+            dataDir: dataDir);
         await LocalCluster.WaitUntilAsync(async () => (await cluster.MetadataAsync(1)).Brokers.Count == 3, TimeSpan.FromSeconds(10), "broker 1 sees all brokers");
         await using (var c = await KafkaWireClient.ConnectAsync("127.0.0.1", cluster.Port(1)))
         {
