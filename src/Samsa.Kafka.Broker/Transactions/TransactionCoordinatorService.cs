@@ -131,7 +131,8 @@ public sealed class TransactionCoordinatorService : IDisposable
     /// after the marker, which the ISR must reach before the marker counts as written (see
     /// <see cref="MarkerReplication"/>). A marker on a group's <c>__consumer_offsets</c> partition also
     /// completes the offsets that group's coordinator holds for the producer (upstream's
-    /// GroupCoordinator.scheduleHandleTxnCompletion). A data partition whose ISR is below
+    /// GroupCoordinator.scheduleHandleTxnCompletion); while that partition's groups are loading it
+    /// answers NOT_LEADER_OR_FOLLOWER without appending. A data partition whose ISR is below
     /// min.insync.replicas refuses the marker before appending it (NOT_ENOUGH_REPLICAS), as upstream's
     /// acks=-1 append (Partition.appendRecordsToLeader); upstream's group coordinator appends to
     /// <c>__consumer_offsets</c> without that check and waits for the high watermark.</summary>
@@ -140,6 +141,11 @@ public sealed class TransactionCoordinatorService : IDisposable
         if (!p.IsLeader || !p.IsHostedLocally) return (ErrorCode.NotLeaderOrFollower, -1);
         bool offsets = p.Topic.Name == TopicName.GroupMetadataTopic;
         if (!offsets && (p.IsrNodes?.Count ?? 1) < p.Topic.LogConfig.MinInSyncReplicas) return (ErrorCode.NotEnoughReplicas, -1);
+        // An offsets partition whose groups are still loading (a new leader replaying the log):
+        // upstream's group coordinator refuses the marker (NOT_COORDINATOR /
+        // COORDINATOR_LOAD_IN_PROGRESS, which KafkaApis turns into NOT_LEADER_OR_FOLLOWER) and the
+        // transaction coordinator retries, so the marker completes offsets the load has read.
+        if (offsets && !_groups.Coordinator.IsLoaded(p.Index)) return (ErrorCode.NotLeaderOrFollower, -1);
         var batch = ControlRecords.BuildEndTxnMarkerBatch(commit ? ControlRecordType.Commit : ControlRecordType.Abort,
             producerId, producerEpoch, coordinatorEpoch, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
         ErrorCode error;
