@@ -70,6 +70,7 @@ public sealed class KafkaBroker : IAsyncDisposable
         Groups = new Groups.GroupCoordinatorService(config, Replicas, log);
         Transactions = new Transactions.TransactionCoordinatorService(config, Replicas, Groups, persistent: !inMemory, log);
         Transactions.Coordinator.TransactionVersionLevel = () => Features.Level("transaction.version");   // finalized transaction.version
+        Transactions.MarkerReplication = AwaitMarkerReplicationAsync;   // markers count once the ISR has them (acks=-1)
         Quotas = Security.Quotas.QuotaSetup.Create(this, inMemory);
         // authorizer.class.name (Security/Acl): ACLs in ZooKeeper in a cluster (attached when the
         // broker joins), else in a file in the first log dir.
@@ -358,6 +359,31 @@ public sealed class KafkaBroker : IAsyncDisposable
             if (error != Protocol.ErrorCode.None) return error;
         }
         return Protocol.ErrorCode.None;
+    }
+
+    /// <summary>
+    /// A transaction marker this broker appended as a partition's leader (WriteTxnMarkers, or its own
+    /// transaction coordinator's marker) counts as written only once the in-sync replicas have it:
+    /// upstream appends markers with acks=-1 and request.timeout.ms (KafkaApis.handleWriteTxnMarkersRequest),
+    /// so a leader failover cannot lose a marker whose transaction the coordinator already completed.
+    /// The acks=-1 outcome as ReplicaManager gives it: NONE; NOT_LEADER_OR_FOLLOWER when leadership
+    /// moved; NOT_ENOUGH_REPLICAS_AFTER_APPEND when the ISR fell below min.insync.replicas;
+    /// REQUEST_TIMED_OUT when the ISR did not catch up in time. The test hook
+    /// <see cref="InternalWriteWaitForTests"/> replaces the wait here too.
+    /// </summary>
+    public Task<Protocol.ErrorCode> AwaitMarkerReplicationAsync(Cluster.Partition partition, long endOffset, CancellationToken ct)
+    {
+        if (InternalWriteWaitForTests is { } hook) return hook(partition.Topic.Name, partition.Index, endOffset, ct);
+        if (Replication is null || partition.HighWatermark >= endOffset) return Task.FromResult(Protocol.ErrorCode.None);
+        return WaitAsync(Replication, partition, endOffset, (int)Config.Get("request.timeout.ms")!, ct);
+
+        static async Task<Protocol.ErrorCode> WaitAsync(Replication.ReplicationManager replication, Cluster.Partition p, long required, int timeoutMs,
+            CancellationToken ct)
+        {
+            var outcome = new Protocol.Messages.ProduceResponse.PartitionProduceResponse();
+            await replication.AwaitReplicationAsync([new Replication.PendingAck(p, required, outcome)], timeoutMs, ct);
+            return (Protocol.ErrorCode)outcome.ErrorCode;
+        }
     }
 
     /// <summary>Tests: replaces the replication wait of coordinator writes (topic, partition, the

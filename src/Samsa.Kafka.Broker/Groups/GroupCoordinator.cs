@@ -185,6 +185,15 @@ public sealed partial class GroupCoordinator : Coordination.ICoordinatorShards<G
 
     public bool IsActive { get { lock (_gate) return _shards.AnyOwned; } }
 
+    /// <summary>Whether the groups of offsets partition <paramref name="partition"/> are loaded and
+    /// served here (not loading, not led elsewhere): a transaction marker may complete their
+    /// transactional offsets only then (upstream's completeTransaction fails with NOT_COORDINATOR /
+    /// COORDINATOR_LOAD_IN_PROGRESS otherwise).</summary>
+    public bool IsLoaded(int partition)
+    {
+        lock (_gate) return partition >= 0 && partition < _shards.Count && _shards[partition] == Coordination.ShardStatus.Owned;
+    }
+
     /// <summary>The offsets topic has <paramref name="partitions"/> partitions; statuses of partitions
     /// that existed are kept, new ones start not owned.</summary>
     public void SetPartitionCount(int partitions)

@@ -7,6 +7,10 @@
 // markers for partitions it leads directly and sends this request to the leaders of the others.
 // Partitions this broker does not lead get NOT_LEADER_OR_FOLLOWER. A marker on a __consumer_offsets
 // partition completes the transactional offsets its group coordinator holds for the producer.
+// Markers are appended as with acks=-1 (upstream's replicaManager.appendRecords with requiredAcks -1
+// and request.timeout.ms): a data partition whose ISR is below min.insync.replicas answers
+// NOT_ENOUGH_REPLICAS without appending, and the response is sent once every appended marker is
+// replicated to the ISR, or with that partition's acks=-1 error.
 // Differences from upstream: v2's TransactionVersion is accepted but not used — a transaction
 // version 2 marker is checked as older ones are (epoch at least the producer's), where upstream
 // requires it to be strictly greater (KIP-1228); this broker's coordinator sends v1.
@@ -24,6 +28,7 @@ public static class WriteTxnMarkersHandler
     {
         var replicas = context.Broker.Replicas;
         var response = new WriteTxnMarkersResponse();
+        List<(WriteTxnMarkersResponse.WritableTxnMarkerPartitionResult Result, Cluster.Partition Partition, long EndOffset)>? appended = null;
         // Upstream: CLUSTER ALTER, else CLUSTER_ACTION; every partition CLUSTER_AUTHORIZATION_FAILED otherwise.
         bool allowed = Security.Acl.Authz.Cluster(context, Security.Acl.AclOperation.Alter, logIfDenied: false) || Security.Acl.Authz.Cluster(context, Security.Acl.AclOperation.ClusterAction);
         foreach (var marker in request.Markers)
@@ -37,15 +42,41 @@ public static class WriteTxnMarkersHandler
                 foreach (int index in t.PartitionIndexes)
                 {
                     ErrorCode error;
+                    long end = -1;
                     var partition = replicas.GetPartition(t.Name, index);
                     if (!allowed) error = ErrorCode.ClusterAuthorizationFailed;
                     else if (partition is null) error = ErrorCode.UnknownTopicOrPartition;
-                    else error = context.Broker.Transactions.AppendMarker(partition, marker.ProducerId, marker.ProducerEpoch,
+                    else (error, end) = context.Broker.Transactions.AppendMarker(partition, marker.ProducerId, marker.ProducerEpoch,
                         marker.CoordinatorEpoch, marker.TransactionResult);
-                    tr.Partitions.Add(new WriteTxnMarkersResponse.WritableTxnMarkerPartitionResult { PartitionIndex = index, ErrorCode = (short)error });
+                    var pr = new WriteTxnMarkersResponse.WritableTxnMarkerPartitionResult { PartitionIndex = index, ErrorCode = (short)error };
+                    tr.Partitions.Add(pr);
+                    if (error == ErrorCode.None) (appended ??= []).Add((pr, partition!, end));
                 }
             }
         }
-        return ValueTask.FromResult<IKafkaMessage?>(response);
+        if (appended is null) return ValueTask.FromResult<IKafkaMessage?>(response);
+        return AwaitReplicationAsync(context, response, appended);
+    }
+
+    // Upstream appends the markers with acks=-1 (and __consumer_offsets markers through the group
+    // coordinator, which completes once the high watermark passed them): the answer waits until
+    // every appended marker is replicated, and a partition whose marker is not gets the acks=-1
+    // error (NOT_LEADER_OR_FOLLOWER, NOT_ENOUGH_REPLICAS_AFTER_APPEND, REQUEST_TIMED_OUT), on which
+    // the transaction coordinator retries it. The group coordinator's COORDINATOR_NOT_AVAILABLE /
+    // COORDINATOR_LOAD_IN_PROGRESS / NOT_COORDINATOR become NOT_LEADER_OR_FOLLOWER, as KafkaApis
+    // translates them for the transaction coordinator.
+    private static async ValueTask<IKafkaMessage?> AwaitReplicationAsync(RequestContext context, WriteTxnMarkersResponse response,
+        List<(WriteTxnMarkersResponse.WritableTxnMarkerPartitionResult Result, Cluster.Partition Partition, long EndOffset)> appended)
+    {
+        var waits = appended.Select(a => context.Broker.AwaitMarkerReplicationAsync(a.Partition, a.EndOffset, context.Cancellation)).ToArray();
+        await Task.WhenAll(waits);
+        for (int i = 0; i < appended.Count; i++)
+        {
+            var error = waits[i].Result;
+            if (error is ErrorCode.CoordinatorNotAvailable or ErrorCode.CoordinatorLoadInProgress or ErrorCode.NotCoordinator)
+                error = ErrorCode.NotLeaderOrFollower;
+            appended[i].Result.ErrorCode = (short)error;
+        }
+        return response;
     }
 }

@@ -34,8 +34,9 @@ public interface ITransactionEnvironment
     /// <summary>Appends one record to a partition of <c>__transaction_state</c> durably; the broker error.</summary>
     ErrorCode AppendState(int partition, byte[] key, byte[]? value);
     /// <summary>Writes a COMMIT or ABORT control batch for the producer to a partition: locally when this
-    /// broker leads it, otherwise with WriteTxnMarkers to its leader. None once the marker is written;
-    /// a retriable error while it is not (yet) — the coordinator retries the completion.</summary>
+    /// broker leads it, otherwise with WriteTxnMarkers to its leader. None once the marker is written
+    /// and replicated to the partition's ISR; a retriable error while it is not (yet) —
+    /// REQUEST_TIMED_OUT while it is on its way — and the coordinator retries the completion.</summary>
     ErrorCode WriteMarker(TopicPartition partition, long producerId, short producerEpoch, int coordinatorEpoch, bool commit);
     /// <summary>Whether a data partition exists (AddPartitionsToTxn answers UNKNOWN_TOPIC_OR_PARTITION otherwise).</summary>
     bool PartitionExists(TopicPartition partition);
@@ -59,10 +60,11 @@ public sealed record TransactionDescription(string TransactionalId, TransactionS
 /// leaders verify, and for version 2 producers add, partitions through <see cref="VerifyPartitions"/> /
 /// <see cref="AddPartitionsFromBroker"/>): one state machine per transactional id, every transition written
 /// to <c>__transaction_state</c> (partition = hash of the id) before it takes effect, the state
-/// rebuilt by replaying those records. Markers for partitions this broker leads are written inside
-/// EndTxn; those for partitions led elsewhere go out over WriteTxnMarkers and the transaction stays
-/// in PrepareCommit/PrepareAbort until every marker is confirmed (or, after a failover, until the new
-/// coordinator's load completes it).
+/// rebuilt by replaying those records. Markers for partitions this broker leads are appended inside
+/// EndTxn; those for partitions led elsewhere go out over WriteTxnMarkers. Either way a marker counts
+/// only once the partition's ISR has it (upstream appends markers with acks=-1), and the transaction
+/// stays in PrepareCommit/PrepareAbort until every marker is confirmed (or, after a failover, until
+/// the new coordinator's load completes it).
 /// Single-threaded under one lock: the handlers, the timeout ticker and loading all go through it.
 /// </summary>
 public sealed class TransactionCoordinator : Coordination.ICoordinatorShards<TransactionLogEntry>

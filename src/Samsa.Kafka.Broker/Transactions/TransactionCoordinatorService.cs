@@ -75,6 +75,7 @@ public sealed class TransactionCoordinatorService : IDisposable
     public void Dispose()
     {
         _ticker?.Dispose();
+        _stop.Cancel();
         Markers?.DisposeAsync().AsTask().Wait(TimeSpan.FromSeconds(2));
         Verifications?.DisposeAsync().AsTask().Wait(TimeSpan.FromSeconds(2));
     }
@@ -126,26 +127,127 @@ public sealed class TransactionCoordinatorService : IDisposable
     }
 
     /// <summary>Appends a COMMIT or ABORT marker to a partition this broker leads (the coordinator's own
-    /// markers and WriteTxnMarkers from other coordinators). A marker on a group's
-    /// <c>__consumer_offsets</c> partition also completes the offsets that group's coordinator holds
-    /// for the producer (upstream's GroupCoordinator.scheduleHandleTxnCompletion).</summary>
-    public ErrorCode AppendMarker(Partition p, long producerId, short producerEpoch, int coordinatorEpoch, bool commit)
+    /// markers and WriteTxnMarkers from other coordinators): the error, and the log end offset right
+    /// after the marker, which the ISR must reach before the marker counts as written (see
+    /// <see cref="MarkerReplication"/>). A marker on a group's <c>__consumer_offsets</c> partition also
+    /// completes the offsets that group's coordinator holds for the producer (upstream's
+    /// GroupCoordinator.scheduleHandleTxnCompletion); while that partition's groups are loading it
+    /// answers NOT_LEADER_OR_FOLLOWER without appending. A data partition whose ISR is below
+    /// min.insync.replicas refuses the marker before appending it (NOT_ENOUGH_REPLICAS), as upstream's
+    /// acks=-1 append (Partition.appendRecordsToLeader); upstream's group coordinator appends to
+    /// <c>__consumer_offsets</c> without that check and waits for the high watermark.</summary>
+    public (ErrorCode Error, long EndOffset) AppendMarker(Partition p, long producerId, short producerEpoch, int coordinatorEpoch, bool commit)
     {
-        if (!p.IsLeader || !p.IsHostedLocally) return ErrorCode.NotLeaderOrFollower;
+        if (!p.IsLeader || !p.IsHostedLocally) return (ErrorCode.NotLeaderOrFollower, -1);
+        bool offsets = p.Topic.Name == TopicName.GroupMetadataTopic;
+        if (!offsets && (p.IsrNodes?.Count ?? 1) < p.Topic.LogConfig.MinInSyncReplicas) return (ErrorCode.NotEnoughReplicas, -1);
+        // An offsets partition whose groups are still loading (a new leader replaying the log):
+        // upstream's group coordinator refuses the marker (NOT_COORDINATOR /
+        // COORDINATOR_LOAD_IN_PROGRESS, which KafkaApis turns into NOT_LEADER_OR_FOLLOWER) and the
+        // transaction coordinator retries, so the marker completes offsets the load has read.
+        if (offsets && !_groups.Coordinator.IsLoaded(p.Index)) return (ErrorCode.NotLeaderOrFollower, -1);
         var batch = ControlRecords.BuildEndTxnMarkerBatch(commit ? ControlRecordType.Commit : ControlRecordType.Abort,
             producerId, producerEpoch, coordinatorEpoch, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
         ErrorCode error;
+        LogAppendInfo info;
         try
         {
-            (error, _, _, _) = _replicas.Append(p, batch, produceVersion: 9);
+            (error, _, info, _) = _replicas.Append(p, batch, produceVersion: 9);
         }
         catch (IOException)
         {
-            return ErrorCode.KafkaStorageError;
+            return (ErrorCode.KafkaStorageError, -1);
         }
-        if (error == ErrorCode.None && p.Topic.Name == TopicName.GroupMetadataTopic)
-            _groups.Coordinator.CompleteTransactionalOffsets(p.Index, producerId, commit);
-        return error;
+        if (error != ErrorCode.None) return (error, -1);
+        if (offsets) _groups.Coordinator.CompleteTransactionalOffsets(p.Index, producerId, commit);
+        return (ErrorCode.None, info.LastOffset + 1);
+    }
+
+    /// <summary>
+    /// Waits until the in-sync replicas of a partition this broker leads reached an offset (a marker
+    /// appended by <see cref="AppendMarker"/>), as upstream appends markers with acks=-1
+    /// (KafkaApis.handleWriteTxnMarkersRequest): NONE, or the acks=-1 outcome —
+    /// NOT_LEADER_OR_FOLLOWER when leadership moved, NOT_ENOUGH_REPLICAS_AFTER_APPEND when the ISR
+    /// fell below min.insync.replicas, REQUEST_TIMED_OUT after request.timeout.ms. The broker sets
+    /// it (KafkaBroker.AwaitMarkerReplicationAsync); without one (a broker with no replication) a
+    /// marker is written once appended.
+    /// </summary>
+    public Func<Partition, long, CancellationToken, Task<ErrorCode>> MarkerReplication { get; set; } =
+        (_, _, _) => Task.FromResult(ErrorCode.None);
+
+    private readonly record struct LocalMarker(TopicPartition Partition, long ProducerId, short ProducerEpoch, bool Commit);
+
+    // The coordinator's own markers on partitions this broker leads, appended and waiting for the
+    // ISR (the coordinator's completion answers REQUEST_TIMED_OUT for them meanwhile), and those
+    // whose wait succeeded and that the coordinator's next completion attempt counts as written.
+    private readonly object _localMarkersGate = new();
+    private readonly HashSet<LocalMarker> _localInFlight = [];
+    private readonly HashSet<LocalMarker> _localReplicated = [];
+    private readonly CancellationTokenSource _stop = new();
+
+    // The coordinator's marker for a partition this broker leads (called under the coordinator's
+    // lock, so it must not block): appended once, then the ISR is awaited in the background and the
+    // coordinator retries its completion when the wait ends — as upstream's coordinator sends even
+    // its own broker WriteTxnMarkers and moves to CompleteCommit/CompleteAbort only once every
+    // partition answered NONE (TransactionMarkerRequestCompletionHandler retries the others).
+    private ErrorCode WriteLocalMarker(Partition p, long producerId, short producerEpoch, int coordinatorEpoch, bool commit)
+    {
+        var key = new LocalMarker(p.TopicPartition, producerId, producerEpoch, commit);
+        bool replicated;
+        lock (_localMarkersGate)
+        {
+            replicated = _localReplicated.Remove(key);
+            if (!replicated && _localInFlight.Contains(key)) return ErrorCode.RequestTimedOut;
+        }
+        // A replicated marker whose transaction completed elsewhere (this broker lost the
+        // transaction log partition meanwhile) must not count for a later transaction of the same
+        // producer and epoch (transaction version 1 keeps the epoch): that one has records open in
+        // the partition again and gets a marker of its own.
+        if (replicated && !p.Log.HasOngoingTransaction(producerId, producerEpoch)) return ErrorCode.None;
+        var (error, end) = AppendMarker(p, producerId, producerEpoch, coordinatorEpoch, commit);
+        if (error != ErrorCode.None) return error;
+        var wait = MarkerReplication(p, end, _stop.Token);
+        if (wait.IsCompletedSuccessfully) return wait.Result;
+        lock (_localMarkersGate) _localInFlight.Add(key);
+        _ = FinishLocalMarkerAsync(key, wait);
+        return ErrorCode.RequestTimedOut;
+    }
+
+    private async Task FinishLocalMarkerAsync(LocalMarker key, Task<ErrorCode> wait)
+    {
+        ErrorCode result;
+        try
+        {
+            result = await wait.ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            lock (_localMarkersGate) _localInFlight.Remove(key);
+            return;
+        }
+        catch (Exception e)
+        {
+            _log?.Invoke($"waiting for the transaction marker for {key.Partition} to replicate failed: {e.Message}");
+            result = ErrorCode.UnknownServerError;
+        }
+        lock (_localMarkersGate)
+        {
+            _localInFlight.Remove(key);
+            if (result == ErrorCode.None) _localReplicated.Add(key);
+        }
+        if (result != ErrorCode.None)
+        {
+            // The next completion attempt (the coordinator's tick) writes the marker again, to
+            // whichever broker leads the partition then.
+            _log?.Invoke($"the transaction marker for {key.Partition} was not replicated: {result}; will retry");
+            return;
+        }
+        // Off the thread that completed the wait (it may hold replication locks the coordinator's
+        // completion must not run under).
+        ThreadPool.QueueUserWorkItem(_ =>
+        {
+            if (!_stop.IsCancellationRequested) Coordinator.RetryCompletions();
+        });
     }
 
     private sealed class Environment(TransactionCoordinatorService service) : ITransactionEnvironment
@@ -159,7 +261,7 @@ public sealed class TransactionCoordinatorService : IDisposable
         {
             var p = Replicas.GetPartition(tp.Topic, tp.Partition);
             if (p is null) return ErrorCode.UnknownTopicOrPartition;
-            if (p.IsLeader && p.IsHostedLocally) return service.AppendMarker(p, producerId, producerEpoch, coordinatorEpoch, commit);
+            if (p.IsLeader && p.IsHostedLocally) return service.WriteLocalMarker(p, producerId, producerEpoch, coordinatorEpoch, commit);
             if (service.Markers is not { } channel) return ErrorCode.NotLeaderOrFollower;
             return channel.Write(p.LeaderId ?? -1, tp, producerId, producerEpoch, coordinatorEpoch, commit);
         }
