@@ -372,13 +372,7 @@ public sealed class ZabLeader
                 if (l.IsObserver) l.Queue(ZabType.Inform, zxid, data);
                 else l.Queue(ZabType.Commit, zxid, null);
             }
-            _store.Apply(hdr, txn);
-            _committedLog.Add((zxid, data));
-            if (_committedLog.Count > MaxCommittedLog)
-            {
-                _logBase = _committedLog[0].Zxid;
-                _committedLog.RemoveAt(0);
-            }
+            ApplyCommitted(zxid, hdr, txn, data);
             switch (hdr.Type)
             {
                 case OpCode.CreateSession when txn is CreateSessionTxn cs:
@@ -389,6 +383,19 @@ public sealed class ZabLeader
                     _expiring.TryRemove(hdr.ClientId, out _);
                     break;
             }
+        }
+    }
+
+    /// <summary>Applies a committed txn to the tree and keeps it for DIFF syncs (the last
+    /// MaxCommittedLog, upstream's committedLog). Called under the broadcast lock.</summary>
+    private void ApplyCommitted(long zxid, TxnHeader hdr, IJuteRecord txn, byte[] data)
+    {
+        _store.Apply(hdr, txn);
+        _committedLog.Add((zxid, data));
+        if (_committedLog.Count > MaxCommittedLog)
+        {
+            _logBase = _committedLog[0].Zxid;
+            _committedLog.RemoveAt(0);
         }
     }
 
@@ -422,13 +429,7 @@ public sealed class ZabLeader
             if (l.IsObserver) l.Queue(ZabType.InformAndActivate, zxid, Concat(leaderBytes, data));
             else l.Queue(ZabType.CommitAndActivate, zxid, leaderBytes);
         }
-        _store.Apply(hdr, txn);
-        _committedLog.Add((zxid, data));
-        if (_committedLog.Count > MaxCommittedLog)
-        {
-            _logBase = _committedLog[0].Zxid;
-            _committedLog.RemoveAt(0);
-        }
+        ApplyCommitted(zxid, hdr, txn, data);
         _quorum.Activate(next, _log);
         _store.InitConfigNode(_quorum);
         if (designated != _myId)
