@@ -43,19 +43,6 @@ public sealed class GroupWriteReplicationClusterTests(KeeperServer server) : ICl
         public ValueTask DisposeAsync() => Cluster.DisposeAsync();
     }
 
-    private static async Task<FindCoordinatorResponse> FindAsync(LocalCluster cluster, int brokerId, string key, sbyte keyType = 0)
-    {
-        await using var c = await KafkaWireClient.ConnectAsync("127.0.0.1", cluster.Port(brokerId));
-        var sw = Stopwatch.StartNew();
-        while (true)
-        {
-            var r = (await c.SendAsync<FindCoordinatorResponse>(new FindCoordinatorRequest { Key = key, KeyType = keyType }, 3))!;
-            if (r.ErrorCode == NoError) return r;
-            Assert.True(sw.Elapsed < TimeSpan.FromSeconds(30), $"FindCoordinator({key}) kept answering {r.ErrorCode}");
-            await Task.Delay(100);
-        }
-    }
-
     /// <summary>Three brokers (offsets topic RF 3, min ISR 2), topic "input" with 3 partitions on all
     /// three, and a group coordinated by a broker other than 1, found through broker 1.</summary>
     private async Task<Setup> StartAsync(string prefix)
@@ -90,7 +77,7 @@ public sealed class GroupWriteReplicationClusterTests(KeeperServer server) : ICl
             for (int i = 0; ; i++)
             {
                 group = $"{prefix}-{i}";
-                coordinator = (await FindAsync(cluster, 1, group)).NodeId;
+                coordinator = (await cluster.FindCoordinatorAsync(1, group)).NodeId;
                 if (coordinator != 1) break;
             }
             int partition = GroupCoordinator.PartitionFor(group, OffsetsPartitions);
@@ -128,7 +115,7 @@ public sealed class GroupWriteReplicationClusterTests(KeeperServer server) : ICl
         FindCoordinatorResponse moved = null!;
         await LocalCluster.WaitUntilAsync(async () =>
         {
-            moved = await FindAsync(s.Cluster, s.Survivor, s.Group);
+            moved = await s.Cluster.FindCoordinatorAsync(s.Survivor, s.Group);
             return moved.NodeId != s.Coordinator;
         }, TimeSpan.FromSeconds(30), "another broker coordinates the group");
         return moved.NodeId;

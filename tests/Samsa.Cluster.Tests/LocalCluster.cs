@@ -160,6 +160,21 @@ public sealed class LocalCluster : IAsyncDisposable
         }
     }
 
+    /// <summary>FindCoordinator asked of one broker until it names a coordinator (any error is retried,
+    /// e.g. while the internal topic is created or a moved coordinator loads); fails after 30 s.</summary>
+    public async Task<FindCoordinatorResponse> FindCoordinatorAsync(int brokerId, string key, sbyte keyType = 0)
+    {
+        await using var c = await KafkaWireClient.ConnectAsync("127.0.0.1", Port(brokerId));
+        var sw = System.Diagnostics.Stopwatch.StartNew();
+        while (true)
+        {
+            var r = (await c.SendAsync<FindCoordinatorResponse>(new FindCoordinatorRequest { Key = key, KeyType = keyType }, 3))!;
+            if (r.ErrorCode == 0) return r;
+            Xunit.Assert.True(sw.Elapsed < TimeSpan.FromSeconds(30), $"FindCoordinator({key}) at broker {brokerId} kept answering {r.ErrorCode}");
+            await Task.Delay(100);
+        }
+    }
+
     /// <summary>Metadata v12 straight from one broker.</summary>
     public async Task<MetadataResponse> MetadataAsync(int brokerId, params string[] topics)
     {

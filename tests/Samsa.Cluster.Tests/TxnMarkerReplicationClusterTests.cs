@@ -30,19 +30,6 @@ public sealed class TxnMarkerReplicationClusterTests(KeeperServer server) : ICla
         }
     }
 
-    private static async Task<int> CoordinatorOfAsync(LocalCluster cluster, string key, sbyte keyType)
-    {
-        await using var c = await KafkaWireClient.ConnectAsync("127.0.0.1", cluster.Port(1));
-        var sw = Stopwatch.StartNew();
-        while (true)
-        {
-            var r = (await c.SendAsync<FindCoordinatorResponse>(new FindCoordinatorRequest { Key = key, KeyType = keyType }, 3))!;
-            if (r.ErrorCode == NoError) return r.NodeId;
-            Assert.True(sw.Elapsed < TimeSpan.FromSeconds(30), $"FindCoordinator({key}) kept answering {r.ErrorCode}");
-            await Task.Delay(100);
-        }
-    }
-
     private static async Task<string> TransactionStateAsync(LocalCluster cluster, int broker, string transactionalId)
     {
         await using var c = await KafkaWireClient.ConnectAsync("127.0.0.1", cluster.Port(broker));
@@ -105,7 +92,7 @@ public sealed class TxnMarkerReplicationClusterTests(KeeperServer server) : ICla
         for (int i = 0; coordinator is 0 or 1; i++)
         {
             transactionalId = $"markers-{i}";
-            coordinator = await CoordinatorOfAsync(cluster, transactionalId, 1);
+            coordinator = (await cluster.FindCoordinatorAsync(1, transactionalId, 1)).NodeId;
         }
         int leader = new[] { 2, 3 }.Single(b => b != coordinator);
         int dataPartition = leader - 1;   // input-p is led by 1 + p % 3
@@ -113,7 +100,7 @@ public sealed class TxnMarkerReplicationClusterTests(KeeperServer server) : ICla
         for (int i = 0; ; i++)
         {
             group = $"markers-group-{i}";
-            if (await CoordinatorOfAsync(cluster, group, 0) == leader) break;
+            if ((await cluster.FindCoordinatorAsync(1, group, 0)).NodeId == leader) break;
         }
         int offsetsPartition = GroupCoordinator.PartitionFor(group, InternalPartitions);
         await WaitForFullIsrAsync(cluster, leader, "input", dataPartition);
@@ -181,7 +168,7 @@ public sealed class TxnMarkerReplicationClusterTests(KeeperServer server) : ICla
 
         // The group's new coordinator: the transaction's offsets are committed and stable.
         int newGroupCoordinator = 0;
-        await LocalCluster.WaitUntilAsync(async () => (newGroupCoordinator = await CoordinatorOfAsync(cluster, group, 0)) != leader,
+        await LocalCluster.WaitUntilAsync(async () => (newGroupCoordinator = (await cluster.FindCoordinatorAsync(1, group, 0)).NodeId) != leader,
             TimeSpan.FromSeconds(30), "another broker coordinates the group");
         await using (var n = await KafkaWireClient.ConnectAsync("127.0.0.1", cluster.Port(newGroupCoordinator)))
         {
