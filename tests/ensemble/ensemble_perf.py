@@ -40,8 +40,6 @@ def loadavg():
     return open("/proc/loadavg").read().split()[0]
 
 
-
-
 class Member:
     def __init__(self, kind, sid, root, samsa, ports, heap_mb):
         self.kind, self.sid, self.samsa, self.heap_mb = kind, sid, samsa, heap_mb

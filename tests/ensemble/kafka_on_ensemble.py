@@ -41,8 +41,6 @@ TOPIC = "on-ensemble"
 PARTITIONS = 3
 
 
-
-
 def launch(cmd, log):
     return subprocess.Popen(cmd, stdout=open(log, "ab"), stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                             start_new_session=True)

@@ -102,8 +102,6 @@ class Member:
         return f"{self.kind}{self.sid}" + ("-observer" if self.observer else "")
 
 
-
-
 def ensure_node_modules(clients, log):
     for c in clients:
         d = os.path.join(COMPAT, c)

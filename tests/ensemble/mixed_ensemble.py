@@ -61,8 +61,6 @@ class Member:
         return f"{self.kind}{self.sid}"
 
 
-
-
 def try_write(port, path):
     zk = KazooClient(hosts=f"127.0.0.1:{port}", timeout=2.0, connection_retry={"max_tries": 0})
     try:

@@ -81,8 +81,6 @@ class Member:
         self.log.close()
 
 
-
-
 def client(port, auth=True):
     zk = KazooClient(hosts=f"127.0.0.1:{port}", timeout=10.0,
                      auth_data=[("digest", f"super:{SUPER_PASS}")] if auth else None)

@@ -86,8 +86,6 @@ class Member:
         return f"{self.kind}{self.sid}"
 
 
-
-
 def client(port, **kw):
     zk = KazooClient(hosts=f"127.0.0.1:{port}", timeout=6.0, **kw)
     zk.start(timeout=10)
