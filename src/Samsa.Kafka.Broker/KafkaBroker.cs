@@ -337,9 +337,7 @@ public sealed class KafkaBroker : IAsyncDisposable
         if (p is null || !p.IsLeader) return Protocol.ErrorCode.NotCoordinator;
         long required = endOffset >= 0 ? endOffset : p.Log.LogEndOffset;
         if (p.HighWatermark >= required) return Protocol.ErrorCode.None;
-        var outcome = new Protocol.Messages.ProduceResponse.PartitionProduceResponse();
-        await Replication.AwaitReplicationAsync([new Replication.PendingAck(p, required, outcome)], (int)Config.Get("offsets.commit.timeout.ms")!, ct);
-        return (Protocol.ErrorCode)outcome.ErrorCode switch
+        return await AwaitIsrAsync(Replication, p, required, (int)Config.Get("offsets.commit.timeout.ms")!, ct) switch
         {
             Protocol.ErrorCode.None => Protocol.ErrorCode.None,
             Protocol.ErrorCode.NotLeaderOrFollower => Protocol.ErrorCode.NotCoordinator,
@@ -375,15 +373,17 @@ public sealed class KafkaBroker : IAsyncDisposable
     {
         if (InternalWriteWaitForTests is { } hook) return hook(partition.Topic.Name, partition.Index, endOffset, ct);
         if (Replication is null || partition.HighWatermark >= endOffset) return Task.FromResult(Protocol.ErrorCode.None);
-        return WaitAsync(Replication, partition, endOffset, (int)Config.Get("request.timeout.ms")!, ct);
+        return AwaitIsrAsync(Replication, partition, endOffset, (int)Config.Get("request.timeout.ms")!, ct);
+    }
 
-        static async Task<Protocol.ErrorCode> WaitAsync(Replication.ReplicationManager replication, Cluster.Partition p, long required, int timeoutMs,
-            CancellationToken ct)
-        {
-            var outcome = new Protocol.Messages.ProduceResponse.PartitionProduceResponse();
-            await replication.AwaitReplicationAsync([new Replication.PendingAck(p, required, outcome)], timeoutMs, ct);
-            return (Protocol.ErrorCode)outcome.ErrorCode;
-        }
+    // The acks=-1 wait of a produce, for one internal append: the partition's error as ReplicaManager
+    // would give it (callers map it to their API's codes).
+    private static async Task<Protocol.ErrorCode> AwaitIsrAsync(Replication.ReplicationManager replication, Cluster.Partition p, long required,
+        int timeoutMs, CancellationToken ct)
+    {
+        var outcome = new Protocol.Messages.ProduceResponse.PartitionProduceResponse();
+        await replication.AwaitReplicationAsync([new Replication.PendingAck(p, required, outcome)], timeoutMs, ct);
+        return (Protocol.ErrorCode)outcome.ErrorCode;
     }
 
     /// <summary>Tests: replaces the replication wait of coordinator writes (topic, partition, the
