@@ -143,4 +143,20 @@ public sealed class QuorumElectionTests : IAsyncLifetime
         Assert.Equal(ServerState.Leading, k2.State);
         Assert.Equal(ServerState.Following, k1.State);
     }
+
+    [Fact]
+    public async Task A_Keeper_with_a_longer_log_from_an_older_epoch_follows_the_Apache_leader()
+    {
+        var a2 = Apache(2);
+        var a3 = Apache(3);
+        Assert.Equal("leader", await a3.WaitForModeAsync(Wait));
+        Assert.Equal("follower", await a2.WaitForModeAsync(Wait));
+        // 2 and 3 lead/follow in epoch 1 with nothing logged; the Keeper has logged more, in epoch 0
+        var k1 = Keeper(1, zxid: 0x20, epoch: 0);
+        var started = DateTime.UtcNow;
+        var vote = await Elect(k1);
+        Assert.Equal(3, vote.Id);
+        Assert.Equal(ServerState.Following, k1.State);
+        Assert.True(DateTime.UtcNow - started < TimeSpan.FromSeconds(5), $"took {DateTime.UtcNow - started}");
+    }
 }
