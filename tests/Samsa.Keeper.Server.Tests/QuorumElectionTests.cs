@@ -117,4 +117,46 @@ public sealed class QuorumElectionTests : IAsyncLifetime
         Assert.Equal(ServerState.Leading, ks[1].State);
         Assert.Equal(ServerState.Following, ks[0].State);
     }
+
+    [Fact]
+    public async Task A_member_with_a_longer_log_from_an_older_epoch_follows_the_established_leader()
+    {
+        // 1 and 2 elect 2 and (as ZAB does once synced) report the new epoch 2 in their votes;
+        // a few more rounds put their logical clock ahead of the newcomer's
+        var k1 = Keeper(1, zxid: 0x100000010, epoch: 1);
+        var k2 = Keeper(2, zxid: 0x100000010, epoch: 1);
+        for (int round = 0; round < 3; round++)
+        {
+            var votes = await Task.WhenAll(Elect(k1), Elect(k2));
+            Assert.All(votes, v => Assert.Equal(2, v.Id));
+        }
+        k1.UpdateElectionVote(2);
+        k2.UpdateElectionVote(2);
+        // 3 was the old leader, cut off: one more txn logged in epoch 1 than the others have
+        // (it would win the election if the others were looking), and a round of its own
+        var k3 = Keeper(3, zxid: 0x100000011, epoch: 1);
+        var started = DateTime.UtcNow;
+        var vote = await Elect(k3);
+        Assert.Equal(2, vote.Id);
+        Assert.Equal(ServerState.Following, k3.State);
+        Assert.True(DateTime.UtcNow - started < TimeSpan.FromSeconds(5), $"took {DateTime.UtcNow - started}");
+        Assert.Equal(ServerState.Leading, k2.State);
+        Assert.Equal(ServerState.Following, k1.State);
+    }
+
+    [Fact]
+    public async Task A_Keeper_with_a_longer_log_from_an_older_epoch_follows_the_Apache_leader()
+    {
+        var a2 = Apache(2);
+        var a3 = Apache(3);
+        Assert.Equal("leader", await a3.WaitForModeAsync(Wait));
+        Assert.Equal("follower", await a2.WaitForModeAsync(Wait));
+        // 2 and 3 lead/follow in epoch 1 with nothing logged; the Keeper has logged more, in epoch 0
+        var k1 = Keeper(1, zxid: 0x20, epoch: 0);
+        var started = DateTime.UtcNow;
+        var vote = await Elect(k1);
+        Assert.Equal(3, vote.Id);
+        Assert.Equal(ServerState.Following, k1.State);
+        Assert.True(DateTime.UtcNow - started < TimeSpan.FromSeconds(5), $"took {DateTime.UtcNow - started}");
+    }
 }

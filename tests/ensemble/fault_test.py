@@ -70,7 +70,25 @@ class Proxies:
         self.conns = {}            # tag -> set of writers
         self.servers = []
 
-    def add(self, listen_port, target_port, tag):
+    def add(self, listen_port, target_port, tag, election_addr=None):
+        """election_addr: for an election-port proxy, the "host:port" to put in the opener's initial
+        message instead of its own election address. ZooKeeper 3.8's QuorumCnxManager, receiving a
+        connection from a smaller sid, connects back to the address that message names, not to its
+        server line's; rewritten to the proxy the receiver uses to reach the opener, that connection
+        goes through a proxy the script can cut too (without it an Apache member kept a direct
+        election channel through a cut)."""
+        async def initial_message(reader, uw):
+            head = await reader.readexactly(8)
+            version = int.from_bytes(head, "big", signed=True)
+            if version not in (-65536, -65535):
+                uw.write(head)  # an old-style message: the sid alone
+                return
+            rest = await reader.readexactly(12)
+            n = int.from_bytes(rest[8:], "big")
+            await reader.readexactly(n)
+            addr = election_addr.encode()
+            uw.write(head + rest[:8] + len(addr).to_bytes(4, "big") + addr)
+
         async def handle(reader, writer):
             if tag in self.blocked:
                 writer.close()
@@ -83,8 +101,10 @@ class Proxies:
             mine = self.conns.setdefault(tag, set())
             mine.add(writer); mine.add(uw)
 
-            async def pipe(r, w):
+            async def pipe(r, w, first=None):
                 try:
+                    if first is not None:
+                        await first(r, w)
                     while True:
                         b = await r.read(65536)
                         if not b:
@@ -100,7 +120,7 @@ class Proxies:
                         except Exception:
                             pass
                     mine.discard(writer); mine.discard(uw)
-            await asyncio.gather(pipe(reader, uw), pipe(ur, writer))
+            await asyncio.gather(pipe(reader, uw, initial_message if election_addr else None), pipe(ur, writer))
 
         async def start():
             srv = await asyncio.start_server(handle, "127.0.0.1", listen_port)
@@ -219,13 +239,13 @@ class Ensemble:
         proxy_of = {}
         for i in range(1, n + 1):
             for j in range(1, n + 1):
-                if i == j:
-                    continue
-                pq, pe = prox[k], prox[k + 1]
-                k += 2
-                proxies.add(pq, real[3 * (j - 1)], (i, j))
-                proxies.add(pe, real[3 * (j - 1) + 1], (i, j))
-                proxy_of[(i, j)] = (pq, pe)
+                if i != j:
+                    proxy_of[(i, j)] = (prox[k], prox[k + 1])
+                    k += 2
+        for (i, j), (pq, pe) in proxy_of.items():
+            proxies.add(pq, real[3 * (j - 1)], (i, j))
+            # j connecting back to i (3.8 does, to the address i's initial message names) uses proxy (j, i)
+            proxies.add(pe, real[3 * (j - 1) + 1], (i, j), election_addr=f"127.0.0.1:{proxy_of[(j, i)][1]}")
         for i in range(1, n + 1):
             cp = prox[k]
             k += 1

@@ -105,20 +105,13 @@ public sealed class ZabFollower
         // after it, and the tree must already hold everything up to it.
         int replayed = _store.ApplyLoggedNotCommitted(_log);
         if (replayed > 0) _log($"zab: applied {replayed} txn(s) logged but not committed before this epoch (up to 0x{_store.Tree.LastProcessedZxid:x})");
-        using var client = Connect(leaderQuorumAddress, ct);
+        var (client, net, output, reader, qp) = Register(leaderQuorumAddress, ct);
+        using var clientScope = client;
         using var reg = ct.Register(() => client.Dispose());
-        int tick = _config.TickTime;
-        client.ReceiveTimeout = tick * _quorum.InitLimit;
-        using var net = client.GetStream();
-        using var output = new BufferedStream(net);
+        using var netScope = net;
+        using var outputScope = output;
         _out = output;
-        var reader = new ZabReader(new BufferedStream(net), _config.JuteMaxBuffer);
-
-        // ---- discovery (Learner.registerWithLeader)
-        var info = new LearnerInfo { Serverid = _myId, ProtocolVersion = ZabType.ProtocolVersion, ConfigVersion = _quorum.Version };
-        // upstream Observer.observeLeader registers with OBSERVERINFO; the LearnerInfo is the same
-        Send(_observer ? ZabType.ObserverInfo : ZabType.FollowerInfo, ZabType.MakeZxid(_store.AcceptedEpoch, 0), info.ToBytes());
-        var qp = reader.ReadPacket();
+        int tick = _config.TickTime;
         if (qp.Type != ZabType.LeaderInfo)
             throw new IOException($"First packet should have been LEADERINFO, got {ZabType.Name(qp.Type)}");
         long newEpoch = ZabType.EpochOf(qp.Zxid);
@@ -417,23 +410,51 @@ public sealed class ZabFollower
     }
 
     /// <summary>Upstream Learner.connectToLeader: up to five attempts, a second apart.</summary>
-    private static TcpClient Connect(IPEndPoint ep, CancellationToken ct)
+    /// <summary>Upstream leaderConnectDelayDuringRetryMs: the pause between attempts to reach the leader.</summary>
+    private const int ConnectRetryDelayMs = 100;
+
+    /// <summary>Upstream Learner.connectToLeader and the first half of registerWithLeader: connects,
+    /// sends FOLLOWERINFO (OBSERVERINFO) and reads the leader's first packet. A connection refused,
+    /// or accepted and then closed before the leader's answer, is tried again every 100 ms within
+    /// initLimit ticks. The second case is how a TCP proxy or load balancer in front of the quorum
+    /// port reports a leader whose listener is not up yet (a follower settling its election before
+    /// the leader binds the port): without the retry the follower went back to election, the
+    /// leader timed out waiting for a quorum, and the two met again the same way every round
+    /// (tests/ensemble/fault_test.py, cut fault). Upstream retries only the connect; nothing has
+    /// been agreed before LEADERINFO, so a second FOLLOWERINFO on a new connection is safe.</summary>
+    private (TcpClient, NetworkStream, BufferedStream, ZabReader, QuorumPacket) Register(IPEndPoint ep, CancellationToken ct)
     {
+        long deadline = Environment.TickCount64 + (long)_config.TickTime * _quorum.InitLimit;
         for (int attempt = 1; ; attempt++)
         {
             var c = new TcpClient { NoDelay = true };
+            NetworkStream? net = null;
+            BufferedStream? output = null;
             try
             {
                 c.ConnectAsync(ep, ct).AsTask().Wait(ct);
-                return c;
+                c.ReceiveTimeout = _config.TickTime * _quorum.InitLimit;
+                net = c.GetStream();
+                output = new BufferedStream(net);
+                var reader = new ZabReader(new BufferedStream(net), _config.JuteMaxBuffer);
+                var info = new LearnerInfo { Serverid = _myId, ProtocolVersion = ZabType.ProtocolVersion, ConfigVersion = _quorum.Version };
+                // upstream Observer.observeLeader registers with OBSERVERINFO; the LearnerInfo is the same
+                ZabWriter.Write(output, _observer ? ZabType.ObserverInfo : ZabType.FollowerInfo, ZabType.MakeZxid(_store.AcceptedEpoch, 0), info.ToBytes(), null);
+                var first = reader.ReadPacket();
+                return (c, net, output, reader, first);
             }
-            catch (Exception e) when (attempt < 5 && e is SocketException or AggregateException)
+            catch (Exception e) when (e is SocketException or IOException or AggregateException)
             {
+                output?.Dispose();
+                net?.Dispose();
                 c.Dispose();
-                Thread.Sleep(1000);
+                ct.ThrowIfCancellationRequested();
+                string why = e is AggregateException a ? a.InnerException?.Message ?? a.Message : e.Message;
+                if (Environment.TickCount64 + ConnectRetryDelayMs >= deadline)
+                    throw new IOException($"cannot register with the leader at {ep} within initLimit ({attempt} attempt(s)): {why}");
+                if (attempt == 1) _log($"zab: leader at {ep} not answering yet ({why}); trying again every {ConnectRetryDelayMs} ms within initLimit");
+                if (ct.WaitHandle.WaitOne(ConnectRetryDelayMs)) ct.ThrowIfCancellationRequested();
             }
-            catch (AggregateException e) { c.Dispose(); throw new IOException($"cannot connect to the leader at {ep}: {e.InnerException?.Message}"); }
-            catch (SocketException e) { c.Dispose(); throw new IOException($"cannot connect to the leader at {ep}: {e.Message}"); }
         }
     }
 }

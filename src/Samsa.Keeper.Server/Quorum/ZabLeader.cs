@@ -139,13 +139,25 @@ public sealed class ZabLeader
     /// <summary>Leads until leadership is lost (throws) or <paramref name="ct"/> is cancelled.</summary>
     public void Lead(CancellationToken ct)
     {
-        int replayed = _store.ApplyLoggedNotCommitted(_log);
-        if (replayed > 0) _log($"zab: committed {replayed} txn(s) logged in the previous epoch but not yet committed here (up to 0x{_store.Tree.LastProcessedZxid:x})");
-        _store.InitConfigNode(_quorum);
+        // The quorum port listens first, as upstream's Leader binds it in its constructor: followers
+        // settle their election at the same moment and connect at once, and one behind a TCP proxy
+        // sees a port not yet listening as a closed connection and goes back to election
+        // (tests/ensemble/fault_test.py). Connections wait in the backlog until the acceptor starts.
         var me = _quorum.Servers[_myId];
         var listener = new TcpListener(Resolve(me.Host), me.QuorumPort);
         listener.Server.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
         listener.Start();
+        try
+        {
+            int replayed = _store.ApplyLoggedNotCommitted(_log);
+            if (replayed > 0) _log($"zab: committed {replayed} txn(s) logged in the previous epoch but not yet committed here (up to 0x{_store.Tree.LastProcessedZxid:x})");
+            _store.InitConfigNode(_quorum);
+        }
+        catch
+        {
+            listener.Stop();
+            throw;
+        }
         using var reg = ct.Register(() => { try { listener.Stop(); } catch (SocketException) { } Fail(new OperationCanceledException()); });
         var acceptor = new Thread(() => Accept(listener, ct)) { IsBackground = true, Name = "zab-accept" };
         acceptor.Start();
