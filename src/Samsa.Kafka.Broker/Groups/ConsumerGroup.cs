@@ -18,53 +18,19 @@ public enum ConsumerMemberState
 }
 
 /// <summary>A set of partitions keyed by topic id (KIP-848 speaks topic ids on the wire).</summary>
-public sealed class PartitionSet : IAssignmentSet<PartitionSet>
+public sealed class PartitionSet() : GroupedPartitions<Guid, PartitionSet>(Comparer<Guid>.Default), IAssignmentSet<PartitionSet>
 {
-    private readonly SortedDictionary<Guid, SortedSet<int>> _byTopic = new();
-
-    public PartitionSet() { }
-
-    public PartitionSet(IEnumerable<(Guid Topic, int Partition)> parts)
+    public PartitionSet(IEnumerable<(Guid Topic, int Partition)> parts) : this()
     {
         foreach (var (t, p) in parts) Add(t, p);
     }
 
     public static PartitionSet Empty => new();
 
-    public IEnumerable<Guid> Topics => _byTopic.Keys;
-    public IReadOnlyCollection<int> PartitionsOf(Guid topic) => _byTopic.TryGetValue(topic, out var s) ? s : [];
-    public int Count => _byTopic.Values.Sum(s => s.Count);
-    public bool IsEmpty => _byTopic.Count == 0;
+    public IEnumerable<Guid> Topics => Keys;
+    public IEnumerable<(Guid Topic, int Partition)> All() => Pairs();
 
-    public IEnumerable<(Guid Topic, int Partition)> All()
-    {
-        foreach (var (t, s) in _byTopic) foreach (var p in s) yield return (t, p);
-    }
-
-    public void Add(Guid topic, int partition)
-    {
-        if (!_byTopic.TryGetValue(topic, out var s)) _byTopic[topic] = s = [];
-        s.Add(partition);
-    }
-
-    public bool Remove(Guid topic, int partition)
-    {
-        if (!_byTopic.TryGetValue(topic, out var s) || !s.Remove(partition)) return false;
-        if (s.Count == 0) _byTopic.Remove(topic);
-        return true;
-    }
-
-    public bool Contains(Guid topic, int partition) => _byTopic.TryGetValue(topic, out var s) && s.Contains(partition);
-
-    public PartitionSet Clone() => new(All());
-    public PartitionSet Minus(PartitionSet other) => new(All().Where(x => !other.Contains(x.Topic, x.Partition)));
-    public PartitionSet Intersect(PartitionSet other) => new(All().Where(x => other.Contains(x.Topic, x.Partition)));
-    public bool Overlaps(PartitionSet other) => All().Any(x => other.Contains(x.Topic, x.Partition));
-    public bool IsSubsetOf(PartitionSet other) => All().All(x => other.Contains(x.Topic, x.Partition));
-    public bool SetEquals(PartitionSet other) => Count == other.Count && IsSubsetOf(other);
-
-    public override string ToString() =>
-        string.Join(", ", _byTopic.Select(kv => $"{kv.Key}:[{string.Join(",", kv.Value)}]"));
+    public override string ToString() => Format(", ");
 }
 
 /// <summary>A member of a consumer group (upstream's ConsumerGroupMember).</summary>

@@ -82,84 +82,53 @@ public sealed class ConsumerGroupRecords : IModernGroupRecords<ConsumerGroup, Co
     public static IEnumerable<CoordinatorRecord> Tombstones(ConsumerGroup g) => Keys.GroupTombstones(g.GroupId, g.AllMembers.Select(m => m.MemberId));
 
     /// <summary>Decodes a consumer group record for replay (null for key versions not replayed).</summary>
-    internal static GroupLogEntry? Decode(short keyVersion, ReadOnlyMemory<byte> keyBody, byte[]? value)
+    internal static GroupLogEntry? Decode(short keyVersion, ReadOnlyMemory<byte> keyBody, byte[]? value) =>
+        Keys.Decode(keyVersion, keyBody, value, ReadValue) is (string groupId, var memberId, var message)
+            ? new GroupLogEntry.ConsumerRecord(keyVersion, groupId, memberId, message) : null;
+
+    private static IKafkaMessage ReadValue(short keyVersion, ref KafkaReader r) => keyVersion switch
     {
-        var kr = new KafkaReader(keyBody);
-        string groupId;
-        string? memberId = null;
-        switch (keyVersion)
-        {
-            case GroupMetadataKey: groupId = ConsumerGroupMetadataKey.Read(ref kr, keyVersion).GroupId; break;
-            case TargetMetadataKey: groupId = ConsumerGroupTargetAssignmentMetadataKey.Read(ref kr, keyVersion).GroupId; break;
-            case MemberMetadataKey: { var k = ConsumerGroupMemberMetadataKey.Read(ref kr, keyVersion); groupId = k.GroupId; memberId = k.MemberId; break; }
-            case TargetMemberKey: { var k = ConsumerGroupTargetAssignmentMemberKey.Read(ref kr, keyVersion); groupId = k.GroupId; memberId = k.MemberId; break; }
-            case CurrentAssignmentKey: { var k = ConsumerGroupCurrentMemberAssignmentKey.Read(ref kr, keyVersion); groupId = k.GroupId; memberId = k.MemberId; break; }
-            default: return null;
-        }
-        if (value is null) return new GroupLogEntry.ConsumerRecord(keyVersion, groupId, memberId, null);
-        var message = ModernRecordKeys.ReadValue(value, (ref KafkaReader r) => keyVersion switch
-        {
-            GroupMetadataKey => ConsumerGroupMetadataValue.Read(ref r, 0),
-            TargetMetadataKey => ConsumerGroupTargetAssignmentMetadataValue.Read(ref r, 0),
-            MemberMetadataKey => ConsumerGroupMemberMetadataValue.Read(ref r, 0),
-            TargetMemberKey => ConsumerGroupTargetAssignmentMemberValue.Read(ref r, 0),
-            _ => (IKafkaMessage)ConsumerGroupCurrentMemberAssignmentValue.Read(ref r, 0),
-        });
-        return new GroupLogEntry.ConsumerRecord(keyVersion, groupId, memberId, message);
-    }
+        GroupMetadataKey => ConsumerGroupMetadataValue.Read(ref r, 0),
+        TargetMetadataKey => ConsumerGroupTargetAssignmentMetadataValue.Read(ref r, 0),
+        MemberMetadataKey => ConsumerGroupMemberMetadataValue.Read(ref r, 0),
+        TargetMemberKey => ConsumerGroupTargetAssignmentMemberValue.Read(ref r, 0),
+        _ => (IKafkaMessage)ConsumerGroupCurrentMemberAssignmentValue.Read(ref r, 0),
+    };
 
     /// <summary>Replays consumer group records (in log order) into groups; a group whose epoch record
     /// was tombstoned is gone.</summary>
-    internal static Dictionary<string, ConsumerGroup> Replay(IEnumerable<GroupLogEntry.ConsumerRecord> records, long sessionDeadline)
-    {
-        var groups = new Dictionary<string, ConsumerGroup>(StringComparer.Ordinal);
-        ConsumerGroup G(string id) => groups.TryGetValue(id, out var g) ? g : groups[id] = new ConsumerGroup(id);
-        ConsumerMember M(ConsumerGroup g, string id) => g.GetOrAddReplayed(id, x => new ConsumerMember(x) { SessionDeadline = sessionDeadline });
-        foreach (var rec in records)
-        {
-            switch (rec.KeyVersion, rec.Value)
+    internal static Dictionary<string, ConsumerGroup> Replay(IEnumerable<GroupLogEntry.ConsumerRecord> records, long sessionDeadline) =>
+        Keys.Replay<ConsumerGroup, ConsumerMember, PartitionSet>(records.Select(r => (r.KeyVersion, r.GroupId, r.MemberId, r.Value)),
+            id => new ConsumerGroup(id), (g, memberId, value) =>
             {
-                case (GroupMetadataKey, null): groups.Remove(rec.GroupId); break;
-                case (GroupMetadataKey, ConsumerGroupMetadataValue v): G(rec.GroupId).GroupEpoch = v.Epoch; break;
-                case (TargetMetadataKey, null): break;
-                case (TargetMetadataKey, ConsumerGroupTargetAssignmentMetadataValue v): G(rec.GroupId).AssignmentEpoch = v.AssignmentEpoch; break;
-                case (MemberMetadataKey, null):
-                    if (groups.TryGetValue(rec.GroupId, out var g5)) g5.Members.Remove(rec.MemberId!);
-                    break;
-                case (MemberMetadataKey, ConsumerGroupMemberMetadataValue v):
+                ConsumerMember M() => g.GetOrAddReplayed(memberId!, x => new ConsumerMember(x) { SessionDeadline = sessionDeadline });
+                switch (value)
                 {
-                    var m = M(G(rec.GroupId), rec.MemberId!);
-                    m.InstanceId = v.InstanceId; m.RackId = v.RackId; m.ClientId = v.ClientId; m.ClientHost = v.ClientHost;
-                    m.SubscribedTopicNames = v.SubscribedTopicNames.ToList(); m.SubscribedTopicRegex = v.SubscribedTopicRegex;
-                    m.RebalanceTimeoutMs = v.RebalanceTimeoutMs; m.ServerAssignor = v.ServerAssignor;
-                    m.Classic = v.ClassicMemberMetadata is { } c
-                        ? new ClassicMemberInfo(c.SessionTimeoutMs, c.SupportedProtocols.Select(p => new MemberProtocol(p.Name, p.Metadata)).ToList())
-                        : null;
-                    break;
+                    case ConsumerGroupMetadataValue v: g.GroupEpoch = v.Epoch; break;
+                    case ConsumerGroupTargetAssignmentMetadataValue v: g.AssignmentEpoch = v.AssignmentEpoch; break;
+                    case ConsumerGroupMemberMetadataValue v:
+                    {
+                        var m = M();
+                        m.InstanceId = v.InstanceId; m.RackId = v.RackId; m.ClientId = v.ClientId; m.ClientHost = v.ClientHost;
+                        m.SubscribedTopicNames = v.SubscribedTopicNames.ToList(); m.SubscribedTopicRegex = v.SubscribedTopicRegex;
+                        m.RebalanceTimeoutMs = v.RebalanceTimeoutMs; m.ServerAssignor = v.ServerAssignor;
+                        m.Classic = v.ClassicMemberMetadata is { } c
+                            ? new ClassicMemberInfo(c.SessionTimeoutMs, c.SupportedProtocols.Select(p => new MemberProtocol(p.Name, p.Metadata)).ToList())
+                            : null;
+                        break;
+                    }
+                    case ConsumerGroupTargetAssignmentMemberValue v:
+                        g.TargetAssignment[memberId!] = new PartitionSet(v.TopicPartitions.SelectMany(tp => tp.Partitions.Select(p => (tp.TopicId, p))));
+                        break;
+                    case ConsumerGroupCurrentMemberAssignmentValue v:
+                    {
+                        var m = M();
+                        m.MemberEpoch = v.MemberEpoch; m.PreviousMemberEpoch = v.PreviousMemberEpoch;
+                        m.State = v.State is >= 0 and <= 2 ? (ConsumerMemberState)v.State : ConsumerMemberState.Stable;
+                        m.Assigned = new PartitionSet(v.AssignedPartitions.SelectMany(t => t.Partitions.Select(p => (t.TopicId, p))));
+                        m.PendingRevocation = new PartitionSet(v.PartitionsPendingRevocation.SelectMany(t => t.Partitions.Select(p => (t.TopicId, p))));
+                        break;
+                    }
                 }
-                case (TargetMemberKey, null):
-                    if (groups.TryGetValue(rec.GroupId, out var g7)) g7.TargetAssignment.Remove(rec.MemberId!);
-                    break;
-                case (TargetMemberKey, ConsumerGroupTargetAssignmentMemberValue v):
-                {
-                    var set = new PartitionSet();
-                    foreach (var tp in v.TopicPartitions) foreach (var p in tp.Partitions) set.Add(tp.TopicId, p);
-                    G(rec.GroupId).TargetAssignment[rec.MemberId!] = set;
-                    break;
-                }
-                case (CurrentAssignmentKey, null): break;
-                case (CurrentAssignmentKey, ConsumerGroupCurrentMemberAssignmentValue v):
-                {
-                    var m = M(G(rec.GroupId), rec.MemberId!);
-                    m.MemberEpoch = v.MemberEpoch; m.PreviousMemberEpoch = v.PreviousMemberEpoch;
-                    m.State = v.State is >= 0 and <= 2 ? (ConsumerMemberState)v.State : ConsumerMemberState.Stable;
-                    m.Assigned = new PartitionSet(v.AssignedPartitions.SelectMany(t => t.Partitions.Select(p => (t.TopicId, p))));
-                    m.PendingRevocation = new PartitionSet(v.PartitionsPendingRevocation.SelectMany(t => t.Partitions.Select(p => (t.TopicId, p))));
-                    break;
-                }
-            }
-        }
-        foreach (var g in groups.Values) g.IndexStaticMembers();
-        return groups;
-    }
+            });
 }

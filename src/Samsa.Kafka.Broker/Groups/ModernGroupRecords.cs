@@ -27,6 +27,9 @@ internal interface IModernGroupRecords<TGroup, TMember, TAssignment>
 internal sealed class ModernRecordKeys(short groupMetadata, short memberMetadata, short targetMetadata, short targetMember,
     short currentAssignment, Func<short, string, string?, IKafkaMessage> keyOf)
 {
+    /// <summary>The group type's other group-level keys (the streams topology).</summary>
+    public short[] OtherGroupKeys { get; init; } = [];
+
     public byte[] Key(short version, string groupId, string? memberId) => GroupRecords.Encode(keyOf(version, groupId, memberId), version);
 
     public CoordinatorRecord Record(short keyVersion, string groupId, string? memberId, IKafkaMessage value) =>
@@ -52,14 +55,60 @@ internal sealed class ModernRecordKeys(short groupMetadata, short memberMetadata
         yield return new(Key(groupMetadata, groupId, null), null);
     }
 
-    /// <summary>A record value: version 0; a newer flexible version is read as 0, skipping unknown
-    /// tagged fields.</summary>
-    public static IKafkaMessage ReadValue(byte[] value, ValueReader read)
+    /// <summary>The group id and member id of a key of this group type; null for another key
+    /// version (one not replayed). Every such key is non-flexible: GroupId, then MemberId for the
+    /// per-member kinds (upstream's *Key.json).</summary>
+    public (string GroupId, string? MemberId)? ReadKey(short keyVersion, ReadOnlyMemory<byte> keyBody)
     {
-        var (_, body) = GroupRecords.Version(value, 0);
-        var r = new KafkaReader(body);
-        return read(ref r);
+        bool perMember = keyVersion == memberMetadata || keyVersion == targetMember || keyVersion == currentAssignment;
+        if (!perMember && keyVersion != groupMetadata && keyVersion != targetMetadata && !OtherGroupKeys.Contains(keyVersion)) return null;
+        var r = new KafkaReader(keyBody);
+        string groupId = r.ReadString(compact: false);
+        return (groupId, perMember ? r.ReadString(compact: false) : null);
     }
 
-    public delegate IKafkaMessage ValueReader(ref KafkaReader reader);
+    /// <summary>Replays one group type's records (in log order) into groups: a tombstone of the
+    /// group epoch removes the group, of a member's metadata or target that member's; every value
+    /// (which creates its group) and the group type's other tombstones go to the callbacks.</summary>
+    public Dictionary<string, TGroup> Replay<TGroup, TMember, TAssignment>(
+        IEnumerable<(short KeyVersion, string GroupId, string? MemberId, IKafkaMessage? Value)> records,
+        Func<string, TGroup> newGroup, Action<TGroup, string?, IKafkaMessage> apply, Action<TGroup, short>? otherTombstone = null)
+        where TGroup : ModernGroup<TMember, TAssignment>
+        where TMember : ModernMember<TAssignment>
+        where TAssignment : class, IAssignmentSet<TAssignment>, new()
+    {
+        var groups = new Dictionary<string, TGroup>(StringComparer.Ordinal);
+        foreach (var (key, groupId, memberId, value) in records)
+        {
+            if (value is null)
+            {
+                if (key == groupMetadata) groups.Remove(groupId);
+                else if (groups.TryGetValue(groupId, out var existing))
+                {
+                    if (key == memberMetadata) existing.Members.Remove(memberId!);
+                    else if (key == targetMember) existing.TargetAssignment.Remove(memberId!);
+                    else otherTombstone?.Invoke(existing, key);
+                }
+                continue;
+            }
+            if (!groups.TryGetValue(groupId, out var g)) groups[groupId] = g = newGroup(groupId);
+            apply(g, memberId, value);
+        }
+        foreach (var g in groups.Values) g.IndexStaticMembers();
+        return groups;
+    }
+
+    /// <summary>A record of this group type for replay: its group id, member id and value (null
+    /// for a tombstone); null for a key version not replayed. Values are version 0; a newer flexible
+    /// version is read as 0, skipping unknown tagged fields.</summary>
+    public (string GroupId, string? MemberId, IKafkaMessage? Value)? Decode(short keyVersion, ReadOnlyMemory<byte> keyBody, byte[]? value, ValueReader readValue)
+    {
+        if (ReadKey(keyVersion, keyBody) is not (string groupId, var memberId)) return null;
+        if (value is null) return (groupId, memberId, null);
+        var (_, body) = GroupRecords.Version(value, 0);
+        var r = new KafkaReader(body);
+        return (groupId, memberId, readValue(keyVersion, ref r));
+    }
+
+    public delegate IKafkaMessage ValueReader(short keyVersion, ref KafkaReader reader);
 }

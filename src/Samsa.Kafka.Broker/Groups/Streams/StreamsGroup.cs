@@ -12,45 +12,17 @@ public enum StreamsGroupState { Empty, NotReady, Assigning, Reconciling, Stable,
 public enum StreamsMemberState : sbyte { Stable = 0, UnrevokedTasks = 1, UnreleasedTasks = 2 }
 
 /// <summary>Tasks keyed by sub-topology id: a task is (sub-topology, partition).</summary>
-public sealed class TaskSet
+public sealed class TaskSet() : GroupedPartitions<string, TaskSet>(StringComparer.Ordinal)
 {
-    private readonly SortedDictionary<string, SortedSet<int>> _by = new(StringComparer.Ordinal);
-
-    public TaskSet() { }
-    public TaskSet(IEnumerable<(string Subtopology, int Partition)> tasks) { foreach (var (s, p) in tasks) Add(s, p); }
-
-    public IEnumerable<string> Subtopologies => _by.Keys;
-    public IReadOnlyCollection<int> PartitionsOf(string s) => _by.TryGetValue(s, out var p) ? p : [];
-    public int Count => _by.Values.Sum(s => s.Count);
-    public bool IsEmpty => _by.Count == 0;
-
-    public IEnumerable<(string Subtopology, int Partition)> All()
+    public TaskSet(IEnumerable<(string Subtopology, int Partition)> tasks) : this()
     {
-        foreach (var (s, ps) in _by) foreach (var p in ps) yield return (s, p);
+        foreach (var (s, p) in tasks) Add(s, p);
     }
 
-    public void Add(string s, int p)
-    {
-        if (!_by.TryGetValue(s, out var set)) _by[s] = set = [];
-        set.Add(p);
-    }
+    public IEnumerable<string> Subtopologies => Keys;
+    public IEnumerable<(string Subtopology, int Partition)> All() => Pairs();
 
-    public bool Remove(string s, int p)
-    {
-        if (!_by.TryGetValue(s, out var set) || !set.Remove(p)) return false;
-        if (set.Count == 0) _by.Remove(s);
-        return true;
-    }
-
-    public bool Contains(string s, int p) => _by.TryGetValue(s, out var set) && set.Contains(p);
-    public TaskSet Clone() => new(All());
-    public TaskSet Minus(TaskSet o) => new(All().Where(x => !o.Contains(x.Subtopology, x.Partition)));
-    public TaskSet Intersect(TaskSet o) => new(All().Where(x => o.Contains(x.Subtopology, x.Partition)));
-    public bool Overlaps(TaskSet o) => All().Any(x => o.Contains(x.Subtopology, x.Partition));
-    public bool IsSubsetOf(TaskSet o) => All().All(x => o.Contains(x.Subtopology, x.Partition));
-    public bool SetEquals(TaskSet o) => Count == o.Count && IsSubsetOf(o);
-
-    public override string ToString() => string.Join(" ", _by.Select(kv => $"{kv.Key}:[{string.Join(",", kv.Value)}]"));
+    public override string ToString() => Format(" ");
 }
 
 /// <summary>Active, standby and warm-up tasks of one member (upstream's TasksTuple).</summary>

@@ -30,7 +30,7 @@ public sealed class StreamsGroupRecords : IModernGroupRecords<StreamsGroup, Stre
             TargetMemberKey => new StreamsGroupTargetAssignmentMemberKey { GroupId = groupId, MemberId = memberId! },
             CurrentAssignmentKey => new StreamsGroupCurrentMemberAssignmentKey { GroupId = groupId, MemberId = memberId! },
             _ => throw new ArgumentOutOfRangeException(nameof(version)),
-        });
+        }) { OtherGroupKeys = [TopologyKey] };
 
     public static CoordinatorRecord Epoch(StreamsGroup g) =>
         Keys.Record(GroupMetadataKey, g.GroupId, null, new StreamsGroupMetadataValue
@@ -94,104 +94,73 @@ public sealed class StreamsGroupRecords : IModernGroupRecords<StreamsGroup, Stre
         Keys.GroupTombstones(g.GroupId, g.AllMembers.Select(m => m.MemberId), TopologyKey);
 
     /// <summary>Decodes a streams group record for replay (null for key 18, which is not replayed).</summary>
-    internal static GroupLogEntry? Decode(short keyVersion, ReadOnlyMemory<byte> keyBody, byte[]? value)
+    internal static GroupLogEntry? Decode(short keyVersion, ReadOnlyMemory<byte> keyBody, byte[]? value) =>
+        Keys.Decode(keyVersion, keyBody, value, ReadValue) is (string groupId, var memberId, var message)
+            ? new GroupLogEntry.StreamsRecord(keyVersion, groupId, memberId, message) : null;
+
+    private static IKafkaMessage ReadValue(short keyVersion, ref KafkaReader r) => keyVersion switch
     {
-        var kr = new KafkaReader(keyBody);
-        string groupId;
-        string? memberId = null;
-        switch (keyVersion)
-        {
-            case GroupMetadataKey: groupId = StreamsGroupMetadataKey.Read(ref kr, keyVersion).GroupId; break;
-            case TargetMetadataKey: groupId = StreamsGroupTargetAssignmentMetadataKey.Read(ref kr, keyVersion).GroupId; break;
-            case TopologyKey: groupId = StreamsGroupTopologyKey.Read(ref kr, keyVersion).GroupId; break;
-            case MemberMetadataKey: { var k = StreamsGroupMemberMetadataKey.Read(ref kr, keyVersion); groupId = k.GroupId; memberId = k.MemberId; break; }
-            case TargetMemberKey: { var k = StreamsGroupTargetAssignmentMemberKey.Read(ref kr, keyVersion); groupId = k.GroupId; memberId = k.MemberId; break; }
-            case CurrentAssignmentKey: { var k = StreamsGroupCurrentMemberAssignmentKey.Read(ref kr, keyVersion); groupId = k.GroupId; memberId = k.MemberId; break; }
-            default: return null;
-        }
-        if (value is null) return new GroupLogEntry.StreamsRecord(keyVersion, groupId, memberId, null);
-        var message = ModernRecordKeys.ReadValue(value, (ref KafkaReader r) => keyVersion switch
-        {
-            GroupMetadataKey => StreamsGroupMetadataValue.Read(ref r, 0),
-            TargetMetadataKey => StreamsGroupTargetAssignmentMetadataValue.Read(ref r, 0),
-            TopologyKey => StreamsGroupTopologyValue.Read(ref r, 0),
-            MemberMetadataKey => StreamsGroupMemberMetadataValue.Read(ref r, 0),
-            TargetMemberKey => StreamsGroupTargetAssignmentMemberValue.Read(ref r, 0),
-            _ => (IKafkaMessage)StreamsGroupCurrentMemberAssignmentValue.Read(ref r, 0),
-        });
-        return new GroupLogEntry.StreamsRecord(keyVersion, groupId, memberId, message);
-    }
+        GroupMetadataKey => StreamsGroupMetadataValue.Read(ref r, 0),
+        TargetMetadataKey => StreamsGroupTargetAssignmentMetadataValue.Read(ref r, 0),
+        TopologyKey => StreamsGroupTopologyValue.Read(ref r, 0),
+        MemberMetadataKey => StreamsGroupMemberMetadataValue.Read(ref r, 0),
+        TargetMemberKey => StreamsGroupTargetAssignmentMemberValue.Read(ref r, 0),
+        _ => (IKafkaMessage)StreamsGroupCurrentMemberAssignmentValue.Read(ref r, 0),
+    };
 
     /// <summary>Replays streams group records (in log order) into groups; a group whose epoch record
     /// was tombstoned is gone.</summary>
-    internal static Dictionary<string, StreamsGroup> Replay(IEnumerable<GroupLogEntry.StreamsRecord> records, long sessionDeadline)
-    {
-        var groups = new Dictionary<string, StreamsGroup>(StringComparer.Ordinal);
-        StreamsGroup G(string id) => groups.TryGetValue(id, out var g) ? g : groups[id] = new StreamsGroup(id);
-        StreamsMember M(StreamsGroup g, string id) => g.GetOrAddReplayed(id, x => new StreamsMember(x) { SessionDeadline = sessionDeadline });
-        foreach (var rec in records)
-        {
-            switch (rec.KeyVersion, rec.Value)
+    internal static Dictionary<string, StreamsGroup> Replay(IEnumerable<GroupLogEntry.StreamsRecord> records, long sessionDeadline) =>
+        Keys.Replay<StreamsGroup, StreamsMember, TaskAssignment>(records.Select(r => (r.KeyVersion, r.GroupId, r.MemberId, r.Value)),
+            id => new StreamsGroup(id), (g, memberId, value) =>
             {
-                case (GroupMetadataKey, null): groups.Remove(rec.GroupId); break;
-                case (GroupMetadataKey, StreamsGroupMetadataValue v):
+                StreamsMember M() => g.GetOrAddReplayed(memberId!, x => new StreamsMember(x) { SessionDeadline = sessionDeadline });
+                switch (value)
                 {
-                    var g = G(rec.GroupId);
-                    g.GroupEpoch = v.Epoch; g.MetadataHash = v.MetadataHash; g.ValidatedTopologyEpoch = v.ValidatedTopologyEpoch;
-                    foreach (var c in v.AssignmentConfigs)
-                        if (c.Key == "num.standby.replicas" && int.TryParse(c.Value, out var n)) g.NumStandbyReplicas = n;
-                    break;
-                }
-                case (TargetMetadataKey, StreamsGroupTargetAssignmentMetadataValue v): G(rec.GroupId).AssignmentEpoch = v.AssignmentEpoch; break;
-                case (TopologyKey, null):
-                    if (groups.TryGetValue(rec.GroupId, out var gt)) gt.Topology = null;
-                    break;
-                case (TopologyKey, StreamsGroupTopologyValue v): G(rec.GroupId).Topology = v; break;
-                case (MemberMetadataKey, null):
-                    if (groups.TryGetValue(rec.GroupId, out var g19)) g19.Members.Remove(rec.MemberId!);
-                    break;
-                case (MemberMetadataKey, StreamsGroupMemberMetadataValue v):
-                {
-                    var m = M(G(rec.GroupId), rec.MemberId!);
-                    m.InstanceId = v.InstanceId; m.RackId = v.RackId; m.ClientId = v.ClientId; m.ClientHost = v.ClientHost;
-                    m.RebalanceTimeoutMs = v.RebalanceTimeoutMs; m.TopologyEpoch = v.TopologyEpoch; m.ProcessId = v.ProcessId;
-                    m.UserEndpoint = v.UserEndpoint is { } e ? (e.Host, e.Port) : null;
-                    m.ClientTags = v.ClientTags.Select(t => (t.Key, t.Value)).ToList();
-                    break;
-                }
-                case (TargetMemberKey, null):
-                    if (groups.TryGetValue(rec.GroupId, out var g21)) g21.TargetAssignment.Remove(rec.MemberId!);
-                    break;
-                case (TargetMemberKey, StreamsGroupTargetAssignmentMemberValue v):
-                    G(rec.GroupId).TargetAssignment[rec.MemberId!] = new TaskAssignment
+                    case StreamsGroupMetadataValue v:
+                        g.GroupEpoch = v.Epoch; g.MetadataHash = v.MetadataHash; g.ValidatedTopologyEpoch = v.ValidatedTopologyEpoch;
+                        foreach (var c in v.AssignmentConfigs)
+                            if (c.Key == "num.standby.replicas" && int.TryParse(c.Value, out var n)) g.NumStandbyReplicas = n;
+                        break;
+                    case StreamsGroupTargetAssignmentMetadataValue v: g.AssignmentEpoch = v.AssignmentEpoch; break;
+                    case StreamsGroupTopologyValue v: g.Topology = v; break;
+                    case StreamsGroupMemberMetadataValue v:
                     {
-                        Active = FromTasks(v.ActiveTasks, t => t.SubtopologyId, t => t.Partitions),
-                        Standby = FromTasks(v.StandbyTasks, t => t.SubtopologyId, t => t.Partitions),
-                        Warmup = FromTasks(v.WarmupTasks, t => t.SubtopologyId, t => t.Partitions),
-                    };
-                    break;
-                case (CurrentAssignmentKey, StreamsGroupCurrentMemberAssignmentValue v):
-                {
-                    var m = M(G(rec.GroupId), rec.MemberId!);
-                    m.MemberEpoch = v.MemberEpoch; m.PreviousMemberEpoch = v.PreviousMemberEpoch;
-                    m.State = v.State is >= 0 and <= 2 ? (StreamsMemberState)v.State : StreamsMemberState.Stable;
-                    m.Assigned = new TaskAssignment
+                        var m = M();
+                        m.InstanceId = v.InstanceId; m.RackId = v.RackId; m.ClientId = v.ClientId; m.ClientHost = v.ClientHost;
+                        m.RebalanceTimeoutMs = v.RebalanceTimeoutMs; m.TopologyEpoch = v.TopologyEpoch; m.ProcessId = v.ProcessId;
+                        m.UserEndpoint = v.UserEndpoint is { } e ? (e.Host, e.Port) : null;
+                        m.ClientTags = v.ClientTags.Select(t => (t.Key, t.Value)).ToList();
+                        break;
+                    }
+                    case StreamsGroupTargetAssignmentMemberValue v:
+                        g.TargetAssignment[memberId!] = new TaskAssignment
+                        {
+                            Active = FromTasks(v.ActiveTasks, t => t.SubtopologyId, t => t.Partitions),
+                            Standby = FromTasks(v.StandbyTasks, t => t.SubtopologyId, t => t.Partitions),
+                            Warmup = FromTasks(v.WarmupTasks, t => t.SubtopologyId, t => t.Partitions),
+                        };
+                        break;
+                    case StreamsGroupCurrentMemberAssignmentValue v:
                     {
-                        Active = FromTasks(v.ActiveTasks, t => t.SubtopologyId, t => t.Partitions),
-                        Standby = FromTasks(v.StandbyTasks, t => t.SubtopologyId, t => t.Partitions),
-                        Warmup = FromTasks(v.WarmupTasks, t => t.SubtopologyId, t => t.Partitions),
-                    };
-                    m.PendingRevocation = new TaskAssignment
-                    {
-                        Active = FromTasks(v.ActiveTasksPendingRevocation, t => t.SubtopologyId, t => t.Partitions),
-                        Standby = FromTasks(v.StandbyTasksPendingRevocation, t => t.SubtopologyId, t => t.Partitions),
-                        Warmup = FromTasks(v.WarmupTasksPendingRevocation, t => t.SubtopologyId, t => t.Partitions),
-                    };
-                    break;
+                        var m = M();
+                        m.MemberEpoch = v.MemberEpoch; m.PreviousMemberEpoch = v.PreviousMemberEpoch;
+                        m.State = v.State is >= 0 and <= 2 ? (StreamsMemberState)v.State : StreamsMemberState.Stable;
+                        m.Assigned = new TaskAssignment
+                        {
+                            Active = FromTasks(v.ActiveTasks, t => t.SubtopologyId, t => t.Partitions),
+                            Standby = FromTasks(v.StandbyTasks, t => t.SubtopologyId, t => t.Partitions),
+                            Warmup = FromTasks(v.WarmupTasks, t => t.SubtopologyId, t => t.Partitions),
+                        };
+                        m.PendingRevocation = new TaskAssignment
+                        {
+                            Active = FromTasks(v.ActiveTasksPendingRevocation, t => t.SubtopologyId, t => t.Partitions),
+                            Standby = FromTasks(v.StandbyTasksPendingRevocation, t => t.SubtopologyId, t => t.Partitions),
+                            Warmup = FromTasks(v.WarmupTasksPendingRevocation, t => t.SubtopologyId, t => t.Partitions),
+                        };
+                        break;
+                    }
                 }
-            }
-        }
-        foreach (var g in groups.Values) g.IndexStaticMembers();
-        return groups;
-    }
+            },
+            (g, key) => { if (key == TopologyKey) g.Topology = null; });
 }
