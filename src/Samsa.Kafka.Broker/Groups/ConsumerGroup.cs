@@ -1,9 +1,12 @@
+using Samsa.Kafka.Protocol;
+
 namespace Samsa.Kafka.Broker.Groups;
 
 /// <summary>States of a KIP-848 consumer group, named as upstream's ConsumerGroupState prints them.</summary>
 public enum ConsumerGroupState { Empty, Assigning, Reconciling, Stable, Dead }
 
-/// <summary>Where a member is in its reconciliation (upstream's MemberState).</summary>
+/// <summary>Where a member is in its reconciliation (upstream's MemberState; the values of
+/// <see cref="ReconciliationState"/>).</summary>
 public enum ConsumerMemberState
 {
     /// <summary>The member owns its part of the target assignment at the target epoch.</summary>
@@ -15,85 +18,39 @@ public enum ConsumerMemberState
 }
 
 /// <summary>A set of partitions keyed by topic id (KIP-848 speaks topic ids on the wire).</summary>
-public sealed class PartitionSet
+public sealed class PartitionSet() : GroupedPartitions<Guid, PartitionSet>(Comparer<Guid>.Default), IAssignmentSet<PartitionSet>
 {
-    private readonly SortedDictionary<Guid, SortedSet<int>> _byTopic = new();
-
-    public PartitionSet() { }
-
-    public PartitionSet(IEnumerable<(Guid Topic, int Partition)> parts)
+    public PartitionSet(IEnumerable<(Guid Topic, int Partition)> parts) : this()
     {
         foreach (var (t, p) in parts) Add(t, p);
     }
 
     public static PartitionSet Empty => new();
 
-    public IEnumerable<Guid> Topics => _byTopic.Keys;
-    public IReadOnlyCollection<int> PartitionsOf(Guid topic) => _byTopic.TryGetValue(topic, out var s) ? s : [];
-    public int Count => _byTopic.Values.Sum(s => s.Count);
-    public bool IsEmpty => _byTopic.Count == 0;
+    public IEnumerable<Guid> Topics => Keys;
+    public IEnumerable<(Guid Topic, int Partition)> All() => Pairs();
 
-    public IEnumerable<(Guid Topic, int Partition)> All()
-    {
-        foreach (var (t, s) in _byTopic) foreach (var p in s) yield return (t, p);
-    }
-
-    public void Add(Guid topic, int partition)
-    {
-        if (!_byTopic.TryGetValue(topic, out var s)) _byTopic[topic] = s = [];
-        s.Add(partition);
-    }
-
-    public bool Remove(Guid topic, int partition)
-    {
-        if (!_byTopic.TryGetValue(topic, out var s) || !s.Remove(partition)) return false;
-        if (s.Count == 0) _byTopic.Remove(topic);
-        return true;
-    }
-
-    public bool Contains(Guid topic, int partition) => _byTopic.TryGetValue(topic, out var s) && s.Contains(partition);
-
-    public PartitionSet Clone() => new(All());
-    public PartitionSet Minus(PartitionSet other) => new(All().Where(x => !other.Contains(x.Topic, x.Partition)));
-    public PartitionSet Intersect(PartitionSet other) => new(All().Where(x => other.Contains(x.Topic, x.Partition)));
-    public bool Overlaps(PartitionSet other) => All().Any(x => other.Contains(x.Topic, x.Partition));
-    public bool IsSubsetOf(PartitionSet other) => All().All(x => other.Contains(x.Topic, x.Partition));
-    public bool SetEquals(PartitionSet other) => Count == other.Count && IsSubsetOf(other);
-
-    public override string ToString() =>
-        string.Join(", ", _byTopic.Select(kv => $"{kv.Key}:[{string.Join(",", kv.Value)}]"));
+    public override string ToString() => Format(", ");
 }
 
 /// <summary>A member of a consumer group (upstream's ConsumerGroupMember).</summary>
-public sealed class ConsumerMember(string memberId)
+public sealed class ConsumerMember(string memberId) : ModernMember<PartitionSet>(memberId, 300_000)
 {
-    public string MemberId { get; internal set; } = memberId;
-    public string? InstanceId { get; internal set; }
-    public string? RackId { get; internal set; }
-    public string ClientId { get; internal set; } = "";
-    public string ClientHost { get; internal set; } = "";
-    public int RebalanceTimeoutMs { get; internal set; } = 300_000;
     public IReadOnlyList<string> SubscribedTopicNames { get; internal set; } = [];
     public string? SubscribedTopicRegex { get; internal set; }
     public string? ServerAssignor { get; internal set; }
-    public int MemberEpoch { get; internal set; }
-    public int PreviousMemberEpoch { get; internal set; } = -1;
-    public ConsumerMemberState State { get; internal set; } = ConsumerMemberState.Stable;
-    /// <summary>Partitions the member may consume now.</summary>
-    public PartitionSet Assigned { get; internal set; } = new();
-    /// <summary>Partitions the member was asked to give up and has not yet confirmed.</summary>
-    public PartitionSet PendingRevocation { get; internal set; } = new();
-    /// <summary>Heartbeat deadline (group.consumer.session.timeout.ms after the last heartbeat).</summary>
-    internal long SessionDeadline;
-    /// <summary>Revocation deadline while <see cref="ConsumerMemberState.UnrevokedPartitions"/>; -1 otherwise.</summary>
-    internal long RebalanceDeadline = -1;
-    /// <summary>Upstream's LEAVE_GROUP_STATIC_MEMBER_EPOCH: a static member that left temporarily.</summary>
-    public bool IsStaticLeft => MemberEpoch == ConsumerGroup.LeaveStaticEpoch;
+    public ConsumerMemberState State
+    {
+        get => (ConsumerMemberState)Reconciliation;
+        internal set => Reconciliation = (ReconciliationState)value;
+    }
     /// <summary>Set for a member that speaks the classic protocol (JoinGroup/SyncGroup/Heartbeat) in
     /// a consumer group: its session timeout and the protocols it offered (upstream's
     /// ConsumerGroupMemberMetadataValue.ClassicMemberMetadata). Null for consumer-protocol members.</summary>
     public ClassicMemberInfo? Classic { get; internal set; }
     public bool UsesClassicProtocol => Classic is not null;
+    /// <summary>Upstream's validateMemberEpoch: a classic member speaks generations.</summary>
+    internal override ErrorCode StaleEpochError => UsesClassicProtocol ? ErrorCode.IllegalGeneration : ErrorCode.StaleMemberEpoch;
     /// <summary>Classic member told to rejoin (REBALANCE_IN_PROGRESS): removed when it has not
     /// rejoined by then (upstream's consumer group join timeout); -1 when not armed.</summary>
     internal long JoinDeadline = -1;
@@ -114,28 +71,15 @@ public sealed record ClassicMemberInfo(int SessionTimeoutMs, IReadOnlyList<Membe
 /// the target assignment computed by a server-side assignor at the assignment epoch, and the
 /// subscribed topics' metadata the last assignment was computed from.
 /// </summary>
-public sealed class ConsumerGroup(string groupId)
+public sealed class ConsumerGroup(string groupId) : ModernGroup<ConsumerMember, PartitionSet>(groupId)
 {
-    public const int LeaveEpoch = -1;
-    public const int LeaveStaticEpoch = -2;
-
-    public string GroupId { get; } = groupId;
-    public int GroupEpoch { get; internal set; }
-    public int AssignmentEpoch { get; internal set; }
     public string? AssignorName { get; internal set; }
-    internal readonly Dictionary<string, ConsumerMember> Members = new(StringComparer.Ordinal);
-    internal readonly Dictionary<string, string> StaticMembers = new(StringComparer.Ordinal);
-    internal readonly Dictionary<string, PartitionSet> TargetAssignment = new(StringComparer.Ordinal);
     /// <summary>Name → (id, partition count) of every topic a member subscribes to (by name or by
     /// regex) and that exists; a change bumps the group epoch (upstream's subscription metadata).</summary>
     internal Dictionary<string, (Guid Id, int Partitions)> SubscriptionMetadata = new(StringComparer.Ordinal);
     /// <summary>Fingerprint of the cluster's topics when <see cref="SubscriptionMetadata"/> was last computed.</summary>
     internal long TopicsFingerprint = long.MinValue;
 
-    public IReadOnlyCollection<ConsumerMember> AllMembers => Members.Values;
-    public ConsumerMember? Get(string memberId) => Members.GetValueOrDefault(memberId);
-    public PartitionSet TargetOf(string memberId) => TargetAssignment.GetValueOrDefault(memberId) ?? new PartitionSet();
-    public int Size => Members.Count;
     public int ClassicMemberCount => Members.Values.Count(m => m.UsesClassicProtocol);
 
     /// <summary>Upstream's ConsumerGroup.supportsClassicProtocols: type "consumer", and a protocol
@@ -168,9 +112,7 @@ public sealed class ConsumerGroup(string groupId)
         {
             if (Members.Count == 0) return ConsumerGroupState.Empty;
             if (GroupEpoch > AssignmentEpoch) return ConsumerGroupState.Assigning;
-            foreach (var m in Members.Values)
-                if (m.MemberEpoch != AssignmentEpoch || m.State != ConsumerMemberState.Stable) return ConsumerGroupState.Reconciling;
-            return ConsumerGroupState.Stable;
+            return AnyMemberReconciling() ? ConsumerGroupState.Reconciling : ConsumerGroupState.Stable;
         }
     }
 
@@ -184,6 +126,18 @@ public sealed class ConsumerGroup(string groupId)
             if (m.Assigned.Contains(topic, partition) || m.PendingRevocation.Contains(topic, partition)) return true;
         }
         return false;
+    }
+
+    /// <summary>A partition of the target another member still holds waits until it is released.</summary>
+    internal override bool TakeReleased(ConsumerMember member, PartitionSet keep, PartitionSet target)
+    {
+        bool unreleased = false;
+        foreach (var (t, p) in target.Minus(keep).All())
+        {
+            if (IsOwnedByOther(member.MemberId, t, p)) unreleased = true;
+            else keep.Add(t, p);
+        }
+        return unreleased;
     }
 
     /// <summary>Names of the topics the members subscribe to (by name or resolved regex), for

@@ -13,29 +13,32 @@ namespace Samsa.Kafka.Broker.Groups;
 /// as are the resolved-regex records (key version 16) — the coordinator resolves regexes again
 /// from the current topics after a load.
 /// </summary>
-public static class ConsumerGroupRecords
+public sealed class ConsumerGroupRecords : IModernGroupRecords<ConsumerGroup, ConsumerMember, PartitionSet>
 {
+    private ConsumerGroupRecords() { }
+
     public const short GroupMetadataKey = 3, PartitionMetadataKey = 4, MemberMetadataKey = 5,
         TargetMetadataKey = 6, TargetMemberKey = 7, CurrentAssignmentKey = 8;
 
-    private static byte[] Key(short version, string groupId, string? memberId) => version switch
-    {
-        GroupMetadataKey => GroupRecords.Encode(new ConsumerGroupMetadataKey { GroupId = groupId }, version),
-        TargetMetadataKey => GroupRecords.Encode(new ConsumerGroupTargetAssignmentMetadataKey { GroupId = groupId }, version),
-        MemberMetadataKey => GroupRecords.Encode(new ConsumerGroupMemberMetadataKey { GroupId = groupId, MemberId = memberId! }, version),
-        TargetMemberKey => GroupRecords.Encode(new ConsumerGroupTargetAssignmentMemberKey { GroupId = groupId, MemberId = memberId! }, version),
-        CurrentAssignmentKey => GroupRecords.Encode(new ConsumerGroupCurrentMemberAssignmentKey { GroupId = groupId, MemberId = memberId! }, version),
-        _ => throw new ArgumentOutOfRangeException(nameof(version)),
-    };
+    private static readonly ModernRecordKeys Keys = new(GroupMetadataKey, MemberMetadataKey, TargetMetadataKey, TargetMemberKey, CurrentAssignmentKey,
+        (version, groupId, memberId) => version switch
+        {
+            GroupMetadataKey => new ConsumerGroupMetadataKey { GroupId = groupId },
+            TargetMetadataKey => new ConsumerGroupTargetAssignmentMetadataKey { GroupId = groupId },
+            MemberMetadataKey => new ConsumerGroupMemberMetadataKey { GroupId = groupId, MemberId = memberId! },
+            TargetMemberKey => new ConsumerGroupTargetAssignmentMemberKey { GroupId = groupId, MemberId = memberId! },
+            CurrentAssignmentKey => new ConsumerGroupCurrentMemberAssignmentKey { GroupId = groupId, MemberId = memberId! },
+            _ => throw new ArgumentOutOfRangeException(nameof(version)),
+        });
 
     public static CoordinatorRecord Epoch(ConsumerGroup g) =>
-        new(Key(GroupMetadataKey, g.GroupId, null), GroupRecords.Encode(new ConsumerGroupMetadataValue { Epoch = g.GroupEpoch }, 0));
+        Keys.Record(GroupMetadataKey, g.GroupId, null, new ConsumerGroupMetadataValue { Epoch = g.GroupEpoch });
 
     public static CoordinatorRecord TargetEpoch(ConsumerGroup g) =>
-        new(Key(TargetMetadataKey, g.GroupId, null), GroupRecords.Encode(new ConsumerGroupTargetAssignmentMetadataValue { AssignmentEpoch = g.AssignmentEpoch }, 0));
+        Keys.Record(TargetMetadataKey, g.GroupId, null, new ConsumerGroupTargetAssignmentMetadataValue { AssignmentEpoch = g.AssignmentEpoch });
 
     public static CoordinatorRecord Member(string groupId, ConsumerMember m) =>
-        new(Key(MemberMetadataKey, groupId, m.MemberId), GroupRecords.Encode(new ConsumerGroupMemberMetadataValue
+        Keys.Record(MemberMetadataKey, groupId, m.MemberId, new ConsumerGroupMemberMetadataValue
         {
             InstanceId = m.InstanceId, RackId = m.RackId, ClientId = m.ClientId, ClientHost = m.ClientHost,
             SubscribedTopicNames = m.SubscribedTopicNames.ToList(), SubscribedTopicRegex = m.SubscribedTopicRegex,
@@ -48,14 +51,14 @@ public static class ConsumerGroupRecords
                 SessionTimeoutMs = c.SessionTimeoutMs,
                 SupportedProtocols = c.Protocols.Select(p => new ConsumerGroupMemberMetadataValue.ClassicProtocol { Name = p.Name, Metadata = p.Metadata }).ToList(),
             } : null,
-        }, 0));
+        });
 
     public static CoordinatorRecord TargetMember(string groupId, string memberId, PartitionSet target)
     {
         var v = new ConsumerGroupTargetAssignmentMemberValue();
         foreach (var t in target.Topics)
             v.TopicPartitions.Add(new ConsumerGroupTargetAssignmentMemberValue.TopicPartition { TopicId = t, Partitions = target.PartitionsOf(t).ToList() });
-        return new(Key(TargetMemberKey, groupId, memberId), GroupRecords.Encode(v, 0));
+        return Keys.Record(TargetMemberKey, groupId, memberId, v);
     }
 
     public static CoordinatorRecord Current(string groupId, ConsumerMember m)
@@ -68,113 +71,64 @@ public static class ConsumerGroupRecords
             v.AssignedPartitions.Add(new ConsumerGroupCurrentMemberAssignmentValue.TopicPartitions { TopicId = t, Partitions = m.Assigned.PartitionsOf(t).ToList() });
         foreach (var t in m.PendingRevocation.Topics)
             v.PartitionsPendingRevocation.Add(new ConsumerGroupCurrentMemberAssignmentValue.TopicPartitions { TopicId = t, Partitions = m.PendingRevocation.PartitionsOf(t).ToList() });
-        return new(Key(CurrentAssignmentKey, groupId, m.MemberId), GroupRecords.Encode(v, 0));
+        return Keys.Record(CurrentAssignmentKey, groupId, m.MemberId, v);
     }
 
     /// <summary>A removed member's tombstones, in upstream's order (current assignment, target, subscription).</summary>
-    public static IEnumerable<CoordinatorRecord> MemberTombstones(string groupId, string memberId)
-    {
-        yield return new(Key(CurrentAssignmentKey, groupId, memberId), null);
-        yield return new(Key(TargetMemberKey, groupId, memberId), null);
-        yield return new(Key(MemberMetadataKey, groupId, memberId), null);
-    }
+    public static IEnumerable<CoordinatorRecord> MemberTombstones(string groupId, string memberId) => Keys.MemberTombstones(groupId, memberId);
 
     /// <summary>Everything of a deleted (or downgraded) group: members' records, then the target
     /// assignment epoch and the group epoch (upstream's createGroupTombstoneRecords).</summary>
-    public static IEnumerable<CoordinatorRecord> Tombstones(ConsumerGroup g)
-    {
-        foreach (var m in g.AllMembers)
-            foreach (var r in MemberTombstones(g.GroupId, m.MemberId)) yield return r;
-        yield return new(Key(TargetMetadataKey, g.GroupId, null), null);
-        yield return new(Key(GroupMetadataKey, g.GroupId, null), null);
-    }
+    public static IEnumerable<CoordinatorRecord> Tombstones(ConsumerGroup g) => Keys.GroupTombstones(g.GroupId, g.AllMembers.Select(m => m.MemberId));
 
     /// <summary>Decodes a consumer group record for replay (null for key versions not replayed).</summary>
-    internal static GroupLogEntry? Decode(short keyVersion, ReadOnlyMemory<byte> keyBody, byte[]? value)
+    internal static GroupLogEntry? Decode(short keyVersion, ReadOnlyMemory<byte> keyBody, byte[]? value) =>
+        Keys.Decode(keyVersion, keyBody, value, ReadValue) is (string groupId, var memberId, var message)
+            ? new GroupLogEntry.ConsumerRecord(keyVersion, groupId, memberId, message) : null;
+
+    private static IKafkaMessage ReadValue(short keyVersion, ref KafkaReader r) => keyVersion switch
     {
-        var kr = new KafkaReader(keyBody);
-        string groupId;
-        string? memberId = null;
-        switch (keyVersion)
-        {
-            case GroupMetadataKey: groupId = ConsumerGroupMetadataKey.Read(ref kr, keyVersion).GroupId; break;
-            case TargetMetadataKey: groupId = ConsumerGroupTargetAssignmentMetadataKey.Read(ref kr, keyVersion).GroupId; break;
-            case MemberMetadataKey: { var k = ConsumerGroupMemberMetadataKey.Read(ref kr, keyVersion); groupId = k.GroupId; memberId = k.MemberId; break; }
-            case TargetMemberKey: { var k = ConsumerGroupTargetAssignmentMemberKey.Read(ref kr, keyVersion); groupId = k.GroupId; memberId = k.MemberId; break; }
-            case CurrentAssignmentKey: { var k = ConsumerGroupCurrentMemberAssignmentKey.Read(ref kr, keyVersion); groupId = k.GroupId; memberId = k.MemberId; break; }
-            default: return null;
-        }
-        if (value is null) return new GroupLogEntry.ConsumerRecord(keyVersion, groupId, memberId, null);
-        // Values are version 0; a newer flexible version is read as 0, skipping unknown tagged fields.
-        var (_, body) = GroupRecords.Version(value, 0);
-        var r = new KafkaReader(body);
-        IKafkaMessage message = keyVersion switch
-        {
-            GroupMetadataKey => ConsumerGroupMetadataValue.Read(ref r, 0),
-            TargetMetadataKey => ConsumerGroupTargetAssignmentMetadataValue.Read(ref r, 0),
-            MemberMetadataKey => ConsumerGroupMemberMetadataValue.Read(ref r, 0),
-            TargetMemberKey => ConsumerGroupTargetAssignmentMemberValue.Read(ref r, 0),
-            _ => ConsumerGroupCurrentMemberAssignmentValue.Read(ref r, 0),
-        };
-        return new GroupLogEntry.ConsumerRecord(keyVersion, groupId, memberId, message);
-    }
+        GroupMetadataKey => ConsumerGroupMetadataValue.Read(ref r, 0),
+        TargetMetadataKey => ConsumerGroupTargetAssignmentMetadataValue.Read(ref r, 0),
+        MemberMetadataKey => ConsumerGroupMemberMetadataValue.Read(ref r, 0),
+        TargetMemberKey => ConsumerGroupTargetAssignmentMemberValue.Read(ref r, 0),
+        _ => (IKafkaMessage)ConsumerGroupCurrentMemberAssignmentValue.Read(ref r, 0),
+    };
 
     /// <summary>Replays consumer group records (in log order) into groups; a group whose epoch record
     /// was tombstoned is gone.</summary>
-    internal static Dictionary<string, ConsumerGroup> Replay(IEnumerable<GroupLogEntry.ConsumerRecord> records, long sessionDeadline)
-    {
-        var groups = new Dictionary<string, ConsumerGroup>(StringComparer.Ordinal);
-        ConsumerGroup G(string id) => groups.TryGetValue(id, out var g) ? g : groups[id] = new ConsumerGroup(id);
-        ConsumerMember M(ConsumerGroup g, string id) => g.Members.TryGetValue(id, out var m) ? m : g.Members[id] = new ConsumerMember(id) { SessionDeadline = sessionDeadline };
-        foreach (var rec in records)
-        {
-            switch (rec.KeyVersion, rec.Value)
+    internal static Dictionary<string, ConsumerGroup> Replay(IEnumerable<GroupLogEntry.ConsumerRecord> records, long sessionDeadline) =>
+        Keys.Replay<ConsumerGroup, ConsumerMember, PartitionSet>(records.Select(r => (r.KeyVersion, r.GroupId, r.MemberId, r.Value)),
+            id => new ConsumerGroup(id), (g, memberId, value) =>
             {
-                case (GroupMetadataKey, null): groups.Remove(rec.GroupId); break;
-                case (GroupMetadataKey, ConsumerGroupMetadataValue v): G(rec.GroupId).GroupEpoch = v.Epoch; break;
-                case (TargetMetadataKey, null): break;
-                case (TargetMetadataKey, ConsumerGroupTargetAssignmentMetadataValue v): G(rec.GroupId).AssignmentEpoch = v.AssignmentEpoch; break;
-                case (MemberMetadataKey, null):
-                    if (groups.TryGetValue(rec.GroupId, out var g5)) g5.Members.Remove(rec.MemberId!);
-                    break;
-                case (MemberMetadataKey, ConsumerGroupMemberMetadataValue v):
+                ConsumerMember M() => g.GetOrAddReplayed(memberId!, x => new ConsumerMember(x) { SessionDeadline = sessionDeadline });
+                switch (value)
                 {
-                    var m = M(G(rec.GroupId), rec.MemberId!);
-                    m.InstanceId = v.InstanceId; m.RackId = v.RackId; m.ClientId = v.ClientId; m.ClientHost = v.ClientHost;
-                    m.SubscribedTopicNames = v.SubscribedTopicNames.ToList(); m.SubscribedTopicRegex = v.SubscribedTopicRegex;
-                    m.RebalanceTimeoutMs = v.RebalanceTimeoutMs; m.ServerAssignor = v.ServerAssignor;
-                    m.Classic = v.ClassicMemberMetadata is { } c
-                        ? new ClassicMemberInfo(c.SessionTimeoutMs, c.SupportedProtocols.Select(p => new MemberProtocol(p.Name, p.Metadata)).ToList())
-                        : null;
-                    break;
+                    case ConsumerGroupMetadataValue v: g.GroupEpoch = v.Epoch; break;
+                    case ConsumerGroupTargetAssignmentMetadataValue v: g.AssignmentEpoch = v.AssignmentEpoch; break;
+                    case ConsumerGroupMemberMetadataValue v:
+                    {
+                        var m = M();
+                        m.InstanceId = v.InstanceId; m.RackId = v.RackId; m.ClientId = v.ClientId; m.ClientHost = v.ClientHost;
+                        m.SubscribedTopicNames = v.SubscribedTopicNames.ToList(); m.SubscribedTopicRegex = v.SubscribedTopicRegex;
+                        m.RebalanceTimeoutMs = v.RebalanceTimeoutMs; m.ServerAssignor = v.ServerAssignor;
+                        m.Classic = v.ClassicMemberMetadata is { } c
+                            ? new ClassicMemberInfo(c.SessionTimeoutMs, c.SupportedProtocols.Select(p => new MemberProtocol(p.Name, p.Metadata)).ToList())
+                            : null;
+                        break;
+                    }
+                    case ConsumerGroupTargetAssignmentMemberValue v:
+                        g.TargetAssignment[memberId!] = new PartitionSet(v.TopicPartitions.SelectMany(tp => tp.Partitions.Select(p => (tp.TopicId, p))));
+                        break;
+                    case ConsumerGroupCurrentMemberAssignmentValue v:
+                    {
+                        var m = M();
+                        m.MemberEpoch = v.MemberEpoch; m.PreviousMemberEpoch = v.PreviousMemberEpoch;
+                        m.State = v.State is >= 0 and <= 2 ? (ConsumerMemberState)v.State : ConsumerMemberState.Stable;
+                        m.Assigned = new PartitionSet(v.AssignedPartitions.SelectMany(t => t.Partitions.Select(p => (t.TopicId, p))));
+                        m.PendingRevocation = new PartitionSet(v.PartitionsPendingRevocation.SelectMany(t => t.Partitions.Select(p => (t.TopicId, p))));
+                        break;
+                    }
                 }
-                case (TargetMemberKey, null):
-                    if (groups.TryGetValue(rec.GroupId, out var g7)) g7.TargetAssignment.Remove(rec.MemberId!);
-                    break;
-                case (TargetMemberKey, ConsumerGroupTargetAssignmentMemberValue v):
-                {
-                    var set = new PartitionSet();
-                    foreach (var tp in v.TopicPartitions) foreach (var p in tp.Partitions) set.Add(tp.TopicId, p);
-                    G(rec.GroupId).TargetAssignment[rec.MemberId!] = set;
-                    break;
-                }
-                case (CurrentAssignmentKey, null): break;
-                case (CurrentAssignmentKey, ConsumerGroupCurrentMemberAssignmentValue v):
-                {
-                    var m = M(G(rec.GroupId), rec.MemberId!);
-                    m.MemberEpoch = v.MemberEpoch; m.PreviousMemberEpoch = v.PreviousMemberEpoch;
-                    m.State = v.State is >= 0 and <= 2 ? (ConsumerMemberState)v.State : ConsumerMemberState.Stable;
-                    m.Assigned = new PartitionSet(v.AssignedPartitions.SelectMany(t => t.Partitions.Select(p => (t.TopicId, p))));
-                    m.PendingRevocation = new PartitionSet(v.PartitionsPendingRevocation.SelectMany(t => t.Partitions.Select(p => (t.TopicId, p))));
-                    break;
-                }
-            }
-        }
-        foreach (var g in groups.Values)
-        {
-            foreach (var m in g.Members.Values)
-                if (m.InstanceId is not null) g.StaticMembers[m.InstanceId] = m.MemberId;
-        }
-        return groups;
-    }
+            });
 }

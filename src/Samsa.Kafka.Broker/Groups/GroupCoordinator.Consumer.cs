@@ -68,7 +68,7 @@ public sealed partial class GroupCoordinator
                 holder = new ClassicGroup(r.GroupId, now);
                 _groups[r.GroupId] = holder;
             }
-            var changes = new ConsumerChanges();
+            var changes = new ModernGroupChanges();
             if (upgrade && ConvertToConsumerGroup(holder, changes, now) is null)
                 return ConsumerHeartbeatResult.Failed(ErrorCode.GroupIdNotFound,
                     $"Cannot upgrade the classic group {r.GroupId} to consumer group because the embedded consumer protocol is malformed.");
@@ -99,7 +99,7 @@ public sealed partial class GroupCoordinator
                 {
                     // A member that rejoins with epoch 0 under its id (KIP-1082: the client keeps its
                     // id) lost its partitions: it starts over as a new member.
-                    RemoveConsumerMember(group, existing, changes);
+                    group.Remove(existing, changes);
                     member = null;
                 }
                 else member = null;
@@ -108,8 +108,7 @@ public sealed partial class GroupCoordinator
                     if (group.Size >= Config.ConsumerGroupMaxSize)
                         return ConsumerHeartbeatResult.Failed(ErrorCode.GroupMaxSizeReached, $"The consumer group has reached its maximum capacity of {Config.ConsumerGroupMaxSize} members.");
                     member = new ConsumerMember(memberId) { MemberEpoch = 0, InstanceId = r.InstanceId };
-                    group.Members[memberId] = member;
-                    if (r.InstanceId is not null) group.StaticMembers[r.InstanceId] = memberId;
+                    group.Add(member);
                     bump = true;
                 }
             }
@@ -121,11 +120,7 @@ public sealed partial class GroupCoordinator
                 if (r.InstanceId is not null && group.StaticMembers.GetValueOrDefault(r.InstanceId) != member.MemberId)
                     return ConsumerHeartbeatResult.Failed(ErrorCode.FencedInstanceId, $"Instance id {r.InstanceId} belongs to another member.");
                 var owned = r.OwnedPartitions is null ? null : ToSet(r.OwnedPartitions);
-                // Upstream's throwIfMemberEpochIsInvalid: a newer epoch than the member's is fenced; an
-                // older one only when it is the previous epoch and the member owns no more than it was
-                // given (its response was lost).
-                if (r.MemberEpoch > member.MemberEpoch
-                    || (r.MemberEpoch < member.MemberEpoch && (r.MemberEpoch != member.PreviousMemberEpoch || owned is null || !owned.IsSubsetOf(member.Assigned))))
+                if (member.IsFencedBy(r.MemberEpoch, owned))
                     return ConsumerHeartbeatResult.Failed(ErrorCode.FencedMemberEpoch,
                         $"The consumer group member has a smaller member epoch ({r.MemberEpoch}) than the one known by the group coordinator ({member.MemberEpoch}). The member must abandon all its partitions and rejoin.");
             }
@@ -161,11 +156,7 @@ public sealed partial class GroupCoordinator
             }
             if (group.GroupEpoch > group.AssignmentEpoch) ComputeTargetAssignment(group, changes);
 
-            var before = member.Assigned.Clone();
-            var beforePending = member.PendingRevocation.Clone();
-            int beforeEpoch = member.MemberEpoch;
-            Reconcile(group, member, r.OwnedPartitions is null ? null : ToSet(r.OwnedPartitions), now);
-            bool assignmentChanged = !before.SetEquals(member.Assigned) || !beforePending.SetEquals(member.PendingRevocation) || beforeEpoch != member.MemberEpoch;
+            bool assignmentChanged = CurrentAssignmentBuilder.Reconcile(group, member, r.OwnedPartitions is null ? null : ToSet(r.OwnedPartitions), now);
             if (assignmentChanged) changes.CurrentAssignments.Add(member.MemberId);
             UpdateClassicMirror(holder, now);
             if (PersistConsumer(holder, changes) is { } appendError) return ConsumerHeartbeatResult.Failed(appendError);
@@ -258,7 +249,7 @@ public sealed partial class GroupCoordinator
             return ConsumerHeartbeatResult.Failed(ErrorCode.UnknownMemberId, $"Member {r.MemberId} is not a member of group {r.GroupId}.");
         if (member.UsesClassicProtocol)
             return ConsumerHeartbeatResult.Failed(ErrorCode.UnknownMemberId, $"Member {r.MemberId} uses the classic protocol.");
-        var changes = new ConsumerChanges();
+        var changes = new ModernGroupChanges();
         if (r.MemberEpoch == ConsumerGroup.LeaveEpoch && CanDowngradeWithout(group, member.MemberId))
         {
             // The last consumer-protocol member leaves a group of classic members: back to a classic group.
@@ -274,7 +265,7 @@ public sealed partial class GroupCoordinator
         }
         else
         {
-            RemoveConsumerMember(group, member, changes);
+            group.Remove(member, changes);
             group.GroupEpoch++;
             changes.GroupMetadata = true;
             RefreshSubscriptionMetadata(group, force: true);
@@ -284,36 +275,22 @@ public sealed partial class GroupCoordinator
         return new ConsumerHeartbeatResult(ErrorCode.None, null, r.MemberId, r.MemberEpoch, 0, null);
     }
 
-    private static ConsumerMember ReplaceStaticMember(ConsumerGroup group, ConsumerMember previous, string newId, ConsumerChanges changes)
+    /// <summary>Upstream's static member replacement for a consumer group: the new member id takes
+    /// over the old member's subscription and partitions at epoch 0; reconciliation then moves it to
+    /// the assignment epoch keeping every partition still in its target (upstream resets the epoch
+    /// the same way).</summary>
+    private static ConsumerMember ReplaceStaticMember(ConsumerGroup group, ConsumerMember previous, string newId, ModernGroupChanges changes)
     {
         var member = new ConsumerMember(newId)
         {
             InstanceId = previous.InstanceId, RackId = previous.RackId, RebalanceTimeoutMs = previous.RebalanceTimeoutMs,
             SubscribedTopicNames = previous.SubscribedTopicNames, SubscribedTopicRegex = previous.SubscribedTopicRegex,
             ServerAssignor = previous.ServerAssignor,
-            // Epoch 0 with the old partitions: reconciliation then moves it to the assignment epoch
-            // keeping every partition still in its target (upstream resets the epoch the same way).
             MemberEpoch = 0, PreviousMemberEpoch = -1, State = ConsumerMemberState.Stable,
             Assigned = previous.Assigned.Clone(), PendingRevocation = previous.PendingRevocation.Clone(),
         };
-        group.Members.Remove(previous.MemberId);
-        group.Members[newId] = member;
-        group.StaticMembers[member.InstanceId!] = newId;
-        if (group.TargetAssignment.Remove(previous.MemberId, out var target)) group.TargetAssignment[newId] = target;
-        changes.RemovedMembers.Add(previous.MemberId);
-        changes.Members.Add(newId);
-        changes.TargetMembers.Add(newId);
-        changes.CurrentAssignments.Add(newId);
+        group.ReplaceStatic(previous, member, changes);
         return member;
-    }
-
-    private static void RemoveConsumerMember(ConsumerGroup group, ConsumerMember member, ConsumerChanges changes)
-    {
-        group.Members.Remove(member.MemberId);
-        if (member.InstanceId is not null && group.StaticMembers.GetValueOrDefault(member.InstanceId) == member.MemberId)
-            group.StaticMembers.Remove(member.InstanceId);
-        group.TargetAssignment.Remove(member.MemberId);
-        changes.RemovedMembers.Add(member.MemberId);
     }
 
     /// <summary>Recomputes the subscribed topics' metadata; true when it changed.</summary>
@@ -352,7 +329,7 @@ public sealed partial class GroupCoordinator
 
     /// <summary>Upstream's TargetAssignmentBuilder: the group's assignor (the one most members ask
     /// for, else the first of group.consumer.assignors) maps the subscribed partitions to members.</summary>
-    private void ComputeTargetAssignment(ConsumerGroup group, ConsumerChanges changes)
+    private void ComputeTargetAssignment(ConsumerGroup group, ModernGroupChanges changes)
     {
         var preferred = group.Members.Values.Where(m => m.ServerAssignor is not null)
             .GroupBy(m => m.ServerAssignor!).OrderByDescending(g => g.Count()).ThenBy(g => g.Key, StringComparer.Ordinal).FirstOrDefault()?.Key;
@@ -360,71 +337,7 @@ public sealed partial class GroupCoordinator
         group.AssignorName = assignor.Name;
         var members = group.Members.Values.Select(m => new AssignorMember(m.MemberId, m.InstanceId, m.RackId, MemberTopics(group, m))).ToList();
         var partitions = group.SubscriptionMetadata.Values.ToDictionary(v => v.Id, v => v.Partitions);
-        var target = assignor.Assign(members, partitions, group.TargetAssignment);
-        foreach (var (id, parts) in target)
-            if (!group.TargetAssignment.TryGetValue(id, out var old) || !old.SetEquals(parts)) changes.TargetMembers.Add(id);
-        group.TargetAssignment.Clear();
-        foreach (var (id, parts) in target) group.TargetAssignment[id] = parts;
-        group.AssignmentEpoch = group.GroupEpoch;
-        changes.TargetMetadata = true;
-    }
-
-    /// <summary>
-    /// Moves a member towards its target assignment (upstream's CurrentAssignmentBuilder):
-    /// partitions no longer in its target are revoked first — the member keeps its epoch until it
-    /// reports (in TopicPartitions) that it gave them up; then it moves to the target epoch and gets
-    /// the new partitions, except those another member still holds ("unreleased"), which it gets on a
-    /// later heartbeat once released.
-    /// </summary>
-    internal void Reconcile(ConsumerGroup group, ConsumerMember member, PartitionSet? owned, long now)
-    {
-        if (member.IsStaticLeft) return;
-        switch (member.State)
-        {
-            case ConsumerMemberState.UnrevokedPartitions:
-                // Still owning what it must revoke (or not saying): wait, within the rebalance timeout.
-                if (owned is null || owned.Overlaps(member.PendingRevocation)) return;
-                ComputeNextAssignment(group, member, owned, now);
-                return;
-            case ConsumerMemberState.UnreleasedPartitions:
-                ComputeNextAssignment(group, member, owned, now);
-                return;
-            default:
-                if (member.MemberEpoch != group.AssignmentEpoch) ComputeNextAssignment(group, member, owned, now);
-                return;
-        }
-    }
-
-    private static void ComputeNextAssignment(ConsumerGroup group, ConsumerMember member, PartitionSet? owned, long now)
-    {
-        var target = group.TargetOf(member.MemberId);
-        var keep = member.Assigned.Intersect(target);
-        var revoke = member.Assigned.Minus(target);
-        // Partitions the member says it no longer owns need no revocation round.
-        bool mustRevoke = !revoke.IsEmpty && (owned is null || owned.Overlaps(revoke));
-        if (mustRevoke)
-        {
-            member.Assigned = keep;
-            member.PendingRevocation = revoke;
-            if (member.State != ConsumerMemberState.UnrevokedPartitions) member.RebalanceDeadline = now + member.RebalanceTimeoutMs;
-            member.State = ConsumerMemberState.UnrevokedPartitions;
-            return;
-        }
-        bool unreleased = false;
-        foreach (var (t, p) in target.Minus(keep).All())
-        {
-            if (group.IsOwnedByOther(member.MemberId, t, p)) unreleased = true;
-            else keep.Add(t, p);
-        }
-        member.Assigned = keep;
-        member.PendingRevocation = new PartitionSet();
-        member.RebalanceDeadline = -1;
-        if (member.MemberEpoch != group.AssignmentEpoch)
-        {
-            member.PreviousMemberEpoch = member.MemberEpoch;
-            member.MemberEpoch = group.AssignmentEpoch;
-        }
-        member.State = unreleased ? ConsumerMemberState.UnreleasedPartitions : ConsumerMemberState.Stable;
+        group.InstallTarget(assignor.Assign(members, partitions, group.TargetAssignment), changes);
     }
 
     /// <summary>Session and revocation timers of consumer groups (called from <see cref="Tick"/>).</summary>
@@ -433,7 +346,7 @@ public sealed partial class GroupCoordinator
         foreach (var holder in _groups.Values.ToList())
         {
             if (holder.Consumer is not { } group) continue;
-            var changes = new ConsumerChanges();
+            var changes = new ModernGroupChanges();
             foreach (var m in group.Members.Values.ToList())
             {
                 bool expired = m.SessionDeadline <= now;
@@ -446,16 +359,16 @@ public sealed partial class GroupCoordinator
                         // Upstream's fenced-member downgrade: earlier removals of this tick are
                         // tombstoned with the rest of the consumer group.
                         ConvertToClassicGroup(holder, m.MemberId, now, changes.RemovedMembers);
-                        changes = new ConsumerChanges();
+                        changes = new ModernGroupChanges();
                         break;
                     }
-                    RemoveConsumerMember(group, m, changes);
+                    group.Remove(m, changes);
                 }
-                else if (m.State == ConsumerMemberState.UnrevokedPartitions && m.RebalanceDeadline >= 0 && m.RebalanceDeadline <= now)
+                else if (m.RevocationTimedOut(now))
                 {
                     // Upstream's rebalance timeout: a member that did not revoke in time is fenced.
                     _logger?.Invoke($"[GroupCoordinator] Member {m.MemberId} in group {group.GroupId} did not revoke its partitions within the rebalance timeout, removing it from the group");
-                    RemoveConsumerMember(group, m, changes);
+                    group.Remove(m, changes);
                 }
             }
             if (changes.RemovedMembers.Count == 0 || holder.Consumer is null) continue;
@@ -478,33 +391,8 @@ public sealed partial class GroupCoordinator
     /// in-memory change is not rolled back on a failed append (upstream reverts to its snapshot);
     /// the next successful write carries the state again.
     /// </summary>
-    private ErrorCode? PersistConsumer(ClassicGroup holder, ConsumerChanges changes)
-    {
-        var group = holder.Consumer!;
-        var records = new List<CoordinatorRecord>();
-        if (changes.ClassicTombstone) records.Add(GroupRecords.GroupTombstone(group.GroupId));
-        foreach (var id in changes.RemovedMembers)
-            if (!group.Members.ContainsKey(id)) records.AddRange(ConsumerGroupRecords.MemberTombstones(group.GroupId, id));
-        foreach (var id in changes.Members)
-            if (group.Get(id) is { } m) records.Add(ConsumerGroupRecords.Member(group.GroupId, m));
-        if (changes.GroupMetadata) records.Add(ConsumerGroupRecords.Epoch(group));
-        if (changes.TargetMetadata)
-        {
-            foreach (var id in changes.TargetMembers)
-                if (group.TargetAssignment.TryGetValue(id, out var t)) records.Add(ConsumerGroupRecords.TargetMember(group.GroupId, id, t));
-            records.Add(ConsumerGroupRecords.TargetEpoch(group));
-        }
-        else
-            foreach (var id in changes.TargetMembers)
-                if (group.TargetAssignment.TryGetValue(id, out var t)) records.Add(ConsumerGroupRecords.TargetMember(group.GroupId, id, t));
-        foreach (var id in changes.CurrentAssignments)
-            if (group.Get(id) is { } m) records.Add(ConsumerGroupRecords.Current(group.GroupId, m));
-        if (records.Count == 0) return null;
-        var error = MapGroupAppendError(_log.Append(PartitionFor(group.GroupId, _shards.Count), records));
-        if (error == ErrorCode.None) return null;
-        _logger?.Invoke($"failed to write records of consumer group {group.GroupId}: {error}");
-        return error;
-    }
+    private ErrorCode? PersistConsumer(ClassicGroup holder, ModernGroupChanges changes) =>
+        PersistModern<ConsumerGroupRecords, ConsumerGroup, ConsumerMember, PartitionSet>(holder.Consumer!, changes, null, "consumer");
 
     /// <summary>A classic JoinGroup for an empty consumer group turns it back into a classic group
     /// (upstream's downgrade of an empty group): its consumer records are tombstoned, offsets stay.</summary>
@@ -537,13 +425,8 @@ public sealed partial class GroupCoordinator
 
     /// <summary>Keeps the classic view of a consumer group's entry (state for retention and
     /// DeleteGroups, subscribed topics for retention and OffsetDelete) in step.</summary>
-    private static void UpdateClassicMirror(ClassicGroup holder, long now)
-    {
-        var group = holder.Consumer!;
-        var state = group.Size == 0 ? GroupState.Empty : GroupState.Stable;
-        if (!holder.Is(state)) holder.TransitionTo(state, now);
-        holder.SubscribedTopics = group.SubscribedTopicNames();
-    }
+    private static void UpdateClassicMirror(ClassicGroup holder, long now) =>
+        UpdateModernMirror(holder, holder.Consumer!.Size, holder.Consumer.SubscribedTopicNames(), now);
 
     /// <summary>ConsumerGroupDescribe for one group; GROUP_ID_NOT_FOUND when it is not a consumer group.</summary>
     public (ErrorCode Error, string? Message, ConsumerGroupView? View) DescribeConsumerGroup(string groupId)
@@ -572,21 +455,10 @@ public sealed partial class GroupCoordinator
         lock (_gate) return _groups.GetValueOrDefault(groupId)?.Consumer;
     }
 
-    /// <summary>OffsetCommit/OffsetFetch by a consumer group member (upstream's
-    /// ConsumerGroup.validateOffsetCommit / validateOffsetFetch): the generation id carries the
-    /// member epoch; an unknown member is UNKNOWN_MEMBER_ID, an epoch other than the member's
-    /// STALE_MEMBER_EPOCH. A commit without member id and epoch -1 is an admin commit, allowed
-    /// only while the group is empty.</summary>
-    private static ErrorCode? ValidateConsumerMemberOffsets(ConsumerGroup group, string? memberId, int memberEpoch, bool commit)
-    {
-        if (memberEpoch < 0 && string.IsNullOrEmpty(memberId))
-            return commit && group.Size > 0 ? ErrorCode.UnknownMemberId : null;
-        if (memberId is null || group.Get(memberId) is not { } m) return ErrorCode.UnknownMemberId;
-        // Upstream's validateMemberEpoch: a classic member speaks generations, so a mismatch is
-        // ILLEGAL_GENERATION for it and STALE_MEMBER_EPOCH for a consumer-protocol member.
-        if (memberEpoch != m.MemberEpoch) return m.UsesClassicProtocol ? ErrorCode.IllegalGeneration : ErrorCode.StaleMemberEpoch;
-        return null;
-    }
+    /// <summary>OffsetCommit/OffsetFetch by a consumer group member: the generation id carries the
+    /// member epoch (<see cref="ModernGroup{TMember, TAssignment}.ValidateMemberOffsets"/>).</summary>
+    private static ErrorCode? ValidateConsumerMemberOffsets(ConsumerGroup group, string? memberId, int memberEpoch, bool commit) =>
+        group.ValidateMemberOffsets(memberId, memberEpoch, commit);
 
     /// <summary>OffsetFetch v9 with a member id and epoch (KIP-848 consumers): validated against the
     /// member, then served as any offset fetch.</summary>
@@ -601,18 +473,6 @@ public sealed partial class GroupCoordinator
             return ValidateConsumerMemberOffsets(group, memberId, memberEpoch, commit: false);
         }
     }
-}
-
-/// <summary>What changed in one consumer group operation, for the records it writes.</summary>
-internal sealed class ConsumerChanges
-{
-    public bool GroupMetadata;
-    public bool ClassicTombstone;
-    public bool TargetMetadata;
-    public readonly HashSet<string> Members = new(StringComparer.Ordinal);
-    public readonly HashSet<string> RemovedMembers = new(StringComparer.Ordinal);
-    public readonly HashSet<string> TargetMembers = new(StringComparer.Ordinal);
-    public readonly HashSet<string> CurrentAssignments = new(StringComparer.Ordinal);
 }
 
 public sealed record ConsumerMemberView(string MemberId, string? InstanceId, string? RackId, int MemberEpoch, string ClientId, string ClientHost,

@@ -50,7 +50,7 @@ public sealed partial class GroupCoordinator
             return;
         }
 
-        var changes = new ConsumerChanges();
+        var changes = new ModernGroupChanges();
         ConsumerMember member;
         bool bump = false;
         if (r.GroupInstanceId is { } instanceId && group.StaticMembers.TryGetValue(instanceId, out var previousId) && group.Get(previousId) is { } previous)
@@ -76,8 +76,7 @@ public sealed partial class GroupCoordinator
         else
         {
             member = new ConsumerMember(memberId) { MemberEpoch = 0, InstanceId = r.GroupInstanceId };
-            group.Members[memberId] = member;
-            if (r.GroupInstanceId is not null) group.StaticMembers[r.GroupInstanceId] = memberId;
+            group.Add(member);
             bump = true;
             changes.Members.Add(memberId);
         }
@@ -111,12 +110,7 @@ public sealed partial class GroupCoordinator
         // an eager client gave everything up before rejoining, so it owns none).
         var ids = TopicSource().ToDictionary(t => t.Name, t => t.Id, StringComparer.Ordinal);
         var owned = new PartitionSet(subscription.Owned.Where(o => ids.ContainsKey(o.Topic)).Select(o => (ids[o.Topic], o.Partition)));
-        var before = member.Assigned.Clone();
-        var beforePending = member.PendingRevocation.Clone();
-        int beforeEpoch = member.MemberEpoch;
-        Reconcile(group, member, owned, now);
-        if (!before.SetEquals(member.Assigned) || !beforePending.SetEquals(member.PendingRevocation) || beforeEpoch != member.MemberEpoch)
-            changes.CurrentAssignments.Add(member.MemberId);
+        if (CurrentAssignmentBuilder.Reconcile(group, member, owned, now)) changes.CurrentAssignments.Add(member.MemberId);
         UpdateClassicMirror(holder, now);
         if (PersistConsumer(holder, changes) is { } appendError)
         {
@@ -201,7 +195,7 @@ public sealed partial class GroupCoordinator
     {
         var group = holder.Consumer!;
         var results = new List<(MemberLeave, ErrorCode)>();
-        var changes = new ConsumerChanges();
+        var changes = new ModernGroupChanges();
         foreach (var leaving in members)
         {
             ConsumerMember? member;
@@ -215,7 +209,7 @@ public sealed partial class GroupCoordinator
             }
             if (member is null || !member.UsesClassicProtocol) { results.Add((leaving, ErrorCode.UnknownMemberId)); continue; }
             _logger?.Invoke($"[GroupCoordinator] Classic member {member.MemberId} has left consumer group {group.GroupId} through LeaveGroup");
-            RemoveConsumerMember(group, member, changes);
+            group.Remove(member, changes);
             results.Add((leaving, ErrorCode.None));
         }
         if (changes.RemovedMembers.Count > 0)
@@ -272,7 +266,7 @@ public sealed partial class GroupCoordinator
     /// SyncGroup requests are answered REBALANCE_IN_PROGRESS so those members rejoin. Null (and
     /// nothing changed) when a member's embedded protocol does not parse.
     /// </summary>
-    private ConsumerGroup? ConvertToConsumerGroup(ClassicGroup holder, ConsumerChanges changes, long now)
+    private ConsumerGroup? ConvertToConsumerGroup(ClassicGroup holder, ModernGroupChanges changes, long now)
     {
         var ids = TopicSource().ToDictionary(t => t.Name, t => t.Id, StringComparer.Ordinal);
         var group = new ConsumerGroup(holder.GroupId) { GroupEpoch = holder.GenerationId, AssignmentEpoch = holder.GenerationId };

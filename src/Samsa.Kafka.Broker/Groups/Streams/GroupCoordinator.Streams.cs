@@ -77,13 +77,7 @@ public sealed partial class GroupCoordinator
                         ProcessId = previous.ProcessId, RebalanceTimeoutMs = previous.RebalanceTimeoutMs, UserEndpoint = previous.UserEndpoint,
                         ClientTags = previous.ClientTags, RackId = previous.RackId,
                     };
-                    group.Members.Remove(previousId);
-                    changes.RemovedMembers.Add(previousId);
-                    if (group.TargetAssignment.Remove(previousId, out var target)) { group.TargetAssignment[r.MemberId] = target; changes.TargetMembers.Add(r.MemberId); }
-                    group.Members[r.MemberId] = member;
-                    group.StaticMembers[r.InstanceId] = r.MemberId;
-                    changes.Members.Add(r.MemberId);
-                    changes.CurrentAssignments.Add(r.MemberId);
+                    group.ReplaceStatic(previous, member, changes);
                 }
                 else
                 {
@@ -96,8 +90,7 @@ public sealed partial class GroupCoordinator
                         return StreamsHeartbeatResult.Failed(ErrorCode.GroupMaxSizeReached,
                             $"The streams group has reached its maximum capacity of {Config.StreamsGroupMaxSize} members.", r.MemberId);
                     member = new StreamsMember(r.MemberId) { MemberEpoch = 0, InstanceId = r.InstanceId };
-                    group.Members[r.MemberId] = member;
-                    if (r.InstanceId is not null) group.StaticMembers[r.InstanceId] = r.MemberId;
+                    group.Add(member);
                     bump = true;
                 }
                 member.TopologyEpoch = r.Topology!.Epoch;
@@ -110,12 +103,7 @@ public sealed partial class GroupCoordinator
                 if (r.InstanceId is not null && group.StaticMembers.GetValueOrDefault(r.InstanceId) != member.MemberId)
                     return StreamsHeartbeatResult.Failed(ErrorCode.FencedInstanceId, $"Instance id {r.InstanceId} belongs to another member.", r.MemberId);
                 var ownedNow = Owned(r);
-                // Upstream's throwIfMemberEpochIsInvalid: a newer epoch is fenced; an older one only when
-                // it is the previous epoch and the member owns no more than it was given (lost response).
-                if (r.MemberEpoch > member.MemberEpoch
-                    || (r.MemberEpoch < member.MemberEpoch && (r.MemberEpoch != member.PreviousMemberEpoch || ownedNow is null
-                        || !ownedNow.Active.IsSubsetOf(member.Assigned.Active) || !ownedNow.Standby.IsSubsetOf(member.Assigned.Standby)
-                        || !ownedNow.Warmup.IsSubsetOf(member.Assigned.Warmup))))
+                if (member.IsFencedBy(r.MemberEpoch, ownedNow))
                     return StreamsHeartbeatResult.Failed(ErrorCode.FencedMemberEpoch,
                         $"The streams group member has a smaller member epoch ({r.MemberEpoch}) than the one known by the group coordinator ({member.MemberEpoch}). The member must abandon all its tasks and rejoin.", r.MemberId);
             }
@@ -174,10 +162,7 @@ public sealed partial class GroupCoordinator
             }
 
             var before = member.Assigned.Clone();
-            var beforePending = member.PendingRevocation.Clone();
-            int beforeEpoch = member.MemberEpoch;
-            ReconcileStreams(group, member, Owned(r), now);
-            bool assignmentChanged = !before.SetEquals(member.Assigned) || !beforePending.SetEquals(member.PendingRevocation) || beforeEpoch != member.MemberEpoch;
+            bool assignmentChanged = CurrentAssignmentBuilder.Reconcile(group, member, Owned(r), now);
             if (assignmentChanged)
             {
                 changes.CurrentAssignments.Add(member.MemberId);
@@ -335,13 +320,7 @@ public sealed partial class GroupCoordinator
         group.NumStandbyReplicas = Config.StreamsGroupNumStandbyReplicas;
         var members = group.Members.Values
             .Select(m => new StickyTaskAssignor.MemberSpec(m.MemberId, m.ProcessId, Previous(group, m))).ToList();
-        var target = StickyTaskAssignor.Assign(members, tasks, stateful, group.NumStandbyReplicas);
-        foreach (var (id, a) in target)
-            if (!group.TargetAssignment.TryGetValue(id, out var old) || !old.SetEquals(a)) changes.TargetMembers.Add(id);
-        group.TargetAssignment.Clear();
-        foreach (var (id, a) in target) group.TargetAssignment[id] = a;
-        group.AssignmentEpoch = group.GroupEpoch;
-        changes.TargetMetadata = true;
+        group.InstallTarget(StickyTaskAssignor.Assign(members, tasks, stateful, group.NumStandbyReplicas), changes);
     }
 
     /// <summary>What a member held, for stickiness: its current tasks (and those pending revocation),
@@ -353,68 +332,6 @@ public sealed partial class GroupCoordinator
         foreach (var t in m.PendingRevocation.Standby.All()) held.Standby.Add(t.Subtopology, t.Partition);
         if (!held.IsEmpty) return held;
         return group.TargetOf(m.MemberId).Clone();
-    }
-
-    /// <summary>
-    /// Moves a member towards its target (upstream's streams CurrentAssignmentBuilder): tasks no longer
-    /// in its target are revoked first — it keeps its epoch until it reports not owning them; then it
-    /// moves to the target epoch and gets its new tasks, except active tasks another member still
-    /// holds and standby/warm-up copies another member of its process still holds (unreleased),
-    /// which it gets on a later heartbeat.
-    /// </summary>
-    private static void ReconcileStreams(StreamsGroup group, StreamsMember member, TaskAssignment? owned, long now)
-    {
-        if (member.IsStaticLeft) return;
-        switch (member.State)
-        {
-            case StreamsMemberState.UnrevokedTasks:
-                if (owned is null || owned.Overlaps(member.PendingRevocation)) return;
-                NextStreamsAssignment(group, member, owned, now);
-                return;
-            case StreamsMemberState.UnreleasedTasks:
-                NextStreamsAssignment(group, member, owned, now);
-                return;
-            default:
-                if (member.MemberEpoch != group.AssignmentEpoch) NextStreamsAssignment(group, member, owned, now);
-                return;
-        }
-    }
-
-    private static void NextStreamsAssignment(StreamsGroup group, StreamsMember member, TaskAssignment? owned, long now)
-    {
-        var target = group.TargetOf(member.MemberId);
-        var keep = member.Assigned.Intersect(target);
-        var revoke = member.Assigned.Minus(target);
-        bool mustRevoke = !revoke.IsEmpty && (owned is null || owned.Overlaps(revoke));
-        if (mustRevoke)
-        {
-            member.Assigned = keep;
-            member.PendingRevocation = revoke;
-            if (member.State != StreamsMemberState.UnrevokedTasks) member.RebalanceDeadline = now + Math.Max(0, member.RebalanceTimeoutMs);
-            member.State = StreamsMemberState.UnrevokedTasks;
-            return;
-        }
-        bool unreleased = false;
-        foreach (var (s, p) in target.Active.Minus(keep.Active).All())
-        {
-            if (group.ActiveOwnedByOther(member.MemberId, s, p)) unreleased = true;
-            else keep.Active.Add(s, p);
-        }
-        foreach (var (s, p) in target.Standby.Minus(keep.Standby).All())
-        {
-            if (group.StandbyOwnedByOtherOfProcess(member, s, p)) unreleased = true;
-            else keep.Standby.Add(s, p);
-        }
-        foreach (var (s, p) in target.Warmup.Minus(keep.Warmup).All()) keep.Warmup.Add(s, p);
-        member.Assigned = keep;
-        member.PendingRevocation = new TaskAssignment();
-        member.RebalanceDeadline = -1;
-        if (member.MemberEpoch != group.AssignmentEpoch)
-        {
-            member.PreviousMemberEpoch = member.MemberEpoch;
-            member.MemberEpoch = group.AssignmentEpoch;
-        }
-        member.State = unreleased ? StreamsMemberState.UnreleasedTasks : StreamsMemberState.Stable;
     }
 
     private StreamsHeartbeatResult StreamsLeave(StreamsGroupHeartbeatRequest r)
@@ -448,10 +365,7 @@ public sealed partial class GroupCoordinator
 
     private static void RemoveStreamsMember(StreamsGroup group, StreamsMember m, StreamsChanges changes)
     {
-        group.Members.Remove(m.MemberId);
-        group.TargetAssignment.Remove(m.MemberId);
-        if (m.InstanceId is not null && group.StaticMembers.GetValueOrDefault(m.InstanceId) == m.MemberId) group.StaticMembers.Remove(m.InstanceId);
-        changes.RemovedMembers.Add(m.MemberId);
+        group.Remove(m, changes);
         changes.Members.Remove(m.MemberId);
         changes.CurrentAssignments.Remove(m.MemberId);
         changes.TargetMembers.Remove(m.MemberId);
@@ -499,7 +413,7 @@ public sealed partial class GroupCoordinator
                     _logger?.Invoke($"[GroupCoordinator] Member {m.MemberId} in streams group {group.GroupId} has failed (session timeout), removing it from the group");
                     RemoveStreamsMember(group, m, changes);
                 }
-                else if (m.State == StreamsMemberState.UnrevokedTasks && m.RebalanceDeadline >= 0 && m.RebalanceDeadline <= now)
+                else if (m.RevocationTimedOut(now))
                 {
                     _logger?.Invoke($"[GroupCoordinator] Member {m.MemberId} in streams group {group.GroupId} did not revoke its tasks within the rebalance timeout, removing it from the group");
                     RemoveStreamsMember(group, m, changes);
@@ -515,32 +429,13 @@ public sealed partial class GroupCoordinator
         }
     }
 
-    /// <summary>
-    /// Writes the records of one streams group change as one batch, in upstream's order: removed
-    /// members' tombstones, member metadata, topology, group metadata, target assignment, current
-    /// assignments. Null on success, else the client's error.
-    /// </summary>
+    /// <summary>Writes the records of one streams group change as one batch (the topology record
+    /// goes before the group epoch, as upstream writes it).</summary>
     private ErrorCode? PersistStreams(ClassicGroup holder, StreamsChanges changes)
     {
         var group = holder.Streams!;
-        var records = new List<CoordinatorRecord>();
-        if (changes.ClassicTombstone) records.Add(GroupRecords.GroupTombstone(group.GroupId));
-        foreach (var id in changes.RemovedMembers)
-            if (!group.Members.ContainsKey(id)) records.AddRange(StreamsGroupRecords.MemberTombstones(group.GroupId, id));
-        foreach (var id in changes.Members)
-            if (group.Get(id) is { } m) records.Add(StreamsGroupRecords.Member(group.GroupId, m));
-        if (changes.Topology && group.Topology is not null) records.Add(StreamsGroupRecords.Topology(group));
-        if (changes.GroupMetadata) records.Add(StreamsGroupRecords.Epoch(group));
-        foreach (var id in changes.TargetMembers)
-            if (group.TargetAssignment.TryGetValue(id, out var t)) records.Add(StreamsGroupRecords.TargetMember(group.GroupId, id, t));
-        if (changes.TargetMetadata) records.Add(StreamsGroupRecords.TargetEpoch(group));
-        foreach (var id in changes.CurrentAssignments)
-            if (group.Get(id) is { } m) records.Add(StreamsGroupRecords.Current(group.GroupId, m));
-        if (records.Count == 0) return null;
-        var error = MapGroupAppendError(_log.Append(PartitionFor(group.GroupId, _shards.Count), records));
-        if (error == ErrorCode.None) return null;
-        _logger?.Invoke($"failed to write records of streams group {group.GroupId}: {error}");
-        return error;
+        var topology = changes.Topology && group.Topology is not null ? StreamsGroupRecords.Topology(group) : (CoordinatorRecord?)null;
+        return PersistModern<StreamsGroupRecords, StreamsGroup, StreamsMember, TaskAssignment>(group, changes, topology, "streams");
     }
 
     /// <summary>Installs the streams groups rebuilt from a partition's records (on load).</summary>
@@ -558,13 +453,8 @@ public sealed partial class GroupCoordinator
         }
     }
 
-    private static void UpdateStreamsMirror(ClassicGroup holder, long now)
-    {
-        var group = holder.Streams!;
-        var state = group.Size == 0 ? GroupState.Empty : GroupState.Stable;
-        if (!holder.Is(state)) holder.TransitionTo(state, now);
-        holder.SubscribedTopics = group.TopicNames();
-    }
+    private static void UpdateStreamsMirror(ClassicGroup holder, long now) =>
+        UpdateModernMirror(holder, holder.Streams!.Size, holder.Streams.TopicNames(), now);
 
     /// <summary>StreamsGroupDescribe for one group, built under the lock; GROUP_ID_NOT_FOUND when
     /// it is not a streams group.</summary>
@@ -638,25 +528,13 @@ public sealed partial class GroupCoordinator
 
     /// <summary>OffsetCommit/OffsetFetch by a streams group member: the generation id carries the
     /// member epoch (upstream's StreamsGroup.validateOffsetCommit/validateOffsetFetch).</summary>
-    private static ErrorCode? ValidateStreamsMemberOffsets(StreamsGroup group, string? memberId, int memberEpoch, bool commit)
-    {
-        if (memberEpoch < 0 && string.IsNullOrEmpty(memberId))
-            return commit && group.Size > 0 ? ErrorCode.UnknownMemberId : null;
-        if (memberId is null || group.Get(memberId) is not { } m) return ErrorCode.UnknownMemberId;
-        if (memberEpoch != m.MemberEpoch) return ErrorCode.StaleMemberEpoch;
-        return null;
-    }
+    private static ErrorCode? ValidateStreamsMemberOffsets(StreamsGroup group, string? memberId, int memberEpoch, bool commit) =>
+        group.ValidateMemberOffsets(memberId, memberEpoch, commit);
 }
 
-/// <summary>What changed in one streams group operation, for the records it writes.</summary>
-internal sealed class StreamsChanges
+/// <summary>What changed in one streams group operation, for the records it writes: the shared
+/// kinds and the topology.</summary>
+internal sealed class StreamsChanges : ModernGroupChanges
 {
-    public bool GroupMetadata;
-    public bool ClassicTombstone;
-    public bool TargetMetadata;
     public bool Topology;
-    public readonly HashSet<string> Members = new(StringComparer.Ordinal);
-    public readonly HashSet<string> RemovedMembers = new(StringComparer.Ordinal);
-    public readonly HashSet<string> TargetMembers = new(StringComparer.Ordinal);
-    public readonly HashSet<string> CurrentAssignments = new(StringComparer.Ordinal);
 }

@@ -7,53 +7,26 @@ namespace Samsa.Kafka.Broker.Groups.Streams;
 /// partitioned topics).</summary>
 public enum StreamsGroupState { Empty, NotReady, Assigning, Reconciling, Stable, Dead }
 
-/// <summary>Upstream's streams MemberState (the int8 of the current-assignment record).</summary>
+/// <summary>Upstream's streams MemberState (the int8 of the current-assignment record; the values
+/// of <see cref="ReconciliationState"/>).</summary>
 public enum StreamsMemberState : sbyte { Stable = 0, UnrevokedTasks = 1, UnreleasedTasks = 2 }
 
 /// <summary>Tasks keyed by sub-topology id: a task is (sub-topology, partition).</summary>
-public sealed class TaskSet
+public sealed class TaskSet() : GroupedPartitions<string, TaskSet>(StringComparer.Ordinal)
 {
-    private readonly SortedDictionary<string, SortedSet<int>> _by = new(StringComparer.Ordinal);
-
-    public TaskSet() { }
-    public TaskSet(IEnumerable<(string Subtopology, int Partition)> tasks) { foreach (var (s, p) in tasks) Add(s, p); }
-
-    public IEnumerable<string> Subtopologies => _by.Keys;
-    public IReadOnlyCollection<int> PartitionsOf(string s) => _by.TryGetValue(s, out var p) ? p : [];
-    public int Count => _by.Values.Sum(s => s.Count);
-    public bool IsEmpty => _by.Count == 0;
-
-    public IEnumerable<(string Subtopology, int Partition)> All()
+    public TaskSet(IEnumerable<(string Subtopology, int Partition)> tasks) : this()
     {
-        foreach (var (s, ps) in _by) foreach (var p in ps) yield return (s, p);
+        foreach (var (s, p) in tasks) Add(s, p);
     }
 
-    public void Add(string s, int p)
-    {
-        if (!_by.TryGetValue(s, out var set)) _by[s] = set = [];
-        set.Add(p);
-    }
+    public IEnumerable<string> Subtopologies => Keys;
+    public IEnumerable<(string Subtopology, int Partition)> All() => Pairs();
 
-    public bool Remove(string s, int p)
-    {
-        if (!_by.TryGetValue(s, out var set) || !set.Remove(p)) return false;
-        if (set.Count == 0) _by.Remove(s);
-        return true;
-    }
-
-    public bool Contains(string s, int p) => _by.TryGetValue(s, out var set) && set.Contains(p);
-    public TaskSet Clone() => new(All());
-    public TaskSet Minus(TaskSet o) => new(All().Where(x => !o.Contains(x.Subtopology, x.Partition)));
-    public TaskSet Intersect(TaskSet o) => new(All().Where(x => o.Contains(x.Subtopology, x.Partition)));
-    public bool Overlaps(TaskSet o) => All().Any(x => o.Contains(x.Subtopology, x.Partition));
-    public bool IsSubsetOf(TaskSet o) => All().All(x => o.Contains(x.Subtopology, x.Partition));
-    public bool SetEquals(TaskSet o) => Count == o.Count && IsSubsetOf(o);
-
-    public override string ToString() => string.Join(" ", _by.Select(kv => $"{kv.Key}:[{string.Join(",", kv.Value)}]"));
+    public override string ToString() => Format(" ");
 }
 
 /// <summary>Active, standby and warm-up tasks of one member (upstream's TasksTuple).</summary>
-public sealed class TaskAssignment
+public sealed class TaskAssignment : IAssignmentSet<TaskAssignment>
 {
     public TaskSet Active { get; init; } = new();
     public TaskSet Standby { get; init; } = new();
@@ -65,19 +38,14 @@ public sealed class TaskAssignment
     public TaskAssignment Minus(TaskAssignment o) => new() { Active = Active.Minus(o.Active), Standby = Standby.Minus(o.Standby), Warmup = Warmup.Minus(o.Warmup) };
     public TaskAssignment Intersect(TaskAssignment o) => new() { Active = Active.Intersect(o.Active), Standby = Standby.Intersect(o.Standby), Warmup = Warmup.Intersect(o.Warmup) };
     public bool Overlaps(TaskAssignment o) => Active.Overlaps(o.Active) || Standby.Overlaps(o.Standby) || Warmup.Overlaps(o.Warmup);
+    public bool IsSubsetOf(TaskAssignment o) => Active.IsSubsetOf(o.Active) && Standby.IsSubsetOf(o.Standby) && Warmup.IsSubsetOf(o.Warmup);
     public bool SetEquals(TaskAssignment o) => Active.SetEquals(o.Active) && Standby.SetEquals(o.Standby) && Warmup.SetEquals(o.Warmup);
     public override string ToString() => $"active {Active}; standby {Standby}; warmup {Warmup}";
 }
 
 /// <summary>A member of a streams group (upstream's StreamsGroupMember).</summary>
-public sealed class StreamsMember(string memberId)
+public sealed class StreamsMember(string memberId) : ModernMember<TaskAssignment>(memberId, -1)
 {
-    public string MemberId { get; internal set; } = memberId;
-    public string? InstanceId { get; internal set; }
-    public string? RackId { get; internal set; }
-    public string ClientId { get; internal set; } = "";
-    public string ClientHost { get; internal set; } = "";
-    public int RebalanceTimeoutMs { get; internal set; } = -1;
     public int TopologyEpoch { get; internal set; }
     public string ProcessId { get; internal set; } = "";
     public (string Host, ushort Port)? UserEndpoint { get; internal set; }
@@ -85,16 +53,13 @@ public sealed class StreamsMember(string memberId)
     /// <summary>Changelog offsets the member reported (kept in memory only, as upstream).</summary>
     public IReadOnlyList<(string Subtopology, int Partition, long Offset)> TaskOffsets { get; internal set; } = [];
     public IReadOnlyList<(string Subtopology, int Partition, long Offset)> TaskEndOffsets { get; internal set; } = [];
-    public int MemberEpoch { get; internal set; }
-    public int PreviousMemberEpoch { get; internal set; } = -1;
-    public StreamsMemberState State { get; internal set; } = StreamsMemberState.Stable;
-    /// <summary>Tasks the member may run now.</summary>
-    public TaskAssignment Assigned { get; internal set; } = new();
-    /// <summary>Tasks the member was asked to give up and has not confirmed yet.</summary>
-    public TaskAssignment PendingRevocation { get; internal set; } = new();
-    internal long SessionDeadline;
-    internal long RebalanceDeadline = -1;
-    public bool IsStaticLeft => MemberEpoch == StreamsGroup.LeaveStaticEpoch;
+    public StreamsMemberState State
+    {
+        get => (StreamsMemberState)Reconciliation;
+        internal set => Reconciliation = (ReconciliationState)value;
+    }
+    /// <summary>A rebalance timeout the member did not send (-1) gives no time to revoke.</summary>
+    internal override int RevocationTimeoutMs => Math.Max(0, RebalanceTimeoutMs);
 }
 
 /// <summary>
@@ -103,14 +68,8 @@ public sealed class StreamsMember(string memberId)
 /// epoch sent, the topology as configured against the cluster's topics, and the target task
 /// assignment computed by the sticky task assignor at the assignment epoch.
 /// </summary>
-public sealed class StreamsGroup(string groupId)
+public sealed class StreamsGroup(string groupId) : ModernGroup<StreamsMember, TaskAssignment>(groupId)
 {
-    public const int LeaveEpoch = -1;
-    public const int LeaveStaticEpoch = -2;
-
-    public string GroupId { get; } = groupId;
-    public int GroupEpoch { get; internal set; }
-    public int AssignmentEpoch { get; internal set; }
     /// <summary>Hash of the group's topics (name, id, partitions) when the group epoch was last bumped for them.</summary>
     public long MetadataHash { get; internal set; }
     public int ValidatedTopologyEpoch { get; internal set; } = -1;
@@ -123,14 +82,6 @@ public sealed class StreamsGroup(string groupId)
     public string? ShutdownRequestedBy { get; internal set; }
     /// <summary>Bumped whenever the endpoint-to-partitions information changes.</summary>
     public int EndpointInformationEpoch { get; internal set; }
-    internal readonly Dictionary<string, StreamsMember> Members = new(StringComparer.Ordinal);
-    internal readonly Dictionary<string, string> StaticMembers = new(StringComparer.Ordinal);
-    internal readonly Dictionary<string, TaskAssignment> TargetAssignment = new(StringComparer.Ordinal);
-
-    public IReadOnlyCollection<StreamsMember> AllMembers => Members.Values;
-    public StreamsMember? Get(string memberId) => Members.GetValueOrDefault(memberId);
-    public TaskAssignment TargetOf(string memberId) => TargetAssignment.GetValueOrDefault(memberId) ?? new TaskAssignment();
-    public int Size => Members.Count;
 
     /// <summary>Upstream's StreamsGroup.updateState.</summary>
     public StreamsGroupState State
@@ -140,9 +91,7 @@ public sealed class StreamsGroup(string groupId)
             if (Members.Count == 0) return StreamsGroupState.Empty;
             if (Topology is null || Configured is not { IsReady: true }) return StreamsGroupState.NotReady;
             if (GroupEpoch > AssignmentEpoch) return StreamsGroupState.Assigning;
-            foreach (var m in Members.Values)
-                if (m.MemberEpoch != AssignmentEpoch || m.State != StreamsMemberState.Stable) return StreamsGroupState.Reconciling;
-            return StreamsGroupState.Stable;
+            return AnyMemberReconciling() ? StreamsGroupState.Reconciling : StreamsGroupState.Stable;
         }
     }
 
@@ -170,6 +119,25 @@ public sealed class StreamsGroup(string groupId)
                 || m.Assigned.Warmup.Contains(s, p) || m.PendingRevocation.Warmup.Contains(s, p)) return true;
         }
         return false;
+    }
+
+    /// <summary>Active tasks wait until no other member holds them; standby and warm-up copies until
+    /// no other member of the same process holds them; warm-up tasks are otherwise given at once.</summary>
+    internal override bool TakeReleased(StreamsMember member, TaskAssignment keep, TaskAssignment target)
+    {
+        bool unreleased = false;
+        foreach (var (s, p) in target.Active.Minus(keep.Active).All())
+        {
+            if (ActiveOwnedByOther(member.MemberId, s, p)) unreleased = true;
+            else keep.Active.Add(s, p);
+        }
+        foreach (var (s, p) in target.Standby.Minus(keep.Standby).All())
+        {
+            if (StandbyOwnedByOtherOfProcess(member, s, p)) unreleased = true;
+            else keep.Standby.Add(s, p);
+        }
+        foreach (var (s, p) in target.Warmup.Minus(keep.Warmup).All()) keep.Warmup.Add(s, p);
+        return unreleased;
     }
 
     /// <summary>Every source, repartition and changelog topic name of the topology (for offset

@@ -11,45 +11,48 @@ namespace Samsa.Kafka.Broker.Groups.Streams;
 /// values are version 0 (flexible). Key version 18 (partition metadata, written by 4.0 before
 /// KIP-1101's metadata hash) is read and ignored: the coordinator recomputes the topics on load.
 /// </summary>
-public static class StreamsGroupRecords
+public sealed class StreamsGroupRecords : IModernGroupRecords<StreamsGroup, StreamsMember, TaskAssignment>
 {
+    private StreamsGroupRecords() { }
+
     public const short GroupMetadataKey = 17, PartitionMetadataKey = 18, MemberMetadataKey = 19,
         TargetMetadataKey = 20, TargetMemberKey = 21, CurrentAssignmentKey = 22, TopologyKey = 23;
 
     public static bool IsStreamsKey(short version) => version is >= GroupMetadataKey and <= TopologyKey;
 
-    private static byte[] Key(short version, string groupId, string? memberId) => version switch
-    {
-        GroupMetadataKey => GroupRecords.Encode(new StreamsGroupMetadataKey { GroupId = groupId }, version),
-        TargetMetadataKey => GroupRecords.Encode(new StreamsGroupTargetAssignmentMetadataKey { GroupId = groupId }, version),
-        TopologyKey => GroupRecords.Encode(new StreamsGroupTopologyKey { GroupId = groupId }, version),
-        MemberMetadataKey => GroupRecords.Encode(new StreamsGroupMemberMetadataKey { GroupId = groupId, MemberId = memberId! }, version),
-        TargetMemberKey => GroupRecords.Encode(new StreamsGroupTargetAssignmentMemberKey { GroupId = groupId, MemberId = memberId! }, version),
-        CurrentAssignmentKey => GroupRecords.Encode(new StreamsGroupCurrentMemberAssignmentKey { GroupId = groupId, MemberId = memberId! }, version),
-        _ => throw new ArgumentOutOfRangeException(nameof(version)),
-    };
+    private static readonly ModernRecordKeys Keys = new(GroupMetadataKey, MemberMetadataKey, TargetMetadataKey, TargetMemberKey, CurrentAssignmentKey,
+        (version, groupId, memberId) => version switch
+        {
+            GroupMetadataKey => new StreamsGroupMetadataKey { GroupId = groupId },
+            TargetMetadataKey => new StreamsGroupTargetAssignmentMetadataKey { GroupId = groupId },
+            TopologyKey => new StreamsGroupTopologyKey { GroupId = groupId },
+            MemberMetadataKey => new StreamsGroupMemberMetadataKey { GroupId = groupId, MemberId = memberId! },
+            TargetMemberKey => new StreamsGroupTargetAssignmentMemberKey { GroupId = groupId, MemberId = memberId! },
+            CurrentAssignmentKey => new StreamsGroupCurrentMemberAssignmentKey { GroupId = groupId, MemberId = memberId! },
+            _ => throw new ArgumentOutOfRangeException(nameof(version)),
+        }) { OtherGroupKeys = [TopologyKey] };
 
     public static CoordinatorRecord Epoch(StreamsGroup g) =>
-        new(Key(GroupMetadataKey, g.GroupId, null), GroupRecords.Encode(new StreamsGroupMetadataValue
+        Keys.Record(GroupMetadataKey, g.GroupId, null, new StreamsGroupMetadataValue
         {
             Epoch = g.GroupEpoch, MetadataHash = g.MetadataHash, ValidatedTopologyEpoch = g.ValidatedTopologyEpoch,
             AssignmentConfigs = [new() { Key = "num.standby.replicas", Value = g.NumStandbyReplicas.ToString(System.Globalization.CultureInfo.InvariantCulture) }],
-        }, 0));
+        });
 
     public static CoordinatorRecord TargetEpoch(StreamsGroup g) =>
-        new(Key(TargetMetadataKey, g.GroupId, null), GroupRecords.Encode(new StreamsGroupTargetAssignmentMetadataValue { AssignmentEpoch = g.AssignmentEpoch }, 0));
+        Keys.Record(TargetMetadataKey, g.GroupId, null, new StreamsGroupTargetAssignmentMetadataValue { AssignmentEpoch = g.AssignmentEpoch });
 
     public static CoordinatorRecord Topology(StreamsGroup g) =>
-        new(Key(TopologyKey, g.GroupId, null), GroupRecords.Encode(g.Topology!, 0));
+        Keys.Record(TopologyKey, g.GroupId, null, g.Topology!);
 
     public static CoordinatorRecord Member(string groupId, StreamsMember m) =>
-        new(Key(MemberMetadataKey, groupId, m.MemberId), GroupRecords.Encode(new StreamsGroupMemberMetadataValue
+        Keys.Record(MemberMetadataKey, groupId, m.MemberId, new StreamsGroupMemberMetadataValue
         {
             InstanceId = m.InstanceId, RackId = m.RackId, ClientId = m.ClientId, ClientHost = m.ClientHost,
             RebalanceTimeoutMs = m.RebalanceTimeoutMs, TopologyEpoch = m.TopologyEpoch, ProcessId = m.ProcessId,
             UserEndpoint = m.UserEndpoint is { } e ? new StreamsGroupMemberMetadataValue.Endpoint { Host = e.Host, Port = e.Port } : null,
             ClientTags = m.ClientTags.Select(t => new StreamsGroupMemberMetadataValue.KeyValue { Key = t.Key, Value = t.Value }).ToList(),
-        }, 0));
+        });
 
     private static List<T> Tasks<T>(TaskSet set, Func<string, List<int>, T> make) =>
         set.Subtopologies.Select(s => make(s, set.PartitionsOf(s).ToList())).ToList();
@@ -64,147 +67,100 @@ public static class StreamsGroupRecords
     public static CoordinatorRecord TargetMember(string groupId, string memberId, TaskAssignment a)
     {
         static StreamsGroupTargetAssignmentMemberValue.TaskIds T(string s, List<int> p) => new() { SubtopologyId = s, Partitions = p };
-        return new(Key(TargetMemberKey, groupId, memberId), GroupRecords.Encode(new StreamsGroupTargetAssignmentMemberValue
+        return Keys.Record(TargetMemberKey, groupId, memberId, new StreamsGroupTargetAssignmentMemberValue
         {
             ActiveTasks = Tasks(a.Active, T), StandbyTasks = Tasks(a.Standby, T), WarmupTasks = Tasks(a.Warmup, T),
-        }, 0));
+        });
     }
 
     public static CoordinatorRecord Current(string groupId, StreamsMember m)
     {
         static StreamsGroupCurrentMemberAssignmentValue.TaskIds T(string s, List<int> p) => new() { SubtopologyId = s, Partitions = p };
-        return new(Key(CurrentAssignmentKey, groupId, m.MemberId), GroupRecords.Encode(new StreamsGroupCurrentMemberAssignmentValue
+        return Keys.Record(CurrentAssignmentKey, groupId, m.MemberId, new StreamsGroupCurrentMemberAssignmentValue
         {
             MemberEpoch = m.MemberEpoch, PreviousMemberEpoch = m.PreviousMemberEpoch, State = (sbyte)m.State,
             ActiveTasks = Tasks(m.Assigned.Active, T), StandbyTasks = Tasks(m.Assigned.Standby, T), WarmupTasks = Tasks(m.Assigned.Warmup, T),
             ActiveTasksPendingRevocation = Tasks(m.PendingRevocation.Active, T),
             StandbyTasksPendingRevocation = Tasks(m.PendingRevocation.Standby, T),
             WarmupTasksPendingRevocation = Tasks(m.PendingRevocation.Warmup, T),
-        }, 0));
+        });
     }
 
     /// <summary>A removed member's tombstones (current assignment, target, metadata), upstream's order.</summary>
-    public static IEnumerable<CoordinatorRecord> MemberTombstones(string groupId, string memberId)
-    {
-        yield return new(Key(CurrentAssignmentKey, groupId, memberId), null);
-        yield return new(Key(TargetMemberKey, groupId, memberId), null);
-        yield return new(Key(MemberMetadataKey, groupId, memberId), null);
-    }
+    public static IEnumerable<CoordinatorRecord> MemberTombstones(string groupId, string memberId) => Keys.MemberTombstones(groupId, memberId);
 
     /// <summary>Everything of a deleted group: members, target epoch, topology, then the group epoch.</summary>
-    public static IEnumerable<CoordinatorRecord> Tombstones(StreamsGroup g)
-    {
-        foreach (var m in g.AllMembers)
-            foreach (var r in MemberTombstones(g.GroupId, m.MemberId)) yield return r;
-        yield return new(Key(TargetMetadataKey, g.GroupId, null), null);
-        yield return new(Key(TopologyKey, g.GroupId, null), null);
-        yield return new(Key(GroupMetadataKey, g.GroupId, null), null);
-    }
+    public static IEnumerable<CoordinatorRecord> Tombstones(StreamsGroup g) =>
+        Keys.GroupTombstones(g.GroupId, g.AllMembers.Select(m => m.MemberId), TopologyKey);
 
     /// <summary>Decodes a streams group record for replay (null for key 18, which is not replayed).</summary>
-    internal static GroupLogEntry? Decode(short keyVersion, ReadOnlyMemory<byte> keyBody, byte[]? value)
+    internal static GroupLogEntry? Decode(short keyVersion, ReadOnlyMemory<byte> keyBody, byte[]? value) =>
+        Keys.Decode(keyVersion, keyBody, value, ReadValue) is (string groupId, var memberId, var message)
+            ? new GroupLogEntry.StreamsRecord(keyVersion, groupId, memberId, message) : null;
+
+    private static IKafkaMessage ReadValue(short keyVersion, ref KafkaReader r) => keyVersion switch
     {
-        var kr = new KafkaReader(keyBody);
-        string groupId;
-        string? memberId = null;
-        switch (keyVersion)
-        {
-            case GroupMetadataKey: groupId = StreamsGroupMetadataKey.Read(ref kr, keyVersion).GroupId; break;
-            case TargetMetadataKey: groupId = StreamsGroupTargetAssignmentMetadataKey.Read(ref kr, keyVersion).GroupId; break;
-            case TopologyKey: groupId = StreamsGroupTopologyKey.Read(ref kr, keyVersion).GroupId; break;
-            case MemberMetadataKey: { var k = StreamsGroupMemberMetadataKey.Read(ref kr, keyVersion); groupId = k.GroupId; memberId = k.MemberId; break; }
-            case TargetMemberKey: { var k = StreamsGroupTargetAssignmentMemberKey.Read(ref kr, keyVersion); groupId = k.GroupId; memberId = k.MemberId; break; }
-            case CurrentAssignmentKey: { var k = StreamsGroupCurrentMemberAssignmentKey.Read(ref kr, keyVersion); groupId = k.GroupId; memberId = k.MemberId; break; }
-            default: return null;
-        }
-        if (value is null) return new GroupLogEntry.StreamsRecord(keyVersion, groupId, memberId, null);
-        // Values are version 0; a newer flexible version is read as 0, skipping unknown tagged fields.
-        var (_, body) = GroupRecords.Version(value, 0);
-        var r = new KafkaReader(body);
-        IKafkaMessage message = keyVersion switch
-        {
-            GroupMetadataKey => StreamsGroupMetadataValue.Read(ref r, 0),
-            TargetMetadataKey => StreamsGroupTargetAssignmentMetadataValue.Read(ref r, 0),
-            TopologyKey => StreamsGroupTopologyValue.Read(ref r, 0),
-            MemberMetadataKey => StreamsGroupMemberMetadataValue.Read(ref r, 0),
-            TargetMemberKey => StreamsGroupTargetAssignmentMemberValue.Read(ref r, 0),
-            _ => StreamsGroupCurrentMemberAssignmentValue.Read(ref r, 0),
-        };
-        return new GroupLogEntry.StreamsRecord(keyVersion, groupId, memberId, message);
-    }
+        GroupMetadataKey => StreamsGroupMetadataValue.Read(ref r, 0),
+        TargetMetadataKey => StreamsGroupTargetAssignmentMetadataValue.Read(ref r, 0),
+        TopologyKey => StreamsGroupTopologyValue.Read(ref r, 0),
+        MemberMetadataKey => StreamsGroupMemberMetadataValue.Read(ref r, 0),
+        TargetMemberKey => StreamsGroupTargetAssignmentMemberValue.Read(ref r, 0),
+        _ => (IKafkaMessage)StreamsGroupCurrentMemberAssignmentValue.Read(ref r, 0),
+    };
 
     /// <summary>Replays streams group records (in log order) into groups; a group whose epoch record
     /// was tombstoned is gone.</summary>
-    internal static Dictionary<string, StreamsGroup> Replay(IEnumerable<GroupLogEntry.StreamsRecord> records, long sessionDeadline)
-    {
-        var groups = new Dictionary<string, StreamsGroup>(StringComparer.Ordinal);
-        StreamsGroup G(string id) => groups.TryGetValue(id, out var g) ? g : groups[id] = new StreamsGroup(id);
-        StreamsMember M(StreamsGroup g, string id) => g.Members.TryGetValue(id, out var m) ? m : g.Members[id] = new StreamsMember(id) { SessionDeadline = sessionDeadline };
-        foreach (var rec in records)
-        {
-            switch (rec.KeyVersion, rec.Value)
+    internal static Dictionary<string, StreamsGroup> Replay(IEnumerable<GroupLogEntry.StreamsRecord> records, long sessionDeadline) =>
+        Keys.Replay<StreamsGroup, StreamsMember, TaskAssignment>(records.Select(r => (r.KeyVersion, r.GroupId, r.MemberId, r.Value)),
+            id => new StreamsGroup(id), (g, memberId, value) =>
             {
-                case (GroupMetadataKey, null): groups.Remove(rec.GroupId); break;
-                case (GroupMetadataKey, StreamsGroupMetadataValue v):
+                StreamsMember M() => g.GetOrAddReplayed(memberId!, x => new StreamsMember(x) { SessionDeadline = sessionDeadline });
+                switch (value)
                 {
-                    var g = G(rec.GroupId);
-                    g.GroupEpoch = v.Epoch; g.MetadataHash = v.MetadataHash; g.ValidatedTopologyEpoch = v.ValidatedTopologyEpoch;
-                    foreach (var c in v.AssignmentConfigs)
-                        if (c.Key == "num.standby.replicas" && int.TryParse(c.Value, out var n)) g.NumStandbyReplicas = n;
-                    break;
-                }
-                case (TargetMetadataKey, StreamsGroupTargetAssignmentMetadataValue v): G(rec.GroupId).AssignmentEpoch = v.AssignmentEpoch; break;
-                case (TopologyKey, null):
-                    if (groups.TryGetValue(rec.GroupId, out var gt)) gt.Topology = null;
-                    break;
-                case (TopologyKey, StreamsGroupTopologyValue v): G(rec.GroupId).Topology = v; break;
-                case (MemberMetadataKey, null):
-                    if (groups.TryGetValue(rec.GroupId, out var g19)) g19.Members.Remove(rec.MemberId!);
-                    break;
-                case (MemberMetadataKey, StreamsGroupMemberMetadataValue v):
-                {
-                    var m = M(G(rec.GroupId), rec.MemberId!);
-                    m.InstanceId = v.InstanceId; m.RackId = v.RackId; m.ClientId = v.ClientId; m.ClientHost = v.ClientHost;
-                    m.RebalanceTimeoutMs = v.RebalanceTimeoutMs; m.TopologyEpoch = v.TopologyEpoch; m.ProcessId = v.ProcessId;
-                    m.UserEndpoint = v.UserEndpoint is { } e ? (e.Host, e.Port) : null;
-                    m.ClientTags = v.ClientTags.Select(t => (t.Key, t.Value)).ToList();
-                    break;
-                }
-                case (TargetMemberKey, null):
-                    if (groups.TryGetValue(rec.GroupId, out var g21)) g21.TargetAssignment.Remove(rec.MemberId!);
-                    break;
-                case (TargetMemberKey, StreamsGroupTargetAssignmentMemberValue v):
-                    G(rec.GroupId).TargetAssignment[rec.MemberId!] = new TaskAssignment
+                    case StreamsGroupMetadataValue v:
+                        g.GroupEpoch = v.Epoch; g.MetadataHash = v.MetadataHash; g.ValidatedTopologyEpoch = v.ValidatedTopologyEpoch;
+                        foreach (var c in v.AssignmentConfigs)
+                            if (c.Key == "num.standby.replicas" && int.TryParse(c.Value, out var n)) g.NumStandbyReplicas = n;
+                        break;
+                    case StreamsGroupTargetAssignmentMetadataValue v: g.AssignmentEpoch = v.AssignmentEpoch; break;
+                    case StreamsGroupTopologyValue v: g.Topology = v; break;
+                    case StreamsGroupMemberMetadataValue v:
                     {
-                        Active = FromTasks(v.ActiveTasks, t => t.SubtopologyId, t => t.Partitions),
-                        Standby = FromTasks(v.StandbyTasks, t => t.SubtopologyId, t => t.Partitions),
-                        Warmup = FromTasks(v.WarmupTasks, t => t.SubtopologyId, t => t.Partitions),
-                    };
-                    break;
-                case (CurrentAssignmentKey, StreamsGroupCurrentMemberAssignmentValue v):
-                {
-                    var m = M(G(rec.GroupId), rec.MemberId!);
-                    m.MemberEpoch = v.MemberEpoch; m.PreviousMemberEpoch = v.PreviousMemberEpoch;
-                    m.State = v.State is >= 0 and <= 2 ? (StreamsMemberState)v.State : StreamsMemberState.Stable;
-                    m.Assigned = new TaskAssignment
+                        var m = M();
+                        m.InstanceId = v.InstanceId; m.RackId = v.RackId; m.ClientId = v.ClientId; m.ClientHost = v.ClientHost;
+                        m.RebalanceTimeoutMs = v.RebalanceTimeoutMs; m.TopologyEpoch = v.TopologyEpoch; m.ProcessId = v.ProcessId;
+                        m.UserEndpoint = v.UserEndpoint is { } e ? (e.Host, e.Port) : null;
+                        m.ClientTags = v.ClientTags.Select(t => (t.Key, t.Value)).ToList();
+                        break;
+                    }
+                    case StreamsGroupTargetAssignmentMemberValue v:
+                        g.TargetAssignment[memberId!] = new TaskAssignment
+                        {
+                            Active = FromTasks(v.ActiveTasks, t => t.SubtopologyId, t => t.Partitions),
+                            Standby = FromTasks(v.StandbyTasks, t => t.SubtopologyId, t => t.Partitions),
+                            Warmup = FromTasks(v.WarmupTasks, t => t.SubtopologyId, t => t.Partitions),
+                        };
+                        break;
+                    case StreamsGroupCurrentMemberAssignmentValue v:
                     {
-                        Active = FromTasks(v.ActiveTasks, t => t.SubtopologyId, t => t.Partitions),
-                        Standby = FromTasks(v.StandbyTasks, t => t.SubtopologyId, t => t.Partitions),
-                        Warmup = FromTasks(v.WarmupTasks, t => t.SubtopologyId, t => t.Partitions),
-                    };
-                    m.PendingRevocation = new TaskAssignment
-                    {
-                        Active = FromTasks(v.ActiveTasksPendingRevocation, t => t.SubtopologyId, t => t.Partitions),
-                        Standby = FromTasks(v.StandbyTasksPendingRevocation, t => t.SubtopologyId, t => t.Partitions),
-                        Warmup = FromTasks(v.WarmupTasksPendingRevocation, t => t.SubtopologyId, t => t.Partitions),
-                    };
-                    break;
+                        var m = M();
+                        m.MemberEpoch = v.MemberEpoch; m.PreviousMemberEpoch = v.PreviousMemberEpoch;
+                        m.State = v.State is >= 0 and <= 2 ? (StreamsMemberState)v.State : StreamsMemberState.Stable;
+                        m.Assigned = new TaskAssignment
+                        {
+                            Active = FromTasks(v.ActiveTasks, t => t.SubtopologyId, t => t.Partitions),
+                            Standby = FromTasks(v.StandbyTasks, t => t.SubtopologyId, t => t.Partitions),
+                            Warmup = FromTasks(v.WarmupTasks, t => t.SubtopologyId, t => t.Partitions),
+                        };
+                        m.PendingRevocation = new TaskAssignment
+                        {
+                            Active = FromTasks(v.ActiveTasksPendingRevocation, t => t.SubtopologyId, t => t.Partitions),
+                            Standby = FromTasks(v.StandbyTasksPendingRevocation, t => t.SubtopologyId, t => t.Partitions),
+                            Warmup = FromTasks(v.WarmupTasksPendingRevocation, t => t.SubtopologyId, t => t.Partitions),
+                        };
+                        break;
+                    }
                 }
-            }
-        }
-        foreach (var g in groups.Values)
-            foreach (var m in g.Members.Values)
-                if (m.InstanceId is not null) g.StaticMembers[m.InstanceId] = m.MemberId;
-        return groups;
-    }
+            },
+            (g, key) => { if (key == TopologyKey) g.Topology = null; });
 }
