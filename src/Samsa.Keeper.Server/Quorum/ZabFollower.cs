@@ -112,7 +112,8 @@ public sealed class ZabFollower
         using var net = client.GetStream();
         using var output = new BufferedStream(net);
         _out = output;
-        var reader = new ZabReader(new BufferedStream(net), _config.JuteMaxBuffer);
+        var input = new PeekableReadStream(net);
+        var reader = new ZabReader(input, _config.JuteMaxBuffer);
 
         // ---- discovery (Learner.registerWithLeader)
         var info = new LearnerInfo { Serverid = _myId, ProtocolVersion = ZabType.ProtocolVersion, ConfigVersion = _quorum.Version };
@@ -267,8 +268,18 @@ public sealed class ZabFollower
 
         // ---- broadcast (Follower.processPacket)
         var pending = notCommitted; // logged but not yet committed
+        // proposals appended but not yet forced: forced together and ACKed before the next read
+        // would block (group commit, upstream SyncRequestProcessor), or every 1000
+        var unacked = new List<long>();
+        void FlushAndAck()
+        {
+            _store.Flush();
+            foreach (long z in unacked) Send(ZabType.Ack, z, null);
+            unacked.Clear();
+        }
         while (!ct.IsCancellationRequested)
         {
+            if (unacked.Count > 0 && !input.HasBuffered && client.Available == 0) FlushAndAck();
             qp = reader.ReadPacket();
             switch (qp.Type)
             {
@@ -315,9 +326,10 @@ public sealed class ZabFollower
                     {
                         var (hdr, txn, digest) = ZabWriter.ReadTxnEntry(qp.Data ?? throw new IOException("PROPOSAL without data"));
                         SeeProposal(hdr, txn);
-                        _store.Log(hdr, txn, digest);
+                        _store.Log(hdr, txn, digest, sync: false);
                         pending.AddLast(new Pending(hdr, txn, digest));
-                        Send(ZabType.Ack, hdr.Zxid, null);
+                        unacked.Add(hdr.Zxid);
+                        if (unacked.Count >= 1000) FlushAndAck();
                         break;
                     }
                 case ZabType.Commit:
