@@ -537,6 +537,8 @@ public sealed class ZabLeader
                         _byZxid.Remove(head.Zxid);
                         Commit(head);
                         Monitor.PulseAll(_bcast);
+                        // let the ACK readers, the pipeline and the ping loop in between commits
+                        Monitor.Wait(_bcast, 0);
                         continue;
                     }
                     if (head is not null && Environment.TickCount64 - head.Proposed > Tick * (long)_quorum.SyncLimit * 2)
