@@ -139,8 +139,9 @@ public sealed class QuorumPipelineTests(ITestOutputHelper output)
             var creates = new List<Task>();
             for (int i = 0; i < 30; i++)
                 creates.Add(c.CreateAsync($"/e{round}-{i}", null, Acls.OpenAclUnsafe, Samsa.Keeper.Client.CreateMode.Ephemeral));
-            // closeSession follows the creates without waiting for them: it must delete the
-            // ephemerals of the creates still in flight when it is prepared
+            // closeSession follows the creates without waiting for them: the ephemerals of the
+            // creates still in flight when it is prepared must go too (the prepared tree lists
+            // them in the txn; applying a closeSession also removes every ephemeral the session owns)
             await c.DisposeAsync();
             foreach (var t in creates)
             {
