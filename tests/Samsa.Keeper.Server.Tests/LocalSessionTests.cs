@@ -265,6 +265,8 @@ public sealed class LocalSessionTests(ITestOutputHelper output)
         await using var viaApache = await Connect(a3.ClientPort);
         Assert.Equal("x"u8.ToArray(), (await viaApache.GetDataAsync("/keeper-local")).Data);
         await c.CreateAsync("/keeper-eph", null, Acls.OpenAclUnsafe, Samsa.Keeper.Client.CreateMode.Ephemeral);
+        // another session's read needs a sync to be sure to see it (the Apache leader applies commits asynchronously)
+        await viaApache.SyncAsync("/keeper-eph");
         Assert.Equal(c.SessionId, (await viaApache.ExistsAsync("/keeper-eph"))!.EphemeralOwner);
         Assert.True(k1.Store.Sessions.ContainsKey(c.SessionId));
         // an Apache member's local session cannot move to the Keeper (the Apache leader does not know it)
