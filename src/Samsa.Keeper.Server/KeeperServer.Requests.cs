@@ -268,8 +268,9 @@ public sealed partial class KeeperServer
         return (rsp, 0, lastOp);
     }
 
-    /// <summary>Upstream pRequest2Txn: validates one write against the current tree and returns its
-    /// txn. Checks run in upstream's order so the same error wins.</summary>
+    /// <summary>Upstream pRequest2Txn: validates one write against the tree and returns its txn
+    /// (standalone: the tree itself; a quorum leader: the prepared tree, which has the proposals
+    /// in flight, see KeeperServer.LeaderPrep). Checks run in upstream's order so the same error wins.</summary>
     private IJuteRecord Prep(ServerConnection conn, Session session, int type, ref JuteReader r, long zxid, long time)
     {
         switch (type)
@@ -291,9 +292,9 @@ public sealed partial class KeeperServer
                 var req = DeleteRequest.Read(ref r);
                 string path = req.Path ?? "";
                 string parentPath = ParentForDelete(path);
-                var parent = Tree.GetNode(parentPath) ?? throw new KeeperException(Code.NoNode, parentPath);
-                _auth.Check(Tree.Acls.Get(parent.Acl), Perms.Delete, conn.AuthInfo, path);
-                var node = Tree.GetNode(path) ?? throw new KeeperException(Code.NoNode, path);
+                var parent = PrepTree.GetNode(parentPath) ?? throw new KeeperException(Code.NoNode, parentPath);
+                _auth.Check(PrepTree.Acls.Get(parent.Acl), Perms.Delete, conn.AuthInfo, path);
+                var node = PrepTree.GetNode(path) ?? throw new KeeperException(Code.NoNode, path);
                 CheckAndIncVersion(node.Version, req.Version, path);
                 if (node.Children.Count > 0) throw new KeeperException(Code.NotEmpty, path);
                 return new DeleteTxn { Path = path };
@@ -303,20 +304,20 @@ public sealed partial class KeeperServer
                 // only containers and TTL nodes qualify; a plain node answers BadVersion as upstream does
                 string path = DeleteContainerRequest.Read(ref r).Path ?? "";
                 string parentPath = ParentForDelete(path);
-                var node = Tree.GetNode(path) ?? throw new KeeperException(Code.NoNode, path);
+                var node = PrepTree.GetNode(path) ?? throw new KeeperException(Code.NoNode, path);
                 if (node.Children.Count > 0) throw new KeeperException(Code.NotEmpty, path);
                 if (!EphemeralOwner.IsContainer(node.EphemeralOwner) && !EphemeralOwner.IsTtl(node.EphemeralOwner, Config.ExtendedTypesEnabled))
                     throw new KeeperException(Code.BadVersion, path);
-                _ = Tree.GetNode(parentPath) ?? throw new KeeperException(Code.NoNode, parentPath);
+                _ = PrepTree.GetNode(parentPath) ?? throw new KeeperException(Code.NoNode, parentPath);
                 return new DeleteTxn { Path = path };
             }
             case OpCode.SetData:
             {
                 var req = SetDataRequest.Read(ref r);
                 string path = ValidatePath(req.Path);
-                var node = Tree.GetNode(path) ?? throw new KeeperException(Code.NoNode, path);
-                _auth.Check(Tree.Acls.Get(node.Acl), Perms.Write, conn.AuthInfo, path);
-                if (Config.EnforceQuota) Tree.CheckQuota(path, (req.Data?.Length ?? 0) - (node.Data?.Length ?? 0), 0);
+                var node = PrepTree.GetNode(path) ?? throw new KeeperException(Code.NoNode, path);
+                _auth.Check(PrepTree.Acls.Get(node.Acl), Perms.Write, conn.AuthInfo, path);
+                if (Config.EnforceQuota) PrepTree.CheckQuota(path, (req.Data?.Length ?? 0) - (node.Data?.Length ?? 0), 0);
                 int v = CheckAndIncVersion(node.Version, req.Version, path);
                 return new SetDataTxn { Path = path, Data = req.Data, Version = v };
             }
@@ -325,8 +326,8 @@ public sealed partial class KeeperServer
                 var req = SetACLRequest.Read(ref r);
                 string path = ValidatePath(req.Path);
                 var acl = _auth.FixupAcl(path, conn.AuthInfo, req.Acl);
-                var node = Tree.GetNode(path) ?? throw new KeeperException(Code.NoNode, path);
-                _auth.Check(Tree.Acls.Get(node.Acl), Perms.Admin, conn.AuthInfo, path);
+                var node = PrepTree.GetNode(path) ?? throw new KeeperException(Code.NoNode, path);
+                _auth.Check(PrepTree.Acls.Get(node.Acl), Perms.Admin, conn.AuthInfo, path);
                 int v = CheckAndIncVersion(node.Aversion, req.Version, path);
                 return new SetACLTxn { Path = path, Acl = acl, Version = v };
             }
@@ -334,8 +335,8 @@ public sealed partial class KeeperServer
             {
                 var req = CheckVersionRequest.Read(ref r);
                 string path = ValidatePath(req.Path);
-                var node = Tree.GetNode(path) ?? throw new KeeperException(Code.NoNode, path);
-                _auth.Check(Tree.Acls.Get(node.Acl), Perms.Read, conn.AuthInfo, path);
+                var node = PrepTree.GetNode(path) ?? throw new KeeperException(Code.NoNode, path);
+                _auth.Check(PrepTree.Acls.Get(node.Acl), Perms.Read, conn.AuthInfo, path);
                 return new CheckVersionTxn { Path = path, Version = CheckAndIncVersion(node.Version, req.Version, path) };
             }
             case OpCode.Reconfig:
@@ -361,16 +362,16 @@ public sealed partial class KeeperServer
         string parentPath = PathUtils.Parent(path);
         if (path.LastIndexOf('/') == 0) parentPath = "/";
         var listAcl = _auth.FixupAcl(path, conn.AuthInfo, acl);
-        var parent = Tree.GetNode(parentPath) ?? throw new KeeperException(Code.NoNode, parentPath);
-        _auth.Check(Tree.Acls.Get(parent.Acl), Perms.Create, conn.AuthInfo, path);
+        var parent = PrepTree.GetNode(parentPath) ?? throw new KeeperException(Code.NoNode, parentPath);
+        _auth.Check(PrepTree.Acls.Get(parent.Acl), Perms.Create, conn.AuthInfo, path);
         int parentCVersion = parent.Cversion;
         if (CreateMode.IsSequential(flags)) path += parentCVersion.ToString("D10", System.Globalization.CultureInfo.InvariantCulture);
         ValidatePath(path);
-        if (Tree.GetNode(path) is not null) throw new KeeperException(Code.NodeExists, path);
+        if (PrepTree.GetNode(path) is not null) throw new KeeperException(Code.NodeExists, path);
         if (EphemeralOwner.IsSessionOwner(parent.EphemeralOwner, Config.ExtendedTypesEnabled))
             throw new KeeperException(Code.NoChildrenForEphemerals, path);
         int newCversion = parent.Cversion + 1;
-        if (Config.EnforceQuota) Tree.CheckQuota(path, data?.Length ?? 0, 1);
+        if (Config.EnforceQuota) PrepTree.CheckQuota(path, data?.Length ?? 0, 1);
         if (type == OpCode.CreateContainer) return new CreateContainerTxn { Path = path, Data = data, Acl = listAcl, ParentCVersion = newCversion };
         if (type == OpCode.CreateTTL) return new CreateTTLTxn { Path = path, Data = data, Acl = listAcl, ParentCVersion = newCversion, Ttl = ttl };
         return new CreateTxn { Path = path, Data = data, Acl = listAcl, Ephemeral = CreateMode.IsEphemeral(flags), ParentCVersion = newCversion };

@@ -15,22 +15,33 @@ public sealed partial class KeeperServer
     private sealed class SessionOrder
     {
         public int Outstanding;
-        public readonly Queue<(byte[] Frame, long Received)> Held = new();
+        public readonly Queue<(int Type, byte[] Frame, long Received)> Held = new();
     }
 
     private readonly Dictionary<ServerConnection, SessionOrder> _order = new();
     private ServerConnection? _draining;
 
     /// <summary>True when the request was put behind the connection's forwarded requests.
-    /// Pings are answered at once (clients match them by their fixed xid, not by order).</summary>
+    /// Pings are answered at once (clients match them by their fixed xid, not by order). A write,
+    /// closeSession or sync of a global session with nothing held goes to the leader at once, behind
+    /// the ones already there (upstream FollowerRequestProcessor forwards every write as it comes):
+    /// the leader commits a session's requests in the order it got them, so their answers come back
+    /// in order and the session's writes are pipelined.</summary>
     private bool HoldBehindForwarded(ServerConnection conn, int type, byte[] frame, long received)
     {
         if (_leaderLink is null || type == Samsa.Keeper.Protocol.OpCode.Ping) return false;
         if (!_order.TryGetValue(conn, out var o)) return false;
-        if (o.Outstanding == 0 && (o.Held.Count == 0 || ReferenceEquals(_draining, conn))) return false;
-        o.Held.Enqueue((frame, received));
+        if (ReferenceEquals(_draining, conn)) return false;
+        if (o.Held.Count == 0 && (o.Outstanding == 0 || GoesToLeaderAtOnce(conn, type))) return false;
+        o.Held.Enqueue((type, frame, received));
         return true;
     }
+
+    /// <summary>A request the member forwards without answering anything itself first: a write,
+    /// closeSession or sync of a global session (local and read-only sessions answer some writes here).</summary>
+    private bool GoesToLeaderAtOnce(ServerConnection conn, int type) =>
+        (IsWrite(type) || type == Samsa.Keeper.Protocol.OpCode.CloseSession || type == Samsa.Keeper.Protocol.OpCode.Sync)
+        && _sessions.TryGetValue(conn.SessionId, out var s) && !s.Local && !s.ReadOnlyMode && !_readOnlyConns.Contains(conn);
 
     /// <summary>A write, closeSession or sync of this connection went to the leader.</summary>
     private void Forwarded(ServerConnection conn)
@@ -49,9 +60,10 @@ public sealed partial class KeeperServer
         _draining = conn;
         try
         {
-            while (o.Outstanding == 0 && o.Held.Count > 0 && !conn.Closed)
+            // held requests run in order: reads once nothing is at the leader, forwarded ones at once
+            while (o.Held.Count > 0 && !conn.Closed && (o.Outstanding == 0 || GoesToLeaderAtOnce(conn, o.Held.Peek().Type)))
             {
-                var (frame, received) = o.Held.Dequeue();
+                var (_, frame, received) = o.Held.Dequeue();
                 HandleRequest(conn, frame, received);
             }
         }

@@ -94,16 +94,20 @@ public sealed partial class LearnerStore : IDisposable
     }
 
     /// <summary>Writes a proposal to the txn log and forces it to disk (the ACK that follows
-    /// promises it is durable, as upstream's SyncRequestProcessor does before SendAckRequestProcessor).</summary>
-    public void Log(TxnHeader hdr, IJuteRecord txn, TxnDigest? digest)
+    /// promises it is durable, as upstream's SyncRequestProcessor does before SendAckRequestProcessor).
+    /// With <paramref name="sync"/> false it is only appended: <see cref="Flush"/> forces a batch (group commit).</summary>
+    public void Log(TxnHeader hdr, IJuteRecord txn, TxnDigest? digest, bool sync = true)
     {
         if (_log is not null)
         {
             _log.Append(hdr, txn, digest);
-            _log.Commit();
+            if (sync) _log.Commit();
         }
         LastLoggedZxid = Math.Max(LastLoggedZxid, hdr.Zxid);
     }
+
+    /// <summary>Forces what <see cref="Log"/> appended without syncing.</summary>
+    public void Flush() => _log?.Commit();
 
     /// <summary>Before leading: applies every txn this member logged but never saw committed
     /// (proposals acked as a follower whose COMMIT did not arrive before the old leader went away).

@@ -105,7 +105,7 @@ public sealed class ZabFollower
         // after it, and the tree must already hold everything up to it.
         int replayed = _store.ApplyLoggedNotCommitted(_log);
         if (replayed > 0) _log($"zab: applied {replayed} txn(s) logged but not committed before this epoch (up to 0x{_store.Tree.LastProcessedZxid:x})");
-        var (client, net, output, reader, qp) = Register(leaderQuorumAddress, ct);
+        var (client, net, output, input, reader, qp) = Register(leaderQuorumAddress, ct);
         using var clientScope = client;
         using var reg = ct.Register(() => client.Dispose());
         using var netScope = net;
@@ -260,8 +260,18 @@ public sealed class ZabFollower
 
         // ---- broadcast (Follower.processPacket)
         var pending = notCommitted; // logged but not yet committed
+        // proposals appended but not yet forced: forced together and ACKed before the next read
+        // would block (group commit, upstream SyncRequestProcessor), or every 1000
+        var unacked = new List<long>();
+        void FlushAndAck()
+        {
+            _store.Flush();
+            foreach (long z in unacked) Send(ZabType.Ack, z, null);
+            unacked.Clear();
+        }
         while (!ct.IsCancellationRequested)
         {
+            if (unacked.Count > 0 && !input.HasBuffered && client.Available == 0) FlushAndAck();
             qp = reader.ReadPacket();
             switch (qp.Type)
             {
@@ -308,9 +318,10 @@ public sealed class ZabFollower
                     {
                         var (hdr, txn, digest) = ZabWriter.ReadTxnEntry(qp.Data ?? throw new IOException("PROPOSAL without data"));
                         SeeProposal(hdr, txn);
-                        _store.Log(hdr, txn, digest);
+                        _store.Log(hdr, txn, digest, sync: false);
                         pending.AddLast(new Pending(hdr, txn, digest));
-                        Send(ZabType.Ack, hdr.Zxid, null);
+                        unacked.Add(hdr.Zxid);
+                        if (unacked.Count >= 1000) FlushAndAck();
                         break;
                     }
                 case ZabType.Commit:
@@ -422,7 +433,7 @@ public sealed class ZabFollower
     /// leader timed out waiting for a quorum, and the two met again the same way every round
     /// (tests/ensemble/fault_test.py, cut fault). Upstream retries only the connect; nothing has
     /// been agreed before LEADERINFO, so a second FOLLOWERINFO on a new connection is safe.</summary>
-    private (TcpClient, NetworkStream, BufferedStream, ZabReader, QuorumPacket) Register(IPEndPoint ep, CancellationToken ct)
+    private (TcpClient, NetworkStream, BufferedStream, PeekableReadStream, ZabReader, QuorumPacket) Register(IPEndPoint ep, CancellationToken ct)
     {
         long deadline = Environment.TickCount64 + (long)_config.TickTime * _quorum.InitLimit;
         for (int attempt = 1; ; attempt++)
@@ -436,12 +447,13 @@ public sealed class ZabFollower
                 c.ReceiveTimeout = _config.TickTime * _quorum.InitLimit;
                 net = c.GetStream();
                 output = new BufferedStream(net);
-                var reader = new ZabReader(new BufferedStream(net), _config.JuteMaxBuffer);
+                var input = new PeekableReadStream(net);
+                var reader = new ZabReader(input, _config.JuteMaxBuffer);
                 var info = new LearnerInfo { Serverid = _myId, ProtocolVersion = ZabType.ProtocolVersion, ConfigVersion = _quorum.Version };
                 // upstream Observer.observeLeader registers with OBSERVERINFO; the LearnerInfo is the same
                 ZabWriter.Write(output, _observer ? ZabType.ObserverInfo : ZabType.FollowerInfo, ZabType.MakeZxid(_store.AcceptedEpoch, 0), info.ToBytes(), null);
                 var first = reader.ReadPacket();
-                return (c, net, output, reader, first);
+                return (c, net, output, input, reader, first);
             }
             catch (Exception e) when (e is SocketException or IOException or AggregateException)
             {

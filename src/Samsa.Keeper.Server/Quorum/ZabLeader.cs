@@ -18,11 +18,14 @@ namespace Samsa.Keeper.Server.Quorum;
 /// kept in memory since we started leading (PROPOSAL/COMMIT pairs follow), TRUNC when it is
 /// ahead, otherwise SNAP with the snapshot streamed after it ("BenWasHere" at the end); then
 /// NEWLEADER; a quorum of NEWLEADER ACKs starts the broadcast and each learner gets UPTODATE;</item>
-/// <item>broadcast: requests (learners' REQUEST packets and our own clients') are prepared
-/// against the tree, proposed to every synced learner, logged and forced here, committed once a
-/// majority of voters (us included) ACKed, then applied. Requests are handled one at a time —
-/// upstream pipelines proposals; this leader has at most one outstanding, which keeps the
-/// prepared txn consistent with the tree without upstream's outstandingChanges.</item>
+/// <item>broadcast, pipelined as upstream's processors: requests (learners' REQUEST packets and
+/// our own clients') are prepared in batches against the prepared tree (the committed tree plus
+/// every proposal in flight: upstream's outstandingChanges, KeeperServer.LeaderPrep) and proposed
+/// to every synced follower without waiting (Pipeline); a log thread appends them and forces the
+/// log once per batch (group commit), which is this leader's ACK (LogThread); a commit thread
+/// commits the oldest proposal once this leader logged it and a majority of voters ACKed it,
+/// strictly in zxid order, and applies it (CommitThread). A reconfig is prepared with nothing in
+/// flight and committed before the next request is prepared.</item>
 /// </list>
 /// Observers (OBSERVERINFO instead of FOLLOWERINFO) go through the same discovery and sync, but get
 /// no PROPOSAL: each commit reaches them as INFORM with the proposal's data (upstream
@@ -56,9 +59,6 @@ public sealed class ZabLeader
     private readonly List<LearnerHandler> _forwarding = new();
     private readonly List<LearnerHandler> _all = new();
     private long _counter;
-    private long _outstandingZxid = -1;
-    private byte[]? _outstandingData;
-    private readonly HashSet<long> _outstandingAcks = new();
     /// <summary>Committed proposals since leading began (for DIFF), after the tree's zxid then.</summary>
     private readonly List<(long Zxid, byte[] Data)> _committedLog = new();
     private long _logBase;
@@ -95,7 +95,7 @@ public sealed class ZabLeader
         var forwarding = Volatile.Read(ref _forwardingView);
         var followers = forwarding.Where(l => !l.IsObserver).ToList();
         return new LeaderStats(learners, followers.Count, followers.Count(l => !IsVoter(l.Sid)), forwarding.Count(l => l.IsObserver),
-            0, Serving ? Environment.TickCount64 - _servingSince : 0, _lastProposalSize, _minProposalSize, _maxProposalSize);
+            Volatile.Read(ref _pendingSyncCount), Serving ? Environment.TickCount64 - _servingSince : 0, _lastProposalSize, _minProposalSize, _maxProposalSize);
     }
 
     private int Tick => _config.TickTime;
@@ -161,7 +161,7 @@ public sealed class ZabLeader
         using var reg = ct.Register(() => { try { listener.Stop(); } catch (SocketException) { } Fail(new OperationCanceledException()); });
         var acceptor = new Thread(() => Accept(listener, ct)) { IsBackground = true, Name = "zab-accept" };
         acceptor.Start();
-        Thread? pipeline = null;
+        Thread? pipeline = null, logger = null, committer = null;
         try
         {
             long limit = Tick * (long)_quorum.InitLimit;
@@ -213,6 +213,10 @@ public sealed class ZabLeader
             _log($"zab: leader serving epoch {_epoch}");
             pipeline = new Thread(() => Pipeline(ct)) { IsBackground = true, Name = "zab-pipeline" };
             pipeline.Start();
+            logger = new Thread(LogThread) { IsBackground = true, Name = "zab-leader-log" };
+            logger.Start();
+            committer = new Thread(CommitThread) { IsBackground = true, Name = "zab-commit" };
+            committer.Start();
 
             // ---- broadcast: ping, check the quorum, expire sessions (Leader.lead's loop)
             long lastQuorumSeen = Environment.TickCount64;
@@ -263,6 +267,11 @@ public sealed class ZabLeader
             lock (_gate) all = _all.ToList();
             foreach (var l in all) l.Close();
             pipeline?.Join(TimeSpan.FromSeconds(5));
+            _toLog.CompleteAdding();
+            // the log thread must be done with the store's log before this member follows or elects
+            logger?.Join(TimeSpan.FromSeconds(5));
+            committer?.Join(TimeSpan.FromSeconds(5));
+            _ = _server.RunOnLoopAsync(() => { _server.SetPrepTree(null); return 0; });
         }
     }
 
@@ -301,90 +310,279 @@ public sealed class ZabLeader
 
     // ------------------------------------------------------------------ proposals
 
+    /// <summary>One proposal in flight (upstream Leader.Proposal): acked by the sids in
+    /// <see cref="Acks"/>; <see cref="Logged"/> once this leader's own log has it on disk.</summary>
+    private sealed class Proposal
+    {
+        public required long Zxid;
+        public required byte[] Data;
+        public required TxnHeader Hdr;
+        public required IJuteRecord Txn;
+        public QuorumConfig? NextConfig;
+        public readonly HashSet<long> Acks = new();
+        public bool Logged;
+        public readonly long Proposed = Environment.TickCount64;
+        /// <summary>Syncs that arrived after this proposal: answered once it is committed
+        /// (upstream Leader.pendingSyncs); a null entry is this member's own client.</summary>
+        public List<LearnerHandler?>? Syncs;
+    }
+
+    /// <summary>Proposals not yet committed, in zxid order (upstream outstandingProposals).</summary>
+    private readonly LinkedList<Proposal> _outstanding = new();
+    private readonly Dictionary<long, Proposal> _byZxid = new();
+    /// <summary>Sessions created / closed by a proposal still in flight (session id → its zxid):
+    /// a later request of a closing session is refused as upstream's "session is closing"
+    /// (SessionExpired), one of a session being created is accepted.</summary>
+    private readonly Dictionary<long, long> _pendingCreate = new(), _pendingClose = new();
+    private int _pendingSyncCount;
+    /// <summary>Proposals handed to the log thread (upstream SyncRequestProcessor's queue).</summary>
+    private readonly BlockingCollection<Proposal> _toLog = new();
+    /// <summary>Proposals in flight before the pipeline waits (memory bound; upstream has its
+    /// request throttle in front instead).</summary>
+    private const int MaxOutstanding = 1000;
+    private const int MaxBatch = 500;
+
+    /// <summary>Upstream PrepRequestProcessor + ProposalRequestProcessor: takes the requests queued
+    /// so far, prepares them in one go on the server loop against the prepared tree (committed
+    /// tree + every proposal in flight, KeeperServer.LeaderPrep), and proposes them; it never waits
+    /// for ACKs, except around a reconfig (one at a time, with nothing else in flight).</summary>
     private void Pipeline(CancellationToken ct)
     {
         try
         {
-            foreach (var r in _requests.GetConsumingEnumerable(ct))
+            ResetPrepTree();
+            var batch = new List<Req>();
+            foreach (var first in _requests.GetConsumingEnumerable(ct))
             {
                 if (_failure is not null) return;
-                Process(r);
+                batch.Clear();
+                batch.Add(first);
+                while (batch.Count < MaxBatch && _requests.TryTake(out var more)) batch.Add(more);
+                int i = 0;
+                while (i < batch.Count && _failure is null)
+                {
+                    if (batch[i].Type == OpCode.Reconfig) { ProposeReconfig(batch[i]); i++; continue; }
+                    int j = i;
+                    while (j < batch.Count && batch[j].Type != OpCode.Reconfig) j++;
+                    ProposeRun(batch.GetRange(i, j - i));
+                    i = j;
+                }
             }
         }
         catch (OperationCanceledException) { }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
-            _log("zab: leader pipeline failed: " + e.Message);
+            if (_failure is null) _log("zab: leader pipeline failed: " + e.Message);
             Fail(e);
         }
     }
 
-    private void Process(Req r)
+    /// <summary>Copies the committed tree into the server's prepared tree. Called when nothing is in flight.</summary>
+    private void ResetPrepTree() => _server.RunOnLoopAsync(() =>
     {
+        var copy = new DataTree { ExtendedTypesEnabled = _config.ExtendedTypesEnabled, RecordDigests = false };
+        var stream = SnapshotStream(_store.Tree, new Dictionary<long, int>());
+        new ZabReader(new MemoryStream(stream), _config.JuteMaxBuffer).ReadSnapshot(copy);
+        copy.LastProcessedZxid = _store.Tree.LastProcessedZxid;
+        _server.SetPrepTree(copy);
+        return 0;
+    }).GetAwaiter().GetResult();
+
+    private bool SessionKnown(long id) => !_pendingClose.ContainsKey(id) && (_store.Sessions.ContainsKey(id) || _pendingCreate.ContainsKey(id));
+
+    private void WaitForRoom(int max)
+    {
+        while (_outstanding.Count > max)
+        {
+            if (_failure is not null) throw new OperationCanceledException();
+            Monitor.Wait(_bcast, 100);
+        }
+    }
+
+    private void ProposeRun(List<Req> reqs)
+    {
+        var items = new List<(Req R, long Zxid)>(reqs.Count);
+        var preps = new List<KeeperServer.LeaderPrepItem>(reqs.Count);
         lock (_bcast)
         {
-            if (r.Type == OpCode.Sync)
+            WaitForRoom(MaxOutstanding);
+            foreach (var r in reqs)
             {
-                // every request before this one is committed (one at a time), so the answer goes now,
-                // behind those COMMITs on the learner's queue (upstream Leader.processSync)
-                if (r.Origin is null) _server.SyncAnswered();
-                else r.Origin.Queue(ZabType.Sync, 0, null);
-                return;
+                if (r.Type == OpCode.Sync) { items.Add((r, 0)); continue; }
+                if (!_allowedToCommit)
+                {
+                    // upstream: after committing a reconfig that designated another leader this one
+                    // commits nothing more; the request's client is disconnected when leadership ends
+                    _log($"zab: not the designated leader any more; dropping request type {r.Type} of session 0x{r.SessionId:x}");
+                    continue;
+                }
+                long zxid = ZabType.MakeZxid(_epoch, ++_counter);
+                bool known = r.Type == OpCode.CreateSession || SessionKnown(r.SessionId) || LocalSessionPasses(r.Origin is null, r.SessionId);
+                if (r.Type == OpCode.CreateSession) _pendingCreate[r.SessionId] = zxid;
+                else if (r.Type == OpCode.CloseSession) _pendingClose[r.SessionId] = zxid;
+                items.Add((r, zxid));
+                preps.Add(new KeeperServer.LeaderPrepItem(r.SessionId, r.Cxid, r.Type, r.Body, r.Auth, zxid, known));
             }
-            long zxid = ZabType.MakeZxid(_epoch, ++_counter);
-            bool known = r.Type == OpCode.CreateSession || _store.Sessions.ContainsKey(r.SessionId) || LocalSessionPasses(r.Origin is null, r.SessionId);
+        }
+        var txns = preps.Count == 0 ? new List<(TxnHeader, IJuteRecord)>() : _server.LeaderPrepBatchAsync(preps).GetAwaiter().GetResult();
+        int k = 0;
+        lock (_bcast)
+        {
+            foreach (var (r, zxid) in items)
+            {
+                if (r.Type == OpCode.Sync) { Sync(r); continue; }
+                var (hdr, txn) = txns[k++];
+                Propose(new Proposal { Zxid = zxid, Hdr = hdr, Txn = txn, Data = Concat(hdr.ToBytes(), txn.ToBytes()) });
+            }
+        }
+    }
+
+    /// <summary>Upstream Leader.processSync: answered at once when nothing is in flight, otherwise
+    /// when the last proposal before it commits (behind its COMMIT on the learner's queue). Under
+    /// the broadcast lock.</summary>
+    private void Sync(Req r)
+    {
+        if (_outstanding.Last?.Value is { } last)
+        {
+            (last.Syncs ??= new()).Add(r.Origin);
+            Interlocked.Increment(ref _pendingSyncCount);
+        }
+        else AnswerSync(r.Origin);
+    }
+
+    private void AnswerSync(LearnerHandler? origin)
+    {
+        if (origin is null) _server.SyncAnswered();
+        else origin.Queue(ZabType.Sync, 0, null);
+    }
+
+    /// <summary>Upstream Leader.propose: in flight from now, PROPOSAL to every synced follower,
+    /// then to the log thread (this leader's ACK). Under the broadcast lock.</summary>
+    private void Propose(Proposal p)
+    {
+        _outstanding.AddLast(p);
+        _byZxid[p.Zxid] = p;
+        foreach (var l in _forwarding) if (!l.IsObserver) l.Queue(ZabType.Proposal, p.Zxid, p.Data);
+        // upstream Leader.propose: proposalStats.setLastBufferSize(data.length)
+        _lastProposalSize = p.Data.Length;
+        _minProposalSize = _minProposalSize < 0 ? p.Data.Length : Math.Min(_minProposalSize, p.Data.Length);
+        _maxProposalSize = Math.Max(_maxProposalSize, p.Data.Length);
+        _toLog.Add(p);
+    }
+
+    /// <summary>A reconfig is prepared against the committed tree with nothing else in flight and
+    /// committed before anything after it is prepared (upstream allows one reconfig in flight; this
+    /// leader also keeps it alone, so its config activation sits between two quiet points).</summary>
+    private void ProposeReconfig(Req r)
+    {
+        long zxid;
+        bool known;
+        List<long> synced;
+        lock (_bcast)
+        {
+            WaitForRoom(0);
             if (!_allowedToCommit)
             {
-                // upstream: after committing a reconfig that designated another leader this one
-                // commits nothing more; the request's client is disconnected when leadership ends
                 _log($"zab: not the designated leader any more; dropping request type {r.Type} of session 0x{r.SessionId:x}");
-                _counter--;
                 return;
             }
-            TxnHeader hdr;
-            IJuteRecord txn;
-            QuorumConfig? nextConfig = null;
-            if (r.Type == OpCode.Reconfig)
-            {
-                var synced = _forwarding.Where(l => l.Synced && !l.IsObserver).Select(l => l.Sid).Append(_myId).ToList();
-                (hdr, txn, nextConfig) = _server.LeaderPrepReconfigAsync(r.SessionId, r.Cxid, r.Body, r.Auth, zxid, known, _quorum, synced).GetAwaiter().GetResult();
-                // upstream Leader.propose: a reconfig becomes the last seen config (zoo.cfg.dynamic.next)
-                if (nextConfig is not null) _quorum.SetLastSeen(nextConfig, _log);
-            }
-            else (hdr, txn) = _server.LeaderPrepAsync(r.SessionId, r.Cxid, r.Type, r.Body, r.Auth, zxid, known).GetAwaiter().GetResult();
-            var data = Concat(hdr.ToBytes(), txn.ToBytes());
-            _outstandingZxid = zxid;
-            _outstandingData = data;
-            _outstandingAcks.Clear();
-            _outstandingAcks.Add(_myId);
-            foreach (var l in _forwarding) if (!l.IsObserver) l.Queue(ZabType.Proposal, zxid, data);
-            // upstream Leader.propose: proposalStats.setLastBufferSize(data.length)
-            _lastProposalSize = data.Length;
-            _minProposalSize = _minProposalSize < 0 ? data.Length : Math.Min(_minProposalSize, data.Length);
-            _maxProposalSize = Math.Max(_maxProposalSize, data.Length);
-            _store.Log(hdr, txn, null);
-            long end = Environment.TickCount64 + Tick * (long)_quorum.SyncLimit * 2;
-            // a reconfig needs a quorum of the old and of the new voters (upstream Proposal.hasAllQuorums)
-            while (!IsQuorum(_outstandingAcks) || (nextConfig is not null && !IsQuorumOf(nextConfig, _outstandingAcks)))
+            zxid = ZabType.MakeZxid(_epoch, ++_counter);
+            known = SessionKnown(r.SessionId) || LocalSessionPasses(r.Origin is null, r.SessionId);
+            synced = _forwarding.Where(l => l.Synced && !l.IsObserver).Select(l => l.Sid).Append(_myId).ToList();
+        }
+        var (hdr, txn, nextConfig) = _server.LeaderPrepReconfigAsync(r.SessionId, r.Cxid, r.Body, r.Auth, zxid, known, _quorum, synced).GetAwaiter().GetResult();
+        // upstream Leader.propose: a reconfig becomes the last seen config (zoo.cfg.dynamic.next)
+        if (nextConfig is not null) _quorum.SetLastSeen(nextConfig, _log);
+        lock (_bcast)
+        {
+            Propose(new Proposal { Zxid = zxid, Hdr = hdr, Txn = txn, Data = Concat(hdr.ToBytes(), txn.ToBytes()), NextConfig = nextConfig });
+            WaitForRoom(0);
+        }
+        // the prepared tree gets the new /zookeeper/config from the committed one
+        ResetPrepTree();
+    }
+
+    /// <summary>The leader's SyncRequestProcessor: appends what is queued, forces the log once for
+    /// the whole batch (group commit), then counts this leader's ACK for each.</summary>
+    private void LogThread()
+    {
+        try
+        {
+            var batch = new List<Proposal>();
+            foreach (var first in _toLog.GetConsumingEnumerable())
             {
                 if (_failure is not null) return;
-                if (Environment.TickCount64 > end) throw new IOException($"proposal 0x{zxid:x} not acknowledged by a quorum");
-                Monitor.Wait(_bcast, 100);
+                batch.Clear();
+                batch.Add(first);
+                while (batch.Count < 1000 && _toLog.TryTake(out var more)) batch.Add(more);
+                foreach (var p in batch) _store.Log(p.Hdr, p.Txn, null, sync: false);
+                _store.Flush();
+                lock (_bcast)
+                {
+                    foreach (var p in batch) { p.Logged = true; p.Acks.Add(_myId); }
+                    Monitor.PulseAll(_bcast);
+                }
             }
-            _outstandingZxid = -1;
-            _outstandingData = null;
-            if (nextConfig is not null)
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            if (_failure is null) _log("zab: leader log thread failed: " + e.Message);
+            Fail(e);
+        }
+    }
+
+    /// <summary>Upstream Leader.tryToCommit, in zxid order: the oldest proposal commits once this
+    /// leader logged it and a quorum (for a reconfig: of the old and of the new voters, upstream
+    /// Proposal.hasAllQuorums) acknowledged it; a later one never commits before it.</summary>
+    private void CommitThread()
+    {
+        try
+        {
+            lock (_bcast)
             {
-                CommitReconfig(zxid, hdr, txn, data, nextConfig);
-                return;
+                while (_failure is null)
+                {
+                    var head = _outstanding.First?.Value;
+                    if (head is not null && head.Logged && IsQuorum(head.Acks) && (head.NextConfig is null || IsQuorumOf(head.NextConfig, head.Acks)))
+                    {
+                        _outstanding.RemoveFirst();
+                        _byZxid.Remove(head.Zxid);
+                        Commit(head);
+                        Monitor.PulseAll(_bcast);
+                        // let the ACK readers, the pipeline and the ping loop in between commits
+                        Monitor.Wait(_bcast, 0);
+                        continue;
+                    }
+                    if (head is not null && Environment.TickCount64 - head.Proposed > Tick * (long)_quorum.SyncLimit * 2)
+                        throw new IOException($"proposal 0x{head.Zxid:x} not acknowledged by a quorum");
+                    Monitor.Wait(_bcast, 100);
+                }
             }
-            // upstream tryToCommit: commit(zxid) to followers, inform(p) to observers
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            if (_failure is null) _log("zab: " + e.Message);
+            Fail(e);
+        }
+    }
+
+    /// <summary>Commits one proposal: COMMIT to followers, INFORM to observers (upstream Leader.commit
+    /// and inform), applies it (which answers its client) and the syncs waiting behind it. Under
+    /// the broadcast lock.</summary>
+    private void Commit(Proposal p)
+    {
+        var (zxid, hdr, txn) = (p.Zxid, p.Hdr, p.Txn);
+        if (_pendingCreate.TryGetValue(hdr.ClientId, out long cz) && cz == zxid) _pendingCreate.Remove(hdr.ClientId);
+        if (_pendingClose.TryGetValue(hdr.ClientId, out long xz) && xz == zxid) _pendingClose.Remove(hdr.ClientId);
+        if (p.NextConfig is not null) CommitReconfig(zxid, hdr, txn, p.Data, p.NextConfig, p.Acks);
+        else
+        {
             foreach (var l in _forwarding)
             {
-                if (l.IsObserver) l.Queue(ZabType.Inform, zxid, data);
+                if (l.IsObserver) l.Queue(ZabType.Inform, zxid, p.Data);
                 else l.Queue(ZabType.Commit, zxid, null);
             }
-            ApplyCommitted(zxid, hdr, txn, data);
+            ApplyCommitted(zxid, hdr, txn, p.Data);
             switch (hdr.Type)
             {
                 case OpCode.CreateSession when txn is CreateSessionTxn cs:
@@ -395,6 +593,11 @@ public sealed class ZabLeader
                     _expiring.TryRemove(hdr.ClientId, out _);
                     break;
             }
+        }
+        if (p.Syncs is { } syncs)
+        {
+            foreach (var origin in syncs) AnswerSync(origin);
+            Interlocked.Add(ref _pendingSyncCount, -syncs.Count);
         }
     }
 
@@ -426,14 +629,14 @@ public sealed class ZabLeader
     /// designated leader) to followers and INFORMANDACTIVATE (the leader, then the proposal) to
     /// observers, and applies the txn, which answers the client with the new config and its stat.
     /// Called under the broadcast lock.</summary>
-    private void CommitReconfig(long zxid, TxnHeader hdr, IJuteRecord txn, byte[] data, QuorumConfig next)
+    private void CommitReconfig(long zxid, TxnHeader hdr, IJuteRecord txn, byte[] data, QuorumConfig next, HashSet<long> acks)
     {
         var me = _quorum.Servers[_myId];
         long designated;
         if (next.Servers.TryGetValue(_myId, out var mine) && mine.Type == LearnerType.Participant && mine.Host == me.Host && mine.QuorumPort == me.QuorumPort)
             designated = _myId;
         else
-            designated = _outstandingAcks.Where(id => id != _myId && next.Servers.TryGetValue(id, out var s) && s.Type == LearnerType.Participant)
+            designated = acks.Where(id => id != _myId && next.Servers.TryGetValue(id, out var s) && s.Type == LearnerType.Participant)
                 .DefaultIfEmpty(_myId).Min();
         var leaderBytes = ReconfigPlanner.LeaderBytes(designated);
         foreach (var l in _forwarding)
@@ -463,9 +666,10 @@ public sealed class ZabLeader
     {
         lock (_bcast)
         {
-            if (zxid != _outstandingZxid) return;
-            _outstandingAcks.Add(sid);
-            Monitor.PulseAll(_bcast);
+            // an ACK of a committed proposal (or of one from before this leader) counts for nothing
+            if (!_byZxid.TryGetValue(zxid, out var p)) return;
+            p.Acks.Add(sid);
+            if (p.Logged) Monitor.PulseAll(_bcast);
         }
     }
 
@@ -665,13 +869,12 @@ public sealed class ZabLeader
                     }
                     // upstream LearnerHandler (ZAB 1.0 learners): NEWLEADER carries the leader's config
                     Queue(ZabType.NewLeader, ZabType.MakeZxid(epoch, 0), System.Text.Encoding.UTF8.GetBytes(l._quorum.LastSeenVerifierString()));
-                    // A proposal in flight (Process waits for its acks with the lock released) is
-                    // past the tree synced above, and its COMMIT will reach this learner too: send
-                    // the PROPOSAL first, as upstream's Leader.startForwarding sends outstanding
-                    // proposals. Without it the learner got a COMMIT it had no proposal for and
-                    // came back with a hole in its history (tests/ensemble/fault_test.py).
-                    if (l._outstandingZxid != -1 && l._outstandingData is { } outstanding && !IsObserver)
-                        Queue(ZabType.Proposal, l._outstandingZxid, outstanding);
+                    // Proposals in flight are past the tree synced above, and their COMMITs will
+                    // reach this learner too: send the PROPOSALs first, in zxid order, as upstream's
+                    // Leader.startForwarding sends outstanding proposals. Without them the learner
+                    // got a COMMIT it had no proposal for and came back with a hole in its history
+                    // (tests/ensemble/fault_test.py). An observer gets them as INFORM at commit.
+                    if (!IsObserver) foreach (var p in l._outstanding) Queue(ZabType.Proposal, p.Zxid, p.Data);
                     LastHeard = Environment.TickCount64;
                     l._forwarding.Add(this);
                     Volatile.Write(ref l._forwardingView, [.. l._forwarding]);
