@@ -344,11 +344,12 @@ public sealed class ReplicaManager : IDisposable
     /// will not read again (a produce request's bytes while its handler runs): they are stamped
     /// and written to the log where they lie (ProduceValidator.ValidateInPlace), without a copy.
     /// </summary>
+    /// <paramref name="verificationGuard"/>: see <see cref="IPartitionLog.AppendValidated"/> (KIP-890).
     public (ErrorCode Error, string? Message, LogAppendInfo Info, ValidatedRecords? Validated) AppendInPlace(Partition partition, Memory<byte> records,
-        short produceVersion) => Append(partition, records.Span, records, produceVersion);
+        short produceVersion, Samsa.Kafka.Storage.VerificationGuard? verificationGuard = null) => Append(partition, records.Span, records, produceVersion, verificationGuard);
 
     private (ErrorCode Error, string? Message, LogAppendInfo Info, ValidatedRecords? Validated) Append(Partition partition, ReadOnlySpan<byte> records,
-        Memory<byte> writable, short produceVersion)
+        Memory<byte> writable, short produceVersion, Samsa.Kafka.Storage.VerificationGuard? verificationGuard = null)
     {
         ValidatedRecords validated;
         LogAppendInfo info;
@@ -371,7 +372,7 @@ public sealed class ReplicaManager : IDisposable
             try
             {
                 (first, duplicate) = partition.Log.AppendValidated(validated.Batches, last, validated.MaxTimestamp,
-                    next + validated.ShallowOffsetOfMaxTimestampDelta, partition.LeaderEpoch);
+                    next + validated.ShallowOffsetOfMaxTimestampDelta, partition.LeaderEpoch, verificationGuard);
             }
             catch (ProducerFencedOrOutOfOrderException e)
             {
