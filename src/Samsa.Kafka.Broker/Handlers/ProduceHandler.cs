@@ -65,9 +65,10 @@ public static class ProduceHandler
         // KIP-890 at the append (upstream UnifiedLog.analyzeAndValidateProducerState): with
         // verification on, a transactional batch is appended only if it continues an open
         // transaction or presents the guard its verification started. Requests without a
-        // transactional id or transactional batches (plain and idempotent producers) skip all of it.
-        bool checkGuards = (!string.IsNullOrEmpty(request.TransactionalId) || HasTransactionalRecords(request))
-            && Transactions.ProduceVerification.IsEnabled(broker);
+        // transactional id (plain and idempotent producers) skip all of it. (Upstream refuses
+        // transactional batches without a transactional id, TRANSACTIONAL_ID_AUTHORIZATION_FAILED;
+        // here that is done only with an authorizer, and such batches are not checked.)
+        bool checkGuards = !txnDenied && !string.IsNullOrEmpty(request.TransactionalId) && Transactions.ProduceVerification.IsEnabled(broker);
         if (checkGuards && Transactions.ProduceVerification.BeforeAppendForTests.Value is { } beforeAppend) await beforeAppend();
         for (int ti = 0; ti < request.TopicData.Count; ti++)
         {
