@@ -28,7 +28,7 @@ public static class WriteTxnMarkersHandler
     {
         var replicas = context.Broker.Replicas;
         var response = new WriteTxnMarkersResponse();
-        List<(WriteTxnMarkersResponse.WritableTxnMarkerPartitionResult Result, Cluster.Partition Partition, long EndOffset)>? appended = null;
+        List<(WriteTxnMarkersResponse.WritableTxnMarkerPartitionResult Result, Cluster.Partition Partition, long EndOffset, long ProducerId, bool Commit)>? appended = null;
         // Upstream: CLUSTER ALTER, else CLUSTER_ACTION; every partition CLUSTER_AUTHORIZATION_FAILED otherwise.
         bool allowed = Security.Acl.Authz.Cluster(context, Security.Acl.AclOperation.Alter, logIfDenied: false) || Security.Acl.Authz.Cluster(context, Security.Acl.AclOperation.ClusterAction);
         foreach (var marker in request.Markers)
@@ -50,7 +50,7 @@ public static class WriteTxnMarkersHandler
                         marker.CoordinatorEpoch, marker.TransactionResult);
                     var pr = new WriteTxnMarkersResponse.WritableTxnMarkerPartitionResult { PartitionIndex = index, ErrorCode = (short)error };
                     tr.Partitions.Add(pr);
-                    if (error == ErrorCode.None) (appended ??= []).Add((pr, partition!, end));
+                    if (error == ErrorCode.None) (appended ??= []).Add((pr, partition!, end, marker.ProducerId, marker.TransactionResult));
                 }
             }
         }
@@ -66,9 +66,10 @@ public static class WriteTxnMarkersHandler
     // COORDINATOR_LOAD_IN_PROGRESS / NOT_COORDINATOR become NOT_LEADER_OR_FOLLOWER, as KafkaApis
     // translates them for the transaction coordinator.
     private static async ValueTask<IKafkaMessage?> AwaitReplicationAsync(RequestContext context, WriteTxnMarkersResponse response,
-        List<(WriteTxnMarkersResponse.WritableTxnMarkerPartitionResult Result, Cluster.Partition Partition, long EndOffset)> appended)
+        List<(WriteTxnMarkersResponse.WritableTxnMarkerPartitionResult Result, Cluster.Partition Partition, long EndOffset, long ProducerId, bool Commit)> appended)
     {
-        var waits = appended.Select(a => context.Broker.AwaitMarkerReplicationAsync(a.Partition, a.EndOffset, context.Cancellation)).ToArray();
+        // A marker on __consumer_offsets exposes the transaction's offsets once replicated.
+        var waits = appended.Select(a => context.Broker.Transactions.AwaitMarkerAsync(a.Partition, a.EndOffset, a.ProducerId, a.Commit, context.Cancellation)).ToArray();
         await Task.WhenAll(waits);
         for (int i = 0; i < appended.Count; i++)
         {

@@ -129,10 +129,12 @@ public sealed class TransactionCoordinatorService : IDisposable
     /// <summary>Appends a COMMIT or ABORT marker to a partition this broker leads (the coordinator's own
     /// markers and WriteTxnMarkers from other coordinators): the error, and the log end offset right
     /// after the marker, which the ISR must reach before the marker counts as written (see
-    /// <see cref="MarkerReplication"/>). A marker on a group's <c>__consumer_offsets</c> partition also
+    /// <see cref="MarkerReplication"/>). A marker on a group's <c>__consumer_offsets</c> partition
     /// completes the offsets that group's coordinator holds for the producer (upstream's
-    /// GroupCoordinator.scheduleHandleTxnCompletion); while that partition's groups are loading it
-    /// answers NOT_LEADER_OR_FOLLOWER without appending. A data partition whose ISR is below
+    /// GroupCoordinator.scheduleHandleTxnCompletion) once it is replicated (<see cref="AwaitMarkerAsync"/>):
+    /// until then they stay pending, as upstream's coordinator runtime reads its state at the last
+    /// committed offset. While that partition's groups are loading it answers
+    /// NOT_LEADER_OR_FOLLOWER without appending. A data partition whose ISR is below
     /// min.insync.replicas refuses the marker before appending it (NOT_ENOUGH_REPLICAS), as upstream's
     /// acks=-1 append (Partition.appendRecordsToLeader); upstream's group coordinator appends to
     /// <c>__consumer_offsets</c> without that check and waits for the high watermark.</summary>
@@ -159,8 +161,28 @@ public sealed class TransactionCoordinatorService : IDisposable
             return (ErrorCode.KafkaStorageError, -1);
         }
         if (error != ErrorCode.None) return (error, -1);
-        if (offsets) _groups.Coordinator.CompleteTransactionalOffsets(p.Index, producerId, commit);
         return (ErrorCode.None, info.LastOffset + 1);
+    }
+
+    /// <summary>Waits for the replication of a marker <see cref="AppendMarker"/> appended (see
+    /// <see cref="MarkerReplication"/>); once replicated, a marker on <c>__consumer_offsets</c> makes the
+    /// producer's transactional offsets there committed (COMMIT) or drops them (ABORT). A marker that
+    /// is not replicated leaves them pending: the coordinator writes it again.</summary>
+    public async Task<ErrorCode> AwaitMarkerAsync(Partition p, long endOffset, long producerId, bool commit, CancellationToken ct)
+    {
+        var error = await MarkerReplication(p, endOffset, ct).ConfigureAwait(false);
+        if (error == ErrorCode.None && p.Topic.Name == TopicName.GroupMetadataTopic)
+        {
+            // Not on the thread that completed the replication wait.
+            await Task.Yield();
+            MarkerReplicated(p, producerId, commit);
+        }
+        return error;
+    }
+
+    private void MarkerReplicated(Partition p, long producerId, bool commit)
+    {
+        if (p.Topic.Name == TopicName.GroupMetadataTopic) _groups.Coordinator.CompleteTransactionalOffsets(p.Index, producerId, commit);
     }
 
     /// <summary>
@@ -207,13 +229,17 @@ public sealed class TransactionCoordinatorService : IDisposable
         var (error, end) = AppendMarker(p, producerId, producerEpoch, coordinatorEpoch, commit);
         if (error != ErrorCode.None) return error;
         var wait = MarkerReplication(p, end, _stop.Token);
-        if (wait.IsCompletedSuccessfully) return wait.Result;
+        if (wait.IsCompletedSuccessfully)
+        {
+            if (wait.Result == ErrorCode.None) MarkerReplicated(p, producerId, commit);
+            return wait.Result;
+        }
         lock (_localMarkersGate) _localInFlight.Add(key);
-        _ = FinishLocalMarkerAsync(key, wait);
+        _ = FinishLocalMarkerAsync(p, key, wait);
         return ErrorCode.RequestTimedOut;
     }
 
-    private async Task FinishLocalMarkerAsync(LocalMarker key, Task<ErrorCode> wait)
+    private async Task FinishLocalMarkerAsync(Partition p, LocalMarker key, Task<ErrorCode> wait)
     {
         ErrorCode result;
         try
@@ -230,22 +256,25 @@ public sealed class TransactionCoordinatorService : IDisposable
             _log?.Invoke($"waiting for the transaction marker for {key.Partition} to replicate failed: {e.Message}");
             result = ErrorCode.UnknownServerError;
         }
-        lock (_localMarkersGate)
-        {
-            _localInFlight.Remove(key);
-            if (result == ErrorCode.None) _localReplicated.Add(key);
-        }
         if (result != ErrorCode.None)
         {
+            lock (_localMarkersGate) _localInFlight.Remove(key);
             // The next completion attempt (the coordinator's tick) writes the marker again, to
             // whichever broker leads the partition then.
             _log?.Invoke($"the transaction marker for {key.Partition} was not replicated: {result}; will retry");
             return;
         }
-        // Off the thread that completed the wait (it may hold replication locks the coordinator's
-        // completion must not run under).
+        // Off the thread that completed the wait (it may hold replication locks the group
+        // coordinator and the transaction coordinator's completion must not run under). The
+        // offsets the marker completes are committed before the transaction is.
         ThreadPool.QueueUserWorkItem(_ =>
         {
+            MarkerReplicated(p, key.ProducerId, key.Commit);
+            lock (_localMarkersGate)
+            {
+                _localInFlight.Remove(key);
+                _localReplicated.Add(key);
+            }
             if (!_stop.IsCancellationRequested) Coordinator.RetryCompletions();
         });
     }
