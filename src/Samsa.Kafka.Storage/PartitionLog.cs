@@ -519,7 +519,11 @@ public sealed partial class PartitionLog : IDisposable
     /// an epoch older than the producer's (a marker with a bumped epoch came in between). Null (the
     /// coordinators' writes, replay, verification off) checks nothing of the kind.
     /// </summary>
-    public LogAppendInfo AppendAsLeader(Span<byte> batches, int leaderEpoch, VerificationGuard? verificationGuard = null)
+    /// <paramref name="markerTransactionVersion"/> (KIP-1228, WriteTxnMarkers v2 and the coordinator's
+    /// own markers): the epoch of a transaction marker must be above the producer's for a transaction
+    /// version 2 transaction (equal only for a retry of a marker already written: no transaction
+    /// open), at least the producer's for older ones; -1 checks nothing.
+    public LogAppendInfo AppendAsLeader(Span<byte> batches, int leaderEpoch, VerificationGuard? verificationGuard = null, short markerTransactionVersion = -1)
     {
         ValidateFraming(batches);
         lock (_lock)
@@ -542,6 +546,10 @@ public sealed partial class PartitionLog : IDisposable
                 if (verificationGuard is not null && view.IsTransactional && !view.IsControl && view.HasProducerId)
                 {
                     CheckVerified(view.ProducerId, view.ProducerEpoch, verificationGuard);
+                }
+                if (markerTransactionVersion >= 0 && view.IsControl && view.HasProducerId)
+                {
+                    CheckMarkerEpoch(view.ProducerId, view.ProducerEpoch, markerTransactionVersion);
                 }
                 at += view.SizeInBytes;
             }
@@ -580,6 +588,21 @@ public sealed partial class PartitionLog : IDisposable
         {
             throw new ProducerStateException(ProducerStateError.InvalidTxnState, "Record was not part of an ongoing transaction");
         }
+    }
+
+    // Upstream ProducerAppendInfo.checkProducerEpoch for markers (KIP-1228): transaction version 2
+    // bumps the epoch before its marker, so one at or below the producer's epoch is late — except a
+    // marker written again once its transaction has ended (KAFKA-19999: coordinator reload, lost answer).
+    private void CheckMarkerEpoch(long producerId, short epoch, short transactionVersion)
+    {
+        short current = ProducerState.LastEntry(producerId)?.Epoch ?? -1;
+        bool invalid = transactionVersion >= 2 ? epoch <= current : epoch < current;
+        if (!invalid || (transactionVersion >= 2 && epoch == current && !_ongoingTxns.ContainsKey(producerId)))
+        {
+            return;
+        }
+        throw new ProducerStateException(ProducerStateError.InvalidProducerEpoch,
+            $"marker epoch {epoch} of producer {producerId} is {(transactionVersion >= 2 ? "at or below" : "below")} the last seen epoch {current} (transaction version {transactionVersion})");
     }
 
     /// <summary>

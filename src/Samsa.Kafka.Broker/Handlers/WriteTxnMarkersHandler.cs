@@ -11,9 +11,12 @@
 // and request.timeout.ms): a data partition whose ISR is below min.insync.replicas answers
 // NOT_ENOUGH_REPLICAS without appending, and the response is sent once every appended marker is
 // replicated to the ISR, or with that partition's acks=-1 error.
-// Differences from upstream: v2's TransactionVersion is accepted but not used — a transaction
-// version 2 marker is checked as older ones are (epoch at least the producer's), where upstream
-// requires it to be strictly greater (KIP-1228); this broker's coordinator sends v1.
+// KIP-1228 (v2's TransactionVersion; v0/v1 read as 0): a transaction version 2 marker's epoch must
+// be above the producer's epoch in the partition (the coordinator bumped it), else
+// INVALID_PRODUCER_EPOCH — except a marker repeated after its transaction ended (same epoch, no
+// transaction open: written again, KAFKA-19999); older versions need an epoch at least the
+// producer's. This broker's coordinator sends v2 with its transaction's version, and checks its own
+// markers the same way.
 // Authorization (KafkaApis.handleWriteTxnMarkersRequest): CLUSTER ALTER or CLUSTER_ACTION, else every
 // partition CLUSTER_AUTHORIZATION_FAILED.
 using Samsa.Kafka.Protocol;
@@ -47,7 +50,7 @@ public static class WriteTxnMarkersHandler
                     if (!allowed) error = ErrorCode.ClusterAuthorizationFailed;
                     else if (partition is null) error = ErrorCode.UnknownTopicOrPartition;
                     else (error, end) = context.Broker.Transactions.AppendMarker(partition, marker.ProducerId, marker.ProducerEpoch,
-                        marker.CoordinatorEpoch, marker.TransactionResult);
+                        marker.CoordinatorEpoch, marker.TransactionResult, marker.TransactionVersion);
                     var pr = new WriteTxnMarkersResponse.WritableTxnMarkerPartitionResult { PartitionIndex = index, ErrorCode = (short)error };
                     tr.Partitions.Add(pr);
                     if (error == ErrorCode.None) (appended ??= []).Add((pr, partition!, end, marker.ProducerId, marker.TransactionResult));

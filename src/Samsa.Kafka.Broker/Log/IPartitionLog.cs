@@ -48,7 +48,7 @@ public interface IPartitionLog : IDisposable
     /// <see cref="MaybeStartTransactionVerification"/> gave out, else the exception says
     /// INVALID_TXN_STATE; null checks nothing of the kind.</summary>
     (long FirstOffset, bool Duplicate) AppendValidated(ReadOnlyMemory<byte> batches, long lastOffset, long maxTimestamp, long offsetOfMaxTimestamp, int leaderEpoch,
-        Samsa.Kafka.Storage.VerificationGuard? verificationGuard = null);
+        Samsa.Kafka.Storage.VerificationGuard? verificationGuard = null, short markerTransactionVersion = -1);
 
     /// <summary>KIP-890 (upstream UnifiedLog.maybeStartTransactionVerification): the sentinel guard when
     /// the producer's transaction is open here under this epoch, otherwise the guard of a verification

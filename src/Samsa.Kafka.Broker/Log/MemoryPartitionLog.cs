@@ -25,7 +25,7 @@ public sealed class MemoryPartitionLog : IPartitionLog
     public long SizeInBytes { get { lock (_gate) return _size; } }
 
     public (long FirstOffset, bool Duplicate) AppendValidated(ReadOnlyMemory<byte> batches, long lastOffset, long maxTimestamp, long offsetOfMaxTimestamp, int leaderEpoch,
-        Samsa.Kafka.Storage.VerificationGuard? verificationGuard = null)
+        Samsa.Kafka.Storage.VerificationGuard? verificationGuard = null, short markerTransactionVersion = -1)
     {
         lock (_gate)
         {

@@ -72,7 +72,7 @@ public sealed class StoragePartitionLog : IPartitionLog
     public void UpdateConfig(BrokerLogConfig config) => _log.Config = Map(config);
 
     public (long FirstOffset, bool Duplicate) AppendValidated(ReadOnlyMemory<byte> batches, long lastOffset, long maxTimestamp, long offsetOfMaxTimestamp, int leaderEpoch,
-        VerificationGuard? verificationGuard = null)
+        VerificationGuard? verificationGuard = null, short markerTransactionVersion = -1)
     {
         // The validator already stamped offsets from the log end; AppendAsLeader stamps the same
         // offsets again under the log's own lock and checks producer sequences.
@@ -89,7 +89,7 @@ public sealed class StoragePartitionLog : IPartitionLog
                 var log = _log;
                 try
                 {
-                    info = log.AppendAsLeader(copy, leaderEpoch, verificationGuard);
+                    info = log.AppendAsLeader(copy, leaderEpoch, verificationGuard, markerTransactionVersion);
                     break;
                 }
                 catch (ObjectDisposedException) when (attempt < 3 && !ReferenceEquals(log, _log)) { }

@@ -138,7 +138,11 @@ public sealed class TransactionCoordinatorService : IDisposable
     /// min.insync.replicas refuses the marker before appending it (NOT_ENOUGH_REPLICAS), as upstream's
     /// acks=-1 append (Partition.appendRecordsToLeader); upstream's group coordinator appends to
     /// <c>__consumer_offsets</c> without that check and waits for the high watermark.</summary>
-    public (ErrorCode Error, long EndOffset) AppendMarker(Partition p, long producerId, short producerEpoch, int coordinatorEpoch, bool commit)
+    /// <paramref name="transactionVersion"/>: the transaction's version (WriteTxnMarkers v2, KIP-1228):
+    /// 2 refuses a marker whose epoch is not above the producer's (INVALID_PRODUCER_EPOCH) unless
+    /// it repeats one already written; 0 and 1 refuse only an older epoch.
+    public (ErrorCode Error, long EndOffset) AppendMarker(Partition p, long producerId, short producerEpoch, int coordinatorEpoch, bool commit,
+        short transactionVersion = 0)
     {
         if (!p.IsLeader || !p.IsHostedLocally) return (ErrorCode.NotLeaderOrFollower, -1);
         bool offsets = p.Topic.Name == TopicName.GroupMetadataTopic;
@@ -154,7 +158,7 @@ public sealed class TransactionCoordinatorService : IDisposable
         LogAppendInfo info;
         try
         {
-            (error, _, info, _) = _replicas.Append(p, batch, produceVersion: 9);
+            (error, _, info, _) = _replicas.AppendMarker(p, batch, transactionVersion);
         }
         catch (IOException)
         {
@@ -212,7 +216,7 @@ public sealed class TransactionCoordinatorService : IDisposable
     // coordinator retries its completion when the wait ends — as upstream's coordinator sends even
     // its own broker WriteTxnMarkers and moves to CompleteCommit/CompleteAbort only once every
     // partition answered NONE (TransactionMarkerRequestCompletionHandler retries the others).
-    private ErrorCode WriteLocalMarker(Partition p, long producerId, short producerEpoch, int coordinatorEpoch, bool commit)
+    private ErrorCode WriteLocalMarker(Partition p, long producerId, short producerEpoch, int coordinatorEpoch, bool commit, short transactionVersion)
     {
         var key = new LocalMarker(p.TopicPartition, producerId, producerEpoch, commit);
         bool replicated;
@@ -226,7 +230,7 @@ public sealed class TransactionCoordinatorService : IDisposable
         // producer and epoch (transaction version 1 keeps the epoch): that one has records open in
         // the partition again and gets a marker of its own.
         if (replicated && !p.Log.HasOngoingTransaction(producerId, producerEpoch)) return ErrorCode.None;
-        var (error, end) = AppendMarker(p, producerId, producerEpoch, coordinatorEpoch, commit);
+        var (error, end) = AppendMarker(p, producerId, producerEpoch, coordinatorEpoch, commit, transactionVersion);
         if (error != ErrorCode.None) return error;
         var wait = MarkerReplication(p, end, _stop.Token);
         if (wait.IsCompletedSuccessfully)
@@ -286,13 +290,16 @@ public sealed class TransactionCoordinatorService : IDisposable
         public ErrorCode AppendState(int partition, byte[] key, byte[]? value) =>
             service._runtime.Append(partition, [new CoordinatorRecord(key, value)]);
 
-        public ErrorCode WriteMarker(TopicPartition tp, long producerId, short producerEpoch, int coordinatorEpoch, bool commit)
+        public ErrorCode WriteMarker(TopicPartition tp, long producerId, short producerEpoch, int coordinatorEpoch, bool commit) =>
+            WriteMarker(tp, producerId, producerEpoch, coordinatorEpoch, commit, transactionVersion: 0);
+
+        public ErrorCode WriteMarker(TopicPartition tp, long producerId, short producerEpoch, int coordinatorEpoch, bool commit, short transactionVersion)
         {
             var p = Replicas.GetPartition(tp.Topic, tp.Partition);
             if (p is null) return ErrorCode.UnknownTopicOrPartition;
-            if (p.IsLeader && p.IsHostedLocally) return service.WriteLocalMarker(p, producerId, producerEpoch, coordinatorEpoch, commit);
+            if (p.IsLeader && p.IsHostedLocally) return service.WriteLocalMarker(p, producerId, producerEpoch, coordinatorEpoch, commit, transactionVersion);
             if (service.Markers is not { } channel) return ErrorCode.NotLeaderOrFollower;
-            return channel.Write(p.LeaderId ?? -1, tp, producerId, producerEpoch, coordinatorEpoch, commit);
+            return channel.Write(p.LeaderId ?? -1, tp, producerId, producerEpoch, coordinatorEpoch, commit, transactionVersion);
         }
 
         public bool PartitionExists(TopicPartition tp) => Replicas.GetPartition(tp.Topic, tp.Partition) is not null;

@@ -335,4 +335,39 @@ public class Kip890Tests
         ProduceVerification.BeforeAppendForTests.Value = null;
         Assert.Equal(0, (await ProduceV12(f, "tx", "t", 0, StorageHandlerFixture.Batch(pid, (short)(epoch + 1), 0, true, "next"))).ErrorCode);
     }
+
+    [Fact]
+    public async Task WriteTxnMarkersV2ChecksATransactionVersion2MarkerForABumpedEpoch()
+    {
+        await using var f = new StorageHandlerFixture();
+        f.CreateTopic("t");
+        // Producer 77 has a transaction open at epoch 3.
+        Assert.Equal(0, (await f.Produce("t", StorageHandlerFixture.Batch(77, 3, 0, true, "x"))).ErrorCode);
+        var log = f.Broker.Replicas.GetPartition("t", 0)!.Log;
+        async Task<short> Write(short epoch, sbyte transactionVersion, short version = 2)
+        {
+            var r = await f.Send<WriteTxnMarkersResponse>(new WriteTxnMarkersRequest
+            {
+                Markers = [new WriteTxnMarkersRequest.WritableTxnMarker
+                {
+                    ProducerId = 77, ProducerEpoch = epoch, TransactionResult = true, CoordinatorEpoch = 0, TransactionVersion = transactionVersion,
+                    Topics = [new WriteTxnMarkersRequest.WritableTxnMarkerTopic { Name = "t", PartitionIndexes = [0] }],
+                }],
+            }, version);
+            return r.Markers[0].Topics[0].Partitions[0].ErrorCode;
+        }
+        // KIP-1228: a transaction version 2 marker carries the bumped epoch; one at the records'
+        // epoch is late (it belongs to an earlier transaction) and is refused.
+        Assert.Equal((short)ErrorCode.InvalidProducerEpoch, await Write(3, 2));
+        Assert.Equal((short)ErrorCode.InvalidProducerEpoch, await Write(2, 1));
+        Assert.Equal(1, log.LogEndOffset);
+        Assert.Equal(0, await Write(4, 2));
+        Assert.Equal(log.LogEndOffset, log.LastStableOffset);
+        // The same marker again once the transaction ended (a coordinator retry) is written.
+        Assert.Equal(0, await Write(4, 2));
+        // v1 has no TransactionVersion (0): an epoch equal to the producer's is accepted, an older one not.
+        Assert.Equal(0, await Write(4, 0, version: 1));
+        Assert.Equal((short)ErrorCode.InvalidProducerEpoch, await Write(3, 0, version: 1));
+        Assert.Equal(4, log.LogEndOffset);
+    }
 }
