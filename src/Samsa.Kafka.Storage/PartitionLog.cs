@@ -379,7 +379,43 @@ public sealed partial class PartitionLog : IDisposable
     {
         lock (_lock)
         {
-            return _ongoingTxns.ContainsKey(producerId) && ProducerState.LastEntry(producerId)?.Epoch == producerEpoch;
+            return HasOngoingTransactionLocked(producerId, producerEpoch);
+        }
+    }
+
+    private bool HasOngoingTransactionLocked(long producerId, short producerEpoch) =>
+        _ongoingTxns.ContainsKey(producerId) && ProducerState.LastEntry(producerId)?.Epoch == producerEpoch;
+
+    /// <summary>
+    /// KIP-890, before a transactional batch is sent to the transaction coordinator for verification
+    /// (upstream UnifiedLog.maybeStartTransactionVerification): <see cref="VerificationGuard.Sentinel"/>
+    /// when the producer's transaction is already open here under this epoch (nothing to verify),
+    /// otherwise the guard of the producer's verification state, which the append must present.
+    /// An epoch older than the producer's is refused at once (INVALID_PRODUCER_EPOCH).
+    /// </summary>
+    public VerificationGuard MaybeStartTransactionVerification(long producerId, int sequence, short epoch, bool supportsEpochBump)
+    {
+        lock (_lock)
+        {
+            if (ProducerState.LastEntry(producerId) is { } entry && epoch < entry.Epoch)
+            {
+                throw new ProducerStateException(ProducerStateError.InvalidProducerEpoch,
+                    $"epoch {epoch} of producer {producerId} is older than the last seen epoch {entry.Epoch}");
+            }
+            if (HasOngoingTransactionLocked(producerId, epoch))
+            {
+                return VerificationGuard.Sentinel;
+            }
+            return ProducerState.MaybeCreateVerificationStateEntry(producerId, sequence, epoch, supportsEpochBump, NowMs).Guard;
+        }
+    }
+
+    /// <summary>The guard of the producer's verification in progress, or the sentinel (tests, diagnostics).</summary>
+    public VerificationGuard VerificationGuardOf(long producerId)
+    {
+        lock (_lock)
+        {
+            return ProducerState.VerificationState(producerId)?.Guard ?? VerificationGuard.Sentinel;
         }
     }
 
@@ -476,8 +512,18 @@ public sealed partial class PartitionLog : IDisposable
     /// Leader append of validated v2 batches: assigns offsets from the log end offset and stamps
     /// <paramref name="leaderEpoch"/> in place, applies message.timestamp.type=LogAppendTime, then
     /// appends. Returns the offsets written (FirstOffset is the Produce response's base offset).
+    /// <paramref name="verificationGuard"/> is given for client produce with KIP-890 verification on:
+    /// then a transactional data batch that does not continue the producer's open transaction is
+    /// appended only with the guard its verification started (upstream
+    /// analyzeAndValidateProducerState) — otherwise INVALID_TXN_STATE, or INVALID_PRODUCER_EPOCH for
+    /// an epoch older than the producer's (a marker with a bumped epoch came in between). Null (the
+    /// coordinators' writes, replay, verification off) checks nothing of the kind.
     /// </summary>
-    public LogAppendInfo AppendAsLeader(Span<byte> batches, int leaderEpoch)
+    /// <paramref name="markerTransactionVersion"/> (KIP-1228, WriteTxnMarkers v2 and the coordinator's
+    /// own markers): the epoch of a transaction marker must be above the producer's for a transaction
+    /// version 2 transaction (equal only for a retry of a marker already written: no transaction
+    /// open), at least the producer's for older ones; -1 checks nothing.
+    public LogAppendInfo AppendAsLeader(Span<byte> batches, int leaderEpoch, VerificationGuard? verificationGuard = null, short markerTransactionVersion = -1)
     {
         ValidateFraming(batches);
         lock (_lock)
@@ -497,6 +543,14 @@ public sealed partial class PartitionLog : IDisposable
                         return new LogAppendInfo(duplicate.FirstOffset, duplicate.LastOffset, duplicate.Timestamp, duplicate.LastOffset, 0, 0, -1, IsDuplicate: true);
                     }
                 }
+                if (verificationGuard is not null && view.IsTransactional && !view.IsControl && view.HasProducerId)
+                {
+                    CheckVerified(view.ProducerId, view.ProducerEpoch, verificationGuard);
+                }
+                if (markerTransactionVersion >= 0 && view.IsControl && view.HasProducerId)
+                {
+                    CheckMarkerEpoch(view.ProducerId, view.ProducerEpoch, markerTransactionVersion);
+                }
                 at += view.SizeInBytes;
             }
             long first = LogEndOffset;
@@ -515,6 +569,40 @@ public sealed partial class PartitionLog : IDisposable
             }
             return AppendLocked(batches, appendTime);
         }
+    }
+
+    // A transactional batch either continues the producer's open transaction here or presents the
+    // guard of its verification (upstream: the epoch first, then the guard).
+    private void CheckVerified(long producerId, short epoch, VerificationGuard requestGuard)
+    {
+        if (HasOngoingTransactionLocked(producerId, epoch))
+        {
+            return;
+        }
+        if (ProducerState.LastEntry(producerId) is { } entry && epoch < entry.Epoch)
+        {
+            throw new ProducerStateException(ProducerStateError.InvalidProducerEpoch,
+                $"epoch {epoch} of producer {producerId} is older than the last seen epoch {entry.Epoch}");
+        }
+        if (ProducerState.VerificationState(producerId)?.Guard.Verify(requestGuard) != true)
+        {
+            throw new ProducerStateException(ProducerStateError.InvalidTxnState, "Record was not part of an ongoing transaction");
+        }
+    }
+
+    // Upstream ProducerAppendInfo.checkProducerEpoch for markers (KIP-1228): transaction version 2
+    // bumps the epoch before its marker, so one at or below the producer's epoch is late — except a
+    // marker written again once its transaction has ended (KAFKA-19999: coordinator reload, lost answer).
+    private void CheckMarkerEpoch(long producerId, short epoch, short transactionVersion)
+    {
+        short current = ProducerState.LastEntry(producerId)?.Epoch ?? -1;
+        bool invalid = transactionVersion >= 2 ? epoch <= current : epoch < current;
+        if (!invalid || (transactionVersion >= 2 && epoch == current && !_ongoingTxns.ContainsKey(producerId)))
+        {
+            return;
+        }
+        throw new ProducerStateException(ProducerStateError.InvalidProducerEpoch,
+            $"marker epoch {epoch} of producer {producerId} is {(transactionVersion >= 2 ? "at or below" : "below")} the last seen epoch {current} (transaction version {transactionVersion})");
     }
 
     /// <summary>
@@ -608,6 +696,12 @@ public sealed partial class PartitionLog : IDisposable
             if (view.HasProducerId)
             {
                 ProducerState.Update(view.ProducerId, view.ProducerEpoch, view.BaseSequence, view.LastOffsetDelta, view.LastOffset, view.MaxTimestamp, view.IsControl, -1);
+                // Data or marker, the transaction now has a first offset here or has ended: the
+                // verification that led here (or raced with the marker) is spent.
+                if (view.IsTransactional)
+                {
+                    ProducerState.ClearVerificationState(view.ProducerId);
+                }
             }
             TrackTransactions(segment, batches.Slice(position, size));
             position += size;

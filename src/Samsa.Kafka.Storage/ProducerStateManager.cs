@@ -10,6 +10,53 @@ public enum ProducerStateError
     OutOfOrderSequence = 45,
     /// <summary>INVALID_PRODUCER_EPOCH (47): the batch comes from an older epoch of the producer (a zombie).</summary>
     InvalidProducerEpoch = 47,
+    /// <summary>INVALID_TXN_STATE (48): a transactional batch that neither continues an open
+    /// transaction nor carries the verification guard this log handed out for it (KIP-890).</summary>
+    InvalidTxnState = 48,
+}
+
+/// <summary>
+/// KIP-890 (upstream VerificationGuard): a token the leader creates when a transactional batch that
+/// starts a transaction at this partition is sent to the transaction coordinator for verification.
+/// The append that follows is accepted only while the producer's verification state still holds this
+/// very object; anything transactional written for the producer meanwhile (its marker, i.e. the end of
+/// the transaction) drops it, so a verification that raced with the end of the transaction cannot
+/// open a transaction the coordinator no longer knows about. Identity is the object itself.
+/// </summary>
+public sealed class VerificationGuard
+{
+    /// <summary>"No guard": what a batch continuing an open transaction carries; verifies nothing.</summary>
+    public static readonly VerificationGuard Sentinel = new();
+
+    /// <summary>True when <paramref name="requestGuard"/> is this guard (never for the sentinel).</summary>
+    public bool Verify(VerificationGuard? requestGuard) =>
+        requestGuard is not null && !ReferenceEquals(requestGuard, Sentinel) && ReferenceEquals(requestGuard, this);
+}
+
+/// <summary>
+/// A producer's pending verification at this partition (upstream VerificationStateEntry): the guard,
+/// and the lowest sequence and the epoch seen while verifying — a higher sequence must not be appended
+/// ahead of a lower one that is still being retried (OUT_OF_ORDER_SEQUENCE_NUMBER instead of a loop).
+/// </summary>
+public sealed class VerificationStateEntry(long timestampMs, int sequence, short epoch, bool supportsEpochBump)
+{
+    public long TimestampMs { get; } = timestampMs;
+    public VerificationGuard Guard { get; } = new();
+    public int LowestSequence { get; private set; } = sequence;
+    public short Epoch { get; private set; } = epoch;
+    /// <summary>Transaction version 2 (Produce v12+): the epoch is bumped per transaction.</summary>
+    public bool SupportsEpochBump { get; } = supportsEpochBump;
+
+    /// <summary>A lower sequence of the same epoch, or any sequence of a newer epoch, becomes the bar.</summary>
+    public void MaybeUpdateLowestSequenceAndEpoch(int sequence, short epoch)
+    {
+        if (epoch == Epoch && sequence < LowestSequence) LowestSequence = sequence;
+        if (epoch > Epoch)
+        {
+            Epoch = epoch;
+            LowestSequence = sequence;
+        }
+    }
 }
 
 public sealed class ProducerStateException(ProducerStateError error, string message) : Exception(message)
@@ -81,12 +128,55 @@ public sealed class ProducerStateEntry(long producerId)
 public sealed class ProducerStateManager
 {
     private readonly Dictionary<long, ProducerStateEntry> _producers = new();
+    // KIP-890 verifications in progress, by producer id (upstream verificationStates). Created when a
+    // transactional batch goes to the coordinator for verification, dropped by the producer's next
+    // transactional append (data or marker) here, and after VerificationStateMaxAgeMs otherwise.
+    private readonly Dictionary<long, VerificationStateEntry> _verificationStates = new();
+
+    /// <summary>How long a verification that never led to an append is kept (upstream drops such entries
+    /// with expired producers, producer.id.expiration.ms, default one day).</summary>
+    public long VerificationStateMaxAgeMs { get; set; } = 86_400_000;
 
     public IReadOnlyCollection<ProducerStateEntry> Producers => _producers.Values;
 
     public ProducerStateEntry? LastEntry(long producerId) => _producers.GetValueOrDefault(producerId);
 
-    public void Clear() => _producers.Clear();
+    public void Clear()
+    {
+        _producers.Clear();
+        _verificationStates.Clear();
+    }
+
+    /// <summary>The producer's verification state, created on first use, with the sequence and epoch
+    /// of the batch being verified folded in (upstream maybeCreateVerificationStateEntry).</summary>
+    public VerificationStateEntry MaybeCreateVerificationStateEntry(long producerId, int sequence, short epoch, bool supportsEpochBump, long nowMs)
+    {
+        if (!_verificationStates.TryGetValue(producerId, out VerificationStateEntry? entry))
+        {
+            // Bounded: entries of verifications that never appended age out.
+            if (_verificationStates.Count >= 64)
+            {
+                foreach (var (pid, old) in _verificationStates)
+                {
+                    if (nowMs - old.TimestampMs > VerificationStateMaxAgeMs) _verificationStates.Remove(pid);
+                }
+            }
+            entry = new VerificationStateEntry(nowMs, sequence, epoch, supportsEpochBump);
+            _verificationStates[producerId] = entry;
+        }
+        entry.MaybeUpdateLowestSequenceAndEpoch(sequence, epoch);
+        return entry;
+    }
+
+    public VerificationStateEntry? VerificationState(long producerId) =>
+        _verificationStates.Count == 0 ? null : _verificationStates.GetValueOrDefault(producerId);
+
+    /// <summary>Drops the producer's verification: a transactional batch of it was appended, so the
+    /// transaction either has a first offset here now or ended.</summary>
+    public void ClearVerificationState(long producerId)
+    {
+        if (_verificationStates.Count != 0) _verificationStates.Remove(producerId);
+    }
 
     /// <summary>The snapshot entries of every producer, with the open transactions' first offsets.</summary>
     internal List<ProducerSnapshotFile.Entry> SnapshotEntries(IReadOnlyDictionary<long, long> ongoingTxns)
@@ -118,6 +208,20 @@ public sealed class ProducerStateManager
         else if (entry?.FindDuplicate(epoch, firstSequence, lastSequence) is BatchMetadata duplicate)
         {
             return duplicate;
+        }
+        if (VerificationState(producerId) is { } verifying)
+        {
+            // Upstream ProducerAppendInfo.checkSequence with a verification in progress.
+            if (verifying.SupportsEpochBump && firstSequence != 0 && (entry is null || entry.Batches.Count == 0))
+            {
+                throw new ProducerStateException(ProducerStateError.OutOfOrderSequence,
+                    $"producer {producerId} (transaction version 2) has no state here and must start at sequence 0, not {firstSequence}");
+            }
+            if (firstSequence > verifying.LowestSequence)
+            {
+                throw new ProducerStateException(ProducerStateError.OutOfOrderSequence,
+                    $"producer {producerId} sent sequence {firstSequence} while sequence {verifying.LowestSequence} is being verified");
+            }
         }
         if (epoch < currentEpoch)
         {

@@ -1,3 +1,4 @@
+using Samsa.Kafka.Protocol.Records;
 using static Samsa.Kafka.Storage.Tests.Batches;
 
 namespace Samsa.Kafka.Storage.Tests;
@@ -92,5 +93,64 @@ public class ProducerStateTests
         corrupt[^1] ^= 1;
         File.WriteAllBytes(ProducerSnapshotFile.PathFor(logDir, 4), corrupt);
         Assert.Throws<InvalidDataException>(() => ProducerSnapshotFile.Read(ProducerSnapshotFile.PathFor(logDir, 4)));
+    }
+
+    private static byte[] Txn(long producerId, short epoch, int sequence) =>
+        BuildRaw([(null, "v"u8.ToArray(), 1_700_000_000_000)], 0, attributes: 0x10, producerId, epoch, sequence);
+
+    private static ProducerStateError Refused(Action append) => Assert.Throws<ProducerStateException>(append).Error;
+
+    [Fact]
+    public void A_transactional_batch_needs_its_verification_guard_which_a_marker_in_between_spends()
+    {
+        using var dir = new TempDir();
+        using PartitionLog log = Open(dir);
+        VerificationGuard guard = log.MaybeStartTransactionVerification(9, 0, 0, supportsEpochBump: false);
+        Assert.NotSame(VerificationGuard.Sentinel, guard);
+        Assert.Same(guard, log.MaybeStartTransactionVerification(9, 0, 0, supportsEpochBump: false));
+        // No guard, or one this log did not hand out for the producer, is refused.
+        Assert.Equal(ProducerStateError.InvalidTxnState, Refused(() => log.AppendAsLeader(Txn(9, 0, 0), 0, VerificationGuard.Sentinel)));
+        Assert.Equal(ProducerStateError.InvalidTxnState, Refused(() => log.AppendAsLeader(Txn(9, 0, 0), 0, new VerificationGuard())));
+        Assert.Equal(0, log.LogEndOffset);
+        log.AppendAsLeader(Txn(9, 0, 0), 0, guard);
+        // Spent by the append; the open transaction needs none.
+        Assert.Same(VerificationGuard.Sentinel, log.VerificationGuardOf(9));
+        Assert.Same(VerificationGuard.Sentinel, log.MaybeStartTransactionVerification(9, 1, 0, supportsEpochBump: false));
+        log.AppendAsLeader(Txn(9, 0, 1), 0, VerificationGuard.Sentinel);
+        log.AppendAsLeader(Marker(9, ControlRecordType.Abort, 1_700_000_000_000), 0);
+        // The transaction ended: continuing it without a verification is refused.
+        Assert.Equal(ProducerStateError.InvalidTxnState, Refused(() => log.AppendAsLeader(Txn(9, 0, 2), 0, VerificationGuard.Sentinel)));
+
+        // A verification, then a marker for the producer before the append: the guard is gone.
+        VerificationGuard raced = log.MaybeStartTransactionVerification(9, 2, 0, supportsEpochBump: false);
+        log.AppendAsLeader(Marker(9, ControlRecordType.Abort, 1_700_000_000_000), 0);
+        long end = log.LogEndOffset;
+        Assert.Equal(ProducerStateError.InvalidTxnState, Refused(() => log.AppendAsLeader(Txn(9, 0, 2), 0, raced)));
+        Assert.Equal(end, log.LogEndOffset);
+        Assert.Null(log.FirstUnstableOffset);
+        // Appends that are not client produce with verification on (null) are not checked.
+        log.AppendAsLeader(Txn(9, 0, 2), 0);
+        Assert.Equal(end, log.FirstUnstableOffset);
+    }
+
+    [Fact]
+    public void Verification_state_keeps_the_lowest_sequence_and_refuses_older_epochs()
+    {
+        using var dir = new TempDir();
+        using PartitionLog log = Open(dir);
+        // A retried lower sequence becomes the bar: the higher one may not jump ahead of it.
+        VerificationGuard guard = log.MaybeStartTransactionVerification(11, 5, 0, supportsEpochBump: false);
+        Assert.Same(guard, log.MaybeStartTransactionVerification(11, 3, 0, supportsEpochBump: false));
+        Assert.Equal(ProducerStateError.OutOfOrderSequence, Refused(() => log.AppendAsLeader(Txn(11, 0, 5), 0, guard)));
+        log.AppendAsLeader(Txn(11, 0, 3), 0, guard);
+
+        // Transaction version 2: a producer this partition has no state for starts at sequence 0.
+        VerificationGuard tv2 = log.MaybeStartTransactionVerification(12, 4, 0, supportsEpochBump: true);
+        Assert.Equal(ProducerStateError.OutOfOrderSequence, Refused(() => log.AppendAsLeader(Txn(12, 0, 4), 0, tv2)));
+        log.AppendAsLeader(Txn(12, 0, 0), 0, tv2);
+
+        // An epoch older than the producer's is refused before verification and at the append.
+        log.AppendAsLeader(Txn(13, 3, 0), 0);
+        Assert.Equal(ProducerStateError.InvalidProducerEpoch, Refused(() => log.MaybeStartTransactionVerification(13, 0, 2, supportsEpochBump: true)));
     }
 }

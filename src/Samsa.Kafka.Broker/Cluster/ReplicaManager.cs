@@ -339,16 +339,22 @@ public sealed class ReplicaManager : IDisposable
     public (ErrorCode Error, string? Message, LogAppendInfo Info, ValidatedRecords? Validated) Append(Partition partition, ReadOnlySpan<byte> records,
         short produceVersion) => Append(partition, records, Memory<byte>.Empty, produceVersion);
 
+    /// <summary>A transaction marker's append, with its transaction's version for the marker epoch
+    /// check (KIP-1228; see <see cref="IPartitionLog.AppendValidated"/>).</summary>
+    public (ErrorCode Error, string? Message, LogAppendInfo Info, ValidatedRecords? Validated) AppendMarker(Partition partition, ReadOnlySpan<byte> records,
+        short transactionVersion) => Append(partition, records, Memory<byte>.Empty, produceVersion: 9, markerTransactionVersion: transactionVersion);
+
     /// <summary>
     /// As <see cref="Append(Partition, ReadOnlySpan{byte}, short)"/> for records the caller owns and
     /// will not read again (a produce request's bytes while its handler runs): they are stamped
     /// and written to the log where they lie (ProduceValidator.ValidateInPlace), without a copy.
     /// </summary>
+    /// <paramref name="verificationGuard"/>: see <see cref="IPartitionLog.AppendValidated"/> (KIP-890).
     public (ErrorCode Error, string? Message, LogAppendInfo Info, ValidatedRecords? Validated) AppendInPlace(Partition partition, Memory<byte> records,
-        short produceVersion) => Append(partition, records.Span, records, produceVersion);
+        short produceVersion, Samsa.Kafka.Storage.VerificationGuard? verificationGuard = null) => Append(partition, records.Span, records, produceVersion, verificationGuard);
 
     private (ErrorCode Error, string? Message, LogAppendInfo Info, ValidatedRecords? Validated) Append(Partition partition, ReadOnlySpan<byte> records,
-        Memory<byte> writable, short produceVersion)
+        Memory<byte> writable, short produceVersion, Samsa.Kafka.Storage.VerificationGuard? verificationGuard = null, short markerTransactionVersion = -1)
     {
         ValidatedRecords validated;
         LogAppendInfo info;
@@ -371,7 +377,7 @@ public sealed class ReplicaManager : IDisposable
             try
             {
                 (first, duplicate) = partition.Log.AppendValidated(validated.Batches, last, validated.MaxTimestamp,
-                    next + validated.ShallowOffsetOfMaxTimestampDelta, partition.LeaderEpoch);
+                    next + validated.ShallowOffsetOfMaxTimestampDelta, partition.LeaderEpoch, verificationGuard, markerTransactionVersion);
             }
             catch (ProducerFencedOrOutOfOrderException e)
             {

@@ -47,6 +47,10 @@ public sealed class FeatureStore
 
     public Snapshot Current => _current;
 
+    /// <summary>Raised after the finalized levels changed (previous, new), on the thread that applied
+    /// them — upstream's BrokerMetadataPublisher reacting to a features delta.</summary>
+    public event Action<Snapshot, Snapshot>? Changed;
+
     /// <summary>The finalized level of a feature (0 when not finalized: the feature is off).</summary>
     public short Level(string name) => _current.Levels.GetValueOrDefault(name);
 
@@ -72,6 +76,7 @@ public sealed class FeatureStore
         var levels = content.Status == FeatureZNode.StatusEnabled ? content.Features : new Dictionary<string, short>();
         _current = new Snapshot(levels, zkVersion);
         _log?.Invoke($"finalized features now {FeatureZNode.Describe(levels)} (epoch {zkVersion})");
+        Changed?.Invoke(current, _current);
     }
 
     /// <summary>Single-node mode: writes the new levels (file first, then memory) with epoch + 1.</summary>
@@ -90,7 +95,9 @@ public sealed class FeatureStore
                 }
                 File.Move(tmp, _file, overwrite: true);
             }
+            var previous = _current;
             _current = new Snapshot(new Dictionary<string, short>(levels.Where(l => l.Value > 0), StringComparer.Ordinal), epoch);
+            Changed?.Invoke(previous, _current);
             return epoch;
         }
     }

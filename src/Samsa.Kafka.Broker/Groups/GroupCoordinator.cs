@@ -1311,10 +1311,11 @@ public sealed partial class GroupCoordinator : Coordination.ICoordinatorShards<G
         return pending;
     }
 
-    /// <summary>A transaction marker was written to offsets partition <paramref name="partition"/>:
-    /// the producer's pending offsets of the groups in that partition become committed offsets
-    /// (COMMIT; the marker commits their records in the log) or are dropped (ABORT), as upstream's
-    /// handleTxnCompletion.</summary>
+    /// <summary>A transaction marker was written to offsets partition <paramref name="partition"/> and
+    /// replicated: the producer's pending offsets of the groups in that partition become committed
+    /// offsets (COMMIT; the marker commits their records in the log) or are dropped (ABORT), as
+    /// upstream's handleTxnCompletion — whose result reads see once the high watermark passed the
+    /// marker. Until then they stay pending (OffsetFetch require_stable: UNSTABLE_OFFSET_COMMIT).</summary>
     public void CompleteTransactionalOffsets(int partition, long producerId, bool commit)
     {
         List<(string GroupId, List<OffsetCommitEntry> Entries)> done = [];

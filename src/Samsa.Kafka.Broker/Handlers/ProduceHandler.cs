@@ -28,7 +28,9 @@
 // InitProducerId was authorized).
 // KIP-890: a transactional batch that starts a transaction at a partition is first checked with the
 // transaction coordinator (Transactions/ProduceVerification: INVALID_TXN_STATE when the partition
-// was not added; Produce v12+ adds it for transaction version 2 producers).
+// was not added; Produce v12+ adds it for transaction version 2 producers), and the append then
+// needs the verification guard the log handed out (INVALID_TXN_STATE when the transaction's marker
+// was written in between) or an open transaction to continue.
 // Differences from upstream: brokers without log.dirs (in-memory logs) keep no producer state.
 using System.Runtime.InteropServices;
 using Samsa.Kafka.Broker.Cluster;
@@ -60,6 +62,14 @@ public static class ProduceHandler
         // Non-transactional requests (VerifyAsync's first check) skip building the name callback.
         var verification = txnDenied || string.IsNullOrEmpty(request.TransactionalId) ? null : await Transactions.ProduceVerification.VerifyAsync(context, request,
             t => (v >= 13 ? broker.Replicas.GetTopic(t.TopicId)?.Name : t.Name) is { } n && !denied.Contains(n) ? n : null);
+        // KIP-890 at the append (upstream UnifiedLog.analyzeAndValidateProducerState): with
+        // verification on, a transactional batch is appended only if it continues an open
+        // transaction or presents the guard its verification started. Requests without a
+        // transactional id (plain and idempotent producers) skip all of it. (Upstream refuses
+        // transactional batches without a transactional id, TRANSACTIONAL_ID_AUTHORIZATION_FAILED;
+        // here that is done only with an authorizer, and such batches are not checked.)
+        bool checkGuards = !txnDenied && !string.IsNullOrEmpty(request.TransactionalId) && Transactions.ProduceVerification.IsEnabled(broker);
+        if (checkGuards && Transactions.ProduceVerification.BeforeAppendForTests.Value is { } beforeAppend) await beforeAppend();
         for (int ti = 0; ti < request.TopicData.Count; ti++)
         {
             var topicData = request.TopicData[ti];
@@ -96,7 +106,8 @@ public static class ProduceHandler
                     // connection keeps until this handler returns and nothing reads afterwards):
                     // offsets and the leader epoch are stamped into them and the log writes them
                     // from there, with no copy, as upstream's LogValidator assigns offsets in place.
-                    var (appendError, appendMessage, info, validated) = broker.Replicas.AppendInPlace(partition, MemoryMarshal.AsMemory(records), v);
+                    var (appendError, appendMessage, info, validated) = broker.Replicas.AppendInPlace(partition, MemoryMarshal.AsMemory(records), v,
+                        checkGuards ? verification?.GuardFor(topicName, pd.Index) ?? Samsa.Kafka.Storage.VerificationGuard.Sentinel : null);
                     error = appendError;
                     message = appendMessage;
                     // KIP-467: which records were refused (v8+; ignorable, so dropped for older versions).

@@ -11,9 +11,12 @@
 // and request.timeout.ms): a data partition whose ISR is below min.insync.replicas answers
 // NOT_ENOUGH_REPLICAS without appending, and the response is sent once every appended marker is
 // replicated to the ISR, or with that partition's acks=-1 error.
-// Differences from upstream: v2's TransactionVersion is accepted but not used — a transaction
-// version 2 marker is checked as older ones are (epoch at least the producer's), where upstream
-// requires it to be strictly greater (KIP-1228); this broker's coordinator sends v1.
+// KIP-1228 (v2's TransactionVersion; v0/v1 read as 0): a transaction version 2 marker's epoch must
+// be above the producer's epoch in the partition (the coordinator bumped it), else
+// INVALID_PRODUCER_EPOCH — except a marker repeated after its transaction ended (same epoch, no
+// transaction open: written again, KAFKA-19999); older versions need an epoch at least the
+// producer's. This broker's coordinator sends v2 with its transaction's version, and checks its own
+// markers the same way.
 // Authorization (KafkaApis.handleWriteTxnMarkersRequest): CLUSTER ALTER or CLUSTER_ACTION, else every
 // partition CLUSTER_AUTHORIZATION_FAILED.
 using Samsa.Kafka.Protocol;
@@ -28,7 +31,7 @@ public static class WriteTxnMarkersHandler
     {
         var replicas = context.Broker.Replicas;
         var response = new WriteTxnMarkersResponse();
-        List<(WriteTxnMarkersResponse.WritableTxnMarkerPartitionResult Result, Cluster.Partition Partition, long EndOffset)>? appended = null;
+        List<(WriteTxnMarkersResponse.WritableTxnMarkerPartitionResult Result, Cluster.Partition Partition, long EndOffset, long ProducerId, bool Commit)>? appended = null;
         // Upstream: CLUSTER ALTER, else CLUSTER_ACTION; every partition CLUSTER_AUTHORIZATION_FAILED otherwise.
         bool allowed = Security.Acl.Authz.Cluster(context, Security.Acl.AclOperation.Alter, logIfDenied: false) || Security.Acl.Authz.Cluster(context, Security.Acl.AclOperation.ClusterAction);
         foreach (var marker in request.Markers)
@@ -47,10 +50,10 @@ public static class WriteTxnMarkersHandler
                     if (!allowed) error = ErrorCode.ClusterAuthorizationFailed;
                     else if (partition is null) error = ErrorCode.UnknownTopicOrPartition;
                     else (error, end) = context.Broker.Transactions.AppendMarker(partition, marker.ProducerId, marker.ProducerEpoch,
-                        marker.CoordinatorEpoch, marker.TransactionResult);
+                        marker.CoordinatorEpoch, marker.TransactionResult, marker.TransactionVersion);
                     var pr = new WriteTxnMarkersResponse.WritableTxnMarkerPartitionResult { PartitionIndex = index, ErrorCode = (short)error };
                     tr.Partitions.Add(pr);
-                    if (error == ErrorCode.None) (appended ??= []).Add((pr, partition!, end));
+                    if (error == ErrorCode.None) (appended ??= []).Add((pr, partition!, end, marker.ProducerId, marker.TransactionResult));
                 }
             }
         }
@@ -66,9 +69,10 @@ public static class WriteTxnMarkersHandler
     // COORDINATOR_LOAD_IN_PROGRESS / NOT_COORDINATOR become NOT_LEADER_OR_FOLLOWER, as KafkaApis
     // translates them for the transaction coordinator.
     private static async ValueTask<IKafkaMessage?> AwaitReplicationAsync(RequestContext context, WriteTxnMarkersResponse response,
-        List<(WriteTxnMarkersResponse.WritableTxnMarkerPartitionResult Result, Cluster.Partition Partition, long EndOffset)> appended)
+        List<(WriteTxnMarkersResponse.WritableTxnMarkerPartitionResult Result, Cluster.Partition Partition, long EndOffset, long ProducerId, bool Commit)> appended)
     {
-        var waits = appended.Select(a => context.Broker.AwaitMarkerReplicationAsync(a.Partition, a.EndOffset, context.Cancellation)).ToArray();
+        // A marker on __consumer_offsets exposes the transaction's offsets once replicated.
+        var waits = appended.Select(a => context.Broker.Transactions.AwaitMarkerAsync(a.Partition, a.EndOffset, a.ProducerId, a.Commit, context.Cancellation)).ToArray();
         await Task.WhenAll(waits);
         for (int i = 0; i < appended.Count; i++)
         {

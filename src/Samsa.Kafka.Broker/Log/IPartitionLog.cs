@@ -42,8 +42,20 @@ public interface IPartitionLog : IDisposable
     /// data: for an idempotent producer's retry of a batch already in the log, the offset that batch
     /// got the first time (nothing is appended). Throws <see cref="ProducerFencedOrOutOfOrderException"/>
     /// when the producer's epoch or sequence numbers refuse the append (KIP-98). The batches are the
-    /// validator's output, which nobody reads again: the log may stamp them in place.</summary>
-    (long FirstOffset, bool Duplicate) AppendValidated(ReadOnlyMemory<byte> batches, long lastOffset, long maxTimestamp, long offsetOfMaxTimestamp, int leaderEpoch);
+    /// validator's output, which nobody reads again: the log may stamp them in place.
+    /// <paramref name="verificationGuard"/> (client produce with KIP-890 verification on): a
+    /// transactional batch that does not continue its producer's open transaction needs the guard
+    /// <see cref="MaybeStartTransactionVerification"/> gave out, else the exception says
+    /// INVALID_TXN_STATE; null checks nothing of the kind.</summary>
+    (long FirstOffset, bool Duplicate) AppendValidated(ReadOnlyMemory<byte> batches, long lastOffset, long maxTimestamp, long offsetOfMaxTimestamp, int leaderEpoch,
+        Samsa.Kafka.Storage.VerificationGuard? verificationGuard = null, short markerTransactionVersion = -1);
+
+    /// <summary>KIP-890 (upstream UnifiedLog.maybeStartTransactionVerification): the sentinel guard when
+    /// the producer's transaction is open here under this epoch, otherwise the guard of a verification
+    /// state for the producer that the append must present. Throws
+    /// <see cref="ProducerFencedOrOutOfOrderException"/> (INVALID_PRODUCER_EPOCH) for an epoch older than
+    /// the producer's. Logs that keep no producer state answer null: no guard, nothing to check.</summary>
+    Samsa.Kafka.Storage.VerificationGuard? MaybeStartTransactionVerification(long producerId, int sequence, short producerEpoch, bool supportsEpochBump) => null;
 
     /// <summary>The last stable offset (KIP-98): the first offset of the oldest open transaction, else
     /// the high watermark. read_committed consumers read below it. Logs that keep no producer state

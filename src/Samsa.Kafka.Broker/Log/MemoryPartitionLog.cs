@@ -24,7 +24,8 @@ public sealed class MemoryPartitionLog : IPartitionLog
     public long LogEndOffset { get { lock (_gate) return _logEnd; } }
     public long SizeInBytes { get { lock (_gate) return _size; } }
 
-    public (long FirstOffset, bool Duplicate) AppendValidated(ReadOnlyMemory<byte> batches, long lastOffset, long maxTimestamp, long offsetOfMaxTimestamp, int leaderEpoch)
+    public (long FirstOffset, bool Duplicate) AppendValidated(ReadOnlyMemory<byte> batches, long lastOffset, long maxTimestamp, long offsetOfMaxTimestamp, int leaderEpoch,
+        Samsa.Kafka.Storage.VerificationGuard? verificationGuard = null, short markerTransactionVersion = -1)
     {
         lock (_gate)
         {

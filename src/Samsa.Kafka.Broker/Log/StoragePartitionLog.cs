@@ -71,7 +71,8 @@ public sealed class StoragePartitionLog : IPartitionLog
 
     public void UpdateConfig(BrokerLogConfig config) => _log.Config = Map(config);
 
-    public (long FirstOffset, bool Duplicate) AppendValidated(ReadOnlyMemory<byte> batches, long lastOffset, long maxTimestamp, long offsetOfMaxTimestamp, int leaderEpoch)
+    public (long FirstOffset, bool Duplicate) AppendValidated(ReadOnlyMemory<byte> batches, long lastOffset, long maxTimestamp, long offsetOfMaxTimestamp, int leaderEpoch,
+        VerificationGuard? verificationGuard = null, short markerTransactionVersion = -1)
     {
         // The validator already stamped offsets from the log end; AppendAsLeader stamps the same
         // offsets again under the log's own lock and checks producer sequences.
@@ -88,7 +89,7 @@ public sealed class StoragePartitionLog : IPartitionLog
                 var log = _log;
                 try
                 {
-                    info = log.AppendAsLeader(copy, leaderEpoch);
+                    info = log.AppendAsLeader(copy, leaderEpoch, verificationGuard, markerTransactionVersion);
                     break;
                 }
                 catch (ObjectDisposedException) when (attempt < 3 && !ReferenceEquals(log, _log)) { }
@@ -96,8 +97,7 @@ public sealed class StoragePartitionLog : IPartitionLog
         }
         catch (ProducerStateException e)
         {
-            throw new ProducerFencedOrOutOfOrderException(e.Error == ProducerStateError.InvalidProducerEpoch
-                ? Samsa.Kafka.Protocol.ErrorCode.InvalidProducerEpoch : Samsa.Kafka.Protocol.ErrorCode.OutOfOrderSequenceNumber, e.Message);
+            throw Map(e);
         }
         // The high watermark is moved by the partition (ReplicaManager / Replication): at once
         // with a single replica, once the ISR has the records otherwise.
@@ -110,6 +110,25 @@ public sealed class StoragePartitionLog : IPartitionLog
         _log.CollectAbortedTransactions(fetchOffset, upperBoundOffset).Select(a => new AbortedTransaction(a.ProducerId, a.FirstOffset)).ToList();
 
     public bool HasOngoingTransaction(long producerId, short producerEpoch) => _log.HasOngoingTransaction(producerId, producerEpoch);
+
+    public VerificationGuard? MaybeStartTransactionVerification(long producerId, int sequence, short producerEpoch, bool supportsEpochBump)
+    {
+        try
+        {
+            return _log.MaybeStartTransactionVerification(producerId, sequence, producerEpoch, supportsEpochBump);
+        }
+        catch (ProducerStateException e)
+        {
+            throw Map(e);
+        }
+    }
+
+    private static ProducerFencedOrOutOfOrderException Map(ProducerStateException e) => new(e.Error switch
+    {
+        ProducerStateError.InvalidProducerEpoch => Samsa.Kafka.Protocol.ErrorCode.InvalidProducerEpoch,
+        ProducerStateError.InvalidTxnState => Samsa.Kafka.Protocol.ErrorCode.InvalidTxnState,
+        _ => Samsa.Kafka.Protocol.ErrorCode.OutOfOrderSequenceNumber,
+    }, e.Message);
 
     public IReadOnlyList<ProducerInfo> Producers() =>
         _log.ActiveProducers()

@@ -3,6 +3,7 @@ using Samsa.Kafka.Broker.Log;
 using Samsa.Kafka.Protocol;
 using Samsa.Kafka.Protocol.Messages;
 using Samsa.Kafka.Protocol.Records;
+using VerificationGuard = Samsa.Kafka.Storage.VerificationGuard;
 
 namespace Samsa.Kafka.Broker.Transactions;
 
@@ -30,10 +31,15 @@ public enum TransactionSupportedOperation
 /// transaction"), TRANSACTION_ABORTABLE for Produce v11+. Batches that continue an open transaction
 /// are not verified again, so only the first batch of each partition per transaction pays the round
 /// trip. Off with transaction.partition.verification.enable=false.
-/// Differences from upstream: no verification guard — a marker written between the check and the
-/// append is not detected (upstream's VerificationGuard refuses the append then); the request to a
-/// coordinator that is another broker carries the transactions waiting at that moment, one request
-/// in flight per coordinator, as upstream's sender thread does.
+/// Before asking, the partition's log hands out a verification guard (upstream VerificationGuard,
+/// PartitionLog.MaybeStartTransactionVerification) that the append must present: a marker written for
+/// the producer between the coordinator's answer and the append drops it, and the append is refused
+/// INVALID_TXN_STATE (INVALID_PRODUCER_EPOCH when the marker bumped the epoch, transaction version 2)
+/// instead of opening a transaction the coordinator has already ended. A batch that continues an
+/// open transaction carries no guard and is refused the same way if the transaction ended meanwhile.
+/// Differences from upstream: the request to a coordinator that is another broker carries the
+/// transactions waiting at that moment, one request in flight per coordinator, as upstream's sender
+/// thread does.
 /// </summary>
 public static class ProduceVerification
 {
@@ -42,15 +48,26 @@ public static class ProduceVerification
     /// <summary>A partition the verification refused: the Produce error and its message.</summary>
     public readonly record struct Refusal(ErrorCode Error, string? Message);
 
-    /// <summary>The partitions of one Produce request that must not be appended.</summary>
+    /// <summary>The partitions of one Produce request that must not be appended, and the verification
+    /// guards of those that were verified.</summary>
     public sealed class Outcome
     {
         private readonly Dictionary<TopicPartition, Refusal> _refused = [];
+        private readonly Dictionary<TopicPartition, VerificationGuard> _guards = [];
         internal void Refuse(TopicPartition tp, Refusal r) => _refused[tp] = r;
+        internal void Guard(TopicPartition tp, VerificationGuard guard) => _guards[tp] = guard;
         public Refusal? Refused(string topic, int partition) =>
             _refused.TryGetValue(new TopicPartition(topic, partition), out var r) ? r : null;
+        /// <summary>The guard the partition's append presents; the sentinel when it was not verified.</summary>
+        public VerificationGuard GuardFor(string topic, int partition) =>
+            _guards.TryGetValue(new TopicPartition(topic, partition), out var g) ? g : VerificationGuard.Sentinel;
         public int Count => _refused.Count;
+        internal bool IsEmpty => _refused.Count == 0 && _guards.Count == 0;
     }
+
+    /// <summary>Test seam: runs after a transactional Produce request's verification and before its
+    /// appends (where a marker can race with the request).</summary>
+    internal static AsyncLocal<Func<ValueTask>?> BeforeAppendForTests { get; } = new();
 
     /// <summary>Upstream AddPartitionsToTxnManager.produceRequestVersionToTransactionSupportedOperation.</summary>
     public static TransactionSupportedOperation ForProduceVersion(short version) =>
@@ -76,6 +93,9 @@ public static class ProduceVerification
     {
         if (string.IsNullOrEmpty(request.TransactionalId)) return null;
         var broker = context.Broker;
+        if (!IsEnabled(broker)) return null;
+        var operation = ForProduceVersion(context.ApiVersion);
+        Outcome? outcome = null;
         List<TopicPartition>? toVerify = null;
         long producerId = -1;
         short producerEpoch = -1;
@@ -95,12 +115,27 @@ public static class ProduceVerification
                 if (producerId >= 0 && (producerId != batch.ProducerId || producerEpoch != batch.ProducerEpoch)) severalProducers = true;
                 producerId = batch.ProducerId;
                 producerEpoch = batch.ProducerEpoch;
-                if (partition.Log.HasOngoingTransaction(batch.ProducerId, batch.ProducerEpoch)) continue;
-                (toVerify ??= []).Add(new TopicPartition(name, pd.Index));
+                var tp = new TopicPartition(name, pd.Index);
+                VerificationGuard? guard;
+                try
+                {
+                    guard = partition.Log.MaybeStartTransactionVerification(batch.ProducerId, batch.BaseSequence, batch.ProducerEpoch,
+                        supportsEpochBump: operation == TransactionSupportedOperation.AddPartition);
+                }
+                catch (ProducerFencedOrOutOfOrderException e)
+                {
+                    // An epoch older than the producer's here: refused before asking the coordinator.
+                    (outcome ??= new Outcome()).Refuse(tp, new Refusal(e.Error, e.Message));
+                    continue;
+                }
+                // The transaction is open here under this epoch: nothing to verify.
+                if (ReferenceEquals(guard, VerificationGuard.Sentinel)) continue;
+                if (guard is not null) (outcome ??= new Outcome()).Guard(tp, guard);
+                (toVerify ??= []).Add(tp);
             }
         }
-        if (toVerify is null || !IsEnabled(broker)) return null;
-        var outcome = new Outcome();
+        if (toVerify is null) return outcome;
+        outcome ??= new Outcome();
         if (severalProducers)
         {
             // Upstream throws InvalidPidMappingException for the whole request.
@@ -108,7 +143,6 @@ public static class ProduceVerification
                 outcome.Refuse(tp, new Refusal(ErrorCode.InvalidProducerIdMapping, "Transactional records contained more than one producer ID"));
             return outcome;
         }
-        var operation = ForProduceVersion(context.ApiVersion);
         var results = await broker.Transactions.VerifyOrAddAsync(request.TransactionalId, producerId, producerEpoch, toVerify,
             add: operation == TransactionSupportedOperation.AddPartition, context.Cancellation);
         foreach (var tp in toVerify)
@@ -116,7 +150,7 @@ public static class ProduceVerification
             var error = MapForClient(results.GetValueOrDefault(tp, ErrorCode.None), operation);
             if (error != ErrorCode.None) outcome.Refuse(tp, ToAppendError(error));
         }
-        return outcome.Count == 0 ? null : outcome;
+        return outcome.IsEmpty ? null : outcome;
     }
 
     public static bool IsEnabled(KafkaBroker broker) => broker.Config.Get(ConfigKey) is not false;

@@ -38,6 +38,10 @@ public interface ITransactionEnvironment
     /// and replicated to the partition's ISR; a retriable error while it is not (yet) —
     /// REQUEST_TIMED_OUT while it is on its way — and the coordinator retries the completion.</summary>
     ErrorCode WriteMarker(TopicPartition partition, long producerId, short producerEpoch, int coordinatorEpoch, bool commit);
+    /// <summary>As above, with the transaction's version (KIP-1228: WriteTxnMarkers v2's
+    /// TransactionVersion; the leader checks the marker's epoch by it).</summary>
+    ErrorCode WriteMarker(TopicPartition partition, long producerId, short producerEpoch, int coordinatorEpoch, bool commit, short transactionVersion) =>
+        WriteMarker(partition, producerId, producerEpoch, coordinatorEpoch, commit);
     /// <summary>Whether a data partition exists (AddPartitionsToTxn answers UNKNOWN_TOPIC_OR_PARTITION otherwise).</summary>
     bool PartitionExists(TopicPartition partition);
     /// <summary>The __consumer_offsets partition of a group (AddOffsetsToTxn).</summary>
@@ -592,7 +596,8 @@ public sealed class TransactionCoordinator : Coordination.ICoordinatorShards<Tra
             // A marker on a group's __consumer_offsets partition completes the offsets its coordinator
             // holds for this producer (applied on COMMIT, dropped on ABORT).
             if (m.MarkedPartitions.Contains(tp)) continue;
-            var markerError = _env.WriteMarker(tp, m.ProducerId, m.ProducerEpoch, CoordinatorEpochFor(PartitionForLocked(m.TransactionalId)), commit);
+            var markerError = _env.WriteMarker(tp, m.ProducerId, m.ProducerEpoch, CoordinatorEpochFor(PartitionForLocked(m.TransactionalId)), commit,
+                m.ClientTransactionVersion);
             if (markerError is ErrorCode.None or ErrorCode.UnknownTopicOrPartition) m.MarkedPartitions.Add(tp);
             else
             {

@@ -129,14 +129,20 @@ public sealed class TransactionCoordinatorService : IDisposable
     /// <summary>Appends a COMMIT or ABORT marker to a partition this broker leads (the coordinator's own
     /// markers and WriteTxnMarkers from other coordinators): the error, and the log end offset right
     /// after the marker, which the ISR must reach before the marker counts as written (see
-    /// <see cref="MarkerReplication"/>). A marker on a group's <c>__consumer_offsets</c> partition also
+    /// <see cref="MarkerReplication"/>). A marker on a group's <c>__consumer_offsets</c> partition
     /// completes the offsets that group's coordinator holds for the producer (upstream's
-    /// GroupCoordinator.scheduleHandleTxnCompletion); while that partition's groups are loading it
-    /// answers NOT_LEADER_OR_FOLLOWER without appending. A data partition whose ISR is below
+    /// GroupCoordinator.scheduleHandleTxnCompletion) once it is replicated (<see cref="AwaitMarkerAsync"/>):
+    /// until then they stay pending, as upstream's coordinator runtime reads its state at the last
+    /// committed offset. While that partition's groups are loading it answers
+    /// NOT_LEADER_OR_FOLLOWER without appending. A data partition whose ISR is below
     /// min.insync.replicas refuses the marker before appending it (NOT_ENOUGH_REPLICAS), as upstream's
     /// acks=-1 append (Partition.appendRecordsToLeader); upstream's group coordinator appends to
     /// <c>__consumer_offsets</c> without that check and waits for the high watermark.</summary>
-    public (ErrorCode Error, long EndOffset) AppendMarker(Partition p, long producerId, short producerEpoch, int coordinatorEpoch, bool commit)
+    /// <paramref name="transactionVersion"/>: the transaction's version (WriteTxnMarkers v2, KIP-1228):
+    /// 2 refuses a marker whose epoch is not above the producer's (INVALID_PRODUCER_EPOCH) unless
+    /// it repeats one already written; 0 and 1 refuse only an older epoch.
+    public (ErrorCode Error, long EndOffset) AppendMarker(Partition p, long producerId, short producerEpoch, int coordinatorEpoch, bool commit,
+        short transactionVersion = 0)
     {
         if (!p.IsLeader || !p.IsHostedLocally) return (ErrorCode.NotLeaderOrFollower, -1);
         bool offsets = p.Topic.Name == TopicName.GroupMetadataTopic;
@@ -152,15 +158,35 @@ public sealed class TransactionCoordinatorService : IDisposable
         LogAppendInfo info;
         try
         {
-            (error, _, info, _) = _replicas.Append(p, batch, produceVersion: 9);
+            (error, _, info, _) = _replicas.AppendMarker(p, batch, transactionVersion);
         }
         catch (IOException)
         {
             return (ErrorCode.KafkaStorageError, -1);
         }
         if (error != ErrorCode.None) return (error, -1);
-        if (offsets) _groups.Coordinator.CompleteTransactionalOffsets(p.Index, producerId, commit);
         return (ErrorCode.None, info.LastOffset + 1);
+    }
+
+    /// <summary>Waits for the replication of a marker <see cref="AppendMarker"/> appended (see
+    /// <see cref="MarkerReplication"/>); once replicated, a marker on <c>__consumer_offsets</c> makes the
+    /// producer's transactional offsets there committed (COMMIT) or drops them (ABORT). A marker that
+    /// is not replicated leaves them pending: the coordinator writes it again.</summary>
+    public async Task<ErrorCode> AwaitMarkerAsync(Partition p, long endOffset, long producerId, bool commit, CancellationToken ct)
+    {
+        var error = await MarkerReplication(p, endOffset, ct).ConfigureAwait(false);
+        if (error == ErrorCode.None && p.Topic.Name == TopicName.GroupMetadataTopic)
+        {
+            // Not on the thread that completed the replication wait.
+            await Task.Yield();
+            MarkerReplicated(p, producerId, commit);
+        }
+        return error;
+    }
+
+    private void MarkerReplicated(Partition p, long producerId, bool commit)
+    {
+        if (p.Topic.Name == TopicName.GroupMetadataTopic) _groups.Coordinator.CompleteTransactionalOffsets(p.Index, producerId, commit);
     }
 
     /// <summary>
@@ -190,7 +216,7 @@ public sealed class TransactionCoordinatorService : IDisposable
     // coordinator retries its completion when the wait ends — as upstream's coordinator sends even
     // its own broker WriteTxnMarkers and moves to CompleteCommit/CompleteAbort only once every
     // partition answered NONE (TransactionMarkerRequestCompletionHandler retries the others).
-    private ErrorCode WriteLocalMarker(Partition p, long producerId, short producerEpoch, int coordinatorEpoch, bool commit)
+    private ErrorCode WriteLocalMarker(Partition p, long producerId, short producerEpoch, int coordinatorEpoch, bool commit, short transactionVersion)
     {
         var key = new LocalMarker(p.TopicPartition, producerId, producerEpoch, commit);
         bool replicated;
@@ -204,16 +230,20 @@ public sealed class TransactionCoordinatorService : IDisposable
         // producer and epoch (transaction version 1 keeps the epoch): that one has records open in
         // the partition again and gets a marker of its own.
         if (replicated && !p.Log.HasOngoingTransaction(producerId, producerEpoch)) return ErrorCode.None;
-        var (error, end) = AppendMarker(p, producerId, producerEpoch, coordinatorEpoch, commit);
+        var (error, end) = AppendMarker(p, producerId, producerEpoch, coordinatorEpoch, commit, transactionVersion);
         if (error != ErrorCode.None) return error;
         var wait = MarkerReplication(p, end, _stop.Token);
-        if (wait.IsCompletedSuccessfully) return wait.Result;
+        if (wait.IsCompletedSuccessfully)
+        {
+            if (wait.Result == ErrorCode.None) MarkerReplicated(p, producerId, commit);
+            return wait.Result;
+        }
         lock (_localMarkersGate) _localInFlight.Add(key);
-        _ = FinishLocalMarkerAsync(key, wait);
+        _ = FinishLocalMarkerAsync(p, key, wait);
         return ErrorCode.RequestTimedOut;
     }
 
-    private async Task FinishLocalMarkerAsync(LocalMarker key, Task<ErrorCode> wait)
+    private async Task FinishLocalMarkerAsync(Partition p, LocalMarker key, Task<ErrorCode> wait)
     {
         ErrorCode result;
         try
@@ -230,22 +260,25 @@ public sealed class TransactionCoordinatorService : IDisposable
             _log?.Invoke($"waiting for the transaction marker for {key.Partition} to replicate failed: {e.Message}");
             result = ErrorCode.UnknownServerError;
         }
-        lock (_localMarkersGate)
-        {
-            _localInFlight.Remove(key);
-            if (result == ErrorCode.None) _localReplicated.Add(key);
-        }
         if (result != ErrorCode.None)
         {
+            lock (_localMarkersGate) _localInFlight.Remove(key);
             // The next completion attempt (the coordinator's tick) writes the marker again, to
             // whichever broker leads the partition then.
             _log?.Invoke($"the transaction marker for {key.Partition} was not replicated: {result}; will retry");
             return;
         }
-        // Off the thread that completed the wait (it may hold replication locks the coordinator's
-        // completion must not run under).
+        // Off the thread that completed the wait (it may hold replication locks the group
+        // coordinator and the transaction coordinator's completion must not run under). The
+        // offsets the marker completes are committed before the transaction is.
         ThreadPool.QueueUserWorkItem(_ =>
         {
+            MarkerReplicated(p, key.ProducerId, key.Commit);
+            lock (_localMarkersGate)
+            {
+                _localInFlight.Remove(key);
+                _localReplicated.Add(key);
+            }
             if (!_stop.IsCancellationRequested) Coordinator.RetryCompletions();
         });
     }
@@ -257,13 +290,16 @@ public sealed class TransactionCoordinatorService : IDisposable
         public ErrorCode AppendState(int partition, byte[] key, byte[]? value) =>
             service._runtime.Append(partition, [new CoordinatorRecord(key, value)]);
 
-        public ErrorCode WriteMarker(TopicPartition tp, long producerId, short producerEpoch, int coordinatorEpoch, bool commit)
+        public ErrorCode WriteMarker(TopicPartition tp, long producerId, short producerEpoch, int coordinatorEpoch, bool commit) =>
+            WriteMarker(tp, producerId, producerEpoch, coordinatorEpoch, commit, transactionVersion: 0);
+
+        public ErrorCode WriteMarker(TopicPartition tp, long producerId, short producerEpoch, int coordinatorEpoch, bool commit, short transactionVersion)
         {
             var p = Replicas.GetPartition(tp.Topic, tp.Partition);
             if (p is null) return ErrorCode.UnknownTopicOrPartition;
-            if (p.IsLeader && p.IsHostedLocally) return service.WriteLocalMarker(p, producerId, producerEpoch, coordinatorEpoch, commit);
+            if (p.IsLeader && p.IsHostedLocally) return service.WriteLocalMarker(p, producerId, producerEpoch, coordinatorEpoch, commit, transactionVersion);
             if (service.Markers is not { } channel) return ErrorCode.NotLeaderOrFollower;
-            return channel.Write(p.LeaderId ?? -1, tp, producerId, producerEpoch, coordinatorEpoch, commit);
+            return channel.Write(p.LeaderId ?? -1, tp, producerId, producerEpoch, coordinatorEpoch, commit, transactionVersion);
         }
 
         public bool PartitionExists(TopicPartition tp) => Replicas.GetPartition(tp.Topic, tp.Partition) is not null;

@@ -46,7 +46,9 @@ public sealed class TxnMarkerChannel : IAsyncDisposable
     /// <summary>Raised (on a pool thread) after a leader confirmed a marker.</summary>
     public event Action? MarkerWritten;
 
-    public ErrorCode Write(int leaderId, TopicPartition tp, long producerId, short producerEpoch, int coordinatorEpoch, bool commit)
+    /// <summary>Sends the marker at WriteTxnMarkers v2 with the transaction's version (KIP-1228).</summary>
+    public ErrorCode Write(int leaderId, TopicPartition tp, long producerId, short producerEpoch, int coordinatorEpoch, bool commit,
+        short transactionVersion = 0)
     {
         var key = new MarkerKey(tp, producerId, producerEpoch, commit);
         lock (_gate)
@@ -68,11 +70,11 @@ public sealed class TxnMarkerChannel : IAsyncDisposable
                 _links[leaderId] = link = new BrokerLink(endpoint.Host, endpoint.Port, _connect);
             }
         }
-        _ = SendAsync(link, leaderId, key, coordinatorEpoch);
+        _ = SendAsync(link, leaderId, key, coordinatorEpoch, transactionVersion);
         return ErrorCode.RequestTimedOut;
     }
 
-    private async Task SendAsync(BrokerLink link, int leaderId, MarkerKey key, int coordinatorEpoch)
+    private async Task SendAsync(BrokerLink link, int leaderId, MarkerKey key, int coordinatorEpoch, short transactionVersion)
     {
         ErrorCode result = ErrorCode.NetworkException;
         try
@@ -84,7 +86,7 @@ public sealed class TxnMarkerChannel : IAsyncDisposable
                     new WriteTxnMarkersRequest.WritableTxnMarker
                     {
                         ProducerId = key.ProducerId, ProducerEpoch = key.ProducerEpoch, TransactionResult = key.Commit,
-                        CoordinatorEpoch = coordinatorEpoch,
+                        CoordinatorEpoch = coordinatorEpoch, TransactionVersion = (sbyte)transactionVersion,
                         Topics = [new WriteTxnMarkersRequest.WritableTxnMarkerTopic { Name = key.Partition.Topic, PartitionIndexes = [key.Partition.Partition] }],
                     },
                 ],
@@ -144,7 +146,7 @@ public sealed class TxnMarkerChannel : IAsyncDisposable
                 try
                 {
                     _client ??= await connect(Host, Port, "samsa-txn-marker", bound.Token);
-                    return await _client.SendAsync<WriteTxnMarkersResponse>(request, 1, ct: bound.Token);
+                    return await _client.SendAsync<WriteTxnMarkersResponse>(request, 2, ct: bound.Token);
                 }
                 catch
                 {

@@ -6,7 +6,8 @@ namespace Samsa.Kafka.Broker.Tests.Groups;
 
 /// <summary>Finalized share.version gates ShareFetch and ShareAcknowledge as upstream's
 /// KafkaApis.isShareGroupProtocolEnabled does: at level 0 both answer UNSUPPORTED_VERSION
-/// (top-level, nothing acquired or acknowledged); back at 1 the same member fetches and acknowledges.</summary>
+/// (top-level, nothing acquired or acknowledged) and the broker's share sessions and share-partitions
+/// are dropped; back at 1 the member opens a new session, fetches and acknowledges.</summary>
 public class ShareVersionGateTests
 {
     private static ShareFetchRequest FetchRequest(Guid topicId, int epoch, params (long First, long Last, sbyte Type)[] acks) => new()
@@ -66,8 +67,14 @@ public class ShareVersionGateTests
         Assert.Equal(0, open.ErrorCode);
         await f.Produce("t", 0, HandlerFixture.Batch("c", "d"));
 
+        Assert.NotNull(f.Broker.Shares.Find("sg", topicId, 0));
+        Assert.Equal(1, f.Broker.Shares.Sessions.Count);
         Assert.Equal(0, (await f.Send<UpdateFeaturesResponse>(ShareVersion(0), 2))!.ErrorCode);
         Assert.Equal(0, f.Broker.Features.Level("share.version"));
+        // Turned off, the broker drops its share sessions and share-partitions at once
+        // (upstream SharePartitionManager.onShareVersionToggle).
+        Assert.Equal(0, f.Broker.Shares.Sessions.Count);
+        Assert.Null(f.Broker.Shares.Find("sg", topicId, 0));
         var fetch = (await f.Send<ShareFetchResponse>(FetchRequest(topicId, 1), version))!;
         Assert.Equal((short)ErrorCode.UnsupportedVersion, fetch.ErrorCode);
         Assert.Equal(0, Acquired(fetch));
@@ -75,12 +82,15 @@ public class ShareVersionGateTests
         Assert.Equal((short)ErrorCode.UnsupportedVersion, ack.ErrorCode);
         Assert.Empty(ack.Responses);
 
-        // Back on: the refused requests consumed no session epoch, so epoch 1 is still the next one.
+        // Back on: the old session is gone, so the member opens a new one; the share-partition is
+        // read again from the share coordinator and the records are delivered.
         Assert.Equal(0, (await f.Send<UpdateFeaturesResponse>(ShareVersion(1), 2))!.ErrorCode);
-        var again = (await f.Send<ShareFetchResponse>(FetchRequest(topicId, 1), version))!;
+        var stale = (await f.Send<ShareFetchResponse>(FetchRequest(topicId, 1), version))!;
+        Assert.Equal((short)ErrorCode.ShareSessionNotFound, stale.ErrorCode);
+        var again = (await f.Send<ShareFetchResponse>(FetchRequest(topicId, 0), version))!;
         Assert.Equal(0, again.ErrorCode);
         Assert.Equal(2, Acquired(again));
-        var acked = (await f.Send<ShareAcknowledgeResponse>(AckRequest(topicId, 2, 2, 3), version))!;
+        var acked = (await f.Send<ShareAcknowledgeResponse>(AckRequest(topicId, 1, 2, 3), version))!;
         Assert.Equal(0, acked.ErrorCode);
         Assert.Equal(0, acked.Responses.Single().Partitions.Single().ErrorCode);
     }

@@ -263,4 +263,111 @@ public class Kip890Tests
         }
         return values;
     }
+
+    // Runs once, between a transactional Produce's verification and its append (KIP-890 race).
+    private static void BetweenVerificationAndAppend(Func<Task> action)
+    {
+        bool ran = false;
+        ProduceVerification.BeforeAppendForTests.Value = async () =>
+        {
+            if (ran) return;
+            ran = true;
+            await action();
+        };
+    }
+
+    private static async Task AbortInBetween(StorageHandlerFixture f, long pid, short epoch, short endTxnVersion, long endOffsetAfter)
+    {
+        var abort = await f.Send<EndTxnResponse>(new EndTxnRequest { TransactionalId = "tx", ProducerId = pid, ProducerEpoch = epoch, Committed = false }, endTxnVersion);
+        Assert.Equal(0, abort.ErrorCode);
+        // The coordinator wrote its ABORT marker to the partition before the produce appends.
+        Assert.Equal(endOffsetAfter, f.Broker.Replicas.GetPartition("t", 0)!.Log.LogEndOffset);
+    }
+
+    [Theory]
+    [InlineData(9)]
+    [InlineData(11)]
+    public async Task AMarkerBetweenVerificationAndAppendRefusesTheBatch(short version)
+    {
+        await using var f = new StorageHandlerFixture();
+        f.CreateTopic("t");
+        var (pid, epoch) = await Init(f, "tx");
+        await AddPartition(f, "tx", pid, epoch, "t", 0);
+        // The coordinator says the partition is in the transaction, then the transaction is aborted
+        // and its marker written before the batch reaches the log: the batch would otherwise open a
+        // transaction the coordinator no longer has (a hanging transaction).
+        BetweenVerificationAndAppend(() => AbortInBetween(f, pid, epoch, 3, endOffsetAfter: 1));
+        var r = await Produce(f, "tx", "t", 0, StorageHandlerFixture.Batch(pid, epoch, 0, true, "late"), version);
+        Assert.Equal((short)ErrorCode.InvalidTxnState, r.ErrorCode);
+        Assert.Equal("Record was not part of an ongoing transaction", r.ErrorMessage);
+        var log = f.Broker.Replicas.GetPartition("t", 0)!.Log;
+        Assert.Equal(1, log.LogEndOffset);
+        Assert.Equal(log.LogEndOffset, log.LastStableOffset);
+    }
+
+    [Fact]
+    public async Task AMarkerBeforeTheNextBatchOfAnOpenTransactionRefusesIt()
+    {
+        await using var f = new StorageHandlerFixture();
+        f.CreateTopic("t");
+        var (pid, epoch) = await Init(f, "tx");
+        await AddPartition(f, "tx", pid, epoch, "t", 0);
+        Assert.Equal(0, (await Produce(f, "tx", "t", 0, StorageHandlerFixture.Batch(pid, epoch, 0, true, "a"), 9)).ErrorCode);
+        // The second batch continues the open transaction, so it is not verified; the abort lands first.
+        BetweenVerificationAndAppend(() => AbortInBetween(f, pid, epoch, 3, endOffsetAfter: 2));
+        var r = await Produce(f, "tx", "t", 0, StorageHandlerFixture.Batch(pid, epoch, 1, true, "b"), 9);
+        Assert.Equal((short)ErrorCode.InvalidTxnState, r.ErrorCode);
+        Assert.Equal(2, f.Broker.Replicas.GetPartition("t", 0)!.Log.LogEndOffset);
+    }
+
+    [Fact]
+    public async Task TransactionVersion2MarkerBetweenImplicitAddAndAppendFencesTheBatch()
+    {
+        await using var f = new StorageHandlerFixture();
+        f.CreateTopic("t");
+        var (pid, epoch) = await Init(f, "tx");
+        // Produce v12 adds the partition; the producer's abort (EndTxn v5) bumps the epoch in its marker.
+        BetweenVerificationAndAppend(() => AbortInBetween(f, pid, epoch, 5, endOffsetAfter: 1));
+        var r = await ProduceV12(f, "tx", "t", 0, StorageHandlerFixture.Batch(pid, epoch, 0, true, "late"));
+        Assert.Equal((short)ErrorCode.InvalidProducerEpoch, r.ErrorCode);
+        Assert.Equal(1, f.Broker.Replicas.GetPartition("t", 0)!.Log.LogEndOffset);
+        // The next transaction (bumped epoch) is verified and appended as usual.
+        ProduceVerification.BeforeAppendForTests.Value = null;
+        Assert.Equal(0, (await ProduceV12(f, "tx", "t", 0, StorageHandlerFixture.Batch(pid, (short)(epoch + 1), 0, true, "next"))).ErrorCode);
+    }
+
+    [Fact]
+    public async Task WriteTxnMarkersV2ChecksATransactionVersion2MarkerForABumpedEpoch()
+    {
+        await using var f = new StorageHandlerFixture();
+        f.CreateTopic("t");
+        // Producer 77 has a transaction open at epoch 3.
+        Assert.Equal(0, (await f.Produce("t", StorageHandlerFixture.Batch(77, 3, 0, true, "x"))).ErrorCode);
+        var log = f.Broker.Replicas.GetPartition("t", 0)!.Log;
+        async Task<short> Write(short epoch, sbyte transactionVersion, short version = 2)
+        {
+            var r = await f.Send<WriteTxnMarkersResponse>(new WriteTxnMarkersRequest
+            {
+                Markers = [new WriteTxnMarkersRequest.WritableTxnMarker
+                {
+                    ProducerId = 77, ProducerEpoch = epoch, TransactionResult = true, CoordinatorEpoch = 0, TransactionVersion = transactionVersion,
+                    Topics = [new WriteTxnMarkersRequest.WritableTxnMarkerTopic { Name = "t", PartitionIndexes = [0] }],
+                }],
+            }, version);
+            return r.Markers[0].Topics[0].Partitions[0].ErrorCode;
+        }
+        // KIP-1228: a transaction version 2 marker carries the bumped epoch; one at the records'
+        // epoch is late (it belongs to an earlier transaction) and is refused.
+        Assert.Equal((short)ErrorCode.InvalidProducerEpoch, await Write(3, 2));
+        Assert.Equal((short)ErrorCode.InvalidProducerEpoch, await Write(2, 1));
+        Assert.Equal(1, log.LogEndOffset);
+        Assert.Equal(0, await Write(4, 2));
+        Assert.Equal(log.LogEndOffset, log.LastStableOffset);
+        // The same marker again once the transaction ended (a coordinator retry) is written.
+        Assert.Equal(0, await Write(4, 2));
+        // v1 has no TransactionVersion (0): an epoch equal to the producer's is accepted, an older one not.
+        Assert.Equal(0, await Write(4, 0, version: 1));
+        Assert.Equal((short)ErrorCode.InvalidProducerEpoch, await Write(3, 0, version: 1));
+        Assert.Equal(4, log.LogEndOffset);
+    }
 }

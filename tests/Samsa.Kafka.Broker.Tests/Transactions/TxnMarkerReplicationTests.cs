@@ -189,4 +189,80 @@ public class TxnMarkerReplicationTests
         }, 7);
         Assert.Equal((0, 5L), (fetched.Topics[0].Partitions[0].ErrorCode, fetched.Topics[0].Partitions[0].CommittedOffset));
     }
+
+    private static async Task<(short Error, long Offset)> FetchOffset(StorageHandlerFixture f, string group, bool requireStable)
+    {
+        var r = await f.Send<OffsetFetchResponse>(new OffsetFetchRequest
+        {
+            GroupId = group, RequireStable = requireStable,
+            Topics = [new OffsetFetchRequest.OffsetFetchRequestTopic { Name = "t", PartitionIndexes = [0] }],
+        }, 7);
+        var p = r.Topics[0].Partitions[0];
+        return (p.ErrorCode, p.CommittedOffset);
+    }
+
+    private static async Task TxnOffsetCommit(StorageHandlerFixture f, string transactionalId, string group, long pid, short epoch, long offset)
+    {
+        var addOffsets = await f.Send<AddOffsetsToTxnResponse>(new AddOffsetsToTxnRequest { TransactionalId = transactionalId, ProducerId = pid, ProducerEpoch = epoch, GroupId = group }, 3);
+        Assert.Equal(0, addOffsets.ErrorCode);
+        var r = await f.Send<TxnOffsetCommitResponse>(new TxnOffsetCommitRequest
+        {
+            TransactionalId = transactionalId, GroupId = group, ProducerId = pid, ProducerEpoch = epoch, GenerationId = -1, MemberId = "",
+            Topics = [new TxnOffsetCommitRequest.TxnOffsetCommitRequestTopic
+            {
+                Name = "t", Partitions = [new TxnOffsetCommitRequest.TxnOffsetCommitRequestPartition { PartitionIndex = 0, CommittedOffset = offset, CommittedLeaderEpoch = -1 }],
+            }],
+        }, 3);
+        Assert.Equal(0, r.Topics[0].Partitions[0].ErrorCode);
+    }
+
+    [Fact]
+    public async Task TransactionalOffsetsAreCommittedOnlyOnceTheirMarkerIsReplicated()
+    {
+        await using var f = new StorageHandlerFixture();
+        f.CreateTopic("t");
+        var isr = new SlowIsr(f.Broker, open: true);
+        var service = f.Broker.Transactions;
+        Assert.Equal(ErrorCode.None, service.EnsureTransactionLog().Error);
+        var init = service.Coordinator.InitProducerId("tx", 10_000);
+        Assert.Equal(ErrorCode.None, init.Error);
+        await TxnOffsetCommit(f, "tx", "g", init.ProducerId, init.ProducerEpoch, 5);
+        Assert.Equal(((short)ErrorCode.UnstableOffsetCommit, -1L), await FetchOffset(f, "g", requireStable: true));
+
+        // The coordinator's COMMIT marker is appended to the group's offsets partition but the ISR
+        // does not have it yet: the offsets are not committed (upstream reads at the high watermark).
+        isr.Shut();
+        var end = await f.Send<EndTxnResponse>(new EndTxnRequest { TransactionalId = "tx", ProducerId = init.ProducerId, ProducerEpoch = init.ProducerEpoch, Committed = true }, 3)
+            .WaitAsync(TimeSpan.FromSeconds(5));
+        Assert.Equal(0, end.ErrorCode);
+        int offsetsPartition = f.Broker.Groups.Coordinator.PartitionFor("g");
+        Assert.Contains(isr.Snapshot(), w => w.Topic == "__consumer_offsets" && w.Partition == offsetsPartition);
+        Assert.Equal(((short)ErrorCode.UnstableOffsetCommit, -1L), await FetchOffset(f, "g", requireStable: true));
+        Assert.Equal((0, -1L), await FetchOffset(f, "g", requireStable: false));
+
+        // Replicated: committed and stable.
+        isr.AlwaysAnswer(ErrorCode.None);
+        (short, long) fetched = default;
+        for (int i = 0; i < 50 && (fetched = await FetchOffset(f, "g", requireStable: true)) != (0, 5L); i++) await Task.Delay(50);
+        Assert.Equal((0, 5L), fetched);
+
+        // WriteTxnMarkers from another broker's coordinator likewise: a marker whose replication
+        // failed leaves the offsets pending (the coordinator writes it again), one that is
+        // replicated commits them before the answer.
+        var second = service.Coordinator.InitProducerId("tx2", 10_000);
+        await TxnOffsetCommit(f, "tx2", "g2", second.ProducerId, second.ProducerEpoch, 9);
+        int p2 = f.Broker.Groups.Coordinator.PartitionFor("g2");
+        isr.AlwaysAnswer(ErrorCode.RequestTimedOut);
+        var failed = await f.Send<WriteTxnMarkersResponse>(Markers(second.ProducerId, second.ProducerEpoch, "__consumer_offsets", p2), 1);
+        Assert.Equal((short)ErrorCode.RequestTimedOut, failed.Markers[0].Topics[0].Partitions[0].ErrorCode);
+        Assert.Equal(((short)ErrorCode.UnstableOffsetCommit, -1L), await FetchOffset(f, "g2", requireStable: true));
+        isr.Shut();
+        var pending = f.Send<WriteTxnMarkersResponse>(Markers(second.ProducerId, second.ProducerEpoch, "__consumer_offsets", p2), 1);
+        await Task.Delay(200);
+        Assert.False(pending.IsCompleted);
+        Assert.Equal((0, -1L), await FetchOffset(f, "g2", requireStable: false));
+        isr.Release();
+        Assert.Equal(0, (await pending.WaitAsync(TimeSpan.FromSeconds(5))).Markers[0].Topics[0].Partitions[0].ErrorCode);
+        Assert.Equal((0, 9L), await FetchOffset(f, "g2", requireStable: true));
+    }
 }

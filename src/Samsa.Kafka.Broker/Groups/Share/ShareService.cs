@@ -60,7 +60,38 @@ public sealed class ShareService : IDisposable
         {
             if (Sessions.Remove(group, member) is not null) ReleaseMember(group, member);
         };
+        // share.version finalized below 1 (UpdateFeatures, or the /feature znode changing): share
+        // sessions and share-partitions are dropped at once, as upstream's
+        // SharePartitionManager.onShareVersionToggle.
+        broker.Features.Changed += (before, after) =>
+        {
+            if (after.Levels.GetValueOrDefault(ShareVersionFeature) < 1 && before.Levels.GetValueOrDefault(ShareVersionFeature) >= 1)
+                OnShareGroupsDisabled();
+        };
         if (startLoop) _loop = Task.Run(LoopAsync);
+    }
+
+    private const string ShareVersionFeature = "share.version";
+
+    /// <summary>
+    /// Share groups were turned off (share.version 0): every share session and every share-partition
+    /// this broker holds is dropped (upstream onShareVersionToggle: removeAllSessions and the partition
+    /// cache). Nothing is written: what members had acquired reads as available when a share-partition
+    /// is loaded again, and acknowledgements were written before they were answered. Members reopen
+    /// their sessions (SHARE_SESSION_NOT_FOUND) once the level is back.
+    /// </summary>
+    public void OnShareGroupsDisabled()
+    {
+        int sessions = Sessions.RemoveAll();
+        int partitions;
+        lock (_gate)
+        {
+            partitions = _partitions.Count;
+            _partitions.Clear();
+            _holders.Clear();
+        }
+        _log?.Invoke($"share.version is 0: dropped {sessions} share sessions and {partitions} share-partitions");
+        Notify();
     }
 
     public ShareGroupSettings Settings { get; }

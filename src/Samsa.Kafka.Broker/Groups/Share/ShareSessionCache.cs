@@ -92,6 +92,17 @@ public sealed class ShareSessionCache
         }
     }
 
+    /// <summary>Drops every session (share.version turned off); returns how many there were.</summary>
+    public int RemoveAll()
+    {
+        lock (_gate)
+        {
+            int n = _sessions.Count;
+            _sessions.Clear();
+            return n;
+        }
+    }
+
     /// <summary>Drops every session of a member (it left its group).</summary>
     public ShareSession? Remove(string groupId, string memberId)
     {
