@@ -21,7 +21,7 @@ internal sealed class AdminArgs
             string? value = null;
             int eq = a.IndexOf('=');
             if (a.StartsWith("--", StringComparison.Ordinal) && eq > 2) { name = a[..eq]; value = a[(eq + 1)..]; }
-            if (withValue.Contains(name))
+            if (withValue.Contains(name) && (value is not null || !flags.Contains(name)))
             {
                 if (value is null)
                 {

@@ -216,6 +216,27 @@ internal sealed class AdminClient : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Runs a request at the group's coordinator, finding it again and retrying while the answer is
+    /// NOT_COORDINATOR, COORDINATOR_NOT_AVAILABLE or COORDINATOR_LOAD_IN_PROGRESS (the offsets topic
+    /// being created or loaded, or the coordinator moving), as upstream's admin client does.
+    /// </summary>
+    public async Task<T> AtCoordinatorAsync<T>(string group, Func<Conn, Task<T>> call, Func<T, IEnumerable<short>> errors)
+    {
+        for (int attempt = 0; ; attempt++)
+        {
+            var (conn, node) = await CoordinatorAsync(group);
+            LastCoordinator = node;
+            var result = await call(conn);
+            if (attempt >= 20 || !errors(result).Any(e => e is (short)ErrorCode.NotCoordinator or (short)ErrorCode.CoordinatorNotAvailable or (short)ErrorCode.CoordinatorLoadInProgress))
+                return result;
+            await Task.Delay(250, Token);
+        }
+    }
+
+    /// <summary>The coordinator the last <see cref="AtCoordinatorAsync"/> call went to.</summary>
+    public Node? LastCoordinator { get; private set; }
+
     public async ValueTask DisposeAsync()
     {
         foreach (var c in _conns.Values) await c.Client.DisposeAsync();

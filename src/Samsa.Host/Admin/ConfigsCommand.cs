@@ -39,7 +39,7 @@ internal static class ConfigsCommand
         var entities = new List<(string Type, string? Name)>();
         if (args.Get("--topic") is { } t) entities.Add(("topics", t));
         if (args.Get("--broker") is { } b) entities.Add(("brokers", b));
-        if (args.Has("--broker-defaults")) entities.Add(("brokers", null));
+        if (args.Has("--broker-defaults")) entities.Add(("brokers", ""));
         if (args.Get("--user") is { } u) entities.Add(("users", u));
         if (args.Has("--user-defaults")) entities.Add(("users", null));
         if (args.Get("--client") is { } c) entities.Add(("clients", c));
@@ -54,7 +54,7 @@ internal static class ConfigsCommand
                 string type = types[i];
                 if (type is not ("topics" or "brokers" or "users" or "clients"))
                     throw new UsageException($"{Tool}: Invalid entity type {type}, the entity type must be one of topics, brokers, users, clients with a --bootstrap-server argument");
-                string? name = i < names.Count ? names[i] : null;
+                string? name = i < names.Count ? names[i] : args.Has("--entity-default") && type == "brokers" ? "" : null;
                 if (name is null && !args.Has("--entity-default") && (args.Has("--alter") || type is "users" or "clients"))
                     throw new UsageException($"{Tool}: An entity name must be specified with --{(args.Has("--alter") ? "alter" : "describe")} of {type}");
                 entities.Add((type, name));

@@ -155,10 +155,13 @@ internal static class ConsumerGroupsCommand
 
     private static async Task<Group> DescribeGroupAsync(AdminClient admin, string groupId)
     {
-        var (conn, node) = await admin.CoordinatorAsync(groupId);
-        if (TrySupports(conn, ApiKey.ConsumerGroupDescribe))
+        AdminClient.Conn conn = null!;
+        var (first, node) = await admin.CoordinatorAsync(groupId);
+        if (TrySupports(first, ApiKey.ConsumerGroupDescribe))
         {
-            var r = await admin.SendAsync<ConsumerGroupDescribeResponse>(conn, new ConsumerGroupDescribeRequest { GroupIds = [groupId] }, ApiKey.ConsumerGroupDescribe, 0);
+            var r = await admin.AtCoordinatorAsync(groupId, c => admin.SendAsync<ConsumerGroupDescribeResponse>(conn = c, new ConsumerGroupDescribeRequest { GroupIds = [groupId] }, ApiKey.ConsumerGroupDescribe, 0),
+                r => r.Groups.Select(g => g.ErrorCode));
+            node = admin.LastCoordinator!;
             var g = r.Groups.FirstOrDefault();
             if (g is not null && g.ErrorCode == 0)
             {
@@ -170,7 +173,9 @@ internal static class ConsumerGroupsCommand
             if (g is not null && g.ErrorCode is not ((short)ErrorCode.GroupIdNotFound or (short)ErrorCode.UnsupportedVersion))
                 throw AdminException.From(g.ErrorCode, g.ErrorMessage);
         }
-        var d = await admin.SendAsync<DescribeGroupsResponse>(conn, new DescribeGroupsRequest { Groups = [groupId] }, ApiKey.DescribeGroups, 5);
+        var d = await admin.AtCoordinatorAsync(groupId, c => admin.SendAsync<DescribeGroupsResponse>(conn = c, new DescribeGroupsRequest { Groups = [groupId] }, ApiKey.DescribeGroups, 5),
+            r => r.Groups.Select(g => g.ErrorCode));
+        node = admin.LastCoordinator!;
         var dg = d.Groups.FirstOrDefault() ?? throw new AdminException($"no description of group {groupId}");
         if (dg.ErrorCode != 0 && dg.ErrorCode != (short)ErrorCode.GroupIdNotFound) throw AdminException.From(dg.ErrorCode, dg.ErrorMessage);
         if (dg.ErrorCode == (short)ErrorCode.GroupIdNotFound) return new Group(groupId, "Dead", "", [], node, conn);
@@ -200,9 +205,9 @@ internal static class ConsumerGroupsCommand
     /// <summary>The group's committed offsets (OffsetFetch for all partitions); partitions without one are left out.</summary>
     private static async Task<SortedDictionary<(string Topic, int Partition), long>> CommittedAsync(AdminClient admin, Group group)
     {
-        var conn = group.Conn;
-        short v = conn.Version(ApiKey.OffsetFetch, 7);
-        var r = await admin.SendAsync<OffsetFetchResponse>(conn, new OffsetFetchRequest { GroupId = group.Id, Topics = null! }, v);
+        short v = group.Conn.Version(ApiKey.OffsetFetch, 7);
+        var r = await admin.AtCoordinatorAsync(group.Id, c => admin.SendAsync<OffsetFetchResponse>(c, new OffsetFetchRequest { GroupId = group.Id, Topics = null! }, v),
+            r => r.Topics.SelectMany(t => t.Partitions.Select(p => p.ErrorCode)).Append(v >= 2 ? r.ErrorCode : (short)0));
         if (v >= 2 && r.ErrorCode != 0) throw AdminException.From(r.ErrorCode, null);
         var result = new SortedDictionary<(string, int), long>(Comparer<(string Topic, int Partition)>.Create((a, b) =>
             string.CompareOrdinal(a.Topic, b.Topic) is var c && c != 0 ? c : a.Partition.CompareTo(b.Partition)));
@@ -358,11 +363,11 @@ internal static class ConsumerGroupsCommand
         var failed = new List<(string Group, string Error)>();
         foreach (var id in await GroupIdsAsync(admin, args))
         {
-            var (conn, _) = await admin.CoordinatorAsync(id);
-            var r = await admin.SendAsync<DeleteGroupsResponse>(conn, new DeleteGroupsRequest { GroupsNames = [id] }, ApiKey.DeleteGroups, 2);
+            var r = await admin.AtCoordinatorAsync(id, c => admin.SendAsync<DeleteGroupsResponse>(c, new DeleteGroupsRequest { GroupsNames = [id] }, ApiKey.DeleteGroups, 2),
+                r => r.Results.Select(x => x.ErrorCode));
             var result = r.Results.FirstOrDefault(x => x.GroupId == id);
             if (result is null || result.ErrorCode == 0) ok.Add(id);
-            else failed.Add((id, $"org.apache.kafka.common.errors.{ExceptionName(ErrorCodes.FromWire(result.ErrorCode))}: {ErrorCodes.DefaultMessage(ErrorCodes.FromWire(result.ErrorCode))}"));
+            else failed.Add((id, $"java.util.concurrent.ExecutionException: org.apache.kafka.common.errors.{ExceptionName(ErrorCodes.FromWire(result.ErrorCode))}: {ErrorCodes.DefaultMessage(ErrorCodes.FromWire(result.ErrorCode))}"));
         }
         if (failed.Count == 0)
             output.WriteLine($"Deletion of requested consumer groups ('{string.Join(", ", ok)}') was successful.");
@@ -434,7 +439,7 @@ internal static class ConsumerGroupsCommand
             }
             if (execute && plan.Count > 0)
             {
-                var conn = group.Conn;
+                var conn = group.Conn;   // the version; the request goes to the coordinator found again if it moved
                 short v = conn.Version(ApiKey.OffsetCommit, 8);
                 var request = new OffsetCommitRequest
                 {
@@ -451,7 +456,7 @@ internal static class ConsumerGroupsCommand
                         }).ToList(),
                     }).ToList(),
                 };
-                var r = await admin.SendAsync<OffsetCommitResponse>(conn, request, v);
+                var r = await admin.AtCoordinatorAsync(id, c => admin.SendAsync<OffsetCommitResponse>(c, request, v), r => r.Topics.SelectMany(t => t.Partitions.Select(p => p.ErrorCode)));
                 foreach (var t in r.Topics)
                     foreach (var p in t.Partitions)
                         if (p.ErrorCode != 0) throw AdminException.From(p.ErrorCode, null);

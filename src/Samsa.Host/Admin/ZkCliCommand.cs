@@ -11,8 +11,9 @@ namespace Samsa.Host.Admin;
 /// <c>samsa zkcli</c>: zkCli.sh (ZooKeeperMain 3.8) without a JVM, over Samsa's Keeper client. One
 /// command from the arguments, or one per line from standard input when none is given. Command
 /// output goes to stdout and errors to stderr with the same text as zkCli.sh's commands print
-/// ("Node does not exist: /x", "Created /x" on stderr ...). zkCli.sh's own banner lines
-/// ("Connecting to ...", the WATCHER:: line for the connection, log4j lines) are not printed.
+/// ("Node does not exist: /x", "Created /x" on stderr ...). The "Connecting to ..." line and the
+/// connection's WATCHER:: lines come first, as zkCli.sh prints them; in script mode (stdin) there
+/// is no welcome text and no prompt.
 /// </summary>
 internal sealed partial class ZkCliCommand
 {
@@ -59,7 +60,37 @@ internal sealed partial class ZkCliCommand
     private sealed class CliException(string message) : Exception(message);
 
     private readonly TextWriter _out, _err;
-    private KeeperClient _zk = null!;
+    private Task<KeeperClient> _connect = null!;
+    private string _server = "";
+    private TimeSpan _connectTimeout;
+    private bool _bannerPrinted;
+
+    /// <summary>The connected client; the first call waits for the session and prints zkCli.sh's connection event.</summary>
+    private async Task<KeeperClient> Zk()
+    {
+        KeeperClient zk;
+        try { zk = await _connect.WaitAsync(_connectTimeout); }
+        catch (Exception e) when (e is TimeoutException or KeeperException or IOException or System.Net.Sockets.SocketException or ArgumentException)
+        {
+            throw new CliException($"KeeperErrorCode = ConnectionLoss ({_server}: {(e is TimeoutException ? "no session within the timeout" : e.Message)})");
+        }
+        if (!_bannerPrinted)
+        {
+            _bannerPrinted = true;
+            lock (_out) _out.WriteLine("\nWATCHER::\n\nWatchedEvent state:SyncConnected type:None path:null");
+        }
+        return zk;
+    }
+
+    /// <summary>Leaves without closeSession, as zkCli.sh's exit does: the server expires the session after its timeout.</summary>
+    private async Task AbandonAsync()
+    {
+        _out.Flush();
+        _err.Flush();
+        await Task.CompletedTask;
+        // The process ends next; its socket closes with it. A client left running in-process would
+        // keep the session alive, so callers in the same process (tests) should not rely on this.
+    }
     private bool _printWatches = true;
 
     private ZkCliCommand(TextWriter output, TextWriter error) { _out = output; _err = error; }
@@ -94,29 +125,38 @@ internal sealed partial class ZkCliCommand
             var jaas = props.GetValueOrDefault("java.security.auth.login.config") ?? Environment.GetEnvironmentVariable("ZK_CLIENT_JAAS");
             if (jaas is not null) options.Sasl = KeeperClientSasl.FromJaasFile(jaas, props.GetValueOrDefault("zookeeper.sasl.clientconfig") ?? "Client");
         }
+        // zkCli.sh's first line, and (after the session is up) the connection event its default watcher prints.
+        output.WriteLine("Connecting to " + server);
         var cli = new ZkCliCommand(output, error);
         options.DefaultWatcher = cli.OnWatch;
-        using var connectTimeout = new CancellationTokenSource(TimeSpan.FromMilliseconds(timeoutMs));
-        try
+        // Connecting starts now; a command awaits it at its first request (so a command refused
+        // before reaching the server prints no connection event, as with zkCli.sh).
+        cli._server = server;
+        cli._connectTimeout = TimeSpan.FromMilliseconds(timeoutMs);
+        cli._connect = KeeperClient.ConnectAsync(server, options);
+        _ = cli._connect.ContinueWith(static t => _ = t.Exception, TaskContinuationOptions.OnlyOnFaulted);
+        if (i < argv.Length)
         {
-            cli._zk = await KeeperClient.ConnectAsync(server, options, connectTimeout.Token);
+            // One command: zkCli.sh exits without closing its session (its ephemerals stay until the session times out).
+            int rc = await cli.ExecuteAsync(argv[i..]);
+            await cli.AbandonAsync();
+            return rc;
         }
-        catch (Exception e) when (e is OperationCanceledException or KeeperException or IOException or System.Net.Sockets.SocketException or ArgumentException)
-        {
-            error.WriteLine($"zkcli: could not connect to {server}: {(e is OperationCanceledException ? "timed out" : e.Message)}");
-            return 1;
-        }
-        await using var _ = cli._zk;
-        if (i < argv.Length) return await cli.ExecuteAsync(argv[i..]);
         int code = 0;
         string? line;
         while ((line = await input.ReadLineAsync()) is not null)
         {
             var words = Tokenize(line);
             if (words.Count == 0) continue;
-            if (words[0] == "quit") break;
+            if (words[0] is "quit" or "close")
+            {
+                if (cli._connect.IsCompletedSuccessfully) await cli._connect.Result.DisposeAsync();
+                if (words[0] == "quit") return code;
+                continue;
+            }
             code = await cli.ExecuteAsync(words.ToArray());
         }
+        await cli.AbandonAsync();
         return code;
     }
 
@@ -149,8 +189,8 @@ internal sealed partial class ZkCliCommand
         if (!Commands.TryGetValue(cmd, out var spec))
         {
             PrintUsage();
-            _err.WriteLine($"Command not found {cmd}");
-            return 1;
+            _err.WriteLine($"Command not found: Command not found {cmd}");
+            return 127;
         }
         try
         {
@@ -175,11 +215,43 @@ internal sealed partial class ZkCliCommand
         }
     }
 
+    /// <summary>ZooKeeperMain.usage(): every zkCli.sh 3.8 command, as it prints them (stderr).</summary>
+    private static readonly string[] UpstreamUsage =
+    [
+        "\taddWatch [-m mode] path # optional mode is one of [PERSISTENT, PERSISTENT_RECURSIVE] - default is PERSISTENT_RECURSIVE",
+        "\taddauth scheme auth",
+        "\tclose ",
+        "\tconfig [-c] [-w] [-s]",
+        "\tconnect host:port",
+        "\tcreate [-s] [-e] [-c] [-t ttl] path [data] [acl]",
+        "\tdelete [-v version] path",
+        "\tdeleteall path [-b batch size]",
+        "\tdelquota [-n|-b|-N|-B] path",
+        "\tget [-s] [-w] path",
+        "\tgetAcl [-s] path",
+        "\tgetAllChildrenNumber path",
+        "\tgetEphemerals path",
+        "\thistory ",
+        "\tlistquota path",
+        "\tls [-s] [-w] [-R] path",
+        "\tprintwatches on|off",
+        "\tquit ",
+        "\treconfig [-s] [-v version] [[-file path] | [-members serverID=host:port1:port2;port3[,...]*]] | [-add serverId=host:port1:port2;port3[,...]]* [-remove serverId[,...]*]",
+        "\tredo cmdno",
+        "\tremovewatches path [-c|-d|-a] [-l]",
+        "\tset [-s] [-v version] path data",
+        "\tsetAcl [-s] [-v version] [-R] path acl",
+        "\tsetquota -n|-b|-N|-B val path",
+        "\tstat [-w] path",
+        "\tsync path",
+        "\tversion ",
+        "\twhoami ",
+    ];
+
     private void PrintUsage()
     {
         _err.WriteLine("ZooKeeper -server host:port -client-configuration properties-file cmd args");
-        foreach (var (name, spec) in Commands.Where(c => c.Key is not ("quit" or "close")).OrderBy(c => c.Key, StringComparer.Ordinal))
-            _err.WriteLine($"\t{name} {spec.Usage}");
+        foreach (var line in UpstreamUsage) _err.WriteLine(line);
     }
 
     /// <summary>commons-cli's POSIX parsing as zkCli.sh's commands use it: -x flags and -x value anywhere; the rest are arguments.</summary>
@@ -197,12 +269,12 @@ internal sealed partial class ZkCliCommand
                 if (spec.WithValue.Contains(o))
                 {
                     string? v = w.Length > 2 ? w[2..] : i + 1 < words.Length ? words[++i] : null;
-                    if (v is null) throw new CliException($"Missing argument for option: {o}");
+                    if (v is null) throw new CliException($"org.apache.commons.cli.MissingArgumentException: Missing argument for option: {o}");
                     values[o] = v;
                     continue;
                 }
                 if (w.Length == 2 && spec.Flags.Contains(o)) { flags.Add(o); continue; }
-                throw new CliException($"Unrecognized option: {w}");
+                throw new CliException($"org.apache.commons.cli.UnrecognizedOptionException: Unrecognized option: {w}");
             }
             args.Add(w);
         }
@@ -276,6 +348,11 @@ internal sealed partial class ZkCliCommand
         int Version() => v.TryGetValue('v', out var s)
             ? int.TryParse(s, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out int n) ? n : throw new CliException($"For input string: \"{s}\"")
             : -1;
+        // Arguments are checked before the first request, as zkCli.sh's parse step does.
+        if (cmd is "ls" or "get" or "stat" or "set" or "delete" or "deleteall" or "getAcl" or "setAcl" or "sync"
+            or "getAllChildrenNumber" or "listquota" or "delquota" || (cmd == "getEphemerals" && a.Count > 1))
+            Path(1);
+        if (cmd is "set" or "setAcl" && a.Count < 3) throw new CliException(UsageText());
         switch (cmd)
         {
             case "ls":
@@ -283,15 +360,15 @@ internal sealed partial class ZkCliCommand
                 string path = Path(1);
                 if (f.Contains('R'))
                 {
-                    await _zk.GetDataAsync(path, f.Contains('w'));
+                    await (await Zk()).GetDataAsync(path, f.Contains('w'));
                     _out.WriteLine(path);
                     await ListRecursiveAsync(path, f.Contains('w'));
                     break;
                 }
                 List<string> children;
                 Stat? stat = null;
-                if (f.Contains('s')) (children, stat) = await _zk.GetChildrenWithStatAsync(path, f.Contains('w') ? OnWatch : null);
-                else children = await _zk.GetChildrenAsync(path, f.Contains('w'));
+                if (f.Contains('s')) (children, stat) = await (await Zk()).GetChildrenWithStatAsync(path, f.Contains('w') ? OnWatch : null);
+                else children = await (await Zk()).GetChildrenAsync(path, f.Contains('w'));
                 children.Sort(StringComparer.Ordinal);
                 _out.Write("[" + string.Join(", ", children) + "]\n");
                 if (stat is not null) PrintStat(stat);
@@ -299,7 +376,7 @@ internal sealed partial class ZkCliCommand
             }
             case "get":
             {
-                var (data, stat) = await _zk.GetDataAsync(Path(1), f.Contains('w'));
+                var (data, stat) = await (await Zk()).GetDataAsync(Path(1), f.Contains('w'));
                 _out.WriteLine(data is null ? "null" : Encoding.UTF8.GetString(data));
                 if (f.Contains('s')) PrintStat(stat);
                 break;
@@ -307,7 +384,7 @@ internal sealed partial class ZkCliCommand
             case "stat":
             {
                 string path = Path(1);
-                var stat = await _zk.ExistsAsync(path, f.Contains('w')) ?? throw new KeeperException(Code.NoNode, path);
+                var stat = await (await Zk()).ExistsAsync(path, f.Contains('w')) ?? throw new KeeperException(Code.NoNode, path);
                 PrintStat(stat);
                 break;
             }
@@ -318,19 +395,19 @@ internal sealed partial class ZkCliCommand
             {
                 string path = Path(1);
                 if (a.Count < 3) throw new CliException(UsageText());
-                var stat = await _zk.SetDataAsync(path, Encoding.UTF8.GetBytes(a[2]), Version());
+                var stat = await (await Zk()).SetDataAsync(path, Encoding.UTF8.GetBytes(a[2]), Version());
                 if (f.Contains('s')) PrintStat(stat);
                 break;
             }
             case "delete":
-                await _zk.DeleteAsync(Path(1), Version());
+                await (await Zk()).DeleteAsync(Path(1), Version());
                 break;
             case "deleteall":
                 await DeleteAllAsync(Path(1));
                 break;
             case "getAcl":
             {
-                var (acl, stat) = await _zk.GetAclAsync(Path(1));
+                var (acl, stat) = await (await Zk()).GetAclAsync(Path(1));
                 foreach (var e in acl) _out.WriteLine($"{IdString(e.Id)}: {PermString(e.Perms)}");
                 if (f.Contains('s')) PrintStat(stat);
                 break;
@@ -343,27 +420,27 @@ internal sealed partial class ZkCliCommand
                 int version = Version();
                 if (f.Contains('R'))
                 {
-                    await _zk.GetDataAsync(path);
+                    await (await Zk()).GetDataAsync(path);
                     await SetAclTreeAsync(path, acl, version);
                 }
                 else
                 {
-                    var stat = await _zk.SetAclAsync(path, acl, version);
+                    var stat = await (await Zk()).SetAclAsync(path, acl, version);
                     if (f.Contains('s')) PrintStat(stat);
                 }
                 break;
             }
             case "addauth":
                 if (a.Count < 2) throw new CliException(UsageText());
-                await _zk.AddAuthInfoAsync(a[1], a.Count >= 3 ? Encoding.UTF8.GetBytes(a[2]) : []);
+                await (await Zk()).AddAuthInfoAsync(a[1], a.Count >= 3 ? Encoding.UTF8.GetBytes(a[2]) : []);
                 break;
             case "sync":
-                await _zk.SyncAsync(Path(1));
+                await (await Zk()).SyncAsync(Path(1));
                 _out.WriteLine("Sync is OK");
                 break;
             case "config":
             {
-                var (data, stat) = await _zk.GetDataAsync("/zookeeper/config", f.Contains('w'));
+                var (data, stat) = await (await Zk()).GetDataAsync("/zookeeper/config", f.Contains('w'));
                 string text = data is null ? "null" : Encoding.UTF8.GetString(data);
                 _out.WriteLine(f.Contains('c') ? ClientConfigString(text) : text);
                 if (f.Contains('s')) PrintStat(stat);
@@ -371,20 +448,20 @@ internal sealed partial class ZkCliCommand
             }
             case "whoami":
             {
-                var ids = await _zk.WhoAmIAsync();
+                var ids = await (await Zk()).WhoAmIAsync();
                 _out.WriteLine("Auth scheme: User");
                 foreach (var id in ids) _out.WriteLine($"{id.Scheme}: {id.User}");
                 break;
             }
             case "getEphemerals":
             {
-                var list = a.Count < 2 ? await _zk.GetEphemeralsAsync() : await _zk.GetEphemeralsAsync(Path(1));
+                var list = a.Count < 2 ? await (await Zk()).GetEphemeralsAsync() : await (await Zk()).GetEphemeralsAsync(Path(1));
                 _out.WriteLine("[" + string.Join(", ", list) + "]");
                 break;
             }
             case "getAllChildrenNumber":
                 if (a.Count < 2) throw new CliException(UsageText());
-                _out.WriteLine((await _zk.GetAllChildrenNumberAsync(Path(1))).ToString(CultureInfo.InvariantCulture));
+                _out.WriteLine((await (await Zk()).GetAllChildrenNumberAsync(Path(1))).ToString(CultureInfo.InvariantCulture));
                 break;
             case "listquota":
                 await ListQuotaAsync(Path(1));
@@ -408,7 +485,7 @@ internal sealed partial class ZkCliCommand
     private async Task ListRecursiveAsync(string path, bool watch)
     {
         List<string> children;
-        try { children = await _zk.GetChildrenAsync(path, watch); }
+        try { children = await (await Zk()).GetChildrenAsync(path, watch); }
         catch (KeeperException e) when (e.Code == Code.NoNode) { return; }
         children.Sort(StringComparer.Ordinal);
         string prefix = path == "/" ? "/" : path + "/";
@@ -418,10 +495,10 @@ internal sealed partial class ZkCliCommand
 
     private async Task SetAclTreeAsync(string path, List<ACL> acl, int version)
     {
-        try { await _zk.SetAclAsync(path, acl, version); }
+        try { await (await Zk()).SetAclAsync(path, acl, version); }
         catch (KeeperException e) { _out.Write(Describe(e.Code, path)); }
         List<string> children;
-        try { children = await _zk.GetChildrenAsync(path); }
+        try { children = await (await Zk()).GetChildrenAsync(path); }
         catch (KeeperException e) when (e.Code == Code.NoNode) { return; }
         children.Sort(StringComparer.Ordinal);
         string prefix = path == "/" ? "/" : path + "/";
@@ -447,7 +524,7 @@ internal sealed partial class ZkCliCommand
         var acl = a.Count > 3 ? ParseAcl(a[3]) : Acls.OpenAclUnsafe;
         try
         {
-            string created = await _zk.CreateAsync(path, data, acl, mode, t ? ttl : -1);
+            string created = await (await Zk()).CreateAsync(path, data, acl, mode, t ? ttl : -1);
             _err.WriteLine("Created " + created);
         }
         catch (KeeperException ex) when (ex.Code == Code.InvalidAcl)
@@ -469,7 +546,7 @@ internal sealed partial class ZkCliCommand
         for (int i = 0; i < tree.Count; i++)
         {
             List<string> children;
-            try { children = await _zk.GetChildrenAsync(tree[i]); }
+            try { children = await (await Zk()).GetChildrenAsync(tree[i]); }
             catch (KeeperException e) when (e.Code == Code.NoNode && i > 0) { continue; }
             string prefix = tree[i] == "/" ? "/" : tree[i] + "/";
             tree.AddRange(children.Select(c => prefix + c));
@@ -478,7 +555,7 @@ internal sealed partial class ZkCliCommand
         for (int i = tree.Count - 1; i >= 0; i--)
         {
             if (tree[i] == "/") continue;
-            try { await _zk.DeleteAsync(tree[i]); }
+            try { await (await Zk()).DeleteAsync(tree[i]); }
             catch (KeeperException e) when (e.Code == Code.NoNode) { }
             catch (KeeperException e) when (e.Code is Code.NotEmpty or Code.NoAuth) { ok = false; }
         }
@@ -620,8 +697,8 @@ internal sealed partial class ZkCliCommand
         _err.WriteLine("absolute path is " + limit);
         try
         {
-            var (l, _) = await _zk.GetDataAsync(limit);
-            var (s, _) = await _zk.GetDataAsync(QuotaPath(path) + "/" + StatNode);
+            var (l, _) = await (await Zk()).GetDataAsync(limit);
+            var (s, _) = await (await Zk()).GetDataAsync(QuotaPath(path) + "/" + StatNode);
             _out.WriteLine($"Output quota for {path} {StatsTrack.Parse(l is null ? null : Encoding.UTF8.GetString(l))}");
             _out.WriteLine($"Output stat for {path} {StatsTrack.Parse(s is null ? null : Encoding.UTF8.GetString(s))}");
         }
@@ -648,39 +725,39 @@ internal sealed partial class ZkCliCommand
         }
         if (v.Count == 0) { _err.WriteLine(usage()); return; }
         ValidatePath(path);
-        if (await _zk.ExistsAsync(path) is null) throw new CliException($"{path} does not exist.");
+        if (await (await Zk()).ExistsAsync(path) is null) throw new CliException($"{path} does not exist.");
         await CheckChildQuotaAsync(path);
         await CheckParentQuotaAsync(path);
         foreach (var p in new[] { "/zookeeper", QuotaRoot })
-            if (await _zk.ExistsAsync(p) is null)
-                try { await _zk.CreateAsync(p, null, Acls.OpenAclUnsafe); } catch (KeeperException e) when (e.Code == Code.NodeExists) { }
+            if (await (await Zk()).ExistsAsync(p) is null)
+                try { await (await Zk()).CreateAsync(p, null, Acls.OpenAclUnsafe); } catch (KeeperException e) when (e.Code == Code.NodeExists) { }
         string quotaPath = QuotaRoot;
         foreach (var part in path.Split('/', StringSplitOptions.RemoveEmptyEntries))
         {
             quotaPath += "/" + part;
-            if (await _zk.ExistsAsync(quotaPath) is null)
-                try { await _zk.CreateAsync(quotaPath, null, Acls.OpenAclUnsafe); } catch (KeeperException e) when (e.Code == Code.NodeExists) { }
+            if (await (await Zk()).ExistsAsync(quotaPath) is null)
+                try { await (await Zk()).CreateAsync(quotaPath, null, Acls.OpenAclUnsafe); } catch (KeeperException e) when (e.Code == Code.NodeExists) { }
         }
         string statPath = quotaPath + "/" + StatNode, limitPath = quotaPath + "/" + LimitNode;
         StatsTrack limits;
-        if (await _zk.ExistsAsync(limitPath) is null)
+        if (await (await Zk()).ExistsAsync(limitPath) is null)
         {
-            await _zk.CreateAsync(limitPath, Encoding.UTF8.GetBytes(quota.ToString()), Acls.OpenAclUnsafe);
-            await _zk.CreateAsync(statPath, Encoding.UTF8.GetBytes(new StatsTrack { ["count"] = 0, ["bytes"] = 0 }.ToString()), Acls.OpenAclUnsafe);
-            limits = StatsTrack.Parse(Encoding.UTF8.GetString((await _zk.GetDataAsync(limitPath)).Data ?? []));
+            await (await Zk()).CreateAsync(limitPath, Encoding.UTF8.GetBytes(quota.ToString()), Acls.OpenAclUnsafe);
+            await (await Zk()).CreateAsync(statPath, Encoding.UTF8.GetBytes(new StatsTrack { ["count"] = 0, ["bytes"] = 0 }.ToString()), Acls.OpenAclUnsafe);
+            limits = StatsTrack.Parse(Encoding.UTF8.GetString((await (await Zk()).GetDataAsync(limitPath)).Data ?? []));
         }
         else
         {
-            limits = StatsTrack.Parse(Encoding.UTF8.GetString((await _zk.GetDataAsync(limitPath)).Data ?? []));
+            limits = StatsTrack.Parse(Encoding.UTF8.GetString((await (await Zk()).GetDataAsync(limitPath)).Data ?? []));
             foreach (var key in new[] { "count", "bytes", "countHardLimit", "byteHardLimit" })
                 if (quota[key] > -1) limits[key] = quota[key];
         }
-        var stats = StatsTrack.Parse(Encoding.UTF8.GetString((await _zk.GetDataAsync(statPath)).Data ?? []));
+        var stats = StatsTrack.Parse(Encoding.UTF8.GetString((await (await Zk()).GetDataAsync(statPath)).Data ?? []));
         if ((limits["count"] > -1 && limits["count"] < stats["count"]) || (limits["countHardLimit"] > -1 && limits["countHardLimit"] < stats["count"]))
             _out.WriteLine("[Warning]: the count quota you create is less than the existing count:" + stats["count"]);
         if ((limits["bytes"] > -1 && limits["bytes"] < stats["bytes"]) || (limits["byteHardLimit"] > -1 && limits["byteHardLimit"] < stats["bytes"]))
             _out.WriteLine("[Warning]: the bytes quota you create is less than the existing bytes:" + stats["bytes"]);
-        await _zk.SetDataAsync(limitPath, Encoding.UTF8.GetBytes(limits.ToString()));
+        await (await Zk()).SetDataAsync(limitPath, Encoding.UTF8.GetBytes(limits.ToString()));
     }
 
     private async Task CheckChildQuotaAsync(string path)
@@ -689,7 +766,7 @@ internal sealed partial class ZkCliCommand
         for (int i = 0; i < queue.Count; i++)
         {
             List<string> children;
-            try { children = await _zk.GetChildrenAsync(queue[i]); }
+            try { children = await (await Zk()).GetChildrenAsync(queue[i]); }
             catch (KeeperException e) when (e.Code == Code.NoNode) { continue; }
             foreach (var c in children)
             {
@@ -708,7 +785,7 @@ internal sealed partial class ZkCliCommand
         {
             quotaPath += "/" + parts[i];
             List<string> children;
-            try { children = await _zk.GetChildrenAsync(quotaPath); }
+            try { children = await (await Zk()).GetChildrenAsync(quotaPath); }
             catch (KeeperException e) when (e.Code == Code.NoNode) { return; }
             if (children.Count == 0) return;
             if (quotaPath != QuotaPath(path) && children.Contains(LimitNode))
@@ -721,16 +798,16 @@ internal sealed partial class ZkCliCommand
         string parent = QuotaPath(path), limit = parent + "/" + LimitNode;
         try
         {
-            if (await _zk.ExistsAsync(limit) is null) { _out.WriteLine("Quota does not exist for " + path); return; }
-            var limits = StatsTrack.Parse(Encoding.UTF8.GetString((await _zk.GetDataAsync(limit)).Data ?? []));
+            if (await (await Zk()).ExistsAsync(limit) is null) { _out.WriteLine("Quota does not exist for " + path); return; }
+            var limits = StatsTrack.Parse(Encoding.UTF8.GetString((await (await Zk()).GetDataAsync(limit)).Data ?? []));
             if (f.Count == 0)
             {
-                foreach (var c in await _zk.GetChildrenAsync(parent)) await _zk.DeleteAsync(parent + "/" + c);
+                foreach (var c in await (await Zk()).GetChildrenAsync(parent)) await (await Zk()).DeleteAsync(parent + "/" + c);
                 // Trim the now-empty quota path up to /zookeeper/quota.
                 string p = parent;
-                while (p != QuotaRoot && (await _zk.GetChildrenAsync(p)).Count == 0)
+                while (p != QuotaRoot && (await (await Zk()).GetChildrenAsync(p)).Count == 0)
                 {
-                    await _zk.DeleteAsync(p);
+                    await (await Zk()).DeleteAsync(p);
                     p = p[..p.LastIndexOf('/')];
                 }
                 return;
@@ -739,7 +816,7 @@ internal sealed partial class ZkCliCommand
             if (f.Contains('b')) limits["bytes"] = -1;
             if (f.Contains('N')) limits["countHardLimit"] = -1;
             if (f.Contains('B')) limits["byteHardLimit"] = -1;
-            await _zk.SetDataAsync(limit, Encoding.UTF8.GetBytes(limits.ToString()));
+            await (await Zk()).SetDataAsync(limit, Encoding.UTF8.GetBytes(limits.ToString()));
         }
         catch (KeeperException e) when (e.Code == Code.NoNode)
         {
