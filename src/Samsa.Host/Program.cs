@@ -25,6 +25,9 @@ public static class Program
         "             [--tls [--tls-ca CA.pem]]   (the broker serves SSL only; TLS cost beside a plain run)\n" +
         "  samsa perf group [--members 10,100] [--initial-delay-ms 3000] [--heartbeat-ms 3000] [--rounds 3] [--bootstrap HOST:PORT] [--protocol classic|consumer|both]\n" +
         "  samsa perf keeper --target HOST:PORT [--sessions 8] [--requests 20000] [--inflight 64] [--size 100] [--ops create,exists,getData,setData,multi,delete]\n" +
+        "  samsa kafka-topics|kafka-consumer-groups|kafka-configs|kafka-acls --bootstrap-server HOST:PORT [--command-config FILE] ...\n" +
+        "             (upstream's kafka-*.sh options and output, no JVM; `samsa kafka-topics --help` for each)\n" +
+        "  samsa zkcli -server HOST:PORT [command args]   (zkCli.sh's commands; a script on stdin when no command is given)\n" +
         "  samsa version\n";
 
     public static async Task<int> Main(string[] args)
@@ -46,6 +49,7 @@ public static class Program
                 "broker" => await BrokerAsync(rest),
                 "keeper" => await Keeper.RunAsync(rest),
                 "perf" => rest.Length > 0 && rest[0] == "keeper" ? await KeeperPerf.RunAsync(rest[1..]) : await Perf.RunAsync(rest),
+                "kafka-topics" or "kafka-consumer-groups" or "kafka-configs" or "kafka-acls" or "zkcli" => await Admin.AdminCommands.RunAsync(args[0], rest),
                 "help" or "--help" or "-h" => PrintUsage(0),
                 "version" or "--version" => PrintVersion(),
                 _ => Fail($"unknown command '{args[0]}'"),

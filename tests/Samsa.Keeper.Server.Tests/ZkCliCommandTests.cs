@@ -1,0 +1,129 @@
+using System.Text.RegularExpressions;
+using Xunit;
+
+namespace Samsa.Keeper.Server.Tests;
+
+/// <summary>
+/// `samsa zkcli` (issue #20) beside zkCli.sh 3.8 (Debian's ZooKeeperMain): the same commands, one
+/// process each as a CI script runs them, against the Keeper and against Apache ZooKeeper, give the
+/// same stdout, stderr and exit code once zxids and times (which differ run to run) are masked.
+/// </summary>
+public sealed class ZkCliCommandTests : IAsyncLifetime
+{
+    private readonly string _dir = Path.Combine(Path.GetTempPath(), "zkcli-keeper-" + Guid.NewGuid().ToString("N"));
+    private KeeperHost _keeper = null!;
+
+    public async Task InitializeAsync()
+    {
+        _keeper = await KeeperHost.StartAsync(new KeeperConfig
+        {
+            DataDir = _dir, ClientPort = 0, ClientPortAddress = "127.0.0.1", TickTime = 500, AdminEnableServer = false,
+        });
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _keeper.DisposeAsync();
+        try { Directory.Delete(_dir, true); } catch (IOException) { }
+    }
+
+    /// <summary>Every command prints deterministically in zkCli.sh (no ephemerals, whose lifetime after
+    /// a one-shot zkCli.sh exit is a race, and no znode without data: see the FINDINGS row).</summary>
+    private static readonly string[][] Script =
+    [
+        ["create", "/zc"], ["create", "/zc/a", "hello"], ["create", "/zc/b", "b"], ["create", "/zc/a/x", "1"],
+        ["create", "-s", "/zc/seq-", "s"], ["create", "-c", "/zc/cont", "c"],
+        ["create", "/zc/acl", "d", "world:anyone:rw,digest:u:abc:cdrwa"],
+        ["create", "/zc"], ["create", "/nope/x"], ["create", "zc"],
+        ["ls", "/zc"], ["ls", "-R", "/zc"], ["ls", "-s", "/zc"],
+        ["get", "/zc/a"], ["get", "-s", "/zc/a"], ["get", "/missing"], ["stat", "/zc/a"], ["stat", "/missing"],
+        ["set", "/zc/a", "world"], ["set", "-s", "/zc/a", "again"], ["set", "-v", "99", "/zc/a", "bad"],
+        ["getAcl", "/zc/acl"], ["getAcl", "-s", "/zc/a"], ["setAcl", "/zc/b", "world:anyone:r"], ["getAcl", "/zc/b"],
+        ["setAcl", "-s", "/zc/b", "world:anyone:cdrwa"],
+        ["getAllChildrenNumber", "/zc"], ["getEphemerals", "/zc"], ["sync", "/zc"], ["whoami"],
+        ["setquota", "-n", "5", "/zc/a"], ["listquota", "/zc/a"], ["setquota", "-b", "10", "/zc/a"], ["listquota", "/zc/a"],
+        ["delquota", "-n", "/zc/a"], ["listquota", "/zc/a"], ["delquota", "/zc/a"], ["listquota", "/zc/a"],
+        ["delete", "/zc"], ["delete", "/zc/b"], ["delete", "-v", "5", "/zc/a/x"], ["deleteall", "/zc"], ["ls", "/zc"],
+        ["get"], ["frob", "/x"], ["ls", "-z", "/"],
+    ];
+
+    private static readonly Regex Zxid = new("0x[0-9a-f]+", RegexOptions.Compiled);
+    private static readonly Regex Time = new(@"^(ctime|mtime) = \w{3} \w{3} \d\d \d\d:\d\d:\d\d \w+ \d{4}$", RegexOptions.Compiled | RegexOptions.Multiline);
+
+    /// <summary>zxids and times masked; the connection event (which zkCli.sh prints from another
+    /// thread, so before or after a fast failure) removed; addresses masked.</summary>
+    private static string Normalize(string text, string address)
+    {
+        text = text.Replace(address, "ADDR").Replace("\nWATCHER::\n\nWatchedEvent state:SyncConnected type:None path:null\n", "");
+        text = Time.Replace(text, "$1 = T");
+        text = Zxid.Replace(text, "0xZ");
+        return string.Join('\n', text.Split('\n').Where(l => !l.StartsWith("SLF4J:", StringComparison.Ordinal)));
+    }
+
+    private static List<string> RunAll(string address, bool upstream)
+    {
+        var results = new List<string>();
+        foreach (var cmd in Script)
+        {
+            var (code, o, e) = upstream
+                ? ExternalTools.Run("java", new[] { "-cp", ExternalTools.ZooKeeperJar, "org.apache.zookeeper.ZooKeeperMain", "-server", address }.Concat(cmd), TimeSpan.FromSeconds(60))
+                : ExternalTools.Run(Samsa.Testing.TestEnvironment.SamsaExecutable(), new[] { "zkcli", "-server", address }.Concat(cmd), TimeSpan.FromSeconds(60));
+            results.Add($"### {string.Join(' ', cmd)}\nexit {code}\nstdout:\n{Normalize(o, address)}\nstderr:\n{Normalize(e, address)}");
+        }
+        return results;
+    }
+
+    private static void RequireJava() =>
+        ExternalTools.Require("zookeeper", () => File.Exists(ExternalTools.ZooKeeperJar) && ExternalTools.Which("java") is not null);
+
+    private static void AssertSame(List<string> expected, List<string> actual)
+    {
+        for (int i = 0; i < Script.Length; i++) Assert.Equal(expected[i], actual[i]);
+    }
+
+    [Fact]
+    public async Task SameOutputAsZkCliOnTheKeeper()
+    {
+        RequireJava();
+        string address = $"127.0.0.1:{_keeper.LocalEndPoint.Port}";
+        var upstream = RunAll(address, upstream: true);
+        var samsa = RunAll(address, upstream: false);
+        AssertSame(upstream, samsa);
+        string all = string.Join("\n", samsa);
+        // What the masked text still shows, spelled out: a stat, a listing, an ACL and an error.
+        Assert.Contains("### get -s /zc/a\nexit 0\nstdout:\nConnecting to ADDR\nhello\ncZxid = 0xZ\nctime = T\n", all);
+        // (an empty container node may already be gone: the server removes those after a while)
+        Assert.Matches(@"### ls -R /zc\nexit 0\nstdout:\nConnecting to ADDR\n/zc\n/zc/a\n/zc/acl\n/zc/b\n(/zc/cont\n)?/zc/seq-\d{10}\n/zc/a/x\n", all);
+        Assert.Contains("### getAcl /zc/acl\nexit 0\nstdout:\nConnecting to ADDR\n'world,'anyone\n: rw\n'digest,'u:", all);
+        Assert.Contains("### get /missing\nexit 1\nstdout:\nConnecting to ADDR\n\nstderr:\nNode does not exist: /missing\n", all);
+        await Task.CompletedTask;
+    }
+
+    [Fact]
+    public async Task SameOutputAsZkCliOnApacheZooKeeper()
+    {
+        RequireJava();
+        var started = await Samsa.Testing.ApacheZooKeeper.StartAsync(45900);
+        Assert.True(started.Server is not null, started.SkipReason);
+        await using var zk = started.Server!;
+        var upstream = RunAll(zk.Address, upstream: true);
+        var samsa = RunAll(zk.Address, upstream: false);
+        AssertSame(upstream, samsa);
+    }
+
+    [Fact]
+    public async Task ScriptOnStandardInputAndTheConnectionBanner()
+    {
+        string address = $"127.0.0.1:{_keeper.LocalEndPoint.Port}";
+        var (code, o, e) = ExternalTools.Run(Samsa.Testing.TestEnvironment.SamsaExecutable(), ["zkcli", "-server", address], TimeSpan.FromSeconds(60),
+            stdin: "create /script one\nset /script \"two words\"\n\nget /script\ndelete /script\nget /script\n");
+        Assert.Equal(1, code);   // the last command's result, as zkCli.sh's exit code
+        Assert.Equal($"Connecting to {address}\n\nWATCHER::\n\nWatchedEvent state:SyncConnected type:None path:null\ntwo words\n", o);
+        Assert.Equal("Created /script\nNode does not exist: /script\n", e);
+
+        // A one-shot command that fails before reaching the server prints no connection event.
+        var usage = ExternalTools.Run(Samsa.Testing.TestEnvironment.SamsaExecutable(), ["zkcli", "-server", address, "get"], TimeSpan.FromSeconds(60));
+        Assert.Equal((1, $"Connecting to {address}\n", "get [-s] [-w] path\n"), usage);
+        await Task.CompletedTask;
+    }
+}
