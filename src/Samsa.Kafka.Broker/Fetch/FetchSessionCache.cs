@@ -39,7 +39,7 @@ public sealed class FetchSessionCache
     private readonly Dictionary<int, FetchSession> _sessions = [];
     private readonly Func<long> _clock;
     private readonly long _evictionMs;
-    private long _created, _incremental, _evicted, _full;
+    private long _created, _incremental, _evicted, _full, _consumerCreated, _consumerIncremental, _sessionless;
 
     public FetchSessionCache(int maxSlots, long evictionMs = DefaultEvictionMs, Func<long>? clock = null)
     {
@@ -60,6 +60,12 @@ public sealed class FetchSessionCache
     public long IncrementalFetches => Interlocked.Read(ref _incremental);
     /// <summary>Full fetches (v7+, with or without a session request) since start.</summary>
     public long FullFetches => Interlocked.Read(ref _full);
+    /// <summary>Full fetches (v7+) that asked for no session (epoch -1) since start.</summary>
+    public long SessionlessFetches => Interlocked.Read(ref _sessionless);
+    /// <summary>Of <see cref="SessionsCreated"/>, those of consumers (not followers).</summary>
+    public long ConsumerSessionsCreated => Interlocked.Read(ref _consumerCreated);
+    /// <summary>Of <see cref="IncrementalFetches"/>, those of consumers (not followers).</summary>
+    public long ConsumerIncrementalFetches => Interlocked.Read(ref _consumerIncremental);
     /// <summary>Sessions evicted to make room (upstream IncrementalFetchSessionEvictionsPerSec, as a total).</summary>
     public long Evictions => Interlocked.Read(ref _evicted);
 
@@ -81,6 +87,7 @@ public sealed class FetchSessionCache
         if (epoch == InitialEpoch || epoch == FinalEpoch)
         {
             Interlocked.Increment(ref _full);
+            if (epoch == FinalEpoch) Interlocked.Increment(ref _sessionless);
             if (id != 0) lock (_gate) Remove(id);
             return epoch == FinalEpoch ? FetchContext.Sessionless(request) : FetchContext.Full(this, request, usesIds, privileged);
         }
@@ -100,6 +107,7 @@ public sealed class FetchSessionCache
                 Touch(session, _clock());
                 session.Epoch = NextEpoch(session.Epoch);
                 Interlocked.Increment(ref _incremental);
+                if (!session.Privileged) Interlocked.Increment(ref _consumerIncremental);
                 return FetchContext.Incremental(session, request, epoch);
             }
         }
@@ -118,6 +126,7 @@ public sealed class FetchSessionCache
             _sessions[id] = session;
             Touch(session, now);
             Interlocked.Increment(ref _created);
+            if (!privileged) Interlocked.Increment(ref _consumerCreated);
             return id;
         }
     }

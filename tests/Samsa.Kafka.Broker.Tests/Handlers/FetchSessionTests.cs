@@ -178,6 +178,62 @@ public class FetchSessionTests
     }
 
     [Fact]
+    public async Task AnIncrementalConsumerOfManyPartitionsReadsEveryRecordExactlyOnce()
+    {
+        // A consumer as upstream's FetchSessionHandler drives one: a full fetch opening the session,
+        // then incremental fetches naming only partitions whose offset moved, while a producer
+        // writes to random partitions in between.
+        const int partitions = 40, rounds = 30;
+        await using var f = new HandlerFixture();
+        await f.CreateTopic("many", partitions);
+        var rng = new Random(7);
+        var produced = Enumerable.Range(0, partitions).Select(_ => new List<string>()).ToArray();
+        var consumed = Enumerable.Range(0, partitions).Select(_ => new List<string>()).ToArray();
+        var offsets = new long[partitions];
+        var sent = new long[partitions];
+        int id = 0, epoch = 0;
+        for (int round = 0; round <= rounds; round++)
+        {
+            if (round < rounds)
+                for (int k = 0; k < 6; k++)
+                {
+                    int p = rng.Next(partitions);
+                    var values = Enumerable.Range(0, rng.Next(1, 4)).Select(i => $"{round}-{k}-{i}").ToArray();
+                    Assert.Equal(0, (await f.Produce("many", p, HandlerFixture.Batch(values))).ErrorCode);
+                    produced[p].AddRange(values);
+                }
+            var changed = Enumerable.Range(0, partitions).Where(p => epoch == 0 || offsets[p] != sent[p]).Select(p => ("many", p, offsets[p])).ToArray();
+            var r = await Fetch(f, id, epoch, changed, maxBytes: 600);
+            Assert.Equal(0, r.ErrorCode);
+            foreach (var p in changed) sent[p.Item2] = p.Item3;
+            if (epoch == 0) { id = r.SessionId; Assert.NotEqual(0, id); }
+            epoch++;
+            foreach (var pd in r.Responses.SelectMany(t => t.Partitions))
+            {
+                var values = HandlerFixture.Values(pd);
+                consumed[pd.PartitionIndex].AddRange(values);
+                offsets[pd.PartitionIndex] += values.Count;
+            }
+        }
+        // Drain what the byte limit held back.
+        for (int i = 0; i < 100 && !Enumerable.Range(0, partitions).All(p => consumed[p].Count == produced[p].Count); i++)
+        {
+            var changed = Enumerable.Range(0, partitions).Where(p => offsets[p] != sent[p]).Select(p => ("many", p, offsets[p])).ToArray();
+            var r = await Fetch(f, id, epoch++, changed, maxBytes: 600);
+            foreach (var p in changed) sent[p.Item2] = p.Item3;
+            foreach (var pd in r.Responses.SelectMany(t => t.Partitions))
+            {
+                var values = HandlerFixture.Values(pd);
+                consumed[pd.PartitionIndex].AddRange(values);
+                offsets[pd.PartitionIndex] += values.Count;
+            }
+        }
+        for (int p = 0; p < partitions; p++) Assert.Equal(produced[p], consumed[p]);
+        Assert.Equal(1, f.Broker.FetchSessions.ConsumerSessionsCreated);
+        Assert.True(f.Broker.FetchSessions.ConsumerIncrementalFetches >= rounds);
+    }
+
+    [Fact]
     public async Task NoSlotsMeansNoSessions()
     {
         await using var f = new HandlerFixture(("max.incremental.fetch.session.cache.slots", "0"));
