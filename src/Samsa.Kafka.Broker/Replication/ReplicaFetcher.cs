@@ -16,7 +16,9 @@ namespace Samsa.Kafka.Broker.Replication;
 /// that is new to the fetcher, or whose leader epoch changed, first asks the leader with
 /// OffsetForLeaderEpoch where its latest local epoch ends and truncates the local tail beyond
 /// that (KIP-101, KIP-279); a leader that cannot answer leaves truncation to the high watermark,
-/// upstream's fallback.
+/// upstream's fallback. Fetches go through an incremental fetch session with the leader
+/// (FetchSessionClient, KIP-227): only partitions whose fetch position changed are sent and
+/// the leader answers only partitions with something new.
 /// </summary>
 internal sealed class ReplicaFetcher : IAsyncDisposable
 {
