@@ -65,6 +65,7 @@ public sealed class KafkaBroker : IAsyncDisposable
                     : null);
         }
         FetchPurgatory = new DelayedOperationPurgatory<TopicPartition>(_timer);
+        FetchSessions = new Fetch.FetchSessionCache(config.FetchSessionCacheSlots);
         Features = new Samsa.Kafka.Broker.Features.FeatureStore(inMemory ? null : config.LogDirs[0], zooKeeperMode: config.ZookeeperConnect is { Length: > 0 }, log);
         Replicas.Appended += tp => FetchPurgatory.CheckAndComplete(tp);
         Groups = new Groups.GroupCoordinatorService(config, Replicas, log);
@@ -155,6 +156,8 @@ public sealed class KafkaBroker : IAsyncDisposable
     /// <summary>Finalized feature levels (KIP-584): Features/FeatureStore.</summary>
     public Samsa.Kafka.Broker.Features.FeatureStore Features { get; }
     public DelayedOperationPurgatory<TopicPartition> FetchPurgatory { get; }
+    /// <summary>Fetch sessions (KIP-227), max.incremental.fetch.session.cache.slots of them.</summary>
+    public Fetch.FetchSessionCache FetchSessions { get; }
     public TimingWheel Timer => _timer;
     /// <summary>The group coordinator (consumer groups and committed offsets in __consumer_offsets).</summary>
     public Groups.GroupCoordinatorService Groups { get; }

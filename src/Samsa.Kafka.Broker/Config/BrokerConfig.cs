@@ -76,6 +76,7 @@ public sealed class BrokerConfig
     public bool DeleteTopicEnable => Bool("delete.topic.enable");
     public int SocketRequestMaxBytes => Int("socket.request.max.bytes");
     public int FetchMaxBytes => Int("fetch.max.bytes");
+    public int FetchSessionCacheSlots => Int("max.incremental.fetch.session.cache.slots");
     public string? ZookeeperConnect => GetString("zookeeper.connect");
     public string? Rack => GetString("broker.rack");
 

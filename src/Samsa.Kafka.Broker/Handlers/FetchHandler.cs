@@ -14,9 +14,8 @@
 // the request waits in the fetch purgatory until appends bring enough or max_wait_ms passes.
 // Differs from upstream: when the client closes its connection meanwhile, the waiting Fetch leaves
 // the purgatory at once and the broker closes its side (upstream keeps the entry until max_wait).
-// Fetch sessions (KIP-227): a request for a new session is answered with session id 0, i.e.
-// sessions are declined and every fetch is a full fetch; an unknown session id gets
-// FETCH_SESSION_ID_NOT_FOUND.
+// Fetch sessions (KIP-227, v7+) for consumers and followers: Fetch/FetchSessionCache (sessions
+// created on epoch 0, incremental fetches answer only partitions with something new).
 // v0-v3 answers carry message format v0 (fetch v0-v1) or v1 (v2-v3), down-converted from the
 // stored v2 batches unless the topic sets message.downconversion.enable=false (UNSUPPORTED_VERSION);
 // v0-v2 have a hard byte limit (no whole-first-batch exception).
@@ -53,11 +52,19 @@ public static class FetchHandler
 {
     public static async ValueTask<IKafkaMessage?> HandleAsync(RequestContext context, FetchRequest request)
     {
-        var broker = context.Broker;
         short v = context.ApiVersion;
         int replicaId = v >= 15 ? request.ReplicaState.ReplicaId : request.ReplicaId;
-        if (v >= 7 && request.SessionId != 0)
-            return new FetchResponse { ErrorCode = (short)ErrorCode.FetchSessionIdNotFound, SessionId = 0 };
+        // Fetch sessions (Fetch/FetchSessionCache): an incremental fetch reads every partition of
+        // its session and answers only those with something new.
+        var session = context.Broker.FetchSessions.NewContext(request, v, privileged: replicaId >= 0);
+        if (session.Error != ErrorCode.None) return session.ErrorResponse();
+        var response = await ServeAsync(context, session.Request, v, replicaId);
+        return response is FetchResponse { ErrorCode: 0 } answer ? session.Finish(answer) : response;
+    }
+
+    private static async ValueTask<IKafkaMessage?> ServeAsync(RequestContext context, FetchRequest request, short v, int replicaId)
+    {
+        var broker = context.Broker;
         if (replicaId >= 0 && !Security.Acl.Authz.Cluster(context, Security.Acl.AclOperation.ClusterAction))
             return Unauthorized(request);
         if (replicaId >= 0)

@@ -16,7 +16,9 @@ namespace Samsa.Kafka.Broker.Replication;
 /// that is new to the fetcher, or whose leader epoch changed, first asks the leader with
 /// OffsetForLeaderEpoch where its latest local epoch ends and truncates the local tail beyond
 /// that (KIP-101, KIP-279); a leader that cannot answer leaves truncation to the high watermark,
-/// upstream's fallback.
+/// upstream's fallback. Fetches go through an incremental fetch session with the leader
+/// (FetchSessionClient, KIP-227): only partitions whose fetch position changed are sent and
+/// the leader answers only partitions with something new.
 /// </summary>
 internal sealed class ReplicaFetcher : IAsyncDisposable
 {
@@ -32,8 +34,9 @@ internal sealed class ReplicaFetcher : IAsyncDisposable
     private readonly Dictionary<TopicPartition, FetchState> _partitions = [];
     private readonly CancellationTokenSource _stop = new();
     private readonly Task _loop;
+    private readonly FetchSessionClient _session = new();
 
-    private sealed class FetchState(Partition partition, int epoch)
+    internal sealed class FetchState(Partition partition, int epoch)
     {
         public readonly Partition Partition = partition;
         public readonly int Epoch = epoch;
@@ -203,36 +206,27 @@ internal sealed class ReplicaFetcher : IAsyncDisposable
 
     private async Task FetchAsync(KafkaWireClient client, List<FetchState> states, CancellationToken ct)
     {
-        var request = new FetchRequest
+        var request = _session.Build(states, _manager.BrokerId, _manager.FetchMaxBytes);
+        request.MaxWaitMs = MaxWaitMs;
+        request.MinBytes = 1;
+        request.MaxBytes = ResponseMaxBytes;
+        FetchResponse response;
+        try
         {
-            ReplicaId = _manager.BrokerId,
-            MaxWaitMs = MaxWaitMs,
-            MinBytes = 1,
-            MaxBytes = ResponseMaxBytes,
-            IsolationLevel = 0,
-            SessionId = 0,
-            SessionEpoch = -1,
-        };
-        foreach (var group in states.GroupBy(s => s.Partition.Topic.Name))
-        {
-            var t = new FetchRequest.FetchTopic { Topic = group.Key };
-            foreach (var s in group)
-                t.Partitions.Add(new FetchRequest.FetchPartition
-                {
-                    Partition = s.Partition.Index,
-                    CurrentLeaderEpoch = s.Epoch,
-                    FetchOffset = s.Partition.Log.LogEndOffset,
-                    LastFetchedEpoch = s.Partition.Log.LatestEpoch,
-                    LogStartOffset = s.Partition.Log.LogStartOffset,
-                    PartitionMaxBytes = _manager.FetchMaxBytes,
-                });
-            request.Topics.Add(t);
+            response = await client.SendAsync<FetchResponse>(request, FetchVersion, ct: ct)
+                ?? throw new IOException("no Fetch response");
         }
-        var response = await client.SendAsync<FetchResponse>(request, FetchVersion, ct: ct)
-            ?? throw new IOException("no Fetch response");
-        if (response.ErrorCode != 0)
+        catch
         {
-            await Task.Delay(100, ct);
+            // The leader may hold the session at a later epoch or not at all: start over with a full fetch.
+            _session.OnFailure();
+            throw;
+        }
+        if (!_session.OnResponse(response))
+        {
+            // Session errors are settled by the next (full) fetch; other top-level errors back off.
+            if (response.ErrorCode is not ((short)ErrorCode.FetchSessionIdNotFound or (short)ErrorCode.InvalidFetchSessionEpoch or (short)ErrorCode.FetchSessionTopicIdError))
+                await Task.Delay(100, ct);
             return;
         }
         foreach (var tr in response.Responses)

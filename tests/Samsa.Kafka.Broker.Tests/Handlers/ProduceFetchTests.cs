@@ -166,15 +166,4 @@ public class ProduceFetchTests
         Assert.True(Environment.TickCount64 - started >= 190);
         Assert.Empty(HandlerFixture.Values(pd));
     }
-
-    [Fact]
-    public async Task FetchSessionsAreDeclined()
-    {
-        await using var f = new HandlerFixture();
-        await f.CreateTopic("t");
-        var newSession = await f.Send<FetchResponse>(new FetchRequest { SessionId = 0, SessionEpoch = 0, MaxBytes = 1000, Topics = [] }, 12);
-        Assert.Equal((0, 0), (newSession!.ErrorCode, newSession.SessionId));
-        var unknown = await f.Send<FetchResponse>(new FetchRequest { SessionId = 77, SessionEpoch = 1, MaxBytes = 1000, Topics = [] }, 12);
-        Assert.Equal((short)ErrorCode.FetchSessionIdNotFound, unknown!.ErrorCode);
-    }
 }
