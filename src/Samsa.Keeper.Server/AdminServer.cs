@@ -1,20 +1,17 @@
 using System.Net;
-using System.Net.Sockets;
-using System.Text;
 using System.Text.Json;
+using Samsa.Net;
 
 namespace Samsa.Keeper.Server;
 
 /// <summary>Upstream's AdminServer (admin.enableServer, admin.serverAddress, admin.serverPort):
 /// GET /commands lists the commands, GET /commands/&lt;name&gt; answers one as JSON with "command"
 /// and "error" fields, under upstream's command names and their four-letter aliases. A small
-/// HTTP/1.1 server over a TcpListener: GET only, one request per connection.</summary>
+/// HTTP server: Samsa.Net.HttpGetListener (GET only, one request per connection).</summary>
 public sealed class AdminServer : IAsyncDisposable
 {
     private readonly KeeperServer _server;
-    private readonly TcpListener _listener;
-    private readonly CancellationTokenSource _stop = new();
-    private Task? _accept;
+    private readonly HttpGetListener _http;
 
     private static readonly (string Name, string? Alias)[] Commands =
     {
@@ -27,71 +24,16 @@ public sealed class AdminServer : IAsyncDisposable
     public AdminServer(KeeperServer server, IPEndPoint endpoint)
     {
         _server = server;
-        _listener = new TcpListener(endpoint);
+        _http = new HttpGetListener("keeper admin server", endpoint, async (path, _, _) =>
+        {
+            var (status, body) = await HandleAsync(path).ConfigureAwait(false);
+            return HttpAnswer.Text(status, "application/json", body);
+        });
     }
 
-    public IPEndPoint LocalEndPoint => (IPEndPoint)_listener.LocalEndpoint;
+    public IPEndPoint LocalEndPoint => _http.LocalEndPoint;
 
-    public void Start()
-    {
-        try
-        {
-            _listener.Start();
-        }
-        catch (System.Net.Sockets.SocketException e)
-        {
-            throw new Samsa.Net.ListenerBindException("keeper admin server", (IPEndPoint)_listener.LocalEndpoint, e);
-        }
-        _accept = AcceptLoopAsync();
-    }
-
-    private async Task AcceptLoopAsync()
-    {
-        while (!_stop.IsCancellationRequested)
-        {
-            TcpClient client;
-            try { client = await _listener.AcceptTcpClientAsync(_stop.Token).ConfigureAwait(false); }
-            catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException or SocketException) { return; }
-            _ = ServeAsync(client);
-        }
-    }
-
-    private async Task ServeAsync(TcpClient client)
-    {
-        using var _ = client;
-        try
-        {
-            var stream = client.GetStream();
-            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);
-            timeout.CancelAfter(TimeSpan.FromSeconds(10));
-            // read the request head only (at most 8 KiB)
-            var buf = new byte[8192];
-            int len = 0;
-            while (len < buf.Length)
-            {
-                int n = await stream.ReadAsync(buf.AsMemory(len), timeout.Token).ConfigureAwait(false);
-                if (n == 0) break;
-                len += n;
-                if (Encoding.ASCII.GetString(buf, 0, len).Contains("\r\n\r\n", StringComparison.Ordinal)) break;
-            }
-            string head = Encoding.ASCII.GetString(buf, 0, len);
-            string[] requestLine = head.Split("\r\n")[0].Split(' ');
-            int status;
-            string body;
-            if (requestLine.Length < 2 || requestLine[0] != "GET")
-            {
-                status = 405;
-                body = Json(new Dictionary<string, object?> { ["error"] = "only GET is supported" });
-            }
-            else (status, body) = await HandleAsync(requestLine[1].Split('?')[0]).ConfigureAwait(false);
-            string reason = status switch { 200 => "OK", 404 => "Not Found", _ => "Method Not Allowed" };
-            var bytes = Encoding.UTF8.GetBytes(body);
-            var header = $"HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\nContent-Length: {bytes.Length}\r\nConnection: close\r\n\r\n";
-            await stream.WriteAsync(Encoding.ASCII.GetBytes(header), timeout.Token).ConfigureAwait(false);
-            await stream.WriteAsync(bytes, timeout.Token).ConfigureAwait(false);
-        }
-        catch (Exception e) when (e is IOException or OperationCanceledException or SocketException) { }
-    }
+    public void Start() => _http.Start();
 
     public async Task<(int Status, string Body)> HandleAsync(string path)
     {
@@ -273,10 +215,5 @@ public sealed class AdminServer : IAsyncDisposable
     private static long DirSize(string dir) =>
         string.IsNullOrEmpty(dir) || !Directory.Exists(dir) ? 0 : new DirectoryInfo(dir).EnumerateFiles("*", SearchOption.AllDirectories).Sum(f => f.Length);
 
-    public async ValueTask DisposeAsync()
-    {
-        _stop.Cancel();
-        _listener.Stop();
-        if (_accept is not null) await _accept.ConfigureAwait(false);
-    }
+    public ValueTask DisposeAsync() => _http.DisposeAsync();
 }
