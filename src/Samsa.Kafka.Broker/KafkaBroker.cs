@@ -227,7 +227,7 @@ public sealed class KafkaBroker : IAsyncDisposable
         if (singleNode) ShareCoordinator.SyncOwnership();
         BindListeners();
         if (Metrics is not null)
-            _metricsListener = PrometheusText.Serve("kafka metrics", new IPEndPoint(IPAddress.Parse(Config.GetString("samsa.metrics.host") ?? "0.0.0.0"), (int)Config.Get("samsa.metrics.port")!), Metrics.Registry);
+            _metricsListener = PrometheusText.Serve("kafka metrics", new IPEndPoint(HttpGetListener.Resolve(Config.GetString("samsa.metrics.host")), (int)Config.Get("samsa.metrics.port")!), Metrics.Registry);
         return Config.ZookeeperConnect is { Length: > 0 } ? JoinClusterAsync() : Task.CompletedTask;
     }
 

@@ -36,6 +36,10 @@ public sealed class HttpGetListener : IAsyncDisposable
 
     public IPEndPoint LocalEndPoint => (IPEndPoint)_listener.LocalEndpoint;
 
+    /// <summary>A configured host (address or name; empty = all interfaces) as an address to bind.</summary>
+    public static IPAddress Resolve(string? host) =>
+        string.IsNullOrEmpty(host) ? IPAddress.Any : IPAddress.TryParse(host, out var ip) ? ip : Dns.GetHostAddresses(host).First();
+
     /// <summary>Binds and starts accepting; a bind failure is a <see cref="ListenerBindException"/>.</summary>
     public void Start()
     {
