@@ -114,7 +114,7 @@ public static class KeeperCommand
                 admin = new AdminServer(member.Server!, new System.Net.IPEndPoint(System.Net.IPAddress.Parse(config.AdminServerAddress), config.AdminServerPort));
                 admin.Start();
             }
-            metrics = KeeperMetrics.Serve(member.Server!);
+            metrics = await KeeperMetrics.ServeAsync(member.Server!);
         }
         catch (Exception e) when (e is KeeperConfigException or Samsa.Net.ListenerBindException or System.Net.Sockets.SocketException
                                       or IOException or InvalidDataException or UnauthorizedAccessException or Samsa.Keeper.Protocol.JuteException)

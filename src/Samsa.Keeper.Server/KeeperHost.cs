@@ -75,7 +75,7 @@ public sealed class KeeperHost : IAsyncDisposable
                 admin = new AdminServer(server, new IPEndPoint(IPAddress.Parse(config.AdminServerAddress), config.AdminServerPort));
                 admin.Start();
             }
-            metrics = KeeperMetrics.Serve(server);
+            metrics = await KeeperMetrics.ServeAsync(server);
             return new KeeperHost(server, listener, secure, admin) { _metrics = metrics };
         }
         catch

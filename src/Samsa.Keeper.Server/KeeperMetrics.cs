@@ -122,6 +122,7 @@ public sealed class KeeperMetrics
         measured["max_file_descriptor_count"] = MaxFileDescriptors().ToString(CultureInfo.InvariantCulture);
         // Samsa never drops connections at random (upstream's connection throttling is off by default too)
         measured["connection_drop_probability"] = "0.0";
+        _ownKeys = new HashSet<string>(printed, StringComparer.Ordinal);
         foreach (var key in UpstreamMntrKeys)
         {
             if (!printed.Add(key)) continue;
@@ -129,9 +130,12 @@ public sealed class KeeperMetrics
         }
     }
 
-    /// <summary>The mntr keys whose values Samsa measures (exported on /metrics); the others print 0.</summary>
+    private volatile HashSet<string> _ownKeys = [];
+
+    /// <summary>The mntr keys whose values Samsa measures (exported on /metrics): those the server
+    /// prints itself, the measured summaries and the descriptor limit; the others print 0.</summary>
     internal static bool IsMeasured(string key, KeeperMetrics m) =>
-        !UpstreamKeySet.Contains(key) || key is "max_file_descriptor_count" || m.Summaries.Any(s => key.EndsWith("_" + s.Name, StringComparison.Ordinal));
+        m._ownKeys.Contains(key) || key is "max_file_descriptor_count" || m.Summaries.Any(s => key.EndsWith("_" + s.Name, StringComparison.Ordinal));
 
     private static long MaxFileDescriptors()
     {
@@ -148,7 +152,7 @@ public sealed class KeeperMetrics
 
     /// <summary>Starts the Prometheus endpoint when zoo.cfg names upstream's PrometheusMetricsProvider;
     /// null otherwise.</summary>
-    public static HttpGetListener? Serve(KeeperServer server)
+    public static async Task<HttpGetListener?> ServeAsync(KeeperServer server)
     {
         var cfg = server.Config;
         if (!cfg.PrometheusMetricsEnabled) return null;
@@ -165,7 +169,10 @@ public sealed class KeeperMetrics
         }
         var gauges = new Dictionary<string, Gauge>(StringComparer.Ordinal);
         if (cfg.MetricsExportJvmInfo) Prometheus.DotNetStats.Register(registry);
-        registry.AddBeforeCollectCallback(async ct =>
+        // a gauge created during a scrape shows from the next one: the keys known now are created first
+        await UpdateAsync(CancellationToken.None).ConfigureAwait(false);
+        registry.AddBeforeCollectCallback(UpdateAsync);
+        async Task UpdateAsync(CancellationToken ct)
         {
             string mntr;
             try { mntr = await FourLetterWords.RunAsync(server, "mntr", null).WaitAsync(TimeSpan.FromSeconds(5), ct).ConfigureAwait(false); }
@@ -181,7 +188,7 @@ public sealed class KeeperMetrics
                 if (!gauges.TryGetValue(key, out var g)) gauges[key] = g = factory.CreateGauge(key, key);
                 g.Set(value);
             }
-        });
+        }
         var listener = new HttpGetListener("keeper metrics", new IPEndPoint(HttpGetListener.Resolve(cfg.MetricsHttpHost), cfg.MetricsHttpPort), PrometheusText.Handler(registry));
         listener.Start();
         return listener;
