@@ -49,8 +49,11 @@ internal static class DevCluster
                     // As upstream's sample config/server.properties for development: no 3 s wait for
                     // more members before a new group's first rebalance.
                     ["group.initial.rebalance.delay.ms"] = "0",
+                    ["samsa.metrics.port"] = "0",   // issue #20: /metrics on a free port unless overridden
+                    ["samsa.metrics.host"] = host,
                 };
                 files?.ApplyBroker(props);
+                if (id > 1 && int.TryParse(props["samsa.metrics.port"], out int mp) && mp > 0) props["samsa.metrics.port"] = (mp + id - 1).ToString(CultureInfo.InvariantCulture);
                 secure?.Configure(props, formatHost(host), sslPort == 0 ? 0 : sslPort + id - 1);
                 StartupTrace.Mark($"broker {id} config");
                 var broker = new KafkaBroker(new BrokerConfig(props), log: Console.Error.WriteLine);
@@ -78,6 +81,7 @@ internal static class DevCluster
                     Console.Out.WriteLine($"kafka SSL listening on {Program.FormatEndPoint(broker.BoundEndPointOf("SSL"))}");
                     Console.Out.WriteLine($"kafka SASL_SSL listening on {Program.FormatEndPoint(broker.BoundEndPointOf("SASL_SSL"))}");
                 }
+                if (broker.MetricsEndPoint is { } metrics) Console.Out.WriteLine($"kafka metrics on http://{Program.FormatEndPoint(metrics)}/metrics");
                 Console.Out.Flush();
             }
             secure?.PrintClientConfig(started);
@@ -111,6 +115,8 @@ internal static class DevCluster
             ["transaction.state.log.replication.factor"] = "1",
             ["transaction.state.log.min.isr"] = "1",
             ["group.initial.rebalance.delay.ms"] = "0",
+            ["samsa.metrics.port"] = "0",
+            ["samsa.metrics.host"] = host,
         };
         files?.ApplyBroker(props);
         secure?.Configure(props, formatHost(host), sslPort);
@@ -120,6 +126,7 @@ internal static class DevCluster
         Console.Error.WriteLine($"dev settings: offsets.topic.replication.factor={props["offsets.topic.replication.factor"]} group.initial.rebalance.delay.ms={props["group.initial.rebalance.delay.ms"]} (upstream default 3000)");
         await using var keeper = await keeperStart;
         Console.Out.WriteLine($"kafka listening on {Program.FormatEndPoint(broker.BoundEndPoint)}");
+        if (broker.MetricsEndPoint is { } metrics) Console.Out.WriteLine($"kafka metrics on http://{Program.FormatEndPoint(metrics)}/metrics");
         if (secure is not null)
         {
             Console.Out.WriteLine($"kafka SSL listening on {Program.FormatEndPoint(broker.BoundEndPointOf("SSL"))}");

@@ -52,6 +52,8 @@ internal sealed class DevConfigFiles
         "sasl.serverconfig", "sessionRequireClientSASLAuth", "enforce.auth.enabled", "enforce.auth.schemes",
         "SASLAuthenticationProvider.superPassword", "allowSaslFailedClients", "X509AuthenticationProvider.superUser",
         "requireClientAuthScheme", "superUser", "sslQuorum",
+        // upstream's PrometheusMetricsProvider (KeeperConfig; other metricsProvider.* keys are refused when the Keeper starts)
+        "metricsProvider.className", "metricsProvider.httpPort", "metricsProvider.httpHost", "metricsProvider.exportJvmInfo",
     };
 
     private static readonly string[] KeeperKeyPrefixes = ["authProvider.", "superUser.", "ssl."];

@@ -99,6 +99,7 @@ public static class KeeperCommand
     {
         Samsa.Keeper.Server.Quorum.QuorumMember member;
         AdminServer? admin = null;
+        Samsa.Net.HttpGetListener? metrics = null;
         try
         {
             config.Quorum.Validate(config);
@@ -113,6 +114,7 @@ public static class KeeperCommand
                 admin = new AdminServer(member.Server!, new System.Net.IPEndPoint(System.Net.IPAddress.Parse(config.AdminServerAddress), config.AdminServerPort));
                 admin.Start();
             }
+            metrics = await KeeperMetrics.ServeAsync(member.Server!);
         }
         catch (Exception e) when (e is KeeperConfigException or Samsa.Net.ListenerBindException or System.Net.Sockets.SocketException
                                       or IOException or InvalidDataException or UnauthorizedAccessException or Samsa.Keeper.Protocol.JuteException)
@@ -124,6 +126,7 @@ public static class KeeperCommand
         Console.Out.WriteLine($"keeper quorum member {member.MyId} (follower only) listening on {ep.Address}:{ep.Port}");
         try { await Task.Delay(Timeout.Infinite, stop); } catch (OperationCanceledException) { }
         if (admin is not null) await admin.DisposeAsync();
+        if (metrics is not null) await metrics.DisposeAsync();
         await member.DisposeAsync();
         return 0;
     }
@@ -148,6 +151,7 @@ public static class KeeperCommand
         var host = await KeeperHost.StartAsync(config);
         if (host.SecureEndPoint is { } tls) (announce ?? Console.Out).WriteLine($"keeper secure (TLS) client port on {tls.Address}:{tls.Port}");
         (announce ?? Console.Out).WriteLine($"keeper listening on {host.LocalEndPoint.Address}:{host.LocalEndPoint.Port}");
+        if (host.MetricsEndPoint is { } m) (announce ?? Console.Out).WriteLine($"keeper metrics on http://{Program.FormatEndPoint(m)}/metrics");
         return host;
     }
 
@@ -162,5 +166,9 @@ public static class KeeperCommand
         FourLetterWhitelist = new HashSet<string> { "*" },
         ExtendedTypesEnabled = true,
         AdminEnableServer = false,
+        // issue #20: /metrics on by default in dev, on a free port (metricsProvider.httpPort overrides)
+        PrometheusMetricsEnabled = true,
+        MetricsHttpPort = 0,
+        MetricsHttpHost = host,
     };
 }

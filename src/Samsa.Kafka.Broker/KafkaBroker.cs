@@ -87,7 +87,16 @@ public sealed class KafkaBroker : IAsyncDisposable
         // Share groups (KIP-932): Groups/Share.
         ShareCoordinator = new Groups.Share.ShareCoordinatorService(this, log);
         Shares = new Groups.Share.ShareService(this, log);
+        if ((int)config.Get("samsa.metrics.port")! >= 0) Metrics = new Telemetry.BrokerMetrics(this);
     }
+
+    /// <summary>Prometheus metrics (Telemetry/BrokerMetrics); null unless samsa.metrics.port is set.</summary>
+    public Telemetry.BrokerMetrics? Metrics { get; }
+
+    private HttpGetListener? _metricsListener;
+
+    /// <summary>Where /metrics is served (after <see cref="StartAsync"/>), or null.</summary>
+    public IPEndPoint? MetricsEndPoint => _metricsListener?.LocalEndPoint;
 
     /// <summary>The share coordinator (__share_group_state) and the share-partition leaders' persister.</summary>
     public Groups.Share.ShareCoordinatorService ShareCoordinator { get; }
@@ -220,6 +229,8 @@ public sealed class KafkaBroker : IAsyncDisposable
         Transactions.Start(loadNow: singleNode);
         if (singleNode) ShareCoordinator.SyncOwnership();
         BindListeners();
+        if (Metrics is not null)
+            _metricsListener = PrometheusText.Serve("kafka metrics", new IPEndPoint(HttpGetListener.Resolve(Config.GetString("samsa.metrics.host")), (int)Config.Get("samsa.metrics.port")!), Metrics.Registry);
         return Config.ZookeeperConnect is { Length: > 0 } ? JoinClusterAsync() : Task.CompletedTask;
     }
 
@@ -418,6 +429,7 @@ public sealed class KafkaBroker : IAsyncDisposable
         await Tokens.DisposeAsync();
         if (Replication is not null) await Replication.DisposeAsync();
         foreach (var listener in _listeners.Values) await listener.DisposeAsync();
+        if (_metricsListener is not null) await _metricsListener.DisposeAsync();
         _timer.Dispose();
         Groups.Dispose();
         Shares.Dispose();   // share groups: stops the housekeeping loop

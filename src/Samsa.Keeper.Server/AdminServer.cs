@@ -1,106 +1,51 @@
 using System.Net;
-using System.Net.Sockets;
-using System.Text;
 using System.Text.Json;
+using Samsa.Net;
 
 namespace Samsa.Keeper.Server;
 
 /// <summary>Upstream's AdminServer (admin.enableServer, admin.serverAddress, admin.serverPort):
 /// GET /commands lists the commands, GET /commands/&lt;name&gt; answers one as JSON with "command"
 /// and "error" fields, under upstream's command names and their four-letter aliases. A small
-/// HTTP/1.1 server over a TcpListener: GET only, one request per connection.</summary>
+/// HTTP server: Samsa.Net.HttpGetListener (GET only, one request per connection).</summary>
 public sealed class AdminServer : IAsyncDisposable
 {
     private readonly KeeperServer _server;
-    private readonly TcpListener _listener;
-    private readonly CancellationTokenSource _stop = new();
-    private Task? _accept;
+    private readonly HttpGetListener _http;
 
     private static readonly (string Name, string? Alias)[] Commands =
     {
-        ("connection_stat_reset", "crst"), ("configuration", "conf"), ("connections", "cons"), ("dirs", null),
-        ("dump", null), ("environment", "envi"), ("is_read_only", "isro"), ("last_snapshot", "lsnp"), ("leader", "lead"),
-        ("monitor", "mntr"), ("ruok", null), ("server_stats", "srvr"), ("stat_reset", "srst"), ("stats", "stat"),
-        ("watch_summary", "wchs"), ("watches", "wchc"), ("watches_by_path", "wchp"),
+        // upstream 3.8's Commands, as a live Apache 3.8.0 AdminServer lists them
+        ("configuration", "conf"), ("connection_stat_reset", "crst"), ("connections", "cons"), ("dirs", null),
+        ("dump", null), ("environment", "envi"), ("get_trace_mask", "gtmk"), ("hash", null), ("initial_configuration", "icfg"),
+        ("is_read_only", "isro"), ("last_snapshot", "lsnp"), ("leader", "lead"), ("monitor", "mntr"),
+        ("observer_connection_stat_reset", "orst"), ("observers", "obsr"), ("ruok", null), ("server_stats", "srvr"),
+        ("set_trace_mask", "stmk"), ("stat_reset", "srst"), ("stats", "stat"), ("system_properties", "sysp"),
+        ("voting_view", null), ("watch_summary", "wchs"), ("watches", "wchc"), ("watches_by_path", "wchp"), ("zabstate", null),
     };
 
     public AdminServer(KeeperServer server, IPEndPoint endpoint)
     {
         _server = server;
-        _listener = new TcpListener(endpoint);
+        _http = new HttpGetListener("keeper admin server", endpoint, async (path, query, _) =>
+        {
+            var (status, body) = await HandleAsync(path, query).ConfigureAwait(false);
+            return HttpAnswer.Text(status, "application/json", body);
+        });
     }
 
-    public IPEndPoint LocalEndPoint => (IPEndPoint)_listener.LocalEndpoint;
+    public IPEndPoint LocalEndPoint => _http.LocalEndPoint;
 
-    public void Start()
-    {
-        try
-        {
-            _listener.Start();
-        }
-        catch (System.Net.Sockets.SocketException e)
-        {
-            throw new Samsa.Net.ListenerBindException("keeper admin server", (IPEndPoint)_listener.LocalEndpoint, e);
-        }
-        _accept = AcceptLoopAsync();
-    }
+    public void Start() => _http.Start();
 
-    private async Task AcceptLoopAsync()
+    public async Task<(int Status, string Body)> HandleAsync(string path, string query = "")
     {
-        while (!_stop.IsCancellationRequested)
-        {
-            TcpClient client;
-            try { client = await _listener.AcceptTcpClientAsync(_stop.Token).ConfigureAwait(false); }
-            catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException or SocketException) { return; }
-            _ = ServeAsync(client);
-        }
-    }
-
-    private async Task ServeAsync(TcpClient client)
-    {
-        using var _ = client;
-        try
-        {
-            var stream = client.GetStream();
-            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);
-            timeout.CancelAfter(TimeSpan.FromSeconds(10));
-            // read the request head only (at most 8 KiB)
-            var buf = new byte[8192];
-            int len = 0;
-            while (len < buf.Length)
-            {
-                int n = await stream.ReadAsync(buf.AsMemory(len), timeout.Token).ConfigureAwait(false);
-                if (n == 0) break;
-                len += n;
-                if (Encoding.ASCII.GetString(buf, 0, len).Contains("\r\n\r\n", StringComparison.Ordinal)) break;
-            }
-            string head = Encoding.ASCII.GetString(buf, 0, len);
-            string[] requestLine = head.Split("\r\n")[0].Split(' ');
-            int status;
-            string body;
-            if (requestLine.Length < 2 || requestLine[0] != "GET")
-            {
-                status = 405;
-                body = Json(new Dictionary<string, object?> { ["error"] = "only GET is supported" });
-            }
-            else (status, body) = await HandleAsync(requestLine[1].Split('?')[0]).ConfigureAwait(false);
-            string reason = status switch { 200 => "OK", 404 => "Not Found", _ => "Method Not Allowed" };
-            var bytes = Encoding.UTF8.GetBytes(body);
-            var header = $"HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\nContent-Length: {bytes.Length}\r\nConnection: close\r\n\r\n";
-            await stream.WriteAsync(Encoding.ASCII.GetBytes(header), timeout.Token).ConfigureAwait(false);
-            await stream.WriteAsync(bytes, timeout.Token).ConfigureAwait(false);
-        }
-        catch (Exception e) when (e is IOException or OperationCanceledException or SocketException) { }
-    }
-
-    public async Task<(int Status, string Body)> HandleAsync(string path)
-    {
-        var (status, answer) = await AnswerAsync(path).ConfigureAwait(false);
+        var (status, answer) = await AnswerAsync(path, query).ConfigureAwait(false);
         return (status, Json(answer));
     }
 
     /// <summary>The answer to GET <paramref name="path"/> before it is serialized.</summary>
-    internal async Task<(int Status, Dictionary<string, object?> Answer)> AnswerAsync(string path)
+    internal async Task<(int Status, Dictionary<string, object?> Answer)> AnswerAsync(string path, string query = "")
     {
         path = path.TrimEnd('/');
         if (path == "/commands")
@@ -114,6 +59,14 @@ public sealed class AdminServer : IAsyncDisposable
         var cmd = Commands.FirstOrDefault(c => c.Name == name || c.Alias == name);
         if (cmd.Name is null)
             return (404, new Dictionary<string, object?> { ["command"] = name, ["error"] = "Unknown command: " + name });
+        if (cmd.Name == "set_trace_mask")
+        {
+            // upstream SetTraceMaskCommand: ?traceMask=<long>, else this error (status 200)
+            string? arg = query.Split('&').Select(kv => kv.Split('=', 2)).Where(kv => kv.Length == 2 && kv[0] == "traceMask").Select(kv => kv[1]).FirstOrDefault();
+            if (!long.TryParse(arg, System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out long mask))
+                return (200, new Dictionary<string, object?> { ["error"] = "setTraceMask requires long traceMask argument", ["command"] = cmd.Name });
+            await _server.RunOnLoopAsync(() => _server.TraceMask = mask).ConfigureAwait(false);
+        }
         var result = await _server.RunOnLoopAsync(() => Run(cmd.Name)).ConfigureAwait(false);
         result["command"] = cmd.Name;
         result["error"] = null;
@@ -134,6 +87,41 @@ public sealed class AdminServer : IAsyncDisposable
         switch (name)
         {
             case "ruok":
+            case "observer_connection_stat_reset":   // no observer connects to a Samsa leader (ObserverMaster)
+                break;
+            case "get_trace_mask":
+            case "set_trace_mask":
+                r["tracemask"] = s.TraceMask;
+                break;
+            case "hash":
+                r["digests"] = s.Tree.DigestLog.Select(d => (object)new Dictionary<string, object?> { ["zxid"] = d.Item1, ["digest"] = cfg.DigestEnabled ? d.Item2 : 0 }).ToList();
+                break;
+            case "initial_configuration":
+                r["initial_configuration"] = string.Concat(cfg.Raw.Select(kv => $"{kv.Key}={kv.Value}\n"));
+                break;
+            case "observers":
+                r["synced_observers"] = s.LeaderStats?.SyncedObservers ?? 0;
+                r["observers"] = new List<object>();
+                break;
+            case "system_properties":
+                // the JVM's system properties upstream; the process's equivalents here
+                foreach (var line in FourLetterWords.Run(s, "envi").Split('\n').Skip(1))
+                {
+                    int eq = line.IndexOf('=');
+                    if (eq > 0) r[line.Substring(0, eq)] = line.Substring(eq + 1);
+                }
+                break;
+            case "voting_view":
+                r["current_config"] = s.IsFollower || s.QuorumLeader is not null
+                    ? cfg.Quorum.Voters.ToDictionary(v => v.Id.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                        v => (object?)new List<object> { $"{v.Host}:{v.QuorumPort}:{v.ElectionPort}:participant" + (v.ClientPort is { } cp ? $";{v.ClientHost ?? "0.0.0.0"}:{cp}" : "") })
+                    : new Dictionary<string, object?>();
+                break;
+            case "zabstate":
+                // upstream ZabStateCommand: "" and false outside a quorum; a serving member is in broadcast
+                bool quorum = s.IsFollower || s.QuorumLeader is not null;
+                r["voting"] = quorum;
+                r["zabstate"] = quorum ? (s.Serving ? "broadcast" : "election") : "";
                 break;
             case "is_read_only":
                 r["read_only"] = s.ReadOnlyActive;
@@ -273,10 +261,5 @@ public sealed class AdminServer : IAsyncDisposable
     private static long DirSize(string dir) =>
         string.IsNullOrEmpty(dir) || !Directory.Exists(dir) ? 0 : new DirectoryInfo(dir).EnumerateFiles("*", SearchOption.AllDirectories).Sum(f => f.Length);
 
-    public async ValueTask DisposeAsync()
-    {
-        _stop.Cancel();
-        _listener.Stop();
-        if (_accept is not null) await _accept.ConfigureAwait(false);
-    }
+    public ValueTask DisposeAsync() => _http.DisposeAsync();
 }

@@ -108,6 +108,7 @@ public static class FourLetterWords
                 return "Connection stats reset.\n";
             case "srst":
                 s.Stats.Reset();
+                s.Metrics.Reset();
                 return "Server stats reset.\n";
             case "conf":
                 return $"clientPort={cfg.ClientPort}\nsecureClientPort=-1\ndataDir={cfg.SnapDir}\ndataDirSize={DirSize(cfg.SnapDir)}\n"
@@ -227,6 +228,10 @@ public static class FourLetterWords
                 else if (!s.IsFollower) Kv("zk_last_proposal_size", -1);
                 // upstream QuorumZooKeeperServer's quorum_size (voting members) in every quorum role
                 if (s.IsFollower) Kv("zk_quorum_size", cfg.Quorum.Voters.Count());
+                // every other key upstream 3.8 prints (KeeperMetrics): measured summaries, else 0
+                var printed = new HashSet<string>(StringComparer.Ordinal);
+                foreach (var line in sb.ToString().Split('\n')) if (line.Length > 3) printed.Add(line.Substring(3, line.IndexOf('\t') - 3));
+                s.Metrics.AppendMntr(sb, printed);
                 return sb.ToString();
             }
             default:

@@ -30,6 +30,11 @@ public sealed class KeeperConfig
     public bool AdminEnableServer = true;
     public int AdminServerPort = 8080;
     public string AdminServerAddress = "0.0.0.0";
+    // upstream's PrometheusMetricsProvider (metricsProvider.*): /metrics on httpHost:httpPort (KeeperMetrics)
+    public bool PrometheusMetricsEnabled;
+    public int MetricsHttpPort = 7000;
+    public string MetricsHttpHost = "0.0.0.0";
+    public bool MetricsExportJvmInfo = true;
     public bool ReconfigEnabled;
     /// <summary>zookeeper.enforceQuota: hard quota limits fail writes with QuotaExceeded.</summary>
     public bool EnforceQuota;
@@ -132,6 +137,18 @@ public sealed class KeeperConfig
             case "admin.enableServer": AdminEnableServer = bool.Parse(val); break;
             case "admin.serverPort": AdminServerPort = I(); break;
             case "admin.serverAddress": AdminServerAddress = val; break;
+            case "metricsProvider.className":
+                // the default provider (no metrics endpoint) or the Prometheus one; any other class is refused
+                if (val == "org.apache.zookeeper.metrics.prometheus.PrometheusMetricsProvider") PrometheusMetricsEnabled = true;
+                else if (val == "org.apache.zookeeper.metrics.impl.DefaultMetricsProvider") PrometheusMetricsEnabled = false;
+                else UnsupportedSecurityKeys.Add($"{key}={val} (the Keeper offers upstream's PrometheusMetricsProvider only)");
+                break;
+            case "metricsProvider.httpPort": MetricsHttpPort = I(); break;
+            case "metricsProvider.httpHost": MetricsHttpHost = val; break;
+            case "metricsProvider.exportJvmInfo": MetricsExportJvmInfo = bool.Parse(val); break;
+            case var k when k.StartsWith("metricsProvider.", StringComparison.Ordinal):
+                UnsupportedSecurityKeys.Add($"{key}={val} (the Keeper's Prometheus endpoint takes httpHost, httpPort and exportJvmInfo)");
+                break;
             case "reconfigEnabled": ReconfigEnabled = bool.Parse(val); break;
             case "enforceQuota": case "zookeeper.enforceQuota": EnforceQuota = bool.Parse(val); break;
             case "digest.enabled": case "zookeeper.digest.enabled": DigestEnabled = bool.Parse(val); break;

@@ -10,6 +10,10 @@ public sealed class KeeperHost : IAsyncDisposable
     private readonly FrameListener _listener;
     private readonly FrameListener? _secureListener;
     private readonly AdminServer? _admin;
+    private HttpGetListener? _metrics;
+
+    /// <summary>The Prometheus endpoint's address (metricsProvider.className PrometheusMetricsProvider), or null.</summary>
+    public IPEndPoint? MetricsEndPoint => _metrics?.LocalEndPoint;
 
     private KeeperHost(KeeperServer server, FrameListener listener, FrameListener? secureListener, AdminServer? admin)
     {
@@ -42,6 +46,7 @@ public sealed class KeeperHost : IAsyncDisposable
         var server = new KeeperServer(config);
         FrameListener? listener = null, secure = null;
         AdminServer? admin = null;
+        HttpGetListener? metrics = null;
         try
         {
             var handler = new KeeperFrameHandler(server);
@@ -70,12 +75,14 @@ public sealed class KeeperHost : IAsyncDisposable
                 admin = new AdminServer(server, new IPEndPoint(IPAddress.Parse(config.AdminServerAddress), config.AdminServerPort));
                 admin.Start();
             }
-            return new KeeperHost(server, listener, secure, admin);
+            metrics = await KeeperMetrics.ServeAsync(server);
+            return new KeeperHost(server, listener, secure, admin) { _metrics = metrics };
         }
         catch
         {
             // a port in use must not leave the loop and the log open
             if (admin is not null) await admin.DisposeAsync();
+            if (metrics is not null) await metrics.DisposeAsync();
             if (listener is not null) await listener.DisposeAsync();
             if (secure is not null) await secure.DisposeAsync();
             await server.DisposeAsync();
@@ -86,6 +93,7 @@ public sealed class KeeperHost : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         if (_admin is not null) await _admin.DisposeAsync();
+        if (_metrics is not null) await _metrics.DisposeAsync();
         await _listener.DisposeAsync();
         if (_secureListener is not null) await _secureListener.DisposeAsync();
         await Server.DisposeAsync();

@@ -120,6 +120,7 @@ public sealed partial class KeeperServer
         Stats.MinLatency = Math.Min(Stats.MinLatency, latency);
         Stats.MaxLatency = Math.Max(Stats.MaxLatency, latency);
         Stats.TotalLatency += latency;
+        Metrics.Replied(lastOp, latency);
     }
 
     /// <summary>setAuth (xid -4): known schemes add ids; anything else is AuthFailed and the

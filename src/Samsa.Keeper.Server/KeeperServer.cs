@@ -71,6 +71,8 @@ public sealed partial class KeeperServer : IAsyncDisposable
     public DataTree Tree { get; } = new();
     public DateTimeOffset StartedAt { get; } = DateTimeOffset.UtcNow;
     public ServerStats Stats { get; } = new();
+    /// <summary>Upstream's ServerMetrics summaries and the mntr/Prometheus keys (KeeperMetrics).</summary>
+    public KeeperMetrics Metrics { get; } = new();
 
     public KeeperServer(KeeperConfig config)
     {
@@ -98,7 +100,7 @@ public sealed partial class KeeperServer : IAsyncDisposable
         if (!string.IsNullOrEmpty(Config.DataDir) && _leaderLink is null)
         {
             Recover();
-            _log = new TxnLogWriter(Config.LogDir, Config.ForceSync, Config.PreAllocSizeKb * 1024);
+            _log = new TxnLogWriter(Config.LogDir, Config.ForceSync, Config.PreAllocSizeKb * 1024) { Synced = Metrics.FsyncTime.Add };
             TakeSnapshot();
         }
         _lastZxid = Tree.LastProcessedZxid;
@@ -269,6 +271,7 @@ public sealed partial class KeeperServer : IAsyncDisposable
     private void TakeSnapshot()
     {
         if (_log is null) return;
+        long snapStart = System.Diagnostics.Stopwatch.GetTimestamp();
         _log.Roll();
         LastSnapshotZxid = Tree.LastProcessedZxid;
         LastSnapshotTime = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
@@ -276,6 +279,7 @@ public sealed partial class KeeperServer : IAsyncDisposable
         SnapshotFile.Write(Path.Combine(Config.SnapDir, ZkFiles.SnapName(Tree.LastProcessedZxid)), Tree, sessions, Config.ForceSync, Config.DigestEnabled);
         _txnsSinceSnapshot = 0;
         _snapRoll = _random.Next(Math.Max(1, Config.SnapCount / 2));
+        Metrics.SnapshotTime.Add((long)System.Diagnostics.Stopwatch.GetElapsedTime(snapStart).TotalMilliseconds);
     }
 
     /// <summary>Upstream PurgeTxnLog: keep the newest snapRetainCount snapshots and the logs they need.</summary>

@@ -120,12 +120,17 @@ public sealed class TxnLogWriter : IDisposable
         }
     }
 
+    /// <summary>Told each commit's flush time in ms (upstream's fsynctime summary, KeeperMetrics).</summary>
+    public Action<long>? Synced { get; init; }
+
     /// <summary>Flushes and, with forceSync, fsyncs; called once per batch before any reply.</summary>
     public void Commit()
     {
         if (_current is null || !_dirty) return;
+        long start = System.Diagnostics.Stopwatch.GetTimestamp();
         _current.Flush(_forceSync);
         _dirty = false;
+        Synced?.Invoke((long)System.Diagnostics.Stopwatch.GetElapsedTime(start).TotalMilliseconds);
     }
 
     /// <summary>Closes the current file; the next append starts log.&lt;its zxid&gt;.</summary>

@@ -257,6 +257,10 @@ public static class ConfigCatalog
         new("broker.id.generation.enable", ConfigType.Boolean, "true"),
         new("reserved.broker.max.id", ConfigType.Int, "1000", AtLeast(0)),
         new("broker.rack", ConfigType.String, null),
+        // Samsa's own (issue #20): Prometheus text at http://samsa.metrics.host:samsa.metrics.port/metrics;
+        // -1 (the default) serves none, 0 an ephemeral port (Telemetry/BrokerMetrics).
+        new("samsa.metrics.port", ConfigType.Int, "-1", AtLeast(-1)),
+        new("samsa.metrics.host", ConfigType.String, "0.0.0.0"),
         new("process.roles", ConfigType.List, "", ListOf("broker", "controller")),
         new("zookeeper.connect", ConfigType.String, null),
         new("zookeeper.session.timeout.ms", ConfigType.Int, "18000"),

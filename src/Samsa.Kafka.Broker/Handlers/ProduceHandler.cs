@@ -118,6 +118,7 @@ public static class ProduceHandler
                     if (error == ErrorCode.None)
                     {
                         pr.BaseOffset = info.FirstOffset;
+                        broker.Metrics?.RecordsIn(topicName!, (int)(info.LastOffset - info.FirstOffset + 1), records.Length);
                         pr.LogAppendTimeMs = info.LogAppendTime;
                         pr.LogStartOffset = info.LogStartOffset;
                         // acks=all: answered once the ISR has the records (Replication/DelayedProduce).

@@ -45,6 +45,7 @@ public sealed class KafkaConnectionHandler(KafkaBroker broker, string listenerNa
 
     public async ValueTask OnFrameAsync(Connection connection, ReadOnlyMemory<byte> frame)
     {
+        var timing = new Telemetry.RequestTiming(System.Diagnostics.Stopwatch.GetTimestamp());   // Telemetry/BrokerMetrics
         var session = SessionOf(connection);
         // SASL listeners: unauthenticated connections may only authenticate (Security/Sasl).
         if (session.Sasl is not null && await broker.Sasl.InterceptAsync(connection, session, frame)) return;
@@ -80,7 +81,9 @@ public sealed class KafkaConnectionHandler(KafkaBroker broker, string listenerNa
                     ? interceptor.InterceptAsync(header, request, () => entry.Handler(context, request), connection.Closed)
                     : entry.Handler(context, request);
                 long handlerTicks = System.Diagnostics.Stopwatch.GetTimestamp() - start;
+                timing.HandlerStarted(start, handlerTicks);
                 response = await handling;
+                timing.HandlerDone();
                 throttleMs = Security.Quotas.RequestThrottle.After(context, request, frame.Length, handlerTicks, pending, ref response);
             }
             catch (OperationCanceledException) when (connection.Closed.IsCancellationRequested)
@@ -100,6 +103,7 @@ public sealed class KafkaConnectionHandler(KafkaBroker broker, string listenerNa
         long throttleDecided = System.Diagnostics.Stopwatch.GetTimestamp();
         if (response is null)
         {
+            broker.Metrics?.RequestDone(header, request, null, frame.Length, timing, throttleDecided);
             if (throttleMs > 0) await Security.Quotas.RequestThrottle.MuteAsync(connection, throttleMs, throttleDecided);
             return;
         }
@@ -111,6 +115,7 @@ public sealed class KafkaConnectionHandler(KafkaBroker broker, string listenerNa
                 return;
             }
             await SendAsync(connection, header, response, responseVersion);
+            broker.Metrics?.RequestDone(header, request, response, frame.Length, timing, throttleDecided);
             Security.Sasl.SaslService.AfterResponse(connection, session);
             if (throttleMs > 0) await Security.Quotas.RequestThrottle.MuteAsync(connection, throttleMs, throttleDecided);
         }

@@ -266,6 +266,7 @@ public sealed class ReplicationManager : IAsyncDisposable
         if (_broker.Cluster is { } cluster && !cluster.IsLive(replicaId)) return;
         if (f.LogEndOffset < p.Log.HighWatermark || f.LogEndOffset < ls.EpochStartOffset) return;
         var next = isr.Append(replicaId).ToList();
+        _broker.Metrics?.IsrExpand();
         StartIsrWrite(p, ls, next, $"expand ISR of {p.TopicPartition} with {replicaId}");
     }
 
@@ -296,6 +297,7 @@ public sealed class ReplicationManager : IAsyncDisposable
                     && (!ls.Followers.TryGetValue(r, out var f) || now - f.LastCaughtUpMs > LagTimeMaxMs)).ToList();
                 if (outOfSync.Count == 0) continue;
                 var next = isr.Where(r => !outOfSync.Contains(r)).ToList();
+                _broker.Metrics?.IsrShrink();
                 StartIsrWrite(p, ls, next, $"shrink ISR of {tp}: [{string.Join(",", outOfSync)}] out of sync");
             }
         }

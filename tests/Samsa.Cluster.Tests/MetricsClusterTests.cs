@@ -1,0 +1,79 @@
+using System.Globalization;
+using System.Text;
+using Samsa.Kafka.Broker.Client;
+using Samsa.Kafka.Protocol.Messages;
+using Samsa.Kafka.Protocol.Records;
+using Samsa.Kafka.Broker;
+using Xunit;
+
+namespace Samsa.Cluster.Tests;
+
+/// <summary>Issue #20: three brokers' /metrics, summed, account for a known load spread over them.</summary>
+public sealed class MetricsClusterTests(KeeperServer server) : IClassFixture<KeeperServer>
+{
+    private static async Task<Dictionary<string, double>> ScrapeAsync(KafkaBroker broker)
+    {
+        using var http = new HttpClient();
+        var result = new Dictionary<string, double>(StringComparer.Ordinal);
+        foreach (var line in (await http.GetStringAsync($"http://127.0.0.1:{broker.MetricsEndPoint!.Port}/metrics")).Split('\n'))
+        {
+            if (line.Length == 0 || line[0] == '#') continue;
+            int space = line.LastIndexOf(' ');
+            result[line[..space]] = double.Parse(line[(space + 1)..], CultureInfo.InvariantCulture);
+        }
+        return result;
+    }
+
+    [Fact]
+    public async Task PerBrokerCountersSumToTheLoad()
+    {
+        await using var cluster = await LocalCluster.StartAsync(server.Address!, 3,
+            brokerConfig: new Dictionary<string, string> { ["samsa.metrics.port"] = "0", ["samsa.metrics.host"] = "127.0.0.1" });
+        await LocalCluster.WaitUntilAsync(async () => (await cluster.MetadataAsync(1)).Brokers.Count == 3, TimeSpan.FromSeconds(10), "all brokers visible");
+        await using (var c = await KafkaWireClient.ConnectAsync("127.0.0.1", cluster.Port(1)))
+        {
+            var r = await c.SendAsync<CreateTopicsResponse>(new CreateTopicsRequest
+            {
+                TimeoutMs = 30000, Topics = [new() { Name = "spread", NumPartitions = 6, ReplicationFactor = 1 }],
+            }, 7);
+            Assert.Equal(0, r!.Topics[0].ErrorCode);
+        }
+        // partition p gets p+1 produce requests of 4 records, each sent to the partition's leader
+        long bytes = 0;
+        int requests = 0;
+        for (int p = 0; p < 6; p++)
+        {
+            int leader = 0;
+            await LocalCluster.WaitUntilAsync(async () =>
+            {
+                var md = await cluster.MetadataAsync(1, "spread");
+                leader = md.Topics[0].Partitions.Single(x => x.PartitionIndex == p).LeaderId;
+                return leader > 0 && cluster[leader].Replicas.GetPartition("spread", p) is { IsLeader: true };
+            }, TimeSpan.FromSeconds(10), "leader of spread-" + p);
+            await using var c = await KafkaWireClient.ConnectAsync("127.0.0.1", cluster.Port(leader));
+            for (int i = 0; i <= p; i++)
+            {
+                var batch = RecordBatchBuilder.Build(Enumerable.Range(0, 4).Select(j => ((byte[]?)null, (byte[]?)Encoding.UTF8.GetBytes($"p{p}-{i}-{j}"))).ToList(),
+                    DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
+                var r = await c.SendAsync<ProduceResponse>(new ProduceRequest
+                {
+                    Acks = 1, TimeoutMs = 10000,
+                    TopicData = [new() { Name = "spread", PartitionData = [new() { Index = p, Records = batch }] }],
+                }, 9);
+                Assert.Equal(0, r!.Responses[0].PartitionResponses[0].ErrorCode);
+                bytes += batch.Length;
+                requests++;
+            }
+        }
+        var scrapes = new List<Dictionary<string, double>>();
+        foreach (int id in new[] { 1, 2, 3 }) scrapes.Add(await ScrapeAsync(cluster[id]));
+        double Sum(string key) => scrapes.Sum(m => m.GetValueOrDefault(key));
+        Assert.Equal(21 * 4, Sum("kafka_server_brokertopicmetrics_messagesin_total{topic=\"spread\"}"));
+        Assert.Equal(bytes, Sum("kafka_server_brokertopicmetrics_bytesin_total{topic=\"spread\"}"));
+        Assert.Equal(requests, Sum("kafka_network_requestmetrics_requests_total{request=\"Produce\",version=\"9\"}"));
+        Assert.Equal(1, Sum("kafka_controller_kafkacontroller_activecontrollercount"));
+        Assert.Equal(6, Sum("kafka_server_replicamanager_leadercount") - scrapes.Sum(m => 0.0));
+        // more than one broker took part (the load is spread, not all on one)
+        Assert.True(scrapes.Count(m => m.GetValueOrDefault("kafka_server_brokertopicmetrics_messagesin_total{topic=\"spread\"}") > 0) >= 2);
+    }
+}
