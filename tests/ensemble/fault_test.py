@@ -116,8 +116,10 @@ class Proxies:
                     continue
                 except OSError:
                     break
-            if uw is None:
+            if uw is None or tag in self.blocked:  # blocked while connecting: block() did not see this pair
                 writer.close()
+                if uw is not None:
+                    uw.close()
                 return
             mine = self.conns.setdefault(tag, set())
             mine.add(writer); mine.add(uw)
