@@ -70,13 +70,23 @@ class Proxies:
         self.conns = {}            # tag -> set of writers
         self.servers = []
 
-    def add(self, listen_port, target_port, tag, election_addr=None):
+    def add(self, listen_port, target_port, tag, election_addr=None, refused_retries=0):
         """election_addr: for an election-port proxy, the "host:port" to put in the opener's initial
         message instead of its own election address. ZooKeeper 3.8's QuorumCnxManager, receiving a
         connection from a smaller sid, connects back to the address that message names, not to its
         server line's; rewritten to the proxy the receiver uses to reach the opener, that connection
         goes through a proxy the script can cut too (without it an Apache member kept a direct
-        election channel through a cut)."""
+        election channel through a cut).
+
+        refused_retries: for a quorum-port proxy, how many more times to try the target 100 ms apart
+        when it refuses. The proxy accepts before it knows whether the target listens, so a refusal
+        would reach the opener as a connection closed after it opened. A learner that settles its
+        election a few ms before the new leader binds its quorum port (the leader decides after its
+        followers: it waits for their changed votes) then sees end-of-stream instead of "connection
+        refused"; 3.8's Learner.connectToLeader retries only a refused connect (5 tries, 100 ms
+        apart), so the learner goes back to election a round ahead of the leader, which cannot take
+        it back and gives up only after initLimit ticks ("Timeout while waiting for epoch from
+        quorum"): elections of 5, 10, 15 s in any ensemble with an Apache learner (issue #17)."""
         async def initial_message(reader, uw):
             head = await reader.readexactly(8)
             version = int.from_bytes(head, "big", signed=True)
@@ -93,10 +103,23 @@ class Proxies:
             if tag in self.blocked:
                 writer.close()
                 return
-            try:
-                ur, uw = await asyncio.open_connection("127.0.0.1", target_port)
-            except OSError:
+            ur = uw = None
+            for attempt in range(refused_retries + 1):
+                if attempt:
+                    await asyncio.sleep(0.1)
+                if tag in self.blocked:
+                    break
+                try:
+                    ur, uw = await asyncio.open_connection("127.0.0.1", target_port)
+                    break
+                except ConnectionRefusedError:
+                    continue
+                except OSError:
+                    break
+            if uw is None or tag in self.blocked:  # blocked while connecting: block() did not see this pair
                 writer.close()
+                if uw is not None:
+                    uw.close()
                 return
             mine = self.conns.setdefault(tag, set())
             mine.add(writer); mine.add(uw)
@@ -243,7 +266,7 @@ class Ensemble:
                     proxy_of[(i, j)] = (prox[k], prox[k + 1])
                     k += 2
         for (i, j), (pq, pe) in proxy_of.items():
-            proxies.add(pq, real[3 * (j - 1)], (i, j))
+            proxies.add(pq, real[3 * (j - 1)], (i, j), refused_retries=4)
             # j connecting back to i (3.8 does, to the address i's initial message names) uses proxy (j, i)
             proxies.add(pe, real[3 * (j - 1) + 1], (i, j), election_addr=f"127.0.0.1:{proxy_of[(j, i)][1]}")
         for i in range(1, n + 1):
