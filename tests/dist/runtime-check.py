@@ -366,7 +366,13 @@ def dev_single(work):
                 raise RuntimeError("mntr has no zk_znode_count")
             commands = json.load(urllib.request.urlopen(f"http://127.0.0.1:{admin_port}/commands", timeout=10))["commands"]
             for c in commands:
-                body = json.load(urllib.request.urlopen(f"http://127.0.0.1:{admin_port}{c}", timeout=10))
+                url = f"http://127.0.0.1:{admin_port}{c}"
+                if c.endswith("/set_trace_mask"):
+                    # upstream's SetTraceMaskCommand needs ?traceMask=<long> (else it answers an error):
+                    # set the mask it already has
+                    mask = json.load(urllib.request.urlopen(f"http://127.0.0.1:{admin_port}/commands/get_trace_mask", timeout=10))["tracemask"]
+                    url += f"?traceMask={mask}"
+                body = json.load(urllib.request.urlopen(url, timeout=10))
                 if body.get("error") is not None or body.get("command") != c.rsplit("/", 1)[1]:
                     raise RuntimeError(f"{c}: {body}")
             stats = json.load(urllib.request.urlopen(f"http://127.0.0.1:{admin_port}/commands/stats", timeout=10))
