@@ -65,9 +65,14 @@ public abstract class AlterReplicaLogDirsClusterTests(ICoordinationServer server
                 }, 2))!;
                 Assert.Equal((short)Samsa.Kafka.Protocol.ErrorCode.ReplicaNotAvailable, r.Results.Single().Partitions.Single().ErrorCode);
             }
+            // The producer keeps writing during the move, at a pace well below the move's
+            // throttle (128 KiB/s; ~50 records of ~180 bytes a second here): a move chases the
+            // log's end, and one written faster than the throttle never catches up — upstream's
+            // future replica fetcher the same — which an unpaced loop on a quiet machine did.
             var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
             while (true)
             {
+                await Task.Delay(20);
                 await producer.ProduceAsync("jbod", new Message<Null, string> { Value = $"m-{n}-{new string('x', 100)}" });
                 n++;
                 await using var client3 = await KafkaWireClient.ConnectAsync("127.0.0.1", cluster.Port(3));
