@@ -90,7 +90,14 @@ internal static class DevCluster
         }
         finally
         {
-            for (int i = started.Count - 1; i >= 0; i--) await started[i].DisposeAsync();
+            // The whole cluster stops: each broker but the last hands its leaderships on (controlled
+            // shutdown); the last has no one to hand them to, and would only retry for
+            // controlled.shutdown.max.retries × retry.backoff.ms (15 s) before stopping anyway.
+            for (int i = started.Count - 1; i >= 0; i--)
+            {
+                if (i == 0) started[i].ControlledShutdownOnStop = false;
+                await started[i].DisposeAsync();
+            }
             keeperHandle ??= await keeperStart;
             if (keeperHandle is not null) await keeperHandle.DisposeAsync();
         }
