@@ -13,9 +13,8 @@ namespace Samsa.Net;
 /// its lower bound wide; a quantile is interpolated linearly inside its bucket. Values at or above
 /// 2^44 (about 4.9 hours in nanoseconds) count in the top bucket.
 ///
-/// Window: <see cref="Slots"/> slots of <see cref="SlotSeconds"/> seconds each; an observation goes
-/// to the slot of its timestamp, and quantiles cover the current slot and the five before it — the
-/// last 50 to 60 seconds. This is a time window, not the exponentially decaying reservoir of the
+/// Window: by default 6 slots of 10 seconds each; an observation goes to the slot of its timestamp,
+/// and quantiles cover the current slot and the five before it — the last 50 to 60 seconds. This is a time window, not the exponentially decaying reservoir of the
 /// Yammer histograms behind upstream's RequestMetrics (which weights the last ~5 minutes); it keeps
 /// what the prometheus-net summaries it replaces exposed (one-minute windows). With nothing observed
 /// in the window a quantile is NaN, as a prometheus-net summary prints it. Count and sum are
@@ -23,24 +22,32 @@ namespace Samsa.Net;
 /// </summary>
 public sealed class WindowedHistogram
 {
-    public const int Slots = 6, SlotSeconds = 10;
     private const int SubBits = 4, Sub = 1 << SubBits;
     private const int MaxLog2 = 44;
     /// <summary>Buckets per slot: values 0..31 exactly, then 16 per power of two up to 2^44.</summary>
     public const int Buckets = (MaxLog2 - SubBits + 1) * Sub;
 
     // int counts: a bucket of one 10-second slot does not reach 2^31 observations
-    private readonly int[] _counts = new int[Slots * Buckets];
-    private readonly long[] _epochs = new long[Slots];
+    private readonly int[] _counts;
+    private readonly long[] _epochs;
     // the largest value per slot: the top bucket is interpolated up to it, not to its bound
-    private readonly long[] _max = new long[Slots];
+    private readonly long[] _max;
     private readonly long _ticksPerSlot;
+    private readonly int _slots;
     private readonly object _rotate = new();
     private long _count, _sum;
 
-    public WindowedHistogram()
+    /// <param name="slots">slots in the window (at least 2)</param>
+    /// <param name="slotSeconds">seconds per slot: the window is the last (slots − 1) to slots times this</param>
+    public WindowedHistogram(int slots = 6, int slotSeconds = 10)
     {
-        _ticksPerSlot = Stopwatch.Frequency * SlotSeconds;
+        ArgumentOutOfRangeException.ThrowIfLessThan(slots, 2);
+        ArgumentOutOfRangeException.ThrowIfLessThan(slotSeconds, 1);
+        _slots = slots;
+        _ticksPerSlot = Stopwatch.Frequency * slotSeconds;
+        _counts = new int[slots * Buckets];
+        _epochs = new long[slots];
+        _max = new long[slots];
         Array.Fill(_epochs, long.MinValue);
     }
 
@@ -59,7 +66,7 @@ public sealed class WindowedHistogram
     {
         if (value < 0) value = 0;
         long epoch = timestamp / _ticksPerSlot;
-        int slot = (int)((ulong)epoch % Slots);
+        int slot = (int)((ulong)epoch % (ulong)_slots);
         if (Volatile.Read(ref _epochs[slot]) != epoch) Rotate(slot, epoch);
         Interlocked.Increment(ref _counts[slot * Buckets + BucketOf(value)]);
         if (value > Volatile.Read(ref _max[slot])) RaiseMax(ref _max[slot], value);
@@ -119,10 +126,10 @@ public sealed class WindowedHistogram
         long epoch = timestamp / _ticksPerSlot;
         Span<long> merged = stackalloc long[Buckets];
         long total = 0, max = 0;
-        for (int s = 0; s < Slots; s++)
+        for (int s = 0; s < _slots; s++)
         {
             long e = Volatile.Read(ref _epochs[s]);
-            if (e > epoch || e <= epoch - Slots) continue;   // outside the window (or never used)
+            if (e > epoch || e <= epoch - _slots) continue;   // outside the window (or never used)
             max = Math.Max(max, Volatile.Read(ref _max[s]));
             var counts = _counts.AsSpan(s * Buckets, Buckets);
             for (int b = 0; b < Buckets; b++)

@@ -11,7 +11,7 @@ namespace Samsa.Net;
 /// types the Prometheus JMX exporter gives a Yammer histogram's percentiles and count), without the
 /// summary's lock and quantile-stream merge per observation. Recording is lock-free and
 /// allocation-free once a child exists (<see cref="WithLabels"/> caches it; keep the returned
-/// histogram). The quantiles are those of <see cref="WindowedHistogram"/>'s one-minute window.
+/// histogram). The quantiles are those of the histograms' window (one minute unless given).
 /// </summary>
 public sealed class WindowedSummary
 {
@@ -20,6 +20,7 @@ public sealed class WindowedSummary
     private readonly double[] _objectives;
     private readonly string[] _quantileLabels;
     private readonly double _scale;
+    private readonly int _slots, _slotSeconds;
     private readonly ConcurrentDictionary<string, Child> _children = new(StringComparer.Ordinal);
     private readonly Lock _scrape = new();
     private Child? _unlabelled;
@@ -36,8 +37,13 @@ public sealed class WindowedSummary
     /// <param name="scale">exposed value per recorded unit (e.g. 1000 / Stopwatch.Frequency for ticks → ms)</param>
     /// <param name="quantiles">the quantiles printed, as labelled by their invariant string (0.5 → "0.5")</param>
     /// <param name="labelName">the one label besides quantile, or null for none</param>
-    public WindowedSummary(CollectorRegistry registry, string name, string help, double scale, double[] quantiles, string? labelName = null)
+    /// <param name="slots">window slots per histogram (see <see cref="WindowedHistogram"/>)</param>
+    /// <param name="slotSeconds">seconds per slot</param>
+    public WindowedSummary(CollectorRegistry registry, string name, string help, double scale, double[] quantiles, string? labelName = null,
+        int slots = 6, int slotSeconds = 10)
     {
+        _slots = slots;
+        _slotSeconds = slotSeconds;
         var f = Metrics.WithCustomRegistry(registry);
         string[] labels = labelName is null ? [] : [labelName];
         _quantiles = f.CreateGauge(name, help, [.. labels, "quantile"]);
@@ -63,7 +69,7 @@ public sealed class WindowedSummary
         }
     }
 
-    private Child NewChild(string[] labels) => new(new WindowedHistogram(),
+    private Child NewChild(string[] labels) => new(new WindowedHistogram(_slots, _slotSeconds),
         [.. _quantileLabels.Select(q => _quantiles.WithLabels([.. labels, q]))], _sum.WithLabels(labels), _count.WithLabels(labels));
 
     /// <summary>Before a scrape: every child's window quantiles, sum and count into its series.</summary>

@@ -23,6 +23,8 @@ public class MetricsRecordingBenchmarks
     private Counter.Child _requests = null!;
     private Summary.Child _sTotal = null!, _sRequestQueue = null!, _sResponseQueue = null!;
     private WindowedHistogram _wTotal = null!, _wRequestQueue = null!, _wResponseQueue = null!;
+    private Summary.Child _keeperSummary = null!;
+    private WindowedHistogram _keeperWindowed = null!;
     private long _last;
     private int _i;
 
@@ -45,6 +47,12 @@ public class MetricsRecordingBenchmarks
         _wTotal = W("w_total");
         _wRequestQueue = W("w_requestqueue");
         _wResponseQueue = W("w_responsequeue");
+        // the Keeper's readlatency before: upstream's objectives, prometheus-net's default ten-minute window in five buckets
+        _keeperSummary = f.CreateSummary("k_readlatency", "h", [], new SummaryConfiguration
+        {
+            Objectives = [new QuantileEpsilonPair(0.5, 0.05), new QuantileEpsilonPair(0.9, 0.01), new QuantileEpsilonPair(0.99, 0.001)],
+        }).Unlabelled;
+        _keeperWindowed = new WindowedSummary(registry, "kw_readlatency", "h", 1, [0.5, 0.9, 0.99], slots: 5, slotSeconds: 120).Unlabelled;
     }
 
     /// <summary>Latency-like spread of tick values (10 µs .. ~1 ms at 1 GHz ticks).</summary>
@@ -73,13 +81,25 @@ public class MetricsRecordingBenchmarks
         _last = now;
     }
 
+    /// <summary>One Keeper read's latency (ms) into its Prometheus summary, as before session 10.</summary>
+    [Benchmark]
+    public void KeeperSummary() => _keeperSummary.Observe(Next() >> 16);
+
+    /// <summary>The same into the windowed histogram that replaced it.</summary>
+    [Benchmark]
+    public void KeeperWindowed() => _keeperWindowed.Record(Next() >> 16);
+
     /// <summary>Each method in rounds of 2 million calls, alternating: CPU ns and allocated bytes per
     /// call from the process's CPU time and this thread's allocation counter; medians printed.</summary>
     public static void RunCpuTime(int rounds)
     {
         var b = new MetricsRecordingBenchmarks();
         b.Setup();
-        var methods = new (string Name, Action Call)[] { ("Summary (prometheus-net)", b.Summary), ("Windowed (WindowedHistogram)", b.Windowed) };
+        var methods = new (string Name, Action Call)[]
+        {
+            ("Summary (prometheus-net)", b.Summary), ("Windowed (WindowedHistogram)", b.Windowed),
+            ("Keeper latency: Summary", b.KeeperSummary), ("Keeper latency: Windowed", b.KeeperWindowed),
+        };
         var cpu = methods.Select(_ => new List<double>()).ToArray();
         var alloc = methods.Select(_ => new List<double>()).ToArray();
         const int Calls = 2_000_000;
@@ -101,7 +121,7 @@ public class MetricsRecordingBenchmarks
             }
         }
         static double Median(List<double> v) { v.Sort(); return v[v.Count / 2]; }
-        Console.WriteLine($"one request's RequestMetrics recording (requests counter + 3 times), {rounds} rounds x {Calls:N0} calls, medians; load {File.ReadAllText("/proc/loadavg").Trim()}");
+        Console.WriteLine($"per request: broker RequestMetrics (requests counter + 3 times), Keeper (one latency); {rounds} rounds x {Calls:N0} calls, medians; load {File.ReadAllText("/proc/loadavg").Trim()}");
         for (int m = 0; m < methods.Length; m++)
             Console.WriteLine($"{methods[m].Name,-30} {Median(cpu[m]),8:F1} CPU ns/request   {Median(alloc[m]),6:F2} B/request   (CPU ns per round: {string.Join(" ", cpu[m].Select(x => x.ToString("F0", System.Globalization.CultureInfo.InvariantCulture)))})");
     }
