@@ -23,7 +23,7 @@ public class MetricsRecordingBenchmarks
     private Counter.Child _requests = null!;
     private Summary.Child _sTotal = null!, _sRequestQueue = null!, _sResponseQueue = null!;
     private WindowedHistogram _wTotal = null!, _wRequestQueue = null!, _wResponseQueue = null!;
-    private Summary.Child _keeperSummary = null!;
+    private Summary _keeperSummary = null!;
     private WindowedHistogram _keeperWindowed = null!;
     private long _last;
     private int _i;
@@ -51,7 +51,7 @@ public class MetricsRecordingBenchmarks
         _keeperSummary = f.CreateSummary("k_readlatency", "h", [], new SummaryConfiguration
         {
             Objectives = [new QuantileEpsilonPair(0.5, 0.05), new QuantileEpsilonPair(0.9, 0.01), new QuantileEpsilonPair(0.99, 0.001)],
-        }).Unlabelled;
+        });
         _keeperWindowed = new WindowedSummary(registry, "kw_readlatency", "h", 1, [0.5, 0.9, 0.99], slots: 5, slotSeconds: 120).Unlabelled;
     }
 
