@@ -33,6 +33,14 @@ public class WindowedHistogramTests
         }
     }
 
+    /// <summary>The registry's text as prometheus-net prints it: value by "name{labels}".</summary>
+    private static async Task<Dictionary<string, double>> ScrapeAsync(CollectorRegistry registry)
+    {
+        var text = Encoding.UTF8.GetString(await PrometheusText.SerializeAsync(registry, CancellationToken.None));
+        return text.Split('\n').Where(l => l.Length > 0 && l[0] != '#')
+            .ToDictionary(l => l[..l.LastIndexOf(' ')], l => double.Parse(l[(l.LastIndexOf(' ') + 1)..], System.Globalization.CultureInfo.InvariantCulture));
+    }
+
     [Fact]
     public void Uniform_quantiles_match_the_exact_ones()
     {
@@ -142,14 +150,32 @@ public class WindowedHistogramTests
         var h = summary.WithLabels("Produce");
         Assert.Same(h, summary.WithLabels("Produce"));
         for (int i = 1; i <= 1000; i++) h.Record(i * 1000L);   // 1..1000 ms in µs, scale 0.001
-        var text = Encoding.UTF8.GetString(await PrometheusText.SerializeAsync(registry, CancellationToken.None));
-        var lines = text.Split('\n').Where(l => l.Length > 0 && l[0] != '#')
-            .ToDictionary(l => l[..l.LastIndexOf(' ')], l => double.Parse(l[(l.LastIndexOf(' ') + 1)..], System.Globalization.CultureInfo.InvariantCulture));
+        var lines = await ScrapeAsync(registry);
         Assert.Equal(1000, lines["test_timems_count{request=\"Produce\"}"]);
         Assert.Equal(500_500, lines["test_timems_sum{request=\"Produce\"}"], 1e-6);
         Assert.Equal(500, lines["test_timems{request=\"Produce\",quantile=\"0.5\"}"], 500 * 0.01);
         Assert.Equal(990, lines["test_timems{request=\"Produce\",quantile=\"0.99\"}"], 990 * 0.01);
         Assert.Equal(999, lines["test_timems{request=\"Produce\",quantile=\"0.999\"}"], 999 * 0.01);
         Assert.Equal(6 + 2, lines.Count);
+    }
+
+    [Fact]
+    public async Task A_ten_minute_unlabelled_family_as_the_Keeper_prints_it()
+    {
+        var h = new WindowedHistogram(slots: 5, slotSeconds: 120);
+        for (int i = 0; i < 10; i++) h.Record(3, At(0));
+        var got = new double[1];
+        Assert.Equal(10, h.Quantiles([0.5], got, 1, At(479)));   // still in the window after 8 minutes
+        Assert.Equal(3, got[0]);
+        Assert.Equal(0, h.Quantiles([0.5], got, 1, At(601)));    // gone after 10
+
+        var registry = Metrics.NewCustomRegistry();
+        var latency = new WindowedSummary(registry, "readlatency", "readlatency", 1, [0.5, 0.9, 0.99], slots: 5, slotSeconds: 120).Unlabelled;
+        for (int i = 1; i <= 100; i++) latency.Record(i);
+        var lines = await ScrapeAsync(registry);
+        Assert.Equal(90, lines["readlatency{quantile=\"0.9\"}"], 90 * 0.01);
+        Assert.Equal(100, lines["readlatency_count"]);
+        Assert.Equal(5050, lines["readlatency_sum"]);
+        Assert.Equal(3 + 2, lines.Count);
     }
 }
