@@ -120,9 +120,25 @@ public class MetricsRecordingBenchmarks
                 alloc[m].Add((double)(bytes1 - bytes0) / Calls);
             }
         }
+        // two threads recording into the same children at once (two connections, one API)
+        var contended = new[] { new List<double>(), new List<double>() };
+        for (int r = 0; r < rounds; r++)
+        {
+            for (int m = 0; m < 2; m++)
+            {
+                var call = methods[m].Call;
+                process.Refresh();
+                var cpu0 = process.TotalProcessorTime;
+                Parallel.For(0, 2, new ParallelOptions { MaxDegreeOfParallelism = 2 }, _ => { for (int i = 0; i < Calls / 2; i++) call(); });
+                process.Refresh();
+                contended[m].Add((process.TotalProcessorTime - cpu0).TotalNanoseconds / Calls);
+            }
+        }
         static double Median(List<double> v) { v.Sort(); return v[v.Count / 2]; }
         Console.WriteLine($"per request: broker RequestMetrics (requests counter + 3 times), Keeper (one latency); {rounds} rounds x {Calls:N0} calls, medians; load {File.ReadAllText("/proc/loadavg").Trim()}");
         for (int m = 0; m < methods.Length; m++)
-            Console.WriteLine($"{methods[m].Name,-30} {Median(cpu[m]),8:F1} CPU ns/request   {Median(alloc[m]),6:F2} B/request   (CPU ns per round: {string.Join(" ", cpu[m].Select(x => x.ToString("F0", System.Globalization.CultureInfo.InvariantCulture)))})");
+            Console.WriteLine($"{methods[m].Name,-42} {Median(cpu[m]),8:F1} CPU ns/request   {Median(alloc[m]),6:F2} B/request   (CPU ns per round: {string.Join(" ", cpu[m].Select(x => x.ToString("F0", System.Globalization.CultureInfo.InvariantCulture)))})");
+        for (int m = 0; m < 2; m++)
+            Console.WriteLine($"{methods[m].Name + ", 2 threads",-42} {Median(contended[m]),8:F1} CPU ns/request   (CPU ns per round: {string.Join(" ", contended[m].Select(x => x.ToString("F0", System.Globalization.CultureInfo.InvariantCulture)))})");
     }
 }
