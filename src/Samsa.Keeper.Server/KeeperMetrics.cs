@@ -10,7 +10,7 @@ namespace Samsa.Keeper.Server;
 /// One of upstream's summaries (AvgMinMaxCounter / AvgMinMaxPercentileCounter): count, sum, min,
 /// max, and for the "advanced" ones percentiles over the last 1024 values (upstream samples a
 /// reservoir of about that size). mntr prints avg_, min_, max_, cnt_, sum_ (and p50_, p95_, p99_,
-/// p999_); /metrics exports a Prometheus summary of the same name, as upstream's
+/// p999_); /metrics exports the series of a Prometheus summary of the same name (quantiles, _sum, _count), as upstream's
 /// PrometheusMetricsProvider does.
 /// </summary>
 public sealed class KeeperSummary
@@ -19,7 +19,7 @@ public sealed class KeeperSummary
     private readonly long[] _window;
     private long _count, _sum, _min = long.MaxValue, _max;
     private int _next;
-    private Summary? _prometheus;
+    private WindowedHistogram? _prometheus;
 
     public KeeperSummary(string name, bool advanced)
     {
@@ -31,7 +31,7 @@ public sealed class KeeperSummary
     public string Name { get; }
     public bool Advanced { get; }
 
-    internal void Export(Summary child) => _prometheus = child;
+    internal void Export(WindowedHistogram histogram) => _prometheus = histogram;
 
     public void Add(long value)
     {
@@ -43,7 +43,7 @@ public sealed class KeeperSummary
             if (value > _max) _max = value;
             if (_window.Length > 0) _window[_next++ % _window.Length] = value;
         }
-        _prometheus?.Observe(value);
+        _prometheus?.Record(value);
     }
 
     public void Reset()
@@ -79,7 +79,7 @@ public sealed class KeeperSummary
 /// updatelatency, snapshottime), every key upstream 3.8's mntr prints (<see cref="UpstreamMntrKeys"/>;
 /// those Samsa does not measure print 0, see compat/FINDINGS.md), and the Prometheus endpoint of
 /// upstream's PrometheusMetricsProvider (metricsProvider.className, httpHost, httpPort): the
-/// summaries as Prometheus summaries, every numeric mntr value Samsa measures as a gauge of the
+/// summaries as Prometheus summary series (quantile gauges, _sum and _count counters), every numeric mntr value Samsa measures as a gauge of the
 /// same name without "zk_".
 /// </summary>
 public sealed class KeeperMetrics
@@ -161,11 +161,11 @@ public sealed class KeeperMetrics
         var m = server.Metrics;
         foreach (var s in m.Summaries)
         {
-            // upstream: basic summaries with the median, advanced with 0.5, 0.9 and 0.99
-            var objectives = s.Advanced
-                ? new[] { new QuantileEpsilonPair(0.5, 0.05), new QuantileEpsilonPair(0.9, 0.01), new QuantileEpsilonPair(0.99, 0.001) }
-                : new[] { new QuantileEpsilonPair(0.5, 0.05) };
-            s.Export(factory.CreateSummary(s.Name, s.Name, [], new SummaryConfiguration { Objectives = objectives }));
+            // upstream: basic summaries with the median, advanced with 0.5, 0.9 and 0.99, over the
+            // Prometheus client's default ten minutes (five age buckets): here 5 slots of 2 minutes,
+            // recorded lock-free per request (Samsa.Net.WindowedHistogram) and printed at scrape time
+            double[] quantiles = s.Advanced ? [0.5, 0.9, 0.99] : [0.5];
+            s.Export(new WindowedSummary(registry, s.Name, s.Name, 1, quantiles, slots: 5, slotSeconds: 120).Unlabelled);
         }
         var gauges = new Dictionary<string, Gauge>(StringComparer.Ordinal);
         if (cfg.MetricsExportJvmInfo) Prometheus.DotNetStats.Register(registry);

@@ -36,7 +36,7 @@ public sealed class BrokerMetrics
 
     private readonly Counter _messagesIn, _bytesIn, _bytesOut, _produceRequests, _fetchRequests;
     private readonly Counter _requests;
-    private readonly Summary _totalTime, _requestQueueTime, _responseQueueTime;
+    private readonly Samsa.Net.WindowedSummary _totalTime, _requestQueueTime, _responseQueueTime;
     private readonly Counter _isrShrinks, _isrExpands;
     private readonly Gauge _underReplicated, _partitionCount, _leaderCount, _activeController, _offlinePartitions, _globalTopics, _globalPartitions;
     private readonly Gauge _numGroups, _numOffsets, _groupsByState, _lag, _currentOffset;
@@ -49,7 +49,7 @@ public sealed class BrokerMetrics
 
     private sealed class ApiChildren
     {
-        public required Summary.Child Total, RequestQueue, ResponseQueue;
+        public required Samsa.Net.WindowedHistogram Total, RequestQueue, ResponseQueue;
         public readonly Counter.Child?[] ByVersion = new Counter.Child?[32];
     }
 
@@ -66,14 +66,9 @@ public sealed class BrokerMetrics
         var f = Metrics.WithCustomRegistry(Registry);
         Counter C(string name, string help, params string[] labels) => f.CreateCounter(name, help, labels);
         Gauge G(string name, string help, params string[] labels) => f.CreateGauge(name, help, labels);
-        Summary S(string name, string help) => f.CreateSummary(name, help, ["request"], new SummaryConfiguration
-        {
-            // each observation is buffered and merged into the quantile estimate per age bucket:
-            // the cost grows with buckets and tighter errors, so one-minute windows in two buckets
-            Objectives = Quantiles.Select(q => new QuantileEpsilonPair(q, q >= 0.99 ? 0.005 : 0.02)).ToArray(),
-            MaxAge = TimeSpan.FromMinutes(1),
-            AgeBuckets = 2,
-        });
+        // RequestMetrics times: Stopwatch ticks in lock-free windowed histograms (Samsa.Net.WindowedHistogram,
+        // a sliding one-minute window), printed in ms with quantile labels when /metrics is scraped
+        Samsa.Net.WindowedSummary S(string name, string help) => new(Registry, name, help, 1000.0 / Stopwatch.Frequency, Quantiles, "request");
         _messagesIn = C("kafka_server_brokertopicmetrics_messagesin_total", "Records appended as leader (BrokerTopicMetrics MessagesInPerSec)", "topic");
         _bytesIn = C("kafka_server_brokertopicmetrics_bytesin_total", "Produce record bytes received (BrokerTopicMetrics BytesInPerSec)", "topic");
         _bytesOut = C("kafka_server_brokertopicmetrics_bytesout_total", "Record bytes sent to consumers (BrokerTopicMetrics BytesOutPerSec; followers not counted)", "topic");
@@ -152,10 +147,9 @@ public sealed class BrokerMetrics
         int v = header.RequestApiVersion;
         if ((uint)v < (uint)api.ByVersion.Length)
             (api.ByVersion[v] ??= _requests.WithLabels(((ApiKey)key).ToString(), v.ToString(System.Globalization.CultureInfo.InvariantCulture))).Inc();
-        double ms = 1000.0 / Stopwatch.Frequency;
-        api.Total.Observe((now - t.Received) * ms);
-        api.RequestQueue.Observe((t.Started - t.Received) * ms);
-        api.ResponseQueue.Observe(Math.Max(0, sendStart - t.Handled) * ms);
+        api.Total.Record(now - t.Received, now);
+        api.RequestQueue.Record(t.Started - t.Received, now);
+        api.ResponseQueue.Record(sendStart - t.Handled, now);
     }
 
     private void CountFetch(short version, FetchResponse response)
