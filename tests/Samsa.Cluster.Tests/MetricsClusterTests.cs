@@ -75,5 +75,36 @@ public sealed class MetricsClusterTests(KeeperServer server) : IClassFixture<Kee
         Assert.Equal(6, Sum("kafka_server_replicamanager_leadercount") - scrapes.Sum(m => 0.0));
         // more than one broker took part (the load is spread, not all on one)
         Assert.True(scrapes.Count(m => m.GetValueOrDefault("kafka_server_brokertopicmetrics_messagesin_total{topic=\"spread\"}") > 0) >= 2);
+
+        // Lag: a group commits offset p on partition p (which holds 4(p+1) records); its coordinator
+        // reports every partition's lag, also of those other brokers lead, as kafka-exporter would.
+        int coordinator = 0;
+        await LocalCluster.WaitUntilAsync(async () =>
+        {
+            await using var c = await KafkaWireClient.ConnectAsync("127.0.0.1", cluster.Port(1));
+            var r = (await c.SendAsync<FindCoordinatorResponse>(new FindCoordinatorRequest { Key = "lagged" }, 3))!;
+            coordinator = r.NodeId;
+            return r.ErrorCode == 0;
+        }, TimeSpan.FromSeconds(30), "a coordinator for the group");
+        await using (var c = await KafkaWireClient.ConnectAsync("127.0.0.1", cluster.Port(coordinator)))
+        {
+            var r = (await c.SendAsync<OffsetCommitResponse>(new OffsetCommitRequest
+            {
+                GroupId = "lagged", GenerationIdOrMemberEpoch = -1, MemberId = "",
+                Topics = [new() { Name = "spread", Partitions = [.. Enumerable.Range(0, 6).Select(p => new OffsetCommitRequest.OffsetCommitRequestPartition { PartitionIndex = p, CommittedOffset = p })] }],
+            }, 7))!;
+            Assert.All(r.Topics[0].Partitions, p => Assert.Equal(0, p.ErrorCode));
+        }
+        var led = Enumerable.Range(0, 6).Count(p => cluster[coordinator].Replicas.GetPartition("spread", p) is { IsLeader: true });
+        Assert.True(led < 6, "some partitions are led by other brokers than the coordinator");
+        var atCoordinator = await ScrapeAsync(cluster[coordinator]);
+        for (int p = 0; p < 6; p++)
+        {
+            Assert.Equal(4 * (p + 1) - p, atCoordinator.GetValueOrDefault($"kafka_consumergroup_lag{{consumergroup=\"lagged\",topic=\"spread\",partition=\"{p}\"}}", -1));
+            Assert.Equal(p, atCoordinator.GetValueOrDefault($"kafka_consumergroup_current_offset{{consumergroup=\"lagged\",topic=\"spread\",partition=\"{p}\"}}", -1));
+        }
+        // only the coordinator reports the group
+        foreach (int id in new[] { 1, 2, 3 }.Where(id => id != coordinator))
+            Assert.DoesNotContain((await ScrapeAsync(cluster[id])).Keys, k => k.Contains("consumergroup=\"lagged\""));
     }
 }

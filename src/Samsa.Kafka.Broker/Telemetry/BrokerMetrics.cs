@@ -90,9 +90,13 @@ public sealed class BrokerMetrics
         _numGroups = G("kafka_coordinator_group_groupmetadatamanager_numgroups", "Groups this broker coordinates (GroupMetadataManager NumGroups)");
         _numOffsets = G("kafka_coordinator_group_groupmetadatamanager_numoffsets", "Committed offsets this broker holds (GroupMetadataManager NumOffsets)");
         _groupsByState = G("kafka_coordinator_group_groupmetadatamanager_numgroupsbystate", "Groups this broker coordinates by state (NumGroupsStable, NumGroupsEmpty, ... as a state label)", "state");
-        _lag = G("kafka_consumergroup_lag", "High watermark minus committed offset (kafka-exporter's name), for groups coordinated and partitions led here", "consumergroup", "topic", "partition");
-        _currentOffset = G("kafka_consumergroup_current_offset", "Committed offset (kafka-exporter's name), for groups coordinated and partitions led here", "consumergroup", "topic", "partition");
-        Registry.AddBeforeCollectCallback(Refresh);
+        _lag = G("kafka_consumergroup_lag", "High watermark minus committed offset (kafka-exporter's name), for the groups this broker coordinates", "consumergroup", "topic", "partition");
+        _currentOffset = G("kafka_consumergroup_current_offset", "Committed offset (kafka-exporter's name), for the groups this broker coordinates", "consumergroup", "topic", "partition");
+        Registry.AddBeforeCollectCallback(async ct =>
+        {
+            await RefreshRemoteHighWatermarksAsync(ct).ConfigureAwait(false);
+            Refresh();
+        });
     }
 
     private TopicChildren Topic(string name) =>
@@ -206,6 +210,84 @@ public sealed class BrokerMetrics
         }
     }
 
+    // High watermarks of committed partitions led by other brokers, read before each scrape.
+    private Dictionary<(string Topic, int Partition), long> _remoteHighWatermarks = new();
+
+    /// <summary>
+    /// Lag needs each partition's high watermark, which only its leader knows: as kafka-exporter does,
+    /// ask the leaders (ListOffsets latest, one request per leader over the inter-broker listener,
+    /// two seconds at most) for the committed partitions of the groups coordinated here that this
+    /// broker does not lead. A leader that does not answer in time leaves its partitions without a
+    /// lag row for this scrape.
+    /// </summary>
+    private async Task RefreshRemoteHighWatermarksAsync(CancellationToken ct)
+    {
+        var b = _broker;
+        var wanted = new Dictionary<int, HashSet<(string Topic, int Partition)>>();
+        try
+        {
+            var coordinator = b.Groups.Coordinator;
+            var (error, groups) = coordinator.ListGroups(null, null);
+            if (error != ErrorCode.None) return;
+            foreach (var g in groups)
+            {
+                var (e, committed) = coordinator.FetchOffsets(g.GroupId, null);
+                if (e != ErrorCode.None) continue;
+                foreach (var (tp, offset) in committed)
+                {
+                    if (offset is null || offset.Offset < 0) continue;
+                    var partition = b.Replicas.GetTopic(tp.Topic)?.Partitions.ElementAtOrDefault(tp.Partition);
+                    if (partition is null || partition is { IsLeader: true, IsHostedLocally: true }) continue;
+                    if (partition.LeaderId is not int leader || leader < 0 || leader == b.Config.BrokerId) continue;
+                    if (!wanted.TryGetValue(leader, out var set)) wanted[leader] = set = new();
+                    set.Add((tp.Topic, tp.Partition));
+                }
+            }
+        }
+        catch (Exception e) when (e is InvalidOperationException or ArgumentException or NullReferenceException)
+        {
+            return; // state changed under the scrape: the next one recomputes
+        }
+        var result = new Dictionary<(string, int), long>();
+        if (wanted.Count > 0)
+        {
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            timeout.CancelAfter(TimeSpan.FromSeconds(2));
+            var answers = await Task.WhenAll(wanted.Select(w => LatestOffsetsAsync(w.Key, w.Value, timeout.Token))).ConfigureAwait(false);
+            foreach (var answer in answers)
+                foreach (var (key, value) in answer) result[key] = value;
+        }
+        _remoteHighWatermarks = result;
+    }
+
+    private async Task<List<((string, int), long)>> LatestOffsetsAsync(int leader, HashSet<(string Topic, int Partition)> partitions, CancellationToken ct)
+    {
+        var found = new List<((string, int), long)>();
+        if (_broker.InterBroker.EndpointOf(leader) is not { } endpoint) return found;
+        try
+        {
+            await using var client = await _broker.InterBroker.ConnectAsync(endpoint.Host, endpoint.Port, $"broker-{_broker.Config.BrokerId}-metrics", ct).ConfigureAwait(false);
+            var request = new ListOffsetsRequest
+            {
+                ReplicaId = -1,
+                Topics = partitions.GroupBy(p => p.Topic).Select(t => new ListOffsetsRequest.ListOffsetsTopic
+                {
+                    Name = t.Key,
+                    Partitions = t.Select(p => new ListOffsetsRequest.ListOffsetsPartition { PartitionIndex = p.Partition, Timestamp = -1, CurrentLeaderEpoch = -1 }).ToList(),
+                }).ToList(),
+            };
+            var response = await client.SendAsync<ListOffsetsResponse>(request, 7, ct: ct).ConfigureAwait(false);
+            foreach (var t in response?.Topics ?? [])
+                foreach (var p in t.Partitions)
+                    if (p.ErrorCode == 0 && p.Offset >= 0) found.Add(((t.Name, p.PartitionIndex), p.Offset));
+        }
+        catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException or OperationCanceledException or InvalidOperationException or InvalidDataException)
+        {
+            // the leader is away or slow: no lag for its partitions in this scrape
+        }
+        return found;
+    }
+
     private void RefreshGroups(KafkaBroker b)
     {
         var coordinator = b.Groups.Coordinator;
@@ -225,10 +307,12 @@ public sealed class BrokerMetrics
                 if (offset is null || offset.Offset < 0) continue;
                 offsets++;
                 var partition = b.Replicas.GetTopic(tp.Topic)?.Partitions.ElementAtOrDefault(tp.Partition);
-                if (partition is not { IsLeader: true, IsHostedLocally: true }) continue;
+                long highWatermark;
+                if (partition is { IsLeader: true, IsHostedLocally: true }) highWatermark = partition.HighWatermark;
+                else if (!_remoteHighWatermarks.TryGetValue((tp.Topic, tp.Partition), out highWatermark)) continue;
                 var labels = (g.GroupId, tp.Topic, tp.Partition.ToString(System.Globalization.CultureInfo.InvariantCulture));
                 seen.Add(labels);
-                _lag.WithLabels(labels.Item1, labels.Item2, labels.Item3).Set(Math.Max(0, partition.HighWatermark - offset.Offset));
+                _lag.WithLabels(labels.Item1, labels.Item2, labels.Item3).Set(Math.Max(0, highWatermark - offset.Offset));
                 _currentOffset.WithLabels(labels.Item1, labels.Item2, labels.Item3).Set(offset.Offset);
             }
         }
