@@ -97,6 +97,9 @@ public sealed partial class KeeperClient
 
     /// <summary>As <see cref="GetDataAsync(string, Watcher?, CancellationToken)"/>, but null where the
     /// node was created with null data (the wire's buffer length -1), as upstream's getData returns.</summary>
+    public Task<(byte[]? Data, Stat Stat)> GetDataOrNullAsync(string path, bool watch, CancellationToken cancellationToken = default) =>
+        GetDataOrNullAsync(path, watch ? _defaultWatcher : null, cancellationToken);
+
     public Task<(byte[]? Data, Stat Stat)> GetDataOrNullAsync(string path, Watcher? watcher = null, CancellationToken cancellationToken = default)
     {
         KeeperPaths.Validate(path);

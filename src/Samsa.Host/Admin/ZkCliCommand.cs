@@ -501,7 +501,7 @@ internal sealed partial class ZkCliCommand
             }
             case "get":
             {
-                var (data, stat) = await (await Zk()).GetDataOrNullAsync(Path(1), f.Contains('w') ? OnWatch : null);
+                var (data, stat) = await (await Zk()).GetDataOrNullAsync(Path(1), f.Contains('w'));
                 _out.WriteLine(data is null ? "null" : Encoding.UTF8.GetString(data));
                 if (f.Contains('s')) PrintStat(stat);
                 break;
@@ -565,7 +565,7 @@ internal sealed partial class ZkCliCommand
                 break;
             case "config":
             {
-                var (data, stat) = await (await Zk()).GetDataOrNullAsync("/zookeeper/config", f.Contains('w') ? OnWatch : null);
+                var (data, stat) = await (await Zk()).GetDataOrNullAsync("/zookeeper/config", f.Contains('w'));
                 string text = data is null ? "null" : Encoding.UTF8.GetString(data);
                 _out.WriteLine(f.Contains('c') ? ClientConfigString(text) : text);
                 if (f.Contains('s')) PrintStat(stat);
