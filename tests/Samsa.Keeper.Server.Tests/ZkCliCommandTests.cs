@@ -85,6 +85,19 @@ public sealed class ZkCliCommandTests : IAsyncLifetime
     private static void RequireJava() =>
         ExternalTools.Require("zookeeper", () => File.Exists(ExternalTools.ZooKeeperJar) && ExternalTools.Which("java") is not null);
 
+    /// <summary>A freshly started Apache server may accept connections before it serves sessions
+    /// (the first zkCli.sh then fails with ConnectionLoss): wait until a request succeeds.</summary>
+    private static async Task WaitServingAsync(string address)
+    {
+        for (int i = 0; i < 60; i++)
+        {
+            var (code, o, _) = ExternalTools.Run(Samsa.Testing.TestEnvironment.SamsaExecutable(), ["zkcli", "-server", address, "ls", "/"], TimeSpan.FromSeconds(60));
+            if (code == 0 && o.Contains("[zookeeper]", StringComparison.Ordinal)) return;
+            await Task.Delay(500);
+        }
+        Assert.Fail($"{address} does not serve requests");
+    }
+
     private static void AssertSame(List<string> expected, List<string> actual)
     {
         for (int i = 0; i < Script.Length; i++) Assert.Equal(expected[i], actual[i]);
@@ -115,6 +128,7 @@ public sealed class ZkCliCommandTests : IAsyncLifetime
         var started = await Samsa.Testing.ApacheZooKeeper.StartAsync(42420);
         Assert.True(started.Server is not null, started.SkipReason);
         await using var zk = started.Server!;
+        await WaitServingAsync(zk.Address);
         var upstream = RunAll(zk.Address, upstream: true);
         var samsa = RunAll(zk.Address, upstream: false);
         AssertSame(upstream, samsa);
@@ -180,6 +194,7 @@ public sealed class ZkCliCommandTests : IAsyncLifetime
         var started = await Samsa.Testing.ApacheZooKeeper.StartAsync(42410);
         Assert.True(started.Server is not null, started.SkipReason);
         await using var zk = started.Server!;
+        await WaitServingAsync(zk.Address);
         AssertSameShell(zk.Address);
     }
 
