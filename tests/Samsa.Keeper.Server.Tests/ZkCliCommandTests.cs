@@ -121,14 +121,20 @@ public sealed class ZkCliCommandTests : IAsyncLifetime
         await Task.CompletedTask;
     }
 
+    /// <summary>An Apache ZooKeeper 3.8 server that serves requests (ports from <paramref name="portBase"/>).</summary>
+    private static async Task<Samsa.Testing.ApacheZooKeeper> StartApacheAsync(int portBase)
+    {
+        RequireJava();
+        var started = await Samsa.Testing.ApacheZooKeeper.StartAsync(portBase);
+        Assert.True(started.Server is not null, started.SkipReason);
+        await WaitServingAsync(started.Server!.Address);
+        return started.Server;
+    }
+
     [Fact]
     public async Task SameOutputAsZkCliOnApacheZooKeeper()
     {
-        RequireJava();
-        var started = await Samsa.Testing.ApacheZooKeeper.StartAsync(42420);
-        Assert.True(started.Server is not null, started.SkipReason);
-        await using var zk = started.Server!;
-        await WaitServingAsync(zk.Address);
+        await using var zk = await StartApacheAsync(42420);
         var upstream = RunAll(zk.Address, upstream: true);
         var samsa = RunAll(zk.Address, upstream: false);
         AssertSame(upstream, samsa);
@@ -190,11 +196,7 @@ public sealed class ZkCliCommandTests : IAsyncLifetime
     [Fact]
     public async Task ShellCommandsAsZkCliOnApacheZooKeeper()
     {
-        RequireJava();
-        var started = await Samsa.Testing.ApacheZooKeeper.StartAsync(42410);
-        Assert.True(started.Server is not null, started.SkipReason);
-        await using var zk = started.Server!;
-        await WaitServingAsync(zk.Address);
+        await using var zk = await StartApacheAsync(42410);
         AssertSameShell(zk.Address);
     }
 

@@ -597,10 +597,6 @@ internal sealed partial class ZkCliCommand
             case "delquota":
                 await DelQuotaAsync(f, Path(1));
                 break;
-            case "printwatches":
-                if (a.Count == 1) _out.WriteLine("printwatches is " + (_printWatches ? "on" : "off"));
-                else _printWatches = a[1] == "on";
-                break;
             case "version":
                 _out.WriteLine("ZooKeeper CLI version: 3.8.0 (samsa zkcli)");
                 break;
@@ -679,8 +675,8 @@ internal sealed partial class ZkCliCommand
         }
         catch (KeeperException e)
         {
-            // the request names no path: upstream's messages say "null" where they print one
-            throw new CliException(Describe(e.Code, "null") is var d && d.EndsWith(" for null", StringComparison.Ordinal) ? d[..^9] : d);
+            // the request names no path: upstream's messages end where they would print one
+            throw new CliException(Describe(e.Code, ""));
         }
     }
 
