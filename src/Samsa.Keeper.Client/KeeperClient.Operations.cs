@@ -21,7 +21,8 @@ public sealed partial class KeeperClient
         KeeperPaths.Validate(path, nameof(path), sequential);
         ValidateTtl(mode, ttl);
         if (acl is null || acl.Count == 0) throw new KeeperException(Code.InvalidAcl, path);
-        var req = CreateRecord(ToServerPath(path), data ?? Array.Empty<byte>(), acl, mode, ttl);
+        // null data goes out as length -1, as upstream sends it: getData then reads null back
+        var req = CreateRecord(ToServerPath(path), data, acl, mode, ttl);
         return SubmitAsync(CreateOpCode(mode), req, path, (ref JuteReader r) =>
         {
             var rsp = Create2Response.Read(ref r);
@@ -36,7 +37,7 @@ public sealed partial class KeeperClient
         _ => OpCode.Create2,
     };
 
-    internal static IJuteRecord CreateRecord(string serverPath, byte[] data, List<ACL> acl, CreateMode mode, long ttl) =>
+    internal static IJuteRecord CreateRecord(string serverPath, byte[]? data, List<ACL> acl, CreateMode mode, long ttl) =>
         mode is CreateMode.PersistentWithTtl or CreateMode.PersistentSequentialWithTtl
             ? new CreateTTLRequest { Path = serverPath, Data = data, Acl = acl, Flags = (int)mode, Ttl = ttl }
             : new CreateRequest { Path = serverPath, Data = data, Acl = acl, Flags = (int)mode };
@@ -87,7 +88,19 @@ public sealed partial class KeeperClient
     public Task<(byte[] Data, Stat Stat)> GetDataAsync(string path, bool watch = false, CancellationToken cancellationToken = default) =>
         GetDataAsync(path, watch ? _defaultWatcher : null, cancellationToken);
 
-    public Task<(byte[] Data, Stat Stat)> GetDataAsync(string path, Watcher? watcher, CancellationToken cancellationToken = default)
+    /// <summary>The node's data, an empty array when it has none (null or empty on the wire alike).</summary>
+    public async Task<(byte[] Data, Stat Stat)> GetDataAsync(string path, Watcher? watcher, CancellationToken cancellationToken = default)
+    {
+        var (data, stat) = await GetDataOrNullAsync(path, watcher, cancellationToken).ConfigureAwait(false);
+        return (data ?? Array.Empty<byte>(), stat);
+    }
+
+    /// <summary>As <see cref="GetDataAsync(string, Watcher?, CancellationToken)"/>, but null where the
+    /// node was created with null data (the wire's buffer length -1), as upstream's getData returns.</summary>
+    public Task<(byte[]? Data, Stat Stat)> GetDataOrNullAsync(string path, bool watch, CancellationToken cancellationToken = default) =>
+        GetDataOrNullAsync(path, watch ? _defaultWatcher : null, cancellationToken);
+
+    public Task<(byte[]? Data, Stat Stat)> GetDataOrNullAsync(string path, Watcher? watcher = null, CancellationToken cancellationToken = default)
     {
         KeeperPaths.Validate(path);
         Action<int>? reg = watcher is null ? null : err => { if (err == 0) _watches.Add(_watches.Data, path, watcher); };
@@ -95,9 +108,19 @@ public sealed partial class KeeperClient
             static (ref JuteReader r) =>
             {
                 var rsp = GetDataResponse.Read(ref r);
-                return (rsp.Data ?? Array.Empty<byte>(), rsp.Stat);
+                return (rsp.Data, rsp.Stat);
             }, reg, cancellationToken);
     }
+
+    /// <summary>reconfig (ZooKeeperAdmin.reconfigure): incremental (joining/leaving) or a whole new
+    /// membership; fromConfig -1 for any current version. Returns the new configuration's data and stat.</summary>
+    public Task<(byte[] Config, Stat Stat)> ReconfigAsync(string? joining, string? leaving, string? newMembers, long fromConfig = -1, CancellationToken cancellationToken = default) =>
+        SubmitAsync(OpCode.Reconfig, new ReconfigRequest { JoiningServers = joining, LeavingServers = leaving, NewMembers = newMembers, CurConfigId = fromConfig }, null,
+            static (ref JuteReader r) =>
+            {
+                var rsp = GetDataResponse.Read(ref r);
+                return (rsp.Data ?? Array.Empty<byte>(), rsp.Stat);
+            }, null, cancellationToken);
 
     public Task<Stat> SetDataAsync(string path, byte[]? data, int version = -1, CancellationToken cancellationToken = default)
     {
@@ -387,18 +410,22 @@ public sealed partial class KeeperClient
             }
         }
 
+        // One event per removal type and watcher, as upstream's ZKWatchManager collects them in a set
+        // per event type (a watcher in both persistent tables hears PersistentWatchRemoved once).
+        var removedByType = new Dictionary<EventType, List<Watcher>>();
         foreach (var (table, removedType) in tables)
         {
-            List<Watcher> removed = new();
             lock (_watches.Gate)
             {
                 if (!table.TryGetValue(path, out var set)) continue;
+                if (!removedByType.TryGetValue(removedType, out var removed)) removedByType[removedType] = removed = new();
                 if (watcher is null) { removed.AddRange(set); set.Clear(); }
                 else if (set.Remove(watcher)) removed.Add(watcher);
                 if (set.Count == 0) table.Remove(path);
             }
-            QueueLocalEvent(new WatchedEvent(removedType, KeeperState.SyncConnected, path), removed.Distinct());
         }
+        foreach (var (removedType, removed) in removedByType)
+            QueueLocalEvent(new WatchedEvent(removedType, KeeperState.SyncConnected, path), removed.Distinct());
     }
 
     private List<(Dictionary<string, HashSet<Watcher>> Table, EventType Removed)> TablesFor(WatcherType type) => type switch

@@ -9,7 +9,7 @@ namespace Samsa.Cluster.Tests;
 /// (issue #20) run as a user runs them — the samsa executable, its exit code and its output —
 /// against one broker and against three brokers bootstrapped at a broker that is not the controller.
 /// </summary>
-public sealed class AdminCommandsClusterTests(KeeperServer server) : IClassFixture<KeeperServer>
+public sealed partial class AdminCommandsClusterTests(KeeperServer server) : IClassFixture<KeeperServer>
 {
     private string Server => server.Address!;
 

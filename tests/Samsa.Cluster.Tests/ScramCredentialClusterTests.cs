@@ -31,7 +31,7 @@ public abstract class ScramCredentialClusterTests(ICoordinationServer server)
     }
 
     /// <summary>A full SCRAM exchange of our client against the server side of one broker's store.</summary>
-    private static bool Authenticates(KafkaBroker broker, ScramMechanism m, string user, string password)
+    internal static bool Authenticates(KafkaBroker broker, ScramMechanism m, string user, string password)
     {
         var client = new ScramSaslClient(m, user, password);
         var serverSide = new ScramSaslServer(m, broker.Sasl.Credentials.Get);

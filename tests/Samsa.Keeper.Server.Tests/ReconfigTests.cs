@@ -234,6 +234,50 @@ public sealed class ReconfigEnsembleTests : QuorumEnsembleTestBase
         Assert.NotNull(await ReadSynced(Port(rest.Single(m => m.Leading).MyId), "/after-leader-left"));
     }
 
+    /// <summary>`samsa zkcli reconfig` (issue #20) beside zkCli.sh 3.8 on a Keeper ensemble: the same
+    /// committed configuration printed for -add and -remove, the same refusal of a stale -v, and -s's stat.</summary>
+    [Fact]
+    public async Task Zkcli_reconfig_prints_what_zkCli_sh_prints()
+    {
+        ExternalTools.Require("zookeeper", () => File.Exists(ExternalTools.ZooKeeperJar) && ExternalTools.Which("java") is not null);
+        var ms = new[] { Member(1, [1, 2, 3]), Member(2, [1, 2, 3]), Member(3, [1, 2, 3]) };
+        await Until(() => ms.Count(m => m.Leading) == 1 && ms.Count(m => m.Synced) == 2, "3 members in broadcast");
+        var joiner = Member(4, [1, 2, 3, 4]);
+        await Until(() => joiner.Synced, "member 4 following");
+        string address = $"127.0.0.1:{Port(1)}";
+        (int, string, string) Run(bool upstream, params string[] cmd)
+        {
+            var (code, o, e) = upstream
+                ? ExternalTools.Run("java", new[] { "-cp", ExternalTools.ZooKeeperJar, "org.apache.zookeeper.ZooKeeperMain", "-server", address }.Concat(cmd), TimeSpan.FromSeconds(60))
+                : ExternalTools.Run(Samsa.Testing.TestEnvironment.SamsaExecutable(), new[] { "zkcli", "-server", address }.Concat(cmd), TimeSpan.FromSeconds(60));
+            o = o.Replace("\nWATCHER::\n\nWatchedEvent state:SyncConnected type:None path:null\n", "");
+            e = string.Join('\n', e.Split('\n').Where(l => !l.StartsWith("SLF4J:", StringComparison.Ordinal)));
+            return (code, o, e);
+        }
+        string Mask(string text) => System.Text.RegularExpressions.Regex.Replace(text, "(version=|0x)[0-9a-f]+", "$1X");
+        string three = $"{Line(1)}\n{Line(2)}\n{Line(3)}\nversion=", four = $"{Line(1)}\n{Line(2)}\n{Line(3)}\n{Line(4)}\nversion=";
+
+        var added = Run(false, "reconfig", "-add", Line(4));
+        Assert.Equal(0, added.Item1);
+        Assert.StartsWith($"Connecting to {address}\nCommitted new configuration:\n{four}", added.Item2);
+        var removedUpstream = Run(true, "reconfig", "-remove", "4");
+        Assert.StartsWith($"Connecting to {address}\nCommitted new configuration:\n{three}", removedUpstream.Item2);
+        var addedUpstream = Run(true, "reconfig", "-add", Line(4));
+        Assert.Equal(Mask(added.Item2 + added.Item3), Mask(addedUpstream.Item2 + addedUpstream.Item3));
+        var removed = Run(false, "reconfig", "-remove", "4");
+        Assert.Equal((removedUpstream.Item1, Mask(removedUpstream.Item2), removedUpstream.Item3), (removed.Item1, Mask(removed.Item2), removed.Item3));
+
+        // a version that is not the current one: upstream's message names no path
+        var stale = Run(false, "reconfig", "-v", "1", "-remove", "3");
+        Assert.Equal(Run(true, "reconfig", "-v", "1", "-remove", "3"), stale);
+        Assert.Equal((1, $"Connecting to {address}\n", "version No is not valid : \n"), stale);
+
+        // -s: the configuration node's stat after the new configuration
+        var withStat = Run(false, "reconfig", "-s", "-add", Line(4));
+        Assert.Matches(@"\nversion=[0-9a-f]+\ncZxid = 0x0\nctime = .*\nmZxid = 0x[0-9a-f]+\n(.*\n){3}dataVersion = -1\n", withStat.Item2);
+        await Until(() => ConfigOn(1).GetAwaiter().GetResult().StartsWith(four, StringComparison.Ordinal), "member 1 shows 4 servers");
+    }
+
     [Fact]
     public async Task Reconfig_is_refused_when_disabled_and_the_config_node_is_still_filled()
     {

@@ -28,7 +28,8 @@ public sealed class ZkCliCommandTests : IAsyncLifetime
     }
 
     /// <summary>Every command prints deterministically in zkCli.sh (no ephemerals, whose lifetime after
-    /// a one-shot zkCli.sh exit is a race, and no znode without data: see the FINDINGS row).</summary>
+    /// a one-shot zkCli.sh exit is a race). The servers run without reconfigEnabled, so reconfig
+    /// shows its argument checks and the server's refusal.</summary>
     private static readonly string[][] Script =
     [
         ["create", "/zc"], ["create", "/zc/a", "hello"], ["create", "/zc/b", "b"], ["create", "/zc/a/x", "1"],
@@ -45,6 +46,14 @@ public sealed class ZkCliCommandTests : IAsyncLifetime
         ["delquota", "-n", "/zc/a"], ["listquota", "/zc/a"], ["delquota", "/zc/a"], ["listquota", "/zc/a"],
         ["delete", "/zc"], ["delete", "/zc/b"], ["delete", "-v", "5", "/zc/a/x"], ["deleteall", "/zc"], ["ls", "/zc"],
         ["get"], ["frob", "/x"], ["ls", "-z", "/"],
+        ["create", "/nul"], ["get", "/nul"], ["get", "-s", "/nul"], ["create", "/nul/e", ""], ["get", "/nul/e"], ["deleteall", "/nul"],
+        ["history"], ["redo", "0"], ["redo"],
+        ["addWatch", "/"], ["addWatch", "-m", "persistent", "/"], ["addWatch", "-m", "bogus", "/"], ["addWatch"], ["addWatch", "/a", "/b"],
+        ["removewatches", "/"], ["removewatches", "/", "-l"], ["removewatches", "/", "-c"], ["removewatches"], ["removewatches", "/", "-x"],
+        ["reconfig", "-remove", "3"], ["reconfig", "-s", "-add", "server.4=127.0.0.1:2004:3004;2104"], ["reconfig"],
+        ["reconfig", "-v", "zz", "-remove", "3"], ["reconfig", "-members", "server.1=127.0.0.1:2001:3001;2101", "-v", "1a"],
+        ["reconfig", "-file", "/nonexistent.cfg"], ["reconfig", "-file", "/x", "-add", "1"], ["reconfig", "-file", "/x", "-members", "1"],
+        ["reconfig", "-remove"], ["reconfig", "-q"],
     ];
 
     private static readonly Regex Zxid = new("0x[0-9a-f]+", RegexOptions.Compiled);
@@ -76,6 +85,19 @@ public sealed class ZkCliCommandTests : IAsyncLifetime
     private static void RequireJava() =>
         ExternalTools.Require("zookeeper", () => File.Exists(ExternalTools.ZooKeeperJar) && ExternalTools.Which("java") is not null);
 
+    /// <summary>A freshly started Apache server may accept connections before it serves sessions
+    /// (the first zkCli.sh then fails with ConnectionLoss): wait until a request succeeds.</summary>
+    private static async Task WaitServingAsync(string address)
+    {
+        for (int i = 0; i < 60; i++)
+        {
+            var (code, o, _) = ExternalTools.Run(Samsa.Testing.TestEnvironment.SamsaExecutable(), ["zkcli", "-server", address, "ls", "/"], TimeSpan.FromSeconds(60));
+            if (code == 0 && o.Contains("[zookeeper]", StringComparison.Ordinal)) return;
+            await Task.Delay(500);
+        }
+        Assert.Fail($"{address} does not serve requests");
+    }
+
     private static void AssertSame(List<string> expected, List<string> actual)
     {
         for (int i = 0; i < Script.Length; i++) Assert.Equal(expected[i], actual[i]);
@@ -99,16 +121,83 @@ public sealed class ZkCliCommandTests : IAsyncLifetime
         await Task.CompletedTask;
     }
 
+    /// <summary>An Apache ZooKeeper 3.8 server that serves requests (ports from <paramref name="portBase"/>).</summary>
+    private static async Task<Samsa.Testing.ApacheZooKeeper> StartApacheAsync(int portBase)
+    {
+        RequireJava();
+        var started = await Samsa.Testing.ApacheZooKeeper.StartAsync(portBase);
+        Assert.True(started.Server is not null, started.SkipReason);
+        await WaitServingAsync(started.Server!.Address);
+        return started.Server;
+    }
+
     [Fact]
     public async Task SameOutputAsZkCliOnApacheZooKeeper()
     {
-        RequireJava();
-        var started = await Samsa.Testing.ApacheZooKeeper.StartAsync(45900);
-        Assert.True(started.Server is not null, started.SkipReason);
-        await using var zk = started.Server!;
+        await using var zk = await StartApacheAsync(42420);
         var upstream = RunAll(zk.Address, upstream: true);
         var samsa = RunAll(zk.Address, upstream: false);
         AssertSame(upstream, samsa);
+    }
+
+    /// <summary>The shell's own commands over one session from standard input: history numbering,
+    /// redo (of a command and of history), persistent watches added and removed with the events the
+    /// default watcher prints, a data watch removed, connect closing the session for a new one, and
+    /// close. Events arrive in the order the script makes them; the Closed event, which zkCli.sh
+    /// prints from its event thread at no fixed place, is compared by count.</summary>
+    private const string ShellScript =
+        "create /sh a\nget /sh\nhistory\nredo 1\nredo 2\nredo 99\nredo\n   \n" +
+        "addWatch /sh\nset /sh b\ncreate /sh/c x\naddWatch -m PERSISTENT /sh\naddWatch -m bogus /sh\n" +
+        "removewatches /sh\nremovewatches /sh\nremovewatches /nope -l\nget -w /sh\nstat -w /sh\nremovewatches /sh -d\n" +
+        "connect ADDR\nget /sh\ncreate /sh/n\nget /sh/n\nhistory\ndeleteall /sh\nredo 3\nprintwatches\nclose\nls /\nclose\n";
+
+    private static (int Code, string Out, string Err) RunShell(string address, bool upstream)
+    {
+        string stdin = ShellScript.Replace("ADDR", address);
+        var (code, o, e) = upstream
+            ? ExternalTools.Run("java", ["-cp", ExternalTools.ZooKeeperJar, "org.apache.zookeeper.ZooKeeperMain", "-server", address], TimeSpan.FromSeconds(60), stdin)
+            : ExternalTools.Run(Samsa.Testing.TestEnvironment.SamsaExecutable(), ["zkcli", "-server", address], TimeSpan.FromSeconds(60), stdin);
+        // zkCli.sh's interactive banner (stdin is not a terminal) is not printed by zkcli
+        o = o.Replace("Welcome to ZooKeeper!\nJLine support is disabled\n", "");
+        e = string.Join('\n', e.Split('\n').Where(l => !l.StartsWith("SLF4J:", StringComparison.Ordinal)));
+        return (code, Zxid.Replace(Time.Replace(o, "$1 = T"), "0xZ"), e);
+    }
+
+    private const string ClosedEvent = "\nWATCHER::\n\nWatchedEvent state:Closed type:None path:null\n";
+
+    private static void AssertSameShell(string address)
+    {
+        var upstream = RunShell(address, upstream: true);
+        var samsa = RunShell(address, upstream: false);
+        int Count(string text) => (text.Length - text.Replace(ClosedEvent, "").Length) / ClosedEvent.Length;
+        Assert.Equal(2, Count(samsa.Out));   // connect, then close; the second close is "Not connected"
+        Assert.Equal(Count(upstream.Out), Count(samsa.Out));
+        Assert.Equal((upstream.Code, upstream.Out.Replace(ClosedEvent, ""), upstream.Err), (samsa.Code, samsa.Out.Replace(ClosedEvent, ""), samsa.Err));
+    }
+
+    [Fact]
+    public async Task ShellCommandsAsZkCliOnTheKeeper()
+    {
+        RequireJava();
+        string address = $"127.0.0.1:{_keeper.LocalEndPoint.Port}";
+        AssertSameShell(address);
+        var (_, o, e) = RunShell(address, upstream: false);
+        // spelled out: the history after two redos, the persistent watch's events and its removal, null data
+        Assert.Contains("a\n0 - create /sh a\n1 - get /sh\n2 - history\na\n0 - create /sh a\n1 - get /sh\n2 - history\n3 - get /sh\n4 - history\n", o);
+        Assert.Contains("\nWATCHER::\n\nWatchedEvent state:SyncConnected type:NodeDataChanged path:/sh\n\nWATCHER::\n\nWatchedEvent state:SyncConnected type:NodeCreated path:/sh/c\n"
+            + "\nWATCHER::\n\nWatchedEvent state:SyncConnected type:PersistentWatchRemoved path:/sh\nb\n", o);
+        Assert.Contains("\nWATCHER::\n\nWatchedEvent state:SyncConnected type:DataWatchRemoved path:/sh\n", o);
+        Assert.Contains("\nb\nnull\n", o);
+        Assert.Contains("Command index out of range\n", e);
+        Assert.Contains("KeeperErrorCode = No such watcher for /sh\nKeeperErrorCode = No such watcher for /nope\n", e);
+        await Task.CompletedTask;
+    }
+
+    [Fact]
+    public async Task ShellCommandsAsZkCliOnApacheZooKeeper()
+    {
+        await using var zk = await StartApacheAsync(42410);
+        AssertSameShell(zk.Address);
     }
 
     [Fact]

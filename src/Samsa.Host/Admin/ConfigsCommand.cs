@@ -7,7 +7,8 @@ namespace Samsa.Host.Admin;
 /// <summary>
 /// <c>samsa kafka-configs</c>: upstream's kafka-configs.sh (ConfigCommand) with --bootstrap-server —
 /// describe and alter topic and broker configs (DescribeConfigs, IncrementalAlterConfigs) and user
-/// and client quotas (DescribeClientQuotas, AlterClientQuotas).
+/// and client quotas (DescribeClientQuotas, AlterClientQuotas), users' SCRAM credentials
+/// (Describe/AlterUserScramCredentials) and client-metrics subscriptions (KIP-714 resources).
 /// </summary>
 internal static class ConfigsCommand
 {
@@ -19,8 +20,9 @@ internal static class ConfigsCommand
 
     public const string Usage =
         "usage: samsa kafka-configs --bootstrap-server HOST:PORT [--command-config FILE]\n" +
-        "         --entity-type topics|brokers|users|clients (--entity-name X | --entity-default)   (or --topic X, --broker N, --user U, --client C)\n" +
-        "         --describe [--all] | --alter [--add-config k=v,k2=[a,b]] [--delete-config k,k2]\n";
+        "         --entity-type topics|brokers|users|clients|client-metrics (--entity-name X | --entity-default)   (or --topic X, --broker N, --user U, --client C)\n" +
+        "         --describe [--all] | --alter [--add-config k=v,k2=[a,b]] [--delete-config k,k2]\n" +
+        "         users: --add-config 'SCRAM-SHA-256=[iterations=8192,password=secret]' | --delete-config SCRAM-SHA-512\n";
 
     private static readonly string[] SourceNames =
         ["UNKNOWN", "DYNAMIC_TOPIC_CONFIG", "DYNAMIC_BROKER_CONFIG", "DYNAMIC_DEFAULT_BROKER_CONFIG", "STATIC_BROKER_CONFIG",
@@ -52,8 +54,10 @@ internal static class ConfigsCommand
             for (int i = 0; i < types.Count; i++)
             {
                 string type = types[i];
-                if (type is not ("topics" or "brokers" or "users" or "clients"))
-                    throw new UsageException($"{Tool}: Invalid entity type {type}, the entity type must be one of topics, brokers, users, clients with a --bootstrap-server argument");
+                if (type is not ("topics" or "brokers" or "users" or "clients" or "client-metrics"))
+                    throw new UsageException($"{Tool}: Invalid entity type {type}, the entity type must be one of topics, brokers, users, clients, client-metrics with a --bootstrap-server argument");
+                if (type == "client-metrics" && i >= names.Count)
+                    throw new UsageException($"{Tool}: An entity name must be specified with --{(args.Has("--alter") ? "alter" : "describe")} of {type} (listing client-metrics resources is not implemented)");
                 string? name = i < names.Count ? names[i] : args.Has("--entity-default") && type == "brokers" ? "" : null;
                 if (name is null && !args.Has("--entity-default") && (args.Has("--alter") || type is "users" or "clients"))
                     throw new UsageException($"{Tool}: An entity name must be specified with --{(args.Has("--alter") ? "alter" : "describe")} of {type}");
@@ -69,7 +73,13 @@ internal static class ConfigsCommand
         {
             if (quota)
             {
-                if (args.Has("--describe")) await DescribeQuotasAsync(admin, entities, output);
+                if (args.Has("--describe"))
+                {
+                    await DescribeQuotasAsync(admin, entities, output);
+                    // SCRAM credentials are described only for named users (no clients, no defaults), as upstream
+                    if (entities.All(e => e.Type == "users" && e.Name is not null)) await DescribeScramAsync(admin, entities.Select(e => e.Name!).ToList(), output);
+                }
+                else if (ScramAlter(args, entities) is { } scram) await AlterScramAsync(admin, entities[0].Name!, scram, output);
                 else await AlterQuotasAsync(admin, args, entities, output);
             }
             else
@@ -80,6 +90,12 @@ internal static class ConfigsCommand
             }
             return 0;
         }
+        catch (ArgumentException e)
+        {
+            // upstream's IllegalArgumentException: the message alone
+            error.WriteLine(e.Message);
+            return 1;
+        }
         catch (Exception e) when (e is AdminException or IOException or System.Net.Sockets.SocketException or OperationCanceledException)
         {
             error.WriteLine($"Error while executing config command with args '{string.Join(" ", argv)}'");
@@ -88,7 +104,10 @@ internal static class ConfigsCommand
         }
     }
 
-    private static sbyte ResourceType(string type) => type == "topics" ? (sbyte)2 : (sbyte)4;
+    private static sbyte ResourceType(string type) => type switch { "topics" => 2, "client-metrics" => 16, _ => 4 };
+
+    /// <summary>The ConfigSource a describe without --all shows: the entity's own dynamic configs.</summary>
+    private static sbyte DynamicSource(string type, string name) => type switch { "topics" => 1, "client-metrics" => 7, _ => name.Length == 0 ? (sbyte)3 : (sbyte)2 };
 
     private static async Task<AdminClient.Conn> ResourceConnAsync(AdminClient admin, string type, string name)
     {
@@ -126,7 +145,7 @@ internal static class ConfigsCommand
         {
             if (entity.Length == 0 && type == "brokers") output.WriteLine($"Default configs for {type} in the cluster are:");
             else output.WriteLine($"{(all ? "All" : "Dynamic")} configs for {type[..^1]} {entity} are:");
-            sbyte dynamicSource = type == "topics" ? (sbyte)1 : entity.Length == 0 ? (sbyte)3 : (sbyte)2;
+            sbyte dynamicSource = DynamicSource(type, entity);
             var configs = await GetConfigsAsync(admin, type, entity, synonyms: true);
             foreach (var c in configs.Where(c => all || c.ConfigSource == dynamicSource).OrderBy(c => c.Name, StringComparer.Ordinal))
             {
@@ -146,7 +165,7 @@ internal static class ConfigsCommand
         if (add.Count == 0 && delete.Count == 0) throw new UsageException($"{Tool}: At least one of --add-config or --delete-config must be specified with --alter");
         // Upstream refuses to delete a config the entity does not set dynamically.
         var current = await GetConfigsAsync(admin, type, name, synonyms: false);
-        sbyte dynamicSource = type == "topics" ? (sbyte)1 : name.Length == 0 ? (sbyte)3 : (sbyte)2;
+        sbyte dynamicSource = DynamicSource(type, name);
         var invalid = delete.Where(d => !current.Any(c => c.Name == d && c.ConfigSource == dynamicSource)).ToList();
         if (invalid.Count > 0) throw new AdminException($"Invalid config(s): {string.Join(",", invalid)}", ErrorCode.InvalidConfig);
         var conn = await ResourceConnAsync(admin, type, name);
@@ -169,6 +188,109 @@ internal static class ConfigsCommand
             if (x.ErrorCode != 0) throw AdminException.From(x.ErrorCode, x.ErrorMessage);
         output.WriteLine(name.Length == 0 ? $"Completed updating default config for {type} in the cluster." : $"Completed updating config for {type[..^1]} {name}.");
     }
+
+    // ------------------------------------------------------------------ SCRAM credentials
+
+    private sealed record ScramChange(List<(Samsa.Kafka.Broker.Security.Sasl.ScramMechanism Mechanism, int Iterations, string Password)> Upserts, List<Samsa.Kafka.Broker.Security.Sasl.ScramMechanism> Deletes);
+
+    private static bool IsScram(string key) => Samsa.Kafka.Broker.Security.Sasl.ScramMechanism.ByName(key) is not null;
+
+    private static readonly HashSet<string> QuotaKeys =
+        ["producer_byte_rate", "consumer_byte_rate", "request_percentage", "controller_mutation_rate"];
+
+    /// <summary>ConfigCommand.alterConfig for users and clients: which keys may go where, and the SCRAM
+    /// part of the change (null when the change is to quotas only).</summary>
+    private static ScramChange? ScramAlter(AdminArgs args, List<(string Type, string? Name)> entities)
+    {
+        var add = AdminArgs.ParseConfigs(Tool, args.All("--add-config"));
+        var delete = args.All("--delete-config").SelectMany(d => d.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)).ToList();
+        var scramAdd = add.Where(kv => IsScram(kv.Key)).ToList();
+        var scramDelete = delete.Where(IsScram).ToList();
+        var unknownAdd = add.Select(kv => kv.Key).Where(k => !IsScram(k) && !QuotaKeys.Contains(k)).ToList();
+        var unknownDelete = delete.Where(k => !IsScram(k) && !QuotaKeys.Contains(k)).ToList();
+        bool quotas = add.Any(kv => QuotaKeys.Contains(kv.Key)) || delete.Any(QuotaKeys.Contains);
+        if (entities[0].Type == "clients" || entities.Count == 2)
+        {
+            if (unknownAdd.Count > 0 || scramAdd.Count > 0)
+                throw new ArgumentException($"Only quota configs can be added for 'clients' using --bootstrap-server. Unexpected config names: {ScalaList(unknownAdd.Concat(scramAdd.Select(kv => kv.Key)))}");
+            if (unknownDelete.Count > 0 || scramDelete.Count > 0)
+                throw new ArgumentException($"Only quota configs can be deleted for 'clients' using --bootstrap-server. Unexpected config names: {ScalaList(unknownDelete.Concat(scramDelete))}");
+            return null;
+        }
+        if (unknownAdd.Count > 0)
+            throw new ArgumentException($"Only quota and SCRAM credential configs can be added for 'users' using --bootstrap-server. Unexpected config names: {ScalaList(unknownAdd)}");
+        if (unknownDelete.Count > 0)
+            throw new ArgumentException($"Only quota and SCRAM credential configs can be deleted for 'users' using --bootstrap-server. Unexpected config names: {ScalaList(unknownDelete)}");
+        if (scramAdd.Count == 0 && scramDelete.Count == 0) return null;
+        if (entities.Any(e => string.IsNullOrEmpty(e.Name)))
+            throw new ArgumentException("The use of --entity-default or --user-defaults is not allowed with User SCRAM Credentials using --bootstrap-server.");
+        if (quotas) throw new ArgumentException("Cannot alter both quota and SCRAM credential configs simultaneously for 'users' using --bootstrap-server.");
+        var upserts = new List<(Samsa.Kafka.Broker.Security.Sasl.ScramMechanism, int, string)>();
+        foreach (var (k, v) in scramAdd)
+        {
+            var mechanism = Samsa.Kafka.Broker.Security.Sasl.ScramMechanism.ByName(k)!;
+            var m = System.Text.RegularExpressions.Regex.Match(v, @"^(?:iterations=(-?[0-9]*),)?password=(.*)$", System.Text.RegularExpressions.RegexOptions.Singleline);
+            if (!m.Success) throw new ArgumentException($"Invalid credential property {k}={v}");
+            int iterations = m.Groups[1].Success && m.Groups[1].Value != "-1"
+                ? int.TryParse(m.Groups[1].Value, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out int n) ? n : throw new ArgumentException($"For input string: \"{m.Groups[1].Value}\"")
+                : 4096;
+            if (iterations < Samsa.Kafka.Broker.Security.Sasl.ScramMechanism.MinIterations)
+                throw new ArgumentException($"Iterations {iterations} is less than the minimum {Samsa.Kafka.Broker.Security.Sasl.ScramMechanism.MinIterations} required for {k}");
+            upserts.Add((mechanism, iterations, m.Groups[2].Value));
+        }
+        return new ScramChange(upserts, scramDelete.Select(d => Samsa.Kafka.Broker.Security.Sasl.ScramMechanism.ByName(d)!).ToList());
+    }
+
+    /// <summary>A Scala collection's toString as the messages print it: List(a, b).</summary>
+    private static string ScalaList(IEnumerable<string> items) => "List(" + string.Join(", ", items) + ")";
+
+    /// <summary>AlterUserScramCredentials: the salted password computed here from a random salt, as upstream's admin client does.</summary>
+    private static async Task AlterScramAsync(AdminClient admin, string user, ScramChange change, TextWriter output)
+    {
+        var request = new AlterUserScramCredentialsRequest
+        {
+            Deletions = change.Deletes.Select(m => new AlterUserScramCredentialsRequest.ScramCredentialDeletion { Name = user, Mechanism = m.Type }).ToList(),
+            Upsertions = change.Upserts.Select(u =>
+            {
+                byte[] salt = System.Security.Cryptography.RandomNumberGenerator.GetBytes(32);
+                return new AlterUserScramCredentialsRequest.ScramCredentialUpsertion
+                {
+                    Name = user, Mechanism = u.Mechanism.Type, Iterations = u.Iterations, Salt = salt,
+                    SaltedPassword = u.Mechanism.SaltedPassword(u.Password, salt, u.Iterations),
+                };
+            }).ToList(),
+        };
+        var conn = await admin.ControllerAsync();
+        var r = await admin.SendAsync<AlterUserScramCredentialsResponse>(conn, request, ApiKey.AlterUserScramCredentials, 0);
+        foreach (var x in r.Results)
+            if (x.ErrorCode != 0) throw AdminException.From(x.ErrorCode, x.ErrorMessage);
+        output.WriteLine($"Completed updating config for user {user}.");
+    }
+
+    /// <summary>describeUserScramCredentials: one line per user that has credentials (users without any are skipped, as the admin client's users() does).</summary>
+    private static async Task DescribeScramAsync(AdminClient admin, List<string> users, TextWriter output)
+    {
+        var conn = await admin.AnyAsync();
+        var request = new DescribeUserScramCredentialsRequest { Users = users.Select(u => new DescribeUserScramCredentialsRequest.UserName { Name = u }).ToList() };
+        var r = await admin.SendAsync<DescribeUserScramCredentialsResponse>(conn, request, ApiKey.DescribeUserScramCredentials, 0);
+        if (r.ErrorCode != 0) throw AdminException.From(r.ErrorCode, r.ErrorMessage);
+        foreach (var result in r.Results)
+        {
+            if (result.ErrorCode == (short)ErrorCode.ResourceNotFound) continue;
+            if (result.ErrorCode != 0)
+            {
+                var code = ErrorCodes.FromWire(result.ErrorCode);
+                output.WriteLine($"Error retrieving SCRAM credential configs for user-principal '{result.User}': {ExceptionName(code)}: {result.ErrorMessage ?? ErrorCodes.DefaultMessage(code)}");
+                continue;
+            }
+            var infos = result.CredentialInfos.Select(i => $"{Samsa.Kafka.Broker.Security.Sasl.ScramMechanism.ByType(i.Mechanism)?.Name ?? "UNKNOWN"}=iterations={i.Iterations}");
+            output.WriteLine($"SCRAM credential configs for user-principal '{result.User}' are {string.Join(", ", infos)}");
+        }
+    }
+
+    /// <summary>The exception class upstream's admin client raises for an error code, e.g. ResourceNotFoundException.</summary>
+    private static string ExceptionName(ErrorCode code) =>
+        string.Concat(ErrorCodes.WireName(code).Split('_').Select(w => w.Length == 0 ? w : char.ToUpperInvariant(w[0]) + w[1..].ToLowerInvariant())) + "Exception";
 
     // ------------------------------------------------------------------ quotas
 

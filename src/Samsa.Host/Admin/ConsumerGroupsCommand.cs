@@ -16,10 +16,11 @@ internal static class ConsumerGroupsCommand
     private const string Missing = "-";
 
     private static readonly HashSet<string> WithValue =
-        ["--bootstrap-server", "--command-config", "--group", "--topic", "--to-offset", "--shift-by", "--state", "--type", "--timeout"];
+        ["--bootstrap-server", "--command-config", "--group", "--topic", "--to-offset", "--shift-by", "--state", "--type", "--timeout",
+         "--to-datetime", "--by-duration", "--from-file"];
     private static readonly HashSet<string> Flags =
         ["--list", "--describe", "--delete", "--reset-offsets", "--members", "--offsets", "--verbose", "--all-groups", "--all-topics",
-         "--to-earliest", "--to-latest", "--to-current", "--execute", "--dry-run", "--help", "--state", "--type"];
+         "--to-earliest", "--to-latest", "--to-current", "--execute", "--dry-run", "--help", "--state", "--type", "--delete-offsets", "--export"];
 
     public const string Usage =
         "usage: samsa kafka-consumer-groups --bootstrap-server HOST:PORT [--command-config FILE]\n" +
@@ -27,7 +28,10 @@ internal static class ConsumerGroupsCommand
         "       | --describe (--group G ... | --all-groups) [--members [--verbose] | --offsets | --state]\n" +
         "       | --delete (--group G ... | --all-groups)\n" +
         "       | --reset-offsets (--group G ... | --all-groups) (--topic T[:P,P] ... | --all-topics)\n" +
-        "           (--to-earliest | --to-latest | --to-current | --to-offset N | --shift-by N) [--execute | --dry-run]\n";
+        "           (--to-earliest | --to-latest | --to-current | --to-offset N | --shift-by N | --to-datetime YYYY-MM-DDTHH:mm:SS.sss\n" +
+        "            | --by-duration PnDTnHnMnS | --from-file CSV) [--execute | --dry-run] [--export]\n" +
+        "       | --delete-offsets --group G --topic T[:P,P] ...\n" +
+        "       [--timeout MS]  (default 5000: how long requests may take)\n";
 
     /// <summary>What the tool shows of a group, from DescribeGroups (classic) or ConsumerGroupDescribe (KIP-848).</summary>
     private sealed record Member(string MemberId, string InstanceId, string ClientId, string Host, List<(string Topic, int Partition)> Assignment);
@@ -39,11 +43,15 @@ internal static class ConsumerGroupsCommand
         argv = NormalizeOptionalValues(argv);
         var args = new AdminArgs(Tool, argv, WithValue, Flags);
         if (args.Has("--help")) { output.Write(Usage); return 0; }
-        string[] actions = ["--list", "--describe", "--delete", "--reset-offsets"];
+        string[] actions = ["--list", "--describe", "--delete", "--reset-offsets", "--delete-offsets"];
         if (actions.Count(args.Has) != 1)
             throw new UsageException($"{Tool}: Command must include exactly one action: --list, --describe, --delete, --reset-offsets, --delete-offsets");
         string bootstrap = args.Required(Tool, "--bootstrap-server");
         var props = args.Get("--command-config") is { } cc ? AdminArgs.LoadProperties(cc) : null;
+        if (args.Has("--delete-offsets") && (args.All("--group").Count == 0 || args.All("--topic").Count == 0))
+            throw new UsageException($"{Tool}: Option --delete-offsets takes the following options: --group, --topic");
+        if (args.Has("--delete") && args.All("--topic").Count > 0)
+            throw new UsageException($"{Tool}: The consumer does not support topic-specific offset deletion from a consumer group.");
         if (!args.Has("--list") && args.All("--group").Count == 0 && !args.Has("--all-groups"))
         {
             string action = actions.First(args.Has);
@@ -53,10 +61,15 @@ internal static class ConsumerGroupsCommand
         {
             if (args.Has("--execute") && args.Has("--dry-run"))
                 throw new UsageException($"{Tool}: Option --reset-offsets only accepts one of --execute and --dry-run");
-            string[] scenarios = ["--to-earliest", "--to-latest", "--to-current", "--to-offset", "--shift-by"];
+            string[] scenarios = ["--to-offset", "--shift-by", "--to-datetime", "--by-duration", "--to-earliest", "--to-latest", "--to-current", "--from-file"];
+            if (scenarios.Count(args.Has) > 1)
+            {
+                string first = scenarios.First(args.Has);
+                throw new UsageException($"{Tool}: Option \"{first}\" can't be used with option \"{scenarios.Last(args.Has)}\"");
+            }
             if (scenarios.Count(args.Has) != 1)
                 throw new UsageException($"{Tool}: Option '--reset-offsets' requires one of the following scenarios: [{string.Join(", ", scenarios)}]");
-            if (args.All("--topic").Count == 0 && !args.Has("--all-topics"))
+            if (args.All("--topic").Count == 0 && !args.Has("--all-topics") && !args.Has("--from-file"))
                 throw new UsageException($"{Tool}: Option --reset-offsets takes one of these options: --all-topics, --topic");
             if (!args.Has("--execute") && !args.Has("--dry-run"))
                 error.WriteLine("WARN: No action will be performed as the --execute option is missing." +
@@ -64,12 +77,14 @@ internal static class ConsumerGroupsCommand
                     "executing the reset rather than doing a dry run. You should add the --dry-run option explicitly " +
                     "if you are scripting this command and want to keep the current default behavior without prompting.");
         }
-        await using var admin = new AdminClient(bootstrap, props);
+        var timeout = args.Long(Tool, "--timeout") is { } ms ? TimeSpan.FromMilliseconds(Math.Max(1, ms)) : (TimeSpan?)null;
+        await using var admin = new AdminClient(bootstrap, props, timeout);
         try
         {
             if (args.Has("--list")) await ListAsync(admin, args, output);
             else if (args.Has("--describe")) await DescribeAsync(admin, args, output, error);
             else if (args.Has("--delete")) await DeleteAsync(admin, args, output);
+            else if (args.Has("--delete-offsets")) return await DeleteOffsetsAsync(admin, args, output);
             else await ResetAsync(admin, args, output);
             return 0;
         }
@@ -392,6 +407,7 @@ internal static class ConsumerGroupsCommand
     private static async Task ResetAsync(AdminClient admin, AdminArgs args, TextWriter output)
     {
         bool execute = args.Has("--execute");
+        Dictionary<string, Dictionary<(string, int), long>>? resetPlan = null;
         var plans = new List<(string Group, List<((string Topic, int Partition) Tp, long Offset)> Offsets)>();
         foreach (var id in await GroupIdsAsync(admin, args))
         {
@@ -405,7 +421,29 @@ internal static class ConsumerGroupsCommand
             var committed = await CommittedAsync(admin, group);
             var partitions = await PartitionsToResetAsync(admin, args, committed);
             var plan = new List<((string, int), long)>();
-            if (args.Has("--to-earliest") || args.Has("--to-latest"))
+            Dictionary<(string, int), long>? fromFile = null;
+            if (args.Has("--from-file"))
+            {
+                fromFile = (resetPlan ??= ReadResetPlan(args)).GetValueOrDefault(id);
+                if (fromFile is null)
+                {
+                    output.WriteLine($"\nError: No reset plan for group {id} found");
+                    plans.Add((id, []));
+                    continue;
+                }
+            }
+            if (args.Has("--to-datetime") || args.Has("--by-duration"))
+            {
+                long timestamp = args.Has("--to-datetime") ? ParseDateTime(args.Get("--to-datetime")!) : DateTimeOffset.UtcNow.Subtract(ParseDuration(args.Get("--by-duration")!)).ToUnixTimeMilliseconds();
+                var found = await LogOffsetsAsync(admin, partitions, timestamp);
+                var empty = partitions.Where(tp => found.GetValueOrDefault(tp, -1) < 0).ToList();
+                foreach (var tp in empty) output.WriteLine($"\nWarn: Partition {tp.Partition} from topic {tp.Topic} is empty. Falling back to latest known offset.");
+                var ends = await LogOffsetsAsync(admin, empty, -1);
+                foreach (var tp in partitions)
+                    plan.Add((tp, found.TryGetValue(tp, out long o) && o >= 0 ? o : ends.TryGetValue(tp, out long e) ? e
+                        : throw new AdminException($"Error getting offset by timestamp of topic partition: {tp.Topic}-{tp.Partition}")));
+            }
+            else if (args.Has("--to-earliest") || args.Has("--to-latest"))
             {
                 var offs = await LogOffsetsAsync(admin, partitions, args.Has("--to-earliest") ? -2 : -1);
                 foreach (var tp in partitions)
@@ -420,8 +458,10 @@ internal static class ConsumerGroupsCommand
             else
             {
                 var requested = new List<((string, int) Tp, long Offset)>();
+                if (fromFile is not null) partitions = fromFile.Keys.ToList();
                 foreach (var tp in partitions)
                 {
+                    if (fromFile is not null) { requested.Add((tp, fromFile[tp])); continue; }
                     if (args.Has("--to-offset")) requested.Add((tp, args.Long(Tool, "--to-offset")!.Value));
                     else if (committed.TryGetValue(tp, out long c)) requested.Add((tp, c + args.Long(Tool, "--shift-by")!.Value));
                     else throw new AdminException($"Cannot shift offset for partition {tp.Topic}-{tp.Partition} since there is no current committed offset");
@@ -463,6 +503,18 @@ internal static class ConsumerGroupsCommand
             }
             plans.Add((id, plan));
         }
+        if (args.Has("--export"))
+        {
+            // CsvUtils' records: topic,partition,offset for one --group, group,topic,partition,offset otherwise
+            bool single = args.All("--group").Count == 1;
+            var csv = new StringBuilder();
+            foreach (var (g, offsets) in plans)
+                foreach (var ((t, p), o) in offsets)
+                    csv.Append(single ? "" : CsvField(g) + ",").Append(CsvField(t)).Append(',').Append(p.ToString(CultureInfo.InvariantCulture))
+                        .Append(',').Append(o.ToString(CultureInfo.InvariantCulture)).Append('\n');
+            output.WriteLine(csv.ToString());
+            return;
+        }
         if (plans.Count == 0) { output.WriteLine(); return; }
         string Line(string a, string b, string c, string d) => $"\n{Pad(a, 30)} {Pad(b, 30)} {Pad(c, 10)} {Pad(d, 15)}";
         var sb = new StringBuilder(Line("GROUP", "TOPIC", "PARTITION", "NEW-OFFSET"));
@@ -470,6 +522,144 @@ internal static class ConsumerGroupsCommand
             foreach (var ((t, p), o) in offsets)
                 sb.Append(Line(g, t, p.ToString(CultureInfo.InvariantCulture), o.ToString(CultureInfo.InvariantCulture)));
         output.WriteLine(sb.ToString());
+    }
+
+    /// <summary>Jackson's CSV quoting as CsvUtils writes a field: quoted when it holds a comma, quote or line break.</summary>
+    private static string CsvField(string s) =>
+        s.IndexOfAny([',', '"', '\n', '\r']) >= 0 || s.Length == 0 ? "\"" + s.Replace("\"", "\"\"") + "\"" : s;
+
+    /// <summary>--from-file: upstream's parseResetPlan — topic,partition,offset lines for one --group,
+    /// else group,topic,partition,offset.</summary>
+    private static Dictionary<string, Dictionary<(string, int), long>> ReadResetPlan(AdminArgs args)
+    {
+        string path = args.Get("--from-file")!;
+        if (!File.Exists(path)) throw new AdminException($"java.nio.file.NoSuchFileException: {path}");
+        var lines = File.ReadAllText(path).Split('\n').Where(l => l.Trim().Length > 0).Select(SplitCsv).ToList();
+        bool withGroup = !(args.All("--group").Count == 1 && lines.Count > 0 && lines[0].Count == 3);
+        var plan = new Dictionary<string, Dictionary<(string, int), long>>(StringComparer.Ordinal);
+        foreach (var cells in lines)
+        {
+            if (cells.Count != (withGroup ? 4 : 3)
+                || !int.TryParse(cells[^2], NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out int partition)
+                || !long.TryParse(cells[^1], NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out long offset))
+                throw new AdminException($"com.fasterxml.jackson.databind.RuntimeJsonMappingException: cannot read reset plan line: {string.Join(",", cells)}");
+            string group = withGroup ? cells[0] : args.Get("--group")!;
+            if (!plan.TryGetValue(group, out var forGroup)) plan[group] = forGroup = new();
+            forGroup[(cells[^3], partition)] = offset;
+        }
+        return plan;
+    }
+
+    private static List<string> SplitCsv(string line)
+    {
+        var cells = new List<string>();
+        var cell = new StringBuilder();
+        bool quoted = false;
+        for (int i = 0; i < line.Length; i++)
+        {
+            char c = line[i];
+            if (quoted)
+            {
+                if (c == '"' && i + 1 < line.Length && line[i + 1] == '"') { cell.Append('"'); i++; }
+                else if (c == '"') quoted = false;
+                else cell.Append(c);
+            }
+            else if (c == '"') quoted = true;
+            else if (c == ',') { cells.Add(cell.ToString()); cell.Clear(); }
+            else if (c != '\r') cell.Append(c);
+        }
+        cells.Add(cell.ToString());
+        return cells;
+    }
+
+    /// <summary>Utils.getDateTime: yyyy-MM-dd'T'HH:mm:ss.SSS with an optional zone (Z, ±hh, ±hhmm, ±hh:mm); none is UTC.</summary>
+    internal static long ParseDateTime(string text)
+    {
+        int t = text.IndexOf('T');
+        if (t < 0) throw new AdminException("Error parsing timestamp. It does not contain a 'T' according to ISO8601 format");
+        string time = text[(t + 1)..];
+        if (!(time.Contains('+') || time.Contains('-') || time.Contains('Z'))) text += "Z";
+        string[] formats = ["yyyy-MM-dd'T'HH:mm:ss.fffK", "yyyy-MM-dd'T'HH:mm:ss.fffzz", "yyyy-MM-dd'T'HH:mm:ss.fffzzz"];
+        string normalized = System.Text.RegularExpressions.Regex.Replace(text, @"([+-]\d\d)(\d\d)$", "$1:$2");
+        if (DateTimeOffset.TryParseExact(normalized, formats, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var when))
+            return when.ToUnixTimeMilliseconds();
+        throw new AdminException($"java.text.ParseException: Unparseable date: \"{text}\"");
+    }
+
+    /// <summary>java.time.Duration.parse: PnDTnHnMn.nS, with an optional sign.</summary>
+    internal static TimeSpan ParseDuration(string text)
+    {
+        var m = System.Text.RegularExpressions.Regex.Match(text,
+            @"^([-+]?)P(?:([-+]?\d+)D)?(?:T(?:([-+]?\d+)H)?(?:([-+]?\d+)M)?(?:([-+]?\d+)(?:[.,](\d{0,9}))?S)?)?$", System.Text.RegularExpressions.RegexOptions.IgnoreCase);
+        if (!m.Success || text.EndsWith('T') || text.Equals("P", StringComparison.OrdinalIgnoreCase) || text.EndsWith("PT", StringComparison.OrdinalIgnoreCase))
+            throw new AdminException($"Text cannot be parsed to a Duration");
+        long Part(int g) => m.Groups[g].Success ? long.Parse(m.Groups[g].Value, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture) : 0;
+        var d = TimeSpan.FromDays(Part(2)) + TimeSpan.FromHours(Part(3)) + TimeSpan.FromMinutes(Part(4)) + TimeSpan.FromSeconds(Part(5));
+        if (m.Groups[6].Success && m.Groups[6].Value.Length > 0)
+            d += TimeSpan.FromTicks(long.Parse(m.Groups[6].Value.PadRight(7, '0')[..7], CultureInfo.InvariantCulture) * (Part(5) < 0 || m.Groups[5].Value.StartsWith('-') ? -1 : 1));
+        return m.Groups[1].Value == "-" ? -d : d;
+    }
+
+    /// <summary>--delete-offsets (OffsetDelete at the coordinator): the topics' partitions, or those named
+    /// T:P,P; upstream's result line or error, then a TOPIC/PARTITION/STATUS table.</summary>
+    private static async Task<int> DeleteOffsetsAsync(AdminClient admin, AdminArgs args, TextWriter output)
+    {
+        string id = args.Get("--group")!;
+        var topics = args.All("--topic");
+        var partitions = new SortedSet<(string Topic, int Partition)>();
+        var failed = new Dictionary<(string Topic, int Partition), string>();
+        var whole = new List<string>();
+        foreach (var spec in topics)
+        {
+            int colon = spec.IndexOf(':');
+            if (colon < 0) { whole.Add(spec); continue; }
+            foreach (var p in spec[(colon + 1)..].Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+                partitions.Add((spec[..colon], int.Parse(p, CultureInfo.InvariantCulture)));
+        }
+        if (whole.Count > 0)
+            foreach (var t in (await admin.MetadataAsync(whole.Distinct().ToList())).Topics)
+            {
+                if (t.ErrorCode != 0) { failed[(t.Name!, -1)] = ErrorCodes.DefaultMessage(ErrorCodes.FromWire(t.ErrorCode)); continue; }
+                foreach (var p in t.Partitions) partitions.Add((t.Name!, p.PartitionIndex));
+            }
+        var request = new OffsetDeleteRequest
+        {
+            GroupId = id,
+            Topics = partitions.GroupBy(p => p.Topic).Select(t => new OffsetDeleteRequest.OffsetDeleteRequestTopic
+            {
+                Name = t.Key,
+                Partitions = t.Select(p => new OffsetDeleteRequest.OffsetDeleteRequestPartition { PartitionIndex = p.Partition }).ToList(),
+            }).ToList(),
+        };
+        var r = await admin.AtCoordinatorAsync(id, c => admin.SendAsync<OffsetDeleteResponse>(c, request, ApiKey.OffsetDelete, 0), r => [r.ErrorCode]);
+        var top = ErrorCodes.FromWire(r.ErrorCode);
+        var status = new Dictionary<(string Topic, int Partition), string>(failed);
+        foreach (var t in r.Topics)
+            foreach (var p in t.Partitions)
+                status[(t.Name, p.PartitionIndex)] = p.ErrorCode == 0 ? "Successful" : "Error: :" + ErrorCodes.DefaultMessage(ErrorCodes.FromWire(p.ErrorCode));
+        // the admin client fails the whole request on the first partition error it finds
+        if (top == ErrorCode.None && r.Topics.SelectMany(t => t.Partitions).FirstOrDefault(p => p.ErrorCode != 0) is { } bad) top = ErrorCodes.FromWire(bad.ErrorCode);
+        if (top == ErrorCode.None && failed.Count > 0) top = ErrorCode.UnknownTopicOrPartition;
+        if (r.ErrorCode != 0)
+            foreach (var tp in partitions) status[tp] = "Error: :" + ErrorCodes.DefaultMessage(top);
+        output.WriteLine(top switch
+        {
+            ErrorCode.None => $"Request succeed for deleting offsets with topic {string.Join(", ", topics)} group {id}",
+            ErrorCode.InvalidGroupId => $"\nError: '{id}' is not valid.",
+            ErrorCode.GroupIdNotFound => $"\nError: '{id}' does not exist.",
+            ErrorCode.GroupAuthorizationFailed => $"\nError: Access to '{id}' is not authorized.",
+            ErrorCode.NonEmptyGroup => $"\nError: Deleting offsets of a consumer group '{id}' is forbidden if the group is not empty.",
+            ErrorCode.GroupSubscribedToTopic or ErrorCode.TopicAuthorizationFailed or ErrorCode.UnknownTopicOrPartition
+                => "\nError: Encounter some partition level error, see the follow-up details:",
+            _ => $"\nError: Encounter some unknown error: {ErrorCodes.WireName(top)}",
+        });
+        var sb = new StringBuilder();
+        string Row(string a, string b, string c) => $"\n{Pad(a, 30)} {Pad(b, 15)} {Pad(c, 15)}";
+        sb.Append(Row("TOPIC", "PARTITION", "STATUS"));
+        foreach (var ((t, p), st) in status.OrderBy(e => e.Key.Topic + e.Key.Partition.ToString(CultureInfo.InvariantCulture), StringComparer.Ordinal))
+            sb.Append(Row(t, p >= 0 ? p.ToString(CultureInfo.InvariantCulture) : "Not Provided", st));
+        output.WriteLine(sb.ToString());
+        return top == ErrorCode.None ? 0 : 1;
     }
 
     /// <summary>--topic T (every partition), --topic T:0,2 (those), or --all-topics (every partition the group has committed).</summary>

@@ -24,7 +24,7 @@ internal static class TopicsCommand
         "usage: samsa kafka-topics --bootstrap-server HOST:PORT [--command-config FILE]\n" +
         "         --create --topic T [--partitions N] [--replication-factor R] [--config k=v ...] [--replica-assignment 1:2,2:3] [--if-not-exists]\n" +
         "       | --list [--topic REGEX] [--exclude-internal]\n" +
-        "       | --describe [--topic REGEX] [--exclude-internal] [--under-replicated-partitions|--unavailable-partitions|--topics-with-overrides]\n" +
+        "       | --describe [--topic REGEX | --topic-id ID] [--exclude-internal] [--under-replicated-partitions|--unavailable-partitions|--topics-with-overrides]\n" +
         "       | --alter --topic T --partitions N [--if-exists]\n" +
         "       | --delete --topic T [--if-exists]\n";
 
@@ -101,6 +101,9 @@ internal static class TopicsCommand
     {
         var metadata = await admin.MetadataAsync(null);
         var all = metadata.Topics.Where(t => t.ErrorCode == 0 && !(args.Has("--exclude-internal") && t.IsInternal)).OrderBy(t => t.Name, StringComparer.Ordinal).ToList();
+        // --topic-id (describe): that topic whatever --topic says; the zero id means none given
+        if (args.Get("--topic-id") is { } idText && ParseKafkaUuid(idText) is var id && id != Guid.Empty)
+            return all.Where(t => t.TopicId == id).ToList();
         if (args.Get("--topic") is not { } include) return all;
         Regex re;
         try { re = new Regex("^(?:" + include + ")$", RegexOptions.CultureInvariant); }
@@ -110,6 +113,11 @@ internal static class TopicsCommand
 
     private static void EnsureExists(AdminArgs args, IReadOnlyCollection<MetadataResponse.MetadataResponseTopic> topics)
     {
+        if (topics.Count == 0 && args.Get("--topic-id") is { } id && ParseKafkaUuid(id) != Guid.Empty)
+        {
+            if (args.Has("--if-exists")) return;
+            throw new AdminException($"TopicId '{id}' does not exist as expected");
+        }
         if (topics.Count == 0 && args.Get("--topic") is { } t && !args.Has("--if-exists"))
             throw new AdminException($"Topic '{t}' does not exist as expected");
     }
@@ -219,6 +227,14 @@ internal static class TopicsCommand
     }
 
     /// <summary>Kafka's Uuid text: URL-safe base64 of the 16 bytes without padding.</summary>
+    /// <summary>Uuid.fromString: 22 characters of URL-safe base64 for 16 bytes.</summary>
+    internal static Guid ParseKafkaUuid(string text)
+    {
+        if (text.Length != 22) throw new AdminException($"Input string with prefix `{(text.Length > 22 ? text[..22] : text)}` is too {(text.Length > 22 ? "long" : "short")} to be decoded as a base64 UUID");
+        try { return new Guid(Convert.FromBase64String(text.Replace('-', '+').Replace('_', '/') + "=="), bigEndian: true); }
+        catch (FormatException) { throw new AdminException($"Input string `{text}` cannot be decoded as a base64 UUID"); }
+    }
+
     internal static string KafkaUuid(Guid id)
     {
         Span<byte> bytes = stackalloc byte[16];

@@ -28,6 +28,8 @@ internal sealed partial class ZkCliCommand
         "    deleteall path | getAcl [-s] path | setAcl [-s] [-v version] [-R] path acl | addauth scheme auth | sync path\n" +
         "    config [-c] [-w] [-s] | whoami | getEphemerals [path] | getAllChildrenNumber path\n" +
         "    listquota path | setquota -n|-b|-N|-B val path | delquota [-n|-b|-N|-B] path | printwatches on|off\n" +
+        "    addWatch [-m mode] path | removewatches path [-c|-d|-a] [-l] | connect host:port | history | redo cmdno\n" +
+        "    reconfig [-s] [-v version] [-file path | -members ... | -add ... -remove ...]\n" +
         "  with no command, one command per line is read from standard input\n";
 
     /// <summary>Each command: its usage text after the name, the options it takes, which of them take a value.</summary>
@@ -52,6 +54,12 @@ internal sealed partial class ZkCliCommand
         ["setquota"] = ("-n|-b|-N|-B val path", "", "nbNB"),
         ["delquota"] = ("[-n|-b|-N|-B] path", "nbNB", ""),
         ["printwatches"] = ("on|off", "", ""),
+        ["addWatch"] = ("[-m mode] path # optional mode is one of [PERSISTENT, PERSISTENT_RECURSIVE] - default is PERSISTENT_RECURSIVE", "", "m"),
+        ["removewatches"] = ("path [-c|-d|-a] [-l]", "cdal", ""),
+        ["reconfig"] = ("[-s] [-v version] [[-file path] | [-members serverID=host:port1:port2;port3[,...]*]] | [-add serverId=host:port1:port2;port3[,...]]* [-remove serverId[,...]*]", "s", "v"),
+        ["connect"] = ("host:port", "", ""),
+        ["history"] = ("", "", ""),
+        ["redo"] = ("cmdno", "", ""),
         ["version"] = ("", "", ""),
         ["close"] = ("", "", ""),
         ["quit"] = ("", "", ""),
@@ -60,15 +68,22 @@ internal sealed partial class ZkCliCommand
     private sealed class CliException(string message) : Exception(message);
 
     private readonly TextWriter _out, _err;
-    private Task<KeeperClient> _connect = null!;
+    /// <summary>The session being established or up; null after close (zkCli.sh's "Not connected").</summary>
+    private Task<KeeperClient>? _connect;
+    private CancellationTokenSource _connectCancel = new();
+    private KeeperClientOptions _options = null!;
     private string _server = "";
     private TimeSpan _connectTimeout;
     private bool _bannerPrinted;
+    /// <summary>ZooKeeperMain's history: script lines by number (one-shot mode records none).</summary>
+    private readonly Dictionary<int, string> _history = new();
+    private int _commandCount;
 
     /// <summary>The connected client; the first call waits for the session and prints zkCli.sh's connection event.</summary>
     private async Task<KeeperClient> Zk()
     {
         KeeperClient zk;
+        if (_connect is null) throw new CliException("Not connected");
         try { zk = await _connect.WaitAsync(_connectTimeout); }
         catch (Exception e) when (e is TimeoutException or KeeperException or IOException or System.Net.Sockets.SocketException or ArgumentException)
         {
@@ -129,35 +144,128 @@ internal sealed partial class ZkCliCommand
         output.WriteLine("Connecting to " + server);
         var cli = new ZkCliCommand(output, error);
         options.DefaultWatcher = cli.OnWatch;
-        // Connecting starts now; a command awaits it at its first request (so a command refused
-        // before reaching the server prints no connection event, as with zkCli.sh).
-        cli._server = server;
+        cli._options = options;
         cli._connectTimeout = TimeSpan.FromMilliseconds(timeoutMs);
-        cli._connect = KeeperClient.ConnectAsync(server, options);
-        _ = cli._connect.ContinueWith(static t => _ = t.Exception, TaskContinuationOptions.OnlyOnFaulted);
+        cli.Connect(server);
         if (i < argv.Length)
         {
             // One command: zkCli.sh exits without closing its session (its ephemerals stay until the session times out).
-            int rc = await cli.ExecuteAsync(argv[i..]);
+            int rc = await cli.ProcessAsync(argv[i..]);
+            if (argv[i] == "quit") await cli.CloseAsync(printEvent: false);
             await cli.AbandonAsync();
             return rc;
         }
         int code = 0;
         string? line;
+        string[] words = [];
         while ((line = await input.ReadLineAsync()) is not null)
         {
-            var words = Tokenize(line);
-            if (words.Count == 0) continue;
-            if (words[0] is "quit" or "close")
+            // ZooKeeperMain.executeLine: an empty line is skipped; any other is numbered in the history.
+            // A blank line's word is its last white-space character (upstream's pattern takes it).
+            if (line.Length == 0) continue;
+            var parsed = Tokenize(line);
+            if (parsed.Count > 0) words = parsed.ToArray();
+            else if (line.Trim().Length == 0) words = [line[^1..]];
+            cli._history[cli._commandCount] = line;
+            if (words.Length > 0 && words[0] == "quit")
             {
-                if (cli._connect.IsCompletedSuccessfully) await cli._connect.Result.DisposeAsync();
-                if (words[0] == "quit") return code;
-                continue;
+                await cli.CloseAsync(printEvent: false);
+                return code;
             }
-            code = await cli.ExecuteAsync(words.ToArray());
+            if (words.Length > 0) code = await cli.ProcessAsync(words);
+            cli._commandCount++;
         }
         await cli.AbandonAsync();
         return code;
+    }
+
+    /// <summary>ZooKeeperMain.connectToZK without closing: a new session to <paramref name="server"/>,
+    /// awaited by the next command that needs it (a command refused before reaching the server
+    /// prints no connection event, as with zkCli.sh).</summary>
+    private void Connect(string server)
+    {
+        _server = server;
+        _bannerPrinted = false;
+        _connectCancel = new CancellationTokenSource();
+        _connect = KeeperClient.ConnectAsync(server, _options, _connectCancel.Token);
+        _ = _connect.ContinueWith(static t => _ = t.Exception, TaskContinuationOptions.OnlyOnFaulted);
+    }
+
+    /// <summary>ZooKeeper.close as zkCli.sh's close and connect do it: the session is closed and the
+    /// default watcher sees state Closed.</summary>
+    private async Task CloseAsync(bool printEvent)
+    {
+        if (_connect is not { } connect) return;
+        _connect = null;
+        await _connectCancel.CancelAsync();
+        try { await (await connect).DisposeAsync(); }
+        catch (Exception e) when (e is OperationCanceledException or TimeoutException or KeeperException or IOException or System.Net.Sockets.SocketException or ArgumentException) { }
+        if (printEvent && _printWatches) lock (_out) _out.WriteLine("\nWATCHER::\n\nWatchedEvent state:Closed type:None path:null");
+    }
+
+    /// <summary>ZooKeeperMain.processCmd/processZKCmd: the shell's own commands (redo, history,
+    /// printwatches, connect), then "Not connected" when the session was closed, then the command.</summary>
+    private async Task<int> ProcessAsync(string[] words)
+    {
+        string cmd = words[0];
+        if (!Commands.ContainsKey(cmd)) return await ExecuteAsync(words);
+        switch (cmd)
+        {
+            case "redo" when words.Length >= 2:
+            {
+                int n;
+                try { n = JavaDecode(words[1]); }
+                catch (FormatException) { _err.WriteLine($"For input string: \"{words[1]}\""); return 1; }
+                if (_commandCount <= n || n < 0 || !_history.TryGetValue(n, out var again)) { _err.WriteLine("Command index out of range"); return 1; }
+                var redone = Tokenize(again);
+                if (redone.Count == 0 || redone[0] == "redo") { _err.WriteLine("No redoing redos"); return 1; }
+                _history[_commandCount] = again;
+                // the redone command's failure is printed, but the redo itself ends with exit code 0
+                await ProcessAsync(redone.ToArray());
+                break;
+            }
+            case "history":
+                for (int i = Math.Max(0, _commandCount - 10); i <= _commandCount; i++)
+                    _out.WriteLine($"{i} - {_history.GetValueOrDefault(i) ?? "null"}");
+                break;
+            case "printwatches":
+                if (words.Length == 1) _out.WriteLine("printwatches is " + (_printWatches ? "on" : "off"));
+                else _printWatches = words[1] == "on";
+                break;
+            case "connect":
+                await CloseAsync(printEvent: true);
+                Connect(words.Length >= 2 ? words[1] : _server);
+                break;
+        }
+        if (_connect is null)
+        {
+            _out.WriteLine("Not connected");
+            return 0;
+        }
+        if (cmd is "redo" or "history" or "printwatches" or "connect" or "quit") return 0;
+        return await ExecuteAsync(words);
+    }
+
+    /// <summary>java.lang.Integer.decode: decimal, 0x/0X/# hexadecimal, a leading 0 octal, with a sign.</summary>
+    private static int JavaDecode(string s)
+    {
+        bool negative = s.StartsWith('-');
+        string t = s.StartsWith('-') || s.StartsWith('+') ? s[1..] : s;
+        int radix = 10;
+        if (t.StartsWith("0x", StringComparison.OrdinalIgnoreCase)) { radix = 16; t = t[2..]; }
+        else if (t.StartsWith('#')) { radix = 16; t = t[1..]; }
+        else if (t.StartsWith('0') && t.Length > 1) { radix = 8; t = t[1..]; }
+        if (t.Length == 0 || t[0] is '-' or '+') throw new FormatException();
+        long v = 0;
+        foreach (char c in t)
+        {
+            int d = char.IsAsciiDigit(c) ? c - '0' : char.IsAsciiLetter(c) ? char.ToLowerInvariant(c) - 'a' + 10 : 99;
+            if (d >= radix) throw new FormatException();
+            v = v * radix + d;
+            if (v > 1L + int.MaxValue) throw new FormatException();
+        }
+        v = negative ? -v : v;
+        return v is > int.MaxValue or < int.MinValue ? throw new FormatException() : (int)v;
     }
 
     private void OnWatch(WatchedEvent e)
@@ -194,6 +302,11 @@ internal sealed partial class ZkCliCommand
         }
         try
         {
+            if (cmd == "reconfig")
+            {
+                await ReconfigAsync(words);
+                return 0;
+            }
             var (flags, values, args) = ParseOptions(cmd, spec, words);
             await RunCommandAsync(cmd, spec.Usage, flags, values, args);
             return 0;
@@ -294,17 +407,29 @@ internal sealed partial class ZkCliCommand
         Code.BadVersion => "version No is not valid : " + path,
         Code.QuotaExceeded => "Quota has exceeded : " + path,
         Code.ReconfigInProgress => "Another reconfiguration is in progress -- concurrent reconfigs not supported (yet)",
+        // (sic: upstream's spelling)
+        Code.NewConfigNoQuorum => "No quorum of new config is connected and up-to-date with the leader of last commmitted config - try invoking reconfiguration after new servers are connected and synced",
         _ => $"KeeperErrorCode = {JavaCodeName(code)}{(path.Length > 0 ? " for " + path : "")}",
     };
 
+    /// <summary>KeeperException.getCodeMessage's names where they differ from ours.</summary>
     private static string JavaCodeName(Code code) => code switch
     {
-        Code.ConnectionLoss => "ConnectionLoss",
+        Code.Ok => "ok",
+        Code.ApiError => "APIError",
+        Code.InvalidAcl => "InvalidACL",
+        Code.NotEmpty => "Directory not empty",
         Code.SessionExpired => "Session expired",
-        Code.AuthFailed => "AuthFailed",
-        Code.Unimplemented => "Unimplemented",
-        Code.OperationTimeout => "OperationTimeout",
+        Code.InvalidCallback => "Invalid callback",
         Code.SessionMoved => "Session moved",
+        Code.NotReadOnly => "Not a read-only call",
+        Code.EphemeralOnLocalSession => "Ephemeral node on local session",
+        Code.NoWatcher => "No such watcher",
+        Code.ReconfigDisabled => "Reconfig is disabled",
+        Code.SessionClosedRequireSaslAuth => "Session closed because client failed to authenticate",
+        Code.QuotaExceeded => "Quota has exceeded",
+        Code.Throttled => "Op throttled due to high load",
+        Code.RequestTimeout => "Unknown error -122",
         _ => code.ToString(),
     };
 
@@ -376,7 +501,7 @@ internal sealed partial class ZkCliCommand
             }
             case "get":
             {
-                var (data, stat) = await (await Zk()).GetDataAsync(Path(1), f.Contains('w'));
+                var (data, stat) = await (await Zk()).GetDataOrNullAsync(Path(1), f.Contains('w'));
                 _out.WriteLine(data is null ? "null" : Encoding.UTF8.GetString(data));
                 if (f.Contains('s')) PrintStat(stat);
                 break;
@@ -440,7 +565,7 @@ internal sealed partial class ZkCliCommand
                 break;
             case "config":
             {
-                var (data, stat) = await (await Zk()).GetDataAsync("/zookeeper/config", f.Contains('w'));
+                var (data, stat) = await (await Zk()).GetDataOrNullAsync("/zookeeper/config", f.Contains('w'));
                 string text = data is null ? "null" : Encoding.UTF8.GetString(data);
                 _out.WriteLine(f.Contains('c') ? ClientConfigString(text) : text);
                 if (f.Contains('s')) PrintStat(stat);
@@ -472,13 +597,110 @@ internal sealed partial class ZkCliCommand
             case "delquota":
                 await DelQuotaAsync(f, Path(1));
                 break;
-            case "printwatches":
-                if (a.Count == 1) _out.WriteLine("printwatches is " + (_printWatches ? "on" : "off"));
-                else _printWatches = a[1] == "on";
-                break;
             case "version":
                 _out.WriteLine("ZooKeeper CLI version: 3.8.0 (samsa zkcli)");
                 break;
+            case "close":
+                await CloseAsync(printEvent: true);
+                break;
+            case "addWatch":
+            {
+                // AddWatchCommand: exactly one path; the mode's name in any case
+                if (a.Count != 2) throw new CliException(UsageText());
+                var mode = AddWatchMode.PersistentRecursive;
+                if (v.TryGetValue('m', out var m))
+                    mode = m.ToUpperInvariant() switch
+                    {
+                        "PERSISTENT" => AddWatchMode.Persistent,
+                        "PERSISTENT_RECURSIVE" => AddWatchMode.PersistentRecursive,
+                        _ => throw new CliException(UsageText()),
+                    };
+                await (await Zk()).AddWatchAsync(a[1], mode);
+                break;
+            }
+            case "removewatches":
+            {
+                // RemoveWatchesCommand: -c, else -d, else any; -l without asking the server
+                if (a.Count < 2) throw new CliException(UsageText());
+                var type = f.Contains('c') ? WatcherType.Children : f.Contains('d') ? WatcherType.Data : WatcherType.Any;
+                await (await Zk()).RemoveAllWatchesAsync(a[1], type, f.Contains('l'));
+                break;
+            }
+        }
+    }
+
+    /// <summary>ReconfigCommand: its options are words (-file, -members, -add, -remove) besides -s and -v,
+    /// checked in upstream's order before the request; the new configuration is printed as committed.</summary>
+    private async Task ReconfigAsync(string[] words)
+    {
+        string usage = "reconfig " + Commands["reconfig"].Usage;
+        var values = new Dictionary<string, string>(StringComparer.Ordinal);
+        bool stats = false;
+        for (int i = 1; i < words.Length; i++)
+        {
+            string w = words[i];
+            if (w.Length < 2 || w[0] != '-' || char.IsDigit(w[1])) continue;   // arguments are ignored
+            string name = w[1..];
+            if (name == "s") { stats = true; continue; }
+            // commons-cli: these names whole, or -vVALUE; an option word is never taken as a value
+            string? key = name is "file" or "members" or "add" or "remove" or "v" ? name : name[0] == 'v' ? "v" : null;
+            if (key is not null)
+            {
+                string? value = key == "v" && name.Length > 1 ? name[1..]
+                    : i + 1 < words.Length && !(words[i + 1].Length > 1 && words[i + 1][0] == '-' && !char.IsDigit(words[i + 1][1])) ? words[++i] : null;
+                if (value is null) throw new CliException($"org.apache.commons.cli.MissingArgumentException: Missing argument for option: {key}");
+                values[key] = value;
+                continue;
+            }
+            throw new CliException($"org.apache.commons.cli.UnrecognizedOptionException: Unrecognized option: {w}");
+        }
+        bool file = values.ContainsKey("file"), members = values.ContainsKey("members"), add = values.ContainsKey("add"), remove = values.ContainsKey("remove");
+        if (!file && !members && !add && !remove) throw new CliException(usage);
+        long version = -1;
+        if (values.TryGetValue("v", out var vs) && !long.TryParse(vs, NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out version))
+            throw new CliException("-v must be followed by a long (configuration version)");
+        if ((file || members) && (add || remove))
+            throw new CliException("Can't use -file or -members together with -add or -remove (mixing incremental and non-incremental modes is not allowed)");
+        if (file && members) throw new CliException("Can't use -file and -members together (conflicting non-incremental modes)");
+        string? joining = add ? values["add"].ToLowerInvariant() : null;
+        string? leaving = remove ? values["remove"].ToLowerInvariant() : null;
+        string? newMembers = members ? values["members"].ToLowerInvariant() : null;
+        if (file) newMembers = MembersFromFile(values["file"]);
+        KeeperClient zk = await Zk();
+        try
+        {
+            var (config, stat) = await zk.ReconfigAsync(joining, leaving, newMembers, version);
+            _out.WriteLine("Committed new configuration:\n" + Encoding.UTF8.GetString(config));
+            if (stats) PrintStat(stat);
+        }
+        catch (KeeperException e)
+        {
+            // the request names no path: upstream's messages end where they would print one
+            throw new CliException(Describe(e.Code, ""));
+        }
+    }
+
+    /// <summary>QuorumPeerConfig.parseDynamicConfig(...).toString(): the file's server lines as the
+    /// QuorumVerifier string (server.N lines, then version in hex).</summary>
+    private static string MembersFromFile(string path)
+    {
+        try
+        {
+            var props = Samsa.Kafka.Broker.Config.JavaProperties.Load(path);
+            var text = new StringBuilder();
+            foreach (var (k, val) in props)
+                if (k.StartsWith("server.", StringComparison.Ordinal) || k == "version") text.Append(k).Append('=').Append(val).Append('\n');
+            var q = Samsa.Keeper.Server.Quorum.QuorumConfig.ParseVerifier(text.ToString());
+            if (q.Servers.Count == 0) throw new Samsa.Keeper.Server.KeeperConfigException("No server failure");
+            return q.VerifierString();
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new CliException($"Error processing {path}{path} (No such file or directory)");
+        }
+        catch (Exception e) when (e is Samsa.Keeper.Server.KeeperConfigException or FormatException or ArgumentException)
+        {
+            throw new CliException($"Error processing {path}{e.Message}");
         }
     }
 
