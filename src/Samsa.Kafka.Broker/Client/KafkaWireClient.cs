@@ -112,19 +112,29 @@ public sealed partial class KafkaWireClient : IAsyncDisposable
     private async Task<ReadOnlyMemory<byte>> ReadFrameIntoReceiveBufferAsync(CancellationToken ct)
     {
         _receive ??= ArrayPool<byte>.Shared.Rent(64 * 1024);
-        if (!await ReadExactlyOrEofAsync(_receive.AsMemory(0, 4), ct)) throw new IOException("connection closed by the broker");
+        // One request is in flight, so every byte that arrives belongs to its response: the first
+        // read takes as much as the buffer holds (length and body together, one receive for a
+        // response that fits) instead of the 4-byte length alone.
+        int have = 0;
+        while (have < 4)
+        {
+            int n = await _stream.ReadAsync(_receive.AsMemory(have), ct);
+            if (n == 0) throw new IOException("connection closed by the broker");
+            have += n;
+        }
         int size = BinaryPrimitives.ReadInt32BigEndian(_receive);
         if (size < 0 || size > 256 * 1024 * 1024) throw new IOException($"bad response length {size}");
-        if (size > _receive.Length)
+        if (have > 4 + size) throw new IOException($"{have - 4 - size} bytes after the response to the one request in flight");
+        if (4 + size > _receive.Length)
         {
-            // Grow only as far as a response needs; the old buffer goes back to the pool.
+            // Grow only as far as a response needs, keeping what was read; the old buffer goes back to the pool.
+            var grown = ArrayPool<byte>.Shared.Rent(4 + size);
+            _receive.AsSpan(0, have).CopyTo(grown);
             ArrayPool<byte>.Shared.Return(_receive);
-            _receive = null;
-            _receive = ArrayPool<byte>.Shared.Rent(size);
+            _receive = grown;
         }
-        var frame = _receive.AsMemory(0, size);
-        if (!await ReadExactlyOrEofAsync(frame, ct)) throw new IOException("connection closed by the broker");
-        return frame;
+        if (!await ReadExactlyOrEofAsync(_receive.AsMemory(have, 4 + size - have), ct)) throw new IOException("connection closed by the broker");
+        return _receive.AsMemory(4, size);
     }
 
     private Task<bool> ReadExactlyOrEofAsync(byte[] buffer, CancellationToken ct) => ReadExactlyOrEofAsync(buffer.AsMemory(), ct);

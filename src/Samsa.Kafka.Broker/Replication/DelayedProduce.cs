@@ -49,8 +49,9 @@ internal sealed class DelayedProduce(ReplicationManager manager, IReadOnlyList<P
                 else
                     a.Done = true;
             }
-            if (pending.All(a => a.Done)) return ForceComplete();
-            return false;
+            foreach (var a in pending)
+                if (!a.Done) return false;
+            return ForceComplete();
         }
     }
 

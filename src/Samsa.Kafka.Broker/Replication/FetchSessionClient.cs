@@ -26,6 +26,9 @@ internal sealed class FetchSessionClient
     private readonly Dictionary<TopicPartition, Sent> _pending = [];
     private readonly List<TopicPartition> _forgetting = [];
     private bool _pendingFull;
+    // Reused by every Build (one fetch per produced batch under acks=all): topic → its part of the request.
+    private readonly Dictionary<string, FetchRequest.FetchTopic> _byTopic = [];
+    private readonly Dictionary<string, FetchRequest.ForgottenTopic> _forgotten = [];
 
     public int SessionId => _id;
     public int NextEpoch => _epoch;
@@ -38,7 +41,8 @@ internal sealed class FetchSessionClient
         _pending.Clear();
         _forgetting.Clear();
         _pendingFull = _epoch == 0;
-        var byTopic = new Dictionary<string, FetchRequest.FetchTopic>();
+        var byTopic = _byTopic;
+        byTopic.Clear();
         foreach (var s in states)
         {
             var log = s.Partition.Log;
@@ -61,7 +65,8 @@ internal sealed class FetchSessionClient
         if (!_pendingFull)
         {
             IncrementalRequests++;
-            var forgotten = new Dictionary<string, FetchRequest.ForgottenTopic>();
+            var forgotten = _forgotten;
+            forgotten.Clear();
             foreach (var tp in _partitions.Keys)
             {
                 if (_pending.ContainsKey(tp)) continue;
