@@ -252,6 +252,8 @@ public sealed class FollowerAppendTests(KeeperServer server) : IClassFixture<Kee
             }
 
             await RunAsync(mb * 1_000_000L / 2);   // warm-up: JIT tiers, segment files, fetch sessions
+            // SAMSA_REPL_BENCH_ALLOC=1: the runtime's allocation samples (one per ~100 KB) by type.
+            using var sampler = Environment.GetEnvironmentVariable("SAMSA_REPL_BENCH_ALLOC") == "1" ? new AllocationSampler() : null;
             var process = Process.GetCurrentProcess();
             process.Refresh();
             var cpu0 = process.TotalProcessorTime;
@@ -269,10 +271,44 @@ public sealed class FollowerAppendTests(KeeperServer server) : IClassFixture<Kee
             File.AppendAllText(outFile, string.Create(System.Globalization.CultureInfo.InvariantCulture,
                 $"{DateTime.UtcNow:HH:mm:ss} MB={produced / 1e6:F0} MB/s={produced / 1e6 / sw.Elapsed.TotalSeconds:F1} p50ms={lat[lat.Count / 2]:F2} p99ms={lat[(int)(lat.Count * 0.99)]:F1} " +
                 $"cpu_s_per_GB={cpu / (produced / 1e9):F2} alloc_B_per_MB={alloc / (produced / 1e6):F0} gen0={GC.CollectionCount(0) - gen0} gen2={GC.CollectionCount(2) - gen2} load={load:F1}\n"));
+            if (sampler is not null) File.AppendAllText(outFile, sampler.Top(40));
         }
         finally
         {
             try { Directory.Delete(dir, recursive: true); } catch (IOException) { }
+        }
+    }
+
+    // Counts the runtime's GCAllocationTick events (GC keyword, verbose) by allocated type: where the
+    // bytes of a run go, without a profiler.
+    private sealed class AllocationSampler : System.Diagnostics.Tracing.EventListener
+    {
+        private readonly Dictionary<string, long> _bytes = [];
+
+        protected override void OnEventSourceCreated(System.Diagnostics.Tracing.EventSource source)
+        {
+            if (source.Name == "Microsoft-Windows-DotNETRuntime")
+                EnableEvents(source, System.Diagnostics.Tracing.EventLevel.Verbose, (System.Diagnostics.Tracing.EventKeywords)0x1);
+        }
+
+        protected override void OnEventWritten(System.Diagnostics.Tracing.EventWrittenEventArgs e)
+        {
+            if (e.EventName is null || !e.EventName.StartsWith("GCAllocationTick", StringComparison.Ordinal) || e.PayloadNames is null) return;
+            int type = e.PayloadNames.IndexOf("TypeName"), amount = e.PayloadNames.IndexOf("AllocationAmount64");
+            if (type < 0 || amount < 0) return;
+            string name = e.Payload![type] as string ?? "?";
+            long bytes = Convert.ToInt64(e.Payload[amount], System.Globalization.CultureInfo.InvariantCulture);
+            lock (_bytes) _bytes[name] = _bytes.GetValueOrDefault(name) + bytes;
+        }
+
+        public string Top(int n)
+        {
+            lock (_bytes)
+            {
+                long total = _bytes.Values.Sum();
+                return string.Concat(_bytes.OrderByDescending(kv => kv.Value).Take(n)
+                    .Select(kv => $"  {kv.Value * 100.0 / Math.Max(1, total),5:F1}% {kv.Value / 1e6,8:F1} MB  {kv.Key}\n"));
+            }
         }
     }
 }

@@ -205,7 +205,8 @@ internal sealed class ReplicaFetcher : IAsyncDisposable
             }
     }
 
-    private async Task FetchAsync(KafkaWireClient client, List<FetchState> states, CancellationToken ct)
+    [System.Runtime.CompilerServices.AsyncMethodBuilder(typeof(System.Runtime.CompilerServices.PoolingAsyncValueTaskMethodBuilder))]
+    private async ValueTask FetchAsync(KafkaWireClient client, List<FetchState> states, CancellationToken ct)
     {
         var request = _session.Build(states, _manager.BrokerId, _manager.FetchMaxBytes);
         request.MaxWaitMs = MaxWaitMs;
@@ -214,8 +215,7 @@ internal sealed class ReplicaFetcher : IAsyncDisposable
         FetchResponse response;
         try
         {
-            response = await client.SendAsync<FetchResponse>(request, FetchVersion, ct: ct)
-                ?? throw new IOException("no Fetch response");
+            response = await client.SendReusingBuffersAsync<FetchResponse>(request, FetchVersion, ct);
         }
         catch
         {
