@@ -644,20 +644,7 @@ public sealed partial class PartitionLog : IDisposable
         long previousLast = -1;
         while (position < batches.Length)
         {
-            ReadOnlySpan<byte> rest = batches[position..];
-            if (rest.Length < RecordBatch.HeaderSize)
-            {
-                throw new InvalidBatchException($"record batch header cut short at byte {position}");
-            }
-            var batch = new RecordBatch(rest);
-            if (batch.Magic != RecordBatch.CurrentMagic)
-            {
-                throw new InvalidBatchException($"record batch magic {batch.Magic} at byte {position}; the log stores v2 batches only");
-            }
-            if (batch.BatchLength < RecordBatch.HeaderSize - RecordBatch.LogOverhead || batch.SizeInBytes > rest.Length)
-            {
-                throw new InvalidBatchException($"record batch length {batch.BatchLength} at byte {position} does not fit the {rest.Length} bytes left");
-            }
+            var batch = FramedBatch(batches, position);
             uint computed = batch.ComputeCrc();
             if (computed != batch.Crc)
             {
@@ -672,6 +659,26 @@ public sealed partial class PartitionLog : IDisposable
         }
     }
 
+    // The v2 batch at position, whole within the buffer; InvalidBatchException otherwise.
+    private static RecordBatch FramedBatch(ReadOnlySpan<byte> batches, int position)
+    {
+        ReadOnlySpan<byte> rest = batches[position..];
+        if (rest.Length < RecordBatch.HeaderSize)
+        {
+            throw new InvalidBatchException($"record batch header cut short at byte {position}");
+        }
+        var batch = new RecordBatch(rest);
+        if (batch.Magic != RecordBatch.CurrentMagic)
+        {
+            throw new InvalidBatchException($"record batch magic {batch.Magic}; the log stores v2 batches only");
+        }
+        if (batch.BatchLength < RecordBatch.HeaderSize - RecordBatch.LogOverhead || batch.SizeInBytes > rest.Length)
+        {
+            throw new InvalidBatchException($"record batch length {batch.BatchLength} does not fit the {rest.Length} bytes left");
+        }
+        return batch;
+    }
+
     private void ValidateFraming(ReadOnlySpan<byte> batches)
     {
         if (batches.IsEmpty)
@@ -682,20 +689,7 @@ public sealed partial class PartitionLog : IDisposable
         long previousLast = long.MinValue;
         while (position < batches.Length)
         {
-            ReadOnlySpan<byte> rest = batches[position..];
-            if (rest.Length < RecordBatch.HeaderSize)
-            {
-                throw new InvalidBatchException($"record batch header cut short at byte {position}");
-            }
-            var header = new RecordBatch(rest);
-            if (header.Magic != RecordBatch.CurrentMagic)
-            {
-                throw new InvalidBatchException($"record batch magic {header.Magic}; the log stores v2 batches only");
-            }
-            if (header.BatchLength < RecordBatch.HeaderSize - RecordBatch.LogOverhead || header.SizeInBytes > rest.Length)
-            {
-                throw new InvalidBatchException($"record batch length {header.BatchLength} does not fit the {rest.Length} bytes left");
-            }
+            var header = FramedBatch(batches, position);
             if (header.LastOffsetDelta < 0)
             {
                 throw new InvalidBatchException($"negative lastOffsetDelta {header.LastOffsetDelta}");
