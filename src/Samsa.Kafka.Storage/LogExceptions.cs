@@ -9,3 +9,8 @@ public sealed class InvalidBatchException(string message) : Exception(message);
 
 /// <summary>A DeleteRecords offset beyond the high watermark (Kafka error OFFSET_OUT_OF_RANGE, 1).</summary>
 public sealed class LogStartOffsetOutOfRangeException(string message) : Exception(message);
+
+/// <summary>A batch whose stored CRC-32C does not match its bytes (Kafka error CORRUPT_MESSAGE, 2;
+/// upstream CorruptRecordException). A follower refuses such a batch from its leader rather than
+/// write it.</summary>
+public sealed class CorruptRecordException(string message) : Exception(message);

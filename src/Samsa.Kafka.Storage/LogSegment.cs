@@ -207,22 +207,10 @@ public sealed class LogSegment : IDisposable
         long end = endPosition < 0 ? Size : Math.Min(endPosition, Size);
         long position = startPosition;
         byte[] header = new byte[RecordBatch.HeaderSize];
-        while (position + RecordBatch.LogOverhead <= end)
+        while (ReadBatchAt(position, end, header) is BatchInfo batch)
         {
-            int read = RandomAccess.Read(LogFile.Handle, header, position);
-            if (read < RecordBatch.LogOverhead)
-            {
-                yield break;
-            }
-            int batchLength = BinaryPrimitives.ReadInt32BigEndian(header.AsSpan(8));
-            long size = (long)batchLength + RecordBatch.LogOverhead;
-            if (batchLength < RecordBatch.HeaderSize - RecordBatch.LogOverhead || position + size > end || read < RecordBatch.HeaderSize)
-            {
-                yield break;
-            }
-            var h = new RecordBatch(header);
-            yield return new BatchInfo(position, h.BaseOffset, h.LastOffset, (int)size, h.MaxTimestamp, h.PartitionLeaderEpoch, h.Magic, h.Attributes, h.ProducerId, h.ProducerEpoch, h.BaseSequence);
-            position += size;
+            yield return batch;
+            position += batch.Size;
         }
     }
 
@@ -244,15 +232,42 @@ public sealed class LogSegment : IDisposable
     /// </summary>
     public BatchInfo? FindBatchContaining(long offset, long startingPosition = 0)
     {
-        int from = Math.Max(OffsetIndex.Lookup(offset).Position, (int)Math.Min(startingPosition, int.MaxValue));
-        foreach (BatchInfo batch in Batches(from))
+        // Every fetch (a follower's on each round) starts here: the same walk as Batches, with the
+        // header on the stack rather than an iterator and an array per call.
+        long position = Math.Max(OffsetIndex.Lookup(offset).Position, (int)Math.Min(startingPosition, int.MaxValue));
+        long end = Size;
+        Span<byte> header = stackalloc byte[RecordBatch.HeaderSize];
+        while (ReadBatchAt(position, end, header) is BatchInfo batch)
         {
             if (batch.LastOffset >= offset)
             {
                 return batch;
             }
+            position += batch.Size;
         }
         return null;
+    }
+
+    // The batch whose header starts at position, or null where Batches would stop.
+    private BatchInfo? ReadBatchAt(long position, long end, Span<byte> header)
+    {
+        if (position + RecordBatch.LogOverhead > end)
+        {
+            return null;
+        }
+        int read = RandomAccess.Read(LogFile.Handle, header, position);
+        if (read < RecordBatch.LogOverhead)
+        {
+            return null;
+        }
+        int batchLength = BinaryPrimitives.ReadInt32BigEndian(header[8..]);
+        long size = (long)batchLength + RecordBatch.LogOverhead;
+        if (batchLength < RecordBatch.HeaderSize - RecordBatch.LogOverhead || position + size > end || read < RecordBatch.HeaderSize)
+        {
+            return null;
+        }
+        var h = new RecordBatch(header);
+        return new BatchInfo(position, h.BaseOffset, h.LastOffset, (int)size, h.MaxTimestamp, h.PartitionLeaderEpoch, h.Magic, h.Attributes, h.ProducerId, h.ProducerEpoch, h.BaseSequence);
     }
 
     /// <summary>

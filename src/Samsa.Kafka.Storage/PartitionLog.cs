@@ -607,11 +607,18 @@ public sealed partial class PartitionLog : IDisposable
 
     /// <summary>
     /// Follower (or replay) append: the batches carry their offsets already; the first must be at or
-    /// beyond the log end offset.
+    /// beyond the log end offset. They are checked as upstream checks a replication append
+    /// (UnifiedLog.analyzeAndValidateRecords) — framing, the CRC-32C of every batch, offsets rising
+    /// from batch to batch — without decoding a record, then written as they came in one write.
+    /// Throws <see cref="CorruptRecordException"/> for a batch whose CRC does not match and
+    /// <see cref="InvalidBatchException"/> for the rest; nothing is written then.
     /// </summary>
     public LogAppendInfo AppendAsFollower(ReadOnlySpan<byte> batches)
     {
         ValidateFraming(batches);
+        // Outside the lock: the checksum is the one pass over every byte, and the log's readers
+        // (the leader's fetches of this replica, consumers of a follower) need not wait for it.
+        CheckReplicatedBatches(batches);
         lock (_lock)
         {
             ThrowIfClosed();
@@ -624,6 +631,54 @@ public sealed partial class PartitionLog : IDisposable
         }
     }
 
+    /// <summary>
+    /// The checks of batches copied from a leader (the follower's side of upstream's
+    /// analyzeAndValidateRecords), shared by the file and in-memory logs (the caller names the
+    /// partition when it reports the exception): v2 batches that fit the
+    /// buffer, each batch's CRC-32C over its bytes, and offsets that rise from batch to batch. Only
+    /// batch headers are read; records are not decoded.
+    /// </summary>
+    public static void CheckReplicatedBatches(ReadOnlySpan<byte> batches)
+    {
+        int position = 0;
+        long previousLast = -1;
+        while (position < batches.Length)
+        {
+            var batch = FramedBatch(batches, position);
+            uint computed = batch.ComputeCrc();
+            if (computed != batch.Crc)
+            {
+                throw new CorruptRecordException($"Record is corrupt (stored crc = {batch.Crc}, computed crc = {computed}) at offset {batch.BaseOffset}");
+            }
+            if (batch.LastOffsetDelta < 0 || batch.BaseOffset <= previousLast)
+            {
+                throw new InvalidBatchException($"out of order offsets: batch {batch.BaseOffset}..{batch.LastOffset} after offset {previousLast}");
+            }
+            previousLast = batch.LastOffset;
+            position += batch.SizeInBytes;
+        }
+    }
+
+    // The v2 batch at position, whole within the buffer; InvalidBatchException otherwise.
+    private static RecordBatch FramedBatch(ReadOnlySpan<byte> batches, int position)
+    {
+        ReadOnlySpan<byte> rest = batches[position..];
+        if (rest.Length < RecordBatch.HeaderSize)
+        {
+            throw new InvalidBatchException($"record batch header cut short at byte {position}");
+        }
+        var batch = new RecordBatch(rest);
+        if (batch.Magic != RecordBatch.CurrentMagic)
+        {
+            throw new InvalidBatchException($"record batch magic {batch.Magic}; the log stores v2 batches only");
+        }
+        if (batch.BatchLength < RecordBatch.HeaderSize - RecordBatch.LogOverhead || batch.SizeInBytes > rest.Length)
+        {
+            throw new InvalidBatchException($"record batch length {batch.BatchLength} does not fit the {rest.Length} bytes left");
+        }
+        return batch;
+    }
+
     private void ValidateFraming(ReadOnlySpan<byte> batches)
     {
         if (batches.IsEmpty)
@@ -634,20 +689,7 @@ public sealed partial class PartitionLog : IDisposable
         long previousLast = long.MinValue;
         while (position < batches.Length)
         {
-            ReadOnlySpan<byte> rest = batches[position..];
-            if (rest.Length < RecordBatch.HeaderSize)
-            {
-                throw new InvalidBatchException($"record batch header cut short at byte {position}");
-            }
-            var header = new RecordBatch(rest);
-            if (header.Magic != RecordBatch.CurrentMagic)
-            {
-                throw new InvalidBatchException($"record batch magic {header.Magic}; the log stores v2 batches only");
-            }
-            if (header.BatchLength < RecordBatch.HeaderSize - RecordBatch.LogOverhead || header.SizeInBytes > rest.Length)
-            {
-                throw new InvalidBatchException($"record batch length {header.BatchLength} does not fit the {rest.Length} bytes left");
-            }
+            var header = FramedBatch(batches, position);
             if (header.LastOffsetDelta < 0)
             {
                 throw new InvalidBatchException($"negative lastOffsetDelta {header.LastOffsetDelta}");
@@ -704,18 +746,12 @@ public sealed partial class PartitionLog : IDisposable
                 }
             }
             TrackTransactions(segment, batches.Slice(position, size));
-            position += size;
-        }
-        // Leader epochs: record each batch epoch newer than the cache's latest (upstream assigns per batch).
-        position = 0;
-        while (position < batches.Length)
-        {
-            var header = new RecordBatch(batches[position..]);
-            if (header.PartitionLeaderEpoch > EpochCache.LatestEpoch)
+            // Leader epochs: record each batch epoch newer than the cache's latest (upstream assigns per batch).
+            if (view.PartitionLeaderEpoch > EpochCache.LatestEpoch)
             {
-                EpochCache.Assign(header.PartitionLeaderEpoch, header.BaseOffset);
+                EpochCache.Assign(view.PartitionLeaderEpoch, view.BaseOffset);
             }
-            position += header.SizeInBytes;
+            position += size;
         }
         _end = new LogEnd(last + 1, segment, segment.Size);
         _unflushedMessages += records;

@@ -410,6 +410,40 @@ public class PartitionLogTests
     }
 
     [Fact]
+    public void Follower_append_refuses_a_batch_whose_crc_does_not_match_and_writes_nothing()
+    {
+        using var dir = new TempDir();
+        using PartitionLog log = Open(dir);
+        byte[] good = Values(T0, "a", "b");
+        PartitionLog.AssignOffsets(good, 0, 3);
+        byte[] bad = Values(T0, "c", "d");
+        PartitionLog.AssignOffsets(bad, 2, 3);
+        bad[^1] ^= 1;   // one bit of the last record
+        // Fetched together: the good batch must not be written ahead of the corrupt one either.
+        byte[] both = [.. good, .. bad];
+        var e = Assert.Throws<CorruptRecordException>(() => log.AppendAsFollower(both));
+        Assert.Contains("offset 2", e.Message);
+        Assert.Equal(0, log.LogEndOffset);
+        Assert.Equal(0, log.ActiveSegment.Size);
+        // Base offset and leader epoch lie outside the CRC (the leader stamps them): changing them is not corruption.
+        Assert.Equal(0, log.AppendAsFollower(good).FirstOffset);
+        Assert.Equal(2, log.LogEndOffset);
+    }
+
+    [Fact]
+    public void Follower_append_refuses_offsets_that_do_not_rise_from_batch_to_batch()
+    {
+        using var dir = new TempDir();
+        using PartitionLog log = Open(dir);
+        byte[] first = Values(T0, "a", "b");
+        PartitionLog.AssignOffsets(first, 10, 1);
+        byte[] overlapping = Values(T0, "c");
+        PartitionLog.AssignOffsets(overlapping, 11, 1);
+        Assert.Throws<InvalidBatchException>(() => log.AppendAsFollower([.. first, .. overlapping]));
+        Assert.Equal(0, log.ActiveSegment.Size);
+    }
+
+    [Fact]
     public void Flush_messages_policy_moves_the_recovery_point()
     {
         using var dir = new TempDir();

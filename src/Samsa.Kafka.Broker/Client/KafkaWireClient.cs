@@ -17,6 +17,7 @@ public sealed partial class KafkaWireClient : IAsyncDisposable
     private readonly Stream _stream;   // the socket's NetworkStream, or an SslStream over it
     private int _correlation;
     private byte[]? _receive;   // rented; see ReuseResponseBuffer
+    private byte[]? _send;      // rented; see SendReusingBuffersAsync
 
     private KafkaWireClient(TcpClient tcp, Stream stream) { _tcp = tcp; _stream = stream; }
 
@@ -53,6 +54,35 @@ public sealed partial class KafkaWireClient : IAsyncDisposable
     /// which only a full collection frees — under load that, not live data, set the broker's RSS.
     /// </summary>
     public bool ReuseResponseBuffer { get; set; }
+
+    /// <summary>
+    /// <see cref="SendAsync{TResponse}"/> for a caller with <see cref="ReuseResponseBuffer"/> set that
+    /// sends one request after another on this client (the replica fetcher, once per follower fetch):
+    /// the request is encoded into a send buffer kept by the client, and the awaits use pooled
+    /// state machines, so a round allocates only the decoded objects.
+    /// </summary>
+    [System.Runtime.CompilerServices.AsyncMethodBuilder(typeof(System.Runtime.CompilerServices.PoolingAsyncValueTaskMethodBuilder<>))]
+    internal async ValueTask<TResponse> SendReusingBuffersAsync<TResponse>(IKafkaMessage request, short version, CancellationToken ct)
+        where TResponse : class, IKafkaMessage<TResponse>
+    {
+        if (!ReuseResponseBuffer) throw new InvalidOperationException("SendReusingBuffersAsync needs ReuseResponseBuffer");
+        int correlation = ++_correlation;
+        var header = new RequestHeader { RequestApiKey = request.ApiKey, RequestApiVersion = version, CorrelationId = correlation, ClientId = ClientId };
+        short hv = ApiMessages.RequestHeaderVersion(request.ApiKey, version);
+        int size = header.Size(hv) + request.Size(version);
+        if (_send is null || _send.Length < 4 + size)
+        {
+            if (_send is not null) ArrayPool<byte>.Shared.Return(_send);
+            _send = ArrayPool<byte>.Shared.Rent(Math.Max(4 + size, 4096));
+        }
+        BinaryPrimitives.WriteInt32BigEndian(_send, size);
+        var writer = new KafkaWriter(_send.AsSpan(4, size));
+        header.Write(ref writer, hv);
+        request.Write(ref writer, version);
+        await _stream.WriteAsync(_send.AsMemory(0, 4 + size), ct);
+        var frame = await ReadFrameIntoReceiveBufferAsync(ct);
+        return Decode<TResponse>(frame, request.ApiKey, version, correlation);
+    }
 
     /// <summary>Sends a request and reads its response (acks=0 produce: pass expectResponse false).</summary>
     public async Task<TResponse?> SendAsync<TResponse>(IKafkaMessage request, short version, bool expectResponse = true, CancellationToken ct = default)
@@ -109,27 +139,39 @@ public sealed partial class KafkaWireClient : IAsyncDisposable
         return frame;
     }
 
-    private async Task<ReadOnlyMemory<byte>> ReadFrameIntoReceiveBufferAsync(CancellationToken ct)
+    [System.Runtime.CompilerServices.AsyncMethodBuilder(typeof(System.Runtime.CompilerServices.PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<ReadOnlyMemory<byte>> ReadFrameIntoReceiveBufferAsync(CancellationToken ct)
     {
         _receive ??= ArrayPool<byte>.Shared.Rent(64 * 1024);
-        if (!await ReadExactlyOrEofAsync(_receive.AsMemory(0, 4), ct)) throw new IOException("connection closed by the broker");
+        // One request is in flight, so every byte that arrives belongs to its response: the first
+        // read takes as much as the buffer holds (length and body together, one receive for a
+        // response that fits) instead of the 4-byte length alone.
+        int have = 0;
+        while (have < 4)
+        {
+            int n = await _stream.ReadAsync(_receive.AsMemory(have), ct);
+            if (n == 0) throw new IOException("connection closed by the broker");
+            have += n;
+        }
         int size = BinaryPrimitives.ReadInt32BigEndian(_receive);
         if (size < 0 || size > 256 * 1024 * 1024) throw new IOException($"bad response length {size}");
-        if (size > _receive.Length)
+        if (have > 4 + size) throw new IOException($"{have - 4 - size} bytes after the response to the one request in flight");
+        if (4 + size > _receive.Length)
         {
-            // Grow only as far as a response needs; the old buffer goes back to the pool.
+            // Grow only as far as a response needs, keeping what was read; the old buffer goes back to the pool.
+            var grown = ArrayPool<byte>.Shared.Rent(4 + size);
+            _receive.AsSpan(0, have).CopyTo(grown);
             ArrayPool<byte>.Shared.Return(_receive);
-            _receive = null;
-            _receive = ArrayPool<byte>.Shared.Rent(size);
+            _receive = grown;
         }
-        var frame = _receive.AsMemory(0, size);
-        if (!await ReadExactlyOrEofAsync(frame, ct)) throw new IOException("connection closed by the broker");
-        return frame;
+        if (!await ReadExactlyOrEofAsync(_receive.AsMemory(have, 4 + size - have), ct)) throw new IOException("connection closed by the broker");
+        return _receive.AsMemory(4, size);
     }
 
-    private Task<bool> ReadExactlyOrEofAsync(byte[] buffer, CancellationToken ct) => ReadExactlyOrEofAsync(buffer.AsMemory(), ct);
+    private ValueTask<bool> ReadExactlyOrEofAsync(byte[] buffer, CancellationToken ct) => ReadExactlyOrEofAsync(buffer.AsMemory(), ct);
 
-    private async Task<bool> ReadExactlyOrEofAsync(Memory<byte> buffer, CancellationToken ct)
+    [System.Runtime.CompilerServices.AsyncMethodBuilder(typeof(System.Runtime.CompilerServices.PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<bool> ReadExactlyOrEofAsync(Memory<byte> buffer, CancellationToken ct)
     {
         int read = 0;
         while (read < buffer.Length)
@@ -146,6 +188,7 @@ public sealed partial class KafkaWireClient : IAsyncDisposable
         if (_stream is System.Net.Security.SslStream ssl) ssl.Dispose();
         _tcp.Dispose();
         if (Interlocked.Exchange(ref _receive, null) is { } receive) ArrayPool<byte>.Shared.Return(receive);
+        if (Interlocked.Exchange(ref _send, null) is { } send) ArrayPool<byte>.Shared.Return(send);
         return ValueTask.CompletedTask;
     }
 }

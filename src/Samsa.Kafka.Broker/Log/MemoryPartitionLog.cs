@@ -141,6 +141,7 @@ public sealed class MemoryPartitionLog : IPartitionLog
     // Fetched batches carry their offsets and epochs already: stored as the leader stored them.
     public void AppendAsFollower(ReadOnlyMemory<byte> batches)
     {
+        Samsa.Kafka.Storage.PartitionLog.CheckReplicatedBatches(batches.Span);
         lock (_gate)
         {
             if (batches.Length >= RecordBatch.LogOverhead && BinaryPrimitives.ReadInt64BigEndian(batches.Span) < _logEnd)

@@ -30,8 +30,11 @@ internal sealed class DelayedProduce(ReplicationManager manager, IReadOnlyList<P
     {
         lock (_gate)
         {
-            foreach (var a in pending)
+            // Indexed loops: a foreach over the IReadOnlyList would box its enumerator on every
+            // check (each follower fetch that moves the high watermark checks every waiting produce).
+            for (int i = 0; i < pending.Count; i++)
             {
+                var a = pending[i];
                 if (a.Done) continue;
                 var p = a.Partition;
                 var live = manager.Broker.Replicas.GetPartition(p.Topic.Name, p.Index);
@@ -49,8 +52,9 @@ internal sealed class DelayedProduce(ReplicationManager manager, IReadOnlyList<P
                 else
                     a.Done = true;
             }
-            if (pending.All(a => a.Done)) return ForceComplete();
-            return false;
+            for (int i = 0; i < pending.Count; i++)
+                if (!pending[i].Done) return false;
+            return ForceComplete();
         }
     }
 

@@ -26,19 +26,34 @@ internal sealed class FetchSessionClient
     private readonly Dictionary<TopicPartition, Sent> _pending = [];
     private readonly List<TopicPartition> _forgetting = [];
     private bool _pendingFull;
+    // Reused by every Build (one fetch per produced batch under acks=all): topic → its part of the request.
+    private readonly Dictionary<string, FetchRequest.FetchTopic> _byTopic = [];
+    private readonly Dictionary<string, FetchRequest.ForgottenTopic> _forgotten = [];
 
     public int SessionId => _id;
     public int NextEpoch => _epoch;
     /// <summary>Incremental fetches sent (a debug counter for tests).</summary>
     public long IncrementalRequests { get; private set; }
 
+    /// <summary>
+    /// The next fetch. The request object, its topics and partitions are this client's and are
+    /// rewritten by the next Build: the caller sends it (encodes it) before building another.
+    /// </summary>
     public FetchRequest Build(List<ReplicaFetcher.FetchState> states, int replicaId, int partitionMaxBytes)
     {
-        var request = new FetchRequest { ReplicaId = replicaId, IsolationLevel = 0, SessionId = _id, SessionEpoch = _epoch };
+        var request = _request;
+        request.ReplicaId = replicaId;
+        request.IsolationLevel = 0;
+        request.SessionId = _id;
+        request.SessionEpoch = _epoch;
+        request.Topics.Clear();
+        request.ForgottenTopicsData.Clear();
+        _partitionsUsed = 0;
         _pending.Clear();
         _forgetting.Clear();
         _pendingFull = _epoch == 0;
-        var byTopic = new Dictionary<string, FetchRequest.FetchTopic>();
+        var byTopic = _byTopic;
+        byTopic.Clear();
         foreach (var s in states)
         {
             var log = s.Partition.Log;
@@ -48,20 +63,24 @@ internal sealed class FetchSessionClient
             if (!_pendingFull && _partitions.TryGetValue(tp, out var was) && was == sent) continue;
             if (!byTopic.TryGetValue(tp.Topic, out var t))
             {
-                t = new FetchRequest.FetchTopic { Topic = tp.Topic };
+                t = TopicEntry(tp.Topic);
                 byTopic[tp.Topic] = t;
                 request.Topics.Add(t);
             }
-            t.Partitions.Add(new FetchRequest.FetchPartition
-            {
-                Partition = tp.Partition, CurrentLeaderEpoch = sent.CurrentLeaderEpoch, FetchOffset = sent.FetchOffset,
-                LastFetchedEpoch = sent.LastFetchedEpoch, LogStartOffset = sent.LogStartOffset, PartitionMaxBytes = sent.MaxBytes,
-            });
+            var fp = PartitionEntry();
+            fp.Partition = tp.Partition;
+            fp.CurrentLeaderEpoch = sent.CurrentLeaderEpoch;
+            fp.FetchOffset = sent.FetchOffset;
+            fp.LastFetchedEpoch = sent.LastFetchedEpoch;
+            fp.LogStartOffset = sent.LogStartOffset;
+            fp.PartitionMaxBytes = sent.MaxBytes;
+            t.Partitions.Add(fp);
         }
         if (!_pendingFull)
         {
             IncrementalRequests++;
-            var forgotten = new Dictionary<string, FetchRequest.ForgottenTopic>();
+            var forgotten = _forgotten;
+            forgotten.Clear();
             foreach (var tp in _partitions.Keys)
             {
                 if (_pending.ContainsKey(tp)) continue;
@@ -76,6 +95,31 @@ internal sealed class FetchSessionClient
             }
         }
         return request;
+    }
+
+    // The request's parts, kept from fetch to fetch: one topic entry per topic name (its partition
+    // list emptied when it is taken again) and partition entries handed out in order.
+    private readonly FetchRequest _request = new();
+    private readonly Dictionary<string, FetchRequest.FetchTopic> _topicEntries = [];
+    private readonly List<FetchRequest.FetchPartition> _partitionEntries = [];
+    private int _partitionsUsed;
+
+    private FetchRequest.FetchTopic TopicEntry(string topic)
+    {
+        if (!_topicEntries.TryGetValue(topic, out var t))
+        {
+            // Topics come and go with leadership; the map is bounded by the topics ever followed here.
+            if (_topicEntries.Count >= 1024) _topicEntries.Clear();
+            _topicEntries[topic] = t = new FetchRequest.FetchTopic { Topic = topic };
+        }
+        t.Partitions.Clear();
+        return t;
+    }
+
+    private FetchRequest.FetchPartition PartitionEntry()
+    {
+        if (_partitionsUsed == _partitionEntries.Count) _partitionEntries.Add(new FetchRequest.FetchPartition());
+        return _partitionEntries[_partitionsUsed++];
     }
 
     /// <summary>Takes the answer's session id and error; false when the answer is a top-level error (nothing to apply).</summary>

@@ -24,10 +24,16 @@ internal static class FollowerFetch
         if (replication is null)
             return new FetchResponse { ErrorCode = (short)ErrorCode.NotLeaderOrFollower };
         fileRecords &= v >= 4;
-        var first = Read(broker, replication, request, v, replicaId, record: true, fileRecords, out int bytes, out bool anyError);
-        if (request.MaxWaitMs <= 0 || bytes >= Math.Max(1, request.MinBytes) || anyError || first.Responses.Count == 0)
-            return RecordThrottled(broker, replication, first, v);
-        Network.FetchResponseFrames.Release(first);
+        // The usual round under acks=all: a caught-up follower asks for the leader's log end. Its
+        // position is recorded (moving the high watermark) and the fetch waits, without first
+        // building an answer of empty partitions only to drop it.
+        if (request.MaxWaitMs <= 0 || !RecordIfCaughtUp(broker, replication, request, v, replicaId))
+        {
+            var first = Read(broker, replication, request, v, replicaId, record: true, fileRecords, out int bytes, out bool anyError);
+            if (request.MaxWaitMs <= 0 || bytes >= Math.Max(1, request.MinBytes) || anyError || first.Responses.Count == 0)
+                return RecordThrottled(broker, replication, first, v);
+            Network.FetchResponseFrames.Release(first);
+        }
         var keys = new List<TopicPartition>();
         foreach (var t in request.Topics)
         {
@@ -89,6 +95,40 @@ internal static class FollowerFetch
         // The follower's position was recorded by the first read; the answer carries the latest
         // high watermark so the follower learns what was committed meanwhile.
         protected override void OnComplete() => Response = Read(broker, replication, request, v, replicaId, record: false, fileRecords, out _, out _);
+    }
+
+    // True when every partition of the request is led here at the requested epoch and asks for
+    // exactly the log end (what Read would answer with no bytes and no error), after recording
+    // each as Read(record: true) does. False — nothing or only part recorded — sends the caller
+    // to Read, which records (again: the same position, so no change) and answers.
+    private static bool RecordIfCaughtUp(KafkaBroker broker, ReplicationManager replication, FetchRequest request, short v, int replicaId)
+    {
+        int partitions = 0;
+        foreach (var ft in request.Topics)
+        {
+            TopicState? topic = v >= 13 ? broker.Replicas.GetTopic(ft.TopicId) : broker.Replicas.GetTopic(ft.Topic);
+            if (topic is null) return false;
+            foreach (var fp in ft.Partitions)
+            {
+                var partition = broker.Replicas.GetPartition(topic.Name, fp.Partition);
+                if (partition is null || !partition.IsLeader) return false;
+                if (fp.CurrentLeaderEpoch >= 0 && fp.CurrentLeaderEpoch != partition.LeaderEpoch) return false;
+                if (fp.FetchOffset != partition.Log.LogEndOffset) return false;
+                partitions++;
+            }
+        }
+        if (partitions == 0) return false;
+        foreach (var ft in request.Topics)
+        {
+            var name = v >= 13 ? broker.Replicas.GetTopic(ft.TopicId)?.Name : ft.Topic;
+            if (name is null) return false;
+            foreach (var fp in ft.Partitions)
+            {
+                var partition = broker.Replicas.GetPartition(name, fp.Partition);
+                if (partition is null || !replication.OnFollowerFetch(partition, replicaId, fp.FetchOffset, fp.LogStartOffset)) return false;
+            }
+        }
+        return true;
     }
 
     // True when Read would now return some bytes or an error for one of the request's partitions:

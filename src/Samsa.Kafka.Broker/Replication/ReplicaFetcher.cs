@@ -27,7 +27,8 @@ internal sealed class ReplicaFetcher : IAsyncDisposable
     private const short EpochVersion = 4;
     private const int MaxWaitMs = 500;           // replica.fetch.wait.max.ms default
     private const int ResponseMaxBytes = 10 * 1024 * 1024;   // replica.fetch.response.max.bytes default
-    private const int ThrottleBackoffMs = 100;   // a pause while every partition waits for the follower quota
+    private const int ThrottleBackoffMs = 100;
+    private const int FetchBackoffMs = 1000;     // replica.fetch.backoff.ms default   // a pause while every partition waits for the follower quota
 
     private readonly ReplicationManager _manager;
     private readonly object _gate = new();
@@ -204,7 +205,8 @@ internal sealed class ReplicaFetcher : IAsyncDisposable
             }
     }
 
-    private async Task FetchAsync(KafkaWireClient client, List<FetchState> states, CancellationToken ct)
+    [System.Runtime.CompilerServices.AsyncMethodBuilder(typeof(System.Runtime.CompilerServices.PoolingAsyncValueTaskMethodBuilder))]
+    private async ValueTask FetchAsync(KafkaWireClient client, List<FetchState> states, CancellationToken ct)
     {
         var request = _session.Build(states, _manager.BrokerId, _manager.FetchMaxBytes);
         request.MaxWaitMs = MaxWaitMs;
@@ -213,8 +215,7 @@ internal sealed class ReplicaFetcher : IAsyncDisposable
         FetchResponse response;
         try
         {
-            response = await client.SendAsync<FetchResponse>(request, FetchVersion, ct: ct)
-                ?? throw new IOException("no Fetch response");
+            response = await client.SendReusingBuffersAsync<FetchResponse>(request, FetchVersion, ct);
         }
         catch
         {
@@ -239,7 +240,7 @@ internal sealed class ReplicaFetcher : IAsyncDisposable
                 {
                     case ErrorCode.None:
                         var whole = SkipAndTrim(pd.Records ?? ReadOnlyMemory<byte>.Empty, log.LogEndOffset);
-                        if (whole.Length > 0) log.AppendAsFollower(whole);
+                        if (whole.Length > 0 && !TryAppend(s, whole)) break;
                         if (pd.Records is { Length: > 0 } fetched && _manager.FollowerQuota.IsThrottled(s.Partition))
                             _manager.FollowerQuota.Record(fetched.Length);
                         // A follower's high watermark is the leader's, as far as its own log reaches.
@@ -260,6 +261,28 @@ internal sealed class ReplicaFetcher : IAsyncDisposable
                         break;
                 }
             }
+    }
+
+    // The fetched batches go to the log as they came (one write); the log checks each batch's
+    // CRC-32C and offsets first. A refused append fails this partition only (upstream
+    // AbstractFetcherThread: CorruptRecordException / InvalidRecordException are logged and the
+    // partition is fetched again after replica.fetch.backoff.ms), so the leader's other
+    // partitions keep replicating; the high watermark is left where it was.
+    private bool TryAppend(FetchState s, ReadOnlyMemory<byte> batches)
+    {
+        var log = s.Partition.Log;
+        try
+        {
+            log.AppendAsFollower(batches);
+            return true;
+        }
+        catch (Exception e) when (e is Samsa.Kafka.Storage.CorruptRecordException or Samsa.Kafka.Storage.InvalidBatchException)
+        {
+            _manager.Broker.Log($"broker {_manager.BrokerId}: fetcher for leader {LeaderId}: refused records of {s.Partition.TopicPartition} at offset {log.LogEndOffset}, " +
+                $"fetching it again in {FetchBackoffMs} ms: {e.GetType().Name}: {e.Message}");
+            s.RetryAfterMs = Environment.TickCount64 + FetchBackoffMs;
+            return false;
+        }
     }
 
     private static FetchState? Find(List<FetchState> states, string? topic, int partition)
