@@ -29,7 +29,8 @@ internal sealed class ConsoleServer : IAsyncDisposable
     private readonly HttpGetListener _listener;
     private readonly ConsoleApi _api;
     private readonly ConsoleTarget _target;
-    private static readonly HttpClient Http = new() { Timeout = TimeSpan.FromSeconds(5) };
+    private static HttpClient? _http;   // made on the first Tap request, not at start-up
+    private static HttpClient Http => _http ??= new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
 
     private ConsoleServer(IPEndPoint endpoint, ConsoleTarget target)
     {
