@@ -30,7 +30,7 @@ internal sealed class ConsoleServer : IAsyncDisposable
     private readonly ConsoleApi _api;
     private readonly ConsoleTarget _target;
     private static HttpClient? _http;   // made on the first Tap request, not at start-up
-    private static HttpClient Http => _http ??= new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
+    private static HttpClient Http => _http ??= new HttpClient { Timeout = TimeSpan.FromSeconds(5), MaxResponseContentBufferSize = 16 << 20 };
 
     private ConsoleServer(IPEndPoint endpoint, ConsoleTarget target)
     {
