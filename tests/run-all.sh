@@ -13,7 +13,7 @@ have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok
 # certificates (compat/lib/secure_setup.py); clang and zlib1g-dev for the NativeAOT samsa that
 # tests/dist/check-dist.sh publishes.
 for p in zookeeper zookeeper-bin kcat librdkafka-dev python3-kafka python3-confluent-kafka python3-kazoo python3-pure-sasl \
-         golang-go golang-github-shopify-sarama-dev gcc libc6-dev openssl clang zlib1g-dev; do
+         golang-go golang-github-shopify-sarama-dev gcc libc6-dev openssl clang zlib1g-dev chromium; do
   have_pkg "$p" || need_pkgs+=("$p")
 done
 # Java for Apache ZooKeeper, node/npm for kafkajs (NodeSource's nodejs bundles npm: check commands).
@@ -33,6 +33,12 @@ fi
 if [ ! -d compat/kafkajs/node_modules/kafkajs ] && command -v npm > /dev/null 2>&1; then
   echo "== npm ci in compat/kafkajs"
   (cd compat/kafkajs && npm ci --no-audit --no-fund > /dev/null 2>&1) || echo "warning: npm ci failed in compat/kafkajs"
+fi
+
+# playwright-core for the web console's browser test (tests/console), from the committed lockfile.
+if [ ! -d tests/console/node_modules/playwright-core ] && command -v npm > /dev/null 2>&1; then
+  echo "== npm ci in tests/console"
+  (cd tests/console && npm ci --no-audit --no-fund > /dev/null 2>&1) || echo "warning: npm ci failed in tests/console"
 fi
 
 results="$root/tests/.results"
@@ -114,6 +120,18 @@ if [ "${SKIP_ENSEMBLE:-}" != 1 ]; then
   # Samsa's brokers on a 3-Keeper ensemble: each Keeper killed in turn (leader first) under an
   # acks=all producer; no controller lost, every acknowledged record consumed.
   run_ensemble kafka yes tests/ensemble/kafka_on_ensemble.py --samsa "$samsa_bin"
+fi
+
+# The web console (issue #20) in headless Chromium against `samsa dev --brokers 3`: one PASS/FAIL
+# line per check, "console: N passed, M failed" at the end; screenshots in tests/.results/console.
+if [ "${SKIP_CONSOLE:-}" != 1 ]; then
+  echo "== tests/console"
+  timeout 600 node tests/console/console-test.mjs --samsa "$root/src/Samsa.Host/bin/Release/net10.0/samsa" > "$results/console.log" 2>&1
+  console_rc=$?
+  grep -E '^(FAIL|console:)' "$results/console.log" | tail -20
+  p=$(grep -c '^PASS ' "$results/console.log"); f=$(grep -c '^FAIL ' "$results/console.log")
+  extra_passed=$((extra_passed + p)); extra_failed=$((extra_failed + f))
+  if [ "$console_rc" != 0 ] && [ "$f" = 0 ]; then echo "console test failed (exit $console_rc) before its checks"; extra_failed=$((extra_failed + 1)); fi
 fi
 
 compat_summary=""

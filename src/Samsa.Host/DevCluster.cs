@@ -17,7 +17,7 @@ namespace Samsa.Host;
 internal static class DevCluster
 {
     public static async Task<int> RunAsync(string host, int kafkaPort, int zkPort, string data, int brokers, ShutdownSignal shutdown,
-        Func<string, string> formatHost, DevSecure? secure = null, int sslPort = 0, DevConfigFiles? files = null, int keepers = 1)
+        Func<string, string> formatHost, DevSecure? secure = null, int sslPort = 0, DevConfigFiles? files = null, int keepers = 1, int consolePort = 0)
     {
         // The brokers need the Keeper's address before they are built; with --zk-port 0 a free port
         // is chosen here so the Keeper's start and the first broker's log loading overlap.
@@ -29,6 +29,7 @@ internal static class DevCluster
         // --keepers N: the brokers' zookeeper.connect lists every member of the ensemble
         string connect = string.Join(",", Enumerable.Range(0, keepers).Select(i => $"{formatHost(host)}:{(zkPort + i).ToString(CultureInfo.InvariantCulture)}"));
         var started = new List<KafkaBroker>();
+        WebConsole.ConsoleServer? console = null;
         string internalReplicas = Math.Min(brokers, 3).ToString(CultureInfo.InvariantCulture);
         try
         {
@@ -85,11 +86,21 @@ internal static class DevCluster
                 Console.Out.Flush();
             }
             secure?.PrintClientConfig(started);
+            // The web console (issue #20) talks to the brokers and the Keeper as a client; --console-port -1 (--no-console) serves none.
+            if (consolePort >= 0)
+            {
+                console = WebConsole.ConsoleServer.Start(host, consolePort, new WebConsole.ConsoleTarget(
+                    string.Join(",", started.Select(b => Program.FormatEndPoint(b.BoundEndPoint))), connect,
+                    started.Where(b => b.MetricsEndPoint is not null).Select(b => $"http://{Program.FormatEndPoint(b.MetricsEndPoint!)}/metrics").ToList()));
+                Console.Out.WriteLine($"console on {console.Url}");
+                Console.Out.Flush();
+            }
             await shutdown.WaitAsync();
             return 0;
         }
         finally
         {
+            if (console is not null) await console.DisposeAsync();
             // The whole cluster stops: each broker but the last hands its leaderships on (controlled
             // shutdown); the last has no one to hand them to, and would only retry for
             // controlled.shutdown.max.retries × retry.backoff.ms (15 s) before stopping anyway.

@@ -17,6 +17,7 @@ public static class Program
         "            [--broker-config server.properties] [--override key=value ...]     (every dev broker)\n" +
         "            [--keeper-config zoo.cfg] [--keeper-override key=value ...]        (the dev Keeper; not with --keepers 3|5)\n" +
         "            [--secure [--ssl-port PORT]]   (SSL and SASL_SSL listeners beside PLAINTEXT, dev users, ACLs, CA in DATA/tls, prints client configs)\n" +
+        "            [--console-port 0 | --no-console]   (the web console, on a free port unless given)\n" +
         "  samsa broker --config server.properties [--jaas-config kafka_server_jaas.conf] [--override key=value ...]\n" +
         "  samsa keeper --config zoo.cfg [--recover-truncate]\n" +
         "  samsa perf produce|consume|matrix [--record-size 1024] [--bytes N | --records N] [--batch-bytes 16384] [--inflight 5]\n" +
@@ -27,6 +28,8 @@ public static class Program
         "  samsa perf keeper --target HOST:PORT [--sessions 8] [--requests 20000] [--inflight 64] [--size 100] [--ops create,exists,getData,setData,multi,delete]\n" +
         "  samsa kafka-topics|kafka-consumer-groups|kafka-configs|kafka-acls --bootstrap-server HOST:PORT [--command-config FILE] ...\n" +
         "             (upstream's kafka-*.sh options and output, no JVM; `samsa kafka-topics --help` for each)\n" +
+        "  samsa console --bootstrap-server HOST:PORT [--zookeeper HOST:PORT] [--host 127.0.0.1] [--port 0] [--metrics-url URL ...] [--command-config FILE]\n" +
+        "             (the web console against any Kafka and ZooKeeper)\n" +
         "  samsa zkcli -server HOST:PORT [command args]   (zkCli.sh's commands; a script on stdin when no command is given)\n" +
         "  samsa version\n";
 
@@ -48,6 +51,7 @@ public static class Program
                 "dev" => await DevAsync(rest),
                 "broker" => await BrokerAsync(rest),
                 "keeper" => await Keeper.RunAsync(rest),
+                "console" => await WebConsole.ConsoleCommand.RunAsync(rest),
                 "perf" => rest.Length > 0 && rest[0] == "keeper" ? await KeeperPerf.RunAsync(rest[1..]) : await Perf.RunAsync(rest),
                 "kafka-topics" or "kafka-consumer-groups" or "kafka-configs" or "kafka-acls" or "zkcli" => await Admin.AdminCommands.RunAsync(args[0], rest),
                 "help" or "--help" or "-h" => PrintUsage(0),
@@ -117,6 +121,7 @@ public static class Program
         int kafkaPort = 9092, zkPort = 2181, brokers = 1, keepers = 1;
         bool standalone = false, secure = false;
         int? sslPort = null;
+        int consolePort = 0;
         string? data = null;
         var files = new DevConfigFiles();
         for (int i = 0; i < args.Length; i++)
@@ -135,6 +140,8 @@ public static class Program
                 case "--standalone": standalone = true; break;
                 case "--secure": secure = true; break;
                 case "--ssl-port": sslPort = Port(args, ref i); break;
+                case "--console-port": consolePort = Port(args, ref i); break;
+                case "--no-console": consolePort = -1; break;
                 case "--data": data = Value(args, ref i); break;
                 case "--host": host = Value(args, ref i); break;
                 case "--kafka-port": kafkaPort = Port(args, ref i); break;
@@ -148,6 +155,8 @@ public static class Program
         data = Path.GetFullPath(data ?? Path.Combine(Path.GetTempPath(), "samsa-dev"));
         Directory.CreateDirectory(data);
 
+        if (standalone && consolePort >= 0 && args.Contains("--console-port"))
+            throw new UsageException("dev: --standalone serves no console; drop --console-port or --standalone");
         if (standalone && brokers > 1) throw new UsageException("dev: --standalone runs one broker; it cannot be combined with --brokers");
         if (keepers > 1 && (standalone || zkPort == 0)) throw new UsageException("dev: --keepers needs ZooKeeper mode and a fixed --zk-port");
         if (keepers > 1 && (files.KeeperFile.Count > 0 || files.KeeperOverrides.Count > 0))
@@ -162,7 +171,7 @@ public static class Program
         using var shutdown = new ShutdownSignal();
         return standalone
             ? await DevCluster.RunStandaloneAsync(host, kafkaPort, zkPort, data, shutdown, FormatHost, tls, firstSslPort, files)
-            : await DevCluster.RunAsync(host, kafkaPort, zkPort, data, brokers, shutdown, FormatHost, tls, firstSslPort, files, keepers);
+            : await DevCluster.RunAsync(host, kafkaPort, zkPort, data, brokers, shutdown, FormatHost, tls, firstSslPort, files, keepers, consolePort);
     }
 
     private static async Task<int> BrokerAsync(string[] args)
@@ -202,6 +211,8 @@ public static class Program
         await using var broker = new KafkaBroker(BrokerConfig.Load(configPath, overrides), log: Console.Error.WriteLine);
         await broker.StartAsync();
         Console.Out.WriteLine($"kafka listening on {FormatEndPoint(broker.BoundEndPoint)}");
+        await using var console = WebConsole.ConsoleCommand.ForBroker(broker);
+        if (console is not null) Console.Out.WriteLine($"console on {console.Url}");
         Console.Out.Flush();
         await shutdown.WaitAsync();
         return 0;

@@ -10,18 +10,25 @@ public readonly record struct HttpAnswer(int Status, string ContentType, byte[] 
     public static HttpAnswer Text(int status, string contentType, string body) => new(status, contentType, Encoding.UTF8.GetBytes(body));
 }
 
+/// <summary>A request <see cref="HttpGetListener"/> hands to a handler that accepts bodies: method, path, query (without '?') and body (empty for GET).</summary>
+public sealed record HttpRequest(string Method, string Path, string Query, byte[] Body);
+
 /// <summary>
 /// A small HTTP/1.1 server over a <see cref="TcpListener"/> for read-only endpoints (the Keeper's
 /// AdminServer, /metrics on brokers and Keepers): GET only, one request per connection, the request
 /// head read up to 8 KiB and ten seconds, then "Connection: close". Anything else is answered 405
 /// (another method) or 400 (no request line) and closed; a slow or broken client costs one task.
+/// Built with a body limit (the web console's forms), it also accepts POST with a Content-Length of
+/// at most that many bytes, checked before anything is allocated for the body: no length is 411,
+/// a larger one 413, a body cut short 400.
 /// </summary>
 public sealed class HttpGetListener : IAsyncDisposable
 {
     private const int MaxHead = 8192;
     private readonly string _name;
     private readonly TcpListener _listener;
-    private readonly Func<string, string, CancellationToken, Task<HttpAnswer>> _handler;
+    private readonly Func<HttpRequest, CancellationToken, Task<HttpAnswer>> _handler;
+    private readonly int _maxBody;
     private readonly CancellationTokenSource _stop = new();
     private Task? _accept;
 
@@ -31,7 +38,20 @@ public sealed class HttpGetListener : IAsyncDisposable
     {
         _name = name;
         _listener = new TcpListener(endpoint);
+        _handler = (r, ct) => handler(r.Path, r.Query, ct);
+        _maxBody = -1;
+    }
+
+    /// <param name="name">What the listener serves, for a bind error ("samsa console").</param>
+    /// <param name="handler">Answers GET and POST.</param>
+    /// <param name="maxBody">The largest POST body accepted, in bytes.</param>
+    public HttpGetListener(string name, IPEndPoint endpoint, Func<HttpRequest, CancellationToken, Task<HttpAnswer>> handler, int maxBody)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(maxBody);
+        _name = name;
+        _listener = new TcpListener(endpoint);
         _handler = handler;
+        _maxBody = maxBody;
     }
 
     public IPEndPoint LocalEndPoint => (IPEndPoint)_listener.LocalEndpoint;
@@ -82,29 +102,69 @@ public sealed class HttpGetListener : IAsyncDisposable
                 len += n;
                 if (buf.AsSpan(0, len).IndexOf("\r\n\r\n"u8) >= 0) break;
             }
-            string head = Encoding.ASCII.GetString(buf, 0, len);
+            int headEnd = buf.AsSpan(0, len).IndexOf("\r\n\r\n"u8);
+            string head = Encoding.ASCII.GetString(buf, 0, headEnd < 0 ? len : headEnd);
             int eol = head.IndexOf("\r\n", StringComparison.Ordinal);
             string[] requestLine = (eol >= 0 ? head.Substring(0, eol) : head).Split(' ');
             HttpAnswer answer;
+            bool post = requestLine[0] == "POST" && _maxBody >= 0;
             if (requestLine.Length < 3 || !requestLine[2].StartsWith("HTTP/", StringComparison.Ordinal))
                 answer = HttpAnswer.Text(400, "text/plain; charset=utf-8", "bad request\n");
-            else if (requestLine[0] != "GET")
-                answer = HttpAnswer.Text(405, "application/json", "{\"error\":\"only GET is supported\"}");
+            else if (requestLine[0] != "GET" && !post)
+                answer = HttpAnswer.Text(405, "application/json", _maxBody >= 0 ? "{\"error\":\"only GET and POST are supported\"}" : "{\"error\":\"only GET is supported\"}");
             else
             {
-                string target = requestLine[1];
-                int q = target.IndexOf('?');
-                answer = await _handler(q < 0 ? target : target.Substring(0, q), q < 0 ? "" : target.Substring(q + 1), timeout.Token).ConfigureAwait(false);
+                byte[] body = [];
+                answer = default;
+                if (post)
+                {
+                    long? length = ContentLength(head);
+                    if (headEnd < 0) answer = HttpAnswer.Text(400, "application/json", "{\"error\":\"request head is not complete\"}");
+                    else if (length is null) answer = HttpAnswer.Text(411, "application/json", "{\"error\":\"POST needs a Content-Length\"}");
+                    else if (length < 0 || length > _maxBody) answer = HttpAnswer.Text(413, "application/json", $"{{\"error\":\"the body may have at most {_maxBody} bytes\"}}");
+                    else
+                    {
+                        body = new byte[(int)length];
+                        int have = Math.Min(len - headEnd - 4, body.Length);
+                        buf.AsSpan(headEnd + 4, have).CopyTo(body);
+                        while (have < body.Length)
+                        {
+                            int n = await stream.ReadAsync(body.AsMemory(have), timeout.Token).ConfigureAwait(false);
+                            if (n == 0) break;
+                            have += n;
+                        }
+                        if (have < body.Length) answer = HttpAnswer.Text(400, "application/json", "{\"error\":\"the body is shorter than its Content-Length\"}");
+                    }
+                }
+                if (answer.Body is null)
+                {
+                    string target = requestLine[1];
+                    int q = target.IndexOf('?');
+                    answer = await _handler(new HttpRequest(requestLine[0], q < 0 ? target : target.Substring(0, q), q < 0 ? "" : target.Substring(q + 1), body), timeout.Token).ConfigureAwait(false);
+                }
             }
             string reason = answer.Status switch
             {
-                200 => "OK", 400 => "Bad Request", 404 => "Not Found", 405 => "Method Not Allowed", 500 => "Internal Server Error", _ => "Status",
+                200 => "OK", 400 => "Bad Request", 404 => "Not Found", 405 => "Method Not Allowed", 411 => "Length Required", 413 => "Content Too Large",
+                500 => "Internal Server Error", 502 => "Bad Gateway", 503 => "Service Unavailable", _ => "Status",
             };
             var header = $"HTTP/1.1 {answer.Status} {reason}\r\nContent-Type: {answer.ContentType}\r\nContent-Length: {answer.Body.Length}\r\nConnection: close\r\n\r\n";
             await stream.WriteAsync(Encoding.ASCII.GetBytes(header), timeout.Token).ConfigureAwait(false);
             await stream.WriteAsync(answer.Body, timeout.Token).ConfigureAwait(false);
         }
         catch (Exception e) when (e is IOException or OperationCanceledException or SocketException) { }
+    }
+
+    /// <summary>The Content-Length header's value; null when absent, -1 when not a number.</summary>
+    private static long? ContentLength(string head)
+    {
+        foreach (var line in head.Split("\r\n"))
+        {
+            int colon = line.IndexOf(':');
+            if (colon <= 0 || !line.AsSpan(0, colon).Trim().Equals("Content-Length", StringComparison.OrdinalIgnoreCase)) continue;
+            return long.TryParse(line.AsSpan(colon + 1).Trim(), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out long n) ? n : -1;
+        }
+        return null;
     }
 
     public async ValueTask DisposeAsync()

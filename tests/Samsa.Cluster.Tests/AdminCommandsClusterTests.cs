@@ -50,7 +50,7 @@ public sealed partial class AdminCommandsClusterTests(KeeperServer server) : ICl
 
     /// <summary>Commits offsets as a consumer outside the group's generation does (OffsetCommit with generation -1);
     /// Debian's librdkafka lacks a symbol Confluent.Kafka's Commit(offsets) needs.</summary>
-    private static async Task CommitAsync(LocalCluster cluster, int bootstrap, string group, string topic, (int Partition, long Offset)[] offsets)
+    internal static async Task CommitAsync(LocalCluster cluster, int bootstrap, string group, string topic, (int Partition, long Offset)[] offsets)
     {
         for (int attempt = 0; ; attempt++)
         {

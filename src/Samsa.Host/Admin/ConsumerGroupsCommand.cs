@@ -34,8 +34,8 @@ internal static class ConsumerGroupsCommand
         "       [--timeout MS]  (default 5000: how long requests may take)\n";
 
     /// <summary>What the tool shows of a group, from DescribeGroups (classic) or ConsumerGroupDescribe (KIP-848).</summary>
-    private sealed record Member(string MemberId, string InstanceId, string ClientId, string Host, List<(string Topic, int Partition)> Assignment);
-    private sealed record Group(string Id, string State, string Assignor, List<Member> Members, AdminClient.Node Coordinator, AdminClient.Conn Conn);
+    internal sealed record Member(string MemberId, string InstanceId, string ClientId, string Host, List<(string Topic, int Partition)> Assignment);
+    internal sealed record Group(string Id, string State, string Assignor, List<Member> Members, AdminClient.Node Coordinator, AdminClient.Conn Conn);
 
     public static async Task<int> RunAsync(string[] argv, TextWriter output, TextWriter error)
     {
@@ -168,7 +168,7 @@ internal static class ConsumerGroupsCommand
     private static async Task<List<string>> GroupIdsAsync(AdminClient admin, AdminArgs args) =>
         args.Has("--all-groups") ? (await ListGroupsAsync(admin)).Select(g => g.GroupId).ToList() : args.All("--group").ToList();
 
-    private static async Task<Group> DescribeGroupAsync(AdminClient admin, string groupId)
+    internal static async Task<Group> DescribeGroupAsync(AdminClient admin, string groupId)
     {
         AdminClient.Conn conn = null!;
         var (first, node) = await admin.CoordinatorAsync(groupId);
@@ -218,7 +218,7 @@ internal static class ConsumerGroupsCommand
     };
 
     /// <summary>The group's committed offsets (OffsetFetch for all partitions); partitions without one are left out.</summary>
-    private static async Task<SortedDictionary<(string Topic, int Partition), long>> CommittedAsync(AdminClient admin, Group group)
+    internal static async Task<SortedDictionary<(string Topic, int Partition), long>> CommittedAsync(AdminClient admin, Group group)
     {
         short v = group.Conn.Version(ApiKey.OffsetFetch, 7);
         var r = await admin.AtCoordinatorAsync(group.Id, c => admin.SendAsync<OffsetFetchResponse>(c, new OffsetFetchRequest { GroupId = group.Id, Topics = null! }, v),
@@ -233,7 +233,7 @@ internal static class ConsumerGroupsCommand
     }
 
     /// <summary>ListOffsets at each partition's leader: -1 latest, -2 earliest. Partitions whose leader or topic is unknown are left out.</summary>
-    private static async Task<Dictionary<(string Topic, int Partition), long>> LogOffsetsAsync(AdminClient admin, IEnumerable<(string Topic, int Partition)> partitions, long timestamp)
+    internal static async Task<Dictionary<(string Topic, int Partition), long>> LogOffsetsAsync(AdminClient admin, IEnumerable<(string Topic, int Partition)> partitions, long timestamp)
     {
         var list = partitions.Distinct().ToList();
         var result = new Dictionary<(string, int), long>();

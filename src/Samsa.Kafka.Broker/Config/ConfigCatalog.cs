@@ -261,6 +261,10 @@ public static class ConfigCatalog
         // -1 (the default) serves none, 0 an ephemeral port (Telemetry/BrokerMetrics).
         new("samsa.metrics.port", ConfigType.Int, "-1", AtLeast(-1)),
         new("samsa.metrics.host", ConfigType.String, "0.0.0.0"),
+        // The web console (issue #20; `samsa broker` serves it, Samsa.Host/Console): -1 (the default)
+        // none, 0 an ephemeral port; it talks to this broker's first listener and zookeeper.connect.
+        new("samsa.console.port", ConfigType.Int, "-1", Between(-1, 65535)),
+        new("samsa.console.host", ConfigType.String, "0.0.0.0"),
         new("process.roles", ConfigType.List, "", ListOf("broker", "controller")),
         new("zookeeper.connect", ConfigType.String, null),
         new("zookeeper.session.timeout.ms", ConfigType.Int, "18000"),
