@@ -28,6 +28,7 @@ public static class Program
         "  samsa kafka-topics|kafka-consumer-groups|kafka-configs|kafka-acls --bootstrap-server HOST:PORT [--command-config FILE] ...\n" +
         "             (upstream's kafka-*.sh options and output, no JVM; `samsa kafka-topics --help` for each)\n" +
         "  samsa zkcli -server HOST:PORT [command args]   (zkCli.sh's commands; a script on stdin when no command is given)\n" +
+        TapCommand.Usage +
         "  samsa version\n";
 
     public static async Task<int> Main(string[] args)
@@ -50,6 +51,7 @@ public static class Program
                 "keeper" => await Keeper.RunAsync(rest),
                 "perf" => rest.Length > 0 && rest[0] == "keeper" ? await KeeperPerf.RunAsync(rest[1..]) : await Perf.RunAsync(rest),
                 "kafka-topics" or "kafka-consumer-groups" or "kafka-configs" or "kafka-acls" or "zkcli" => await Admin.AdminCommands.RunAsync(args[0], rest),
+                "tap" => await TapCommand.RunAsync(rest, Console.Out),
                 "help" or "--help" or "-h" => PrintUsage(0),
                 "version" or "--version" => PrintVersion(),
                 _ => Fail($"unknown command '{args[0]}'"),

@@ -261,6 +261,10 @@ public static class ConfigCatalog
         // -1 (the default) serves none, 0 an ephemeral port (Telemetry/BrokerMetrics).
         new("samsa.metrics.port", ConfigType.Int, "-1", AtLeast(-1)),
         new("samsa.metrics.host", ConfigType.String, "0.0.0.0"),
+        // Samsa's own (issue #20): the live request tap at /tap on the metrics listener (Tap/RequestTap).
+        new("samsa.tap.enabled", ConfigType.Boolean, "false"),
+        new("samsa.tap.entries.per.connection", ConfigType.Int, "50", AtLeast(1)),
+        new("samsa.tap.connections", ConfigType.Int, "200", AtLeast(1)),
         new("process.roles", ConfigType.List, "", ListOf("broker", "controller")),
         new("zookeeper.connect", ConfigType.String, null),
         new("zookeeper.session.timeout.ms", ConfigType.Int, "18000"),
