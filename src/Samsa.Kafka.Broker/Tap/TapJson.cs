@@ -25,7 +25,7 @@ namespace Samsa.Kafka.Broker.Tap;
 /// </summary>
 internal sealed class TapJson : IKafkaMessageVisitor
 {
-    public const int MaxArrayItems = 20, MaxBytes = 8192, MaxString = 512, MaxInlineBytes = 64, MaxBaseOffsets = 10, MaxBatchesWalked = 1000;
+    public const int MaxArrayItems = 64, MaxBytes = 8192, MaxString = 512, MaxInlineBytes = 64, MaxBaseOffsets = 10, MaxBatchesWalked = 1000;
     public const string Hidden = "[hidden]";
 
     private static readonly HashSet<string> SecretFields = new(StringComparer.Ordinal) { "AuthBytes", "Hmac", "Salt", "SaltedPassword" };
