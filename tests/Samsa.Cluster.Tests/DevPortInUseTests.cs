@@ -134,7 +134,7 @@ public sealed class DevPortInUseTests
             Assert.InRange(first, DateTime.Now.AddMinutes(-2), DateTime.Now.AddSeconds(5));
             // stdout holds only the lines scripts read: where to connect, and (issue #20) where the
             // Prometheus metrics and the request tap are.
-            lock (stdout) Assert.All(stdout, l => Assert.Matches(@"^((kafka|keeper) listening on 127\.0\.0\.1:\d+|(kafka|keeper) metrics on http://127\.0\.0\.1:\d+/metrics|kafka request tap on http://127\.0\.0\.1:(\d+)/tap \(samsa tap --url http://127\.0\.0\.1:\1 --follow\))$", l));
+            lock (stdout) Assert.All(stdout, l => Assert.Matches(@"^((kafka|keeper) listening on 127\.0\.0\.1:\d+|(kafka|keeper) metrics on http://127\.0\.0\.1:\d+/metrics|kafka request tap on http://127\.0\.0\.1:(?<tap>\d+)/tap \(samsa tap --url http://127\.0\.0\.1:\k<tap> --follow\))$", l));
             lock (stdout) Assert.Contains(stdout, l => l.StartsWith("kafka metrics on ", StringComparison.Ordinal));
             lock (stdout) Assert.Contains(stdout, l => l.StartsWith("kafka request tap on ", StringComparison.Ordinal));
         }
