@@ -52,6 +52,7 @@ internal static class DevCluster
                     ["group.initial.rebalance.delay.ms"] = "0",
                     ["samsa.metrics.port"] = "0",   // issue #20: /metrics on a free port unless overridden
                     ["samsa.metrics.host"] = host,
+                    ["samsa.tap.enabled"] = "true",   // issue #20: the request tap at /tap on that port
                 };
                 files?.ApplyBroker(props);
                 if (id > 1 && int.TryParse(props["samsa.metrics.port"], out int mp) && mp > 0) props["samsa.metrics.port"] = (mp + id - 1).ToString(CultureInfo.InvariantCulture);
@@ -83,6 +84,7 @@ internal static class DevCluster
                     Console.Out.WriteLine($"kafka SASL_SSL listening on {Program.FormatEndPoint(broker.BoundEndPointOf("SASL_SSL"))}");
                 }
                 if (broker.MetricsEndPoint is { } metrics) Console.Out.WriteLine($"kafka metrics on http://{Program.FormatEndPoint(metrics)}/metrics");
+                if (broker.MetricsEndPoint is { } tap && broker.Tap is not null) Console.Out.WriteLine($"kafka request tap on http://{Program.FormatEndPoint(tap)}/tap (samsa tap --url http://{Program.FormatEndPoint(tap)} --follow)");
                 Console.Out.Flush();
             }
             secure?.PrintClientConfig(started);
@@ -135,6 +137,7 @@ internal static class DevCluster
             ["group.initial.rebalance.delay.ms"] = "0",
             ["samsa.metrics.port"] = "0",
             ["samsa.metrics.host"] = host,
+            ["samsa.tap.enabled"] = "true",
         };
         files?.ApplyBroker(props);
         secure?.Configure(props, formatHost(host), sslPort);
@@ -145,6 +148,7 @@ internal static class DevCluster
         await using var keeper = await keeperStart;
         Console.Out.WriteLine($"kafka listening on {Program.FormatEndPoint(broker.BoundEndPoint)}");
         if (broker.MetricsEndPoint is { } metrics) Console.Out.WriteLine($"kafka metrics on http://{Program.FormatEndPoint(metrics)}/metrics");
+        if (broker.MetricsEndPoint is { } tap && broker.Tap is not null) Console.Out.WriteLine($"kafka request tap on http://{Program.FormatEndPoint(tap)}/tap (samsa tap --url http://{Program.FormatEndPoint(tap)} --follow)");
         if (secure is not null)
         {
             Console.Out.WriteLine($"kafka SSL listening on {Program.FormatEndPoint(broker.BoundEndPointOf("SSL"))}");

@@ -31,6 +31,7 @@ public static class Program
         "  samsa console --bootstrap-server HOST:PORT [--zookeeper HOST:PORT] [--host 127.0.0.1] [--port 0] [--metrics-url URL ...] [--command-config FILE]\n" +
         "             (the web console against any Kafka and ZooKeeper)\n" +
         "  samsa zkcli -server HOST:PORT [command args]   (zkCli.sh's commands; a script on stdin when no command is given)\n" +
+        TapCommand.Usage +
         "  samsa version\n";
 
     public static async Task<int> Main(string[] args)
@@ -54,6 +55,7 @@ public static class Program
                 "console" => await WebConsole.ConsoleCommand.RunAsync(rest),
                 "perf" => rest.Length > 0 && rest[0] == "keeper" ? await KeeperPerf.RunAsync(rest[1..]) : await Perf.RunAsync(rest),
                 "kafka-topics" or "kafka-consumer-groups" or "kafka-configs" or "kafka-acls" or "zkcli" => await Admin.AdminCommands.RunAsync(args[0], rest),
+                "tap" => await TapCommand.RunAsync(rest, Console.Out),
                 "help" or "--help" or "-h" => PrintUsage(0),
                 "version" or "--version" => PrintVersion(),
                 _ => Fail($"unknown command '{args[0]}'"),

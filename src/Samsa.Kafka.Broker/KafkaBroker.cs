@@ -88,7 +88,11 @@ public sealed class KafkaBroker : IAsyncDisposable
         ShareCoordinator = new Groups.Share.ShareCoordinatorService(this, log);
         Shares = new Groups.Share.ShareService(this, log);
         if ((int)config.Get("samsa.metrics.port")! >= 0) Metrics = new Telemetry.BrokerMetrics(this);
+        Tap = Samsa.Kafka.Broker.Tap.RequestTap.FromConfig(config);
     }
+
+    /// <summary>The live request tap (Tap/RequestTap), served at /tap on the metrics listener; null unless samsa.tap.enabled.</summary>
+    public Tap.RequestTap? Tap { get; }
 
     /// <summary>Prometheus metrics (Telemetry/BrokerMetrics); null unless samsa.metrics.port is set.</summary>
     public Telemetry.BrokerMetrics? Metrics { get; }
@@ -230,7 +234,11 @@ public sealed class KafkaBroker : IAsyncDisposable
         if (singleNode) ShareCoordinator.SyncOwnership();
         BindListeners();
         if (Metrics is not null)
-            _metricsListener = PrometheusText.Serve("kafka metrics", new IPEndPoint(HttpGetListener.Resolve(Config.GetString("samsa.metrics.host")), (int)Config.Get("samsa.metrics.port")!), Metrics.Registry);
+        {
+            _metricsListener = new HttpGetListener("kafka metrics", new IPEndPoint(HttpGetListener.Resolve(Config.GetString("samsa.metrics.host")), (int)Config.Get("samsa.metrics.port")!),
+                Samsa.Kafka.Broker.Tap.TapHttp.Handler(Tap, PrometheusText.Handler(Metrics.Registry)));
+            _metricsListener.Start();
+        }
         return Config.ZookeeperConnect is { Length: > 0 } ? JoinClusterAsync() : Task.CompletedTask;
     }
 

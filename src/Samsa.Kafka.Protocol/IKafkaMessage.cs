@@ -16,6 +16,9 @@ public interface IKafkaMessage
 
     /// <summary>Exact encoded size of the message body at <paramref name="version"/>.</summary>
     int Size(short version);
+
+    /// <summary>Hands the fields <paramref name="version"/> carries to <paramref name="visitor"/> (the broker's request tap).</summary>
+    void Accept(IKafkaMessageVisitor visitor, short version);
 }
 
 /// <summary>Static access to a generated message's decoder, for generic code.</summary>

@@ -133,9 +133,10 @@ public sealed class DevPortInUseTests
             var first = DateTime.ParseExact(lines[0][1..24], "yyyy-MM-dd HH:mm:ss,fff", System.Globalization.CultureInfo.InvariantCulture);
             Assert.InRange(first, DateTime.Now.AddMinutes(-2), DateTime.Now.AddSeconds(5));
             // stdout holds only the lines scripts read: where to connect, and (issue #20) where the
-            // Prometheus metrics and the web console are.
-            lock (stdout) Assert.All(stdout, l => Assert.Matches(@"^((kafka|keeper) listening on 127\.0\.0\.1:\d+|(kafka|keeper) metrics on http://127\.0\.0\.1:\d+/metrics|console on http://127\.0\.0\.1:\d+/)$", l));
+            // Prometheus metrics, the request tap and the web console are.
+            lock (stdout) Assert.All(stdout, l => Assert.Matches(@"^((kafka|keeper) listening on 127\.0\.0\.1:\d+|(kafka|keeper) metrics on http://127\.0\.0\.1:\d+/metrics|kafka request tap on http://127\.0\.0\.1:(?<tap>\d+)/tap \(samsa tap --url http://127\.0\.0\.1:\k<tap> --follow\)|console on http://127\.0\.0\.1:\d+/)$", l));
             lock (stdout) Assert.Contains(stdout, l => l.StartsWith("kafka metrics on ", StringComparison.Ordinal));
+            lock (stdout) Assert.Contains(stdout, l => l.StartsWith("kafka request tap on ", StringComparison.Ordinal));
         }
         finally
         {

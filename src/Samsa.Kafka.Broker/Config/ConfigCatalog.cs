@@ -265,6 +265,10 @@ public static class ConfigCatalog
         // none, 0 an ephemeral port; it talks to this broker's first listener and zookeeper.connect.
         new("samsa.console.port", ConfigType.Int, "-1", Between(-1, 65535)),
         new("samsa.console.host", ConfigType.String, "0.0.0.0"),
+        // Samsa's own (issue #20): the live request tap at /tap on the metrics listener (Tap/RequestTap).
+        new("samsa.tap.enabled", ConfigType.Boolean, "false"),
+        new("samsa.tap.entries.per.connection", ConfigType.Int, "50", AtLeast(1)),
+        new("samsa.tap.connections", ConfigType.Int, "200", AtLeast(1)),
         new("process.roles", ConfigType.List, "", ListOf("broker", "controller")),
         new("zookeeper.connect", ConfigType.String, null),
         new("zookeeper.session.timeout.ms", ConfigType.Int, "18000"),

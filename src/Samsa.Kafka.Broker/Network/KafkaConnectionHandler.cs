@@ -40,6 +40,7 @@ public sealed class KafkaConnectionHandler(KafkaBroker broker, string listenerNa
     public ValueTask OnClosedAsync(Connection connection)
     {
         Security.Quotas.ConnectionAdmission.OnClosed(broker, connection);
+        broker.Tap?.Closed(connection);
         return ValueTask.CompletedTask;
     }
 
@@ -56,6 +57,8 @@ public sealed class KafkaConnectionHandler(KafkaBroker broker, string listenerNa
             connection.Close();
             return;
         }
+        // The request tap (Tap/RequestTap), when on: renders the request now, the response once sent.
+        var tapped = broker.Tap?.Begin(connection, session, header, request, timing.Received);
         IKafkaMessage? response;
         short responseVersion = header.RequestApiVersion;
         int throttleMs = 0;
@@ -104,6 +107,7 @@ public sealed class KafkaConnectionHandler(KafkaBroker broker, string listenerNa
         if (response is null)
         {
             broker.Metrics?.RequestDone(header, request, null, frame.Length, timing, throttleDecided);
+            tapped?.Done(null, responseVersion);
             if (throttleMs > 0) await Security.Quotas.RequestThrottle.MuteAsync(connection, throttleMs, throttleDecided);
             return;
         }
@@ -116,6 +120,7 @@ public sealed class KafkaConnectionHandler(KafkaBroker broker, string listenerNa
             }
             await SendAsync(connection, header, response, responseVersion);
             broker.Metrics?.RequestDone(header, request, response, frame.Length, timing, throttleDecided);
+            tapped?.Done(response, responseVersion);
             Security.Sasl.SaslService.AfterResponse(connection, session);
             if (throttleMs > 0) await Security.Quotas.RequestThrottle.MuteAsync(connection, throttleMs, throttleDecided);
         }

@@ -136,6 +136,8 @@ internal sealed class KafkaCodeEmitter
         EmitSize(fields, isMessage);
         Line();
         EmitIsAllDefault(fields);
+        Line();
+        EmitAccept(fields);
     }
 
     private static string R(Versions v) => v.IsEmpty ? "-1, -1" : $"{v.Lowest}, {v.Highest}";
@@ -698,5 +700,66 @@ internal sealed class KafkaCodeEmitter
             Line($"if ({NonDefault(f, $"this.{f.PropertyName}")}) return false;");
         Line("return true;");
         Close();
+    }
+
+    // ---- Accept: the fields of a version, in schema order, for a visitor (the broker's tap) ----
+
+    private void EmitAccept(List<FieldSpec> fields)
+    {
+        Line("/// <summary>Hands each field present in <paramref name=\"version\"/> to <paramref name=\"visitor\"/>, in schema order, under its schema name.</summary>");
+        Open("public void Accept(global::Samsa.Kafka.Protocol.IKafkaMessageVisitor visitor, short version)");
+        foreach (var f in fields)
+        {
+            var present = Cond(f.Versions.Intersect(_msg.ValidVersions));
+            if (present == "false") continue;
+            if (present != "true") Open($"if ({present})");
+            EmitAcceptValue(f.Type, StringLiteral(f.Name), $"this.{f.PropertyName}");
+            if (present != "true") Close();
+        }
+        Close();
+    }
+
+    private void EmitAcceptValue(FieldType t, string name, string v)
+    {
+        switch (t.Kind)
+        {
+            case TypeKind.Bool or TypeKind.Float64 or TypeKind.Uuid or TypeKind.String:
+                Line($"visitor.Value({name}, {v});");
+                break;
+            case TypeKind.Int8 or TypeKind.Int16 or TypeKind.UInt16 or TypeKind.Int32 or TypeKind.UInt32 or TypeKind.Int64:
+                Line($"visitor.Value({name}, (long){v});");
+                break;
+            case TypeKind.Bytes: Line($"visitor.Bytes({name}, {v});"); break;
+            case TypeKind.Records: Line($"visitor.Records({name}, {v});"); break;
+            case TypeKind.Struct:
+            {
+                var s = Fresh("s");
+                Line($"var {s} = {v};");
+                Line($"if ({s} is null) visitor.Null({name});");
+                Open("else");
+                Line($"visitor.BeginStruct({name});");
+                Line($"{s}.Accept(visitor, version);");
+                Line("visitor.EndStruct();");
+                Close();
+                break;
+            }
+            case TypeKind.Array:
+            {
+                var a = Fresh("a");
+                var i = Fresh("i");
+                Line($"var {a} = {v};");
+                Line($"if ({a} is null) visitor.Null({name});");
+                Open("else");
+                Line($"visitor.BeginArray({name}, {a}.Count);");
+                Line($"int {i} = 0;");
+                Open($"for (; {i} < {a}.Count && visitor.NextElement({i}); {i}++)");
+                EmitAcceptValue(t.Element!, "null", $"{a}[{i}]");
+                Close();
+                Line($"visitor.EndArray({a}.Count - {i});");
+                Close();
+                break;
+            }
+            default: throw new InvalidOperationException(t.Kind.ToString());
+        }
     }
 }

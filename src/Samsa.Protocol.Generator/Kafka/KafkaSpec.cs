@@ -184,10 +184,10 @@ internal static class SpecParser
     // Member names the generated message class defines itself.
     private static readonly HashSet<string> ReservedMessageMembers = new(StringComparer.Ordinal)
     {
-        "ApiKey", "LowestSupportedVersion", "HighestSupportedVersion", "LowestFlexibleVersion", "Read", "Write", "Size", "IsAllDefault",
+        "ApiKey", "LowestSupportedVersion", "HighestSupportedVersion", "LowestFlexibleVersion", "Read", "Write", "Size", "IsAllDefault", "Accept",
     };
 
-    private static readonly HashSet<string> ReservedStructMembers = new(StringComparer.Ordinal) { "Read", "Write", "Size", "IsAllDefault" };
+    private static readonly HashSet<string> ReservedStructMembers = new(StringComparer.Ordinal) { "Read", "Write", "Size", "IsAllDefault", "Accept" };
 
     public static MessageSpec Parse(string text, string path)
     {
