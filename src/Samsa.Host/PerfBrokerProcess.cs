@@ -33,7 +33,11 @@ internal sealed partial class PerfBrokerProcess : IAsyncDisposable
         {
             // Several brokers: `samsa dev --brokers N` (the Keeper and N brokers in one process, ZooKeeper
             // mode), so one process's CPU covers leaders, followers and their replica fetchers.
-            args.AddRange(["dev", "--brokers", brokers.ToString(CultureInfo.InvariantCulture), "--data", dataDir, "--kafka-port", "0", "--zk-port", "0"]);
+            // Measured as the one-broker child runs: no request tap (it renders every request to
+            // JSON) and no web console, which `samsa dev` turns on for people; --broker-prop may
+            // turn the tap on again.
+            args.AddRange(["dev", "--brokers", brokers.ToString(CultureInfo.InvariantCulture), "--data", dataDir, "--kafka-port", "0", "--zk-port", "0",
+                "--no-console", "--override", "samsa.tap.enabled=false"]);
             foreach (var (k, v) in extraProps) args.AddRange(["--override", $"{k}={v}"]);
             return await LaunchAsync(args, brokers);
         }
