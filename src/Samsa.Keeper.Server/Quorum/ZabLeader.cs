@@ -23,8 +23,10 @@ namespace Samsa.Keeper.Server.Quorum;
 /// every proposal in flight: upstream's outstandingChanges, KeeperServer.LeaderPrep) and proposed
 /// to every synced follower without waiting (Pipeline); a log thread appends them and forces the
 /// log once per batch (group commit), which is this leader's ACK (LogThread); a commit thread
-/// commits the oldest proposal once this leader logged it and a majority of voters ACKed it,
-/// strictly in zxid order, and applies it (CommitThread). A reconfig is prepared with nothing in
+/// commits proposals strictly in zxid order once a majority of voters ACKed each — this leader's
+/// own ACK is one vote, so two followers' ACKs commit in a 3-member ensemble before this leader's
+/// fsync ends, as upstream's tryToCommit — and applies every proposal committable at once in one
+/// server-loop trip (CommitThread). A reconfig is prepared with nothing in
 /// flight and committed before the next request is prepared.</item>
 /// </list>
 /// Observers (OBSERVERINFO instead of FOLLOWERINFO) go through the same discovery and sync, but get
