@@ -268,14 +268,19 @@ public sealed partial class KeeperServer
         Reply(p.Conn, p.Xid, hdr.Zxid, p.Type == OpCode.Multi ? 0 : err, p.Type == OpCode.Multi ? rsp : (err == 0 ? rsp : null), p.LastOp, p.Received);
     }
 
-    /// <summary>Runs <see cref="ApplyCommitted"/> on the loop and waits for it (the follower thread
-    /// applies commits one at a time, in order).</summary>
-    public Task ApplyCommittedAsync(TxnHeader hdr, IJuteRecord txn) => RunOnLoopAsync(() =>
+    /// <summary>Runs <see cref="ApplyCommitted"/> on the loop for a run of committed txns, in
+    /// order, in one trip (the leader's commit thread and the follower thread hand over every
+    /// commit they have at once; upstream's CommitProcessor likewise applies a run of committed
+    /// requests per wake-up).</summary>
+    public Task ApplyCommittedAsync(IReadOnlyList<(TxnHeader Hdr, IJuteRecord Txn)> txns) => RunOnLoopAsync(() =>
     {
-        var asker = _pendingReplies.TryGetValue((hdr.ClientId, hdr.Cxid), out var p) ? p.Conn : null;
-        ApplyCommitted(hdr, txn);
-        // requests the client sent behind this one run after its answer (KeeperServer.SessionOrder)
-        if (asker is not null) ForwardedAnswered(asker);
+        foreach (var (hdr, txn) in txns)
+        {
+            var asker = _pendingReplies.TryGetValue((hdr.ClientId, hdr.Cxid), out var p) ? p.Conn : null;
+            ApplyCommitted(hdr, txn);
+            // requests the client sent behind this one run after its answer (KeeperServer.SessionOrder)
+            if (asker is not null) ForwardedAnswered(asker);
+        }
         return 0;
     });
 

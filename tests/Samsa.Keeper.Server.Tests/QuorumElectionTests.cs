@@ -83,20 +83,26 @@ public sealed class QuorumElectionTests : IAsyncLifetime
         // each Apache peer settles on following server 1 (Follower logs this once elected)
         Assert.True(await a2.WaitForLogAsync("FOLLOWING - LEADER ELECTION TOOK", Wait), a2.Log);
         Assert.True(await a3.WaitForLogAsync("FOLLOWING - LEADER ELECTION TOOK", Wait), a3.Log);
-        Assert.Contains("Notification: my state:LOOKING; n.sid:1, n.state:LOOKING, n.leader:1", a2.Log);
+        // (server 1's state in it is LOOKING, or LEADING when 1 and 3 settled before a2's JVM was up)
+        Assert.Matches(@"Notification: my state:LOOKING; n\.sid:1, n\.state:(LOOKING|LEADING), n\.leader:1,", a2.Log);
     }
 
     [Fact]
     public async Task Two_Keepers_joining_a_looking_Apache_peer_agree_on_it_as_leader()
     {
-        // the Apache peer looks first (alone it cannot settle); two Keepers started then hear its
-        // larger id within finalizeWait and all three settle on it. (Two Keepers started before it
-        // would be a quorum of their own and rightly elect server 2, as two Apache peers would.)
+        // the Apache peer looks first (alone it cannot settle); the first Keeper makes a quorum
+        // with it and both settle on its larger id, the second learns that leader from them. (Two
+        // Keepers started before it would be a quorum of their own and rightly elect server 2, as
+        // two Apache peers would.)
         var a3 = Apache(3);
         Assert.True(await a3.WaitForLogAsync("New election. My id = 3", Wait), a3.Log);
+        // One Keeper at a time: two Keepers started together hear each other at once and settle on
+        // server 2 unless the Apache peer's notification (it connects back to the smaller ids)
+        // arrives within finalizeWait, which a loaded machine does not promise.
         var k1 = Keeper(1);
+        var v1 = await Elect(k1);
         var k2 = Keeper(2);
-        var votes = await Task.WhenAll(Elect(k1), Elect(k2));
+        var votes = new[] { v1, await Elect(k2) };
         Assert.All(votes, v => Assert.Equal(3, v.Id));
         Assert.Equal(ServerState.Following, k1.State);
         Assert.Equal(ServerState.Following, k2.State);

@@ -16,11 +16,20 @@ public sealed class QuorumLayout
         var taken = new List<TcpListener>();
         int Next()
         {
-            // hold each port until all are chosen, so that the members get different ones
-            var l = new TcpListener(IPAddress.Loopback, 0);
-            l.Start();
-            taken.Add(l);
-            return ((IPEndPoint)l.LocalEndpoint).Port;
+            // Hold each port until all are chosen, so that the members get different ones. The
+            // ports come from below the kernel's ephemeral range: a port the kernel handed out
+            // for a bind to 0 and got back can be given again as the source port of any outgoing
+            // connection (other tests in this process, their clients, other processes) before a
+            // member binds it, and an Apache peer that starts in seconds under load then finds
+            // its election or client port taken and exits.
+            for (int attempt = 0; ; attempt++)
+            {
+                var l = new TcpListener(IPAddress.Loopback, attempt < 200 ? Random.Shared.Next(EphemeralFloor, EphemeralStart) : 0);
+                try { l.Start(); }
+                catch (SocketException) { continue; }
+                taken.Add(l);
+                return ((IPEndPoint)l.LocalEndpoint).Port;
+            }
         }
         QuorumPorts = new int[members]; ElectionPorts = new int[members]; ClientPorts = new int[members];
         for (int i = 0; i < members; i++) { QuorumPorts[i] = Next(); ElectionPorts[i] = Next(); ClientPorts[i] = Next(); }
@@ -28,6 +37,11 @@ public sealed class QuorumLayout
     }
 
     public int Members => QuorumPorts.Length;
+
+    /// <summary>The range the ports come from: below Linux's default ephemeral range (32768–60999,
+    /// /proc/sys/net/ipv4/ip_local_port_range), above the well-known and registered ports most
+    /// services use.</summary>
+    private const int EphemeralFloor = 20000, EphemeralStart = 32768;
 
     /// <summary>Server ids whose lines carry the role observer (and whose zoo.cfg says peerType=observer).</summary>
     public readonly HashSet<long> Observers = new();

@@ -174,4 +174,27 @@ public sealed class QuorumPipelineTests(ITestOutputHelper output)
             await Task.WhenAll(writes).WaitAsync(Wait);
         }
     }
+
+    [Fact]
+    public async Task Syncs_pipelined_among_a_sessions_writes_are_answered_in_the_order_sent_on_leader_and_follower()
+    {
+        // The leader commits every proposal a quorum has ACKed in one batch; a sync waiting on one
+        // of them must still be answered right after it and before the writes sent after the sync
+        // (the client drops its connection on an answer out of order).
+        var ks = await ThreeKeepers();
+        foreach (var k in new[] { ks.Single(k => k.Leading), ks.First(k => !k.Leading) })
+        {
+            await using var c = await Connect(k.ClientEndPoint!.Port);
+            for (int round = 0; round < 5; round++)
+            {
+                var ops = new List<Task>();
+                for (int i = 0; i < 40; i++)
+                {
+                    ops.Add(c.CreateAsync($"/o{k.MyId}-{round}-{i}", null, Acls.OpenAclUnsafe));
+                    if (i % 4 == 3) ops.Add(c.SyncAsync("/"));
+                }
+                await Task.WhenAll(ops).WaitAsync(Wait);
+            }
+        }
+    }
 }

@@ -28,7 +28,9 @@ public sealed class QuorumRegisterRetryTests : IDisposable
         var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();
         int port = ((IPEndPoint)listener.LocalEndpoint).Port;
-        var config = KeeperConfig.Parse($"tickTime=200\ninitLimit=10\nsyncLimit=5\ndataDir={_dir}\nclientPort=2181\n" +
+        // initLimit = 10 s: the budget for the three refused tries and the sync (the retries are
+        // 100 ms apart); 2 s was spent on a loaded machine before the fake leader's fourth accept
+        var config = KeeperConfig.Parse($"tickTime=1000\ninitLimit=10\nsyncLimit=5\ndataDir={_dir}\nclientPort=2181\n" +
             $"server.1=127.0.0.1:{port}:{port + 1}\nserver.2=127.0.0.1:{port + 2}:{port + 3}\nserver.3=127.0.0.1:{port + 4}:{port + 5}\n");
         var lines = new List<string>();
         using var store = new LearnerStore(config, l => { lock (lines) lines.Add(l); });
@@ -65,7 +67,8 @@ public sealed class QuorumRegisterRetryTests : IDisposable
         // retry) at the first closed connection
         await Assert.ThrowsAnyAsync<IOException>(() => following);
         listener.Stop();
-        Assert.Null(await Record.ExceptionAsync(() => leader));
+        var leaderFailure = await Record.ExceptionAsync(() => leader);
+        lock (lines) Assert.True(leaderFailure is null, $"the fake leader failed after {dropped} dropped connections: {leaderFailure?.Message}; follower: {string.Join(" | ", lines)}");
 
         Assert.Equal(3, dropped);
         Assert.Equal(1, syncedEpoch);

@@ -150,16 +150,23 @@ public sealed partial class LearnerStore : IDisposable
     }
 
     /// <summary>Applies a committed txn to the tree and the session table.</summary>
-    public void Apply(TxnHeader hdr, IJuteRecord txn)
+    public void Apply(TxnHeader hdr, IJuteRecord txn) => ApplyAsync([(hdr, txn)]).GetAwaiter().GetResult();
+
+    /// <summary>Applies a run of committed txns, in order, to the tree and the session table: one
+    /// trip to the serving KeeperServer's loop for all of them (which fires their watches and
+    /// answers their clients). The caller waits for the task before applying anything else; the
+    /// session table is already updated when this returns.</summary>
+    public Task ApplyAsync(IReadOnlyList<(TxnHeader Hdr, IJuteRecord Txn)> txns)
     {
+        if (txns.Count == 0) return Task.CompletedTask;
         if (_server is not null)
         {
-            lock (_gate) Bookkeep(hdr, txn);
-            _server.ApplyCommittedAsync(hdr, txn).GetAwaiter().GetResult();
-            TxnsApplied++;
-            return;
+            lock (_gate) foreach (var (hdr, txn) in txns) Bookkeep(hdr, txn);
+            TxnsApplied += txns.Count;
+            return _server.ApplyCommittedAsync(txns);
         }
-        lock (_gate) ApplyLocked(hdr, txn);
+        lock (_gate) foreach (var (hdr, txn) in txns) ApplyLocked(hdr, txn);
+        return Task.CompletedTask;
     }
 
     private void Bookkeep(TxnHeader hdr, IJuteRecord txn)

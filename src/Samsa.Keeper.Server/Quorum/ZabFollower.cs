@@ -269,95 +269,125 @@ public sealed class ZabFollower
             foreach (long z in unacked) Send(ZabType.Ack, z, null);
             unacked.Clear();
         }
-        while (!ct.IsCancellationRequested)
+        // committed txns not yet applied: applied together in one trip to the server loop before a
+        // read would block, before any packet other than PROPOSAL/COMMIT (a SYNC answer must
+        // follow the commits before it), or every 1000 (upstream CommitProcessor applies a run of
+        // committed requests per wake-up)
+        var toApply = new List<(TxnHeader, IJuteRecord)>();
+        Task StartApply()
         {
-            if (unacked.Count > 0 && !input.HasBuffered && client.Available == 0) FlushAndAck();
-            qp = reader.ReadPacket();
-            switch (qp.Type)
+            if (toApply.Count == 0) return Task.CompletedTask;
+            var run = toApply;
+            toApply = new List<(TxnHeader, IJuteRecord)>();
+            return _store.ApplyAsync(run);
+        }
+        void ApplyNow() => StartApply().GetAwaiter().GetResult();
+        try
+        {
+            while (!ct.IsCancellationRequested)
             {
-                case ZabType.Ping:
-                    {
-                        // upstream Learner.ping: the touch table, (sessionId, timeout) of the sessions whose clients are here
-                        var touch = _server is null ? new Dictionary<long, int>() : _server.TouchTableAsync().GetAwaiter().GetResult();
-                        var data = new byte[touch.Count * 12];
-                        int o = 0;
-                        foreach (var (id, to) in touch)
+                if ((unacked.Count > 0 || toApply.Count > 0) && !input.HasBuffered && client.Available == 0)
+                {
+                    // the loop applies while this thread forces the log and ACKs
+                    var applying = StartApply();
+                    if (unacked.Count > 0) FlushAndAck();
+                    applying.GetAwaiter().GetResult();
+                }
+                qp = reader.ReadPacket();
+                if (qp.Type != ZabType.Proposal && qp.Type != ZabType.Commit) ApplyNow();
+                switch (qp.Type)
+                {
+                    case ZabType.Ping:
                         {
-                            BinaryPrimitives.WriteInt64BigEndian(data.AsSpan(o), id);
-                            BinaryPrimitives.WriteInt32BigEndian(data.AsSpan(o + 8), to);
-                            o += 12;
+                            // upstream Learner.ping: the touch table, (sessionId, timeout) of the sessions whose clients are here
+                            var touch = _server is null ? new Dictionary<long, int>() : _server.TouchTableAsync().GetAwaiter().GetResult();
+                            var data = new byte[touch.Count * 12];
+                            int o = 0;
+                            foreach (var (id, to) in touch)
+                            {
+                                BinaryPrimitives.WriteInt64BigEndian(data.AsSpan(o), id);
+                                BinaryPrimitives.WriteInt32BigEndian(data.AsSpan(o + 8), to);
+                                o += 12;
+                            }
+                            Send(ZabType.Ping, qp.Zxid, data, qp.Authinfo);
+                            break;
                         }
-                        Send(ZabType.Ping, qp.Zxid, data, qp.Authinfo);
+                    case ZabType.Proposal when _observer:
+                        // upstream Observer.processPacket: "Ignoring proposal" (observers never ACK)
+                        _log($"zab: observer ignoring PROPOSAL 0x{qp.Zxid:x}");
                         break;
-                    }
-                case ZabType.Proposal when _observer:
-                    // upstream Observer.processPacket: "Ignoring proposal" (observers never ACK)
-                    _log($"zab: observer ignoring PROPOSAL 0x{qp.Zxid:x}");
-                    break;
-                case ZabType.Commit when _observer:
-                    _log($"zab: observer ignoring COMMIT 0x{qp.Zxid:x}");
-                    break;
-                case ZabType.Inform when _observer:
-                    {
-                        // a committed txn: upstream ObserverZooKeeperServer.commitRequest logs it
-                        // (syncEnabled, the default) and applies it
-                        var (hdr, txn, digest) = ZabWriter.ReadTxnEntry(qp.Data ?? throw new IOException("INFORM without data"));
-                        _store.Log(hdr, txn, digest);
-                        _store.Apply(hdr, txn);
+                    case ZabType.Commit when _observer:
+                        _log($"zab: observer ignoring COMMIT 0x{qp.Zxid:x}");
                         break;
-                    }
-                case ZabType.InformAndActivate when _observer:
-                    {
-                        var (hdr, txn, digest) = ZabWriter.ReadTxnEntry(InformData(qp));
-                        _store.Log(hdr, txn, digest);
-                        _store.Apply(hdr, txn);
-                        if (ProcessReconfig(ConfigOf(txn), DesignatedLeader(qp.Data))) throw new IOException("changes proposed in reconfig");
+                    case ZabType.Inform when _observer:
+                        {
+                            // a committed txn: upstream ObserverZooKeeperServer.commitRequest logs it
+                            // (syncEnabled, the default) and applies it
+                            var (hdr, txn, digest) = ZabWriter.ReadTxnEntry(qp.Data ?? throw new IOException("INFORM without data"));
+                            _store.Log(hdr, txn, digest);
+                            _store.Apply(hdr, txn);
+                            break;
+                        }
+                    case ZabType.InformAndActivate when _observer:
+                        {
+                            var (hdr, txn, digest) = ZabWriter.ReadTxnEntry(InformData(qp));
+                            _store.Log(hdr, txn, digest);
+                            _store.Apply(hdr, txn);
+                            if (ProcessReconfig(ConfigOf(txn), DesignatedLeader(qp.Data))) throw new IOException("changes proposed in reconfig");
+                            break;
+                        }
+                    case ZabType.Proposal:
+                        {
+                            var (hdr, txn, digest) = ZabWriter.ReadTxnEntry(qp.Data ?? throw new IOException("PROPOSAL without data"));
+                            SeeProposal(hdr, txn);
+                            _store.Log(hdr, txn, digest, sync: false);
+                            pending.AddLast(new Pending(hdr, txn, digest));
+                            unacked.Add(hdr.Zxid);
+                            if (unacked.Count >= 1000) FlushAndAck();
+                            break;
+                        }
+                    case ZabType.Commit:
+                        toApply.Add(NextCommitted(pending, qp.Zxid));
+                        if (toApply.Count >= 1000) ApplyNow();
                         break;
-                    }
-                case ZabType.Proposal:
-                    {
-                        var (hdr, txn, digest) = ZabWriter.ReadTxnEntry(qp.Data ?? throw new IOException("PROPOSAL without data"));
-                        SeeProposal(hdr, txn);
-                        _store.Log(hdr, txn, digest, sync: false);
-                        pending.AddLast(new Pending(hdr, txn, digest));
-                        unacked.Add(hdr.Zxid);
-                        if (unacked.Count >= 1000) FlushAndAck();
+                    case ZabType.Revalidate:
+                        {
+                            // upstream Learner.revalidate: sessionId, then a boolean
+                            var d = qp.Data;
+                            if (d is null || d.Length < 9) throw new IOException("short REVALIDATE");
+                            _server?.SessionRevalidated(BinaryPrimitives.ReadInt64BigEndian(d), d[8] != 0);
+                            break;
+                        }
+                    case ZabType.Sync:
+                        // the answer to the oldest sync this member forwarded
+                        _server?.SyncAnswered();
                         break;
-                    }
-                case ZabType.Commit:
-                    CommitNext(pending, qp.Zxid, alreadyLogged: true);
-                    break;
-                case ZabType.Revalidate:
-                    {
-                        // upstream Learner.revalidate: sessionId, then a boolean
-                        var d = qp.Data;
-                        if (d is null || d.Length < 9) throw new IOException("short REVALIDATE");
-                        _server?.SessionRevalidated(BinaryPrimitives.ReadInt64BigEndian(d), d[8] != 0);
+                    case ZabType.UpToDate:
+                        _log("zab: received an UPTODATE message after the follower started");
                         break;
-                    }
-                case ZabType.Sync:
-                    // the answer to the oldest sync this member forwarded
-                    _server?.SyncAnswered();
-                    break;
-                case ZabType.UpToDate:
-                    _log("zab: received an UPTODATE message after the follower started");
-                    break;
-                case ZabType.CommitAndActivate:
-                    {
-                        // upstream Follower.processPacket: the pending reconfig's config, the designated
-                        // leader from the packet; commit, then a changed leader/role means electing again
-                        var first = pending.First?.Value;
-                        if (first is null || first.Hdr.Zxid != qp.Zxid || first.Hdr.Type != OpCode.Reconfig)
-                            throw new IOException($"COMMITANDACTIVATE 0x{qp.Zxid:x} but next pending txn 0x{first?.Hdr.Zxid ?? -1:x}");
-                        var qv = ConfigOf(first.Txn);
-                        CommitNext(pending, qp.Zxid, alreadyLogged: true);
-                        if (ProcessReconfig(qv, DesignatedLeader(qp.Data))) throw new IOException("changes proposed in reconfig");
+                    case ZabType.CommitAndActivate:
+                        {
+                            // upstream Follower.processPacket: the pending reconfig's config, the designated
+                            // leader from the packet; commit, then a changed leader/role means electing again
+                            var first = pending.First?.Value;
+                            if (first is null || first.Hdr.Zxid != qp.Zxid || first.Hdr.Type != OpCode.Reconfig)
+                                throw new IOException($"COMMITANDACTIVATE 0x{qp.Zxid:x} but next pending txn 0x{first?.Hdr.Zxid ?? -1:x}");
+                            var qv = ConfigOf(first.Txn);
+                            CommitNext(pending, qp.Zxid, alreadyLogged: true);
+                            if (ProcessReconfig(qv, DesignatedLeader(qp.Data))) throw new IOException("changes proposed in reconfig");
+                            break;
+                        }
+                    default:
+                        _log($"zab: unknown packet type {qp.Type}");
                         break;
-                    }
-                default:
-                    _log($"zab: unknown packet type {qp.Type}");
-                    break;
+                }
             }
+        }
+        finally
+        {
+            // what the leader committed is applied even when the connection ends here
+            try { ApplyNow(); }
+            catch (Exception e) when (e is not OutOfMemoryException) { _log("zab: applying the last commits failed: " + e.Message); }
         }
     }
 
@@ -412,12 +442,20 @@ public sealed class ZabFollower
 
     private void CommitNext(LinkedList<Pending> pending, long zxid, bool alreadyLogged)
     {
+        var (hdr, txn) = NextCommitted(pending, zxid, alreadyLogged);
+        _store.Apply(hdr, txn);
+    }
+
+    /// <summary>Takes the oldest pending proposal, which <paramref name="zxid"/> must commit (upstream
+    /// FollowerZooKeeperServer.commit), logging it first unless it is already.</summary>
+    private (TxnHeader, IJuteRecord) NextCommitted(LinkedList<Pending> pending, long zxid, bool alreadyLogged = true)
+    {
         var first = pending.First?.Value;
         if (first is null || first.Hdr.Zxid != zxid)
             throw new IOException($"Committing zxid 0x{zxid:x} but next pending txn 0x{first?.Hdr.Zxid ?? -1:x}");
         if (!alreadyLogged) _store.Log(first.Hdr, first.Txn, first.Digest);
-        _store.Apply(first.Hdr, first.Txn);
         pending.RemoveFirst();
+        return (first.Hdr, first.Txn);
     }
 
     /// <summary>Upstream Learner.connectToLeader: up to five attempts, a second apart.</summary>

@@ -23,8 +23,10 @@ namespace Samsa.Keeper.Server.Quorum;
 /// every proposal in flight: upstream's outstandingChanges, KeeperServer.LeaderPrep) and proposed
 /// to every synced follower without waiting (Pipeline); a log thread appends them and forces the
 /// log once per batch (group commit), which is this leader's ACK (LogThread); a commit thread
-/// commits the oldest proposal once this leader logged it and a majority of voters ACKed it,
-/// strictly in zxid order, and applies it (CommitThread). A reconfig is prepared with nothing in
+/// commits proposals strictly in zxid order once a majority of voters ACKed each — this leader's
+/// own ACK is one vote, so two followers' ACKs commit in a 3-member ensemble before this leader's
+/// fsync ends, as upstream's tryToCommit — and applies every proposal committable at once in one
+/// server-loop trip (CommitThread). A reconfig is prepared with nothing in
 /// flight and committed before the next request is prepared.</item>
 /// </list>
 /// Observers (OBSERVERINFO instead of FOLLOWERINFO) go through the same discovery and sync, but get
@@ -269,7 +271,7 @@ public sealed class ZabLeader
             pipeline?.Join(TimeSpan.FromSeconds(5));
             _toLog.CompleteAdding();
             // the log thread must be done with the store's log before this member follows or elects
-            logger?.Join(TimeSpan.FromSeconds(5));
+            if (logger is not null && !logger.Join(TimeSpan.FromSeconds(60))) _log("zab: the leader's log thread is still writing after 60 s");
             committer?.Join(TimeSpan.FromSeconds(5));
             _ = _server.RunOnLoopAsync(() => { _server.SetPrepTree(null); return 0; });
         }
@@ -311,7 +313,7 @@ public sealed class ZabLeader
     // ------------------------------------------------------------------ proposals
 
     /// <summary>One proposal in flight (upstream Leader.Proposal): acked by the sids in
-    /// <see cref="Acks"/>; <see cref="Logged"/> once this leader's own log has it on disk.</summary>
+    /// <see cref="Acks"/> (this leader's own sid once its log has it on disk).</summary>
     private sealed class Proposal
     {
         public required long Zxid;
@@ -320,7 +322,6 @@ public sealed class ZabLeader
         public required IJuteRecord Txn;
         public QuorumConfig? NextConfig;
         public readonly HashSet<long> Acks = new();
-        public bool Logged;
         public readonly long Proposed = Environment.TickCount64;
         /// <summary>Syncs that arrived after this proposal: answered once it is committed
         /// (upstream Leader.pendingSyncs); a null entry is this member's own client.</summary>
@@ -503,15 +504,20 @@ public sealed class ZabLeader
     }
 
     /// <summary>The leader's SyncRequestProcessor: appends what is queued, forces the log once for
-    /// the whole batch (group commit), then counts this leader's ACK for each.</summary>
+    /// the whole batch (group commit), then counts this leader's ACK for each (one vote among the
+    /// voters': the commit thread does not wait for it when followers' ACKs already make a quorum).</summary>
     private void LogThread()
     {
         try
         {
             var batch = new List<Proposal>();
+            // Runs until the queue is completed, also after leadership ended: a proposal may have
+            // been committed and applied here on followers' ACKs before this log had it (as
+            // upstream's leader; its SyncRequestProcessor also logs what is queued before it
+            // stops), and the tree must never be ahead of the log when this member follows or
+            // elects again (its vote and ACKEPOCH report the last logged zxid).
             foreach (var first in _toLog.GetConsumingEnumerable())
             {
-                if (_failure is not null) return;
                 batch.Clear();
                 batch.Add(first);
                 while (batch.Count < 1000 && _toLog.TryTake(out var more)) batch.Add(more);
@@ -519,7 +525,7 @@ public sealed class ZabLeader
                 _store.Flush();
                 lock (_bcast)
                 {
-                    foreach (var p in batch) { p.Logged = true; p.Acks.Add(_myId); }
+                    foreach (var p in batch) p.Acks.Add(_myId);
                     Monitor.PulseAll(_bcast);
                 }
             }
@@ -531,28 +537,45 @@ public sealed class ZabLeader
         }
     }
 
-    /// <summary>Upstream Leader.tryToCommit, in zxid order: the oldest proposal commits once this
-    /// leader logged it and a quorum (for a reconfig: of the old and of the new voters, upstream
-    /// Proposal.hasAllQuorums) acknowledged it; a later one never commits before it.</summary>
+    /// <summary>Upstream Leader.tryToCommit, in zxid order: the oldest proposal commits once a
+    /// quorum of voters (for a reconfig: of the old and of the new voters, upstream
+    /// Proposal.hasAllQuorums) acknowledged it — this leader's own ACK, sent by its log thread
+    /// after the fsync, is one of the votes, not a condition — and a later one never commits
+    /// before it. Every proposal committable at once is committed as one batch: COMMITs queued to
+    /// the learners, then one trip to the server loop applies them all (a reconfig is committed
+    /// on its own; a proposal with syncs waiting on it ends its batch).</summary>
     private void CommitThread()
     {
         try
         {
+            var batch = new List<Proposal>();
             lock (_bcast)
             {
                 while (_failure is null)
                 {
-                    var head = _outstanding.First?.Value;
-                    if (head is not null && head.Logged && IsQuorum(head.Acks) && (head.NextConfig is null || IsQuorumOf(head.NextConfig, head.Acks)))
+                    batch.Clear();
+                    while (batch.Count < MaxBatch && _outstanding.First?.Value is { } next && IsQuorum(next.Acks)
+                           && (next.NextConfig is null || IsQuorumOf(next.NextConfig, next.Acks)))
                     {
+                        if (next.NextConfig is not null && batch.Count > 0) break;
                         _outstanding.RemoveFirst();
-                        _byZxid.Remove(head.Zxid);
-                        Commit(head);
+                        _byZxid.Remove(next.Zxid);
+                        batch.Add(next);
+                        // a batch ends at a proposal with syncs waiting on it: each SYNC answer must
+                        // reach its learner right after that proposal's COMMIT, before any later one
+                        // (an Apache follower pairs it with the sync it forwarded among its writes,
+                        // and this member's own client must get it before a later write's answer)
+                        if (next.NextConfig is not null || next.Syncs is not null) break;
+                    }
+                    if (batch.Count > 0)
+                    {
+                        Commit(batch);
                         Monitor.PulseAll(_bcast);
-                        // let the ACK readers, the pipeline and the ping loop in between commits
+                        // let the ACK readers, the pipeline and the ping loop in between batches
                         Monitor.Wait(_bcast, 0);
                         continue;
                     }
+                    var head = _outstanding.First?.Value;
                     if (head is not null && Environment.TickCount64 - head.Proposed > Tick * (long)_quorum.SyncLimit * 2)
                         throw new IOException($"proposal 0x{head.Zxid:x} not acknowledged by a quorum");
                     Monitor.Wait(_bcast, 100);
@@ -566,51 +589,59 @@ public sealed class ZabLeader
         }
     }
 
-    /// <summary>Commits one proposal: COMMIT to followers, INFORM to observers (upstream Leader.commit
-    /// and inform), applies it (which answers its client) and the syncs waiting behind it. Under
-    /// the broadcast lock.</summary>
-    private void Commit(Proposal p)
+    /// <summary>Commits a run of proposals (in zxid order; a reconfig alone): COMMIT to followers,
+    /// INFORM to observers (upstream Leader.commit and inform), applies them in one loop trip
+    /// (which answers their clients), then answers the syncs waiting behind them. Under the
+    /// broadcast lock, so a learner being synced sees them all applied or none.</summary>
+    private void Commit(List<Proposal> batch)
     {
-        var (zxid, hdr, txn) = (p.Zxid, p.Hdr, p.Txn);
-        if (_pendingCreate.TryGetValue(hdr.ClientId, out long cz) && cz == zxid) _pendingCreate.Remove(hdr.ClientId);
-        if (_pendingClose.TryGetValue(hdr.ClientId, out long xz) && xz == zxid) _pendingClose.Remove(hdr.ClientId);
-        if (p.NextConfig is not null) CommitReconfig(zxid, hdr, txn, p.Data, p.NextConfig, p.Acks);
+        foreach (var p in batch)
+        {
+            var (zxid, hdr) = (p.Zxid, p.Hdr);
+            if (_pendingCreate.TryGetValue(hdr.ClientId, out long cz) && cz == zxid) _pendingCreate.Remove(hdr.ClientId);
+            if (_pendingClose.TryGetValue(hdr.ClientId, out long xz) && xz == zxid) _pendingClose.Remove(hdr.ClientId);
+        }
+        if (batch is [{ NextConfig: { } next } reconfig]) CommitReconfig(reconfig, next);
         else
         {
             foreach (var l in _forwarding)
-            {
-                if (l.IsObserver) l.Queue(ZabType.Inform, zxid, p.Data);
-                else l.Queue(ZabType.Commit, zxid, null);
-            }
-            ApplyCommitted(zxid, hdr, txn, p.Data);
-            switch (hdr.Type)
-            {
-                case OpCode.CreateSession when txn is CreateSessionTxn cs:
-                    _sessionDeadline[hdr.ClientId] = Environment.TickCount64 + cs.TimeOut;
-                    break;
-                case OpCode.CloseSession:
-                    _sessionDeadline.TryRemove(hdr.ClientId, out _);
-                    _expiring.TryRemove(hdr.ClientId, out _);
-                    break;
-            }
+                foreach (var p in batch)
+                {
+                    if (l.IsObserver) l.Queue(ZabType.Inform, p.Zxid, p.Data);
+                    else l.Queue(ZabType.Commit, p.Zxid, null);
+                }
+            ApplyCommitted(batch);
+            foreach (var p in batch)
+                switch (p.Hdr.Type)
+                {
+                    case OpCode.CreateSession when p.Txn is CreateSessionTxn cs:
+                        _sessionDeadline[p.Hdr.ClientId] = Environment.TickCount64 + cs.TimeOut;
+                        break;
+                    case OpCode.CloseSession:
+                        _sessionDeadline.TryRemove(p.Hdr.ClientId, out _);
+                        _expiring.TryRemove(p.Hdr.ClientId, out _);
+                        break;
+                }
         }
-        if (p.Syncs is { } syncs)
+        foreach (var p in batch)
         {
+            if (p.Syncs is not { } syncs) continue;
             foreach (var origin in syncs) AnswerSync(origin);
             Interlocked.Add(ref _pendingSyncCount, -syncs.Count);
         }
     }
 
-    /// <summary>Applies a committed txn to the tree and keeps it for DIFF syncs (the last
-    /// MaxCommittedLog, upstream's committedLog). Called under the broadcast lock.</summary>
-    private void ApplyCommitted(long zxid, TxnHeader hdr, IJuteRecord txn, byte[] data)
+    /// <summary>Applies committed txns to the tree (one loop trip) and keeps them for DIFF syncs
+    /// (the last MaxCommittedLog, upstream's committedLog). Called under the broadcast lock.</summary>
+    private void ApplyCommitted(List<Proposal> batch)
     {
-        _store.Apply(hdr, txn);
-        _committedLog.Add((zxid, data));
+        _store.ApplyAsync(batch.ConvertAll(p => (p.Hdr, p.Txn))).GetAwaiter().GetResult();
+        foreach (var p in batch) _committedLog.Add((p.Zxid, p.Data));
         if (_committedLog.Count > MaxCommittedLog)
         {
-            _logBase = _committedLog[0].Zxid;
-            _committedLog.RemoveAt(0);
+            int drop = _committedLog.Count - MaxCommittedLog;
+            _logBase = _committedLog[drop - 1].Zxid;
+            _committedLog.RemoveRange(0, drop);
         }
     }
 
@@ -629,8 +660,9 @@ public sealed class ZabLeader
     /// designated leader) to followers and INFORMANDACTIVATE (the leader, then the proposal) to
     /// observers, and applies the txn, which answers the client with the new config and its stat.
     /// Called under the broadcast lock.</summary>
-    private void CommitReconfig(long zxid, TxnHeader hdr, IJuteRecord txn, byte[] data, QuorumConfig next, HashSet<long> acks)
+    private void CommitReconfig(Proposal p, QuorumConfig next)
     {
+        var (zxid, data, acks) = (p.Zxid, p.Data, p.Acks);
         var me = _quorum.Servers[_myId];
         long designated;
         if (next.Servers.TryGetValue(_myId, out var mine) && mine.Type == LearnerType.Participant && mine.Host == me.Host && mine.QuorumPort == me.QuorumPort)
@@ -644,7 +676,7 @@ public sealed class ZabLeader
             if (l.IsObserver) l.Queue(ZabType.InformAndActivate, zxid, Concat(leaderBytes, data));
             else l.Queue(ZabType.CommitAndActivate, zxid, leaderBytes);
         }
-        ApplyCommitted(zxid, hdr, txn, data);
+        ApplyCommitted([p]);
         _quorum.Activate(next, _log);
         _store.InitConfigNode(_quorum);
         if (designated != _myId)
@@ -668,8 +700,9 @@ public sealed class ZabLeader
         {
             // an ACK of a committed proposal (or of one from before this leader) counts for nothing
             if (!_byZxid.TryGetValue(zxid, out var p)) return;
-            p.Acks.Add(sid);
-            if (p.Logged) Monitor.PulseAll(_bcast);
+            // upstream Leader.processAck → tryToCommit: this leader's own ACK (after its log's
+            // fsync) is one vote like any other, so followers' ACKs alone may make the quorum
+            if (p.Acks.Add(sid) && ReferenceEquals(_outstanding.First?.Value, p) && IsQuorum(p.Acks)) Monitor.PulseAll(_bcast);
         }
     }
 
