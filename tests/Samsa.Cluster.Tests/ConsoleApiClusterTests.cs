@@ -68,6 +68,9 @@ public sealed class ConsoleApiClusterTests(KeeperServer server) : IClassFixture<
     public async Task ApiMatchesTheAdminApiOnThreeBrokers()
     {
         await using var cluster = await LocalCluster.StartAsync(server.Address!, 3);
+        // every broker registered and a controller elected, as the metadata broker 1 serves shows
+        await LocalCluster.WaitUntilAsync(async () => (await cluster.MetadataAsync(1)) is { Brokers.Count: 3, ControllerId: > 0 },
+            TimeSpan.FromSeconds(10), "all brokers and the controller visible");
         var md = await cluster.MetadataAsync(1);
         int bootstrap = md.Brokers.Select(b => b.NodeId).First(id => id != md.ControllerId);
         await using var console = await StartConsoleAsync(cluster.Bootstrap(bootstrap), cluster.Connect);
