@@ -227,7 +227,9 @@ const pages = {
           el("p", null, el("strong", null, `Connection ${c.id}`), ` ${c.clientId || ""} ${c.software || ""} from ${c.remote || "?"} ${c.principal || ""}`),
           table(["Time", "API", { label: "Version", num: true }, { label: "Correlation", num: true }, { label: "Latency ms", num: true }, "Request", "Response"],
             (c.entries || []).map(e => [time(e.ts), e.api, e.version, e.correlationId, e.latencyMs,
-              el("pre", null, JSON.stringify(e.request, null, 1)), el("pre", null, JSON.stringify(e.response, null, 1))]))));
+              // folded: a connection's 50 entries unfolded make a page tens of thousands of pixels tall
+              el("details", null, el("summary", null, "request"), el("pre", null, JSON.stringify(e.request, null, 1))),
+              el("details", null, el("summary", null, "response"), el("pre", null, JSON.stringify(e.response, null, 1)))]))));
       }
     }
     render("Tap: recent requests per connection", ...parts);
