@@ -11,7 +11,11 @@ public readonly record struct HttpAnswer(int Status, string ContentType, byte[] 
 }
 
 /// <summary>A request <see cref="HttpGetListener"/> hands to a handler that accepts bodies: method, path, query (without '?') and body (empty for GET).</summary>
-public sealed record HttpRequest(string Method, string Path, string Query, byte[] Body);
+public sealed record HttpRequest(string Method, string Path, string Query, byte[] Body)
+{
+    /// <summary>The Content-Type header of a POST (null when absent or for GET).</summary>
+    public string? ContentType { get; init; }
+}
 
 /// <summary>
 /// A small HTTP/1.1 server over a <see cref="TcpListener"/> for read-only endpoints (the Keeper's
@@ -115,9 +119,11 @@ public sealed class HttpGetListener : IAsyncDisposable
             else
             {
                 byte[] body = [];
+                string? contentType = null;
                 answer = default;
                 if (post)
                 {
+                    contentType = Header(head, "Content-Type");
                     long? length = ContentLength(head);
                     if (headEnd < 0) answer = HttpAnswer.Text(400, "application/json", "{\"error\":\"request head is not complete\"}");
                     else if (length is null) answer = HttpAnswer.Text(411, "application/json", "{\"error\":\"POST needs a Content-Length\"}");
@@ -140,12 +146,13 @@ public sealed class HttpGetListener : IAsyncDisposable
                 {
                     string target = requestLine[1];
                     int q = target.IndexOf('?');
-                    answer = await _handler(new HttpRequest(requestLine[0], q < 0 ? target : target.Substring(0, q), q < 0 ? "" : target.Substring(q + 1), body), timeout.Token).ConfigureAwait(false);
+                    answer = await _handler(new HttpRequest(requestLine[0], q < 0 ? target : target.Substring(0, q), q < 0 ? "" : target.Substring(q + 1), body) { ContentType = contentType },
+                        timeout.Token).ConfigureAwait(false);
                 }
             }
             string reason = answer.Status switch
             {
-                200 => "OK", 400 => "Bad Request", 404 => "Not Found", 405 => "Method Not Allowed", 411 => "Length Required", 413 => "Content Too Large",
+                200 => "OK", 400 => "Bad Request", 404 => "Not Found", 405 => "Method Not Allowed", 411 => "Length Required", 413 => "Content Too Large", 415 => "Unsupported Media Type",
                 500 => "Internal Server Error", 502 => "Bad Gateway", 503 => "Service Unavailable", _ => "Status",
             };
             var header = $"HTTP/1.1 {answer.Status} {reason}\r\nContent-Type: {answer.ContentType}\r\nContent-Length: {answer.Body.Length}\r\nConnection: close\r\n\r\n";
@@ -156,13 +163,18 @@ public sealed class HttpGetListener : IAsyncDisposable
     }
 
     /// <summary>The Content-Length header's value; null when absent, -1 when not a number.</summary>
-    private static long? ContentLength(string head)
+    private static long? ContentLength(string head) =>
+        Header(head, "Content-Length") is not { } value ? null
+        : long.TryParse(value, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out long n) ? n : -1;
+
+    /// <summary>The first header of that name in the request head (trimmed), or null.</summary>
+    private static string? Header(string head, string name)
     {
         foreach (var line in head.Split("\r\n"))
         {
             int colon = line.IndexOf(':');
-            if (colon <= 0 || !line.AsSpan(0, colon).Trim().Equals("Content-Length", StringComparison.OrdinalIgnoreCase)) continue;
-            return long.TryParse(line.AsSpan(colon + 1).Trim(), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out long n) ? n : -1;
+            if (colon <= 0 || !line.AsSpan(0, colon).Trim().Equals(name, StringComparison.OrdinalIgnoreCase)) continue;
+            return line[(colon + 1)..].Trim();
         }
         return null;
     }

@@ -171,6 +171,12 @@ public sealed class ConsoleApiClusterTests(KeeperServer server) : IClassFixture<
         }
         Assert.Equal(HttpStatusCode.BadRequest, (await console.PostAsync("produce", "{not json")).Status);
         Assert.Equal(HttpStatusCode.NotFound, (await console.PostAsync("produce", """{"topic":"missing","value":"x"}""")).Status);
+        // What a page of another site may POST without a CORS preflight (text/plain, a form) is refused.
+        foreach (var type in new[] { "text/plain", "application/x-www-form-urlencoded" })
+        {
+            using var r = await Http.PostAsync(console.Url + "api/produce", new StringContent($$"""{"topic":"{{topic}}","value":"cross-site"}""", Encoding.UTF8, type));
+            Assert.Equal(HttpStatusCode.UnsupportedMediaType, r.StatusCode);
+        }
         // A body over 1 MiB is refused from its Content-Length, before it is read (so only the head is sent here).
         var uri = new Uri(console.Url);
         using (var raw = new System.Net.Sockets.TcpClient())

@@ -63,7 +63,15 @@ internal sealed class ConsoleServer : IAsyncDisposable
             var query = ParseQuery(request.Query);
             string path = request.Path;
             if (request.Method == "POST")
-                return path == "/api/produce" ? Ok(await _api.ProduceAsync(request.Body, ct)) : Error(405, $"{path} takes GET");
+            {
+                if (path != "/api/produce") return Error(405, $"{path} takes GET");
+                // Only JSON bodies: a page of another site can send a form or text/plain POST here
+                // without asking, but a browser sends application/json cross-site only after a CORS
+                // preflight, which this server never grants — so no other page can produce records.
+                if (request.ContentType is not { } type || !type.Split(';')[0].Trim().Equals("application/json", StringComparison.OrdinalIgnoreCase))
+                    return Error(415, "POST /api/produce takes a JSON body (Content-Type: application/json)");
+                return Ok(await _api.ProduceAsync(request.Body, ct));
+            }
             if (path == "/api/produce") return Error(405, "/api/produce takes POST");
             JsonNode result = path switch
             {
