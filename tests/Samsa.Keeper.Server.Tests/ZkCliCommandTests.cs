@@ -171,7 +171,9 @@ public sealed class ZkCliCommandTests : IAsyncLifetime
         var samsa = RunShell(address, upstream: false);
         int Count(string text) => (text.Length - text.Replace(ClosedEvent, "").Length) / ClosedEvent.Length;
         Assert.Equal(2, Count(samsa.Out));   // connect, then close; the second close is "Not connected"
-        Assert.Equal(Count(upstream.Out), Count(samsa.Out));
+        // zkCli.sh prints each Closed event from its event thread, which races its own exit: the last
+        // one is missing in some runs (seen once in a clean-clone CI run), so upstream shows 1 or 2
+        Assert.InRange(Count(upstream.Out), 1, 2);
         Assert.Equal((upstream.Code, upstream.Out.Replace(ClosedEvent, ""), upstream.Err), (samsa.Code, samsa.Out.Replace(ClosedEvent, ""), samsa.Err));
     }
 
