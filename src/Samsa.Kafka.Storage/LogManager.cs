@@ -142,9 +142,17 @@ public sealed partial class LogManager : IDisposable
             }
         }
         int recoveredSegments = opened.Sum(l => l.RecoveredSegments);
-        _logLine?.Invoke($"loaded {partitionDirs.Count} logs in {dir} in {clock.ElapsedMilliseconds} ms " +
-            (cleanShutdown ? "after a clean shutdown" : $"after an unclean shutdown (recovered {recoveredSegments} segments past their recovery point on {_recoveryThreads} thread(s))") +
-            $"; {opened.Sum(l => l.RebuiltIndexes)} index rebuilds, {opened.Sum(l => l.RecoveredTruncatedBytes)} bytes truncated");
+        if (partitionDirs.Count == 0 && !cleanShutdown)
+        {
+            // a new (or emptied) log directory: no stop to speak of, clean or not
+            _logLine?.Invoke($"no logs in {dir}: starting empty");
+        }
+        else
+        {
+            _logLine?.Invoke($"loaded {partitionDirs.Count} logs in {dir} in {clock.ElapsedMilliseconds} ms " +
+                (cleanShutdown ? "after a clean shutdown" : $"after an unclean shutdown (recovered {recoveredSegments} segments past their recovery point on {_recoveryThreads} thread(s))") +
+                $"; {opened.Sum(l => l.RebuiltIndexes)} index rebuilds, {opened.Sum(l => l.RecoveredTruncatedBytes)} bytes truncated");
+        }
         // The marker only vouches for the stop that wrote it.
         if (cleanShutdown)
         {
