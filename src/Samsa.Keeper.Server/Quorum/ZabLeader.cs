@@ -36,7 +36,7 @@ namespace Samsa.Keeper.Server.Quorum;
 /// PING goes to learners every tick/2; their answers touch sessions, which expire here; a
 /// learner silent for syncLimit ticks is dropped, and losing sight of a quorum ends leadership.
 /// </summary>
-public sealed class ZabLeader
+public sealed partial class ZabLeader
 {
     private readonly long _myId;
     private readonly QuorumConfig _quorum;
@@ -257,6 +257,7 @@ public sealed class ZabLeader
                     _log($"zab: expiring session 0x{id:x}");
                     _requests.Add(new Req(null, id, 0, OpCode.CloseSession, Array.Empty<byte>(), new List<Id>()));
                 }
+                ContainerCheck(now);
             }
         }
         finally
@@ -418,7 +419,7 @@ public sealed class ZabLeader
                     continue;
                 }
                 long zxid = ZabType.MakeZxid(_epoch, ++_counter);
-                bool known = r.Type == OpCode.CreateSession || SessionKnown(r.SessionId) || LocalSessionPasses(r.Origin is null, r.SessionId);
+                bool known = r.Type == OpCode.CreateSession || IsReaperRequest(r) || SessionKnown(r.SessionId) || LocalSessionPasses(r.Origin is null, r.SessionId);
                 if (r.Type == OpCode.CreateSession) _pendingCreate[r.SessionId] = zxid;
                 else if (r.Type == OpCode.CloseSession) _pendingClose[r.SessionId] = zxid;
                 items.Add((r, zxid));
