@@ -35,6 +35,8 @@ public sealed partial class LearnerStore
     private long _snapGeneration;
     private Task _snapshotTask = Task.CompletedTask;
     private Action<string>? _snapLog;
+    /// <summary>The zxid of the newest snapshot this member wrote or recovered from (-1: none).</summary>
+    private long _lastSnapshotZxid = -1;
 
     /// <summary>Periodic snapshots written since start (tests, figures).</summary>
     public int PeriodicSnapshots => Volatile.Read(ref _periodicSnapshots);
@@ -88,10 +90,14 @@ public sealed partial class LearnerStore
             lock (_files)
             {
                 if (snap.Generation != Interlocked.Read(ref _snapGeneration)) return; // the tree was replaced meanwhile
+                // nothing was committed since the last snapshot (a burst of proposals logged ahead
+                // of their commits): that snapshot already holds this state
+                if (snap.Zxid == Interlocked.Read(ref _lastSnapshotZxid)) return;
                 long start = System.Diagnostics.Stopwatch.GetTimestamp();
                 SnapshotFile.WriteBytes(Path.Combine(_config.SnapDir, ZkFiles.SnapName(snap.Zxid)), snap.Bytes, _config.ForceSync);
                 _server?.Metrics.SnapshotTime.Add((long)System.Diagnostics.Stopwatch.GetElapsedTime(start).TotalMilliseconds);
             }
+            Interlocked.Exchange(ref _lastSnapshotZxid, snap.Zxid);
             Interlocked.Increment(ref _periodicSnapshots);
         }
         catch (ObjectDisposedException) { }

@@ -83,6 +83,7 @@ public sealed partial class LearnerStore : IDisposable
             var (sessions, _) = SnapshotFile.Read(f.File, Tree);
             foreach (var (id, to) in sessions) Sessions[id] = to;
             snapZxid = f.Zxid;
+            _lastSnapshotZxid = snapZxid;
             Tree.LastProcessedZxid = snapZxid;
             break;
         }
@@ -219,6 +220,7 @@ public sealed partial class LearnerStore : IDisposable
             _log!.Roll();
             SnapshotFile.Write(Path.Combine(_config.SnapDir, ZkFiles.SnapName(Tree.LastProcessedZxid)), Tree,
                 new Dictionary<long, int>(Sessions), _config.ForceSync, _config.DigestEnabled);
+            _lastSnapshotZxid = Tree.LastProcessedZxid;
             ResetSnapshotStats();
         }
     }
