@@ -186,6 +186,27 @@ public sealed class QuorumMaintenanceTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task A_follower_behind_the_leaders_in_memory_committed_log_syncs_by_DIFF_from_the_txn_log()
+    {
+        var ks = await ThreeKeepers(null);
+        var leader = ks.Single(k => k.Leading);
+        var away = ks.First(k => !k.Leading);
+        long sid = away.MyId;
+        await WriteNodes(leader.ClientEndPoint!.Port, "/before", 5);
+        await AllAtSameZxid(ks);
+        await away.DisposeAsync(); _members.Remove(away);
+        // more txns than the 500 the leader keeps in memory since it began leading
+        await WriteNodes(leader.ClientEndPoint!.Port, "/while-away", 600);
+        var back = KeeperWith(sid, null);
+        await Until(() => back.Synced, "the returning follower did not sync");
+        Assert.Equal("DIFF", back.LastSyncMode);
+        ks = [.. ks.Where(k => k != away), back];
+        await AllAtSameZxid(ks);
+        Assert.Equal(await DumpLive(leader, "/while-away"), await DumpLive(back, "/while-away"));
+        Assert.Equal(await DumpLive(leader, "/before"), await DumpLive(back, "/before"));
+    }
+
+    [Fact]
     public async Task An_Apache_follower_applies_the_Keeper_leaders_deleteContainer_proposals()
     {
         // the Keeper has the largest server id, so it wins the election among equals

@@ -879,6 +879,9 @@ public sealed partial class ZabLeader
                         int i = l._committedLog.FindIndex(x => x.Zxid == peerZxid);
                         if (i >= 0) from = i + 1;
                     }
+                    // older than the committed log: the txn log on disk may still hold what it misses (ZabLeader.LogDiff)
+                    var fromLog = from == -1 ? l.DiffFromLog(peerZxid) : null;
+                    if (fromLog is not null) from = 0;
                     if (from == -2)
                     {
                         mode = "TRUNC";
@@ -886,8 +889,13 @@ public sealed partial class ZabLeader
                     }
                     else if (from >= 0)
                     {
-                        mode = "DIFF";
+                        mode = fromLog is null ? "DIFF" : $"DIFF ({fromLog.Count} txns from the txn log)";
                         Queue(ZabType.Diff, leaderZxid, null);
+                        foreach (var (z, txnData) in fromLog ?? [])
+                        {
+                            Queue(ZabType.Proposal, z, txnData);
+                            Queue(ZabType.Commit, z, null);
+                        }
                         for (int i = from; i < l._committedLog.Count; i++)
                         {
                             Queue(ZabType.Proposal, l._committedLog[i].Zxid, l._committedLog[i].Data);
