@@ -68,7 +68,7 @@ public sealed partial class LearnerStore
         if (!_snapshotTask.IsCompleted)
         {
             SnapshotsSkipped++;
-            _snapLog?.Invoke("keeper: too busy to snap, skipping");
+            _snapLog?.Invoke("snapshot: too busy to snap, skipping");
             return;
         }
         _snapshotTask = Task.Factory.StartNew(TakePeriodicSnapshot, TaskCreationOptions.LongRunning);
@@ -101,10 +101,10 @@ public sealed partial class LearnerStore
             Interlocked.Increment(ref _periodicSnapshots);
         }
         catch (ObjectDisposedException) { }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidOperationException)
+        catch (Exception e) when (e is not OutOfMemoryException)
         {
             // upstream: "Unexpected exception" logged; the member keeps serving and snaps again later
-            _snapLog?.Invoke("keeper: periodic snapshot failed: " + e.Message);
+            _snapLog?.Invoke("snapshot: periodic snapshot failed: " + e.Message);
         }
     }
 
