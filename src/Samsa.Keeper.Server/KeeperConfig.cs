@@ -20,6 +20,13 @@ public sealed class KeeperConfig
     public long PreAllocSizeKb = 65536;
     public int AutopurgeSnapRetainCount = 3;
     public int AutopurgePurgeInterval = 0;
+    /// <summary>The autopurge period in ms; -1 (the default) takes autopurge.purgeInterval's hours.
+    /// No zoo.cfg key sets it: tests set it to run autopurge in seconds.</summary>
+    public long AutopurgeIntervalMsOverride = -1;
+    public long AutopurgeIntervalMs => AutopurgeIntervalMsOverride > 0 ? AutopurgeIntervalMsOverride : AutopurgePurgeInterval * 3600_000L;
+    /// <summary>Upstream zookeeper.snapSizeLimitInKb (4 GiB): a quorum member also snapshots once
+    /// the txns logged since its last snapshot pass half of it plus a random part (0 or less: off).</summary>
+    public long SnapSizeLimitInKb = 4194304;
     /// <summary>Upstream's default whitelist is "srvr" only.</summary>
     public HashSet<string> FourLetterWhitelist = new() { "srvr" };
     public bool ExtendedTypesEnabled;
@@ -126,6 +133,7 @@ public sealed class KeeperConfig
             case "preAllocSize": case "zookeeper.preAllocSize": PreAllocSizeKb = long.Parse(val, CultureInfo.InvariantCulture); break;
             case "autopurge.snapRetainCount": AutopurgeSnapRetainCount = Math.Max(3, I()); break;
             case "autopurge.purgeInterval": AutopurgePurgeInterval = I(); break;
+            case "snapSizeLimitInKb": case "zookeeper.snapSizeLimitInKb": SnapSizeLimitInKb = long.Parse(val, CultureInfo.InvariantCulture); break;
             case "4lw.commands.whitelist":
                 FourLetterWhitelist = new HashSet<string>(val.Split(',').Select(s => s.Trim()).Where(s => s.Length > 0));
                 break;

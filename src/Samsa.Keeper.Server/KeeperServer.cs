@@ -286,19 +286,7 @@ public sealed partial class KeeperServer : IAsyncDisposable
     public void Purge()
     {
         if (string.IsNullOrEmpty(Config.DataDir)) return;
-        var snaps = Directory.GetFiles(Config.SnapDir, "snapshot.*")
-            .Select(f => (File: f, Zxid: ZkFiles.ZxidFromName(Path.GetFileName(f), "snapshot") ?? -1))
-            .Where(x => x.Zxid >= 0).OrderByDescending(x => x.Zxid).ToList();
-        int keep = Math.Max(3, Config.AutopurgeSnapRetainCount);
-        if (snaps.Count <= keep) return;
-        long oldestKept = snaps[keep - 1].Zxid;
-        foreach (var s in snaps.Skip(keep)) File.Delete(s.File);
-        var logs = Directory.GetFiles(Config.LogDir, "log.*")
-            .Select(f => (File: f, Zxid: ZkFiles.ZxidFromName(Path.GetFileName(f), "log") ?? -1))
-            .Where(x => x.Zxid >= 0).OrderBy(x => x.Zxid).ToList();
-        // the newest log starting at or before the oldest kept snapshot still holds txns it needs
-        long cutoff = logs.Where(l => l.Zxid <= oldestKept).Select(l => l.Zxid).DefaultIfEmpty(-1).Max();
-        foreach (var l in logs) if (l.Zxid < cutoff) File.Delete(l.File);
+        PurgeTxnLog.Purge(Config.SnapDir, Config.LogDir, Config.AutopurgeSnapRetainCount);
     }
 
     // ------------------------------------------------------------------ the loop
@@ -424,7 +412,7 @@ public sealed partial class KeeperServer : IAsyncDisposable
             _lastContainerCheck = now;
             ReapContainersAndTtls();
         }
-        if (Config.AutopurgePurgeInterval > 0 && now - _lastPurge >= Config.AutopurgePurgeInterval * 3600_000L)
+        if (Config.AutopurgeIntervalMs > 0 && now - _lastPurge >= Config.AutopurgeIntervalMs)
         {
             _lastPurge = now;
             try { Purge(); } catch (IOException e) { Console.Error.WriteLine("keeper: purge failed: " + e.Message); }
@@ -452,6 +440,18 @@ public sealed partial class KeeperServer : IAsyncDisposable
     public void ReapContainersAndTtls()
     {
         long wall = WallNow;
+        foreach (var p in ReapCandidates(wall))
+        {
+            var hdr = new TxnHeader { ClientId = 0, Cxid = 0, Zxid = ++_lastZxid, Time = wall, Type = OpCode.DeleteContainer };
+            LogAndApply(hdr, new DeleteTxn { Path = p });
+        }
+    }
+
+    /// <summary>Upstream ContainerManager.getCandidates on the committed tree: empty containers that
+    /// once had a child, and childless TTL nodes not modified for longer than their TTL. Call on
+    /// the loop (a quorum leader asks for them there and proposes their deletion).</summary>
+    public List<string> ReapCandidates(long wall)
+    {
         var victims = new List<string>();
         foreach (var p in Tree.Containers)
         {
@@ -465,11 +465,7 @@ public sealed partial class KeeperServer : IAsyncDisposable
             long ttl = EphemeralOwner.TtlOf(n.EphemeralOwner);
             if (ttl > 0 && wall - n.Mtime > ttl) victims.Add(p);
         }
-        foreach (var p in victims)
-        {
-            var hdr = new TxnHeader { ClientId = 0, Cxid = 0, Zxid = ++_lastZxid, Time = wall, Type = OpCode.DeleteContainer };
-            LogAndApply(hdr, new DeleteTxn { Path = p });
-        }
+        return victims;
     }
 
     /// <summary>Applies a txn, then logs it with the resulting tree digest. Nothing it causes is

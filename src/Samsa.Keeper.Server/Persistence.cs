@@ -62,6 +62,8 @@ public sealed class TxnLogWriter : IDisposable
     private long _currentSize;
     private bool _dirty;
     public long CurrentLogZxid { get; private set; } = -1;
+    /// <summary>Bytes of txn entries appended since this writer was made (upstream ZKDatabase.getTxnSize's measure).</summary>
+    public long AppendedBytes { get; private set; }
 
     public TxnLogWriter(string logDir, bool forceSync, long preAllocSize)
     {
@@ -103,6 +105,7 @@ public sealed class TxnLogWriter : IDisposable
         _current.Write(head);
         _current.Write(entry);
         _current.WriteByte(0x42);
+        AppendedBytes += 12 + entry.Length + 1;
         _dirty = true;
     }
 
@@ -150,7 +153,12 @@ public sealed class TxnLogWriter : IDisposable
 /// bytes so far, then "/"); the 3.6+ zxid digest record (zxid, version, tree digest); a second seal.</summary>
 public static class SnapshotFile
 {
-    public static void Write(string path, DataTree tree, IReadOnlyDictionary<long, int> sessions, bool fsync, bool digest = true)
+    public static void Write(string path, DataTree tree, IReadOnlyDictionary<long, int> sessions, bool fsync, bool digest = true) =>
+        WriteBytes(path, Serialize(tree, sessions, digest), fsync);
+
+    /// <summary>The whole snapshot file's bytes for the tree as it is now (its zxid: the tree's
+    /// LastProcessedZxid). Quorum members take it on the server loop and write it elsewhere.</summary>
+    public static ArraySegment<byte> Serialize(DataTree tree, IReadOnlyDictionary<long, int> sessions, bool digest = true)
     {
         var ms = new MemoryStream();
         void Put(IJuteRecord r) => ms.Write(r.ToBytes());
@@ -205,11 +213,16 @@ public static class SnapshotFile
             PutLong(tree.LastProcessedZxid); PutInt(DataTree.DigestVersion); PutLong(tree.TreeDigest);
             Seal();
         }
+        return new ArraySegment<byte>(ms.GetBuffer(), 0, (int)ms.Length);
+    }
 
+    /// <summary>Writes a serialized snapshot beside its final name, then renames it into place.</summary>
+    public static void WriteBytes(string path, ArraySegment<byte> bytes, bool fsync)
+    {
         string tmp = path + ".tmp";
         using (var fs = new FileStream(tmp, FileMode.Create, FileAccess.Write))
         {
-            fs.Write(ms.GetBuffer(), 0, (int)ms.Length);
+            fs.Write(bytes);
             fs.Flush(fsync);
         }
         File.Move(tmp, path, true);

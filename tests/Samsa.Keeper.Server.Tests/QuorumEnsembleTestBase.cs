@@ -38,7 +38,10 @@ public abstract class QuorumEnsembleTestBase : IAsyncLifetime
         try { _out.WriteLine(line); } catch (InvalidOperationException) { }
     }
 
-    protected QuorumMember Keeper(long sid, params string[] extraConfig)
+    protected QuorumMember Keeper(long sid, params string[] extraConfig) => KeeperWith(sid, null, extraConfig);
+
+    /// <summary>As <see cref="Keeper"/>, with settings no zoo.cfg key reaches changed on the parsed config.</summary>
+    protected QuorumMember KeeperWith(long sid, Action<KeeperConfig>? tweak, params string[] extraConfig)
     {
         string dir = Path.Combine(_root, $"keeper-{sid}");
         Directory.CreateDirectory(dir);
@@ -52,7 +55,9 @@ public abstract class QuorumEnsembleTestBase : IAsyncLifetime
         if (_layout.Observers.Contains(sid)) text.Add("peerType=observer");
         text.AddRange(extraConfig);
         text.AddRange(_layout.ServerLines());
-        var m = QuorumMember.Start(KeeperConfig.Parse(string.Join('\n', text) + "\n"), l => Log($"keeper {sid}: {l}"), serveClients: true);
+        var config = KeeperConfig.Parse(string.Join('\n', text) + "\n");
+        tweak?.Invoke(config);
+        var m = QuorumMember.Start(config, l => Log($"keeper {sid}: {l}"), serveClients: true);
         _members.Add(m);
         return m;
     }

@@ -21,34 +21,39 @@ public sealed partial class LearnerStore
             if (LastLoggedZxid > zxid) throw new IOException($"cannot TRUNC to 0x{zxid:x}: an in-memory store keeps no log to reload from");
             return;
         }
-        lock (_gate)
-        {
-            _log!.Roll();
-            int cut = CutLogFiles(_config.LogDir, zxid, log);
-            foreach (var f in Directory.GetFiles(_config.SnapDir, "snapshot.*"))
-            {
-                long? z = ZkFiles.ZxidFromName(Path.GetFileName(f), "snapshot");
-                if (z is long sz && sz > zxid)
-                {
-                    File.Delete(f);
-                    log($"zab: TRUNC removed {Path.GetFileName(f)} (newer than 0x{zxid:x})");
-                }
-            }
-            log($"zab: TRUNC cut {cut} txn(s) after 0x{zxid:x} from the txn log");
-        }
-        void Reload()
+        // no periodic snapshot is written while the log is cut and the tree reloaded
+        lock (_files)
         {
             lock (_gate)
             {
-                Sessions.Clear();
-                Tree.Reset();
-                Tree.LastProcessedZxid = 0;
-                Recover(log);
+                _log!.Roll();
+                int cut = CutLogFiles(_config.LogDir, zxid, log);
+                foreach (var f in Directory.GetFiles(_config.SnapDir, "snapshot.*"))
+                {
+                    long? z = ZkFiles.ZxidFromName(Path.GetFileName(f), "snapshot");
+                    if (z is long sz && sz > zxid)
+                    {
+                        File.Delete(f);
+                        log($"zab: TRUNC removed {Path.GetFileName(f)} (newer than 0x{zxid:x})");
+                    }
+                }
+                log($"zab: TRUNC cut {cut} txn(s) after 0x{zxid:x} from the txn log");
             }
+            void Reload()
+            {
+                lock (_gate)
+                {
+                    TreeReplaced();
+                    Sessions.Clear();
+                    Tree.Reset();
+                    Tree.LastProcessedZxid = 0;
+                    Recover(log);
+                }
+            }
+            // a serving tree is replaced on the server's loop, as LoadSnapshot does
+            if (_server is not null) _server.RunOnLoopAsync(() => { Reload(); return 0; }).GetAwaiter().GetResult();
+            else Reload();
         }
-        // a serving tree is replaced on the server's loop, as LoadSnapshot does
-        if (_server is not null) _server.RunOnLoopAsync(() => { Reload(); return 0; }).GetAwaiter().GetResult();
-        else Reload();
         if (LastLoggedZxid > zxid)
             throw new IOException($"TRUNC to 0x{zxid:x} left txns up to 0x{LastLoggedZxid:x}");
     }

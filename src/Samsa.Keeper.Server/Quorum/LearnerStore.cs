@@ -42,6 +42,7 @@ public sealed partial class LearnerStore : IDisposable
         CurrentEpoch = ReadEpoch("currentEpoch");
         Recover(log);
         _log = new TxnLogWriter(config.LogDir, config.ForceSync, config.PreAllocSizeKb * 1024);
+        _snapLog = log;
     }
 
     /// <summary>A consistent read of the tree (the follower thread applies commits under the same lock).</summary>
@@ -82,6 +83,7 @@ public sealed partial class LearnerStore : IDisposable
             var (sessions, _) = SnapshotFile.Read(f.File, Tree);
             foreach (var (id, to) in sessions) Sessions[id] = to;
             snapZxid = f.Zxid;
+            _lastSnapshotZxid = snapZxid;
             Tree.LastProcessedZxid = snapZxid;
             break;
         }
@@ -104,6 +106,7 @@ public sealed partial class LearnerStore : IDisposable
             if (sync) _log.Commit();
         }
         LastLoggedZxid = Math.Max(LastLoggedZxid, hdr.Zxid);
+        AfterLogged();
     }
 
     /// <summary>Forces what <see cref="Log"/> appended without syncing.</summary>
@@ -193,6 +196,7 @@ public sealed partial class LearnerStore : IDisposable
         {
             lock (_gate)
             {
+                TreeReplaced();
                 var sessions = reader.ReadSnapshot(Tree);
                 Sessions.Clear();
                 foreach (var (id, to) in sessions) Sessions[id] = to;
@@ -210,13 +214,20 @@ public sealed partial class LearnerStore : IDisposable
     public void TakeSnapshot()
     {
         if (!_persistent) return;
+        lock (_files)
         lock (_gate)
         {
             _log!.Roll();
             SnapshotFile.Write(Path.Combine(_config.SnapDir, ZkFiles.SnapName(Tree.LastProcessedZxid)), Tree,
                 new Dictionary<long, int>(Sessions), _config.ForceSync, _config.DigestEnabled);
+            _lastSnapshotZxid = Tree.LastProcessedZxid;
+            ResetSnapshotStats();
         }
     }
 
-    public void Dispose() => _log?.Dispose();
+    public void Dispose()
+    {
+        try { WaitForSnapshot(TimeSpan.FromSeconds(30)); } catch (AggregateException) { }
+        _log?.Dispose();
+    }
 }

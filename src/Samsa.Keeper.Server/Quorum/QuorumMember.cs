@@ -30,6 +30,7 @@ public sealed class QuorumMember : IAsyncDisposable, ILeaderLink
     private volatile ZabFollower? _follower;
     private ElectionPeer _election = null!;
     private FrameListener? _listener;
+    private Timer? _purgeTimer;
 
     /// <summary>The member's client-serving server, when started with serveClients.</summary>
     public KeeperServer? Server { get; private set; }
@@ -90,6 +91,9 @@ public sealed class QuorumMember : IAsyncDisposable, ILeaderLink
         }
         // upstream QuorumPeerMain: initConfigInZKDatabase once the database is loaded
         m.Store.InitConfigNode(q);
+        // upstream QuorumPeerMain starts DatadirCleanupManager on every member: a purge at once, then every purgeInterval
+        if (config.AutopurgeIntervalMs > 0 && !string.IsNullOrEmpty(config.DataDir))
+            m._purgeTimer = new Timer(_ => m.AutoPurge(), null, 0, config.AutopurgeIntervalMs);
         m._election = ElectionPeer.Start(q, myId.Value, () => m.Store.LastLoggedZxid, () => m.Store.CurrentEpoch, log);
         m._loop = Task.Factory.StartNew(m.Run, TaskCreationOptions.LongRunning);
         return m;
@@ -164,12 +168,29 @@ public sealed class QuorumMember : IAsyncDisposable, ILeaderLink
         }
     }
 
+    /// <summary>Files autopurge deleted since start (tests, figures).</summary>
+    public int PurgedFiles => Volatile.Read(ref _purgedFiles);
+    private int _purgedFiles;
+
+    private void AutoPurge()
+    {
+        try
+        {
+            var deleted = Store.Purge();
+            if (deleted.Count == 0) return;
+            Interlocked.Add(ref _purgedFiles, deleted.Count);
+            _log($"autopurge: deleted {string.Join(", ", deleted)}");
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { _log("autopurge failed: " + e.Message); }
+    }
+
     private static IPAddress Resolve(string host) =>
         IPAddress.TryParse(host, out var a) ? a : Dns.GetHostAddresses(host).First(x => x.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork);
 
     public async ValueTask DisposeAsync()
     {
         _stop.Cancel();
+        _purgeTimer?.Dispose();
         if (_loop is not null) { try { await _loop; } catch (Exception) { } }
         if (_listener is not null) await _listener.DisposeAsync();
         await _election.DisposeAsync();

@@ -36,7 +36,7 @@ namespace Samsa.Keeper.Server.Quorum;
 /// PING goes to learners every tick/2; their answers touch sessions, which expire here; a
 /// learner silent for syncLimit ticks is dropped, and losing sight of a quorum ends leadership.
 /// </summary>
-public sealed class ZabLeader
+public sealed partial class ZabLeader
 {
     private readonly long _myId;
     private readonly QuorumConfig _quorum;
@@ -257,6 +257,7 @@ public sealed class ZabLeader
                     _log($"zab: expiring session 0x{id:x}");
                     _requests.Add(new Req(null, id, 0, OpCode.CloseSession, Array.Empty<byte>(), new List<Id>()));
                 }
+                ContainerCheck(now);
             }
         }
         finally
@@ -418,7 +419,7 @@ public sealed class ZabLeader
                     continue;
                 }
                 long zxid = ZabType.MakeZxid(_epoch, ++_counter);
-                bool known = r.Type == OpCode.CreateSession || SessionKnown(r.SessionId) || LocalSessionPasses(r.Origin is null, r.SessionId);
+                bool known = r.Type == OpCode.CreateSession || IsReaperRequest(r) || SessionKnown(r.SessionId) || LocalSessionPasses(r.Origin is null, r.SessionId);
                 if (r.Type == OpCode.CreateSession) _pendingCreate[r.SessionId] = zxid;
                 else if (r.Type == OpCode.CloseSession) _pendingClose[r.SessionId] = zxid;
                 items.Add((r, zxid));
@@ -878,6 +879,9 @@ public sealed class ZabLeader
                         int i = l._committedLog.FindIndex(x => x.Zxid == peerZxid);
                         if (i >= 0) from = i + 1;
                     }
+                    // older than the committed log: the txn log on disk may still hold what it misses (ZabLeader.LogDiff)
+                    var fromLog = from == -1 ? l.DiffFromLog(peerZxid) : null;
+                    if (fromLog is not null) from = 0;
                     if (from == -2)
                     {
                         mode = "TRUNC";
@@ -885,8 +889,13 @@ public sealed class ZabLeader
                     }
                     else if (from >= 0)
                     {
-                        mode = "DIFF";
+                        mode = fromLog is null ? "DIFF" : $"DIFF ({fromLog.Count} txns from the txn log)";
                         Queue(ZabType.Diff, leaderZxid, null);
+                        foreach (var (z, txnData) in fromLog ?? [])
+                        {
+                            Queue(ZabType.Proposal, z, txnData);
+                            Queue(ZabType.Commit, z, null);
+                        }
                         for (int i = from; i < l._committedLog.Count; i++)
                         {
                             Queue(ZabType.Proposal, l._committedLog[i].Zxid, l._committedLog[i].Data);
