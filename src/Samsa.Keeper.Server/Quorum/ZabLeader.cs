@@ -66,7 +66,7 @@ public sealed class ZabLeader
     private long _logBase;
     private const int MaxCommittedLog = 500;
 
-    private readonly BlockingCollection<Req> _requests = new();
+    private readonly HandoffQueue<Req> _requests = new();
     private readonly ConcurrentDictionary<long, long> _sessionDeadline = new();
     private readonly ConcurrentDictionary<long, bool> _expiring = new();
 
@@ -337,7 +337,7 @@ public sealed class ZabLeader
     private readonly Dictionary<long, long> _pendingCreate = new(), _pendingClose = new();
     private int _pendingSyncCount;
     /// <summary>Proposals handed to the log thread (upstream SyncRequestProcessor's queue).</summary>
-    private readonly BlockingCollection<Proposal> _toLog = new();
+    private readonly HandoffQueue<Proposal> _toLog = new();
     /// <summary>Proposals in flight before the pipeline waits (memory bound; upstream has its
     /// request throttle in front instead).</summary>
     private const int MaxOutstanding = 1000;
@@ -793,7 +793,7 @@ public sealed class ZabLeader
     {
         private readonly ZabLeader _l;
         private readonly TcpClient _c;
-        private readonly BlockingCollection<byte[]> _out = new();
+        private readonly HandoffQueue<byte[]> _out = new();
         private int _closed;
         public long Sid = -1;
         public long LastHeard = Environment.TickCount64;
