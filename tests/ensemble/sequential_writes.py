@@ -21,6 +21,20 @@ from ensemble_perf import HOST, Ens, loadavg  # noqa: E402
 PHASES = ("create", "setData", "delete")
 
 
+def ctx_switches(pid):
+    """Context switches (voluntary + involuntary) of every thread of a process so far: per write,
+    about the thread hand-offs a write costs that process (each wakes a sleeping thread)."""
+    n = 0
+    for t in os.listdir(f"/proc/{pid}/task"):
+        try:
+            for line in open(f"/proc/{pid}/task/{t}/status"):
+                if line.startswith(("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")):
+                    n += int(line.split()[1])
+        except OSError:
+            pass
+    return n
+
+
 def load(samsa, member, requests):
     out = subprocess.run([samsa, "perf", "keeper", "--target", f"{HOST}:{member.port}", "--sessions", "1", "--inflight", "1",
                           "--requests", str(requests), "--size", "100", "--ops", ",".join(PHASES)],
@@ -57,6 +71,7 @@ def main():
     e.name = "apache"
     ens.append(e)
     results = {(e.name, t): [] for e in ens for t in ("follower", "leader")}
+    switches = {(e.name, t): [] for e in ens for t in ("follower", "leader")}
     loads = [loadavg()]
     rc = 0
     try:
@@ -73,7 +88,10 @@ def main():
             for target in ("follower", "leader"):
                 for e in order:
                     m = e.follower() if target == "follower" else e.leader()
+                    lead = e.leader()
+                    c0 = ctx_switches(lead.proc.pid)
                     results[(e.name, target)].append(load(samsa, m, a.requests))
+                    switches[(e.name, target)].append((ctx_switches(lead.proc.pid) - c0) / (a.requests * len(PHASES)))
                     loads.append(loadavg())
                     print(f"round {r + 1}: {e.name} through its {target} done (load {loads[-1]})", flush=True)
     except Exception as ex:
@@ -86,8 +104,8 @@ def main():
     print(f"3-member ensembles, one session, one write at a time (create, setData, delete; {a.requests} each), "
           f"100-byte values, median of {a.rounds} rounds; {os.cpu_count()} cores shared, load average {min(loads)}–{max(loads)}")
     print()
-    print("| ensemble | through | " + " | ".join(f"{p} ops/s | {p} p50 / p99 ms" for p in PHASES) + " | ×Apache (create, setData, delete) |")
-    print("|---|---|" + "---|---|" * len(PHASES) + "---|")
+    print("| ensemble | through | " + " | ".join(f"{p} ops/s | {p} p50 / p99 ms" for p in PHASES) + " | ×Apache (create, setData, delete) | leader's context switches per write |")
+    print("|---|---|" + "---|---|" * len(PHASES) + "---|---|")
     errs = 0
 
     def med(rs, phase, i):
@@ -101,7 +119,8 @@ def main():
             errs += sum(x[p][3] for x in rs for p in x)
             cells = [f"{med(rs, p, 0):.0f} | {med(rs, p, 1):.2f} / {med(rs, p, 2):.2f}" for p in PHASES]
             ratios = ", ".join(f"{med(rs, p, 0) / med(zs, p, 0):.2f}" if med(zs, p, 0) else "-" for p in PHASES)
-            print(f"| {e.name} | {target} | " + " | ".join(cells) + f" | {ratios} |")
+            sw = statistics.median(switches[(e.name, target)]) if switches[(e.name, target)] else 0
+            print(f"| {e.name} | {target} | " + " | ".join(cells) + f" | {ratios} | {sw:.1f} |")
     print(f"\nrequest errors: {errs}")
     if errs:
         rc = 1
