@@ -12,11 +12,11 @@ the rounds of ops/s and p50/p99 per phase.
     tests/ensemble/sequential_writes.py --samsa AFTER/samsa [--samsa-before BEFORE/samsa]
         [--rounds 3] [--requests 300]
 """
-import argparse, os, re, shutil, statistics, subprocess, sys, tempfile
+import argparse, os, re, statistics, subprocess, sys, tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from ensemble_common import wait_until  # noqa: E402
-from ensemble_perf import HOST, Ens, loadavg  # noqa: E402
+from ensemble_common import finish  # noqa: E402
+from ensemble_perf import HOST, Ens, loadavg, start_and_warm, stop_all  # noqa: E402
 
 PHASES = ("create", "setData", "delete")
 
@@ -75,14 +75,7 @@ def main():
     loads = [loadavg()]
     rc = 0
     try:
-        for e in ens:
-            e.start()
-        for e in ens:
-            if not wait_until(e.serving, 90):
-                raise RuntimeError(f"{e.name} ensemble not serving within 90 s")
-        for e in ens:   # warm-up, unreported
-            subprocess.run([samsa, "perf", "keeper", "--target", f"{HOST}:{e.follower().port}", "--sessions", "4",
-                            "--requests", "1000", "--inflight", "8", "--ops", "create,setData,delete"], capture_output=True, timeout=300)
+        start_and_warm(ens, samsa, 1000, "create,setData,delete")
         for r in range(a.rounds):
             order = ens[r % len(ens):] + ens[:r % len(ens)]
             for target in ("follower", "leader"):
@@ -98,8 +91,7 @@ def main():
         print(f"FAIL {type(ex).__name__}: {ex}", flush=True)
         rc = 1
     finally:
-        for e in ens:
-            e.stop()
+        stop_all(ens)
     print()
     print(f"3-member ensembles, one session, one write at a time (create, setData, delete; {a.requests} each), "
           f"100-byte values, median of {a.rounds} rounds; {os.cpu_count()} cores shared, load average {min(loads)}–{max(loads)}")
@@ -121,14 +113,7 @@ def main():
             ratios = ", ".join(f"{med(rs, p, 0) / med(zs, p, 0):.2f}" if med(zs, p, 0) else "-" for p in PHASES)
             sw = statistics.median(switches[(e.name, target)]) if switches[(e.name, target)] else 0
             print(f"| {e.name} | {target} | " + " | ".join(cells) + f" | {ratios} | {sw:.1f} |")
-    print(f"\nrequest errors: {errs}")
-    if errs:
-        rc = 1
-    if rc:
-        print(f"logs in {root}")
-    else:
-        shutil.rmtree(root, ignore_errors=True)
-    return rc
+    return finish(errs, rc, root, False)
 
 
 if __name__ == "__main__":
