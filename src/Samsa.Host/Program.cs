@@ -41,6 +41,7 @@ public static class Program
             Console.Error.Write(Usage);
             return 2;
         }
+        if (args[0] == "keeper") KeeperRuntimeSettings.ApplyBeforeStart(args);
         StartupTrace.Mark("main");
         var rest = args[1..];
         if (args[0] is "dev" or "broker" or "keeper")

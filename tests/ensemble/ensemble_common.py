@@ -1,5 +1,6 @@
 """What the ensemble scripts (mixed_ensemble.py, matrix.py, fault_test.py, rolling_migration.py)
 share: free loopback ports, polling, and the four-letter words that tell a member's quorum role."""
+import shutil
 import socket
 import time
 
@@ -54,3 +55,16 @@ def wait_until(cond, timeout, step=0.05, ignore_errors=False):
                 raise
         time.sleep(step)
     return False
+
+
+def finish(errs, rc, root, keep=False):
+    """Prints the request error count and ends a perf script's run: its exit code (1 when any
+    request failed), its directory removed unless kept or the run failed (then its logs stay)."""
+    print(f"\nrequest errors: {errs}")
+    if errs:
+        rc = 1
+    if keep or rc:
+        print(f"logs in {root}")
+    else:
+        shutil.rmtree(root, ignore_errors=True)
+    return rc

@@ -22,11 +22,11 @@ machine: say so where they are quoted).
     tests/ensemble/ensemble_perf.py --samsa src/Samsa.Host/bin/Release/net10.0/samsa
         [--rounds 2] [--elections 3] [--sessions 8] [--inflight 16] [--requests 5000] [--size 100]
 """
-import argparse, logging, os, re, shutil, signal, statistics, subprocess, sys, tempfile, time
+import argparse, logging, os, re, signal, statistics, subprocess, sys, tempfile, time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from kazoo.client import KazooClient  # noqa: E402
-from ensemble_common import free_ports, mode, wait_until  # noqa: E402
+from ensemble_common import finish, free_ports, mode, wait_until  # noqa: E402
 
 logging.getLogger("kazoo").setLevel(logging.CRITICAL + 1)
 JAR = "/usr/share/java/zookeeper.jar"
@@ -111,6 +111,24 @@ class Ens:
             m.kill()
 
 
+def start_and_warm(ens, samsa, requests, ops):
+    """Starts every ensemble, waits until all members serve, then gives each a warm-up load
+    through a follower, unreported (the JVM's JIT, the Keeper's tiered JIT)."""
+    for e in ens:
+        e.start()
+    for e in ens:
+        if not wait_until(e.serving, 90):
+            raise RuntimeError(f"{e.kind} ensemble not serving within 90 s: " + ", ".join(str(m.mode()) for m in e.members))
+    for e in ens:
+        subprocess.run([samsa, "perf", "keeper", "--target", f"{HOST}:{e.follower().port}", "--sessions", "4",
+                        "--requests", str(requests), "--inflight", "8", "--ops", ops], capture_output=True, timeout=300)
+
+
+def stop_all(ens):
+    for e in ens:
+        e.stop()
+
+
 def run_load(samsa, ens, a):
     f = ens.follower()
     out = subprocess.run([samsa, "perf", "keeper", "--target", f"{HOST}:{f.port}", "--sessions", str(a.sessions),
@@ -188,15 +206,7 @@ def main():
     ens = [Ens("keeper", root, samsa, a.zk_heap_mb), Ens("apache", root, samsa, a.zk_heap_mb)]
     rc = 0
     try:
-        for e in ens:
-            e.start()
-        for e in ens:
-            if not wait_until(e.serving, 90):
-                raise RuntimeError(f"{e.kind} ensemble not serving within 90 s: " + ", ".join(str(m.mode()) for m in e.members))
-        # warm-up, unreported (the JVM's JIT, the Keeper's tiered JIT)
-        for e in ens:
-            subprocess.run([samsa, "perf", "keeper", "--target", f"{HOST}:{e.follower().port}", "--sessions", "4",
-                            "--requests", "2000", "--inflight", "8", "--ops", "create,getData,delete"], capture_output=True, timeout=300)
+        start_and_warm(ens, samsa, 2000, "create,getData,delete")
         for r in range(a.rounds):
             order = ens if r % 2 == 0 else ens[::-1]
             for e in order:
@@ -217,8 +227,7 @@ def main():
         print(f"FAIL {type(ex).__name__}: {ex}", flush=True)
         rc = 1
     finally:
-        for e in ens:
-            e.stop()
+        stop_all(ens)
     k, z = ens
     print()
     print(f"3-member ensembles on loopback, tickTime 500 ms, forceSync=yes, Apache -Xmx{a.zk_heap_mb}m; load "
@@ -265,14 +274,7 @@ def main():
     zh = "/".join(str(x) for x in z.res["hwm"])
     print(f"| peak RSS per member (VmHWM), MiB | {zh} | {kh} | {ratio(sum(x or 0 for x in k.res['hwm']), sum(x or 0 for x in z.res['hwm']))} |")
     errs = sum(c[3] for e in ens for cs in e.res["ops"].values() for c in cs)
-    print(f"\nrequest errors: {errs}")
-    if errs:
-        rc = 1
-    if a.keep or rc:
-        print(f"logs in {root}")
-    else:
-        shutil.rmtree(root, ignore_errors=True)
-    return rc
+    return finish(errs, rc, root, a.keep)
 
 
 if __name__ == "__main__":

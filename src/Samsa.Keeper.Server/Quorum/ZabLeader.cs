@@ -66,7 +66,7 @@ public sealed partial class ZabLeader
     private long _logBase;
     private const int MaxCommittedLog = 500;
 
-    private readonly BlockingCollection<Req> _requests = new();
+    private readonly HandoffQueue<Req> _requests = new();
     private readonly ConcurrentDictionary<long, long> _sessionDeadline = new();
     private readonly ConcurrentDictionary<long, bool> _expiring = new();
 
@@ -338,7 +338,7 @@ public sealed partial class ZabLeader
     private readonly Dictionary<long, long> _pendingCreate = new(), _pendingClose = new();
     private int _pendingSyncCount;
     /// <summary>Proposals handed to the log thread (upstream SyncRequestProcessor's queue).</summary>
-    private readonly BlockingCollection<Proposal> _toLog = new();
+    private readonly HandoffQueue<Proposal> _toLog = new();
     /// <summary>Proposals in flight before the pipeline waits (memory bound; upstream has its
     /// request throttle in front instead).</summary>
     private const int MaxOutstanding = 1000;
@@ -527,6 +527,7 @@ public sealed partial class ZabLeader
                 lock (_bcast)
                 {
                     foreach (var p in batch) p.Acks.Add(_myId);
+                    if (_outstanding.First?.Value is { } head && IsQuorum(head.Acks)) CommitOnAck();
                     Monitor.PulseAll(_bcast);
                 }
             }
@@ -549,28 +550,12 @@ public sealed partial class ZabLeader
     {
         try
         {
-            var batch = new List<Proposal>();
             lock (_bcast)
             {
                 while (_failure is null)
                 {
-                    batch.Clear();
-                    while (batch.Count < MaxBatch && _outstanding.First?.Value is { } next && IsQuorum(next.Acks)
-                           && (next.NextConfig is null || IsQuorumOf(next.NextConfig, next.Acks)))
+                    if (CommitReady(reconfigToo: true))
                     {
-                        if (next.NextConfig is not null && batch.Count > 0) break;
-                        _outstanding.RemoveFirst();
-                        _byZxid.Remove(next.Zxid);
-                        batch.Add(next);
-                        // a batch ends at a proposal with syncs waiting on it: each SYNC answer must
-                        // reach its learner right after that proposal's COMMIT, before any later one
-                        // (an Apache follower pairs it with the sync it forwarded among its writes,
-                        // and this member's own client must get it before a later write's answer)
-                        if (next.NextConfig is not null || next.Syncs is not null) break;
-                    }
-                    if (batch.Count > 0)
-                    {
-                        Commit(batch);
                         Monitor.PulseAll(_bcast);
                         // let the ACK readers, the pipeline and the ping loop in between batches
                         Monitor.Wait(_bcast, 0);
@@ -582,6 +567,51 @@ public sealed partial class ZabLeader
                     Monitor.Wait(_bcast, 100);
                 }
             }
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            if (_failure is null) _log("zab: " + e.Message);
+            Fail(e);
+        }
+    }
+
+    /// <summary>Commits the proposals committable now, from the oldest on, as one batch (see
+    /// <see cref="CommitThread"/>); false when the oldest is not committable. Under the broadcast
+    /// lock. Without <paramref name="reconfigToo"/> it stops before a reconfig, which the commit
+    /// thread commits.</summary>
+    private bool CommitReady(bool reconfigToo)
+    {
+        var batch = new List<Proposal>();
+        while (batch.Count < MaxBatch && _outstanding.First?.Value is { } next && IsQuorum(next.Acks)
+               && (next.NextConfig is null || reconfigToo && IsQuorumOf(next.NextConfig, next.Acks)))
+        {
+            if (next.NextConfig is not null && batch.Count > 0) break;
+            _outstanding.RemoveFirst();
+            _byZxid.Remove(next.Zxid);
+            batch.Add(next);
+            // a batch ends at a proposal with syncs waiting on it: each SYNC answer must
+            // reach its learner right after that proposal's COMMIT, before any later one
+            // (an Apache follower pairs it with the sync it forwarded among its writes,
+            // and this member's own client must get it before a later write's answer)
+            if (next.NextConfig is not null || next.Syncs is not null) break;
+        }
+        if (batch.Count == 0) return false;
+        Commit(batch);
+        return true;
+    }
+
+    /// <summary>Upstream Leader.processAck → tryToCommit on the thread that counted the ACK (a
+    /// learner's reader, or the log thread for this leader's own): the proposals it made
+    /// committable are committed there, without waking the commit thread — one thread hand-off
+    /// less per write. Under the broadcast lock; a failure ends leadership as the commit thread's.</summary>
+    private void CommitOnAck()
+    {
+        try
+        {
+            bool any = false;
+            while (_failure is null && CommitReady(reconfigToo: false)) any = true;
+            // the pipeline may wait for room, the commit thread for a reconfig behind these
+            if (any || _outstanding.First?.Value is { NextConfig: not null }) Monitor.PulseAll(_bcast);
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
@@ -703,7 +733,7 @@ public sealed partial class ZabLeader
             if (!_byZxid.TryGetValue(zxid, out var p)) return;
             // upstream Leader.processAck → tryToCommit: this leader's own ACK (after its log's
             // fsync) is one vote like any other, so followers' ACKs alone may make the quorum
-            if (p.Acks.Add(sid) && ReferenceEquals(_outstanding.First?.Value, p) && IsQuorum(p.Acks)) Monitor.PulseAll(_bcast);
+            if (p.Acks.Add(sid) && ReferenceEquals(_outstanding.First?.Value, p) && IsQuorum(p.Acks)) CommitOnAck();
         }
     }
 
@@ -764,7 +794,7 @@ public sealed partial class ZabLeader
     {
         private readonly ZabLeader _l;
         private readonly TcpClient _c;
-        private readonly BlockingCollection<byte[]> _out = new();
+        private readonly HandoffQueue<byte[]> _out = new();
         private int _closed;
         public long Sid = -1;
         public long LastHeard = Environment.TickCount64;
