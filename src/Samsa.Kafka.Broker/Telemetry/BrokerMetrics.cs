@@ -94,8 +94,11 @@ public sealed class BrokerMetrics
         _currentOffset = G("kafka_consumergroup_current_offset", "Committed offset (kafka-exporter's name), for the groups this broker coordinates", "consumergroup", "topic", "partition");
         Registry.AddBeforeCollectCallback(async ct =>
         {
-            await RefreshRemoteHighWatermarksAsync(ct).ConfigureAwait(false);
-            Refresh();
+            // One pass over the groups and their committed offsets feeds both the remote high
+            // watermark requests and the group gauges.
+            GroupOffsets? groups = ReadGroupOffsets();
+            await RefreshRemoteHighWatermarksAsync(groups, ct).ConfigureAwait(false);
+            Refresh(groups);
         });
     }
 
@@ -174,7 +177,7 @@ public sealed class BrokerMetrics
     }
 
     /// <summary>The gauges, computed from the broker's state when /metrics is scraped.</summary>
-    private void Refresh()
+    private void Refresh(GroupOffsets? groups)
     {
         try
         {
@@ -202,7 +205,7 @@ public sealed class BrokerMetrics
             _offlinePartitions.Set(controller ? offline : 0);
             _globalTopics.Set(controller ? topics.Count : 0);
             _globalPartitions.Set(controller ? all : 0);
-            RefreshGroups(b);
+            RefreshGroups(b, groups);
         }
         catch (Exception e) when (e is InvalidOperationException or ArgumentException or NullReferenceException)
         {
@@ -220,28 +223,20 @@ public sealed class BrokerMetrics
     /// broker does not lead. A leader that does not answer in time leaves its partitions without a
     /// lag row for this scrape.
     /// </summary>
-    private async Task RefreshRemoteHighWatermarksAsync(CancellationToken ct)
+    private async Task RefreshRemoteHighWatermarksAsync(GroupOffsets? groups, CancellationToken ct)
     {
         var b = _broker;
         var wanted = new Dictionary<int, HashSet<(string Topic, int Partition)>>();
+        if (groups is null) return; // state changed under the scrape: the next one recomputes
         try
         {
-            var coordinator = b.Groups.Coordinator;
-            var (error, groups) = coordinator.ListGroups(null, null);
-            if (error != ErrorCode.None) return;
-            foreach (var g in groups)
+            foreach (var (_, tp, _) in groups.Committed)
             {
-                var (e, committed) = coordinator.FetchOffsets(g.GroupId, null);
-                if (e != ErrorCode.None) continue;
-                foreach (var (tp, offset) in committed)
-                {
-                    if (offset is null || offset.Offset < 0) continue;
-                    var partition = b.Replicas.GetTopic(tp.Topic)?.Partitions.ElementAtOrDefault(tp.Partition);
-                    if (partition is null || partition is { IsLeader: true, IsHostedLocally: true }) continue;
-                    if (partition.LeaderId is not int leader || leader < 0 || leader == b.Config.BrokerId) continue;
-                    if (!wanted.TryGetValue(leader, out var set)) wanted[leader] = set = new();
-                    set.Add((tp.Topic, tp.Partition));
-                }
+                var partition = b.Replicas.GetTopic(tp.Topic)?.Partitions.ElementAtOrDefault(tp.Partition);
+                if (partition is null || partition is { IsLeader: true, IsHostedLocally: true }) continue;
+                if (partition.LeaderId is not int leader || leader < 0 || leader == b.Config.BrokerId) continue;
+                if (!wanted.TryGetValue(leader, out var set)) wanted[leader] = set = new();
+                set.Add((tp.Topic, tp.Partition));
             }
         }
         catch (Exception e) when (e is InvalidOperationException or ArgumentException or NullReferenceException)
@@ -288,33 +283,52 @@ public sealed class BrokerMetrics
         return found;
     }
 
-    private void RefreshGroups(KafkaBroker b)
+    /// <summary>The groups coordinated here and their committed offsets (those at or past 0), read once per scrape.</summary>
+    private sealed record GroupOffsets(List<Groups.ListedGroup> Groups, List<(string GroupId, Log.TopicPartition Partition, long Offset)> Committed);
+
+    private GroupOffsets? ReadGroupOffsets()
     {
-        var coordinator = b.Groups.Coordinator;
-        var (error, groups) = coordinator.ListGroups(null, null);
-        if (error != ErrorCode.None) groups = [];
+        try
+        {
+            var coordinator = _broker.Groups.Coordinator;
+            var (error, groups) = coordinator.ListGroups(null, null);
+            if (error != ErrorCode.None) groups = [];
+            var committed = new List<(string, Log.TopicPartition, long)>();
+            foreach (var g in groups)
+            {
+                var (e, offsets) = coordinator.FetchOffsets(g.GroupId, null);
+                if (e != ErrorCode.None) continue;
+                foreach (var (tp, offset) in offsets)
+                    if (offset is not null && offset.Offset >= 0) committed.Add((g.GroupId, tp, offset.Offset));
+            }
+            return new GroupOffsets(groups, committed);
+        }
+        catch (Exception e) when (e is InvalidOperationException or ArgumentException or NullReferenceException)
+        {
+            return null; // state changed under the scrape: the next one recomputes
+        }
+    }
+
+    private void RefreshGroups(KafkaBroker b, GroupOffsets? snapshot)
+    {
+        if (snapshot is null) return;
+        var groups = snapshot.Groups;
         _numGroups.Set(groups.Count);
         foreach (var state in new[] { "PreparingRebalance", "CompletingRebalance", "Stable", "Dead", "Empty" })
             _groupsByState.WithLabels(state).Set(groups.Count(g => g.State == state));
         long offsets = 0;
         var seen = new HashSet<(string, string, string)>();
-        foreach (var g in groups)
+        foreach (var (groupId, tp, offset) in snapshot.Committed)
         {
-            var (e, committed) = coordinator.FetchOffsets(g.GroupId, null);
-            if (e != ErrorCode.None) continue;
-            foreach (var (tp, offset) in committed)
-            {
-                if (offset is null || offset.Offset < 0) continue;
-                offsets++;
-                var partition = b.Replicas.GetTopic(tp.Topic)?.Partitions.ElementAtOrDefault(tp.Partition);
-                long highWatermark;
-                if (partition is { IsLeader: true, IsHostedLocally: true }) highWatermark = partition.HighWatermark;
-                else if (!_remoteHighWatermarks.TryGetValue((tp.Topic, tp.Partition), out highWatermark)) continue;
-                var labels = (g.GroupId, tp.Topic, tp.Partition.ToString(System.Globalization.CultureInfo.InvariantCulture));
-                seen.Add(labels);
-                _lag.WithLabels(labels.Item1, labels.Item2, labels.Item3).Set(Math.Max(0, highWatermark - offset.Offset));
-                _currentOffset.WithLabels(labels.Item1, labels.Item2, labels.Item3).Set(offset.Offset);
-            }
+            offsets++;
+            var partition = b.Replicas.GetTopic(tp.Topic)?.Partitions.ElementAtOrDefault(tp.Partition);
+            long highWatermark;
+            if (partition is { IsLeader: true, IsHostedLocally: true }) highWatermark = partition.HighWatermark;
+            else if (!_remoteHighWatermarks.TryGetValue((tp.Topic, tp.Partition), out highWatermark)) continue;
+            var labels = (groupId, tp.Topic, tp.Partition.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            seen.Add(labels);
+            _lag.WithLabels(labels.Item1, labels.Item2, labels.Item3).Set(Math.Max(0, highWatermark - offset));
+            _currentOffset.WithLabels(labels.Item1, labels.Item2, labels.Item3).Set(offset);
         }
         _numOffsets.Set(offsets);
         foreach (var gone in _lagLabels)

@@ -32,6 +32,33 @@ public class ChecksumTests
     }
 
     [Fact]
+    public void Crc32C_of_long_inputs_agrees_with_the_bitwise_reference()
+    {
+        // Inputs of 1.5 KiB and more take the three-chain path (three 512-byte blocks joined by
+        // a shift); lengths around its group boundaries, every alignment, and a produce batch's size.
+        var random = new Random(19);
+        byte[] data = new byte[16 * 1024 + 100];
+        random.NextBytes(data);
+        foreach (int length in new[] { 1535, 1536, 1537, 1543, 1544, 3071, 3072, 3073, 4608, 4615, 16 * 1024, 16 * 1024 + 61 })
+        {
+            for (int skip = 0; skip < 9; skip++)
+            {
+                ReadOnlySpan<byte> span = data.AsSpan(skip, length);
+                Assert.Equal(BitwiseCrc(span, 0x82F63B78u), Crc32C.Compute(span));
+            }
+        }
+        // A flipped bit in each block of a group (first, second, third chain) and in the tail changes the sum.
+        uint clean = Crc32C.Compute(data.AsSpan(0, 3 * 512 + 100));
+        foreach (int at in new[] { 5, 512 + 7, 1024 + 9, 1536 + 50 })
+        {
+            data[at] ^= 0x10;
+            Assert.NotEqual(clean, Crc32C.Compute(data.AsSpan(0, 3 * 512 + 100)));
+            Assert.Equal(BitwiseCrc(data.AsSpan(0, 3 * 512 + 100), 0x82F63B78u), Crc32C.Compute(data.AsSpan(0, 3 * 512 + 100)));
+            data[at] ^= 0x10;
+        }
+    }
+
+    [Fact]
     public void Crc32C_update_in_pieces_equals_one_pass()
     {
         Prop.ForAll<byte[], int>((data, cut) =>
