@@ -11,26 +11,11 @@ public abstract class DelayedOperation
 {
     private int _completed;
     private volatile TimerEntry? _timer;
-    private readonly TaskCompletionSource _done;
+    private readonly TaskCompletionSource _done = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-    /// <param name="delayMs">The timeout.</param>
-    /// <param name="completesInline">When true, whoever completes the operation (a producer's append
-    /// waking a follower's fetch, a follower's fetch moving the high watermark for an acks=all
-    /// produce) also runs the waiter's continuation — building and sending its answer — on its own
-    /// thread, instead of handing it to a thread-pool worker: one thread hop and usually one
-    /// wake-up less per completion, which the replica path pays several times per produced batch.
-    /// The caller must not hold a lock when it completes such an operation. Timeouts still
-    /// complete it on a thread-pool worker, never on the timing wheel's thread.</param>
-    protected DelayedOperation(long delayMs, bool completesInline = false)
-    {
-        DelayMs = delayMs;
-        CompletesInline = completesInline;
-        _done = new(completesInline ? TaskCreationOptions.None : TaskCreationOptions.RunContinuationsAsynchronously);
-    }
+    protected DelayedOperation(long delayMs) { DelayMs = delayMs; }
 
     public long DelayMs { get; }
-    /// <summary>See the constructor: the waiter resumes on the completing thread.</summary>
-    public bool CompletesInline { get; }
     public bool IsCompleted => Volatile.Read(ref _completed) != 0;
     /// <summary>Completes after <see cref="OnComplete"/> ran.</summary>
     public Task Completion => _done.Task;
@@ -116,10 +101,7 @@ public sealed class DelayedOperationPurgatory<TKey> where TKey : notnull
         // (upstream does the same "maybeTryComplete" after watching).
         if (op.TryComplete()) { Purge(keys); return true; }
         op.SetUnwatch(() => Purge(keys));
-        var entry = _timer.Schedule(op.DelayMs, op.CompletesInline
-            // The waiter would resume on the timing wheel's thread and hold up every later timeout.
-            ? () => ThreadPool.UnsafeQueueUserWorkItem(_ => { op.Expire(); Purge(keys); }, null)
-            : () => { op.Expire(); Purge(keys); });
+        var entry = _timer.Schedule(op.DelayMs, () => { op.Expire(); Purge(keys); });
         op.SetTimer(entry);
         // Completed or cancelled while the timer was being armed: that path saw no timer to disarm.
         if (op.IsCompleted) { entry.Cancel(); Purge(keys); }

@@ -22,9 +22,7 @@ public sealed class PendingAck(Partition partition, long requiredOffset, Produce
 /// when this broker stopped leading it (NOT_LEADER_OR_FOLLOWER). What is undecided at the timeout
 /// answers REQUEST_TIMED_OUT.
 /// </summary>
-/// <remarks>Completes inline (<see cref="DelayedOperation.CompletesInline"/>): the follower fetch
-/// that moved the high watermark sends the produce answer on its own thread.</remarks>
-internal sealed class DelayedProduce(ReplicationManager manager, IReadOnlyList<PendingAck> pending, long delayMs) : DelayedOperation(delayMs, completesInline: true)
+internal sealed class DelayedProduce(ReplicationManager manager, IReadOnlyList<PendingAck> pending, long delayMs) : DelayedOperation(delayMs)
 {
     private readonly object _gate = new();
 
@@ -56,9 +54,8 @@ internal sealed class DelayedProduce(ReplicationManager manager, IReadOnlyList<P
             }
             for (int i = 0; i < pending.Count; i++)
                 if (!pending[i].Done) return false;
+            return ForceComplete();
         }
-        // Outside the lock: completing runs the waiting produce handler on this thread.
-        return ForceComplete();
     }
 
     private static void Fail(PendingAck a, ErrorCode error, string? message)

@@ -73,10 +73,8 @@ internal static class FollowerFetch
     private static bool ShouldLeaderThrottle(ReplicationManager replication, Partition partition, int replicaId) =>
         !(partition.IsrNodes?.Contains(replicaId) ?? false) && replication.LeaderQuota.IsThrottled(partition) && replication.LeaderQuota.IsQuotaExceeded;
 
-    // Completes inline (DelayedOperation.CompletesInline): the producer's append that wakes it
-    // builds and sends the follower's answer on the producer's thread, no thread-pool hop between.
     private sealed class DelayedFollowerFetch(KafkaBroker broker, ReplicationManager replication, FetchRequest request, short v, int replicaId, bool fileRecords, long delayMs)
-        : DelayedOperation(delayMs, completesInline: true)
+        : DelayedOperation(delayMs)
     {
         public FetchResponse? Response;
 
