@@ -48,6 +48,10 @@ public class WireClientReuseTests
         await using var fresh = await KafkaWireClient.ConnectAsync("127.0.0.1", live.Broker.BoundEndPoint.Port);
         await using var reused = await KafkaWireClient.ConnectAsync("127.0.0.1", live.Broker.BoundEndPoint.Port);
         reused.ReuseResponseBuffer = true;
+        // The replica fetcher's connection on plaintext listeners: blocking calls, same buffer reuse.
+        await using var blocking = KafkaWireClient.ConnectBlocking("127.0.0.1", live.Broker.BoundEndPoint.Port, 10_000);
+        blocking.ReuseResponseBuffer = true;
+        Assert.True(blocking.IsBlocking);
         // Small, then large (the buffer grows), then small and large again from other offsets.
         foreach (var (offset, maxBytes) in new[] { (0L, 10_000), (0L, 1_048_576), (80L, 20_000), (8L, 1_048_576) })
         {
@@ -58,6 +62,54 @@ public class WireClientReuseTests
             Assert.True(got.Records is { Length: > 0 });
             Assert.Equal(expected.Records!.Value.ToArray(), got.Records!.Value.ToArray());
             if (maxBytes > 100_000) Assert.True(got.Records.Value.Length > 256 * 1024, $"expected the whole log, got {got.Records.Value.Length} bytes");
+            var sent = blocking.SendReusingBuffersAsync<FetchResponse>(Fetch(offset, maxBytes), 12, default);
+            Assert.True(sent.IsCompleted, "a blocking client answers synchronously");
+            var fromBlocking = sent.Result.Responses[0].Partitions[0];
+            Assert.Equal(expected.HighWatermark, fromBlocking.HighWatermark);
+            Assert.Equal(expected.Records!.Value.ToArray(), fromBlocking.Records!.Value.ToArray());
         }
+    }
+
+    // A peer that accepts and never answers (a hung leader).
+    private static (System.Net.Sockets.TcpListener Listener, int Port) SilentPeer()
+    {
+        var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        listener.Start();
+        return (listener, ((System.Net.IPEndPoint)listener.LocalEndpoint).Port);
+    }
+
+    [Fact]
+    public async Task BlockingClientAbortEndsAWaitingReceive()
+    {
+        var (listener, port) = SilentPeer();
+        try
+        {
+            await using var client = KafkaWireClient.ConnectBlocking("127.0.0.1", port, 30_000);
+            client.ReuseResponseBuffer = true;
+            var waiting = Task.Run(() => client.SendReusingBuffersAsync<FetchResponse>(Fetch(0, 1000), 12, default).AsTask());
+            await Task.Delay(300);
+            Assert.False(waiting.IsCompleted);
+            var watch = System.Diagnostics.Stopwatch.StartNew();
+            client.Abort();   // what stopping a replica fetcher does
+            await Assert.ThrowsAsync<IOException>(() => waiting.WaitAsync(TimeSpan.FromSeconds(10)));
+            Assert.True(watch.Elapsed < TimeSpan.FromSeconds(5), $"the receive ended {watch.Elapsed} after Abort");
+        }
+        finally { listener.Stop(); }
+    }
+
+    [Fact]
+    public async Task BlockingClientReceiveTimesOut()
+    {
+        var (listener, port) = SilentPeer();
+        try
+        {
+            await using var client = KafkaWireClient.ConnectBlocking("127.0.0.1", port, 300);
+            client.ReuseResponseBuffer = true;
+            var watch = System.Diagnostics.Stopwatch.StartNew();
+            var waiting = Task.Run(() => client.SendReusingBuffersAsync<FetchResponse>(Fetch(0, 1000), 12, default).AsTask());
+            await Assert.ThrowsAsync<IOException>(() => waiting.WaitAsync(TimeSpan.FromSeconds(20)));
+            Assert.InRange(watch.Elapsed, TimeSpan.FromMilliseconds(250), TimeSpan.FromSeconds(10));
+        }
+        finally { listener.Stop(); }
     }
 }
