@@ -64,7 +64,7 @@ public class WireClientReuseTests
             if (maxBytes > 100_000) Assert.True(got.Records.Value.Length > 256 * 1024, $"expected the whole log, got {got.Records.Value.Length} bytes");
             var sent = blocking.SendReusingBuffersAsync<FetchResponse>(Fetch(offset, maxBytes), 12, default);
             Assert.True(sent.IsCompleted, "a blocking client answers synchronously");
-            var fromBlocking = sent.Result.Responses[0].Partitions[0];
+            var fromBlocking = (await sent).Responses[0].Partitions[0];
             Assert.Equal(expected.HighWatermark, fromBlocking.HighWatermark);
             Assert.Equal(expected.Records!.Value.ToArray(), fromBlocking.Records!.Value.ToArray());
         }
