@@ -29,7 +29,6 @@ internal sealed class ReplicaFetcher : IAsyncDisposable
     private const int ResponseMaxBytes = 10 * 1024 * 1024;   // replica.fetch.response.max.bytes default
     private const int ThrottleBackoffMs = 100;
     private const int FetchBackoffMs = 1000;     // replica.fetch.backoff.ms default   // a pause while every partition waits for the follower quota
-    private const int SocketTimeoutMs = 30_000;  // replica.socket.timeout.ms default: a blocking receive gives up after it
 
     private readonly ReplicationManager _manager;
     private readonly object _gate = new();
@@ -100,7 +99,10 @@ internal sealed class ReplicaFetcher : IAsyncDisposable
             try
             {
                 string clientId = $"broker-{_manager.BrokerId}-fetcher-{LeaderId}";
-                client = _ownThread ? _manager.Connector.TryConnectBlocking(Host, Port, clientId, SocketTimeoutMs) : null;
+                client = _ownThread ? _manager.Connector.TryConnectBlocking(Host, Port, clientId,
+                    // Upstream requires replica.socket.timeout.ms >= replica.fetch.wait.max.ms; a
+                    // parked fetch must not time out here.
+                    Math.Max(_manager.SocketTimeoutMs, 2 * MaxWaitMs)) : null;
                 client ??= await _manager.Connector.ConnectAsync(Host, Port, clientId, ct);
                 _ownThread = client.IsBlocking;
                 // Stopping interrupts a blocking receive (up to max_wait_ms, or a silent leader's timeout).
