@@ -18,7 +18,8 @@ namespace Samsa.Kafka.Broker.Replication;
 /// that (KIP-101, KIP-279); a leader that cannot answer leaves truncation to the high watermark,
 /// upstream's fallback. Fetches go through an incremental fetch session with the leader
 /// (FetchSessionClient, KIP-227): only partitions whose fetch position changed are sent and
-/// the leader answers only partitions with something new.
+/// the leader answers only partitions with something new. The loop runs on a thread of its own,
+/// with a blocking connection on plaintext listeners (see the constructor).
 /// </summary>
 internal sealed class ReplicaFetcher : IAsyncDisposable
 {
