@@ -70,46 +70,41 @@ public class WireClientReuseTests
         }
     }
 
-    // A peer that accepts and never answers (a hung leader).
-    private static (System.Net.Sockets.TcpListener Listener, int Port) SilentPeer()
+    // A blocking client connected to a peer that accepts and never answers (a hung leader), and
+    // its Fetch waiting for an answer on another thread.
+    private static async Task WithFetchToSilentPeer(int receiveTimeoutMs, Func<KafkaWireClient, Task, Task> check)
     {
         var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
         listener.Start();
-        return (listener, ((System.Net.IPEndPoint)listener.LocalEndpoint).Port);
-    }
-
-    [Fact]
-    public async Task BlockingClientAbortEndsAWaitingReceive()
-    {
-        var (listener, port) = SilentPeer();
         try
         {
-            await using var client = KafkaWireClient.ConnectBlocking("127.0.0.1", port, 30_000);
+            await using var client = KafkaWireClient.ConnectBlocking("127.0.0.1", ((System.Net.IPEndPoint)listener.LocalEndpoint).Port, receiveTimeoutMs);
             client.ReuseResponseBuffer = true;
             var waiting = Task.Run(() => client.SendReusingBuffersAsync<FetchResponse>(Fetch(0, 1000), 12, default).AsTask());
-            await Task.Delay(300);
-            Assert.False(waiting.IsCompleted);
-            var watch = System.Diagnostics.Stopwatch.StartNew();
-            client.Abort();   // what stopping a replica fetcher does
-            await Assert.ThrowsAsync<IOException>(() => waiting.WaitAsync(TimeSpan.FromSeconds(10)));
-            Assert.True(watch.Elapsed < TimeSpan.FromSeconds(5), $"the receive ended {watch.Elapsed} after Abort");
+            await check(client, waiting);
         }
         finally { listener.Stop(); }
     }
 
     [Fact]
-    public async Task BlockingClientReceiveTimesOut()
+    public Task BlockingClientAbortEndsAWaitingReceive() => WithFetchToSilentPeer(30_000, async (client, waiting) =>
     {
-        var (listener, port) = SilentPeer();
-        try
+        await Task.Delay(300);
+        Assert.False(waiting.IsCompleted);
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        client.Abort();   // what stopping a replica fetcher does
+        await Assert.ThrowsAsync<IOException>(() => waiting.WaitAsync(TimeSpan.FromSeconds(10)));
+        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(5), $"the receive ended {watch.Elapsed} after Abort");
+    });
+
+    [Fact]
+    public Task BlockingClientReceiveTimesOut()
+    {
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        return WithFetchToSilentPeer(300, async (_, waiting) =>
         {
-            await using var client = KafkaWireClient.ConnectBlocking("127.0.0.1", port, 300);
-            client.ReuseResponseBuffer = true;
-            var watch = System.Diagnostics.Stopwatch.StartNew();
-            var waiting = Task.Run(() => client.SendReusingBuffersAsync<FetchResponse>(Fetch(0, 1000), 12, default).AsTask());
             await Assert.ThrowsAsync<IOException>(() => waiting.WaitAsync(TimeSpan.FromSeconds(20)));
             Assert.InRange(watch.Elapsed, TimeSpan.FromMilliseconds(250), TimeSpan.FromSeconds(10));
-        }
-        finally { listener.Stop(); }
+        });
     }
 }
