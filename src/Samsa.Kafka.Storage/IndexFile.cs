@@ -347,11 +347,27 @@ public abstract class IndexFile : IDisposable
         {
             return count - 1;
         }
-        if (keyOf(0) > target)
-        {
-            return -1;
-        }
+        // Then the warm section, as upstream's AbstractIndex: lookups just behind the log end (a
+        // follower's fetch, a tailing consumer) land in the last page of entries, which is in
+        // memory (_pending / _recent); a search of the whole index would pread the slots it probes
+        // on the way there, and slot 0.
+        int warm = Math.Max(0, count - WriteBehindBytes / EntrySize);
         int lo = 0, hi = count - 1;
+        if (warm > 0 && keyOf(warm) <= target)
+        {
+            lo = warm;
+        }
+        else
+        {
+            if (keyOf(0) > target)
+            {
+                return -1;
+            }
+            if (warm > 0)
+            {
+                hi = warm - 1;
+            }
+        }
         while (lo < hi)
         {
             int mid = (int)(((long)lo + hi + 1) / 2);

@@ -37,6 +37,14 @@ public sealed class LogSegment : IDisposable
     private long _offsetOfMaxTimestampSoFar;
     private long? _rollingBasedTimestamp;
     private bool _maxTimestampKnown;
+    // The last few batches appended, newest last (a ring of TailBatches, guarded by itself): a
+    // follower or a tailing consumer fetches at the start of one of the newest batches on nearly
+    // every round, and finding it here spares the header reads (pread) of FindBatchContaining's
+    // walk from the index entry. Emptied whenever the file's bytes are cut or rebuilt.
+    private const int TailBatches = 4;
+    private readonly BatchInfo[] _tail = new BatchInfo[TailBatches];
+    private int _tailCount;
+    private int _tailNext;
 
     private LogSegment(string directory, long baseOffset, FileStream log, OffsetIndex offsetIndex, TimeIndex timeIndex, TransactionIndex txnIndex, int indexIntervalBytes, long createdMs)
     {
@@ -192,7 +200,58 @@ public sealed class LogSegment : IDisposable
             _bytesSinceLastIndexEntry = 0;
         }
         _bytesSinceLastIndexEntry += batches.Length;
+        RememberTail(batches, position);
         Volatile.Write(ref _size, position + batches.Length);
+    }
+
+    // Headers of the batches just written, from the caller's bytes (the caller checked their framing).
+    private void RememberTail(ReadOnlySpan<byte> batches, long position)
+    {
+        lock (_tail)
+        {
+            int at = 0;
+            while (at + RecordBatch.HeaderSize <= batches.Length)
+            {
+                int size = BinaryPrimitives.ReadInt32BigEndian(batches[(at + 8)..]) + RecordBatch.LogOverhead;
+                if (size < RecordBatch.HeaderSize || at + size > batches.Length)
+                {
+                    break;
+                }
+                _tail[_tailNext] = InfoOf(batches.Slice(at, RecordBatch.HeaderSize), position + at, size);
+                _tailNext = (_tailNext + 1) % TailBatches;
+                _tailCount = Math.Min(_tailCount + 1, TailBatches);
+                at += size;
+            }
+        }
+    }
+
+    private void ForgetTail()
+    {
+        lock (_tail)
+        {
+            _tailCount = 0;
+        }
+    }
+
+    // The remembered batch holding offset (its first through last offset), when it is wholly
+    // inside the published size and at or past startingPosition.
+    private bool TryTail(long offset, long startingPosition, out BatchInfo found)
+    {
+        long size = Size;
+        lock (_tail)
+        {
+            for (int i = 1; i <= _tailCount; i++)
+            {
+                BatchInfo b = _tail[(_tailNext - i + TailBatches) % TailBatches];
+                if (offset >= b.BaseOffset && offset <= b.LastOffset && b.Position >= startingPosition && b.Position + b.Size <= size)
+                {
+                    found = b;
+                    return true;
+                }
+            }
+        }
+        found = default;
+        return false;
     }
 
     /// <summary>Header facts of one batch in the file.</summary>
@@ -234,6 +293,10 @@ public sealed class LogSegment : IDisposable
     {
         // Every fetch (a follower's on each round) starts here: the same walk as Batches, with the
         // header on the stack rather than an iterator and an array per call.
+        if (TryTail(offset, startingPosition, out BatchInfo tail))
+        {
+            return tail;
+        }
         long position = Math.Max(OffsetIndex.Lookup(offset).Position, (int)Math.Min(startingPosition, int.MaxValue));
         long end = Size;
         Span<byte> header = stackalloc byte[RecordBatch.HeaderSize];
@@ -266,6 +329,11 @@ public sealed class LogSegment : IDisposable
         {
             return null;
         }
+        return InfoOf(header, position, size);
+    }
+
+    private static BatchInfo InfoOf(ReadOnlySpan<byte> header, long position, long size)
+    {
         var h = new RecordBatch(header);
         return new BatchInfo(position, h.BaseOffset, h.LastOffset, (int)size, h.MaxTimestamp, h.PartitionLeaderEpoch, h.Magic, h.Attributes, h.ProducerId, h.ProducerEpoch, h.BaseSequence);
     }
@@ -350,6 +418,7 @@ public sealed class LogSegment : IDisposable
         long lastIndexEntry = 0;
         long nextOffset = BaseOffset;
         long fileSize = Log.Length;
+        ForgetTail();
         Volatile.Write(ref _size, fileSize);
         byte[] buffer = ArrayPool<byte>.Shared.Rent(64 * 1024);
         try
@@ -413,6 +482,7 @@ public sealed class LogSegment : IDisposable
     public long TruncateTo(long offset)
     {
         BatchInfo? batch = FindBatchContaining(offset);
+        ForgetTail();
         OffsetIndex.TruncateTo(offset);
         TimeIndex.TruncateTo(offset);
         TxnIndex.TruncateTo(offset);

@@ -19,7 +19,45 @@ public sealed partial class KafkaWireClient : IAsyncDisposable
     private byte[]? _receive;   // rented; see ReuseResponseBuffer
     private byte[]? _send;      // rented; see SendReusingBuffersAsync
 
-    private KafkaWireClient(TcpClient tcp, Stream stream) { _tcp = tcp; _stream = stream; }
+    private readonly bool _blocking;
+
+    private KafkaWireClient(TcpClient tcp, Stream stream, bool blocking = false) { _tcp = tcp; _stream = stream; _blocking = blocking; }
+
+    /// <summary>
+    /// Connects a plaintext socket that is only ever used with blocking calls, from one thread: its
+    /// sends and receives are plain send/recv system calls, and a response wakes the waiting thread
+    /// directly. An asynchronous socket (the other clients) is registered with the runtime's epoll
+    /// thread, which wakes first and hands each response to a thread-pool worker — two wake-ups per
+    /// response. The replica fetcher, one request at a time on a thread of its own (as upstream's
+    /// ReplicaFetcherThread), uses this. <see cref="SendReusingBuffersAsync{TResponse}"/> and
+    /// <see cref="SendAsync{TResponse}"/> then complete synchronously. A receive waiting longer than
+    /// <paramref name="receiveTimeoutMs"/> fails with an IOException (upstream replica.socket.timeout.ms).
+    /// </summary>
+    public static KafkaWireClient ConnectBlocking(string host, int port, int receiveTimeoutMs)
+    {
+        var tcp = new TcpClient { NoDelay = true, ReceiveTimeout = receiveTimeoutMs, SendTimeout = receiveTimeoutMs };
+        try
+        {
+            tcp.Connect(host, port);
+            return new KafkaWireClient(tcp, tcp.GetStream(), blocking: true);
+        }
+        catch
+        {
+            tcp.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>True for a client from <see cref="ConnectBlocking"/>.</summary>
+    public bool IsBlocking => _blocking;
+
+    /// <summary>Shuts the socket down from another thread: a blocking receive in progress returns
+    /// (and its call fails) at once. The client must still be disposed.</summary>
+    public void Abort()
+    {
+        try { _tcp.Client.Shutdown(SocketShutdown.Both); }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException) { }
+    }
 
     public static Task<KafkaWireClient> ConnectAsync(string host, int port, CancellationToken ct = default) => ConnectAsync(host, port, null, ct);
 
@@ -79,8 +117,17 @@ public sealed partial class KafkaWireClient : IAsyncDisposable
         var writer = new KafkaWriter(_send.AsSpan(4, size));
         header.Write(ref writer, hv);
         request.Write(ref writer, version);
-        await _stream.WriteAsync(_send.AsMemory(0, 4 + size), ct);
-        var frame = await ReadFrameIntoReceiveBufferAsync(ct);
+        ReadOnlyMemory<byte> frame;
+        if (_blocking)
+        {
+            _stream.Write(_send, 0, 4 + size);
+            frame = ReadFrameIntoReceiveBuffer();
+        }
+        else
+        {
+            await _stream.WriteAsync(_send.AsMemory(0, 4 + size), ct);
+            frame = await ReadFrameIntoReceiveBufferAsync(ct);
+        }
         return Decode<TResponse>(frame, request.ApiKey, version, correlation);
     }
 
@@ -89,6 +136,13 @@ public sealed partial class KafkaWireClient : IAsyncDisposable
         where TResponse : class, IKafkaMessage<TResponse>
     {
         int correlation = ++_correlation;
+        if (_blocking)
+        {
+            if (!ReuseResponseBuffer) throw new InvalidOperationException("a blocking client reads into its reused buffer only");
+            _stream.Write(Encode(request, version, correlation));
+            if (!expectResponse) return null;
+            return Decode<TResponse>(ReadFrameIntoReceiveBuffer(), request.ApiKey, version, correlation);
+        }
         await SendRawAsync(Encode(request, version, correlation), ct);
         if (!expectResponse) return null;
         if (ReuseResponseBuffer)
@@ -153,10 +207,37 @@ public sealed partial class KafkaWireClient : IAsyncDisposable
             if (n == 0) throw new IOException("connection closed by the broker");
             have += n;
         }
+        int size = SizeReceiveBuffer(have);
+        if (!await ReadExactlyOrEofAsync(_receive.AsMemory(have, 4 + size - have), ct)) throw new IOException("connection closed by the broker");
+        return _receive.AsMemory(4, size);
+    }
+
+    // ReadFrameIntoReceiveBufferAsync with blocking reads (a ConnectBlocking client).
+    private ReadOnlyMemory<byte> ReadFrameIntoReceiveBuffer()
+    {
+        _receive ??= ArrayPool<byte>.Shared.Rent(64 * 1024);
+        int have = 0;
+        while (have < 4) have += ReadSome(have, _receive.Length);
+        int size = SizeReceiveBuffer(have);
+        while (have < 4 + size) have += ReadSome(have, 4 + size);
+        return _receive.AsMemory(4, size);
+    }
+
+    private int ReadSome(int at, int end)
+    {
+        int n = _stream.Read(_receive!, at, end - at);
+        if (n == 0) throw new IOException("connection closed by the broker");
+        return n;
+    }
+
+    // The response's length from the first 4 of `have` bytes in the receive buffer, checked, with
+    // the buffer grown (keeping what was read) when the response needs more room.
+    private int SizeReceiveBuffer(int have)
+    {
         int size = BinaryPrimitives.ReadInt32BigEndian(_receive);
         if (size < 0 || size > 256 * 1024 * 1024) throw new IOException($"bad response length {size}");
         if (have > 4 + size) throw new IOException($"{have - 4 - size} bytes after the response to the one request in flight");
-        if (4 + size > _receive.Length)
+        if (4 + size > _receive!.Length)
         {
             // Grow only as far as a response needs, keeping what was read; the old buffer goes back to the pool.
             var grown = ArrayPool<byte>.Shared.Rent(4 + size);
@@ -164,8 +245,7 @@ public sealed partial class KafkaWireClient : IAsyncDisposable
             ArrayPool<byte>.Shared.Return(_receive);
             _receive = grown;
         }
-        if (!await ReadExactlyOrEofAsync(_receive.AsMemory(have, 4 + size - have), ct)) throw new IOException("connection closed by the broker");
-        return _receive.AsMemory(4, size);
+        return size;
     }
 
     private ValueTask<bool> ReadExactlyOrEofAsync(byte[] buffer, CancellationToken ct) => ReadExactlyOrEofAsync(buffer.AsMemory(), ct);

@@ -56,6 +56,18 @@ public sealed class InterBrokerConnector
     /// <summary>Inter-broker connections opened, and how many of them run over TLS (tests, metrics).</summary>
     public (long All, long Tls) ConnectionsOpened => (Interlocked.Read(ref _connections), Interlocked.Read(ref _tlsConnections));
 
+    /// <summary>A blocking connection (<see cref="KafkaWireClient.ConnectBlocking"/>) to a peer's
+    /// inter-broker endpoint, or null when the listener uses TLS or SASL (their handshakes are
+    /// asynchronous here; the caller connects with <see cref="ConnectAsync"/> then).</summary>
+    internal KafkaWireClient? TryConnectBlocking(string host, int port, string clientId, int receiveTimeoutMs)
+    {
+        if (Protocol.UsesTls() || Protocol.UsesSasl()) return null;
+        var client = KafkaWireClient.ConnectBlocking(host, port, receiveTimeoutMs);
+        client.ClientId = clientId;
+        Interlocked.Increment(ref _connections);
+        return client;
+    }
+
     /// <summary>Connects to a peer's inter-broker endpoint with the listener's security.</summary>
     public async Task<KafkaWireClient> ConnectAsync(string host, int port, string clientId, CancellationToken ct)
     {

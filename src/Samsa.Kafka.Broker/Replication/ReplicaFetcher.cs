@@ -18,7 +18,8 @@ namespace Samsa.Kafka.Broker.Replication;
 /// that (KIP-101, KIP-279); a leader that cannot answer leaves truncation to the high watermark,
 /// upstream's fallback. Fetches go through an incremental fetch session with the leader
 /// (FetchSessionClient, KIP-227): only partitions whose fetch position changed are sent and
-/// the leader answers only partitions with something new.
+/// the leader answers only partitions with something new. The loop runs on a thread of its own,
+/// with a blocking connection on plaintext listeners (see the constructor).
 /// </summary>
 internal sealed class ReplicaFetcher : IAsyncDisposable
 {
@@ -36,6 +37,9 @@ internal sealed class ReplicaFetcher : IAsyncDisposable
     private readonly CancellationTokenSource _stop = new();
     private readonly Task _loop;
     private readonly FetchSessionClient _session = new();
+    // True while the loop runs on its own thread with a blocking connection (plaintext listeners):
+    // pauses then wait on that thread too, so the loop never moves to a pool thread it would block.
+    private bool _ownThread = true;
 
     internal sealed class FetchState(Partition partition, int epoch)
     {
@@ -51,7 +55,11 @@ internal sealed class ReplicaFetcher : IAsyncDisposable
         LeaderId = leaderId;
         Host = host;
         Port = port;
-        _loop = Task.Run(RunAsync);
+        // A thread of its own (upstream: one ReplicaFetcherThread per source broker): with a blocking
+        // connection every await below completes synchronously, so the whole loop stays on it and a
+        // Fetch answer wakes this thread directly (KafkaWireClient.ConnectBlocking). Over TLS or
+        // SASL the loop continues on the thread pool after its first asynchronous await.
+        _loop = Task.Factory.StartNew(RunAsync, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default).Unwrap();
     }
 
     public int LeaderId { get; }
@@ -91,7 +99,15 @@ internal sealed class ReplicaFetcher : IAsyncDisposable
             KafkaWireClient? client = null;
             try
             {
-                client = await _manager.Connector.ConnectAsync(Host, Port, $"broker-{_manager.BrokerId}-fetcher-{LeaderId}", ct);
+                string clientId = $"broker-{_manager.BrokerId}-fetcher-{LeaderId}";
+                client = _ownThread ? _manager.Connector.TryConnectBlocking(Host, Port, clientId,
+                    // Upstream requires replica.socket.timeout.ms >= replica.fetch.wait.max.ms; a
+                    // parked fetch must not time out here.
+                    Math.Max(_manager.SocketTimeoutMs, 2 * MaxWaitMs)) : null;
+                client ??= await _manager.Connector.ConnectAsync(Host, Port, clientId, ct);
+                _ownThread = client.IsBlocking;
+                // Stopping interrupts a blocking receive (up to max_wait_ms, or a silent leader's timeout).
+                using var abort = client.IsBlocking ? ct.Register(static c => ((KafkaWireClient)c!).Abort(), client) : default;
                 // One request at a time, and a response's records are appended (copied into the
                 // log) before the next fetch: one pooled receive buffer serves every response.
                 client.ReuseResponseBuffer = true;
@@ -109,7 +125,7 @@ internal sealed class ReplicaFetcher : IAsyncDisposable
                             if (s.RetryAfterMs <= now) (s.NeedsTruncation ? truncate : fetch).Add(s);
                     if (truncate.Count + fetch.Count == 0)
                     {
-                        await Task.Delay(50, ct);
+                        await PauseAsync(50, ct);
                         continue;
                     }
                     if (truncate.Count > 0)
@@ -131,27 +147,35 @@ internal sealed class ReplicaFetcher : IAsyncDisposable
                         fetch.RemoveRange(kept, fetch.Count - kept);
                     }
                     if (fetch.Count > 0) await FetchAsync(client, fetch, ct);
-                    else if (before > 0) await Task.Delay(ThrottleBackoffMs, ct);
+                    else if (before > 0) await PauseAsync(ThrottleBackoffMs, ct);
                 }
             }
             catch (OperationCanceledException) when (ct.IsCancellationRequested) { }
             catch (Exception e) when (e is IOException or SocketException or KafkaProtocolException or ObjectDisposedException)
             {
                 // Leader gone or restarting: retry until the view moves this partition elsewhere.
-                try { await Task.Delay(200, ct); } catch (OperationCanceledException) { }
+                try { await PauseAsync(200, ct); } catch (OperationCanceledException) { }
             }
             catch (Exception e) when (!ct.IsCancellationRequested)
             {
                 // A local log refused an append or truncation: the fetcher must outlive it (upstream
                 // marks the partition failed; here every partition is retried after a pause).
                 _manager.Broker.Log($"broker {_manager.BrokerId}: fetcher for leader {LeaderId} failed: {e}");
-                try { await Task.Delay(500, ct); } catch (OperationCanceledException) { }
+                try { await PauseAsync(500, ct); } catch (OperationCanceledException) { }
             }
             finally
             {
                 if (client is not null) await client.DisposeAsync();
             }
         }
+    }
+
+    // Task.Delay, or on the loop's own thread a wait there (see _ownThread).
+    private ValueTask PauseAsync(int ms, CancellationToken ct)
+    {
+        if (!_ownThread) return new ValueTask(Task.Delay(ms, ct));
+        if (ct.WaitHandle.WaitOne(ms)) throw new OperationCanceledException(ct);
+        return ValueTask.CompletedTask;
     }
 
     private async Task TruncateAsync(KafkaWireClient client, List<FetchState> states, CancellationToken ct)
@@ -227,7 +251,7 @@ internal sealed class ReplicaFetcher : IAsyncDisposable
         {
             // Session errors are settled by the next (full) fetch; other top-level errors back off.
             if (response.ErrorCode is not ((short)ErrorCode.FetchSessionIdNotFound or (short)ErrorCode.InvalidFetchSessionEpoch or (short)ErrorCode.FetchSessionTopicIdError))
-                await Task.Delay(100, ct);
+                await PauseAsync(100, ct);
             return;
         }
         foreach (var tr in response.Responses)

@@ -44,6 +44,7 @@ public sealed class ReplicationManager : IAsyncDisposable
         ProducePurgatory = new DelayedOperationPurgatory<TopicPartition>(broker.Timer);
         LagTimeMaxMs = (long)broker.Config.Get("replica.lag.time.max.ms")!;
         FetchMaxBytes = (int)broker.Config.Get("replica.fetch.max.bytes")!;
+        SocketTimeoutMs = (int)broker.Config.Get("replica.socket.timeout.ms")!;
         int windows = (int)broker.Config.Get("replication.quota.window.num")!;
         int windowSeconds = (int)broker.Config.Get("replication.quota.window.size.seconds")!;
         LeaderQuota = new ReplicationQuota(() => (long)broker.Config.Get("leader.replication.throttled.rate")!,
@@ -57,6 +58,9 @@ public sealed class ReplicationManager : IAsyncDisposable
     /// <summary>replica.lag.time.max.ms: how long an ISR member may stay behind the leader's log end.</summary>
     public long LagTimeMaxMs { get; }
     public int FetchMaxBytes { get; }
+    /// <summary>replica.socket.timeout.ms: how long a replica fetcher waits for a leader's answer
+    /// (enforced on blocking, i.e. plaintext, fetcher connections).</summary>
+    public int SocketTimeoutMs { get; }
     /// <summary>Throttle on what this broker, as leader, sends to catching-up followers (KIP-73).</summary>
     public ReplicationQuota LeaderQuota { get; }
     /// <summary>Throttle on what this broker, as follower, fetches for throttled partitions (KIP-73).</summary>

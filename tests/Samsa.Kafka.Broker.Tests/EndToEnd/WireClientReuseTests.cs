@@ -48,6 +48,10 @@ public class WireClientReuseTests
         await using var fresh = await KafkaWireClient.ConnectAsync("127.0.0.1", live.Broker.BoundEndPoint.Port);
         await using var reused = await KafkaWireClient.ConnectAsync("127.0.0.1", live.Broker.BoundEndPoint.Port);
         reused.ReuseResponseBuffer = true;
+        // The replica fetcher's connection on plaintext listeners: blocking calls, same buffer reuse.
+        await using var blocking = KafkaWireClient.ConnectBlocking("127.0.0.1", live.Broker.BoundEndPoint.Port, 10_000);
+        blocking.ReuseResponseBuffer = true;
+        Assert.True(blocking.IsBlocking);
         // Small, then large (the buffer grows), then small and large again from other offsets.
         foreach (var (offset, maxBytes) in new[] { (0L, 10_000), (0L, 1_048_576), (80L, 20_000), (8L, 1_048_576) })
         {
@@ -58,6 +62,49 @@ public class WireClientReuseTests
             Assert.True(got.Records is { Length: > 0 });
             Assert.Equal(expected.Records!.Value.ToArray(), got.Records!.Value.ToArray());
             if (maxBytes > 100_000) Assert.True(got.Records.Value.Length > 256 * 1024, $"expected the whole log, got {got.Records.Value.Length} bytes");
+            var sent = blocking.SendReusingBuffersAsync<FetchResponse>(Fetch(offset, maxBytes), 12, default);
+            Assert.True(sent.IsCompleted, "a blocking client answers synchronously");
+            var fromBlocking = (await sent).Responses[0].Partitions[0];
+            Assert.Equal(expected.HighWatermark, fromBlocking.HighWatermark);
+            Assert.Equal(expected.Records!.Value.ToArray(), fromBlocking.Records!.Value.ToArray());
         }
+    }
+
+    // A blocking client connected to a peer that accepts and never answers (a hung leader), and
+    // its Fetch waiting for an answer on another thread.
+    private static async Task WithFetchToSilentPeer(int receiveTimeoutMs, Func<KafkaWireClient, Task, Task> check)
+    {
+        var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        listener.Start();
+        try
+        {
+            await using var client = KafkaWireClient.ConnectBlocking("127.0.0.1", ((System.Net.IPEndPoint)listener.LocalEndpoint).Port, receiveTimeoutMs);
+            client.ReuseResponseBuffer = true;
+            var waiting = Task.Run(() => client.SendReusingBuffersAsync<FetchResponse>(Fetch(0, 1000), 12, default).AsTask());
+            await check(client, waiting);
+        }
+        finally { listener.Stop(); }
+    }
+
+    [Fact]
+    public Task BlockingClientAbortEndsAWaitingReceive() => WithFetchToSilentPeer(30_000, async (client, waiting) =>
+    {
+        await Task.Delay(300);
+        Assert.False(waiting.IsCompleted);
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        client.Abort();   // what stopping a replica fetcher does
+        await Assert.ThrowsAsync<IOException>(() => waiting.WaitAsync(TimeSpan.FromSeconds(10)));
+        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(5), $"the receive ended {watch.Elapsed} after Abort");
+    });
+
+    [Fact]
+    public Task BlockingClientReceiveTimesOut()
+    {
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        return WithFetchToSilentPeer(300, async (_, waiting) =>
+        {
+            await Assert.ThrowsAsync<IOException>(() => waiting.WaitAsync(TimeSpan.FromSeconds(20)));
+            Assert.InRange(watch.Elapsed, TimeSpan.FromMilliseconds(250), TimeSpan.FromSeconds(10));
+        });
     }
 }
