@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Buffers.Binary;
+using System.Net;
 using System.Net.Sockets;
 using Samsa.Kafka.Protocol;
 using Samsa.Kafka.Protocol.Messages;
@@ -33,19 +34,52 @@ public sealed partial class KafkaWireClient : IAsyncDisposable
     /// <see cref="SendAsync{TResponse}"/> then complete synchronously. A receive waiting longer than
     /// <paramref name="receiveTimeoutMs"/> fails with an IOException (upstream replica.socket.timeout.ms).
     /// </summary>
-    public static KafkaWireClient ConnectBlocking(string host, int port, int receiveTimeoutMs)
+    public static KafkaWireClient ConnectBlocking(string host, int port, int receiveTimeoutMs, CancellationToken ct = default)
     {
-        var tcp = new TcpClient { NoDelay = true, ReceiveTimeout = receiveTimeoutMs, SendTimeout = receiveTimeoutMs };
-        try
+        SocketException? last = null;
+        foreach (var address in Dns.GetHostAddresses(host))
         {
-            tcp.Connect(host, port);
-            return new KafkaWireClient(tcp, tcp.GetStream(), blocking: true);
+            var socket = new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+            try
+            {
+                ConnectWithin(socket, new IPEndPoint(address, port), ConnectTimeoutMs, ct);
+                var tcp = new TcpClient { Client = socket, NoDelay = true, ReceiveTimeout = receiveTimeoutMs, SendTimeout = receiveTimeoutMs };
+                return new KafkaWireClient(tcp, tcp.GetStream(), blocking: true);
+            }
+            catch (SocketException e)
+            {
+                socket.Dispose();
+                last = e;
+            }
+            catch
+            {
+                socket.Dispose();
+                throw;
+            }
         }
-        catch
+        throw last ?? new SocketException((int)SocketError.HostNotFound);
+    }
+
+    /// <summary>How long a blocking connect may take (upstream socket.connection.setup.timeout.ms' default).</summary>
+    internal const int ConnectTimeoutMs = 10_000;
+
+    // connect() without blocking, waited for in 50 ms polls so that a stop (ct) or an unreachable
+    // peer (timeout) ends it; the socket is then put back in blocking mode. Only synchronous calls
+    // touch it, so the runtime never registers it with its epoll thread.
+    private static void ConnectWithin(Socket socket, IPEndPoint endPoint, int timeoutMs, CancellationToken ct)
+    {
+        socket.Blocking = false;
+        try { socket.Connect(endPoint); }
+        catch (SocketException e) when (e.SocketErrorCode is SocketError.WouldBlock or SocketError.InProgress) { }
+        long deadline = Environment.TickCount64 + timeoutMs;
+        while (!socket.Poll(50_000, SelectMode.SelectWrite) && !socket.Poll(0, SelectMode.SelectError))
         {
-            tcp.Dispose();
-            throw;
+            ct.ThrowIfCancellationRequested();
+            if (Environment.TickCount64 >= deadline) throw new SocketException((int)SocketError.TimedOut);
         }
+        int error = (int)socket.GetSocketOption(SocketOptionLevel.Socket, SocketOptionName.Error)!;
+        if (error != 0) throw new SocketException(error);
+        socket.Blocking = true;
     }
 
     /// <summary>True for a client from <see cref="ConnectBlocking"/>.</summary>

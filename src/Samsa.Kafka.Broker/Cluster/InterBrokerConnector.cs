@@ -59,10 +59,10 @@ public sealed class InterBrokerConnector
     /// <summary>A blocking connection (<see cref="KafkaWireClient.ConnectBlocking"/>) to a peer's
     /// inter-broker endpoint, or null when the listener uses TLS or SASL (their handshakes are
     /// asynchronous here; the caller connects with <see cref="ConnectAsync"/> then).</summary>
-    internal KafkaWireClient? TryConnectBlocking(string host, int port, string clientId, int receiveTimeoutMs)
+    internal KafkaWireClient? TryConnectBlocking(string host, int port, string clientId, int receiveTimeoutMs, CancellationToken ct)
     {
         if (Protocol.UsesTls() || Protocol.UsesSasl()) return null;
-        var client = KafkaWireClient.ConnectBlocking(host, port, receiveTimeoutMs);
+        var client = KafkaWireClient.ConnectBlocking(host, port, receiveTimeoutMs, ct);
         client.ClientId = clientId;
         Interlocked.Increment(ref _connections);
         return client;

@@ -103,7 +103,7 @@ internal sealed class ReplicaFetcher : IAsyncDisposable
                 client = _ownThread ? _manager.Connector.TryConnectBlocking(Host, Port, clientId,
                     // Upstream requires replica.socket.timeout.ms >= replica.fetch.wait.max.ms; a
                     // parked fetch must not time out here.
-                    Math.Max(_manager.SocketTimeoutMs, 2 * MaxWaitMs)) : null;
+                    Math.Max(_manager.SocketTimeoutMs, 2 * MaxWaitMs), ct) : null;
                 client ??= await _manager.Connector.ConnectAsync(Host, Port, clientId, ct);
                 _ownThread = client.IsBlocking;
                 // Stopping interrupts a blocking receive (up to max_wait_ms, or a silent leader's timeout).

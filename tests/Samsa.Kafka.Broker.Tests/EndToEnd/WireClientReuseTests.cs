@@ -107,4 +107,47 @@ public class WireClientReuseTests
             Assert.InRange(watch.Elapsed, TimeSpan.FromMilliseconds(250), TimeSpan.FromSeconds(10));
         });
     }
+
+    [Fact]
+    public void BlockingConnectToAClosedPortIsRefused()
+    {
+        var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        listener.Start();
+        int port = ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
+        listener.Stop();
+        var e = Assert.Throws<System.Net.Sockets.SocketException>(() => KafkaWireClient.ConnectBlocking("127.0.0.1", port, 1000));
+        Assert.Equal(System.Net.Sockets.SocketError.ConnectionRefused, e.SocketErrorCode);
+    }
+
+    // A leader that does not complete the handshake must not hold a stopping replica fetcher (the
+    // broker waits for its loop) for the kernel's ~2 minutes of SYN retries: the connect ends when
+    // the stop is requested. A listener whose accept queue is full drops further SYNs (Linux), which
+    // is how such a peer is made here; the first connections fill the queue.
+    [Fact]
+    public void BlockingConnectEndsWhenCancelled()
+    {
+        using var listener = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.InterNetwork, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+        listener.Bind(new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, 0));
+        listener.Listen(0);
+        int port = ((System.Net.IPEndPoint)listener.LocalEndPoint!).Port;
+        var fillers = new List<System.Net.Sockets.Socket>();
+        try
+        {
+            for (int i = 0; i < 3; i++)
+            {
+                var f = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.InterNetwork, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+                fillers.Add(f);
+                _ = f.ConnectAsync(System.Net.IPAddress.Loopback, port);
+            }
+            Thread.Sleep(200);
+            using var stop = new CancellationTokenSource(500);
+            var watch = System.Diagnostics.Stopwatch.StartNew();
+            Assert.ThrowsAny<OperationCanceledException>(() => KafkaWireClient.ConnectBlocking("127.0.0.1", port, 1000, stop.Token));
+            Assert.InRange(watch.Elapsed, TimeSpan.FromMilliseconds(400), TimeSpan.FromSeconds(5));
+        }
+        finally
+        {
+            foreach (var f in fillers) f.Dispose();
+        }
+    }
 }
