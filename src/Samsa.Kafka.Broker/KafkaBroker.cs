@@ -267,6 +267,7 @@ public sealed class KafkaBroker : IAsyncDisposable
                     Name = $"kafka {name}",
                     MaxFrameBytes = Config.SocketRequestMaxBytes,
                     ZeroCopyFileSend = ZeroCopyFileSend,
+                    InlineScheduling = true,
                     Tls = tls.GetValueOrDefault(name),
                     OnError = (c, e) => Log($"connection {c.RemoteEndPoint} on listener {name} closed by error: {Network.KafkaConnectionHandler.OneLine(e)}"),
                 };

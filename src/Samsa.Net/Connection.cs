@@ -80,6 +80,7 @@ public sealed class Connection
             pauseWriterThreshold: receiveLimit,
             resumeWriterThreshold: receiveLimit / 2,
             minimumSegmentSize: 8192,
+            readerScheduler: options.InlineScheduling ? PipeScheduler.Inline : PipeScheduler.ThreadPool,
             useSynchronizationContext: false));
         long sendLimit = Math.Max(options.SendBufferBytes, 64 * 1024);
         long sendResume = Math.Clamp(options.SendBufferResumeBytes, 1, sendLimit);
@@ -87,6 +88,7 @@ public sealed class Connection
             pauseWriterThreshold: sendLimit,
             resumeWriterThreshold: sendResume,
             minimumSegmentSize: 16384,
+            readerScheduler: options.InlineScheduling ? PipeScheduler.Inline : PipeScheduler.ThreadPool,
             useSynchronizationContext: false));
     }
 

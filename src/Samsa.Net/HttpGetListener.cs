@@ -146,6 +146,9 @@ public sealed class HttpGetListener : IAsyncDisposable
                 {
                     string target = requestLine[1];
                     int q = target.IndexOf('?');
+                    // Handlers may wait synchronously (a metrics scrape asking other brokers):
+                    // never on the runtime's socket event thread (SocketEventThread).
+                    if (SocketEventThread.IsCurrent) await Task.Yield();
                     answer = await _handler(new HttpRequest(requestLine[0], q < 0 ? target : target.Substring(0, q), q < 0 ? "" : target.Substring(q + 1), body) { ContentType = contentType },
                         timeout.Token).ConfigureAwait(false);
                 }

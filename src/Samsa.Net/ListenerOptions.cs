@@ -35,6 +35,16 @@ public sealed class ListenerOptions
     /// </summary>
     public bool ZeroCopyFileSend = true;
 
+    /// <summary>
+    /// Run the frame loop on the thread whose receive filled the input pipe, and the send loop on
+    /// the thread that flushed the output pipe, instead of queueing each to the thread pool
+    /// (Kestrel's inline scheduling). Saves two thread-pool hand-offs — and the worker wake-ups and
+    /// context switches they cost — per socket read; the price is that a handler that completes
+    /// synchronously delays the connection's next receive, which the frame loop does anyway since
+    /// it handles one frame at a time. For handlers that never block: the Kafka listener (issue #19).
+    /// </summary>
+    public bool InlineScheduling;
+
     /// <summary>What the listener serves, for messages ("kafka", "keeper client"): a failed bind
     /// says "kafka listener cannot bind 127.0.0.1:9092: address already in use".</summary>
     public string Name = "tcp";

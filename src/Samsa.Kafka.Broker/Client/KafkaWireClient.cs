@@ -161,6 +161,8 @@ public sealed partial class KafkaWireClient : IAsyncDisposable
         {
             await _stream.WriteAsync(_send.AsMemory(0, 4 + size), ct);
             frame = await ReadFrameIntoReceiveBufferAsync(ct);
+            // The caller may wait synchronously next: not on a socket event thread (SocketEventThread).
+            if (Samsa.Net.SocketEventThread.IsCurrent) await Task.Yield();
         }
         return Decode<TResponse>(frame, request.ApiKey, version, correlation);
     }
@@ -182,6 +184,7 @@ public sealed partial class KafkaWireClient : IAsyncDisposable
         if (ReuseResponseBuffer)
         {
             var reused = await ReadFrameIntoReceiveBufferAsync(ct);
+            if (Samsa.Net.SocketEventThread.IsCurrent) await Task.Yield();   // as in SendReusingBuffersAsync
             return Decode<TResponse>(reused, request.ApiKey, version, correlation);
         }
         var frame = await ReadFrameAsync(ct) ?? throw new IOException("connection closed by the broker");
@@ -224,6 +227,7 @@ public sealed partial class KafkaWireClient : IAsyncDisposable
         if (size < 0 || size > 256 * 1024 * 1024) throw new IOException($"bad response length {size}");
         var frame = new byte[size];
         if (!await ReadExactlyOrEofAsync(frame, ct)) return null;
+        if (Samsa.Net.SocketEventThread.IsCurrent) await Task.Yield();   // as in SendReusingBuffersAsync
         return frame;
     }
 

@@ -33,6 +33,9 @@ public sealed class KafkaConnectionHandler(KafkaBroker broker, string listenerNa
         return Security.Quotas.ConnectionAdmission.OnConnectedAsync(broker, connection, address);
     }
 
+    private static bool HandledOnEventThread(ReadOnlySpan<byte> frame) =>
+        frame.Length >= 2 && System.Buffers.Binary.BinaryPrimitives.ReadInt16BigEndian(frame) is (short)ApiKey.Produce or (short)ApiKey.Fetch;
+
     internal static ConnectionSession SessionOf(Connection connection) =>
         connection.State as ConnectionSession ?? ConnectionSession.ForTests();
 
@@ -48,6 +51,10 @@ public sealed class KafkaConnectionHandler(KafkaBroker broker, string listenerNa
     {
         var timing = new Telemetry.RequestTiming(System.Diagnostics.Stopwatch.GetTimestamp());   // Telemetry/BrokerMetrics
         var session = SessionOf(connection);
+        // `samsa broker` runs socket continuations inline (Samsa.Net.SocketEventThread): Produce and
+        // Fetch, which never wait synchronously, are handled on the event thread that read them;
+        // every other request (admin operations wait for ZooKeeper, SASL may) moves to the pool.
+        if (SocketEventThread.IsCurrent && (session.Sasl is not null || !HandledOnEventThread(frame.Span))) await Task.Yield();
         // SASL listeners: unauthenticated connections may only authenticate (Security/Sasl).
         if (session.Sasl is not null && await broker.Sasl.InterceptAsync(connection, session, frame)) return;
         var (header, request, error) = Parse(frame);
