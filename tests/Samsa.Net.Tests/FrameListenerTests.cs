@@ -8,9 +8,15 @@ public class FrameListenerTests
 {
     private static readonly IPEndPoint Loopback = new(IPAddress.Loopback, 0);
 
-    private static async Task<FrameListener> StartAsync(IFrameHandler handler, ListenerOptions? options = null)
+    /// <summary>Every test here runs twice: with the pipes' loops queued to the thread pool, and
+    /// (<see cref="FrameListenerInlineSchedulingTests"/>) run inline, as the Kafka listener does.</summary>
+    protected virtual bool InlineScheduling => false;
+
+    private async Task<FrameListener> StartAsync(IFrameHandler handler, ListenerOptions? options = null)
     {
-        var listener = new FrameListener(Loopback, handler, options ?? new ListenerOptions());
+        options ??= new ListenerOptions();
+        options.InlineScheduling = InlineScheduling;
+        var listener = new FrameListener(Loopback, handler, options);
         listener.Start();
         await Task.CompletedTask;
         return listener;
@@ -375,4 +381,9 @@ public class FrameListenerTests
             await Task.Delay(10);
         }
     }
+}
+
+public sealed class FrameListenerInlineSchedulingTests : FrameListenerTests
+{
+    protected override bool InlineScheduling => true;
 }

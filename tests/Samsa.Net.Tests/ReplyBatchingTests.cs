@@ -9,6 +9,9 @@ namespace Samsa.Net.Tests;
 /// </summary>
 public class ReplyBatchingTests
 {
+    /// <summary>Run again inline (<see cref="ReplyBatchingInlineSchedulingTests"/>), as the Kafka listener runs.</summary>
+    protected virtual bool InlineScheduling => false;
+
     // Frame "A": answered at once. Frame "W": waits until the test releases it, then answers.
     // Frame "X": answered from another thread, later, while the loop may be deferring.
     private sealed class WaitingHandler : EchoHandler
@@ -38,7 +41,7 @@ public class ReplyBatchingTests
     public async Task ReplyBatching_a_reply_goes_out_before_a_later_request_in_the_same_read_waits()
     {
         var handler = new WaitingHandler();
-        await using var listener = new FrameListener(new IPEndPoint(IPAddress.Loopback, 0), handler, new ListenerOptions());
+        await using var listener = new FrameListener(new IPEndPoint(IPAddress.Loopback, 0), handler, new ListenerOptions { InlineScheduling = InlineScheduling });
         listener.Start();
         using var client = await TestClient.ConnectAsync(listener.LocalEndPoint);
         // One write: three quick requests, then one that waits; all reach the server in one read.
@@ -58,7 +61,7 @@ public class ReplyBatchingTests
     {
         var handler = new WaitingHandler();
         handler.Release.SetResult();
-        await using var listener = new FrameListener(new IPEndPoint(IPAddress.Loopback, 0), handler, new ListenerOptions());
+        await using var listener = new FrameListener(new IPEndPoint(IPAddress.Loopback, 0), handler, new ListenerOptions { InlineScheduling = InlineScheduling });
         listener.Start();
         using var client = await TestClient.ConnectAsync(listener.LocalEndPoint);
         var all = new MemoryStream();
@@ -76,4 +79,9 @@ public class ReplyBatchingTests
             Assert.True(seen.Add(System.Text.Encoding.ASCII.GetString(await client.ReadFrameAsync().WaitAsync(timeout.Token))));
         Assert.Equal(expected, seen);
     }
+}
+
+public sealed class ReplyBatchingInlineSchedulingTests : ReplyBatchingTests
+{
+    protected override bool InlineScheduling => true;
 }
