@@ -260,7 +260,9 @@ public class ShareCoordinatorTests
         // written since; either way the answer never precedes the state).
         var s = f.Broker.ShareCoordinator.Coordinator.Read(key, -1).State!;
         Assert.Equal(2, s.StartOffset);
-        Assert.Equal([B(2, 3, RecordState.Available, 1)], s.Batches);   // 2 still acquired (written available), 3 released
+        // 2 still acquired: written as before its acquisition (available, never delivered), as
+        // upstream writes no acquisition; 3 released after one delivery.
+        Assert.Equal([B(2, 2, RecordState.Available, 0), B(3, 3, RecordState.Available, 1)], s.Batches);
         Assert.Equal(0, s.DeliveryCompleteCount);
     }
 

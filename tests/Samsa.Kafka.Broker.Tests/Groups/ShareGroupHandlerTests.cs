@@ -334,14 +334,15 @@ public class ShareGroupHandlerTests
                 await f.Produce("t", 0, HandlerFixture.Batch("a", "b", "c", "d"));
                 Assert.Equal([0L, 1, 2, 3], Offsets(await Fetch(f, "g", "m", 0, topicId)));
                 await Ack(f, "g", "m", 1, topicId, (0, 1, 1), (3, 3, 3));
-                // offset 2 stays acquired (delivery 1) when the broker stops.
+                // offset 2 stays acquired (delivery 1) when the broker stops: as upstream, where no
+                // acquisition is written, that delivery is not counted after the restart.
             }
             {
                 await using var broker = new KafkaBroker(new BrokerConfig(props));
                 var f = new HandlerFixture(broker);
                 var r = await Fetch(f, "g", "n", 0, topicId);
                 Assert.Equal([2L], Offsets(r));
-                Assert.Equal(2, r.Responses[0].Partitions[0].AcquiredRecords[0].DeliveryCount);
+                Assert.Equal(1, r.Responses[0].Partitions[0].AcquiredRecords[0].DeliveryCount);
                 Assert.Equal(["c"], Values(r));
             }
         }

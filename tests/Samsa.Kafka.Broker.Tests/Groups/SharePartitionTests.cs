@@ -193,9 +193,32 @@ public class SharePartitionTests
         restored.Restore(snapshot);
         Assert.Equal(7, restored.StartOffset);
         Assert.Equal(13, restored.EndOffset);
-        Assert.Equal((RecordState.Available, (short)1, null), restored.StateOf(7));
+        // Records acquired when it was written come back at their count before that acquisition
+        // (upstream writes no acquisition); a released one keeps its delivery.
+        Assert.Equal((RecordState.Available, (short)0, null), restored.StateOf(7));
         Assert.Equal((RecordState.Archived, (short)1, null), restored.StateOf(8));
+        Assert.Equal((RecordState.Available, (short)1, null), restored.StateOf(9));
         var again = restored.Acquire("n", Batches((5, 12), (13, 13)), 100, false, 0);
-        Assert.Equal([new AcquiredRange(7, 7, 2), new AcquiredRange(9, 12, 2), new AcquiredRange(13, 13, 1)], again);
+        Assert.Equal([new AcquiredRange(7, 7, 1), new AcquiredRange(9, 9, 2), new AcquiredRange(10, 13, 1)], again);
+    }
+
+    [Fact]
+    public void AnAcquisitionDoesNotChangeWhatIsPersisted()
+    {
+        // Delivered once and released, then acquired again (delivery 2): what is written is the
+        // state before that acquisition, so a leader that dies holding it — or dies before a later
+        // release of it is written — leaves delivery 1 behind, and the next leader delivers it at 2.
+        var sp = New(start: 0);
+        sp.Acquire("m", Batches((0, 3)), 100, false, 0);
+        sp.Acknowledge("m", 0, 3, Release, 0);
+        var beforeAcquisition = sp.Snapshot();
+        Assert.Equal([new AcquiredRange(0, 3, 2)], sp.Acquire("n", Batches((0, 3)), 100, false, 0));
+        var snapshot = sp.Snapshot();
+        Assert.Equal(beforeAcquisition.Batches, snapshot.Batches);
+        Assert.Equal([new StateBatch(0, 3, RecordState.Available, 1)], snapshot.Batches);
+
+        var restored = new SharePartition("g", sp.TopicId, 0, Settings);
+        restored.Restore(snapshot);
+        Assert.Equal([new AcquiredRange(0, 3, 2)], restored.Acquire("o", Batches((0, 3)), 100, false, 0));
     }
 }

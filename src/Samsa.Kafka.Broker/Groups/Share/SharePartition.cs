@@ -94,8 +94,9 @@ public sealed class SharePartition
     }
 
     /// <summary>Rebuilds the state from a snapshot (broker restart, leader change). Records that
-    /// were ACQUIRED when it was written come back AVAILABLE: their locks died with the old
-    /// leader (upstream persists only AVAILABLE / ACKNOWLEDGED / ARCHIVED and the delivery count).</summary>
+    /// were ACQUIRED when it was written come back AVAILABLE at their count before that acquisition:
+    /// their locks died with the old leader (upstream persists only AVAILABLE / ACKNOWLEDGED /
+    /// ARCHIVED and the delivery count, and never an acquisition).</summary>
     public void Restore(SharePartitionSnapshot snapshot)
     {
         _inFlight.Clear();
@@ -117,24 +118,31 @@ public sealed class SharePartition
         Version++;
     }
 
-    /// <summary>The state to persist: runs of equal (state, delivery count), ACQUIRED written as
-    /// AVAILABLE (a restarted leader cannot honour a lock).</summary>
+    /// <summary>The state to persist: runs of equal (state, delivery count). An ACQUIRED record is
+    /// written as it was before this acquisition — AVAILABLE with one delivery less — because
+    /// upstream's SharePartition never writes an acquisition (only acknowledgements, releases and
+    /// lock expiries): a leader that dies holding it gives the record back at its old count, and a
+    /// release that did not reach the share coordinator before such a death cannot leave the
+    /// acquisition's count behind (compat kafkats `share-state-restart` on the cluster target saw
+    /// 6-9 delivered at 3 after a SIGKILL in that window).</summary>
     public SharePartitionSnapshot Snapshot()
     {
         var batches = new List<StateBatch>();
         foreach (var (offset, r) in _inFlight)
         {
-            var state = r.State == RecordState.Acquired ? RecordState.Available : r.State;
+            var (state, count) = r.State == RecordState.Acquired
+                ? (RecordState.Available, (short)Math.Max(0, r.DeliveryCount - 1))
+                : (r.State, r.DeliveryCount);
             if (batches.Count > 0)
             {
                 var last = batches[^1];
-                if (last.LastOffset + 1 == offset && last.State == state && last.DeliveryCount == r.DeliveryCount)
+                if (last.LastOffset + 1 == offset && last.State == state && last.DeliveryCount == count)
                 {
                     batches[^1] = last with { LastOffset = offset };
                     continue;
                 }
             }
-            batches.Add(new StateBatch(offset, offset, state, r.DeliveryCount));
+            batches.Add(new StateBatch(offset, offset, state, count));
         }
         // Offsets handed out but no longer tracked (gaps) below EndOffset need no entry: a restored
         // partition treats untracked offsets below its end as done.

@@ -15,8 +15,9 @@ namespace Samsa.Kafka.Broker.Groups.Share;
 /// persister: read (ReadShareGroupState) when this broker first serves the share-partition as
 /// leader of a given leader epoch — initialized there (InitializeShareGroupState) from
 /// share.auto.offset.reset when it never was —, written (WriteShareGroupState) before an
-/// acknowledgement is answered, and within 100 ms after any other change (acquisition delivery
-/// counts, lock expiry, released records).
+/// acknowledgement is answered, and within 100 ms after any other change (lock expiry, released
+/// records). Acquisitions are not written: as upstream's, the persisted state of an acquired record
+/// is the one it had before (see SharePartition.Snapshot).
 /// </summary>
 public sealed class ShareService : IDisposable
 {
@@ -37,6 +38,10 @@ public sealed class ShareService : IDisposable
         public Task<ErrorCode>? Load;
         public int LeaderEpoch = -1;
         public long PersistedVersion = -1;
+        // What the last successful write carried (null after a load or reset): a change that leaves
+        // the persisted form as it was — an acquisition, see SharePartition.Snapshot — is not written,
+        // as upstream writes no acquisition.
+        public (SharePartitionSnapshot Snapshot, int CompleteCount, int LeaderEpoch)? LastWritten;
         public readonly SemaphoreSlim WriteGate = new(1, 1);
     }
 
@@ -247,6 +252,7 @@ public sealed class ShareService : IDisposable
             _partitions[key] = fresh;
             holder.LeaderEpoch = leaderEpoch;
             holder.PersistedVersion = fresh.Version;
+            holder.LastWritten = null;
         }
         LastLoad = (state?.Batches.Count ?? 0, started.Elapsed);
         return ErrorCode.None;
@@ -318,7 +324,9 @@ public sealed class ShareService : IDisposable
     /// <summary>
     /// Writes the share-partition's state to its share coordinator (WriteShareGroupState) if it
     /// changed since the last write: start offset, state epoch, this broker's leader epoch, the
-    /// delivery-complete count and the in-flight runs (ACQUIRED written as AVAILABLE with its count).
+    /// delivery-complete count and the in-flight runs (an ACQUIRED record written as it was before
+    /// its acquisition); a change that leaves all that as last written (an acquisition alone) is not
+    /// written.
     /// Writes of one share-partition are serialized, each carrying the state at its turn.
     /// </summary>
     public async Task<ErrorCode> PersistAsync(string groupId, Partition partition, CancellationToken ct = default)
@@ -343,12 +351,25 @@ public sealed class ShareService : IDisposable
                 completeCount = sp.DeliveryCompleteCount;
             }
             int leaderEpoch;
-            lock (_gate) leaderEpoch = holder.LeaderEpoch;
+            lock (_gate)
+            {
+                leaderEpoch = holder.LeaderEpoch;
+                if (holder.LastWritten is { } last && last.LeaderEpoch == leaderEpoch && last.CompleteCount == completeCount
+                    && SameState(last.Snapshot, snapshot))
+                {
+                    if (holder.PersistedVersion < version) holder.PersistedVersion = version;
+                    return ErrorCode.None;
+                }
+            }
             var error = await Persister.WriteAsync(new SharePartitionKey(groupId, partition.Topic.Id, partition.Index),
                 snapshot.StateEpoch, leaderEpoch, snapshot.StartOffset, completeCount, snapshot.Batches, ct);
             if (error == ErrorCode.None)
             {
-                lock (_gate) if (holder.PersistedVersion < version) holder.PersistedVersion = version;
+                lock (_gate)
+                {
+                    if (holder.PersistedVersion < version) holder.PersistedVersion = version;
+                    holder.LastWritten = (snapshot, completeCount, leaderEpoch);
+                }
             }
             else
             {
@@ -362,6 +383,9 @@ public sealed class ShareService : IDisposable
             holder.WriteGate.Release();
         }
     }
+
+    private static bool SameState(SharePartitionSnapshot a, SharePartitionSnapshot b) =>
+        a.StartOffset == b.StartOffset && a.StateEpoch == b.StateEpoch && a.Batches.SequenceEqual(b.Batches);
 
     /// <summary>The error a client sees for a persister error (upstream SharePartition's mapping of
     /// ReadShareGroupState / WriteShareGroupState failures).</summary>
@@ -525,7 +549,7 @@ public sealed class ShareService : IDisposable
         long version;
         lock (sp) { sp.Reinitialize(startOffset); version = sp.Version; }
         var holder = HolderOf((groupId, partition.Topic.Id, partition.Index));
-        lock (_gate) holder.PersistedVersion = version;
+        lock (_gate) { holder.PersistedVersion = version; holder.LastWritten = null; }
         Notify();
         return ErrorCode.None;
     }
