@@ -122,7 +122,7 @@ public sealed class TransactionCoordinatorService : IDisposable
         Func<string, int, string, CancellationToken, Task<Client.KafkaWireClient>>? connect = null)
     {
         Markers = new TxnMarkerChannel(endpointOf, _log, connect);
-        Markers.MarkerWritten += Coordinator.RetryCompletions;
+        Markers.CompletionDue += Coordinator.RetryCompletions;
         Verifications = new TxnVerificationChannel(endpointOf, _log, connect);
     }
 

@@ -11,8 +11,12 @@ namespace Samsa.Kafka.Broker.Transactions;
 /// TransactionMarkerChannelManager): a WriteTxnMarkers request to the partition's leader, one
 /// connection per broker, requests to a broker one at a time. <see cref="Write"/> never blocks: it
 /// answers NONE once the leader confirmed that marker, REQUEST_TIMED_OUT while it is on its way (or
-/// must be retried), and the coordinator retries the completion when <see cref="MarkerWritten"/>
-/// fires or on its next tick.
+/// must be retried), and the coordinator retries the completion when <see cref="CompletionDue"/>
+/// fires or on its next tick. A marker that failed (no answer, or an error such as
+/// NOT_LEADER_OR_FOLLOWER) is due again after <see cref="RetryBackoff"/>, as upstream re-enqueues it
+/// at once and its sender reconnects after 50 ms: the transaction must not stay in
+/// PrepareCommit/PrepareAbort — where the next transaction's AddPartitionsToTxn is answered
+/// CONCURRENT_TRANSACTIONS — for a tick of up to a second.
 /// </summary>
 public sealed class TxnMarkerChannel : IAsyncDisposable
 {
@@ -43,8 +47,18 @@ public sealed class TxnMarkerChannel : IAsyncDisposable
         });
     }
 
-    /// <summary>Raised (on a pool thread) after a leader confirmed a marker.</summary>
-    public event Action? MarkerWritten;
+    /// <summary>Raised (on a pool thread) when the coordinator should retry its completions: a leader
+    /// confirmed a marker, or <see cref="RetryBackoff"/> passed since a marker failed.</summary>
+    public event Action? CompletionDue;
+
+    /// <summary>How long a failed marker waits before it is due again: upstream's marker sender
+    /// (TransactionMarkerChannelManager's NetworkClient) reconnects after 50 ms, its
+    /// reconnect.backoff.ms and reconnect.backoff.max.ms both.</summary>
+    public static readonly TimeSpan RetryBackoff = TimeSpan.FromMilliseconds(50);
+
+    // Failed sends in a row per broker, so a broker that stays down is logged about once a
+    // few seconds, not at every retry.
+    private readonly Dictionary<int, int> _failuresInARow = [];
 
     /// <summary>Sends the marker at WriteTxnMarkers v2 with the transaction's version (KIP-1228).</summary>
     public ErrorCode Write(int leaderId, TopicPartition tp, long producerId, short producerEpoch, int coordinatorEpoch, bool commit,
@@ -77,6 +91,7 @@ public sealed class TxnMarkerChannel : IAsyncDisposable
     private async Task SendAsync(BrokerLink link, int leaderId, MarkerKey key, int coordinatorEpoch, short transactionVersion)
     {
         ErrorCode result = ErrorCode.NetworkException;
+        string? failure = null;
         try
         {
             var request = new WriteTxnMarkersRequest
@@ -101,19 +116,38 @@ public sealed class TxnMarkerChannel : IAsyncDisposable
         }
         catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException or KafkaProtocolException or TimeoutException)
         {
-            _log?.Invoke($"sending the transaction marker for {key.Partition} to broker {leaderId} failed: {e.Message}; will retry");
+            failure = e.Message;
         }
+        bool written = result is ErrorCode.None or ErrorCode.UnknownTopicOrPartition;
+        int failures;
         lock (_gate)
         {
             _inFlight.Remove(key);
             // A partition deleted meanwhile needs no marker (as a local write answers).
-            if (result is ErrorCode.None or ErrorCode.UnknownTopicOrPartition) _written.Add(key);
+            if (written) _written.Add(key);
+            failures = written ? 0 : _failuresInARow.GetValueOrDefault(leaderId) + 1;
+            _failuresInARow[leaderId] = failures;
         }
-        // Failures wait for the coordinator's next tick (about a second), not a tight retry loop.
-        if (result is ErrorCode.None or ErrorCode.UnknownTopicOrPartition)
-            MarkerWritten?.Invoke();
-        else if (result != ErrorCode.NetworkException)
-            _log?.Invoke($"broker {leaderId} refused the transaction marker for {key.Partition}: {result}; will retry");
+        if (written)
+        {
+            CompletionDue?.Invoke();
+            return;
+        }
+        if (failures % 100 == 1)
+        {
+            _log?.Invoke(failure is not null
+                ? $"sending the transaction marker for {key.Partition} to broker {leaderId} failed: {failure}; will retry"
+                : $"broker {leaderId} refused the transaction marker for {key.Partition}: {result}; will retry");
+        }
+        try
+        {
+            await Task.Delay(RetryBackoff, _stop.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            return;
+        }
+        CompletionDue?.Invoke();
     }
 
     public async ValueTask DisposeAsync()
@@ -130,7 +164,7 @@ public sealed class TxnMarkerChannel : IAsyncDisposable
     {
         private static readonly TimeSpan RequestTimeout = TimeSpan.FromSeconds(30);
         private readonly SemaphoreSlim _one = new(1, 1);
-        private KafkaWireClient? _client;
+        private readonly InterBrokerConnection _connection = new(host, port, "samsa-txn-marker", connect);
         private bool _disposed;
         public string Host { get; } = host;
         public int Port { get; } = port;
@@ -145,16 +179,11 @@ public sealed class TxnMarkerChannel : IAsyncDisposable
                 bound.CancelAfter(RequestTimeout);
                 try
                 {
-                    _client ??= await connect(Host, Port, "samsa-txn-marker", bound.Token);
-                    return await _client.SendAsync<WriteTxnMarkersResponse>(request, 2, ct: bound.Token);
+                    return await _connection.SendAsync<WriteTxnMarkersResponse>(request, 2, bound.Token);
                 }
-                catch
+                catch (Exception) when (bound.IsCancellationRequested && !stop.IsCancellationRequested)
                 {
-                    // The connection's state is unknown after a failure: the next request opens a new one.
-                    if (_client is not null) await _client.DisposeAsync();
-                    _client = null;
-                    if (bound.IsCancellationRequested && !stop.IsCancellationRequested) throw new TimeoutException("no answer within 30 s");
-                    throw;
+                    throw new TimeoutException("no answer within 30 s");
                 }
             }
             finally
@@ -166,7 +195,7 @@ public sealed class TxnMarkerChannel : IAsyncDisposable
         public void Dispose()
         {
             _disposed = true;
-            _client?.DisposeAsync().AsTask().Wait(TimeSpan.FromSeconds(1));
+            _connection.Dispose();
         }
     }
 }

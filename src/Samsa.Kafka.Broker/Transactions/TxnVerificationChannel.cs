@@ -59,7 +59,7 @@ public sealed class TxnVerificationChannel : IAsyncDisposable
             if (!_links.TryGetValue(coordinatorId, out link!) || link.Host != endpoint.Host || link.Port != endpoint.Port)
             {
                 link?.Close();
-                _links[coordinatorId] = link = new Link(endpoint.Host, endpoint.Port);
+                _links[coordinatorId] = link = new Link(new InterBrokerConnection(endpoint.Host, endpoint.Port, "samsa-txn-verification", _connect));
             }
             link.Queue.Add(pending);
             start = !link.Sending;
@@ -115,18 +115,7 @@ public sealed class TxnVerificationChannel : IAsyncDisposable
         {
             using var bound = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);
             bound.CancelAfter(RequestTimeout);
-            try
-            {
-                link.Client ??= await _connect(link.Host, link.Port, "samsa-txn-verification", bound.Token);
-                response = await link.Client.SendAsync<AddPartitionsToTxnResponse>(request, RequestVersion, ct: bound.Token);
-            }
-            catch
-            {
-                // The connection's state is unknown after a failure: the next round opens a new one.
-                if (link.Client is not null) await link.Client.DisposeAsync();
-                link.Client = null;
-                throw;
-            }
+            response = await link.Connection.SendAsync<AddPartitionsToTxnResponse>(request, RequestVersion, bound.Token);
         }
         catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException or KafkaProtocolException or OperationCanceledException or ObjectDisposedException)
         {
@@ -164,19 +153,14 @@ public sealed class TxnVerificationChannel : IAsyncDisposable
         await Task.CompletedTask;
     }
 
-    private sealed class Link(string host, int port)
+    private sealed class Link(InterBrokerConnection connection)
     {
-        public string Host { get; } = host;
-        public int Port { get; } = port;
+        public InterBrokerConnection Connection { get; } = connection;
+        public string Host => Connection.Host;
+        public int Port => Connection.Port;
         public List<Pending> Queue { get; } = [];
         public bool Sending { get; set; }
-        public KafkaWireClient? Client { get; set; }
 
-        public void Close()
-        {
-            var c = Client;
-            Client = null;
-            c?.DisposeAsync().AsTask().Wait(TimeSpan.FromSeconds(1));
-        }
+        public void Close() => Connection.Close();
     }
 }
