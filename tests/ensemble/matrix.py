@@ -45,6 +45,9 @@ OBSERVED = {"2 Keepers + 1 Apache", "1 Keeper + 2 Apache"}
 CI_SLICE = [("2 Keepers + 1 Apache", "keeper"), ("1 Keeper + 2 Apache", "apache")]
 ALL_CLIENTS = ["kazoo", "zkcli", "cli_mt", "node-zookeeper-client"]
 CI_CLIENTS = ["kazoo"]
+# each failed scenario's own FAIL line (with its reason), printed after the table so that the
+# tail of the log, all CI shows, says why
+FAILURE_LINES = []
 # the ACL scenarios leave nodes only their own digest users may delete: the runner deletes them
 # between members as upstream's super user (zookeeper.DigestAuthenticationProvider.superDigest)
 SUPER = "super:matrix"
@@ -190,6 +193,8 @@ def run_client(client, member, prefix, logdir, timeout_each):
             for st in ("PASS", "FAIL", "SKIP"):
                 if l.startswith(st + " "):
                     status[l[len(st) + 1:].split(":", 1)[0].strip()] = st
+                    if st == "FAIL":
+                        FAILURE_LINES.append(f"{member.name()} {client}: {l[:400]}")
         for s in names:
             st = status.get(s, "FAIL")
             if st == "PASS":
@@ -308,6 +313,8 @@ def main():
     for shape, leader, serving, scen in figures:
         print(f"{shape}, {leader} leads: serving {serving:.1f} s after start; scenarios through every member {scen:.0f} s")
     print(f"total {time.monotonic() - t_all:.0f} s")
+    for line in FAILURE_LINES:
+        print("failed: " + line)
     if a.tsv:
         with open(a.tsv, "w") as f:
             f.write("\t".join(header) + "\n")
