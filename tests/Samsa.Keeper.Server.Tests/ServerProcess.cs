@@ -71,6 +71,19 @@ public sealed class ServerProcess : IDisposable
     /// runs it; serving once it answers srvr.</summary>
     public static async Task<ServerProcess> StartUpstreamAsync(string dir, string dataDir, string extraCfg = "", params string[] jvmArgs)
     {
+        // The port is free when chosen but upstream binds it a second later; a test running beside
+        // this one may take it meanwhile (CI saw "java.net.BindException: Address already in use"
+        // and an exit that read as "upstream refused to start"): choose another and start again.
+        for (int attempt = 1; ; attempt++)
+        {
+            var sp = await StartUpstreamOnceAsync(dir, dataDir, extraCfg, jvmArgs);
+            if (attempt == 3 || sp.Started || !sp.Log.Contains("java.net.BindException", StringComparison.Ordinal)) return sp;
+            sp.Dispose();
+        }
+    }
+
+    private static async Task<ServerProcess> StartUpstreamOnceAsync(string dir, string dataDir, string extraCfg, string[] jvmArgs)
+    {
         int port = Samsa.Testing.TestEnvironment.FreePort(21800);
         string cfg = WriteConfig(dir, dataDir, port, extraCfg);
         var psi = new ProcessStartInfo("java") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
