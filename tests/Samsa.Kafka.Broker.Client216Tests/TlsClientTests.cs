@@ -204,6 +204,12 @@ public sealed class TlsClientTests(TlsFiles tls) : IClassFixture<TlsFiles>
             ["min.insync.replicas"] = "2",
         }, dataDir: Path.Combine(tls.Dir, "cluster-" + Guid.NewGuid().ToString("N")[..8]), perBrokerConfig: id => certificates[id]);
 
+        // The assignment names all three brokers: create the topic once every broker sees them all
+        // registered (CI once saw "Unknown broker(s) in replica assignment: 3", the answer upstream
+        // gives too while a broker's registration has not reached the controller).
+        foreach (int id in new[] { 1, 2, 3 })
+            await LocalCluster.WaitUntilAsync(async () => (await cluster.MetadataAsync(id)).Brokers.Count == 3,
+                TimeSpan.FromSeconds(30), $"broker {id} sees three brokers");
         // Clients bootstrap at broker 1 on its SSL listener; the topic's leader is broker 2.
         string bootstrap = $"localhost:{cluster[1].BoundEndPointOf("SSL").Port}";
         const string topic = "tls-replicated";

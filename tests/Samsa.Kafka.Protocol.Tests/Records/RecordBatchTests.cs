@@ -352,11 +352,17 @@ public class RecordBatchTests
             for (int i = 0; i < recordCount; i++) builder.Append(i, 1000 + i, null, value);
             byte[] batch = builder.Build();
             Iterate(batch); // warm up (JIT, pools)
-            long before = GC.GetAllocatedBytesForCurrentThread();
-            long sum = Iterate(batch);
-            long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
-            Assert.True(sum > 0);
-            return allocated;
+            // The least of three passes: a one-off allocation on this thread during a pass (CI once
+            // saw 5,832 bytes in one lz4 pass; a pool refilling after a trim) is not a per-record cost.
+            long least = long.MaxValue;
+            for (int pass = 0; pass < 3; pass++)
+            {
+                long before = GC.GetAllocatedBytesForCurrentThread();
+                long sum = Iterate(batch);
+                least = Math.Min(least, GC.GetAllocatedBytesForCurrentThread() - before);
+                Assert.True(sum > 0);
+            }
+            return least;
         }
 
         static long Iterate(byte[] batch)
