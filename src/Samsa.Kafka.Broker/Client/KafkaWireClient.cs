@@ -63,27 +63,30 @@ public sealed partial class KafkaWireClient : IAsyncDisposable
     /// <summary>How long a blocking connect may take (upstream socket.connection.setup.timeout.ms' default).</summary>
     internal const int ConnectTimeoutMs = 10_000;
 
-    // connect() without blocking, waited for in 50 ms polls so that a stop (ct) or an unreachable
-    // peer (timeout) ends it; the socket is then put back in blocking mode. Only synchronous calls
-    // touch it, so the runtime never registers it with its epoll thread.
+    // A blocking connect() bounded by the send timeout (Linux applies SO_SNDTIMEO to connect) and
+    // ended by a stop (ct) closing the socket. The socket is never made non-blocking, not even for
+    // the connect: the runtime keeps O_NONBLOCK on a socket once it was set (Socket.Blocking = true
+    // afterwards only changes how it waits) and then emulates every blocking call through its epoll
+    // thread — two wake-ups per receive, the thing this connection exists to avoid.
     private static void ConnectWithin(Socket socket, IPEndPoint endPoint, int timeoutMs, CancellationToken ct)
     {
-        socket.Blocking = false;
-        try { socket.Connect(endPoint); }
-        catch (SocketException e) when (e.SocketErrorCode is SocketError.WouldBlock or SocketError.InProgress) { }
-        long deadline = Environment.TickCount64 + timeoutMs;
-        while (!socket.Poll(50_000, SelectMode.SelectWrite) && !socket.Poll(0, SelectMode.SelectError))
+        socket.SendTimeout = timeoutMs;
+        using (ct.Register(static s => ((Socket)s!).Dispose(), socket))
         {
-            ct.ThrowIfCancellationRequested();
-            if (Environment.TickCount64 >= deadline) throw new SocketException((int)SocketError.TimedOut);
+            try { socket.Connect(endPoint); }
+            catch (Exception e) when (ct.IsCancellationRequested && e is SocketException or ObjectDisposedException)
+            {
+                throw new OperationCanceledException(ct);
+            }
         }
-        int error = (int)socket.GetSocketOption(SocketOptionLevel.Socket, SocketOptionName.Error)!;
-        if (error != 0) throw new SocketException(error);
-        socket.Blocking = true;
+        ct.ThrowIfCancellationRequested();
     }
 
     /// <summary>True for a client from <see cref="ConnectBlocking"/>.</summary>
     public bool IsBlocking => _blocking;
+
+    /// <summary>The connection's socket (tests).</summary>
+    internal Socket Socket => _tcp.Client;
 
     /// <summary>Shuts the socket down from another thread: a blocking receive in progress returns
     /// (and its call fails) at once. The client must still be disposed.</summary>

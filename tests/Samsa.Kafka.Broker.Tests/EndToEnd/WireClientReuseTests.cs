@@ -108,6 +108,23 @@ public class WireClientReuseTests
         });
     }
 
+    // The replica fetcher's point: its socket is a blocking one in the kernel (no O_NONBLOCK), so a
+    // receive is one recv that the answer wakes. The runtime keeps O_NONBLOCK once it was ever set
+    // and then emulates blocking calls through its epoll thread (a wake-up there, then a futex
+    // wake-up of the waiting thread), which a non-blocking connect() would have caused.
+    [Fact]
+    public Task BlockingClientSocketHasNoNonBlockFlag() => WithFetchToSilentPeer(30_000, async (client, waiting) =>
+    {
+        await Task.Delay(100);
+        nint fd = client.Socket.SafeHandle.DangerousGetHandle();
+        string flags = File.ReadLines($"/proc/self/fdinfo/{fd}").First(l => l.StartsWith("flags:", StringComparison.Ordinal));
+        int value = Convert.ToInt32(flags["flags:".Length..].Trim(), 8);
+        const int ONonBlock = 0x800;   // 04000 in <fcntl.h>
+        Assert.True((value & ONonBlock) == 0, $"the fetcher's socket is non-blocking ({flags})");
+        client.Abort();
+        await Assert.ThrowsAsync<IOException>(() => waiting.WaitAsync(TimeSpan.FromSeconds(10)));
+    });
+
     [Fact]
     public void BlockingConnectToAClosedPortIsRefused()
     {
