@@ -42,7 +42,7 @@ public sealed partial class KafkaWireClient : IAsyncDisposable
             var socket = new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
             try
             {
-                ConnectWithin(socket, new IPEndPoint(address, port), ConnectTimeoutMs, ct);
+                Samsa.Net.BlockingConnect.Connect(socket, new IPEndPoint(address, port), ConnectTimeoutMs, ct);
                 var tcp = new TcpClient { Client = socket, NoDelay = true, ReceiveTimeout = receiveTimeoutMs, SendTimeout = receiveTimeoutMs };
                 return new KafkaWireClient(tcp, tcp.GetStream(), blocking: true);
             }
@@ -62,25 +62,6 @@ public sealed partial class KafkaWireClient : IAsyncDisposable
 
     /// <summary>How long a blocking connect may take (upstream socket.connection.setup.timeout.ms' default).</summary>
     internal const int ConnectTimeoutMs = 10_000;
-
-    // A blocking connect() bounded by the send timeout (Linux applies SO_SNDTIMEO to connect) and
-    // ended by a stop (ct) closing the socket. The socket is never made non-blocking, not even for
-    // the connect: the runtime keeps O_NONBLOCK on a socket once it was set (Socket.Blocking = true
-    // afterwards only changes how it waits) and then emulates every blocking call through its epoll
-    // thread — two wake-ups per receive, the thing this connection exists to avoid.
-    private static void ConnectWithin(Socket socket, IPEndPoint endPoint, int timeoutMs, CancellationToken ct)
-    {
-        socket.SendTimeout = timeoutMs;
-        using (ct.Register(static s => ((Socket)s!).Dispose(), socket))
-        {
-            try { socket.Connect(endPoint); }
-            catch (Exception e) when (ct.IsCancellationRequested && e is SocketException or ObjectDisposedException)
-            {
-                throw new OperationCanceledException(ct);
-            }
-        }
-        ct.ThrowIfCancellationRequested();
-    }
 
     /// <summary>True for a client from <see cref="ConnectBlocking"/>.</summary>
     public bool IsBlocking => _blocking;

@@ -481,7 +481,9 @@ public sealed class ZabFollower
             BufferedStream? output = null;
             try
             {
-                c.ConnectAsync(ep, ct).AsTask().Wait(ct);
+                // Blocking from the start (Samsa.Net.BlockingConnect): this thread reads the leader's
+                // packets with blocking calls, so each one wakes it directly.
+                Samsa.Net.BlockingConnect.Connect(c.Client, ep, (int)Math.Clamp(deadline - Environment.TickCount64, 1, int.MaxValue), ct);
                 c.ReceiveTimeout = _config.TickTime * _quorum.InitLimit;
                 net = c.GetStream();
                 output = new BufferedStream(net);
