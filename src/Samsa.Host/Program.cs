@@ -42,11 +42,12 @@ public static class Program
             return 2;
         }
         if (args[0] == "keeper") KeeperRuntimeSettings.ApplyBeforeStart(args);
-        // A broker process runs socket continuations on the runtime's event threads (issue #19:
-        // one hand-off and worker wake-up fewer per read); DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=0
-        // in the environment turns it off. Not for `samsa dev`, which hosts Keepers, brokers and the
-        // console in one process, nor for `samsa keeper`.
-        if (args[0] == "broker") Samsa.Net.SocketEventThread.PreferInlineCompletions();
+        // Broker processes (`samsa broker`, and `samsa dev`, which hosts brokers beside its Keepers
+        // and console) run socket continuations on the runtime's event threads (issue #19: one
+        // hand-off and worker wake-up fewer per read); DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=0
+        // in the environment turns it off. The Keeper's listeners hand frames to the thread pool
+        // either way. Not for `samsa keeper`.
+        if (args[0] is "broker" or "dev") Samsa.Net.SocketEventThread.PreferInlineCompletions();
         StartupTrace.Mark("main");
         var rest = args[1..];
         if (args[0] is "dev" or "broker" or "keeper")

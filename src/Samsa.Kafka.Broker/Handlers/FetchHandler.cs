@@ -137,7 +137,7 @@ public static class FetchHandler
         }).ToList(),
     };
 
-    private sealed class DelayedFetch(KafkaBroker broker, FetchRequest request, short version, bool fileRecords, long delayMs, HashSet<string> denied, string listenerName) : DelayedOperation(delayMs)
+    private sealed class DelayedFetch(KafkaBroker broker, FetchRequest request, short version, bool fileRecords, long delayMs, HashSet<string> denied, string listenerName) : DelayedOperation(delayMs, continueOnEventThread: true)
     {
         public FetchResponse? Response;
 

@@ -140,7 +140,8 @@ public static class ProduceHandler
             return null;
         }
         if (pending is not null)
-            await broker.Replication!.AwaitReplicationAsync(pending, request.TimeoutMs, context.Cancellation);
+            // (a client's Produce: it may continue on the event thread that completes it)
+            await broker.Replication!.AwaitReplicationAsync(pending, request.TimeoutMs, context.Cancellation, continueOnEventThread: true);
         // KIP-951: v10+ NOT_LEADER_OR_FOLLOWER answers name the current leader; nothing else does.
         LeaderHints.Produce(broker, response, v, context.Session.ListenerName);
         return response;

@@ -11,9 +11,24 @@ public abstract class DelayedOperation
 {
     private int _completed;
     private volatile TimerEntry? _timer;
-    private readonly TaskCompletionSource _done = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly TaskCompletionSource _done;
+    private readonly bool _continueOnEventThread;
 
-    protected DelayedOperation(long delayMs) { DelayMs = delayMs; }
+    /// <param name="delayMs">The timeout.</param>
+    /// <param name="continueOnEventThread">For a Produce or Fetch waiting on a connection served by
+    /// the runtime's socket event threads (issue #19): completed on such a thread (an append or a
+    /// follower's fetch handled there), the waiter continues on it at once — builds and sends its
+    /// answer — instead of waking a pool worker to do so. Only Produce and Fetch handlers run on
+    /// those threads, holding no lock where they complete operations, and a request of another kind
+    /// that the continuation reaches leaves the event thread first. Completed anywhere else (the
+    /// timer, a replica fetcher, a pool thread that may hold a coordinator's lock) the waiter
+    /// continues on the pool, as every other operation does.</param>
+    protected DelayedOperation(long delayMs, bool continueOnEventThread = false)
+    {
+        DelayMs = delayMs;
+        _continueOnEventThread = continueOnEventThread;
+        _done = new(continueOnEventThread ? TaskCreationOptions.None : TaskCreationOptions.RunContinuationsAsynchronously);
+    }
 
     public long DelayMs { get; }
     public bool IsCompleted => Volatile.Read(ref _completed) != 0;
@@ -33,9 +48,18 @@ public abstract class DelayedOperation
     {
         if (Interlocked.Exchange(ref _completed, 1) != 0) return false;
         _timer?.Cancel();
-        try { OnComplete(); _done.TrySetResult(); }
-        catch (Exception e) { _done.TrySetException(e); }
+        Exception? failure = null;
+        try { OnComplete(); }
+        catch (Exception e) { failure = e; }
+        if (!_continueOnEventThread || Samsa.Net.SocketEventThread.IsCurrent) Finish(failure);
+        else ThreadPool.UnsafeQueueUserWorkItem(static s => s.Op.Finish(s.Failure), (Op: this, Failure: failure), preferLocal: false);
         return true;
+    }
+
+    private void Finish(Exception? failure)
+    {
+        if (failure is null) _done.TrySetResult();
+        else _done.TrySetException(failure);
     }
 
     internal void Expire()

@@ -22,7 +22,8 @@ public sealed class PendingAck(Partition partition, long requiredOffset, Produce
 /// when this broker stopped leading it (NOT_LEADER_OR_FOLLOWER). What is undecided at the timeout
 /// answers REQUEST_TIMED_OUT.
 /// </summary>
-internal sealed class DelayedProduce(ReplicationManager manager, IReadOnlyList<PendingAck> pending, long delayMs) : DelayedOperation(delayMs)
+internal sealed class DelayedProduce(ReplicationManager manager, IReadOnlyList<PendingAck> pending, long delayMs, bool continueOnEventThread = false)
+    : DelayedOperation(delayMs, continueOnEventThread)
 {
     private readonly object _gate = new();
 
@@ -54,8 +55,9 @@ internal sealed class DelayedProduce(ReplicationManager manager, IReadOnlyList<P
             }
             for (int i = 0; i < pending.Count; i++)
                 if (!pending[i].Done) return false;
-            return ForceComplete();
         }
+        // Outside the lock: the waiting Produce may continue on this thread (continueOnEventThread).
+        return ForceComplete();
     }
 
     private static void Fail(PendingAck a, ErrorCode error, string? message)

@@ -74,7 +74,7 @@ internal static class FollowerFetch
         !(partition.IsrNodes?.Contains(replicaId) ?? false) && replication.LeaderQuota.IsThrottled(partition) && replication.LeaderQuota.IsQuotaExceeded;
 
     private sealed class DelayedFollowerFetch(KafkaBroker broker, ReplicationManager replication, FetchRequest request, short v, int replicaId, bool fileRecords, long delayMs)
-        : DelayedOperation(delayMs)
+        : DelayedOperation(delayMs, continueOnEventThread: true)
     {
         public FetchResponse? Response;
 

@@ -378,10 +378,10 @@ public sealed class ReplicationManager : IAsyncDisposable
 
     /// <summary>Waits until every partition's high watermark reached its required offset
     /// (upstream DelayedProduce), then sets each partition's outcome.</summary>
-    public async Task AwaitReplicationAsync(IReadOnlyList<PendingAck> pending, int timeoutMs, CancellationToken ct)
+    public async Task AwaitReplicationAsync(IReadOnlyList<PendingAck> pending, int timeoutMs, CancellationToken ct, bool continueOnEventThread = false)
     {
         if (pending.Count == 0) return;
-        var op = new DelayedProduce(this, pending, Math.Max(0, timeoutMs));
+        var op = new DelayedProduce(this, pending, Math.Max(0, timeoutMs), continueOnEventThread);
         ProducePurgatory.TryCompleteElseWatch(op, pending.Select(x => x.Partition.TopicPartition).Distinct().ToList());
         try
         {
