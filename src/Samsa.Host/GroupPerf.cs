@@ -68,7 +68,10 @@ internal static class GroupPerf
                 ["offsets.topic.replication.factor"] = "1",
                 ["group.initial.rebalance.delay.ms"] = initialDelayMs.ToString(System.Globalization.CultureInfo.InvariantCulture),
                 // The consumer protocol's members heartbeat at the interval the coordinator gives.
+                // Upstream's bounds (5 s to 15 s by default) are widened to take the asked interval.
                 ["group.consumer.heartbeat.interval.ms"] = heartbeatMs.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                ["group.consumer.min.heartbeat.interval.ms"] = Math.Min(heartbeatMs, 5000).ToString(System.Globalization.CultureInfo.InvariantCulture),
+                ["group.consumer.max.heartbeat.interval.ms"] = Math.Max(heartbeatMs, 15000).ToString(System.Globalization.CultureInfo.InvariantCulture),
             }));
             await broker.StartAsync();
             (host, port) = ("127.0.0.1", broker.BoundEndPoint.Port);

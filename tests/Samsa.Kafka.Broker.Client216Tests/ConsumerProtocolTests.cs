@@ -262,6 +262,7 @@ public sealed class ConsumerProtocolFailoverTests
             ["offsets.topic.num.partitions"] = "3",
             ["group.initial.rebalance.delay.ms"] = "0",
             ["group.consumer.heartbeat.interval.ms"] = "1000",
+            ["group.consumer.min.heartbeat.interval.ms"] = "1000",
         }, dataDir: dir);
         string bootstrap = cluster.Bootstrap(1);
         const string topic = "kip848-failover";

@@ -49,6 +49,7 @@ public sealed class GroupWriteKillClientTests
                 ["offsets.topic.replication.factor"] = "3", ["offsets.topic.num.partitions"] = "6",
                 ["default.replication.factor"] = "3", ["min.insync.replicas"] = "2",
                 ["group.initial.rebalance.delay.ms"] = "0", ["group.consumer.heartbeat.interval.ms"] = "500",
+                ["group.consumer.min.heartbeat.interval.ms"] = "500",
             });
         await LocalCluster.WaitUntilAsync(async () => (await cluster.MetadataAsync(1)).Brokers.Count == 3, TimeSpan.FromSeconds(20), "broker 1 sees all brokers");
 

@@ -79,6 +79,7 @@ public sealed class WireCaptureTests(SingleBroker target) : IClassFixture<Single
             ["offsets.topic.replication.factor"] = "1",
             ["offsets.topic.num.partitions"] = "1",
             ["group.consumer.heartbeat.interval.ms"] = "500",
+            ["group.consumer.min.heartbeat.interval.ms"] = "500",
             ["log.dirs"] = dir,
         }));
         var frames = new List<Frame>();

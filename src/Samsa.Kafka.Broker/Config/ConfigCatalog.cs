@@ -358,8 +358,13 @@ public static class ConfigCatalog
         new("group.initial.rebalance.delay.ms", ConfigType.Int, "3000"),
         new("group.max.size", ConfigType.Int, IntMax, AtLeast(1)),
         // KIP-848 consumer groups (GroupCoordinatorConfig, Groups/GroupCoordinator.Consumer.cs).
+        // The bounds between the session and heartbeat keys are checked in GroupCoordinatorConfig.From.
         new("group.consumer.session.timeout.ms", ConfigType.Int, "45000", AtLeast(1)),
+        new("group.consumer.min.session.timeout.ms", ConfigType.Int, "45000", AtLeast(1)),
+        new("group.consumer.max.session.timeout.ms", ConfigType.Int, "60000", AtLeast(1)),
         new("group.consumer.heartbeat.interval.ms", ConfigType.Int, "5000", AtLeast(1)),
+        new("group.consumer.min.heartbeat.interval.ms", ConfigType.Int, "5000", AtLeast(1)),
+        new("group.consumer.max.heartbeat.interval.ms", ConfigType.Int, "15000", AtLeast(1)),
         new("group.consumer.max.size", ConfigType.Int, IntMax, AtLeast(1)),
         new("group.consumer.assignors", ConfigType.List, "uniform,range"),
         // Online conversion between classic and consumer groups (upstream's ConsumerGroupMigrationPolicy,

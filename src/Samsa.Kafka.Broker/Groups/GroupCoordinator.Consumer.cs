@@ -61,8 +61,13 @@ public sealed partial class GroupCoordinator
                     upgrade = true;
                 }
             }
-            if (holder?.Consumer is null && r.MemberEpoch != 0)
-                return ConsumerHeartbeatResult.Failed(ErrorCode.UnknownMemberId, $"Member {r.MemberId} is not a member of group {r.GroupId}.");
+            // Only a join (epoch 0) creates a group or upgrades a classic one; a heartbeat naming a
+            // group the coordinator does not know, or an empty classic group (offsets only), is
+            // refused as upstream's getOrMaybeCreateConsumerGroup does with createIfNotExists false.
+            if (holder is null && r.MemberEpoch != 0)
+                return ConsumerHeartbeatResult.Failed(ErrorCode.GroupIdNotFound, $"Consumer group {r.GroupId} not found.");
+            if (holder is not null && holder.Consumer is null && r.MemberEpoch != 0)
+                return ConsumerHeartbeatResult.Failed(ErrorCode.GroupIdNotFound, $"Group {r.GroupId} is not a consumer group.");
             if (holder is null)
             {
                 holder = new ClassicGroup(r.GroupId, now);
@@ -232,8 +237,12 @@ public sealed partial class GroupCoordinator
 
     private ConsumerHeartbeatResult ConsumerLeave(ConsumerHeartbeatParams r, long now)
     {
-        if (!_groups.TryGetValue(r.GroupId, out var holder) || holder.Consumer is not { } group)
-            return ConsumerHeartbeatResult.Failed(ErrorCode.UnknownMemberId, $"Member {r.MemberId} is not a member of group {r.GroupId}.");
+        // Upstream's consumerGroupLeave looks the group up with consumerGroup(groupId): an unknown
+        // group, or one of another type, is GROUP_ID_NOT_FOUND.
+        if (!_groups.TryGetValue(r.GroupId, out var holder))
+            return ConsumerHeartbeatResult.Failed(ErrorCode.GroupIdNotFound, $"Group {r.GroupId} not found.");
+        if (holder.Consumer is not { } group)
+            return ConsumerHeartbeatResult.Failed(ErrorCode.GroupIdNotFound, $"Group {r.GroupId} is not a consumer group.");
         ConsumerMember? member;
         if (r.InstanceId is not null)
         {

@@ -53,8 +53,14 @@ public sealed partial class GroupCoordinator
         var changes = new ModernGroupChanges();
         ConsumerMember member;
         bool bump = false;
+        string? replacedId = null;
+        bool downgrade = false;
         if (r.GroupInstanceId is { } instanceId && group.StaticMembers.TryGetValue(instanceId, out var previousId) && group.Get(previousId) is { } previous)
         {
+            // Upstream decides on the group as it was before this join whether the static member
+            // this join replaces was its last consumer-protocol member (step 4 of classicGroupJoinToConsumerGroup).
+            replacedId = previousId;
+            downgrade = CanDowngradeReplacing(group, previousId);
             if (previousId != memberId)
             {
                 // A static member rejoining under a new id replaces its earlier incarnation (keeping
@@ -111,6 +117,19 @@ public sealed partial class GroupCoordinator
         var ids = TopicSource().ToDictionary(t => t.Name, t => t.Id, StringComparer.Ordinal);
         var owned = new PartitionSet(subscription.Owned.Where(o => ids.ContainsKey(o.Topic)).Select(o => (ids[o.Topic], o.Partition)));
         if (CurrentAssignmentBuilder.Reconcile(group, member, owned, now)) changes.CurrentAssignments.Add(member.MemberId);
+        if (downgrade)
+        {
+            // The group becomes a classic group with this member in the replaced one's place (and
+            // its partitions), stable at once: no rebalance, the member syncs to get its assignment.
+            if (ConvertToClassicGroup(holder, replacedId!, now, [replacedId!], rebalance: false) is { } downgradeError)
+            {
+                tcs.TrySetResult(new JoinGroupResult(downgradeError, member.MemberId));
+                return;
+            }
+            tcs.TrySetResult(new JoinGroupResult(ErrorCode.None, member.MemberId, member.MemberEpoch, ConsumerProtocol.ProtocolType,
+                member.Classic.ProtocolName, "", false, []));
+            return;
+        }
         UpdateClassicMirror(holder, now);
         if (PersistConsumer(holder, changes) is { } appendError)
         {
@@ -331,16 +350,23 @@ public sealed partial class GroupCoordinator
 
     /// <summary>Upstream's validateOnlineDowngradeWithFencedMember: the member leaving is the last
     /// consumer-protocol member, others remain, the policy allows it, and they fit group.max.size.</summary>
-    private bool CanDowngradeWithout(ConsumerGroup group, string leavingMemberId)
+    private bool CanDowngradeWithout(ConsumerGroup group, string leavingMemberId) => CanDowngrade(group, leavingMemberId, replaced: false);
+
+    /// <summary>Upstream's validateOnlineDowngradeWithReplacedMemberId: the static member a classic
+    /// join replaces is the last consumer-protocol member, the policy allows a downgrade, and the
+    /// members (the joining one in the replaced one's place) fit group.max.size.</summary>
+    private bool CanDowngradeReplacing(ConsumerGroup group, string replacedMemberId) => CanDowngrade(group, replacedMemberId, replaced: true);
+
+    private bool CanDowngrade(ConsumerGroup group, string memberId, bool replaced)
     {
-        if (!group.AllMembersUseClassicProtocolExcept(leavingMemberId)) return false;
-        if (group.Size <= 1) return false;
+        if (!group.AllMembersUseClassicProtocolExcept(memberId)) return false;
+        if (!replaced && group.Size <= 1) return false;
         if (!Config.OnlineDowngradeEnabled)
         {
             _logger?.Invoke($"Cannot downgrade consumer group {group.GroupId} to classic group because the online downgrade is disabled.");
             return false;
         }
-        if (group.Size - 1 > Config.GroupMaxSize)
+        if (group.Size - (replaced ? 0 : 1) > Config.GroupMaxSize)
         {
             _logger?.Invoke($"Cannot downgrade consumer group {group.GroupId} to classic group because its group size is greater than classic group max size.");
             return false;
@@ -352,9 +378,12 @@ public sealed partial class GroupCoordinator
     /// Upstream's convertToClassicGroup for a leaving (or fenced) member: the consumer group's records
     /// are tombstoned, the remaining classic members form a classic group at generation = group epoch
     /// with their target assignments, its GroupMetadata record is written, and a rebalance starts so
-    /// every member rejoins through the classic protocol. Returns the append error, if any.
+    /// every member rejoins through the classic protocol. For a static member replaced by a classic
+    /// join (<paramref name="rebalance"/> false) the joining member is already in the group in the
+    /// replaced one's place and the group stays stable. Returns the append error, if any.
     /// </summary>
-    private ErrorCode? ConvertToClassicGroup(ClassicGroup holder, string leavingMemberId, long now, IEnumerable<string>? removedBefore = null)
+    private ErrorCode? ConvertToClassicGroup(ClassicGroup holder, string leavingMemberId, long now, IEnumerable<string>? removedBefore = null,
+        bool rebalance = true)
     {
         var group = holder.Consumer!;
         var names = TopicSource().ToDictionary(t => t.Id, t => t.Name);
@@ -386,7 +415,7 @@ public sealed partial class GroupCoordinator
         records.Add(GroupRecords.GroupMetadata(holder, assignments));
         var error = MapGroupAppendError(_log.Append(PartitionFor(holder.GroupId, _shards.Count), records));
         _logger?.Invoke($"[GroupCoordinator] Downgraded consumer group {holder.GroupId} to a classic group (generation {holder.GenerationId}, {holder.Size} members)");
-        PrepareRebalance(holder, now);
+        if (rebalance) PrepareRebalance(holder, now);
         return error == ErrorCode.None ? null : error;
     }
 }

@@ -35,27 +35,32 @@ public sealed record GroupCoordinatorConfig
 
     public static GroupCoordinatorConfig From(BrokerConfig c)
     {
-        CheckStreamsBounds(c);
+        CheckBounds(c, "consumer", standbys: false);
+        CheckBounds(c, "streams", standbys: true);
         return FromChecked(c);
     }
 
-    /// <summary>Upstream's GroupCoordinatorConfig constructor requirements for the group.streams.*
-    /// keys; a violation stops the broker with upstream's wording.</summary>
-    private static void CheckStreamsBounds(BrokerConfig c)
+    /// <summary>Upstream's GroupCoordinatorConfig constructor requirements for the group.consumer.*
+    /// and group.streams.* session and heartbeat keys (the same seven checks for both kinds, in
+    /// upstream's order, plus the standby bound for streams); a violation stops the broker with
+    /// upstream's wording.</summary>
+    private static void CheckBounds(BrokerConfig c, string kind, bool standbys)
     {
-        int I(string k) => (int)c.Get(k)!;
-        void Require(bool ok, string message) { if (!ok) throw new ArgumentException(message); }
-        int session = I("group.streams.session.timeout.ms"), minSession = I("group.streams.min.session.timeout.ms"), maxSession = I("group.streams.max.session.timeout.ms");
-        int hb = I("group.streams.heartbeat.interval.ms"), minHb = I("group.streams.min.heartbeat.interval.ms"), maxHb = I("group.streams.max.heartbeat.interval.ms");
-        int standby = I("group.streams.num.standby.replicas"), maxStandby = I("group.streams.max.standby.replicas");
-        Require(maxSession >= minSession, "group.streams.max.session.timeout.ms must be greater than or equal to group.streams.min.session.timeout.ms");
-        Require(session >= minSession, "group.streams.session.timeout.ms must be greater than or equal to group.streams.min.session.timeout.ms");
-        Require(session <= maxSession, "group.streams.session.timeout.ms must be less than or equal to group.streams.max.session.timeout.ms");
-        Require(maxHb >= minHb, "group.streams.max.heartbeat.interval.ms must be greater than or equal to group.streams.min.heartbeat.interval.ms");
-        Require(hb >= minHb, "group.streams.heartbeat.interval.ms must be greater than or equal to group.streams.min.heartbeat.interval.ms");
-        Require(hb <= maxHb, "group.streams.heartbeat.interval.ms must be less than or equal to group.streams.max.heartbeat.interval.ms");
-        Require(hb < session, "group.streams.heartbeat.interval.ms must be less than group.streams.session.timeout.ms");
-        Require(standby <= maxStandby, "group.streams.num.standby.replicas must be less than or equal to group.streams.max.standby.replicas");
+        string K(string name) => $"group.{kind}.{name}";
+        int I(string name) => (int)c.Get(K(name))!;
+        void Require(bool ok, string message) { if (!ok) throw new ConfigValueException(message); }
+        string AtLeast(string a, string b) => $"{K(a)} must be greater than or equal to {K(b)}";
+        string AtMost(string a, string b) => $"{K(a)} must be less than or equal to {K(b)}";
+        int session = I("session.timeout.ms"), minSession = I("min.session.timeout.ms"), maxSession = I("max.session.timeout.ms");
+        int hb = I("heartbeat.interval.ms"), minHb = I("min.heartbeat.interval.ms"), maxHb = I("max.heartbeat.interval.ms");
+        Require(maxHb >= minHb, AtLeast("max.heartbeat.interval.ms", "min.heartbeat.interval.ms"));
+        Require(hb >= minHb, AtLeast("heartbeat.interval.ms", "min.heartbeat.interval.ms"));
+        Require(hb <= maxHb, AtMost("heartbeat.interval.ms", "max.heartbeat.interval.ms"));
+        Require(maxSession >= minSession, AtLeast("max.session.timeout.ms", "min.session.timeout.ms"));
+        Require(session >= minSession, AtLeast("session.timeout.ms", "min.session.timeout.ms"));
+        Require(session <= maxSession, AtMost("session.timeout.ms", "max.session.timeout.ms"));
+        if (standbys) Require(I("num.standby.replicas") <= I("max.standby.replicas"), AtMost("num.standby.replicas", "max.standby.replicas"));
+        Require(hb < session, $"{K("heartbeat.interval.ms")} must be less than {K("session.timeout.ms")}");
     }
 
     private static GroupCoordinatorConfig FromChecked(BrokerConfig c) => new()

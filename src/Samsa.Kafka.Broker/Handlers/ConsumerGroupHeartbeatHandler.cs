@@ -9,13 +9,13 @@
 // v1 adds SubscribedTopicRegex (RE2/J syntax, matched against whole topic names).
 // Errors as upstream: INVALID_REQUEST, UNSUPPORTED_ASSIGNOR, INVALID_REGULAR_EXPRESSION,
 // UNKNOWN_MEMBER_ID, FENCED_MEMBER_EPOCH, UNRELEASED_INSTANCE_ID, FENCED_INSTANCE_ID,
-// GROUP_MAX_SIZE_REACHED, GROUP_ID_NOT_FOUND (the id is a classic group with members that
-// group.consumer.migration.policy does not let it upgrade), NOT_COORDINATOR / COORDINATOR_LOAD_IN_PROGRESS.
+// GROUP_MAX_SIZE_REACHED, GROUP_ID_NOT_FOUND (a heartbeat or leave, epoch != 0, naming a group the
+// coordinator does not know or one that is not a consumer group; a join to a classic group with
+// members that group.consumer.migration.policy does not let it upgrade), NOT_COORDINATOR /
+// COORDINATOR_LOAD_IN_PROGRESS.
 // A join to a live classic group upgrades it online, and the last consumer-protocol member leaving
 // a group of classic members downgrades it (Groups/GroupCoordinator.Mixed.cs).
-// Differences from upstream: a heartbeat with epoch > 0 for a group the coordinator does not know
-// gets UNKNOWN_MEMBER_ID (the client rejoins) where upstream answers GROUP_ID_NOT_FOUND; regexes
-// use .NET's engine (a superset of RE2).
+// Differences from upstream: regexes use .NET's engine (a superset of RE2).
 // Authorization (KafkaApis.handleConsumerGroupHeartbeat): GROUP READ, else GROUP_AUTHORIZATION_FAILED;
 // topics the member may not DESCRIBE are not held against it here (upstream filters regex matches
 // by TOPIC DESCRIBE; not done).

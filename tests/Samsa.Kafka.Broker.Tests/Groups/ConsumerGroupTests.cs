@@ -95,6 +95,71 @@ public class ConsumerGroupTests
         Assert.Equal([0, 1, 2, 3, 4, 5], Parts(a4.Assignment, T));
     }
 
+    /// <summary>Upstream's getOrMaybeCreateConsumerGroup (createIfNotExists only for epoch 0) and
+    /// consumerGroupLeave (consumerGroup(groupId)): a heartbeat or a leave naming a group the
+    /// coordinator does not know, or a group that is not a consumer group, is GROUP_ID_NOT_FOUND;
+    /// an unknown member of a known consumer group stays UNKNOWN_MEMBER_ID.</summary>
+    [Fact]
+    public void HeartbeatsAndLeavesForAGroupTheCoordinatorDoesNotKnowAreGroupIdNotFound()
+    {
+        var h = new Harness();
+        var beat = h.Beat("m", 3, new PartitionSet(), group: "nope");
+        Assert.Equal(ErrorCode.GroupIdNotFound, beat.Error);
+        Assert.Equal("Consumer group nope not found.", beat.ErrorMessage);
+        Assert.Equal(ErrorCode.GroupIdNotFound, h.Beat("m", -1, null, group: "nope").Error);
+        Assert.Equal(ErrorCode.GroupIdNotFound, h.Beat("m", -2, null, instance: "i", group: "nope").Error);
+        Assert.Null(h.C.GetConsumerGroup("nope"));
+
+        // A group holding only offsets (a simple consumer's commits) is a classic group.
+        var tp = new TopicPartition("t", 0);
+        Assert.Equal(ErrorCode.None, h.C.CommitOffsets("simple", "", null, -1, [new OffsetCommitEntry(tp, 5, -1, null)]).Error);
+        var onClassic = h.Beat("m", 1, new PartitionSet(), group: "simple");
+        Assert.Equal(ErrorCode.GroupIdNotFound, onClassic.Error);
+        Assert.Equal("Group simple is not a consumer group.", onClassic.ErrorMessage);
+        Assert.Equal(ErrorCode.GroupIdNotFound, h.Beat("m", -1, null, group: "simple").Error);
+        // A join (epoch 0) still creates the group, over the offsets-only one too.
+        Assert.Equal(ErrorCode.None, h.Join("a", group: "nope").Error);
+        Assert.Equal(ErrorCode.None, h.Join("a", group: "simple").Error);
+        Assert.Equal(ErrorCode.UnknownMemberId, h.Beat("other", 1, new PartitionSet(), group: "nope").Error);
+        Assert.Equal(ErrorCode.UnknownMemberId, h.Beat("other", -1, null, group: "nope").Error);
+    }
+
+    /// <summary>Upstream's GroupCoordinatorConfig constructor: the session timeout and heartbeat
+    /// interval must lie within their min/max keys (45-60 s and 5-15 s by default) and the interval
+    /// below the timeout, else the broker does not start.</summary>
+    [Theory]
+    [InlineData("group.consumer.heartbeat.interval.ms=1000", "group.consumer.heartbeat.interval.ms must be greater than or equal to group.consumer.min.heartbeat.interval.ms")]
+    [InlineData("group.consumer.heartbeat.interval.ms=20000", "group.consumer.heartbeat.interval.ms must be less than or equal to group.consumer.max.heartbeat.interval.ms")]
+    [InlineData("group.consumer.max.heartbeat.interval.ms=4000", "group.consumer.max.heartbeat.interval.ms must be greater than or equal to group.consumer.min.heartbeat.interval.ms")]
+    [InlineData("group.consumer.session.timeout.ms=10000", "group.consumer.session.timeout.ms must be greater than or equal to group.consumer.min.session.timeout.ms")]
+    [InlineData("group.consumer.session.timeout.ms=90000", "group.consumer.session.timeout.ms must be less than or equal to group.consumer.max.session.timeout.ms")]
+    [InlineData("group.consumer.min.session.timeout.ms=70000", "group.consumer.max.session.timeout.ms must be greater than or equal to group.consumer.min.session.timeout.ms")]
+    [InlineData("group.consumer.min.session.timeout.ms=1000;group.consumer.session.timeout.ms=5000;group.consumer.heartbeat.interval.ms=5000",
+        "group.consumer.heartbeat.interval.ms must be less than group.consumer.session.timeout.ms")]
+    [InlineData("group.streams.heartbeat.interval.ms=1000", "group.streams.heartbeat.interval.ms must be greater than or equal to group.streams.min.heartbeat.interval.ms")]
+    public void SessionAndHeartbeatKeysOutsideTheirBoundsStopTheBroker(string settings, string message)
+    {
+        var keys = new Dictionary<string, string> { ["broker.id"] = "1" };
+        foreach (var kv in settings.Split(';')) keys[kv[..kv.IndexOf('=')]] = kv[(kv.IndexOf('=') + 1)..];
+        var e = Assert.Throws<Samsa.Kafka.Broker.Config.ConfigValueException>(() => new KafkaBroker(new Samsa.Kafka.Broker.Config.BrokerConfig(keys), inMemory: true));
+        Assert.Equal(message, e.Message);
+    }
+
+    [Fact]
+    public void SessionAndHeartbeatKeysWithinTheirBoundsAreUsed()
+    {
+        var config = GroupCoordinatorConfig.From(new Samsa.Kafka.Broker.Config.BrokerConfig(new Dictionary<string, string>
+        {
+            ["group.consumer.min.heartbeat.interval.ms"] = "500", ["group.consumer.heartbeat.interval.ms"] = "500",
+            ["group.consumer.min.session.timeout.ms"] = "6000", ["group.consumer.session.timeout.ms"] = "6000",
+        }));
+        Assert.Equal(500, config.ConsumerGroupHeartbeatIntervalMs);
+        Assert.Equal(6000, config.ConsumerGroupSessionTimeoutMs);
+        var defaults = GroupCoordinatorConfig.From(new Samsa.Kafka.Broker.Config.BrokerConfig(new Dictionary<string, string>()));
+        Assert.Equal(5000, defaults.ConsumerGroupHeartbeatIntervalMs);
+        Assert.Equal(45000, defaults.ConsumerGroupSessionTimeoutMs);
+    }
+
     [Fact]
     public void EpochsAreFencedAsUpstream()
     {

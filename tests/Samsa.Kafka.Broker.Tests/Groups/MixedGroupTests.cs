@@ -57,6 +57,16 @@ public class MixedGroupTests
     private static int[] Assigned(byte[] assignment) =>
         ConsumerProtocolCodec.ReadAssignment(assignment)!.Where(a => a.Topic == "t").Select(a => a.Partition).Order().ToArray();
 
+    /// <summary>A new coordinator that replayed the harness's records of group g's partition.</summary>
+    private static GroupCoordinator Reloaded(Harness h)
+    {
+        var c2 = new GroupCoordinator(new GroupCoordinatorConfig { OffsetsTopicPartitions = 4 }, new MemoryGroupLog(), () => h.H.Now);
+        c2.TopicSource = () => h.Topics;
+        c2.Activate(4, loading: true);
+        c2.LoadPartition(h.C.PartitionFor("g"), h.H.Log.Entries(h.C.PartitionFor("g")));
+        return c2;
+    }
+
     private static int[] Parts(PartitionSet? s) => s is null ? [] : s.PartitionsOf(T).ToArray();
 
     /// <summary>A consumer-protocol member "a" owning all six partitions, then classic member "k".</summary>
@@ -312,12 +322,69 @@ public class MixedGroupTests
         Assert.Equal(55, h.C.FetchOffsets("g", [new TopicPartition("t", 0)]).Offsets[0].Offset!.Offset);
 
         // Replaying the partition gives the classic group back, not the consumer group.
-        var c2 = new GroupCoordinator(new GroupCoordinatorConfig { OffsetsTopicPartitions = 4 }, new MemoryGroupLog(), () => h.H.Now);
-        c2.TopicSource = () => h.Topics;
-        c2.Activate(4, loading: true);
-        c2.LoadPartition(h.C.PartitionFor("g"), h.H.Log.Entries(h.C.PartitionFor("g")));
+        var c2 = Reloaded(h);
         Assert.Null(c2.GetConsumerGroup("g"));
         Assert.Equal(2, c2.GetGroup("g")!.Size);
+    }
+
+    /// <summary>Upstream's validateOnlineDowngradeWithReplacedMemberId: a classic static member that
+    /// replaces the group's last consumer-protocol static member (same instance id, a restart with
+    /// group.protocol=classic) turns the group back into a classic group at once, stable, with the
+    /// joining member holding the replaced one's partitions; the other members carry on without a
+    /// rebalance.</summary>
+    [Theory]
+    [InlineData("bidirectional")]
+    [InlineData("upgrade")]
+    public async Task ClassicStaticMemberReplacingTheLastConsumerMemberDowngradesTheGroup(string policy)
+    {
+        var (h, m1, m2, _) = await StableClassicGroup(policy);
+        var c = h.C.ConsumerGroupHeartbeat(new ConsumerHeartbeatParams("g", "c", 0, "i1", null, 30_000, ["t"], null, null, [], "kip848", "/127.0.0.1"));
+        Assert.Equal(ErrorCode.None, c.Error);
+        var r1 = await h.Join("g", m1);
+        var r2 = await h.Join("g", m2);
+        var a1 = Assigned((await h.Sync("g", m1, r1.GenerationId)).Assignment);
+        var a2 = Assigned((await h.Sync("g", m2, r2.GenerationId)).Assignment);
+        var cParts = Parts(h.CBeat("c", c.MemberEpoch, new PartitionSet()).Assignment);
+        Assert.Equal(2, cParts.Length);
+        var consumer = h.C.GetConsumerGroup("g")!;
+        int epoch = consumer.GroupEpoch;
+        Assert.Equal(ConsumerGroupState.Stable, consumer.State);
+
+        // "c" restarts as a classic static member (unknown member id, same instance id).
+        int before = h.H.Log.Records.Count;
+        var join = await h.H.Join("g", "", instanceId: "i1", protocols: new MemberProtocol("range", Subscription()));
+        Assert.Equal(ErrorCode.None, join.Error);
+        Assert.NotEqual("c", join.MemberId);
+        if (policy == "upgrade")
+        {
+            // No downgrade allowed: the group stays a consumer group with the member replaced.
+            Assert.True(h.C.GetConsumerGroup("g")!.Get(join.MemberId)!.UsesClassicProtocol);
+            return;
+        }
+        Assert.Null(h.C.GetConsumerGroup("g"));
+        var classic = h.C.GetGroup("g")!;
+        Assert.Equal(GroupState.Stable, classic.State);
+        Assert.Equal(epoch, classic.GenerationId);
+        Assert.Equal(3, classic.Size);
+        Assert.Equal(epoch, join.GenerationId);
+        // The joining member syncs into the replaced member's partitions; the others heartbeat on.
+        var sync = await h.H.Sync("g", join.MemberId, join.GenerationId, "i1");
+        Assert.Equal(ErrorCode.None, sync.Error);
+        Assert.Equal(cParts, Assigned(sync.Assignment));
+        Assert.Equal(ErrorCode.None, h.C.Heartbeat("g", m1, null, r1.GenerationId));
+        Assert.Equal(ErrorCode.None, h.C.Heartbeat("g", m2, null, r2.GenerationId));
+        Assert.Equal([0, 1, 2, 3, 4, 5], a1.Concat(a2).Concat(cParts).Order().ToArray());
+
+        // Records: the consumer group's tombstones (the replaced member's too), then the classic
+        // GroupMetadata record; a reloaded coordinator has the classic group.
+        var written = h.H.Log.Records.Skip(before).Select(r => r.Record).ToList();
+        short KeyVersion(CoordinatorRecord r) => System.Buffers.Binary.BinaryPrimitives.ReadInt16BigEndian(r.Key);
+        Assert.All(written.SkipLast(1), r => Assert.Null(r.Value));
+        Assert.Equal(2, KeyVersion(written[^1]));
+        var c2 = Reloaded(h);
+        Assert.Null(c2.GetConsumerGroup("g"));
+        Assert.Equal(3, c2.GetGroup("g")!.Size);
+        Assert.Equal(cParts, Assigned((await c2.SyncGroup("g", join.GenerationId, join.MemberId, "i1", null, null, []).WaitAsync(TimeSpan.FromSeconds(5))).Assignment));
     }
 
     [Fact]
@@ -340,10 +407,7 @@ public class MixedGroupTests
         var rejoin = await h.Join("g", k);
         var mine = Assigned((await h.Sync("g", k, rejoin.GenerationId)).Assignment);
 
-        var c2 = new GroupCoordinator(new GroupCoordinatorConfig { OffsetsTopicPartitions = 4 }, new MemoryGroupLog(), () => h.H.Now);
-        c2.TopicSource = () => h.Topics;
-        c2.Activate(4, loading: true);
-        c2.LoadPartition(h.C.PartitionFor("g"), h.H.Log.Entries(h.C.PartitionFor("g")));
+        var c2 = Reloaded(h);
         var group = c2.GetConsumerGroup("g")!;
         var member = group.Get(k)!;
         Assert.True(member.UsesClassicProtocol);
