@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Fault tests under load for Keeper / Apache ZooKeeper 3.8 ensembles (issue #17).
 
-Each run starts a fresh three-member ensemble on loopback in which every connection between members
+Each run starts a fresh three- or five-member ensemble on loopback in which every connection between members
 (quorum and election ports) and every client connection goes through a small TCP proxy of this
 script: member i's server.j line (j != i) names the proxy "i -> j", so the script can cut a member
 off from the others while its clients still reach it. One kazoo client per member (connect string
@@ -12,13 +12,15 @@ invocation and completion time:
   the sync, which completes after every write the leader committed before it: the ZooKeeper way to
   read recent data; a plain getData on a follower may be stale, so a plain read could only be
   checked for sequential consistency per session), write = setData(-1), CAS = setData(version);
-- set: create /set/<unique>;
+- set: create /set/<unique> (with --burst N, N creates sent at once and then awaited, so the
+  leader has up to N proposals per client in flight when the fault hits);
 - queue: create sequential /queue/q- with a unique payload; dequeue = the lowest child's getData
   then delete.
 
 After warm-up the current leader is faulted: `kill` (SIGKILL, restarted later on the same
-dataDir), `pause` (SIGSTOP for longer than syncLimit ticks, then SIGCONT) or `cut` (its proxies
-drop every quorum/election connection to and from it; its client proxy stays up). The script
+dataDir), `pause` (SIGSTOP for longer than syncLimit ticks, then SIGCONT), `cut` (its proxies
+drop every quorum/election connection to and from it; its client proxy stays up) or `isolate` (as
+cut, and its client proxy drops its clients too, so they move to the other members). The script
 times the election (fault until another member answers srvr with `Mode: leader`), heals the fault,
 waits until all three serve again, lets the load run on, stops it and checks:
 
@@ -29,7 +31,8 @@ waits until all three serve again, lets the load run on, stops it and checks:
   ops whose outcome is unknown (timeouts, connection loss) may take effect or not.
 
     tests/ensemble/fault_test.py --samsa src/Samsa.Host/bin/Release/net10.0/samsa [--runs 3]
-        [--ensembles keepers,2k1a,1k2a[,apache]] [--faults kill,pause,cut] [--load-seconds 4]
+        [--ensembles keepers,2k1a,1k2a[,1k2a-apache,2k1a-apache,apache,keepers5,3k2a]] [--faults kill,pause,cut[,isolate]]
+        [--load-seconds 4] [--burst N]
 """
 import argparse, asyncio, logging, os, random, shutil, signal, socket, subprocess, sys, tempfile, threading, time
 
@@ -52,7 +55,10 @@ ENSEMBLES = {
     "2k1a": ("2 Keepers + 1 Apache, Keeper leads", ["apache", "keeper", "keeper"]),
     "1k2a": ("1 Keeper + 2 Apache, Keeper leads", ["apache", "apache", "keeper"]),
     "1k2a-apache": ("1 Keeper + 2 Apache, Apache leads", ["keeper", "apache", "apache"]),
+    "2k1a-apache": ("2 Keepers + 1 Apache, Apache leads", ["keeper", "keeper", "apache"]),
     "apache": ("3 Apache (baseline)", ["apache", "apache", "apache"]),
+    "keepers5": ("5 Keepers", ["keeper"] * 5),
+    "3k2a": ("3 Keepers + 2 Apache, Keeper leads", ["apache", "apache", "keeper", "keeper", "keeper"]),
 }
 
 
@@ -247,7 +253,7 @@ class Member:
 
 
 class Ensemble:
-    """Three members; member i reaches member j's quorum/election ports through proxy tag (i, j);
+    """Three or five members; member i reaches member j's quorum/election ports through proxy tag (i, j);
     clients reach member i's client port through proxy tag ("client", i)."""
 
     def __init__(self, kinds, root, samsa, proxies):
@@ -322,7 +328,7 @@ class History:
             self.counts[what] = self.counts.get(what, 0) + 1
 
 
-def worker(cid, hosts, hist, stop, seed):
+def worker(cid, hosts, hist, stop, seed, burst=1):
     rnd = random.Random(seed)
     zk = KazooClient(hosts=hosts, timeout=SESSION_TIMEOUT, randomize_hosts=False,
                      connection_retry={"max_tries": -1, "delay": 0.1, "max_delay": 0.5})
@@ -363,6 +369,24 @@ def worker(cid, hosts, hist, stop, seed):
                         op.ok = False
                     op.resp = time.monotonic()
                     hist.count("cas")
+                elif r < 0.80 and burst > 1:
+                    uids = [f"{uid}-{b}" for b in range(burst)]
+                    with hist.lock:
+                        hist.set_unknown.update(uids)
+                    pending = [(u, zk.create_async(f"/set/{u}", b"")) for u in uids]
+                    failed = None
+                    for u, a in pending:
+                        try:
+                            a.get(timeout=OP_TIMEOUT)
+                            with hist.lock:
+                                hist.set_acked.add(u)
+                                hist.set_unknown.discard(u)
+                            hist.count("set-add")
+                        except Exception as e:
+                            failed = failed or e
+                            hist.count("unknown")
+                    if failed:
+                        time.sleep(0.05)
                 elif r < 0.80:
                     try:
                         zk.create_async(f"/set/{uid}", b"").get(timeout=OP_TIMEOUT)
@@ -457,7 +481,7 @@ def count_truncs(ens):
 
 # ---------------------------------------------------------------- one run
 
-def run(kinds, fault, samsa, root, load_seconds, log):
+def run(kinds, fault, samsa, root, load_seconds, log, burst=1):
     proxies = Proxies()
     ens = Ensemble(kinds, root, samsa, proxies)
     res = {"ops": 0, "lost": None, "nonlin": None, "election_ms": None, "note": ""}
@@ -476,7 +500,7 @@ def run(kinds, fault, samsa, root, load_seconds, log):
         zk.stop(); zk.close()
         hist = History()
         for i, m in enumerate(ens.members):
-            t = threading.Thread(target=worker, args=(i + 1, ens.hosts_for(m), hist, stop, random.randrange(1 << 30)), daemon=True)
+            t = threading.Thread(target=worker, args=(i + 1, ens.hosts_for(m), hist, stop, random.randrange(1 << 30), burst), daemon=True)
             t.start()
             threads.append(t)
         time.sleep(load_seconds)
@@ -489,9 +513,10 @@ def run(kinds, fault, samsa, root, load_seconds, log):
             leader.kill()
         elif fault == "pause":
             leader.signal(signal.SIGSTOP)
-        elif fault == "cut":
+        elif fault in ("cut", "isolate"):
             s = leader.sid
-            proxies.block_tags([(s, o.sid) for o in others] + [(o.sid, s) for o in others])
+            proxies.block_tags([(s, o.sid) for o in others] + [(o.sid, s) for o in others]
+                               + ([("client", s)] if fault == "isolate" else []))
         new_leader = None
 
         def elected():
@@ -513,7 +538,7 @@ def run(kinds, fault, samsa, root, load_seconds, log):
             leader.start()
         elif fault == "pause":
             leader.signal(signal.SIGCONT)
-        elif fault == "cut":
+        elif fault in ("cut", "isolate"):
             proxies.unblock_all()
         t_heal = time.monotonic()
         if not wait_until(ens.serving, 60):
@@ -579,6 +604,7 @@ def main():
     p.add_argument("--ensembles", default="keepers,2k1a,1k2a")
     p.add_argument("--faults", default="kill,pause,cut")
     p.add_argument("--load-seconds", type=float, default=4.0)
+    p.add_argument("--burst", type=int, default=1, help="set adds as N pipelined creates per client")
     p.add_argument("--keep", action="store_true", help="keep the member directories (logs)")
     p.add_argument("--verbose", action="store_true")
     a = p.parse_args()
@@ -593,7 +619,7 @@ def main():
             for fault in a.faults.split(","):
                 root = tempfile.mkdtemp(prefix="samsa-fault-")
                 t0 = time.monotonic()
-                res = run(kinds, fault, samsa, root, a.load_seconds, log)
+                res = run(kinds, fault, samsa, root, a.load_seconds, log, a.burst)
                 took = time.monotonic() - t0
                 bad = res["lost"] != 0 or res["nonlin"] != 0 or res["election_ms"] is None or bool(res["note"])
                 failures += bad
