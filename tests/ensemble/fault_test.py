@@ -17,7 +17,8 @@ invocation and completion time:
 - queue: create sequential /queue/q- with a unique payload; dequeue = the lowest child's getData
   then delete.
 
-After warm-up the current leader is faulted: `kill` (SIGKILL, restarted later on the same
+After warm-up the current leader (with a "-follower" fault kind, e.g. `pause-follower`, a
+follower: no election then, the leader must keep leading) is faulted: `kill` (SIGKILL, restarted later on the same
 dataDir), `pause` (SIGSTOP for longer than syncLimit ticks, then SIGCONT), `cut` (its proxies
 drop every quorum/election connection to and from it; its client proxy stays up) or `isolate` (as
 cut, and its client proxy drops its clients too, so they move to the other members). The script
@@ -31,7 +32,7 @@ waits until all three serve again, lets the load run on, stops it and checks:
   ops whose outcome is unknown (timeouts, connection loss) may take effect or not.
 
     tests/ensemble/fault_test.py --samsa src/Samsa.Host/bin/Release/net10.0/samsa [--runs 3]
-        [--ensembles keepers,2k1a,1k2a[,1k2a-apache,2k1a-apache,apache,keepers5,3k2a]] [--faults kill,pause,cut[,isolate]]
+        [--ensembles keepers,2k1a,1k2a[,1k2a-apache,2k1a-apache,apache,keepers5,3k2a]] [--faults kill,pause,cut[,isolate,kill-follower,pause-follower,...]]
         [--load-seconds 4] [--burst N]
 """
 import argparse, asyncio, logging, os, random, shutil, signal, socket, subprocess, sys, tempfile, threading, time
@@ -509,19 +510,22 @@ def run(kinds, fault, samsa, root, load_seconds, log, burst=1):
             t.start()
             threads.append(t)
         time.sleep(load_seconds)
-        # ---- fault on the current leader
+        # ---- fault on the current leader (a follower with "-follower")
         leader = ens.leader() or leader
-        others = [m for m in ens.members if m is not leader]
-        log(f"  fault {fault} on leader {leader.name()}")
+        on_follower = fault.endswith("-follower")
+        kind = fault.split("-")[0]
+        victim = next(m for m in ens.members if m is not leader) if on_follower else leader
+        others = [m for m in ens.members if m is not victim]
+        log(f"  fault {fault} on {'follower' if on_follower else 'leader'} {victim.name()}")
         t_fault = time.monotonic()
-        if fault == "kill":
-            leader.kill()
-        elif fault == "pause":
-            leader.signal(signal.SIGSTOP)
-        elif fault in ("cut", "isolate"):
-            s = leader.sid
+        if kind == "kill":
+            victim.kill()
+        elif kind == "pause":
+            victim.signal(signal.SIGSTOP)
+        elif kind in ("cut", "isolate"):
+            s = victim.sid
             proxies.block_tags([(s, o.sid) for o in others] + [(o.sid, s) for o in others]
-                               + ([("client", s)] if fault == "isolate" else []))
+                               + ([("client", s)] if kind == "isolate" else []))
         new_leader = None
 
         def elected():
@@ -531,7 +535,9 @@ def run(kinds, fault, samsa, root, load_seconds, log, burst=1):
                     new_leader = m
                     return True
             return False
-        if wait_until(elected, 60):
+        if on_follower:
+            pass  # the leader keeps its quorum; checked below, before healing
+        elif wait_until(elected, 60):
             res["election_ms"] = (time.monotonic() - t_fault) * 1000
             log(f"  new leader {new_leader.name()} after {res['election_ms']:.0f} ms")
         else:
@@ -539,11 +545,13 @@ def run(kinds, fault, samsa, root, load_seconds, log, burst=1):
         # keep the fault a while under load, then heal
         hold = max(0.0, (SYNC_LIMIT * TICK_MS / 1000.0) * 2 - (time.monotonic() - t_fault))
         time.sleep(hold + 1.0)
-        if fault == "kill":
-            leader.start()
-        elif fault == "pause":
-            leader.signal(signal.SIGCONT)
-        elif fault in ("cut", "isolate"):
+        if on_follower and leader.mode() != "leader":
+            res["note"] += f"leader {leader.name()} stopped leading while a follower was faulted; "
+        if kind == "kill":
+            victim.start()
+        elif kind == "pause":
+            victim.signal(signal.SIGCONT)
+        elif kind in ("cut", "isolate"):
             proxies.unblock_all()
         t_heal = time.monotonic()
         if not wait_until(ens.serving, 60):
@@ -626,7 +634,8 @@ def main():
                 t0 = time.monotonic()
                 res = run(kinds, fault, samsa, root, a.load_seconds, log, a.burst)
                 took = time.monotonic() - t0
-                bad = res["lost"] != 0 or res["nonlin"] != 0 or res["election_ms"] is None or bool(res["note"])
+                bad = (res["lost"] != 0 or res["nonlin"] != 0 or bool(res["note"])
+                       or (res["election_ms"] is None and not fault.endswith("-follower")))
                 failures += bad
                 el = f"{res['election_ms']:.0f}" if res["election_ms"] is not None else "-"
                 print(f"run {r + 1} {label:38s} {fault:5s} ops {res['ops']:5d} lost {res['lost']} non-linearizable {res['nonlin']} "
