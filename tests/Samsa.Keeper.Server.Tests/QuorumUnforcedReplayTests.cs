@@ -33,26 +33,17 @@ public sealed class QuorumUnforcedReplayTests : IDisposable
         var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();
         int port = ((IPEndPoint)listener.LocalEndpoint).Port;
-        var config = KeeperConfig.Parse($"tickTime=1000\ninitLimit=10\nsyncLimit=5\ndataDir={_dir}\nclientPort=2181\n" +
-            $"server.1=127.0.0.1:{port}:{port + 1}\nserver.2=127.0.0.1:{port + 2}:{port + 3}\nserver.3=127.0.0.1:{port + 4}:{port + 5}\n");
+        var config = FakeZabLeader.Config(port, _dir);
         var lines = new List<string>();
         using var store = new LearnerStore(config, l => { lock (lines) lines.Add(l); });
         var follower = new ZabFollower(2, config.Quorum, config, store, l => { lock (lines) lines.Add(l); }, _ => { });
-        long e1 = ZabType.MakeZxid(1, 0);
+        long e1 = FakeZabLeader.Epoch1;
 
         var leader = Task.Run(async () =>
         {
             using var c = await listener.AcceptTcpClientAsync();
             var s = c.GetStream();
-            var r = new ZabReader(s, 1 << 20);
-            Assert.Equal(ZabType.FollowerInfo, r.ReadPacket().Type);
-            ZabWriter.Write(s, ZabType.LeaderInfo, e1, [0, 1, 0, 0]);
-            Assert.Equal(ZabType.AckEpoch, r.ReadPacket().Type);
-            ZabWriter.Write(s, ZabType.Diff, 0, null);
-            ZabWriter.Write(s, ZabType.NewLeader, e1, null);
-            Assert.Equal(ZabType.Ack, r.ReadPacket().Type);
-            ZabWriter.Write(s, ZabType.UpToDate, -1, null);
-            Assert.Equal(ZabType.Ack, r.ReadPacket().Type);
+            FakeZabLeader.SyncEmpty(s, new ZabReader(s, 1 << 20));
             // a proposal with more data right behind it (the follower does not force it yet), then
             // a packet that ends following (a PROPOSAL without data)
             s.Write([.. Packet(ZabType.Proposal, e1 + 1, QuorumObserverTests.CreateEntry(e1 + 1, "/appended")), .. Packet(ZabType.Proposal, e1 + 2, null)]);
