@@ -48,7 +48,7 @@ public sealed class QuorumObserverTests(ITestOutputHelper output)
 
     // ------------------------------------------------------------------ wire: a hand-driven leader
 
-    private static byte[] CreateEntry(long zxid, string path)
+    internal static byte[] CreateEntry(long zxid, string path)
     {
         var hdr = new TxnHeader { ClientId = 0x55, Cxid = 1, Zxid = zxid, Time = 1, Type = OpCode.Create };
         var txn = new CreateTxn { Path = path, Data = "v"u8.ToArray(), Acl = [new ACL { Perms = Perms.All, Id = new Id { Scheme = "world", IdValue = "anyone" } }], Ephemeral = false, ParentCVersion = 1 };

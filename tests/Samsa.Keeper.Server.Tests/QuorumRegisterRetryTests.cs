@@ -30,8 +30,7 @@ public sealed class QuorumRegisterRetryTests : IDisposable
         int port = ((IPEndPoint)listener.LocalEndpoint).Port;
         // initLimit = 10 s: the budget for the three refused tries and the sync (the retries are
         // 100 ms apart); 2 s was spent on a loaded machine before the fake leader's fourth accept
-        var config = KeeperConfig.Parse($"tickTime=1000\ninitLimit=10\nsyncLimit=5\ndataDir={_dir}\nclientPort=2181\n" +
-            $"server.1=127.0.0.1:{port}:{port + 1}\nserver.2=127.0.0.1:{port + 2}:{port + 3}\nserver.3=127.0.0.1:{port + 4}:{port + 5}\n");
+        var config = FakeZabLeader.Config(port, _dir);
         var lines = new List<string>();
         using var store = new LearnerStore(config, l => { lock (lines) lines.Add(l); });
         long syncedEpoch = -1;
@@ -48,17 +47,7 @@ public sealed class QuorumRegisterRetryTests : IDisposable
             }
             using var c = await listener.AcceptTcpClientAsync();
             var s = c.GetStream();
-            var r = new ZabReader(s, 1 << 20);
-            var info = r.ReadPacket();
-            Assert.Equal(ZabType.FollowerInfo, info.Type);
-            long e1 = ZabType.MakeZxid(1, 0);
-            ZabWriter.Write(s, ZabType.LeaderInfo, e1, [0, 0, 0x10, 0]);
-            Assert.Equal(ZabType.AckEpoch, r.ReadPacket().Type);
-            ZabWriter.Write(s, ZabType.Diff, 0, null);
-            ZabWriter.Write(s, ZabType.NewLeader, e1, null);
-            Assert.Equal(ZabType.Ack, r.ReadPacket().Type);
-            ZabWriter.Write(s, ZabType.UpToDate, -1, null);
-            Assert.Equal(ZabType.Ack, r.ReadPacket().Type);
+            FakeZabLeader.SyncEmpty(s, new ZabReader(s, 1 << 20));
             // then the leader goes away; the follower's Follow ends with an IOException
         });
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Fault tests under load for Keeper / Apache ZooKeeper 3.8 ensembles (issue #17).
 
-Each run starts a fresh three-member ensemble on loopback in which every connection between members
+Each run starts a fresh three- or five-member ensemble on loopback in which every connection between members
 (quorum and election ports) and every client connection goes through a small TCP proxy of this
 script: member i's server.j line (j != i) names the proxy "i -> j", so the script can cut a member
 off from the others while its clients still reach it. One kazoo client per member (connect string
@@ -12,13 +12,16 @@ invocation and completion time:
   the sync, which completes after every write the leader committed before it: the ZooKeeper way to
   read recent data; a plain getData on a follower may be stale, so a plain read could only be
   checked for sequential consistency per session), write = setData(-1), CAS = setData(version);
-- set: create /set/<unique>;
+- set: create /set/<unique> (with --burst N, N creates sent at once and then awaited, so the
+  leader has up to N proposals per client in flight when the fault hits);
 - queue: create sequential /queue/q- with a unique payload; dequeue = the lowest child's getData
   then delete.
 
-After warm-up the current leader is faulted: `kill` (SIGKILL, restarted later on the same
-dataDir), `pause` (SIGSTOP for longer than syncLimit ticks, then SIGCONT) or `cut` (its proxies
-drop every quorum/election connection to and from it; its client proxy stays up). The script
+After warm-up the current leader (with a "-follower" fault kind, e.g. `pause-follower`, a
+follower: no election then, the leader must keep leading) is faulted: `kill` (SIGKILL, restarted later on the same
+dataDir), `pause` (SIGSTOP for longer than syncLimit ticks, then SIGCONT), `cut` (its proxies
+drop every quorum/election connection to and from it; its client proxy stays up) or `isolate` (as
+cut, and its client proxy drops its clients too, so they move to the other members). The script
 times the election (fault until another member answers srvr with `Mode: leader`), heals the fault,
 waits until all three serve again, lets the load run on, stops it and checks:
 
@@ -29,7 +32,8 @@ waits until all three serve again, lets the load run on, stops it and checks:
   ops whose outcome is unknown (timeouts, connection loss) may take effect or not.
 
     tests/ensemble/fault_test.py --samsa src/Samsa.Host/bin/Release/net10.0/samsa [--runs 3]
-        [--ensembles keepers,2k1a,1k2a[,apache]] [--faults kill,pause,cut] [--load-seconds 4]
+        [--ensembles keepers,2k1a,1k2a[,1k2a-apache,2k1a-apache,apache,keepers5,3k2a]] [--faults kill,pause,cut[,isolate,kill-follower,pause-follower,...]]
+        [--load-seconds 4] [--burst N]
 """
 import argparse, asyncio, logging, os, random, shutil, signal, socket, subprocess, sys, tempfile, threading, time
 
@@ -52,7 +56,10 @@ ENSEMBLES = {
     "2k1a": ("2 Keepers + 1 Apache, Keeper leads", ["apache", "keeper", "keeper"]),
     "1k2a": ("1 Keeper + 2 Apache, Keeper leads", ["apache", "apache", "keeper"]),
     "1k2a-apache": ("1 Keeper + 2 Apache, Apache leads", ["keeper", "apache", "apache"]),
+    "2k1a-apache": ("2 Keepers + 1 Apache, Apache leads", ["keeper", "keeper", "apache"]),
     "apache": ("3 Apache (baseline)", ["apache", "apache", "apache"]),
+    "keepers5": ("5 Keepers", ["keeper"] * 5),
+    "3k2a": ("3 Keepers + 2 Apache, Keeper leads", ["apache", "apache", "keeper", "keeper", "keeper"]),
 }
 
 
@@ -247,7 +254,7 @@ class Member:
 
 
 class Ensemble:
-    """Three members; member i reaches member j's quorum/election ports through proxy tag (i, j);
+    """Three or five members; member i reaches member j's quorum/election ports through proxy tag (i, j);
     clients reach member i's client port through proxy tag ("client", i)."""
 
     def __init__(self, kinds, root, samsa, proxies):
@@ -283,7 +290,12 @@ class Ensemble:
             m.write_config(real[3 * (i - 1) + 2], lines)
 
     def start(self):
-        for m in self.members:
+        """The largest sid (the wanted leader) first, the others once it listens: started together,
+        Keepers (up in ~1 s) formed a quorum and elected among themselves before a JVM was up."""
+        last = self.members[-1]
+        last.start()
+        wait_until(lambda: four(last.port, "srvr") != "", 60)
+        for m in self.members[:-1]:
             m.start()
 
     def serving(self):
@@ -322,7 +334,7 @@ class History:
             self.counts[what] = self.counts.get(what, 0) + 1
 
 
-def worker(cid, hosts, hist, stop, seed):
+def worker(cid, hosts, hist, stop, seed, burst=1):
     rnd = random.Random(seed)
     zk = KazooClient(hosts=hosts, timeout=SESSION_TIMEOUT, randomize_hosts=False,
                      connection_retry={"max_tries": -1, "delay": 0.1, "max_delay": 0.5})
@@ -363,6 +375,24 @@ def worker(cid, hosts, hist, stop, seed):
                         op.ok = False
                     op.resp = time.monotonic()
                     hist.count("cas")
+                elif r < 0.80 and burst > 1:
+                    uids = [f"{uid}-{b}" for b in range(burst)]
+                    with hist.lock:
+                        hist.set_unknown.update(uids)
+                    pending = [(u, zk.create_async(f"/set/{u}", b"")) for u in uids]
+                    failed = None
+                    for u, a in pending:
+                        try:
+                            a.get(timeout=OP_TIMEOUT)
+                            with hist.lock:
+                                hist.set_acked.add(u)
+                                hist.set_unknown.discard(u)
+                            hist.count("set-add")
+                        except Exception as e:
+                            failed = failed or e
+                            hist.count("unknown")
+                    if failed:
+                        time.sleep(0.05)
                 elif r < 0.80:
                     try:
                         zk.create_async(f"/set/{uid}", b"").get(timeout=OP_TIMEOUT)
@@ -457,7 +487,7 @@ def count_truncs(ens):
 
 # ---------------------------------------------------------------- one run
 
-def run(kinds, fault, samsa, root, load_seconds, log):
+def run(kinds, fault, samsa, root, load_seconds, log, burst=1):
     proxies = Proxies()
     ens = Ensemble(kinds, root, samsa, proxies)
     res = {"ops": 0, "lost": None, "nonlin": None, "election_ms": None, "note": ""}
@@ -476,22 +506,26 @@ def run(kinds, fault, samsa, root, load_seconds, log):
         zk.stop(); zk.close()
         hist = History()
         for i, m in enumerate(ens.members):
-            t = threading.Thread(target=worker, args=(i + 1, ens.hosts_for(m), hist, stop, random.randrange(1 << 30)), daemon=True)
+            t = threading.Thread(target=worker, args=(i + 1, ens.hosts_for(m), hist, stop, random.randrange(1 << 30), burst), daemon=True)
             t.start()
             threads.append(t)
         time.sleep(load_seconds)
-        # ---- fault on the current leader
+        # ---- fault on the current leader (a follower with "-follower")
         leader = ens.leader() or leader
-        others = [m for m in ens.members if m is not leader]
-        log(f"  fault {fault} on leader {leader.name()}")
+        on_follower = fault.endswith("-follower")
+        kind = fault.split("-")[0]
+        victim = next(m for m in ens.members if m is not leader) if on_follower else leader
+        others = [m for m in ens.members if m is not victim]
+        log(f"  fault {fault} on {'follower' if on_follower else 'leader'} {victim.name()}")
         t_fault = time.monotonic()
-        if fault == "kill":
-            leader.kill()
-        elif fault == "pause":
-            leader.signal(signal.SIGSTOP)
-        elif fault == "cut":
-            s = leader.sid
-            proxies.block_tags([(s, o.sid) for o in others] + [(o.sid, s) for o in others])
+        if kind == "kill":
+            victim.kill()
+        elif kind == "pause":
+            victim.signal(signal.SIGSTOP)
+        elif kind in ("cut", "isolate"):
+            s = victim.sid
+            proxies.block_tags([(s, o.sid) for o in others] + [(o.sid, s) for o in others]
+                               + ([("client", s)] if kind == "isolate" else []))
         new_leader = None
 
         def elected():
@@ -501,7 +535,9 @@ def run(kinds, fault, samsa, root, load_seconds, log):
                     new_leader = m
                     return True
             return False
-        if wait_until(elected, 60):
+        if on_follower:
+            pass  # the leader keeps its quorum; checked below, before healing
+        elif wait_until(elected, 60):
             res["election_ms"] = (time.monotonic() - t_fault) * 1000
             log(f"  new leader {new_leader.name()} after {res['election_ms']:.0f} ms")
         else:
@@ -509,11 +545,13 @@ def run(kinds, fault, samsa, root, load_seconds, log):
         # keep the fault a while under load, then heal
         hold = max(0.0, (SYNC_LIMIT * TICK_MS / 1000.0) * 2 - (time.monotonic() - t_fault))
         time.sleep(hold + 1.0)
-        if fault == "kill":
-            leader.start()
-        elif fault == "pause":
-            leader.signal(signal.SIGCONT)
-        elif fault == "cut":
+        if on_follower and leader.mode() != "leader":
+            res["note"] += f"leader {leader.name()} stopped leading while a follower was faulted; "
+        if kind == "kill":
+            victim.start()
+        elif kind == "pause":
+            victim.signal(signal.SIGCONT)
+        elif kind in ("cut", "isolate"):
             proxies.unblock_all()
         t_heal = time.monotonic()
         if not wait_until(ens.serving, 60):
@@ -579,6 +617,7 @@ def main():
     p.add_argument("--ensembles", default="keepers,2k1a,1k2a")
     p.add_argument("--faults", default="kill,pause,cut")
     p.add_argument("--load-seconds", type=float, default=4.0)
+    p.add_argument("--burst", type=int, default=1, help="set adds as N pipelined creates per client")
     p.add_argument("--keep", action="store_true", help="keep the member directories (logs)")
     p.add_argument("--verbose", action="store_true")
     a = p.parse_args()
@@ -593,9 +632,10 @@ def main():
             for fault in a.faults.split(","):
                 root = tempfile.mkdtemp(prefix="samsa-fault-")
                 t0 = time.monotonic()
-                res = run(kinds, fault, samsa, root, a.load_seconds, log)
+                res = run(kinds, fault, samsa, root, a.load_seconds, log, a.burst)
                 took = time.monotonic() - t0
-                bad = res["lost"] != 0 or res["nonlin"] != 0 or res["election_ms"] is None or bool(res["note"])
+                bad = (res["lost"] != 0 or res["nonlin"] != 0 or bool(res["note"])
+                       or (res["election_ms"] is None and not fault.endswith("-follower")))
                 failures += bad
                 el = f"{res['election_ms']:.0f}" if res["election_ms"] is not None else "-"
                 print(f"run {r + 1} {label:38s} {fault:5s} ops {res['ops']:5d} lost {res['lost']} non-linearizable {res['nonlin']} "

@@ -122,6 +122,15 @@ public sealed partial class LearnerStore : IDisposable
     public int ApplyLoggedNotCommitted(Action<string> log)
     {
         if (!_persistent || LastLoggedZxid <= Tree.LastProcessedZxid) return 0;
+        // Proposals appended but not yet forced (group commit: a follower forces its batch only
+        // before its next read would block) count in LastLoggedZxid, which the ACKEPOCH and the
+        // election report, but sit in the writer's buffer where the log reader below does not see
+        // them: force them first, as upstream's SyncRequestProcessor flushes what it holds when
+        // following ends, before the database is fast-forwarded from the log. Without this a
+        // follower stopped in mid-batch (fault_test.py pause-follower, Apache leader) reported
+        // the batch's last zxid, the leader's DIFF started after it, and the batch never reached
+        // its tree.
+        Flush();
         int n = 0;
         long last = Tree.LastProcessedZxid;
         long gapAt = -1;

@@ -953,8 +953,11 @@ public sealed partial class ZabLeader
                 }
                 l._log($"zab: syncing learner {Sid} by {mode} (its zxid 0x{peerZxid:x})");
 
-                // ---- NEWLEADER ack, then UPTODATE once the quorum is there
-                _c.ReceiveTimeout = l.Tick * l._quorum.SyncLimit;
+                // ---- NEWLEADER ack, then UPTODATE once the quorum is there. Until the NEWLEADER
+                // ACK the learner has initLimit ticks (it is applying and logging the sync), then
+                // syncLimit, as upstream LearnerHandler (initLimit socket timeout from the accept,
+                // syncTimeout() once "sync ends when NEWLEADER-ACK is received"). With syncLimit
+                // here a learner syncing thousands of txns from a busy leader was dropped mid-sync.
                 bool upToDateSent = false;
                 while (true)
                 {
@@ -971,6 +974,7 @@ public sealed partial class ZabLeader
                                     Monitor.PulseAll(l._gate);
                                     l.WaitFor(() => l._broadcasting, l.Tick * (long)l._quorum.InitLimit, "Timeout waiting for the leader to start");
                                 }
+                                _c.ReceiveTimeout = l.Tick * l._quorum.SyncLimit;
                                 Queue(ZabType.UpToDate, -1, null);
                                 upToDateSent = true;
                                 Synced = true;
