@@ -117,6 +117,9 @@ if [ "${SKIP_ENSEMBLE:-}" != 1 ]; then
   run_ensemble sessions yes tests/ensemble/sessions_readonly.py --samsa "$samsa_bin" --ensembles keepers,1k2a,2a1k,keepers-noupgrade
   # Counted again since session 9 fixed the follower/leader race behind the proxies (compat/FINDINGS.md).
   run_ensemble faults yes tests/ensemble/fault_test.py --samsa "$samsa_bin" --ensembles keepers,1k2a --faults kill,cut --load-seconds 3
+  # Pipelined load (50 creates in flight per client): a Keeper restarted under it must sync and serve
+  # again, and a paused Keeper follower must keep every write it acknowledged (session 13's fixes).
+  run_ensemble faults-burst yes tests/ensemble/fault_test.py --samsa "$samsa_bin" --ensembles keepers,1k2a-apache --faults kill,pause-follower --burst 50 --load-seconds 3
   # Samsa's brokers on a 3-Keeper ensemble: each Keeper killed in turn (leader first) under an
   # acks=all producer; no controller lost, every acknowledged record consumed.
   run_ensemble kafka yes tests/ensemble/kafka_on_ensemble.py --samsa "$samsa_bin"
