@@ -183,46 +183,38 @@ internal static class PerfLoad
         int partitions = frames.Length, variants = frames[0].Length;
         var sendTicks = new long[requests];
         var latencies = new double[acks == 0 ? 0 : requests];
-        using var slots = new SemaphoreSlim(inflight);
         var sw = Stopwatch.StartNew();
-        Task receiver = Task.CompletedTask;
-        if (acks != 0)
+        int sent = 0;
+        async ValueTask SendNextAsync()
         {
-            receiver = Task.Run(async () =>
-            {
-                for (int i = 0; i < requests; i++)
-                {
-                    var frame = await connection.ReadFrameAsync();
-                    long now = Stopwatch.GetTimestamp();
-                    var response = PerfConnection.Decode<ProduceResponse>(frame, (short)ApiKey.Produce, ProduceVersion, firstCorrelation + i);
-                    var pr = response.Responses[0].PartitionResponses[0];
-                    if (pr.ErrorCode != 0)
-                        throw new IOException($"produce to partition {pr.Index} failed: {(ErrorCode)pr.ErrorCode} {pr.ErrorMessage}");
-                    latencies[i] = Stopwatch.GetElapsedTime(sendTicks[i], now).TotalMilliseconds;
-                    slots.Release();
-                }
-            });
-        }
-        for (int i = 0; i < requests; i++)
-        {
-            if (acks != 0)
-            {
-                var wait = slots.WaitAsync();
-                // A failed receiver would never release a slot.
-                if (!wait.IsCompleted && await Task.WhenAny(wait, receiver) == receiver) await receiver;
-                await wait;
-            }
-            var frame = frames[i % partitions][(i / partitions) % variants];
-            PerfConnection.SetCorrelation(frame, firstCorrelation + i);
-            sendTicks[i] = Stopwatch.GetTimestamp();
+            var frame = frames[sent % partitions][(sent / partitions) % variants];
+            PerfConnection.SetCorrelation(frame, firstCorrelation + sent);
+            sendTicks[sent] = Stopwatch.GetTimestamp();
+            sent++;
             await connection.WriteAsync(frame);
         }
         if (acks == 0)
         {
-            int c = firstCorrelation + requests;
-            await connection.RequestAsync<MetadataResponse>(new MetadataRequest { Topics = [] }, 1, c);
+            while (sent < requests) await SendNextAsync();
+            await connection.RequestAsync<MetadataResponse>(new MetadataRequest { Topics = [] }, 1, firstCorrelation + requests);
         }
-        await receiver;
+        else
+        {
+            // One loop reads the answers and sends the next request as each slot frees: a slot is
+            // refilled on the thread that read its answer (no hand-off to a sender task and back).
+            while (sent < Math.Min(inflight, requests)) await SendNextAsync();
+            for (int i = 0; i < requests; i++)
+            {
+                var frame = await connection.ReadFrameAsync();
+                long now = Stopwatch.GetTimestamp();
+                var response = PerfConnection.Decode<ProduceResponse>(frame, (short)ApiKey.Produce, ProduceVersion, firstCorrelation + i);
+                var pr = response.Responses[0].PartitionResponses[0];
+                if (pr.ErrorCode != 0)
+                    throw new IOException($"produce to partition {pr.Index} failed: {(ErrorCode)pr.ErrorCode} {pr.ErrorMessage}");
+                latencies[i] = Stopwatch.GetElapsedTime(sendTicks[i], now).TotalMilliseconds;
+                if (sent < requests) await SendNextAsync();
+            }
+        }
         var elapsed = sw.Elapsed;
         long records = (long)requests * recordsPerBatch;
         return new ProduceOutcome(records, records * recordSize, requests * wireBatchBytes, requests, elapsed, latencies);

@@ -47,7 +47,11 @@ public static class Program
         // hand-off and worker wake-up fewer per read); DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=0
         // in the environment turns it off. The Keeper's listeners hand frames to the thread pool
         // either way. Not for `samsa keeper`.
-        if (args[0] is "broker" or "dev") Samsa.Net.SocketEventThread.PreferInlineCompletions();
+        // So does `samsa perf produce|consume`, the load generator (its children are `samsa broker`
+        // or `samsa dev`, which would set it anyway): each answer is read, and the next request of
+        // its slot sent, on the event thread.
+        if (args[0] is "broker" or "dev" || (args[0] == "perf" && args.Length > 1 && args[1] is "produce" or "consume" or "fetch"))
+            Samsa.Net.SocketEventThread.PreferInlineCompletions();
         StartupTrace.Mark("main");
         var rest = args[1..];
         if (args[0] is "dev" or "broker" or "keeper")
