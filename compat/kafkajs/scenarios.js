@@ -58,7 +58,8 @@ async function eventually(fn, what, timeoutMs = 10000) {
     if (last) return last;
     await sleep(100);
   }
-  throw new Fail(`${what} (waited ${timeoutMs / 1000}s)`);
+  // `what` may be a function, read when the wait gives up (counts that changed while waiting)
+  throw new Fail(`${typeof what === 'function' ? what() : what} (waited ${timeoutMs / 1000}s)`);
 }
 
 async function withAdmin(fn) {
@@ -502,11 +503,13 @@ scenario('coordinator-failover', async () => {
     await producer.send({ topic: t, acks: -1, messages: second.map((v, i) => ({ value: v, partition: i % 4 })) });
     await producer.disconnect();
     const lowest = { ...before };
+    let lastOffsets = null;
     await eventually(async () => {
-      const offs = await offsets();
+      const offs = lastOffsets = await offsets();
       for (const [p, o] of Object.entries(offs)) if (o >= 0) lowest[p] = Math.min(lowest[p], o);
       return second.every((v) => seen.has(v)) && JSON.stringify(offs) === '{"0":20,"1":20,"2":20,"3":20}';
-    }, `after killing coordinator ${killed}, the group did not consume and commit the next 40 (consumed ${seen.size}; errors ${errors.slice(-2)})`, 35000);
+    }, () => `after killing coordinator ${killed}, the group did not consume and commit the next 40 (consumed ${seen.size} of 80, ` +
+      `committed ${JSON.stringify(lastOffsets)}; errors ${errors.slice(-2)})`, 35000);
     check(Object.keys(before).every((p) => lowest[p] >= before[p]), `a committed offset went back: before ${JSON.stringify(before)}, lowest ${JSON.stringify(lowest)}`);
   } finally {
     for (const c of members) await c.disconnect().catch(() => {});
