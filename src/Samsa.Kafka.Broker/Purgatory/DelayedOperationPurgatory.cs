@@ -51,10 +51,16 @@ public abstract class DelayedOperation
         Exception? failure = null;
         try { OnComplete(); }
         catch (Exception e) { failure = e; }
-        if (!_continueOnEventThread || Samsa.Net.SocketEventThread.IsCurrent) Finish(failure);
+        // Completed while its creator is still checking it (TryCompleteElseWatch, on that thread,
+        // before anyone waits): finished here, so the waiter finds it done and does not hop.
+        if (!_continueOnEventThread || ReferenceEquals(t_checking, this) || Samsa.Net.SocketEventThread.IsCurrent) Finish(failure);
         else ThreadPool.UnsafeQueueUserWorkItem(static s => s.Op.Finish(s.Failure), (Op: this, Failure: failure), preferLocal: false);
         return true;
     }
+
+    /// <summary>The operation <see cref="DelayedOperationPurgatory{TKey}.TryCompleteElseWatch"/> is
+    /// checking on this thread (its creator's), if any.</summary>
+    [ThreadStatic] internal static DelayedOperation? t_checking;
 
     private void Finish(Exception? failure)
     {
@@ -114,6 +120,14 @@ public sealed class DelayedOperationPurgatory<TKey> where TKey : notnull
     /// <summary>Completes the operation now if it can; otherwise watches it under every key and
     /// arms its timeout. Returns true when it completed immediately.</summary>
     public bool TryCompleteElseWatch(DelayedOperation op, IReadOnlyCollection<TKey> keys)
+    {
+        var outer = DelayedOperation.t_checking;
+        DelayedOperation.t_checking = op;
+        try { return TryCompleteElseWatchChecking(op, keys); }
+        finally { DelayedOperation.t_checking = outer; }
+    }
+
+    private bool TryCompleteElseWatchChecking(DelayedOperation op, IReadOnlyCollection<TKey> keys)
     {
         if (op.TryComplete()) return true;
         foreach (var key in keys)

@@ -57,6 +57,19 @@ public class EventThreadContinuationTests
         Assert.NotEqual(completer, continued);
     }
 
+    // An operation that holds when first checked (data already there, acks=all with the leader the
+    // only in-sync replica) is done when TryCompleteElseWatch returns, on any thread: its waiter
+    // does not hop to the pool for it.
+    [Fact]
+    public void An_operation_complete_at_its_first_check_is_done_at_once()
+    {
+        using var wheel = new TimingWheel(startTicker: false);
+        var purgatory = new DelayedOperationPurgatory<string>(wheel);
+        var op = new Op(continueOnEventThread: true);
+        Assert.True(purgatory.TryCompleteElseWatch(op, ["t-0"]));
+        Assert.True(op.Completion.IsCompletedSuccessfully);
+    }
+
     [Fact]
     public async Task Operations_that_did_not_ask_never_continue_on_the_completing_thread()
     {
