@@ -51,18 +51,25 @@ public abstract class DelayedOperation
         Exception? failure = null;
         try { OnComplete(); }
         catch (Exception e) { failure = e; }
-        // Completed while its creator is still checking it (TryCompleteElseWatch, on that thread,
-        // before anyone waits): finished here, so the waiter finds it done and does not hop.
-        if (!_continueOnEventThread || ReferenceEquals(t_checking, this) || Samsa.Net.SocketEventThread.IsCurrent) Finish(failure);
-        else ThreadPool.UnsafeQueueUserWorkItem(static s => s.Op.Finish(s.Failure), (Op: this, Failure: failure), preferLocal: false);
+        Finish(_expirationFailure ?? failure);
         return true;
+    }
+
+    private Exception? _expirationFailure;   // OnExpiration's, which the waiter sees first
+
+    // Completed while its creator is still checking it (TryCompleteElseWatch, on that thread, before
+    // anyone waits): finished here, so the waiter finds it done and does not hop.
+    private void Finish(Exception? failure)
+    {
+        if (!_continueOnEventThread || ReferenceEquals(t_checking, this) || Samsa.Net.SocketEventThread.IsCurrent) SetDone(failure);
+        else ThreadPool.UnsafeQueueUserWorkItem(static s => s.Op.SetDone(s.Failure), (Op: this, Failure: failure), preferLocal: false);
     }
 
     /// <summary>The operation <see cref="DelayedOperationPurgatory{TKey}.TryCompleteElseWatch"/> is
     /// checking on this thread (its creator's), if any.</summary>
     [ThreadStatic] internal static DelayedOperation? t_checking;
 
-    private void Finish(Exception? failure)
+    private void SetDone(Exception? failure)
     {
         if (failure is null) _done.TrySetResult();
         else _done.TrySetException(failure);
@@ -73,7 +80,7 @@ public abstract class DelayedOperation
         if (IsCompleted) return;
         if (Volatile.Read(ref _completed) == 0)
         {
-            try { OnExpiration(); } catch (Exception e) { _done.TrySetException(e); }
+            try { OnExpiration(); } catch (Exception e) { _expirationFailure = e; }
         }
         ForceComplete();
     }
