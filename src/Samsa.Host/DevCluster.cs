@@ -19,6 +19,9 @@ internal static class DevCluster
     public static async Task<int> RunAsync(string host, int kafkaPort, int zkPort, string data, int brokers, ShutdownSignal shutdown,
         Func<string, string> formatHost, DevSecure? secure = null, int sslPort = 0, DevConfigFiles? files = null, int keepers = 1, int consolePort = 0)
     {
+        // One `samsa dev` per data directory: a second one would start its Keeper on the same
+        // txn log and snapshots before its brokers' log directory locks refused it.
+        using var dataLock = Samsa.Kafka.Storage.DirectoryLock.Acquire(data, ".samsa-dev.lock", "samsa dev", "stop it or give another --data");
         // The brokers need the Keeper's address before they are built; with --zk-port 0 a free port
         // is chosen here so the Keeper's start and the first broker's log loading overlap.
         if (zkPort == 0) zkPort = FreePort(host);

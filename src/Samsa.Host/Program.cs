@@ -92,6 +92,12 @@ public static class Program
             Console.Error.WriteLine($"samsa: {e.Message}");
             return 1;
         }
+        catch (Samsa.Kafka.Storage.DirectoryInUseException e)
+        {
+            // One line, as upstream's start-up fails with "Failed to acquire lock on file .lock".
+            Console.Error.WriteLine($"samsa: {e.Message}");
+            return 1;
+        }
         catch (Samsa.Net.ListenerBindException e)
         {
             // One line instead of a stack trace, as upstream's start-up fails with

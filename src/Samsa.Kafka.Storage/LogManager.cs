@@ -42,6 +42,10 @@ public sealed partial class LogManager : IDisposable
         foreach (string dir in LogDirs)
         {
             Directory.CreateDirectory(dir);
+        }
+        LockDirectories();
+        foreach (string dir in LogDirs)
+        {
             HadCleanShutdown &= File.Exists(Path.Combine(dir, CleanShutdownFileName));
         }
         ResolveInterruptedMoves();
@@ -62,6 +66,7 @@ public sealed partial class LogManager : IDisposable
             {
                 opened.Dispose();
             }
+            ReleaseDirectories();
             // The first failure as itself (a duplicate partition, a refused directory), not wrapped.
             System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(e.Flatten().InnerExceptions[0]).Throw();
         }
@@ -70,6 +75,40 @@ public sealed partial class LogManager : IDisposable
 
     private readonly Action<string>? _logLine;
     private readonly int _recoveryThreads;
+
+    /// <summary>The file each log directory is locked through while a LogManager has it open
+    /// (upstream LogManager.LockFileName).</summary>
+    public const string LockFileName = ".lock";
+    private readonly List<FileStream> _dirLocks = [];
+
+    /// <summary>Takes an exclusive lock on each directory's <see cref="LockFileName"/> before anything in
+    /// it is read, as upstream's lockLogDirs: a second broker (another process, or another LogManager
+    /// in this one) pointed at a directory in use stops here, before it could load, recover or truncate
+    /// logs another broker is writing (<see cref="DirectoryLock"/>).</summary>
+    private void LockDirectories()
+    {
+        foreach (string dir in LogDirs)
+        {
+            try
+            {
+                _dirLocks.Add(DirectoryLock.Acquire(dir, LockFileName));
+            }
+            catch (DirectoryInUseException)
+            {
+                ReleaseDirectories();
+                throw;
+            }
+        }
+    }
+
+    private void ReleaseDirectories()
+    {
+        foreach (FileStream l in _dirLocks)
+        {
+            l.Dispose();
+        }
+        _dirLocks.Clear();
+    }
 
     public IReadOnlyList<string> LogDirs { get; }
     public LogConfig DefaultConfig { get; set; }
@@ -441,6 +480,7 @@ public sealed partial class LogManager : IDisposable
                     // ZooKeeper-mode brokers wrote an empty marker; newer ones a small JSON with the broker epoch.
                     CheckpointFile.WriteAtomically(Path.Combine(dir, CleanShutdownFileName), "{\"version\":0,\"brokerEpoch\":-1}"u8);
                 }
+                ReleaseDirectories();
             }
         }
     }
@@ -464,6 +504,7 @@ public sealed partial class LogManager : IDisposable
             {
                 log.Dispose();
             }
+            ReleaseDirectories();
         }
     }
 }

@@ -37,6 +37,32 @@ public class LogManagerTests
     }
 
     [Fact]
+    public void A_directory_in_use_is_refused_before_its_logs_are_read_and_freed_when_its_manager_closes()
+    {
+        using var dir = new TempDir();
+        using var other = new TempDir();
+        var tp = new TopicPartition("locked", 0);
+        var first = new LogManager([dir.Path], Config);
+        first.GetOrCreateLog(tp).AppendAsLeader(Values(T0, "one"), 0);
+        // A second broker on the same directory (here in this process; another process gets the same
+        // refusal from the kernel's lock), also when it lists a free directory first.
+        var refused = Assert.Throws<DirectoryInUseException>(() => new LogManager([other.Path, dir.Path], Config));
+        Assert.Equal(Path.GetFullPath(dir.Path), refused.Directory);
+        Assert.Contains("in use by another broker", refused.Message);
+        Assert.True(File.Exists(Path.Combine(dir.Path, LogManager.LockFileName)));
+        // The refused manager let go of the directory it had locked first.
+        using (new LogManager([other.Path], Config)) { }
+        first.Dispose();
+        using (var second = new LogManager([dir.Path], Config))
+        {
+            Assert.Equal(1, second.GetLog(tp)!.LogEndOffset);
+            second.Shutdown();
+            // after a clean shutdown the directory is free too, before Dispose
+            using (new LogManager([dir.Path], Config)) { }
+        }
+    }
+
+    [Fact]
     public void Clean_shutdown_writes_checkpoints_and_marker_and_the_restart_skips_recovery()
     {
         using var dir = new TempDir();
