@@ -127,7 +127,11 @@ public sealed class ReplicationTests(KeeperServer server) : IClassFixture<Keeper
         Assert.Equal(51, cluster[follower].Replicas.GetPartition("rep", 0)!.Log.LogEndOffset);
         Assert.Equal(0, await ProduceAsync(cluster, leader, "rep", -1, "accepted"));
         await using var zk = await cluster.ZooKeeperAsync();
-        Assert.NotEmpty(await zk.GetChildrenAsync("/isr_change_notification"));
+        // The leader announced each ISR change with a /isr_change_notification child and the
+        // controller deleted them (as upstream's): a create and a delete per notification, none left.
+        await LocalCluster.WaitUntilAsync(async () => (await zk.GetChildrenAsync("/isr_change_notification")).Count == 0,
+            TimeSpan.FromSeconds(10), "the controller consumed the ISR change notifications");
+        Assert.True((await zk.ExistsAsync("/isr_change_notification"))!.Cversion >= 2);
         var state = await LocalCluster.ReadJsonAsync(zk, "/brokers/topics/rep/partitions/0/state");
         Assert.Equal([1, 2, 3], state["isr"]!.AsArray().Select(n => (int)n!).Order());
     }

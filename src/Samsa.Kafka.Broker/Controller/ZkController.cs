@@ -202,8 +202,8 @@ public sealed class ZkController
         catch (KeeperException e) when (e.Code == Code.NoNode) { return []; }
     }
 
-    /// <summary>Upstream's controller-epoch fencing: check(/controller_epoch, version) as the first op.</summary>
-    /// <summary>Returns true when the ops were applied.</summary>
+    /// <summary>Upstream's controller-epoch fencing: check(/controller_epoch, version) as the first op.
+    /// Returns true when the ops were applied.</summary>
     internal async Task<bool> GuardedMultiAsync(KeeperClient zk, List<Op> ops)
     {
         var guarded = new List<Op>(ops.Count + 1) { Op.Check(ZkData.ControllerEpoch, EpochZkVersion) };

@@ -359,7 +359,7 @@ public sealed class ReplicationManager : IAsyncDisposable
         };
         try
         {
-            await zk.CreateAsync(ZkData.IsrChangeNotification + "/isr_change_", Encoding.UTF8.GetBytes(doc.ToJsonString()),
+            await zk.CreateAsync(ZkData.IsrChangeNotification + "/" + ZkData.IsrChangePrefix, Encoding.UTF8.GetBytes(doc.ToJsonString()),
                 ZkClientSecurity.DefaultAcls(zk, ZkData.IsrChangeNotification), CreateMode.PersistentSequential);
         }
         catch (KeeperException) { /* a notification only speeds up other brokers' metadata; the state znode is what counts */ }

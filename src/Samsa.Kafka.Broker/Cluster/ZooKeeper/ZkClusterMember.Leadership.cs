@@ -42,6 +42,7 @@ public sealed partial class ZkClusterMember
     {
         if (!ActiveControllerFor(view)) return false;
         await ForgetRestartedBrokersAsync(zk);
+        await ConsumeIsrChangeNotificationsAsync(zk);
         bool wrote = await EnsureFeatureZNodeAsync(zk, view);
         wrote = await PreferredReplicaElectionZnodeAsync(zk, view) || wrote;
         return await AutoLeaderRebalanceAsync(zk, view) || wrote;
@@ -61,6 +62,23 @@ public sealed partial class ZkClusterMember
                 _shuttingDownRegistrations.Remove(id);
             }
         }
+    }
+
+    /// <summary>A leader writes /isr_change_notification/isr_change_N after each ISR change of its
+    /// (upstream's propagateIsrChanges); upstream's controller reads them, tells the brokers and
+    /// deletes them. Samsa's brokers follow the state znodes themselves, so the controller only
+    /// deletes them — else one would stay in ZooKeeper for every ISR change ever made. Deleting a
+    /// notification changes no state, so a deposed controller doing it harms nothing.</summary>
+    private static async Task ConsumeIsrChangeNotificationsAsync(KeeperClient zk)
+    {
+        List<string> children;
+        try { children = await zk.GetChildrenAsync(ZkData.IsrChangeNotification); }
+        catch (KeeperException e) when (e.Code == Code.NoNode) { return; }
+        await Task.WhenAll(children.Where(c => c.StartsWith(ZkData.IsrChangePrefix, StringComparison.Ordinal)).Select(async c =>
+        {
+            try { await zk.DeleteAsync(ZkData.IsrChangeNotification + "/" + c); }
+            catch (KeeperException e) when (e.Code == Code.NoNode) { }
+        }));
     }
 
     private async Task<bool> PreferredReplicaElectionZnodeAsync(KeeperClient zk, ClusterView view)

@@ -28,6 +28,8 @@ public static class ZkData
     public const string ReassignPartitions = "/admin/reassign_partitions";
     public const string ClusterId = "/cluster/id";
     public const string IsrChangeNotification = "/isr_change_notification";
+    /// <summary>The name of each sequential child of <see cref="IsrChangeNotification"/> before its number.</summary>
+    public const string IsrChangePrefix = "isr_change_";
     public const string LatestProducerIdBlock = "/latest_producer_id_block";
     public const string LogDirEventNotification = "/log_dir_event_notification";
     public const string Consumers = "/consumers";
