@@ -337,7 +337,9 @@ public sealed partial class KeeperServer : IAsyncDisposable
                     catch (Exception e) when (e is not OutOfMemoryException)
                     {
                         Interlocked.Increment(ref _internalErrors);
-                        Console.Error.WriteLine($"keeper: internal error handling {item.GetType().Name}: {e}");
+                        // One line (the exception's type, message and the method it came from), not
+                        // a stack trace; the connection whose request it was is closed.
+                        Console.Error.WriteLine($"keeper: internal error handling {item.GetType().Name}: {e.GetType().Name}: {e.Message.ReplaceLineEndings(" ")} (in {e.TargetSite?.DeclaringType?.Name}.{e.TargetSite?.Name})");
                         if (item is FrameItem fi) QueueClose(fi.Conn);
                     }
                 }
