@@ -14,7 +14,7 @@ public sealed class ReplicationTests(KeeperServer server) : IClassFixture<Keeper
 {
     private const short NotEnoughReplicas = 19;
 
-    private static async Task<short> CreateTopicAsync(LocalCluster cluster, string name, short rf, int minIsr, bool? unclean = null)
+    private static async Task<short> CreateTopicAsync(LocalCluster cluster, string name, short rf, int minIsr, bool? unclean = null, int partitions = 1)
     {
         // Every broker registered and seen before replicas are assigned.
         await LocalCluster.WaitUntilAsync(async () => (await cluster.MetadataAsync(cluster.LiveIds.First())).Brokers.Count == cluster.LiveIds.Count,
@@ -25,7 +25,7 @@ public sealed class ReplicationTests(KeeperServer server) : IClassFixture<Keeper
             TimeoutMs = 30000,
             Topics = [new CreateTopicsRequest.CreatableTopic
             {
-                Name = name, NumPartitions = 1, ReplicationFactor = rf,
+                Name = name, NumPartitions = partitions, ReplicationFactor = rf,
                 Configs = unclean is null
                     ? [new CreateTopicsRequest.CreatableTopicConfig { Name = "min.insync.replicas", Value = minIsr.ToString() }]
                     : [new CreateTopicsRequest.CreatableTopicConfig { Name = "min.insync.replicas", Value = minIsr.ToString() },
@@ -97,6 +97,29 @@ public sealed class ReplicationTests(KeeperServer server) : IClassFixture<Keeper
         {
             try { Directory.Delete(dir, recursive: true); } catch (IOException) { }
         }
+    }
+
+    /// <summary>A follower takes a just-created partition into its fetches at once, although its Fetch
+    /// for the leader's other partitions waits there for data up to replica.fetch.wait.max.ms (set
+    /// far above the produce timeout here): the first acks=all write to a new topic is answered in
+    /// about a round trip, not after that wait (upstream's fetcher waits it out).</summary>
+    [Fact]
+    public async Task ANewPartitionIsFetchedWithoutWaitingOutTheFollowersParkedFetch()
+    {
+        await using var cluster = await LocalCluster.StartAsync(server.Address!, 3,
+            brokerConfig: new Dictionary<string, string> { ["replica.fetch.wait.max.ms"] = "25000" });
+        // three partitions, one led by each broker: every follower has a fetcher parked at every leader
+        Assert.Equal(0, await CreateTopicAsync(cluster, "parked", 3, 3, partitions: 3));
+        await LocalCluster.WaitUntilAsync(async () => (await cluster.MetadataAsync(cluster.LiveIds.First(), "parked")).Topics[0].Partitions
+            .Count(p => p.IsrNodes.Count == 3) == 3, TimeSpan.FromSeconds(10), "full ISRs");
+        await Task.Delay(500);
+        Assert.Equal(0, await CreateTopicAsync(cluster, "fresh", 3, 3));
+        await LocalCluster.WaitUntilAsync(async () => (await PartitionAsync(cluster, "fresh")).IsrNodes.Count == 3, TimeSpan.FromSeconds(10), "full ISR");
+        int leader = (await PartitionAsync(cluster, "fresh")).LeaderId;
+        // acks=all within the produce's 10 s timeout (REQUEST_TIMED_OUT otherwise)
+        Assert.Equal(0, await ProduceAsync(cluster, leader, "fresh", -1, "first"));
+        foreach (int id in new[] { 1, 2, 3 })
+            Assert.Equal(["first"], Values(cluster[id].Replicas.GetPartition("fresh", 0)!.Log));
     }
 
     [Fact]

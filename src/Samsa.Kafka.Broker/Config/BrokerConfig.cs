@@ -28,6 +28,11 @@ public sealed class BrokerConfig
         _static = new Dictionary<string, string>(staticProps, StringComparer.Ordinal);
         foreach (var (k, v) in _static)
             if (ConfigCatalog.Broker.TryGetValue(k, out var def)) def.Parse(v);
+        // upstream KafkaConfig.validateValues, the relations between replica keys
+        if ((int)Get("replica.fetch.wait.max.ms")! > (int)Get("replica.socket.timeout.ms")!)
+            throw new ConfigValueException("replica.socket.timeout.ms should always be at least replica.fetch.wait.max.ms to prevent unnecessary socket timeouts");
+        if ((int)Get("replica.fetch.wait.max.ms")! > (long)Get("replica.lag.time.max.ms")!)
+            throw new ConfigValueException("replica.fetch.wait.max.ms should always be less than or equal to replica.lag.time.max.ms to prevent frequent changes in ISR");
     }
 
     public static BrokerConfig Load(string path, IEnumerable<KeyValuePair<string, string>>? overrides = null)

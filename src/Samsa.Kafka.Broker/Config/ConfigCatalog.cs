@@ -333,6 +333,7 @@ public static class ConfigCatalog
         new("replica.fetch.max.bytes", ConfigType.Int, "1048576", AtLeast(0)),
         new("replica.selector.class", ConfigType.String, null),
         new("replica.fetch.wait.max.ms", ConfigType.Int, "500"),
+        new("replica.fetch.backoff.ms", ConfigType.Int, "1000", AtLeast(0)),
         new("replica.fetch.min.bytes", ConfigType.Int, "1"),
         new("replica.fetch.response.max.bytes", ConfigType.Int, "10485760", AtLeast(0)),
         new("replica.socket.timeout.ms", ConfigType.Int, "30000"),

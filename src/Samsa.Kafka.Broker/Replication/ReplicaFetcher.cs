@@ -26,10 +26,7 @@ internal sealed class ReplicaFetcher : IAsyncDisposable
     // Fetch v12 is the last version naming topics (v13 uses ids); OffsetForLeaderEpoch v4 carries replica_id.
     private const short FetchVersion = 12;
     private const short EpochVersion = 4;
-    private const int MaxWaitMs = 500;           // replica.fetch.wait.max.ms default
-    private const int ResponseMaxBytes = 10 * 1024 * 1024;   // replica.fetch.response.max.bytes default
-    private const int ThrottleBackoffMs = 100;
-    private const int FetchBackoffMs = 1000;     // replica.fetch.backoff.ms default   // a pause while every partition waits for the follower quota
+    private const int ThrottleBackoffMs = 100;   // a pause while every partition waits for the follower quota
 
     private readonly ReplicationManager _manager;
     private readonly object _gate = new();
@@ -37,6 +34,11 @@ internal sealed class ReplicaFetcher : IAsyncDisposable
     private readonly CancellationTokenSource _stop = new();
     private readonly Task _loop;
     private readonly FetchSessionClient _session = new();
+    // The connection while a Fetch is out at the leader (under _gate), and whether partitions were
+    // added since the loop last chose what to fetch: see SetPartitions.
+    private KafkaWireClient? _fetching;
+    private bool _added;
+    private bool _restarting;
     // True while the loop runs on its own thread with a blocking connection (plaintext listeners):
     // pauses then wait on that thread too, so the loop never moves to a pool thread it would block.
     private bool _ownThread = true;
@@ -66,8 +68,14 @@ internal sealed class ReplicaFetcher : IAsyncDisposable
     public string Host { get; }
     public int Port { get; }
 
+    /// <summary>The partitions to fetch from this leader. One that is new here (or at a new leader
+    /// epoch) while a Fetch waits at the leader for data of the others (up to replica.fetch.wait.max.ms)
+    /// ends that wait: the connection is shut and opened again at once, so the next Fetch carries the
+    /// new partition. (Upstream's fetcher takes it in with its next request, after the wait; a
+    /// just-created topic's first acks=all write then waits for it.)</summary>
     public void SetPartitions(IReadOnlyList<Partition> partitions)
     {
+        KafkaWireClient? interrupt = null;
         lock (_gate)
         {
             var keep = new HashSet<TopicPartition>();
@@ -77,10 +85,17 @@ internal sealed class ReplicaFetcher : IAsyncDisposable
                 keep.Add(tp);
                 if (_partitions.TryGetValue(tp, out var s) && ReferenceEquals(s.Partition, p) && s.Epoch == p.LeaderEpoch) continue;
                 _partitions[tp] = new FetchState(p, p.LeaderEpoch);
+                _added = true;
             }
             foreach (var tp in _partitions.Keys.ToList())
                 if (!keep.Contains(tp)) _partitions.Remove(tp);
+            if (_added && _fetching is not null)
+            {
+                interrupt = _fetching;
+                _restarting = true;
+            }
         }
+        interrupt?.Abort();
     }
 
     private bool StillFollowing(FetchState s)
@@ -103,7 +118,7 @@ internal sealed class ReplicaFetcher : IAsyncDisposable
                 client = _ownThread ? _manager.Connector.TryConnectBlocking(Host, Port, clientId,
                     // Upstream requires replica.socket.timeout.ms >= replica.fetch.wait.max.ms; a
                     // parked fetch must not time out here.
-                    Math.Max(_manager.SocketTimeoutMs, 2 * MaxWaitMs), ct) : null;
+                    Math.Max(_manager.SocketTimeoutMs, 2 * _manager.FetchWaitMaxMs), ct) : null;
                 client ??= await _manager.Connector.ConnectAsync(Host, Port, clientId, ct);
                 _ownThread = client.IsBlocking;
                 // Stopping interrupts a blocking receive (up to max_wait_ms, or a silent leader's timeout).
@@ -120,9 +135,14 @@ internal sealed class ReplicaFetcher : IAsyncDisposable
                     truncate.Clear();
                     fetch.Clear();
                     long now = Environment.TickCount64;
+                    long nextRetry = long.MaxValue;
                     lock (_gate)
+                    {
+                        _added = false;
                         foreach (var s in _partitions.Values)
                             if (s.RetryAfterMs <= now) (s.NeedsTruncation ? truncate : fetch).Add(s);
+                            else nextRetry = Math.Min(nextRetry, s.RetryAfterMs);
+                    }
                     if (truncate.Count + fetch.Count == 0)
                     {
                         await PauseAsync(50, ct);
@@ -131,9 +151,11 @@ internal sealed class ReplicaFetcher : IAsyncDisposable
                     if (truncate.Count > 0)
                     {
                         await TruncateAsync(client, truncate, ct);
-                        // Truncated partitions fetch in the same round, as before.
+                        // Truncated partitions fetch in the same round, as before; the others
+                        // (their leader not ready yet) try again after their pause.
                         foreach (var s in truncate)
                             if (!s.NeedsTruncation) fetch.Add(s);
+                            else nextRetry = Math.Min(nextRetry, s.RetryAfterMs);
                     }
                     // Upstream shouldFollowerThrottle: a throttled partition this broker is not yet in
                     // the ISR of sits out fetches while the follower quota is exceeded.
@@ -146,15 +168,23 @@ internal sealed class ReplicaFetcher : IAsyncDisposable
                             if (!quota.IsThrottled(fetch[i].Partition) || (fetch[i].Partition.IsrNodes?.Contains(_manager.BrokerId) ?? false)) fetch[kept++] = fetch[i];
                         fetch.RemoveRange(kept, fetch.Count - kept);
                     }
-                    if (fetch.Count > 0) await FetchAsync(client, fetch, ct);
+                    // A partition backing off (e.g. its leader had not applied the new state yet)
+                    // is fetched again when its pause ends, not after the others' wait for data.
+                    int maxWait = nextRetry == long.MaxValue ? _manager.FetchWaitMaxMs
+                        : (int)Math.Clamp(nextRetry - Environment.TickCount64, 0, _manager.FetchWaitMaxMs);
+                    if (fetch.Count > 0) await FetchAsync(client, fetch, maxWait, ct);
                     else if (before > 0) await PauseAsync(ThrottleBackoffMs, ct);
                 }
             }
             catch (OperationCanceledException) when (ct.IsCancellationRequested) { }
             catch (Exception e) when (e is IOException or SocketException or KafkaProtocolException or ObjectDisposedException)
             {
+                bool restart;
+                lock (_gate) (restart, _restarting) = (_restarting, false);
                 // Leader gone or restarting: retry until the view moves this partition elsewhere.
-                try { await PauseAsync(200, ct); } catch (OperationCanceledException) { }
+                // (SetPartitions ending a wait for new partitions: reconnect at once.)
+                if (!restart)
+                    try { await PauseAsync(200, ct); } catch (OperationCanceledException) { }
             }
             catch (Exception e) when (!ct.IsCancellationRequested)
             {
@@ -230,15 +260,21 @@ internal sealed class ReplicaFetcher : IAsyncDisposable
     }
 
     [System.Runtime.CompilerServices.AsyncMethodBuilder(typeof(System.Runtime.CompilerServices.PoolingAsyncValueTaskMethodBuilder))]
-    private async ValueTask FetchAsync(KafkaWireClient client, List<FetchState> states, CancellationToken ct)
+    private async ValueTask FetchAsync(KafkaWireClient client, List<FetchState> states, int maxWaitMs, CancellationToken ct)
     {
-        var request = _session.Build(states, _manager.BrokerId, _manager.FetchMaxBytes);
-        request.MaxWaitMs = MaxWaitMs;
-        request.MinBytes = 1;
-        request.MaxBytes = ResponseMaxBytes;
+        lock (_gate)
+        {
+            // partitions added since this round's were chosen: choose again (SetPartitions)
+            if (_added) return;
+            _fetching = client;
+        }
         FetchResponse response;
         try
         {
+            var request = _session.Build(states, _manager.BrokerId, _manager.FetchMaxBytes);
+            request.MaxWaitMs = maxWaitMs;
+            request.MinBytes = _manager.FetchMinBytes;
+            request.MaxBytes = _manager.FetchResponseMaxBytes;
             response = await client.SendReusingBuffersAsync<FetchResponse>(request, FetchVersion, ct);
         }
         catch
@@ -246,6 +282,10 @@ internal sealed class ReplicaFetcher : IAsyncDisposable
             // The leader may hold the session at a later epoch or not at all: start over with a full fetch.
             _session.OnFailure();
             throw;
+        }
+        finally
+        {
+            lock (_gate) _fetching = null;
         }
         if (!_session.OnResponse(response))
         {
@@ -303,8 +343,8 @@ internal sealed class ReplicaFetcher : IAsyncDisposable
         catch (Exception e) when (e is Samsa.Kafka.Storage.CorruptRecordException or Samsa.Kafka.Storage.InvalidBatchException)
         {
             _manager.Broker.Log($"broker {_manager.BrokerId}: fetcher for leader {LeaderId}: refused records of {s.Partition.TopicPartition} at offset {log.LogEndOffset}, " +
-                $"fetching it again in {FetchBackoffMs} ms: {e.GetType().Name}: {e.Message}");
-            s.RetryAfterMs = Environment.TickCount64 + FetchBackoffMs;
+                $"fetching it again in {_manager.FetchBackoffMs} ms: {e.GetType().Name}: {e.Message}");
+            s.RetryAfterMs = Environment.TickCount64 + _manager.FetchBackoffMs;
             return false;
         }
     }

@@ -45,6 +45,10 @@ public sealed class ReplicationManager : IAsyncDisposable
         LagTimeMaxMs = (long)broker.Config.Get("replica.lag.time.max.ms")!;
         FetchMaxBytes = (int)broker.Config.Get("replica.fetch.max.bytes")!;
         SocketTimeoutMs = (int)broker.Config.Get("replica.socket.timeout.ms")!;
+        FetchWaitMaxMs = (int)broker.Config.Get("replica.fetch.wait.max.ms")!;
+        FetchMinBytes = (int)broker.Config.Get("replica.fetch.min.bytes")!;
+        FetchResponseMaxBytes = (int)broker.Config.Get("replica.fetch.response.max.bytes")!;
+        FetchBackoffMs = (int)broker.Config.Get("replica.fetch.backoff.ms")!;
         int windows = (int)broker.Config.Get("replication.quota.window.num")!;
         int windowSeconds = (int)broker.Config.Get("replication.quota.window.size.seconds")!;
         LeaderQuota = new ReplicationQuota(() => (long)broker.Config.Get("leader.replication.throttled.rate")!,
@@ -61,6 +65,14 @@ public sealed class ReplicationManager : IAsyncDisposable
     /// <summary>replica.socket.timeout.ms: how long a replica fetcher waits for a leader's answer
     /// (enforced on blocking, i.e. plaintext, fetcher connections).</summary>
     public int SocketTimeoutMs { get; }
+    /// <summary>replica.fetch.wait.max.ms: how long a follower's Fetch may wait at the leader for data.</summary>
+    public int FetchWaitMaxMs { get; }
+    /// <summary>replica.fetch.min.bytes: the bytes a follower's Fetch waits for (up to <see cref="FetchWaitMaxMs"/>).</summary>
+    public int FetchMinBytes { get; }
+    /// <summary>replica.fetch.response.max.bytes: a follower's Fetch max_bytes (the whole response).</summary>
+    public int FetchResponseMaxBytes { get; }
+    /// <summary>replica.fetch.backoff.ms: how long a partition whose fetched records were refused waits.</summary>
+    public int FetchBackoffMs { get; }
     /// <summary>Throttle on what this broker, as leader, sends to catching-up followers (KIP-73).</summary>
     public ReplicationQuota LeaderQuota { get; }
     /// <summary>Throttle on what this broker, as follower, fetches for throttled partitions (KIP-73).</summary>

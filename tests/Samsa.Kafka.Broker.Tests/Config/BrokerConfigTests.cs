@@ -48,6 +48,18 @@ public class BrokerConfigTests
         Assert.Throws<ConfigValueException>(() => Broker(("num.partitions", "0")));
     }
 
+    [Fact]
+    public void ReplicaFetchWaitMustFitTheSocketTimeoutAndTheLagTime()
+    {
+        // upstream KafkaConfig's two relations, with its words
+        var e = Assert.Throws<ConfigValueException>(() => Broker(("replica.fetch.wait.max.ms", "40000")));
+        Assert.StartsWith("replica.socket.timeout.ms should always be at least replica.fetch.wait.max.ms", e.Message);
+        e = Assert.Throws<ConfigValueException>(() => Broker(("replica.fetch.wait.max.ms", "20000"), ("replica.lag.time.max.ms", "10000")));
+        Assert.StartsWith("replica.fetch.wait.max.ms should always be less than or equal to replica.lag.time.max.ms", e.Message);
+        Assert.Equal(25000, (int)Broker(("replica.fetch.wait.max.ms", "25000")).Get("replica.fetch.wait.max.ms")!);
+        Assert.Throws<ConfigValueException>(() => Broker(("replica.fetch.backoff.ms", "-1")));
+    }
+
     [Theory]
     [InlineData("retention.ms", "abc", "Invalid value abc for configuration retention.ms: Not a number of type LONG")]
     [InlineData("min.insync.replicas", "0", "Invalid value 0 for configuration min.insync.replicas: Value must be at least 1")]
