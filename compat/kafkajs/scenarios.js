@@ -500,8 +500,13 @@ scenario('coordinator-failover', async () => {
     clusterCtl('kill', String(killed));
     const producer = kafka.producer({ retry: { retries: 30, initialRetryTime: 200, maxRetryTime: 1000 } });
     await producer.connect();
-    await producer.send({ topic: t, acks: -1, messages: second.map((v, i) => ({ value: v, partition: i % 4 })) });
+    const sent = await producer.send({ topic: t, acks: -1, messages: second.map((v, i) => ({ value: v, partition: i % 4 })) });
     await producer.disconnect();
+    // kafkajs 2.2.4 can resolve send() without sending the records of partitions whose leader
+    // reset the request and moved to a broker that had already answered it (compat/FINDINGS.md,
+    // Samsa cluster): say so rather than wait for records that were never written.
+    const acked = [...new Set(sent.map((r) => r.partition))].sort();
+    check(acked.length === 4, `producer.send() resolved with results for partitions ${acked} only: kafkajs never sent the others`);
     const lowest = { ...before };
     let lastOffsets = null;
     await eventually(async () => {
