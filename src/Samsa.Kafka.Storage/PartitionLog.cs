@@ -292,8 +292,10 @@ public sealed partial class PartitionLog : IDisposable
             {
                 if (batch.ProducerId >= 0)
                 {
+                    bool control = (batch.Attributes & RecordBatch.ControlFlagMask) != 0;
                     ProducerState.Update(batch.ProducerId, batch.ProducerEpoch, batch.BaseSequence, (int)(batch.LastOffset - batch.BaseOffset),
-                        batch.LastOffset, batch.MaxTimestamp, (batch.Attributes & RecordBatch.ControlFlagMask) != 0, -1);
+                        batch.LastOffset, batch.MaxTimestamp, control,
+                        control ? MarkerCoordinatorEpoch(new RecordBatch(segment.ReadBatch(batch.Position, batch.Size))) ?? -1 : -1);
                 }
                 if ((batch.Attributes & RecordBatch.TransactionalFlagMask) == 0)
                 {
@@ -359,6 +361,39 @@ public sealed partial class PartitionLog : IDisposable
         {
             long lastStable = _ongoingTxns.Count > 0 ? _ongoingTxns.Values.Min() : view.LastOffset + 1;
             segment.TxnIndex.Append(new AbortedTxn(view.ProducerId, first, view.LastOffset, lastStable));
+        }
+    }
+
+    // The coordinator epoch of a COMMIT/ABORT marker batch (its one control record's value); null for
+    // another control record or one that cannot be read.
+    private static int? MarkerCoordinatorEpoch(RecordBatch view)
+    {
+        try
+        {
+            foreach (Record record in view.GetRecords())
+            {
+                return ControlRecords.ParseType(record.Key) is ControlRecordType.Commit or ControlRecordType.Abort
+                    ? ControlRecords.ParseEndTxnMarkerCoordinatorEpoch(record.Value) : null;
+            }
+        }
+        catch (KafkaProtocolException)
+        {
+        }
+        return null;
+    }
+
+    /// <summary>
+    /// Forgets the producers idle for <paramref name="producerIdExpirationMs"/> that have no open
+    /// transaction here, and verifications that old (upstream UnifiedLog.removeExpiredProducers, run
+    /// every producer.id.expiration.check.interval.ms). Returns the number of producers removed.
+    /// </summary>
+    public int RemoveExpiredProducers(long producerIdExpirationMs)
+    {
+        lock (_lock)
+        {
+            if (_closed) return 0;
+            ProducerState.ProducerIdExpirationMs = producerIdExpirationMs;
+            return ProducerState.RemoveExpiredProducers(NowMs, _ongoingTxns.ContainsKey);
         }
     }
 
@@ -551,6 +586,11 @@ public sealed partial class PartitionLog : IDisposable
                 {
                     CheckMarkerEpoch(view.ProducerId, view.ProducerEpoch, markerTransactionVersion);
                 }
+                if (view.IsControl && view.HasProducerId && MarkerCoordinatorEpoch(view) is int coordinatorEpoch)
+                {
+                    // After the producer epoch, as upstream appendEndTxnMarker.
+                    ProducerState.CheckCoordinatorEpoch(view.ProducerId, coordinatorEpoch);
+                }
                 at += view.SizeInBytes;
             }
             long first = LogEndOffset;
@@ -737,7 +777,8 @@ public sealed partial class PartitionLog : IDisposable
             int size = view.SizeInBytes;
             if (view.HasProducerId)
             {
-                ProducerState.Update(view.ProducerId, view.ProducerEpoch, view.BaseSequence, view.LastOffsetDelta, view.LastOffset, view.MaxTimestamp, view.IsControl, -1);
+                ProducerState.Update(view.ProducerId, view.ProducerEpoch, view.BaseSequence, view.LastOffsetDelta, view.LastOffset, view.MaxTimestamp, view.IsControl,
+                    view.IsControl ? MarkerCoordinatorEpoch(view) ?? -1 : -1);
                 // Data or marker, the transaction now has a first offset here or has ended: the
                 // verification that led here (or raced with the marker) is spent.
                 if (view.IsTransactional)
