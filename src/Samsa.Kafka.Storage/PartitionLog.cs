@@ -51,6 +51,7 @@ public sealed partial class PartitionLog : IDisposable
     private long _unflushedMessages;
     private long _lastFlushMs;
     private bool _closed;
+    private long? _producerIdExpirationMs;
     // Background fsync of rolled segments (ScheduleFlushUpTo), chained so they finish in order, and
     // a count of truncations so a flush scheduled before one does not move the recovery point after.
     private Task _rollFlush = Task.CompletedTask;
@@ -389,9 +390,12 @@ public sealed partial class PartitionLog : IDisposable
     /// </summary>
     public int RemoveExpiredProducers(long producerIdExpirationMs)
     {
+        // Remembered for the replay after a truncation (null until the first pass: a log opening does
+        // not know the broker's setting; the broker runs a pass once its logs are open).
         lock (_lock)
         {
             if (_closed) return 0;
+            _producerIdExpirationMs = producerIdExpirationMs;
             ProducerState.ProducerIdExpirationMs = producerIdExpirationMs;
             return ProducerState.RemoveExpiredProducers(NowMs, _ongoingTxns.ContainsKey);
         }
@@ -1229,6 +1233,13 @@ public sealed partial class PartitionLog : IDisposable
             Interlocked.Exchange(ref _logStartOffset, Math.Min(LogStartOffset, targetOffset));
             EpochCache.TruncateFromEnd(targetOffset);
             RebuildTransactionState(new HashSet<LogSegment>());
+            // The replay brings back producers expired meanwhile; upstream's truncateAndReload loads
+            // its snapshot without the expired ones.
+            if (_producerIdExpirationMs is long expirationMs)
+            {
+                ProducerState.ProducerIdExpirationMs = expirationMs;
+                ProducerState.RemoveExpiredProducers(NowMs, _ongoingTxns.ContainsKey);
+            }
             DeleteStaleProducerSnapshots();
             return true;
         }

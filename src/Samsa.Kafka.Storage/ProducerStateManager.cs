@@ -125,7 +125,8 @@ public sealed class ProducerStateEntry(long producerId)
 /// <summary>
 /// Producer state for idempotence (KIP-98): per producer id the epoch and the last batches' sequence
 /// numbers, so a leader can refuse gaps and zombies and answer a retried batch with the offsets it got
-/// the first time. Rebuilt from batch headers when the log opens; snapshots are written in
+/// the first time. Producers idle for producer.id.expiration.ms are forgotten
+/// (<see cref="RemoveExpiredProducers"/>). Rebuilt from batch headers when the log opens; snapshots are written in
 /// upstream's format (<see cref="ProducerSnapshotFile"/>) for upstream brokers and tools.
 /// </summary>
 public sealed class ProducerStateManager

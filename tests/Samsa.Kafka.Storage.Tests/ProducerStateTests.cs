@@ -192,6 +192,10 @@ public class ProducerStateTests
         LogAppendInfo retried = log.AppendAsLeader(Idempotent(5, 0, 0, 1, timestamp: now - Hour), 0);
         Assert.False(retried.IsDuplicate);
         Assert.Equal(end + 1, retried.FirstOffset);
+
+        // A truncation replays the log; the producers expired meanwhile stay gone.
+        Assert.True(log.TruncateTo(end));
+        Assert.Equal([2L], log.ActiveProducers().Select(p => p.Entry.ProducerId));
     }
 
     [Fact]
