@@ -64,6 +64,28 @@ public class PartitionProducerStateTests
     }
 
     [Fact]
+    public async Task ASingleNodeDropsExpiredProducersWhenItStarts()
+    {
+        var config = new Dictionary<string, string> { ["producer.id.expiration.ms"] = "3600000" };
+        string dir;
+        await using (var f = new StorageHandlerFixture(extraConfig: config))
+        {
+            f.KeepFiles = true;
+            dir = f.Directory;
+            f.CreateTopic("t");
+            long twoHoursAgo = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() - 7_200_000;
+            using var old = new Samsa.Kafka.Protocol.Records.RecordBatchBuilder { ProducerId = 900, ProducerEpoch = 0, BaseSequence = 0 };
+            old.Append(twoHoursAgo, null, "old"u8.ToArray());
+            Assert.Equal(0, (await f.Produce("t", old.Build())).ErrorCode);
+            Assert.Equal(0, (await f.Produce("t", StorageHandlerFixture.Batch(901, 0, 0, false, "new"))).ErrorCode);
+            // The next check is ten minutes away (producer.id.expiration.check.interval.ms).
+            Assert.Equal(2, (await Producers(f, "t")).Count);
+        }
+        await using var restarted = new StorageHandlerFixture(dir, config);
+        Assert.Equal(901, Assert.Single(await Producers(restarted, "t")).ProducerId);
+    }
+
+    [Fact]
     public async Task TheInternalCheckIntervalIsNotListedByDescribeConfigsUnlessSet()
     {
         await using var f = new StorageHandlerFixture();
