@@ -53,6 +53,12 @@ public sealed class KafkaBroker : IAsyncDisposable
             // Topic overrides decide segment size, retention and cleaning of each log.
             _logManager.ConfigFor = tp => Replicas.GetTopic(tp.Topic) is { } t
                 ? StoragePartitionLog.Map(t.LogConfig) : _logManager.DefaultConfig;
+            // producer.id.expiration.ms is dynamic (cluster-wide upstream): read at every pass. As
+            // upstream drops expired producers when it loads their snapshot, a first pass runs now on
+            // a single node (its dynamic configs are loaded by now); in ZooKeeper mode they arrive
+            // once the broker has joined, so the first timed pass is the first one.
+            _logManager.ProducerIdExpirationMs = () => (int)config.Get("producer.id.expiration.ms")!;
+            if (config.ZookeeperConnect is not { Length: > 0 }) _logManager.RemoveExpiredProducers();
             long flushScheduler = (long)config.Get("log.flush.scheduler.interval.ms")!;
             _maintenance = _logManager.StartBackgroundTasks(
                 TimeSpan.FromMilliseconds((long)config.Get("log.retention.check.interval.ms")!),
@@ -62,7 +68,8 @@ public sealed class KafkaBroker : IAsyncDisposable
                 // pause, so a dynamic change (upstream's reconfigurable cleaner config) applies.
                 (bool)config.Get("log.cleaner.enable")!
                     ? () => TimeSpan.FromMilliseconds((long)config.Get("log.cleaner.backoff.ms")!)
-                    : null);
+                    : null,
+                TimeSpan.FromMilliseconds((int)config.Get("producer.id.expiration.check.interval.ms")!));
         }
         FetchPurgatory = new DelayedOperationPurgatory<TopicPartition>(_timer);
         FetchSessions = new Fetch.FetchSessionCache(config.FetchSessionCacheSlots);

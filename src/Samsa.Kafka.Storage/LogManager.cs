@@ -339,6 +339,17 @@ public sealed partial class LogManager : IDisposable
     /// <summary>Retention pass over every log (log.retention.check.interval.ms). Returns segments deleted.</summary>
     public int RunRetention() => _logs.Values.Sum(l => l.DeleteOldSegments());
 
+    /// <summary>producer.id.expiration.ms (a dynamic broker config, read at every pass; default one day).</summary>
+    public Func<long> ProducerIdExpirationMs { get; set; } = () => 86_400_000;
+
+    /// <summary>Forgets idle producers in every log (upstream's PeriodicProducerExpirationCheck, every
+    /// producer.id.expiration.check.interval.ms). Returns the producers removed.</summary>
+    public int RemoveExpiredProducers()
+    {
+        long expirationMs = ProducerIdExpirationMs();
+        return _logs.Values.Sum(l => l.RemoveExpiredProducers(expirationMs));
+    }
+
     /// <summary>flush.ms pass over every log (log.flush.scheduler.interval.ms). Returns logs flushed.</summary>
     public int FlushDueLogs() => _logs.Values.Count(l => l.FlushIfDue());
 
@@ -377,20 +388,25 @@ public sealed partial class LogManager : IDisposable
     public long CleanerCheckpoint(TopicPartition tp) => _cleanerCheckpoints.GetValueOrDefault(tp, 0);
 
     /// <summary>
-    /// Starts the periodic work upstream's scheduler runs: retention, flush.ms, checkpoints and the
-    /// cleaner. Dispose the returned handle (or this manager) to stop it.
+    /// Starts the periodic work upstream's scheduler runs: retention, flush.ms, checkpoints, producer
+    /// id expiration and the cleaner. Dispose the returned handle (or this manager) to stop it.
     /// </summary>
     /// <param name="cleanerBackoff">log.cleaner.backoff.ms, read before every pause (it is a dynamic
     /// broker config). As upstream's CleanerThread, the cleaner runs once at start, runs again at
     /// once after a pass that cleaned something, and sleeps this long after a pass that found
     /// nothing to clean. Null: log.cleaner.enable=false, no cleaning.</param>
-    public IDisposable StartBackgroundTasks(TimeSpan retentionCheckInterval, TimeSpan flushCheckInterval, TimeSpan checkpointInterval, Func<TimeSpan>? cleanerBackoff)
+    /// <param name="producerIdExpirationCheckInterval">producer.id.expiration.check.interval.ms (default
+    /// ten minutes): how often <see cref="RemoveExpiredProducers"/> runs.</param>
+    public IDisposable StartBackgroundTasks(TimeSpan retentionCheckInterval, TimeSpan flushCheckInterval, TimeSpan checkpointInterval, Func<TimeSpan>? cleanerBackoff,
+        TimeSpan? producerIdExpirationCheckInterval = null)
     {
+        TimeSpan producerCheck = producerIdExpirationCheckInterval ?? TimeSpan.FromMinutes(10);
         var timers = new List<ITimer>
         {
             _time.CreateTimer(_ => Guard(() => RunRetention()), null, retentionCheckInterval, retentionCheckInterval),
             _time.CreateTimer(_ => Guard(() => FlushDueLogs()), null, flushCheckInterval, flushCheckInterval),
             _time.CreateTimer(_ => Guard(CheckpointAll), null, checkpointInterval, checkpointInterval),
+            _time.CreateTimer(_ => Guard(() => RemoveExpiredProducers()), null, producerCheck, producerCheck),
         };
         if (cleanerBackoff is not null)
         {

@@ -51,6 +51,7 @@ public sealed partial class PartitionLog : IDisposable
     private long _unflushedMessages;
     private long _lastFlushMs;
     private bool _closed;
+    private long? _producerIdExpirationMs;
     // Background fsync of rolled segments (ScheduleFlushUpTo), chained so they finish in order, and
     // a count of truncations so a flush scheduled before one does not move the recovery point after.
     private Task _rollFlush = Task.CompletedTask;
@@ -292,8 +293,10 @@ public sealed partial class PartitionLog : IDisposable
             {
                 if (batch.ProducerId >= 0)
                 {
+                    bool control = (batch.Attributes & RecordBatch.ControlFlagMask) != 0;
                     ProducerState.Update(batch.ProducerId, batch.ProducerEpoch, batch.BaseSequence, (int)(batch.LastOffset - batch.BaseOffset),
-                        batch.LastOffset, batch.MaxTimestamp, (batch.Attributes & RecordBatch.ControlFlagMask) != 0, -1);
+                        batch.LastOffset, batch.MaxTimestamp, control,
+                        control ? MarkerCoordinatorEpoch(new RecordBatch(segment.ReadBatch(batch.Position, batch.Size))) ?? -1 : -1);
                 }
                 if ((batch.Attributes & RecordBatch.TransactionalFlagMask) == 0)
                 {
@@ -359,6 +362,42 @@ public sealed partial class PartitionLog : IDisposable
         {
             long lastStable = _ongoingTxns.Count > 0 ? _ongoingTxns.Values.Min() : view.LastOffset + 1;
             segment.TxnIndex.Append(new AbortedTxn(view.ProducerId, first, view.LastOffset, lastStable));
+        }
+    }
+
+    // The coordinator epoch of a COMMIT/ABORT marker batch (its one control record's value); null for
+    // another control record or one that cannot be read.
+    private static int? MarkerCoordinatorEpoch(RecordBatch view)
+    {
+        try
+        {
+            foreach (Record record in view.GetRecords())
+            {
+                return ControlRecords.ParseType(record.Key) is ControlRecordType.Commit or ControlRecordType.Abort
+                    ? ControlRecords.ParseEndTxnMarkerCoordinatorEpoch(record.Value) : null;
+            }
+        }
+        catch (KafkaProtocolException)
+        {
+        }
+        return null;
+    }
+
+    /// <summary>
+    /// Forgets the producers idle for <paramref name="producerIdExpirationMs"/> that have no open
+    /// transaction here, and verifications that old (upstream UnifiedLog.removeExpiredProducers, run
+    /// every producer.id.expiration.check.interval.ms). Returns the number of producers removed.
+    /// </summary>
+    public int RemoveExpiredProducers(long producerIdExpirationMs)
+    {
+        // Remembered for the replay after a truncation (null until the first pass: a log opening does
+        // not know the broker's setting; the broker runs a pass once its logs are open).
+        lock (_lock)
+        {
+            if (_closed) return 0;
+            _producerIdExpirationMs = producerIdExpirationMs;
+            ProducerState.ProducerIdExpirationMs = producerIdExpirationMs;
+            return ProducerState.RemoveExpiredProducers(NowMs, _ongoingTxns.ContainsKey);
         }
     }
 
@@ -551,6 +590,11 @@ public sealed partial class PartitionLog : IDisposable
                 {
                     CheckMarkerEpoch(view.ProducerId, view.ProducerEpoch, markerTransactionVersion);
                 }
+                if (view.IsControl && view.HasProducerId && MarkerCoordinatorEpoch(view) is int coordinatorEpoch)
+                {
+                    // After the producer epoch, as upstream appendEndTxnMarker.
+                    ProducerState.CheckCoordinatorEpoch(view.ProducerId, coordinatorEpoch);
+                }
                 at += view.SizeInBytes;
             }
             long first = LogEndOffset;
@@ -737,7 +781,8 @@ public sealed partial class PartitionLog : IDisposable
             int size = view.SizeInBytes;
             if (view.HasProducerId)
             {
-                ProducerState.Update(view.ProducerId, view.ProducerEpoch, view.BaseSequence, view.LastOffsetDelta, view.LastOffset, view.MaxTimestamp, view.IsControl, -1);
+                ProducerState.Update(view.ProducerId, view.ProducerEpoch, view.BaseSequence, view.LastOffsetDelta, view.LastOffset, view.MaxTimestamp, view.IsControl,
+                    view.IsControl ? MarkerCoordinatorEpoch(view) ?? -1 : -1);
                 // Data or marker, the transaction now has a first offset here or has ended: the
                 // verification that led here (or raced with the marker) is spent.
                 if (view.IsTransactional)
@@ -1188,6 +1233,13 @@ public sealed partial class PartitionLog : IDisposable
             Interlocked.Exchange(ref _logStartOffset, Math.Min(LogStartOffset, targetOffset));
             EpochCache.TruncateFromEnd(targetOffset);
             RebuildTransactionState(new HashSet<LogSegment>());
+            // The replay brings back producers expired meanwhile; upstream's truncateAndReload loads
+            // its snapshot without the expired ones.
+            if (_producerIdExpirationMs is long expirationMs)
+            {
+                ProducerState.ProducerIdExpirationMs = expirationMs;
+                ProducerState.RemoveExpiredProducers(NowMs, _ongoingTxns.ContainsKey);
+            }
             DeleteStaleProducerSnapshots();
             return true;
         }

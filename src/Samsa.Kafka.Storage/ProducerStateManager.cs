@@ -13,6 +13,9 @@ public enum ProducerStateError
     /// <summary>INVALID_TXN_STATE (48): a transactional batch that neither continues an open
     /// transaction nor carries the verification guard this log handed out for it (KIP-890).</summary>
     InvalidTxnState = 48,
+    /// <summary>TRANSACTION_COORDINATOR_FENCED (52): a COMMIT/ABORT marker from a coordinator epoch older
+    /// than the one the producer's last marker here carried (a zombie coordinator).</summary>
+    TransactionCoordinatorFenced = 52,
 }
 
 /// <summary>
@@ -122,7 +125,8 @@ public sealed class ProducerStateEntry(long producerId)
 /// <summary>
 /// Producer state for idempotence (KIP-98): per producer id the epoch and the last batches' sequence
 /// numbers, so a leader can refuse gaps and zombies and answer a retried batch with the offsets it got
-/// the first time. Rebuilt from batch headers when the log opens; snapshots are written in
+/// the first time. Producers idle for producer.id.expiration.ms are forgotten
+/// (<see cref="RemoveExpiredProducers"/>). Rebuilt from batch headers when the log opens; snapshots are written in
 /// upstream's format (<see cref="ProducerSnapshotFile"/>) for upstream brokers and tools.
 /// </summary>
 public sealed class ProducerStateManager
@@ -130,12 +134,13 @@ public sealed class ProducerStateManager
     private readonly Dictionary<long, ProducerStateEntry> _producers = new();
     // KIP-890 verifications in progress, by producer id (upstream verificationStates). Created when a
     // transactional batch goes to the coordinator for verification, dropped by the producer's next
-    // transactional append (data or marker) here, and after VerificationStateMaxAgeMs otherwise.
+    // transactional append (data or marker) here, and by RemoveExpiredProducers otherwise.
     private readonly Dictionary<long, VerificationStateEntry> _verificationStates = new();
 
-    /// <summary>How long a verification that never led to an append is kept (upstream drops such entries
-    /// with expired producers, producer.id.expiration.ms, default one day).</summary>
-    public long VerificationStateMaxAgeMs { get; set; } = 86_400_000;
+    /// <summary>producer.id.expiration.ms (default one day): how long a producer without an open
+    /// transaction is remembered after its last batch's timestamp, and how long a verification that
+    /// never led to an append is kept (<see cref="RemoveExpiredProducers"/>).</summary>
+    public long ProducerIdExpirationMs { get; set; } = 86_400_000;
 
     public IReadOnlyCollection<ProducerStateEntry> Producers => _producers.Values;
 
@@ -158,7 +163,7 @@ public sealed class ProducerStateManager
             {
                 foreach (var (pid, old) in _verificationStates)
                 {
-                    if (nowMs - old.TimestampMs > VerificationStateMaxAgeMs) _verificationStates.Remove(pid);
+                    if (nowMs - old.TimestampMs >= ProducerIdExpirationMs) _verificationStates.Remove(pid);
                 }
             }
             entry = new VerificationStateEntry(nowMs, sequence, epoch, supportsEpochBump);
@@ -166,6 +171,48 @@ public sealed class ProducerStateManager
         }
         entry.MaybeUpdateLowestSequenceAndEpoch(sequence, epoch);
         return entry;
+    }
+
+    /// <summary>
+    /// Forgets producers idle for producer.id.expiration.ms (upstream
+    /// ProducerStateManager.removeExpiredProducers): an entry without an open transaction whose last
+    /// timestamp (the max timestamp of its last batch, or its last marker's) is at least
+    /// <see cref="ProducerIdExpirationMs"/> before <paramref name="nowMs"/>, and a verification state
+    /// that old. A later batch of a forgotten producer id is taken as from a new producer: any
+    /// sequence is accepted and a retry of a batch from before is no longer recognised.
+    /// Returns the number of producers removed.
+    /// </summary>
+    public int RemoveExpiredProducers(long nowMs, Func<long, bool> hasOpenTransaction)
+    {
+        List<long>? expired = null;
+        foreach (ProducerStateEntry e in _producers.Values)
+        {
+            if (nowMs - e.LastTimestamp >= ProducerIdExpirationMs && !hasOpenTransaction(e.ProducerId)) (expired ??= []).Add(e.ProducerId);
+        }
+        foreach (long id in expired ?? []) _producers.Remove(id);
+        if (_verificationStates.Count != 0)
+        {
+            foreach (var (id, v) in _verificationStates)
+            {
+                if (nowMs - v.TimestampMs >= ProducerIdExpirationMs) _verificationStates.Remove(id);
+            }
+        }
+        return expired?.Count ?? 0;
+    }
+
+    /// <summary>
+    /// Upstream ProducerAppendInfo.checkCoordinatorEpoch for a COMMIT/ABORT marker the leader appends:
+    /// a coordinator epoch below the one of the producer's last marker here comes from a coordinator
+    /// that has since been replaced (TRANSACTION_COORDINATOR_FENCED). Replicated and replayed markers
+    /// are not checked.
+    /// </summary>
+    internal void CheckCoordinatorEpoch(long producerId, int coordinatorEpoch)
+    {
+        if (_producers.GetValueOrDefault(producerId) is { } entry && entry.CoordinatorEpoch > coordinatorEpoch)
+        {
+            throw new ProducerStateException(ProducerStateError.TransactionCoordinatorFenced,
+                $"Invalid coordinator epoch for producerId {producerId}: {coordinatorEpoch} (zombie), {entry.CoordinatorEpoch} (current)");
+        }
     }
 
     public VerificationStateEntry? VerificationState(long producerId) =>
@@ -276,6 +323,7 @@ public sealed class ProducerStateManager
         if (baseSequence < 0)
         {
             entry.Epoch = Math.Max(entry.Epoch, epoch);
+            entry.LastTimestamp = maxTimestamp;
             return;
         }
         int lastSequence = (int)(((long)baseSequence + lastOffsetDelta) % ((long)int.MaxValue + 1));

@@ -153,4 +153,106 @@ public class ProducerStateTests
         log.AppendAsLeader(Txn(13, 3, 0), 0);
         Assert.Equal(ProducerStateError.InvalidProducerEpoch, Refused(() => log.MaybeStartTransactionVerification(13, 0, 2, supportsEpochBump: true)));
     }
+
+    private const long Hour = 3_600_000;
+
+    private static byte[] TxnAt(long producerId, short epoch, int sequence, long timestamp) =>
+        BuildRaw([(null, "v"u8.ToArray(), timestamp)], 0, attributes: 0x10, producerId, epoch, sequence);
+
+    [Fact]
+    public void Idle_producers_expire_unless_a_transaction_is_open_or_their_last_batch_is_recent()
+    {
+        const long now = 1_800_000_000_000;
+        var time = new ManualTime(now);
+        using var dir = new TempDir();
+        using PartitionLog log = PartitionLog.Open(dir.Sub("idem-0"), Tp, new LogConfig { RetentionMs = -1 }, time: time);
+        log.AppendAsLeader(Idempotent(1, 0, 0, 3, timestamp: now - 2 * Hour), 0);       // idle
+        log.AppendAsLeader(TxnAt(2, 0, 0, now - 2 * Hour), 0);                          // open transaction
+        log.AppendAsLeader(Idempotent(3, 0, 0, 1, timestamp: now - 10 * 60_000), 0);    // recent
+        log.AppendAsLeader(TxnAt(4, 0, 0, now - 3 * Hour), 0);                          // transaction ended...
+        log.AppendAsLeader(Marker(4, 0, ControlRecordType.Commit, 0, now - 2 * Hour), 0); // ...two hours ago
+        log.AppendAsLeader(Idempotent(5, 0, 0, 1, timestamp: now - Hour), 0);           // exactly at the limit
+        VerificationGuard verifying = log.MaybeStartTransactionVerification(6, 0, 0, supportsEpochBump: false);
+
+        Assert.Equal(3, log.RemoveExpiredProducers(Hour));
+        Assert.Equal([2L, 3L], log.ActiveProducers().Select(p => p.Entry.ProducerId).Order());
+        Assert.Equal(3, log.ActiveProducers().Single(p => p.Entry.ProducerId == 2).CurrentTxnStartOffset);
+        // A verification is kept for producer.id.expiration.ms after it started.
+        Assert.Same(verifying, log.VerificationGuardOf(6));
+        time.Advance(Hour);
+        Assert.Equal(1, log.RemoveExpiredProducers(Hour));   // producer 3
+        Assert.Same(VerificationGuard.Sentinel, log.VerificationGuardOf(6));
+        Assert.Equal([2L], log.ActiveProducers().Select(p => p.Entry.ProducerId));
+
+        // As upstream, a producer id the log no longer knows may go on at any sequence, and a retry of a
+        // batch from before the expiry is no longer recognised as one.
+        long end = log.LogEndOffset;
+        Assert.Equal(end, log.AppendAsLeader(Idempotent(1, 0, 7, 1, timestamp: now), 0).FirstOffset);
+        Assert.Throws<ProducerStateException>(() => log.AppendAsLeader(Idempotent(1, 0, 9, 1, timestamp: now), 0));
+        LogAppendInfo retried = log.AppendAsLeader(Idempotent(5, 0, 0, 1, timestamp: now - Hour), 0);
+        Assert.False(retried.IsDuplicate);
+        Assert.Equal(end + 1, retried.FirstOffset);
+
+        // A truncation replays the log; the producers expired meanwhile stay gone.
+        Assert.True(log.TruncateTo(end));
+        Assert.Equal([2L], log.ActiveProducers().Select(p => p.Entry.ProducerId));
+    }
+
+    [Fact]
+    public void The_log_manager_expires_producers_on_its_timer_with_the_current_expiration()
+    {
+        using var dir = new TempDir();
+        using var manager = new LogManager([dir.Path], new LogConfig { RetentionMs = -1 });
+        PartitionLog log = manager.GetOrCreateLog(Tp);
+        long now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        log.AppendAsLeader(Idempotent(1, 0, 0, 1, timestamp: now - 2 * Hour), 0);
+        log.AppendAsLeader(Idempotent(2, 0, 0, 1, timestamp: now), 0);
+        long expirationMs = 86_400_000;
+        manager.ProducerIdExpirationMs = () => Volatile.Read(ref expirationMs);
+        using IDisposable tasks = manager.StartBackgroundTasks(TimeSpan.FromHours(1), TimeSpan.FromHours(1), TimeSpan.FromHours(1), null,
+            producerIdExpirationCheckInterval: TimeSpan.FromMilliseconds(20));
+        Thread.Sleep(200);
+        Assert.Equal(2, log.ActiveProducers().Count);
+        // producer.id.expiration.ms is dynamic: the next pass uses the new value.
+        Volatile.Write(ref expirationMs, Hour);
+        Assert.True(SpinWait.SpinUntil(() => log.ActiveProducers().Count == 1, TimeSpan.FromSeconds(10)));
+        Assert.Equal(2, log.ActiveProducers().Single().Entry.ProducerId);
+    }
+
+    [Fact]
+    public void Markers_record_their_coordinator_epoch_and_one_from_an_older_coordinator_is_fenced()
+    {
+        using var dir = new TempDir();
+        long end;
+        using (PartitionLog log = Open(dir))
+        {
+            log.AppendAsLeader(Txn(20, 0, 0), 0);
+            log.AppendAsLeader(Marker(20, 0, ControlRecordType.Commit, 3, 1_700_000_000_000), 0);
+            Assert.Equal(3, log.ProducerState.LastEntry(20)!.CoordinatorEpoch);
+            Assert.Equal(3, log.ActiveProducers().Single().Entry.CoordinatorEpoch);
+
+            log.AppendAsLeader(Txn(20, 0, 1), 0);
+            end = log.LogEndOffset;
+            Assert.Equal(ProducerStateError.TransactionCoordinatorFenced,
+                Refused(() => log.AppendAsLeader(Marker(20, 0, ControlRecordType.Abort, 2, 1_700_000_000_000), 0)));
+            Assert.Equal(end, log.LogEndOffset);
+            Assert.Equal(2, log.FirstUnstableOffset);
+            // The same coordinator epoch, or a newer one, ends the transaction.
+            log.AppendAsLeader(Marker(20, 0, ControlRecordType.Abort, 3, 1_700_000_000_000), 0);
+            Assert.Null(log.FirstUnstableOffset);
+            log.AppendAsLeader(Txn(20, 0, 2), 0);
+            log.AppendAsLeader(Marker(20, 0, ControlRecordType.Commit, 5, 1_700_000_000_000), 0);
+            end = log.LogEndOffset;
+        }
+        // Rebuilt from the log on open.
+        using PartitionLog reopened = Open(dir);
+        Assert.Equal(5, reopened.ProducerState.LastEntry(20)!.CoordinatorEpoch);
+        Assert.Equal(ProducerStateError.TransactionCoordinatorFenced,
+            Refused(() => reopened.AppendAsLeader(Marker(20, 0, ControlRecordType.Commit, 4, 1_700_000_000_000), 0)));
+        // A follower copies what its leader accepted without this check (upstream logs it for replication).
+        byte[] replicated = Marker(20, 0, ControlRecordType.Commit, 4, 1_700_000_000_000);
+        PartitionLog.AssignOffsets(replicated, end, 0);
+        reopened.AppendAsFollower(replicated);
+        Assert.Equal(4, reopened.ProducerState.LastEntry(20)!.CoordinatorEpoch);
+    }
 }

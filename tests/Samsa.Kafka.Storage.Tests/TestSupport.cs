@@ -29,6 +29,17 @@ internal static class Batches
         return BuildRaw([(key, value, timestamp)], 0, attributes: 0x30, producerId);
     }
 
+    /// <summary>A COMMIT/ABORT marker as a transaction coordinator writes it: the producer's epoch and
+    /// the coordinator's epoch in the control record's value.</summary>
+    public static byte[] Marker(long producerId, short producerEpoch, ControlRecordType type, int coordinatorEpoch, long timestamp)
+    {
+        byte[] key = new byte[4];
+        ControlRecords.WriteKey(key, type);
+        byte[] value = new byte[6];
+        ControlRecords.WriteEndTxnMarkerValue(value, coordinatorEpoch);
+        return BuildRaw([(key, value, timestamp)], 0, attributes: 0x30, producerId, producerEpoch);
+    }
+
     public static byte[] BuildRaw(IReadOnlyList<(byte[]? Key, byte[]? Value, long Timestamp)> records, long baseOffset = 0, short attributes = 0, long producerId = -1,
         short producerEpoch = -1, int baseSequence = -1)
     {

@@ -174,7 +174,7 @@ public sealed class BrokerConfig
         if (perBroker)
         {
             // Upstream lists every defined key, null-valued ones included (AbstractConfig.nonInternalValues).
-            foreach (var name in ConfigCatalog.Broker.Keys) names.Add(name);
+            foreach (var name in ConfigCatalog.Broker.Keys) if (!ConfigCatalog.InternalBrokerKeys.Contains(name)) names.Add(name);
             foreach (var name in _static.Keys) names.Add(name);
             lock (_gate) { foreach (var n in _dynamicBroker.Keys) names.Add(n); foreach (var n in _dynamicDefault.Keys) names.Add(n); }
         }

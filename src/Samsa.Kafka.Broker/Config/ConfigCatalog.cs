@@ -173,6 +173,10 @@ public static class ConfigCatalog
         "max.connections", "max.connection.creation.rate", "num.network.threads",
     };
 
+    /// <summary>Keys upstream defines as internal (ConfigDef.defineInternal): honoured, but
+    /// DescribeConfigs lists them only when set (AbstractConfig.nonInternalValues).</summary>
+    public static readonly IReadOnlySet<string> InternalBrokerKeys = new HashSet<string>(["producer.id.expiration.check.interval.ms"], StringComparer.Ordinal);
+
     /// <summary>DynamicBrokerConfig.AllDynamicConfigs: the broker keys DescribeConfigs reports as
     /// not read-only. Security, log cleaner, log defaults (each topic config's first broker synonym,
     /// except log.message.format.version), thread pools, metric reporters, listeners, socket server
@@ -402,6 +406,8 @@ public static class ConfigCatalog
         // KIP-890 part 1: partition leaders ask the coordinator before a transaction's first batch (dynamic upstream).
         new("transaction.partition.verification.enable", ConfigType.Boolean, "true", dynamic: true),
         new("producer.id.expiration.ms", ConfigType.Int, "86400000", AtLeast(1), dynamic: true),
+        // Internal upstream (TransactionLogConfig.defineInternal): how often logs drop expired producers.
+        new("producer.id.expiration.check.interval.ms", ConfigType.Int, "600000", AtLeast(1)),
         new("authorizer.class.name", ConfigType.String, ""),
         // AclAuthorizer's own keys (Security/Acl/AclAuthorizer).
         new("super.users", ConfigType.String, null),

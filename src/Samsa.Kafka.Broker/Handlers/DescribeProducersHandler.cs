@@ -4,8 +4,8 @@
 // transactional producers its log knows — id, epoch, last sequence, last timestamp, coordinator
 // epoch and the first offset of the open transaction (-1 when none). Unknown partitions get
 // UNKNOWN_TOPIC_OR_PARTITION.
-// Differences from upstream: the coordinator epoch of markers is not tracked by the log (-1), and
-// in-memory logs (brokers without log.dirs) keep no producer state, so they list no producers.
+// The coordinator epoch is that of the producer's last COMMIT/ABORT marker in the partition (-1
+// before its first). Differences from upstream: in-memory logs (brokers without log.dirs) keep no producer state, so they list no producers.
 // Authorization (KafkaApis.handleDescribeProducersRequest): TOPIC READ (TOPIC_AUTHORIZATION_FAILED).
 using Samsa.Kafka.Protocol;
 using Samsa.Kafka.Protocol.Messages;

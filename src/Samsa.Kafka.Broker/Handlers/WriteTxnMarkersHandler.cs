@@ -17,6 +17,9 @@
 // transaction open: written again, KAFKA-19999); older versions need an epoch at least the
 // producer's. This broker's coordinator sends v2 with its transaction's version, and checks its own
 // markers the same way.
+// A marker whose coordinator epoch is below the one of the producer's last marker in the partition
+// comes from a replaced coordinator: TRANSACTION_COORDINATOR_FENCED, nothing appended (upstream
+// ProducerAppendInfo.checkCoordinatorEpoch).
 // Authorization (KafkaApis.handleWriteTxnMarkersRequest): CLUSTER ALTER or CLUSTER_ACTION, else every
 // partition CLUSTER_AUTHORIZATION_FAILED.
 using Samsa.Kafka.Protocol;

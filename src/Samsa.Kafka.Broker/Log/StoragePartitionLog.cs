@@ -127,6 +127,7 @@ public sealed class StoragePartitionLog : IPartitionLog
     {
         ProducerStateError.InvalidProducerEpoch => Samsa.Kafka.Protocol.ErrorCode.InvalidProducerEpoch,
         ProducerStateError.InvalidTxnState => Samsa.Kafka.Protocol.ErrorCode.InvalidTxnState,
+        ProducerStateError.TransactionCoordinatorFenced => Samsa.Kafka.Protocol.ErrorCode.TransactionCoordinatorFenced,
         _ => Samsa.Kafka.Protocol.ErrorCode.OutOfOrderSequenceNumber,
     }, e.Message);
 
