@@ -185,6 +185,9 @@ public sealed class KafkaBroker : IAsyncDisposable
     /// <summary>Client connections the listeners hold open (tests and metrics).</summary>
     public int ClientConnectionCount => _listeners.Values.Sum(l => l.ConnectionCount);
 
+    /// <summary>The open client connections of every listener (tests: socket options).</summary>
+    internal IEnumerable<Connection> ClientConnections => _listeners.Values.SelectMany(l => l.Connections);
+
     /// <summary>The bound address of the primary listener: PLAINTEXT when there is one, else the
     /// inter-broker listener, else the first.</summary>
     public IPEndPoint BoundEndPoint => _listener?.LocalEndPoint ?? throw new InvalidOperationException("broker not started");
@@ -201,7 +204,7 @@ public sealed class KafkaBroker : IAsyncDisposable
     /// <summary>The sessions of the open client connections on every listener (listener, protocol,
     /// principal): a snapshot for tests and diagnostics.</summary>
     public IEnumerable<ConnectionSession> ConnectionSessions =>
-        _listeners.Values.SelectMany(l => l.Connections).Select(c => c.State).OfType<ConnectionSession>();
+        ClientConnections.Select(c => c.State).OfType<ConnectionSession>();
 
     /// <summary>Every advertised endpoint (the ZooKeeper registration).</summary>
     public IReadOnlyList<ListenerEndpoint> AdvertisedEndpoints =>
@@ -242,6 +245,9 @@ public sealed class KafkaBroker : IAsyncDisposable
         return Config.ZookeeperConnect is { Length: > 0 } ? JoinClusterAsync() : Task.CompletedTask;
     }
 
+    // A key's value when server.properties (or an override) sets it, else null.
+    private int? ExplicitInt(string key) => Config.StaticProps.ContainsKey(key) ? (int)Config.Get(key)! : null;
+
     /// <summary>
     /// Every listener in <c>listeners</c> is bound with its own security protocol (TLS options built
     /// for all of them before the first bind), or none is and the start fails with one line.
@@ -266,6 +272,11 @@ public sealed class KafkaBroker : IAsyncDisposable
                 {
                     Name = $"kafka {name}",
                     MaxFrameBytes = Config.SocketRequestMaxBytes,
+                    // socket.send/receive.buffer.bytes and socket.listen.backlog.size apply when set;
+                    // unset, the OS buffer autotuning and Samsa's backlog of 512 stay (compat/FINDINGS.md).
+                    SocketSendBufferBytes = ExplicitInt("socket.send.buffer.bytes") ?? -1,
+                    SocketReceiveBufferBytes = ExplicitInt("socket.receive.buffer.bytes") ?? -1,
+                    Backlog = ExplicitInt("socket.listen.backlog.size") ?? 512,
                     ZeroCopyFileSend = ZeroCopyFileSend,
                     InlineScheduling = true,
                     Tls = tls.GetValueOrDefault(name),
