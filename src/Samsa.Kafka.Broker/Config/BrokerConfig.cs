@@ -241,6 +241,9 @@ public sealed class BrokerConfig
             if (value is null || !ConfigCatalog.Broker.TryGetValue(ListenerBaseName(name) ?? name, out var def)) continue;
             try { def.Parse(value); }
             catch (ConfigValueException e) { return e.Message; }
+            // Keys Samsa honours at their default only (config audit), except the thread-pool sizes.
+            if (!Security.SecurityConfigCheck.DynamicSizingKeys.Contains(name)
+                && Security.SecurityConfigCheck.UnhonouredValue(name, value) is { } refused) return refused;
         }
         if (!perBroker)
         {

@@ -52,13 +52,7 @@ public static partial class SecurityConfigCheck
     private static IEnumerable<string> UnhonouredValues(BrokerConfig config)
     {
         foreach (var (key, raw) in config.StaticProps.OrderBy(kv => kv.Key, StringComparer.Ordinal))
-        {
-            string baseKey = JsseOnlyKeys.Contains(ListenerBase(key)) ? ListenerBase(key) : key;
-            string? reason = UnhonouredKeys.GetValueOrDefault(baseKey)
-                ?? (JsseOnlyKeys.Contains(baseKey) ? "Samsa uses the OS TLS stack through .NET's SslStream" : null);
-            if (reason is null || IsDefault(baseKey, raw)) continue;
-            yield return $"{key}={raw.Trim()} is not supported: {reason}; remove it";
-        }
+            if (UnhonouredValue(key, raw) is { } line) yield return line;
         // inter.broker.protocol.version: Samsa speaks 3.9's inter-broker protocol only.
         if (config.StaticProps.TryGetValue("inter.broker.protocol.version", out var ibp)
             && ibp.Trim() is not ("3.9" or "3.9-IV0"))
@@ -84,6 +78,24 @@ public static partial class SecurityConfigCheck
         else if (id < 0)
             yield return "broker.id must be greater than or equal to 0";
     }
+
+    /// <summary>The refusal line when <paramref name="key"/> (possibly listener-prefixed for the JSSE
+    /// keys) is one of the keys above set to another value than upstream's default; else null.</summary>
+    internal static string? UnhonouredValue(string key, string raw)
+    {
+        string baseKey = JsseOnlyKeys.Contains(ListenerBase(key)) ? ListenerBase(key) : key;
+        string? reason = UnhonouredKeys.GetValueOrDefault(baseKey)
+            ?? (JsseOnlyKeys.Contains(baseKey) ? "Samsa uses the OS TLS stack through .NET's SslStream" : null);
+        return reason is null || IsDefault(baseKey, raw) ? null : $"{key}={raw.Trim()} is not supported: {reason}; remove it";
+    }
+
+    /// <summary>Sizing keys of upstream's thread pools: refused at start, but still stored by
+    /// AlterConfigs (clusters set them dynamically, e.g. kafka-configs --add-config log.cleaner.threads=2),
+    /// where they size nothing.</summary>
+    internal static readonly IReadOnlySet<string> DynamicSizingKeys = new HashSet<string>(StringComparer.Ordinal)
+    {
+        "num.network.threads", "num.io.threads", "background.threads", "num.replica.fetchers", "log.cleaner.threads",
+    };
 
     private static bool IsDefault(string key, string raw)
     {
