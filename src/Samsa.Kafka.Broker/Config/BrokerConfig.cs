@@ -312,9 +312,7 @@ public static class TopicConfigValidator
         foreach (var (name, value) in overrides)
         {
             if (!Unhonoured.TryGetValue(name, out var reason)) continue;
-            var def = ConfigCatalog.Topic[name];
-            if (!Equals(ConfigDefinition.Format(def.Parse(value)), ConfigDefinition.Format(def.Parse(def.Default!))))
-                return $"{name}={value.Trim()} is not supported: {reason}";
+            if (!ConfigCatalog.Topic[name].IsDefault(value)) return $"{name}={value.Trim()} is not supported: {reason}";
         }
         return null;
     }

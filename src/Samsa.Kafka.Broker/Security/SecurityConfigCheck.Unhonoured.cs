@@ -81,12 +81,12 @@ public static partial class SecurityConfigCheck
 
     /// <summary>The refusal line when <paramref name="key"/> (possibly listener-prefixed for the JSSE
     /// keys) is one of the keys above set to another value than upstream's default; else null.</summary>
-    internal static string? UnhonouredValue(string key, string raw)
+    public static string? UnhonouredValue(string key, string raw)
     {
         string baseKey = JsseOnlyKeys.Contains(ListenerBase(key)) ? ListenerBase(key) : key;
         string? reason = UnhonouredKeys.GetValueOrDefault(baseKey)
             ?? (JsseOnlyKeys.Contains(baseKey) ? "Samsa uses the OS TLS stack through .NET's SslStream" : null);
-        return reason is null || IsDefault(baseKey, raw) ? null : $"{key}={raw.Trim()} is not supported: {reason}; remove it";
+        return reason is null || ConfigCatalog.Broker[baseKey].IsDefault(raw) ? null : $"{key}={raw.Trim()} is not supported: {reason}; remove it";
     }
 
     /// <summary>Sizing keys of upstream's thread pools: refused at start, but still stored by
@@ -96,14 +96,6 @@ public static partial class SecurityConfigCheck
     {
         "num.network.threads", "num.io.threads", "background.threads", "num.replica.fetchers", "log.cleaner.threads",
     };
-
-    private static bool IsDefault(string key, string raw)
-    {
-        var def = ConfigCatalog.Broker[key];
-        if (def.Default is null) return raw.Trim().Length == 0;
-        try { return Equals(ConfigDefinition.Format(def.Parse(raw)), ConfigDefinition.Format(def.Parse(def.Default))); }
-        catch (ConfigValueException) { return true; } // a bad value is reported by the catalogue's own check
-    }
 
     // listener.name.<listener>.<key> → <key>; any other name unchanged.
     private static string ListenerBase(string name) => BrokerConfig.ListenerBaseName(name) ?? name;
