@@ -134,6 +134,9 @@ internal sealed class DevConfigFiles
         var brokerProps = new Dictionary<string, string>(StringComparer.Ordinal);
         ApplyBroker(brokerProps);
         _ = new BrokerConfig(brokerProps);
+        // Keys honoured at their default only stop dev before the Keeper starts, as the broker would.
+        var unhonoured = brokerProps.Select(kv => Samsa.Kafka.Broker.Security.SecurityConfigCheck.UnhonouredValue(kv.Key, kv.Value)).OfType<string>().ToList();
+        if (unhonoured.Count > 0) throw new ConfigValueException(string.Join(Environment.NewLine, unhonoured));
         ApplyKeeper(new KeeperConfig());
         return BrokerFile.Keys.Where(ManagedBrokerKeys.Contains)
             .Concat(KeeperFile.Keys.Where(ManagedKeeperKeys.Contains))

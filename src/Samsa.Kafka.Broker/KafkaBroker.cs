@@ -192,6 +192,9 @@ public sealed class KafkaBroker : IAsyncDisposable
     /// <summary>Client connections the listeners hold open (tests and metrics).</summary>
     public int ClientConnectionCount => _listeners.Values.Sum(l => l.ConnectionCount);
 
+    /// <summary>The open client connections of every listener (tests: socket options).</summary>
+    internal IEnumerable<Connection> ClientConnections => _listeners.Values.SelectMany(l => l.Connections);
+
     /// <summary>The bound address of the primary listener: PLAINTEXT when there is one, else the
     /// inter-broker listener, else the first.</summary>
     public IPEndPoint BoundEndPoint => _listener?.LocalEndPoint ?? throw new InvalidOperationException("broker not started");
@@ -208,7 +211,7 @@ public sealed class KafkaBroker : IAsyncDisposable
     /// <summary>The sessions of the open client connections on every listener (listener, protocol,
     /// principal): a snapshot for tests and diagnostics.</summary>
     public IEnumerable<ConnectionSession> ConnectionSessions =>
-        _listeners.Values.SelectMany(l => l.Connections).Select(c => c.State).OfType<ConnectionSession>();
+        ClientConnections.Select(c => c.State).OfType<ConnectionSession>();
 
     /// <summary>Every advertised endpoint (the ZooKeeper registration).</summary>
     public IReadOnlyList<ListenerEndpoint> AdvertisedEndpoints =>
@@ -230,6 +233,7 @@ public sealed class KafkaBroker : IAsyncDisposable
     {
         // Issue #15 "never pretend": refuse what cannot be honoured before anything starts.
         Security.SecurityConfigCheck.Run(Config);
+        foreach (var warning in Security.SecurityConfigCheck.NoEffectWarnings(Config)) Log(warning);
         bool singleNode = Config.ZookeeperConnect is not { Length: > 0 };
         Sasl.Start();
         Tokens.Start();
@@ -248,6 +252,9 @@ public sealed class KafkaBroker : IAsyncDisposable
         }
         return Config.ZookeeperConnect is { Length: > 0 } ? JoinClusterAsync() : Task.CompletedTask;
     }
+
+    // A key's value when server.properties (or an override) sets it, else null.
+    private int? ExplicitInt(string key) => Config.StaticProps.ContainsKey(key) ? (int)Config.Get(key)! : null;
 
     /// <summary>
     /// Every listener in <c>listeners</c> is bound with its own security protocol (TLS options built
@@ -273,6 +280,11 @@ public sealed class KafkaBroker : IAsyncDisposable
                 {
                     Name = $"kafka {name}",
                     MaxFrameBytes = Config.SocketRequestMaxBytes,
+                    // socket.send/receive.buffer.bytes and socket.listen.backlog.size apply when set;
+                    // unset, the OS buffer autotuning and Samsa's backlog of 512 stay (compat/FINDINGS.md).
+                    SocketSendBufferBytes = ExplicitInt("socket.send.buffer.bytes") ?? -1,
+                    SocketReceiveBufferBytes = ExplicitInt("socket.receive.buffer.bytes") ?? -1,
+                    Backlog = ExplicitInt("socket.listen.backlog.size") ?? 512,
                     ZeroCopyFileSend = ZeroCopyFileSend,
                     InlineScheduling = true,
                     Tls = tls.GetValueOrDefault(name),

@@ -96,6 +96,9 @@ public sealed class Connection
     public EndPoint? RemoteEndPoint { get; }
     public EndPoint? LocalEndPoint { get; }
 
+    /// <summary>The socket's SO_SNDBUF and SO_RCVBUF as the OS reports them (Linux doubles what was set).</summary>
+    public (int Send, int Receive) SocketBufferSizes => (_socket.SendBufferSize, _socket.ReceiveBufferSize);
+
     /// <summary>The handler's per-connection state.</summary>
     public object? State { get; set; }
 

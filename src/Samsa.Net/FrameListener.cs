@@ -62,6 +62,9 @@ public sealed class FrameListener : IAsyncDisposable
             // kernel then splits connections between them; upstream's second broker or ZooKeeper
             // fails with "Address already in use", and so must ours.
             SetReuseAddressOnly(socket);
+            // SO_RCVBUF on the listening socket, so accepted sockets start with it (the TCP window
+            // scale is agreed in the handshake), as upstream's Acceptor sets it.
+            if (_options.SocketReceiveBufferBytes > 0) socket.ReceiveBufferSize = _options.SocketReceiveBufferBytes;
             socket.Bind(_endpoint);
             socket.Listen(_options.Backlog);
         }
@@ -123,6 +126,7 @@ public sealed class FrameListener : IAsyncDisposable
             try
             {
                 accepted.NoDelay = _options.NoDelay;
+                if (_options.SocketSendBufferBytes > 0) accepted.SendBufferSize = _options.SocketSendBufferBytes;
             }
             catch (SocketException)
             {

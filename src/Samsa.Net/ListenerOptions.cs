@@ -52,6 +52,12 @@ public sealed class ListenerOptions
     /// <summary>Listen backlog.</summary>
     public int Backlog = 512;
 
+    /// <summary>SO_SNDBUF of accepted sockets; 0 or less leaves the OS default (and its autotuning).</summary>
+    public int SocketSendBufferBytes = -1;
+
+    /// <summary>SO_RCVBUF of the listening socket, inherited by accepted ones; 0 or less leaves the OS default.</summary>
+    public int SocketReceiveBufferBytes = -1;
+
     /// <summary>How long a graceful close waits for queued output to reach the socket before aborting.</summary>
     public TimeSpan CloseTimeout = TimeSpan.FromSeconds(5);
 

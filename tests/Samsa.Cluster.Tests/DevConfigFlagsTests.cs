@@ -105,6 +105,7 @@ public sealed class DevConfigFlagsTests
     [InlineData("--keeper-override", "server.1=127.0.0.1:2888:3888", "samsa dev runs one standalone Keeper")]
     [InlineData("--override", "broker.id=7", "samsa dev sets broker.id itself")]
     [InlineData("--override", "num.partitions=many", "num.partitions")]
+    [InlineData("--override", "queued.max.requests=16", "queued.max.requests=16 is not supported")]
     [InlineData("--keeper-override", "maxClientCnxns=lots", "maxClientCnxns")]
     [InlineData("--override", "novalue", "--override expects key=value")]
     public async Task KeysSamsaDoesNotHonourStopTheStart(string flag, string value, string expected)

@@ -65,3 +65,24 @@ public class BindTests
         Assert.Equal(new byte[] { 7 }, await again.ReadFrameAsync());
     }
 }
+
+/// <summary>ListenerOptions.SocketSendBufferBytes / SocketReceiveBufferBytes (the broker's
+/// socket.send.buffer.bytes / socket.receive.buffer.bytes) reach the accepted sockets.</summary>
+public class SocketBufferTests
+{
+    [Fact]
+    public async Task Accepted_sockets_take_the_configured_buffer_sizes()
+    {
+        // Small enough to be below the OS defaults (Linux: 16 KiB send, 128 KiB receive) even doubled.
+        const int size = 6000;
+        await using var listener = new FrameListener(new IPEndPoint(IPAddress.Loopback, 0), new EchoHandler(),
+            new ListenerOptions { SocketSendBufferBytes = size, SocketReceiveBufferBytes = size });
+        listener.Start();
+        using var client = await TestClient.ConnectAsync(listener.LocalEndPoint);
+        await client.SendFrameAsync([1]);
+        Assert.Equal(new byte[] { 1 }, await client.ReadFrameAsync());
+        var (send, receive) = Assert.Single(listener.Connections).SocketBufferSizes;
+        Assert.InRange(send, size, 2 * size);
+        Assert.InRange(receive, size, 2 * size);
+    }
+}

@@ -246,6 +246,8 @@ public sealed class BrokerConfig
             if (value is null || !ConfigCatalog.Broker.TryGetValue(ListenerBaseName(name) ?? name, out var def)) continue;
             try { def.Parse(value); }
             catch (ConfigValueException e) { return e.Message; }
+            // Keys Samsa honours at their default only (config audit); the no-effect ones are stored.
+            if (Security.SecurityConfigCheck.UnhonouredValue(name, value) is { } refused) return refused;
         }
         if (!perBroker)
         {
@@ -258,7 +260,7 @@ public sealed class BrokerConfig
     }
 
     // DynamicBrokerConfig.ListenerConfigRegex: listener.name.<listener>.<key> → <key>.
-    private static string? ListenerBaseName(string name)
+    internal static string? ListenerBaseName(string name)
     {
         const string prefix = "listener.name.";
         if (!name.StartsWith(prefix, StringComparison.Ordinal)) return null;
@@ -311,8 +313,26 @@ public static class TopicConfigValidator
         var log = broker.LogConfigFor(overrides);
         if (log.MinCompactionLagMs > log.MaxCompactionLagMs)
             return $"conflict topic config setting min.compaction.lag.ms ({log.MinCompactionLagMs}) > max.compaction.lag.ms ({log.MaxCompactionLagMs})";
+        foreach (var (name, value) in overrides)
+        {
+            if (!Unhonoured.TryGetValue(name, out var reason)) continue;
+            if (!ConfigCatalog.Topic[name].IsDefault(value)) return $"{name}={value.Trim()} is not supported: {reason}";
+        }
         return null;
     }
+
+    /// <summary>Topic keys Samsa honours at their default only (config audit, session 14): another
+    /// value is INVALID_CONFIG instead of being stored and ignored.</summary>
+    internal static readonly IReadOnlyDictionary<string, string> Unhonoured = new Dictionary<string, string>(StringComparer.Ordinal)
+    {
+        ["max.compaction.lag.ms"] = "the log cleaner has no maximum compaction lag",
+        ["preallocate"] = "segment files are not preallocated",
+        ["remote.storage.enable"] = "tiered storage is not supported",
+        ["local.retention.ms"] = "tiered storage is not supported",
+        ["local.retention.bytes"] = "tiered storage is not supported",
+        ["remote.log.copy.disable"] = "tiered storage is not supported",
+        ["remote.log.delete.on.disable"] = "tiered storage is not supported",
+    };
 }
 
 /// <summary>The resolved settings of one topic (upstream's LogConfig), typed.</summary>

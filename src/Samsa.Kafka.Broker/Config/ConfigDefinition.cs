@@ -62,6 +62,16 @@ public sealed class ConfigDefinition
         return parsed;
     }
 
+    /// <summary>True when <paramref name="raw"/> means upstream's default (compared as parsed and
+    /// printed: "1000" and " 1000 " alike); a null default matches only an empty value. A value that
+    /// does not parse counts as default (the key's own check reports it).</summary>
+    public bool IsDefault(string raw)
+    {
+        if (Default is null) return raw.Trim().Length == 0;
+        try { return Format(Parse(raw)) == Format(Parse(Default)); }
+        catch (ConfigValueException) { return true; }
+    }
+
     public static object ParseType(string name, string value, ConfigType type)
     {
         var trimmed = value.Trim();

@@ -19,7 +19,8 @@ namespace Samsa.Kafka.Broker.Security;
 /// refuse the start with a keytool hint — except a PKCS#12 file declared JKS, which Java also reads
 /// (keystore.type.compat); a PKCS#12 key password must equal the store password; TLSv1 and
 /// TLSv1.1 are refused; ssl.provider, ssl.keymanager.algorithm, ssl.trustmanager.algorithm and
-/// ssl.secure.random.implementation are ignored (the OS TLS stack is used).
+/// ssl.secure.random.implementation pass at their defaults only (the OS TLS stack is used;
+/// SecurityConfigCheck.Unhonoured refuses other values).
 /// </summary>
 public sealed class SslSettings
 {

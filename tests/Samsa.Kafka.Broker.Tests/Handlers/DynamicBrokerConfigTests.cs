@@ -98,6 +98,11 @@ public class DynamicBrokerConfigTests
             "These security configs can be dynamically updated only per-listener using the listener prefix: Set(ssl.keystore.location)");
         await Refused(Alter(f, "1", ("num.io.threads", "many")), ErrorCode.InvalidRequest,
             "Invalid value many for configuration num.io.threads: Not a number of type INT");
+        // Keys Samsa honours at their default only (config audit); thread-pool sizes are still stored.
+        await Refused(Alter(f, "1", ("log.cleaner.max.compaction.lag.ms", "1000")), ErrorCode.InvalidRequest,
+            "log.cleaner.max.compaction.lag.ms=1000 is not supported: the log cleaner has no maximum compaction lag; remove it");
+        await Refused(Alter(f, "1", ("listener.name.plaintext.ssl.provider", "SunJSSE")), ErrorCode.InvalidRequest,
+            "listener.name.plaintext.ssl.provider=SunJSSE is not supported: Samsa uses the OS TLS stack through .NET's SslStream; remove it");
         await Refused(Alter(f, "1", ("listener.name.plaintext.max.connections", "-1")), ErrorCode.InvalidRequest,
             "Invalid value -1 for configuration max.connections: Value must be at least 0");
         await Refused(Alter(f, "", ("advertised.listeners", "PLAINTEXT://h:1")), ErrorCode.InvalidRequest,
