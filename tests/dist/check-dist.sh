@@ -36,6 +36,8 @@ check() {
   local t0 t1 pid addr="" zkport
   zkport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
   t0=$(date +%s%N)
+  # created here: the loop below reads $out before the background child may have opened it
+  : >"$out"; : >"$err"
   "$exe" dev --data "$data" --kafka-port 0 --zk-port "$zkport" >"$out" 2>"$err" &
   pid=$!; PIDS+=("$pid")
   for _ in $(seq 1 600); do
