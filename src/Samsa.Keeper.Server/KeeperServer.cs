@@ -337,9 +337,11 @@ public sealed partial class KeeperServer : IAsyncDisposable
                     catch (Exception e) when (e is not OutOfMemoryException)
                     {
                         Interlocked.Increment(ref _internalErrors);
-                        // One line (the exception's type, message and the method it came from), not
-                        // a stack trace; the connection whose request it was is closed.
-                        Console.Error.WriteLine($"keeper: internal error handling {item.GetType().Name}: {e.GetType().Name}: {e.Message.ReplaceLineEndings(" ")} (in {e.TargetSite?.DeclaringType?.Name}.{e.TargetSite?.Name})");
+                        // One line (the exception's type, message and the frame it was thrown in), not
+                        // a stack trace; the connection whose request it was is closed. (The frame is
+                        // read from the trace text: TargetSite needs metadata trimming removes.)
+                        string where = e.StackTrace?.Split('\n', 2)[0].Trim() ?? "";
+                        Console.Error.WriteLine($"keeper: internal error handling {item.GetType().Name}: {e.GetType().Name}: {e.Message.ReplaceLineEndings(" ")} ({where})");
                         if (item is FrameItem fi) QueueClose(fi.Conn);
                     }
                 }
