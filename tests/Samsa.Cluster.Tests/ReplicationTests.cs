@@ -41,13 +41,14 @@ public sealed class ReplicationTests(KeeperServer server) : IClassFixture<Keeper
         return md.Topics[0].Partitions[0];
     }
 
-    // A broker may answer NOT_LEADER_OR_FOLLOWER for a moment after another broker's metadata
-    // named it leader (each applies the ZooKeeper view on its own); clients retry, so does this.
+    // A broker may answer NOT_LEADER_OR_FOLLOWER or UNKNOWN_TOPIC_OR_PARTITION for a moment after
+    // another broker's metadata named it leader (each applies the ZooKeeper view on its own);
+    // clients retry both, so does this.
     private static async Task<short> ProduceAsync(LocalCluster cluster, int leader, string topic, short acks, params string[] values)
     {
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(5);
         short code;
-        while ((code = await ProduceOnceAsync(cluster, leader, topic, acks, values)) == 6 && DateTime.UtcNow < deadline) await Task.Delay(50);
+        while ((code = await ProduceOnceAsync(cluster, leader, topic, acks, values)) is 6 or 3 && DateTime.UtcNow < deadline) await Task.Delay(50);
         return code;
     }
 

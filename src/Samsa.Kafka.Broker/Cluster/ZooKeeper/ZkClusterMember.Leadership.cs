@@ -42,7 +42,6 @@ public sealed partial class ZkClusterMember
     {
         if (!ActiveControllerFor(view)) return false;
         await ForgetRestartedBrokersAsync(zk);
-        await ConsumeIsrChangeNotificationsAsync(zk);
         bool wrote = await EnsureFeatureZNodeAsync(zk, view);
         wrote = await PreferredReplicaElectionZnodeAsync(zk, view) || wrote;
         return await AutoLeaderRebalanceAsync(zk, view) || wrote;
@@ -69,7 +68,7 @@ public sealed partial class ZkClusterMember
     /// deletes them. Samsa's brokers follow the state znodes themselves, so the controller only
     /// deletes them — else one would stay in ZooKeeper for every ISR change ever made. Deleting a
     /// notification changes no state, so a deposed controller doing it harms nothing.</summary>
-    private static async Task ConsumeIsrChangeNotificationsAsync(KeeperClient zk)
+    internal static async Task ConsumeIsrChangeNotificationsAsync(KeeperClient zk)
     {
         List<string> children;
         try { children = await zk.GetChildrenAsync(ZkData.IsrChangeNotification); }

@@ -185,6 +185,8 @@ public sealed partial class ZkClusterMember : IClusterTopicStore, IAsyncDisposab
                         }
                         Apply(view);
                         if (first) { first = false; _registered.TrySetResult(); }
+                        // after this broker applied the view, so the round trips do not delay it
+                        if (ActiveControllerFor(view)) await ConsumeIsrChangeNotificationsAsync(zk);
                     }
                     catch (KeeperException e) when (e.Code is Code.ConnectionLoss or Code.OperationTimeout or Code.RequestTimeout)
                     {
